@@ -1,0 +1,300 @@
+//! `aiperf-gen build`: packs → plan → crate → cargo → binary.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use crate::crate_gen::{self, CrateInputs};
+use crate::manifest::diagnostic::{self, Diagnostic};
+use crate::manifest::resolve::{EntryStatus, Resolution};
+use crate::manifest::{self, PackInfo};
+use crate::plan::{BuildPlan, PlanCategory, PlanEntry, PlanPack};
+
+/// The workspace this generator was built from: home of the runtime, the macros, the
+/// templates and the built-in packs.
+pub fn workspace_root() -> PathBuf {
+    let compiled = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    std::env::var_os("AIPERF_GEN_HOME")
+        .map(PathBuf::from)
+        .unwrap_or(compiled)
+        .canonicalize()
+        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
+}
+
+/// Where generated crates and the shared target directory live by default.
+pub fn cache_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("AIPERF_GEN_CACHE") {
+        return PathBuf::from(dir);
+    }
+    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME") {
+        return PathBuf::from(dir).join("aiperf-gen");
+    }
+    match std::env::var_os("HOME") {
+        Some(home) => PathBuf::from(home).join(".cache").join("aiperf-gen"),
+        None => workspace_root().join("target").join("aiperf-gen"),
+    }
+}
+
+/// The pack search path: the workspace's packs, `--pack-path` dirs, `AIPERF_PACK_PATH`.
+pub fn pack_search_path(extra: &[PathBuf]) -> Vec<PathBuf> {
+    let mut paths = vec![workspace_root().join("plugin-packs")];
+    paths.extend(extra.iter().cloned());
+    if let Some(env) = std::env::var_os("AIPERF_PACK_PATH") {
+        paths.extend(std::env::split_paths(&env));
+    }
+    paths
+}
+
+/// Options of `aiperf-gen build`.
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    /// Pack names or paths, in registration order.
+    pub packs: Vec<String>,
+    /// Where to copy the binary.
+    pub out: PathBuf,
+    /// Keep the generated crate here (default: the cache directory).
+    pub emit_crate: Option<PathBuf>,
+    pub pack_paths: Vec<PathBuf>,
+    /// Shared cargo target directory (default: `<cache>/target`).
+    pub target_dir: Option<PathBuf>,
+    /// Generate the crate but do not run cargo.
+    pub no_build: bool,
+    /// Static binary (glibc `+crt-static`).
+    pub static_binary: bool,
+}
+
+/// What a build produced.
+#[derive(Debug)]
+pub struct BuildReport {
+    pub crate_dir: PathBuf,
+    pub binary: Option<PathBuf>,
+    pub size: Option<u64>,
+    pub files_changed: usize,
+    pub diagnostics: Vec<Diagnostic>,
+    pub seconds: f64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("the manifests have errors:\n{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Generate(#[from] crate_gen::CrateGenError),
+    #[error("cannot run cargo: {0}")]
+    Cargo(std::io::Error),
+    #[error("cargo build failed (exit status {0}); the generated crate is in {1}")]
+    CargoFailed(String, PathBuf),
+    #[error("cannot copy the binary to {0}: {1}")]
+    Copy(PathBuf, std::io::Error),
+    #[error("{0}")]
+    Usage(String),
+}
+
+/// Loads, validates and resolves the manifests of `packs` into a plan.
+pub fn plan(
+    packs: &[String],
+    pack_paths: &[PathBuf],
+) -> Result<(BuildPlan, Vec<Diagnostic>), (Vec<Diagnostic>, String)> {
+    let root = workspace_root();
+    let categories_path = root.join("runtime").join("categories.yaml");
+    let mut diagnostics = Vec::new();
+    let (categories, diags) = manifest::load_categories(&categories_path);
+    diagnostics.extend(diags);
+    let Some(categories) = categories else {
+        return Err((diagnostics, "categories.yaml is invalid".into()));
+    };
+
+    let search = pack_search_path(pack_paths);
+    let mut loaded: Vec<(PackInfo, manifest::PluginsManifest)> = Vec::new();
+    for name in packs {
+        match manifest::find_pack(name, &search) {
+            // Naming a pack twice must not make it conflict with itself.
+            Ok(pack) if loaded.iter().any(|(p, _)| p.root_dir == pack.root_dir) => {}
+            Ok(pack) => {
+                let (plugins, diags) =
+                    manifest::load_plugins(&pack.manifest_path, &pack, &categories);
+                diagnostics.extend(diags);
+                if let Some(plugins) = plugins {
+                    loaded.push((pack, plugins));
+                }
+            }
+            Err(d) => diagnostics.push(d),
+        }
+    }
+    if diagnostic::has_errors(&diagnostics) {
+        return Err((diagnostics, "manifest errors".into()));
+    }
+    let resolution = manifest::resolve(&categories, &loaded);
+    diagnostics.extend(resolution.diagnostics.iter().cloned());
+    if diagnostic::has_errors(&diagnostics) {
+        return Err((diagnostics, "conflict errors".into()));
+    }
+    let packs: Vec<&PackInfo> = loaded.iter().map(|(p, _)| p).collect();
+    Ok((to_plan(&packs, &resolution), diagnostics))
+}
+
+fn package_name(packs: &[&PackInfo]) -> String {
+    let mut parts: Vec<String> = packs
+        .iter()
+        .map(|p| {
+            p.name
+                .strip_prefix("aiperf-")
+                .unwrap_or(&p.name)
+                .replace('_', "-")
+        })
+        .collect();
+    parts.dedup();
+    format!("aiperf-bench-{}", parts.join("-"))
+}
+
+fn to_plan(packs: &[&PackInfo], resolution: &Resolution) -> BuildPlan {
+    // Categories unknown to categories.yaml have no protocol to generate against; the
+    // loader has already warned about them.
+    let categories = resolution
+        .categories
+        .iter()
+        .filter_map(|cat| {
+            let spec = cat.spec.as_ref()?;
+            Some(PlanCategory {
+                name: cat.name.clone(),
+                description: spec.description.clone(),
+                protocol: spec.protocol.clone(),
+                enum_name: spec.enum_name.clone(),
+                entries: cat
+                    .entries
+                    .iter()
+                    .map(|e| PlanEntry {
+                        name: e.name.clone(),
+                        class_path: e.class_path.clone(),
+                        pack: e.pack.clone(),
+                        priority: e.priority,
+                        description: e.description.clone(),
+                        metadata_json: serde_json::to_string(&e.metadata)
+                            .unwrap_or_else(|_| "{}".into()),
+                        shadowed_by: match &e.status {
+                            EntryStatus::Winner => None,
+                            EntryStatus::Shadowed { by_class_path, .. } => {
+                                Some(by_class_path.clone())
+                            }
+                        },
+                    })
+                    .collect(),
+            })
+        })
+        .collect();
+    BuildPlan {
+        package_name: package_name(packs),
+        packs: packs
+            .iter()
+            .map(|p| PlanPack {
+                name: p.name.clone(),
+                crate_name: p.crate_name(),
+                version: p.version.clone(),
+                description: p.description.clone(),
+                authors: p.authors.join(", "),
+                builtin: p.is_builtin,
+                root: p.root_dir.clone(),
+            })
+            .collect(),
+        categories,
+        decisions: resolution.decisions.iter().map(|d| d.to_string()).collect(),
+    }
+}
+
+/// Runs the whole build.
+pub fn build(opts: &BuildOptions) -> Result<BuildReport, BuildError> {
+    let started = Instant::now();
+    if opts.packs.is_empty() {
+        return Err(BuildError::Usage(
+            "no packs given: use --plugins core[,PACK...]".into(),
+        ));
+    }
+    let (plan, diagnostics) = plan(&opts.packs, &opts.pack_paths)
+        .map_err(|(diags, _)| BuildError::Invalid(diagnostic::render(&diags)))?;
+    if !diagnostics.is_empty() {
+        eprint!("{}", diagnostic::render(&diagnostics));
+    }
+
+    let root = workspace_root();
+    let cache = cache_dir();
+    let crate_dir = opts
+        .emit_crate
+        .clone()
+        .unwrap_or_else(|| cache.join("crates").join(&plan.package_name));
+    let inputs = CrateInputs {
+        runtime_path: root.join("runtime"),
+        macros_path: root.join("macros"),
+        lockfile: Some(root.join("Cargo.lock")),
+    };
+    let files_changed = crate_gen::write_crate(&plan, &inputs, &crate_dir)?;
+    tracing::info!(dir = %crate_dir.display(), files_changed, "generated crate");
+
+    if opts.no_build {
+        return Ok(BuildReport {
+            crate_dir,
+            binary: None,
+            size: None,
+            files_changed,
+            diagnostics,
+            seconds: started.elapsed().as_secs_f64(),
+        });
+    }
+
+    let target_dir = opts
+        .target_dir
+        .clone()
+        .unwrap_or_else(|| cache.join("target"));
+    let mut cargo = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cargo
+        .arg("build")
+        .arg("--release")
+        .arg("--manifest-path")
+        .arg(crate_dir.join("Cargo.toml"))
+        .env("CARGO_TARGET_DIR", &target_dir);
+    if opts.static_binary {
+        let flags = std::env::var("RUSTFLAGS").unwrap_or_default();
+        cargo.env(
+            "RUSTFLAGS",
+            format!("{flags} -C target-feature=+crt-static").trim(),
+        );
+        cargo.arg("--target").arg(host_target());
+    }
+    tracing::debug!(?cargo, "running cargo");
+    let status = cargo.status().map_err(BuildError::Cargo)?;
+    if !status.success() {
+        return Err(BuildError::CargoFailed(status.to_string(), crate_dir));
+    }
+    let mut built = target_dir.clone();
+    if opts.static_binary {
+        built.push(host_target());
+    }
+    built.push("release");
+    built.push(&plan.package_name);
+    if let Some(parent) = opts.out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| BuildError::Copy(opts.out.clone(), e))?;
+    }
+    // Copy through a temporary name so a running old binary is never half-overwritten.
+    let tmp = opts.out.with_extension("aiperf-gen-tmp");
+    std::fs::copy(&built, &tmp).map_err(|e| BuildError::Copy(opts.out.clone(), e))?;
+    std::fs::rename(&tmp, &opts.out).map_err(|e| BuildError::Copy(opts.out.clone(), e))?;
+    let size = std::fs::metadata(&opts.out).map(|m| m.len()).ok();
+    Ok(BuildReport {
+        crate_dir,
+        binary: Some(opts.out.clone()),
+        size,
+        files_changed,
+        diagnostics,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+fn host_target() -> &'static str {
+    // The generator is built for the machine it runs on; static builds target the same.
+    if cfg!(all(target_arch = "x86_64", target_os = "linux")) {
+        "x86_64-unknown-linux-gnu"
+    } else if cfg!(all(target_arch = "aarch64", target_os = "linux")) {
+        "aarch64-unknown-linux-gnu"
+    } else {
+        "unknown"
+    }
+}

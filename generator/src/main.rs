@@ -1,0 +1,5 @@
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    aiperf_gen::cli::main(std::env::args_os())
+}

@@ -1,0 +1,779 @@
+//! Loading and checking `categories.yaml` and `plugins.yaml`.
+//!
+//! Order of checks: read (size, UTF-8) → YAML (syntax, keys, limits) → JSON Schema → checks
+//! the schema cannot express (class paths, names, typed metadata) → typed model. Every stage
+//! after YAML runs even when an earlier one found problems, so a single run lists them all;
+//! the model is returned only when there are no errors.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use jsonschema::error::{TypeKind, ValidationErrorKind};
+use serde_json::Value;
+
+use super::class_path::{is_rust_ident, ClassPath};
+use super::diagnostic::{self, codes, did_you_mean, quote_user, Diagnostic};
+use super::model::{
+    CategoriesManifest, CategorySpec, OrderedMap, PluginSpec, PluginsManifest, SourcePos,
+    SCHEMA_VERSION,
+};
+use super::schema::{categories_schema, metadata_type, plugins_schema};
+use super::yaml::{
+    escape_pointer_segment, is_at_or_under, parse_yaml, pointer_segments, push_path_key,
+    read_source, YamlDocument, YamlLimits,
+};
+
+/// Which file is being checked, for messages that depend on it.
+#[derive(Clone, Copy)]
+enum Kind<'a> {
+    Categories,
+    Plugins(&'a CategoriesManifest),
+}
+
+/// A document under check, with the diagnostics found so far.
+struct Check<'a> {
+    doc: &'a YamlDocument,
+    /// Pack name prefixed to YAML paths (`acme:endpoint.chat`).
+    pack: Option<&'a str>,
+    diagnostics: Vec<Diagnostic>,
+    /// Pointers that already have an error, so later stages do not pile on.
+    failed: Vec<String>,
+}
+
+impl<'a> Check<'a> {
+    /// Starts from the reader's diagnostics so later stages see its errors.
+    fn new(doc: &'a YamlDocument, pack: Option<&'a str>, diagnostics: Vec<Diagnostic>) -> Self {
+        Self {
+            doc,
+            pack,
+            diagnostics,
+            failed: Vec::new(),
+        }
+    }
+
+    /// Dotted YAML path of a JSON pointer (`/endpoint/chat` → `endpoint.chat`), with the
+    /// pack prefix.
+    fn yaml_path(&self, pointer: &str) -> String {
+        let dotted = dotted_path(&self.doc.value, pointer);
+        match (self.pack, dotted.is_empty()) {
+            (Some(pack), true) => pack.to_owned(),
+            (Some(pack), false) => format!("{pack}:{dotted}"),
+            (None, _) => dotted,
+        }
+    }
+
+    /// The path as shown inside messages (without the pack prefix).
+    fn shown(&self, pointer: &str) -> String {
+        let dotted = dotted_path(&self.doc.value, pointer);
+        if dotted.is_empty() {
+            "the document root".to_owned()
+        } else {
+            format!("`{dotted}`")
+        }
+    }
+
+    fn emit(&mut self, d: Diagnostic, pointer: &str, pos: Option<super::yaml::Pos>) {
+        let pos = pos.map(|p| (p.line, p.col));
+        let d = diagnostic::located(d, &self.doc.lines, pos).with_path(self.yaml_path(pointer));
+        if d.is_error() {
+            self.failed.push(pointer.to_owned());
+        }
+        self.diagnostics.push(d);
+    }
+
+    /// Reports at the node itself (a wrong value).
+    fn at_node(&mut self, d: Diagnostic, pointer: &str) {
+        let pos = self.doc.spans.locate(pointer);
+        self.emit(d, pointer, pos);
+    }
+
+    /// Reports at the key holding the node (a missing or unexpected child), falling back to
+    /// the node when it has no key (the root).
+    fn at_key(&mut self, d: Diagnostic, pointer: &str, path_pointer: &str) {
+        let pos = self
+            .doc
+            .spans
+            .key(pointer)
+            .or_else(|| self.doc.spans.locate(pointer));
+        self.emit(d, path_pointer, pos);
+    }
+
+    fn has_failed_under(&self, pointer: &str) -> bool {
+        self.failed.iter().any(|f| is_at_or_under(f, pointer))
+    }
+
+    fn error(&self, code: &'static str, message: impl Into<String>) -> Diagnostic {
+        Diagnostic::error(code, &self.doc.file, message)
+    }
+
+    fn warning(&self, code: &'static str, message: impl Into<String>) -> Diagnostic {
+        Diagnostic::warning(code, &self.doc.file, message)
+    }
+}
+
+/// Reads and checks `categories.yaml`.
+///
+/// Returns the manifest when there are no errors, and every diagnostic found.
+pub fn load_categories(path: &Path) -> (Option<CategoriesManifest>, Vec<Diagnostic>) {
+    match read_source(path, &YamlLimits::default()) {
+        Ok(text) => load_categories_str(&text, path),
+        Err(d) => (None, vec![d]),
+    }
+}
+
+/// [`load_categories`] on text already in memory; `path` is used in diagnostics.
+pub fn load_categories_str(
+    text: &str,
+    path: &Path,
+) -> (Option<CategoriesManifest>, Vec<Diagnostic>) {
+    let (doc, mut diagnostics) = parse_yaml(text, path, &YamlLimits::default());
+    let Some(doc) = doc else {
+        diagnostic::sort(&mut diagnostics);
+        return (None, diagnostics);
+    };
+    let mut check = Check::new(&doc, None, diagnostics);
+    validate_schema(&mut check, &categories_schema(), Kind::Categories);
+    check_schema_version(&mut check);
+    check_categories(&mut check);
+    let manifest = build_categories(&mut check);
+    finish(manifest, check.diagnostics)
+}
+
+/// Reads and checks a pack's `plugins.yaml` against the categories.
+///
+/// YAML paths in diagnostics are prefixed with the pack's name (`acme:endpoint.chat`).
+/// Returns the manifest when there are no errors, and every diagnostic found. An empty
+/// file is a warning and yields an empty manifest, as in AIPerf.
+pub fn load_plugins(
+    path: &Path,
+    pack: &super::pack::PackInfo,
+    categories: &CategoriesManifest,
+) -> (Option<PluginsManifest>, Vec<Diagnostic>) {
+    match read_source(path, &YamlLimits::default()) {
+        Ok(text) => load_plugins_str(&text, path, &pack.name, categories),
+        Err(d) => (None, vec![d.with_path(pack.name.clone())]),
+    }
+}
+
+/// [`load_plugins`] on text already in memory; `path` is used in diagnostics and
+/// `pack_name` prefixes YAML paths.
+pub fn load_plugins_str(
+    text: &str,
+    path: &Path,
+    pack_name: &str,
+    categories: &CategoriesManifest,
+) -> (Option<PluginsManifest>, Vec<Diagnostic>) {
+    let (doc, mut diagnostics) = parse_yaml(text, path, &YamlLimits::default());
+    prefix_paths(&mut diagnostics, pack_name);
+    let Some(doc) = doc else {
+        diagnostic::sort(&mut diagnostics);
+        return (None, diagnostics);
+    };
+    let mut check = Check::new(&doc, Some(pack_name), diagnostics);
+    if doc.value.is_null() {
+        let d = check
+            .warning(
+                codes::EMPTY_MANIFEST,
+                "plugin manifest is empty; the pack registers no plugins",
+            )
+            .with_help(format!(
+                "start it with `schema_version: \"{SCHEMA_VERSION}\"` and a category"
+            ));
+        check.at_node(d, "");
+        return finish(Some(PluginsManifest::default()), check.diagnostics);
+    }
+    validate_schema(
+        &mut check,
+        &plugins_schema(categories),
+        Kind::Plugins(categories),
+    );
+    check_schema_version(&mut check);
+    check_plugins(&mut check, categories);
+    let manifest = build_plugins(&mut check);
+    finish(manifest, check.diagnostics)
+}
+
+fn finish<T>(
+    manifest: Option<T>,
+    mut diagnostics: Vec<Diagnostic>,
+) -> (Option<T>, Vec<Diagnostic>) {
+    diagnostic::sort(&mut diagnostics);
+    dedup(&mut diagnostics);
+    if diagnostic::has_errors(&diagnostics) {
+        (None, diagnostics)
+    } else {
+        (manifest, diagnostics)
+    }
+}
+
+/// Drops exact repeats (alias copies can produce the same error twice at one position).
+fn dedup(diagnostics: &mut Vec<Diagnostic>) {
+    let mut seen = HashSet::new();
+    diagnostics.retain(|d| {
+        seen.insert((
+            d.line,
+            d.col,
+            d.code,
+            d.message.clone(),
+            d.yaml_path.clone(),
+        ))
+    });
+}
+
+// ---------------------------------------------------------------------------------------
+// Schema validation
+
+fn validate_schema(check: &mut Check<'_>, schema: &Value, kind: Kind<'_>) {
+    let validator = match jsonschema::validator_for(schema) {
+        Ok(v) => v,
+        Err(e) => {
+            let d = check.error(
+                codes::INTERNAL,
+                format!("generated schema does not compile: {e}"),
+            );
+            check.diagnostics.push(d);
+            return;
+        }
+    };
+    let doc = check.doc;
+    let errors: Vec<_> = validator
+        .iter_errors(&doc.value)
+        .filter(|e| !doc.is_rejected(e.instance_path().as_str()))
+        .collect();
+
+    // A misspelt key also makes the real one "missing"; report only the misspelling, whose
+    // did-you-mean names the fix.
+    let mut misspelt: Vec<(String, String)> = Vec::new();
+    for error in &errors {
+        if let ValidationErrorKind::AdditionalProperties { unexpected } = error.kind() {
+            let allowed = allowed_keys(schema, error.schema_path().as_str());
+            for key in unexpected {
+                if let Some(s) = did_you_mean(key, allowed.iter().map(String::as_str)) {
+                    misspelt.push((error.instance_path().as_str().to_owned(), s.to_owned()));
+                }
+            }
+        }
+    }
+
+    for error in &errors {
+        let pointer = error.instance_path().as_str();
+        if let ValidationErrorKind::Required { property } = error.kind() {
+            let property = property.as_str().unwrap_or_default();
+            let explained = misspelt.iter().any(|(p, k)| p == pointer && k == property);
+            if explained || doc.is_incomplete(pointer) {
+                continue;
+            }
+        }
+        let schema_path = error.schema_path().as_str();
+        schema_error(
+            check,
+            schema,
+            kind,
+            pointer,
+            schema_path,
+            error.kind(),
+            error.instance(),
+            &error.to_string(),
+        );
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn schema_error(
+    check: &mut Check<'_>,
+    schema: &Value,
+    kind: Kind<'_>,
+    pointer: &str,
+    schema_path: &str,
+    error_kind: &ValidationErrorKind,
+    instance: &Value,
+    fallback: &str,
+) {
+    let here = check.shown(pointer);
+    match error_kind {
+        ValidationErrorKind::Required { property } => {
+            let property = property.as_str().unwrap_or_default();
+            let child = format!("{pointer}/{}", escape_pointer_segment(property));
+            if let (Kind::Plugins(categories), true) = (
+                kind,
+                property == "metadata" && pointer_segments(pointer).len() == 2,
+            ) {
+                let d = missing_metadata(check, categories, pointer);
+                check.at_key(d, pointer, &child);
+                return;
+            }
+            let d = check.error(
+                codes::MISSING_KEY,
+                format!("missing required key `{property}` in {here}"),
+            );
+            check.at_key(d, pointer, &child);
+        }
+        ValidationErrorKind::AdditionalProperties { unexpected } => {
+            let allowed = allowed_keys(schema, schema_path);
+            for key in unexpected {
+                let child = format!("{pointer}/{}", escape_pointer_segment(key));
+                let help = match did_you_mean(key, allowed.iter().map(String::as_str)) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => format!("expected one of {}", list(&allowed)),
+                };
+                let d = check
+                    .error(
+                        codes::UNKNOWN_KEY,
+                        format!("unknown key `{}` in {here}", quote_user(key)),
+                    )
+                    .with_help(help);
+                check.at_key(d, &child, &child);
+            }
+        }
+        ValidationErrorKind::Type { kind: type_kind } => {
+            let expected = schema_keyword(schema, schema_path)
+                .map(describe_types)
+                .unwrap_or_else(|| describe_type_kind(type_kind));
+            let found = describe_value(instance);
+            let mut d = check.error(
+                codes::SCHEMA,
+                format!("{here} must be {expected}, found {found}"),
+            );
+            if expected.contains("string") && (instance.is_number() || instance.is_boolean()) {
+                d = d.with_help("quote the value to make it a string");
+            } else if pointer.is_empty() {
+                d = d.with_help("a manifest is a mapping of category names to their contents");
+            }
+            check.at_node(d, pointer);
+        }
+        ValidationErrorKind::Enum { options } => {
+            let options: Vec<String> = options
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let found = describe_value(instance);
+            let d = check
+                .error(
+                    codes::SCHEMA,
+                    format!("{here} must be one of {}, found {found}", list(&options)),
+                )
+                .with_help_opt(
+                    instance
+                        .as_str()
+                        .and_then(|s| did_you_mean(s, options.iter().map(String::as_str)))
+                        .map(|s| format!("did you mean `{s}`?")),
+                );
+            check.at_node(d, pointer);
+        }
+        _ => {
+            let mut message = fallback.to_owned();
+            if message.chars().count() > 200 {
+                message = message.chars().take(200).collect::<String>() + "…";
+            }
+            let d = check.error(codes::SCHEMA, format!("{here}: {message}"));
+            check.at_node(d, pointer);
+        }
+    }
+}
+
+fn missing_metadata(check: &Check<'_>, categories: &CategoriesManifest, entry: &str) -> Diagnostic {
+    let segments = pointer_segments(entry);
+    let category = segments.first().map_or("", String::as_str);
+    let here = check.shown(entry);
+    let ty = categories
+        .get(category)
+        .and_then(|(_, spec)| spec.metadata_class.as_deref())
+        .and_then(metadata_type);
+    let mut d = check.error(
+        codes::MISSING_METADATA,
+        format!("{here} has no `metadata`, which category `{category}` requires"),
+    );
+    if let Some(ty) = ty {
+        let required: Vec<String> = ty.required_fields();
+        d = d.with_help(format!(
+            "add `metadata:` with at least {} (`{}`)",
+            list(&required),
+            ty.class_path()
+        ));
+    }
+    d
+}
+
+/// Property names allowed next to an `additionalProperties: false` keyword.
+fn allowed_keys(schema: &Value, schema_path: &str) -> Vec<String> {
+    let parent = schema_path.rsplit_once('/').map_or("", |(p, _)| p);
+    schema
+        .pointer(parent)
+        .and_then(|s| s.get("properties"))
+        .and_then(Value::as_object)
+        .map(|props| props.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+fn schema_keyword<'s>(schema: &'s Value, schema_path: &str) -> Option<&'s Value> {
+    schema.pointer(schema_path)
+}
+
+fn describe_type(name: &str) -> &'static str {
+    match name {
+        "object" => "a mapping",
+        "array" => "a sequence",
+        "string" => "a string",
+        "integer" => "an integer",
+        "number" => "a number",
+        "boolean" => "a boolean",
+        "null" => "null",
+        _ => "a value of another type",
+    }
+}
+
+fn describe_types(types: &Value) -> String {
+    match types {
+        Value::String(s) => describe_type(s).to_owned(),
+        Value::Array(a) => {
+            let names: Vec<&str> = a
+                .iter()
+                .filter_map(Value::as_str)
+                .map(describe_type)
+                .collect();
+            names.join(" or ")
+        }
+        _ => "a value of another type".to_owned(),
+    }
+}
+
+fn describe_type_kind(kind: &TypeKind) -> String {
+    match kind {
+        TypeKind::Single(t) => describe_type(t.as_str()).to_owned(),
+        TypeKind::Multiple(set) => {
+            let names: Vec<&str> = set.iter().map(|t| describe_type(t.as_str())).collect();
+            names.join(" or ")
+        }
+    }
+}
+
+/// A short description of a value, quoting scalars.
+fn describe_value(value: &Value) -> String {
+    match value {
+        Value::Null => "null".to_owned(),
+        Value::Bool(b) => format!("a boolean (`{b}`)"),
+        Value::Number(n) => format!("a number (`{n}`)"),
+        Value::String(s) => format!("a string (`{}`)", quote_user(s)),
+        Value::Array(_) => "a sequence".to_owned(),
+        Value::Object(_) => "a mapping".to_owned(),
+    }
+}
+
+fn list(items: &[String]) -> String {
+    let quoted: Vec<String> = items
+        .iter()
+        .map(|i| format!("`{}`", quote_user(i)))
+        .collect();
+    quoted.join(", ")
+}
+
+// ---------------------------------------------------------------------------------------
+// Checks beyond the schema
+
+fn check_schema_version(check: &mut Check<'_>) {
+    if let Some(Value::String(v)) = check.doc.value.get("schema_version") {
+        if v != SCHEMA_VERSION {
+            let d = check
+                .warning(
+                    codes::SCHEMA_VERSION,
+                    format!(
+                        "unsupported schema_version `{}`; reading it as `{SCHEMA_VERSION}`",
+                        quote_user(v)
+                    ),
+                )
+                .with_help(format!("supported versions: `{SCHEMA_VERSION}`"));
+            check.at_node(d, "/schema_version");
+        }
+    }
+}
+
+/// Keys of the mapping at `pointer` in file order (falling back to sorted order for
+/// mappings copied in by an alias, which have no recorded order).
+fn ordered_keys(doc: &YamlDocument, pointer: &str) -> Vec<String> {
+    if let Some(keys) = doc.spans.keys(pointer) {
+        return keys.to_vec();
+    }
+    doc.value
+        .pointer(pointer)
+        .and_then(Value::as_object)
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+fn is_snake_case(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && !name.ends_with('_')
+        && !name.contains("__")
+}
+
+fn check_categories(check: &mut Check<'_>) {
+    let doc = check.doc;
+    let mut enums: Vec<(String, String)> = Vec::new();
+    for category in ordered_keys(doc, "") {
+        if category == "schema_version" {
+            continue;
+        }
+        let pointer = format!("/{}", escape_pointer_segment(&category));
+        if !is_snake_case(&category) {
+            let message = format!(
+                "category name `{}` is not snake_case",
+                quote_user(&category)
+            );
+            let d = check.error(codes::INVALID_NAME, message).with_help(
+                "category names are lower-case letters, digits and single underscores, \
+                 starting with a letter",
+            );
+            check.at_key(d, &pointer, &pointer);
+        }
+        let Some(spec) = doc.value.get(&category) else {
+            continue;
+        };
+        if let Some(Value::String(protocol)) = spec.get("protocol") {
+            check_class_path(check, protocol, &format!("{pointer}/protocol"));
+        }
+        if let Some(Value::String(class)) = spec.get("metadata_class") {
+            let class_pointer = format!("{pointer}/metadata_class");
+            if check_class_path(check, class, &class_pointer) && metadata_type(class).is_none() {
+                let known: Vec<String> = super::schema::METADATA_TYPES
+                    .iter()
+                    .map(|t| t.class_path().to_owned())
+                    .collect();
+                let d = check
+                    .warning(
+                        codes::UNKNOWN_METADATA_CLASS,
+                        format!(
+                            "`{}` is not a runtime metadata type; metadata of `{category}` \
+                             entries is not type-checked",
+                            quote_user(class)
+                        ),
+                    )
+                    .with_help(format!("known types: {}", list(&known)));
+                check.at_node(d, &class_pointer);
+            }
+        }
+        if let Some(Value::String(name)) = spec.get("enum") {
+            let enum_pointer = format!("{pointer}/enum");
+            if !is_rust_ident(name) {
+                let d = check
+                    .error(
+                        codes::INVALID_ENUM_NAME,
+                        format!("enum name `{}` is not a Rust identifier", quote_user(name)),
+                    )
+                    .with_help("use a CamelCase type name such as `EndpointType`");
+                check.at_node(d, &enum_pointer);
+            } else if let Some((other, _)) = enums.iter().find(|(_, e)| e == name) {
+                let d = check.error(
+                    codes::DUPLICATE_ENUM,
+                    format!("enum name `{name}` is already used by category `{other}`"),
+                );
+                check.at_node(d, &enum_pointer);
+            } else {
+                enums.push((category.clone(), name.clone()));
+            }
+        }
+    }
+}
+
+/// Reports a bad class path; returns whether it is valid.
+fn check_class_path(check: &mut Check<'_>, text: &str, pointer: &str) -> bool {
+    match ClassPath::parse(text) {
+        Ok(_) => true,
+        Err(e) => {
+            let d = check
+                .error(codes::INVALID_CLASS_PATH, e.message)
+                .with_help_opt(e.help);
+            check.at_node(d, pointer);
+            false
+        }
+    }
+}
+
+fn is_plugin_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    name.len() <= 64
+        && chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+fn check_plugins(check: &mut Check<'_>, categories: &CategoriesManifest) {
+    let doc = check.doc;
+    let known: Vec<&str> = categories.categories.keys().collect();
+    for category in ordered_keys(doc, "") {
+        if category == "schema_version" {
+            continue;
+        }
+        let pointer = format!("/{}", escape_pointer_segment(&category));
+        let spec = categories.get(&category).map(|(_, spec)| spec);
+        if spec.is_none() {
+            let d = check
+                .warning(
+                    codes::UNKNOWN_CATEGORY,
+                    format!(
+                        "unknown category `{}`; categories.yaml does not define it",
+                        quote_user(&category)
+                    ),
+                )
+                .with_help_opt(
+                    did_you_mean(&category, known.iter().copied())
+                        .map(|s| format!("did you mean `{s}`?")),
+                );
+            check.at_key(d, &pointer, &pointer);
+        }
+        let metadata_ty = spec
+            .and_then(|s| s.metadata_class.as_deref())
+            .and_then(metadata_type);
+        if !doc.value.get(&category).is_some_and(Value::is_object) {
+            continue;
+        }
+        for name in ordered_keys(doc, &pointer) {
+            let entry_pointer = format!("{pointer}/{}", escape_pointer_segment(&name));
+            if !is_plugin_name(&name) {
+                let message = format!("plugin name `{}` is not a valid name", quote_user(&name));
+                let d = check.error(codes::INVALID_NAME, message).with_help(
+                    "plugin names are ASCII letters, digits, `_` and `-`, start with a letter \
+                     and are at most 64 characters",
+                );
+                check.at_key(d, &entry_pointer, &entry_pointer);
+            }
+            let Some(entry) = doc.value.pointer(&entry_pointer) else {
+                continue;
+            };
+            if let Some(Value::String(class)) = entry.get("class") {
+                check_class_path(check, class, &format!("{entry_pointer}/class"));
+            }
+            let metadata_pointer = format!("{entry_pointer}/metadata");
+            if let (Some(ty), Some(metadata @ Value::Object(_))) =
+                (metadata_ty, entry.get("metadata"))
+            {
+                if check.has_failed_under(&metadata_pointer) {
+                    continue;
+                }
+                if let Err(e) = ty.check(metadata) {
+                    let d = check.error(
+                        codes::INVALID_METADATA,
+                        format!("metadata does not fit `{}`: {}", ty.name(), quote_user(&e)),
+                    );
+                    check.at_node(d, &metadata_pointer);
+                }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Typed model
+
+fn build_categories(check: &mut Check<'_>) -> Option<CategoriesManifest> {
+    if diagnostic::has_errors(&check.diagnostics) {
+        return None;
+    }
+    let doc = check.doc;
+    let mut categories = OrderedMap::new();
+    for name in ordered_keys(doc, "") {
+        if name == "schema_version" {
+            continue;
+        }
+        let pointer = format!("/{}", escape_pointer_segment(&name));
+        let value = doc.value.get(&name).cloned().unwrap_or(Value::Null);
+        match serde_json::from_value::<CategorySpec>(value) {
+            Ok(spec) => {
+                categories.insert(name, spec);
+            }
+            Err(e) => {
+                let d = check.error(codes::SCHEMA, format!("{}: {e}", check.shown(&pointer)));
+                check.at_node(d, &pointer);
+            }
+        }
+    }
+    Some(CategoriesManifest {
+        schema_version: schema_version(doc),
+        categories,
+    })
+}
+
+fn build_plugins(check: &mut Check<'_>) -> Option<PluginsManifest> {
+    if diagnostic::has_errors(&check.diagnostics) {
+        return None;
+    }
+    let doc = check.doc;
+    let mut categories = OrderedMap::new();
+    for category in ordered_keys(doc, "") {
+        if category == "schema_version" {
+            continue;
+        }
+        let category_pointer = format!("/{}", escape_pointer_segment(&category));
+        let mut entries = OrderedMap::new();
+        for name in ordered_keys(doc, &category_pointer) {
+            let pointer = format!("{category_pointer}/{}", escape_pointer_segment(&name));
+            let value = doc.value.pointer(&pointer).cloned().unwrap_or(Value::Null);
+            match serde_json::from_value::<PluginSpec>(value) {
+                Ok(mut spec) => {
+                    let pos = doc
+                        .spans
+                        .key(&pointer)
+                        .or_else(|| doc.spans.locate(&pointer));
+                    spec.source = pos.map(|p| SourcePos {
+                        line: p.line,
+                        col: p.col,
+                        snippet: doc.source_line(p.line),
+                    });
+                    entries.insert(name, spec);
+                }
+                Err(e) => {
+                    let d = check.error(codes::SCHEMA, format!("{}: {e}", check.shown(&pointer)));
+                    check.at_node(d, &pointer);
+                }
+            }
+        }
+        categories.insert(category, entries);
+    }
+    Some(PluginsManifest {
+        schema_version: schema_version(doc),
+        categories,
+    })
+}
+
+fn schema_version(doc: &YamlDocument) -> String {
+    doc.value
+        .get("schema_version")
+        .and_then(Value::as_str)
+        .unwrap_or(SCHEMA_VERSION)
+        .to_owned()
+}
+
+/// Dotted path of a JSON pointer through `root`: keys joined by `.`, sequence indices as
+/// `[i]`, keys that would be ambiguous quoted.
+pub fn dotted_path(root: &Value, pointer: &str) -> String {
+    let mut out = String::new();
+    let mut node = Some(root);
+    for segment in pointer_segments(pointer) {
+        match node {
+            Some(Value::Array(items)) => {
+                out.push_str(&format!("[{segment}]"));
+                node = segment.parse::<usize>().ok().and_then(|i| items.get(i));
+            }
+            other => {
+                push_path_key(&mut out, &segment);
+                node = other.and_then(|n| n.get(&segment));
+            }
+        }
+    }
+    out
+}
+
+/// Prefixes the YAML paths of reader diagnostics with the pack name, like the others.
+fn prefix_paths(diagnostics: &mut [Diagnostic], pack: &str) {
+    for d in diagnostics {
+        d.yaml_path = if d.yaml_path.is_empty() {
+            pack.to_owned()
+        } else {
+            format!("{pack}:{}", d.yaml_path)
+        };
+    }
+}

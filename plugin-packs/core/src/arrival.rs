@@ -1,0 +1,354 @@
+//! Arrival patterns: the intervals between request starts of one worker.
+//!
+//! The engine runs one instance per measuring worker. Each serves `1/count` of the run's
+//! rate: a Poisson process of rate λ split into N independent ones of rate λ/N is again
+//! Poisson when merged, and N constant schedules offset by `1/λ` from each other merge
+//! into one evenly spaced schedule. So no worker ever consults another.
+//!
+//! `rate()` and `set_rate()` speak in the run's total rate (what `--request-rate`
+//! means); each instance divides by its share itself.
+
+use aiperf_runtime::plugin::{Plugin, PluginContext, PluginError, WorkerShare};
+use aiperf_runtime::protocols::ArrivalPatternProtocol;
+use rand::rngs::StdRng;
+use rand_distr::{Distribution, Exp};
+
+use crate::rng::stream_rng;
+
+const NANOS_PER_SEC: f64 = 1e9;
+
+/// The per-worker share, `0 of 1` for an instance that serves the whole run.
+fn share(ctx: &PluginContext<'_>) -> WorkerShare {
+    match ctx.worker {
+        Some(share) if share.count > 0 => share,
+        _ => WorkerShare { id: 0, count: 1 },
+    }
+}
+
+/// The run's `--request-rate`, which the rate patterns cannot do without.
+fn required_rate(ctx: &PluginContext<'_>, pattern: &str) -> Result<f64, PluginError> {
+    match ctx.config.request_rate {
+        Some(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
+        Some(rate) => Err(PluginError::Config(format!(
+            "the `{pattern}` arrival pattern needs a positive --request-rate, got {rate}"
+        ))),
+        None => Err(PluginError::Config(format!(
+            "the `{pattern}` arrival pattern needs --request-rate (requests per second)"
+        ))),
+    }
+}
+
+fn valid_rate(rate: f64) -> bool {
+    rate.is_finite() && rate > 0.0
+}
+
+/// Seconds to whole nanoseconds, saturating: an absurdly small rate must not wrap.
+fn secs_to_ns(secs: f64) -> u64 {
+    let ns = (secs * NANOS_PER_SEC).round();
+    if ns.is_nan() || ns <= 0.0 {
+        0
+    } else if ns >= u64::MAX as f64 {
+        u64::MAX
+    } else {
+        ns as u64
+    }
+}
+
+// ------------------------------------------------------------------------ constant
+
+/// Requests exactly `1/rate` apart. Worker `i` of `N` starts `i/rate` late so that the
+/// merged schedule of all workers is evenly spaced at the total rate.
+#[derive(Debug, Clone)]
+pub struct ConstantArrival {
+    total_rate: f64,
+    share: WorkerShare,
+    /// The offset still to be returned as the first interval.
+    first_ns: Option<u64>,
+    /// Fractional nanoseconds carried between intervals, so that rates whose period is
+    /// not a whole number of nanoseconds do not drift (3 req/s over 10^6 requests would
+    /// otherwise lose a third of a millisecond).
+    carry_ns: f64,
+}
+
+impl ConstantArrival {
+    pub fn new(total_rate: f64, share: WorkerShare) -> Self {
+        let offset_s = f64::from(share.id) / total_rate;
+        ConstantArrival {
+            total_rate,
+            share,
+            first_ns: Some(secs_to_ns(offset_s)),
+            carry_ns: 0.0,
+        }
+    }
+
+    fn period_ns(&self) -> f64 {
+        f64::from(self.share.count) / self.total_rate * NANOS_PER_SEC
+    }
+}
+
+impl Plugin for ConstantArrival {
+    fn create(ctx: &PluginContext<'_>) -> Result<Self, PluginError> {
+        Ok(ConstantArrival::new(
+            required_rate(ctx, "constant")?,
+            share(ctx),
+        ))
+    }
+}
+
+impl ArrivalPatternProtocol for ConstantArrival {
+    fn next_interval_ns(&mut self) -> Option<u64> {
+        if let Some(first) = self.first_ns.take() {
+            return Some(first);
+        }
+        let exact = self.period_ns() + self.carry_ns;
+        let whole = exact.floor();
+        self.carry_ns = exact - whole;
+        Some(secs_to_ns(whole / NANOS_PER_SEC))
+    }
+
+    fn set_rate(&mut self, rate: f64) {
+        if valid_rate(rate) {
+            self.total_rate = rate;
+        } else {
+            tracing::warn!(
+                rate,
+                "ignoring invalid request rate for the constant pattern"
+            );
+        }
+    }
+
+    fn rate(&self) -> f64 {
+        self.total_rate
+    }
+}
+
+// ------------------------------------------------------------------------- poisson
+
+/// Exponentially distributed intervals: a Poisson process of rate `rate/N` per worker.
+///
+/// Worker 0 sends its first request at once, as AIPerf does; the other workers start
+/// after one exponential interval, so the run does not open with a burst of N requests.
+#[derive(Debug, Clone)]
+pub struct PoissonArrival {
+    total_rate: f64,
+    share: WorkerShare,
+    exp: Exp<f64>,
+    rng: StdRng,
+    started: bool,
+}
+
+impl PoissonArrival {
+    /// The stream label of the interval draws (per worker).
+    pub const RNG_LABEL: &'static str = "timing.request.poisson_interval";
+
+    pub fn new(total_rate: f64, share: WorkerShare, rng: StdRng) -> Result<Self, PluginError> {
+        let exp = worker_exp(total_rate, share).ok_or_else(|| {
+            PluginError::Config(format!("invalid request rate {total_rate} for `poisson`"))
+        })?;
+        Ok(PoissonArrival {
+            total_rate,
+            share,
+            exp,
+            rng,
+            started: false,
+        })
+    }
+}
+
+fn worker_exp(total_rate: f64, share: WorkerShare) -> Option<Exp<f64>> {
+    let worker_rate = total_rate / f64::from(share.count.max(1));
+    if valid_rate(worker_rate) {
+        Exp::new(worker_rate).ok()
+    } else {
+        None
+    }
+}
+
+impl Plugin for PoissonArrival {
+    fn create(ctx: &PluginContext<'_>) -> Result<Self, PluginError> {
+        let rate = required_rate(ctx, "poisson")?;
+        let share = share(ctx);
+        let rng = stream_rng(ctx.config.random_seed, Self::RNG_LABEL, share.id);
+        PoissonArrival::new(rate, share, rng)
+    }
+}
+
+impl ArrivalPatternProtocol for PoissonArrival {
+    fn next_interval_ns(&mut self) -> Option<u64> {
+        if !self.started {
+            self.started = true;
+            if self.share.id == 0 {
+                return Some(0);
+            }
+        }
+        Some(secs_to_ns(self.exp.sample(&mut self.rng)))
+    }
+
+    fn set_rate(&mut self, rate: f64) {
+        match worker_exp(rate, self.share) {
+            Some(exp) => {
+                self.total_rate = rate;
+                self.exp = exp;
+            }
+            None => tracing::warn!(
+                rate,
+                "ignoring invalid request rate for the poisson pattern"
+            ),
+        }
+    }
+
+    fn rate(&self) -> f64 {
+        self.total_rate
+    }
+}
+
+// ---------------------------------------------------------------- concurrency burst
+
+/// No pacing: every free concurrency slot is filled at once.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ConcurrencyBurstArrival;
+
+impl Plugin for ConcurrencyBurstArrival {
+    fn create(_ctx: &PluginContext<'_>) -> Result<Self, PluginError> {
+        Ok(ConcurrencyBurstArrival)
+    }
+}
+
+impl ArrivalPatternProtocol for ConcurrencyBurstArrival {
+    fn next_interval_ns(&mut self) -> Option<u64> {
+        None
+    }
+
+    fn set_rate(&mut self, _rate: f64) {}
+
+    fn rate(&self) -> f64 {
+        0.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_config::{config, worker_context};
+
+    fn poisson(rate: f64, id: u32, count: u32, seed: u64) -> PoissonArrival {
+        let cfg = config(&["-m", "m", "--request-rate", &rate.to_string()]);
+        let mut cfg = cfg;
+        cfg.random_seed = Some(seed);
+        PoissonArrival::create(&worker_context(&cfg, id, count)).unwrap()
+    }
+
+    fn mean_and_cv(samples: &[f64]) -> (f64, f64) {
+        let n = samples.len() as f64;
+        let mean = samples.iter().sum::<f64>() / n;
+        let var = samples.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n;
+        (mean, var.sqrt() / mean)
+    }
+
+    #[test]
+    fn poisson_intervals_have_mean_one_over_rate_and_cv_one() {
+        let mut p = poisson(200.0, 0, 1, 42);
+        assert_eq!(p.next_interval_ns(), Some(0), "worker 0 starts at once");
+        let samples: Vec<f64> = (0..100_000)
+            .map(|_| p.next_interval_ns().unwrap() as f64 / 1e9)
+            .collect();
+        let (mean, cv) = mean_and_cv(&samples);
+        // Standard error of the mean is 1/(rate*sqrt(n)) = 0.3 %; allow 1.5 %.
+        assert!((mean - 0.005).abs() < 0.005 * 0.015, "mean {mean}");
+        assert!((cv - 1.0).abs() < 0.02, "cv {cv}");
+    }
+
+    #[test]
+    fn poisson_split_over_workers_keeps_the_total_rate() {
+        let mut p = poisson(100.0, 3, 4, 1);
+        assert_ne!(
+            p.next_interval_ns(),
+            Some(0),
+            "only worker 0 starts at once"
+        );
+        let samples: Vec<f64> = (0..100_000)
+            .map(|_| p.next_interval_ns().unwrap() as f64 / 1e9)
+            .collect();
+        let (mean, _) = mean_and_cv(&samples);
+        assert!((mean - 0.04).abs() < 0.04 * 0.015, "mean {mean}");
+        assert_eq!(p.rate(), 100.0);
+    }
+
+    #[test]
+    fn poisson_is_reproducible_per_seed_and_distinct_per_worker() {
+        let draw = |id, seed| -> Vec<Option<u64>> {
+            let mut p = poisson(10.0, id, 2, seed);
+            (0..5).map(|_| p.next_interval_ns()).collect()
+        };
+        assert_eq!(draw(1, 9), draw(1, 9));
+        assert_ne!(draw(1, 9)[1..], draw(0, 9)[1..]);
+        assert_ne!(draw(1, 9), draw(1, 10));
+    }
+
+    #[test]
+    fn poisson_set_rate_changes_later_intervals() {
+        let mut p = poisson(10.0, 0, 1, 3);
+        p.set_rate(1000.0);
+        p.set_rate(-1.0);
+        p.set_rate(f64::NAN);
+        assert_eq!(p.rate(), 1000.0);
+        p.next_interval_ns();
+        let mean = (0..10_000)
+            .map(|_| p.next_interval_ns().unwrap() as f64)
+            .sum::<f64>()
+            / 1e4;
+        assert!((mean - 1e6).abs() < 1e6 * 0.05, "mean {mean}");
+    }
+
+    #[test]
+    fn constant_spacing_is_exact_and_offsets_workers() {
+        let cfg = config(&["-m", "m", "--request-rate", "4"]);
+        let mut single = ConstantArrival::create(&worker_context(&cfg, 0, 1)).unwrap();
+        let first: Vec<_> = (0..4).map(|_| single.next_interval_ns().unwrap()).collect();
+        assert_eq!(first, vec![0, 250_000_000, 250_000_000, 250_000_000]);
+
+        // Four workers at 4 req/s in total: each sends every second, offset by 250 ms, and
+        // the merged schedule is 0, 250, 500, 750, 1000, ... ms.
+        let mut merged = Vec::new();
+        for id in 0..4 {
+            let mut w = ConstantArrival::create(&worker_context(&cfg, id, 4)).unwrap();
+            let mut t = 0u64;
+            for _ in 0..3 {
+                t += w.next_interval_ns().unwrap();
+                merged.push(t);
+            }
+        }
+        merged.sort_unstable();
+        let expected: Vec<u64> = (0..12).map(|k| k * 250_000_000).collect();
+        assert_eq!(merged, expected);
+    }
+
+    #[test]
+    fn constant_non_integral_period_does_not_drift() {
+        let mut c = ConstantArrival::new(3.0, WorkerShare { id: 0, count: 1 });
+        let total: u64 = (0..=3_000_000).map(|_| c.next_interval_ns().unwrap()).sum();
+        // 3,000,000 periods of 1/3 s = exactly 1,000,000 s, within a nanosecond.
+        assert!(total.abs_diff(1_000_000_000_000_000) <= 1, "total {total}");
+    }
+
+    #[test]
+    fn rate_patterns_need_a_positive_rate() {
+        for args in [&["-m", "m"][..], &["-m", "m", "--request-rate", "0"][..]] {
+            let cfg = config(args);
+            let ctx = worker_context(&cfg, 0, 1);
+            let err = ConstantArrival::create(&ctx).unwrap_err();
+            assert!(matches!(&err, PluginError::Config(m) if m.contains("--request-rate")));
+            let err = PoissonArrival::create(&ctx).unwrap_err();
+            assert!(matches!(&err, PluginError::Config(m) if m.contains("--request-rate")));
+        }
+    }
+
+    #[test]
+    fn burst_never_paces() {
+        let cfg = config(&["-m", "m"]);
+        let mut b = ConcurrencyBurstArrival::create(&worker_context(&cfg, 0, 1)).unwrap();
+        b.set_rate(10.0);
+        assert_eq!(b.next_interval_ns(), None);
+        assert_eq!(b.rate(), 0.0);
+    }
+}

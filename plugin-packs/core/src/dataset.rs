@@ -1,0 +1,402 @@
+//! Synthetic prompts of exact token lengths.
+//!
+//! AIPerf cuts windows out of a tokenized Shakespeare corpus. Here the text is built from
+//! the tokenizer's own vocabulary instead: tokens that are a space followed by 3-10
+//! lower-case ASCII letters are each one pre-token (a word), so a concatenation of N of
+//! them encodes to exactly N tokens and a prompt's length is known without encoding it.
+//! That property is checked once per run and the composer falls back to counting every
+//! prompt when a tokenizer does not have it.
+
+use aiperf_runtime::dataset::{Conversation, Turn};
+use aiperf_runtime::plugin::{Plugin, PluginContext, PluginError};
+use aiperf_runtime::protocols::{DatasetComposerProtocol, TokenizerProtocol};
+use rand::rngs::StdRng;
+use rand::Rng;
+use rand_distr::{Distribution, Normal};
+
+use crate::rng::stream_rng;
+
+/// Words used when a tokenizer's vocabulary has none of the expected shape (e.g. a
+/// SentencePiece vocabulary, whose word tokens decode differently). Prompts made of them
+/// are counted and corrected one by one.
+const FALLBACK_WORDS: &[&str] = &[
+    " the", " and", " that", " have", " for", " not", " with", " you", " this", " but", " his",
+    " from", " they", " say", " her", " she", " will", " one", " all", " would", " there",
+    " their", " what", " out", " about", " who", " get", " which", " when", " make", " can",
+    " like", " time", " just", " him", " know", " take", " people", " into", " year", " your",
+    " good", " some", " could", " them", " see", " other", " than", " then", " now", " look",
+    " only", " come", " its", " over", " think",
+];
+
+/// Rounds of adding or removing words before a prompt's measured length is accepted.
+const MAX_FIXUP_ROUNDS: usize = 8;
+
+/// Composes `--num-dataset-entries` single-turn conversations of synthetic text.
+#[derive(Debug, Clone)]
+pub struct SyntheticComposer {
+    entries: usize,
+    input_mean: f64,
+    input_stddev: f64,
+    output_mean: Option<f64>,
+    output_stddev: f64,
+    rng: StdRng,
+}
+
+impl SyntheticComposer {
+    /// The stream label of every draw the composer makes.
+    pub const RNG_LABEL: &'static str = "dataset.synthetic";
+}
+
+impl Plugin for SyntheticComposer {
+    fn create(ctx: &PluginContext<'_>) -> Result<Self, PluginError> {
+        let config = ctx.config;
+        if config.num_dataset_entries == 0 {
+            return Err(PluginError::Config(
+                "--num-dataset-entries must be at least 1".into(),
+            ));
+        }
+        // AIPerf composes no more conversations than the run will send.
+        let entries = match config.request_count {
+            Some(count) if count > 0 => config
+                .num_dataset_entries
+                .min(usize::try_from(count).unwrap_or(usize::MAX)),
+            _ => config.num_dataset_entries,
+        };
+        let input_stddev = config.synthetic_input_tokens_stddev;
+        let output_stddev = config.output_tokens_stddev;
+        for (flag, value) in [
+            ("--isl-stddev", input_stddev),
+            ("--osl-stddev", output_stddev),
+        ] {
+            if !value.is_finite() || value < 0.0 {
+                return Err(PluginError::Config(format!(
+                    "{flag} must be a non-negative number, got {value}"
+                )));
+            }
+        }
+        let worker = ctx.worker.map_or(0, |w| w.id);
+        Ok(SyntheticComposer {
+            entries,
+            input_mean: f64::from(config.synthetic_input_tokens_mean),
+            input_stddev,
+            output_mean: config.output_tokens_mean.map(f64::from),
+            output_stddev,
+            rng: stream_rng(config.random_seed, Self::RNG_LABEL, worker),
+        })
+    }
+}
+
+impl DatasetComposerProtocol for SyntheticComposer {
+    fn create_dataset<T: TokenizerProtocol>(
+        &mut self,
+        tokenizer: &T,
+    ) -> Result<Vec<Conversation>, PluginError> {
+        let words = WordList::new(tokenizer, &mut self.rng);
+        let input_lengths = LengthDistribution::new(self.input_mean, self.input_stddev)?;
+        let output_lengths = match self.output_mean {
+            Some(mean) => Some(LengthDistribution::new(mean, self.output_stddev)?),
+            None => None,
+        };
+        let mut conversations = Vec::with_capacity(self.entries);
+        for index in 0..self.entries {
+            let target = input_lengths.sample(&mut self.rng);
+            let (text, input_tokens) = words.prompt(target, tokenizer, &mut self.rng);
+            let max_tokens = output_lengths.as_ref().map(|d| d.sample(&mut self.rng));
+            conversations.push(Conversation {
+                session_id: format!("session_{index:06}"),
+                turns: vec![Turn {
+                    texts: vec![text],
+                    max_tokens,
+                    input_tokens: Some(input_tokens),
+                    ..Turn::default()
+                }],
+            });
+        }
+        Ok(conversations)
+    }
+}
+
+/// `max(1, round(Normal(mean, stddev)))`; exactly `max(1, round(mean))` when stddev is 0.
+struct LengthDistribution {
+    mean: f64,
+    normal: Option<Normal<f64>>,
+}
+
+impl LengthDistribution {
+    fn new(mean: f64, stddev: f64) -> Result<Self, PluginError> {
+        let normal = if stddev > 0.0 {
+            Some(Normal::new(mean, stddev).map_err(|e| {
+                PluginError::Config(format!(
+                    "invalid length distribution ({mean}, {stddev}): {e}"
+                ))
+            })?)
+        } else {
+            None
+        };
+        Ok(LengthDistribution { mean, normal })
+    }
+
+    fn sample(&self, rng: &mut StdRng) -> u32 {
+        let value = match &self.normal {
+            Some(normal) => normal.sample(rng),
+            None => self.mean,
+        };
+        // `as` saturates; NaN becomes 0 and then 1.
+        (value.round() as u32).max(1)
+    }
+}
+
+/// The words prompts are made of, and whether their token counts add up.
+struct WordList {
+    words: Vec<String>,
+    /// Every word is one token and words never merge across boundaries, so a prompt of N
+    /// words is N tokens without counting.
+    additive: bool,
+}
+
+impl WordList {
+    fn new<T: TokenizerProtocol>(tokenizer: &T, rng: &mut StdRng) -> Self {
+        let mut words: Vec<String> = (0..tokenizer.vocab_size())
+            .map(|id| tokenizer.decode(&[id]))
+            .filter(|text| is_plain_word(text))
+            .collect();
+        // Some vocabularies hold word-shaped tokens that re-encode differently.
+        words.retain(|word| tokenizer.count(word) == 1);
+        if words.is_empty() {
+            tracing::debug!("tokenizer has no plain word tokens; using the fallback word list");
+            let words = FALLBACK_WORDS.iter().map(|w| (*w).to_owned()).collect();
+            return WordList {
+                words,
+                additive: false,
+            };
+        }
+        let additive = Self::check_additive(&words, tokenizer, rng);
+        if !additive {
+            tracing::debug!("word tokens merge when concatenated; counting every prompt");
+        }
+        WordList { words, additive }
+    }
+
+    /// One long random sequence of every word (with repeats) stands in for all prompts: a
+    /// tokenizer whose pre-tokenizer splits words apart passes it, and one that merges
+    /// neighbours almost surely fails it.
+    fn check_additive<T: TokenizerProtocol>(
+        words: &[String],
+        tokenizer: &T,
+        rng: &mut StdRng,
+    ) -> bool {
+        let mut sample = String::new();
+        let n = words.len() + 4096;
+        for i in 0..n {
+            let word = if i < words.len() {
+                &words[i]
+            } else {
+                &words[rng.random_range(0..words.len())]
+            };
+            sample.push_str(word);
+        }
+        tokenizer.count(&sample) == n
+    }
+
+    /// A prompt of `target` tokens and its measured length.
+    fn prompt<T: TokenizerProtocol>(
+        &self,
+        target: u32,
+        tokenizer: &T,
+        rng: &mut StdRng,
+    ) -> (String, u32) {
+        let target = target as usize;
+        let mut text = String::with_capacity(target * 8);
+        let mut ends = Vec::with_capacity(if self.additive { 0 } else { target });
+        self.push_words(&mut text, &mut ends, target, rng);
+        if self.additive {
+            return (text, target as u32);
+        }
+        let mut count = tokenizer.count(&text);
+        for _ in 0..MAX_FIXUP_ROUNDS {
+            if count == target {
+                break;
+            }
+            if count < target {
+                self.push_words(&mut text, &mut ends, target - count, rng);
+            } else if !ends.is_empty() {
+                // Each word is at least one token; dropping `excess` words cannot
+                // undershoot by more than the merges they took part in.
+                let keep = ends.len().saturating_sub(count - target).max(1);
+                ends.truncate(keep);
+                text.truncate(ends[keep - 1]);
+            }
+            count = tokenizer.count(&text);
+        }
+        (text, u32::try_from(count).unwrap_or(u32::MAX))
+    }
+
+    fn push_words(&self, text: &mut String, ends: &mut Vec<usize>, n: usize, rng: &mut StdRng) {
+        let track = !self.additive;
+        for _ in 0..n {
+            text.push_str(&self.words[rng.random_range(0..self.words.len())]);
+            if track {
+                ends.push(text.len());
+            }
+        }
+    }
+}
+
+/// A space followed by 3-10 lower-case ASCII letters.
+fn is_plain_word(text: &str) -> bool {
+    let Some(letters) = text.strip_prefix(' ') else {
+        return false;
+    };
+    (3..=10).contains(&letters.len()) && letters.bytes().all(|b| b.is_ascii_lowercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_config::{config, context, EMPTY_ENTRY};
+    use crate::tokenizer::{TiktokenTokenizer, Vocabulary};
+
+    fn compose(args: &[&str]) -> Vec<Conversation> {
+        let mut all = vec!["-m", "m", "--random-seed", "42"];
+        all.extend_from_slice(args);
+        let cfg = config(&all);
+        let mut composer = SyntheticComposer::create(&context(&cfg, &EMPTY_ENTRY)).unwrap();
+        composer
+            .create_dataset(&TiktokenTokenizer::new(Vocabulary::O200kBase))
+            .unwrap()
+    }
+
+    #[test]
+    fn prompts_have_exact_token_counts() {
+        let tokenizer = TiktokenTokenizer::new(Vocabulary::O200kBase);
+        let dataset = compose(&["--isl", "64", "--num-dataset-entries", "20"]);
+        assert_eq!(dataset.len(), 20);
+        for (i, conversation) in dataset.iter().enumerate() {
+            assert_eq!(conversation.session_id, format!("session_{i:06}"));
+            let turn = &conversation.turns[0];
+            assert_eq!(turn.input_tokens, Some(64));
+            assert_eq!(tokenizer.count(&turn.texts[0]), 64);
+            assert_eq!(turn.max_tokens, None);
+        }
+    }
+
+    #[test]
+    fn lengths_follow_the_distribution_and_stay_exact() {
+        let tokenizer = TiktokenTokenizer::new(Vocabulary::O200kBase);
+        let dataset = compose(&[
+            "--isl",
+            "100",
+            "--isl-stddev",
+            "30",
+            "--osl",
+            "50",
+            "--osl-stddev",
+            "10",
+            "--num-dataset-entries",
+            "300",
+        ]);
+        let lengths: Vec<u32> = dataset
+            .iter()
+            .map(|c| c.turns[0].input_tokens.unwrap())
+            .collect();
+        assert!(lengths.iter().all(|&n| n >= 1));
+        let mean = lengths.iter().map(|&n| f64::from(n)).sum::<f64>() / 300.0;
+        assert!((mean - 100.0).abs() < 6.0, "mean {mean}");
+        assert!(
+            lengths.iter().any(|&n| n != lengths[0]),
+            "stddev must vary lengths"
+        );
+        for c in &dataset {
+            let turn = &c.turns[0];
+            assert_eq!(
+                tokenizer.count(&turn.texts[0]) as u32,
+                turn.input_tokens.unwrap()
+            );
+            assert!(turn.max_tokens.unwrap() >= 1);
+        }
+    }
+
+    #[test]
+    fn exact_output_tokens_without_stddev() {
+        let dataset = compose(&["--isl", "8", "--osl", "16", "--num-dataset-entries", "3"]);
+        assert!(dataset.iter().all(|c| c.turns[0].max_tokens == Some(16)));
+    }
+
+    #[test]
+    fn entries_are_capped_by_request_count() {
+        assert_eq!(compose(&["--isl", "4", "--request-count", "5"]).len(), 5);
+        assert_eq!(
+            compose(&["--isl", "4", "--request-count", "500"]).len(),
+            100
+        );
+        assert_eq!(compose(&["--isl", "4"]).len(), 100);
+    }
+
+    #[test]
+    fn seeded_datasets_repeat() {
+        let args = ["--isl", "32", "--num-dataset-entries", "4"];
+        assert_eq!(compose(&args), compose(&args));
+    }
+
+    #[test]
+    fn zero_mean_gives_one_token_prompts() {
+        let dataset = compose(&["--isl", "0", "--num-dataset-entries", "2"]);
+        assert!(dataset.iter().all(|c| c.turns[0].input_tokens == Some(1)));
+    }
+
+    #[test]
+    fn zero_entries_is_a_config_error() {
+        let cfg = config(&["-m", "m", "--num-dataset-entries", "0"]);
+        assert!(matches!(
+            SyntheticComposer::create(&context(&cfg, &EMPTY_ENTRY)),
+            Err(PluginError::Config(_))
+        ));
+    }
+
+    /// A tokenizer whose words merge: every pair of adjacent words is one token.
+    struct PairTokenizer;
+
+    impl TokenizerProtocol for PairTokenizer {
+        fn count(&self, text: &str) -> usize {
+            text.split(' ')
+                .filter(|w| !w.is_empty())
+                .count()
+                .div_ceil(2)
+        }
+        fn encode(&self, _text: &str) -> Vec<u32> {
+            Vec::new()
+        }
+        fn decode(&self, tokens: &[u32]) -> String {
+            match tokens {
+                [0] => " alpha".into(),
+                [1] => " beta".into(),
+                _ => String::new(),
+            }
+        }
+        fn vocab_size(&self) -> u32 {
+            3
+        }
+    }
+
+    #[test]
+    fn merging_tokenizers_are_counted_and_corrected() {
+        let cfg = config(&["-m", "m", "--isl", "10", "--num-dataset-entries", "3"]);
+        let mut composer = SyntheticComposer::create(&context(&cfg, &EMPTY_ENTRY)).unwrap();
+        for c in composer.create_dataset(&PairTokenizer).unwrap() {
+            let turn = &c.turns[0];
+            assert_eq!(PairTokenizer.count(&turn.texts[0]), 10);
+            assert_eq!(turn.input_tokens, Some(10));
+        }
+    }
+
+    #[test]
+    fn plain_words() {
+        assert!(is_plain_word(" the"));
+        assert!(is_plain_word(" abcdefghij"));
+        assert!(!is_plain_word(" an"));
+        assert!(!is_plain_word(" abcdefghijk"));
+        assert!(!is_plain_word("the"));
+        assert!(!is_plain_word(" The"));
+        assert!(!is_plain_word(" café"));
+    }
+}

@@ -1,0 +1,482 @@
+//! Request bodies as AIPerf builds them, precompiled into templates.
+//!
+//! AIPerf builds a Python dict per request: the endpoint's fields in order, then
+//! `payload.update(extra_inputs)` (an existing key keeps its place and takes the new
+//! value; a new key goes last), then `stream_options.include_usage` when streaming.
+//! Everything but the turn's text and `max_tokens` is known before the run, so the
+//! dict's final shape is compiled once into literal byte runs with holes, and a request
+//! body is a few `extend_from_slice` calls plus the escaping of the prompt.
+
+use aiperf_runtime::dataset::Turn;
+use aiperf_runtime::plugin::PluginError;
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde_json::Value;
+
+/// How a turn's texts are rendered into the body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum InputShape {
+    /// `[{"role":ROLE,"content":CONTENT}]`; one text is a plain string, several are
+    /// `{"type":"text","text":...}` parts.
+    ChatMessages,
+    /// One text as a string, several as a list.
+    Prompt,
+    /// Always a list of strings.
+    List,
+}
+
+/// A field of the body before the extra inputs are merged.
+#[derive(Debug, Clone)]
+pub(crate) enum Field {
+    /// The turn's texts.
+    Input(InputShape),
+    /// The turn's `max_tokens`.
+    MaxTokens,
+    Value(Value),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Part {
+    Literal(Vec<u8>),
+    Input(InputShape),
+    MaxTokens,
+}
+
+/// A compiled request body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Template {
+    parts: Vec<Part>,
+}
+
+impl Template {
+    /// Compiles `fields` merged with `extra` as AIPerf's dict update does. With
+    /// `include_usage`, a body whose final `stream` is truthy gets
+    /// `stream_options.include_usage = true` unless the user set it.
+    pub(crate) fn compile(
+        fields: Vec<(&str, Field)>,
+        extra: &[(String, Value)],
+        include_usage: bool,
+    ) -> Template {
+        let mut merged: Vec<(String, Field)> =
+            fields.into_iter().map(|(k, f)| (k.to_owned(), f)).collect();
+        for (key, value) in extra {
+            match merged.iter_mut().find(|(k, _)| k == key) {
+                Some((_, field)) => *field = Field::Value(value.clone()),
+                None => merged.push((key.clone(), Field::Value(value.clone()))),
+            }
+        }
+        let streaming = merged
+            .iter()
+            .find(|(k, _)| k == "stream")
+            .is_some_and(|(_, f)| matches!(f, Field::Value(v) if truthy(v)));
+        if include_usage && streaming {
+            merge_include_usage(&mut merged);
+        }
+
+        let mut parts = Vec::new();
+        let mut literal = b"{".to_vec();
+        for (i, (key, field)) in merged.iter().enumerate() {
+            if i > 0 {
+                literal.push(b',');
+            }
+            write_json(&mut literal, key.as_str());
+            literal.push(b':');
+            match field {
+                Field::Value(value) => write_json(&mut literal, value),
+                Field::Input(shape) => {
+                    parts.push(Part::Literal(std::mem::take(&mut literal)));
+                    parts.push(Part::Input(*shape));
+                }
+                Field::MaxTokens => {
+                    parts.push(Part::Literal(std::mem::take(&mut literal)));
+                    parts.push(Part::MaxTokens);
+                }
+            }
+        }
+        literal.push(b'}');
+        parts.push(Part::Literal(literal));
+        parts.retain(|p| !matches!(p, Part::Literal(l) if l.is_empty()));
+        Template { parts }
+    }
+
+    /// Appends the body for `turn` to `body`.
+    pub(crate) fn render(&self, turn: &Turn, body: &mut Vec<u8>) {
+        for part in &self.parts {
+            match part {
+                Part::Literal(bytes) => body.extend_from_slice(bytes),
+                Part::Input(shape) => write_input(*shape, turn, body),
+                Part::MaxTokens => {
+                    // Only compiled into the template chosen for turns that have one.
+                    let n = turn.max_tokens.unwrap_or_default();
+                    body.extend_from_slice(n.to_string().as_bytes());
+                }
+            }
+        }
+    }
+}
+
+/// Python's `setdefault("include_usage", True)` on a copy of the user's
+/// `stream_options`; a non-object value is left alone, as AIPerf does.
+fn merge_include_usage(merged: &mut Vec<(String, Field)>) {
+    let Some((_, field)) = merged.iter_mut().find(|(k, _)| k == "stream_options") else {
+        merged.push((
+            "stream_options".to_owned(),
+            Field::Value(serde_json::json!({"include_usage": true})),
+        ));
+        return;
+    };
+    match field {
+        Field::Value(Value::Object(options)) => {
+            options.entry("include_usage").or_insert(Value::Bool(true));
+        }
+        Field::Value(Value::Null) => {
+            *field = Field::Value(serde_json::json!({"include_usage": true}));
+        }
+        _ => {}
+    }
+}
+
+/// Python truthiness of a JSON value.
+fn truthy(value: &Value) -> bool {
+    match value {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
+    }
+}
+
+fn write_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
+    // Serializing a str or a Value into a Vec cannot fail: no I/O, no non-string keys.
+    let _ = serde_json::to_writer(out, value);
+}
+
+fn write_input(shape: InputShape, turn: &Turn, out: &mut Vec<u8>) {
+    match shape {
+        InputShape::ChatMessages => {
+            out.extend_from_slice(b"[{\"role\":");
+            write_json(out, turn.role.as_deref().unwrap_or("user"));
+            out.extend_from_slice(b",\"content\":");
+            match turn.texts.as_slice() {
+                [] => out.extend_from_slice(b"\"\""),
+                [text] => write_json(out, text.as_str()),
+                texts => {
+                    out.push(b'[');
+                    for (i, text) in texts.iter().enumerate() {
+                        if i > 0 {
+                            out.push(b',');
+                        }
+                        out.extend_from_slice(b"{\"type\":\"text\",\"text\":");
+                        write_json(out, text.as_str());
+                        out.push(b'}');
+                    }
+                    out.push(b']');
+                }
+            }
+            out.extend_from_slice(b"}]");
+        }
+        InputShape::Prompt if turn.texts.len() == 1 => write_json(out, turn.texts[0].as_str()),
+        InputShape::Prompt | InputShape::List => write_json(out, &turn.texts),
+    }
+}
+
+// --------------------------------------------------------------------- extra inputs
+
+/// Parses `--extra-inputs` values into body fields, in order; a later key replaces an
+/// earlier one's value and keeps its place.
+///
+/// Each value is a JSON object (`{"temperature":0.5}`) or comma-separated `key:value`
+/// pairs whose values are typed as AIPerf types them: `true`/`false`, `null`/`none`,
+/// integers, decimals, then JSON arrays, objects and strings, else the text itself.
+/// Commas inside brackets, braces or quotes do not split.
+pub(crate) fn parse_extra_inputs(args: &[String]) -> Result<Vec<(String, Value)>, PluginError> {
+    let mut out: Vec<(String, Value)> = Vec::new();
+    let mut insert = |key: String, value: Value| match out.iter_mut().find(|(k, _)| *k == key) {
+        Some((_, v)) => *v = value,
+        None => out.push((key, value)),
+    };
+    for arg in args {
+        let arg = arg.trim();
+        if arg.starts_with('{') {
+            let pairs = parse_ordered_object(arg).map_err(|e| {
+                PluginError::Config(format!("--extra-inputs `{arg}` is not a JSON object: {e}"))
+            })?;
+            for (key, value) in pairs {
+                insert(key, value);
+            }
+            continue;
+        }
+        for item in split_top_level(arg) {
+            let item = item.trim();
+            if item.is_empty() {
+                continue;
+            }
+            let Some((key, value)) = item.split_once(':') else {
+                return Err(PluginError::Config(format!(
+                    "--extra-inputs `{item}` must be `key:value` or a JSON object"
+                )));
+            };
+            let key = key.trim();
+            if key.is_empty() {
+                return Err(PluginError::Config(format!(
+                    "--extra-inputs `{item}` has an empty key"
+                )));
+            }
+            insert(key.to_owned(), coerce_value(value.trim()));
+        }
+    }
+    Ok(out)
+}
+
+/// AIPerf's `coerce_value`, then JSON for structured values.
+fn coerce_value(text: &str) -> Value {
+    let lower = text.to_ascii_lowercase();
+    match lower.as_str() {
+        "true" => return Value::Bool(true),
+        "false" => return Value::Bool(false),
+        "null" | "none" => return Value::Null,
+        _ => {}
+    }
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    let all_digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if all_digits(digits) && (!digits.starts_with('0') || digits == "0") {
+        // Digits without a leading zero are valid JSON; past 64 bits they become a float,
+        // the closest a JSON number gets to Python's unbounded int.
+        if let Ok(value @ Value::Number(_)) = serde_json::from_str::<Value>(text) {
+            return value;
+        }
+    }
+    if digits.matches('.').count() == 1 && all_digits(&digits.replace('.', "")) {
+        if let Ok(f) = text.parse::<f64>() {
+            if let Some(n) = serde_json::Number::from_f64(f) {
+                return Value::Number(n);
+            }
+        }
+    }
+    if text.starts_with(['[', '{', '"']) {
+        if let Ok(value) = serde_json::from_str::<Value>(text) {
+            return value;
+        }
+    }
+    Value::String(text.to_owned())
+}
+
+/// Splits at commas outside brackets, braces and double quotes.
+fn split_top_level(text: &str) -> Vec<&str> {
+    let mut items = Vec::new();
+    let (mut depth, mut in_string, mut escaped, mut start) = (0usize, false, false, 0);
+    for (i, c) in text.char_indices() {
+        if in_string {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' => in_string = true,
+            '[' | '{' => depth += 1,
+            ']' | '}' => depth = depth.saturating_sub(1),
+            ',' if depth == 0 => {
+                items.push(&text[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    items.push(&text[start..]);
+    items
+}
+
+/// A JSON object's entries in document order (`serde_json::Map` sorts them).
+fn parse_ordered_object(text: &str) -> Result<Vec<(String, Value)>, serde_json::Error> {
+    struct Ordered;
+
+    impl<'de> Visitor<'de> for Ordered {
+        type Value = Vec<(String, Value)>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+
+        fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
+            let mut entries = Vec::new();
+            while let Some((key, value)) = map.next_entry::<String, Value>()? {
+                entries.push((key, value));
+            }
+            Ok(entries)
+        }
+    }
+
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let entries = (&mut deserializer).deserialize_map(Ordered)?;
+    deserializer.end()?;
+    Ok(entries)
+}
+
+// -------------------------------------------------------------------------- headers
+
+/// `--header` values as `(name, value)` pairs: `Name:Value` or a JSON object of them.
+///
+/// Unlike AIPerf, a `Name:Value` argument is not split at commas: header values contain
+/// commas (`Accept: a, b`), so one argument is one header.
+pub(crate) fn parse_headers(args: &[String]) -> Result<Vec<(String, String)>, PluginError> {
+    let mut headers = Vec::new();
+    for arg in args {
+        let arg = arg.trim();
+        if arg.starts_with('{') {
+            let pairs = parse_ordered_object(arg).map_err(|e| {
+                PluginError::Config(format!("--header `{arg}` is not a JSON object: {e}"))
+            })?;
+            for (name, value) in pairs {
+                let value = match value {
+                    Value::String(s) => s,
+                    other => other.to_string(),
+                };
+                headers.push(checked_header(&name, &value)?);
+            }
+        } else {
+            let Some((name, value)) = arg.split_once(':') else {
+                return Err(PluginError::Config(format!(
+                    "--header `{arg}` must be `Name:Value` or a JSON object"
+                )));
+            };
+            headers.push(checked_header(name.trim(), value.trim())?);
+        }
+    }
+    Ok(headers)
+}
+
+/// Rejects what would corrupt the request head: a CR or LF would let a value start a
+/// header (or a body) of its own.
+fn checked_header(name: &str, value: &str) -> Result<(String, String), PluginError> {
+    let name_ok = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b));
+    if !name_ok {
+        return Err(PluginError::Config(format!("invalid header name `{name}`")));
+    }
+    if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
+        return Err(PluginError::Config(format!(
+            "header `{name}` has a line break or NUL in its value"
+        )));
+    }
+    Ok((name.to_owned(), value.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn strings(args: &[&str]) -> Vec<String> {
+        args.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn extra_input_values_are_typed() {
+        let parsed = parse_extra_inputs(&strings(&[
+            "temperature:0.5",
+            "top_k:40,ignore_eos:true,seed:-3",
+            "stop:null",
+            "name:gpt",
+            "zip:007",
+            "stop_ids:[1, 2]",
+            "logit_bias:{\"a\": 1, \"b\": 2}",
+            "big:123456789012345678901234567890",
+        ]))
+        .unwrap();
+        let expected = vec![
+            ("temperature", json!(0.5)),
+            ("top_k", json!(40)),
+            ("ignore_eos", json!(true)),
+            ("seed", json!(-3)),
+            ("stop", Value::Null),
+            ("name", json!("gpt")),
+            ("zip", json!("007")),
+            ("stop_ids", json!([1, 2])),
+            ("logit_bias", json!({"a": 1, "b": 2})),
+            ("big", json!(1.2345678901234568e29)),
+        ];
+        let expected: Vec<(String, Value)> = expected
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+        assert_eq!(parsed, expected);
+    }
+
+    #[test]
+    fn later_extra_inputs_override_in_place() {
+        let parsed = parse_extra_inputs(&strings(&["a:1", "{\"z\": 1, \"b\": 2}", "a:x"])).unwrap();
+        let keys: Vec<&str> = parsed.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["a", "z", "b"]);
+        assert_eq!(parsed[0].1, json!("x"));
+    }
+
+    #[test]
+    fn bad_extra_inputs_are_config_errors() {
+        for bad in ["novalue", ":1", "{not json", "{\"a\":1} trailing"] {
+            assert!(
+                matches!(
+                    parse_extra_inputs(&strings(&[bad])),
+                    Err(PluginError::Config(_))
+                ),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn headers_parse_and_reject_injection() {
+        let headers = parse_headers(&strings(&[
+            "X-Foo:bar",
+            "Accept: a, b",
+            "{\"X-Num\": 1, \"X-A\": \"b\"}",
+        ]))
+        .unwrap();
+        let expected = [
+            ("X-Foo", "bar"),
+            ("Accept", "a, b"),
+            ("X-Num", "1"),
+            ("X-A", "b"),
+        ];
+        let expected: Vec<(String, String)> = expected
+            .iter()
+            .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+            .collect();
+        assert_eq!(headers, expected);
+        for bad in ["NoColon", ":v", "X-A:b\r\nX-Evil: 1", "Bad Name:v"] {
+            assert!(parse_headers(&strings(&[bad])).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn include_usage_merges_into_user_stream_options() {
+        let fields = || vec![("stream", Field::Value(json!(true)))];
+        let render = |extra: &[(String, Value)]| {
+            let mut body = Vec::new();
+            Template::compile(fields(), extra, true).render(&Turn::default(), &mut body);
+            String::from_utf8(body).unwrap()
+        };
+        assert_eq!(
+            render(&[]),
+            r#"{"stream":true,"stream_options":{"include_usage":true}}"#
+        );
+        let user = [(
+            "stream_options".to_owned(),
+            json!({"continuous_usage_stats": true, "include_usage": false}),
+        )];
+        assert_eq!(
+            render(&user),
+            r#"{"stream":true,"stream_options":{"continuous_usage_stats":true,"include_usage":false}}"#
+        );
+        let off = [("stream".to_owned(), json!(false))];
+        assert_eq!(render(&off), r#"{"stream":false}"#);
+        let odd = [("stream_options".to_owned(), json!("x"))];
+        assert_eq!(render(&odd), r#"{"stream":true,"stream_options":"x"}"#);
+    }
+}

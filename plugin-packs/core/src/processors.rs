@@ -1,0 +1,151 @@
+//! The metric processors: per-request metrics, then their run-level summary.
+
+use aiperf_runtime::metrics::{compute_record_metrics, MetricsAccumulator, RecordMetricsOptions};
+use aiperf_runtime::plugin::{Plugin, PluginContext, PluginError};
+use aiperf_runtime::protocols::{RecordProcessorProtocol, ResultsProcessorProtocol};
+use aiperf_runtime::record::ParsedRecord;
+use aiperf_runtime::results::{MetricRecord, MetricResult};
+
+/// Computes AIPerf's per-request metrics (TTFT, ITL, latency, token counts, usage, ...)
+/// plus the client's own figures (`time_to_first_byte`, `scheduling_lateness`).
+///
+/// Streaming comes from `--streaming`; whether the endpoint produces or tokenizes
+/// tokens is read from each record (the pipeline counts tokens only when it does).
+#[derive(Debug, Clone)]
+pub struct MetricRecordProcessor {
+    options: RecordMetricsOptions,
+}
+
+impl MetricRecordProcessor {
+    pub fn new(options: RecordMetricsOptions) -> Self {
+        MetricRecordProcessor { options }
+    }
+
+    pub fn options(&self) -> RecordMetricsOptions {
+        self.options
+    }
+}
+
+impl Plugin for MetricRecordProcessor {
+    fn create(ctx: &PluginContext<'_>) -> Result<Self, PluginError> {
+        Ok(Self::new(RecordMetricsOptions::new(ctx.config.streaming)))
+    }
+}
+
+impl RecordProcessorProtocol for MetricRecordProcessor {
+    fn process_record(&mut self, record: &ParsedRecord, out: &mut MetricRecord) {
+        compute_record_metrics(record, &self.options, out);
+    }
+}
+
+/// Summarizes every per-request metric it is fed (statistics in display units) and
+/// adds the run-level ones: counts, benchmark duration, throughputs and totals.
+#[derive(Debug, Clone, Default)]
+pub struct MetricResultsProcessor {
+    accumulator: MetricsAccumulator,
+}
+
+impl MetricResultsProcessor {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The run so far, e.g. for its error summary.
+    pub fn accumulator(&self) -> &MetricsAccumulator {
+        &self.accumulator
+    }
+}
+
+impl Plugin for MetricResultsProcessor {
+    fn create(_ctx: &PluginContext<'_>) -> Result<Self, PluginError> {
+        Ok(Self::new())
+    }
+}
+
+impl ResultsProcessorProtocol for MetricResultsProcessor {
+    fn process_result(&mut self, record: &ParsedRecord, metrics: &MetricRecord) {
+        self.accumulator.add(record, metrics);
+    }
+
+    fn summarize(&mut self, out: &mut Vec<MetricResult>) {
+        out.extend(self.accumulator.summarize());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aiperf_runtime::record::{
+        Outcome, ParsedRecord, ParsedResponse, Phase, RequestRecord, ResponseData,
+    };
+
+    use super::*;
+    use crate::test_config::{config, context, EMPTY_ENTRY};
+
+    fn chat_record(start: u64) -> ParsedRecord {
+        let ms = 1_000_000;
+        let text = |at: u64| ParsedResponse {
+            recv_ns: start + at * ms,
+            data: ResponseData::Text("tok".into()),
+            usage: None,
+        };
+        ParsedRecord {
+            raw: RequestRecord {
+                start_ns: start,
+                intended_ns: start,
+                end_ns: start + 40 * ms,
+                phase: Some(Phase::Profiling),
+                ..Default::default()
+            },
+            responses: vec![text(10), text(20), text(30)],
+            outcome: Outcome::Success,
+            error: None,
+            input_tokens: Some(8),
+            output_tokens: Some(3),
+            reasoning_tokens: None,
+            usage: None,
+        }
+    }
+
+    #[test]
+    fn streaming_flag_enables_stream_metrics() {
+        let streaming = config(&["-m", "m", "--streaming"]);
+        let plain = config(&["-m", "m"]);
+        let record = chat_record(0);
+
+        let mut out = MetricRecord::default();
+        MetricRecordProcessor::create(&context(&streaming, &EMPTY_ENTRY))
+            .unwrap()
+            .process_record(&record, &mut out);
+        assert_eq!(out.scalar("time_to_first_token"), Some(10.0));
+        assert_eq!(out.scalar("inter_token_latency"), Some(10.0));
+
+        out.clear();
+        MetricRecordProcessor::create(&context(&plain, &EMPTY_ENTRY))
+            .unwrap()
+            .process_record(&record, &mut out);
+        assert_eq!(out.scalar("time_to_first_token"), None);
+        assert_eq!(out.scalar("request_latency"), Some(30.0));
+    }
+
+    #[test]
+    fn results_processor_summarizes_what_it_is_fed() {
+        let cfg = config(&["-m", "m", "--streaming"]);
+        let mut records = MetricRecordProcessor::create(&context(&cfg, &EMPTY_ENTRY)).unwrap();
+        let mut results = MetricResultsProcessor::create(&context(&cfg, &EMPTY_ENTRY)).unwrap();
+        for start in [0, 5_000_000] {
+            let record = chat_record(start);
+            let mut metrics = MetricRecord::default();
+            records.process_record(&record, &mut metrics);
+            results.process_result(&record, &metrics);
+        }
+        let mut summary = Vec::new();
+        results.summarize(&mut summary);
+        let get = |tag: &str| summary.iter().find(|m| m.tag == tag).map(|m| m.avg);
+        assert_eq!(get("request_count"), Some(2.0));
+        // First start 0, last content at 5 + 30 ms.
+        assert_eq!(get("benchmark_duration"), Some(0.035));
+        assert_eq!(get("time_to_first_token"), Some(10.0));
+        assert_eq!(get("total_osl"), Some(6.0));
+        assert_eq!(results.accumulator().error_count(), 0);
+    }
+}

@@ -1,0 +1,202 @@
+//! The `profile` command's configuration, with AIPerf's flag names and defaults.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use serde::Serialize;
+
+/// How a binary benchmarks one server.
+#[derive(Debug, Clone, Args, Serialize)]
+pub struct ProfileConfig {
+    /// Model name(s) sent in requests (comma-separated or repeated).
+    #[arg(short = 'm', long = "model", visible_aliases = ["model-names"], value_delimiter = ',',
+          required = true)]
+    pub model: Vec<String>,
+
+    /// Base URL of the server.
+    #[arg(short = 'u', long, default_value = "http://localhost:8000")]
+    pub url: String,
+
+    /// Endpoint plugin (only linked endpoints are accepted).
+    #[arg(long, default_value = "chat")]
+    pub endpoint_type: String,
+
+    /// Custom endpoint path instead of the endpoint's default.
+    #[arg(long = "custom-endpoint", visible_alias = "endpoint")]
+    pub custom_endpoint: Option<String>,
+
+    /// Stream responses (server-sent events).
+    #[arg(long)]
+    pub streaming: bool,
+
+    /// Bearer token sent as `Authorization` (never written to artifacts or logs).
+    #[arg(long)]
+    #[serde(skip)]
+    pub api_key: Option<String>,
+
+    /// Extra header `Name:Value` (repeatable).
+    #[arg(short = 'H', long = "header")]
+    pub headers: Vec<String>,
+
+    /// Extra body field `key:value` (value type inferred) or a JSON object (repeatable).
+    #[arg(long)]
+    pub extra_inputs: Vec<String>,
+
+    /// Maximum requests in flight (default 1 when no rate is given).
+    #[arg(long)]
+    pub concurrency: Option<u32>,
+
+    /// Target request rate, requests per second.
+    #[arg(long)]
+    pub request_rate: Option<f64>,
+
+    /// Arrival pattern plugin for rate-based runs.
+    #[arg(long, visible_alias = "request-rate-mode")]
+    pub arrival_pattern: Option<String>,
+
+    /// Gamma shape for the `gamma` arrival pattern.
+    #[arg(long, visible_alias = "vllm-burstiness")]
+    pub arrival_smoothness: Option<f64>,
+
+    /// Requests to send in the profiling phase (default max(10, 2 x concurrency) when
+    /// no duration is given).
+    #[arg(long, visible_alias = "num-requests")]
+    pub request_count: Option<u64>,
+
+    /// Stop issuing after this many seconds.
+    #[arg(long)]
+    pub benchmark_duration: Option<f64>,
+
+    /// Seconds to wait for in-flight requests after the duration ends.
+    #[arg(long, default_value_t = 30.0)]
+    pub benchmark_grace_period: f64,
+
+    /// Requests sent before profiling; excluded from the results.
+    #[arg(long, visible_alias = "num-warmup-requests", default_value_t = 0)]
+    pub warmup_request_count: u64,
+
+    /// Mean prompt length in tokens.
+    #[arg(long, visible_aliases = ["isl", "prompt-input-tokens-mean"], default_value_t = 550)]
+    pub synthetic_input_tokens_mean: u32,
+
+    /// Standard deviation of the prompt length.
+    #[arg(long, visible_aliases = ["isl-stddev", "prompt-input-tokens-stddev"],
+          default_value_t = 0.0)]
+    pub synthetic_input_tokens_stddev: f64,
+
+    /// Mean output length asked of the server (`max_tokens`); unset sends none.
+    #[arg(long, visible_aliases = ["osl", "prompt-output-tokens-mean"])]
+    pub output_tokens_mean: Option<u32>,
+
+    /// Standard deviation of the output length.
+    #[arg(long, visible_aliases = ["osl-stddev", "prompt-output-tokens-stddev"],
+          default_value_t = 0.0)]
+    pub output_tokens_stddev: f64,
+
+    /// Distinct synthetic prompts to compose.
+    #[arg(long, visible_alias = "num-prompts", default_value_t = 100)]
+    pub num_dataset_entries: usize,
+
+    /// Tokenizer for token counts (`builtin` = o200k_base, embedded).
+    #[arg(long, default_value = "builtin")]
+    pub tokenizer: String,
+
+    /// Directory for the artifacts.
+    #[arg(long, visible_alias = "output-artifact-dir")]
+    pub artifact_dir: Option<PathBuf>,
+
+    /// Progress display plugin (default: `simple` on a terminal, else `none`).
+    #[arg(long, visible_alias = "ui")]
+    pub ui_type: Option<String>,
+
+    /// Seed for every random choice (prompts, arrivals).
+    #[arg(long)]
+    pub random_seed: Option<u64>,
+
+    /// Measuring worker threads (default: one per core).
+    #[arg(long)]
+    pub workers: Option<u32>,
+
+    /// I/O driver: `auto` (io_uring, epoll when unavailable), `uring` or `epoll`.
+    /// `MONOIO_FORCE_LEGACY_DRIVER=1` also forces epoll.
+    #[arg(long, default_value = "auto")]
+    pub io_driver: String,
+
+    /// Timing strategy plugin (default: derived from the load flags).
+    #[arg(long, hide = true)]
+    pub timing_mode: Option<String>,
+
+    /// Dataset composer plugin.
+    #[arg(long, hide = true, default_value = "synthetic")]
+    pub dataset_composer: String,
+
+    /// Transport plugin.
+    #[arg(long, hide = true, default_value = "http")]
+    pub transport: String,
+}
+
+impl ProfileConfig {
+    /// The primary model name.
+    pub fn model_name(&self) -> &str {
+        self.model.first().map(String::as_str).unwrap_or("")
+    }
+
+    /// Requests in flight at most, as AIPerf resolves it.
+    pub fn effective_concurrency(&self) -> Option<u32> {
+        match (self.concurrency, self.request_rate) {
+            (Some(c), _) => Some(c.max(1)),
+            (None, None) => Some(1),
+            (None, Some(_)) => None,
+        }
+    }
+
+    /// Profiling request count, as AIPerf resolves it.
+    pub fn effective_request_count(&self) -> Option<u64> {
+        match (self.request_count, self.benchmark_duration) {
+            (Some(n), _) => Some(n),
+            (None, Some(_)) => None,
+            (None, None) => {
+                Some(10u64.max(2 * u64::from(self.effective_concurrency().unwrap_or(1))))
+            }
+        }
+    }
+
+    /// The arrival pattern: explicit, or `poisson` with a rate (`gamma` when only a
+    /// smoothness is given), else `concurrency_burst`.
+    pub fn effective_arrival_pattern(&self) -> String {
+        if let Some(p) = &self.arrival_pattern {
+            return p.clone();
+        }
+        match (self.request_rate, self.arrival_smoothness) {
+            (Some(_), Some(_)) => "gamma".into(),
+            (Some(_), None) => "poisson".into(),
+            (None, _) => "concurrency_burst".into(),
+        }
+    }
+
+    /// The timing strategy: explicit, else `request_rate` (AIPerf maps concurrency-only
+    /// runs to `request_rate` + `concurrency_burst`).
+    pub fn effective_timing_mode(&self) -> String {
+        self.timing_mode
+            .clone()
+            .unwrap_or_else(|| "request_rate".into())
+    }
+
+    /// AIPerf's stimulus label for the default artifact directory.
+    pub fn stimulus(&self) -> String {
+        match (self.request_rate, self.concurrency) {
+            (Some(r), Some(c)) => format!("concurrency{c}-request_rate{}", fmt_rate(r)),
+            (Some(r), None) => format!("request_rate{}", fmt_rate(r)),
+            (None, c) => format!("concurrency{}", c.unwrap_or(1)),
+        }
+    }
+}
+
+/// Python's `str(float)`: `20.0`, `2.5`.
+fn fmt_rate(r: f64) -> String {
+    if r.fract() == 0.0 && r.abs() < 1e15 {
+        format!("{r:.1}")
+    } else {
+        format!("{r}")
+    }
+}

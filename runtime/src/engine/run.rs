@@ -1,0 +1,390 @@
+//! The run's lifecycle: prepare, measure, process, export.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Barrier};
+use std::time::Duration;
+
+use crate::config::ProfileConfig;
+use crate::engine::pipeline::{self, create_all, tokenizer_plugin, PipelineSettings};
+use crate::engine::worker::{self, Driver, PhasePlan, PreparedRequest, Shared};
+use crate::engine::Progress;
+use crate::plugin::{DispatchEnum, PluginContext, PluginKind, PluginSet};
+use crate::protocols::{
+    ConsoleExporterProtocol, DataExporterProtocol, DatasetComposerProtocol, EndpointProtocol,
+    TransportProtocol, UiProtocol,
+};
+use crate::record::{Phase, RunClock};
+use crate::results::RunResults;
+
+/// How a finished run went.
+#[derive(Debug)]
+pub struct RunOutcome {
+    pub results: RunResults,
+    pub console: String,
+    pub exported: Vec<PathBuf>,
+}
+
+/// Set by the SIGINT handler; workers stop issuing when they see it.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_sigint(_: libc::c_int) {
+    if INTERRUPTED.swap(true, Ordering::SeqCst) {
+        // Second Ctrl-C: the user wants out now.
+        // SAFETY: `_exit` is async-signal-safe.
+        unsafe { libc::_exit(130) };
+    }
+}
+
+fn install_sigint() {
+    // SAFETY: the handler only touches an atomic and calls an async-signal-safe function.
+    unsafe {
+        libc::signal(libc::SIGINT, on_sigint as *const () as libc::sighandler_t);
+    }
+}
+
+fn create<E: DispatchEnum>(name: &str, config: &ProfileConfig) -> Result<E, String> {
+    let kind = E::Kind::from_name(name)
+        .ok_or_else(|| format!("no {} plugin named `{name}` is linked", E::Kind::CATEGORY))?;
+    let ctx = PluginContext {
+        config,
+        entry: kind.entry(),
+        worker: None,
+    };
+    E::create(kind, &ctx).map_err(|e| format!("{}:{}: {e}", E::Kind::CATEGORY, kind.name()))
+}
+
+fn driver_of(config: &ProfileConfig) -> Result<Driver, String> {
+    match config.io_driver.as_str() {
+        "auto" => Ok(Driver::Auto),
+        "uring" | "io_uring" | "io-uring" => Ok(Driver::Uring),
+        "epoll" | "legacy" => Ok(Driver::Epoll),
+        other => Err(format!(
+            "unknown --io-driver `{other}` (expected auto, uring or epoll)"
+        )),
+    }
+}
+
+/// The artifact directory AIPerf would pick when none is given.
+fn default_artifact_dir(config: &ProfileConfig) -> PathBuf {
+    let model = if config.model.len() > 1 {
+        format!("{}_multi", config.model_name())
+    } else {
+        config.model_name().to_owned()
+    };
+    let model = model.replace('/', "_");
+    let service_kind = "openai";
+    PathBuf::from("artifacts").join(format!(
+        "{model}-{service_kind}-{}-{}",
+        config.endpoint_type,
+        config.stimulus()
+    ))
+}
+
+/// Runs a whole benchmark with the linked plugin set.
+pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome, String> {
+    let driver = driver_of(&config)?;
+    let artifact_dir = config
+        .artifact_dir
+        .clone()
+        .unwrap_or_else(|| default_artifact_dir(&config));
+    std::fs::create_dir_all(&artifact_dir)
+        .map_err(|e| format!("cannot create {}: {e}", artifact_dir.display()))?;
+
+    // Everything the measuring threads need is computed before the clock starts.
+    let endpoint: P::Endpoint = create(&config.endpoint_type, &config)?;
+    let metadata = endpoint.metadata().clone();
+    if config.streaming && !metadata.supports_streaming {
+        tracing::warn!(
+            "endpoint `{}` does not stream; --streaming is ignored",
+            config.endpoint_type
+        );
+        config.streaming = false;
+    }
+    let tokenizer: P::Tokenizer = create(tokenizer_plugin::<P>(&config)?, &config)?;
+    let mut composer: P::DatasetComposer = create(&config.dataset_composer, &config)?;
+    let dataset = composer
+        .create_dataset(&tokenizer)
+        .map_err(|e| format!("dataset: {e}"))?;
+    if dataset.is_empty() {
+        return Err("the dataset is empty: nothing to send".into());
+    }
+
+    let transport: P::Transport = create(&config.transport, &config)?;
+    let path = config.custom_endpoint.clone().or_else(|| {
+        if config.streaming {
+            metadata
+                .streaming_path
+                .clone()
+                .or_else(|| metadata.endpoint_path.clone())
+        } else {
+            metadata.endpoint_path.clone()
+        }
+    });
+    let path = path.unwrap_or_default();
+    let mut headers = Vec::new();
+    endpoint.request_headers(&mut headers);
+    headers.push((
+        "Accept".to_owned(),
+        if config.streaming {
+            "text/event-stream"
+        } else {
+            "application/json"
+        }
+        .to_owned(),
+    ));
+    headers.push(("Content-Type".to_owned(), "application/json".to_owned()));
+    headers.push((
+        "User-Agent".to_owned(),
+        concat!("aiperf-gen/", env!("CARGO_PKG_VERSION")).into(),
+    ));
+
+    let mut requests = Vec::with_capacity(dataset.len());
+    let mut inputs = Vec::with_capacity(dataset.len());
+    let mut body = Vec::new();
+    for (i, conversation) in dataset.iter().enumerate() {
+        let Some(turn) = conversation.turns.first() else {
+            continue;
+        };
+        body.clear();
+        endpoint
+            .format_payload(turn, &mut body)
+            .map_err(|e| format!("payload: {e}"))?;
+        // The body bytes go in verbatim: re-serialising would reorder their keys.
+        let session = serde_json::to_string(&conversation.session_id).unwrap_or_default();
+        inputs.push(format!(
+            "{{\"session_id\":{session},\"payloads\":[{}]}}",
+            String::from_utf8_lossy(&body)
+        ));
+        requests.push(PreparedRequest {
+            bytes: transport.prepare(&path, &headers, &body),
+            conversation_index: i,
+            input_tokens: turn.input_tokens,
+            max_tokens: turn.max_tokens,
+        });
+    }
+    write_file(
+        &artifact_dir.join("inputs.json"),
+        &format!("{{\"data\":[{}]}}\n", inputs.join(",")),
+    )?;
+    drop(transport);
+
+    let mut phases = Vec::new();
+    if config.warmup_request_count > 0 {
+        phases.push(PhasePlan {
+            phase: Phase::Warmup,
+            count: Some(config.warmup_request_count),
+            duration_ns: None,
+        });
+    }
+    let count = config.effective_request_count();
+    let duration_ns = config.benchmark_duration.map(|s| (s.max(0.0) * 1e9) as u64);
+    phases.push(PhasePlan {
+        phase: Phase::Profiling,
+        count,
+        duration_ns,
+    });
+
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get() as u32)
+        .unwrap_or(1);
+    let mut workers = config.workers.unwrap_or(cpus).max(1);
+    if let Some(c) = config.effective_concurrency() {
+        // A worker with no slot would only idle.
+        workers = workers.min(c.max(1));
+    }
+    let uring = match driver {
+        Driver::Epoll => false,
+        Driver::Uring => true,
+        Driver::Auto => monoio::utils::detect_uring(),
+    };
+    let driver_name = if uring { "io_uring" } else { "epoll" };
+    if driver == Driver::Auto && !uring {
+        tracing::info!("io_uring is unavailable here; workers run on epoll");
+    }
+    tracing::info!(
+        workers,
+        driver = driver_name,
+        "starting the measuring workers"
+    );
+
+    let clock = RunClock::new();
+    let phase_count = phases.len();
+    let shared = Arc::new(Shared {
+        clock,
+        streaming: config.streaming,
+        requests,
+        credits: (0..phase_count).map(|_| AtomicU64::new(0)).collect(),
+        phase_start_ns: (0..phase_count).map(|_| AtomicU64::new(u64::MAX)).collect(),
+        phases,
+        barrier: Barrier::new(workers as usize),
+        stop: AtomicBool::new(false),
+        next_conversation: AtomicU64::new(0),
+        sent: AtomicU64::new(0),
+        completed: AtomicU64::new(0),
+        errors: AtomicU64::new(0),
+        config: config.clone(),
+    });
+
+    let (tx, rx) = mpsc::channel();
+    let records_path = artifact_dir.join("profile_export.jsonl");
+    let settings = PipelineSettings {
+        config: config.clone(),
+        clock,
+        records_path,
+        conversation_ids: dataset.iter().map(|c| c.session_id.clone()).collect(),
+    };
+    let pipeline_thread = std::thread::Builder::new()
+        .name("aiperf-records".into())
+        .spawn(move || pipeline::run_pipeline::<P>(settings, rx))
+        .map_err(|e| format!("cannot start the record thread: {e}"))?;
+
+    install_sigint();
+    let mut handles = Vec::with_capacity(workers as usize);
+    for id in 0..workers {
+        let shared = shared.clone();
+        let tx = tx.clone();
+        let handle = std::thread::Builder::new()
+            .name(format!("aiperf-worker-{id}"))
+            .spawn(move || worker::run_worker::<P>(id, workers, shared, tx, driver))
+            .map_err(|e| format!("cannot start worker {id}: {e}"))?;
+        handles.push(handle);
+    }
+    drop(tx);
+
+    let ui_name = config.ui_type.clone().unwrap_or_else(|| {
+        let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        let simple = <P::Ui as DispatchEnum>::Kind::from_name("simple").is_some();
+        if tty && simple { "simple" } else { "none" }.to_owned()
+    });
+    let mut ui: P::Ui = create(&ui_name, &config)?;
+    let total = config
+        .effective_request_count()
+        .map(|n| n + config.warmup_request_count);
+    ui.on_start(total, config.benchmark_duration);
+    let progress = |shared: &Shared| Progress {
+        sent: shared.sent.load(Ordering::Relaxed),
+        completed: shared.completed.load(Ordering::Relaxed),
+        errors: shared.errors.load(Ordering::Relaxed),
+        total,
+        elapsed_s: shared.clock.now() as f64 / 1e9,
+        duration_s: config.benchmark_duration,
+    };
+    while !handles.iter().all(|h| h.is_finished()) {
+        if INTERRUPTED.load(Ordering::Relaxed) && !shared.stop.swap(true, Ordering::SeqCst) {
+            tracing::warn!("interrupted: no new requests; waiting for those in flight");
+        }
+        ui.on_progress(&progress(&shared));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut worker_errors = Vec::new();
+    for handle in handles {
+        match handle.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => worker_errors.push(e),
+            Err(_) => worker_errors.push("a worker thread panicked".to_owned()),
+        }
+    }
+    ui.on_finish(&progress(&shared));
+    let end_ns = shared.clock.now();
+    let output = match pipeline_thread.join() {
+        Ok(r) => r?,
+        Err(_) => return Err("the record thread panicked".into()),
+    };
+    if let Some(e) = worker_errors.into_iter().next() {
+        return Err(e);
+    }
+
+    let was_cancelled = INTERRUPTED.load(Ordering::SeqCst);
+    let results = RunResults {
+        metrics: output.metrics,
+        error_summary: output.error_summary,
+        metrics_title: metadata
+            .metrics_title
+            .clone()
+            .unwrap_or_else(|| "LLM Metrics".into()),
+        artifact_dir: artifact_dir.clone(),
+        benchmark_id: benchmark_id(),
+        input_config: serde_json::to_value(&config).unwrap_or(serde_json::Value::Null),
+        cli_command: cli_command(),
+        random_seed: config.random_seed,
+        start_time: local_iso_time(clock.wall_ns(0)),
+        end_time: local_iso_time(clock.wall_ns(end_ns)),
+        was_cancelled,
+        client_health: serde_json::json!({
+            "workers": workers,
+            "io_driver": driver_name,
+        }),
+    };
+
+    let mut exported = Vec::new();
+    for exporter in create_all::<P::DataExporter>(&config)? {
+        exported.push(
+            exporter
+                .export(&results)
+                .map_err(|e| format!("export: {e}"))?,
+        );
+    }
+    let mut console = String::new();
+    for exporter in create_all::<P::ConsoleExporter>(&config)? {
+        exporter
+            .export(&results, &mut console)
+            .map_err(|e| format!("console: {e}"))?;
+    }
+    let _ = output.records_path;
+    Ok(RunOutcome {
+        results,
+        console,
+        exported,
+    })
+}
+
+fn write_file(path: &Path, text: &str) -> Result<(), String> {
+    std::fs::File::create(path)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// Twelve hex digits, unique enough to tell runs apart.
+fn benchmark_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let mixed = (nanos as u64) ^ (u64::from(std::process::id()) << 32);
+    // splitmix64 finaliser: spreads nearby timestamps over the whole range.
+    let mut z = mixed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    format!("{:012x}", (z ^ (z >> 31)) & 0xffff_ffff_ffff)
+}
+
+fn cli_command() -> String {
+    std::env::args()
+        .map(|a| if a.contains(' ') { format!("'{a}'") } else { a })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `2026-12-04T17:25:53.123456`: local time, microseconds, no zone (as AIPerf writes).
+pub(crate) fn local_iso_time(wall_ns: u64) -> String {
+    let secs = (wall_ns / 1_000_000_000) as libc::time_t;
+    let micros = (wall_ns % 1_000_000_000) / 1000;
+    // SAFETY: `tm` is plain data; localtime_r writes it and does not retain pointers.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    // SAFETY: both pointers are valid for the duration of the call.
+    let ok = unsafe { !libc::localtime_r(&secs, &mut tm).is_null() };
+    if !ok {
+        return String::new();
+    }
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{micros:06}",
+        tm.tm_year + 1900,
+        tm.tm_mon + 1,
+        tm.tm_mday,
+        tm.tm_hour,
+        tm.tm_min,
+        tm.tm_sec
+    )
+}

@@ -1,0 +1,248 @@
+//! One measuring worker: a monoio runtime on its own thread that issues its share of the
+//! schedule and times every request.
+
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, Barrier};
+
+use crate::config::ProfileConfig;
+use crate::engine::slots::Slots;
+use crate::plugin::{DispatchEnum, PluginContext, PluginKind, PluginSet, WorkerShare};
+use crate::protocols::{NextCredit, TimingStrategyProtocol, TransportProtocol};
+use crate::record::{Nanos, Phase, RequestRecord, RunClock};
+
+/// A request ready to be written: head and body in one buffer.
+pub(crate) struct PreparedRequest {
+    pub bytes: Vec<u8>,
+    pub conversation_index: usize,
+    pub input_tokens: Option<u32>,
+    pub max_tokens: Option<u32>,
+}
+
+/// One phase of the run (warmup, profiling) and its stop conditions.
+pub(crate) struct PhasePlan {
+    pub phase: Phase,
+    pub count: Option<u64>,
+    pub duration_ns: Option<u64>,
+}
+
+/// State shared by every worker; only atomics are written during the run.
+pub(crate) struct Shared {
+    pub clock: RunClock,
+    pub config: ProfileConfig,
+    pub requests: Vec<PreparedRequest>,
+    pub streaming: bool,
+    pub phases: Vec<PhasePlan>,
+    /// Credits issued so far, per phase.
+    pub credits: Vec<AtomicU64>,
+    /// Earliest start of each phase across workers.
+    pub phase_start_ns: Vec<AtomicU64>,
+    /// Workers meet here before and after each phase.
+    pub barrier: Barrier,
+    /// Stop issuing new requests (SIGINT, or a failed worker).
+    pub stop: AtomicBool,
+    pub next_conversation: AtomicU64,
+    pub sent: AtomicU64,
+    pub completed: AtomicU64,
+    pub errors: AtomicU64,
+}
+
+/// Which monoio driver a worker runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Driver {
+    /// io_uring when the kernel allows it, else epoll.
+    Auto,
+    Uring,
+    Epoll,
+}
+
+pub(crate) fn concurrency_share(total: Option<u32>, worker: u32, workers: u32) -> Option<u32> {
+    total.map(|c| c / workers + u32::from(worker < c % workers))
+}
+
+/// Runs one worker to completion on the current thread.
+pub(crate) fn run_worker<P: PluginSet>(
+    id: u32,
+    count: u32,
+    shared: Arc<Shared>,
+    tx: Sender<RequestRecord>,
+    driver: Driver,
+) -> Result<(), String> {
+    let fut = worker_main::<P>(id, count, shared.clone(), tx);
+    let result = match driver {
+        Driver::Auto => monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
+            .enable_timer()
+            .build()
+            .map_err(|e| format!("worker {id}: cannot start the I/O runtime: {e}"))?
+            .block_on(fut),
+        Driver::Epoll => monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+            .enable_timer()
+            .build()
+            .map_err(|e| format!("worker {id}: cannot start the epoll runtime: {e}"))?
+            .block_on(fut),
+        Driver::Uring => monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+            .enable_timer()
+            .build()
+            .map_err(|e| format!("worker {id}: io_uring is not available here: {e}"))?
+            .block_on(fut),
+    };
+    if result.is_err() {
+        // Other workers wait at the barrier for this one; let them finish promptly.
+        shared.stop.store(true, Ordering::SeqCst);
+    }
+    result
+}
+
+fn create<E: DispatchEnum>(
+    name: &str,
+    config: &ProfileConfig,
+    worker: WorkerShare,
+) -> Result<E, String> {
+    let kind = E::Kind::from_name(name)
+        .ok_or_else(|| format!("no {} plugin named `{name}` is linked", E::Kind::CATEGORY))?;
+    let ctx = PluginContext {
+        config,
+        entry: kind.entry(),
+        worker: Some(worker),
+    };
+    E::create(kind, &ctx).map_err(|e| format!("{}:{}: {e}", E::Kind::CATEGORY, kind.name()))
+}
+
+async fn worker_main<P: PluginSet>(
+    id: u32,
+    count: u32,
+    shared: Arc<Shared>,
+    tx: Sender<RequestRecord>,
+) -> Result<(), String> {
+    let share = WorkerShare { id, count };
+    let config = &shared.config;
+    let setup = (|| {
+        let transport: P::Transport = create(&config.transport, config, share)?;
+        Ok::<_, String>(Rc::new(transport))
+    })();
+    let transport = match setup {
+        Ok(t) => t,
+        Err(e) => {
+            // Keep the barrier protocol so the other workers are not left waiting.
+            shared.stop.store(true, Ordering::SeqCst);
+            for _ in 0..shared.phases.len() * 2 {
+                shared.barrier.wait();
+            }
+            return Err(e);
+        }
+    };
+    let tx = Rc::new(tx);
+    let slots_total = config.effective_concurrency();
+    let mut first_error = None;
+
+    for (phase_idx, plan) in shared.phases.iter().enumerate() {
+        shared.barrier.wait();
+        if first_error.is_none() && !shared.stop.load(Ordering::SeqCst) {
+            if let Err(e) = run_phase::<P>(
+                share,
+                phase_idx,
+                plan,
+                slots_total,
+                &shared,
+                &transport,
+                &tx,
+            )
+            .await
+            {
+                shared.stop.store(true, Ordering::SeqCst);
+                first_error = Some(e);
+            }
+        }
+        shared.barrier.wait();
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+async fn run_phase<P: PluginSet>(
+    share: WorkerShare,
+    phase_idx: usize,
+    plan: &PhasePlan,
+    slots_total: Option<u32>,
+    shared: &Arc<Shared>,
+    transport: &Rc<P::Transport>,
+    tx: &Rc<Sender<RequestRecord>>,
+) -> Result<(), String> {
+    let config = &shared.config;
+    let clock = shared.clock;
+    let slots = Slots::new(concurrency_share(slots_total, share.id, share.count));
+    if slots_total.is_some() && concurrency_share(slots_total, share.id, share.count) == Some(0) {
+        return Ok(());
+    }
+    let mut timing: P::TimingStrategy = create(&config.effective_timing_mode(), config, share)?;
+    let mut arrivals: P::ArrivalPattern =
+        create(&config.effective_arrival_pattern(), config, share)?;
+
+    let phase_start = clock.now();
+    shared.phase_start_ns[phase_idx].fetch_min(phase_start, Ordering::SeqCst);
+    let deadline = plan.duration_ns.map(|d| phase_start + d);
+    let past_deadline = |t: Nanos| deadline.is_some_and(|d| t >= d);
+
+    loop {
+        if shared.stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let intended = match timing.next_credit(&mut arrivals, clock.now()) {
+            NextCredit::Done => break,
+            NextCredit::At(at) => {
+                if past_deadline(at) {
+                    break;
+                }
+                if at > clock.now() {
+                    monoio::time::sleep_until(monoio::time::Instant::from_std(clock.instant(at)))
+                        .await;
+                }
+                Some(at)
+            }
+            NextCredit::WhenSlotFree => None,
+        };
+        let guard = slots.acquire().await;
+        let now = clock.now();
+        if shared.stop.load(Ordering::Relaxed) || past_deadline(now) {
+            break;
+        }
+        let credit = shared.credits[phase_idx].fetch_add(1, Ordering::Relaxed);
+        if plan.count.is_some_and(|c| credit >= c) {
+            break;
+        }
+        let request_idx = (shared.next_conversation.fetch_add(1, Ordering::Relaxed) as usize)
+            % shared.requests.len();
+        shared.sent.fetch_add(1, Ordering::Relaxed);
+
+        let shared = shared.clone();
+        let transport = transport.clone();
+        let tx = tx.clone();
+        let phase = plan.phase;
+        monoio::spawn(async move {
+            let req = &shared.requests[request_idx];
+            let mut record = RequestRecord {
+                worker_id: share.id,
+                credit_index: credit,
+                conversation_index: req.conversation_index,
+                phase: Some(phase),
+                intended_ns: intended.unwrap_or(now),
+                input_tokens: req.input_tokens,
+                requested_output_tokens: req.max_tokens,
+                ..RequestRecord::default()
+            };
+            transport
+                .send(&req.bytes, shared.streaming, &shared.clock, &mut record)
+                .await;
+            drop(guard);
+            shared.completed.fetch_add(1, Ordering::Relaxed);
+            if record.outcome.is_some() {
+                shared.errors.fetch_add(1, Ordering::Relaxed);
+            }
+            // The record thread outlives the workers; a send error means it failed and
+            // has already reported why.
+            let _ = tx.send(record);
+        });
+    }
+    slots.idle().await;
+    Ok(())
+}

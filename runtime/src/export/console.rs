@@ -1,0 +1,171 @@
+//! The console tables: AIPerf's metric tables and its error summary.
+
+use super::table::{Justify, Table};
+use crate::metrics::{self, ConsoleGroup};
+use crate::results::{ErrorCount, MetricResult, RunResults};
+
+/// Error messages are wrapped to this many columns, so one long server body cannot
+/// stretch the table across the terminal (rich wraps to the console width).
+const MESSAGE_WIDTH: usize = 60;
+
+/// The metric tables, one per non-empty console group (Usage before the default table,
+/// as AIPerf prints them), each titled `NVIDIA AIPerf | <metrics_title>[: <Group>]`.
+/// Only metrics with a `display_order` appear, sorted by it. Empty when none do.
+pub fn render_metrics_table(results: &RunResults) -> String {
+    let mut out = String::new();
+    for group in ConsoleGroup::TABLE_ORDER {
+        let mut rows: Vec<&MetricResult> = results
+            .metrics
+            .iter()
+            .filter(|m| m.display_order.is_some() && console_group(m.tag) == group)
+            .collect();
+        if rows.is_empty() {
+            continue;
+        }
+        rows.sort_by_key(|m| m.display_order);
+        let mut title = format!("NVIDIA AIPerf | {}", results.metrics_title);
+        if let Some(suffix) = group.title_suffix() {
+            title = format!("{title}: {suffix}");
+        }
+        let columns = [
+            ("Metric", Justify::Right),
+            ("avg", Justify::Right),
+            ("min", Justify::Right),
+            ("max", Justify::Right),
+            ("p99", Justify::Right),
+            ("p90", Justify::Right),
+            ("p50", Justify::Right),
+            ("std", Justify::Right),
+        ];
+        let mut table = Table::new(title, &columns);
+        for m in rows {
+            table.add_row(metric_row(m));
+        }
+        out.push_str(&table.render());
+    }
+    out
+}
+
+/// The group a tag is shown in; tags this runtime does not know go to the default table.
+fn console_group(tag: &str) -> ConsoleGroup {
+    match metrics::lookup(tag).map(|d| d.group) {
+        Some(ConsoleGroup::None) | None => ConsoleGroup::Default,
+        Some(group) => group,
+    }
+}
+
+fn metric_row(m: &MetricResult) -> Vec<String> {
+    // Long headers put the unit on a second line, as AIPerf does past 30 characters.
+    let sep = if m.header.chars().count() > 30 {
+        "\n"
+    } else {
+        " "
+    };
+    let mut row = vec![format!("{}{sep}({})", m.header, m.unit)];
+    let values = match &m.stats {
+        Some(s) => [
+            Some(s.avg),
+            Some(s.min),
+            Some(s.max),
+            Some(s.p99),
+            Some(s.p90),
+            Some(s.p50),
+            Some(s.std),
+        ],
+        None => [Some(m.avg), None, None, None, None, None, None],
+    };
+    row.extend(
+        values
+            .into_iter()
+            .map(|v| v.map_or_else(|| "N/A".to_owned(), thousands)),
+    );
+    row
+}
+
+/// Python's `f"{v:,.2f}"`: `1,167.13`. A value that is not a number shows as `N/A`.
+pub fn thousands(v: f64) -> String {
+    if !v.is_finite() {
+        return "N/A".to_owned();
+    }
+    let fixed = format!("{v:.2}");
+    let (sign, digits) = match fixed.strip_prefix('-') {
+        Some(rest) => ("-", rest),
+        None => ("", fixed.as_str()),
+    };
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    let mut grouped = String::with_capacity(int.len() + int.len() / 3);
+    for (i, c) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    if frac.is_empty() {
+        format!("{sign}{grouped}")
+    } else {
+        format!("{sign}{grouped}.{frac}")
+    }
+}
+
+/// AIPerf's `Error Summary` table (Code | Type | Message | Count); empty when there are
+/// no errors.
+pub fn render_error_summary(errors: &[ErrorCount]) -> String {
+    if errors.is_empty() {
+        return String::new();
+    }
+    let columns = [
+        ("Code", Justify::Right),
+        ("Type", Justify::Right),
+        ("Message", Justify::Left),
+        ("Count", Justify::Right),
+    ];
+    let mut table = Table::new("NVIDIA AIPerf | Error Summary", &columns);
+    for e in errors {
+        let d = &e.error_details;
+        let code = d
+            .code
+            .filter(|&c| c != 0)
+            .map_or_else(|| "N/A".to_owned(), |c| c.to_string());
+        let kind = if d.kind.is_empty() {
+            "N/A".to_owned()
+        } else {
+            d.kind.clone()
+        };
+        let count = thousands(e.count as f64);
+        let count = count.strip_suffix(".00").unwrap_or(&count).to_owned();
+        table.add_row(vec![code, kind, wrap(&d.message, MESSAGE_WIDTH), count]);
+    }
+    table.render()
+}
+
+/// Word-wraps text to `width` columns, breaking words longer than a line.
+fn wrap(text: &str, width: usize) -> String {
+    let mut lines: Vec<String> = Vec::new();
+    for paragraph in text.lines() {
+        let mut line = String::new();
+        for word in paragraph.split_whitespace() {
+            let mut word: Vec<char> = word.chars().collect();
+            while word.len() > width {
+                if !line.is_empty() {
+                    lines.push(std::mem::take(&mut line));
+                }
+                lines.push(word.drain(..width).collect());
+            }
+            let word: String = word.into_iter().collect();
+            let needed = if line.is_empty() {
+                0
+            } else {
+                line.chars().count() + 1
+            };
+            if !line.is_empty() && needed + word.chars().count() > width {
+                lines.push(std::mem::take(&mut line));
+            }
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(&word);
+        }
+        lines.push(line);
+    }
+    lines.join("\n")
+}

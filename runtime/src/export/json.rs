@@ -1,0 +1,146 @@
+//! `profile_export_aiperf.json`: the run summary (AIPerf schema 1.4).
+
+use super::jsonl::error_json;
+use super::jsonw::Json;
+use super::SCHEMA_VERSION;
+use crate::results::{MetricResult, RunResults};
+
+/// The metric fields AIPerf's export model declares, in its order; other metrics follow
+/// in the order of `RunResults::metrics`.
+const DECLARED_ORDER: &[&str] = &[
+    "request_throughput",
+    "request_latency",
+    "request_count",
+    "time_to_first_token",
+    "time_to_second_token",
+    "inter_token_latency",
+    "output_token_throughput",
+    "output_token_throughput_per_user",
+    "output_sequence_length",
+    "input_sequence_length",
+    "goodput",
+    "good_request_count",
+    "output_token_count",
+    "reasoning_token_count",
+    "min_request_timestamp",
+    "max_response_timestamp",
+    "inter_chunk_latency",
+    "total_output_tokens",
+    "total_reasoning_tokens",
+    "benchmark_duration",
+    "total_isl",
+    "total_osl",
+    "error_request_count",
+    "error_isl",
+    "total_error_isl",
+];
+
+/// The summary document, pretty-printed with two-space indentation and no trailing
+/// newline, as AIPerf writes it.
+pub fn render(results: &RunResults) -> String {
+    let mut doc: Vec<(String, Json)> = vec![
+        ("schema_version".into(), Json::str(SCHEMA_VERSION)),
+        (
+            "aiperf_version".into(),
+            Json::str(env!("CARGO_PKG_VERSION")),
+        ),
+    ];
+    if !results.benchmark_id.is_empty() {
+        doc.push((
+            "benchmark_id".into(),
+            Json::str(results.benchmark_id.as_str()),
+        ));
+    }
+    let mut metrics: Vec<&MetricResult> = results.metrics.iter().collect();
+    // Stable: undeclared metrics keep their relative order.
+    metrics.sort_by_key(|m| {
+        DECLARED_ORDER
+            .iter()
+            .position(|t| *t == m.tag)
+            .unwrap_or(DECLARED_ORDER.len())
+    });
+    for m in metrics {
+        if !doc.iter().any(|(k, _)| k == m.tag) {
+            doc.push((m.tag.to_owned(), metric_json(m)));
+        }
+    }
+    if !results.input_config.is_null() {
+        doc.push((
+            "input_config".into(),
+            Json::from_value(&results.input_config),
+        ));
+    }
+    let mut run_info = vec![(
+        "benchmark_id".into(),
+        Json::str(results.benchmark_id.as_str()),
+    )];
+    if let Some(seed) = results.random_seed {
+        run_info.push(("random_seed".into(), Json::int(seed)));
+    }
+    run_info.push(("trial".into(), Json::int(0)));
+    run_info.push((
+        "cli_command".into(),
+        Json::str(results.cli_command.as_str()),
+    ));
+    doc.push(("run_info".into(), Json::Obj(run_info)));
+    doc.push(("was_cancelled".into(), Json::Bool(results.was_cancelled)));
+    // Every record of a finished run is aggregated; only a cancelled run is partial.
+    doc.push(("is_complete".into(), Json::Bool(!results.was_cancelled)));
+    let errors = results.error_summary.iter().map(|e| {
+        Json::Obj(vec![
+            ("error_details".into(), error_json(&e.error_details)),
+            ("count".into(), Json::int(e.count)),
+        ])
+    });
+    doc.push(("error_summary".into(), Json::Arr(errors.collect())));
+    if !results.start_time.is_empty() {
+        doc.push(("start_time".into(), Json::str(results.start_time.as_str())));
+    }
+    if !results.end_time.is_empty() {
+        doc.push(("end_time".into(), Json::str(results.end_time.as_str())));
+    }
+    // Ours, not AIPerf's: readers that ignore unknown keys are unaffected.
+    if !results.client_health.is_null() {
+        doc.push((
+            "client_health".into(),
+            Json::from_value(&results.client_health),
+        ));
+    }
+    let mut out = String::new();
+    Json::Obj(doc).write_pretty(&mut out, 0);
+    out
+}
+
+/// `{unit, avg, p1..p99, min, max, std, count, sum}` for per-request metrics,
+/// `{unit, avg}` for single values.
+fn metric_json(m: &MetricResult) -> Json {
+    let mut fields = vec![("unit".to_owned(), Json::str(m.unit))];
+    match &m.stats {
+        Some(s) => {
+            let values = [
+                ("avg", s.avg),
+                ("p1", s.p1),
+                ("p5", s.p5),
+                ("p10", s.p10),
+                ("p25", s.p25),
+                ("p50", s.p50),
+                ("p75", s.p75),
+                ("p90", s.p90),
+                ("p95", s.p95),
+                ("p99", s.p99),
+                ("min", s.min),
+                ("max", s.max),
+                ("std", s.std),
+            ];
+            fields.extend(
+                values
+                    .into_iter()
+                    .map(|(k, v)| (k.to_owned(), Json::float(v))),
+            );
+            fields.push(("count".into(), Json::int(s.count)));
+            fields.push(("sum".into(), Json::float(s.sum)));
+        }
+        None => fields.push(("avg".into(), Json::float(m.avg))),
+    }
+    Json::Obj(fields)
+}

@@ -1,0 +1,40 @@
+//! AIPerf's artifacts: `profile_export.jsonl` (one line per request, streamed),
+//! `profile_export_aiperf.json` and `.csv` (the run summary) and the console tables.
+//!
+//! Layouts follow AIPerf 0.13 byte for byte where the reference pins them down, so
+//! dashboards and `aiperf plot` read our files unchanged.
+
+pub mod console;
+pub mod csv;
+pub mod json;
+mod jsonl;
+mod jsonw;
+mod table;
+
+pub use jsonl::RecordWriter;
+
+/// `profile_export_aiperf.json` schema version written (AIPerf 0.13).
+pub const SCHEMA_VERSION: &str = "1.4";
+/// File names inside the artifact directory.
+pub const RECORDS_FILE: &str = "profile_export.jsonl";
+pub const JSON_FILE: &str = "profile_export_aiperf.json";
+pub const CSV_FILE: &str = "profile_export_aiperf.csv";
+
+/// Writes `content` to `path` through a `.partial` sibling and a rename, so a crash
+/// or a full disk never leaves a truncated artifact under the final name.
+pub fn write_atomically(path: &std::path::Path, content: &str) -> std::io::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = std::path::PathBuf::from(partial);
+    let result = std::fs::write(&partial, content).and_then(|()| std::fs::rename(&partial, path));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests;

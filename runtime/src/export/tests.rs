@@ -1,0 +1,506 @@
+//! Golden bytes of every artifact for one small fixed run.
+
+use std::path::PathBuf;
+
+use super::{console, csv, json, RecordWriter};
+use crate::metrics::stats;
+use crate::record::{
+    ErrorDetails, Outcome, ParsedRecord, ParsedResponse, Phase, RequestRecord, ResponseData,
+    RunClock,
+};
+use crate::results::{ErrorCount, MetricRecord, MetricResult, MetricValue, RunResults};
+
+fn record_metric(
+    tag: &'static str,
+    header: &'static str,
+    unit: &'static str,
+    order: Option<u32>,
+    values: &[f64],
+) -> MetricResult {
+    let s = stats(values).unwrap();
+    MetricResult {
+        tag,
+        header,
+        unit,
+        display_order: order,
+        avg: s.avg,
+        stats: Some(s),
+    }
+}
+
+fn single(
+    tag: &'static str,
+    header: &'static str,
+    unit: &'static str,
+    order: Option<u32>,
+    value: f64,
+) -> MetricResult {
+    MetricResult {
+        tag,
+        header,
+        unit,
+        display_order: order,
+        stats: None,
+        avg: value,
+    }
+}
+
+fn fixture() -> RunResults {
+    RunResults {
+        metrics: vec![
+            record_metric(
+                "time_to_first_token",
+                "Time to First Token",
+                "ms",
+                Some(100),
+                &[400.0, 100.0, 300.0, 200.0],
+            ),
+            record_metric(
+                "request_latency",
+                "Request Latency",
+                "ms",
+                Some(300),
+                &[1000.0, 1500.0, 2000.0, 2500.0],
+            ),
+            record_metric(
+                "output_token_throughput_per_user",
+                "Output Token Throughput Per User",
+                "tokens/sec/user",
+                Some(500),
+                &[293.46],
+            ),
+            record_metric(
+                "usage_prompt_tokens",
+                "Usage Prompt Tokens",
+                "tokens",
+                Some(1000),
+                &[64.0, 64.0],
+            ),
+            record_metric(
+                "inter_chunk_latency",
+                "Inter Chunk Latency",
+                "ms",
+                None,
+                &[1.0, 2.0],
+            ),
+            single(
+                "request_throughput",
+                "Request Throughput",
+                "requests/sec",
+                Some(900),
+                18.24,
+            ),
+            single(
+                "request_count",
+                "Request Count",
+                "requests",
+                Some(1100),
+                20.0,
+            ),
+            single(
+                "benchmark_duration",
+                "Benchmark Duration",
+                "sec",
+                None,
+                1.0965,
+            ),
+            single(
+                "request_error_rate",
+                "Request Error Rate",
+                "%",
+                Some(1080),
+                f64::NAN,
+            ),
+        ],
+        error_summary: vec![ErrorCount {
+            error_details: ErrorDetails::new(Some(500), "Internal Server Error", "boom"),
+            count: 4,
+        }],
+        metrics_title: "LLM Metrics".into(),
+        artifact_dir: PathBuf::from("/tmp/none"),
+        benchmark_id: "abc123def456".into(),
+        input_config: serde_json::json!({"models": ["m"]}),
+        cli_command: "aiperf profile -m m".into(),
+        random_seed: Some(42),
+        start_time: "2026-01-02T03:04:05.123456".into(),
+        end_time: "2026-01-02T03:04:06.223456".into(),
+        was_cancelled: false,
+        client_health: serde_json::Value::Null,
+    }
+}
+
+const GOLDEN_JSON: &str = r#"{
+  "schema_version": "1.4",
+  "aiperf_version": "0.1.0",
+  "benchmark_id": "abc123def456",
+  "request_throughput": {
+    "unit": "requests/sec",
+    "avg": 18.24
+  },
+  "request_latency": {
+    "unit": "ms",
+    "avg": 1750.0,
+    "p1": 1015.0,
+    "p5": 1075.0,
+    "p10": 1150.0,
+    "p25": 1375.0,
+    "p50": 1750.0,
+    "p75": 2125.0,
+    "p90": 2350.0,
+    "p95": 2425.0,
+    "p99": 2485.0,
+    "min": 1000.0,
+    "max": 2500.0,
+    "std": 559.0169943749474,
+    "count": 4,
+    "sum": 7000.0
+  },
+  "request_count": {
+    "unit": "requests",
+    "avg": 20.0
+  },
+  "time_to_first_token": {
+    "unit": "ms",
+    "avg": 250.0,
+    "p1": 103.0,
+    "p5": 115.0,
+    "p10": 130.0,
+    "p25": 175.0,
+    "p50": 250.0,
+    "p75": 325.0,
+    "p90": 370.0,
+    "p95": 385.0,
+    "p99": 397.0,
+    "min": 100.0,
+    "max": 400.0,
+    "std": 111.80339887498948,
+    "count": 4,
+    "sum": 1000.0
+  },
+  "output_token_throughput_per_user": {
+    "unit": "tokens/sec/user",
+    "avg": 293.46,
+    "p1": 293.46,
+    "p5": 293.46,
+    "p10": 293.46,
+    "p25": 293.46,
+    "p50": 293.46,
+    "p75": 293.46,
+    "p90": 293.46,
+    "p95": 293.46,
+    "p99": 293.46,
+    "min": 293.46,
+    "max": 293.46,
+    "std": 0.0,
+    "count": 1,
+    "sum": 293.46
+  },
+  "inter_chunk_latency": {
+    "unit": "ms",
+    "avg": 1.5,
+    "p1": 1.01,
+    "p5": 1.05,
+    "p10": 1.1,
+    "p25": 1.25,
+    "p50": 1.5,
+    "p75": 1.75,
+    "p90": 1.9,
+    "p95": 1.95,
+    "p99": 1.99,
+    "min": 1.0,
+    "max": 2.0,
+    "std": 0.5,
+    "count": 2,
+    "sum": 3.0
+  },
+  "benchmark_duration": {
+    "unit": "sec",
+    "avg": 1.0965
+  },
+  "usage_prompt_tokens": {
+    "unit": "tokens",
+    "avg": 64.0,
+    "p1": 64.0,
+    "p5": 64.0,
+    "p10": 64.0,
+    "p25": 64.0,
+    "p50": 64.0,
+    "p75": 64.0,
+    "p90": 64.0,
+    "p95": 64.0,
+    "p99": 64.0,
+    "min": 64.0,
+    "max": 64.0,
+    "std": 0.0,
+    "count": 2,
+    "sum": 128.0
+  },
+  "request_error_rate": {
+    "unit": "%",
+    "avg": null
+  },
+  "input_config": {
+    "models": [
+      "m"
+    ]
+  },
+  "run_info": {
+    "benchmark_id": "abc123def456",
+    "random_seed": 42,
+    "trial": 0,
+    "cli_command": "aiperf profile -m m"
+  },
+  "was_cancelled": false,
+  "is_complete": true,
+  "error_summary": [
+    {
+      "error_details": {
+        "code": 500,
+        "type": "Internal Server Error",
+        "message": "boom"
+      },
+      "count": 4
+    }
+  ],
+  "start_time": "2026-01-02T03:04:05.123456",
+  "end_time": "2026-01-02T03:04:06.223456"
+}"#;
+
+#[test]
+fn json_golden() {
+    assert_eq!(json::render(&fixture()), GOLDEN_JSON);
+}
+
+#[test]
+fn csv_golden() {
+    let expected = concat!(
+        "Metric,avg,min,max,sum,p1,p5,p10,p25,p50,p75,p90,p95,p99,std\r\n",
+        "Inter Chunk Latency (ms),1.50,1.00,2.00,3.00,1.01,1.05,1.10,1.25,1.50,1.75,1.90,1.95,1.99,0.50\r\n",
+        "Output Token Throughput Per User (tokens/sec/user),293.46,293.46,293.46,293.46,293.46,293.46,293.46,293.46,293.46,293.46,293.46,293.46,293.46,0.00\r\n",
+        "Request Latency (ms),1750.00,1000.00,2500.00,7000.00,1015.00,1075.00,1150.00,1375.00,1750.00,2125.00,2350.00,2425.00,2485.00,559.02\r\n",
+        "Time to First Token (ms),250.00,100.00,400.00,1000.00,103.00,115.00,130.00,175.00,250.00,325.00,370.00,385.00,397.00,111.80\r\n",
+        "Usage Prompt Tokens (tokens),64.00,64.00,64.00,128.00,64.00,64.00,64.00,64.00,64.00,64.00,64.00,64.00,64.00,0.00\r\n",
+        "\r\n",
+        "Metric,Value\r\n",
+        "Benchmark Duration (sec),1.10\r\n",
+        "Request Count,20.00\r\n",
+        "Request Error Rate (%),\r\n",
+        "Request Throughput (requests/sec),18.24\r\n",
+    );
+    assert_eq!(csv::render(&fixture()), expected);
+}
+
+#[test]
+fn console_golden() {
+    let expected = concat!(
+        "                          NVIDIA AIPerf | LLM Metrics: Usage                           \n",
+        "┏━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━┳━━━━━━━┳━━━━━━━┳━━━━━━━┳━━━━━━━┳━━━━━━━┳━━━━━━┓\n",
+        "┃                       Metric ┃   avg ┃   min ┃   max ┃   p99 ┃   p90 ┃   p50 ┃  std ┃\n",
+        "┡━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━╇━━━━━━━╇━━━━━━━╇━━━━━━━╇━━━━━━━╇━━━━━━━╇━━━━━━┩\n",
+        "│ Usage Prompt Tokens (tokens) │ 64.00 │ 64.00 │ 64.00 │ 64.00 │ 64.00 │ 64.00 │ 0.00 │\n",
+        "└──────────────────────────────┴───────┴───────┴───────┴───────┴───────┴───────┴──────┘\n",
+        "                                          NVIDIA AIPerf | LLM Metrics                                           \n",
+        "┏━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━┳━━━━━━━━━━┳━━━━━━━━━━┳━━━━━━━━━━┳━━━━━━━━━━┳━━━━━━━━━━┳━━━━━━━━┓\n",
+        "┃                            Metric ┃      avg ┃      min ┃      max ┃      p99 ┃      p90 ┃      p50 ┃    std ┃\n",
+        "┡━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━╇━━━━━━━━━━╇━━━━━━━━━━╇━━━━━━━━━━╇━━━━━━━━━━╇━━━━━━━━━━╇━━━━━━━━┩\n",
+        "│          Time to First Token (ms) │   250.00 │   100.00 │   400.00 │   397.00 │   370.00 │   250.00 │ 111.80 │\n",
+        "│              Request Latency (ms) │ 1,750.00 │ 1,000.00 │ 2,500.00 │ 2,485.00 │ 2,350.00 │ 1,750.00 │ 559.02 │\n",
+        "│  Output Token Throughput Per User │   293.46 │   293.46 │   293.46 │   293.46 │   293.46 │   293.46 │   0.00 │\n",
+        "│                 (tokens/sec/user) │          │          │          │          │          │          │        │\n",
+        "│ Request Throughput (requests/sec) │    18.24 │      N/A │      N/A │      N/A │      N/A │      N/A │    N/A │\n",
+        "│            Request Error Rate (%) │      N/A │      N/A │      N/A │      N/A │      N/A │      N/A │    N/A │\n",
+        "│          Request Count (requests) │    20.00 │      N/A │      N/A │      N/A │      N/A │      N/A │    N/A │\n",
+        "└───────────────────────────────────┴──────────┴──────────┴──────────┴──────────┴──────────┴──────────┴────────┘\n",
+    );
+    assert_eq!(console::render_metrics_table(&fixture()), expected);
+}
+
+#[test]
+fn error_summary_golden() {
+    let expected = concat!(
+        "          NVIDIA AIPerf | Error Summary           \n",
+        "┏━━━━━━┳━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━┳━━━━━━━┓\n",
+        "┃ Code ┃                  Type ┃ Message ┃ Count ┃\n",
+        "┡━━━━━━╇━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━╇━━━━━━━┩\n",
+        "│  500 │ Internal Server Error │ boom    │     4 │\n",
+        "└──────┴───────────────────────┴─────────┴───────┘\n",
+    );
+    assert_eq!(
+        console::render_error_summary(&fixture().error_summary),
+        expected
+    );
+    assert_eq!(console::render_error_summary(&[]), "");
+}
+
+#[test]
+fn empty_run_writes_valid_files_without_metrics() {
+    let mut r = fixture();
+    r.metrics.clear();
+    r.error_summary.clear();
+    r.input_config = serde_json::Value::Null;
+    r.random_seed = None;
+    assert_eq!(csv::render(&r), "");
+    assert_eq!(console::render_metrics_table(&r), "");
+    let doc: serde_json::Value = serde_json::from_str(&json::render(&r)).unwrap();
+    assert_eq!(doc["schema_version"], "1.4");
+    assert_eq!(doc["error_summary"], serde_json::json!([]));
+    assert_eq!(
+        doc["run_info"],
+        serde_json::json!({
+            "benchmark_id": "abc123def456", "trial": 0, "cli_command": "aiperf profile -m m"
+        })
+    );
+    assert!(doc.get("request_count").is_none());
+}
+
+#[test]
+fn csv_quotes_like_python() {
+    let mut r = fixture();
+    r.metrics = vec![single("x", "Odd, \"quoted\"", "requests", None, 1.0)];
+    assert_eq!(
+        csv::render(&r),
+        "Metric,Value\r\n\"Odd, \"\"quoted\"\"\",1.00\r\n"
+    );
+}
+
+#[test]
+fn thousands_separators() {
+    assert_eq!(console::thousands(1167.125), "1,167.12");
+    assert_eq!(console::thousands(-1234567.891), "-1,234,567.89");
+    assert_eq!(console::thousands(999.999), "1,000.00");
+    assert_eq!(console::thousands(0.0), "0.00");
+    assert_eq!(console::thousands(f64::INFINITY), "N/A");
+}
+
+#[test]
+fn long_error_messages_wrap() {
+    let long = "x".repeat(130);
+    let errors = [ErrorCount {
+        error_details: ErrorDetails::new(None, "", format!("first line\n{long}")),
+        count: 1234,
+    }];
+    let table = console::render_error_summary(&errors);
+    let rows: Vec<&str> = table.lines().skip(4).collect();
+    assert!(
+        rows[0].starts_with("│  N/A │  N/A │ first line "),
+        "{table}"
+    );
+    assert!(rows[0].ends_with("│ 1,234 │"), "{table}");
+    // "first line", then 130 characters in lines of 60, 60 and 10; then the bottom rule.
+    assert_eq!(rows.len(), 5, "{table}");
+    assert!(
+        rows[3].starts_with(&format!("│      │      │ {} ", "x".repeat(10))),
+        "{table}"
+    );
+    assert!(table
+        .lines()
+        .all(|l| l.chars().count() == rows[0].chars().count() || l.contains("NVIDIA")));
+}
+
+fn parsed(phase: Phase, outcome: Outcome) -> ParsedRecord {
+    ParsedRecord {
+        raw: RequestRecord {
+            worker_id: 3,
+            credit_index: 7,
+            conversation_index: 2,
+            turn_index: 0,
+            phase: Some(phase),
+            x_request_id: "req-1".into(),
+            x_correlation_id: "corr-1".into(),
+            intended_ns: 1_000,
+            start_ns: 2_000,
+            ack_ns: Some(3_000),
+            end_ns: 9_000,
+            ..Default::default()
+        },
+        responses: vec![ParsedResponse {
+            recv_ns: 8_000,
+            data: ResponseData::Text("hi".into()),
+            usage: None,
+        }],
+        outcome,
+        error: (outcome != Outcome::Success)
+            .then(|| ErrorDetails::new(Some(500), "Internal Server Error", "boom")),
+        input_tokens: Some(64),
+        output_tokens: Some(1),
+        reasoning_tokens: None,
+        usage: None,
+    }
+}
+
+#[test]
+fn jsonl_lines() {
+    let clock = RunClock::new();
+    let wall = |ns| clock.wall_ns(ns);
+    let mut writer = RecordWriter::new(Vec::new());
+
+    let mut ok = MetricRecord::default();
+    ok.push("request_latency", MetricValue::Scalar(0.006), "ms");
+    ok.push("output_sequence_length", MetricValue::Scalar(1.0), "tokens");
+    ok.push(
+        "inter_chunk_latency",
+        MetricValue::List(vec![1.5, f64::NAN]),
+        "ms",
+    );
+    writer
+        .write(&clock, &parsed(Phase::Warmup, Outcome::Success), &ok)
+        .unwrap();
+
+    let mut err = MetricRecord::default();
+    err.push("error_isl", MetricValue::Scalar(64.0), "tokens");
+    writer
+        .write(&clock, &parsed(Phase::Profiling, Outcome::HttpError), &err)
+        .unwrap();
+
+    let text = String::from_utf8(writer.into_inner().unwrap()).unwrap();
+    let meta = |phase: &str, index: u32, profiling: &str| {
+        format!(
+            "{{\"session_num\":7,\"x_request_id\":\"req-1\",\"x_correlation_id\":\"corr-1\",\
+             \"conversation_id\":\"session_000002\",\"turn_index\":0,\"credit_issued_ns\":{},\
+             \"request_start_ns\":{},\"request_ack_ns\":{},\"request_end_ns\":{},\
+             \"worker_id\":\"worker_3\",\"record_processor_id\":\"record_processor_0\",\
+             \"benchmark_phase\":\"{phase}\",\"phase_index\":{index},{profiling}\
+             \"phase_name\":\"{phase}\",\"phase_kind\":\"{phase}\",\"was_cancelled\":false,\
+             \"context_overflow_skip\":false,\"agent_depth\":0,\
+             \"root_correlation_id\":\"corr-1\"}}",
+            wall(1_000),
+            wall(2_000),
+            wall(3_000),
+            wall(9_000)
+        )
+    };
+    let expected = format!(
+        "{{\"metadata\":{},\"metrics\":{{\"request_latency\":{{\"value\":0.006,\"unit\":\"ms\"}},\
+         \"output_sequence_length\":{{\"value\":1,\"unit\":\"tokens\"}},\
+         \"inter_chunk_latency\":{{\"value\":[1.5,null],\"unit\":\"ms\"}}}}}}\n\
+         {{\"metadata\":{},\"metrics\":{{\"error_isl\":{{\"value\":64,\"unit\":\"tokens\"}}}},\
+         \"error\":{{\"code\":500,\"type\":\"Internal Server Error\",\"message\":\"boom\"}}}}\n",
+        meta("warmup", 0, ""),
+        meta("profiling", 1, "\"profiling_index\":0,"),
+    );
+    assert_eq!(text, expected);
+    for line in text.lines() {
+        serde_json::from_str::<serde_json::Value>(line).unwrap();
+    }
+}
+
+#[test]
+fn record_writer_creates_its_file() {
+    let dir = std::env::temp_dir().join(format!("aiperf-jsonl-{}", std::process::id()));
+    let path = dir.join("nested").join(super::RECORDS_FILE);
+    let clock = RunClock::new();
+    let mut writer = RecordWriter::create(&path).unwrap();
+    writer
+        .write(
+            &clock,
+            &parsed(Phase::Profiling, Outcome::Success),
+            &MetricRecord::default(),
+        )
+        .unwrap();
+    writer.finish().unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(text.lines().count(), 1);
+    super::write_atomically(&dir.join("a.json"), "{}").unwrap();
+    assert_eq!(std::fs::read_to_string(dir.join("a.json")).unwrap(), "{}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,727 @@
+//! Client tests against a scripted std-thread server on 127.0.0.1, on both monoio drivers.
+
+use std::future::Future;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream as StdStream};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use super::*;
+
+const MS: Nanos = 1_000_000;
+
+/// One step of a scripted server connection.
+enum Act {
+    /// Read one request (head and Content-Length body).
+    Request,
+    Write(Vec<u8>),
+    Sleep(u64),
+}
+
+use Act::{Request, Sleep};
+
+fn write(bytes: impl AsRef<[u8]>) -> Act {
+    Act::Write(bytes.as_ref().to_vec())
+}
+
+/// A server that accepts one connection per script, in order, runs it and closes it. The
+/// listener closes when the scripts are done, so a client connecting more often than
+/// expected fails instead of hanging.
+struct Server {
+    addr: SocketAddr,
+    thread: Option<JoinHandle<Vec<String>>>,
+}
+
+impl Server {
+    fn start(scripts: Vec<Vec<Act>>) -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("local addr");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let thread = thread::spawn(move || {
+            let mut requests = Vec::new();
+            for script in scripts {
+                let deadline = Instant::now() + Duration::from_secs(10);
+                let mut s = loop {
+                    match listener.accept() {
+                        Ok((s, _)) => break s,
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                            assert!(Instant::now() < deadline, "client never connected");
+                            thread::sleep(Duration::from_millis(1));
+                        }
+                        Err(e) => panic!("accept: {e}"),
+                    }
+                };
+                s.set_nonblocking(false).unwrap();
+                s.set_nodelay(true).unwrap();
+                s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                let mut pending = Vec::new();
+                for act in script {
+                    match act {
+                        Request => requests.push(read_request(&mut s, &mut pending)),
+                        Act::Write(bytes) => s.write_all(&bytes).expect("server write"),
+                        Sleep(ms) => thread::sleep(Duration::from_millis(ms)),
+                    }
+                }
+            }
+            requests
+        });
+        Server {
+            addr,
+            thread: Some(thread),
+        }
+    }
+
+    fn base(&self) -> BaseUrl {
+        BaseUrl::parse(&format!("http://{}", self.addr)).unwrap()
+    }
+
+    /// Waits for the script to end; returns the requests it read.
+    fn join(mut self) -> Vec<String> {
+        self.thread.take().unwrap().join().expect("server thread")
+    }
+}
+
+fn read_request(s: &mut StdStream, pending: &mut Vec<u8>) -> String {
+    let mut buf = [0u8; 4096];
+    loop {
+        if let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&pending[..end]).to_ascii_lowercase();
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .map_or(0, |v| v.trim().parse().unwrap());
+            if pending.len() >= end + 4 + len {
+                let req: Vec<u8> = pending.drain(..end + 4 + len).collect();
+                return String::from_utf8(req).unwrap();
+            }
+        }
+        let n = s.read(&mut buf).expect("server read");
+        assert!(n > 0, "client closed before a whole request");
+        pending.extend_from_slice(&buf[..n]);
+    }
+}
+
+fn on_both_drivers<F, Fut>(test: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
+        .enable_timer()
+        .build()
+        .expect("fusion runtime")
+        .block_on(test());
+    monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+        .enable_timer()
+        .build()
+        .expect("legacy runtime")
+        .block_on(test());
+}
+
+fn post(base: &BaseUrl) -> Vec<u8> {
+    let headers = [("Content-Type".to_owned(), "application/json".to_owned())];
+    serialize_request("POST", base, "/v1/chat/completions", &headers, b"{\"x\":1}")
+}
+
+fn chunk(data: &str) -> String {
+    format!("{:x}\r\n{data}\r\n", data.len())
+}
+
+fn content(text: &str) -> String {
+    format!("data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{text}\"}}}}]}}\n\n")
+}
+
+const SSE_HEAD: &str = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\
+    Transfer-Encoding: chunked\r\n\r\n";
+
+fn ok_json(body: &str) -> String {
+    format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+async fn send(pool: &ConnectionPool, request: &[u8], sse: bool, clock: &RunClock) -> RequestRecord {
+    let mut rec = RequestRecord {
+        intended_ns: 42,
+        ..Default::default()
+    };
+    pool.send(request, sse, clock, &mut rec).await;
+    rec
+}
+
+fn assert_ordered(rec: &RequestRecord) {
+    let sent = rec.sent_ns.unwrap();
+    let first = rec.first_byte_ns.unwrap();
+    let ack = rec.ack_ns.unwrap();
+    assert!(
+        rec.start_ns <= sent && sent <= first && first <= ack && ack <= rec.end_ns,
+        "{rec:?}"
+    );
+    for r in &rec.responses {
+        assert!(r.first_byte_ns <= r.recv_ns && r.recv_ns <= rec.end_ns);
+        assert!(first <= r.first_byte_ns);
+    }
+}
+
+#[test]
+fn content_length_body_in_two_writes() {
+    on_both_drivers(|| async {
+        let body = "{\"choices\":[{\"message\":{\"content\":\"hi\"}}]}";
+        let response = ok_json(body);
+        let (a, b) = response.split_at(90);
+        let server = Server::start(vec![vec![Request, write(a), Sleep(60), write(b)]]);
+        let clock = RunClock::new();
+        let pool = ConnectionPool::new(server.addr);
+        let rec = send(&pool, &post(&server.base()), false, &clock).await;
+        assert_eq!(rec.outcome, None, "{:?}", rec.error);
+        assert_eq!(rec.status, Some(200));
+        assert_eq!(rec.intended_ns, 42);
+        assert!(!rec.connection_reused);
+        assert_eq!(rec.responses.len(), 1);
+        let r = &rec.responses[0];
+        assert_eq!(r.data, body.as_bytes());
+        assert_eq!(r.event, None);
+        // Half the server's pause: a busy test machine can only shrink gaps.
+        assert!(r.recv_ns - r.first_byte_ns >= 30 * MS, "{r:?}");
+        assert_eq!(r.recv_ns, rec.end_ns);
+        assert!(rec.reads >= 2);
+        assert_ordered(&rec);
+        assert_eq!(pool.idle_connections(), 1);
+        let requests = server.join();
+        let req = &requests[0];
+        assert!(
+            req.starts_with("POST /v1/chat/completions HTTP/1.1\r\n"),
+            "{req}"
+        );
+        assert!(req.contains(&format!("Host: {}\r\n", pool.addr())), "{req}");
+        assert!(req.contains("Connection: keep-alive\r\n"));
+        assert!(req.contains("Content-Type: application/json\r\n"));
+        assert!(req.ends_with("Content-Length: 7\r\n\r\n{\"x\":1}"), "{req}");
+    });
+}
+
+#[test]
+fn large_bodies_span_many_reads() {
+    on_both_drivers(|| async {
+        let big: String = (0..100_000)
+            .map(|i| char::from(b'a' + (i % 26) as u8))
+            .collect();
+        let mut chunked = String::from("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+        for piece in big.as_bytes().chunks(7000) {
+            chunked.push_str(&chunk(std::str::from_utf8(piece).unwrap()));
+        }
+        chunked.push_str("0\r\n\r\n");
+        let server = Server::start(vec![vec![
+            Request,
+            write(ok_json(&big)),
+            Request,
+            write(chunked),
+        ]]);
+        let clock = RunClock::new();
+        let pool = ConnectionPool::new(server.addr);
+        for _ in 0..2 {
+            let rec = send(&pool, &post(&server.base()), false, &clock).await;
+            assert_eq!(rec.outcome, None, "{:?}", rec.error);
+            assert_eq!(rec.responses.len(), 1);
+            assert_eq!(rec.responses[0].data, big.as_bytes());
+        }
+        assert_eq!(pool.stats().connects, 1);
+        server.join();
+    });
+}
+
+#[test]
+fn chunked_sse_timestamps_follow_the_server() {
+    on_both_drivers(|| async {
+        let c = content("B");
+        let (b1, b2) = c.split_at(20);
+        let second = format!("{:x}\r\n{b1}", c.len());
+        let script = vec![
+            Request,
+            write(SSE_HEAD),
+            Sleep(80),
+            write(chunk(": keep-alive\n\n") + &chunk(&content("A"))),
+            Sleep(80),
+            // An event and a chunk split mid-way (BC-02 over the wire).
+            write(second),
+            Sleep(80),
+            write(format!("{b2}\r\n")),
+            Sleep(80),
+            write(chunk("data: [DONE]\n\n") + "0\r\n\r\n"),
+        ];
+        let server = Server::start(vec![script]);
+        let clock = RunClock::new();
+        let pool = ConnectionPool::new(server.addr);
+        let rec = send(&pool, &post(&server.base()), true, &clock).await;
+        assert_eq!(rec.outcome, None, "{:?}", rec.error);
+        assert_eq!(rec.status, Some(200));
+        let data: Vec<&[u8]> = rec.responses.iter().map(|r| &r.data[..]).collect();
+        let strip = |s: String| s.trim_start_matches("data: ").trim_end().to_owned();
+        assert_eq!(
+            data,
+            [
+                strip(content("A")).as_bytes(),
+                strip(content("B")).as_bytes(),
+                b"[DONE]"
+            ]
+        );
+        let [a, b, done] = &rec.responses[..] else {
+            panic!()
+        };
+        // Lower bounds at half the server's 80 ms pauses: a busy test machine can delay a
+        // read and so shrink a gap, never widen it.
+        assert!(a.recv_ns - rec.ack_ns.unwrap() >= 40 * MS, "{rec:?}");
+        assert!(b.first_byte_ns - a.recv_ns >= 40 * MS, "{rec:?}");
+        assert!(b.recv_ns - b.first_byte_ns >= 40 * MS, "{rec:?}");
+        assert!(done.recv_ns - b.recv_ns >= 40 * MS, "{rec:?}");
+        assert_eq!(rec.end_ns, done.recv_ns);
+        assert!(rec.reads >= 5);
+        assert_ordered(&rec);
+        assert_eq!(pool.idle_connections(), 1);
+        server.join();
+    });
+}
+
+#[test]
+fn keep_alive_reuses_one_connection() {
+    on_both_drivers(|| async {
+        let script = vec![
+            Request,
+            write("HTTP/1.1 100 Continue\r\n\r\n"),
+            write(ok_json("{\"n\":1}")),
+            Request,
+            write(SSE_HEAD.to_owned() + &chunk("data: 2\n\n") + "0\r\nX-Trailer: t\r\n\r\n"),
+            Request,
+            write("HTTP/1.1 204 No Content\r\n\r\n"),
+        ];
+        let server = Server::start(vec![script]);
+        let clock = RunClock::new();
+        let pool = ConnectionPool::new(server.addr);
+        let req = post(&server.base());
+        let mut reused = Vec::new();
+        let mut bodies = Vec::new();
+        for _ in 0..3 {
+            let rec = send(&pool, &req, true, &clock).await;
+            assert_eq!(rec.outcome, None, "{:?}", rec.error);
+            assert_ordered(&rec);
+            reused.push(rec.connection_reused);
+            bodies.push(
+                rec.responses
+                    .iter()
+                    .map(|r| r.data.clone())
+                    .collect::<Vec<_>>(),
+            );
+        }
+        assert_eq!(reused, [false, true, true]);
+        assert_eq!(
+            bodies,
+            [vec![b"{\"n\":1}".to_vec()], vec![b"2".to_vec()], vec![]]
+        );
+        let stats = pool.stats();
+        assert_eq!((stats.connects, stats.reused, stats.reconnects), (1, 2, 0));
+        assert_eq!(server.join().len(), 3);
+    });
+}
+
+#[test]
+fn connection_close_is_honoured() {
+    on_both_drivers(|| async {
+        let close = "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok";
+        let until_close = "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil close";
+        let server = Server::start(vec![
+            vec![Request, write(close)],
+            vec![Request, write(until_close)],
+            vec![Request, write(ok_json("{}"))],
+        ]);
+        let clock = RunClock::new();
+        let pool = ConnectionPool::new(server.addr);
+        let req = post(&server.base());
+        let rec = send(&pool, &req, false, &clock).await;
+        assert_eq!(
+            (rec.outcome, rec.responses[0].data.as_slice()),
+            (None, &b"ok"[..])
+        );
+        assert_eq!(pool.idle_connections(), 0);
+        let rec = send(&pool, &req, false, &clock).await;
+        assert_eq!(rec.outcome, None, "{:?}", rec.error);
+        assert_eq!(rec.responses[0].data, b"until close");
+        assert!(!rec.connection_reused);
+        assert_eq!(pool.idle_connections(), 0);
+        let rec = send(&pool, &req, false, &clock).await;
+        assert_eq!(rec.outcome, None);
+        assert_eq!(pool.stats().connects, 3);
+        server.join();
+    });
+}
+
+#[test]
+fn bc22_overload_is_shed_with_retry_after() {
+    on_both_drivers(|| async {
+        let r429 = "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\n\
+            Retry-After: 2\r\nContent-Length: 57\r\n\r\n\
+            {\"error\":\"Model is overloaded\",\"error_type\":\"overloaded\"}";
+        let r503 = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n\
+            Content-Length: 73\r\n\r\n\
+            {\"error\":{\"message\":\"queue full\",\"type\":\"ServiceUnavailable\",\"code\":503}}";
+        let r500 = "HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/event-stream\r\n\
+            Transfer-Encoding: chunked\r\n\r\n5\r\nboom!\r\n0\r\n\r\n";
+        let server = Server::start(vec![vec![
+            Request,
+            write(r429),
+            Request,
+            write(r503),
+            Request,
+            write(r500),
+        ]]);
+        let clock = RunClock::new();
+        let pool = ConnectionPool::new(server.addr);
+        let req = post(&server.base());
+        let rec = send(&pool, &req, true, &clock).await;
+        assert_eq!(rec.outcome, Some(Outcome::Shed));
+        assert_eq!(rec.status, Some(429));
+        assert_eq!(rec.retry_after.as_deref(), Some("2"));
+        assert_eq!(
+            rec.error,
+            Some(ErrorDetails::new(
+                Some(429),
+                "Too Many Requests",
+                "{\"error\":\"Model is overloaded\",\"error_type\":\"overloaded\"}"
+            ))
+        );
+        assert!(rec.responses.is_empty());
+        assert_ordered(&rec);
+        let rec = send(&pool, &req, true, &clock).await;
+        assert_eq!(
+            (rec.outcome, rec.status, rec.retry_after.as_deref()),
+            (Some(Outcome::Shed), Some(503), None)
+        );
+        assert_eq!(rec.error.as_ref().unwrap().kind, "Service Unavailable");
+        let rec = send(&pool, &req, true, &clock).await;
+        assert_eq!(
+            (rec.outcome, rec.status),
+            (Some(Outcome::HttpError), Some(500))
+        );
+        assert_eq!(rec.error.as_ref().unwrap().message, "boom!");
+        assert!(rec.responses.is_empty());
+        // Error responses that ended cleanly keep the connection.
+        assert_eq!(pool.stats().connects, 1);
+        server.join();
+    });
+}
+
+#[test]
+fn bc21_truncated_chunked_body() {
+    on_both_drivers(|| async {
+        let raw = format!("{SSE_HEAD}39\r\n{}\r\n", content("A"));
+        let server = Server::start(vec![
+            vec![Request, write(raw)],
+            vec![
+                Request,
+                write(ok_json("0123456789").trim_end_matches("56789")),
+            ],
+        ]);
+        let clock = RunClock::new();
+        let pool = ConnectionPool::new(server.addr);
+        let req = post(&server.base());
+        let rec = send(&pool, &req, true, &clock).await;
+        assert_eq!(rec.outcome, Some(Outcome::Truncated));
+        let err = rec.error.clone().unwrap();
+        assert!(
+            err.message
+                .contains("chunked body ended without terminator"),
+            "{err:?}"
+        );
+        assert_eq!(err.kind, "TransferEncodingError");
+        assert_eq!(rec.status, Some(200));
+        assert_eq!(rec.responses.len(), 1, "the event before the cut is kept");
+        assert!(rec.end_ns >= rec.responses[0].recv_ns);
+        assert_eq!(pool.idle_connections(), 0);
+        let rec = send(&pool, &req, false, &clock).await;
+        assert_eq!(rec.outcome, Some(Outcome::Truncated));
+        assert_eq!(
+            rec.error.unwrap().message,
+            "body ended after 5 of 10 bytes (Content-Length)"
+        );
+        assert!(rec.responses.is_empty());
+        server.join();
+    });
+}
+
+#[test]
+fn connection_refused() {
+    on_both_drivers(|| async {
+        let addr = {
+            let l = TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap()
+        };
+        let clock = RunClock::new();
+        let pool = ConnectionPool::new(addr);
+        let base = BaseUrl::parse(&format!("http://{addr}")).unwrap();
+        let rec = send(&pool, &post(&base), true, &clock).await;
+        assert_eq!(rec.outcome, Some(Outcome::ConnectionError));
+        let err = rec.error.unwrap();
+        assert_eq!(err.kind, "ConnectionRefused", "{err:?}");
+        assert!(
+            err.message
+                .starts_with(&format!("connect to {addr} failed")),
+            "{err:?}"
+        );
+        assert_eq!((rec.reads, rec.sent_ns, rec.first_byte_ns), (0, None, None));
+        assert!(rec.end_ns >= rec.start_ns);
+        assert_eq!(pool.stats().connect_errors, 1);
+    });
+}
+
+#[test]
+fn bc20_reused_connection_closed_before_response_is_retried_once() {
+    on_both_drivers(|| async {
+        let server = Server::start(vec![
+            // Takes the second request, then closes without a byte: the server's idle close
+            // racing our reuse.
+            vec![Request, write(ok_json("1")), Request],
+            vec![Request, write(ok_json("2"))],
+        ]);
+        let clock = RunClock::new();
+        let pool = ConnectionPool::new(server.addr);
+        let req = post(&server.base());
+        let rec = send(&pool, &req, false, &clock).await;
+        assert_eq!(rec.outcome, None);
+        let rec = send(&pool, &req, false, &clock).await;
+        assert_eq!(rec.outcome, None, "{:?}", rec.error);
+        assert_eq!(rec.responses[0].data, b"2");
+        assert_eq!(rec.intended_ns, 42);
+        assert!(!rec.connection_reused);
+        assert_ordered(&rec);
+        let stats = pool.stats();
+        assert_eq!((stats.reconnects, stats.connects), (1, 2));
+        assert_eq!(server.join().len(), 3);
+    });
+}
+
+#[test]
+fn bc20_no_retry_after_a_response_byte() {
+    on_both_drivers(|| async {
+        let server = Server::start(vec![vec![
+            Request,
+            write(ok_json("1")),
+            Request,
+            write("HTTP/1.1 200"),
+        ]]);
+        let clock = RunClock::new();
+        let pool = ConnectionPool::new(server.addr);
+        let req = post(&server.base());
+        send(&pool, &req, false, &clock).await;
+        let rec = send(&pool, &req, false, &clock).await;
+        assert_eq!(rec.outcome, Some(Outcome::ConnectionError));
+        assert!(rec.connection_reused);
+        assert_eq!(rec.reads, 1);
+        assert_eq!(
+            rec.error.unwrap().message,
+            "connection closed during response head"
+        );
+        assert_eq!(pool.reconnects(), 0);
+        server.join();
+    });
+}
+
+#[test]
+fn bc20_fresh_connection_closed_is_an_error() {
+    on_both_drivers(|| async {
+        let server = Server::start(vec![vec![Request]]);
+        let clock = RunClock::new();
+        let pool = ConnectionPool::new(server.addr);
+        let rec = send(&pool, &post(&server.base()), false, &clock).await;
+        assert_eq!(rec.outcome, Some(Outcome::ConnectionError));
+        assert_eq!(rec.error.unwrap().kind, "ServerDisconnected");
+        assert_eq!(pool.reconnects(), 0);
+        server.join();
+    });
+}
+
+#[test]
+fn idle_connections_closed_or_too_old_are_not_reused() {
+    on_both_drivers(|| async {
+        let server = Server::start(vec![
+            vec![Request, write(ok_json("1"))],
+            vec![Request, write(ok_json("2")), Request, write(ok_json("3"))],
+            vec![Request, write(ok_json("4"))],
+        ]);
+        let clock = RunClock::new();
+        let config = PoolConfig {
+            idle_timeout: Some(Duration::from_millis(400)),
+            ..Default::default()
+        };
+        let pool = ConnectionPool::with_config(server.addr, config);
+        let req = post(&server.base());
+        assert_eq!(send(&pool, &req, false, &clock).await.outcome, None);
+        // The server closes the first connection after its response.
+        monoio::time::sleep(Duration::from_millis(150)).await;
+        let rec = send(&pool, &req, false, &clock).await;
+        assert_eq!((rec.outcome, rec.connection_reused), (None, false));
+        let rec = send(&pool, &req, false, &clock).await;
+        assert_eq!((rec.outcome, rec.connection_reused), (None, true));
+        monoio::time::sleep(Duration::from_millis(600)).await;
+        let rec = send(&pool, &req, false, &clock).await;
+        assert_eq!(
+            (rec.outcome, rec.connection_reused),
+            (None, false),
+            "{:?}",
+            rec.error
+        );
+        let stats = pool.stats();
+        assert_eq!(
+            (stats.stale, stats.expired, stats.reconnects, stats.connects),
+            (1, 1, 0, 3)
+        );
+        server.join();
+    });
+}
+
+#[test]
+fn invalid_framing_fails_cleanly() {
+    on_both_drivers(|| async {
+        let server = Server::start(vec![
+            vec![
+                Request,
+                write("HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n"),
+            ],
+            vec![Request, write(format!("{SSE_HEAD}zz\r\n"))],
+            vec![Request, write("NOT HTTP\r\n\r\n")],
+        ]);
+        let clock = RunClock::new();
+        let pool = ConnectionPool::new(server.addr);
+        let req = post(&server.base());
+        let rec = send(&pool, &req, true, &clock).await;
+        assert_eq!(rec.outcome, Some(Outcome::ConnectionError));
+        assert_eq!(rec.error.unwrap().kind, "InvalidResponseHead");
+        let rec = send(&pool, &req, true, &clock).await;
+        assert_eq!(rec.outcome, Some(Outcome::Truncated));
+        assert!(rec
+            .error
+            .unwrap()
+            .message
+            .starts_with("invalid chunked body"));
+        let rec = send(&pool, &req, true, &clock).await;
+        assert_eq!(rec.outcome, Some(Outcome::ConnectionError));
+        assert_eq!(pool.idle_connections(), 0);
+        server.join();
+    });
+}
+
+#[test]
+fn concurrent_sends_share_one_pool() {
+    on_both_drivers(|| async {
+        let script = || vec![Request, write(ok_json("ok"))];
+        let server = Server::start(vec![script(), script(), script()]);
+        let clock = RunClock::new();
+        let pool = std::rc::Rc::new(ConnectionPool::new(server.addr));
+        let req = std::rc::Rc::new(post(&server.base()));
+        let tasks: Vec<_> = (0..3)
+            .map(|_| {
+                let (pool, req) = (pool.clone(), req.clone());
+                monoio::spawn(async move { send(&pool, &req, false, &clock).await })
+            })
+            .collect();
+        for task in tasks {
+            let rec = task.await;
+            assert_eq!(rec.outcome, None, "{:?}", rec.error);
+            assert_eq!(rec.responses[0].data, b"ok");
+        }
+        assert_eq!((pool.stats().connects, pool.idle_connections()), (3, 3));
+        server.join();
+    });
+}
+
+#[test]
+fn framing_choice_and_head_requests() {
+    on_both_drivers(|| async {
+        let untyped = "HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\ndata: x\n\n";
+        let sse_head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\
+            Content-Length: 5\r\n\r\n";
+        let server = Server::start(vec![vec![
+            Request,
+            write(untyped),
+            Request,
+            write(untyped),
+            Request,
+            write(sse_head),
+            Request,
+            write(ok_json("{}")),
+        ]]);
+        let clock = RunClock::new();
+        let pool = ConnectionPool::new(server.addr);
+        let base = server.base();
+        let req = post(&base);
+        // No Content-Type: framed as SSE only when the request asked for a stream.
+        let rec = send(&pool, &req, true, &clock).await;
+        assert_eq!(
+            rec.responses
+                .iter()
+                .map(|r| &r.data[..])
+                .collect::<Vec<_>>(),
+            [b"x"]
+        );
+        let rec = send(&pool, &req, false, &clock).await;
+        assert_eq!(rec.responses[0].data, b"data: x\n\n");
+        // A HEAD response has no body whatever its headers say.
+        let head = serialize_request("HEAD", &base, "/", &[], b"");
+        let rec = send(&pool, &head, true, &clock).await;
+        assert_eq!((rec.outcome, rec.responses.len()), (None, 0));
+        let rec = send(&pool, &req, true, &clock).await;
+        assert_eq!((rec.outcome, rec.connection_reused), (None, true));
+        assert_eq!(pool.stats().connects, 1);
+        server.join();
+    });
+}
+
+#[test]
+fn serialize_request_shapes() {
+    let base = BaseUrl::parse("http://localhost:8000/v1?key=k").unwrap();
+    let headers = vec![
+        ("Authorization".to_owned(), "Bearer t".to_owned()),
+        ("Content-Length".to_owned(), "999".to_owned()),
+        ("X-Bad".to_owned(), "a\r\nInjected: 1".to_owned()),
+        ("Bad Name".to_owned(), "v".to_owned()),
+    ];
+    let req = serialize_request("POST", &base, "/v1/chat/completions", &headers, b"{}");
+    assert_eq!(
+        String::from_utf8(req).unwrap(),
+        "POST /v1/chat/completions?key=k HTTP/1.1\r\nHost: localhost:8000\r\n\
+         Connection: keep-alive\r\nAuthorization: Bearer t\r\nContent-Length: 2\r\n\r\n{}"
+    );
+    let base = BaseUrl::parse("example.com").unwrap();
+    let headers = vec![("connection".to_owned(), "close".to_owned())];
+    let req = serialize_request("GET", &base, "/health", &headers, b"");
+    assert_eq!(
+        String::from_utf8(req).unwrap(),
+        "GET /health HTTP/1.1\r\nHost: example.com\r\nconnection: close\r\n\r\n"
+    );
+    let req = serialize_request("POST", &base, "/x", &[], b"");
+    assert!(String::from_utf8(req)
+        .unwrap()
+        .ends_with("Content-Length: 0\r\n\r\n"));
+}
+
+#[test]
+fn pool_for_https_says_tls_is_not_supported() {
+    let base = BaseUrl::parse("https://127.0.0.1:8443").unwrap();
+    let err = ConnectionPool::for_url(&base, PoolConfig::default())
+        .err()
+        .unwrap();
+    assert!(matches!(err, UrlError::TlsNotSupported(_)));
+    assert!(err.to_string().contains("TLS not supported yet"));
+    let base = BaseUrl::parse("http://127.0.0.1:8000").unwrap();
+    let pool = ConnectionPool::for_url(&base, PoolConfig::default()).unwrap();
+    assert_eq!(pool.addr(), "127.0.0.1:8000".parse().unwrap());
+}
+
+#[test]
+fn fusion_driver_uses_io_uring_when_the_kernel_allows() {
+    let legacy = monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
+        .enable_timer()
+        .build()
+        .expect("fusion runtime")
+        .block_on(async { monoio::utils::is_legacy() });
+    assert_eq!(legacy, !monoio::utils::detect_uring());
+}

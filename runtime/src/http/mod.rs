@@ -1,0 +1,48 @@
+//! HTTP/1.1 client and SSE framing for the measuring path.
+//!
+//! Hand-written on monoio's `TcpStream` rather than a general HTTP client because timing
+//! is the product: one write per request, a timestamp right after every read completes,
+//! and body bytes handed to the SSE framer as they arrive (monoio's own client buffers a
+//! chunked body until it ends, which makes TTFT unmeasurable).
+
+pub mod chunked;
+pub mod client;
+pub mod head;
+pub mod sse;
+pub mod url;
+
+pub use chunked::{ChunkedDecoder, ChunkedError, Decoded};
+pub use client::{
+    serialize_request, serialize_request_into, ConnectionPool, PoolConfig, PoolStats, READ_BUF_SIZE,
+};
+pub use head::{parse_response_head, BodyFraming, HeadError, HeadStatus, ResponseHead};
+pub use sse::SseFramer;
+pub use url::{BaseUrl, Scheme, UrlError};
+
+#[cfg(test)]
+pub(crate) mod test_util {
+    /// xorshift64*: deterministic, dependency-free randomness for split and fuzz tests.
+    pub struct XorShift(u64);
+
+    impl XorShift {
+        pub fn new(seed: u64) -> Self {
+            XorShift(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+        }
+
+        pub fn next_u64(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        }
+
+        /// Uniform enough in `0..n` (0 when `n` is 0).
+        pub fn below(&mut self, n: u64) -> u64 {
+            if n == 0 {
+                0
+            } else {
+                self.next_u64() % n
+            }
+        }
+    }
+}

@@ -1,0 +1,388 @@
+//! Base URLs (`--url`) and request targets, following AIPerf's URL rules.
+
+use std::fmt;
+use std::net::{SocketAddr, ToSocketAddrs};
+
+/// URL scheme of a base URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    Http,
+    Https,
+}
+
+impl Scheme {
+    pub fn default_port(self) -> u16 {
+        match self {
+            Scheme::Http => 80,
+            Scheme::Https => 443,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+        }
+    }
+}
+
+/// A base URL that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum UrlError {
+    #[error("empty URL")]
+    Empty,
+    #[error("unsupported URL scheme `{0}` (expected http or https)")]
+    UnsupportedScheme(String),
+    #[error("URL `{0}` has no host")]
+    MissingHost(String),
+    #[error("invalid port in URL `{0}`")]
+    InvalidPort(String),
+    #[error("credentials in URL `{0}` are not supported; pass them as headers")]
+    Credentials(String),
+    #[error("https URLs are not supported yet (TLS not supported yet): `{0}`")]
+    TlsNotSupported(String),
+    #[error("cannot resolve `{host}:{port}`: {source}")]
+    Resolve {
+        host: String,
+        port: u16,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("`{host}:{port}` resolved to no address")]
+    NoAddress { host: String, port: u16 },
+}
+
+/// A parsed base URL: scheme, host, port, base path and query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BaseUrl {
+    scheme: Scheme,
+    /// Host without IPv6 brackets.
+    host: String,
+    port: u16,
+    /// `Host` header value: host (bracketed for IPv6) plus the port when not the default.
+    authority: String,
+    /// Base path without trailing `/` (empty for the root).
+    path: String,
+    query: Option<String>,
+}
+
+impl BaseUrl {
+    /// Parses `http://host[:port][/path][?query]`; `http://` is assumed without a scheme,
+    /// as AIPerf does. A fragment is dropped.
+    pub fn parse(input: &str) -> Result<Self, UrlError> {
+        let url = input.trim();
+        if url.is_empty() {
+            return Err(UrlError::Empty);
+        }
+        let (scheme, rest) = match url.find("://") {
+            Some(i) => {
+                let scheme = &url[..i];
+                let scheme = if scheme.eq_ignore_ascii_case("http") {
+                    Scheme::Http
+                } else if scheme.eq_ignore_ascii_case("https") {
+                    Scheme::Https
+                } else {
+                    return Err(UrlError::UnsupportedScheme(scheme.to_owned()));
+                };
+                (scheme, &url[i + 3..])
+            }
+            None => (Scheme::Http, url),
+        };
+        let rest = rest.split('#').next().unwrap_or_default();
+        let auth_end = rest.find(['/', '?']).unwrap_or(rest.len());
+        let (authority, tail) = rest.split_at(auth_end);
+        if authority.contains('@') {
+            return Err(UrlError::Credentials(url.to_owned()));
+        }
+        let (host, port) =
+            split_host_port(authority).ok_or_else(|| UrlError::InvalidPort(url.to_owned()))?;
+        if host.is_empty() {
+            return Err(UrlError::MissingHost(url.to_owned()));
+        }
+        let port = match port {
+            Some(p) => p
+                .parse::<u16>()
+                .map_err(|_| UrlError::InvalidPort(url.to_owned()))?,
+            None => scheme.default_port(),
+        };
+        let (path, query) = match tail.split_once('?') {
+            Some((p, q)) => (p, Some(q.to_owned())),
+            None => (tail, None),
+        };
+        let bracketed = if host.contains(':') {
+            format!("[{host}]")
+        } else {
+            host.to_owned()
+        };
+        let authority = if port == scheme.default_port() {
+            bracketed
+        } else {
+            format!("{bracketed}:{port}")
+        };
+        Ok(BaseUrl {
+            scheme,
+            host: host.to_owned(),
+            port,
+            authority,
+            path: path.trim_end_matches('/').to_owned(),
+            query: query.filter(|q| !q.is_empty()),
+        })
+    }
+
+    pub fn scheme(&self) -> Scheme {
+        self.scheme
+    }
+
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Value for the `Host` header.
+    pub fn authority(&self) -> &str {
+        &self.authority
+    }
+
+    /// Base path without trailing `/` (empty for the root).
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    pub fn query(&self) -> Option<&str> {
+        self.query.as_deref()
+    }
+
+    /// The request target for `endpoint_path` under this base: paths joined with one `/`,
+    /// nothing added when the base already ends with the endpoint path, and a `/v1` in
+    /// both de-duplicated (`http://h/v1` + `/v1/chat/completions` → `/v1/chat/completions`),
+    /// as AIPerf's `_append_path_deduped`. The base query is kept; a query in
+    /// `endpoint_path` is appended after it.
+    pub fn join(&self, endpoint_path: &str) -> String {
+        let (endpoint, endpoint_query) = match endpoint_path.split_once('?') {
+            Some((p, q)) => (p, Some(q).filter(|q| !q.is_empty())),
+            None => (endpoint_path, None),
+        };
+        let mut tail = endpoint.trim_start_matches('/');
+        let base = self.path.as_str();
+        let mut target = String::with_capacity(base.len() + tail.len() + 2);
+        target.push_str(base);
+        let already_there = !tail.is_empty()
+            && base
+                .strip_suffix(tail)
+                .is_some_and(|prefix| prefix.ends_with('/'));
+        if !tail.is_empty() && !already_there {
+            if base.ends_with("/v1") {
+                tail = tail.strip_prefix("v1/").unwrap_or(tail);
+            }
+            target.push('/');
+            target.push_str(tail);
+        }
+        if target.is_empty() {
+            target.push('/');
+        }
+        let queries = [self.query.as_deref(), endpoint_query];
+        for (i, q) in queries.into_iter().flatten().enumerate() {
+            target.push(if i == 0 { '?' } else { '&' });
+            target.push_str(q);
+        }
+        target
+    }
+
+    /// Resolves the host once, up front (std resolver; blocking).
+    pub fn resolve(&self) -> Result<Vec<SocketAddr>, UrlError> {
+        let addrs: Vec<SocketAddr> = (self.host.as_str(), self.port)
+            .to_socket_addrs()
+            .map_err(|source| UrlError::Resolve {
+                host: self.host.clone(),
+                port: self.port,
+                source,
+            })?
+            .collect();
+        if addrs.is_empty() {
+            return Err(UrlError::NoAddress {
+                host: self.host.clone(),
+                port: self.port,
+            });
+        }
+        Ok(addrs)
+    }
+}
+
+impl fmt::Display for BaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}://{}{}",
+            self.scheme.as_str(),
+            self.authority,
+            self.path
+        )?;
+        if let Some(q) = &self.query {
+            write!(f, "?{q}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Splits `host[:port]` / `[v6][:port]`; `None` when the shape is invalid.
+fn split_host_port(authority: &str) -> Option<(&str, Option<&str>)> {
+    if let Some(rest) = authority.strip_prefix('[') {
+        let (host, after) = rest.split_once(']')?;
+        return match after {
+            "" => Some((host, None)),
+            _ => Some((host, Some(after.strip_prefix(':')?))),
+        };
+    }
+    match authority.split_once(':') {
+        // A bare IPv6 address without brackets has several colons; such a URL is invalid.
+        Some((_, port)) if port.contains(':') => None,
+        Some((host, port)) => Some((host, Some(port))),
+        None => Some((authority, None)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn join(base: &str, path: &str) -> String {
+        BaseUrl::parse(base).unwrap().join(path)
+    }
+
+    #[test]
+    fn parse_parts() {
+        let u = BaseUrl::parse("http://127.0.0.1:8000/prefix?x=1").unwrap();
+        assert_eq!(u.scheme(), Scheme::Http);
+        assert_eq!(u.host(), "127.0.0.1");
+        assert_eq!(u.port(), 8000);
+        assert_eq!(u.authority(), "127.0.0.1:8000");
+        assert_eq!(u.path(), "/prefix");
+        assert_eq!(u.query(), Some("x=1"));
+        assert_eq!(u.to_string(), "http://127.0.0.1:8000/prefix?x=1");
+
+        let u = BaseUrl::parse("localhost:8000").unwrap();
+        assert_eq!(
+            (u.scheme(), u.host(), u.port(), u.path()),
+            (Scheme::Http, "localhost", 8000, "")
+        );
+        let u = BaseUrl::parse("  HTTP://Example.com/  ").unwrap();
+        assert_eq!((u.authority(), u.port(), u.path()), ("Example.com", 80, ""));
+        let u = BaseUrl::parse("http://[::1]:9000/v1#frag").unwrap();
+        assert_eq!(
+            (u.host(), u.authority(), u.path()),
+            ("::1", "[::1]:9000", "/v1")
+        );
+        let u = BaseUrl::parse("http://[::1]").unwrap();
+        assert_eq!((u.host(), u.port(), u.authority()), ("::1", 80, "[::1]"));
+        let u = BaseUrl::parse("https://api.example.com/v1").unwrap();
+        assert_eq!(
+            (u.scheme(), u.port(), u.authority()),
+            (Scheme::Https, 443, "api.example.com")
+        );
+        let u = BaseUrl::parse("http://h:80?").unwrap();
+        assert_eq!((u.authority(), u.query()), ("h", None));
+    }
+
+    #[test]
+    fn parse_errors() {
+        assert!(matches!(BaseUrl::parse(" "), Err(UrlError::Empty)));
+        assert!(
+            matches!(BaseUrl::parse("ftp://h"), Err(UrlError::UnsupportedScheme(s)) if s == "ftp")
+        );
+        assert!(matches!(
+            BaseUrl::parse("http://:80"),
+            Err(UrlError::MissingHost(_))
+        ));
+        assert!(matches!(
+            BaseUrl::parse("http:///v1"),
+            Err(UrlError::MissingHost(_))
+        ));
+        assert!(matches!(
+            BaseUrl::parse("http://h:99999"),
+            Err(UrlError::InvalidPort(_))
+        ));
+        assert!(matches!(
+            BaseUrl::parse("http://h:x"),
+            Err(UrlError::InvalidPort(_))
+        ));
+        assert!(matches!(
+            BaseUrl::parse("http://::1"),
+            Err(UrlError::InvalidPort(_))
+        ));
+        assert!(matches!(
+            BaseUrl::parse("http://[::1]x"),
+            Err(UrlError::InvalidPort(_))
+        ));
+        assert!(matches!(
+            BaseUrl::parse("http://u:p@h"),
+            Err(UrlError::Credentials(_))
+        ));
+    }
+
+    #[test]
+    fn join_follows_aiperf() {
+        assert_eq!(
+            join("http://h:8000", "/v1/chat/completions"),
+            "/v1/chat/completions"
+        );
+        assert_eq!(
+            join("http://h:8000/", "v1/chat/completions"),
+            "/v1/chat/completions"
+        );
+        assert_eq!(
+            join("http://h/v1", "/v1/chat/completions"),
+            "/v1/chat/completions"
+        );
+        assert_eq!(
+            join("http://h/v1/", "v1/chat/completions"),
+            "/v1/chat/completions"
+        );
+        assert_eq!(
+            join("http://h/prefix", "/v1/chat/completions"),
+            "/prefix/v1/chat/completions"
+        );
+        assert_eq!(
+            join("http://h/prefix/v1", "/v1/embeddings"),
+            "/prefix/v1/embeddings"
+        );
+        // The whole endpoint path already in the base (a common mistake).
+        assert_eq!(
+            join("http://h/v1/chat/completions", "/v1/chat/completions"),
+            "/v1/chat/completions"
+        );
+        assert_eq!(join("http://h/xv1/chat", "v1/chat"), "/xv1/chat/v1/chat");
+        assert_eq!(join("http://h/v1", "/v1"), "/v1");
+        assert_eq!(join("http://h/v1", "/v2/x"), "/v1/v2/x");
+        assert_eq!(join("http://h", ""), "/");
+        assert_eq!(join("http://h/base", ""), "/base");
+        assert_eq!(
+            join("http://h/p?x=1", "/v1/completions"),
+            "/p/v1/completions?x=1"
+        );
+        assert_eq!(
+            join("http://h?x=1", "/generate?stream=true"),
+            "/generate?x=1&stream=true"
+        );
+        assert_eq!(
+            join("http://h", "/generate?stream=true"),
+            "/generate?stream=true"
+        );
+    }
+
+    #[test]
+    fn resolve_loopback() {
+        let u = BaseUrl::parse("http://127.0.0.1:8000").unwrap();
+        assert_eq!(
+            u.resolve().unwrap(),
+            vec!["127.0.0.1:8000".parse::<SocketAddr>().unwrap()]
+        );
+        let u = BaseUrl::parse("http://[::1]:8000").unwrap();
+        assert_eq!(
+            u.resolve().unwrap(),
+            vec!["[::1]:8000".parse::<SocketAddr>().unwrap()]
+        );
+    }
+}

@@ -1,0 +1,296 @@
+//! Run-level aggregation: per-request metrics in, AIPerf's run summary out.
+
+use std::collections::HashMap;
+
+use super::catalogue;
+use super::compute::record_error;
+use super::stats::stats;
+use crate::record::{ErrorDetails, Nanos, ParsedRecord, Phase};
+use crate::results::{ErrorCount, MetricRecord, MetricResult, MetricValue};
+
+/// OSL mismatch counts when |OSL - requested| exceeds min(requested * 5 %, 50 tokens).
+const OSL_MISMATCH_PCT: f64 = 5.0;
+const OSL_MISMATCH_MAX_TOKENS: f64 = 50.0;
+/// A usage diff above this percentage counts as a discrepancy.
+const USAGE_DIFF_PCT: f64 = 10.0;
+
+/// Errors grouped by their details, in first-seen order.
+#[derive(Debug, Clone, Default)]
+pub struct ErrorTally {
+    counts: Vec<ErrorCount>,
+}
+
+impl ErrorTally {
+    pub fn add(&mut self, details: &ErrorDetails) {
+        self.add_n(details, 1);
+    }
+
+    fn add_n(&mut self, details: &ErrorDetails, n: u64) {
+        match self.counts.iter_mut().find(|c| &c.error_details == details) {
+            Some(c) => c.count += n,
+            None => self.counts.push(ErrorCount {
+                error_details: details.clone(),
+                count: n,
+            }),
+        }
+    }
+
+    pub fn merge(&mut self, other: &ErrorTally) {
+        for c in &other.counts {
+            self.add_n(&c.error_details, c.count);
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.counts.iter().map(|c| c.count).sum()
+    }
+
+    pub fn summary(&self) -> Vec<ErrorCount> {
+        self.counts.clone()
+    }
+}
+
+/// The values of one per-request metric over the run.
+#[derive(Debug, Clone)]
+struct Series {
+    tag: &'static str,
+    unit: &'static str,
+    values: Vec<f64>,
+}
+
+/// Collects `(ParsedRecord, MetricRecord)` pairs of a run (one instance per worker if
+/// wanted, then [`merge`](Self::merge)d) and summarizes them as AIPerf does.
+///
+/// Only profiling-phase records count; warmup records are ignored, as AIPerf keeps
+/// them out of the root summary. Every tag found in the metric records is summarized,
+/// so metrics of other record processors are carried through with full statistics.
+#[derive(Debug, Clone, Default)]
+pub struct MetricsAccumulator {
+    series: Vec<Series>,
+    index: HashMap<&'static str, usize>,
+    valid: u64,
+    errors: ErrorTally,
+    /// Earliest start and latest last-content instant of valid records.
+    first_start: Option<Nanos>,
+    last_end: Option<Nanos>,
+    osl_mismatch: Option<u64>,
+    usage_discrepancy: Option<u64>,
+}
+
+impl MetricsAccumulator {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Valid (successful, with content) profiling requests seen so far.
+    pub fn request_count(&self) -> u64 {
+        self.valid
+    }
+
+    /// Failed profiling requests seen so far.
+    pub fn error_count(&self) -> u64 {
+        self.errors.total()
+    }
+
+    /// Errors grouped as AIPerf's `error_summary`.
+    pub fn error_summary(&self) -> Vec<ErrorCount> {
+        self.errors.summary()
+    }
+
+    pub fn add(&mut self, record: &ParsedRecord, metrics: &MetricRecord) {
+        if record.raw.phase == Some(Phase::Warmup) {
+            return;
+        }
+        for entry in &metrics.entries {
+            let series = self.series_mut(entry.tag, entry.unit);
+            match &entry.value {
+                MetricValue::Scalar(v) => series.values.push(*v),
+                MetricValue::List(vs) => series.values.extend_from_slice(vs),
+            }
+        }
+        if let Some(error) = record_error(record) {
+            self.errors.add(&error);
+            return;
+        }
+        self.valid += 1;
+        let start = record.raw.start_ns;
+        if let Some(end) = record.content_times().last() {
+            self.first_start = Some(self.first_start.map_or(start, |s| s.min(start)));
+            self.last_end = Some(self.last_end.map_or(end, |e| e.max(end)));
+        }
+        // Queueing behind the schedule, which AIPerf adds next to the service-time
+        // latencies (coordinated omission, BC-25).
+        let intended = record.raw.intended_ns;
+        let credit_to_start = (i128::from(start) - i128::from(intended)) as f64 / 1e6;
+        let effective = (i128::from(record.raw.end_ns) - i128::from(intended)) as f64 / 1e6;
+        self.series_mut("credit_to_start_latency", "ms")
+            .values
+            .push(credit_to_start);
+        self.series_mut("effective_latency", "ms")
+            .values
+            .push(effective);
+        self.count_mismatches(record, metrics);
+    }
+
+    fn count_mismatches(&mut self, record: &ParsedRecord, metrics: &MetricRecord) {
+        if let (Some(osl), Some(req)) = (
+            metrics.scalar("output_sequence_length"),
+            record
+                .raw
+                .requested_output_tokens
+                .filter(|_| metrics.scalar("osl_mismatch_diff_pct").is_some()),
+        ) {
+            let req = f64::from(req);
+            let threshold = (req * OSL_MISMATCH_PCT / 100.0).min(OSL_MISMATCH_MAX_TOKENS);
+            let hit = (osl - req).abs() > threshold;
+            *self.osl_mismatch.get_or_insert(0) += u64::from(hit);
+        }
+        // AIPerf needs both the prompt and completion diffs to judge a record.
+        if let (Some(prompt), Some(completion)) = (
+            metrics.scalar("usage_prompt_tokens_diff_pct"),
+            metrics.scalar("usage_completion_tokens_diff_pct"),
+        ) {
+            let reasoning = metrics
+                .scalar("usage_reasoning_tokens_diff_pct")
+                .unwrap_or(0.0);
+            let hit = prompt > USAGE_DIFF_PCT
+                || completion > USAGE_DIFF_PCT
+                || reasoning > USAGE_DIFF_PCT;
+            *self.usage_discrepancy.get_or_insert(0) += u64::from(hit);
+        }
+    }
+
+    fn series_mut(&mut self, tag: &'static str, unit: &'static str) -> &mut Series {
+        let idx = *self.index.entry(tag).or_insert_with(|| {
+            self.series.push(Series {
+                tag,
+                unit,
+                values: Vec::new(),
+            });
+            self.series.len() - 1
+        });
+        &mut self.series[idx]
+    }
+
+    /// Folds another share of the run into this one.
+    pub fn merge(&mut self, other: MetricsAccumulator) {
+        for s in other.series {
+            self.series_mut(s.tag, s.unit).values.extend(s.values);
+        }
+        self.valid += other.valid;
+        self.errors.merge(&other.errors);
+        self.first_start = min_opt(self.first_start, other.first_start);
+        self.last_end = max_opt(self.last_end, other.last_end);
+        self.osl_mismatch = add_opt(self.osl_mismatch, other.osl_mismatch);
+        self.usage_discrepancy = add_opt(self.usage_discrepancy, other.usage_discrepancy);
+    }
+
+    fn sum(&self, tag: &str) -> Option<f64> {
+        let s = &self.series[*self.index.get(tag)?];
+        let finite = s.values.iter().filter(|v| v.is_finite());
+        (!s.values.is_empty()).then(|| finite.sum())
+    }
+
+    /// The run's metrics in display units: per-request metrics with statistics, then
+    /// the run-level counters and rates. Metrics without a value are left out.
+    pub fn summarize(&self) -> Vec<MetricResult> {
+        let mut out = Vec::new();
+        for s in &self.series {
+            let Some(st) = stats(&s.values) else { continue };
+            let def = catalogue::lookup(s.tag);
+            out.push(MetricResult {
+                tag: s.tag,
+                header: def.map_or(s.tag, |d| d.header),
+                unit: def.map_or(s.unit, |d| d.unit),
+                display_order: def.and_then(|d| d.console_order()),
+                avg: st.avg,
+                stats: Some(st),
+            });
+        }
+
+        let errors = self.errors.total();
+        let duration_s = match (self.first_start, self.last_end) {
+            (Some(s), Some(e)) if e > s => Some((e - s) as f64 / 1e9),
+            _ => None,
+        };
+        let total_isl = self.sum("input_sequence_length");
+        let total_osl = self.sum("output_sequence_length");
+        let mut single = |tag: &'static str, value: Option<f64>| {
+            if let (Some(v), Some(def)) = (value.filter(|v| v.is_finite()), catalogue::lookup(tag))
+            {
+                out.push(MetricResult {
+                    tag,
+                    header: def.header,
+                    unit: def.unit,
+                    display_order: def.console_order(),
+                    stats: None,
+                    avg: v,
+                });
+            }
+        };
+        let per_sec = |v: Option<f64>| Some(v? / duration_s?);
+        let count = |n: u64| (n > 0).then_some(n as f64);
+        let total = self.valid + errors;
+
+        single("request_count", count(self.valid));
+        single("error_request_count", count(errors));
+        single("completed_request_count", count(total));
+        single(
+            "request_error_rate",
+            (total > 0).then(|| 100.0 * errors as f64 / total as f64),
+        );
+        single("benchmark_duration", duration_s);
+        single("request_throughput", per_sec(count(self.valid)));
+        single("total_osl", total_osl);
+        single("output_token_throughput", per_sec(total_osl));
+        single("total_isl", total_isl);
+        single("input_token_throughput", per_sec(total_isl));
+        single(
+            "total_token_throughput",
+            per_sec(total_isl.zip(total_osl).map(|(i, o)| i + o)),
+        );
+        single("total_output_tokens", self.sum("output_token_count"));
+        single("total_reasoning_tokens", self.sum("reasoning_token_count"));
+        single("total_usage_prompt_tokens", self.sum("usage_prompt_tokens"));
+        single(
+            "total_usage_completion_tokens",
+            self.sum("usage_completion_tokens"),
+        );
+        single(
+            "total_usage_reasoning_tokens",
+            self.sum("usage_reasoning_tokens"),
+        );
+        single("total_usage_total_tokens", self.sum("usage_total_tokens"));
+        single("total_error_isl", self.sum("error_isl"));
+        single("osl_mismatch_count", self.osl_mismatch.map(|n| n as f64));
+        single(
+            "usage_discrepancy_count",
+            self.usage_discrepancy.map(|n| n as f64),
+        );
+
+        // Catalogue order, so every run lists the same metric in the same place.
+        out.sort_by_key(|m| catalogue::catalogue_index(m.tag));
+        out
+    }
+}
+
+fn min_opt(a: Option<Nanos>, b: Option<Nanos>) -> Option<Nanos> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+fn max_opt(a: Option<Nanos>, b: Option<Nanos>) -> Option<Nanos> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+fn add_opt(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a + b),
+        (a, b) => a.or(b),
+    }
+}

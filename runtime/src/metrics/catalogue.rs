@@ -1,0 +1,348 @@
+//! The metrics this runtime computes, described as AIPerf describes them: tag, header,
+//! display unit, console position and flags. Exporters look tags up here to decide where
+//! a metric is shown and how its values are written.
+
+use std::collections::HashMap;
+use std::ops::BitOr;
+use std::sync::OnceLock;
+
+/// AIPerf's metric flags, as a bitset. Only the flags that change what this runtime
+/// computes or shows are modelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct MetricFlags(u32);
+
+impl MetricFlags {
+    pub const NONE: Self = Self(0);
+    /// Only computed when responses are streamed.
+    pub const STREAMING_ONLY: Self = Self(1);
+    /// Only computed for failed requests; never shown on the console.
+    pub const ERROR_ONLY: Self = Self(1 << 1);
+    /// Only computed when the endpoint produces tokens.
+    pub const PRODUCES_TOKENS_ONLY: Self = Self(1 << 2);
+    pub const LARGER_IS_BETTER: Self = Self(1 << 3);
+    /// Computed but never exported.
+    pub const INTERNAL: Self = Self(1 << 4);
+    /// Only meaningful when the model reasons.
+    pub const SUPPORTS_REASONING: Self = Self(1 << 5);
+    /// A run-level value only; never in `profile_export.jsonl`.
+    pub const NO_INDIVIDUAL_RECORDS: Self = Self(1 << 6);
+    /// Only computed when the endpoint tokenizes its input.
+    pub const TOKENIZES_INPUT_ONLY: Self = Self(1 << 7);
+    /// Compares server usage with client token counts.
+    pub const USAGE_DIFF_ONLY: Self = Self(1 << 8);
+    /// AIPerf also reports an error-adjusted distribution for it.
+    pub const PERCENTILE_INCLUDES_FAILED_REQUESTS: Self = Self(1 << 9);
+    /// Not an AIPerf metric: a figure about the benchmark client itself. Files only.
+    pub const CLIENT_HEALTH: Self = Self(1 << 10);
+    pub const STREAMING_TOKENS_ONLY: Self =
+        Self(Self::STREAMING_ONLY.0 | Self::PRODUCES_TOKENS_ONLY.0);
+
+    pub const fn union(self, other: Self) -> Self {
+        Self(self.0 | other.0)
+    }
+
+    /// Whether every flag of `other` is set.
+    pub const fn contains(self, other: Self) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// Whether any flag of `other` is set.
+    pub const fn intersects(self, other: Self) -> bool {
+        self.0 & other.0 != 0
+    }
+}
+
+impl BitOr for MetricFlags {
+    type Output = Self;
+    fn bitor(self, rhs: Self) -> Self {
+        self.union(rhs)
+    }
+}
+
+/// Which console table shows a metric. Tables are printed in [`ConsoleGroup::TABLE_ORDER`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ConsoleGroup {
+    /// Files only.
+    None,
+    Effective,
+    Active,
+    Usage,
+    Cache,
+    Prediction,
+    Audio,
+    Reasoning,
+    Default,
+}
+
+impl ConsoleGroup {
+    /// AIPerf prints one table per non-empty group, in this order.
+    pub const TABLE_ORDER: [ConsoleGroup; 8] = [
+        ConsoleGroup::Effective,
+        ConsoleGroup::Active,
+        ConsoleGroup::Usage,
+        ConsoleGroup::Cache,
+        ConsoleGroup::Prediction,
+        ConsoleGroup::Audio,
+        ConsoleGroup::Reasoning,
+        ConsoleGroup::Default,
+    ];
+
+    /// The suffix of the table title (`LLM Metrics: Usage`); `None` for the default table.
+    pub fn title_suffix(self) -> Option<&'static str> {
+        match self {
+            ConsoleGroup::None | ConsoleGroup::Default => None,
+            ConsoleGroup::Effective => Some("Effective"),
+            ConsoleGroup::Active => Some("Active"),
+            ConsoleGroup::Usage => Some("Usage"),
+            ConsoleGroup::Cache => Some("Cache"),
+            ConsoleGroup::Prediction => Some("Prediction"),
+            ConsoleGroup::Audio => Some("Audio"),
+            ConsoleGroup::Reasoning => Some("Reasoning"),
+        }
+    }
+}
+
+/// How a metric's run-level value comes about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricKind {
+    /// One value (or list of values) per request; summarized with full statistics.
+    Record,
+    /// A counter or extreme over the requests; one value.
+    Aggregate,
+    /// Computed from other run-level values; one value.
+    Derived,
+}
+
+/// One metric as AIPerf declares it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetricDef {
+    pub tag: &'static str,
+    pub header: &'static str,
+    /// Display unit (values are stored and exported in this unit).
+    pub unit: &'static str,
+    /// Position in console tables, when the metric has one.
+    pub display_order: Option<u32>,
+    pub kind: MetricKind,
+    pub flags: MetricFlags,
+    pub group: ConsoleGroup,
+    /// Integer-valued (token and request counts): per-request values are written as
+    /// JSON integers, as AIPerf writes them.
+    pub integer: bool,
+}
+
+impl MetricDef {
+    /// Whether the console shows this metric at all.
+    pub fn console_visible(&self) -> bool {
+        self.group != ConsoleGroup::None
+            && !self.flags.intersects(
+                MetricFlags::ERROR_ONLY | MetricFlags::INTERNAL | MetricFlags::CLIENT_HEALTH,
+            )
+    }
+
+    /// The console position, `None` when the metric is files only.
+    pub fn console_order(&self) -> Option<u32> {
+        if self.console_visible() {
+            Some(self.display_order.unwrap_or(u32::MAX))
+        } else {
+            None
+        }
+    }
+}
+
+use ConsoleGroup as G;
+use MetricFlags as F;
+use MetricKind as K;
+
+const S: MetricFlags = F::STREAMING_ONLY;
+const T: MetricFlags = F::PRODUCES_TOKENS_ONLY;
+const I: MetricFlags = F::TOKENIZES_INPUT_ONLY;
+const L: MetricFlags = F::LARGER_IS_BETTER;
+const R: MetricFlags = F::SUPPORTS_REASONING;
+const N: MetricFlags = F::NO_INDIVIDUAL_RECORDS;
+const U: MetricFlags = F::USAGE_DIFF_ONLY;
+const E: MetricFlags = F::ERROR_ONLY;
+const PF: MetricFlags = F::PERCENTILE_INCLUDES_FAILED_REQUESTS;
+const CH: MetricFlags = F::CLIENT_HEALTH;
+
+#[allow(clippy::too_many_arguments)]
+const fn def(
+    tag: &'static str,
+    header: &'static str,
+    unit: &'static str,
+    display_order: Option<u32>,
+    kind: MetricKind,
+    flags: MetricFlags,
+    group: ConsoleGroup,
+    integer: bool,
+) -> MetricDef {
+    MetricDef {
+        tag,
+        header,
+        unit,
+        display_order,
+        kind,
+        flags,
+        group,
+        integer,
+    }
+}
+
+/// Every metric this runtime produces, in the order run-level results are listed.
+#[rustfmt::skip]
+pub static CATALOGUE: &[MetricDef] = &[
+    // Per-request metrics of the default table (AIPerf 0.13, §5.2 of the reference).
+    def("time_to_first_token", "Time to First Token", "ms", Some(100), K::Record,
+        S.union(T).union(PF), G::Default, false),
+    def("time_to_second_token", "Time to Second Token", "ms", Some(200), K::Record,
+        S.union(T), G::Default, false),
+    def("time_to_first_output_token", "Time to First Output Token", "ms", Some(210),
+        K::Record, S.union(T).union(R), G::Default, false),
+    def("request_latency", "Request Latency", "ms", Some(300), K::Record, PF, G::Default,
+        false),
+    def("decode_duration", "Decode Duration", "ms", Some(350), K::Record,
+        S.union(T).union(PF), G::Default, false),
+    def("inter_token_latency", "Inter Token Latency", "ms", Some(400), K::Record,
+        S.union(T).union(PF), G::Default, false),
+    def("output_token_throughput_per_user", "Output Token Throughput Per User",
+        "tokens/sec/user", Some(500), K::Record, S.union(T).union(L), G::Default, false),
+    def("e2e_output_token_throughput", "E2E Output Token Throughput", "tokens/sec/user",
+        Some(510), K::Record, T.union(L), G::Default, false),
+    def("output_sequence_length", "Output Sequence Length", "tokens", Some(600), K::Record,
+        T.union(L), G::Default, true),
+    def("input_sequence_length", "Input Sequence Length", "tokens", Some(700), K::Record,
+        I.union(L), G::Default, true),
+    // Run-level metrics of the default table.
+    def("output_token_throughput", "Output Token Throughput", "tokens/sec", Some(800),
+        K::Derived, T.union(L), G::Default, false),
+    def("input_token_throughput", "Input Token Throughput", "tokens/sec", Some(805),
+        K::Derived, L, G::Default, false),
+    def("request_throughput", "Request Throughput", "requests/sec", Some(900), K::Derived, L,
+        G::Default, false),
+    def("completed_request_count", "Completed Requests (Success + Error)", "requests",
+        Some(1075), K::Derived, N, G::Default, true),
+    def("request_error_rate", "Request Error Rate", "%", Some(1080), K::Derived, N,
+        G::Default, false),
+    def("request_count", "Request Count", "requests", Some(1100), K::Aggregate, L.union(N),
+        G::Default, true),
+    // Server-reported usage (the Usage table).
+    def("usage_prompt_tokens", "Usage Prompt Tokens", "tokens", Some(1000), K::Record,
+        I.union(L), G::Usage, true),
+    def("usage_completion_tokens", "Usage Completion Tokens", "tokens", Some(1100),
+        K::Record, T.union(L), G::Usage, true),
+    def("usage_reasoning_tokens", "Usage Reasoning Tokens", "tokens", Some(1110), K::Record,
+        T.union(L).union(R), G::Usage, true),
+    def("usage_total_tokens", "Usage Total Tokens", "tokens", Some(1200), K::Record,
+        T.union(L), G::Usage, true),
+    def("total_usage_prompt_tokens", "Total Usage Prompt Tokens", "tokens", Some(2000),
+        K::Derived, I.union(L), G::Usage, true),
+    def("total_usage_completion_tokens", "Total Usage Completion Tokens", "tokens",
+        Some(2100), K::Derived, T.union(L), G::Usage, true),
+    def("total_usage_reasoning_tokens", "Total Usage Reasoning Tokens", "tokens", Some(2110),
+        K::Derived, T.union(L).union(R), G::Usage, true),
+    def("total_usage_total_tokens", "Total Usage Total Tokens", "tokens", Some(2200),
+        K::Derived, T.union(L), G::Usage, true),
+    // Files only.
+    def("output_token_count", "Output Token Count", "tokens", None, K::Record, T.union(L),
+        G::None, true),
+    def("reasoning_token_count", "Reasoning Token Count", "tokens", None, K::Record,
+        T.union(L).union(R), G::None, true),
+    def("inter_chunk_latency", "Inter Chunk Latency", "ms", None, K::Record, S.union(T),
+        G::None, false),
+    def("prefill_throughput_per_user", "Prefill Throughput Per User", "tokens/sec/user",
+        None, K::Record, S.union(T).union(I).union(L), G::None, false),
+    def("usage_prompt_tokens_diff_pct", "Usage Prompt Diff", "%", None, K::Record,
+        I.union(U), G::None, false),
+    def("usage_completion_tokens_diff_pct", "Usage Completion Diff", "%", None, K::Record,
+        T.union(U), G::None, false),
+    def("usage_reasoning_tokens_diff_pct", "Usage Reasoning Diff", "%", None, K::Record,
+        T.union(R).union(U), G::None, false),
+    def("osl_mismatch_diff_pct", "OSL Mismatch Diff", "%", None, K::Record, T, G::None,
+        false),
+    def("error_isl", "Error Input Sequence Length", "tokens", None, K::Record,
+        I.union(L).union(E), G::None, true),
+    def("credit_to_start_latency", "Credit to Start Latency", "ms", None, K::Record, N,
+        G::None, false),
+    def("effective_latency", "Effective Latency (CO-aware)", "ms", None, K::Record, N,
+        G::None, false),
+    def("benchmark_duration", "Benchmark Duration", "sec", None, K::Derived, F::NONE,
+        G::None, false),
+    def("total_isl", "Total Input Sequence Length", "tokens", None, K::Derived, I.union(L),
+        G::None, true),
+    def("total_osl", "Total Output Sequence Length", "tokens", None, K::Derived, T.union(L),
+        G::None, true),
+    def("total_output_tokens", "Total Output Tokens", "tokens", None, K::Derived, T.union(L),
+        G::None, true),
+    def("total_reasoning_tokens", "Total Reasoning Tokens", "tokens", None, K::Derived,
+        T.union(L).union(R), G::None, true),
+    def("total_token_throughput", "Total Token Throughput", "tokens/sec", None, K::Derived,
+        T.union(L), G::None, false),
+    def("osl_mismatch_count", "OSL Mismatch Count", "requests", None, K::Aggregate,
+        T.union(N), G::None, true),
+    def("usage_discrepancy_count", "Usage Discrepancy Count", "requests", None, K::Aggregate,
+        U.union(N), G::None, true),
+    def("error_request_count", "Error Request Count", "requests", None, K::Aggregate, E,
+        G::None, true),
+    def("total_error_isl", "Total Error Input Sequence Length", "tokens", None, K::Derived,
+        I.union(L).union(E), G::None, true),
+    // Not AIPerf's: how well the client itself kept up. Files only.
+    def("time_to_first_byte", "Time to First Byte", "ms", None, K::Record, CH, G::None,
+        false),
+    def("scheduling_lateness", "Scheduling Lateness", "ms", None, K::Record, CH, G::None,
+        false),
+];
+
+/// Tag -> position in [`CATALOGUE`]; exporters look tags up once per value written.
+fn index() -> &'static HashMap<&'static str, usize> {
+    static INDEX: OnceLock<HashMap<&'static str, usize>> = OnceLock::new();
+    INDEX.get_or_init(|| {
+        CATALOGUE
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (d.tag, i))
+            .collect()
+    })
+}
+
+/// The definition of a tag, if this runtime knows it.
+pub fn lookup(tag: &str) -> Option<&'static MetricDef> {
+    index().get(tag).map(|&i| &CATALOGUE[i])
+}
+
+/// Position of a tag in [`CATALOGUE`] (unknown tags sort last).
+pub fn catalogue_index(tag: &str) -> usize {
+    index().get(tag).copied().unwrap_or(usize::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_are_unique() {
+        for (i, d) in CATALOGUE.iter().enumerate() {
+            assert_eq!(
+                CATALOGUE.iter().position(|o| o.tag == d.tag),
+                Some(i),
+                "{}",
+                d.tag
+            );
+            assert_eq!(catalogue_index(d.tag), i);
+        }
+    }
+
+    #[test]
+    fn console_visibility_follows_group_and_flags() {
+        assert_eq!(
+            lookup("time_to_first_token").unwrap().console_order(),
+            Some(100)
+        );
+        assert_eq!(
+            lookup("usage_prompt_tokens").unwrap().console_order(),
+            Some(1000)
+        );
+        assert_eq!(lookup("inter_chunk_latency").unwrap().console_order(), None);
+        assert_eq!(lookup("error_request_count").unwrap().console_order(), None);
+        assert_eq!(lookup("scheduling_lateness").unwrap().console_order(), None);
+        assert!(lookup("nope").is_none());
+    }
+}

@@ -1,0 +1,19 @@
+//! Metrics as AIPerf defines them: the catalogue of tags, per-request computation,
+//! run-level aggregation and summary statistics.
+//!
+//! Values are kept in display units throughout (ms for times, tokens, requests/sec), so
+//! what a record processor emits is what `profile_export.jsonl` contains and what the
+//! accumulator summarizes.
+
+mod accumulator;
+pub mod catalogue;
+mod compute;
+mod stats;
+
+pub use accumulator::{ErrorTally, MetricsAccumulator};
+pub use catalogue::{lookup, ConsoleGroup, MetricDef, MetricFlags, MetricKind, CATALOGUE};
+pub use compute::{compute_record_metrics, merged_usage, record_error, RecordMetricsOptions};
+pub use stats::stats;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,477 @@
+//! Per-request and run-level metrics on hand-computed records.
+
+use super::*;
+use crate::record::{
+    ErrorDetails, Nanos, Outcome, ParsedRecord, ParsedResponse, Phase, RequestRecord, ResponseData,
+    Usage,
+};
+use crate::results::{MetricRecord, MetricValue};
+
+const MS: Nanos = 1_000_000;
+
+fn text(at: Nanos, t: &str) -> ParsedResponse {
+    ParsedResponse {
+        recv_ns: at,
+        data: ResponseData::Text(t.into()),
+        usage: None,
+    }
+}
+
+fn empty(at: Nanos) -> ParsedResponse {
+    ParsedResponse {
+        recv_ns: at,
+        data: ResponseData::Empty,
+        usage: None,
+    }
+}
+
+fn record(start: Nanos, responses: Vec<ParsedResponse>) -> ParsedRecord {
+    let end = responses.last().map_or(start, |r| r.recv_ns);
+    ParsedRecord {
+        raw: RequestRecord {
+            intended_ns: start,
+            start_ns: start,
+            end_ns: end,
+            phase: Some(Phase::Profiling),
+            ..Default::default()
+        },
+        responses,
+        outcome: Outcome::Success,
+        error: None,
+        input_tokens: None,
+        output_tokens: None,
+        reasoning_tokens: None,
+        usage: None,
+    }
+}
+
+fn compute(rec: &ParsedRecord, streaming: bool) -> MetricRecord {
+    let mut out = MetricRecord::default();
+    compute_record_metrics(rec, &RecordMetricsOptions::new(streaming), &mut out);
+    out
+}
+
+fn list(m: &MetricRecord, tag: &str) -> Option<Vec<f64>> {
+    m.entries
+        .iter()
+        .find(|e| e.tag == tag)
+        .and_then(|e| match &e.value {
+            MetricValue::List(v) => Some(v.clone()),
+            MetricValue::Scalar(_) => None,
+        })
+}
+
+fn assert_close(m: &MetricRecord, tag: &str, expected: f64, tol: f64) {
+    let got = m
+        .scalar(tag)
+        .unwrap_or_else(|| panic!("{tag} missing in {m:?}"));
+    assert!(
+        (got - expected).abs() <= tol,
+        "{tag}: got {got}, expected {expected}"
+    );
+}
+
+fn tags(m: &MetricRecord) -> Vec<&'static str> {
+    m.entries.iter().map(|e| e.tag).collect()
+}
+
+/// BC-08: the role-only prelude is not the first token.
+#[test]
+fn bc08_role_prelude_is_not_the_first_token() {
+    let mut rec = record(
+        0,
+        vec![
+            empty(4 * MS),
+            text(850 * MS, "The"),
+            text(870 * MS, " answer"),
+            empty(880 * MS),
+        ],
+    );
+    rec.raw.first_byte_ns = Some(4 * MS);
+    rec.output_tokens = Some(2);
+    let m = compute(&rec, true);
+    assert_close(&m, "time_to_first_token", 850.0, 1e-9);
+    assert_close(&m, "time_to_second_token", 20.0, 1e-9);
+    // The empty finish chunk at 880 ms neither ends the latency nor adds a gap.
+    assert_close(&m, "request_latency", 870.0, 1e-9);
+    assert_eq!(list(&m, "inter_chunk_latency"), Some(vec![20.0]));
+    assert_close(&m, "inter_token_latency", 20.0, 1e-9);
+    assert_close(&m, "time_to_first_byte", 4.0, 1e-9);
+}
+
+/// BC-10: the usage-only final chunk carries usage but is no token.
+#[test]
+fn bc10_usage_only_final_chunk() {
+    let mut usage_chunk = empty(121 * MS);
+    usage_chunk.usage = Some(Usage {
+        prompt_tokens: Some(7),
+        completion_tokens: Some(1),
+        total_tokens: Some(8),
+        reasoning_tokens: None,
+    });
+    let mut rec = record(0, vec![text(120 * MS, "4"), usage_chunk]);
+    rec.usage = rec.responses[1].usage;
+    rec.input_tokens = Some(7);
+    rec.output_tokens = Some(1);
+    let m = compute(&rec, true);
+    assert_close(&m, "request_latency", 120.0, 1e-9);
+    assert_close(&m, "time_to_first_token", 120.0, 1e-9);
+    assert_close(&m, "usage_prompt_tokens", 7.0, 0.0);
+    assert_close(&m, "usage_completion_tokens", 1.0, 0.0);
+    assert_close(&m, "usage_total_tokens", 8.0, 0.0);
+    assert_close(&m, "input_sequence_length", 7.0, 0.0);
+    assert_close(&m, "output_sequence_length", 1.0, 0.0);
+    // One token: no ITL, no gaps.
+    assert!(m.scalar("inter_token_latency").is_none());
+    assert!(list(&m, "inter_chunk_latency").is_none());
+    assert!(m.scalar("time_to_second_token").is_none());
+}
+
+/// BC-15: several tokens per chunk; ITL spreads the decode time over tokens.
+#[test]
+fn bc15_several_tokens_per_chunk() {
+    let rec = {
+        let mut r = record(
+            0,
+            vec![
+                text(100 * MS, "a b c d"),
+                text(110 * MS, "e f g h"),
+                text(120 * MS, "i j k l"),
+                text(130 * MS, "m n o p"),
+            ],
+        );
+        r.output_tokens = Some(16);
+        r
+    };
+    let m = compute(&rec, true);
+    assert_close(&m, "time_to_first_token", 100.0, 1e-9);
+    assert_close(&m, "output_sequence_length", 16.0, 0.0);
+    assert_close(&m, "inter_token_latency", 2.0, 1e-9);
+    assert_eq!(
+        list(&m, "inter_chunk_latency"),
+        Some(vec![10.0, 10.0, 10.0])
+    );
+}
+
+/// BC-19: ITL excludes the TTFT.
+#[test]
+fn bc19_itl_excludes_ttft() {
+    let responses = (0..100).map(|k| text((2000 + 20 * k) * MS, "x")).collect();
+    let mut rec = record(0, responses);
+    rec.output_tokens = Some(100);
+    let m = compute(&rec, true);
+    assert_close(&m, "request_latency", 3980.0, 1e-9);
+    assert_close(&m, "inter_token_latency", 20.0, 1e-9);
+    assert_close(&m, "output_token_throughput_per_user", 50.0, 1e-9);
+}
+
+fn run1_record() -> ParsedRecord {
+    let start = 5_000_000_000;
+    let mut last = text(start + 107_326_442, "end");
+    last.usage = Some(Usage {
+        prompt_tokens: Some(64),
+        completion_tokens: Some(16),
+        total_tokens: Some(80),
+        reasoning_tokens: None,
+    });
+    let mut rec = record(
+        start,
+        vec![
+            text(start + 39_174_941, "a"),
+            text(start + 50_000_000, "b"),
+            last,
+        ],
+    );
+    rec.usage = rec.responses[2].usage;
+    rec.input_tokens = Some(64);
+    rec.output_tokens = Some(21);
+    rec.raw.requested_output_tokens = Some(16);
+    rec
+}
+
+/// §5.5 of the reference: one record of AIPerf's run1.
+#[test]
+fn reference_run1_record() {
+    let m = compute(&run1_record(), true);
+    assert_close(&m, "time_to_first_token", 39.174941, 1e-9);
+    assert_close(&m, "request_latency", 107.326442, 1e-9);
+    assert_close(&m, "decode_duration", 68.151501, 1e-9);
+    assert_close(&m, "inter_token_latency", 3.4076, 5e-5);
+    assert_close(&m, "output_token_throughput_per_user", 293.46, 5e-3);
+    assert_close(&m, "e2e_output_token_throughput", 195.66, 5e-3);
+    assert_close(&m, "prefill_throughput_per_user", 1633.70, 5e-3);
+    assert_close(&m, "usage_completion_tokens_diff_pct", 23.81, 5e-3);
+    assert_close(&m, "usage_prompt_tokens_diff_pct", 0.0, 0.0);
+    assert_close(&m, "osl_mismatch_diff_pct", 31.25, 1e-9);
+    assert_close(&m, "time_to_first_output_token", 39.174941, 1e-9);
+    assert!(m.scalar("reasoning_token_count").is_none());
+    // AIPerf's JSONL order, then the client's own figures.
+    assert_eq!(
+        tags(&m),
+        [
+            "request_latency",
+            "time_to_first_token",
+            "time_to_second_token",
+            "time_to_first_output_token",
+            "decode_duration",
+            "inter_token_latency",
+            "output_token_throughput_per_user",
+            "e2e_output_token_throughput",
+            "prefill_throughput_per_user",
+            "output_sequence_length",
+            "output_token_count",
+            "input_sequence_length",
+            "inter_chunk_latency",
+            "usage_prompt_tokens",
+            "usage_completion_tokens",
+            "usage_total_tokens",
+            "usage_prompt_tokens_diff_pct",
+            "usage_completion_tokens_diff_pct",
+            "osl_mismatch_diff_pct",
+            "scheduling_lateness",
+        ]
+    );
+}
+
+/// §5.5, reasoning run: OSL = reasoning + output tokens, ITL divides by OSL - 1.
+#[test]
+fn reasoning_tokens_count_in_osl() {
+    let start = 0;
+    let think = |at, s: &str| ParsedResponse {
+        recv_ns: at,
+        data: ResponseData::Reasoning {
+            content: String::new(),
+            reasoning: s.into(),
+        },
+        usage: None,
+    };
+    let mut rec = record(
+        start,
+        vec![
+            think(10 * MS, "hmm"),
+            think(12 * MS, "so"),
+            text(30 * MS, "answer"),
+            text(62 * MS, "done"),
+        ],
+    );
+    rec.output_tokens = Some(21);
+    rec.reasoning_tokens = Some(6);
+    let m = compute(&rec, true);
+    assert_close(&m, "output_sequence_length", 27.0, 0.0);
+    assert_close(&m, "output_token_count", 21.0, 0.0);
+    assert_close(&m, "reasoning_token_count", 6.0, 0.0);
+    assert_close(&m, "time_to_first_token", 10.0, 1e-9);
+    assert_close(&m, "time_to_first_output_token", 30.0, 1e-9);
+    assert_close(&m, "inter_token_latency", 52.0 / 26.0, 1e-9);
+}
+
+#[test]
+fn non_streaming_has_latency_and_tokens_only() {
+    let mut rec = record(0, vec![text(250 * MS, "whole body")]);
+    rec.input_tokens = Some(100);
+    rec.output_tokens = Some(50);
+    let m = compute(&rec, false);
+    assert_eq!(
+        tags(&m),
+        [
+            "request_latency",
+            "e2e_output_token_throughput",
+            "output_sequence_length",
+            "output_token_count",
+            "input_sequence_length",
+            "scheduling_lateness",
+        ]
+    );
+    assert_close(&m, "e2e_output_token_throughput", 200.0, 1e-9);
+}
+
+#[test]
+fn error_records_carry_error_isl_only() {
+    let mut rec = record(10 * MS, vec![]);
+    rec.raw.intended_ns = 8 * MS;
+    rec.outcome = Outcome::HttpError;
+    rec.error = Some(ErrorDetails::new(
+        Some(500),
+        "Internal Server Error",
+        "boom",
+    ));
+    rec.input_tokens = Some(64);
+    let m = compute(&rec, true);
+    assert_eq!(tags(&m), ["error_isl", "scheduling_lateness"]);
+    assert_close(&m, "scheduling_lateness", 2.0, 1e-9);
+    assert_eq!(record_error(&rec).unwrap().code, Some(500));
+
+    // A "success" without any content is an error too.
+    let hollow = record(0, vec![empty(5 * MS)]);
+    assert_eq!(record_error(&hollow).unwrap().kind, "EmptyOutput");
+    assert_eq!(tags(&compute(&hollow, true)), ["scheduling_lateness"]);
+}
+
+#[test]
+fn degenerate_timestamps_do_not_panic() {
+    // Content stamped before the start (clock trouble): spans clamp to zero.
+    let mut rec = record(100 * MS, vec![text(50 * MS, "a"), text(40 * MS, "b")]);
+    rec.output_tokens = Some(2);
+    rec.input_tokens = Some(0);
+    rec.raw.intended_ns = u64::MAX;
+    let m = compute(&rec, true);
+    assert_close(&m, "request_latency", 0.0, 0.0);
+    assert!(m.scalar("output_token_throughput_per_user").is_none());
+    assert!(m.scalar("e2e_output_token_throughput").is_none());
+    assert!(m.scalar("prefill_throughput_per_user").is_none());
+    assert!(m.scalar("scheduling_lateness").unwrap().is_finite());
+}
+
+fn feed(acc: &mut MetricsAccumulator, rec: &ParsedRecord) {
+    acc.add(rec, &compute(rec, true));
+}
+
+fn find<'a>(
+    results: &'a [crate::results::MetricResult],
+    tag: &str,
+) -> &'a crate::results::MetricResult {
+    results
+        .iter()
+        .find(|m| m.tag == tag)
+        .unwrap_or_else(|| panic!("{tag} missing"))
+}
+
+#[test]
+fn accumulator_summarizes_a_run() {
+    let mut acc = MetricsAccumulator::new();
+    // Two valid requests: [0, 100 ms] and [50 ms, 250 ms] (last content at 250 ms).
+    let mut a = record(0, vec![text(40 * MS, "a"), text(100 * MS, "b")]);
+    a.input_tokens = Some(10);
+    a.output_tokens = Some(5);
+    a.raw.requested_output_tokens = Some(5);
+    let mut b = record(
+        50 * MS,
+        vec![text(90 * MS, "a"), text(250 * MS, "b"), empty(260 * MS)],
+    );
+    b.input_tokens = Some(30);
+    b.output_tokens = Some(15);
+    b.raw.requested_output_tokens = Some(5);
+    let mut err = record(60 * MS, vec![]);
+    err.outcome = Outcome::HttpError;
+    err.error = Some(ErrorDetails::new(
+        Some(500),
+        "Internal Server Error",
+        "boom",
+    ));
+    err.input_tokens = Some(20);
+    let mut warm = record(0, vec![text(1, "w")]);
+    warm.raw.phase = Some(Phase::Warmup);
+    warm.output_tokens = Some(1000);
+
+    feed(&mut acc, &a);
+    let mut other = MetricsAccumulator::new();
+    feed(&mut other, &b);
+    feed(&mut other, &err);
+    feed(&mut other, &err);
+    feed(&mut other, &warm);
+    acc.merge(other);
+
+    let r = acc.summarize();
+    let value = |tag| find(&r, tag).avg;
+    assert_eq!(value("request_count"), 2.0);
+    assert_eq!(value("error_request_count"), 2.0);
+    assert_eq!(value("completed_request_count"), 4.0);
+    assert_eq!(value("request_error_rate"), 50.0);
+    assert!((value("benchmark_duration") - 0.25).abs() < 1e-12);
+    assert!((value("request_throughput") - 8.0).abs() < 1e-9);
+    assert_eq!(value("total_osl"), 20.0);
+    assert!((value("output_token_throughput") - 80.0).abs() < 1e-9);
+    assert_eq!(value("total_isl"), 40.0);
+    assert!((value("input_token_throughput") - 160.0).abs() < 1e-9);
+    assert!((value("total_token_throughput") - 240.0).abs() < 1e-9);
+    assert_eq!(value("total_error_isl"), 40.0);
+    // 15 tokens for 5 requested is off by more than min(5 % of 5, 50).
+    assert_eq!(value("osl_mismatch_count"), 1.0);
+
+    let latency = find(&r, "request_latency");
+    let st = latency.stats.as_ref().unwrap();
+    assert_eq!((st.count, st.min, st.max, st.sum), (2, 100.0, 200.0, 300.0));
+    assert_eq!(latency.display_order, Some(300));
+    assert_eq!(
+        find(&r, "inter_chunk_latency")
+            .stats
+            .as_ref()
+            .unwrap()
+            .count,
+        2
+    );
+    assert_eq!(find(&r, "error_isl").stats.as_ref().unwrap().count, 2);
+    assert_eq!(find(&r, "request_throughput").stats, None);
+    assert_eq!(find(&r, "scheduling_lateness").display_order, None);
+    assert_eq!(
+        find(&r, "scheduling_lateness")
+            .stats
+            .as_ref()
+            .unwrap()
+            .count,
+        4
+    );
+
+    let errors = acc.error_summary();
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].count, 2);
+    assert_eq!(errors[0].error_details.kind, "Internal Server Error");
+
+    // Catalogue order: per-request TTFT first, client figures last.
+    assert_eq!(r[0].tag, "time_to_first_token");
+    assert_eq!(r.last().unwrap().tag, "scheduling_lateness");
+}
+
+#[test]
+fn empty_and_error_only_runs() {
+    assert!(MetricsAccumulator::new().summarize().is_empty());
+
+    let mut acc = MetricsAccumulator::new();
+    let mut err = record(0, vec![]);
+    err.outcome = Outcome::Timeout;
+    feed(&mut acc, &err);
+    let r = acc.summarize();
+    let t: Vec<_> = r.iter().map(|m| m.tag).collect();
+    assert_eq!(
+        t,
+        [
+            "completed_request_count",
+            "request_error_rate",
+            "error_request_count",
+            "scheduling_lateness",
+        ]
+    );
+    assert_eq!(find(&r, "request_error_rate").avg, 100.0);
+    assert_eq!(acc.error_summary()[0].error_details.kind, "Timeout");
+}
+
+/// An endpoint that produces no tokens (embeddings): the pipeline leaves the output
+/// count unset, and the stream and token metrics stay out even with `--streaming`.
+#[test]
+fn records_without_output_tokens_get_no_token_metrics() {
+    let mut rec = record(
+        0,
+        vec![ParsedResponse {
+            recv_ns: 30 * MS,
+            data: ResponseData::Embeddings { count: 2 },
+            usage: Some(Usage {
+                prompt_tokens: Some(9),
+                completion_tokens: None,
+                total_tokens: Some(9),
+                reasoning_tokens: None,
+            }),
+        }],
+    );
+    rec.input_tokens = Some(9);
+    let m = compute(&rec, true);
+    assert_eq!(
+        tags(&m),
+        [
+            "request_latency",
+            "input_sequence_length",
+            "usage_prompt_tokens",
+            "usage_prompt_tokens_diff_pct",
+            "scheduling_lateness",
+        ]
+    );
+}

@@ -1,0 +1,287 @@
+//! One protocol trait per plugin category (see `categories.yaml`).
+//!
+//! Generated dispatch enums implement these by delegation (`#[protocol]`), so every
+//! plugin call is a `match` plus a direct call. Types in signatures are written as
+//! `crate::` paths because the delegation is expanded in the generated crate.
+//!
+//! Categories the engine drives today have the methods it calls; the others carry the
+//! shape of their AIPerf counterparts and grow as their plugins land.
+
+use aiperf_macros::protocol;
+
+/// What a timing strategy asks the worker to do next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NextCredit {
+    /// Send when the schedule says: at this run instant (open loop).
+    At(crate::record::Nanos),
+    /// Send as soon as a concurrency slot is free (closed loop).
+    WhenSlotFree,
+    /// This worker's schedule is exhausted.
+    Done,
+}
+
+// ---------------------------------------------------------------------------- timing
+
+/// Decides when a worker issues its next request.
+#[protocol]
+pub trait TimingStrategyProtocol {
+    /// The next credit of this worker, given its arrival pattern and the current instant.
+    fn next_credit<A: crate::protocols::ArrivalPatternProtocol>(
+        &mut self,
+        arrivals: &mut A,
+        now: crate::record::Nanos,
+    ) -> crate::protocols::NextCredit;
+}
+
+/// Generates the intervals between request starts.
+#[protocol]
+pub trait ArrivalPatternProtocol {
+    /// Nanoseconds until the next arrival; `None` means "no pacing" (fill the slots).
+    fn next_interval_ns(&mut self) -> Option<u64>;
+    /// Changes the rate (requests per second) for later intervals.
+    fn set_rate(&mut self, rate: f64);
+    fn rate(&self) -> f64;
+}
+
+/// Moves a load setting from a start value to a target.
+#[protocol]
+pub trait RampProtocol {
+    /// The value at `elapsed_s` seconds, `None` once the ramp is complete.
+    fn value_at(&self, elapsed_s: f64) -> Option<f64>;
+}
+
+// --------------------------------------------------------------------------- dataset
+
+/// Holds the composed dataset for the run.
+#[protocol]
+pub trait DatasetBackingStoreProtocol {
+    fn add_conversation(&mut self, conversation: crate::dataset::Conversation);
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Gives a worker read access to conversations.
+#[protocol]
+pub trait DatasetClientStoreProtocol {
+    fn conversation(&self, index: usize) -> Option<&crate::dataset::Conversation>;
+}
+
+/// Chooses the conversation of each new session.
+#[protocol]
+pub trait DatasetSamplerProtocol {
+    fn next_index(&mut self) -> usize;
+}
+
+/// Builds the dataset before the run.
+#[protocol]
+pub trait DatasetComposerProtocol {
+    fn create_dataset<T: crate::protocols::TokenizerProtocol>(
+        &mut self,
+        tokenizer: &T,
+    ) -> Result<Vec<crate::dataset::Conversation>, crate::plugin::PluginError>;
+}
+
+/// Reads a custom file format into conversations.
+#[protocol]
+pub trait CustomDatasetLoaderProtocol {
+    /// Whether this loader understands a file, from its first line and name.
+    fn can_load(&self, first_line: Option<&str>, file_name: &str) -> bool;
+    fn load(
+        &mut self,
+        content: &str,
+    ) -> Result<Vec<crate::dataset::Conversation>, crate::plugin::PluginError>;
+}
+
+// ------------------------------------------------------------------ endpoint, transport
+
+/// Formats requests for one API and reads its responses.
+#[protocol]
+pub trait EndpointProtocol {
+    fn metadata(&self) -> &crate::metadata::EndpointMetadata;
+    /// Writes the JSON request body for a turn into `body`.
+    fn format_payload(
+        &self,
+        turn: &crate::dataset::Turn,
+        body: &mut Vec<u8>,
+    ) -> Result<(), crate::plugin::PluginError>;
+    /// Headers this API needs beyond the transport's.
+    fn request_headers(&self, headers: &mut Vec<(String, String)>);
+    /// Reads one response unit. `Ok(None)` for units that carry nothing (e.g. `[DONE]`);
+    /// `Err` when the server reported an error inside a successful response.
+    fn parse_response(
+        &self,
+        chunk: &crate::record::ResponseChunk,
+    ) -> Result<Option<crate::record::ParsedResponse>, crate::record::ErrorDetails>;
+}
+
+/// Carries requests to the server and times the response.
+#[protocol]
+pub trait TransportProtocol {
+    /// Serializes a request for `path` with the given headers and body (one buffer,
+    /// written with one write).
+    fn prepare(&self, path: &str, headers: &[(String, String)], body: &[u8]) -> Vec<u8>;
+    /// Sends a prepared request and fills the record's timestamps, responses and
+    /// transport-level outcome.
+    async fn send(
+        &self,
+        request: &[u8],
+        streaming: bool,
+        clock: &crate::record::RunClock,
+        record: &mut crate::record::RequestRecord,
+    );
+}
+
+// ---------------------------------------------------------------------- processing
+
+/// Computes per-request metrics.
+#[protocol]
+pub trait RecordProcessorProtocol {
+    fn process_record(
+        &mut self,
+        record: &crate::record::ParsedRecord,
+        out: &mut crate::results::MetricRecord,
+    );
+}
+
+/// Aggregates per-request metrics into run-level results.
+#[protocol]
+pub trait ResultsProcessorProtocol {
+    fn process_result(
+        &mut self,
+        record: &crate::record::ParsedRecord,
+        metrics: &crate::results::MetricRecord,
+    );
+    /// Appends the run-level metrics.
+    fn summarize(&mut self, out: &mut Vec<crate::results::MetricResult>);
+}
+
+/// Writes results to files.
+#[protocol]
+pub trait DataExporterProtocol {
+    /// Writes its file and returns its path.
+    fn export(
+        &self,
+        results: &crate::results::RunResults,
+    ) -> Result<std::path::PathBuf, crate::plugin::PluginError>;
+}
+
+/// Prints results to the terminal.
+#[protocol]
+pub trait ConsoleExporterProtocol {
+    /// Appends its text to `out`; nothing when it has nothing to say.
+    fn export(
+        &self,
+        results: &crate::results::RunResults,
+        out: &mut String,
+    ) -> Result<(), crate::plugin::PluginError>;
+}
+
+// ------------------------------------------------------------------------ accuracy
+
+/// Supplies an accuracy problem set.
+#[protocol]
+pub trait AccuracyBenchmarkProtocol {
+    fn load_problems(
+        &mut self,
+        n_shots: u32,
+    ) -> Result<Vec<crate::accuracy::Problem>, crate::plugin::PluginError>;
+}
+
+/// Grades one response against the ground truth.
+#[protocol]
+pub trait AccuracyGraderProtocol {
+    fn grade(&self, response: &str, ground_truth: &str) -> crate::accuracy::Grade;
+}
+
+// ------------------------------------------------------------------- ui, selection
+
+/// Shows progress, from the main thread, never from a measuring worker.
+#[protocol]
+pub trait UiProtocol {
+    fn on_start(&mut self, total_requests: Option<u64>, duration_s: Option<f64>);
+    fn on_progress(&mut self, progress: &crate::engine::Progress);
+    fn on_finish(&mut self, progress: &crate::engine::Progress);
+}
+
+/// Spreads requests over several base URLs.
+#[protocol]
+pub trait UrlSelectionStrategyProtocol {
+    fn next_url_index(&mut self) -> usize;
+}
+
+// -------------------------------------------------------------------------- services
+
+/// A component of the engine.
+#[protocol]
+pub trait ServiceProtocol {
+    fn service_id(&self) -> &str;
+    fn start(&mut self) -> Result<(), crate::plugin::PluginError>;
+    fn stop(&mut self);
+}
+
+/// Decides how the engine's components run (threads, pods).
+#[protocol]
+pub trait ServiceManagerProtocol {
+    /// Starts the named services; returns how many instances run.
+    fn run_services(&mut self, services: &[&str]) -> Result<usize, crate::plugin::PluginError>;
+    fn shutdown(&mut self);
+}
+
+// --------------------------------------------------------------- plots, telemetry
+
+/// Renders a chart from results.
+#[protocol]
+pub trait PlotProtocol {
+    fn can_handle(&self, results: &crate::results::RunResults) -> bool;
+    fn render(
+        &self,
+        results: &crate::results::RunResults,
+        out_dir: &std::path::Path,
+    ) -> Result<Vec<std::path::PathBuf>, crate::plugin::PluginError>;
+}
+
+/// Samples GPU metrics.
+#[protocol]
+pub trait GpuTelemetryCollectorProtocol {
+    fn collect(
+        &mut self,
+        out: &mut Vec<crate::telemetry::GpuSample>,
+    ) -> Result<(), crate::plugin::PluginError>;
+}
+
+// ------------------------------------------------------------------ communication
+
+/// Carries shard results between machines.
+#[protocol]
+pub trait CommunicationProtocol {
+    /// The address a client of `kind` connects or binds to.
+    fn address(&self, kind: &str) -> String;
+}
+
+/// One end of a communication backend.
+#[protocol]
+pub trait CommunicationClientProtocol {
+    fn send(&mut self, message: &[u8]) -> Result<(), crate::plugin::PluginError>;
+    fn recv(&mut self) -> Result<Option<Vec<u8>>, crate::plugin::PluginError>;
+}
+
+/// Fans messages in from several senders to one receiver.
+#[protocol]
+pub trait MessageProxyProtocol {
+    /// Forwards what is pending; returns the number of messages moved.
+    fn forward(&mut self) -> Result<usize, crate::plugin::PluginError>;
+}
+
+// ------------------------------------------------------------------------ tokenizer
+
+/// Counts tokens.
+#[protocol]
+pub trait TokenizerProtocol {
+    fn count(&self, text: &str) -> usize;
+    fn encode(&self, text: &str) -> Vec<u32>;
+    fn decode(&self, tokens: &[u32]) -> String;
+    /// Size of the vocabulary (token ids are below it).
+    fn vocab_size(&self) -> u32;
+}

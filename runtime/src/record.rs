@@ -1,0 +1,255 @@
+//! What one request leaves behind: raw timestamps and bytes from the worker, then the
+//! endpoint's reading of them.
+//!
+//! All instants are [`Nanos`]: monotonic nanoseconds since the run's epoch (see
+//! [`RunClock`]), taken at the moment bytes were written or read. Wall-clock values for
+//! the exports are derived from them, never measured separately.
+
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+/// Monotonic nanoseconds since [`RunClock`]'s epoch.
+pub type Nanos = u64;
+
+/// The run's time base: one monotonic epoch plus the wall-clock time it corresponds to.
+#[derive(Debug, Clone, Copy)]
+pub struct RunClock {
+    epoch: Instant,
+    wall_epoch_ns: u64,
+}
+
+impl RunClock {
+    pub fn new() -> Self {
+        let epoch = Instant::now();
+        let wall_epoch_ns = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        RunClock {
+            epoch,
+            wall_epoch_ns,
+        }
+    }
+
+    /// Nanoseconds since the epoch, from the vDSO monotonic clock.
+    #[inline]
+    pub fn now(&self) -> Nanos {
+        self.epoch.elapsed().as_nanos() as Nanos
+    }
+
+    /// The monotonic instant of a [`Nanos`] value.
+    pub fn instant(&self, at: Nanos) -> Instant {
+        self.epoch + std::time::Duration::from_nanos(at)
+    }
+
+    /// Wall-clock nanoseconds since the Unix epoch for a run instant.
+    pub fn wall_ns(&self, at: Nanos) -> u64 {
+        self.wall_epoch_ns + at
+    }
+}
+
+impl Default for RunClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Which phase of the run a request belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    Warmup,
+    Profiling,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Warmup => "warmup",
+            Phase::Profiling => "profiling",
+        }
+    }
+}
+
+/// One response unit as the transport saw it: an SSE event's `data` (lines joined by
+/// `\n`), or a whole non-streaming body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponseChunk {
+    /// The read that completed this event (its last byte arrived).
+    pub recv_ns: Nanos,
+    /// The read that delivered this event's first byte.
+    pub first_byte_ns: Nanos,
+    /// SSE `event:` field, if any (e.g. `error`).
+    pub event: Option<String>,
+    /// The payload bytes, without framing.
+    pub data: Vec<u8>,
+}
+
+/// How a request ended. Failures are recorded, never dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Success,
+    /// The server reported an error inside a 200 response.
+    InbandError,
+    /// Non-2xx status other than overload.
+    HttpError,
+    /// 429 or 503.
+    Shed,
+    Timeout,
+    /// The body ended early (connection closed, missing chunked terminator).
+    Truncated,
+    Cancelled,
+    /// A complete, clean response with nothing a user would see.
+    EmptyOutput,
+    /// Could not connect, or the connection failed before a response head.
+    ConnectionError,
+}
+
+/// Error details in AIPerf's shape (`{code, type, message}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorDetails {
+    pub code: Option<u16>,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub message: String,
+}
+
+impl ErrorDetails {
+    pub fn new(code: Option<u16>, kind: impl Into<String>, message: impl Into<String>) -> Self {
+        ErrorDetails {
+            code,
+            kind: kind.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Everything a worker measured for one request.
+#[derive(Debug, Clone, Default)]
+pub struct RequestRecord {
+    pub worker_id: u32,
+    /// Global index of the credit that allowed this request.
+    pub credit_index: u64,
+    /// Index of the dataset entry (conversation) sent.
+    pub conversation_index: usize,
+    pub turn_index: u32,
+    pub phase: Option<Phase>,
+    pub x_request_id: String,
+    pub x_correlation_id: String,
+    /// When the schedule wanted this request sent (open loop), or when its credit was
+    /// issued (closed loop).
+    pub intended_ns: Nanos,
+    /// Just before the request bytes were handed to the kernel.
+    pub start_ns: Nanos,
+    /// When the last request byte was written.
+    pub sent_ns: Option<Nanos>,
+    /// When the response head was complete.
+    pub ack_ns: Option<Nanos>,
+    /// When the first response byte arrived.
+    pub first_byte_ns: Option<Nanos>,
+    /// Response events in arrival order.
+    pub responses: Vec<ResponseChunk>,
+    /// When the response ended (last byte, error or cancellation).
+    pub end_ns: Nanos,
+    pub status: Option<u16>,
+    /// Value of `Retry-After` on overload responses.
+    pub retry_after: Option<String>,
+    pub outcome: Option<Outcome>,
+    pub error: Option<ErrorDetails>,
+    pub was_cancelled: bool,
+    /// Socket reads that carried response bytes.
+    pub reads: u32,
+    /// Whether the request went out on a kept-alive connection.
+    pub connection_reused: bool,
+    /// Input tokens of the prompt, known from the dataset.
+    pub input_tokens: Option<u32>,
+    /// `max_tokens` asked of the server, if any.
+    pub requested_output_tokens: Option<u32>,
+}
+
+/// Token usage as reported by the server.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    pub prompt_tokens: Option<u64>,
+    pub completion_tokens: Option<u64>,
+    pub total_tokens: Option<u64>,
+    pub reasoning_tokens: Option<u64>,
+}
+
+/// What a response unit carried, as the endpoint read it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ResponseData {
+    /// Nothing a user would see (role prelude, finish marker, usage-only chunk, `[DONE]`).
+    Empty,
+    Text(String),
+    /// Reasoning text, with any visible content of the same chunk.
+    Reasoning {
+        content: String,
+        reasoning: String,
+    },
+    /// Embedding vectors (their count).
+    Embeddings {
+        count: usize,
+    },
+    /// Ranking results (their count).
+    Rankings {
+        count: usize,
+    },
+}
+
+impl ResponseData {
+    /// A content response carries something the user would see; only these count for
+    /// TTFT and inter-token latency.
+    pub fn is_content(&self) -> bool {
+        match self {
+            ResponseData::Empty => false,
+            ResponseData::Text(t) => !t.is_empty(),
+            ResponseData::Reasoning { content, reasoning } => {
+                !content.is_empty() || !reasoning.is_empty()
+            }
+            ResponseData::Embeddings { .. } | ResponseData::Rankings { .. } => true,
+        }
+    }
+}
+
+/// One response unit after the endpoint parsed it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParsedResponse {
+    pub recv_ns: Nanos,
+    pub data: ResponseData,
+    pub usage: Option<Usage>,
+}
+
+/// A finished request with its responses parsed and tokens counted: the input of
+/// record processors.
+#[derive(Debug, Clone)]
+pub struct ParsedRecord {
+    pub raw: RequestRecord,
+    pub responses: Vec<ParsedResponse>,
+    pub outcome: Outcome,
+    pub error: Option<ErrorDetails>,
+    /// Prompt tokens (client-side count).
+    pub input_tokens: Option<u64>,
+    /// Non-reasoning output tokens (client-side count).
+    pub output_tokens: Option<u64>,
+    /// Reasoning tokens (client-side count).
+    pub reasoning_tokens: Option<u64>,
+    /// Last usage block the server sent.
+    pub usage: Option<Usage>,
+}
+
+impl ParsedRecord {
+    pub fn is_valid(&self) -> bool {
+        self.outcome == Outcome::Success
+    }
+
+    /// Receive times of content responses, in order.
+    pub fn content_times(&self) -> impl Iterator<Item = Nanos> + '_ {
+        self.responses
+            .iter()
+            .filter(|r| r.data.is_content())
+            .map(|r| r.recv_ns)
+    }
+}

@@ -1,0 +1,119 @@
+//! Metric values per request and per run: what record processors produce, results
+//! processors aggregate, and exporters write.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::record::ErrorDetails;
+
+/// One metric value of one request.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum MetricValue {
+    Scalar(f64),
+    List(Vec<f64>),
+}
+
+/// A metric value in display units, tagged as AIPerf tags it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricEntry {
+    pub tag: &'static str,
+    pub value: MetricValue,
+    pub unit: &'static str,
+}
+
+/// The metrics of one request, in computation order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MetricRecord {
+    pub entries: Vec<MetricEntry>,
+}
+
+impl MetricRecord {
+    pub fn push(&mut self, tag: &'static str, value: MetricValue, unit: &'static str) {
+        self.entries.push(MetricEntry { tag, value, unit });
+    }
+
+    pub fn scalar(&self, tag: &str) -> Option<f64> {
+        self.entries
+            .iter()
+            .find(|e| e.tag == tag)
+            .and_then(|e| match e.value {
+                MetricValue::Scalar(v) => Some(v),
+                MetricValue::List(_) => None,
+            })
+    }
+
+    pub fn clear(&mut self) {
+        self.entries.clear();
+    }
+}
+
+/// Summary statistics in display units. Percentiles interpolate linearly at
+/// `q/100 * (n-1)` of the sorted values; `std` is the population deviation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Stats {
+    pub avg: f64,
+    pub min: f64,
+    pub max: f64,
+    pub sum: f64,
+    pub std: f64,
+    pub count: u64,
+    pub p1: f64,
+    pub p5: f64,
+    pub p10: f64,
+    pub p25: f64,
+    pub p50: f64,
+    pub p75: f64,
+    pub p90: f64,
+    pub p95: f64,
+    pub p99: f64,
+}
+
+/// A run-level metric.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricResult {
+    pub tag: &'static str,
+    pub header: &'static str,
+    pub unit: &'static str,
+    /// Position in console tables (AIPerf's `display_order`); `None` = files only.
+    pub display_order: Option<u32>,
+    /// Full statistics for per-request metrics; `None` for single-value metrics.
+    pub stats: Option<Stats>,
+    /// The value of single-value metrics (and the average of per-request ones).
+    pub avg: f64,
+}
+
+/// Errors grouped as AIPerf's `error_summary`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ErrorCount {
+    pub error_details: ErrorDetails,
+    pub count: u64,
+}
+
+/// Everything exporters need about a finished run.
+#[derive(Debug, Clone)]
+pub struct RunResults {
+    pub metrics: Vec<MetricResult>,
+    pub error_summary: Vec<ErrorCount>,
+    /// Title suffix of the console table, from the endpoint's metadata.
+    pub metrics_title: String,
+    pub artifact_dir: PathBuf,
+    pub benchmark_id: String,
+    /// Resolved configuration as AIPerf's `input_config`.
+    pub input_config: serde_json::Value,
+    pub cli_command: String,
+    pub random_seed: Option<u64>,
+    /// Wall-clock start and end, ISO-8601 local time without zone, microseconds.
+    pub start_time: String,
+    pub end_time: String,
+    pub was_cancelled: bool,
+    /// Extra figures about the client itself (scheduling lateness, driver, ...).
+    pub client_health: serde_json::Value,
+}
+
+impl RunResults {
+    pub fn metric(&self, tag: &str) -> Option<&MetricResult> {
+        self.metrics.iter().find(|m| m.tag == tag)
+    }
+}

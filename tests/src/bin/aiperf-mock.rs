@@ -1,0 +1,131 @@
+//! `aiperf-mock`: command-line front end of [`aiperf_tests::mock`].
+
+use std::io::{IsTerminal as _, Write as _};
+use std::time::Duration;
+
+use aiperf_tests::mock::{self, MockConfig};
+use anyhow::Context as _;
+use clap::Parser;
+use tracing::info;
+use tracing_subscriber::EnvFilter;
+
+/// OpenAI-compatible mock server with exact TTFT, ITL and token counts.
+///
+/// Prints `aiperf-mock listening on http://HOST:PORT` as the first line of stdout once it
+/// accepts connections (use --port 0 for an ephemeral port). Logs go to stderr (RUST_LOG).
+#[derive(Debug, Parser)]
+#[command(name = "aiperf-mock", version)]
+struct Args {
+    /// Address to bind.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// Port to bind; 0 picks a free one.
+    #[arg(long, default_value_t = 8000)]
+    port: u16,
+    /// Time to first token, in milliseconds.
+    #[arg(long, default_value = "0", value_parser = parse_ms)]
+    ttft_ms: Duration,
+    /// Inter-token latency, in milliseconds.
+    #[arg(long, default_value = "0", value_parser = parse_ms)]
+    itl_ms: Duration,
+    /// Tokens per completion when the request sets no max_tokens/max_completion_tokens.
+    #[arg(long, default_value_t = 16,
+          value_parser = clap::value_parser!(u64).range(0..=mock::handlers::MAX_OUTPUT_TOKENS))]
+    output_tokens: u64,
+    /// Tokens carried by each streamed chunk.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    tokens_per_chunk: u64,
+    /// Worker threads of the server runtime.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    threads: u16,
+    /// Model id reported by /v1/models and used when a request names none.
+    #[arg(long, default_value = "mock-model")]
+    model_name: String,
+    /// Always generate --output-tokens, ignoring the request's max tokens.
+    #[arg(long)]
+    ignore_max_tokens: bool,
+    /// Microseconds before each deadline that the timer thread busy-waits; 0 never spins
+    /// (saves CPU, costs ~50-100 µs of lateness).
+    #[arg(long, default_value_t = mock::timer::DEFAULT_SPIN.as_micros() as u64)]
+    timer_spin_us: u64,
+}
+
+fn parse_ms(s: &str) -> Result<Duration, String> {
+    let ms: f64 = s.parse().map_err(|e| format!("{e}"))?;
+    // Duration::from_secs_f64 panics on negative or non-finite input; the upper bound keeps
+    // deadline arithmetic far from overflow.
+    if !ms.is_finite() || !(0.0..=3_600_000.0).contains(&ms) {
+        return Err("must be between 0 and 3600000 ms".to_owned());
+    }
+    Ok(Duration::from_secs_f64(ms / 1e3))
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+
+    let cfg = MockConfig {
+        ttft: args.ttft_ms,
+        itl: args.itl_ms,
+        output_tokens: args.output_tokens,
+        tokens_per_chunk: args.tokens_per_chunk,
+        model_name: args.model_name,
+        ignore_max_tokens: args.ignore_max_tokens,
+        threads: usize::from(args.threads),
+        timer_spin: Duration::from_micros(args.timer_spin_us),
+        ..MockConfig::default()
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cfg.threads)
+        .thread_name("aiperf-mock-worker")
+        .enable_all()
+        .build()
+        .context("building the runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port))
+            .await
+            .with_context(|| format!("binding {}:{}", args.host, args.port))?;
+        let addr = listener.local_addr()?;
+        // Tests and scripts read the port from this line, so it must be first and flushed.
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "aiperf-mock listening on http://{addr}")?;
+        out.flush()?;
+        drop(out);
+        mock::serve(cfg, listener, shutdown_signal()).await
+    })
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!("cannot listen for SIGINT: {e}");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                term.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!("cannot listen for SIGTERM: {e}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => info!("SIGINT received"),
+        () = terminate => info!("SIGTERM received"),
+    }
+}

@@ -1,0 +1,285 @@
+//! End to end: `aiperf-gen build --plugins core`, then the built binary benchmarks
+//! `aiperf-mock` and its artifacts must match the mock's configured truth.
+//!
+//! The core binary is built once per test process (release, shared target directory)
+//! and reused by every test here.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+
+use serde_json::Value;
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .canonicalize()
+        .expect("workspace root")
+}
+
+/// Builds the core binary once; every test shares it.
+fn core_binary() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let root = workspace().join("target").join("e2e");
+        let out = root.join("aiperf-core");
+        let status = aiperf_gen::cli::main(
+            [
+                "aiperf-gen",
+                "build",
+                "--plugins",
+                "core",
+                "--out",
+                out.to_str().expect("utf-8 path"),
+                "--emit-crate",
+                root.join("crate").to_str().expect("utf-8 path"),
+            ]
+            .map(Into::into),
+        );
+        assert_eq!(
+            status,
+            std::process::ExitCode::SUCCESS,
+            "aiperf-gen build failed"
+        );
+        assert!(out.exists(), "no binary at {}", out.display());
+        out
+    })
+}
+
+/// A running `aiperf-mock`, killed on drop.
+struct Mock {
+    child: Child,
+    url: String,
+}
+
+impl Mock {
+    fn start(args: &[&str]) -> Mock {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_aiperf-mock"))
+            .args(["--port", "0"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start aiperf-mock");
+        let stdout = child.stdout.take().expect("mock stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("mock banner");
+        let url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://127.0.0.1:"))
+            .unwrap_or_else(|| panic!("unexpected mock banner: {line:?}"))
+            .to_owned();
+        Mock { child, url }
+    }
+}
+
+impl Drop for Mock {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Measurements run one at a time: two benchmarks sharing two cores would measure
+/// each other.
+static MEASURING: Mutex<()> = Mutex::new(());
+
+fn profile(mock: &Mock, dir: &Path, extra: &[&str]) -> std::process::Output {
+    let _serial = MEASURING.lock().unwrap_or_else(|e| e.into_inner());
+    let _ = std::fs::remove_dir_all(dir);
+    let output = Command::new(core_binary())
+        .args(["profile", "--model", "m", "--url", &mock.url])
+        .args([
+            "--artifact-dir",
+            dir.to_str().expect("utf-8 path"),
+            "--ui-type",
+            "none",
+        ])
+        .args(extra)
+        .output()
+        .expect("run the core binary");
+    assert!(
+        output.status.success(),
+        "profile failed: {}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+fn metric<'a>(json: &'a Value, tag: &str) -> &'a Value {
+    json.get(tag)
+        .unwrap_or_else(|| panic!("metric {tag} missing from {json:#}"))
+}
+
+fn stat(json: &Value, tag: &str, field: &str) -> f64 {
+    metric(json, tag)[field]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{tag}.{field} not a number"))
+}
+
+/// The acceptance run: TTFT 40 ms, ITL 4 ms, 64 tokens, concurrency 8, 200 requests.
+fn check_streaming_run(driver: &str) {
+    core_binary();
+    let mock = Mock::start(&["--ttft-ms", "40", "--itl-ms", "4", "--output-tokens", "64"]);
+    let dir = workspace()
+        .join("target")
+        .join("e2e")
+        .join(format!("run-{driver}"));
+    let output = profile(
+        &mock,
+        &dir,
+        &[
+            "--endpoint-type",
+            "chat",
+            "--streaming",
+            "--concurrency",
+            "8",
+            "--request-count",
+            "200",
+            "--io-driver",
+            driver,
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("NVIDIA AIPerf | LLM Metrics"),
+        "no console table:\n{stdout}"
+    );
+    assert!(
+        stdout.contains("Time to First Token (ms)"),
+        "no TTFT row:\n{stdout}"
+    );
+
+    let text = std::fs::read_to_string(dir.join("profile_export_aiperf.json")).expect("json");
+    let json: Value = serde_json::from_str(&text).expect("valid json");
+    assert_eq!(stat(&json, "request_count", "avg"), 200.0);
+    let errors = json
+        .get("error_request_count")
+        .and_then(|m| m["avg"].as_f64())
+        .unwrap_or(0.0);
+    assert_eq!(errors, 0.0, "errors: {:#}", json["error_summary"]);
+    let ttft = stat(&json, "time_to_first_token", "p50");
+    assert!(
+        (ttft - 40.0).abs() <= 2.0,
+        "TTFT p50 {ttft} ms, expected 40 ± 2"
+    );
+    let itl = stat(&json, "inter_token_latency", "p50");
+    assert!(
+        (itl - 4.0).abs() <= 0.5,
+        "ITL p50 {itl} ms, expected 4 ± 0.5"
+    );
+    for field in ["min", "max", "avg"] {
+        assert_eq!(
+            stat(&json, "output_sequence_length", field),
+            64.0,
+            "OSL {field}"
+        );
+    }
+    assert_eq!(
+        stat(&json, "input_sequence_length", "avg"),
+        550.0,
+        "ISL default 550"
+    );
+    let latency = stat(&json, "request_latency", "p50");
+    let expected = 40.0 + 63.0 * 4.0;
+    assert!(
+        (latency - expected).abs() <= 3.0,
+        "latency p50 {latency}, expected {expected}"
+    );
+
+    let records = std::fs::read_to_string(dir.join("profile_export.jsonl")).expect("jsonl");
+    let lines: Vec<Value> = records
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("jsonl line"))
+        .collect();
+    assert_eq!(lines.len(), 200);
+    assert!(lines
+        .iter()
+        .all(|l| l["metadata"]["benchmark_phase"] == "profiling"));
+    assert!(lines.iter().all(|l| l.get("error").is_none()));
+
+    let csv = std::fs::read_to_string(dir.join("profile_export_aiperf.csv")).expect("csv");
+    assert!(csv.starts_with("Metric,avg,min,max,sum,p1,p5,p10,p25,p50,p75,p90,p95,p99,std\n"));
+    assert!(csv.contains("\nRequest Count,200.00\n"), "csv:\n{csv}");
+}
+
+#[test]
+fn core_binary_measures_the_mock_on_io_uring_or_its_fallback() {
+    check_streaming_run("auto");
+}
+
+#[test]
+fn core_binary_measures_the_mock_on_epoll() {
+    check_streaming_run("epoll");
+}
+
+#[test]
+fn non_streaming_completions_and_embeddings() {
+    let mock = Mock::start(&["--ttft-ms", "5", "--output-tokens", "8"]);
+    let base = workspace().join("target").join("e2e");
+    for endpoint in ["completions", "embeddings"] {
+        let dir = base.join(format!("run-{endpoint}"));
+        profile(
+            &mock,
+            &dir,
+            &[
+                "--endpoint-type",
+                endpoint,
+                "--concurrency",
+                "2",
+                "--request-count",
+                "10",
+            ],
+        );
+        let text = std::fs::read_to_string(dir.join("profile_export_aiperf.json")).expect("json");
+        let json: Value = serde_json::from_str(&text).expect("valid json");
+        assert_eq!(stat(&json, "request_count", "avg"), 10.0, "{endpoint}");
+        let latency = stat(&json, "request_latency", "min");
+        assert!(
+            latency >= 5.0,
+            "{endpoint}: latency {latency} below the mock's 5 ms"
+        );
+    }
+}
+
+#[test]
+fn unknown_endpoint_is_refused_with_a_suggestion() {
+    let output = Command::new(core_binary())
+        .args(["profile", "--model", "m", "--endpoint-type", "chta"])
+        .output()
+        .expect("run the core binary");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("invalid value 'chta' for '--endpoint-type"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("[possible values: chat, completions, embeddings]"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("a similar value exists: 'chat'"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn plugins_command_lists_what_is_linked() {
+    let output = Command::new(core_binary())
+        .args(["plugins", "endpoint"])
+        .output()
+        .expect("run");
+    assert!(output.status.success());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    for name in ["chat", "completions", "embeddings"] {
+        assert!(
+            stdout.contains(&format!("│ {name} ")),
+            "{name} missing:\n{stdout}"
+        );
+    }
+}
