@@ -527,6 +527,12 @@ record_processor:
             (5, 15, codes::SCHEMA, "acme:endpoint.chat.priority"),
             (
                 6,
+                5,
+                codes::MISSING_KEY,
+                "acme:endpoint.chat.metadata.metrics_title"
+            ),
+            (
+                6,
                 55,
                 codes::SCHEMA,
                 "acme:endpoint.chat.metadata.supports_streaming"
@@ -552,7 +558,7 @@ record_processor:
         "`endpoint.chat.priority` must be an integer, found a string (`high`)"
     );
     assert_eq!(
-        diagnostics[5].help.as_deref(),
+        diagnostics[6].help.as_deref(),
         Some("did you mean `metric_records`?")
     );
 }

@@ -203,8 +203,9 @@ fn check_streaming_run(driver: &str) {
     assert!(lines.iter().all(|l| l.get("error").is_none()));
 
     let csv = std::fs::read_to_string(dir.join("profile_export_aiperf.csv")).expect("csv");
-    assert!(csv.starts_with("Metric,avg,min,max,sum,p1,p5,p10,p25,p50,p75,p90,p95,p99,std\n"));
-    assert!(csv.contains("\nRequest Count,200.00\n"), "csv:\n{csv}");
+    // AIPerf writes its CSV with Python's csv module: CRLF row ends.
+    assert!(csv.starts_with("Metric,avg,min,max,sum,p1,p5,p10,p25,p50,p75,p90,p95,p99,std\r\n"));
+    assert!(csv.contains("\r\nRequest Count,200.00\r\n"), "csv:\n{csv}");
 }
 
 #[test]
