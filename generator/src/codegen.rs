@@ -435,11 +435,10 @@ fn category_items(p: &Prepared<'_>) -> TokenStream {
             }
         }
 
-        aiperf_macros::dispatch! {
-            #[doc = #doc_dispatch]
-            pub enum #dispatch: #protocol {
-                #(#dispatch_variants,)*
-            }
+        #[doc = #doc_dispatch]
+        #[aiperf_macros::dispatch(#protocol)]
+        pub enum #dispatch {
+            #(#dispatch_variants,)*
         }
 
         impl DispatchEnum for #dispatch {

@@ -1,11 +1,9 @@
-//! `dispatch!`: a plugin enum plus its delegated protocol implementation.
+//! `#[dispatch(Protocol)]`: a plugin enum plus its delegated protocol implementation.
 
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
-use syn::parse::{Parse, ParseStream};
-use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
-use syn::{braced, parenthesized, Attribute, Ident, Path, Token, Type, Visibility};
+use syn::{Attribute, Fields, Ident, ItemEnum, Path, Type, Visibility};
 
 struct Variant {
     attrs: Vec<Attribute>,
@@ -21,40 +19,51 @@ struct DispatchInput {
     variants: Vec<Variant>,
 }
 
-impl Parse for Variant {
-    fn parse(input: ParseStream) -> syn::Result<Self> {
-        let attrs = input.call(Attribute::parse_outer)?;
-        let name: Ident = input.parse()?;
-        let content;
-        parenthesized!(content in input);
-        let ty: Type = content.parse()?;
-        Ok(Variant { attrs, name, ty })
+/// Reads `#[dispatch(Protocol)] enum E { A(TypeA), ... }`: every variant must hold
+/// exactly one unnamed field, the plugin type.
+fn parse_input(attr: TokenStream, item: TokenStream) -> syn::Result<DispatchInput> {
+    let protocol: Path = syn::parse2(attr)?;
+    let item: ItemEnum = syn::parse2(item)?;
+    if !item.generics.params.is_empty() {
+        return Err(syn::Error::new_spanned(
+            &item.generics,
+            "plugin enums cannot be generic",
+        ));
     }
+    let mut variants = Vec::new();
+    for v in item.variants {
+        let ty = match &v.fields {
+            Fields::Unnamed(f) if f.unnamed.len() == 1 => f.unnamed[0].ty.clone(),
+            _ => {
+                return Err(syn::Error::new_spanned(
+                    &v,
+                    "each variant holds exactly one plugin type: `Name(path::to::Type)`",
+                ))
+            }
+        };
+        if let Some((_, discriminant)) = &v.discriminant {
+            return Err(syn::Error::new_spanned(
+                discriminant,
+                "plugin variants take no value",
+            ));
+        }
+        variants.push(Variant {
+            attrs: v.attrs,
+            name: v.ident,
+            ty,
+        });
+    }
+    Ok(DispatchInput {
+        attrs: item.attrs,
+        vis: item.vis,
+        name: item.ident,
+        protocol,
+        variants,
+    })
 }
 
-impl Parse for DispatchInput {
-    fn parse(input: ParseStream) -> syn::Result<Self> {
-        let attrs = input.call(Attribute::parse_outer)?;
-        let vis: Visibility = input.parse()?;
-        input.parse::<Token![enum]>()?;
-        let name: Ident = input.parse()?;
-        input.parse::<Token![:]>()?;
-        let protocol: Path = input.parse()?;
-        let content;
-        braced!(content in input);
-        let variants = Punctuated::<Variant, Token![,]>::parse_terminated(&content)?;
-        Ok(DispatchInput {
-            attrs,
-            vis,
-            name,
-            protocol,
-            variants: variants.into_iter().collect(),
-        })
-    }
-}
-
-pub fn expand(input: TokenStream) -> TokenStream {
-    match syn::parse2::<DispatchInput>(input).and_then(try_expand) {
+pub fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
+    match parse_input(attr, item).and_then(try_expand) {
         Ok(tokens) => tokens,
         Err(err) => err.to_compile_error(),
     }

@@ -5,8 +5,8 @@
 //! * `#[protocol]` on a trait keeps the trait and exports a `macro_rules!` template,
 //!   `__aiperf_delegate_<Trait>`, that can implement the trait for an enum whose
 //!   variants each hold a type implementing it.
-//! * `dispatch!` declares such an enum, checks every variant type implements the
-//!   protocol (errors point at the variant), and invokes the template.
+//! * `#[dispatch(Protocol)]` on an enum checks every variant type implements the
+//!   protocol (errors point at the variant) and invokes the template.
 //!
 //! Every plugin call on the enum is a `match` over its variants followed by a direct,
 //! statically known call: no trait objects, no vtables.
@@ -32,15 +32,16 @@ pub fn protocol(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// Declares a plugin enum and implements its protocol by delegation.
 ///
 /// ```ignore
-/// aiperf_macros::dispatch! {
-///     /// Linked endpoints.
-///     pub enum Endpoint: aiperf_runtime::protocols::EndpointProtocol {
-///         Chat(aiperf_core::endpoints::ChatEndpoint),
-///         Completions(aiperf_core::endpoints::CompletionsEndpoint),
-///     }
+/// /// Linked endpoints.
+/// #[aiperf_macros::dispatch(aiperf_runtime::protocols::EndpointProtocol)]
+/// pub enum Endpoint {
+///     Chat(aiperf_core::endpoints::ChatEndpoint),
+///     Completions(aiperf_core::endpoints::CompletionsEndpoint),
 /// }
 /// ```
-#[proc_macro]
-pub fn dispatch(input: TokenStream) -> TokenStream {
-    dispatch::expand(input.into()).into()
+///
+/// Also emits `From<Type>` for each variant type used by exactly one variant.
+#[proc_macro_attribute]
+pub fn dispatch(attr: TokenStream, item: TokenStream) -> TokenStream {
+    dispatch::expand(attr.into(), item.into()).into()
 }

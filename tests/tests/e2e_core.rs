@@ -18,6 +18,14 @@ fn workspace() -> PathBuf {
         .expect("workspace root")
 }
 
+/// Artifacts of this test process; the pid keeps concurrent test runs apart.
+fn run_dir(name: &str) -> PathBuf {
+    workspace()
+        .join("target")
+        .join("e2e")
+        .join(format!("{}-{name}", std::process::id()))
+}
+
 /// Builds the core binary once; every test shares it.
 fn core_binary() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
@@ -125,10 +133,7 @@ fn stat(json: &Value, tag: &str, field: &str) -> f64 {
 fn check_streaming_run(driver: &str) {
     core_binary();
     let mock = Mock::start(&["--ttft-ms", "40", "--itl-ms", "4", "--output-tokens", "64"]);
-    let dir = workspace()
-        .join("target")
-        .join("e2e")
-        .join(format!("run-{driver}"));
+    let dir = run_dir(driver);
     let output = profile(
         &mock,
         &dir,
@@ -206,6 +211,7 @@ fn check_streaming_run(driver: &str) {
     // AIPerf writes its CSV with Python's csv module: CRLF row ends.
     assert!(csv.starts_with("Metric,avg,min,max,sum,p1,p5,p10,p25,p50,p75,p90,p95,p99,std\r\n"));
     assert!(csv.contains("\r\nRequest Count,200.00\r\n"), "csv:\n{csv}");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -221,9 +227,8 @@ fn core_binary_measures_the_mock_on_epoll() {
 #[test]
 fn non_streaming_completions_and_embeddings() {
     let mock = Mock::start(&["--ttft-ms", "5", "--output-tokens", "8"]);
-    let base = workspace().join("target").join("e2e");
     for endpoint in ["completions", "embeddings"] {
-        let dir = base.join(format!("run-{endpoint}"));
+        let dir = run_dir(endpoint);
         profile(
             &mock,
             &dir,

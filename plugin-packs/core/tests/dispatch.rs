@@ -1,4 +1,4 @@
-//! `dispatch!` across crates: the protocol lives in `aiperf_runtime`, the enum here.
+//! `#[dispatch]` across crates: the protocol lives in `aiperf_runtime`, the enum here.
 //! Sync, generic and async methods must all reach the selected variant.
 
 use aiperf_runtime::protocols::TransportProtocol;
@@ -30,12 +30,11 @@ impl ArrivalPatternProtocol for Never {
     }
 }
 
-aiperf_macros::dispatch! {
-    /// Two arrival patterns behind one enum.
-    enum Arrivals: aiperf_runtime::protocols::ArrivalPatternProtocol {
-        Every(Every),
-        Never(Never),
-    }
+/// Two arrival patterns behind one enum.
+#[aiperf_macros::dispatch(aiperf_runtime::protocols::ArrivalPatternProtocol)]
+enum Arrivals {
+    Every(Every),
+    Never(Never),
 }
 
 struct AddInterval(u64);
@@ -52,10 +51,9 @@ impl TimingStrategyProtocol for AddInterval {
     }
 }
 
-aiperf_macros::dispatch! {
-    enum Timing: aiperf_runtime::protocols::TimingStrategyProtocol {
-        Add(AddInterval),
-    }
+#[aiperf_macros::dispatch(aiperf_runtime::protocols::TimingStrategyProtocol)]
+enum Timing {
+    Add(AddInterval),
 }
 
 struct Recorder(&'static str);
@@ -70,10 +68,9 @@ impl TransportProtocol for Recorder {
     }
 }
 
-aiperf_macros::dispatch! {
-    enum Transports: aiperf_runtime::protocols::TransportProtocol {
-        A(Recorder),
-    }
+#[aiperf_macros::dispatch(aiperf_runtime::protocols::TransportProtocol)]
+enum Transports {
+    A(Recorder),
 }
 
 #[test]

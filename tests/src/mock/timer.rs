@@ -242,15 +242,14 @@ mod tests {
             .expect("runtime")
     }
 
-    #[test]
-    fn never_early_and_rarely_late() {
-        let timer = PreciseTimer::start(DEFAULT_SPIN).expect("timer");
-        let handle = timer.handle();
-        let lateness = runtime().block_on(async move {
+    /// Lateness of 40 sequential sleeps to deadlines that are not whole milliseconds
+    /// (which tokio's wheel would round up). Panics if any wakes early.
+    fn sequential_lateness(handle: &TimerHandle) -> Vec<Duration> {
+        let handle = handle.clone();
+        runtime().block_on(async move {
             let start = Instant::now();
             let mut late = Vec::new();
             for k in 1..=40u32 {
-                // Offsets that are not whole milliseconds, which tokio's wheel would round.
                 let deadline = start + Duration::from_micros(2_250 * u64::from(k));
                 handle.sleep_until(deadline).await;
                 let now = Instant::now();
@@ -258,37 +257,23 @@ mod tests {
                 late.push(now - deadline);
             }
             late
-        });
-        late_enough(&lateness);
+        })
     }
 
-    fn late_enough(lateness: &[Duration]) {
-        let mut sorted = lateness.to_vec();
-        sorted.sort();
-        let median = sorted[sorted.len() / 2];
-        // Loose bounds: the machine may be shared. The median shows the mechanism works;
-        // tokio's own timer would give ~500 µs here.
-        assert!(
-            median < Duration::from_micros(300),
-            "median lateness {median:?}"
-        );
-    }
-
-    #[test]
-    fn concurrent_sleepers_all_fire_on_time() {
-        let timer = PreciseTimer::start(DEFAULT_SPIN).expect("timer");
-        let handle = timer.handle();
+    /// Lateness of 20 concurrent tasks, armed latest-first so that each new deadline is
+    /// the earliest and forces the timer thread to re-plan. Panics if any wakes early.
+    fn concurrent_lateness(handle: &TimerHandle) -> Vec<Duration> {
+        let handle = handle.clone();
         runtime().block_on(async move {
             let start = Instant::now();
             let mut tasks = Vec::new();
-            // Arm in reverse so that each new deadline is the earliest and forces a re-plan.
             for k in (1..=20u64).rev() {
                 let h = handle.clone();
                 let deadline = start + Duration::from_micros(1_000 + 300 * k);
                 tasks.push(tokio::spawn(async move {
                     h.sleep_until(deadline).await;
                     let now = Instant::now();
-                    assert!(now >= deadline);
+                    assert!(now >= deadline, "woke {:?} early", deadline - now);
                     now - deadline
                 }));
             }
@@ -296,8 +281,38 @@ mod tests {
             for t in tasks {
                 late.push(t.await.expect("task"));
             }
-            late_enough(&late);
-        });
+            late
+        })
+    }
+
+    fn median(mut v: Vec<Duration>) -> Duration {
+        v.sort();
+        v[v.len() / 2]
+    }
+
+    /// Tokio's 1 ms wheel would show a median near 500 µs here; ours stays far below. Up to
+    /// three tries, since a shared machine can preempt any thread for milliseconds.
+    fn assert_precise(measure: fn(&TimerHandle) -> Vec<Duration>) {
+        let timer = PreciseTimer::start(DEFAULT_SPIN).expect("timer");
+        let mut medians = Vec::new();
+        for _ in 0..3 {
+            let m = median(measure(&timer.handle()));
+            if m < Duration::from_micros(300) {
+                return;
+            }
+            medians.push(m);
+        }
+        panic!("median lateness too high in every try: {medians:?}");
+    }
+
+    #[test]
+    fn never_early_and_rarely_late() {
+        assert_precise(sequential_lateness);
+    }
+
+    #[test]
+    fn concurrent_sleepers_all_fire_on_time() {
+        assert_precise(concurrent_lateness);
     }
 
     #[test]

@@ -1,0 +1,164 @@
+//! Generator output: golden snapshots of the generated crate, and the promise that no
+//! plugin call goes through a trait object.
+//!
+//! On a snapshot mismatch the new output is written next to the golden file as
+//! `<name>.new` and the test fails; review the diff and rename it over the golden file
+//! (or run with `AIPERF_UPDATE_SNAPSHOTS=1` to accept every change).
+
+use std::path::{Path, PathBuf};
+
+use aiperf_gen::build::plan;
+use aiperf_gen::codegen::generate_main;
+use aiperf_gen::crate_gen::{render, CrateInputs};
+use syn::visit::Visit;
+
+fn manifest_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn check_snapshot(name: &str, actual: &str) {
+    let golden = manifest_dir().join("tests").join("snapshots").join(name);
+    let expected = std::fs::read_to_string(&golden).unwrap_or_default();
+    if expected == actual {
+        return;
+    }
+    if std::env::var_os("AIPERF_UPDATE_SNAPSHOTS").is_some() {
+        std::fs::write(&golden, actual).expect("update snapshot");
+        return;
+    }
+    let new = golden.with_extension(format!(
+        "{}.new",
+        golden.extension().and_then(|e| e.to_str()).unwrap_or("")
+    ));
+    std::fs::write(&new, actual).expect("write new snapshot");
+    panic!(
+        "generated {name} differs from {}; the new output is in {} (review, then rename it, \
+         or rerun with AIPERF_UPDATE_SNAPSHOTS=1)",
+        golden.display(),
+        new.display()
+    );
+}
+
+fn inputs() -> CrateInputs {
+    CrateInputs {
+        runtime_path: PathBuf::from("/runtime"),
+        macros_path: PathBuf::from("/macros"),
+        lockfile: None,
+    }
+}
+
+#[test]
+fn core_crate_matches_the_snapshot() {
+    let (plan, diagnostics) = plan(&["core".into()], &[]).expect("core pack plans");
+    assert!(diagnostics.is_empty(), "{diagnostics:?}");
+    let files = render(&plan, &inputs()).expect("render");
+    let file = |name: &str| {
+        files
+            .iter()
+            .find(|(p, _)| p == Path::new(name))
+            .map(|(_, c)| c.as_str())
+            .expect(name)
+    };
+    check_snapshot("core_main.rs", file("src/main.rs"));
+    check_snapshot("core_README.md", file("README.md"));
+    check_snapshot("core_Dockerfile", file("Dockerfile"));
+}
+
+#[test]
+fn generation_is_stable() {
+    let (plan, _) = plan(&["core".into()], &[]).expect("core pack plans");
+    assert_eq!(
+        generate_main(&plan).expect("first"),
+        generate_main(&plan).expect("second")
+    );
+}
+
+#[test]
+fn external_pack_shadows_builtin_chat_and_keeps_it_selectable() {
+    let packs = manifest_dir().join("tests").join("fixtures").join("packs");
+    let (plan, diagnostics) =
+        plan(&["core".into(), "acme-endpoints".into()], &[packs]).expect("plans");
+    assert!(diagnostics.iter().all(|d| !d.is_error()), "{diagnostics:?}");
+    let main = generate_main(&plan).expect("generate");
+    check_snapshot("core_acme_main.rs", &main);
+    assert!(main.contains("ChatFromAiperfCore(aiperf_core::endpoints::ChatEndpoint)"));
+    assert!(main.contains("Chat(acme_endpoints::chat::AcmeChat)"));
+}
+
+#[test]
+fn missing_engine_category_is_a_clear_error() {
+    let packs = manifest_dir().join("tests").join("fixtures").join("packs");
+    let (plan, _) = plan(&["acme-endpoints".into()], &[packs]).expect("plans");
+    let err = generate_main(&plan).expect_err("no transport linked");
+    assert_eq!(
+        err.to_string(),
+        "the engine needs at least one `transport` plugin, and none of the selected packs \
+         provides one (add the `core` pack: --plugins core,...)"
+    );
+}
+
+/// Every trait object type in a file, as `file:line`.
+fn trait_objects(path: &Path, source: &str) -> Vec<String> {
+    struct Finder<'a> {
+        path: &'a Path,
+        found: Vec<String>,
+    }
+    impl<'ast> Visit<'ast> for Finder<'_> {
+        fn visit_type_trait_object(&mut self, node: &'ast syn::TypeTraitObject) {
+            let line = node.dyn_token.map(|t| t.span.start().line).unwrap_or(0);
+            self.found.push(format!("{}:{line}", self.path.display()));
+            syn::visit::visit_type_trait_object(self, node);
+        }
+    }
+    let file = syn::parse_file(source)
+        .unwrap_or_else(|e| panic!("{} does not parse: {e}", path.display()));
+    let mut finder = Finder {
+        path,
+        found: Vec::new(),
+    };
+    finder.visit_file(&file);
+    finder.found
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("read dir").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn no_dyn_in_generated_code_or_on_the_plugin_call_path() {
+    let (plan, _) = plan(&["core".into()], &[]).expect("core pack plans");
+    let main = generate_main(&plan).expect("generate");
+    let mut found = trait_objects(Path::new("<generated main.rs>"), &main);
+    // The runtime (protocols, engine, transport), the macros and the built-in plugins.
+    let root = manifest_dir().join("..");
+    let mut files = Vec::new();
+    for dir in ["runtime/src", "macros/src", "plugin-packs/core/src"] {
+        rust_files(&root.join(dir), &mut files);
+    }
+    assert!(
+        files.len() > 20,
+        "source tree not found from {}",
+        root.display()
+    );
+    for file in &files {
+        let source = std::fs::read_to_string(file).expect("read source");
+        found.extend(trait_objects(file, &source));
+    }
+    assert!(found.is_empty(), "trait objects found: {found:#?}");
+}
+
+#[test]
+fn the_dyn_finder_finds_trait_objects() {
+    let found = trait_objects(
+        Path::new("x.rs"),
+        "fn f(_: &dyn Fn()) {}\nstruct S(Box<dyn Send>);",
+    );
+    assert_eq!(found, ["x.rs:1", "x.rs:2"]);
+}
