@@ -289,3 +289,154 @@ fn plugins_command_lists_what_is_linked() {
         );
     }
 }
+
+fn read_json(dir: &Path) -> Value {
+    let text = std::fs::read_to_string(dir.join("profile_export_aiperf.json")).expect("json");
+    serde_json::from_str(&text).expect("valid json")
+}
+
+fn read_records(dir: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(dir.join("profile_export.jsonl")).expect("jsonl");
+    text.lines()
+        .map(|l| serde_json::from_str(l).expect("jsonl line"))
+        .collect()
+}
+
+#[test]
+fn constant_request_rate_is_kept() {
+    let mock = Mock::start(&["--ttft-ms", "1", "--output-tokens", "4"]);
+    let dir = run_dir("rate");
+    profile(
+        &mock,
+        &dir,
+        &[
+            "--streaming",
+            "--request-rate",
+            "100",
+            "--arrival-pattern",
+            "constant",
+            "--request-count",
+            "100",
+            "--isl",
+            "32",
+        ],
+    );
+    let json = read_json(&dir);
+    assert_eq!(stat(&json, "request_count", "avg"), 100.0);
+    // 100 starts 10 ms apart span 0.99 s, plus the last request's few milliseconds.
+    let duration = stat(&json, "benchmark_duration", "avg");
+    assert!((0.99..1.1).contains(&duration), "duration {duration} s");
+    let lateness = stat(&json, "scheduling_lateness", "p50");
+    assert!(lateness < 2.0, "scheduling lateness p50 {lateness} ms");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn warmup_requests_are_recorded_but_not_counted() {
+    let mock = Mock::start(&["--ttft-ms", "2", "--output-tokens", "4"]);
+    let dir = run_dir("warmup");
+    profile(
+        &mock,
+        &dir,
+        &[
+            "--warmup-request-count",
+            "5",
+            "--request-count",
+            "20",
+            "--concurrency",
+            "2",
+        ],
+    );
+    assert_eq!(stat(&read_json(&dir), "request_count", "avg"), 20.0);
+    let records = read_records(&dir);
+    let phase = |r: &Value| {
+        r["metadata"]["benchmark_phase"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
+    };
+    assert_eq!(records.len(), 25);
+    assert_eq!(records.iter().filter(|r| phase(r) == "warmup").count(), 5);
+    assert_eq!(
+        records.iter().filter(|r| phase(r) == "profiling").count(),
+        20
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn benchmark_duration_bounds_the_run() {
+    let mock = Mock::start(&["--ttft-ms", "20", "--output-tokens", "2"]);
+    let dir = run_dir("duration");
+    profile(
+        &mock,
+        &dir,
+        &["--benchmark-duration", "1", "--concurrency", "2"],
+    );
+    let json = read_json(&dir);
+    let count = stat(&json, "request_count", "avg");
+    // Two slots of ~20 ms requests for one second: about 100 requests.
+    assert!((60.0..=110.0).contains(&count), "{count} requests in 1 s");
+    let duration = stat(&json, "benchmark_duration", "avg");
+    assert!((0.95..1.2).contains(&duration), "duration {duration} s");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn request_options_reach_the_payload_and_secrets_stay_out_of_artifacts() {
+    let mock = Mock::start(&["--output-tokens", "3"]);
+    let dir = run_dir("options");
+    let secret = "sk-e2e-secret-value";
+    profile(
+        &mock,
+        &dir,
+        &[
+            "--request-count",
+            "3",
+            "--extra-inputs",
+            "temperature:0.5",
+            "--header",
+            "X-Foo:bar",
+            "--api-key",
+            secret,
+            "--osl",
+            "3",
+            "--random-seed",
+            "7",
+        ],
+    );
+    let inputs: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("inputs.json")).expect("inputs.json"),
+    )
+    .expect("valid inputs.json");
+    let payload = &inputs["data"][0]["payloads"][0];
+    assert_eq!(payload["temperature"], 0.5);
+    assert_eq!(payload["max_completion_tokens"], 3);
+    assert_eq!(payload["model"], "m");
+    assert_eq!(stat(&read_json(&dir), "output_sequence_length", "avg"), 3.0);
+    for entry in std::fs::read_dir(&dir).expect("artifacts").flatten() {
+        let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+        assert!(
+            !text.contains(secret),
+            "{} leaks the API key",
+            entry.path().display()
+        );
+    }
+
+    // The same seed composes the same prompts.
+    let again = run_dir("options-again");
+    profile(
+        &mock,
+        &again,
+        &["--request-count", "3", "--random-seed", "7", "--osl", "3"],
+    );
+    let first = std::fs::read_to_string(dir.join("inputs.json")).expect("inputs");
+    let second = std::fs::read_to_string(again.join("inputs.json")).expect("inputs");
+    let prompt = |text: &str| -> Value {
+        let v: Value = serde_json::from_str(text).expect("json");
+        v["data"][0]["payloads"][0]["messages"].clone()
+    };
+    assert_eq!(prompt(&first), prompt(&second));
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&again);
+}

@@ -361,10 +361,53 @@ fn benchmark_id() -> String {
 }
 
 fn cli_command() -> String {
-    std::env::args()
-        .map(|a| if a.contains(' ') { format!("'{a}'") } else { a })
-        .collect::<Vec<_>>()
-        .join(" ")
+    redact_args(std::env::args()).join(" ")
+}
+
+/// Header names whose values are credentials.
+const SECRET_HEADERS: &[&str] = &[
+    "authorization",
+    "x-api-key",
+    "api-key",
+    "proxy-authorization",
+];
+
+/// The command line as written into artifacts: credentials replaced by `<redacted>`.
+pub(crate) fn redact_args(args: impl Iterator<Item = String>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut secret_next = false;
+    let mut header_next = false;
+    for arg in args {
+        let redacted = if secret_next {
+            "<redacted>".to_owned()
+        } else if header_next {
+            redact_header(&arg)
+        } else if arg.starts_with("--api-key=") {
+            "--api-key=<redacted>".to_owned()
+        } else if let Some(value) = arg.strip_prefix("--header=") {
+            format!("--header={}", redact_header(value))
+        } else {
+            arg.clone()
+        };
+        secret_next = arg == "--api-key";
+        // Headers are credentials only by name; see `redact_header`.
+        header_next = arg == "--header" || arg == "-H";
+        out.push(if redacted.contains(' ') {
+            format!("'{redacted}'")
+        } else {
+            redacted
+        });
+    }
+    out
+}
+
+fn redact_header(header: &str) -> String {
+    match header.split_once(':') {
+        Some((name, _)) if SECRET_HEADERS.contains(&name.trim().to_ascii_lowercase().as_str()) => {
+            format!("{name}:<redacted>")
+        }
+        _ => header.to_owned(),
+    }
 }
 
 /// `2026-12-04T17:25:53.123456`: local time, microseconds, no zone (as AIPerf writes).
@@ -387,4 +430,47 @@ pub(crate) fn local_iso_time(wall_ns: u64) -> String {
         tm.tm_min,
         tm.tm_sec
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn redact(args: &[&str]) -> String {
+        redact_args(args.iter().map(|s| (*s).to_owned())).join(" ")
+    }
+
+    #[test]
+    fn credentials_are_redacted_from_the_command_line() {
+        assert_eq!(
+            redact(&[
+                "bin",
+                "profile",
+                "--api-key",
+                "sk-1",
+                "--api-key=sk-2",
+                "-m",
+                "m"
+            ]),
+            "bin profile --api-key <redacted> --api-key=<redacted> -m m"
+        );
+        assert_eq!(
+            redact(&[
+                "--header",
+                "Authorization:Bearer x",
+                "-H",
+                "X-Foo:bar",
+                "--header=api-key:k"
+            ]),
+            "--header Authorization:<redacted> -H X-Foo:bar --header=api-key:<redacted>"
+        );
+        assert_eq!(redact(&["--extra-inputs", "a b"]), "--extra-inputs 'a b'");
+    }
+
+    #[test]
+    fn iso_time_has_microseconds_and_no_zone() {
+        let text = local_iso_time(1_700_000_000_123_456_789);
+        assert_eq!(text.len(), "2023-11-14T22:13:20.123456".len(), "{text}");
+        assert!(text.ends_with(".123456"), "{text}");
+    }
 }

@@ -290,7 +290,7 @@ mod tests {
         v[v.len() / 2]
     }
 
-    /// Tokio's 1 ms wheel would show a median near 500 µs here; ours stays far below. Up to
+    /// Tokio's 1 ms wheel shows ~1 ms of lateness on such deadlines; ours stays far below. Up to
     /// three tries, since a shared machine can preempt any thread for milliseconds.
     fn assert_precise(measure: fn(&TimerHandle) -> Vec<Duration>) {
         let timer = PreciseTimer::start(DEFAULT_SPIN).expect("timer");
