@@ -133,6 +133,108 @@ pub struct ProfileConfig {
     /// Transport plugin.
     #[arg(long, hide = true, default_value = "http")]
     pub transport: String,
+
+    // ---- run control -------------------------------------------------------------------
+    /// Percentage (0-100) of requests to cancel on purpose.
+    #[arg(long, default_value_t = 0.0)]
+    pub request_cancellation_rate: f64,
+
+    /// Seconds after sending at which a request picked for cancellation is cancelled.
+    #[arg(long, default_value_t = 0.0)]
+    pub request_cancellation_delay: f64,
+
+    /// SLOs for goodput: `tag:value` pairs in display units, e.g.
+    /// `"time_to_first_token:200 inter_token_latency:20"`.
+    #[arg(long)]
+    pub goodput: Option<String>,
+
+    // ---- endpoints: inputs and options of the endpoint plugins ---------------------------
+    /// Token counts from the server's last usage block instead of the tokenizer: input
+    /// `prompt_tokens`, reasoning `completion_tokens_details.reasoning_tokens`, output
+    /// `completion_tokens` minus reasoning.
+    #[arg(long)]
+    pub use_server_token_count: bool,
+
+    /// Send the output limit as `max_tokens` instead of `max_completion_tokens` (chat).
+    #[arg(long)]
+    pub use_legacy_max_tokens: bool,
+
+    /// `template` endpoint: the request body as a Jinja template that renders JSON: a
+    /// named template (`nv-embedqa`), a file path, or the template text itself.
+    #[arg(long = "endpoint-template", visible_alias = "template")]
+    pub endpoint_template: Option<String>,
+
+    /// `template` endpoint: where the response's output is, as a path like
+    /// `choices[0].text`, `data[*].embedding` or `output.text` (a JMESPath subset:
+    /// fields, quoted fields, indexes, `[*]`); unset: detected from the shape.
+    #[arg(long)]
+    pub response_field: Option<String>,
+
+    /// Synthetic images per turn, when an image size is set.
+    #[arg(long, default_value_t = 1)]
+    pub image_batch_size: u32,
+
+    /// Mean width in pixels of synthetic PNG images; 0 (with the height) sends none.
+    #[arg(long, default_value_t = 0)]
+    pub image_width_mean: u32,
+
+    #[arg(long, default_value_t = 0.0)]
+    pub image_width_stddev: f64,
+
+    /// Mean height in pixels of synthetic PNG images.
+    #[arg(long, default_value_t = 0)]
+    pub image_height_mean: u32,
+
+    #[arg(long, default_value_t = 0.0)]
+    pub image_height_stddev: f64,
+
+    /// Synthetic audio clips per turn, when an audio length is set.
+    #[arg(long, default_value_t = 1)]
+    pub audio_batch_size: u32,
+
+    /// Mean length in seconds of synthetic WAV clips (16-bit mono); 0 sends none.
+    #[arg(long, default_value_t = 0.0)]
+    pub audio_length_mean: f64,
+
+    #[arg(long, default_value_t = 0.0)]
+    pub audio_length_stddev: f64,
+
+    /// Sample rates in kHz to pick synthetic clips' rates from.
+    #[arg(long, value_delimiter = ',', default_value = "16")]
+    pub audio_sample_rates: Vec<f64>,
+
+    /// Mean number of passages per rankings request.
+    #[arg(long, default_value_t = 1)]
+    pub rankings_passages_mean: u32,
+
+    #[arg(long, default_value_t = 0.0)]
+    pub rankings_passages_stddev: f64,
+
+    /// Mean tokens per rankings passage.
+    #[arg(long, default_value_t = 550)]
+    pub rankings_passages_prompt_token_mean: u32,
+
+    #[arg(long, default_value_t = 0.0)]
+    pub rankings_passages_prompt_token_stddev: f64,
+
+    /// Mean tokens per rankings query.
+    #[arg(long, default_value_t = 550)]
+    pub rankings_query_prompt_token_mean: u32,
+
+    #[arg(long, default_value_t = 0.0)]
+    pub rankings_query_prompt_token_stddev: f64,
+
+    /// Seconds between polls of a video generation job.
+    #[arg(long, default_value_t = 1.0)]
+    pub video_poll_interval: f64,
+
+    /// Seconds after which an unfinished video generation job is recorded as timed out.
+    #[arg(long, default_value_t = 21600.0)]
+    pub video_poll_timeout: f64,
+
+    /// Download each finished video (`GET /v1/videos/{id}/content`) as part of the request.
+    #[arg(long)]
+    pub download_video_content: bool,
 }
 
 impl ProfileConfig {

@@ -440,3 +440,135 @@ fn request_options_reach_the_payload_and_secrets_stay_out_of_artifacts() {
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&again);
 }
+
+/// Starts a profile run in the background and interrupts it.
+/// Returns the JSON export and how long the run took to stop after the last signal.
+fn interrupted_run(
+    mock: &Mock,
+    dir: &Path,
+    extra: &[&str],
+    interrupts: &[u64],
+) -> (Value, std::time::Duration) {
+    let _serial = MEASURING.lock().unwrap_or_else(|e| e.into_inner());
+    let _ = std::fs::remove_dir_all(dir);
+    let mut child = Command::new(core_binary())
+        .args(["profile", "--model", "m", "--url", &mock.url, "--streaming"])
+        .args([
+            "--artifact-dir",
+            dir.to_str().expect("utf-8 path"),
+            "--ui-type",
+            "none",
+        ])
+        .args(["--concurrency", "4", "--request-count", "1000"])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run the core binary");
+    for delay_ms in interrupts {
+        std::thread::sleep(std::time::Duration::from_millis(*delay_ms));
+        let status = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .expect("kill -INT");
+        assert!(status.success());
+    }
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if started.elapsed() > std::time::Duration::from_secs(20) {
+            let _ = child.kill();
+            panic!("the run did not stop after SIGINT");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(130), "exit status after SIGINT");
+    (read_json(dir), started.elapsed())
+}
+
+#[test]
+fn sigint_cancels_in_flight_requests_after_the_grace_period_and_keeps_every_record() {
+    // Each request takes 0.2 s + 99 × 20 ms ≈ 2.2 s: all four are in flight at the signal.
+    let mock = Mock::start(&[
+        "--ttft-ms",
+        "200",
+        "--itl-ms",
+        "20",
+        "--output-tokens",
+        "100",
+    ]);
+    let dir = run_dir("sigint");
+    let (json, _) = interrupted_run(&mock, &dir, &["--benchmark-grace-period", "0.3"], &[700]);
+    assert_eq!(json["was_cancelled"], true);
+    let records = read_records(&dir);
+    assert_eq!(records.len(), 4, "every sent request is recorded");
+    for r in &records {
+        assert_eq!(r["metadata"]["was_cancelled"], true, "{r}");
+        assert_eq!(r["error"]["type"], "RequestCancellationError", "{r}");
+    }
+    let summary = json["error_summary"].as_array().expect("error_summary");
+    assert_eq!(summary.len(), 1, "{summary:?}");
+    assert_eq!(summary[0]["count"], 4);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn second_sigint_cancels_at_once() {
+    let mock = Mock::start(&[
+        "--ttft-ms",
+        "200",
+        "--itl-ms",
+        "20",
+        "--output-tokens",
+        "100",
+    ]);
+    let dir = run_dir("sigint2");
+    // The default grace period (30 s) would outlast the test: the second signal ends it.
+    let (json, stopped_after) = interrupted_run(&mock, &dir, &[], &[500, 200]);
+    assert!(
+        stopped_after < std::time::Duration::from_secs(3),
+        "{stopped_after:?}"
+    );
+    assert_eq!(json["was_cancelled"], true);
+    assert_eq!(read_records(&dir).len(), 4);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_share_of_requests_is_cancelled_on_purpose() {
+    let mock = Mock::start(&["--ttft-ms", "50", "--itl-ms", "5", "--output-tokens", "20"]);
+    let dir = run_dir("cancel-rate");
+    profile(
+        &mock,
+        &dir,
+        &[
+            "--streaming",
+            "--concurrency",
+            "8",
+            "--request-count",
+            "200",
+            "--request-cancellation-rate",
+            "25",
+            "--request-cancellation-delay",
+            "0.01",
+            "--random-seed",
+            "3",
+        ],
+    );
+    let records = read_records(&dir);
+    assert_eq!(records.len(), 200);
+    let cancelled = records
+        .iter()
+        .filter(|r| r["metadata"]["was_cancelled"] == true)
+        .count();
+    // 25% of 200, binomial sd ≈ 6.
+    assert!((30..=70).contains(&cancelled), "{cancelled} cancelled");
+    let json = read_json(&dir);
+    assert_eq!(
+        stat(&json, "request_count", "avg") as usize,
+        200 - cancelled
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

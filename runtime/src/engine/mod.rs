@@ -12,6 +12,7 @@
 //! atomics (credits, progress). Parsing and token counting happen off the measuring
 //! threads so that they never delay a timestamp.
 
+mod cancel;
 mod pipeline;
 mod run;
 mod slots;

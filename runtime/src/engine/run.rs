@@ -26,12 +26,12 @@ pub struct RunOutcome {
     pub exported: Vec<PathBuf>,
 }
 
-/// Set by the SIGINT handler; workers stop issuing when they see it.
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+/// SIGINTs received; the main thread turns them into stop and cancel instructions.
+static INTERRUPTS: AtomicU64 = AtomicU64::new(0);
 
 extern "C" fn on_sigint(_: libc::c_int) {
-    if INTERRUPTED.swap(true, Ordering::SeqCst) {
-        // Second Ctrl-C: the user wants out now.
+    if INTERRUPTS.fetch_add(1, Ordering::SeqCst) >= 2 {
+        // A third Ctrl-C while results are being written: the user wants out now.
         // SAFETY: `_exit` is async-signal-safe.
         unsafe { libc::_exit(130) };
     }
@@ -84,6 +84,8 @@ fn default_artifact_dir(config: &ProfileConfig) -> PathBuf {
 
 /// Runs a whole benchmark with the linked plugin set.
 pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome, String> {
+    // Before any slow preparation, so an early Ctrl-C still ends in written results.
+    install_sigint();
     let driver = driver_of(&config)?;
     let artifact_dir = config
         .artifact_dir
@@ -220,6 +222,7 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         phases,
         barrier: Barrier::new(workers as usize),
         stop: AtomicBool::new(false),
+        cancel_at_ns: AtomicU64::new(u64::MAX),
         next_conversation: AtomicU64::new(0),
         sent: AtomicU64::new(0),
         completed: AtomicU64::new(0),
@@ -240,7 +243,6 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         .spawn(move || pipeline::run_pipeline::<P>(settings, rx))
         .map_err(|e| format!("cannot start the record thread: {e}"))?;
 
-    install_sigint();
     let mut handles = Vec::with_capacity(workers as usize);
     for id in 0..workers {
         let shared = shared.clone();
@@ -271,9 +273,25 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         elapsed_s: shared.clock.now() as f64 / 1e9,
         duration_s: config.benchmark_duration,
     };
+    let grace_ns = (config.benchmark_grace_period.max(0.0) * 1e9) as u64;
+    let mut interrupts_seen = 0;
     while !handles.iter().all(|h| h.is_finished()) {
-        if INTERRUPTED.load(Ordering::Relaxed) && !shared.stop.swap(true, Ordering::SeqCst) {
-            tracing::warn!("interrupted: no new requests; waiting for those in flight");
+        let interrupts = INTERRUPTS.load(Ordering::Relaxed);
+        if interrupts > interrupts_seen {
+            interrupts_seen = interrupts;
+            shared.stop.store(true, Ordering::SeqCst);
+            if interrupts == 1 {
+                let cancel_at = shared.clock.now().saturating_add(grace_ns);
+                shared.cancel_at_ns.fetch_min(cancel_at, Ordering::SeqCst);
+                tracing::warn!(
+                    "interrupted: no new requests; in-flight requests get {:.0} s \
+                     (Ctrl-C again to cancel them now)",
+                    config.benchmark_grace_period
+                );
+            } else {
+                shared.cancel_at_ns.store(0, Ordering::SeqCst);
+                tracing::warn!("interrupted again: cancelling in-flight requests");
+            }
         }
         ui.on_progress(&progress(&shared));
         std::thread::sleep(Duration::from_millis(100));
@@ -296,7 +314,7 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         return Err(e);
     }
 
-    let was_cancelled = INTERRUPTED.load(Ordering::SeqCst);
+    let was_cancelled = INTERRUPTS.load(Ordering::SeqCst) > 0;
     let results = RunResults {
         metrics: output.metrics,
         error_summary: output.error_summary,

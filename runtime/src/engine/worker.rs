@@ -7,10 +7,13 @@ use std::sync::mpsc::Sender;
 use std::sync::{Arc, Barrier};
 
 use crate::config::ProfileConfig;
+use crate::engine::cancel::{race, CancelSignal, Either, SplitMix};
 use crate::engine::slots::Slots;
 use crate::plugin::{DispatchEnum, PluginContext, PluginKind, PluginSet, WorkerShare};
-use crate::protocols::{NextCredit, TimingStrategyProtocol, TransportProtocol};
-use crate::record::{Nanos, Phase, RequestRecord, RunClock};
+use crate::protocols::{
+    EndpointProtocol, FollowUp, NextCredit, TimingStrategyProtocol, TransportProtocol,
+};
+use crate::record::{ErrorDetails, Nanos, Outcome, Phase, RequestRecord, RunClock};
 
 /// A request ready to be written: head and body in one buffer.
 pub(crate) struct PreparedRequest {
@@ -42,6 +45,9 @@ pub(crate) struct Shared {
     pub barrier: Barrier,
     /// Stop issuing new requests (SIGINT, or a failed worker).
     pub stop: AtomicBool,
+    /// Run instant after which in-flight requests are cancelled (`u64::MAX`: never).
+    /// Set by SIGINT: the grace period after the first, now after the second.
+    pub cancel_at_ns: AtomicU64,
     pub next_conversation: AtomicU64,
     pub sent: AtomicU64,
     pub completed: AtomicU64,
@@ -177,11 +183,34 @@ async fn run_phase<P: PluginSet>(
     let mut timing: P::TimingStrategy = create(&config.effective_timing_mode(), config, share)?;
     let mut arrivals: P::ArrivalPattern =
         create(&config.effective_arrival_pattern(), config, share)?;
+    // Job APIs only (endpoint metadata `requires_polling`); `None` for every other endpoint.
+    let job_endpoint: Option<Rc<P::Endpoint>> = job_endpoint::<P>(config, share)?;
+
+    let cancel = CancelSignal::default();
+    let cancel_share = config.request_cancellation_rate.clamp(0.0, 100.0) / 100.0;
+    let cancel_after =
+        std::time::Duration::from_secs_f64(config.request_cancellation_delay.max(0.0));
+    let seed = config.random_seed.unwrap_or_else(|| clock.wall_ns(0));
+    let mut draws = SplitMix::new(seed ^ (u64::from(share.id) << 48) ^ 0x6361_6e63);
 
     let phase_start = clock.now();
     shared.phase_start_ns[phase_idx].fetch_min(phase_start, Ordering::SeqCst);
     let deadline = plan.duration_ns.map(|d| phase_start + d);
     let past_deadline = |t: Nanos| deadline.is_some_and(|d| t >= d);
+    let grace_ns = (config.benchmark_grace_period.max(0.0) * 1e9) as u64;
+    let grace_end = deadline
+        .map(|d| d.saturating_add(grace_ns))
+        .unwrap_or(u64::MAX);
+    let stopped = CancelSignal::default();
+    let phase_done = CancelSignal::default();
+    monoio::spawn(watchdog(
+        shared.clone(),
+        grace_end,
+        deadline.unwrap_or(u64::MAX),
+        stopped.clone(),
+        cancel.clone(),
+        phase_done.clone(),
+    ));
 
     loop {
         if shared.stop.load(Ordering::Relaxed) {
@@ -194,14 +223,21 @@ async fn run_phase<P: PluginSet>(
                     break;
                 }
                 if at > clock.now() {
-                    monoio::time::sleep_until(monoio::time::Instant::from_std(clock.instant(at)))
-                        .await;
+                    let instant = monoio::time::Instant::from_std(clock.instant(at));
+                    if let Either::Right(()) =
+                        race(monoio::time::sleep_until(instant), stopped.fired()).await
+                    {
+                        break;
+                    }
                 }
                 Some(at)
             }
             NextCredit::WhenSlotFree => None,
         };
-        let guard = slots.acquire().await;
+        let guard = match race(slots.acquire(), stopped.fired()).await {
+            Either::Left(guard) => guard,
+            Either::Right(()) => break,
+        };
         let now = clock.now();
         if shared.stop.load(Ordering::Relaxed) || past_deadline(now) {
             break;
@@ -216,8 +252,12 @@ async fn run_phase<P: PluginSet>(
 
         let shared = shared.clone();
         let transport = transport.clone();
+        let job_endpoint = job_endpoint.clone();
         let tx = tx.clone();
         let phase = plan.phase;
+        let cancel = cancel.clone();
+        let cancel_after =
+            (cancel_share > 0.0 && draws.next_f64() < cancel_share).then_some(cancel_after);
         monoio::spawn(async move {
             let req = &shared.requests[request_idx];
             let mut record = RequestRecord {
@@ -230,9 +270,30 @@ async fn run_phase<P: PluginSet>(
                 requested_output_tokens: req.max_tokens,
                 ..RequestRecord::default()
             };
-            transport
-                .send(&req.bytes, shared.streaming, &shared.clock, &mut record)
-                .await;
+            let send = async {
+                transport
+                    .send(&req.bytes, shared.streaming, &shared.clock, &mut record)
+                    .await;
+                // Job APIs: the submit is followed by polls, in the same record.
+                if let Some(endpoint) = &job_endpoint {
+                    follow_ups(&**endpoint, &*transport, &shared.clock, &mut record).await;
+                }
+            };
+            let stopper = async {
+                match cancel_after {
+                    Some(after) => match race(monoio::time::sleep(after), cancel.fired()).await {
+                        Either::Left(()) => "cancelled by --request-cancellation-rate",
+                        Either::Right(()) => "cancelled when the run stopped",
+                    },
+                    None => {
+                        cancel.fired().await;
+                        "cancelled when the run stopped"
+                    }
+                }
+            };
+            if let Either::Right(why) = race(send, stopper).await {
+                mark_cancelled(&mut record, shared.clock.now(), why);
+            }
             drop(guard);
             shared.completed.fetch_add(1, Ordering::Relaxed);
             if record.outcome.is_some() {
@@ -243,6 +304,104 @@ async fn run_phase<P: PluginSet>(
             let _ = tx.send(record);
         });
     }
+    // In-flight requests finish, unless the grace period after the duration ends or the
+    // run is interrupted: then the watchdog cancels them and each records its cancellation.
     slots.idle().await;
+    phase_done.fire();
     Ok(())
+}
+
+/// Turns the run's shared stop and cancel instructions (atomics written by other threads)
+/// into this worker's local signals. Polling keeps the worker free of cross-thread wakers;
+/// 5 ms is far below any grace period and costs one timer per worker.
+async fn watchdog(
+    shared: Arc<Shared>,
+    grace_end: Nanos,
+    deadline: Nanos,
+    stopped: CancelSignal,
+    cancel: CancelSignal,
+    phase_done: CancelSignal,
+) {
+    let tick = std::time::Duration::from_millis(5);
+    loop {
+        let now = shared.clock.now();
+        if shared.stop.load(Ordering::Relaxed) || now >= deadline {
+            stopped.fire();
+        }
+        if now >= shared.cancel_at_ns.load(Ordering::Relaxed).min(grace_end) {
+            cancel.fire();
+        }
+        if let Either::Right(()) = race(monoio::time::sleep(tick), phase_done.fired()).await {
+            return;
+        }
+    }
+}
+
+/// Marks a request whose transport future was dropped.
+fn mark_cancelled(record: &mut RequestRecord, now: Nanos, why: &str) {
+    record.was_cancelled = true;
+    record.end_ns = now;
+    if record.outcome.is_none() {
+        record.outcome = Some(Outcome::Cancelled);
+        record.error = Some(ErrorDetails::new(
+            Some(499),
+            "RequestCancellationError",
+            why,
+        ));
+    }
+}
+
+/// The run's endpoint, on this worker, when it is a job API (metadata
+/// `requires_polling`): only those need it here, to decide their follow-up exchanges.
+fn job_endpoint<P: PluginSet>(
+    config: &ProfileConfig,
+    share: WorkerShare,
+) -> Result<Option<Rc<P::Endpoint>>, String> {
+    let kind = <P::Endpoint as DispatchEnum>::Kind::from_name(&config.endpoint_type);
+    let polls = kind.is_some_and(|k| {
+        k.entry()
+            .metadata::<crate::metadata::EndpointMetadata>()
+            .is_ok_and(|m| m.requires_polling)
+    });
+    if !polls {
+        return Ok(None);
+    }
+    let endpoint: P::Endpoint = create(&config.endpoint_type, config, share)?;
+    Ok(Some(Rc::new(endpoint)))
+}
+
+/// Follow-up exchanges of a job API (e.g. `video_generation`: submit, poll until done,
+/// optionally download). Each goes through the worker's transport and is folded into the
+/// same record, so the request spans submit to completion and its timestamps stay on
+/// this thread's clock. The endpoint peeks at the last response's JSON to decide (a poll
+/// cannot wait for the record thread); full parsing still happens there.
+async fn follow_ups<E: EndpointProtocol, T: TransportProtocol>(
+    endpoint: &E,
+    transport: &T,
+    clock: &RunClock,
+    record: &mut RequestRecord,
+) {
+    let mut sent = 0u32;
+    while record.outcome.is_none() {
+        match endpoint.follow_up(record, sent) {
+            FollowUp::Done => return,
+            FollowUp::Fail { outcome, error } => {
+                record.end_ns = record.end_ns.max(clock.now());
+                record.outcome = Some(outcome);
+                record.error = Some(error);
+                return;
+            }
+            FollowUp::Send(next) => {
+                if next.delay_ns > 0 {
+                    monoio::time::sleep(std::time::Duration::from_nanos(next.delay_ns)).await;
+                }
+                let bytes =
+                    transport.prepare_method(next.method, &next.path, &next.headers, &next.body);
+                let mut part = RequestRecord::default();
+                transport.send(&bytes, false, clock, &mut part).await;
+                record.absorb_follow_up(part, next.keep_responses);
+                sent = sent.saturating_add(1);
+            }
+        }
+    }
 }
