@@ -167,6 +167,20 @@ pub struct RequestRecord {
     pub input_tokens: Option<u32>,
     /// `max_tokens` asked of the server, if any.
     pub requested_output_tokens: Option<u32>,
+
+    // ---- transport diagnostics ---------------------------------------------------------
+    /// The body was framed as server-sent events (so a stream that ends without `[DONE]`
+    /// or a finish reason is truncated, BC-06).
+    pub event_stream: bool,
+    /// Sent again on a new connection after a kept-alive one closed before any response
+    /// byte (BC-20); the timestamps are those of the attempt that answered.
+    pub reconnected: bool,
+    /// Most SSE events completed by one read (BC-01: a fast server coalesces tokens).
+    pub max_events_per_read: u32,
+    /// Whether this is the last turn of its conversation, for
+    /// `--connection-reuse-strategy sticky-user-sessions`; `None` (unknown) counts as the
+    /// last turn, which is right while every conversation has one turn.
+    pub final_turn: Option<bool>,
 }
 
 /// Token usage as reported by the server.

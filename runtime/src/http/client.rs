@@ -1,32 +1,80 @@
 //! The measuring-path HTTP/1.1 client: a per-worker pool of kept-alive monoio connections
-//! and `send`, which writes one request and times every read of its response.
+//! (plain TCP or TLS) and `send`, which writes one request and times every read of its
+//! response.
 //!
-//! Reads are never wrapped in a timeout or `select!`: dropping an in-flight io_uring read
-//! can lose bytes the kernel already consumed. To cancel a request, drop the whole `send`
-//! future; its connection is then closed, never returned to the pool.
+//! Reads are never wrapped in a `select!` that could drop one and keep the connection:
+//! dropping an in-flight io_uring read can lose bytes the kernel already consumed. A
+//! request that times out (or is cancelled by dropping `send`) loses its whole attempt
+//! future, connection included: the read is cancelled and the connection closed, never
+//! returned to the pool, so no byte of that response can be taken for another.
 
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::io::{self, Write as _};
 use std::net::SocketAddr;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
+use std::path::PathBuf;
+use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
+use monoio_rustls::{ClientTlsStream, TlsConnector};
+use rustls::pki_types::ServerName;
 
-use super::chunked::ChunkedDecoder;
-use super::head::{parse_response_head, BodyFraming, HeadStatus, ResponseHead};
-use super::sse::SseFramer;
+use super::response::{fail, io_kind, ResponseEnd, ResponseParser};
+use super::tls;
 use super::url::{BaseUrl, Scheme, UrlError};
-use crate::record::{ErrorDetails, Nanos, Outcome, RequestRecord, ResponseChunk, RunClock};
+use crate::record::{Nanos, Outcome, RequestRecord, RunClock};
 
 /// Size of the per-connection read buffer.
 pub const READ_BUF_SIZE: usize = 16 * 1024;
-/// Most bytes of an error body kept as the error message (the rest is read and dropped).
-const MAX_ERROR_BODY: usize = 64 * 1024;
-/// Most bytes reserved up front for a `Content-Length` body.
-const MAX_BODY_RESERVE: u64 = 16 * 1024 * 1024;
+/// Sticky sessions kept open at most (AIPerf's lease bound); more are closed after use.
+const MAX_STICKY_SESSIONS: usize = 100_000;
+
+/// When a connection may carry another request (`--connection-reuse-strategy`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ConnectionReuse {
+    /// Any idle connection of the pool serves the next request.
+    #[default]
+    Pooled,
+    /// A new connection per request, closed after its response.
+    Never,
+    /// One connection per user session (conversation), kept across its turns and closed
+    /// after its last turn, so a sticky load balancer sees a session on one connection.
+    StickyUserSessions,
+}
+
+impl ConnectionReuse {
+    /// The flag's values, as AIPerf spells them.
+    pub const NAMES: [&'static str; 3] = ["pooled", "never", "sticky-user-sessions"];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectionReuse::Pooled => "pooled",
+            ConnectionReuse::Never => "never",
+            ConnectionReuse::StickyUserSessions => "sticky-user-sessions",
+        }
+    }
+}
+
+impl FromStr for ConnectionReuse {
+    type Err = String;
+
+    /// Case-insensitive; `_` and `-` are the same (AIPerf's enum normalisation).
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().replace('_', "-").as_str() {
+            "pooled" => Ok(ConnectionReuse::Pooled),
+            "never" => Ok(ConnectionReuse::Never),
+            "sticky-user-sessions" => Ok(ConnectionReuse::StickyUserSessions),
+            _ => Err(format!(
+                "unknown connection reuse strategy `{s}` (expected one of: {})",
+                Self::NAMES.join(", ")
+            )),
+        }
+    }
+}
 
 /// Pool behaviour.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +85,11 @@ pub struct PoolConfig {
     /// (4 s) stays under uvicorn's 5 s keep-alive timeout, which vLLM and SGLang inherit,
     /// so a reused connection rarely races the server's close.
     pub idle_timeout: Option<Duration>,
+    /// Limit on a whole request, connect to last byte (`--request-timeout-seconds`).
+    pub request_timeout: Option<Duration>,
+    pub reuse: ConnectionReuse,
+    /// PEM file of CA certificates trusted besides the system store (`--ca-cert`).
+    pub ca_cert: Option<PathBuf>,
 }
 
 impl Default for PoolConfig {
@@ -44,6 +97,9 @@ impl Default for PoolConfig {
         PoolConfig {
             max_idle: 4096,
             idle_timeout: Some(Duration::from_secs(4)),
+            request_timeout: None,
+            reuse: ConnectionReuse::Pooled,
+            ca_cert: None,
         }
     }
 }
@@ -53,7 +109,7 @@ impl Default for PoolConfig {
 pub struct PoolStats {
     /// Connections opened.
     pub connects: u64,
-    /// Connection attempts that failed.
+    /// Connection attempts that failed (TLS handshakes included).
     pub connect_errors: u64,
     /// Requests sent on a kept-alive connection.
     pub reused: u64,
@@ -64,31 +120,63 @@ pub struct PoolStats {
     pub expired: u64,
     /// Idle connections found closed (or with unsolicited bytes) before use.
     pub stale: u64,
+    /// Requests that ran past `request_timeout`.
+    pub timeouts: u64,
+}
+
+/// A plain or TLS connection. An enum rather than a trait object: the read sits on the
+/// measuring path and both arms inline.
+enum Stream {
+    Tcp(TcpStream),
+    Tls(Box<ClientTlsStream<TcpStream>>),
+}
+
+impl Stream {
+    /// One read. For TLS it returns decrypted bytes as soon as a record is complete, so
+    /// the caller's timestamp is taken right after the bytes became readable, as for TCP.
+    async fn read(&mut self, buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
+        match self {
+            Stream::Tcp(s) => s.read(buf).await,
+            Stream::Tls(s) => s.read(buf).await,
+        }
+    }
+
+    async fn write_all(&mut self, buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
+        match self {
+            Stream::Tcp(s) => s.write_all(buf).await,
+            Stream::Tls(s) => s.write_all(buf).await,
+        }
+    }
 }
 
 /// One connection and the buffers its requests reuse.
 struct Conn {
-    stream: TcpStream,
+    stream: Stream,
+    /// The TCP socket under `stream`, for the idle liveness check.
+    fd: RawFd,
     rbuf: Vec<u8>,
     wbuf: Vec<u8>,
-    head: Vec<u8>,
-    framer: SseFramer,
-    chunked: ChunkedDecoder,
+    parser: ResponseParser,
     idle_since: Nanos,
 }
 
 impl Conn {
-    fn new(stream: TcpStream) -> Self {
+    fn new(stream: Stream, fd: RawFd) -> Self {
         Conn {
             stream,
+            fd,
             rbuf: Vec::with_capacity(READ_BUF_SIZE),
             wbuf: Vec::new(),
-            head: Vec::new(),
-            framer: SseFramer::new(),
-            chunked: ChunkedDecoder::new(),
+            parser: ResponseParser::new(),
             idle_since: 0,
         }
     }
+}
+
+/// Where TLS connections go: the shared client configuration and the name to verify.
+struct TlsTarget {
+    connector: TlsConnector,
+    name: ServerName<'static>,
 }
 
 /// Kept-alive connections of one worker to one server address.
@@ -97,8 +185,11 @@ impl Conn {
 /// `&self` (interior mutability; no borrow is held across an `.await`).
 pub struct ConnectionPool {
     addr: SocketAddr,
+    tls: Option<TlsTarget>,
     config: PoolConfig,
     idle: RefCell<Vec<Conn>>,
+    /// `sticky-user-sessions`: the open connection of each session between its turns.
+    sticky: RefCell<HashMap<String, Conn>>,
     stats: Cell<PoolStats>,
 }
 
@@ -107,21 +198,37 @@ impl ConnectionPool {
         Self::with_config(addr, PoolConfig::default())
     }
 
+    /// A plain-TCP pool.
     pub fn with_config(addr: SocketAddr, config: PoolConfig) -> Self {
         ConnectionPool {
             addr,
+            tls: None,
             config,
             idle: RefCell::new(Vec::new()),
+            sticky: RefCell::new(HashMap::new()),
             stats: Cell::default(),
         }
     }
 
-    /// A pool for the first address `base` resolves to. Resolution blocks: call this before
-    /// the run, once per worker (or resolve once and use [`ConnectionPool::with_config`]).
+    /// A pool for the first address `base` resolves to, over TLS for `https`. Resolution
+    /// and loading the trusted certificates block: call this before the run, once per
+    /// worker (the TLS configuration is built once and shared).
     pub fn for_url(base: &BaseUrl, config: PoolConfig) -> Result<Self, UrlError> {
-        if base.scheme() == Scheme::Https {
-            return Err(UrlError::TlsNotSupported(base.to_string()));
-        }
+        let tls = match base.scheme() {
+            Scheme::Http => None,
+            Scheme::Https => {
+                let tls_error = |source| UrlError::Tls {
+                    url: base.to_string(),
+                    source,
+                };
+                let client = tls::client_config(config.ca_cert.as_deref()).map_err(tls_error)?;
+                let name = tls::server_name(base.host()).map_err(tls_error)?;
+                Some(TlsTarget {
+                    connector: TlsConnector::from(client),
+                    name,
+                })
+            }
+        };
         let addr = base
             .resolve()?
             .into_iter()
@@ -130,11 +237,22 @@ impl ConnectionPool {
                 host: base.host().to_owned(),
                 port: base.port(),
             })?;
-        Ok(Self::with_config(addr, config))
+        let mut pool = Self::with_config(addr, config);
+        pool.tls = tls;
+        Ok(pool)
     }
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Whether connections are made over TLS.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    pub fn config(&self) -> &PoolConfig {
+        &self.config
     }
 
     pub fn stats(&self) -> PoolStats {
@@ -150,20 +268,27 @@ impl ConnectionPool {
         self.idle.borrow().len()
     }
 
-    /// Closes every idle connection.
+    /// Sessions holding a connection between turns (`sticky-user-sessions`).
+    pub fn sticky_sessions(&self) -> usize {
+        self.sticky.borrow().len()
+    }
+
+    /// Closes every idle connection, sticky ones included.
     pub fn clear_idle(&self) {
         self.idle.borrow_mut().clear();
+        self.sticky.borrow_mut().clear();
     }
 
     /// Sends one serialized request (head and body, written with one write) and reads its
     /// response into `rec`.
     ///
     /// Fills `start_ns` (just before the write), `sent_ns`, `ack_ns` (head complete),
-    /// `first_byte_ns`, `reads`, `responses`, `end_ns`, `status`, `retry_after` and
-    /// `connection_reused`. A 2xx `text/event-stream` body (or any 2xx body without a
-    /// `Content-Type` when `streaming_sse`) becomes one chunk per SSE event; another 2xx
-    /// body becomes one chunk. Failures set `outcome` and `error`; on success `outcome` is
-    /// left `None` for the endpoint to judge. `intended_ns` is never touched.
+    /// `first_byte_ns`, `reads`, `responses`, `end_ns`, `status`, `retry_after`,
+    /// `connection_reused` and the diagnostics. A 2xx `text/event-stream` body (or any 2xx
+    /// body without a `Content-Type` when `streaming_sse`) becomes one chunk per SSE event;
+    /// another 2xx body becomes one chunk. Failures set `outcome` and `error` (a request
+    /// past `request_timeout` is `Timeout`, its events so far kept); on success `outcome`
+    /// is left `None` for the endpoint to judge. `intended_ns` is never touched.
     pub async fn send(
         &self,
         request: &[u8],
@@ -171,25 +296,70 @@ impl ConnectionPool {
         clock: &RunClock,
         rec: &mut RequestRecord,
     ) {
-        let head_request = request.starts_with(b"HEAD ");
+        self.send_parts(&[request], streaming_sse, clock, rec).await;
+    }
+
+    /// [`send`](Self::send) of a request given in pieces, written as one buffer (they are
+    /// copied into the connection's write buffer, as a whole request would be).
+    pub async fn send_parts(
+        &self,
+        parts: &[&[u8]],
+        streaming_sse: bool,
+        clock: &RunClock,
+        rec: &mut RequestRecord,
+    ) {
+        let Some(limit) = self.config.request_timeout else {
+            self.attempts(parts, streaming_sse, clock, rec).await;
+            return;
+        };
+        let attempts = self.attempts(parts, streaming_sse, clock, rec);
+        if monoio::time::timeout(limit, attempts).await.is_err() {
+            // The attempt future is gone, and with it the connection and its in-flight
+            // read (cancelled): the connection is closed, never pooled.
+            self.bump(|s| s.timeouts += 1);
+            let message = format!(
+                "request timed out after {} seconds",
+                fmt_seconds(limit.as_secs_f64())
+            );
+            fail(
+                rec,
+                clock.now(),
+                Outcome::Timeout,
+                "TimeoutError".to_owned(),
+                message,
+            );
+        }
+    }
+
+    async fn attempts(
+        &self,
+        parts: &[&[u8]],
+        streaming_sse: bool,
+        clock: &RunClock,
+        rec: &mut RequestRecord,
+    ) {
+        let head_request = parts.first().is_some_and(|p| p.starts_with(b"HEAD "));
+        let session = match self.config.reuse {
+            ConnectionReuse::StickyUserSessions => Some(session_key(rec)),
+            ConnectionReuse::Pooled | ConnectionReuse::Never => None,
+        };
         let mut retried = false;
         loop {
             rec.start_ns = clock.now();
             rec.sent_ns = None;
-            let (mut conn, reused) = match self.take_idle(rec.start_ns) {
+            let kept = match (&session, self.config.reuse) {
+                (Some(key), _) => self.take_sticky(key),
+                (None, ConnectionReuse::Pooled) => self.take_idle(rec.start_ns),
+                (None, _) => None,
+            };
+            let (mut conn, reused) = match kept {
                 Some(conn) => (conn, true),
                 None => match self.connect().await {
                     Ok(conn) => (conn, false),
                     Err(e) => {
                         self.bump(|s| s.connect_errors += 1);
-                        let message = format!("connect to {} failed: {e}", self.addr);
-                        fail(
-                            rec,
-                            clock.now(),
-                            Outcome::ConnectionError,
-                            io_kind(&e),
-                            message,
-                        );
+                        let message = format!("connect to {} failed: {}", self.addr, e.error);
+                        fail(rec, clock.now(), Outcome::ConnectionError, e.kind, message);
                         return;
                     }
                 },
@@ -198,40 +368,35 @@ impl ConnectionPool {
             if reused {
                 self.bump(|s| s.reused += 1);
             }
-            let opts = Opts {
-                streaming_sse,
-                head_request,
-            };
-            match exchange(&mut conn, request, opts, clock, rec).await {
-                Exchange::Complete { reusable } => {
+            conn.parser.start(streaming_sse, head_request);
+            match exchange(&mut conn, parts, clock, rec).await {
+                ResponseEnd::Complete { reusable } => {
                     if reusable {
                         conn.idle_since = rec.end_ns;
-                        let mut idle = self.idle.borrow_mut();
-                        if idle.len() < self.config.max_idle {
-                            idle.push(conn);
-                        }
+                        self.keep(conn, session, rec.final_turn.unwrap_or(true));
                     }
                     return;
                 }
-                Exchange::NoResponse(e, context) => {
+                ResponseEnd::NoResponse { error, context } => {
                     // The server may close an idle connection just as we reuse it; with no
                     // response byte seen, the request cannot have been processed twice.
-                    if reused && !retried && is_peer_close(&e) {
+                    if reused && !retried && is_peer_close(&error) {
                         retried = true;
+                        rec.reconnected = true;
                         self.bump(|s| s.reconnects += 1);
                         tracing::debug!(
                             addr = %self.addr,
-                            error = %e,
+                            error = %error,
                             "kept-alive connection failed before the response; retrying"
                         );
                         continue;
                     }
-                    let message = format!("connection failed {context}: {e}");
+                    let message = format!("connection failed {context}: {error}");
                     fail(
                         rec,
                         clock.now(),
                         Outcome::ConnectionError,
-                        io_kind(&e),
+                        io_kind(&error),
                         message,
                     );
                     return;
@@ -240,15 +405,52 @@ impl ConnectionPool {
         }
     }
 
-    async fn connect(&self) -> io::Result<Conn> {
-        let stream = TcpStream::connect_addr(self.addr).await?;
+    /// A reusable connection after its response: back to the pool, or to its session.
+    fn keep(&self, conn: Conn, session: Option<String>, final_turn: bool) {
+        match (self.config.reuse, session) {
+            (ConnectionReuse::Pooled, _) => {
+                let mut idle = self.idle.borrow_mut();
+                if idle.len() < self.config.max_idle {
+                    idle.push(conn);
+                }
+            }
+            (ConnectionReuse::StickyUserSessions, Some(key)) if !final_turn => {
+                let mut sticky = self.sticky.borrow_mut();
+                if sticky.len() < MAX_STICKY_SESSIONS {
+                    sticky.insert(key, conn);
+                }
+            }
+            // `never`, or the session's last turn: the connection closes here.
+            _ => {}
+        }
+    }
+
+    async fn connect(&self) -> Result<Conn, ConnectError> {
+        let tcp = TcpStream::connect_addr(self.addr)
+            .await
+            .map_err(|e| ConnectError {
+                kind: io_kind(&e),
+                error: e,
+            })?;
         // Nagle would hold a request back until the previous segment is acknowledged
         // (44 ms per keep-alive request in the crate survey).
-        if let Err(e) = stream.set_nodelay(true) {
+        if let Err(e) = tcp.set_nodelay(true) {
             tracing::warn!(addr = %self.addr, error = %e, "cannot set TCP_NODELAY");
         }
+        let fd = tcp.as_raw_fd();
+        let stream = match &self.tls {
+            None => Stream::Tcp(tcp),
+            Some(target) => {
+                let tls = target
+                    .connector
+                    .connect(target.name.clone(), tcp)
+                    .await
+                    .map_err(|e| tls_connect_error(e.into()))?;
+                Stream::Tls(Box::new(tls))
+            }
+        };
         self.bump(|s| s.connects += 1);
-        Ok(Conn::new(stream))
+        Ok(Conn::new(stream, fd))
     }
 
     /// Newest idle connection that is young enough and still open.
@@ -266,13 +468,24 @@ impl ConnectionPool {
                 self.bump(|s| s.expired += n);
                 return None;
             }
-            if peer_closed(&conn.stream) {
+            if peer_closed(conn.fd) {
                 self.bump(|s| s.stale += 1);
                 continue;
             }
             return Some(conn);
         }
         None
+    }
+
+    /// The session's connection, if it is still open. Sessions keep theirs however long
+    /// a turn takes: the user's think time is the point of a session.
+    fn take_sticky(&self, key: &str) -> Option<Conn> {
+        let conn = self.sticky.borrow_mut().remove(key)?;
+        if peer_closed(conn.fd) {
+            self.bump(|s| s.stale += 1);
+            return None;
+        }
+        Some(conn)
     }
 
     fn bump(&self, f: impl FnOnce(&mut PoolStats)) {
@@ -282,16 +495,55 @@ impl ConnectionPool {
     }
 }
 
+/// A failed connection attempt: the error and its `type` for the record.
+struct ConnectError {
+    kind: String,
+    error: io::Error,
+}
+
+/// Names a failed TLS handshake as aiohttp does: certificate problems apart from the
+/// rest, since they are the ones a user fixes with `--ca-cert`.
+fn tls_connect_error(error: io::Error) -> ConnectError {
+    let tls = error
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>());
+    let kind = match tls {
+        Some(rustls::Error::InvalidCertificate(_)) => "ClientConnectorCertificateError".to_owned(),
+        Some(_) => "ClientSSLError".to_owned(),
+        None => io_kind(&error),
+    };
+    ConnectError { kind, error }
+}
+
+/// The session a request belongs to: its correlation id, else its conversation.
+fn session_key(rec: &RequestRecord) -> String {
+    if rec.x_correlation_id.is_empty() {
+        format!("conversation-{}", rec.conversation_index)
+    } else {
+        rec.x_correlation_id.clone()
+    }
+}
+
+/// `21600`, `0.5`: seconds as a user wrote them.
+fn fmt_seconds(s: f64) -> String {
+    if s.fract() == 0.0 {
+        format!("{s:.0}")
+    } else {
+        format!("{s}")
+    }
+}
+
 /// Whether an idle connection has been closed by the server (or carries bytes nobody asked
-/// for, which would be taken for the next response). A non-blocking peek costs one syscall
-/// and saves a write into a dead socket plus the retry.
-fn peer_closed(stream: &TcpStream) -> bool {
+/// for, which would be taken for the next response; over TLS that includes a
+/// `close_notify`). A non-blocking peek costs one syscall and saves a write into a dead
+/// socket plus the retry.
+fn peer_closed(fd: RawFd) -> bool {
     let mut byte = 0u8;
-    // SAFETY: recv writes at most one byte into `byte`, a live local; the fd is open for as
-    // long as `stream` is borrowed.
+    // SAFETY: recv writes at most one byte into `byte`, a live local; `fd` belongs to a
+    // connection the caller owns, so it is open.
     let n = unsafe {
         libc::recv(
-            stream.as_raw_fd(),
+            fd,
             std::ptr::addr_of_mut!(byte).cast(),
             1,
             libc::MSG_PEEK | libc::MSG_DONTWAIT,
@@ -317,462 +569,54 @@ fn is_peer_close(e: &io::Error) -> bool {
     )
 }
 
-/// Error `type` for an I/O failure, close to the names AIPerf (aiohttp) reports.
-fn io_kind(e: &io::Error) -> String {
-    match e.kind() {
-        io::ErrorKind::UnexpectedEof => "ServerDisconnected".to_owned(),
-        kind => format!("{kind:?}"),
-    }
-}
-
-fn fail(rec: &mut RequestRecord, now: Nanos, outcome: Outcome, kind: String, message: String) {
-    rec.end_ns = now;
-    rec.outcome = Some(outcome);
-    rec.error = Some(ErrorDetails::new(None, kind, message));
-}
-
-fn http_error(rec: &mut RequestRecord, status: u16, reason: String, body: Vec<u8>) {
-    rec.outcome = Some(if status == 429 || status == 503 {
-        Outcome::Shed
-    } else {
-        Outcome::HttpError
-    });
-    let kind = if reason.is_empty() {
-        format!("HTTP {status}")
-    } else {
-        reason
-    };
-    let message = String::from_utf8(body)
-        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
-    rec.error = Some(ErrorDetails::new(Some(status), kind, message));
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Opts {
-    streaming_sse: bool,
-    head_request: bool,
-}
-
-/// How one attempt on one connection ended.
-enum Exchange {
-    /// The record is final; `reusable`: the connection may serve another request.
-    Complete { reusable: bool },
-    /// Failed before any response byte (retry candidate); the record is untouched apart
-    /// from `start_ns`/`sent_ns`.
-    NoResponse(io::Error, &'static str),
-}
-
-enum Step {
-    More,
-    Done(Exchange),
-}
-
+/// Writes the request and reads its response with the connection's parser, stamping each
+/// read as it completes.
 async fn exchange(
     conn: &mut Conn,
-    request: &[u8],
-    opts: Opts,
+    parts: &[&[u8]],
     clock: &RunClock,
     rec: &mut RequestRecord,
-) -> Exchange {
+) -> ResponseEnd {
     let Conn {
         stream,
         rbuf,
         wbuf,
-        head,
-        framer,
-        chunked,
+        parser,
         ..
     } = conn;
     // io_uring needs an owned buffer; copying into the connection's own is cheaper than
     // an allocation per request.
     wbuf.clear();
-    wbuf.extend_from_slice(request);
+    for part in parts {
+        wbuf.extend_from_slice(part);
+    }
     let out = std::mem::take(wbuf);
     rec.start_ns = clock.now();
     let (res, out) = stream.write_all(out).await;
     let sent = clock.now();
     *wbuf = out;
-    if let Err(e) = res {
-        return Exchange::NoResponse(e, "while writing the request");
+    if let Err(error) = res {
+        return ResponseEnd::NoResponse {
+            error,
+            context: "while writing the request",
+        };
     }
     rec.sent_ns = Some(sent);
 
-    head.clear();
-    let mut reader = Reader {
-        opts,
-        got_bytes: false,
-        phase: Phase::Head,
-    };
     loop {
         let (res, buf) = stream.read(std::mem::take(rbuf)).await;
         let now = clock.now();
         *rbuf = buf;
         let n = match res {
-            Ok(0) => return reader.on_close(None, now, framer, rec),
+            Ok(0) => return parser.close(None, now, rec),
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return reader.on_close(Some(e), now, framer, rec),
+            Err(e) => return parser.close(Some(e), now, rec),
         };
-        rec.reads = rec.reads.saturating_add(1);
-        if !reader.got_bytes {
-            reader.got_bytes = true;
-            rec.first_byte_ns = Some(now);
-        }
         let bytes = rbuf.get(..n).unwrap_or_default();
-        if let Step::Done(done) = reader.on_bytes(bytes, now, head, framer, chunked, rec) {
-            return done;
+        if let Some(end) = parser.feed(bytes, now, rec) {
+            return end;
         }
-    }
-}
-
-/// Response state of one request: head, then body.
-struct Reader {
-    opts: Opts,
-    got_bytes: bool,
-    phase: Phase,
-}
-
-enum Phase {
-    Head,
-    Body(Body),
-}
-
-impl Reader {
-    fn on_bytes(
-        &mut self,
-        bytes: &[u8],
-        now: Nanos,
-        head_buf: &mut Vec<u8>,
-        framer: &mut SseFramer,
-        chunked: &mut ChunkedDecoder,
-        rec: &mut RequestRecord,
-    ) -> Step {
-        match &mut self.phase {
-            Phase::Body(body) => body.on_bytes(bytes, now, framer, chunked, rec),
-            Phase::Head => self.on_head_bytes(bytes, now, head_buf, framer, chunked, rec),
-        }
-    }
-
-    fn on_head_bytes(
-        &mut self,
-        bytes: &[u8],
-        now: Nanos,
-        head_buf: &mut Vec<u8>,
-        framer: &mut SseFramer,
-        chunked: &mut ChunkedDecoder,
-        rec: &mut RequestRecord,
-    ) -> Step {
-        // Parse straight from the read when no partial head is held: the common case copies
-        // nothing.
-        let buffered = !head_buf.is_empty();
-        if buffered {
-            head_buf.extend_from_slice(bytes);
-        }
-        let input: &[u8] = if buffered { head_buf } else { bytes };
-        let mut offset = 0;
-        let parsed = loop {
-            let rest = input.get(offset..).unwrap_or_default();
-            match parse_response_head(rest, self.opts.head_request) {
-                Ok(HeadStatus::Interim { len, .. }) => offset += len,
-                other => break other,
-            }
-        };
-        match parsed {
-            Ok(HeadStatus::Complete { head, len }) => {
-                rec.ack_ns = Some(now);
-                let rest = input.get(offset + len..).unwrap_or_default();
-                let mut body = Body::start(head, self.opts, framer, chunked, rec);
-                let step = body.on_bytes(rest, now, framer, chunked, rec);
-                self.phase = Phase::Body(body);
-                head_buf.clear();
-                step
-            }
-            Ok(HeadStatus::Partial | HeadStatus::Interim { .. }) => {
-                if buffered {
-                    head_buf.drain(..offset.min(head_buf.len()));
-                } else {
-                    head_buf.extend_from_slice(bytes.get(offset..).unwrap_or_default());
-                }
-                Step::More
-            }
-            Err(e) => {
-                let message = format!("invalid response head: {e}");
-                fail(
-                    rec,
-                    now,
-                    Outcome::ConnectionError,
-                    "InvalidResponseHead".to_owned(),
-                    message,
-                );
-                Step::Done(Exchange::Complete { reusable: false })
-            }
-        }
-    }
-
-    /// The connection ended (`err` None: orderly EOF) at `now`.
-    fn on_close(
-        &mut self,
-        err: Option<io::Error>,
-        now: Nanos,
-        framer: &mut SseFramer,
-        rec: &mut RequestRecord,
-    ) -> Exchange {
-        let body = match &mut self.phase {
-            Phase::Body(body) => body,
-            Phase::Head if !self.got_bytes => {
-                let err = err.unwrap_or_else(|| {
-                    io::Error::new(io::ErrorKind::UnexpectedEof, "closed by the server")
-                });
-                return Exchange::NoResponse(err, "before the response");
-            }
-            Phase::Head => {
-                let (kind, message) = match err {
-                    Some(e) => (
-                        io_kind(&e),
-                        format!("connection failed during response head: {e}"),
-                    ),
-                    None => (
-                        "ServerDisconnected".to_owned(),
-                        "connection closed during response head".to_owned(),
-                    ),
-                };
-                fail(rec, now, Outcome::ConnectionError, kind, message);
-                return Exchange::Complete { reusable: false };
-            }
-        };
-        let suffix = err.map(|e| format!(": {e}")).unwrap_or_default();
-        match body.framing {
-            BodyFraming::UntilClose if suffix.is_empty() => {
-                body.complete(true, now, framer, rec);
-                Exchange::Complete { reusable: false }
-            }
-            BodyFraming::UntilClose => {
-                let message = format!("connection failed before the end of the body{suffix}");
-                body.truncated(now, rec, "ClientPayloadError", message)
-            }
-            BodyFraming::Length(total) => {
-                let got = total - body.remaining;
-                let message =
-                    format!("body ended after {got} of {total} bytes (Content-Length){suffix}");
-                body.truncated(now, rec, "ContentLengthError", message)
-            }
-            BodyFraming::Chunked => {
-                let message = format!("chunked body ended without terminator{suffix}");
-                body.truncated(now, rec, "TransferEncodingError", message)
-            }
-            // Complete as soon as the head is, so the reader never waits for it.
-            BodyFraming::None => Exchange::Complete { reusable: false },
-        }
-    }
-}
-
-/// Where body bytes go.
-enum Sink {
-    Sse,
-    /// A whole 2xx body and the time of its first byte.
-    Whole {
-        data: Vec<u8>,
-        first_ns: Option<Nanos>,
-    },
-    /// A non-2xx body, kept as the error message.
-    Error {
-        data: Vec<u8>,
-        status: u16,
-        reason: String,
-    },
-}
-
-impl Sink {
-    fn deliver(
-        &mut self,
-        bytes: &[u8],
-        now: Nanos,
-        framer: &mut SseFramer,
-        out: &mut Vec<ResponseChunk>,
-    ) {
-        match self {
-            Sink::Sse => {
-                let events = framer.feed(bytes, now, out);
-                tracing::trace!(bytes = bytes.len(), events, "sse read");
-            }
-            Sink::Whole { data, first_ns } => {
-                if first_ns.is_none() && !bytes.is_empty() {
-                    *first_ns = Some(now);
-                }
-                data.extend_from_slice(bytes);
-            }
-            Sink::Error { data, .. } => {
-                let room = MAX_ERROR_BODY.saturating_sub(data.len()).min(bytes.len());
-                data.extend_from_slice(bytes.get(..room).unwrap_or_default());
-            }
-        }
-    }
-}
-
-struct Body {
-    framing: BodyFraming,
-    /// Bytes still expected for `Length` framing.
-    remaining: u64,
-    keep_alive: bool,
-    sink: Sink,
-}
-
-impl Body {
-    fn start(
-        head: ResponseHead,
-        opts: Opts,
-        framer: &mut SseFramer,
-        chunked: &mut ChunkedDecoder,
-        rec: &mut RequestRecord,
-    ) -> Body {
-        rec.status = Some(head.status);
-        let is_sse = head.is_event_stream() || (opts.streaming_sse && head.content_type.is_none());
-        let sink = if !head.is_success() {
-            Sink::Error {
-                data: Vec::new(),
-                status: head.status,
-                reason: head.reason,
-            }
-        } else if is_sse {
-            framer.reset();
-            Sink::Sse
-        } else {
-            let reserve = match head.framing {
-                BodyFraming::Length(n) => n.min(MAX_BODY_RESERVE) as usize,
-                _ => 0,
-            };
-            Sink::Whole {
-                data: Vec::with_capacity(reserve),
-                first_ns: None,
-            }
-        };
-        if head.retry_after.is_some() {
-            rec.retry_after = head.retry_after;
-        }
-        if head.framing == BodyFraming::Chunked {
-            chunked.reset();
-        }
-        let remaining = match head.framing {
-            BodyFraming::Length(n) => n,
-            _ => 0,
-        };
-        Body {
-            framing: head.framing,
-            remaining,
-            keep_alive: head.keep_alive,
-            sink,
-        }
-    }
-
-    fn on_bytes(
-        &mut self,
-        bytes: &[u8],
-        now: Nanos,
-        framer: &mut SseFramer,
-        chunked: &mut ChunkedDecoder,
-        rec: &mut RequestRecord,
-    ) -> Step {
-        match self.framing {
-            BodyFraming::None => Step::Done(self.complete(bytes.is_empty(), now, framer, rec)),
-            BodyFraming::Length(_) => {
-                let take = usize::try_from(self.remaining)
-                    .unwrap_or(usize::MAX)
-                    .min(bytes.len());
-                let (data, extra) = bytes.split_at(take);
-                self.sink.deliver(data, now, framer, &mut rec.responses);
-                self.remaining -= take as u64;
-                if self.remaining == 0 {
-                    Step::Done(self.complete(extra.is_empty(), now, framer, rec))
-                } else {
-                    Step::More
-                }
-            }
-            BodyFraming::Chunked => {
-                let sink = &mut self.sink;
-                let responses = &mut rec.responses;
-                let decoded =
-                    chunked.decode(bytes, |data| sink.deliver(data, now, framer, responses));
-                match decoded {
-                    Ok(d) if d.done => {
-                        Step::Done(self.complete(d.consumed == bytes.len(), now, framer, rec))
-                    }
-                    Ok(_) => Step::More,
-                    Err(e) => Step::Done(self.truncated(
-                        now,
-                        rec,
-                        "TransferEncodingError",
-                        format!("invalid chunked body: {e}"),
-                    )),
-                }
-            }
-            BodyFraming::UntilClose => {
-                self.sink.deliver(bytes, now, framer, &mut rec.responses);
-                Step::More
-            }
-        }
-    }
-
-    /// The body ended cleanly at `now`; `clean_tail`: no bytes followed it.
-    fn complete(
-        &mut self,
-        clean_tail: bool,
-        now: Nanos,
-        framer: &mut SseFramer,
-        rec: &mut RequestRecord,
-    ) -> Exchange {
-        rec.end_ns = now;
-        match std::mem::replace(&mut self.sink, Sink::Sse) {
-            Sink::Sse => {
-                framer.finish(now, &mut rec.responses);
-            }
-            Sink::Whole { data, first_ns } => {
-                if !data.is_empty() {
-                    rec.responses.push(ResponseChunk {
-                        recv_ns: now,
-                        first_byte_ns: first_ns.unwrap_or(now),
-                        event: None,
-                        data,
-                    });
-                }
-            }
-            Sink::Error {
-                data,
-                status,
-                reason,
-            } => http_error(rec, status, reason, data),
-        }
-        if !clean_tail {
-            // Nothing was asked for: these bytes would be taken for the next response.
-            tracing::debug!("bytes after the end of a response; closing the connection");
-        }
-        Exchange::Complete {
-            reusable: self.keep_alive && clean_tail,
-        }
-    }
-
-    /// The body ended early. Events already framed stay in `responses`; a partial event or
-    /// body is dropped. For a non-2xx response the HTTP error is the more useful outcome.
-    fn truncated(
-        &mut self,
-        now: Nanos,
-        rec: &mut RequestRecord,
-        kind: &str,
-        message: String,
-    ) -> Exchange {
-        match std::mem::replace(&mut self.sink, Sink::Sse) {
-            Sink::Error {
-                data,
-                status,
-                reason,
-            } => {
-                rec.end_ns = now;
-                http_error(rec, status, reason, data);
-            }
-            Sink::Sse | Sink::Whole { .. } => {
-                fail(rec, now, Outcome::Truncated, kind.to_owned(), message);
-            }
-        }
-        Exchange::Complete { reusable: false }
     }
 }
 
@@ -802,25 +646,43 @@ pub fn serialize_request_into(
     headers: &[(String, String)],
     body: &[u8],
 ) {
-    let target = base.join(path);
     let header_len: usize = headers.iter().map(|(k, v)| k.len() + v.len() + 4).sum();
     out.clear();
-    out.reserve(
-        method.len() + target.len() + base.authority().len() + header_len + body.len() + 96,
-    );
-    let has = |name: &str| {
-        headers
-            .iter()
-            .any(|(k, _)| k.trim().eq_ignore_ascii_case(name))
-    };
+    out.reserve(method.len() + path.len() + base.authority().len() + header_len + body.len() + 128);
+    serialize_request_line(out, method, base, path, headers);
+    serialize_request_rest(out, method, headers, body);
+}
+
+/// Appends the part of a request that depends on the base URL: the request line and
+/// `Host` (unless `headers` has one). With [`serialize_request_rest`] it makes exactly
+/// [`serialize_request`]'s bytes, so a transport spreading requests over several base
+/// URLs keeps one copy of the rest and joins the two when it sends.
+pub fn serialize_request_line(
+    out: &mut Vec<u8>,
+    method: &str,
+    base: &BaseUrl,
+    path: &str,
+    headers: &[(String, String)],
+) {
+    let target = base.join(path);
     push_all(
         out,
         &[method.as_bytes(), b" ", target.as_bytes(), b" HTTP/1.1\r\n"],
     );
-    if !has("host") {
+    if !has_header(headers, "host") {
         push_all(out, &[b"Host: ", base.authority().as_bytes(), b"\r\n"]);
     }
-    if !has("connection") {
+}
+
+/// Appends the rest of a request after [`serialize_request_line`]: `Connection`, the
+/// headers, `Content-Length`, the blank line and the body.
+pub fn serialize_request_rest(
+    out: &mut Vec<u8>,
+    method: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+) {
+    if !has_header(headers, "connection") {
         out.extend_from_slice(b"Connection: keep-alive\r\n");
     }
     for (name, value) in headers {
@@ -851,6 +713,12 @@ pub fn serialize_request_into(
     }
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(body);
+}
+
+fn has_header(headers: &[(String, String)], name: &str) -> bool {
+    headers
+        .iter()
+        .any(|(k, _)| k.trim().eq_ignore_ascii_case(name))
 }
 
 fn push_all(out: &mut Vec<u8>, parts: &[&[u8]]) {

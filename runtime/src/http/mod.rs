@@ -3,19 +3,24 @@
 //! Hand-written on monoio's `TcpStream` rather than a general HTTP client because timing
 //! is the product: one write per request, a timestamp right after every read completes,
 //! and body bytes handed to the SSE framer as they arrive (monoio's own client buffers a
-//! chunked body until it ends, which makes TTFT unmeasurable).
+//! chunked body until it ends, which makes TTFT unmeasurable). TLS is rustls under the
+//! same read loop, so `https://` is timed exactly as `http://`.
 
 pub mod chunked;
 pub mod client;
 pub mod head;
+pub mod response;
 pub mod sse;
+pub mod tls;
 pub mod url;
 
 pub use chunked::{ChunkedDecoder, ChunkedError, Decoded};
 pub use client::{
-    serialize_request, serialize_request_into, ConnectionPool, PoolConfig, PoolStats, READ_BUF_SIZE,
+    serialize_request, serialize_request_into, serialize_request_line, serialize_request_rest,
+    ConnectionPool, ConnectionReuse, PoolConfig, PoolStats, READ_BUF_SIZE,
 };
 pub use head::{parse_response_head, BodyFraming, HeadError, HeadStatus, ResponseHead};
+pub use response::{ResponseEnd, ResponseParser};
 pub use sse::SseFramer;
 pub use url::{BaseUrl, Scheme, UrlError};
 

@@ -39,8 +39,12 @@ pub enum UrlError {
     InvalidPort(String),
     #[error("credentials in URL `{0}` are not supported; pass them as headers")]
     Credentials(String),
-    #[error("https URLs are not supported yet (TLS not supported yet): `{0}`")]
-    TlsNotSupported(String),
+    #[error("TLS for `{url}`: {source}")]
+    Tls {
+        url: String,
+        #[source]
+        source: super::tls::TlsSetupError,
+    },
     #[error("cannot resolve `{host}:{port}`: {source}")]
     Resolve {
         host: String,

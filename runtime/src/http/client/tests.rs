@@ -3,10 +3,12 @@
 use std::future::Future;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream as StdStream};
+use std::path::PathBuf;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use super::*;
+use crate::record::ErrorDetails;
 
 const MS: Nanos = 1_000_000;
 
@@ -16,6 +18,8 @@ enum Act {
     Request,
     Write(Vec<u8>),
     Sleep(u64),
+    /// Wait until the client closes the connection.
+    Eof,
 }
 
 use Act::{Request, Sleep};
@@ -29,19 +33,85 @@ fn write(bytes: impl AsRef<[u8]>) -> Act {
 /// expected fails instead of hanging.
 struct Server {
     addr: SocketAddr,
+    tls: bool,
     thread: Option<JoinHandle<Vec<String>>>,
+}
+
+/// A server-side connection, plain or TLS (the test CA's certificate for 127.0.0.1).
+enum ServerConn {
+    Plain(StdStream),
+    Tls(Box<rustls::StreamOwned<rustls::ServerConnection, StdStream>>),
+}
+
+impl Read for ServerConn {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            ServerConn::Plain(s) => s.read(buf),
+            ServerConn::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for ServerConn {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            ServerConn::Plain(s) => s.write(buf),
+            ServerConn::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            ServerConn::Plain(s) => s.flush(),
+            ServerConn::Tls(s) => s.flush(),
+        }
+    }
+}
+
+pub(super) fn tls_fixture(name: &str) -> PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/tls")
+        .join(name)
+}
+
+fn tls_server_config() -> std::sync::Arc<rustls::ServerConfig> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_file_iter(tls_fixture("server.pem"))
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_file(tls_fixture("server.key")).unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+    std::sync::Arc::new(config)
 }
 
 impl Server {
     fn start(scripts: Vec<Vec<Act>>) -> Server {
+        Self::start_with(scripts, false)
+    }
+
+    /// The same over TLS: each connection completes a handshake first.
+    fn start_tls(scripts: Vec<Vec<Act>>) -> Server {
+        Self::start_with(scripts, true)
+    }
+
+    fn start_with(scripts: Vec<Vec<Act>>, tls: bool) -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("local addr");
         listener.set_nonblocking(true).expect("nonblocking");
+        let tls_config = tls.then(tls_server_config);
         let thread = thread::spawn(move || {
             let mut requests = Vec::new();
             for script in scripts {
                 let deadline = Instant::now() + Duration::from_secs(10);
-                let mut s = loop {
+                let s = loop {
                     match listener.accept() {
                         Ok((s, _)) => break s,
                         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
@@ -54,12 +124,27 @@ impl Server {
                 s.set_nonblocking(false).unwrap();
                 s.set_nodelay(true).unwrap();
                 s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                let mut s = match &tls_config {
+                    None => ServerConn::Plain(s),
+                    Some(config) => {
+                        let conn = rustls::ServerConnection::new(config.clone()).unwrap();
+                        ServerConn::Tls(Box::new(rustls::StreamOwned::new(conn, s)))
+                    }
+                };
                 let mut pending = Vec::new();
                 for act in script {
                     match act {
                         Request => requests.push(read_request(&mut s, &mut pending)),
-                        Act::Write(bytes) => s.write_all(&bytes).expect("server write"),
+                        Act::Write(bytes) => {
+                            s.write_all(&bytes).expect("server write");
+                            s.flush().expect("server flush");
+                        }
                         Sleep(ms) => thread::sleep(Duration::from_millis(ms)),
+                        Act::Eof => {
+                            let mut byte = [0u8; 1];
+                            // Reset or orderly close: either way the client let go.
+                            assert!(!matches!(s.read(&mut byte), Ok(n) if n > 0));
+                        }
                     }
                 }
             }
@@ -67,12 +152,14 @@ impl Server {
         });
         Server {
             addr,
+            tls,
             thread: Some(thread),
         }
     }
 
     fn base(&self) -> BaseUrl {
-        BaseUrl::parse(&format!("http://{}", self.addr)).unwrap()
+        let scheme = if self.tls { "https" } else { "http" };
+        BaseUrl::parse(&format!("{scheme}://{}", self.addr)).unwrap()
     }
 
     /// Waits for the script to end; returns the requests it read.
@@ -81,7 +168,7 @@ impl Server {
     }
 }
 
-fn read_request(s: &mut StdStream, pending: &mut Vec<u8>) -> String {
+fn read_request(s: &mut ServerConn, pending: &mut Vec<u8>) -> String {
     let mut buf = [0u8; 4096];
     loop {
         if let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
@@ -704,16 +791,29 @@ fn serialize_request_shapes() {
 }
 
 #[test]
-fn pool_for_https_says_tls_is_not_supported() {
-    let base = BaseUrl::parse("https://127.0.0.1:8443").unwrap();
-    let err = ConnectionPool::for_url(&base, PoolConfig::default())
-        .err()
-        .unwrap();
-    assert!(matches!(err, UrlError::TlsNotSupported(_)));
-    assert!(err.to_string().contains("TLS not supported yet"));
+fn pool_for_url_picks_tls_by_scheme() {
     let base = BaseUrl::parse("http://127.0.0.1:8000").unwrap();
     let pool = ConnectionPool::for_url(&base, PoolConfig::default()).unwrap();
     assert_eq!(pool.addr(), "127.0.0.1:8000".parse().unwrap());
+    assert!(!pool.is_tls());
+    let config = PoolConfig {
+        ca_cert: Some(tls_fixture("ca.pem")),
+        ..PoolConfig::default()
+    };
+    let base = BaseUrl::parse("https://127.0.0.1:8443").unwrap();
+    let pool = ConnectionPool::for_url(&base, config).unwrap();
+    assert!(pool.is_tls());
+    let config = PoolConfig {
+        ca_cert: Some(tls_fixture("server.key")),
+        ..PoolConfig::default()
+    };
+    let err = ConnectionPool::for_url(&base, config).err().unwrap();
+    assert!(matches!(err, UrlError::Tls { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .starts_with("TLS for `https://127.0.0.1:8443`: "),
+        "{err}"
+    );
 }
 
 #[test]
@@ -724,4 +824,251 @@ fn fusion_driver_uses_io_uring_when_the_kernel_allows() {
         .expect("fusion runtime")
         .block_on(async { monoio::utils::is_legacy() });
     assert_eq!(legacy, !monoio::utils::detect_uring());
+}
+
+fn tls_pool(server: &Server, config: PoolConfig) -> ConnectionPool {
+    let config = PoolConfig {
+        ca_cert: Some(tls_fixture("ca.pem")),
+        ..config
+    };
+    ConnectionPool::for_url(&server.base(), config).unwrap()
+}
+
+#[test]
+fn tls_stream_is_timed_like_tcp() {
+    on_both_drivers(|| async {
+        let script = vec![
+            Request,
+            write(SSE_HEAD),
+            Sleep(60),
+            write(chunk(&content("A"))),
+            Sleep(60),
+            write(chunk(&(content("B") + "data: [DONE]\n\n")) + "0\r\n\r\n"),
+            Request,
+            write(ok_json("{}")),
+        ];
+        let server = Server::start_tls(vec![script]);
+        let clock = RunClock::new();
+        let pool = tls_pool(&server, PoolConfig::default());
+        let rec = send(&pool, &post(&server.base()), true, &clock).await;
+        assert_eq!(rec.outcome, None, "{:?}", rec.error);
+        assert!(rec.event_stream);
+        let [a, b, done] = &rec.responses[..] else {
+            panic!("{rec:?}")
+        };
+        assert_eq!(done.data, b"[DONE]");
+        // B and [DONE] came in one write: one read, one timestamp (BC-01 over TLS).
+        assert_eq!(b.recv_ns, done.recv_ns);
+        assert_eq!(rec.max_events_per_read, 2);
+        assert!(a.recv_ns - rec.ack_ns.unwrap() >= 30 * MS, "{rec:?}");
+        assert!(b.recv_ns - a.recv_ns >= 30 * MS, "{rec:?}");
+        assert_ordered(&rec);
+        // The TLS connection is kept alive like a plain one.
+        let rec = send(&pool, &post(&server.base()), false, &clock).await;
+        assert_eq!(rec.outcome, None, "{:?}", rec.error);
+        assert!(rec.connection_reused);
+        assert_eq!(rec.responses[0].data, b"{}");
+        assert_eq!(pool.stats().connects, 1);
+        let requests = server.join();
+        assert!(requests[0].ends_with("{\"x\":1}"), "{requests:?}");
+    });
+}
+
+#[test]
+fn tls_rejects_an_untrusted_certificate() {
+    on_both_drivers(|| async {
+        // The server's read drives its side of the handshake, which the client aborts.
+        let server = Server::start_tls(vec![vec![Act::Eof]]);
+        let clock = RunClock::new();
+        // A CA that did not sign the server's certificate: the server's own leaf.
+        let config = PoolConfig {
+            ca_cert: Some(tls_fixture("server.pem")),
+            ..PoolConfig::default()
+        };
+        let pool = ConnectionPool::for_url(&server.base(), config).unwrap();
+        let rec = send(&pool, &post(&server.base()), true, &clock).await;
+        assert_eq!(rec.outcome, Some(Outcome::ConnectionError));
+        let err = rec.error.unwrap();
+        assert_eq!(err.kind, "ClientConnectorCertificateError", "{err:?}");
+        assert!(
+            err.message.starts_with(&format!(
+                "connect to {} failed: invalid peer certificate",
+                server.addr
+            )),
+            "{err:?}"
+        );
+        assert_eq!(pool.stats().connect_errors, 1);
+        assert_eq!((rec.sent_ns, rec.reads), (None, 0));
+        assert!(server.join().is_empty());
+    });
+}
+
+#[test]
+fn timeout_closes_the_connection_and_keeps_the_events_so_far() {
+    on_both_drivers(|| async {
+        let server = Server::start(vec![vec![
+            Request,
+            write(SSE_HEAD.to_owned() + &chunk(&content("A"))),
+            // The stream stalls; the client gives up after 150 ms and must close.
+            Act::Eof,
+        ]]);
+        let clock = RunClock::new();
+        let config = PoolConfig {
+            request_timeout: Some(Duration::from_millis(150)),
+            ..PoolConfig::default()
+        };
+        let pool = ConnectionPool::with_config(server.addr, config);
+        let rec = send(&pool, &post(&server.base()), true, &clock).await;
+        assert_eq!(rec.outcome, Some(Outcome::Timeout));
+        let err = rec.error.clone().unwrap();
+        assert_eq!(
+            (err.code, err.kind.as_str(), err.message.as_str()),
+            (None, "TimeoutError", "request timed out after 0.15 seconds")
+        );
+        assert_eq!(rec.responses.len(), 1, "{rec:?}");
+        assert_eq!(rec.status, Some(200));
+        let elapsed = rec.end_ns - rec.start_ns;
+        assert!((150 * MS..2000 * MS).contains(&elapsed), "{elapsed}");
+        assert_eq!(pool.idle_connections(), 0);
+        assert_eq!(pool.stats().timeouts, 1);
+        // The server saw the connection close (Eof), so the script ends.
+        server.join();
+    });
+}
+
+#[test]
+fn timeout_covers_a_connect_that_never_completes_the_head() {
+    on_both_drivers(|| async {
+        // Slow headers: the status line arrives, the rest never does in time.
+        let server = Server::start(vec![vec![Request, write("HTTP/1.1 200 OK\r\n"), Act::Eof]]);
+        let clock = RunClock::new();
+        let config = PoolConfig {
+            request_timeout: Some(Duration::from_millis(100)),
+            ..PoolConfig::default()
+        };
+        let pool = ConnectionPool::with_config(server.addr, config);
+        let rec = send(&pool, &post(&server.base()), true, &clock).await;
+        assert_eq!(rec.outcome, Some(Outcome::Timeout));
+        assert_eq!((rec.status, rec.ack_ns, rec.reads), (None, None, 1));
+        assert!(rec.first_byte_ns.is_some());
+        server.join();
+    });
+}
+
+#[test]
+fn never_reuse_opens_a_connection_per_request() {
+    on_both_drivers(|| async {
+        let server = Server::start(vec![
+            vec![Request, write(ok_json("1")), Act::Eof],
+            vec![Request, write(ok_json("2")), Act::Eof],
+        ]);
+        let clock = RunClock::new();
+        let config = PoolConfig {
+            reuse: ConnectionReuse::Never,
+            ..PoolConfig::default()
+        };
+        let pool = ConnectionPool::with_config(server.addr, config);
+        for body in ["1", "2"] {
+            let rec = send(&pool, &post(&server.base()), false, &clock).await;
+            assert_eq!(rec.outcome, None, "{:?}", rec.error);
+            assert_eq!(rec.responses[0].data, body.as_bytes());
+            assert!(!rec.connection_reused);
+            assert_eq!(pool.idle_connections(), 0);
+        }
+        assert_eq!(pool.stats().connects, 2);
+        server.join();
+    });
+}
+
+#[test]
+fn sticky_sessions_keep_a_connection_until_the_last_turn() {
+    on_both_drivers(|| async {
+        let server = Server::start(vec![
+            // Session a: two turns on one connection, closed after the last.
+            vec![
+                Request,
+                write(ok_json("a1")),
+                Request,
+                write(ok_json("a2")),
+                Act::Eof,
+            ],
+            // Session b: its own connection.
+            vec![Request, write(ok_json("b1")), Act::Eof],
+        ]);
+        let clock = RunClock::new();
+        let config = PoolConfig {
+            reuse: ConnectionReuse::StickyUserSessions,
+            ..PoolConfig::default()
+        };
+        let pool = ConnectionPool::with_config(server.addr, config);
+        let req = post(&server.base());
+        let turn = |id: &str, final_turn| RequestRecord {
+            x_correlation_id: id.to_owned(),
+            final_turn: Some(final_turn),
+            ..RequestRecord::default()
+        };
+        let mut rec = turn("a", false);
+        pool.send(&req, false, &clock, &mut rec).await;
+        assert_eq!(
+            (rec.responses[0].data.as_slice(), pool.sticky_sessions()),
+            (&b"a1"[..], 1)
+        );
+        let mut rec = turn("a", true);
+        pool.send(&req, false, &clock, &mut rec).await;
+        assert_eq!(rec.responses[0].data, b"a2");
+        assert!(rec.connection_reused);
+        assert_eq!(pool.sticky_sessions(), 0);
+        // Unknown finality (single-turn conversations) counts as the last turn.
+        let mut rec = RequestRecord {
+            x_correlation_id: "b".into(),
+            ..RequestRecord::default()
+        };
+        pool.send(&req, false, &clock, &mut rec).await;
+        assert_eq!(rec.responses[0].data, b"b1");
+        assert!(!rec.connection_reused);
+        assert_eq!((pool.sticky_sessions(), pool.idle_connections()), (0, 0));
+        assert_eq!(pool.stats().connects, 2);
+        server.join();
+    });
+}
+
+#[test]
+fn send_parts_writes_one_request() {
+    on_both_drivers(|| async {
+        let server = Server::start(vec![vec![Request, write(ok_json("{}"))]]);
+        let clock = RunClock::new();
+        let pool = ConnectionPool::new(server.addr);
+        let base = server.base();
+        let headers = [("Content-Type".to_owned(), "application/json".to_owned())];
+        let mut line = Vec::new();
+        serialize_request_line(&mut line, "POST", &base, "/v1/x", &headers);
+        let mut rest = Vec::new();
+        serialize_request_rest(&mut rest, "POST", &headers, b"{}");
+        let mut rec = RequestRecord::default();
+        pool.send_parts(&[&line, &rest], false, &clock, &mut rec)
+            .await;
+        assert_eq!(rec.outcome, None, "{:?}", rec.error);
+        let whole = serialize_request("POST", &base, "/v1/x", &headers, b"{}");
+        assert_eq!([line, rest].concat(), whole);
+        assert_eq!(server.join(), [String::from_utf8(whole).unwrap()]);
+    });
+}
+
+#[test]
+fn reconnected_requests_are_marked() {
+    on_both_drivers(|| async {
+        let server = Server::start(vec![
+            vec![Request, write(ok_json("1")), Request],
+            vec![Request, write(ok_json("2"))],
+        ]);
+        let clock = RunClock::new();
+        let pool = ConnectionPool::new(server.addr);
+        let req = post(&server.base());
+        let first = send(&pool, &req, false, &clock).await;
+        assert!(!first.reconnected);
+        let second = send(&pool, &req, false, &clock).await;
+        assert!(second.reconnected);
+        assert_eq!(second.responses[0].data, b"2");
+        server.join();
+    });
 }

@@ -1,0 +1,501 @@
+//! Reading one HTTP/1.1 response from the reads of a connection, with no I/O of its own:
+//! the client feeds it each read's bytes and the read's timestamp. Keeping it synchronous
+//! lets the property tests and the fuzz targets drive exactly the code that measures.
+
+use std::io;
+
+use super::chunked::ChunkedDecoder;
+use super::head::{parse_response_head, BodyFraming, HeadStatus, ResponseHead};
+use super::sse::SseFramer;
+use crate::record::{ErrorDetails, Nanos, Outcome, RequestRecord, ResponseChunk};
+
+/// Most bytes of an error body kept as the error message (the rest is read and dropped).
+pub const MAX_ERROR_BODY: usize = 64 * 1024;
+/// Most bytes reserved up front for a `Content-Length` body.
+const MAX_BODY_RESERVE: u64 = 16 * 1024 * 1024;
+
+/// How a response ended, as far as the connection is concerned.
+#[derive(Debug)]
+pub enum ResponseEnd {
+    /// The record is final (success or failure); `reusable`: the connection may carry
+    /// another request.
+    Complete { reusable: bool },
+    /// The connection failed before any response byte: the request may be retried on a
+    /// new connection (BC-20). The record is untouched.
+    NoResponse {
+        error: io::Error,
+        context: &'static str,
+    },
+}
+
+/// Incremental reader of responses on one connection. Its buffers are kept between
+/// responses, so a kept-alive connection reads without allocating.
+#[derive(Debug)]
+pub struct ResponseParser {
+    head: Vec<u8>,
+    framer: SseFramer,
+    chunked: ChunkedDecoder,
+    opts: Opts,
+    got_bytes: bool,
+    phase: Phase,
+}
+
+impl Default for ResponseParser {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ResponseParser {
+    pub fn new() -> Self {
+        ResponseParser {
+            head: Vec::new(),
+            framer: SseFramer::new(),
+            chunked: ChunkedDecoder::new(),
+            opts: Opts::default(),
+            got_bytes: false,
+            phase: Phase::Head,
+        }
+    }
+
+    /// Starts reading the response to a new request. `streaming_sse`: a 2xx body without
+    /// `Content-Type` is read as SSE; `head_request`: the request was `HEAD` (no body).
+    pub fn start(&mut self, streaming_sse: bool, head_request: bool) {
+        self.head.clear();
+        self.opts = Opts {
+            streaming_sse,
+            head_request,
+        };
+        self.got_bytes = false;
+        self.phase = Phase::Head;
+    }
+
+    /// The bytes of one read that completed at `now`. Fills `rec` (status, head and
+    /// first-byte times, events, outcome on failure); returns how the response ended once
+    /// it has. After an end, call [`start`](Self::start) before feeding more.
+    pub fn feed(
+        &mut self,
+        bytes: &[u8],
+        now: Nanos,
+        rec: &mut RequestRecord,
+    ) -> Option<ResponseEnd> {
+        rec.reads = rec.reads.saturating_add(1);
+        if !self.got_bytes {
+            self.got_bytes = true;
+            rec.first_byte_ns = Some(now);
+        }
+        let events_before = rec.responses.len();
+        let step = match &mut self.phase {
+            Phase::Body(body) => {
+                body.on_bytes(bytes, now, &mut self.framer, &mut self.chunked, rec)
+            }
+            Phase::Done => Step::Done(ResponseEnd::Complete { reusable: false }),
+            Phase::Head => self.on_head_bytes(bytes, now, rec),
+        };
+        let events = (rec.responses.len() - events_before) as u32;
+        rec.max_events_per_read = rec.max_events_per_read.max(events);
+        match step {
+            Step::More => None,
+            Step::Done(end) => {
+                self.phase = Phase::Done;
+                Some(end)
+            }
+        }
+    }
+
+    /// The connection ended at `now` before the response did: `err` is `None` for an
+    /// orderly close (a read of 0 bytes).
+    pub fn close(
+        &mut self,
+        err: Option<io::Error>,
+        now: Nanos,
+        rec: &mut RequestRecord,
+    ) -> ResponseEnd {
+        let end = self.on_close(err, now, rec);
+        self.phase = Phase::Done;
+        end
+    }
+
+    fn on_head_bytes(&mut self, bytes: &[u8], now: Nanos, rec: &mut RequestRecord) -> Step {
+        // Parse straight from the read when no partial head is held: the common case copies
+        // nothing.
+        let buffered = !self.head.is_empty();
+        if buffered {
+            self.head.extend_from_slice(bytes);
+        }
+        let input: &[u8] = if buffered { &self.head } else { bytes };
+        let mut offset = 0;
+        let parsed = loop {
+            let rest = input.get(offset..).unwrap_or_default();
+            match parse_response_head(rest, self.opts.head_request) {
+                Ok(HeadStatus::Interim { len, .. }) => offset += len,
+                other => break other,
+            }
+        };
+        match parsed {
+            Ok(HeadStatus::Complete { head, len }) => {
+                rec.ack_ns = Some(now);
+                let rest = input.get(offset + len..).unwrap_or_default();
+                let mut body =
+                    Body::start(head, self.opts, &mut self.framer, &mut self.chunked, rec);
+                let step = body.on_bytes(rest, now, &mut self.framer, &mut self.chunked, rec);
+                self.phase = Phase::Body(body);
+                self.head.clear();
+                step
+            }
+            Ok(HeadStatus::Partial | HeadStatus::Interim { .. }) => {
+                if buffered {
+                    self.head.drain(..offset.min(self.head.len()));
+                } else {
+                    self.head
+                        .extend_from_slice(bytes.get(offset..).unwrap_or_default());
+                }
+                Step::More
+            }
+            Err(e) => {
+                let message = format!("invalid response head: {e}");
+                fail(
+                    rec,
+                    now,
+                    Outcome::ConnectionError,
+                    "InvalidResponseHead".to_owned(),
+                    message,
+                );
+                Step::Done(ResponseEnd::Complete { reusable: false })
+            }
+        }
+    }
+
+    fn on_close(
+        &mut self,
+        err: Option<io::Error>,
+        now: Nanos,
+        rec: &mut RequestRecord,
+    ) -> ResponseEnd {
+        let body = match &mut self.phase {
+            Phase::Body(body) => body,
+            Phase::Done => return ResponseEnd::Complete { reusable: false },
+            Phase::Head if !self.got_bytes => {
+                let error = err.unwrap_or_else(|| {
+                    io::Error::new(io::ErrorKind::UnexpectedEof, "closed by the server")
+                });
+                return ResponseEnd::NoResponse {
+                    error,
+                    context: "before the response",
+                };
+            }
+            Phase::Head => {
+                let (kind, message) = match err {
+                    Some(e) => (
+                        io_kind(&e),
+                        format!("connection failed during response head: {e}"),
+                    ),
+                    None => (
+                        "ServerDisconnected".to_owned(),
+                        "connection closed during response head".to_owned(),
+                    ),
+                };
+                fail(rec, now, Outcome::ConnectionError, kind, message);
+                return ResponseEnd::Complete { reusable: false };
+            }
+        };
+        // TLS reports a TCP close without `close_notify` as UnexpectedEof. Servers commonly
+        // skip the alert, so for a body delimited by the close it is the close.
+        let err = err.filter(|e| {
+            !(body.framing == BodyFraming::UntilClose && e.kind() == io::ErrorKind::UnexpectedEof)
+        });
+        let suffix = err.map(|e| format!(": {e}")).unwrap_or_default();
+        match body.framing {
+            BodyFraming::UntilClose if suffix.is_empty() => {
+                body.complete(true, now, &mut self.framer, rec);
+                ResponseEnd::Complete { reusable: false }
+            }
+            BodyFraming::UntilClose => {
+                let message = format!("connection failed before the end of the body{suffix}");
+                body.truncated(now, rec, "ClientPayloadError", message)
+            }
+            BodyFraming::Length(total) => {
+                let got = total - body.remaining;
+                let message =
+                    format!("body ended after {got} of {total} bytes (Content-Length){suffix}");
+                body.truncated(now, rec, "ContentLengthError", message)
+            }
+            BodyFraming::Chunked => {
+                let message = format!("chunked body ended without terminator{suffix}");
+                body.truncated(now, rec, "TransferEncodingError", message)
+            }
+            // Complete as soon as the head is, so the reader never waits for it.
+            BodyFraming::None => ResponseEnd::Complete { reusable: false },
+        }
+    }
+}
+
+/// Error `type` for an I/O failure, close to the names AIPerf (aiohttp) reports.
+pub(crate) fn io_kind(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::UnexpectedEof => "ServerDisconnected".to_owned(),
+        kind => format!("{kind:?}"),
+    }
+}
+
+pub(crate) fn fail(
+    rec: &mut RequestRecord,
+    now: Nanos,
+    outcome: Outcome,
+    kind: String,
+    message: String,
+) {
+    rec.end_ns = now;
+    rec.outcome = Some(outcome);
+    rec.error = Some(ErrorDetails::new(None, kind, message));
+}
+
+fn http_error(rec: &mut RequestRecord, status: u16, reason: String, body: Vec<u8>) {
+    rec.outcome = Some(if status == 429 || status == 503 {
+        Outcome::Shed
+    } else {
+        Outcome::HttpError
+    });
+    let kind = if reason.is_empty() {
+        format!("HTTP {status}")
+    } else {
+        reason
+    };
+    let message = String::from_utf8(body)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+    rec.error = Some(ErrorDetails::new(Some(status), kind, message));
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Opts {
+    streaming_sse: bool,
+    head_request: bool,
+}
+
+enum Step {
+    More,
+    Done(ResponseEnd),
+}
+
+#[derive(Debug)]
+enum Phase {
+    Head,
+    Body(Body),
+    /// The response ended; further bytes belong to nobody.
+    Done,
+}
+
+/// Where body bytes go.
+#[derive(Debug)]
+enum Sink {
+    Sse,
+    /// A whole 2xx body and the time of its first byte.
+    Whole {
+        data: Vec<u8>,
+        first_ns: Option<Nanos>,
+    },
+    /// A non-2xx body, kept as the error message.
+    Error {
+        data: Vec<u8>,
+        status: u16,
+        reason: String,
+    },
+}
+
+impl Sink {
+    fn deliver(
+        &mut self,
+        bytes: &[u8],
+        now: Nanos,
+        framer: &mut SseFramer,
+        out: &mut Vec<ResponseChunk>,
+    ) {
+        match self {
+            Sink::Sse => {
+                framer.feed(bytes, now, out);
+            }
+            Sink::Whole { data, first_ns } => {
+                if first_ns.is_none() && !bytes.is_empty() {
+                    *first_ns = Some(now);
+                }
+                data.extend_from_slice(bytes);
+            }
+            Sink::Error { data, .. } => {
+                let room = MAX_ERROR_BODY.saturating_sub(data.len()).min(bytes.len());
+                data.extend_from_slice(bytes.get(..room).unwrap_or_default());
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Body {
+    framing: BodyFraming,
+    /// Bytes still expected for `Length` framing.
+    remaining: u64,
+    keep_alive: bool,
+    sink: Sink,
+}
+
+impl Body {
+    fn start(
+        head: ResponseHead,
+        opts: Opts,
+        framer: &mut SseFramer,
+        chunked: &mut ChunkedDecoder,
+        rec: &mut RequestRecord,
+    ) -> Body {
+        rec.status = Some(head.status);
+        let is_sse = head.is_event_stream() || (opts.streaming_sse && head.content_type.is_none());
+        let sink = if !head.is_success() {
+            Sink::Error {
+                data: Vec::new(),
+                status: head.status,
+                reason: head.reason,
+            }
+        } else if is_sse {
+            framer.reset();
+            rec.event_stream = true;
+            Sink::Sse
+        } else {
+            let reserve = match head.framing {
+                BodyFraming::Length(n) => n.min(MAX_BODY_RESERVE) as usize,
+                _ => 0,
+            };
+            Sink::Whole {
+                data: Vec::with_capacity(reserve),
+                first_ns: None,
+            }
+        };
+        if head.retry_after.is_some() {
+            rec.retry_after = head.retry_after;
+        }
+        if head.framing == BodyFraming::Chunked {
+            chunked.reset();
+        }
+        let remaining = match head.framing {
+            BodyFraming::Length(n) => n,
+            _ => 0,
+        };
+        Body {
+            framing: head.framing,
+            remaining,
+            keep_alive: head.keep_alive,
+            sink,
+        }
+    }
+
+    fn on_bytes(
+        &mut self,
+        bytes: &[u8],
+        now: Nanos,
+        framer: &mut SseFramer,
+        chunked: &mut ChunkedDecoder,
+        rec: &mut RequestRecord,
+    ) -> Step {
+        match self.framing {
+            BodyFraming::None => Step::Done(self.complete(bytes.is_empty(), now, framer, rec)),
+            BodyFraming::Length(_) => {
+                let take = usize::try_from(self.remaining)
+                    .unwrap_or(usize::MAX)
+                    .min(bytes.len());
+                let (data, extra) = bytes.split_at(take);
+                self.sink.deliver(data, now, framer, &mut rec.responses);
+                self.remaining -= take as u64;
+                if self.remaining == 0 {
+                    Step::Done(self.complete(extra.is_empty(), now, framer, rec))
+                } else {
+                    Step::More
+                }
+            }
+            BodyFraming::Chunked => {
+                let sink = &mut self.sink;
+                let responses = &mut rec.responses;
+                let decoded =
+                    chunked.decode(bytes, |data| sink.deliver(data, now, framer, responses));
+                match decoded {
+                    Ok(d) if d.done => {
+                        Step::Done(self.complete(d.consumed == bytes.len(), now, framer, rec))
+                    }
+                    Ok(_) => Step::More,
+                    Err(e) => Step::Done(self.truncated(
+                        now,
+                        rec,
+                        "TransferEncodingError",
+                        format!("invalid chunked body: {e}"),
+                    )),
+                }
+            }
+            BodyFraming::UntilClose => {
+                self.sink.deliver(bytes, now, framer, &mut rec.responses);
+                Step::More
+            }
+        }
+    }
+
+    /// The body ended cleanly at `now`; `clean_tail`: no bytes followed it.
+    fn complete(
+        &mut self,
+        clean_tail: bool,
+        now: Nanos,
+        framer: &mut SseFramer,
+        rec: &mut RequestRecord,
+    ) -> ResponseEnd {
+        rec.end_ns = now;
+        match std::mem::replace(&mut self.sink, Sink::Sse) {
+            Sink::Sse => {
+                framer.finish(now, &mut rec.responses);
+            }
+            Sink::Whole { data, first_ns } => {
+                if !data.is_empty() {
+                    rec.responses.push(ResponseChunk {
+                        recv_ns: now,
+                        first_byte_ns: first_ns.unwrap_or(now),
+                        event: None,
+                        data,
+                    });
+                }
+            }
+            Sink::Error {
+                data,
+                status,
+                reason,
+            } => http_error(rec, status, reason, data),
+        }
+        if !clean_tail {
+            // Nothing was asked for: these bytes would be taken for the next response.
+            tracing::debug!("bytes after the end of a response; closing the connection");
+        }
+        ResponseEnd::Complete {
+            reusable: self.keep_alive && clean_tail,
+        }
+    }
+
+    /// The body ended early. Events already framed stay in `responses`; a partial event or
+    /// body is dropped. For a non-2xx response the HTTP error is the more useful outcome.
+    fn truncated(
+        &mut self,
+        now: Nanos,
+        rec: &mut RequestRecord,
+        kind: &str,
+        message: String,
+    ) -> ResponseEnd {
+        match std::mem::replace(&mut self.sink, Sink::Sse) {
+            Sink::Error {
+                data,
+                status,
+                reason,
+            } => {
+                rec.end_ns = now;
+                http_error(rec, status, reason, data);
+            }
+            Sink::Sse | Sink::Whole { .. } => {
+                fail(rec, now, Outcome::Truncated, kind.to_owned(), message);
+            }
+        }
+        ResponseEnd::Complete { reusable: false }
+    }
+}
+
+#[cfg(test)]
+mod tests;

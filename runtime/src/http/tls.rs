@@ -1,0 +1,156 @@
+//! TLS client settings for `https://` URLs: rustls with the ring provider, the system's
+//! trust store plus any `--ca-cert` PEM.
+//!
+//! The system store (`rustls-native-certs`: `/etc/ssl/certs`, `SSL_CERT_FILE`,
+//! `SSL_CERT_DIR`) is what AIPerf's aiohttp trusts, and it carries the private CAs that
+//! in-cluster inference servers are usually signed by; a compiled-in Mozilla list would
+//! not. A `FROM scratch` image has no store: mount one, set `SSL_CERT_FILE`, or pass
+//! `--ca-cert`.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::{ClientConfig, RootCertStore};
+
+/// Why a TLS client configuration could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TlsSetupError {
+    #[error("cannot read CA certificates from {path}: {reason}")]
+    CaFile { path: PathBuf, reason: String },
+    #[error("{path} holds no PEM certificate")]
+    CaFileEmpty { path: PathBuf },
+    #[error(
+        "no trusted CA certificates: the system store is empty or unreadable ({0}); pass --ca-cert"
+    )]
+    NoRoots(String),
+    #[error("`{0}` is not a valid TLS server name")]
+    ServerName(String),
+    #[error("TLS setup failed: {0}")]
+    Rustls(String),
+}
+
+/// A client configuration trusting the system store and `ca_cert` (a PEM file of one or
+/// more certificates). Built once per distinct `ca_cert` and shared: reading the system
+/// store takes milliseconds, and every worker asks for the same configuration.
+pub fn client_config(ca_cert: Option<&Path>) -> Result<Arc<ClientConfig>, TlsSetupError> {
+    type Cache = Mutex<Vec<(Option<PathBuf>, Arc<ClientConfig>)>>;
+    static CACHE: Cache = Mutex::new(Vec::new());
+    let key = ca_cert.map(Path::to_path_buf);
+    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, config)) = cache.iter().find(|(k, _)| *k == key) {
+        return Ok(config.clone());
+    }
+    let config = Arc::new(build_client_config(ca_cert)?);
+    cache.push((key, config.clone()));
+    Ok(config)
+}
+
+fn build_client_config(ca_cert: Option<&Path>) -> Result<ClientConfig, TlsSetupError> {
+    let mut roots = RootCertStore::empty();
+    let native = rustls_native_certs::load_native_certs();
+    let (added, _ignored) = roots.add_parsable_certificates(native.certs);
+    if added == 0 && ca_cert.is_none() {
+        let why = native
+            .errors
+            .first()
+            .map_or_else(|| "no certificates found".to_owned(), ToString::to_string);
+        return Err(TlsSetupError::NoRoots(why));
+    }
+    if !native.errors.is_empty() {
+        tracing::debug!(
+            errors = native.errors.len(),
+            "some system CA certificates could not be loaded"
+        );
+    }
+    if let Some(path) = ca_cert {
+        let file_error = |reason: String| TlsSetupError::CaFile {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+            .map_err(|e| file_error(e.to_string()))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| file_error(e.to_string()))?;
+        if certs.is_empty() {
+            return Err(TlsSetupError::CaFileEmpty {
+                path: path.to_path_buf(),
+            });
+        }
+        for cert in certs {
+            roots
+                .add(cert)
+                .map_err(|e| file_error(format!("invalid certificate: {e}")))?;
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsSetupError::Rustls(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(config)
+}
+
+/// The name a certificate must match: a DNS name or an IP address (`127.0.0.1`, `::1`;
+/// the URL's brackets around an IPv6 address are removed).
+pub fn server_name(host: &str) -> Result<ServerName<'static>, TlsSetupError> {
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    ServerName::try_from(bare.to_owned()).map_err(|_| TlsSetupError::ServerName(host.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/fixtures/tls")
+            .join(name)
+    }
+
+    #[test]
+    fn server_names() {
+        assert_eq!(
+            server_name("localhost").unwrap(),
+            ServerName::try_from("localhost").unwrap()
+        );
+        assert!(matches!(
+            server_name("127.0.0.1").unwrap(),
+            ServerName::IpAddress(_)
+        ));
+        assert!(matches!(
+            server_name("[::1]").unwrap(),
+            ServerName::IpAddress(_)
+        ));
+        assert_eq!(
+            server_name("bad name").unwrap_err(),
+            TlsSetupError::ServerName("bad name".into())
+        );
+    }
+
+    #[test]
+    fn ca_cert_files() {
+        let config = client_config(Some(&fixture("ca.pem"))).unwrap();
+        // The same file gives the same shared configuration.
+        assert!(Arc::ptr_eq(
+            &config,
+            &client_config(Some(&fixture("ca.pem"))).unwrap()
+        ));
+        let missing = fixture("missing.pem");
+        assert!(matches!(
+            client_config(Some(&missing)),
+            Err(TlsSetupError::CaFile { path, .. }) if path == missing
+        ));
+        // A key file holds no certificate.
+        let key = fixture("server.key");
+        assert_eq!(
+            client_config(Some(&key)).unwrap_err(),
+            TlsSetupError::CaFileEmpty { path: key }
+        );
+    }
+}
