@@ -13,6 +13,7 @@
 //! threads so that they never delay a timestamp.
 
 mod cancel;
+mod health;
 mod pipeline;
 mod run;
 mod slots;

@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::config::ProfileConfig;
 use crate::engine::pipeline::{self, create_all, tokenizer_plugin, PipelineSettings};
 use crate::engine::worker::{self, Driver, PhasePlan, PreparedRequest, Shared};
-use crate::engine::Progress;
+use crate::engine::{health, Progress};
 use crate::plugin::{DispatchEnum, PluginContext, PluginKind, PluginSet};
 use crate::protocols::{
     ConsoleExporterProtocol, DataExporterProtocol, DatasetComposerProtocol, EndpointProtocol,
@@ -297,9 +297,10 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         std::thread::sleep(Duration::from_millis(100));
     }
     let mut worker_errors = Vec::new();
+    let mut reports = Vec::new();
     for handle in handles {
         match handle.join() {
-            Ok(Ok(())) => {}
+            Ok(Ok(report)) => reports.push(report),
             Ok(Err(e)) => worker_errors.push(e),
             Err(_) => worker_errors.push("a worker thread panicked".to_owned()),
         }
@@ -330,11 +331,15 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         start_time: local_iso_time(clock.wall_ns(0)),
         end_time: local_iso_time(clock.wall_ns(end_ns)),
         was_cancelled,
-        client_health: serde_json::json!({
-            "workers": workers,
-            "io_driver": driver_name,
-        }),
+        client_health: serde_json::Value::Null,
     };
+    let lateness = results
+        .metric("scheduling_lateness")
+        .and_then(|m| m.stats.as_ref());
+    let (health, health_text) =
+        health::assess(lateness, output.events, output.reads, &reports, driver_name);
+    let mut results = results;
+    results.client_health = health;
 
     let mut exported = Vec::new();
     for exporter in create_all::<P::DataExporter>(&config)? {
@@ -350,7 +355,8 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
             .export(&results, &mut console)
             .map_err(|e| format!("console: {e}"))?;
     }
-    let _ = output.records_path;
+    console.push('\n');
+    console.push_str(&health_text);
     Ok(RunOutcome {
         results,
         console,

@@ -8,6 +8,7 @@ use std::sync::{Arc, Barrier};
 
 use crate::config::ProfileConfig;
 use crate::engine::cancel::{race, CancelSignal, Either, SplitMix};
+use crate::engine::health::{thread_cpu_seconds, WorkerReport};
 use crate::engine::slots::Slots;
 use crate::plugin::{DispatchEnum, PluginContext, PluginKind, PluginSet, WorkerShare};
 use crate::protocols::{
@@ -74,7 +75,9 @@ pub(crate) fn run_worker<P: PluginSet>(
     shared: Arc<Shared>,
     tx: Sender<RequestRecord>,
     driver: Driver,
-) -> Result<(), String> {
+) -> Result<WorkerReport, String> {
+    let started = std::time::Instant::now();
+    let cpu_before = thread_cpu_seconds();
     let fut = worker_main::<P>(id, count, shared.clone(), tx);
     let result = match driver {
         Driver::Auto => monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
@@ -97,7 +100,10 @@ pub(crate) fn run_worker<P: PluginSet>(
         // Other workers wait at the barrier for this one; let them finish promptly.
         shared.stop.store(true, Ordering::SeqCst);
     }
-    result
+    result.map(|()| WorkerReport {
+        cpu_s: thread_cpu_seconds() - cpu_before,
+        wall_s: started.elapsed().as_secs_f64(),
+    })
 }
 
 fn create<E: DispatchEnum>(

@@ -1,0 +1,188 @@
+//! The client-health verdict: was the client itself the bottleneck?
+//!
+//! A benchmark client that falls behind its own schedule or saturates its cores reports
+//! its own delays as the server's. Every run says how late the client was, how busy its
+//! workers were, and how many response events arrived per read, and it says so plainly
+//! when those figures mean the measurements are suspect.
+
+use serde_json::json;
+
+use crate::results::Stats;
+
+/// Scheduling lateness p99 above which the client was behind its schedule.
+pub(crate) const LATENESS_P99_LIMIT_MS: f64 = 1.0;
+/// Worker CPU share above which a worker core was saturated.
+pub(crate) const BUSY_LIMIT: f64 = 0.9;
+
+/// CPU and wall time of one worker thread.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct WorkerReport {
+    pub cpu_s: f64,
+    pub wall_s: f64,
+}
+
+impl WorkerReport {
+    pub fn busy(&self) -> f64 {
+        if self.wall_s > 0.0 {
+            (self.cpu_s / self.wall_s).min(1.0)
+        } else {
+            0.0
+        }
+    }
+}
+
+/// CPU seconds (user + system) the calling thread has used.
+pub(crate) fn thread_cpu_seconds() -> f64 {
+    // SAFETY: `rusage` is plain data that getrusage fills; no pointer is retained.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: the pointer is valid for the call; RUSAGE_THREAD is Linux's per-thread usage.
+    if unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) } != 0 {
+        return 0.0;
+    }
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(usage.ru_utime) + secs(usage.ru_stime)
+}
+
+/// The verdict as JSON (for `profile_export_aiperf.json`) and as console text.
+pub(crate) fn assess(
+    lateness_ms: Option<&Stats>,
+    events: u64,
+    reads: u64,
+    workers: &[WorkerReport],
+    driver: &str,
+) -> (serde_json::Value, String) {
+    let mut reasons = Vec::new();
+    if let Some(l) = lateness_ms {
+        if l.p99 > LATENESS_P99_LIMIT_MS {
+            reasons.push(format!(
+                "scheduling lateness p99 {:.3} ms exceeds {LATENESS_P99_LIMIT_MS} ms: requests \
+                 left later than the schedule asked",
+                l.p99
+            ));
+        }
+    }
+    for (i, w) in workers.iter().enumerate() {
+        if w.busy() > BUSY_LIMIT {
+            reasons.push(format!(
+                "worker {i} was {:.0}% busy (over {:.0}%): its core was saturated",
+                w.busy() * 100.0,
+                BUSY_LIMIT * 100.0
+            ));
+        }
+    }
+    let events_per_read = if reads > 0 {
+        events as f64 / reads as f64
+    } else {
+        0.0
+    };
+    let bottleneck = !reasons.is_empty();
+    let busy: Vec<f64> = workers
+        .iter()
+        .map(|w| (w.busy() * 1e4).round() / 1e4)
+        .collect();
+    let value = json!({
+        "client_bottleneck": bottleneck,
+        "reasons": reasons,
+        "scheduling_lateness_ms": lateness_ms.map(|l| json!({
+            "p50": l.p50, "p90": l.p90, "p99": l.p99, "max": l.max,
+        })),
+        "events_per_read": events_per_read,
+        "response_events": events,
+        "reads": reads,
+        "worker_busy": busy,
+        "worker_cpu_seconds": workers.iter().map(|w| w.cpu_s).collect::<Vec<_>>(),
+        "workers": workers.len(),
+        "io_driver": driver,
+    });
+
+    let lateness = match lateness_ms {
+        Some(l) => format!(
+            "scheduling lateness p50 {:.3} ms, p99 {:.3} ms",
+            l.p50, l.p99
+        ),
+        None => "scheduling lateness n/a".to_owned(),
+    };
+    let busy_text: Vec<String> = busy.iter().map(|b| format!("{:.0}%", b * 100.0)).collect();
+    let summary = format!(
+        "{lateness}; {events_per_read:.2} events per read; workers busy {} ({driver}, {} \
+         workers)",
+        busy_text.join(", "),
+        workers.len()
+    );
+    let text = if bottleneck {
+        let mut t = format!(
+            "Client health: CLIENT-BOUND: these figures include client delay\n  {summary}\n"
+        );
+        for r in value["reasons"].as_array().into_iter().flatten() {
+            t.push_str(&format!("  - {}\n", r.as_str().unwrap_or_default()));
+        }
+        t
+    } else {
+        format!("Client health: ok ({summary})\n")
+    };
+    (value, text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lateness(p50: f64, p99: f64) -> Stats {
+        Stats {
+            avg: p50,
+            min: 0.0,
+            max: p99,
+            sum: 0.0,
+            std: 0.0,
+            count: 10,
+            p1: 0.0,
+            p5: 0.0,
+            p10: 0.0,
+            p25: 0.0,
+            p50,
+            p75: p50,
+            p90: p99,
+            p95: p99,
+            p99,
+        }
+    }
+
+    #[test]
+    fn a_healthy_run_says_ok() {
+        let w = [WorkerReport {
+            cpu_s: 1.0,
+            wall_s: 10.0,
+        }];
+        let (json, text) = assess(Some(&lateness(0.01, 0.2)), 300, 100, &w, "io_uring");
+        assert_eq!(json["client_bottleneck"], false);
+        assert_eq!(json["events_per_read"], 3.0);
+        assert_eq!(
+            text,
+            "Client health: ok (scheduling lateness p50 0.010 ms, p99 0.200 ms; 3.00 events per \
+             read; workers busy 10% (io_uring, 1 workers))\n"
+        );
+    }
+
+    #[test]
+    fn late_or_saturated_clients_are_called_out() {
+        let w = [
+            WorkerReport {
+                cpu_s: 9.5,
+                wall_s: 10.0,
+            },
+            WorkerReport {
+                cpu_s: 1.0,
+                wall_s: 10.0,
+            },
+        ];
+        let (json, text) = assess(Some(&lateness(0.5, 2.5)), 10, 10, &w, "epoll");
+        assert_eq!(json["client_bottleneck"], true);
+        assert_eq!(json["reasons"].as_array().map(Vec::len), Some(2));
+        assert!(text.starts_with("Client health: CLIENT-BOUND"), "{text}");
+        assert!(
+            text.contains("scheduling lateness p99 2.500 ms exceeds 1 ms"),
+            "{text}"
+        );
+        assert!(text.contains("worker 0 was 95% busy"), "{text}");
+    }
+}
