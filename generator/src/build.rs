@@ -1,25 +1,18 @@
 //! `aiperf-gen build`: packs → plan → crate → cargo → binary.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 
+use crate::check_class;
 use crate::crate_gen::{self, CrateInputs};
 use crate::manifest::diagnostic::{self, Diagnostic};
 use crate::manifest::resolve::{EntryStatus, Resolution};
-use crate::manifest::{self, PackInfo};
+use crate::manifest::{LoadOptions, PackInfo};
 use crate::plan::{BuildPlan, PlanCategory, PlanEntry, PlanPack};
+use crate::session::{Inputs, Session};
 
-/// The workspace this generator was built from: home of the runtime, the macros, the
-/// templates and the built-in packs.
-pub fn workspace_root() -> PathBuf {
-    let compiled = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    std::env::var_os("AIPERF_GEN_HOME")
-        .map(PathBuf::from)
-        .unwrap_or(compiled)
-        .canonicalize()
-        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
-}
+pub use crate::session::{pack_search_path, workspace_root};
 
 /// Where generated crates and the shared target directory live by default.
 pub fn cache_dir() -> PathBuf {
@@ -33,16 +26,6 @@ pub fn cache_dir() -> PathBuf {
         Some(home) => PathBuf::from(home).join(".cache").join("aiperf-gen"),
         None => workspace_root().join("target").join("aiperf-gen"),
     }
-}
-
-/// The pack search path: the workspace's packs, `--pack-path` dirs, `AIPERF_PACK_PATH`.
-pub fn pack_search_path(extra: &[PathBuf]) -> Vec<PathBuf> {
-    let mut paths = vec![workspace_root().join("plugin-packs")];
-    paths.extend(extra.iter().cloned());
-    if let Some(env) = std::env::var_os("AIPERF_PACK_PATH") {
-        paths.extend(std::env::split_paths(&env));
-    }
-    paths
 }
 
 /// Options of `aiperf-gen build`.
@@ -90,47 +73,30 @@ pub enum BuildError {
     Usage(String),
 }
 
-/// Loads, validates and resolves the manifests of `packs` into a plan.
+/// Loads, validates and resolves the manifests of `packs` into a plan. Class paths must
+/// be Rust paths here: they become paths in generated code.
 pub fn plan(
     packs: &[String],
     pack_paths: &[PathBuf],
 ) -> Result<(BuildPlan, Vec<Diagnostic>), (Vec<Diagnostic>, String)> {
-    let root = workspace_root();
-    let categories_path = root.join("runtime").join("categories.yaml");
-    let mut diagnostics = Vec::new();
-    let (categories, diags) = manifest::load_categories(&categories_path);
-    diagnostics.extend(diags);
-    let Some(categories) = categories else {
-        return Err((diagnostics, "categories.yaml is invalid".into()));
-    };
-
-    let search = pack_search_path(pack_paths);
-    let mut loaded: Vec<(PackInfo, manifest::PluginsManifest)> = Vec::new();
-    for name in packs {
-        match manifest::find_pack(name, &search) {
-            // Naming a pack twice must not make it conflict with itself.
-            Ok(pack) if loaded.iter().any(|(p, _)| p.root_dir == pack.root_dir) => {}
-            Ok(pack) => {
-                let (plugins, diags) =
-                    manifest::load_plugins(&pack.manifest_path, &pack, &categories);
-                diagnostics.extend(diags);
-                if let Some(plugins) = plugins {
-                    loaded.push((pack, plugins));
-                }
-            }
-            Err(d) => diagnostics.push(d),
-        }
-    }
-    if diagnostic::has_errors(&diagnostics) {
+    let session = Session::load(&Inputs {
+        categories: None,
+        packs: packs.to_vec(),
+        pack_paths: pack_paths.to_vec(),
+        options: LoadOptions::any_language(),
+    });
+    let mut diagnostics = session.diagnostics.clone();
+    diagnostics.extend(
+        check_class::rust_paths(&session)
+            .into_iter()
+            .map(|p| p.diagnostic),
+    );
+    let (Some(resolution), false) = (&session.resolution, diagnostic::has_errors(&diagnostics))
+    else {
         return Err((diagnostics, "manifest errors".into()));
-    }
-    let resolution = manifest::resolve(&categories, &loaded);
-    diagnostics.extend(resolution.diagnostics.iter().cloned());
-    if diagnostic::has_errors(&diagnostics) {
-        return Err((diagnostics, "conflict errors".into()));
-    }
-    let packs: Vec<&PackInfo> = loaded.iter().map(|(p, _)| p).collect();
-    Ok((to_plan(&packs, &resolution), diagnostics))
+    };
+    let packs: Vec<&PackInfo> = session.packs.iter().map(|(p, _)| p).collect();
+    Ok((to_plan(&packs, resolution), diagnostics))
 }
 
 fn package_name(packs: &[&PackInfo]) -> String {

@@ -1,13 +1,23 @@
 //! The `aiperf-gen` command line.
+//!
+//! Every command writes to the streams it is given, so tests run the real command line
+//! in-process ([`run`]) and compare its exact output. Exit codes: 0 success, 1 invalid
+//! input (or a failed check), 2 usage or I/O errors.
 
 use std::ffi::OsString;
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use aiperf_runtime::explorer::Style;
 use clap::{Parser, Subcommand};
 
 use crate::build::{self, BuildOptions};
 use crate::manifest::diagnostic;
+use crate::manifest::schema::schema_files;
+use crate::manifest::LoadOptions;
+use crate::session::{Inputs, Session};
+use crate::validate::{self, Format, ValidateOptions};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -27,8 +37,13 @@ struct Cli {
 enum Command {
     /// Generate the crate for a set of packs and build the benchmark binary.
     Build(BuildArgs),
-    /// Validate categories.yaml and the packs' plugins.yaml files.
+    /// Check manifests: YAML, schema, names, metadata, conflicts, and with
+    /// `--check-class` the classes in the packs' sources.
     Validate(ValidateArgs),
+    /// Write the JSON Schemas (draft 2020-12) of categories.yaml and plugins.yaml.
+    Schema(SchemaArgs),
+    /// Explore packs, categories and plugins, as `aiperf plugins` does.
+    Plugins(PluginsArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -58,25 +73,93 @@ struct BuildArgs {
 
 #[derive(Debug, clap::Args)]
 struct ValidateArgs {
-    /// Packs to validate, by name or path.
+    /// Manifest files; one whose name contains `categories` is a categories.yaml, the
+    /// others are plugins.yaml files (validated against it, or the runtime's).
+    files: Vec<PathBuf>,
+    /// Packs to validate, by name or path (default `core` when no files are given).
     #[arg(long = "plugins", value_delimiter = ',')]
     plugins: Vec<String>,
+    /// The categories.yaml to validate plugins against (default: the runtime's).
+    #[arg(long)]
+    categories: Option<PathBuf>,
     /// More directories to search for packs.
     #[arg(long)]
     pack_path: Vec<PathBuf>,
+    /// Also require Rust class paths and check, in the packs' sources and without
+    /// compiling, that each names a public type implementing its category's protocol.
+    #[arg(long)]
+    check_class: bool,
     /// Treat warnings as errors.
     #[arg(long)]
     deny_warnings: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    format: Format,
 }
 
-/// Runs the CLI; returns the process exit code (0 ok, 1 invalid input, 2 usage or I/O).
+#[derive(Debug, clap::Args)]
+struct SchemaArgs {
+    /// Directory to write `categories.schema.json` and `plugins.schema.json` into.
+    #[arg(long, default_value = ".")]
+    out: PathBuf,
+    /// The categories.yaml the plugins schema describes (default: the runtime's).
+    #[arg(long)]
+    categories: Option<PathBuf>,
+    /// Exit 1 if the files on disk differ instead of writing them (for CI).
+    #[arg(long)]
+    check: bool,
+}
+
+#[derive(Debug, clap::Args)]
+struct PluginsArgs {
+    /// A category to list, e.g. `endpoint`.
+    category: Option<String>,
+    /// A plugin of that category to describe (a name, or a full class path).
+    name: Option<String>,
+    /// Every category with its plugins.
+    #[arg(short, long)]
+    all: bool,
+    /// Check every class path against the packs' sources (`validate --check-class`).
+    #[arg(short, long)]
+    validate: bool,
+    /// Packs to explore, by name or path, in registration order (default `core`).
+    #[arg(long = "plugins", value_delimiter = ',')]
+    plugins: Vec<String>,
+    /// The categories.yaml to use (default: the runtime's).
+    #[arg(long)]
+    categories: Option<PathBuf>,
+    /// More directories to search for packs.
+    #[arg(long)]
+    pack_path: Vec<PathBuf>,
+}
+
+/// Runs the CLI on the process's streams; returns the exit code.
 pub fn main<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
+    let stdout = std::io::stdout();
+    let stderr = std::io::stderr();
+    let code = run(args, &mut stdout.lock(), &mut stderr.lock());
+    ExitCode::from(code)
+}
+
+/// Runs the CLI writing to `out` and `err`; returns the exit code (0 ok, 1 invalid input,
+/// 2 usage or I/O).
+pub fn run<I, O, E>(args: I, out: &mut O, err: &mut E) -> u8
+where
+    I: IntoIterator<Item = OsString>,
+    O: Write,
+    E: Write,
+{
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
             let code = if e.use_stderr() { 2 } else { 0 };
-            let _ = e.print();
-            return ExitCode::from(code);
+            let text = e.render().to_string();
+            let _ = if e.use_stderr() {
+                err.write_all(text.as_bytes())
+            } else {
+                out.write_all(text.as_bytes())
+            };
+            return code;
         }
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("AIPERF_LOG")
@@ -84,15 +167,22 @@ pub fn main<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 
-    match cli.command {
-        Command::Build(args) => run_build(args),
-        Command::Validate(args) => run_validate(args),
-    }
+    let result = match cli.command {
+        Command::Build(args) => run_build(args, out, err),
+        Command::Validate(args) => run_validate(args, out, err),
+        Command::Schema(args) => run_schema(&args, out, err),
+        Command::Plugins(args) => run_plugins(args, out, err),
+    };
+    // A closed pipe (`| head`) is not a failure of the command.
+    result.unwrap_or(0)
 }
 
-fn run_build(args: BuildArgs) -> ExitCode {
+type Outcome = std::io::Result<u8>;
+
+fn run_build(args: BuildArgs, out: &mut impl Write, err: &mut impl Write) -> Outcome {
     let opts = BuildOptions {
         packs: args.plugins,
         out: args.out,
@@ -104,54 +194,143 @@ fn run_build(args: BuildArgs) -> ExitCode {
     };
     match build::build(&opts) {
         Ok(report) => {
-            println!("generated crate: {}", report.crate_dir.display());
-            if let (Some(bin), Some(size)) = (&report.binary, report.size) {
-                println!("binary: {} ({})", bin.display(), human_size(size));
+            if !report.diagnostics.is_empty() {
+                writeln!(err, "{}\n", diagnostic::render(&report.diagnostics))?;
             }
-            println!("done in {:.1} s", report.seconds);
-            ExitCode::SUCCESS
+            writeln!(out, "generated crate: {}", report.crate_dir.display())?;
+            if let (Some(bin), Some(size)) = (&report.binary, report.size) {
+                writeln!(out, "binary: {} ({})", bin.display(), human_size(size))?;
+            }
+            writeln!(out, "done in {:.1} s", report.seconds)?;
+            Ok(0)
         }
         Err(build::BuildError::Invalid(text)) => {
-            eprint!("{text}");
-            ExitCode::from(1)
+            write!(err, "{text}")?;
+            Ok(1)
         }
         Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(2)
+            writeln!(err, "error: {e}")?;
+            Ok(2)
         }
     }
 }
 
-fn run_validate(args: ValidateArgs) -> ExitCode {
+fn run_validate(args: ValidateArgs, out: &mut impl Write, err: &mut impl Write) -> Outcome {
+    let options = ValidateOptions {
+        files: args.files,
+        packs: args.plugins,
+        pack_paths: args.pack_path,
+        categories: args.categories,
+        check_class: args.check_class,
+        deny_warnings: args.deny_warnings,
+    };
+    let report = match validate::validate(&options) {
+        Ok(report) => report,
+        Err(e) => {
+            writeln!(err, "error: {e}")?;
+            return Ok(2);
+        }
+    };
+    let (stdout, stderr) = report.render(args.format);
+    err.write_all(stderr.as_bytes())?;
+    out.write_all(stdout.as_bytes())?;
+    Ok(report.exit_code())
+}
+
+fn run_schema(args: &SchemaArgs, out: &mut impl Write, err: &mut impl Write) -> Outcome {
+    let session = Session::load(&Inputs {
+        categories: args.categories.clone(),
+        options: LoadOptions::any_language(),
+        ..Inputs::default()
+    });
+    let Some(categories) = &session.categories else {
+        writeln!(err, "{}\n", diagnostic::render(&session.diagnostics))?;
+        return Ok(1);
+    };
+    if let Err(e) = std::fs::create_dir_all(&args.out) {
+        writeln!(err, "error: cannot create {}: {e}", args.out.display())?;
+        return Ok(2);
+    }
+    let mut stale = Vec::new();
+    for (name, text) in schema_files(categories) {
+        let path = args.out.join(name);
+        let current = std::fs::read_to_string(&path).ok();
+        if current.as_deref() == Some(text.as_str()) {
+            writeln!(out, "unchanged {}", path.display())?;
+            continue;
+        }
+        if args.check {
+            stale.push(path);
+            continue;
+        }
+        if let Err(e) = std::fs::write(&path, text) {
+            writeln!(err, "error: cannot write {}: {e}", path.display())?;
+            return Ok(2);
+        }
+        writeln!(out, "wrote {}", path.display())?;
+    }
+    if stale.is_empty() {
+        return Ok(0);
+    }
+    for path in &stale {
+        writeln!(
+            err,
+            "error: {} is out of date; regenerate it with `aiperf-gen schema --out {}`",
+            path.display(),
+            args.out.display()
+        )?;
+    }
+    Ok(1)
+}
+
+fn run_plugins(args: PluginsArgs, out: &mut impl Write, err: &mut impl Write) -> Outcome {
     let packs = if args.plugins.is_empty() {
         vec!["core".to_owned()]
     } else {
         args.plugins
     };
-    match build::plan(&packs, &args.pack_path) {
-        Ok((plan, diagnostics)) => {
-            eprint!("{}", diagnostic::render(&diagnostics));
-            let warnings = !diagnostics.is_empty();
-            let entries: usize = plan.categories.iter().map(|c| c.entries.len()).sum();
-            println!(
-                "{} pack(s), {} categories, {entries} plugins: {}",
-                plan.packs.len(),
-                plan.categories.len(),
-                if warnings {
-                    "valid with warnings"
-                } else {
-                    "valid"
-                }
-            );
-            if warnings && args.deny_warnings {
-                ExitCode::from(1)
-            } else {
-                ExitCode::SUCCESS
-            }
+    let session = Session::load(&Inputs {
+        categories: args.categories,
+        packs,
+        pack_paths: args.pack_path,
+        options: LoadOptions::any_language(),
+    });
+    if session.has_errors() {
+        writeln!(err, "{}\n", diagnostic::render(&session.diagnostics))?;
+        writeln!(
+            err,
+            "error: the manifests have errors; run `aiperf-gen validate` for details"
+        )?;
+        let io = session.diagnostics.iter().any(|d| {
+            d.is_error()
+                && matches!(
+                    d.code,
+                    diagnostic::codes::IO | diagnostic::codes::PACK_NOT_FOUND
+                )
+        });
+        return Ok(if io { 2 } else { 1 });
+    }
+    if args.validate {
+        let (text, ok) = crate::explorer::validation(&session);
+        out.write_all(text.as_bytes())?;
+        return Ok(if ok { 0 } else { 1 });
+    }
+    let catalog = crate::explorer::catalog(&session);
+    let style = Style::for_terminal("aiperf-gen plugins");
+    let rendered = match (&args.category, &args.name, args.all) {
+        (_, _, true) => Ok(catalog.render_all(&style)),
+        (None, _, false) => Ok(catalog.render_packs(&style)),
+        (Some(category), None, false) => catalog.render_category(category, &style),
+        (Some(category), Some(name), false) => catalog.render_entry(category, name, &style),
+    };
+    match rendered {
+        Ok(text) => {
+            out.write_all(text.as_bytes())?;
+            Ok(0)
         }
-        Err((diagnostics, _)) => {
-            eprint!("{}", diagnostic::render(&diagnostics));
-            ExitCode::from(1)
+        Err(message) => {
+            writeln!(err, "{message}")?;
+            Ok(1)
         }
     }
 }

@@ -8,9 +8,10 @@ use std::path::{Path, PathBuf};
 use aiperf_gen::manifest::diagnostic::codes;
 use aiperf_gen::manifest::yaml::{decode_source, parse_yaml, YamlLimits};
 use aiperf_gen::manifest::{
-    categories_schema, discover_packs, find_pack, load_categories, load_plugins, load_plugins_str,
-    pack_search_paths_with_env, plugins_schema, read_pack, render, resolve, CategoriesManifest,
-    ClassPath, Diagnostic, EntryStatus, OverrideReason, PackInfo, PluginsManifest, Severity,
+    categories_schema, check_shape, discover_packs, find_pack, load_categories, load_plugins,
+    load_plugins_str, pack_search_paths_with_env, plugins_schema, read_pack, render, resolve,
+    CategoriesManifest, ClassPath, ClassPathErrorKind, ClassPathStyle, Diagnostic, EntryStatus,
+    LoadOptions, OverrideReason, PackInfo, PluginsLoader, PluginsManifest, Severity,
 };
 
 fn repo_file(relative: &str) -> PathBuf {
@@ -106,7 +107,7 @@ Bad-Name:
     assert_eq!(
         summary,
         vec![
-            (3, 13, codes::INVALID_CLASS_PATH),
+            (3, 13, codes::NOT_RUST_CLASS_PATH),
             (4, 9, codes::INVALID_ENUM_NAME),
             (5, 3, codes::UNKNOWN_KEY),
             (6, 1, codes::INVALID_NAME),
@@ -191,22 +192,30 @@ fn empty_plugins_manifest_is_a_warning() {
 
 #[test]
 fn aiperf_shaped_manifest_fails_only_the_rust_class_check() {
-    // AIPerf's own entry: schema-valid, but its Python class path is not a Rust path.
+    // AIPerf's own entry: schema-valid in any language, but its Python class path is not a
+    // Rust path, which the default (code generation) rule requires.
     let text = format!(
         "endpoint:\n  chat:\n    class: aiperf.endpoints.openai_chat:ChatEndpoint\n    \
          metadata: {CHAT_METADATA}\n"
     );
+    let path = PathBuf::from("aiperf/plugins.yaml");
+    let cats = categories();
+    let loader = PluginsLoader::new(&cats, LoadOptions::any_language());
+    let (manifest, diagnostics) = loader.load_str(&text, &path, "aiperf");
+    assert!(diagnostics.is_empty(), "{}", render(&diagnostics));
+    assert!(manifest.is_some());
+
     let (_, diagnostics) = plugins("aiperf", &text);
     assert_eq!(
         render(&diagnostics),
-        "aiperf/plugins.yaml:3:12: error[E0201]: invalid class path \
-         `aiperf.endpoints.openai_chat:ChatEndpoint`: unexpected character `.`
+        "aiperf/plugins.yaml:3:12: error[E0203]: `aiperf.endpoints.openai_chat:ChatEndpoint` is \
+         a Python class path, not a Rust one
  --> aiperf:endpoint.chat.class
   |
 3 |     class: aiperf.endpoints.openai_chat:ChatEndpoint
   |            ^
-  = help: Rust class paths use `::` between modules, not `.`: \
-         `aiperf::endpoints::openai_chat:ChatEndpoint`"
+  = help: a Rust class path joins modules with `::`, as in \
+         `aiperf::endpoints::openai_chat:ChatEndpoint`, and names a type in a pack's crate"
     );
 }
 
@@ -613,7 +622,9 @@ fn class_path_rules() {
         ("a::b:C:D", "more than one `:` separator"),
         (":C", "missing the module path"),
         ("a::b:C<T>", "unexpected character `<`"),
-        ("../evil:C", "unexpected character `.`"),
+        ("../evil:C", "unexpected character `/`"),
+        ("a.b::c:D", "mixes `.` and `::` between modules"),
+        ("a::b:C.D", "unexpected `.` in the type name"),
         ("a::b :C", "unexpected space"),
         ("a::'b':C", "unexpected character `'`"),
         ("a::fn:C", "module path segment `fn` is a Rust keyword"),
@@ -623,10 +634,8 @@ fn class_path_rules() {
         ),
         ("a::b:Self", "type name `Self` is a Rust keyword"),
         ("a::gen:C", "is a reserved Rust keyword"),
-        (
-            "a::1b:C",
-            "module path segment `1b` is not a Rust identifier",
-        ),
+        ("a::1b:C", "module path segment `1b` is not an identifier"),
+        ("a::_:C", "module path segment `_` is not a Rust identifier"),
         ("a::::b:C", "empty module path segment"),
         ("aiperf-core::x:C", "unexpected character `-`"),
     ];
@@ -638,6 +647,23 @@ fn class_path_rules() {
     assert_eq!(
         dashed.help.as_deref(),
         Some("crate names are written with `_` in Rust paths: `aiperf_core::x:C`")
+    );
+
+    // The shape check is the same in both languages; only the Rust rule refuses Python.
+    assert_eq!(check_shape("a.b.c:D"), Ok(ClassPathStyle::Python));
+    assert_eq!(check_shape("a::b:D"), Ok(ClassPathStyle::Rust));
+    assert_eq!(check_shape("a::fn:D"), Ok(ClassPathStyle::Rust));
+    let kinds: Vec<ClassPathErrorKind> = ["a.b:C", "a::fn:C", "a b:C"]
+        .iter()
+        .map(|t| ClassPath::parse(t).unwrap_err().kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ClassPathErrorKind::NotRust,
+            ClassPathErrorKind::NotRust,
+            ClassPathErrorKind::Malformed
+        ]
     );
 }
 

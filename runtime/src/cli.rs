@@ -6,7 +6,8 @@ use clap::builder::{PossibleValue, PossibleValuesParser};
 use clap::{Arg, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::config::ProfileConfig;
-use crate::plugin::{DispatchEnum, PackInfo, PluginEntry, PluginKind, PluginSet};
+use crate::explorer::{render_validation, Catalog, CategoryRow, EntryRow, PackRow, Problem, Style};
+use crate::plugin::{DispatchEnum, PackInfo, PluginEntry, PluginError, PluginKind, PluginSet};
 
 #[derive(Debug, Parser)]
 #[command(version, about = "LLM inference benchmark client built by aiperf-gen")]
@@ -35,6 +36,9 @@ struct PluginsArgs {
     /// Every category with its plugins.
     #[arg(short, long)]
     all: bool,
+    /// Check every linked entry's metadata against its category's type.
+    #[arg(short, long)]
+    validate: bool,
 }
 
 /// Possible values for a plugin-name flag: the linked names (dashed spellings too).
@@ -76,26 +80,21 @@ pub fn main<P: PluginSet>() -> ExitCode {
 
     match cli.command {
         Command::Profile(config) => profile::<P>(*config),
-        Command::Plugins(args) => match plugins::<P>(&args) {
-            Ok(text) => {
+        Command::Plugins(args) => {
+            let (text, code) = plugins::<P>(&args);
+            // Views print to stdout; a view that cannot be shown explains why on stderr.
+            if code == 0 || args.validate {
                 print!("{text}");
-                ExitCode::SUCCESS
+            } else {
+                eprint!("{text}");
             }
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::from(1)
-            }
-        },
+            ExitCode::from(code)
+        }
     }
 }
 
 fn init_logging(level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("AIPERF_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    crate::logging::init(level);
 }
 
 fn profile<P: PluginSet>(config: ProfileConfig) -> ExitCode {
@@ -115,10 +114,8 @@ fn profile<P: PluginSet>(config: ProfileConfig) -> ExitCode {
                 };
                 println!("{kind}: {}", path.display());
             }
-            println!(
-                "Records: {}",
-                r.artifact_dir.join("profile_export.jsonl").display()
-            );
+            let log = r.artifact_dir.join("logs").join("aiperf.log");
+            println!("Log File: {}", log.display());
             if r.was_cancelled {
                 ExitCode::from(130)
             } else {
@@ -132,155 +129,96 @@ fn profile<P: PluginSet>(config: ProfileConfig) -> ExitCode {
     }
 }
 
-/// Text of the `plugins` command for the linked set.
-fn plugins<P: PluginSet>(args: &PluginsArgs) -> Result<String, String> {
-    let entries = P::entries();
-    let mut out = String::new();
-    match (&args.category, &args.name, args.all) {
-        (None, _, false) => {
-            out.push_str("Installed Packages\n");
-            let rows: Vec<Vec<String>> = P::packs()
-                .iter()
-                .map(|p: &PackInfo| {
-                    let n = entries.iter().filter(|e| e.pack == p.name).count();
-                    vec![
-                        p.name.into(),
-                        p.version.into(),
-                        n.to_string(),
-                        p.description.into(),
-                    ]
-                })
-                .collect();
-            out.push_str(&table(
-                &["Package", "Version", "Plugins", "Description"],
-                &rows,
-            ));
-            out.push_str("Usage: plugins --all to see all categories and plugins\n");
-        }
-        (None, _, true) | (Some(_), _, true) => {
-            out.push_str("Plugin Categories\n");
-            let rows: Vec<Vec<String>> = P::categories()
-                .iter()
-                .map(|(cat, _)| {
-                    let names: Vec<&str> = entries
-                        .iter()
-                        .filter(|e| e.category == *cat && e.shadowed_by.is_none())
-                        .map(|e| e.name)
-                        .collect();
-                    vec![(*cat).to_owned(), names.join(", ")]
-                })
-                .collect();
-            out.push_str(&table(&["Category", "Plugins"], &rows));
-            out.push_str("Usage: plugins <category> to see available types\n");
-        }
-        (Some(cat), None, false) => {
-            let cat = find_category::<P>(cat)?;
-            let description = P::categories()
-                .iter()
-                .find(|(c, _)| *c == cat)
-                .map(|(_, d)| d.trim())
-                .unwrap_or("");
-            out.push_str(description);
-            out.push_str("\n\n");
-            let rows: Vec<Vec<String>> = entries
-                .iter()
-                .filter(|e| e.category == cat)
-                .map(|e| {
-                    let mut desc = e.description.trim().replace('\n', " ");
-                    if let Some(by) = e.shadowed_by {
-                        desc = format!("(shadowed by {by}) {desc}");
-                    }
-                    vec![e.name.to_owned(), desc]
-                })
-                .collect();
-            out.push_str(&table(&["Type", "Description"], &rows));
-            out.push_str("Usage: plugins <category> <type> for details\n");
-        }
-        (Some(cat), Some(name), false) => {
-            let cat = find_category::<P>(cat)?;
-            let wanted = crate::plugin::normalize_name(name);
-            let found: Vec<&PluginEntry> = entries
-                .iter()
-                .filter(|e| {
-                    e.category == cat
-                        && (crate::plugin::normalize_name(e.name) == wanted || e.class_path == name)
-                })
-                .collect();
-            if found.is_empty() {
-                let names: Vec<&str> = entries
-                    .iter()
-                    .filter(|e| e.category == cat)
-                    .map(|e| e.name)
-                    .collect();
-                return Err(format!(
-                    "Not found: {cat}:{name}\nAvailable: {}",
-                    names.join(", ")
-                ));
-            }
-            for e in found {
-                out.push_str(&format!("{cat}:{name}\n"));
-                out.push_str(&format!("  Type: {}\n  Category: {}\n", e.name, e.category));
-                out.push_str(&format!(
-                    "  Package: {}\n  Class: {}\n",
-                    e.pack, e.class_path
-                ));
-                out.push_str(&format!("  Priority: {}\n", e.priority));
-                match e.shadowed_by {
-                    Some(by) => out.push_str(&format!("  Status: shadowed by {by}\n")),
-                    None => out.push_str("  Status: selected\n"),
-                }
-                out.push_str(&format!("  Metadata: {}\n\n", e.metadata_json));
-                for line in e.description.trim().lines() {
-                    out.push_str(&format!("  {line}\n"));
-                }
-                out.push('\n');
-            }
-        }
-    }
-    Ok(out)
-}
-
-fn find_category<P: PluginSet>(name: &str) -> Result<&'static str, String> {
-    let wanted = crate::plugin::normalize_name(name);
-    P::categories()
-        .iter()
-        .map(|(c, _)| *c)
-        .find(|c| *c == wanted)
-        .ok_or_else(|| {
-            let all: Vec<&str> = P::categories().iter().map(|(c, _)| *c).collect();
-            format!(
-                "unknown or empty category `{name}`; categories linked: {}",
-                all.join(", ")
-            )
-        })
-}
-
-/// A plain box-drawn table sized to its content.
-fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
-    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let line = |l: char, m: char, r: char| {
-        let parts: Vec<String> = widths.iter().map(|w| "─".repeat(w + 2)).collect();
-        format!("{l}{}{r}\n", parts.join(&m.to_string()))
-    };
-    let row_text = |cells: Vec<&str>| {
-        let parts: Vec<String> = widths
+/// The linked set as the shared explorer sees it: the same catalog `aiperf-gen plugins`
+/// builds from the manifests this binary was generated from.
+fn catalog<P: PluginSet>() -> Catalog {
+    let linked = P::categories();
+    Catalog {
+        packs: P::packs()
             .iter()
-            .zip(cells)
-            .map(|(w, c)| format!(" {c}{} ", " ".repeat(w - c.chars().count())))
-            .collect();
-        format!("│{}│\n", parts.join("│"))
-    };
-    let mut out = line('┌', '┬', '┐');
-    out.push_str(&row_text(headers.to_vec()));
-    out.push_str(&line('├', '┼', '┤'));
-    for row in rows {
-        out.push_str(&row_text(row.iter().map(String::as_str).collect()));
+            .map(|p: &PackInfo| PackRow {
+                name: p.name.to_owned(),
+                version: p.version.to_owned(),
+                description: p.description.to_owned(),
+                builtin: p.builtin,
+            })
+            .collect(),
+        categories: linked
+            .iter()
+            .map(|(name, description)| CategoryRow {
+                name: (*name).to_owned(),
+                description: (*description).to_owned(),
+            })
+            .collect(),
+        entries: P::entries()
+            .iter()
+            .map(|e: &PluginEntry| EntryRow {
+                category: e.category.to_owned(),
+                name: e.name.to_owned(),
+                class_path: e.class_path.to_owned(),
+                pack: e.pack.to_owned(),
+                priority: e.priority,
+                description: e.description.to_owned(),
+                metadata: e.metadata_value(),
+                shadowed_by: e.shadowed_by.map(str::to_owned),
+            })
+            .collect(),
     }
-    out.push_str(&line('└', '┴', '┘'));
-    out
+}
+
+/// Whether an entry's metadata fits its category's runtime type.
+fn check_metadata(e: &PluginEntry) -> Result<(), PluginError> {
+    use crate::metadata::*;
+    match e.category {
+        "endpoint" => e.metadata::<EndpointMetadata>().map(drop),
+        "transport" => e.metadata::<TransportMetadata>().map(drop),
+        "plot" => e.metadata::<PlotMetadata>().map(drop),
+        "service" => e.metadata::<ServiceMetadata>().map(drop),
+        "custom_dataset_loader" => e.metadata::<CustomDatasetLoaderMetadata>().map(drop),
+        "gpu_telemetry_collector" => e.metadata::<GpuTelemetryCollectorMetadata>().map(drop),
+        "record_processor" => e.metadata::<RecordProcessorMetadata>().map(drop),
+        "tokenizer" => e.metadata::<TokenizerMetadata>().map(drop),
+        _ => Ok(()),
+    }
+}
+
+/// Text and exit code of the `plugins` command for the linked set, in the layout of
+/// `aiperf-gen plugins`: 0, or 1 when the view cannot be shown or validation fails.
+fn plugins<P: PluginSet>(args: &PluginsArgs) -> (String, u8) {
+    if args.validate {
+        // Class paths were resolved by the compiler when this binary was built; what can
+        // still be wrong is metadata the generator could not type.
+        let problems: Vec<Problem> = P::entries()
+            .iter()
+            .filter_map(|e| {
+                check_metadata(e).err().map(|err| Problem {
+                    category: e.category.to_owned(),
+                    name: e.name.to_owned(),
+                    message: err.to_string(),
+                })
+            })
+            .collect();
+        let (text, ok) = render_validation(&[("Class paths", Vec::new()), ("Metadata", problems)]);
+        return (text, u8::from(!ok));
+    }
+    let program = std::env::args()
+        .next()
+        .and_then(|a| {
+            std::path::Path::new(&a)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+        })
+        .unwrap_or_else(|| "aiperf".to_owned());
+    let style = Style::for_terminal(format!("{program} plugins"));
+    let catalog = catalog::<P>();
+    let shown = match (&args.category, &args.name, args.all) {
+        (_, _, true) => Ok(catalog.render_all(&style)),
+        (None, _, false) => Ok(catalog.render_packs(&style)),
+        (Some(category), None, false) => catalog.render_category(category, &style),
+        (Some(category), Some(name), false) => catalog.render_entry(category, name, &style),
+    };
+    match shown {
+        Ok(text) => (text, 0),
+        Err(message) => (format!("{message}\n"), 1),
+    }
 }

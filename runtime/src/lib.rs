@@ -7,6 +7,7 @@
 /// The category declarations every build starts from.
 pub const CATEGORIES_YAML: &str = include_str!("../categories.yaml");
 
+pub mod explorer;
 pub mod metadata;
 pub mod record;
 
@@ -24,6 +25,8 @@ pub mod engine;
 pub mod export;
 #[cfg(feature = "engine")]
 pub mod http;
+#[cfg(feature = "engine")]
+pub mod logging;
 #[cfg(feature = "engine")]
 pub mod metrics;
 #[cfg(feature = "engine")]

@@ -14,10 +14,10 @@ use schemars::JsonSchema;
 #[cfg_attr(feature = "schema", derive(JsonSchema))]
 pub struct EndpointMetadata {
     /// Title suffix of the console metrics table (e.g. `LLM Metrics`).
-    #[cfg_attr(feature = "schema", schemars(required))]
+    #[cfg_attr(feature = "schema", schemars(schema_with = "required_nullable_string"))]
     pub metrics_title: Option<String>,
     /// Path appended to the base URL; null means the base URL is used as is.
-    #[cfg_attr(feature = "schema", schemars(required))]
+    #[cfg_attr(feature = "schema", schemars(schema_with = "required_nullable_string"))]
     pub endpoint_path: Option<String>,
     /// Path used instead of `endpoint_path` when streaming.
     #[serde(default)]
@@ -61,6 +61,14 @@ pub struct EndpointMetadata {
 
 fn default_service_kind() -> String {
     "openai".to_owned()
+}
+
+/// A key that must be present but may be null, as AIPerf's `str | None` fields without a
+/// default. (`schemars(required)` would also forbid null; a custom schema is not an
+/// `Option`, so schemars lists the key as required.)
+#[cfg(feature = "schema")]
+fn required_nullable_string(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({ "type": ["string", "null"] })
 }
 
 /// Network transport capabilities.

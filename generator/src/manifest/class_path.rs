@@ -1,8 +1,11 @@
 //! Class paths: `rust_crate::module::path:TypeName`.
 //!
-//! Class paths end up as Rust paths in generated code, so they are checked strictly here:
-//! every segment must be an identifier that `syn` accepts, which rules out anything that
-//! could smuggle tokens (spaces, `;`, quotes, generics, `../`) into the generated crate.
+//! Every class path has AIPerf's shape, `module:Name`: identifiers joined into a module
+//! path, one colon, an identifier. [`check_shape`] checks only that, whatever the
+//! language, so AIPerf's Python paths (`aiperf.endpoints.openai_chat:ChatEndpoint`) are
+//! well-formed manifests. Generated code needs more: [`ClassPath::parse`] also requires a
+//! Rust path (`::` between modules, no keywords). Both reject anything that could smuggle
+//! tokens (spaces, `;`, quotes, generics, `/`) into the generated crate.
 
 use std::fmt;
 
@@ -23,9 +26,21 @@ pub struct ClassPath {
     pub type_name: String,
 }
 
+/// Why a class path was rejected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ClassPathErrorKind {
+    /// Not `module:Name` in any language: stray characters, empty parts, several colons.
+    Malformed,
+    /// Well-formed, but not a Rust path (a Python path, a keyword as a segment).
+    NotRust,
+}
+
 /// Why a class path was rejected: a message and, when we can tell, how to fix it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClassPathError {
+    /// Malformed, or only not Rust.
+    pub kind: ClassPathErrorKind,
     /// What is wrong, naming the offending part.
     pub message: String,
     /// A suggested fix.
@@ -40,71 +55,158 @@ impl fmt::Display for ClassPathError {
 
 impl std::error::Error for ClassPathError {}
 
+/// The language a well-formed class path is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ClassPathStyle {
+    /// Modules joined with `::` (or a single module).
+    Rust,
+    /// Modules joined with `.`, as AIPerf writes them.
+    Python,
+}
+
 const SHAPE: &str = "a class path is `rust_crate::module::path:TypeName`";
 
+fn malformed(message: String, help: Option<String>) -> ClassPathError {
+    ClassPathError {
+        kind: ClassPathErrorKind::Malformed,
+        message,
+        help,
+    }
+}
+
+fn not_rust(message: String, help: Option<String>) -> ClassPathError {
+    ClassPathError {
+        kind: ClassPathErrorKind::NotRust,
+        message,
+        help,
+    }
+}
+
+/// Checks that `text` has the shape of a class path in Rust or Python: identifiers joined
+/// by `::` or by `.` (not both), one `:`, an identifier. Returns the style.
+///
+/// # Errors
+/// A [`ClassPathErrorKind::Malformed`] error naming the first problem.
+pub fn check_shape(text: &str) -> Result<ClassPathStyle, ClassPathError> {
+    let shown = quote_user(text);
+    if text.is_empty() {
+        return Err(malformed("class path is empty".into(), Some(SHAPE.into())));
+    }
+    if text.len() > MAX_LEN {
+        return Err(malformed(
+            format!("class path is longer than {MAX_LEN} characters"),
+            None,
+        ));
+    }
+    if let Some(bad) = text
+        .chars()
+        .find(|c| !(c.is_alphanumeric() || matches!(c, '_' | ':' | '.')))
+    {
+        return Err(malformed(
+            format!(
+                "invalid class path `{shown}`: unexpected {}",
+                describe_char(bad)
+            ),
+            hint_for(text),
+        ));
+    }
+
+    // The type separator is the one `:` not part of a `::`.
+    let Some((module, type_name)) = text.rsplit_once(':') else {
+        return Err(malformed(
+            format!("invalid class path `{shown}`: missing `:` before the type name"),
+            Some(SHAPE.into()),
+        ));
+    };
+    if module.ends_with(':') {
+        return Err(malformed(
+            format!("invalid class path `{shown}`: missing `:` before the type name"),
+            Some(format!(
+                "{SHAPE}; the type is separated by a single colon, e.g. `{}`",
+                suggest_single_colon(text)
+            )),
+        ));
+    }
+    if module.is_empty() {
+        return Err(malformed(
+            format!("invalid class path `{shown}`: missing the module path before `:`"),
+            Some(SHAPE.into()),
+        ));
+    }
+    let python = module.contains('.');
+    if python && module.contains(':') {
+        return Err(malformed(
+            format!("invalid class path `{shown}`: mixes `.` and `::` between modules"),
+            Some(format!("{SHAPE}; modules are joined with `::`")),
+        ));
+    }
+    let separator = if python { "." } else { "::" };
+    for segment in module.split(separator) {
+        if segment.contains(':') {
+            return Err(malformed(
+                format!("invalid class path `{shown}`: more than one `:` separator"),
+                Some(format!("{SHAPE}; modules are joined with `::`")),
+            ));
+        }
+        check_word(segment, &shown, "module path segment")?;
+    }
+    if type_name.contains('.') {
+        return Err(malformed(
+            format!("invalid class path `{shown}`: unexpected `.` in the type name"),
+            Some(SHAPE.into()),
+        ));
+    }
+    check_word(type_name, &shown, "type name")?;
+    Ok(if python {
+        ClassPathStyle::Python
+    } else {
+        ClassPathStyle::Rust
+    })
+}
+
+/// An identifier in the loose sense both languages share: a letter or `_`, then letters,
+/// digits or `_`.
+fn check_word(segment: &str, shown: &str, what: &str) -> Result<(), ClassPathError> {
+    let mut chars = segment.chars();
+    let ok = chars.next().is_some_and(|c| c.is_alphabetic() || c == '_')
+        && chars.all(|c| c.is_alphanumeric() || c == '_');
+    if ok {
+        return Ok(());
+    }
+    let message = if segment.is_empty() {
+        format!("invalid class path `{shown}`: empty {what}")
+    } else {
+        format!(
+            "invalid class path `{shown}`: {what} `{}` is not an identifier",
+            quote_user(segment)
+        )
+    };
+    Err(malformed(message, Some(SHAPE.into())))
+}
+
 impl ClassPath {
-    /// Parses and checks a class path.
+    /// Parses and checks a Rust class path.
     ///
     /// # Errors
-    /// When `text` is not exactly module segments joined by `::`, one `:`, and a type name,
-    /// each a non-keyword Rust identifier.
+    /// [`ClassPathErrorKind::Malformed`] when `text` fails [`check_shape`];
+    /// [`ClassPathErrorKind::NotRust`] when it is well-formed but not exactly module
+    /// segments joined by `::`, one `:`, and a type name, each a non-keyword Rust
+    /// identifier.
     pub fn parse(text: &str) -> Result<Self, ClassPathError> {
-        let fail = |message: String, help: Option<String>| Err(ClassPathError { message, help });
         let shown = quote_user(text);
-
-        if text.is_empty() {
-            return fail("class path is empty".into(), Some(SHAPE.into()));
-        }
-        if text.len() > MAX_LEN {
-            return fail(
-                format!("class path is longer than {MAX_LEN} characters"),
-                None,
-            );
-        }
-        if let Some(bad) = text
-            .chars()
-            .find(|c| !(c.is_alphanumeric() || *c == '_' || *c == ':'))
-        {
-            return fail(
-                format!(
-                    "invalid class path `{shown}`: unexpected {}",
-                    describe_char(bad)
-                ),
-                hint_for(text),
-            );
-        }
-
-        // The type separator is the one `:` not part of a `::`.
-        let Some((module, type_name)) = text.rsplit_once(':') else {
-            return fail(
-                format!("invalid class path `{shown}`: missing `:` before the type name"),
-                Some(SHAPE.into()),
-            );
-        };
-        if module.ends_with(':') {
-            return fail(
-                format!("invalid class path `{shown}`: missing `:` before the type name"),
+        if check_shape(text)? == ClassPathStyle::Python {
+            let fixed = quote_user(&python_to_rust(text));
+            return Err(not_rust(
+                format!("`{shown}` is a Python class path, not a Rust one"),
                 Some(format!(
-                    "{SHAPE}; the type is separated by a single colon, e.g. `{}`",
-                    suggest_single_colon(text)
+                    "a Rust class path joins modules with `::`, as in `{fixed}`, and names a \
+                     type in a pack's crate"
                 )),
-            );
+            ));
         }
-        if module.is_empty() {
-            return fail(
-                format!("invalid class path `{shown}`: missing the module path before `:`"),
-                Some(SHAPE.into()),
-            );
-        }
-
+        let (module, type_name) = text.rsplit_once(':').unwrap_or(("", text));
         let segments: Vec<&str> = module.split("::").collect();
         for segment in &segments {
-            if segment.contains(':') {
-                return fail(
-                    format!("invalid class path `{shown}`: more than one `:` separator"),
-                    Some(format!("{SHAPE}; modules are joined with `::`")),
-                );
-            }
             check_ident(segment, &shown, "module path segment")?;
         }
         check_ident(type_name, &shown, "type name")?;
@@ -155,58 +257,47 @@ pub fn is_rust_ident(word: &str) -> bool {
 }
 
 fn check_ident(segment: &str, shown: &str, what: &str) -> Result<(), ClassPathError> {
-    if segment.is_empty() {
-        return Err(ClassPathError {
-            message: format!("invalid class path `{shown}`: empty {what}"),
-            help: Some(SHAPE.into()),
-        });
-    }
     if is_rust_ident(segment) {
         return Ok(());
     }
-    let reason = if syn::parse_str::<syn::Ident>(segment).is_err() && is_keyword_like(segment) {
-        "is a Rust keyword"
-    } else if EXTRA_RESERVED.contains(&segment) {
+    let reason = if EXTRA_RESERVED.contains(&segment) {
         "is a reserved Rust keyword"
-    } else {
+    } else if segment == "_" {
         "is not a Rust identifier"
+    } else {
+        // The shape check already admitted it as a word, so syn refused a keyword.
+        "is a Rust keyword"
     };
-    Err(ClassPathError {
-        message: format!(
+    Err(not_rust(
+        format!(
             "invalid class path `{shown}`: {what} `{}` {reason}",
             quote_user(segment)
         ),
-        help: Some(SHAPE.into()),
-    })
+        Some(SHAPE.into()),
+    ))
 }
 
-/// An identifier-shaped word `syn` refused: a keyword.
-fn is_keyword_like(word: &str) -> bool {
-    let mut chars = word.chars();
-    chars.next().is_some_and(|c| c.is_alphabetic() || c == '_')
-        && chars.all(|c| c.is_alphanumeric() || c == '_')
+/// `a.b.c:D` → `a::b::c:D`.
+fn python_to_rust(text: &str) -> String {
+    match text.rsplit_once(':') {
+        Some((module, name)) => format!("{}:{name}", module.replace('.', "::")),
+        None => text.to_owned(),
+    }
 }
 
 fn describe_char(c: char) -> String {
     match c {
         ' ' => "space".into(),
-        c if c.is_whitespace() => "whitespace".into(),
+        '\n' | '\r' => "line break".into(),
         c if c.is_control() => format!("control character `{}`", c.escape_debug()),
+        c if c.is_whitespace() => "whitespace".into(),
         c => format!("character `{c}`"),
     }
 }
 
 /// A targeted hint for common mistakes.
 fn hint_for(text: &str) -> Option<String> {
-    if text.contains('.') && !text.contains('/') && !text.contains(char::is_whitespace) {
-        // AIPerf's Python paths (`pkg.module:Class`) are the most likely source.
-        let fixed = text.replace('.', "::");
-        return Some(format!(
-            "Rust class paths use `::` between modules, not `.`: `{}`",
-            quote_user(&fixed)
-        ));
-    }
-    if text.contains('-') && !text.contains(char::is_whitespace) {
+    if text.contains('-') && !text.contains(char::is_whitespace) && !text.contains('/') {
         return Some(format!(
             "crate names are written with `_` in Rust paths: `{}`",
             quote_user(&text.replace('-', "_"))

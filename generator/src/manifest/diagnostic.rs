@@ -64,10 +64,28 @@ pub mod codes {
     pub const INVALID_NAME: &str = "E0105";
     /// Two categories generate the same enum name.
     pub const DUPLICATE_ENUM: &str = "E0106";
+    /// Two names in one file are the same after normalisation (`Fast-Burst`, `fast_burst`).
+    pub const NAME_COLLISION: &str = "E0107";
     /// A malformed `crate::module:Type` class path.
     pub const INVALID_CLASS_PATH: &str = "E0201";
     /// A category's `enum` is not a Rust identifier.
     pub const INVALID_ENUM_NAME: &str = "E0202";
+    /// A well-formed class path that is not a Rust path (AIPerf's Python paths); only
+    /// `build` and `validate --check-class` require Rust paths.
+    pub const NOT_RUST_CLASS_PATH: &str = "E0203";
+    /// `--check-class`: the class path's crate is neither a selected pack nor the runtime.
+    pub const UNKNOWN_CRATE: &str = "E0204";
+    /// `--check-class`: no module or item at the class path in the crate's sources.
+    pub const CLASS_NOT_FOUND: &str = "E0205";
+    /// `--check-class`: the path names something other than a type (or, for a protocol,
+    /// other than a trait).
+    pub const WRONG_ITEM_KIND: &str = "E0206";
+    /// `--check-class`: no `impl <Protocol> for <Type>` in the sources.
+    pub const MISSING_IMPL: &str = "E0207";
+    /// `--check-class`: the item, or a module on the way to it, is not `pub`.
+    pub const NOT_PUBLIC: &str = "E0208";
+    /// `--check-class`: a source file of a pack could not be read or parsed.
+    pub const SOURCE_ERROR: &str = "E0209";
     /// No pack with that name or path.
     pub const PACK_NOT_FOUND: &str = "E0301";
     /// The pack's `Cargo.toml` is unreadable or not a package manifest.
@@ -88,6 +106,12 @@ pub mod codes {
     pub const SCHEMA_VERSION: &str = "W0103";
     /// A `metadata_class` that is not one of the runtime's metadata types.
     pub const UNKNOWN_METADATA_CLASS: &str = "W0104";
+    /// `--check-class`: no impl found, but the crate invokes item macros, which may
+    /// generate it.
+    pub const IMPL_NOT_SEEN: &str = "W0201";
+    /// `--check-class`: the class path leads into a crate whose sources are not indexed
+    /// (a re-export from a registry dependency), so it is not checked.
+    pub const NOT_CHECKED: &str = "W0202";
     /// Two plugins with the same name, priority and built-in status: the first one is kept.
     pub const PLUGIN_CONFLICT: &str = "W0401";
 }

@@ -4,24 +4,61 @@
 //! the schema cannot express (class paths, names, typed metadata) → typed model. Every stage
 //! after YAML runs even when an earlier one found problems, so a single run lists them all;
 //! the model is returned only when there are no errors.
+//!
+//! Class paths are checked at one of two levels ([`ClassPathRule`]): the shape every
+//! manifest shares with AIPerf (`module:Name`, Python or Rust), or Rust paths, which code
+//! generation needs. `validate` uses the first unless asked to `--check-class`; `build`
+//! always uses the second.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
+use std::sync::OnceLock;
 
 use jsonschema::error::{TypeKind, ValidationErrorKind};
+use jsonschema::Validator;
 use serde_json::Value;
 
-use super::class_path::{is_rust_ident, ClassPath};
+use super::class_path::{check_shape, is_rust_ident, ClassPath, ClassPathErrorKind};
 use super::diagnostic::{self, codes, did_you_mean, quote_user, Diagnostic};
 use super::model::{
-    CategoriesManifest, CategorySpec, OrderedMap, PluginSpec, PluginsManifest, SourcePos,
-    SCHEMA_VERSION,
+    normalize_name, CategoriesManifest, CategorySpec, OrderedMap, PluginSpec, PluginsManifest,
+    SourcePos, SCHEMA_VERSION,
 };
-use super::schema::{categories_schema, metadata_type, plugins_schema};
+use super::schema::{categories_schema, metadata_type, plugins_schema, METADATA_TYPES};
 use super::yaml::{
     escape_pointer_segment, is_at_or_under, parse_yaml, pointer_segments, push_path_key,
     read_source, YamlDocument, YamlLimits,
 };
+
+/// How strictly class paths (`class`, `protocol`, `metadata_class`) are checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ClassPathRule {
+    /// Rust paths only (`crate::module:Type`): what code generation needs.
+    #[default]
+    Rust,
+    /// AIPerf's shape in either language (`a.b:C` or `a::b:C`): what the JSON Schemas and
+    /// editors accept.
+    AnyLanguage,
+}
+
+/// Options of the loaders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LoadOptions {
+    /// Class path strictness.
+    pub class_paths: ClassPathRule,
+    /// Bounds on the YAML input.
+    pub limits: YamlLimits,
+}
+
+impl LoadOptions {
+    /// Options that accept class paths in either language.
+    pub fn any_language() -> Self {
+        Self {
+            class_paths: ClassPathRule::AnyLanguage,
+            ..Self::default()
+        }
+    }
+}
 
 /// Which file is being checked, for messages that depend on it.
 #[derive(Clone, Copy)]
@@ -33,6 +70,7 @@ enum Kind<'a> {
 /// A document under check, with the diagnostics found so far.
 struct Check<'a> {
     doc: &'a YamlDocument,
+    rule: ClassPathRule,
     /// Pack name prefixed to YAML paths (`acme:endpoint.chat`).
     pack: Option<&'a str>,
     diagnostics: Vec<Diagnostic>,
@@ -42,9 +80,15 @@ struct Check<'a> {
 
 impl<'a> Check<'a> {
     /// Starts from the reader's diagnostics so later stages see its errors.
-    fn new(doc: &'a YamlDocument, pack: Option<&'a str>, diagnostics: Vec<Diagnostic>) -> Self {
+    fn new(
+        doc: &'a YamlDocument,
+        rule: ClassPathRule,
+        pack: Option<&'a str>,
+        diagnostics: Vec<Diagnostic>,
+    ) -> Self {
         Self {
             doc,
+            rule,
             pack,
             diagnostics,
             failed: Vec::new(),
@@ -111,12 +155,20 @@ impl<'a> Check<'a> {
     }
 }
 
-/// Reads and checks `categories.yaml`.
+/// Reads and checks `categories.yaml`, requiring Rust class paths.
 ///
 /// Returns the manifest when there are no errors, and every diagnostic found.
 pub fn load_categories(path: &Path) -> (Option<CategoriesManifest>, Vec<Diagnostic>) {
-    match read_source(path, &YamlLimits::default()) {
-        Ok(text) => load_categories_str(&text, path),
+    load_categories_with(path, &LoadOptions::default())
+}
+
+/// [`load_categories`] with options.
+pub fn load_categories_with(
+    path: &Path,
+    options: &LoadOptions,
+) -> (Option<CategoriesManifest>, Vec<Diagnostic>) {
+    match read_source(path, &options.limits) {
+        Ok(text) => load_categories_str_with(&text, path, options),
         Err(d) => (None, vec![d]),
     }
 }
@@ -126,20 +178,129 @@ pub fn load_categories_str(
     text: &str,
     path: &Path,
 ) -> (Option<CategoriesManifest>, Vec<Diagnostic>) {
-    let (doc, mut diagnostics) = parse_yaml(text, path, &YamlLimits::default());
+    load_categories_str_with(text, path, &LoadOptions::default())
+}
+
+/// [`load_categories_str`] with options.
+pub fn load_categories_str_with(
+    text: &str,
+    path: &Path,
+    options: &LoadOptions,
+) -> (Option<CategoriesManifest>, Vec<Diagnostic>) {
+    let (doc, mut diagnostics) = parse_yaml(text, path, &options.limits);
     let Some(doc) = doc else {
         diagnostic::sort(&mut diagnostics);
         return (None, diagnostics);
     };
-    let mut check = Check::new(&doc, None, diagnostics);
-    validate_schema(&mut check, &categories_schema(), Kind::Categories);
+    let mut check = Check::new(&doc, options.class_paths, None, diagnostics);
+    // The categories schema does not depend on any input: compile it once per process.
+    static VALIDATOR: OnceLock<Result<(Value, Validator), String>> = OnceLock::new();
+    let compiled = VALIDATOR.get_or_init(|| {
+        let schema = categories_schema();
+        jsonschema::validator_for(&schema)
+            .map(|v| (schema, v))
+            .map_err(|e| e.to_string())
+    });
+    match compiled {
+        Ok((schema, validator)) => {
+            validate_schema(&mut check, schema, validator, Kind::Categories);
+        }
+        Err(e) => internal_error(&mut check, e),
+    }
     check_schema_version(&mut check);
     check_categories(&mut check);
     let manifest = build_categories(&mut check);
     finish(manifest, check.diagnostics)
 }
 
-/// Reads and checks a pack's `plugins.yaml` against the categories.
+/// Checks `plugins.yaml` files against one `categories.yaml`, compiling the plugins schema
+/// once for all of them.
+pub struct PluginsLoader<'c> {
+    categories: &'c CategoriesManifest,
+    schema: Value,
+    validator: Result<Validator, String>,
+    options: LoadOptions,
+}
+
+impl std::fmt::Debug for PluginsLoader<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginsLoader")
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'c> PluginsLoader<'c> {
+    /// A loader for manifests whose categories are `categories`.
+    pub fn new(categories: &'c CategoriesManifest, options: LoadOptions) -> Self {
+        let schema = plugins_schema(categories);
+        let validator = jsonschema::validator_for(&schema).map_err(|e| e.to_string());
+        Self {
+            categories,
+            schema,
+            validator,
+            options,
+        }
+    }
+
+    /// Reads and checks a pack's `plugins.yaml`. See [`load_plugins`].
+    pub fn load(
+        &self,
+        path: &Path,
+        pack: &super::pack::PackInfo,
+    ) -> (Option<PluginsManifest>, Vec<Diagnostic>) {
+        match read_source(path, &self.options.limits) {
+            Ok(text) => self.load_str(&text, path, &pack.name),
+            Err(d) => (None, vec![d.with_path(pack.name.clone())]),
+        }
+    }
+
+    /// Checks manifest text already in memory. See [`load_plugins_str`].
+    pub fn load_str(
+        &self,
+        text: &str,
+        path: &Path,
+        pack_name: &str,
+    ) -> (Option<PluginsManifest>, Vec<Diagnostic>) {
+        let (doc, mut diagnostics) = parse_yaml(text, path, &self.options.limits);
+        prefix_paths(&mut diagnostics, pack_name);
+        let Some(doc) = doc else {
+            diagnostic::sort(&mut diagnostics);
+            return (None, diagnostics);
+        };
+        let mut check = Check::new(&doc, self.options.class_paths, Some(pack_name), diagnostics);
+        if doc.value.is_null() {
+            let d = check
+                .warning(
+                    codes::EMPTY_MANIFEST,
+                    "plugin manifest is empty; the pack registers no plugins",
+                )
+                .with_help(format!(
+                    "start it with `schema_version: \"{SCHEMA_VERSION}\"` and a category"
+                ));
+            // An empty document has no node to point at: point at its start.
+            let pos = Some(super::yaml::Pos { line: 1, col: 1 });
+            check.emit(d, "", pos);
+            return finish(Some(PluginsManifest::default()), check.diagnostics);
+        }
+        match &self.validator {
+            Ok(validator) => validate_schema(
+                &mut check,
+                &self.schema,
+                validator,
+                Kind::Plugins(self.categories),
+            ),
+            Err(e) => internal_error(&mut check, e),
+        }
+        check_schema_version(&mut check);
+        check_plugins(&mut check, self.categories);
+        let manifest = build_plugins(&mut check);
+        finish(manifest, check.diagnostics)
+    }
+}
+
+/// Reads and checks a pack's `plugins.yaml` against the categories, requiring Rust class
+/// paths.
 ///
 /// YAML paths in diagnostics are prefixed with the pack's name (`acme:endpoint.chat`).
 /// Returns the manifest when there are no errors, and every diagnostic found. An empty
@@ -149,10 +310,7 @@ pub fn load_plugins(
     pack: &super::pack::PackInfo,
     categories: &CategoriesManifest,
 ) -> (Option<PluginsManifest>, Vec<Diagnostic>) {
-    match read_source(path, &YamlLimits::default()) {
-        Ok(text) => load_plugins_str(&text, path, &pack.name, categories),
-        Err(d) => (None, vec![d.with_path(pack.name.clone())]),
-    }
+    PluginsLoader::new(categories, LoadOptions::default()).load(path, pack)
 }
 
 /// [`load_plugins`] on text already in memory; `path` is used in diagnostics and
@@ -163,34 +321,15 @@ pub fn load_plugins_str(
     pack_name: &str,
     categories: &CategoriesManifest,
 ) -> (Option<PluginsManifest>, Vec<Diagnostic>) {
-    let (doc, mut diagnostics) = parse_yaml(text, path, &YamlLimits::default());
-    prefix_paths(&mut diagnostics, pack_name);
-    let Some(doc) = doc else {
-        diagnostic::sort(&mut diagnostics);
-        return (None, diagnostics);
-    };
-    let mut check = Check::new(&doc, Some(pack_name), diagnostics);
-    if doc.value.is_null() {
-        let d = check
-            .warning(
-                codes::EMPTY_MANIFEST,
-                "plugin manifest is empty; the pack registers no plugins",
-            )
-            .with_help(format!(
-                "start it with `schema_version: \"{SCHEMA_VERSION}\"` and a category"
-            ));
-        check.at_node(d, "");
-        return finish(Some(PluginsManifest::default()), check.diagnostics);
-    }
-    validate_schema(
-        &mut check,
-        &plugins_schema(categories),
-        Kind::Plugins(categories),
+    PluginsLoader::new(categories, LoadOptions::default()).load_str(text, path, pack_name)
+}
+
+fn internal_error(check: &mut Check<'_>, error: &str) {
+    let d = check.error(
+        codes::INTERNAL,
+        format!("generated schema does not compile: {error}"),
     );
-    check_schema_version(&mut check);
-    check_plugins(&mut check, categories);
-    let manifest = build_plugins(&mut check);
-    finish(manifest, check.diagnostics)
+    check.diagnostics.push(d);
 }
 
 fn finish<T>(
@@ -223,18 +362,7 @@ fn dedup(diagnostics: &mut Vec<Diagnostic>) {
 // ---------------------------------------------------------------------------------------
 // Schema validation
 
-fn validate_schema(check: &mut Check<'_>, schema: &Value, kind: Kind<'_>) {
-    let validator = match jsonschema::validator_for(schema) {
-        Ok(v) => v,
-        Err(e) => {
-            let d = check.error(
-                codes::INTERNAL,
-                format!("generated schema does not compile: {e}"),
-            );
-            check.diagnostics.push(d);
-            return;
-        }
-    };
+fn validate_schema(check: &mut Check<'_>, schema: &Value, validator: &Validator, kind: Kind<'_>) {
     let doc = check.doc;
     let errors: Vec<_> = validator
         .iter_errors(&doc.value)
@@ -302,10 +430,24 @@ fn schema_error(
                 check.at_key(d, pointer, &child);
                 return;
             }
-            let d = check.error(
-                codes::MISSING_KEY,
-                format!("missing required key `{property}` in {here}"),
-            );
+            let help = match (kind, property, pointer_segments(pointer).len()) {
+                (Kind::Plugins(_), "class", 2) => {
+                    Some("every entry names its type: `class: rust_crate::module::path:TypeName`")
+                }
+                (Kind::Categories, "protocol", 1) => Some(
+                    "name the trait its plugins implement: `protocol: rust_crate::module:Trait`",
+                ),
+                (Kind::Categories, "enum", 1) => {
+                    Some("name the enum generated over its plugins, e.g. `enum: EndpointType`")
+                }
+                _ => None,
+            };
+            let d = check
+                .error(
+                    codes::MISSING_KEY,
+                    format!("missing required key `{property}` in {here}"),
+                )
+                .with_help_opt(help.map(str::to_owned));
             check.at_key(d, pointer, &child);
         }
         ValidationErrorKind::AdditionalProperties { unexpected } => {
@@ -362,6 +504,19 @@ fn schema_error(
                         .and_then(|s| did_you_mean(s, options.iter().map(String::as_str)))
                         .map(|s| format!("did you mean `{s}`?")),
                 );
+            check.at_node(d, pointer);
+        }
+        ValidationErrorKind::Minimum { limit } | ValidationErrorKind::Maximum { limit } => {
+            let bound = if matches!(error_kind, ValidationErrorKind::Minimum { .. }) {
+                "at least"
+            } else {
+                "at most"
+            };
+            let found = describe_value(instance);
+            let d = check.error(
+                codes::SCHEMA,
+                format!("{here} must be {bound} {limit}, found {found}"),
+            );
             check.at_node(d, pointer);
         }
         _ => {
@@ -540,10 +695,14 @@ fn check_categories(check: &mut Check<'_>) {
         if let Some(Value::String(class)) = spec.get("metadata_class") {
             let class_pointer = format!("{pointer}/metadata_class");
             if check_class_path(check, class, &class_pointer) && metadata_type(class).is_none() {
-                let known: Vec<String> = super::schema::METADATA_TYPES
-                    .iter()
-                    .map(|t| t.class_path().to_owned())
-                    .collect();
+                let known: Vec<&str> = METADATA_TYPES.iter().map(|t| t.class_path()).collect();
+                let help = match did_you_mean(class, known.iter().copied()) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => format!(
+                        "known types: {}",
+                        list(&known.iter().map(|k| (*k).to_owned()).collect::<Vec<_>>())
+                    ),
+                };
                 let d = check
                     .warning(
                         codes::UNKNOWN_METADATA_CLASS,
@@ -553,7 +712,7 @@ fn check_categories(check: &mut Check<'_>) {
                             quote_user(class)
                         ),
                     )
-                    .with_help(format!("known types: {}", list(&known)));
+                    .with_help(help);
                 check.at_node(d, &class_pointer);
             }
         }
@@ -580,14 +739,21 @@ fn check_categories(check: &mut Check<'_>) {
     }
 }
 
-/// Reports a bad class path; returns whether it is valid.
+/// Reports a bad class path under the check's [`ClassPathRule`]; returns whether it is
+/// valid.
 fn check_class_path(check: &mut Check<'_>, text: &str, pointer: &str) -> bool {
-    match ClassPath::parse(text) {
-        Ok(_) => true,
+    let result = match check.rule {
+        ClassPathRule::Rust => ClassPath::parse(text).map(drop),
+        ClassPathRule::AnyLanguage => check_shape(text).map(drop),
+    };
+    match result {
+        Ok(()) => true,
         Err(e) => {
-            let d = check
-                .error(codes::INVALID_CLASS_PATH, e.message)
-                .with_help_opt(e.help);
+            let code = match e.kind {
+                ClassPathErrorKind::NotRust => codes::NOT_RUST_CLASS_PATH,
+                _ => codes::INVALID_CLASS_PATH,
+            };
+            let d = check.error(code, e.message).with_help_opt(e.help);
             check.at_node(d, pointer);
             false
         }
@@ -604,11 +770,20 @@ fn is_plugin_name(name: &str) -> bool {
 fn check_plugins(check: &mut Check<'_>, categories: &CategoriesManifest) {
     let doc = check.doc;
     let known: Vec<&str> = categories.categories.keys().collect();
+    // Names are looked up after normalisation (`Fast-Burst` is `fast_burst`), so one file
+    // must not spell the same name twice.
+    let mut seen_categories: HashMap<String, String> = HashMap::new();
     for category in ordered_keys(doc, "") {
         if category == "schema_version" {
             continue;
         }
         let pointer = format!("/{}", escape_pointer_segment(&category));
+        if let Some(first) = seen_categories.get(&normalize_name(&category)) {
+            let d = name_collision(check, "category", &category, first, "");
+            check.at_key(d, &pointer, &pointer);
+        } else {
+            seen_categories.insert(normalize_name(&category), category.clone());
+        }
         let spec = categories.get(&category).map(|(_, spec)| spec);
         if spec.is_none() {
             let d = check
@@ -631,8 +806,15 @@ fn check_plugins(check: &mut Check<'_>, categories: &CategoriesManifest) {
         if !doc.value.get(&category).is_some_and(Value::is_object) {
             continue;
         }
+        let mut seen_names: HashMap<String, String> = HashMap::new();
         for name in ordered_keys(doc, &pointer) {
             let entry_pointer = format!("{pointer}/{}", escape_pointer_segment(&name));
+            if let Some(first) = seen_names.get(&normalize_name(&name)) {
+                let d = name_collision(check, "plugin", &name, first, &pointer);
+                check.at_key(d, &entry_pointer, &entry_pointer);
+            } else {
+                seen_names.insert(normalize_name(&name), name.clone());
+            }
             if !is_plugin_name(&name) {
                 let message = format!("plugin name `{}` is not a valid name", quote_user(&name));
                 let d = check.error(codes::INVALID_NAME, message).with_help(
@@ -666,6 +848,33 @@ fn check_plugins(check: &mut Check<'_>, categories: &CategoriesManifest) {
     }
 }
 
+/// Two keys of one mapping that are the same name after normalisation.
+fn name_collision(
+    check: &Check<'_>,
+    what: &str,
+    name: &str,
+    first: &str,
+    parent: &str,
+) -> Diagnostic {
+    let first_pointer = format!("{parent}/{}", escape_pointer_segment(first));
+    let at = check
+        .doc
+        .spans
+        .key(&first_pointer)
+        .map(|p| format!(" (line {})", p.line))
+        .unwrap_or_default();
+    check
+        .error(
+            codes::NAME_COLLISION,
+            format!(
+                "{what} name `{}` is the same as `{}`{at} after normalisation",
+                quote_user(name),
+                quote_user(first)
+            ),
+        )
+        .with_help("names are compared in lower case with `-` read as `_`; remove or rename one")
+}
+
 // ---------------------------------------------------------------------------------------
 // Typed model
 
@@ -682,7 +891,9 @@ fn build_categories(check: &mut Check<'_>) -> Option<CategoriesManifest> {
         let pointer = format!("/{}", escape_pointer_segment(&name));
         let value = doc.value.get(&name).cloned().unwrap_or(Value::Null);
         match serde_json::from_value::<CategorySpec>(value) {
-            Ok(spec) => {
+            Ok(mut spec) => {
+                spec.protocol_source = source_pos(doc, &format!("{pointer}/protocol"));
+                spec.metadata_class_source = source_pos(doc, &format!("{pointer}/metadata_class"));
                 categories.insert(name, spec);
             }
             Err(e) => {
@@ -694,6 +905,7 @@ fn build_categories(check: &mut Check<'_>) -> Option<CategoriesManifest> {
     Some(CategoriesManifest {
         schema_version: schema_version(doc),
         categories,
+        path: Some(doc.file.clone()),
     })
 }
 
@@ -723,6 +935,7 @@ fn build_plugins(check: &mut Check<'_>) -> Option<PluginsManifest> {
                         col: p.col,
                         snippet: doc.source_line(p.line),
                     });
+                    spec.class_source = source_pos(doc, &format!("{pointer}/class"));
                     entries.insert(name, spec);
                 }
                 Err(e) => {
@@ -736,6 +949,15 @@ fn build_plugins(check: &mut Check<'_>) -> Option<PluginsManifest> {
     Some(PluginsManifest {
         schema_version: schema_version(doc),
         categories,
+    })
+}
+
+/// Where the node at `pointer` is (its alias, for copied nodes).
+fn source_pos(doc: &YamlDocument, pointer: &str) -> Option<SourcePos> {
+    doc.spans.locate(pointer).map(|p| SourcePos {
+        line: p.line,
+        col: p.col,
+        snippet: doc.source_line(p.line),
     })
 }
 

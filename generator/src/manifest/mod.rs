@@ -20,6 +20,7 @@
 //! in one pass.
 
 pub mod class_path;
+pub mod compat;
 pub mod diagnostic;
 pub mod load;
 pub mod model;
@@ -28,9 +29,12 @@ pub mod resolve;
 pub mod schema;
 pub mod yaml;
 
-pub use class_path::{ClassPath, ClassPathError};
+pub use class_path::{check_shape, ClassPath, ClassPathError, ClassPathErrorKind, ClassPathStyle};
 pub use diagnostic::{has_errors, render, Diagnostic, Severity};
-pub use load::{load_categories, load_categories_str, load_plugins, load_plugins_str};
+pub use load::{
+    load_categories, load_categories_str, load_categories_str_with, load_categories_with,
+    load_plugins, load_plugins_str, ClassPathRule, LoadOptions, PluginsLoader,
+};
 pub use model::{
     normalize_name, CategoriesManifest, CategorySpec, OrderedMap, PluginSpec, PluginsManifest,
     SourcePos, SCHEMA_VERSION,
@@ -42,5 +46,8 @@ pub use pack::{
 pub use resolve::{
     resolve, Decision, EntryStatus, OverrideReason, Resolution, ResolvedCategory, ResolvedEntry,
 };
-pub use schema::{categories_schema, metadata_type, plugins_schema, MetadataType};
+pub use schema::{
+    categories_schema, metadata_type, plugins_schema, MetadataType, AIPERF_ONLY_METADATA_TYPES,
+    METADATA_TYPES,
+};
 pub use yaml::{parse_yaml, Pos, SpanIndex, YamlDocument, YamlLimits};

@@ -208,6 +208,10 @@ pub struct CategoriesManifest {
     /// Categories by snake_case name, in file order.
     #[serde(flatten)]
     pub categories: OrderedMap<CategorySpec>,
+    /// The file it was loaded from, for diagnostics raised after loading.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub path: Option<std::path::PathBuf>,
 }
 
 impl CategoriesManifest {
@@ -239,6 +243,14 @@ pub struct CategorySpec {
     /// Infrastructure category (listed, but not something users usually pick).
     #[serde(default)]
     pub internal: bool,
+    /// Where the `protocol` value is in its file (set when loaded from a file).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub protocol_source: Option<SourcePos>,
+    /// Where the `metadata_class` value is in its file (set when loaded from a file).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub metadata_class_source: Option<SourcePos>,
 }
 
 /// A pack's `plugins.yaml`: plugin entries by category.
@@ -275,6 +287,10 @@ pub struct PluginSpec {
     #[serde(skip)]
     #[schemars(skip)]
     pub source: Option<SourcePos>,
+    /// Where the `class` value is in its file (set when loaded from a file).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub class_source: Option<SourcePos>,
 }
 
 /// AIPerf's name normalisation: lower case, `-` → `_`. Names compare equal after it.

@@ -10,18 +10,24 @@ use aiperf_runtime::metadata::{
     CustomDatasetLoaderMetadata, EndpointMetadata, GpuTelemetryCollectorMetadata, PlotMetadata,
     RecordProcessorMetadata, ServiceMetadata, TokenizerMetadata, TransportMetadata,
 };
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
 use schemars::generate::SchemaSettings;
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde_json::{json, Map, Value};
 
 use super::class_path::ClassPath;
+use super::compat;
 use super::model::{CategoriesManifest, PluginSpec, SCHEMA_VERSION};
 
-/// One of the runtime's typed metadata structs, known by its class path.
+/// One of the runtime's typed metadata structs (or, for AIPerf's manifests, one of
+/// AIPerf's models the runtime has no category for), known by its class path.
 #[derive(Clone, Copy)]
 pub struct MetadataType {
     class_path: &'static str,
+    aiperf_class_path: Option<&'static str>,
     name: &'static str,
     schema: fn() -> Value,
     check: fn(&Value) -> Result<(), String>,
@@ -36,9 +42,16 @@ impl std::fmt::Debug for MetadataType {
 }
 
 impl MetadataType {
-    /// The class path `categories.yaml` names it by (`aiperf_runtime::metadata:EndpointMetadata`).
+    /// The class path `categories.yaml` names it by
+    /// (`aiperf_runtime::metadata:EndpointMetadata`).
     pub fn class_path(&self) -> &'static str {
         self.class_path
+    }
+
+    /// The class path AIPerf's `categories.yaml` names the same model by, if any
+    /// (`aiperf.plugin.schema.schemas:EndpointMetadata`).
+    pub fn aiperf_class_path(&self) -> Option<&'static str> {
+        self.aiperf_class_path
     }
 
     /// The type's name (`EndpointMetadata`).
@@ -48,24 +61,43 @@ impl MetadataType {
 
     /// Its JSON Schema, subschemas inlined, without `$schema`.
     pub fn schema(&self) -> Value {
-        (self.schema)()
+        self.cached().0.clone()
     }
 
     /// The keys every entry's metadata must have, sorted.
     pub fn required_fields(&self) -> Vec<String> {
-        let mut fields: Vec<String> = self
-            .schema()
-            .get("required")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default();
-        fields.sort();
-        fields
+        self.cached().1.clone()
+    }
+
+    /// Generating a schema walks the type with schemars; every manifest needs each one
+    /// once, so they are generated on first use and kept.
+    fn cached(&self) -> &'static (Value, Vec<String>) {
+        static CACHE: OnceLock<HashMap<&'static str, (Value, Vec<String>)>> = OnceLock::new();
+        static EMPTY: OnceLock<(Value, Vec<String>)> = OnceLock::new();
+        let cache = CACHE.get_or_init(|| {
+            METADATA_TYPES
+                .iter()
+                .chain(AIPERF_ONLY_METADATA_TYPES)
+                .map(|t| {
+                    let schema = (t.schema)();
+                    let mut required: Vec<String> = schema
+                        .get("required")
+                        .and_then(Value::as_array)
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(Value::as_str)
+                                .map(str::to_owned)
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    required.sort();
+                    (t.class_path, (schema, required))
+                })
+                .collect()
+        });
+        cache
+            .get(self.class_path)
+            .unwrap_or_else(|| EMPTY.get_or_init(|| (Value::Null, Vec::new())))
     }
 
     /// Deserializes `metadata` into the runtime type, as the generated code will.
@@ -92,33 +124,73 @@ fn check_of<T: DeserializeOwned>(value: &Value) -> Result<(), String> {
     T::deserialize(value).map(drop).map_err(|e| e.to_string())
 }
 
-macro_rules! metadata_types {
-    ($($ty:ident),* $(,)?) => {
-        &[$(MetadataType {
+macro_rules! metadata_type {
+    ($ty:ident, $aiperf:expr) => {
+        MetadataType {
             class_path: concat!("aiperf_runtime::metadata:", stringify!($ty)),
+            aiperf_class_path: $aiperf,
             name: stringify!($ty),
             schema: schema_of::<$ty>,
             check: check_of::<$ty>,
-        }),*]
+        }
+    };
+}
+
+/// AIPerf's models live in one module.
+macro_rules! aiperf {
+    ($name:expr) => {
+        Some(concat!("aiperf.plugin.schema.schemas:", $name))
     };
 }
 
 /// The runtime's metadata types that categories may name as `metadata_class`.
-pub const METADATA_TYPES: &[MetadataType] = metadata_types![
-    EndpointMetadata,
-    TransportMetadata,
-    PlotMetadata,
-    ServiceMetadata,
-    CustomDatasetLoaderMetadata,
-    GpuTelemetryCollectorMetadata,
-    RecordProcessorMetadata,
-    TokenizerMetadata,
+pub const METADATA_TYPES: &[MetadataType] = &[
+    metadata_type!(EndpointMetadata, aiperf!("EndpointMetadata")),
+    metadata_type!(TransportMetadata, aiperf!("TransportMetadata")),
+    metadata_type!(PlotMetadata, aiperf!("PlotMetadata")),
+    metadata_type!(ServiceMetadata, aiperf!("ServiceMetadata")),
+    metadata_type!(
+        CustomDatasetLoaderMetadata,
+        aiperf!("CustomDatasetLoaderMetadata")
+    ),
+    metadata_type!(
+        GpuTelemetryCollectorMetadata,
+        aiperf!("GPUTelemetryCollectorMetadata")
+    ),
+    metadata_type!(RecordProcessorMetadata, aiperf!("RecordProducerMetadata")),
+    metadata_type!(TokenizerMetadata, None),
 ];
 
-/// The runtime metadata type behind a `metadata_class`, if it is one.
+macro_rules! aiperf_only {
+    ($ty:ident) => {
+        MetadataType {
+            class_path: concat!("aiperf.plugin.schema.schemas:", stringify!($ty)),
+            aiperf_class_path: Some(concat!("aiperf.plugin.schema.schemas:", stringify!($ty))),
+            name: stringify!($ty),
+            schema: schema_of::<compat::$ty>,
+            check: check_of::<compat::$ty>,
+        }
+    };
+}
+
+/// AIPerf's models for categories the runtime does not define; recognised only under
+/// AIPerf's class paths, so that AIPerf's manifests validate as AIPerf validates them.
+pub const AIPERF_ONLY_METADATA_TYPES: &[MetadataType] = &[
+    aiperf_only!(PublicDatasetLoaderMetadata),
+    aiperf_only!(RecordRoutingMetadata),
+    aiperf_only!(AnalyzerMetadata),
+    aiperf_only!(ConvergenceCriterionMetadata),
+    aiperf_only!(SearchPlannerMetadata),
+];
+
+/// The metadata type behind a `metadata_class`: a runtime type by its Rust path, or a
+/// model by AIPerf's path.
 pub fn metadata_type(class_path: &str) -> Option<&'static MetadataType> {
-    let parsed = ClassPath::parse(class_path).ok()?.to_string();
-    METADATA_TYPES.iter().find(|t| t.class_path == parsed)
+    let rust = ClassPath::parse(class_path).ok().map(|p| p.to_string());
+    METADATA_TYPES
+        .iter()
+        .chain(AIPERF_ONLY_METADATA_TYPES)
+        .find(|t| rust.as_deref() == Some(t.class_path) || t.aiperf_class_path == Some(class_path))
 }
 
 /// The schema of `categories.yaml`.
@@ -237,4 +309,19 @@ fn entry_base_schema() -> Value {
         "type": ["object", "null"],
     });
     schema
+}
+
+/// The two schema files `aiperf-gen schema` writes, as `(file name, contents)`: the
+/// categories schema from the model, the plugins schema for `categories`. Pretty-printed
+/// with a final newline, keys sorted, so regenerating is byte-stable.
+pub fn schema_files(categories: &CategoriesManifest) -> Vec<(&'static str, String)> {
+    let pretty = |value: &Value| {
+        let mut text = serde_json::to_string_pretty(value).unwrap_or_default();
+        text.push('\n');
+        text
+    };
+    vec![
+        ("categories.schema.json", pretty(&categories_schema())),
+        ("plugins.schema.json", pretty(&plugins_schema(categories))),
+    ]
 }

@@ -1,0 +1,241 @@
+//! What every command works on: one `categories.yaml`, the selected packs' manifests, and
+//! the conflict resolution over them, with every diagnostic found on the way.
+//!
+//! `validate`, `plugins`, `build` and the [`crate::registry`] API all load through
+//! [`Session::load`], so they see the same files in the same order and report the same
+//! problems.
+
+use std::path::{Path, PathBuf};
+
+use crate::manifest::diagnostic::{codes, Diagnostic};
+use crate::manifest::{
+    self, find_pack, load_categories_str_with, load_categories_with, read_pack, resolve,
+    CategoriesManifest, LoadOptions, PackInfo, PluginsLoader, PluginsManifest, Resolution,
+};
+
+/// What to load.
+#[derive(Debug, Clone, Default)]
+pub struct Inputs {
+    /// The `categories.yaml` to use; `None` for the runtime's.
+    pub categories: Option<PathBuf>,
+    /// Packs in registration order: names, package directories, `Cargo.toml` files, or
+    /// `plugins.yaml` files (see [`pack_for_manifest`]).
+    pub packs: Vec<String>,
+    /// Extra directories to search for packs by name.
+    pub pack_paths: Vec<PathBuf>,
+    /// How strictly class paths are checked.
+    pub options: LoadOptions,
+}
+
+/// The loaded manifests and everything found wrong with them.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// The categories file that was read.
+    pub categories_path: PathBuf,
+    /// The categories, when they loaded without errors.
+    pub categories: Option<CategoriesManifest>,
+    /// Packs whose manifests loaded without errors, in registration order.
+    pub packs: Vec<(PackInfo, PluginsManifest)>,
+    /// Every pack that was found, loaded or not (for reports).
+    pub found_packs: Vec<PackInfo>,
+    /// Conflict resolution over `packs`; `None` when the categories failed.
+    pub resolution: Option<Resolution>,
+    /// Every problem, in file then position order per stage.
+    pub diagnostics: Vec<Diagnostic>,
+    /// Files read: the categories file, then each pack's manifest.
+    pub files: Vec<PathBuf>,
+}
+
+/// The workspace this generator was built from (`AIPERF_GEN_HOME` overrides): home of the
+/// runtime, its `categories.yaml` and the built-in packs.
+pub fn workspace_root() -> PathBuf {
+    let compiled = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = std::env::var_os("AIPERF_GEN_HOME")
+        .map(PathBuf::from)
+        .unwrap_or(compiled);
+    root.canonicalize().unwrap_or(root)
+}
+
+/// The runtime's `categories.yaml`.
+pub fn runtime_categories_path() -> PathBuf {
+    workspace_root().join("runtime").join("categories.yaml")
+}
+
+/// The pack search path: the workspace's packs, extra directories, `AIPERF_PACK_PATH`.
+pub fn pack_search_path(extra: &[PathBuf]) -> Vec<PathBuf> {
+    manifest::pack_search_paths(Some(&workspace_root()), extra)
+}
+
+/// Whether a pack argument names a manifest file rather than a pack: a `.yaml`/`.yml`
+/// path, or any existing file other than a `Cargo.toml`.
+fn is_manifest_file(arg: &str) -> bool {
+    let lower = arg.to_ascii_lowercase();
+    let path = Path::new(arg);
+    lower.ends_with(".yaml")
+        || lower.ends_with(".yml")
+        || (path.is_file() && path.file_name().is_some_and(|n| n != "Cargo.toml"))
+}
+
+/// The pack a `plugins.yaml` file belongs to: the nearest enclosing Cargo package that
+/// declares this file as its manifest, else a pack named after the file's directory
+/// (built-in when that name starts with `aiperf`, as for any pack), version `unknown`.
+///
+/// # Errors
+/// A diagnostic when the file does not exist.
+#[allow(
+    clippy::result_large_err,
+    reason = "called once per file; a diagnostic is the natural error here"
+)]
+pub fn pack_for_manifest(path: &Path) -> Result<PackInfo, Diagnostic> {
+    if !path.is_file() {
+        return Err(Diagnostic::error(
+            codes::IO,
+            path,
+            format!("cannot read `{}`: no such file", path.display()),
+        ));
+    }
+    let canonical = path.canonicalize().unwrap_or_else(|_| path.to_owned());
+    for dir in canonical.ancestors().skip(1) {
+        if !dir.join("Cargo.toml").is_file() {
+            continue;
+        }
+        if let Ok(pack) = read_pack(dir) {
+            let declared = pack.manifest_path.canonicalize().ok();
+            if declared.as_deref() == Some(canonical.as_path()) {
+                // Keep paths as the user wrote them (relative stays relative), so
+                // diagnostics about the pack's files read like the command line.
+                let mut root_dir = path.to_owned();
+                let depth = canonical
+                    .strip_prefix(dir)
+                    .map_or(1, |r| r.components().count());
+                for _ in 0..depth {
+                    root_dir.pop();
+                }
+                if root_dir.as_os_str().is_empty() {
+                    root_dir = PathBuf::from(".");
+                }
+                return Ok(PackInfo {
+                    manifest_path: path.to_owned(),
+                    root_dir,
+                    ..pack
+                });
+            }
+        }
+        // The nearest package decides: a manifest is not claimed by packages further up.
+        break;
+    }
+    let dir = canonical.parent().unwrap_or(Path::new("."));
+    let name = dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .filter(|n| !n.is_empty())
+        .unwrap_or("manifest")
+        .to_owned();
+    Ok(PackInfo {
+        is_builtin: manifest::is_builtin_pack(&name),
+        name,
+        version: "unknown".to_owned(),
+        description: String::new(),
+        authors: Vec::new(),
+        root_dir: dir.to_owned(),
+        manifest_path: path.to_owned(),
+    })
+}
+
+impl Session {
+    /// Loads the categories, finds and loads every pack, and resolves conflicts. Problems
+    /// never stop the next independent step: all packs are read even when one fails.
+    pub fn load(inputs: &Inputs) -> Self {
+        let mut diagnostics = Vec::new();
+        let (categories_path, (categories, diags)) = match &inputs.categories {
+            Some(path) => (path.clone(), load_categories_with(path, &inputs.options)),
+            None => {
+                let path = runtime_categories_path();
+                let loaded = if path.is_file() {
+                    load_categories_with(&path, &inputs.options)
+                } else {
+                    // An installed generator may not have its source tree; the runtime
+                    // carries the same file.
+                    load_categories_str_with(
+                        aiperf_runtime::CATEGORIES_YAML,
+                        &path,
+                        &inputs.options,
+                    )
+                };
+                (path, loaded)
+            }
+        };
+        diagnostics.extend(diags);
+        let mut session = Session {
+            files: vec![categories_path.clone()],
+            categories_path,
+            categories: None,
+            packs: Vec::new(),
+            found_packs: Vec::new(),
+            resolution: None,
+            diagnostics,
+        };
+        let Some(categories) = categories else {
+            return session;
+        };
+
+        let search = pack_search_path(&inputs.pack_paths);
+        let loader = PluginsLoader::new(&categories, inputs.options);
+        for arg in &inputs.packs {
+            let found = if is_manifest_file(arg) {
+                pack_for_manifest(Path::new(arg))
+            } else {
+                find_pack(arg, &search)
+            };
+            let pack = match found {
+                Ok(pack) => pack,
+                Err(d) => {
+                    session.diagnostics.push(d);
+                    continue;
+                }
+            };
+            // Naming a pack twice must not make it conflict with itself.
+            let same = |p: &PackInfo| {
+                p.manifest_path == pack.manifest_path
+                    || (p.root_dir == pack.root_dir && p.name == pack.name)
+            };
+            if session.found_packs.iter().any(same) {
+                continue;
+            }
+            session.files.push(pack.manifest_path.clone());
+            session.found_packs.push(pack.clone());
+            let (plugins, diags) = loader.load(&pack.manifest_path, &pack);
+            session.diagnostics.extend(diags);
+            if let Some(plugins) = plugins {
+                session.packs.push((pack, plugins));
+            }
+        }
+        drop(loader);
+        let resolution = resolve(&categories, &session.packs);
+        session
+            .diagnostics
+            .extend(resolution.diagnostics.iter().cloned());
+        session.resolution = Some(resolution);
+        session.categories = Some(categories);
+        session
+    }
+
+    /// Whether any diagnostic is an error.
+    pub fn has_errors(&self) -> bool {
+        manifest::has_errors(&self.diagnostics)
+    }
+
+    /// Number of entries loaded, shadowed ones included.
+    pub fn plugin_count(&self) -> usize {
+        self.packs
+            .iter()
+            .flat_map(|(_, m)| m.categories.iter())
+            .map(|(_, entries)| entries.len())
+            .sum()
+    }
+
+    /// Number of categories defined by the categories file.
+    pub fn category_count(&self) -> usize {
+        self.categories.as_ref().map_or(0, |c| c.categories.len())
+    }
+}

@@ -1,0 +1,3 @@
+//! Endpoints of a pack whose manifest misspells them.
+
+pub mod endpoints;

@@ -1,0 +1,1 @@
+//! The manifest names crates other than this one.

@@ -1,0 +1,4 @@
+pub struct Steady {
+    rate: f64,
+
+impl Steady {}

@@ -1,0 +1,2 @@
+pub mod broken;
+pub mod gone;

@@ -1,0 +1,5 @@
+pub mod transport {
+    pub trait Transportish {}
+
+    pub fn connect() {}
+}
