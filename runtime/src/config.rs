@@ -13,9 +13,9 @@ pub struct ProfileConfig {
           required = true)]
     pub model: Vec<String>,
 
-    /// Base URL of the server.
-    #[arg(short = 'u', long, default_value = "http://localhost:8000")]
-    pub url: String,
+    /// Base URL of the server; repeat for several servers (see `--url-strategy`).
+    #[arg(short = 'u', long, default_value = "http://localhost:8000", action = clap::ArgAction::Append)]
+    pub url: Vec<String>,
 
     /// Endpoint plugin (only linked endpoints are accepted).
     #[arg(long, default_value = "chat")]
@@ -31,11 +31,12 @@ pub struct ProfileConfig {
 
     /// Bearer token sent as `Authorization` (never written to artifacts or logs).
     #[arg(long)]
-    #[serde(skip)]
+    #[serde(serialize_with = "redact_secret")]
     pub api_key: Option<String>,
 
     /// Extra header `Name:Value` (repeatable).
     #[arg(short = 'H', long = "header")]
+    #[serde(serialize_with = "redact_headers")]
     pub headers: Vec<String>,
 
     /// Extra body field `key:value` (value type inferred) or a JSON object (repeatable).
@@ -235,6 +236,31 @@ pub struct ProfileConfig {
     /// Download each finished video (`GET /v1/videos/{id}/content`) as part of the request.
     #[arg(long)]
     pub download_video_content: bool,
+
+    // ---- transport: connections, TLS, timeouts ------------------------------------------
+    /// Seconds one request may take, connect to last byte. Past it the connection is
+    /// closed and the request recorded as timed out, with what it had received.
+    #[arg(long, default_value_t = 21600.0, value_parser = parse_timeout_seconds)]
+    pub request_timeout_seconds: f64,
+
+    /// When a connection carries another request: `pooled` (any idle one), `never` (a new
+    /// connection per request) or `sticky-user-sessions` (one per conversation, closed
+    /// after its last turn).
+    #[arg(long, default_value = "pooled", value_parser = parse_connection_reuse)]
+    pub connection_reuse_strategy: String,
+
+    /// How requests are spread over several `--url`s (a linked url_selection_strategy
+    /// plugin; `round_robin` cycles through them in order).
+    #[arg(
+        long = "url-strategy",
+        visible_alias = "url-selection-strategy",
+        default_value = "round_robin"
+    )]
+    pub url_selection_strategy: String,
+
+    /// PEM file of CA certificates trusted for `https://` URLs, besides the system store.
+    #[arg(long)]
+    pub ca_cert: Option<PathBuf>,
 }
 
 impl ProfileConfig {
@@ -300,5 +326,130 @@ fn fmt_rate(r: f64) -> String {
         format!("{r:.1}")
     } else {
         format!("{r}")
+    }
+}
+
+/// `--request-timeout-seconds`: a positive, finite number of seconds.
+fn parse_timeout_seconds(s: &str) -> Result<f64, String> {
+    let secs: f64 = s.trim().parse().map_err(|e| format!("{e}"))?;
+    // Duration::from_secs_f64 panics beyond ~5.8e11 s; a century is more than enough.
+    if !(secs > 0.0 && secs <= 3.2e9) {
+        return Err("must be a number of seconds above 0 (at most 3.2e9)".to_owned());
+    }
+    Ok(secs)
+}
+
+/// `--connection-reuse-strategy`, normalised to AIPerf's spelling.
+fn parse_connection_reuse(s: &str) -> Result<String, String> {
+    s.parse::<crate::http::ConnectionReuse>()
+        .map(|r| r.as_str().to_owned())
+}
+
+/// Header names whose values are credentials.
+const SECRET_HEADERS: &[&str] = &[
+    "authorization",
+    "x-api-key",
+    "api-key",
+    "proxy-authorization",
+    "cookie",
+];
+
+/// `api_key` in the artifacts' `input_config`: `"<redacted>"` when set, as AIPerf writes.
+fn redact_secret<S: serde::Serializer>(value: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(_) => s.serialize_str("<redacted>"),
+        None => s.serialize_none(),
+    }
+}
+
+/// `--header` values in `input_config`, credentials replaced by `<redacted>`.
+fn redact_headers<S: serde::Serializer>(headers: &[String], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(headers.iter().map(|h| match h.split_once(':') {
+        Some((name, _)) if SECRET_HEADERS.contains(&name.trim().to_ascii_lowercase().as_str()) => {
+            format!("{name}:<redacted>")
+        }
+        _ => h.clone(),
+    }))
+}
+
+#[cfg(test)]
+mod transport_flag_tests {
+    use clap::{Args as _, Command, FromArgMatches as _};
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<ProfileConfig, clap::Error> {
+        let command = ProfileConfig::augment_args(Command::new("profile"));
+        let matches = command.try_get_matches_from(["profile", "-m", "m"].iter().chain(args))?;
+        ProfileConfig::from_arg_matches(&matches)
+    }
+
+    #[test]
+    fn transport_defaults_follow_aiperf() {
+        let c = parse(&[]).unwrap();
+        assert_eq!(c.url, ["http://localhost:8000"]);
+        assert_eq!(c.request_timeout_seconds, 21600.0);
+        assert_eq!(c.connection_reuse_strategy, "pooled");
+        assert_eq!(c.url_selection_strategy, "round_robin");
+        assert_eq!(c.ca_cert, None);
+    }
+
+    #[test]
+    fn transport_flags() {
+        let c = parse(&[
+            "-u",
+            "http://a:1",
+            "--url",
+            "https://b",
+            "--request-timeout-seconds",
+            "2.5",
+            "--connection-reuse-strategy",
+            "STICKY_USER_SESSIONS",
+            "--url-selection-strategy",
+            "round_robin",
+            "--ca-cert",
+            "/x/ca.pem",
+        ])
+        .unwrap();
+        assert_eq!(c.url, ["http://a:1", "https://b"]);
+        assert_eq!(c.request_timeout_seconds, 2.5);
+        assert_eq!(c.connection_reuse_strategy, "sticky-user-sessions");
+        assert_eq!(c.ca_cert, Some(PathBuf::from("/x/ca.pem")));
+        for bad in [
+            &["--request-timeout-seconds", "0"][..],
+            &["--request-timeout-seconds", "nan"],
+            &["--connection-reuse-strategy", "sometimes"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn credentials_are_redacted_from_the_input_config() {
+        let c = parse(&[
+            "--api-key",
+            "sk-1",
+            "-H",
+            "Authorization: Bearer sk-2",
+            "-H",
+            "x-api-key:sk-3",
+            "-H",
+            "X-Foo:bar",
+        ])
+        .unwrap();
+        let v = serde_json::to_value(&c).unwrap();
+        assert_eq!(v["api_key"], "<redacted>");
+        assert_eq!(
+            v["headers"],
+            serde_json::json!([
+                "Authorization:<redacted>",
+                "x-api-key:<redacted>",
+                "X-Foo:bar"
+            ])
+        );
+        assert_eq!(
+            serde_json::to_value(parse(&[]).unwrap()).unwrap()["api_key"],
+            serde_json::Value::Null
+        );
     }
 }

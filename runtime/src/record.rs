@@ -107,6 +107,30 @@ pub enum Outcome {
     ConnectionError,
 }
 
+impl Outcome {
+    /// The error recorded for a failed outcome that came without details, named as AIPerf
+    /// names it where AIPerf has the case (`TimeoutError`, `RequestCancellationError`
+    /// with 499). `None` for success.
+    pub fn default_error(self, status: Option<u16>) -> Option<ErrorDetails> {
+        let (code, kind, message) = match self {
+            Outcome::Success => return None,
+            Outcome::InbandError => (status, "InbandError", "the server reported an error"),
+            Outcome::HttpError => (status, "HttpError", "HTTP error status"),
+            Outcome::Shed => (status, "Overloaded", "the server shed the request"),
+            Outcome::Timeout => (status, "TimeoutError", "the request timed out"),
+            Outcome::Truncated => (status, "TruncatedResponse", "the response ended early"),
+            Outcome::Cancelled => (
+                Some(499),
+                "RequestCancellationError",
+                "Request cancelled by external signal",
+            ),
+            Outcome::EmptyOutput => (status, "EmptyOutput", "the response carried no content"),
+            Outcome::ConnectionError => (status, "ConnectionError", "the connection failed"),
+        };
+        Some(ErrorDetails::new(code, kind, message))
+    }
+}
+
 /// Error details in AIPerf's shape (`{code, type, message}`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorDetails {
@@ -265,5 +289,139 @@ impl ParsedRecord {
             .iter()
             .filter(|r| r.data.is_content())
             .map(|r| r.recv_ns)
+    }
+}
+
+/// Event names and JSON fragments by which the APIs we read mark the end of a stream.
+const END_EVENTS: &[&str] = &[
+    "message_stop",
+    "response.completed",
+    "response.failed",
+    "response.incomplete",
+    "image_generation.completed",
+];
+/// Keys whose value is `null` until the last event of a stream carries a string:
+/// OpenAI-style `finish_reason`, Anthropic's `stop_reason`, TGI's `generated_text`.
+const END_KEYS: &[&[u8]] = &[
+    b"\"finish_reason\"",
+    b"\"stop_reason\"",
+    b"\"generated_text\"",
+];
+
+impl RequestRecord {
+    /// Whether the event stream said it was complete: a `[DONE]`, an end event, or a
+    /// finish reason. A stream that ends cleanly with none of these was cut short
+    /// (BC-06); one that has a finish reason but no `[DONE]` is complete.
+    pub fn stream_finished(&self) -> bool {
+        self.responses.iter().rev().any(ends_stream)
+    }
+}
+
+/// Whether one SSE event marks the end of its stream (see [`RequestRecord::stream_finished`]).
+pub fn ends_stream(chunk: &ResponseChunk) -> bool {
+    let data = chunk.data.trim_ascii();
+    if data == b"[DONE]" {
+        return true;
+    }
+    if chunk
+        .event
+        .as_deref()
+        .is_some_and(|e| END_EVENTS.contains(&e.trim()))
+    {
+        return true;
+    }
+    let quoted = |name: &str| {
+        let needle = format!("\"{name}\"");
+        contains(data, needle.as_bytes())
+    };
+    if END_EVENTS.iter().any(|e| quoted(e)) || contains(data, b"\"done\":true") {
+        return true;
+    }
+    END_KEYS.iter().any(|key| string_value_follows(data, key))
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Whether some occurrence of `key` is followed by `:` and a string (not `null`).
+fn string_value_follows(data: &[u8], key: &[u8]) -> bool {
+    let mut rest = data;
+    while let Some(at) = rest.windows(key.len()).position(|w| w == key) {
+        rest = &rest[at + key.len()..];
+        let value = rest.trim_ascii_start();
+        if let Some(value) = value.strip_prefix(b":") {
+            if value.trim_ascii_start().first() == Some(&b'"') {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod stream_end_tests {
+    use super::*;
+
+    fn chunk(event: Option<&str>, data: &str) -> ResponseChunk {
+        ResponseChunk {
+            recv_ns: 0,
+            first_byte_ns: 0,
+            event: event.map(str::to_owned),
+            data: data.into(),
+        }
+    }
+
+    #[test]
+    fn end_markers_of_each_api() {
+        let ends = [
+            chunk(None, "[DONE]"),
+            chunk(None, " [DONE] "),
+            // BC-06: the finish chunk of a stream that never sends [DONE].
+            chunk(
+                None,
+                r#"{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":{}}"#,
+            ),
+            chunk(
+                None,
+                r#"{"choices":[{"text":"4","finish_reason" : "length"}]}"#,
+            ),
+            chunk(Some("message_stop"), r#"{"type":"message_stop"}"#),
+            chunk(
+                None,
+                r#"{"type":"message_delta","delta":{"stop_reason":"end_turn"}}"#,
+            ),
+            chunk(Some("response.completed"), r#"{"response":{}}"#),
+            chunk(None, r#"{"type": "response.completed","response":{}}"#),
+            chunk(
+                None,
+                r#"{"token":{"text":"."},"generated_text":"Hi.","details":null}"#,
+            ),
+            chunk(None, r#"{"model":"m","done":true}"#),
+        ];
+        for c in &ends {
+            assert!(ends_stream(c), "{c:?}");
+        }
+        let not_ends = [
+            chunk(
+                None,
+                r#"{"choices":[{"delta":{"content":"x"},"finish_reason":null}]}"#,
+            ),
+            chunk(None, r#"{"token":{"text":"a"},"generated_text":null}"#),
+            chunk(None, r#"{"choices":[],"usage":{"completion_tokens":1}}"#),
+            chunk(Some("message"), r#"{"type":"content_block_delta"}"#),
+            chunk(None, "DONE"),
+            chunk(None, ""),
+        ];
+        for c in &not_ends {
+            assert!(!ends_stream(c), "{c:?}");
+        }
+        let record = |chunks: Vec<ResponseChunk>| RequestRecord {
+            responses: chunks,
+            ..RequestRecord::default()
+        };
+        assert!(record(vec![ends[2].clone(), not_ends[2].clone()]).stream_finished());
+        assert!(!record(vec![not_ends[0].clone(), not_ends[2].clone()]).stream_finished());
+        assert!(!record(Vec::new()).stream_finished());
     }
 }

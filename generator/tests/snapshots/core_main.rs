@@ -25,7 +25,7 @@ pub static PACKS: [PackInfo; 1] = [
 ];
 
 /// Every manifest entry, shadowed ones included, in registration order.
-pub static ENTRIES: [PluginEntry; 18] = [
+pub static ENTRIES: [PluginEntry; 19] = [
     PluginEntry {
         category: "timing_strategy",
         name: "request_rate",
@@ -112,8 +112,8 @@ pub static ENTRIES: [PluginEntry; 18] = [
         class_path: "aiperf_core::transport:HttpTransport",
         pack: "aiperf-core",
         priority: 0,
-        description: "HTTP/1.1 over TCP with keep-alive; chunked and Content-Length bodies; every read\ntimestamped on the monotonic clock.\n",
-        metadata_json: "{\"transport_type\":\"http\",\"url_schemes\":[\"http\"]}",
+        description: "HTTP/1.1 over TCP or TLS (rustls) with keep-alive; chunked and Content-Length\nbodies; every read timestamped on the monotonic clock; several --url spread by\nround_robin.\n",
+        metadata_json: "{\"transport_type\":\"http\",\"url_schemes\":[\"http\",\"https\"]}",
         shadowed_by: None,
     },
     PluginEntry {
@@ -197,6 +197,16 @@ pub static ENTRIES: [PluginEntry; 18] = [
         shadowed_by: None,
     },
     PluginEntry {
+        category: "url_selection_strategy",
+        name: "round_robin",
+        class_path: "aiperf_core::url_selection:RoundRobinUrlSelection",
+        pack: "aiperf-core",
+        priority: 0,
+        description: "Cycles through the --url list in order (0, 1, ..., n-1, 0, ...), from a different\noffset in each worker.\n",
+        metadata_json: "{}",
+        shadowed_by: None,
+    },
+    PluginEntry {
         category: "tokenizer",
         name: "tiktoken",
         class_path: "aiperf_core::tokenizer:TiktokenTokenizer",
@@ -209,7 +219,7 @@ pub static ENTRIES: [PluginEntry; 18] = [
 ];
 
 /// Categories with linked plugins, and their descriptions.
-pub static CATEGORIES: [(&str, &str); 11] = [
+pub static CATEGORIES: [(&str, &str); 12] = [
     (
         "timing_strategy",
         "Timing strategies decide when each request is issued: at fixed trace timestamps,\nat a target rate (optionally capped by a concurrency limit), or per simulated user.\n",
@@ -246,6 +256,10 @@ pub static CATEGORIES: [(&str, &str); 11] = [
     (
         "ui",
         "User interfaces show progress while the benchmark runs, from outside the measuring\nthreads.\n",
+    ),
+    (
+        "url_selection_strategy",
+        "URL selection strategies spread requests across several server URLs.\n",
     ),
     (
         "tokenizer",
@@ -1311,6 +1325,109 @@ impl DispatchEnum for UiPlugin {
     }
 }
 
+/// Names of the linked `url_selection_strategy` plugins.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum URLSelectionStrategy {
+    /// `round_robin` from aiperf-core.
+    RoundRobin,
+}
+
+impl PluginKind for URLSelectionStrategy {
+    const CATEGORY: &'static str = "url_selection_strategy";
+    fn all() -> &'static [Self] {
+        &[Self::RoundRobin]
+    }
+    fn name(self) -> &'static str {
+        match self {
+            Self::RoundRobin => "round_robin",
+        }
+    }
+    fn entry(self) -> &'static PluginEntry {
+        match self {
+            Self::RoundRobin => &ENTRIES[17],
+        }
+    }
+    fn from_name(name: &str) -> Option<Self> {
+        match normalize_name(name).as_str() {
+            "round_robin" => Some(Self::RoundRobin),
+            _ => {
+                match name {
+                    "aiperf_core::url_selection:RoundRobinUrlSelection" => {
+                        Some(Self::RoundRobin)
+                    }
+                    _ => None,
+                }
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for URLSelectionStrategy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for URLSelectionStrategy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::from_name(s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Self::all().iter().map(|k| k.name()).collect();
+                format!(
+                    "unknown {} `{}`; linked: {}", "url_selection_strategy", s, names
+                    .join(", ")
+                )
+            })
+    }
+}
+
+impl clap::ValueEnum for URLSelectionStrategy {
+    fn value_variants<'a>() -> &'a [Self] {
+        Self::all()
+    }
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.name()))
+    }
+}
+
+impl serde::Serialize for URLSelectionStrategy {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for URLSelectionStrategy {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <String as serde::Deserialize>::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// The linked `url_selection_strategy` plugins; calls delegate to the selected variant.
+#[aiperf_macros::dispatch(aiperf_runtime::protocols::UrlSelectionStrategyProtocol)]
+pub enum UrlSelectionStrategyPlugin {
+    /// `round_robin`: `aiperf_core::url_selection:RoundRobinUrlSelection`.
+    RoundRobin(aiperf_core::url_selection::RoundRobinUrlSelection),
+}
+
+impl DispatchEnum for UrlSelectionStrategyPlugin {
+    type Kind = URLSelectionStrategy;
+    fn create(
+        kind: URLSelectionStrategy,
+        ctx: &PluginContext<'_>,
+    ) -> Result<Self, PluginError> {
+        match kind {
+            URLSelectionStrategy::RoundRobin => {
+                <aiperf_core::url_selection::RoundRobinUrlSelection as Plugin>::create(
+                        ctx,
+                    )
+                    .map(Self::RoundRobin)
+            }
+        }
+    }
+}
+
 /// Names of the linked `tokenizer` plugins.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TokenizerType {
@@ -1330,7 +1447,7 @@ impl PluginKind for TokenizerType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::Tiktoken => &ENTRIES[17],
+            Self::Tiktoken => &ENTRIES[18],
         }
     }
     fn from_name(name: &str) -> Option<Self> {

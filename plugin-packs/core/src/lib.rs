@@ -14,6 +14,7 @@ pub mod timing;
 pub mod tokenizer;
 pub mod transport;
 pub mod ui;
+pub mod url_selection;
 
 #[cfg(test)]
 mod test_config;

@@ -1,36 +1,174 @@
-//! The `http` transport: HTTP/1.1 over TCP with keep-alive, timed at every read.
+//! The `http` transport: HTTP/1.1 over TCP or TLS with keep-alive, timed at every read,
+//! over one or several base URLs.
 
-use aiperf_runtime::http::client::{serialize_request, ConnectionPool, PoolConfig};
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use aiperf_runtime::config::ProfileConfig;
+use aiperf_runtime::http::client::{
+    has_header, serialize_request, serialize_request_line, serialize_request_rest, ConnectionPool,
+    ConnectionReuse, PoolConfig,
+};
 use aiperf_runtime::http::url::BaseUrl;
 use aiperf_runtime::plugin::{Plugin, PluginContext, PluginError};
-use aiperf_runtime::protocols::TransportProtocol;
+use aiperf_runtime::protocols::{TransportProtocol, UrlSelectionStrategyProtocol};
 use aiperf_runtime::record::{ErrorDetails, Outcome, RequestRecord, RunClock};
 
-/// HTTP/1.1 transport. Instances owned by a worker hold that worker's connection pool;
-/// others only serialize requests.
+use crate::url_selection::RoundRobinUrlSelection;
+
+/// HTTP/1.1 transport. Instances owned by a worker hold that worker's connection pools,
+/// one per URL, and its URL selector; others only serialize requests.
+///
+/// With one URL a prepared request is the exact bytes to write. With several, the request
+/// line and `Host` differ per URL, so a prepared request is a small header (method, path,
+/// whether to add `Host`) followed by the shared rest; each worker keeps the line per URL
+/// and writes line and rest as one buffer. Prepared requests are opaque to the engine.
 pub struct HttpTransport {
-    base: BaseUrl,
-    pool: Option<ConnectionPool>,
+    urls: Vec<BaseUrl>,
+    pools: Vec<ConnectionPool>,
+    selector: RefCell<RoundRobinUrlSelection>,
+    /// Per URL: the request lines built so far, by the prepared header they serve.
+    lines: RefCell<Vec<LineCache>>,
 }
+
+/// Request lines of one URL, by the prepared header (method, path, `Host` flag) they
+/// serve; shared with the send in progress.
+type LineCache = Vec<(Vec<u8>, Rc<[u8]>)>;
+
+/// The URL selection strategies this transport can apply (it owns its selector, per
+/// worker, so the engine needs none).
+const STRATEGIES: &[&str] = &["round_robin"];
 
 impl Plugin for HttpTransport {
     fn create(ctx: &PluginContext<'_>) -> Result<Self, PluginError> {
-        let base = BaseUrl::parse(&ctx.config.url)
-            .map_err(|e| PluginError::Config(format!("--url {}: {e}", ctx.config.url)))?;
-        let pool = match ctx.worker {
-            Some(_) => Some(
-                ConnectionPool::for_url(&base, PoolConfig::default())
-                    .map_err(|e| PluginError::Config(format!("--url {}: {e}", ctx.config.url)))?,
-            ),
-            None => None,
+        let config = ctx.config;
+        let strategy = config
+            .url_selection_strategy
+            .to_ascii_lowercase()
+            .replace('-', "_");
+        if !STRATEGIES.contains(&strategy.as_str()) {
+            return Err(PluginError::Config(format!(
+                "--url-strategy {}: the http transport supports {}",
+                config.url_selection_strategy,
+                STRATEGIES.join(", ")
+            )));
+        }
+        let urls = config
+            .url
+            .iter()
+            .map(|url| {
+                BaseUrl::parse(url).map_err(|e| PluginError::Config(format!("--url {url}: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if urls.is_empty() {
+            return Err(PluginError::Config("no --url given".into()));
+        }
+        let pools = match ctx.worker {
+            Some(_) => {
+                let pool_config = pool_config(config)?;
+                urls.iter()
+                    .map(|base| {
+                        ConnectionPool::for_url(base, pool_config.clone())
+                            .map_err(|e| PluginError::Config(format!("--url {base}: {e}")))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?
+            }
+            None => Vec::new(),
         };
-        Ok(HttpTransport { base, pool })
+        let start = ctx.worker.map_or(0, |w| w.id as usize);
+        Ok(HttpTransport {
+            selector: RefCell::new(RoundRobinUrlSelection::new(urls.len(), start)),
+            lines: RefCell::new(vec![Vec::new(); urls.len()]),
+            urls,
+            pools,
+        })
     }
+}
+
+/// The pools' settings from the run's flags.
+fn pool_config(config: &ProfileConfig) -> Result<PoolConfig, PluginError> {
+    let reuse: ConnectionReuse = config
+        .connection_reuse_strategy
+        .parse()
+        .map_err(PluginError::Config)?;
+    let secs = config.request_timeout_seconds;
+    let request_timeout = Duration::try_from_secs_f64(secs)
+        .map_err(|e| PluginError::Config(format!("--request-timeout-seconds {secs}: {e}")))?;
+    Ok(PoolConfig {
+        request_timeout: Some(request_timeout),
+        reuse,
+        ca_cert: config.ca_cert.clone(),
+        ..PoolConfig::default()
+    })
+}
+
+impl HttpTransport {
+    /// A request for every URL: the whole request with one URL, else header and rest.
+    fn serialize(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(String, String)],
+        body: &[u8],
+    ) -> Vec<u8> {
+        if let [base] = &self.urls[..] {
+            return serialize_request(method, base, path, headers, body);
+        }
+        let header = encode_header(method, path, !has_header(headers, "host"));
+        let mut out = Vec::with_capacity(header.len() + body.len() + 256);
+        out.extend_from_slice(&header);
+        serialize_request_rest(&mut out, method, headers, body);
+        out
+    }
+
+    /// The request line (and `Host`) of URL `index` for a prepared header; built once.
+    fn line(&self, index: usize, header: &[u8]) -> Option<Rc<[u8]>> {
+        let mut lines = self.lines.borrow_mut();
+        let cache = lines.get_mut(index)?;
+        if let Some((_, line)) = cache.iter().find(|(h, _)| h == header) {
+            return Some(line.clone());
+        }
+        let (method, path, host) = decode_header(header)?;
+        let mut line = Vec::new();
+        serialize_request_line(&mut line, method, self.urls.get(index)?, path, host);
+        let line: Rc<[u8]> = line.into();
+        cache.push((header.to_vec(), line.clone()));
+        Some(line)
+    }
+}
+
+/// `len:u32le`, then `method \0 path \0 host-flag`: what [`decode_header`] reads back.
+fn encode_header(method: &str, path: &str, host: bool) -> Vec<u8> {
+    let mut fields = Vec::with_capacity(method.len() + path.len() + 3);
+    fields.extend_from_slice(method.as_bytes());
+    fields.push(0);
+    fields.extend_from_slice(path.as_bytes());
+    fields.push(0);
+    fields.push(u8::from(host));
+    let mut out = (fields.len() as u32).to_le_bytes().to_vec();
+    out.extend_from_slice(&fields);
+    out
+}
+
+fn decode_header(fields: &[u8]) -> Option<(&str, &str, bool)> {
+    let mut parts = fields.splitn(3, |&b| b == 0);
+    let method = std::str::from_utf8(parts.next()?).ok()?;
+    let path = std::str::from_utf8(parts.next()?).ok()?;
+    let host = parts.next()? == [1];
+    Some((method, path, host))
+}
+
+/// Splits a prepared multi-URL request into its header fields and the rest.
+fn split_prepared(request: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (len, rest) = request.split_first_chunk::<4>()?;
+    let len = u32::from_le_bytes(*len) as usize;
+    (rest.len() >= len).then(|| rest.split_at(len))
 }
 
 impl TransportProtocol for HttpTransport {
     fn prepare(&self, path: &str, headers: &[(String, String)], body: &[u8]) -> Vec<u8> {
-        serialize_request("POST", &self.base, path, headers, body)
+        self.serialize("POST", path, headers, body)
     }
 
     async fn send(
@@ -40,20 +178,67 @@ impl TransportProtocol for HttpTransport {
         clock: &RunClock,
         record: &mut RequestRecord,
     ) {
-        match &self.pool {
-            Some(pool) => pool.send(request, streaming, clock, record).await,
-            None => {
-                // Only worker-owned instances send; reaching this is an engine bug, and
-                // the request is still recorded rather than lost.
-                record.start_ns = clock.now();
-                record.end_ns = record.start_ns;
-                record.outcome = Some(Outcome::ConnectionError);
-                record.error = Some(ErrorDetails::new(
-                    None,
-                    "TransportError",
+        let index = match self.pools.len() {
+            0 => {
+                return no_pool(
+                    clock,
+                    record,
                     "this transport instance has no connection pool",
-                ));
+                )
             }
+            1 => 0,
+            n => self.selector.borrow_mut().next_url_index() % n,
+        };
+        let pool = &self.pools[index];
+        if self.urls.len() == 1 {
+            return pool.send(request, streaming, clock, record).await;
         }
+        let prepared = split_prepared(request)
+            .and_then(|(header, rest)| Some((self.line(index, header)?, rest)));
+        match prepared {
+            Some((line, rest)) => {
+                pool.send_parts(&[&line, rest], streaming, clock, record)
+                    .await
+            }
+            None => no_pool(
+                clock,
+                record,
+                "the request was not prepared by this transport",
+            ),
+        }
+    }
+}
+
+/// Records a request that could not be sent. Only worker-owned instances send, with
+/// requests they prepared; reaching this is an engine bug, and the request is still
+/// recorded rather than lost.
+fn no_pool(clock: &RunClock, record: &mut RequestRecord, why: &str) {
+    record.start_ns = clock.now();
+    record.end_ns = record.start_ns;
+    record.outcome = Some(Outcome::ConnectionError);
+    record.error = Some(ErrorDetails::new(None, "TransportError", why));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prepared_headers_round_trip() {
+        let header = encode_header("POST", "/v1/chat/completions", true);
+        let mut request = header.clone();
+        request.extend_from_slice(b"Connection: keep-alive\r\n\r\n");
+        let (fields, rest) = split_prepared(&request).unwrap();
+        assert_eq!(
+            decode_header(fields),
+            Some(("POST", "/v1/chat/completions", true))
+        );
+        assert_eq!(rest, b"Connection: keep-alive\r\n\r\n");
+        assert_eq!(
+            decode_header(&encode_header("GET", "/x", false)[4..]),
+            Some(("GET", "/x", false))
+        );
+        assert_eq!(split_prepared(&[9, 0, 0, 0, b'x']), None);
+        assert_eq!(split_prepared(b"PO"), None);
     }
 }

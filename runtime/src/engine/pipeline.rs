@@ -175,12 +175,19 @@ pub(crate) fn parse_record<E: EndpointProtocol, T: TokenizerProtocol>(
     let (outcome, error) = match (raw.outcome, &raw.error, inband) {
         (Some(outcome), err, _) => (
             outcome,
-            Some(
-                err.clone()
-                    .unwrap_or_else(|| ErrorDetails::new(raw.status, "Error", "failed")),
-            ),
+            err.clone().or_else(|| outcome.default_error(raw.status)),
         ),
         (None, _, Some(err)) => (Outcome::InbandError, Some(err)),
+        // BC-06: a stream may end without `[DONE]` when it said it finished; a clean end
+        // with neither was cut short (a proxy or server gave up mid-generation).
+        (None, _, None) if raw.event_stream && !raw.stream_finished() => (
+            Outcome::Truncated,
+            Some(ErrorDetails::new(
+                None,
+                "TruncatedStream",
+                "the event stream ended without [DONE] or a finish reason",
+            )),
+        ),
         (None, _, None) if !responses.iter().any(|r| r.data.is_content()) => (
             Outcome::EmptyOutput,
             Some(ErrorDetails::new(

@@ -72,7 +72,14 @@ impl<W: Write> RecordWriter<W> {
             ("metrics".to_owned(), metrics_json(metrics)),
         ];
         if let Some(error) = record_error(record) {
-            doc.push(("error".to_owned(), error_json(&error)));
+            let mut error = error_json(&error);
+            // An overloaded server's Retry-After (BC-22) goes in AIPerf's optional
+            // `details`, so a reader can tell "come back in 2 s" from a plain refusal.
+            if let (Json::Obj(fields), Some(retry_after)) = (&mut error, &record.raw.retry_after) {
+                let details = vec![("retry_after".to_owned(), Json::str(retry_after.as_str()))];
+                fields.push(("details".to_owned(), Json::Obj(details)));
+            }
+            doc.push(("error".to_owned(), error));
         }
         self.line.clear();
         Json::Obj(doc).write_compact(&mut self.line);

@@ -649,27 +649,28 @@ pub fn serialize_request_into(
     let header_len: usize = headers.iter().map(|(k, v)| k.len() + v.len() + 4).sum();
     out.clear();
     out.reserve(method.len() + path.len() + base.authority().len() + header_len + body.len() + 128);
-    serialize_request_line(out, method, base, path, headers);
+    serialize_request_line(out, method, base, path, !has_header(headers, "host"));
     serialize_request_rest(out, method, headers, body);
 }
 
-/// Appends the part of a request that depends on the base URL: the request line and
-/// `Host` (unless `headers` has one). With [`serialize_request_rest`] it makes exactly
-/// [`serialize_request`]'s bytes, so a transport spreading requests over several base
-/// URLs keeps one copy of the rest and joins the two when it sends.
+/// Appends the part of a request that depends on the base URL: the request line and, with
+/// `host` (true unless the headers carry their own `Host`), the `Host` header. With
+/// [`serialize_request_rest`] it makes exactly [`serialize_request`]'s bytes, so a
+/// transport spreading requests over several base URLs keeps one copy of the rest and
+/// joins the two when it sends.
 pub fn serialize_request_line(
     out: &mut Vec<u8>,
     method: &str,
     base: &BaseUrl,
     path: &str,
-    headers: &[(String, String)],
+    host: bool,
 ) {
     let target = base.join(path);
     push_all(
         out,
         &[method.as_bytes(), b" ", target.as_bytes(), b" HTTP/1.1\r\n"],
     );
-    if !has_header(headers, "host") {
+    if host {
         push_all(out, &[b"Host: ", base.authority().as_bytes(), b"\r\n"]);
     }
 }
@@ -715,7 +716,8 @@ pub fn serialize_request_rest(
     out.extend_from_slice(body);
 }
 
-fn has_header(headers: &[(String, String)], name: &str) -> bool {
+/// Whether `headers` has one named `name` (case-insensitive).
+pub fn has_header(headers: &[(String, String)], name: &str) -> bool {
     headers
         .iter()
         .any(|(k, _)| k.trim().eq_ignore_ascii_case(name))

@@ -16,8 +16,8 @@ pub mod url;
 
 pub use chunked::{ChunkedDecoder, ChunkedError, Decoded};
 pub use client::{
-    serialize_request, serialize_request_into, serialize_request_line, serialize_request_rest,
-    ConnectionPool, ConnectionReuse, PoolConfig, PoolStats, READ_BUF_SIZE,
+    has_header, serialize_request, serialize_request_into, serialize_request_line,
+    serialize_request_rest, ConnectionPool, ConnectionReuse, PoolConfig, PoolStats, READ_BUF_SIZE,
 };
 pub use head::{parse_response_head, BodyFraming, HeadError, HeadStatus, ResponseHead};
 pub use response::{ResponseEnd, ResponseParser};

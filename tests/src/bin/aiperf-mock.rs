@@ -1,8 +1,11 @@
 //! `aiperf-mock`: command-line front end of [`aiperf_tests::mock`].
 
 use std::io::{IsTerminal as _, Write as _};
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
+use aiperf_tests::mock::faults::{FaultMode, FaultPlan};
 use aiperf_tests::mock::{self, MockConfig};
 use anyhow::Context as _;
 use clap::Parser;
@@ -11,8 +14,9 @@ use tracing_subscriber::EnvFilter;
 
 /// OpenAI-compatible mock server with exact TTFT, ITL and token counts.
 ///
-/// Prints `aiperf-mock listening on http://HOST:PORT` as the first line of stdout once it
-/// accepts connections (use --port 0 for an ephemeral port). Logs go to stderr (RUST_LOG).
+/// Prints `aiperf-mock listening on http://HOST:PORT` (`https://` with --tls-cert) as the
+/// first line of stdout once it accepts connections (use --port 0 for an ephemeral port).
+/// Logs go to stderr (RUST_LOG).
 #[derive(Debug, Parser)]
 #[command(name = "aiperf-mock", version)]
 struct Args {
@@ -48,6 +52,41 @@ struct Args {
     /// (saves CPU, costs ~50-100 µs of lateness).
     #[arg(long, default_value_t = mock::timer::DEFAULT_SPIN.as_micros() as u64)]
     timer_spin_us: u64,
+
+    // ---- TLS and faults ------------------------------------------------------------------
+    /// Serve HTTPS with this certificate chain (PEM, leaf first); needs --tls-key.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Misbehave on purpose: a client case (bc01 ... bc22, bc06-truncated, bc07a, bc07b),
+    /// reset-mid-stream, stall, slow-headers, garbage, close-before-response, http-500,
+    /// http-429 or http-503.
+    #[arg(long, conflicts_with = "faults", value_parser = parse_fault)]
+    fault: Option<FaultMode>,
+    /// With --fault: misbehave on every Nth request only (counted server-wide from 1).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    fault_every: u64,
+    /// Fault rules from a JSON file: `[{"fault": "bc21", "every": 4}, {"script": {...}}]`
+    /// (see the `faults` module for custom byte scripts).
+    #[arg(long)]
+    faults: Option<PathBuf>,
+    /// Multiplies every fault script time (0.01 replays BC-04's minute in 0.6 s).
+    #[arg(long, default_value_t = 1.0, value_parser = parse_scale)]
+    fault_time_scale: f64,
+}
+
+fn parse_fault(s: &str) -> Result<FaultMode, String> {
+    s.parse()
+}
+
+fn parse_scale(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|e| format!("{e}"))?;
+    if !(v.is_finite() && v > 0.0 && v <= 1000.0) {
+        return Err("must be above 0 and at most 1000".to_owned());
+    }
+    Ok(v)
 }
 
 fn parse_ms(s: &str) -> Result<Duration, String> {
@@ -79,8 +118,24 @@ fn main() -> anyhow::Result<()> {
         ignore_max_tokens: args.ignore_max_tokens,
         threads: usize::from(args.threads),
         timer_spin: Duration::from_micros(args.timer_spin_us),
+        tls: match (&args.tls_cert, &args.tls_key) {
+            (Some(cert), Some(key)) => Some(mock::tls::server_config(cert, key)?),
+            _ => None,
+        },
+        faults: match (args.fault, &args.faults) {
+            (Some(mode), _) => Some(Arc::new(FaultPlan::single(
+                mode,
+                args.fault_every,
+                args.fault_time_scale,
+            ))),
+            (None, Some(path)) => {
+                Some(Arc::new(FaultPlan::from_file(path, args.fault_time_scale)?))
+            }
+            (None, None) => None,
+        },
         ..MockConfig::default()
     };
+    let scheme = if cfg.tls.is_some() { "https" } else { "http" };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(cfg.threads)
         .thread_name("aiperf-mock-worker")
@@ -94,7 +149,7 @@ fn main() -> anyhow::Result<()> {
         let addr = listener.local_addr()?;
         // Tests and scripts read the port from this line, so it must be first and flushed.
         let mut out = std::io::stdout().lock();
-        writeln!(out, "aiperf-mock listening on http://{addr}")?;
+        writeln!(out, "aiperf-mock listening on {scheme}://{addr}")?;
         out.flush()?;
         drop(out);
         mock::serve(cfg, listener, shutdown_signal()).await

@@ -19,9 +19,11 @@
 //! [`tokens::WORDS`]), so clients that count tokens count exactly `completion_tokens`.
 
 pub mod body;
+pub mod faults;
 pub mod handlers;
 mod server;
 pub mod timer;
+pub mod tls;
 pub mod tokens;
 
 use std::future::Future;
@@ -56,6 +58,10 @@ pub struct MockConfig {
     pub timer_spin: Duration,
     /// On shutdown, how long open connections get to finish their current response.
     pub shutdown_grace: Duration,
+    /// Serve HTTPS with this configuration (see [`tls::server_config`]).
+    pub tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+    /// Misbehave on purpose (see [`faults`]).
+    pub faults: Option<Arc<faults::FaultPlan>>,
 }
 
 impl Default for MockConfig {
@@ -70,6 +76,8 @@ impl Default for MockConfig {
             threads: 2,
             timer_spin: timer::DEFAULT_SPIN,
             shutdown_grace: Duration::from_secs(2),
+            tls: None,
+            faults: None,
         }
     }
 }

@@ -14,6 +14,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
+use super::faults::{self, Socket};
 use super::handlers::{self, AppState};
 use super::timer::PreciseTimer;
 use super::{MockConfig, MockStats};
@@ -54,7 +55,7 @@ pub(crate) async fn run(
                 Ok((stream, peer)) => {
                     stats.connections.fetch_add(1, Ordering::Relaxed);
                     debug!(%peer, "connection");
-                    conns.spawn(serve_connection(stream, Arc::clone(&state), closing_rx.clone()));
+                    conns.spawn(accept(stream, Arc::clone(&state), closing_rx.clone()));
                 }
                 Err(e) => {
                     // Typically EMFILE; retrying at once would spin on the same error.
@@ -85,15 +86,38 @@ pub(crate) async fn run(
     Ok(())
 }
 
-async fn serve_connection(
-    stream: TcpStream,
-    state: Arc<AppState>,
-    mut closing: watch::Receiver<bool>,
-) {
+/// Sets up an accepted connection (TLS handshake when configured) and serves it, through
+/// the fault layer when faults are configured.
+async fn accept(stream: TcpStream, state: Arc<AppState>, closing: watch::Receiver<bool>) {
     // Small SSE events must leave at their deadline, not wait for Nagle to coalesce them.
     if let Err(e) = stream.set_nodelay(true) {
         warn!("TCP_NODELAY failed: {e}");
     }
+    match state.cfg.tls.clone() {
+        None => dispatch(stream, state, closing).await,
+        Some(tls) => {
+            let handshake = tokio_rustls::TlsAcceptor::from(tls).accept(stream);
+            match tokio::time::timeout(Duration::from_secs(10), handshake).await {
+                Ok(Ok(stream)) => dispatch(stream, state, closing).await,
+                Ok(Err(e)) => debug!("TLS handshake failed: {e}"),
+                Err(_) => debug!("TLS handshake timed out"),
+            }
+        }
+    }
+}
+
+async fn dispatch<S: Socket>(stream: S, state: Arc<AppState>, closing: watch::Receiver<bool>) {
+    match state.cfg.faults.clone() {
+        Some(plan) => faults::serve(stream, state, plan, closing).await,
+        None => serve_connection(stream, state, closing).await,
+    }
+}
+
+async fn serve_connection<S: Socket>(
+    stream: S,
+    state: Arc<AppState>,
+    mut closing: watch::Receiver<bool>,
+) {
     let service = service_fn(move |req| handlers::handle(Arc::clone(&state), req));
     let conn = http1::Builder::new()
         .keep_alive(true)

@@ -1041,7 +1041,7 @@ fn send_parts_writes_one_request() {
         let base = server.base();
         let headers = [("Content-Type".to_owned(), "application/json".to_owned())];
         let mut line = Vec::new();
-        serialize_request_line(&mut line, "POST", &base, "/v1/x", &headers);
+        serialize_request_line(&mut line, "POST", &base, "/v1/x", true);
         let mut rest = Vec::new();
         serialize_request_rest(&mut rest, "POST", &headers, b"{}");
         let mut rec = RequestRecord::default();

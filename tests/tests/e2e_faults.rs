@@ -1,0 +1,655 @@
+//! End to end against a misbehaving server: `aiperf-mock --fault MODE` replays each
+//! response case of the client cases (and resets, stalls, slow headers, garbage, error
+//! statuses) over a real socket, the core binary benchmarks it, and the recorded outcome
+//! must be the case's: in `profile_export.jsonl` (one line per request, its error),
+//! the JSON `error_summary` and the console's error table. Also TLS and several URLs.
+//!
+//! The core binary is the one `e2e_core` builds (same path, same shared target).
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Mutex, OnceLock};
+
+use serde_json::{json, Value};
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .canonicalize()
+        .expect("workspace root")
+}
+
+/// Artifacts of this test process; the pid keeps concurrent test runs apart.
+fn run_dir(name: &str) -> PathBuf {
+    workspace()
+        .join("target")
+        .join("e2e")
+        .join(format!("{}-faults-{name}", std::process::id()))
+}
+
+fn tls_fixture(name: &str) -> String {
+    workspace()
+        .join("tests/fixtures/tls")
+        .join(name)
+        .to_str()
+        .expect("utf-8 path")
+        .to_owned()
+}
+
+/// Builds the core binary once; every test shares it.
+fn core_binary() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let root = workspace().join("target").join("e2e");
+        let out = root.join("aiperf-core");
+        let status = aiperf_gen::cli::main(
+            [
+                "aiperf-gen",
+                "build",
+                "--plugins",
+                "core",
+                "--out",
+                out.to_str().expect("utf-8 path"),
+                "--emit-crate",
+                root.join("crate").to_str().expect("utf-8 path"),
+            ]
+            .map(Into::into),
+        );
+        assert_eq!(
+            status,
+            std::process::ExitCode::SUCCESS,
+            "aiperf-gen build failed"
+        );
+        assert!(out.exists(), "no binary at {}", out.display());
+        out
+    })
+}
+
+/// A running `aiperf-mock`, killed on drop.
+struct Mock {
+    child: Child,
+    url: String,
+}
+
+impl Mock {
+    fn start(args: &[&str]) -> Mock {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_aiperf-mock"))
+            .args(["--port", "0"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start aiperf-mock");
+        let stdout = child.stdout.take().expect("mock stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("mock banner");
+        let url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://127.0.0.1:") || w.starts_with("https://127.0.0.1:"))
+            .unwrap_or_else(|| panic!("unexpected mock banner: {line:?}"))
+            .to_owned();
+        Mock { child, url }
+    }
+
+    /// A mock answering every request with `fault`.
+    fn fault(fault: &str, extra: &[&str]) -> Mock {
+        let mut args = vec!["--fault", fault];
+        args.extend_from_slice(extra);
+        Mock::start(&args)
+    }
+}
+
+impl Drop for Mock {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Measurements run one at a time: two benchmarks sharing two cores would measure
+/// each other.
+static MEASURING: Mutex<()> = Mutex::new(());
+
+/// Runs a streaming chat benchmark against `urls` and returns its output; the run must
+/// exit 0 whatever its requests met.
+fn profile(urls: &[&str], dir: &Path, extra: &[&str]) -> Output {
+    core_binary();
+    let _serial = MEASURING.lock().unwrap_or_else(|e| e.into_inner());
+    let _ = std::fs::remove_dir_all(dir);
+    let mut command = Command::new(core_binary());
+    command.args(["profile", "--model", "m", "--streaming"]);
+    for url in urls {
+        command.args(["--url", url]);
+    }
+    let output = command
+        .args([
+            "--artifact-dir",
+            dir.to_str().expect("utf-8 path"),
+            "--ui-type",
+            "none",
+            "--isl",
+            "16",
+        ])
+        .args(extra)
+        .output()
+        .expect("run the core binary");
+    assert!(
+        output.status.success(),
+        "profile failed: {}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+fn read_json(dir: &Path) -> Value {
+    let text = std::fs::read_to_string(dir.join("profile_export_aiperf.json")).expect("json");
+    serde_json::from_str(&text).expect("valid json")
+}
+
+fn read_records(dir: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(dir.join("profile_export.jsonl")).expect("jsonl");
+    text.lines()
+        .map(|l| serde_json::from_str(l).expect("jsonl line"))
+        .collect()
+}
+
+fn metric(record: &Value, tag: &str) -> f64 {
+    record["metrics"][tag]["value"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("no {tag} in {record:#}"))
+}
+
+/// `inter_chunk_latency`: the gaps between content events, in ms.
+fn chunk_gaps(record: &Value) -> Vec<f64> {
+    record["metrics"]["inter_chunk_latency"]["value"]
+        .as_array()
+        .map(|gaps| gaps.iter().filter_map(Value::as_f64).collect())
+        .unwrap_or_default()
+}
+
+/// A fault run of `count` requests, one at a time, whose requests all meet `fault`.
+struct Run {
+    records: Vec<Value>,
+    json: Value,
+    stdout: String,
+}
+
+fn run_fault(name: &str, mock: &Mock, count: usize, extra: &[&str]) -> Run {
+    let dir = run_dir(name);
+    let n = count.to_string();
+    let mut args = vec!["--request-count", n.as_str(), "--concurrency", "1"];
+    args.extend_from_slice(extra);
+    let output = profile(&[&mock.url], &dir, &args);
+    let run = Run {
+        records: read_records(&dir),
+        json: read_json(&dir),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+    };
+    assert_eq!(run.records.len(), count, "one record per request");
+    let _ = std::fs::remove_dir_all(&dir);
+    run
+}
+
+/// Every request failed with exactly `error`: each record carries it, the summary counts
+/// them all under it, and the console's error table lists it.
+fn assert_all_failed_with(run: &Run, error: &Value) {
+    for record in &run.records {
+        assert_eq!(&record["error"], error, "{record:#}");
+    }
+    let mut details = error.clone();
+    if let Some(obj) = details.as_object_mut() {
+        // The summary groups by code, type and message only.
+        obj.remove("details");
+    }
+    assert_eq!(
+        run.json["error_summary"],
+        json!([{"error_details": details, "count": run.records.len()}]),
+    );
+    assert!(
+        run.stdout.contains("NVIDIA AIPerf | Error Summary"),
+        "no error table:\n{}",
+        run.stdout
+    );
+    let kind = error["type"].as_str().unwrap_or_default();
+    let row = run
+        .stdout
+        .lines()
+        .find(|l| l.contains(kind))
+        .unwrap_or_else(|| panic!("no row for {kind}:\n{}", run.stdout));
+    assert!(
+        row.trim_end_matches(['│', ' '])
+            .ends_with(&run.records.len().to_string()),
+        "{row}"
+    );
+}
+
+fn assert_all_succeeded(run: &Run) {
+    for record in &run.records {
+        assert!(record.get("error").is_none(), "{record:#}");
+    }
+    assert_eq!(run.json["error_summary"], json!([]));
+    assert!(!run.stdout.contains("Error Summary"), "{}", run.stdout);
+}
+
+fn assert_near(what: &str, value: f64, expected: f64, tolerance: f64) {
+    assert!(
+        (value - expected).abs() <= tolerance,
+        "{what} = {value}, expected {expected} ± {tolerance}"
+    );
+}
+
+/// A time the mock's schedule fixes from below (nothing is sent early, and the request
+/// reached the mock after the client started its clock); a loaded machine only adds.
+fn assert_ttft(value: f64, expected: f64) {
+    assert!(
+        (expected..expected + 50.0).contains(&value),
+        "TTFT = {value} ms, expected {expected} ms (+50 ms for a loaded machine)"
+    );
+}
+
+#[test]
+fn bc01_several_events_in_one_read() {
+    let mock = Mock::fault("bc01", &[]);
+    let run = run_fault("bc01", &mock, 3, &[]);
+    assert_all_succeeded(&run);
+    for r in &run.records {
+        assert_eq!(metric(r, "output_sequence_length"), 2.0);
+        assert_ttft(metric(r, "time_to_first_token"), 120.0);
+        // Both tokens came in one read: a zero gap is data, not an error.
+        assert_eq!(metric(r, "inter_token_latency"), 0.0);
+    }
+}
+
+#[test]
+fn bc02_event_split_across_reads() {
+    let mock = Mock::fault("bc02", &[]);
+    let run = run_fault("bc02", &mock, 2, &[]);
+    assert_all_succeeded(&run);
+    for r in &run.records {
+        assert_eq!(metric(r, "output_sequence_length"), 2.0, "Hello, there");
+        // The first event completes when its blank line arrives (320 ms), not at 300.
+        assert_ttft(metric(r, "time_to_first_token"), 320.0);
+    }
+}
+
+#[test]
+fn bc03_data_without_space_and_tgi_error_frame() {
+    let mock = Mock::fault("bc03", &[]);
+    let run = run_fault("bc03", &mock, 2, &[]);
+    assert_all_failed_with(
+        &run,
+        &json!({"type": "generation", "message": "generation failed: shape mismatch"}),
+    );
+}
+
+#[test]
+fn bc04_comments_produce_no_token() {
+    // The case's minute, at a hundredth: comments at 300 and 600 ms, tokens at 615 ms.
+    let mock = Mock::fault("bc04", &["--fault-time-scale", "0.01"]);
+    let run = run_fault("bc04", &mock, 2, &[]);
+    assert_all_succeeded(&run);
+    for r in &run.records {
+        // The output "AB" is one o200k token.
+        assert_eq!(metric(r, "output_sequence_length"), 1.0);
+        assert_eq!(chunk_gaps(r).len(), 1, "two content events, comments none");
+        assert_ttft(metric(r, "time_to_first_token"), 615.0);
+    }
+}
+
+#[test]
+fn bc05_crlf_and_bare_cr() {
+    let mock = Mock::fault("bc05", &[]);
+    let run = run_fault("bc05", &mock, 2, &[]);
+    assert_all_succeeded(&run);
+    for r in &run.records {
+        // The output "xy" is one o200k token; the events are what CRLF must not hide.
+        assert_eq!(metric(r, "output_sequence_length"), 1.0);
+        assert_ttft(metric(r, "time_to_first_token"), 200.0);
+        let gaps = chunk_gaps(r);
+        assert_eq!(gaps.len(), 1, "events at 200 and 215 ms");
+        assert_near("chunk gap", gaps[0], 15.0, 8.0);
+    }
+}
+
+#[test]
+fn bc06_finish_reason_without_done_is_success() {
+    let mock = Mock::fault("bc06", &[]);
+    let run = run_fault("bc06", &mock, 2, &[]);
+    assert_all_succeeded(&run);
+    for r in &run.records {
+        assert_eq!(metric(r, "output_sequence_length"), 1.0);
+        assert_ttft(metric(r, "time_to_first_token"), 150.0);
+    }
+}
+
+#[test]
+fn bc06_neither_finish_reason_nor_done_is_truncated() {
+    let mock = Mock::fault("bc06-truncated", &[]);
+    let run = run_fault("bc06-truncated", &mock, 2, &[]);
+    assert_all_failed_with(
+        &run,
+        &json!({
+            "type": "TruncatedStream",
+            "message": "the event stream ended without [DONE] or a finish reason"
+        }),
+    );
+}
+
+#[test]
+fn bc07_error_objects_after_200() {
+    let mock = Mock::fault("bc07a", &["--fault-time-scale", "0.1"]);
+    let run = run_fault("bc07a", &mock, 2, &[]);
+    assert_all_failed_with(
+        &run,
+        &json!({"code": 504, "type": "GatewayTimeout", "message": "upstream timed out"}),
+    );
+    let mock = Mock::fault("bc07b", &[]);
+    let run = run_fault("bc07b", &mock, 2, &[]);
+    assert_all_failed_with(
+        &run,
+        &json!({"type": "overloaded_error", "message": "busy"}),
+    );
+}
+
+#[test]
+fn bc08_role_prelude_is_not_the_first_token() {
+    let mock = Mock::fault("bc08", &[]);
+    let run = run_fault("bc08", &mock, 2, &[]);
+    assert_all_succeeded(&run);
+    for r in &run.records {
+        assert_ttft(metric(r, "time_to_first_token"), 850.0);
+        assert_near("ITL", metric(r, "inter_token_latency"), 20.0, 8.0);
+        assert_eq!(metric(r, "output_sequence_length"), 2.0);
+    }
+}
+
+#[test]
+fn bc10_usage_only_chunk_with_the_wrong_object() {
+    let mock = Mock::fault("bc10", &[]);
+    let run = run_fault("bc10", &mock, 2, &[]);
+    assert_all_succeeded(&run);
+    for r in &run.records {
+        assert_eq!(metric(r, "output_sequence_length"), 1.0);
+        assert_eq!(metric(r, "usage_completion_tokens"), 1.0);
+        assert_eq!(metric(r, "usage_prompt_tokens"), 7.0);
+    }
+}
+
+#[test]
+fn bc15_several_tokens_per_chunk() {
+    let mock = Mock::fault("bc15", &[]);
+    let run = run_fault("bc15", &mock, 2, &[]);
+    assert_all_succeeded(&run);
+    for r in &run.records {
+        assert_eq!(metric(r, "output_sequence_length"), 16.0);
+        assert_ttft(metric(r, "time_to_first_token"), 100.0);
+        // (130 - 100) / (16 - 1)
+        assert_near("ITL", metric(r, "inter_token_latency"), 2.0, 1.0);
+        let gaps = chunk_gaps(r);
+        assert_eq!(gaps.len(), 3, "{r:#}");
+        for gap in gaps {
+            assert_near("chunk gap", gap, 10.0, 8.0);
+        }
+    }
+}
+
+#[test]
+fn bc19_itl_excludes_ttft() {
+    // TTFT 200 ms, then 99 tokens 2 ms apart: the case at a tenth.
+    let mock = Mock::fault("bc19", &["--fault-time-scale", "0.1"]);
+    let run = run_fault("bc19", &mock, 1, &[]);
+    assert_all_succeeded(&run);
+    let r = &run.records[0];
+    assert_eq!(metric(r, "output_sequence_length"), 100.0);
+    assert_ttft(metric(r, "time_to_first_token"), 200.0);
+    assert_near("ITL", metric(r, "inter_token_latency"), 2.0, 0.5);
+}
+
+#[test]
+fn bc20_reused_connection_closed_by_the_server_is_retried() {
+    // The mock closes a kept-alive connection when its second request arrives.
+    let mock = Mock::fault("bc20", &["--output-tokens", "3"]);
+    let run = run_fault("bc20", &mock, 4, &[]);
+    assert_all_succeeded(&run);
+    for r in &run.records {
+        assert_eq!(metric(r, "output_sequence_length"), 3.0);
+    }
+}
+
+#[test]
+fn bc21_chunked_body_truncated() {
+    let mock = Mock::fault("bc21", &[]);
+    let run = run_fault("bc21", &mock, 2, &[]);
+    assert_all_failed_with(
+        &run,
+        &json!({
+            "type": "TransferEncodingError",
+            "message": "chunked body ended without terminator"
+        }),
+    );
+}
+
+#[test]
+fn bc22_overload_is_shed_with_retry_after() {
+    let mock = Mock::fault("bc22", &[]);
+    let run = run_fault("bc22", &mock, 2, &[]);
+    assert_all_failed_with(
+        &run,
+        &json!({
+            "code": 429,
+            "type": "Too Many Requests",
+            "message": "{\"error\":\"Model is overloaded\",\"error_type\":\"overloaded\"}",
+            "details": {"retry_after": "2"}
+        }),
+    );
+    let mock = Mock::fault("http-503", &[]);
+    let run = run_fault("http-503", &mock, 2, &[]);
+    assert_all_failed_with(
+        &run,
+        &json!({
+            "code": 503,
+            "type": "Service Unavailable",
+            "message": "{\"error\":{\"message\":\"queue full\",\"type\":\"ServiceUnavailable\",\
+                        \"code\":503}}"
+        }),
+    );
+}
+
+#[test]
+fn http_500_is_an_http_error() {
+    let mock = Mock::fault("http-500", &[]);
+    let run = run_fault("http-500", &mock, 2, &[]);
+    assert_all_failed_with(
+        &run,
+        &json!({
+            "code": 500,
+            "type": "Internal Server Error",
+            "message": "{\"error\":{\"message\":\"internal error\",\"type\":\
+                        \"InternalServerError\",\"code\":500}}"
+        }),
+    );
+}
+
+#[test]
+fn reset_mid_stream_is_truncated() {
+    let mock = Mock::fault("reset-mid-stream", &[]);
+    let run = run_fault("reset", &mock, 2, &[]);
+    let error = &run.records[0]["error"];
+    assert_eq!(error["type"], "TransferEncodingError", "{error:#}");
+    let message = error["message"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with("chunked body ended without terminator: Connection reset by peer"),
+        "{message}"
+    );
+    assert_all_failed_with(&run, error);
+}
+
+#[test]
+fn stall_times_out_with_the_events_so_far() {
+    let mock = Mock::fault("stall", &[]);
+    let run = run_fault("stall", &mock, 2, &["--request-timeout-seconds", "0.5"]);
+    assert_all_failed_with(
+        &run,
+        &json!({"type": "TimeoutError", "message": "request timed out after 0.5 seconds"}),
+    );
+    for r in &run.records {
+        let meta = &r["metadata"];
+        let span =
+            meta["request_end_ns"].as_u64().unwrap() - meta["request_start_ns"].as_u64().unwrap();
+        // The limit runs from before the connect; the recorded start is the write.
+        assert!((450_000_000..1_500_000_000).contains(&span), "{span} ns");
+    }
+}
+
+#[test]
+fn slow_headers_are_waited_for() {
+    let mock = Mock::fault("slow-headers", &[]);
+    let run = run_fault("slow-headers", &mock, 1, &[]);
+    assert_all_succeeded(&run);
+    let meta = &run.records[0]["metadata"];
+    let head =
+        meta["request_ack_ns"].as_u64().unwrap() - meta["request_start_ns"].as_u64().unwrap();
+    // About 100 head bytes, one every 5 ms.
+    assert!(head >= 300_000_000, "head complete after {head} ns");
+}
+
+#[test]
+fn garbage_and_early_close_are_connection_errors() {
+    let mock = Mock::fault("garbage", &[]);
+    let run = run_fault("garbage", &mock, 2, &[]);
+    let error = &run.records[0]["error"];
+    assert_eq!(error["type"], "InvalidResponseHead", "{error:#}");
+    assert_all_failed_with(&run, error);
+
+    let mock = Mock::fault("close-before-response", &[]);
+    let run = run_fault("close", &mock, 2, &[]);
+    assert_all_failed_with(
+        &run,
+        &json!({
+            "type": "ServerDisconnected",
+            "message": "connection failed before the response: closed by the server"
+        }),
+    );
+}
+
+#[test]
+fn every_nth_request_fails_and_the_rest_succeed() {
+    let mock = Mock::start(&[
+        "--fault",
+        "http-429",
+        "--fault-every",
+        "4",
+        "--output-tokens",
+        "4",
+    ]);
+    let dir = run_dir("every");
+    let output = profile(
+        &[&mock.url],
+        &dir,
+        &["--request-count", "20", "--concurrency", "2"],
+    );
+    let records = read_records(&dir);
+    assert_eq!(records.len(), 20);
+    let failed: Vec<&Value> = records
+        .iter()
+        .filter(|r| r.get("error").is_some())
+        .collect();
+    assert_eq!(failed.len(), 5, "every 4th of 20");
+    for r in &failed {
+        assert_eq!(r["error"]["code"], 429);
+    }
+    let json = read_json(&dir);
+    assert_eq!(json["error_summary"][0]["count"], 5);
+    assert_eq!(json["error_request_count"]["avg"], 5.0);
+    assert_eq!(json["request_count"]["avg"], 15.0);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("Too Many Requests"), "{stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn streaming_benchmark_over_tls() {
+    let mock = Mock::start(&[
+        "--tls-cert",
+        &tls_fixture("server.pem"),
+        "--tls-key",
+        &tls_fixture("server.key"),
+        "--ttft-ms",
+        "30",
+        "--itl-ms",
+        "3",
+        "--output-tokens",
+        "32",
+    ]);
+    assert!(mock.url.starts_with("https://"), "{}", mock.url);
+    let dir = run_dir("tls");
+    let ca = tls_fixture("ca.pem");
+    profile(
+        &[&mock.url],
+        &dir,
+        &[
+            "--request-count",
+            "40",
+            "--concurrency",
+            "4",
+            "--ca-cert",
+            &ca,
+        ],
+    );
+    let json = read_json(&dir);
+    assert_eq!(json["error_summary"], json!([]));
+    assert_eq!(json["request_count"]["avg"], 40.0);
+    assert_eq!(json["output_sequence_length"]["avg"], 32.0);
+    let ttft = json["time_to_first_token"]["p50"].as_f64().unwrap();
+    assert_near("TTFT p50", ttft, 30.0, 3.0);
+    let itl = json["inter_token_latency"]["p50"].as_f64().unwrap();
+    assert_near("ITL p50", itl, 3.0, 0.5);
+    let _ = std::fs::remove_dir_all(&dir);
+
+    // Without the test CA the system store does not trust the mock's certificate.
+    let dir = run_dir("tls-untrusted");
+    profile(
+        &[&mock.url],
+        &dir,
+        &["--request-count", "2", "--concurrency", "1"],
+    );
+    let records = read_records(&dir);
+    assert_eq!(records.len(), 2);
+    for r in &records {
+        assert_eq!(
+            r["error"]["type"], "ClientConnectorCertificateError",
+            "{r:#}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn round_robin_over_several_urls() {
+    let healthy = Mock::start(&["--output-tokens", "2"]);
+    let failing = Mock::fault("http-500", &[]);
+    let dir = run_dir("round-robin");
+    profile(
+        &[&healthy.url, &failing.url],
+        &dir,
+        &[
+            "--request-count",
+            "10",
+            "--concurrency",
+            "1",
+            "--workers",
+            "1",
+            "--url-strategy",
+            "round_robin",
+        ],
+    );
+    let records = read_records(&dir);
+    let errors: Vec<bool> = records.iter().map(|r| r.get("error").is_some()).collect();
+    // One worker cycles 0, 1, 0, 1, ...: the second URL gets every other request.
+    assert_eq!(errors, [false, true].repeat(5));
+    let _ = std::fs::remove_dir_all(&dir);
+}
