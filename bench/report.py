@@ -282,8 +282,13 @@ def build(runs):
         sigma = 1 / math.sqrt(rate * d) if d else None
         v = vals[0]
         verdict = ("met" if abs(v - 1) <= 0.01 else "missed") if isinstance(v, float) else NA
+        extra = []
         if isinstance(v, float) and sigma:
-            verdict += f" ({(v - 1) / sigma:+.1f}σ)"
+            extra.append(f"{(v - 1) / sigma:+.1f}σ")
+        if isinstance(v, float) and isinstance(plans[0], float) and plans[0]:
+            extra.append(f"achieved/plan {v / plans[0]:.3f}")
+        if extra:
+            verdict += f" ({', '.join(extra)})"
         t.add(f"c. rate, Poisson {rate:,}/s, {d:.0f} s", "achieved / target",
               f"1 ± 0.01 (Poisson 1σ: {sigma:.3f})" if sigma else "1 ± 0.01",
               [f"{fmt(x, 3)} (plan {fmt(p, 3)})" if isinstance(p, float) else fmt(x, 3)
@@ -368,10 +373,14 @@ def build(runs):
               t.load_of(*names))
 
     # client health figures of our binary, whatever they are, once it writes them
+    health = {}
     for name in sorted(t.seen):
         r = t.seen[name]
         if r and r.meta.get("client") == "ours" and r.json() and r.json().get("client_health"):
-            t.note(f"{name}: client_health {json.dumps(r.json()['client_health'], separators=(',', ':'))}")
+            text = json.dumps(r.json()["client_health"], separators=(",", ":"))
+            health.setdefault(text, []).append(name)
+    for text, names in health.items():
+        t.note(f"client_health of {', '.join(names)}: `{text}`")
     return t
 
 
