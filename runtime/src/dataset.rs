@@ -22,6 +22,36 @@ pub struct Turn {
     /// Milliseconds from the schedule's zero at which to send (trace replay).
     #[serde(default)]
     pub timestamp_ms: Option<f64>,
+    /// Name of each entry of `texts`, by index (`""` for unnamed; shorter than `texts`
+    /// when the last ones are unnamed). Rankings read the texts named `query` (or
+    /// `queries`) and `passages`; the `template` endpoint exposes them by name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub text_names: Vec<String>,
+    /// Images, as `data:image/...;base64,...` URLs (or plain URLs).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<String>,
+    /// Audio clips, as `data:audio/<format>;base64,...` URLs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub audios: Vec<String>,
+}
+
+impl Turn {
+    /// The name of text `index`, if it has one.
+    pub fn text_name(&self, index: usize) -> Option<&str> {
+        self.text_names
+            .get(index)
+            .map(String::as_str)
+            .filter(|n| !n.is_empty())
+    }
+
+    /// The texts named `name`, in order.
+    pub fn texts_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.texts
+            .iter()
+            .enumerate()
+            .filter(move |(i, _)| self.text_name(*i) == Some(name))
+            .map(|(_, t)| t.as_str())
+    }
 }
 
 /// A session of one or more turns.

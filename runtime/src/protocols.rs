@@ -96,6 +96,37 @@ pub trait CustomDatasetLoaderProtocol {
 
 // ------------------------------------------------------------------ endpoint, transport
 
+/// What a job-style endpoint (metadata `requires_polling`) wants after a response.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FollowUp {
+    /// The request is complete.
+    Done,
+    /// Send another exchange for the same request (e.g. poll the job).
+    Send(FollowUpRequest),
+    /// Stop and record this failure (e.g. the job did not finish in time).
+    Fail {
+        outcome: crate::record::Outcome,
+        error: crate::record::ErrorDetails,
+    },
+}
+
+/// One more HTTP exchange of a request, sent through the run's transport.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FollowUpRequest {
+    /// `GET`, `POST`, ...
+    pub method: &'static str,
+    /// Path joined to the base URL as an endpoint path is (already percent-encoded).
+    pub path: String,
+    /// Every header to send (the transport adds `Host`, `Connection`, `Content-Length`).
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// Wait this long before sending (poll interval).
+    pub delay_ns: u64,
+    /// Keep the exchange's response bytes in the record; false keeps only their times,
+    /// for bodies nobody parses (a downloaded video).
+    pub keep_responses: bool,
+}
+
 /// Formats requests for one API and reads its responses.
 #[protocol]
 pub trait EndpointProtocol {
@@ -114,6 +145,17 @@ pub trait EndpointProtocol {
         &self,
         chunk: &crate::record::ResponseChunk,
     ) -> Result<Option<crate::record::ParsedResponse>, crate::record::ErrorDetails>;
+    /// Job APIs only (metadata `requires_polling`): called by the worker after each
+    /// exchange of a request whose transport outcome is still open, with the record so
+    /// far and the number of follow-ups already sent. May peek at the last response.
+    fn follow_up(
+        &self,
+        record: &crate::record::RequestRecord,
+        sent: u32,
+    ) -> crate::protocols::FollowUp {
+        let _ = (record, sent);
+        crate::protocols::FollowUp::Done
+    }
 }
 
 /// Carries requests to the server and times the response.
@@ -122,6 +164,18 @@ pub trait TransportProtocol {
     /// Serializes a request for `path` with the given headers and body (one buffer,
     /// written with one write).
     fn prepare(&self, path: &str, headers: &[(String, String)], body: &[u8]) -> Vec<u8>;
+    /// [`prepare`](Self::prepare) with another method than `POST` (job polls use `GET`).
+    /// Transports that only post keep this default.
+    fn prepare_method(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(String, String)],
+        body: &[u8],
+    ) -> Vec<u8> {
+        let _ = method;
+        self.prepare(path, headers, body)
+    }
     /// Sends a prepared request and fills the record's timestamps, responses and
     /// transport-level outcome.
     async fn send(

@@ -207,6 +207,36 @@ pub struct RequestRecord {
     pub final_turn: Option<bool>,
 }
 
+impl RequestRecord {
+    /// Folds a follow-up exchange of the same request (a job API's poll) into this
+    /// record: its responses are appended (without their bytes when `keep_responses` is
+    /// false, e.g. a downloaded file nobody parses: its times still show), its end,
+    /// status and failure become the record's. The start, first byte and head times stay
+    /// those of the first exchange, so the record spans the whole job.
+    pub fn absorb_follow_up(&mut self, part: RequestRecord, keep_responses: bool) {
+        self.responses
+            .extend(part.responses.into_iter().map(|mut chunk| {
+                if !keep_responses {
+                    chunk.data = Vec::new();
+                }
+                chunk
+            }));
+        self.end_ns = self.end_ns.max(part.end_ns);
+        if part.status.is_some() {
+            self.status = part.status;
+        }
+        if part.retry_after.is_some() {
+            self.retry_after = part.retry_after;
+        }
+        if part.outcome.is_some() {
+            self.outcome = part.outcome;
+            self.error = part.error;
+        }
+        self.was_cancelled |= part.was_cancelled;
+        self.reads = self.reads.saturating_add(part.reads);
+    }
+}
+
 /// Token usage as reported by the server.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {
@@ -235,6 +265,14 @@ pub enum ResponseData {
     Rankings {
         count: usize,
     },
+    /// Generated images, final or partial (their count).
+    Images {
+        count: usize,
+    },
+    /// A finished video generation job (its count: one per completed job).
+    Videos {
+        count: usize,
+    },
 }
 
 impl ResponseData {
@@ -247,7 +285,10 @@ impl ResponseData {
             ResponseData::Reasoning { content, reasoning } => {
                 !content.is_empty() || !reasoning.is_empty()
             }
-            ResponseData::Embeddings { .. } | ResponseData::Rankings { .. } => true,
+            ResponseData::Embeddings { .. }
+            | ResponseData::Rankings { .. }
+            | ResponseData::Images { .. }
+            | ResponseData::Videos { .. } => true,
         }
     }
 }

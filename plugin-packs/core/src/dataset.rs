@@ -14,6 +14,7 @@ use rand::rngs::StdRng;
 use rand::Rng;
 use rand_distr::{Distribution, Normal};
 
+use crate::media;
 use crate::rng::stream_rng;
 
 /// Words used when a tokenizer's vocabulary has none of the expected shape (e.g. a
@@ -31,7 +32,10 @@ const FALLBACK_WORDS: &[&str] = &[
 /// Rounds of adding or removing words before a prompt's measured length is accepted.
 const MAX_FIXUP_ROUNDS: usize = 8;
 
-/// Composes `--num-dataset-entries` single-turn conversations of synthetic text.
+/// Composes `--num-dataset-entries` single-turn conversations of synthetic text, with
+/// synthetic images and audio clips when their sizes are set. For rankings endpoints it
+/// composes queries and passages instead, as AIPerf picks its rankings composer for them
+/// (see [`SyntheticRankingsComposer`]).
 #[derive(Debug, Clone)]
 pub struct SyntheticComposer {
     entries: usize,
@@ -40,15 +44,38 @@ pub struct SyntheticComposer {
     output_mean: Option<f64>,
     output_stddev: f64,
     rng: StdRng,
+    media: MediaOptions,
+    media_rng: StdRng,
+    /// Set when composing for a rankings endpoint.
+    rankings: Option<RankingsOptions>,
 }
 
 impl SyntheticComposer {
     /// The stream label of every draw the composer makes.
     pub const RNG_LABEL: &'static str = "dataset.synthetic";
+    /// The stream of image and audio draws (a separate stream, so enabling media does not
+    /// change the prompts of a seeded run).
+    pub const MEDIA_RNG_LABEL: &'static str = "dataset.media";
 }
 
 impl Plugin for SyntheticComposer {
     fn create(ctx: &PluginContext<'_>) -> Result<Self, PluginError> {
+        let mut composer = Self::create_plain(ctx)?;
+        // AIPerf's rule: rankings endpoints get the rankings composer.
+        if ctx
+            .config
+            .endpoint_type
+            .to_ascii_lowercase()
+            .contains("rankings")
+        {
+            composer.rankings = Some(RankingsOptions::new(ctx.config)?);
+        }
+        Ok(composer)
+    }
+}
+
+impl SyntheticComposer {
+    fn create_plain(ctx: &PluginContext<'_>) -> Result<Self, PluginError> {
         let config = ctx.config;
         if config.num_dataset_entries == 0 {
             return Err(PluginError::Config(
@@ -82,7 +109,207 @@ impl Plugin for SyntheticComposer {
             output_mean: config.output_tokens_mean.map(f64::from),
             output_stddev,
             rng: stream_rng(config.random_seed, Self::RNG_LABEL, worker),
+            media: MediaOptions::new(config)?,
+            media_rng: stream_rng(config.random_seed, Self::MEDIA_RNG_LABEL, worker),
+            rankings: None,
         })
+    }
+
+    /// A rankings turn: one text named `query`, then `passages` texts named so.
+    fn rankings_turn<T: TokenizerProtocol>(
+        &mut self,
+        options: &RankingsOptions,
+        words: &WordList,
+        tokenizer: &T,
+    ) -> Turn {
+        let query_len = options.query_tokens.sample(&mut self.rng);
+        let (query, _) = words.prompt(query_len, tokenizer, &mut self.rng);
+        let passages = options.passages.sample(&mut self.rng);
+        let mut texts = vec![query];
+        let mut text_names = vec!["query".to_owned()];
+        for _ in 0..passages {
+            let len = options.passage_tokens.sample(&mut self.rng);
+            texts.push(words.prompt(len, tokenizer, &mut self.rng).0);
+            text_names.push("passages".to_owned());
+        }
+        // AIPerf's ISL: the input texts joined by one space, tokenized.
+        let input_tokens = tokenizer.count(&texts.join(" "));
+        Turn {
+            texts,
+            text_names,
+            input_tokens: Some(u32::try_from(input_tokens).unwrap_or(u32::MAX)),
+            ..Turn::default()
+        }
+    }
+}
+
+/// Composes rankings tasks: each turn is a query (a text named `query`) and
+/// `--rankings-passages-mean` passages (texts named `passages`), with their own token
+/// lengths (`--rankings-query-prompt-token-mean`, `--rankings-passages-prompt-token-mean`).
+#[derive(Debug, Clone)]
+pub struct SyntheticRankingsComposer {
+    inner: SyntheticComposer,
+}
+
+impl Plugin for SyntheticRankingsComposer {
+    fn create(ctx: &PluginContext<'_>) -> Result<Self, PluginError> {
+        let mut inner = SyntheticComposer::create_plain(ctx)?;
+        inner.rankings = Some(RankingsOptions::new(ctx.config)?);
+        Ok(SyntheticRankingsComposer { inner })
+    }
+}
+
+impl DatasetComposerProtocol for SyntheticRankingsComposer {
+    fn create_dataset<T: TokenizerProtocol>(
+        &mut self,
+        tokenizer: &T,
+    ) -> Result<Vec<Conversation>, PluginError> {
+        self.inner.create_dataset(tokenizer)
+    }
+}
+
+/// Distributions of a rankings task.
+#[derive(Debug, Clone)]
+struct RankingsOptions {
+    passages: CountDistribution,
+    passage_tokens: LengthDistribution,
+    query_tokens: LengthDistribution,
+}
+
+impl RankingsOptions {
+    fn new(config: &aiperf_runtime::config::ProfileConfig) -> Result<Self, PluginError> {
+        Ok(RankingsOptions {
+            passages: CountDistribution::new(
+                "--rankings-passages",
+                f64::from(config.rankings_passages_mean),
+                config.rankings_passages_stddev,
+                1,
+            )?,
+            passage_tokens: LengthDistribution::checked(
+                "--rankings-passages-prompt-token",
+                f64::from(config.rankings_passages_prompt_token_mean),
+                config.rankings_passages_prompt_token_stddev,
+            )?,
+            query_tokens: LengthDistribution::checked(
+                "--rankings-query-prompt-token",
+                f64::from(config.rankings_query_prompt_token_mean),
+                config.rankings_query_prompt_token_stddev,
+            )?,
+        })
+    }
+}
+
+/// Synthetic images and audio clips per turn.
+#[derive(Debug, Clone)]
+struct MediaOptions {
+    /// `(images per turn, width, height)`, when images are enabled.
+    images: Option<(u32, LengthDistribution, LengthDistribution)>,
+    /// `(clips per turn, seconds mean, seconds stddev, sample rates in Hz)`.
+    audio: Option<(u32, f64, f64, Vec<u32>)>,
+}
+
+impl MediaOptions {
+    fn new(config: &aiperf_runtime::config::ProfileConfig) -> Result<Self, PluginError> {
+        let images = if config.image_width_mean > 0
+            && config.image_height_mean > 0
+            && config.image_batch_size > 0
+        {
+            Some((
+                config.image_batch_size,
+                LengthDistribution::checked(
+                    "--image-width",
+                    f64::from(config.image_width_mean),
+                    config.image_width_stddev,
+                )?,
+                LengthDistribution::checked(
+                    "--image-height",
+                    f64::from(config.image_height_mean),
+                    config.image_height_stddev,
+                )?,
+            ))
+        } else {
+            None
+        };
+        let (mean, stddev) = (config.audio_length_mean, config.audio_length_stddev);
+        for (flag, value) in [
+            ("--audio-length-mean", mean),
+            ("--audio-length-stddev", stddev),
+        ] {
+            if !value.is_finite() || value < 0.0 {
+                return Err(PluginError::Config(format!(
+                    "{flag} must be a non-negative number of seconds, got {value}"
+                )));
+            }
+        }
+        let audio = if mean > 0.0 && config.audio_batch_size > 0 {
+            let rates: Vec<u32> = config
+                .audio_sample_rates
+                .iter()
+                .map(|khz| {
+                    if khz.is_finite() && (1.0..=192.0).contains(khz) {
+                        Ok((khz * 1000.0).round() as u32)
+                    } else {
+                        Err(PluginError::Config(format!(
+                            "--audio-sample-rates takes kHz between 1 and 192, got {khz}"
+                        )))
+                    }
+                })
+                .collect::<Result<_, _>>()?;
+            if rates.is_empty() {
+                return Err(PluginError::Config(
+                    "--audio-sample-rates needs at least one rate".into(),
+                ));
+            }
+            Some((config.audio_batch_size, mean, stddev, rates))
+        } else {
+            None
+        };
+        Ok(MediaOptions { images, audio })
+    }
+
+    /// Adds this turn's images and clips.
+    fn fill(&self, turn: &mut Turn, rng: &mut StdRng) -> Result<(), PluginError> {
+        if let Some((count, width, height)) = &self.images {
+            for _ in 0..*count {
+                let (w, h) = (width.sample(rng), height.sample(rng));
+                turn.images
+                    .push(media::data_url("image/png", &media::png(w, h, rng)));
+            }
+        }
+        if let Some((count, mean, stddev, rates)) = &self.audio {
+            let normal = Normal::new(*mean, *stddev)
+                .map_err(|e| PluginError::Config(format!("--audio-length: {e}")))?;
+            for _ in 0..*count {
+                // At least one 10 ms frame; never a negative length.
+                let seconds = normal.sample(rng).max(0.01);
+                let rate = rates[rng.random_range(0..rates.len())];
+                turn.audios.push(media::data_url(
+                    "audio/wav",
+                    &media::wav(seconds, rate, rng),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `max(min, round(Normal(mean, stddev)))`: how many of something a turn gets.
+#[derive(Debug, Clone)]
+struct CountDistribution {
+    lengths: LengthDistribution,
+    min: u32,
+}
+
+impl CountDistribution {
+    fn new(flag: &str, mean: f64, stddev: f64, min: u32) -> Result<Self, PluginError> {
+        Ok(CountDistribution {
+            lengths: LengthDistribution::checked(flag, mean, stddev)?,
+            min,
+        })
+    }
+
+    fn sample(&self, rng: &mut StdRng) -> u32 {
+        self.lengths.sample(rng).max(self.min)
     }
 }
 
@@ -98,25 +325,35 @@ impl DatasetComposerProtocol for SyntheticComposer {
             None => None,
         };
         let mut conversations = Vec::with_capacity(self.entries);
+        let rankings = self.rankings.take();
         for index in 0..self.entries {
-            let target = input_lengths.sample(&mut self.rng);
-            let (text, input_tokens) = words.prompt(target, tokenizer, &mut self.rng);
-            let max_tokens = output_lengths.as_ref().map(|d| d.sample(&mut self.rng));
+            let mut turn = match &rankings {
+                Some(options) => self.rankings_turn(options, &words, tokenizer),
+                None => {
+                    let target = input_lengths.sample(&mut self.rng);
+                    let (text, input_tokens) = words.prompt(target, tokenizer, &mut self.rng);
+                    let max_tokens = output_lengths.as_ref().map(|d| d.sample(&mut self.rng));
+                    Turn {
+                        texts: vec![text],
+                        max_tokens,
+                        input_tokens: Some(input_tokens),
+                        ..Turn::default()
+                    }
+                }
+            };
+            self.media.fill(&mut turn, &mut self.media_rng)?;
             conversations.push(Conversation {
                 session_id: format!("session_{index:06}"),
-                turns: vec![Turn {
-                    texts: vec![text],
-                    max_tokens,
-                    input_tokens: Some(input_tokens),
-                    ..Turn::default()
-                }],
+                turns: vec![turn],
             });
         }
+        self.rankings = rankings;
         Ok(conversations)
     }
 }
 
 /// `max(1, round(Normal(mean, stddev)))`; exactly `max(1, round(mean))` when stddev is 0.
+#[derive(Debug, Clone)]
 struct LengthDistribution {
     mean: f64,
     normal: Option<Normal<f64>>,
@@ -134,6 +371,17 @@ impl LengthDistribution {
             None
         };
         Ok(LengthDistribution { mean, normal })
+    }
+
+    /// [`new`](Self::new) for a `FLAG-mean`/`FLAG-stddev` pair, rejecting a stddev that
+    /// is negative or not a number.
+    fn checked(flag: &str, mean: f64, stddev: f64) -> Result<Self, PluginError> {
+        if !stddev.is_finite() || stddev < 0.0 {
+            return Err(PluginError::Config(format!(
+                "{flag}-stddev must be a non-negative number, got {stddev}"
+            )));
+        }
+        Self::new(mean, stddev)
     }
 
     fn sample(&self, rng: &mut StdRng) -> u32 {
@@ -387,6 +635,105 @@ mod tests {
             assert_eq!(PairTokenizer.count(&turn.texts[0]), 10);
             assert_eq!(turn.input_tokens, Some(10));
         }
+    }
+
+    #[test]
+    fn rankings_endpoints_get_queries_and_passages() {
+        let tokenizer = TiktokenTokenizer::new(Vocabulary::O200kBase);
+        let dataset = compose(&[
+            "--endpoint-type",
+            "nim_rankings",
+            "--rankings-passages-mean",
+            "3",
+            "--rankings-query-prompt-token-mean",
+            "5",
+            "--rankings-passages-prompt-token-mean",
+            "9",
+            "--num-dataset-entries",
+            "4",
+        ]);
+        assert_eq!(dataset.len(), 4);
+        for c in &dataset {
+            let turn = &c.turns[0];
+            assert_eq!(turn.texts.len(), 4);
+            assert_eq!(
+                turn.text_names,
+                ["query", "passages", "passages", "passages"]
+            );
+            assert_eq!(tokenizer.count(&turn.texts[0]), 5);
+            assert!(turn
+                .texts_named("passages")
+                .all(|p| tokenizer.count(p) == 9));
+            assert_eq!(
+                turn.input_tokens,
+                Some(tokenizer.count(&turn.texts.join(" ")) as u32)
+            );
+            assert_eq!(turn.max_tokens, None);
+        }
+        // The explicit composer does the same for any endpoint.
+        let cfg = config(&[
+            "-m",
+            "m",
+            "--random-seed",
+            "1",
+            "--num-dataset-entries",
+            "2",
+        ]);
+        let mut composer = SyntheticRankingsComposer::create(&context(&cfg, &EMPTY_ENTRY)).unwrap();
+        let dataset = composer.create_dataset(&tokenizer).unwrap();
+        assert!(dataset
+            .iter()
+            .all(|c| c.turns[0].text_names == ["query", "passages"]));
+    }
+
+    #[test]
+    fn images_and_audio_are_data_urls() {
+        let plain = compose(&["--isl", "8", "--num-dataset-entries", "3"]);
+        let with_media = compose(&[
+            "--isl",
+            "8",
+            "--num-dataset-entries",
+            "3",
+            "--image-width-mean",
+            "4",
+            "--image-height-mean",
+            "2",
+            "--image-batch-size",
+            "2",
+            "--audio-length-mean",
+            "0.1",
+            "--audio-sample-rates",
+            "8,16",
+        ]);
+        for (p, m) in plain.iter().zip(&with_media) {
+            // Media draw from their own stream: the prompts do not change.
+            assert_eq!(p.turns[0].texts, m.turns[0].texts);
+            assert!(p.turns[0].images.is_empty() && p.turns[0].audios.is_empty());
+            let turn = &m.turns[0];
+            assert_eq!(turn.images.len(), 2);
+            assert!(turn.images[0].starts_with("data:image/png;base64,iVBORw0KGgo"));
+            assert_eq!(turn.audios.len(), 1);
+            assert!(turn.audios[0].starts_with("data:audio/wav;base64,UklGR"));
+        }
+        let cfg = config(&[
+            "-m",
+            "m",
+            "--audio-length-mean",
+            "1",
+            "--audio-sample-rates",
+            "0",
+        ]);
+        assert!(SyntheticComposer::create(&context(&cfg, &EMPTY_ENTRY)).is_err());
+        let cfg = config(&[
+            "-m",
+            "m",
+            "--image-width-stddev=-1",
+            "--image-width-mean",
+            "2",
+            "--image-height-mean",
+            "2",
+        ]);
+        assert!(SyntheticComposer::create(&context(&cfg, &EMPTY_ENTRY)).is_err());
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod arrival;
 pub mod dataset;
 pub mod endpoints;
 pub mod exporters;
+pub mod media;
 pub mod processors;
 pub mod rng;
 pub mod timing;

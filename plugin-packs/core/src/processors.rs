@@ -14,11 +14,24 @@ use aiperf_runtime::results::{MetricRecord, MetricResult};
 #[derive(Debug, Clone)]
 pub struct MetricRecordProcessor {
     options: RecordMetricsOptions,
+    /// `--use-server-token-count`: the counts are the server's, so comparing them with
+    /// the server's usage says nothing (AIPerf drops its USAGE_DIFF_ONLY metrics).
+    drop_usage_diffs: bool,
 }
+
+/// Metrics that compare the server's usage with the client's counts.
+const USAGE_DIFF_TAGS: &[&str] = &[
+    "usage_prompt_tokens_diff_pct",
+    "usage_completion_tokens_diff_pct",
+    "usage_reasoning_tokens_diff_pct",
+];
 
 impl MetricRecordProcessor {
     pub fn new(options: RecordMetricsOptions) -> Self {
-        MetricRecordProcessor { options }
+        MetricRecordProcessor {
+            options,
+            drop_usage_diffs: false,
+        }
     }
 
     pub fn options(&self) -> RecordMetricsOptions {
@@ -28,13 +41,26 @@ impl MetricRecordProcessor {
 
 impl Plugin for MetricRecordProcessor {
     fn create(ctx: &PluginContext<'_>) -> Result<Self, PluginError> {
-        Ok(Self::new(RecordMetricsOptions::new(ctx.config.streaming)))
+        let mut processor = Self::new(RecordMetricsOptions::new(ctx.config.streaming));
+        processor.drop_usage_diffs = ctx.config.use_server_token_count;
+        Ok(processor)
     }
 }
 
 impl RecordProcessorProtocol for MetricRecordProcessor {
     fn process_record(&mut self, record: &ParsedRecord, out: &mut MetricRecord) {
+        let first_new = out.entries.len();
         compute_record_metrics(record, &self.options, out);
+        if self.drop_usage_diffs {
+            let mut i = first_new;
+            while i < out.entries.len() {
+                if USAGE_DIFF_TAGS.contains(&out.entries[i].tag) {
+                    out.entries.remove(i);
+                } else {
+                    i += 1;
+                }
+            }
+        }
     }
 }
 
@@ -125,6 +151,30 @@ mod tests {
             .process_record(&record, &mut out);
         assert_eq!(out.scalar("time_to_first_token"), None);
         assert_eq!(out.scalar("request_latency"), Some(30.0));
+    }
+
+    #[test]
+    fn server_token_counts_drop_the_usage_comparisons() {
+        let mut record = chat_record(0);
+        record.usage = Some(aiperf_runtime::record::Usage {
+            prompt_tokens: Some(8),
+            completion_tokens: Some(3),
+            ..Default::default()
+        });
+        let mut out = MetricRecord::default();
+        let plain = config(&["-m", "m"]);
+        MetricRecordProcessor::create(&context(&plain, &EMPTY_ENTRY))
+            .unwrap()
+            .process_record(&record, &mut out);
+        assert_eq!(out.scalar("usage_completion_tokens_diff_pct"), Some(0.0));
+        out.clear();
+        let server = config(&["-m", "m", "--use-server-token-count"]);
+        MetricRecordProcessor::create(&context(&server, &EMPTY_ENTRY))
+            .unwrap()
+            .process_record(&record, &mut out);
+        assert_eq!(out.scalar("usage_completion_tokens"), Some(3.0));
+        assert_eq!(out.scalar("usage_completion_tokens_diff_pct"), None);
+        assert_eq!(out.scalar("usage_prompt_tokens_diff_pct"), None);
     }
 
     #[test]

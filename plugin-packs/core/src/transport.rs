@@ -171,6 +171,16 @@ impl TransportProtocol for HttpTransport {
         self.serialize("POST", path, headers, body)
     }
 
+    fn prepare_method(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(String, String)],
+        body: &[u8],
+    ) -> Vec<u8> {
+        self.serialize(method, path, headers, body)
+    }
+
     async fn send(
         &self,
         request: &[u8],

@@ -111,7 +111,7 @@ pub(crate) fn run_pipeline<P: PluginSet>(
     let mut errors: Vec<ErrorCount> = Vec::new();
     let mut metrics = MetricRecord::default();
     for raw in rx {
-        let record = parse_record(&endpoint, &tokenizer, raw);
+        let record = parse_record(&endpoint, &tokenizer, raw, config.use_server_token_count);
         metrics.clear();
         for processor in record_processors.iter_mut() {
             processor.process_record(&record, &mut metrics);
@@ -159,6 +159,7 @@ pub(crate) fn parse_record<E: EndpointProtocol, T: TokenizerProtocol>(
     endpoint: &E,
     tokenizer: &T,
     raw: RequestRecord,
+    use_server_token_count: bool,
 ) -> ParsedRecord {
     let mut responses: Vec<ParsedResponse> = Vec::with_capacity(raw.responses.len());
     let mut inband: Option<ErrorDetails> = None;
@@ -219,15 +220,29 @@ pub(crate) fn parse_record<E: EndpointProtocol, T: TokenizerProtocol>(
         }
     }
     let produces_tokens = endpoint.metadata().produces_tokens;
-    let count = |text: &str| (produces_tokens).then(|| tokenizer.count(text) as u64);
-    ParsedRecord {
-        input_tokens: raw.input_tokens.map(u64::from),
-        output_tokens: count(&output),
-        reasoning_tokens: if reasoning.is_empty() {
+    let (input_tokens, output_tokens, reasoning_tokens) = if use_server_token_count {
+        // completion minus reasoning. Nothing is tokenized.
+        let reasoning = usage
+            .and_then(|u| u.reasoning_tokens)
+            .filter(|_| produces_tokens);
+        let output = usage
+            .and_then(|u| u.completion_tokens)
+            .filter(|_| produces_tokens)
+            .map(|c| c.saturating_sub(reasoning.unwrap_or(0)));
+        (usage.and_then(|u| u.prompt_tokens), output, reasoning)
+    } else {
+        let count = |text: &str| (produces_tokens).then(|| tokenizer.count(text) as u64);
+        let reasoning = if reasoning.is_empty() {
             None
         } else {
             count(&reasoning)
-        },
+        };
+        (raw.input_tokens.map(u64::from), count(&output), reasoning)
+    };
+    ParsedRecord {
+        input_tokens,
+        output_tokens,
+        reasoning_tokens,
         usage,
         outcome,
         error,

@@ -117,9 +117,11 @@ fn is_output(data: &ResponseData) -> bool {
     match data {
         ResponseData::Text(t) => !t.is_empty(),
         ResponseData::Reasoning { content, .. } => !content.is_empty(),
-        ResponseData::Empty | ResponseData::Embeddings { .. } | ResponseData::Rankings { .. } => {
-            false
-        }
+        ResponseData::Empty
+        | ResponseData::Embeddings { .. }
+        | ResponseData::Rankings { .. }
+        | ResponseData::Images { .. }
+        | ResponseData::Videos { .. } => false,
     }
 }
 

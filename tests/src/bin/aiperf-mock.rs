@@ -52,6 +52,23 @@ struct Args {
     /// (saves CPU, costs ~50-100 µs of lateness).
     #[arg(long, default_value_t = mock::timer::DEFAULT_SPIN.as_micros() as u64)]
     timer_spin_us: u64,
+    /// Chat: the first N tokens of each completion are reasoning.
+    #[arg(long, default_value_t = 0)]
+    reasoning_tokens: u64,
+    /// Chat: the delta field reasoning is sent in.
+    #[arg(long, default_value = "reasoning_content",
+          value_parser = ["reasoning_content", "reasoning"])]
+    reasoning_field: String,
+    /// Added to every token count `usage` reports (a server whose tokenizer differs).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
+    usage_token_offset: u64,
+    /// Milliseconds a video generation job takes from submit to `completed`.
+    #[arg(long, default_value = "200", value_parser = parse_ms)]
+    video_ms: Duration,
+    /// Bytes of each generated video file.
+    #[arg(long, default_value_t = 64 * 1024,
+          value_parser = clap::value_parser!(u64).range(0..=(256 << 20)))]
+    video_bytes: u64,
 
     // ---- TLS and faults ------------------------------------------------------------------
     /// Serve HTTPS with this certificate chain (PEM, leaf first); needs --tls-key.
@@ -118,6 +135,11 @@ fn main() -> anyhow::Result<()> {
         ignore_max_tokens: args.ignore_max_tokens,
         threads: usize::from(args.threads),
         timer_spin: Duration::from_micros(args.timer_spin_us),
+        reasoning_tokens: args.reasoning_tokens,
+        reasoning_field: args.reasoning_field,
+        usage_token_offset: args.usage_token_offset,
+        video_duration: args.video_ms,
+        video_bytes: usize::try_from(args.video_bytes).unwrap_or(usize::MAX),
         tls: match (&args.tls_cert, &args.tls_key) {
             (Some(cert), Some(key)) => Some(mock::tls::server_config(cert, key)?),
             _ => None,

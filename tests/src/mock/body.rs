@@ -31,6 +31,8 @@ pub struct MockBody {
 enum Inner {
     Full(Option<Bytes>),
     Sse(Box<SseStream>),
+    /// The other endpoints' streams (see [`super::endpoints::TimedStream`]).
+    Timed(Box<super::endpoints::TimedStream>),
 }
 
 impl MockBody {
@@ -44,6 +46,13 @@ impl MockBody {
     pub(crate) fn sse(stream: SseStream) -> Self {
         Self {
             inner: Inner::Sse(Box::new(stream)),
+            _guard: None,
+        }
+    }
+
+    pub(crate) fn timed(stream: super::endpoints::TimedStream) -> Self {
+        Self {
+            inner: Inner::Timed(Box::new(stream)),
             _guard: None,
         }
     }
@@ -65,6 +74,7 @@ impl Body for MockBody {
         match &mut self.inner {
             Inner::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
             Inner::Sse(stream) => stream.poll_event(cx).map(|e| e.map(|b| Ok(Frame::data(b)))),
+            Inner::Timed(stream) => stream.poll_event(cx).map(|e| e.map(|b| Ok(Frame::data(b)))),
         }
     }
 
@@ -72,6 +82,7 @@ impl Body for MockBody {
         match &self.inner {
             Inner::Full(bytes) => bytes.is_none(),
             Inner::Sse(stream) => stream.next == Step::End && stream.pending.is_none(),
+            Inner::Timed(stream) => stream.is_done(),
         }
     }
 
@@ -82,7 +93,7 @@ impl Body for MockBody {
                 SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
             }
             // Unknown size: hyper uses chunked transfer encoding, one chunk per frame.
-            Inner::Sse(_) => SizeHint::default(),
+            Inner::Sse(_) | Inner::Timed(_) => SizeHint::default(),
         }
     }
 }
@@ -108,6 +119,14 @@ pub struct Generation {
     pub tokens_per_chunk: u64,
     pub prompt_tokens: u64,
     pub include_usage: bool,
+    /// Chat only: the first this many output tokens are reasoning, sent in
+    /// `reasoning_field` instead of `content`.
+    pub reasoning_tokens: u64,
+    /// `reasoning_content` (vLLM, SGLang, DeepSeek) or `reasoning` (newer vLLM, Ollama).
+    pub reasoning_field: &'static str,
+    /// Added to the token counts `usage` reports, like a server whose tokenizer differs
+    /// from the client's.
+    pub usage_offset: u64,
 }
 
 impl Generation {
@@ -144,11 +163,46 @@ impl Generation {
     }
 
     fn usage(&self) -> Value {
-        json!({
-            "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.output_tokens,
-            "total_tokens": self.prompt_tokens.saturating_add(self.output_tokens),
-        })
+        let prompt = self.prompt_tokens.saturating_add(self.usage_offset);
+        let completion = self.output_tokens.saturating_add(self.usage_offset);
+        let mut usage = json!({
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt.saturating_add(completion),
+        });
+        let reasoning = self.reasoning();
+        if reasoning > 0 {
+            usage["completion_tokens_details"] = json!({"reasoning_tokens": reasoning});
+        }
+        usage
+    }
+
+    /// Reasoning tokens of this completion (chat only, at most all of them).
+    pub fn reasoning(&self) -> u64 {
+        match self.kind {
+            ApiKind::Chat => self.reasoning_tokens.min(self.output_tokens),
+            ApiKind::Completion => 0,
+        }
+    }
+
+    /// A chat delta or message for tokens `range`: reasoning tokens in the reasoning
+    /// field, the rest in `content` (both when the range straddles the boundary).
+    fn chat_message(&self, range: std::ops::Range<u64>, role: bool) -> Value {
+        let split = self.reasoning().clamp(range.start, range.end);
+        let mut message = serde_json::Map::new();
+        if role {
+            message.insert("role".into(), json!("assistant"));
+        }
+        if split > range.start {
+            message.insert(
+                self.reasoning_field.into(),
+                json!(tokens::text(range.start..split)),
+            );
+        }
+        if split < range.end || split == range.start {
+            message.insert("content".into(), json!(tokens::text(split..range.end)));
+        }
+        Value::Object(message)
     }
 
     fn object(&self, streaming: bool) -> &'static str {
@@ -165,7 +219,7 @@ impl Generation {
         let choice = match self.kind {
             ApiKind::Chat => json!({
                 "index": 0,
-                "message": {"role": "assistant", "content": text},
+                "message": self.chat_message(0..self.output_tokens, true),
                 "finish_reason": "stop",
             }),
             ApiKind::Completion => json!({
@@ -203,13 +257,15 @@ impl Generation {
         }))
     }
 
-    fn token_event(&self, text: &str, last: bool) -> Bytes {
+    fn token_event(&self, range: std::ops::Range<u64>, last: bool) -> Bytes {
         let finish = if last { json!("stop") } else { Value::Null };
         let choice = match self.kind {
             ApiKind::Chat => {
-                json!({"index": 0, "delta": {"content": text}, "finish_reason": finish})
+                let delta = self.chat_message(range, false);
+                json!({"index": 0, "delta": delta, "finish_reason": finish})
             }
             ApiKind::Completion => {
+                let text = tokens::text(range);
                 json!({"index": 0, "text": text, "logprobs": null, "finish_reason": finish})
             }
         };
@@ -321,7 +377,7 @@ impl SseStream {
             Step::Chunk(j) => {
                 let (range, due) = spec.chunk(j);
                 let last = range.end >= spec.output_tokens;
-                let event = spec.token_event(&tokens::text(range), last);
+                let event = spec.token_event(range, last);
                 let next = if last {
                     after_tokens
                 } else {
@@ -379,6 +435,9 @@ mod tests {
             tokens_per_chunk: tpc,
             prompt_tokens: 3,
             include_usage: true,
+            reasoning_tokens: 0,
+            reasoning_field: "reasoning_content",
+            usage_offset: 0,
         }
     }
 
@@ -415,6 +474,37 @@ mod tests {
         assert!(events
             .iter()
             .all(|e| e.starts_with("data: ") && e.ends_with("\n\n")));
+    }
+
+    #[test]
+    fn reasoning_then_content() {
+        let timer = super::super::timer::PreciseTimer::start(Duration::ZERO).expect("timer");
+        let mut g = spec(5, 2);
+        g.reasoning_tokens = 3;
+        g.usage_offset = 10;
+        let full = g.full_response();
+        let message = &full["choices"][0]["message"];
+        assert_eq!(message["reasoning_content"], " the of and");
+        assert_eq!(message["content"], " to in");
+        assert_eq!(full["usage"]["completion_tokens"], 15);
+        assert_eq!(full["usage"]["prompt_tokens"], 13);
+        assert_eq!(
+            full["usage"]["completion_tokens_details"]["reasoning_tokens"],
+            3
+        );
+        let mut s = SseStream::new(g, timer.handle(), Arc::default());
+        let mut events = Vec::new();
+        while let Some((_, b)) = s.advance() {
+            events.push(String::from_utf8(b.to_vec()).expect("utf8"));
+        }
+        // Role, [the of], [and | to] (straddles), [in], usage, DONE.
+        assert_eq!(events.len(), 6, "{events:?}");
+        assert!(events[1].contains(r#""reasoning_content":" the of""#));
+        let has_content = |e: &str| e.contains(r#"{"content""#) || e.contains(r#","content""#);
+        assert!(!has_content(&events[1]), "{}", events[1]);
+        assert!(events[2].contains(r#""reasoning_content":" and""#));
+        assert!(events[2].contains(r#""content":" to""#));
+        assert!(events[3].contains(r#""content":" in""#) && !events[3].contains("reasoning"));
     }
 
     #[test]

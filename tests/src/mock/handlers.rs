@@ -34,18 +34,20 @@ pub(crate) struct AppState {
     pub stats: Arc<MockStats>,
     pub timer: TimerHandle,
     pub next_id: AtomicU64,
+    /// Video generation jobs (see [`super::endpoints`]).
+    pub videos: super::endpoints::VideoJobs,
 }
 
 /// An OpenAI-style error, rendered as `{"error":{"message","type","code"}}`.
 #[derive(Debug)]
-struct ApiError {
-    status: StatusCode,
-    kind: &'static str,
-    message: String,
+pub(super) struct ApiError {
+    pub(super) status: StatusCode,
+    pub(super) kind: &'static str,
+    pub(super) message: String,
 }
 
 impl ApiError {
-    fn invalid(message: impl Into<String>) -> Self {
+    pub(super) fn invalid(message: impl Into<String>) -> Self {
         Self {
             status: StatusCode::BAD_REQUEST,
             kind: "invalid_request_error",
@@ -63,9 +65,9 @@ impl ApiError {
     }
 }
 
-type ApiResult = Result<Response<MockBody>, ApiError>;
+pub(super) type ApiResult = Result<Response<MockBody>, ApiError>;
 
-fn json_response(status: StatusCode, doc: &Value) -> Response<MockBody> {
+pub(super) fn json_response(status: StatusCode, doc: &Value) -> Response<MockBody> {
     // Serializing a Value to memory cannot fail.
     let bytes = serde_json::to_vec(doc).unwrap_or_default();
     let mut resp = Response::new(MockBody::full(bytes));
@@ -98,6 +100,10 @@ pub(crate) async fn handle(
         (&Method::POST, "/v1/embeddings") => embeddings(&state, req, arrival).await,
         (&Method::GET, "/v1/models") => Ok(models(&state.cfg)),
         (&Method::GET, "/health") => Ok(json_response(StatusCode::OK, &json!({"status": "ok"}))),
+        // The other endpoint plugins' APIs: rerankers, TGI, images, videos, SOLIDO RAG.
+        (_, p) if super::endpoints::serves(p) => {
+            super::endpoints::route(&state, req, arrival).await
+        }
         (
             _,
             "/v1/chat/completions"
@@ -123,7 +129,7 @@ pub(crate) async fn handle(
     Ok(resp.map(|body| body.with_guard(guard)))
 }
 
-async fn read_json(req: Request<Incoming>) -> Result<Map<String, Value>, ApiError> {
+pub(super) async fn read_json(req: Request<Incoming>) -> Result<Map<String, Value>, ApiError> {
     let body = match Limited::new(req.into_body(), MAX_BODY_BYTES)
         .collect()
         .await
@@ -149,21 +155,21 @@ async fn read_json(req: Request<Incoming>) -> Result<Map<String, Value>, ApiErro
     }
 }
 
-fn unix_now() -> u64 {
+pub(super) fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
 }
 
 /// The model to report: the request's own, as real servers echo it, else the configured one.
-fn model_of(body: &Map<String, Value>, cfg: &MockConfig) -> String {
+pub(super) fn model_of(body: &Map<String, Value>, cfg: &MockConfig) -> String {
     match body.get("model") {
         Some(Value::String(m)) if !m.is_empty() => m.clone(),
         _ => cfg.model_name.clone(),
     }
 }
 
-fn optional_bool(body: &Map<String, Value>, key: &str) -> Result<bool, ApiError> {
+pub(super) fn optional_bool(body: &Map<String, Value>, key: &str) -> Result<bool, ApiError> {
     match body.get(key) {
         None | Some(Value::Null) => Ok(false),
         Some(Value::Bool(b)) => Ok(*b),
@@ -201,12 +207,36 @@ fn chat_prompt_words(body: &Map<String, Value>) -> Result<u64, ApiError> {
                     if let Some(Value::String(s)) = part.get("text") {
                         words += tokens::count_words(s);
                     }
+                    check_media_part(part)?;
                 }
             }
             _ => {}
         }
     }
     Ok(words)
+}
+
+/// Media parts must carry what a vision or audio model would decode, as real servers
+/// insist: an `image_url.url` string, an `input_audio` with `data` and `format`.
+fn check_media_part(part: &Value) -> Result<(), ApiError> {
+    let text = |v: Option<&Value>| v.and_then(Value::as_str).is_some_and(|s| !s.is_empty());
+    match part.get("type").and_then(Value::as_str) {
+        Some("image_url") if !text(part.get("image_url").and_then(|i| i.get("url"))) => {
+            Err(ApiError::invalid("an image_url part needs image_url.url"))
+        }
+        Some("input_audio") => {
+            let audio = part.get("input_audio");
+            if text(audio.and_then(|a| a.get("data"))) && text(audio.and_then(|a| a.get("format")))
+            {
+                Ok(())
+            } else {
+                Err(ApiError::invalid(
+                    "an input_audio part needs input_audio.data and input_audio.format",
+                ))
+            }
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Approximate prompt size of a completions prompt: words of a string or list of strings;
@@ -271,6 +301,9 @@ async fn generate(
         tokens_per_chunk: cfg.tokens_per_chunk,
         prompt_tokens,
         include_usage,
+        reasoning_tokens: cfg.reasoning_tokens,
+        reasoning_field: cfg.reasoning_field(),
+        usage_offset: cfg.usage_token_offset,
     };
     debug!(id = %spec.id, stream, output_tokens, prompt_tokens, "generate");
 
@@ -295,7 +328,7 @@ async fn generate(
 }
 
 /// A deterministic unit vector derived from the text, so equal inputs embed equally.
-fn embed(text: &str) -> Vec<f64> {
+pub(super) fn embed(text: &str) -> Vec<f64> {
     let mut hasher = std::hash::DefaultHasher::new();
     text.hash(&mut hasher);
     let mut x = hasher.finish();
@@ -319,20 +352,34 @@ fn embed(text: &str) -> Vec<f64> {
 
 async fn embeddings(state: &AppState, req: Request<Incoming>, arrival: Instant) -> ApiResult {
     let body = read_json(req).await?;
-    let inputs: Vec<&str> = match body.get("input") {
-        Some(Value::String(s)) => vec![s.as_str()],
-        Some(Value::Array(items)) if !items.is_empty() => items
-            .iter()
-            .map(Value::as_str)
-            .collect::<Option<_>>()
-            .ok_or_else(|| ApiError::invalid("'input' must be a string or array of strings"))?,
-        _ => {
-            return Err(ApiError::invalid(
-                "'input' must be a string or a non-empty array of strings",
-            ))
+    // vLLM's chat-shaped embeddings: one embedding of the whole conversation.
+    let conversation;
+    let (inputs, prompt_tokens): (Vec<&str>, u64) = match body.get("input") {
+        None if body.contains_key("messages") => {
+            let words = chat_prompt_words(&body)?;
+            conversation = body["messages"].to_string();
+            (vec![conversation.as_str()], words)
+        }
+        input => {
+            let inputs: Vec<&str> = match input {
+                Some(Value::String(s)) => vec![s.as_str()],
+                Some(Value::Array(items)) if !items.is_empty() => items
+                    .iter()
+                    .map(Value::as_str)
+                    .collect::<Option<_>>()
+                    .ok_or_else(|| {
+                        ApiError::invalid("'input' must be a string or array of strings")
+                    })?,
+                _ => {
+                    return Err(ApiError::invalid(
+                        "'input' must be a string or a non-empty array of strings",
+                    ))
+                }
+            };
+            let words = inputs.iter().map(|s| tokens::count_words(s)).sum();
+            (inputs, words)
         }
     };
-    let prompt_tokens: u64 = inputs.iter().map(|s| tokens::count_words(s)).sum();
     let data: Vec<Value> = inputs
         .iter()
         .enumerate()

@@ -13,12 +13,15 @@
 //!   ~200 µs before a deadline and spins the rest), not by tokio's 1 ms timer wheel.
 //!
 //! Routes: `POST /v1/chat/completions`, `POST /v1/completions`, `POST /v1/embeddings`,
-//! `GET /v1/models`, `GET /health`. See [`body::SseStream`] for the streamed event sequence.
+//! `GET /v1/models`, `GET /health`, and the other endpoint plugins' APIs (rerankers, TGI,
+//! image generation, video jobs, SOLIDO RAG; see [`endpoints`]). See [`body::SseStream`]
+//! for the streamed event sequence of chat and completions.
 //! `usage.prompt_tokens` counts whitespace-separated words of the prompt (informational;
 //! the mock has no tokenizer). Generated text is made of single `o200k_base` tokens (see
 //! [`tokens::WORDS`]), so clients that count tokens count exactly `completion_tokens`.
 
 pub mod body;
+pub mod endpoints;
 pub mod faults;
 pub mod handlers;
 mod server;
@@ -62,6 +65,28 @@ pub struct MockConfig {
     pub tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
     /// Misbehave on purpose (see [`faults`]).
     pub faults: Option<Arc<faults::FaultPlan>>,
+    /// Chat: the first this many tokens of each completion are reasoning.
+    pub reasoning_tokens: u64,
+    /// Chat: the field reasoning goes in, `reasoning_content` or `reasoning`.
+    pub reasoning_field: String,
+    /// Added to every token count in `usage` (a server tokenizer that counts differently).
+    pub usage_token_offset: u64,
+    /// How long a video generation job takes from submit to `completed`.
+    pub video_duration: Duration,
+    /// Size of a generated video file.
+    pub video_bytes: usize,
+}
+
+impl MockConfig {
+    /// The reasoning field as a static name (anything but `reasoning` means
+    /// `reasoning_content`).
+    pub fn reasoning_field(&self) -> &'static str {
+        if self.reasoning_field == "reasoning" {
+            "reasoning"
+        } else {
+            "reasoning_content"
+        }
+    }
 }
 
 impl Default for MockConfig {
@@ -78,6 +103,11 @@ impl Default for MockConfig {
             shutdown_grace: Duration::from_secs(2),
             tls: None,
             faults: None,
+            reasoning_tokens: 0,
+            reasoning_field: "reasoning_content".to_owned(),
+            usage_token_offset: 0,
+            video_duration: Duration::from_millis(200),
+            video_bytes: 64 * 1024,
         }
     }
 }

@@ -43,6 +43,7 @@ pub(crate) async fn run(
         stats: Arc::clone(&stats),
         timer: timer.handle(),
         next_id: AtomicU64::new(1),
+        videos: Default::default(),
     });
     let (closing_tx, closing_rx) = watch::channel(false);
     let mut conns = JoinSet::new();

@@ -11,20 +11,28 @@ use super::{model_value, response, stream_value, BodyContext, Prepared};
 
 /// Chat completions: `{"messages":[{"role","content"}],"model","stream",
 /// "max_completion_tokens"?}` plus `--extra-inputs`, with
-/// `stream_options.include_usage` when streaming so the server reports usage.
+/// `stream_options.include_usage` when streaming so the server reports usage. A turn's
+/// images and audio clips become `image_url` and `input_audio` content parts;
+/// `--use-legacy-max-tokens` sends `max_tokens` instead.
 #[derive(Debug, Clone)]
 pub struct ChatEndpoint {
     prepared: Prepared,
 }
 
-fn fields(body: &BodyContext<'_>, with_max_tokens: bool) -> Vec<(&'static str, Field)> {
+/// The chat body's fields (shared with `chat_embeddings`, which posts the same body).
+pub(super) fn fields(body: &BodyContext<'_>, with_max_tokens: bool) -> Vec<(&'static str, Field)> {
     let mut fields = vec![
         ("messages", Field::Input(InputShape::ChatMessages)),
         ("model", model_value(body)),
         ("stream", stream_value(body)),
     ];
     if with_max_tokens {
-        fields.push(("max_completion_tokens", Field::MaxTokens));
+        let key = if body.legacy_max_tokens {
+            "max_tokens"
+        } else {
+            "max_completion_tokens"
+        };
+        fields.push((key, Field::MaxTokens));
     }
     fields
 }
@@ -165,6 +173,50 @@ mod tests {
         );
         let empty = Turn::default();
         assert!(body(&e, &empty).starts_with(r#"{"messages":[{"role":"user","content":""}]"#));
+    }
+
+    #[test]
+    fn legacy_max_tokens() {
+        let e = endpoint(&["-m", "m", "--use-legacy-max-tokens"]);
+        assert_eq!(
+            body(&e, &turn("x", Some(16))),
+            r#"{"messages":[{"role":"user","content":"x"}],"model":"m","stream":false,"max_tokens":16}"#
+        );
+    }
+
+    #[test]
+    fn images_and_audio_are_content_parts() {
+        let e = endpoint(&["-m", "m"]);
+        let t = Turn {
+            texts: vec!["look".into()],
+            images: vec![
+                "data:image/png;base64,iVBO".into(),
+                "https://x/y.png".into(),
+            ],
+            audios: vec!["data:audio/wav;base64,UklG".into(), "mp3,SUQz".into()],
+            ..Turn::default()
+        };
+        assert_eq!(
+            body(&e, &t),
+            concat!(
+                r#"{"messages":[{"role":"user","content":["#,
+                r#"{"type":"text","text":"look"},"#,
+                r#"{"type":"image_url","image_url":{"url":"data:image/png;base64,iVBO"}},"#,
+                r#"{"type":"image_url","image_url":{"url":"https://x/y.png"}},"#,
+                r#"{"type":"input_audio","input_audio":{"data":"UklG","format":"wav"}},"#,
+                r#"{"type":"input_audio","input_audio":{"data":"SUQz","format":"mp3"}}"#,
+                r#"]}],"model":"m","stream":false}"#
+            )
+        );
+        // Media without text: parts only.
+        let t = Turn {
+            images: vec!["u".into()],
+            ..Turn::default()
+        };
+        assert_eq!(
+            body(&e, &t),
+            r#"{"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"u"}}]}],"model":"m","stream":false}"#
+        );
     }
 
     #[test]

@@ -1,4 +1,6 @@
-//! OpenAI-compatible endpoints: chat completions, completions and embeddings.
+//! The built-in endpoints: AIPerf's 13 (OpenAI chat, completions, embeddings and image
+//! generation; NIM embeddings and rankings; Cohere and TEI rankings; vLLM chat
+//! embeddings; TGI generate; SOLIDO RAG; video generation jobs; user templates).
 //!
 //! Each endpoint compiles its request body once (model, stream flag and `--extra-inputs`
 //! are fixed for the run) and its headers once (`--header`, `--api-key`), so a request
@@ -6,14 +8,31 @@
 //! [`response`].
 
 pub mod chat;
+pub mod chat_embeddings;
 pub mod completions;
 pub mod embeddings;
+pub mod huggingface;
+pub mod image_generation;
+mod json_path;
+pub mod nim_embeddings;
 mod payload;
+pub mod rankings;
 mod response;
+pub mod solido;
+pub mod template;
+pub mod video_generation;
 
 pub use chat::ChatEndpoint;
+pub use chat_embeddings::ChatEmbeddingsEndpoint;
 pub use completions::CompletionsEndpoint;
 pub use embeddings::EmbeddingsEndpoint;
+pub use huggingface::HuggingFaceGenerateEndpoint;
+pub use image_generation::ImageGenerationEndpoint;
+pub use nim_embeddings::NimEmbeddingsEndpoint;
+pub use rankings::{CohereRankingsEndpoint, HfTeiRankingsEndpoint, NimRankingsEndpoint};
+pub use solido::SolidoRagEndpoint;
+pub use template::TemplateEndpoint;
+pub use video_generation::VideoGenerationEndpoint;
 
 use aiperf_runtime::dataset::Turn;
 use aiperf_runtime::metadata::EndpointMetadata;
@@ -38,6 +57,20 @@ struct BodyContext<'a> {
     model: &'a str,
     /// `--streaming`, dropped when the endpoint does not support it.
     streaming: bool,
+    /// `--use-legacy-max-tokens`.
+    legacy_max_tokens: bool,
+    /// `--extra-inputs`, for endpoints that put them somewhere else than the top level
+    /// (see [`Extras::Placed`]).
+    extra: &'a [(String, Value)],
+}
+
+/// Where `--extra-inputs` go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Extras {
+    /// Merged into the top-level object, as AIPerf's `payload.update(extra)`.
+    TopLevel,
+    /// The endpoint's fields place them (TGI puts them in `parameters`).
+    Placed,
 }
 
 impl Prepared {
@@ -47,15 +80,30 @@ impl Prepared {
         fields: fn(&BodyContext<'_>, bool) -> Vec<(&'static str, Field)>,
         include_usage: bool,
     ) -> Result<Self, PluginError> {
+        Self::with_extras(ctx, fields, include_usage, Extras::TopLevel)
+    }
+
+    fn with_extras(
+        ctx: &PluginContext<'_>,
+        fields: fn(&BodyContext<'_>, bool) -> Vec<(&'static str, Field)>,
+        include_usage: bool,
+        extras: Extras,
+    ) -> Result<Self, PluginError> {
         let metadata: EndpointMetadata = ctx.entry.metadata()?;
         let config = ctx.config;
+        let extra = parse_extra_inputs(&config.extra_inputs)?;
         let body = BodyContext {
             model: config.model_name(),
             streaming: config.streaming && metadata.supports_streaming,
+            legacy_max_tokens: config.use_legacy_max_tokens,
+            extra: &extra,
         };
-        let extra = parse_extra_inputs(&config.extra_inputs)?;
-        let with_max_tokens = Template::compile(fields(&body, true), &extra, include_usage);
-        let without_max_tokens = Template::compile(fields(&body, false), &extra, include_usage);
+        let top: &[(String, Value)] = match extras {
+            Extras::TopLevel => &extra,
+            Extras::Placed => &[],
+        };
+        let with_max_tokens = Template::compile(fields(&body, true), top, include_usage);
+        let without_max_tokens = Template::compile(fields(&body, false), top, include_usage);
         Ok(Prepared {
             metadata,
             headers: endpoint_headers(&config.headers, config.api_key.as_deref())?,
@@ -131,6 +179,22 @@ mod test_support {
     );
     pub(crate) static NO_METADATA: PluginEntry = entry("endpoint", "bare", "{}");
 
+    /// An entry with the metadata `plugins.yaml` gives endpoint `name`, so unit tests
+    /// exercise the shipped metadata.
+    pub(crate) fn shipped(name: &str) -> &'static PluginEntry {
+        use std::collections::HashMap;
+        use std::sync::OnceLock;
+        static ENTRIES: OnceLock<HashMap<String, &'static PluginEntry>> = OnceLock::new();
+        let entries = ENTRIES.get_or_init(|| {
+            let manifest = include_str!("../../plugins.yaml");
+            super::super::test_config::endpoint_entries(manifest)
+        });
+        entries
+            .get(name)
+            .copied()
+            .unwrap_or_else(|| panic!("plugins.yaml has no endpoint `{name}`"))
+    }
+
     pub(crate) fn chunk(recv_ns: u64, data: &str) -> ResponseChunk {
         ResponseChunk {
             recv_ns,
@@ -145,5 +209,94 @@ mod test_support {
             event: Some(event.to_owned()),
             ..chunk(recv_ns, data)
         }
+    }
+}
+
+/// No server input makes any endpoint panic: every parser and the video poll decision
+/// get the same odd units.
+#[cfg(test)]
+mod robustness {
+    use super::test_support::{chunk, event, shipped};
+    use super::*;
+    use crate::test_config::{config, context};
+    use aiperf_runtime::plugin::Plugin;
+    use aiperf_runtime::protocols::EndpointProtocol;
+    use aiperf_runtime::record::{RequestRecord, ResponseChunk};
+
+    fn odd_units() -> Vec<Vec<u8>> {
+        let mut units: Vec<Vec<u8>> = [
+            "",
+            "[DONE]",
+            "null",
+            "42",
+            "\"text\"",
+            "[]",
+            "[null, 5, \"x\", []]",
+            "{}",
+            r#"{"choices":"x","data":5,"rankings":{},"results":[null],"token":[1]}"#,
+            r#"{"data":[{"object":"embedding"},{"object":7}],"embeddings":[[]]}"#,
+            r#"{"generated_text":[1],"token":{"text":null,"special":"yes"}}"#,
+            r#"{"b64_json":5,"data":[{"url":null},[],{"b64_json":{"a":1}}],"usage":[]}"#,
+            r#"{"status":"completed","id":{"x":1},"url":5}"#,
+            r#"{"status":"failed","error":[1,2]}"#,
+            r#"{"status":7,"id":"","progress":"half"}"#,
+            r#"{"content":{"a":1},"sources":"x"}"#,
+            r#"{"usage":{"prompt_tokens":1e400,"input_tokens":-5,"completion_tokens_details":3}}"#,
+            r#"{"error":{"code":1e30,"message":{"nested":true},"type":[]}}"#,
+        ]
+        .iter()
+        .map(|s| s.as_bytes().to_vec())
+        .collect();
+        units.push(b"\xff\xfe\x00{\"a\":".to_vec());
+        units.push("[".repeat(100_000).into_bytes());
+        units.push("{\"a\":".repeat(50_000).into_bytes());
+        units
+    }
+
+    fn exercise<E: EndpointProtocol>(e: &E) {
+        for data in odd_units() {
+            let unit = ResponseChunk {
+                data: data.clone(),
+                ..chunk(1, "")
+            };
+            let _ = e.parse_response(&unit);
+            let _ = e.parse_response(&ResponseChunk {
+                data: data.clone(),
+                ..event(1, "error", "")
+            });
+            let record = RequestRecord {
+                responses: vec![unit.clone(), unit],
+                ..RequestRecord::default()
+            };
+            let _ = e.follow_up(&record, 0);
+        }
+    }
+
+    #[test]
+    fn no_endpoint_panics_on_odd_responses() {
+        let cfg = config(&["-m", "m", "--endpoint-template", "{}", "--streaming"]);
+        let ctx = |name: &str| context(&cfg, shipped(name));
+        exercise(&ChatEndpoint::create(&ctx("chat")).unwrap());
+        exercise(&ChatEmbeddingsEndpoint::create(&ctx("chat_embeddings")).unwrap());
+        exercise(&CompletionsEndpoint::create(&ctx("completions")).unwrap());
+        exercise(&EmbeddingsEndpoint::create(&ctx("embeddings")).unwrap());
+        exercise(&NimEmbeddingsEndpoint::create(&ctx("nim_embeddings")).unwrap());
+        exercise(&NimRankingsEndpoint::create(&ctx("nim_rankings")).unwrap());
+        exercise(&CohereRankingsEndpoint::create(&ctx("cohere_rankings")).unwrap());
+        exercise(&HfTeiRankingsEndpoint::create(&ctx("hf_tei_rankings")).unwrap());
+        exercise(&HuggingFaceGenerateEndpoint::create(&ctx("huggingface_generate")).unwrap());
+        exercise(&ImageGenerationEndpoint::create(&ctx("image_generation")).unwrap());
+        exercise(&VideoGenerationEndpoint::create(&ctx("video_generation")).unwrap());
+        exercise(&SolidoRagEndpoint::create(&ctx("solido_rag")).unwrap());
+        exercise(&TemplateEndpoint::create(&ctx("template")).unwrap());
+        let path = config(&[
+            "-m",
+            "m",
+            "--endpoint-template",
+            "{}",
+            "--response-field",
+            "a[*].b[-1].\"c\"",
+        ]);
+        exercise(&TemplateEndpoint::create(&context(&path, shipped("template"))).unwrap());
     }
 }

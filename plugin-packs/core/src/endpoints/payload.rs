@@ -12,16 +12,33 @@ use aiperf_runtime::plugin::PluginError;
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 
-/// How a turn's texts are rendered into the body.
+/// How a turn's inputs are rendered into the body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum InputShape {
-    /// `[{"role":ROLE,"content":CONTENT}]`; one text is a plain string, several are
-    /// `{"type":"text","text":...}` parts.
+    /// `[{"role":ROLE,"content":CONTENT}]`; one text and no media is a plain string,
+    /// anything else a list of parts: `{"type":"text","text"}` per text, then
+    /// `{"type":"image_url","image_url":{"url"}}` per image, then
+    /// `{"type":"input_audio","input_audio":{"data","format"}}` per audio clip.
     ChatMessages,
     /// One text as a string, several as a list.
     Prompt,
     /// Always a list of strings.
     List,
+    /// The first text (`""` when there is none).
+    FirstText,
+    /// The texts joined by one space.
+    JoinedText,
+    /// The first text named `query` or `queries`, as a string.
+    Query,
+    /// That query as `{"text":QUERY}`.
+    QueryObject,
+    /// The texts named `passages`, as a list of strings.
+    Passages,
+    /// Those passages as `[{"text":PASSAGE}]`.
+    PassageObjects,
+    /// NIM embeddings: the texts, or `<img src='URL'/>` per image, or `TEXT <img .../>`
+    /// pairs when a turn has both (the endpoint checks the counts match).
+    NimInputs,
 }
 
 /// A field of the body before the extra inputs are merged.
@@ -32,6 +49,8 @@ pub(crate) enum Field {
     /// The turn's `max_tokens`.
     MaxTokens,
     Value(Value),
+    /// An object of further fields (e.g. TGI's `parameters`).
+    Nested(Vec<(String, Field)>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,26 +92,8 @@ impl Template {
         }
 
         let mut parts = Vec::new();
-        let mut literal = b"{".to_vec();
-        for (i, (key, field)) in merged.iter().enumerate() {
-            if i > 0 {
-                literal.push(b',');
-            }
-            write_json(&mut literal, key.as_str());
-            literal.push(b':');
-            match field {
-                Field::Value(value) => write_json(&mut literal, value),
-                Field::Input(shape) => {
-                    parts.push(Part::Literal(std::mem::take(&mut literal)));
-                    parts.push(Part::Input(*shape));
-                }
-                Field::MaxTokens => {
-                    parts.push(Part::Literal(std::mem::take(&mut literal)));
-                    parts.push(Part::MaxTokens);
-                }
-            }
-        }
-        literal.push(b'}');
+        let mut literal = Vec::new();
+        compile_object(&merged, &mut literal, &mut parts);
         parts.push(Part::Literal(literal));
         parts.retain(|p| !matches!(p, Part::Literal(l) if l.is_empty()));
         Template { parts }
@@ -112,6 +113,31 @@ impl Template {
             }
         }
     }
+}
+
+/// Appends `{"key":value,...}` to the literal run, cutting it at each hole.
+fn compile_object(fields: &[(String, Field)], literal: &mut Vec<u8>, parts: &mut Vec<Part>) {
+    literal.push(b'{');
+    for (i, (key, field)) in fields.iter().enumerate() {
+        if i > 0 {
+            literal.push(b',');
+        }
+        write_json(literal, key.as_str());
+        literal.push(b':');
+        match field {
+            Field::Value(value) => write_json(literal, value),
+            Field::Input(shape) => {
+                parts.push(Part::Literal(std::mem::take(literal)));
+                parts.push(Part::Input(*shape));
+            }
+            Field::MaxTokens => {
+                parts.push(Part::Literal(std::mem::take(literal)));
+                parts.push(Part::MaxTokens);
+            }
+            Field::Nested(inner) => compile_object(inner, literal, parts),
+        }
+    }
+    literal.push(b'}');
 }
 
 /// Python's `setdefault("include_usage", True)` on a copy of the user's
@@ -158,26 +184,114 @@ fn write_input(shape: InputShape, turn: &Turn, out: &mut Vec<u8>) {
             out.extend_from_slice(b"[{\"role\":");
             write_json(out, turn.role.as_deref().unwrap_or("user"));
             out.extend_from_slice(b",\"content\":");
-            match turn.texts.as_slice() {
-                [] => out.extend_from_slice(b"\"\""),
-                [text] => write_json(out, text.as_str()),
-                texts => {
-                    out.push(b'[');
-                    for (i, text) in texts.iter().enumerate() {
-                        if i > 0 {
-                            out.push(b',');
-                        }
-                        out.extend_from_slice(b"{\"type\":\"text\",\"text\":");
-                        write_json(out, text.as_str());
-                        out.push(b'}');
-                    }
-                    out.push(b']');
-                }
-            }
+            write_chat_content(turn, out);
             out.extend_from_slice(b"}]");
         }
         InputShape::Prompt if turn.texts.len() == 1 => write_json(out, turn.texts[0].as_str()),
         InputShape::Prompt | InputShape::List => write_json(out, &turn.texts),
+        InputShape::FirstText => {
+            write_json(out, turn.texts.first().map_or("", String::as_str));
+        }
+        InputShape::JoinedText => write_json(out, &turn.texts.join(" ")),
+        InputShape::Query => write_json(out, rankings_query(turn).unwrap_or("")),
+        InputShape::QueryObject => {
+            out.extend_from_slice(b"{\"text\":");
+            write_json(out, rankings_query(turn).unwrap_or(""));
+            out.push(b'}');
+        }
+        InputShape::Passages => {
+            let passages: Vec<&str> = turn.texts_named("passages").collect();
+            write_json(out, &passages);
+        }
+        InputShape::PassageObjects => {
+            out.push(b'[');
+            for (i, passage) in turn.texts_named("passages").enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                out.extend_from_slice(b"{\"text\":");
+                write_json(out, passage);
+                out.push(b'}');
+            }
+            out.push(b']');
+        }
+        InputShape::NimInputs => {
+            let inputs: Vec<String> = match (turn.texts.is_empty(), turn.images.is_empty()) {
+                (_, true) => turn.texts.clone(),
+                (true, false) => turn
+                    .images
+                    .iter()
+                    .map(|url| format!("<img src='{url}'/>"))
+                    .collect(),
+                (false, false) => turn
+                    .texts
+                    .iter()
+                    .zip(&turn.images)
+                    .map(|(text, url)| format!("{text} <img src='{url}'/>"))
+                    .collect(),
+            };
+            write_json(out, &inputs);
+        }
+    }
+}
+
+/// The first text named `query` or `queries` (AIPerf accepts both).
+pub(crate) fn rankings_query(turn: &Turn) -> Option<&str> {
+    (0..turn.texts.len())
+        .find(|&i| matches!(turn.text_name(i), Some("query" | "queries")))
+        .map(|i| turn.texts[i].as_str())
+}
+
+/// A chat message's `content`: a plain string for one text and no media, else parts.
+fn write_chat_content(turn: &Turn, out: &mut Vec<u8>) {
+    let media = turn.images.len() + turn.audios.len();
+    match turn.texts.as_slice() {
+        [] if media == 0 => return out.extend_from_slice(b"\"\""),
+        [text] if media == 0 => return write_json(out, text.as_str()),
+        _ => {}
+    }
+    out.push(b'[');
+    let mut first = true;
+    let mut sep = |out: &mut Vec<u8>| {
+        if !std::mem::take(&mut first) {
+            out.push(b',');
+        }
+    };
+    for text in &turn.texts {
+        sep(out);
+        out.extend_from_slice(b"{\"type\":\"text\",\"text\":");
+        write_json(out, text.as_str());
+        out.push(b'}');
+    }
+    for url in &turn.images {
+        sep(out);
+        out.extend_from_slice(b"{\"type\":\"image_url\",\"image_url\":{\"url\":");
+        write_json(out, url.as_str());
+        out.extend_from_slice(b"}}");
+    }
+    for clip in &turn.audios {
+        let (format, data) = audio_part(clip);
+        sep(out);
+        out.extend_from_slice(b"{\"type\":\"input_audio\",\"input_audio\":{\"data\":");
+        write_json(out, data);
+        out.extend_from_slice(b",\"format\":");
+        write_json(out, format);
+        out.extend_from_slice(b"}}");
+    }
+    out.push(b']');
+}
+
+/// `(format, base64)` of an audio clip given as `data:audio/FMT;base64,B64` or, as
+/// AIPerf's datasets write it, `FMT,B64`.
+pub(crate) fn audio_part(clip: &str) -> (&str, &str) {
+    if let Some(rest) = clip.strip_prefix("data:audio/") {
+        let (header, data) = rest.split_once(',').unwrap_or((rest, ""));
+        let format = header.split(';').next().filter(|f| !f.is_empty());
+        return (format.unwrap_or("wav"), data);
+    }
+    match clip.split_once(',') {
+        Some((format, data)) => (format, data),
+        None => ("wav", clip),
     }
 }
 

@@ -78,6 +78,15 @@ pub(crate) fn parse_embeddings(
 /// The unit's JSON object; `None` for units that carry nothing (`[DONE]`, empty data,
 /// JSON that is not an object); `Err` for in-band errors and invalid JSON.
 fn decode(chunk: &ResponseChunk) -> Result<Option<Map<String, Value>>, ErrorDetails> {
+    Ok(match decode_value(chunk)? {
+        Some(Value::Object(object)) => Some(object),
+        _ => None,
+    })
+}
+
+/// The unit's JSON value of any shape (rerankers answer with a bare list); `None` for
+/// `[DONE]` and empty data; `Err` for in-band errors and invalid JSON.
+pub(crate) fn decode_value(chunk: &ResponseChunk) -> Result<Option<Value>, ErrorDetails> {
     let data = chunk.data.trim_ascii();
     if chunk
         .event
@@ -104,9 +113,9 @@ fn decode(chunk: &ResponseChunk) -> Result<Option<Map<String, Value>>, ErrorDeta
     match serde_json::from_slice::<Value>(data) {
         Ok(Value::Object(object)) => match inband_error(&object) {
             Some(error) => Err(error),
-            None => Ok(Some(object)),
+            None => Ok(Some(Value::Object(object))),
         },
-        Ok(_) => Ok(None),
+        Ok(value) => Ok(Some(value)),
         Err(e) => Err(ErrorDetails::new(
             None,
             INVALID_RESPONSE,
@@ -261,7 +270,7 @@ fn content_text(value: &Value) -> Option<String> {
 }
 
 /// The top-level `usage` block, when it has anything in it.
-fn usage(object: &Map<String, Value>) -> Option<Usage> {
+pub(crate) fn usage(object: &Map<String, Value>) -> Option<Usage> {
     let usage = object.get("usage")?.as_object()?;
     let count = |value: Option<&Value>| -> Option<u64> {
         match value? {
@@ -276,9 +285,11 @@ fn usage(object: &Map<String, Value>) -> Option<Usage> {
     let reasoning = usage
         .get("completion_tokens_details")
         .and_then(|d| d.get("reasoning_tokens"));
+    // Image (and Responses) APIs name them `input_tokens`/`output_tokens`.
     let parsed = Usage {
-        prompt_tokens: count(usage.get("prompt_tokens")),
-        completion_tokens: count(usage.get("completion_tokens")),
+        prompt_tokens: count(usage.get("prompt_tokens")).or(count(usage.get("input_tokens"))),
+        completion_tokens: count(usage.get("completion_tokens"))
+            .or(count(usage.get("output_tokens"))),
         total_tokens: count(usage.get("total_tokens")),
         reasoning_tokens: count(reasoning),
     };
@@ -286,11 +297,278 @@ fn usage(object: &Map<String, Value>) -> Option<Usage> {
 }
 
 /// The start of a bad unit, for error messages.
-fn snippet(data: &[u8]) -> String {
+pub(crate) fn snippet(data: &[u8]) -> String {
     let end = data.len().min(SNIPPET_BYTES);
     let mut text = String::from_utf8_lossy(&data[..end]).into_owned();
     if end < data.len() {
         text.push_str("...");
     }
     text
+}
+
+// ------------------------------------------------------------------ other endpoints
+
+fn parsed(chunk: &ResponseChunk, data: ResponseData, usage: Option<Usage>) -> ParsedResponse {
+    ParsedResponse {
+        recv_ns: chunk.recv_ns,
+        data,
+        usage,
+    }
+}
+
+/// A unit that carried no data: kept only for its usage block.
+fn usage_only(chunk: &ResponseChunk, usage: Option<Usage>) -> Option<ParsedResponse> {
+    usage.map(|u| parsed(chunk, ResponseData::Empty, Some(u)))
+}
+
+/// Embeddings in any of the shapes servers use (chat-style embeddings answer like
+/// `/v1/embeddings`): `data[]` items of `object: "embedding"`, or `embeddings: [[...]]`,
+/// or `embedding: [...]`.
+pub(crate) fn parse_embeddings_any(
+    chunk: &ResponseChunk,
+) -> Result<Option<ParsedResponse>, ErrorDetails> {
+    let Some(object) = decode(chunk)? else {
+        return Ok(None);
+    };
+    let usage = usage(&object);
+    Ok(match embeddings_in(&object) {
+        Some(count) => Some(parsed(chunk, ResponseData::Embeddings { count }, usage)),
+        None => usage_only(chunk, usage),
+    })
+}
+
+/// How many embeddings an object carries, if it carries any.
+fn embeddings_in(object: &Map<String, Value>) -> Option<usize> {
+    if let Some(Value::Array(items)) = object.get("data") {
+        let first_is_embedding = items
+            .first()
+            .and_then(|i| i.get("object"))
+            .and_then(Value::as_str)
+            == Some("embedding");
+        if first_is_embedding {
+            let count = items
+                .iter()
+                .filter(|i| i.get("embedding").is_some())
+                .count();
+            return (count > 0).then_some(count);
+        }
+    }
+    ["embeddings", "embedding"]
+        .into_iter()
+        .find_map(|key| match object.get(key) {
+            Some(Value::Array(values)) => match values.first() {
+                Some(Value::Number(_)) => Some(1),
+                Some(Value::Array(_)) => Some(values.len()),
+                _ => None,
+            },
+            _ => None,
+        })
+}
+
+/// Where a reranker puts its results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RankingsShape {
+    /// NIM: `{"rankings":[{"index","logit"}]}`.
+    Nim,
+    /// Cohere: `{"results":[{"index","relevance_score"}]}`.
+    Cohere,
+    /// Hugging Face TEI: a bare `[{"index","score"}]`, or under `results`.
+    Tei,
+}
+
+/// A rankings body; no results is no content.
+pub(crate) fn parse_rankings(
+    chunk: &ResponseChunk,
+    shape: RankingsShape,
+) -> Result<Option<ParsedResponse>, ErrorDetails> {
+    let Some(value) = decode_value(chunk)? else {
+        return Ok(None);
+    };
+    let (list, usage) = match (&value, shape) {
+        (Value::Array(items), RankingsShape::Tei) => (Some(items), None),
+        (Value::Object(object), _) => {
+            let key = match shape {
+                RankingsShape::Nim => "rankings",
+                RankingsShape::Cohere | RankingsShape::Tei => "results",
+            };
+            (object.get(key).and_then(Value::as_array), usage(object))
+        }
+        _ => (None, None),
+    };
+    // Cohere results that are not objects cannot be results (AIPerf skips them).
+    let count = list.map_or(0, |items| match shape {
+        RankingsShape::Cohere => items.iter().filter(|i| i.is_object()).count(),
+        RankingsShape::Nim | RankingsShape::Tei => items.len(),
+    });
+    Ok(if count > 0 {
+        Some(parsed(chunk, ResponseData::Rankings { count }, usage))
+    } else {
+        usage_only(chunk, usage)
+    })
+}
+
+/// Hugging Face TGI: a stream event's `token.text` (special tokens are not text), or a
+/// body's `generated_text` (an object, or a list of them).
+pub(crate) fn parse_tgi(chunk: &ResponseChunk) -> Result<Option<ParsedResponse>, ErrorDetails> {
+    let Some(value) = decode_value(chunk)? else {
+        return Ok(None);
+    };
+    let object = match &value {
+        Value::Object(object) => object,
+        Value::Array(items) => match items.first() {
+            Some(Value::Object(object)) => object,
+            _ => return Ok(None),
+        },
+        _ => return Ok(None),
+    };
+    let data = match object.get("token") {
+        // A stream event: its last one also repeats the whole `generated_text`.
+        Some(Value::Object(token)) => {
+            let special = token.get("special").and_then(Value::as_bool) == Some(true);
+            match token.get("text").and_then(content_text) {
+                Some(text) if !special => ResponseData::Text(text),
+                _ => ResponseData::Empty,
+            }
+        }
+        _ => match object.get("generated_text").and_then(content_text) {
+            Some(text) => ResponseData::Text(text),
+            None => ResponseData::Empty,
+        },
+    };
+    let usage = usage(object);
+    Ok(match data {
+        ResponseData::Empty => usage_only(chunk, usage),
+        data => Some(parsed(chunk, data, usage)),
+    })
+}
+
+/// Image generation: a stream event's top-level `b64_json` (partial or final image), or
+/// a body's `data[]` of `{url | b64_json, revised_prompt}`.
+pub(crate) fn parse_images(chunk: &ResponseChunk) -> Result<Option<ParsedResponse>, ErrorDetails> {
+    let Some(object) = decode(chunk)? else {
+        return Ok(None);
+    };
+    let present = |item: &Map<String, Value>, key: &str| {
+        item.get(key)
+            .and_then(Value::as_str)
+            .is_some_and(|s| !s.is_empty())
+    };
+    let count = if present(&object, "b64_json") || present(&object, "url") {
+        1
+    } else {
+        match object.get("data") {
+            Some(Value::Array(items)) => items
+                .iter()
+                .filter_map(Value::as_object)
+                .filter(|item| present(item, "b64_json") || present(item, "url"))
+                .count(),
+            _ => 0,
+        }
+    };
+    let usage = usage(&object);
+    Ok(if count > 0 {
+        Some(parsed(chunk, ResponseData::Images { count }, usage))
+    } else {
+        usage_only(chunk, usage)
+    })
+}
+
+/// A video job as `POST /v1/videos` and `GET /v1/videos/{id}` return it: `completed` is
+/// the content, `failed` an error, anything else (`queued`, `in_progress`) progress.
+pub(crate) fn parse_video_job(
+    chunk: &ResponseChunk,
+) -> Result<Option<ParsedResponse>, ErrorDetails> {
+    let Some(object) = decode(chunk)? else {
+        return Ok(None);
+    };
+    let data = match object.get("status").and_then(Value::as_str) {
+        Some("completed") => ResponseData::Videos { count: 1 },
+        Some("failed") => return Err(video_failure(&object)),
+        _ => ResponseData::Empty,
+    };
+    Ok(Some(parsed(chunk, data, usage(&object))))
+}
+
+/// The error of a failed video job (its `error` field, if the in-band check did not
+/// already report it).
+pub(crate) fn video_failure(object: &Map<String, Value>) -> ErrorDetails {
+    let message = match object.get("error") {
+        Some(Value::Object(e)) => e.get("message").map(text_of_value),
+        Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+        _ => None,
+    };
+    ErrorDetails::new(
+        None,
+        "VideoGenerationError",
+        format!(
+            "video generation failed: {}",
+            message.unwrap_or_else(|| "unknown error".into())
+        ),
+    )
+}
+
+/// SOLIDO RAG: `content` (with `sources`, which are not output).
+pub(crate) fn parse_solido(chunk: &ResponseChunk) -> Result<Option<ParsedResponse>, ErrorDetails> {
+    let Some(object) = decode(chunk)? else {
+        return Ok(None);
+    };
+    let usage = usage(&object);
+    Ok(match object.get("content").and_then(content_text) {
+        Some(text) => Some(parsed(chunk, ResponseData::Text(text), usage)),
+        None => usage_only(chunk, usage),
+    })
+}
+
+/// AIPerf's auto-detection for custom APIs: embeddings, then rankings, then text.
+pub(crate) fn detect(value: &Value) -> ResponseData {
+    let Value::Object(object) = value else {
+        return convert(value);
+    };
+    if let Some(count) = embeddings_in(object) {
+        return ResponseData::Embeddings { count };
+    }
+    for key in ["rankings", "results"] {
+        if let Some(Value::Array(items)) = object.get(key) {
+            return ResponseData::Rankings { count: items.len() };
+        }
+    }
+    for key in ["text", "content", "response", "output", "result"] {
+        match object.get(key) {
+            Some(Value::String(s)) => return text_data(s),
+            Some(Value::Array(items)) if !items.is_empty() => {
+                let parts: Option<String> = items.iter().map(Value::as_str).collect();
+                if let Some(text) = parts {
+                    return text_data(&text);
+                }
+            }
+            _ => {}
+        }
+    }
+    // OpenAI shapes: choices[0].text, .message.content, .delta.content.
+    generation_data(object)
+}
+
+/// AIPerf's conversion of an extracted value: a list of number lists (or one list of
+/// numbers) is embeddings, a list of objects rankings, a string text.
+pub(crate) fn convert(value: &Value) -> ResponseData {
+    match value {
+        Value::String(s) => text_data(s),
+        Value::Array(items) => match items.first() {
+            Some(Value::Array(inner)) if inner.first().is_some_and(Value::is_number) => {
+                ResponseData::Embeddings { count: items.len() }
+            }
+            Some(Value::Number(_)) => ResponseData::Embeddings { count: 1 },
+            Some(Value::Object(_)) => ResponseData::Rankings { count: items.len() },
+            _ => ResponseData::Empty,
+        },
+        _ => ResponseData::Empty,
+    }
+}
+
+fn text_data(text: &str) -> ResponseData {
+    if text.is_empty() {
+        ResponseData::Empty
+    } else {
+        ResponseData::Text(text.to_owned())
+    }
 }

@@ -1,0 +1,723 @@
+//! End to end, one test per endpoint plugin: the core binary (built once, as in
+//! `e2e_core.rs`) benchmarks `aiperf-mock`'s API for that endpoint, and the artifacts must
+//! show what the mock was told to do: request counts, latencies no shorter than its
+//! delays, output lengths where tokens are produced, and the request bodies in
+//! `inputs.json`.
+//!
+//! These tests are about correctness, not timing precision: bounds are one-sided (no
+//! shorter than the mock's delay) or loose, because several builds may share the cores.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+
+use serde_json::Value;
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .canonicalize()
+        .expect("workspace root")
+}
+
+/// Artifacts of this test process; the pid keeps concurrent test runs apart.
+fn run_dir(name: &str) -> PathBuf {
+    workspace()
+        .join("target")
+        .join("e2e")
+        .join(format!("{}-{name}", std::process::id()))
+}
+
+/// Builds the core binary once; every test shares it. The cargo target directory is
+/// shared with `e2e_core.rs`, so the second build of the two only relinks; the crate and
+/// the binary have their own paths, so the two test files never overwrite each other's
+/// when they run at the same time.
+fn core_binary() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let root = workspace().join("target").join("e2e");
+        let out = root.join("aiperf-core-endpoints");
+        let status = aiperf_gen::cli::main(
+            [
+                "aiperf-gen",
+                "build",
+                "--plugins",
+                "core",
+                "--out",
+                out.to_str().expect("utf-8 path"),
+                "--emit-crate",
+                root.join("crate-endpoints").to_str().expect("utf-8 path"),
+            ]
+            .map(Into::into),
+        );
+        assert_eq!(
+            status,
+            std::process::ExitCode::SUCCESS,
+            "aiperf-gen build failed"
+        );
+        assert!(out.exists(), "no binary at {}", out.display());
+        out
+    })
+}
+
+/// A running `aiperf-mock`, killed on drop.
+struct Mock {
+    child: Child,
+    url: String,
+}
+
+impl Mock {
+    fn start(args: &[&str]) -> Mock {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_aiperf-mock"))
+            .args(["--port", "0"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start aiperf-mock");
+        let stdout = child.stdout.take().expect("mock stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("mock banner");
+        let url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://127.0.0.1:"))
+            .unwrap_or_else(|| panic!("unexpected mock banner: {line:?}"))
+            .to_owned();
+        Mock { child, url }
+    }
+}
+
+impl Drop for Mock {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Measurements run one at a time: two benchmarks sharing two cores would measure
+/// each other.
+static MEASURING: Mutex<()> = Mutex::new(());
+
+/// One benchmark run; its console output and artifacts.
+struct Run {
+    stdout: String,
+    dir: PathBuf,
+    json: Value,
+}
+
+impl Run {
+    fn stat(&self, tag: &str, field: &str) -> f64 {
+        self.json
+            .get(tag)
+            .unwrap_or_else(|| panic!("metric {tag} missing from {:#}", self.json))[field]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{tag}.{field} not a number"))
+    }
+
+    fn has(&self, tag: &str) -> bool {
+        self.json.get(tag).is_some()
+    }
+
+    fn errors(&self) -> f64 {
+        self.json
+            .get("error_request_count")
+            .and_then(|m| m["avg"].as_f64())
+            .unwrap_or(0.0)
+    }
+
+    fn assert_no_errors(&self) {
+        assert_eq!(
+            self.errors(),
+            0.0,
+            "errors: {:#}",
+            self.json["error_summary"]
+        );
+    }
+
+    /// The request bodies sent, from `inputs.json`.
+    fn payloads(&self) -> Vec<Value> {
+        let text = std::fs::read_to_string(self.dir.join("inputs.json")).expect("inputs.json");
+        let inputs: Value = serde_json::from_str(&text).expect("inputs.json is JSON");
+        inputs["data"]
+            .as_array()
+            .expect("data")
+            .iter()
+            .flat_map(|d| d["payloads"].as_array().cloned().unwrap_or_default())
+            .collect()
+    }
+
+    fn records(&self) -> Vec<Value> {
+        let text = std::fs::read_to_string(self.dir.join("profile_export.jsonl")).expect("jsonl");
+        text.lines()
+            .map(|l| serde_json::from_str(l).expect("jsonl line"))
+            .collect()
+    }
+}
+
+fn profile(mock: &Mock, name: &str, args: &[&str]) -> Run {
+    core_binary();
+    let dir = run_dir(name);
+    let _serial = MEASURING.lock().unwrap_or_else(|e| e.into_inner());
+    let _ = std::fs::remove_dir_all(&dir);
+    let output = Command::new(core_binary())
+        .args(["profile", "--model", "m", "--url", &mock.url])
+        .args([
+            "--artifact-dir",
+            dir.to_str().expect("utf-8 path"),
+            "--ui-type",
+            "none",
+            "--random-seed",
+            "7",
+        ])
+        .args(args)
+        .output()
+        .expect("run the core binary");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "profile {args:?} failed: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = std::fs::read_to_string(dir.join("profile_export_aiperf.json")).expect("json");
+    let json = serde_json::from_str(&text).expect("valid json");
+    Run { stdout, dir, json }
+}
+
+// ------------------------------------------------------------------------------ chat
+
+#[test]
+fn chat_reasoning_counted_by_the_client_and_by_the_server() {
+    // 6 of 16 tokens are reasoning; the server's usage counts 3 more of everything.
+    let mock = Mock::start(&[
+        "--ttft-ms",
+        "20",
+        "--itl-ms",
+        "2",
+        "--reasoning-tokens",
+        "6",
+        "--usage-token-offset",
+        "3",
+    ]);
+    let common = [
+        "--endpoint-type",
+        "chat",
+        "--streaming",
+        "--isl",
+        "32",
+        "--osl",
+        "16",
+        "--concurrency",
+        "2",
+        "--request-count",
+        "8",
+    ];
+    let client = profile(&mock, "chat-reasoning-client", &common);
+    client.assert_no_errors();
+    assert_eq!(client.stat("request_count", "avg"), 8.0);
+    // OSL = reasoning + output, each tokenized by the client.
+    assert_eq!(client.stat("output_sequence_length", "avg"), 16.0);
+    assert_eq!(client.stat("reasoning_token_count", "avg"), 6.0);
+    assert_eq!(client.stat("output_token_count", "avg"), 10.0);
+    assert_eq!(client.stat("input_sequence_length", "avg"), 32.0);
+    assert_eq!(client.stat("usage_completion_tokens", "avg"), 19.0);
+    assert!(client.has("usage_completion_tokens_diff_pct"));
+    // TTFT is the first reasoning token; the first answer token comes 6 tokens later.
+    assert!(client.stat("time_to_first_token", "min") >= 20.0);
+    assert!(
+        client.stat("time_to_first_output_token", "min")
+            >= client.stat("time_to_first_token", "min") + 10.0
+    );
+    assert!(client.stat("request_latency", "min") >= 20.0 + 15.0 * 2.0);
+
+    let mut args = common.to_vec();
+    args.push("--use-server-token-count");
+    let server = profile(&mock, "chat-reasoning-server", &args);
+    server.assert_no_errors();
+    // Input prompt_tokens; reasoning from the details; output completion - reasoning.
+    assert_eq!(server.stat("input_sequence_length", "avg"), 35.0);
+    assert_eq!(server.stat("reasoning_token_count", "avg"), 6.0);
+    assert_eq!(server.stat("output_token_count", "avg"), 13.0);
+    assert_eq!(server.stat("output_sequence_length", "avg"), 19.0);
+    assert!(!server.has("usage_completion_tokens_diff_pct"));
+    assert!(!server.has("usage_prompt_tokens_diff_pct"));
+}
+
+#[test]
+fn chat_reasoning_in_the_reasoning_field_without_streaming() {
+    let mock = Mock::start(&[
+        "--ttft-ms",
+        "5",
+        "--reasoning-tokens",
+        "4",
+        "--reasoning-field",
+        "reasoning",
+    ]);
+    let run = profile(
+        &mock,
+        "chat-reasoning-field",
+        &[
+            "--endpoint-type",
+            "chat",
+            "--osl",
+            "12",
+            "--request-count",
+            "4",
+            "--use-legacy-max-tokens",
+        ],
+    );
+    run.assert_no_errors();
+    assert_eq!(run.stat("output_sequence_length", "avg"), 12.0);
+    assert_eq!(run.stat("reasoning_token_count", "avg"), 4.0);
+    for payload in run.payloads() {
+        assert_eq!(payload["max_tokens"], 12, "{payload}");
+        assert!(payload.get("max_completion_tokens").is_none());
+    }
+}
+
+#[test]
+fn chat_sends_images_and_audio_as_content_parts() {
+    let mock = Mock::start(&["--ttft-ms", "5", "--output-tokens", "8"]);
+    let run = profile(
+        &mock,
+        "chat-multimodal",
+        &[
+            "--endpoint-type",
+            "chat",
+            "--streaming",
+            "--isl",
+            "16",
+            "--image-width-mean",
+            "8",
+            "--image-height-mean",
+            "6",
+            "--image-batch-size",
+            "2",
+            "--audio-length-mean",
+            "0.05",
+            "--request-count",
+            "5",
+        ],
+    );
+    // The mock refuses malformed media parts, so no error means they were well formed.
+    run.assert_no_errors();
+    assert_eq!(run.stat("request_count", "avg"), 5.0);
+    assert_eq!(run.stat("output_sequence_length", "avg"), 8.0);
+    assert_eq!(run.stat("input_sequence_length", "avg"), 16.0);
+    let payloads = run.payloads();
+    assert_eq!(payloads.len(), 5);
+    for payload in payloads {
+        let parts = payload["messages"][0]["content"].as_array().expect("parts");
+        let kinds: Vec<&str> = parts.iter().filter_map(|p| p["type"].as_str()).collect();
+        assert_eq!(kinds, ["text", "image_url", "image_url", "input_audio"]);
+        let url = parts[1]["image_url"]["url"].as_str().expect("url");
+        assert!(
+            url.starts_with("data:image/png;base64,iVBORw0KGgo"),
+            "{url}"
+        );
+        assert_eq!(parts[3]["input_audio"]["format"], "wav");
+        let audio = parts[3]["input_audio"]["data"].as_str().expect("data");
+        assert!(
+            audio.starts_with("UklGR"),
+            "not a base64 RIFF file: {audio:.20}"
+        );
+    }
+}
+
+// ------------------------------------------------------------------------ embeddings
+
+#[test]
+fn chat_embeddings_and_nim_embeddings_with_images() {
+    let mock = Mock::start(&["--ttft-ms", "8"]);
+    let image_args = ["--image-width-mean", "4", "--image-height-mean", "4"];
+    for endpoint in ["chat_embeddings", "nim_embeddings"] {
+        let mut args = vec![
+            "--endpoint-type",
+            endpoint,
+            "--isl",
+            "12",
+            "--concurrency",
+            "2",
+            "--request-count",
+            "6",
+        ];
+        args.extend(image_args);
+        let run = profile(&mock, endpoint, &args);
+        run.assert_no_errors();
+        assert_eq!(run.stat("request_count", "avg"), 6.0, "{endpoint}");
+        assert!(run.stat("request_latency", "min") >= 8.0, "{endpoint}");
+        assert_eq!(run.stat("input_sequence_length", "avg"), 12.0, "{endpoint}");
+        assert!(
+            !run.has("output_sequence_length"),
+            "{endpoint} produces no tokens"
+        );
+        let payload = &run.payloads()[0];
+        match endpoint {
+            "chat_embeddings" => {
+                assert_eq!(payload["messages"][0]["content"][1]["type"], "image_url");
+                assert!(run.stdout.contains("Embeddings Metrics"), "{}", run.stdout);
+            }
+            _ => {
+                let input = payload["input"][0].as_str().expect("input");
+                assert!(
+                    input.contains(" <img src='data:image/png;base64,"),
+                    "{input:.80}"
+                );
+                assert!(run.stdout.contains("NIM Embeddings"), "{}", run.stdout);
+            }
+        }
+    }
+}
+
+// -------------------------------------------------------------------------- rankings
+
+#[test]
+fn rankings_nim_cohere_and_tei() {
+    let mock = Mock::start(&["--ttft-ms", "6"]);
+    for (endpoint, title) in [
+        ("nim_rankings", "Rankings Metrics"),
+        ("cohere_rankings", "Ranking"),
+        ("hf_tei_rankings", "Ranking"),
+    ] {
+        let run = profile(
+            &mock,
+            endpoint,
+            &[
+                "--endpoint-type",
+                endpoint,
+                "--rankings-passages-mean",
+                "3",
+                "--rankings-query-prompt-token-mean",
+                "8",
+                "--rankings-passages-prompt-token-mean",
+                "16",
+                "--concurrency",
+                "2",
+                "--request-count",
+                "6",
+            ],
+        );
+        run.assert_no_errors();
+        assert_eq!(run.stat("request_count", "avg"), 6.0, "{endpoint}");
+        assert!(run.stat("request_latency", "min") >= 6.0, "{endpoint}");
+        // ISL: query and passages joined by spaces, tokenized: 8 + 3 * 16 words, plus at
+        // most one token per join.
+        let isl = run.stat("input_sequence_length", "avg");
+        assert!((56.0..=59.0).contains(&isl), "{endpoint}: ISL {isl}");
+        assert!(
+            run.stdout.contains(&format!("NVIDIA AIPerf | {title}")),
+            "{endpoint}: {}",
+            run.stdout
+        );
+        let payload = &run.payloads()[0];
+        let passages = match endpoint {
+            "nim_rankings" => {
+                assert!(payload["query"]["text"].is_string());
+                payload["passages"].as_array().expect("passages").len()
+            }
+            "cohere_rankings" => payload["documents"].as_array().expect("documents").len(),
+            _ => payload["texts"].as_array().expect("texts").len(),
+        };
+        assert_eq!(passages, 3, "{endpoint}: {payload}");
+    }
+}
+
+// -------------------------------------------------------------------------------- TGI
+
+#[test]
+fn huggingface_generate_streams_tokens_and_answers_whole() {
+    let mock = Mock::start(&["--ttft-ms", "15", "--itl-ms", "3"]);
+    let stream = profile(
+        &mock,
+        "tgi-stream",
+        &[
+            "--endpoint-type",
+            "huggingface_generate",
+            "--streaming",
+            "--isl",
+            "20",
+            "--osl",
+            "12",
+            "--request-count",
+            "5",
+        ],
+    );
+    stream.assert_no_errors();
+    assert_eq!(stream.stat("output_sequence_length", "avg"), 12.0);
+    assert!(stream.stat("time_to_first_token", "min") >= 15.0);
+    assert!(stream.stat("request_latency", "min") >= 15.0 + 11.0 * 3.0);
+    let itl = stream.stat("inter_token_latency", "avg");
+    assert!(itl >= 2.5, "ITL {itl} ms below the mock's 3 ms");
+    let payload = &stream.payloads()[0];
+    assert_eq!(payload["parameters"]["max_new_tokens"], 12);
+    assert!(payload["inputs"].is_string());
+
+    let whole = profile(
+        &mock,
+        "tgi-whole",
+        &[
+            "--endpoint-type",
+            "huggingface_generate",
+            "--osl",
+            "7",
+            "--request-count",
+            "3",
+        ],
+    );
+    whole.assert_no_errors();
+    assert_eq!(whole.stat("output_sequence_length", "avg"), 7.0);
+    assert!(whole.stat("request_latency", "min") >= 15.0 + 6.0 * 3.0);
+}
+
+// ----------------------------------------------------------------------------- images
+
+#[test]
+fn image_generation_streams_partial_images() {
+    let mock = Mock::start(&["--ttft-ms", "10", "--itl-ms", "5"]);
+    let run = profile(
+        &mock,
+        "images-stream",
+        &[
+            "--endpoint-type",
+            "image_generation",
+            "--streaming",
+            "--extra-inputs",
+            "partial_images:2",
+            "--request-count",
+            "4",
+        ],
+    );
+    run.assert_no_errors();
+    assert_eq!(run.stat("request_count", "avg"), 4.0);
+    // The last image (after two partials) is the end of the request.
+    assert!(run.stat("request_latency", "min") >= 10.0 + 2.0 * 5.0);
+    assert!(!run.has("output_sequence_length"));
+    assert!(
+        run.stdout.contains("Image Generation Metrics"),
+        "{}",
+        run.stdout
+    );
+    let payload = &run.payloads()[0];
+    assert_eq!(payload["stream"], true);
+    assert_eq!(payload["response_format"], "b64_json");
+    assert_eq!(payload["partial_images"], 2);
+
+    let whole = profile(
+        &mock,
+        "images-whole",
+        &[
+            "--endpoint-type",
+            "image_generation",
+            "--extra-inputs",
+            "n:2",
+            "--request-count",
+            "3",
+        ],
+    );
+    whole.assert_no_errors();
+    assert!(whole.stat("request_latency", "min") >= 10.0);
+    assert!(whole.payloads()[0].get("stream").is_none());
+}
+
+// ------------------------------------------------------------------------------ video
+
+#[test]
+fn video_generation_polls_until_the_job_completes() {
+    let mock = Mock::start(&["--video-ms", "150", "--video-bytes", "4096"]);
+    let run = profile(
+        &mock,
+        "video",
+        &[
+            "--endpoint-type",
+            "video_generation",
+            "--video-poll-interval",
+            "0.02",
+            "--download-video-content",
+            "--extra-inputs",
+            "seconds:4",
+            "--concurrency",
+            "2",
+            "--request-count",
+            "4",
+        ],
+    );
+    run.assert_no_errors();
+    assert_eq!(run.stat("request_count", "avg"), 4.0);
+    // Submit to completion: no shorter than the job.
+    let latency = run.stat("request_latency", "min");
+    assert!(latency >= 150.0, "latency {latency} ms, the job takes 150");
+    assert!(run.stat("request_latency", "max") < 5_000.0);
+    assert!(
+        run.stdout.contains("Video Generation Metrics"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(run.payloads()[0]["seconds"], 4);
+    for record in run.records() {
+        assert!(record.get("error").is_none(), "{record}");
+        let start = record["metadata"]["request_start_ns"]
+            .as_u64()
+            .expect("start");
+        let end = record["metadata"]["request_end_ns"].as_u64().expect("end");
+        assert!(
+            end - start >= 150_000_000,
+            "record spans the whole job: {record}"
+        );
+    }
+}
+
+#[test]
+fn video_generation_times_out() {
+    let mock = Mock::start(&["--video-ms", "60000"]);
+    let run = profile(
+        &mock,
+        "video-timeout",
+        &[
+            "--endpoint-type",
+            "video_generation",
+            "--video-poll-interval",
+            "0.05",
+            "--video-poll-timeout",
+            "0.3",
+            "--request-count",
+            "2",
+        ],
+    );
+    assert_eq!(run.errors(), 2.0);
+    let summary = run.json["error_summary"].to_string();
+    assert!(
+        summary.contains("TimeoutError") && summary.contains("504"),
+        "{summary}"
+    );
+}
+
+// ------------------------------------------------------------------------- SOLIDO RAG
+
+#[test]
+fn solido_rag_streams_on_request() {
+    let mock = Mock::start(&["--ttft-ms", "12", "--itl-ms", "2", "--output-tokens", "10"]);
+    let stream = profile(
+        &mock,
+        "solido-stream",
+        &[
+            "--endpoint-type",
+            "solido_rag",
+            "--streaming",
+            "--request-count",
+            "4",
+        ],
+    );
+    stream.assert_no_errors();
+    assert_eq!(stream.stat("output_sequence_length", "avg"), 10.0);
+    assert!(stream.stat("time_to_first_token", "min") >= 12.0);
+    assert!(
+        stream.stdout.contains("SOLIDO RAG Metrics"),
+        "{}",
+        stream.stdout
+    );
+    let payload = &stream.payloads()[0];
+    assert_eq!(payload["filters"]["family"], "Solido");
+    assert_eq!(payload["inference_model"], "m");
+
+    let whole = profile(
+        &mock,
+        "solido-whole",
+        &["--endpoint-type", "solido_rag", "--request-count", "3"],
+    );
+    whole.assert_no_errors();
+    assert_eq!(whole.stat("output_sequence_length", "avg"), 10.0);
+    assert!(whole.stat("request_latency", "min") >= 12.0 + 9.0 * 2.0);
+}
+
+// --------------------------------------------------------------------------- template
+
+#[test]
+fn template_renders_bodies_and_reads_the_response_field() {
+    let mock = Mock::start(&["--ttft-ms", "10", "--itl-ms", "2"]);
+    let template = concat!(
+        r#"{"prompt": {{ text|tojson }}, "model": {{ model|tojson }}, "#,
+        r#""max_tokens": {{ max_tokens }}, "stream": {{ stream|tojson }}}"#
+    );
+    let run = profile(
+        &mock,
+        "template-completions",
+        &[
+            "--endpoint-type",
+            "template",
+            "--custom-endpoint",
+            "/v1/completions",
+            "--endpoint-template",
+            template,
+            "--response-field",
+            "choices[0].text",
+            "--streaming",
+            "--isl",
+            "24",
+            "--osl",
+            "10",
+            "--request-count",
+            "4",
+        ],
+    );
+    run.assert_no_errors();
+    assert_eq!(run.stat("output_sequence_length", "avg"), 10.0);
+    assert_eq!(run.stat("input_sequence_length", "avg"), 24.0);
+    assert!(run.stat("time_to_first_token", "min") >= 10.0);
+    let payload = &run.payloads()[0];
+    assert_eq!(payload["max_tokens"], 10);
+    assert_eq!(payload["stream"], true);
+
+    // No response field: the embeddings are found by their shape.
+    let embeddings = profile(
+        &mock,
+        "template-embeddings",
+        &[
+            "--endpoint-type",
+            "template",
+            "--custom-endpoint",
+            "/v1/embeddings",
+            "--endpoint-template",
+            r#"{"model": {{ model|tojson }}, "input": {{ texts|tojson }}}"#,
+            "--extra-inputs",
+            "encoding_format:float",
+            "--request-count",
+            "3",
+        ],
+    );
+    embeddings.assert_no_errors();
+    assert_eq!(embeddings.stat("request_count", "avg"), 3.0);
+    assert!(embeddings.stat("request_latency", "min") >= 10.0);
+    assert_eq!(embeddings.payloads()[0]["encoding_format"], "float");
+}
+
+#[test]
+fn every_endpoint_is_linked() {
+    let output = Command::new(core_binary())
+        .args(["plugins", "endpoint"])
+        .output()
+        .expect("run");
+    assert!(output.status.success());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    for name in [
+        "chat",
+        "chat_embeddings",
+        "completions",
+        "cohere_rankings",
+        "embeddings",
+        "hf_tei_rankings",
+        "huggingface_generate",
+        "image_generation",
+        "nim_embeddings",
+        "nim_rankings",
+        "solido_rag",
+        "template",
+        "video_generation",
+    ] {
+        assert!(
+            stdout.contains(&format!("│ {name} ")),
+            "{name} missing:\n{stdout}"
+        );
+    }
+}
