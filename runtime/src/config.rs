@@ -179,6 +179,7 @@ pub struct ProfileConfig {
     #[arg(long, default_value_t = 0)]
     pub image_width_mean: u32,
 
+    /// Standard deviation of the image width.
     #[arg(long, default_value_t = 0.0)]
     pub image_width_stddev: f64,
 
@@ -186,6 +187,7 @@ pub struct ProfileConfig {
     #[arg(long, default_value_t = 0)]
     pub image_height_mean: u32,
 
+    /// Standard deviation of the image height.
     #[arg(long, default_value_t = 0.0)]
     pub image_height_stddev: f64,
 
@@ -197,6 +199,7 @@ pub struct ProfileConfig {
     #[arg(long, default_value_t = 0.0)]
     pub audio_length_mean: f64,
 
+    /// Standard deviation of the audio length, in seconds.
     #[arg(long, default_value_t = 0.0)]
     pub audio_length_stddev: f64,
 
@@ -208,6 +211,7 @@ pub struct ProfileConfig {
     #[arg(long, default_value_t = 1)]
     pub rankings_passages_mean: u32,
 
+    /// Standard deviation of the passages per rankings request.
     #[arg(long, default_value_t = 0.0)]
     pub rankings_passages_stddev: f64,
 
@@ -215,6 +219,7 @@ pub struct ProfileConfig {
     #[arg(long, default_value_t = 550)]
     pub rankings_passages_prompt_token_mean: u32,
 
+    /// Standard deviation of the tokens per passage.
     #[arg(long, default_value_t = 0.0)]
     pub rankings_passages_prompt_token_stddev: f64,
 
@@ -222,6 +227,7 @@ pub struct ProfileConfig {
     #[arg(long, default_value_t = 550)]
     pub rankings_query_prompt_token_mean: u32,
 
+    /// Standard deviation of the tokens per query.
     #[arg(long, default_value_t = 0.0)]
     pub rankings_query_prompt_token_stddev: f64,
 
