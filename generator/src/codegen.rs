@@ -23,7 +23,13 @@ pub const ENGINE_CATEGORIES: &[(&str, &str)] = &[
     ("data_exporter", "DataExporter"),
     ("console_exporter", "ConsoleExporter"),
     ("ui", "Ui"),
+    ("ramp", "Ramp"),
+    ("custom_dataset_loader", "CustomDatasetLoader"),
 ];
+
+/// Engine categories a binary can do without: when no pack links one, the generated enum
+/// has no variants and the engine reports the feature as unavailable if asked for it.
+pub const OPTIONAL_CATEGORIES: &[&str] = &["ramp", "custom_dataset_loader"];
 
 /// Errors that make a plan impossible to generate.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -145,7 +151,10 @@ fn prepare<'a>(
 
 /// The generated `main.rs`, formatted.
 pub fn generate_main(plan: &BuildPlan) -> Result<String, CodegenError> {
-    for (category, _) in ENGINE_CATEGORIES {
+    for (category, _) in ENGINE_CATEGORIES
+        .iter()
+        .filter(|(c, _)| !OPTIONAL_CATEGORIES.contains(c))
+    {
         let linked = plan
             .categories
             .iter()
@@ -159,7 +168,9 @@ pub fn generate_main(plan: &BuildPlan) -> Result<String, CodegenError> {
 
     let mut prepared = Vec::new();
     let mut index = 0;
-    for category in plan.categories.iter().filter(|c| !c.entries.is_empty()) {
+    let generated =
+        |c: &PlanCategory| !c.entries.is_empty() || OPTIONAL_CATEGORIES.contains(&c.name.as_str());
+    for category in plan.categories.iter().filter(|c| generated(c)) {
         prepared.push(prepare(category, index)?);
         index += category.entries.len();
     }
@@ -209,12 +220,13 @@ pub fn generate_main(plan: &BuildPlan) -> Result<String, CodegenError> {
             }
         })
     });
-    let categories = prepared.iter().map(|p| {
+    let listed: Vec<&Prepared> = prepared.iter().filter(|p| !p.variants.is_empty()).collect();
+    let categories = listed.iter().map(|p| {
         let (name, description) = (lit(&p.category.name), lit(&p.category.description));
         quote!((#name, #description))
     });
     let entry_count = Literal::usize_unsuffixed(index);
-    let category_count = Literal::usize_unsuffixed(prepared.len());
+    let category_count = Literal::usize_unsuffixed(listed.len());
     let pack_count = Literal::usize_unsuffixed(plan.packs.len());
     let category_items = prepared.iter().map(category_items);
 

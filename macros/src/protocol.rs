@@ -115,6 +115,14 @@ fn try_expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
             #(#method_impls)*
         }
     });
+    // An enum without variants (a category nothing links) still implements the protocol:
+    // it has no values, so every method body is an empty match.
+    let empty_impls = methods.iter().map(|(sig, _)| empty_method(sig));
+    let empty_body = dollar_crate(quote! {
+        impl $($tr)::+ for $enum {
+            #(#empty_impls)*
+        }
+    });
 
     Ok(quote! {
         #[allow(async_fn_in_trait)]
@@ -126,6 +134,9 @@ fn try_expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
             ($($tr:ident)::+ ; $enum:ident ; $($var:ident),+ $(,)?) => {
                 #body
             };
+            ($($tr:ident)::+ ; $enum:ident ; ) => {
+                #empty_body
+            };
         }
     })
 }
@@ -134,6 +145,12 @@ fn try_expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
 fn check_method(sig: &Signature) -> syn::Result<Vec<Ident>> {
     let mut inputs = sig.inputs.iter();
     match inputs.next() {
+        Some(FnArg::Receiver(r)) if matches!(r.kind, syn::ReceiverKind::Typed(..)) => {
+            return Err(syn::Error::new_spanned(
+                r,
+                "#[protocol] methods take `self`, `&self` or `&mut self`, not a typed receiver",
+            ))
+        }
         Some(FnArg::Receiver(_)) => {}
         _ => {
             return Err(syn::Error::new_spanned(
@@ -262,6 +279,32 @@ fn delegate_method(sig: &Signature, args: &[Ident]) -> TokenStream {
             match self {
                 $( $enum::$var(__aiperf_variant) => #call, )+
             }
+        }
+    }
+}
+
+/// The body of one method on an uninhabited enum.
+fn empty_method(sig: &Signature) -> TokenStream {
+    let mut sig = sig.clone();
+    for input in sig.inputs.iter_mut() {
+        if let FnArg::Typed(typed) = input {
+            if let Pat::Ident(p) = &mut *typed.pat {
+                p.mutability = None;
+                // Arguments are never used: the method cannot be called.
+                let name = format_ident!("_{}", p.ident);
+                p.ident = name;
+            }
+        }
+    }
+    let by_value = matches!(sig.inputs.first(), Some(FnArg::Receiver(r)) if matches!(r.kind, syn::ReceiverKind::Value));
+    let scrutinee = if by_value {
+        quote!(self)
+    } else {
+        quote!(*self)
+    };
+    quote! {
+        #sig {
+            match #scrutinee {}
         }
     }
 }

@@ -41,9 +41,11 @@ struct PluginsArgs {
     validate: bool,
 }
 
-/// Possible values for a plugin-name flag: the linked names (dashed spellings too).
-fn plugin_values<K: PluginKind>() -> PossibleValuesParser {
-    PossibleValuesParser::new(K::all().iter().map(|k| {
+/// Possible values for a plugin-name flag: the linked names (dashed spellings too) and,
+/// hidden from help, every linked class path of the category, so a plugin whose name
+/// another pack took stays selectable (`--endpoint-type aiperf_core::endpoints:Chat`).
+fn plugin_values<P: PluginSet, K: PluginKind>() -> PossibleValuesParser {
+    let names = K::all().iter().map(|k| {
         let name = k.name();
         let value =
             PossibleValue::new(name).help(k.entry().description.lines().next().unwrap_or(""));
@@ -52,11 +54,22 @@ fn plugin_values<K: PluginKind>() -> PossibleValuesParser {
         } else {
             value
         }
-    }))
+    });
+    let mut class_paths: Vec<&'static str> = P::entries()
+        .iter()
+        .filter(|e| e.category == K::CATEGORY)
+        .map(|e| e.class_path)
+        .collect();
+    class_paths.sort_unstable();
+    class_paths.dedup();
+    let hidden = class_paths
+        .into_iter()
+        .map(|c| PossibleValue::new(c).hide(true));
+    PossibleValuesParser::new(names.chain(hidden))
 }
 
-fn restrict<K: PluginKind>(arg: Arg) -> Arg {
-    arg.value_parser(plugin_values::<K>()).ignore_case(true)
+fn restrict<P: PluginSet, K: PluginKind>(arg: Arg) -> Arg {
+    arg.value_parser(plugin_values::<P, K>()).ignore_case(true)
 }
 
 /// Entry point of every generated binary.
@@ -64,12 +77,12 @@ pub fn main<P: PluginSet>() -> ExitCode {
     type Kind<E> = <E as DispatchEnum>::Kind;
     let command = Cli::command().mut_subcommand("profile", |profile| {
         profile
-            .mut_arg("endpoint_type", restrict::<Kind<P::Endpoint>>)
-            .mut_arg("arrival_pattern", restrict::<Kind<P::ArrivalPattern>>)
-            .mut_arg("ui_type", restrict::<Kind<P::Ui>>)
-            .mut_arg("timing_mode", restrict::<Kind<P::TimingStrategy>>)
-            .mut_arg("dataset_composer", restrict::<Kind<P::DatasetComposer>>)
-            .mut_arg("transport", restrict::<Kind<P::Transport>>)
+            .mut_arg("endpoint_type", restrict::<P, Kind<P::Endpoint>>)
+            .mut_arg("arrival_pattern", restrict::<P, Kind<P::ArrivalPattern>>)
+            .mut_arg("ui_type", restrict::<P, Kind<P::Ui>>)
+            .mut_arg("timing_mode", restrict::<P, Kind<P::TimingStrategy>>)
+            .mut_arg("dataset_composer", restrict::<P, Kind<P::DatasetComposer>>)
+            .mut_arg("transport", restrict::<P, Kind<P::Transport>>)
     });
     let matches = command.get_matches();
     let cli = match Cli::from_arg_matches(&matches) {

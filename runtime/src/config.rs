@@ -135,6 +135,66 @@ pub struct ProfileConfig {
     #[arg(long, hide = true, default_value = "http")]
     pub transport: String,
 
+    // ---- timing: trace replay, user sessions, ramps --------------------------------------
+    /// JSONL dataset file (custom dataset loaders, e.g. a Mooncake trace).
+    #[arg(long)]
+    pub input_file: Option<PathBuf>,
+
+    /// Loader for `--input-file` (default: the one loader that recognises the file).
+    #[arg(long)]
+    pub custom_dataset_type: Option<String>,
+
+    /// Replay the dataset's timestamps (`fixed_schedule`); on by default for traces
+    /// whose first row has a timestamp.
+    #[arg(long, overrides_with = "no_fixed_schedule")]
+    pub fixed_schedule: bool,
+
+    /// Do not replay timestamps even when the trace has them.
+    #[arg(long)]
+    pub no_fixed_schedule: bool,
+
+    /// Offset timestamps so the first one is zero.
+    #[arg(long)]
+    pub fixed_schedule_auto_offset: bool,
+
+    /// Skip trace entries before this timestamp (ms); also the schedule's zero.
+    #[arg(long)]
+    pub fixed_schedule_start_offset: Option<f64>,
+
+    /// Skip trace entries after this timestamp (ms).
+    #[arg(long)]
+    pub fixed_schedule_end_offset: Option<f64>,
+
+    /// Unit of trace timestamps: `ms` (AIPerf's) or `s`.
+    #[arg(long, default_value = "ms")]
+    pub trace_timestamp_unit: String,
+
+    /// Requests per second across all simulated users (`user_centric_rate`).
+    #[arg(long)]
+    pub user_centric_rate: Option<f64>,
+
+    /// Simulated users for `--user-centric-rate`.
+    #[arg(long)]
+    pub num_users: Option<u32>,
+
+    /// Turns per conversation (synthetic), mean and standard deviation.
+    #[arg(long, visible_alias = "session-turns-mean", default_value_t = 1.0)]
+    pub conversation_turn_mean: f64,
+    #[arg(long, visible_alias = "session-turns-stddev", default_value_t = 0.0)]
+    pub conversation_turn_stddev: f64,
+
+    /// Seconds over which concurrency ramps from 1 to `--concurrency`.
+    #[arg(long)]
+    pub concurrency_ramp_duration: Option<f64>,
+
+    /// Seconds over which the request rate ramps up to `--request-rate`.
+    #[arg(long)]
+    pub request_rate_ramp_duration: Option<f64>,
+
+    /// Ramp plugin for both ramps.
+    #[arg(long, default_value = "linear")]
+    pub ramp_type: String,
+
     // ---- run control -------------------------------------------------------------------
     /// Percentage (0-100) of requests to cancel on purpose.
     #[arg(long, default_value_t = 0.0)]
@@ -270,6 +330,68 @@ pub struct ProfileConfig {
 }
 
 impl ProfileConfig {
+    /// Rejects values that would make a meaningless run, before anything starts.
+    pub fn validate(&self) -> Result<(), String> {
+        let positive = |name: &str, v: Option<f64>| match v {
+            Some(v) if !(v.is_finite() && v > 0.0) => {
+                Err(format!("{name} must be a positive number, got {v}"))
+            }
+            _ => Ok(()),
+        };
+        let at_least_one = |name: &str, v: Option<u64>| match v {
+            Some(0) => Err(format!("{name} must be at least 1")),
+            _ => Ok(()),
+        };
+        at_least_one("--concurrency", self.concurrency.map(u64::from))?;
+        at_least_one("--request-count", self.request_count)?;
+        at_least_one("--workers", self.workers.map(u64::from))?;
+        at_least_one(
+            "--output-tokens-mean (--osl)",
+            self.output_tokens_mean.map(u64::from),
+        )?;
+        at_least_one("--num-users", self.num_users.map(u64::from))?;
+        at_least_one(
+            "--synthetic-input-tokens-mean (--isl)",
+            Some(u64::from(self.synthetic_input_tokens_mean)),
+        )?;
+        at_least_one(
+            "--num-dataset-entries",
+            Some(self.num_dataset_entries as u64),
+        )?;
+        positive("--request-rate", self.request_rate)?;
+        positive("--benchmark-duration", self.benchmark_duration)?;
+        positive("--user-centric-rate", self.user_centric_rate)?;
+        positive("--arrival-smoothness", self.arrival_smoothness)?;
+        positive(
+            "--concurrency-ramp-duration",
+            self.concurrency_ramp_duration,
+        )?;
+        positive(
+            "--request-rate-ramp-duration",
+            self.request_rate_ramp_duration,
+        )?;
+        if !(0.0..=100.0).contains(&self.request_cancellation_rate) {
+            return Err(format!(
+                "--request-cancellation-rate is a percentage (0-100), got {}",
+                self.request_cancellation_rate
+            ));
+        }
+        if self.benchmark_grace_period < 0.0 || self.request_cancellation_delay < 0.0 {
+            return Err(
+                "--benchmark-grace-period and --request-cancellation-delay cannot be \
+                        negative"
+                    .into(),
+            );
+        }
+        if self.user_centric_rate.is_some() && self.num_users.is_none() {
+            return Err("--user-centric-rate needs --num-users".into());
+        }
+        if self.user_centric_rate.is_some() && self.request_rate.is_some() {
+            return Err("--user-centric-rate and --request-rate cannot be combined".into());
+        }
+        Ok(())
+    }
+
     /// The primary model name.
     pub fn model_name(&self) -> &str {
         self.model.first().map(String::as_str).unwrap_or("")
@@ -277,10 +399,15 @@ impl ProfileConfig {
 
     /// Requests in flight at most, as AIPerf resolves it.
     pub fn effective_concurrency(&self) -> Option<u32> {
-        match (self.concurrency, self.request_rate) {
-            (Some(c), _) => Some(c.max(1)),
-            (None, None) => Some(1),
-            (None, Some(_)) => None,
+        // Schedules that set their own pace (rates, traces, users) are not capped unless
+        // asked; a plain run is closed-loop at concurrency 1, as AIPerf does.
+        let paced = self.request_rate.is_some()
+            || self.user_centric_rate.is_some()
+            || (self.fixed_schedule && !self.no_fixed_schedule);
+        match self.concurrency {
+            Some(c) => Some(c.max(1)),
+            None if paced => None,
+            None => Some(1),
         }
     }
 
@@ -289,6 +416,8 @@ impl ProfileConfig {
         match (self.request_count, self.benchmark_duration) {
             (Some(n), _) => Some(n),
             (None, Some(_)) => None,
+            // A trace replays exactly its rows.
+            (None, None) if self.fixed_schedule && !self.no_fixed_schedule => None,
             (None, None) => {
                 Some(10u64.max(2 * u64::from(self.effective_concurrency().unwrap_or(1))))
             }
@@ -311,9 +440,16 @@ impl ProfileConfig {
     /// The timing strategy: explicit, else `request_rate` (AIPerf maps concurrency-only
     /// runs to `request_rate` + `concurrency_burst`).
     pub fn effective_timing_mode(&self) -> String {
-        self.timing_mode
-            .clone()
-            .unwrap_or_else(|| "request_rate".into())
+        if let Some(mode) = &self.timing_mode {
+            return mode.clone();
+        }
+        if self.fixed_schedule && !self.no_fixed_schedule {
+            "fixed_schedule".into()
+        } else if self.user_centric_rate.is_some() {
+            "user_centric_rate".into()
+        } else {
+            "request_rate".into()
+        }
     }
 
     /// AIPerf's stimulus label for the default artifact directory.

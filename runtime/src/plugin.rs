@@ -122,6 +122,10 @@ pub trait PluginSet: 'static {
     type DataExporter: crate::protocols::DataExporterProtocol + DispatchEnum;
     type ConsoleExporter: crate::protocols::ConsoleExporterProtocol + DispatchEnum;
     type Ui: crate::protocols::UiProtocol + DispatchEnum;
+    /// Optional: without a linked ramp, ramp flags are refused.
+    type Ramp: crate::protocols::RampProtocol + DispatchEnum;
+    /// Optional: without a linked loader, `--input-file` is refused.
+    type CustomDatasetLoader: crate::protocols::CustomDatasetLoaderProtocol + DispatchEnum;
 
     /// Packs linked, in registration order.
     fn packs() -> &'static [PackInfo];

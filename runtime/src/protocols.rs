@@ -16,6 +16,13 @@ pub enum NextCredit {
     At(crate::record::Nanos),
     /// Send as soon as a concurrency slot is free (closed loop).
     WhenSlotFree,
+    /// Send this turn of this conversation at this run instant (trace replay, per-user
+    /// sessions). `conversation` indexes the dataset given to `prepare`.
+    Turn {
+        at: crate::record::Nanos,
+        conversation: usize,
+        turn: u32,
+    },
     /// This worker's schedule is exhausted.
     Done,
 }
@@ -25,6 +32,20 @@ pub enum NextCredit {
 /// Decides when a worker issues its next request.
 #[protocol]
 pub trait TimingStrategyProtocol {
+    /// Called once per phase before the first credit, with the whole dataset and this
+    /// worker's share of the run. Strategies that schedule specific conversations (trace
+    /// replay, user sessions) pick this worker's part here; `start` is the phase's first
+    /// instant.
+    fn prepare(
+        &mut self,
+        conversations: &[crate::dataset::Conversation],
+        worker: crate::plugin::WorkerShare,
+        start: crate::record::Nanos,
+    ) -> Result<(), crate::plugin::PluginError> {
+        let _ = (conversations, worker, start);
+        Ok(())
+    }
+
     /// The next credit of this worker, given its arrival pattern and the current instant.
     fn next_credit<A: crate::protocols::ArrivalPatternProtocol>(
         &mut self,
@@ -46,7 +67,10 @@ pub trait ArrivalPatternProtocol {
 /// Moves a load setting from a start value to a target.
 #[protocol]
 pub trait RampProtocol {
-    /// The value at `elapsed_s` seconds, `None` once the ramp is complete.
+    /// Sets what to ramp: from `start` to `target` over `duration_s` seconds.
+    fn configure(&mut self, start: f64, target: f64, duration_s: f64);
+    /// The value at `elapsed_s` seconds, `None` once the ramp is complete (the value is
+    /// then the target).
     fn value_at(&self, elapsed_s: f64) -> Option<f64>;
 }
 
@@ -88,9 +112,13 @@ pub trait DatasetComposerProtocol {
 pub trait CustomDatasetLoaderProtocol {
     /// Whether this loader understands a file, from its first line and name.
     fn can_load(&self, first_line: Option<&str>, file_name: &str) -> bool;
-    fn load(
+    /// Reads the whole file; the tokenizer synthesises prompt text where rows give only
+    /// lengths (trace formats).
+    fn load<T: crate::protocols::TokenizerProtocol>(
         &mut self,
         content: &str,
+        file_name: &str,
+        tokenizer: &T,
     ) -> Result<Vec<crate::dataset::Conversation>, crate::plugin::PluginError>;
 }
 

@@ -469,6 +469,13 @@ fn interrupted_run(
         .stderr(Stdio::null())
         .spawn()
         .expect("run the core binary");
+    // Signals are timed from when the run is ready to send (inputs.json is written just
+    // before the workers start), not from launch, which is slow on a loaded machine.
+    let ready = std::time::Instant::now();
+    while !dir.join("inputs.json").exists() {
+        assert!(ready.elapsed() < std::time::Duration::from_secs(30), "the run never started");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     for delay_ms in interrupts {
         std::thread::sleep(std::time::Duration::from_millis(*delay_ms));
         let status = Command::new("kill")

@@ -25,7 +25,7 @@ pub static PACKS: [PackInfo; 1] = [
 ];
 
 /// Every manifest entry, shadowed ones included, in registration order.
-pub static ENTRIES: [PluginEntry; 19] = [
+pub static ENTRIES: [PluginEntry; 30] = [
     PluginEntry {
         category: "timing_strategy",
         name: "request_rate",
@@ -72,7 +72,17 @@ pub static ENTRIES: [PluginEntry; 19] = [
         class_path: "aiperf_core::dataset:SyntheticComposer",
         pack: "aiperf-core",
         priority: 0,
-        description: "Synthetic single-turn prompts of an exact token length drawn from the tokenizer's\nvocabulary, seeded by --random-seed.\n",
+        description: "Synthetic single-turn prompts of an exact token length drawn from the tokenizer's\nvocabulary, seeded by --random-seed; PNG images and WAV clips when their sizes are\nset; queries and passages for rankings endpoints.\n",
+        metadata_json: "{}",
+        shadowed_by: None,
+    },
+    PluginEntry {
+        category: "dataset_composer",
+        name: "synthetic_rankings",
+        class_path: "aiperf_core::dataset:SyntheticRankingsComposer",
+        pack: "aiperf-core",
+        priority: 0,
+        description: "Synthetic rankings tasks: a query (a text named `query`) and passages (texts named\n`passages`), each of its own token length.\n",
         metadata_json: "{}",
         shadowed_by: None,
     },
@@ -104,6 +114,106 @@ pub static ENTRIES: [PluginEntry; 19] = [
         priority: 0,
         description: "OpenAI Embeddings endpoint (`/v1/embeddings`).\n",
         metadata_json: "{\"endpoint_path\":\"/v1/embeddings\",\"metrics_title\":\"Embeddings\",\"produces_tokens\":false,\"supports_streaming\":false,\"tokenizes_input\":true}",
+        shadowed_by: None,
+    },
+    PluginEntry {
+        category: "endpoint",
+        name: "chat_embeddings",
+        class_path: "aiperf_core::endpoints:ChatEmbeddingsEndpoint",
+        pack: "aiperf-core",
+        priority: 0,
+        description: "vLLM multimodal embeddings: a chat-shaped request (text and image parts) to\n`/v1/embeddings`.\n",
+        metadata_json: "{\"consumes_system_message\":true,\"endpoint_path\":\"/v1/embeddings\",\"metrics_title\":\"Embeddings Metrics\",\"produces_tokens\":false,\"supports_images\":true,\"supports_streaming\":false,\"tokenizes_input\":true}",
+        shadowed_by: None,
+    },
+    PluginEntry {
+        category: "endpoint",
+        name: "nim_embeddings",
+        class_path: "aiperf_core::endpoints:NimEmbeddingsEndpoint",
+        pack: "aiperf-core",
+        priority: 0,
+        description: "NVIDIA NIM embeddings (`/v1/embeddings`): texts, images, or text and image pairs.\n",
+        metadata_json: "{\"endpoint_path\":\"/v1/embeddings\",\"metrics_title\":\"NIM Embeddings\",\"produces_tokens\":false,\"supports_images\":true,\"supports_streaming\":false,\"tokenizes_input\":true}",
+        shadowed_by: None,
+    },
+    PluginEntry {
+        category: "endpoint",
+        name: "nim_rankings",
+        class_path: "aiperf_core::endpoints:NimRankingsEndpoint",
+        pack: "aiperf-core",
+        priority: 0,
+        description: "NVIDIA NIM reranker (`/v1/ranking`): ranks passages against a query.\n",
+        metadata_json: "{\"endpoint_path\":\"/v1/ranking\",\"metrics_title\":\"Rankings Metrics\",\"produces_tokens\":false,\"supports_streaming\":false,\"tokenizes_input\":true}",
+        shadowed_by: None,
+    },
+    PluginEntry {
+        category: "endpoint",
+        name: "cohere_rankings",
+        class_path: "aiperf_core::endpoints:CohereRankingsEndpoint",
+        pack: "aiperf-core",
+        priority: 0,
+        description: "Cohere rerank API (`/v2/rerank`).\n",
+        metadata_json: "{\"endpoint_path\":\"/v2/rerank\",\"metrics_title\":\"Ranking\",\"produces_tokens\":false,\"supports_streaming\":false,\"tokenizes_input\":true}",
+        shadowed_by: None,
+    },
+    PluginEntry {
+        category: "endpoint",
+        name: "hf_tei_rankings",
+        class_path: "aiperf_core::endpoints:HfTeiRankingsEndpoint",
+        pack: "aiperf-core",
+        priority: 0,
+        description: "Hugging Face Text Embeddings Inference reranker (`/rerank`).\n",
+        metadata_json: "{\"endpoint_path\":\"/rerank\",\"metrics_title\":\"Ranking\",\"produces_tokens\":false,\"supports_streaming\":false,\"tokenizes_input\":true}",
+        shadowed_by: None,
+    },
+    PluginEntry {
+        category: "endpoint",
+        name: "huggingface_generate",
+        class_path: "aiperf_core::endpoints:HuggingFaceGenerateEndpoint",
+        pack: "aiperf-core",
+        priority: 0,
+        description: "Hugging Face Text Generation Inference (`/generate`, `/generate_stream` when\nstreaming).\n",
+        metadata_json: "{\"endpoint_path\":\"/generate\",\"metrics_title\":\"LLM Metrics\",\"produces_tokens\":true,\"streaming_path\":\"/generate_stream\",\"supports_streaming\":true,\"tokenizes_input\":true}",
+        shadowed_by: None,
+    },
+    PluginEntry {
+        category: "endpoint",
+        name: "image_generation",
+        class_path: "aiperf_core::endpoints:ImageGenerationEndpoint",
+        pack: "aiperf-core",
+        priority: 0,
+        description: "OpenAI image generation (`/v1/images/generations`); streams partial images.\n",
+        metadata_json: "{\"endpoint_path\":\"/v1/images/generations\",\"metrics_title\":\"Image Generation Metrics\",\"produces_images\":true,\"produces_tokens\":false,\"supports_streaming\":true,\"tokenizes_input\":true}",
+        shadowed_by: None,
+    },
+    PluginEntry {
+        category: "endpoint",
+        name: "video_generation",
+        class_path: "aiperf_core::endpoints:VideoGenerationEndpoint",
+        pack: "aiperf-core",
+        priority: 0,
+        description: "Text-to-video jobs (`/v1/videos`): submit, poll until completed, optionally\ndownload. The body is JSON (AIPerf posts a multipart form).\n",
+        metadata_json: "{\"endpoint_path\":\"/v1/videos\",\"metrics_title\":\"Video Generation Metrics\",\"produces_tokens\":false,\"produces_videos\":true,\"requires_polling\":true,\"supports_streaming\":false,\"tokenizes_input\":true}",
+        shadowed_by: None,
+    },
+    PluginEntry {
+        category: "endpoint",
+        name: "solido_rag",
+        class_path: "aiperf_core::endpoints:SolidoRagEndpoint",
+        pack: "aiperf-core",
+        priority: 0,
+        description: "SOLIDO RAG pipeline (`/rag/api/prompt`); streams when asked for events.\n",
+        metadata_json: "{\"endpoint_path\":\"/rag/api/prompt\",\"metrics_title\":\"SOLIDO RAG Metrics\",\"produces_tokens\":true,\"supports_streaming\":true,\"tokenizes_input\":true}",
+        shadowed_by: None,
+    },
+    PluginEntry {
+        category: "endpoint",
+        name: "template",
+        class_path: "aiperf_core::endpoints:TemplateEndpoint",
+        pack: "aiperf-core",
+        priority: 0,
+        description: "Any JSON API: the body rendered from --endpoint-template (Jinja), the output read\nat --response-field or detected by shape. No default path (use --custom-endpoint\nor a URL with a path).\n",
+        metadata_json: "{\"endpoint_path\":null,\"metrics_title\":\"LLM Metrics\",\"produces_tokens\":true,\"supports_audio\":true,\"supports_images\":true,\"supports_streaming\":true,\"supports_videos\":true,\"tokenizes_input\":true}",
         shadowed_by: None,
     },
     PluginEntry {
@@ -486,34 +596,118 @@ impl DispatchEnum for ArrivalPatternPlugin {
     }
 }
 
+/// Names of the linked `ramp` plugins.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RampType {}
+
+impl PluginKind for RampType {
+    const CATEGORY: &'static str = "ramp";
+    fn all() -> &'static [Self] {
+        &[]
+    }
+    fn name(self) -> &'static str {
+        match self {}
+    }
+    fn entry(self) -> &'static PluginEntry {
+        match self {}
+    }
+    fn from_name(name: &str) -> Option<Self> {
+        match normalize_name(name).as_str() {
+            _ => {
+                match name {
+                    _ => None,
+                }
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for RampType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for RampType {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::from_name(s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Self::all().iter().map(|k| k.name()).collect();
+                format!("unknown {} `{}`; linked: {}", "ramp", s, names.join(", "))
+            })
+    }
+}
+
+impl clap::ValueEnum for RampType {
+    fn value_variants<'a>() -> &'a [Self] {
+        Self::all()
+    }
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.name()))
+    }
+}
+
+impl serde::Serialize for RampType {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for RampType {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <String as serde::Deserialize>::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// The linked `ramp` plugins; calls delegate to the selected variant.
+#[aiperf_macros::dispatch(aiperf_runtime::protocols::RampProtocol)]
+pub enum RampPlugin {}
+
+impl DispatchEnum for RampPlugin {
+    type Kind = RampType;
+    fn create(kind: RampType, ctx: &PluginContext<'_>) -> Result<Self, PluginError> {
+        match kind {}
+    }
+}
+
 /// Names of the linked `dataset_composer` plugins.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ComposerType {
     /// `synthetic` from aiperf-core.
     Synthetic,
+    /// `synthetic_rankings` from aiperf-core.
+    SyntheticRankings,
 }
 
 impl PluginKind for ComposerType {
     const CATEGORY: &'static str = "dataset_composer";
     fn all() -> &'static [Self] {
-        &[Self::Synthetic]
+        &[Self::Synthetic, Self::SyntheticRankings]
     }
     fn name(self) -> &'static str {
         match self {
             Self::Synthetic => "synthetic",
+            Self::SyntheticRankings => "synthetic_rankings",
         }
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
             Self::Synthetic => &ENTRIES[4],
+            Self::SyntheticRankings => &ENTRIES[5],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
         match normalize_name(name).as_str() {
             "synthetic" => Some(Self::Synthetic),
+            "synthetic_rankings" => Some(Self::SyntheticRankings),
             _ => {
                 match name {
                     "aiperf_core::dataset:SyntheticComposer" => Some(Self::Synthetic),
+                    "aiperf_core::dataset:SyntheticRankingsComposer" => {
+                        Some(Self::SyntheticRankings)
+                    }
                     _ => None,
                 }
             }
@@ -568,6 +762,8 @@ impl<'de> serde::Deserialize<'de> for ComposerType {
 pub enum DatasetComposerPlugin {
     /// `synthetic`: `aiperf_core::dataset:SyntheticComposer`.
     Synthetic(aiperf_core::dataset::SyntheticComposer),
+    /// `synthetic_rankings`: `aiperf_core::dataset:SyntheticRankingsComposer`.
+    SyntheticRankings(aiperf_core::dataset::SyntheticRankingsComposer),
 }
 
 impl DispatchEnum for DatasetComposerPlugin {
@@ -578,7 +774,93 @@ impl DispatchEnum for DatasetComposerPlugin {
                 <aiperf_core::dataset::SyntheticComposer as Plugin>::create(ctx)
                     .map(Self::Synthetic)
             }
+            ComposerType::SyntheticRankings => {
+                <aiperf_core::dataset::SyntheticRankingsComposer as Plugin>::create(ctx)
+                    .map(Self::SyntheticRankings)
+            }
         }
+    }
+}
+
+/// Names of the linked `custom_dataset_loader` plugins.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CustomDatasetType {}
+
+impl PluginKind for CustomDatasetType {
+    const CATEGORY: &'static str = "custom_dataset_loader";
+    fn all() -> &'static [Self] {
+        &[]
+    }
+    fn name(self) -> &'static str {
+        match self {}
+    }
+    fn entry(self) -> &'static PluginEntry {
+        match self {}
+    }
+    fn from_name(name: &str) -> Option<Self> {
+        match normalize_name(name).as_str() {
+            _ => {
+                match name {
+                    _ => None,
+                }
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for CustomDatasetType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for CustomDatasetType {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::from_name(s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Self::all().iter().map(|k| k.name()).collect();
+                format!(
+                    "unknown {} `{}`; linked: {}", "custom_dataset_loader", s, names
+                    .join(", ")
+                )
+            })
+    }
+}
+
+impl clap::ValueEnum for CustomDatasetType {
+    fn value_variants<'a>() -> &'a [Self] {
+        Self::all()
+    }
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.name()))
+    }
+}
+
+impl serde::Serialize for CustomDatasetType {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for CustomDatasetType {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <String as serde::Deserialize>::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// The linked `custom_dataset_loader` plugins; calls delegate to the selected variant.
+#[aiperf_macros::dispatch(aiperf_runtime::protocols::CustomDatasetLoaderProtocol)]
+pub enum CustomDatasetLoaderPlugin {}
+
+impl DispatchEnum for CustomDatasetLoaderPlugin {
+    type Kind = CustomDatasetType;
+    fn create(
+        kind: CustomDatasetType,
+        ctx: &PluginContext<'_>,
+    ) -> Result<Self, PluginError> {
+        match kind {}
     }
 }
 
@@ -591,25 +873,79 @@ pub enum EndpointType {
     Completions,
     /// `embeddings` from aiperf-core.
     Embeddings,
+    /// `chat_embeddings` from aiperf-core.
+    ChatEmbeddings,
+    /// `nim_embeddings` from aiperf-core.
+    NimEmbeddings,
+    /// `nim_rankings` from aiperf-core.
+    NimRankings,
+    /// `cohere_rankings` from aiperf-core.
+    CohereRankings,
+    /// `hf_tei_rankings` from aiperf-core.
+    HfTeiRankings,
+    /// `huggingface_generate` from aiperf-core.
+    HuggingfaceGenerate,
+    /// `image_generation` from aiperf-core.
+    ImageGeneration,
+    /// `video_generation` from aiperf-core.
+    VideoGeneration,
+    /// `solido_rag` from aiperf-core.
+    SolidoRag,
+    /// `template` from aiperf-core.
+    Template,
 }
 
 impl PluginKind for EndpointType {
     const CATEGORY: &'static str = "endpoint";
     fn all() -> &'static [Self] {
-        &[Self::Chat, Self::Completions, Self::Embeddings]
+        &[
+            Self::Chat,
+            Self::Completions,
+            Self::Embeddings,
+            Self::ChatEmbeddings,
+            Self::NimEmbeddings,
+            Self::NimRankings,
+            Self::CohereRankings,
+            Self::HfTeiRankings,
+            Self::HuggingfaceGenerate,
+            Self::ImageGeneration,
+            Self::VideoGeneration,
+            Self::SolidoRag,
+            Self::Template,
+        ]
     }
     fn name(self) -> &'static str {
         match self {
             Self::Chat => "chat",
             Self::Completions => "completions",
             Self::Embeddings => "embeddings",
+            Self::ChatEmbeddings => "chat_embeddings",
+            Self::NimEmbeddings => "nim_embeddings",
+            Self::NimRankings => "nim_rankings",
+            Self::CohereRankings => "cohere_rankings",
+            Self::HfTeiRankings => "hf_tei_rankings",
+            Self::HuggingfaceGenerate => "huggingface_generate",
+            Self::ImageGeneration => "image_generation",
+            Self::VideoGeneration => "video_generation",
+            Self::SolidoRag => "solido_rag",
+            Self::Template => "template",
         }
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::Chat => &ENTRIES[5],
-            Self::Completions => &ENTRIES[6],
-            Self::Embeddings => &ENTRIES[7],
+            Self::Chat => &ENTRIES[6],
+            Self::Completions => &ENTRIES[7],
+            Self::Embeddings => &ENTRIES[8],
+            Self::ChatEmbeddings => &ENTRIES[9],
+            Self::NimEmbeddings => &ENTRIES[10],
+            Self::NimRankings => &ENTRIES[11],
+            Self::CohereRankings => &ENTRIES[12],
+            Self::HfTeiRankings => &ENTRIES[13],
+            Self::HuggingfaceGenerate => &ENTRIES[14],
+            Self::ImageGeneration => &ENTRIES[15],
+            Self::VideoGeneration => &ENTRIES[16],
+            Self::SolidoRag => &ENTRIES[17],
+            Self::Template => &ENTRIES[18],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -617,6 +953,16 @@ impl PluginKind for EndpointType {
             "chat" => Some(Self::Chat),
             "completions" => Some(Self::Completions),
             "embeddings" => Some(Self::Embeddings),
+            "chat_embeddings" => Some(Self::ChatEmbeddings),
+            "nim_embeddings" => Some(Self::NimEmbeddings),
+            "nim_rankings" => Some(Self::NimRankings),
+            "cohere_rankings" => Some(Self::CohereRankings),
+            "hf_tei_rankings" => Some(Self::HfTeiRankings),
+            "huggingface_generate" => Some(Self::HuggingfaceGenerate),
+            "image_generation" => Some(Self::ImageGeneration),
+            "video_generation" => Some(Self::VideoGeneration),
+            "solido_rag" => Some(Self::SolidoRag),
+            "template" => Some(Self::Template),
             _ => {
                 match name {
                     "aiperf_core::endpoints:ChatEndpoint" => Some(Self::Chat),
@@ -624,6 +970,32 @@ impl PluginKind for EndpointType {
                         Some(Self::Completions)
                     }
                     "aiperf_core::endpoints:EmbeddingsEndpoint" => Some(Self::Embeddings),
+                    "aiperf_core::endpoints:ChatEmbeddingsEndpoint" => {
+                        Some(Self::ChatEmbeddings)
+                    }
+                    "aiperf_core::endpoints:NimEmbeddingsEndpoint" => {
+                        Some(Self::NimEmbeddings)
+                    }
+                    "aiperf_core::endpoints:NimRankingsEndpoint" => {
+                        Some(Self::NimRankings)
+                    }
+                    "aiperf_core::endpoints:CohereRankingsEndpoint" => {
+                        Some(Self::CohereRankings)
+                    }
+                    "aiperf_core::endpoints:HfTeiRankingsEndpoint" => {
+                        Some(Self::HfTeiRankings)
+                    }
+                    "aiperf_core::endpoints:HuggingFaceGenerateEndpoint" => {
+                        Some(Self::HuggingfaceGenerate)
+                    }
+                    "aiperf_core::endpoints:ImageGenerationEndpoint" => {
+                        Some(Self::ImageGeneration)
+                    }
+                    "aiperf_core::endpoints:VideoGenerationEndpoint" => {
+                        Some(Self::VideoGeneration)
+                    }
+                    "aiperf_core::endpoints:SolidoRagEndpoint" => Some(Self::SolidoRag),
+                    "aiperf_core::endpoints:TemplateEndpoint" => Some(Self::Template),
                     _ => None,
                 }
             }
@@ -679,6 +1051,26 @@ pub enum EndpointPlugin {
     Completions(aiperf_core::endpoints::CompletionsEndpoint),
     /// `embeddings`: `aiperf_core::endpoints:EmbeddingsEndpoint`.
     Embeddings(aiperf_core::endpoints::EmbeddingsEndpoint),
+    /// `chat_embeddings`: `aiperf_core::endpoints:ChatEmbeddingsEndpoint`.
+    ChatEmbeddings(aiperf_core::endpoints::ChatEmbeddingsEndpoint),
+    /// `nim_embeddings`: `aiperf_core::endpoints:NimEmbeddingsEndpoint`.
+    NimEmbeddings(aiperf_core::endpoints::NimEmbeddingsEndpoint),
+    /// `nim_rankings`: `aiperf_core::endpoints:NimRankingsEndpoint`.
+    NimRankings(aiperf_core::endpoints::NimRankingsEndpoint),
+    /// `cohere_rankings`: `aiperf_core::endpoints:CohereRankingsEndpoint`.
+    CohereRankings(aiperf_core::endpoints::CohereRankingsEndpoint),
+    /// `hf_tei_rankings`: `aiperf_core::endpoints:HfTeiRankingsEndpoint`.
+    HfTeiRankings(aiperf_core::endpoints::HfTeiRankingsEndpoint),
+    /// `huggingface_generate`: `aiperf_core::endpoints:HuggingFaceGenerateEndpoint`.
+    HuggingfaceGenerate(aiperf_core::endpoints::HuggingFaceGenerateEndpoint),
+    /// `image_generation`: `aiperf_core::endpoints:ImageGenerationEndpoint`.
+    ImageGeneration(aiperf_core::endpoints::ImageGenerationEndpoint),
+    /// `video_generation`: `aiperf_core::endpoints:VideoGenerationEndpoint`.
+    VideoGeneration(aiperf_core::endpoints::VideoGenerationEndpoint),
+    /// `solido_rag`: `aiperf_core::endpoints:SolidoRagEndpoint`.
+    SolidoRag(aiperf_core::endpoints::SolidoRagEndpoint),
+    /// `template`: `aiperf_core::endpoints:TemplateEndpoint`.
+    Template(aiperf_core::endpoints::TemplateEndpoint),
 }
 
 impl DispatchEnum for EndpointPlugin {
@@ -696,6 +1088,48 @@ impl DispatchEnum for EndpointPlugin {
             EndpointType::Embeddings => {
                 <aiperf_core::endpoints::EmbeddingsEndpoint as Plugin>::create(ctx)
                     .map(Self::Embeddings)
+            }
+            EndpointType::ChatEmbeddings => {
+                <aiperf_core::endpoints::ChatEmbeddingsEndpoint as Plugin>::create(ctx)
+                    .map(Self::ChatEmbeddings)
+            }
+            EndpointType::NimEmbeddings => {
+                <aiperf_core::endpoints::NimEmbeddingsEndpoint as Plugin>::create(ctx)
+                    .map(Self::NimEmbeddings)
+            }
+            EndpointType::NimRankings => {
+                <aiperf_core::endpoints::NimRankingsEndpoint as Plugin>::create(ctx)
+                    .map(Self::NimRankings)
+            }
+            EndpointType::CohereRankings => {
+                <aiperf_core::endpoints::CohereRankingsEndpoint as Plugin>::create(ctx)
+                    .map(Self::CohereRankings)
+            }
+            EndpointType::HfTeiRankings => {
+                <aiperf_core::endpoints::HfTeiRankingsEndpoint as Plugin>::create(ctx)
+                    .map(Self::HfTeiRankings)
+            }
+            EndpointType::HuggingfaceGenerate => {
+                <aiperf_core::endpoints::HuggingFaceGenerateEndpoint as Plugin>::create(
+                        ctx,
+                    )
+                    .map(Self::HuggingfaceGenerate)
+            }
+            EndpointType::ImageGeneration => {
+                <aiperf_core::endpoints::ImageGenerationEndpoint as Plugin>::create(ctx)
+                    .map(Self::ImageGeneration)
+            }
+            EndpointType::VideoGeneration => {
+                <aiperf_core::endpoints::VideoGenerationEndpoint as Plugin>::create(ctx)
+                    .map(Self::VideoGeneration)
+            }
+            EndpointType::SolidoRag => {
+                <aiperf_core::endpoints::SolidoRagEndpoint as Plugin>::create(ctx)
+                    .map(Self::SolidoRag)
+            }
+            EndpointType::Template => {
+                <aiperf_core::endpoints::TemplateEndpoint as Plugin>::create(ctx)
+                    .map(Self::Template)
             }
         }
     }
@@ -720,7 +1154,7 @@ impl PluginKind for TransportType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::Http => &ENTRIES[8],
+            Self::Http => &ENTRIES[19],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -816,7 +1250,7 @@ impl PluginKind for RecordProcessorType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::MetricRecord => &ENTRIES[9],
+            Self::MetricRecord => &ENTRIES[20],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -917,7 +1351,7 @@ impl PluginKind for ResultsProcessorType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::MetricResults => &ENTRIES[10],
+            Self::MetricResults => &ENTRIES[21],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -1021,8 +1455,8 @@ impl PluginKind for DataExporterType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::Json => &ENTRIES[11],
-            Self::Csv => &ENTRIES[12],
+            Self::Json => &ENTRIES[22],
+            Self::Csv => &ENTRIES[23],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -1131,8 +1565,8 @@ impl PluginKind for ConsoleExporterType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::Errors => &ENTRIES[13],
-            Self::Metrics => &ENTRIES[14],
+            Self::Errors => &ENTRIES[24],
+            Self::Metrics => &ENTRIES[25],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -1244,8 +1678,8 @@ impl PluginKind for UIType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::None => &ENTRIES[15],
-            Self::Simple => &ENTRIES[16],
+            Self::None => &ENTRIES[26],
+            Self::Simple => &ENTRIES[27],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -1344,7 +1778,7 @@ impl PluginKind for URLSelectionStrategy {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::RoundRobin => &ENTRIES[17],
+            Self::RoundRobin => &ENTRIES[28],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -1447,7 +1881,7 @@ impl PluginKind for TokenizerType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::Tiktoken => &ENTRIES[18],
+            Self::Tiktoken => &ENTRIES[29],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -1539,6 +1973,8 @@ impl PluginSet for Plugins {
     type DataExporter = DataExporterPlugin;
     type ConsoleExporter = ConsoleExporterPlugin;
     type Ui = UiPlugin;
+    type Ramp = RampPlugin;
+    type CustomDatasetLoader = CustomDatasetLoaderPlugin;
     fn packs() -> &'static [PackInfo] {
         &PACKS
     }

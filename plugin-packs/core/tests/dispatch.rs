@@ -107,3 +107,14 @@ fn async_methods_are_awaited_through_the_enum() {
     rt.block_on(transport.send(&request, false, &clock, &mut record));
     assert_eq!(record.x_request_id, "x/p{}");
 }
+
+/// A category that links nothing still yields a type implementing its protocol.
+#[aiperf_macros::dispatch(aiperf_runtime::protocols::TransportProtocol)]
+enum NoTransport {}
+
+#[test]
+fn an_empty_category_compiles_to_an_uninhabited_enum() {
+    fn implements<T: TransportProtocol>() {}
+    implements::<NoTransport>();
+    assert_eq!(std::mem::size_of::<NoTransport>(), 0);
+}

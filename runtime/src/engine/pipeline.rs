@@ -20,7 +20,9 @@ use crate::results::{ErrorCount, MetricRecord, MetricResult};
 pub(crate) struct PipelineOutput {
     pub metrics: Vec<MetricResult>,
     pub error_summary: Vec<ErrorCount>,
-    pub records_path: PathBuf,
+    /// Response events and the socket reads that carried them, over all requests.
+    pub events: u64,
+    pub reads: u64,
 }
 
 pub(crate) struct PipelineSettings {
@@ -110,7 +112,10 @@ pub(crate) fn run_pipeline<P: PluginSet>(
 
     let mut errors: Vec<ErrorCount> = Vec::new();
     let mut metrics = MetricRecord::default();
+    let (mut events, mut reads) = (0u64, 0u64);
     for raw in rx {
+        events += raw.responses.len() as u64;
+        reads += u64::from(raw.reads);
         let record = parse_record(&endpoint, &tokenizer, raw, config.use_server_token_count);
         metrics.clear();
         for processor in record_processors.iter_mut() {
@@ -150,7 +155,8 @@ pub(crate) fn run_pipeline<P: PluginSet>(
     Ok(PipelineOutput {
         metrics: summary,
         error_summary: errors,
-        records_path: settings.records_path,
+        events,
+        reads,
     })
 }
 
@@ -221,6 +227,7 @@ pub(crate) fn parse_record<E: EndpointProtocol, T: TokenizerProtocol>(
     }
     let produces_tokens = endpoint.metadata().produces_tokens;
     let (input_tokens, output_tokens, reasoning_tokens) = if use_server_token_count {
+        // --use-server-token-count: the last usage block, as AIPerf reads it; output is
         // completion minus reasoning. Nothing is tokenized.
         let reasoning = usage
             .and_then(|u| u.reasoning_tokens)

@@ -86,6 +86,8 @@ fn default_artifact_dir(config: &ProfileConfig) -> PathBuf {
 pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome, String> {
     // Before any slow preparation, so an early Ctrl-C still ends in written results.
     install_sigint();
+    config.validate()?;
+    check_plugin_names::<P>(&config)?;
     let driver = driver_of(&config)?;
     let artifact_dir = config
         .artifact_dir
@@ -93,6 +95,13 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         .unwrap_or_else(|| default_artifact_dir(&config));
     std::fs::create_dir_all(&artifact_dir)
         .map_err(|e| format!("cannot create {}: {e}", artifact_dir.display()))?;
+    let log_file = artifact_dir.join("logs").join("aiperf.log");
+    if let Err(e) = crate::logging::set_file(&log_file) {
+        tracing::warn!(
+            "cannot write {}: {e}; logging to the console only",
+            log_file.display()
+        );
+    }
 
     // Everything the measuring threads need is computed before the clock starts.
     let endpoint: P::Endpoint = create(&config.endpoint_type, &config)?;
@@ -105,12 +114,29 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         config.streaming = false;
     }
     let tokenizer: P::Tokenizer = create(tokenizer_plugin::<P>(&config)?, &config)?;
-    let mut composer: P::DatasetComposer = create(&config.dataset_composer, &config)?;
-    let dataset = composer
-        .create_dataset(&tokenizer)
-        .map_err(|e| format!("dataset: {e}"))?;
+    let dataset = match &config.input_file {
+        Some(file) => load_custom_dataset::<P>(&config, file, &tokenizer)?,
+        None => {
+            let mut composer: P::DatasetComposer = create(&config.dataset_composer, &config)?;
+            composer
+                .create_dataset(&tokenizer)
+                .map_err(|e| format!("dataset: {e}"))?
+        }
+    };
     if dataset.is_empty() {
         return Err("the dataset is empty: nothing to send".into());
+    }
+    let timestamped = dataset
+        .first()
+        .and_then(|c| c.turns.first())
+        .is_some_and(|t| t.timestamp_ms.is_some());
+    if timestamped && !config.no_fixed_schedule && config.timing_mode.is_none() {
+        if !config.fixed_schedule {
+            tracing::info!(
+                "the dataset has timestamps: replaying them (--no-fixed-schedule to not)"
+            );
+        }
+        config.fixed_schedule = true;
     }
 
     let transport: P::Transport = create(&config.transport, &config)?;
@@ -143,28 +169,35 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
     ));
 
     let mut requests = Vec::with_capacity(dataset.len());
+    let mut turn_offsets = Vec::with_capacity(dataset.len());
     let mut inputs = Vec::with_capacity(dataset.len());
     let mut body = Vec::new();
     for (i, conversation) in dataset.iter().enumerate() {
-        let Some(turn) = conversation.turns.first() else {
-            continue;
-        };
-        body.clear();
-        endpoint
-            .format_payload(turn, &mut body)
-            .map_err(|e| format!("payload: {e}"))?;
-        // The body bytes go in verbatim: re-serialising would reorder their keys.
+        turn_offsets.push(requests.len());
+        let mut payloads = Vec::with_capacity(conversation.turns.len());
+        for (t, turn) in conversation.turns.iter().enumerate() {
+            body.clear();
+            endpoint
+                .format_payload(turn, &mut body)
+                .map_err(|e| format!("payload: {e}"))?;
+            // The body bytes go in verbatim: re-serialising would reorder their keys.
+            payloads.push(String::from_utf8_lossy(&body).into_owned());
+            requests.push(PreparedRequest {
+                bytes: transport.prepare(&path, &headers, &body),
+                conversation_index: i,
+                turn_index: t as u32,
+                input_tokens: turn.input_tokens,
+                max_tokens: turn.max_tokens,
+            });
+        }
         let session = serde_json::to_string(&conversation.session_id).unwrap_or_default();
         inputs.push(format!(
             "{{\"session_id\":{session},\"payloads\":[{}]}}",
-            String::from_utf8_lossy(&body)
+            payloads.join(",")
         ));
-        requests.push(PreparedRequest {
-            bytes: transport.prepare(&path, &headers, &body),
-            conversation_index: i,
-            input_tokens: turn.input_tokens,
-            max_tokens: turn.max_tokens,
-        });
+    }
+    if requests.is_empty() {
+        return Err("the dataset has no turns: nothing to send".into());
     }
     write_file(
         &artifact_dir.join("inputs.json"),
@@ -217,6 +250,8 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         clock,
         streaming: config.streaming,
         requests,
+        turn_offsets,
+        conversations: dataset.clone(),
         credits: (0..phase_count).map(|_| AtomicU64::new(0)).collect(),
         phase_start_ns: (0..phase_count).map(|_| AtomicU64::new(u64::MAX)).collect(),
         phases,
@@ -357,11 +392,129 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
     }
     console.push('\n');
     console.push_str(&health_text);
+    write_file(&artifact_dir.join("profile_export_console.txt"), &console)?;
+    // Tools that watch the directory read this last: everything above is complete.
+    write_file(
+        &artifact_dir.join(".aiperf_results_ready.json"),
+        &format!(
+            "{{\"ready\":true,\"was_cancelled\":{was_cancelled},\"partial\":{was_cancelled}}}\n"
+        ),
+    )?;
     Ok(RunOutcome {
         results,
         console,
         exported,
     })
+}
+
+/// Every plugin the run will create must be linked; say so before any work is done.
+fn check_plugin_names<P: PluginSet>(config: &ProfileConfig) -> Result<(), String> {
+    fn check<E: DispatchEnum>(name: &str, flag: &str) -> Result<(), String> {
+        if E::Kind::from_name(name).is_some() {
+            return Ok(());
+        }
+        let linked: Vec<&str> = E::Kind::all().iter().map(|k| k.name()).collect();
+        Err(format!(
+            "{flag} needs the {} plugin `{name}`, which this binary does not link \
+             (linked: {})",
+            E::Kind::CATEGORY,
+            if linked.is_empty() {
+                "none".to_owned()
+            } else {
+                linked.join(", ")
+            }
+        ))
+    }
+    check::<P::Endpoint>(&config.endpoint_type, "--endpoint-type")?;
+    check::<P::Transport>(&config.transport, "--transport")?;
+    let mode = config.effective_timing_mode();
+    check::<P::TimingStrategy>(&mode, "the timing mode")?;
+    let pattern = config.effective_arrival_pattern();
+    let why = if config.arrival_smoothness.is_some() && config.arrival_pattern.is_none() {
+        "--arrival-smoothness"
+    } else {
+        "--arrival-pattern"
+    };
+    check::<P::ArrivalPattern>(&pattern, why)?;
+    if config.input_file.is_none() {
+        check::<P::DatasetComposer>(&config.dataset_composer, "--dataset-composer")?;
+    }
+    if let Some(ui) = &config.ui_type {
+        check::<P::Ui>(ui, "--ui-type")?;
+    }
+    if config.concurrency_ramp_duration.is_some() || config.request_rate_ramp_duration.is_some() {
+        check::<P::Ramp>(&config.ramp_type, "--ramp-type")?;
+    }
+    if let Some(kind) = &config.custom_dataset_type {
+        check::<P::CustomDatasetLoader>(kind, "--custom-dataset-type")?;
+    }
+    tokenizer_plugin::<P>(config).map(|_| ())
+}
+
+/// Reads `--input-file` with the loader named by `--custom-dataset-type`, or the one
+/// linked loader that recognises the file.
+fn load_custom_dataset<P: PluginSet>(
+    config: &ProfileConfig,
+    file: &Path,
+    tokenizer: &P::Tokenizer,
+) -> Result<Vec<crate::dataset::Conversation>, String> {
+    use crate::protocols::CustomDatasetLoaderProtocol;
+    type Kind<P> = <<P as PluginSet>::CustomDatasetLoader as DispatchEnum>::Kind;
+    let content = std::fs::read_to_string(file)
+        .map_err(|e| format!("--input-file {}: {e}", file.display()))?;
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let first_line = content.lines().find(|l| !l.trim().is_empty());
+    let linked: Vec<&str> = Kind::<P>::all().iter().map(|k| k.name()).collect();
+    if linked.is_empty() {
+        return Err(
+            "--input-file needs a custom_dataset_loader plugin, and this binary links \
+                    none (build it with a pack that has one, e.g. core)"
+                .into(),
+        );
+    }
+    let mut loader: P::CustomDatasetLoader = match &config.custom_dataset_type {
+        Some(kind) => create(kind, config)?,
+        None => {
+            let mut matching = Vec::new();
+            for &kind in Kind::<P>::all() {
+                let ctx = PluginContext {
+                    config,
+                    entry: kind.entry(),
+                    worker: None,
+                };
+                let candidate = P::CustomDatasetLoader::create(kind, &ctx)
+                    .map_err(|e| format!("custom_dataset_loader:{}: {e}", kind.name()))?;
+                if candidate.can_load(first_line, &name) {
+                    matching.push((kind.name(), candidate));
+                }
+            }
+            match matching.len() {
+                1 => matching.remove(0).1,
+                0 => {
+                    return Err(format!(
+                        "no custom dataset loader recognises {}; pick one with \
+                         --custom-dataset-type ({})",
+                        file.display(),
+                        linked.join(", ")
+                    ))
+                }
+                _ => {
+                    let names: Vec<&str> = matching.iter().map(|(n, _)| *n).collect();
+                    return Err(format!(
+                        "several loaders recognise {} ({}); pick one with --custom-dataset-type",
+                        file.display(),
+                        names.join(", ")
+                    ));
+                }
+            }
+        }
+    };
+    loader
+        .load(&content, &name, tokenizer)
+        .map_err(|e| format!("{}: {e}", file.display()))
 }
 
 fn write_file(path: &Path, text: &str) -> Result<(), String> {

@@ -13,6 +13,8 @@ use std::task::{Context, Poll, Waker};
 #[derive(Default)]
 struct State {
     available: u32,
+    /// Slots to drop as they are returned (capacity lowered while they were held).
+    debt: u32,
     in_use: u32,
     waiters: VecDeque<Waker>,
     /// Wakers waiting for every slot to be returned.
@@ -47,6 +49,30 @@ impl Slots {
     /// Waits for a free slot.
     pub fn acquire(&self) -> Acquire<'_> {
         Acquire { slots: self }
+    }
+
+    /// Changes how many slots exist (concurrency ramps); waiters are woken for new ones.
+    pub fn set_capacity(&self, capacity: u32) {
+        if !self.limited {
+            return;
+        }
+        let mut state = self.state.borrow_mut();
+        let current = state.available + state.in_use;
+        if capacity > current {
+            state.available += capacity - current;
+            for _ in 0..(capacity - current) {
+                match state.waiters.pop_front() {
+                    Some(w) => w.wake(),
+                    None => break,
+                }
+            }
+        } else {
+            // Held slots cannot be taken back; the excess disappears as they are returned.
+            let excess = current - capacity;
+            let from_available = excess.min(state.available);
+            state.available -= from_available;
+            state.debt += excess - from_available;
+        }
     }
 
     /// Waits until no slot is held.
@@ -101,7 +127,9 @@ impl Drop for SlotGuard {
     fn drop(&mut self) {
         let mut state = self.state.borrow_mut();
         state.in_use -= 1;
-        if self.limited {
+        if self.limited && state.debt > 0 {
+            state.debt -= 1;
+        } else if self.limited {
             state.available += 1;
             if let Some(w) = state.waiters.pop_front() {
                 w.wake();

@@ -12,7 +12,8 @@ use crate::engine::health::{thread_cpu_seconds, WorkerReport};
 use crate::engine::slots::Slots;
 use crate::plugin::{DispatchEnum, PluginContext, PluginKind, PluginSet, WorkerShare};
 use crate::protocols::{
-    EndpointProtocol, FollowUp, NextCredit, TimingStrategyProtocol, TransportProtocol,
+    ArrivalPatternProtocol, EndpointProtocol, FollowUp, NextCredit, RampProtocol,
+    TimingStrategyProtocol, TransportProtocol,
 };
 use crate::record::{ErrorDetails, Nanos, Outcome, Phase, RequestRecord, RunClock};
 
@@ -20,6 +21,7 @@ use crate::record::{ErrorDetails, Nanos, Outcome, Phase, RequestRecord, RunClock
 pub(crate) struct PreparedRequest {
     pub bytes: Vec<u8>,
     pub conversation_index: usize,
+    pub turn_index: u32,
     pub input_tokens: Option<u32>,
     pub max_tokens: Option<u32>,
 }
@@ -35,7 +37,12 @@ pub(crate) struct PhasePlan {
 pub(crate) struct Shared {
     pub clock: RunClock,
     pub config: ProfileConfig,
+    /// Every turn of every conversation, conversation by conversation.
     pub requests: Vec<PreparedRequest>,
+    /// Index in `requests` of each conversation's first turn.
+    pub turn_offsets: Vec<usize>,
+    /// The dataset, for timing strategies that schedule specific conversations.
+    pub conversations: Vec<crate::dataset::Conversation>,
     pub streaming: bool,
     pub phases: Vec<PhasePlan>,
     /// Credits issued so far, per phase.
@@ -189,6 +196,24 @@ async fn run_phase<P: PluginSet>(
     let mut timing: P::TimingStrategy = create(&config.effective_timing_mode(), config, share)?;
     let mut arrivals: P::ArrivalPattern =
         create(&config.effective_arrival_pattern(), config, share)?;
+    let mut rate_ramp: Option<P::Ramp> =
+        match (config.request_rate_ramp_duration, config.request_rate) {
+            (Some(duration), Some(rate)) if duration > 0.0 => {
+                let mut ramp: P::Ramp = create(&config.ramp_type, config, share)?;
+                // AIPerf starts the rate ramp at the rate one update interval (0.1 s) would give.
+                ramp.configure(rate * (0.1 / duration).min(1.0), rate, duration);
+                Some(ramp)
+            }
+            _ => None,
+        };
+    let concurrency_ramp: Option<P::Ramp> = match (config.concurrency_ramp_duration, slots_total) {
+        (Some(duration), Some(total)) if duration > 0.0 && total > 1 => {
+            let mut ramp: P::Ramp = create(&config.ramp_type, config, share)?;
+            ramp.configure(1.0, f64::from(total), duration);
+            Some(ramp)
+        }
+        _ => None,
+    };
     // Job APIs only (endpoint metadata `requires_polling`); `None` for every other endpoint.
     let job_endpoint: Option<Rc<P::Endpoint>> = job_endpoint::<P>(config, share)?;
 
@@ -201,6 +226,9 @@ async fn run_phase<P: PluginSet>(
 
     let phase_start = clock.now();
     shared.phase_start_ns[phase_idx].fetch_min(phase_start, Ordering::SeqCst);
+    timing
+        .prepare(&shared.conversations, share, phase_start)
+        .map_err(|e| format!("timing_strategy {}: {e}", config.effective_timing_mode()))?;
     let deadline = plan.duration_ns.map(|d| phase_start + d);
     let past_deadline = |t: Nanos| deadline.is_some_and(|d| t >= d);
     let grace_ns = (config.benchmark_grace_period.max(0.0) * 1e9) as u64;
@@ -209,6 +237,18 @@ async fn run_phase<P: PluginSet>(
         .unwrap_or(u64::MAX);
     let stopped = CancelSignal::default();
     let phase_done = CancelSignal::default();
+    if let Some(ramp) = concurrency_ramp {
+        slots.set_capacity(concurrency_share(Some(1), share.id, share.count).unwrap_or(0));
+        monoio::spawn(ramp_concurrency(
+            ramp,
+            slots.clone(),
+            slots_total,
+            share,
+            phase_start,
+            clock,
+            phase_done.clone(),
+        ));
+    }
     monoio::spawn(watchdog(
         shared.clone(),
         grace_end,
@@ -222,24 +262,39 @@ async fn run_phase<P: PluginSet>(
         if shared.stop.load(Ordering::Relaxed) {
             break;
         }
-        let intended = match timing.next_credit(&mut arrivals, clock.now()) {
+        if let Some(ramp) = &rate_ramp {
+            let elapsed_s = clock.now().saturating_sub(phase_start) as f64 / 1e9;
+            match ramp.value_at(elapsed_s) {
+                Some(rate) => arrivals.set_rate(rate),
+                None => {
+                    arrivals.set_rate(config.request_rate.unwrap_or(0.0));
+                    rate_ramp = None;
+                }
+            }
+        }
+        let (intended, turn) = match timing.next_credit(&mut arrivals, clock.now()) {
             NextCredit::Done => break,
-            NextCredit::At(at) => {
-                if past_deadline(at) {
+            NextCredit::At(at) => (Some(at), None),
+            NextCredit::Turn {
+                at,
+                conversation,
+                turn,
+            } => (Some(at), Some((conversation, turn))),
+            NextCredit::WhenSlotFree => (None, None),
+        };
+        if let Some(at) = intended {
+            if past_deadline(at) {
+                break;
+            }
+            if at > clock.now() {
+                let instant = monoio::time::Instant::from_std(clock.instant(at));
+                if let Either::Right(()) =
+                    race(monoio::time::sleep_until(instant), stopped.fired()).await
+                {
                     break;
                 }
-                if at > clock.now() {
-                    let instant = monoio::time::Instant::from_std(clock.instant(at));
-                    if let Either::Right(()) =
-                        race(monoio::time::sleep_until(instant), stopped.fired()).await
-                    {
-                        break;
-                    }
-                }
-                Some(at)
             }
-            NextCredit::WhenSlotFree => None,
-        };
+        }
         let guard = match race(slots.acquire(), stopped.fired()).await {
             Either::Left(guard) => guard,
             Either::Right(()) => break,
@@ -252,8 +307,31 @@ async fn run_phase<P: PluginSet>(
         if plan.count.is_some_and(|c| credit >= c) {
             break;
         }
-        let request_idx = (shared.next_conversation.fetch_add(1, Ordering::Relaxed) as usize)
-            % shared.requests.len();
+        let request_idx = match turn {
+            Some((conversation, turn)) => {
+                match shared
+                    .turn_offsets
+                    .get(conversation)
+                    .map(|o| o + turn as usize)
+                {
+                    Some(idx) if idx < shared.requests.len() => idx,
+                    _ => {
+                        return Err(format!(
+                            "timing_strategy {} scheduled turn {turn} of conversation \
+                             {conversation}, which the dataset does not have",
+                            config.effective_timing_mode()
+                        ))
+                    }
+                }
+            }
+            // Sampled sessions send their first turn; the dataset is read in order.
+            None => {
+                let n = shared.turn_offsets.len().max(1);
+                let conversation =
+                    shared.next_conversation.fetch_add(1, Ordering::Relaxed) as usize % n;
+                shared.turn_offsets.get(conversation).copied().unwrap_or(0)
+            }
+        };
         shared.sent.fetch_add(1, Ordering::Relaxed);
 
         let shared = shared.clone();
@@ -270,6 +348,7 @@ async fn run_phase<P: PluginSet>(
                 worker_id: share.id,
                 credit_index: credit,
                 conversation_index: req.conversation_index,
+                turn_index: req.turn_index,
                 phase: Some(phase),
                 intended_ns: intended.unwrap_or(now),
                 input_tokens: req.input_tokens,
@@ -336,6 +415,34 @@ async fn watchdog(
         }
         if now >= shared.cancel_at_ns.load(Ordering::Relaxed).min(grace_end) {
             cancel.fire();
+        }
+        if let Either::Right(()) = race(monoio::time::sleep(tick), phase_done.fired()).await {
+            return;
+        }
+    }
+}
+
+/// Raises this worker's concurrency along the ramp, in whole slots.
+async fn ramp_concurrency<R: crate::protocols::RampProtocol>(
+    ramp: R,
+    slots: Slots,
+    total: Option<u32>,
+    share: WorkerShare,
+    start: Nanos,
+    clock: RunClock,
+    phase_done: CancelSignal,
+) {
+    let tick = std::time::Duration::from_millis(10);
+    loop {
+        let elapsed_s = clock.now().saturating_sub(start) as f64 / 1e9;
+        let value = ramp.value_at(elapsed_s);
+        let overall = match value {
+            Some(v) => (v.round().max(1.0) as u32).min(total.unwrap_or(u32::MAX)),
+            None => total.unwrap_or(1),
+        };
+        slots.set_capacity(concurrency_share(Some(overall), share.id, share.count).unwrap_or(0));
+        if value.is_none() {
+            return;
         }
         if let Either::Right(()) = race(monoio::time::sleep(tick), phase_done.fired()).await {
             return;

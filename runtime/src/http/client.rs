@@ -344,8 +344,10 @@ impl ConnectionPool {
             ConnectionReuse::Pooled | ConnectionReuse::Never => None,
         };
         let mut retried = false;
+        // The request starts before its connection is taken: connecting (and a retry after
+        // a stale keep-alive connection, BC-20) is part of its latency, as in AIPerf.
+        rec.start_ns = clock.now();
         loop {
-            rec.start_ns = clock.now();
             rec.sent_ns = None;
             let kept = match (&session, self.config.reuse) {
                 (Some(key), _) => self.take_sticky(key),
@@ -591,7 +593,6 @@ async fn exchange(
         wbuf.extend_from_slice(part);
     }
     let out = std::mem::take(wbuf);
-    rec.start_ns = clock.now();
     let (res, out) = stream.write_all(out).await;
     let sent = clock.now();
     *wbuf = out;

@@ -121,11 +121,7 @@ impl MetricsAccumulator {
         // Queueing behind the schedule, which AIPerf adds next to the service-time
         // latencies (coordinated omission, BC-25).
         let intended = record.raw.intended_ns;
-        let credit_to_start = (i128::from(start) - i128::from(intended)) as f64 / 1e6;
         let effective = (i128::from(record.raw.end_ns) - i128::from(intended)) as f64 / 1e6;
-        self.series_mut("credit_to_start_latency", "ms")
-            .values
-            .push(credit_to_start);
         self.series_mut("effective_latency", "ms")
             .values
             .push(effective);

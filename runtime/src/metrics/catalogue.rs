@@ -260,10 +260,12 @@ pub static CATALOGUE: &[MetricDef] = &[
         false),
     def("error_isl", "Error Input Sequence Length", "tokens", None, K::Record,
         I.union(L).union(E), G::None, true),
-    def("credit_to_start_latency", "Credit to Start Latency", "ms", None, K::Record, N,
-        G::None, false),
-    def("effective_latency", "Effective Latency (CO-aware)", "ms", None, K::Record, N,
-        G::None, false),
+    // Measured from the intended send time, so queueing behind the schedule counts
+    // (coordinated omission, BC-25); shown beside the service-time latencies.
+    def("effective_time_to_first_token", "Time to First Token from Intended Start", "ms",
+        Some(1210), K::Record, S.union(T), G::Default, false),
+    def("effective_latency", "Effective Latency (CO-aware)", "ms", Some(1220), K::Record,
+        F::NONE, G::Default, false),
     def("benchmark_duration", "Benchmark Duration", "sec", None, K::Derived, F::NONE,
         G::None, false),
     def("total_isl", "Total Input Sequence Length", "tokens", None, K::Derived, I.union(L),
@@ -284,11 +286,11 @@ pub static CATALOGUE: &[MetricDef] = &[
         G::None, true),
     def("total_error_isl", "Total Error Input Sequence Length", "tokens", None, K::Derived,
         I.union(L).union(E), G::None, true),
-    // Not AIPerf's: how well the client itself kept up. Files only.
+    // Not AIPerf's: how well the client itself kept up.
     def("time_to_first_byte", "Time to First Byte", "ms", None, K::Record, CH, G::None,
         false),
-    def("scheduling_lateness", "Scheduling Lateness", "ms", None, K::Record, CH, G::None,
-        false),
+    def("scheduling_lateness", "Scheduling Lateness", "ms", Some(1200), K::Record, F::NONE,
+        G::Default, false),
 ];
 
 /// Tag -> position in [`CATALOGUE`]; exporters look tags up once per value written.
@@ -342,7 +344,11 @@ mod tests {
         );
         assert_eq!(lookup("inter_chunk_latency").unwrap().console_order(), None);
         assert_eq!(lookup("error_request_count").unwrap().console_order(), None);
-        assert_eq!(lookup("scheduling_lateness").unwrap().console_order(), None);
+        assert_eq!(
+            lookup("scheduling_lateness").unwrap().console_order(),
+            Some(1200)
+        );
+        assert_eq!(lookup("time_to_first_byte").unwrap().console_order(), None);
         assert!(lookup("nope").is_none());
     }
 }

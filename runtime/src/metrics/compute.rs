@@ -143,6 +143,7 @@ pub fn compute_record_metrics(
         }
     } else {
         compute_valid(record, opts, input_tokens, out);
+        compute_effective_ttft(record, opts.streaming, out);
     }
     compute_client_health(record, out);
 }
@@ -309,4 +310,19 @@ fn compute_client_health(record: &ParsedRecord, out: &mut MetricRecord) {
     }
     let lateness = signed_ms(raw.intended_ns, raw.start_ns);
     put(out, "scheduling_lateness", lateness, "ms");
+}
+
+/// TTFT measured from when the schedule wanted the request sent (BC-25).
+fn compute_effective_ttft(record: &ParsedRecord, streaming: bool, out: &mut MetricRecord) {
+    if !streaming || !record.is_valid() || record.output_tokens.is_none() {
+        return;
+    }
+    if let Some(first) = record.content_times().next() {
+        put(
+            out,
+            "effective_time_to_first_token",
+            signed_ms(record.raw.intended_ns, first),
+            "ms",
+        );
+    }
 }

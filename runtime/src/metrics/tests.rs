@@ -228,6 +228,7 @@ fn reference_run1_record() {
             "usage_prompt_tokens_diff_pct",
             "usage_completion_tokens_diff_pct",
             "osl_mismatch_diff_pct",
+            "effective_time_to_first_token",
             "scheduling_lateness",
         ]
     );
@@ -402,7 +403,7 @@ fn accumulator_summarizes_a_run() {
     );
     assert_eq!(find(&r, "error_isl").stats.as_ref().unwrap().count, 2);
     assert_eq!(find(&r, "request_throughput").stats, None);
-    assert_eq!(find(&r, "scheduling_lateness").display_order, None);
+    assert_eq!(find(&r, "scheduling_lateness").display_order, Some(1200));
     assert_eq!(
         find(&r, "scheduling_lateness")
             .stats

@@ -165,7 +165,7 @@ fn main() -> anyhow::Result<()> {
         .build()
         .context("building the runtime")?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port))
+        let listener = aiperf_tests::mock::bind(&args.host, args.port)
             .await
             .with_context(|| format!("binding {}:{}", args.host, args.port))?;
         let addr = listener.local_addr()?;

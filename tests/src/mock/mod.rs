@@ -277,12 +277,40 @@ impl Drop for MockHandle {
 
 /// Starts a server on `127.0.0.1:0` (an ephemeral port) on its own thread, with a
 /// multi-thread runtime of `cfg.threads` workers, and returns once it is accepting.
+/// Pending connections the listener queues. The default 128 made clients opening more
+/// connections at once wait a full SYN retry (about 1 s) for some of them.
+pub const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds a listener with a backlog deep enough for high-concurrency benchmarks.
+pub async fn bind(host: &str, port: u16) -> std::io::Result<TcpListener> {
+    let mut last = None;
+    for addr in tokio::net::lookup_host((host, port)).await? {
+        let socket = match addr {
+            SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+            SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+        };
+        socket.set_reuseaddr(true)?;
+        match socket
+            .bind(addr)
+            .and_then(|()| socket.listen(LISTEN_BACKLOG))
+        {
+            Ok(listener) => return Ok(listener),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::other(format!("{host}: no address"))))
+}
+
 pub fn spawn_background(cfg: MockConfig) -> anyhow::Result<MockHandle> {
     // Bound here rather than on the server thread so that the port is known, and bind
     // errors reported, before this returns; connections queue in the backlog until the
     // accept loop starts.
-    let listener =
-        std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("binding 127.0.0.1:0")?;
+    let listener = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .context("building the bind runtime")?
+        .block_on(async { bind(&Ipv4Addr::LOCALHOST.to_string(), 0).await?.into_std() })
+        .context("binding 127.0.0.1:0")?;
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
