@@ -5,15 +5,18 @@
 //! Poisson when merged, and N constant schedules offset by `1/λ` from each other merge
 //! into one evenly spaced schedule. So no worker ever consults another.
 //!
+//! The gamma pattern is the exception: a merge of gamma processes is not gamma, so its
+//! workers thin one shared sequence instead (see [`GammaArrival`]).
+//!
 //! `rate()` and `set_rate()` speak in the run's total rate (what `--request-rate`
 //! means); each instance divides by its share itself.
 
 use aiperf_runtime::plugin::{Plugin, PluginContext, PluginError, WorkerShare};
 use aiperf_runtime::protocols::ArrivalPatternProtocol;
 use rand::rngs::StdRng;
-use rand_distr::{Distribution, Exp};
+use rand_distr::{Distribution, Exp, Gamma};
 
-use crate::rng::stream_rng;
+use crate::rng::{shared_stream_rng, stream_rng};
 
 const NANOS_PER_SEC: f64 = 1e9;
 
@@ -202,6 +205,128 @@ impl ArrivalPatternProtocol for PoissonArrival {
     }
 }
 
+// --------------------------------------------------------------------------- gamma
+
+/// Gamma-distributed intervals (AIPerf's and vLLM's `--burstiness`): shape `s` =
+/// `--arrival-smoothness` (default 1, which is Poisson), scale `1/(rate*s)`, so the mean
+/// interval is `1/rate` and the coefficient of variation `1/sqrt(s)`: `s < 1` is bursty,
+/// `s > 1` smoother than Poisson.
+///
+/// How a run is split over workers: a merge of N independent gamma renewal processes is
+/// not a gamma process (as N grows it tends to Poisson and the smoothness asked for is
+/// lost). So every worker draws the *same* sequence of intervals at the run's total rate
+/// (seeded alike, see [`shared_stream_rng`]) and keeps every `count`-th arrival, starting
+/// with arrival `id`; arrival 0 is at once. The union over workers is then exactly the
+/// one gamma process of the total rate. The price is `count` draws per request sent, a
+/// few tens of nanoseconds each. A rate change applies to the draws made after it; a
+/// worker draws ahead to its own next arrival, so during a ramp the workers' views of the
+/// shared sequence differ by at most one interval of each.
+#[derive(Debug, Clone)]
+pub struct GammaArrival {
+    total_rate: f64,
+    shape: f64,
+    share: WorkerShare,
+    /// Gamma(shape, 1/shape): mean 1, scaled by `1/total_rate` per draw.
+    unit: Gamma<f64>,
+    rng: StdRng,
+    started: bool,
+    /// Fractional nanoseconds carried between intervals (see [`ConstantArrival`]), so
+    /// that each worker's rounding never moves its arrivals off the shared sequence.
+    carry_ns: f64,
+}
+
+impl GammaArrival {
+    /// The stream label of the shared interval draws.
+    pub const RNG_LABEL: &'static str = "timing.request.gamma_interval";
+
+    pub fn new(
+        total_rate: f64,
+        shape: f64,
+        share: WorkerShare,
+        rng: StdRng,
+    ) -> Result<Self, PluginError> {
+        if !valid_rate(total_rate) {
+            return Err(PluginError::Config(format!(
+                "invalid request rate {total_rate} for `gamma`"
+            )));
+        }
+        let unit = unit_gamma(shape)?;
+        Ok(GammaArrival {
+            total_rate,
+            shape,
+            share: WorkerShare {
+                id: share.id,
+                count: share.count.max(1),
+            },
+            unit,
+            rng,
+            started: false,
+            carry_ns: 0.0,
+        })
+    }
+
+    /// The gamma shape in use.
+    pub fn shape(&self) -> f64 {
+        self.shape
+    }
+
+    /// The sum of the next `draws` shared intervals, in whole nanoseconds.
+    fn advance(&mut self, draws: u32) -> u64 {
+        let mut units = 0.0;
+        for _ in 0..draws {
+            units += self.unit.sample(&mut self.rng);
+        }
+        let exact = units / self.total_rate * NANOS_PER_SEC + self.carry_ns;
+        let whole = exact.floor();
+        self.carry_ns = exact - whole;
+        secs_to_ns(whole / NANOS_PER_SEC)
+    }
+}
+
+fn unit_gamma(shape: f64) -> Result<Gamma<f64>, PluginError> {
+    let invalid = || {
+        PluginError::Config(format!(
+            "--arrival-smoothness must be a positive number, got {shape}"
+        ))
+    };
+    if !(shape.is_finite() && shape > 0.0) {
+        return Err(invalid());
+    }
+    Gamma::new(shape, 1.0 / shape).map_err(|_| invalid())
+}
+
+impl Plugin for GammaArrival {
+    fn create(ctx: &PluginContext<'_>) -> Result<Self, PluginError> {
+        let rate = required_rate(ctx, "gamma")?;
+        let shape = ctx.config.arrival_smoothness.unwrap_or(1.0);
+        let rng = shared_stream_rng(ctx.config.random_seed, Self::RNG_LABEL);
+        GammaArrival::new(rate, shape, share(ctx), rng)
+    }
+}
+
+impl ArrivalPatternProtocol for GammaArrival {
+    fn next_interval_ns(&mut self) -> Option<u64> {
+        if !self.started {
+            self.started = true;
+            // Arrival 0 of the shared sequence is at once; worker `id` owns arrival `id`.
+            return Some(self.advance(self.share.id));
+        }
+        Some(self.advance(self.share.count))
+    }
+
+    fn set_rate(&mut self, rate: f64) {
+        if valid_rate(rate) {
+            self.total_rate = rate;
+        } else {
+            tracing::warn!(rate, "ignoring invalid request rate for the gamma pattern");
+        }
+    }
+
+    fn rate(&self) -> f64 {
+        self.total_rate
+    }
+}
+
 // ---------------------------------------------------------------- concurrency burst
 
 /// No pacing: every free concurrency slot is filled at once.
@@ -341,6 +466,106 @@ mod tests {
             let err = PoissonArrival::create(&ctx).unwrap_err();
             assert!(matches!(&err, PluginError::Config(m) if m.contains("--request-rate")));
         }
+    }
+
+    fn gamma(rate: f64, shape: Option<f64>, id: u32, count: u32, seed: u64) -> GammaArrival {
+        let mut args = vec!["-m".to_owned(), "m".into(), "--request-rate".into()];
+        args.push(rate.to_string());
+        if let Some(shape) = shape {
+            args.push("--arrival-smoothness".into());
+            args.push(shape.to_string());
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut cfg = config(&args);
+        cfg.random_seed = Some(seed);
+        GammaArrival::create(&worker_context(&cfg, id, count)).unwrap()
+    }
+
+    /// Arrival instants of one worker, `n` of them, in nanoseconds from the start.
+    fn instants(arrivals: &mut GammaArrival, n: usize) -> Vec<u64> {
+        let mut t = 0u64;
+        (0..n)
+            .map(|_| {
+                t += arrivals.next_interval_ns().unwrap();
+                t
+            })
+            .collect()
+    }
+
+    #[test]
+    fn gamma_intervals_have_mean_one_over_rate_and_cv_one_over_sqrt_shape() {
+        for (shape, expected_cv) in [(0.5, 2f64.sqrt()), (1.0, 1.0), (4.0, 0.5)] {
+            let mut g = gamma(500.0, Some(shape), 0, 1, 11);
+            assert_eq!(g.shape(), shape);
+            assert_eq!(g.next_interval_ns(), Some(0), "arrival 0 is at once");
+            let samples: Vec<f64> = (0..200_000)
+                .map(|_| g.next_interval_ns().unwrap() as f64 / 1e9)
+                .collect();
+            let (mean, cv) = mean_and_cv(&samples);
+            // Standard error of the mean: cv/sqrt(n) = 0.32 % at shape 0.5; allow 1.5 %.
+            assert!(
+                (mean - 0.002).abs() < 0.002 * 0.015,
+                "shape {shape}: mean {mean}"
+            );
+            assert!(
+                (cv - expected_cv).abs() < expected_cv * 0.02,
+                "shape {shape}: cv {cv}, expected {expected_cv}"
+            );
+        }
+    }
+
+    #[test]
+    fn gamma_default_shape_is_poisson() {
+        let g = gamma(10.0, None, 0, 1, 1);
+        assert_eq!(g.shape(), 1.0);
+    }
+
+    #[test]
+    fn gamma_workers_thin_one_shared_sequence() {
+        // The union of 4 workers' arrivals is the single-worker sequence, arrival for
+        // arrival (within the nanosecond rounding of each worker's own sums).
+        let single = instants(&mut gamma(1000.0, Some(0.5), 0, 1, 7), 4000);
+        let mut merged: Vec<u64> = (0..4)
+            .flat_map(|id| instants(&mut gamma(1000.0, Some(0.5), id, 4, 7), 1000))
+            .collect();
+        merged.sort_unstable();
+        // Arrival 0 at once, so the single worker's k-th instant is merged arrival k.
+        assert_eq!(merged[0], 0);
+        for (k, (a, b)) in merged.iter().skip(1).zip(&single[1..]).enumerate() {
+            assert!(a.abs_diff(*b) <= 2, "arrival {k}: {a} vs {b}");
+        }
+        // So the merged process keeps the requested burstiness.
+        let gaps: Vec<f64> = merged.windows(2).map(|w| (w[1] - w[0]) as f64).collect();
+        let (mean, cv) = mean_and_cv(&gaps);
+        assert!((mean - 1e6).abs() < 1e6 * 0.05, "mean {mean}");
+        assert!((cv - 2f64.sqrt()).abs() < 0.1, "cv {cv}");
+    }
+
+    #[test]
+    fn gamma_rejects_bad_shapes_and_rates() {
+        for shape in ["0", "-1", "nan", "inf"] {
+            let mut cfg = config(&["-m", "m", "--request-rate", "10"]);
+            cfg.arrival_smoothness = Some(shape.parse().unwrap());
+            let err = GammaArrival::create(&worker_context(&cfg, 0, 1)).unwrap_err();
+            assert!(
+                matches!(&err, PluginError::Config(m) if m.contains("--arrival-smoothness")),
+                "{shape}: {err}"
+            );
+        }
+        let cfg = config(&["-m", "m"]);
+        assert!(GammaArrival::create(&worker_context(&cfg, 0, 1)).is_err());
+        let mut g = gamma(10.0, Some(2.0), 0, 1, 1);
+        g.set_rate(0.0);
+        g.set_rate(f64::INFINITY);
+        assert_eq!(g.rate(), 10.0);
+        g.set_rate(1e4);
+        assert_eq!(g.rate(), 1e4);
+        g.next_interval_ns();
+        let mean = (0..10_000)
+            .map(|_| g.next_interval_ns().unwrap() as f64)
+            .sum::<f64>()
+            / 1e4;
+        assert!((mean - 1e5).abs() < 1e5 * 0.03, "mean {mean}");
     }
 
     #[test]

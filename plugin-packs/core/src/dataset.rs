@@ -394,16 +394,17 @@ impl LengthDistribution {
     }
 }
 
-/// The words prompts are made of, and whether their token counts add up.
-struct WordList {
+/// The words prompts are made of, and whether their token counts add up. Trace loaders
+/// use it too, for prompts whose blocks must repeat exactly (`loaders`).
+pub(crate) struct WordList {
     words: Vec<String>,
     /// Every word is one token and words never merge across boundaries, so a prompt of N
     /// words is N tokens without counting.
-    additive: bool,
+    pub(crate) additive: bool,
 }
 
 impl WordList {
-    fn new<T: TokenizerProtocol>(tokenizer: &T, rng: &mut StdRng) -> Self {
+    pub(crate) fn new<T: TokenizerProtocol>(tokenizer: &T, rng: &mut StdRng) -> Self {
         let mut words: Vec<String> = (0..tokenizer.vocab_size())
             .map(|id| tokenizer.decode(&[id]))
             .filter(|text| is_plain_word(text))
@@ -447,7 +448,7 @@ impl WordList {
     }
 
     /// A prompt of `target` tokens and its measured length.
-    fn prompt<T: TokenizerProtocol>(
+    pub(crate) fn prompt<T: TokenizerProtocol>(
         &self,
         target: u32,
         tokenizer: &T,
@@ -479,7 +480,13 @@ impl WordList {
         (text, u32::try_from(count).unwrap_or(u32::MAX))
     }
 
-    fn push_words(&self, text: &mut String, ends: &mut Vec<usize>, n: usize, rng: &mut StdRng) {
+    pub(crate) fn push_words(
+        &self,
+        text: &mut String,
+        ends: &mut Vec<usize>,
+        n: usize,
+        rng: &mut StdRng,
+    ) {
         let track = !self.additive;
         for _ in 0..n {
             text.push_str(&self.words[rng.random_range(0..self.words.len())]);

@@ -1,5 +1,11 @@
 //! Timing strategies: when a worker issues its next request.
 
+mod fixed_schedule;
+mod user_centric;
+
+pub use fixed_schedule::{sanity_warnings, FixedScheduleStrategy};
+pub use user_centric::{InitialUser, UserCentricStrategy};
+
 use aiperf_runtime::plugin::{Plugin, PluginContext, PluginError};
 use aiperf_runtime::protocols::{ArrivalPatternProtocol, NextCredit, TimingStrategyProtocol};
 use aiperf_runtime::record::Nanos;

@@ -1,0 +1,1110 @@
+//! Custom dataset loaders: JSONL files (`--input-file`) read into conversations.
+//!
+//! Both loaders read one JSON object per line (blank lines are skipped), report every
+//! problem as `file:line: message`, convert `timestamp` and `delay` from
+//! `--trace-timestamp-unit` to milliseconds, and group rows that share a `session_id`
+//! into one multi-turn conversation, in the order the rows appear; a row without one is
+//! a conversation of its own. Conversations come out in the order of their first rows.
+
+use std::collections::HashMap;
+
+use aiperf_runtime::config::ProfileConfig;
+use aiperf_runtime::dataset::{Conversation, Turn};
+use aiperf_runtime::metadata::CustomDatasetLoaderMetadata;
+use aiperf_runtime::plugin::{Plugin, PluginContext, PluginError};
+use aiperf_runtime::protocols::{CustomDatasetLoaderProtocol, TokenizerProtocol};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use serde_json::{Map, Value};
+
+use crate::dataset::WordList;
+use crate::rng::{keyed_seed, root_or_process, stream_rng};
+
+/// Tokens per `hash_ids` block when the manifest gives none (Mooncake's).
+const DEFAULT_BLOCK_SIZE: u32 = 512;
+/// Longest synthetic prompt a row may ask for: far beyond any model's context, and small
+/// enough that a corrupt length cannot exhaust memory.
+const MAX_INPUT_LENGTH: u64 = 1 << 22;
+/// Warnings logged one by one; later ones are only counted.
+const MAX_LOGGED_WARNINGS: usize = 10;
+
+/// Milliseconds per unit of `--trace-timestamp-unit`.
+fn unit_ms(config: &ProfileConfig) -> Result<f64, PluginError> {
+    match config
+        .trace_timestamp_unit
+        .trim()
+        .to_ascii_lowercase()
+        .as_str()
+    {
+        "ms" => Ok(1.0),
+        "s" => Ok(1000.0),
+        other => Err(PluginError::Config(format!(
+            "--trace-timestamp-unit must be `ms` or `s`, got `{other}`"
+        ))),
+    }
+}
+
+/// The JSON object on a line, if the line is one: what `can_load` looks at.
+fn object(line: Option<&str>) -> Option<Map<String, Value>> {
+    match serde_json::from_str(line?.trim()) {
+        Ok(Value::Object(map)) => Some(map),
+        _ => None,
+    }
+}
+
+/// Where a row came from, for messages.
+#[derive(Debug, Clone, Copy)]
+struct Place<'a> {
+    file: &'a str,
+    line: usize,
+}
+
+impl Place<'_> {
+    fn error(&self, message: impl std::fmt::Display) -> PluginError {
+        PluginError::Config(format!("{}:{}: {message}", self.file, self.line))
+    }
+}
+
+/// A row's fields, read with messages that name the field.
+struct Row<'a> {
+    map: Map<String, Value>,
+    place: Place<'a>,
+}
+
+impl<'a> Row<'a> {
+    /// Parses a non-blank line.
+    fn parse(text: &str, place: Place<'a>) -> Result<Self, PluginError> {
+        match serde_json::from_str(text) {
+            Ok(Value::Object(map)) => Ok(Row { map, place }),
+            Ok(_) => Err(place.error("expected a JSON object")),
+            Err(e) => Err(place.error(format_args!("invalid JSON: {e}"))),
+        }
+    }
+
+    fn has(&self, key: &str) -> bool {
+        self.map.get(key).is_some_and(|v| !v.is_null())
+    }
+
+    fn get(&self, key: &str) -> Option<&Value> {
+        self.map.get(key).filter(|v| !v.is_null())
+    }
+
+    fn string(&self, key: &str) -> Result<Option<String>, PluginError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(self.place.error(format_args!("`{key}` must be a string"))),
+        }
+    }
+
+    /// A non-negative integer (an integral float such as `100.0` too).
+    fn count(&self, key: &str) -> Result<Option<u64>, PluginError> {
+        let Some(value) = self.get(key) else {
+            return Ok(None);
+        };
+        let integral = value.as_u64().or_else(|| {
+            value
+                .as_f64()
+                .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f < u64::MAX as f64)
+                .map(|f| f as u64)
+        });
+        integral.map(Some).ok_or_else(|| {
+            self.place
+                .error(format_args!("`{key}` must be a non-negative integer"))
+        })
+    }
+
+    fn max_tokens(&self) -> Result<Option<u32>, PluginError> {
+        match self.count("output_length")? {
+            None => Ok(None),
+            Some(n) => u32::try_from(n).map(Some).map_err(|_| {
+                self.place
+                    .error(format_args!("`output_length` {n} is too large"))
+            }),
+        }
+    }
+
+    /// `timestamp` and `delay` in milliseconds; at most one of them.
+    fn timing(&self, unit_ms: f64) -> Result<(Option<f64>, Option<f64>), PluginError> {
+        let number = |key: &str| -> Result<Option<f64>, PluginError> {
+            match self.get(key) {
+                None => Ok(None),
+                Some(v) => v
+                    .as_f64()
+                    .map(|x| x * unit_ms)
+                    .filter(|x| x.is_finite())
+                    .map(Some)
+                    .ok_or_else(|| self.place.error(format_args!("`{key}` must be a number"))),
+            }
+        };
+        let (timestamp, delay) = (number("timestamp")?, number("delay")?);
+        if timestamp.is_some() && delay.is_some() {
+            return Err(self
+                .place
+                .error("a row has either `timestamp` or `delay`, not both"));
+        }
+        if delay.is_some_and(|d| d < 0.0) {
+            return Err(self.place.error("`delay` must not be negative"));
+        }
+        Ok((timestamp, delay))
+    }
+
+    /// The session a row belongs to (`session_id`, a string or a number).
+    fn session(&self) -> Result<Option<String>, PluginError> {
+        match self.get("session_id") {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(Value::Number(n)) => Ok(Some(n.to_string())),
+            Some(_) => Err(self
+                .place
+                .error("`session_id` must be a string or a number")),
+        }
+    }
+
+    /// A string or an array of strings, as a list.
+    fn strings(&self, key: &str) -> Result<Vec<String>, PluginError> {
+        match self.get(key) {
+            None => Ok(Vec::new()),
+            Some(Value::String(s)) => Ok(vec![s.clone()]),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|item| match item {
+                    Value::String(s) => Ok(s.clone()),
+                    _ => Err(self.place.error(format_args!("`{key}` must hold strings"))),
+                })
+                .collect(),
+            Some(_) => Err(self.place.error(format_args!(
+                "`{key}` must be a string or a list of strings"
+            ))),
+        }
+    }
+}
+
+/// Warnings of one load: logged as they come, the first few in full.
+#[derive(Debug, Default)]
+struct Warnings {
+    all: Vec<String>,
+}
+
+impl Warnings {
+    fn push(&mut self, message: String) {
+        if self.all.len() < MAX_LOGGED_WARNINGS {
+            tracing::warn!("{message}");
+        }
+        self.all.push(message);
+    }
+
+    fn finish(&self, file: &str) {
+        if self.all.len() > MAX_LOGGED_WARNINGS {
+            tracing::warn!(
+                "{file}: {} more warnings like the above",
+                self.all.len() - MAX_LOGGED_WARNINGS
+            );
+        }
+    }
+}
+
+/// Rows grouped into conversations by `session_id`.
+#[derive(Debug, Default)]
+struct Sessions {
+    conversations: Vec<Conversation>,
+    by_id: HashMap<String, usize>,
+}
+
+impl Sessions {
+    fn add(&mut self, session: Option<String>, turn: Turn) {
+        let index = match session {
+            Some(id) => match self.by_id.get(&id) {
+                Some(&index) => index,
+                None => {
+                    self.by_id.insert(id.clone(), self.conversations.len());
+                    self.conversations.push(Conversation {
+                        session_id: id,
+                        turns: Vec::new(),
+                    });
+                    self.conversations.len() - 1
+                }
+            },
+            None => {
+                // Generated names never join a group: only explicit ids are looked up.
+                let id = format!("session_{:06}", self.conversations.len());
+                self.conversations.push(Conversation {
+                    session_id: id,
+                    turns: Vec::new(),
+                });
+                self.conversations.len() - 1
+            }
+        };
+        self.conversations[index].turns.push(turn);
+    }
+
+    fn finish(self, file: &str) -> Result<Vec<Conversation>, PluginError> {
+        if self.conversations.is_empty() {
+            return Err(PluginError::Config(format!("{file}: the file has no rows")));
+        }
+        Ok(self.conversations)
+    }
+}
+
+/// Non-blank lines with their 1-based line numbers.
+fn rows(content: &str) -> impl Iterator<Item = (usize, &str)> {
+    content
+        .lines()
+        .enumerate()
+        .map(|(i, line)| (i + 1, line.trim()))
+        .filter(|(_, line)| !line.is_empty())
+}
+
+fn clamp_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+// ----------------------------------------------------------------------- mooncake
+
+/// Mooncake traces (and AIPerf's extension of them): each row is one request with
+/// either `input_length` (a synthetic prompt of exactly that many tokens, optionally with
+/// `hash_ids`) or `text_input` (sent verbatim), plus optional `output_length` (the
+/// request's `max_tokens`), `timestamp` or `delay`, and `session_id`.
+///
+/// `hash_ids` name the prompt's blocks of `default_block_size` tokens (manifest metadata,
+/// 512 for Mooncake): rows that share a block id get identical text for that block, so a
+/// server's prefix cache sees the trace's sharing. Ids are full 64-bit values (BC-33: ids
+/// equal in their low 32 bits stay distinct). Block text is seeded by the id and
+/// `--random-seed` (a fresh seed per process without one, so a second run does not find
+/// the first run's prefixes cached). A row whose length does not fit its block count
+/// (`n` blocks hold `(n-1)·B+1 ..= n·B` tokens) is used as far as it goes, with a warning
+/// naming its line: extra blocks are left out, missing tokens are unique text.
+///
+/// `messages` and `payload` rows (AIPerf's raw-request variants) are reported as not
+/// supported; `extra` is ignored with a warning.
+#[derive(Debug)]
+pub struct MooncakeTraceLoader {
+    block_size: u32,
+    unit_ms: f64,
+    root: u64,
+    rng: StdRng,
+    warnings: Warnings,
+}
+
+impl MooncakeTraceLoader {
+    /// The stream label of block text (keyed by block id).
+    pub const BLOCK_LABEL: &'static str = "dataset.mooncake.block";
+    /// The stream label of prompt text that belongs to no block.
+    pub const RNG_LABEL: &'static str = "dataset.mooncake.prompt";
+
+    pub fn new(block_size: u32, unit_ms: f64, random_seed: Option<u64>) -> Self {
+        MooncakeTraceLoader {
+            block_size: block_size.max(1),
+            unit_ms,
+            root: root_or_process(random_seed),
+            rng: stream_rng(random_seed, Self::RNG_LABEL, 0),
+            warnings: Warnings::default(),
+        }
+    }
+
+    /// The warnings of the last `load`.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings.all
+    }
+
+    /// Appends `tokens` words of block `id`: always the same words for the same id, a
+    /// shorter block being a prefix of the full one.
+    fn push_block(&self, words: &WordList, id: u64, tokens: usize, text: &mut String) {
+        let mut rng = StdRng::seed_from_u64(keyed_seed(self.root, Self::BLOCK_LABEL, id));
+        words.push_words(text, &mut Vec::new(), tokens, &mut rng);
+    }
+
+    fn synthesize<T: TokenizerProtocol>(
+        &mut self,
+        length: u64,
+        hash_ids: &[u64],
+        words: &WordList,
+        tokenizer: &T,
+        place: Place<'_>,
+    ) -> (String, u32) {
+        let block = u64::from(self.block_size);
+        if hash_ids.is_empty() {
+            return words.prompt(clamp_u32(length as usize), tokenizer, &mut self.rng);
+        }
+        let blocks = hash_ids.len() as u64;
+        let (low, high) = ((blocks - 1) * block + 1, blocks * block);
+        if !(low..=high).contains(&length) {
+            self.warnings.push(format!(
+                "{}:{}: {blocks} hash_ids blocks of {block} tokens hold {low}-{high} input \
+                 tokens, but input_length is {length}; {}",
+                place.file,
+                place.line,
+                if length < low {
+                    "the blocks past the length are left out"
+                } else {
+                    "the tokens past the blocks are unique text"
+                }
+            ));
+        }
+        let mut text = String::with_capacity(length as usize * 8);
+        let mut left = length;
+        for &id in hash_ids {
+            if left == 0 {
+                break;
+            }
+            let take = left.min(block);
+            self.push_block(words, id, take as usize, &mut text);
+            left -= take;
+        }
+        if left > 0 {
+            words.push_words(&mut text, &mut Vec::new(), left as usize, &mut self.rng);
+        }
+        // A tokenizer whose words merge cannot keep both the blocks and the exact length:
+        // the blocks win and the turn records the length the text really has.
+        let count = if words.additive {
+            clamp_u32(length as usize)
+        } else {
+            clamp_u32(tokenizer.count(&text))
+        };
+        (text, count)
+    }
+}
+
+impl Plugin for MooncakeTraceLoader {
+    fn create(ctx: &PluginContext<'_>) -> Result<Self, PluginError> {
+        let metadata: CustomDatasetLoaderMetadata = ctx.entry.metadata()?;
+        Ok(MooncakeTraceLoader::new(
+            metadata.default_block_size.unwrap_or(DEFAULT_BLOCK_SIZE),
+            unit_ms(ctx.config)?,
+            ctx.config.random_seed,
+        ))
+    }
+}
+
+/// A Mooncake row before its prompt is made.
+struct TraceRow {
+    line: usize,
+    session: Option<String>,
+    prompt: Prompt,
+    max_tokens: Option<u32>,
+    timestamp_ms: Option<f64>,
+    delay_ms: Option<f64>,
+}
+
+enum Prompt {
+    Text(String),
+    Synthetic { length: u64, hash_ids: Vec<u64> },
+}
+
+fn trace_row(row: &Row<'_>, unit_ms: f64) -> Result<TraceRow, PluginError> {
+    for key in ["messages", "payload"] {
+        if row.has(key) {
+            return Err(row.place.error(format_args!(
+                "`{key}` rows are not supported; use `input_length` or `text_input`"
+            )));
+        }
+    }
+    let text = row.string("text_input")?;
+    let length = row.count("input_length")?;
+    let hash_ids = match row.get("hash_ids") {
+        None => Vec::new(),
+        Some(Value::Array(ids)) => ids
+            .iter()
+            .map(|id| {
+                id.as_u64().ok_or_else(|| {
+                    row.place
+                        .error("`hash_ids` must be non-negative 64-bit integers")
+                })
+            })
+            .collect::<Result<_, _>>()?,
+        Some(_) => return Err(row.place.error("`hash_ids` must be a list")),
+    };
+    let prompt = match (text, length) {
+        (Some(_), Some(_)) => {
+            return Err(row
+                .place
+                .error("a row has either `input_length` or `text_input`, not both"))
+        }
+        (Some(text), None) if hash_ids.is_empty() => Prompt::Text(text),
+        (Some(_), None) => {
+            return Err(row
+                .place
+                .error("`hash_ids` go with `input_length`, not `text_input`"))
+        }
+        (None, Some(0)) => return Err(row.place.error("`input_length` must be at least 1")),
+        (None, Some(n)) if n > MAX_INPUT_LENGTH => {
+            return Err(row.place.error(format_args!(
+                "`input_length` {n} is more than {MAX_INPUT_LENGTH} tokens"
+            )))
+        }
+        (None, Some(length)) => Prompt::Synthetic { length, hash_ids },
+        (None, None) => {
+            return Err(row
+                .place
+                .error("a row needs `input_length` or `text_input`"))
+        }
+    };
+    let (timestamp_ms, delay_ms) = row.timing(unit_ms)?;
+    Ok(TraceRow {
+        line: row.place.line,
+        session: row.session()?,
+        prompt,
+        max_tokens: row.max_tokens()?,
+        timestamp_ms,
+        delay_ms,
+    })
+}
+
+impl CustomDatasetLoaderProtocol for MooncakeTraceLoader {
+    fn can_load(&self, first_line: Option<&str>, _file_name: &str) -> bool {
+        object(first_line).is_some_and(|row| {
+            [
+                "input_length",
+                "text_input",
+                "hash_ids",
+                "messages",
+                "payload",
+            ]
+            .iter()
+            .any(|key| row.contains_key(*key))
+        })
+    }
+
+    fn load<T: TokenizerProtocol>(
+        &mut self,
+        content: &str,
+        file_name: &str,
+        tokenizer: &T,
+    ) -> Result<Vec<Conversation>, PluginError> {
+        self.warnings = Warnings::default();
+        // Every row is checked before any prompt is made: a typo on the last line fails
+        // fast, and the word list is built only when some row needs it.
+        let mut parsed = Vec::new();
+        let mut extra_line = None;
+        for (line, text) in rows(content) {
+            let row = Row::parse(
+                text,
+                Place {
+                    file: file_name,
+                    line,
+                },
+            )?;
+            if row.has("extra") && extra_line.is_none() {
+                extra_line = Some(line);
+            }
+            parsed.push(trace_row(&row, self.unit_ms)?);
+        }
+        if let Some(line) = extra_line {
+            self.warnings.push(format!(
+                "{file_name}:{line}: `extra` body fields are not supported and are ignored"
+            ));
+        }
+        let needs_words = parsed
+            .iter()
+            .any(|r| matches!(r.prompt, Prompt::Synthetic { .. }));
+        let words = needs_words.then(|| WordList::new(tokenizer, &mut self.rng));
+        let mut sessions = Sessions::default();
+        for row in parsed {
+            let place = Place {
+                file: file_name,
+                line: row.line,
+            };
+            let (text, input_tokens) = match (row.prompt, &words) {
+                (Prompt::Text(text), _) => {
+                    let count = clamp_u32(tokenizer.count(&text));
+                    (text, count)
+                }
+                (Prompt::Synthetic { length, hash_ids }, Some(words)) => {
+                    self.synthesize(length, &hash_ids, words, tokenizer, place)
+                }
+                (Prompt::Synthetic { .. }, None) => {
+                    return Err(place.error("internal: no word list for a synthetic prompt"))
+                }
+            };
+            let turn = Turn {
+                texts: vec![text],
+                max_tokens: row.max_tokens,
+                input_tokens: Some(input_tokens),
+                timestamp_ms: row.timestamp_ms,
+                delay_ms: row.delay_ms,
+                ..Turn::default()
+            };
+            sessions.add(row.session, turn);
+        }
+        self.warnings.finish(file_name);
+        sessions.finish(file_name)
+    }
+}
+
+// --------------------------------------------------------------------- single turn
+
+/// AIPerf's `single_turn` JSONL: each row is one request with `text` or `texts`
+/// (strings, or `{"name", "contents"}` objects whose contents are named so), `image(s)`
+/// and `audio(s)` (URLs or `data:` URLs; audio also as `format,base64`), optional
+/// `role`, `output_length` (`max_tokens`), `timestamp` or `delay`, and `session_id`. A
+/// row needs at least one of them. Videos are reported as not supported; `extra` is
+/// ignored with a warning.
+#[derive(Debug)]
+pub struct SingleTurnLoader {
+    unit_ms: f64,
+    warnings: Warnings,
+}
+
+impl SingleTurnLoader {
+    /// Fields that make a row a `single_turn` row.
+    const MODALITIES: [&'static str; 8] = [
+        "text", "texts", "image", "images", "audio", "audios", "video", "videos",
+    ];
+
+    pub fn new(unit_ms: f64) -> Self {
+        SingleTurnLoader {
+            unit_ms,
+            warnings: Warnings::default(),
+        }
+    }
+
+    /// The warnings of the last `load`.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings.all
+    }
+
+    fn turn<T: TokenizerProtocol>(
+        &self,
+        row: &Row<'_>,
+        tokenizer: &T,
+    ) -> Result<Turn, PluginError> {
+        for key in ["video", "videos"] {
+            if row.has(key) {
+                return Err(row.place.error(format_args!("`{key}` is not supported")));
+            }
+        }
+        if row.has("text") && row.has("texts") {
+            return Err(row
+                .place
+                .error("a row has either `text` or `texts`, not both"));
+        }
+        let mut turn = Turn::default();
+        match row.get("texts") {
+            Some(Value::Array(items)) if items.iter().any(Value::is_object) => {
+                named_texts(row, items, &mut turn)?;
+            }
+            _ => {
+                let key = if row.has("text") { "text" } else { "texts" };
+                turn.texts = row.strings(key)?;
+            }
+        }
+        turn.images = row.strings("image")?;
+        turn.images.extend(row.strings("images")?);
+        let mut audios = row.strings("audio")?;
+        audios.extend(row.strings("audios")?);
+        turn.audios = audios.into_iter().map(audio_url).collect();
+        if turn.texts.is_empty() && turn.images.is_empty() && turn.audios.is_empty() {
+            return Err(row
+                .place
+                .error("a row needs at least one of `text`, `texts`, `image(s)` or `audio(s)`"));
+        }
+        turn.role = row.string("role")?;
+        turn.max_tokens = row.max_tokens()?;
+        (turn.timestamp_ms, turn.delay_ms) = row.timing(self.unit_ms)?;
+        if !turn.texts.is_empty() {
+            turn.input_tokens = Some(clamp_u32(tokenizer.count(&turn.texts.join(" "))));
+        }
+        Ok(turn)
+    }
+}
+
+/// `texts: [{"name": "query", "contents": ["..."]}, ...]`.
+fn named_texts(row: &Row<'_>, items: &[Value], turn: &mut Turn) -> Result<(), PluginError> {
+    let bad = || {
+        row.place
+            .error("`texts` objects need `contents`, a list of strings, and an optional `name`")
+    };
+    for item in items {
+        let Value::Object(map) = item else {
+            return Err(bad());
+        };
+        let name = match map.get("name") {
+            None | Some(Value::Null) => String::new(),
+            Some(Value::String(s)) => s.clone(),
+            Some(_) => return Err(bad()),
+        };
+        let Some(Value::Array(contents)) = map.get("contents") else {
+            return Err(bad());
+        };
+        for content in contents {
+            let Value::String(text) = content else {
+                return Err(bad());
+            };
+            turn.texts.push(text.clone());
+            turn.text_names.push(name.clone());
+        }
+    }
+    Ok(())
+}
+
+/// AIPerf's `format,base64` audio as a data URL; URLs and data URLs unchanged.
+fn audio_url(audio: String) -> String {
+    if audio.starts_with("data:") || audio.contains("://") {
+        return audio;
+    }
+    match audio.split_once(',') {
+        Some((format, data))
+            if !format.is_empty() && format.bytes().all(|b| b.is_ascii_alphanumeric()) =>
+        {
+            format!("data:audio/{format};base64,{data}")
+        }
+        _ => audio,
+    }
+}
+
+impl Plugin for SingleTurnLoader {
+    fn create(ctx: &PluginContext<'_>) -> Result<Self, PluginError> {
+        Ok(SingleTurnLoader::new(unit_ms(ctx.config)?))
+    }
+}
+
+impl CustomDatasetLoaderProtocol for SingleTurnLoader {
+    fn can_load(&self, first_line: Option<&str>, _file_name: &str) -> bool {
+        object(first_line).is_some_and(|row| {
+            let has = |key: &str| row.contains_key(key);
+            Self::MODALITIES.iter().any(|key| has(key))
+                && !["input_length", "text_input", "turns"]
+                    .iter()
+                    .any(|key| has(key))
+        })
+    }
+
+    fn load<T: TokenizerProtocol>(
+        &mut self,
+        content: &str,
+        file_name: &str,
+        tokenizer: &T,
+    ) -> Result<Vec<Conversation>, PluginError> {
+        self.warnings = Warnings::default();
+        let mut sessions = Sessions::default();
+        let mut extra_line = None;
+        for (line, text) in rows(content) {
+            let row = Row::parse(
+                text,
+                Place {
+                    file: file_name,
+                    line,
+                },
+            )?;
+            if row.has("extra") && extra_line.is_none() {
+                extra_line = Some(line);
+            }
+            let turn = self.turn(&row, tokenizer)?;
+            sessions.add(row.session()?, turn);
+        }
+        if let Some(line) = extra_line {
+            self.warnings.push(format!(
+                "{file_name}:{line}: `extra` body fields are not supported and are ignored"
+            ));
+        }
+        self.warnings.finish(file_name);
+        sessions.finish(file_name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_config::{config, context, entry};
+    use crate::timing::FixedScheduleStrategy;
+    use crate::tokenizer::{TiktokenTokenizer, Vocabulary};
+    use aiperf_runtime::plugin::{PluginEntry, WorkerShare};
+    use aiperf_runtime::protocols::{NextCredit, TimingStrategyProtocol};
+
+    static MOONCAKE: PluginEntry = entry(
+        "custom_dataset_loader",
+        "mooncake_trace",
+        r#"{"is_trace":true,"default_block_size":512}"#,
+    );
+    static SINGLE_TURN: PluginEntry = entry("custom_dataset_loader", "single_turn", "{}");
+
+    fn tokenizer() -> TiktokenTokenizer {
+        TiktokenTokenizer::new(Vocabulary::O200kBase)
+    }
+
+    fn mooncake(args: &[&str]) -> MooncakeTraceLoader {
+        let mut all = vec!["-m", "m", "--random-seed", "1"];
+        all.extend_from_slice(args);
+        MooncakeTraceLoader::create(&context(&config(&all), &MOONCAKE)).unwrap()
+    }
+
+    fn single_turn(args: &[&str]) -> SingleTurnLoader {
+        let mut all = vec!["-m", "m"];
+        all.extend_from_slice(args);
+        SingleTurnLoader::create(&context(&config(&all), &SINGLE_TURN)).unwrap()
+    }
+
+    /// Words of `text`, for comparing block contents.
+    fn words(text: &str) -> Vec<&str> {
+        text.split(' ').filter(|w| !w.is_empty()).collect()
+    }
+
+    /// BC-33's trace, as the case gives it.
+    const BC33: &str = concat!(
+        r#"{"timestamp": 0, "input_length": 20, "output_length": 8, "hash_ids": [0, 1]}"#,
+        "\n",
+        r#"{"timestamp": 50, "input_length": 700, "output_length": 8, "#,
+        r#""hash_ids": [4294967296, 1]}"#,
+        "\n",
+        r#"{"timestamp": 90, "input_length": 700, "output_length": 8, "hash_ids": [0, 1]}"#,
+        "\n",
+    );
+
+    #[test]
+    fn bc33_hash_ids_are_64_bit_blocks_of_512_tokens() {
+        let tok = tokenizer();
+        let mut loader = mooncake(&[]);
+        let conversations = loader.load(BC33, "bc33.jsonl", &tok).unwrap();
+        assert_eq!(conversations.len(), 3);
+        let texts: Vec<&str> = conversations
+            .iter()
+            .map(|c| c.turns[0].texts[0].as_str())
+            .collect();
+        for (c, (length, ts)) in conversations
+            .iter()
+            .zip([(20, 0.0), (700, 50.0), (700, 90.0)])
+        {
+            let turn = &c.turns[0];
+            assert_eq!(turn.input_tokens, Some(length));
+            assert_eq!(tok.count(&turn.texts[0]), length as usize);
+            assert_eq!(turn.max_tokens, Some(8));
+            assert_eq!(turn.timestamp_ms, Some(ts));
+        }
+        let (w1, w2, w3) = (words(texts[0]), words(texts[1]), words(texts[2]));
+        // Rows 2 and 3: block 0 differs (4294967296 is not 0), block 1 is shared.
+        assert_ne!(w2[..512], w3[..512]);
+        assert_eq!(w2[512..], w3[512..]);
+        // Row 1 is the first 20 tokens of block 0, which row 3 has in full.
+        assert_eq!(w1[..], w3[..20]);
+        // Row 1 has 2 blocks for 20 tokens: a warning names its line.
+        assert_eq!(loader.warnings().len(), 1, "{:?}", loader.warnings());
+        assert!(loader.warnings()[0].starts_with("bc33.jsonl:1: 2 hash_ids blocks"));
+        // The same seed gives the same text.
+        let again = mooncake(&[]).load(BC33, "bc33.jsonl", &tok).unwrap();
+        assert_eq!(again, conversations);
+    }
+
+    #[test]
+    fn a_short_block_list_is_padded_with_unique_text() {
+        let tok = tokenizer();
+        let mut loader = mooncake(&[]);
+        let trace = "{\"input_length\": 600, \"hash_ids\": [7]}\n\
+                     {\"input_length\": 600, \"hash_ids\": [7]}\n";
+        let c = loader.load(trace, "t.jsonl", &tok).unwrap();
+        let (a, b) = (
+            words(&c[0].turns[0].texts[0]),
+            words(&c[1].turns[0].texts[0]),
+        );
+        assert_eq!(a.len(), 600);
+        assert_eq!(a[..512], b[..512]);
+        assert_ne!(a[512..], b[512..]);
+        assert_eq!(loader.warnings().len(), 2);
+        assert!(loader.warnings()[1].starts_with("t.jsonl:2: "));
+    }
+
+    #[test]
+    fn bc34_units_and_fixed_schedule() {
+        let tok = tokenizer();
+        // BC-34's two files.
+        let epoch = concat!(
+            r#"{"timestamp": 1714000000123, "input_length": 100, "output_length": 10}"#,
+            "\n",
+            r#"{"timestamp": 1714000000623, "input_length": 100, "output_length": 10}"#,
+            "\n",
+        );
+        let relative = concat!(
+            r#"{"timestamp": 0.0, "input_length": 100, "output_length": 10}"#,
+            "\n",
+            r#"{"timestamp": 0.5, "input_length": 100, "output_length": 10}"#,
+            "\n",
+        );
+        let schedule = |loader_args: &[&str], file: &str, strategy_args: &[&str]| {
+            let conversations = mooncake(loader_args).load(file, "t.jsonl", &tok).unwrap();
+            // A trace replays exactly its rows, in order.
+            assert_eq!(conversations.len(), 2);
+            let mut all = vec!["-m", "m"];
+            all.extend_from_slice(strategy_args);
+            let cfg = config(&all);
+            let ctx = context(&cfg, &MOONCAKE);
+            let mut strategy = FixedScheduleStrategy::create(&ctx).unwrap();
+            strategy
+                .prepare(&conversations, WorkerShare { id: 0, count: 1 }, 0)
+                .unwrap();
+            let mut at = Vec::new();
+            let mut none = crate::arrival::ConcurrencyBurstArrival;
+            while let NextCredit::Turn { at: t, turn: 0, .. } = strategy.next_credit(&mut none, 0) {
+                at.push(t);
+            }
+            at
+        };
+        let ms = 1_000_000u64;
+        assert_eq!(
+            schedule(&[], epoch, &["--fixed-schedule-auto-offset"]),
+            vec![0, 500 * ms]
+        );
+        assert_eq!(
+            schedule(&[], epoch, &[]),
+            vec![1_714_000_000_123 * ms, 1_714_000_000_623 * ms]
+        );
+        assert_eq!(schedule(&[], relative, &[]), vec![0, ms / 2]);
+        assert_eq!(
+            schedule(&["--trace-timestamp-unit", "s"], relative, &[]),
+            vec![0, 500 * ms]
+        );
+        let err = MooncakeTraceLoader::create(&context(
+            &config(&["-m", "m", "--trace-timestamp-unit", "us"]),
+            &MOONCAKE,
+        ))
+        .unwrap_err();
+        assert!(err.to_string().contains("`ms` or `s`"), "{err}");
+    }
+
+    #[test]
+    fn sessions_text_input_and_delays() {
+        let tok = tokenizer();
+        let trace = r#"{"session_id": "a", "timestamp": 1.5, "text_input": "Hello there"}
+
+{"session_id": "b", "timestamp": 2, "input_length": 5}
+{"session_id": "a", "delay": 0.25, "text_input": "Again", "output_length": 3}
+{"timestamp": 3, "input_length": 2}
+{"session_id": 7, "timestamp": 4, "input_length": 1}
+"#;
+        let c = mooncake(&["--trace-timestamp-unit", "s"])
+            .load(trace, "t.jsonl", &tok)
+            .unwrap();
+        let ids: Vec<&str> = c.iter().map(|c| c.session_id.as_str()).collect();
+        assert_eq!(ids, ["a", "b", "session_000002", "7"]);
+        assert_eq!(c[0].turns.len(), 2);
+        assert_eq!(c[0].turns[0].texts, ["Hello there"]);
+        assert_eq!(c[0].turns[0].input_tokens, Some(2));
+        assert_eq!(c[0].turns[0].timestamp_ms, Some(1500.0));
+        assert_eq!(c[0].turns[1].timestamp_ms, None);
+        assert_eq!(c[0].turns[1].delay_ms, Some(250.0));
+        assert_eq!(c[0].turns[1].max_tokens, Some(3));
+        assert_eq!(c[1].turns[0].input_tokens, Some(5));
+        assert_eq!(c[2].turns[0].timestamp_ms, Some(3000.0));
+    }
+
+    #[test]
+    fn malformed_rows_name_file_and_line() {
+        let tok = tokenizer();
+        let cases: &[(&str, &str)] = &[
+            (
+                "{\"input_length\": 4}\nnot json\n",
+                "t.jsonl:2: invalid JSON",
+            ),
+            ("\n\n[1, 2]\n", "t.jsonl:3: expected a JSON object"),
+            (
+                "{\"timestamp\": 1}\n",
+                "t.jsonl:1: a row needs `input_length`",
+            ),
+            (
+                "{\"input_length\": -4}\n",
+                "t.jsonl:1: `input_length` must be a non-negative",
+            ),
+            (
+                "{\"input_length\": 2.5}\n",
+                "t.jsonl:1: `input_length` must be a non-negative",
+            ),
+            (
+                "{\"input_length\": 0}\n",
+                "t.jsonl:1: `input_length` must be at least 1",
+            ),
+            (
+                "{\"input_length\": 99999999999}\n",
+                "t.jsonl:1: `input_length` 99999999999 is",
+            ),
+            (
+                "{\"input_length\": 4, \"text_input\": \"x\"}\n",
+                "t.jsonl:1: a row has either",
+            ),
+            (
+                "{\"input_length\": 4, \"hash_ids\": [-1]}\n",
+                "t.jsonl:1: `hash_ids` must be",
+            ),
+            (
+                "{\"input_length\": 4, \"hash_ids\": 3}\n",
+                "t.jsonl:1: `hash_ids` must be a list",
+            ),
+            (
+                "{\"input_length\": 4, \"hash_ids\": [18446744073709551616]}\n",
+                "`hash_ids` must be",
+            ),
+            (
+                "{\"text_input\": \"x\", \"hash_ids\": [1]}\n",
+                "t.jsonl:1: `hash_ids` go with",
+            ),
+            (
+                "{\"input_length\": 4, \"timestamp\": \"0\"}\n",
+                "t.jsonl:1: `timestamp` must be",
+            ),
+            (
+                "{\"input_length\": 4, \"timestamp\": 0, \"delay\": 1}\n",
+                "either `timestamp`",
+            ),
+            (
+                "{\"input_length\": 4, \"delay\": -1}\n",
+                "t.jsonl:1: `delay` must not be",
+            ),
+            (
+                "{\"input_length\": 4, \"output_length\": 1e12}\n",
+                "`output_length`",
+            ),
+            (
+                "{\"input_length\": 4, \"session_id\": [1]}\n",
+                "t.jsonl:1: `session_id` must",
+            ),
+            (
+                "{\"messages\": []}\n",
+                "t.jsonl:1: `messages` rows are not supported",
+            ),
+            (
+                "{\"payload\": {}}\n",
+                "t.jsonl:1: `payload` rows are not supported",
+            ),
+            ("\n  \n", "t.jsonl: the file has no rows"),
+        ];
+        for (content, expected) in cases {
+            let err = mooncake(&[]).load(content, "t.jsonl", &tok).unwrap_err();
+            assert!(
+                err.to_string().contains(expected),
+                "{content:?}: {err} (expected {expected:?})"
+            );
+        }
+    }
+
+    #[test]
+    fn detection_is_disjoint() {
+        let m = mooncake(&[]);
+        let s = single_turn(&[]);
+        let cases = [
+            (Some(r#"{"input_length": 3, "timestamp": 0}"#), true, false),
+            (Some(r#"{"text_input": "hi"}"#), true, false),
+            (Some(r#"{"text": "hi", "timestamp": 0}"#), false, true),
+            (Some(r#"{"texts": ["a"], "session_id": "x"}"#), false, true),
+            (Some(r#"{"image": "http://x/y.png"}"#), false, true),
+            (Some(r#"{"turns": [{"text": "hi"}]}"#), false, false),
+            (Some(r#"{"text": "x", "input_length": 2}"#), true, false),
+            (Some("not json"), false, false),
+            (Some("[1]"), false, false),
+            (Some(""), false, false),
+            (None, false, false),
+        ];
+        for (line, mooncake, single) in cases {
+            assert_eq!(m.can_load(line, "f.jsonl"), mooncake, "{line:?}");
+            assert_eq!(s.can_load(line, "f.jsonl"), single, "{line:?}");
+        }
+    }
+
+    #[test]
+    fn single_turn_rows() {
+        let tok = tokenizer();
+        let file = r#"{"text": "What is the capital of France?", "output_length": 4, "timestamp": 1}
+{"texts": ["a b", "c"], "role": "user", "delay": 5, "session_id": "s"}
+{"texts": [{"name": "query", "contents": ["q"]}, {"name": "passages", "contents": ["p1", "p2"]}]}
+{"image": "data:image/png;base64,AAAA", "audios": ["wav,UklGR", "https://x/a.wav"]}
+{"text": "again", "session_id": "s", "extra": {"temperature": 0}}
+"#;
+        let mut loader = single_turn(&[]);
+        let c = loader.load(file, "st.jsonl", &tok).unwrap();
+        assert_eq!(c.len(), 4);
+        let first = &c[0].turns[0];
+        assert_eq!(first.texts, ["What is the capital of France?"]);
+        assert_eq!(first.max_tokens, Some(4));
+        assert_eq!(first.timestamp_ms, Some(1.0));
+        assert_eq!(
+            first.input_tokens,
+            Some(tok.count("What is the capital of France?") as u32)
+        );
+        assert_eq!(c[1].session_id, "s");
+        assert_eq!(c[1].turns.len(), 2);
+        assert_eq!(c[1].turns[0].texts, ["a b", "c"]);
+        assert_eq!(c[1].turns[0].role.as_deref(), Some("user"));
+        assert_eq!(c[1].turns[0].delay_ms, Some(5.0));
+        assert_eq!(c[1].turns[1].texts, ["again"]);
+        assert_eq!(c[2].turns[0].texts, ["q", "p1", "p2"]);
+        assert_eq!(c[2].turns[0].text_names, ["query", "passages", "passages"]);
+        let media = &c[3].turns[0];
+        assert_eq!(media.images, ["data:image/png;base64,AAAA"]);
+        assert_eq!(
+            media.audios,
+            ["data:audio/wav;base64,UklGR", "https://x/a.wav"]
+        );
+        assert_eq!(media.input_tokens, None);
+        assert_eq!(loader.warnings().len(), 1);
+        assert!(loader.warnings()[0].starts_with("st.jsonl:5: `extra`"));
+    }
+
+    #[test]
+    fn single_turn_errors_name_the_line() {
+        let tok = tokenizer();
+        let cases: &[(&str, &str)] = &[
+            (
+                "{\"text\": \"a\"}\n{\"role\": \"user\"}\n",
+                "st.jsonl:2: a row needs at least",
+            ),
+            (
+                "{\"text\": \"a\", \"texts\": [\"b\"]}\n",
+                "st.jsonl:1: a row has either `text`",
+            ),
+            (
+                "{\"texts\": [1]}\n",
+                "st.jsonl:1: `texts` must hold strings",
+            ),
+            (
+                "{\"texts\": [{\"name\": \"q\"}]}\n",
+                "st.jsonl:1: `texts` objects need",
+            ),
+            ("{\"text\": 5}\n", "st.jsonl:1: `text` must be a string"),
+            (
+                "{\"video\": \"v.mp4\"}\n",
+                "st.jsonl:1: `video` is not supported",
+            ),
+            (
+                "{\"text\": \"a\", \"timestamp\": 1, \"delay\": 1}\n",
+                "st.jsonl:1: a row has",
+            ),
+            ("{\"text\": \"a\"\n", "st.jsonl:1: invalid JSON"),
+        ];
+        for (content, expected) in cases {
+            let err = single_turn(&[])
+                .load(content, "st.jsonl", &tok)
+                .unwrap_err();
+            assert!(
+                err.to_string().contains(expected),
+                "{content:?}: {err} (expected {expected:?})"
+            );
+        }
+        assert!(SingleTurnLoader::create(&context(
+            &config(&["-m", "m", "--trace-timestamp-unit", "minutes"]),
+            &SINGLE_TURN
+        ))
+        .is_err());
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic() {
+        let tok = tokenizer();
+        let inputs = [
+            "\u{feff}{\"input_length\": 1}",
+            "{\"input_length\": 1}\r\n{\"input_length\": 2}\r\n",
+            "{\"input_length\": 1, \"timestamp\": 1e308}",
+            "{\"text\": \"\\ud800\"}",
+            "{}",
+            "null",
+            "{\"input_length\": 1, \"hash_ids\": []}",
+        ];
+        for input in inputs {
+            let _ = mooncake(&[]).load(input, "f", &tok);
+            let _ = single_turn(&[]).load(input, "f", &tok);
+        }
+        // Timestamps in seconds that overflow f64 milliseconds are errors, not infinities.
+        let err = mooncake(&["--trace-timestamp-unit", "s"])
+            .load("{\"input_length\": 1, \"timestamp\": 1e307}", "f", &tok)
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("`timestamp` must be a number"),
+            "{err}"
+        );
+    }
+}

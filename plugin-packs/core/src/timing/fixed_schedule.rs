@@ -1,0 +1,479 @@
+//! `fixed_schedule`: replays the timestamps of a trace.
+
+use aiperf_runtime::dataset::Conversation;
+use aiperf_runtime::plugin::{Plugin, PluginContext, PluginError, WorkerShare};
+use aiperf_runtime::protocols::{ArrivalPatternProtocol, NextCredit, TimingStrategyProtocol};
+use aiperf_runtime::record::Nanos;
+
+/// Milliseconds in a day: a schedule longer than this is most likely in the wrong unit
+/// (epoch milliseconds without an offset, or seconds read as milliseconds).
+const SUSPICIOUS_SPAN_MS: f64 = 86_400_000.0;
+/// One microsecond: rows closer than this are most likely seconds read as milliseconds
+/// scaled the wrong way, or nanoseconds.
+const SUSPICIOUS_SPACING_MS: f64 = 0.001;
+
+/// Sends every conversation's first turn at its trace timestamp, as AIPerf's
+/// `fixed_schedule`: the instant of a timestamp `ts` (ms) is `start + (ts - zero)`, where
+/// the zero is the first timestamp with `--fixed-schedule-auto-offset`, else
+/// `--fixed-schedule-start-offset`, else 0. Conversations whose first timestamp lies
+/// outside `[start offset, end offset]` are skipped.
+///
+/// Later turns go at their own `timestamp_ms` (absolute, as above) or `delay_ms` after
+/// the previous turn of the conversation, or with the previous turn when they have
+/// neither. AIPerf measures `delay_ms` from the previous turn's *response*; the protocol
+/// gives strategies no completion feedback, so here it runs from the previous turn's
+/// scheduled send, and a turn is never scheduled before the previous one.
+///
+/// Workers split the time-sorted conversations round-robin (the `k`-th to start goes to
+/// worker `k mod count`), each worker replaying whole conversations, so the union over
+/// workers is exactly the trace: every row once, at its instant, ties in file order.
+/// Timestamps reach this strategy in milliseconds: loaders convert from
+/// `--trace-timestamp-unit`. The engine's request count and duration limits still apply.
+#[derive(Debug, Clone, Default)]
+pub struct FixedScheduleStrategy {
+    auto_offset: bool,
+    start_offset_ms: Option<f64>,
+    end_offset_ms: Option<f64>,
+    /// This worker's sends, in order: `(instant, conversation, turn)`.
+    schedule: Vec<(Nanos, usize, u32)>,
+    next: usize,
+}
+
+impl FixedScheduleStrategy {
+    pub fn new(
+        auto_offset: bool,
+        start_offset_ms: Option<f64>,
+        end_offset_ms: Option<f64>,
+    ) -> Result<Self, PluginError> {
+        for (flag, value) in [
+            ("--fixed-schedule-start-offset", start_offset_ms),
+            ("--fixed-schedule-end-offset", end_offset_ms),
+        ] {
+            if value.is_some_and(|v| !v.is_finite()) {
+                return Err(PluginError::Config(format!(
+                    "{flag} must be a number of milliseconds"
+                )));
+            }
+        }
+        if let (Some(start), Some(end)) = (start_offset_ms, end_offset_ms) {
+            if start > end {
+                return Err(PluginError::Config(format!(
+                    "--fixed-schedule-start-offset ({start} ms) is after \
+                     --fixed-schedule-end-offset ({end} ms)"
+                )));
+            }
+        }
+        Ok(FixedScheduleStrategy {
+            auto_offset,
+            start_offset_ms,
+            end_offset_ms,
+            schedule: Vec::new(),
+            next: 0,
+        })
+    }
+
+    /// This worker's schedule as prepared: `(instant, conversation, turn)` in send order.
+    pub fn schedule(&self) -> &[(Nanos, usize, u32)] {
+        &self.schedule
+    }
+
+    fn within_offsets(&self, ts: f64) -> bool {
+        self.start_offset_ms.is_none_or(|start| ts >= start)
+            && self.end_offset_ms.is_none_or(|end| ts <= end)
+    }
+}
+
+impl Plugin for FixedScheduleStrategy {
+    fn create(ctx: &PluginContext<'_>) -> Result<Self, PluginError> {
+        let config = ctx.config;
+        FixedScheduleStrategy::new(
+            config.fixed_schedule_auto_offset,
+            config.fixed_schedule_start_offset,
+            config.fixed_schedule_end_offset,
+        )
+    }
+}
+
+impl TimingStrategyProtocol for FixedScheduleStrategy {
+    fn prepare(
+        &mut self,
+        conversations: &[Conversation],
+        worker: WorkerShare,
+        start: Nanos,
+    ) -> Result<(), PluginError> {
+        self.schedule.clear();
+        self.next = 0;
+        // Every conversation's first timestamp, in trace order.
+        let mut entries = Vec::with_capacity(conversations.len());
+        for (index, conversation) in conversations.iter().enumerate() {
+            let ts = conversation
+                .turns
+                .first()
+                .and_then(|turn| turn.timestamp_ms)
+                .filter(|ts| ts.is_finite())
+                .ok_or_else(|| {
+                    PluginError::Config(format!(
+                        "fixed_schedule needs a timestamp on the first turn of every \
+                         conversation; `{}` (entry {}) has none",
+                        conversation.session_id,
+                        index + 1
+                    ))
+                })?;
+            if self.within_offsets(ts) {
+                entries.push((ts, index));
+            }
+        }
+        // Stable: equal timestamps keep their file order.
+        entries.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let zero = if self.auto_offset {
+            entries.first().map_or(0.0, |e| e.0)
+        } else {
+            self.start_offset_ms.unwrap_or(0.0)
+        };
+        if worker.id == 0 {
+            let timestamps: Vec<f64> = entries.iter().map(|e| e.0).collect();
+            for warning in sanity_warnings(&timestamps, zero) {
+                tracing::warn!("{warning}");
+            }
+            if entries.is_empty() {
+                tracing::warn!("fixed_schedule: no trace entry lies within the offsets");
+            }
+        }
+        let count = worker.count.max(1) as usize;
+        let mine = entries
+            .iter()
+            .enumerate()
+            .filter(|(rank, _)| rank % count == worker.id as usize);
+        let mut sends = Vec::new();
+        for (rank, &(ts, index)) in mine {
+            let first = start.saturating_add(ms_to_ns(ts - zero));
+            let mut previous = first;
+            sends.push((first, rank, index, 0u32));
+            for (turn_index, turn) in conversations[index].turns.iter().enumerate().skip(1) {
+                let at = match (turn.timestamp_ms, turn.delay_ms) {
+                    (Some(ts), _) => start.saturating_add(ms_to_ns(ts - zero)),
+                    (None, Some(delay)) => previous.saturating_add(ms_to_ns(delay)),
+                    (None, None) => previous,
+                }
+                .max(previous);
+                previous = at;
+                let turn_index = u32::try_from(turn_index).unwrap_or(u32::MAX);
+                sends.push((at, rank, index, turn_index));
+            }
+        }
+        // By instant; ties by the conversation's place in the trace, then by turn.
+        sends.sort_unstable();
+        self.schedule = sends
+            .into_iter()
+            .map(|(at, _, conversation, turn)| (at, conversation, turn))
+            .collect();
+        Ok(())
+    }
+
+    fn next_credit<A: ArrivalPatternProtocol>(
+        &mut self,
+        _arrivals: &mut A,
+        _now: Nanos,
+    ) -> NextCredit {
+        match self.schedule.get(self.next) {
+            Some(&(at, conversation, turn)) => {
+                self.next += 1;
+                NextCredit::Turn {
+                    at,
+                    conversation,
+                    turn,
+                }
+            }
+            None => NextCredit::Done,
+        }
+    }
+}
+
+/// Milliseconds to whole nanoseconds, saturating; negative and NaN give 0.
+///
+/// Whole milliseconds and the fraction convert apart: epoch milliseconds are exact in an
+/// `f64`, their nanoseconds (about 1.7e18) are not.
+pub(crate) fn ms_to_ns(ms: f64) -> u64 {
+    if ms.is_nan() || ms <= 0.0 {
+        return 0;
+    }
+    let whole = ms.trunc();
+    if whole >= (u64::MAX / 1_000_000) as f64 {
+        return u64::MAX;
+    }
+    // `ms - whole` is exact; `as` is exact for the integral `whole` below 2^64.
+    let fraction_ns = ((ms - whole) * 1e6).round() as u64;
+    (whole as u64)
+        .saturating_mul(1_000_000)
+        .saturating_add(fraction_ns)
+}
+
+/// BC-34's unit check on sorted first timestamps (ms) and the schedule's zero: a span
+/// of more than a day, or rows closer than a microsecond, most likely mean the trace is
+/// in another unit than `--trace-timestamp-unit` says (or needs an offset).
+pub fn sanity_warnings(sorted_ms: &[f64], zero_ms: f64) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let Some(&last) = sorted_ms.last() else {
+        return warnings;
+    };
+    let span = last - zero_ms;
+    if span > SUSPICIOUS_SPAN_MS {
+        warnings.push(format!(
+            "the trace schedule spans {:.1} days from its zero ({zero_ms} ms) to its last \
+             request ({last} ms): check --trace-timestamp-unit (ms or s), and use \
+             --fixed-schedule-auto-offset for absolute (epoch) timestamps",
+            span / SUSPICIOUS_SPAN_MS
+        ));
+    }
+    let closest = sorted_ms
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .filter(|gap| *gap > 0.0)
+        .min_by(f64::total_cmp);
+    if let Some(gap) = closest.filter(|gap| *gap < SUSPICIOUS_SPACING_MS) {
+        warnings.push(format!(
+            "trace requests are as close as {:.3} µs apart: check \
+             --trace-timestamp-unit (ms or s)",
+            gap * 1000.0
+        ));
+    }
+    warnings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::arrival::ConcurrencyBurstArrival;
+    use crate::test_config::{config, context, EMPTY_ENTRY};
+    use aiperf_runtime::dataset::Turn;
+
+    /// Conversations with these first timestamps (ms), one turn each.
+    fn trace(timestamps: &[f64]) -> Vec<Conversation> {
+        timestamps
+            .iter()
+            .enumerate()
+            .map(|(i, &ts)| Conversation {
+                session_id: format!("s{i}"),
+                turns: vec![Turn {
+                    timestamp_ms: Some(ts),
+                    ..Turn::default()
+                }],
+            })
+            .collect()
+    }
+
+    fn strategy(args: &[&str]) -> FixedScheduleStrategy {
+        let mut all = vec!["-m", "m"];
+        all.extend_from_slice(args);
+        let cfg = config(&all);
+        FixedScheduleStrategy::create(&context(&cfg, &EMPTY_ENTRY)).unwrap()
+    }
+
+    fn drain(strategy: &mut FixedScheduleStrategy) -> Vec<(Nanos, usize, u32)> {
+        let mut out = Vec::new();
+        loop {
+            match strategy.next_credit(&mut ConcurrencyBurstArrival, 0) {
+                NextCredit::Turn {
+                    at,
+                    conversation,
+                    turn,
+                } => out.push((at, conversation, turn)),
+                NextCredit::Done => return out,
+                other => panic!("unexpected credit {other:?}"),
+            }
+        }
+    }
+
+    fn replay(args: &[&str], conversations: &[Conversation], start: Nanos) -> Vec<Nanos> {
+        let mut s = strategy(args);
+        s.prepare(conversations, WorkerShare { id: 0, count: 1 }, start)
+            .unwrap();
+        drain(&mut s).into_iter().map(|(at, _, _)| at).collect()
+    }
+
+    const MS: u64 = 1_000_000;
+
+    #[test]
+    fn epoch_timestamps_with_auto_offset() {
+        // BC-34 file 1, in milliseconds (the default unit).
+        let conversations = trace(&[1_714_000_000_123.0, 1_714_000_000_623.0]);
+        let at = replay(&["--fixed-schedule-auto-offset"], &conversations, 7);
+        assert_eq!(at, vec![7, 7 + 500 * MS]);
+        // Without the offset the zero is 0: the first request is 54 years away, and the
+        // sanity check says so.
+        let at = replay(&[], &conversations, 0);
+        assert_eq!(at, vec![1_714_000_000_123 * MS, 1_714_000_000_623 * MS]);
+        let warnings = sanity_warnings(&[1_714_000_000_123.0, 1_714_000_000_623.0], 0.0);
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].contains("--fixed-schedule-auto-offset"));
+        assert!(sanity_warnings(
+            &[1_714_000_000_123.0, 1_714_000_000_623.0],
+            1_714_000_000_123.0
+        )
+        .is_empty());
+    }
+
+    #[test]
+    fn relative_timestamps() {
+        // BC-34 file 2 after a loader read it with `--trace-timestamp-unit s`.
+        let at = replay(&[], &trace(&[0.0, 500.0]), 1_000);
+        assert_eq!(at, vec![1_000, 1_000 + 500 * MS]);
+        // The same file read as milliseconds: 0.5 ms apart, exactly.
+        let at = replay(&[], &trace(&[0.0, 0.5]), 0);
+        assert_eq!(at, vec![0, 500_000]);
+        assert!(sanity_warnings(&[0.0, 0.5], 0.0).is_empty());
+        // Sub-microsecond spacing is suspicious.
+        let warnings = sanity_warnings(&[0.0, 0.0, 0.0005], 0.0);
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].contains("--trace-timestamp-unit"));
+    }
+
+    #[test]
+    fn offsets_filter_and_set_the_zero() {
+        let conversations = trace(&[100.0, 200.0, 300.0, 400.0]);
+        // Start offset: rows before it are skipped and it is the zero.
+        let mut s = strategy(&["--fixed-schedule-start-offset", "200"]);
+        s.prepare(&conversations, WorkerShare { id: 0, count: 1 }, 0)
+            .unwrap();
+        assert_eq!(
+            drain(&mut s),
+            vec![(0, 1, 0), (100 * MS, 2, 0), (200 * MS, 3, 0)]
+        );
+        // End offset (inclusive) with auto-offset: zero is the first row kept.
+        let at = replay(
+            &[
+                "--fixed-schedule-auto-offset",
+                "--fixed-schedule-end-offset",
+                "300",
+            ],
+            &conversations,
+            0,
+        );
+        assert_eq!(at, vec![0, 100 * MS, 200 * MS]);
+        // Auto-offset wins over the start offset as the zero; the start offset still
+        // filters.
+        let at = replay(
+            &[
+                "--fixed-schedule-auto-offset",
+                "--fixed-schedule-start-offset",
+                "150",
+            ],
+            &conversations,
+            0,
+        );
+        assert_eq!(at, vec![0, 100 * MS, 200 * MS]);
+    }
+
+    #[test]
+    fn unsorted_rows_replay_in_time_order_and_ties_in_file_order() {
+        let mut s = strategy(&[]);
+        s.prepare(
+            &trace(&[90.0, 0.0, 50.0, 50.0]),
+            WorkerShare { id: 0, count: 1 },
+            0,
+        )
+        .unwrap();
+        assert_eq!(
+            drain(&mut s),
+            vec![(0, 1, 0), (50 * MS, 2, 0), (50 * MS, 3, 0), (90 * MS, 0, 0)]
+        );
+    }
+
+    #[test]
+    fn workers_split_round_robin_and_the_union_is_the_trace() {
+        let timestamps: Vec<f64> = (0..10).map(|k| f64::from(k) * 10.0).collect();
+        let conversations = trace(&timestamps);
+        let mut union = Vec::new();
+        for id in 0..3 {
+            let mut s = strategy(&[]);
+            s.prepare(&conversations, WorkerShare { id, count: 3 }, 0)
+                .unwrap();
+            let mine = drain(&mut s);
+            let expected: Vec<usize> = (id as usize..10).step_by(3).collect();
+            assert_eq!(
+                mine.iter().map(|c| c.1).collect::<Vec<_>>(),
+                expected,
+                "worker {id}"
+            );
+            union.extend(mine);
+        }
+        union.sort_unstable();
+        let expected: Vec<_> = (0..10).map(|k| (k as u64 * 10 * MS, k, 0)).collect();
+        assert_eq!(union, expected);
+    }
+
+    #[test]
+    fn later_turns_by_timestamp_or_delay() {
+        let turn = |timestamp_ms, delay_ms| Turn {
+            timestamp_ms,
+            delay_ms,
+            ..Turn::default()
+        };
+        let conversations = vec![
+            Conversation {
+                session_id: "a".into(),
+                turns: vec![
+                    turn(Some(1000.0), None),
+                    turn(None, Some(30.0)),
+                    turn(Some(1200.0), None),
+                    turn(None, None),
+                    // A timestamp before the previous turn: never earlier than it.
+                    turn(Some(1100.0), None),
+                ],
+            },
+            Conversation {
+                session_id: "b".into(),
+                turns: vec![turn(Some(1010.0), None)],
+            },
+        ];
+        let mut s = strategy(&["--fixed-schedule-auto-offset"]);
+        s.prepare(&conversations, WorkerShare { id: 0, count: 1 }, 0)
+            .unwrap();
+        assert_eq!(
+            drain(&mut s),
+            vec![
+                (0, 0, 0),
+                (10 * MS, 1, 0),
+                (30 * MS, 0, 1),
+                (200 * MS, 0, 2),
+                (200 * MS, 0, 3),
+                (200 * MS, 0, 4),
+            ]
+        );
+    }
+
+    #[test]
+    fn missing_timestamps_and_bad_offsets_are_errors() {
+        let mut conversations = trace(&[0.0]);
+        conversations.push(Conversation {
+            session_id: "untimed".into(),
+            turns: vec![Turn::default()],
+        });
+        let err = strategy(&[])
+            .prepare(&conversations, WorkerShare { id: 0, count: 1 }, 0)
+            .unwrap_err();
+        assert!(err.to_string().contains("`untimed` (entry 2)"), "{err}");
+        assert!(FixedScheduleStrategy::new(false, Some(10.0), Some(5.0)).is_err());
+        assert!(FixedScheduleStrategy::new(false, Some(f64::NAN), None).is_err());
+        // Nothing in range: done at once.
+        let mut s = strategy(&["--fixed-schedule-start-offset", "1"]);
+        s.prepare(&trace(&[0.0]), WorkerShare { id: 0, count: 1 }, 0)
+            .unwrap();
+        assert!(drain(&mut s).is_empty());
+        // A worker with no share of a short trace is done at once too.
+        let mut s = strategy(&[]);
+        s.prepare(&trace(&[0.0]), WorkerShare { id: 5, count: 8 }, 0)
+            .unwrap();
+        assert!(drain(&mut s).is_empty());
+    }
+
+    #[test]
+    fn conversions_saturate() {
+        assert_eq!(ms_to_ns(-5.0), 0);
+        assert_eq!(ms_to_ns(f64::NAN), 0);
+        assert_eq!(ms_to_ns(1e300), u64::MAX);
+        assert_eq!(ms_to_ns(1.5), 1_500_000);
+        let at = replay(&[], &trace(&[-10.0, 1e300]), 5);
+        assert_eq!(at, vec![5, u64::MAX]);
+    }
+}

@@ -1,0 +1,506 @@
+//! `user_centric_rate`: simulated users, each sending its turns a fixed gap apart.
+
+use std::cmp::{Ordering, Reverse};
+use std::collections::BinaryHeap;
+
+use aiperf_runtime::dataset::Conversation;
+use aiperf_runtime::plugin::{Plugin, PluginContext, PluginError, WorkerShare};
+use aiperf_runtime::protocols::{ArrivalPatternProtocol, NextCredit, TimingStrategyProtocol};
+use aiperf_runtime::record::Nanos;
+
+/// Highest `--user-centric-rate`: the stagger between users is then 100 ns, which keeps
+/// every instant of a run of years exactly representable and strictly increasing.
+const MAX_RATE: f64 = 1e7;
+/// Most `--num-users`: each worker keeps a small record per user's chain.
+const MAX_USERS: u32 = 10_000_000;
+
+/// AIPerf's user-centric mode for KV-cache benchmarks: `N` users (`--num-users`) share
+/// `Q` requests per second (`--user-centric-rate`); users start `1/Q` apart and each
+/// sends its turns `N/Q` apart, so the total rate is `Q`.
+///
+/// The run opens in a steady state, as AIPerf's does: with
+/// `L = max(1, round(mean turns) - 1)`, user `i` of `N` is `age = (N - i)·L` gaps into
+/// its session and has `L - floor(age/N)` turns left (none: it is skipped); it starts at
+/// slot `age mod N` (`i·step mod N`, `step` the smallest number above 1 coprime to `N`,
+/// when `N` and `L` share a factor), i.e. `(N - slot)/Q` after the start, and a fresh
+/// user with all its turns starts at once. Each of these users begins a *chain*: when a
+/// user's last turn is due (`first send + turns·N/Q`), a new user with a whole
+/// conversation takes its place, forever; the engine's request count or duration ends
+/// the run. Users take conversations in the order they appear (sequential, wrapping).
+///
+/// Later turns go `N/Q` after the previous turn's *scheduled* send. AIPerf waits for
+/// the previous response and sends at `max(response, previous + N/Q)`; the protocol
+/// gives strategies no completion feedback, so a slow server does not delay a user here.
+///
+/// Workers split the chains round-robin (chain `k` to worker `k mod count`). Which
+/// conversation a new user gets depends on the global order of new users, so every
+/// worker follows all chains' spawn times (a heap pop each) and sends only its own: the
+/// union over workers is exactly the single-process schedule.
+#[derive(Debug, Clone)]
+pub struct UserCentricStrategy {
+    rate: f64,
+    users: u32,
+    plan: Option<Plan>,
+}
+
+/// The schedule state after `prepare`.
+#[derive(Debug, Clone)]
+struct Plan {
+    start: Nanos,
+    gap_ns: f64,
+    /// Turns of each conversation (users are given whole conversations).
+    turns: Vec<u32>,
+    share: WorkerShare,
+    /// Whether this worker owns any chain; a worker without one is done at once.
+    owns_chains: bool,
+    /// Every chain's next new user: `(instant, chain)`, all workers' alike.
+    spawns: BinaryHeap<Reverse<(Instant, usize)>>,
+    /// New users so far, over all workers: the sampling order.
+    sampled: u64,
+    /// This worker's next new user, taken from `spawns` and waiting to be sent:
+    /// `(instant, chain, conversation)`.
+    next_spawn: Option<(Instant, usize, usize)>,
+    /// This worker's users' due turns, earliest first.
+    due: BinaryHeap<Reverse<DueTurn>>,
+    sequence: u64,
+}
+
+/// A turn of one of this worker's users, waiting for its instant. Ordered by instant,
+/// then by the order it was queued in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct DueTurn {
+    at: Instant,
+    sequence: u64,
+    conversation: usize,
+    turn: u32,
+    /// Turns the user sends in all.
+    turns: u32,
+}
+
+/// Nanoseconds from the phase start, as `f64` so that `1/Q` steps do not drift; always
+/// finite and non-negative, ordered totally.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Instant(f64);
+
+impl Eq for Instant {}
+
+impl PartialOrd for Instant {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Instant {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.0.total_cmp(&other.0)
+    }
+}
+
+/// One user of the opening steady state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InitialUser {
+    /// Position in the start order: the user's first turn is `order/Q` after the start.
+    pub order: u64,
+    /// Turns it sends.
+    pub turns: u32,
+    pub conversation: usize,
+}
+
+impl UserCentricStrategy {
+    pub fn new(rate: f64, users: u32) -> Result<Self, PluginError> {
+        if !(rate.is_finite() && rate > 0.0 && rate <= MAX_RATE) {
+            return Err(PluginError::Config(format!(
+                "--user-centric-rate must be a positive number of requests per second up \
+                 to {MAX_RATE}, got {rate}"
+            )));
+        }
+        if users == 0 || users > MAX_USERS {
+            return Err(PluginError::Config(format!(
+                "--num-users must be between 1 and {MAX_USERS}, got {users}"
+            )));
+        }
+        Ok(UserCentricStrategy {
+            rate,
+            users,
+            plan: None,
+        })
+    }
+
+    /// The opening users, in AIPerf's generation order (the fresh user last).
+    pub fn initial_users(users: u32, turns: &[u32]) -> Vec<InitialUser> {
+        let n = u64::from(users);
+        let len = turns.len().max(1);
+        let mean = turns.iter().map(|&t| f64::from(t)).sum::<f64>() / len as f64;
+        // Python's round(): ties to even.
+        let session_turns = mean.round_ties_even() as u64;
+        let lifetime = session_turns.saturating_sub(1).max(1);
+        let step = (gcd(n, lifetime) > 1).then(|| coprime_step(n));
+        let mut sampled = 0usize;
+        let mut take = |limit: Option<u64>| {
+            let conversation = sampled % len;
+            sampled += 1;
+            let full = turns.get(conversation).copied().unwrap_or(0);
+            let turns = match limit {
+                Some(limit) => u32::try_from(limit).unwrap_or(u32::MAX).min(full),
+                None => full,
+            };
+            (conversation, turns)
+        };
+        let mut out = Vec::new();
+        for i in 0..n {
+            let age = (n - i) * lifetime;
+            let Some(left) = lifetime.checked_sub(age / n).filter(|&left| left > 0) else {
+                continue;
+            };
+            let slot = match step {
+                Some(step) => (i * step) % n,
+                None => age % n,
+            };
+            let (conversation, turns) = take(Some(left));
+            out.push(InitialUser {
+                order: n - slot,
+                turns,
+                conversation,
+            });
+        }
+        let (conversation, turns) = take(None);
+        out.push(InitialUser {
+            order: 0,
+            turns,
+            conversation,
+        });
+        out
+    }
+}
+
+impl Plugin for UserCentricStrategy {
+    fn create(ctx: &PluginContext<'_>) -> Result<Self, PluginError> {
+        let config = ctx.config;
+        let rate = config.user_centric_rate.ok_or_else(|| {
+            PluginError::Config("user_centric_rate needs --user-centric-rate".into())
+        })?;
+        let users = config
+            .num_users
+            .ok_or_else(|| PluginError::Config("--user-centric-rate needs --num-users".into()))?;
+        UserCentricStrategy::new(rate, users)
+    }
+}
+
+impl Plan {
+    fn owns(&self, chain: usize) -> bool {
+        chain % self.share.count.max(1) as usize == self.share.id as usize
+    }
+
+    fn length(&self, conversation: usize) -> u32 {
+        self.turns.get(conversation).copied().unwrap_or(1).max(1)
+    }
+
+    /// Queues turn `turn` of a user and counts the sequence that breaks ties.
+    fn queue(&mut self, at: Instant, conversation: usize, turn: u32, turns: u32) {
+        if turn < turns {
+            self.sequence += 1;
+            self.due.push(Reverse(DueTurn {
+                at,
+                sequence: self.sequence,
+                conversation,
+                turn,
+                turns,
+            }));
+        }
+    }
+
+    /// Follows the spawn schedule of all chains until this worker's next new user.
+    fn find_next_spawn(&mut self) {
+        if self.next_spawn.is_some() || !self.owns_chains {
+            return;
+        }
+        // Every chain advances by at least one turn gap per spawn, so this worker's own
+        // chain comes up after a bounded number of others' spawns.
+        while let Some(Reverse((at, chain))) = self.spawns.pop() {
+            let conversation = (self.sampled % self.turns.len().max(1) as u64) as usize;
+            self.sampled += 1;
+            if self.owns(chain) {
+                self.next_spawn = Some((at, chain, conversation));
+                return;
+            }
+            let end = at.0 + f64::from(self.length(conversation)) * self.gap_ns;
+            self.spawns.push(Reverse((Instant(end), chain)));
+        }
+    }
+
+    fn credit(&self, at: Instant, conversation: usize, turn: u32) -> NextCredit {
+        // Instants are finite and non-negative; `as` saturates past u64::MAX.
+        NextCredit::Turn {
+            at: self.start.saturating_add(at.0.round() as u64),
+            conversation,
+            turn,
+        }
+    }
+
+    fn next(&mut self) -> NextCredit {
+        self.find_next_spawn();
+        let due = self.due.peek().map(|Reverse(d)| d.at);
+        // A due turn goes first on a tie: it was scheduled earlier.
+        let spawn = self
+            .next_spawn
+            .filter(|(at, _, _)| due.is_none_or(|due| *at < due));
+        if let Some((at, chain, conversation)) = spawn {
+            self.next_spawn = None;
+            let turns = self.length(conversation);
+            let end = at.0 + f64::from(turns) * self.gap_ns;
+            self.spawns.push(Reverse((Instant(end), chain)));
+            self.queue(Instant(at.0 + self.gap_ns), conversation, 1, turns);
+            return self.credit(at, conversation, 0);
+        }
+        match self.due.pop() {
+            Some(Reverse(due)) => {
+                let next = Instant(due.at.0 + self.gap_ns);
+                self.queue(next, due.conversation, due.turn + 1, due.turns);
+                self.credit(due.at, due.conversation, due.turn)
+            }
+            None => NextCredit::Done,
+        }
+    }
+}
+
+impl TimingStrategyProtocol for UserCentricStrategy {
+    fn prepare(
+        &mut self,
+        conversations: &[Conversation],
+        worker: WorkerShare,
+        start: Nanos,
+    ) -> Result<(), PluginError> {
+        if conversations.is_empty() {
+            return Err(PluginError::Config(
+                "user_centric_rate needs at least one conversation".into(),
+            ));
+        }
+        if let Some(empty) = conversations.iter().find(|c| c.turns.is_empty()) {
+            return Err(PluginError::Config(format!(
+                "conversation `{}` has no turns",
+                empty.session_id
+            )));
+        }
+        let turns: Vec<u32> = conversations
+            .iter()
+            .map(|c| u32::try_from(c.turns.len()).unwrap_or(u32::MAX))
+            .collect();
+        let stagger_ns = 1e9 / self.rate;
+        let gap_ns = stagger_ns * f64::from(self.users);
+        let initial = Self::initial_users(self.users, &turns);
+        let share = WorkerShare {
+            id: worker.id,
+            count: worker.count.max(1),
+        };
+        let mut plan = Plan {
+            start,
+            gap_ns,
+            turns,
+            share,
+            owns_chains: false,
+            spawns: BinaryHeap::with_capacity(initial.len()),
+            sampled: initial.len() as u64,
+            next_spawn: None,
+            due: BinaryHeap::new(),
+            sequence: 0,
+        };
+        for (chain, user) in initial.iter().enumerate() {
+            let send = user.order as f64 * stagger_ns;
+            let end = send + f64::from(user.turns) * gap_ns;
+            plan.spawns.push(Reverse((Instant(end), chain)));
+            if plan.owns(chain) {
+                plan.owns_chains = true;
+                plan.queue(Instant(send), user.conversation, 0, user.turns);
+            }
+        }
+        self.plan = Some(plan);
+        Ok(())
+    }
+
+    fn next_credit<A: ArrivalPatternProtocol>(
+        &mut self,
+        _arrivals: &mut A,
+        _now: Nanos,
+    ) -> NextCredit {
+        match &mut self.plan {
+            Some(plan) => plan.next(),
+            None => NextCredit::Done,
+        }
+    }
+}
+
+fn gcd(mut a: u64, mut b: u64) -> u64 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
+}
+
+/// The smallest step above 1 coprime to `n` (1 when `n <= 2`): visits every slot once.
+fn coprime_step(n: u64) -> u64 {
+    (2..n).find(|&step| gcd(n, step) == 1).unwrap_or(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::arrival::ConcurrencyBurstArrival;
+    use crate::test_config::{config, context, EMPTY_ENTRY};
+    use aiperf_runtime::dataset::Turn;
+
+    const MS: u64 = 1_000_000;
+
+    fn dataset(conversations: usize, turns: usize) -> Vec<Conversation> {
+        (0..conversations)
+            .map(|i| Conversation {
+                session_id: format!("c{i}"),
+                turns: vec![Turn::default(); turns],
+            })
+            .collect()
+    }
+
+    /// The first `n` credits of worker `id` of `count`, as `(ms, conversation, turn)`.
+    fn credits(
+        rate: &str,
+        users: &str,
+        data: &[Conversation],
+        id: u32,
+        count: u32,
+        n: usize,
+    ) -> Vec<(u64, usize, u32)> {
+        let cfg = config(&["-m", "m", "--user-centric-rate", rate, "--num-users", users]);
+        let mut s = UserCentricStrategy::create(&context(&cfg, &EMPTY_ENTRY)).unwrap();
+        s.prepare(data, WorkerShare { id, count }, 1_000).unwrap();
+        (0..n)
+            .map_while(|_| match s.next_credit(&mut ConcurrencyBurstArrival, 0) {
+                NextCredit::Turn {
+                    at,
+                    conversation,
+                    turn,
+                } => {
+                    assert_eq!((at - 1_000) % 1_000, 0, "whole microseconds here");
+                    Some(((at - 1_000) / MS, conversation, turn))
+                }
+                NextCredit::Done => None,
+                other => panic!("unexpected credit {other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn aiperf_example_fifteen_users_twenty_turns() {
+        // The table in AIPerf's user_centric_rate.py: user (id) -> (turns, start second).
+        let users = UserCentricStrategy::initial_users(15, &[20; 15]);
+        let expected: [(u32, u32, u64); 15] = [
+            (2, 2, 4),
+            (3, 3, 8),
+            (4, 4, 12),
+            (5, 6, 1),
+            (6, 7, 5),
+            (7, 8, 9),
+            (8, 9, 13),
+            (9, 11, 2),
+            (10, 12, 6),
+            (11, 13, 10),
+            (12, 14, 14),
+            (13, 16, 3),
+            (14, 17, 7),
+            (15, 18, 11),
+            (16, 20, 0),
+        ];
+        assert_eq!(users.len(), 15, "user 1 is virtually done");
+        for (user, &(id, turns, second)) in users.iter().zip(&expected) {
+            assert_eq!((user.turns, user.order), (turns, second), "user {id}");
+            // Users sample conversations in id order, from user 2.
+            assert_eq!(user.conversation, (id as usize - 2) % 15);
+        }
+    }
+
+    #[test]
+    fn small_schedule_with_alternate_spacing_and_spawns() {
+        // N = 4, Q = 2/s: stagger 0.5 s, turn gap 2 s; 3-turn conversations give L = 2,
+        // which shares a factor with 4, so slots step by 3.
+        let data = dataset(6, 3);
+        let got = credits("2", "4", &data, 0, 1, 15);
+        let expected = vec![
+            (0, 3, 0),    // the fresh user (conversation 3), all 3 turns
+            (500, 0, 0),  // 1 turn left
+            (1000, 1, 0), // 1 turn left
+            (1500, 2, 0), // 2 turns left
+            (2000, 3, 1),
+            (2500, 4, 0), // replaces conversation 0's user: 0.5 + 1 x 2 s
+            (3000, 5, 0), // replaces conversation 1's user
+            (3500, 2, 1),
+            (4000, 3, 2),
+            (4500, 4, 1),
+            (5000, 5, 1),
+            (5500, 0, 0), // replaces conversation 2's user: 1.5 + 2 x 2 s; wraps
+            (6000, 1, 0), // replaces the fresh user: 0 + 3 x 2 s
+            (6500, 4, 2),
+            (7000, 5, 2),
+        ];
+        assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn single_turn_users_make_a_constant_rate() {
+        let got = credits("10", "3", &dataset(5, 1), 0, 1, 12);
+        let times: Vec<u64> = got.iter().map(|c| c.0).collect();
+        assert_eq!(times, (0..12).map(|k| k * 100).collect::<Vec<_>>());
+        let conversations: Vec<usize> = got.iter().map(|c| c.1).collect();
+        assert_eq!(conversations, vec![2, 0, 1, 3, 4, 0, 1, 2, 3, 4, 0, 1]);
+    }
+
+    #[test]
+    fn workers_split_chains_and_the_union_is_the_schedule() {
+        let data = dataset(7, 3);
+        let single = credits("20", "9", &data, 0, 1, 400);
+        let horizon = single.last().unwrap().0;
+        let mut union = Vec::new();
+        for id in 0..3 {
+            let mine = credits("20", "9", &data, id, 3, 400);
+            union.extend(mine.into_iter().filter(|c| c.0 < horizon));
+        }
+        union.sort_unstable();
+        let mut sorted: Vec<_> = single.into_iter().filter(|c| c.0 < horizon).collect();
+        sorted.sort_unstable();
+        assert_eq!(union, sorted);
+    }
+
+    #[test]
+    fn more_workers_than_users() {
+        let data = dataset(2, 1);
+        assert_eq!(credits("1", "1", &data, 0, 4, 3).len(), 3);
+        // One user is one chain (the virtually-done user is skipped and the fresh one
+        // replaces it), so the other workers are done at once.
+        assert!(credits("1", "1", &data, 3, 4, 3).is_empty());
+    }
+
+    #[test]
+    fn bad_settings_are_config_errors() {
+        let cfg = config(&["-m", "m", "--user-centric-rate", "5"]);
+        let err = UserCentricStrategy::create(&context(&cfg, &EMPTY_ENTRY)).unwrap_err();
+        assert!(err.to_string().contains("--num-users"), "{err}");
+        for (rate, users) in [(0.0, 1), (f64::NAN, 1), (1e9, 1), (1.0, 0)] {
+            assert!(UserCentricStrategy::new(rate, users).is_err());
+        }
+        let mut s = UserCentricStrategy::new(1.0, 2).unwrap();
+        let share = WorkerShare { id: 0, count: 1 };
+        assert!(s.prepare(&[], share, 0).is_err());
+        assert!(s.prepare(&dataset(1, 0), share, 0).is_err());
+        assert_eq!(
+            s.next_credit(&mut ConcurrencyBurstArrival, 0),
+            NextCredit::Done,
+            "not prepared"
+        );
+    }
+
+    #[test]
+    fn coprime_steps() {
+        assert_eq!(coprime_step(4), 3);
+        assert_eq!(coprime_step(6), 5);
+        assert_eq!(coprime_step(9), 2);
+        assert_eq!(coprime_step(2), 1);
+        assert_eq!(gcd(12, 18), 6);
+    }
+}
