@@ -159,7 +159,12 @@ fn to_plan(packs: &[&PackInfo], resolution: &Resolution) -> BuildPlan {
                 description: p.description.clone(),
                 authors: p.authors.join(", "),
                 builtin: p.is_builtin,
-                root: p.root_dir.clone(),
+                // The generated crate lives elsewhere: a pack given by a relative path
+                // must still be found from there.
+                root: p
+                    .root_dir
+                    .canonicalize()
+                    .unwrap_or_else(|_| p.root_dir.clone()),
             })
             .collect(),
         categories,

@@ -205,7 +205,11 @@ fn run_build(args: BuildArgs, out: &mut impl Write, err: &mut impl Write) -> Out
             Ok(0)
         }
         Err(build::BuildError::Invalid(text)) => {
-            write!(err, "{text}")?;
+            writeln!(err, "{text}\n")?;
+            writeln!(
+                err,
+                "error: the manifests have errors; nothing was generated"
+            )?;
             Ok(1)
         }
         Err(e) => {

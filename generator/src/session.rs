@@ -77,8 +77,9 @@ fn is_manifest_file(arg: &str) -> bool {
 }
 
 /// The pack a `plugins.yaml` file belongs to: the nearest enclosing Cargo package that
-/// declares this file as its manifest, else a pack named after the file's directory
-/// (built-in when that name starts with `aiperf`, as for any pack), version `unknown`.
+/// declares this file as its manifest, else a pack named after the file (`acme.yaml` →
+/// `acme`) or, for a file called `plugins.yaml`, after its directory; built-in when that
+/// name starts with `aiperf`, as for any pack; version `unknown`.
 ///
 /// # Errors
 /// A diagnostic when the file does not exist.
@@ -125,12 +126,18 @@ pub fn pack_for_manifest(path: &Path) -> Result<PackInfo, Diagnostic> {
         break;
     }
     let dir = canonical.parent().unwrap_or(Path::new("."));
-    let name = dir
-        .file_name()
-        .and_then(|n| n.to_str())
-        .filter(|n| !n.is_empty())
-        .unwrap_or("manifest")
-        .to_owned();
+    // `acme/plugins.yaml` is pack `acme`; `manifests/acme.yaml` is pack `acme` too, so
+    // several manifests in one directory stay distinct packs.
+    let stem = canonical.file_stem().and_then(|n| n.to_str()).unwrap_or("");
+    let name = if stem.is_empty() || stem.eq_ignore_ascii_case("plugins") {
+        dir.file_name()
+            .and_then(|n| n.to_str())
+            .filter(|n| !n.is_empty())
+            .unwrap_or("manifest")
+    } else {
+        stem
+    }
+    .to_owned();
     Ok(PackInfo {
         is_builtin: manifest::is_builtin_pack(&name),
         name,
@@ -195,10 +202,9 @@ impl Session {
                 }
             };
             // Naming a pack twice must not make it conflict with itself.
-            let same = |p: &PackInfo| {
-                p.manifest_path == pack.manifest_path
-                    || (p.root_dir == pack.root_dir && p.name == pack.name)
-            };
+            let canonical = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_owned());
+            let manifest = canonical(&pack.manifest_path);
+            let same = |p: &PackInfo| canonical(&p.manifest_path) == manifest;
             if session.found_packs.iter().any(same) {
                 continue;
             }

@@ -949,7 +949,7 @@ fn packs_are_found_by_package_name_dir_name_or_path() {
 fn discovery_lists_packs_and_reports_broken_ones() {
     let (packs, diagnostics) = discover_packs(&[fixture("packs")]);
     let names: Vec<&str> = packs.iter().map(|p| p.name.as_str()).collect();
-    assert_eq!(names, ["acme-endpoints"]);
+    assert_eq!(names, ["acme-endpoints", "acme-ui"]);
     // Plain crates are skipped silently; packages that declare a manifest but are broken
     // are reported.
     assert_eq!(

@@ -187,7 +187,7 @@ impl Catalog {
         let mut out = table.render(style.width);
         let conflicts = self.conflicts();
         if !conflicts.is_empty() {
-            out.push_str("\nConflicts (the first pack named keeps the name):\n");
+            out.push_str("\nConflicts:\n");
             for line in conflicts {
                 for (i, piece) in wrap(&line, style.width.saturating_sub(4))
                     .iter()

@@ -359,8 +359,9 @@ impl Loc {
 enum Slot {
     /// The next node is a key.
     Key,
-    /// The next node is the value of this key.
-    Value { key: String },
+    /// The next node is the value of this key, located at `child` (computed once, when
+    /// the key is read: every node of a manifest is a key's value, so this is hot).
+    Value { key: String, child: Option<Loc> },
     /// The next node is a value to parse and drop (its key was rejected).
     Discard,
 }
@@ -537,9 +538,9 @@ impl<'a> Builder<'a> {
                 slot: Slot::Key, ..
             } => Target::Key,
             Container::Map {
-                slot: Slot::Value { key },
+                slot: Slot::Value { child, .. },
                 ..
-            } => Target::Node(frame.loc.as_ref().map(|l| l.key(key))),
+            } => Target::Node(child.clone()),
             Container::Map {
                 slot: Slot::Discard,
                 ..
@@ -618,7 +619,7 @@ impl<'a> Builder<'a> {
         match &mut frame.container {
             Container::Seq(items) => items.push(built.value),
             Container::Map { map, slot, .. } => match std::mem::replace(slot, Slot::Key) {
-                Slot::Value { key } => {
+                Slot::Value { key, .. } => {
                     if let Some(loc) = &frame.loc {
                         if let Some(order) = self.spans.key_order.get_mut(&loc.pointer) {
                             order.push(key.clone());
@@ -716,12 +717,13 @@ impl<'a> Builder<'a> {
             return Slot::Discard;
         }
         seen.insert(key.clone(), pos);
-        if let Some(loc) = &frame.loc {
+        let child = frame.loc.as_ref().map(|l| l.key(&key));
+        if let Some(child) = &child {
             self.spans
                 .positions
-                .insert(format!("{}#key", loc.key(&key).pointer), pos);
+                .insert(format!("{}#key", child.pointer), pos);
         }
-        Slot::Value { key }
+        Slot::Value { key, child }
     }
 
     fn set_slot(&mut self, next: Slot) {
@@ -844,7 +846,10 @@ impl<'a> Builder<'a> {
         pos: Pos,
         loc: Option<&Loc>,
     ) -> Value {
-        let shown = quote_user(&text);
+        // Only a rejected value needs its text quoted for a message; keep the (usually
+        // borrowed) text for that instead of quoting every scalar up front.
+        let original = text.clone();
+        let shown = || quote_user(&original);
         let tag_suffix = tag.as_deref().map(|t| t.suffix.clone());
         if let Some(t) = tag.as_deref() {
             if !t.is_yaml_core_schema() {
@@ -859,16 +864,16 @@ impl<'a> Builder<'a> {
             Some(Scalar::String(s)) => return Value::String(s.into_owned()),
             Some(Scalar::FloatingPoint(f)) => match Number::from_f64(f.into_inner()) {
                 Some(n) => return Value::Number(n),
-                None => format!("`{shown}` (infinity or NaN) has no JSON equivalent"),
+                None => format!("`{}` (infinity or NaN) has no JSON equivalent", shown()),
             },
             None => match tag_suffix {
                 Some(suffix)
                     if ["bool", "int", "float", "null", "str"].contains(&suffix.as_str()) =>
                 {
-                    format!("`{shown}` is not a valid `!!{suffix}`")
+                    format!("`{}` is not a valid `!!{suffix}`", shown())
                 }
                 Some(suffix) => format!("unsupported tag `!!{}`", quote_user(&suffix)),
-                None => format!("cannot read value `{shown}`"),
+                None => format!("cannot read value `{}`", shown()),
             },
         };
         let help = if message.contains("infinity") {

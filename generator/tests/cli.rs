@@ -1,0 +1,229 @@
+//! `aiperf-gen` as CI runs it: exit codes, output formats, and the client cases BC-36 and
+//! BC-37 end to end.
+
+use std::path::Path;
+
+fn run(args: &[&str]) -> (u8, String, String) {
+    let mut out = Vec::new();
+    let mut err = Vec::new();
+    let code = aiperf_gen::cli::run(args.iter().map(Into::into), &mut out, &mut err);
+    (
+        code,
+        String::from_utf8_lossy(&out).into_owned(),
+        String::from_utf8_lossy(&err).into_owned(),
+    )
+}
+
+fn fixture(relative: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join(relative)
+        .to_string_lossy()
+        .into_owned()
+}
+
+#[test]
+fn the_core_pack_is_valid_down_to_its_sources() {
+    let (code, stdout, stderr) = run(&["aiperf-gen", "validate", "--check-class"]);
+    assert_eq!((code, stderr.as_str()), (0, ""), "{stdout}");
+    assert!(stdout.ends_with(" in 1 pack; valid\n"), "{stdout}");
+    let (code, stdout, _) = run(&["aiperf-gen", "plugins", "--validate"]);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.ends_with("All checks passed\n"));
+}
+
+#[test]
+fn exit_codes() {
+    let good = fixture("fixtures/check-class/acme-good");
+    let warning = fixture("invalid/misspelt-category/plugins.yaml");
+    let corpus = fixture("fixtures/corpus/categories.yaml");
+    let cases: [(&[&str], u8); 8] = [
+        (&["validate", "--plugins", &good], 0),
+        (&["validate", "--categories", &corpus, &warning], 0),
+        (
+            &[
+                "validate",
+                "--categories",
+                &corpus,
+                "--deny-warnings",
+                &warning,
+            ],
+            1,
+        ),
+        (
+            &["validate", &fixture("invalid/missing-class/plugins.yaml")],
+            1,
+        ),
+        (&["validate", "--plugins", "no-such-pack"], 2),
+        (&["validate", &fixture("no/such/plugins.yaml")], 2),
+        (&["validate", "--format", "xml"], 2),
+        (&["frobnicate"], 2),
+    ];
+    for (args, expected) in cases {
+        let mut full = vec!["aiperf-gen"];
+        full.extend_from_slice(args);
+        let (code, stdout, stderr) = run(&full);
+        assert_eq!(code, expected, "{args:?}\n{stdout}{stderr}");
+    }
+    let (code, stdout, _) = run(&["aiperf-gen", "validate", "--help"]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("--check-class"), "{stdout}");
+}
+
+#[test]
+fn valid_runs_in_every_format() {
+    let good = fixture("fixtures/check-class/acme-good");
+    let (code, stdout, stderr) = run(&["aiperf-gen", "validate", "--plugins", &good]);
+    assert_eq!(
+        (code, stdout.as_str(), stderr.as_str()),
+        (
+            0,
+            "2 files checked: 26 categories, 7 plugins in 1 pack; valid\n",
+            ""
+        )
+    );
+    let (code, stdout, _) = run(&[
+        "aiperf-gen",
+        "validate",
+        "--plugins",
+        &good,
+        "--format",
+        "github",
+    ]);
+    assert_eq!(
+        (code, stdout.as_str()),
+        (
+            0,
+            "2 files checked: 26 categories, 7 plugins in 1 pack; valid\n"
+        )
+    );
+    let (code, stdout, _) = run(&[
+        "aiperf-gen",
+        "validate",
+        "--plugins",
+        &good,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 0);
+    let doc: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+    assert_eq!(doc["status"], "valid");
+    assert_eq!(doc["plugins"], 7);
+    assert_eq!(doc["diagnostics"], serde_json::json!([]));
+    assert_eq!(
+        doc["packs"],
+        serde_json::json!([{
+            "name": "acme-good",
+            "version": "2.0.0",
+            "builtin": false,
+            "manifest": format!("{good}/plugins.yaml"),
+        }])
+    );
+}
+
+/// BC-36: a pack declares a manifest it does not ship. Generation fails naming the
+/// package, the declaration (our entry point: `[package.metadata.aiperf] plugins`) and the
+/// expected path; nothing is generated.
+#[test]
+fn bc36_manifest_declared_but_not_shipped_fails_generation() {
+    let pack = fixture("invalid/bc36-manifest-not-shipped");
+    let out = std::env::temp_dir().join(format!("aiperf-gen-bc36-{}", std::process::id()));
+    let crate_dir = out.join("crate");
+    let (code, stdout, stderr) = run(&[
+        "aiperf-gen",
+        "build",
+        "--plugins",
+        &format!("core,{pack}"),
+        "--out",
+        &out.join("bin").to_string_lossy(),
+        "--emit-crate",
+        &crate_dir.to_string_lossy(),
+        "--no-build",
+    ]);
+    assert_eq!((code, stdout.as_str()), (1, ""));
+    assert_eq!(
+        stderr,
+        format!(
+            "{pack}/Cargo.toml: error[E0304]: plugin manifest of \
+             package `acme-unshipped` not found: {pack}/Cargo.toml declares `plugins = \
+             \"plugins.yaml\"`, but {pack}/plugins.yaml does not exist\n  = help: create the \
+             file or fix the path; for a published package, make sure `include`/`exclude` in \
+             Cargo.toml ship it\n\nerror: the manifests have errors; nothing was generated\n"
+        )
+    );
+    assert!(!crate_dir.exists());
+}
+
+/// BC-37: an external pack's `endpoint.chat` without metadata fails with the pack-prefixed
+/// path; with metadata it wins over the built-in `chat` (same priority, external beats
+/// built-in), the built-in is listed as shadowed, and `console_exporter` accepts an entry
+/// without metadata.
+#[test]
+fn bc37_missing_metadata_then_external_beats_builtin() {
+    let builtin = fixture("fixtures/explorer/aiperf-mini");
+    let acme = fixture("fixtures/bc37/acme.yaml");
+    let (code, _, stderr) = run(&["aiperf-gen", "validate", "--plugins", &builtin, &acme]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        stderr,
+        format!(
+            "{acme}:3:3: error[E0103]: `endpoint.chat` has no `metadata`, which category \
+             `endpoint` requires\n --> acme:endpoint.chat.metadata\n  |\n3 |   chat:\n  |   \
+             ^\n  = help: add `metadata:` with at least `endpoint_path`, `metrics_title`, \
+             `produces_tokens`, `supports_streaming`, `tokenizes_input` \
+             (`aiperf_runtime::metadata:EndpointMetadata`)\n\n"
+        )
+    );
+
+    let fixed = fixture("fixtures/bc37/acme_fixed.yaml");
+    let (code, stdout, stderr) = run(&["aiperf-gen", "validate", "--plugins", &builtin, &fixed]);
+    assert_eq!((code, stderr.as_str()), (0, ""));
+    assert_eq!(
+        stdout,
+        "3 files checked: 26 categories, 8 plugins in 2 packs; valid\n"
+    );
+
+    let packs = format!("{builtin},{fixed}");
+    let (code, stdout, _) = run(&["aiperf-gen", "plugins", "--plugins", &packs, "endpoint"]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("│ chat (shadowed) "), "{stdout}");
+    assert!(
+        stdout.contains("│ aiperf-mini: aiperf_mini::endpoints:ChatEndpoint"),
+        "{stdout}"
+    );
+    let (code, stdout, _) = run(&["aiperf-gen", "plugins", "--plugins", &packs]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains(
+        "Conflicts:\n  endpoint:chat: acme_fixed (acme_endpoints::chat:AcmeChat) shadows\n    \
+         aiperf-mini (aiperf_mini::endpoints:ChatEndpoint): external pack beats\n    built-in \
+         at equal priority\n"
+    ));
+    let (plan, _) = aiperf_gen::build::plan(&[builtin, fixed], &[]).expect("plans");
+    assert_eq!(
+        plan.decisions,
+        [
+            "endpoint:chat: acme_fixed (acme_endpoints::chat:AcmeChat) shadows aiperf-mini \
+          (aiperf_mini::endpoints:ChatEndpoint): external pack beats built-in at equal \
+          priority"
+        ]
+    );
+}
+
+#[test]
+fn build_requires_rust_class_paths() {
+    let aiperf = fixture("fixtures/aiperf-0.13.0");
+    let (code, _, stderr) = run(&[
+        "aiperf-gen",
+        "build",
+        "--plugins",
+        &aiperf,
+        "--out",
+        "unused",
+        "--no-build",
+    ]);
+    assert_eq!(code, 1);
+    assert!(stderr.ends_with("\n\nerror: the manifests have errors; nothing was generated\n"));
+    // Validated against the runtime's categories, AIPerf's plugins file also names
+    // categories the runtime does not define (warnings) and Python classes (errors).
+    assert_eq!(stderr.matches("error[E0203]").count(), 270, "{stderr}");
+}
