@@ -34,7 +34,7 @@ pub static PACKS: [PackInfo; 2] = [
 ];
 
 /// Every manifest entry, shadowed ones included, in registration order.
-pub static ENTRIES: [PluginEntry; 32] = [
+pub static ENTRIES: [PluginEntry; 40] = [
     PluginEntry {
         category: "timing_strategy",
         name: "request_rate",
@@ -42,6 +42,26 @@ pub static ENTRIES: [PluginEntry; 32] = [
         pack: "aiperf-core",
         priority: 0,
         description: "Sends requests on an absolute schedule from the arrival pattern, optionally capped\nby a concurrency limit; concurrency-only runs use the concurrency_burst pattern.\n",
+        metadata_json: "{}",
+        shadowed_by: None,
+    },
+    PluginEntry {
+        category: "timing_strategy",
+        name: "fixed_schedule",
+        class_path: "aiperf_core::timing:FixedScheduleStrategy",
+        pack: "aiperf-core",
+        priority: 0,
+        description: "Replays trace timestamps: each conversation's first turn at its timestamp (zero =\nfirst timestamp with --fixed-schedule-auto-offset, else the start offset, else 0),\nlater turns at their timestamp or delay; conversations split round-robin over\nworkers.\n",
+        metadata_json: "{}",
+        shadowed_by: None,
+    },
+    PluginEntry {
+        category: "timing_strategy",
+        name: "user_centric_rate",
+        class_path: "aiperf_core::timing:UserCentricStrategy",
+        pack: "aiperf-core",
+        priority: 0,
+        description: "Simulated users (--num-users) sharing --user-centric-rate requests per second,\neach sending its turns num_users/rate apart, starting in a steady state with new\nusers replacing finished ones.\n",
         metadata_json: "{}",
         shadowed_by: None,
     },
@@ -67,11 +87,51 @@ pub static ENTRIES: [PluginEntry; 32] = [
     },
     PluginEntry {
         category: "arrival_pattern",
+        name: "gamma",
+        class_path: "aiperf_core::arrival:GammaArrival",
+        pack: "aiperf-core",
+        priority: 0,
+        description: "Gamma-distributed intervals with mean 1/rate and shape --arrival-smoothness\n(1 = Poisson, below 1 bursty, above 1 smooth); workers thin one shared sequence.\n",
+        metadata_json: "{}",
+        shadowed_by: None,
+    },
+    PluginEntry {
+        category: "arrival_pattern",
         name: "concurrency_burst",
         class_path: "aiperf_core::arrival:ConcurrencyBurstArrival",
         pack: "aiperf-core",
         priority: 0,
         description: "No pacing; a new request starts as soon as a concurrency slot frees.",
+        metadata_json: "{}",
+        shadowed_by: None,
+    },
+    PluginEntry {
+        category: "ramp",
+        name: "linear",
+        class_path: "aiperf_core::ramp:LinearRamp",
+        pack: "aiperf-core",
+        priority: 0,
+        description: "Moves from the start value to the target at a constant speed.",
+        metadata_json: "{}",
+        shadowed_by: None,
+    },
+    PluginEntry {
+        category: "ramp",
+        name: "exponential",
+        class_path: "aiperf_core::ramp:ExponentialRamp",
+        pack: "aiperf-core",
+        priority: 0,
+        description: "Eases in: start + range * (t / duration)^2, slow at first and fastest at the end.\n",
+        metadata_json: "{}",
+        shadowed_by: None,
+    },
+    PluginEntry {
+        category: "ramp",
+        name: "poisson",
+        class_path: "aiperf_core::ramp:PoissonRamp",
+        pack: "aiperf-core",
+        priority: 0,
+        description: "Equal value steps at Poisson-distributed instants (about one per unit of value),\nrescaled so the last step reaches the target at the end; seeded.\n",
         metadata_json: "{}",
         shadowed_by: None,
     },
@@ -92,6 +152,26 @@ pub static ENTRIES: [PluginEntry; 32] = [
         pack: "aiperf-core",
         priority: 0,
         description: "Synthetic rankings tasks: a query (a text named `query`) and passages (texts named\n`passages`), each of its own token length.\n",
+        metadata_json: "{}",
+        shadowed_by: None,
+    },
+    PluginEntry {
+        category: "custom_dataset_loader",
+        name: "mooncake_trace",
+        class_path: "aiperf_core::loaders:MooncakeTraceLoader",
+        pack: "aiperf-core",
+        priority: 0,
+        description: "Mooncake JSONL traces: input_length (+ hash_ids blocks with identical text per\nid) or text_input, output_length, timestamp or delay, session_id.\n",
+        metadata_json: "{\"default_block_size\":512,\"is_trace\":true}",
+        shadowed_by: None,
+    },
+    PluginEntry {
+        category: "custom_dataset_loader",
+        name: "single_turn",
+        class_path: "aiperf_core::loaders:SingleTurnLoader",
+        pack: "aiperf-core",
+        priority: 0,
+        description: "AIPerf single_turn JSONL: text or texts, images, audio, role, output_length,\ntimestamp or delay, session_id.\n",
         metadata_json: "{}",
         shadowed_by: None,
     },
@@ -358,7 +438,7 @@ pub static ENTRIES: [PluginEntry; 32] = [
 ];
 
 /// Categories with linked plugins, and their descriptions.
-pub static CATEGORIES: [(&str, &str); 12] = [
+pub static CATEGORIES: [(&str, &str); 14] = [
     (
         "timing_strategy",
         "Timing strategies decide when each request is issued: at fixed trace timestamps,\nat a target rate (optionally capped by a concurrency limit), or per simulated user.\n",
@@ -368,8 +448,16 @@ pub static CATEGORIES: [(&str, &str); 12] = [
         "Arrival patterns generate the intervals between request starts: constant, Poisson,\ngamma with tunable smoothness, or a burst that fills the concurrency limit.\n",
     ),
     (
+        "ramp",
+        "Ramps move a load setting (rate or concurrency) from a start value to its target\nover a duration: linearly, exponentially, or in Poisson-timed steps.\n",
+    ),
+    (
         "dataset_composer",
         "Composers build the dataset of conversations before the run: synthetic prompts of a\ntarget length, custom files, or ranking tasks.\n",
+    ),
+    (
+        "custom_dataset_loader",
+        "Custom dataset loaders read JSONL and trace formats into conversations.\n",
     ),
     (
         "endpoint",
@@ -411,29 +499,45 @@ pub static CATEGORIES: [(&str, &str); 12] = [
 pub enum TimingMode {
     /// `request_rate` from aiperf-core.
     RequestRate,
+    /// `fixed_schedule` from aiperf-core.
+    FixedSchedule,
+    /// `user_centric_rate` from aiperf-core.
+    UserCentricRate,
 }
 
 impl PluginKind for TimingMode {
     const CATEGORY: &'static str = "timing_strategy";
     fn all() -> &'static [Self] {
-        &[Self::RequestRate]
+        &[Self::RequestRate, Self::FixedSchedule, Self::UserCentricRate]
     }
     fn name(self) -> &'static str {
         match self {
             Self::RequestRate => "request_rate",
+            Self::FixedSchedule => "fixed_schedule",
+            Self::UserCentricRate => "user_centric_rate",
         }
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
             Self::RequestRate => &ENTRIES[0],
+            Self::FixedSchedule => &ENTRIES[1],
+            Self::UserCentricRate => &ENTRIES[2],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
         match normalize_name(name).as_str() {
             "request_rate" => Some(Self::RequestRate),
+            "fixed_schedule" => Some(Self::FixedSchedule),
+            "user_centric_rate" => Some(Self::UserCentricRate),
             _ => {
                 match name {
                     "aiperf_core::timing:RequestRateStrategy" => Some(Self::RequestRate),
+                    "aiperf_core::timing:FixedScheduleStrategy" => {
+                        Some(Self::FixedSchedule)
+                    }
+                    "aiperf_core::timing:UserCentricStrategy" => {
+                        Some(Self::UserCentricRate)
+                    }
                     _ => None,
                 }
             }
@@ -487,6 +591,10 @@ impl<'de> serde::Deserialize<'de> for TimingMode {
 pub enum TimingStrategyPlugin {
     /// `request_rate`: `aiperf_core::timing:RequestRateStrategy`.
     RequestRate(aiperf_core::timing::RequestRateStrategy),
+    /// `fixed_schedule`: `aiperf_core::timing:FixedScheduleStrategy`.
+    FixedSchedule(aiperf_core::timing::FixedScheduleStrategy),
+    /// `user_centric_rate`: `aiperf_core::timing:UserCentricStrategy`.
+    UserCentricRate(aiperf_core::timing::UserCentricStrategy),
 }
 
 impl DispatchEnum for TimingStrategyPlugin {
@@ -496,6 +604,14 @@ impl DispatchEnum for TimingStrategyPlugin {
             TimingMode::RequestRate => {
                 <aiperf_core::timing::RequestRateStrategy as Plugin>::create(ctx)
                     .map(Self::RequestRate)
+            }
+            TimingMode::FixedSchedule => {
+                <aiperf_core::timing::FixedScheduleStrategy as Plugin>::create(ctx)
+                    .map(Self::FixedSchedule)
+            }
+            TimingMode::UserCentricRate => {
+                <aiperf_core::timing::UserCentricStrategy as Plugin>::create(ctx)
+                    .map(Self::UserCentricRate)
             }
         }
     }
@@ -508,6 +624,8 @@ pub enum ArrivalPattern {
     Constant,
     /// `poisson` from aiperf-core.
     Poisson,
+    /// `gamma` from aiperf-core.
+    Gamma,
     /// `concurrency_burst` from aiperf-core.
     ConcurrencyBurst,
 }
@@ -515,31 +633,35 @@ pub enum ArrivalPattern {
 impl PluginKind for ArrivalPattern {
     const CATEGORY: &'static str = "arrival_pattern";
     fn all() -> &'static [Self] {
-        &[Self::Constant, Self::Poisson, Self::ConcurrencyBurst]
+        &[Self::Constant, Self::Poisson, Self::Gamma, Self::ConcurrencyBurst]
     }
     fn name(self) -> &'static str {
         match self {
             Self::Constant => "constant",
             Self::Poisson => "poisson",
+            Self::Gamma => "gamma",
             Self::ConcurrencyBurst => "concurrency_burst",
         }
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::Constant => &ENTRIES[1],
-            Self::Poisson => &ENTRIES[2],
-            Self::ConcurrencyBurst => &ENTRIES[3],
+            Self::Constant => &ENTRIES[3],
+            Self::Poisson => &ENTRIES[4],
+            Self::Gamma => &ENTRIES[5],
+            Self::ConcurrencyBurst => &ENTRIES[6],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
         match normalize_name(name).as_str() {
             "constant" => Some(Self::Constant),
             "poisson" => Some(Self::Poisson),
+            "gamma" => Some(Self::Gamma),
             "concurrency_burst" => Some(Self::ConcurrencyBurst),
             _ => {
                 match name {
                     "aiperf_core::arrival:ConstantArrival" => Some(Self::Constant),
                     "aiperf_core::arrival:PoissonArrival" => Some(Self::Poisson),
+                    "aiperf_core::arrival:GammaArrival" => Some(Self::Gamma),
                     "aiperf_core::arrival:ConcurrencyBurstArrival" => {
                         Some(Self::ConcurrencyBurst)
                     }
@@ -598,6 +720,8 @@ pub enum ArrivalPatternPlugin {
     Constant(aiperf_core::arrival::ConstantArrival),
     /// `poisson`: `aiperf_core::arrival:PoissonArrival`.
     Poisson(aiperf_core::arrival::PoissonArrival),
+    /// `gamma`: `aiperf_core::arrival:GammaArrival`.
+    Gamma(aiperf_core::arrival::GammaArrival),
     /// `concurrency_burst`: `aiperf_core::arrival:ConcurrencyBurstArrival`.
     ConcurrencyBurst(aiperf_core::arrival::ConcurrencyBurstArrival),
 }
@@ -617,6 +741,10 @@ impl DispatchEnum for ArrivalPatternPlugin {
                 <aiperf_core::arrival::PoissonArrival as Plugin>::create(ctx)
                     .map(Self::Poisson)
             }
+            ArrivalPattern::Gamma => {
+                <aiperf_core::arrival::GammaArrival as Plugin>::create(ctx)
+                    .map(Self::Gamma)
+            }
             ArrivalPattern::ConcurrencyBurst => {
                 <aiperf_core::arrival::ConcurrencyBurstArrival as Plugin>::create(ctx)
                     .map(Self::ConcurrencyBurst)
@@ -627,23 +755,44 @@ impl DispatchEnum for ArrivalPatternPlugin {
 
 /// Names of the linked `ramp` plugins.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum RampType {}
+pub enum RampType {
+    /// `linear` from aiperf-core.
+    Linear,
+    /// `exponential` from aiperf-core.
+    Exponential,
+    /// `poisson` from aiperf-core.
+    Poisson,
+}
 
 impl PluginKind for RampType {
     const CATEGORY: &'static str = "ramp";
     fn all() -> &'static [Self] {
-        &[]
+        &[Self::Linear, Self::Exponential, Self::Poisson]
     }
     fn name(self) -> &'static str {
-        match self {}
+        match self {
+            Self::Linear => "linear",
+            Self::Exponential => "exponential",
+            Self::Poisson => "poisson",
+        }
     }
     fn entry(self) -> &'static PluginEntry {
-        match self {}
+        match self {
+            Self::Linear => &ENTRIES[7],
+            Self::Exponential => &ENTRIES[8],
+            Self::Poisson => &ENTRIES[9],
+        }
     }
     fn from_name(name: &str) -> Option<Self> {
         match normalize_name(name).as_str() {
+            "linear" => Some(Self::Linear),
+            "exponential" => Some(Self::Exponential),
+            "poisson" => Some(Self::Poisson),
             _ => {
                 match name {
+                    "aiperf_core::ramp:LinearRamp" => Some(Self::Linear),
+                    "aiperf_core::ramp:ExponentialRamp" => Some(Self::Exponential),
+                    "aiperf_core::ramp:PoissonRamp" => Some(Self::Poisson),
                     _ => None,
                 }
             }
@@ -692,12 +841,31 @@ impl<'de> serde::Deserialize<'de> for RampType {
 
 /// The linked `ramp` plugins; calls delegate to the selected variant.
 #[aiperf_macros::dispatch(aiperf_runtime::protocols::RampProtocol)]
-pub enum RampPlugin {}
+pub enum RampPlugin {
+    /// `linear`: `aiperf_core::ramp:LinearRamp`.
+    Linear(aiperf_core::ramp::LinearRamp),
+    /// `exponential`: `aiperf_core::ramp:ExponentialRamp`.
+    Exponential(aiperf_core::ramp::ExponentialRamp),
+    /// `poisson`: `aiperf_core::ramp:PoissonRamp`.
+    Poisson(aiperf_core::ramp::PoissonRamp),
+}
 
 impl DispatchEnum for RampPlugin {
     type Kind = RampType;
     fn create(kind: RampType, ctx: &PluginContext<'_>) -> Result<Self, PluginError> {
-        match kind {}
+        match kind {
+            RampType::Linear => {
+                <aiperf_core::ramp::LinearRamp as Plugin>::create(ctx).map(Self::Linear)
+            }
+            RampType::Exponential => {
+                <aiperf_core::ramp::ExponentialRamp as Plugin>::create(ctx)
+                    .map(Self::Exponential)
+            }
+            RampType::Poisson => {
+                <aiperf_core::ramp::PoissonRamp as Plugin>::create(ctx)
+                    .map(Self::Poisson)
+            }
+        }
     }
 }
 
@@ -723,8 +891,8 @@ impl PluginKind for ComposerType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::Synthetic => &ENTRIES[4],
-            Self::SyntheticRankings => &ENTRIES[5],
+            Self::Synthetic => &ENTRIES[10],
+            Self::SyntheticRankings => &ENTRIES[11],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -813,23 +981,40 @@ impl DispatchEnum for DatasetComposerPlugin {
 
 /// Names of the linked `custom_dataset_loader` plugins.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum CustomDatasetType {}
+pub enum CustomDatasetType {
+    /// `mooncake_trace` from aiperf-core.
+    MooncakeTrace,
+    /// `single_turn` from aiperf-core.
+    SingleTurn,
+}
 
 impl PluginKind for CustomDatasetType {
     const CATEGORY: &'static str = "custom_dataset_loader";
     fn all() -> &'static [Self] {
-        &[]
+        &[Self::MooncakeTrace, Self::SingleTurn]
     }
     fn name(self) -> &'static str {
-        match self {}
+        match self {
+            Self::MooncakeTrace => "mooncake_trace",
+            Self::SingleTurn => "single_turn",
+        }
     }
     fn entry(self) -> &'static PluginEntry {
-        match self {}
+        match self {
+            Self::MooncakeTrace => &ENTRIES[12],
+            Self::SingleTurn => &ENTRIES[13],
+        }
     }
     fn from_name(name: &str) -> Option<Self> {
         match normalize_name(name).as_str() {
+            "mooncake_trace" => Some(Self::MooncakeTrace),
+            "single_turn" => Some(Self::SingleTurn),
             _ => {
                 match name {
+                    "aiperf_core::loaders:MooncakeTraceLoader" => {
+                        Some(Self::MooncakeTrace)
+                    }
+                    "aiperf_core::loaders:SingleTurnLoader" => Some(Self::SingleTurn),
                     _ => None,
                 }
             }
@@ -881,7 +1066,12 @@ impl<'de> serde::Deserialize<'de> for CustomDatasetType {
 
 /// The linked `custom_dataset_loader` plugins; calls delegate to the selected variant.
 #[aiperf_macros::dispatch(aiperf_runtime::protocols::CustomDatasetLoaderProtocol)]
-pub enum CustomDatasetLoaderPlugin {}
+pub enum CustomDatasetLoaderPlugin {
+    /// `mooncake_trace`: `aiperf_core::loaders:MooncakeTraceLoader`.
+    MooncakeTrace(aiperf_core::loaders::MooncakeTraceLoader),
+    /// `single_turn`: `aiperf_core::loaders:SingleTurnLoader`.
+    SingleTurn(aiperf_core::loaders::SingleTurnLoader),
+}
 
 impl DispatchEnum for CustomDatasetLoaderPlugin {
     type Kind = CustomDatasetType;
@@ -889,7 +1079,16 @@ impl DispatchEnum for CustomDatasetLoaderPlugin {
         kind: CustomDatasetType,
         ctx: &PluginContext<'_>,
     ) -> Result<Self, PluginError> {
-        match kind {}
+        match kind {
+            CustomDatasetType::MooncakeTrace => {
+                <aiperf_core::loaders::MooncakeTraceLoader as Plugin>::create(ctx)
+                    .map(Self::MooncakeTrace)
+            }
+            CustomDatasetType::SingleTurn => {
+                <aiperf_core::loaders::SingleTurnLoader as Plugin>::create(ctx)
+                    .map(Self::SingleTurn)
+            }
+        }
     }
 }
 
@@ -965,20 +1164,20 @@ impl PluginKind for EndpointType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::ChatFromAiperfCore => &ENTRIES[6],
-            Self::Chat => &ENTRIES[7],
-            Self::Completions => &ENTRIES[8],
-            Self::Embeddings => &ENTRIES[9],
-            Self::ChatEmbeddings => &ENTRIES[10],
-            Self::NimEmbeddings => &ENTRIES[11],
-            Self::NimRankings => &ENTRIES[12],
-            Self::CohereRankings => &ENTRIES[13],
-            Self::HfTeiRankings => &ENTRIES[14],
-            Self::HuggingfaceGenerate => &ENTRIES[15],
-            Self::ImageGeneration => &ENTRIES[16],
-            Self::VideoGeneration => &ENTRIES[17],
-            Self::SolidoRag => &ENTRIES[18],
-            Self::Template => &ENTRIES[19],
+            Self::ChatFromAiperfCore => &ENTRIES[14],
+            Self::Chat => &ENTRIES[15],
+            Self::Completions => &ENTRIES[16],
+            Self::Embeddings => &ENTRIES[17],
+            Self::ChatEmbeddings => &ENTRIES[18],
+            Self::NimEmbeddings => &ENTRIES[19],
+            Self::NimRankings => &ENTRIES[20],
+            Self::CohereRankings => &ENTRIES[21],
+            Self::HfTeiRankings => &ENTRIES[22],
+            Self::HuggingfaceGenerate => &ENTRIES[23],
+            Self::ImageGeneration => &ENTRIES[24],
+            Self::VideoGeneration => &ENTRIES[25],
+            Self::SolidoRag => &ENTRIES[26],
+            Self::Template => &ENTRIES[27],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -1195,7 +1394,7 @@ impl PluginKind for TransportType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::Http => &ENTRIES[20],
+            Self::Http => &ENTRIES[28],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -1291,7 +1490,7 @@ impl PluginKind for RecordProcessorType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::MetricRecord => &ENTRIES[21],
+            Self::MetricRecord => &ENTRIES[29],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -1392,7 +1591,7 @@ impl PluginKind for ResultsProcessorType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::MetricResults => &ENTRIES[22],
+            Self::MetricResults => &ENTRIES[30],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -1496,8 +1695,8 @@ impl PluginKind for DataExporterType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::Json => &ENTRIES[23],
-            Self::Csv => &ENTRIES[24],
+            Self::Json => &ENTRIES[31],
+            Self::Csv => &ENTRIES[32],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -1609,9 +1808,9 @@ impl PluginKind for ConsoleExporterType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::Errors => &ENTRIES[25],
-            Self::Metrics => &ENTRIES[26],
-            Self::AcmeSummary => &ENTRIES[27],
+            Self::Errors => &ENTRIES[33],
+            Self::Metrics => &ENTRIES[34],
+            Self::AcmeSummary => &ENTRIES[35],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -1731,8 +1930,8 @@ impl PluginKind for UIType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::None => &ENTRIES[28],
-            Self::Simple => &ENTRIES[29],
+            Self::None => &ENTRIES[36],
+            Self::Simple => &ENTRIES[37],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -1831,7 +2030,7 @@ impl PluginKind for URLSelectionStrategy {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::RoundRobin => &ENTRIES[30],
+            Self::RoundRobin => &ENTRIES[38],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -1934,7 +2133,7 @@ impl PluginKind for TokenizerType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::Tiktoken => &ENTRIES[31],
+            Self::Tiktoken => &ENTRIES[39],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
