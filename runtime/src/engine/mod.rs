@@ -14,6 +14,7 @@
 
 mod cancel;
 mod health;
+mod pacer;
 mod pipeline;
 mod run;
 mod slots;

@@ -287,10 +287,8 @@ async fn run_phase<P: PluginSet>(
                 break;
             }
             if at > clock.now() {
-                let instant = monoio::time::Instant::from_std(clock.instant(at));
-                if let Either::Right(()) =
-                    race(monoio::time::sleep_until(instant), stopped.fired()).await
-                {
+                let wake = crate::engine::pacer::sleep_until(clock.instant(at));
+                if let Either::Right(()) = race(wake, stopped.fired()).await {
                     break;
                 }
             }
