@@ -47,7 +47,7 @@ pub(crate) struct Shared {
     pub phases: Vec<PhasePlan>,
     /// Credits issued so far, per phase.
     pub credits: Vec<AtomicU64>,
-    /// Earliest start of each phase across workers.
+    /// Start of each phase, one instant for every worker (set at the start barrier).
     pub phase_start_ns: Vec<AtomicU64>,
     /// Workers meet here before and after each phase.
     pub barrier: Barrier,
@@ -145,7 +145,8 @@ async fn worker_main<P: PluginSet>(
         Err(e) => {
             // Keep the barrier protocol so the other workers are not left waiting.
             shared.stop.store(true, Ordering::SeqCst);
-            for _ in 0..shared.phases.len() * 2 {
+            for phase_idx in 0..shared.phases.len() {
+                start_barrier(&shared, phase_idx);
                 shared.barrier.wait();
             }
             return Err(e);
@@ -156,7 +157,7 @@ async fn worker_main<P: PluginSet>(
     let mut first_error = None;
 
     for (phase_idx, plan) in shared.phases.iter().enumerate() {
-        shared.barrier.wait();
+        start_barrier(&shared, phase_idx);
         if first_error.is_none() && !shared.stop.load(Ordering::SeqCst) {
             if let Err(e) = run_phase::<P>(
                 share,
@@ -224,8 +225,7 @@ async fn run_phase<P: PluginSet>(
     let seed = config.random_seed.unwrap_or_else(|| clock.wall_ns(0));
     let mut draws = SplitMix::new(seed ^ (u64::from(share.id) << 48) ^ 0x6361_6e63);
 
-    let phase_start = clock.now();
-    shared.phase_start_ns[phase_idx].fetch_min(phase_start, Ordering::SeqCst);
+    let phase_start = shared.phase_start_ns[phase_idx].load(Ordering::SeqCst);
     timing
         .prepare(&shared.conversations, share, phase_start)
         .map_err(|e| format!("timing_strategy {}: {e}", config.effective_timing_mode()))?;
@@ -392,6 +392,17 @@ async fn run_phase<P: PluginSet>(
     slots.idle().await;
     phase_done.fire();
     Ok(())
+}
+
+/// Meets the other workers before a phase. One of them fixes the phase's start, a
+/// millisecond ahead so no schedule starts in the past, and every worker's schedule then
+/// shares that zero (a trace split over workers keeps its exact instants).
+fn start_barrier(shared: &Shared, phase_idx: usize) {
+    if shared.barrier.wait().is_leader() {
+        let start = shared.clock.now() + 1_000_000;
+        shared.phase_start_ns[phase_idx].store(start, Ordering::SeqCst);
+    }
+    shared.barrier.wait();
 }
 
 /// Turns the run's shared stop and cancel instructions (atomics written by other threads)
