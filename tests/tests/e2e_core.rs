@@ -473,7 +473,10 @@ fn interrupted_run(
     // before the workers start), not from launch, which is slow on a loaded machine.
     let ready = std::time::Instant::now();
     while !dir.join("inputs.json").exists() {
-        assert!(ready.elapsed() < std::time::Duration::from_secs(30), "the run never started");
+        assert!(
+            ready.elapsed() < std::time::Duration::from_secs(30),
+            "the run never started"
+        );
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     for delay_ms in interrupts {
@@ -582,4 +585,39 @@ fn a_share_of_requests_is_cancelled_on_purpose() {
         200 - cancelled
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn built_binary_lists_plugins_exactly_as_the_generator_does() {
+    let gen = |args: &[&str]| -> String {
+        let mut argv = vec!["aiperf-gen", "plugins", "--plugins", "core"];
+        argv.extend_from_slice(args);
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let code = aiperf_gen::cli::run(argv.into_iter().map(Into::into), &mut out, &mut err);
+        assert_eq!(code, 0, "{}", String::from_utf8_lossy(&err));
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    let bin = |args: &[&str]| -> String {
+        let out = Command::new(core_binary())
+            .arg("plugins")
+            .args(args)
+            .output()
+            .expect("run");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // The usage hints name the program that prints them.
+        String::from_utf8_lossy(&out.stdout).replace("aiperf-core plugins", "aiperf-gen plugins")
+    };
+    for args in [
+        &[][..],
+        &["--all"],
+        &["endpoint"],
+        &["endpoint", "chat"],
+        &["ui", "none"],
+    ] {
+        assert_eq!(bin(args), gen(args), "plugins {args:?}");
+    }
 }

@@ -347,21 +347,21 @@ pub static ENTRIES: [PluginEntry; 40] = [
     },
     PluginEntry {
         category: "data_exporter",
-        name: "json",
-        class_path: "aiperf_core::exporters:JsonExporter",
-        pack: "aiperf-core",
-        priority: 0,
-        description: "Writes profile_export_aiperf.json in AIPerf's layout.",
-        metadata_json: "{}",
-        shadowed_by: None,
-    },
-    PluginEntry {
-        category: "data_exporter",
         name: "csv",
         class_path: "aiperf_core::exporters:CsvExporter",
         pack: "aiperf-core",
         priority: 0,
         description: "Writes profile_export_aiperf.csv in AIPerf's layout.",
+        metadata_json: "{}",
+        shadowed_by: None,
+    },
+    PluginEntry {
+        category: "data_exporter",
+        name: "json",
+        class_path: "aiperf_core::exporters:JsonExporter",
+        pack: "aiperf-core",
+        priority: 0,
+        description: "Writes profile_export_aiperf.json in AIPerf's layout.",
         metadata_json: "{}",
         shadowed_by: None,
     },
@@ -1676,37 +1676,37 @@ impl DispatchEnum for ResultsProcessorPlugin {
 /// Names of the linked `data_exporter` plugins.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum DataExporterType {
-    /// `json` from aiperf-core.
-    Json,
     /// `csv` from aiperf-core.
     Csv,
+    /// `json` from aiperf-core.
+    Json,
 }
 
 impl PluginKind for DataExporterType {
     const CATEGORY: &'static str = "data_exporter";
     fn all() -> &'static [Self] {
-        &[Self::Json, Self::Csv]
+        &[Self::Csv, Self::Json]
     }
     fn name(self) -> &'static str {
         match self {
-            Self::Json => "json",
             Self::Csv => "csv",
+            Self::Json => "json",
         }
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::Json => &ENTRIES[31],
-            Self::Csv => &ENTRIES[32],
+            Self::Csv => &ENTRIES[31],
+            Self::Json => &ENTRIES[32],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
         match normalize_name(name).as_str() {
-            "json" => Some(Self::Json),
             "csv" => Some(Self::Csv),
+            "json" => Some(Self::Json),
             _ => {
                 match name {
-                    "aiperf_core::exporters:JsonExporter" => Some(Self::Json),
                     "aiperf_core::exporters:CsvExporter" => Some(Self::Csv),
+                    "aiperf_core::exporters:JsonExporter" => Some(Self::Json),
                     _ => None,
                 }
             }
@@ -1758,10 +1758,10 @@ impl<'de> serde::Deserialize<'de> for DataExporterType {
 /// The linked `data_exporter` plugins; calls delegate to the selected variant.
 #[aiperf_macros::dispatch(aiperf_runtime::protocols::DataExporterProtocol)]
 pub enum DataExporterPlugin {
-    /// `json`: `aiperf_core::exporters:JsonExporter`.
-    Json(aiperf_core::exporters::JsonExporter),
     /// `csv`: `aiperf_core::exporters:CsvExporter`.
     Csv(aiperf_core::exporters::CsvExporter),
+    /// `json`: `aiperf_core::exporters:JsonExporter`.
+    Json(aiperf_core::exporters::JsonExporter),
 }
 
 impl DispatchEnum for DataExporterPlugin {
@@ -1771,13 +1771,13 @@ impl DispatchEnum for DataExporterPlugin {
         ctx: &PluginContext<'_>,
     ) -> Result<Self, PluginError> {
         match kind {
-            DataExporterType::Json => {
-                <aiperf_core::exporters::JsonExporter as Plugin>::create(ctx)
-                    .map(Self::Json)
-            }
             DataExporterType::Csv => {
                 <aiperf_core::exporters::CsvExporter as Plugin>::create(ctx)
                     .map(Self::Csv)
+            }
+            DataExporterType::Json => {
+                <aiperf_core::exporters::JsonExporter as Plugin>::create(ctx)
+                    .map(Self::Json)
             }
         }
     }
