@@ -366,4 +366,10 @@ pub trait TokenizerProtocol {
     fn decode(&self, tokens: &[u32]) -> String;
     /// Size of the vocabulary (token ids are below it).
     fn vocab_size(&self) -> u32;
+    /// Newline-separated words that are each exactly one token and never merge when
+    /// concatenated, if the tokenizer ships such a list: synthetic prompts of exact
+    /// length then need no tokenizing (and no vocabulary load) before the run starts.
+    fn plain_words(&self) -> Option<&'static str> {
+        None
+    }
 }

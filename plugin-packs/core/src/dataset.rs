@@ -397,7 +397,7 @@ impl LengthDistribution {
 /// The words prompts are made of, and whether their token counts add up. Trace loaders
 /// use it too, for prompts whose blocks must repeat exactly (`loaders`).
 pub(crate) struct WordList {
-    words: Vec<String>,
+    pub(crate) words: Vec<String>,
     /// Every word is one token and words never merge across boundaries, so a prompt of N
     /// words is N tokens without counting.
     pub(crate) additive: bool,
@@ -405,6 +405,22 @@ pub(crate) struct WordList {
 
 impl WordList {
     pub(crate) fn new<T: TokenizerProtocol>(tokenizer: &T, rng: &mut StdRng) -> Self {
+        match tokenizer.plain_words() {
+            Some(list) => WordList {
+                words: list
+                    .lines()
+                    .filter(|w| !w.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+                additive: true,
+            },
+            None => Self::derive(tokenizer, rng),
+        }
+    }
+
+    /// Builds the list from the vocabulary: every word-shaped token that re-encodes as
+    /// itself, and whether concatenations count additively.
+    pub(crate) fn derive<T: TokenizerProtocol>(tokenizer: &T, rng: &mut StdRng) -> Self {
         let mut words: Vec<String> = (0..tokenizer.vocab_size())
             .map(|id| tokenizer.decode(&[id]))
             .filter(|text| is_plain_word(text))

@@ -78,21 +78,26 @@ impl Shared {
 
 /// Counts tokens with an embedded tiktoken vocabulary (`o200k_base` by default, what
 /// AIPerf's `--tokenizer builtin` uses). Cheap to copy; all copies share one encoder.
+///
+/// The encoder is built on first use, not at construction: with the shipped word list
+/// (`plain_words`) synthetic prompts need none, so the vocabulary loads on the record
+/// thread while the first requests are already in flight.
 #[derive(Clone, Copy)]
 pub struct TiktokenTokenizer {
     vocabulary: Vocabulary,
-    bpe: &'static CoreBPE,
-    vocab_size: u32,
 }
+
+/// Single-token words of o200k_base that never merge (see `plain_words`); regenerate with
+/// `AIPERF_UPDATE_SNAPSHOTS=1 cargo test -p aiperf-core word_list`.
+const O200K_WORDS: &str = include_str!("../data/o200k_base.words");
 
 impl TiktokenTokenizer {
     pub fn new(vocabulary: Vocabulary) -> Self {
-        let shared = vocabulary.shared();
-        TiktokenTokenizer {
-            vocabulary,
-            bpe: shared.bpe,
-            vocab_size: shared.vocab_size,
-        }
+        TiktokenTokenizer { vocabulary }
+    }
+
+    fn bpe(&self) -> &'static CoreBPE {
+        self.vocabulary.shared().bpe
     }
 
     pub fn vocabulary(&self) -> Vocabulary {
@@ -125,21 +130,22 @@ impl TokenizerProtocol for TiktokenTokenizer {
     fn count(&self, text: &str) -> usize {
         // Ordinary encoding: text that happens to spell `<|endoftext|>` is user text, and
         // counting it as one special token would undercount.
-        self.bpe.encode_ordinary(text).len()
+        self.bpe().encode_ordinary(text).len()
     }
 
     fn encode(&self, text: &str) -> Vec<u32> {
-        self.bpe.encode_ordinary(text)
+        self.bpe().encode_ordinary(text)
     }
 
     fn decode(&self, tokens: &[u32]) -> String {
-        let bytes = match self.bpe.decode_bytes(tokens) {
+        let bpe = self.bpe();
+        let bytes = match bpe.decode_bytes(tokens) {
             Ok(bytes) => bytes,
             // Unknown ids decode to nothing rather than failing the whole sequence.
             Err(_) => {
                 let mut bytes = Vec::with_capacity(tokens.len() * 4);
                 for &token in tokens {
-                    if let Ok(piece) = self.bpe.decode_bytes(&[token]) {
+                    if let Ok(piece) = bpe.decode_bytes(&[token]) {
                         bytes.extend_from_slice(&piece);
                     }
                 }
@@ -154,7 +160,14 @@ impl TokenizerProtocol for TiktokenTokenizer {
     }
 
     fn vocab_size(&self) -> u32 {
-        self.vocab_size
+        self.vocabulary.shared().vocab_size
+    }
+
+    fn plain_words(&self) -> Option<&'static str> {
+        match self.vocabulary {
+            Vocabulary::O200kBase => Some(O200K_WORDS),
+            Vocabulary::Cl100kBase => None,
+        }
     }
 }
 
@@ -165,6 +178,27 @@ mod tests {
 
     fn o200k() -> TiktokenTokenizer {
         TiktokenTokenizer::new(Vocabulary::O200kBase)
+    }
+
+    /// The shipped word list is exactly what the vocabulary yields, and every word and a
+    /// long concatenation count as expected.
+    #[test]
+    fn word_list_is_current() {
+        use rand::SeedableRng;
+        let t = o200k();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let derived = crate::dataset::WordList::derive(&t, &mut rng);
+        assert!(derived.additive);
+        let text: String = derived.words.iter().map(|w| format!("{w}\n")).collect();
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/o200k_base.words");
+        if std::env::var_os("AIPERF_UPDATE_SNAPSHOTS").is_some() {
+            std::fs::write(path, &text).expect("write the word list");
+            return;
+        }
+        assert!(
+            text == O200K_WORDS,
+            "{path} is stale; rerun with AIPERF_UPDATE_SNAPSHOTS=1"
+        );
     }
 
     #[test]

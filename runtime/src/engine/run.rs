@@ -199,10 +199,6 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
     if requests.is_empty() {
         return Err("the dataset has no turns: nothing to send".into());
     }
-    write_file(
-        &artifact_dir.join("inputs.json"),
-        &format!("{{\"data\":[{}]}}\n", inputs.join(",")),
-    )?;
     drop(transport);
 
     let mut phases = Vec::new();
@@ -244,6 +240,7 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         "starting the measuring workers"
     );
 
+    let conversation_ids: Vec<String> = dataset.iter().map(|c| c.session_id.clone()).collect();
     let clock = RunClock::new();
     let phase_count = phases.len();
     let shared = Arc::new(Shared {
@@ -251,7 +248,7 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         streaming: config.streaming,
         requests,
         turn_offsets,
-        conversations: dataset.clone(),
+        conversations: dataset,
         credits: (0..phase_count).map(|_| AtomicU64::new(0)).collect(),
         phase_start_ns: (0..phase_count).map(|_| AtomicU64::new(u64::MAX)).collect(),
         phases,
@@ -271,7 +268,7 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         config: config.clone(),
         clock,
         records_path,
-        conversation_ids: dataset.iter().map(|c| c.session_id.clone()).collect(),
+        conversation_ids,
     };
     let pipeline_thread = std::thread::Builder::new()
         .name("aiperf-records".into())
@@ -289,6 +286,16 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         handles.push(handle);
     }
     drop(tx);
+    // Written while the workers run: the main thread is idle then, and a large dataset's
+    // inputs would otherwise delay the first request.
+    let inputs_path = artifact_dir.join("inputs.json");
+    if let Err(e) = write_file(
+        &inputs_path,
+        &format!("{{\"data\":[{}]}}\n", inputs.join(",")),
+    ) {
+        tracing::warn!("{e}");
+    }
+    drop(inputs);
 
     let ui_name = config.ui_type.clone().unwrap_or_else(|| {
         let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
