@@ -653,3 +653,34 @@ fn round_robin_over_several_urls() {
     assert_eq!(errors, [false, true].repeat(5));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn every_connection_reuse_strategy_completes_a_run() {
+    // How many connections each strategy opens is checked against a scripted server in
+    // the client's unit tests; here each one runs a whole benchmark.
+    let mock = Mock::start(&["--output-tokens", "3"]);
+    for strategy in ["pooled", "never", "sticky-user-sessions"] {
+        let dir = run_dir(strategy);
+        profile(
+            &[&mock.url],
+            &dir,
+            &[
+                "--request-count",
+                "6",
+                "--concurrency",
+                "2",
+                "--connection-reuse-strategy",
+                strategy,
+            ],
+        );
+        let records = read_records(&dir);
+        assert_eq!(records.len(), 6, "{strategy}");
+        for r in &records {
+            assert!(r.get("error").is_none(), "{strategy}: {r:#}");
+            assert_eq!(metric(r, "output_sequence_length"), 3.0, "{strategy}");
+        }
+        let json = read_json(&dir);
+        assert_eq!(json["input_config"]["connection_reuse_strategy"], strategy);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

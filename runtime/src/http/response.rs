@@ -72,13 +72,18 @@ impl ResponseParser {
 
     /// The bytes of one read that completed at `now`. Fills `rec` (status, head and
     /// first-byte times, events, outcome on failure); returns how the response ended once
-    /// it has. After an end, call [`start`](Self::start) before feeding more.
+    /// it has. After an end, call [`start`](Self::start) before feeding more. No bytes
+    /// mean nothing (a read of 0 bytes is the end of the stream: call
+    /// [`close`](Self::close)).
     pub fn feed(
         &mut self,
         bytes: &[u8],
         now: Nanos,
         rec: &mut RequestRecord,
     ) -> Option<ResponseEnd> {
+        if bytes.is_empty() {
+            return None;
+        }
         rec.reads = rec.reads.saturating_add(1);
         if !self.got_bytes {
             self.got_bytes = true;

@@ -313,6 +313,8 @@ fn close_before_any_byte_is_no_response() {
     let mut parser = ResponseParser::new();
     parser.start(true, false);
     let mut rec = RequestRecord::default();
+    // Found by fuzzing: an empty read is no response byte.
+    assert!(parser.feed(b"", MS, &mut rec).is_none());
     let end = parser.close(None, MS, &mut rec);
     assert!(
         matches!(end, ResponseEnd::NoResponse { ref error, context: "before the response" }
