@@ -383,13 +383,14 @@ fn linear_rate_ramp_starts_low_and_reaches_the_target() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// The acceptance run. The schedule passes (merged cv 0.996); the actual send
-/// times do not yet: the engine sleeps on monoio's timer wheel, which ticks once a
-/// millisecond, so at 2,000 req/s about half the sends leave in bursts at the ticks
-/// (measured cv 1.44-1.66 on a loaded 2-core machine). Run with `--ignored` once the
-/// engine paces below a millisecond.
+/// The acceptance run: Poisson at 2,000 req/s for 10 s over two workers keeps the
+/// rate within 2% and the inter-arrival cv of actual send times within 0.05 of 1. With the
+/// pacer thread it passes on a quiet 2-core machine (cv 1.034 measured with a fuzzer
+/// busy on the other core; 1.34 at load average 7, where the OS scheduler, not the
+/// client, is late). Ignored in the default suite because other load on the machine
+/// decides it; run it with `cargo test -p aiperf-tests --test e2e_timing -- --ignored`.
 #[test]
-#[ignore = "needs sub-millisecond pacing in the engine (monoio's timer ticks at 1 ms)"]
+#[ignore = "depends on an otherwise idle machine; run with --ignored"]
 fn poisson_over_two_workers_keeps_rate_and_cv() {
     core_binary();
     let mock = Mock::start(&["--ttft-ms", "1", "--output-tokens", "1", "--threads", "2"]);
