@@ -18,6 +18,16 @@ pub(crate) const INVALID_RESPONSE: &str = "InvalidResponse";
 pub(crate) fn parse_generation(
     chunk: &ResponseChunk,
 ) -> Result<Option<ParsedResponse>, ErrorDetails> {
+    match fast::parse(chunk) {
+        Some(parsed) => Ok(Some(parsed)),
+        None => parse_generation_by_shape(chunk),
+    }
+}
+
+/// [`parse_generation`] for every shape: reads a JSON tree field by field.
+fn parse_generation_by_shape(
+    chunk: &ResponseChunk,
+) -> Result<Option<ParsedResponse>, ErrorDetails> {
     let Some(object) = decode(chunk)? else {
         return Ok(None);
     };
@@ -26,6 +36,151 @@ pub(crate) fn parse_generation(
         data: generation_data(&object),
         usage: usage(&object),
     }))
+}
+
+/// The common case of [`parse_generation`] without building a JSON tree: a plain OpenAI
+/// chat or completions chunk (or body) whose every field is known, deserialized in place
+/// with borrowed strings. Anything else (an unknown or error field, tool calls, content
+/// parts, TGI tokens, an `error` event, invalid JSON) returns `None` and takes the
+/// shape-by-shape path, which then decides exactly as it always did. This is most of the
+/// record thread's work per streamed token, so it is what a streamed event costs.
+mod fast {
+    use std::borrow::Cow;
+
+    use aiperf_runtime::record::{ParsedResponse, ResponseChunk, ResponseData};
+    use serde::de::IgnoredAny;
+    use serde::Deserialize;
+    use serde_json::value::RawValue;
+    use serde_json::{Map, Value};
+
+    // Known fields that carry nothing to read are `IgnoredAny` (skipped without building
+    // anything); an unknown field fails the parse (`deny_unknown_fields`): it may be
+    // something the full path knows how to read.
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Unit<'a> {
+        #[serde(borrow, default)]
+        choices: Option<Vec<Choice<'a>>>,
+        #[serde(borrow, default)]
+        usage: Option<&'a RawValue>,
+        #[serde(borrow, default)]
+        object: Option<Cow<'a, str>>,
+        #[serde(default, rename = "id")]
+        _id: IgnoredAny,
+        #[serde(default, rename = "created")]
+        _created: IgnoredAny,
+        #[serde(default, rename = "model")]
+        _model: IgnoredAny,
+        #[serde(default, rename = "system_fingerprint")]
+        _system_fingerprint: IgnoredAny,
+        #[serde(default, rename = "service_tier")]
+        _service_tier: IgnoredAny,
+        #[serde(default, rename = "prompt_logprobs")]
+        _prompt_logprobs: IgnoredAny,
+        #[serde(default, rename = "kv_transfer_params")]
+        _kv_transfer_params: IgnoredAny,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Choice<'a> {
+        #[serde(borrow, default)]
+        delta: Option<Message<'a>>,
+        #[serde(borrow, default)]
+        message: Option<Message<'a>>,
+        #[serde(borrow, default)]
+        text: Option<Cow<'a, str>>,
+        #[serde(default, rename = "index")]
+        _index: IgnoredAny,
+        #[serde(default, rename = "finish_reason")]
+        _finish_reason: IgnoredAny,
+        #[serde(default, rename = "stop_reason")]
+        _stop_reason: IgnoredAny,
+        #[serde(default, rename = "logprobs")]
+        _logprobs: IgnoredAny,
+        #[serde(default, rename = "matched_stop")]
+        _matched_stop: IgnoredAny,
+        #[serde(default, rename = "token_ids")]
+        _token_ids: IgnoredAny,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Message<'a> {
+        #[serde(borrow, default)]
+        content: Option<Cow<'a, str>>,
+        #[serde(borrow, default)]
+        reasoning_content: Option<Cow<'a, str>>,
+        #[serde(borrow, default)]
+        reasoning: Option<Cow<'a, str>>,
+        #[serde(default, rename = "role")]
+        _role: IgnoredAny,
+        #[serde(default, rename = "refusal")]
+        _refusal: IgnoredAny,
+        #[serde(default, rename = "annotations")]
+        _annotations: IgnoredAny,
+        /// Present (even empty or null) sends the unit down the full path.
+        #[serde(default)]
+        tool_calls: Option<IgnoredAny>,
+        #[serde(default)]
+        function_call: Option<IgnoredAny>,
+    }
+
+    pub(super) fn parse(chunk: &ResponseChunk) -> Option<ParsedResponse> {
+        if chunk.event.is_some() {
+            return None;
+        }
+        let unit: Unit<'_> = serde_json::from_slice(&chunk.data).ok()?;
+        if unit.object.as_deref() == Some("error") {
+            return None;
+        }
+        let data = match unit.choices.as_deref().and_then(<[Choice<'_>]>::first) {
+            Some(choice) => choice_data(choice)?,
+            None => ResponseData::Empty,
+        };
+        let usage = match unit.usage {
+            Some(raw) => {
+                let value: Value = serde_json::from_str(raw.get()).ok()?;
+                let mut object = Map::with_capacity(1);
+                object.insert("usage".to_owned(), value);
+                super::usage(&object)
+            }
+            None => None,
+        };
+        Some(ParsedResponse {
+            recv_ns: chunk.recv_ns,
+            data,
+            usage,
+        })
+    }
+
+    /// A field's text when it has any.
+    fn text<'s>(field: &'s Option<Cow<'_, str>>) -> Option<&'s str> {
+        field.as_deref().filter(|t| !t.is_empty())
+    }
+
+    /// As `generation_data` reads a first choice; `None` for what only it can read.
+    fn choice_data(choice: &Choice<'_>) -> Option<ResponseData> {
+        if let Some(message) = choice.delta.as_ref().or(choice.message.as_ref()) {
+            if message.tool_calls.is_some() || message.function_call.is_some() {
+                return None;
+            }
+            let reasoning = text(&message.reasoning_content).or(text(&message.reasoning));
+            if let Some(reasoning) = reasoning {
+                return Some(ResponseData::Reasoning {
+                    content: text(&message.content).unwrap_or_default().to_owned(),
+                    reasoning: reasoning.to_owned(),
+                });
+            }
+            if let Some(content) = text(&message.content) {
+                return Some(ResponseData::Text(content.to_owned()));
+            }
+        }
+        Some(match choice.text.as_deref().filter(|t| !t.is_empty()) {
+            Some(text) => ResponseData::Text(text.to_owned()),
+            None => ResponseData::Empty,
+        })
+    }
 }
 
 /// An embeddings body: `data[]` of `{"object":"embedding", "embedding":[...]}` items.
@@ -570,5 +725,116 @@ fn text_data(text: &str) -> ResponseData {
         ResponseData::Empty
     } else {
         ResponseData::Text(text.to_owned())
+    }
+}
+
+#[cfg(test)]
+mod fast_path_tests {
+    use super::*;
+
+    fn chunk(event: Option<&str>, data: &str) -> ResponseChunk {
+        ResponseChunk {
+            recv_ns: 7,
+            first_byte_ns: 7,
+            event: event.map(str::to_owned),
+            data: data.into(),
+        }
+    }
+
+    /// Where the fast path answers, it answers as the shape-by-shape path does.
+    #[test]
+    fn fast_path_agrees_with_the_shape_path() {
+        let units = [
+            (
+                true,
+                r#"{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}"#,
+            ),
+            (
+                true,
+                r#"{"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":" the"},"finish_reason":null,"logprobs":null}]}"#,
+            ),
+            (
+                true,
+                r#"{"choices":[{"index":0,"delta":{"content":"a\"b\u00e9\n"}}]}"#,
+            ),
+            (
+                true,
+                r#"{"choices":[{"delta":{"content":"x","reasoning_content":"think"}}]}"#,
+            ),
+            (
+                true,
+                r#"{"choices":[{"delta":{"content":null,"reasoning":"why"}}]}"#,
+            ),
+            (
+                true,
+                r#"{"choices":[{"delta":{"reasoning_content":"","reasoning":"r"}}]}"#,
+            ),
+            (
+                true,
+                r#"{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":1,"total_tokens":10}}"#,
+            ),
+            (
+                true,
+                r#"{"id":"c","object":"chat.completion.chunk","choices":[],"usage":{"prompt_tokens":7,"completion_tokens":2.0,"total_tokens":9,"completion_tokens_details":{"reasoning_tokens":1}}}"#,
+            ),
+            (
+                true,
+                r#"{"object":"text_completion","choices":[{"index":0,"text":"4","finish_reason":"stop"}]}"#,
+            ),
+            (
+                true,
+                r#"{"object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"Hi there"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3}}"#,
+            ),
+            (
+                true,
+                r#"{"choices":[{"delta":null,"message":{"content":"m"}}]}"#,
+            ),
+            (true, r#"{"choices":[{"delta":{"content":""},"text":"t"}]}"#),
+            (true, r#"{}"#),
+            // Shapes only the full path reads (or rejects).
+            (
+                false,
+                r#"{"error":{"message":"upstream timed out","type":"GatewayTimeout","code":504}}"#,
+            ),
+            (
+                false,
+                r#"{"object":"error","message":"bad","type":"BadRequest","code":400}"#,
+            ),
+            (
+                false,
+                r#"{"choices":[{"delta":{"tool_calls":[{"function":{"name":"f","arguments":"{}"}}]}}]}"#,
+            ),
+            (
+                false,
+                r#"{"choices":[{"delta":{"content":[{"type":"text","text":"parts"}]}}]}"#,
+            ),
+            (
+                false,
+                r#"{"token":{"id":1,"text":"Hi","special":false},"generated_text":null}"#,
+            ),
+            (
+                false,
+                r#"{"choices":[{"delta":{"content":"x"},"extra":1}]}"#,
+            ),
+            (
+                false,
+                r#"{"choices":[{"delta":{"content":"x"}}],"choices":[]}"#,
+            ),
+            (false, r#"{"choices":[{"delta":{"content":"x"}"#),
+            (false, r#"[1,2]"#),
+        ];
+        for (fast, data) in units {
+            let c = chunk(None, data);
+            assert_eq!(fast::parse(&c).is_some(), fast, "{data}");
+            assert_eq!(
+                parse_generation(&c),
+                parse_generation_by_shape(&c),
+                "{data}"
+            );
+        }
+        // An `error` event is never the fast path's, whatever its data.
+        let c = chunk(Some("error"), units[1].1);
+        assert!(fast::parse(&c).is_none());
+        assert!(parse_generation(&c).is_err());
     }
 }
