@@ -245,7 +245,9 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, BuildError> {
         std::fs::create_dir_all(parent).map_err(|e| BuildError::Copy(opts.out.clone(), e))?;
     }
     // Copy through a temporary name so a running old binary is never half-overwritten.
-    let tmp = opts.out.with_extension("aiperf-gen-tmp");
+    let tmp = opts
+        .out
+        .with_extension(format!("aiperf-gen-tmp-{}", std::process::id()));
     std::fs::copy(&built, &tmp).map_err(|e| BuildError::Copy(opts.out.clone(), e))?;
     std::fs::rename(&tmp, &opts.out).map_err(|e| BuildError::Copy(opts.out.clone(), e))?;
     let size = std::fs::metadata(&opts.out).map(|m| m.len()).ok();

@@ -4,99 +4,17 @@
 //! The core binary is built once per test process (release, shared target directory)
 //! and reused by every test here.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, OnceLock};
+mod common;
+
+use common::{core_binary, read_json, read_records, run_dir, stat, Mock};
+
+use std::path::Path;
+use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .canonicalize()
-        .expect("workspace root")
-}
-
-/// Artifacts of this test process; the pid keeps concurrent test runs apart.
-fn run_dir(name: &str) -> PathBuf {
-    workspace()
-        .join("target")
-        .join("e2e")
-        .join(format!("{}-{name}", std::process::id()))
-}
-
-/// Builds the core binary once; every test shares it.
-fn core_binary() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let root = workspace().join("target").join("e2e");
-        let out = root.join("aiperf-core");
-        let status = aiperf_gen::cli::main(
-            [
-                "aiperf-gen",
-                "build",
-                "--plugins",
-                "core",
-                "--out",
-                out.to_str().expect("utf-8 path"),
-                "--emit-crate",
-                root.join("crate").to_str().expect("utf-8 path"),
-            ]
-            .map(Into::into),
-        );
-        assert_eq!(
-            status,
-            std::process::ExitCode::SUCCESS,
-            "aiperf-gen build failed"
-        );
-        assert!(out.exists(), "no binary at {}", out.display());
-        out
-    })
-}
-
-/// A running `aiperf-mock`, killed on drop.
-struct Mock {
-    child: Child,
-    url: String,
-}
-
-impl Mock {
-    fn start(args: &[&str]) -> Mock {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_aiperf-mock"))
-            .args(["--port", "0"])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start aiperf-mock");
-        let stdout = child.stdout.take().expect("mock stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("mock banner");
-        let url = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://127.0.0.1:"))
-            .unwrap_or_else(|| panic!("unexpected mock banner: {line:?}"))
-            .to_owned();
-        Mock { child, url }
-    }
-}
-
-impl Drop for Mock {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Measurements run one at a time: two benchmarks sharing two cores would measure
-/// each other.
-static MEASURING: Mutex<()> = Mutex::new(());
-
 fn profile(mock: &Mock, dir: &Path, extra: &[&str]) -> std::process::Output {
-    let _serial = MEASURING.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = common::measuring();
     let _ = std::fs::remove_dir_all(dir);
     let output = Command::new(core_binary())
         .args(["profile", "--model", "m", "--url", &mock.url])
@@ -116,17 +34,6 @@ fn profile(mock: &Mock, dir: &Path, extra: &[&str]) -> std::process::Output {
         String::from_utf8_lossy(&output.stderr)
     );
     output
-}
-
-fn metric<'a>(json: &'a Value, tag: &str) -> &'a Value {
-    json.get(tag)
-        .unwrap_or_else(|| panic!("metric {tag} missing from {json:#}"))
-}
-
-fn stat(json: &Value, tag: &str, field: &str) -> f64 {
-    metric(json, tag)[field]
-        .as_f64()
-        .unwrap_or_else(|| panic!("{tag}.{field} not a number"))
 }
 
 /// The acceptance run: TTFT 40 ms, ITL 4 ms, 64 tokens, concurrency 8, 200 requests.
@@ -294,18 +201,6 @@ fn plugins_command_lists_what_is_linked() {
     }
 }
 
-fn read_json(dir: &Path) -> Value {
-    let text = std::fs::read_to_string(dir.join("profile_export_aiperf.json")).expect("json");
-    serde_json::from_str(&text).expect("valid json")
-}
-
-fn read_records(dir: &Path) -> Vec<Value> {
-    let text = std::fs::read_to_string(dir.join("profile_export.jsonl")).expect("jsonl");
-    text.lines()
-        .map(|l| serde_json::from_str(l).expect("jsonl line"))
-        .collect()
-}
-
 #[test]
 fn constant_request_rate_is_kept() {
     let mock = Mock::start(&["--ttft-ms", "1", "--output-tokens", "4"]);
@@ -453,7 +348,7 @@ fn interrupted_run(
     extra: &[&str],
     interrupts: &[u64],
 ) -> (Value, std::time::Duration) {
-    let _serial = MEASURING.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = common::measuring();
     let _ = std::fs::remove_dir_all(dir);
     let mut child = Command::new(core_binary())
         .args(["profile", "--model", "m", "--url", &mock.url, "--streaming"])

@@ -7,99 +7,14 @@
 //! These tests are about correctness, not timing precision: bounds are one-sided (no
 //! shorter than the mock's delay) or loose, because several builds may share the cores.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, OnceLock};
+mod common;
+
+use common::{core_binary, run_dir, Mock};
+
+use std::path::PathBuf;
+use std::process::Command;
 
 use serde_json::Value;
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .canonicalize()
-        .expect("workspace root")
-}
-
-/// Artifacts of this test process; the pid keeps concurrent test runs apart.
-fn run_dir(name: &str) -> PathBuf {
-    workspace()
-        .join("target")
-        .join("e2e")
-        .join(format!("{}-{name}", std::process::id()))
-}
-
-/// Builds the core binary once; every test shares it. The cargo target directory is
-/// shared with `e2e_core.rs`, so the second build of the two only relinks; the crate and
-/// the binary have their own paths, so the two test files never overwrite each other's
-/// when they run at the same time.
-fn core_binary() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let root = workspace().join("target").join("e2e");
-        let out = root.join("aiperf-core-endpoints");
-        let status = aiperf_gen::cli::main(
-            [
-                "aiperf-gen",
-                "build",
-                "--plugins",
-                "core",
-                "--out",
-                out.to_str().expect("utf-8 path"),
-                "--emit-crate",
-                root.join("crate-endpoints").to_str().expect("utf-8 path"),
-            ]
-            .map(Into::into),
-        );
-        assert_eq!(
-            status,
-            std::process::ExitCode::SUCCESS,
-            "aiperf-gen build failed"
-        );
-        assert!(out.exists(), "no binary at {}", out.display());
-        out
-    })
-}
-
-/// A running `aiperf-mock`, killed on drop.
-struct Mock {
-    child: Child,
-    url: String,
-}
-
-impl Mock {
-    fn start(args: &[&str]) -> Mock {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_aiperf-mock"))
-            .args(["--port", "0"])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start aiperf-mock");
-        let stdout = child.stdout.take().expect("mock stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("mock banner");
-        let url = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://127.0.0.1:"))
-            .unwrap_or_else(|| panic!("unexpected mock banner: {line:?}"))
-            .to_owned();
-        Mock { child, url }
-    }
-}
-
-impl Drop for Mock {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Measurements run one at a time: two benchmarks sharing two cores would measure
-/// each other.
-static MEASURING: Mutex<()> = Mutex::new(());
 
 /// One benchmark run; its console output and artifacts.
 struct Run {
@@ -160,7 +75,7 @@ impl Run {
 fn profile(mock: &Mock, name: &str, args: &[&str]) -> Run {
     core_binary();
     let dir = run_dir(name);
-    let _serial = MEASURING.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = common::measuring();
     let _ = std::fs::remove_dir_all(&dir);
     let output = Command::new(core_binary())
         .args(["profile", "--model", "m", "--url", &mock.url])

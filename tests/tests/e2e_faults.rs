@@ -6,27 +6,14 @@
 //!
 //! The core binary is the one `e2e_core` builds (same path, same shared target).
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Mutex, OnceLock};
+mod common;
+
+use common::{core_binary, read_json, read_records, run_dir, workspace, Mock};
+
+use std::path::Path;
+use std::process::{Command, Output};
 
 use serde_json::{json, Value};
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .canonicalize()
-        .expect("workspace root")
-}
-
-/// Artifacts of this test process; the pid keeps concurrent test runs apart.
-fn run_dir(name: &str) -> PathBuf {
-    workspace()
-        .join("target")
-        .join("e2e")
-        .join(format!("{}-faults-{name}", std::process::id()))
-}
 
 fn tls_fixture(name: &str) -> String {
     workspace()
@@ -37,87 +24,11 @@ fn tls_fixture(name: &str) -> String {
         .to_owned()
 }
 
-/// Builds the core binary once; every test shares it.
-fn core_binary() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let root = workspace().join("target").join("e2e");
-        let out = root.join("aiperf-core");
-        let status = aiperf_gen::cli::main(
-            [
-                "aiperf-gen",
-                "build",
-                "--plugins",
-                "core",
-                "--out",
-                out.to_str().expect("utf-8 path"),
-                "--emit-crate",
-                root.join("crate").to_str().expect("utf-8 path"),
-            ]
-            .map(Into::into),
-        );
-        assert_eq!(
-            status,
-            std::process::ExitCode::SUCCESS,
-            "aiperf-gen build failed"
-        );
-        assert!(out.exists(), "no binary at {}", out.display());
-        out
-    })
-}
-
-/// A running `aiperf-mock`, killed on drop.
-struct Mock {
-    child: Child,
-    url: String,
-}
-
-impl Mock {
-    fn start(args: &[&str]) -> Mock {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_aiperf-mock"))
-            .args(["--port", "0"])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start aiperf-mock");
-        let stdout = child.stdout.take().expect("mock stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("mock banner");
-        let url = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://127.0.0.1:") || w.starts_with("https://127.0.0.1:"))
-            .unwrap_or_else(|| panic!("unexpected mock banner: {line:?}"))
-            .to_owned();
-        Mock { child, url }
-    }
-
-    /// A mock answering every request with `fault`.
-    fn fault(fault: &str, extra: &[&str]) -> Mock {
-        let mut args = vec!["--fault", fault];
-        args.extend_from_slice(extra);
-        Mock::start(&args)
-    }
-}
-
-impl Drop for Mock {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Measurements run one at a time: two benchmarks sharing two cores would measure
-/// each other.
-static MEASURING: Mutex<()> = Mutex::new(());
-
 /// Runs a streaming chat benchmark against `urls` and returns its output; the run must
 /// exit 0 whatever its requests met.
 fn profile(urls: &[&str], dir: &Path, extra: &[&str]) -> Output {
     core_binary();
-    let _serial = MEASURING.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = common::measuring();
     let _ = std::fs::remove_dir_all(dir);
     let mut command = Command::new(core_binary());
     command.args(["profile", "--model", "m", "--streaming"]);
@@ -143,18 +54,6 @@ fn profile(urls: &[&str], dir: &Path, extra: &[&str]) -> Output {
         String::from_utf8_lossy(&output.stderr)
     );
     output
-}
-
-fn read_json(dir: &Path) -> Value {
-    let text = std::fs::read_to_string(dir.join("profile_export_aiperf.json")).expect("json");
-    serde_json::from_str(&text).expect("valid json")
-}
-
-fn read_records(dir: &Path) -> Vec<Value> {
-    let text = std::fs::read_to_string(dir.join("profile_export.jsonl")).expect("jsonl");
-    text.lines()
-        .map(|l| serde_json::from_str(l).expect("jsonl line"))
-        .collect()
 }
 
 fn metric(record: &Value, tag: &str) -> f64 {

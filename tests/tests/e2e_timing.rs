@@ -2,104 +2,23 @@
 //! ramps, Poisson split over workers) drive the built core binary against `aiperf-mock`,
 //! and the send times in `profile_export.jsonl` must follow the schedule.
 //!
-//! The helpers are those of `e2e_core.rs`: the core binary is built once per test
+//! The helpers are shared (`common/`): the core binary is built once per test
 //! process and every measuring run holds one lock, since two benchmarks sharing two
 //! cores would measure each other. Assertions on *intended* send times
 //! (`credit_issued_ns`) are exact, since the schedule is computed; assertions on *actual*
 //! send times (`request_start_ns`) keep to the tolerances the issue sets.
 
-use std::io::{BufRead, BufReader};
+mod common;
+
+use common::{core_binary, read_records, run_dir, Mock};
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, OnceLock};
+use std::process::Command;
 
 use serde_json::Value;
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .canonicalize()
-        .expect("workspace root")
-}
-
-/// Artifacts of this test process; the pid keeps concurrent test runs apart.
-fn run_dir(name: &str) -> PathBuf {
-    workspace()
-        .join("target")
-        .join("e2e")
-        .join(format!("{}-{name}", std::process::id()))
-}
-
-/// Builds the core binary once; every test shares it.
-fn core_binary() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let root = workspace().join("target").join("e2e");
-        let out = root.join("aiperf-core");
-        let status = aiperf_gen::cli::main(
-            [
-                "aiperf-gen",
-                "build",
-                "--plugins",
-                "core",
-                "--out",
-                out.to_str().expect("utf-8 path"),
-                "--emit-crate",
-                root.join("crate").to_str().expect("utf-8 path"),
-            ]
-            .map(Into::into),
-        );
-        assert_eq!(
-            status,
-            std::process::ExitCode::SUCCESS,
-            "aiperf-gen build failed"
-        );
-        assert!(out.exists(), "no binary at {}", out.display());
-        out
-    })
-}
-
-/// A running `aiperf-mock`, killed on drop.
-struct Mock {
-    child: Child,
-    url: String,
-}
-
-impl Mock {
-    fn start(args: &[&str]) -> Mock {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_aiperf-mock"))
-            .args(["--port", "0"])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start aiperf-mock");
-        let stdout = child.stdout.take().expect("mock stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("mock banner");
-        let url = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://127.0.0.1:"))
-            .unwrap_or_else(|| panic!("unexpected mock banner: {line:?}"))
-            .to_owned();
-        Mock { child, url }
-    }
-}
-
-impl Drop for Mock {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Measurements run one at a time.
-static MEASURING: Mutex<()> = Mutex::new(());
-
 fn profile(mock: &Mock, dir: &Path, extra: &[&str]) -> std::process::Output {
-    let _serial = MEASURING.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = common::measuring();
     let _ = std::fs::remove_dir_all(dir);
     let output = Command::new(core_binary())
         .args(["profile", "--model", "m", "--url", &mock.url])
@@ -119,13 +38,6 @@ fn profile(mock: &Mock, dir: &Path, extra: &[&str]) -> std::process::Output {
         String::from_utf8_lossy(&output.stderr)
     );
     output
-}
-
-fn read_records(dir: &Path) -> Vec<Value> {
-    let text = std::fs::read_to_string(dir.join("profile_export.jsonl")).expect("jsonl");
-    text.lines()
-        .map(|l| serde_json::from_str(l).expect("jsonl line"))
-        .collect()
 }
 
 /// A nanosecond field of a record's metadata.

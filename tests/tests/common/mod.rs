@@ -1,0 +1,145 @@
+//! Shared pieces of the end-to-end tests: the core binary they all benchmark with,
+//! `aiperf-mock` processes, and readers of the artifacts. Each test file uses a part.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+
+use serde_json::Value;
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    here.canonicalize().unwrap_or(here)
+}
+
+/// Artifacts of one test run; the pid keeps concurrent test processes apart.
+pub fn run_dir(name: &str) -> PathBuf {
+    workspace()
+        .join("target")
+        .join("e2e")
+        .join(format!("{}-{name}", std::process::id()))
+}
+
+/// `aiperf-gen build --plugins core`, once per test process; every test shares the binary.
+/// Builds reuse the shared cargo target directory, so after the first only the generated
+/// crate is compiled, and not even that when nothing changed.
+pub fn core_binary() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let root = workspace().join("target").join("e2e");
+        let out = root.join("aiperf-core");
+        let (out_arg, crate_arg) = (
+            out.display().to_string(),
+            root.join("crate").display().to_string(),
+        );
+        let status = generator_main(&[
+            "aiperf-gen",
+            "build",
+            "--plugins",
+            "core",
+            "--out",
+            &out_arg,
+            "--emit-crate",
+            &crate_arg,
+        ]);
+        assert_eq!(status, 0, "aiperf-gen build failed");
+        assert!(out.exists(), "no binary at {}", out.display());
+        out
+    })
+}
+
+/// Runs the generator's command line in process, printing as the binary would.
+pub fn generator_main(args: &[&str]) -> u8 {
+    let stdout = std::io::stdout();
+    let stderr = std::io::stderr();
+    aiperf_gen::cli::run(
+        args.iter().map(Into::into),
+        &mut stdout.lock(),
+        &mut stderr.lock(),
+    )
+}
+
+/// The `aiperf-mock` binary cargo built for these tests.
+pub fn mock_binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_aiperf-mock"))
+}
+
+/// A running `aiperf-mock`, killed on drop.
+pub struct Mock {
+    child: Child,
+    pub url: String,
+}
+
+impl Mock {
+    pub fn start(args: &[&str]) -> Mock {
+        let mut child = Command::new(mock_binary())
+            .args(["--port", "0"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start aiperf-mock");
+        let stdout = child.stdout.take().expect("mock stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("mock banner");
+        let url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://127.0.0.1:") || w.starts_with("https://127.0.0.1:"))
+            .unwrap_or_else(|| panic!("unexpected mock banner: {line:?}"))
+            .to_owned();
+        Mock { child, url }
+    }
+
+    /// A mock answering every request with `fault`.
+    pub fn fault(fault: &str, extra: &[&str]) -> Mock {
+        let mut args = vec!["--fault", fault];
+        args.extend_from_slice(extra);
+        Mock::start(&args)
+    }
+}
+
+impl Drop for Mock {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Measurements run one at a time: two benchmarks sharing two cores would measure
+/// each other.
+pub fn measuring() -> MutexGuard<'static, ()> {
+    static MEASURING: Mutex<()> = Mutex::new(());
+    MEASURING.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// `profile_export_aiperf.json` of a run.
+pub fn read_json(dir: &Path) -> Value {
+    let text = std::fs::read_to_string(dir.join("profile_export_aiperf.json")).expect("json");
+    serde_json::from_str(&text).expect("valid json")
+}
+
+/// `profile_export.jsonl` of a run, one value per request.
+pub fn read_records(dir: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(dir.join("profile_export.jsonl")).expect("jsonl");
+    text.lines()
+        .map(|l| serde_json::from_str(l).expect("jsonl line"))
+        .collect()
+}
+
+/// A run-level metric object by tag.
+pub fn metric<'a>(json: &'a Value, tag: &str) -> &'a Value {
+    json.get(tag)
+        .unwrap_or_else(|| panic!("metric {tag} missing from {json:#}"))
+}
+
+/// One statistic of a run-level metric.
+pub fn stat(json: &Value, tag: &str, field: &str) -> f64 {
+    metric(json, tag)[field]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{tag}.{field} not a number"))
+}
