@@ -504,14 +504,19 @@ fn redact_secret<S: serde::Serializer>(value: &Option<String>, s: S) -> Result<S
     }
 }
 
-/// `--header` values in `input_config`, credentials replaced by `<redacted>`.
-fn redact_headers<S: serde::Serializer>(headers: &[String], s: S) -> Result<S::Ok, S::Error> {
-    s.collect_seq(headers.iter().map(|h| match h.split_once(':') {
+/// A `Name:Value` header as written into artifacts: credentials become `<redacted>`.
+pub(crate) fn redact_header(header: &str) -> String {
+    match header.split_once(':') {
         Some((name, _)) if SECRET_HEADERS.contains(&name.trim().to_ascii_lowercase().as_str()) => {
             format!("{name}:<redacted>")
         }
-        _ => h.clone(),
-    }))
+        _ => header.to_owned(),
+    }
+}
+
+/// `--header` values in `input_config`, credentials replaced by `<redacted>`.
+fn redact_headers<S: serde::Serializer>(headers: &[String], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(headers.iter().map(|h| redact_header(h)))
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Barrier};
 use std::time::Duration;
 
-use crate::config::ProfileConfig;
+use crate::config::{redact_header, ProfileConfig};
 use crate::engine::pipeline::{self, create_all, tokenizer_plugin, PipelineSettings};
 use crate::engine::worker::{self, Driver, PhasePlan, PreparedRequest, Shared};
 use crate::engine::{health, Progress};
@@ -548,14 +548,6 @@ fn cli_command() -> String {
     redact_args(std::env::args()).join(" ")
 }
 
-/// Header names whose values are credentials.
-const SECRET_HEADERS: &[&str] = &[
-    "authorization",
-    "x-api-key",
-    "api-key",
-    "proxy-authorization",
-];
-
 /// The command line as written into artifacts: credentials replaced by `<redacted>`.
 pub(crate) fn redact_args(args: impl Iterator<Item = String>) -> Vec<String> {
     let mut out = Vec::new();
@@ -583,15 +575,6 @@ pub(crate) fn redact_args(args: impl Iterator<Item = String>) -> Vec<String> {
         });
     }
     out
-}
-
-fn redact_header(header: &str) -> String {
-    match header.split_once(':') {
-        Some((name, _)) if SECRET_HEADERS.contains(&name.trim().to_ascii_lowercase().as_str()) => {
-            format!("{name}:<redacted>")
-        }
-        _ => header.to_owned(),
-    }
 }
 
 /// `2026-12-04T17:25:53.123456`: local time, microseconds, no zone (as AIPerf writes).

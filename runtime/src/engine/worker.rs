@@ -342,11 +342,20 @@ async fn run_phase<P: PluginSet>(
             (cancel_share > 0.0 && draws.next_f64() < cancel_share).then_some(cancel_after);
         monoio::spawn(async move {
             let req = &shared.requests[request_idx];
+            let conversation = shared.conversations.get(req.conversation_index);
             let mut record = RequestRecord {
                 worker_id: share.id,
                 credit_index: credit,
                 conversation_index: req.conversation_index,
                 turn_index: req.turn_index,
+                // The session's turns share a correlation id, and the last one lets a
+                // sticky connection go (`--connection-reuse-strategy sticky-user-sessions`).
+                x_correlation_id: conversation
+                    .map(|c| c.session_id.clone())
+                    .unwrap_or_default(),
+                final_turn: Some(
+                    conversation.is_none_or(|c| req.turn_index as usize + 1 >= c.turns.len()),
+                ),
                 phase: Some(phase),
                 intended_ns: intended.unwrap_or(now),
                 input_tokens: req.input_tokens,
