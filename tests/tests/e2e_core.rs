@@ -6,35 +6,12 @@
 
 mod common;
 
-use common::{core_binary, read_json, read_records, run_dir, stat, Mock};
+use common::{core_binary, profile, read_json, read_records, run_dir, stat, Mock};
 
 use std::path::Path;
 use std::process::{Command, Stdio};
 
 use serde_json::Value;
-
-fn profile(mock: &Mock, dir: &Path, extra: &[&str]) -> std::process::Output {
-    let _serial = common::measuring();
-    let _ = std::fs::remove_dir_all(dir);
-    let output = Command::new(core_binary())
-        .args(["profile", "--model", "m", "--url", &mock.url])
-        .args([
-            "--artifact-dir",
-            dir.to_str().expect("utf-8 path"),
-            "--ui-type",
-            "none",
-        ])
-        .args(extra)
-        .output()
-        .expect("run the core binary");
-    assert!(
-        output.status.success(),
-        "profile failed: {}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
 
 /// The acceptance run: TTFT 40 ms, ITL 4 ms, 64 tokens, concurrency 8, 200 requests.
 fn check_streaming_run(driver: &str) {

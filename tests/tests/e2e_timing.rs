@@ -10,35 +10,11 @@
 
 mod common;
 
-use common::{core_binary, read_records, run_dir, Mock};
+use common::{core_binary, profile, read_records, run_dir, Mock};
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_json::Value;
-
-fn profile(mock: &Mock, dir: &Path, extra: &[&str]) -> std::process::Output {
-    let _serial = common::measuring();
-    let _ = std::fs::remove_dir_all(dir);
-    let output = Command::new(core_binary())
-        .args(["profile", "--model", "m", "--url", &mock.url])
-        .args([
-            "--artifact-dir",
-            dir.to_str().expect("utf-8 path"),
-            "--ui-type",
-            "none",
-        ])
-        .args(extra)
-        .output()
-        .expect("run the core binary");
-    assert!(
-        output.status.success(),
-        "profile failed: {}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
 
 /// A nanosecond field of a record's metadata.
 fn ns(record: &Value, field: &str) -> i128 {

@@ -117,6 +117,31 @@ pub fn measuring() -> MutexGuard<'static, ()> {
     MEASURING.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Runs `profile` against `mock` with artifacts in `dir` (emptied first); the run must
+/// succeed. Runs are serialised (see [`measuring`]).
+pub fn profile(mock: &Mock, dir: &Path, extra: &[&str]) -> std::process::Output {
+    let _serial = measuring();
+    let _ = std::fs::remove_dir_all(dir);
+    let output = Command::new(core_binary())
+        .args(["profile", "--model", "m", "--url", &mock.url])
+        .args([
+            "--artifact-dir",
+            dir.to_str().expect("utf-8 path"),
+            "--ui-type",
+            "none",
+        ])
+        .args(extra)
+        .output()
+        .expect("run the core binary");
+    assert!(
+        output.status.success(),
+        "profile failed: {}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
 /// `profile_export_aiperf.json` of a run.
 pub fn read_json(dir: &Path) -> Value {
     let text = std::fs::read_to_string(dir.join("profile_export_aiperf.json")).expect("json");
