@@ -204,10 +204,12 @@ pub struct ProfileConfig {
     #[arg(long, default_value_t = 0.0)]
     pub request_cancellation_delay: f64,
 
-    /// SLOs for goodput: `tag:value` pairs in display units, e.g.
-    /// `"time_to_first_token:200 inter_token_latency:20"`.
-    #[arg(long)]
-    pub goodput: Option<String>,
+    /// SLOs for goodput: space-separated `tag:value` pairs, each value in the metric's
+    /// display unit (ms for latencies), e.g.
+    /// `"time_to_first_token:200 inter_token_latency:20"`. A request is good when it
+    /// meets every one.
+    #[arg(long, value_parser = parse_goodput)]
+    pub goodput: Option<GoodputSlos>,
 
     // ---- endpoints: inputs and options of the endpoint plugins ---------------------------
     /// Token counts from the server's last usage block instead of the tokenizer: input
@@ -487,6 +489,48 @@ fn parse_connection_reuse(s: &str) -> Result<String, String> {
         .map(|r| r.as_str().to_owned())
 }
 
+/// `--goodput` SLOs as given: `(tag, value in display units)` in first-mention order.
+/// Tags are checked against the run's metrics when it starts
+/// (`metrics::Goodput::from_config`). In `input_config` it is a `{tag: value}` object.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct GoodputSlos(pub Vec<(String, f64)>);
+
+impl Serialize for GoodputSlos {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(tag, value)| (tag, value)))
+    }
+}
+
+/// `--goodput`, as AIPerf reads it: whitespace-separated `key:value` items, split at the
+/// first `:`, both sides trimmed; a repeated key keeps its first place and last value.
+fn parse_goodput(s: &str) -> Result<GoodputSlos, String> {
+    if s.trim().is_empty() {
+        return Err("expected space-separated 'tag:value' pairs (e.g. \
+             'time_to_first_token:200 inter_token_latency:20'), got an empty string"
+            .to_owned());
+    }
+    let mut slos: Vec<(String, f64)> = Vec::new();
+    for item in s.split_whitespace() {
+        let Some((tag, value)) = item.split_once(':') else {
+            return Err(format!("'{item}' is not in 'tag:value' format"));
+        };
+        let (tag, value) = (tag.trim(), value.trim());
+        if tag.is_empty() {
+            return Err(format!("'{item}' has an empty tag"));
+        }
+        let value: f64 = match value.parse() {
+            Ok(v) if f64::is_finite(v) => v,
+            Ok(_) => return Err(format!("value for '{tag}' must be finite, got '{value}'")),
+            Err(_) => return Err(format!("value for '{tag}' must be a number, got '{value}'")),
+        };
+        match slos.iter_mut().find(|(t, _)| t == tag) {
+            Some(slot) => slot.1 = value,
+            None => slos.push((tag.to_owned(), value)),
+        }
+    }
+    Ok(GoodputSlos(slos))
+}
+
 /// Header names whose values are credentials.
 const SECRET_HEADERS: &[&str] = &[
     "authorization",
@@ -596,6 +640,86 @@ mod transport_flag_tests {
         );
         assert_eq!(
             serde_json::to_value(parse(&[]).unwrap()).unwrap()["api_key"],
+            serde_json::Value::Null
+        );
+    }
+}
+
+#[cfg(test)]
+mod goodput_flag_tests {
+    use clap::{Args as _, Command, FromArgMatches as _};
+
+    use super::*;
+
+    fn goodput(value: &str) -> Result<Option<GoodputSlos>, String> {
+        let command = ProfileConfig::augment_args(Command::new("profile"));
+        let args = ["profile", "-m", "m", "--goodput", value];
+        let matches = command
+            .try_get_matches_from(args)
+            .map_err(|e| e.kind().to_string() + ": " + &e.to_string())?;
+        Ok(ProfileConfig::from_arg_matches(&matches)
+            .map_err(|e| e.to_string())?
+            .goodput)
+    }
+
+    #[test]
+    fn pairs_split_on_whitespace_and_the_first_colon() {
+        let slos = goodput("  time_to_first_token:200\t inter_token_latency:2.5e1 ")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            slos.0,
+            [
+                ("time_to_first_token".to_owned(), 200.0),
+                ("inter_token_latency".to_owned(), 25.0)
+            ]
+        );
+        // A repeated tag keeps its place and takes the last value, as a Python dict does.
+        let slos = goodput("a:1 b:2 a:3").unwrap().unwrap();
+        assert_eq!(slos.0, [("a".to_owned(), 3.0), ("b".to_owned(), 2.0)]);
+    }
+
+    #[test]
+    fn malformed_pairs_are_refused_with_the_item() {
+        for (value, message) in [
+            ("", "got an empty string"),
+            (
+                "time_to_first_token",
+                "'time_to_first_token' is not in 'tag:value' format",
+            ),
+            (":5", "':5' has an empty tag"),
+            ("ttft:fast", "value for 'ttft' must be a number, got 'fast'"),
+            ("ttft:", "value for 'ttft' must be a number, got ''"),
+            ("ttft:a:b", "value for 'ttft' must be a number, got 'a:b'"),
+            ("ttft:NaN", "value for 'ttft' must be finite, got 'NaN'"),
+        ] {
+            let err = goodput(value).expect_err(value);
+            assert!(err.contains(message), "{value:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn input_config_carries_the_slos_as_an_object() {
+        let command = ProfileConfig::augment_args(Command::new("profile"));
+        let args = [
+            "profile",
+            "-m",
+            "m",
+            "--goodput",
+            "time_to_first_token:60 request_latency:5",
+        ];
+        let c = ProfileConfig::from_arg_matches(&command.get_matches_from(args)).unwrap();
+        assert_eq!(
+            serde_json::to_value(&c).unwrap()["goodput"],
+            serde_json::json!({"time_to_first_token": 60.0, "request_latency": 5.0})
+        );
+        let none = ProfileConfig::from_arg_matches(
+            &ProfileConfig::augment_args(Command::new("profile"))
+                .get_matches_from(["profile", "-m", "m"]),
+        )
+        .unwrap();
+        assert_eq!(
+            serde_json::to_value(&none).unwrap()["goodput"],
             serde_json::Value::Null
         );
     }

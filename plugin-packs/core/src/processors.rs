@@ -1,6 +1,8 @@
 //! The metric processors: per-request metrics, then their run-level summary.
 
-use aiperf_runtime::metrics::{compute_record_metrics, MetricsAccumulator, RecordMetricsOptions};
+use aiperf_runtime::metrics::{
+    compute_record_metrics_with_goodput, Goodput, MetricsAccumulator, RecordMetricsOptions,
+};
 use aiperf_runtime::plugin::{Plugin, PluginContext, PluginError};
 use aiperf_runtime::protocols::{RecordProcessorProtocol, ResultsProcessorProtocol};
 use aiperf_runtime::record::ParsedRecord;
@@ -17,6 +19,8 @@ pub struct MetricRecordProcessor {
     /// `--use-server-token-count`: the counts are the server's, so comparing them with
     /// the server's usage says nothing (AIPerf drops its USAGE_DIFF_ONLY metrics).
     drop_usage_diffs: bool,
+    /// `--goodput`: each valid record gets its `good_request_count` verdict.
+    goodput: Option<Goodput>,
 }
 
 /// Metrics that compare the server's usage with the client's counts.
@@ -31,6 +35,7 @@ impl MetricRecordProcessor {
         MetricRecordProcessor {
             options,
             drop_usage_diffs: false,
+            goodput: None,
         }
     }
 
@@ -43,6 +48,9 @@ impl Plugin for MetricRecordProcessor {
     fn create(ctx: &PluginContext<'_>) -> Result<Self, PluginError> {
         let mut processor = Self::new(RecordMetricsOptions::new(ctx.config.streaming));
         processor.drop_usage_diffs = ctx.config.use_server_token_count;
+        // The run checked the SLOs against the endpoint before it started.
+        processor.goodput =
+            Goodput::from_config(ctx.config, &processor.options).map_err(PluginError::Config)?;
         Ok(processor)
     }
 }
@@ -50,7 +58,7 @@ impl Plugin for MetricRecordProcessor {
 impl RecordProcessorProtocol for MetricRecordProcessor {
     fn process_record(&mut self, record: &ParsedRecord, out: &mut MetricRecord) {
         let first_new = out.entries.len();
-        compute_record_metrics(record, &self.options, out);
+        compute_record_metrics_with_goodput(record, &self.options, self.goodput.as_ref(), out);
         if self.drop_usage_diffs {
             let mut i = first_new;
             while i < out.entries.len() {
@@ -83,8 +91,10 @@ impl MetricResultsProcessor {
 }
 
 impl Plugin for MetricResultsProcessor {
-    fn create(_ctx: &PluginContext<'_>) -> Result<Self, PluginError> {
-        Ok(Self::new())
+    fn create(ctx: &PluginContext<'_>) -> Result<Self, PluginError> {
+        Ok(MetricResultsProcessor {
+            accumulator: MetricsAccumulator::new().with_goodput(ctx.config.goodput.is_some()),
+        })
     }
 }
 

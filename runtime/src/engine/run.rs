@@ -113,6 +113,13 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         );
         config.streaming = false;
     }
+    // An SLO on a metric this run cannot compute would judge every request bad.
+    let computed = crate::metrics::RecordMetricsOptions {
+        streaming: config.streaming,
+        produces_tokens: metadata.produces_tokens,
+        tokenizes_input: metadata.tokenizes_input,
+    };
+    crate::metrics::Goodput::from_config(&config, &computed)?;
     let tokenizer: P::Tokenizer = create(tokenizer_plugin::<P>(&config)?, &config)?;
     let dataset = match &config.input_file {
         Some(file) => load_custom_dataset::<P>(&config, file, &tokenizer)?,

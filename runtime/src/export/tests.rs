@@ -504,3 +504,87 @@ fn record_writer_creates_its_file() {
     assert_eq!(std::fs::read_to_string(dir.join("a.json")).unwrap(), "{}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `--goodput`: the three goodput metrics reach the JSON, the CSV and the console where
+/// AIPerf puts them, and each valid record's verdict reaches its JSONL line.
+#[test]
+fn goodput_in_every_artifact() {
+    use crate::metrics::{
+        compute_record_metrics_with_goodput, Goodput, MetricsAccumulator, RecordMetricsOptions,
+    };
+    let opts = RecordMetricsOptions::new(true);
+    // TTFT at most 5 µs; the records start at 2 µs.
+    let slos = [("time_to_first_token".to_owned(), 0.005)];
+    let goodput = Goodput::new(&slos, &opts, false).unwrap();
+    let mut acc = MetricsAccumulator::new().with_goodput(true);
+    let clock = RunClock::new();
+    let mut writer = RecordWriter::new(Vec::new());
+    let mut records = Vec::new();
+    for content_ns in [6_000, 7_000, 8_000] {
+        let mut rec = parsed(Phase::Profiling, Outcome::Success);
+        rec.responses[0].recv_ns = content_ns;
+        records.push(rec);
+    }
+    records.push(parsed(Phase::Profiling, Outcome::HttpError));
+    for rec in &records {
+        let mut m = MetricRecord::default();
+        compute_record_metrics_with_goodput(rec, &opts, Some(&goodput), &mut m);
+        writer.write(&clock, rec, &m).unwrap();
+        acc.add(rec, &m);
+    }
+    let lines = String::from_utf8(writer.into_inner().unwrap()).unwrap();
+    let verdicts: Vec<Option<serde_json::Value>> = lines
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["metrics"].get("good_request_count").cloned()
+        })
+        .collect();
+    let verdict = |n: u8| Some(serde_json::json!({"value": n, "unit": "requests"}));
+    // TTFT 4, 5 (at the SLO) and 6 µs, then the error, which gets no verdict.
+    assert_eq!(verdicts, [verdict(1), verdict(1), verdict(0), None]);
+
+    let mut r = fixture();
+    r.metrics = acc.summarize();
+    // Two good of three valid requests and one error, over 6 µs (2 to 8 µs).
+    let goodput_avg = 2.0 / 6e-6;
+    let text = json::render(&r);
+    let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        doc["good_request_count"],
+        serde_json::json!({"unit": "requests", "avg": 2.0})
+    );
+    assert_eq!(
+        doc["good_request_fraction"],
+        serde_json::json!({"unit": "ratio", "avg": 0.5})
+    );
+    assert_eq!(doc["goodput"]["unit"], "requests/sec");
+    let avg = doc["goodput"]["avg"].as_f64().unwrap();
+    assert!((avg - goodput_avg).abs() < 1e-6, "{avg}");
+    // AIPerf's declared order: goodput, then good_request_count, after the ISL.
+    let at = |key: &str| text.find(&format!("\n  \"{key}\"")).unwrap();
+    assert!(at("input_sequence_length") < at("goodput"));
+    assert!(at("goodput") < at("good_request_count"));
+    assert!(at("good_request_count") < at("output_token_count"));
+
+    let csv = csv::render(&r);
+    assert!(
+        csv.contains(
+            "\r\nGood Request Count,2.00\r\nGoodRequestFraction (ratio),0.50\r\n\
+             Goodput (requests/sec),333333.33\r\n"
+        ),
+        "{csv}"
+    );
+
+    let console = console::render_metrics_table(&r);
+    let rows: Vec<&str> = console.lines().collect();
+    let row = |label: &str| rows.iter().position(|l| l.contains(label));
+    let goodput_row = row("Goodput (requests/sec)").expect("goodput row");
+    assert_eq!(
+        row("Request Throughput (requests/sec)"),
+        Some(goodput_row - 1)
+    );
+    assert!(rows[goodput_row].contains(" 333,333.33 │"), "{console}");
+    assert_eq!(row("Good Request Count"), None);
+    assert_eq!(row("GoodRequestFraction"), None);
+}

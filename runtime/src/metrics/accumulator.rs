@@ -13,6 +13,8 @@ const OSL_MISMATCH_PCT: f64 = 5.0;
 const OSL_MISMATCH_MAX_TOKENS: f64 = 50.0;
 /// A usage diff above this percentage counts as a discrepancy.
 const USAGE_DIFF_PCT: f64 = 10.0;
+/// A valid request's SLO verdict under `--goodput` (1 good, 0 not).
+const GOOD_REQUEST_COUNT: &str = "good_request_count";
 
 /// Errors grouped by their details, in first-seen order.
 #[derive(Debug, Clone, Default)]
@@ -75,11 +77,23 @@ pub struct MetricsAccumulator {
     last_end: Option<Nanos>,
     osl_mismatch: Option<u64>,
     usage_discrepancy: Option<u64>,
+    /// `--goodput` is set: the goodput metrics are reported.
+    goodput: bool,
+    /// Valid requests judged against the SLOs (`good_request_count` present) that met
+    /// them; `None` while none was judged.
+    good: Option<u64>,
 }
 
 impl MetricsAccumulator {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Reports AIPerf's goodput metrics (`--goodput` is set); records carry their
+    /// verdict as `good_request_count`.
+    pub fn with_goodput(mut self, goodput: bool) -> Self {
+        self.goodput = goodput;
+        self
     }
 
     /// Valid (successful, with content) profiling requests seen so far.
@@ -102,6 +116,10 @@ impl MetricsAccumulator {
             return;
         }
         for entry in &metrics.entries {
+            // An aggregate counter in AIPerf: summed below, not summarized.
+            if entry.tag == GOOD_REQUEST_COUNT {
+                continue;
+            }
             let series = self.series_mut(entry.tag, entry.unit);
             match &entry.value {
                 MetricValue::Scalar(v) => series.values.push(*v),
@@ -126,6 +144,9 @@ impl MetricsAccumulator {
             .values
             .push(effective);
         self.count_mismatches(record, metrics);
+        if let Some(good) = metrics.scalar(GOOD_REQUEST_COUNT) {
+            *self.good.get_or_insert(0) += u64::from(good > 0.0);
+        }
     }
 
     fn count_mismatches(&mut self, record: &ParsedRecord, metrics: &MetricRecord) {
@@ -179,6 +200,8 @@ impl MetricsAccumulator {
         self.last_end = max_opt(self.last_end, other.last_end);
         self.osl_mismatch = add_opt(self.osl_mismatch, other.osl_mismatch);
         self.usage_discrepancy = add_opt(self.usage_discrepancy, other.usage_discrepancy);
+        self.goodput |= other.goodput;
+        self.good = add_opt(self.good, other.good);
     }
 
     fn sum(&self, tag: &str) -> Option<f64> {
@@ -237,6 +260,18 @@ impl MetricsAccumulator {
         );
         single("benchmark_duration", duration_s);
         single("request_throughput", per_sec(count(self.valid)));
+        if self.goodput {
+            let good = self.good.map(|n| n as f64);
+            single("good_request_count", good);
+            single("goodput", per_sec(good));
+            // Over every attempted request, so failures count against it (AIPerf: 0 when
+            // nothing was attempted).
+            let fraction = match total {
+                0 => 0.0,
+                _ => self.good.unwrap_or(0) as f64 / total as f64,
+            };
+            single("good_request_fraction", Some(fraction));
+        }
         single("total_osl", total_osl);
         single("output_token_throughput", per_sec(total_osl));
         single("total_isl", total_isl);

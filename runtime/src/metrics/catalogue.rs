@@ -34,6 +34,8 @@ impl MetricFlags {
     pub const PERCENTILE_INCLUDES_FAILED_REQUESTS: Self = Self(1 << 9);
     /// Not an AIPerf metric: a figure about the benchmark client itself. Files only.
     pub const CLIENT_HEALTH: Self = Self(1 << 10);
+    /// Only computed when `--goodput` sets SLOs.
+    pub const GOODPUT: Self = Self(1 << 11);
     pub const STREAMING_TOKENS_ONLY: Self =
         Self(Self::STREAMING_ONLY.0 | Self::PRODUCES_TOKENS_ONLY.0);
 
@@ -163,6 +165,7 @@ const U: MetricFlags = F::USAGE_DIFF_ONLY;
 const E: MetricFlags = F::ERROR_ONLY;
 const PF: MetricFlags = F::PERCENTILE_INCLUDES_FAILED_REQUESTS;
 const CH: MetricFlags = F::CLIENT_HEALTH;
+const GP: MetricFlags = F::GOODPUT;
 
 #[allow(clippy::too_many_arguments)]
 const fn def(
@@ -218,6 +221,12 @@ pub static CATALOGUE: &[MetricDef] = &[
         K::Derived, L, G::Default, false),
     def("request_throughput", "Request Throughput", "requests/sec", Some(900), K::Derived, L,
         G::Default, false),
+    // `--goodput` only: requests meeting every SLO (AIPerf's headers and flags).
+    def("goodput", "Goodput", "requests/sec", Some(1000), K::Derived, GP, G::Default, false),
+    def("good_request_count", "Good Request Count", "requests", None, K::Aggregate, GP,
+        G::None, true),
+    def("good_request_fraction", "GoodRequestFraction", "ratio", None, K::Derived,
+        GP.union(L), G::None, false),
     def("completed_request_count", "Completed Requests (Success + Error)", "requests",
         Some(1075), K::Derived, N, G::Default, true),
     def("request_error_rate", "Request Error Rate", "%", Some(1080), K::Derived, N,

@@ -1,8 +1,10 @@
 //! Per-request metrics: from one [`ParsedRecord`] to the tagged values AIPerf writes in
 //! `profile_export.jsonl`, in display units (ms for times).
 
+use super::catalogue::{self, MetricDef, MetricFlags, MetricKind};
+use crate::config::ProfileConfig;
 use crate::record::{ErrorDetails, Nanos, Outcome, ParsedRecord, ResponseData, Usage};
-use crate::results::{MetricRecord, MetricValue};
+use crate::results::{MetricEntry, MetricRecord, MetricValue};
 
 /// What the run lets the per-request metrics assume.
 ///
@@ -32,40 +34,19 @@ impl RecordMetricsOptions {
 
 /// A record AIPerf would count as an error: a failed outcome, or a "success" that
 /// carried no content (AIPerf turns those into errors too). `None` for valid records.
+/// Errors without details get [`Outcome::default_error`]'s, as the pipeline gives them.
 pub fn record_error(record: &ParsedRecord) -> Option<ErrorDetails> {
     if record.is_valid() {
         if record.content_times().next().is_some() {
             return None;
         }
-        return Some(ErrorDetails::new(
-            record.raw.status,
-            "EmptyOutput",
-            "the response carried no content",
-        ));
+        return Outcome::EmptyOutput.default_error(record.raw.status);
     }
-    if let Some(e) = record.error.clone().or_else(|| record.raw.error.clone()) {
-        return Some(e);
-    }
-    let code = record.raw.status;
-    Some(match record.outcome {
-        // `is_valid` is false, so success cannot reach here; keep the match total.
-        Outcome::Success | Outcome::InbandError => {
-            ErrorDetails::new(code, "InbandError", "the server reported an error")
-        }
-        Outcome::HttpError => ErrorDetails::new(code, "HttpError", "HTTP error status"),
-        Outcome::Shed => ErrorDetails::new(code, "Overloaded", "the server shed the request"),
-        Outcome::Timeout => ErrorDetails::new(code, "Timeout", "the request timed out"),
-        Outcome::Truncated => {
-            ErrorDetails::new(code, "TruncatedResponse", "the response body ended early")
-        }
-        Outcome::Cancelled => ErrorDetails::new(code, "Cancelled", "the request was cancelled"),
-        Outcome::EmptyOutput => {
-            ErrorDetails::new(code, "EmptyOutput", "the response carried no content")
-        }
-        Outcome::ConnectionError => {
-            ErrorDetails::new(code, "ConnectionError", "the connection failed")
-        }
-    })
+    record
+        .error
+        .clone()
+        .or_else(|| record.raw.error.clone())
+        .or_else(|| record.outcome.default_error(record.raw.status))
 }
 
 fn put(out: &mut MetricRecord, tag: &'static str, value: f64, unit: &'static str) {
@@ -132,10 +113,26 @@ pub fn compute_record_metrics(
     opts: &RecordMetricsOptions,
     out: &mut MetricRecord,
 ) {
+    compute_record_metrics_with_goodput(record, opts, None, out);
+}
+
+/// [`compute_record_metrics`], and under `--goodput` a valid record's
+/// `good_request_count`: 1 when it meets every SLO, 0 when it misses one, and none when
+/// it lacks an SLO metric (AIPerf requires the SLO metrics of the count, so such a
+/// record is not counted good). It goes where AIPerf writes it, after the per-request
+/// metrics and before the client's own figures.
+pub fn compute_record_metrics_with_goodput(
+    record: &ParsedRecord,
+    opts: &RecordMetricsOptions,
+    goodput: Option<&Goodput>,
+    out: &mut MetricRecord,
+) {
+    let first = out.entries.len();
     let input_tokens = record
         .input_tokens
         .or(record.raw.input_tokens.map(u64::from));
-    if record_error(record).is_some() {
+    let valid = record_error(record).is_none();
+    if !valid {
         if opts.tokenizes_input {
             if let Some(isl) = input_tokens {
                 put(out, "error_isl", isl as f64, "tokens");
@@ -143,9 +140,23 @@ pub fn compute_record_metrics(
         }
     } else {
         compute_valid(record, opts, input_tokens, out);
+    }
+    let good_at = out.entries.len();
+    if valid {
         compute_effective_ttft(record, opts.streaming, out);
     }
     compute_client_health(record, out);
+    if let (true, Some(goodput)) = (valid, goodput) {
+        // Judged on this record's entries only: `out` may hold other processors' metrics.
+        if let Some(good) = goodput.judge(&out.entries[first..]) {
+            let entry = MetricEntry {
+                tag: "good_request_count",
+                value: MetricValue::Scalar(f64::from(u8::from(good))),
+                unit: "requests",
+            };
+            out.entries.insert(good_at, entry);
+        }
+    }
 }
 
 fn compute_valid(
@@ -324,5 +335,144 @@ fn compute_effective_ttft(record: &ParsedRecord, streaming: bool, out: &mut Metr
             signed_ms(record.raw.intended_ns, first),
             "ms",
         );
+    }
+}
+
+/// One `--goodput` objective, checked against the catalogue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Slo {
+    pub tag: &'static str,
+    /// In the metric's display unit. Per-request values are kept in that unit too, so
+    /// comparing them directly is AIPerf's comparison in base units scaled by a constant.
+    pub threshold: f64,
+    /// Met at `>=` the threshold (LARGER_IS_BETTER metrics), else at `<=`.
+    pub larger_is_better: bool,
+}
+
+/// The SLOs of `--goodput` (AIPerf's `good_request_count`): a valid request is good when
+/// it has every SLO metric and each one passes.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Goodput {
+    slos: Vec<Slo>,
+}
+
+/// Per-request metrics that cannot be an SLO: a list per request, or a value the
+/// accumulator adds after the record processors ran.
+const NOT_SLO_METRICS: &[&str] = &["inter_chunk_latency", "effective_latency"];
+
+impl Goodput {
+    /// The run's `--goodput`, `None` without one. `run` says what the run computes
+    /// (streaming, whether the endpoint produces and tokenizes tokens); an SLO on a
+    /// metric it cannot produce is an error, as it would judge every request bad.
+    pub fn from_config(
+        config: &ProfileConfig,
+        run: &RecordMetricsOptions,
+    ) -> Result<Option<Goodput>, String> {
+        config
+            .goodput
+            .as_ref()
+            .map(|slos| Goodput::new(&slos.0, run, config.use_server_token_count))
+            .transpose()
+    }
+
+    /// SLOs from `(tag, value in display units)` pairs; `server_token_counts` is
+    /// `--use-server-token-count`, which turns the usage comparisons off.
+    pub fn new(
+        slos: &[(String, f64)],
+        run: &RecordMetricsOptions,
+        server_token_counts: bool,
+    ) -> Result<Goodput, String> {
+        let mut resolved = Vec::with_capacity(slos.len());
+        for (tag, threshold) in slos {
+            let problem = match catalogue::lookup(tag) {
+                None => format!("unknown metric tag '{tag}'"),
+                Some(def) if def.kind != MetricKind::Record => {
+                    format!("'{tag}' is a run-level metric; SLOs apply to per-request metrics")
+                }
+                Some(def) if !is_slo_candidate(def) => {
+                    format!("'{tag}' has no single value per request")
+                }
+                Some(def) => match missing_capability(def, run, server_token_counts) {
+                    Some(why) => format!("'{tag}' is not applicable to this run ({why})"),
+                    None => {
+                        resolved.push(Slo {
+                            tag: def.tag,
+                            threshold: *threshold,
+                            larger_is_better: def.flags.contains(MetricFlags::LARGER_IS_BETTER),
+                        });
+                        continue;
+                    }
+                },
+            };
+            let valid = Goodput::valid_tags(run, server_token_counts).join(", ");
+            return Err(format!(
+                "Invalid --goodput: {problem}. Valid tags for this run: {valid}"
+            ));
+        }
+        Ok(Goodput { slos: resolved })
+    }
+
+    pub fn slos(&self) -> &[Slo] {
+        &self.slos
+    }
+
+    /// The tags `--goodput` accepts for such a run, in catalogue order.
+    pub fn valid_tags(run: &RecordMetricsOptions, server_token_counts: bool) -> Vec<&'static str> {
+        catalogue::CATALOGUE
+            .iter()
+            .filter(|d| d.kind == MetricKind::Record && is_slo_candidate(d))
+            .filter(|d| missing_capability(d, run, server_token_counts).is_none())
+            .map(|d| d.tag)
+            .collect()
+    }
+
+    /// Judges one valid request by its metrics: `Some(good)` when every SLO metric is
+    /// there, `None` when one is missing (such a request is never good).
+    pub fn judge(&self, metrics: &[MetricEntry]) -> Option<bool> {
+        let value = |tag: &str| {
+            metrics
+                .iter()
+                .find(|e| e.tag == tag)
+                .and_then(|e| match e.value {
+                    MetricValue::Scalar(v) => Some(v),
+                    MetricValue::List(_) => None,
+                })
+        };
+        // Presence first: AIPerf checks the SLO metrics are all there before comparing.
+        let mut good = true;
+        for slo in &self.slos {
+            let v = value(slo.tag)?;
+            // A NaN value passes neither way.
+            good &= if slo.larger_is_better {
+                v >= slo.threshold
+            } else {
+                v <= slo.threshold
+            };
+        }
+        Some(good)
+    }
+}
+
+fn is_slo_candidate(def: &MetricDef) -> bool {
+    !def.flags.contains(MetricFlags::ERROR_ONLY) && !NOT_SLO_METRICS.contains(&def.tag)
+}
+
+/// Why a run does not compute a metric (AIPerf's run filter), `None` when it does.
+fn missing_capability(
+    def: &MetricDef,
+    run: &RecordMetricsOptions,
+    server_token_counts: bool,
+) -> Option<&'static str> {
+    let flags = def.flags;
+    if flags.contains(MetricFlags::STREAMING_ONLY) && !run.streaming {
+        Some("it needs --streaming")
+    } else if flags.contains(MetricFlags::PRODUCES_TOKENS_ONLY) && !run.produces_tokens {
+        Some("the endpoint produces no tokens")
+    } else if flags.contains(MetricFlags::TOKENIZES_INPUT_ONLY) && !run.tokenizes_input {
+        Some("the endpoint does not tokenize its input")
+    } else if flags.contains(MetricFlags::USAGE_DIFF_ONLY) && server_token_counts {
+        Some("it is not computed with --use-server-token-count")
+    } else {
+        None
     }
 }

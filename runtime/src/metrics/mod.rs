@@ -12,7 +12,10 @@ mod stats;
 
 pub use accumulator::{ErrorTally, MetricsAccumulator};
 pub use catalogue::{lookup, ConsoleGroup, MetricDef, MetricFlags, MetricKind, CATALOGUE};
-pub use compute::{compute_record_metrics, merged_usage, record_error, RecordMetricsOptions};
+pub use compute::{
+    compute_record_metrics, compute_record_metrics_with_goodput, merged_usage, record_error,
+    Goodput, RecordMetricsOptions, Slo,
+};
 pub use stats::stats;
 
 #[cfg(test)]

@@ -443,7 +443,7 @@ fn empty_and_error_only_runs() {
         ]
     );
     assert_eq!(find(&r, "request_error_rate").avg, 100.0);
-    assert_eq!(acc.error_summary()[0].error_details.kind, "Timeout");
+    assert_eq!(acc.error_summary()[0].error_details.kind, "TimeoutError");
 }
 
 /// An endpoint that produces no tokens (embeddings): the pipeline leaves the output
@@ -475,4 +475,253 @@ fn records_without_output_tokens_get_no_token_metrics() {
             "scheduling_lateness",
         ]
     );
+}
+
+fn slos(pairs: &[(&str, f64)]) -> Vec<(String, f64)> {
+    pairs.iter().map(|&(t, v)| (t.to_owned(), v)).collect()
+}
+
+/// A streaming chat run, as the core binary's record processor sees it.
+fn chat_goodput(pairs: &[(&str, f64)]) -> Goodput {
+    Goodput::new(&slos(pairs), &RecordMetricsOptions::new(true), false).expect("valid SLOs")
+}
+
+/// A streamed record: first token at `ttft` ms, then `tokens - 1` more `itl` ms apart.
+fn streamed(start: Nanos, ttft: Nanos, itl: Nanos, tokens: u64) -> ParsedRecord {
+    let responses = (0..tokens)
+        .map(|k| text(start + (ttft + k * itl) * MS, "t"))
+        .collect();
+    let mut rec = record(start, responses);
+    rec.output_tokens = Some(tokens);
+    rec.input_tokens = Some(10);
+    rec
+}
+
+fn judged(rec: &ParsedRecord, goodput: &Goodput) -> MetricRecord {
+    let mut out = MetricRecord::default();
+    let opts = RecordMetricsOptions::new(true);
+    compute_record_metrics_with_goodput(rec, &opts, Some(goodput), &mut out);
+    out
+}
+
+#[test]
+fn goodput_counts_requests_meeting_every_slo() {
+    let goodput = chat_goodput(&[("time_to_first_token", 30.0), ("inter_token_latency", 5.0)]);
+    // (start ms, TTFT ms, ITL ms, tokens) and whether the request meets both SLOs.
+    let cases = [
+        ((0, 10, 4, 5), Some(true)),
+        ((10, 30, 5, 5), Some(true)), // both exactly at their thresholds
+        ((20, 31, 4, 5), Some(false)), // TTFT 1 ms over
+        ((30, 20, 6, 5), Some(false)), // ITL 1 ms over
+        ((40, 50, 9, 5), Some(false)), // both over
+        ((50, 10, 4, 1), None),       // one token: no ITL, so never good
+        ((60, 29, 5, 3), Some(true)),
+    ];
+    let mut acc = MetricsAccumulator::new().with_goodput(true);
+    let mut last_end = 0;
+    for ((start, ttft, itl, tokens), expected) in cases {
+        let rec = streamed(start * MS, ttft, itl, tokens);
+        last_end = last_end.max(start + ttft + (tokens - 1) * itl);
+        let m = judged(&rec, &goodput);
+        let verdict = m.scalar("good_request_count");
+        assert_eq!(verdict, expected.map(|g| f64::from(u8::from(g))), "{m:?}");
+        acc.add(&rec, &m);
+    }
+    let mut err = record(70 * MS, vec![]);
+    err.outcome = Outcome::HttpError;
+    let err_metrics = judged(&err, &goodput);
+    assert_eq!(err_metrics.scalar("good_request_count"), None);
+    acc.add(&err, &err_metrics);
+
+    let r = acc.summarize();
+    assert_eq!(find(&r, "good_request_count").avg, 3.0);
+    assert_eq!(find(&r, "good_request_count").stats, None);
+    // 3 good of 7 valid + 1 error.
+    assert_eq!(find(&r, "good_request_fraction").avg, 3.0 / 8.0);
+    let duration = last_end as f64 / 1e3;
+    assert_eq!(find(&r, "benchmark_duration").avg, duration);
+    assert!((find(&r, "goodput").avg - 3.0 / duration).abs() < 1e-12);
+    assert_eq!(find(&r, "goodput").display_order, Some(1000));
+    assert_eq!(find(&r, "good_request_fraction").display_order, None);
+}
+
+#[test]
+fn goodput_slo_boundaries_and_direction() {
+    // TTFT exactly 60 ms (60,000,000 ns) meets a 60 ms SLO; 1 ns more does not.
+    let at = streamed(0, 60, 4, 3);
+    let ttft = chat_goodput(&[("time_to_first_token", 60.0)]);
+    assert_eq!(judged(&at, &ttft).scalar("good_request_count"), Some(1.0));
+    let mut over = at.clone();
+    over.responses[0].recv_ns += 1;
+    assert_eq!(judged(&over, &ttft).scalar("good_request_count"), Some(0.0));
+
+    // Larger is better: 250 tokens/s per user (ITL 4 ms) meets 250 and 200, not 251.
+    for (threshold, good) in [(200.0, 1.0), (250.0, 1.0), (251.0, 0.0)] {
+        let g = chat_goodput(&[("output_token_throughput_per_user", threshold)]);
+        assert!(g.slos()[0].larger_is_better);
+        assert_eq!(
+            judged(&at, &g).scalar("good_request_count"),
+            Some(good),
+            "{threshold}"
+        );
+    }
+    assert!(!ttft.slos()[0].larger_is_better);
+}
+
+#[test]
+fn goodput_missing_metric_is_never_good() {
+    // A reasoning SLO on a record without reasoning: the metric is absent, so no verdict
+    // is written and the request is not counted good, though the TTFT SLO passes.
+    let g = chat_goodput(&[
+        ("time_to_first_token", 100.0),
+        ("reasoning_token_count", 0.0),
+    ]);
+    let rec = streamed(0, 10, 4, 3);
+    let m = judged(&rec, &g);
+    assert_eq!(m.scalar("time_to_first_token"), Some(10.0));
+    assert_eq!(m.scalar("good_request_count"), None);
+    let mut acc = MetricsAccumulator::new().with_goodput(true);
+    acc.add(&rec, &m);
+    let r = acc.summarize();
+    assert!(r
+        .iter()
+        .all(|m| m.tag != "good_request_count" && m.tag != "goodput"));
+    assert_eq!(find(&r, "good_request_fraction").avg, 0.0);
+}
+
+#[test]
+fn goodput_verdict_sits_before_the_client_figures() {
+    let g = chat_goodput(&[("request_latency", 100.0)]);
+    let mut out = MetricRecord::default();
+    // Another processor's entry first: the verdict judges this record's own metrics.
+    out.push("request_latency", MetricValue::Scalar(1e9), "ms");
+    let opts = RecordMetricsOptions::new(true);
+    compute_record_metrics_with_goodput(&streamed(0, 10, 4, 2), &opts, Some(&g), &mut out);
+    assert_eq!(
+        tags(&out),
+        [
+            "request_latency",
+            "request_latency",
+            "time_to_first_token",
+            "time_to_second_token",
+            "time_to_first_output_token",
+            "decode_duration",
+            "inter_token_latency",
+            "output_token_throughput_per_user",
+            "e2e_output_token_throughput",
+            "prefill_throughput_per_user",
+            "output_sequence_length",
+            "output_token_count",
+            "input_sequence_length",
+            "inter_chunk_latency",
+            "good_request_count",
+            "effective_time_to_first_token",
+            "scheduling_lateness",
+        ]
+    );
+    // Its own latency is 14 ms, within the SLO; the other processor's 1e9 ms is not.
+    assert_eq!(out.scalar("good_request_count"), Some(1.0));
+}
+
+#[test]
+fn goodput_metrics_only_with_goodput() {
+    let mut acc = MetricsAccumulator::new();
+    let rec = streamed(0, 10, 4, 3);
+    acc.add(&rec, &compute(&rec, true));
+    let r = acc.summarize();
+    assert!(r.iter().all(|m| !m.tag.starts_with("good")));
+}
+
+#[test]
+fn goodput_rejects_tags_this_run_cannot_judge() {
+    // An embeddings-like run: no stream, no output tokens, the input tokenized.
+    let run = RecordMetricsOptions {
+        streaming: false,
+        produces_tokens: false,
+        tokenizes_input: true,
+    };
+    let valid = "Valid tags for this run: request_latency, input_sequence_length, \
+                 usage_prompt_tokens, usage_prompt_tokens_diff_pct, time_to_first_byte, \
+                 scheduling_lateness";
+    let err = |pairs: &[(&str, f64)], server: bool| {
+        Goodput::new(&slos(pairs), &run, server).expect_err("rejected")
+    };
+    assert_eq!(
+        err(&[("request_latency", 5.0), ("ttft", 1.0)], false),
+        format!("Invalid --goodput: unknown metric tag 'ttft'. {valid}")
+    );
+    assert_eq!(
+        err(&[("time_to_first_token", 1.0)], false),
+        format!(
+            "Invalid --goodput: 'time_to_first_token' is not applicable to this run \
+             (it needs --streaming). {valid}"
+        )
+    );
+    assert_eq!(
+        err(&[("request_throughput", 1.0)], false),
+        format!(
+            "Invalid --goodput: 'request_throughput' is a run-level metric; SLOs apply to \
+             per-request metrics. {valid}"
+        )
+    );
+    assert_eq!(
+        err(&[("usage_prompt_tokens_diff_pct", 1.0)], true),
+        "Invalid --goodput: 'usage_prompt_tokens_diff_pct' is not applicable to this run \
+         (it is not computed with --use-server-token-count). Valid tags for this run: \
+         request_latency, input_sequence_length, usage_prompt_tokens, time_to_first_byte, \
+         scheduling_lateness"
+    );
+    // A streaming chat run accepts every scalar per-request metric.
+    let streaming = RecordMetricsOptions::new(true);
+    let chat = Goodput::valid_tags(&streaming, false);
+    assert_eq!(
+        chat,
+        [
+            "time_to_first_token",
+            "time_to_second_token",
+            "time_to_first_output_token",
+            "request_latency",
+            "decode_duration",
+            "inter_token_latency",
+            "output_token_throughput_per_user",
+            "e2e_output_token_throughput",
+            "output_sequence_length",
+            "input_sequence_length",
+            "usage_prompt_tokens",
+            "usage_completion_tokens",
+            "usage_reasoning_tokens",
+            "usage_total_tokens",
+            "output_token_count",
+            "reasoning_token_count",
+            "prefill_throughput_per_user",
+            "usage_prompt_tokens_diff_pct",
+            "usage_completion_tokens_diff_pct",
+            "usage_reasoning_tokens_diff_pct",
+            "osl_mismatch_diff_pct",
+            "effective_time_to_first_token",
+            "time_to_first_byte",
+            "scheduling_lateness",
+        ]
+    );
+    assert_eq!(
+        Goodput::new(&slos(&[("inter_chunk_latency", 1.0)]), &streaming, false),
+        Err(format!(
+            "Invalid --goodput: 'inter_chunk_latency' has no single value per request. \
+             Valid tags for this run: {}",
+            chat.join(", ")
+        ))
+    );
+    let tokens = RecordMetricsOptions {
+        streaming: true,
+        produces_tokens: false,
+        tokenizes_input: true,
+    };
+    let e = Goodput::new(&slos(&[("output_sequence_length", 1.0)]), &tokens, false);
+    assert!(e
+        .expect_err("no tokens")
+        .contains("(the endpoint produces no tokens)"));
+    assert!(Goodput::new(&[], &run, false)
+        .expect("no SLOs")
+        .slos()
+        .is_empty());
 }
