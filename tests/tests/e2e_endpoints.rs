@@ -438,9 +438,36 @@ fn image_generation_streams_partial_images() {
 
 // ------------------------------------------------------------------------------ video
 
+/// Posts `body` to the mock's video jobs with this `Content-Type`; returns the status line.
+fn post_video(mock: &Mock, content_type: &str, body: &str) -> String {
+    use std::io::{Read, Write};
+    let addr = mock.url.trim_start_matches("http://");
+    let mut conn = std::net::TcpStream::connect(addr).expect("connect to the mock");
+    let request = format!(
+        "POST /v1/videos HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {content_type}\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    conn.write_all(request.as_bytes()).expect("send");
+    let mut response = String::new();
+    conn.read_to_string(&mut response).expect("read");
+    response.lines().next().unwrap_or_default().to_owned()
+}
+
 #[test]
 fn video_generation_polls_until_the_job_completes() {
     let mock = Mock::start(&["--video-ms", "150", "--video-bytes", "4096"]);
+    // The mock takes the submit only as a form, as OpenAI's API does: JSON is refused,
+    // so the successful runs below prove the client sends multipart.
+    assert_eq!(
+        post_video(&mock, "application/json", r#"{"prompt":"x","model":"m"}"#),
+        "HTTP/1.1 415 Unsupported Media Type"
+    );
+    let form = "--b\r\nContent-Disposition: form-data; name=\"prompt\"\r\n\r\nx\r\n--b--\r\n";
+    assert_eq!(
+        post_video(&mock, "multipart/form-data; boundary=b", form),
+        "HTTP/1.1 200 OK"
+    );
     let run = profile(
         &mock,
         "video",
@@ -452,6 +479,8 @@ fn video_generation_polls_until_the_job_completes() {
             "--download-video-content",
             "--extra-inputs",
             "seconds:4",
+            "--extra-inputs",
+            "size:640x360",
             "--concurrency",
             "2",
             "--request-count",
@@ -469,9 +498,20 @@ fn video_generation_polls_until_the_job_completes() {
         "{}",
         run.stdout
     );
-    assert_eq!(run.payloads()[0]["seconds"], 4);
-    for record in run.records() {
+    // `inputs.json` keeps the JSON object AIPerf builds; the wire carried it as a form.
+    assert_eq!(
+        run.payloads()[0],
+        serde_json::json!({"prompt": run.payloads()[0]["prompt"], "model": "m",
+            "seconds": 4, "size": "640x360"})
+    );
+    let records = run.records();
+    assert_eq!(records.len(), 4);
+    for record in records {
         assert!(record.get("error").is_none(), "{record}");
+        let latency = record["metrics"]["request_latency"]["value"]
+            .as_f64()
+            .expect("request_latency per record");
+        assert!(latency >= 150.0, "{record}");
         let start = record["metadata"]["request_start_ns"]
             .as_u64()
             .expect("start");
@@ -481,6 +521,32 @@ fn video_generation_polls_until_the_job_completes() {
             "record spans the whole job: {record}"
         );
     }
+}
+
+#[test]
+fn video_generation_form_fields_reach_the_server() {
+    let mock = Mock::start(&["--video-ms", "20"]);
+    // The mock accepts only OpenAI's clip lengths: `seconds` arrives as the form part
+    // `5` and is refused, so every request records the server's 400.
+    let run = profile(
+        &mock,
+        "video-seconds",
+        &[
+            "--endpoint-type",
+            "video_generation",
+            "--extra-inputs",
+            "seconds:5",
+            "--request-count",
+            "2",
+        ],
+    );
+    assert_eq!(run.errors(), 2.0);
+    let summary = run.json["error_summary"].to_string();
+    assert!(
+        summary.contains("400") && summary.contains("'seconds' must be one of"),
+        "{summary}"
+    );
+    assert!(summary.contains("got '5'"), "{summary}");
 }
 
 #[test]

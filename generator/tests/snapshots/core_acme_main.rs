@@ -291,8 +291,8 @@ pub static ENTRIES: [PluginEntry; 40] = [
         class_path: "aiperf_core::endpoints:VideoGenerationEndpoint",
         pack: "aiperf-core",
         priority: 0,
-        description: "Text-to-video jobs (`/v1/videos`): submit, poll until completed, optionally\ndownload. The body is JSON (AIPerf posts a multipart form).\n",
-        metadata_json: "{\"endpoint_path\":\"/v1/videos\",\"metrics_title\":\"Video Generation Metrics\",\"produces_tokens\":false,\"produces_videos\":true,\"requires_polling\":true,\"supports_streaming\":false,\"tokenizes_input\":true}",
+        description: "Text-to-video jobs (`/v1/videos`): submit a multipart form, poll until\ncompleted, optionally download.\n",
+        metadata_json: "{\"endpoint_path\":\"/v1/videos\",\"metrics_title\":\"Video Generation Metrics\",\"produces_tokens\":false,\"produces_videos\":true,\"requires_form_data\":true,\"requires_polling\":true,\"supports_streaming\":false,\"tokenizes_input\":true}",
         shadowed_by: None,
     },
     PluginEntry {

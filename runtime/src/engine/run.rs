@@ -169,7 +169,10 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         }
         .to_owned(),
     ));
-    headers.push(("Content-Type".to_owned(), "application/json".to_owned()));
+    // Form bodies carry their own `Content-Type` (with the boundary), added per request.
+    if !metadata.requires_form_data {
+        headers.push(("Content-Type".to_owned(), "application/json".to_owned()));
+    }
     headers.push((
         "User-Agent".to_owned(),
         concat!("aiperf-gen/", env!("CARGO_PKG_VERSION")).into(),
@@ -189,8 +192,18 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
                 .map_err(|e| format!("payload: {e}"))?;
             // The body bytes go in verbatim: re-serialising would reorder their keys.
             payloads.push(String::from_utf8_lossy(&body).into_owned());
+            let bytes = if metadata.requires_form_data {
+                // AIPerf's transport posts the endpoint's JSON object as a form.
+                let form = crate::http::multipart::form_data(&body)
+                    .map_err(|e| format!("payload: {e}"))?;
+                let mut form_headers = headers.clone();
+                form_headers.push(("Content-Type".to_owned(), form.content_type));
+                transport.prepare(&path, &form_headers, &form.body)
+            } else {
+                transport.prepare(&path, &headers, &body)
+            };
             requests.push(PreparedRequest {
-                bytes: transport.prepare(&path, &headers, &body),
+                bytes,
                 conversation_index: i,
                 turn_index: t as u32,
                 input_tokens: turn.input_tokens,

@@ -9,6 +9,7 @@
 pub mod chunked;
 pub mod client;
 pub mod head;
+pub mod multipart;
 pub mod response;
 pub mod sse;
 pub mod tls;

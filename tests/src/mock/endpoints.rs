@@ -12,7 +12,9 @@
 //! * `POST /v1/images/generations`: `{"data":[{"b64_json"}],"usage"}` at `arrival + ttft`,
 //!   or with `stream` an `image_generation.partial_image` event per `partial_images`
 //!   (`ttft + k * itl`), then an `image_generation.completed` event per image;
-//! * video jobs: `POST /v1/videos` returns a queued job, `GET /v1/videos/{id}` reports
+//! * video jobs: `POST /v1/videos` takes a `multipart/form-data` form (`prompt`, `model`,
+//!   `size`, `seconds`, ...; JSON is refused with 415) and returns a queued job whose
+//!   `size` and `seconds` echo the form, `GET /v1/videos/{id}` reports
 //!   `in_progress` with a percentage until `video_duration` after the submit, then
 //!   `completed`; `GET /v1/videos/{id}/content` returns the file (`video/mp4`);
 //! * SOLIDO RAG: `POST /rag/api/prompt`, streamed (`data: {"content"}` per chunk, then the
@@ -38,11 +40,11 @@ use serde_json::{json, Map, Value};
 
 use super::body::{ApiKind, Generation, MockBody};
 use super::handlers::{
-    json_response, model_of, optional_bool, read_json, unix_now, ApiError, ApiResult, AppState,
-    MAX_OUTPUT_TOKENS,
+    json_response, model_of, optional_bool, read_body, read_json, unix_now, ApiError, ApiResult,
+    AppState, MAX_OUTPUT_TOKENS,
 };
 use super::timer::{Sleep, TimerHandle};
-use super::{tokens, MockStats};
+use super::{form, tokens, MockStats};
 
 /// Jobs kept at most; the oldest are forgotten first, so memory stays bounded.
 pub const MAX_VIDEO_JOBS: usize = 10_000;
@@ -416,14 +418,45 @@ fn video_doc(job: &VideoJob, status: &str, progress: u64) -> Value {
     doc
 }
 
+/// Reads the submit's form (AIPerf posts `multipart/form-data`; JSON is refused with 415)
+/// into text fields.
+async fn video_form(req: Request<Incoming>) -> Result<Map<String, Value>, ApiError> {
+    let boundary = form::boundary(req.headers())?;
+    let body = read_body(req).await?;
+    let mut fields = Map::new();
+    for field in form::parse(&body, &boundary)? {
+        let text = String::from_utf8(field.content).map_err(|_| {
+            ApiError::invalid(format!("form field '{}' is not UTF-8 text", field.name))
+        })?;
+        fields.insert(field.name, Value::String(text));
+    }
+    Ok(fields)
+}
+
 async fn video_submit(state: &AppState, req: Request<Incoming>, arrival: Instant) -> ApiResult {
-    let body = read_json(req).await?;
+    let body = video_form(req).await?;
     string(&body, "prompt")?;
     let text = |key: &str, default: &str| match body.get(key) {
         Some(Value::String(s)) => s.clone(),
-        Some(Value::Number(n)) => n.to_string(),
         _ => default.to_owned(),
     };
+    // OpenAI's checks: clip lengths it offers, and a `WIDTHxHEIGHT` size.
+    let seconds = text("seconds", "4");
+    if !["4", "8", "12"].contains(&seconds.as_str()) {
+        return Err(ApiError::invalid(format!(
+            "'seconds' must be one of '4', '8', '12', got '{seconds}'"
+        )));
+    }
+    let size = text("size", "1280x720");
+    let dimension = |d: &str| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit());
+    if !size
+        .split_once('x')
+        .is_some_and(|(w, h)| dimension(w) && dimension(h))
+    {
+        return Err(ApiError::invalid(format!(
+            "'size' must be WIDTHxHEIGHT, got '{size}'"
+        )));
+    }
     let job = VideoJob {
         id: format!(
             "video_mock_{}",
@@ -432,8 +465,8 @@ async fn video_submit(state: &AppState, req: Request<Incoming>, arrival: Instant
         submitted: arrival,
         created_at: unix_now(),
         model: model_of(&body, &state.cfg),
-        size: text("size", "1280x720"),
-        seconds: text("seconds", "4"),
+        size,
+        seconds,
     };
     let doc = video_doc(&job, "queued", 0);
     state.videos.insert(job);

@@ -130,28 +130,29 @@ pub(crate) async fn handle(
 }
 
 pub(super) async fn read_json(req: Request<Incoming>) -> Result<Map<String, Value>, ApiError> {
-    let body = match Limited::new(req.into_body(), MAX_BODY_BYTES)
-        .collect()
-        .await
-    {
-        Ok(collected) => collected.to_bytes(),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-            return Err(ApiError {
-                status: StatusCode::PAYLOAD_TOO_LARGE,
-                kind: "invalid_request_error",
-                message: format!("request body exceeds {MAX_BODY_BYTES} bytes"),
-            })
-        }
-        Err(e) => {
-            return Err(ApiError::invalid(format!(
-                "failed to read request body: {e}"
-            )))
-        }
-    };
+    let body = read_body(req).await?;
     match serde_json::from_slice::<Value>(&body) {
         Ok(Value::Object(map)) => Ok(map),
         Ok(_) => Err(ApiError::invalid("request body must be a JSON object")),
         Err(e) => Err(ApiError::invalid(format!("invalid JSON body: {e}"))),
+    }
+}
+
+/// The whole request body, at most [`MAX_BODY_BYTES`].
+pub(super) async fn read_body(req: Request<Incoming>) -> Result<bytes::Bytes, ApiError> {
+    match Limited::new(req.into_body(), MAX_BODY_BYTES)
+        .collect()
+        .await
+    {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            kind: "invalid_request_error",
+            message: format!("request body exceeds {MAX_BODY_BYTES} bytes"),
+        }),
+        Err(e) => Err(ApiError::invalid(format!(
+            "failed to read request body: {e}"
+        ))),
     }
 }
 

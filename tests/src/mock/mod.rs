@@ -23,6 +23,7 @@
 pub mod body;
 pub mod endpoints;
 pub mod faults;
+mod form;
 pub mod handlers;
 mod server;
 pub mod timer;

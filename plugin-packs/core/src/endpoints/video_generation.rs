@@ -8,8 +8,9 @@
 //! ([`EndpointProtocol::follow_up`] decides each next one) and keeps them in one record,
 //! so the request's latency is submit to completion.
 //!
-//! The body is JSON. AIPerf posts this endpoint as a multipart form; SGLang accepts both
-//! (OpenAI's Sora API wants the form), so the metadata does not claim `requires_form_data`.
+//! The payload is the JSON object AIPerf builds (it is what `inputs.json` shows); the
+//! metadata sets `requires_form_data`, so the engine posts it as a multipart form, one
+//! part per field, as AIPerf's transport does (`aiperf_runtime::http::multipart`).
 
 use aiperf_runtime::dataset::Turn;
 use aiperf_runtime::metadata::EndpointMetadata;
@@ -261,7 +262,7 @@ mod tests {
         let m = e.metadata();
         assert_eq!(m.endpoint_path.as_deref(), Some("/v1/videos"));
         assert_eq!(m.metrics_title.as_deref(), Some("Video Generation Metrics"));
-        assert!(m.requires_polling && m.produces_videos);
+        assert!(m.requires_polling && m.produces_videos && m.requires_form_data);
         assert!(!m.supports_streaming && !m.produces_tokens && m.tokenizes_input);
         let turn = Turn {
             texts: vec!["a cat surfing".into()],
