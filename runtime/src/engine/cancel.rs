@@ -8,7 +8,7 @@ use std::cell::RefCell;
 use std::future::Future;
 use std::pin::pin;
 use std::rc::Rc;
-use std::task::{Poll, Waker};
+use std::task::{Context, Poll, Waker};
 
 /// Which of two raced futures finished first.
 pub(crate) enum Either<A, B> {
@@ -35,7 +35,11 @@ pub(crate) async fn race<A: Future, B: Future>(a: A, b: B) -> Either<A::Output, 
 #[derive(Default)]
 struct State {
     fired: bool,
-    waiters: Vec<Waker>,
+    /// One slot per waiting future, reused in place: a request polls its stopper at
+    /// every read, and a waker pushed per poll would keep every finished task alive
+    /// (their wakers hold them) until the signal fires.
+    waiters: Vec<Option<Waker>>,
+    free: Vec<usize>,
 }
 
 /// A one-shot signal for the tasks of one worker.
@@ -46,25 +50,85 @@ pub(crate) struct CancelSignal {
 
 impl CancelSignal {
     pub fn fire(&self) {
-        let mut state = self.state.borrow_mut();
-        state.fired = true;
-        for w in state.waiters.drain(..) {
+        let wakers: Vec<Waker> = {
+            let mut state = self.state.borrow_mut();
+            state.fired = true;
+            state.free.clear();
+            state.waiters.drain(..).flatten().collect()
+        };
+        for w in wakers {
             w.wake();
         }
     }
 
     /// Completes once the signal has fired.
-    pub async fn fired(&self) {
-        std::future::poll_fn(|cx| {
-            let mut state = self.state.borrow_mut();
-            if state.fired {
-                Poll::Ready(())
-            } else {
-                state.waiters.push(cx.waker().clone());
-                Poll::Pending
+    pub fn fired(&self) -> Fired<'_> {
+        Fired {
+            signal: self,
+            slot: None,
+        }
+    }
+
+    /// Futures waiting on the signal now.
+    #[cfg(test)]
+    fn waiting(&self) -> usize {
+        let state = self.state.borrow();
+        state.waiters.len() - state.free.len()
+    }
+}
+
+/// [`CancelSignal::fired`]: holds one waker slot while pending, given back on drop.
+pub(crate) struct Fired<'a> {
+    signal: &'a CancelSignal,
+    slot: Option<usize>,
+}
+
+impl Future for Fired<'_> {
+    type Output = ();
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut state = self.signal.state.borrow_mut();
+        if state.fired {
+            drop(state);
+            self.slot = None;
+            return Poll::Ready(());
+        }
+        match self.slot.and_then(|i| state.waiters.get_mut(i)) {
+            Some(Some(w)) if w.will_wake(cx.waker()) => {}
+            Some(w) => *w = Some(cx.waker().clone()),
+            None => {
+                let waker = Some(cx.waker().clone());
+                let slot = match state.free.pop() {
+                    Some(i) => {
+                        if let Some(w) = state.waiters.get_mut(i) {
+                            *w = waker;
+                        }
+                        i
+                    }
+                    None => {
+                        state.waiters.push(waker);
+                        state.waiters.len() - 1
+                    }
+                };
+                drop(state);
+                self.slot = Some(slot);
             }
-        })
-        .await
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for Fired<'_> {
+    fn drop(&mut self) {
+        let Some(i) = self.slot else { return };
+        let mut state = self.signal.state.borrow_mut();
+        // After `fire` the slots are gone; nothing to give back.
+        if !state.fired {
+            if let Some(w) = state.waiters.get_mut(i) {
+                *w = None;
+                state.free.push(i);
+            }
+        }
     }
 }
 
@@ -112,6 +176,37 @@ mod tests {
             ));
             let quick = std::future::ready(7);
             assert!(matches!(race(quick, signal.fired()).await, Either::Left(7)));
+        });
+    }
+
+    #[test]
+    fn waiting_futures_hold_one_slot_each_and_release_it() {
+        let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let signal = CancelSignal::default();
+            let waker = std::task::Waker::noop();
+            let mut cx = Context::from_waker(waker);
+            let mut a = std::pin::pin!(signal.fired());
+            for _ in 0..100 {
+                assert!(a.as_mut().poll(&mut cx).is_pending());
+            }
+            assert_eq!(signal.waiting(), 1);
+            {
+                let mut b = std::pin::pin!(signal.fired());
+                assert!(b.as_mut().poll(&mut cx).is_pending());
+                assert_eq!(signal.waiting(), 2);
+            }
+            assert_eq!(signal.waiting(), 1);
+            // The freed slot is reused rather than the list growing.
+            let mut c = std::pin::pin!(signal.fired());
+            assert!(c.as_mut().poll(&mut cx).is_pending());
+            assert_eq!(signal.state.borrow().waiters.len(), 2);
+            signal.fire();
+            assert!(a.as_mut().poll(&mut cx).is_ready());
+            assert!(c.as_mut().poll(&mut cx).is_ready());
+            assert_eq!(signal.waiting(), 0);
         });
     }
 
