@@ -30,6 +30,12 @@ use crate::record::{Nanos, Outcome, RequestRecord, RunClock};
 
 /// Size of the per-connection read buffer.
 pub const READ_BUF_SIZE: usize = 16 * 1024;
+/// Idle time after which a pooled connection is checked (one `recv` peek) before reuse.
+/// A connection back in the pool for less than this was open when its response ended; a
+/// server closing it in between races the request, and that race is retried (BC-20)
+/// whether or not a peek ran. Under load connections come back within microseconds, so
+/// this saves a system call per request.
+const PEEK_AFTER_NS: Nanos = 1_000_000;
 /// Sticky sessions kept open at most (AIPerf's lease bound); more are closed after use.
 const MAX_STICKY_SESSIONS: usize = 100_000;
 
@@ -356,7 +362,9 @@ impl ConnectionPool {
             };
             let (mut conn, reused) = match kept {
                 Some(conn) => (conn, true),
-                None => match self.connect().await {
+                // Boxed: connecting (a TLS handshake above all) needs a large future,
+                // which would otherwise sit in, and be copied with, every request's.
+                None => match Box::pin(self.connect()).await {
                     Ok(conn) => (conn, false),
                     Err(e) => {
                         self.bump(|s| s.connect_errors += 1);
@@ -470,7 +478,7 @@ impl ConnectionPool {
                 self.bump(|s| s.expired += n);
                 return None;
             }
-            if peer_closed(conn.fd) {
+            if now.saturating_sub(conn.idle_since) >= PEEK_AFTER_NS && peer_closed(conn.fd) {
                 self.bump(|s| s.stale += 1);
                 continue;
             }
