@@ -6,7 +6,7 @@
 
 use std::cell::RefCell;
 use std::future::Future;
-use std::pin::pin;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
@@ -17,19 +17,37 @@ pub(crate) enum Either<A, B> {
 }
 
 /// Polls both futures; returns the first output and drops the other future.
-pub(crate) async fn race<A: Future, B: Future>(a: A, b: B) -> Either<A::Output, B::Output> {
-    let mut a = pin!(a);
-    let mut b = pin!(b);
-    std::future::poll_fn(|cx| {
-        if let Poll::Ready(x) = a.as_mut().poll(cx) {
+///
+/// A plain function returning a struct, not an `async fn`: an async function keeps its
+/// future arguments in its own state besides the pinned copies it polls, so every layer
+/// of racing doubled the size of a request's future (and the bytes copied when it is
+/// spawned and when it completes).
+pub(crate) fn race<A: Future, B: Future>(a: A, b: B) -> Race<A, B> {
+    Race { a, b }
+}
+
+/// [`race`]'s future.
+pub(crate) struct Race<A, B> {
+    a: A,
+    b: B,
+}
+
+impl<A: Future, B: Future> Future for Race<A, B> {
+    type Output = Either<A::Output, B::Output>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // SAFETY: structural pinning. `a` and `b` are only ever reached through these
+        // pinned references, never moved out, and `Race` has no `Drop` impl that could
+        // move them; they are dropped in place with it.
+        let this = unsafe { self.get_unchecked_mut() };
+        let a = unsafe { Pin::new_unchecked(&mut this.a) };
+        if let Poll::Ready(x) = a.poll(cx) {
             return Poll::Ready(Either::Left(x));
         }
-        if let Poll::Ready(y) = b.as_mut().poll(cx) {
-            return Poll::Ready(Either::Right(y));
-        }
-        Poll::Pending
-    })
-    .await
+        // SAFETY: as above.
+        let b = unsafe { Pin::new_unchecked(&mut this.b) };
+        b.poll(cx).map(Either::Right)
+    }
 }
 
 #[derive(Default)]
@@ -86,7 +104,7 @@ pub(crate) struct Fired<'a> {
 impl Future for Fired<'_> {
     type Output = ();
 
-    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let mut state = self.signal.state.borrow_mut();
         if state.fired {
             drop(state);

@@ -23,6 +23,7 @@ use monoio::net::TcpStream;
 use monoio_rustls::{ClientTlsStream, TlsConnector};
 use rustls::pki_types::ServerName;
 
+use super::deadline::{until, Deadlines};
 use super::response::{fail, io_kind, ResponseEnd, ResponseParser};
 use super::tls;
 use super::url::{BaseUrl, Scheme, UrlError};
@@ -140,22 +141,26 @@ enum Stream {
 impl Stream {
     /// One read. For TLS it returns decrypted bytes as soon as a record is complete, so
     /// the caller's timestamp is taken right after the bytes became readable, as for TCP.
+    /// TLS I/O futures are large (~700 bytes) and boxed, so the plain-TCP request's future
+    /// stays small; next to decryption, the allocation is noise.
     async fn read(&mut self, buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
         match self {
             Stream::Tcp(s) => s.read(buf).await,
-            Stream::Tls(s) => s.read(buf).await,
+            Stream::Tls(s) => Box::pin(s.read(buf)).await,
         }
     }
 
     async fn write_all(&mut self, buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
         match self {
             Stream::Tcp(s) => s.write_all(buf).await,
-            Stream::Tls(s) => s.write_all(buf).await,
+            Stream::Tls(s) => Box::pin(s.write_all(buf)).await,
         }
     }
 }
 
-/// One connection and the buffers its requests reuse.
+/// One connection and the buffers its requests reuse. Boxed while it lives, so a
+/// request's future holds a pointer rather than the connection, its parser and its
+/// framer.
 struct Conn {
     stream: Stream,
     /// The TCP socket under `stream`, for the idle liveness check.
@@ -193,10 +198,14 @@ pub struct ConnectionPool {
     addr: SocketAddr,
     tls: Option<TlsTarget>,
     config: PoolConfig,
-    idle: RefCell<Vec<Conn>>,
+    // Boxed on purpose (see `Conn`): requests move connections in and out.
+    #[allow(clippy::vec_box)]
+    idle: RefCell<Vec<Box<Conn>>>,
     /// `sticky-user-sessions`: the open connection of each session between its turns.
-    sticky: RefCell<HashMap<String, Conn>>,
+    sticky: RefCell<HashMap<String, Box<Conn>>>,
     stats: Cell<PoolStats>,
+    /// `request_timeout` of the requests in flight.
+    deadlines: Deadlines,
 }
 
 impl ConnectionPool {
@@ -213,6 +222,7 @@ impl ConnectionPool {
             idle: RefCell::new(Vec::new()),
             sticky: RefCell::new(HashMap::new()),
             stats: Cell::default(),
+            deadlines: Deadlines::default(),
         }
     }
 
@@ -318,8 +328,13 @@ impl ConnectionPool {
             self.attempts(parts, streaming_sse, clock, rec).await;
             return;
         };
+        let expiry = match std::time::Instant::now().checked_add(limit) {
+            Some(at) => self.deadlines.expire_at(at),
+            // Beyond the clock's range: never.
+            None => return self.attempts(parts, streaming_sse, clock, rec).await,
+        };
         let attempts = self.attempts(parts, streaming_sse, clock, rec);
-        if monoio::time::timeout(limit, attempts).await.is_err() {
+        if until(attempts, expiry).await.is_none() {
             // The attempt future is gone, and with it the connection and its in-flight
             // read (cancelled): the connection is closed, never pooled.
             self.bump(|s| s.timeouts += 1);
@@ -416,7 +431,7 @@ impl ConnectionPool {
     }
 
     /// A reusable connection after its response: back to the pool, or to its session.
-    fn keep(&self, conn: Conn, session: Option<String>, final_turn: bool) {
+    fn keep(&self, conn: Box<Conn>, session: Option<String>, final_turn: bool) {
         match (self.config.reuse, session) {
             (ConnectionReuse::Pooled, _) => {
                 let mut idle = self.idle.borrow_mut();
@@ -435,7 +450,7 @@ impl ConnectionPool {
         }
     }
 
-    async fn connect(&self) -> Result<Conn, ConnectError> {
+    async fn connect(&self) -> Result<Box<Conn>, ConnectError> {
         let tcp = TcpStream::connect_addr(self.addr)
             .await
             .map_err(|e| ConnectError {
@@ -460,11 +475,11 @@ impl ConnectionPool {
             }
         };
         self.bump(|s| s.connects += 1);
-        Ok(Conn::new(stream, fd))
+        Ok(Box::new(Conn::new(stream, fd)))
     }
 
     /// Newest idle connection that is young enough and still open.
-    fn take_idle(&self, now: Nanos) -> Option<Conn> {
+    fn take_idle(&self, now: Nanos) -> Option<Box<Conn>> {
         let limit = self
             .config
             .idle_timeout
@@ -489,7 +504,7 @@ impl ConnectionPool {
 
     /// The session's connection, if it is still open. Sessions keep theirs however long
     /// a turn takes: the user's think time is the point of a session.
-    fn take_sticky(&self, key: &str) -> Option<Conn> {
+    fn take_sticky(&self, key: &str) -> Option<Box<Conn>> {
         let conn = self.sticky.borrow_mut().remove(key)?;
         if peer_closed(conn.fd) {
             self.bump(|s| s.stale += 1);

@@ -8,6 +8,7 @@
 
 pub mod chunked;
 pub mod client;
+mod deadline;
 pub mod head;
 pub mod multipart;
 pub mod response;
