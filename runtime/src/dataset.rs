@@ -60,3 +60,23 @@ pub struct Conversation {
     pub session_id: String,
     pub turns: Vec<Turn>,
 }
+
+/// Milliseconds (a turn's `delay_ms` or `timestamp_ms`) to whole nanoseconds, saturating;
+/// negative and NaN give 0.
+///
+/// Whole milliseconds and the fraction convert apart: epoch milliseconds are exact in an
+/// `f64`, their nanoseconds (about 1.7e18) are not.
+pub fn ms_to_ns(ms: f64) -> u64 {
+    if ms.is_nan() || ms <= 0.0 {
+        return 0;
+    }
+    let whole = ms.trunc();
+    if whole >= (u64::MAX / 1_000_000) as f64 {
+        return u64::MAX;
+    }
+    // `ms - whole` is exact; `as` is exact for the integral `whole` below 2^64.
+    let fraction_ns = ((ms - whole) * 1e6).round() as u64;
+    (whole as u64)
+        .saturating_mul(1_000_000)
+        .saturating_add(fraction_ns)
+}

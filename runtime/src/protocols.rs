@@ -16,12 +16,16 @@ pub enum NextCredit {
     At(crate::record::Nanos),
     /// Send as soon as a concurrency slot is free (closed loop).
     WhenSlotFree,
-    /// Send this turn of this conversation at this run instant (trace replay, per-user
-    /// sessions). `conversation` indexes the dataset given to `prepare`.
+    /// Start a session of this conversation at this run instant (trace replay, per-user
+    /// sessions): send turn `turn`, then the later ones, at most `turns` turns in all,
+    /// each after the previous one's response at the instant
+    /// [`TimingStrategyProtocol::next_turn_at`] gives. `conversation` indexes the dataset
+    /// given to `prepare`.
     Turn {
         at: crate::record::Nanos,
         conversation: usize,
         turn: u32,
+        turns: u32,
     },
     /// This worker's schedule is exhausted.
     Done,
@@ -47,11 +51,33 @@ pub trait TimingStrategyProtocol {
     }
 
     /// The next credit of this worker, given its arrival pattern and the current instant.
+    /// Every credit starts a session; the engine sends its later turns itself.
     fn next_credit<A: crate::protocols::ArrivalPatternProtocol>(
         &mut self,
         arrivals: &mut A,
         now: crate::record::Nanos,
     ) -> crate::protocols::NextCredit;
+
+    /// When turn `turn` (after the first) of a session of `conversation` may be sent: the
+    /// previous turn was due at `previous_at` and its response ended at `previous_end`.
+    /// The engine sends a session's turns in order, each only once the previous response
+    /// has ended, and never before the instant returned here. The default is AIPerf's
+    /// rule for rate and concurrency runs: the turn's `delay_ms` after that response.
+    fn next_turn_at(
+        &self,
+        conversation: &crate::dataset::Conversation,
+        turn: u32,
+        previous_at: crate::record::Nanos,
+        previous_end: crate::record::Nanos,
+    ) -> crate::record::Nanos {
+        let _ = previous_at;
+        let delay = conversation
+            .turns
+            .get(turn as usize)
+            .and_then(|t| t.delay_ms)
+            .map_or(0, crate::dataset::ms_to_ns);
+        previous_end.saturating_add(delay)
+    }
 }
 
 /// Generates the intervals between request starts.

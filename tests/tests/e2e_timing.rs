@@ -270,3 +270,69 @@ fn linear_rate_ramp_starts_low_and_reaches_the_target() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The records of each session (by correlation id), in turn order.
+fn sessions(records: &[Value]) -> std::collections::BTreeMap<String, Vec<&Value>> {
+    let mut by_session: std::collections::BTreeMap<String, Vec<&Value>> = Default::default();
+    for r in records {
+        let id = r["metadata"]["x_correlation_id"].as_str().unwrap_or("");
+        by_session.entry(id.to_owned()).or_default().push(r);
+    }
+    for turns in by_session.values_mut() {
+        turns.sort_by_key(|r| r["metadata"]["turn_index"].as_u64());
+    }
+    by_session
+}
+
+#[test]
+fn trace_delay_counts_from_the_previous_response() {
+    core_binary();
+    // Each response ends 100 ms after its request arrives (no streaming, one token).
+    let mock = Mock::start(&["--ttft-ms", "100", "--output-tokens", "1"]);
+    let dir = run_dir("trace-delay");
+    let inputs = run_dir("trace-delay-input");
+    let trace = write_file(
+        &inputs,
+        "sessions.jsonl",
+        concat!(
+            r#"{"session_id": "s", "text": "first", "timestamp": 0, "output_length": 1}"#,
+            "\n",
+            r#"{"session_id": "s", "text": "second", "delay": 50, "output_length": 1}"#,
+            "\n",
+        ),
+    );
+    profile(
+        &mock,
+        &dir,
+        &["--input-file", trace.to_str().expect("utf-8 path")],
+    );
+    let records = read_records(&dir);
+    assert_eq!(records.len(), 2);
+    assert!(errors(&records).is_empty(), "{:?}", errors(&records));
+    let by_session = sessions(&records);
+    let turns = &by_session["s"];
+    let ms = |a: i128, b: i128| (b - a) as f64 / 1e6;
+    let (start0, end0) = (
+        ns(turns[0], "request_start_ns"),
+        ns(turns[0], "request_end_ns"),
+    );
+    let start1 = ns(turns[1], "request_start_ns");
+    let response = ms(start0, end0);
+    assert!(
+        (100.0..104.0).contains(&response),
+        "the mock answers in 100 ms, took {response}"
+    );
+    // 50 ms after the response, so about 150 ms after the first send (not 50).
+    let after_response = ms(end0, start1);
+    assert!(
+        (50.0..53.0).contains(&after_response),
+        "second turn {after_response} ms after the first response"
+    );
+    let after_send = ms(start0, start1);
+    assert!(
+        (150.0..156.0).contains(&after_send),
+        "second turn {after_send} ms after the first send"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&inputs);
+}

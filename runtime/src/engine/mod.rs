@@ -17,6 +17,7 @@ mod health;
 mod pacer;
 mod pipeline;
 mod run;
+mod session;
 mod slots;
 mod worker;
 

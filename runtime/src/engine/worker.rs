@@ -1,6 +1,7 @@
 //! One measuring worker: a monoio runtime on its own thread that issues its share of the
 //! schedule and times every request.
 
+use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::Sender;
@@ -9,6 +10,7 @@ use std::sync::{Arc, Barrier};
 use crate::config::ProfileConfig;
 use crate::engine::cancel::{race, CancelSignal, Either, SplitMix};
 use crate::engine::health::{thread_cpu_seconds, WorkerReport};
+use crate::engine::session;
 use crate::engine::slots::Slots;
 use crate::plugin::{DispatchEnum, PluginContext, PluginKind, PluginSet, WorkerShare};
 use crate::protocols::{
@@ -195,6 +197,7 @@ async fn run_phase<P: PluginSet>(
         return Ok(());
     }
     let mut timing: P::TimingStrategy = create(&config.effective_timing_mode(), config, share)?;
+    // Sessions ask it for their later turns' instants (`session::run`).
     let mut arrivals: P::ArrivalPattern =
         create(&config.effective_arrival_pattern(), config, share)?;
     let mut rate_ramp: Option<P::Ramp> =
@@ -230,12 +233,28 @@ async fn run_phase<P: PluginSet>(
         .prepare(&shared.conversations, share, phase_start)
         .map_err(|e| format!("timing_strategy {}: {e}", config.effective_timing_mode()))?;
     let deadline = plan.duration_ns.map(|d| phase_start + d);
+    let stopped = CancelSignal::default();
+    let ctx = Rc::new(session::PhaseContext {
+        shared: shared.clone(),
+        timing: RefCell::new(timing),
+        transport: transport.clone(),
+        job_endpoint,
+        tx: tx.clone(),
+        worker_id: share.id,
+        phase: plan.phase,
+        phase_idx,
+        count: plan.count,
+        deadline,
+        cancel: cancel.clone(),
+        stopped: stopped.clone(),
+        cancel_share,
+        cancel_after,
+    });
     let past_deadline = |t: Nanos| deadline.is_some_and(|d| t >= d);
     let grace_ns = (config.benchmark_grace_period.max(0.0) * 1e9) as u64;
     let grace_end = deadline
         .map(|d| d.saturating_add(grace_ns))
         .unwrap_or(u64::MAX);
-    let stopped = CancelSignal::default();
     let phase_done = CancelSignal::default();
     if let Some(ramp) = concurrency_ramp {
         slots.set_capacity(concurrency_share(Some(1), share.id, share.count).unwrap_or(0));
@@ -272,14 +291,19 @@ async fn run_phase<P: PluginSet>(
                 }
             }
         }
-        let (intended, turn) = match timing.next_credit(&mut arrivals, clock.now()) {
+        let next = ctx
+            .timing
+            .borrow_mut()
+            .next_credit(&mut arrivals, clock.now());
+        let (intended, session) = match next {
             NextCredit::Done => break,
             NextCredit::At(at) => (Some(at), None),
             NextCredit::Turn {
                 at,
                 conversation,
                 turn,
-            } => (Some(at), Some((conversation, turn))),
+                turns,
+            } => (Some(at), Some((conversation, turn, turns))),
             NextCredit::WhenSlotFree => (None, None),
         };
         if let Some(at) = intended {
@@ -305,96 +329,42 @@ async fn run_phase<P: PluginSet>(
         if plan.count.is_some_and(|c| credit >= c) {
             break;
         }
-        let request_idx = match turn {
-            Some((conversation, turn)) => {
-                match shared
-                    .turn_offsets
-                    .get(conversation)
-                    .map(|o| o + turn as usize)
-                {
-                    Some(idx) if idx < shared.requests.len() => idx,
-                    _ => {
-                        return Err(format!(
-                            "timing_strategy {} scheduled turn {turn} of conversation \
-                             {conversation}, which the dataset does not have",
-                            config.effective_timing_mode()
-                        ))
-                    }
-                }
-            }
-            // Sampled sessions send their first turn; the dataset is read in order.
+        let (conversation, turn, turns) = match session {
+            Some((conversation, turn, turns)) => (conversation, turn, turns),
+            // Sampled sessions run whole conversations; the dataset is read in order.
             None => {
-                let n = shared.turn_offsets.len().max(1);
-                let conversation =
-                    shared.next_conversation.fetch_add(1, Ordering::Relaxed) as usize % n;
-                shared.turn_offsets.get(conversation).copied().unwrap_or(0)
+                let n = shared.conversations.len().max(1);
+                let next = shared.next_conversation.fetch_add(1, Ordering::Relaxed);
+                (next as usize % n, 0, u32::MAX)
             }
         };
+        let length = shared
+            .conversations
+            .get(conversation)
+            .map_or(0, |c| c.turns.len());
+        if turn as usize >= length {
+            return Err(format!(
+                "timing_strategy {} scheduled turn {turn} of conversation {conversation}, \
+                 which the dataset does not have",
+                config.effective_timing_mode()
+            ));
+        }
+        let end = turn
+            .saturating_add(turns.max(1))
+            .min(u32::try_from(length).unwrap_or(u32::MAX));
         shared.sent.fetch_add(1, Ordering::Relaxed);
-
-        let shared = shared.clone();
-        let transport = transport.clone();
-        let job_endpoint = job_endpoint.clone();
-        let tx = tx.clone();
-        let phase = plan.phase;
-        let cancel = cancel.clone();
         let cancel_after =
             (cancel_share > 0.0 && draws.next_f64() < cancel_share).then_some(cancel_after);
-        monoio::spawn(async move {
-            let req = &shared.requests[request_idx];
-            let conversation = shared.conversations.get(req.conversation_index);
-            let mut record = RequestRecord {
-                worker_id: share.id,
-                credit_index: credit,
-                conversation_index: req.conversation_index,
-                turn_index: req.turn_index,
-                // The session's turns share a correlation id, and the last one lets a
-                // sticky connection go (`--connection-reuse-strategy sticky-user-sessions`).
-                x_correlation_id: conversation
-                    .map(|c| c.session_id.clone())
-                    .unwrap_or_default(),
-                final_turn: Some(
-                    conversation.is_none_or(|c| req.turn_index as usize + 1 >= c.turns.len()),
-                ),
-                phase: Some(phase),
-                intended_ns: intended.unwrap_or(now),
-                input_tokens: req.input_tokens,
-                requested_output_tokens: req.max_tokens,
-                ..RequestRecord::default()
-            };
-            let send = async {
-                transport
-                    .send(&req.bytes, shared.streaming, &shared.clock, &mut record)
-                    .await;
-                // Job APIs: the submit is followed by polls, in the same record.
-                if let Some(endpoint) = &job_endpoint {
-                    follow_ups(&**endpoint, &*transport, &shared.clock, &mut record).await;
-                }
-            };
-            let stopper = async {
-                match cancel_after {
-                    Some(after) => match race(monoio::time::sleep(after), cancel.fired()).await {
-                        Either::Left(()) => "cancelled by --request-cancellation-rate",
-                        Either::Right(()) => "cancelled when the run stopped",
-                    },
-                    None => {
-                        cancel.fired().await;
-                        "cancelled when the run stopped"
-                    }
-                }
-            };
-            if let Either::Right(why) = race(send, stopper).await {
-                mark_cancelled(&mut record, shared.clock.now(), why);
-            }
-            drop(guard);
-            shared.completed.fetch_add(1, Ordering::Relaxed);
-            if record.outcome.is_some() {
-                shared.errors.fetch_add(1, Ordering::Relaxed);
-            }
-            // The record thread outlives the workers; a send error means it failed and
-            // has already reported why.
-            let _ = tx.send(record);
-        });
+        let start = session::SessionStart {
+            conversation,
+            turn,
+            end,
+            credit,
+            intended: intended.unwrap_or(now),
+            cancel_after,
+            draws: (end - turn > 1).then(|| SplitMix::new(draws.next_u64())),
+        };
+        monoio::spawn(session::run(ctx.clone(), start, guard));
     }
     // In-flight requests finish, unless the grace period after the duration ends or the
     // run is interrupted: then the watchdog cancels them and each records its cancellation.
@@ -469,7 +439,7 @@ async fn ramp_concurrency<R: crate::protocols::RampProtocol>(
 }
 
 /// Marks a request whose transport future was dropped.
-fn mark_cancelled(record: &mut RequestRecord, now: Nanos, why: &str) {
+pub(crate) fn mark_cancelled(record: &mut RequestRecord, now: Nanos, why: &str) {
     record.was_cancelled = true;
     record.end_ns = now;
     if record.outcome.is_none() {
@@ -506,7 +476,7 @@ fn job_endpoint<P: PluginSet>(
 /// same record, so the request spans submit to completion and its timestamps stay on
 /// this thread's clock. The endpoint peeks at the last response's JSON to decide (a poll
 /// cannot wait for the record thread); full parsing still happens there.
-async fn follow_ups<E: EndpointProtocol, T: TransportProtocol>(
+pub(crate) async fn follow_ups<E: EndpointProtocol, T: TransportProtocol>(
     endpoint: &E,
     transport: &T,
     clock: &RunClock,

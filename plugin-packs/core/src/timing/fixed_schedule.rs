@@ -1,6 +1,6 @@
 //! `fixed_schedule`: replays the timestamps of a trace.
 
-use aiperf_runtime::dataset::Conversation;
+use aiperf_runtime::dataset::{ms_to_ns, Conversation};
 use aiperf_runtime::plugin::{Plugin, PluginContext, PluginError, WorkerShare};
 use aiperf_runtime::protocols::{ArrivalPatternProtocol, NextCredit, TimingStrategyProtocol};
 use aiperf_runtime::record::Nanos;
@@ -18,25 +18,27 @@ const SUSPICIOUS_SPACING_MS: f64 = 0.001;
 /// `--fixed-schedule-start-offset`, else 0. Conversations whose first timestamp lies
 /// outside `[start offset, end offset]` are skipped.
 ///
-/// Later turns go at their own `timestamp_ms` (absolute, as above) or `delay_ms` after
-/// the previous turn of the conversation, or with the previous turn when they have
-/// neither. AIPerf measures `delay_ms` from the previous turn's *response*; the protocol
-/// gives strategies no completion feedback, so here it runs from the previous turn's
-/// scheduled send, and a turn is never scheduled before the previous one.
+/// A conversation's later turns are sent as AIPerf sends them, once the previous turn's
+/// response has ended: at their own `timestamp_ms` (absolute, as above; at once when that
+/// instant has passed), or `delay_ms` after that response, or right after it when they
+/// have neither ([`next_turn_at`](TimingStrategyProtocol::next_turn_at)).
 ///
 /// Workers split the time-sorted conversations round-robin (the `k`-th to start goes to
 /// worker `k mod count`), each worker replaying whole conversations, so the union over
-/// workers is exactly the trace: every row once, at its instant, ties in file order.
-/// Timestamps reach this strategy in milliseconds: loaders convert from
+/// workers is exactly the trace: every conversation once, starting at its instant, ties
+/// in file order. Timestamps reach this strategy in milliseconds: loaders convert from
 /// `--trace-timestamp-unit`. The engine's request count and duration limits still apply.
 #[derive(Debug, Clone, Default)]
 pub struct FixedScheduleStrategy {
     auto_offset: bool,
     start_offset_ms: Option<f64>,
     end_offset_ms: Option<f64>,
-    /// This worker's sends, in order: `(instant, conversation, turn)`.
-    schedule: Vec<(Nanos, usize, u32)>,
+    /// This worker's session starts, in order: `(instant, conversation)`.
+    schedule: Vec<(Nanos, usize)>,
     next: usize,
+    /// The phase's first instant and the schedule's zero (ms), for later turns'
+    /// timestamps.
+    origin: (Nanos, f64),
 }
 
 impl FixedScheduleStrategy {
@@ -69,12 +71,19 @@ impl FixedScheduleStrategy {
             end_offset_ms,
             schedule: Vec::new(),
             next: 0,
+            origin: (0, 0.0),
         })
     }
 
-    /// This worker's schedule as prepared: `(instant, conversation, turn)` in send order.
-    pub fn schedule(&self) -> &[(Nanos, usize, u32)] {
+    /// This worker's session starts as prepared: `(instant, conversation)` in order.
+    pub fn schedule(&self) -> &[(Nanos, usize)] {
         &self.schedule
+    }
+
+    /// The run instant of a trace timestamp (ms).
+    fn instant(&self, ts: f64) -> Nanos {
+        let (start, zero) = self.origin;
+        start.saturating_add(ms_to_ns(ts - zero))
     }
 
     fn within_offsets(&self, ts: f64) -> bool {
@@ -139,33 +148,14 @@ impl TimingStrategyProtocol for FixedScheduleStrategy {
                 tracing::warn!("fixed_schedule: no trace entry lies within the offsets");
             }
         }
+        self.origin = (start, zero);
         let count = worker.count.max(1) as usize;
-        let mine = entries
+        // Stable sort above: ties keep their place in the trace.
+        self.schedule = entries
             .iter()
             .enumerate()
-            .filter(|(rank, _)| rank % count == worker.id as usize);
-        let mut sends = Vec::new();
-        for (rank, &(ts, index)) in mine {
-            let first = start.saturating_add(ms_to_ns(ts - zero));
-            let mut previous = first;
-            sends.push((first, rank, index, 0u32));
-            for (turn_index, turn) in conversations[index].turns.iter().enumerate().skip(1) {
-                let at = match (turn.timestamp_ms, turn.delay_ms) {
-                    (Some(ts), _) => start.saturating_add(ms_to_ns(ts - zero)),
-                    (None, Some(delay)) => previous.saturating_add(ms_to_ns(delay)),
-                    (None, None) => previous,
-                }
-                .max(previous);
-                previous = at;
-                let turn_index = u32::try_from(turn_index).unwrap_or(u32::MAX);
-                sends.push((at, rank, index, turn_index));
-            }
-        }
-        // By instant; ties by the conversation's place in the trace, then by turn.
-        sends.sort_unstable();
-        self.schedule = sends
-            .into_iter()
-            .map(|(at, _, conversation, turn)| (at, conversation, turn))
+            .filter(|(rank, _)| rank % count == worker.id as usize)
+            .map(|(_, &(ts, index))| (self.instant(ts), index))
             .collect();
         Ok(())
     }
@@ -176,36 +166,35 @@ impl TimingStrategyProtocol for FixedScheduleStrategy {
         _now: Nanos,
     ) -> NextCredit {
         match self.schedule.get(self.next) {
-            Some(&(at, conversation, turn)) => {
+            Some(&(at, conversation)) => {
                 self.next += 1;
                 NextCredit::Turn {
                     at,
                     conversation,
-                    turn,
+                    turn: 0,
+                    turns: u32::MAX,
                 }
             }
             None => NextCredit::Done,
         }
     }
-}
 
-/// Milliseconds to whole nanoseconds, saturating; negative and NaN give 0.
-///
-/// Whole milliseconds and the fraction convert apart: epoch milliseconds are exact in an
-/// `f64`, their nanoseconds (about 1.7e18) are not.
-pub(crate) fn ms_to_ns(ms: f64) -> u64 {
-    if ms.is_nan() || ms <= 0.0 {
-        return 0;
+    fn next_turn_at(
+        &self,
+        conversation: &Conversation,
+        turn: u32,
+        _previous_at: Nanos,
+        previous_end: Nanos,
+    ) -> Nanos {
+        let Some(turn) = conversation.turns.get(turn as usize) else {
+            return previous_end;
+        };
+        match (turn.timestamp_ms, turn.delay_ms) {
+            (Some(ts), _) if ts.is_finite() => self.instant(ts).max(previous_end),
+            (_, Some(delay)) => previous_end.saturating_add(ms_to_ns(delay)),
+            _ => previous_end,
+        }
     }
-    let whole = ms.trunc();
-    if whole >= (u64::MAX / 1_000_000) as f64 {
-        return u64::MAX;
-    }
-    // `ms - whole` is exact; `as` is exact for the integral `whole` below 2^64.
-    let fraction_ns = ((ms - whole) * 1e6).round() as u64;
-    (whole as u64)
-        .saturating_mul(1_000_000)
-        .saturating_add(fraction_ns)
 }
 
 /// BC-34's unit check on sorted first timestamps (ms) and the schedule's zero: a span
@@ -277,7 +266,11 @@ mod tests {
                     at,
                     conversation,
                     turn,
-                } => out.push((at, conversation, turn)),
+                    turns,
+                } => {
+                    assert_eq!(turns, u32::MAX, "sessions run to the conversation's end");
+                    out.push((at, conversation, turn));
+                }
                 NextCredit::Done => return out,
                 other => panic!("unexpected credit {other:?}"),
             }
@@ -403,7 +396,7 @@ mod tests {
     }
 
     #[test]
-    fn later_turns_by_timestamp_or_delay() {
+    fn later_turns_wait_for_the_previous_response() {
         let turn = |timestamp_ms, delay_ms| Turn {
             timestamp_ms,
             delay_ms,
@@ -417,8 +410,7 @@ mod tests {
                     turn(None, Some(30.0)),
                     turn(Some(1200.0), None),
                     turn(None, None),
-                    // A timestamp before the previous turn: never earlier than it.
-                    turn(Some(1100.0), None),
+                    turn(Some(f64::NAN), Some(5.5)),
                 ],
             },
             Conversation {
@@ -427,19 +419,25 @@ mod tests {
             },
         ];
         let mut s = strategy(&["--fixed-schedule-auto-offset"]);
-        s.prepare(&conversations, WorkerShare { id: 0, count: 1 }, 0)
+        let start = 7 * MS;
+        s.prepare(&conversations, WorkerShare { id: 0, count: 1 }, start)
             .unwrap();
-        assert_eq!(
-            drain(&mut s),
-            vec![
-                (0, 0, 0),
-                (10 * MS, 1, 0),
-                (30 * MS, 0, 1),
-                (200 * MS, 0, 2),
-                (200 * MS, 0, 3),
-                (200 * MS, 0, 4),
-            ]
-        );
+        // Only sessions start from the schedule; the engine sends the later turns.
+        assert_eq!(drain(&mut s), vec![(start, 0, 0), (start + 10 * MS, 1, 0)]);
+        let a = &conversations[0];
+        // The previous turn was due at 7 ms and answered at 100 ms.
+        let next = |turn| s.next_turn_at(a, turn, start, 100 * MS);
+        // `delay_ms` counts from the response, not from the previous send.
+        assert_eq!(next(1), 130 * MS);
+        // A timestamp is absolute: 200 ms after the first one...
+        assert_eq!(next(2), start + 200 * MS);
+        // ...unless the response came later: then at once, never before it.
+        assert_eq!(s.next_turn_at(a, 2, start, 500 * MS), 500 * MS);
+        // Neither: right after the response.
+        assert_eq!(next(3), 100 * MS);
+        // A timestamp that is not a number gives way to the delay.
+        assert_eq!(next(4), 100 * MS + 5_500_000);
+        assert_eq!(next(9), 100 * MS);
     }
 
     #[test]

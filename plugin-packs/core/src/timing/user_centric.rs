@@ -28,9 +28,10 @@ const MAX_USERS: u32 = 10_000_000;
 /// conversation takes its place, forever; the engine's request count or duration ends
 /// the run. Users take conversations in the order they appear (sequential, wrapping).
 ///
-/// Later turns go `N/Q` after the previous turn's *scheduled* send. AIPerf waits for
-/// the previous response and sends at `max(response, previous + N/Q)`; the protocol
-/// gives strategies no completion feedback, so a slow server does not delay a user here.
+/// A user sends its next turn once the previous response has ended, `N/Q` after the
+/// previous turn was due: at `max(response, previous + N/Q)`, as AIPerf does
+/// ([`next_turn_at`](TimingStrategyProtocol::next_turn_at)); the engine sends it. New
+/// users keep to the chains' schedule whatever the server does (open loop).
 ///
 /// Workers split the chains round-robin (chain `k` to worker `k mod count`). Which
 /// conversation a new user gets depends on the global order of new users, so every
@@ -60,21 +61,9 @@ struct Plan {
     /// This worker's next new user, taken from `spawns` and waiting to be sent:
     /// `(instant, chain, conversation)`.
     next_spawn: Option<(Instant, usize, usize)>,
-    /// This worker's users' due turns, earliest first.
-    due: BinaryHeap<Reverse<DueTurn>>,
-    sequence: u64,
-}
-
-/// A turn of one of this worker's users, waiting for its instant. Ordered by instant,
-/// then by the order it was queued in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-struct DueTurn {
-    at: Instant,
-    sequence: u64,
-    conversation: usize,
-    turn: u32,
-    /// Turns the user sends in all.
-    turns: u32,
+    /// This worker's opening users not yet started, earliest last: `(instant,
+    /// conversation, turns)`.
+    opening: Vec<(Instant, usize, u32)>,
 }
 
 /// Nanoseconds from the phase start, as `f64` so that `1/Q` steps do not drift; always
@@ -195,20 +184,6 @@ impl Plan {
         self.turns.get(conversation).copied().unwrap_or(1).max(1)
     }
 
-    /// Queues turn `turn` of a user and counts the sequence that breaks ties.
-    fn queue(&mut self, at: Instant, conversation: usize, turn: u32, turns: u32) {
-        if turn < turns {
-            self.sequence += 1;
-            self.due.push(Reverse(DueTurn {
-                at,
-                sequence: self.sequence,
-                conversation,
-                turn,
-                turns,
-            }));
-        }
-    }
-
     /// Follows the spawn schedule of all chains until this worker's next new user.
     fn find_next_spawn(&mut self) {
         if self.next_spawn.is_some() || !self.owns_chains {
@@ -228,36 +203,33 @@ impl Plan {
         }
     }
 
-    fn credit(&self, at: Instant, conversation: usize, turn: u32) -> NextCredit {
+    /// A user's session: its first turn at `at`, `turns` turns in all.
+    fn session(&self, at: Instant, conversation: usize, turns: u32) -> NextCredit {
         // Instants are finite and non-negative; `as` saturates past u64::MAX.
         NextCredit::Turn {
             at: self.start.saturating_add(at.0.round() as u64),
             conversation,
-            turn,
+            turn: 0,
+            turns,
         }
     }
 
     fn next(&mut self) -> NextCredit {
         self.find_next_spawn();
-        let due = self.due.peek().map(|Reverse(d)| d.at);
-        // A due turn goes first on a tie: it was scheduled earlier.
+        let opening = self.opening.last().map(|o| o.0);
+        // An opening user goes first on a tie: it was scheduled earlier.
         let spawn = self
             .next_spawn
-            .filter(|(at, _, _)| due.is_none_or(|due| *at < due));
+            .filter(|(at, _, _)| opening.is_none_or(|o| *at < o));
         if let Some((at, chain, conversation)) = spawn {
             self.next_spawn = None;
             let turns = self.length(conversation);
             let end = at.0 + f64::from(turns) * self.gap_ns;
             self.spawns.push(Reverse((Instant(end), chain)));
-            self.queue(Instant(at.0 + self.gap_ns), conversation, 1, turns);
-            return self.credit(at, conversation, 0);
+            return self.session(at, conversation, turns);
         }
-        match self.due.pop() {
-            Some(Reverse(due)) => {
-                let next = Instant(due.at.0 + self.gap_ns);
-                self.queue(next, due.conversation, due.turn + 1, due.turns);
-                self.credit(due.at, due.conversation, due.turn)
-            }
+        match self.opening.pop() {
+            Some((at, conversation, turns)) => self.session(at, conversation, turns),
             None => NextCredit::Done,
         }
     }
@@ -301,8 +273,7 @@ impl TimingStrategyProtocol for UserCentricStrategy {
             spawns: BinaryHeap::with_capacity(initial.len()),
             sampled: initial.len() as u64,
             next_spawn: None,
-            due: BinaryHeap::new(),
-            sequence: 0,
+            opening: Vec::new(),
         };
         for (chain, user) in initial.iter().enumerate() {
             let send = user.order as f64 * stagger_ns;
@@ -310,9 +281,14 @@ impl TimingStrategyProtocol for UserCentricStrategy {
             plan.spawns.push(Reverse((Instant(end), chain)));
             if plan.owns(chain) {
                 plan.owns_chains = true;
-                plan.queue(Instant(send), user.conversation, 0, user.turns);
+                if user.turns > 0 {
+                    plan.opening
+                        .push((Instant(send), user.conversation, user.turns));
+                }
             }
         }
+        // Latest first, so the next one pops off the end; orders are distinct.
+        plan.opening.sort_by_key(|o| Reverse(o.0));
         self.plan = Some(plan);
         Ok(())
     }
@@ -326,6 +302,20 @@ impl TimingStrategyProtocol for UserCentricStrategy {
             Some(plan) => plan.next(),
             None => NextCredit::Done,
         }
+    }
+
+    fn next_turn_at(
+        &self,
+        _conversation: &Conversation,
+        _turn: u32,
+        previous_at: Nanos,
+        previous_end: Nanos,
+    ) -> Nanos {
+        let gap = self.plan.as_ref().map_or(0.0, |p| p.gap_ns);
+        // The gap is finite and positive (rate and users are bounded); `as` saturates.
+        previous_at
+            .saturating_add(gap.round() as u64)
+            .max(previous_end)
     }
 }
 
@@ -359,7 +349,7 @@ mod tests {
             .collect()
     }
 
-    /// The first `n` credits of worker `id` of `count`, as `(ms, conversation, turn)`.
+    /// The first `n` sessions of worker `id` of `count`, as `(ms, conversation, turns)`.
     fn credits(
         rate: &str,
         users: &str,
@@ -377,9 +367,11 @@ mod tests {
                     at,
                     conversation,
                     turn,
+                    turns,
                 } => {
+                    assert_eq!(turn, 0, "users start their conversation at its first turn");
                     assert_eq!((at - 1_000) % 1_000, 0, "whole microseconds here");
-                    Some(((at - 1_000) / MS, conversation, turn))
+                    Some(((at - 1_000) / MS, conversation, turns))
                 }
                 NextCredit::Done => None,
                 other => panic!("unexpected credit {other:?}"),
@@ -421,25 +413,33 @@ mod tests {
         // N = 4, Q = 2/s: stagger 0.5 s, turn gap 2 s; 3-turn conversations give L = 2,
         // which shares a factor with 4, so slots step by 3.
         let data = dataset(6, 3);
-        let got = credits("2", "4", &data, 0, 1, 15);
+        let got = credits("2", "4", &data, 0, 1, 10);
         let expected = vec![
-            (0, 3, 0),    // the fresh user (conversation 3), all 3 turns
-            (500, 0, 0),  // 1 turn left
-            (1000, 1, 0), // 1 turn left
-            (1500, 2, 0), // 2 turns left
-            (2000, 3, 1),
-            (2500, 4, 0), // replaces conversation 0's user: 0.5 + 1 x 2 s
-            (3000, 5, 0), // replaces conversation 1's user
-            (3500, 2, 1),
-            (4000, 3, 2),
-            (4500, 4, 1),
-            (5000, 5, 1),
-            (5500, 0, 0), // replaces conversation 2's user: 1.5 + 2 x 2 s; wraps
-            (6000, 1, 0), // replaces the fresh user: 0 + 3 x 2 s
-            (6500, 4, 2),
-            (7000, 5, 2),
+            (0, 3, 3),    // the fresh user (conversation 3), all 3 turns
+            (500, 0, 1),  // 1 turn left
+            (1000, 1, 1), // 1 turn left
+            (1500, 2, 2), // 2 turns left
+            (2500, 4, 3), // replaces conversation 0's user: 0.5 + 1 x 2 s
+            (3000, 5, 3), // replaces conversation 1's user
+            (5500, 0, 3), // replaces conversation 2's user: 1.5 + 2 x 2 s; wraps
+            (6000, 1, 3), // replaces the fresh user: 0 + 3 x 2 s
+            (8500, 2, 3), // replaces conversation 4's user: 2.5 + 3 x 2 s
+            (9000, 3, 3),
         ];
         assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn later_turns_keep_the_gap_or_wait_for_the_response() {
+        // N = 4, Q = 2/s: a user's turns are 2 s apart unless a response is later.
+        let cfg = config(&["-m", "m", "--user-centric-rate", "2", "--num-users", "4"]);
+        let mut s = UserCentricStrategy::create(&context(&cfg, &EMPTY_ENTRY)).unwrap();
+        let data = dataset(2, 3);
+        s.prepare(&data, WorkerShare { id: 0, count: 1 }, 0)
+            .unwrap();
+        let due = 500 * MS;
+        assert_eq!(s.next_turn_at(&data[0], 1, due, 800 * MS), 2500 * MS);
+        assert_eq!(s.next_turn_at(&data[0], 1, due, 3100 * MS), 3100 * MS);
     }
 
     #[test]

@@ -1,0 +1,224 @@
+//! Sessions: a conversation's turns sent in order on one worker, each once the previous
+//! turn's response has ended, at the instant the timing strategy gives
+//! ([`TimingStrategyProtocol::next_turn_at`]: AIPerf's `delay_ms` after the response,
+//! a trace timestamp, or a user's turn gap).
+//!
+//! A session holds its concurrency slot from its first turn to its last, delays
+//! included, since AIPerf's `--concurrency` bounds sessions in flight. Every turn takes a
+//! credit of its own, so `--request-count` counts requests; the run's stop, its duration
+//! and the count end a session between turns. A single-turn session is exactly one
+//! request, as before sessions existed.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::Sender;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::dataset::Conversation;
+use crate::engine::cancel::{race, CancelSignal, Either, SplitMix};
+use crate::engine::slots::SlotGuard;
+use crate::engine::worker::{follow_ups, mark_cancelled, PreparedRequest, Shared};
+use crate::protocols::{EndpointProtocol, TimingStrategyProtocol, TransportProtocol};
+use crate::record::{Nanos, Phase, RequestRecord};
+
+/// What every session of one phase on one worker shares.
+pub(crate) struct PhaseContext<S, T, E> {
+    pub shared: Arc<Shared>,
+    /// Borrowed only between awaits (the worker's loop asks it for credits, sessions for
+    /// their next turn's instant), so the borrows never overlap.
+    pub timing: RefCell<S>,
+    pub transport: Rc<T>,
+    /// Job APIs only (see `worker::job_endpoint`).
+    pub job_endpoint: Option<Rc<E>>,
+    pub tx: Rc<Sender<RequestRecord>>,
+    pub worker_id: u32,
+    pub phase: Phase,
+    pub phase_idx: usize,
+    pub count: Option<u64>,
+    pub deadline: Option<Nanos>,
+    /// Cancels requests in flight (grace period over, or a second Ctrl-C).
+    pub cancel: CancelSignal,
+    /// Stops issuing (duration reached, or the run stopped).
+    pub stopped: CancelSignal,
+    /// `--request-cancellation-rate` as a fraction, and its delay.
+    pub cancel_share: f64,
+    pub cancel_after: Duration,
+}
+
+impl<S, T, E> PhaseContext<S, T, E> {
+    fn past_deadline(&self, t: Nanos) -> bool {
+        self.deadline.is_some_and(|d| t >= d)
+    }
+}
+
+/// The first turn of a session, with the credit the worker took for it.
+pub(crate) struct SessionStart {
+    pub conversation: usize,
+    pub turn: u32,
+    /// One past the last turn the session sends (at most the conversation's length).
+    pub end: u32,
+    pub credit: u64,
+    pub intended: Nanos,
+    /// When to cancel the first turn (`--request-cancellation-rate`), if drawn.
+    pub cancel_after: Option<Duration>,
+    /// Cancellation draws of the later turns; only sessions of several turns have them.
+    pub draws: Option<SplitMix>,
+}
+
+/// Sends a session's turns; the slot is given back after the last.
+pub(crate) async fn run<S, T, E>(
+    ctx: Rc<PhaseContext<S, T, E>>,
+    start: SessionStart,
+    guard: SlotGuard,
+) where
+    S: TimingStrategyProtocol,
+    T: TransportProtocol,
+    E: EndpointProtocol,
+{
+    let shared = &*ctx.shared;
+    let mut guard = Some(guard);
+    let (mut turn, mut credit, mut intended) = (start.turn, start.credit, start.intended);
+    let mut cancel_after = start.cancel_after;
+    let mut draws = start.draws;
+    let (Some(&first), Some(conversation)) = (
+        shared.turn_offsets.get(start.conversation),
+        shared.conversations.get(start.conversation),
+    ) else {
+        return;
+    };
+    let end = start
+        .end
+        .min(u32::try_from(conversation.turns.len()).unwrap_or(u32::MAX));
+    while let Some(req) = shared
+        .requests
+        .get(first + turn as usize)
+        .filter(|_| turn < end)
+    {
+        let last = turn + 1 >= end;
+        let turn_request = TurnRequest {
+            req,
+            conversation,
+            credit,
+            intended,
+            last,
+            cancel_after,
+        };
+        let record = send_turn(&ctx, turn_request).await;
+        let next_at = (!last).then(|| {
+            ctx.timing.borrow().next_turn_at(
+                conversation,
+                turn + 1,
+                record.intended_ns,
+                record.end_ns,
+            )
+        });
+        if next_at.is_none() {
+            drop(guard.take());
+        }
+        shared.completed.fetch_add(1, Ordering::Relaxed);
+        if record.outcome.is_some() {
+            shared.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        // The record thread outlives the workers; a send error means it failed and has
+        // already reported why.
+        let _ = ctx.tx.send(record);
+        let Some(at) = next_at else {
+            return;
+        };
+        if ctx.past_deadline(at) {
+            break;
+        }
+        if at > shared.clock.now() {
+            let wake = crate::engine::pacer::sleep_until(shared.clock.instant(at));
+            if let Either::Right(()) = race(wake, ctx.stopped.fired()).await {
+                break;
+            }
+        }
+        if shared.stop.load(Ordering::Relaxed) || ctx.past_deadline(shared.clock.now()) {
+            break;
+        }
+        credit = shared.credits[ctx.phase_idx].fetch_add(1, Ordering::Relaxed);
+        if ctx.count.is_some_and(|c| credit >= c) {
+            break;
+        }
+        shared.sent.fetch_add(1, Ordering::Relaxed);
+        turn += 1;
+        intended = at;
+        cancel_after = draws
+            .as_mut()
+            .filter(|_| ctx.cancel_share > 0.0)
+            .is_some_and(|d| d.next_f64() < ctx.cancel_share)
+            .then_some(ctx.cancel_after);
+    }
+    drop(guard);
+}
+
+/// One turn to send, and the credit it took.
+struct TurnRequest<'a> {
+    req: &'a PreparedRequest,
+    conversation: &'a Conversation,
+    credit: u64,
+    intended: Nanos,
+    last: bool,
+    cancel_after: Option<Duration>,
+}
+
+/// One request of a session, cancelled when the run stops or its cancellation is due;
+/// the record comes back either way.
+async fn send_turn<S, T, E>(ctx: &PhaseContext<S, T, E>, turn: TurnRequest<'_>) -> RequestRecord
+where
+    T: TransportProtocol,
+    E: EndpointProtocol,
+{
+    let shared = &*ctx.shared;
+    let TurnRequest {
+        req,
+        conversation,
+        credit,
+        intended,
+        last,
+        cancel_after,
+    } = turn;
+    let mut record = RequestRecord {
+        worker_id: ctx.worker_id,
+        credit_index: credit,
+        conversation_index: req.conversation_index,
+        turn_index: req.turn_index,
+        // The session's turns share a correlation id, and the last one lets a sticky
+        // connection go (`--connection-reuse-strategy sticky-user-sessions`).
+        x_correlation_id: conversation.session_id.clone(),
+        final_turn: Some(last),
+        phase: Some(ctx.phase),
+        intended_ns: intended,
+        input_tokens: req.input_tokens,
+        requested_output_tokens: req.max_tokens,
+        ..RequestRecord::default()
+    };
+    let send = async {
+        ctx.transport
+            .send(&req.bytes, shared.streaming, &shared.clock, &mut record)
+            .await;
+        // Job APIs: the submit is followed by polls, in the same record.
+        if let Some(endpoint) = &ctx.job_endpoint {
+            follow_ups(&**endpoint, &*ctx.transport, &shared.clock, &mut record).await;
+        }
+    };
+    let stopper = async {
+        match cancel_after {
+            Some(after) => match race(monoio::time::sleep(after), ctx.cancel.fired()).await {
+                Either::Left(()) => "cancelled by --request-cancellation-rate",
+                Either::Right(()) => "cancelled when the run stopped",
+            },
+            None => {
+                ctx.cancel.fired().await;
+                "cancelled when the run stopped"
+            }
+        }
+    };
+    if let Either::Right(why) = race(send, stopper).await {
+        mark_cancelled(&mut record, shared.clock.now(), why);
+    }
+    record
+}
