@@ -1,15 +1,48 @@
-//! Token counting with tiktoken's embedded vocabularies: nothing to download, so a
+//! Token counting with tiktoken's vocabularies, embedded: nothing to download, so a
 //! binary counts tokens offline from its first run.
+//!
+//! The vocabularies are shipped as compact rank tables (`data/*.ranks`: each rank's bytes
+//! after a length byte) and encoded here with tiktoken's own algorithm (its pre-tokenizer
+//! pattern, then byte-pair merges by rank). tiktoken-rs's `CoreBPE` would hold each
+//! vocabulary three times over in per-token allocations (an encoder and a decoder map
+//! and a sorted token list): about 45 MiB resident for o200k_base, most of a run's memory.
+//! The tables here take about 4.5 MiB (the 1.6 MiB file, a rank index and a hash
+//! index), and give the same tokens (tests compare both on varied text).
 
+use std::collections::BinaryHeap;
 use std::sync::OnceLock;
 
 use aiperf_runtime::plugin::{normalize_name, Plugin, PluginContext, PluginError};
 use aiperf_runtime::protocols::TokenizerProtocol;
-use tiktoken_rs::CoreBPE;
+use fancy_regex::Regex;
 
 /// The `--tokenizer` values this plugin answers to, for error messages.
 const AVAILABLE: &str = "builtin, tiktoken, o200k_base (the o200k_base vocabulary), \
                          cl100k_base, or an OpenAI model name tiktoken knows (e.g. gpt-4o)";
+
+/// Rank tables: for every rank from 0, a length byte then that many token bytes (length 0
+/// for an unused rank). Regenerate with
+/// `AIPERF_UPDATE_SNAPSHOTS=1 cargo test -p aiperf-core rank_tables`.
+const O200K_RANKS: &[u8] = include_bytes!("../data/o200k_base.ranks");
+const CL100K_RANKS: &[u8] = include_bytes!("../data/cl100k_base.ranks");
+
+/// tiktoken's pre-tokenizer patterns (o200k_base's as tiktoken-rs exports it; cl100k_base's
+/// is inline there).
+const O200K_PATTERN: &str = tiktoken_rs::O200K_BASE_PAT_STR;
+const CL100K_PATTERN: &str = concat!(
+    r"'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+",
+    r"| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s",
+);
+
+/// Special tokens (id, text): decodable, never produced by ordinary encoding.
+const O200K_SPECIALS: &[(u32, &str)] = &[(199_999, "<|endoftext|>"), (200_018, "<|endofprompt|>")];
+const CL100K_SPECIALS: &[(u32, &str)] = &[
+    (100_257, "<|endoftext|>"),
+    (100_258, "<|fim_prefix|>"),
+    (100_259, "<|fim_middle|>"),
+    (100_260, "<|fim_suffix|>"),
+    (100_276, "<|endofprompt|>"),
+];
 
 /// The embedded vocabularies this plugin links.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,40 +73,338 @@ impl Vocabulary {
         }
     }
 
-    /// The shared encoder and its vocabulary size, built on first use.
-    ///
-    /// Building o200k_base takes ~150 ms in release; every instance on every thread reuses
-    /// the one built here (`CoreBPE` is `Sync` and keeps per-thread regex copies).
-    fn shared(self) -> &'static Shared {
-        static O200K: OnceLock<Shared> = OnceLock::new();
-        static CL100K: OnceLock<Shared> = OnceLock::new();
+    fn ranks(self) -> &'static [u8] {
         match self {
-            Vocabulary::O200kBase => {
-                O200K.get_or_init(|| Shared::new(tiktoken_rs::o200k_base_singleton()))
-            }
-            Vocabulary::Cl100kBase => {
-                CL100K.get_or_init(|| Shared::new(tiktoken_rs::cl100k_base_singleton()))
-            }
+            Vocabulary::O200kBase => O200K_RANKS,
+            Vocabulary::Cl100kBase => CL100K_RANKS,
         }
+    }
+
+    fn pattern(self) -> &'static str {
+        match self {
+            Vocabulary::O200kBase => O200K_PATTERN,
+            Vocabulary::Cl100kBase => CL100K_PATTERN,
+        }
+    }
+
+    fn specials(self) -> &'static [(u32, &'static str)] {
+        match self {
+            Vocabulary::O200kBase => O200K_SPECIALS,
+            Vocabulary::Cl100kBase => CL100K_SPECIALS,
+        }
+    }
+
+    /// The shared encoder, built on first use (about 10 ms); every instance on every
+    /// thread reuses it. Only the vocabularies a run names are ever built.
+    fn bpe(self) -> &'static Bpe {
+        static O200K: OnceLock<Bpe> = OnceLock::new();
+        static CL100K: OnceLock<Bpe> = OnceLock::new();
+        let cell = match self {
+            Vocabulary::O200kBase => &O200K,
+            Vocabulary::Cl100kBase => &CL100K,
+        };
+        cell.get_or_init(|| Bpe::new(self))
     }
 }
 
-struct Shared {
-    bpe: &'static CoreBPE,
+/// A rank: a token id.
+type Rank = u32;
+
+/// No rank: the pair is not a token (tiktoken's `Rank::MAX`).
+const NO_RANK: Rank = Rank::MAX;
+
+/// Pieces from this length on are merged with a heap, as tiktoken does.
+const LARGE_PIECE: usize = 100;
+
+/// One vocabulary's encoder and decoder over its rank table.
+struct Bpe {
+    /// The rank table (static: the binary's own bytes).
+    table: &'static [u8],
+    /// Offset in `table` of each rank's bytes (its length is the byte before);
+    /// `u32::MAX` for an unused rank.
+    starts: Box<[u32]>,
+    /// Open-addressing hash index from token bytes to `rank + 1` (0: empty slot).
+    index: Box<[u32]>,
+    /// `64 - log2(index.len())`: the hash's top bits pick the slot.
+    shift: u32,
+    regex: Regex,
+    specials: &'static [(u32, &'static str)],
     vocab_size: u32,
 }
 
-impl Shared {
-    fn new(bpe: &'static CoreBPE) -> Self {
-        // tiktoken does not expose its vocabulary size; the ids (ordinary and special) are
-        // dense up to the last special token, so probe for the highest decodable id. Both
-        // linked vocabularies end well below 2^18.
-        let vocab_size = (0..1u32 << 18)
-            .rev()
-            .find(|&id| bpe.decode_bytes(&[id]).is_ok())
-            .map_or(0, |id| id + 1);
-        Shared { bpe, vocab_size }
+impl Bpe {
+    fn new(vocabulary: Vocabulary) -> Bpe {
+        let table = vocabulary.ranks();
+        let mut starts = Vec::new();
+        let mut at = 0usize;
+        while let Some(&len) = table.get(at) {
+            let start = at + 1;
+            at = start + usize::from(len);
+            let usable = len > 0 && at <= table.len();
+            starts.push(if usable { start as u32 } else { u32::MAX });
+        }
+        // Load factor below 0.4: linear probes stay short.
+        let slots = (starts.len() * 5 / 2).next_power_of_two().max(2);
+        let mut bpe = Bpe {
+            table,
+            starts: starts.into_boxed_slice(),
+            index: vec![0u32; slots].into_boxed_slice(),
+            shift: 64 - slots.trailing_zeros(),
+            // The pattern is a constant of this file; tests compile both.
+            regex: Regex::new(vocabulary.pattern()).expect("tiktoken's pattern compiles"),
+            specials: vocabulary.specials(),
+            vocab_size: 0,
+        };
+        let ordinary = bpe.starts.len() as u32;
+        let mask = bpe.index.len() - 1;
+        for rank in 0..ordinary {
+            let Some(bytes) = bpe.token(rank) else {
+                continue;
+            };
+            let mut slot = bpe.slot(bytes);
+            while bpe.index[slot] != 0 {
+                slot = (slot + 1) & mask;
+            }
+            bpe.index[slot] = rank + 1;
+        }
+        let last_special = bpe.specials.iter().map(|&(id, _)| id + 1).max();
+        bpe.vocab_size = last_special.unwrap_or(0).max(ordinary);
+        bpe
     }
+
+    /// The bytes of an ordinary rank.
+    fn token(&self, rank: Rank) -> Option<&'static [u8]> {
+        let start = *self.starts.get(rank as usize)? as usize;
+        let table = self.table;
+        let len = usize::from(*table.get(start.checked_sub(1)?)?);
+        table.get(start..start + len)
+    }
+
+    fn slot(&self, bytes: &[u8]) -> usize {
+        (hash(bytes) >> self.shift) as usize
+    }
+
+    /// The rank of a byte string, if it is a token.
+    #[inline]
+    fn rank(&self, bytes: &[u8]) -> Rank {
+        let mask = self.index.len() - 1;
+        let mut slot = self.slot(bytes);
+        loop {
+            let entry = self.index[slot];
+            if entry == 0 {
+                return NO_RANK;
+            }
+            if self.token(entry - 1) == Some(bytes) {
+                return entry - 1;
+            }
+            slot = (slot + 1) & mask;
+        }
+    }
+
+    /// tiktoken's `encode_ordinary`, each token handed to `out`.
+    fn encode_with(&self, text: &str, mut out: impl FnMut(Rank)) {
+        let mut at = 0;
+        for found in self.regex.find_iter(text) {
+            let piece = match found {
+                Ok(m) => {
+                    at = m.end();
+                    m.as_str().as_bytes()
+                }
+                // Backtracking gave up on hostile input: the rest is one piece, counted
+                // rather than dropped.
+                Err(e) => {
+                    tracing::debug!("tokenizer pattern failed ({e}); the rest is one piece");
+                    let rest = text.as_bytes().get(at..).unwrap_or_default();
+                    at = text.len();
+                    rest
+                }
+            };
+            self.encode_piece(piece, &mut out);
+            if at == text.len() {
+                break;
+            }
+        }
+    }
+
+    fn encode_piece(&self, piece: &[u8], out: &mut impl FnMut(Rank)) {
+        match self.rank(piece) {
+            NO_RANK if piece.is_empty() => {}
+            NO_RANK if piece.len() < LARGE_PIECE => self.merge_small(piece, out),
+            NO_RANK => self.merge_large(piece, out),
+            rank => out(rank),
+        }
+    }
+
+    /// tiktoken's `_byte_pair_merge`: repeatedly merge the adjacent pair of lowest rank.
+    fn merge_small(&self, piece: &[u8], out: &mut impl FnMut(Rank)) {
+        // (start, rank of the pair starting there)
+        let mut parts: Vec<(usize, Rank)> = Vec::with_capacity(piece.len() + 1);
+        let mut min = (NO_RANK, usize::MAX);
+        for i in 0..piece.len() - 1 {
+            let rank = self.rank(&piece[i..i + 2]);
+            if rank < min.0 {
+                min = (rank, i);
+            }
+            parts.push((i, rank));
+        }
+        parts.push((piece.len() - 1, NO_RANK));
+        parts.push((piece.len(), NO_RANK));
+        // The rank of the pair at `i` once `i + 1` is merged away (hence `i + 3`).
+        let pair_rank = |parts: &[(usize, Rank)], i: usize| match parts.get(i + 3) {
+            Some(&(end, _)) => self.rank(&piece[parts[i].0..end]),
+            None => NO_RANK,
+        };
+        while min.0 != NO_RANK {
+            let i = min.1;
+            if i > 0 {
+                parts[i - 1].1 = pair_rank(&parts, i - 1);
+            }
+            parts[i].1 = pair_rank(&parts, i);
+            parts.remove(i + 1);
+            min = (NO_RANK, usize::MAX);
+            for (i, &(_, rank)) in parts[..parts.len() - 1].iter().enumerate() {
+                if rank < min.0 {
+                    min = (rank, i);
+                }
+            }
+        }
+        for pair in parts.windows(2) {
+            out(self.rank(&piece[pair[0].0..pair[1].0]));
+        }
+    }
+
+    /// tiktoken's `_byte_pair_merge_large`: the same merges in the same order (lowest
+    /// rank, then leftmost), found with a heap.
+    fn merge_large(&self, piece: &[u8], out: &mut impl FnMut(Rank)) {
+        struct State {
+            prev: usize,
+            end: usize,
+            next_end: usize,
+            next_rank: Rank,
+            cur_rank: Rank,
+        }
+        #[derive(PartialEq, Eq)]
+        struct Merge {
+            start: usize,
+            rank: Rank,
+        }
+        impl Ord for Merge {
+            fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+                other
+                    .rank
+                    .cmp(&self.rank)
+                    .then_with(|| other.start.cmp(&self.start))
+            }
+        }
+        impl PartialOrd for Merge {
+            fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+                Some(self.cmp(other))
+            }
+        }
+
+        let mut state = Vec::with_capacity(piece.len());
+        state.push(State {
+            prev: usize::MAX,
+            end: 1,
+            next_end: 2,
+            next_rank: NO_RANK,
+            cur_rank: NO_RANK,
+        });
+        let mut heap = BinaryHeap::with_capacity(piece.len());
+        for i in 0..piece.len() - 1 {
+            let rank = self.rank(&piece[i..i + 2]);
+            if rank != NO_RANK {
+                heap.push(Merge { start: i, rank });
+                state[i].next_rank = rank;
+            }
+            state.push(State {
+                prev: i,
+                end: i + 2,
+                next_end: i + 3,
+                next_rank: NO_RANK,
+                cur_rank: NO_RANK,
+            });
+        }
+        let potential_merge = |state: &mut Vec<State>,
+                               heap: &mut BinaryHeap<Merge>,
+                               start: usize,
+                               next_end: usize| {
+            state[start].next_end = next_end;
+            state[start].next_rank = NO_RANK;
+            if next_end <= piece.len() {
+                let rank = self.rank(&piece[start..next_end]);
+                if rank != NO_RANK {
+                    heap.push(Merge { start, rank });
+                    state[start].next_rank = rank;
+                }
+            }
+        };
+        while let Some(left) = heap.pop() {
+            if left.rank == NO_RANK {
+                break;
+            }
+            if left.rank != state[left.start].next_rank {
+                continue;
+            }
+            let left_start = left.start;
+            let right_start = state[left_start].end;
+            let right_end = state[left_start].next_end;
+            let right_next_end = state[right_start].next_end;
+            state[left_start].cur_rank = state[left_start].next_rank;
+            state[left_start].end = right_end;
+            potential_merge(&mut state, &mut heap, left_start, right_next_end);
+            if right_end < state.len() {
+                state[right_end].prev = left_start;
+            }
+            if left_start > 0 {
+                let prev_start = state[left_start].prev;
+                potential_merge(&mut state, &mut heap, prev_start, right_end);
+            }
+            state[right_start].next_rank = NO_RANK;
+        }
+        let mut i = 0;
+        while i < state.len() {
+            if state[i].cur_rank != NO_RANK {
+                out(state[i].cur_rank);
+            } else {
+                out(self.rank(&piece[i..state[i].end]));
+            }
+            i = state[i].end;
+        }
+    }
+
+    /// The bytes of any id, special tokens included.
+    fn decode_token(&self, id: Rank) -> Option<&'static [u8]> {
+        self.token(id).or_else(|| {
+            self.specials
+                .iter()
+                .find(|&&(special, _)| special == id)
+                .map(|&(_, text)| text.as_bytes())
+        })
+    }
+}
+
+/// A fast hash of token bytes (FxHash's multiply-rotate over 8-byte words, then a final
+/// mix so that the top bits, which pick the slot, depend on every byte).
+#[inline]
+fn hash(bytes: &[u8]) -> u64 {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let mut h = bytes.len() as u64;
+    let mut words = bytes.chunks_exact(8);
+    for word in &mut words {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(word);
+        h = (h.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
+    }
+    let rest = words.remainder();
+    if !rest.is_empty() {
+        let mut w = [0u8; 8];
+        w[..rest.len()].copy_from_slice(rest);
+        h = (h.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
+    }
+    h ^= h >> 32;
+    h = h.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    h ^ (h >> 29)
 }
 
 /// Counts tokens with an embedded tiktoken vocabulary (`o200k_base` by default, what
@@ -96,8 +427,8 @@ impl TiktokenTokenizer {
         TiktokenTokenizer { vocabulary }
     }
 
-    fn bpe(&self) -> &'static CoreBPE {
-        self.vocabulary.shared().bpe
+    fn bpe(&self) -> &'static Bpe {
+        self.vocabulary.bpe()
     }
 
     pub fn vocabulary(&self) -> Vocabulary {
@@ -130,28 +461,26 @@ impl TokenizerProtocol for TiktokenTokenizer {
     fn count(&self, text: &str) -> usize {
         // Ordinary encoding: text that happens to spell `<|endoftext|>` is user text, and
         // counting it as one special token would undercount.
-        self.bpe().encode_ordinary(text).len()
+        let mut n = 0;
+        self.bpe().encode_with(text, |_| n += 1);
+        n
     }
 
     fn encode(&self, text: &str) -> Vec<u32> {
-        self.bpe().encode_ordinary(text)
+        let mut tokens = Vec::new();
+        self.bpe().encode_with(text, |t| tokens.push(t));
+        tokens
     }
 
     fn decode(&self, tokens: &[u32]) -> String {
         let bpe = self.bpe();
-        let bytes = match bpe.decode_bytes(tokens) {
-            Ok(bytes) => bytes,
-            // Unknown ids decode to nothing rather than failing the whole sequence.
-            Err(_) => {
-                let mut bytes = Vec::with_capacity(tokens.len() * 4);
-                for &token in tokens {
-                    if let Ok(piece) = bpe.decode_bytes(&[token]) {
-                        bytes.extend_from_slice(&piece);
-                    }
-                }
-                bytes
+        let mut bytes = Vec::with_capacity(tokens.len() * 4);
+        // Unknown ids decode to nothing rather than failing the whole sequence.
+        for &token in tokens {
+            if let Some(piece) = bpe.decode_token(token) {
+                bytes.extend_from_slice(piece);
             }
-        };
+        }
         // A token can end inside a multi-byte character; such splits become U+FFFD.
         match String::from_utf8(bytes) {
             Ok(text) => text,
@@ -160,7 +489,7 @@ impl TokenizerProtocol for TiktokenTokenizer {
     }
 
     fn vocab_size(&self) -> u32 {
-        self.vocabulary.shared().vocab_size
+        self.bpe().vocab_size
     }
 
     fn plain_words(&self) -> Option<&'static str> {
@@ -178,6 +507,140 @@ mod tests {
 
     fn o200k() -> TiktokenTokenizer {
         TiktokenTokenizer::new(Vocabulary::O200kBase)
+    }
+
+    /// tiktoken-rs's vocabulary (the reference), rank by rank.
+    fn reference(vocabulary: Vocabulary) -> tiktoken_rs::CoreBPE {
+        match vocabulary {
+            Vocabulary::O200kBase => tiktoken_rs::o200k_base(),
+            Vocabulary::Cl100kBase => tiktoken_rs::cl100k_base(),
+        }
+        .expect("tiktoken-rs builds its own vocabulary")
+    }
+
+    /// The shipped rank tables are exactly tiktoken-rs's ordinary tokens, in rank order.
+    #[test]
+    fn rank_tables_are_current() {
+        for (vocabulary, file, ordinary) in [
+            (Vocabulary::O200kBase, "o200k_base.ranks", 199_998u32),
+            (Vocabulary::Cl100kBase, "cl100k_base.ranks", 100_256),
+        ] {
+            let bpe = reference(vocabulary);
+            let mut table = Vec::new();
+            for rank in 0..ordinary {
+                let bytes = bpe.decode_bytes(&[rank]).expect("ordinary ranks are dense");
+                table.push(u8::try_from(bytes.len()).expect("tokens are under 256 bytes"));
+                table.extend_from_slice(&bytes);
+            }
+            // The next id is a special token or unused: the table ends here.
+            let path = format!("{}/data/{file}", env!("CARGO_MANIFEST_DIR"));
+            if std::env::var_os("AIPERF_UPDATE_SNAPSHOTS").is_some() {
+                std::fs::write(&path, &table).expect("write the rank table");
+                continue;
+            }
+            assert!(
+                table == vocabulary.ranks(),
+                "{path} is stale; rerun with AIPERF_UPDATE_SNAPSHOTS=1"
+            );
+        }
+    }
+
+    /// Text of every kind the pre-tokenizer tells apart: letters of several scripts and
+    /// cases, contractions, digit runs, punctuation, whitespace runs (long ones take the
+    /// heap merge), newlines, emoji and words no vocabulary holds whole.
+    fn corpus() -> Vec<String> {
+        use rand::{Rng, SeedableRng};
+        let mut texts: Vec<String> = [
+            "",
+            " ",
+            "Hello, world! It's 2024 and we've got 1234567 reasons.",
+            "  leading and trailing spaces   ",
+            "tabs\tand\nnewlines\r\n\n\n  indented\n",
+            "Ünïcödé façade naïve café — “quotes” and ‘apostrophes’",
+            "日本語のテキストと中文文本，한국어 텍스트",
+            "emoji 🚀🔥👍🏽 and ZWJ 👨‍👩‍👧‍👦 sequences",
+            "CamelCaseIdentifiers and snake_case_names and SCREAMING_CASE",
+            "fn main() { println!(\"{}\", x.iter().map(|y| y * 2).sum::<u32>()); }",
+            "<|endoftext|> looks special but is ordinary text",
+            "supercalifragilisticexpialidocious antidisestablishmentarianism",
+            "I'LL SAY IT'S THEY'RE WE'VE I'M HE'D",
+            "https://example.com/path?query=1&b=2#frag",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        texts.push(" ".repeat(150));
+        texts.push(format!("x{}y", "\n".repeat(120)));
+        texts.push("a".repeat(300));
+        texts.push("🚀".repeat(60));
+        texts.push("0123456789".repeat(20));
+        let alphabet: Vec<char> = "aAbBzZ éÉßñ日本🚀 \t\n\r'’.,;:!?-_/\\()[]{}0123456789"
+            .chars()
+            .collect();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        for _ in 0..300 {
+            let len = rng.random_range(1..200);
+            texts.push(
+                (0..len)
+                    .map(|_| alphabet[rng.random_range(0..alphabet.len())])
+                    .collect(),
+            );
+        }
+        texts
+    }
+
+    /// Same tokens as tiktoken-rs on every corpus text, in both vocabularies.
+    #[test]
+    fn encodes_as_tiktoken_does() {
+        for vocabulary in [Vocabulary::O200kBase, Vocabulary::Cl100kBase] {
+            let reference = reference(vocabulary);
+            let ours = TiktokenTokenizer::new(vocabulary);
+            for text in corpus() {
+                let expected = reference.encode_ordinary(&text);
+                assert_eq!(ours.encode(&text), expected, "{vocabulary:?}: {text:?}");
+                assert_eq!(
+                    ours.count(&text),
+                    expected.len(),
+                    "{vocabulary:?}: {text:?}"
+                );
+                assert_eq!(ours.decode(&expected), text, "{vocabulary:?}: {text:?}");
+            }
+        }
+    }
+
+    /// Special ids decode to their text; ids past the vocabulary to nothing.
+    #[test]
+    fn special_tokens_decode() {
+        let o200k = o200k();
+        assert_eq!(o200k.decode(&[199_999]), "<|endoftext|>");
+        assert_eq!(o200k.decode(&[200_018]), "<|endofprompt|>");
+        assert_eq!(o200k.decode(&[199_998, 200_019]), "");
+        let cl100k = TiktokenTokenizer::new(Vocabulary::Cl100kBase);
+        assert_eq!(
+            cl100k.decode(&[100_258, 100_276]),
+            "<|fim_prefix|><|endofprompt|>"
+        );
+        for (vocabulary, ids) in [
+            (
+                Vocabulary::O200kBase,
+                vec![0u32, 1, 255, 199_997, 199_999, 200_018],
+            ),
+            (
+                Vocabulary::Cl100kBase,
+                vec![0, 100_255, 100_257, 100_260, 100_276],
+            ),
+        ] {
+            let reference = reference(vocabulary);
+            let ours = TiktokenTokenizer::new(vocabulary);
+            for id in ids {
+                let expected = reference.decode_bytes(&[id]).expect("a known id");
+                let mut got = Vec::new();
+                ours.bpe()
+                    .decode_token(id)
+                    .inspect(|b| got.extend_from_slice(b));
+                assert_eq!(got, expected, "{vocabulary:?} id {id}");
+            }
+        }
     }
 
     /// The shipped word list is exactly what the vocabulary yields, and every word and a
@@ -231,6 +694,10 @@ mod tests {
         for id in [0, 1, 255, 199_998, 199_999, 200_018, 200_019] {
             let _ = t.decode(&[id]);
         }
+        assert_eq!(
+            t.count("\u{0}\u{10ffff}"),
+            t.encode("\u{0}\u{10ffff}").len()
+        );
     }
 
     #[test]

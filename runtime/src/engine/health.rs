@@ -7,12 +7,22 @@
 
 use serde_json::json;
 
+use crate::engine::pipeline::BacklogReport;
 use crate::results::Stats;
 
 /// Scheduling lateness p99 above which the client was behind its schedule.
 pub(crate) const LATENESS_P99_LIMIT_MS: f64 = 1.0;
 /// Worker CPU share above which a worker core was saturated.
 pub(crate) const BUSY_LIMIT: f64 = 0.9;
+
+/// Where the client itself held requests back: a record thread behind the workers, and
+/// requests whose bytes were not prepared yet when due.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct ClientWaits {
+    pub backlog: BacklogReport,
+    pub unprepared: u64,
+    pub unprepared_s: f64,
+}
 
 /// CPU and wall time of one worker thread.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -50,8 +60,27 @@ pub(crate) fn assess(
     reads: u64,
     workers: &[WorkerReport],
     driver: &str,
+    waits: &ClientWaits,
 ) -> (serde_json::Value, String) {
+    let backlog = &waits.backlog;
     let mut reasons = Vec::new();
+    if waits.unprepared > 0 {
+        reasons.push(format!(
+            "{} requests waited for their bytes to be prepared, {:.1} ms in all",
+            waits.unprepared,
+            waits.unprepared_s * 1e3
+        ));
+    }
+    if backlog.waits > 0 {
+        reasons.push(format!(
+            "the record thread fell behind: workers held back new requests {} times, {:.1} ms \
+             in all (backlog peak {} records, {:.1} MiB)",
+            backlog.waits,
+            backlog.waited_s * 1e3,
+            backlog.peak_records,
+            backlog.peak_bytes as f64 / f64::from(1u32 << 20)
+        ));
+    }
     if let Some(l) = lateness_ms {
         if l.p99 > LATENESS_P99_LIMIT_MS {
             reasons.push(format!(
@@ -93,6 +122,14 @@ pub(crate) fn assess(
         "worker_cpu_seconds": workers.iter().map(|w| w.cpu_s).collect::<Vec<_>>(),
         "workers": workers.len(),
         "io_driver": driver,
+        "record_backlog": {
+            "peak_records": backlog.peak_records,
+            "peak_bytes": backlog.peak_bytes,
+            "held_back": backlog.waits,
+            "held_back_ms": backlog.waited_s * 1e3,
+        },
+        "unprepared_requests": waits.unprepared,
+        "unprepared_wait_ms": waits.unprepared_s * 1e3,
     });
 
     let lateness = match lateness_ms {
@@ -153,7 +190,14 @@ mod tests {
             cpu_s: 1.0,
             wall_s: 10.0,
         }];
-        let (json, text) = assess(Some(&lateness(0.01, 0.2)), 300, 100, &w, "io_uring");
+        let (json, text) = assess(
+            Some(&lateness(0.01, 0.2)),
+            300,
+            100,
+            &w,
+            "io_uring",
+            &ClientWaits::default(),
+        );
         assert_eq!(json["client_bottleneck"], false);
         assert_eq!(json["events_per_read"], 3.0);
         assert_eq!(
@@ -175,14 +219,37 @@ mod tests {
                 wall_s: 10.0,
             },
         ];
-        let (json, text) = assess(Some(&lateness(0.5, 2.5)), 10, 10, &w, "epoll");
+        let waits = ClientWaits {
+            backlog: BacklogReport {
+                peak_records: 5000,
+                peak_bytes: 9 << 20,
+                waits: 3,
+                waited_s: 0.0125,
+            },
+            unprepared: 2,
+            unprepared_s: 0.004,
+        };
+        let (json, text) = assess(Some(&lateness(0.5, 2.5)), 10, 10, &w, "epoll", &waits);
         assert_eq!(json["client_bottleneck"], true);
-        assert_eq!(json["reasons"].as_array().map(Vec::len), Some(2));
+        assert_eq!(json["reasons"].as_array().map(Vec::len), Some(4));
+        assert_eq!(json["unprepared_requests"], 2);
+        assert_eq!(json["record_backlog"]["held_back"], 3);
         assert!(text.starts_with("Client health: CLIENT-BOUND"), "{text}");
         assert!(
             text.contains("scheduling lateness p99 2.500 ms exceeds 1 ms"),
             "{text}"
         );
         assert!(text.contains("worker 0 was 95% busy"), "{text}");
+        assert!(
+            text.contains(
+                "the record thread fell behind: workers held back new requests 3 times, 12.5 ms \
+                 in all (backlog peak 5000 records, 9.0 MiB)"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("2 requests waited for their bytes to be prepared, 4.0 ms in all"),
+            "{text}"
+        );
     }
 }

@@ -2,7 +2,10 @@
 //! the measuring threads.
 
 use std::path::PathBuf;
-use std::sync::mpsc::Receiver;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::Arc;
+use std::time::Duration;
 
 use crate::config::ProfileConfig;
 use crate::export::RecordWriter;
@@ -15,6 +18,143 @@ use crate::record::{
     RunClock,
 };
 use crate::results::{ErrorCount, MetricRecord, MetricResult};
+
+/// Bytes of records waiting for the record thread above which workers stop issuing new
+/// requests, and below which they resume. Records in flight always get through (none is
+/// dropped and no measuring thread blocks); only the next request waits, so memory stays
+/// bounded by this backlog plus the requests in flight, however long the run.
+const BACKLOG_HIGH_BYTES: u64 = 8 << 20;
+const BACKLOG_LOW_BYTES: u64 = 4 << 20;
+/// How often a held-back worker looks at the backlog again; the backlog between the two
+/// marks keeps the record thread busy for far longer.
+const BACKLOG_POLL: Duration = Duration::from_millis(1);
+
+/// The workers' side of the record hand-off: an unbounded channel whose backlog is
+/// counted, so that workers can hold back new requests while the record thread is behind.
+#[derive(Clone)]
+pub(crate) struct RecordSender {
+    tx: Sender<(u64, RequestRecord)>,
+    backlog: Arc<Backlog>,
+}
+
+/// The hand-off's counters, shared by the workers, the record thread and the run.
+#[derive(Default)]
+pub(crate) struct Backlog {
+    /// Approximate bytes of records sent and not yet processed.
+    queued_bytes: AtomicU64,
+    /// Records sent and not yet processed.
+    queued: AtomicU64,
+    peak: AtomicU64,
+    peak_bytes: AtomicU64,
+    /// Times a worker held back a request for the record thread, and for how long.
+    waits: AtomicU64,
+    waited_ns: AtomicU64,
+    /// The record thread has stopped (done, failed or panicked): nothing will drain.
+    closed: AtomicBool,
+}
+
+/// Marks the backlog closed when the record thread leaves, however it leaves, so that no
+/// worker waits for room that will never come.
+struct CloseOnDrop(Arc<Backlog>);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        self.0.closed.store(true, Ordering::Release);
+    }
+}
+
+/// What the hand-off saw over a run, for the client-health verdict.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct BacklogReport {
+    pub peak_records: u64,
+    pub peak_bytes: u64,
+    pub waits: u64,
+    pub waited_s: f64,
+}
+
+impl Backlog {
+    pub fn report(&self) -> BacklogReport {
+        BacklogReport {
+            peak_records: self.peak.load(Ordering::Relaxed),
+            peak_bytes: self.peak_bytes.load(Ordering::Relaxed),
+            waits: self.waits.load(Ordering::Relaxed),
+            waited_s: self.waited_ns.load(Ordering::Relaxed) as f64 / 1e9,
+        }
+    }
+
+    fn taken(&self, bytes: u64) {
+        self.queued.fetch_sub(1, Ordering::Relaxed);
+        self.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
+    }
+}
+
+/// A channel from the workers to the record thread.
+pub(crate) fn record_channel() -> (RecordSender, Receiver<(u64, RequestRecord)>, Arc<Backlog>) {
+    let (tx, rx) = mpsc::channel();
+    let backlog = Arc::new(Backlog::default());
+    let sender = RecordSender {
+        tx,
+        backlog: backlog.clone(),
+    };
+    (sender, rx, backlog)
+}
+
+impl RecordSender {
+    /// Hands a finished request to the record thread; never blocks, never drops.
+    pub fn send(&self, record: RequestRecord) {
+        let bytes = approx_bytes(&record);
+        let b = &self.backlog;
+        let queued = b.queued.fetch_add(1, Ordering::Relaxed) + 1;
+        let queued_bytes = b.queued_bytes.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        b.peak.fetch_max(queued, Ordering::Relaxed);
+        b.peak_bytes.fetch_max(queued_bytes, Ordering::Relaxed);
+        if self.tx.send((bytes, record)).is_err() {
+            // The record thread is gone: it failed and reports why; nothing waits on this.
+            b.taken(bytes);
+        }
+    }
+
+    /// Completes when the record thread has room for more: at once while the backlog is
+    /// under the high mark, else once it has drained below the low mark (the wait is
+    /// counted and reported as the client holding the run back).
+    pub async fn room(&self, clock: &RunClock) {
+        let b = &self.backlog;
+        if b.queued_bytes.load(Ordering::Relaxed) < BACKLOG_HIGH_BYTES {
+            return;
+        }
+        let from = clock.now();
+        while b.queued_bytes.load(Ordering::Relaxed) >= BACKLOG_LOW_BYTES
+            && !b.closed.load(Ordering::Acquire)
+        {
+            monoio::time::sleep(BACKLOG_POLL).await;
+        }
+        b.waits.fetch_add(1, Ordering::Relaxed);
+        b.waited_ns
+            .fetch_add(clock.now().saturating_sub(from), Ordering::Relaxed);
+    }
+}
+
+/// Heap bytes a record holds, roughly (its allocations as sized, without allocator
+/// overhead): what the backlog limit counts.
+fn approx_bytes(r: &RequestRecord) -> u64 {
+    let chunks: usize = r
+        .responses
+        .iter()
+        .map(|c| c.data.capacity() + c.event.as_ref().map_or(0, String::capacity))
+        .sum();
+    let error = r
+        .error
+        .as_ref()
+        .map_or(0, |e| e.kind.capacity() + e.message.capacity());
+    let total = std::mem::size_of::<RequestRecord>()
+        + r.responses.capacity() * std::mem::size_of::<crate::record::ResponseChunk>()
+        + chunks
+        + r.x_request_id.capacity()
+        + r.x_correlation_id.capacity()
+        + r.retry_after.as_ref().map_or(0, String::capacity)
+        + error;
+    total as u64
+}
 
 /// What the record thread hands back when every worker is done.
 pub(crate) struct PipelineOutput {
@@ -98,8 +238,10 @@ pub(crate) fn create_all<E: DispatchEnum>(config: &ProfileConfig) -> Result<Vec<
 
 pub(crate) fn run_pipeline<P: PluginSet>(
     settings: PipelineSettings,
-    rx: Receiver<RequestRecord>,
+    rx: Receiver<(u64, RequestRecord)>,
+    backlog: Arc<Backlog>,
 ) -> Result<PipelineOutput, String> {
+    let backlog = CloseOnDrop(backlog);
     let config = &settings.config;
     let endpoint: P::Endpoint = create_named(&config.endpoint_type, config)?;
     let tokenizer: P::Tokenizer = create_named(tokenizer_plugin::<P>(config)?, config)?;
@@ -113,7 +255,7 @@ pub(crate) fn run_pipeline<P: PluginSet>(
     let mut errors: Vec<ErrorCount> = Vec::new();
     let mut metrics = MetricRecord::default();
     let (mut events, mut reads) = (0u64, 0u64);
-    for raw in rx {
+    for (bytes, raw) in rx {
         events += raw.responses.len() as u64;
         reads += u64::from(raw.reads);
         let record = parse_record(&endpoint, &tokenizer, raw, config.use_server_token_count);
@@ -127,21 +269,23 @@ pub(crate) fn run_pipeline<P: PluginSet>(
                 settings.records_path.display()
             ));
         }
-        if record.raw.phase != Some(Phase::Profiling) {
-            continue;
-        }
-        if let Some(err) = &record.error {
-            match errors.iter_mut().find(|e| &e.error_details == err) {
-                Some(entry) => entry.count += 1,
-                None => errors.push(ErrorCount {
-                    error_details: err.clone(),
-                    count: 1,
-                }),
+        if record.raw.phase == Some(Phase::Profiling) {
+            if let Some(err) = &record.error {
+                match errors.iter_mut().find(|e| &e.error_details == err) {
+                    Some(entry) => entry.count += 1,
+                    None => errors.push(ErrorCount {
+                        error_details: err.clone(),
+                        count: 1,
+                    }),
+                }
+            }
+            for processor in results_processors.iter_mut() {
+                processor.process_result(&record, &metrics);
             }
         }
-        for processor in results_processors.iter_mut() {
-            processor.process_result(&record, &metrics);
-        }
+        // Its memory is free once it is dropped, so it leaves the backlog only now.
+        drop(record);
+        backlog.0.taken(bytes);
     }
     writer
         .finish()
@@ -255,5 +399,102 @@ pub(crate) fn parse_record<E: EndpointProtocol, T: TokenizerProtocol>(
         error,
         responses,
         raw,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::ResponseChunk;
+
+    fn record(credit: u64, body: usize) -> RequestRecord {
+        RequestRecord {
+            credit_index: credit,
+            responses: vec![ResponseChunk {
+                recv_ns: 0,
+                first_byte_ns: 0,
+                event: None,
+                data: vec![b'x'; body],
+            }],
+            ..RequestRecord::default()
+        }
+    }
+
+    /// Past the high mark a worker waits (without blocking its thread) until the record
+    /// thread has drained the backlog below the low mark; every record gets through, the
+    /// wait is counted, and under the mark there is no wait at all.
+    #[test]
+    fn a_full_backlog_holds_back_new_requests_until_drained() {
+        let (tx, rx, backlog) = record_channel();
+        let clock = RunClock::new();
+        let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+            .enable_timer()
+            .build()
+            .expect("runtime");
+        const MIB: usize = 1 << 20;
+        rt.block_on(tx.room(&clock));
+        assert_eq!(backlog.report().waits, 0);
+        let sent = (BACKLOG_HIGH_BYTES as usize / MIB) as u64 + 2;
+        for credit in 0..sent {
+            tx.send(record(credit, MIB));
+        }
+        let report = backlog.report();
+        assert_eq!(report.peak_records, sent);
+        assert!(report.peak_bytes >= sent * MIB as u64, "{report:?}");
+
+        // A slow record thread: one record every 5 ms; the backlog after each, and when.
+        let drainer = std::thread::spawn(move || {
+            let mut taken = Vec::new();
+            for (bytes, raw) in rx {
+                std::thread::sleep(Duration::from_millis(5));
+                let credit = raw.credit_index;
+                drop(raw);
+                // Timed before the backlog shrinks: the worker cannot see it any earlier.
+                let at = clock.now();
+                backlog.taken(bytes);
+                let queued = backlog.queued_bytes.load(Ordering::Relaxed);
+                taken.push((credit, queued, at));
+            }
+            (taken, backlog)
+        });
+        rt.block_on(tx.room(&clock));
+        let resumed = clock.now();
+        drop(tx);
+        let (taken, backlog) = drainer.join().expect("drainer");
+        assert_eq!(
+            taken.iter().map(|t| t.0).collect::<Vec<_>>(),
+            (0..sent).collect::<Vec<_>>()
+        );
+        // The worker resumed only once the backlog was under the low mark.
+        let under_low = taken.iter().find(|t| t.1 < BACKLOG_LOW_BYTES).map(|t| t.2);
+        assert!(
+            under_low.is_some_and(|t| resumed >= t),
+            "{taken:?} {resumed}"
+        );
+        let report = backlog.report();
+        assert_eq!(report.waits, 1);
+        assert!(report.waited_s > 0.01, "{report:?}");
+        assert_eq!(backlog.queued_bytes.load(Ordering::Relaxed), 0);
+    }
+
+    /// A record thread that stopped (failed) never leaves a worker waiting.
+    #[test]
+    fn a_stopped_record_thread_releases_waiting_workers() {
+        let (tx, rx, backlog) = record_channel();
+        let clock = RunClock::new();
+        for credit in 0..10 {
+            tx.send(record(credit, 1 << 20));
+        }
+        drop(CloseOnDrop(backlog.clone()));
+        drop(rx);
+        let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+            .enable_timer()
+            .build()
+            .expect("runtime");
+        rt.block_on(tx.room(&clock));
+        // Sends after that are dropped with the channel, and not counted as waiting.
+        let before = backlog.queued_bytes.load(Ordering::Relaxed);
+        tx.send(record(10, 1 << 20));
+        assert_eq!(backlog.queued_bytes.load(Ordering::Relaxed), before);
     }
 }

@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{mpsc, Arc, Barrier};
+use std::sync::{Arc, Barrier, Mutex, OnceLock};
 use std::time::Duration;
 
 use crate::config::{redact_header, ProfileConfig};
@@ -178,46 +178,37 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         concat!("aiperf-gen/", env!("CARGO_PKG_VERSION")).into(),
     ));
 
+    let template = RequestTemplate {
+        path: path.clone(),
+        headers: headers.clone(),
+        form_data: metadata.requires_form_data,
+    };
     let mut requests = Vec::with_capacity(dataset.len());
     let mut turn_offsets = Vec::with_capacity(dataset.len());
-    let mut inputs = Vec::with_capacity(dataset.len());
-    let mut body = Vec::new();
     for (i, conversation) in dataset.iter().enumerate() {
         turn_offsets.push(requests.len());
-        let mut payloads = Vec::with_capacity(conversation.turns.len());
         for (t, turn) in conversation.turns.iter().enumerate() {
-            body.clear();
-            endpoint
-                .format_payload(turn, &mut body)
-                .map_err(|e| format!("payload: {e}"))?;
-            // The body bytes go in verbatim: re-serialising would reorder their keys.
-            payloads.push(String::from_utf8_lossy(&body).into_owned());
-            let bytes = if metadata.requires_form_data {
-                // AIPerf's transport posts the endpoint's JSON object as a form.
-                let form = crate::http::multipart::form_data(&body)
-                    .map_err(|e| format!("payload: {e}"))?;
-                let mut form_headers = headers.clone();
-                form_headers.push(("Content-Type".to_owned(), form.content_type));
-                transport.prepare(&path, &form_headers, &form.body)
-            } else {
-                transport.prepare(&path, &headers, &body)
-            };
             requests.push(PreparedRequest {
-                bytes,
+                bytes: Staged::default(),
                 conversation_index: i,
                 turn_index: t as u32,
                 input_tokens: turn.input_tokens,
                 max_tokens: turn.max_tokens,
             });
         }
-        let session = serde_json::to_string(&conversation.session_id).unwrap_or_default();
-        inputs.push(format!(
-            "{{\"session_id\":{session},\"payloads\":[{}]}}",
-            payloads.join(",")
-        ));
     }
     if requests.is_empty() {
         return Err("the dataset has no turns: nothing to send".into());
+    }
+    // The first requests are prepared here, so the workers start with them and a payload
+    // the endpoint cannot format fails the run before it starts; the rest is prepared in
+    // order on a thread of its own while the first requests are already out.
+    let eager = requests.len().min(EAGER_REQUESTS);
+    let mut body = Vec::new();
+    for req in &requests[..eager] {
+        let turn = turn_of(&dataset, req).ok_or("the dataset changed while prepared")?;
+        req.bytes
+            .set(template.build(&endpoint, &transport, turn, &mut body)?);
     }
     drop(transport);
 
@@ -279,10 +270,11 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         sent: AtomicU64::new(0),
         completed: AtomicU64::new(0),
         errors: AtomicU64::new(0),
+        preparation: Preparation::default(),
         config: config.clone(),
     });
 
-    let (tx, rx) = mpsc::channel();
+    let (tx, rx, backlog) = pipeline::record_channel();
     let records_path = artifact_dir.join("profile_export.jsonl");
     let settings = PipelineSettings {
         config: config.clone(),
@@ -292,8 +284,21 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
     };
     let pipeline_thread = std::thread::Builder::new()
         .name("aiperf-records".into())
-        .spawn(move || pipeline::run_pipeline::<P>(settings, rx))
+        .spawn({
+            let backlog = backlog.clone();
+            move || pipeline::run_pipeline::<P>(settings, rx, backlog)
+        })
         .map_err(|e| format!("cannot start the record thread: {e}"))?;
+
+    let inputs_path = artifact_dir.join("inputs.json");
+    let preparer = std::thread::Builder::new()
+        .name("aiperf-prepare".into())
+        .spawn({
+            let shared = shared.clone();
+            let config = config.clone();
+            move || prepare_in_background::<P>(&shared, &config, &template, eager, &inputs_path)
+        })
+        .map_err(|e| format!("cannot start the preparation thread: {e}"))?;
 
     let mut handles = Vec::with_capacity(workers as usize);
     for id in 0..workers {
@@ -306,16 +311,6 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         handles.push(handle);
     }
     drop(tx);
-    // Written while the workers run: the main thread is idle then, and a large dataset's
-    // inputs would otherwise delay the first request.
-    let inputs_path = artifact_dir.join("inputs.json");
-    if let Err(e) = write_file(
-        &inputs_path,
-        &format!("{{\"data\":[{}]}}\n", inputs.join(",")),
-    ) {
-        tracing::warn!("{e}");
-    }
-    drop(inputs);
 
     let ui_name = config.ui_type.clone().unwrap_or_else(|| {
         let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
@@ -369,6 +364,12 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
     }
     ui.on_finish(&progress(&shared));
     let end_ns = shared.clock.now();
+    if preparer.join().is_err() {
+        return Err("the preparation thread panicked".into());
+    }
+    if let Some(e) = shared.preparation.error() {
+        return Err(e);
+    }
     let output = match pipeline_thread.join() {
         Ok(r) => r?,
         Err(_) => return Err("the record thread panicked".into()),
@@ -398,8 +399,18 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
     let lateness = results
         .metric("scheduling_lateness")
         .and_then(|m| m.stats.as_ref());
-    let (health, health_text) =
-        health::assess(lateness, output.events, output.reads, &reports, driver_name);
+    let (health, health_text) = health::assess(
+        lateness,
+        output.events,
+        output.reads,
+        &reports,
+        driver_name,
+        &health::ClientWaits {
+            backlog: backlog.report(),
+            unprepared: shared.preparation.waits(),
+            unprepared_s: shared.preparation.waited_s(),
+        },
+    );
     let mut results = results;
     results.client_health = health;
 
@@ -432,6 +443,184 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         console,
         exported,
     })
+}
+
+/// Requests prepared before the workers start; the rest follow on the preparation thread.
+const EAGER_REQUESTS: usize = 64;
+
+/// How a worker that finds its request unprepared waits for it (monoio's timer rounds
+/// this up to its 1 ms tick; the preparation thread is normally far ahead).
+const UNPREPARED_POLL: Duration = Duration::from_micros(200);
+
+/// What every request shares: the endpoint path, the headers and the body's framing.
+struct RequestTemplate {
+    path: String,
+    headers: Vec<(String, String)>,
+    /// Posted as `multipart/form-data` (the endpoint's metadata `requires_form_data`).
+    form_data: bool,
+}
+
+impl RequestTemplate {
+    /// The request bytes of a turn; `body` is left holding its JSON payload (for
+    /// `inputs.json`).
+    fn build<E: EndpointProtocol, T: TransportProtocol>(
+        &self,
+        endpoint: &E,
+        transport: &T,
+        turn: &crate::dataset::Turn,
+        body: &mut Vec<u8>,
+    ) -> Result<Vec<u8>, String> {
+        body.clear();
+        endpoint
+            .format_payload(turn, body)
+            .map_err(|e| format!("payload: {e}"))?;
+        if !self.form_data {
+            return Ok(transport.prepare(&self.path, &self.headers, body));
+        }
+        // AIPerf's transport posts the endpoint's JSON object as a form.
+        let form = crate::http::multipart::form_data(body).map_err(|e| format!("payload: {e}"))?;
+        let mut headers = self.headers.clone();
+        headers.push(("Content-Type".to_owned(), form.content_type));
+        Ok(transport.prepare(&self.path, &headers, &form.body))
+    }
+}
+
+fn turn_of<'a>(
+    dataset: &'a [crate::dataset::Conversation],
+    req: &PreparedRequest,
+) -> Option<&'a crate::dataset::Turn> {
+    dataset
+        .get(req.conversation_index)?
+        .turns
+        .get(req.turn_index as usize)
+}
+
+/// A request's bytes: set once, before the run or during it on the preparation thread,
+/// and read by the workers through [`ready`](Self::ready).
+#[derive(Debug, Default)]
+pub(crate) struct Staged(OnceLock<Vec<u8>>);
+
+impl Staged {
+    fn set(&self, bytes: Vec<u8>) {
+        // Each request is prepared exactly once (eagerly or on the thread, by index).
+        let _ = self.0.set(bytes);
+    }
+
+    /// The bytes, at once when prepared. Otherwise the worker waits (without blocking its
+    /// thread) and the wait is counted: the client, not the server, held the request
+    /// back. A failed preparation never completes this; the run cancels the request.
+    pub async fn ready<'a>(&'a self, preparation: &Preparation, clock: &RunClock) -> &'a [u8] {
+        if let Some(bytes) = self.0.get() {
+            return bytes;
+        }
+        let from = clock.now();
+        loop {
+            monoio::time::sleep(UNPREPARED_POLL).await;
+            if let Some(bytes) = self.0.get() {
+                preparation.waits.fetch_add(1, Ordering::Relaxed);
+                let waited = clock.now().saturating_sub(from);
+                preparation.waited_ns.fetch_add(waited, Ordering::Relaxed);
+                return bytes;
+            }
+        }
+    }
+}
+
+/// The preparation thread's outcome, and the waits it caused.
+#[derive(Debug, Default)]
+pub(crate) struct Preparation {
+    waits: AtomicU64,
+    waited_ns: AtomicU64,
+    error: Mutex<Option<String>>,
+}
+
+impl Preparation {
+    /// Requests a worker found unprepared.
+    pub fn waits(&self) -> u64 {
+        self.waits.load(Ordering::Relaxed)
+    }
+
+    pub fn waited_s(&self) -> f64 {
+        self.waited_ns.load(Ordering::Relaxed) as f64 / 1e9
+    }
+
+    fn error(&self) -> Option<String> {
+        self.error.lock().ok().and_then(|e| e.clone())
+    }
+}
+
+/// Prepares every request from `from` on, in order, and writes `inputs.json` (every
+/// payload, as AIPerf lists them) as it goes. Runs on its own thread with its own endpoint
+/// and transport, beside the workers: a large dataset no longer delays the first request.
+fn prepare_in_background<P: PluginSet>(
+    shared: &Shared,
+    config: &ProfileConfig,
+    template: &RequestTemplate,
+    from: usize,
+    inputs_path: &Path,
+) {
+    let fail = |e: String| {
+        if let Ok(mut error) = shared.preparation.error.lock() {
+            error.get_or_insert(e);
+        }
+        // Requests waiting for bytes that will never come are cancelled with the run.
+        shared.stop.store(true, Ordering::SeqCst);
+        shared.cancel_at_ns.store(0, Ordering::SeqCst);
+    };
+    let (endpoint, transport) = match (
+        create::<P::Endpoint>(&config.endpoint_type, config),
+        create::<P::Transport>(&config.transport, config),
+    ) {
+        (Ok(e), Ok(t)) => (e, t),
+        (Err(e), _) | (_, Err(e)) => return fail(e),
+    };
+    let mut inputs = match std::fs::File::create(inputs_path) {
+        Ok(file) => Some(std::io::BufWriter::with_capacity(1 << 16, file)),
+        Err(e) => {
+            tracing::warn!("cannot write {}: {e}", inputs_path.display());
+            None
+        }
+    };
+    let write_inputs = |inputs: &mut Option<std::io::BufWriter<std::fs::File>>, bytes: &[u8]| {
+        if let Some(out) = inputs {
+            if let Err(e) = out.write_all(bytes) {
+                tracing::warn!("cannot write {}: {e}", inputs_path.display());
+                *inputs = None;
+            }
+        }
+    };
+    write_inputs(&mut inputs, b"{\"data\":[");
+    let mut body = Vec::new();
+    let mut index = 0;
+    for (i, conversation) in shared.conversations.iter().enumerate() {
+        let session = serde_json::to_string(&conversation.session_id).unwrap_or_default();
+        let sep = if i > 0 { "," } else { "" };
+        write_inputs(
+            &mut inputs,
+            format!("{sep}{{\"session_id\":{session},\"payloads\":[").as_bytes(),
+        );
+        for (t, turn) in conversation.turns.iter().enumerate() {
+            match template.build(&endpoint, &transport, turn, &mut body) {
+                Ok(bytes) => {
+                    if let Some(req) = shared.requests.get(index).filter(|_| index >= from) {
+                        req.bytes.set(bytes);
+                    }
+                }
+                Err(e) => return fail(e),
+            }
+            index += 1;
+            // The body bytes go in verbatim: re-serialising would reorder their keys.
+            if t > 0 {
+                write_inputs(&mut inputs, b",");
+            }
+            write_inputs(&mut inputs, String::from_utf8_lossy(&body).as_bytes());
+        }
+        write_inputs(&mut inputs, b"]}");
+    }
+    write_inputs(&mut inputs, b"]}\n");
+    if let Some(Err(e)) = inputs.map(|mut out| out.flush()) {
+        tracing::warn!("cannot write {}: {e}", inputs_path.display());
+    }
 }
 
 /// Every plugin the run will create must be linked; say so before any work is done.
@@ -652,6 +841,57 @@ mod tests {
             "--header Authorization:<redacted> -H X-Foo:bar --header=api-key:<redacted>"
         );
         assert_eq!(redact(&["--extra-inputs", "a b"]), "--extra-inputs 'a b'");
+    }
+
+    /// A worker that reaches a request before the preparation thread waits for it without
+    /// blocking its thread, gets exactly the bytes prepared, and the wait is counted; a
+    /// prepared request costs no wait.
+    #[test]
+    fn unprepared_requests_wait_visibly() {
+        let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+            .enable_timer()
+            .build()
+            .expect("runtime");
+        let clock = RunClock::new();
+        let preparation = Preparation::default();
+        let ready = Staged::default();
+        ready.set(b"GET / HTTP/1.1\r\n\r\n".to_vec());
+        let got = rt.block_on(ready.ready(&preparation, &clock)).to_vec();
+        assert_eq!(got, b"GET / HTTP/1.1\r\n\r\n");
+        assert_eq!(preparation.waits(), 0);
+
+        let late = Arc::new(Staged::default());
+        let setter = std::thread::spawn({
+            let late = late.clone();
+            move || {
+                std::thread::sleep(Duration::from_millis(20));
+                late.set(b"late".to_vec());
+            }
+        });
+        let (got, other_ticks) = rt.block_on(async {
+            // The worker's other tasks keep running meanwhile.
+            let ticks = std::rc::Rc::new(std::cell::Cell::new(0u32));
+            monoio::spawn({
+                let ticks = ticks.clone();
+                async move {
+                    for _ in 0..5 {
+                        monoio::time::sleep(Duration::from_millis(1)).await;
+                        ticks.set(ticks.get() + 1);
+                    }
+                }
+            });
+            let got = late.ready(&preparation, &clock).await.to_vec();
+            (got, ticks.get())
+        });
+        setter.join().expect("setter");
+        assert_eq!(got, b"late");
+        assert_eq!(other_ticks, 5);
+        assert_eq!(preparation.waits(), 1);
+        assert!(
+            preparation.waited_s() >= 0.015,
+            "{}",
+            preparation.waited_s()
+        );
     }
 
     #[test]

@@ -12,12 +12,12 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::Sender;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::dataset::Conversation;
 use crate::engine::cancel::{race, CancelSignal, Either, SplitMix};
+use crate::engine::pipeline::RecordSender;
 use crate::engine::slots::SlotGuard;
 use crate::engine::worker::{follow_ups, mark_cancelled, PreparedRequest, Shared};
 use crate::protocols::{EndpointProtocol, TimingStrategyProtocol, TransportProtocol};
@@ -32,7 +32,7 @@ pub(crate) struct PhaseContext<S, T, E> {
     pub transport: Rc<T>,
     /// Job APIs only (see `worker::job_endpoint`).
     pub job_endpoint: Option<Rc<E>>,
-    pub tx: Rc<Sender<RequestRecord>>,
+    pub tx: Rc<RecordSender>,
     pub worker_id: u32,
     pub phase: Phase,
     pub phase_idx: usize,
@@ -121,9 +121,7 @@ pub(crate) async fn run<S, T, E>(
         if record.outcome.is_some() {
             shared.errors.fetch_add(1, Ordering::Relaxed);
         }
-        // The record thread outlives the workers; a send error means it failed and has
-        // already reported why.
-        let _ = ctx.tx.send(record);
+        ctx.tx.send(record);
         let Some(at) = next_at else {
             return;
         };
@@ -197,8 +195,9 @@ where
         ..RequestRecord::default()
     };
     let send = async {
+        let request = req.bytes.ready(&shared.preparation, &shared.clock).await;
         ctx.transport
-            .send(&req.bytes, shared.streaming, &shared.clock, &mut record)
+            .send(request, shared.streaming, &shared.clock, &mut record)
             .await;
         // Job APIs: the submit is followed by polls, in the same record.
         if let Some(endpoint) = &ctx.job_endpoint {

@@ -4,12 +4,12 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::Sender;
 use std::sync::{Arc, Barrier};
 
 use crate::config::ProfileConfig;
 use crate::engine::cancel::{race, CancelSignal, Either, SplitMix};
 use crate::engine::health::{thread_cpu_seconds, WorkerReport};
+use crate::engine::pipeline::RecordSender;
 use crate::engine::session;
 use crate::engine::slots::Slots;
 use crate::plugin::{DispatchEnum, PluginContext, PluginKind, PluginSet, WorkerShare};
@@ -19,9 +19,9 @@ use crate::protocols::{
 };
 use crate::record::{ErrorDetails, Nanos, Outcome, Phase, RequestRecord, RunClock};
 
-/// A request ready to be written: head and body in one buffer.
+/// A request to be written: head and body in one buffer, once prepared.
 pub(crate) struct PreparedRequest {
-    pub bytes: Vec<u8>,
+    pub bytes: crate::engine::run::Staged,
     pub conversation_index: usize,
     pub turn_index: u32,
     pub input_tokens: Option<u32>,
@@ -62,6 +62,8 @@ pub(crate) struct Shared {
     pub sent: AtomicU64,
     pub completed: AtomicU64,
     pub errors: AtomicU64,
+    /// The preparation of request bytes during the run, and the waits it caused.
+    pub preparation: crate::engine::run::Preparation,
 }
 
 /// Which monoio driver a worker runs on.
@@ -82,7 +84,7 @@ pub(crate) fn run_worker<P: PluginSet>(
     id: u32,
     count: u32,
     shared: Arc<Shared>,
-    tx: Sender<RequestRecord>,
+    tx: RecordSender,
     driver: Driver,
 ) -> Result<WorkerReport, String> {
     let started = std::time::Instant::now();
@@ -157,7 +159,7 @@ async fn worker_main<P: PluginSet>(
     id: u32,
     count: u32,
     shared: Arc<Shared>,
-    tx: Sender<RequestRecord>,
+    tx: RecordSender,
 ) -> Result<(), String> {
     let share = WorkerShare { id, count };
     let config = &shared.config;
@@ -211,7 +213,7 @@ async fn run_phase<P: PluginSet>(
     slots_total: Option<u32>,
     shared: &Arc<Shared>,
     transport: &Rc<P::Transport>,
-    tx: &Rc<Sender<RequestRecord>>,
+    tx: &Rc<RecordSender>,
 ) -> Result<(), String> {
     let config = &shared.config;
     let clock = shared.clock;
@@ -339,6 +341,10 @@ async fn run_phase<P: PluginSet>(
                     break;
                 }
             }
+        }
+        // A record thread that falls behind holds back new requests (counted, reported).
+        if let Either::Right(()) = race(tx.room(&clock), stopped.fired()).await {
+            break;
         }
         let guard = match race(slots.acquire(), stopped.fired()).await {
             Either::Left(guard) => guard,

@@ -16,7 +16,7 @@ use crate::results::{MetricRecord, MetricValue};
 /// Output is buffered; call [`finish`](Self::finish) to flush it.
 pub struct RecordWriter<W: Write = BufWriter<File>> {
     out: W,
-    line: String,
+    line: Vec<u8>,
     /// Set once a warmup record is seen: phase indices then count warmup as phase 0.
     has_warmup: bool,
     conversation_ids: Vec<String>,
@@ -39,7 +39,7 @@ impl<W: Write> RecordWriter<W> {
     pub fn new(out: W) -> Self {
         RecordWriter {
             out,
-            line: String::new(),
+            line: Vec::new(),
             has_warmup: false,
             conversation_ids: Vec::new(),
         }
@@ -58,6 +58,11 @@ impl<W: Write> RecordWriter<W> {
     }
 
     /// Appends one request. `metrics` are in display units, as record processors emit.
+    ///
+    /// The line is written straight into one reused buffer: this runs once per request
+    /// on the record thread, and building a document tree first (a `String` per key and
+    /// value) was most of that thread's time. The bytes are those of the tree writer
+    /// (`jsonw`), which a test checks.
     pub fn write(
         &mut self,
         clock: &RunClock,
@@ -67,24 +72,34 @@ impl<W: Write> RecordWriter<W> {
         if record.raw.phase == Some(Phase::Warmup) {
             self.has_warmup = true;
         }
-        let mut doc = vec![
-            ("metadata".to_owned(), self.metadata(clock, record)),
-            ("metrics".to_owned(), metrics_json(metrics)),
-        ];
+        let line = &mut self.line;
+        line.clear();
+        line.extend_from_slice(b"{\"metadata\":");
+        write_metadata(line, &self.conversation_ids, self.has_warmup, clock, record);
+        line.extend_from_slice(b",\"metrics\":");
+        write_metrics(line, metrics);
         if let Some(error) = record_error(record) {
-            let mut error = error_json(&error);
+            line.extend_from_slice(b",\"error\":{");
+            if let Some(code) = error.code {
+                line.extend_from_slice(b"\"code\":");
+                write_int(line, code);
+                line.push(b',');
+            }
+            line.extend_from_slice(b"\"type\":");
+            write_str(line, &error.kind);
+            line.extend_from_slice(b",\"message\":");
+            write_str(line, &error.message);
             // An overloaded server's Retry-After (BC-22) goes in AIPerf's optional
             // `details`, so a reader can tell "come back in 2 s" from a plain refusal.
-            if let (Json::Obj(fields), Some(retry_after)) = (&mut error, &record.raw.retry_after) {
-                let details = vec![("retry_after".to_owned(), Json::str(retry_after.as_str()))];
-                fields.push(("details".to_owned(), Json::Obj(details)));
+            if let Some(retry_after) = &record.raw.retry_after {
+                line.extend_from_slice(b",\"details\":{\"retry_after\":");
+                write_str(line, retry_after);
+                line.push(b'}');
             }
-            doc.push(("error".to_owned(), error));
+            line.push(b'}');
         }
-        self.line.clear();
-        Json::Obj(doc).write_compact(&mut self.line);
-        self.line.push('\n');
-        self.out.write_all(self.line.as_bytes())
+        line.extend_from_slice(b"}\n");
+        self.out.write_all(line)
     }
 
     /// Flushes everything written.
@@ -97,20 +112,175 @@ impl<W: Write> RecordWriter<W> {
         self.out.flush()?;
         Ok(self.out)
     }
+}
 
-    fn metadata(&self, clock: &RunClock, record: &ParsedRecord) -> Json {
+/// The `metadata` object, in AIPerf's key order; absent values leave their key out.
+fn write_metadata(
+    line: &mut Vec<u8>,
+    conversation_ids: &[String],
+    has_warmup: bool,
+    clock: &RunClock,
+    record: &ParsedRecord,
+) {
+    let raw = &record.raw;
+    let phase = raw.phase.unwrap_or(Phase::Profiling);
+    let phase_index = match phase {
+        Phase::Warmup => 0,
+        Phase::Profiling => u32::from(has_warmup),
+    };
+    line.extend_from_slice(b"{\"session_num\":");
+    write_int(line, raw.credit_index);
+    if !raw.x_request_id.is_empty() {
+        line.extend_from_slice(b",\"x_request_id\":");
+        write_str(line, &raw.x_request_id);
+    }
+    if !raw.x_correlation_id.is_empty() {
+        line.extend_from_slice(b",\"x_correlation_id\":");
+        write_str(line, &raw.x_correlation_id);
+    }
+    line.extend_from_slice(b",\"conversation_id\":");
+    match conversation_ids.get(raw.conversation_index) {
+        Some(id) => write_str(line, id),
+        None => {
+            let _ = write!(line, "\"session_{:06}\"", raw.conversation_index);
+        }
+    }
+    line.extend_from_slice(b",\"turn_index\":");
+    write_int(line, raw.turn_index);
+    line.extend_from_slice(b",\"credit_issued_ns\":");
+    write_int(line, clock.wall_ns(raw.intended_ns));
+    line.extend_from_slice(b",\"request_start_ns\":");
+    write_int(line, clock.wall_ns(raw.start_ns));
+    if let Some(ack) = raw.ack_ns {
+        line.extend_from_slice(b",\"request_ack_ns\":");
+        write_int(line, clock.wall_ns(ack));
+    }
+    line.extend_from_slice(b",\"request_end_ns\":");
+    write_int(line, clock.wall_ns(raw.end_ns));
+    // One record thread serves every worker.
+    let _ = write!(
+        line,
+        ",\"worker_id\":\"worker_{}\",\"record_processor_id\":\"record_processor_0\"",
+        raw.worker_id
+    );
+    let phase_name = phase.as_str();
+    let _ = write!(
+        line,
+        ",\"benchmark_phase\":\"{phase_name}\",\"phase_index\":{phase_index}"
+    );
+    if phase == Phase::Profiling {
+        line.extend_from_slice(b",\"profiling_index\":0");
+    }
+    let cancelled = raw.was_cancelled || record.outcome == crate::record::Outcome::Cancelled;
+    let _ = write!(
+        line,
+        ",\"phase_name\":\"{phase_name}\",\"phase_kind\":\"{phase_name}\",\
+         \"was_cancelled\":{cancelled},\"context_overflow_skip\":false,\"agent_depth\":0"
+    );
+    if !raw.x_correlation_id.is_empty() {
+        line.extend_from_slice(b",\"root_correlation_id\":");
+        write_str(line, &raw.x_correlation_id);
+    }
+    line.push(b'}');
+}
+
+/// `{tag:{"value":..,"unit":..}}` in the record processors' order; counts as integers.
+fn write_metrics(line: &mut Vec<u8>, metrics: &MetricRecord) {
+    line.push(b'{');
+    for (i, e) in metrics.entries.iter().enumerate() {
+        if i > 0 {
+            line.push(b',');
+        }
+        write_str(line, e.tag);
+        line.extend_from_slice(b":{\"value\":");
+        let integer = metrics::lookup(e.tag).is_some_and(|d| d.integer);
+        match &e.value {
+            MetricValue::Scalar(v) if integer => write_count(line, *v),
+            MetricValue::Scalar(v) => write_float(line, *v),
+            MetricValue::List(vs) => {
+                line.push(b'[');
+                for (j, v) in vs.iter().enumerate() {
+                    if j > 0 {
+                        line.push(b',');
+                    }
+                    write_float(line, *v);
+                }
+                line.push(b']');
+            }
+        }
+        line.extend_from_slice(b",\"unit\":");
+        write_str(line, e.unit);
+        line.push(b'}');
+    }
+    line.push(b'}');
+}
+
+fn write_int(line: &mut Vec<u8>, v: impl std::fmt::Display) {
+    let _ = write!(line, "{v}");
+}
+
+/// As [`Json::float`]: serde_json's shortest round-trip form; non-finite is `null`.
+fn write_float(line: &mut Vec<u8>, v: f64) {
+    use serde_json::ser::Formatter;
+    if !v.is_finite()
+        || serde_json::ser::CompactFormatter
+            .write_f64(line, v)
+            .is_err()
+    {
+        line.extend_from_slice(b"null");
+    }
+}
+
+/// As [`Json::count`]: an integral value without a fraction.
+fn write_count(line: &mut Vec<u8>, v: f64) {
+    if v.is_finite() && v.fract() == 0.0 && v.abs() < 9.007_199_254_740_992e15 {
+        write_int(line, v as i64);
+    } else {
+        write_float(line, v);
+    }
+}
+
+/// A JSON string, escaped as serde_json escapes it (writing to a `Vec` cannot fail).
+fn write_str(line: &mut Vec<u8>, s: &str) {
+    let _ = serde_json::to_writer(line, s);
+}
+
+/// `{code?, type, message}`: AIPerf drops a missing code rather than writing null.
+pub(crate) fn error_json(error: &ErrorDetails) -> Json {
+    let mut fields = Vec::with_capacity(3);
+    if let Some(code) = error.code {
+        fields.push(("code".to_owned(), Json::int(code)));
+    }
+    fields.push(("type".to_owned(), Json::str(error.kind.as_str())));
+    fields.push(("message".to_owned(), Json::str(error.message.as_str())));
+    Json::Obj(fields)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{Outcome, RequestRecord};
+
+    /// The line as the document tree writes it: what `write` wrote before it wrote
+    /// directly, kept as the reference for its bytes.
+    fn tree_line(
+        clock: &RunClock,
+        record: &ParsedRecord,
+        metrics: &MetricRecord,
+        ids: &[String],
+        has_warmup: bool,
+    ) -> String {
         let raw = &record.raw;
         let phase = raw.phase.unwrap_or(Phase::Profiling);
         let wall = |ns| Json::int(clock.wall_ns(ns));
         let opt_str = |s: &str| (!s.is_empty()).then(|| Json::str(s));
-        let conversation_id = self
-            .conversation_ids
+        let conversation_id = ids
             .get(raw.conversation_index)
             .cloned()
             .unwrap_or_else(|| format!("session_{:06}", raw.conversation_index));
         let phase_index = match phase {
             Phase::Warmup => 0,
-            Phase::Profiling => u32::from(self.has_warmup),
+            Phase::Profiling => u32::from(has_warmup),
         };
         let fields: [(&str, Option<Json>); 20] = [
             ("session_num", Some(Json::int(raw.credit_index))),
@@ -126,7 +296,6 @@ impl<W: Write> RecordWriter<W> {
                 "worker_id",
                 Some(Json::Str(format!("worker_{}", raw.worker_id))),
             ),
-            // One record thread serves every worker.
             ("record_processor_id", Some(Json::str("record_processor_0"))),
             ("benchmark_phase", Some(Json::str(phase.as_str()))),
             ("phase_index", Some(Json::int(phase_index))),
@@ -139,46 +308,151 @@ impl<W: Write> RecordWriter<W> {
             (
                 "was_cancelled",
                 Some(Json::Bool(
-                    raw.was_cancelled || record.outcome == crate::record::Outcome::Cancelled,
+                    raw.was_cancelled || record.outcome == Outcome::Cancelled,
                 )),
             ),
             ("context_overflow_skip", Some(Json::Bool(false))),
             ("agent_depth", Some(Json::int(0))),
             ("root_correlation_id", opt_str(&raw.x_correlation_id)),
         ];
-        Json::Obj(
+        let metadata = Json::Obj(
             fields
                 .into_iter()
                 .filter_map(|(k, v)| Some((k.to_owned(), v?)))
                 .collect(),
-        )
+        );
+        let metrics = Json::Obj(
+            metrics
+                .entries
+                .iter()
+                .map(|e| {
+                    let integer = metrics::lookup(e.tag).is_some_and(|d| d.integer);
+                    let value = match &e.value {
+                        MetricValue::Scalar(v) if integer => Json::count(*v),
+                        MetricValue::Scalar(v) => Json::float(*v),
+                        MetricValue::List(vs) => {
+                            Json::Arr(vs.iter().map(|v| Json::float(*v)).collect())
+                        }
+                    };
+                    let obj = Json::Obj(vec![
+                        ("value".into(), value),
+                        ("unit".into(), Json::str(e.unit)),
+                    ]);
+                    (e.tag.to_owned(), obj)
+                })
+                .collect(),
+        );
+        let mut doc = vec![
+            ("metadata".to_owned(), metadata),
+            ("metrics".to_owned(), metrics),
+        ];
+        if let Some(error) = record_error(record) {
+            let mut error = error_json(&error);
+            if let (Json::Obj(fields), Some(retry_after)) = (&mut error, &raw.retry_after) {
+                let details = vec![("retry_after".to_owned(), Json::str(retry_after.as_str()))];
+                fields.push(("details".to_owned(), Json::Obj(details)));
+            }
+            doc.push(("error".to_owned(), error));
+        }
+        let mut line = String::new();
+        Json::Obj(doc).write_compact(&mut line);
+        line.push('\n');
+        line
     }
-}
 
-fn metrics_json(metrics: &MetricRecord) -> Json {
-    let fields = metrics.entries.iter().map(|e| {
-        let integer = metrics::lookup(e.tag).is_some_and(|d| d.integer);
-        let value = match &e.value {
-            MetricValue::Scalar(v) if integer => Json::count(*v),
-            MetricValue::Scalar(v) => Json::float(*v),
-            MetricValue::List(vs) => Json::Arr(vs.iter().map(|v| Json::float(*v)).collect()),
+    /// Records that take every branch of the layout: phases, missing and present optional
+    /// fields, strings that need escaping, errors with and without a code and a
+    /// Retry-After, cancellation, counts that are and are not whole, lists, non-finite
+    /// values.
+    #[test]
+    fn direct_lines_equal_the_document_tree() {
+        let clock = RunClock::new();
+        let mut metrics = MetricRecord::default();
+        metrics.push("request_latency", MetricValue::Scalar(12.345_678_9), "ms");
+        metrics.push(
+            "output_sequence_length",
+            MetricValue::Scalar(17.0),
+            "tokens",
+        );
+        metrics.push("input_sequence_length", MetricValue::Scalar(2.5), "tokens");
+        metrics.push(
+            "output_token_count",
+            MetricValue::Scalar(f64::NAN),
+            "tokens",
+        );
+        metrics.push("time_to_first_token", MetricValue::Scalar(1e21), "ms");
+        metrics.push("scheduling_lateness", MetricValue::Scalar(-0.0), "ms");
+        metrics.push(
+            "inter_chunk_latency",
+            MetricValue::List(vec![0.1, 20.0, f64::INFINITY, 3e-7]),
+            "ms",
+        );
+        metrics.push("custom \"tag\"", MetricValue::Scalar(1.0), "u\u{1}nit");
+        let base = || ParsedRecord {
+            raw: RequestRecord {
+                worker_id: 11,
+                credit_index: 123_456,
+                conversation_index: 4,
+                turn_index: 2,
+                phase: Some(Phase::Profiling),
+                intended_ns: 5,
+                start_ns: 1_000,
+                end_ns: 9_999_999,
+                ..Default::default()
+            },
+            responses: Vec::new(),
+            outcome: Outcome::Success,
+            error: None,
+            input_tokens: None,
+            output_tokens: None,
+            reasoning_tokens: None,
+            usage: None,
         };
-        let obj = Json::Obj(vec![
-            ("value".into(), value),
-            ("unit".into(), Json::str(e.unit)),
-        ]);
-        (e.tag.to_owned(), obj)
-    });
-    Json::Obj(fields.collect())
-}
+        let mut records = vec![base()];
+        let mut r = base();
+        r.raw.phase = Some(Phase::Warmup);
+        r.raw.x_request_id = "id \"quoted\" \\ \n\t é 🚀".into();
+        r.raw.x_correlation_id = "corr".into();
+        r.raw.ack_ns = Some(2_000);
+        records.push(r);
+        let mut r = base();
+        r.raw.phase = None;
+        r.outcome = Outcome::Shed;
+        r.error = Some(ErrorDetails::new(
+            Some(429),
+            "Overloaded",
+            "slow down \"now\"",
+        ));
+        r.raw.retry_after = Some("2".into());
+        records.push(r);
+        let mut r = base();
+        r.outcome = Outcome::ConnectionError;
+        r.error = Some(ErrorDetails::new(None, "ConnectionError", "refused\r\n"));
+        r.raw.was_cancelled = true;
+        records.push(r);
+        let mut r = base();
+        r.outcome = Outcome::Cancelled;
+        r.raw.conversation_index = 0;
+        records.push(r);
 
-/// `{code?, type, message}`: AIPerf drops a missing code rather than writing null.
-pub(crate) fn error_json(error: &ErrorDetails) -> Json {
-    let mut fields = Vec::with_capacity(3);
-    if let Some(code) = error.code {
-        fields.push(("code".to_owned(), Json::int(code)));
+        for ids in [Vec::new(), vec!["a".to_owned(), "b\u{7f}\"".to_owned()]] {
+            for has_warmup in [false, true] {
+                for metrics in [MetricRecord::default(), metrics.clone()] {
+                    let mut writer = RecordWriter::new(Vec::new());
+                    writer.set_conversation_ids(ids.clone());
+                    writer.set_has_warmup(has_warmup);
+                    let mut expected = String::new();
+                    // A warmup record marks the run as having one, for the records after.
+                    let mut warm = has_warmup;
+                    for record in &records {
+                        writer.write(&clock, record, &metrics).unwrap();
+                        warm |= record.raw.phase == Some(Phase::Warmup);
+                        expected.push_str(&tree_line(&clock, record, &metrics, &ids, warm));
+                    }
+                    let got = String::from_utf8(writer.into_inner().unwrap()).unwrap();
+                    assert_eq!(got, expected);
+                }
+            }
+        }
     }
-    fields.push(("type".to_owned(), Json::str(error.kind.as_str())));
-    fields.push(("message".to_owned(), Json::str(error.message.as_str())));
-    Json::Obj(fields)
 }

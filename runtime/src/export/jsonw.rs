@@ -36,6 +36,7 @@ impl Json {
 
     /// A float that stands for an integer count, written without a fraction when it
     /// is one (AIPerf keeps token counts as Python ints).
+    #[cfg(test)]
     pub fn count(v: f64) -> Json {
         if v.is_finite() && v.fract() == 0.0 && v.abs() < 9.007_199_254_740_992e15 {
             Json::int(v as i64)

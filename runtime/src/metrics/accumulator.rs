@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use super::catalogue;
 use super::compute::record_error;
-use super::stats::stats;
+use super::stats::Values;
 use crate::record::{ErrorDetails, Nanos, ParsedRecord, Phase};
 use crate::results::{ErrorCount, MetricRecord, MetricResult, MetricValue};
 
@@ -52,12 +52,13 @@ impl ErrorTally {
     }
 }
 
-/// The values of one per-request metric over the run.
+/// The values of one per-request metric over the run (all of them, exactly: see
+/// [`Values`] for how they are kept compact).
 #[derive(Debug, Clone)]
 struct Series {
     tag: &'static str,
     unit: &'static str,
-    values: Vec<f64>,
+    values: Values,
 }
 
 /// Collects `(ParsedRecord, MetricRecord)` pairs of a run (one instance per worker if
@@ -123,7 +124,7 @@ impl MetricsAccumulator {
             let series = self.series_mut(entry.tag, entry.unit);
             match &entry.value {
                 MetricValue::Scalar(v) => series.values.push(*v),
-                MetricValue::List(vs) => series.values.extend_from_slice(vs),
+                MetricValue::List(vs) => series.values.extend(vs.iter().copied()),
             }
         }
         if let Some(error) = record_error(record) {
@@ -182,7 +183,7 @@ impl MetricsAccumulator {
             self.series.push(Series {
                 tag,
                 unit,
-                values: Vec::new(),
+                values: Values::new(),
             });
             self.series.len() - 1
         });
@@ -192,7 +193,9 @@ impl MetricsAccumulator {
     /// Folds another share of the run into this one.
     pub fn merge(&mut self, other: MetricsAccumulator) {
         for s in other.series {
-            self.series_mut(s.tag, s.unit).values.extend(s.values);
+            self.series_mut(s.tag, s.unit)
+                .values
+                .extend(s.values.iter());
         }
         self.valid += other.valid;
         self.errors.merge(&other.errors);
@@ -215,7 +218,7 @@ impl MetricsAccumulator {
     pub fn summarize(&self) -> Vec<MetricResult> {
         let mut out = Vec::new();
         for s in &self.series {
-            let Some(st) = stats(&s.values) else { continue };
+            let Some(st) = s.values.stats() else { continue };
             let def = catalogue::lookup(s.tag);
             out.push(MetricResult {
                 tag: s.tag,

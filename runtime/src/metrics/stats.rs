@@ -11,7 +11,13 @@ const PERCENTILES: [f64; 9] = [1.0, 5.0, 10.0, 25.0, 50.0, 75.0, 90.0, 95.0, 99.
 /// `avg` = sum / n, `std` is the population deviation, percentiles interpolate linearly
 /// at `q/100 * (n-1)` of the sorted values (numpy's default, which AIPerf uses).
 pub fn stats(values: &[f64]) -> Option<Stats> {
-    let mut sorted: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+    stats_of(values.iter().copied(), values.len())
+}
+
+/// [`stats`] of values given in arrival order (`hint`: how many there are).
+fn stats_of(values: impl Iterator<Item = f64>, hint: usize) -> Option<Stats> {
+    let mut sorted: Vec<f64> = Vec::with_capacity(hint);
+    sorted.extend(values.filter(|v| v.is_finite()));
     if sorted.is_empty() {
         return None;
     }
@@ -39,6 +45,111 @@ pub fn stats(values: &[f64]) -> Option<Stats> {
         p95: p[7],
         p99: p[8],
     })
+}
+
+/// Values per storage chunk: growth within a chunk doubles up to exactly this, and then a
+/// new chunk starts, so a long run never copies or over-allocates a whole series.
+const CHUNK: usize = 1 << 14;
+
+/// Every value of one per-request metric, in arrival order, kept exactly (the exported
+/// percentiles are computed from all of them, as AIPerf does) but compactly: a series
+/// whose values are all whole numbers in `u32` range (token counts, most often) takes 4
+/// bytes a value instead of 8, and switches to `f64` for good at its first other value.
+#[derive(Debug, Clone, Default)]
+pub struct Values {
+    len: usize,
+    store: Store,
+}
+
+#[derive(Debug, Clone)]
+enum Store {
+    Whole(Vec<Vec<u32>>),
+    Float(Vec<Vec<f64>>),
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Store::Whole(Vec::new())
+    }
+}
+
+/// `v` as a `u32` when that is lossless: converting back gives the same bits (so -0.0,
+/// fractions, NaN and out-of-range values are not).
+fn as_whole(v: f64) -> Option<u32> {
+    let w = v as u32;
+    (f64::from(w).to_bits() == v.to_bits()).then_some(w)
+}
+
+fn push_chunked<T>(chunks: &mut Vec<Vec<T>>, v: T) {
+    match chunks.last_mut() {
+        Some(last) if last.len() < CHUNK => last.push(v),
+        _ => chunks.push(vec![v]),
+    }
+}
+
+impl Values {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn push(&mut self, v: f64) {
+        self.len += 1;
+        if let Store::Whole(chunks) = &mut self.store {
+            match as_whole(v) {
+                Some(w) => return push_chunked(chunks, w),
+                None => self.store = Store::Float(to_float(chunks)),
+            }
+        }
+        if let Store::Float(chunks) = &mut self.store {
+            push_chunked(chunks, v);
+        }
+    }
+
+    pub fn extend(&mut self, values: impl IntoIterator<Item = f64>) {
+        for v in values {
+            self.push(v);
+        }
+    }
+
+    /// The values in arrival order.
+    pub fn iter(&self) -> impl Iterator<Item = f64> + '_ {
+        let (whole, float) = match &self.store {
+            Store::Whole(chunks) => (Some(chunks), None),
+            Store::Float(chunks) => (None, Some(chunks)),
+        };
+        let whole = whole.into_iter().flatten().flatten().map(|&w| f64::from(w));
+        let float = float.into_iter().flatten().flatten().copied();
+        whole.chain(float)
+    }
+
+    /// [`stats`] of these values.
+    pub fn stats(&self) -> Option<Stats> {
+        stats_of(self.iter(), self.len())
+    }
+
+    /// Heap bytes the values take (what a long run pays per metric).
+    #[cfg(test)]
+    fn heap_bytes(&self) -> usize {
+        match &self.store {
+            Store::Whole(chunks) => chunks.iter().map(|c| c.capacity() * 4).sum(),
+            Store::Float(chunks) => chunks.iter().map(|c| c.capacity() * 8).sum(),
+        }
+    }
+}
+
+fn to_float(chunks: &mut Vec<Vec<u32>>) -> Vec<Vec<f64>> {
+    std::mem::take(chunks)
+        .into_iter()
+        .map(|c| c.into_iter().map(f64::from).collect())
+        .collect()
 }
 
 /// Linear interpolation at `q/100 * (n-1)` of non-empty sorted values.
@@ -85,6 +196,33 @@ mod tests {
         assert!(close(s.p99, 3.97));
         assert!(close(s.p1, 1.03));
         assert!(close(s.std, 1.25f64.sqrt()));
+    }
+
+    /// The compact store gives back exactly what was pushed, in order, across chunks and
+    /// the switch from whole numbers to floats, and the same statistics as a plain slice.
+    #[test]
+    fn values_are_kept_exactly_and_compactly() {
+        let mut values = Values::new();
+        let whole: Vec<f64> = (0..CHUNK as u32 * 2 + 5)
+            .map(|i| f64::from(i % 977))
+            .collect();
+        values.extend(whole.iter().copied());
+        assert_eq!(values.len(), whole.len());
+        assert!(values.iter().eq(whole.iter().copied()));
+        // Whole numbers take 4 bytes each: two full chunks and a partial one.
+        assert_eq!(values.heap_bytes(), (2 * CHUNK + 8) * 4);
+        assert_eq!(values.stats(), stats(&whole));
+
+        let mut all = whole.clone();
+        for v in [0.5, -0.0, f64::from(u32::MAX) + 1.0, f64::NAN, 3.0, -2.0] {
+            values.push(v);
+            all.push(v);
+        }
+        assert_eq!(values.len(), all.len());
+        let bits = |v: f64| v.to_bits();
+        assert!(values.iter().map(bits).eq(all.iter().copied().map(bits)));
+        assert_eq!(values.stats(), stats(&all));
+        assert!(Values::new().stats().is_none());
     }
 
     #[test]
