@@ -324,11 +324,14 @@ impl ConnectionPool {
         clock: &RunClock,
         rec: &mut RequestRecord,
     ) {
+        // The request starts before its connection is taken: connecting (and a retry after
+        // a stale keep-alive connection, BC-20) is part of its latency, as in AIPerf.
+        rec.start_ns = clock.now();
         let Some(limit) = self.config.request_timeout else {
             self.attempts(parts, streaming_sse, clock, rec).await;
             return;
         };
-        let expiry = match std::time::Instant::now().checked_add(limit) {
+        let expiry = match clock.instant(rec.start_ns).checked_add(limit) {
             Some(at) => self.deadlines.expire_at(at),
             // Beyond the clock's range: never.
             None => return self.attempts(parts, streaming_sse, clock, rec).await,
@@ -365,9 +368,6 @@ impl ConnectionPool {
             ConnectionReuse::Pooled | ConnectionReuse::Never => None,
         };
         let mut retried = false;
-        // The request starts before its connection is taken: connecting (and a retry after
-        // a stale keep-alive connection, BC-20) is part of its latency, as in AIPerf.
-        rec.start_ns = clock.now();
         loop {
             rec.sent_ns = None;
             let kept = match (&session, self.config.reuse) {

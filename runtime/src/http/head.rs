@@ -76,20 +76,82 @@ pub enum HeadError {
 /// Parses a response head at the start of `buf`. `head_request`: the request was `HEAD`,
 /// so the response has no body whatever its headers say.
 pub fn parse_response_head(buf: &[u8], head_request: bool) -> Result<HeadStatus, HeadError> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut response = httparse::Response::new(&mut headers);
+    Ok(match parse_head(buf, head_request)? {
+        RawStatus::Partial => HeadStatus::Partial,
+        RawStatus::Interim { status, len } => HeadStatus::Interim { status, len },
+        RawStatus::Complete { head, len } => HeadStatus::Complete {
+            head: head.to_owned(),
+            len,
+        },
+    })
+}
+
+/// [`ResponseHead`] borrowing its texts from the bytes read, so the measuring path
+/// allocates only for what it keeps (an error's reason, `Retry-After`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RawHead<'a> {
+    pub version: u8,
+    pub status: u16,
+    pub reason: &'a str,
+    pub framing: BodyFraming,
+    pub keep_alive: bool,
+    pub content_type: Option<&'a [u8]>,
+    pub retry_after: Option<&'a [u8]>,
+}
+
+impl RawHead<'_> {
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// `Content-Type` is `text/event-stream` (parameters and case ignored).
+    pub fn is_event_stream(&self) -> bool {
+        self.content_type.is_some_and(|ct| {
+            let media = ct.split(|&b| b == b';').next().unwrap_or_default();
+            trim(media).eq_ignore_ascii_case(b"text/event-stream")
+        })
+    }
+
+    pub fn to_owned(self) -> ResponseHead {
+        ResponseHead {
+            version: self.version,
+            status: self.status,
+            reason: self.reason.to_owned(),
+            framing: self.framing,
+            keep_alive: self.keep_alive,
+            content_type: self.content_type.map(header_string),
+            retry_after: self.retry_after.map(header_string),
+        }
+    }
+}
+
+/// [`HeadStatus`] with a [`RawHead`].
+#[derive(Debug)]
+pub(crate) enum RawStatus<'a> {
+    Partial,
+    Interim { status: u16, len: usize },
+    Complete { head: RawHead<'a>, len: usize },
+}
+
+/// [`parse_response_head`] without copying the head's texts.
+pub(crate) fn parse_head(buf: &[u8], head_request: bool) -> Result<RawStatus<'_>, HeadError> {
+    // Uninitialised slots: httparse writes the headers it finds, so a parse does not
+    // first clear 100 slots (3 KiB) it will mostly not use.
+    let mut headers =
+        [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut response = httparse::Response::new(&mut []);
     let mut config = httparse::ParserConfig::default();
     // Servers in the wild get these wrong; the measurement matters more than strictness.
     config
         .allow_spaces_after_header_name_in_responses(true)
         .allow_multiple_spaces_in_response_status_delimiters(true)
         .allow_obsolete_multiline_headers_in_responses(true);
-    let len = match config.parse_response(&mut response, buf) {
+    let len = match config.parse_response_with_uninit_headers(&mut response, buf, &mut headers) {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD_BYTES => {
             return Err(HeadError::TooLarge)
         }
-        Ok(httparse::Status::Partial) => return Ok(HeadStatus::Partial),
+        Ok(httparse::Status::Partial) => return Ok(RawStatus::Partial),
         Err(e) => return Err(HeadError::Malformed(e)),
     };
     if len > MAX_HEAD_BYTES {
@@ -101,7 +163,7 @@ pub fn parse_response_head(buf: &[u8], head_request: bool) -> Result<HeadStatus,
         return Err(HeadError::UnexpectedUpgrade);
     }
     if (100..200).contains(&status) {
-        return Ok(HeadStatus::Interim { status, len });
+        return Ok(RawStatus::Interim { status, len });
     }
 
     let mut content_length: Option<u64> = None;
@@ -136,9 +198,9 @@ pub fn parse_response_head(buf: &[u8], head_request: bool) -> Result<HeadStatus,
                 keep_alive_token |= token.eq_ignore_ascii_case(b"keep-alive");
             }
         } else if name.eq_ignore_ascii_case("content-type") {
-            content_type = Some(header_string(h.value));
+            content_type = Some(h.value);
         } else if name.eq_ignore_ascii_case("retry-after") {
-            retry_after = Some(header_string(h.value));
+            retry_after = Some(h.value);
         }
     }
 
@@ -154,11 +216,11 @@ pub fn parse_response_head(buf: &[u8], head_request: bool) -> Result<HeadStatus,
     };
     let keep_alive =
         !close && (version >= 1 || keep_alive_token) && framing != BodyFraming::UntilClose;
-    Ok(HeadStatus::Complete {
-        head: ResponseHead {
+    Ok(RawStatus::Complete {
+        head: RawHead {
             version,
             status,
-            reason: response.reason.unwrap_or_default().to_owned(),
+            reason: response.reason.unwrap_or_default(),
             framing,
             keep_alive,
             content_type,
@@ -172,7 +234,7 @@ fn trim(bytes: &[u8]) -> &[u8] {
     bytes.trim_ascii()
 }
 
-fn header_string(value: &[u8]) -> String {
+pub(crate) fn header_string(value: &[u8]) -> String {
     String::from_utf8_lossy(trim(value)).into_owned()
 }
 

@@ -5,7 +5,7 @@
 use std::io;
 
 use super::chunked::ChunkedDecoder;
-use super::head::{parse_response_head, BodyFraming, HeadStatus, ResponseHead};
+use super::head::{header_string, parse_head, BodyFraming, RawHead, RawStatus};
 use super::sse::SseFramer;
 use crate::record::{ErrorDetails, Nanos, Outcome, RequestRecord, ResponseChunk};
 
@@ -132,13 +132,13 @@ impl ResponseParser {
         let mut offset = 0;
         let parsed = loop {
             let rest = input.get(offset..).unwrap_or_default();
-            match parse_response_head(rest, self.opts.head_request) {
-                Ok(HeadStatus::Interim { len, .. }) => offset += len,
+            match parse_head(rest, self.opts.head_request) {
+                Ok(RawStatus::Interim { len, .. }) => offset += len,
                 other => break other,
             }
         };
         match parsed {
-            Ok(HeadStatus::Complete { head, len }) => {
+            Ok(RawStatus::Complete { head, len }) => {
                 rec.ack_ns = Some(now);
                 let rest = input.get(offset + len..).unwrap_or_default();
                 let mut body =
@@ -148,7 +148,7 @@ impl ResponseParser {
                 self.head.clear();
                 step
             }
-            Ok(HeadStatus::Partial | HeadStatus::Interim { .. }) => {
+            Ok(RawStatus::Partial | RawStatus::Interim { .. }) => {
                 if buffered {
                     self.head.drain(..offset.min(self.head.len()));
                 } else {
@@ -344,7 +344,7 @@ struct Body {
 
 impl Body {
     fn start(
-        head: ResponseHead,
+        head: RawHead<'_>,
         opts: Opts,
         framer: &mut SseFramer,
         chunked: &mut ChunkedDecoder,
@@ -356,7 +356,7 @@ impl Body {
             Sink::Error {
                 data: Vec::new(),
                 status: head.status,
-                reason: head.reason,
+                reason: head.reason.to_owned(),
             }
         } else if is_sse {
             framer.reset();
@@ -372,8 +372,8 @@ impl Body {
                 first_ns: None,
             }
         };
-        if head.retry_after.is_some() {
-            rec.retry_after = head.retry_after;
+        if let Some(value) = head.retry_after {
+            rec.retry_after = Some(header_string(value));
         }
         if head.framing == BodyFraming::Chunked {
             chunked.reset();
@@ -453,6 +453,8 @@ impl Body {
             }
             Sink::Whole { data, first_ns } => {
                 if !data.is_empty() {
+                    // The only chunk: no room for four (a `Vec`'s first growth).
+                    rec.responses.reserve_exact(1);
                     rec.responses.push(ResponseChunk {
                         recv_ns: now,
                         first_byte_ns: first_ns.unwrap_or(now),
