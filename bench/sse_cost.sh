@@ -5,7 +5,8 @@
 # 2 µs per event.
 #
 #   bench/sse_cost.sh [--concurrency 256] [--requests 2048] [--tokens 100]
-#                     [--ttft-ms 50] [--itl-ms 5] [--workers N] [--work DIR]
+#                     [--ttft-ms 50] [--itl-ms 5] [--workers N] [--io-driver NAME]
+#                     [--bin PATH] [--work DIR]
 #
 # It builds aiperf-gen, the core binary and aiperf-mock in release mode, starts the mock
 # on 127.0.0.1 (stopped by PID on exit) and runs two bounded benchmarks: --requests
@@ -15,7 +16,11 @@
 # system CPU of the whole process (/usr/bin/time) and per thread group (sampled from
 # /proc every 50 ms: measuring workers, record thread, the rest); then the marginal cost,
 # (long run - short run) / (their event difference), which leaves out what does not grow
-# with the events (start-up, loading the tokenizer, writing the summary).
+# with the events (start-up, loading the tokenizer, writing the summary). It also prints
+# the socket reads and the workers' CPU per read: when the client falls behind, one read
+# completes several events, so per-event figures improve with load while per-read ones
+# show what each read costs. --bin benchmarks a prebuilt core binary instead of building
+# one (to compare two builds); --io-driver is passed to it.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -25,9 +30,11 @@ TOKENS=100
 TTFT_MS=50
 ITL_MS=5
 WORKERS=""
+IO_DRIVER=""
+BIN=""
 WORK=""
 
-usage() { sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
     case "$1" in
         --concurrency) CONCURRENCY=$2; shift ;;
@@ -36,6 +43,8 @@ while [ $# -gt 0 ]; do
         --ttft-ms) TTFT_MS=$2; shift ;;
         --itl-ms) ITL_MS=$2; shift ;;
         --workers) WORKERS=$2; shift ;;
+        --io-driver) IO_DRIVER=$2; shift ;;
+        --bin) BIN=$2; shift ;;
         --work) WORK=$2; shift ;;
         -h | --help) usage; exit 0 ;;
         *) echo "unknown argument: $1" >&2; usage >&2; exit 2 ;;
@@ -61,11 +70,18 @@ stop_mock() {
 cleanup() { stop_mock; if [ "$TEMP_WORK" = 1 ]; then rm -rf "$WORK"; fi; }
 trap cleanup EXIT
 
-log "building aiperf-gen and aiperf-mock (release)"
-(cd "$REPO" && cargo build --quiet --release -p aiperf-gen -p aiperf-tests \
-    --bin aiperf-gen --bin aiperf-mock)
-log "building the core binary"
-"$REPO/target/release/aiperf-gen" build --plugins core --out "$WORK/aiperf-core" >&2
+if [ -n "$BIN" ]; then
+    log "building aiperf-mock (release)"
+    (cd "$REPO" && cargo build --quiet --release -p aiperf-tests --bin aiperf-mock)
+    CLIENT=$BIN
+else
+    log "building aiperf-gen and aiperf-mock (release)"
+    (cd "$REPO" && cargo build --quiet --release -p aiperf-gen -p aiperf-tests \
+        --bin aiperf-gen --bin aiperf-mock)
+    log "building the core binary"
+    "$REPO/target/release/aiperf-gen" build --plugins core --out "$WORK/aiperf-core" >&2
+    CLIENT=$WORK/aiperf-core
+fi
 
 # One benchmark of $1 requests, its files under $WORK/$2.
 run_once() {
@@ -87,8 +103,9 @@ run_once() {
     log "benchmarking $url: $requests streaming chat requests at concurrency $CONCURRENCY"
     local extra=()
     [ -z "$WORKERS" ] || extra+=(--workers "$WORKERS")
+    [ -z "$IO_DRIVER" ] || extra+=(--io-driver "$IO_DRIVER")
     /usr/bin/time -f '%U %S %e' -o "$dir/time.txt" \
-        timeout 600 "$WORK/aiperf-core" profile --model m --url "$url" --endpoint-type chat \
+        timeout 600 "$CLIENT" profile --model m --url "$url" --endpoint-type chat \
         --streaming --concurrency "$CONCURRENCY" --request-count "$requests" --isl 64 \
         --osl "$TOKENS" --artifact-dir "$dir/out" --ui-type none "${extra[@]}" \
         >"$dir/client.out" 2>"$dir/client.err" &
@@ -137,7 +154,9 @@ work, requests, tokens = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 def load(name, n):
     user, sys_, wall = map(float, open(f"{work}/{name}/time.txt").read().split()[-3:])
     doc = json.load(open(f"{work}/{name}/out/profile_export_aiperf.json"))
-    events = (doc.get("client_health") or {}).get("response_events")
+    health = doc.get("client_health") or {}
+    events = health.get("response_events")
+    reads = health.get("reads") or 0
     errors = doc.get("error_request_count", {}).get("avg", 0)
     groups = {"workers": [0.0, 0.0], "record thread": [0.0, 0.0], "rest": [0.0, 0.0]}
     for comm, u, s in json.load(open(f"{work}/{name}/threads.json")):
@@ -145,8 +164,8 @@ def load(name, n):
                else "record thread" if comm == "aiperf-records" else "rest")
         groups[key][0] += u
         groups[key][1] += s
-    return dict(n=n, user=user, sys=sys_, wall=wall, events=events, errors=errors,
-                expected=n * (tokens + 3), groups=groups)
+    return dict(n=n, user=user, sys=sys_, wall=wall, events=events, reads=reads,
+                errors=errors, expected=n * (tokens + 3), groups=groups)
 
 runs = [load("short", requests), load("long", 4 * requests)]
 ok = all(r["errors"] == 0 and r["events"] == r["expected"] for r in runs)
@@ -161,6 +180,10 @@ def show(label, events, user, sys_, groups):
 for r in runs:
     print(f"{r['n']} requests, {r['errors']:g} failed, {r['wall']:.1f} s wall")
     show("  whole process", r["events"], r["user"], r["sys"], r["groups"])
+    if r["reads"]:
+        wu, ws = r["groups"]["workers"]
+        print(f"    {r['reads']} reads, {r['events'] / r['reads']:.2f} events per read; "
+              f"workers {(wu + ws) / r['reads'] * 1e6:.2f} us per read")
 a, b = runs
 d_events = b["events"] - a["events"]
 d_groups = {k: (b["groups"][k][0] - a["groups"][k][0], b["groups"][k][1] - a["groups"][k][1])
