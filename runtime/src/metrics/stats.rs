@@ -47,8 +47,9 @@ fn stats_of(values: impl Iterator<Item = f64>, hint: usize) -> Option<Stats> {
     })
 }
 
-/// Values per storage chunk: growth within a chunk doubles up to exactly this, and then a
-/// new chunk starts, so a long run never copies or over-allocates a whole series.
+/// Values per storage chunk. The first chunk grows by doubling up to exactly this (a short
+/// run holds little); every later one is allocated whole, so a long run never copies a
+/// series nor leaves freed buffers of every size behind.
 const CHUNK: usize = 1 << 14;
 
 /// Every value of one per-request metric, in arrival order, kept exactly (the exported
@@ -83,7 +84,12 @@ fn as_whole(v: f64) -> Option<u32> {
 fn push_chunked<T>(chunks: &mut Vec<Vec<T>>, v: T) {
     match chunks.last_mut() {
         Some(last) if last.len() < CHUNK => last.push(v),
-        _ => chunks.push(vec![v]),
+        Some(_) => {
+            let mut chunk = Vec::with_capacity(CHUNK);
+            chunk.push(v);
+            chunks.push(chunk);
+        }
+        None => chunks.push(vec![v]),
     }
 }
 
@@ -209,8 +215,8 @@ mod tests {
         values.extend(whole.iter().copied());
         assert_eq!(values.len(), whole.len());
         assert!(values.iter().eq(whole.iter().copied()));
-        // Whole numbers take 4 bytes each: two full chunks and a partial one.
-        assert_eq!(values.heap_bytes(), (2 * CHUNK + 8) * 4);
+        // Whole numbers take 4 bytes each: two full chunks and a third allocated whole.
+        assert_eq!(values.heap_bytes(), 3 * CHUNK * 4);
         assert_eq!(values.stats(), stats(&whole));
 
         let mut all = whole.clone();
