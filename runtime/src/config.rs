@@ -177,11 +177,30 @@ pub struct ProfileConfig {
     #[arg(long)]
     pub num_users: Option<u32>,
 
+    /// Conversations (sessions) to run: the synthetic dataset composes this many (in
+    /// place of `--num-dataset-entries`), and the profiling phase starts no more sessions
+    /// (their later turns still go); without a request count or duration it ends the run.
+    #[arg(long, visible_aliases = ["num-conversations", "num-sessions"])]
+    pub conversation_num: Option<u64>,
+
     /// Turns per conversation (synthetic), mean and standard deviation.
     #[arg(long, visible_alias = "session-turns-mean", default_value_t = 1.0)]
     pub conversation_turn_mean: f64,
     #[arg(long, visible_alias = "session-turns-stddev", default_value_t = 0.0)]
     pub conversation_turn_stddev: f64,
+
+    /// Milliseconds between a response and the conversation's next turn (synthetic):
+    /// mean, standard deviation, and a factor applied to every drawn delay.
+    #[arg(long, visible_alias = "session-turn-delay-mean", default_value_t = 0.0)]
+    pub conversation_turn_delay_mean: f64,
+    #[arg(
+        long,
+        visible_alias = "session-turn-delay-stddev",
+        default_value_t = 0.0
+    )]
+    pub conversation_turn_delay_stddev: f64,
+    #[arg(long, visible_alias = "session-delay-ratio", default_value_t = 1.0)]
+    pub conversation_turn_delay_ratio: f64,
 
     /// Seconds over which concurrency ramps from 1 to `--concurrency`.
     #[arg(long)]
@@ -352,6 +371,32 @@ impl ProfileConfig {
             self.output_tokens_mean.map(u64::from),
         )?;
         at_least_one("--num-users", self.num_users.map(u64::from))?;
+        at_least_one("--conversation-num", self.conversation_num)?;
+        if !(self.conversation_turn_mean.is_finite() && self.conversation_turn_mean >= 1.0) {
+            return Err(format!(
+                "--conversation-turn-mean must be at least 1, got {}",
+                self.conversation_turn_mean
+            ));
+        }
+        for (name, v) in [
+            ("--conversation-turn-stddev", self.conversation_turn_stddev),
+            (
+                "--conversation-turn-delay-mean",
+                self.conversation_turn_delay_mean,
+            ),
+            (
+                "--conversation-turn-delay-stddev",
+                self.conversation_turn_delay_stddev,
+            ),
+            (
+                "--conversation-turn-delay-ratio",
+                self.conversation_turn_delay_ratio,
+            ),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(format!("{name} must be a non-negative number, got {v}"));
+            }
+        }
         at_least_one(
             "--synthetic-input-tokens-mean (--isl)",
             Some(u64::from(self.synthetic_input_tokens_mean)),
@@ -418,8 +463,9 @@ impl ProfileConfig {
         match (self.request_count, self.benchmark_duration) {
             (Some(n), _) => Some(n),
             (None, Some(_)) => None,
-            // A trace replays exactly its rows.
+            // A trace replays exactly its rows; a session count bounds the run itself.
             (None, None) if self.fixed_schedule && !self.no_fixed_schedule => None,
+            (None, None) if self.conversation_num.is_some() => None,
             (None, None) => {
                 Some(10u64.max(2 * u64::from(self.effective_concurrency().unwrap_or(1))))
             }

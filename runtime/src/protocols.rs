@@ -191,6 +191,20 @@ pub trait EndpointProtocol {
         turn: &crate::dataset::Turn,
         body: &mut Vec<u8>,
     ) -> Result<(), crate::plugin::PluginError>;
+    /// Writes the body of a later turn of a session for APIs that carry the conversation
+    /// (chat): `history` holds the session's earlier turns, the user's and the assistant's
+    /// replies (role `assistant`), oldest first, as AIPerf accumulates them. Returns
+    /// `Ok(false)`, writing nothing, for APIs that send each turn alone (the default): the
+    /// engine then sends the turn's body prepared before the run.
+    fn format_session_payload(
+        &self,
+        history: &[crate::dataset::Turn],
+        turn: &crate::dataset::Turn,
+        body: &mut Vec<u8>,
+    ) -> Result<bool, crate::plugin::PluginError> {
+        let _ = (history, turn, body);
+        Ok(false)
+    }
     /// Headers this API needs beyond the transport's.
     fn request_headers(&self, headers: &mut Vec<(String, String)>);
     /// Reads one response unit. `Ok(None)` for units that carry nothing (e.g. `[DONE]`);

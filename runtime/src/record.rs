@@ -189,6 +189,10 @@ pub struct RequestRecord {
     pub connection_reused: bool,
     /// Input tokens of the prompt, known from the dataset.
     pub input_tokens: Option<u32>,
+    /// The prompt's texts joined by a space, when its tokens are unknown before the run
+    /// (a later turn of a chat session carries the replies it got): the record thread
+    /// counts them, as AIPerf counts the texts of the body it sent.
+    pub input_text: Option<String>,
     /// `max_tokens` asked of the server, if any.
     pub requested_output_tokens: Option<u32>,
 

@@ -318,21 +318,97 @@ fn trace_delay_counts_from_the_previous_response() {
     );
     let start1 = ns(turns[1], "request_start_ns");
     let response = ms(start0, end0);
+    // Lower bounds are exact (the mock is never early, the client never sends before
+    // the schedule); upper bounds leave 5 ms each to the mock and the client for a
+    // machine shared with builds.
     assert!(
-        (100.0..104.0).contains(&response),
+        (100.0..105.0).contains(&response),
         "the mock answers in 100 ms, took {response}"
     );
-    // 50 ms after the response, so about 150 ms after the first send (not 50).
+    // Scheduled exactly 50 ms after the response, so about 150 ms after the first send
+    // (not 50, as when the delay counted from the send).
+    assert_eq!(
+        ns(turns[1], "credit_issued_ns") - end0,
+        50_000_000,
+        "second turn scheduled 50 ms after the first response"
+    );
     let after_response = ms(end0, start1);
     assert!(
-        (50.0..53.0).contains(&after_response),
-        "second turn {after_response} ms after the first response"
+        (50.0..55.0).contains(&after_response),
+        "second turn sent {after_response} ms after the first response"
     );
     let after_send = ms(start0, start1);
     assert!(
-        (150.0..156.0).contains(&after_send),
+        (150.0..160.0).contains(&after_send),
         "second turn {after_send} ms after the first send"
     );
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&inputs);
+}
+
+#[test]
+fn synthetic_conversations_send_their_history_after_each_delay() {
+    core_binary();
+    let mock = Mock::start(&["--ttft-ms", "10", "--itl-ms", "1", "--output-tokens", "5"]);
+    let dir = run_dir("multi-turn");
+    // Three sessions of three turns, 30 ms of think time each; the session count ends
+    // the run.
+    profile(
+        &mock,
+        &dir,
+        &[
+            "--streaming",
+            "--isl",
+            "12",
+            "--osl",
+            "5",
+            "--conversation-num",
+            "3",
+            "--conversation-turn-mean",
+            "3",
+            "--conversation-turn-delay-mean",
+            "20",
+            "--conversation-turn-delay-ratio",
+            "1.5",
+            "--concurrency",
+            "3",
+            "--random-seed",
+            "5",
+        ],
+    );
+    let records = read_records(&dir);
+    assert_eq!(records.len(), 9, "three sessions of three turns");
+    assert!(errors(&records).is_empty(), "{:?}", errors(&records));
+    let by_session = sessions(&records);
+    assert_eq!(by_session.len(), 3);
+    let metric = |r: &Value, tag: &str| {
+        r["metrics"][tag]["value"]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{tag} missing from {r}"))
+    };
+    for (id, turns) in &by_session {
+        assert_eq!(turns.len(), 3, "{id}");
+        for (k, turn) in turns.iter().enumerate() {
+            assert_eq!(turn["metadata"]["turn_index"], k as u64, "{id}");
+            // The mock counts the words of every message: this turn's 12, and each
+            // earlier turn's 12 plus the 5-word reply it got.
+            let words = (12 * (k + 1) + 5 * k) as f64;
+            assert_eq!(metric(turn, "usage_prompt_tokens"), words, "{id} turn {k}");
+            // The client counts the same texts joined by spaces.
+            let isl = metric(turn, "input_sequence_length");
+            assert!(
+                (words..=words + 2.0 * k as f64).contains(&isl),
+                "{id} turn {k}: ISL {isl}, {words} words"
+            );
+        }
+        for pair in turns.windows(2) {
+            // 20 ms drawn exactly (no deviation), times 1.5, from the response's end.
+            let end = ns(pair[0], "request_end_ns");
+            assert_eq!(ns(pair[1], "credit_issued_ns") - end, 30_000_000, "{id}");
+            let gap = (ns(pair[1], "request_start_ns") - end) as f64 / 1e6;
+            // The send itself may be late on a machine shared with builds.
+            assert!((30.0..40.0).contains(&gap), "{id}: {gap} ms of think time");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

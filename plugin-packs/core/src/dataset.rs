@@ -32,13 +32,25 @@ const FALLBACK_WORDS: &[&str] = &[
 /// Rounds of adding or removing words before a prompt's measured length is accepted.
 const MAX_FIXUP_ROUNDS: usize = 8;
 
-/// Composes `--num-dataset-entries` single-turn conversations of synthetic text, with
-/// synthetic images and audio clips when their sizes are set. For rankings endpoints it
-/// composes queries and passages instead, as AIPerf picks its rankings composer for them
-/// (see [`SyntheticRankingsComposer`]).
+/// Composes `--num-dataset-entries` conversations of synthetic text (`--conversation-num`
+/// when given), with synthetic images and audio clips when their sizes are set. For
+/// rankings endpoints it composes single-turn queries and passages instead, as AIPerf
+/// picks its rankings composer for them (see [`SyntheticRankingsComposer`]).
+///
+/// Conversations have several turns with `--conversation-turn-mean`, drawn as AIPerf
+/// draws them: `max(1, ceil(x))` for `x` from a normal distribution (mean and standard
+/// deviation truncated to integers, as AIPerf's config does) redrawn until non-negative,
+/// exactly the mean without a deviation. Every turn after the first waits
+/// `--conversation-turn-delay-mean` milliseconds after the previous response, drawn the
+/// same way and multiplied by `--conversation-turn-delay-ratio` (no delay when the mean
+/// is 0). Counts and delays have streams of their own, so a seeded run's prompts do not
+/// depend on them.
 #[derive(Debug, Clone)]
 pub struct SyntheticComposer {
     entries: usize,
+    turns: TurnOptions,
+    turn_rng: StdRng,
+    delay_rng: StdRng,
     input_mean: f64,
     input_stddev: f64,
     output_mean: Option<f64>,
@@ -56,6 +68,77 @@ impl SyntheticComposer {
     /// The stream of image and audio draws (a separate stream, so enabling media does not
     /// change the prompts of a seeded run).
     pub const MEDIA_RNG_LABEL: &'static str = "dataset.media";
+    /// Turns per conversation, and delays between turns (AIPerf's stream names).
+    pub const TURN_RNG_LABEL: &'static str = "composer.conversation.turn_count";
+    pub const DELAY_RNG_LABEL: &'static str = "composer.conversation.turn_delay";
+}
+
+/// How many turns a conversation has and how long each later one waits, in AIPerf's
+/// integer terms.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct TurnOptions {
+    mean: u32,
+    stddev: u32,
+    /// `(mean ms, stddev ms, ratio)` when the mean is above 0.
+    delay: Option<(u32, u32, f64)>,
+}
+
+impl TurnOptions {
+    fn new(config: &aiperf_runtime::config::ProfileConfig) -> Result<Self, PluginError> {
+        let (mean, stddev) = (
+            config.conversation_turn_mean,
+            config.conversation_turn_stddev,
+        );
+        let (delay_mean, delay_stddev, ratio) = (
+            config.conversation_turn_delay_mean,
+            config.conversation_turn_delay_stddev,
+            config.conversation_turn_delay_ratio,
+        );
+        if !(mean.is_finite() && mean >= 1.0) {
+            return Err(PluginError::Config(format!(
+                "--conversation-turn-mean must be at least 1, got {mean}"
+            )));
+        }
+        for (flag, value) in [
+            ("--conversation-turn-stddev", stddev),
+            ("--conversation-turn-delay-mean", delay_mean),
+            ("--conversation-turn-delay-stddev", delay_stddev),
+            ("--conversation-turn-delay-ratio", ratio),
+        ] {
+            if !(value.is_finite() && value >= 0.0) {
+                return Err(PluginError::Config(format!(
+                    "{flag} must be a non-negative number, got {value}"
+                )));
+            }
+        }
+        // AIPerf keeps integers (`int(mean)`); `as` truncates and saturates.
+        Ok(TurnOptions {
+            mean: (mean as u32).max(1),
+            stddev: stddev as u32,
+            delay: (delay_mean > 0.0).then_some((delay_mean as u32, delay_stddev as u32, ratio)),
+        })
+    }
+}
+
+/// AIPerf's `sample_positive_normal_integer`: `max(1, round(mean))` without a deviation,
+/// else `max(1, ceil(x))` with `x` drawn from `Normal(mean, stddev)` until it is not
+/// negative (the mean after 10,000 negative draws).
+fn positive_normal_integer(mean: u32, stddev: u32, rng: &mut StdRng) -> u32 {
+    if stddev == 0 {
+        return mean.max(1);
+    }
+    // A positive, finite deviation: `Normal::new` cannot fail.
+    let Ok(normal) = Normal::new(f64::from(mean), f64::from(stddev)) else {
+        return mean.max(1);
+    };
+    for _ in 0..10_000 {
+        let x = normal.sample(rng);
+        if x >= 0.0 {
+            // `as` saturates a draw past u32::MAX.
+            return (x.ceil() as u32).max(1);
+        }
+    }
+    mean.max(1)
 }
 
 impl Plugin for SyntheticComposer {
@@ -82,9 +165,11 @@ impl SyntheticComposer {
                 "--num-dataset-entries must be at least 1".into(),
             ));
         }
-        // AIPerf composes no more conversations than the run will send.
-        let entries = match config.request_count {
-            Some(count) if count > 0 => config
+        // AIPerf composes one conversation per session asked for, else no more than the
+        // run will send.
+        let entries = match (config.conversation_num, config.request_count) {
+            (Some(sessions), _) if sessions > 0 => usize::try_from(sessions).unwrap_or(usize::MAX),
+            (_, Some(count)) if count > 0 => config
                 .num_dataset_entries
                 .min(usize::try_from(count).unwrap_or(usize::MAX)),
             _ => config.num_dataset_entries,
@@ -104,6 +189,9 @@ impl SyntheticComposer {
         let worker = ctx.worker.map_or(0, |w| w.id);
         Ok(SyntheticComposer {
             entries,
+            turns: TurnOptions::new(config)?,
+            turn_rng: stream_rng(config.random_seed, Self::TURN_RNG_LABEL, worker),
+            delay_rng: stream_rng(config.random_seed, Self::DELAY_RNG_LABEL, worker),
             input_mean: f64::from(config.synthetic_input_tokens_mean),
             input_stddev,
             output_mean: config.output_tokens_mean.map(f64::from),
@@ -327,24 +415,39 @@ impl DatasetComposerProtocol for SyntheticComposer {
         let mut conversations = Vec::with_capacity(self.entries);
         let rankings = self.rankings.take();
         for index in 0..self.entries {
-            let mut turn = match &rankings {
-                Some(options) => self.rankings_turn(options, &words, tokenizer),
+            // Rankings tasks are single-turn, as AIPerf's rankings composer makes them.
+            let count = match rankings {
+                Some(_) => 1,
                 None => {
-                    let target = input_lengths.sample(&mut self.rng);
-                    let (text, input_tokens) = words.prompt(target, tokenizer, &mut self.rng);
-                    let max_tokens = output_lengths.as_ref().map(|d| d.sample(&mut self.rng));
-                    Turn {
-                        texts: vec![text],
-                        max_tokens,
-                        input_tokens: Some(input_tokens),
-                        ..Turn::default()
-                    }
+                    positive_normal_integer(self.turns.mean, self.turns.stddev, &mut self.turn_rng)
                 }
             };
-            self.media.fill(&mut turn, &mut self.media_rng)?;
+            let mut turns = Vec::with_capacity(count as usize);
+            for t in 0..count {
+                let mut turn = match &rankings {
+                    Some(options) => self.rankings_turn(options, &words, tokenizer),
+                    None => {
+                        let target = input_lengths.sample(&mut self.rng);
+                        let (text, input_tokens) = words.prompt(target, tokenizer, &mut self.rng);
+                        let max_tokens = output_lengths.as_ref().map(|d| d.sample(&mut self.rng));
+                        Turn {
+                            texts: vec![text],
+                            max_tokens,
+                            input_tokens: Some(input_tokens),
+                            ..Turn::default()
+                        }
+                    }
+                };
+                self.media.fill(&mut turn, &mut self.media_rng)?;
+                if let Some((mean, stddev, ratio)) = self.turns.delay.filter(|_| t > 0) {
+                    let delay = positive_normal_integer(mean, stddev, &mut self.delay_rng);
+                    turn.delay_ms = Some(f64::from(delay) * ratio);
+                }
+                turns.push(turn);
+            }
             conversations.push(Conversation {
                 session_id: format!("session_{index:06}"),
-                turns: vec![turn],
+                turns,
             });
         }
         self.rankings = rankings;
@@ -527,14 +630,198 @@ mod tests {
     use crate::test_config::{config, context, EMPTY_ENTRY};
     use crate::tokenizer::{TiktokenTokenizer, Vocabulary};
 
+    /// A dataset for these flags, with seed 42 unless they give one.
     fn compose(args: &[&str]) -> Vec<Conversation> {
-        let mut all = vec!["-m", "m", "--random-seed", "42"];
+        let mut all = vec!["-m", "m"];
+        if !args.contains(&"--random-seed") {
+            all.extend_from_slice(&["--random-seed", "42"]);
+        }
         all.extend_from_slice(args);
         let cfg = config(&all);
         let mut composer = SyntheticComposer::create(&context(&cfg, &EMPTY_ENTRY)).unwrap();
         composer
             .create_dataset(&TiktokenTokenizer::new(Vocabulary::O200kBase))
             .unwrap()
+    }
+
+    /// Turn counts, and each later turn's delay, of every conversation.
+    fn shape(dataset: &[Conversation]) -> Vec<Vec<Option<f64>>> {
+        dataset
+            .iter()
+            .map(|c| c.turns.iter().map(|t| t.delay_ms).collect())
+            .collect()
+    }
+
+    #[test]
+    fn multi_turn_counts_and_delays_are_seeded() {
+        let args = [
+            "--isl",
+            "8",
+            "--num-dataset-entries",
+            "12",
+            "--conversation-turn-mean",
+            "3",
+            "--conversation-turn-stddev",
+            "2",
+            "--conversation-turn-delay-mean",
+            "50",
+            "--conversation-turn-delay-stddev",
+            "10",
+            "--conversation-turn-delay-ratio",
+            "0.5",
+        ];
+        let dataset = compose(&args);
+        let counts: Vec<usize> = dataset.iter().map(|c| c.turns.len()).collect();
+        // Seed 42's draws: a regression guard for the composer's streams.
+        assert_eq!(counts, [7, 6, 5, 4, 6, 2, 3, 1, 3, 1, 2, 6]);
+        for conversation in &dataset {
+            assert_eq!(
+                conversation.turns[0].delay_ms, None,
+                "first turns never wait"
+            );
+            for turn in &conversation.turns[1..] {
+                let delay = turn.delay_ms.expect("later turns wait");
+                // Whole milliseconds drawn, then halved.
+                assert_eq!((delay * 2.0).fract(), 0.0, "{delay}");
+                assert!((5.0..=60.0).contains(&delay), "{delay}");
+                assert_eq!(turn.input_tokens, Some(8));
+            }
+        }
+        // Deterministic for a seed, different for another.
+        assert_eq!(compose(&args), dataset);
+        let mut other = args.to_vec();
+        other.extend_from_slice(&["--random-seed", "43"]);
+        assert_ne!(shape(&compose(&other)), shape(&dataset));
+    }
+
+    #[test]
+    fn exact_turns_and_delays_without_deviation() {
+        let dataset = compose(&[
+            "--isl",
+            "8",
+            "--num-dataset-entries",
+            "5",
+            "--session-turns-mean",
+            "3",
+            "--session-turn-delay-mean",
+            "40",
+            "--session-delay-ratio",
+            "1.5",
+        ]);
+        for conversation in &dataset {
+            assert_eq!(
+                conversation
+                    .turns
+                    .iter()
+                    .map(|t| t.delay_ms)
+                    .collect::<Vec<_>>(),
+                [None, Some(60.0), Some(60.0)]
+            );
+        }
+        // A mean below 1 ms still waits 1 ms, AIPerf's minimum draw; no mean, no delay.
+        let short = compose(&[
+            "--num-dataset-entries",
+            "1",
+            "--conversation-turn-mean",
+            "2",
+            "--conversation-turn-delay-mean",
+            "0.4",
+        ]);
+        assert_eq!(short[0].turns[1].delay_ms, Some(1.0));
+        let none = compose(&[
+            "--num-dataset-entries",
+            "1",
+            "--conversation-turn-mean",
+            "2",
+        ]);
+        assert_eq!(none[0].turns[1].delay_ms, None);
+    }
+
+    #[test]
+    fn delays_and_turn_counts_do_not_change_the_prompts() {
+        let texts = |extra: &[&str]| -> Vec<String> {
+            let mut args = vec!["--isl", "16"];
+            args.extend_from_slice(extra);
+            compose(&args)
+                .into_iter()
+                .flat_map(|c| c.turns.into_iter().map(|t| t.texts[0].clone()))
+                .collect()
+        };
+        let plain = texts(&[
+            "--num-dataset-entries",
+            "4",
+            "--conversation-turn-mean",
+            "2",
+        ]);
+        let delayed = texts(&[
+            "--num-dataset-entries",
+            "4",
+            "--conversation-turn-mean",
+            "2",
+            "--conversation-turn-delay-mean",
+            "100",
+            "--conversation-turn-delay-stddev",
+            "30",
+        ]);
+        assert_eq!(plain.len(), 8);
+        assert_eq!(plain, delayed);
+        // The prompt stream is the single-turn one, drawn turn after turn.
+        assert_eq!(texts(&["--num-dataset-entries", "8"]), plain);
+    }
+
+    #[test]
+    fn conversation_num_sets_the_entries_and_rankings_stay_single_turn() {
+        let dataset = compose(&[
+            "--conversation-num",
+            "7",
+            "--request-count",
+            "3",
+            "--conversation-turn-mean",
+            "2",
+        ]);
+        assert_eq!(dataset.len(), 7);
+        assert!(dataset.iter().all(|c| c.turns.len() == 2));
+        let cfg = config(&[
+            "-m",
+            "m",
+            "--endpoint-type",
+            "nim_rankings",
+            "--conversation-turn-mean",
+            "4",
+            "--num-dataset-entries",
+            "3",
+        ]);
+        let mut composer = SyntheticComposer::create(&context(&cfg, &EMPTY_ENTRY)).unwrap();
+        let rankings = composer
+            .create_dataset(&TiktokenTokenizer::new(Vocabulary::O200kBase))
+            .unwrap();
+        assert!(rankings.iter().all(|c| c.turns.len() == 1));
+        for bad in [
+            ["--conversation-turn-mean", "0.5"],
+            ["--conversation-turn-delay-ratio=-1", "--isl=8"],
+            ["--conversation-turn-delay-stddev", "NaN"],
+        ] {
+            let mut args = vec!["-m", "m"];
+            args.extend_from_slice(&bad);
+            let cfg = config(&args);
+            assert!(SyntheticComposer::create(&context(&cfg, &EMPTY_ENTRY)).is_err());
+        }
+    }
+
+    #[test]
+    fn positive_normal_integers() {
+        let mut rng = crate::rng::stream_rng(Some(1), "test", 0);
+        assert_eq!(positive_normal_integer(4, 0, &mut rng), 4);
+        assert_eq!(positive_normal_integer(0, 0, &mut rng), 1);
+        let draws: Vec<u32> = (0..10_000)
+            .map(|_| positive_normal_integer(10, 3, &mut rng))
+            .collect();
+        assert!(draws.iter().all(|&d| d >= 1));
+        let mean = draws.iter().map(|&d| f64::from(d)).sum::<f64>() / draws.len() as f64;
+        // ceil() adds half a unit on average; negatives are redrawn (rare at 3.3 sigma).
+        assert!((mean - 10.5).abs() < 0.1, "{mean}");
+        // Far below zero: redrawn until non-negative, so still small and positive.
+        assert!((0..100).all(|_| positive_normal_integer(0, 5, &mut rng) >= 1));
     }
 
     #[test]

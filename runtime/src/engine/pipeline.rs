@@ -388,7 +388,11 @@ pub(crate) fn parse_record<E: EndpointProtocol, T: TokenizerProtocol>(
         } else {
             count(&reasoning)
         };
-        (raw.input_tokens.map(u64::from), count(&output), reasoning)
+        let input = raw
+            .input_tokens
+            .map(u64::from)
+            .or_else(|| raw.input_text.as_deref().map(|t| tokenizer.count(t) as u64));
+        (input, count(&output), reasoning)
     };
     ParsedRecord {
         input_tokens,

@@ -211,6 +211,12 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
             .set(template.build(&endpoint, &transport, turn, &mut body)?);
     }
     drop(transport);
+    // Chat sends a conversation's history: later turns are built with the replies.
+    let sends_history = endpoint
+        .format_session_payload(&[], &crate::dataset::Turn::default(), &mut Vec::new())
+        .unwrap_or(false);
+    let session_bodies = (sends_history && dataset.iter().any(|c| c.turns.len() > 1))
+        .then_some(worker::SessionBodies { path, headers });
 
     let mut phases = Vec::new();
     if config.warmup_request_count > 0 {
@@ -218,6 +224,7 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
             phase: Phase::Warmup,
             count: Some(config.warmup_request_count),
             duration_ns: None,
+            sessions: None,
         });
     }
     let count = config.effective_request_count();
@@ -226,6 +233,7 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         phase: Phase::Profiling,
         count,
         duration_ns,
+        sessions: config.conversation_num,
     });
 
     let cpus = std::thread::available_parallelism()
@@ -261,6 +269,8 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         turn_offsets,
         conversations: dataset,
         credits: (0..phase_count).map(|_| AtomicU64::new(0)).collect(),
+        sessions: (0..phase_count).map(|_| AtomicU64::new(0)).collect(),
+        session_bodies,
         phase_start_ns: (0..phase_count).map(|_| AtomicU64::new(u64::MAX)).collect(),
         phases,
         barrier: Barrier::new(workers as usize),

@@ -15,13 +15,13 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::dataset::Conversation;
+use crate::dataset::{Conversation, Turn};
 use crate::engine::cancel::{race, CancelSignal, Either, SplitMix};
 use crate::engine::pipeline::RecordSender;
 use crate::engine::slots::SlotGuard;
 use crate::engine::worker::{follow_ups, mark_cancelled, PreparedRequest, Shared};
 use crate::protocols::{EndpointProtocol, TimingStrategyProtocol, TransportProtocol};
-use crate::record::{Nanos, Phase, RequestRecord};
+use crate::record::{Nanos, Phase, RequestRecord, ResponseData};
 
 /// What every session of one phase on one worker shares.
 pub(crate) struct PhaseContext<S, T, E> {
@@ -32,6 +32,9 @@ pub(crate) struct PhaseContext<S, T, E> {
     pub transport: Rc<T>,
     /// Job APIs only (see `worker::job_endpoint`).
     pub job_endpoint: Option<Rc<E>>,
+    /// Endpoints that send a session's history (with `Shared::session_bodies`): it reads
+    /// each reply and writes the next turn's body.
+    pub history_endpoint: Option<Rc<E>>,
     pub tx: Rc<RecordSender>,
     pub worker_id: u32,
     pub phase: Phase,
@@ -91,6 +94,14 @@ pub(crate) async fn run<S, T, E>(
     let end = start
         .end
         .min(u32::try_from(conversation.turns.len()).unwrap_or(u32::MAX));
+    let history_body = ctx
+        .history_endpoint
+        .as_deref()
+        .zip(shared.session_bodies.as_ref());
+    // The session so far, as chat sends it: each turn, then the reply it got (if any).
+    let mut history: Vec<Turn> = Vec::new();
+    // The next turn's request when built here, with its texts for the token count.
+    let mut built: Option<(Vec<u8>, String)> = None;
     while let Some(req) = shared
         .requests
         .get(first + turn as usize)
@@ -105,7 +116,7 @@ pub(crate) async fn run<S, T, E>(
             last,
             cancel_after,
         };
-        let record = send_turn(&ctx, turn_request).await;
+        let record = send_turn(&ctx, turn_request, built.take()).await;
         let next_at = (!last).then(|| {
             ctx.timing.borrow().next_turn_at(
                 conversation,
@@ -116,6 +127,30 @@ pub(crate) async fn run<S, T, E>(
         });
         if next_at.is_none() {
             drop(guard.take());
+        }
+        // Built now, before the wait, so the next send is not delayed by it.
+        let next_turn = conversation.turns.get(turn as usize + 1);
+        if let (Some((endpoint, bodies)), Some(_), Some(next)) = (history_body, next_at, next_turn)
+        {
+            if let Some(this) = conversation.turns.get(turn as usize) {
+                history.push(this.clone());
+            }
+            if let Some(reply) = reply(endpoint, &record) {
+                history.push(Turn {
+                    texts: vec![reply],
+                    role: Some("assistant".to_owned()),
+                    ..Turn::default()
+                });
+            }
+            let mut body = Vec::new();
+            if let Ok(true) = endpoint.format_session_payload(&history, next, &mut body) {
+                let bytes = ctx.transport.prepare(&bodies.path, &bodies.headers, &body);
+                let texts = history.iter().chain([next]).flat_map(|t| &t.texts);
+                built = Some((
+                    bytes,
+                    texts.map(String::as_str).collect::<Vec<_>>().join(" "),
+                ));
+            }
         }
         shared.completed.fetch_add(1, Ordering::Relaxed);
         if record.outcome.is_some() {
@@ -153,6 +188,26 @@ pub(crate) async fn run<S, T, E>(
     drop(guard);
 }
 
+/// The assistant's reply in a record, as AIPerf keeps it for the next turn: the text of
+/// every response, a reasoning chunk's content (its reasoning when it has no content);
+/// `None` when there is no text (an error, an empty answer, embeddings).
+fn reply<E: EndpointProtocol>(endpoint: &E, record: &RequestRecord) -> Option<String> {
+    let mut text = String::new();
+    for chunk in &record.responses {
+        if let Ok(Some(parsed)) = endpoint.parse_response(chunk) {
+            match parsed.data {
+                ResponseData::Text(t) => text.push_str(&t),
+                ResponseData::Reasoning { content, .. } if !content.is_empty() => {
+                    text.push_str(&content);
+                }
+                ResponseData::Reasoning { reasoning, .. } => text.push_str(&reasoning),
+                _ => {}
+            }
+        }
+    }
+    (!text.is_empty()).then_some(text)
+}
+
 /// One turn to send, and the credit it took.
 struct TurnRequest<'a> {
     req: &'a PreparedRequest,
@@ -164,8 +219,13 @@ struct TurnRequest<'a> {
 }
 
 /// One request of a session, cancelled when the run stops or its cancellation is due;
-/// the record comes back either way.
-async fn send_turn<S, T, E>(ctx: &PhaseContext<S, T, E>, turn: TurnRequest<'_>) -> RequestRecord
+/// the record comes back either way. `built` replaces the prepared request (a chat turn
+/// with its history) and carries the texts to count its input tokens from.
+async fn send_turn<S, T, E>(
+    ctx: &PhaseContext<S, T, E>,
+    turn: TurnRequest<'_>,
+    built: Option<(Vec<u8>, String)>,
+) -> RequestRecord
 where
     T: TransportProtocol,
     E: EndpointProtocol,
@@ -179,6 +239,10 @@ where
         last,
         cancel_after,
     } = turn;
+    let (bytes, input_text) = match built {
+        Some((bytes, text)) => (Some(bytes), Some(text)),
+        None => (None, None),
+    };
     let mut record = RequestRecord {
         worker_id: ctx.worker_id,
         credit_index: credit,
@@ -190,12 +254,16 @@ where
         final_turn: Some(last),
         phase: Some(ctx.phase),
         intended_ns: intended,
-        input_tokens: req.input_tokens,
+        input_tokens: req.input_tokens.filter(|_| input_text.is_none()),
+        input_text,
         requested_output_tokens: req.max_tokens,
         ..RequestRecord::default()
     };
     let send = async {
-        let request = req.bytes.ready(&shared.preparation, &shared.clock).await;
+        let request = match bytes.as_deref() {
+            Some(built) => built,
+            None => req.bytes.ready(&shared.preparation, &shared.clock).await,
+        };
         ctx.transport
             .send(request, shared.streaming, &shared.clock, &mut record)
             .await;

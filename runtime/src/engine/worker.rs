@@ -33,6 +33,14 @@ pub(crate) struct PhasePlan {
     pub phase: Phase,
     pub count: Option<u64>,
     pub duration_ns: Option<u64>,
+    /// Sessions to start at most (`--conversation-num`); their later turns still go.
+    pub sessions: Option<u64>,
+}
+
+/// How later turns of chat sessions are rebuilt at run time, with the replies they got.
+pub(crate) struct SessionBodies {
+    pub path: String,
+    pub headers: Vec<(String, String)>,
 }
 
 /// State shared by every worker; only atomics are written during the run.
@@ -49,6 +57,11 @@ pub(crate) struct Shared {
     pub phases: Vec<PhasePlan>,
     /// Credits issued so far, per phase.
     pub credits: Vec<AtomicU64>,
+    /// Sessions started so far, per phase.
+    pub sessions: Vec<AtomicU64>,
+    /// Set when the endpoint sends a session's history (chat) and some conversation has
+    /// several turns: those turns' bodies are built when they are sent.
+    pub session_bodies: Option<SessionBodies>,
     /// Start of each phase, one instant for every worker (set at the start barrier).
     pub phase_start_ns: Vec<AtomicU64>,
     /// Workers meet here before and after each phase.
@@ -258,12 +271,17 @@ async fn run_phase<P: PluginSet>(
         .prepare(&shared.conversations, share, phase_start)
         .map_err(|e| format!("timing_strategy {}: {e}", config.effective_timing_mode()))?;
     let deadline = plan.duration_ns.map(|d| phase_start + d);
+    let history_endpoint: Option<Rc<P::Endpoint>> = match &shared.session_bodies {
+        Some(_) => Some(Rc::new(create(&config.endpoint_type, config, share)?)),
+        None => None,
+    };
     let stopped = CancelSignal::default();
     let ctx = Rc::new(session::PhaseContext {
         shared: shared.clone(),
         timing: RefCell::new(timing),
         transport: transport.clone(),
         job_endpoint,
+        history_endpoint,
         tx: tx.clone(),
         worker_id: share.id,
         phase: plan.phase,
@@ -356,6 +374,12 @@ async fn run_phase<P: PluginSet>(
         }
         let credit = shared.credits[phase_idx].fetch_add(1, Ordering::Relaxed);
         if plan.count.is_some_and(|c| credit >= c) {
+            break;
+        }
+        if plan
+            .sessions
+            .is_some_and(|n| shared.sessions[phase_idx].fetch_add(1, Ordering::Relaxed) >= n)
+        {
             break;
         }
         let (conversation, turn, turns) = match session {

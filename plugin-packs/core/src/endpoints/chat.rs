@@ -55,6 +55,18 @@ impl EndpointProtocol for ChatEndpoint {
         Ok(())
     }
 
+    /// The session's earlier turns and replies go first in `messages`, as AIPerf sends
+    /// a conversation's history.
+    fn format_session_payload(
+        &self,
+        history: &[Turn],
+        turn: &Turn,
+        body: &mut Vec<u8>,
+    ) -> Result<bool, PluginError> {
+        self.prepared.format_session_payload(history, turn, body);
+        Ok(true)
+    }
+
     fn request_headers(&self, headers: &mut Vec<(String, String)>) {
         self.prepared.request_headers(headers);
     }
@@ -118,6 +130,39 @@ mod tests {
             body(&e, &turn("x", Some(16))),
             r#"{"messages":[{"role":"user","content":"x"}],"model":"m","stream":false,"max_completion_tokens":16}"#
         );
+    }
+
+    #[test]
+    fn session_payload_sends_the_history_first() {
+        let e = endpoint(&["-m", "m", "--streaming"]);
+        let reply = Turn {
+            texts: vec!["sure".into()],
+            role: Some("assistant".into()),
+            ..Turn::default()
+        };
+        let history = [turn("first", Some(8)), reply];
+        let mut body = Vec::new();
+        assert!(e
+            .format_session_payload(&history, &turn("second", Some(16)), &mut body)
+            .unwrap());
+        assert_eq!(
+            String::from_utf8(body).unwrap(),
+            concat!(
+                r#"{"messages":[{"role":"user","content":"first"},"#,
+                r#"{"role":"assistant","content":"sure"},{"role":"user","content":"second"}],"#,
+                r#""model":"m","stream":true,"max_completion_tokens":16,"#,
+                r#""stream_options":{"include_usage":true}}"#
+            )
+        );
+        // No history: the turn's own body.
+        let mut alone = Vec::new();
+        e.format_session_payload(&[], &turn("x", None), &mut alone)
+            .unwrap();
+        assert_eq!(alone, body_bytes(&e, &turn("x", None)));
+    }
+
+    fn body_bytes(endpoint: &ChatEndpoint, turn: &Turn) -> Vec<u8> {
+        body(endpoint, turn).into_bytes()
     }
 
     #[test]

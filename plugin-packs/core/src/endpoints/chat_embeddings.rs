@@ -34,6 +34,18 @@ impl EndpointProtocol for ChatEmbeddingsEndpoint {
         Ok(())
     }
 
+    /// The session's earlier turns and replies go first in `messages`, as AIPerf sends
+    /// a conversation's history.
+    fn format_session_payload(
+        &self,
+        history: &[Turn],
+        turn: &Turn,
+        body: &mut Vec<u8>,
+    ) -> Result<bool, PluginError> {
+        self.prepared.format_session_payload(history, turn, body);
+        Ok(true)
+    }
+
     fn request_headers(&self, headers: &mut Vec<(String, String)>) {
         self.prepared.request_headers(headers);
     }

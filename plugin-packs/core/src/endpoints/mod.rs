@@ -120,6 +120,16 @@ impl Prepared {
         template.render(turn, body);
     }
 
+    /// [`format_payload`](Self::format_payload) for a later turn of a session whose
+    /// earlier turns and replies (`history`) go first in the chat messages.
+    fn format_session_payload(&self, history: &[Turn], turn: &Turn, body: &mut Vec<u8>) {
+        let template = match turn.max_tokens {
+            Some(_) => &self.with_max_tokens,
+            None => &self.without_max_tokens,
+        };
+        template.render_session(history, turn, body);
+    }
+
     fn request_headers(&self, headers: &mut Vec<(String, String)>) {
         headers.extend(self.headers.iter().cloned());
     }

@@ -101,9 +101,25 @@ impl Template {
 
     /// Appends the body for `turn` to `body`.
     pub(crate) fn render(&self, turn: &Turn, body: &mut Vec<u8>) {
+        self.render_session(&[], turn, body);
+    }
+
+    /// Appends the body for `turn` of a session to `body`: chat messages start with the
+    /// session's `history` (earlier turns and replies, each a message of its own role);
+    /// every other field comes from `turn`.
+    pub(crate) fn render_session(&self, history: &[Turn], turn: &Turn, body: &mut Vec<u8>) {
         for part in &self.parts {
             match part {
                 Part::Literal(bytes) => body.extend_from_slice(bytes),
+                Part::Input(InputShape::ChatMessages) => {
+                    body.push(b'[');
+                    for earlier in history {
+                        write_chat_message(earlier, body);
+                        body.push(b',');
+                    }
+                    write_chat_message(turn, body);
+                    body.push(b']');
+                }
                 Part::Input(shape) => write_input(*shape, turn, body),
                 Part::MaxTokens => {
                     // Only compiled into the template chosen for turns that have one.
@@ -181,11 +197,9 @@ fn write_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
 fn write_input(shape: InputShape, turn: &Turn, out: &mut Vec<u8>) {
     match shape {
         InputShape::ChatMessages => {
-            out.extend_from_slice(b"[{\"role\":");
-            write_json(out, turn.role.as_deref().unwrap_or("user"));
-            out.extend_from_slice(b",\"content\":");
-            write_chat_content(turn, out);
-            out.extend_from_slice(b"}]");
+            out.push(b'[');
+            write_chat_message(turn, out);
+            out.push(b']');
         }
         InputShape::Prompt if turn.texts.len() == 1 => write_json(out, turn.texts[0].as_str()),
         InputShape::Prompt | InputShape::List => write_json(out, &turn.texts),
@@ -233,6 +247,15 @@ fn write_input(shape: InputShape, turn: &Turn, out: &mut Vec<u8>) {
             write_json(out, &inputs);
         }
     }
+}
+
+/// `{"role":ROLE,"content":CONTENT}` for one turn (role `user` unless it says).
+fn write_chat_message(turn: &Turn, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"{\"role\":");
+    write_json(out, turn.role.as_deref().unwrap_or("user"));
+    out.extend_from_slice(b",\"content\":");
+    write_chat_content(turn, out);
+    out.push(b'}');
 }
 
 /// The first text named `query` or `queries` (AIPerf accepts both).
