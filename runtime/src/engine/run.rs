@@ -525,7 +525,9 @@ impl Staged {
         }
         let from = clock.now();
         loop {
-            monoio::time::sleep(UNPREPARED_POLL).await;
+            // Boxed, as in `session::send_turn`: inline, the aligned timer entry would sit in
+            // every request's task.
+            Box::pin(monoio::time::sleep(UNPREPARED_POLL)).await;
             if let Some(bytes) = self.0.get() {
                 preparation.waits.fetch_add(1, Ordering::Relaxed);
                 let waited = clock.now().saturating_sub(from);

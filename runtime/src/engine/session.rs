@@ -274,10 +274,14 @@ where
     };
     let stopper = async {
         match cancel_after {
-            Some(after) => match race(monoio::time::sleep(after), ctx.cancel.fired()).await {
-                Either::Left(()) => "cancelled by --request-cancellation-rate",
-                Either::Right(()) => "cancelled when the run stopped",
-            },
+            // Boxed: monoio's timer entry is cache-line aligned, and inline it would make
+            // every request's task larger and over-aligned (see `engine::cancel::race`).
+            Some(after) => {
+                match race(Box::pin(monoio::time::sleep(after)), ctx.cancel.fired()).await {
+                    Either::Left(()) => "cancelled by --request-cancellation-rate",
+                    Either::Right(()) => "cancelled when the run stopped",
+                }
+            }
             None => {
                 ctx.cancel.fired().await;
                 "cancelled when the run stopped"
