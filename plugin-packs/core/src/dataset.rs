@@ -500,23 +500,50 @@ impl LengthDistribution {
 /// The words prompts are made of, and whether their token counts add up. Trace loaders
 /// use it too, for prompts whose blocks must repeat exactly (`loaders`).
 pub(crate) struct WordList {
-    pub(crate) words: Vec<String>,
     /// Every word is one token and words never merge across boundaries, so a prompt of N
     /// words is N tokens without counting.
     pub(crate) additive: bool,
+    /// The words back to back, and each one's `(start, end)` in it: prompts copy from one
+    /// small buffer instead of chasing a heap pointer per word.
+    flat: String,
+    spans: Vec<(u32, u32)>,
 }
 
 impl WordList {
+    fn from_words(words: &[String], additive: bool) -> Self {
+        let mut flat = String::with_capacity(words.iter().map(String::len).sum());
+        let mut spans = Vec::with_capacity(words.len());
+        for word in words {
+            let start = flat.len();
+            flat.push_str(word);
+            // Word lists are vocabulary-sized (under a megabyte), far below u32::MAX.
+            spans.push((start as u32, flat.len() as u32));
+        }
+        WordList {
+            additive,
+            flat,
+            spans,
+        }
+    }
+
+    /// The words, in list order (the tokenizer's tests regenerate the shipped list from it).
+    #[cfg(test)]
+    pub(crate) fn words(&self) -> impl Iterator<Item = &str> {
+        self.spans
+            .iter()
+            .map(|&(start, end)| &self.flat[start as usize..end as usize])
+    }
+
     pub(crate) fn new<T: TokenizerProtocol>(tokenizer: &T, rng: &mut StdRng) -> Self {
         match tokenizer.plain_words() {
-            Some(list) => WordList {
-                words: list
+            Some(list) => {
+                let words: Vec<String> = list
                     .lines()
                     .filter(|w| !w.is_empty())
                     .map(str::to_owned)
-                    .collect(),
-                additive: true,
-            },
+                    .collect();
+                Self::from_words(&words, true)
+            }
             None => Self::derive(tokenizer, rng),
         }
     }
@@ -532,17 +559,14 @@ impl WordList {
         words.retain(|word| tokenizer.count(word) == 1);
         if words.is_empty() {
             tracing::debug!("tokenizer has no plain word tokens; using the fallback word list");
-            let words = FALLBACK_WORDS.iter().map(|w| (*w).to_owned()).collect();
-            return WordList {
-                words,
-                additive: false,
-            };
+            let words: Vec<String> = FALLBACK_WORDS.iter().map(|w| (*w).to_owned()).collect();
+            return Self::from_words(&words, false);
         }
         let additive = Self::check_additive(&words, tokenizer, rng);
         if !additive {
             tracing::debug!("word tokens merge when concatenated; counting every prompt");
         }
-        WordList { words, additive }
+        Self::from_words(&words, additive)
     }
 
     /// One long random sequence of every word (with repeats) stands in for all prompts: a
@@ -607,12 +631,41 @@ impl WordList {
         rng: &mut StdRng,
     ) {
         let track = !self.additive;
+        // Composing 10,000 prompts of 550 words is millions of draws before the first
+        // request can go: one draw from the seeded stream keys a cheap generator for the
+        // rest of this call, which keeps prompts reproducible at a fraction of the cost.
+        let mut picks = WordPicks::new(rng.random(), self.spans.len());
         for _ in 0..n {
-            text.push_str(&self.words[rng.random_range(0..self.words.len())]);
+            let (start, end) = self.spans[picks.next_index()];
+            text.push_str(&self.flat[start as usize..end as usize]);
             if track {
                 ends.push(text.len());
             }
         }
+    }
+}
+
+/// Uniform indices below `len` from wyrand (a 64-bit multiply-xorshift generator), mapped
+/// by a widening multiply; with at most a few hundred thousand words the bias is below
+/// 2^-45.
+struct WordPicks {
+    state: u64,
+    len: u64,
+}
+
+impl WordPicks {
+    fn new(seed: u64, len: usize) -> Self {
+        WordPicks {
+            state: seed,
+            len: len as u64,
+        }
+    }
+
+    fn next_index(&mut self) -> usize {
+        self.state = self.state.wrapping_add(0xa076_1d64_78bd_642f);
+        let mixed = u128::from(self.state) * u128::from(self.state ^ 0xe703_7ed1_a0b4_28db);
+        let random = (mixed as u64) ^ ((mixed >> 64) as u64);
+        ((u128::from(random) * u128::from(self.len)) >> 64) as usize
     }
 }
 
@@ -806,6 +859,21 @@ mod tests {
             let cfg = config(&args);
             assert!(SyntheticComposer::create(&context(&cfg, &EMPTY_ENTRY)).is_err());
         }
+    }
+
+    #[test]
+    fn word_picks_stay_in_range_and_spread_evenly() {
+        let mut picks = WordPicks::new(7, 10);
+        let mut counts = [0u32; 10];
+        for _ in 0..100_000 {
+            counts[picks.next_index()] += 1;
+        }
+        // 10,000 expected per bucket; one sigma is about 95.
+        for c in counts {
+            assert!((9_500..=10_500).contains(&c), "{counts:?}");
+        }
+        let mut one = WordPicks::new(u64::MAX, 1);
+        assert!((0..100).all(|_| one.next_index() == 0));
     }
 
     #[test]

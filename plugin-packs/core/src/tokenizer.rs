@@ -652,7 +652,7 @@ mod tests {
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
         let derived = crate::dataset::WordList::derive(&t, &mut rng);
         assert!(derived.additive);
-        let text: String = derived.words.iter().map(|w| format!("{w}\n")).collect();
+        let text: String = derived.words().map(|w| format!("{w}\n")).collect();
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/o200k_base.words");
         if std::env::var_os("AIPERF_UPDATE_SNAPSHOTS").is_some() {
             std::fs::write(path, &text).expect("write the word list");

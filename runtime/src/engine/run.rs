@@ -86,6 +86,7 @@ fn default_artifact_dir(config: &ProfileConfig) -> PathBuf {
 pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome, String> {
     // Before any slow preparation, so an early Ctrl-C still ends in written results.
     install_sigint();
+    let launched = std::time::Instant::now();
     config.validate()?;
     check_plugin_names::<P>(&config)?;
     let driver = driver_of(&config)?;
@@ -121,6 +122,7 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
     };
     crate::metrics::Goodput::from_config(&config, &computed)?;
     let tokenizer: P::Tokenizer = create(tokenizer_plugin::<P>(&config)?, &config)?;
+    tracing::debug!(elapsed = ?launched.elapsed(), "tokenizer ready");
     let dataset = match &config.input_file {
         Some(file) => load_custom_dataset::<P>(&config, file, &tokenizer)?,
         None => {
@@ -130,6 +132,11 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
                 .map_err(|e| format!("dataset: {e}"))?
         }
     };
+    tracing::debug!(
+        elapsed = ?launched.elapsed(),
+        conversations = dataset.len(),
+        "dataset composed"
+    );
     if dataset.is_empty() {
         return Err("the dataset is empty: nothing to send".into());
     }
@@ -256,6 +263,7 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
     tracing::info!(
         workers,
         driver = driver_name,
+        since_launch = ?launched.elapsed(),
         "starting the measuring workers"
     );
 
