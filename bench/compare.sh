@@ -8,6 +8,7 @@
 # Cases (see README.md, "Performance"):
 #   a  client ceiling: non-streaming, 2-token answers, no delay, concurrency 64 and 256
 #   b  fidelity: streaming, TTFT 50 ms, ITL 5 ms, 100 tokens, concurrency 1, 32, 256
+#      (after one warm-up round of `concurrency` requests)
 #   c  rate: Poisson at 200 and 5,000 req/s for 30 s
 #   d  cost: CPU seconds and peak RSS per 10,000 requests, per-record export on
 #   e  start-up: launch to first request sent, with 10,000 synthetic prompts
@@ -262,10 +263,14 @@ if want_case b; then
         c=${FID_CONC[$i]} n=${FID_COUNT[$i]}
         # 545 ms per request at best, n/c rounds; generous bound for a lagging client.
         t=$((n / c * 2 + 90))
+        # One warm-up round of c requests (both clients): the first round opens c connections
+        # at once, and its TTFT rightly includes the handshakes, which are not in the truth.
         run_ours "b-c$c-ours" b "$t" concurrency="$c" requests="$n" ttft_ms=50 itl_ms=5 -- \
-            --streaming --concurrency "$c" --request-count "$n" --isl "$ISL"
+            --streaming --concurrency "$c" --request-count "$n" --isl "$ISL" \
+            --warmup-request-count "$c"
         run_aiperf "b-c$c-aiperf" b $((t + 120)) concurrency="$c" requests="$n" ttft_ms=50 itl_ms=5 -- \
-            --streaming --concurrency "$c" --request-count "$n" --isl "$ISL"
+            --streaming --concurrency "$c" --request-count "$n" --isl "$ISL" \
+            --warmup-request-count "$c"
     done
 fi
 

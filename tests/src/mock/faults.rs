@@ -889,7 +889,8 @@ async fn serve_one<S: Socket>(
     state: &Arc<AppState>,
 ) -> anyhow::Result<()> {
     let state = Arc::clone(state);
-    let service = service_fn(move |req| handlers::handle(Arc::clone(&state), req));
+    let service =
+        service_fn(move |req| handlers::handle(Arc::clone(&state), req, std::time::Instant::now()));
     let one = OneRequest {
         io,
         request,

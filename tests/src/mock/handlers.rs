@@ -78,13 +78,16 @@ pub(super) fn json_response(status: StatusCode, doc: &Value) -> Response<MockBod
 }
 
 /// The hyper service: never fails, every problem becomes an HTTP error response.
+///
+/// `arrival` anchors every deadline of this request: the kernel's receive time of the
+/// request's head where the connection has one (see `rxstamp`), else the time hyper handed
+/// the request over. Either way it comes before the body is read, so a slow upload counts
+/// against the server as it would on a real one.
 pub(crate) async fn handle(
     state: Arc<AppState>,
     req: Request<Incoming>,
+    arrival: Instant,
 ) -> Result<Response<MockBody>, Infallible> {
-    // The arrival time anchors every deadline of this request. Taken before the body is
-    // read, so a slow upload counts against the server as it would on a real one.
-    let arrival = Instant::now();
     let guard = state.stats.enter();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();

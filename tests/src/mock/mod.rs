@@ -25,6 +25,7 @@ pub mod endpoints;
 pub mod faults;
 mod form;
 pub mod handlers;
+mod rxstamp;
 mod server;
 pub mod timer;
 pub mod tls;

@@ -3,12 +3,13 @@
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -16,6 +17,7 @@ use tracing::{debug, info, warn};
 
 use super::faults::{self, Socket};
 use super::handlers::{self, AppState};
+use super::rxstamp::{self, Stamped};
 use super::timer::PreciseTimer;
 use super::{MockConfig, MockStats};
 
@@ -26,6 +28,9 @@ pub(crate) async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let timer = PreciseTimer::start(cfg.timer_spin).context("starting the timer thread")?;
+    if let Err(e) = rxstamp::enable(&listener) {
+        debug!(error = %e, "no receive timestamps; request arrival is read from the clock");
+    }
     let grace = cfg.shutdown_grace;
     let local = listener
         .local_addr()
@@ -83,7 +88,13 @@ pub(crate) async fn run(
     }
     // Dropped last: responses still streaming above need the timer to finish.
     drop(timer);
-    info!("aiperf-mock stopped");
+    // The mock's own error, so that a client's figures can be read net of it.
+    info!(
+        timed_sends = stats.timed_sends(),
+        mean_lateness_us = stats.mean_lateness().as_secs_f64() * 1e6,
+        max_lateness_us = stats.max_lateness().as_secs_f64() * 1e6,
+        "aiperf-mock stopped"
+    );
     Ok(())
 }
 
@@ -95,6 +106,14 @@ async fn accept(stream: TcpStream, state: Arc<AppState>, closing: watch::Receive
         warn!("TCP_NODELAY failed: {e}");
     }
     match state.cfg.tls.clone() {
+        None if state.cfg.faults.is_none() => match Stamped::new(stream) {
+            Ok(stamped) => {
+                let clock = stamped.clock();
+                let arrival = move || clock.latest().unwrap_or_else(Instant::now);
+                serve_connection(stamped, state, closing, arrival).await;
+            }
+            Err(stream) => serve_connection(stream, state, closing, Instant::now).await,
+        },
         None => dispatch(stream, state, closing).await,
         Some(tls) => {
             let handshake = tokio_rustls::TlsAcceptor::from(tls).accept(stream);
@@ -110,16 +129,21 @@ async fn accept(stream: TcpStream, state: Arc<AppState>, closing: watch::Receive
 async fn dispatch<S: Socket>(stream: S, state: Arc<AppState>, closing: watch::Receiver<bool>) {
     match state.cfg.faults.clone() {
         Some(plan) => faults::serve(stream, state, plan, closing).await,
-        None => serve_connection(stream, state, closing).await,
+        None => serve_connection(stream, state, closing, Instant::now).await,
     }
 }
 
-async fn serve_connection<S: Socket>(
+/// `arrival` tells when the request hyper just parsed arrived; it is called as hyper hands
+/// the request over.
+async fn serve_connection<S>(
     stream: S,
     state: Arc<AppState>,
     mut closing: watch::Receiver<bool>,
-) {
-    let service = service_fn(move |req| handlers::handle(Arc::clone(&state), req));
+    arrival: impl Fn() -> Instant + Send + 'static,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |req| handlers::handle(Arc::clone(&state), req, arrival()));
     let conn = http1::Builder::new()
         .keep_alive(true)
         // Enables hyper's header-read timeout, which drops clients that connect and stall.
