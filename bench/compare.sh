@@ -258,16 +258,20 @@ if want_case a; then
 fi
 
 if want_case b; then
-    start_mock stream --ttft-ms 50 --itl-ms 5 --output-tokens 100
+    # A fresh mock for every run: it logs its own lateness at exit (deadline to bytes handed
+    # to hyper), which the table shows beside the client's error.
+    STREAM_MOCK=(--ttft-ms 50 --itl-ms 5 --output-tokens 100)
     for i in 0 1 2; do
         c=${FID_CONC[$i]} n=${FID_COUNT[$i]}
         # 545 ms per request at best, n/c rounds; generous bound for a lagging client.
         t=$((n / c * 2 + 90))
         # One warm-up round of c requests (both clients): the first round opens c connections
         # at once, and its TTFT rightly includes the handshakes, which are not in the truth.
+        start_mock "b-c$c-ours" "${STREAM_MOCK[@]}"
         run_ours "b-c$c-ours" b "$t" concurrency="$c" requests="$n" ttft_ms=50 itl_ms=5 -- \
             --streaming --concurrency "$c" --request-count "$n" --isl "$ISL" \
             --warmup-request-count "$c"
+        start_mock "b-c$c-aiperf" "${STREAM_MOCK[@]}"
         run_aiperf "b-c$c-aiperf" b $((t + 120)) concurrency="$c" requests="$n" ttft_ms=50 itl_ms=5 -- \
             --streaming --concurrency "$c" --request-count "$n" --isl "$ISL" \
             --warmup-request-count "$c"

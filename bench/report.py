@@ -12,6 +12,7 @@ plus env.json (machine, versions, load).
 import json
 import math
 import os
+import re
 import sys
 
 CLIENTS = ("ours", "aiperf", "wrk")
@@ -154,6 +155,20 @@ def fmt(v, digits=2, sign=False):
     return f"{v:+.{digits}f}" if sign else f"{v:.{digits}f}"
 
 
+def mock_lateness(runs, name):
+    """'mean / max' µs from the exit line of the aiperf-mock that served run `name`."""
+    try:
+        with open(os.path.join(runs, f"mock-{name}.err"), errors="replace") as f:
+            text = f.read()
+    except OSError:
+        return NA
+    found = re.findall(r"mean_lateness_us=([0-9.]+) max_lateness_us=([0-9.]+)", text)
+    if not found:
+        return NA
+    mean, worst = (float(x) for x in found[-1])
+    return f"{mean:,.0f} / {worst:,.0f}"
+
+
 class Table:
     def __init__(self, runs):
         self.runs = runs
@@ -253,6 +268,11 @@ def build(runs):
                 target, verdict = DASH, DASH
             t.add(f"b. fidelity, c={c}", f"{label} error p50 / p99 (ms)", target, cells,
                   verdict, t.load_of(*names))
+        # The mock's own share of those errors: from each deadline to its bytes going out.
+        lateness = [mock_lateness(t.runs, n) if t.run(n) else DASH for n in names]
+        if any(x not in (DASH, NA) for x in lateness):
+            t.add(f"b. fidelity, c={c}", "mock's lateness mean / max (µs)", DASH,
+                  lateness + [DASH], DASH, t.load_of(*names))
 
     # c. rate: requests started in the first D seconds after the first one, over D x rate
     for rate in (200, 5000):
