@@ -23,6 +23,7 @@ pub const ENGINE_CATEGORIES: &[(&str, &str)] = &[
     ("data_exporter", "DataExporter"),
     ("console_exporter", "ConsoleExporter"),
     ("ui", "Ui"),
+    ("url_selection_strategy", "UrlSelectionStrategy"),
     ("ramp", "Ramp"),
     ("custom_dataset_loader", "CustomDatasetLoader"),
 ];

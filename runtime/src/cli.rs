@@ -83,6 +83,10 @@ pub fn main<P: PluginSet>() -> ExitCode {
             .mut_arg("timing_mode", restrict::<P, Kind<P::TimingStrategy>>)
             .mut_arg("dataset_composer", restrict::<P, Kind<P::DatasetComposer>>)
             .mut_arg("transport", restrict::<P, Kind<P::Transport>>)
+            .mut_arg(
+                "url_selection_strategy",
+                restrict::<P, Kind<P::UrlSelectionStrategy>>,
+            )
     });
     let matches = command.get_matches();
     let cli = match Cli::from_arg_matches(&matches) {

@@ -122,6 +122,8 @@ pub trait PluginSet: 'static {
     type DataExporter: crate::protocols::DataExporterProtocol + DispatchEnum;
     type ConsoleExporter: crate::protocols::ConsoleExporterProtocol + DispatchEnum;
     type Ui: crate::protocols::UiProtocol + DispatchEnum;
+    /// Picks the `--url` of each request (`--url-strategy`).
+    type UrlSelectionStrategy: crate::protocols::UrlSelectionStrategyProtocol + DispatchEnum;
     /// Optional: without a linked ramp, ramp flags are refused.
     type Ramp: crate::protocols::RampProtocol + DispatchEnum;
     /// Optional: without a linked loader, `--input-file` is refused.

@@ -244,11 +244,14 @@ pub trait TransportProtocol {
         let _ = method;
         self.prepare(path, headers, body)
     }
-    /// Sends a prepared request and fills the record's timestamps, responses and
-    /// transport-level outcome.
+    /// Sends a prepared request to `--url` number `url_index` (what the run's
+    /// url_selection_strategy chose, below the number of URLs) and fills the record's
+    /// timestamps, responses and transport-level outcome. A job API's follow-ups reuse
+    /// their submit's index: the job lives on that server.
     async fn send(
         &self,
         request: &[u8],
+        url_index: usize,
         streaming: bool,
         clock: &crate::record::RunClock,
         record: &mut crate::record::RequestRecord,
@@ -327,7 +330,9 @@ pub trait UiProtocol {
     fn on_finish(&mut self, progress: &crate::engine::Progress);
 }
 
-/// Spreads requests over several base URLs.
+/// Spreads requests over several base URLs. Each measuring worker owns one instance,
+/// created with its `WorkerShare`, and asks it once per request when there are several
+/// `--url`s; the engine takes the answer modulo the number of URLs.
 #[protocol]
 pub trait UrlSelectionStrategyProtocol {
     fn next_url_index(&mut self) -> usize;

@@ -2225,6 +2225,7 @@ impl PluginSet for Plugins {
     type DataExporter = DataExporterPlugin;
     type ConsoleExporter = ConsoleExporterPlugin;
     type Ui = UiPlugin;
+    type UrlSelectionStrategy = UrlSelectionStrategyPlugin;
     type Ramp = RampPlugin;
     type CustomDatasetLoader = CustomDatasetLoaderPlugin;
     fn packs() -> &'static [PackInfo] {

@@ -12,13 +12,12 @@ use aiperf_runtime::http::client::{
 };
 use aiperf_runtime::http::url::BaseUrl;
 use aiperf_runtime::plugin::{Plugin, PluginContext, PluginError};
-use aiperf_runtime::protocols::{TransportProtocol, UrlSelectionStrategyProtocol};
+use aiperf_runtime::protocols::TransportProtocol;
 use aiperf_runtime::record::{ErrorDetails, Outcome, RequestRecord, RunClock};
 
-use crate::url_selection::RoundRobinUrlSelection;
-
 /// HTTP/1.1 transport. Instances owned by a worker hold that worker's connection pools,
-/// one per URL, and its URL selector; others only serialize requests.
+/// one per URL; others only serialize requests. Which URL a request goes to is the
+/// engine's choice (the run's url_selection_strategy), passed to `send`.
 ///
 /// With one URL a prepared request is the exact bytes to write. With several, the request
 /// line and `Host` differ per URL, so a prepared request is a small header (method, path,
@@ -27,7 +26,6 @@ use crate::url_selection::RoundRobinUrlSelection;
 pub struct HttpTransport {
     urls: Vec<BaseUrl>,
     pools: Vec<ConnectionPool>,
-    selector: RefCell<RoundRobinUrlSelection>,
     /// Per URL: the request lines built so far, by the prepared header they serve.
     lines: RefCell<Vec<LineCache>>,
 }
@@ -36,24 +34,9 @@ pub struct HttpTransport {
 /// serve; shared with the send in progress.
 type LineCache = Vec<(Vec<u8>, Rc<[u8]>)>;
 
-/// The URL selection strategies this transport can apply (it owns its selector, per
-/// worker, so the engine needs none).
-const STRATEGIES: &[&str] = &["round_robin"];
-
 impl Plugin for HttpTransport {
     fn create(ctx: &PluginContext<'_>) -> Result<Self, PluginError> {
         let config = ctx.config;
-        let strategy = config
-            .url_selection_strategy
-            .to_ascii_lowercase()
-            .replace('-', "_");
-        if !STRATEGIES.contains(&strategy.as_str()) {
-            return Err(PluginError::Config(format!(
-                "--url-strategy {}: the http transport supports {}",
-                config.url_selection_strategy,
-                STRATEGIES.join(", ")
-            )));
-        }
         let urls = config
             .url
             .iter()
@@ -76,9 +59,7 @@ impl Plugin for HttpTransport {
             }
             None => Vec::new(),
         };
-        let start = ctx.worker.map_or(0, |w| w.id as usize);
         Ok(HttpTransport {
-            selector: RefCell::new(RoundRobinUrlSelection::new(urls.len(), start)),
             lines: RefCell::new(vec![Vec::new(); urls.len()]),
             urls,
             pools,
@@ -184,27 +165,26 @@ impl TransportProtocol for HttpTransport {
     async fn send(
         &self,
         request: &[u8],
+        url_index: usize,
         streaming: bool,
         clock: &RunClock,
         record: &mut RequestRecord,
     ) {
-        let index = match self.pools.len() {
-            0 => {
-                return no_pool(
-                    clock,
-                    record,
-                    "this transport instance has no connection pool",
-                )
-            }
-            1 => 0,
-            n => self.selector.borrow_mut().next_url_index() % n,
+        if self.pools.is_empty() {
+            return no_pool(
+                clock,
+                record,
+                "this transport instance has no connection pool",
+            );
+        }
+        let Some(pool) = self.pools.get(url_index) else {
+            return no_pool(clock, record, "the URL index is past the last --url");
         };
-        let pool = &self.pools[index];
         if self.urls.len() == 1 {
             return pool.send(request, streaming, clock, record).await;
         }
         let prepared = split_prepared(request)
-            .and_then(|(header, rest)| Some((self.line(index, header)?, rest)));
+            .and_then(|(header, rest)| Some((self.line(url_index, header)?, rest)));
         match prepared {
             Some((line, rest)) => {
                 pool.send_parts(&[&line, rest], streaming, clock, record)

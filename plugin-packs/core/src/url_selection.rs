@@ -60,4 +60,23 @@ mod tests {
         // No URL at all still yields a valid index for the one default URL.
         assert_eq!(take(&mut RoundRobinUrlSelection::new(0, 0), 2), [0, 0]);
     }
+
+    /// The engine creates one per worker; worker `id` starts at URL `id`, as the
+    /// transport's own selector did before the strategy became a plugin call.
+    #[test]
+    fn each_worker_starts_at_its_own_url() {
+        use crate::test_config::{config, context, worker_context, EMPTY_ENTRY};
+        let cfg = config(&[
+            "-m", "m", "-u", "http://a", "-u", "http://b", "-u", "http://c",
+        ]);
+        let starts: Vec<Vec<usize>> = (0..4)
+            .map(|id| {
+                let mut s = RoundRobinUrlSelection::create(&worker_context(&cfg, id, 4)).unwrap();
+                take(&mut s, 2)
+            })
+            .collect();
+        assert_eq!(starts, [[0, 1], [1, 2], [2, 0], [0, 1]]);
+        let mut shared = RoundRobinUrlSelection::create(&context(&cfg, &EMPTY_ENTRY)).unwrap();
+        assert_eq!(take(&mut shared, 4), [0, 1, 2, 0]);
+    }
 }

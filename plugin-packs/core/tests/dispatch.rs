@@ -62,9 +62,17 @@ impl TransportProtocol for Recorder {
     fn prepare(&self, path: &str, _: &[(String, String)], body: &[u8]) -> Vec<u8> {
         [self.0.as_bytes(), path.as_bytes(), body].concat()
     }
-    async fn send(&self, request: &[u8], _: bool, clock: &RunClock, record: &mut RequestRecord) {
+    async fn send(
+        &self,
+        request: &[u8],
+        url_index: usize,
+        _: bool,
+        clock: &RunClock,
+        record: &mut RequestRecord,
+    ) {
         record.start_ns = clock.now();
         record.x_request_id = String::from_utf8_lossy(request).into_owned();
+        record.x_correlation_id = url_index.to_string();
     }
 }
 
@@ -104,8 +112,9 @@ fn async_methods_are_awaited_through_the_enum() {
     let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
         .build()
         .expect("runtime");
-    rt.block_on(transport.send(&request, false, &clock, &mut record));
+    rt.block_on(transport.send(&request, 2, false, &clock, &mut record));
     assert_eq!(record.x_request_id, "x/p{}");
+    assert_eq!(record.x_correlation_id, "2");
 }
 
 /// A category that links nothing still yields a type implementing its protocol.

@@ -19,6 +19,7 @@ mod pipeline;
 mod run;
 mod session;
 mod slots;
+mod urls;
 mod worker;
 
 pub use run::{run_profile, RunOutcome};

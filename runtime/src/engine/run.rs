@@ -663,6 +663,7 @@ fn check_plugin_names<P: PluginSet>(config: &ProfileConfig) -> Result<(), String
     }
     check::<P::Endpoint>(&config.endpoint_type, "--endpoint-type")?;
     check::<P::Transport>(&config.transport, "--transport")?;
+    check::<P::UrlSelectionStrategy>(&config.url_selection_strategy, "--url-strategy")?;
     let mode = config.effective_timing_mode();
     check::<P::TimingStrategy>(&mode, "the timing mode")?;
     let pattern = config.effective_arrival_pattern();

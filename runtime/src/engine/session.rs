@@ -19,17 +19,22 @@ use crate::dataset::{Conversation, Turn};
 use crate::engine::cancel::{race, CancelSignal, Either, SplitMix};
 use crate::engine::pipeline::RecordSender;
 use crate::engine::slots::SlotGuard;
+use crate::engine::urls::UrlPicker;
 use crate::engine::worker::{follow_ups, mark_cancelled, PreparedRequest, Shared};
-use crate::protocols::{EndpointProtocol, TimingStrategyProtocol, TransportProtocol};
+use crate::protocols::{
+    EndpointProtocol, TimingStrategyProtocol, TransportProtocol, UrlSelectionStrategyProtocol,
+};
 use crate::record::{Nanos, Phase, RequestRecord, ResponseData};
 
 /// What every session of one phase on one worker shares.
-pub(crate) struct PhaseContext<S, T, E> {
+pub(crate) struct PhaseContext<S, T, E, U> {
     pub shared: Arc<Shared>,
     /// Borrowed only between awaits (the worker's loop asks it for credits, sessions for
     /// their next turn's instant), so the borrows never overlap.
     pub timing: RefCell<S>,
     pub transport: Rc<T>,
+    /// The worker's URL choice, asked per request just before its write.
+    pub urls: Rc<UrlPicker<U>>,
     /// Job APIs only (see `worker::job_endpoint`).
     pub job_endpoint: Option<Rc<E>>,
     /// Endpoints that send a session's history (with `Shared::session_bodies`): it reads
@@ -50,7 +55,7 @@ pub(crate) struct PhaseContext<S, T, E> {
     pub cancel_after: Duration,
 }
 
-impl<S, T, E> PhaseContext<S, T, E> {
+impl<S, T, E, U> PhaseContext<S, T, E, U> {
     fn past_deadline(&self, t: Nanos) -> bool {
         self.deadline.is_some_and(|d| t >= d)
     }
@@ -71,14 +76,15 @@ pub(crate) struct SessionStart {
 }
 
 /// Sends a session's turns; the slot is given back after the last.
-pub(crate) async fn run<S, T, E>(
-    ctx: Rc<PhaseContext<S, T, E>>,
+pub(crate) async fn run<S, T, E, U>(
+    ctx: Rc<PhaseContext<S, T, E, U>>,
     start: SessionStart,
     guard: SlotGuard,
 ) where
     S: TimingStrategyProtocol,
     T: TransportProtocol,
     E: EndpointProtocol,
+    U: UrlSelectionStrategyProtocol,
 {
     let shared = &*ctx.shared;
     let mut guard = Some(guard);
@@ -221,14 +227,15 @@ struct TurnRequest<'a> {
 /// One request of a session, cancelled when the run stops or its cancellation is due;
 /// the record comes back either way. `built` replaces the prepared request (a chat turn
 /// with its history) and carries the texts to count its input tokens from.
-async fn send_turn<S, T, E>(
-    ctx: &PhaseContext<S, T, E>,
+async fn send_turn<S, T, E, U>(
+    ctx: &PhaseContext<S, T, E, U>,
     turn: TurnRequest<'_>,
     built: Option<(Vec<u8>, String)>,
 ) -> RequestRecord
 where
     T: TransportProtocol,
     E: EndpointProtocol,
+    U: UrlSelectionStrategyProtocol,
 {
     let shared = &*ctx.shared;
     let TurnRequest {
@@ -264,12 +271,15 @@ where
             Some(built) => built,
             None => req.bytes.ready(&shared.preparation, &shared.clock).await,
         };
+        let url = ctx.urls.next();
         ctx.transport
-            .send(request, shared.streaming, &shared.clock, &mut record)
+            .send(request, url, shared.streaming, &shared.clock, &mut record)
             .await;
-        // Job APIs: the submit is followed by polls, in the same record.
+        // Job APIs: the submit is followed by polls, in the same record and to the same
+        // server, which is the one that knows the job.
         if let Some(endpoint) = &ctx.job_endpoint {
-            follow_ups(&**endpoint, &*ctx.transport, &shared.clock, &mut record).await;
+            let transport = &*ctx.transport;
+            follow_ups(&**endpoint, transport, url, &shared.clock, &mut record).await;
         }
     };
     let stopper = async {

@@ -12,6 +12,7 @@ use crate::engine::health::{thread_cpu_seconds, WorkerReport};
 use crate::engine::pipeline::RecordSender;
 use crate::engine::session;
 use crate::engine::slots::Slots;
+use crate::engine::urls::UrlPicker;
 use crate::plugin::{DispatchEnum, PluginContext, PluginKind, PluginSet, WorkerShare};
 use crate::protocols::{
     ArrivalPatternProtocol, EndpointProtocol, FollowUp, NextCredit, RampProtocol,
@@ -168,6 +169,13 @@ fn create<E: DispatchEnum>(
     E::create(kind, &ctx).map_err(|e| format!("{}:{}: {e}", E::Kind::CATEGORY, kind.name()))
 }
 
+/// How a worker's requests leave it, kept across its phases: the transport (its
+/// connections) and the URL choice (its strategy's sequence).
+struct Egress<P: PluginSet> {
+    transport: Rc<P::Transport>,
+    urls: Rc<UrlPicker<P::UrlSelectionStrategy>>,
+}
+
 async fn worker_main<P: PluginSet>(
     id: u32,
     count: u32,
@@ -178,9 +186,14 @@ async fn worker_main<P: PluginSet>(
     let config = &shared.config;
     let setup = (|| {
         let transport: P::Transport = create(&config.transport, config, share)?;
-        Ok::<_, String>(Rc::new(transport))
+        let strategy: P::UrlSelectionStrategy =
+            create(&config.url_selection_strategy, config, share)?;
+        Ok::<_, String>(Egress::<P> {
+            transport: Rc::new(transport),
+            urls: Rc::new(UrlPicker::new(strategy, config.url.len())),
+        })
     })();
-    let transport = match setup {
+    let egress = match setup {
         Ok(t) => t,
         Err(e) => {
             // Keep the barrier protocol so the other workers are not left waiting.
@@ -199,16 +212,8 @@ async fn worker_main<P: PluginSet>(
     for (phase_idx, plan) in shared.phases.iter().enumerate() {
         start_barrier(&shared, phase_idx);
         if first_error.is_none() && !shared.stop.load(Ordering::SeqCst) {
-            if let Err(e) = run_phase::<P>(
-                share,
-                phase_idx,
-                plan,
-                slots_total,
-                &shared,
-                &transport,
-                &tx,
-            )
-            .await
+            if let Err(e) =
+                run_phase::<P>(share, phase_idx, plan, slots_total, &shared, &egress, &tx).await
             {
                 shared.stop.store(true, Ordering::SeqCst);
                 first_error = Some(e);
@@ -225,7 +230,7 @@ async fn run_phase<P: PluginSet>(
     plan: &PhasePlan,
     slots_total: Option<u32>,
     shared: &Arc<Shared>,
-    transport: &Rc<P::Transport>,
+    egress: &Egress<P>,
     tx: &Rc<RecordSender>,
 ) -> Result<(), String> {
     let config = &shared.config;
@@ -279,7 +284,8 @@ async fn run_phase<P: PluginSet>(
     let ctx = Rc::new(session::PhaseContext {
         shared: shared.clone(),
         timing: RefCell::new(timing),
-        transport: transport.clone(),
+        transport: egress.transport.clone(),
+        urls: egress.urls.clone(),
         job_endpoint,
         history_endpoint,
         tx: tx.clone(),
@@ -525,25 +531,27 @@ fn job_endpoint<P: PluginSet>(
 }
 
 /// Follow-up exchanges of a job API (e.g. `video_generation`: submit, poll until done,
-/// optionally download). Each goes through the worker's transport and is folded into the
-/// same record, so the request spans submit to completion and its timestamps stay on
-/// this thread's clock. The endpoint peeks at the last response's JSON to decide (a poll
-/// cannot wait for the record thread); full parsing still happens there.
+/// optionally download). Each goes through the worker's transport to the submit's URL and
+/// is folded into the same record, so the request spans submit to completion and its
+/// timestamps stay on this thread's clock. The endpoint peeks at the last response's JSON
+/// to decide (a poll cannot wait for the record thread); full parsing still happens there.
 ///
 /// Boxed: its future (a second exchange, a sleep, a record) would otherwise sit in every
 /// request's future, job API or not, and be copied with it at spawn and completion.
 pub(crate) fn follow_ups<'a, E: EndpointProtocol, T: TransportProtocol>(
     endpoint: &'a E,
     transport: &'a T,
+    url: usize,
     clock: &'a RunClock,
     record: &'a mut RequestRecord,
 ) -> std::pin::Pin<Box<impl std::future::Future<Output = ()> + 'a>> {
-    Box::pin(follow_ups_inner(endpoint, transport, clock, record))
+    Box::pin(follow_ups_inner(endpoint, transport, url, clock, record))
 }
 
 async fn follow_ups_inner<E: EndpointProtocol, T: TransportProtocol>(
     endpoint: &E,
     transport: &T,
+    url: usize,
     clock: &RunClock,
     record: &mut RequestRecord,
 ) {
@@ -564,7 +572,7 @@ async fn follow_ups_inner<E: EndpointProtocol, T: TransportProtocol>(
                 let bytes =
                     transport.prepare_method(next.method, &next.path, &next.headers, &next.body);
                 let mut part = RequestRecord::default();
-                transport.send(&bytes, false, clock, &mut part).await;
+                transport.send(&bytes, url, false, clock, &mut part).await;
                 record.absorb_follow_up(part, next.keep_responses);
                 sent = sent.saturating_add(1);
             }
