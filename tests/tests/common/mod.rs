@@ -28,27 +28,31 @@ pub fn run_dir(name: &str) -> PathBuf {
 /// crate is compiled, and not even that when nothing changed.
 pub fn core_binary() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let root = workspace().join("target").join("e2e");
-        let out = root.join("aiperf-core");
-        let (out_arg, crate_arg) = (
-            out.display().to_string(),
-            root.join("crate").display().to_string(),
-        );
-        let status = generator_main(&[
-            "aiperf-gen",
-            "build",
-            "--plugins",
-            "core",
-            "--out",
-            &out_arg,
-            "--emit-crate",
-            &crate_arg,
-        ]);
-        assert_eq!(status, 0, "aiperf-gen build failed");
-        assert!(out.exists(), "no binary at {}", out.display());
-        out
-    })
+    BIN.get_or_init(|| build_binary("aiperf-core", "core", "crate"))
+}
+
+/// `aiperf-gen build --plugins PLUGINS` into `target/e2e/NAME`, the generated crate kept
+/// in `target/e2e/CRATE_DIR`. Callers build each binary once per process.
+pub fn build_binary(name: &str, plugins: &str, crate_dir: &str) -> PathBuf {
+    let root = workspace().join("target").join("e2e");
+    let out = root.join(name);
+    let (out_arg, crate_arg) = (
+        out.display().to_string(),
+        root.join(crate_dir).display().to_string(),
+    );
+    let status = generator_main(&[
+        "aiperf-gen",
+        "build",
+        "--plugins",
+        plugins,
+        "--out",
+        &out_arg,
+        "--emit-crate",
+        &crate_arg,
+    ]);
+    assert_eq!(status, 0, "aiperf-gen build --plugins {plugins} failed");
+    assert!(out.exists(), "no binary at {}", out.display());
+    out
 }
 
 /// Runs the generator's command line in process, printing as the binary would.
