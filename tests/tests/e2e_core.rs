@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{core_binary, profile, read_json, read_records, run_dir, stat, Mock};
+use common::{core_binary, profile, profile_url, read_json, read_records, run_dir, stat, Mock};
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -492,4 +492,118 @@ fn built_binary_lists_plugins_exactly_as_the_generator_does() {
     ] {
         assert_eq!(bin(args), gen(args), "plugins {args:?}");
     }
+}
+
+/// Serves `count` non-streaming chat requests on one keep-alive connection at a time and
+/// hands back each request's head, as the client wrote it.
+fn capture_heads(count: usize) -> (String, std::thread::JoinHandle<Vec<String>>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let server = std::thread::spawn(move || {
+        let mut heads = Vec::new();
+        while heads.len() < count {
+            let (stream, _) = listener.accept().expect("accept");
+            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+            let mut writer = stream;
+            while heads.len() < count {
+                let mut head = String::new();
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        break;
+                    }
+                    head.push_str(&line);
+                    if line == "\r\n" {
+                        break;
+                    }
+                }
+                if head.is_empty() {
+                    break;
+                }
+                let length = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                    })
+                    .unwrap_or(0);
+                let mut body = vec![0; length];
+                reader.read_exact(&mut body).expect("body");
+                heads.push(head);
+                let answer = r#"{"id":"x","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"hi there"},"finish_reason":"stop"}]}"#;
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{answer}",
+                    answer.len()
+                );
+                writer.write_all(response.as_bytes()).expect("answer");
+            }
+        }
+        heads
+    });
+    (url, server)
+}
+
+/// The values of header `name` in a request head, in order.
+fn header_values<'a>(head: &'a str, name: &str) -> Vec<&'a str> {
+    head.lines()
+        .filter_map(|l| l.split_once(':'))
+        .filter(|(n, _)| n.trim().eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.trim())
+        .collect()
+}
+
+#[test]
+fn requests_carry_aiperf_id_headers_matching_their_records() {
+    let (url, server) = capture_heads(4);
+    let dir = run_dir("id-headers");
+    profile_url(&url, &dir, &["--request-count", "4", "--concurrency", "1"]);
+    let heads = server.join().expect("server");
+    let mut records = read_records(&dir);
+    records.sort_by_key(|r| r["metadata"]["request_start_ns"].as_u64());
+    assert_eq!(heads.len(), records.len());
+    let mut request_ids = std::collections::HashSet::new();
+    for (head, record) in heads.iter().zip(&records) {
+        let meta = &record["metadata"];
+        let request_id = meta["x_request_id"].as_str().expect("x_request_id");
+        let correlation = meta["x_correlation_id"].as_str().expect("x_correlation_id");
+        assert_eq!(header_values(head, "x-request-id"), [request_id], "{head}");
+        assert_eq!(
+            header_values(head, "x-correlation-id"),
+            [correlation],
+            "{head}"
+        );
+        assert_eq!(
+            header_values(head, "x-session-affinity"),
+            [correlation],
+            "{head}"
+        );
+        assert_eq!(request_id.len(), 36, "{request_id}");
+        assert_eq!(&request_id[14..15], "4", "version 4: {request_id}");
+        // Single-turn: every request is a session of its own.
+        assert_ne!(request_id, correlation);
+        assert!(
+            request_ids.insert(request_id.to_owned()),
+            "repeated {request_id}"
+        );
+        assert_eq!(meta["root_correlation_id"].as_str(), Some(correlation));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_header_given_by_the_user_replaces_the_id_header() {
+    let (url, server) = capture_heads(2);
+    let dir = run_dir("id-headers-user");
+    profile_url(
+        &url,
+        &dir,
+        &["--request-count", "2", "--header", "X-Request-ID:mine"],
+    );
+    for head in server.join().expect("server") {
+        assert_eq!(header_values(&head, "x-request-id"), ["mine"], "{head}");
+        assert_eq!(header_values(&head, "x-correlation-id").len(), 1, "{head}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -310,7 +310,12 @@ fn trace_delay_counts_from_the_previous_response() {
     assert_eq!(records.len(), 2);
     assert!(errors(&records).is_empty(), "{:?}", errors(&records));
     let by_session = sessions(&records);
-    let turns = &by_session["s"];
+    // Correlation ids are per sent session (UUIDs); the trace's id is the conversation's.
+    let turns = by_session
+        .values()
+        .find(|turns| turns[0]["metadata"]["conversation_id"] == "s")
+        .expect("the trace's session");
+    assert_eq!(turns.len(), 2, "both turns in one session");
     let ms = |a: i128, b: i128| (b - a) as f64 / 1e6;
     let (start0, end0) = (
         ns(turns[0], "request_start_ns"),

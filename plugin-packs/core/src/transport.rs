@@ -26,6 +26,7 @@ use aiperf_runtime::record::{ErrorDetails, Outcome, RequestRecord, RunClock};
 pub struct HttpTransport {
     urls: Vec<BaseUrl>,
     pools: Vec<ConnectionPool>,
+    ids: IdHeaders,
     /// Per URL: the request lines built so far, by the prepared header they serve.
     lines: RefCell<Vec<LineCache>>,
 }
@@ -63,8 +64,73 @@ impl Plugin for HttpTransport {
             lines: RefCell::new(vec![Vec::new(); urls.len()]),
             urls,
             pools,
+            ids: IdHeaders::from_config(config),
         })
     }
+}
+
+/// The id headers AIPerf adds to every request, each from the record's ids: the request's
+/// own (`X-Request-ID`), its session's (`X-Correlation-ID`), and the session's again as
+/// `X-Session-Affinity`, which routers use to keep a session on one replica (on unless
+/// `AIPERF_HTTP_X_SESSION_AFFINITY_FROM_CORRELATION_ID` is false, as in AIPerf). A header
+/// of the same name given with `--header` replaces ours.
+#[derive(Debug, Clone, Copy)]
+struct IdHeaders {
+    request: bool,
+    correlation: bool,
+    affinity: bool,
+}
+
+const AFFINITY_ENV: &str = "AIPERF_HTTP_X_SESSION_AFFINITY_FROM_CORRELATION_ID";
+
+impl IdHeaders {
+    fn from_config(config: &ProfileConfig) -> Self {
+        let given = |name: &str| {
+            config.headers.iter().any(|h| {
+                h.split_once(':')
+                    .is_some_and(|(n, _)| n.trim().eq_ignore_ascii_case(name))
+            })
+        };
+        let affinity_env = std::env::var(AFFINITY_ENV).ok();
+        let affinity_off = affinity_env.as_deref().is_some_and(|v| {
+            matches!(v.trim().to_ascii_lowercase().as_str(), "false" | "0" | "no")
+        });
+        IdHeaders {
+            request: !given("x-request-id"),
+            correlation: !given("x-correlation-id"),
+            affinity: !affinity_off && !given("x-session-affinity"),
+        }
+    }
+
+    /// The header lines for `record`, empty when it has no ids (or all are replaced).
+    fn lines(&self, record: &RequestRecord) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut line = |on: bool, name: &[u8], value: &str| {
+            // Ids are ours (UUIDs); the check keeps any other value from forging headers.
+            if on && !value.is_empty() && !value.bytes().any(|b| b == b'\r' || b == b'\n') {
+                out.extend_from_slice(name);
+                out.extend_from_slice(value.as_bytes());
+                out.extend_from_slice(b"\r\n");
+            }
+        };
+        line(self.request, b"X-Request-ID: ", &record.x_request_id);
+        line(
+            self.correlation,
+            b"X-Correlation-ID: ",
+            &record.x_correlation_id,
+        );
+        line(
+            self.affinity,
+            b"X-Session-Affinity: ",
+            &record.x_correlation_id,
+        );
+        out
+    }
+}
+
+/// Where the request line of a serialized request ends (after its CRLF).
+fn request_line_end(request: &[u8]) -> Option<usize> {
+    request.windows(2).position(|w| w == b"\r\n").map(|i| i + 2)
 }
 
 /// The pools' settings from the run's flags.
@@ -180,14 +246,22 @@ impl TransportProtocol for HttpTransport {
         let Some(pool) = self.pools.get(url_index) else {
             return no_pool(clock, record, "the URL index is past the last --url");
         };
+        let ids = self.ids.lines(record);
         if self.urls.len() == 1 {
-            return pool.send(request, streaming, clock, record).await;
+            return match request_line_end(request).filter(|_| !ids.is_empty()) {
+                Some(end) => {
+                    let (line, rest) = request.split_at(end);
+                    pool.send_parts(&[line, &ids, rest], streaming, clock, record)
+                        .await
+                }
+                None => pool.send(request, streaming, clock, record).await,
+            };
         }
         let prepared = split_prepared(request)
             .and_then(|(header, rest)| Some((self.line(url_index, header)?, rest)));
         match prepared {
             Some((line, rest)) => {
-                pool.send_parts(&[&line, rest], streaming, clock, record)
+                pool.send_parts(&[&line, &ids, rest], streaming, clock, record)
                     .await
             }
             None => no_pool(

@@ -14,6 +14,7 @@
 
 mod cancel;
 mod health;
+mod ids;
 mod pacer;
 mod pipeline;
 mod run;

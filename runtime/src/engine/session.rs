@@ -15,7 +15,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::dataset::{Conversation, Turn};
+use crate::dataset::Turn;
 use crate::engine::cancel::{race, CancelSignal, Either, SplitMix};
 use crate::engine::pipeline::RecordSender;
 use crate::engine::slots::SlotGuard;
@@ -104,6 +104,9 @@ pub(crate) async fn run<S, T, E, U>(
         .history_endpoint
         .as_deref()
         .zip(shared.session_bodies.as_ref());
+    // One id for every turn of this session, as AIPerf's X-Correlation-ID; a conversation
+    // sent twice is two sessions.
+    let correlation_id = super::ids::uuid4();
     // The session so far, as chat sends it: each turn, then the reply it got (if any).
     let mut history: Vec<Turn> = Vec::new();
     // The next turn's request when built here, with its texts for the token count.
@@ -116,7 +119,7 @@ pub(crate) async fn run<S, T, E, U>(
         let last = turn + 1 >= end;
         let turn_request = TurnRequest {
             req,
-            conversation,
+            correlation_id: &correlation_id,
             credit,
             intended,
             last,
@@ -217,7 +220,7 @@ fn reply<E: EndpointProtocol>(endpoint: &E, record: &RequestRecord) -> Option<St
 /// One turn to send, and the credit it took.
 struct TurnRequest<'a> {
     req: &'a PreparedRequest,
-    conversation: &'a Conversation,
+    correlation_id: &'a str,
     credit: u64,
     intended: Nanos,
     last: bool,
@@ -240,7 +243,7 @@ where
     let shared = &*ctx.shared;
     let TurnRequest {
         req,
-        conversation,
+        correlation_id,
         credit,
         intended,
         last,
@@ -255,9 +258,10 @@ where
         credit_index: credit,
         conversation_index: req.conversation_index,
         turn_index: req.turn_index,
+        x_request_id: super::ids::uuid4(),
         // The session's turns share a correlation id, and the last one lets a sticky
         // connection go (`--connection-reuse-strategy sticky-user-sessions`).
-        x_correlation_id: conversation.session_id.clone(),
+        x_correlation_id: correlation_id.to_owned(),
         final_turn: Some(last),
         phase: Some(ctx.phase),
         intended_ns: intended,

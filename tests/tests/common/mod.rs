@@ -124,10 +124,15 @@ pub fn measuring() -> MutexGuard<'static, ()> {
 /// Runs `profile` against `mock` with artifacts in `dir` (emptied first); the run must
 /// succeed. Runs are serialised (see [`measuring`]).
 pub fn profile(mock: &Mock, dir: &Path, extra: &[&str]) -> std::process::Output {
+    profile_url(&mock.url, dir, extra)
+}
+
+/// [`profile`] against any server on loopback, by its base URL.
+pub fn profile_url(url: &str, dir: &Path, extra: &[&str]) -> std::process::Output {
     let _serial = measuring();
     let _ = std::fs::remove_dir_all(dir);
     let output = Command::new(core_binary())
-        .args(["profile", "--model", "m", "--url", &mock.url])
+        .args(["profile", "--model", "m", "--url", url])
         .args([
             "--artifact-dir",
             dir.to_str().expect("utf-8 path"),

@@ -1,0 +1,77 @@
+//! Request and session ids as AIPerf sends them: random (version 4) UUIDs, one per request
+//! (`X-Request-ID`) and one per session (`X-Correlation-ID`), also written to each record.
+//!
+//! They identify, they do not sample anything, so they come from a per-thread generator
+//! seeded from the clock and the thread rather than from `--random-seed`: two runs with
+//! the same seed must still tell their requests apart in a server's logs.
+
+use std::cell::Cell;
+use std::hash::{BuildHasher, Hash, Hasher};
+
+thread_local! {
+    static STATE: Cell<u64> = Cell::new(seed());
+}
+
+fn seed() -> u64 {
+    // RandomState is keyed per process by the OS's random source; the clock and thread
+    // id keep threads of one process apart.
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    std::thread::current().id().hash(&mut h);
+    std::time::SystemTime::now().hash(&mut h);
+    h.finish()
+}
+
+/// wyrand: one multiply per 64 bits, plenty for ids.
+fn next_u64() -> u64 {
+    STATE.with(|s| {
+        let x = s.get().wrapping_add(0xa076_1d64_78bd_642f);
+        s.set(x);
+        let m = u128::from(x) * u128::from(x ^ 0xe703_7ed1_a0b4_28db);
+        (m as u64) ^ ((m >> 64) as u64)
+    })
+}
+
+/// A random UUID, lower-case and hyphenated (`8-4-4-4-12`), as Python's `uuid4()` prints.
+pub(crate) fn uuid4() -> String {
+    let (hi, lo) = (next_u64(), next_u64());
+    // Version 4 in the top nibble of the third group, variant 10 in the fourth.
+    let hi = (hi & !0xf000) | 0x4000;
+    let lo = (lo & !(0b11 << 62)) | (0b10 << 62);
+    let bytes = ((u128::from(hi) << 64) | u128::from(lo)).to_be_bytes();
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(36);
+    for (i, b) in bytes.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            out.push('-');
+        }
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0xf)]));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uuids_are_version_4_and_distinct() {
+        let ids: Vec<String> = (0..1000).map(|_| uuid4()).collect();
+        for id in &ids {
+            assert_eq!(id.len(), 36, "{id}");
+            let groups: Vec<&str> = id.split('-').collect();
+            assert_eq!(
+                groups.iter().map(|g| g.len()).collect::<Vec<_>>(),
+                [8, 4, 4, 4, 12],
+                "{id}"
+            );
+            assert!(groups[2].starts_with('4'), "{id}");
+            assert!(matches!(&groups[3][..1], "8" | "9" | "a" | "b"), "{id}");
+            assert!(id
+                .bytes()
+                .all(|b| b == b'-' || b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        }
+        let unique: std::collections::HashSet<&String> = ids.iter().collect();
+        assert_eq!(unique.len(), ids.len());
+    }
+}
