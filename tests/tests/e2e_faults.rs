@@ -429,7 +429,7 @@ fn garbage_and_early_close_are_connection_errors() {
     assert_all_failed_with(
         &run,
         &json!({
-            "type": "ServerDisconnected",
+            "type": "ServerDisconnectedError",
             "message": "connection failed before the response: closed by the server"
         }),
     );

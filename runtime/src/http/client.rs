@@ -24,7 +24,7 @@ use monoio_rustls::{ClientTlsStream, TlsConnector};
 use rustls::pki_types::ServerName;
 
 use super::deadline::{until, Deadlines};
-use super::response::{fail, io_kind, ResponseEnd, ResponseParser};
+use super::response::{fail, io_kind, ResponseEnd, ResponseParser, CLIENT_CONNECTOR_ERROR};
 use super::tls;
 use super::url::{BaseUrl, Scheme, UrlError};
 use crate::record::{Nanos, Outcome, RequestRecord, RunClock};
@@ -454,7 +454,7 @@ impl ConnectionPool {
         let tcp = TcpStream::connect_addr(self.addr)
             .await
             .map_err(|e| ConnectError {
-                kind: io_kind(&e),
+                kind: CLIENT_CONNECTOR_ERROR.to_owned(),
                 error: e,
             })?;
         // Nagle would hold a request back until the previous segment is acknowledged
@@ -535,7 +535,7 @@ fn tls_connect_error(error: io::Error) -> ConnectError {
     let kind = match tls {
         Some(rustls::Error::InvalidCertificate(_)) => "ClientConnectorCertificateError".to_owned(),
         Some(_) => "ClientSSLError".to_owned(),
-        None => io_kind(&error),
+        None => CLIENT_CONNECTOR_ERROR.to_owned(),
     };
     ConnectError { kind, error }
 }

@@ -196,7 +196,7 @@ impl ResponseParser {
                         format!("connection failed during response head: {e}"),
                     ),
                     None => (
-                        "ServerDisconnected".to_owned(),
+                        SERVER_DISCONNECTED.to_owned(),
                         "connection closed during response head".to_owned(),
                     ),
                 };
@@ -236,12 +236,23 @@ impl ResponseParser {
 }
 
 /// Error `type` for an I/O failure, close to the names AIPerf (aiohttp) reports.
+/// The error `type` of a connection that failed after it was established, named as
+/// aiohttp's exception (what AIPerf records): a peer that closed is
+/// `ServerDisconnectedError`, any other socket error (a reset, a broken pipe) `ClientOSError`.
 pub(crate) fn io_kind(e: &io::Error) -> String {
     match e.kind() {
-        io::ErrorKind::UnexpectedEof => "ServerDisconnected".to_owned(),
-        kind => format!("{kind:?}"),
+        io::ErrorKind::UnexpectedEof => SERVER_DISCONNECTED.to_owned(),
+        _ => "ClientOSError".to_owned(),
     }
 }
+
+/// aiohttp's name for a connection the server closed before the response was complete.
+pub(crate) const SERVER_DISCONNECTED: &str = "ServerDisconnectedError";
+
+/// The error `type` of a connection that could not be opened, as aiohttp names it: it
+/// wraps every socket error of the connect (refused, unreachable, timed out) in
+/// `ClientConnectorError`.
+pub(crate) const CLIENT_CONNECTOR_ERROR: &str = "ClientConnectorError";
 
 pub(crate) fn fail(
     rec: &mut RequestRecord,

@@ -548,7 +548,7 @@ fn connection_refused() {
         let rec = send(&pool, &post(&base), true, &clock).await;
         assert_eq!(rec.outcome, Some(Outcome::ConnectionError));
         let err = rec.error.unwrap();
-        assert_eq!(err.kind, "ConnectionRefused", "{err:?}");
+        assert_eq!(err.kind, "ClientConnectorError", "{err:?}");
         assert!(
             err.message
                 .starts_with(&format!("connect to {addr} failed")),
@@ -620,7 +620,7 @@ fn bc20_fresh_connection_closed_is_an_error() {
         let pool = ConnectionPool::new(server.addr);
         let rec = send(&pool, &post(&server.base()), false, &clock).await;
         assert_eq!(rec.outcome, Some(Outcome::ConnectionError));
-        assert_eq!(rec.error.unwrap().kind, "ServerDisconnected");
+        assert_eq!(rec.error.unwrap().kind, "ServerDisconnectedError");
         assert_eq!(pool.reconnects(), 0);
         server.join();
     });
