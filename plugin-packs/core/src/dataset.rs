@@ -675,13 +675,31 @@ impl WordPicks {
     }
 }
 
-/// A space followed by 3-10 lower-case ASCII letters.
+/// A space followed by 3-10 lower-case ASCII letters, and not a word nobody wants to find
+/// in a prompt they share (see [`UNWANTED_WORDS`]).
 fn is_plain_word(text: &str) -> bool {
     let Some(letters) = text.strip_prefix(' ') else {
         return false;
     };
-    (3..=10).contains(&letters.len()) && letters.bytes().all(|b| b.is_ascii_lowercase())
+    (3..=10).contains(&letters.len())
+        && letters.bytes().all(|b| b.is_ascii_lowercase())
+        && !UNWANTED_WORDS.contains(&letters)
 }
+
+/// Sexual, profane and slur tokens of the vocabularies (several languages): synthetic
+/// prompts end up in `inputs.json`, in server logs and in bug reports, and a benchmark
+/// has no use for these words. Vocabulary tokens are whole words here, so an exact match
+/// suffices; the list is what the shipped o200k and cl100k word lists held.
+const UNWANTED_WORDS: &[&str] = &[
+    "anal", "ass", "asshole", "bastard", "bdsm", "bitch", "bitches", "blowjob", "boob", "boobs",
+    "cazzo", "chinga", "cialis", "cock", "cocks", "cum", "cunt", "dick", "dicks", "dildo",
+    "erotic", "erotica", "erotik", "escort", "escorts", "fag", "faggot", "fetish", "fick",
+    "ficken", "fuck", "fucked", "fucker", "fucking", "fucks", "hentai", "horny", "jizz", "masturb",
+    "merda", "mierda", "milf", "naked", "nigga", "nigger", "nude", "nudes", "orgasm", "pendejo",
+    "penis", "porn", "porno", "pornhub", "porra", "puta", "putain", "pute", "pussy", "rape",
+    "raped", "scheisse", "seks", "sex", "sexe", "sexo", "sexual", "sexy", "shit", "shitty", "slut",
+    "sluts", "tits", "vagina", "verga", "viagra", "whore", "xnxx", "xvideos", "xxx",
+];
 
 #[cfg(test)]
 mod tests {
