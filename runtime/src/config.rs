@@ -436,7 +436,7 @@ impl ProfileConfig {
         if self.user_centric_rate.is_some() && self.request_rate.is_some() {
             return Err("--user-centric-rate and --request-rate cannot be combined".into());
         }
-        Ok(())
+        crate::limits::check(self)
     }
 
     /// The primary model name.
@@ -577,15 +577,6 @@ fn parse_goodput(s: &str) -> Result<GoodputSlos, String> {
     Ok(GoodputSlos(slos))
 }
 
-/// Header names whose values are credentials.
-const SECRET_HEADERS: &[&str] = &[
-    "authorization",
-    "x-api-key",
-    "api-key",
-    "proxy-authorization",
-    "cookie",
-];
-
 /// `api_key` in the artifacts' `input_config`: `"<redacted>"` when set, as AIPerf writes.
 fn redact_secret<S: serde::Serializer>(value: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
     match value {
@@ -594,14 +585,67 @@ fn redact_secret<S: serde::Serializer>(value: &Option<String>, s: S) -> Result<S
     }
 }
 
-/// A `Name:Value` header as written into artifacts: credentials become `<redacted>`.
+/// A `--header` value as written into artifacts and logs: every value becomes
+/// `<redacted>`, names stay. Any header may carry a credential (`X-Auth-Token`,
+/// `Ocp-Apim-Subscription-Key`, ...), so no list of names can tell which are safe.
 pub(crate) fn redact_header(header: &str) -> String {
-    match header.split_once(':') {
-        Some((name, _)) if SECRET_HEADERS.contains(&name.trim().to_ascii_lowercase().as_str()) => {
-            format!("{name}:<redacted>")
-        }
-        _ => header.to_owned(),
+    const REDACTED: &str = "<redacted>";
+    let trimmed = header.trim();
+    if trimmed.starts_with('{') {
+        // The JSON-object form, `{"Name": "Value", ...}`.
+        return match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(trimmed) {
+            Ok(object) => {
+                let names: Vec<String> = object
+                    .keys()
+                    .map(|name| {
+                        format!("{}:\"{REDACTED}\"", serde_json::Value::from(name.as_str()))
+                    })
+                    .collect();
+                format!("{{{}}}", names.join(","))
+            }
+            Err(_) => REDACTED.to_owned(),
+        };
     }
+    match header.split_once(':') {
+        Some((name, _)) => format!("{name}:{REDACTED}"),
+        // No name to keep: the whole argument may be the secret.
+        None => REDACTED.to_owned(),
+    }
+}
+
+/// The command line as written into artifacts, the console and logs: `--api-key` and
+/// every `--header` value replaced by `<redacted>`, in each spelling clap accepts
+/// (`--header X`, `--header=X`, `-H X`, `-H=X`, `-HX`).
+pub(crate) fn redact_args(args: impl Iterator<Item = String>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut secret_next = false;
+    let mut header_next = false;
+    for arg in args {
+        let redacted = if secret_next {
+            "<redacted>".to_owned()
+        } else if header_next {
+            redact_header(&arg)
+        } else if arg.starts_with("--api-key=") {
+            "--api-key=<redacted>".to_owned()
+        } else if let Some(value) = arg.strip_prefix("--header=") {
+            format!("--header={}", redact_header(value))
+        } else if let Some(value) = arg.strip_prefix("-H=") {
+            format!("-H={}", redact_header(value))
+        } else if let Some(value) = arg.strip_prefix("-H").filter(|v| !v.is_empty()) {
+            format!("-H{}", redact_header(value))
+        } else {
+            arg.clone()
+        };
+        let is_value = secret_next || header_next;
+        secret_next = !is_value && arg == "--api-key";
+        header_next = !is_value && (arg == "--header" || arg == "-H");
+        out.push(if redacted.contains(' ') {
+            format!("'{redacted}'")
+        } else {
+            redacted
+        });
+    }
+    out
 }
 
 /// `--header` values in `input_config`, credentials replaced by `<redacted>`.
@@ -671,7 +715,12 @@ mod transport_flag_tests {
             "-H",
             "x-api-key:sk-3",
             "-H",
-            "X-Foo:bar",
+            "X-Auth-Token:tok-4",
+            "--header=Ocp-Apim-Subscription-Key:sub-5",
+            "-H",
+            r#"{"X-B": "json-6", "X-A": 7}"#,
+            "-H",
+            "no-colon-8",
         ])
         .unwrap();
         let v = serde_json::to_value(&c).unwrap();
@@ -681,13 +730,70 @@ mod transport_flag_tests {
             serde_json::json!([
                 "Authorization:<redacted>",
                 "x-api-key:<redacted>",
-                "X-Foo:bar"
+                "X-Auth-Token:<redacted>",
+                "Ocp-Apim-Subscription-Key:<redacted>",
+                r#"{"X-A":"<redacted>","X-B":"<redacted>"}"#,
+                "<redacted>",
             ])
         );
         assert_eq!(
             serde_json::to_value(parse(&[]).unwrap()).unwrap()["api_key"],
             serde_json::Value::Null
         );
+    }
+
+    fn redact(args: &[&str]) -> String {
+        redact_args(args.iter().map(|s| (*s).to_owned())).join(" ")
+    }
+
+    #[test]
+    fn credentials_are_redacted_from_the_command_line() {
+        assert_eq!(
+            redact(&[
+                "bin",
+                "profile",
+                "--api-key",
+                "sk-1",
+                "--api-key=sk-2",
+                "-m",
+                "m"
+            ]),
+            "bin profile --api-key <redacted> --api-key=<redacted> -m m"
+        );
+        assert_eq!(
+            redact(&[
+                "--header",
+                "Authorization:Bearer x",
+                "-H",
+                "X-Foo:bar",
+                "--header=X-Auth-Token:t",
+                "-H=Ocp-Apim-Subscription-Key:k",
+                "-HX-Key:v",
+                "-H",
+                "-H",
+            ]),
+            "--header Authorization:<redacted> -H X-Foo:<redacted> \
+             --header=X-Auth-Token:<redacted> -H=Ocp-Apim-Subscription-Key:<redacted> \
+             -HX-Key:<redacted> -H <redacted>"
+        );
+        assert_eq!(redact(&["--extra-inputs", "a b"]), "--extra-inputs 'a b'");
+    }
+
+    /// Every spelling clap accepts for `--header` is one the redaction recognises.
+    #[test]
+    fn every_header_spelling_clap_accepts_is_redacted() {
+        for args in [
+            &["--header", "X-S:sec"][..],
+            &["--header=X-S:sec"],
+            &["-H", "X-S:sec"],
+            &["-H=X-S:sec"],
+            &["-HX-S:sec"],
+        ] {
+            assert_eq!(parse(args).unwrap().headers, ["X-S:sec"], "{args:?}");
+            let line = redact(args);
+            assert!(!line.contains("sec"), "{args:?}: {line}");
+            assert!(line.contains("X-S:<redacted>"), "{args:?}: {line}");
+        }
     }
 }
 

@@ -263,7 +263,9 @@ fn request_options_reach_the_payload_and_secrets_stay_out_of_artifacts() {
     let mock = Mock::start(&["--output-tokens", "3"]);
     let dir = run_dir("options");
     let secret = "sk-e2e-secret-value";
-    profile(
+    // Headers of any name may carry credentials: none of their values may be written.
+    let header_secrets = ["hdrsecretvalue123", "subkeysecret456", "foovalue789"];
+    let output = profile(
         &mock,
         &dir,
         &[
@@ -272,7 +274,10 @@ fn request_options_reach_the_payload_and_secrets_stay_out_of_artifacts() {
             "--extra-inputs",
             "temperature:0.5",
             "--header",
-            "X-Foo:bar",
+            "X-Foo:foovalue789",
+            "-H",
+            "X-Secret-Hdr:hdrsecretvalue123",
+            "--header=Ocp-Apim-Subscription-Key:subkeysecret456",
             "--api-key",
             secret,
             "--osl",
@@ -290,13 +295,49 @@ fn request_options_reach_the_payload_and_secrets_stay_out_of_artifacts() {
     assert_eq!(payload["max_completion_tokens"], 3);
     assert_eq!(payload["model"], "m");
     assert_eq!(stat(&read_json(&dir), "output_sequence_length", "avg"), 3.0);
-    for entry in std::fs::read_dir(&dir).expect("artifacts").flatten() {
-        let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
-        assert!(
-            !text.contains(secret),
-            "{} leaks the API key",
-            entry.path().display()
-        );
+    let json = read_json(&dir);
+    assert_eq!(
+        json["input_config"]["headers"],
+        serde_json::json!([
+            "X-Foo:<redacted>",
+            "X-Secret-Hdr:<redacted>",
+            "Ocp-Apim-Subscription-Key:<redacted>"
+        ])
+    );
+    let cli = json["run_info"]["cli_command"]
+        .as_str()
+        .expect("cli_command");
+    assert!(cli.contains("-H X-Secret-Hdr:<redacted>"), "{cli}");
+    let mut texts = vec![
+        (
+            "stdout".to_owned(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+        ),
+        (
+            "stderr".to_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        ),
+    ];
+    let mut dirs = vec![dir.clone()];
+    while let Some(next) = dirs.pop() {
+        for entry in std::fs::read_dir(&next).expect("artifacts").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                let bytes = std::fs::read(&path).expect("artifact");
+                texts.push((
+                    path.display().to_string(),
+                    String::from_utf8_lossy(&bytes).into(),
+                ));
+            }
+        }
+    }
+    assert!(texts.len() > 4, "too few artifacts: {texts:?}");
+    for (name, text) in &texts {
+        for leaked in header_secrets.iter().chain([&secret]) {
+            assert!(!text.contains(leaked), "{name} leaks `{leaked}`");
+        }
     }
 
     // The same seed composes the same prompts.

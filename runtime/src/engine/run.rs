@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier, Mutex, OnceLock};
 use std::time::Duration;
 
-use crate::config::{redact_header, ProfileConfig};
+use crate::config::{redact_args, ProfileConfig};
 use crate::engine::pipeline::{self, create_all, tokenizer_plugin, PipelineSettings};
 use crate::engine::worker::{self, Driver, PhasePlan, PreparedRequest, Shared};
 use crate::engine::{health, Progress};
@@ -778,35 +778,6 @@ fn cli_command() -> String {
     redact_args(std::env::args()).join(" ")
 }
 
-/// The command line as written into artifacts: credentials replaced by `<redacted>`.
-pub(crate) fn redact_args(args: impl Iterator<Item = String>) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut secret_next = false;
-    let mut header_next = false;
-    for arg in args {
-        let redacted = if secret_next {
-            "<redacted>".to_owned()
-        } else if header_next {
-            redact_header(&arg)
-        } else if arg.starts_with("--api-key=") {
-            "--api-key=<redacted>".to_owned()
-        } else if let Some(value) = arg.strip_prefix("--header=") {
-            format!("--header={}", redact_header(value))
-        } else {
-            arg.clone()
-        };
-        secret_next = arg == "--api-key";
-        // Headers are credentials only by name; see `redact_header`.
-        header_next = arg == "--header" || arg == "-H";
-        out.push(if redacted.contains(' ') {
-            format!("'{redacted}'")
-        } else {
-            redacted
-        });
-    }
-    out
-}
-
 /// `2026-12-04T17:25:53.123456`: local time, microseconds, no zone (as AIPerf writes).
 pub(crate) fn local_iso_time(wall_ns: u64) -> String {
     let secs = (wall_ns / 1_000_000_000) as libc::time_t;
@@ -832,37 +803,6 @@ pub(crate) fn local_iso_time(wall_ns: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn redact(args: &[&str]) -> String {
-        redact_args(args.iter().map(|s| (*s).to_owned())).join(" ")
-    }
-
-    #[test]
-    fn credentials_are_redacted_from_the_command_line() {
-        assert_eq!(
-            redact(&[
-                "bin",
-                "profile",
-                "--api-key",
-                "sk-1",
-                "--api-key=sk-2",
-                "-m",
-                "m"
-            ]),
-            "bin profile --api-key <redacted> --api-key=<redacted> -m m"
-        );
-        assert_eq!(
-            redact(&[
-                "--header",
-                "Authorization:Bearer x",
-                "-H",
-                "X-Foo:bar",
-                "--header=api-key:k"
-            ]),
-            "--header Authorization:<redacted> -H X-Foo:bar --header=api-key:<redacted>"
-        );
-        assert_eq!(redact(&["--extra-inputs", "a b"]), "--extra-inputs 'a b'");
-    }
 
     /// A worker that reaches a request before the preparation thread waits for it without
     /// blocking its thread, gets exactly the bytes prepared, and the wait is counted; a

@@ -465,8 +465,11 @@ pub(crate) fn parse_headers(args: &[String]) -> Result<Vec<(String, String)>, Pl
     for arg in args {
         let arg = arg.trim();
         if arg.starts_with('{') {
+            // The argument is not echoed: header values are credentials as often as not.
             let pairs = parse_ordered_object(arg).map_err(|e| {
-                PluginError::Config(format!("--header `{arg}` is not a JSON object: {e}"))
+                PluginError::Config(format!(
+                    "a --header starting with `{{` is not a JSON object: {e}"
+                ))
             })?;
             for (name, value) in pairs {
                 let value = match value {
@@ -477,9 +480,10 @@ pub(crate) fn parse_headers(args: &[String]) -> Result<Vec<(String, String)>, Pl
             }
         } else {
             let Some((name, value)) = arg.split_once(':') else {
-                return Err(PluginError::Config(format!(
-                    "--header `{arg}` must be `Name:Value` or a JSON object"
-                )));
+                return Err(PluginError::Config(
+                    "a --header without `:` must be a JSON object (`Name:Value` otherwise)"
+                        .to_owned(),
+                ));
             };
             headers.push(checked_header(name.trim(), value.trim())?);
         }
@@ -588,6 +592,13 @@ mod tests {
         assert_eq!(headers, expected);
         for bad in ["NoColon", ":v", "X-A:b\r\nX-Evil: 1", "Bad Name:v"] {
             assert!(parse_headers(&strings(&[bad])).is_err(), "{bad}");
+        }
+        // A malformed header's value may still be a credential: errors do not echo it.
+        for bad in ["Bearer sk-secret-1", "{\"X-A\": sk-secret-1}"] {
+            let Err(PluginError::Config(message)) = parse_headers(&strings(&[bad])) else {
+                panic!("{bad} parsed");
+            };
+            assert!(!message.contains("sk-secret-1"), "{message}");
         }
     }
 
