@@ -49,6 +49,11 @@ enum Command {
 #[derive(Debug, clap::Args)]
 struct BuildArgs {
     /// Packs to link, by name or path, in registration order (e.g. `core,my-pack`).
+    ///
+    /// A bare name (no `/`, not starting with `.` or `~`, not ending in `.toml`, `.yaml` or
+    /// `.yml`) is a pack on the search path; only when none has that name is `./NAME` used,
+    /// and only as a pack directory (never a file). Anything else is a path: a manifest
+    /// file, a `Cargo.toml` or a pack directory.
     #[arg(long = "plugins", value_delimiter = ',', required = true)]
     plugins: Vec<String>,
     /// Where to write the binary.
@@ -77,6 +82,11 @@ struct ValidateArgs {
     /// others are plugins.yaml files (validated against it, or the runtime's).
     files: Vec<PathBuf>,
     /// Packs to validate, by name or path (default `core` when no files are given).
+    ///
+    /// A bare name (no `/`, not starting with `.` or `~`, not ending in `.toml`, `.yaml` or
+    /// `.yml`) is a pack on the search path; only when none has that name is `./NAME` used,
+    /// and only as a pack directory (never a file). Anything else is a path: a manifest
+    /// file, a `Cargo.toml` or a pack directory.
     #[arg(long = "plugins", value_delimiter = ',')]
     plugins: Vec<String>,
     /// The categories.yaml to validate plugins against (default: the runtime's).
@@ -123,6 +133,11 @@ struct PluginsArgs {
     #[arg(short, long)]
     validate: bool,
     /// Packs to explore, by name or path, in registration order (default `core`).
+    ///
+    /// A bare name (no `/`, not starting with `.` or `~`, not ending in `.toml`, `.yaml` or
+    /// `.yml`) is a pack on the search path; only when none has that name is `./NAME` used,
+    /// and only as a pack directory (never a file). Anything else is a path: a manifest
+    /// file, a `Cargo.toml` or a pack directory.
     #[arg(long = "plugins", value_delimiter = ',')]
     plugins: Vec<String>,
     /// The categories.yaml to use (default: the runtime's).

@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::manifest::diagnostic::{codes, Diagnostic};
+use crate::manifest::diagnostic::{codes, quote_user, Diagnostic};
 use crate::manifest::{
     self, find_pack, load_categories_str_with, load_categories_with, read_pack, resolve,
     CategoriesManifest, LoadOptions, PackInfo, PluginsLoader, PluginsManifest, Resolution,
@@ -66,14 +66,67 @@ pub fn pack_search_path(extra: &[PathBuf]) -> Vec<PathBuf> {
     manifest::pack_search_paths(Some(&workspace_root()), extra)
 }
 
-/// Whether a pack argument names a manifest file rather than a pack: a `.yaml`/`.yml`
+/// Whether a path argument names a manifest file rather than a pack: a `.yaml`/`.yml`
 /// path, or any existing file other than a `Cargo.toml`.
-fn is_manifest_file(arg: &str) -> bool {
-    let lower = arg.to_ascii_lowercase();
-    let path = Path::new(arg);
+fn is_manifest_file(path: &Path) -> bool {
+    let lower = path.to_string_lossy().to_ascii_lowercase();
     lower.ends_with(".yaml")
         || lower.ends_with(".yml")
         || (path.is_file() && path.file_name().is_some_and(|n| n != "Cargo.toml"))
+}
+
+/// The pack a `--plugins` argument names. A bare name (see [`manifest::looks_like_path`])
+/// is a pack on the search path; only when there is none is `./NAME` tried, and only as a
+/// pack directory (a `Cargo.toml` or a `plugins.yaml` in it), never as a file. A path is a
+/// manifest file, a `Cargo.toml`, or a pack directory (a `Cargo.toml`, else a
+/// `plugins.yaml`).
+#[allow(
+    clippy::result_large_err,
+    reason = "called once per pack; a diagnostic is the natural error here"
+)]
+fn locate_pack(arg: &str, search: &[PathBuf]) -> Result<PackInfo, Diagnostic> {
+    if manifest::looks_like_path(arg) {
+        return pack_at(&manifest::expand_home(arg));
+    }
+    let not_found = match find_pack(arg, search) {
+        Ok(pack) => return Ok(pack),
+        Err(d) if d.code == codes::PACK_NOT_FOUND => d,
+        Err(d) => return Err(d),
+    };
+    // Absolute, so diagnostics show where a bare name led (the user wrote no path).
+    let local = Path::new(".").join(arg);
+    let local = std::path::absolute(&local).unwrap_or(local);
+    if local.is_dir()
+        && (local.join("Cargo.toml").is_file() || local.join("plugins.yaml").is_file())
+    {
+        return pack_at(&local);
+    }
+    if std::fs::symlink_metadata(&local).is_ok() {
+        return Err(not_found.with_help(format!(
+            "`{}` is not a pack directory (no Cargo.toml or plugins.yaml in it) and a bare \
+             name is never read as a file; to read it as a manifest, write it as a path \
+             (`./{}`)",
+            local.display(),
+            quote_user(arg)
+        )));
+    }
+    Err(not_found)
+}
+
+/// The pack at a path the user gave (see [`locate_pack`]).
+#[allow(
+    clippy::result_large_err,
+    reason = "called once per pack; a diagnostic is the natural error here"
+)]
+fn pack_at(path: &Path) -> Result<PackInfo, Diagnostic> {
+    if is_manifest_file(path) {
+        return pack_for_manifest(path);
+    }
+    let manifest = path.join("plugins.yaml");
+    if path.is_dir() && !path.join("Cargo.toml").is_file() && manifest.is_file() {
+        return pack_for_manifest(&manifest);
+    }
+    read_pack(path)
 }
 
 /// The pack a `plugins.yaml` file belongs to: the nearest enclosing Cargo package that
@@ -189,12 +242,7 @@ impl Session {
         let search = pack_search_path(&inputs.pack_paths);
         let loader = PluginsLoader::new(&categories, inputs.options);
         for arg in &inputs.packs {
-            let found = if is_manifest_file(arg) {
-                pack_for_manifest(Path::new(arg))
-            } else {
-                find_pack(arg, &search)
-            };
-            let pack = match found {
+            let pack = match locate_pack(arg, &search) {
                 Ok(pack) => pack,
                 Err(d) => {
                     session.diagnostics.push(d);

@@ -227,3 +227,85 @@ fn build_requires_rust_class_paths() {
     // categories the runtime does not define (warnings) and Python classes (errors).
     assert_eq!(stderr.matches("error[E0203]").count(), 270, "{stderr}");
 }
+
+/// `aiperf-gen ARGS` run in `dir`, for rules that depend on the current directory.
+fn run_in(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_aiperf-gen"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("AIPERF_PACK_PATH")
+        .output()
+        .expect("run aiperf-gen");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// A bare `--plugins` name is a pack first: a file or directory of that name in the
+/// current directory (a core dump is called `core`) does not shadow it. A path-shaped
+/// argument reads the path, and a bare name no pack has falls back to a pack directory
+/// there, shown by its absolute path.
+#[test]
+fn a_bare_pack_name_is_a_pack_before_a_path() {
+    let dir = std::env::temp_dir().join(format!("aiperf-gen-bare-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("mine")).unwrap();
+    std::fs::write(dir.join("core"), "not: [a, manifest\n").unwrap();
+    let acme = fixture("fixtures/check-class/acme-good/plugins.yaml");
+    std::fs::copy(&acme, dir.join("mine").join("plugins.yaml")).unwrap();
+
+    // The name wins over the file, for every command that takes packs.
+    let (code, stdout, stderr) = run_in(&dir, &["validate", "--plugins", "core"]);
+    assert_eq!((code, stderr.as_str()), (0, ""), "{stdout}");
+    assert!(stdout.ends_with(" in 1 pack; valid\n"), "{stdout}");
+    let (code, stdout, stderr) = run_in(&dir, &["plugins", "--plugins", "core", "endpoint"]);
+    assert_eq!((code, stderr.as_str()), (0, ""), "{stdout}");
+    let out = dir.join("bin");
+    let out = out.to_str().unwrap();
+    let args = [
+        "build",
+        "--plugins",
+        "core",
+        "--no-build",
+        "--out",
+        out,
+        "--emit-crate",
+        out,
+    ];
+    let (code, stdout, stderr) = run_in(&dir, &args);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+
+    // A path reads the file, and the error names it.
+    let (code, _, stderr) = run_in(&dir, &["validate", "--plugins", "./core"]);
+    assert_ne!(code, 0, "{stderr}");
+    assert!(stderr.starts_with("./core:2:1: error[E0003]"), "{stderr}");
+
+    // No pack is called `mine`: the pack directory of that name is used, by its full path.
+    let (code, stdout, stderr) = run_in(&dir, &["validate", "--plugins", "mine"]);
+    assert_eq!((code, stderr.as_str()), (0, ""), "{stdout}");
+    assert!(stdout.ends_with(" in 1 pack; valid\n"), "{stdout}");
+    std::fs::write(dir.join("mine").join("plugins.yaml"), "schema_version: [\n").unwrap();
+    let (code, _, stderr) = run_in(&dir, &["validate", "--plugins", "mine"]);
+    assert_ne!(code, 0, "{stderr}");
+    let full = dir.join("mine").join("plugins.yaml");
+    assert!(
+        stderr.starts_with(&format!("{}:", full.display())),
+        "{stderr}"
+    );
+
+    // A bare name that is only a file in the current directory is never read.
+    std::fs::write(dir.join("stray"), "x").unwrap();
+    let (code, _, stderr) = run_in(&dir, &["validate", "--plugins", "stray"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("no plugin pack named `stray`")
+            && stderr.contains(&format!(
+                "`{}` is not a pack directory",
+                dir.join("stray").display()
+            )),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

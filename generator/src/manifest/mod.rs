@@ -40,8 +40,8 @@ pub use model::{
     SourcePos, SCHEMA_VERSION,
 };
 pub use pack::{
-    discover_packs, find_pack, is_builtin_pack, pack_search_paths, pack_search_paths_with_env,
-    read_pack, PackInfo, PACK_PATH_ENV,
+    discover_packs, expand_home, find_pack, is_builtin_pack, looks_like_path, pack_search_paths,
+    pack_search_paths_with_env, read_pack, PackInfo, PACK_PATH_ENV,
 };
 pub use resolve::{
     resolve, Decision, EntryStatus, OverrideReason, Resolution, ResolvedCategory, ResolvedEntry,

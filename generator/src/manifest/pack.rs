@@ -77,20 +77,45 @@ pub fn pack_search_paths_with_env(
     paths
 }
 
-/// Whether the user gave a path rather than a pack name.
-fn looks_like_path(text: &str) -> bool {
+/// Whether a `--plugins` argument is a path rather than a pack name: it holds a path
+/// separator, starts with `.` or `~`, or ends in `.toml`, `.yaml` or `.yml`. Anything else
+/// is a bare name, looked up among the packs first, so a stray file or directory in the
+/// current directory (a core dump is called `core`) never shadows a pack. Cargo package
+/// names cannot hold `.`, `/` or `~`, so no pack name looks like a path.
+pub fn looks_like_path(text: &str) -> bool {
+    let lower = text.to_ascii_lowercase();
     text.contains('/')
         || text.contains(std::path::MAIN_SEPARATOR)
         || text.starts_with('.')
-        || text.ends_with(".toml")
+        || text.starts_with('~')
+        || [".toml", ".yaml", ".yml"]
+            .iter()
+            .any(|ext| lower.ends_with(ext))
+}
+
+/// A path argument with a leading `~` or `~/` read as the home directory (`--plugins=~/p`
+/// reaches the program unexpanded); other paths unchanged.
+pub fn expand_home(path: &str) -> PathBuf {
+    let home = || {
+        std::env::var_os("HOME")
+            .filter(|h| !h.is_empty())
+            .map(PathBuf::from)
+    };
+    match path.strip_prefix('~') {
+        Some("") => home().unwrap_or_else(|| PathBuf::from(path)),
+        Some(rest) if rest.starts_with('/') => home().map_or_else(
+            || PathBuf::from(path),
+            |h| h.join(rest.trim_start_matches('/')),
+        ),
+        _ => PathBuf::from(path),
+    }
 }
 
 /// Finds a pack by name or path.
 ///
-/// A path (anything with a separator, starting with `.`, or naming a `.toml` file) is read
-/// directly. A name is looked up under each search path in order: a directory whose
-/// `Cargo.toml` package name equals it, or whose directory name equals it; a search path
-/// that is itself a package also counts.
+/// A path (see [`looks_like_path`]) is read directly. A name is looked up under each
+/// search path in order: a directory whose `Cargo.toml` package name equals it, or whose
+/// directory name equals it; a search path that is itself a package also counts.
 ///
 /// # Errors
 /// A diagnostic when no pack matches, or the matching package is not a valid pack (see
@@ -101,7 +126,7 @@ fn looks_like_path(text: &str) -> bool {
 )]
 pub fn find_pack(name_or_path: &str, search_paths: &[PathBuf]) -> Result<PackInfo, Diagnostic> {
     if looks_like_path(name_or_path) {
-        return read_pack(Path::new(name_or_path));
+        return read_pack(&expand_home(name_or_path));
     }
     let mut seen_names = Vec::new();
     for dir in search_paths {
