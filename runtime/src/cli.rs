@@ -76,7 +76,10 @@ fn restrict<P: PluginSet, K: PluginKind>(arg: Arg) -> Arg {
 pub fn main<P: PluginSet>() -> ExitCode {
     type Kind<E> = <E as DispatchEnum>::Kind;
     let command = Cli::command().mut_subcommand("profile", |profile| {
+        // `--request-rate -5` is a value the validation refuses with its own message,
+        // not an unknown flag.
         profile
+            .allow_negative_numbers(true)
             .mut_arg("endpoint_type", restrict::<P, Kind<P::Endpoint>>)
             .mut_arg("arrival_pattern", restrict::<P, Kind<P::ArrivalPattern>>)
             .mut_arg("ui_type", restrict::<P, Kind<P::Ui>>)
@@ -133,11 +136,14 @@ fn profile<P: PluginSet>(config: ProfileConfig) -> ExitCode {
             }
             let log = r.artifact_dir.join("logs").join("aiperf.log");
             println!("Log File: {}", log.display());
-            if r.was_cancelled {
-                ExitCode::from(130)
-            } else {
-                ExitCode::SUCCESS
+            if !outcome.failures.is_empty() {
+                eprintln!(
+                    "error: {} artifact(s) could not be written: {}",
+                    outcome.failures.len(),
+                    outcome.failures.join("; ")
+                );
             }
+            ExitCode::from(outcome.exit_code)
         }
         Err(e) => {
             eprintln!("error: {e}");

@@ -26,6 +26,8 @@ pub mod export;
 #[cfg(feature = "engine")]
 pub mod http;
 #[cfg(feature = "engine")]
+pub mod limits;
+#[cfg(feature = "engine")]
 pub mod logging;
 #[cfg(feature = "engine")]
 pub mod metrics;

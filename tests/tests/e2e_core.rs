@@ -358,13 +358,14 @@ fn request_options_reach_the_payload_and_secrets_stay_out_of_artifacts() {
     let _ = std::fs::remove_dir_all(&again);
 }
 
-/// Starts a profile run in the background and interrupts it.
+/// Starts a profile run in the background and interrupts it: each `(delay_ms, signal)`
+/// sends `kill -SIGNAL` after the delay. The run must exit 128 + the first signal.
 /// Returns the JSON export and how long the run took to stop after the last signal.
 fn interrupted_run(
     mock: &Mock,
     dir: &Path,
     extra: &[&str],
-    interrupts: &[u64],
+    interrupts: &[(u64, &str)],
 ) -> (Value, std::time::Duration) {
     let _serial = common::measuring();
     let _ = std::fs::remove_dir_all(dir);
@@ -392,12 +393,12 @@ fn interrupted_run(
         );
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    for delay_ms in interrupts {
+    for (delay_ms, signal) in interrupts {
         std::thread::sleep(std::time::Duration::from_millis(*delay_ms));
         let status = Command::new("kill")
-            .args(["-INT", &child.id().to_string()])
+            .args([&format!("-{signal}"), &child.id().to_string()])
             .status()
-            .expect("kill -INT");
+            .expect("kill");
         assert!(status.success());
     }
     let started = std::time::Instant::now();
@@ -407,11 +408,28 @@ fn interrupted_run(
         }
         if started.elapsed() > std::time::Duration::from_secs(20) {
             let _ = child.kill();
-            panic!("the run did not stop after SIGINT");
+            panic!("the run did not stop after {interrupts:?}");
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     };
-    assert_eq!(status.code(), Some(130), "exit status after SIGINT");
+    let expected = match interrupts.first().map(|i| i.1) {
+        Some("TERM") => 143,
+        _ => 130,
+    };
+    assert_eq!(
+        status.code(),
+        Some(expected),
+        "exit status after {interrupts:?}"
+    );
+    // Everything a finished run leaves is there, marked cancelled.
+    for file in ["profile_export_aiperf.csv", "profile_export_console.txt"] {
+        assert!(
+            dir.join(file).exists(),
+            "{file} missing after {interrupts:?}"
+        );
+    }
+    let ready = std::fs::read_to_string(dir.join(".aiperf_results_ready.json")).expect("ready");
+    assert!(ready.contains("\"was_cancelled\":true"), "{ready}");
     (read_json(dir), started.elapsed())
 }
 
@@ -427,7 +445,12 @@ fn sigint_cancels_in_flight_requests_after_the_grace_period_and_keeps_every_reco
         "100",
     ]);
     let dir = run_dir("sigint");
-    let (json, _) = interrupted_run(&mock, &dir, &["--benchmark-grace-period", "0.3"], &[700]);
+    let (json, _) = interrupted_run(
+        &mock,
+        &dir,
+        &["--benchmark-grace-period", "0.3"],
+        &[(700, "INT")],
+    );
     assert_eq!(json["was_cancelled"], true);
     let records = read_records(&dir);
     assert_eq!(records.len(), 4, "every sent request is recorded");
@@ -453,7 +476,58 @@ fn second_sigint_cancels_at_once() {
     ]);
     let dir = run_dir("sigint2");
     // The default grace period (30 s) would outlast the test: the second signal ends it.
-    let (json, stopped_after) = interrupted_run(&mock, &dir, &[], &[500, 200]);
+    let (json, stopped_after) = interrupted_run(&mock, &dir, &[], &[(500, "INT"), (200, "INT")]);
+    assert!(
+        stopped_after < std::time::Duration::from_secs(3),
+        "{stopped_after:?}"
+    );
+    assert_eq!(json["was_cancelled"], true);
+    assert_eq!(read_records(&dir).len(), 4);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `docker stop` and Kubernetes send SIGTERM: it stops the run as a first Ctrl-C does,
+/// and the export is complete.
+#[test]
+fn sigterm_stops_like_the_first_sigint_and_exports_everything() {
+    let mock = Mock::start(&[
+        "--ttft-ms",
+        "200",
+        "--itl-ms",
+        "20",
+        "--output-tokens",
+        "100",
+    ]);
+    let dir = run_dir("sigterm");
+    let (json, _) = interrupted_run(
+        &mock,
+        &dir,
+        &["--benchmark-grace-period", "0.3"],
+        &[(700, "TERM")],
+    );
+    assert_eq!(json["was_cancelled"], true);
+    let records = read_records(&dir);
+    assert_eq!(records.len(), 4, "every sent request is recorded");
+    for r in &records {
+        assert_eq!(r["error"]["type"], "RequestCancellationError", "{r}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A second signal of either kind cancels the in-flight requests at once; their records
+/// are still written.
+#[test]
+fn sigterm_then_sigint_cancels_at_once() {
+    let mock = Mock::start(&[
+        "--ttft-ms",
+        "200",
+        "--itl-ms",
+        "20",
+        "--output-tokens",
+        "100",
+    ]);
+    let dir = run_dir("sigterm2");
+    let (json, stopped_after) = interrupted_run(&mock, &dir, &[], &[(500, "TERM"), (200, "INT")]);
     assert!(
         stopped_after < std::time::Duration::from_secs(3),
         "{stopped_after:?}"

@@ -15,6 +15,7 @@
 mod cancel;
 mod health;
 mod ids;
+mod outcome;
 mod pacer;
 mod pipeline;
 mod run;

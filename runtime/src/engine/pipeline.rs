@@ -163,6 +163,8 @@ pub(crate) struct PipelineOutput {
     /// Response events and the socket reads that carried them, over all requests.
     pub events: u64,
     pub reads: u64,
+    /// Why `profile_export.jsonl` is incomplete, when it is.
+    pub jsonl_error: Option<String>,
 }
 
 pub(crate) struct PipelineSettings {
@@ -247,10 +249,28 @@ pub(crate) fn run_pipeline<P: PluginSet>(
     let tokenizer: P::Tokenizer = create_named(tokenizer_plugin::<P>(config)?, config)?;
     let mut record_processors: Vec<P::RecordProcessor> = create_all(config)?;
     let mut results_processors: Vec<P::ResultsProcessor> = create_all(config)?;
-    let mut writer = RecordWriter::create(&settings.records_path)
-        .map_err(|e| format!("cannot write {}: {e}", settings.records_path.display()))?;
-    writer.set_has_warmup(config.warmup_request_count > 0);
-    writer.set_conversation_ids(settings.conversation_ids);
+    // A records file that cannot be written (a full disk) is reported at once and then
+    // left alone: the run goes on and every record still reaches the metrics, so the
+    // summary exporters have what they need.
+    let mut jsonl_error = None;
+    let mut fail = |e: std::io::Error| {
+        let message = format!("cannot write {}: {e}", settings.records_path.display());
+        tracing::error!(
+            "{message}; per-request records are no longer written, the summary still counts them"
+        );
+        jsonl_error.get_or_insert(message);
+    };
+    let mut writer = match RecordWriter::create(&settings.records_path) {
+        Ok(mut writer) => {
+            writer.set_has_warmup(config.warmup_request_count > 0);
+            writer.set_conversation_ids(settings.conversation_ids);
+            Some(writer)
+        }
+        Err(e) => {
+            fail(e);
+            None
+        }
+    };
 
     let mut errors: Vec<ErrorCount> = Vec::new();
     let mut metrics = MetricRecord::default();
@@ -263,11 +283,12 @@ pub(crate) fn run_pipeline<P: PluginSet>(
         for processor in record_processors.iter_mut() {
             processor.process_record(&record, &mut metrics);
         }
-        if let Err(e) = writer.write(&settings.clock, &record, &metrics) {
-            return Err(format!(
-                "cannot write {}: {e}",
-                settings.records_path.display()
-            ));
+        if let Some(Err(e)) = writer
+            .as_mut()
+            .map(|w| w.write(&settings.clock, &record, &metrics))
+        {
+            fail(e);
+            writer = None;
         }
         if record.raw.phase == Some(Phase::Profiling) {
             if let Some(err) = &record.error {
@@ -287,9 +308,9 @@ pub(crate) fn run_pipeline<P: PluginSet>(
         drop(record);
         backlog.0.taken(bytes);
     }
-    writer
-        .finish()
-        .map_err(|e| format!("cannot write {}: {e}", settings.records_path.display()))?;
+    if let Some(Err(e)) = writer.map(RecordWriter::finish) {
+        fail(e);
+    }
 
     let mut summary = Vec::new();
     for processor in results_processors.iter_mut() {
@@ -301,6 +322,7 @@ pub(crate) fn run_pipeline<P: PluginSet>(
         error_summary: errors,
         events,
         reads,
+        jsonl_error,
     })
 }
 

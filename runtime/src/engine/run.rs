@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::config::{redact_args, ProfileConfig};
 use crate::engine::pipeline::{self, create_all, tokenizer_plugin, PipelineSettings};
 use crate::engine::worker::{self, Driver, PhasePlan, PreparedRequest, Shared};
-use crate::engine::{health, Progress};
+use crate::engine::{health, outcome, Progress};
 use crate::plugin::{DispatchEnum, PluginContext, PluginKind, PluginSet};
 use crate::protocols::{
     ConsoleExporterProtocol, DataExporterProtocol, DatasetComposerProtocol, EndpointProtocol,
@@ -24,23 +24,42 @@ pub struct RunOutcome {
     pub results: RunResults,
     pub console: String,
     pub exported: Vec<PathBuf>,
+    /// Artifacts that could not be written, each already reported.
+    pub failures: Vec<String>,
+    /// 0; 130 or 143 when a SIGINT or SIGTERM stopped the run; 1 when an artifact failed.
+    pub exit_code: u8,
 }
 
-/// SIGINTs received; the main thread turns them into stop and cancel instructions.
+/// SIGINTs and SIGTERMs received, together; the main thread turns them into stop and
+/// cancel instructions. SIGTERM (`docker stop`, Kubernetes) counts as a Ctrl-C: a run
+/// stopped from outside still exports what it measured.
 static INTERRUPTS: AtomicU64 = AtomicU64::new(0);
+/// The first of those signals, whose number sets the exit status (128 + signal).
+static FIRST_SIGNAL: AtomicU64 = AtomicU64::new(0);
 
-extern "C" fn on_sigint(_: libc::c_int) {
+extern "C" fn on_interrupt(signal: libc::c_int) {
+    let _ = FIRST_SIGNAL.compare_exchange(0, signal as u64, Ordering::SeqCst, Ordering::SeqCst);
     if INTERRUPTS.fetch_add(1, Ordering::SeqCst) >= 2 {
-        // A third Ctrl-C while results are being written: the user wants out now.
+        // A third signal while results are being written: the user wants out now.
         // SAFETY: `_exit` is async-signal-safe.
-        unsafe { libc::_exit(130) };
+        unsafe { libc::_exit(128 + signal) };
     }
 }
 
-fn install_sigint() {
-    // SAFETY: the handler only touches an atomic and calls an async-signal-safe function.
-    unsafe {
-        libc::signal(libc::SIGINT, on_sigint as *const () as libc::sighandler_t);
+fn install_interrupt_handlers() {
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: the handler only touches atomics and calls an async-signal-safe function.
+        unsafe {
+            libc::signal(signal, on_interrupt as *const () as libc::sighandler_t);
+        }
+    }
+}
+
+/// The exit status of a run stopped by a signal: 130 after SIGINT, 143 after SIGTERM.
+fn interrupted_exit_code() -> Option<u8> {
+    match FIRST_SIGNAL.load(Ordering::SeqCst) {
+        0 => None,
+        signal => Some(u8::try_from(128 + signal).unwrap_or(130)),
     }
 }
 
@@ -85,7 +104,7 @@ fn default_artifact_dir(config: &ProfileConfig) -> PathBuf {
 /// Runs a whole benchmark with the linked plugin set.
 pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome, String> {
     // Before any slow preparation, so an early Ctrl-C still ends in written results.
-    install_sigint();
+    install_interrupt_handlers();
     let launched = std::time::Instant::now();
     config.validate()?;
     check_plugin_names::<P>(&config)?;
@@ -360,7 +379,7 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
                 shared.cancel_at_ns.fetch_min(cancel_at, Ordering::SeqCst);
                 tracing::warn!(
                     "interrupted: no new requests; in-flight requests get {:.0} s \
-                     (Ctrl-C again to cancel them now)",
+                     (Ctrl-C or SIGTERM again to cancel them now)",
                     config.benchmark_grace_period
                 );
             } else {
@@ -432,34 +451,67 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
     let mut results = results;
     results.client_health = health;
 
+    // Every artifact is attempted even when another failed (a full disk loses one file,
+    // not the summary); each failure is reported as it happens and fails the exit status.
+    let mut failures: Vec<String> = output.jsonl_error.into_iter().collect();
+    let mut failed = |what: String| {
+        tracing::error!("{what}");
+        failures.push(what);
+    };
     let mut exported = Vec::new();
-    for exporter in create_all::<P::DataExporter>(&config)? {
-        exported.push(
-            exporter
-                .export(&results)
-                .map_err(|e| format!("export: {e}"))?,
-        );
+    match create_all::<P::DataExporter>(&config) {
+        Ok(exporters) => {
+            for exporter in exporters {
+                match exporter.export(&results) {
+                    Ok(path) => exported.push(path),
+                    Err(e) => failed(format!("export: {e}")),
+                }
+            }
+        }
+        Err(e) => failed(e),
     }
     let mut console = String::new();
-    for exporter in create_all::<P::ConsoleExporter>(&config)? {
-        exporter
-            .export(&results, &mut console)
-            .map_err(|e| format!("console: {e}"))?;
+    match create_all::<P::ConsoleExporter>(&config) {
+        Ok(exporters) => {
+            for exporter in exporters {
+                if let Err(e) = exporter.export(&results, &mut console) {
+                    failed(format!("console: {e}"));
+                }
+            }
+        }
+        Err(e) => failed(e),
+    }
+    if let Some(warning) = outcome::failure_warning(&results) {
+        tracing::warn!("{}", warning.trim_start_matches("WARNING: "));
+        console.push('\n');
+        console.push_str(&warning);
+        console.push('\n');
     }
     console.push('\n');
     console.push_str(&health_text);
-    write_file(&artifact_dir.join("profile_export_console.txt"), &console)?;
+    if let Err(e) = write_file(&artifact_dir.join("profile_export_console.txt"), &console) {
+        failed(e);
+    }
     // Tools that watch the directory read this last: everything above is complete.
-    write_file(
+    if let Err(e) = write_file(
         &artifact_dir.join(".aiperf_results_ready.json"),
         &format!(
             "{{\"ready\":true,\"was_cancelled\":{was_cancelled},\"partial\":{was_cancelled}}}\n"
         ),
-    )?;
+    ) {
+        failed(e);
+    }
+    let exit_code = if failures.is_empty() {
+        interrupted_exit_code().unwrap_or(0)
+    } else {
+        1
+    };
     Ok(RunOutcome {
         results,
         console,
         exported,
+        failures,
+        exit_code,
     })
 }
 

@@ -30,10 +30,11 @@ pub fn write_atomically(path: &std::path::Path, content: &str) -> std::io::Resul
     partial.push(".partial");
     let partial = std::path::PathBuf::from(partial);
     let result = std::fs::write(&partial, content).and_then(|()| std::fs::rename(&partial, path));
-    if result.is_err() {
+    // The path goes into the error: an exporter's failure names the file it lost.
+    result.map_err(|e| {
         let _ = std::fs::remove_file(&partial);
-    }
-    result
+        std::io::Error::new(e.kind(), format!("cannot write {}: {e}", path.display()))
+    })
 }
 
 #[cfg(test)]

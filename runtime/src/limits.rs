@@ -1,0 +1,315 @@
+//! Upper bounds of the `profile` flags, checked at start-up by
+//! [`ProfileConfig::validate`](crate::config::ProfileConfig::validate).
+//!
+//! Seconds and milliseconds become `u64` nanoseconds, which hold about 584 years: a
+//! larger value saturated and then wrapped when added to the clock (a 1e12 s
+//! duration ended the run after one request). Token counts size every prompt in
+//! memory: a deviation of 1e7 tokens took 830 MB and 1e9 ran for minutes composing.
+
+use crate::config::ProfileConfig;
+
+/// Seconds any time flag may ask for: about a century, as `--request-timeout-seconds`.
+pub const MAX_SECONDS: f64 = 3.2e9;
+/// The same bound in milliseconds, for the flags AIPerf takes in ms.
+pub const MAX_MS: f64 = MAX_SECONDS * 1e3;
+/// Tokens a prompt, an output or their deviation may ask for: past every model's
+/// context, and small enough that composing the dataset stays quick.
+pub const MAX_TOKENS: f64 = 1_000_000.0;
+
+/// A value as the message shows it: `1e300`, not three hundred digits.
+fn show(v: f64) -> String {
+    if v.is_finite() && v.abs() >= 1e15 {
+        format!("{v:e}")
+    } else {
+        format!("{v}")
+    }
+}
+
+/// Seconds flags: (flag, value, whether 0 is allowed).
+fn seconds(c: &ProfileConfig) -> Vec<(&'static str, Option<f64>, bool)> {
+    vec![
+        ("--benchmark-duration", c.benchmark_duration, false),
+        (
+            "--benchmark-grace-period",
+            Some(c.benchmark_grace_period),
+            true,
+        ),
+        (
+            "--concurrency-ramp-duration",
+            c.concurrency_ramp_duration,
+            false,
+        ),
+        (
+            "--request-rate-ramp-duration",
+            c.request_rate_ramp_duration,
+            false,
+        ),
+        (
+            "--request-cancellation-delay",
+            Some(c.request_cancellation_delay),
+            true,
+        ),
+        ("--video-poll-interval", Some(c.video_poll_interval), true),
+        ("--video-poll-timeout", Some(c.video_poll_timeout), true),
+    ]
+}
+
+/// Milliseconds flags, all of which may be 0.
+fn milliseconds(c: &ProfileConfig) -> Vec<(&'static str, Option<f64>)> {
+    vec![
+        (
+            "--conversation-turn-delay-mean",
+            Some(c.conversation_turn_delay_mean),
+        ),
+        (
+            "--conversation-turn-delay-stddev",
+            Some(c.conversation_turn_delay_stddev),
+        ),
+        (
+            "--fixed-schedule-start-offset",
+            c.fixed_schedule_start_offset,
+        ),
+        ("--fixed-schedule-end-offset", c.fixed_schedule_end_offset),
+    ]
+}
+
+fn tokens(c: &ProfileConfig) -> Vec<(&'static str, f64)> {
+    vec![
+        (
+            "--synthetic-input-tokens-mean (--isl)",
+            f64::from(c.synthetic_input_tokens_mean),
+        ),
+        (
+            "--synthetic-input-tokens-stddev (--isl-stddev)",
+            c.synthetic_input_tokens_stddev,
+        ),
+        (
+            "--output-tokens-mean (--osl)",
+            c.output_tokens_mean.map_or(0.0, f64::from),
+        ),
+        (
+            "--output-tokens-stddev (--osl-stddev)",
+            c.output_tokens_stddev,
+        ),
+        (
+            "--rankings-passages-prompt-token-mean",
+            f64::from(c.rankings_passages_prompt_token_mean),
+        ),
+        (
+            "--rankings-passages-prompt-token-stddev",
+            c.rankings_passages_prompt_token_stddev,
+        ),
+        (
+            "--rankings-query-prompt-token-mean",
+            f64::from(c.rankings_query_prompt_token_mean),
+        ),
+        (
+            "--rankings-query-prompt-token-stddev",
+            c.rankings_query_prompt_token_stddev,
+        ),
+    ]
+}
+
+/// Every bound above, and the values no run can use (an empty model name, a negative
+/// SLO); the first violation, as the message start-up prints.
+pub fn check(c: &ProfileConfig) -> Result<(), String> {
+    if c.model.is_empty() || c.model.iter().any(|m| m.trim().is_empty()) {
+        return Err("--model names cannot be empty".to_owned());
+    }
+    for (flag, value, zero) in seconds(c) {
+        let Some(v) = value else { continue };
+        let low_ok = if zero { v >= 0.0 } else { v > 0.0 };
+        if !(low_ok && v <= MAX_SECONDS) {
+            let low = if zero { "at least 0" } else { "above 0" };
+            return Err(format!(
+                "{flag} must be a number of seconds {low} (at most 3.2e9), got {}",
+                show(v)
+            ));
+        }
+    }
+    for (flag, value) in milliseconds(c) {
+        let Some(v) = value else { continue };
+        if !(0.0..=MAX_MS).contains(&v) {
+            return Err(format!(
+                "{flag} must be a number of milliseconds at least 0 (at most 3.2e12), got {}",
+                show(v)
+            ));
+        }
+    }
+    let ratio = c.conversation_turn_delay_ratio;
+    let longest = c
+        .conversation_turn_delay_mean
+        .max(c.conversation_turn_delay_stddev);
+    if !(ratio >= 0.0 && ratio.is_finite() && longest * ratio <= MAX_MS) {
+        return Err(format!(
+            "--conversation-turn-delay-ratio times the turn delay must stay within 3.2e12 \
+             ms, got a ratio of {}",
+            show(ratio)
+        ));
+    }
+    for (flag, v) in tokens(c) {
+        if !(0.0..=MAX_TOKENS).contains(&v) {
+            return Err(format!(
+                "{flag} must be a number of tokens at least 0 (at most 1000000), got {}",
+                show(v)
+            ));
+        }
+    }
+    if let Some(slos) = &c.goodput {
+        if let Some((tag, v)) = slos.0.iter().find(|(_, v)| *v < 0.0) {
+            return Err(format!(
+                "--goodput: the threshold for '{tag}' cannot be negative, got {v}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{Args as _, Command, FromArgMatches as _};
+
+    use super::*;
+
+    /// What start-up says of `args`: the parse error or the validation error.
+    fn start(args: &[&str]) -> Result<ProfileConfig, String> {
+        // As the binary parses: negative numbers are values (as `cli::main` builds the command).
+        let command =
+            ProfileConfig::augment_args(Command::new("profile")).allow_negative_numbers(true);
+        let matches = command
+            .try_get_matches_from(["profile", "-m", "m"].iter().chain(args))
+            .map_err(|e| e.to_string())?;
+        let config = ProfileConfig::from_arg_matches(&matches).map_err(|e| e.to_string())?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn refused(args: &[&str], message: &str) {
+        match start(args) {
+            Ok(_) => panic!("{args:?} accepted"),
+            Err(e) => assert!(e.contains(message), "{args:?}: {e}"),
+        }
+    }
+
+    #[test]
+    fn time_flags_past_a_century_are_refused() {
+        refused(
+            &["--benchmark-duration", "1e12", "--request-count", "5"],
+            "--benchmark-duration must be a number of seconds above 0 (at most 3.2e9), \
+             got 1000000000000",
+        );
+        for flag in [
+            "--benchmark-grace-period",
+            "--concurrency-ramp-duration",
+            "--request-rate-ramp-duration",
+            "--request-cancellation-delay",
+            "--video-poll-interval",
+            "--video-poll-timeout",
+        ] {
+            refused(
+                &[flag, "1e12"],
+                &format!("{flag} must be a number of seconds"),
+            );
+            refused(&[flag, "inf"], &format!("{flag} must be"));
+        }
+        for flag in [
+            "--conversation-turn-delay-mean",
+            "--conversation-turn-delay-stddev",
+            "--fixed-schedule-start-offset",
+            "--fixed-schedule-end-offset",
+        ] {
+            refused(
+                &[flag, "1e300"],
+                &format!(
+                    "{flag} must be a number of milliseconds at least 0 (at most 3.2e12), \
+                     got 1e300"
+                ),
+            );
+            refused(&[flag, "-1"], &format!("{flag} must be"));
+        }
+        refused(
+            &[
+                "--conversation-turn-delay-mean",
+                "1e12",
+                "--conversation-turn-delay-ratio",
+                "1e6",
+            ],
+            "--conversation-turn-delay-ratio times the turn delay must stay within 3.2e12",
+        );
+        // The bounds themselves are fine.
+        start(&[
+            "--benchmark-duration",
+            "3.2e9",
+            "--benchmark-grace-period",
+            "0",
+        ])
+        .expect("a century");
+        start(&["--conversation-turn-delay-mean", "3.2e12"]).expect("ms bound");
+    }
+
+    #[test]
+    fn token_counts_past_a_million_are_refused() {
+        refused(
+            &["--synthetic-input-tokens-stddev", "1e9"],
+            "--synthetic-input-tokens-stddev (--isl-stddev) must be a number of tokens \
+             at least 0 (at most 1000000), got 1000000000",
+        );
+        refused(&["--isl-stddev", "1e7"], "(at most 1000000), got 10000000");
+        refused(
+            &["--isl", "1000001"],
+            "--synthetic-input-tokens-mean (--isl) must be",
+        );
+        refused(
+            &["--osl", "2000000"],
+            "--output-tokens-mean (--osl) must be",
+        );
+        refused(
+            &["--osl-stddev", "nan"],
+            "--output-tokens-stddev (--osl-stddev) must be",
+        );
+        refused(
+            &["--isl-stddev", "-1"],
+            "must be a number of tokens at least 0",
+        );
+        refused(
+            &["--rankings-query-prompt-token-stddev", "1e9"],
+            "--rankings-query-prompt-token-stddev must be",
+        );
+        start(&["--isl", "1000000", "--isl-stddev", "1000000"]).expect("the cap itself");
+    }
+
+    #[test]
+    fn empty_models_and_negative_slos_are_refused() {
+        let command = ProfileConfig::augment_args(Command::new("profile"));
+        let matches = command
+            .try_get_matches_from(["profile", "-m", ""])
+            .expect("clap takes it");
+        let config = ProfileConfig::from_arg_matches(&matches).expect("config");
+        assert_eq!(
+            config.validate().expect_err("empty"),
+            "--model names cannot be empty"
+        );
+        refused(&["-m", "a,,b"], "--model names cannot be empty");
+        refused(
+            &["--goodput", "request_latency:-5"],
+            "--goodput: the threshold for 'request_latency' cannot be negative, got -5",
+        );
+        start(&["--goodput", "request_latency:0"]).expect("0 is a threshold");
+    }
+
+    #[test]
+    fn negative_numbers_reach_validation() {
+        refused(
+            &["--request-rate", "-5"],
+            "--request-rate must be a positive number, got -5",
+        );
+        refused(
+            &["--benchmark-duration", "-1"],
+            "--benchmark-duration must be a positive number, got -1",
+        );
+        refused(
+            &["--conversation-turn-delay-mean", "-3"],
+            "--conversation-turn-delay-mean must be a non-negative number, got -3",
+        );
+    }
+}
