@@ -1035,3 +1035,51 @@ fn search_path_order_is_workspace_then_flags_then_env() {
         .collect();
     assert_eq!(paths, expected);
 }
+
+/// An integer the typed model cannot hold is reported at the value, with the number as
+/// written and the field's range, whichever integer field it is.
+#[test]
+fn out_of_range_integers_point_at_the_value() {
+    let entry = "endpoint:\n  chat:\n    class: acme::e:Chat\n    priority: ";
+    let metadata = "    metadata: {endpoint_path: /v1/chat, supports_streaming: true, \
+                    produces_tokens: true, tokenizes_input: true, metrics_title: Acme}\n";
+    for value in [
+        "99999999999999999999",
+        "-99999999999999999999",
+        "9223372036854775808",
+        "-9223372036854775809",
+    ] {
+        let (manifest, diagnostics) = plugins("acme", &format!("{entry}{value}\n{metadata}"));
+        assert!(manifest.is_none());
+        let shown: Vec<_> = diagnostics
+            .iter()
+            .map(|d| (d.line, d.col, d.message.as_str()))
+            .collect();
+        let message = format!(
+            "`endpoint.chat.priority`: integer {value} is out of range \
+             (int64: -9223372036854775808 to 9223372036854775807)"
+        );
+        assert_eq!(shown, [(4, 15, message.as_str())], "{value}");
+    }
+    let bounds = "9223372036854775807\n";
+    plugins_ok("acme", &format!("{entry}{bounds}{metadata}"));
+    plugins_ok("acme", &format!("{entry}-9223372036854775808\n{metadata}"));
+
+    // A u32 metadata field, in range for i64 but not for its type.
+    let loader = "custom_dataset_loader:\n  l:\n    class: acme::l:L\n    \
+                  metadata: {default_block_size: 4294967296}\n";
+    let (_, diagnostics) = plugins("acme", loader);
+    let shown: Vec<_> = diagnostics
+        .iter()
+        .map(|d| (d.line, d.col, d.message.as_str()))
+        .collect();
+    assert_eq!(
+        shown,
+        [(
+            4,
+            36,
+            "`custom_dataset_loader.l.metadata.default_block_size`: integer 4294967296 is out \
+             of range (uint32: 0 to 4294967295)"
+        )]
+    );
+}

@@ -196,7 +196,7 @@ pub fn load_categories_str_with(
     // The categories schema does not depend on any input: compile it once per process.
     static VALIDATOR: OnceLock<Result<(Value, Validator), String>> = OnceLock::new();
     let compiled = VALIDATOR.get_or_init(|| {
-        let schema = categories_schema();
+        let schema = with_integer_bounds(categories_schema());
         jsonschema::validator_for(&schema)
             .map(|v| (schema, v))
             .map_err(|e| e.to_string())
@@ -233,7 +233,7 @@ impl std::fmt::Debug for PluginsLoader<'_> {
 impl<'c> PluginsLoader<'c> {
     /// A loader for manifests whose categories are `categories`.
     pub fn new(categories: &'c CategoriesManifest, options: LoadOptions) -> Self {
-        let schema = plugins_schema(categories);
+        let schema = with_integer_bounds(plugins_schema(categories));
         let validator = jsonschema::validator_for(&schema).map_err(|e| e.to_string());
         Self {
             categories,
@@ -506,6 +506,21 @@ fn schema_error(
                 );
             check.at_node(d, pointer);
         }
+        ValidationErrorKind::Minimum { .. } | ValidationErrorKind::Maximum { .. }
+            if integer_format(schema, schema_path)
+                .is_some_and(|(_, range)| instance.is_number() && !holds(instance, range)) =>
+        {
+            let (format, (min, max)) = integer_format(schema, schema_path).unwrap_or_default();
+            let text = literal_text(check.doc, pointer).unwrap_or_else(|| instance.to_string());
+            let d = check.error(
+                codes::SCHEMA,
+                format!(
+                    "{here}: integer {} is out of range ({format}: {min} to {max})",
+                    quote_user(&text)
+                ),
+            );
+            check.at_node(d, pointer);
+        }
         ValidationErrorKind::Minimum { limit } | ValidationErrorKind::Maximum { limit } => {
             let bound = if matches!(error_kind, ValidationErrorKind::Minimum { .. }) {
                 "at least"
@@ -566,6 +581,92 @@ fn allowed_keys(schema: &Value, schema_path: &str) -> Vec<String> {
 
 fn schema_keyword<'s>(schema: &'s Value, schema_path: &str) -> Option<&'s Value> {
     schema.pointer(schema_path)
+}
+
+/// The range of a schemars integer `format` (`int64`, `uint32`, ...): the values its Rust
+/// type holds.
+fn integer_range(format: &str) -> Option<(i128, i128)> {
+    let bits: u32 = format
+        .strip_prefix("uint")
+        .or_else(|| format.strip_prefix("int"))?
+        .parse()
+        .ok()
+        .filter(|b| [8, 16, 32, 64].contains(b))?;
+    Some(if format.starts_with('u') {
+        (0, (1i128 << bits) - 1)
+    } else {
+        (-(1i128 << (bits - 1)), (1i128 << (bits - 1)) - 1)
+    })
+}
+
+/// A JSON number for a bound of [`integer_range`] (always within `i64` or `u64`).
+fn bound_value(bound: i128) -> Value {
+    match (i64::try_from(bound), u64::try_from(bound)) {
+        (Ok(i), _) => Value::from(i),
+        (_, Ok(u)) => Value::from(u),
+        _ => Value::Null,
+    }
+}
+
+/// The schema with `minimum`/`maximum` added to every integer of a sized `format`. JSON
+/// Schema's `integer` is any whole number, so without them a value the typed model cannot
+/// hold (`priority: 99999999999999999999`, read as a float) would pass the schema and fail
+/// deserialisation of its whole entry, reported at the entry instead of at the value.
+fn with_integer_bounds(mut schema: Value) -> Value {
+    fn walk(node: &mut Value) {
+        match node {
+            Value::Object(map) => {
+                let range = map
+                    .get("format")
+                    .and_then(Value::as_str)
+                    .and_then(integer_range);
+                if let Some((min, max)) = range {
+                    let own_min = map.get("minimum").and_then(Value::as_f64);
+                    let own_max = map.get("maximum").and_then(Value::as_f64);
+                    if own_min.is_none_or(|m| m < min as f64) {
+                        map.insert("minimum".to_owned(), bound_value(min));
+                    }
+                    if own_max.is_none_or(|m| m > max as f64) {
+                        map.insert("maximum".to_owned(), bound_value(max));
+                    }
+                }
+                map.values_mut().for_each(walk);
+            }
+            Value::Array(items) => items.iter_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    walk(&mut schema);
+    schema
+}
+
+/// Whether a number is a whole number within `(min, max)`.
+fn holds(value: &Value, (min, max): (i128, i128)) -> bool {
+    let exact = value
+        .as_i64()
+        .map(i128::from)
+        .or_else(|| value.as_u64().map(i128::from));
+    exact.is_some_and(|n| (min..=max).contains(&n))
+}
+
+/// The integer `format` and its range at the schema node whose keyword failed.
+fn integer_format(schema: &Value, schema_path: &str) -> Option<(String, (i128, i128))> {
+    let parent = schema_path.rsplit_once('/').map_or("", |(p, _)| p);
+    let format = schema.pointer(parent)?.get("format")?.as_str()?;
+    Some((format.to_owned(), integer_range(format)?))
+}
+
+/// A scalar as written in the file: a number too large for `i64` is read as a float, and
+/// its float form (`1e20`) is not what the user wrote.
+fn literal_text(doc: &YamlDocument, pointer: &str) -> Option<String> {
+    let pos = doc.spans.node(pointer)?;
+    let line = doc.source_line(pos.line)?;
+    let text: String = line
+        .chars()
+        .skip(pos.col.saturating_sub(1))
+        .take_while(|c| !c.is_whitespace() && !",]}#".contains(*c))
+        .collect();
+    (!text.is_empty()).then_some(text)
 }
 
 fn describe_type(name: &str) -> &'static str {

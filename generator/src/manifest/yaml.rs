@@ -862,6 +862,21 @@ impl<'a> Builder<'a> {
             Some(Scalar::Boolean(b)) => return Value::Bool(b),
             Some(Scalar::Integer(i)) => return Value::Number(i.into()),
             Some(Scalar::String(s)) => return Value::String(s.into_owned()),
+            // An integer too large for i64 comes back as a float; keep it exact where u64
+            // can, and keep -2^63 - 1 from rounding onto i64::MIN, so range checks see it.
+            Some(Scalar::FloatingPoint(_)) if is_decimal_integer(&original) => {
+                match original.trim_start_matches('+').parse::<u64>() {
+                    Ok(u) => return Value::Number(u.into()),
+                    Err(_) => match original.parse::<f64>() {
+                        Ok(f) if f == i64::MIN as f64 => {
+                            // The next float below (`f64::next_down` needs Rust 1.86).
+                            return Value::from(f64::from_bits(f.to_bits() + 1));
+                        }
+                        Ok(f) if f.is_finite() => return Value::from(f),
+                        _ => format!("`{}` has no JSON equivalent", shown()),
+                    },
+                }
+            }
             Some(Scalar::FloatingPoint(f)) => match Number::from_f64(f.into_inner()) {
                 Some(n) => return Value::Number(n),
                 None => format!("`{}` (infinity or NaN) has no JSON equivalent", shown()),
@@ -969,4 +984,10 @@ fn pos_of(span: Span) -> Pos {
         line: span.start.line().max(1),
         col: span.start.col() + 1,
     }
+}
+
+/// Whether a scalar is a YAML 1.2 core-schema decimal integer (`[-+]?[0-9]+`).
+fn is_decimal_integer(text: &str) -> bool {
+    let digits = text.strip_prefix(['-', '+']).unwrap_or(text);
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
 }
