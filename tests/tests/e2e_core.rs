@@ -358,6 +358,18 @@ fn request_options_reach_the_payload_and_secrets_stay_out_of_artifacts() {
     let _ = std::fs::remove_dir_all(&again);
 }
 
+/// A mock whose requests take 0.2 s + 99 × 20 ms ≈ 2.2 s: a signal finds them in flight.
+fn slow_mock() -> Mock {
+    Mock::start(&[
+        "--ttft-ms",
+        "200",
+        "--itl-ms",
+        "20",
+        "--output-tokens",
+        "100",
+    ])
+}
+
 /// Starts a profile run in the background and interrupts it: each `(delay_ms, signal)`
 /// sends `kill -SIGNAL` after the delay. The run must exit 128 + the first signal.
 /// Returns the JSON export and how long the run took to stop after the last signal.
@@ -436,14 +448,7 @@ fn interrupted_run(
 #[test]
 fn sigint_cancels_in_flight_requests_after_the_grace_period_and_keeps_every_record() {
     // Each request takes 0.2 s + 99 × 20 ms ≈ 2.2 s: all four are in flight at the signal.
-    let mock = Mock::start(&[
-        "--ttft-ms",
-        "200",
-        "--itl-ms",
-        "20",
-        "--output-tokens",
-        "100",
-    ]);
+    let mock = slow_mock();
     let dir = run_dir("sigint");
     let (json, _) = interrupted_run(
         &mock,
@@ -466,14 +471,7 @@ fn sigint_cancels_in_flight_requests_after_the_grace_period_and_keeps_every_reco
 
 #[test]
 fn second_sigint_cancels_at_once() {
-    let mock = Mock::start(&[
-        "--ttft-ms",
-        "200",
-        "--itl-ms",
-        "20",
-        "--output-tokens",
-        "100",
-    ]);
+    let mock = slow_mock();
     let dir = run_dir("sigint2");
     // The default grace period (30 s) would outlast the test: the second signal ends it.
     let (json, stopped_after) = interrupted_run(&mock, &dir, &[], &[(500, "INT"), (200, "INT")]);
@@ -490,14 +488,7 @@ fn second_sigint_cancels_at_once() {
 /// and the export is complete.
 #[test]
 fn sigterm_stops_like_the_first_sigint_and_exports_everything() {
-    let mock = Mock::start(&[
-        "--ttft-ms",
-        "200",
-        "--itl-ms",
-        "20",
-        "--output-tokens",
-        "100",
-    ]);
+    let mock = slow_mock();
     let dir = run_dir("sigterm");
     let (json, _) = interrupted_run(
         &mock,
@@ -518,14 +509,7 @@ fn sigterm_stops_like_the_first_sigint_and_exports_everything() {
 /// are still written.
 #[test]
 fn sigterm_then_sigint_cancels_at_once() {
-    let mock = Mock::start(&[
-        "--ttft-ms",
-        "200",
-        "--itl-ms",
-        "20",
-        "--output-tokens",
-        "100",
-    ]);
+    let mock = slow_mock();
     let dir = run_dir("sigterm2");
     let (json, stopped_after) = interrupted_run(&mock, &dir, &[], &[(500, "TERM"), (200, "INT")]);
     assert!(
