@@ -232,24 +232,45 @@ fn gamma_smoothness_shapes_the_merged_schedule() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// AIPerf's rate ramp (`--request-rate-ramp-duration`, linear): the rate starts at
+/// `target * 0.1 / duration` and is set to the ramp's value every 0.1 s.
+fn ramped_rate(target: f64, duration: f64, t: f64) -> f64 {
+    if t >= duration {
+        return target;
+    }
+    let step = (t / 0.1).floor() * 0.1;
+    let start = target * 0.1 / duration;
+    start + (target - start) * step / duration
+}
+
+/// Requests the ramped rate asks for between `from` and `to` seconds.
+fn ramped_count(target: f64, duration: f64, from: f64, to: f64) -> f64 {
+    let dt = 1e-4;
+    let steps = ((to - from) / dt).round() as usize;
+    (0..steps)
+        .map(|i| ramped_rate(target, duration, from + (i as f64 + 0.5) * dt) * dt)
+        .sum()
+}
+
 #[test]
-fn linear_rate_ramp_starts_low_and_reaches_the_target() {
+fn linear_rate_ramp_sends_at_the_ramped_rate() {
     core_binary();
     let mock = Mock::start(&["--ttft-ms", "1", "--output-tokens", "2"]);
     let dir = run_dir("ramp");
-    // 100 req/s after a 2 s ramp from 5 req/s; about 105 requests during the ramp.
+    // 50 req/s after a 4 s ramp from 1.25 req/s: about 100 requests during the ramp. An
+    // interval drawn at the start rate alone would be 800 ms long.
     profile(
         &mock,
         &dir,
         &[
             "--request-rate",
-            "100",
+            "50",
             "--arrival-pattern",
             "constant",
             "--request-rate-ramp-duration",
-            "2",
+            "4",
             "--request-count",
-            "200",
+            "150",
             "--workers",
             "1",
             "--isl",
@@ -257,20 +278,60 @@ fn linear_rate_ramp_starts_low_and_reaches_the_target() {
         ],
     );
     let records = read_records(&dir);
-    assert_eq!(records.len(), 200);
-    let intended: Vec<f64> = schedule(&records).iter().map(|r| r.0).collect();
-    // The rate's integral over the first second is 5 + 47.5/2 = 28.75 requests.
-    let first_second = intended.iter().filter(|&&t| t < 1000.0).count();
-    assert!(
-        (20..=40).contains(&first_second),
-        "{first_second} requests in the first second"
-    );
-    let first_gap = intended[1] - intended[0];
-    assert!(first_gap > 100.0, "first gap {first_gap} ms at ~5 req/s");
-    // After the ramp: exactly 10 ms apart.
-    for w in intended[150..].windows(2) {
-        assert!((w[1] - w[0] - 10.0).abs() < 1e-3, "gap {} ms", w[1] - w[0]);
+    assert_eq!(records.len(), 150);
+    let intended: Vec<f64> = schedule(&records).iter().map(|r| r.0 / 1e3).collect();
+    // A constant pattern sends one request per unit of the rate's integral, so each
+    // second holds the integral of the ramped rate over it, give or take one request.
+    for second in 0..4 {
+        let (from, to) = (f64::from(second), f64::from(second + 1));
+        let sent = intended.iter().filter(|&&t| t >= from && t < to).count() as f64;
+        let asked = ramped_count(50.0, 4.0, from, to);
+        assert!(
+            (sent - asked).abs() <= 1.5,
+            "{sent} requests in second {second} of the ramp, the ramped rate asks for {asked:.1}"
+        );
     }
+    let first_gap = intended[1] - intended[0];
+    assert!(
+        first_gap < 0.4,
+        "first gap {first_gap} s: the interval drawn at the start rate was never cut short"
+    );
+    // After the ramp: exactly 20 ms apart.
+    let after: Vec<f64> = intended.iter().copied().filter(|&t| t >= 4.0).collect();
+    assert!(after.len() > 20, "{} requests after the ramp", after.len());
+    for w in after.windows(2) {
+        assert!((w[1] - w[0] - 0.02).abs() < 1e-6, "gap {} s", w[1] - w[0]);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn concurrency_ramp_ends_when_the_count_is_reached() {
+    core_binary();
+    let mock = Mock::start(&["--ttft-ms", "20", "--output-tokens", "2"]);
+    let dir = run_dir("conc-ramp-count");
+    // The second worker's first slot comes after 16.7 s of the ramp; eight requests take
+    // a quarter of a second on the first one, and the run must end with them.
+    let started = std::time::Instant::now();
+    profile(
+        &mock,
+        &dir,
+        &[
+            "--concurrency",
+            "4",
+            "--concurrency-ramp-duration",
+            "100",
+            "--request-count",
+            "8",
+            "--workers",
+            "2",
+            "--isl",
+            "16",
+        ],
+    );
+    let took = started.elapsed().as_secs_f64();
+    assert_eq!(read_records(&dir).len(), 8);
+    assert!(took < 5.0, "the run took {took:.1} s for 8 requests");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -1,11 +1,11 @@
 //! Ramps: how a load setting moves from a start value to its target over a duration.
 //!
 //! The engine configures a ramp, then asks for [`value_at`](RampProtocol::value_at) as
-//! time passes and applies the value (a request rate through the arrival pattern's
-//! `set_rate`, a concurrency limit after rounding). `None` means the ramp is over and the
-//! target holds. A ramp that was never configured, or was configured with a duration
-//! that is not a positive number, is over at once: the target applies from the start,
-//! which is what a zero-length ramp means.
+//! time passes and applies the value (a request rate at every update interval, by which
+//! the engine re-plans the wait for the next request; a concurrency limit after
+//! rounding). `None` means the ramp is over and the target holds. A ramp that was never
+//! configured, or was configured with a duration that is not a positive number, is over
+//! at once: the target applies from the start, which is what a zero-length ramp means.
 
 use aiperf_runtime::plugin::{Plugin, PluginContext, PluginError};
 use aiperf_runtime::protocols::RampProtocol;

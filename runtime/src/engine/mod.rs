@@ -18,6 +18,7 @@ mod ids;
 mod outcome;
 mod pacer;
 mod pipeline;
+mod rate_ramp;
 mod run;
 mod session;
 mod slots;

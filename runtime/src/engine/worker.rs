@@ -10,13 +10,13 @@ use crate::config::ProfileConfig;
 use crate::engine::cancel::{race, CancelSignal, Either, SplitMix};
 use crate::engine::health::{thread_cpu_seconds, WorkerReport};
 use crate::engine::pipeline::RecordSender;
+use crate::engine::rate_ramp::{self, RateRamp};
 use crate::engine::session;
 use crate::engine::slots::Slots;
 use crate::engine::urls::UrlPicker;
 use crate::plugin::{DispatchEnum, PluginContext, PluginKind, PluginSet, WorkerShare};
 use crate::protocols::{
-    ArrivalPatternProtocol, EndpointProtocol, FollowUp, NextCredit, RampProtocol,
-    TimingStrategyProtocol, TransportProtocol,
+    EndpointProtocol, FollowUp, NextCredit, RampProtocol, TimingStrategyProtocol, TransportProtocol,
 };
 use crate::record::{ErrorDetails, Nanos, Outcome, Phase, RequestRecord, RunClock};
 
@@ -243,16 +243,6 @@ async fn run_phase<P: PluginSet>(
     // Sessions ask it for their later turns' instants (`session::run`).
     let mut arrivals: P::ArrivalPattern =
         create(&config.effective_arrival_pattern(), config, share)?;
-    let mut rate_ramp: Option<P::Ramp> =
-        match (config.request_rate_ramp_duration, config.request_rate) {
-            (Some(duration), Some(rate)) if duration > 0.0 => {
-                let mut ramp: P::Ramp = create(&config.ramp_type, config, share)?;
-                // AIPerf starts the rate ramp at the rate one update interval (0.1 s) would give.
-                ramp.configure(rate * (0.1 / duration).min(1.0), rate, duration);
-                Some(ramp)
-            }
-            _ => None,
-        };
     let concurrency_ramp: Option<P::Ramp> = match (config.concurrency_ramp_duration, slots_total) {
         (Some(duration), Some(total)) if duration > 0.0 && total > 1 => {
             let mut ramp: P::Ramp = create(&config.ramp_type, config, share)?;
@@ -272,6 +262,18 @@ async fn run_phase<P: PluginSet>(
     let mut draws = SplitMix::new(seed ^ (u64::from(share.id) << 48) ^ 0x6361_6e63);
 
     let phase_start = shared.phase_start_ns[phase_idx].load(Ordering::SeqCst);
+    // The strategy plans at the target rate; the ramp maps its instants to real ones.
+    let mut rate_ramp: Option<RateRamp<P::Ramp>> =
+        match (config.request_rate_ramp_duration, config.request_rate) {
+            (Some(duration), Some(rate)) if duration > 0.0 => {
+                let mut ramp: P::Ramp = create(&config.ramp_type, config, share)?;
+                let step = rate_ramp::update_interval_s();
+                // AIPerf starts the rate ramp at the rate one update interval would give.
+                ramp.configure(rate * (step / duration).min(1.0), rate, duration);
+                Some(RateRamp::new(ramp, rate, duration, step, phase_start))
+            }
+            _ => None,
+        };
     timing
         .prepare(&shared.conversations, share, phase_start)
         .map_err(|e| format!("timing_strategy {}: {e}", config.effective_timing_mode()))?;
@@ -281,6 +283,8 @@ async fn run_phase<P: PluginSet>(
         None => None,
     };
     let stopped = CancelSignal::default();
+    // This worker's loop starts no more sessions: `stopped`, or every session was started.
+    let closed = CancelSignal::default();
     let ctx = Rc::new(session::PhaseContext {
         shared: shared.clone(),
         timing: RefCell::new(timing),
@@ -319,10 +323,18 @@ async fn run_phase<P: PluginSet>(
     }
     monoio::spawn(watchdog(
         shared.clone(),
-        grace_end,
-        deadline.unwrap_or(u64::MAX),
-        stopped.clone(),
-        cancel.clone(),
+        Limits {
+            phase_idx,
+            count: plan.count,
+            sessions: plan.sessions,
+            deadline: deadline.unwrap_or(u64::MAX),
+            grace_end,
+        },
+        Signals {
+            stopped: stopped.clone(),
+            closed: closed.clone(),
+            cancel: cancel.clone(),
+        },
         phase_done.clone(),
     ));
 
@@ -330,23 +342,18 @@ async fn run_phase<P: PluginSet>(
         if shared.stop.load(Ordering::Relaxed) {
             break;
         }
-        if let Some(ramp) = &rate_ramp {
-            let elapsed_s = clock.now().saturating_sub(phase_start) as f64 / 1e9;
-            match ramp.value_at(elapsed_s) {
-                Some(rate) => arrivals.set_rate(rate),
-                None => {
-                    arrivals.set_rate(config.request_rate.unwrap_or(0.0));
-                    rate_ramp = None;
-                }
-            }
-        }
+        let now = clock.now();
+        let planned_now = rate_ramp.as_mut().map_or(now, |r| r.planned_instant(now));
         let next = ctx
             .timing
             .borrow_mut()
-            .next_credit(&mut arrivals, clock.now());
+            .next_credit(&mut arrivals, planned_now);
         let (intended, session) = match next {
             NextCredit::Done => break,
-            NextCredit::At(at) => (Some(at), None),
+            NextCredit::At(at) => (
+                Some(rate_ramp.as_mut().map_or(at, |r| r.real_instant(at))),
+                None,
+            ),
             NextCredit::Turn {
                 at,
                 conversation,
@@ -361,16 +368,16 @@ async fn run_phase<P: PluginSet>(
             }
             if at > clock.now() {
                 let wake = crate::engine::pacer::sleep_until(clock.instant(at));
-                if let Either::Right(()) = race(wake, stopped.fired()).await {
+                if let Either::Right(()) = race(wake, closed.fired()).await {
                     break;
                 }
             }
         }
         // A record thread that falls behind holds back new requests (counted, reported).
-        if let Either::Right(()) = race(tx.room(&clock), stopped.fired()).await {
+        if let Either::Right(()) = race(tx.room(&clock), closed.fired()).await {
             break;
         }
-        let guard = match race(slots.acquire(), stopped.fired()).await {
+        let guard = match race(slots.acquire(), closed.fired()).await {
             Either::Left(guard) => guard,
             Either::Right(()) => break,
         };
@@ -443,25 +450,51 @@ fn start_barrier(shared: &Shared, phase_idx: usize) {
     shared.barrier.wait();
 }
 
-/// Turns the run's shared stop and cancel instructions (atomics written by other threads)
-/// into this worker's local signals. Polling keeps the worker free of cross-thread wakers;
-/// 5 ms is far below any grace period and costs one timer per worker.
-async fn watchdog(
-    shared: Arc<Shared>,
-    grace_end: Nanos,
+/// What ends a phase's issuing on every worker.
+struct Limits {
+    phase_idx: usize,
+    count: Option<u64>,
+    sessions: Option<u64>,
     deadline: Nanos,
+    grace_end: Nanos,
+}
+
+/// A worker's local view of its phase's end.
+struct Signals {
+    /// No more requests: the run stopped, the duration is over or every credit is out.
     stopped: CancelSignal,
+    /// No more sessions from the worker's loop: `stopped`, or every session was started.
+    closed: CancelSignal,
+    /// Requests in flight are cancelled.
     cancel: CancelSignal,
-    phase_done: CancelSignal,
-) {
+}
+
+/// Turns the run's shared stop and cancel instructions and its counters (atomics written
+/// by other threads) into this worker's local signals. A worker waiting for a slot or an
+/// instant learns here that the others used up the count, instead of when its wait ends
+/// (a concurrency ramp's first slot, a long interval). Polling keeps the worker free of
+/// cross-thread wakers; 5 ms is far below any grace period and costs one timer per worker.
+async fn watchdog(shared: Arc<Shared>, limits: Limits, signals: Signals, phase_done: CancelSignal) {
     let tick = std::time::Duration::from_millis(5);
+    let used_up = |counter: &AtomicU64, limit: Option<u64>| {
+        limit.is_some_and(|n| counter.load(Ordering::Relaxed) >= n)
+    };
     loop {
         let now = shared.clock.now();
-        if shared.stop.load(Ordering::Relaxed) || now >= deadline {
-            stopped.fire();
+        if shared.stop.load(Ordering::Relaxed)
+            || now >= limits.deadline
+            || used_up(&shared.credits[limits.phase_idx], limits.count)
+        {
+            signals.stopped.fire();
+            signals.closed.fire();
         }
-        if now >= shared.cancel_at_ns.load(Ordering::Relaxed).min(grace_end) {
-            cancel.fire();
+        // Later turns of started sessions still go: only the loop stops.
+        if used_up(&shared.sessions[limits.phase_idx], limits.sessions) {
+            signals.closed.fire();
+        }
+        let cancel_at = shared.cancel_at_ns.load(Ordering::Relaxed);
+        if now >= cancel_at.min(limits.grace_end) {
+            signals.cancel.fire();
         }
         if let Either::Right(()) = race(monoio::time::sleep(tick), phase_done.fired()).await {
             return;
