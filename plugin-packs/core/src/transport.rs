@@ -10,7 +10,7 @@ use aiperf_runtime::http::client::{
     has_header, serialize_request, serialize_request_line, serialize_request_rest, ConnectionPool,
     ConnectionReuse, PoolConfig,
 };
-use aiperf_runtime::http::url::BaseUrl;
+use aiperf_runtime::http::url::{redact_userinfo, BaseUrl};
 use aiperf_runtime::plugin::{Plugin, PluginContext, PluginError};
 use aiperf_runtime::protocols::TransportProtocol;
 use aiperf_runtime::record::{ErrorDetails, Outcome, RequestRecord, RunClock};
@@ -42,7 +42,10 @@ impl Plugin for HttpTransport {
             .url
             .iter()
             .map(|url| {
-                BaseUrl::parse(url).map_err(|e| PluginError::Config(format!("--url {url}: {e}")))
+                BaseUrl::parse(url).map_err(|e| {
+                    let shown = redact_userinfo(url);
+                    PluginError::Config(format!("--url {shown}: {e}"))
+                })
             })
             .collect::<Result<Vec<_>, _>>()?;
         if urls.is_empty() {

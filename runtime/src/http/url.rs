@@ -70,6 +70,18 @@ pub struct BaseUrl {
     query: Option<String>,
 }
 
+/// `url` with the user and password of its authority (`user:pw@`) replaced by
+/// `<redacted>`, for messages: a refused URL must not echo a password to the console.
+pub fn redact_userinfo(url: &str) -> String {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let rest = &url[start..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{}<redacted>{}", &url[..start], &rest[at..]),
+        None => url.to_owned(),
+    }
+}
+
 impl BaseUrl {
     /// Parses `http://host[:port][/path][?query]`; `http://` is assumed without a scheme,
     /// as AIPerf does. A fragment is dropped.
@@ -96,7 +108,7 @@ impl BaseUrl {
         let auth_end = rest.find(['/', '?']).unwrap_or(rest.len());
         let (authority, tail) = rest.split_at(auth_end);
         if authority.contains('@') {
-            return Err(UrlError::Credentials(url.to_owned()));
+            return Err(UrlError::Credentials(redact_userinfo(url)));
         }
         let (host, port) =
             split_host_port(authority).ok_or_else(|| UrlError::InvalidPort(url.to_owned()))?;
@@ -324,6 +336,14 @@ mod tests {
             BaseUrl::parse("http://u:p@h"),
             Err(UrlError::Credentials(_))
         ));
+        let refused = BaseUrl::parse("http://user:pw_leak_77@127.0.0.1:8000/v1").unwrap_err();
+        assert_eq!(
+            refused.to_string(),
+            "credentials in URL `http://<redacted>@127.0.0.1:8000/v1` are not supported; \
+             pass them as headers"
+        );
+        assert_eq!(redact_userinfo("h:1/a@b"), "h:1/a@b");
+        assert_eq!(redact_userinfo("u@h"), "<redacted>@h");
     }
 
     #[test]
