@@ -167,12 +167,18 @@ pub struct RequestRecord {
     pub intended_ns: Nanos,
     /// Just before the request bytes were handed to the kernel.
     pub start_ns: Nanos,
+    /// Just before the request was written on the connection that answered: the end of
+    /// taking (or opening) a connection, the start of AIPerf's `http_req_sending`.
+    pub write_start_ns: Option<Nanos>,
     /// When the last request byte was written.
     pub sent_ns: Option<Nanos>,
     /// When the response head was complete.
     pub ack_ns: Option<Nanos>,
     /// When the first response byte arrived.
     pub first_byte_ns: Option<Nanos>,
+    /// When the first byte after the response head arrived (AIPerf's `http_req_waiting`
+    /// ends at the first body chunk, not at the head).
+    pub body_first_ns: Option<Nanos>,
     /// Response events in arrival order.
     pub responses: Vec<ResponseChunk>,
     /// When the response ended (last byte, error or cancellation).
@@ -185,6 +191,16 @@ pub struct RequestRecord {
     pub was_cancelled: bool,
     /// Socket reads that carried response bytes.
     pub reads: u32,
+    /// Response bytes read, head included (decrypted bytes under TLS).
+    pub bytes_received: u64,
+    /// Request bytes written (head and body; before TLS encryption).
+    pub bytes_sent: u64,
+    /// Buffers handed to the transport for the request: one per attempt's write, as
+    /// aiohttp counts the chunks it hands to its transport, not the syscalls under them.
+    pub writes: u32,
+    /// Nanoseconds spent opening the connection that answered (TCP connect plus TLS
+    /// handshake); 0 on a kept-alive one.
+    pub connect_ns: u64,
     /// Whether the request went out on a kept-alive connection.
     pub connection_reused: bool,
     /// Input tokens of the prompt, known from the dataset.
@@ -238,6 +254,9 @@ impl RequestRecord {
         }
         self.was_cancelled |= part.was_cancelled;
         self.reads = self.reads.saturating_add(part.reads);
+        self.bytes_received = self.bytes_received.saturating_add(part.bytes_received);
+        self.bytes_sent = self.bytes_sent.saturating_add(part.bytes_sent);
+        self.writes = self.writes.saturating_add(part.writes);
     }
 }
 

@@ -375,11 +375,12 @@ impl ConnectionPool {
                 (None, ConnectionReuse::Pooled) => self.take_idle(rec.start_ns),
                 (None, _) => None,
             };
+            rec.connect_ns = 0;
             let (mut conn, reused) = match kept {
                 Some(conn) => (conn, true),
                 // Boxed: connecting (a TLS handshake above all) needs a large future,
                 // which would otherwise sit in, and be copied with, every request's.
-                None => match Box::pin(self.connect()).await {
+                None => match Box::pin(self.connect_timed(clock, rec)).await {
                     Ok(conn) => (conn, false),
                     Err(e) => {
                         self.bump(|s| s.connect_errors += 1);
@@ -448,6 +449,20 @@ impl ConnectionPool {
             // `never`, or the session's last turn: the connection closes here.
             _ => {}
         }
+    }
+
+    /// [`connect`](Self::connect), its time kept in `rec.connect_ns` (AIPerf's
+    /// `http_req_connecting`: TCP connect and TLS handshake). Only a new connection pays
+    /// for the two clock reads.
+    async fn connect_timed(
+        &self,
+        clock: &RunClock,
+        rec: &mut RequestRecord,
+    ) -> Result<Box<Conn>, ConnectError> {
+        let from = clock.now();
+        let conn = self.connect().await;
+        rec.connect_ns = clock.now().saturating_sub(from);
+        conn
     }
 
     async fn connect(&self) -> Result<Box<Conn>, ConnectError> {
@@ -616,6 +631,11 @@ async fn exchange(
         wbuf.extend_from_slice(part);
     }
     let out = std::mem::take(wbuf);
+    // Only the attempt that answers counts: a retry after a stale keep-alive connection
+    // starts its sending, bytes and writes afresh (the lost attempt's time is `blocked`).
+    rec.write_start_ns = Some(clock.now());
+    rec.bytes_sent = out.len() as u64;
+    rec.writes = 1;
     let (res, out) = stream.write_all(out).await;
     let sent = clock.now();
     *wbuf = out;

@@ -85,6 +85,7 @@ impl ResponseParser {
             return None;
         }
         rec.reads = rec.reads.saturating_add(1);
+        rec.bytes_received = rec.bytes_received.saturating_add(bytes.len() as u64);
         if !self.got_bytes {
             self.got_bytes = true;
             rec.first_byte_ns = Some(now);
@@ -92,6 +93,7 @@ impl ResponseParser {
         let events_before = rec.responses.len();
         let step = match &mut self.phase {
             Phase::Body(body) => {
+                rec.body_first_ns.get_or_insert(now);
                 body.on_bytes(bytes, now, &mut self.framer, &mut self.chunked, rec)
             }
             Phase::Done => Step::Done(ResponseEnd::Complete { reusable: false }),
@@ -141,6 +143,9 @@ impl ResponseParser {
             Ok(RawStatus::Complete { head, len }) => {
                 rec.ack_ns = Some(now);
                 let rest = input.get(offset + len..).unwrap_or_default();
+                if !rest.is_empty() {
+                    rec.body_first_ns = Some(now);
+                }
                 let mut body =
                     Body::start(head, self.opts, &mut self.framer, &mut self.chunked, rec);
                 let step = body.on_bytes(rest, now, &mut self.framer, &mut self.chunked, rec);

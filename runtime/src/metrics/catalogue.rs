@@ -295,6 +295,37 @@ pub static CATALOGUE: &[MetricDef] = &[
         G::None, true),
     def("total_error_isl", "Total Error Input Sequence Length", "tokens", None, K::Derived,
         I.union(L).union(E), G::None, true),
+    // AIPerf's HTTP trace metrics (HTTP_TRACE_ONLY | NO_CONSOLE: files only; AIPerf shows
+    // them only under `--show-trace-timing`). KB are 1024 bytes, as AIPerf's
+    // `MetricSizeUnit.KILOBYTES`.
+    def("http_req_blocked", "HTTP Blocked", "ms", Some(2000), K::Record, F::NONE, G::None,
+        false),
+    def("http_req_dns_lookup", "HTTP DNS Lookup", "ms", Some(2010), K::Record, F::NONE,
+        G::None, false),
+    def("http_req_connecting", "HTTP Connecting", "ms", Some(2020), K::Record, F::NONE,
+        G::None, false),
+    def("http_req_sending", "HTTP Sending", "ms", Some(2030), K::Record, F::NONE, G::None,
+        false),
+    def("http_req_waiting", "HTTP Waiting (TTFB)", "ms", Some(2040), K::Record, F::NONE,
+        G::None, false),
+    def("http_req_receiving", "HTTP Receiving", "ms", Some(2050), K::Record, F::NONE,
+        G::None, false),
+    def("http_req_connection_reused", "HTTP Connection Reused", "ratio", Some(2060),
+        K::Record, F::NONE, G::None, true),
+    def("http_req_data_sent", "HTTP Data Sent", "KB", Some(2070), K::Record, F::NONE,
+        G::None, false),
+    def("http_req_chunks_sent", "HTTP Chunks Sent", "count", Some(2080), K::Record, F::NONE,
+        G::None, true),
+    def("http_req_data_received", "HTTP Data Received", "KB", Some(2090), K::Record,
+        F::NONE, G::None, false),
+    def("http_req_chunks_received", "HTTP Chunks Received", "count", Some(2100), K::Record,
+        F::NONE, G::None, true),
+    def("http_req_connection_overhead", "HTTP Connection Overhead", "ms", Some(2110),
+        K::Record, F::NONE, G::None, false),
+    def("http_req_duration", "HTTP Duration (excl. conn)", "ms", Some(2120), K::Record,
+        F::NONE, G::None, false),
+    def("http_req_total", "HTTP Total Time", "ms", Some(2130), K::Record, F::NONE, G::None,
+        false),
     // Not AIPerf's: how well the client itself kept up.
     def("time_to_first_byte", "Time to First Byte", "ms", None, K::Record, CH, G::None,
         false),
@@ -358,6 +389,7 @@ mod tests {
             Some(1200)
         );
         assert_eq!(lookup("time_to_first_byte").unwrap().console_order(), None);
+        assert_eq!(lookup("http_req_waiting").unwrap().console_order(), None);
         assert!(lookup("nope").is_none());
     }
 }

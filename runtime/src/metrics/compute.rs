@@ -3,7 +3,9 @@
 
 use super::catalogue::{self, MetricDef, MetricFlags, MetricKind};
 use crate::config::ProfileConfig;
-use crate::record::{ErrorDetails, Nanos, Outcome, ParsedRecord, ResponseData, Usage};
+use crate::record::{
+    ErrorDetails, Nanos, Outcome, ParsedRecord, RequestRecord, ResponseData, Usage,
+};
 use crate::results::{MetricEntry, MetricRecord, MetricValue};
 
 /// What the run lets the per-request metrics assume.
@@ -143,6 +145,7 @@ pub fn compute_record_metrics_with_goodput(
     }
     let good_at = out.entries.len();
     if valid {
+        compute_http_trace(&record.raw, out);
         compute_effective_ttft(record, opts.streaming, out);
     }
     compute_client_health(record, out);
@@ -310,6 +313,54 @@ fn push_usage(
     if let (Some(s), Some(c)) = (reasoning, reasoning_tokens.filter(|&c| c > 0)) {
         put(out, "usage_reasoning_tokens_diff_pct", diff(s, c), "%");
     }
+}
+
+/// AIPerf's 14 `http_req_*` metrics (k6's phases), for a request whose write started.
+///
+/// `blocked` runs from the request's start until it held the connection that answered,
+/// less that connection's opening: the pool check, and the lost attempt on a stale
+/// kept-alive connection (BC-20). DNS is always 0: the host is resolved once at start-up.
+/// `waiting` ends at the first byte after the head and `receiving` at the last read, as
+/// AIPerf's body chunks; without a body byte both are absent and count 0 in `total`.
+fn compute_http_trace(raw: &RequestRecord, out: &mut MetricRecord) {
+    let (Some(write_start), Some(sent)) = (raw.write_start_ns, raw.sent_ns) else {
+        return;
+    };
+    let connecting = raw.connect_ns;
+    let blocked = write_start
+        .saturating_sub(raw.start_ns)
+        .saturating_sub(connecting);
+    let dns = 0;
+    let sending = sent.saturating_sub(write_start);
+    let body = raw.body_first_ns;
+    let waiting = body.map(|b| b.saturating_sub(sent));
+    let receiving = body.map(|b| raw.end_ns.saturating_sub(b));
+    let kb = |bytes: u64| bytes as f64 / 1024.0;
+    put(out, "http_req_blocked", ms(blocked), "ms");
+    put(out, "http_req_dns_lookup", ms(dns), "ms");
+    put(out, "http_req_connecting", ms(connecting), "ms");
+    put(out, "http_req_sending", ms(sending), "ms");
+    if let (Some(waiting), Some(receiving)) = (waiting, receiving) {
+        put(out, "http_req_waiting", ms(waiting), "ms");
+        put(out, "http_req_receiving", ms(receiving), "ms");
+    }
+    let reused = f64::from(u8::from(raw.connection_reused));
+    put(out, "http_req_connection_reused", reused, "ratio");
+    put(out, "http_req_data_sent", kb(raw.bytes_sent), "KB");
+    put(out, "http_req_chunks_sent", f64::from(raw.writes), "count");
+    put(out, "http_req_data_received", kb(raw.bytes_received), "KB");
+    put(
+        out,
+        "http_req_chunks_received",
+        f64::from(raw.reads),
+        "count",
+    );
+    let overhead = blocked + dns + connecting;
+    put(out, "http_req_connection_overhead", ms(overhead), "ms");
+    let duration = raw.end_ns.saturating_sub(write_start);
+    put(out, "http_req_duration", ms(duration), "ms");
+    let total = overhead + sending + waiting.unwrap_or(0) + receiving.unwrap_or(0);
+    put(out, "http_req_total", ms(total), "ms");
 }
 
 /// Figures about the client, for every request: how late it was sent against its

@@ -641,8 +641,12 @@ fn goodput_rejects_tags_this_run_cannot_judge() {
         tokenizes_input: true,
     };
     let valid = "Valid tags for this run: request_latency, input_sequence_length, \
-                 usage_prompt_tokens, usage_prompt_tokens_diff_pct, time_to_first_byte, \
-                 scheduling_lateness";
+                 usage_prompt_tokens, usage_prompt_tokens_diff_pct, http_req_blocked, \
+                 http_req_dns_lookup, http_req_connecting, http_req_sending, \
+                 http_req_waiting, http_req_receiving, http_req_connection_reused, \
+                 http_req_data_sent, http_req_chunks_sent, http_req_data_received, \
+                 http_req_chunks_received, http_req_connection_overhead, \
+                 http_req_duration, http_req_total, time_to_first_byte, scheduling_lateness";
     let err = |pairs: &[(&str, f64)], server: bool| {
         Goodput::new(&slos(pairs), &run, server).expect_err("rejected")
     };
@@ -668,8 +672,12 @@ fn goodput_rejects_tags_this_run_cannot_judge() {
         err(&[("usage_prompt_tokens_diff_pct", 1.0)], true),
         "Invalid --goodput: 'usage_prompt_tokens_diff_pct' is not applicable to this run \
          (it is not computed with --use-server-token-count). Valid tags for this run: \
-         request_latency, input_sequence_length, usage_prompt_tokens, time_to_first_byte, \
-         scheduling_lateness"
+         request_latency, input_sequence_length, usage_prompt_tokens, http_req_blocked, \
+         http_req_dns_lookup, http_req_connecting, http_req_sending, http_req_waiting, \
+         http_req_receiving, http_req_connection_reused, http_req_data_sent, \
+         http_req_chunks_sent, http_req_data_received, http_req_chunks_received, \
+         http_req_connection_overhead, http_req_duration, http_req_total, \
+         time_to_first_byte, scheduling_lateness"
     );
     // A streaming chat run accepts every scalar per-request metric.
     let streaming = RecordMetricsOptions::new(true);
@@ -699,6 +707,20 @@ fn goodput_rejects_tags_this_run_cannot_judge() {
             "usage_reasoning_tokens_diff_pct",
             "osl_mismatch_diff_pct",
             "effective_time_to_first_token",
+            "http_req_blocked",
+            "http_req_dns_lookup",
+            "http_req_connecting",
+            "http_req_sending",
+            "http_req_waiting",
+            "http_req_receiving",
+            "http_req_connection_reused",
+            "http_req_data_sent",
+            "http_req_chunks_sent",
+            "http_req_data_received",
+            "http_req_chunks_received",
+            "http_req_connection_overhead",
+            "http_req_duration",
+            "http_req_total",
             "time_to_first_byte",
             "scheduling_lateness",
         ]
@@ -724,4 +746,79 @@ fn goodput_rejects_tags_this_run_cannot_judge() {
         .expect("no SLOs")
         .slos()
         .is_empty());
+}
+
+/// AIPerf's k6-style phases on a request that opened a connection: every value exact.
+#[test]
+fn http_trace_metrics_on_a_new_connection() {
+    let mut rec = record(10 * MS, vec![text(40 * MS, "a"), text(47 * MS, "b")]);
+    rec.raw.write_start_ns = Some(13 * MS); // 1 ms in the pool check, 2 ms connecting
+    rec.raw.connect_ns = 2 * MS;
+    rec.raw.sent_ns = Some(14 * MS);
+    rec.raw.first_byte_ns = Some(30 * MS); // the head
+    rec.raw.body_first_ns = Some(32 * MS);
+    rec.raw.end_ns = 48 * MS;
+    rec.raw.bytes_sent = 2048;
+    rec.raw.writes = 1;
+    rec.raw.bytes_received = 512;
+    rec.raw.reads = 5;
+    let m = compute(&rec, true);
+    let http: Vec<_> = tags(&m)
+        .into_iter()
+        .filter(|t| t.starts_with("http_req_"))
+        .collect();
+    // In AIPerf's display order, which the catalogue keeps.
+    let catalogued: Vec<_> = catalogue::CATALOGUE
+        .iter()
+        .map(|d| d.tag)
+        .filter(|t| t.starts_with("http_req_"))
+        .collect();
+    assert_eq!(http, catalogued);
+    let exact = [
+        ("http_req_blocked", 1.0),
+        ("http_req_dns_lookup", 0.0),
+        ("http_req_connecting", 2.0),
+        ("http_req_sending", 1.0),
+        ("http_req_waiting", 18.0),
+        ("http_req_receiving", 16.0),
+        ("http_req_connection_reused", 0.0),
+        ("http_req_data_sent", 2.0),
+        ("http_req_chunks_sent", 1.0),
+        ("http_req_data_received", 0.5),
+        ("http_req_chunks_received", 5.0),
+        ("http_req_connection_overhead", 3.0),
+        ("http_req_duration", 35.0),
+        ("http_req_total", 38.0),
+    ];
+    for (tag, value) in exact {
+        assert_eq!(m.scalar(tag), Some(value), "{tag}");
+    }
+    for e in m.entries.iter().filter(|e| e.tag.starts_with("http_req_")) {
+        let def = catalogue::lookup(e.tag).unwrap();
+        assert_eq!(e.unit, def.unit, "{}", e.tag);
+        assert_eq!(def.console_order(), None, "{}", e.tag);
+    }
+}
+
+/// A kept-alive connection: nothing to open; a body in the head's read takes no time
+/// to receive; a record the transport never wrote has no trace metrics.
+#[test]
+fn http_trace_metrics_on_a_reused_connection() {
+    let mut rec = record(0, vec![text(9 * MS, "a")]);
+    rec.raw.connection_reused = true;
+    rec.raw.write_start_ns = Some(0);
+    rec.raw.sent_ns = Some(MS);
+    rec.raw.body_first_ns = Some(9 * MS);
+    let m = compute(&rec, false);
+    assert_eq!(m.scalar("http_req_connection_reused"), Some(1.0));
+    assert_eq!(m.scalar("http_req_connecting"), Some(0.0));
+    assert_eq!(m.scalar("http_req_connection_overhead"), Some(0.0));
+    assert_eq!(m.scalar("http_req_waiting"), Some(8.0));
+    assert_eq!(m.scalar("http_req_receiving"), Some(0.0));
+    assert_eq!(m.scalar("http_req_duration"), Some(9.0));
+    assert_eq!(m.scalar("http_req_total"), Some(9.0));
+
+    let never_written = record(0, vec![text(9 * MS, "a")]);
+    let m = compute(&never_written, false);
+    assert!(!tags(&m).iter().any(|t| t.starts_with("http_req_")));
 }
