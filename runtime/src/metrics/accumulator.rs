@@ -1,7 +1,5 @@
 //! Run-level aggregation: per-request metrics in, AIPerf's run summary out.
 
-use std::collections::HashMap;
-
 use super::catalogue;
 use super::compute::record_error;
 use super::stats::Values;
@@ -70,7 +68,10 @@ struct Series {
 #[derive(Debug, Clone, Default)]
 pub struct MetricsAccumulator {
     series: Vec<Series>,
-    index: HashMap<&'static str, usize>,
+    index: catalogue::TagMap<usize>,
+    /// The series of each entry position of the last record: records of a run carry the
+    /// same tags in the same order, so a string compare usually replaces the map lookup.
+    positions: Vec<usize>,
     valid: u64,
     errors: ErrorTally,
     /// Earliest start and latest last-content instant of valid records.
@@ -116,12 +117,12 @@ impl MetricsAccumulator {
         if record.raw.phase == Some(Phase::Warmup) {
             return;
         }
-        for entry in &metrics.entries {
+        for (position, entry) in metrics.entries.iter().enumerate() {
             // An aggregate counter in AIPerf: summed below, not summarized.
             if entry.tag == GOOD_REQUEST_COUNT {
                 continue;
             }
-            let series = self.series_mut(entry.tag, entry.unit);
+            let series = self.series_at(position, entry.tag, entry.unit);
             match &entry.value {
                 MetricValue::Scalar(v) => series.values.push(*v),
                 MetricValue::List(vs) => series.values.extend(vs.iter().copied()),
@@ -178,16 +179,39 @@ impl MetricsAccumulator {
         }
     }
 
+    /// [`series_mut`](Self::series_mut), trying first the series that entry `position`
+    /// of the previous record went to.
+    fn series_at(&mut self, position: usize, tag: &'static str, unit: &'static str) -> &mut Series {
+        let hinted = self.positions.get(position).copied();
+        let idx = match hinted.filter(|&i| self.series.get(i).is_some_and(|s| s.tag == tag)) {
+            Some(i) => i,
+            None => {
+                let i = self.series_index(tag, unit);
+                if self.positions.len() <= position {
+                    self.positions.resize(position + 1, usize::MAX);
+                }
+                self.positions[position] = i;
+                i
+            }
+        };
+        &mut self.series[idx]
+    }
+
     fn series_mut(&mut self, tag: &'static str, unit: &'static str) -> &mut Series {
-        let idx = *self.index.entry(tag).or_insert_with(|| {
+        let idx = self.series_index(tag, unit);
+        &mut self.series[idx]
+    }
+
+    /// The position of `tag`'s series, created empty on first sight.
+    fn series_index(&mut self, tag: &'static str, unit: &'static str) -> usize {
+        *self.index.entry(tag).or_insert_with(|| {
             self.series.push(Series {
                 tag,
                 unit,
                 values: Values::new(),
             });
             self.series.len() - 1
-        });
-        &mut self.series[idx]
+        })
     }
 
     /// Folds another share of the run into this one.
