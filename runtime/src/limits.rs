@@ -15,6 +15,9 @@ pub const MAX_MS: f64 = MAX_SECONDS * 1e3;
 /// Tokens a prompt, an output or their deviation may ask for: past every model's
 /// context, and small enough that composing the dataset stays quick.
 pub const MAX_TOKENS: f64 = 1_000_000.0;
+/// Turns a conversation may ask for on average (or deviate by): every turn of every
+/// conversation is composed before the first request, so a mean of 1e9 would never start.
+pub const MAX_TURNS: f64 = 100_000.0;
 
 /// A value as the message shows it: `1e300`, not three hundred digits.
 fn show(v: f64) -> String {
@@ -155,6 +158,17 @@ pub fn check(c: &ProfileConfig) -> Result<(), String> {
             ));
         }
     }
+    for (flag, v) in [
+        ("--conversation-turn-mean", c.conversation_turn_mean),
+        ("--conversation-turn-stddev", c.conversation_turn_stddev),
+    ] {
+        if !(0.0..=MAX_TURNS).contains(&v) {
+            return Err(format!(
+                "{flag} must be a number of turns at least 0 (at most 100000), got {}",
+                show(v)
+            ));
+        }
+    }
     if let Some(slos) = &c.goodput {
         if let Some((tag, v)) = slos.0.iter().find(|(_, v)| *v < 0.0) {
             return Err(format!(
@@ -276,6 +290,20 @@ mod tests {
             "--rankings-query-prompt-token-stddev must be",
         );
         start(&["--isl", "1000000", "--isl-stddev", "1000000"]).expect("the cap itself");
+    }
+
+    #[test]
+    fn turn_counts_past_a_hundred_thousand_are_refused() {
+        refused(
+            &["--conversation-turn-mean", "1e9"],
+            "--conversation-turn-mean must be a number of turns at least 0 (at most 100000), \
+             got 1000000000",
+        );
+        refused(
+            &["--conversation-turn-stddev", "100001"],
+            "--conversation-turn-stddev must be a number of turns",
+        );
+        start(&["--conversation-turn-mean", "100000"]).expect("the cap itself");
     }
 
     #[test]

@@ -378,7 +378,7 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
                 let cancel_at = shared.clock.now().saturating_add(grace_ns);
                 shared.cancel_at_ns.fetch_min(cancel_at, Ordering::SeqCst);
                 tracing::warn!(
-                    "interrupted: no new requests; in-flight requests get {:.0} s \
+                    "interrupted: no new requests; in-flight requests get {} s \
                      (Ctrl-C or SIGTERM again to cancel them now)",
                     config.benchmark_grace_period
                 );
