@@ -469,12 +469,12 @@ fn sigint_cancels_in_flight_requests_after_the_grace_period_and_keeps_every_reco
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-#[test]
-fn second_sigint_cancels_at_once() {
+/// A first signal `first`, then SIGINT: the second cancels the in-flight requests at once
+/// (the default 30 s grace period would outlast the test), and their records are written.
+fn second_signal_cancels_at_once(name: &str, first: &'static str) {
     let mock = slow_mock();
-    let dir = run_dir("sigint2");
-    // The default grace period (30 s) would outlast the test: the second signal ends it.
-    let (json, stopped_after) = interrupted_run(&mock, &dir, &[], &[(500, "INT"), (200, "INT")]);
+    let dir = run_dir(name);
+    let (json, stopped_after) = interrupted_run(&mock, &dir, &[], &[(500, first), (200, "INT")]);
     assert!(
         stopped_after < std::time::Duration::from_secs(3),
         "{stopped_after:?}"
@@ -482,6 +482,11 @@ fn second_sigint_cancels_at_once() {
     assert_eq!(json["was_cancelled"], true);
     assert_eq!(read_records(&dir).len(), 4);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn second_sigint_cancels_at_once() {
+    second_signal_cancels_at_once("sigint2", "INT");
 }
 
 /// `docker stop` and Kubernetes send SIGTERM: it stops the run as a first Ctrl-C does,
@@ -505,20 +510,10 @@ fn sigterm_stops_like_the_first_sigint_and_exports_everything() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// A second signal of either kind cancels the in-flight requests at once; their records
-/// are still written.
+/// A second signal of either kind cancels the in-flight requests at once.
 #[test]
 fn sigterm_then_sigint_cancels_at_once() {
-    let mock = slow_mock();
-    let dir = run_dir("sigterm2");
-    let (json, stopped_after) = interrupted_run(&mock, &dir, &[], &[(500, "TERM"), (200, "INT")]);
-    assert!(
-        stopped_after < std::time::Duration::from_secs(3),
-        "{stopped_after:?}"
-    );
-    assert_eq!(json["was_cancelled"], true);
-    assert_eq!(read_records(&dir).len(), 4);
-    let _ = std::fs::remove_dir_all(&dir);
+    second_signal_cancels_at_once("sigterm2", "TERM");
 }
 
 #[test]

@@ -8,10 +8,10 @@
 
 mod common;
 
-use common::{core_binary, read_json, read_records, run_dir, workspace, Mock};
+use common::{read_json, read_records, run_dir, workspace, Mock};
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::{json, Value};
 
@@ -27,32 +27,10 @@ fn tls_fixture(name: &str) -> String {
 /// Runs a streaming chat benchmark against `urls` and returns its output; the run must
 /// exit 0 whatever its requests met.
 fn profile(urls: &[&str], dir: &Path, extra: &[&str]) -> Output {
-    core_binary();
-    let _serial = common::measuring();
     let _ = std::fs::remove_dir_all(dir);
-    let mut command = Command::new(core_binary());
-    command.args(["profile", "--model", "m", "--streaming"]);
-    for url in urls {
-        command.args(["--url", url]);
-    }
-    let output = command
-        .args([
-            "--artifact-dir",
-            dir.to_str().expect("utf-8 path"),
-            "--ui-type",
-            "none",
-            "--isl",
-            "16",
-        ])
-        .args(extra)
-        .output()
-        .expect("run the core binary");
-    assert!(
-        output.status.success(),
-        "profile failed: {}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let args = [&["--streaming", "--isl", "16"], extra].concat();
+    let output = common::run_profile(urls, dir, &args);
+    common::assert_succeeded(&output);
     output
 }
 

@@ -4,26 +4,15 @@
 
 mod common;
 
-use common::{core_binary, read_json, run_dir, Mock};
+use common::{read_json, run_dir, Mock};
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 /// Runs `profile` with artifacts in `dir` (not emptied: a test may prepare it), whatever
 /// its exit status.
 fn run(url: &str, dir: &Path, extra: &[&str]) -> Output {
-    let _serial = common::measuring();
-    Command::new(core_binary())
-        .args(["profile", "--model", "m", "--url", url])
-        .args([
-            "--artifact-dir",
-            dir.to_str().expect("utf-8 path"),
-            "--ui-type",
-            "none",
-        ])
-        .args(extra)
-        .output()
-        .expect("run the core binary")
+    common::run_profile(&[url], dir, extra)
 }
 
 fn text(bytes: &[u8]) -> String {

@@ -129,10 +129,23 @@ pub fn profile(mock: &Mock, dir: &Path, extra: &[&str]) -> std::process::Output 
 
 /// [`profile`] against any server on loopback, by its base URL.
 pub fn profile_url(url: &str, dir: &Path, extra: &[&str]) -> std::process::Output {
-    let _serial = measuring();
     let _ = std::fs::remove_dir_all(dir);
-    let output = Command::new(core_binary())
-        .args(["profile", "--model", "m", "--url", url])
+    let output = run_profile(&[url], dir, extra);
+    assert_succeeded(&output);
+    output
+}
+
+/// Runs `profile --model m` against `urls` with artifacts in `dir` (left as it is: a
+/// test may prepare it) and no UI, whatever its exit status. Runs are serialised (see
+/// [`measuring`]).
+pub fn run_profile(urls: &[&str], dir: &Path, extra: &[&str]) -> std::process::Output {
+    let _serial = measuring();
+    let mut command = Command::new(core_binary());
+    command.args(["profile", "--model", "m"]);
+    for url in urls {
+        command.args(["--url", url]);
+    }
+    command
         .args([
             "--artifact-dir",
             dir.to_str().expect("utf-8 path"),
@@ -141,14 +154,17 @@ pub fn profile_url(url: &str, dir: &Path, extra: &[&str]) -> std::process::Outpu
         ])
         .args(extra)
         .output()
-        .expect("run the core binary");
+        .expect("run the core binary")
+}
+
+/// Fails the test, with the run's output, unless it exited 0.
+pub fn assert_succeeded(output: &std::process::Output) {
     assert!(
         output.status.success(),
         "profile failed: {}\n{}",
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-    output
 }
 
 /// `profile_export_aiperf.json` of a run.
