@@ -15,9 +15,13 @@ use aiperf_runtime::record::Nanos;
 ///
 /// The schedule is absolute: each target is the previous *target* plus the next
 /// interval, never "now" plus the interval, so a late send does not push every later
-/// one back (the drift behind BC-26). The first target is the first call's `now` plus
-/// the pattern's first interval, which is how a pattern offsets one worker against the
-/// others. Stop conditions (request count, duration) belong to the engine.
+/// one back (the drift behind BC-26). The first target is the phase's start (one instant
+/// for every worker, given to [`prepare`](TimingStrategyProtocol::prepare)) plus the
+/// pattern's first interval, which is how a pattern offsets one worker against the
+/// others: anchored at each worker's own first call instead, the merged schedule moved
+/// with the workers' start-up skew (milliseconds on a loaded machine, enough to turn a
+/// smooth gamma merge into a lumpy one). Without `prepare` the first call's `now` is the
+/// anchor. Stop conditions (request count, duration) belong to the engine.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RequestRateStrategy {
     target: Option<Nanos>,
@@ -36,6 +40,16 @@ impl Plugin for RequestRateStrategy {
 }
 
 impl TimingStrategyProtocol for RequestRateStrategy {
+    fn prepare(
+        &mut self,
+        _conversations: &[aiperf_runtime::dataset::Conversation],
+        _worker: aiperf_runtime::plugin::WorkerShare,
+        start: Nanos,
+    ) -> Result<(), PluginError> {
+        self.target = Some(start);
+        Ok(())
+    }
+
     fn next_credit<A: ArrivalPatternProtocol>(
         &mut self,
         arrivals: &mut A,
@@ -68,6 +82,26 @@ mod tests {
         assert_eq!(
             strategy.next_credit(&mut arrivals, 5_000),
             NextCredit::At(100_005_000)
+        );
+    }
+
+    /// Two workers that start their loops at different instants still share one zero:
+    /// the phase start, not their first call.
+    #[test]
+    fn the_schedule_counts_from_the_phase_start_not_the_first_call() {
+        let start = 1_000_000;
+        let mut first_calls = Vec::new();
+        for (id, late_by) in [(0u32, 0u64), (1, 7_000_000)] {
+            let share = WorkerShare { id, count: 2 };
+            let mut strategy = RequestRateStrategy::new();
+            strategy.prepare(&[], share, start).expect("prepare");
+            let mut arrivals = ConstantArrival::new(100.0, share);
+            first_calls.push(strategy.next_credit(&mut arrivals, start + late_by));
+        }
+        // 100 req/s over two workers: worker 1 is offset by 10 ms, however late it began.
+        assert_eq!(
+            first_calls,
+            [NextCredit::At(start), NextCredit::At(start + 10_000_000)]
         );
     }
 
