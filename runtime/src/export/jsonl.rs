@@ -20,10 +20,47 @@ pub struct RecordWriter<W: Write = BufWriter<File>> {
     /// Set once a warmup record is seen: phase indices then count warmup as phase 0.
     has_warmup: bool,
     conversation_ids: Vec<String>,
-    /// Whether entry `i` of the last record was a count, by its tag: records of a run
-    /// carry the same tags in the same order, so this spares a catalogue lookup per value
+    /// Entry `i` of the last record, rendered: records of a run carry the same tags in
+    /// the same order, so this spares a catalogue lookup and two string escapes per value
     /// (the record thread's largest single cost once records had 30 metrics).
-    integer_hints: Vec<(&'static str, bool)>,
+    entry_hints: Vec<EntryHint>,
+}
+
+/// How one metric entry is written: its key and unit already escaped, and whether its
+/// value is a count.
+#[derive(Default)]
+struct EntryHint {
+    tag: &'static str,
+    unit: &'static str,
+    /// `"tag":{"value":`
+    head: Vec<u8>,
+    /// `,"unit":"ms"}`
+    tail: Vec<u8>,
+    integer: bool,
+}
+
+impl EntryHint {
+    fn new(tag: &'static str, unit: &'static str) -> Self {
+        let mut head = Vec::with_capacity(tag.len() + 14);
+        write_str(&mut head, tag);
+        head.extend_from_slice(b":{\"value\":");
+        let mut tail = Vec::with_capacity(unit.len() + 12);
+        tail.extend_from_slice(b",\"unit\":");
+        write_str(&mut tail, unit);
+        tail.push(b'}');
+        let integer = metrics::lookup(tag).is_some_and(|d| d.integer);
+        EntryHint {
+            tag,
+            unit,
+            head,
+            tail,
+            integer,
+        }
+    }
+
+    fn fits(&self, tag: &str, unit: &str) -> bool {
+        same_str(self.tag, tag) && same_str(self.unit, unit)
+    }
 }
 
 impl RecordWriter<BufWriter<File>> {
@@ -46,7 +83,7 @@ impl<W: Write> RecordWriter<W> {
             line: Vec::new(),
             has_warmup: false,
             conversation_ids: Vec::new(),
-            integer_hints: Vec::new(),
+            entry_hints: Vec::new(),
         }
     }
 
@@ -82,7 +119,7 @@ impl<W: Write> RecordWriter<W> {
         line.extend_from_slice(b"{\"metadata\":");
         write_metadata(line, &self.conversation_ids, self.has_warmup, clock, record);
         line.extend_from_slice(b",\"metrics\":");
-        write_metrics(line, metrics, &mut self.integer_hints);
+        write_metrics(line, metrics, &mut self.entry_hints);
         if let Some(error) = record_error(record) {
             line.extend_from_slice(b",\"error\":{");
             if let Some(code) = error.code {
@@ -147,7 +184,12 @@ fn write_metadata(
     match conversation_ids.get(raw.conversation_index) {
         Some(id) => write_str(line, id),
         None => {
-            let _ = write!(line, "\"session_{:06}\"", raw.conversation_index);
+            line.extend_from_slice(b"\"session_");
+            let mut digits = itoa::Buffer::new();
+            let digits = digits.format(raw.conversation_index);
+            line.resize(line.len() + 6usize.saturating_sub(digits.len()), b'0');
+            line.extend_from_slice(digits.as_bytes());
+            line.push(b'"');
         }
     }
     line.extend_from_slice(b",\"turn_index\":");
@@ -162,26 +204,26 @@ fn write_metadata(
     }
     line.extend_from_slice(b",\"request_end_ns\":");
     write_int(line, clock.wall_ns(raw.end_ns));
+    line.extend_from_slice(b",\"worker_id\":\"worker_");
+    write_int(line, raw.worker_id);
     // One record thread serves every worker.
-    let _ = write!(
-        line,
-        ",\"worker_id\":\"worker_{}\",\"record_processor_id\":\"record_processor_0\"",
-        raw.worker_id
-    );
-    let phase_name = phase.as_str();
-    let _ = write!(
-        line,
-        ",\"benchmark_phase\":\"{phase_name}\",\"phase_index\":{phase_index}"
-    );
+    line.extend_from_slice(b"\",\"record_processor_id\":\"record_processor_0\"");
+    let phase_name = phase.as_str().as_bytes();
+    line.extend_from_slice(b",\"benchmark_phase\":\"");
+    line.extend_from_slice(phase_name);
+    line.extend_from_slice(b"\",\"phase_index\":");
+    write_int(line, phase_index);
     if phase == Phase::Profiling {
         line.extend_from_slice(b",\"profiling_index\":0");
     }
     let cancelled = raw.was_cancelled || record.outcome == crate::record::Outcome::Cancelled;
-    let _ = write!(
-        line,
-        ",\"phase_name\":\"{phase_name}\",\"phase_kind\":\"{phase_name}\",\
-         \"was_cancelled\":{cancelled},\"context_overflow_skip\":false,\"agent_depth\":0"
-    );
+    for key in [&b",\"phase_name\":\""[..], b"\",\"phase_kind\":\""] {
+        line.extend_from_slice(key);
+        line.extend_from_slice(phase_name);
+    }
+    line.extend_from_slice(b"\",\"was_cancelled\":");
+    line.extend_from_slice(if cancelled { b"true" } else { b"false" });
+    line.extend_from_slice(b",\"context_overflow_skip\":false,\"agent_depth\":0");
     if !raw.x_correlation_id.is_empty() {
         line.extend_from_slice(b",\"root_correlation_id\":");
         write_str(line, &raw.x_correlation_id);
@@ -189,37 +231,29 @@ fn write_metadata(
     line.push(b'}');
 }
 
-/// Tags are `'static` and usually the very same constant: the address settles it at once.
-fn same_tag(a: &str, b: &str) -> bool {
+/// Tags and units are `'static` and usually the very same constant: the address settles
+/// it at once.
+fn same_str(a: &str, b: &str) -> bool {
     (a.as_ptr() == b.as_ptr() && a.len() == b.len()) || a == b
 }
 
 /// `{tag:{"value":..,"unit":..}}` in the record processors' order; counts as integers.
-fn write_metrics(
-    line: &mut Vec<u8>,
-    metrics: &MetricRecord,
-    hints: &mut Vec<(&'static str, bool)>,
-) {
+fn write_metrics(line: &mut Vec<u8>, metrics: &MetricRecord, hints: &mut Vec<EntryHint>) {
     line.push(b'{');
     for (i, e) in metrics.entries.iter().enumerate() {
         if i > 0 {
             line.push(b',');
         }
-        write_str(line, e.tag);
-        line.extend_from_slice(b":{\"value\":");
-        let integer = match hints.get(i) {
-            Some(&(tag, integer)) if same_tag(tag, e.tag) => integer,
-            _ => {
-                let integer = metrics::lookup(e.tag).is_some_and(|d| d.integer);
-                if hints.len() <= i {
-                    hints.resize(i + 1, ("", false));
-                }
-                hints[i] = (e.tag, integer);
-                integer
+        if !hints.get(i).is_some_and(|h| h.fits(e.tag, e.unit)) {
+            if hints.len() <= i {
+                hints.resize_with(i + 1, EntryHint::default);
             }
-        };
+            hints[i] = EntryHint::new(e.tag, e.unit);
+        }
+        let hint = &hints[i];
+        line.extend_from_slice(&hint.head);
         match &e.value {
-            MetricValue::Scalar(v) if integer => write_count(line, *v),
+            MetricValue::Scalar(v) if hint.integer => write_count(line, *v),
             MetricValue::Scalar(v) => write_float(line, *v),
             MetricValue::List(vs) => {
                 line.push(b'[');
@@ -232,15 +266,13 @@ fn write_metrics(
                 line.push(b']');
             }
         }
-        line.extend_from_slice(b",\"unit\":");
-        write_str(line, e.unit);
-        line.push(b'}');
+        line.extend_from_slice(&hint.tail);
     }
     line.push(b'}');
 }
 
-fn write_int(line: &mut Vec<u8>, v: impl std::fmt::Display) {
-    let _ = write!(line, "{v}");
+fn write_int(line: &mut Vec<u8>, v: impl itoa::Integer) {
+    line.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
 }
 
 /// As [`Json::float`]: serde_json's shortest round-trip form; non-finite is `null`.
@@ -265,8 +297,16 @@ fn write_count(line: &mut Vec<u8>, v: f64) {
 }
 
 /// A JSON string, escaped as serde_json escapes it (writing to a `Vec` cannot fail).
+/// Ids and names rarely need escaping, so they are checked first and copied whole.
 fn write_str(line: &mut Vec<u8>, s: &str) {
-    let _ = serde_json::to_writer(line, s);
+    if s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        let _ = serde_json::to_writer(line, s);
+    } else {
+        line.reserve(s.len() + 2);
+        line.push(b'"');
+        line.extend_from_slice(s.as_bytes());
+        line.push(b'"');
+    }
 }
 
 /// `{code?, type, message}`: AIPerf drops a missing code rather than writing null.
@@ -458,20 +498,34 @@ mod tests {
         r.outcome = Outcome::Cancelled;
         r.raw.conversation_index = 0;
         records.push(r);
+        let mut r = base();
+        r.raw.conversation_index = 12_345_678;
+        r.raw.worker_id = 0;
+        records.push(r);
+        // Two tags of one unit swapped, and a tag in its place with another unit: the
+        // writer's per-entry cache must notice either change.
+        let mut shuffled = metrics.clone();
+        shuffled.entries.swap(0, 4);
+        shuffled.entries[5].unit = "s";
 
         for ids in [Vec::new(), vec!["a".to_owned(), "b\u{7f}\"".to_owned()]] {
             for has_warmup in [false, true] {
-                for metrics in [MetricRecord::default(), metrics.clone()] {
+                for shapes in [
+                    [MetricRecord::default(), MetricRecord::default()],
+                    [metrics.clone(), metrics.clone()],
+                    [metrics.clone(), shuffled.clone()],
+                ] {
                     let mut writer = RecordWriter::new(Vec::new());
                     writer.set_conversation_ids(ids.clone());
                     writer.set_has_warmup(has_warmup);
                     let mut expected = String::new();
                     // A warmup record marks the run as having one, for the records after.
                     let mut warm = has_warmup;
-                    for record in &records {
-                        writer.write(&clock, record, &metrics).unwrap();
+                    for (i, record) in records.iter().enumerate() {
+                        let metrics = &shapes[i % 2];
+                        writer.write(&clock, record, metrics).unwrap();
                         warm |= record.raw.phase == Some(Phase::Warmup);
-                        expected.push_str(&tree_line(&clock, record, &metrics, &ids, warm));
+                        expected.push_str(&tree_line(&clock, record, metrics, &ids, warm));
                     }
                     let got = String::from_utf8(writer.into_inner().unwrap()).unwrap();
                     assert_eq!(got, expected);
