@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -89,7 +89,21 @@ impl Conn {
 
     /// Sends a request and returns the time the write completed.
     fn send(&mut self, method: &str, path: &str, body: &[u8]) -> Instant {
+        self.send_with(method, path, &[], body)
+    }
+
+    /// [`send`](Self::send) with extra header lines.
+    fn send_with(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Instant {
         let mut req = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n").into_bytes();
+        for (name, value) in headers {
+            req.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
+        }
         if method == "POST" {
             req.extend_from_slice(
                 format!(
@@ -604,23 +618,16 @@ fn shutdown_lets_the_current_stream_finish() {
     assert!(TcpStream::connect(addr).is_err());
 }
 
-#[test]
-fn cli_prints_address_and_stops_on_sigterm() {
-    let _serial = serial();
+/// Starts the aiperf-mock binary on an ephemeral port with `args`; returns it and the
+/// address from its first line.
+fn spawn_cli(args: &[&str]) -> (Child, SocketAddr) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_aiperf-mock"))
-        .args([
-            "--port",
-            "0",
-            "--ttft-ms",
-            "1.5",
-            "--model-name",
-            "cli-model",
-        ])
+        .args(["--port", "0"])
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn aiperf-mock");
-    let pid = child.id();
     let stdout = child.stdout.take().expect("stdout");
     let mut line = String::new();
     BufReader::new(stdout)
@@ -631,11 +638,13 @@ fn cli_prints_address_and_stops_on_sigterm() {
         .strip_prefix("aiperf-mock listening on http://")
         .and_then(|a| a.parse().ok())
         .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
-    let models = Conn::open(addr).request("GET", "/v1/models", b"").json();
-    assert_eq!(models["data"][0]["id"], "cli-model");
+    (child, addr)
+}
 
+/// Sends SIGTERM and asserts a clean exit within 5 s.
+fn stop_cli(mut child: Child) {
     let killed = Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
+        .args(["-TERM", &child.id().to_string()])
         .status()
         .expect("kill");
     assert!(killed.success());
@@ -652,4 +661,117 @@ fn cli_prints_address_and_stops_on_sigterm() {
         std::thread::sleep(Duration::from_millis(10));
     };
     assert!(status.success(), "{status}");
+}
+
+#[test]
+fn cli_prints_address_and_stops_on_sigterm() {
+    let _serial = serial();
+    let (child, addr) = spawn_cli(&["--ttft-ms", "1.5", "--model-name", "cli-model"]);
+    let models = Conn::open(addr).request("GET", "/v1/models", b"").json();
+    assert_eq!(models["data"][0]["id"], "cli-model");
+    stop_cli(child);
+}
+
+/// `--truth-log`: one line per response with the request's id, what the mock sent and
+/// when; written on SIGTERM (the run is shorter than the writer's one-second period).
+#[test]
+fn truth_log_records_each_response() {
+    let _serial = serial();
+    let path = std::env::temp_dir().join(format!("aiperf-mock-truth-{}.jsonl", std::process::id()));
+    let (child, addr) = spawn_cli(&[
+        "--ttft-ms",
+        "40",
+        "--itl-ms",
+        "4",
+        "--output-tokens",
+        "8",
+        "--truth-log",
+        path.to_str().expect("UTF-8 temp path"),
+    ]);
+    let mut conn = Conn::open(addr);
+    let body = chat(true, json!({})).to_string();
+    let mut client_ttft = Vec::new();
+    let ids = ["req-a", "req-b", "req-c"];
+    for id in ids {
+        let sent = conn.send_with(
+            "POST",
+            "/v1/chat/completions",
+            &[("X-Request-ID", id)],
+            body.as_bytes(),
+        );
+        let resp = conn.read_response();
+        let first = resp
+            .event_json()
+            .into_iter()
+            .find(|(_, ev)| content_of(ev).is_some())
+            .map(|(t, _)| ms(t - sent))
+            .expect("a content event");
+        client_ttft.push(first);
+    }
+    // No id, and a non-streaming answer: still one line each.
+    conn.request("POST", "/v1/chat/completions", body.as_bytes());
+    conn.request(
+        "POST",
+        "/v1/chat/completions",
+        chat(false, json!({})).to_string().as_bytes(),
+    );
+    stop_cli(child);
+
+    let text = std::fs::read_to_string(&path).expect("truth log written at exit");
+    let _ = std::fs::remove_file(&path);
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    assert_eq!(lines.len(), 5, "{text}");
+    let ns = |l: &Value, k: &str| l[k].as_i64().unwrap_or_else(|| panic!("{k} in {l}"));
+    for (k, l) in lines.iter().enumerate() {
+        let streamed = k < 4;
+        let id = ids.get(k).map_or(Value::Null, |id| json!(id));
+        assert_eq!(l["x_request_id"], id, "{l}");
+        assert_eq!(l["stream"], streamed, "{l}");
+        assert_eq!(
+            (l["tokens"].as_u64(), l["complete"].as_bool()),
+            (Some(8), Some(true))
+        );
+        assert_eq!(
+            l["chunks"].as_u64(),
+            Some(if streamed { 8 } else { 1 }),
+            "{l}"
+        );
+        let (arrival, first, last) = (
+            ns(l, "arrival_ns"),
+            ns(l, "first_token_ns"),
+            ns(l, "last_token_ns"),
+        );
+        // Never early; late by at most a few milliseconds on a loaded machine. A whole
+        // answer goes out with its last token.
+        let ttft = (first - arrival) as f64 / 1e6;
+        let due = if streamed { 40.0 } else { 68.0 };
+        assert!(
+            (due..due + 6.0).contains(&ttft),
+            "server TTFT {ttft} ms: {l}"
+        );
+        let span = (last - first) as f64 / 1e6;
+        if streamed {
+            // The last token is never early either; a late first one shortens the span.
+            let latency = (last - arrival) as f64 / 1e6;
+            assert!(
+                (68.0..74.0).contains(&latency),
+                "last token {latency} ms: {l}"
+            );
+            let itl = span / 7.0;
+            assert!((3.0..5.0).contains(&itl), "server ITL {itl} ms: {l}");
+        } else {
+            assert_eq!(span, 0.0, "{l}");
+        }
+    }
+    // The client cannot see its first token before the server sent it.
+    for (k, c) in client_ttft.iter().enumerate() {
+        let server = (ns(&lines[k], "first_token_ns") - ns(&lines[k], "arrival_ns")) as f64 / 1e6;
+        assert!(
+            *c > server - 0.5,
+            "client TTFT {c} ms < server TTFT {server} ms"
+        );
+    }
 }

@@ -70,6 +70,14 @@ struct Args {
     #[arg(long, default_value_t = 64 * 1024,
           value_parser = clap::value_parser!(u64).range(0..=(256 << 20)))]
     video_bytes: u64,
+    /// Write what the mock did for each chat/completions response to PATH, one JSON line
+    /// each: x_request_id (the request's X-Request-ID or null), id, stream, arrival_ns (the
+    /// origin of its deadlines), first_token_ns and last_token_ns (first/last token chunk
+    /// handed to hyper), tokens, chunks, complete; CLOCK_REALTIME ns. Server TTFT =
+    /// first - arrival, ITL = (last - first) / (tokens - 1). Written by a separate thread
+    /// once a second and at exit (SIGINT/SIGTERM included).
+    #[arg(long, value_name = "PATH")]
+    truth_log: Option<PathBuf>,
 
     // ---- TLS and faults ------------------------------------------------------------------
     /// Serve HTTPS with this certificate chain (PEM, leaf first); needs --tls-key.
@@ -141,6 +149,13 @@ fn main() -> anyhow::Result<()> {
         usage_token_offset: args.usage_token_offset,
         video_duration: args.video_ms,
         video_bytes: usize::try_from(args.video_bytes).unwrap_or(usize::MAX),
+        truth_log: match &args.truth_log {
+            Some(path) => Some(
+                mock::truth::TruthLog::create(path)
+                    .with_context(|| format!("creating the truth log {}", path.display()))?,
+            ),
+            None => None,
+        },
         tls: match (&args.tls_cert, &args.tls_key) {
             (Some(cert), Some(key)) => Some(mock::tls::server_config(cert, key)?),
             _ => None,

@@ -18,6 +18,7 @@ use serde_json::{json, Value};
 
 use super::timer::{Sleep, TimerHandle};
 use super::tokens;
+use super::truth::{Truth, TruthLog};
 use super::{InFlightGuard, MockStats};
 
 /// The body of every mock response.
@@ -310,6 +311,8 @@ struct Pending {
     sleep: Sleep,
     due: Instant,
     bytes: Bytes,
+    /// Tokens the event carries (0: the finish event of a zero-token completion).
+    tokens: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -339,6 +342,8 @@ pub struct SseStream {
     stats: Arc<MockStats>,
     /// The next event, built before its deadline so that only the write happens after it.
     pending: Option<Pending>,
+    /// What was sent, for `--truth-log`; taken when pushed, at `[DONE]` or on drop.
+    truth: Option<(Arc<TruthLog>, Truth)>,
 }
 
 impl SseStream {
@@ -353,6 +358,31 @@ impl SseStream {
             stats,
             next,
             pending: None,
+            truth: None,
+        }
+    }
+
+    /// Records what this stream sends into `log` (see [`super::truth`]).
+    pub(crate) fn with_truth(mut self, log: Arc<TruthLog>, x_request_id: Option<String>) -> Self {
+        let truth = Truth {
+            x_request_id,
+            id: self.spec.id.clone(),
+            stream: true,
+            arrival: self.spec.arrival,
+            first_token: None,
+            last_token: None,
+            tokens: 0,
+            chunks: 0,
+            complete: false,
+        };
+        self.truth = Some((log, truth));
+        self
+    }
+
+    fn push_truth(&mut self, complete: bool) {
+        if let Some((log, mut truth)) = self.truth.take() {
+            truth.complete = complete;
+            log.push(truth);
         }
     }
 
@@ -400,12 +430,29 @@ impl SseStream {
 
     fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
         if self.pending.is_none() {
+            let tokens = match self.next {
+                Step::Chunk(j) => {
+                    let range = self.spec.chunk(j).0;
+                    range.end - range.start
+                }
+                _ => 0,
+            };
             match self.advance() {
                 None => return Poll::Ready(None),
-                Some((None, bytes)) => return Poll::Ready(Some(bytes)),
+                Some((None, bytes)) => {
+                    if self.next == Step::End {
+                        self.push_truth(true);
+                    }
+                    return Poll::Ready(Some(bytes));
+                }
                 Some((Some(due), bytes)) => {
                     let sleep = self.timer.sleep_until(due);
-                    self.pending = Some(Pending { sleep, due, bytes });
+                    self.pending = Some(Pending {
+                        sleep,
+                        due,
+                        bytes,
+                        tokens,
+                    });
                 }
             }
         }
@@ -413,8 +460,19 @@ impl SseStream {
             return Poll::Ready(None);
         };
         ready!(Pin::new(&mut pending.sleep).poll(cx));
-        self.stats.record_lateness(pending.due);
+        let sent = self.stats.record_lateness(pending.due);
+        let tokens = pending.tokens;
+        if let Some((_, truth)) = self.truth.as_mut().filter(|_| tokens > 0) {
+            truth.sent(tokens, sent);
+        }
         Poll::Ready(self.pending.take().map(|p| p.bytes))
+    }
+}
+
+impl Drop for SseStream {
+    /// A client that went away mid-stream still gets its line, marked incomplete.
+    fn drop(&mut self) {
+        self.push_truth(false);
     }
 }
 

@@ -16,6 +16,7 @@ use tracing::debug;
 use super::body::{ApiKind, Generation, MockBody, SseStream};
 use super::timer::TimerHandle;
 use super::tokens;
+use super::truth::Truth;
 use super::{MockConfig, MockStats};
 
 /// Request bodies above this are refused with 413, so a hostile client cannot make the
@@ -266,6 +267,12 @@ async fn generate(
     kind: ApiKind,
 ) -> ApiResult {
     let cfg = &state.cfg;
+    // Read only when logged: it costs an allocation per request.
+    let x_request_id = cfg.truth_log.as_ref().and_then(|_| {
+        req.headers()
+            .get("x-request-id")
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+    });
     let body = read_json(req).await?;
     let prompt_tokens = match kind {
         ApiKind::Chat => chat_prompt_words(&body)?,
@@ -312,11 +319,11 @@ async fn generate(
     debug!(id = %spec.id, stream, output_tokens, prompt_tokens, "generate");
 
     if stream {
-        let mut resp = Response::new(MockBody::sse(SseStream::new(
-            spec,
-            state.timer.clone(),
-            Arc::clone(&state.stats),
-        )));
+        let mut sse = SseStream::new(spec, state.timer.clone(), Arc::clone(&state.stats));
+        if let Some(log) = &cfg.truth_log {
+            sse = sse.with_truth(Arc::clone(log), x_request_id);
+        }
+        let mut resp = Response::new(MockBody::sse(sse));
         let headers = resp.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
@@ -326,7 +333,20 @@ async fn generate(
         let resp = json_response(StatusCode::OK, &spec.full_response());
         let due = spec.completion_deadline();
         state.timer.sleep_until(due).await;
-        state.stats.record_lateness(due);
+        let sent = state.stats.record_lateness(due);
+        if let Some(log) = &cfg.truth_log {
+            log.push(Truth {
+                x_request_id,
+                id: spec.id,
+                stream: false,
+                arrival,
+                first_token: (output_tokens > 0).then_some(sent),
+                last_token: (output_tokens > 0).then_some(sent),
+                tokens: output_tokens,
+                chunks: 1,
+                complete: true,
+            });
+        }
         Ok(resp)
     }
 }

@@ -10,7 +10,9 @@
 //!   non-streaming response when the last token is due (at `arrival + ttft` for zero tokens);
 //! * nothing is sent early, and every deadline is absolute, so lateness never accumulates;
 //! * deadlines are kept by [`timer::PreciseTimer`] (a dedicated thread that blocks until
-//!   ~200 µs before a deadline and spins the rest), not by tokio's 1 ms timer wheel.
+//!   ~200 µs before a deadline and spins the rest), not by tokio's 1 ms timer wheel;
+//! * with [`MockConfig::truth_log`] it records, per chat and completions response, when
+//!   the request arrived and when its first and last tokens went out (see [`truth`]).
 //!
 //! Routes: `POST /v1/chat/completions`, `POST /v1/completions`, `POST /v1/embeddings`,
 //! `GET /v1/models`, `GET /health`, and the other endpoint plugins' APIs (rerankers, TGI,
@@ -30,6 +32,7 @@ mod server;
 pub mod timer;
 pub mod tls;
 pub mod tokens;
+pub mod truth;
 
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -77,6 +80,9 @@ pub struct MockConfig {
     pub video_duration: Duration,
     /// Size of a generated video file.
     pub video_bytes: usize,
+    /// Record what was done for each chat and completions response (see [`truth`]); the
+    /// server closes it when it stops.
+    pub truth_log: Option<Arc<truth::TruthLog>>,
 }
 
 impl MockConfig {
@@ -110,6 +116,7 @@ impl Default for MockConfig {
             usage_token_offset: 0,
             video_duration: Duration::from_millis(200),
             video_bytes: 64 * 1024,
+            truth_log: None,
         }
     }
 }
@@ -172,12 +179,16 @@ impl MockStats {
         self.lateness_max_ns.store(0, Ordering::Relaxed);
     }
 
-    pub(crate) fn record_lateness(&self, due: std::time::Instant) {
-        let late = due.elapsed();
+    /// Counts the time from `due` to now, and returns now: the instant the bytes due are
+    /// handed to hyper.
+    pub(crate) fn record_lateness(&self, due: std::time::Instant) -> std::time::Instant {
+        let now = std::time::Instant::now();
+        let late = now.saturating_duration_since(due);
         let ns = u64::try_from(late.as_nanos()).unwrap_or(u64::MAX);
         self.timed_sends.fetch_add(1, Ordering::Relaxed);
         self.lateness_sum_ns.fetch_add(ns, Ordering::Relaxed);
         self.lateness_max_ns.fetch_max(ns, Ordering::Relaxed);
+        now
     }
 
     pub(crate) fn enter(self: &Arc<Self>) -> InFlightGuard {

@@ -41,6 +41,7 @@ pub(crate) async fn run(
         itl_ms = cfg.itl.as_secs_f64() * 1e3,
         output_tokens = cfg.output_tokens,
         tokens_per_chunk = cfg.tokens_per_chunk,
+        truth_log = cfg.truth_log.as_ref().map(|l| l.path().display().to_string()),
         "aiperf-mock serving"
     );
     let state = Arc::new(AppState {
@@ -95,6 +96,13 @@ pub(crate) async fn run(
         max_lateness_us = stats.max_lateness().as_secs_f64() * 1e6,
         "aiperf-mock stopped"
     );
+    // Every response has ended (or been dropped) above, so every line is in the buffer.
+    if let Some(log) = &state.cfg.truth_log {
+        let lines = log
+            .close()
+            .with_context(|| format!("writing the truth log {}", log.path().display()))?;
+        info!(lines, path = %log.path().display(), "truth log written");
+    }
     Ok(())
 }
 
