@@ -38,6 +38,11 @@ impl RunClock {
         self.epoch.elapsed().as_nanos() as Nanos
     }
 
+    /// The instant that is 0 in this clock's [`Nanos`].
+    pub(crate) fn epoch(&self) -> Instant {
+        self.epoch
+    }
+
     /// The monotonic instant of a [`Nanos`] value.
     pub fn instant(&self, at: Nanos) -> Instant {
         self.epoch + std::time::Duration::from_nanos(at)

@@ -648,8 +648,8 @@ async fn exchange(
     rec.sent_ns = Some(sent);
 
     loop {
-        let (res, buf) = stream.read(std::mem::take(rbuf)).await;
-        let now = clock.now();
+        let ((res, buf), now) =
+            super::stamp::stamped(clock, stream.read(std::mem::take(rbuf))).await;
         *rbuf = buf;
         let n = match res {
             Ok(0) => return parser.close(None, now, rec),

@@ -13,6 +13,7 @@ pub mod head;
 pub mod multipart;
 pub mod response;
 pub mod sse;
+mod stamp;
 pub mod tls;
 pub mod url;
 
