@@ -8,7 +8,9 @@
 # Cases (see README.md, "Performance"):
 #   a  client ceiling: non-streaming, 2-token answers, no delay, concurrency 64 and 256
 #   b  fidelity: streaming, TTFT 50 ms, ITL 5 ms, 100 tokens, concurrency 1, 32, 256
-#      (after one warm-up round of `concurrency` requests)
+#      (after one warm-up round of `concurrency` requests); error against the configured
+#      truth and, per request, against what the mock did (its --truth-log, joined on
+#      X-Request-ID)
 #   c  rate: Poisson at 200 and 5,000 req/s for 30 s
 #   d  cost: CPU seconds and peak RSS per 10,000 requests, per-record export on
 #   e  start-up: launch to first request sent, with 10,000 synthetic prompts
@@ -41,7 +43,7 @@ WORK=""
 KEEP=0
 OUT=""
 
-usage() { sed -n '2,33p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { awk 'NR > 1 { if (!/^#/) exit; sub(/^# ?/, ""); print }' "${BASH_SOURCE[0]}"; }
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -267,11 +269,14 @@ if want_case b; then
         t=$((n / c * 2 + 90))
         # One warm-up round of c requests (both clients): the first round opens c connections
         # at once, and its TTFT rightly includes the handshakes, which are not in the truth.
-        start_mock "b-c$c-ours" "${STREAM_MOCK[@]}"
+        # --truth-log: what the mock did for each request, joined with the client's records
+        # on X-Request-ID for the per-request error (written when stop_mock stops it).
+        start_mock "b-c$c-ours" "${STREAM_MOCK[@]}" --truth-log "$RUNS/mock-b-c$c-ours.truth.jsonl"
         run_ours "b-c$c-ours" b "$t" concurrency="$c" requests="$n" ttft_ms=50 itl_ms=5 -- \
             --streaming --concurrency "$c" --request-count "$n" --isl "$ISL" \
             --warmup-request-count "$c"
-        start_mock "b-c$c-aiperf" "${STREAM_MOCK[@]}"
+        start_mock "b-c$c-aiperf" "${STREAM_MOCK[@]}" \
+            --truth-log "$RUNS/mock-b-c$c-aiperf.truth.jsonl"
         run_aiperf "b-c$c-aiperf" b $((t + 120)) concurrency="$c" requests="$n" ttft_ms=50 itl_ms=5 -- \
             --streaming --concurrency "$c" --request-count "$n" --isl "$ISL" \
             --warmup-request-count "$c"

@@ -6,7 +6,8 @@
 RUNS_DIR holds, per run NAME: NAME.meta.json (client, case, load, parameters),
 NAME.measure.json (bench/measure.py), NAME.log (output; wrk's last line is a JSON
 summary from bench/wrk-chat.lua) and NAME/ (the artifacts of aiperf-gen or AIPerf),
-plus env.json (machine, versions, load).
+mock-NAME.err (the log of the aiperf-mock that served it) and, in case b,
+mock-NAME.truth.jsonl (its --truth-log), plus env.json (machine, versions, load).
 """
 
 import json
@@ -34,11 +35,12 @@ def pct(values, q):
 class Run:
     def __init__(self, runs, name):
         self.name = name
+        self.runs = runs
         self.dir = os.path.join(runs, name)
         self.meta = load_json(os.path.join(runs, name + ".meta.json")) or {}
         self.cost = load_json(os.path.join(runs, name + ".measure.json"))
         self.log_path = os.path.join(runs, name + ".log")
-        self._json = self._records = None
+        self._json = self._records = self._vs_truth = None
 
     # -- what happened
     def problem(self):
@@ -99,6 +101,41 @@ class Run:
             if isinstance(v, (int, float)):
                 out.append(float(v))
         return out
+
+    def vs_truth(self):
+        """Per-request client - server errors in ms, from joining the profiling records
+        with the truth log of the mock that served this run on X-Request-ID:
+        {"ttft": [...], "itl": [...], "joined": n, "records": n}."""
+        if self._vs_truth is None:
+            truth = {}
+            path = os.path.join(self.runs, f"mock-{self.name}.truth.jsonl")
+            with open(path) as f:  # a missing log is the figure's problem, reported as such
+                for line in f:
+                    if line.strip():
+                        t = json.loads(line)
+                        if t.get("x_request_id") is not None:
+                            truth[t["x_request_id"]] = t
+            ttft, itl, joined = [], [], 0
+            for r in self.records():
+                t = truth.get(r.get("metadata", {}).get("x_request_id"))
+                if t is None:
+                    continue
+                joined += 1
+                m = r.get("metrics", {})
+                arrival, first, last = (t.get(k) for k in ("arrival_ns", "first_token_ns",
+                                                           "last_token_ns"))
+                if first is None or arrival is None:
+                    continue
+                v = m.get("time_to_first_token", {}).get("value")
+                if isinstance(v, (int, float)):
+                    ttft.append(v - (first - arrival) / 1e6)
+                # AIPerf's ITL, (request_latency - TTFT) / (OSL - 1), on the server's side.
+                v = m.get("inter_token_latency", {}).get("value")
+                if isinstance(v, (int, float)) and last is not None and t.get("tokens", 0) >= 2:
+                    itl.append(v - (last - first) / (t["tokens"] - 1) / 1e6)
+            self._vs_truth = {"ttft": ttft, "itl": itl, "joined": joined,
+                              "records": len(self.records())}
+        return self._vs_truth
 
     def starts(self):
         return sorted(r["metadata"]["request_start_ns"] for r in self.records()
@@ -175,6 +212,7 @@ class Table:
         self.rows = []
         self.notes = []
         self.seen = {}
+        self.joined = []  # case b: "NAME joined/records" per run
 
     def run(self, name):
         if name not in self.seen:
@@ -220,6 +258,22 @@ def ratio(a, b):
     return None
 
 
+def fidelity_row(t, c, names, measure, fig):
+    """A case-b row: 'p50 / p99' per client from fig(run) -> (p50, p99) errors in ms,
+    judged against the target at 256 streams."""
+    vals = [t.cell(n, fig) for n in names]
+    cells = [f"{fmt(v[0], 3, True)} / {fmt(v[1], 3, True)}" if isinstance(v, tuple) else v
+             for v in vals] + [DASH]
+    if c == 256:
+        target = "p50 < 0.2, p99 < 1"
+        v = vals[0]
+        verdict = (("met" if abs(v[0]) < 0.2 and abs(v[1]) < 1 else "missed")
+                   if isinstance(v, tuple) else NA)
+    else:
+        target, verdict = DASH, DASH
+    t.add(f"b. fidelity, c={c}", measure, target, cells, verdict, t.load_of(*names))
+
+
 def build(runs):
     t = Table(runs)
 
@@ -249,25 +303,36 @@ def build(runs):
             continue
         for tag, label, truth in (("time_to_first_token", "TTFT", 50.0),
                                   ("inter_token_latency", "ITL", 5.0)):
-            vals = []
-            for n in names:
-                def fig(r, tag=tag, truth=truth):
-                    p50, p99 = r.metric(tag, "p50"), r.metric(tag, "p99")
-                    if p50 is None or p99 is None:
-                        raise KeyError(f"{tag} p50/p99 missing")
-                    return (p50 - truth, p99 - truth)
-                vals.append(t.cell(n, fig))
-            cells = [f"{fmt(v[0], 3, True)} / {fmt(v[1], 3, True)}" if isinstance(v, tuple) else v
-                     for v in vals] + [DASH]
-            if c == 256:
-                target = "p50 < 0.2, p99 < 1"
-                v = vals[0]
-                verdict = (("met" if abs(v[0]) < 0.2 and abs(v[1]) < 1 else "missed")
-                           if isinstance(v, tuple) else NA)
-            else:
-                target, verdict = DASH, DASH
-            t.add(f"b. fidelity, c={c}", f"{label} error p50 / p99 (ms)", target, cells,
-                  verdict, t.load_of(*names))
+            def fig(r, tag=tag, truth=truth):
+                p50, p99 = r.metric(tag, "p50"), r.metric(tag, "p99")
+                if p50 is None or p99 is None:
+                    raise KeyError(f"{tag} p50/p99 missing")
+                return (p50 - truth, p99 - truth)
+            fidelity_row(t, c, names, f"{label} error p50 / p99 (ms)", fig)
+        # Per request, against what the mock did for that request (its truth log): the
+        # client's own error, without the mock's lateness. Older runs have no truth log.
+        logged = any(os.path.exists(os.path.join(t.runs, f"mock-{n}.truth.jsonl"))
+                     for n in names if t.run(n))
+        for key, label in (("ttft", "TTFT"), ("itl", "ITL")) if logged else ():
+            def fig(r, key=key, label=label):
+                d = r.vs_truth()[key]
+                if not d:
+                    raise KeyError(f"no {label} joined with the truth log")
+                return (pct(d, 50), pct(d, 99))
+            fidelity_row(t, c, names, f"{label} error vs server, per request, p50 / p99 (ms)",
+                         fig)
+        for n in names if logged else ():
+            r = t.run(n)
+            try:
+                j = r.vs_truth() if r and r.problem() is None else None
+            except (OSError, ValueError):
+                j = None
+            if j is not None:
+                t.joined.append(f"{n} {j['joined']:,}/{j['records']:,}")
+                if j["joined"] < j["records"]:
+                    t.note(f"{n}: {j['records'] - j['joined']:,} of {j['records']:,} "
+                           "profiling records found no line of their X-Request-ID in the "
+                           "mock's truth log (left out of the per-request rows)")
         # The mock's own share of those errors: from each deadline to its bytes going out.
         lateness = [mock_lateness(t.runs, n) if t.run(n) else DASH for n in names]
         if any(x not in (DASH, NA) for x in lateness):
@@ -401,6 +466,11 @@ def build(runs):
             health.setdefault(text, []).append(name)
     for text, names in health.items():
         t.note(f"client_health of {', '.join(names)}: `{text}`")
+    if t.joined:
+        t.note("b, per-request rows: client value − the mock's (TTFT: first token chunk handed "
+               "to hyper − request arrival; ITL: (last − first token chunk) / (tokens − 1)), "
+               "from joining profiling records with the mock's --truth-log on X-Request-ID; "
+               f"records joined: {', '.join(t.joined)}")
     return t
 
 
