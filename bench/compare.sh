@@ -6,7 +6,9 @@
 #                    [--work DIR] [--keep] [--out FILE]
 #
 # Cases (see README.md, "Performance"):
-#   a  client ceiling: non-streaming, 2-token answers, no delay, concurrency 64 and 256
+#   a  client ceiling: non-streaming, 2-token answers, no delay, concurrency 64 and 256;
+#      3 alternating rounds of wrk then ours (1 with --quick), AIPerf once; the table
+#      shows each client's median over rounds
 #   b  fidelity: streaming, TTFT 50 ms, ITL 5 ms, 100 tokens, concurrency 1, 32, 256
 #      (after one warm-up round of `concurrency` requests); error against the configured
 #      truth and, per request, against what the mock did (its --truth-log, joined on
@@ -25,10 +27,12 @@
 #
 # Every server is an aiperf-mock this script starts on 127.0.0.1 and stops by PID; every
 # client run is bounded in time (bench/measure.py kills its process group on timeout) and
-# in requests or duration. --quick shortens every run for a smoke test (figures are then
-# rougher). --work DIR keeps the virtualenv and tokenizer files between runs (the AIPerf
-# install takes minutes); without it a temporary directory is used and removed unless
-# --keep.
+# in requests or duration. Before every client run it waits for a quiet machine (CPU busy
+# under 10 % over two consecutive 0.5 s samples of /proc/stat, at most 30 s; AIPerf's
+# processes wind down for a while after it exits) and records the busy fraction it
+# started at. --quick shortens every run for a smoke test (figures are then rougher).
+# --work DIR keeps the virtualenv and tokenizer files between runs (the AIPerf install
+# takes minutes); without it a temporary directory is used and removed unless --keep.
 set -euo pipefail
 
 ARGS="$*"
@@ -71,6 +75,7 @@ log() { printf '==> %s\n' "$*" >&2; }
 # ---------------------------------------------------------------- sizes and bounds
 if [ "$QUICK" = 1 ]; then
     CEIL_S=3            # case a: seconds per run
+    CEIL_ROUNDS=1       # case a: rounds of wrk then ours
     FID_COUNT=(5 64 512) # case b: requests at concurrency 1, 32, 256
     RATE_S=5            # case c: seconds per rate
     COST_OURS=10000     # case d: requests
@@ -78,6 +83,7 @@ if [ "$QUICK" = 1 ]; then
     COST_WRK_S=2
 else
     CEIL_S=10
+    CEIL_ROUNDS=3
     FID_COUNT=(20 320 1280)
     RATE_S=30
     COST_OURS=100000
@@ -87,6 +93,8 @@ fi
 FID_CONC=(1 32 256)
 STARTUP_PROMPTS=10000 # case e: synthetic prompts each client prepares (ISL 550, AIPerf's default)
 STARTUP_S=2          # case e: bound on the run after its first request
+QUIET_BUSY=0.10      # before each run: CPU busy fraction to wait for...
+QUIET_TIMEOUT_S=30   # ...for at most this long
 ISL=32               # prompt tokens of cases a, c, d (wrk: the same number of words)
 SEED=1
 
@@ -184,16 +192,56 @@ stop_mock() {
     fi
 }
 
+# ---------------------------------------------------------------- quiet machine
+cpu_ticks() { # prints "BUSY TOTAL" jiffies of all CPUs since boot (/proc/stat's cpu line)
+    local cpu user nice system idle iowait irq softirq steal rest
+    read -r cpu user nice system idle iowait irq softirq steal rest </proc/stat
+    echo "$((user + nice + system + irq + softirq + steal))" \
+        "$((user + nice + system + idle + iowait + irq + softirq + steal))"
+}
+
+# wait_quiet NAME: waits until CPU busy < QUIET_BUSY on two consecutive 0.5 s samples, at
+# most QUIET_TIMEOUT_S; sets QUIET (1 or 0), BUSY (the last sample) and QUIET_WAIT_S, which
+# meta records.
+wait_quiet() {
+    local name=$1 b0 t0 b1 t1 calm=0 start=$SECONDS
+    QUIET=0 BUSY=1
+    read -r b0 t0 < <(cpu_ticks)
+    while :; do
+        sleep 0.5
+        read -r b1 t1 < <(cpu_ticks)
+        BUSY=$(awk -v b=$((b1 - b0)) -v t=$((t1 - t0)) \
+            'BEGIN { printf "%.3f", (t > 0 ? b / t : 1) }')
+        b0=$b1 t0=$t1
+        if awk -v x="$BUSY" -v max="$QUIET_BUSY" 'BEGIN { exit !(x < max) }'; then
+            calm=$((calm + 1))
+            [ "$calm" -ge 2 ] && { QUIET=1; break; }
+        else
+            calm=0
+        fi
+        [ $((SECONDS - start)) -ge "$QUIET_TIMEOUT_S" ] && break
+    done
+    QUIET_WAIT_S=$((SECONDS - start))
+    if [ "$QUIET" = 0 ]; then
+        log "$name: machine still busy after ${QUIET_TIMEOUT_S} s (CPU busy $BUSY); running anyway"
+    elif [ "$QUIET_WAIT_S" -ge 2 ]; then
+        log "$name: waited ${QUIET_WAIT_S} s for a quiet machine"
+    fi
+}
+
 # ---------------------------------------------------------------- client runs
-# Each run leaves RUNS/NAME.meta.json (what was asked), NAME.measure.json (cost, from
-# measure.py), NAME.log (output) and NAME/ (artifacts).
+# Each run leaves RUNS/NAME.meta.json (what was asked, the load and CPU busy fraction it
+# started at), NAME.measure.json (cost, from measure.py), NAME.log (output) and NAME/
+# (artifacts).
 meta() { # meta NAME CLIENT CASE KEY=VALUE...   (values are numbers or plain words)
     local name=$1 client=$2 case=$3; shift 3
-    python3 - "$RUNS/$name.meta.json" "$client" "$case" "$(cut -d' ' -f1 /proc/loadavg)" "$@" <<'EOF'
+    python3 - "$RUNS/$name.meta.json" "$client" "$case" "$(cut -d' ' -f1 /proc/loadavg)" \
+        "$BUSY" "$QUIET" "$QUIET_WAIT_S" "$@" <<'EOF'
 import json, sys
-path, client, case, load = sys.argv[1:5]
-d = {"client": client, "case": case, "load1": float(load)}
-for kv in sys.argv[5:]:
+path, client, case, load, busy, quiet, waited = sys.argv[1:8]
+d = {"client": client, "case": case, "load1": float(load),
+     "busy_before": float(busy), "quiet": quiet == "1", "quiet_wait_s": int(waited)}
+for kv in sys.argv[8:]:
     k, v = kv.split("=", 1)
     try:
         d[k] = json.loads(v)
@@ -216,6 +264,7 @@ run_ours() { # run_ours NAME CASE TIMEOUT META... -- PROFILE-ARGS...
     local name=$1 case=$2 timeout=$3; shift 3
     local m=(); while [ "$1" != "--" ]; do m+=("$1"); shift; done; shift
     want_client ours || return 0
+    wait_quiet "$name"
     meta "$name" ours "$case" "${m[@]}"
     log "$name: aiperf-core profile $*"
     measure "$name" "$timeout" "$OURS" profile "${COMMON[@]}" --url "$MOCK_URL" \
@@ -226,6 +275,7 @@ run_aiperf() { # run_aiperf NAME CASE TIMEOUT META... -- PROFILE-ARGS...
     local name=$1 case=$2 timeout=$3; shift 3
     local m=(); while [ "$1" != "--" ]; do m+=("$1"); shift; done; shift
     want_client aiperf || return 0
+    wait_quiet "$name"
     meta "$name" aiperf "$case" "${m[@]}"
     log "$name: aiperf profile $*"
     (cd "$RUNS" && TIKTOKEN_CACHE_DIR="$TIKTOKEN" HF_HUB_OFFLINE=1 \
@@ -236,6 +286,7 @@ run_aiperf() { # run_aiperf NAME CASE TIMEOUT META... -- PROFILE-ARGS...
 run_wrk() { # run_wrk NAME CASE CONNECTIONS SECONDS
     local name=$1 case=$2 conns=$3 secs=$4
     want_client wrk || return 0
+    wait_quiet "$name"
     meta "$name" wrk "$case" concurrency="$conns" duration_s="$secs"
     log "$name: wrk -t$(nproc) -c$conns -d${secs}s"
     WRK_MODEL=m WRK_PROMPT_WORDS=$ISL measure "$name" $((secs + 30)) \
@@ -251,9 +302,12 @@ FAST_MOCK=(--ttft-ms 0 --itl-ms 0 --output-tokens 2)
 if want_case a; then
     start_mock fast "${FAST_MOCK[@]}"
     for c in 64 256; do
-        run_wrk "a-c$c-wrk" a "$c" "$CEIL_S"
-        run_ours "a-c$c-ours" a $((CEIL_S + 60)) concurrency="$c" duration_s="$CEIL_S" -- \
-            --concurrency "$c" --benchmark-duration "$CEIL_S" --isl "$ISL"
+        # Alternating rounds, so that a slow spell of the machine lands on both clients.
+        for r in $(seq 1 "$CEIL_ROUNDS"); do
+            run_wrk "a-c$c-wrk-r$r" a "$c" "$CEIL_S"
+            run_ours "a-c$c-ours-r$r" a $((CEIL_S + 60)) concurrency="$c" duration_s="$CEIL_S" \
+                round="$r" -- --concurrency "$c" --benchmark-duration "$CEIL_S" --isl "$ISL"
+        done
         run_aiperf "a-c$c-aiperf" a $((CEIL_S + 150)) concurrency="$c" duration_s="$CEIL_S" -- \
             --concurrency "$c" --benchmark-duration "$CEIL_S" --isl "$ISL"
     done

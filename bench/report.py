@@ -3,17 +3,19 @@
 
     report.py RUNS_DIR
 
-RUNS_DIR holds, per run NAME: NAME.meta.json (client, case, load, parameters),
-NAME.measure.json (bench/measure.py), NAME.log (output; wrk's last line is a JSON
-summary from bench/wrk-chat.lua) and NAME/ (the artifacts of aiperf-gen or AIPerf),
-mock-NAME.err (the log of the aiperf-mock that served it) and, in case b,
-mock-NAME.truth.jsonl (its --truth-log), plus env.json (machine, versions, load).
+RUNS_DIR holds, per run NAME: NAME.meta.json (client, case, load, CPU busy fraction
+before the run, parameters), NAME.measure.json (bench/measure.py), NAME.log (output;
+wrk's last line is a JSON summary from bench/wrk-chat.lua) and NAME/ (the artifacts of
+aiperf-gen or AIPerf), mock-NAME.err (the log of the aiperf-mock that served it) and, in
+case b, mock-NAME.truth.jsonl (its --truth-log), plus env.json (machine, versions, load).
+Case a's runs are rounds, NAME-r1, NAME-r2, ...; a single NAME (older runs) is one round.
 """
 
 import json
 import math
 import os
 import re
+import statistics
 import sys
 
 CLIENTS = ("ours", "aiperf", "wrk")
@@ -247,15 +249,47 @@ class Table:
         self.rows.append((case, measure, target, *cells, verdict, load))
 
     def load_of(self, *names):
-        loads = [self.run(n).meta.get("load1") for n in names if self.run(n)]
-        loads = [l for l in loads if l is not None]
-        return f"{max(loads):.1f}" if loads else DASH
+        """'load1 / busy': the highest 1-minute load average and CPU busy fraction seen
+        before the runs `names` (busy only for runs that recorded it)."""
+        metas = [self.run(n).meta for n in names if self.run(n)]
+        loads = [m["load1"] for m in metas if m.get("load1") is not None]
+        busy = [m["busy_before"] for m in metas if m.get("busy_before") is not None]
+        for n in names:
+            m = self.run(n).meta if self.run(n) else {}
+            if m.get("quiet") is False:
+                self.note(f"{n} started on a busy machine: CPU {m['busy_before']:.0%} busy "
+                          f"after {m.get('quiet_wait_s', '?')} s of waiting")
+        if not loads:
+            return DASH
+        text = f"{max(loads):.1f}"
+        return text + f" / {max(busy):.0%}" if busy else text
 
 
 def ratio(a, b):
     if isinstance(a, (int, float)) and isinstance(b, (int, float)) and b:
         return a / b
     return None
+
+
+def rounds_of(t, prefix):
+    """Runs named PREFIX-r1, PREFIX-r2, ... in round order, else [PREFIX] (one run)."""
+    found = []
+    for f in os.listdir(t.runs):
+        m = re.fullmatch(re.escape(prefix) + r"-r(\d+)\.meta\.json", f)
+        if m:
+            found.append((int(m.group(1)), f[: -len(".meta.json")]))
+    return [n for _, n in sorted(found)] or [prefix]
+
+
+def median_cell(cells):
+    """The median of the numeric cells ({name: cell}); the cell itself when there is one
+    run; DASH when there is no run, NA when no run gave a figure."""
+    if not cells:
+        return DASH
+    nums = [v for v in cells.values() if isinstance(v, (int, float))]
+    if nums:
+        return statistics.median(nums)
+    return next(iter(cells.values()))
 
 
 def fidelity_row(t, c, names, measure, fig):
@@ -277,14 +311,18 @@ def fidelity_row(t, c, names, measure, fig):
 def build(runs):
     t = Table(runs)
 
-    # a. client ceiling
+    # a. client ceiling: each client's median over its rounds
     for c in (64, 256):
-        names = [f"a-c{c}-{x}" for x in CLIENTS]
+        rounds = {x: rounds_of(t, f"a-c{c}-{x}") for x in CLIENTS}
+        names = [n for x in CLIENTS for n in rounds[x]]
         if not any(t.run(n) for n in names):
             continue
-        rps = [t.cell(f"a-c{c}-ours", lambda r: r.metric("request_throughput")),
-               t.cell(f"a-c{c}-aiperf", lambda r: r.metric("request_throughput")),
-               t.cell(f"a-c{c}-wrk", lambda r: r.wrk()["requests_per_s"])]
+        per_round = {}
+        for x in CLIENTS:
+            def fig(r, x=x):
+                return r.wrk()["requests_per_s"] if x == "wrk" else r.metric("request_throughput")
+            per_round[x] = {n: t.cell(n, fig) for n in rounds[x] if t.run(n)}
+        rps = [median_cell(per_round[x]) for x in CLIENTS]
         vs_wrk, vs_aiperf = ratio(rps[0], rps[2]), ratio(rps[0], rps[1])
         parts = []
         if vs_wrk is not None:
@@ -292,9 +330,21 @@ def build(runs):
         if vs_aiperf is not None:
             parts.append(f"{vs_aiperf:.0f}× AIPerf")
         verdict = ("met" if vs_wrk >= 0.9 else "missed") if vs_wrk is not None else NA
-        t.add(f"a. ceiling, c={c}", "requests/s", "≥ 0.9× wrk",
+        n_rounds = max(len(per_round["ours"]), len(per_round["wrk"]))
+        measure = "requests/s" + (f", median of {n_rounds} rounds" if n_rounds > 1 else "")
+        t.add(f"a. ceiling, c={c}", measure, "≥ 0.9× wrk",
               [fmt(x, 0) for x in rps], f"{verdict} ({', '.join(parts)})" if parts else verdict,
               t.load_of(*names))
+        # Round k of ours against round k of wrk (run back to back).
+        pairs = []
+        for n_ours, v_ours in per_round["ours"].items():
+            k = n_ours[len(f"a-c{c}-ours"):]
+            v_wrk = per_round["wrk"].get(f"a-c{c}-wrk{k}")
+            q = ratio(v_ours, v_wrk)
+            if q is not None and k:
+                pairs.append(f"{k.lstrip('-')} {q:.2f} ({fmt(v_ours, 0)} / {fmt(v_wrk, 0)})")
+        if len(pairs) > 1:
+            t.note(f"a, c={c}, ours / wrk per round: {'; '.join(pairs)}")
 
     # b. fidelity: measured minus configured truth, in ms
     for c in (1, 32, 256):
@@ -484,8 +534,10 @@ def main():
     runs = sys.argv[1]
     env = load_json(os.path.join(runs, "env.json")) or {}
     t = build(runs)
+    busy = any("busy_before" in (r.meta if r else {}) for r in t.seen.values())
     head = ["case", "measure", "target", "aiperf-gen", f"AIPerf {env.get('aiperf', '')}".strip(),
-            env.get("wrk", "wrk") or "wrk", "verdict (aiperf-gen)", "load1"]
+            env.get("wrk", "wrk") or "wrk", "verdict (aiperf-gen)",
+            "load1 / busy" if busy else "load1"]
     out = []
     out.append(f"`{env.get('command', 'bench/compare.sh')}`: "
                f"{env.get('started', '')}, {'quick' if env.get('quick') else 'full'} run, "
@@ -507,8 +559,11 @@ def main():
     out.append("Measured: CPU = user + system seconds of the client's whole process tree; "
                "peak RSS = peak of the summed RSS of its processes (shared pages counted "
                "in each process), sampled every 20 ms; the server (aiperf-mock, 2 threads) "
-               "shares the machine and is not counted. load1 = 1-minute load average "
-               "before the row's first run.")
+               "shares the machine and is not counted. load1 = the highest 1-minute load "
+               "average before the row's runs"
+               + ("; busy = the highest CPU busy fraction of the whole machine in the 0.5 s "
+                  "before each run started (the script waits up to 30 s for two samples "
+                  "under 10 %)." if busy else "."))
     for n in t.notes:
         out.append(f"- {n}")
     print("\n".join(out))
