@@ -39,7 +39,7 @@ impl RunClock {
     }
 
     /// The instant that is 0 in this clock's [`Nanos`].
-    pub(crate) fn epoch(&self) -> Instant {
+    pub fn epoch(&self) -> Instant {
         self.epoch
     }
 
