@@ -152,10 +152,50 @@ impl Stream {
 
     async fn write_all(&mut self, buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
         match self {
-            Stream::Tcp(s) => s.write_all(buf).await,
+            Stream::Tcp(s) => write_all_now(s, buf).await,
             Stream::Tls(s) => Box::pin(s.write_all(buf)).await,
         }
     }
+}
+
+/// Writes `buf` with a plain non-blocking `send(2)` first, and hands only what the socket
+/// did not take to the runtime.
+///
+/// An io_uring write is queued until the worker next enters the kernel, after every other
+/// task of its turn has run, and the kernel then sends the queued requests one after
+/// another: at 256 streams the request stamped first left ~0.2 ms after its stamp, and
+/// that was counted in its TTFT. Sent at once, a request leaves when it is stamped, and
+/// its task goes straight on to the read instead of waiting a turn for the write's
+/// completion.
+async fn write_all_now(s: &mut TcpStream, buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
+    use monoio::buf::IoBuf;
+    let total = buf.len();
+    // SAFETY: send reads at most `total` bytes from `buf`, which owns them; the socket
+    // belongs to the connection the caller holds, so it is open. MSG_NOSIGNAL: a closed
+    // peer is an EPIPE error for the caller, not a signal.
+    let n = unsafe {
+        libc::send(
+            s.as_raw_fd(),
+            buf.as_ptr().cast(),
+            total,
+            libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+        )
+    };
+    let done = match usize::try_from(n) {
+        Ok(n) => n,
+        Err(_) => {
+            let err = io::Error::last_os_error();
+            match err.kind() {
+                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => 0,
+                _ => return (Err(err), buf),
+            }
+        }
+    };
+    if done >= total {
+        return (Ok(total), buf);
+    }
+    let (res, rest) = s.write_all(buf.slice(done..)).await;
+    (res.map(|n| n + done), rest.into_inner())
 }
 
 /// One connection and the buffers its requests reuse. Boxed while it lives, so a
