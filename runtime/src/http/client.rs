@@ -205,6 +205,8 @@ struct Conn {
     stream: Stream,
     /// The TCP socket under `stream`, for the idle liveness check.
     fd: RawFd,
+    /// The kernel stamps what this plain-TCP socket receives (see `stamp`).
+    rx_stamps: bool,
     rbuf: Vec<u8>,
     wbuf: Vec<u8>,
     parser: ResponseParser,
@@ -213,9 +215,11 @@ struct Conn {
 
 impl Conn {
     fn new(stream: Stream, fd: RawFd) -> Self {
+        let rx_stamps = matches!(stream, Stream::Tcp(_)) && super::stamp::enable_rx_stamps(fd);
         Conn {
             stream,
             fd,
+            rx_stamps,
             rbuf: Vec::with_capacity(READ_BUF_SIZE),
             wbuf: Vec::new(),
             parser: ResponseParser::new(),
@@ -659,6 +663,7 @@ async fn exchange(
 ) -> ResponseEnd {
     let Conn {
         stream,
+        rx_stamps,
         rbuf,
         wbuf,
         parser,
@@ -688,8 +693,13 @@ async fn exchange(
     rec.sent_ns = Some(sent);
 
     loop {
-        let ((res, buf), now) =
-            super::stamp::stamped(clock, stream.read(std::mem::take(rbuf))).await;
+        let buf = std::mem::take(rbuf);
+        let ((res, buf), now) = match stream {
+            Stream::Tcp(s) if *rx_stamps => {
+                super::stamp::read_kernel_stamped(s, buf, clock, sent).await
+            }
+            _ => super::stamp::stamped(clock, stream.read(buf)).await,
+        };
         *rbuf = buf;
         let n = match res {
             Ok(0) => return parser.close(None, now, rec),
