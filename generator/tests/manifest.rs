@@ -506,6 +506,69 @@ fn misspelt_category_is_a_warning_with_a_suggestion() {
 }
 
 #[test]
+fn unknown_metadata_keys_are_warnings_with_a_suggestion() {
+    // AIPerf keeps metadata as a raw dict and its models ignore extra keys: a warning,
+    // which `--deny-warnings` makes fatal.
+    let text = "endpoint:\n  chat:\n    class: acme::chat:Chat\n    metadata:\n      \
+                endpoint_path: /v1/chat\n      supports_streaming: true\n      \
+                supports_streamin: false\n      produces_tokens: true\n      \
+                tokenizes_input: true\n      metrics_title: LLM\n      bogus_meta: 1\n";
+    let (manifest, diagnostics) = plugins("acme", text);
+    assert!(manifest.is_some(), "{}", render(&diagnostics));
+    assert!(diagnostics.iter().all(|d| d.severity == Severity::Warning));
+    assert_eq!(
+        render(&diagnostics),
+        "acme/plugins.yaml:7:7: warning[W0105]: unknown key `supports_streamin` in \
+         `endpoint.chat.metadata`; `EndpointMetadata` does not define it, so it is ignored
+ --> acme:endpoint.chat.metadata.supports_streamin
+  |
+7 |       supports_streamin: false
+  |       ^
+  = help: did you mean `supports_streaming`?
+
+acme/plugins.yaml:11:7: warning[W0105]: unknown key `bogus_meta` in `endpoint.chat.metadata`; \
+         `EndpointMetadata` does not define it, so it is ignored
+  --> acme:endpoint.chat.metadata.bogus_meta
+   |
+11 |       bogus_meta: 1
+   |       ^
+   = help: `EndpointMetadata` has the keys `consumes_system_message`, `endpoint_path`, \
+         `metrics_title`, `produces_audio`, `produces_images`, `produces_tokens`, \
+         `produces_videos`, `requires_form_data`, `requires_inline_media`, `requires_polling`, \
+         `service_kind`, `streaming_path`, `supports_audio`, `supports_cache_bust`, \
+         `supports_images`, `supports_streaming`, `supports_videos`, `tokenizes_input`"
+    );
+}
+
+#[test]
+fn misspelt_required_metadata_key_is_the_error() {
+    let text = "transport:\n  http:\n    class: acme::t:T\n    metadata:\n      \
+                transport_typ: http\n";
+    let (manifest, diagnostics) = plugins("acme", text);
+    assert!(manifest.is_none());
+    // The "missing `transport_type`" error would only repeat the misspelling.
+    assert_eq!(
+        render(&diagnostics),
+        "acme/plugins.yaml:5:7: error[E0102]: unknown key `transport_typ` in \
+         `transport.http.metadata`
+ --> acme:transport.http.metadata.transport_typ
+  |
+5 |       transport_typ: http
+  |       ^
+  = help: did you mean `transport_type`?"
+    );
+}
+
+#[test]
+fn untyped_metadata_keys_are_not_checked() {
+    // `ui` has no `metadata_class`: its metadata is free-form, as in AIPerf.
+    plugins_ok(
+        "acme",
+        "ui:\n  fancy:\n    class: acme::ui:Fancy\n    metadata: {anything: 1}\n",
+    );
+}
+
+#[test]
 fn all_problems_are_reported_in_one_pass() {
     let text = "\
 schema_version: 1.0

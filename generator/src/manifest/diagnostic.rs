@@ -106,6 +106,10 @@ pub mod codes {
     pub const SCHEMA_VERSION: &str = "W0103";
     /// A `metadata_class` that is not one of the runtime's metadata types.
     pub const UNKNOWN_METADATA_CLASS: &str = "W0104";
+    /// A metadata key its category's metadata type does not define. AIPerf keeps metadata
+    /// as a raw dict and its models ignore such keys, so it is not an error (unless it
+    /// stands for a missing required key: then it is [`UNKNOWN_KEY`]).
+    pub const UNKNOWN_METADATA_KEY: &str = "W0105";
     /// `--check-class`: no impl found, but the crate invokes item macros, which may
     /// generate it.
     pub const IMPL_NOT_SEEN: &str = "W0201";

@@ -24,7 +24,9 @@ use super::model::{
     normalize_name, CategoriesManifest, CategorySpec, OrderedMap, PluginSpec, PluginsManifest,
     SourcePos, SCHEMA_VERSION,
 };
-use super::schema::{categories_schema, metadata_type, plugins_schema, METADATA_TYPES};
+use super::schema::{
+    categories_schema, metadata_type, plugins_schema, MetadataType, METADATA_TYPES,
+};
 use super::yaml::{
     escape_pointer_segment, is_at_or_under, parse_yaml, pointer_segments, push_path_key,
     read_source, YamlDocument, YamlLimits,
@@ -387,7 +389,14 @@ fn validate_schema(check: &mut Check<'_>, schema: &Value, validator: &Validator,
         let pointer = error.instance_path().as_str();
         if let ValidationErrorKind::Required { property } = error.kind() {
             let property = property.as_str().unwrap_or_default();
-            let explained = misspelt.iter().any(|(p, k)| p == pointer && k == property);
+            let explained = misspelt.iter().any(|(p, k)| p == pointer && k == property)
+                || (matches!(kind, Kind::Plugins(_))
+                    && is_entry_metadata(pointer)
+                    && misspelt_in(
+                        error.instance(),
+                        &allowed_keys(schema, error.schema_path().as_str()),
+                        property,
+                    ));
             if explained || doc.is_incomplete(pointer) {
                 continue;
             }
@@ -543,6 +552,23 @@ fn schema_error(
             check.at_node(d, pointer);
         }
     }
+}
+
+/// Whether `pointer` is an entry's `metadata` in a `plugins.yaml`
+/// (`/category/name/metadata`).
+fn is_entry_metadata(pointer: &str) -> bool {
+    let segments = pointer_segments(pointer);
+    segments.len() == 3 && segments[2] == "metadata"
+}
+
+/// Whether the mapping has a key outside `fields` that reads as a misspelling of `field`.
+fn misspelt_in(mapping: &Value, fields: &[String], field: &str) -> bool {
+    mapping.as_object().is_some_and(|map| {
+        map.keys().any(|key| {
+            !fields.contains(key)
+                && did_you_mean(key, fields.iter().map(String::as_str)) == Some(field)
+        })
+    })
 }
 
 fn missing_metadata(check: &Check<'_>, categories: &CategoriesManifest, entry: &str) -> Diagnostic {
@@ -934,6 +960,7 @@ fn check_plugins(check: &mut Check<'_>, categories: &CategoriesManifest) {
             if let (Some(ty), Some(metadata @ Value::Object(_))) =
                 (metadata_ty, entry.get("metadata"))
             {
+                check_metadata_keys(check, ty, metadata, &metadata_pointer);
                 if check.has_failed_under(&metadata_pointer) {
                     continue;
                 }
@@ -946,6 +973,45 @@ fn check_plugins(check: &mut Check<'_>, categories: &CategoriesManifest) {
                 }
             }
         }
+    }
+}
+
+/// Reports metadata keys that the category's metadata type does not define. AIPerf keeps
+/// metadata as a raw dict and its models ignore extra keys, so such a key is a warning; but
+/// one that misspells a required key the mapping lacks is why the entry is invalid, so it
+/// is the error (the schema's "missing required key" is left out for it).
+fn check_metadata_keys(check: &mut Check<'_>, ty: &MetadataType, metadata: &Value, pointer: &str) {
+    let fields = ty.fields();
+    let required = ty.required_fields();
+    let here = check.shown(pointer);
+    for key in ordered_keys(check.doc, pointer) {
+        if fields.contains(&key) {
+            continue;
+        }
+        let child = format!("{pointer}/{}", escape_pointer_segment(&key));
+        let suggestion = did_you_mean(&key, fields.iter().map(String::as_str));
+        let help = match suggestion {
+            Some(s) => format!("did you mean `{s}`?"),
+            None => format!("`{}` has the keys {}", ty.name(), list(&fields)),
+        };
+        let stands_for_missing = suggestion
+            .is_some_and(|s| required.iter().any(|r| r == s) && metadata.get(s).is_none());
+        let d = if stands_for_missing {
+            check.error(
+                codes::UNKNOWN_KEY,
+                format!("unknown key `{}` in {here}", quote_user(&key)),
+            )
+        } else {
+            check.warning(
+                codes::UNKNOWN_METADATA_KEY,
+                format!(
+                    "unknown key `{}` in {here}; `{}` does not define it, so it is ignored",
+                    quote_user(&key),
+                    ty.name()
+                ),
+            )
+        };
+        check.at_key(d.with_help(help), &child, &child);
     }
 }
 

@@ -69,6 +69,19 @@ impl MetadataType {
         self.cached().1.clone()
     }
 
+    /// The keys its metadata may have, sorted.
+    pub fn fields(&self) -> Vec<String> {
+        let mut fields: Vec<String> = self
+            .cached()
+            .0
+            .get("properties")
+            .and_then(Value::as_object)
+            .map(|props| props.keys().cloned().collect())
+            .unwrap_or_default();
+        fields.sort();
+        fields
+    }
+
     /// Generating a schema walks the type with schemars; every manifest needs each one
     /// once, so they are generated on first use and kept.
     fn cached(&self) -> &'static (Value, Vec<String>) {
