@@ -11,6 +11,7 @@ use crate::manifest::resolve::{EntryStatus, Resolution};
 use crate::manifest::{LoadOptions, PackInfo};
 use crate::plan::{BuildPlan, PlanCategory, PlanEntry, PlanPack};
 use crate::session::{Inputs, Session};
+use crate::validate;
 
 pub use crate::session::{pack_search_path, workspace_root};
 
@@ -74,10 +75,21 @@ pub enum BuildError {
 }
 
 /// Loads, validates and resolves the manifests of `packs` into a plan. Class paths must
-/// be Rust paths here: they become paths in generated code.
+/// be Rust paths here: they become paths in generated code. The packs' sources are not
+/// read; [`build`] checks them too.
 pub fn plan(
     packs: &[String],
     pack_paths: &[PathBuf],
+) -> Result<(BuildPlan, Vec<Diagnostic>), (Vec<Diagnostic>, String)> {
+    plan_checked(packs, pack_paths, false)
+}
+
+/// [`plan`], also checking the class paths against the packs' sources when `sources` is
+/// set, as `validate --check-class` does.
+fn plan_checked(
+    packs: &[String],
+    pack_paths: &[PathBuf],
+    sources: bool,
 ) -> Result<(BuildPlan, Vec<Diagnostic>), (Vec<Diagnostic>, String)> {
     let session = Session::load(&Inputs {
         categories: None,
@@ -91,6 +103,14 @@ pub fn plan(
             .into_iter()
             .map(|p| p.diagnostic),
     );
+    if sources && session.categories.is_some() {
+        diagnostics.extend(
+            check_class::check_sources(&session)
+                .into_iter()
+                .map(|p| p.diagnostic),
+        );
+    }
+    validate::order(&mut diagnostics, &session.files);
     let (Some(resolution), false) = (&session.resolution, diagnostic::has_errors(&diagnostics))
     else {
         return Err((diagnostics, "manifest errors".into()));
@@ -180,7 +200,9 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, BuildError> {
             "no packs given: use --plugins core[,PACK...]".into(),
         ));
     }
-    let (plan, diagnostics) = plan(&opts.packs, &opts.pack_paths)
+    // A class that the sources lack, hide or leave unimplemented would otherwise surface
+    // as rustc errors in generated code, after a crate was written and cargo started.
+    let (plan, diagnostics) = plan_checked(&opts.packs, &opts.pack_paths, true)
         .map_err(|(diags, _)| BuildError::Invalid(diagnostic::render(&diags)))?;
     if !diagnostics.is_empty() {
         eprint!("{}", diagnostic::render(&diagnostics));

@@ -7,7 +7,7 @@
 //! |---|---|---|---|
 //! | `validate` | ✓ | | |
 //! | `validate --check-class` | ✓ | ✓ | ✓ |
-//! | `build` | ✓ | ✓ | |
+//! | `build` | ✓ | ✓ | ✓ |
 //!
 //! Plain `validate` checks what the JSON Schemas describe, in any language, so AIPerf's own
 //! manifests (Python class paths) pass it; `--check-class` is the check for Rust packs.
@@ -130,7 +130,7 @@ pub fn validate(options: &ValidateOptions) -> Result<Report, UsageError> {
 
 /// Sorts by file in the order files were given (others, such as Rust sources, after them
 /// by name), then by position; stable, so equal positions keep discovery order.
-fn order(diagnostics: &mut [Diagnostic], files: &[PathBuf]) {
+pub(crate) fn order(diagnostics: &mut [Diagnostic], files: &[PathBuf]) {
     diagnostics.sort_by(|a, b| {
         let rank = |d: &Diagnostic| {
             files

@@ -228,6 +228,73 @@ fn build_requires_rust_class_paths() {
     assert_eq!(stderr.matches("error[E0203]").count(), 270, "{stderr}");
 }
 
+/// `build` runs the class checks of `validate --check-class` before generating: a pack
+/// whose classes name a missing module, a private type or a type without its protocol's
+/// impl stops it with the same diagnostics, and no crate is written, so cargo never gets
+/// to report them as rustc errors in generated code.
+#[test]
+fn build_checks_classes_against_the_sources_first() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/check-class");
+    let out = std::env::temp_dir().join(format!("aiperf-gen-broken-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let crate_dir = out.join("crate");
+    let diagnostics = "\
+./acme-broken/plugins.yaml:3:12: error[E0205]: cannot find module `endpoint` in `acme_broken` \
+(class path `acme_broken::endpoint:Fast`)
+ --> acme-broken:endpoint.fast.class
+  |
+3 |     class: acme_broken::endpoint:Fast
+  |            ^
+  = help: did you mean `endpoints`?
+
+./acme-broken/plugins.yaml:6:12: error[E0207]: no `impl EndpointProtocol for Unimplemented` in \
+the sources of `acme_broken` or `aiperf_runtime`
+ --> acme-broken:endpoint.unimplemented.class
+  |
+6 |     class: acme_broken::endpoints:Unimplemented
+  |            ^
+  = help: the generated crate uses `acme_broken::endpoints::Unimplemented` through \
+`aiperf_runtime::protocols::EndpointProtocol`
+
+./acme-broken/plugins.yaml:10:12: error[E0208]: `acme_broken::endpoints:Secret` is not reachable \
+from the generated crate: `acme_broken::endpoints::Secret` is not `pub`
+  --> acme-broken:arrival_pattern.secret.class
+   |
+10 |     class: acme_broken::endpoints:Secret
+   |            ^
+   = help: the generated crate names the type from outside its crate; make the item, each \
+module on the way and any re-export `pub`";
+    let (code, _, stderr) = run_in(
+        &dir,
+        &[
+            "validate",
+            "--check-class",
+            "--plugins",
+            "core,./acme-broken",
+        ],
+    );
+    assert_eq!((code, stderr), (1, format!("{diagnostics}\n\n")));
+
+    let (code, stdout, stderr) = run_in(
+        &dir,
+        &[
+            "build",
+            "--plugins",
+            "core,./acme-broken",
+            "--out",
+            &out.join("bin").to_string_lossy(),
+            "--emit-crate",
+            &crate_dir.to_string_lossy(),
+        ],
+    );
+    assert_eq!((code, stdout.as_str()), (1, ""), "{stderr}");
+    assert_eq!(
+        stderr,
+        format!("{diagnostics}\n\nerror: the manifests have errors; nothing was generated\n")
+    );
+    assert!(!out.exists(), "{} was written", out.display());
+}
+
 /// `aiperf-gen ARGS` run in `dir`, for rules that depend on the current directory.
 fn run_in(dir: &Path, args: &[&str]) -> (i32, String, String) {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_aiperf-gen"))

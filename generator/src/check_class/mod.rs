@@ -9,7 +9,8 @@
 //!   pack or the runtime, to a public type (following `mod` declarations, `#[path]` and
 //!   `pub use` re-exports), each protocol to a trait, and an `impl <Protocol> for <Type>`
 //!   plus `impl Plugin for <Type>` must exist. Nothing is compiled: files are parsed with
-//!   `syn` ([`sources`]).
+//!   `syn` ([`sources`]). `build` runs this too, so that a broken class stops it with a
+//!   diagnostic at the manifest line instead of rustc errors in generated code.
 //!
 //! Every problem is one diagnostic at the manifest line that names the class, and each
 //! class path gets at most one: a path that is not Rust is not looked up, a protocol that
