@@ -699,6 +699,8 @@ fn requests_carry_aiperf_id_headers_matching_their_records() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A header given by the user replaces ours, and the records carry the value that was
+/// sent, so they can still be matched with the server's logs.
 #[test]
 fn a_header_given_by_the_user_replaces_the_id_header() {
     let (url, server) = capture_heads(2);
@@ -706,11 +708,26 @@ fn a_header_given_by_the_user_replaces_the_id_header() {
     profile_url(
         &url,
         &dir,
-        &["--request-count", "2", "--header", "X-Request-ID:mine"],
+        &[
+            "--request-count",
+            "2",
+            "--header",
+            "X-Request-ID:mine",
+            "--header",
+            "x-correlation-id: ours ",
+        ],
     );
     for head in server.join().expect("server") {
         assert_eq!(header_values(&head, "x-request-id"), ["mine"], "{head}");
-        assert_eq!(header_values(&head, "x-correlation-id").len(), 1, "{head}");
+        assert_eq!(header_values(&head, "x-correlation-id"), ["ours"], "{head}");
+    }
+    let records = std::fs::read_to_string(dir.join("profile_export.jsonl")).expect("jsonl");
+    assert_eq!(records.lines().count(), 2, "{records}");
+    for line in records.lines() {
+        let record: serde_json::Value = serde_json::from_str(line).expect("record");
+        let meta = &record["metadata"];
+        assert_eq!(meta["x_request_id"], "mine", "{line}");
+        assert_eq!(meta["x_correlation_id"], "ours", "{line}");
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

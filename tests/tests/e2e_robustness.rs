@@ -112,6 +112,11 @@ fn a_full_disk_loses_only_the_files_it_cannot_write() {
     );
     assert!(dir.join("profile_export_console.txt").exists());
     assert!(!dir.join("profile_export_aiperf.csv").exists());
+    // The marker tools wait for still comes last, and says the results are partial.
+    assert_eq!(
+        std::fs::read_to_string(dir.join(".aiperf_results_ready.json")).expect("ready"),
+        "{\"ready\":true,\"was_cancelled\":false,\"partial\":true}\n"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

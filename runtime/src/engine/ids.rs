@@ -50,6 +50,18 @@ pub(crate) fn uuid4() -> String {
     out
 }
 
+/// The value of the first `--header` named `name` (case-insensitive), trimmed: a user who
+/// sets `X-Request-ID` or `X-Correlation-ID` sends that value instead of ours, and the
+/// records must carry the id that was sent.
+pub(crate) fn given_header(headers: &[String], name: &str) -> Option<String> {
+    headers.iter().find_map(|h| {
+        let (n, v) = h.split_once(':')?;
+        n.trim()
+            .eq_ignore_ascii_case(name)
+            .then(|| v.trim().to_owned())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

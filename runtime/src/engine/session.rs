@@ -106,7 +106,9 @@ pub(crate) async fn run<S, T, E, U>(
         .zip(shared.session_bodies.as_ref());
     // One id for every turn of this session, as AIPerf's X-Correlation-ID; a conversation
     // sent twice is two sessions.
-    let correlation_id = super::ids::uuid4();
+    // A correlation id given with `--header` is the one the server sees, so it is ours too.
+    let correlation_id = super::ids::given_header(&shared.config.headers, "x-correlation-id")
+        .unwrap_or_else(super::ids::uuid4);
     // The session so far, as chat sends it: each turn, then the reply it got (if any).
     let mut history: Vec<Turn> = Vec::new();
     // The next turn's request when built here, with its texts for the token count.
@@ -258,7 +260,8 @@ where
         credit_index: credit,
         conversation_index: req.conversation_index,
         turn_index: req.turn_index,
-        x_request_id: super::ids::uuid4(),
+        x_request_id: super::ids::given_header(&shared.config.headers, "x-request-id")
+            .unwrap_or_else(super::ids::uuid4),
         // The session's turns share a correlation id, and the last one lets a sticky
         // connection go (`--connection-reuse-strategy sticky-user-sessions`).
         x_correlation_id: correlation_id.to_owned(),

@@ -1,10 +1,11 @@
 //! HTTP/1.1 client and SSE framing for the measuring path.
 //!
 //! Hand-written on monoio's `TcpStream` rather than a general HTTP client because timing
-//! is the product: one write per request, a timestamp right after every read completes,
-//! and body bytes handed to the SSE framer as they arrive (monoio's own client buffers a
-//! chunked body until it ends, which makes TTFT unmeasurable). TLS is rustls under the
-//! same read loop, so `https://` is timed exactly as `http://`.
+//! is the product: one write per request, every read timed by the kernel's receive stamp
+//! (or, where there is none, as the worker learns of it; see `stamp`), and body bytes
+//! handed to the SSE framer as they arrive (monoio's own client buffers a chunked body
+//! until it ends, which makes TTFT unmeasurable). TLS is rustls under the same read loop;
+//! its reads go through rustls, so they take the worker's clock rather than the kernel's.
 
 pub mod chunked;
 pub mod client;
