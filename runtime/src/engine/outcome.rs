@@ -20,7 +20,9 @@ pub(crate) fn failure_warning(results: &RunResults) -> Option<String> {
         return None;
     }
     let top = results.error_summary.iter().max_by_key(|e| e.count)?;
-    let share = if succeeded == 0 {
+    let share = if succeeded == 0 && failed == 1 {
+        "the only request failed".to_owned()
+    } else if succeeded == 0 {
         format!("all {} requests failed", group(failed))
     } else {
         format!(
@@ -30,11 +32,14 @@ pub(crate) fn failure_warning(results: &RunResults) -> Option<String> {
             100.0 * failed as f64 / total as f64
         )
     };
+    let times = match top.count {
+        1 => "once".to_owned(),
+        n => format!("{} requests", group(n)),
+    };
     Some(format!(
-        "WARNING: {share}; most common error: {} ({} requests). The metrics describe \
-         the failures, not the server.",
+        "WARNING: {share}; most common error: {} ({times}). The metrics describe the \
+         failures, not the server.",
         describe(top),
-        group(top.count)
     ))
 }
 
@@ -110,6 +115,16 @@ mod tests {
             "WARNING: all 90,691 requests failed; most common error: ConnectionRefused: \
              Connection refused (90,688 requests). The metrics describe the failures, not \
              the server."
+        );
+    }
+
+    #[test]
+    fn a_single_failed_request_reads_as_one() {
+        let w = failure_warning(&results(None, &[("ConnectionRefused", 1)])).expect("warn");
+        assert_eq!(
+            w,
+            "WARNING: the only request failed; most common error: ConnectionRefused: \
+             Connection refused (once). The metrics describe the failures, not the server."
         );
     }
 
