@@ -41,14 +41,23 @@ struct PluginsArgs {
     validate: bool,
 }
 
+/// The first sentence of a plugin's description, its lines joined: the first line alone
+/// broke off mid-sentence in `--help`.
+fn summary(description: &str) -> String {
+    let text = description.split_whitespace().collect::<Vec<_>>().join(" ");
+    match text.find(". ") {
+        Some(end) => text[..=end].to_owned(),
+        None => text,
+    }
+}
+
 /// Possible values for a plugin-name flag: the linked names (dashed spellings too) and,
 /// hidden from help, every linked class path of the category, so a plugin whose name
 /// another pack took stays selectable (`--endpoint-type aiperf_core::endpoints:Chat`).
 fn plugin_values<P: PluginSet, K: PluginKind>() -> PossibleValuesParser {
     let names = K::all().iter().map(|k| {
         let name = k.name();
-        let value =
-            PossibleValue::new(name).help(k.entry().description.lines().next().unwrap_or(""));
+        let value = PossibleValue::new(name).help(summary(k.entry().description));
         if name.contains('_') {
             value.alias(name.replace('_', "-"))
         } else {
@@ -243,5 +252,24 @@ fn plugins<P: PluginSet>(args: &PluginsArgs) -> (String, u8) {
     match shown {
         Ok(text) => (text, 0),
         Err(message) => (format!("{message}\n"), 1),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::summary;
+
+    #[test]
+    fn summary_is_the_first_sentence_over_its_lines() {
+        assert_eq!(
+            summary("OpenAI Chat Completions endpoint. Streams server-sent events; reads\ncontent, reasoning and usage.\n"),
+            "OpenAI Chat Completions endpoint."
+        );
+        assert_eq!(
+            summary("Text-to-video jobs (`/v1/videos`): submit a multipart form, poll\nuntil done"),
+            "Text-to-video jobs (`/v1/videos`): submit a multipart form, poll until done"
+        );
+        assert_eq!(summary("v1.2 parser, fast."), "v1.2 parser, fast.");
+        assert_eq!(summary(""), "");
     }
 }
