@@ -775,3 +775,62 @@ fn truth_log_records_each_response() {
         );
     }
 }
+
+/// Runs the aiperf-mock binary with `args` that it must refuse; returns its exit code and
+/// stderr. A mock that starts serving instead is stopped and the test fails.
+fn refused_cli(args: &[&str]) -> (Option<i32>, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_aiperf-mock"))
+        .args(["--host", "127.0.0.1", "--port", "0"])
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn aiperf-mock");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while child.try_wait().expect("wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("aiperf-mock accepted {args:?} and started serving");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let output = child.wait_with_output().expect("output");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// `every: 0` in a `--faults` file is refused as `--fault-every 0` is (a usage error,
+/// exit 2), naming the file and the rule, instead of faulting every request.
+#[test]
+fn faults_file_refuses_every_zero_like_fault_every() {
+    let (code, stderr) = refused_cli(&["--fault", "bc21", "--fault-every", "0"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.starts_with(
+            "error: invalid value '0' for '--fault-every <FAULT_EVERY>': 0 is not in \
+             1..18446744073709551615\n"
+        ),
+        "{stderr}"
+    );
+
+    let path = std::env::temp_dir().join(format!("aiperf-mock-every0-{}.json", std::process::id()));
+    std::fs::write(
+        &path,
+        r#"[{"fault": "http-429", "every": 3}, {"fault": "bc21", "every": 0}]"#,
+    )
+    .expect("write faults file");
+    let file = path.to_string_lossy().into_owned();
+    let (code, stderr) = refused_cli(&["--faults", &file]);
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert_eq!(
+        stderr,
+        format!(
+            "error: invalid value '{file}' for '--faults <FILE>': rule 1 (bc21): `every`: 0 is \
+             not in 1..18446744073709551615\n\nFor more information, try '--help'.\n"
+        )
+    );
+}

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aiperf_tests::mock::faults::{FaultMode, FaultPlan};
+use aiperf_tests::mock::faults::{self, FaultMode, FaultPlan, Rule};
 use aiperf_tests::mock::{self, MockConfig};
 use anyhow::Context as _;
 use clap::Parser;
@@ -95,9 +95,9 @@ struct Args {
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     fault_every: u64,
     /// Fault rules from a JSON file: `[{"fault": "bc21", "every": 4}, {"script": {...}}]`
-    /// (see the `faults` module for custom byte scripts).
-    #[arg(long)]
-    faults: Option<PathBuf>,
+    /// (`every` 1 or more, default 1; see the `faults` module for custom byte scripts).
+    #[arg(long, value_name = "FILE", value_parser = parse_faults)]
+    faults: Option<FaultRules>,
     /// Multiplies every fault script time (0.01 replays BC-04's minute in 0.6 s).
     #[arg(long, default_value_t = 1.0, value_parser = parse_scale)]
     fault_time_scale: f64,
@@ -105,6 +105,19 @@ struct Args {
 
 fn parse_fault(s: &str) -> Result<FaultMode, String> {
     s.parse()
+}
+
+/// The rules of a `--faults` file.
+#[derive(Debug, Clone)]
+struct FaultRules(Vec<Rule>);
+
+/// Reads the file while parsing the command line, so that a bad file is refused as a bad
+/// `--fault-every` is: a usage error naming the flag, the file and the rule.
+fn parse_faults(s: &str) -> Result<FaultRules, String> {
+    let text = std::fs::read_to_string(s).map_err(|e| format!("cannot read it: {e}"))?;
+    faults::rules_from_json(&text)
+        .map(FaultRules)
+        .map_err(|e| format!("{e:#}"))
 }
 
 fn parse_scale(s: &str) -> Result<f64, String> {
@@ -160,14 +173,14 @@ fn main() -> anyhow::Result<()> {
             (Some(cert), Some(key)) => Some(mock::tls::server_config(cert, key)?),
             _ => None,
         },
-        faults: match (args.fault, &args.faults) {
+        faults: match (args.fault, args.faults) {
             (Some(mode), _) => Some(Arc::new(FaultPlan::single(
                 mode,
                 args.fault_every,
                 args.fault_time_scale,
             ))),
-            (None, Some(path)) => {
-                Some(Arc::new(FaultPlan::from_file(path, args.fault_time_scale)?))
+            (None, Some(FaultRules(rules))) => {
+                Some(Arc::new(FaultPlan::new(rules, args.fault_time_scale)))
             }
             (None, None) => None,
         },

@@ -582,37 +582,16 @@ impl FaultPlan {
         Self::new(vec![rule], time_scale)
     }
 
-    /// Reads a faults file: a JSON array of rules,
-    /// `{"fault": "bc21", "every": 4}` for a named mode or
-    /// `{"script": {"writes": [{"at_ms": 10, "data": "HTTP/1.1 200 OK\r\n..."}],
-    /// "end": "close"}, "every": 2}` for raw bytes of your own (`data` is text; use
-    /// `data_hex` for arbitrary bytes, `drip_ms` to write a byte at a time).
+    /// Reads a faults file: see [`rules_from_json`].
     pub fn from_file(path: &std::path::Path, time_scale: f64) -> anyhow::Result<Self> {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         Self::from_json(&text, time_scale).with_context(|| format!("in {}", path.display()))
     }
 
+    /// A plan from a faults file's text: see [`rules_from_json`].
     pub fn from_json(text: &str, time_scale: f64) -> anyhow::Result<Self> {
-        let specs: Vec<RuleSpec> = serde_json::from_str(text)?;
-        let mut rules = Vec::with_capacity(specs.len());
-        for (i, spec) in specs.into_iter().enumerate() {
-            let every = spec.every.unwrap_or(1).max(1);
-            let (name, action) = match (spec.fault, spec.script) {
-                (Some(name), None) => {
-                    let mode: FaultMode = name.parse().map_err(anyhow::Error::msg)?;
-                    (mode.name().to_owned(), mode.action())
-                }
-                (None, Some(script)) => (format!("custom-{i}"), Action::Script(script.build()?)),
-                _ => bail!("rule {i}: give exactly one of `fault` and `script`"),
-            };
-            rules.push(Rule {
-                name,
-                every,
-                action,
-            });
-        }
-        Ok(Self::new(rules, time_scale))
+        Ok(Self::new(rules_from_json(text)?, time_scale))
     }
 
     /// The rule for the next request, counting it.
@@ -629,6 +608,47 @@ impl FaultPlan {
     fn scaled(&self, d: Duration) -> Duration {
         Duration::try_from_secs_f64(d.as_secs_f64() * self.time_scale).unwrap_or(Duration::ZERO)
     }
+}
+
+/// The rules of a faults file: a JSON array of rules,
+/// `{"fault": "bc21", "every": 4}` for a named mode or
+/// `{"script": {"writes": [{"at_ms": 10, "data": "HTTP/1.1 200 OK\r\n..."}],
+/// "end": "close"}, "every": 2}` for raw bytes of your own (`data` is text; use
+/// `data_hex` for arbitrary bytes, `drip_ms` to write a byte at a time). `every` is 1
+/// unless given, and at least 1, as `--fault-every`.
+///
+/// # Errors
+/// Malformed JSON, an unknown key or fault, a bad script, or `every: 0`, naming the rule
+/// (`rule 0 (bc21)`: its index in the list and its name).
+pub fn rules_from_json(text: &str) -> anyhow::Result<Vec<Rule>> {
+    let specs: Vec<RuleSpec> = serde_json::from_str(text)?;
+    let mut rules = Vec::with_capacity(specs.len());
+    for (i, spec) in specs.into_iter().enumerate() {
+        let (name, action) = match (spec.fault, spec.script) {
+            (Some(name), None) => {
+                let mode: FaultMode = name.parse().map_err(|e| anyhow::anyhow!("rule {i}: {e}"))?;
+                (mode.name().to_owned(), mode.action())
+            }
+            (None, Some(script)) => (
+                format!("custom-{i}"),
+                Action::Script(script.build().with_context(|| format!("rule {i}"))?),
+            ),
+            _ => bail!("rule {i}: give exactly one of `fault` and `script`"),
+        };
+        // No request number is a multiple of 0, and `--fault-every 0` is refused: refuse it
+        // here too rather than read it as some other period.
+        let every = match spec.every {
+            None => 1,
+            Some(0) => bail!("rule {i} ({name}): `every`: 0 is not in 1..{}", u64::MAX),
+            Some(n) => n,
+        };
+        rules.push(Rule {
+            name,
+            every,
+            action,
+        });
+    }
+    Ok(rules)
 }
 
 #[derive(Deserialize)]
@@ -971,6 +991,37 @@ mod tests {
             ]
         );
         assert_eq!(plan.requests(), 7);
+    }
+
+    #[test]
+    fn every_zero_is_refused_naming_the_rule() {
+        let err = FaultPlan::from_json(r#"[{"fault": "bc21", "every": 0}]"#, 1.0).unwrap_err();
+        assert_eq!(
+            format!("{err:#}"),
+            "rule 0 (bc21): `every`: 0 is not in 1..18446744073709551615"
+        );
+        let script =
+            r#"[{"fault": "bc21"}, {"script": {"writes": [], "end": "close"}, "every": 0}]"#;
+        let err = FaultPlan::from_json(script, 1.0).unwrap_err();
+        assert_eq!(
+            format!("{err:#}"),
+            "rule 1 (custom-1): `every`: 0 is not in 1..18446744073709551615"
+        );
+        // A file's error names the file too.
+        let path = std::env::temp_dir().join(format!("aiperf-faults-{}.json", std::process::id()));
+        std::fs::write(&path, r#"[{"fault": "http-503", "every": 0}]"#).unwrap();
+        let err = FaultPlan::from_file(&path, 1.0).unwrap_err();
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(
+            format!("{err:#}"),
+            format!(
+                "in {}: rule 0 (http-503): `every`: 0 is not in 1..18446744073709551615",
+                path.display()
+            )
+        );
+        // Left out, it is 1.
+        let plan = FaultPlan::from_json(r#"[{"fault": "bc21"}]"#, 1.0).unwrap();
+        assert_eq!(plan.rules[0].every, 1);
     }
 
     #[test]
