@@ -952,6 +952,21 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_describes_every_mode() {
+        // The client-case document lives outside the repository: the README has to say
+        // what each mode does itself.
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+            .expect("README.md");
+        let missing: Vec<&str> = FaultMode::ALL
+            .iter()
+            .map(|(name, _)| *name)
+            .filter(|name| !readme.contains(&format!("`{name}`")))
+            .collect();
+        assert!(missing.is_empty(), "not in README.md: {missing:?}");
+        assert!(!readme.contains("client-cases.md"));
+    }
+
+    #[test]
     fn bc21_is_one_chunk_without_terminator() {
         let Action::Script(script) = FaultMode::Bc21.action() else {
             panic!()
