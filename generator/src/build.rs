@@ -202,11 +202,9 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, BuildError> {
     }
     // A class that the sources lack, hide or leave unimplemented would otherwise surface
     // as rustc errors in generated code, after a crate was written and cargo started.
+    // Warnings travel in the report; the caller shows them (the CLI once, on stderr).
     let (plan, diagnostics) = plan_checked(&opts.packs, &opts.pack_paths, true)
         .map_err(|(diags, _)| BuildError::Invalid(diagnostic::render(&diags)))?;
-    if !diagnostics.is_empty() {
-        eprint!("{}", diagnostic::render(&diagnostics));
-    }
 
     let root = workspace_root();
     let cache = cache_dir();

@@ -296,6 +296,53 @@ module on the way and any re-export `pub`";
 }
 
 /// `aiperf-gen ARGS` run in `dir`, for rules that depend on the current directory.
+/// A warning from the manifests is shown once by `build`, which then goes on.
+#[test]
+fn build_shows_each_warning_once() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/check-class");
+    let dir = std::env::temp_dir().join(format!("aiperf-gen-warn-once-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let pack = dir.join("acme-good");
+    copy_dir(&fixtures.join("acme-good"), &pack);
+    let manifest = pack.join("plugins.yaml");
+    let yaml = std::fs::read_to_string(&manifest).expect("manifest");
+    let yaml = yaml.replacen(
+        "{transport_type: http}",
+        "{transport_type: http, bogus: 1}",
+        1,
+    );
+    std::fs::write(&manifest, yaml).expect("manifest");
+    let (code, _, stderr) = run_in(
+        &dir,
+        &[
+            "build",
+            "--plugins",
+            "core,./acme-good",
+            "--out",
+            "bin",
+            "--emit-crate",
+            "crate",
+            "--no-build",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stderr.matches("warning[W0105]").count(), 1, "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read_dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
 fn run_in(dir: &Path, args: &[&str]) -> (i32, String, String) {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_aiperf-gen"))
         .args(args)
