@@ -2,9 +2,10 @@
 //! all requests with a scripted byte sequence over the real socket instead of a correct
 //! response, so a client's handling of broken servers can be tested end to end.
 //!
-//! Every response case of `client-cases.md` has a mode (`bc01`-`bc08`, `bc10`, `bc15`,
-//! `bc19`-`bc22`: the cases it numbers; `aiperf-mock --help` lists them) that replays its
-//! reads with their timing; others break the connection (`reset-mid-stream`, `stall`,
+//! Each known way a real server's response went wrong for benchmark clients has a mode
+//! (`bc01`-`bc08`, `bc10`, `bc15`, `bc19`-`bc22`, numbered as the team's case list numbers
+//! them; `aiperf-mock --help` and the README describe each) that replays its reads with
+//! their timing; others break the connection (`reset-mid-stream`, `stall`,
 //! `slow-headers`, `garbage`, `close-before-response`) or answer with an error status
 //! (`http-500`, `http-429`, `http-503`). See [`FaultMode::ALL`].
 //!
