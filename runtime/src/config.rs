@@ -13,6 +13,12 @@ pub struct ProfileConfig {
           required = true)]
     pub model: Vec<String>,
 
+    /// How each request's model is picked from several `--model`s: `round_robin` (the
+    /// next name in order, cycling, as the dataset's turns are composed) or `random` (a
+    /// uniform choice, seeded by `--random-seed`).
+    #[arg(long, default_value = "round_robin", value_parser = parse_model_selection_strategy)]
+    pub model_selection_strategy: ModelSelectionStrategy,
+
     /// Base URL of the server; repeat for several servers (see `--url-strategy`).
     #[arg(short = 'u', long, default_value = "http://localhost:8000", action = clap::ArgAction::Append)]
     pub url: Vec<String>,
@@ -510,6 +516,41 @@ impl ProfileConfig {
     }
 }
 
+/// `--model-selection-strategy`: which of several `--model`s each turn names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelSelectionStrategy {
+    /// The names in order, one turn after another, starting over after the last.
+    RoundRobin,
+    /// A uniform draw per turn from the run's seeded stream.
+    Random,
+}
+
+impl ModelSelectionStrategy {
+    /// The values the flag accepts, in AIPerf's spelling.
+    pub const NAMES: [&'static str; 2] = ["round_robin", "random"];
+}
+
+impl std::str::FromStr for ModelSelectionStrategy {
+    type Err = String;
+
+    /// Case-insensitive; `_` and `-` are the same (AIPerf's enum normalisation).
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().replace('-', "_").as_str() {
+            "round_robin" => Ok(ModelSelectionStrategy::RoundRobin),
+            "random" => Ok(ModelSelectionStrategy::Random),
+            _ => Err(format!(
+                "unknown model selection strategy `{s}` (expected one of: {})",
+                Self::NAMES.join(", ")
+            )),
+        }
+    }
+}
+
+fn parse_model_selection_strategy(s: &str) -> Result<ModelSelectionStrategy, String> {
+    s.parse()
+}
+
 /// Python's `str(float)`: `20.0`, `2.5`.
 fn fmt_rate(r: f64) -> String {
     if r.fract() == 0.0 && r.abs() < 1e15 {
@@ -874,5 +915,64 @@ mod goodput_flag_tests {
             serde_json::to_value(&none).unwrap()["goodput"],
             serde_json::Value::Null
         );
+    }
+}
+
+#[cfg(test)]
+mod model_flag_tests {
+    use clap::{Args as _, Command, FromArgMatches as _};
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<ProfileConfig, String> {
+        let command = ProfileConfig::augment_args(Command::new("profile"));
+        let matches = command
+            .try_get_matches_from(std::iter::once(&"profile").chain(args))
+            .map_err(|e| e.to_string())?;
+        ProfileConfig::from_arg_matches(&matches).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn models_repeat_or_split_at_commas_and_default_to_round_robin() {
+        let c = parse(&["-m", "a", "--model", "b,c"]).unwrap();
+        assert_eq!(c.model, ["a", "b", "c"]);
+        assert_eq!(c.model_name(), "a");
+        assert_eq!(
+            c.model_selection_strategy,
+            ModelSelectionStrategy::RoundRobin
+        );
+        let v = serde_json::to_value(&c).unwrap();
+        assert_eq!(v["model"], serde_json::json!(["a", "b", "c"]));
+        assert_eq!(v["model_selection_strategy"], "round_robin");
+    }
+
+    #[test]
+    fn strategy_names_are_case_and_separator_insensitive() {
+        for (value, expected) in [
+            ("random", ModelSelectionStrategy::Random),
+            ("RANDOM", ModelSelectionStrategy::Random),
+            ("round_robin", ModelSelectionStrategy::RoundRobin),
+            ("Round-Robin", ModelSelectionStrategy::RoundRobin),
+        ] {
+            let c = parse(&["-m", "a", "--model-selection-strategy", value]).unwrap();
+            assert_eq!(c.model_selection_strategy, expected, "{value}");
+        }
+        let v = serde_json::to_value(
+            parse(&["-m", "a", "--model-selection-strategy", "random"]).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(v["model_selection_strategy"], "random");
+    }
+
+    #[test]
+    fn an_unknown_strategy_is_refused_with_the_accepted_ones() {
+        for bad in ["least_loaded", "", "roundrobin"] {
+            let err = parse(&["-m", "a", "--model-selection-strategy", bad]).unwrap_err();
+            assert!(
+                err.contains("--model-selection-strategy")
+                    && err.contains("expected one of: round_robin, random"),
+                "{bad:?}: {err}"
+            );
+        }
     }
 }

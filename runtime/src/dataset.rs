@@ -7,6 +7,11 @@ use serde::{Deserialize, Serialize};
 pub struct Turn {
     /// Prompt texts; most endpoints send one.
     pub texts: Vec<String>,
+    /// Model the request names; `None` is the primary (first) `--model`. Composers set
+    /// it by `--model-selection-strategy` when there are several models, and keep one a
+    /// dataset gave the turn. `--extra-inputs model:...` still replaces it, as in AIPerf.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
     /// Role of the message (chat), default `user`.
     #[serde(default)]
     pub role: Option<String>,

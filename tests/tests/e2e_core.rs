@@ -601,55 +601,14 @@ fn built_binary_lists_plugins_exactly_as_the_generator_does() {
     }
 }
 
-/// Serves `count` non-streaming chat requests on one keep-alive connection at a time and
-/// hands back each request's head, as the client wrote it.
+/// The heads of `count` requests to a [`common::capture_requests`] server.
 fn capture_heads(count: usize) -> (String, std::thread::JoinHandle<Vec<String>>) {
-    use std::io::{BufRead, BufReader, Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    let server = std::thread::spawn(move || {
-        let mut heads = Vec::new();
-        while heads.len() < count {
-            let (stream, _) = listener.accept().expect("accept");
-            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
-            let mut writer = stream;
-            while heads.len() < count {
-                let mut head = String::new();
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                        break;
-                    }
-                    head.push_str(&line);
-                    if line == "\r\n" {
-                        break;
-                    }
-                }
-                if head.is_empty() {
-                    break;
-                }
-                let length = head
-                    .lines()
-                    .find_map(|l| {
-                        l.to_ascii_lowercase()
-                            .strip_prefix("content-length:")
-                            .map(|v| v.trim().parse::<usize>().unwrap_or(0))
-                    })
-                    .unwrap_or(0);
-                let mut body = vec![0; length];
-                reader.read_exact(&mut body).expect("body");
-                heads.push(head);
-                let answer = r#"{"id":"x","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"hi there"},"finish_reason":"stop"}]}"#;
-                let response = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{answer}",
-                    answer.len()
-                );
-                writer.write_all(response.as_bytes()).expect("answer");
-            }
-        }
-        heads
+    let (url, server) = common::capture_requests(count);
+    let heads = std::thread::spawn(move || {
+        let requests = server.join().expect("server");
+        requests.into_iter().map(|(head, _)| head).collect()
     });
-    (url, server)
+    (url, heads)
 }
 
 /// The values of header `name` in a request head, in order.

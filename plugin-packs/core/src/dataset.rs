@@ -15,6 +15,7 @@ use rand::Rng;
 use rand_distr::{Distribution, Normal};
 
 use crate::media;
+use crate::models::ModelSelector;
 use crate::rng::stream_rng;
 
 /// Words used when a tokenizer's vocabulary has none of the expected shape (e.g. a
@@ -50,7 +51,7 @@ const MAX_FIXUP_ROUNDS: usize = 8;
 /// `--conversation-turn-delay-mean` milliseconds after the previous response, drawn the
 /// same way and multiplied by `--conversation-turn-delay-ratio` (no delay when the mean
 /// is 0). Counts and delays have streams of their own, so a seeded run's prompts do not
-/// depend on them.
+/// depend on them. With several `--model`s each turn names one (see [`ModelSelector`]).
 #[derive(Debug, Clone)]
 pub struct SyntheticComposer {
     entries: usize,
@@ -66,6 +67,8 @@ pub struct SyntheticComposer {
     media_rng: StdRng,
     /// Set when composing for a rankings endpoint.
     rankings: Option<RankingsOptions>,
+    /// Each turn's model, in the order turns are composed.
+    models: ModelSelector,
 }
 
 impl SyntheticComposer {
@@ -206,6 +209,7 @@ impl SyntheticComposer {
             media: MediaOptions::new(config)?,
             media_rng: stream_rng(config.random_seed, Self::MEDIA_RNG_LABEL, worker),
             rankings: None,
+            models: ModelSelector::new(config, worker),
         })
     }
 
@@ -449,6 +453,7 @@ impl DatasetComposerProtocol for SyntheticComposer {
                     let delay = positive_normal_integer(mean, stddev, &mut self.delay_rng);
                     turn.delay_ms = Some(f64::from(delay) * ratio);
                 }
+                self.models.assign(&mut turn);
                 turns.push(turn);
             }
             conversations.push(Conversation {
@@ -769,6 +774,59 @@ mod tests {
         let mut other = args.to_vec();
         other.extend_from_slice(&["--random-seed", "43"]);
         assert_ne!(shape(&compose(&other)), shape(&dataset));
+    }
+
+    /// Each turn's model, conversation by conversation.
+    fn models(dataset: &[Conversation]) -> Vec<Vec<Option<&str>>> {
+        dataset
+            .iter()
+            .map(|c| c.turns.iter().map(|t| t.model.as_deref()).collect())
+            .collect()
+    }
+
+    #[test]
+    fn turns_get_models_round_robin_in_the_order_they_are_composed() {
+        let args = [
+            "--isl",
+            "4",
+            "--num-dataset-entries",
+            "3",
+            "--conversation-turn-mean",
+            "2",
+        ];
+        let compose_for = |models: &str, strategy: &[&str]| {
+            let mut all = vec!["-m", models, "--random-seed", "42"];
+            all.extend_from_slice(&args);
+            all.extend_from_slice(strategy);
+            let cfg = config(&all);
+            SyntheticComposer::create(&context(&cfg, &EMPTY_ENTRY))
+                .unwrap()
+                .create_dataset(&TiktokenTokenizer::new(Vocabulary::O200kBase))
+                .unwrap()
+        };
+        let several = compose_for("a,b,c,d", &[]);
+        let (a, b, c, d) = (Some("a"), Some("b"), Some("c"), Some("d"));
+        assert_eq!(models(&several), [[a, b], [c, d], [a, b]]);
+        // One model stays implied; the models draw from no stream the prompts use.
+        let one = compose_for("a", &[]);
+        assert_eq!(models(&one), [[None, None], [None, None], [None, None]]);
+        let random = compose_for("a,b,c,d", &["--model-selection-strategy", "random"]);
+        for dataset in [&several, &random] {
+            let texts = |d: &[Conversation]| -> Vec<String> {
+                d.iter()
+                    .flat_map(|c| &c.turns)
+                    .map(|t| t.texts.join(" "))
+                    .collect()
+            };
+            assert_eq!(texts(dataset), texts(&one));
+        }
+        assert_eq!(
+            models(&random),
+            models(&compose_for(
+                "a,b,c,d",
+                &["--model-selection-strategy", "random"]
+            ))
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod endpoints;
 pub mod exporters;
 pub mod loaders;
 pub mod media;
+pub mod models;
 pub mod processors;
 pub mod ramp;
 pub mod rng;

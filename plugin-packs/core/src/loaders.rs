@@ -18,6 +18,7 @@ use rand::SeedableRng;
 use serde_json::{Map, Value};
 
 use crate::dataset::WordList;
+use crate::models::ModelSelector;
 use crate::rng::{keyed_seed, root_or_process, stream_rng};
 
 /// Tokens per `hash_ids` block when the manifest gives none (Mooncake's).
@@ -238,10 +239,17 @@ impl Sessions {
         self.conversations[index].turns.push(turn);
     }
 
-    fn finish(self, file: &str) -> Result<Vec<Conversation>, PluginError> {
+    /// The conversations, each turn given its model as AIPerf's custom composer does:
+    /// conversation by conversation, once the file is read.
+    fn finish(
+        mut self,
+        file: &str,
+        models: &mut ModelSelector,
+    ) -> Result<Vec<Conversation>, PluginError> {
         if self.conversations.is_empty() {
             return Err(PluginError::Config(format!("{file}: the file has no rows")));
         }
+        models.assign_all(&mut self.conversations);
         Ok(self.conversations)
     }
 }
@@ -283,6 +291,7 @@ pub struct MooncakeTraceLoader {
     unit_ms: f64,
     root: u64,
     rng: StdRng,
+    models: ModelSelector,
     warnings: Warnings,
 }
 
@@ -298,8 +307,14 @@ impl MooncakeTraceLoader {
             unit_ms,
             root: root_or_process(random_seed),
             rng: stream_rng(random_seed, Self::RNG_LABEL, 0),
+            models: ModelSelector::single(),
             warnings: Warnings::default(),
         }
+    }
+
+    /// Gives the loaded turns their models with `models` (the primary one otherwise).
+    pub fn with_models(self, models: ModelSelector) -> Self {
+        MooncakeTraceLoader { models, ..self }
     }
 
     /// The warnings of the last `load`.
@@ -372,7 +387,8 @@ impl Plugin for MooncakeTraceLoader {
             metadata.default_block_size.unwrap_or(DEFAULT_BLOCK_SIZE),
             unit_ms(ctx.config)?,
             ctx.config.random_seed,
-        ))
+        )
+        .with_models(ModelSelector::new(ctx.config, 0)))
     }
 }
 
@@ -527,7 +543,7 @@ impl CustomDatasetLoaderProtocol for MooncakeTraceLoader {
             sessions.add(row.session, turn);
         }
         self.warnings.finish(file_name);
-        sessions.finish(file_name)
+        sessions.finish(file_name, &mut self.models)
     }
 }
 
@@ -542,6 +558,7 @@ impl CustomDatasetLoaderProtocol for MooncakeTraceLoader {
 #[derive(Debug)]
 pub struct SingleTurnLoader {
     unit_ms: f64,
+    models: ModelSelector,
     warnings: Warnings,
 }
 
@@ -554,8 +571,14 @@ impl SingleTurnLoader {
     pub fn new(unit_ms: f64) -> Self {
         SingleTurnLoader {
             unit_ms,
+            models: ModelSelector::single(),
             warnings: Warnings::default(),
         }
+    }
+
+    /// Gives the loaded turns their models with `models` (the primary one otherwise).
+    pub fn with_models(self, models: ModelSelector) -> Self {
+        SingleTurnLoader { models, ..self }
     }
 
     /// The warnings of the last `load`.
@@ -654,7 +677,8 @@ fn audio_url(audio: String) -> String {
 
 impl Plugin for SingleTurnLoader {
     fn create(ctx: &PluginContext<'_>) -> Result<Self, PluginError> {
-        Ok(SingleTurnLoader::new(unit_ms(ctx.config)?))
+        Ok(SingleTurnLoader::new(unit_ms(ctx.config)?)
+            .with_models(ModelSelector::new(ctx.config, 0)))
     }
 }
 
@@ -698,7 +722,7 @@ impl CustomDatasetLoaderProtocol for SingleTurnLoader {
             ));
         }
         self.warnings.finish(file_name);
-        sessions.finish(file_name)
+        sessions.finish(file_name, &mut self.models)
     }
 }
 
@@ -994,6 +1018,47 @@ mod tests {
             assert_eq!(m.can_load(line, "f.jsonl"), mooncake, "{line:?}");
             assert_eq!(s.can_load(line, "f.jsonl"), single, "{line:?}");
         }
+    }
+
+    /// A loaded file's turns get their models as AIPerf's custom composer gives them:
+    /// conversation by conversation, after reading (not in row order).
+    #[test]
+    fn loaded_turns_get_models_by_conversation() {
+        let tok = tokenizer();
+        let file = r#"{"text": "1", "session_id": "s"}
+{"text": "2"}
+{"text": "3", "session_id": "s"}
+{"text": "4"}
+"#;
+        let models = |loader: &mut SingleTurnLoader| -> Vec<(String, Option<String>)> {
+            let c = loader.load(file, "st.jsonl", &tok).unwrap();
+            c.iter()
+                .flat_map(|c| &c.turns)
+                .map(|t| (t.texts.join(""), t.model.clone()))
+                .collect()
+        };
+        let cfg = config(&["-m", "a", "-m", "b"]);
+        let mut loader = SingleTurnLoader::create(&context(&cfg, &SINGLE_TURN)).unwrap();
+        let pairs = |list: &[(&str, &str)]| -> Vec<(String, Option<String>)> {
+            list.iter()
+                .map(|(t, m)| ((*t).to_owned(), Some((*m).to_owned())))
+                .collect()
+        };
+        assert_eq!(
+            models(&mut loader),
+            pairs(&[("1", "a"), ("3", "b"), ("2", "a"), ("4", "b")])
+        );
+        let mut one = single_turn(&[]);
+        assert!(models(&mut one).iter().all(|(_, m)| m.is_none()));
+
+        let trace = "{\"input_length\": 3}\n{\"input_length\": 4}\n{\"input_length\": 5}\n";
+        let cfg = config(&["-m", "x,y", "--random-seed", "1"]);
+        let c = MooncakeTraceLoader::create(&context(&cfg, &MOONCAKE))
+            .unwrap()
+            .load(trace, "t.jsonl", &tok)
+            .unwrap();
+        let got: Vec<Option<&str>> = c.iter().map(|c| c.turns[0].model.as_deref()).collect();
+        assert_eq!(got, [Some("x"), Some("y"), Some("x")]);
     }
 
     #[test]

@@ -193,3 +193,57 @@ pub fn stat(json: &Value, tag: &str, field: &str) -> f64 {
         .as_f64()
         .unwrap_or_else(|| panic!("{tag}.{field} not a number"))
 }
+
+/// A request's head and body, as the client wrote them.
+pub type CapturedRequest = (String, Vec<u8>);
+
+/// Serves `count` non-streaming chat requests on one keep-alive connection at a time and
+/// hands back each request's head and body, as the client wrote them.
+pub fn capture_requests(count: usize) -> (String, std::thread::JoinHandle<Vec<CapturedRequest>>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let server = std::thread::spawn(move || {
+        let mut requests = Vec::new();
+        while requests.len() < count {
+            let (stream, _) = listener.accept().expect("accept");
+            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+            let mut writer = stream;
+            while requests.len() < count {
+                let mut head = String::new();
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        break;
+                    }
+                    head.push_str(&line);
+                    if line == "\r\n" {
+                        break;
+                    }
+                }
+                if head.is_empty() {
+                    break;
+                }
+                let length = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                    })
+                    .unwrap_or(0);
+                let mut body = vec![0; length];
+                reader.read_exact(&mut body).expect("body");
+                requests.push((head, body));
+                let answer = r#"{"id":"x","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"hi there"},"finish_reason":"stop"}]}"#;
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{answer}",
+                    answer.len()
+                );
+                writer.write_all(response.as_bytes()).expect("answer");
+            }
+        }
+        requests
+    });
+    (url, server)
+}

@@ -2,10 +2,10 @@
 //! generation; NIM embeddings and rankings; Cohere and TEI rankings; vLLM chat
 //! embeddings; TGI generate; SOLIDO RAG; video generation jobs; user templates).
 //!
-//! Each endpoint compiles its request body once (model, stream flag and `--extra-inputs`
-//! are fixed for the run) and its headers once (`--header`, `--api-key`), so a request
-//! costs a template fill. Responses are read by shape, never by the `object` label; see
-//! [`response`].
+//! Each endpoint compiles its request body once (stream flag and `--extra-inputs` are
+//! fixed for the run; the model is the primary `--model` unless the turn names another)
+//! and its headers once (`--header`, `--api-key`), so a request costs a template fill.
+//! Responses are read by shape, never by the `object` label; see [`response`].
 
 pub mod chat;
 pub mod chat_embeddings;
@@ -54,6 +54,7 @@ struct Prepared {
 
 /// The run-wide values an endpoint's body fields are made of.
 struct BodyContext<'a> {
+    /// The primary `--model`, for turns that do not name one.
     model: &'a str,
     /// `--streaming`, dropped when the endpoint does not support it.
     streaming: bool,
@@ -154,8 +155,9 @@ fn endpoint_headers(
     Ok(headers)
 }
 
+/// The turn's model, else the primary one.
 fn model_value(body: &BodyContext<'_>) -> Field {
-    Field::Value(Value::String(body.model.to_owned()))
+    Field::Model(body.model.to_owned())
 }
 
 fn stream_value(body: &BodyContext<'_>) -> Field {
@@ -308,5 +310,203 @@ mod robustness {
             "a[*].b[-1].\"c\"",
         ]);
         exercise(&TemplateEndpoint::create(&context(&path, shipped("template"))).unwrap());
+    }
+}
+
+/// Every endpoint whose body names a model names the turn's, else the primary `--model`.
+#[cfg(test)]
+mod per_turn_model {
+    use super::test_support::shipped;
+    use super::*;
+    use crate::test_config::{config, context};
+    use aiperf_runtime::plugin::Plugin;
+    use aiperf_runtime::protocols::EndpointProtocol;
+
+    /// The body of `turn` as `model` (or the primary `a` for `None`) from endpoint `name`
+    /// created with `--model a,b` and `args`.
+    fn body<E: Plugin + EndpointProtocol>(
+        name: &str,
+        args: &[&str],
+        turn: &Turn,
+        model: Option<&str>,
+    ) -> String {
+        let mut all = vec!["-m", "a,b", "--endpoint-template", TEMPLATE];
+        all.extend_from_slice(args);
+        let cfg = config(&all);
+        let endpoint = E::create(&context(&cfg, shipped(name))).unwrap();
+        let turn = Turn {
+            model: model.map(str::to_owned),
+            ..turn.clone()
+        };
+        let mut out = Vec::new();
+        endpoint.format_payload(&turn, &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    const TEMPLATE: &str = r#"{"model": {{ model|tojson }}, "prompt": {{ text|tojson }}}"#;
+
+    fn text(text: &str) -> Turn {
+        Turn {
+            texts: vec![text.to_owned()],
+            ..Turn::default()
+        }
+    }
+
+    fn rankings() -> Turn {
+        Turn {
+            texts: vec!["q".into(), "p".into()],
+            text_names: vec!["query".into(), "passages".into()],
+            ..Turn::default()
+        }
+    }
+
+    /// `expected` with the model `b`, and with `"b"` replaced by `"a"` for a turn
+    /// without a model of its own.
+    fn check<E: Plugin + EndpointProtocol>(name: &str, args: &[&str], turn: &Turn, expected: &str) {
+        assert_eq!(body::<E>(name, args, turn, Some("b")), expected, "{name}");
+        let primary = expected.replace(r#""b""#, r#""a""#);
+        assert_eq!(body::<E>(name, args, turn, None), primary, "{name}");
+    }
+
+    #[test]
+    fn chat_bodies() {
+        let x = text("x");
+        check::<ChatEndpoint>(
+            "chat",
+            &[],
+            &x,
+            r#"{"messages":[{"role":"user","content":"x"}],"model":"b","stream":false}"#,
+        );
+        let limited = Turn {
+            max_tokens: Some(8),
+            ..text("x")
+        };
+        check::<ChatEndpoint>(
+            "chat",
+            &["--streaming"],
+            &limited,
+            concat!(
+                r#"{"messages":[{"role":"user","content":"x"}],"model":"b","stream":true,"#,
+                r#""max_completion_tokens":8,"stream_options":{"include_usage":true}}"#
+            ),
+        );
+        check::<ChatEmbeddingsEndpoint>(
+            "chat_embeddings",
+            &[],
+            &x,
+            r#"{"messages":[{"role":"user","content":"x"}],"model":"b","stream":false}"#,
+        );
+    }
+
+    #[test]
+    fn completions_embeddings_and_images() {
+        let x = text("x");
+        check::<CompletionsEndpoint>(
+            "completions",
+            &[],
+            &x,
+            r#"{"prompt":"x","model":"b","stream":false}"#,
+        );
+        check::<EmbeddingsEndpoint>("embeddings", &[], &x, r#"{"model":"b","input":["x"]}"#);
+        check::<NimEmbeddingsEndpoint>("nim_embeddings", &[], &x, r#"{"model":"b","input":["x"]}"#);
+        check::<ImageGenerationEndpoint>(
+            "image_generation",
+            &[],
+            &x,
+            r#"{"prompt":"x","model":"b","response_format":"b64_json","n":1}"#,
+        );
+        check::<VideoGenerationEndpoint>(
+            "video_generation",
+            &[],
+            &x,
+            r#"{"prompt":"x","model":"b"}"#,
+        );
+    }
+
+    #[test]
+    fn rankings_solido_and_template() {
+        let r = rankings();
+        check::<NimRankingsEndpoint>(
+            "nim_rankings",
+            &[],
+            &r,
+            r#"{"model":"b","query":{"text":"q"},"passages":[{"text":"p"}]}"#,
+        );
+        check::<CohereRankingsEndpoint>(
+            "cohere_rankings",
+            &[],
+            &r,
+            r#"{"model":"b","query":"q","documents":["p"]}"#,
+        );
+        check::<SolidoRagEndpoint>(
+            "solido_rag",
+            &[],
+            &text("x"),
+            r#"{"query":["x"],"filters":{"family":"Solido","tool":"SDE"},"inference_model":"b"}"#,
+        );
+        check::<TemplateEndpoint>("template", &[], &text("x"), r#"{"model":"b","prompt":"x"}"#);
+    }
+
+    /// TEI and TGI bodies name no model: the turn's changes nothing.
+    #[test]
+    fn bodies_without_a_model_ignore_the_turns() {
+        let r = rankings();
+        let tei = body::<HfTeiRankingsEndpoint>("hf_tei_rankings", &[], &r, Some("b"));
+        assert_eq!(tei, r#"{"query":"q","texts":["p"]}"#);
+        assert_eq!(
+            body::<HfTeiRankingsEndpoint>("hf_tei_rankings", &[], &r, None),
+            tei
+        );
+        let x = text("x");
+        let tgi = body::<HuggingFaceGenerateEndpoint>("huggingface_generate", &[], &x, Some("b"));
+        assert!(!tgi.contains("\"b\""), "{tgi}");
+        assert_eq!(
+            body::<HuggingFaceGenerateEndpoint>("huggingface_generate", &[], &x, None),
+            tgi
+        );
+    }
+
+    /// `--extra-inputs model:...` replaces every turn's model, as AIPerf's dict update
+    /// after the endpoint's fields does.
+    #[test]
+    fn an_extra_input_model_wins() {
+        let args = ["--extra-inputs", "model:fixed"];
+        let x = text("x");
+        for model in [Some("b"), None] {
+            assert_eq!(
+                body::<CompletionsEndpoint>("completions", &args, &x, model),
+                r#"{"prompt":"x","model":"fixed","stream":false}"#
+            );
+            assert_eq!(
+                body::<TemplateEndpoint>("template", &args, &x, model),
+                r#"{"model":"fixed","prompt":"x"}"#
+            );
+        }
+    }
+
+    /// A session's later turn is sent as its own model, whatever its history's were.
+    #[test]
+    fn session_bodies_name_the_turns_model() {
+        let cfg = config(&["-m", "a,b"]);
+        let chat = ChatEndpoint::create(&context(&cfg, shipped("chat"))).unwrap();
+        let first = Turn {
+            model: Some("a".into()),
+            ..text("x")
+        };
+        let next = Turn {
+            model: Some("b\"".into()),
+            ..text("y")
+        };
+        let mut out = Vec::new();
+        assert!(chat
+            .format_session_payload(&[first], &next, &mut out)
+            .unwrap());
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            concat!(
+                r#"{"messages":[{"role":"user","content":"x"},{"role":"user","content":"y"}],"#,
+                r#""model":"b\"","stream":false}"#
+            )
+        );
     }
 }

@@ -3,9 +3,11 @@
 //! AIPerf builds a Python dict per request: the endpoint's fields in order, then
 //! `payload.update(extra_inputs)` (an existing key keeps its place and takes the new
 //! value; a new key goes last), then `stream_options.include_usage` when streaming.
-//! Everything but the turn's text and `max_tokens` is known before the run, so the
-//! dict's final shape is compiled once into literal byte runs with holes, and a request
-//! body is a few `extend_from_slice` calls plus the escaping of the prompt.
+//! Everything but the turn's text, `max_tokens` and model is known before the run, so
+//! the dict's final shape is compiled once into literal byte runs with holes, and a
+//! request body is a few `extend_from_slice` calls plus the escaping of the prompt. The
+//! primary model is compiled into the literals; a turn that names another model (several
+//! `--model`s) takes a second compilation of the same body with a hole for it.
 
 use aiperf_runtime::dataset::Turn;
 use aiperf_runtime::plugin::PluginError;
@@ -48,6 +50,8 @@ pub(crate) enum Field {
     Input(InputShape),
     /// The turn's `max_tokens`.
     MaxTokens,
+    /// The turn's model, else this primary model.
+    Model(String),
     Value(Value),
     /// An object of further fields (e.g. TGI's `parameters`).
     Nested(Vec<(String, Field)>),
@@ -58,12 +62,19 @@ enum Part {
     Literal(Vec<u8>),
     Input(InputShape),
     MaxTokens,
+    /// The turn's model (only in [`Template::per_turn_model`]).
+    Model,
 }
 
 /// A compiled request body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Template {
+    /// For turns without a model of their own: the primary model is part of the literals,
+    /// so a run with one model renders exactly as many parts as a body without a model.
     parts: Vec<Part>,
+    /// For turns that name their model: the same body with a hole where it goes. `None`
+    /// when the body has no model field (or `--extra-inputs` fixed it).
+    per_turn_model: Option<Vec<Part>>,
 }
 
 impl Template {
@@ -91,12 +102,13 @@ impl Template {
             merge_include_usage(&mut merged);
         }
 
-        let mut parts = Vec::new();
-        let mut literal = Vec::new();
-        compile_object(&merged, &mut literal, &mut parts);
-        parts.push(Part::Literal(literal));
-        parts.retain(|p| !matches!(p, Part::Literal(l) if l.is_empty()));
-        Template { parts }
+        let parts = compile_parts(&merged, false);
+        let per_turn_model = Some(compile_parts(&merged, true))
+            .filter(|parts| parts.iter().any(|p| matches!(p, Part::Model)));
+        Template {
+            parts,
+            per_turn_model,
+        }
     }
 
     /// Appends the body for `turn` to `body`.
@@ -108,7 +120,11 @@ impl Template {
     /// session's `history` (earlier turns and replies, each a message of its own role);
     /// every other field comes from `turn`.
     pub(crate) fn render_session(&self, history: &[Turn], turn: &Turn, body: &mut Vec<u8>) {
-        for part in &self.parts {
+        let parts = match (&turn.model, &self.per_turn_model) {
+            (Some(_), Some(per_turn)) => per_turn,
+            _ => &self.parts,
+        };
+        for part in parts {
             match part {
                 Part::Literal(bytes) => body.extend_from_slice(bytes),
                 Part::Input(InputShape::ChatMessages) => {
@@ -126,13 +142,31 @@ impl Template {
                     let n = turn.max_tokens.unwrap_or_default();
                     body.extend_from_slice(n.to_string().as_bytes());
                 }
+                // Only compiled into the parts chosen for turns that have one.
+                Part::Model => write_json(body, turn.model.as_deref().unwrap_or_default()),
             }
         }
     }
 }
 
+/// The parts of the object `fields`; with `model_hole`, the model is a hole rather than
+/// the primary model's literal.
+fn compile_parts(fields: &[(String, Field)], model_hole: bool) -> Vec<Part> {
+    let mut parts = Vec::new();
+    let mut literal = Vec::new();
+    compile_object(fields, model_hole, &mut literal, &mut parts);
+    parts.push(Part::Literal(literal));
+    parts.retain(|p| !matches!(p, Part::Literal(l) if l.is_empty()));
+    parts
+}
+
 /// Appends `{"key":value,...}` to the literal run, cutting it at each hole.
-fn compile_object(fields: &[(String, Field)], literal: &mut Vec<u8>, parts: &mut Vec<Part>) {
+fn compile_object(
+    fields: &[(String, Field)],
+    model_hole: bool,
+    literal: &mut Vec<u8>,
+    parts: &mut Vec<Part>,
+) {
     literal.push(b'{');
     for (i, (key, field)) in fields.iter().enumerate() {
         if i > 0 {
@@ -150,7 +184,12 @@ fn compile_object(fields: &[(String, Field)], literal: &mut Vec<u8>, parts: &mut
                 parts.push(Part::Literal(std::mem::take(literal)));
                 parts.push(Part::MaxTokens);
             }
-            Field::Nested(inner) => compile_object(inner, literal, parts),
+            Field::Model(_) if model_hole => {
+                parts.push(Part::Literal(std::mem::take(literal)));
+                parts.push(Part::Model);
+            }
+            Field::Model(primary) => write_json(literal, primary.as_str()),
+            Field::Nested(inner) => compile_object(inner, model_hole, literal, parts),
         }
     }
     literal.push(b'}');
@@ -600,6 +639,43 @@ mod tests {
             };
             assert!(!message.contains("sk-secret-1"), "{message}");
         }
+    }
+
+    #[test]
+    fn the_primary_model_is_a_literal_and_a_turns_model_fills_a_hole() {
+        let fields = || {
+            vec![
+                ("model", Field::Model("m\"1".into())),
+                ("stream", Field::Value(json!(false))),
+            ]
+        };
+        let template = Template::compile(fields(), &[], false);
+        // One model: the body is one literal run, as if the model were any fixed value.
+        let whole = br#"{"model":"m\"1","stream":false}"#.to_vec();
+        assert_eq!(template.parts, [Part::Literal(whole)]);
+        let render = |template: &Template, model: Option<&str>| {
+            let turn = Turn {
+                model: model.map(str::to_owned),
+                ..Turn::default()
+            };
+            let mut body = Vec::new();
+            template.render(&turn, &mut body);
+            String::from_utf8(body).unwrap()
+        };
+        assert_eq!(
+            render(&template, None),
+            r#"{"model":"m\"1","stream":false}"#
+        );
+        assert_eq!(
+            render(&template, Some("x/y")),
+            r#"{"model":"x/y","stream":false}"#
+        );
+        // An extra input fixes the model: no hole, every turn sends it.
+        let fixed = Template::compile(fields(), &[("model".into(), json!("z"))], false);
+        assert_eq!(fixed.per_turn_model, None);
+        assert_eq!(render(&fixed, Some("x")), r#"{"model":"z","stream":false}"#);
+        let none = Template::compile(vec![("stream", Field::Value(json!(true)))], &[], false);
+        assert_eq!(none.per_turn_model, None);
     }
 
     #[test]

@@ -26,8 +26,9 @@ const MAX_TEMPLATE_BYTES: u64 = 1 << 20;
 /// object. Variables, as AIPerf names them: `text`/`texts`, `image`/`images`,
 /// `audio`/`audios`, `video`/`videos` (always empty here), `query`/`queries`,
 /// `passage`/`passages`, `texts_by_name` (and the empty `images_by_name`,
-/// `audios_by_name`, `videos_by_name`), `model`, `max_tokens`, `role`, `stream`, `turn`,
-/// `turns`. Nothing is escaped: write `{{ text|tojson }}` to embed a string.
+/// `audios_by_name`, `videos_by_name`), `model` (the turn's, else the primary `--model`),
+/// `max_tokens`, `role`, `stream`, `turn`, `turns`. Nothing is escaped: write
+/// `{{ text|tojson }}` to embed a string.
 ///
 /// Responses: with `--response-field PATH` the value there (a string is text, a list of
 /// number lists embeddings, a list of objects rankings); without, AIPerf's detection
@@ -38,6 +39,7 @@ pub struct TemplateEndpoint {
     metadata: EndpointMetadata,
     headers: Vec<(String, String)>,
     env: Environment<'static>,
+    /// The primary `--model`, for turns that do not name one.
     model: String,
     streaming: bool,
     extra: Vec<(String, Value)>,
@@ -135,7 +137,7 @@ impl TemplateEndpoint {
             "images_by_name": {},
             "audios_by_name": {},
             "videos_by_name": {},
-            "model": self.model,
+            "model": turn.model.as_deref().unwrap_or(&self.model),
             "max_tokens": turn.max_tokens,
             "role": turn.role,
             "stream": self.streaming,
