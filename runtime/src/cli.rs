@@ -15,8 +15,24 @@ struct Cli {
     /// Log level: error, warn, info, debug, trace.
     #[arg(long, global = true, default_value = "info")]
     log_level: String,
+    /// Debug logging (`-v`, as `--log-level debug`); `-vv` for trace.
+    #[arg(short = 'v', long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Trace logging (as `-vv`).
+    #[arg(long, global = true)]
+    extra_verbose: bool,
     #[command(subcommand)]
     command: Command,
+}
+
+/// The log level asked for: `-v` and `-vv` (or `--extra-verbose`) win over `--log-level`,
+/// as in AIPerf.
+fn log_level(level: &str, verbose: u8, extra_verbose: bool) -> &str {
+    match (verbose, extra_verbose) {
+        (_, true) | (2.., _) => "trace",
+        (1, _) => "debug",
+        (0, false) => level,
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -105,7 +121,7 @@ pub fn main<P: PluginSet>() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
-    init_logging(&cli.log_level);
+    init_logging(log_level(&cli.log_level, cli.verbose, cli.extra_verbose));
 
     match cli.command {
         Command::Profile(config) => profile::<P>(*config),
@@ -257,7 +273,15 @@ fn plugins<P: PluginSet>(args: &PluginsArgs) -> (String, u8) {
 
 #[cfg(test)]
 mod tests {
-    use super::summary;
+    use super::{log_level, summary};
+
+    #[test]
+    fn verbose_flags_win_over_the_log_level() {
+        assert_eq!(log_level("warn", 0, false), "warn");
+        assert_eq!(log_level("warn", 1, false), "debug");
+        assert_eq!(log_level("warn", 2, false), "trace");
+        assert_eq!(log_level("info", 0, true), "trace");
+    }
 
     #[test]
     fn summary_is_the_first_sentence_over_its_lines() {

@@ -112,6 +112,11 @@ pub struct ProfileConfig {
     #[arg(long, visible_alias = "output-artifact-dir")]
     pub artifact_dir: Option<PathBuf>,
 
+    /// What is exported: `records` (the summaries and `profile_export.jsonl`, one line per
+    /// request) or `summary` (the summaries only).
+    #[arg(long, default_value = "records", value_parser = parse_export_level)]
+    pub export_level: ExportLevel,
+
     /// Progress display plugin (default: `simple` on a terminal, else `none`).
     #[arg(long, visible_alias = "ui")]
     pub ui_type: Option<String>,
@@ -513,6 +518,34 @@ impl ProfileConfig {
             (Some(r), None) => format!("request_rate{}", fmt_rate(r)),
             (None, c) => format!("concurrency{}", c.unwrap_or(1)),
         }
+    }
+}
+
+/// `--export-level`: how much of the run is written out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExportLevel {
+    /// The summary files only (JSON, CSV, console).
+    Summary,
+    /// The summaries and one `profile_export.jsonl` line per request.
+    Records,
+}
+
+/// AIPerf's spellings. Its `raw` level (`profile_export_raw.jsonl`: every request's
+/// headers, payload and response packets) is not written by this client, and asking for
+/// it says so rather than quietly writing less.
+fn parse_export_level(s: &str) -> Result<ExportLevel, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "summary" => Ok(ExportLevel::Summary),
+        "records" => Ok(ExportLevel::Records),
+        "raw" => Err(
+            "`raw` (profile_export_raw.jsonl) is not written by this client; \
+             `records` writes profile_export.jsonl"
+                .to_owned(),
+        ),
+        _ => Err(format!(
+            "unknown export level `{s}` (expected one of: summary, records)"
+        )),
     }
 }
 

@@ -164,3 +164,41 @@ fn absurd_flags_are_refused_at_start_up_with_their_message() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `--export-level summary` writes the summaries and no per-request file; `raw`, which
+/// this client does not write, is refused at start-up with the reason; `-v` is AIPerf's
+/// debug logging.
+#[test]
+fn export_level_and_verbosity_flags_behave_as_aiperf_s() {
+    let mock = Mock::start(&["--ttft-ms", "2", "--output-tokens", "2"]);
+    let dir = run_dir("export-level");
+    let _ = std::fs::remove_dir_all(&dir);
+    let output = run(
+        &mock.url,
+        &dir,
+        &["--request-count", "5", "--export-level", "summary", "-v"],
+    );
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("DEBUG"), "-v logs at debug:\n{stderr}");
+    assert_eq!(read_json(&dir)["request_count"]["avg"].as_f64(), Some(5.0));
+    assert!(dir.join("profile_export_aiperf.csv").exists());
+    assert!(!dir.join("profile_export.jsonl").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let output = run(
+        &mock.url,
+        &dir,
+        &["--request-count", "5", "--export-level", "raw"],
+    );
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(
+            "`raw` (profile_export_raw.jsonl) is not written by this client; `records` writes \
+             profile_export.jsonl"
+        ),
+        "{stderr}"
+    );
+    assert!(!dir.exists(), "nothing is written for a refused flag");
+}

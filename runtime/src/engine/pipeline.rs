@@ -292,13 +292,16 @@ pub(crate) fn run_pipeline<P: PluginSet>(
         );
         jsonl_error.get_or_insert(message);
     };
-    let mut writer = match RecordWriter::create(&settings.records_path) {
-        Ok(mut writer) => {
+    let records_wanted = config.export_level == crate::config::ExportLevel::Records;
+    let created = records_wanted.then(|| RecordWriter::create(&settings.records_path));
+    let mut writer = match created {
+        None => None,
+        Some(Ok(mut writer)) => {
             writer.set_has_warmup(config.warmup_request_count > 0);
             writer.set_conversation_ids(settings.conversation_ids);
             Some(writer)
         }
-        Err(e) => {
+        Some(Err(e)) => {
             fail(e);
             None
         }
