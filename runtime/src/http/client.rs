@@ -678,7 +678,8 @@ async fn exchange(
     let out = std::mem::take(wbuf);
     // Only the attempt that answers counts: a retry after a stale keep-alive connection
     // starts its sending, bytes and writes afresh (the lost attempt's time is `blocked`).
-    rec.write_start_ns = Some(clock.now());
+    let write_start = clock.now();
+    rec.write_start_ns = Some(write_start);
     rec.bytes_sent = out.len() as u64;
     rec.writes = 1;
     let (res, out) = stream.write_all(out).await;
@@ -696,10 +697,16 @@ async fn exchange(
         let buf = std::mem::take(rbuf);
         let ((res, buf), now) = match stream {
             Stream::Tcp(s) if *rx_stamps => {
-                super::stamp::read_kernel_stamped(s, buf, clock, sent).await
+                super::stamp::read_kernel_stamped(s, buf, clock, write_start).await
             }
             _ => super::stamp::stamped(clock, stream.read(buf)).await,
         };
+        // The clock read after `send` returned can be later than the answer's arrival
+        // (the system call also ran the kernel's work for other sockets): the request was
+        // out by the time its answer came, so sending ends there at the latest.
+        if rec.sent_ns.is_some_and(|sent| now < sent) {
+            rec.sent_ns = Some(now);
+        }
         *rbuf = buf;
         let n = match res {
             Ok(0) => return parser.close(None, now, rec),

@@ -3,7 +3,11 @@
 //! On plain TCP the kernel tells: every socket asks for receive timestamps
 //! (`SO_TIMESTAMPNS`), and a read takes the stamp of the last segment it returned, the
 //! moment the bytes reached this host. The worker's own wake-up (tens of microseconds
-//! after an idle wait) and its turn among other tasks stay out of the figure.
+//! after an idle wait) and its turn among other tasks stay out of the figure. The kernel
+//! gives one stamp per read, though: events that all arrived before the worker read
+//! them come out of one read and share the last one's arrival (as AIPerf's events of
+//! one read share its time), so a worker that falls behind by more than an event's gap
+//! stamps the earlier ones late; the client health's events per read shows how often.
 //!
 //! Without a kernel stamp (TLS, whose reads go through rustls; a kernel that does not
 //! stamp; the first segments after start-up, before the kernel switched stamping on),
@@ -74,9 +78,8 @@ pub(crate) fn enable_rx_stamps(fd: RawFd) -> bool {
 
 /// One read from a socket with receive stamps on: waits until it is readable, then
 /// `recvmsg` into `buf` (from its start, as a runtime read fills it) with the kernel's
-/// stamp, in run time and never before `floor` or after now. The caller's floor is the
-/// moment its request was sent: a fast answer may reach the socket while `send` is still
-/// returning, and the request's phases must not overlap.
+/// stamp, in run time and never before `floor` (the caller's request started going out
+/// then) or after now.
 pub(crate) async fn read_kernel_stamped(
     s: &TcpStream,
     mut buf: Vec<u8>,
