@@ -10,7 +10,7 @@ use serde::Serialize;
 pub struct ProfileConfig {
     /// Model name(s) sent in requests (comma-separated or repeated).
     #[arg(short = 'm', long = "model", visible_aliases = ["model-names"], value_delimiter = ',',
-          required = true)]
+          required = true, value_parser = parse_model_name)]
     pub model: Vec<String>,
 
     /// How each request's model is picked from several `--model`s: `round_robin` (the
@@ -578,6 +578,12 @@ impl std::str::FromStr for ModelSelectionStrategy {
             )),
         }
     }
+}
+
+/// One `--model` name, without the spaces around it (`-m "a, b"` names `a` and `b`, as
+/// AIPerf strips each name of a list).
+fn parse_model_name(s: &str) -> Result<String, String> {
+    Ok(s.trim().to_owned())
 }
 
 fn parse_model_selection_strategy(s: &str) -> Result<ModelSelectionStrategy, String> {

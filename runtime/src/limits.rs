@@ -318,6 +318,10 @@ mod tests {
             "--model names cannot be empty"
         );
         refused(&["-m", "a,,b"], "--model names cannot be empty");
+        refused(&["-m", "a, ,b"], "--model names cannot be empty");
+        // Spaces around a name are not part of it, as AIPerf strips them.
+        let models = start(&["-m", " a , b"]).expect("models").model;
+        assert_eq!(models, ["m", "a", "b"]);
         refused(
             &["--goodput", "request_latency:-5"],
             "--goodput: the threshold for 'request_latency' cannot be negative, got -5",

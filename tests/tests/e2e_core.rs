@@ -671,9 +671,11 @@ fn a_header_given_by_the_user_replaces_the_id_header() {
             "--request-count",
             "2",
             "--header",
+            "X-Request-ID:first",
+            "--header",
             "X-Request-ID:mine",
             "--header",
-            "x-correlation-id: ours ",
+            r#"{"x-correlation-id": " ours "}"#,
         ],
     );
     for head in server.join().expect("server") {

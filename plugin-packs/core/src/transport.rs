@@ -6,6 +6,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use aiperf_runtime::config::ProfileConfig;
+use aiperf_runtime::engine::ids::given_header;
 use aiperf_runtime::http::client::{
     has_header, serialize_request, serialize_request_line, serialize_request_rest, ConnectionPool,
     ConnectionReuse, PoolConfig,
@@ -88,12 +89,7 @@ const AFFINITY_ENV: &str = "AIPERF_HTTP_X_SESSION_AFFINITY_FROM_CORRELATION_ID";
 
 impl IdHeaders {
     fn from_config(config: &ProfileConfig) -> Self {
-        let given = |name: &str| {
-            config.headers.iter().any(|h| {
-                h.split_once(':')
-                    .is_some_and(|(n, _)| n.trim().eq_ignore_ascii_case(name))
-            })
-        };
+        let given = |name: &str| given_header(&config.headers, name).is_some();
         let affinity_env = std::env::var(AFFINITY_ENV).ok();
         let affinity_off = affinity_env.as_deref().is_some_and(|v| {
             matches!(v.trim().to_ascii_lowercase().as_str(), "false" | "0" | "no")

@@ -50,21 +50,62 @@ pub(crate) fn uuid4() -> String {
     out
 }
 
-/// The value of the first `--header` named `name` (case-insensitive), trimmed: a user who
-/// sets `X-Request-ID` or `X-Correlation-ID` sends that value instead of ours, and the
-/// records must carry the id that was sent.
-pub(crate) fn given_header(headers: &[String], name: &str) -> Option<String> {
-    headers.iter().find_map(|h| {
-        let (n, v) = h.split_once(':')?;
-        n.trim()
-            .eq_ignore_ascii_case(name)
-            .then(|| v.trim().to_owned())
-    })
+/// The value of the last `--header` named `name` (case-insensitive; `Name:Value` or a
+/// JSON object, as the transport reads them): a user who sets `X-Request-ID` or
+/// `X-Correlation-ID` sends that value instead of ours, and the records must carry the id
+/// that was sent. Later headers win, as in AIPerf's header dict.
+pub fn given_header(headers: &[String], name: &str) -> Option<String> {
+    let mut found = None;
+    for arg in headers {
+        let arg = arg.trim();
+        if arg.starts_with('{') {
+            let Ok(serde_json::Value::Object(map)) = serde_json::from_str(arg) else {
+                continue;
+            };
+            for (n, v) in map {
+                if n.trim().eq_ignore_ascii_case(name) {
+                    found = Some(match v {
+                        serde_json::Value::String(s) => s.trim().to_owned(),
+                        other => other.to_string(),
+                    });
+                }
+            }
+        } else if let Some((n, v)) = arg.split_once(':') {
+            if n.trim().eq_ignore_ascii_case(name) {
+                found = Some(v.trim().to_owned());
+            }
+        }
+    }
+    found
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_last_header_of_a_name_is_the_given_one_in_either_form() {
+        let headers = |h: &[&str]| h.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(given_header(&headers(&["X-Foo: 1"]), "x-request-id"), None);
+        assert_eq!(
+            given_header(
+                &headers(&["x-request-id: one ", "X-Request-ID:two"]),
+                "x-request-id"
+            ),
+            Some("two".to_owned())
+        );
+        assert_eq!(
+            given_header(
+                &headers(&[r#"{"X-Request-ID": "json", "Other": 1}"#]),
+                "x-request-id"
+            ),
+            Some("json".to_owned())
+        );
+        assert_eq!(
+            given_header(&headers(&["X-Request-ID:a:b"]), "x-request-id"),
+            Some("a:b".to_owned())
+        );
+    }
 
     #[test]
     fn uuids_are_version_4_and_distinct() {

@@ -14,7 +14,7 @@
 
 mod cancel;
 mod health;
-mod ids;
+pub mod ids;
 mod outcome;
 mod pacer;
 mod pipeline;

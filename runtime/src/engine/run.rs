@@ -308,6 +308,8 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         completed: AtomicU64::new(0),
         errors: AtomicU64::new(0),
         preparation: Preparation::default(),
+        given_request_id: super::ids::given_header(&config.headers, "x-request-id"),
+        given_correlation_id: super::ids::given_header(&config.headers, "x-correlation-id"),
         config: config.clone(),
     });
 

@@ -107,7 +107,9 @@ pub(crate) async fn run<S, T, E, U>(
     // One id for every turn of this session, as AIPerf's X-Correlation-ID; a conversation
     // sent twice is two sessions.
     // A correlation id given with `--header` is the one the server sees, so it is ours too.
-    let correlation_id = super::ids::given_header(&shared.config.headers, "x-correlation-id")
+    let correlation_id = shared
+        .given_correlation_id
+        .clone()
         .unwrap_or_else(super::ids::uuid4);
     // The session so far, as chat sends it: each turn, then the reply it got (if any).
     let mut history: Vec<Turn> = Vec::new();
@@ -260,7 +262,9 @@ where
         credit_index: credit,
         conversation_index: req.conversation_index,
         turn_index: req.turn_index,
-        x_request_id: super::ids::given_header(&shared.config.headers, "x-request-id")
+        x_request_id: shared
+            .given_request_id
+            .clone()
             .unwrap_or_else(super::ids::uuid4),
         // The session's turns share a correlation id, and the last one lets a sticky
         // connection go (`--connection-reuse-strategy sticky-user-sessions`).

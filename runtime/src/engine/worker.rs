@@ -78,6 +78,10 @@ pub(crate) struct Shared {
     pub errors: AtomicU64,
     /// The preparation of request bytes during the run, and the waits it caused.
     pub preparation: crate::engine::run::Preparation,
+    /// `X-Request-ID` and `X-Correlation-ID` values given with `--header`: sent instead
+    /// of ours, so they are the records' ids too.
+    pub given_request_id: Option<String>,
+    pub given_correlation_id: Option<String>,
 }
 
 /// Which monoio driver a worker runs on.

@@ -500,7 +500,13 @@ fn parse_ordered_object(text: &str) -> Result<Vec<(String, Value)>, serde_json::
 /// Unlike AIPerf, a `Name:Value` argument is not split at commas: header values contain
 /// commas (`Accept: a, b`), so one argument is one header.
 pub(crate) fn parse_headers(args: &[String]) -> Result<Vec<(String, String)>, PluginError> {
-    let mut headers = Vec::new();
+    let mut headers: Vec<(String, String)> = Vec::new();
+    // A name given again replaces the earlier value (AIPerf keeps headers in a dict); HTTP
+    // names are case-insensitive, so `x-foo` replaces `X-Foo`.
+    let mut push = |(name, value): (String, String)| {
+        headers.retain(|(n, _)| !n.eq_ignore_ascii_case(&name));
+        headers.push((name, value));
+    };
     for arg in args {
         let arg = arg.trim();
         if arg.starts_with('{') {
@@ -515,7 +521,7 @@ pub(crate) fn parse_headers(args: &[String]) -> Result<Vec<(String, String)>, Pl
                     Value::String(s) => s,
                     other => other.to_string(),
                 };
-                headers.push(checked_header(&name, &value)?);
+                push(checked_header(&name, &value)?);
             }
         } else {
             let Some((name, value)) = arg.split_once(':') else {
@@ -524,7 +530,7 @@ pub(crate) fn parse_headers(args: &[String]) -> Result<Vec<(String, String)>, Pl
                         .to_owned(),
                 ));
             };
-            headers.push(checked_header(name.trim(), value.trim())?);
+            push(checked_header(name.trim(), value.trim())?);
         }
     }
     Ok(headers)
@@ -608,6 +614,23 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    /// A name given again replaces its earlier value, whatever its case or form.
+    #[test]
+    fn a_repeated_header_keeps_its_last_value() {
+        let headers = parse_headers(&strings(&[
+            "X-Request-ID:one",
+            "Accept: a",
+            "x-request-id:two",
+            "{\"ACCEPT\": \"b\"}",
+        ]))
+        .unwrap();
+        let pairs: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(pairs, [("x-request-id", "two"), ("ACCEPT", "b")]);
     }
 
     #[test]
