@@ -505,6 +505,48 @@ fn streaming_benchmark_over_tls() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A self-signed certificate marked as a CA, as `openssl req -x509` makes it, served by
+/// the server itself: trusted when it is the `--ca-cert` (as curl and Python do), still
+/// refused without it, and refused when another CA is given.
+#[test]
+fn a_self_signed_ca_certificate_is_trusted_as_the_server_s_own() {
+    let mock = Mock::start(&[
+        "--tls-cert",
+        &tls_fixture("selfsigned.pem"),
+        "--tls-key",
+        &tls_fixture("selfsigned.key"),
+        "--output-tokens",
+        "2",
+    ]);
+    let dir = run_dir("tls-selfsigned");
+    let pinned = tls_fixture("selfsigned.pem");
+    profile(
+        &[&mock.url],
+        &dir,
+        &["--request-count", "4", "--ca-cert", &pinned],
+    );
+    let json = read_json(&dir);
+    assert_eq!(json["error_summary"], json!([]));
+    assert_eq!(json["request_count"]["avg"], 4.0);
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let other_ca = tls_fixture("ca.pem");
+    for extra in [&[][..], &["--ca-cert", other_ca.as_str()][..]] {
+        let dir = run_dir("tls-selfsigned-untrusted");
+        let mut args = vec!["--request-count", "1"];
+        args.extend_from_slice(extra);
+        profile(&[&mock.url], &dir, &args);
+        let records = read_records(&dir);
+        assert_eq!(records.len(), 1);
+        assert_eq!(
+            records[0]["error"]["type"], "ClientConnectorCertificateError",
+            "{extra:?}: {:#}",
+            records[0]
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
 #[test]
 fn round_robin_over_several_urls() {
     let healthy = Mock::start(&["--output-tokens", "2"]);
