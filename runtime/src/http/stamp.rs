@@ -91,6 +91,10 @@ pub(crate) async fn read_kernel_stamped(
             return ((Err(e), buf), clock.now());
         }
         buf.clear();
+        if buf.capacity() == 0 {
+            // An empty buffer would read 0 bytes, which means end of stream.
+            buf.reserve(super::client::READ_BUF_SIZE);
+        }
         match recv_stamped(s.as_raw_fd(), buf.spare_capacity_mut()) {
             Ok((n, stamp)) => {
                 // SAFETY: recvmsg initialised the first n bytes of the spare capacity.
