@@ -130,7 +130,7 @@ pub struct ProfileConfig {
     pub workers: Option<u32>,
 
     /// I/O driver: `auto` (io_uring, epoll when unavailable), `uring` or `epoll`.
-    /// `MONOIO_FORCE_LEGACY_DRIVER=1` also forces epoll.
+    /// `MONOIO_FORCE_LEGACY_DRIVER=1` makes `auto` choose epoll.
     #[arg(long, default_value = "auto")]
     pub io_driver: String,
 
