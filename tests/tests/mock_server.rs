@@ -824,12 +824,20 @@ fn faults_file_refuses_every_zero_like_fault_every() {
     .expect("write faults file");
     let file = path.to_string_lossy().into_owned();
     let (code, stderr) = refused_cli(&["--faults", &file]);
+    // `--fault-every` belongs to `--fault`; beside a rules file it would be ignored.
+    std::fs::write(&path, r#"[{"fault": "bc21", "every": 2}]"#).expect("write faults file");
+    let (every_code, every_stderr) = refused_cli(&["--fault-every", "3", "--faults", &file]);
     let _ = std::fs::remove_file(&path);
+    assert_eq!(every_code, Some(2), "{every_stderr}");
+    assert!(
+        every_stderr.contains("'--fault-every <FAULT_EVERY>' cannot be used with"),
+        "{every_stderr}"
+    );
     assert_eq!(code, Some(2), "{stderr}");
     assert_eq!(
         stderr,
         format!(
-            "error: invalid value '{file}' for '--faults <FILE>': rule 1 (bc21): `every`: 0 is \
+            "error: invalid value '{file}' for '--faults <FILE>': rule 2 (bc21): `every`: 0 is \
              not in 1..18446744073709551615\n\nFor more information, try '--help'.\n"
         )
     );

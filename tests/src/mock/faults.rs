@@ -619,12 +619,16 @@ impl FaultPlan {
 /// unless given, and at least 1, as `--fault-every`.
 ///
 /// # Errors
-/// Malformed JSON, an unknown key or fault, a bad script, or `every: 0`, naming the rule
-/// (`rule 0 (bc21)`: its index in the list and its name).
+/// Malformed JSON, no rule at all, an unknown key or fault, a bad script, or `every: 0`,
+/// naming the rule (`rule 1 (bc21)`: its place in the list, from 1, and its name).
 pub fn rules_from_json(text: &str) -> anyhow::Result<Vec<Rule>> {
-    let specs: Vec<RuleSpec> = serde_json::from_str(text)?;
-    let mut rules = Vec::with_capacity(specs.len());
-    for (i, spec) in specs.into_iter().enumerate() {
+    let items: Vec<serde_json::Value> = serde_json::from_str(text)?;
+    if items.is_empty() {
+        bail!("no rules: give at least one (`[{{\"fault\": \"bc21\"}}]`)");
+    }
+    let mut rules = Vec::with_capacity(items.len());
+    for (i, item) in (1..).zip(items) {
+        let spec: RuleSpec = serde_json::from_value(item).with_context(|| format!("rule {i}"))?;
         let (name, action) = match (spec.fault, spec.script) {
             (Some(name), None) => {
                 let mode: FaultMode = name.parse().map_err(|e| anyhow::anyhow!("rule {i}: {e}"))?;
@@ -1014,14 +1018,14 @@ mod tests {
         let err = FaultPlan::from_json(r#"[{"fault": "bc21", "every": 0}]"#, 1.0).unwrap_err();
         assert_eq!(
             format!("{err:#}"),
-            "rule 0 (bc21): `every`: 0 is not in 1..18446744073709551615"
+            "rule 1 (bc21): `every`: 0 is not in 1..18446744073709551615"
         );
         let script =
             r#"[{"fault": "bc21"}, {"script": {"writes": [], "end": "close"}, "every": 0}]"#;
         let err = FaultPlan::from_json(script, 1.0).unwrap_err();
         assert_eq!(
             format!("{err:#}"),
-            "rule 1 (custom-1): `every`: 0 is not in 1..18446744073709551615"
+            "rule 2 (custom-2): `every`: 0 is not in 1..18446744073709551615"
         );
         // A file's error names the file too.
         let path = std::env::temp_dir().join(format!("aiperf-faults-{}.json", std::process::id()));
@@ -1031,13 +1035,35 @@ mod tests {
         assert_eq!(
             format!("{err:#}"),
             format!(
-                "in {}: rule 0 (http-503): `every`: 0 is not in 1..18446744073709551615",
+                "in {}: rule 1 (http-503): `every`: 0 is not in 1..18446744073709551615",
                 path.display()
             )
         );
         // Left out, it is 1.
         let plan = FaultPlan::from_json(r#"[{"fault": "bc21"}]"#, 1.0).unwrap();
         assert_eq!(plan.rules[0].every, 1);
+    }
+
+    /// A rule of the wrong shape is named; an empty list is no plan at all.
+    #[test]
+    fn bad_rules_are_named_and_an_empty_list_refused() {
+        for (json, message) in [
+            (
+                r#"[{"fault": "bc21"}, {"fault": "bc21", "every": -1}]"#,
+                "rule 2: invalid value: integer `-1`, expected u64",
+            ),
+            (
+                r#"[{"fault": "bc21", "evry": 2}]"#,
+                "rule 1: unknown field `evry`, expected one of `fault`, `script`, `every`",
+            ),
+            (
+                r#"[]"#,
+                r#"no rules: give at least one (`[{"fault": "bc21"}]`)"#,
+            ),
+        ] {
+            let err = FaultPlan::from_json(json, 1.0).unwrap_err();
+            assert_eq!(format!("{err:#}"), message, "{json}");
+        }
     }
 
     #[test]
@@ -1051,7 +1077,7 @@ mod tests {
         )
         .unwrap();
         let rule = &plan.rules[0];
-        assert_eq!((rule.name.as_str(), rule.every), ("custom-0", 2));
+        assert_eq!((rule.name.as_str(), rule.every), ("custom-1", 2));
         let Action::Script(script) = &rule.action else {
             panic!()
         };
