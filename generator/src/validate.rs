@@ -255,9 +255,11 @@ impl Report {
     fn github(&self) -> String {
         let mut out = String::new();
         for d in &self.diagnostics {
+            // A warning that fails the run (`--deny-warnings`) is shown as what it is there:
+            // an error annotation, so the check that failed points at its cause.
             let kind = match d.severity {
-                Severity::Error => "error",
-                Severity::Warning => "warning",
+                Severity::Warning if !self.deny_warnings => "warning",
+                _ => "error",
             };
             let mut props = format!("file={}", gh_property(&d.file.display().to_string()));
             if d.line > 0 {

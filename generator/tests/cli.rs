@@ -330,6 +330,37 @@ fn build_shows_each_warning_once() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// In GitHub's format a warning is a `::warning` annotation, and an `::error` one when
+/// `--deny-warnings` makes it fail the check.
+#[test]
+fn github_annotations_follow_deny_warnings() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/check-class");
+    let dir = std::env::temp_dir().join(format!("aiperf-gen-gh-warn-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let pack = dir.join("acme-good");
+    copy_dir(&fixtures.join("acme-good"), &pack);
+    let manifest = pack.join("plugins.yaml");
+    let yaml = std::fs::read_to_string(&manifest).expect("manifest");
+    let yaml = yaml.replacen(
+        "{transport_type: http}",
+        "{transport_type: http, bogus: 1}",
+        1,
+    );
+    std::fs::write(&manifest, yaml).expect("manifest");
+    for (deny, code, kind) in [(false, 0, "::warning "), (true, 1, "::error ")] {
+        let mut args = vec!["validate", "--plugins", "./acme-good", "--format", "github"];
+        if deny {
+            args.push("--deny-warnings");
+        }
+        let (got, stdout, stderr) = run_in(&dir, &args);
+        assert_eq!(got, code, "{stdout}{stderr}");
+        let annotation = stdout.lines().next().unwrap_or_default();
+        assert!(annotation.starts_with(kind), "{stdout}");
+        assert!(annotation.contains("title=W0105"), "{stdout}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("mkdir");
     for entry in std::fs::read_dir(from).expect("read_dir") {
