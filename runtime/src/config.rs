@@ -112,6 +112,12 @@ pub struct ProfileConfig {
     #[arg(long, visible_alias = "output-artifact-dir")]
     pub artifact_dir: Option<PathBuf>,
 
+    /// File name for the profile exports, without extension: `NAME.json`, `NAME.csv` and
+    /// `NAME.jsonl` instead of `profile_export_aiperf.json`, `.csv` and
+    /// `profile_export.jsonl`.
+    #[arg(long, value_parser = parse_export_prefix)]
+    pub profile_export_prefix: Option<String>,
+
     /// What is exported: `records` (the summaries and `profile_export.jsonl`, one line per
     /// request) or `summary` (the summaries only).
     #[arg(long, default_value = "records", value_parser = parse_export_level)]
@@ -529,6 +535,18 @@ pub enum ExportLevel {
     Summary,
     /// The summaries and one `profile_export.jsonl` line per request.
     Records,
+}
+
+/// A name for files inside the artifact directory, not a path.
+fn parse_export_prefix(s: &str) -> Result<String, String> {
+    let name = s.trim();
+    if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\\', '\0']) {
+        return Err(format!(
+            "`{s}` is not a file name (the exports go into --artifact-dir; give a name \
+             without a directory)"
+        ));
+    }
+    Ok(name.to_owned())
 }
 
 /// AIPerf's spellings. Its `raw` level (`profile_export_raw.jsonl`: every request's

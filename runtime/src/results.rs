@@ -91,6 +91,21 @@ pub struct ErrorCount {
     pub count: u64,
 }
 
+/// The file name of an export: AIPerf's `default`, or with `--profile-export-prefix P`
+/// the profile exports renamed as AIPerf renames them (`P.json`, `P.csv`, `P.jsonl`).
+pub fn export_file_name(prefix: Option<&str>, default: &str) -> String {
+    let renamed = match default {
+        "profile_export_aiperf.json" => "json",
+        "profile_export_aiperf.csv" => "csv",
+        "profile_export.jsonl" => "jsonl",
+        _ => return default.to_owned(),
+    };
+    match prefix {
+        Some(prefix) => format!("{prefix}.{renamed}"),
+        None => default.to_owned(),
+    }
+}
+
 /// Everything exporters need about a finished run.
 #[derive(Debug, Clone)]
 pub struct RunResults {
@@ -110,9 +125,17 @@ pub struct RunResults {
     pub was_cancelled: bool,
     /// Extra figures about the client itself (scheduling lateness, driver, ...).
     pub client_health: serde_json::Value,
+    /// `--profile-export-prefix`: the profile exports' file name without its extension.
+    pub export_prefix: Option<String>,
 }
 
 impl RunResults {
+    /// Where the export AIPerf names `default` goes (see [`export_file_name`]).
+    pub fn export_path(&self, default: &str) -> PathBuf {
+        self.artifact_dir
+            .join(export_file_name(self.export_prefix.as_deref(), default))
+    }
+
     pub fn metric(&self, tag: &str) -> Option<&MetricResult> {
         self.metrics.iter().find(|m| m.tag == tag)
     }

@@ -186,6 +186,44 @@ fn export_level_and_verbosity_flags_behave_as_aiperf_s() {
     assert!(!dir.join("profile_export.jsonl").exists());
     let _ = std::fs::remove_dir_all(&dir);
 
+    // AIPerf's renaming of the profile exports; the console text keeps its name.
+    let output = run(
+        &mock.url,
+        &dir,
+        &["--request-count", "5", "--profile-export-prefix", "run1"],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    for name in [
+        "run1.json",
+        "run1.csv",
+        "run1.jsonl",
+        "profile_export_console.txt",
+    ] {
+        assert!(dir.join(name).exists(), "{name} missing");
+    }
+    for name in ["profile_export_aiperf.json", "profile_export.jsonl"] {
+        assert!(!dir.join(name).exists(), "{name} written");
+    }
+    let stdout = text(&output.stdout);
+    let json_line = format!("JSON Export: {}", dir.join("run1.json").display());
+    assert!(stdout.contains(&json_line), "{stdout}");
+    let records = std::fs::read_to_string(dir.join("run1.jsonl")).expect("records");
+    assert_eq!(records.lines().count(), 5);
+    let _ = std::fs::remove_dir_all(&dir);
+    let output = run(
+        &mock.url,
+        &dir,
+        &[
+            "--request-count",
+            "5",
+            "--profile-export-prefix",
+            "sub/run1",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("`sub/run1` is not a file name"), "{stderr}");
+
     let output = run(
         &mock.url,
         &dir,

@@ -19,7 +19,7 @@ impl Plugin for JsonExporter {
 
 impl DataExporterProtocol for JsonExporter {
     fn export(&self, results: &RunResults) -> Result<PathBuf, PluginError> {
-        let path = results.artifact_dir.join(export::JSON_FILE);
+        let path = results.export_path(export::JSON_FILE);
         write_atomically(&path, &json::render(results))?;
         Ok(path)
     }
@@ -37,7 +37,7 @@ impl Plugin for CsvExporter {
 
 impl DataExporterProtocol for CsvExporter {
     fn export(&self, results: &RunResults) -> Result<PathBuf, PluginError> {
-        let path = results.artifact_dir.join(export::CSV_FILE);
+        let path = results.export_path(export::CSV_FILE);
         write_atomically(&path, &csv::render(results))?;
         Ok(path)
     }
@@ -116,6 +116,7 @@ mod tests {
             end_time: String::new(),
             was_cancelled: false,
             client_health: serde_json::Value::Null,
+            export_prefix: None,
         }
     }
 

@@ -100,6 +100,7 @@ mod tests {
             end_time: String::new(),
             was_cancelled: false,
             client_health: serde_json::Value::Null,
+            export_prefix: None,
         }
     }
 

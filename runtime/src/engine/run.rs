@@ -314,7 +314,10 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
     });
 
     let (tx, rx, backlog) = pipeline::record_channel();
-    let records_path = artifact_dir.join("profile_export.jsonl");
+    let records_path = artifact_dir.join(crate::results::export_file_name(
+        config.profile_export_prefix.as_deref(),
+        crate::export::RECORDS_FILE,
+    ));
     let settings = PipelineSettings {
         config: config.clone(),
         clock,
@@ -439,6 +442,7 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         end_time: local_iso_time(clock.wall_ns(end_ns)),
         was_cancelled,
         client_health: serde_json::Value::Null,
+        export_prefix: config.profile_export_prefix.clone(),
     };
     let lateness = results
         .metric("scheduling_lateness")

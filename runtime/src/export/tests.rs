@@ -126,6 +126,7 @@ fn fixture() -> RunResults {
         end_time: "2026-01-02T03:04:06.223456".into(),
         was_cancelled: false,
         client_health: serde_json::Value::Null,
+        export_prefix: None,
     }
 }
 
