@@ -1,7 +1,7 @@
 //! `aiperf-gen` as CI runs it: exit codes, output formats, and the client cases BC-36 and
 //! BC-37 end to end.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 fn run(args: &[&str]) -> (u8, String, String) {
     let mut out = Vec::new();
@@ -295,23 +295,10 @@ module on the way and any re-export `pub`";
     assert!(!out.exists(), "{} was written", out.display());
 }
 
-/// `aiperf-gen ARGS` run in `dir`, for rules that depend on the current directory.
 /// A warning from the manifests is shown once by `build`, which then goes on.
 #[test]
 fn build_shows_each_warning_once() {
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/check-class");
-    let dir = std::env::temp_dir().join(format!("aiperf-gen-warn-once-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let pack = dir.join("acme-good");
-    copy_dir(&fixtures.join("acme-good"), &pack);
-    let manifest = pack.join("plugins.yaml");
-    let yaml = std::fs::read_to_string(&manifest).expect("manifest");
-    let yaml = yaml.replacen(
-        "{transport_type: http}",
-        "{transport_type: http, bogus: 1}",
-        1,
-    );
-    std::fs::write(&manifest, yaml).expect("manifest");
+    let dir = pack_with_a_warning("warn-once");
     let (code, _, stderr) = run_in(
         &dir,
         &[
@@ -334,19 +321,7 @@ fn build_shows_each_warning_once() {
 /// `--deny-warnings` makes it fail the check.
 #[test]
 fn github_annotations_follow_deny_warnings() {
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/check-class");
-    let dir = std::env::temp_dir().join(format!("aiperf-gen-gh-warn-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let pack = dir.join("acme-good");
-    copy_dir(&fixtures.join("acme-good"), &pack);
-    let manifest = pack.join("plugins.yaml");
-    let yaml = std::fs::read_to_string(&manifest).expect("manifest");
-    let yaml = yaml.replacen(
-        "{transport_type: http}",
-        "{transport_type: http, bogus: 1}",
-        1,
-    );
-    std::fs::write(&manifest, yaml).expect("manifest");
+    let dir = pack_with_a_warning("gh-warn");
     for (deny, code, kind) in [(false, 0, "::warning "), (true, 1, "::error ")] {
         let mut args = vec!["validate", "--plugins", "./acme-good", "--format", "github"];
         if deny {
@@ -359,6 +334,25 @@ fn github_annotations_follow_deny_warnings() {
         assert!(annotation.contains("title=W0105"), "{stdout}");
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A fresh directory holding `acme-good`, a valid pack, with one metadata key its
+/// category does not define: a manifest that validates with one warning (W0105).
+fn pack_with_a_warning(name: &str) -> PathBuf {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/check-class");
+    let dir = std::env::temp_dir().join(format!("aiperf-gen-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let pack = dir.join("acme-good");
+    copy_dir(&fixtures.join("acme-good"), &pack);
+    let manifest = pack.join("plugins.yaml");
+    let yaml = std::fs::read_to_string(&manifest).expect("manifest");
+    let yaml = yaml.replacen(
+        "{transport_type: http}",
+        "{transport_type: http, bogus: 1}",
+        1,
+    );
+    std::fs::write(&manifest, yaml).expect("manifest");
+    dir
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -374,6 +368,7 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// `aiperf-gen ARGS` run in `dir`, for rules that depend on the current directory.
 fn run_in(dir: &Path, args: &[&str]) -> (i32, String, String) {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_aiperf-gen"))
         .args(args)
