@@ -106,8 +106,9 @@ pub fn export_file_name(prefix: Option<&str>, default: &str) -> String {
     }
 }
 
-/// Everything exporters need about a finished run.
-#[derive(Debug, Clone)]
+/// Everything exporters need about a finished run. `Default` is an empty run, for tests
+/// and for packs' own exporters' tests to fill in.
+#[derive(Debug, Clone, Default)]
 pub struct RunResults {
     pub metrics: Vec<MetricResult>,
     pub error_summary: Vec<ErrorCount>,

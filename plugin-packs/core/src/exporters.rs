@@ -105,18 +105,10 @@ mod tests {
                 stats: None,
                 avg: 3.0,
             }],
-            error_summary: Vec::new(),
             metrics_title: "LLM Metrics".into(),
             artifact_dir: dir,
             benchmark_id: "0123456789ab".into(),
-            input_config: serde_json::Value::Null,
-            cli_command: String::new(),
-            random_seed: None,
-            start_time: String::new(),
-            end_time: String::new(),
-            was_cancelled: false,
-            client_health: serde_json::Value::Null,
-            export_prefix: None,
+            ..RunResults::default()
         }
     }
 

@@ -90,17 +90,7 @@ mod tests {
                     count: *count,
                 })
                 .collect(),
-            metrics_title: String::new(),
-            artifact_dir: Default::default(),
-            benchmark_id: String::new(),
-            input_config: serde_json::Value::Null,
-            cli_command: String::new(),
-            random_seed: None,
-            start_time: String::new(),
-            end_time: String::new(),
-            was_cancelled: false,
-            client_health: serde_json::Value::Null,
-            export_prefix: None,
+            ..RunResults::default()
         }
     }
 
