@@ -167,7 +167,8 @@ fn absurd_flags_are_refused_at_start_up_with_their_message() {
 
 /// `--export-level summary` writes the summaries and no per-request file; `raw`, which
 /// this client does not write, is refused at start-up with the reason; `-v` is AIPerf's
-/// debug logging.
+/// debug logging; `--profile-export-prefix` renames the profile exports, and refuses a
+/// path.
 #[test]
 fn export_level_and_verbosity_flags_behave_as_aiperf_s() {
     let mock = Mock::start(&["--ttft-ms", "2", "--output-tokens", "2"]);

@@ -7,7 +7,8 @@ use aiperf_runtime::plugin::{Plugin, PluginContext, PluginError};
 use aiperf_runtime::protocols::{ConsoleExporterProtocol, DataExporterProtocol};
 use aiperf_runtime::results::RunResults;
 
-/// Writes `<artifact_dir>/profile_export_aiperf.json`.
+/// Writes `<artifact_dir>/profile_export_aiperf.json` (`<prefix>.json` with
+/// `--profile-export-prefix`).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct JsonExporter;
 
@@ -25,7 +26,8 @@ impl DataExporterProtocol for JsonExporter {
     }
 }
 
-/// Writes `<artifact_dir>/profile_export_aiperf.csv`.
+/// Writes `<artifact_dir>/profile_export_aiperf.csv` (`<prefix>.csv` with
+/// `--profile-export-prefix`).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CsvExporter;
 
