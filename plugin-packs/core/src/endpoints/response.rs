@@ -47,11 +47,11 @@ fn parse_generation_by_shape(
 mod fast {
     use std::borrow::Cow;
 
-    use aiperf_runtime::record::{ParsedResponse, ResponseChunk, ResponseData};
-    use serde::de::IgnoredAny;
-    use serde::Deserialize;
-    use serde_json::value::RawValue;
-    use serde_json::{Map, Value};
+    use std::fmt;
+
+    use aiperf_runtime::record::{ParsedResponse, ResponseChunk, ResponseData, Usage};
+    use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor};
+    use serde::{Deserialize, Deserializer};
 
     // Known fields that carry nothing to read are `IgnoredAny` (skipped without building
     // anything); an unknown field fails the parse (`deny_unknown_fields`): it may be
@@ -61,8 +61,8 @@ mod fast {
     struct Unit<'a> {
         #[serde(borrow, default)]
         choices: Option<Vec<Choice<'a>>>,
-        #[serde(borrow, default)]
-        usage: Option<&'a RawValue>,
+        #[serde(default)]
+        usage: Option<FastUsage>,
         #[serde(borrow, default)]
         object: Option<Cow<'a, str>>,
         #[serde(default, rename = "id")]
@@ -138,20 +138,127 @@ mod fast {
             Some(choice) => choice_data(choice)?,
             None => ResponseData::Empty,
         };
-        let usage = match unit.usage {
-            Some(raw) => {
-                let value: Value = serde_json::from_str(raw.get()).ok()?;
-                let mut object = Map::with_capacity(1);
-                object.insert("usage".to_owned(), value);
-                super::usage(&object)
-            }
-            None => None,
-        };
         Some(ParsedResponse {
             recv_ns: chunk.recv_ns,
             data,
-            usage,
+            usage: unit.usage.and_then(FastUsage::into_usage),
         })
+    }
+
+    /// A `usage` object read as [`super::usage`] reads one: unknown keys are skipped (they
+    /// change nothing there either), a count that is not a number counts as absent.
+    #[derive(Deserialize)]
+    struct FastUsage {
+        #[serde(default)]
+        prompt_tokens: Count,
+        #[serde(default)]
+        input_tokens: Count,
+        #[serde(default)]
+        completion_tokens: Count,
+        #[serde(default)]
+        output_tokens: Count,
+        #[serde(default)]
+        total_tokens: Count,
+        #[serde(default)]
+        completion_tokens_details: Details,
+    }
+
+    impl FastUsage {
+        fn into_usage(self) -> Option<Usage> {
+            let parsed = Usage {
+                prompt_tokens: self.prompt_tokens.0.or(self.input_tokens.0),
+                completion_tokens: self.completion_tokens.0.or(self.output_tokens.0),
+                total_tokens: self.total_tokens.0,
+                reasoning_tokens: self.completion_tokens_details.0,
+            };
+            (parsed != Usage::default()).then_some(parsed)
+        }
+    }
+
+    /// A token count: a non-negative integer, or a finite non-negative float rounded; any
+    /// other JSON value is read (and skipped) as no count.
+    #[derive(Default)]
+    struct Count(Option<u64>);
+
+    impl<'de> Deserialize<'de> for Count {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            deserializer
+                .deserialize_any(Lenient { details: false })
+                .map(Count)
+        }
+    }
+
+    /// `completion_tokens_details`: its `reasoning_tokens` count when it is an object.
+    #[derive(Default)]
+    struct Details(Option<u64>);
+
+    impl<'de> Deserialize<'de> for Details {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            deserializer
+                .deserialize_any(Lenient { details: true })
+                .map(Details)
+        }
+    }
+
+    /// Accepts any JSON value, as a tree lookup would, and keeps only what it looks for: a
+    /// number ([`Count`]) or an object's `reasoning_tokens` count ([`Details`]).
+    struct Lenient {
+        details: bool,
+    }
+
+    impl Lenient {
+        fn number(&self, count: Option<u64>) -> Option<u64> {
+            count.filter(|_| !self.details)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Lenient {
+        type Value = Option<u64>;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("any JSON value")
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            Ok(self.number(Some(v)))
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            Ok(self.number(u64::try_from(v).ok()))
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+            // Saturating cast of a finite non-negative float, as `super::usage` does.
+            Ok(self.number((v.is_finite() && v >= 0.0).then(|| v.round() as u64)))
+        }
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_any(self)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok(None)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            // A repeated key: the last one counts, as in a JSON tree.
+            let mut reasoning = None;
+            while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                if self.details && key == "reasoning_tokens" {
+                    reasoning = map.next_value::<Count>()?.0;
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            Ok(reasoning)
+        }
     }
 
     /// A field's text when it has any.
@@ -791,7 +898,36 @@ mod fast_path_tests {
             ),
             (true, r#"{"choices":[{"delta":{"content":""},"text":"t"}]}"#),
             (true, r#"{}"#),
+            // Usage blocks of every kind: each count is read as the JSON-tree path reads it.
+            (
+                true,
+                r#"{"choices":[],"usage":{"input_tokens":5,"output_tokens":3.6,"total_tokens":-1}}"#,
+            ),
+            (
+                true,
+                r#"{"usage":{"prompt_tokens":"7","completion_tokens":null,"total_tokens":[1],"x":{"y":[2]}}}"#,
+            ),
+            (
+                true,
+                r#"{"usage":{"prompt_tokens":2,"prompt_tokens_details":{"cached_tokens":1},"completion_tokens_details":null}}"#,
+            ),
+            (
+                true,
+                r#"{"usage":{"completion_tokens":4,"completion_tokens_details":[{"reasoning_tokens":1}]}}"#,
+            ),
+            (
+                true,
+                r#"{"usage":{"completion_tokens_details":{"reasoning_tokens":2,"reasoning_tokens":3}}}"#,
+            ),
+            (
+                true,
+                r#"{"usage":{"completion_tokens":1e300,"completion_tokens_details":{"reasoning_tokens":1.2}}}"#,
+            ),
+            (true, r#"{"usage":{}}"#),
+            (true, r#"{"usage":null}"#),
             // Shapes only the full path reads (or rejects).
+            (false, r#"{"usage":{"prompt_tokens":1,"prompt_tokens":2}}"#),
+            (false, r#"{"usage":3}"#),
             (
                 false,
                 r#"{"error":{"message":"upstream timed out","type":"GatewayTimeout","code":504}}"#,
