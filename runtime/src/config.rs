@@ -119,7 +119,9 @@ pub struct ProfileConfig {
     pub profile_export_prefix: Option<String>,
 
     /// What is exported: `records` (the summaries and `profile_export.jsonl`, one line per
-    /// request) or `summary` (the summaries only).
+    /// request), `summary` (the summaries only) or `raw` (as `records`, plus
+    /// `profile_export_raw.jsonl`: each request's headers, payload and response events as
+    /// they went over the wire).
     #[arg(long, default_value = "records", value_parser = parse_export_level)]
     pub export_level: ExportLevel,
 
@@ -535,6 +537,15 @@ pub enum ExportLevel {
     Summary,
     /// The summaries and one `profile_export.jsonl` line per request.
     Records,
+    /// As `Records`, plus `profile_export_raw.jsonl`: what each request sent and got.
+    Raw,
+}
+
+impl ExportLevel {
+    /// Whether `profile_export.jsonl` is written.
+    pub fn writes_records(self) -> bool {
+        self != ExportLevel::Summary
+    }
 }
 
 /// A name for files inside the artifact directory, not a path.
@@ -549,20 +560,14 @@ fn parse_export_prefix(s: &str) -> Result<String, String> {
     Ok(name.to_owned())
 }
 
-/// AIPerf's spellings. Its `raw` level (`profile_export_raw.jsonl`: every request's
-/// headers, payload and response packets) is not written by this client, and asking for
-/// it says so rather than quietly writing less.
+/// AIPerf's spellings.
 fn parse_export_level(s: &str) -> Result<ExportLevel, String> {
     match s.trim().to_ascii_lowercase().as_str() {
         "summary" => Ok(ExportLevel::Summary),
         "records" => Ok(ExportLevel::Records),
-        "raw" => Err(
-            "`raw` (profile_export_raw.jsonl) is not written by this client; \
-             `records` writes profile_export.jsonl"
-                .to_owned(),
-        ),
+        "raw" => Ok(ExportLevel::Raw),
         _ => Err(format!(
-            "unknown export level `{s}` (expected one of: summary, records)"
+            "unknown export level `{s}` (expected one of: summary, records, raw)"
         )),
     }
 }

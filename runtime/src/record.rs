@@ -17,6 +17,8 @@ pub type Nanos = u64;
 pub struct RunClock {
     epoch: Instant,
     wall_epoch_ns: u64,
+    /// `CLOCK_MONOTONIC` at the epoch, as Python's `perf_counter_ns` reads it.
+    mono_epoch_ns: u64,
 }
 
 impl RunClock {
@@ -29,6 +31,7 @@ impl RunClock {
         RunClock {
             epoch,
             wall_epoch_ns,
+            mono_epoch_ns: monotonic_ns(),
         }
     }
 
@@ -52,6 +55,35 @@ impl RunClock {
     pub fn wall_ns(&self, at: Nanos) -> u64 {
         self.wall_epoch_ns + at
     }
+
+    /// `CLOCK_MONOTONIC` nanoseconds for a run instant: AIPerf's `perf_ns` values (its
+    /// `time.perf_counter_ns()`), comparable with other stamps of that clock on this host.
+    pub fn monotonic_ns(&self, at: Nanos) -> u64 {
+        self.mono_epoch_ns + at
+    }
+}
+
+/// `CLOCK_MONOTONIC` now, in nanoseconds (0 if the clock cannot be read, which Linux
+/// never refuses).
+#[cfg(feature = "engine")]
+fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec for the duration of the call.
+    if unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) } != 0 {
+        return 0;
+    }
+    (ts.tv_sec as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(ts.tv_nsec as u64)
+}
+
+/// Without the engine nothing is sent, so no `perf_ns` is ever written.
+#[cfg(not(feature = "engine"))]
+fn monotonic_ns() -> u64 {
+    0
 }
 
 impl Default for RunClock {
@@ -216,6 +248,10 @@ pub struct RequestRecord {
     pub input_text: Option<String>,
     /// `max_tokens` asked of the server, if any.
     pub requested_output_tokens: Option<u32>,
+    /// The request's bytes as the transport wrote them (head and body), for
+    /// `--export-level raw`. The engine sets `Some` (empty) to ask for them and the
+    /// transport fills them in; `None` keeps the copy off every other run.
+    pub sent_request: Option<Vec<u8>>,
 
     // ---- transport diagnostics ---------------------------------------------------------
     /// The body was framed as server-sent events (so a stream that ends without `[DONE]`

@@ -95,13 +95,14 @@ pub struct ErrorCount {
 /// the profile exports renamed as AIPerf renames them (`P.json`, `P.csv`, `P.jsonl`).
 pub fn export_file_name(prefix: Option<&str>, default: &str) -> String {
     let renamed = match default {
-        "profile_export_aiperf.json" => "json",
-        "profile_export_aiperf.csv" => "csv",
-        "profile_export.jsonl" => "jsonl",
+        "profile_export_aiperf.json" => ".json",
+        "profile_export_aiperf.csv" => ".csv",
+        "profile_export.jsonl" => ".jsonl",
+        "profile_export_raw.jsonl" => "_raw.jsonl",
         _ => return default.to_owned(),
     };
     match prefix {
-        Some(prefix) => format!("{prefix}.{renamed}"),
+        Some(prefix) => format!("{prefix}{renamed}"),
         None => default.to_owned(),
     }
 }

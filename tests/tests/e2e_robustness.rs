@@ -5,6 +5,7 @@
 mod common;
 
 use common::{read_json, run_dir, Mock};
+use serde_json::Value;
 
 use std::path::Path;
 use std::process::Output;
@@ -165,8 +166,8 @@ fn absurd_flags_are_refused_at_start_up_with_their_message() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// `--export-level summary` writes the summaries and no per-request file; `raw`, which
-/// this client does not write, is refused at start-up with the reason; `-v` is AIPerf's
+/// `--export-level summary` writes the summaries and no per-request file; an unknown level
+/// is refused at start-up with the levels there are; `-v` is AIPerf's
 /// debug logging; `--profile-export-prefix` renames the profile exports, and refuses a
 /// path.
 #[test]
@@ -228,16 +229,119 @@ fn export_level_and_verbosity_flags_behave_as_aiperf_s() {
     let output = run(
         &mock.url,
         &dir,
-        &["--request-count", "5", "--export-level", "raw"],
+        &["--request-count", "5", "--export-level", "bogus"],
     );
     let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(
-        stderr.contains(
-            "`raw` (profile_export_raw.jsonl) is not written by this client; `records` writes \
-             profile_export.jsonl"
-        ),
+        stderr.contains("unknown export level `bogus` (expected one of: summary, records, raw)"),
         "{stderr}"
     );
     assert!(!dir.exists(), "nothing is written for a refused flag");
+}
+
+/// `--export-level raw` writes `profile_export_raw.jsonl` beside the records: one line per
+/// request with the same metadata, the headers that went out (the API key redacted), the
+/// payload, the status and every event as it came, `[DONE]` included, on AIPerf's clock.
+#[test]
+fn raw_export_holds_each_exchange_as_it_went_over_the_wire() {
+    let mock = Mock::start(&["--ttft-ms", "2", "--itl-ms", "1", "--output-tokens", "3"]);
+    let dir = run_dir("export-raw");
+    let _ = std::fs::remove_dir_all(&dir);
+    let before = monotonic_ns();
+    let output = run(
+        &mock.url,
+        &dir,
+        &[
+            "--request-count",
+            "4",
+            "--streaming",
+            "--export-level",
+            "raw",
+            "--api-key",
+            "sk-very-secret",
+            "--header",
+            "X-Team:bench",
+            "--profile-export-prefix",
+            "run",
+        ],
+    );
+    let after = monotonic_ns();
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let raw = std::fs::read_to_string(dir.join("run_raw.jsonl")).expect("raw export");
+    assert!(!raw.contains("sk-very-secret"), "the key leaked:\n{raw}");
+    let records = std::fs::read_to_string(dir.join("run.jsonl")).expect("records");
+    let records: Vec<Value> = records
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    let lines: Vec<Value> = raw
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    assert_eq!(lines.len(), 4);
+    for (line, record) in lines.iter().zip(&records) {
+        assert_eq!(line["metadata"], record["metadata"]);
+        let headers = &line["request_headers"];
+        assert_eq!(headers["Authorization"], "<redacted>");
+        assert_eq!(headers["X-Session-Affinity"], "<redacted>");
+        assert_eq!(headers["X-Team"], "bench");
+        assert_eq!(headers["X-Request-ID"], record["metadata"]["x_request_id"]);
+        assert_eq!(line["status"], 200);
+        assert_eq!(line["payload"]["model"], "m");
+        assert_eq!(line["payload"]["stream"], true);
+        let responses = line["responses"].as_array().expect("responses");
+        let data: Vec<&str> = responses
+            .iter()
+            .map(|r| r["packets"][0]["value"].as_str().expect("data packet"))
+            .collect();
+        assert_eq!(data.last(), Some(&"[DONE]"), "{data:?}");
+        // A role prelude, three tokens, a finish chunk, a usage chunk and `[DONE]`, each
+        // on the same clock as the request's start, after it and within the run.
+        let content = data.iter().filter(|d| d.contains("\"content\":\"")).count();
+        assert!(content >= 3, "{data:?}");
+        let start = line["start_perf_ns"].as_u64().expect("start");
+        assert!(
+            before < start && start < after,
+            "{start} outside {before}..{after}"
+        );
+        let mut last = start;
+        for r in responses {
+            let at = r["perf_ns"].as_u64().expect("perf_ns");
+            assert!(last <= at && at < after, "{at} after {last}");
+            last = at;
+        }
+        // TTFT in the records is the first content event's time after the start.
+        let first_content = responses
+            .iter()
+            .find(|r| {
+                r["packets"][0]["value"].as_str().is_some_and(|d| {
+                    d.contains("\"content\":\"") && !d.contains("\"content\":\"\"")
+                })
+            })
+            .and_then(|r| r["perf_ns"].as_u64())
+            .expect("a content event");
+        let ttft_ms = record["metrics"]["time_to_first_token"]["value"]
+            .as_f64()
+            .expect("ttft");
+        assert!(
+            ((first_content - start) as f64 / 1e6 - ttft_ms).abs() < 1e-3,
+            "{first_content} - {start} vs {ttft_ms} ms"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `CLOCK_MONOTONIC` now, as `perf_ns` values read it.
+fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec for the duration of the call.
+    assert_eq!(
+        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) },
+        0
+    );
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }

@@ -250,16 +250,21 @@ impl TransportProtocol for HttpTransport {
             return match request_line_end(request).filter(|_| !ids.is_empty()) {
                 Some(end) => {
                     let (line, rest) = request.split_at(end);
+                    keep_sent(record, &[line, &ids, rest]);
                     pool.send_parts(&[line, &ids, rest], streaming, clock, record)
                         .await
                 }
-                None => pool.send(request, streaming, clock, record).await,
+                None => {
+                    keep_sent(record, &[request]);
+                    pool.send(request, streaming, clock, record).await
+                }
             };
         }
         let prepared = split_prepared(request)
             .and_then(|(header, rest)| Some((self.line(url_index, header)?, rest)));
         match prepared {
             Some((line, rest)) => {
+                keep_sent(record, &[&line, &ids, rest]);
                 pool.send_parts(&[&line, &ids, rest], streaming, clock, record)
                     .await
             }
@@ -268,6 +273,16 @@ impl TransportProtocol for HttpTransport {
                 record,
                 "the request was not prepared by this transport",
             ),
+        }
+    }
+}
+
+/// The request's bytes, into a record that asks for them (`--export-level raw`).
+fn keep_sent(record: &mut RequestRecord, parts: &[&[u8]]) {
+    if let Some(sent) = &mut record.sent_request {
+        sent.clear();
+        for part in parts {
+            sent.extend_from_slice(part);
         }
     }
 }

@@ -184,6 +184,7 @@ fn approx_bytes(r: &RequestRecord) -> u64 {
         + r.x_request_id.capacity()
         + r.x_correlation_id.capacity()
         + r.retry_after.as_ref().map_or(0, String::capacity)
+        + r.sent_request.as_ref().map_or(0, Vec::capacity)
         + error;
     total as u64
 }
@@ -203,6 +204,8 @@ pub(crate) struct PipelineSettings {
     pub config: ProfileConfig,
     pub clock: RunClock,
     pub records_path: PathBuf,
+    /// `profile_export_raw.jsonl`, with `--export-level raw`.
+    pub raw_path: Option<PathBuf>,
     /// Session id of each dataset entry, for the records' `conversation_id`.
     pub conversation_ids: Vec<String>,
 }
@@ -285,14 +288,16 @@ pub(crate) fn run_pipeline<P: PluginSet>(
     // left alone: the run goes on and every record still reaches the metrics, so the
     // summary exporters have what they need.
     let mut jsonl_error = None;
-    let mut fail = |e: std::io::Error| {
-        let message = format!("cannot write {}: {e}", settings.records_path.display());
+    // A raw file that cannot be created is reported with the records' fate.
+    let mut raw_error = None;
+    let mut fail = |path: &std::path::Path, e: std::io::Error| {
+        let message = format!("cannot write {}: {e}", path.display());
         tracing::error!(
             "{message}; per-request records are no longer written, the summary still counts them"
         );
         jsonl_error.get_or_insert(message);
     };
-    let records_wanted = config.export_level == crate::config::ExportLevel::Records;
+    let records_wanted = config.export_level.writes_records();
     let created = records_wanted.then(|| RecordWriter::create(&settings.records_path));
     let mut writer = match created {
         None => None,
@@ -302,10 +307,17 @@ pub(crate) fn run_pipeline<P: PluginSet>(
             Some(writer)
         }
         Some(Err(e)) => {
-            fail(e);
+            fail(&settings.records_path, e);
             None
         }
     };
+    if let (Some(w), Some(path)) = (&mut writer, &settings.raw_path) {
+        if let Err(e) = w.create_raw(path) {
+            let message = format!("cannot write {}: {e}", path.display());
+            tracing::error!("{message}; raw exchanges are not written, the records are");
+            raw_error = Some(message);
+        }
+    }
 
     let mut errors: Vec<ErrorCount> = Vec::new();
     let mut metrics = MetricRecord::default();
@@ -322,7 +334,7 @@ pub(crate) fn run_pipeline<P: PluginSet>(
             .as_mut()
             .map(|w| w.write(&settings.clock, &record, &metrics))
         {
-            fail(e);
+            fail(&settings.records_path, e);
             writer = None;
         }
         if record.raw.phase == Some(Phase::Profiling) {
@@ -343,8 +355,13 @@ pub(crate) fn run_pipeline<P: PluginSet>(
         drop(record);
         backlog.0.taken(bytes);
     }
-    if let Some(Err(e)) = writer.map(RecordWriter::finish) {
-        fail(e);
+    if let Some(w) = &mut writer {
+        if let Err(e) = w.finish() {
+            fail(&settings.records_path, e);
+        }
+        if let Some(raw) = w.raw_error() {
+            jsonl_error.get_or_insert_with(|| raw.to_owned());
+        }
     }
 
     let mut summary = Vec::new();
@@ -357,7 +374,7 @@ pub(crate) fn run_pipeline<P: PluginSet>(
         error_summary: errors,
         events,
         reads,
-        jsonl_error,
+        jsonl_error: jsonl_error.or(raw_error),
     })
 }
 

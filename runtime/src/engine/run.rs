@@ -318,10 +318,17 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         config.profile_export_prefix.as_deref(),
         crate::export::RECORDS_FILE,
     ));
+    let raw_path = (config.export_level == crate::config::ExportLevel::Raw).then(|| {
+        artifact_dir.join(crate::results::export_file_name(
+            config.profile_export_prefix.as_deref(),
+            crate::export::RAW_FILE,
+        ))
+    });
     let settings = PipelineSettings {
         config: config.clone(),
         clock,
         records_path,
+        raw_path,
         conversation_ids,
     };
     let pipeline_thread = std::thread::Builder::new()

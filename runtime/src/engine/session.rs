@@ -275,6 +275,8 @@ where
         input_tokens: req.input_tokens.filter(|_| input_text.is_none()),
         input_text,
         requested_output_tokens: req.max_tokens,
+        sent_request: (shared.config.export_level == crate::config::ExportLevel::Raw)
+            .then(Vec::new),
         ..RequestRecord::default()
     };
     let send = async {

@@ -24,6 +24,13 @@ pub struct RecordWriter<W: Write = BufWriter<File>> {
     /// the same order, so this spares a catalogue lookup and two string escapes per value
     /// (the record thread's largest single cost once records had 30 metrics).
     entry_hints: Vec<EntryHint>,
+    /// `profile_export_raw.jsonl` (`--export-level raw`), and its line buffer.
+    raw: Option<W>,
+    raw_line: Vec<u8>,
+    /// The raw file's name, for errors, and why it stopped being written, if it did:
+    /// the records file goes on without it.
+    raw_name: String,
+    raw_error: Option<String>,
 }
 
 /// How one metric entry is written: its key and unit already escaped, and whether its
@@ -66,14 +73,22 @@ impl EntryHint {
 impl RecordWriter<BufWriter<File>> {
     /// Creates (truncates) the file, and its directory if needed.
     pub fn create(path: &Path) -> io::Result<Self> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)?;
-        }
-        Ok(Self::new(BufWriter::with_capacity(
-            1 << 16,
-            File::create(path)?,
-        )))
+        Ok(Self::new(create_file(path)?))
     }
+
+    /// Also writes each request's raw exchange to `path` (`--export-level raw`).
+    pub fn create_raw(&mut self, path: &Path) -> io::Result<()> {
+        self.raw = Some(create_file(path)?);
+        self.raw_name = path.display().to_string();
+        Ok(())
+    }
+}
+
+fn create_file(path: &Path) -> io::Result<BufWriter<File>> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    Ok(BufWriter::with_capacity(1 << 16, File::create(path)?))
 }
 
 impl<W: Write> RecordWriter<W> {
@@ -84,7 +99,21 @@ impl<W: Write> RecordWriter<W> {
             has_warmup: false,
             conversation_ids: Vec::new(),
             entry_hints: Vec::new(),
+            raw: None,
+            raw_line: Vec::new(),
+            raw_name: crate::export::RAW_FILE.to_owned(),
+            raw_error: None,
         }
+    }
+
+    /// Writes each request's raw exchange to `out` too (`profile_export_raw.jsonl`).
+    pub fn set_raw(&mut self, out: W) {
+        self.raw = Some(out);
+    }
+
+    /// Why the raw file stopped being written, if it did.
+    pub fn raw_error(&self) -> Option<&str> {
+        self.raw_error.as_deref()
     }
 
     /// Declares that the run has a warmup phase, so profiling records get
@@ -120,40 +149,78 @@ impl<W: Write> RecordWriter<W> {
         write_metadata(line, &self.conversation_ids, self.has_warmup, clock, record);
         line.extend_from_slice(b",\"metrics\":");
         write_metrics(line, metrics, &mut self.entry_hints);
-        if let Some(error) = record_error(record) {
-            line.extend_from_slice(b",\"error\":{");
-            if let Some(code) = error.code {
-                line.extend_from_slice(b"\"code\":");
-                write_int(line, code);
-                line.push(b',');
-            }
-            line.extend_from_slice(b"\"type\":");
-            write_str(line, &error.kind);
-            line.extend_from_slice(b",\"message\":");
-            write_str(line, &error.message);
-            // An overloaded server's Retry-After (BC-22) goes in AIPerf's optional
-            // `details`, so a reader can tell "come back in 2 s" from a plain refusal.
-            if let Some(retry_after) = &record.raw.retry_after {
-                line.extend_from_slice(b",\"details\":{\"retry_after\":");
-                write_str(line, retry_after);
-                line.push(b'}');
-            }
-            line.push(b'}');
-        }
+        write_error(line, record);
         line.extend_from_slice(b"}\n");
-        self.out.write_all(line)
+        self.out.write_all(line)?;
+        if let Some(raw) = &mut self.raw {
+            let line = &mut self.raw_line;
+            line.clear();
+            line.extend_from_slice(b"{\"metadata\":");
+            write_metadata(line, &self.conversation_ids, self.has_warmup, clock, record);
+            super::raw::write_exchange(line, clock, &record.raw);
+            write_error(line, record);
+            line.extend_from_slice(b"}\n");
+            if let Err(e) = raw.write_all(line) {
+                self.raw_failed(&e);
+            }
+        }
+        Ok(())
     }
 
-    /// Flushes everything written.
-    pub fn finish(mut self) -> io::Result<()> {
+    fn raw_failed(&mut self, e: &io::Error) {
+        let message = format!("cannot write {}: {e}", self.raw_name);
+        tracing::error!("{message}; raw exchanges are no longer written, the records still are");
+        self.raw_error.get_or_insert(message);
+        self.raw = None;
+    }
+
+    /// Flushes everything written. A raw file that cannot be flushed is only reported
+    /// ([`raw_error`](Self::raw_error)): the records file is the one this answers for.
+    pub fn finish(&mut self) -> io::Result<()> {
+        if let Some(Err(e)) = self.raw.as_mut().map(Write::flush) {
+            self.raw_failed(&e);
+        }
         self.out.flush()
     }
 
     /// Flushes and hands the underlying writer back.
-    pub fn into_inner(mut self) -> io::Result<W> {
-        self.out.flush()?;
-        Ok(self.out)
+    pub fn into_inner(self) -> io::Result<W> {
+        self.into_parts().map(|(out, _)| out)
     }
+
+    /// Flushes and hands both writers back: the records' and the raw one, if set.
+    pub fn into_parts(mut self) -> io::Result<(W, Option<W>)> {
+        self.out.flush()?;
+        if let Some(raw) = &mut self.raw {
+            raw.flush()?;
+        }
+        Ok((self.out, self.raw))
+    }
+}
+
+/// `,"error":{..}` of a failed record, as AIPerf writes it; nothing for a success.
+fn write_error(line: &mut Vec<u8>, record: &ParsedRecord) {
+    let Some(error) = record_error(record) else {
+        return;
+    };
+    line.extend_from_slice(b",\"error\":{");
+    if let Some(code) = error.code {
+        line.extend_from_slice(b"\"code\":");
+        write_int(line, code);
+        line.push(b',');
+    }
+    line.extend_from_slice(b"\"type\":");
+    write_str(line, &error.kind);
+    line.extend_from_slice(b",\"message\":");
+    write_str(line, &error.message);
+    // An overloaded server's Retry-After (BC-22) goes in AIPerf's optional
+    // `details`, so a reader can tell "come back in 2 s" from a plain refusal.
+    if let Some(retry_after) = &record.raw.retry_after {
+        line.extend_from_slice(b",\"details\":{\"retry_after\":");
+        write_str(line, retry_after);
+        line.push(b'}');
+    }
+    line.push(b'}');
 }
 
 /// The `metadata` object, in AIPerf's key order; absent values leave their key out.
@@ -271,7 +338,7 @@ fn write_metrics(line: &mut Vec<u8>, metrics: &MetricRecord, hints: &mut Vec<Ent
     line.push(b'}');
 }
 
-fn write_int(line: &mut Vec<u8>, v: impl itoa::Integer) {
+pub(super) fn write_int(line: &mut Vec<u8>, v: impl itoa::Integer) {
     line.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
 }
 
@@ -298,7 +365,7 @@ fn write_count(line: &mut Vec<u8>, v: f64) {
 
 /// A JSON string, escaped as serde_json escapes it (writing to a `Vec` cannot fail).
 /// Ids and names rarely need escaping, so they are checked first and copied whole.
-fn write_str(line: &mut Vec<u8>, s: &str) {
+pub(super) fn write_str(line: &mut Vec<u8>, s: &str) {
     if s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
         let _ = serde_json::to_writer(line, s);
     } else {

@@ -9,6 +9,7 @@ pub mod csv;
 pub mod json;
 mod jsonl;
 mod jsonw;
+mod raw;
 mod table;
 
 pub use jsonl::RecordWriter;
@@ -17,6 +18,7 @@ pub use jsonl::RecordWriter;
 pub const SCHEMA_VERSION: &str = "1.4";
 /// File names inside the artifact directory.
 pub const RECORDS_FILE: &str = "profile_export.jsonl";
+pub const RAW_FILE: &str = "profile_export_raw.jsonl";
 pub const JSON_FILE: &str = "profile_export_aiperf.json";
 pub const CSV_FILE: &str = "profile_export_aiperf.csv";
 
