@@ -129,6 +129,8 @@ pub struct RunResults {
     pub client_health: serde_json::Value,
     /// `--profile-export-prefix`: the profile exports' file name without its extension.
     pub export_prefix: Option<String>,
+    /// The warmup phase's summary, when the run had one (AIPerf's `warmup_metrics`).
+    pub warmup_metrics: Option<Vec<MetricResult>>,
 }
 
 impl RunResults {

@@ -250,6 +250,63 @@ fn warmup_requests_are_recorded_but_not_counted() {
         records.iter().filter(|r| phase(r) == "profiling").count(),
         20
     );
+
+    // As AIPerf with two phases: the warmup's metrics beside the root's, each phase's
+    // own summaries under phases/, and the manifest that lists them.
+    let root = read_json(&dir);
+    assert_eq!(root["warmup_metrics"]["request_count"]["avg"], 5.0);
+    assert!(root["warmup_metrics"]["request_latency"]["avg"].as_f64() > Some(1.9));
+    let manifest: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("phase_manifest.json")).expect("manifest"),
+    )
+    .expect("manifest json");
+    assert_eq!(manifest["schema_version"], 1);
+    let phases = manifest["phases"].as_array().expect("phases");
+    assert_eq!(phases.len(), 2);
+    for (index, (phase, name, count)) in
+        [(&phases[0], "warmup", 5u64), (&phases[1], "profiling", 20)]
+            .into_iter()
+            .enumerate()
+    {
+        assert_eq!(phase["phase_index"], index as u64);
+        assert_eq!(phase["phase_name"], name);
+        assert_eq!(phase["phase_kind"], name);
+        assert_eq!(phase["total_request_count"], count);
+        assert_eq!(phase["successful_request_count"], count);
+        assert_eq!(phase["error_request_count"], 0);
+        assert_eq!(phase["error_summary"], serde_json::json!([]));
+        assert_eq!(phase["was_cancelled"], false);
+        assert!(
+            phase["start_ns"].as_u64() < phase["end_ns"].as_u64(),
+            "{phase}"
+        );
+        let json_path = format!("phases/{name}/profile_export_aiperf.json");
+        assert_eq!(phase["metrics_json"], json_path.as_str());
+        assert_eq!(
+            phase["metrics_csv"],
+            format!("phases/{name}/profile_export_aiperf.csv").as_str()
+        );
+        let summary: Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join(&json_path)).expect("phase summary"),
+        )
+        .expect("phase json");
+        assert_eq!(summary["request_count"]["avg"], count as f64);
+        assert!(summary.get("warmup_metrics").is_none());
+        let csv =
+            std::fs::read_to_string(dir.join(format!("phases/{name}/profile_export_aiperf.csv")))
+                .expect("phase csv");
+        assert!(csv.contains(&format!("Request Count,{count}")), "{csv}");
+    }
+    assert_eq!(phases[0]["profiling_index"], Value::Null);
+    assert_eq!(phases[1]["profiling_index"], 0);
+    assert!(phases[0]["end_ns"].as_u64() <= phases[1]["end_ns"].as_u64());
+    // The profiling phase's file is the root summary's metrics.
+    let profiling: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("phases/profiling/profile_export_aiperf.json"))
+            .expect("profiling summary"),
+    )
+    .expect("json");
+    assert_eq!(profiling["request_latency"], root["request_latency"]);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -297,8 +354,12 @@ fn request_options_reach_the_payload_and_secrets_stay_out_of_artifacts() {
             "3",
             "--random-seed",
             "7",
+            // The raw export holds every header as sent: it must redact them too.
+            "--export-level",
+            "raw",
         ],
     );
+    assert!(dir.join("profile_export_raw.jsonl").exists());
     let inputs: Value = serde_json::from_str(
         &std::fs::read_to_string(dir.join("inputs.json")).expect("inputs.json"),
     )

@@ -241,8 +241,9 @@ fn export_level_and_verbosity_flags_behave_as_aiperf_s() {
 }
 
 /// `--export-level raw` writes `profile_export_raw.jsonl` beside the records: one line per
-/// request with the same metadata, the headers that went out (the API key redacted), the
-/// payload, the status and every event as it came, `[DONE]` included, on AIPerf's clock.
+/// request with the same metadata, the headers that went out (the API key and every
+/// `--header` value redacted), the payload, the status and every event as it came,
+/// `[DONE]` included, on AIPerf's clock.
 #[test]
 fn raw_export_holds_each_exchange_as_it_went_over_the_wire() {
     let mock = Mock::start(&["--ttft-ms", "2", "--itl-ms", "1", "--output-tokens", "3"]);
@@ -285,7 +286,9 @@ fn raw_export_holds_each_exchange_as_it_went_over_the_wire() {
         let headers = &line["request_headers"];
         assert_eq!(headers["Authorization"], "<redacted>");
         assert_eq!(headers["X-Session-Affinity"], "<redacted>");
-        assert_eq!(headers["X-Team"], "bench");
+        // Any `--header` may carry a credential: none of their values are written.
+        assert_eq!(headers["X-Team"], "<redacted>");
+        assert_eq!(headers["Content-Type"], "application/json");
         assert_eq!(headers["X-Request-ID"], record["metadata"]["x_request_id"]);
         assert_eq!(line["status"], 200);
         assert_eq!(line["payload"]["model"], "m");

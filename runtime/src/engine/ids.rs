@@ -55,7 +55,17 @@ pub(crate) fn uuid4() -> String {
 /// `X-Correlation-ID` sends that value instead of ours, and the records must carry the id
 /// that was sent. Later headers win, as in AIPerf's header dict.
 pub fn given_header(headers: &[String], name: &str) -> Option<String> {
-    let mut found = None;
+    given_headers(headers)
+        .into_iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v)
+        .next_back()
+}
+
+/// Every `--header` as `(name, value)`, trimmed, in the order given (a JSON object's
+/// entries in its order); arguments that are neither form are skipped.
+pub fn given_headers(headers: &[String]) -> Vec<(String, String)> {
+    let mut found = Vec::new();
     for arg in headers {
         let arg = arg.trim();
         if arg.starts_with('{') {
@@ -63,17 +73,14 @@ pub fn given_header(headers: &[String], name: &str) -> Option<String> {
                 continue;
             };
             for (n, v) in map {
-                if n.trim().eq_ignore_ascii_case(name) {
-                    found = Some(match v {
-                        serde_json::Value::String(s) => s.trim().to_owned(),
-                        other => other.to_string(),
-                    });
-                }
+                let value = match v {
+                    serde_json::Value::String(s) => s.trim().to_owned(),
+                    other => other.to_string(),
+                };
+                found.push((n.trim().to_owned(), value));
             }
         } else if let Some((n, v)) = arg.split_once(':') {
-            if n.trim().eq_ignore_ascii_case(name) {
-                found = Some(v.trim().to_owned());
-            }
+            found.push((n.trim().to_owned(), v.trim().to_owned()));
         }
     }
     found

@@ -17,6 +17,7 @@ mod health;
 pub mod ids;
 mod outcome;
 mod pacer;
+mod phases;
 mod pipeline;
 mod rate_ramp;
 mod run;

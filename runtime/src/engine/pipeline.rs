@@ -14,7 +14,7 @@ use crate::protocols::{
     EndpointProtocol, RecordProcessorProtocol, ResultsProcessorProtocol, TokenizerProtocol,
 };
 use crate::record::{
-    ErrorDetails, Outcome, ParsedRecord, ParsedResponse, Phase, RequestRecord, ResponseData,
+    ErrorDetails, Nanos, Outcome, ParsedRecord, ParsedResponse, Phase, RequestRecord, ResponseData,
     RunClock,
 };
 use crate::results::{ErrorCount, MetricRecord, MetricResult};
@@ -189,10 +189,77 @@ fn approx_bytes(r: &RequestRecord) -> u64 {
     total as u64
 }
 
+/// One phase's summary, as its results processors made it.
+pub(crate) struct PhaseSummary {
+    pub metrics: Vec<MetricResult>,
+    /// Most frequent first.
+    pub error_summary: Vec<ErrorCount>,
+    /// Records of the phase, and those of them that failed.
+    pub total: u64,
+    pub errors: u64,
+    /// Earliest start and latest end of the phase's requests.
+    pub span: Option<(Nanos, Nanos)>,
+}
+
+/// Summarizes one phase's records with a set of results processors of its own.
+struct PhaseTally<R> {
+    processors: Vec<R>,
+    summary: PhaseSummary,
+}
+
+impl<R: ResultsProcessorProtocol> PhaseTally<R> {
+    fn new(processors: Vec<R>) -> Self {
+        PhaseTally {
+            processors,
+            summary: PhaseSummary {
+                metrics: Vec::new(),
+                error_summary: Vec::new(),
+                total: 0,
+                errors: 0,
+                span: None,
+            },
+        }
+    }
+
+    fn add(&mut self, record: &ParsedRecord, metrics: &MetricRecord) {
+        let s = &mut self.summary;
+        s.total += 1;
+        let (start, end) = (record.raw.start_ns, record.raw.end_ns);
+        s.span = Some(
+            s.span
+                .map_or((start, end), |(a, b)| (a.min(start), b.max(end))),
+        );
+        if let Some(err) = &record.error {
+            s.errors += 1;
+            match s.error_summary.iter_mut().find(|e| &e.error_details == err) {
+                Some(entry) => entry.count += 1,
+                None => s.error_summary.push(ErrorCount {
+                    error_details: err.clone(),
+                    count: 1,
+                }),
+            }
+        }
+        for processor in self.processors.iter_mut() {
+            processor.process_result(record, metrics);
+        }
+    }
+
+    fn finish(mut self) -> PhaseSummary {
+        for processor in self.processors.iter_mut() {
+            processor.summarize(&mut self.summary.metrics);
+        }
+        self.summary
+            .error_summary
+            .sort_by_key(|e| std::cmp::Reverse(e.count));
+        self.summary
+    }
+}
+
 /// What the record thread hands back when every worker is done.
 pub(crate) struct PipelineOutput {
-    pub metrics: Vec<MetricResult>,
-    pub error_summary: Vec<ErrorCount>,
+    pub profiling: PhaseSummary,
+    /// The warmup phase's own summary, when the run had one (AIPerf's `warmup_metrics`).
+    pub warmup: Option<PhaseSummary>,
     /// Response events and the socket reads that carried them, over all requests.
     pub events: u64,
     pub reads: u64,
@@ -283,7 +350,11 @@ pub(crate) fn run_pipeline<P: PluginSet>(
     let endpoint: P::Endpoint = create_named(&config.endpoint_type, config)?;
     let tokenizer: P::Tokenizer = create_named(tokenizer_plugin::<P>(config)?, config)?;
     let mut record_processors: Vec<P::RecordProcessor> = create_all(config)?;
-    let mut results_processors: Vec<P::ResultsProcessor> = create_all(config)?;
+    let mut profiling = PhaseTally::new(create_all::<P::ResultsProcessor>(config)?);
+    let mut warmup = match config.warmup_request_count > 0 {
+        true => Some(PhaseTally::new(create_all::<P::ResultsProcessor>(config)?)),
+        false => None,
+    };
     // A records file that cannot be written (a full disk) is reported at once and then
     // left alone: the run goes on and every record still reaches the metrics, so the
     // summary exporters have what they need.
@@ -312,20 +383,25 @@ pub(crate) fn run_pipeline<P: PluginSet>(
         }
     };
     if let (Some(w), Some(path)) = (&mut writer, &settings.raw_path) {
-        if let Err(e) = w.create_raw(path) {
+        // Any `--header` may carry a credential; the ids are the records' own.
+        let redact = super::ids::given_headers(&config.headers)
+            .into_iter()
+            .map(|(name, _)| name.to_ascii_lowercase())
+            .filter(|name| name != "x-request-id" && name != "x-correlation-id")
+            .collect();
+        if let Err(e) = w.create_raw(path, redact) {
             let message = format!("cannot write {}: {e}", path.display());
             tracing::error!("{message}; raw exchanges are not written, the records are");
             raw_error = Some(message);
         }
     }
 
-    let mut errors: Vec<ErrorCount> = Vec::new();
     let mut metrics = MetricRecord::default();
     let (mut events, mut reads) = (0u64, 0u64);
     for (bytes, raw) in received(rx) {
         events += raw.responses.len() as u64;
         reads += u64::from(raw.reads);
-        let record = parse_record(&endpoint, &tokenizer, raw, config.use_server_token_count);
+        let mut record = parse_record(&endpoint, &tokenizer, raw, config.use_server_token_count);
         metrics.clear();
         for processor in record_processors.iter_mut() {
             processor.process_record(&record, &mut metrics);
@@ -337,19 +413,15 @@ pub(crate) fn run_pipeline<P: PluginSet>(
             fail(&settings.records_path, e);
             writer = None;
         }
-        if record.raw.phase == Some(Phase::Profiling) {
-            if let Some(err) = &record.error {
-                match errors.iter_mut().find(|e| &e.error_details == err) {
-                    Some(entry) => entry.count += 1,
-                    None => errors.push(ErrorCount {
-                        error_details: err.clone(),
-                        count: 1,
-                    }),
-                }
+        match (record.raw.phase, &mut warmup) {
+            (Some(Phase::Profiling), _) => profiling.add(&record, &metrics),
+            (Some(Phase::Warmup), Some(warmup)) => {
+                // Results processors summarize profiling records and skip the others;
+                // the warmup's own set summarizes its records as the phase it serves.
+                record.raw.phase = Some(Phase::Profiling);
+                warmup.add(&record, &metrics);
             }
-            for processor in results_processors.iter_mut() {
-                processor.process_result(&record, &metrics);
-            }
+            _ => {}
         }
         // Its memory is free once it is dropped, so it leaves the backlog only now.
         drop(record);
@@ -364,14 +436,9 @@ pub(crate) fn run_pipeline<P: PluginSet>(
         }
     }
 
-    let mut summary = Vec::new();
-    for processor in results_processors.iter_mut() {
-        processor.summarize(&mut summary);
-    }
-    errors.sort_by_key(|e| std::cmp::Reverse(e.count));
     Ok(PipelineOutput {
-        metrics: summary,
-        error_summary: errors,
+        profiling: profiling.finish(),
+        warmup: warmup.map(PhaseTally::finish),
         events,
         reads,
         jsonl_error: jsonl_error.or(raw_error),

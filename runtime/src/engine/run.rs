@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::config::{redact_args, ProfileConfig};
 use crate::engine::pipeline::{self, create_all, tokenizer_plugin, PipelineSettings};
 use crate::engine::worker::{self, Driver, PhasePlan, PreparedRequest, Shared};
-use crate::engine::{health, outcome, Progress};
+use crate::engine::{health, outcome, phases, Progress};
 use crate::plugin::{DispatchEnum, PluginContext, PluginKind, PluginSet};
 use crate::protocols::{
     ConsoleExporterProtocol, DataExporterProtocol, DatasetComposerProtocol, EndpointProtocol,
@@ -434,8 +434,9 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
 
     let was_cancelled = INTERRUPTS.load(Ordering::SeqCst) > 0;
     let results = RunResults {
-        metrics: output.metrics,
-        error_summary: output.error_summary,
+        metrics: output.profiling.metrics.clone(),
+        error_summary: output.profiling.error_summary.clone(),
+        warmup_metrics: output.warmup.as_ref().map(|w| w.metrics.clone()),
         metrics_title: metadata
             .metrics_title
             .clone()
@@ -471,11 +472,35 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
 
     // Every artifact is attempted even when another failed (a full disk loses one file,
     // not the summary); each failure is reported as it happens and fails the exit status.
-    let mut failures: Vec<String> = output.jsonl_error.into_iter().collect();
+    let mut failures: Vec<String> = output.jsonl_error.clone().into_iter().collect();
     let mut failed = |what: String| {
         tracing::error!("{what}");
         failures.push(what);
     };
+    if let Some(warmup) = &output.warmup {
+        let started = |i: usize| {
+            let at = shared.phase_start_ns[i].load(Ordering::SeqCst);
+            (at != u64::MAX).then_some(at)
+        };
+        let phase_runs = [
+            phases::PhaseRun {
+                phase: Phase::Warmup,
+                summary: warmup,
+                started: started(0),
+                // Cut short only when the run stopped before profiling began.
+                was_cancelled: was_cancelled && output.profiling.total == 0,
+            },
+            phases::PhaseRun {
+                phase: Phase::Profiling,
+                summary: &output.profiling,
+                started: started(1),
+                was_cancelled,
+            },
+        ];
+        for failure in phases::write(&results, &clock, &phase_runs) {
+            failed(failure);
+        }
+    }
     let mut exported = Vec::new();
     match create_all::<P::DataExporter>(&config) {
         Ok(exporters) => {

@@ -3,7 +3,7 @@
 use super::jsonl::error_json;
 use super::jsonw::Json;
 use super::SCHEMA_VERSION;
-use crate::results::{MetricResult, RunResults};
+use crate::results::{ErrorCount, MetricResult, RunResults};
 
 /// The metric fields AIPerf's export model declares, in its order; other metrics follow
 /// in the order of `RunResults::metrics`.
@@ -51,17 +51,10 @@ pub fn render(results: &RunResults) -> String {
             Json::str(results.benchmark_id.as_str()),
         ));
     }
-    let mut metrics: Vec<&MetricResult> = results.metrics.iter().collect();
-    // Stable: undeclared metrics keep their relative order.
-    metrics.sort_by_key(|m| {
-        DECLARED_ORDER
-            .iter()
-            .position(|t| *t == m.tag)
-            .unwrap_or(DECLARED_ORDER.len())
-    });
-    for m in metrics {
-        if !doc.iter().any(|(k, _)| k == m.tag) {
-            doc.push((m.tag.to_owned(), metric_json(m)));
+    for (tag, metric) in metric_fields(&results.metrics) {
+        // A pack's metric cannot replace the header keys.
+        if !doc.iter().any(|(k, _)| *k == tag) {
+            doc.push((tag, metric));
         }
     }
     if !results.input_config.is_null() {
@@ -86,18 +79,18 @@ pub fn render(results: &RunResults) -> String {
     doc.push(("was_cancelled".into(), Json::Bool(results.was_cancelled)));
     // Every record of a finished run is aggregated; only a cancelled run is partial.
     doc.push(("is_complete".into(), Json::Bool(!results.was_cancelled)));
-    let errors = results.error_summary.iter().map(|e| {
-        Json::Obj(vec![
-            ("error_details".into(), error_json(&e.error_details)),
-            ("count".into(), Json::int(e.count)),
-        ])
-    });
-    doc.push(("error_summary".into(), Json::Arr(errors.collect())));
+    doc.push((
+        "error_summary".into(),
+        error_summary_json(&results.error_summary),
+    ));
     if !results.start_time.is_empty() {
         doc.push(("start_time".into(), Json::str(results.start_time.as_str())));
     }
     if !results.end_time.is_empty() {
         doc.push(("end_time".into(), Json::str(results.end_time.as_str())));
+    }
+    if let Some(warmup) = &results.warmup_metrics {
+        doc.push(("warmup_metrics".into(), Json::Obj(metric_fields(warmup))));
     }
     // Ours, not AIPerf's: readers that ignore unknown keys are unaffected.
     if !results.client_health.is_null() {
@@ -109,6 +102,36 @@ pub fn render(results: &RunResults) -> String {
     let mut out = String::new();
     Json::Obj(doc).write_pretty(&mut out, 0);
     out
+}
+
+/// `[{error_details{code?,type,message}, count}]`, as AIPerf's `error_summary`.
+pub(crate) fn error_summary_json(errors: &[ErrorCount]) -> Json {
+    let entries = errors.iter().map(|e| {
+        Json::Obj(vec![
+            ("error_details".into(), error_json(&e.error_details)),
+            ("count".into(), Json::int(e.count)),
+        ])
+    });
+    Json::Arr(entries.collect())
+}
+
+/// One field per metric tag (the first of a repeated tag), AIPerf's declared ones first.
+fn metric_fields(metrics: &[MetricResult]) -> Vec<(String, Json)> {
+    let mut sorted: Vec<&MetricResult> = metrics.iter().collect();
+    // Stable: undeclared metrics keep their relative order.
+    sorted.sort_by_key(|m| {
+        DECLARED_ORDER
+            .iter()
+            .position(|t| *t == m.tag)
+            .unwrap_or(DECLARED_ORDER.len())
+    });
+    let mut fields: Vec<(String, Json)> = Vec::with_capacity(sorted.len());
+    for m in sorted {
+        if !fields.iter().any(|(k, _)| k == m.tag) {
+            fields.push((m.tag.to_owned(), metric_json(m)));
+        }
+    }
+    fields
 }
 
 /// `{unit, avg, p1..p99, min, max, std, count, sum}` for per-request metrics,

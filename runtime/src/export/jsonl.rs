@@ -31,6 +31,8 @@ pub struct RecordWriter<W: Write = BufWriter<File>> {
     /// the records file goes on without it.
     raw_name: String,
     raw_error: Option<String>,
+    /// Header names (lowercase) whose values the raw file redacts.
+    raw_redact: Vec<String>,
 }
 
 /// How one metric entry is written: its key and unit already escaped, and whether its
@@ -76,10 +78,12 @@ impl RecordWriter<BufWriter<File>> {
         Ok(Self::new(create_file(path)?))
     }
 
-    /// Also writes each request's raw exchange to `path` (`--export-level raw`).
-    pub fn create_raw(&mut self, path: &Path) -> io::Result<()> {
+    /// Also writes each request's raw exchange to `path` (`--export-level raw`), the
+    /// values of the headers named in `redact` redacted.
+    pub fn create_raw(&mut self, path: &Path, redact: Vec<String>) -> io::Result<()> {
         self.raw = Some(create_file(path)?);
         self.raw_name = path.display().to_string();
+        self.raw_redact = redact;
         Ok(())
     }
 }
@@ -103,6 +107,7 @@ impl<W: Write> RecordWriter<W> {
             raw_line: Vec::new(),
             raw_name: crate::export::RAW_FILE.to_owned(),
             raw_error: None,
+            raw_redact: Vec::new(),
         }
     }
 
@@ -157,7 +162,7 @@ impl<W: Write> RecordWriter<W> {
             line.clear();
             line.extend_from_slice(b"{\"metadata\":");
             write_metadata(line, &self.conversation_ids, self.has_warmup, clock, record);
-            super::raw::write_exchange(line, clock, &record.raw);
+            super::raw::write_exchange(line, clock, &record.raw, &self.raw_redact);
             write_error(line, record);
             line.extend_from_slice(b"}\n");
             if let Err(e) = raw.write_all(line) {

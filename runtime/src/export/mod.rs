@@ -8,7 +8,7 @@ pub mod console;
 pub mod csv;
 pub mod json;
 mod jsonl;
-mod jsonw;
+pub(crate) mod jsonw;
 mod raw;
 mod table;
 

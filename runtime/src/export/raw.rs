@@ -24,8 +24,14 @@ const REDACTED: [&str; 5] = [
 
 /// Appends `,"start_perf_ns":..,"request_headers":{..},"status":..,"responses":[..],
 /// "payload":..` for `record` (a request that was never written has no headers and a
-/// `null` payload).
-pub(super) fn write_exchange(line: &mut Vec<u8>, clock: &RunClock, record: &RequestRecord) {
+/// `null` payload). Headers named in `redact` (lowercase; the `--header`s, which may
+/// carry credentials under any name) are redacted too.
+pub(super) fn write_exchange(
+    line: &mut Vec<u8>,
+    clock: &RunClock,
+    record: &RequestRecord,
+    redact: &[String],
+) {
     let sent = record.sent_request.as_deref().unwrap_or_default();
     let (head, body) = split_request(sent);
     line.extend_from_slice(b",\"start_perf_ns\":");
@@ -37,7 +43,9 @@ pub(super) fn write_exchange(line: &mut Vec<u8>, clock: &RunClock, record: &Requ
         }
         write_str(line, &name);
         line.push(b':');
-        if REDACTED.iter().any(|r| name.eq_ignore_ascii_case(r)) {
+        let secret = REDACTED.iter().any(|r| name.eq_ignore_ascii_case(r))
+            || redact.iter().any(|r| name.eq_ignore_ascii_case(r));
+        if secret {
             line.extend_from_slice(b"\"<redacted>\"");
         } else {
             write_str(line, &value);
@@ -136,7 +144,7 @@ mod tests {
     fn exchange(record: &RequestRecord) -> (String, u64) {
         let clock = RunClock::new();
         let mut line = Vec::new();
-        write_exchange(&mut line, &clock, record);
+        write_exchange(&mut line, &clock, record, &["x-foo".to_owned()]);
         let base = clock.monotonic_ns(0);
         (String::from_utf8(line).expect("utf-8"), base)
     }
@@ -145,7 +153,7 @@ mod tests {
     fn a_streamed_exchange_is_written_as_sent_and_received() {
         let request = "POST /v1/chat/completions HTTP/1.1\r\nHost: h:1\r\n\
                        Authorization: Bearer sk-secret\r\nX-Request-ID: r1\r\n\
-                       X-Session-Affinity: c1\r\nX-Foo:  bar \r\n\r\n\
+                       X-Session-Affinity: c1\r\nX-Foo:  bar \r\nX-Bar:  baz \r\n\r\n\
                        {\"model\":\"m\",\"stream\":true}";
         let record = RequestRecord {
             start_ns: 5,
@@ -165,7 +173,8 @@ mod tests {
             format!(
                 ",\"start_perf_ns\":{}\
                  ,\"request_headers\":{{\"Host\":\"h:1\",\"Authorization\":\"<redacted>\",\
-                 \"X-Request-ID\":\"r1\",\"X-Session-Affinity\":\"<redacted>\",\"X-Foo\":\"bar\"}}\
+                 \"X-Request-ID\":\"r1\",\"X-Session-Affinity\":\"<redacted>\",\
+                 \"X-Foo\":\"<redacted>\",\"X-Bar\":\"baz\"}}\
                  ,\"status\":200\
                  ,\"responses\":[\
                  {{\"perf_ns\":{},\"packets\":[{{\"name\":\"data\",\"value\":\"{{\\\"x\\\":\\\"a\\\\\\\"b\\\"}}\"}}]}},\

@@ -127,6 +127,7 @@ fn fixture() -> RunResults {
         was_cancelled: false,
         client_health: serde_json::Value::Null,
         export_prefix: None,
+        warmup_metrics: None,
     }
 }
 

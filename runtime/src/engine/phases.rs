@@ -1,0 +1,110 @@
+//! A run with a warmup has two phases, and AIPerf then writes each phase's own summary:
+//! `phases/<name>/profile_export_aiperf.{json,csv}`, and `phase_manifest.json` listing
+//! them. The root files stay the profiling phase's, with the warmup's metrics beside them
+//! in `warmup_metrics`.
+
+use std::path::Path;
+
+use super::pipeline::PhaseSummary;
+use super::run::local_iso_time;
+use crate::export::jsonw::Json;
+use crate::record::{Nanos, Phase, RunClock};
+use crate::results::RunResults;
+
+pub(crate) const MANIFEST_FILE: &str = "phase_manifest.json";
+const MANIFEST_SCHEMA_VERSION: u64 = 1;
+
+/// One phase as the manifest and its files describe it.
+pub(crate) struct PhaseRun<'a> {
+    pub phase: Phase,
+    pub summary: &'a PhaseSummary,
+    /// When the phase began issuing (run clock); its first request's start if unknown.
+    pub started: Option<Nanos>,
+    pub was_cancelled: bool,
+}
+
+/// Writes every phase's JSON and CSV summaries and the manifest; returns what could not
+/// be written (each named by its path). `results` is the run's (profiling) results: each
+/// phase's files are those, with the phase's metrics, errors and times.
+pub(crate) fn write(
+    results: &RunResults,
+    clock: &RunClock,
+    phases: &[PhaseRun<'_>],
+) -> Vec<String> {
+    let mut failures = Vec::new();
+    let mut entries = Vec::with_capacity(phases.len());
+    for (index, run) in phases.iter().enumerate() {
+        let name = run.phase.as_str();
+        let dir = Path::new("phases").join(name);
+        let json_rel = dir.join(crate::export::JSON_FILE);
+        let csv_rel = dir.join(crate::export::CSV_FILE);
+        let span = run.summary.span;
+        let start = run.started.or(span.map(|(s, _)| s)).unwrap_or(0);
+        let end = span.map_or(start, |(_, e)| e.max(start));
+        let phase_results = RunResults {
+            metrics: run.summary.metrics.clone(),
+            error_summary: run.summary.error_summary.clone(),
+            start_time: local_iso_time(clock.wall_ns(start)),
+            end_time: local_iso_time(clock.wall_ns(end)),
+            was_cancelled: run.was_cancelled,
+            client_health: serde_json::Value::Null,
+            warmup_metrics: None,
+            ..results.clone()
+        };
+        for (rel, text) in [
+            (&json_rel, crate::export::json::render(&phase_results)),
+            (&csv_rel, crate::export::csv::render(&phase_results)),
+        ] {
+            if let Err(e) = crate::export::write_atomically(&results.artifact_dir.join(rel), &text)
+            {
+                failures.push(e.to_string());
+            }
+        }
+        let s = run.summary;
+        entries.push(Json::Obj(vec![
+            ("phase_index".into(), Json::int(index as u64)),
+            ("phase_name".into(), Json::str(name)),
+            ("phase_kind".into(), Json::str(name)),
+            (
+                "profiling_index".into(),
+                match run.phase {
+                    Phase::Profiling => Json::int(0),
+                    Phase::Warmup => Json::Null,
+                },
+            ),
+            ("start_ns".into(), Json::int(clock.wall_ns(start))),
+            ("end_ns".into(), Json::int(clock.wall_ns(end))),
+            ("total_request_count".into(), Json::int(s.total)),
+            (
+                "successful_request_count".into(),
+                Json::int(s.total - s.errors),
+            ),
+            ("error_request_count".into(), Json::int(s.errors)),
+            (
+                "error_summary".into(),
+                crate::export::json::error_summary_json(&s.error_summary),
+            ),
+            ("was_cancelled".into(), Json::Bool(run.was_cancelled)),
+            (
+                "metrics_json".into(),
+                Json::str(json_rel.display().to_string()),
+            ),
+            (
+                "metrics_csv".into(),
+                Json::str(csv_rel.display().to_string()),
+            ),
+        ]));
+    }
+    let manifest = Json::Obj(vec![
+        ("phases".into(), Json::Arr(entries)),
+        ("schema_version".into(), Json::int(MANIFEST_SCHEMA_VERSION)),
+    ]);
+    let mut text = String::new();
+    manifest.write_pretty(&mut text, 0);
+    if let Err(e) =
+        crate::export::write_atomically(&results.artifact_dir.join(MANIFEST_FILE), &text)
+    {
+        failures.push(e.to_string());
+    }
+    failures
+}
