@@ -82,6 +82,11 @@ pub struct ProfileConfig {
     #[arg(long, visible_alias = "num-warmup-requests", default_value_t = 0)]
     pub warmup_request_count: u64,
 
+    /// Seconds of warmup before profiling (with --warmup-request-count, whichever ends
+    /// first); its requests finish before profiling starts.
+    #[arg(long)]
+    pub warmup_duration: Option<f64>,
+
     /// Mean prompt length in tokens.
     #[arg(long, visible_aliases = ["isl", "prompt-input-tokens-mean"], default_value_t = 550)]
     pub synthetic_input_tokens_mean: u32,
@@ -426,6 +431,7 @@ impl ProfileConfig {
         )?;
         positive("--request-rate", self.request_rate)?;
         positive("--benchmark-duration", self.benchmark_duration)?;
+        positive("--warmup-duration", self.warmup_duration)?;
         positive("--user-centric-rate", self.user_centric_rate)?;
         positive("--arrival-smoothness", self.arrival_smoothness)?;
         positive(
@@ -475,6 +481,11 @@ impl ProfileConfig {
             None if paced => None,
             None => Some(1),
         }
+    }
+
+    /// Whether a warmup phase runs before profiling.
+    pub fn has_warmup(&self) -> bool {
+        self.warmup_request_count > 0 || self.warmup_duration.is_some()
     }
 
     /// Profiling request count, as AIPerf resolves it.

@@ -310,6 +310,48 @@ fn warmup_requests_are_recorded_but_not_counted() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// `--warmup-duration` bounds the warmup by time: about 0.3 s of two 20 ms slots, then
+/// exactly the profiling requests asked for.
+#[test]
+fn warmup_duration_bounds_the_warmup_phase() {
+    let mock = Mock::start(&["--ttft-ms", "20", "--output-tokens", "2"]);
+    let dir = run_dir("warmup-duration");
+    profile(
+        &mock,
+        &dir,
+        &[
+            "--warmup-duration",
+            "0.3",
+            "--request-count",
+            "6",
+            "--concurrency",
+            "2",
+        ],
+    );
+    let records = read_records(&dir);
+    let warmup = records
+        .iter()
+        .filter(|r| r["metadata"]["benchmark_phase"] == "warmup")
+        .count() as u64;
+    assert!(
+        (16..=32).contains(&warmup),
+        "{warmup} warmup requests in 0.3 s"
+    );
+    assert_eq!(records.len() as u64, warmup + 6);
+    assert_eq!(stat(&read_json(&dir), "request_count", "avg"), 6.0);
+    let manifest: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("phase_manifest.json")).expect("manifest"),
+    )
+    .expect("manifest json");
+    let phase = &manifest["phases"][0];
+    assert_eq!(phase["total_request_count"], warmup);
+    let span_s = (phase["end_ns"].as_u64().unwrap_or(0) as f64
+        - phase["start_ns"].as_u64().unwrap_or(0) as f64)
+        / 1e9;
+    assert!((0.29..0.4).contains(&span_s), "warmup spanned {span_s} s");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn benchmark_duration_bounds_the_run() {
     let mock = Mock::start(&["--ttft-ms", "20", "--output-tokens", "2"]);

@@ -351,7 +351,7 @@ pub(crate) fn run_pipeline<P: PluginSet>(
     let tokenizer: P::Tokenizer = create_named(tokenizer_plugin::<P>(config)?, config)?;
     let mut record_processors: Vec<P::RecordProcessor> = create_all(config)?;
     let mut profiling = PhaseTally::new(create_all::<P::ResultsProcessor>(config)?);
-    let mut warmup = match config.warmup_request_count > 0 {
+    let mut warmup = match config.has_warmup() {
         true => Some(PhaseTally::new(create_all::<P::ResultsProcessor>(config)?)),
         false => None,
     };
@@ -373,7 +373,7 @@ pub(crate) fn run_pipeline<P: PluginSet>(
     let mut writer = match created {
         None => None,
         Some(Ok(mut writer)) => {
-            writer.set_has_warmup(config.warmup_request_count > 0);
+            writer.set_has_warmup(config.has_warmup());
             writer.set_conversation_ids(settings.conversation_ids);
             Some(writer)
         }

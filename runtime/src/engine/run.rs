@@ -245,11 +245,11 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         .then_some(worker::SessionBodies { path, headers });
 
     let mut phases = Vec::new();
-    if config.warmup_request_count > 0 {
+    if config.has_warmup() {
         phases.push(PhasePlan {
             phase: Phase::Warmup,
-            count: Some(config.warmup_request_count),
-            duration_ns: None,
+            count: (config.warmup_request_count > 0).then_some(config.warmup_request_count),
+            duration_ns: config.warmup_duration.map(|s| (s.max(0.0) * 1e9) as u64),
             sessions: None,
         });
     }
@@ -367,8 +367,10 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         if tty && simple { "simple" } else { "none" }.to_owned()
     });
     let mut ui: P::Ui = create(&ui_name, &config)?;
+    // A timed warmup's request count is not known ahead.
     let total = config
         .effective_request_count()
+        .filter(|_| config.warmup_duration.is_none())
         .map(|n| n + config.warmup_request_count);
     ui.on_start(total, config.benchmark_duration);
     let progress = |shared: &Shared| Progress {
