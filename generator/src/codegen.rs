@@ -26,11 +26,12 @@ pub const ENGINE_CATEGORIES: &[(&str, &str)] = &[
     ("url_selection_strategy", "UrlSelectionStrategy"),
     ("ramp", "Ramp"),
     ("custom_dataset_loader", "CustomDatasetLoader"),
+    ("dataset_sampler", "DatasetSampler"),
 ];
 
 /// Engine categories a binary can do without: when no pack links one, the generated enum
 /// has no variants and the engine reports the feature as unavailable if asked for it.
-pub const OPTIONAL_CATEGORIES: &[&str] = &["ramp", "custom_dataset_loader"];
+pub const OPTIONAL_CATEGORIES: &[&str] = &["ramp", "custom_dataset_loader", "dataset_sampler"];
 
 /// Errors that make a plan impossible to generate.
 #[derive(Debug, thiserror::Error, PartialEq)]

@@ -168,6 +168,11 @@ pub struct ProfileConfig {
     #[arg(long)]
     pub custom_dataset_type: Option<String>,
 
+    /// How each new session picks its conversation (a linked dataset_sampler plugin:
+    /// `sequential`, the default, `random` or `shuffle`).
+    #[arg(long)]
+    pub dataset_sampling_strategy: Option<String>,
+
     /// Replay the dataset's timestamps (`fixed_schedule`); on by default for traces
     /// whose first row has a timestamp.
     #[arg(long, overrides_with = "no_fixed_schedule")]

@@ -128,6 +128,9 @@ pub trait PluginSet: 'static {
     type Ramp: crate::protocols::RampProtocol + DispatchEnum;
     /// Optional: without a linked loader, `--input-file` is refused.
     type CustomDatasetLoader: crate::protocols::CustomDatasetLoaderProtocol + DispatchEnum;
+    /// Optional: without a linked sampler, sessions take the dataset in order and
+    /// `--dataset-sampling-strategy` is refused.
+    type DatasetSampler: crate::protocols::DatasetSamplerProtocol + DispatchEnum;
 
     /// Packs linked, in registration order.
     fn packs() -> &'static [PackInfo];

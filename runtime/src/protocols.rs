@@ -118,10 +118,16 @@ pub trait DatasetClientStoreProtocol {
     fn conversation(&self, index: usize) -> Option<&crate::dataset::Conversation>;
 }
 
-/// Chooses the conversation of each new session.
+/// Chooses the conversation of each new session (`--dataset-sampling-strategy`).
+///
+/// Every worker holds its own instance, and the run numbers its new sessions across
+/// workers (`draw` 0, 1, 2, ...): a sampler answers from `draw` alone, so the sequence of
+/// conversations is the same whichever worker starts which session, and reproducible with
+/// `--random-seed`.
 #[protocol]
 pub trait DatasetSamplerProtocol {
-    fn next_index(&mut self) -> usize;
+    /// The conversation (below `count`, which is at least 1) of the run's `draw`-th session.
+    fn index(&mut self, draw: u64, count: usize) -> usize;
 }
 
 /// Builds the dataset before the run.

@@ -795,3 +795,121 @@ fn a_header_given_by_the_user_replaces_the_id_header() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `--dataset-sampling-strategy`: `sequential` (the default) sends the file in order,
+/// `shuffle` each row once per pass in a new order, `random` draws with replacement; the
+/// seeded ones repeat with `--random-seed`, and an unknown name is refused with the
+/// linked ones.
+#[test]
+fn dataset_samplers_choose_each_sessions_conversation() {
+    let mock = Mock::start(&["--output-tokens", "1"]);
+    let inputs = run_dir("samplers-input");
+    std::fs::create_dir_all(&inputs).expect("input dir");
+    let file = inputs.join("rows.jsonl");
+    let rows: String = (0..5)
+        .map(|i| format!("{{\"session_id\": \"p{i}\", \"text\": \"prompt {i}\"}}\n"))
+        .collect();
+    std::fs::write(&file, rows).expect("input file");
+    let order = |extra: &[&str]| -> Vec<String> {
+        let dir = run_dir("samplers");
+        let mut args = vec![
+            "--input-file",
+            file.to_str().expect("utf-8 path"),
+            "--request-count",
+            "10",
+            "--concurrency",
+            "1",
+        ];
+        args.extend_from_slice(extra);
+        profile(&mock, &dir, &args);
+        let sent = read_records(&dir)
+            .iter()
+            .map(|r| {
+                r["metadata"]["conversation_id"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_owned()
+            })
+            .collect();
+        let _ = std::fs::remove_dir_all(&dir);
+        sent
+    };
+    let names = |ids: &[&str]| ids.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let in_order = names(&["p0", "p1", "p2", "p3", "p4", "p0", "p1", "p2", "p3", "p4"]);
+    assert_eq!(order(&[]), in_order);
+    assert_eq!(
+        order(&["--dataset-sampling-strategy", "sequential"]),
+        in_order
+    );
+
+    let shuffled = order(&[
+        "--dataset-sampling-strategy",
+        "shuffle",
+        "--random-seed",
+        "3",
+    ]);
+    for pass in shuffled.chunks(5) {
+        let mut sorted = pass.to_vec();
+        sorted.sort();
+        assert_eq!(sorted, in_order[..5], "{shuffled:?}");
+    }
+    assert_ne!(shuffled, in_order);
+    assert_eq!(
+        order(&[
+            "--dataset-sampling-strategy",
+            "shuffle",
+            "--random-seed",
+            "3"
+        ]),
+        shuffled
+    );
+
+    let random = order(&[
+        "--dataset-sampling-strategy",
+        "random",
+        "--random-seed",
+        "3",
+    ]);
+    assert_eq!(random.len(), 10);
+    assert!(random.iter().all(|id| in_order.contains(id)), "{random:?}");
+    let mut distinct = random.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert!(distinct.len() < 10, "ten draws of five repeat: {random:?}");
+    assert_eq!(
+        order(&[
+            "--dataset-sampling-strategy",
+            "random",
+            "--random-seed",
+            "3"
+        ]),
+        random
+    );
+
+    let dir = run_dir("samplers-bad");
+    let output = Command::new(core_binary())
+        .args([
+            "profile",
+            "-m",
+            "m",
+            "--url",
+            &mock.url,
+            "--ui-type",
+            "none",
+        ])
+        .arg("--artifact-dir")
+        .arg(&dir)
+        .args(["--dataset-sampling-strategy", "shufle"])
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(
+            "--dataset-sampling-strategy needs the dataset_sampler plugin `shufle`, which \
+             this binary does not link (linked: sequential, random, shuffle)"
+        ),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&inputs);
+}

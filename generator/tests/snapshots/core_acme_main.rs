@@ -34,7 +34,7 @@ pub static PACKS: [PackInfo; 2] = [
 ];
 
 /// Every manifest entry, shadowed ones included, in registration order.
-pub static ENTRIES: [PluginEntry; 40] = [
+pub static ENTRIES: [PluginEntry; 43] = [
     PluginEntry {
         category: "timing_strategy",
         name: "request_rate",
@@ -132,6 +132,36 @@ pub static ENTRIES: [PluginEntry; 40] = [
         pack: "aiperf-core",
         priority: 0,
         description: "Equal value steps at Poisson-distributed instants (about one per unit of value),\nrescaled so the last step reaches the target at the end; seeded.\n",
+        metadata_json: "{}",
+        shadowed_by: None,
+    },
+    PluginEntry {
+        category: "dataset_sampler",
+        name: "sequential",
+        class_path: "aiperf_core::samplers:SequentialSampler",
+        pack: "aiperf-core",
+        priority: 0,
+        description: "The dataset in order, starting over after the last conversation (the default).\n",
+        metadata_json: "{}",
+        shadowed_by: None,
+    },
+    PluginEntry {
+        category: "dataset_sampler",
+        name: "random",
+        class_path: "aiperf_core::samplers:RandomSampler",
+        pack: "aiperf-core",
+        priority: 0,
+        description: "A uniform draw per session, with replacement, from the run's seeded stream.\n",
+        metadata_json: "{}",
+        shadowed_by: None,
+    },
+    PluginEntry {
+        category: "dataset_sampler",
+        name: "shuffle",
+        class_path: "aiperf_core::samplers:ShuffleSampler",
+        pack: "aiperf-core",
+        priority: 0,
+        description: "Every conversation once per pass, in an order shuffled anew for each pass (without\nreplacement), from the run's seeded stream.\n",
         metadata_json: "{}",
         shadowed_by: None,
     },
@@ -438,7 +468,7 @@ pub static ENTRIES: [PluginEntry; 40] = [
 ];
 
 /// Categories with linked plugins, and their descriptions.
-pub static CATEGORIES: [(&str, &str); 14] = [
+pub static CATEGORIES: [(&str, &str); 15] = [
     (
         "timing_strategy",
         "Timing strategies decide when each request is issued: at fixed trace timestamps,\nat a target rate (optionally capped by a concurrency limit), or per simulated user.\n",
@@ -450,6 +480,10 @@ pub static CATEGORIES: [(&str, &str); 14] = [
     (
         "ramp",
         "Ramps move a load setting (rate or concurrency) from a start value to its target\nover a duration: linearly, exponentially, or in Poisson-timed steps.\n",
+    ),
+    (
+        "dataset_sampler",
+        "Samplers choose which conversation each new session sends: random, sequential, or\nshuffled without replacement.\n",
     ),
     (
         "dataset_composer",
@@ -869,6 +903,128 @@ impl DispatchEnum for RampPlugin {
     }
 }
 
+/// Names of the linked `dataset_sampler` plugins.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DatasetSamplingStrategy {
+    /// `sequential` from aiperf-core.
+    Sequential,
+    /// `random` from aiperf-core.
+    Random,
+    /// `shuffle` from aiperf-core.
+    Shuffle,
+}
+
+impl PluginKind for DatasetSamplingStrategy {
+    const CATEGORY: &'static str = "dataset_sampler";
+    fn all() -> &'static [Self] {
+        &[Self::Sequential, Self::Random, Self::Shuffle]
+    }
+    fn name(self) -> &'static str {
+        match self {
+            Self::Sequential => "sequential",
+            Self::Random => "random",
+            Self::Shuffle => "shuffle",
+        }
+    }
+    fn entry(self) -> &'static PluginEntry {
+        match self {
+            Self::Sequential => &ENTRIES[10],
+            Self::Random => &ENTRIES[11],
+            Self::Shuffle => &ENTRIES[12],
+        }
+    }
+    fn from_name(name: &str) -> Option<Self> {
+        match normalize_name(name).as_str() {
+            "sequential" => Some(Self::Sequential),
+            "random" => Some(Self::Random),
+            "shuffle" => Some(Self::Shuffle),
+            _ => {
+                match name {
+                    "aiperf_core::samplers:SequentialSampler" => Some(Self::Sequential),
+                    "aiperf_core::samplers:RandomSampler" => Some(Self::Random),
+                    "aiperf_core::samplers:ShuffleSampler" => Some(Self::Shuffle),
+                    _ => None,
+                }
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for DatasetSamplingStrategy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for DatasetSamplingStrategy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::from_name(s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Self::all().iter().map(|k| k.name()).collect();
+                format!(
+                    "unknown {} `{}`; linked: {}", "dataset_sampler", s, names.join(", ")
+                )
+            })
+    }
+}
+
+impl clap::ValueEnum for DatasetSamplingStrategy {
+    fn value_variants<'a>() -> &'a [Self] {
+        Self::all()
+    }
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.name()))
+    }
+}
+
+impl serde::Serialize for DatasetSamplingStrategy {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for DatasetSamplingStrategy {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <String as serde::Deserialize>::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// The linked `dataset_sampler` plugins; calls delegate to the selected variant.
+#[aiperf_macros::dispatch(aiperf_runtime::protocols::DatasetSamplerProtocol)]
+pub enum DatasetSamplerPlugin {
+    /// `sequential`: `aiperf_core::samplers:SequentialSampler`.
+    Sequential(aiperf_core::samplers::SequentialSampler),
+    /// `random`: `aiperf_core::samplers:RandomSampler`.
+    Random(aiperf_core::samplers::RandomSampler),
+    /// `shuffle`: `aiperf_core::samplers:ShuffleSampler`.
+    Shuffle(aiperf_core::samplers::ShuffleSampler),
+}
+
+impl DispatchEnum for DatasetSamplerPlugin {
+    type Kind = DatasetSamplingStrategy;
+    fn create(
+        kind: DatasetSamplingStrategy,
+        ctx: &PluginContext<'_>,
+    ) -> Result<Self, PluginError> {
+        match kind {
+            DatasetSamplingStrategy::Sequential => {
+                <aiperf_core::samplers::SequentialSampler as Plugin>::create(ctx)
+                    .map(Self::Sequential)
+            }
+            DatasetSamplingStrategy::Random => {
+                <aiperf_core::samplers::RandomSampler as Plugin>::create(ctx)
+                    .map(Self::Random)
+            }
+            DatasetSamplingStrategy::Shuffle => {
+                <aiperf_core::samplers::ShuffleSampler as Plugin>::create(ctx)
+                    .map(Self::Shuffle)
+            }
+        }
+    }
+}
+
 /// Names of the linked `dataset_composer` plugins.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ComposerType {
@@ -891,8 +1047,8 @@ impl PluginKind for ComposerType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::Synthetic => &ENTRIES[10],
-            Self::SyntheticRankings => &ENTRIES[11],
+            Self::Synthetic => &ENTRIES[13],
+            Self::SyntheticRankings => &ENTRIES[14],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -1001,8 +1157,8 @@ impl PluginKind for CustomDatasetType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::MooncakeTrace => &ENTRIES[12],
-            Self::SingleTurn => &ENTRIES[13],
+            Self::MooncakeTrace => &ENTRIES[15],
+            Self::SingleTurn => &ENTRIES[16],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -1164,20 +1320,20 @@ impl PluginKind for EndpointType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::ChatFromAiperfCore => &ENTRIES[14],
-            Self::Chat => &ENTRIES[15],
-            Self::Completions => &ENTRIES[16],
-            Self::Embeddings => &ENTRIES[17],
-            Self::ChatEmbeddings => &ENTRIES[18],
-            Self::NimEmbeddings => &ENTRIES[19],
-            Self::NimRankings => &ENTRIES[20],
-            Self::CohereRankings => &ENTRIES[21],
-            Self::HfTeiRankings => &ENTRIES[22],
-            Self::HuggingfaceGenerate => &ENTRIES[23],
-            Self::ImageGeneration => &ENTRIES[24],
-            Self::VideoGeneration => &ENTRIES[25],
-            Self::SolidoRag => &ENTRIES[26],
-            Self::Template => &ENTRIES[27],
+            Self::ChatFromAiperfCore => &ENTRIES[17],
+            Self::Chat => &ENTRIES[18],
+            Self::Completions => &ENTRIES[19],
+            Self::Embeddings => &ENTRIES[20],
+            Self::ChatEmbeddings => &ENTRIES[21],
+            Self::NimEmbeddings => &ENTRIES[22],
+            Self::NimRankings => &ENTRIES[23],
+            Self::CohereRankings => &ENTRIES[24],
+            Self::HfTeiRankings => &ENTRIES[25],
+            Self::HuggingfaceGenerate => &ENTRIES[26],
+            Self::ImageGeneration => &ENTRIES[27],
+            Self::VideoGeneration => &ENTRIES[28],
+            Self::SolidoRag => &ENTRIES[29],
+            Self::Template => &ENTRIES[30],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -1394,7 +1550,7 @@ impl PluginKind for TransportType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::Http => &ENTRIES[28],
+            Self::Http => &ENTRIES[31],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -1490,7 +1646,7 @@ impl PluginKind for RecordProcessorType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::MetricRecord => &ENTRIES[29],
+            Self::MetricRecord => &ENTRIES[32],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -1591,7 +1747,7 @@ impl PluginKind for ResultsProcessorType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::MetricResults => &ENTRIES[30],
+            Self::MetricResults => &ENTRIES[33],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -1695,8 +1851,8 @@ impl PluginKind for DataExporterType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::Csv => &ENTRIES[31],
-            Self::Json => &ENTRIES[32],
+            Self::Csv => &ENTRIES[34],
+            Self::Json => &ENTRIES[35],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -1808,9 +1964,9 @@ impl PluginKind for ConsoleExporterType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::Errors => &ENTRIES[33],
-            Self::Metrics => &ENTRIES[34],
-            Self::AcmeSummary => &ENTRIES[35],
+            Self::Errors => &ENTRIES[36],
+            Self::Metrics => &ENTRIES[37],
+            Self::AcmeSummary => &ENTRIES[38],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -1930,8 +2086,8 @@ impl PluginKind for UIType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::None => &ENTRIES[36],
-            Self::Simple => &ENTRIES[37],
+            Self::None => &ENTRIES[39],
+            Self::Simple => &ENTRIES[40],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -2030,7 +2186,7 @@ impl PluginKind for URLSelectionStrategy {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::RoundRobin => &ENTRIES[38],
+            Self::RoundRobin => &ENTRIES[41],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -2133,7 +2289,7 @@ impl PluginKind for TokenizerType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::Tiktoken => &ENTRIES[39],
+            Self::Tiktoken => &ENTRIES[42],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -2228,6 +2384,7 @@ impl PluginSet for Plugins {
     type UrlSelectionStrategy = UrlSelectionStrategyPlugin;
     type Ramp = RampPlugin;
     type CustomDatasetLoader = CustomDatasetLoaderPlugin;
+    type DatasetSampler = DatasetSamplerPlugin;
     fn packs() -> &'static [PackInfo] {
         &PACKS
     }

@@ -25,7 +25,7 @@ pub static PACKS: [PackInfo; 1] = [
 ];
 
 /// Every manifest entry, shadowed ones included, in registration order.
-pub static ENTRIES: [PluginEntry; 38] = [
+pub static ENTRIES: [PluginEntry; 41] = [
     PluginEntry {
         category: "timing_strategy",
         name: "request_rate",
@@ -123,6 +123,36 @@ pub static ENTRIES: [PluginEntry; 38] = [
         pack: "aiperf-core",
         priority: 0,
         description: "Equal value steps at Poisson-distributed instants (about one per unit of value),\nrescaled so the last step reaches the target at the end; seeded.\n",
+        metadata_json: "{}",
+        shadowed_by: None,
+    },
+    PluginEntry {
+        category: "dataset_sampler",
+        name: "sequential",
+        class_path: "aiperf_core::samplers:SequentialSampler",
+        pack: "aiperf-core",
+        priority: 0,
+        description: "The dataset in order, starting over after the last conversation (the default).\n",
+        metadata_json: "{}",
+        shadowed_by: None,
+    },
+    PluginEntry {
+        category: "dataset_sampler",
+        name: "random",
+        class_path: "aiperf_core::samplers:RandomSampler",
+        pack: "aiperf-core",
+        priority: 0,
+        description: "A uniform draw per session, with replacement, from the run's seeded stream.\n",
+        metadata_json: "{}",
+        shadowed_by: None,
+    },
+    PluginEntry {
+        category: "dataset_sampler",
+        name: "shuffle",
+        class_path: "aiperf_core::samplers:ShuffleSampler",
+        pack: "aiperf-core",
+        priority: 0,
+        description: "Every conversation once per pass, in an order shuffled anew for each pass (without\nreplacement), from the run's seeded stream.\n",
         metadata_json: "{}",
         shadowed_by: None,
     },
@@ -409,7 +439,7 @@ pub static ENTRIES: [PluginEntry; 38] = [
 ];
 
 /// Categories with linked plugins, and their descriptions.
-pub static CATEGORIES: [(&str, &str); 14] = [
+pub static CATEGORIES: [(&str, &str); 15] = [
     (
         "timing_strategy",
         "Timing strategies decide when each request is issued: at fixed trace timestamps,\nat a target rate (optionally capped by a concurrency limit), or per simulated user.\n",
@@ -421,6 +451,10 @@ pub static CATEGORIES: [(&str, &str); 14] = [
     (
         "ramp",
         "Ramps move a load setting (rate or concurrency) from a start value to its target\nover a duration: linearly, exponentially, or in Poisson-timed steps.\n",
+    ),
+    (
+        "dataset_sampler",
+        "Samplers choose which conversation each new session sends: random, sequential, or\nshuffled without replacement.\n",
     ),
     (
         "dataset_composer",
@@ -840,6 +874,128 @@ impl DispatchEnum for RampPlugin {
     }
 }
 
+/// Names of the linked `dataset_sampler` plugins.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DatasetSamplingStrategy {
+    /// `sequential` from aiperf-core.
+    Sequential,
+    /// `random` from aiperf-core.
+    Random,
+    /// `shuffle` from aiperf-core.
+    Shuffle,
+}
+
+impl PluginKind for DatasetSamplingStrategy {
+    const CATEGORY: &'static str = "dataset_sampler";
+    fn all() -> &'static [Self] {
+        &[Self::Sequential, Self::Random, Self::Shuffle]
+    }
+    fn name(self) -> &'static str {
+        match self {
+            Self::Sequential => "sequential",
+            Self::Random => "random",
+            Self::Shuffle => "shuffle",
+        }
+    }
+    fn entry(self) -> &'static PluginEntry {
+        match self {
+            Self::Sequential => &ENTRIES[10],
+            Self::Random => &ENTRIES[11],
+            Self::Shuffle => &ENTRIES[12],
+        }
+    }
+    fn from_name(name: &str) -> Option<Self> {
+        match normalize_name(name).as_str() {
+            "sequential" => Some(Self::Sequential),
+            "random" => Some(Self::Random),
+            "shuffle" => Some(Self::Shuffle),
+            _ => {
+                match name {
+                    "aiperf_core::samplers:SequentialSampler" => Some(Self::Sequential),
+                    "aiperf_core::samplers:RandomSampler" => Some(Self::Random),
+                    "aiperf_core::samplers:ShuffleSampler" => Some(Self::Shuffle),
+                    _ => None,
+                }
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for DatasetSamplingStrategy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for DatasetSamplingStrategy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::from_name(s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Self::all().iter().map(|k| k.name()).collect();
+                format!(
+                    "unknown {} `{}`; linked: {}", "dataset_sampler", s, names.join(", ")
+                )
+            })
+    }
+}
+
+impl clap::ValueEnum for DatasetSamplingStrategy {
+    fn value_variants<'a>() -> &'a [Self] {
+        Self::all()
+    }
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.name()))
+    }
+}
+
+impl serde::Serialize for DatasetSamplingStrategy {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for DatasetSamplingStrategy {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <String as serde::Deserialize>::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// The linked `dataset_sampler` plugins; calls delegate to the selected variant.
+#[aiperf_macros::dispatch(aiperf_runtime::protocols::DatasetSamplerProtocol)]
+pub enum DatasetSamplerPlugin {
+    /// `sequential`: `aiperf_core::samplers:SequentialSampler`.
+    Sequential(aiperf_core::samplers::SequentialSampler),
+    /// `random`: `aiperf_core::samplers:RandomSampler`.
+    Random(aiperf_core::samplers::RandomSampler),
+    /// `shuffle`: `aiperf_core::samplers:ShuffleSampler`.
+    Shuffle(aiperf_core::samplers::ShuffleSampler),
+}
+
+impl DispatchEnum for DatasetSamplerPlugin {
+    type Kind = DatasetSamplingStrategy;
+    fn create(
+        kind: DatasetSamplingStrategy,
+        ctx: &PluginContext<'_>,
+    ) -> Result<Self, PluginError> {
+        match kind {
+            DatasetSamplingStrategy::Sequential => {
+                <aiperf_core::samplers::SequentialSampler as Plugin>::create(ctx)
+                    .map(Self::Sequential)
+            }
+            DatasetSamplingStrategy::Random => {
+                <aiperf_core::samplers::RandomSampler as Plugin>::create(ctx)
+                    .map(Self::Random)
+            }
+            DatasetSamplingStrategy::Shuffle => {
+                <aiperf_core::samplers::ShuffleSampler as Plugin>::create(ctx)
+                    .map(Self::Shuffle)
+            }
+        }
+    }
+}
+
 /// Names of the linked `dataset_composer` plugins.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ComposerType {
@@ -862,8 +1018,8 @@ impl PluginKind for ComposerType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::Synthetic => &ENTRIES[10],
-            Self::SyntheticRankings => &ENTRIES[11],
+            Self::Synthetic => &ENTRIES[13],
+            Self::SyntheticRankings => &ENTRIES[14],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -972,8 +1128,8 @@ impl PluginKind for CustomDatasetType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::MooncakeTrace => &ENTRIES[12],
-            Self::SingleTurn => &ENTRIES[13],
+            Self::MooncakeTrace => &ENTRIES[15],
+            Self::SingleTurn => &ENTRIES[16],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -1132,19 +1288,19 @@ impl PluginKind for EndpointType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::Chat => &ENTRIES[14],
-            Self::Completions => &ENTRIES[15],
-            Self::Embeddings => &ENTRIES[16],
-            Self::ChatEmbeddings => &ENTRIES[17],
-            Self::NimEmbeddings => &ENTRIES[18],
-            Self::NimRankings => &ENTRIES[19],
-            Self::CohereRankings => &ENTRIES[20],
-            Self::HfTeiRankings => &ENTRIES[21],
-            Self::HuggingfaceGenerate => &ENTRIES[22],
-            Self::ImageGeneration => &ENTRIES[23],
-            Self::VideoGeneration => &ENTRIES[24],
-            Self::SolidoRag => &ENTRIES[25],
-            Self::Template => &ENTRIES[26],
+            Self::Chat => &ENTRIES[17],
+            Self::Completions => &ENTRIES[18],
+            Self::Embeddings => &ENTRIES[19],
+            Self::ChatEmbeddings => &ENTRIES[20],
+            Self::NimEmbeddings => &ENTRIES[21],
+            Self::NimRankings => &ENTRIES[22],
+            Self::CohereRankings => &ENTRIES[23],
+            Self::HfTeiRankings => &ENTRIES[24],
+            Self::HuggingfaceGenerate => &ENTRIES[25],
+            Self::ImageGeneration => &ENTRIES[26],
+            Self::VideoGeneration => &ENTRIES[27],
+            Self::SolidoRag => &ENTRIES[28],
+            Self::Template => &ENTRIES[29],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -1353,7 +1509,7 @@ impl PluginKind for TransportType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::Http => &ENTRIES[27],
+            Self::Http => &ENTRIES[30],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -1449,7 +1605,7 @@ impl PluginKind for RecordProcessorType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::MetricRecord => &ENTRIES[28],
+            Self::MetricRecord => &ENTRIES[31],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -1550,7 +1706,7 @@ impl PluginKind for ResultsProcessorType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::MetricResults => &ENTRIES[29],
+            Self::MetricResults => &ENTRIES[32],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -1654,8 +1810,8 @@ impl PluginKind for DataExporterType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::Csv => &ENTRIES[30],
-            Self::Json => &ENTRIES[31],
+            Self::Csv => &ENTRIES[33],
+            Self::Json => &ENTRIES[34],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -1764,8 +1920,8 @@ impl PluginKind for ConsoleExporterType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::Errors => &ENTRIES[32],
-            Self::Metrics => &ENTRIES[33],
+            Self::Errors => &ENTRIES[35],
+            Self::Metrics => &ENTRIES[36],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -1877,8 +2033,8 @@ impl PluginKind for UIType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::None => &ENTRIES[34],
-            Self::Simple => &ENTRIES[35],
+            Self::None => &ENTRIES[37],
+            Self::Simple => &ENTRIES[38],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -1977,7 +2133,7 @@ impl PluginKind for URLSelectionStrategy {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::RoundRobin => &ENTRIES[36],
+            Self::RoundRobin => &ENTRIES[39],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -2080,7 +2236,7 @@ impl PluginKind for TokenizerType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::Tiktoken => &ENTRIES[37],
+            Self::Tiktoken => &ENTRIES[40],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -2175,6 +2331,7 @@ impl PluginSet for Plugins {
     type UrlSelectionStrategy = UrlSelectionStrategyPlugin;
     type Ramp = RampPlugin;
     type CustomDatasetLoader = CustomDatasetLoaderPlugin;
+    type DatasetSampler = DatasetSamplerPlugin;
     fn packs() -> &'static [PackInfo] {
         &PACKS
     }

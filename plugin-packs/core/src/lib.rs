@@ -14,6 +14,7 @@ pub mod models;
 pub mod processors;
 pub mod ramp;
 pub mod rng;
+pub mod samplers;
 pub mod timing;
 pub mod tokenizer;
 pub mod transport;

@@ -55,6 +55,12 @@ pub fn root_or_process(root: Option<u64>) -> u64 {
     root.unwrap_or_else(process_root)
 }
 
+/// The run's root seed: `--random-seed`, else one entropy seed drawn once per process
+/// (so every worker still agrees on streams derived from it).
+pub fn run_root(root: Option<u64>) -> u64 {
+    root.unwrap_or_else(process_root)
+}
+
 fn process_root() -> u64 {
     static ROOT: OnceLock<u64> = OnceLock::new();
     *ROOT.get_or_init(rand::random::<u64>)

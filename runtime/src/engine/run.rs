@@ -789,6 +789,9 @@ fn check_plugin_names<P: PluginSet>(config: &ProfileConfig) -> Result<(), String
     if let Some(kind) = &config.custom_dataset_type {
         check::<P::CustomDatasetLoader>(kind, "--custom-dataset-type")?;
     }
+    if let Some(sampler) = &config.dataset_sampling_strategy {
+        check::<P::DatasetSampler>(sampler, "--dataset-sampling-strategy")?;
+    }
     tokenizer_plugin::<P>(config).map(|_| ())
 }
 

@@ -16,7 +16,8 @@ use crate::engine::slots::Slots;
 use crate::engine::urls::UrlPicker;
 use crate::plugin::{DispatchEnum, PluginContext, PluginKind, PluginSet, WorkerShare};
 use crate::protocols::{
-    EndpointProtocol, FollowUp, NextCredit, RampProtocol, TimingStrategyProtocol, TransportProtocol,
+    DatasetSamplerProtocol, EndpointProtocol, FollowUp, NextCredit, RampProtocol,
+    TimingStrategyProtocol, TransportProtocol,
 };
 use crate::record::{ErrorDetails, Nanos, Outcome, Phase, RequestRecord, RunClock};
 
@@ -192,12 +193,17 @@ async fn worker_main<P: PluginSet>(
         let transport: P::Transport = create(&config.transport, config, share)?;
         let strategy: P::UrlSelectionStrategy =
             create(&config.url_selection_strategy, config, share)?;
-        Ok::<_, String>(Egress::<P> {
+        let sampler: Option<P::DatasetSampler> = match &config.dataset_sampling_strategy {
+            Some(name) => Some(create(name, config, share)?),
+            None => None,
+        };
+        let egress = Egress::<P> {
             transport: Rc::new(transport),
             urls: Rc::new(UrlPicker::new(strategy, config.url.len())),
-        })
+        };
+        Ok::<_, String>((egress, sampler))
     })();
-    let egress = match setup {
+    let (egress, mut sampler) = match setup {
         Ok(t) => t,
         Err(e) => {
             // Keep the barrier protocol so the other workers are not left waiting.
@@ -216,9 +222,15 @@ async fn worker_main<P: PluginSet>(
     for (phase_idx, plan) in shared.phases.iter().enumerate() {
         start_barrier(&shared, phase_idx);
         if first_error.is_none() && !shared.stop.load(Ordering::SeqCst) {
-            if let Err(e) =
-                run_phase::<P>(share, phase_idx, plan, slots_total, &shared, &egress, &tx).await
-            {
+            let phase = PhaseRun {
+                share,
+                phase_idx,
+                plan,
+                slots_total,
+                egress: &egress,
+                sampler: &mut sampler,
+            };
+            if let Err(e) = run_phase::<P>(phase, &shared, &tx).await {
                 shared.stop.store(true, Ordering::SeqCst);
                 first_error = Some(e);
             }
@@ -228,15 +240,30 @@ async fn worker_main<P: PluginSet>(
     first_error.map_or(Ok(()), Err)
 }
 
-async fn run_phase<P: PluginSet>(
+/// What a worker brings to one phase.
+struct PhaseRun<'a, P: PluginSet> {
     share: WorkerShare,
     phase_idx: usize,
-    plan: &PhasePlan,
+    plan: &'a PhasePlan,
     slots_total: Option<u32>,
+    egress: &'a Egress<P>,
+    /// `--dataset-sampling-strategy`; `None` takes the dataset in order.
+    sampler: &'a mut Option<P::DatasetSampler>,
+}
+
+async fn run_phase<P: PluginSet>(
+    phase: PhaseRun<'_, P>,
     shared: &Arc<Shared>,
-    egress: &Egress<P>,
     tx: &Rc<RecordSender>,
 ) -> Result<(), String> {
+    let PhaseRun {
+        share,
+        phase_idx,
+        plan,
+        slots_total,
+        egress,
+        sampler,
+    } = phase;
     let config = &shared.config;
     let clock = shared.clock;
     let slots = Slots::new(concurrency_share(slots_total, share.id, share.count));
@@ -404,8 +431,12 @@ async fn run_phase<P: PluginSet>(
             // Sampled sessions run whole conversations; the dataset is read in order.
             None => {
                 let n = shared.conversations.len().max(1);
-                let next = shared.next_conversation.fetch_add(1, Ordering::Relaxed);
-                (next as usize % n, 0, u32::MAX)
+                let draw = shared.next_conversation.fetch_add(1, Ordering::Relaxed);
+                let index = match sampler.as_mut() {
+                    Some(sampler) => sampler.index(draw, n).min(n - 1),
+                    None => (draw % n as u64) as usize,
+                };
+                (index, 0, u32::MAX)
             }
         };
         let length = shared
