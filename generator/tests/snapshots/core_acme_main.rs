@@ -34,7 +34,7 @@ pub static PACKS: [PackInfo; 2] = [
 ];
 
 /// Every manifest entry, shadowed ones included, in registration order.
-pub static ENTRIES: [PluginEntry; 43] = [
+pub static ENTRIES: [PluginEntry; 44] = [
     PluginEntry {
         category: "timing_strategy",
         name: "request_rate",
@@ -202,6 +202,16 @@ pub static ENTRIES: [PluginEntry; 43] = [
         pack: "aiperf-core",
         priority: 0,
         description: "AIPerf single_turn JSONL: text or texts, images, audio, role, output_length,\ntimestamp or delay, session_id.\n",
+        metadata_json: "{}",
+        shadowed_by: None,
+    },
+    PluginEntry {
+        category: "custom_dataset_loader",
+        name: "multi_turn",
+        class_path: "aiperf_core::loaders:MultiTurnLoader",
+        pack: "aiperf-core",
+        priority: 0,
+        description: "AIPerf multi_turn JSONL: one conversation per line, {\"session_id\", \"turns\": [...]},\neach turn with single_turn's fields; later turns' delay follows the previous answer.\n",
         metadata_json: "{}",
         shadowed_by: None,
     },
@@ -1142,35 +1152,41 @@ pub enum CustomDatasetType {
     MooncakeTrace,
     /// `single_turn` from aiperf-core.
     SingleTurn,
+    /// `multi_turn` from aiperf-core.
+    MultiTurn,
 }
 
 impl PluginKind for CustomDatasetType {
     const CATEGORY: &'static str = "custom_dataset_loader";
     fn all() -> &'static [Self] {
-        &[Self::MooncakeTrace, Self::SingleTurn]
+        &[Self::MooncakeTrace, Self::SingleTurn, Self::MultiTurn]
     }
     fn name(self) -> &'static str {
         match self {
             Self::MooncakeTrace => "mooncake_trace",
             Self::SingleTurn => "single_turn",
+            Self::MultiTurn => "multi_turn",
         }
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
             Self::MooncakeTrace => &ENTRIES[15],
             Self::SingleTurn => &ENTRIES[16],
+            Self::MultiTurn => &ENTRIES[17],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
         match normalize_name(name).as_str() {
             "mooncake_trace" => Some(Self::MooncakeTrace),
             "single_turn" => Some(Self::SingleTurn),
+            "multi_turn" => Some(Self::MultiTurn),
             _ => {
                 match name {
                     "aiperf_core::loaders:MooncakeTraceLoader" => {
                         Some(Self::MooncakeTrace)
                     }
                     "aiperf_core::loaders:SingleTurnLoader" => Some(Self::SingleTurn),
+                    "aiperf_core::loaders:MultiTurnLoader" => Some(Self::MultiTurn),
                     _ => None,
                 }
             }
@@ -1227,6 +1243,8 @@ pub enum CustomDatasetLoaderPlugin {
     MooncakeTrace(aiperf_core::loaders::MooncakeTraceLoader),
     /// `single_turn`: `aiperf_core::loaders:SingleTurnLoader`.
     SingleTurn(aiperf_core::loaders::SingleTurnLoader),
+    /// `multi_turn`: `aiperf_core::loaders:MultiTurnLoader`.
+    MultiTurn(aiperf_core::loaders::MultiTurnLoader),
 }
 
 impl DispatchEnum for CustomDatasetLoaderPlugin {
@@ -1243,6 +1261,10 @@ impl DispatchEnum for CustomDatasetLoaderPlugin {
             CustomDatasetType::SingleTurn => {
                 <aiperf_core::loaders::SingleTurnLoader as Plugin>::create(ctx)
                     .map(Self::SingleTurn)
+            }
+            CustomDatasetType::MultiTurn => {
+                <aiperf_core::loaders::MultiTurnLoader as Plugin>::create(ctx)
+                    .map(Self::MultiTurn)
             }
         }
     }
@@ -1320,20 +1342,20 @@ impl PluginKind for EndpointType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::ChatFromAiperfCore => &ENTRIES[17],
-            Self::Chat => &ENTRIES[18],
-            Self::Completions => &ENTRIES[19],
-            Self::Embeddings => &ENTRIES[20],
-            Self::ChatEmbeddings => &ENTRIES[21],
-            Self::NimEmbeddings => &ENTRIES[22],
-            Self::NimRankings => &ENTRIES[23],
-            Self::CohereRankings => &ENTRIES[24],
-            Self::HfTeiRankings => &ENTRIES[25],
-            Self::HuggingfaceGenerate => &ENTRIES[26],
-            Self::ImageGeneration => &ENTRIES[27],
-            Self::VideoGeneration => &ENTRIES[28],
-            Self::SolidoRag => &ENTRIES[29],
-            Self::Template => &ENTRIES[30],
+            Self::ChatFromAiperfCore => &ENTRIES[18],
+            Self::Chat => &ENTRIES[19],
+            Self::Completions => &ENTRIES[20],
+            Self::Embeddings => &ENTRIES[21],
+            Self::ChatEmbeddings => &ENTRIES[22],
+            Self::NimEmbeddings => &ENTRIES[23],
+            Self::NimRankings => &ENTRIES[24],
+            Self::CohereRankings => &ENTRIES[25],
+            Self::HfTeiRankings => &ENTRIES[26],
+            Self::HuggingfaceGenerate => &ENTRIES[27],
+            Self::ImageGeneration => &ENTRIES[28],
+            Self::VideoGeneration => &ENTRIES[29],
+            Self::SolidoRag => &ENTRIES[30],
+            Self::Template => &ENTRIES[31],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -1550,7 +1572,7 @@ impl PluginKind for TransportType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::Http => &ENTRIES[31],
+            Self::Http => &ENTRIES[32],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -1646,7 +1668,7 @@ impl PluginKind for RecordProcessorType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::MetricRecord => &ENTRIES[32],
+            Self::MetricRecord => &ENTRIES[33],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -1747,7 +1769,7 @@ impl PluginKind for ResultsProcessorType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::MetricResults => &ENTRIES[33],
+            Self::MetricResults => &ENTRIES[34],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -1851,8 +1873,8 @@ impl PluginKind for DataExporterType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::Csv => &ENTRIES[34],
-            Self::Json => &ENTRIES[35],
+            Self::Csv => &ENTRIES[35],
+            Self::Json => &ENTRIES[36],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -1964,9 +1986,9 @@ impl PluginKind for ConsoleExporterType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::Errors => &ENTRIES[36],
-            Self::Metrics => &ENTRIES[37],
-            Self::AcmeSummary => &ENTRIES[38],
+            Self::Errors => &ENTRIES[37],
+            Self::Metrics => &ENTRIES[38],
+            Self::AcmeSummary => &ENTRIES[39],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -2086,8 +2108,8 @@ impl PluginKind for UIType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::None => &ENTRIES[39],
-            Self::Simple => &ENTRIES[40],
+            Self::None => &ENTRIES[40],
+            Self::Simple => &ENTRIES[41],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -2186,7 +2208,7 @@ impl PluginKind for URLSelectionStrategy {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::RoundRobin => &ENTRIES[41],
+            Self::RoundRobin => &ENTRIES[42],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -2289,7 +2311,7 @@ impl PluginKind for TokenizerType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::Tiktoken => &ENTRIES[42],
+            Self::Tiktoken => &ENTRIES[43],
         }
     }
     fn from_name(name: &str) -> Option<Self> {

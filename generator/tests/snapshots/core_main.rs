@@ -25,7 +25,7 @@ pub static PACKS: [PackInfo; 1] = [
 ];
 
 /// Every manifest entry, shadowed ones included, in registration order.
-pub static ENTRIES: [PluginEntry; 41] = [
+pub static ENTRIES: [PluginEntry; 42] = [
     PluginEntry {
         category: "timing_strategy",
         name: "request_rate",
@@ -193,6 +193,16 @@ pub static ENTRIES: [PluginEntry; 41] = [
         pack: "aiperf-core",
         priority: 0,
         description: "AIPerf single_turn JSONL: text or texts, images, audio, role, output_length,\ntimestamp or delay, session_id.\n",
+        metadata_json: "{}",
+        shadowed_by: None,
+    },
+    PluginEntry {
+        category: "custom_dataset_loader",
+        name: "multi_turn",
+        class_path: "aiperf_core::loaders:MultiTurnLoader",
+        pack: "aiperf-core",
+        priority: 0,
+        description: "AIPerf multi_turn JSONL: one conversation per line, {\"session_id\", \"turns\": [...]},\neach turn with single_turn's fields; later turns' delay follows the previous answer.\n",
         metadata_json: "{}",
         shadowed_by: None,
     },
@@ -1113,35 +1123,41 @@ pub enum CustomDatasetType {
     MooncakeTrace,
     /// `single_turn` from aiperf-core.
     SingleTurn,
+    /// `multi_turn` from aiperf-core.
+    MultiTurn,
 }
 
 impl PluginKind for CustomDatasetType {
     const CATEGORY: &'static str = "custom_dataset_loader";
     fn all() -> &'static [Self] {
-        &[Self::MooncakeTrace, Self::SingleTurn]
+        &[Self::MooncakeTrace, Self::SingleTurn, Self::MultiTurn]
     }
     fn name(self) -> &'static str {
         match self {
             Self::MooncakeTrace => "mooncake_trace",
             Self::SingleTurn => "single_turn",
+            Self::MultiTurn => "multi_turn",
         }
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
             Self::MooncakeTrace => &ENTRIES[15],
             Self::SingleTurn => &ENTRIES[16],
+            Self::MultiTurn => &ENTRIES[17],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
         match normalize_name(name).as_str() {
             "mooncake_trace" => Some(Self::MooncakeTrace),
             "single_turn" => Some(Self::SingleTurn),
+            "multi_turn" => Some(Self::MultiTurn),
             _ => {
                 match name {
                     "aiperf_core::loaders:MooncakeTraceLoader" => {
                         Some(Self::MooncakeTrace)
                     }
                     "aiperf_core::loaders:SingleTurnLoader" => Some(Self::SingleTurn),
+                    "aiperf_core::loaders:MultiTurnLoader" => Some(Self::MultiTurn),
                     _ => None,
                 }
             }
@@ -1198,6 +1214,8 @@ pub enum CustomDatasetLoaderPlugin {
     MooncakeTrace(aiperf_core::loaders::MooncakeTraceLoader),
     /// `single_turn`: `aiperf_core::loaders:SingleTurnLoader`.
     SingleTurn(aiperf_core::loaders::SingleTurnLoader),
+    /// `multi_turn`: `aiperf_core::loaders:MultiTurnLoader`.
+    MultiTurn(aiperf_core::loaders::MultiTurnLoader),
 }
 
 impl DispatchEnum for CustomDatasetLoaderPlugin {
@@ -1214,6 +1232,10 @@ impl DispatchEnum for CustomDatasetLoaderPlugin {
             CustomDatasetType::SingleTurn => {
                 <aiperf_core::loaders::SingleTurnLoader as Plugin>::create(ctx)
                     .map(Self::SingleTurn)
+            }
+            CustomDatasetType::MultiTurn => {
+                <aiperf_core::loaders::MultiTurnLoader as Plugin>::create(ctx)
+                    .map(Self::MultiTurn)
             }
         }
     }
@@ -1288,19 +1310,19 @@ impl PluginKind for EndpointType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::Chat => &ENTRIES[17],
-            Self::Completions => &ENTRIES[18],
-            Self::Embeddings => &ENTRIES[19],
-            Self::ChatEmbeddings => &ENTRIES[20],
-            Self::NimEmbeddings => &ENTRIES[21],
-            Self::NimRankings => &ENTRIES[22],
-            Self::CohereRankings => &ENTRIES[23],
-            Self::HfTeiRankings => &ENTRIES[24],
-            Self::HuggingfaceGenerate => &ENTRIES[25],
-            Self::ImageGeneration => &ENTRIES[26],
-            Self::VideoGeneration => &ENTRIES[27],
-            Self::SolidoRag => &ENTRIES[28],
-            Self::Template => &ENTRIES[29],
+            Self::Chat => &ENTRIES[18],
+            Self::Completions => &ENTRIES[19],
+            Self::Embeddings => &ENTRIES[20],
+            Self::ChatEmbeddings => &ENTRIES[21],
+            Self::NimEmbeddings => &ENTRIES[22],
+            Self::NimRankings => &ENTRIES[23],
+            Self::CohereRankings => &ENTRIES[24],
+            Self::HfTeiRankings => &ENTRIES[25],
+            Self::HuggingfaceGenerate => &ENTRIES[26],
+            Self::ImageGeneration => &ENTRIES[27],
+            Self::VideoGeneration => &ENTRIES[28],
+            Self::SolidoRag => &ENTRIES[29],
+            Self::Template => &ENTRIES[30],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -1509,7 +1531,7 @@ impl PluginKind for TransportType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::Http => &ENTRIES[30],
+            Self::Http => &ENTRIES[31],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -1605,7 +1627,7 @@ impl PluginKind for RecordProcessorType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::MetricRecord => &ENTRIES[31],
+            Self::MetricRecord => &ENTRIES[32],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -1706,7 +1728,7 @@ impl PluginKind for ResultsProcessorType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::MetricResults => &ENTRIES[32],
+            Self::MetricResults => &ENTRIES[33],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -1810,8 +1832,8 @@ impl PluginKind for DataExporterType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::Csv => &ENTRIES[33],
-            Self::Json => &ENTRIES[34],
+            Self::Csv => &ENTRIES[34],
+            Self::Json => &ENTRIES[35],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -1920,8 +1942,8 @@ impl PluginKind for ConsoleExporterType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::Errors => &ENTRIES[35],
-            Self::Metrics => &ENTRIES[36],
+            Self::Errors => &ENTRIES[36],
+            Self::Metrics => &ENTRIES[37],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -2033,8 +2055,8 @@ impl PluginKind for UIType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::None => &ENTRIES[37],
-            Self::Simple => &ENTRIES[38],
+            Self::None => &ENTRIES[38],
+            Self::Simple => &ENTRIES[39],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -2133,7 +2155,7 @@ impl PluginKind for URLSelectionStrategy {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::RoundRobin => &ENTRIES[39],
+            Self::RoundRobin => &ENTRIES[40],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -2236,7 +2258,7 @@ impl PluginKind for TokenizerType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::Tiktoken => &ENTRIES[40],
+            Self::Tiktoken => &ENTRIES[41],
         }
     }
     fn from_name(name: &str) -> Option<Self> {

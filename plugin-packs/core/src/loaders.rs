@@ -58,11 +58,27 @@ fn object(line: Option<&str>) -> Option<Map<String, Value>> {
 struct Place<'a> {
     file: &'a str,
     line: usize,
+    /// The turn within a `multi_turn` line.
+    turn: Option<usize>,
 }
 
-impl Place<'_> {
+impl<'a> Place<'a> {
+    fn line(file: &'a str, line: usize) -> Self {
+        Place {
+            file,
+            line,
+            turn: None,
+        }
+    }
+
     fn error(&self, message: impl std::fmt::Display) -> PluginError {
-        PluginError::Config(format!("{}:{}: {message}", self.file, self.line))
+        match self.turn {
+            Some(turn) => PluginError::Config(format!(
+                "{}:{}: turns[{turn}]: {message}",
+                self.file, self.line
+            )),
+            None => PluginError::Config(format!("{}:{}: {message}", self.file, self.line)),
+        }
     }
 }
 
@@ -493,13 +509,7 @@ impl CustomDatasetLoaderProtocol for MooncakeTraceLoader {
         let mut parsed = Vec::new();
         let mut extra_line = None;
         for (line, text) in rows(content) {
-            let row = Row::parse(
-                text,
-                Place {
-                    file: file_name,
-                    line,
-                },
-            )?;
+            let row = Row::parse(text, Place::line(file_name, line))?;
             if row.has("extra") && extra_line.is_none() {
                 extra_line = Some(line);
             }
@@ -516,10 +526,7 @@ impl CustomDatasetLoaderProtocol for MooncakeTraceLoader {
         let words = needs_words.then(|| WordList::new(tokenizer, &mut self.rng));
         let mut sessions = Sessions::default();
         for row in parsed {
-            let place = Place {
-                file: file_name,
-                line: row.line,
-            };
+            let place = Place::line(file_name, row.line);
             let (text, input_tokens) = match (row.prompt, &words) {
                 (Prompt::Text(text), _) => {
                     let count = clamp_u32(tokenizer.count(&text));
@@ -585,50 +592,52 @@ impl SingleTurnLoader {
     pub fn warnings(&self) -> &[String] {
         &self.warnings.all
     }
+}
 
-    fn turn<T: TokenizerProtocol>(
-        &self,
-        row: &Row<'_>,
-        tokenizer: &T,
-    ) -> Result<Turn, PluginError> {
-        for key in ["video", "videos"] {
-            if row.has(key) {
-                return Err(row.place.error(format_args!("`{key}` is not supported")));
-            }
+/// A turn from `single_turn` fields (a `single_turn` row, or a turn of a `multi_turn`
+/// line): texts, images, audio, role, `output_length`, `timestamp` or `delay`.
+fn read_turn<T: TokenizerProtocol>(
+    row: &Row<'_>,
+    unit_ms: f64,
+    tokenizer: &T,
+) -> Result<Turn, PluginError> {
+    for key in ["video", "videos"] {
+        if row.has(key) {
+            return Err(row.place.error(format_args!("`{key}` is not supported")));
         }
-        if row.has("text") && row.has("texts") {
-            return Err(row
-                .place
-                .error("a row has either `text` or `texts`, not both"));
-        }
-        let mut turn = Turn::default();
-        match row.get("texts") {
-            Some(Value::Array(items)) if items.iter().any(Value::is_object) => {
-                named_texts(row, items, &mut turn)?;
-            }
-            _ => {
-                let key = if row.has("text") { "text" } else { "texts" };
-                turn.texts = row.strings(key)?;
-            }
-        }
-        turn.images = row.strings("image")?;
-        turn.images.extend(row.strings("images")?);
-        let mut audios = row.strings("audio")?;
-        audios.extend(row.strings("audios")?);
-        turn.audios = audios.into_iter().map(audio_url).collect();
-        if turn.texts.is_empty() && turn.images.is_empty() && turn.audios.is_empty() {
-            return Err(row
-                .place
-                .error("a row needs at least one of `text`, `texts`, `image(s)` or `audio(s)`"));
-        }
-        turn.role = row.string("role")?;
-        turn.max_tokens = row.max_tokens()?;
-        (turn.timestamp_ms, turn.delay_ms) = row.timing(self.unit_ms)?;
-        if !turn.texts.is_empty() {
-            turn.input_tokens = Some(clamp_u32(tokenizer.count(&turn.texts.join(" "))));
-        }
-        Ok(turn)
     }
+    if row.has("text") && row.has("texts") {
+        return Err(row
+            .place
+            .error("a row has either `text` or `texts`, not both"));
+    }
+    let mut turn = Turn::default();
+    match row.get("texts") {
+        Some(Value::Array(items)) if items.iter().any(Value::is_object) => {
+            named_texts(row, items, &mut turn)?;
+        }
+        _ => {
+            let key = if row.has("text") { "text" } else { "texts" };
+            turn.texts = row.strings(key)?;
+        }
+    }
+    turn.images = row.strings("image")?;
+    turn.images.extend(row.strings("images")?);
+    let mut audios = row.strings("audio")?;
+    audios.extend(row.strings("audios")?);
+    turn.audios = audios.into_iter().map(audio_url).collect();
+    if turn.texts.is_empty() && turn.images.is_empty() && turn.audios.is_empty() {
+        return Err(row
+            .place
+            .error("a row needs at least one of `text`, `texts`, `image(s)` or `audio(s)`"));
+    }
+    turn.role = row.string("role")?;
+    turn.max_tokens = row.max_tokens()?;
+    (turn.timestamp_ms, turn.delay_ms) = row.timing(unit_ms)?;
+    if !turn.texts.is_empty() {
+        turn.input_tokens = Some(clamp_u32(tokenizer.count(&turn.texts.join(" "))));
+    }
+    Ok(turn)
 }
 
 /// `texts: [{"name": "query", "contents": ["..."]}, ...]`.
@@ -703,18 +712,112 @@ impl CustomDatasetLoaderProtocol for SingleTurnLoader {
         let mut sessions = Sessions::default();
         let mut extra_line = None;
         for (line, text) in rows(content) {
-            let row = Row::parse(
-                text,
-                Place {
-                    file: file_name,
-                    line,
-                },
-            )?;
+            let row = Row::parse(text, Place::line(file_name, line))?;
             if row.has("extra") && extra_line.is_none() {
                 extra_line = Some(line);
             }
-            let turn = self.turn(&row, tokenizer)?;
+            let turn = read_turn(&row, self.unit_ms, tokenizer)?;
             sessions.add(row.session()?, turn);
+        }
+        if let Some(line) = extra_line {
+            self.warnings.push(format!(
+                "{file_name}:{line}: `extra` body fields are not supported and are ignored"
+            ));
+        }
+        self.warnings.finish(file_name);
+        sessions.finish(file_name, &mut self.models)
+    }
+}
+
+// ---------------------------------------------------------------------- multi_turn
+
+/// AIPerf's `multi_turn` JSONL: one conversation per line, `{"session_id"?, "turns":
+/// [...]}`, each turn with the fields of a `single_turn` row. A later turn's `delay` is
+/// the pause after the previous answer; lines that share a `session_id` continue one
+/// conversation.
+#[derive(Debug)]
+pub struct MultiTurnLoader {
+    unit_ms: f64,
+    models: ModelSelector,
+    warnings: Warnings,
+}
+
+impl MultiTurnLoader {
+    pub fn new(unit_ms: f64) -> Self {
+        MultiTurnLoader {
+            unit_ms,
+            models: ModelSelector::single(),
+            warnings: Warnings::default(),
+        }
+    }
+
+    /// Gives the loaded turns their models with `models` (the primary one otherwise).
+    pub fn with_models(self, models: ModelSelector) -> Self {
+        MultiTurnLoader { models, ..self }
+    }
+
+    /// The warnings of the last `load`.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings.all
+    }
+}
+
+impl Plugin for MultiTurnLoader {
+    fn create(ctx: &PluginContext<'_>) -> Result<Self, PluginError> {
+        Ok(MultiTurnLoader::new(unit_ms(ctx.config)?)
+            .with_models(ModelSelector::new(ctx.config, 0)))
+    }
+}
+
+impl CustomDatasetLoaderProtocol for MultiTurnLoader {
+    fn can_load(&self, first_line: Option<&str>, _file_name: &str) -> bool {
+        object(first_line).is_some_and(|row| matches!(row.get("turns"), Some(Value::Array(_))))
+    }
+
+    fn load<T: TokenizerProtocol>(
+        &mut self,
+        content: &str,
+        file_name: &str,
+        tokenizer: &T,
+    ) -> Result<Vec<Conversation>, PluginError> {
+        self.warnings = Warnings::default();
+        let mut sessions = Sessions::default();
+        let mut extra_line = None;
+        for (line, text) in rows(content) {
+            let row = Row::parse(text, Place::line(file_name, line))?;
+            let turns = match row.get("turns") {
+                Some(Value::Array(turns)) if !turns.is_empty() => turns,
+                _ => {
+                    return Err(row
+                        .place
+                        .error("a line needs `turns`, a non-empty list of turn objects"))
+                }
+            };
+            let session = match row.session()? {
+                Some(id) => Some(id),
+                // Every turn of the line is one conversation, named as a session would be.
+                None => Some(format!("session_{:06}", sessions.conversations.len())),
+            };
+            for (index, turn) in turns.iter().enumerate() {
+                let place = Place {
+                    turn: Some(index),
+                    ..row.place
+                };
+                let Value::Object(map) = turn else {
+                    return Err(place.error("a turn must be a JSON object"));
+                };
+                let turn_row = Row {
+                    map: map.clone(),
+                    place,
+                };
+                if turn_row.has("extra") && extra_line.is_none() {
+                    extra_line = Some(line);
+                }
+                sessions.add(
+                    session.clone(),
+                    read_turn(&turn_row, self.unit_ms, tokenizer)?,
+                );
+            }
         }
         if let Some(line) = extra_line {
             self.warnings.push(format!(
@@ -741,6 +844,7 @@ mod tests {
         r#"{"is_trace":true,"default_block_size":512}"#,
     );
     static SINGLE_TURN: PluginEntry = entry("custom_dataset_loader", "single_turn", "{}");
+    static MULTI_TURN: PluginEntry = entry("custom_dataset_loader", "multi_turn", "{}");
 
     fn tokenizer() -> TiktokenTokenizer {
         TiktokenTokenizer::new(Vocabulary::O200kBase)
@@ -1162,6 +1266,7 @@ mod tests {
         for input in inputs {
             let _ = mooncake(&[]).load(input, "f", &tok);
             let _ = single_turn(&[]).load(input, "f", &tok);
+            let _ = multi_turn().load(input, "f", &tok);
         }
         // Timestamps in seconds that overflow f64 milliseconds are errors, not infinities.
         let err = mooncake(&["--trace-timestamp-unit", "s"])
@@ -1171,5 +1276,84 @@ mod tests {
             err.to_string().contains("`timestamp` must be a number"),
             "{err}"
         );
+    }
+
+    fn multi_turn() -> MultiTurnLoader {
+        MultiTurnLoader::create(&context(&config(&["-m", "m"]), &MULTI_TURN)).unwrap()
+    }
+
+    #[test]
+    fn multi_turn_lines_are_conversations_of_single_turn_turns() {
+        let tok = tokenizer();
+        let content = concat!(
+            r#"{"session_id": "chat-a", "turns": [{"text": "hi", "output_length": 5},"#,
+            r#" {"text": "and then?", "delay": 250, "role": "user"}]}"#,
+            "\n\n",
+            r#"{"turns": [{"texts": ["one", "two"]}]}"#,
+            "\n",
+            r#"{"session_id": "chat-a", "turns": [{"text": "more", "delay": 10}]}"#,
+            "\n",
+        );
+        let mut loader = multi_turn();
+        assert!(loader.can_load(Some(content.lines().next().unwrap()), "mt.jsonl"));
+        assert!(!loader.can_load(Some(r#"{"text": "x"}"#), "st.jsonl"));
+        assert!(!single_turn(&[]).can_load(Some(content.lines().next().unwrap()), "mt.jsonl"));
+        let conversations = loader.load(content, "mt.jsonl", &tok).unwrap();
+        let summary: Vec<(&str, Vec<(Vec<&str>, Option<f64>, Option<u32>)>)> = conversations
+            .iter()
+            .map(|c| {
+                let turns = c
+                    .turns
+                    .iter()
+                    .map(|t| {
+                        let texts = t.texts.iter().map(String::as_str).collect();
+                        (texts, t.delay_ms, t.max_tokens)
+                    })
+                    .collect();
+                (c.session_id.as_str(), turns)
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                (
+                    "chat-a",
+                    vec![
+                        (vec!["hi"], None, Some(5)),
+                        (vec!["and then?"], Some(250.0), None),
+                        (vec!["more"], Some(10.0), None),
+                    ]
+                ),
+                ("session_000001", vec![(vec!["one", "two"], None, None)]),
+            ]
+        );
+        assert_eq!(conversations[0].turns[1].role.as_deref(), Some("user"));
+        assert_eq!(conversations[0].turns[0].input_tokens, Some(1));
+
+        for (content, expected) in [
+            (
+                r#"{"turns": []}"#,
+                "mt.jsonl:1: a line needs `turns`, a non-empty list",
+            ),
+            (r#"{"turns": "x"}"#, "mt.jsonl:1: a line needs `turns`"),
+            (
+                "{\"turns\": [{\"text\": \"a\"}]}\n{\"turns\": [{\"text\": \"a\"}, 3]}",
+                "mt.jsonl:2: turns[1]: a turn must be a JSON object",
+            ),
+            (
+                r#"{"turns": [{"text": "a"}, {"role": "user"}]}"#,
+                "mt.jsonl:1: turns[1]: a row needs at least one of `text`",
+            ),
+            (
+                r#"{"turns": [{"text": "a", "delay": -1}]}"#,
+                "mt.jsonl:1: turns[0]: `delay` must not be negative",
+            ),
+        ] {
+            let err = multi_turn().load(content, "mt.jsonl", &tok).unwrap_err();
+            assert!(
+                err.to_string().contains(expected),
+                "{content:?}: {err} (expected {expected:?})"
+            );
+        }
     }
 }

@@ -856,9 +856,11 @@ fn load_custom_dataset<P: PluginSet>(
             }
         }
     };
+    // Loaders name the file (and line) in their messages: given the path as the user
+    // wrote it, they need no prefix here.
     loader
-        .load(&content, &name, tokenizer)
-        .map_err(|e| format!("{}: {e}", file.display()))
+        .load(&content, &file.display().to_string(), tokenizer)
+        .map_err(|e| e.to_string())
 }
 
 fn write_file(path: &Path, text: &str) -> Result<(), String> {
