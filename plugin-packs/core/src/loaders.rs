@@ -1299,7 +1299,8 @@ mod tests {
         assert!(!loader.can_load(Some(r#"{"text": "x"}"#), "st.jsonl"));
         assert!(!single_turn(&[]).can_load(Some(content.lines().next().unwrap()), "mt.jsonl"));
         let conversations = loader.load(content, "mt.jsonl", &tok).unwrap();
-        let summary: Vec<(&str, Vec<(Vec<&str>, Option<f64>, Option<u32>)>)> = conversations
+        type TurnSummary<'a> = (Vec<&'a str>, Option<f64>, Option<u32>);
+        let summary: Vec<(&str, Vec<TurnSummary>)> = conversations
             .iter()
             .map(|c| {
                 let turns = c
