@@ -66,7 +66,7 @@ pub enum BuildError {
     Generate(#[from] crate_gen::CrateGenError),
     #[error("cannot run cargo: {0}")]
     Cargo(std::io::Error),
-    #[error("cargo build failed (exit status {0}); the generated crate is in {1}")]
+    #[error("cargo build failed ({0}); the generated crate is in {1}")]
     CargoFailed(String, PathBuf),
     #[error("cannot copy the binary to {0}: {1}")]
     Copy(PathBuf, std::io::Error),

@@ -449,3 +449,81 @@ fn a_bare_pack_name_is_a_pack_before_a_path() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `--emit-crate` writes only where nothing of the user's can be lost: an absent or
+/// empty directory, or one holding an earlier generated crate. A plugin pack or another
+/// crate is refused with its reason, and left exactly as it was.
+#[test]
+fn emit_crate_never_overwrites_a_directory_it_did_not_generate() {
+    let base = std::env::temp_dir().join(format!("aiperf-gen-emit-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    let build = |dir: &Path| {
+        run(&[
+            "aiperf-gen",
+            "build",
+            "--plugins",
+            "core",
+            "--out",
+            &base.join("bin").to_string_lossy(),
+            "--emit-crate",
+            &dir.to_string_lossy(),
+            "--no-build",
+        ])
+    };
+    let fresh = base.join("fresh");
+    assert_eq!(build(&fresh).0, 0, "an absent directory is created");
+    assert_eq!(
+        build(&fresh).0,
+        0,
+        "an earlier generated crate is regenerated"
+    );
+
+    let project = base.join("project");
+    std::fs::create_dir_all(project.join("src")).expect("project dir");
+    let manifest = "[package]\nname = \"mine\"\nversion = \"0.1.0\"\n";
+    std::fs::write(project.join("Cargo.toml"), manifest).expect("Cargo.toml");
+    std::fs::write(project.join("src/main.rs"), "fn main() {}\n").expect("main.rs");
+    let (code, stdout, stderr) = build(&project);
+    assert_eq!((code, stdout.as_str()), (2, ""));
+    assert!(
+        stderr.contains(&format!(
+            "{} holds files that aiperf-gen did not generate (a Cargo.toml of another \
+             crate); the crate goes into an empty directory or one that holds an earlier \
+             generated crate, so nothing of yours is overwritten: pick another --emit-crate \
+             directory",
+            project.display()
+        )),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(project.join("Cargo.toml")).expect("kept"),
+        manifest
+    );
+    assert_eq!(
+        std::fs::read_to_string(project.join("src/main.rs")).expect("kept"),
+        "fn main() {}\n"
+    );
+    assert!(!project.join("README.md").exists());
+
+    let pack = base.join("pack");
+    std::fs::create_dir_all(&pack).expect("pack dir");
+    std::fs::write(pack.join("plugins.yaml"), "schema_version: \"1.0\"\n").expect("pack");
+    let (code, _, stderr) = build(&pack);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("(a plugins.yaml: it is a plugin pack)"),
+        "{stderr}"
+    );
+
+    let notes = base.join("notes");
+    std::fs::create_dir_all(&notes).expect("notes dir");
+    std::fs::write(notes.join("todo.txt"), "keep me").expect("notes");
+    let (code, _, stderr) = build(&notes);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("did not generate (todo.txt)"), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(notes.join("todo.txt")).expect("kept"),
+        "keep me"
+    );
+    let _ = std::fs::remove_dir_all(&base);
+}
