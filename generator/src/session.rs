@@ -256,6 +256,26 @@ impl Session {
             if session.found_packs.iter().any(same) {
                 continue;
             }
+            // The generated crate depends on each pack by its package name, once.
+            if let Some(first) = session.found_packs.iter().find(|p| p.name == pack.name) {
+                session.diagnostics.push(
+                    Diagnostic::error(
+                        codes::PACK_NAME_TAKEN,
+                        pack.cargo_toml(),
+                        format!(
+                            "two packs are both the Cargo package `{}`: {} and {}",
+                            pack.name,
+                            first.root_dir.display(),
+                            pack.root_dir.display()
+                        ),
+                    )
+                    .with_help(
+                        "a binary links each package once: give one of them another \
+                         `[package] name` (or select only one)",
+                    ),
+                );
+                continue;
+            }
             session.files.push(pack.manifest_path.clone());
             session.found_packs.push(pack.clone());
             let (plugins, diags) = loader.load(&pack.manifest_path, &pack);

@@ -527,3 +527,51 @@ fn emit_crate_never_overwrites_a_directory_it_did_not_generate() {
     );
     let _ = std::fs::remove_dir_all(&base);
 }
+
+/// Two packs that are the same Cargo package in two places would give the generated crate
+/// two dependencies of one name: `validate` (and so `build`) says so, naming both.
+#[test]
+fn two_packs_of_one_package_name_are_refused_naming_both() {
+    let base = std::env::temp_dir().join(format!("aiperf-gen-dup-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    let good = Path::new(&fixture("fixtures/check-class/acme-good")).to_owned();
+    let copy = |to: &Path| {
+        let mut stack = vec![(good.clone(), to.to_owned())];
+        while let Some((from, to)) = stack.pop() {
+            std::fs::create_dir_all(&to).expect("dir");
+            for entry in std::fs::read_dir(&from).expect("fixture").flatten() {
+                let target = to.join(entry.file_name());
+                if entry.path().is_dir() {
+                    stack.push((entry.path(), target));
+                } else {
+                    std::fs::copy(entry.path(), target).expect("copy");
+                }
+            }
+        }
+    };
+    let (x, y) = (base.join("x"), base.join("y"));
+    copy(&x);
+    copy(&y);
+    let packs = format!("core,{},{}", x.display(), y.display());
+    let (code, stdout, stderr) = run(&["aiperf-gen", "validate", "--plugins", &packs]);
+    assert_eq!(code, 1, "{stdout}");
+    let stdout = stdout + &stderr;
+    assert!(
+        stdout.contains(&format!(
+            "{}: error[E0306]: two packs are both the Cargo package `acme-good`: {} and {}",
+            y.join("Cargo.toml").display(),
+            x.display(),
+            y.display()
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("give one of them another `[package] name`"),
+        "{stdout}"
+    );
+    // Naming one pack twice is still one pack.
+    let once = format!("core,{},{}", x.display(), x.display());
+    let (code, stdout, _) = run(&["aiperf-gen", "validate", "--plugins", &once]);
+    assert_eq!(code, 0, "{stdout}");
+    let _ = std::fs::remove_dir_all(&base);
+}

@@ -96,6 +96,8 @@ pub mod codes {
     pub const PACK_MANIFEST_MISSING: &str = "E0304";
     /// The declared manifest path leaves the package directory.
     pub const PACK_MANIFEST_OUTSIDE: &str = "E0305";
+    /// Two selected packs are the same Cargo package name in different places.
+    pub const PACK_NAME_TAKEN: &str = "E0306";
     /// Internal error (a generated schema failed to compile); a bug in aiperf-gen.
     pub const INTERNAL: &str = "E0999";
     /// A category in `plugins.yaml` that `categories.yaml` does not define.
