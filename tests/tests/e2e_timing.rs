@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::{core_binary, profile, read_records, run_dir, Mock};
+use common::{core_binary, profile, read_json, read_records, run_dir, stat, Mock};
 
 use std::path::{Path, PathBuf};
 
@@ -229,6 +229,67 @@ fn gamma_smoothness_shapes_the_merged_schedule() {
     // of two independent gamma processes would be near 0.7).
     assert!((mean - 5.0).abs() < 0.5, "mean gap {mean} ms");
     assert!((cv - 0.5).abs() < 0.08, "cv {cv}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A rate capped by `--concurrency`, as AIPerf runs it: an arrival that finds every slot
+/// busy is skipped, not queued, so each request leaves at its own arrival instant (no
+/// lateness builds up), the run says how many were skipped, and the client is not blamed.
+#[test]
+fn a_rate_capped_by_concurrency_skips_arrivals_without_a_slot() {
+    core_binary();
+    let mock = Mock::start(&["--ttft-ms", "100", "--output-tokens", "2"]);
+    let dir = run_dir("rate-capped");
+    let output = profile(
+        &mock,
+        &dir,
+        &[
+            "--request-rate",
+            "50",
+            "--arrival-pattern",
+            "constant",
+            "--concurrency",
+            "1",
+            "--benchmark-duration",
+            "1.5",
+        ],
+    );
+    let records = read_records(&dir);
+    // One slot, ~100 ms requests, an arrival every 20 ms: a request at most every 120 ms.
+    let sent = records.len();
+    assert!((11..=16).contains(&sent), "{sent} requests");
+    let json = read_json(&dir);
+    let health = &json["client_health"];
+    let skipped = health["skipped_arrivals"]
+        .as_u64()
+        .expect("skipped_arrivals");
+    // 75 arrivals in 1.5 s, less those sent.
+    assert!(
+        (70..=76).contains(&(skipped + sent as u64)),
+        "{skipped} skipped + {sent} sent"
+    );
+    assert_eq!(health["client_bottleneck"], false, "{health}");
+    let lateness = stat(&json, "scheduling_lateness", "p99");
+    assert!(lateness < 2.0, "lateness p99 {lateness} ms");
+    // Each request left on an arrival of the 20 ms grid.
+    let intended: Vec<i128> = records.iter().map(|r| ns(r, "credit_issued_ns")).collect();
+    for pair in intended.windows(2) {
+        let gap_ms = (pair[1] - pair[0]) as f64 / 1e6;
+        let ticks = gap_ms / 20.0;
+        assert!(
+            (ticks - ticks.round()).abs() < 0.01,
+            "gap {gap_ms} ms off the grid"
+        );
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let console =
+        std::fs::read_to_string(dir.join("profile_export_console.txt")).expect("console text");
+    let note = format!(
+        "Note: {skipped} scheduled arrivals were skipped because all 1 --concurrency slots \
+         were busy (as AIPerf does): the rate sent was below the rate asked."
+    );
+    assert!(console.contains(&note), "{console}");
+    assert!(!console.contains("CLIENT-BOUND"), "{console}\n{stdout}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -22,6 +22,10 @@ pub(crate) struct ClientWaits {
     pub backlog: BacklogReport,
     pub unprepared: u64,
     pub unprepared_s: f64,
+    /// Arrivals of the schedule skipped because `--concurrency` slots were all busy: the
+    /// user's cap, not the client's delay, so a note rather than a reason.
+    pub skipped_arrivals: u64,
+    pub concurrency: Option<u32>,
 }
 
 /// CPU and wall time of one worker thread.
@@ -130,6 +134,7 @@ pub(crate) fn assess(
         },
         "unprepared_requests": waits.unprepared,
         "unprepared_wait_ms": waits.unprepared_s * 1e3,
+        "skipped_arrivals": waits.skipped_arrivals,
     });
 
     let lateness = match lateness_ms {
@@ -146,7 +151,7 @@ pub(crate) fn assess(
         busy_text.join(", "),
         workers.len()
     );
-    let text = if bottleneck {
+    let mut text = if bottleneck {
         let mut t = format!(
             "Client health: CLIENT-BOUND: these figures include client delay\n  {summary}\n"
         );
@@ -157,6 +162,16 @@ pub(crate) fn assess(
     } else {
         format!("Client health: ok ({summary})\n")
     };
+    if waits.skipped_arrivals > 0 {
+        let cap = waits
+            .concurrency
+            .map_or_else(|| "the".to_owned(), |c| format!("all {c}"));
+        text.push_str(&format!(
+            "  Note: {} scheduled arrivals were skipped because {cap} --concurrency slots \
+             were busy (as AIPerf does): the rate sent was below the rate asked.\n",
+            waits.skipped_arrivals
+        ));
+    }
     (value, text)
 }
 
@@ -228,6 +243,7 @@ mod tests {
             },
             unprepared: 2,
             unprepared_s: 0.004,
+            ..ClientWaits::default()
         };
         let (json, text) = assess(Some(&lateness(0.5, 2.5)), 10, 10, &w, "epoll", &waits);
         assert_eq!(json["client_bottleneck"], true);

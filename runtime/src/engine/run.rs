@@ -307,6 +307,7 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         sent: AtomicU64::new(0),
         completed: AtomicU64::new(0),
         errors: AtomicU64::new(0),
+        skipped_arrivals: AtomicU64::new(0),
         preparation: Preparation::default(),
         given_request_id: super::ids::given_header(&config.headers, "x-request-id"),
         given_correlation_id: super::ids::given_header(&config.headers, "x-correlation-id"),
@@ -467,6 +468,8 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
             backlog: backlog.report(),
             unprepared: shared.preparation.waits(),
             unprepared_s: shared.preparation.waited_s(),
+            skipped_arrivals: shared.skipped_arrivals.load(Ordering::Relaxed),
+            concurrency: config.effective_concurrency(),
         },
     );
     let mut results = results;

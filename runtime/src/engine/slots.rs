@@ -51,6 +51,22 @@ impl Slots {
         Acquire { slots: self }
     }
 
+    /// A free slot now, if there is one and nobody is waiting for it.
+    pub fn try_acquire(&self) -> Option<SlotGuard> {
+        let mut state = self.state.borrow_mut();
+        if self.limited && (state.available == 0 || !state.waiters.is_empty()) {
+            return None;
+        }
+        if self.limited {
+            state.available -= 1;
+        }
+        state.in_use += 1;
+        Some(SlotGuard {
+            state: self.state.clone(),
+            limited: self.limited,
+        })
+    }
+
     /// Changes how many slots exist (concurrency ramps); waiters are woken for new ones.
     pub fn set_capacity(&self, capacity: u32) {
         if !self.limited {

@@ -77,6 +77,8 @@ pub(crate) struct Shared {
     pub sent: AtomicU64,
     pub completed: AtomicU64,
     pub errors: AtomicU64,
+    /// Open-loop arrivals not sent because every `--concurrency` slot was busy.
+    pub skipped_arrivals: AtomicU64,
     /// The preparation of request bytes during the run, and the waits it caused.
     pub preparation: crate::engine::run::Preparation,
     /// `X-Request-ID` and `X-Correlation-ID` values given with `--header`: sent instead
@@ -379,6 +381,9 @@ async fn run_phase<P: PluginSet>(
             .timing
             .borrow_mut()
             .next_credit(&mut arrivals, planned_now);
+        // An open-loop arrival under a concurrency cap: AIPerf sends it only if a slot
+        // is free, else skips it (a queue behind the cap would grow without bound).
+        let tick = matches!(next, NextCredit::At(_));
         let (intended, session) = match next {
             NextCredit::Done => break,
             NextCredit::At(at) => (
@@ -408,9 +413,19 @@ async fn run_phase<P: PluginSet>(
         if let Either::Right(()) = race(tx.room(&clock), closed.fired()).await {
             break;
         }
-        let guard = match race(slots.acquire(), closed.fired()).await {
-            Either::Left(guard) => guard,
-            Either::Right(()) => break,
+        let guard = if tick {
+            match slots.try_acquire() {
+                Some(guard) => guard,
+                None => {
+                    shared.skipped_arrivals.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+            }
+        } else {
+            match race(slots.acquire(), closed.fired()).await {
+                Either::Left(guard) => guard,
+                Either::Right(()) => break,
+            }
         };
         let now = clock.now();
         if shared.stop.load(Ordering::Relaxed) || past_deadline(now) {
