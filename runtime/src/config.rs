@@ -466,6 +466,24 @@ impl ProfileConfig {
         if self.user_centric_rate.is_some() && self.request_rate.is_some() {
             return Err("--user-centric-rate and --request-rate cannot be combined".into());
         }
+        if self.num_users.is_some() && self.user_centric_rate.is_none() {
+            return Err("--num-users is the user count of --user-centric-rate, which is \
+                        not given"
+                .into());
+        }
+        if self.arrival_smoothness.is_some() && self.request_rate.is_none() {
+            return Err("--arrival-smoothness shapes the arrivals of --request-rate, which \
+                        is not given"
+                .into());
+        }
+        let burst = crate::plugin::normalize_name(&self.effective_arrival_pattern())
+            == "concurrency_burst";
+        if burst && self.request_rate.is_some() && self.concurrency.is_none() {
+            return Err("--arrival-pattern concurrency_burst sends a request whenever a \
+                        --concurrency slot is free and does not use --request-rate: give \
+                        --concurrency N (without it nothing bounds the requests in flight)"
+                .into());
+        }
         crate::limits::check(self)
     }
 

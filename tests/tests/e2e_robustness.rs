@@ -125,6 +125,8 @@ fn a_full_disk_loses_only_the_files_it_cannot_write() {
 /// numbers included: clap takes them as values), before any request is sent.
 #[test]
 fn absurd_flags_are_refused_at_start_up_with_their_message() {
+    // Built first: the time bound below is the refusal's, not the build's.
+    common::core_binary();
     let dir = run_dir("absurd");
     let url = format!("http://127.0.0.1:{}", closed_port());
     for (args, message) in [
@@ -150,6 +152,24 @@ fn absurd_flags_are_refused_at_start_up_with_their_message() {
             "--request-rate must be a positive number, got -5",
         ),
         (&["--model", ""], "--model names cannot be empty"),
+        (
+            &["--num-users", "4"],
+            "--num-users is the user count of --user-centric-rate, which is not given",
+        ),
+        (
+            &["--arrival-smoothness", "2"],
+            "--arrival-smoothness shapes the arrivals of --request-rate, which is not given",
+        ),
+        (
+            &[
+                "--request-rate",
+                "10",
+                "--arrival-pattern",
+                "concurrency-burst",
+            ],
+            "--arrival-pattern concurrency_burst sends a request whenever a --concurrency \
+             slot is free and does not use --request-rate: give --concurrency N",
+        ),
     ] {
         let _ = std::fs::remove_dir_all(&dir);
         let started = std::time::Instant::now();

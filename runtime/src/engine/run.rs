@@ -123,6 +123,15 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         );
     }
 
+    let burst = crate::plugin::normalize_name(&config.effective_arrival_pattern())
+        == "concurrency_burst";
+    if burst && config.request_rate.is_some() {
+        tracing::warn!(
+            "--request-rate is not used: --arrival-pattern concurrency_burst sends whenever \
+             a --concurrency slot is free"
+        );
+    }
+
     // Everything the measuring threads need is computed before the clock starts.
     let endpoint: P::Endpoint = create(&config.endpoint_type, &config)?;
     let metadata = endpoint.metadata().clone();
