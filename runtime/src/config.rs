@@ -467,22 +467,28 @@ impl ProfileConfig {
             return Err("--user-centric-rate and --request-rate cannot be combined".into());
         }
         if self.num_users.is_some() && self.user_centric_rate.is_none() {
-            return Err("--num-users is the user count of --user-centric-rate, which is \
+            return Err(
+                "--num-users is the user count of --user-centric-rate, which is \
                         not given"
-                .into());
+                    .into(),
+            );
         }
         if self.arrival_smoothness.is_some() && self.request_rate.is_none() {
-            return Err("--arrival-smoothness shapes the arrivals of --request-rate, which \
+            return Err(
+                "--arrival-smoothness shapes the arrivals of --request-rate, which \
                         is not given"
-                .into());
+                    .into(),
+            );
         }
-        let burst = crate::plugin::normalize_name(&self.effective_arrival_pattern())
-            == "concurrency_burst";
+        let burst =
+            crate::plugin::normalize_name(&self.effective_arrival_pattern()) == "concurrency_burst";
         if burst && self.request_rate.is_some() && self.concurrency.is_none() {
-            return Err("--arrival-pattern concurrency_burst sends a request whenever a \
+            return Err(
+                "--arrival-pattern concurrency_burst sends a request whenever a \
                         --concurrency slot is free and does not use --request-rate: give \
                         --concurrency N (without it nothing bounds the requests in flight)"
-                .into());
+                    .into(),
+            );
         }
         crate::limits::check(self)
     }
@@ -555,6 +561,17 @@ impl ProfileConfig {
 
     /// AIPerf's stimulus label for the default artifact directory.
     pub fn stimulus(&self) -> String {
+        match crate::plugin::normalize_name(&self.effective_timing_mode()).as_str() {
+            "fixed_schedule" => return "fixed_schedule".into(),
+            "user_centric_rate" => {
+                return format!(
+                    "user_centric-users{}-qps{}",
+                    self.num_users.unwrap_or(0),
+                    fmt_rate(self.user_centric_rate.unwrap_or(0.0))
+                )
+            }
+            _ => {}
+        }
         match (self.request_rate, self.concurrency) {
             (Some(r), Some(c)) => format!("concurrency{c}-request_rate{}", fmt_rate(r)),
             (Some(r), None) => format!("request_rate{}", fmt_rate(r)),
@@ -800,6 +817,28 @@ mod transport_flag_tests {
         let command = ProfileConfig::augment_args(Command::new("profile"));
         let matches = command.try_get_matches_from(["profile", "-m", "m"].iter().chain(args))?;
         ProfileConfig::from_arg_matches(&matches)
+    }
+
+    /// AIPerf's stimulus part of the default artifact directory, by timing mode.
+    #[test]
+    fn stimulus_names_the_timing_as_aiperf() {
+        let stimulus = |args: &[&str]| parse(args).unwrap().stimulus();
+        assert_eq!(stimulus(&[]), "concurrency1");
+        assert_eq!(stimulus(&["--concurrency", "8"]), "concurrency8");
+        assert_eq!(stimulus(&["--request-rate", "20"]), "request_rate20.0");
+        assert_eq!(
+            stimulus(&["--request-rate", "2.5", "--concurrency", "4"]),
+            "concurrency4-request_rate2.5"
+        );
+        assert_eq!(
+            stimulus(&["--user-centric-rate", "5", "--num-users", "2"]),
+            "user_centric-users2-qps5.0"
+        );
+        assert_eq!(stimulus(&["--fixed-schedule"]), "fixed_schedule");
+        assert_eq!(
+            stimulus(&["--fixed-schedule", "--no-fixed-schedule"]),
+            "concurrency1"
+        );
     }
 
     #[test]

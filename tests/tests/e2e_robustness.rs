@@ -206,6 +206,22 @@ fn export_level_and_verbosity_flags_behave_as_aiperf_s() {
     assert_eq!(read_json(&dir)["request_count"]["avg"].as_f64(), Some(5.0));
     assert!(dir.join("profile_export_aiperf.csv").exists());
     assert!(!dir.join("profile_export.jsonl").exists());
+    // Into a directory an earlier run filled: its records do not stay beside the new
+    // summary, which does not describe them.
+    let output = run(&mock.url, &dir, &["--request-count", "3"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert!(dir.join("profile_export.jsonl").exists());
+    let output = run(
+        &mock.url,
+        &dir,
+        &["--request-count", "4", "--export-level", "summary"],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert!(
+        !dir.join("profile_export.jsonl").exists(),
+        "a stale record file"
+    );
+    assert_eq!(read_json(&dir)["request_count"]["avg"].as_f64(), Some(4.0));
     let _ = std::fs::remove_dir_all(&dir);
 
     // AIPerf's renaming of the profile exports; the console text keeps its name.

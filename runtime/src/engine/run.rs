@@ -86,7 +86,7 @@ fn driver_of(config: &ProfileConfig) -> Result<Driver, String> {
 }
 
 /// The artifact directory AIPerf would pick when none is given.
-fn default_artifact_dir(config: &ProfileConfig) -> PathBuf {
+fn default_artifact_dir<P: PluginSet>(config: &ProfileConfig) -> PathBuf {
     let model = if config.model.len() > 1 {
         format!("{}_multi", config.model_name())
     } else {
@@ -94,11 +94,44 @@ fn default_artifact_dir(config: &ProfileConfig) -> PathBuf {
     };
     let model = model.replace('/', "_");
     let service_kind = "openai";
+    // The plugin's name, also when it was chosen by its class path.
+    let endpoint = <P::Endpoint as DispatchEnum>::Kind::from_name(&config.endpoint_type)
+        .map_or_else(|| config.endpoint_type.clone(), |k| k.name().to_owned());
     PathBuf::from("artifacts").join(format!(
-        "{model}-{service_kind}-{}-{}",
-        config.endpoint_type,
+        "{model}-{service_kind}-{endpoint}-{}",
         config.stimulus()
     ))
+}
+
+/// Removes what an earlier run into the same directory wrote and this one will not
+/// rewrite (records with `--export-level summary`, phase files without a warmup), and the
+/// ready marker until this run's results are complete, so the directory never mixes two
+/// runs. Only this tool's file names are touched.
+fn clear_stale_artifacts(dir: &Path, config: &ProfileConfig) {
+    let prefix = config.profile_export_prefix.as_deref();
+    let export = |name: &str| dir.join(crate::results::export_file_name(prefix, name));
+    let mut stale = vec![dir.join(".aiperf_results_ready.json")];
+    if !config.export_level.writes_records() {
+        stale.push(export(crate::export::RECORDS_FILE));
+    }
+    if config.export_level != crate::config::ExportLevel::Raw {
+        stale.push(export(crate::export::RAW_FILE));
+    }
+    if !config.has_warmup() {
+        stale.push(dir.join(phases::MANIFEST_FILE));
+        for phase in [Phase::Warmup, Phase::Profiling] {
+            let phase_dir = dir.join("phases").join(phase.as_str());
+            stale.push(phase_dir.join(crate::export::JSON_FILE));
+            stale.push(phase_dir.join(crate::export::CSV_FILE));
+        }
+    }
+    for path in stale {
+        match std::fs::remove_file(&path) {
+            Ok(()) => tracing::debug!("removed {} of an earlier run", path.display()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => tracing::warn!("cannot remove {} of an earlier run: {e}", path.display()),
+        }
+    }
 }
 
 /// Runs a whole benchmark with the linked plugin set.
@@ -109,22 +142,9 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
     config.validate()?;
     check_plugin_names::<P>(&config)?;
     let driver = driver_of(&config)?;
-    let artifact_dir = config
-        .artifact_dir
-        .clone()
-        .unwrap_or_else(|| default_artifact_dir(&config));
-    std::fs::create_dir_all(&artifact_dir)
-        .map_err(|e| format!("cannot create {}: {e}", artifact_dir.display()))?;
-    let log_file = artifact_dir.join("logs").join("aiperf.log");
-    if let Err(e) = crate::logging::set_file(&log_file) {
-        tracing::warn!(
-            "cannot write {}: {e}; logging to the console only",
-            log_file.display()
-        );
-    }
 
-    let burst = crate::plugin::normalize_name(&config.effective_arrival_pattern())
-        == "concurrency_burst";
+    let burst =
+        crate::plugin::normalize_name(&config.effective_arrival_pattern()) == "concurrency_burst";
     if burst && config.request_rate.is_some() {
         tracing::warn!(
             "--request-rate is not used: --arrival-pattern concurrency_burst sends whenever \
@@ -179,6 +199,22 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
             );
         }
         config.fixed_schedule = true;
+    }
+    // Named once the timing is settled: a trace that replays its timestamps is a
+    // `fixed_schedule` run, as in AIPerf's directory name.
+    let artifact_dir = config
+        .artifact_dir
+        .clone()
+        .unwrap_or_else(|| default_artifact_dir::<P>(&config));
+    std::fs::create_dir_all(&artifact_dir)
+        .map_err(|e| format!("cannot create {}: {e}", artifact_dir.display()))?;
+    clear_stale_artifacts(&artifact_dir, &config);
+    let log_file = artifact_dir.join("logs").join("aiperf.log");
+    if let Err(e) = crate::logging::set_file(&log_file) {
+        tracing::warn!(
+            "cannot write {}: {e}; logging to the console only",
+            log_file.display()
+        );
     }
 
     let transport: P::Transport = create(&config.transport, &config)?;
