@@ -445,6 +445,30 @@ fn every_nth_request_fails_and_the_rest_succeed() {
     assert_eq!(json["request_count"]["avg"], 15.0);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("Too Many Requests"), "{stdout}");
+
+    // AIPerf's error-adjusted latency: the 15 successes plus 5 failures at +inf, ranked
+    // nearest: p25 is the 5th value, p50 the 10th, p75 the 15th; from p90 (the 18th) on,
+    // and avg, max, std and sum, the values are the failures' and are left out.
+    let mut latencies: Vec<f64> = records
+        .iter()
+        .filter_map(|r| r["metrics"]["request_latency"]["value"].as_f64())
+        .collect();
+    latencies.sort_by(f64::total_cmp);
+    assert_eq!(latencies.len(), 15);
+    let adj = &json["adj_request_latency"];
+    assert_eq!(adj["unit"], "ms");
+    assert_eq!(adj["count"], 20);
+    assert_eq!(adj["min"].as_f64(), Some(latencies[0]));
+    assert_eq!(adj["p25"].as_f64(), Some(latencies[4]));
+    assert_eq!(adj["p50"].as_f64(), Some(latencies[9]));
+    assert_eq!(adj["p75"].as_f64(), Some(latencies[14]));
+    for absent in ["avg", "max", "std", "sum", "p90", "p95", "p99"] {
+        assert!(adj.get(absent).is_none(), "{absent} in {adj}");
+    }
+    assert!(
+        stdout.contains("Request Latency (error-adjusted)"),
+        "{stdout}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

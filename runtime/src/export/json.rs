@@ -155,13 +155,18 @@ fn metric_json(m: &MetricResult) -> Json {
                 ("max", s.max),
                 ("std", s.std),
             ];
+            // Infinite fields (error-adjusted metrics: what lands on a failure) are left
+            // out, as AIPerf leaves them out.
             fields.extend(
                 values
                     .into_iter()
+                    .filter(|(_, v)| v.is_finite())
                     .map(|(k, v)| (k.to_owned(), Json::float(v))),
             );
             fields.push(("count".into(), Json::int(s.count)));
-            fields.push(("sum".into(), Json::float(s.sum)));
+            if s.sum.is_finite() {
+                fields.push(("sum".into(), Json::float(s.sum)));
+            }
         }
         None => fields.push(("avg".into(), Json::float(m.avg))),
     }

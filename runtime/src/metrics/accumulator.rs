@@ -255,6 +255,27 @@ impl MetricsAccumulator {
         }
 
         let errors = self.errors.total();
+        // AIPerf's `adj_<tag>` "(error-adjusted)" latencies, when requests failed.
+        for s in &self.series {
+            let adjusts = catalogue::lookup(s.tag).is_some_and(|d| {
+                d.flags
+                    .contains(catalogue::MetricFlags::PERCENTILE_INCLUDES_FAILED_REQUESTS)
+            });
+            let adjusted = catalogue::lookup(&format!("adj_{}", s.tag));
+            let (true, Some(def)) = (adjusts, adjusted) else {
+                continue;
+            };
+            if let Some(st) = super::stats::error_adjusted(s.values.iter(), errors) {
+                out.push(MetricResult {
+                    tag: def.tag,
+                    header: def.header,
+                    unit: def.unit,
+                    display_order: def.console_order(),
+                    avg: st.avg,
+                    stats: Some(st),
+                });
+            }
+        }
         let duration_s = match (self.first_start, self.last_end) {
             (Some(s), Some(e)) if e > s => Some((e - s) as f64 / 1e9),
             _ => None,

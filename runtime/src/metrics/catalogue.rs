@@ -214,6 +214,16 @@ pub static CATALOGUE: &[MetricDef] = &[
         T.union(L), G::Default, true),
     def("input_sequence_length", "Input Sequence Length", "tokens", Some(700), K::Record,
         I.union(L), G::Default, true),
+    // AIPerf's error-adjusted latencies (successes plus one +inf per failure), summaries
+    // only, last in the default table when requests failed.
+    def("adj_time_to_first_token", "Time to First Token (error-adjusted)", "ms",
+        Some(10_100), K::Aggregate, N, G::Default, false),
+    def("adj_request_latency", "Request Latency (error-adjusted)", "ms", Some(10_300),
+        K::Aggregate, N, G::Default, false),
+    def("adj_decode_duration", "Decode Duration (error-adjusted)", "ms", Some(10_350),
+        K::Aggregate, N, G::Default, false),
+    def("adj_inter_token_latency", "Inter Token Latency (error-adjusted)", "ms",
+        Some(10_400), K::Aggregate, N, G::Default, false),
     // Run-level metrics of the default table.
     def("output_token_throughput", "Output Token Throughput", "tokens/sec", Some(800),
         K::Derived, T.union(L), G::Default, false),

@@ -47,6 +47,42 @@ fn stats_of(values: impl Iterator<Item = f64>, hint: usize) -> Option<Stats> {
     })
 }
 
+/// AIPerf's error-adjusted statistics of a latency: the successes' values plus one `+inf`
+/// per failed request (a request that never answered took forever), with nearest-rank
+/// percentiles (the value at rank `ceil(q/100 * n)`). What lands on a failure (`avg`,
+/// `sum`, `max`, `std` and the upper percentiles) is infinite: exporters leave it out.
+/// `None` when there are no failures (the metric would equal the plain one) or no values.
+pub fn error_adjusted(values: impl Iterator<Item = f64>, failures: u64) -> Option<Stats> {
+    let mut sorted: Vec<f64> = values.filter(|v| v.is_finite()).collect();
+    if failures == 0 || sorted.is_empty() {
+        return None;
+    }
+    sorted.sort_unstable_by(f64::total_cmp);
+    let n = sorted.len() as u64 + failures;
+    let rank = |q: f64| {
+        let rank = ((q / 100.0) * n as f64).ceil().max(1.0) as usize;
+        sorted.get(rank - 1).copied().unwrap_or(f64::INFINITY)
+    };
+    let p = PERCENTILES.map(rank);
+    Some(Stats {
+        avg: f64::INFINITY,
+        min: sorted[0],
+        max: f64::INFINITY,
+        sum: f64::INFINITY,
+        std: f64::INFINITY,
+        count: n,
+        p1: p[0],
+        p5: p[1],
+        p10: p[2],
+        p25: p[3],
+        p50: p[4],
+        p75: p[5],
+        p90: p[6],
+        p95: p[7],
+        p99: p[8],
+    })
+}
+
 /// Values per storage chunk. The first chunk grows by doubling up to exactly this (a short
 /// run holds little); every later one is allocated whole, so a long run never copies a
 /// series nor leaves freed buffers of every size behind.
@@ -202,6 +238,25 @@ mod tests {
         assert!(close(s.p99, 3.97));
         assert!(close(s.p1, 1.03));
         assert!(close(s.std, 1.25f64.sqrt()));
+    }
+
+    /// Eight successes and two failures: ten values ranked nearest, the top two infinite.
+    #[test]
+    fn error_adjusted_ranks_failures_as_infinite() {
+        let values = [8.0, 1.0, 7.0, 2.0, 6.0, 3.0, 5.0, 4.0];
+        let s = error_adjusted(values.iter().copied(), 2).expect("adjusted");
+        assert_eq!(s.count, 10);
+        assert_eq!(s.min, 1.0);
+        // Ranks ceil(q/100 * 10): 1, 1, 1, 3, 5, 8, 9, 10, 10.
+        assert_eq!(
+            [s.p1, s.p5, s.p10, s.p25, s.p50, s.p75],
+            [1.0, 1.0, 1.0, 3.0, 5.0, 8.0]
+        );
+        for v in [s.p90, s.p95, s.p99, s.avg, s.max, s.sum, s.std] {
+            assert_eq!(v, f64::INFINITY);
+        }
+        assert_eq!(error_adjusted(values.iter().copied(), 0), None);
+        assert_eq!(error_adjusted(std::iter::empty(), 3), None);
     }
 
     /// The compact store gives back exactly what was pushed, in order, across chunks and
