@@ -146,6 +146,11 @@ fn chat_reasoning_counted_by_the_client_and_by_the_server() {
             >= client.stat("time_to_first_token", "min") + 10.0
     );
     assert!(client.stat("request_latency", "min") >= 20.0 + 15.0 * 2.0);
+    // Completion 19 against 16 counted here is 18.75% off: the console warns.
+    let warned = "8 of 8 requests (100.0%) reported token counts (usage) more than 10%";
+    assert!(client.stdout.contains(warned), "{}", client.stdout);
+    assert!(client.stdout.contains("Token Count Discrepancy Warning"));
+    assert!(!client.stdout.contains("OSL Mismatch Warning"));
 
     let mut args = common.to_vec();
     args.push("--use-server-token-count");
@@ -158,6 +163,40 @@ fn chat_reasoning_counted_by_the_client_and_by_the_server() {
     assert_eq!(server.stat("output_sequence_length", "avg"), 19.0);
     assert!(!server.has("usage_completion_tokens_diff_pct"));
     assert!(!server.has("usage_prompt_tokens_diff_pct"));
+    assert!(!server.stdout.contains("Token Count Discrepancy Warning"));
+}
+
+/// A server that ignores `max_tokens`: 64 tokens each where 20 were asked. The console
+/// says how many and by how much.
+#[test]
+fn output_lengths_off_the_requested_osl_are_warned_about() {
+    let mock = Mock::start(&["--output-tokens", "64", "--ignore-max-tokens"]);
+    let run = profile(
+        &mock,
+        "osl-mismatch",
+        &[
+            "--endpoint-type",
+            "chat",
+            "--osl",
+            "20",
+            "--request-count",
+            "4",
+        ],
+    );
+    run.assert_no_errors();
+    assert_eq!(run.stat("output_sequence_length", "avg"), 64.0);
+    assert!(
+        run.stdout.contains("OSL Mismatch Warning"),
+        "{}",
+        run.stdout
+    );
+    // The panel wraps its text: each piece checked stays on one line.
+    for piece in [
+        "4 of 4 requests (100.0%) came back with an output length other than",
+        "(--osl) (on average +220.0%), by more than 5% or 50 tokens.",
+    ] {
+        assert!(run.stdout.contains(piece), "{piece}: {}", run.stdout);
+    }
 }
 
 #[test]

@@ -34,7 +34,7 @@ pub static PACKS: [PackInfo; 2] = [
 ];
 
 /// Every manifest entry, shadowed ones included, in registration order.
-pub static ENTRIES: [PluginEntry; 44] = [
+pub static ENTRIES: [PluginEntry; 46] = [
     PluginEntry {
         category: "timing_strategy",
         name: "request_rate",
@@ -422,6 +422,26 @@ pub static ENTRIES: [PluginEntry; 44] = [
         pack: "aiperf-core",
         priority: 0,
         description: "Prints the metrics table.",
+        metadata_json: "{}",
+        shadowed_by: None,
+    },
+    PluginEntry {
+        category: "console_exporter",
+        name: "usage_discrepancy_warning",
+        class_path: "aiperf_core::exporters:UsageDiscrepancyWarning",
+        pack: "aiperf-core",
+        priority: 0,
+        description: "Warns when the server's usage token counts differ from the client's tokenizer by\nmore than 10% on some requests.\n",
+        metadata_json: "{}",
+        shadowed_by: None,
+    },
+    PluginEntry {
+        category: "console_exporter",
+        name: "osl_mismatch_warning",
+        class_path: "aiperf_core::exporters:OslMismatchWarning",
+        pack: "aiperf-core",
+        priority: 0,
+        description: "Warns when output lengths missed the requested --osl by more than 5% or 50 tokens.\n",
         metadata_json: "{}",
         shadowed_by: None,
     },
@@ -1968,6 +1988,10 @@ pub enum ConsoleExporterType {
     Errors,
     /// `metrics` from aiperf-core.
     Metrics,
+    /// `usage_discrepancy_warning` from aiperf-core.
+    UsageDiscrepancyWarning,
+    /// `osl_mismatch_warning` from aiperf-core.
+    OslMismatchWarning,
     /// `acme_summary` from acme-endpoints.
     AcmeSummary,
 }
@@ -1975,12 +1999,20 @@ pub enum ConsoleExporterType {
 impl PluginKind for ConsoleExporterType {
     const CATEGORY: &'static str = "console_exporter";
     fn all() -> &'static [Self] {
-        &[Self::Errors, Self::Metrics, Self::AcmeSummary]
+        &[
+            Self::Errors,
+            Self::Metrics,
+            Self::UsageDiscrepancyWarning,
+            Self::OslMismatchWarning,
+            Self::AcmeSummary,
+        ]
     }
     fn name(self) -> &'static str {
         match self {
             Self::Errors => "errors",
             Self::Metrics => "metrics",
+            Self::UsageDiscrepancyWarning => "usage_discrepancy_warning",
+            Self::OslMismatchWarning => "osl_mismatch_warning",
             Self::AcmeSummary => "acme_summary",
         }
     }
@@ -1988,19 +2020,29 @@ impl PluginKind for ConsoleExporterType {
         match self {
             Self::Errors => &ENTRIES[37],
             Self::Metrics => &ENTRIES[38],
-            Self::AcmeSummary => &ENTRIES[39],
+            Self::UsageDiscrepancyWarning => &ENTRIES[39],
+            Self::OslMismatchWarning => &ENTRIES[40],
+            Self::AcmeSummary => &ENTRIES[41],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
         match normalize_name(name).as_str() {
             "errors" => Some(Self::Errors),
             "metrics" => Some(Self::Metrics),
+            "usage_discrepancy_warning" => Some(Self::UsageDiscrepancyWarning),
+            "osl_mismatch_warning" => Some(Self::OslMismatchWarning),
             "acme_summary" => Some(Self::AcmeSummary),
             _ => {
                 match name {
                     "aiperf_core::exporters:ErrorsConsoleExporter" => Some(Self::Errors),
                     "aiperf_core::exporters:MetricsConsoleExporter" => {
                         Some(Self::Metrics)
+                    }
+                    "aiperf_core::exporters:UsageDiscrepancyWarning" => {
+                        Some(Self::UsageDiscrepancyWarning)
+                    }
+                    "aiperf_core::exporters:OslMismatchWarning" => {
+                        Some(Self::OslMismatchWarning)
                     }
                     "acme_endpoints::console:Summary" => Some(Self::AcmeSummary),
                     _ => None,
@@ -2059,6 +2101,10 @@ pub enum ConsoleExporterPlugin {
     Errors(aiperf_core::exporters::ErrorsConsoleExporter),
     /// `metrics`: `aiperf_core::exporters:MetricsConsoleExporter`.
     Metrics(aiperf_core::exporters::MetricsConsoleExporter),
+    /// `usage_discrepancy_warning`: `aiperf_core::exporters:UsageDiscrepancyWarning`.
+    UsageDiscrepancyWarning(aiperf_core::exporters::UsageDiscrepancyWarning),
+    /// `osl_mismatch_warning`: `aiperf_core::exporters:OslMismatchWarning`.
+    OslMismatchWarning(aiperf_core::exporters::OslMismatchWarning),
     /// `acme_summary`: `acme_endpoints::console:Summary`.
     AcmeSummary(acme_endpoints::console::Summary),
 }
@@ -2077,6 +2123,14 @@ impl DispatchEnum for ConsoleExporterPlugin {
             ConsoleExporterType::Metrics => {
                 <aiperf_core::exporters::MetricsConsoleExporter as Plugin>::create(ctx)
                     .map(Self::Metrics)
+            }
+            ConsoleExporterType::UsageDiscrepancyWarning => {
+                <aiperf_core::exporters::UsageDiscrepancyWarning as Plugin>::create(ctx)
+                    .map(Self::UsageDiscrepancyWarning)
+            }
+            ConsoleExporterType::OslMismatchWarning => {
+                <aiperf_core::exporters::OslMismatchWarning as Plugin>::create(ctx)
+                    .map(Self::OslMismatchWarning)
             }
             ConsoleExporterType::AcmeSummary => {
                 <acme_endpoints::console::Summary as Plugin>::create(ctx)
@@ -2108,8 +2162,8 @@ impl PluginKind for UIType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::None => &ENTRIES[40],
-            Self::Simple => &ENTRIES[41],
+            Self::None => &ENTRIES[42],
+            Self::Simple => &ENTRIES[43],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -2208,7 +2262,7 @@ impl PluginKind for URLSelectionStrategy {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::RoundRobin => &ENTRIES[42],
+            Self::RoundRobin => &ENTRIES[44],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -2311,7 +2365,7 @@ impl PluginKind for TokenizerType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::Tiktoken => &ENTRIES[43],
+            Self::Tiktoken => &ENTRIES[45],
         }
     }
     fn from_name(name: &str) -> Option<Self> {

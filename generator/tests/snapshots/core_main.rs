@@ -25,7 +25,7 @@ pub static PACKS: [PackInfo; 1] = [
 ];
 
 /// Every manifest entry, shadowed ones included, in registration order.
-pub static ENTRIES: [PluginEntry; 42] = [
+pub static ENTRIES: [PluginEntry; 44] = [
     PluginEntry {
         category: "timing_strategy",
         name: "request_rate",
@@ -403,6 +403,26 @@ pub static ENTRIES: [PluginEntry; 42] = [
         pack: "aiperf-core",
         priority: 0,
         description: "Prints the metrics table.",
+        metadata_json: "{}",
+        shadowed_by: None,
+    },
+    PluginEntry {
+        category: "console_exporter",
+        name: "usage_discrepancy_warning",
+        class_path: "aiperf_core::exporters:UsageDiscrepancyWarning",
+        pack: "aiperf-core",
+        priority: 0,
+        description: "Warns when the server's usage token counts differ from the client's tokenizer by\nmore than 10% on some requests.\n",
+        metadata_json: "{}",
+        shadowed_by: None,
+    },
+    PluginEntry {
+        category: "console_exporter",
+        name: "osl_mismatch_warning",
+        class_path: "aiperf_core::exporters:OslMismatchWarning",
+        pack: "aiperf-core",
+        priority: 0,
+        description: "Warns when output lengths missed the requested --osl by more than 5% or 50 tokens.\n",
         metadata_json: "{}",
         shadowed_by: None,
     },
@@ -1927,34 +1947,55 @@ pub enum ConsoleExporterType {
     Errors,
     /// `metrics` from aiperf-core.
     Metrics,
+    /// `usage_discrepancy_warning` from aiperf-core.
+    UsageDiscrepancyWarning,
+    /// `osl_mismatch_warning` from aiperf-core.
+    OslMismatchWarning,
 }
 
 impl PluginKind for ConsoleExporterType {
     const CATEGORY: &'static str = "console_exporter";
     fn all() -> &'static [Self] {
-        &[Self::Errors, Self::Metrics]
+        &[
+            Self::Errors,
+            Self::Metrics,
+            Self::UsageDiscrepancyWarning,
+            Self::OslMismatchWarning,
+        ]
     }
     fn name(self) -> &'static str {
         match self {
             Self::Errors => "errors",
             Self::Metrics => "metrics",
+            Self::UsageDiscrepancyWarning => "usage_discrepancy_warning",
+            Self::OslMismatchWarning => "osl_mismatch_warning",
         }
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
             Self::Errors => &ENTRIES[36],
             Self::Metrics => &ENTRIES[37],
+            Self::UsageDiscrepancyWarning => &ENTRIES[38],
+            Self::OslMismatchWarning => &ENTRIES[39],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
         match normalize_name(name).as_str() {
             "errors" => Some(Self::Errors),
             "metrics" => Some(Self::Metrics),
+            "usage_discrepancy_warning" => Some(Self::UsageDiscrepancyWarning),
+            "osl_mismatch_warning" => Some(Self::OslMismatchWarning),
             _ => {
                 match name {
                     "aiperf_core::exporters:ErrorsConsoleExporter" => Some(Self::Errors),
                     "aiperf_core::exporters:MetricsConsoleExporter" => {
                         Some(Self::Metrics)
+                    }
+                    "aiperf_core::exporters:UsageDiscrepancyWarning" => {
+                        Some(Self::UsageDiscrepancyWarning)
+                    }
+                    "aiperf_core::exporters:OslMismatchWarning" => {
+                        Some(Self::OslMismatchWarning)
                     }
                     _ => None,
                 }
@@ -2012,6 +2053,10 @@ pub enum ConsoleExporterPlugin {
     Errors(aiperf_core::exporters::ErrorsConsoleExporter),
     /// `metrics`: `aiperf_core::exporters:MetricsConsoleExporter`.
     Metrics(aiperf_core::exporters::MetricsConsoleExporter),
+    /// `usage_discrepancy_warning`: `aiperf_core::exporters:UsageDiscrepancyWarning`.
+    UsageDiscrepancyWarning(aiperf_core::exporters::UsageDiscrepancyWarning),
+    /// `osl_mismatch_warning`: `aiperf_core::exporters:OslMismatchWarning`.
+    OslMismatchWarning(aiperf_core::exporters::OslMismatchWarning),
 }
 
 impl DispatchEnum for ConsoleExporterPlugin {
@@ -2028,6 +2073,14 @@ impl DispatchEnum for ConsoleExporterPlugin {
             ConsoleExporterType::Metrics => {
                 <aiperf_core::exporters::MetricsConsoleExporter as Plugin>::create(ctx)
                     .map(Self::Metrics)
+            }
+            ConsoleExporterType::UsageDiscrepancyWarning => {
+                <aiperf_core::exporters::UsageDiscrepancyWarning as Plugin>::create(ctx)
+                    .map(Self::UsageDiscrepancyWarning)
+            }
+            ConsoleExporterType::OslMismatchWarning => {
+                <aiperf_core::exporters::OslMismatchWarning as Plugin>::create(ctx)
+                    .map(Self::OslMismatchWarning)
             }
         }
     }
@@ -2055,8 +2108,8 @@ impl PluginKind for UIType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::None => &ENTRIES[38],
-            Self::Simple => &ENTRIES[39],
+            Self::None => &ENTRIES[40],
+            Self::Simple => &ENTRIES[41],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -2155,7 +2208,7 @@ impl PluginKind for URLSelectionStrategy {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::RoundRobin => &ENTRIES[40],
+            Self::RoundRobin => &ENTRIES[42],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -2258,7 +2311,7 @@ impl PluginKind for TokenizerType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::Tiktoken => &ENTRIES[41],
+            Self::Tiktoken => &ENTRIES[43],
         }
     }
     fn from_name(name: &str) -> Option<Self> {

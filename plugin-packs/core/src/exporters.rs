@@ -90,6 +90,114 @@ impl ConsoleExporterProtocol for ErrorsConsoleExporter {
     }
 }
 
+/// A count metric of the run, when the run has it and it is above zero.
+fn count(results: &RunResults, tag: &str) -> Option<u64> {
+    let v = results.metric(tag)?.avg;
+    (v.is_finite() && v >= 1.0).then_some(v as u64)
+}
+
+/// The average of a per-request metric, when the run has it.
+fn average(results: &RunResults, tag: &str) -> Option<f64> {
+    results
+        .metric(tag)
+        .and_then(|m| m.stats.as_ref())
+        .map(|s| s.avg)
+        .filter(|v| v.is_finite())
+}
+
+/// `n of total requests (p%)`, total being every valid request.
+fn share(n: u64, results: &RunResults) -> String {
+    let total = results.metric("request_count").map_or(0.0, |m| m.avg);
+    if total >= 1.0 {
+        format!(
+            "{n} of {total:.0} requests ({:.1}%)",
+            100.0 * n as f64 / total
+        )
+    } else {
+        format!("{n} requests")
+    }
+}
+
+/// Warns when the server's output lengths missed the requested `--osl` (more than 5% or
+/// 50 tokens away): throughput per token then describes other lengths than asked.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OslMismatchWarning;
+
+impl Plugin for OslMismatchWarning {
+    fn create(_ctx: &PluginContext<'_>) -> Result<Self, PluginError> {
+        Ok(OslMismatchWarning)
+    }
+}
+
+impl ConsoleExporterProtocol for OslMismatchWarning {
+    fn export(&self, results: &RunResults, out: &mut String) -> Result<(), PluginError> {
+        let Some(n) = count(results, "osl_mismatch_count") else {
+            return Ok(());
+        };
+        let diff = average(results, "osl_mismatch_diff_pct")
+            .map_or_else(String::new, |d| format!(" (on average {d:+.1}%)"));
+        let text = format!(
+            "{} came back with an output length other than the one requested (--osl){diff}, \
+             by more than 5% or 50 tokens.\nThe server may stop early at an end-of-sequence \
+             token or ignore max_tokens: per-token figures then describe other lengths than \
+             the ones asked for. Servers that support it can be held to the length with \
+             --extra-inputs ignore_eos:true (or min_tokens).",
+            share(n, results)
+        );
+        out.push_str(TABLE_GAP);
+        out.push_str(&console::render_warning_panel(
+            "OSL Mismatch Warning",
+            &text,
+        ));
+        Ok(())
+    }
+}
+
+/// Warns when the server's token counts (`usage`) differ from the client's tokenizer by
+/// more than 10%: the token figures then depend on which count is right.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UsageDiscrepancyWarning;
+
+impl Plugin for UsageDiscrepancyWarning {
+    fn create(_ctx: &PluginContext<'_>) -> Result<Self, PluginError> {
+        Ok(UsageDiscrepancyWarning)
+    }
+}
+
+impl ConsoleExporterProtocol for UsageDiscrepancyWarning {
+    fn export(&self, results: &RunResults, out: &mut String) -> Result<(), PluginError> {
+        let Some(n) = count(results, "usage_discrepancy_count") else {
+            return Ok(());
+        };
+        let diffs: Vec<String> = [
+            ("prompt", "usage_prompt_tokens_diff_pct"),
+            ("completion", "usage_completion_tokens_diff_pct"),
+            ("reasoning", "usage_reasoning_tokens_diff_pct"),
+        ]
+        .into_iter()
+        .filter_map(|(what, tag)| Some(format!("{what} {:.1}%", average(results, tag)?)))
+        .collect();
+        let text = format!(
+            "{} reported token counts (usage) more than 10% away from this client's \
+             tokenizer (average differences: {}).\nThe tokenizer may not be the model's \
+             (--tokenizer), or the server counts special tokens or a chat template. \
+             --use-server-token-count takes the server's counts instead.",
+            share(n, results),
+            if diffs.is_empty() {
+                "n/a".to_owned()
+            } else {
+                diffs.join(", ")
+            }
+        );
+        out.push_str(TABLE_GAP);
+        out.push_str(&console::render_warning_panel(
+            "Token Count Discrepancy Warning",
+            &text,
+        ));
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use aiperf_runtime::record::ErrorDetails;

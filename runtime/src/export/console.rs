@@ -139,6 +139,29 @@ pub fn render_error_summary(errors: &[ErrorCount]) -> String {
 }
 
 /// Word-wraps text to `width` columns, breaking words longer than a line.
+/// Text width inside a warning panel.
+const PANEL_WIDTH: usize = 88;
+
+/// A warning panel, as AIPerf's console warnings are drawn: a rounded box titled
+/// `title`, the text wrapped inside (a `\n` in `text` starts a new paragraph).
+pub fn render_warning_panel(title: &str, text: &str) -> String {
+    let lines: Vec<String> = wrap(text, PANEL_WIDTH).lines().map(str::to_owned).collect();
+    let inner = PANEL_WIDTH + 2;
+    let head = format!(" {title} ");
+    let fill = inner.saturating_sub(head.chars().count());
+    let mut out = format!(
+        "╭{}{head}{}╮\n",
+        "─".repeat(fill / 2),
+        "─".repeat(fill - fill / 2)
+    );
+    for line in lines {
+        let pad = PANEL_WIDTH.saturating_sub(line.chars().count());
+        out.push_str(&format!("│ {line}{} │\n", " ".repeat(pad)));
+    }
+    out.push_str(&format!("╰{}╯\n", "─".repeat(inner)));
+    out
+}
+
 fn wrap(text: &str, width: usize) -> String {
     let mut lines: Vec<String> = Vec::new();
     for paragraph in text.lines() {
