@@ -242,6 +242,14 @@ impl Session {
         let search = pack_search_path(&inputs.pack_paths);
         let loader = PluginsLoader::new(&categories, inputs.options);
         for arg in &inputs.packs {
+            if arg.trim().is_empty() {
+                session.diagnostics.push(Diagnostic::error(
+                    codes::PACK_NOT_FOUND,
+                    "--plugins",
+                    "an empty pack name in --plugins (a doubled or trailing comma?)",
+                ));
+                continue;
+            }
             let pack = match locate_pack(arg, &search) {
                 Ok(pack) => pack,
                 Err(d) => {

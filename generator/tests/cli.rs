@@ -575,3 +575,18 @@ fn two_packs_of_one_package_name_are_refused_naming_both() {
     assert_eq!(code, 0, "{stdout}");
     let _ = std::fs::remove_dir_all(&base);
 }
+
+/// A doubled comma in `--plugins` is named as such, not as a pack called ``.
+#[test]
+fn an_empty_pack_name_is_named_as_such() {
+    let (code, stdout, stderr) = run(&["aiperf-gen", "validate", "--plugins", "core,,core"]);
+    assert_eq!(code, 2, "{stdout}");
+    assert!(
+        stderr.starts_with(
+            "--plugins: error[E0301]: an empty pack name in --plugins (a doubled or trailing \
+             comma?)"
+        ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("no plugin pack named ``"), "{stderr}");
+}

@@ -384,3 +384,57 @@ fn monotonic_ns() -> u64 {
     );
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
+
+/// The open-file limit: a low soft limit is lifted to the hard one (so 400 connections
+/// work under `ulimit -Sn 256`), and a hard limit below what `--concurrency` needs is
+/// warned about at start-up.
+#[test]
+fn the_open_file_limit_is_lifted_or_warned_about() {
+    let mock = Mock::start(&["--ttft-ms", "50", "--output-tokens", "1"]);
+    let dir = run_dir("nofile");
+    let limited = |ulimit: &str, concurrency: &str| {
+        let _ = std::fs::remove_dir_all(&dir);
+        let _serial = common::measuring();
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("ulimit {ulimit} && exec \"$0\" \"$@\""))
+            .arg(common::core_binary())
+            .args([
+                "profile",
+                "-m",
+                "m",
+                "--url",
+                &mock.url,
+                "--ui-type",
+                "none",
+            ])
+            .arg("--artifact-dir")
+            .arg(&dir)
+            .args(["--concurrency", concurrency, "--request-count", concurrency])
+            .output()
+            .expect("run under ulimit")
+    };
+    let output = limited("-Sn 256", "400");
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("open-file limit"), "{stderr}");
+    let json = read_json(&dir);
+    assert_eq!(
+        json["request_count"]["avg"].as_f64(),
+        Some(400.0),
+        "{stderr}"
+    );
+    assert!(json["error_summary"].as_array().is_some_and(Vec::is_empty));
+
+    let output = limited("-n 200", "300");
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains(
+            "the open-file limit is 200, and --concurrency 300 over 1 URL(s) may need 300 \
+             connections: requests past it fail with \"Too many open files\" (raise it with \
+             `ulimit -n`)"
+        ),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

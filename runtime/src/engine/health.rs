@@ -145,11 +145,14 @@ pub(crate) fn assess(
         None => "scheduling lateness n/a".to_owned(),
     };
     let busy_text: Vec<String> = busy.iter().map(|b| format!("{:.0}%", b * 100.0)).collect();
+    let count = match workers.len() {
+        1 => "1 worker".to_owned(),
+        n => format!("{n} workers"),
+    };
     let summary = format!(
-        "{lateness}; {events_per_read:.2} events per read; workers busy {} ({driver}, {} \
-         workers)",
+        "{lateness}; {events_per_read:.2} events per read; workers busy {} ({driver}, \
+         {count})",
         busy_text.join(", "),
-        workers.len()
     );
     let mut text = if bottleneck {
         let mut t = format!(
@@ -218,7 +221,7 @@ mod tests {
         assert_eq!(
             text,
             "Client health: ok (scheduling lateness p50 0.010 ms, p99 0.200 ms; 3.00 events per \
-             read; workers busy 10% (io_uring, 1 workers))\n"
+             read; workers busy 10% (io_uring, 1 worker))\n"
         );
     }
 

@@ -36,9 +36,20 @@ pub(crate) fn failure_warning(results: &RunResults) -> Option<String> {
         1 => "once".to_owned(),
         n => format!("{} requests", group(n)),
     };
+    let meaning = if succeeded == 0 {
+        "The metrics describe the failures, not the server.".to_owned()
+    } else {
+        format!(
+            "The latencies describe only the {} that succeeded; the error-adjusted rows \
+             count the failures.",
+            match succeeded {
+                1 => "one request".to_owned(),
+                n => format!("{} requests", group(n)),
+            }
+        )
+    };
     Some(format!(
-        "WARNING: {share}; most common error: {} ({times}). The metrics describe the \
-         failures, not the server.",
+        "WARNING: {share}; most common error: {} ({times}). {meaning}",
         describe(top),
     ))
 }
@@ -122,9 +133,11 @@ mod tests {
     #[test]
     fn a_majority_of_failures_warns_and_a_minority_does_not() {
         let w = failure_warning(&results(Some(40.0), &[("ConnectionReset", 60)])).expect("warn");
-        assert!(
-            w.starts_with("WARNING: 60 of 100 requests (60.0%) failed;"),
-            "{w}"
+        assert_eq!(
+            w,
+            "WARNING: 60 of 100 requests (60.0%) failed; most common error: ConnectionReset: \
+             Connection refused (60 requests). The latencies describe only the 40 requests \
+             that succeeded; the error-adjusted rows count the failures."
         );
         assert_eq!(failure_warning(&results(Some(60.0), &[("X", 40)])), None);
         assert_eq!(failure_warning(&results(Some(10.0), &[])), None);

@@ -134,6 +134,57 @@ fn clear_stale_artifacts(dir: &Path, config: &ProfileConfig) {
     }
 }
 
+/// Descriptors the client needs beside its connections (rings, files, the mock's pipes).
+const SPARE_FDS: u64 = 64;
+
+/// Lifts the open-file soft limit to the hard one (as Go's runtime does for every
+/// program): each connection is a descriptor, and the common default of 1,024 would fail
+/// a `--concurrency 1000` run with "Too many open files" that reads like the server's
+/// fault. Warns when even the hard limit is below what the run's concurrency needs.
+fn raise_open_file_limit(config: &ProfileConfig) {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `limit` is a valid, writable rlimit for the duration of the call.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return;
+    }
+    if limit.rlim_cur < limit.rlim_max {
+        let raised = libc::rlimit {
+            rlim_cur: limit.rlim_max,
+            rlim_max: limit.rlim_max,
+        };
+        // SAFETY: a valid rlimit, read above; raising the soft limit up to the hard one
+        // needs no privilege.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            tracing::debug!(
+                from = limit.rlim_cur,
+                to = raised.rlim_cur,
+                "open-file limit"
+            );
+            limit = raised;
+        }
+    }
+    let urls = config.url.len().max(1) as u64;
+    let Some(needed) = config
+        .effective_concurrency()
+        .map(|c| u64::from(c) * urls + SPARE_FDS)
+    else {
+        return;
+    };
+    if limit.rlim_cur < needed {
+        tracing::warn!(
+            "the open-file limit is {}, and --concurrency {} over {urls} URL(s) may need {} \
+             connections: requests past it fail with \"Too many open files\" (raise it with \
+             `ulimit -n`)",
+            limit.rlim_cur,
+            config.effective_concurrency().unwrap_or(0),
+            needed - SPARE_FDS
+        );
+    }
+}
+
 /// Runs a whole benchmark with the linked plugin set.
 pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome, String> {
     // Before any slow preparation, so an early Ctrl-C still ends in written results.
@@ -142,6 +193,7 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
     config.validate()?;
     check_plugin_names::<P>(&config)?;
     let driver = driver_of(&config)?;
+    raise_open_file_limit(&config);
 
     let burst =
         crate::plugin::normalize_name(&config.effective_arrival_pattern()) == "concurrency_burst";
