@@ -600,6 +600,31 @@ fn second_signal_cancels_at_once(name: &str, first: &'static str) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Stopped during the warmup: the empty profiling tables come with the reason, and the
+/// warmup's requests are still summarized.
+#[test]
+fn a_run_stopped_during_the_warmup_says_so() {
+    let mock = slow_mock();
+    let dir = run_dir("sigint-warmup");
+    let (json, _) = interrupted_run(
+        &mock,
+        &dir,
+        &["--warmup-request-count", "100"],
+        &[(500, "INT"), (200, "INT")],
+    );
+    assert_eq!(json["was_cancelled"], true);
+    assert_eq!(json["warmup_metrics"]["error_request_count"]["avg"], 4.0);
+    let console = std::fs::read_to_string(dir.join("profile_export_console.txt")).expect("console");
+    assert!(
+        console.contains(
+            "WARNING: no profiling request finished: the run stopped during the warmup (4 \
+             warmup requests, summarized in warmup_metrics and phases/warmup/)."
+        ),
+        "{console}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn second_sigint_cancels_at_once() {
     second_signal_cancels_at_once("sigint2", "INT");

@@ -626,6 +626,22 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         }
         Err(e) => failed(e),
     }
+    if output.profiling.total == 0 {
+        // Empty tables alone would read as a broken run.
+        let why = match &output.warmup {
+            Some(w) if w.total > 0 => format!(
+                "the run stopped during the warmup ({} warmup requests, summarized in \
+                 warmup_metrics and phases/warmup/)",
+                w.total
+            ),
+            _ => "the run stopped before any request finished".to_owned(),
+        };
+        let note = format!("WARNING: no profiling request finished: {why}.");
+        tracing::warn!("{}", note.trim_start_matches("WARNING: "));
+        console.push('\n');
+        console.push_str(&note);
+        console.push('\n');
+    }
     if let Some(warning) = outcome::failure_warning(&results) {
         tracing::warn!("{}", warning.trim_start_matches("WARNING: "));
         console.push('\n');
