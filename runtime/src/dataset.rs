@@ -38,6 +38,10 @@ pub struct Turn {
     /// Audio clips, as `data:audio/<format>;base64,...` URLs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub audios: Vec<String>,
+    /// Body fields of this turn alone (a dataset row's `extra`), merged over the body
+    /// after `--extra-inputs`, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra: Vec<(String, serde_json::Value)>,
 }
 
 impl Turn {

@@ -178,6 +178,18 @@ impl<'a> Row<'a> {
         }
     }
 
+    /// `extra`: body fields of this row's request, merged over the body after
+    /// `--extra-inputs` (an object; its keys in sorted order).
+    fn extra(&self) -> Result<Vec<(String, Value)>, PluginError> {
+        match self.get("extra") {
+            None => Ok(Vec::new()),
+            Some(Value::Object(fields)) => {
+                Ok(fields.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            }
+            Some(_) => Err(self.place.error("`extra` must be an object of body fields")),
+        }
+    }
+
     /// A string or an array of strings, as a list.
     fn strings(&self, key: &str) -> Result<Vec<String>, PluginError> {
         match self.get(key) {
@@ -300,7 +312,7 @@ fn clamp_u32(n: usize) -> u32 {
 /// naming its line: extra blocks are left out, missing tokens are unique text.
 ///
 /// `messages` and `payload` rows (AIPerf's raw-request variants) are reported as not
-/// supported; `extra` is ignored with a warning.
+/// supported; `extra` (body fields of the row's request) is merged over the body.
 #[derive(Debug)]
 pub struct MooncakeTraceLoader {
     block_size: u32,
@@ -416,6 +428,7 @@ struct TraceRow {
     max_tokens: Option<u32>,
     timestamp_ms: Option<f64>,
     delay_ms: Option<f64>,
+    extra: Vec<(String, Value)>,
 }
 
 enum Prompt {
@@ -479,6 +492,7 @@ fn trace_row(row: &Row<'_>, unit_ms: f64) -> Result<TraceRow, PluginError> {
         max_tokens: row.max_tokens()?,
         timestamp_ms,
         delay_ms,
+        extra: row.extra()?,
     })
 }
 
@@ -507,18 +521,9 @@ impl CustomDatasetLoaderProtocol for MooncakeTraceLoader {
         // Every row is checked before any prompt is made: a typo on the last line fails
         // fast, and the word list is built only when some row needs it.
         let mut parsed = Vec::new();
-        let mut extra_line = None;
         for (line, text) in rows(content) {
             let row = Row::parse(text, Place::line(file_name, line))?;
-            if row.has("extra") && extra_line.is_none() {
-                extra_line = Some(line);
-            }
             parsed.push(trace_row(&row, self.unit_ms)?);
-        }
-        if let Some(line) = extra_line {
-            self.warnings.push(format!(
-                "{file_name}:{line}: `extra` body fields are not supported and are ignored"
-            ));
         }
         let needs_words = parsed
             .iter()
@@ -545,6 +550,7 @@ impl CustomDatasetLoaderProtocol for MooncakeTraceLoader {
                 input_tokens: Some(input_tokens),
                 timestamp_ms: row.timestamp_ms,
                 delay_ms: row.delay_ms,
+                extra: row.extra,
                 ..Turn::default()
             };
             sessions.add(row.session, turn);
@@ -560,8 +566,8 @@ impl CustomDatasetLoaderProtocol for MooncakeTraceLoader {
 /// (strings, or `{"name", "contents"}` objects whose contents are named so), `image(s)`
 /// and `audio(s)` (URLs or `data:` URLs; audio also as `format,base64`), optional
 /// `role`, `output_length` (`max_tokens`), `timestamp` or `delay`, and `session_id`. A
-/// row needs at least one of them. Videos are reported as not supported; `extra` is
-/// ignored with a warning.
+/// row needs at least one of them. Videos are reported as not supported; `extra` (body
+/// fields of the row's request) is merged over the body after `--extra-inputs`.
 #[derive(Debug)]
 pub struct SingleTurnLoader {
     unit_ms: f64,
@@ -633,6 +639,7 @@ fn read_turn<T: TokenizerProtocol>(
     }
     turn.role = row.string("role")?;
     turn.max_tokens = row.max_tokens()?;
+    turn.extra = row.extra()?;
     (turn.timestamp_ms, turn.delay_ms) = row.timing(unit_ms)?;
     if !turn.texts.is_empty() {
         turn.input_tokens = Some(clamp_u32(tokenizer.count(&turn.texts.join(" "))));
@@ -710,19 +717,10 @@ impl CustomDatasetLoaderProtocol for SingleTurnLoader {
     ) -> Result<Vec<Conversation>, PluginError> {
         self.warnings = Warnings::default();
         let mut sessions = Sessions::default();
-        let mut extra_line = None;
         for (line, text) in rows(content) {
             let row = Row::parse(text, Place::line(file_name, line))?;
-            if row.has("extra") && extra_line.is_none() {
-                extra_line = Some(line);
-            }
             let turn = read_turn(&row, self.unit_ms, tokenizer)?;
             sessions.add(row.session()?, turn);
-        }
-        if let Some(line) = extra_line {
-            self.warnings.push(format!(
-                "{file_name}:{line}: `extra` body fields are not supported and are ignored"
-            ));
         }
         self.warnings.finish(file_name);
         sessions.finish(file_name, &mut self.models)
@@ -782,7 +780,6 @@ impl CustomDatasetLoaderProtocol for MultiTurnLoader {
     ) -> Result<Vec<Conversation>, PluginError> {
         self.warnings = Warnings::default();
         let mut sessions = Sessions::default();
-        let mut extra_line = None;
         for (line, text) in rows(content) {
             let row = Row::parse(text, Place::line(file_name, line))?;
             let turns = match row.get("turns") {
@@ -810,19 +807,11 @@ impl CustomDatasetLoaderProtocol for MultiTurnLoader {
                     map: map.clone(),
                     place,
                 };
-                if turn_row.has("extra") && extra_line.is_none() {
-                    extra_line = Some(line);
-                }
                 sessions.add(
                     session.clone(),
                     read_turn(&turn_row, self.unit_ms, tokenizer)?,
                 );
             }
-        }
-        if let Some(line) = extra_line {
-            self.warnings.push(format!(
-                "{file_name}:{line}: `extra` body fields are not supported and are ignored"
-            ));
         }
         self.warnings.finish(file_name);
         sessions.finish(file_name, &mut self.models)
@@ -1200,8 +1189,19 @@ mod tests {
             ["data:audio/wav;base64,UklGR", "https://x/a.wav"]
         );
         assert_eq!(media.input_tokens, None);
-        assert_eq!(loader.warnings().len(), 1);
-        assert!(loader.warnings()[0].starts_with("st.jsonl:5: `extra`"));
+        assert!(loader.warnings().is_empty(), "{:?}", loader.warnings());
+        assert_eq!(
+            c[1].turns[1].extra,
+            [("temperature".to_owned(), serde_json::json!(0))]
+        );
+        let err = single_turn(&[])
+            .load(r#"{"text": "x", "extra": [1]}"#, "st.jsonl", &tok)
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("st.jsonl:1: `extra` must be an object of body fields"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -120,6 +120,14 @@ impl Template {
     /// session's `history` (earlier turns and replies, each a message of its own role);
     /// every other field comes from `turn`.
     pub(crate) fn render_session(&self, history: &[Turn], turn: &Turn, body: &mut Vec<u8>) {
+        let start = body.len();
+        self.render_parts(history, turn, body);
+        if !turn.extra.is_empty() {
+            merge_turn_extra(body, start, &turn.extra);
+        }
+    }
+
+    fn render_parts(&self, history: &[Turn], turn: &Turn, body: &mut Vec<u8>) {
         let parts = match (&turn.model, &self.per_turn_model) {
             (Some(_), Some(per_turn)) => per_turn,
             _ => &self.parts,
@@ -468,11 +476,13 @@ fn split_top_level(text: &str) -> Vec<&str> {
 }
 
 /// A JSON object's entries in document order (`serde_json::Map` sorts them).
-fn parse_ordered_object(text: &str) -> Result<Vec<(String, Value)>, serde_json::Error> {
-    struct Ordered;
+fn parse_ordered_object<'de, V: serde::Deserialize<'de>>(
+    text: &'de str,
+) -> Result<Vec<(String, V)>, serde_json::Error> {
+    struct Ordered<V>(std::marker::PhantomData<V>);
 
-    impl<'de> Visitor<'de> for Ordered {
-        type Value = Vec<(String, Value)>;
+    impl<'de, V: serde::Deserialize<'de>> Visitor<'de> for Ordered<V> {
+        type Value = Vec<(String, V)>;
 
         fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
             f.write_str("a JSON object")
@@ -480,7 +490,7 @@ fn parse_ordered_object(text: &str) -> Result<Vec<(String, Value)>, serde_json::
 
         fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
             let mut entries = Vec::new();
-            while let Some((key, value)) = map.next_entry::<String, Value>()? {
+            while let Some((key, value)) = map.next_entry::<String, V>()? {
                 entries.push((key, value));
             }
             Ok(entries)
@@ -488,9 +498,45 @@ fn parse_ordered_object(text: &str) -> Result<Vec<(String, Value)>, serde_json::
     }
 
     let mut deserializer = serde_json::Deserializer::from_str(text);
-    let entries = (&mut deserializer).deserialize_map(Ordered)?;
+    let entries = (&mut deserializer).deserialize_map(Ordered(std::marker::PhantomData))?;
     deserializer.end()?;
     Ok(entries)
+}
+
+/// Merges a turn's own body fields (`extra` of a dataset row) into the body rendered from
+/// `start` on, as AIPerf's later `payload.update(extra_body)`: an existing key keeps its
+/// place and takes the new value, a new key goes last. The other values keep their bytes.
+fn merge_turn_extra(body: &mut Vec<u8>, start: usize, extra: &[(String, Value)]) {
+    let rendered = String::from_utf8_lossy(&body[start..]).into_owned();
+    // Rendered from compiled JSON, so always an object; were it not, the body stays as is.
+    let Ok(fields) = parse_ordered_object::<&serde_json::value::RawValue>(&rendered) else {
+        return;
+    };
+    let mut merged: Vec<(String, Option<&Value>, Option<&str>)> = fields
+        .iter()
+        .map(|(k, raw)| (k.clone(), None, Some(raw.get())))
+        .collect();
+    for (key, value) in extra {
+        match merged.iter_mut().find(|(k, _, _)| k == key) {
+            Some(entry) => *entry = (key.clone(), Some(value), None),
+            None => merged.push((key.clone(), Some(value), None)),
+        }
+    }
+    body.truncate(start);
+    body.push(b'{');
+    for (i, (key, value, raw)) in merged.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        write_json(body, key.as_str());
+        body.push(b':');
+        match (value, raw) {
+            (Some(value), _) => write_json(body, *value),
+            (None, Some(raw)) => body.extend_from_slice(raw.as_bytes()),
+            (None, None) => body.extend_from_slice(b"null"),
+        }
+    }
+    body.push(b'}');
 }
 
 // -------------------------------------------------------------------------- headers
@@ -699,6 +745,34 @@ mod tests {
         assert_eq!(render(&fixed, Some("x")), r#"{"model":"z","stream":false}"#);
         let none = Template::compile(vec![("stream", Field::Value(json!(true)))], &[], false);
         assert_eq!(none.per_turn_model, None);
+    }
+
+    /// A turn's own fields (a dataset row's `extra`) go over the rendered body as a dict
+    /// update: `stream` keeps its place with the new value, a new key goes last, and the
+    /// rest keeps its bytes (key order inside the messages included).
+    #[test]
+    fn a_turns_extra_fields_update_its_body() {
+        let fields = vec![
+            ("messages", Field::Input(InputShape::ChatMessages)),
+            ("model", Field::Model("m".into())),
+            ("stream", Field::Value(json!(true))),
+        ];
+        let template = Template::compile(fields, &[("top_p".into(), json!(0.9))], false);
+        let turn = Turn {
+            texts: vec!["hi \"there\"".into()],
+            extra: vec![
+                ("stream".into(), json!(false)),
+                ("temperature".into(), json!(0.5)),
+                ("stop".into(), json!(["\n"])),
+            ],
+            ..Turn::default()
+        };
+        let mut body = b"HEAD".to_vec();
+        template.render(&turn, &mut body);
+        assert_eq!(
+            String::from_utf8(body).unwrap(),
+            r#"HEAD{"messages":[{"role":"user","content":"hi \"there\""}],"model":"m","stream":false,"top_p":0.9,"temperature":0.5,"stop":["\n"]}"#
+        );
     }
 
     #[test]
