@@ -42,6 +42,15 @@ pub struct Turn {
     /// after `--extra-inputs`, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub extra: Vec<(String, serde_json::Value)>,
+    /// Chat messages sent as given (a trace row's `messages`), after the session's
+    /// history, in place of the message built from `texts` (which then only count the
+    /// input tokens).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw_messages: Option<Vec<serde_json::Value>>,
+    /// A whole request body sent as given (a trace row's `payload`): none of the
+    /// endpoint's fields is added; `extra` still merges over it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw_payload: Option<serde_json::Value>,
 }
 
 impl Turn {

@@ -311,8 +311,9 @@ fn clamp_u32(n: usize) -> u32 {
 /// (`n` blocks hold `(n-1)·B+1 ..= n·B` tokens) is used as far as it goes, with a warning
 /// naming its line: extra blocks are left out, missing tokens are unique text.
 ///
-/// `messages` and `payload` rows (AIPerf's raw-request variants) are reported as not
-/// supported; `extra` (body fields of the row's request) is merged over the body.
+/// `messages` rows (with optional `tools`) are sent as the chat messages given, after the
+/// session's history; `payload` rows as the whole body given. `extra` (body fields of the
+/// row's request) is merged over the body.
 #[derive(Debug)]
 pub struct MooncakeTraceLoader {
     block_size: u32,
@@ -433,16 +434,77 @@ struct TraceRow {
 
 enum Prompt {
     Text(String),
-    Synthetic { length: u64, hash_ids: Vec<u64> },
+    Synthetic {
+        length: u64,
+        hash_ids: Vec<u64>,
+    },
+    /// Chat messages sent as given; their text contents count the input tokens.
+    Messages(Vec<Value>),
+    /// A whole body sent as given.
+    Payload(Value),
+}
+
+/// The text of chat messages, for counting their tokens: string contents and the
+/// `text` of content parts.
+fn message_texts(messages: &[Value]) -> Vec<String> {
+    let mut texts = Vec::new();
+    for message in messages {
+        match message.get("content") {
+            Some(Value::String(text)) => texts.push(text.clone()),
+            Some(Value::Array(parts)) => texts.extend(
+                parts
+                    .iter()
+                    .filter_map(|p| p.get("text").and_then(Value::as_str))
+                    .map(str::to_owned),
+            ),
+            _ => {}
+        }
+    }
+    texts
 }
 
 fn trace_row(row: &Row<'_>, unit_ms: f64) -> Result<TraceRow, PluginError> {
-    for key in ["messages", "payload"] {
-        if row.has(key) {
-            return Err(row.place.error(format_args!(
-                "`{key}` rows are not supported; use `input_length` or `text_input`"
-            )));
+    let mut extra = row.extra()?;
+    let raw = match (row.get("messages"), row.get("payload")) {
+        (Some(_), Some(_)) => {
+            return Err(row
+                .place
+                .error("a row has either `messages` or `payload`, not both"))
         }
+        (Some(Value::Array(messages)), None) if messages.iter().all(Value::is_object) => {
+            // AIPerf sends a messages row's `tools` with it.
+            if let Some(tools) = row.get("tools") {
+                extra.insert(0, ("tools".to_owned(), tools.clone()));
+            }
+            Some(Prompt::Messages(messages.clone()))
+        }
+        (Some(_), None) => {
+            return Err(row
+                .place
+                .error("`messages` must be a list of message objects"))
+        }
+        (None, Some(payload @ Value::Object(_))) => Some(Prompt::Payload(payload.clone())),
+        (None, Some(_)) => return Err(row.place.error("`payload` must be a JSON object")),
+        (None, None) => None,
+    };
+    if let Some(prompt) = raw {
+        for key in ["input_length", "text_input", "hash_ids"] {
+            if row.has(key) {
+                return Err(row.place.error(format_args!(
+                    "`{key}` cannot go with `messages` or `payload`, which are sent as given"
+                )));
+            }
+        }
+        let (timestamp_ms, delay_ms) = row.timing(unit_ms)?;
+        return Ok(TraceRow {
+            line: row.place.line,
+            session: row.session()?,
+            prompt,
+            max_tokens: row.max_tokens()?,
+            timestamp_ms,
+            delay_ms,
+            extra,
+        });
     }
     let text = row.string("text_input")?;
     let length = row.count("input_length")?;
@@ -492,7 +554,7 @@ fn trace_row(row: &Row<'_>, unit_ms: f64) -> Result<TraceRow, PluginError> {
         max_tokens: row.max_tokens()?,
         timestamp_ms,
         delay_ms,
-        extra: row.extra()?,
+        extra,
     })
 }
 
@@ -532,27 +594,34 @@ impl CustomDatasetLoaderProtocol for MooncakeTraceLoader {
         let mut sessions = Sessions::default();
         for row in parsed {
             let place = Place::line(file_name, row.line);
-            let (text, input_tokens) = match (row.prompt, &words) {
-                (Prompt::Text(text), _) => {
-                    let count = clamp_u32(tokenizer.count(&text));
-                    (text, count)
-                }
-                (Prompt::Synthetic { length, hash_ids }, Some(words)) => {
-                    self.synthesize(length, &hash_ids, words, tokenizer, place)
-                }
-                (Prompt::Synthetic { .. }, None) => {
-                    return Err(place.error("internal: no word list for a synthetic prompt"))
-                }
-            };
-            let turn = Turn {
-                texts: vec![text],
+            let mut turn = Turn {
                 max_tokens: row.max_tokens,
-                input_tokens: Some(input_tokens),
                 timestamp_ms: row.timestamp_ms,
                 delay_ms: row.delay_ms,
                 extra: row.extra,
                 ..Turn::default()
             };
+            match (row.prompt, &words) {
+                (Prompt::Text(text), _) => {
+                    turn.input_tokens = Some(clamp_u32(tokenizer.count(&text)));
+                    turn.texts = vec![text];
+                }
+                (Prompt::Synthetic { length, hash_ids }, Some(words)) => {
+                    let (text, count) = self.synthesize(length, &hash_ids, words, tokenizer, place);
+                    turn.input_tokens = Some(count);
+                    turn.texts = vec![text];
+                }
+                (Prompt::Synthetic { .. }, None) => {
+                    return Err(place.error("internal: no word list for a synthetic prompt"))
+                }
+                (Prompt::Messages(messages), _) => {
+                    turn.texts = message_texts(&messages);
+                    turn.input_tokens = Some(clamp_u32(tokenizer.count(&turn.texts.join(" "))));
+                    turn.raw_messages = Some(messages);
+                }
+                // Its tokens are the server's to count (--use-server-token-count).
+                (Prompt::Payload(payload), _) => turn.raw_payload = Some(payload),
+            }
             sessions.add(row.session, turn);
         }
         self.warnings.finish(file_name);
@@ -1072,12 +1141,20 @@ mod tests {
                 "t.jsonl:1: `session_id` must",
             ),
             (
-                "{\"messages\": []}\n",
-                "t.jsonl:1: `messages` rows are not supported",
+                "{\"messages\": [1]}\n",
+                "t.jsonl:1: `messages` must be a list of message objects",
             ),
             (
-                "{\"payload\": {}}\n",
-                "t.jsonl:1: `payload` rows are not supported",
+                "{\"payload\": []}\n",
+                "t.jsonl:1: `payload` must be a JSON object",
+            ),
+            (
+                "{\"payload\": {}, \"messages\": []}\n",
+                "t.jsonl:1: a row has either `messages` or `payload`, not both",
+            ),
+            (
+                "{\"messages\": [], \"input_length\": 3}\n",
+                "t.jsonl:1: `input_length` cannot go with `messages` or `payload`",
             ),
             ("\n  \n", "t.jsonl: the file has no rows"),
         ];
@@ -1356,5 +1433,44 @@ mod tests {
                 "{content:?}: {err} (expected {expected:?})"
             );
         }
+    }
+
+    /// `messages` rows send their messages (and `tools`) as given, their text counted as
+    /// the input; `payload` rows send the whole body as given, `extra` merged over it.
+    #[test]
+    fn mooncake_messages_and_payload_rows_are_sent_as_given() {
+        use crate::endpoints::payload::{Field, InputShape, Template};
+        let tok = tokenizer();
+        let trace = concat!(
+            r#"{"session_id": "a", "timestamp": 0, "messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": [{"type": "text", "text": "hi"}]}], "tools": [{"type": "function"}], "output_length": 3}"#,
+            "\n",
+            r#"{"timestamp": 5, "payload": {"model": "other", "prompt": "x", "n": 2}, "extra": {"n": 1}}"#,
+            "\n",
+        );
+        let c = mooncake(&[]).load(trace, "t.jsonl", &tok).unwrap();
+        let chat = Template::compile(
+            vec![
+                ("messages", Field::Input(InputShape::ChatMessages)),
+                ("model", Field::Model("m".into())),
+                ("max_tokens", Field::MaxTokens),
+            ],
+            &[],
+            false,
+        );
+        let render = |turn: &Turn| {
+            let mut body = Vec::new();
+            chat.render(turn, &mut body);
+            String::from_utf8(body).unwrap()
+        };
+        let messages = &c[0].turns[0];
+        assert_eq!(messages.texts, ["be brief", "hi"]);
+        assert_eq!(messages.input_tokens, Some(tok.count("be brief hi") as u32));
+        assert_eq!(
+            render(messages),
+            r#"{"messages":[{"content":"be brief","role":"system"},{"content":[{"text":"hi","type":"text"}],"role":"user"}],"model":"m","max_tokens":3,"tools":[{"type":"function"}]}"#
+        );
+        let payload = &c[1].turns[0];
+        assert_eq!(payload.input_tokens, None);
+        assert_eq!(render(payload), r#"{"model":"other","n":1,"prompt":"x"}"#);
     }
 }

@@ -15,7 +15,7 @@ pub mod huggingface;
 pub mod image_generation;
 mod json_path;
 pub mod nim_embeddings;
-mod payload;
+pub(crate) mod payload;
 pub mod rankings;
 mod response;
 pub mod solido;

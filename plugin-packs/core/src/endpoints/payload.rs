@@ -121,7 +121,10 @@ impl Template {
     /// every other field comes from `turn`.
     pub(crate) fn render_session(&self, history: &[Turn], turn: &Turn, body: &mut Vec<u8>) {
         let start = body.len();
-        self.render_parts(history, turn, body);
+        match &turn.raw_payload {
+            Some(payload) => write_json(body, payload),
+            None => self.render_parts(history, turn, body),
+        }
         if !turn.extra.is_empty() {
             merge_turn_extra(body, start, &turn.extra);
         }
@@ -137,11 +140,10 @@ impl Template {
                 Part::Literal(bytes) => body.extend_from_slice(bytes),
                 Part::Input(InputShape::ChatMessages) => {
                     body.push(b'[');
-                    for earlier in history {
-                        write_chat_message(earlier, body);
-                        body.push(b',');
+                    let mut first = true;
+                    for one in history.iter().chain([turn]) {
+                        write_turn_messages(one, body, &mut first);
                     }
-                    write_chat_message(turn, body);
                     body.push(b']');
                 }
                 Part::Input(shape) => write_input(*shape, turn, body),
@@ -297,6 +299,28 @@ fn write_input(shape: InputShape, turn: &Turn, out: &mut Vec<u8>) {
 }
 
 /// `{"role":ROLE,"content":CONTENT}` for one turn (role `user` unless it says).
+/// A turn's messages in a chat list: its raw `messages` as given, else the one message
+/// made of its texts and media; `first` says whether a comma goes before.
+fn write_turn_messages(turn: &Turn, out: &mut Vec<u8>, first: &mut bool) {
+    let mut sep = |out: &mut Vec<u8>| {
+        if !std::mem::take(first) {
+            out.push(b',');
+        }
+    };
+    match &turn.raw_messages {
+        Some(messages) => {
+            for message in messages {
+                sep(out);
+                write_json(out, message);
+            }
+        }
+        None => {
+            sep(out);
+            write_chat_message(turn, out);
+        }
+    }
+}
+
 fn write_chat_message(turn: &Turn, out: &mut Vec<u8>) {
     out.extend_from_slice(b"{\"role\":");
     write_json(out, turn.role.as_deref().unwrap_or("user"));
