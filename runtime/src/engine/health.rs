@@ -26,6 +26,8 @@ pub(crate) struct ClientWaits {
     /// user's cap, not the client's delay, so a note rather than a reason.
     pub skipped_arrivals: u64,
     pub concurrency: Option<u32>,
+    /// CPU and wall time of the record thread (parsing, metrics, the records file).
+    pub record_thread: WorkerReport,
 }
 
 /// CPU and wall time of one worker thread.
@@ -103,6 +105,15 @@ pub(crate) fn assess(
             ));
         }
     }
+    let records = &waits.record_thread;
+    if records.busy() > BUSY_LIMIT {
+        reasons.push(format!(
+            "the record thread was {:.0}% busy (over {:.0}%): parsing and writing records \
+             kept a core to itself",
+            records.busy() * 100.0,
+            BUSY_LIMIT * 100.0
+        ));
+    }
     let events_per_read = if reads > 0 {
         events as f64 / reads as f64
     } else {
@@ -135,6 +146,8 @@ pub(crate) fn assess(
         "unprepared_requests": waits.unprepared,
         "unprepared_wait_ms": waits.unprepared_s * 1e3,
         "skipped_arrivals": waits.skipped_arrivals,
+        "record_thread_busy": (records.busy() * 1e4).round() / 1e4,
+        "record_thread_cpu_seconds": records.cpu_s,
     });
 
     let lateness = match lateness_ms {
@@ -151,8 +164,9 @@ pub(crate) fn assess(
     };
     let summary = format!(
         "{lateness}; {events_per_read:.2} events per read; workers busy {} ({driver}, \
-         {count})",
+         {count}); record thread busy {:.0}%",
         busy_text.join(", "),
+        records.busy() * 100.0
     );
     let mut text = if bottleneck {
         let mut t = format!(
@@ -214,14 +228,21 @@ mod tests {
             100,
             &w,
             "io_uring",
-            &ClientWaits::default(),
+            &ClientWaits {
+                record_thread: WorkerReport {
+                    cpu_s: 2.5,
+                    wall_s: 10.0,
+                },
+                ..ClientWaits::default()
+            },
         );
         assert_eq!(json["client_bottleneck"], false);
         assert_eq!(json["events_per_read"], 3.0);
+        assert_eq!(json["record_thread_busy"], 0.25);
         assert_eq!(
             text,
             "Client health: ok (scheduling lateness p50 0.010 ms, p99 0.200 ms; 3.00 events per \
-             read; workers busy 10% (io_uring, 1 worker))\n"
+             read; workers busy 10% (io_uring, 1 worker); record thread busy 25%)\n"
         );
     }
 

@@ -265,6 +265,8 @@ pub(crate) struct PipelineOutput {
     pub reads: u64,
     /// Why `profile_export.jsonl` is incomplete, when it is.
     pub jsonl_error: Option<String>,
+    /// The record thread's CPU and wall time.
+    pub report: super::health::WorkerReport,
 }
 
 pub(crate) struct PipelineSettings {
@@ -346,6 +348,10 @@ pub(crate) fn run_pipeline<P: PluginSet>(
     backlog: Arc<Backlog>,
 ) -> Result<PipelineOutput, String> {
     let backlog = CloseOnDrop(backlog);
+    let (started, cpu_before) = (
+        std::time::Instant::now(),
+        super::health::thread_cpu_seconds(),
+    );
     let config = &settings.config;
     let endpoint: P::Endpoint = create_named(&config.endpoint_type, config)?;
     let tokenizer: P::Tokenizer = create_named(tokenizer_plugin::<P>(config)?, config)?;
@@ -442,6 +448,10 @@ pub(crate) fn run_pipeline<P: PluginSet>(
         events,
         reads,
         jsonl_error: jsonl_error.or(raw_error),
+        report: super::health::WorkerReport {
+            cpu_s: super::health::thread_cpu_seconds() - cpu_before,
+            wall_s: started.elapsed().as_secs_f64(),
+        },
     })
 }
 

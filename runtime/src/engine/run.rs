@@ -567,6 +567,7 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
             unprepared_s: shared.preparation.waited_s(),
             skipped_arrivals: shared.skipped_arrivals.load(Ordering::Relaxed),
             concurrency: config.effective_concurrency(),
+            record_thread: output.report,
         },
     );
     let mut results = results;
