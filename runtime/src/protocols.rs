@@ -152,6 +152,20 @@ pub trait CustomDatasetLoaderProtocol {
         file_name: &str,
         tokenizer: &T,
     ) -> Result<Vec<crate::dataset::Conversation>, crate::plugin::PluginError>;
+    /// Reads a directory given as `--input-file` (`dir` ends with `/`): its files as
+    /// `(name, content)`, in name order. `can_load` saw the first file's first line and
+    /// `dir`. Formats that read one file keep this default, which says so.
+    fn load_dir<T: crate::protocols::TokenizerProtocol>(
+        &mut self,
+        files: &[(String, String)],
+        dir: &str,
+        tokenizer: &T,
+    ) -> Result<Vec<crate::dataset::Conversation>, crate::plugin::PluginError> {
+        let _ = (files, tokenizer);
+        Err(crate::plugin::PluginError::Config(format!(
+            "{dir} is a directory, and this dataset format reads one file"
+        )))
+    }
 }
 
 // ------------------------------------------------------------------ endpoint, transport

@@ -938,3 +938,55 @@ fn dataset_samplers_choose_each_sessions_conversation() {
     );
     let _ = std::fs::remove_dir_all(&inputs);
 }
+
+/// `--input-file DIR` of random_pool files: each request's message is one row of every
+/// pool (a text and an image here), as the chat body shows.
+#[test]
+fn a_directory_of_random_pools_composes_each_turn_from_every_pool() {
+    let mock = Mock::start(&["--output-tokens", "1"]);
+    let inputs = run_dir("random-pool-input");
+    std::fs::create_dir_all(&inputs).expect("input dir");
+    std::fs::write(
+        inputs.join("1-texts.jsonl"),
+        "{\"text\": \"describe this\"}\n{\"text\": \"what is it\"}\n",
+    )
+    .expect("texts");
+    std::fs::write(
+        inputs.join("2-images.jsonl"),
+        "{\"image\": \"data:image/png;base64,iVBORw0KGgo=\"}\n",
+    )
+    .expect("images");
+    let dir = run_dir("random-pool");
+    profile(
+        &mock,
+        &dir,
+        &[
+            "--input-file",
+            inputs.to_str().expect("utf-8 path"),
+            "--num-dataset-entries",
+            "3",
+            "--request-count",
+            "3",
+        ],
+    );
+    assert_eq!(read_records(&dir).len(), 3);
+    let sent: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("inputs.json")).expect("inputs.json"),
+    )
+    .expect("json");
+    let entries = sent["data"].as_array().expect("entries");
+    assert_eq!(entries.len(), 3);
+    for entry in entries {
+        let content = &entry["payloads"][0]["messages"][0]["content"];
+        assert_eq!(content[0]["type"], "text", "{content}");
+        assert!(
+            ["describe this", "what is it"].contains(&content[0]["text"].as_str().unwrap_or(""))
+        );
+        assert_eq!(
+            content[1]["image_url"]["url"], "data:image/png;base64,iVBORw0KGgo=",
+            "{content}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&inputs);
+}

@@ -34,7 +34,7 @@ pub static PACKS: [PackInfo; 2] = [
 ];
 
 /// Every manifest entry, shadowed ones included, in registration order.
-pub static ENTRIES: [PluginEntry; 46] = [
+pub static ENTRIES: [PluginEntry; 47] = [
     PluginEntry {
         category: "timing_strategy",
         name: "request_rate",
@@ -202,6 +202,16 @@ pub static ENTRIES: [PluginEntry; 46] = [
         pack: "aiperf-core",
         priority: 0,
         description: "AIPerf single_turn JSONL: text or texts, images, audio, role, output_length,\ntimestamp or delay, session_id.\n",
+        metadata_json: "{}",
+        shadowed_by: None,
+    },
+    PluginEntry {
+        category: "custom_dataset_loader",
+        name: "random_pool",
+        class_path: "aiperf_core::loaders:RandomPoolLoader",
+        pack: "aiperf-core",
+        priority: 0,
+        description: "AIPerf random_pool: content rows (texts, images, audio) drawn at random; a directory\nis several pools, each entry one row from every pool (--num-dataset-entries).\n",
         metadata_json: "{}",
         shadowed_by: None,
     },
@@ -1172,6 +1182,8 @@ pub enum CustomDatasetType {
     MooncakeTrace,
     /// `single_turn` from aiperf-core.
     SingleTurn,
+    /// `random_pool` from aiperf-core.
+    RandomPool,
     /// `multi_turn` from aiperf-core.
     MultiTurn,
 }
@@ -1179,12 +1191,13 @@ pub enum CustomDatasetType {
 impl PluginKind for CustomDatasetType {
     const CATEGORY: &'static str = "custom_dataset_loader";
     fn all() -> &'static [Self] {
-        &[Self::MooncakeTrace, Self::SingleTurn, Self::MultiTurn]
+        &[Self::MooncakeTrace, Self::SingleTurn, Self::RandomPool, Self::MultiTurn]
     }
     fn name(self) -> &'static str {
         match self {
             Self::MooncakeTrace => "mooncake_trace",
             Self::SingleTurn => "single_turn",
+            Self::RandomPool => "random_pool",
             Self::MultiTurn => "multi_turn",
         }
     }
@@ -1192,13 +1205,15 @@ impl PluginKind for CustomDatasetType {
         match self {
             Self::MooncakeTrace => &ENTRIES[15],
             Self::SingleTurn => &ENTRIES[16],
-            Self::MultiTurn => &ENTRIES[17],
+            Self::RandomPool => &ENTRIES[17],
+            Self::MultiTurn => &ENTRIES[18],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
         match normalize_name(name).as_str() {
             "mooncake_trace" => Some(Self::MooncakeTrace),
             "single_turn" => Some(Self::SingleTurn),
+            "random_pool" => Some(Self::RandomPool),
             "multi_turn" => Some(Self::MultiTurn),
             _ => {
                 match name {
@@ -1206,6 +1221,7 @@ impl PluginKind for CustomDatasetType {
                         Some(Self::MooncakeTrace)
                     }
                     "aiperf_core::loaders:SingleTurnLoader" => Some(Self::SingleTurn),
+                    "aiperf_core::loaders:RandomPoolLoader" => Some(Self::RandomPool),
                     "aiperf_core::loaders:MultiTurnLoader" => Some(Self::MultiTurn),
                     _ => None,
                 }
@@ -1263,6 +1279,8 @@ pub enum CustomDatasetLoaderPlugin {
     MooncakeTrace(aiperf_core::loaders::MooncakeTraceLoader),
     /// `single_turn`: `aiperf_core::loaders:SingleTurnLoader`.
     SingleTurn(aiperf_core::loaders::SingleTurnLoader),
+    /// `random_pool`: `aiperf_core::loaders:RandomPoolLoader`.
+    RandomPool(aiperf_core::loaders::RandomPoolLoader),
     /// `multi_turn`: `aiperf_core::loaders:MultiTurnLoader`.
     MultiTurn(aiperf_core::loaders::MultiTurnLoader),
 }
@@ -1281,6 +1299,10 @@ impl DispatchEnum for CustomDatasetLoaderPlugin {
             CustomDatasetType::SingleTurn => {
                 <aiperf_core::loaders::SingleTurnLoader as Plugin>::create(ctx)
                     .map(Self::SingleTurn)
+            }
+            CustomDatasetType::RandomPool => {
+                <aiperf_core::loaders::RandomPoolLoader as Plugin>::create(ctx)
+                    .map(Self::RandomPool)
             }
             CustomDatasetType::MultiTurn => {
                 <aiperf_core::loaders::MultiTurnLoader as Plugin>::create(ctx)
@@ -1362,20 +1384,20 @@ impl PluginKind for EndpointType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::ChatFromAiperfCore => &ENTRIES[18],
-            Self::Chat => &ENTRIES[19],
-            Self::Completions => &ENTRIES[20],
-            Self::Embeddings => &ENTRIES[21],
-            Self::ChatEmbeddings => &ENTRIES[22],
-            Self::NimEmbeddings => &ENTRIES[23],
-            Self::NimRankings => &ENTRIES[24],
-            Self::CohereRankings => &ENTRIES[25],
-            Self::HfTeiRankings => &ENTRIES[26],
-            Self::HuggingfaceGenerate => &ENTRIES[27],
-            Self::ImageGeneration => &ENTRIES[28],
-            Self::VideoGeneration => &ENTRIES[29],
-            Self::SolidoRag => &ENTRIES[30],
-            Self::Template => &ENTRIES[31],
+            Self::ChatFromAiperfCore => &ENTRIES[19],
+            Self::Chat => &ENTRIES[20],
+            Self::Completions => &ENTRIES[21],
+            Self::Embeddings => &ENTRIES[22],
+            Self::ChatEmbeddings => &ENTRIES[23],
+            Self::NimEmbeddings => &ENTRIES[24],
+            Self::NimRankings => &ENTRIES[25],
+            Self::CohereRankings => &ENTRIES[26],
+            Self::HfTeiRankings => &ENTRIES[27],
+            Self::HuggingfaceGenerate => &ENTRIES[28],
+            Self::ImageGeneration => &ENTRIES[29],
+            Self::VideoGeneration => &ENTRIES[30],
+            Self::SolidoRag => &ENTRIES[31],
+            Self::Template => &ENTRIES[32],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -1592,7 +1614,7 @@ impl PluginKind for TransportType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::Http => &ENTRIES[32],
+            Self::Http => &ENTRIES[33],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -1688,7 +1710,7 @@ impl PluginKind for RecordProcessorType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::MetricRecord => &ENTRIES[33],
+            Self::MetricRecord => &ENTRIES[34],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -1789,7 +1811,7 @@ impl PluginKind for ResultsProcessorType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::MetricResults => &ENTRIES[34],
+            Self::MetricResults => &ENTRIES[35],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -1893,8 +1915,8 @@ impl PluginKind for DataExporterType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::Csv => &ENTRIES[35],
-            Self::Json => &ENTRIES[36],
+            Self::Csv => &ENTRIES[36],
+            Self::Json => &ENTRIES[37],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -2018,11 +2040,11 @@ impl PluginKind for ConsoleExporterType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::Errors => &ENTRIES[37],
-            Self::Metrics => &ENTRIES[38],
-            Self::UsageDiscrepancyWarning => &ENTRIES[39],
-            Self::OslMismatchWarning => &ENTRIES[40],
-            Self::AcmeSummary => &ENTRIES[41],
+            Self::Errors => &ENTRIES[38],
+            Self::Metrics => &ENTRIES[39],
+            Self::UsageDiscrepancyWarning => &ENTRIES[40],
+            Self::OslMismatchWarning => &ENTRIES[41],
+            Self::AcmeSummary => &ENTRIES[42],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -2162,8 +2184,8 @@ impl PluginKind for UIType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::None => &ENTRIES[42],
-            Self::Simple => &ENTRIES[43],
+            Self::None => &ENTRIES[43],
+            Self::Simple => &ENTRIES[44],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -2262,7 +2284,7 @@ impl PluginKind for URLSelectionStrategy {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::RoundRobin => &ENTRIES[44],
+            Self::RoundRobin => &ENTRIES[45],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -2365,7 +2387,7 @@ impl PluginKind for TokenizerType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::Tiktoken => &ENTRIES[45],
+            Self::Tiktoken => &ENTRIES[46],
         }
     }
     fn from_name(name: &str) -> Option<Self> {

@@ -25,7 +25,7 @@ pub static PACKS: [PackInfo; 1] = [
 ];
 
 /// Every manifest entry, shadowed ones included, in registration order.
-pub static ENTRIES: [PluginEntry; 44] = [
+pub static ENTRIES: [PluginEntry; 45] = [
     PluginEntry {
         category: "timing_strategy",
         name: "request_rate",
@@ -193,6 +193,16 @@ pub static ENTRIES: [PluginEntry; 44] = [
         pack: "aiperf-core",
         priority: 0,
         description: "AIPerf single_turn JSONL: text or texts, images, audio, role, output_length,\ntimestamp or delay, session_id.\n",
+        metadata_json: "{}",
+        shadowed_by: None,
+    },
+    PluginEntry {
+        category: "custom_dataset_loader",
+        name: "random_pool",
+        class_path: "aiperf_core::loaders:RandomPoolLoader",
+        pack: "aiperf-core",
+        priority: 0,
+        description: "AIPerf random_pool: content rows (texts, images, audio) drawn at random; a directory\nis several pools, each entry one row from every pool (--num-dataset-entries).\n",
         metadata_json: "{}",
         shadowed_by: None,
     },
@@ -1143,6 +1153,8 @@ pub enum CustomDatasetType {
     MooncakeTrace,
     /// `single_turn` from aiperf-core.
     SingleTurn,
+    /// `random_pool` from aiperf-core.
+    RandomPool,
     /// `multi_turn` from aiperf-core.
     MultiTurn,
 }
@@ -1150,12 +1162,13 @@ pub enum CustomDatasetType {
 impl PluginKind for CustomDatasetType {
     const CATEGORY: &'static str = "custom_dataset_loader";
     fn all() -> &'static [Self] {
-        &[Self::MooncakeTrace, Self::SingleTurn, Self::MultiTurn]
+        &[Self::MooncakeTrace, Self::SingleTurn, Self::RandomPool, Self::MultiTurn]
     }
     fn name(self) -> &'static str {
         match self {
             Self::MooncakeTrace => "mooncake_trace",
             Self::SingleTurn => "single_turn",
+            Self::RandomPool => "random_pool",
             Self::MultiTurn => "multi_turn",
         }
     }
@@ -1163,13 +1176,15 @@ impl PluginKind for CustomDatasetType {
         match self {
             Self::MooncakeTrace => &ENTRIES[15],
             Self::SingleTurn => &ENTRIES[16],
-            Self::MultiTurn => &ENTRIES[17],
+            Self::RandomPool => &ENTRIES[17],
+            Self::MultiTurn => &ENTRIES[18],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
         match normalize_name(name).as_str() {
             "mooncake_trace" => Some(Self::MooncakeTrace),
             "single_turn" => Some(Self::SingleTurn),
+            "random_pool" => Some(Self::RandomPool),
             "multi_turn" => Some(Self::MultiTurn),
             _ => {
                 match name {
@@ -1177,6 +1192,7 @@ impl PluginKind for CustomDatasetType {
                         Some(Self::MooncakeTrace)
                     }
                     "aiperf_core::loaders:SingleTurnLoader" => Some(Self::SingleTurn),
+                    "aiperf_core::loaders:RandomPoolLoader" => Some(Self::RandomPool),
                     "aiperf_core::loaders:MultiTurnLoader" => Some(Self::MultiTurn),
                     _ => None,
                 }
@@ -1234,6 +1250,8 @@ pub enum CustomDatasetLoaderPlugin {
     MooncakeTrace(aiperf_core::loaders::MooncakeTraceLoader),
     /// `single_turn`: `aiperf_core::loaders:SingleTurnLoader`.
     SingleTurn(aiperf_core::loaders::SingleTurnLoader),
+    /// `random_pool`: `aiperf_core::loaders:RandomPoolLoader`.
+    RandomPool(aiperf_core::loaders::RandomPoolLoader),
     /// `multi_turn`: `aiperf_core::loaders:MultiTurnLoader`.
     MultiTurn(aiperf_core::loaders::MultiTurnLoader),
 }
@@ -1252,6 +1270,10 @@ impl DispatchEnum for CustomDatasetLoaderPlugin {
             CustomDatasetType::SingleTurn => {
                 <aiperf_core::loaders::SingleTurnLoader as Plugin>::create(ctx)
                     .map(Self::SingleTurn)
+            }
+            CustomDatasetType::RandomPool => {
+                <aiperf_core::loaders::RandomPoolLoader as Plugin>::create(ctx)
+                    .map(Self::RandomPool)
             }
             CustomDatasetType::MultiTurn => {
                 <aiperf_core::loaders::MultiTurnLoader as Plugin>::create(ctx)
@@ -1330,19 +1352,19 @@ impl PluginKind for EndpointType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::Chat => &ENTRIES[18],
-            Self::Completions => &ENTRIES[19],
-            Self::Embeddings => &ENTRIES[20],
-            Self::ChatEmbeddings => &ENTRIES[21],
-            Self::NimEmbeddings => &ENTRIES[22],
-            Self::NimRankings => &ENTRIES[23],
-            Self::CohereRankings => &ENTRIES[24],
-            Self::HfTeiRankings => &ENTRIES[25],
-            Self::HuggingfaceGenerate => &ENTRIES[26],
-            Self::ImageGeneration => &ENTRIES[27],
-            Self::VideoGeneration => &ENTRIES[28],
-            Self::SolidoRag => &ENTRIES[29],
-            Self::Template => &ENTRIES[30],
+            Self::Chat => &ENTRIES[19],
+            Self::Completions => &ENTRIES[20],
+            Self::Embeddings => &ENTRIES[21],
+            Self::ChatEmbeddings => &ENTRIES[22],
+            Self::NimEmbeddings => &ENTRIES[23],
+            Self::NimRankings => &ENTRIES[24],
+            Self::CohereRankings => &ENTRIES[25],
+            Self::HfTeiRankings => &ENTRIES[26],
+            Self::HuggingfaceGenerate => &ENTRIES[27],
+            Self::ImageGeneration => &ENTRIES[28],
+            Self::VideoGeneration => &ENTRIES[29],
+            Self::SolidoRag => &ENTRIES[30],
+            Self::Template => &ENTRIES[31],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -1551,7 +1573,7 @@ impl PluginKind for TransportType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::Http => &ENTRIES[31],
+            Self::Http => &ENTRIES[32],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -1647,7 +1669,7 @@ impl PluginKind for RecordProcessorType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::MetricRecord => &ENTRIES[32],
+            Self::MetricRecord => &ENTRIES[33],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -1748,7 +1770,7 @@ impl PluginKind for ResultsProcessorType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::MetricResults => &ENTRIES[33],
+            Self::MetricResults => &ENTRIES[34],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -1852,8 +1874,8 @@ impl PluginKind for DataExporterType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::Csv => &ENTRIES[34],
-            Self::Json => &ENTRIES[35],
+            Self::Csv => &ENTRIES[35],
+            Self::Json => &ENTRIES[36],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -1973,10 +1995,10 @@ impl PluginKind for ConsoleExporterType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::Errors => &ENTRIES[36],
-            Self::Metrics => &ENTRIES[37],
-            Self::UsageDiscrepancyWarning => &ENTRIES[38],
-            Self::OslMismatchWarning => &ENTRIES[39],
+            Self::Errors => &ENTRIES[37],
+            Self::Metrics => &ENTRIES[38],
+            Self::UsageDiscrepancyWarning => &ENTRIES[39],
+            Self::OslMismatchWarning => &ENTRIES[40],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -2108,8 +2130,8 @@ impl PluginKind for UIType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::None => &ENTRIES[40],
-            Self::Simple => &ENTRIES[41],
+            Self::None => &ENTRIES[41],
+            Self::Simple => &ENTRIES[42],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -2208,7 +2230,7 @@ impl PluginKind for URLSelectionStrategy {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::RoundRobin => &ENTRIES[42],
+            Self::RoundRobin => &ENTRIES[43],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -2311,7 +2333,7 @@ impl PluginKind for TokenizerType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::Tiktoken => &ENTRIES[43],
+            Self::Tiktoken => &ENTRIES[44],
         }
     }
     fn from_name(name: &str) -> Option<Self> {

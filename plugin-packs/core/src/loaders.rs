@@ -282,6 +282,12 @@ impl Sessions {
     }
 }
 
+/// A directory given as `--input-file` reaches `can_load` as its path with a `/` at the
+/// end.
+fn is_dir_name(file_name: &str) -> bool {
+    file_name.ends_with('/')
+}
+
 /// Non-blank lines with their 1-based line numbers.
 fn rows(content: &str) -> impl Iterator<Item = (usize, &str)> {
     content
@@ -559,18 +565,19 @@ fn trace_row(row: &Row<'_>, unit_ms: f64) -> Result<TraceRow, PluginError> {
 }
 
 impl CustomDatasetLoaderProtocol for MooncakeTraceLoader {
-    fn can_load(&self, first_line: Option<&str>, _file_name: &str) -> bool {
-        object(first_line).is_some_and(|row| {
-            [
-                "input_length",
-                "text_input",
-                "hash_ids",
-                "messages",
-                "payload",
-            ]
-            .iter()
-            .any(|key| row.contains_key(*key))
-        })
+    fn can_load(&self, first_line: Option<&str>, file_name: &str) -> bool {
+        !is_dir_name(file_name)
+            && object(first_line).is_some_and(|row| {
+                [
+                    "input_length",
+                    "text_input",
+                    "hash_ids",
+                    "messages",
+                    "payload",
+                ]
+                .iter()
+                .any(|key| row.contains_key(*key))
+            })
     }
 
     fn load<T: TokenizerProtocol>(
@@ -768,14 +775,15 @@ impl Plugin for SingleTurnLoader {
 }
 
 impl CustomDatasetLoaderProtocol for SingleTurnLoader {
-    fn can_load(&self, first_line: Option<&str>, _file_name: &str) -> bool {
-        object(first_line).is_some_and(|row| {
-            let has = |key: &str| row.contains_key(key);
-            Self::MODALITIES.iter().any(|key| has(key))
-                && !["input_length", "text_input", "turns"]
-                    .iter()
-                    .any(|key| has(key))
-        })
+    fn can_load(&self, first_line: Option<&str>, file_name: &str) -> bool {
+        !is_dir_name(file_name)
+            && object(first_line).is_some_and(|row| {
+                let has = |key: &str| row.contains_key(key);
+                Self::MODALITIES.iter().any(|key| has(key))
+                    && !["input_length", "text_input", "turns"]
+                        .iter()
+                        .any(|key| has(key))
+            })
     }
 
     fn load<T: TokenizerProtocol>(
@@ -837,8 +845,10 @@ impl Plugin for MultiTurnLoader {
 }
 
 impl CustomDatasetLoaderProtocol for MultiTurnLoader {
-    fn can_load(&self, first_line: Option<&str>, _file_name: &str) -> bool {
-        object(first_line).is_some_and(|row| matches!(row.get("turns"), Some(Value::Array(_))))
+    fn can_load(&self, first_line: Option<&str>, file_name: &str) -> bool {
+        !is_dir_name(file_name)
+            && object(first_line)
+                .is_some_and(|row| matches!(row.get("turns"), Some(Value::Array(_))))
     }
 
     fn load<T: TokenizerProtocol>(
@@ -887,6 +897,132 @@ impl CustomDatasetLoaderProtocol for MultiTurnLoader {
     }
 }
 
+// --------------------------------------------------------------------- random_pool
+
+/// AIPerf's `random_pool`: rows of content only (texts, images, audio, and optionally
+/// `role`, `output_length`, `extra`), each file a pool; `--input-file` names one file or a
+/// directory of them. The run's `--num-dataset-entries` conversations are one turn each,
+/// made of one row drawn from every pool (texts, images and audio in pool order), from
+/// the run's seeded stream. Rows have no session or time: they are drawn, not replayed.
+#[derive(Debug)]
+pub struct RandomPoolLoader {
+    entries: usize,
+    rng: StdRng,
+    models: ModelSelector,
+}
+
+impl RandomPoolLoader {
+    /// AIPerf's name for the stream of draws.
+    pub const RNG_LABEL: &'static str = "dataset.random_pool";
+
+    /// One pool's rows, each a turn.
+    fn pool<T: TokenizerProtocol>(
+        content: &str,
+        file: &str,
+        tokenizer: &T,
+    ) -> Result<Vec<Turn>, PluginError> {
+        let mut turns = Vec::new();
+        for (line, text) in rows(content) {
+            let row = Row::parse(text, Place::line(file, line))?;
+            for key in ["session_id", "timestamp", "delay"] {
+                if row.has(key) {
+                    return Err(row.place.error(format_args!(
+                        "random_pool rows are drawn at random, so `{key}` has no meaning \
+                         there (single_turn or multi_turn files keep sessions and times)"
+                    )));
+                }
+            }
+            turns.push(read_turn(&row, 1.0, tokenizer)?);
+        }
+        if turns.is_empty() {
+            return Err(PluginError::Config(format!("{file}: the file has no rows")));
+        }
+        Ok(turns)
+    }
+
+    fn compose<T: TokenizerProtocol>(
+        &mut self,
+        pools: &[Vec<Turn>],
+        tokenizer: &T,
+    ) -> Vec<Conversation> {
+        use rand::Rng;
+        let mut conversations: Vec<Conversation> = (0..self.entries.max(1))
+            .map(|i| {
+                let mut turn = Turn::default();
+                for pool in pools {
+                    let drawn = &pool[self.rng.random_range(0..pool.len())];
+                    let named = turn.texts.len();
+                    turn.texts.extend(drawn.texts.iter().cloned());
+                    if !drawn.text_names.is_empty() {
+                        turn.text_names.resize(named, String::new());
+                        turn.text_names.extend(drawn.text_names.iter().cloned());
+                    }
+                    turn.images.extend(drawn.images.iter().cloned());
+                    turn.audios.extend(drawn.audios.iter().cloned());
+                    turn.role = turn.role.take().or_else(|| drawn.role.clone());
+                    turn.max_tokens = turn.max_tokens.or(drawn.max_tokens);
+                    turn.extra.extend(drawn.extra.iter().cloned());
+                }
+                if !turn.texts.is_empty() {
+                    turn.input_tokens = Some(clamp_u32(tokenizer.count(&turn.texts.join(" "))));
+                }
+                Conversation {
+                    session_id: format!("session_{i:06}"),
+                    turns: vec![turn],
+                }
+            })
+            .collect();
+        self.models.assign_all(&mut conversations);
+        conversations
+    }
+}
+
+impl Plugin for RandomPoolLoader {
+    fn create(ctx: &PluginContext<'_>) -> Result<Self, PluginError> {
+        Ok(RandomPoolLoader {
+            entries: ctx.config.num_dataset_entries,
+            rng: stream_rng(ctx.config.random_seed, Self::RNG_LABEL, 0),
+            models: ModelSelector::new(ctx.config, 0),
+        })
+    }
+}
+
+impl CustomDatasetLoaderProtocol for RandomPoolLoader {
+    /// Directories of content rows; a single file is read as one pool when chosen with
+    /// `--custom-dataset-type random_pool` (its rows look like `single_turn` ones).
+    fn can_load(&self, first_line: Option<&str>, file_name: &str) -> bool {
+        is_dir_name(file_name)
+            && object(first_line).is_some_and(|row| {
+                SingleTurnLoader::MODALITIES
+                    .iter()
+                    .any(|key| row.contains_key(*key))
+            })
+    }
+
+    fn load<T: TokenizerProtocol>(
+        &mut self,
+        content: &str,
+        file_name: &str,
+        tokenizer: &T,
+    ) -> Result<Vec<Conversation>, PluginError> {
+        let pool = Self::pool(content, file_name, tokenizer)?;
+        Ok(self.compose(&[pool], tokenizer))
+    }
+
+    fn load_dir<T: TokenizerProtocol>(
+        &mut self,
+        files: &[(String, String)],
+        _dir: &str,
+        tokenizer: &T,
+    ) -> Result<Vec<Conversation>, PluginError> {
+        let pools = files
+            .iter()
+            .map(|(name, content)| Self::pool(content, name, tokenizer))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(self.compose(&pools, tokenizer))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -903,6 +1039,7 @@ mod tests {
     );
     static SINGLE_TURN: PluginEntry = entry("custom_dataset_loader", "single_turn", "{}");
     static MULTI_TURN: PluginEntry = entry("custom_dataset_loader", "multi_turn", "{}");
+    static RANDOM_POOL: PluginEntry = entry("custom_dataset_loader", "random_pool", "{}");
 
     fn tokenizer() -> TiktokenTokenizer {
         TiktokenTokenizer::new(Vocabulary::O200kBase)
@@ -1472,5 +1609,79 @@ mod tests {
         let payload = &c[1].turns[0];
         assert_eq!(payload.input_tokens, None);
         assert_eq!(render(payload), r#"{"model":"other","n":1,"prompt":"x"}"#);
+    }
+
+    fn random_pool(seed: &str) -> RandomPoolLoader {
+        let cfg = config(&[
+            "-m",
+            "m",
+            "--num-dataset-entries",
+            "6",
+            "--random-seed",
+            seed,
+        ]);
+        RandomPoolLoader::create(&context(&cfg, &RANDOM_POOL)).unwrap()
+    }
+
+    /// Each entry draws one row from every pool: a text from the first file and an
+    /// image from the second, reproducibly with the seed.
+    #[test]
+    fn random_pool_entries_draw_one_row_from_every_pool() {
+        let tok = tokenizer();
+        let files = [
+            (
+                "d/a.jsonl".to_owned(),
+                "{\"text\": \"alpha\"}\n{\"text\": \"beta\", \"output_length\": 7}\n\
+                 {\"text\": \"gamma\"}\n"
+                    .to_owned(),
+            ),
+            (
+                "d/b.jsonl".to_owned(),
+                "{\"image\": \"data:image/png;base64,AA\"}\n\
+                 {\"image\": \"data:image/png;base64,BB\"}\n"
+                    .to_owned(),
+            ),
+        ];
+        let mut loader = random_pool("3");
+        let first_line = files[0].1.lines().next();
+        assert!(loader.can_load(first_line, "d/"));
+        assert!(!loader.can_load(first_line, "a.jsonl"));
+        assert!(!single_turn(&[]).can_load(first_line, "d/"));
+        let c = loader.load_dir(&files, "d/", &tok).unwrap();
+        assert_eq!(c.len(), 6);
+        for (i, conversation) in c.iter().enumerate() {
+            assert_eq!(conversation.session_id, format!("session_{i:06}"));
+            let turn = &conversation.turns[0];
+            assert_eq!(turn.texts.len(), 1);
+            assert!(["alpha", "beta", "gamma"].contains(&turn.texts[0].as_str()));
+            assert_eq!(turn.images.len(), 1);
+            assert_eq!(turn.max_tokens.is_some(), turn.texts[0] == "beta");
+            assert_eq!(turn.input_tokens, Some(1));
+        }
+        let texts: Vec<&str> = c.iter().map(|c| c.turns[0].texts[0].as_str()).collect();
+        let again = random_pool("3").load_dir(&files, "d/", &tok).unwrap();
+        let again: Vec<&str> = again.iter().map(|c| c.turns[0].texts[0].as_str()).collect();
+        assert_eq!(texts, again);
+
+        let one = random_pool("3").load(&files[0].1, "a.jsonl", &tok).unwrap();
+        assert_eq!(one.len(), 6);
+        assert!(one.iter().all(|c| c.turns[0].images.is_empty()));
+        let err = random_pool("3")
+            .load("{\"text\": \"x\", \"timestamp\": 1}", "p.jsonl", &tok)
+            .unwrap_err();
+        assert!(
+            err.to_string().starts_with(
+                "p.jsonl:1: random_pool rows are drawn at random, so `timestamp` has no \
+                 meaning there"
+            ),
+            "{err}"
+        );
+        let err = SingleTurnLoader::new(1.0)
+            .load_dir(&files, "d/", &tok)
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "d/ is a directory, and this dataset format reads one file"
+        );
     }
 }

@@ -921,13 +921,36 @@ fn load_custom_dataset<P: PluginSet>(
 ) -> Result<Vec<crate::dataset::Conversation>, String> {
     use crate::protocols::CustomDatasetLoaderProtocol;
     type Kind<P> = <<P as PluginSet>::CustomDatasetLoader as DispatchEnum>::Kind;
-    let content = std::fs::read_to_string(file)
-        .map_err(|e| format!("--input-file {}: {e}", file.display()))?;
-    let name = file
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let first_line = content.lines().find(|l| !l.trim().is_empty());
+    let read = |path: &Path| {
+        std::fs::read_to_string(path).map_err(|e| format!("--input-file {}: {e}", path.display()))
+    };
+    // A directory is several files of one format (random_pool's pools), in name order.
+    let (files, name) = if file.is_dir() {
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(file)
+            .map_err(|e| format!("--input-file {}: {e}", file.display()))?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_file())
+            .collect();
+        paths.sort();
+        if paths.is_empty() {
+            return Err(format!("--input-file {}: the directory has no files", file.display()));
+        }
+        let files = paths
+            .iter()
+            .map(|p| Ok((p.display().to_string(), read(p)?)))
+            .collect::<Result<Vec<_>, String>>()?;
+        let dir = format!("{}/", file.display().to_string().trim_end_matches('/'));
+        (files, dir)
+    } else {
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        (vec![(file.display().to_string(), read(file)?)], name)
+    };
+    let directory = name.ends_with('/');
+    let first_line = files[0].1.lines().find(|l| !l.trim().is_empty());
     let linked: Vec<&str> = Kind::<P>::all().iter().map(|k| k.name()).collect();
     if linked.is_empty() {
         return Err(
@@ -975,9 +998,11 @@ fn load_custom_dataset<P: PluginSet>(
     };
     // Loaders name the file (and line) in their messages: given the path as the user
     // wrote it, they need no prefix here.
-    loader
-        .load(&content, &file.display().to_string(), tokenizer)
-        .map_err(|e| e.to_string())
+    let loaded = match directory {
+        true => loader.load_dir(&files, &name, tokenizer),
+        false => loader.load(&files[0].1, &files[0].0, tokenizer),
+    };
+    loaded.map_err(|e| e.to_string())
 }
 
 fn write_file(path: &Path, text: &str) -> Result<(), String> {
