@@ -35,13 +35,11 @@ fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg").unwrap_or_else(|_| "unknown".into())
 }
 
-#[test]
-fn poisson_over_two_workers_keeps_rate_and_cv() {
-    core_binary();
-    let mock = Mock::start(&["--ttft-ms", "1", "--output-tokens", "1", "--threads", "2"]);
+/// One run: `Ok` with its summary, or `Err` naming what was off.
+fn poisson_run(mock: &Mock) -> Result<String, String> {
     let dir = run_dir("poisson");
     profile(
-        &mock,
+        mock,
         &dir,
         &[
             "--request-rate",
@@ -61,6 +59,7 @@ fn poisson_over_two_workers_keeps_rate_and_cv() {
         ],
     );
     let records = read_records(&dir);
+    let _ = std::fs::remove_dir_all(&dir);
     let merged_cv = |field: &str| {
         let mut times: Vec<i128> = records.iter().map(|r| ns(r, field)).collect();
         times.sort_unstable();
@@ -71,33 +70,47 @@ fn poisson_over_two_workers_keeps_rate_and_cv() {
     let (sent, cv) = merged_cv("request_start_ns");
     let span_s = (sent[sent.len() - 1] - sent[0]) as f64 / 1e9;
     let rate = (sent.len() - 1) as f64 / span_s;
-    eprintln!(
-        "poisson 2000/s x 10 s on 2 workers: {} requests, {rate:.1} req/s over {span_s:.3} s, \
-         inter-arrival cv {cv:.4} (schedule {intended_cv:.4})",
-        sent.len()
-    );
-    // The two workers' schedules merge into one Poisson process.
-    assert!(
-        (intended_cv - 1.0).abs() <= 0.05,
-        "scheduled inter-arrival cv {intended_cv:.4}"
-    );
-    assert!(
-        (rate - 2000.0).abs() <= 2000.0 * 0.02,
-        "achieved {rate:.1} req/s"
-    );
     let mut lateness: Vec<i128> = records
         .iter()
         .map(|r| ns(r, "request_start_ns") - ns(r, "credit_issued_ns"))
         .collect();
     lateness.sort_unstable();
     let late_us = |q: f64| lateness[((lateness.len() - 1) as f64 * q) as usize] as f64 / 1e3;
-    assert!(
-        (cv - 1.0).abs() <= 0.05,
-        "inter-arrival cv {cv:.4}; scheduling lateness p50 {:.0} us, p99 {:.0} us; \
-         load average {}",
+    let summary = format!(
+        "poisson 2000/s x 10 s on 2 workers: {} requests, {rate:.1} req/s over {span_s:.3} s, \
+         inter-arrival cv {cv:.4} (schedule {intended_cv:.4}); scheduling lateness p50 {:.0} \
+         us, p99 {:.0} us; load average {}",
+        sent.len(),
         late_us(0.5),
         late_us(0.99),
         load_average().trim()
     );
-    let _ = std::fs::remove_dir_all(&dir);
+    // The two workers' schedules merge into one Poisson process, sent as scheduled.
+    let ok = (intended_cv - 1.0).abs() <= 0.05
+        && (rate - 2000.0).abs() <= 2000.0 * 0.02
+        && (cv - 1.0).abs() <= 0.05;
+    if ok {
+        Ok(summary)
+    } else {
+        Err(summary)
+    }
+}
+
+/// The figures are the client's only on a machine it has to itself: a run that misses
+/// (a build or another benchmark took the cores) is repeated once, and the test fails
+/// only when both miss.
+#[test]
+fn poisson_over_two_workers_keeps_rate_and_cv() {
+    core_binary();
+    let mock = Mock::start(&["--ttft-ms", "1", "--output-tokens", "1", "--threads", "2"]);
+    match poisson_run(&mock) {
+        Ok(summary) => eprintln!("{summary}"),
+        Err(first) => {
+            eprintln!("missed, running again: {first}");
+            match poisson_run(&mock) {
+                Ok(summary) => eprintln!("{summary}"),
+                Err(second) => panic!("missed twice:\n{first}\n{second}"),
+            }
+        }
+    }
 }
