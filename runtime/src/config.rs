@@ -480,8 +480,14 @@ impl ProfileConfig {
                     .into(),
             );
         }
-        let burst =
-            crate::plugin::normalize_name(&self.effective_arrival_pattern()) == "concurrency_burst";
+        let pattern = crate::plugin::normalize_name(&self.effective_arrival_pattern());
+        if self.arrival_smoothness.is_some() && pattern != "gamma" {
+            return Err(format!(
+                "--arrival-smoothness shapes the gamma arrival pattern, and --arrival-pattern \
+                 {pattern} does not use it"
+            ));
+        }
+        let burst = pattern == "concurrency_burst";
         if burst && self.request_rate.is_some() && self.concurrency.is_none() {
             return Err(
                 "--arrival-pattern concurrency_burst sends a request whenever a \

@@ -163,6 +163,18 @@ fn absurd_flags_are_refused_at_start_up_with_their_message() {
         (
             &[
                 "--request-rate",
+                "5",
+                "--arrival-smoothness",
+                "2",
+                "--arrival-pattern",
+                "poisson",
+            ],
+            "--arrival-smoothness shapes the gamma arrival pattern, and --arrival-pattern \
+             poisson does not use it",
+        ),
+        (
+            &[
+                "--request-rate",
                 "10",
                 "--arrival-pattern",
                 "concurrency-burst",

@@ -285,8 +285,8 @@ fn a_rate_capped_by_concurrency_skips_arrivals_without_a_slot() {
     let console =
         std::fs::read_to_string(dir.join("profile_export_console.txt")).expect("console text");
     let note = format!(
-        "Note: {skipped} scheduled arrivals were skipped because all 1 --concurrency slots \
-         were busy (as AIPerf does): the rate sent was below the rate asked."
+        "Note: {skipped} scheduled arrivals were skipped because the one --concurrency slot \
+         was busy (as AIPerf does): the rate sent was below the rate asked."
     );
     assert!(console.contains(&note), "{console}");
     assert!(!console.contains("CLIENT-BOUND"), "{console}\n{stdout}");

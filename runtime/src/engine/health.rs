@@ -180,12 +180,14 @@ pub(crate) fn assess(
         format!("Client health: ok ({summary})\n")
     };
     if waits.skipped_arrivals > 0 {
-        let cap = waits
-            .concurrency
-            .map_or_else(|| "the".to_owned(), |c| format!("all {c}"));
+        let cap = match waits.concurrency {
+            Some(1) => "the one --concurrency slot was".to_owned(),
+            Some(c) => format!("all {c} --concurrency slots were"),
+            None => "the --concurrency slots were".to_owned(),
+        };
         text.push_str(&format!(
-            "  Note: {} scheduled arrivals were skipped because {cap} --concurrency slots \
-             were busy (as AIPerf does): the rate sent was below the rate asked.\n",
+            "  Note: {} scheduled arrivals were skipped because {cap} busy (as AIPerf \
+             does): the rate sent was below the rate asked.\n",
             waits.skipped_arrivals
         ));
     }

@@ -103,10 +103,10 @@ fn default_artifact_dir<P: PluginSet>(config: &ProfileConfig) -> PathBuf {
     ))
 }
 
-/// Removes what an earlier run into the same directory wrote and this one will not
-/// rewrite (records with `--export-level summary`, phase files without a warmup), and the
-/// ready marker until this run's results are complete, so the directory never mixes two
-/// runs. Only this tool's file names are touched.
+/// Removes what an earlier run into the same directory wrote under the names this run
+/// uses and will not rewrite (records with `--export-level summary`, phase files without
+/// a warmup), and the ready marker until this run's results are complete. Files of other
+/// names (another `--profile-export-prefix`) are another run's, kept on purpose.
 fn clear_stale_artifacts(dir: &Path, config: &ProfileConfig) {
     let prefix = config.profile_export_prefix.as_deref();
     let export = |name: &str| dir.join(crate::results::export_file_name(prefix, name));
@@ -251,6 +251,14 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
             );
         }
         config.fixed_schedule = true;
+    }
+    // Decided with the timing (a timestamped trace replays in its own order).
+    let mode = crate::plugin::normalize_name(&config.effective_timing_mode());
+    if config.dataset_sampling_strategy.is_some() && mode != "request_rate" {
+        tracing::warn!(
+            "--dataset-sampling-strategy is not used: the {mode} timing strategy picks each \
+             session's conversation itself"
+        );
     }
     // Named once the timing is settled: a trace that replays its timestamps is a
     // `fixed_schedule` run, as in AIPerf's directory name.
@@ -404,7 +412,7 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         sent: AtomicU64::new(0),
         completed: AtomicU64::new(0),
         errors: AtomicU64::new(0),
-        skipped_arrivals: AtomicU64::new(0),
+        skipped_arrivals: (0..phase_count).map(|_| AtomicU64::new(0)).collect(),
         preparation: Preparation::default(),
         given_request_id: super::ids::given_header(&config.headers, "x-request-id"),
         given_correlation_id: super::ids::given_header(&config.headers, "x-correlation-id"),
@@ -565,7 +573,11 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
             backlog: backlog.report(),
             unprepared: shared.preparation.waits(),
             unprepared_s: shared.preparation.waited_s(),
-            skipped_arrivals: shared.skipped_arrivals.load(Ordering::Relaxed),
+            // The profiling phase's, as every figure of the root summary.
+            skipped_arrivals: shared
+                .skipped_arrivals
+                .last()
+                .map_or(0, |n| n.load(Ordering::Relaxed)),
             concurrency: config.effective_concurrency(),
             record_thread: output.report,
         },
@@ -934,7 +946,10 @@ fn load_custom_dataset<P: PluginSet>(
             .collect();
         paths.sort();
         if paths.is_empty() {
-            return Err(format!("--input-file {}: the directory has no files", file.display()));
+            return Err(format!(
+                "--input-file {}: the directory has no files",
+                file.display()
+            ));
         }
         let files = paths
             .iter()

@@ -295,6 +295,11 @@ where
             follow_ups(&**endpoint, transport, url, &shared.clock, &mut record).await;
         }
     };
+    // A warmup's grace period ends the warmup, not the run.
+    let stopped = match ctx.phase {
+        Phase::Warmup => "cancelled when the warmup stopped",
+        Phase::Profiling => "cancelled when the run stopped",
+    };
     let stopper = async {
         match cancel_after {
             // Boxed: monoio's timer entry is cache-line aligned, and inline it would make
@@ -302,12 +307,12 @@ where
             Some(after) => {
                 match race(Box::pin(monoio::time::sleep(after)), ctx.cancel.fired()).await {
                     Either::Left(()) => "cancelled by --request-cancellation-rate",
-                    Either::Right(()) => "cancelled when the run stopped",
+                    Either::Right(()) => stopped,
                 }
             }
             None => {
                 ctx.cancel.fired().await;
-                "cancelled when the run stopped"
+                stopped
             }
         }
     };

@@ -77,8 +77,8 @@ pub(crate) struct Shared {
     pub sent: AtomicU64,
     pub completed: AtomicU64,
     pub errors: AtomicU64,
-    /// Open-loop arrivals not sent because every `--concurrency` slot was busy.
-    pub skipped_arrivals: AtomicU64,
+    /// Per phase: open-loop arrivals not sent because every `--concurrency` slot was busy.
+    pub skipped_arrivals: Vec<AtomicU64>,
     /// The preparation of request bytes during the run, and the waits it caused.
     pub preparation: crate::engine::run::Preparation,
     /// `X-Request-ID` and `X-Correlation-ID` values given with `--header`: sent instead
@@ -417,7 +417,7 @@ async fn run_phase<P: PluginSet>(
             match slots.try_acquire() {
                 Some(guard) => guard,
                 None => {
-                    shared.skipped_arrivals.fetch_add(1, Ordering::Relaxed);
+                    shared.skipped_arrivals[phase_idx].fetch_add(1, Ordering::Relaxed);
                     continue;
                 }
             }

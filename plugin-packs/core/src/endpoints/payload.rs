@@ -139,6 +139,12 @@ impl Template {
             match part {
                 Part::Literal(bytes) => body.extend_from_slice(bytes),
                 Part::Input(InputShape::ChatMessages) => {
+                    // A turn's own `messages` are its whole context (traces carry the
+                    // conversation so far): the session's history is not put before them.
+                    let history = match turn.raw_messages {
+                        Some(_) => &[][..],
+                        None => history,
+                    };
                     body.push(b'[');
                     let mut first = true;
                     for one in history.iter().chain([turn]) {
@@ -298,7 +304,6 @@ fn write_input(shape: InputShape, turn: &Turn, out: &mut Vec<u8>) {
     }
 }
 
-/// `{"role":ROLE,"content":CONTENT}` for one turn (role `user` unless it says).
 /// A turn's messages in a chat list: its raw `messages` as given, else the one message
 /// made of its texts and media; `first` says whether a comma goes before.
 fn write_turn_messages(turn: &Turn, out: &mut Vec<u8>, first: &mut bool) {
@@ -321,6 +326,7 @@ fn write_turn_messages(turn: &Turn, out: &mut Vec<u8>, first: &mut bool) {
     }
 }
 
+/// `{"role":ROLE,"content":CONTENT}` for one turn (role `user` unless it says).
 fn write_chat_message(turn: &Turn, out: &mut Vec<u8>) {
     out.extend_from_slice(b"{\"role\":");
     write_json(out, turn.role.as_deref().unwrap_or("user"));
@@ -796,6 +802,45 @@ mod tests {
         assert_eq!(
             String::from_utf8(body).unwrap(),
             r#"HEAD{"messages":[{"role":"user","content":"hi \"there\""}],"model":"m","stream":false,"top_p":0.9,"temperature":0.5,"stop":["\n"]}"#
+        );
+    }
+
+    /// A turn with its own `messages` (a trace row's whole context) is sent without the
+    /// session's history before it; a plain turn after it gets the history as usual.
+    #[test]
+    fn a_turns_own_messages_replace_the_history() {
+        let template = Template::compile(
+            vec![("messages", Field::Input(InputShape::ChatMessages))],
+            &[],
+            false,
+        );
+        let earlier = Turn {
+            texts: vec!["q1".into()],
+            ..Turn::default()
+        };
+        let reply = Turn {
+            texts: vec!["a1".into()],
+            role: Some("assistant".into()),
+            ..Turn::default()
+        };
+        let own = Turn {
+            raw_messages: Some(vec![
+                json!({"role": "user", "content": "q1"}),
+                json!({"role": "user", "content": "q2"}),
+            ]),
+            ..Turn::default()
+        };
+        let mut body = Vec::new();
+        template.render_session(&[earlier.clone(), reply.clone()], &own, &mut body);
+        assert_eq!(
+            String::from_utf8(body).unwrap(),
+            r#"{"messages":[{"content":"q1","role":"user"},{"content":"q2","role":"user"}]}"#
+        );
+        let mut body = Vec::new();
+        template.render_session(&[own, reply], &earlier, &mut body);
+        assert_eq!(
+            String::from_utf8(body).unwrap(),
+            r#"{"messages":[{"content":"q1","role":"user"},{"content":"q2","role":"user"},{"role":"assistant","content":"a1"},{"role":"user","content":"q1"}]}"#
         );
     }
 
