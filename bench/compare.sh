@@ -234,7 +234,7 @@ wait_quiet() {
 # ---------------------------------------------------------------- client runs
 # Each run leaves RUNS/NAME.meta.json (what was asked, the load and CPU busy fraction it
 # started at), NAME.measure.json (cost, from measure.py), NAME.log (output) and NAME/
-# (artifacts).
+# (artifacts; case a drops its records file, see drop_records).
 meta() { # meta NAME CLIENT CASE KEY=VALUE...   (values are numbers or plain words)
     local name=$1 client=$2 case=$3; shift 3
     python3 - "$RUNS/$name.meta.json" "$client" "$case" "$(cut -d' ' -f1 /proc/loadavg)" \
