@@ -1,9 +1,9 @@
 //! `profile_export.jsonl`: one line per finished request, written as records arrive.
 
-use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::Path;
 
+use super::direct::RecordsFile;
 use super::jsonw::Json;
 use crate::metrics::{self, record_error};
 use crate::record::{ErrorDetails, ParsedRecord, Phase, RunClock};
@@ -14,7 +14,7 @@ use crate::results::{MetricRecord, MetricValue};
 ///
 /// Warmup records are written too (AIPerf does), tagged `benchmark_phase: "warmup"`.
 /// Output is buffered; call [`finish`](Self::finish) to flush it.
-pub struct RecordWriter<W: Write = BufWriter<File>> {
+pub struct RecordWriter<W: Write = RecordsFile> {
     out: W,
     line: Vec<u8>,
     /// Set once a warmup record is seen: phase indices then count warmup as phase 0.
@@ -72,7 +72,7 @@ impl EntryHint {
     }
 }
 
-impl RecordWriter<BufWriter<File>> {
+impl RecordWriter<RecordsFile> {
     /// Creates (truncates) the file, and its directory if needed.
     pub fn create(path: &Path) -> io::Result<Self> {
         Ok(Self::new(create_file(path)?))
@@ -88,11 +88,11 @@ impl RecordWriter<BufWriter<File>> {
     }
 }
 
-fn create_file(path: &Path) -> io::Result<BufWriter<File>> {
+fn create_file(path: &Path) -> io::Result<RecordsFile> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
-    Ok(BufWriter::with_capacity(1 << 16, File::create(path)?))
+    RecordsFile::create(path)
 }
 
 impl<W: Write> RecordWriter<W> {

@@ -6,6 +6,7 @@
 
 pub mod console;
 pub mod csv;
+mod direct;
 pub mod json;
 mod jsonl;
 pub(crate) mod jsonw;
