@@ -87,6 +87,14 @@ pub struct ProfileConfig {
     #[arg(long)]
     pub warmup_duration: Option<f64>,
 
+    /// Concurrency of the warmup phase (default: the run's load).
+    #[arg(long)]
+    pub warmup_concurrency: Option<u32>,
+
+    /// Request rate of the warmup phase, Poisson (default: the run's load).
+    #[arg(long)]
+    pub warmup_request_rate: Option<f64>,
+
     /// Mean prompt length in tokens.
     #[arg(long, visible_aliases = ["isl", "prompt-input-tokens-mean"], default_value_t = 550)]
     pub synthetic_input_tokens_mean: u32,
@@ -437,6 +445,19 @@ impl ProfileConfig {
         positive("--request-rate", self.request_rate)?;
         positive("--benchmark-duration", self.benchmark_duration)?;
         positive("--warmup-duration", self.warmup_duration)?;
+        positive("--warmup-request-rate", self.warmup_request_rate)?;
+        at_least_one(
+            "--warmup-concurrency",
+            self.warmup_concurrency.map(u64::from),
+        )?;
+        let warmup_load = self.warmup_concurrency.is_some() || self.warmup_request_rate.is_some();
+        if warmup_load && !self.has_warmup() {
+            return Err(
+                "--warmup-concurrency and --warmup-request-rate set the warmup's load: \
+                        give its length too (--warmup-request-count or --warmup-duration)"
+                    .into(),
+            );
+        }
         positive("--user-centric-rate", self.user_centric_rate)?;
         positive("--arrival-smoothness", self.arrival_smoothness)?;
         positive(
@@ -521,6 +542,27 @@ impl ProfileConfig {
     /// Whether a warmup phase runs before profiling.
     pub fn has_warmup(&self) -> bool {
         self.warmup_request_count > 0 || self.warmup_duration.is_some()
+    }
+
+    /// The warmup's own load, when `--warmup-concurrency` or `--warmup-request-rate` sets
+    /// one: those two settings replace the run's concurrency and rate (a rate alone is
+    /// uncapped, a concurrency alone closed-loop), without the run's ramps; everything
+    /// else is the run's.
+    pub fn warmup_load(&self) -> Option<ProfileConfig> {
+        if self.warmup_concurrency.is_none() && self.warmup_request_rate.is_none() {
+            return None;
+        }
+        let rate = self.warmup_request_rate;
+        Some(ProfileConfig {
+            concurrency: self.warmup_concurrency,
+            request_rate: rate,
+            // A pattern or smoothness asked for the run's rate needs a rate to shape.
+            arrival_pattern: self.arrival_pattern.clone().filter(|_| rate.is_some()),
+            arrival_smoothness: self.arrival_smoothness.filter(|_| rate.is_some()),
+            concurrency_ramp_duration: None,
+            request_rate_ramp_duration: None,
+            ..self.clone()
+        })
     }
 
     /// Profiling request count, as AIPerf resolves it.

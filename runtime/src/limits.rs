@@ -32,6 +32,7 @@ fn show(v: f64) -> String {
 fn seconds(c: &ProfileConfig) -> Vec<(&'static str, Option<f64>, bool)> {
     vec![
         ("--benchmark-duration", c.benchmark_duration, false),
+        ("--warmup-duration", c.warmup_duration, false),
         (
             "--benchmark-grace-period",
             Some(c.benchmark_grace_period),

@@ -352,6 +352,51 @@ fn warmup_duration_bounds_the_warmup_phase() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The warmup at its own load: 6 requests of 100 ms at `--warmup-concurrency 3` take two
+/// waves (about 0.2 s), then profiling runs at the run's concurrency 1 (4 × 0.1 s).
+#[test]
+fn the_warmup_runs_at_its_own_load() {
+    let mock = Mock::start(&["--ttft-ms", "100", "--output-tokens", "1"]);
+    let dir = run_dir("warmup-load");
+    profile(
+        &mock,
+        &dir,
+        &[
+            "--warmup-request-count",
+            "6",
+            "--warmup-concurrency",
+            "3",
+            "--concurrency",
+            "1",
+            "--request-count",
+            "4",
+        ],
+    );
+    let manifest: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("phase_manifest.json")).expect("manifest"),
+    )
+    .expect("manifest json");
+    let span_s = |phase: &Value| {
+        (phase["end_ns"].as_u64().unwrap_or(0) as f64
+            - phase["start_ns"].as_u64().unwrap_or(0) as f64)
+            / 1e9
+    };
+    let (warmup, profiling) = (&manifest["phases"][0], &manifest["phases"][1]);
+    assert_eq!(warmup["total_request_count"], 6);
+    assert!(
+        (0.19..0.35).contains(&span_s(warmup)),
+        "warmup {} s",
+        span_s(warmup)
+    );
+    assert_eq!(profiling["total_request_count"], 4);
+    assert!(
+        (0.39..0.6).contains(&span_s(profiling)),
+        "profiling {} s",
+        span_s(profiling)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn benchmark_duration_bounds_the_run() {
     let mock = Mock::start(&["--ttft-ms", "20", "--output-tokens", "2"]);

@@ -356,6 +356,7 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
             count: (config.warmup_request_count > 0).then_some(config.warmup_request_count),
             duration_ns: config.warmup_duration.map(|s| (s.max(0.0) * 1e9) as u64),
             sessions: None,
+            load: config.warmup_load().map(Arc::new),
         });
     }
     let count = config.effective_request_count();
@@ -365,6 +366,7 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         count,
         duration_ns,
         sessions: config.conversation_num,
+        load: None,
     });
 
     let cpus = std::thread::available_parallelism()

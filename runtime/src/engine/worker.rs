@@ -37,6 +37,9 @@ pub(crate) struct PhasePlan {
     pub duration_ns: Option<u64>,
     /// Sessions to start at most (`--conversation-num`); their later turns still go.
     pub sessions: Option<u64>,
+    /// The phase's own load settings (the warmup's `--warmup-concurrency` and
+    /// `--warmup-request-rate`); `None` runs it at the run's.
+    pub load: Option<Arc<ProfileConfig>>,
 }
 
 /// How later turns of chat sessions are rebuilt at run time, with the replies they got.
@@ -218,12 +221,16 @@ async fn worker_main<P: PluginSet>(
         }
     };
     let tx = Rc::new(tx);
-    let slots_total = config.effective_concurrency();
     let mut first_error = None;
 
     for (phase_idx, plan) in shared.phases.iter().enumerate() {
         start_barrier(&shared, phase_idx);
         if first_error.is_none() && !shared.stop.load(Ordering::SeqCst) {
+            let slots_total = plan
+                .load
+                .as_deref()
+                .unwrap_or(config)
+                .effective_concurrency();
             let phase = PhaseRun {
                 share,
                 phase_idx,
@@ -266,7 +273,7 @@ async fn run_phase<P: PluginSet>(
         egress,
         sampler,
     } = phase;
-    let config = &shared.config;
+    let config = plan.load.as_deref().unwrap_or(&shared.config);
     let clock = shared.clock;
     let slots = Slots::new(concurrency_share(slots_total, share.id, share.count));
     if slots_total.is_some() && concurrency_share(slots_total, share.id, share.count) == Some(0) {
