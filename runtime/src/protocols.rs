@@ -290,7 +290,9 @@ pub trait RecordProcessorProtocol {
     );
 }
 
-/// Aggregates per-request metrics into run-level results.
+/// Aggregates per-request metrics into run-level results. An instance sees the records of
+/// one phase: the profiling phase's set makes the root summary, and a run with a warmup
+/// has a second set for the warmup's own (`warmup_metrics`).
 #[protocol]
 pub trait ResultsProcessorProtocol {
     fn process_result(

@@ -407,7 +407,7 @@ pub(crate) fn run_pipeline<P: PluginSet>(
     for (bytes, raw) in received(rx) {
         events += raw.responses.len() as u64;
         reads += u64::from(raw.reads);
-        let mut record = parse_record(&endpoint, &tokenizer, raw, config.use_server_token_count);
+        let record = parse_record(&endpoint, &tokenizer, raw, config.use_server_token_count);
         metrics.clear();
         for processor in record_processors.iter_mut() {
             processor.process_record(&record, &mut metrics);
@@ -419,14 +419,10 @@ pub(crate) fn run_pipeline<P: PluginSet>(
             fail(&settings.records_path, e);
             writer = None;
         }
+        // Each phase's records go to that phase's own results processors.
         match (record.raw.phase, &mut warmup) {
             (Some(Phase::Profiling), _) => profiling.add(&record, &metrics),
-            (Some(Phase::Warmup), Some(warmup)) => {
-                // Results processors summarize profiling records and skip the others;
-                // the warmup's own set summarizes its records as the phase it serves.
-                record.raw.phase = Some(Phase::Profiling);
-                warmup.add(&record, &metrics);
-            }
+            (Some(Phase::Warmup), Some(warmup)) => warmup.add(&record, &metrics),
             _ => {}
         }
         // Its memory is free once it is dropped, so it leaves the backlog only now.

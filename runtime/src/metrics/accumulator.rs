@@ -3,7 +3,7 @@
 use super::catalogue;
 use super::compute::record_error;
 use super::stats::Values;
-use crate::record::{ErrorDetails, Nanos, ParsedRecord, Phase};
+use crate::record::{ErrorDetails, Nanos, ParsedRecord};
 use crate::results::{ErrorCount, MetricRecord, MetricResult, MetricValue};
 
 /// OSL mismatch counts when |OSL - requested| exceeds min(requested * 5 %, 50 tokens).
@@ -62,8 +62,9 @@ struct Series {
 /// Collects `(ParsedRecord, MetricRecord)` pairs of a run (one instance per worker if
 /// wanted, then [`merge`](Self::merge)d) and summarizes them as AIPerf does.
 ///
-/// Only profiling-phase records count; warmup records are ignored, as AIPerf keeps
-/// them out of the root summary. Every tag found in the metric records is summarized,
+/// It summarizes every record it is given: the engine gives each phase's records to that
+/// phase's own accumulator (warmup records never reach the profiling summary, as AIPerf
+/// keeps them out of the root one). Every tag found in the metric records is summarized,
 /// so metrics of other record processors are carried through with full statistics.
 #[derive(Debug, Clone, Default)]
 pub struct MetricsAccumulator {
@@ -114,9 +115,6 @@ impl MetricsAccumulator {
     }
 
     pub fn add(&mut self, record: &ParsedRecord, metrics: &MetricRecord) {
-        if record.raw.phase == Some(Phase::Warmup) {
-            return;
-        }
         for (position, entry) in metrics.entries.iter().enumerate() {
             // An aggregate counter in AIPerf: summed below, not summarized.
             if entry.tag == GOOD_REQUEST_COUNT {

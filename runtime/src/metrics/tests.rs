@@ -360,16 +360,12 @@ fn accumulator_summarizes_a_run() {
         "boom",
     ));
     err.input_tokens = Some(20);
-    let mut warm = record(0, vec![text(1, "w")]);
-    warm.raw.phase = Some(Phase::Warmup);
-    warm.output_tokens = Some(1000);
 
     feed(&mut acc, &a);
     let mut other = MetricsAccumulator::new();
     feed(&mut other, &b);
     feed(&mut other, &err);
     feed(&mut other, &err);
-    feed(&mut other, &warm);
     acc.merge(other);
 
     let r = acc.summarize();
