@@ -165,6 +165,16 @@ impl Write for DirectFile {
     }
 }
 
+/// As `BufWriter`: what is still buffered goes out when the writer is dropped unflushed
+/// (a failure there has no one to report to; `flush` reports it).
+impl Drop for DirectFile {
+    fn drop(&mut self) {
+        if !self.tail_written {
+            let _ = self.flush();
+        }
+    }
+}
+
 /// A heap block aligned for direct I/O.
 struct AlignedBlock {
     ptr: std::ptr::NonNull<u8>,
@@ -242,5 +252,17 @@ mod tests {
             assert!(got == expected, "{}: bytes differ", path.display());
             let _ = std::fs::remove_file(&path);
         }
+    }
+
+    /// Dropped without a flush, the writer still leaves every byte in the file.
+    #[test]
+    fn dropping_the_writer_writes_what_it_held() {
+        let path = std::env::temp_dir().join(format!("direct-drop-{}.jsonl", std::process::id()));
+        let data: Vec<u8> = (0..BLOCK + 777).map(|i| b'a' + (i % 26) as u8).collect();
+        let mut file = RecordsFile::create(&path).expect("create");
+        file.write_all(&data).expect("write");
+        drop(file);
+        assert!(std::fs::read(&path).expect("read back") == data);
+        let _ = std::fs::remove_file(&path);
     }
 }
