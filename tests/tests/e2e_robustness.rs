@@ -153,6 +153,11 @@ fn absurd_flags_are_refused_at_start_up_with_their_message() {
         ),
         (&["--model", ""], "--model names cannot be empty"),
         (
+            &["--arrival-pattern", "constant"],
+            "arrival_pattern:constant: the `constant` arrival pattern needs --request-rate \
+             (requests per second)",
+        ),
+        (
             &["--warmup-concurrency", "4"],
             "--warmup-concurrency and --warmup-request-rate set the warmup's load: give its \
              length too (--warmup-request-count or --warmup-duration)",

@@ -192,6 +192,15 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
     let launched = std::time::Instant::now();
     config.validate()?;
     check_plugin_names::<P>(&config)?;
+    // A pattern that cannot work with the load asked (`constant` without a rate) says so
+    // now, not when a worker creates it (after a warmup, with files already written).
+    for load in [Some(config.clone()), config.warmup_load()]
+        .into_iter()
+        .flatten()
+    {
+        let pattern = load.effective_arrival_pattern();
+        create::<P::ArrivalPattern>(&pattern, &load)?;
+    }
     let driver = driver_of(&config)?;
     raise_open_file_limit(&config);
 
