@@ -957,21 +957,11 @@ fn dataset_samplers_choose_each_sessions_conversation() {
     );
 
     let dir = run_dir("samplers-bad");
-    let output = Command::new(core_binary())
-        .args([
-            "profile",
-            "-m",
-            "m",
-            "--url",
-            &mock.url,
-            "--ui-type",
-            "none",
-        ])
-        .arg("--artifact-dir")
-        .arg(&dir)
-        .args(["--dataset-sampling-strategy", "shufle"])
-        .output()
-        .expect("run");
+    let output = common::run_profile(
+        &[&mock.url],
+        &dir,
+        &["--dataset-sampling-strategy", "shufle"],
+    );
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(

@@ -648,7 +648,6 @@ impl CustomDatasetLoaderProtocol for MooncakeTraceLoader {
 pub struct SingleTurnLoader {
     unit_ms: f64,
     models: ModelSelector,
-    warnings: Warnings,
 }
 
 impl SingleTurnLoader {
@@ -661,18 +660,12 @@ impl SingleTurnLoader {
         SingleTurnLoader {
             unit_ms,
             models: ModelSelector::single(),
-            warnings: Warnings::default(),
         }
     }
 
     /// Gives the loaded turns their models with `models` (the primary one otherwise).
     pub fn with_models(self, models: ModelSelector) -> Self {
         SingleTurnLoader { models, ..self }
-    }
-
-    /// The warnings of the last `load`.
-    pub fn warnings(&self) -> &[String] {
-        &self.warnings.all
     }
 }
 
@@ -792,14 +785,12 @@ impl CustomDatasetLoaderProtocol for SingleTurnLoader {
         file_name: &str,
         tokenizer: &T,
     ) -> Result<Vec<Conversation>, PluginError> {
-        self.warnings = Warnings::default();
         let mut sessions = Sessions::default();
         for (line, text) in rows(content) {
             let row = Row::parse(text, Place::line(file_name, line))?;
             let turn = read_turn(&row, self.unit_ms, tokenizer)?;
             sessions.add(row.session()?, turn);
         }
-        self.warnings.finish(file_name);
         sessions.finish(file_name, &mut self.models)
     }
 }
@@ -814,7 +805,6 @@ impl CustomDatasetLoaderProtocol for SingleTurnLoader {
 pub struct MultiTurnLoader {
     unit_ms: f64,
     models: ModelSelector,
-    warnings: Warnings,
 }
 
 impl MultiTurnLoader {
@@ -822,18 +812,12 @@ impl MultiTurnLoader {
         MultiTurnLoader {
             unit_ms,
             models: ModelSelector::single(),
-            warnings: Warnings::default(),
         }
     }
 
     /// Gives the loaded turns their models with `models` (the primary one otherwise).
     pub fn with_models(self, models: ModelSelector) -> Self {
         MultiTurnLoader { models, ..self }
-    }
-
-    /// The warnings of the last `load`.
-    pub fn warnings(&self) -> &[String] {
-        &self.warnings.all
     }
 }
 
@@ -857,7 +841,6 @@ impl CustomDatasetLoaderProtocol for MultiTurnLoader {
         file_name: &str,
         tokenizer: &T,
     ) -> Result<Vec<Conversation>, PluginError> {
-        self.warnings = Warnings::default();
         let mut sessions = Sessions::default();
         for (line, text) in rows(content) {
             let row = Row::parse(text, Place::line(file_name, line))?;
@@ -892,7 +875,6 @@ impl CustomDatasetLoaderProtocol for MultiTurnLoader {
                 );
             }
         }
-        self.warnings.finish(file_name);
         sessions.finish(file_name, &mut self.models)
     }
 }
@@ -1403,7 +1385,6 @@ mod tests {
             ["data:audio/wav;base64,UklGR", "https://x/a.wav"]
         );
         assert_eq!(media.input_tokens, None);
-        assert!(loader.warnings().is_empty(), "{:?}", loader.warnings());
         assert_eq!(
             c[1].turns[1].extra,
             [("temperature".to_owned(), serde_json::json!(0))]

@@ -28,13 +28,22 @@ fn stats_of(values: impl Iterator<Item = f64>, hint: usize) -> Option<Stats> {
     let avg = sum / n as f64;
     let var = sorted.iter().map(|v| (v - avg) * (v - avg)).sum::<f64>() / n as f64;
     let p = PERCENTILES.map(|q| percentile_sorted(&sorted, q));
-    Some(Stats {
+    Some(assemble(
+        [avg, sorted[0], sorted[n - 1], sum, var.sqrt()],
+        n as u64,
+        p,
+    ))
+}
+
+/// `Stats` of `[avg, min, max, sum, std]`, a count and the [`PERCENTILES`] in order.
+fn assemble([avg, min, max, sum, std]: [f64; 5], count: u64, p: [f64; 9]) -> Stats {
+    Stats {
         avg,
-        min: sorted[0],
-        max: sorted[n - 1],
+        min,
+        max,
         sum,
-        std: var.sqrt(),
-        count: n as u64,
+        std,
+        count,
         p1: p[0],
         p5: p[1],
         p10: p[2],
@@ -44,7 +53,7 @@ fn stats_of(values: impl Iterator<Item = f64>, hint: usize) -> Option<Stats> {
         p90: p[6],
         p95: p[7],
         p99: p[8],
-    })
+    }
 }
 
 /// AIPerf's error-adjusted statistics of a latency: the successes' values plus one `+inf`
@@ -63,24 +72,12 @@ pub fn error_adjusted(values: impl Iterator<Item = f64>, failures: u64) -> Optio
         let rank = ((q / 100.0) * n as f64).ceil().max(1.0) as usize;
         sorted.get(rank - 1).copied().unwrap_or(f64::INFINITY)
     };
-    let p = PERCENTILES.map(rank);
-    Some(Stats {
-        avg: f64::INFINITY,
-        min: sorted[0],
-        max: f64::INFINITY,
-        sum: f64::INFINITY,
-        std: f64::INFINITY,
-        count: n,
-        p1: p[0],
-        p5: p[1],
-        p10: p[2],
-        p25: p[3],
-        p50: p[4],
-        p75: p[5],
-        p90: p[6],
-        p95: p[7],
-        p99: p[8],
-    })
+    let inf = f64::INFINITY;
+    Some(assemble(
+        [inf, sorted[0], inf, inf, inf],
+        n,
+        PERCENTILES.map(rank),
+    ))
 }
 
 /// Values per storage chunk. The first chunk grows by doubling up to exactly this (a short
