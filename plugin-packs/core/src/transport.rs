@@ -103,26 +103,37 @@ impl IdHeaders {
 
     /// The header lines for `record`, empty when it has no ids (or all are replaced).
     fn lines(&self, record: &RequestRecord) -> Vec<u8> {
-        let mut out = Vec::new();
-        let mut line = |on: bool, name: &[u8], value: &str| {
-            // Ids are ours (UUIDs); the check keeps any other value from forging headers.
-            if on && !value.is_empty() && !value.bytes().any(|b| b == b'\r' || b == b'\n') {
+        // Ids are ours (UUIDs); the check keeps any other value from forging headers.
+        let sendable = |on: bool, value: &str| {
+            on && !value.is_empty() && !value.bytes().any(|b| b == b'\r' || b == b'\n')
+        };
+        let lines = [
+            (self.request, &b"X-Request-ID: "[..], &record.x_request_id),
+            (
+                self.correlation,
+                b"X-Correlation-ID: ",
+                &record.x_correlation_id,
+            ),
+            (
+                self.affinity,
+                b"X-Session-Affinity: ",
+                &record.x_correlation_id,
+            ),
+        ];
+        // Sized first: one allocation per request, not one per growth step.
+        let len = lines
+            .iter()
+            .filter(|(on, _, value)| sendable(*on, value))
+            .map(|(_, name, value)| name.len() + value.len() + 2)
+            .sum();
+        let mut out = Vec::with_capacity(len);
+        for (on, name, value) in lines {
+            if sendable(on, value) {
                 out.extend_from_slice(name);
                 out.extend_from_slice(value.as_bytes());
                 out.extend_from_slice(b"\r\n");
             }
-        };
-        line(self.request, b"X-Request-ID: ", &record.x_request_id);
-        line(
-            self.correlation,
-            b"X-Correlation-ID: ",
-            &record.x_correlation_id,
-        );
-        line(
-            self.affinity,
-            b"X-Session-Affinity: ",
-            &record.x_correlation_id,
-        );
+        }
         out
     }
 }
