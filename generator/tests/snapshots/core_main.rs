@@ -72,7 +72,7 @@ pub static ENTRIES: [PluginEntry; 45] = [
         class_path: "aiperf_core::arrival:PoissonArrival",
         pack: "aiperf-core",
         priority: 0,
-        description: "Poisson process arrivals (exponential intervals with mean 1/rate).",
+        description: "Poisson process arrivals (exponential intervals with mean 1/rate); a run bounded by a\nduration or request count gets exactly the count its rate implies (the process\nconditioned on that count), not a random one.\n",
         metadata_json: "{}",
         shadowed_by: None,
     },

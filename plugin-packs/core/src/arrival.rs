@@ -11,9 +11,11 @@
 //! `rate()` and `set_rate()` speak in the run's total rate (what `--request-rate`
 //! means); each instance divides by its share itself.
 
+use aiperf_runtime::config::ProfileConfig;
 use aiperf_runtime::plugin::{Plugin, PluginContext, PluginError, WorkerShare};
 use aiperf_runtime::protocols::ArrivalPatternProtocol;
 use rand::rngs::StdRng;
+use rand::Rng;
 use rand_distr::{Distribution, Exp, Gamma};
 
 use crate::rng::{shared_stream_rng, stream_rng};
@@ -131,6 +133,16 @@ impl ArrivalPatternProtocol for ConstantArrival {
 ///
 /// Worker 0 sends its first request at once, as AIPerf does; the other workers start
 /// after one exponential interval, so the run does not open with a burst of N requests.
+///
+/// A bounded phase (a duration, a request count, or both) draws its arrivals from the
+/// Poisson process *conditioned on the count its rate implies*: `rate x duration`
+/// arrivals (or the request count, over `count / rate` seconds), placed as that many
+/// sorted uniform instants, which is exactly what such a process looks like once its count
+/// is known. Gaps keep their exponential shape (coefficient of variation 1), and a
+/// 30 s run at 200 req/s offers 6,000 requests, not 6,000 ± 77 (left free, one run in
+/// three would miss the rate by more than 1 %). Past the bound (arrivals skipped under a
+/// concurrency cap are made up there) a fresh Poisson process continues; a rate ramp or
+/// a rate change lifts the conditioning, since the count no longer follows from the rate.
 #[derive(Debug, Clone)]
 pub struct PoissonArrival {
     total_rate: f64,
@@ -138,6 +150,70 @@ pub struct PoissonArrival {
     exp: Exp<f64>,
     rng: StdRng,
     started: bool,
+    window: Option<Window>,
+}
+
+/// This worker's share of a bounded phase's arrivals, still to be placed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Window {
+    /// End of the window, nanoseconds after the phase start.
+    end_ns: f64,
+    /// Arrivals left to place inside it.
+    left: u64,
+    /// The last arrival placed (exact), and the same as handed out (whole nanoseconds).
+    at_ns: f64,
+    at_whole: u64,
+}
+
+impl Window {
+    /// The window of worker `share` for `arrivals` in all over `seconds`.
+    fn new(arrivals: u64, seconds: f64, share: WorkerShare) -> Option<Window> {
+        let count = u64::from(share.count.max(1));
+        let left = arrivals / count + u64::from(u64::from(share.id) < arrivals % count);
+        let end_ns = seconds * NANOS_PER_SEC;
+        (left > 0 && end_ns.is_finite() && end_ns > 0.0).then_some(Window {
+            end_ns,
+            left,
+            at_ns: 0.0,
+            at_whole: 0,
+        })
+    }
+
+    /// The phase's arrival count and window length, when its bounds and rate fix them.
+    fn bounds(config: &ProfileConfig, rate: f64) -> Option<(u64, f64)> {
+        if config.request_rate_ramp_duration.is_some_and(|d| d > 0.0) {
+            return None;
+        }
+        let by_count = config.request_count.map(|n| (n, n as f64 / rate));
+        let by_duration = config
+            .benchmark_duration
+            .filter(|d| d.is_finite() && *d > 0.0)
+            .map(|d| ((rate * d).round() as u64, d));
+        match (by_count, by_duration) {
+            (Some(c), Some(d)) => Some(if c.1 <= d.1 { c } else { d }),
+            (c, d) => c.or(d),
+        }
+    }
+
+    /// Moves to `at_ns` (exact) and returns the whole nanoseconds since the last arrival.
+    fn step_to(&mut self, at_ns: f64) -> u64 {
+        self.at_ns = at_ns;
+        let whole = secs_to_ns(at_ns / NANOS_PER_SEC).max(self.at_whole);
+        let interval = whole - self.at_whole;
+        self.at_whole = whole;
+        interval
+    }
+
+    /// The next of the window's sorted uniform arrivals: given `left` uniforms above the
+    /// last one, the smallest is `end - (end - last) * U^(1/left)`.
+    fn next(&mut self, rng: &mut StdRng) -> u64 {
+        // 1 - [0, 1) is (0, 1]: the logarithm stays finite.
+        let u = 1.0 - rng.random::<f64>();
+        let fraction = -(u.ln() / self.left as f64).exp_m1();
+        self.left -= 1;
+        let at = self.at_ns + (self.end_ns - self.at_ns) * fraction;
+        self.step_to(at)
+    }
 }
 
 impl PoissonArrival {
@@ -154,7 +230,15 @@ impl PoissonArrival {
             exp,
             rng,
             started: false,
+            window: None,
         })
+    }
+
+    /// Conditions the first `arrivals` of the run (this worker's share of them) on all
+    /// falling within `seconds` of its start; see the type's documentation.
+    pub fn bounded(mut self, arrivals: u64, seconds: f64) -> Self {
+        self.window = Window::new(arrivals, seconds, self.share);
+        self
     }
 }
 
@@ -172,7 +256,11 @@ impl Plugin for PoissonArrival {
         let rate = required_rate(ctx, "poisson")?;
         let share = share(ctx);
         let rng = stream_rng(ctx.config.random_seed, Self::RNG_LABEL, share.id);
-        PoissonArrival::new(rate, share, rng)
+        let arrival = PoissonArrival::new(rate, share, rng)?;
+        Ok(match Window::bounds(ctx.config, rate) {
+            Some((arrivals, seconds)) => arrival.bounded(arrivals, seconds),
+            None => arrival,
+        })
     }
 }
 
@@ -181,10 +269,24 @@ impl ArrivalPatternProtocol for PoissonArrival {
         if !self.started {
             self.started = true;
             if self.share.id == 0 {
+                // The arrival at once is one of worker 0's share.
+                if let Some(w) = &mut self.window {
+                    w.left -= 1;
+                }
                 return Some(0);
             }
         }
-        Some(secs_to_ns(self.exp.sample(&mut self.rng)))
+        let Some(w) = &mut self.window else {
+            return Some(secs_to_ns(self.exp.sample(&mut self.rng)));
+        };
+        if w.left > 0 {
+            return Some(w.next(&mut self.rng));
+        }
+        // Every conditioned arrival is out: a fresh process starts at the window's end.
+        let at = w.end_ns.max(w.at_ns) + self.exp.sample(&mut self.rng) * NANOS_PER_SEC;
+        let interval = w.step_to(at);
+        self.window = None;
+        Some(interval)
     }
 
     fn set_rate(&mut self, rate: f64) {
@@ -192,6 +294,7 @@ impl ArrivalPatternProtocol for PoissonArrival {
             Some(exp) => {
                 self.total_rate = rate;
                 self.exp = exp;
+                self.window = None;
             }
             None => tracing::warn!(
                 rate,
@@ -423,6 +526,83 @@ mod tests {
             .sum::<f64>()
             / 1e4;
         assert!((mean - 1e6).abs() < 1e6 * 0.05, "mean {mean}");
+    }
+
+    /// A configuration of `-m m` and these flags.
+    fn flags(line: &str) -> ProfileConfig {
+        let args: Vec<&str> = ["-m", "m"]
+            .into_iter()
+            .chain(line.split_whitespace())
+            .collect();
+        config(&args)
+    }
+
+    /// Arrival instants (ns after the phase start) of `workers` bounded Poisson workers,
+    /// `per_worker` each, merged and sorted.
+    fn merged_bounded(args: &str, workers: u32, per_worker: usize) -> Vec<u64> {
+        let mut cfg = flags(args);
+        cfg.random_seed = Some(7);
+        let mut all = Vec::new();
+        for id in 0..workers {
+            let mut p = PoissonArrival::create(&worker_context(&cfg, id, workers)).unwrap();
+            let mut t = 0u64;
+            for _ in 0..per_worker {
+                t += p.next_interval_ns().unwrap();
+                all.push(t);
+            }
+        }
+        all.sort_unstable();
+        all
+    }
+
+    #[test]
+    fn bounded_duration_places_exactly_rate_times_duration_arrivals() {
+        let args = "--request-rate 200 --benchmark-duration 30";
+        let all = merged_bounded(args, 2, 3_100);
+        let inside = all.iter().filter(|&&t| t < 30_000_000_000).count();
+        assert_eq!(inside, 6_000);
+        assert_eq!(all[0], 0, "worker 0 still starts at once");
+        // The gaps inside the window are those of a Poisson process: CV 1.
+        let gaps: Vec<f64> = all[..6_000]
+            .windows(2)
+            .map(|w| (w[1] - w[0]) as f64)
+            .collect();
+        let (mean, cv) = mean_and_cv(&gaps);
+        assert!((mean - 5e6).abs() < 5e6 * 0.01, "mean {mean}");
+        assert!((cv - 1.0).abs() < 0.05, "cv {cv}");
+        // Past the window a fresh process continues at the same rate.
+        let after = all.len() - inside;
+        assert!(
+            (150..250).contains(&after),
+            "{after} arrivals in the 0.5 s after"
+        );
+        assert_eq!(all, merged_bounded(args, 2, 3_100), "reproducible per seed");
+    }
+
+    #[test]
+    fn bounded_count_spans_count_over_rate() {
+        let all = merged_bounded("--request-rate 100 --request-count 1001", 3, 334);
+        // 1001 requests at 100/s: all of them within 10.01 s, split 334/334/333.
+        let inside = all.iter().filter(|&&t| t < 10_010_000_000).count();
+        assert_eq!(inside, 1_001, "worker 2's 334th arrival is past the window");
+        assert!(*all.last().unwrap() >= 10_010_000_000);
+        // Both bounds: the first one reached fixes the count.
+        let both = "--request-rate 100 --request-count 5000 --benchmark-duration 2";
+        let all = merged_bounded(both, 1, 250);
+        assert_eq!(all.iter().filter(|&&t| t < 2_000_000_000).count(), 200);
+    }
+
+    #[test]
+    fn a_ramp_or_a_rate_change_lifts_the_bound() {
+        let ramped =
+            flags("--request-rate 200 --benchmark-duration 30 --request-rate-ramp-duration 5");
+        let p = PoissonArrival::create(&worker_context(&ramped, 0, 1)).unwrap();
+        assert_eq!(p.window, None);
+        let cfg = flags("--request-rate 10 --benchmark-duration 9");
+        let mut p = PoissonArrival::create(&worker_context(&cfg, 0, 1)).unwrap();
+        assert!(p.window.is_some());
+        p.set_rate(20.0);
+        assert_eq!(p.window, None);
     }
 
     #[test]

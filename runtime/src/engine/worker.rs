@@ -280,9 +280,16 @@ async fn run_phase<P: PluginSet>(
         return Ok(());
     }
     let mut timing: P::TimingStrategy = create(&config.effective_timing_mode(), config, share)?;
-    // Sessions ask it for their later turns' instants (`session::run`).
+    // Sessions ask it for their later turns' instants (`session::run`). It sees this
+    // phase's own bounds (a warmup's count and duration, not the run's): a pattern may
+    // shape its arrivals by them (`poisson` places exactly `rate x duration`).
+    let bounded = ProfileConfig {
+        request_count: plan.count,
+        benchmark_duration: plan.duration_ns.map(|ns| ns as f64 / 1e9),
+        ..config.clone()
+    };
     let mut arrivals: P::ArrivalPattern =
-        create(&config.effective_arrival_pattern(), config, share)?;
+        create(&config.effective_arrival_pattern(), &bounded, share)?;
     let concurrency_ramp: Option<P::Ramp> = match (config.concurrency_ramp_duration, slots_total) {
         (Some(duration), Some(total)) if duration > 0.0 && total > 1 => {
             let mut ramp: P::Ramp = create(&config.ramp_type, config, share)?;
