@@ -268,9 +268,11 @@ fn a_rate_capped_by_concurrency_skips_arrivals_without_a_slot() {
         (70..=76).contains(&(skipped + sent as u64)),
         "{skipped} skipped + {sent} sent"
     );
-    assert_eq!(health["client_bottleneck"], false, "{health}");
+    // Skipped arrivals are not lateness: a queue behind the slot would make every request
+    // ~100 ms late. (Not `client_bottleneck == false`: on a CI machine busy with other
+    // tests, lateness p99 can pass its 1 ms mark for reasons of the machine's own.)
     let lateness = stat(&json, "scheduling_lateness", "p99");
-    assert!(lateness < 2.0, "lateness p99 {lateness} ms");
+    assert!(lateness < 2.0, "lateness p99 {lateness} ms; {health}");
     // Each request left on an arrival of the 20 ms grid.
     let intended: Vec<i128> = records.iter().map(|r| ns(r, "credit_issued_ns")).collect();
     for pair in intended.windows(2) {
