@@ -152,9 +152,14 @@ fn profile<P: PluginSet>(config: ProfileConfig) -> ExitCode {
                 println!("Benchmark Duration: {:.2} sec", d.avg);
             }
             for path in &outcome.exported {
-                let kind = match path.extension().and_then(|e| e.to_str()) {
-                    Some("csv") => "CSV Export",
-                    Some("json") => "JSON Export",
+                let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                let slices =
+                    name.ends_with("_timeslices.csv") || name.ends_with("_timeslices.json");
+                let kind = match (path.extension().and_then(|e| e.to_str()), slices) {
+                    (Some("csv"), true) => "Timeslice CSV Export",
+                    (Some("json"), true) => "Timeslice JSON Export",
+                    (Some("csv"), false) => "CSV Export",
+                    (Some("json"), false) => "JSON Export",
                     _ => "Export",
                 };
                 println!("{kind}: {}", path.display());

@@ -138,6 +138,13 @@ pub struct ProfileConfig {
     #[arg(long, default_value = "records", value_parser = parse_export_level)]
     pub export_level: ExportLevel,
 
+    /// Seconds per time slice: the profiling phase is cut into windows of this length,
+    /// counted from its first request, and each window's requests (by their start) are
+    /// summarized on their own in `profile_export_aiperf_timeslices.json` and `.csv`
+    /// (`PREFIX_timeslices.*` with `--profile-export-prefix`).
+    #[arg(long)]
+    pub slice_duration: Option<f64>,
+
     /// Progress display plugin (default: `simple` on a terminal, else `none`).
     #[arg(long, visible_alias = "ui")]
     pub ui_type: Option<String>,
@@ -444,6 +451,17 @@ impl ProfileConfig {
         )?;
         positive("--request-rate", self.request_rate)?;
         positive("--benchmark-duration", self.benchmark_duration)?;
+        positive("--slice-duration", self.slice_duration)?;
+        if let (Some(slice), Some(duration)) = (self.slice_duration, self.benchmark_duration) {
+            let slices = duration / slice;
+            if slices > crate::metrics::MAX_TIMESLICES as f64 {
+                return Err(format!(
+                    "--slice-duration {slice} cuts --benchmark-duration {duration} into \
+                     {slices:.0} time slices, more than {}: give a longer slice duration",
+                    crate::metrics::MAX_TIMESLICES
+                ));
+            }
+        }
         positive("--warmup-duration", self.warmup_duration)?;
         positive("--warmup-request-rate", self.warmup_request_rate)?;
         at_least_one(

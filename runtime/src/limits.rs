@@ -32,6 +32,7 @@ fn show(v: f64) -> String {
 fn seconds(c: &ProfileConfig) -> Vec<(&'static str, Option<f64>, bool)> {
     vec![
         ("--benchmark-duration", c.benchmark_duration, false),
+        ("--slice-duration", c.slice_duration, false),
         ("--warmup-duration", c.warmup_duration, false),
         (
             "--benchmark-grace-period",
@@ -260,6 +261,34 @@ mod tests {
         ])
         .expect("a century");
         start(&["--conversation-turn-delay-mean", "3.2e12"]).expect("ms bound");
+    }
+
+    #[test]
+    fn slice_durations_must_be_positive_and_leave_a_bounded_grid() {
+        for bad in ["0", "-1", "nan", "inf"] {
+            refused(
+                &["--slice-duration", bad],
+                "--slice-duration must be a positive number",
+            );
+        }
+        refused(
+            &["--slice-duration", "1e12"],
+            "--slice-duration must be a number of seconds above 0 (at most 3.2e9)",
+        );
+        refused(
+            &["--slice-duration", "0.001", "--benchmark-duration", "3600"],
+            "--slice-duration 0.001 cuts --benchmark-duration 3600 into 3600000 time \
+             slices, more than 100000: give a longer slice duration",
+        );
+        assert_eq!(
+            start(&["--slice-duration", "0.5"])
+                .expect("a slice")
+                .slice_duration,
+            Some(0.5)
+        );
+        // Not shorter than the run is allowed (AIPerf allows it): one slice, cut short.
+        start(&["--slice-duration", "10", "--benchmark-duration", "3"]).expect("one slice");
+        start(&["--slice-duration", "0.04", "--benchmark-duration", "3600"]).expect("90000 slices");
     }
 
     #[test]

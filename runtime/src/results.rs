@@ -91,14 +91,30 @@ pub struct ErrorCount {
     pub count: u64,
 }
 
+/// One time slice of the profiling phase (`--slice-duration`) and its summary.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Timeslice {
+    /// The slice's window in wall-clock nanoseconds since the Unix epoch (AIPerf's
+    /// `start_ns` / `end_ns`): the last slice ends when the phase's last request did.
+    pub start_ns: u64,
+    pub end_ns: u64,
+    /// `false` for a slice cut short by the end of the run (AIPerf's `is_complete`).
+    pub is_complete: bool,
+    /// The slice's requests summarized as the whole run's are, in display units.
+    pub metrics: Vec<MetricResult>,
+}
+
 /// The file name of an export: AIPerf's `default`, or with `--profile-export-prefix P`
-/// the profile exports renamed as AIPerf renames them (`P.json`, `P.csv`, `P.jsonl`).
+/// the profile exports renamed as AIPerf renames them (`P.json`, `P.csv`, `P.jsonl`,
+/// `P_raw.jsonl`, `P_timeslices.json`, `P_timeslices.csv`).
 pub fn export_file_name(prefix: Option<&str>, default: &str) -> String {
     let renamed = match default {
         "profile_export_aiperf.json" => ".json",
         "profile_export_aiperf.csv" => ".csv",
         "profile_export.jsonl" => ".jsonl",
         "profile_export_raw.jsonl" => "_raw.jsonl",
+        "profile_export_aiperf_timeslices.json" => "_timeslices.json",
+        "profile_export_aiperf_timeslices.csv" => "_timeslices.csv",
         _ => return default.to_owned(),
     };
     match prefix {
@@ -131,6 +147,9 @@ pub struct RunResults {
     pub export_prefix: Option<String>,
     /// The warmup phase's summary, when the run had one (AIPerf's `warmup_metrics`).
     pub warmup_metrics: Option<Vec<MetricResult>>,
+    /// The profiling phase's time slices in order, the empty ones left out; none
+    /// without `--slice-duration`.
+    pub timeslices: Vec<Timeslice>,
 }
 
 impl RunResults {

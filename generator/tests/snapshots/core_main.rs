@@ -25,7 +25,7 @@ pub static PACKS: [PackInfo; 1] = [
 ];
 
 /// Every manifest entry, shadowed ones included, in registration order.
-pub static ENTRIES: [PluginEntry; 45] = [
+pub static ENTRIES: [PluginEntry; 47] = [
     PluginEntry {
         category: "timing_strategy",
         name: "request_rate",
@@ -393,6 +393,26 @@ pub static ENTRIES: [PluginEntry; 45] = [
         pack: "aiperf-core",
         priority: 0,
         description: "Writes profile_export_aiperf.json in AIPerf's layout.",
+        metadata_json: "{}",
+        shadowed_by: None,
+    },
+    PluginEntry {
+        category: "data_exporter",
+        name: "timeslice_csv",
+        class_path: "aiperf_core::exporters:TimesliceCsvExporter",
+        pack: "aiperf-core",
+        priority: 0,
+        description: "With --slice-duration, writes profile_export_aiperf_timeslices.csv: each time slice's\nmetrics, one row per slice, metric and statistic.\n",
+        metadata_json: "{}",
+        shadowed_by: None,
+    },
+    PluginEntry {
+        category: "data_exporter",
+        name: "timeslice_json",
+        class_path: "aiperf_core::exporters:TimesliceJsonExporter",
+        pack: "aiperf-core",
+        priority: 0,
+        description: "With --slice-duration, writes profile_export_aiperf_timeslices.json: each time\nslice's window and metrics, then the run's input_config.\n",
         metadata_json: "{}",
         shadowed_by: None,
     },
@@ -1859,33 +1879,49 @@ pub enum DataExporterType {
     Csv,
     /// `json` from aiperf-core.
     Json,
+    /// `timeslice_csv` from aiperf-core.
+    TimesliceCsv,
+    /// `timeslice_json` from aiperf-core.
+    TimesliceJson,
 }
 
 impl PluginKind for DataExporterType {
     const CATEGORY: &'static str = "data_exporter";
     fn all() -> &'static [Self] {
-        &[Self::Csv, Self::Json]
+        &[Self::Csv, Self::Json, Self::TimesliceCsv, Self::TimesliceJson]
     }
     fn name(self) -> &'static str {
         match self {
             Self::Csv => "csv",
             Self::Json => "json",
+            Self::TimesliceCsv => "timeslice_csv",
+            Self::TimesliceJson => "timeslice_json",
         }
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
             Self::Csv => &ENTRIES[35],
             Self::Json => &ENTRIES[36],
+            Self::TimesliceCsv => &ENTRIES[37],
+            Self::TimesliceJson => &ENTRIES[38],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
         match normalize_name(name).as_str() {
             "csv" => Some(Self::Csv),
             "json" => Some(Self::Json),
+            "timeslice_csv" => Some(Self::TimesliceCsv),
+            "timeslice_json" => Some(Self::TimesliceJson),
             _ => {
                 match name {
                     "aiperf_core::exporters:CsvExporter" => Some(Self::Csv),
                     "aiperf_core::exporters:JsonExporter" => Some(Self::Json),
+                    "aiperf_core::exporters:TimesliceCsvExporter" => {
+                        Some(Self::TimesliceCsv)
+                    }
+                    "aiperf_core::exporters:TimesliceJsonExporter" => {
+                        Some(Self::TimesliceJson)
+                    }
                     _ => None,
                 }
             }
@@ -1941,6 +1977,10 @@ pub enum DataExporterPlugin {
     Csv(aiperf_core::exporters::CsvExporter),
     /// `json`: `aiperf_core::exporters:JsonExporter`.
     Json(aiperf_core::exporters::JsonExporter),
+    /// `timeslice_csv`: `aiperf_core::exporters:TimesliceCsvExporter`.
+    TimesliceCsv(aiperf_core::exporters::TimesliceCsvExporter),
+    /// `timeslice_json`: `aiperf_core::exporters:TimesliceJsonExporter`.
+    TimesliceJson(aiperf_core::exporters::TimesliceJsonExporter),
 }
 
 impl DispatchEnum for DataExporterPlugin {
@@ -1957,6 +1997,14 @@ impl DispatchEnum for DataExporterPlugin {
             DataExporterType::Json => {
                 <aiperf_core::exporters::JsonExporter as Plugin>::create(ctx)
                     .map(Self::Json)
+            }
+            DataExporterType::TimesliceCsv => {
+                <aiperf_core::exporters::TimesliceCsvExporter as Plugin>::create(ctx)
+                    .map(Self::TimesliceCsv)
+            }
+            DataExporterType::TimesliceJson => {
+                <aiperf_core::exporters::TimesliceJsonExporter as Plugin>::create(ctx)
+                    .map(Self::TimesliceJson)
             }
         }
     }
@@ -1995,10 +2043,10 @@ impl PluginKind for ConsoleExporterType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::Errors => &ENTRIES[37],
-            Self::Metrics => &ENTRIES[38],
-            Self::UsageDiscrepancyWarning => &ENTRIES[39],
-            Self::OslMismatchWarning => &ENTRIES[40],
+            Self::Errors => &ENTRIES[39],
+            Self::Metrics => &ENTRIES[40],
+            Self::UsageDiscrepancyWarning => &ENTRIES[41],
+            Self::OslMismatchWarning => &ENTRIES[42],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -2130,8 +2178,8 @@ impl PluginKind for UIType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::None => &ENTRIES[41],
-            Self::Simple => &ENTRIES[42],
+            Self::None => &ENTRIES[43],
+            Self::Simple => &ENTRIES[44],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -2230,7 +2278,7 @@ impl PluginKind for URLSelectionStrategy {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::RoundRobin => &ENTRIES[43],
+            Self::RoundRobin => &ENTRIES[45],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -2333,7 +2381,7 @@ impl PluginKind for TokenizerType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::Tiktoken => &ENTRIES[44],
+            Self::Tiktoken => &ENTRIES[46],
         }
     }
     fn from_name(name: &str) -> Option<Self> {

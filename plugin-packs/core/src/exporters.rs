@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use aiperf_runtime::export::{self, console, csv, json, write_atomically};
+use aiperf_runtime::export::{self, console, csv, json, timeslices, write_atomically};
 use aiperf_runtime::plugin::{Plugin, PluginContext, PluginError};
 use aiperf_runtime::protocols::{ConsoleExporterProtocol, DataExporterProtocol};
 use aiperf_runtime::results::RunResults;
@@ -41,6 +41,68 @@ impl DataExporterProtocol for CsvExporter {
     fn export(&self, results: &RunResults) -> Result<PathBuf, PluginError> {
         let path = results.export_path(export::CSV_FILE);
         write_atomically(&path, &csv::render(results))?;
+        Ok(path)
+    }
+}
+
+/// `--slice-duration` is set: the time-slice exporters are wanted.
+fn slices_wanted(ctx: &PluginContext<'_>, name: &str) -> Result<(), PluginError> {
+    match ctx.config.slice_duration {
+        Some(_) => Ok(()),
+        None => Err(PluginError::Disabled(format!(
+            "{name} (no --slice-duration)"
+        ))),
+    }
+}
+
+/// A run whose profiling phase has no request to slice gets no time-slice file.
+fn slices_present(results: &RunResults, name: &str) -> Result<(), PluginError> {
+    if results.timeslices.is_empty() {
+        return Err(PluginError::Disabled(format!(
+            "{name} (no profiling request to slice)"
+        )));
+    }
+    Ok(())
+}
+
+/// Writes `<artifact_dir>/profile_export_aiperf_timeslices.json` (`<prefix>_timeslices.json`
+/// with `--profile-export-prefix`) with `--slice-duration`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TimesliceJsonExporter;
+
+impl Plugin for TimesliceJsonExporter {
+    fn create(ctx: &PluginContext<'_>) -> Result<Self, PluginError> {
+        slices_wanted(ctx, "timeslice_json")?;
+        Ok(TimesliceJsonExporter)
+    }
+}
+
+impl DataExporterProtocol for TimesliceJsonExporter {
+    fn export(&self, results: &RunResults) -> Result<PathBuf, PluginError> {
+        slices_present(results, "timeslice_json")?;
+        let path = results.export_path(export::TIMESLICES_JSON_FILE);
+        write_atomically(&path, &timeslices::render_json(results))?;
+        Ok(path)
+    }
+}
+
+/// Writes `<artifact_dir>/profile_export_aiperf_timeslices.csv` (`<prefix>_timeslices.csv`
+/// with `--profile-export-prefix`) with `--slice-duration`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TimesliceCsvExporter;
+
+impl Plugin for TimesliceCsvExporter {
+    fn create(ctx: &PluginContext<'_>) -> Result<Self, PluginError> {
+        slices_wanted(ctx, "timeslice_csv")?;
+        Ok(TimesliceCsvExporter)
+    }
+}
+
+impl DataExporterProtocol for TimesliceCsvExporter {
+    fn export(&self, results: &RunResults) -> Result<PathBuf, PluginError> {
+        slices_present(results, "timeslice_csv")?;
+        let path = results.export_path(export::TIMESLICES_CSV_FILE);
+        write_atomically(&path, &timeslices::render_csv(results))?;
         Ok(path)
     }
 }
@@ -236,6 +298,56 @@ mod tests {
             std::fs::read_to_string(&csv_path).unwrap(),
             "Metric,Value\r\nRequest Count,3.00\r\n"
         );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn timeslice_exporters_want_the_flag_and_a_slice() {
+        use crate::test_config::{config, context, EMPTY_ENTRY};
+        use aiperf_runtime::results::Timeslice;
+
+        let without = config(&["-m", "m"]);
+        for created in [
+            TimesliceJsonExporter::create(&context(&without, &EMPTY_ENTRY)).map(|_| ()),
+            TimesliceCsvExporter::create(&context(&without, &EMPTY_ENTRY)).map(|_| ()),
+        ] {
+            assert!(
+                matches!(created, Err(PluginError::Disabled(_))),
+                "{created:?}"
+            );
+        }
+        let with = config(&["-m", "m", "--slice-duration", "1"]);
+        let json = TimesliceJsonExporter::create(&context(&with, &EMPTY_ENTRY)).unwrap();
+        let csv = TimesliceCsvExporter::create(&context(&with, &EMPTY_ENTRY)).unwrap();
+
+        let dir = std::env::temp_dir().join(format!("aiperf-core-slices-{}", std::process::id()));
+        let mut r = results(dir.clone());
+        // No profiling request to slice: no files, and not a failure.
+        assert!(matches!(json.export(&r), Err(PluginError::Disabled(_))));
+        assert!(matches!(csv.export(&r), Err(PluginError::Disabled(_))));
+        assert!(!dir.exists());
+
+        r.timeslices.push(Timeslice {
+            start_ns: 10,
+            end_ns: 20,
+            is_complete: true,
+            metrics: r.metrics.clone(),
+        });
+        r.export_prefix = Some("foo".into());
+        assert_eq!(json.export(&r).unwrap(), dir.join("foo_timeslices.json"));
+        assert_eq!(csv.export(&r).unwrap(), dir.join("foo_timeslices.csv"));
+        assert_eq!(
+            std::fs::read_to_string(dir.join("foo_timeslices.csv")).unwrap(),
+            "Timeslice,Start_NS,End_NS,Metric,Unit,Stat,Value\r\n\
+             0,10,20,Request Count,requests,avg,3.00\r\n"
+        );
+        r.export_prefix = None;
+        let path = json.export(&r).unwrap();
+        assert_eq!(path, dir.join("profile_export_aiperf_timeslices.json"));
+        let doc: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(doc["timeslices"][0]["request_count"]["avg"], 3.0);
+        assert_eq!(doc["timeslices"][0]["start_ns"], 10);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

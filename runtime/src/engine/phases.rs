@@ -49,6 +49,8 @@ pub(crate) fn write(
             was_cancelled: run.was_cancelled,
             client_health: serde_json::Value::Null,
             warmup_metrics: None,
+            // AIPerf slices the run's profiling phase only, in the root files.
+            timeslices: Vec::new(),
             ..results.clone()
         };
         for (rel, text) in [

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use crate::config::ProfileConfig;
 use crate::export::RecordWriter;
+use crate::metrics::Timeslicer;
 use crate::plugin::{DispatchEnum, PluginContext, PluginError, PluginKind, PluginSet};
 use crate::protocols::{
     EndpointProtocol, RecordProcessorProtocol, ResultsProcessorProtocol, TokenizerProtocol,
@@ -17,7 +18,7 @@ use crate::record::{
     ErrorDetails, Nanos, Outcome, ParsedRecord, ParsedResponse, Phase, RequestRecord, ResponseData,
     RunClock,
 };
-use crate::results::{ErrorCount, MetricRecord, MetricResult};
+use crate::results::{ErrorCount, MetricRecord, MetricResult, Timeslice};
 
 /// Bytes of records waiting for the record thread above which workers stop issuing new
 /// requests, and below which they resume. Records in flight always get through (none is
@@ -260,6 +261,8 @@ pub(crate) struct PipelineOutput {
     pub profiling: PhaseSummary,
     /// The warmup phase's own summary, when the run had one (AIPerf's `warmup_metrics`).
     pub warmup: Option<PhaseSummary>,
+    /// The profiling phase's time slices (`--slice-duration`), wall-clock stamped.
+    pub timeslices: Vec<Timeslice>,
     /// Response events and the socket reads that carried them, over all requests.
     pub events: u64,
     pub reads: u64,
@@ -277,6 +280,10 @@ pub(crate) struct PipelineSettings {
     pub raw_path: Option<PathBuf>,
     /// Session id of each dataset entry, for the records' `conversation_id`.
     pub conversation_ids: Vec<String>,
+    /// With `--slice-duration`: the run instant the first profiling request was issued
+    /// (`u64::MAX` until then), published by the workers as they send. Records arrive as
+    /// requests end, so the first to arrive may have started later than another.
+    pub first_profiling_send: Option<Arc<AtomicU64>>,
 }
 
 fn create_named<E: DispatchEnum>(name: &str, config: &ProfileConfig) -> Result<E, String> {
@@ -361,6 +368,11 @@ pub(crate) fn run_pipeline<P: PluginSet>(
         true => Some(PhaseTally::new(create_all::<P::ResultsProcessor>(config)?)),
         false => None,
     };
+    // AIPerf slices the profiling phase only; without the flag nothing here costs a thing.
+    let mut slicer = config.slice_duration.map(|s| {
+        let ns = (s * 1e9).round().clamp(1.0, u64::MAX as f64) as u64;
+        Timeslicer::new(ns, config.goodput.is_some())
+    });
     // A records file that cannot be written (a full disk) is reported at once and then
     // left alone: the run goes on and every record still reaches the metrics, so the
     // summary exporters have what they need.
@@ -421,7 +433,25 @@ pub(crate) fn run_pipeline<P: PluginSet>(
         }
         // Each phase's records go to that phase's own results processors.
         match (record.raw.phase, &mut warmup) {
-            (Some(Phase::Profiling), _) => profiling.add(&record, &metrics),
+            (Some(Phase::Profiling), _) => {
+                profiling.add(&record, &metrics);
+                if let Some(slicer) = &mut slicer {
+                    if slicer.origin().is_none() {
+                        // Every request that went out published its instant before it
+                        // did, and its record reached this thread after that: only a
+                        // record whose request never went out finds none.
+                        let first = settings
+                            .first_profiling_send
+                            .as_ref()
+                            .map(|f| f.load(Ordering::Acquire))
+                            .filter(|&t| t != u64::MAX);
+                        if let Some(first) = first {
+                            slicer.anchor(first);
+                        }
+                    }
+                    slicer.add(&record, &metrics);
+                }
+            }
             (Some(Phase::Warmup), Some(warmup)) => warmup.add(&record, &metrics),
             _ => {}
         }
@@ -438,9 +468,11 @@ pub(crate) fn run_pipeline<P: PluginSet>(
         }
     }
 
+    let clock = settings.clock;
     Ok(PipelineOutput {
         profiling: profiling.finish(),
         warmup: warmup.map(PhaseTally::finish),
+        timeslices: slicer.map_or_else(Vec::new, |s| s.finish(|t| clock.wall_ns(t))),
         events,
         reads,
         jsonl_error: jsonl_error.or(raw_error),

@@ -117,6 +117,9 @@ fn clear_stale_artifacts(dir: &Path, config: &ProfileConfig) {
     if config.export_level != crate::config::ExportLevel::Raw {
         stale.push(export(crate::export::RAW_FILE));
     }
+    // Written only when the run has time slices, which is known only at its end.
+    stale.push(export(crate::export::TIMESLICES_JSON_FILE));
+    stale.push(export(crate::export::TIMESLICES_CSV_FILE));
     if !config.has_warmup() {
         stale.push(dir.join(phases::MANIFEST_FILE));
         for phase in [Phase::Warmup, Phase::Profiling] {
@@ -203,6 +206,15 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
     }
     let driver = driver_of(&config)?;
     raise_open_file_limit(&config);
+    if let (Some(slice), Some(duration)) = (config.slice_duration, config.benchmark_duration) {
+        if slice >= duration {
+            tracing::warn!(
+                "--slice-duration {slice} is not shorter than --benchmark-duration \
+                 {duration}: every request starts in the first time slice, so the run \
+                 makes one"
+            );
+        }
+    }
 
     let burst =
         crate::plugin::normalize_name(&config.effective_arrival_pattern()) == "concurrency_burst";
@@ -404,6 +416,9 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
 
     let conversation_ids: Vec<String> = dataset.iter().map(|c| c.session_id.clone()).collect();
     let clock = RunClock::new();
+    let first_profiling_send = config
+        .slice_duration
+        .map(|_| Arc::new(AtomicU64::new(u64::MAX)));
     let phase_count = phases.len();
     let shared = Arc::new(Shared {
         clock,
@@ -415,6 +430,7 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         sessions: (0..phase_count).map(|_| AtomicU64::new(0)).collect(),
         session_bodies,
         phase_start_ns: (0..phase_count).map(|_| AtomicU64::new(u64::MAX)).collect(),
+        first_profiling_send: first_profiling_send.clone(),
         phases,
         barrier: Barrier::new(workers as usize),
         stop: AtomicBool::new(false),
@@ -447,6 +463,7 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         records_path,
         raw_path,
         conversation_ids,
+        first_profiling_send,
     };
     let pipeline_thread = std::thread::Builder::new()
         .name("aiperf-records".into())
@@ -570,6 +587,7 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         was_cancelled,
         client_health: serde_json::Value::Null,
         export_prefix: config.profile_export_prefix.clone(),
+        timeslices: output.timeslices,
     };
     let lateness = results
         .metric("scheduling_lateness")
@@ -633,6 +651,9 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
             for exporter in exporters {
                 match exporter.export(&results) {
                     Ok(path) => exported.push(path),
+                    // An exporter with nothing to write this run (time slices when no
+                    // profiling request finished) writes no file, as in AIPerf.
+                    Err(e @ crate::plugin::PluginError::Disabled(_)) => tracing::info!("{e}"),
                     Err(e) => failed(format!("export: {e}")),
                 }
             }

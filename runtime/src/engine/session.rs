@@ -285,6 +285,14 @@ where
             None => req.bytes.ready(&shared.preparation, &shared.clock).await,
         };
         let url = ctx.urls.next();
+        if let (Phase::Profiling, Some(first)) = (ctx.phase, &shared.first_profiling_send) {
+            // Read just before the transport stamps the request's start, nothing awaited
+            // in between, and published before any reply can exist.
+            let now = shared.clock.now();
+            if now < first.load(Ordering::Relaxed) {
+                first.fetch_min(now, Ordering::AcqRel);
+            }
+        }
         ctx.transport
             .send(request, url, shared.streaming, &shared.clock, &mut record)
             .await;

@@ -69,6 +69,9 @@ pub(crate) struct Shared {
     pub session_bodies: Option<SessionBodies>,
     /// Start of each phase, one instant for every worker (set at the start barrier).
     pub phase_start_ns: Vec<AtomicU64>,
+    /// With `--slice-duration`: when the first profiling request went out (`u64::MAX`
+    /// before), where the record thread's time slices start.
+    pub first_profiling_send: Option<Arc<AtomicU64>>,
     /// Workers meet here before and after each phase.
     pub barrier: Barrier,
     /// Stop issuing new requests (SIGINT, or a failed worker).

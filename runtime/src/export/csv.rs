@@ -5,7 +5,7 @@
 
 use crate::results::{MetricResult, RunResults};
 
-const ROW_END: &str = "\r\n";
+pub(crate) const ROW_END: &str = "\r\n";
 const STAT_HEADER: &str = "Metric,avg,min,max,sum,p1,p5,p10,p25,p50,p75,p90,p95,p99,std";
 
 /// Section 1: metrics with percentiles; blank row; section 2: single-value metrics.
@@ -74,7 +74,7 @@ fn number(v: f64) -> String {
 
 /// One row with Python's minimal quoting: fields holding a comma, a quote or a line
 /// break are quoted, quotes doubled.
-fn push_row(out: &mut String, fields: impl IntoIterator<Item = String>) {
+pub(crate) fn push_row(out: &mut String, fields: impl IntoIterator<Item = String>) {
     for (i, field) in fields.into_iter().enumerate() {
         if i > 0 {
             out.push(',');

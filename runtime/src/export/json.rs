@@ -136,7 +136,7 @@ fn metric_fields(metrics: &[MetricResult]) -> Vec<(String, Json)> {
 
 /// `{unit, avg, p1..p99, min, max, std, count, sum}` for per-request metrics,
 /// `{unit, avg}` for single values.
-fn metric_json(m: &MetricResult) -> Json {
+pub(crate) fn metric_json(m: &MetricResult) -> Json {
     let mut fields = vec![("unit".to_owned(), Json::str(m.unit))];
     match &m.stats {
         Some(s) => {

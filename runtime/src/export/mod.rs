@@ -1,5 +1,6 @@
 //! AIPerf's artifacts: `profile_export.jsonl` (one line per request, streamed),
-//! `profile_export_aiperf.json` and `.csv` (the run summary) and the console tables.
+//! `profile_export_aiperf.json` and `.csv` (the run summary), their per-time-slice
+//! counterparts (`--slice-duration`) and the console tables.
 //!
 //! Layouts follow AIPerf 0.13 byte for byte where the reference pins them down, so
 //! dashboards and `aiperf plot` read our files unchanged.
@@ -12,6 +13,7 @@ mod jsonl;
 pub(crate) mod jsonw;
 mod raw;
 mod table;
+pub mod timeslices;
 
 pub use jsonl::RecordWriter;
 
@@ -22,6 +24,9 @@ pub const RECORDS_FILE: &str = "profile_export.jsonl";
 pub const RAW_FILE: &str = "profile_export_raw.jsonl";
 pub const JSON_FILE: &str = "profile_export_aiperf.json";
 pub const CSV_FILE: &str = "profile_export_aiperf.csv";
+/// `--slice-duration`'s per-slice summaries.
+pub const TIMESLICES_JSON_FILE: &str = "profile_export_aiperf_timeslices.json";
+pub const TIMESLICES_CSV_FILE: &str = "profile_export_aiperf_timeslices.csv";
 
 /// Writes `content` to `path` through a `.partial` sibling and a rename, so a crash
 /// or a full disk never leaves a truncated artifact under the final name.

@@ -128,6 +128,7 @@ fn fixture() -> RunResults {
         client_health: serde_json::Value::Null,
         export_prefix: None,
         warmup_metrics: None,
+        timeslices: Vec::new(),
     }
 }
 
@@ -590,3 +591,239 @@ fn goodput_in_every_artifact() {
     assert_eq!(row("Good Request Count"), None);
     assert_eq!(row("GoodRequestFraction"), None);
 }
+
+/// A fixed run cut into one-second slices: two requests in the first slice, none in the
+/// second, one success and one failure in the third, where the run ends 0.45 s in.
+fn sliced_fixture() -> RunResults {
+    const MS: u64 = 1_000_000;
+    const ORIGIN: u64 = 2_000 * MS;
+    let request = |start: u64, ttft: u64, latency: u64| {
+        let content = |at: u64| ParsedResponse {
+            recv_ns: ORIGIN + start + at,
+            data: ResponseData::Text("x".into()),
+            usage: None,
+        };
+        let record = ParsedRecord {
+            raw: RequestRecord {
+                intended_ns: ORIGIN + start,
+                start_ns: ORIGIN + start,
+                end_ns: ORIGIN + start + latency,
+                phase: Some(Phase::Profiling),
+                ..RequestRecord::default()
+            },
+            responses: vec![content(ttft), content(latency)],
+            outcome: Outcome::Success,
+            error: None,
+            input_tokens: None,
+            output_tokens: None,
+            reasoning_tokens: None,
+            usage: None,
+        };
+        let mut metrics = MetricRecord::default();
+        metrics.push(
+            "time_to_first_token",
+            MetricValue::Scalar(ttft as f64 / 1e6),
+            "ms",
+        );
+        (record, metrics)
+    };
+    let mut slicer = crate::metrics::Timeslicer::new(1_000 * MS, false);
+    slicer.anchor(ORIGIN);
+    let (failed, _) = request(2_400 * MS, 0, 50 * MS);
+    let failed = ParsedRecord {
+        responses: Vec::new(),
+        outcome: Outcome::HttpError,
+        error: Some(ErrorDetails::new(
+            Some(500),
+            "Internal Server Error",
+            "boom",
+        )),
+        ..failed
+    };
+    for (record, metrics) in [
+        request(0, 40 * MS, 100 * MS),
+        request(500 * MS, 60 * MS, 200 * MS),
+        request(2_200 * MS, 50 * MS, 150 * MS),
+        (failed, MetricRecord::default()),
+    ] {
+        slicer.add(&record, &metrics);
+    }
+    RunResults {
+        timeslices: slicer.finish(|t| 1_767_000_000_000_000_000 + t),
+        input_config: serde_json::json!({"models": ["m"], "slice_duration": 1.0}),
+        ..fixture()
+    }
+}
+
+#[test]
+fn timeslices_json_golden() {
+    let got = super::timeslices::render_json(&sliced_fixture());
+    assert_eq!(got, TIMESLICES_JSON, "{got}");
+}
+
+#[test]
+fn timeslices_csv_golden() {
+    let got = super::timeslices::render_csv(&sliced_fixture());
+    assert_eq!(got, TIMESLICES_CSV, "{got}");
+}
+
+const TIMESLICES_JSON: &str = r#"{
+  "timeslices": [
+    {
+      "start_ns": 1767000002000000000,
+      "end_ns": 1767000003000000000,
+      "time_to_first_token": {
+        "unit": "ms",
+        "avg": 50.0,
+        "p1": 40.2,
+        "p5": 41.0,
+        "p10": 42.0,
+        "p25": 45.0,
+        "p50": 50.0,
+        "p75": 55.0,
+        "p90": 58.0,
+        "p95": 59.0,
+        "p99": 59.8,
+        "min": 40.0,
+        "max": 60.0,
+        "std": 10.0,
+        "count": 2,
+        "sum": 100.0
+      },
+      "request_throughput": {
+        "unit": "requests/sec",
+        "avg": 2.0
+      },
+      "completed_request_count": {
+        "unit": "requests",
+        "avg": 2.0
+      },
+      "request_error_rate": {
+        "unit": "%",
+        "avg": 0.0
+      },
+      "request_count": {
+        "unit": "requests",
+        "avg": 2.0
+      },
+      "benchmark_duration": {
+        "unit": "sec",
+        "avg": 0.7
+      }
+    },
+    {
+      "start_ns": 1767000004000000000,
+      "end_ns": 1767000004450000000,
+      "is_complete": false,
+      "time_to_first_token": {
+        "unit": "ms",
+        "avg": 50.0,
+        "p1": 50.0,
+        "p5": 50.0,
+        "p10": 50.0,
+        "p25": 50.0,
+        "p50": 50.0,
+        "p75": 50.0,
+        "p90": 50.0,
+        "p95": 50.0,
+        "p99": 50.0,
+        "min": 50.0,
+        "max": 50.0,
+        "std": 0.0,
+        "count": 1,
+        "sum": 50.0
+      },
+      "adj_time_to_first_token": {
+        "unit": "ms",
+        "p1": 50.0,
+        "p5": 50.0,
+        "p10": 50.0,
+        "p25": 50.0,
+        "p50": 50.0,
+        "min": 50.0,
+        "count": 2
+      },
+      "request_throughput": {
+        "unit": "requests/sec",
+        "avg": 2.2222222222222223
+      },
+      "completed_request_count": {
+        "unit": "requests",
+        "avg": 2.0
+      },
+      "request_error_rate": {
+        "unit": "%",
+        "avg": 50.0
+      },
+      "request_count": {
+        "unit": "requests",
+        "avg": 1.0
+      },
+      "benchmark_duration": {
+        "unit": "sec",
+        "avg": 0.15
+      },
+      "error_request_count": {
+        "unit": "requests",
+        "avg": 1.0
+      }
+    }
+  ],
+  "input_config": {
+    "models": [
+      "m"
+    ],
+    "slice_duration": 1.0
+  }
+}"#;
+
+// Metrics by tag; per metric, the statistics in AIPerf's order. The error-adjusted
+// statistics that land on the failure (avg, max, sum, p75 up, std) have no row.
+const TIMESLICES_CSV: &str = concat!(
+    "Timeslice,Start_NS,End_NS,Metric,Unit,Stat,Value\r\n",
+    "0,1767000002000000000,1767000003000000000,Benchmark Duration,sec,avg,0.70\r\n",
+    "0,1767000002000000000,1767000003000000000,Completed Requests (Success + Error),requests,avg,2.00\r\n",
+    "0,1767000002000000000,1767000003000000000,Request Count,requests,avg,2.00\r\n",
+    "0,1767000002000000000,1767000003000000000,Request Error Rate,%,avg,0.00\r\n",
+    "0,1767000002000000000,1767000003000000000,Request Throughput,requests/sec,avg,2.00\r\n",
+    "0,1767000002000000000,1767000003000000000,Time to First Token,ms,avg,50.00\r\n",
+    "0,1767000002000000000,1767000003000000000,Time to First Token,ms,min,40.00\r\n",
+    "0,1767000002000000000,1767000003000000000,Time to First Token,ms,max,60.00\r\n",
+    "0,1767000002000000000,1767000003000000000,Time to First Token,ms,sum,100.00\r\n",
+    "0,1767000002000000000,1767000003000000000,Time to First Token,ms,p1,40.20\r\n",
+    "0,1767000002000000000,1767000003000000000,Time to First Token,ms,p5,41.00\r\n",
+    "0,1767000002000000000,1767000003000000000,Time to First Token,ms,p10,42.00\r\n",
+    "0,1767000002000000000,1767000003000000000,Time to First Token,ms,p25,45.00\r\n",
+    "0,1767000002000000000,1767000003000000000,Time to First Token,ms,p50,50.00\r\n",
+    "0,1767000002000000000,1767000003000000000,Time to First Token,ms,p75,55.00\r\n",
+    "0,1767000002000000000,1767000003000000000,Time to First Token,ms,p90,58.00\r\n",
+    "0,1767000002000000000,1767000003000000000,Time to First Token,ms,p95,59.00\r\n",
+    "0,1767000002000000000,1767000003000000000,Time to First Token,ms,p99,59.80\r\n",
+    "0,1767000002000000000,1767000003000000000,Time to First Token,ms,std,10.00\r\n",
+    "1,1767000004000000000,1767000004450000000,Time to First Token (error-adjusted),ms,min,50.00\r\n",
+    "1,1767000004000000000,1767000004450000000,Time to First Token (error-adjusted),ms,p1,50.00\r\n",
+    "1,1767000004000000000,1767000004450000000,Time to First Token (error-adjusted),ms,p5,50.00\r\n",
+    "1,1767000004000000000,1767000004450000000,Time to First Token (error-adjusted),ms,p10,50.00\r\n",
+    "1,1767000004000000000,1767000004450000000,Time to First Token (error-adjusted),ms,p25,50.00\r\n",
+    "1,1767000004000000000,1767000004450000000,Time to First Token (error-adjusted),ms,p50,50.00\r\n",
+    "1,1767000004000000000,1767000004450000000,Benchmark Duration,sec,avg,0.15\r\n",
+    "1,1767000004000000000,1767000004450000000,Completed Requests (Success + Error),requests,avg,2.00\r\n",
+    "1,1767000004000000000,1767000004450000000,Error Request Count,requests,avg,1.00\r\n",
+    "1,1767000004000000000,1767000004450000000,Request Count,requests,avg,1.00\r\n",
+    "1,1767000004000000000,1767000004450000000,Request Error Rate,%,avg,50.00\r\n",
+    "1,1767000004000000000,1767000004450000000,Request Throughput,requests/sec,avg,2.22\r\n",
+    "1,1767000004000000000,1767000004450000000,Time to First Token,ms,avg,50.00\r\n",
+    "1,1767000004000000000,1767000004450000000,Time to First Token,ms,min,50.00\r\n",
+    "1,1767000004000000000,1767000004450000000,Time to First Token,ms,max,50.00\r\n",
+    "1,1767000004000000000,1767000004450000000,Time to First Token,ms,sum,50.00\r\n",
+    "1,1767000004000000000,1767000004450000000,Time to First Token,ms,p1,50.00\r\n",
+    "1,1767000004000000000,1767000004450000000,Time to First Token,ms,p5,50.00\r\n",
+    "1,1767000004000000000,1767000004450000000,Time to First Token,ms,p10,50.00\r\n",
+    "1,1767000004000000000,1767000004450000000,Time to First Token,ms,p25,50.00\r\n",
+    "1,1767000004000000000,1767000004450000000,Time to First Token,ms,p50,50.00\r\n",
+    "1,1767000004000000000,1767000004450000000,Time to First Token,ms,p75,50.00\r\n",
+    "1,1767000004000000000,1767000004450000000,Time to First Token,ms,p90,50.00\r\n",
+    "1,1767000004000000000,1767000004450000000,Time to First Token,ms,p95,50.00\r\n",
+    "1,1767000004000000000,1767000004450000000,Time to First Token,ms,p99,50.00\r\n",
+    "1,1767000004000000000,1767000004450000000,Time to First Token,ms,std,0.00\r\n",
+);

@@ -85,6 +85,8 @@ pub struct MetricsAccumulator {
     /// Valid requests judged against the SLOs (`good_request_count` present) that met
     /// them; `None` while none was judged.
     good: Option<u64>,
+    /// Summarizes one time slice (see [`for_timeslice`](Self::for_timeslice)).
+    timeslice: bool,
 }
 
 impl MetricsAccumulator {
@@ -96,6 +98,14 @@ impl MetricsAccumulator {
     /// verdict as `good_request_count`.
     pub fn with_goodput(mut self, goodput: bool) -> Self {
         self.goodput = goodput;
+        self
+    }
+
+    /// Summarizes one time slice of a run as AIPerf does: without the CO-aware
+    /// `effective_latency`, which AIPerf derives over the whole run only, and (with
+    /// [`summarize_window`](Self::summarize_window)) with rates per second of the slice.
+    pub fn for_timeslice(mut self) -> Self {
+        self.timeslice = true;
         self
     }
 
@@ -138,11 +148,13 @@ impl MetricsAccumulator {
         }
         // Queueing behind the schedule, which AIPerf adds next to the service-time
         // latencies (coordinated omission, BC-25).
-        let intended = record.raw.intended_ns;
-        let effective = (i128::from(record.raw.end_ns) - i128::from(intended)) as f64 / 1e6;
-        self.series_mut("effective_latency", "ms")
-            .values
-            .push(effective);
+        if !self.timeslice {
+            let intended = record.raw.intended_ns;
+            let effective = (i128::from(record.raw.end_ns) - i128::from(intended)) as f64 / 1e6;
+            self.series_mut("effective_latency", "ms")
+                .values
+                .push(effective);
+        }
         self.count_mismatches(record, metrics);
         if let Some(good) = metrics.scalar(GOOD_REQUEST_COUNT) {
             *self.good.get_or_insert(0) += u64::from(good > 0.0);
@@ -227,6 +239,7 @@ impl MetricsAccumulator {
         self.usage_discrepancy = add_opt(self.usage_discrepancy, other.usage_discrepancy);
         self.goodput |= other.goodput;
         self.good = add_opt(self.good, other.good);
+        self.timeslice |= other.timeslice;
     }
 
     fn sum(&self, tag: &str) -> Option<f64> {
@@ -238,6 +251,14 @@ impl MetricsAccumulator {
     /// The run's metrics in display units: per-request metrics with statistics, then
     /// the run-level counters and rates. Metrics without a value are left out.
     pub fn summarize(&self) -> Vec<MetricResult> {
+        self.summarize_window(None)
+    }
+
+    /// [`summarize`](Self::summarize) with the rates (throughputs, goodput) per second of
+    /// an observation window of `window_s` seconds, as AIPerf rates a time slice,
+    /// instead of per second of the benchmark duration (first start to last response).
+    /// An empty window gives no rates.
+    pub fn summarize_window(&self, window_s: Option<f64>) -> Vec<MetricResult> {
         let mut out = Vec::new();
         for s in &self.series {
             let Some(st) = s.values.stats() else { continue };
@@ -293,7 +314,8 @@ impl MetricsAccumulator {
                 });
             }
         };
-        let per_sec = |v: Option<f64>| Some(v? / duration_s?);
+        let per = window_s.map_or(duration_s, |w| (w > 0.0).then_some(w));
+        let per_sec = |v: Option<f64>| Some(v? / per?);
         let count = |n: u64| (n > 0).then_some(n as f64);
         let total = self.valid + errors;
 

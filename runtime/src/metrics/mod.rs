@@ -9,6 +9,7 @@ mod accumulator;
 pub mod catalogue;
 mod compute;
 mod stats;
+mod timeslice;
 
 pub use accumulator::{ErrorTally, MetricsAccumulator};
 pub use catalogue::{lookup, ConsoleGroup, MetricDef, MetricFlags, MetricKind, CATALOGUE};
@@ -17,6 +18,7 @@ pub use compute::{
     Goodput, RecordMetricsOptions, Slo,
 };
 pub use stats::stats;
+pub use timeslice::{Timeslicer, MAX_TIMESLICES};
 
 #[cfg(test)]
 mod tests;

@@ -818,3 +818,189 @@ fn http_trace_metrics_on_a_reused_connection() {
     let m = compute(&never_written, false);
     assert!(!tags(&m).iter().any(|t| t.starts_with("http_req_")));
 }
+
+const SEC: Nanos = 1_000_000_000;
+
+/// A streaming request: first token `ttft` after its start, last content at `latency`.
+fn timed(start: Nanos, ttft: Nanos, latency: Nanos) -> ParsedRecord {
+    let mut rec = record(
+        start,
+        vec![text(start + ttft, "a"), text(start + latency, "b")],
+    );
+    rec.input_tokens = Some(10);
+    rec.output_tokens = Some(2);
+    rec
+}
+
+/// The statistics of one metric of a summary.
+fn st<'a>(results: &'a [crate::results::MetricResult], tag: &str) -> &'a crate::results::Stats {
+    find(results, tag).stats.as_ref().expect("statistics")
+}
+
+#[test]
+fn timeslices_count_from_the_first_send_and_take_each_request_by_its_start() {
+    // Slices of one second from 5 s (run clock) on. A request that starts in a slice
+    // belongs to it even when it ends in a later one.
+    let origin = 5 * SEC + 123;
+    let mut slicer = Timeslicer::new(SEC, false);
+    slicer.anchor(origin);
+    slicer.anchor(origin + 7); // only the first anchor counts
+    assert_eq!(slicer.origin(), Some(origin));
+    assert_eq!(slicer.slice_index(origin), 0);
+    assert_eq!(slicer.slice_index(origin + SEC - 1), 0);
+    assert_eq!(slicer.slice_index(origin + SEC), 1);
+    assert_eq!(slicer.slice_index(origin + 3 * SEC + 1), 3);
+    // Never sent (start 0), or published a hair late: the first slice.
+    assert_eq!(slicer.slice_index(0), 0);
+    assert_eq!(slicer.slice_index(origin - 1), 0);
+
+    let records = [
+        timed(origin, 40 * MS, 100 * MS),
+        timed(origin + SEC / 2, 60 * MS, 200 * MS),
+        // Starts in slice 0, ends in slice 2.
+        timed(origin + SEC - 1, 50 * MS, 1_500 * MS),
+        timed(origin + SEC, 30 * MS, 300 * MS),
+        // Nothing starts in slice 2; the run's last response comes 3.25 s in.
+        timed(origin + 3 * SEC + SEC / 10, 20 * MS, 150 * MS),
+    ];
+    let mut whole = MetricsAccumulator::new();
+    for rec in &records {
+        let m = compute(rec, true);
+        slicer.add(rec, &m);
+        whole.add(rec, &m);
+    }
+    let wall = 1_700_000_000 * SEC;
+    let slices = slicer.finish(|t| wall + t);
+    let windows: Vec<(u64, u64, bool)> = slices
+        .iter()
+        .map(|s| (s.start_ns - wall, s.end_ns - wall, s.is_complete))
+        .collect();
+    let last_end = origin + 3 * SEC + SEC / 10 + 150 * MS;
+    assert_eq!(
+        windows,
+        [
+            (origin, origin + SEC, true),
+            (origin + SEC, origin + 2 * SEC, true),
+            (origin + 3 * SEC, last_end, false),
+        ],
+        "the empty slice 2 is left out; the last is cut at the run's last response"
+    );
+
+    // Each slice is the whole run's summary of its own requests.
+    let counts: Vec<f64> = slices
+        .iter()
+        .map(|s| find(&s.metrics, "request_count").avg)
+        .collect();
+    assert_eq!(counts, [3.0, 1.0, 1.0]);
+    let run = whole.summarize();
+    assert_eq!(counts.iter().sum::<f64>(), find(&run, "request_count").avg);
+    assert_eq!(
+        st(&slices[0].metrics, "time_to_first_token"),
+        &stats(&[40.0, 60.0, 50.0]).unwrap()
+    );
+    assert_eq!(
+        st(&slices[2].metrics, "request_latency"),
+        &stats(&[150.0]).unwrap()
+    );
+    // From its first start to its last response: the late one, 1.5 s after its start.
+    let duration = find(&slices[0].metrics, "benchmark_duration").avg;
+    assert!((duration - (SEC - 1 + 1_500 * MS) as f64 / 1e9).abs() < 1e-12);
+    // Rates are per second of the slice's window, the cut one included.
+    assert_eq!(find(&slices[0].metrics, "request_throughput").avg, 3.0);
+    let cut_s = (last_end - (origin + 3 * SEC)) as f64 / 1e9;
+    let rate = find(&slices[2].metrics, "request_throughput").avg;
+    assert!((rate - 1.0 / cut_s).abs() < 1e-9, "{rate}");
+    let tokens = find(&slices[1].metrics, "output_token_throughput").avg;
+    assert!((tokens - 2.0).abs() < 1e-12, "{tokens}");
+    // AIPerf derives the CO-aware latency over the whole run only.
+    assert!(run.iter().any(|m| m.tag == "effective_latency"));
+    assert!(slices
+        .iter()
+        .all(|s| s.metrics.iter().all(|m| m.tag != "effective_latency")));
+}
+
+#[test]
+fn timeslices_cut_errors_by_start_and_end_the_grid_at_the_last_end() {
+    let mut slicer = Timeslicer::new(SEC, false);
+    slicer.anchor(SEC);
+    let ok = timed(SEC, 40 * MS, 100 * MS);
+    // A failure that started in slice 1 and ended last: it sets where that slice ends.
+    let mut failed = record(2 * SEC + SEC / 4, vec![]);
+    failed.raw.end_ns = 2 * SEC + SEC / 2;
+    failed.outcome = Outcome::HttpError;
+    failed.error = Some(ErrorDetails::new(
+        Some(500),
+        "Internal Server Error",
+        "boom",
+    ));
+    for rec in [&ok, &failed] {
+        slicer.add(rec, &compute(rec, true));
+    }
+    let slices = slicer.finish(|t| t);
+    assert_eq!(slices.len(), 2);
+    assert_eq!(
+        (slices[1].start_ns, slices[1].end_ns, slices[1].is_complete),
+        (2 * SEC, 2 * SEC + SEC / 2, false)
+    );
+    let failures = &slices[1].metrics;
+    assert_eq!(find(failures, "error_request_count").avg, 1.0);
+    assert!(failures.iter().all(|m| m.tag != "request_count"));
+    assert_eq!(find(&slices[0].metrics, "request_count").avg, 1.0);
+}
+
+#[test]
+fn timeslices_before_an_anchor_and_past_the_cap() {
+    // A record whose request never went out (start 0) arrives before any anchor: it
+    // counts in the first slice, which the anchor then places.
+    let mut slicer = Timeslicer::new(SEC, false);
+    let mut never_sent = record(0, vec![]);
+    never_sent.raw.end_ns = 3 * SEC;
+    never_sent.outcome = Outcome::Cancelled;
+    slicer.add(&never_sent, &MetricRecord::default());
+    slicer.anchor(2 * SEC);
+    let sent = timed(2 * SEC + SEC / 2, 10 * MS, 20 * MS);
+    slicer.add(&sent, &compute(&sent, true));
+    let slices = slicer.finish(|t| t);
+    assert_eq!(slices.len(), 1);
+    assert_eq!((slices[0].start_ns, slices[0].end_ns), (2 * SEC, 3 * SEC));
+    assert!(slices[0].is_complete, "the grid ends at the last end, 3 s");
+    assert_eq!(find(&slices[0].metrics, "completed_request_count").avg, 2.0);
+
+    // Nothing at all: no slices.
+    assert!(Timeslicer::new(SEC, false).finish(|t| t).is_empty());
+
+    // A grid past the cap is given up whole, not grown.
+    let mut tiny = Timeslicer::new(1, false);
+    tiny.anchor(0);
+    let early = timed(0, 1, 2);
+    tiny.add(&early, &compute(&early, true));
+    let late = timed(MAX_TIMESLICES, 1, 2);
+    tiny.add(&late, &compute(&late, true));
+    tiny.add(&early, &compute(&early, true));
+    assert!(tiny.finish(|t| t).is_empty());
+}
+
+#[test]
+fn goodput_and_window_rates_in_a_slice() {
+    let mut slicer = Timeslicer::new(2 * SEC, true);
+    slicer.anchor(0);
+    let slos = [("time_to_first_token".to_owned(), 50.0)];
+    let goodput = Goodput::new(&slos, &RecordMetricsOptions::new(true), false).expect("slo");
+    for (start, ttft) in [(0, 40 * MS), (SEC, 60 * MS)] {
+        let rec = timed(start, ttft, 100 * MS);
+        let mut m = MetricRecord::default();
+        compute_record_metrics_with_goodput(
+            &rec,
+            &RecordMetricsOptions::new(true),
+            Some(&goodput),
+            &mut m,
+        );
+        slicer.add(&rec, &m);
+    }
+    let slices = slicer.finish(|t| t);
+    let m = &slices[0].metrics;
+    assert_eq!(find(m, "good_request_count").avg, 1.0);
+    assert_eq!(find(m, "good_request_fraction").avg, 0.5);
+    // One good request over the 1.1 s the slice ran (cut at the last response).
+    assert!((find(m, "goodput").avg - 1.0 / 1.1).abs() < 1e-9);
+}

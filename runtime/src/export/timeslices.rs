@@ -1,0 +1,125 @@
+//! `profile_export_aiperf_timeslices.json` and `.csv`: the profiling phase summarized
+//! per time slice (`--slice-duration`), in AIPerf 0.13's layouts.
+//!
+//! The JSON lists the slices in time order, each with its window (`start_ns`, `end_ns`,
+//! wall-clock nanoseconds; `is_complete: false` on a slice cut short by the run's end)
+//! and one object per metric, shaped as in `profile_export_aiperf.json`; then the
+//! run's `input_config`. The position of a slice in the list is its index. The CSV is
+//! "tidy": one row per slice, metric and statistic.
+
+use super::csv::push_row;
+use super::json::metric_json;
+use super::jsonw::Json;
+use crate::results::{MetricResult, RunResults};
+
+const CSV_HEADER: [&str; 7] = [
+    "Timeslice",
+    "Start_NS",
+    "End_NS",
+    "Metric",
+    "Unit",
+    "Stat",
+    "Value",
+];
+
+/// The JSON document, pretty-printed with two-space indentation and no trailing newline,
+/// as the summary is.
+pub fn render_json(results: &RunResults) -> String {
+    let slices = results.timeslices.iter().map(|slice| {
+        let mut fields = vec![
+            ("start_ns".to_owned(), Json::int(slice.start_ns)),
+            ("end_ns".to_owned(), Json::int(slice.end_ns)),
+        ];
+        // AIPerf writes the flag only on a partial slice.
+        if !slice.is_complete {
+            fields.push(("is_complete".into(), Json::Bool(false)));
+        }
+        for m in &slice.metrics {
+            // The first of a repeated tag; a pack's metric cannot replace the window.
+            if !fields.iter().any(|(k, _)| k == m.tag) {
+                fields.push((m.tag.to_owned(), metric_json(m)));
+            }
+        }
+        Json::Obj(fields)
+    });
+    let mut doc = vec![("timeslices".to_owned(), Json::Arr(slices.collect()))];
+    if !results.input_config.is_null() {
+        doc.push((
+            "input_config".into(),
+            Json::from_value(&results.input_config),
+        ));
+    }
+    let mut out = String::new();
+    Json::Obj(doc).write_pretty(&mut out, 0);
+    out
+}
+
+/// `Timeslice,Start_NS,End_NS,Metric,Unit,Stat,Value`: for each slice (numbered from 0
+/// in time order), its metrics sorted by tag, and for each metric the statistics it has
+/// in AIPerf's order (`avg` alone for single-value metrics), values with two decimals.
+/// CRLF line endings, as Python's `csv` module writes them.
+pub fn render_csv(results: &RunResults) -> String {
+    let mut out = String::new();
+    push_row(&mut out, CSV_HEADER.map(str::to_owned));
+    for (index, slice) in results.timeslices.iter().enumerate() {
+        let mut metrics: Vec<&MetricResult> = Vec::with_capacity(slice.metrics.len());
+        for m in &slice.metrics {
+            if !metrics.iter().any(|k| k.tag == m.tag) {
+                metrics.push(m);
+            }
+        }
+        metrics.sort_by_key(|m| m.tag);
+        let (index, start, end) = (
+            index.to_string(),
+            slice.start_ns.to_string(),
+            slice.end_ns.to_string(),
+        );
+        for m in metrics {
+            let name = if m.header.is_empty() { m.tag } else { m.header };
+            for (stat, value) in stat_values(m) {
+                // A value that is not a number is missing, and a missing one has no row
+                // (the error-adjusted metrics' statistics that land on a failure).
+                if !value.is_finite() {
+                    continue;
+                }
+                push_row(
+                    &mut out,
+                    [
+                        index.clone(),
+                        start.clone(),
+                        end.clone(),
+                        name.to_owned(),
+                        m.unit.to_owned(),
+                        stat.to_owned(),
+                        format!("{value:.2}"),
+                    ],
+                );
+            }
+        }
+    }
+    out
+}
+
+/// A metric's statistics in AIPerf's column order (`avg, min, max, sum, p1 ... p99,
+/// std`); a single-value metric has its value as `avg` only.
+fn stat_values(m: &MetricResult) -> Vec<(&'static str, f64)> {
+    match &m.stats {
+        Some(s) => vec![
+            ("avg", s.avg),
+            ("min", s.min),
+            ("max", s.max),
+            ("sum", s.sum),
+            ("p1", s.p1),
+            ("p5", s.p5),
+            ("p10", s.p10),
+            ("p25", s.p25),
+            ("p50", s.p50),
+            ("p75", s.p75),
+            ("p90", s.p90),
+            ("p95", s.p95),
+            ("p99", s.p99),
+            ("std", s.std),
+        ],
+        None => vec![("avg", m.avg)],
+    }
+}
