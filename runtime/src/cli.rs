@@ -124,7 +124,12 @@ pub fn main<P: PluginSet>() -> ExitCode {
     init_logging(log_level(&cli.log_level, cli.verbose, cli.extra_verbose));
 
     match cli.command {
-        Command::Profile(config) => profile::<P>(*config),
+        Command::Profile(mut config) => {
+            if let Some(sub) = matches.subcommand_matches("profile") {
+                config.note_given(sub);
+            }
+            profile::<P>(*config)
+        }
         Command::Plugins(args) => {
             let (text, code) = plugins::<P>(&args);
             // Views print to stdout; a view that cannot be shown explains why on stderr.

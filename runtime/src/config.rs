@@ -1,7 +1,9 @@
 //! The `profile` command's configuration, with AIPerf's flag names and defaults.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 
+use clap::parser::ValueSource;
 use clap::Args;
 use serde::Serialize;
 
@@ -392,9 +394,32 @@ pub struct ProfileConfig {
     /// PEM file of CA certificates trusted for `https://` URLs, besides the system store.
     #[arg(long)]
     pub ca_cert: Option<PathBuf>,
+
+    /// The flags given on the command line, by field name (filled by the CLI with
+    /// [`ProfileConfig::note_given`]). AIPerf's `input_config` lists a setting the user
+    /// gave even at its default value, and so does ours; a config built otherwise (tests)
+    /// has none, and then only values off AIPerf's defaults are listed.
+    #[arg(skip)]
+    #[serde(skip)]
+    pub given: BTreeSet<String>,
 }
 
 impl ProfileConfig {
+    /// Records which flags `matches` (the `profile` subcommand's) took from the command
+    /// line rather than from their defaults.
+    pub fn note_given(&mut self, matches: &clap::ArgMatches) {
+        self.given = matches
+            .ids()
+            .filter(|id| matches.value_source(id.as_str()) == Some(ValueSource::CommandLine))
+            .map(|id| id.as_str().to_owned())
+            .collect();
+    }
+
+    /// Whether the flag behind field `name` was given on the command line.
+    pub fn was_given(&self, name: &str) -> bool {
+        self.given.contains(name)
+    }
+
     /// Rejects values that would make a meaningless run, before anything starts.
     pub fn validate(&self) -> Result<(), String> {
         let positive = |name: &str, v: Option<f64>| match v {
@@ -797,7 +822,8 @@ fn parse_goodput(s: &str) -> Result<GoodputSlos, String> {
     Ok(GoodputSlos(slos))
 }
 
-/// `api_key` in the artifacts' `input_config`: `"<redacted>"` when set, as AIPerf writes.
+/// `api_key` when the config itself is serialized: `"<redacted>"` when set. (The
+/// artifacts' `input_config` is built by `export::input_config`, which redacts it too.)
 fn redact_secret<S: serde::Serializer>(value: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
     match value {
         Some(_) => s.serialize_str("<redacted>"),
@@ -868,7 +894,8 @@ pub(crate) fn redact_args(args: impl Iterator<Item = String>) -> Vec<String> {
     out
 }
 
-/// `--header` values in `input_config`, credentials replaced by `<redacted>`.
+/// `--header` values when the config itself is serialized, credentials replaced by
+/// `<redacted>`.
 fn redact_headers<S: serde::Serializer>(headers: &[String], s: S) -> Result<S::Ok, S::Error> {
     s.collect_seq(headers.iter().map(|h| redact_header(h)))
 }
@@ -948,7 +975,9 @@ mod transport_flag_tests {
     }
 
     #[test]
-    fn credentials_are_redacted_from_the_input_config() {
+    /// The config's own serialization (not the artifacts' `input_config`, which
+    /// `export::input_config` builds) keeps credentials out too.
+    fn the_serialized_config_holds_no_credentials() {
         let c = parse(&[
             "--api-key",
             "sk-1",
@@ -1092,6 +1121,7 @@ mod goodput_flag_tests {
         }
     }
 
+    /// AIPerf's `input_config.slos`: `{tag: value}`, absent without `--goodput`.
     #[test]
     fn input_config_carries_the_slos_as_an_object() {
         let command = ProfileConfig::augment_args(Command::new("profile"));
@@ -1104,7 +1134,7 @@ mod goodput_flag_tests {
         ];
         let c = ProfileConfig::from_arg_matches(&command.get_matches_from(args)).unwrap();
         assert_eq!(
-            serde_json::to_value(&c).unwrap()["goodput"],
+            crate::export::input_config::for_tests(&c)["slos"],
             serde_json::json!({"time_to_first_token": 60.0, "request_latency": 5.0})
         );
         let none = ProfileConfig::from_arg_matches(
@@ -1112,10 +1142,9 @@ mod goodput_flag_tests {
                 .get_matches_from(["profile", "-m", "m"]),
         )
         .unwrap();
-        assert_eq!(
-            serde_json::to_value(&none).unwrap()["goodput"],
-            serde_json::Value::Null
-        );
+        assert!(crate::export::input_config::for_tests(&none)
+            .get("slos")
+            .is_none());
     }
 }
 
@@ -1142,9 +1171,12 @@ mod model_flag_tests {
             c.model_selection_strategy,
             ModelSelectionStrategy::RoundRobin
         );
-        let v = serde_json::to_value(&c).unwrap();
-        assert_eq!(v["model"], serde_json::json!(["a", "b", "c"]));
-        assert_eq!(v["model_selection_strategy"], "round_robin");
+        // AIPerf's `input_config.models`: the strategy is left out at its default.
+        let v = crate::export::input_config::for_tests(&c);
+        assert_eq!(
+            v["models"],
+            serde_json::json!({"items": [{"name": "a"}, {"name": "b"}, {"name": "c"}]})
+        );
     }
 
     #[test]
@@ -1158,11 +1190,10 @@ mod model_flag_tests {
             let c = parse(&["-m", "a", "--model-selection-strategy", value]).unwrap();
             assert_eq!(c.model_selection_strategy, expected, "{value}");
         }
-        let v = serde_json::to_value(
-            parse(&["-m", "a", "--model-selection-strategy", "random"]).unwrap(),
-        )
-        .unwrap();
-        assert_eq!(v["model_selection_strategy"], "random");
+        let v = crate::export::input_config::for_tests(
+            &parse(&["-m", "a", "--model-selection-strategy", "random"]).unwrap(),
+        );
+        assert_eq!(v["models"]["strategy"], "random");
     }
 
     #[test]

@@ -24,6 +24,8 @@ pub mod engine;
 #[cfg(feature = "engine")]
 pub mod export;
 #[cfg(feature = "engine")]
+pub mod extra_inputs;
+#[cfg(feature = "engine")]
 pub mod http;
 #[cfg(feature = "engine")]
 pub mod limits;

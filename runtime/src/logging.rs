@@ -4,12 +4,21 @@
 use std::fs::File;
 use std::io::Write;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
 static LOG_FILE: Mutex<Option<File>> = Mutex::new(None);
+
+/// The level `init` was given, unless `AIPERF_LOG` replaced it with a directive of its own.
+static LEVEL: OnceLock<String> = OnceLock::new();
+
+/// The log level of this process (`info`, `debug`, ...), as `--log-level`, `-v` and `-vv`
+/// set it; `None` before `init`, or when `AIPERF_LOG` decides the filter instead.
+pub fn level() -> Option<&'static str> {
+    LEVEL.get().map(String::as_str)
+}
 
 /// Writes to the run's log file, when one is set; otherwise discards.
 struct FileWriter;
@@ -38,8 +47,10 @@ impl Write for FileWriter {
 /// Installs the global subscriber. `AIPERF_LOG` (an env-filter directive) overrides
 /// `level`.
 pub fn init(level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("AIPERF_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let filter = tracing_subscriber::EnvFilter::try_from_env("AIPERF_LOG").unwrap_or_else(|_| {
+        let _ = LEVEL.set(level.to_owned());
+        tracing_subscriber::EnvFilter::new(level)
+    });
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let console = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)

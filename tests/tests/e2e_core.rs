@@ -397,6 +397,89 @@ fn the_warmup_runs_at_its_own_load() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// `input_config` in AIPerf 0.13's layout, as the binary writes it: the flags given are
+/// listed even at their defaults (`--endpoint-type chat`), the phases are resolved, and
+/// our own settings sit under `aiperf_gen`.
+#[test]
+fn input_config_is_written_in_aiperf_layout() {
+    let mock = Mock::start(&["--output-tokens", "3"]);
+    let dir = run_dir("input-config");
+    profile(
+        &mock,
+        &dir,
+        &[
+            "--endpoint-type",
+            "chat",
+            "--streaming",
+            "--request-count",
+            "4",
+            "--concurrency",
+            "2",
+            "--warmup-request-count",
+            "2",
+            "--isl",
+            "32",
+            "--osl",
+            "3",
+            "--random-seed",
+            "5",
+            "--workers",
+            "1",
+        ],
+    );
+    let artifacts = std::path::absolute(&dir).expect("absolute artifact dir");
+    let expected = serde_json::json!({
+        "models": {"items": [{"name": "m"}]},
+        "endpoint": {"urls": [mock.url], "type": "chat", "streaming": true},
+        "datasets": [{
+            "name": "main",
+            "type": "synthetic",
+            "entries": 4,
+            "random_seed": 5,
+            "prompts": {"isl": {"mean": 32.0}, "osl": {"mean": 3.0}},
+        }],
+        "phases": [
+            {
+                "name": "warmup",
+                "kind": "warmup",
+                "type": "concurrency",
+                "exclude_from_results": true,
+                "requests": 2,
+                "concurrency": 2,
+            },
+            {
+                "name": "profiling",
+                "kind": "profiling",
+                "type": "concurrency",
+                "requests": 4,
+                "concurrency": 2,
+            },
+        ],
+        "artifacts": {
+            "dir": artifacts.to_string_lossy(),
+            "auto_plot": false,
+            "plot_required": false,
+        },
+        "tokenizer": {"name": "builtin"},
+        "network_latency": {"enabled": false},
+        "otel": {},
+        "mlflow": {},
+        "wandb": {},
+        "runtime": {"ui": "none"},
+        "aiperf_gen": {"workers": 1, "io_driver": "auto"},
+    });
+    let json = read_json(&dir);
+    assert_eq!(json["input_config"], expected, "{:#}", json["input_config"]);
+    // Each phase's own summary carries the same configuration.
+    let warmup: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("phases/warmup/profile_export_aiperf.json"))
+            .expect("the warmup's summary"),
+    )
+    .expect("valid json");
+    assert_eq!(warmup["input_config"], expected);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn benchmark_duration_bounds_the_run() {
     let mock = Mock::start(&["--ttft-ms", "20", "--output-tokens", "2"]);
@@ -457,14 +540,18 @@ fn request_options_reach_the_payload_and_secrets_stay_out_of_artifacts() {
     assert_eq!(payload["model"], "m");
     assert_eq!(stat(&read_json(&dir), "output_sequence_length", "avg"), 3.0);
     let json = read_json(&dir);
+    // AIPerf's layout (an object by name under `endpoint`); every value redacted.
+    let endpoint = &json["input_config"]["endpoint"];
     assert_eq!(
-        json["input_config"]["headers"],
-        serde_json::json!([
-            "X-Foo:<redacted>",
-            "X-Secret-Hdr:<redacted>",
-            "Ocp-Apim-Subscription-Key:<redacted>"
-        ])
+        endpoint["headers"],
+        serde_json::json!({
+            "X-Foo": "<redacted>",
+            "X-Secret-Hdr": "<redacted>",
+            "Ocp-Apim-Subscription-Key": "<redacted>"
+        })
     );
+    assert_eq!(endpoint["api_key"], "<redacted>");
+    assert_eq!(endpoint["extra"], serde_json::json!({"temperature": 0.5}));
     let cli = json["run_info"]["cli_command"]
         .as_str()
         .expect("cli_command");

@@ -75,7 +75,7 @@ fn goodput_counts_requests_within_the_ttft_slo() {
     );
     assert_eq!(metric(&json, "goodput")["unit"], "requests/sec");
     assert_eq!(
-        json["input_config"]["goodput"],
+        json["input_config"]["slos"],
         json!({"time_to_first_token": 60.0})
     );
     assert_eq!(records.len(), REQUESTS as usize);

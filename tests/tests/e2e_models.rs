@@ -62,9 +62,12 @@ fn two_models_alternate_round_robin() {
         .map(|c| model_of(&c["payloads"][0]))
         .collect();
     assert_eq!(planned, models);
+    // AIPerf's layout: the names as items; the strategy left out at its default.
     let config = &read_json(&dir)["input_config"];
-    assert_eq!(config["model"], serde_json::json!(["a", "b"]));
-    assert_eq!(config["model_selection_strategy"], "round_robin");
+    assert_eq!(
+        config["models"],
+        serde_json::json!({"items": [{"name": "a"}, {"name": "b"}]})
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -88,7 +91,7 @@ fn random_selection_repeats_with_a_seed() {
         );
     }
     assert_eq!(
-        read_json(&dir)["input_config"]["model_selection_strategy"],
+        read_json(&dir)["input_config"]["models"]["strategy"],
         "random"
     );
     let _ = std::fs::remove_dir_all(&dir);

@@ -579,7 +579,17 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
             .unwrap_or_else(|| "LLM Metrics".into()),
         artifact_dir: artifact_dir.clone(),
         benchmark_id: benchmark_id(),
-        input_config: serde_json::to_value(&config).unwrap_or(serde_json::Value::Null),
+        input_config: crate::export::input_config::build(
+            &config,
+            &crate::export::input_config::RunFacts {
+                artifact_dir: &artifact_dir,
+                ui: &ui_name,
+                conversations: shared.conversations.len(),
+                turns: shared.requests.len(),
+                workers,
+                log_level: crate::logging::level(),
+            },
+        ),
         cli_command: cli_command(),
         random_seed: config.random_seed,
         start_time: local_iso_time(clock.wall_ns(0)),

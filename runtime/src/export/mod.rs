@@ -8,6 +8,7 @@
 pub mod console;
 pub mod csv;
 mod direct;
+pub mod input_config;
 pub mod json;
 mod jsonl;
 pub(crate) mod jsonw;

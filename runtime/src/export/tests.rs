@@ -119,7 +119,7 @@ fn fixture() -> RunResults {
         metrics_title: "LLM Metrics".into(),
         artifact_dir: PathBuf::from("/tmp/none"),
         benchmark_id: "abc123def456".into(),
-        input_config: serde_json::json!({"models": ["m"]}),
+        input_config: serde_json::json!({"models": {"items": [{"name": "m"}]}}),
         cli_command: "aiperf profile -m m".into(),
         random_seed: Some(42),
         start_time: "2026-01-02T03:04:05.123456".into(),
@@ -243,9 +243,13 @@ const GOLDEN_JSON: &str = r#"{
     "avg": null
   },
   "input_config": {
-    "models": [
-      "m"
-    ]
+    "models": {
+      "items": [
+        {
+          "name": "m"
+        }
+      ]
+    }
   },
   "run_info": {
     "benchmark_id": "abc123def456",

@@ -1,0 +1,209 @@
+//! `--extra-inputs`: body fields given on the command line, typed as AIPerf types them.
+//!
+//! The endpoints merge them into every request body and `input_config` lists them under
+//! `endpoint.extra`; both read them through this one parser, so the artifact shows each
+//! value with the type it is sent with.
+
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde_json::Value;
+
+use crate::plugin::PluginError;
+
+/// Parses `--extra-inputs` values into body fields, in order; a later key replaces an
+/// earlier one's value and keeps its place.
+///
+/// Each value is a JSON object (`{"temperature":0.5}`) or comma-separated `key:value`
+/// pairs whose values are typed as AIPerf types them: `true`/`false`, `null`/`none`,
+/// integers, decimals, then JSON arrays, objects and strings, else the text itself.
+/// Commas inside brackets, braces or quotes do not split.
+pub fn parse_extra_inputs(args: &[String]) -> Result<Vec<(String, Value)>, PluginError> {
+    let mut out: Vec<(String, Value)> = Vec::new();
+    let mut insert = |key: String, value: Value| match out.iter_mut().find(|(k, _)| *k == key) {
+        Some((_, v)) => *v = value,
+        None => out.push((key, value)),
+    };
+    for arg in args {
+        let arg = arg.trim();
+        if arg.starts_with('{') {
+            let pairs = parse_ordered_object(arg).map_err(|e| {
+                PluginError::Config(format!("--extra-inputs `{arg}` is not a JSON object: {e}"))
+            })?;
+            for (key, value) in pairs {
+                insert(key, value);
+            }
+            continue;
+        }
+        for item in split_top_level(arg) {
+            let item = item.trim();
+            if item.is_empty() {
+                continue;
+            }
+            let Some((key, value)) = item.split_once(':') else {
+                return Err(PluginError::Config(format!(
+                    "--extra-inputs `{item}` must be `key:value` or a JSON object"
+                )));
+            };
+            let key = key.trim();
+            if key.is_empty() {
+                return Err(PluginError::Config(format!(
+                    "--extra-inputs `{item}` has an empty key"
+                )));
+            }
+            insert(key.to_owned(), coerce_value(value.trim()));
+        }
+    }
+    Ok(out)
+}
+
+/// AIPerf's `coerce_value`, then JSON for structured values.
+fn coerce_value(text: &str) -> Value {
+    let lower = text.to_ascii_lowercase();
+    match lower.as_str() {
+        "true" => return Value::Bool(true),
+        "false" => return Value::Bool(false),
+        "null" | "none" => return Value::Null,
+        _ => {}
+    }
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    let all_digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if all_digits(digits) && (!digits.starts_with('0') || digits == "0") {
+        // Digits without a leading zero are valid JSON; past 64 bits they become a float,
+        // the closest a JSON number gets to Python's unbounded int.
+        if let Ok(value @ Value::Number(_)) = serde_json::from_str::<Value>(text) {
+            return value;
+        }
+    }
+    if digits.matches('.').count() == 1 && all_digits(&digits.replace('.', "")) {
+        if let Ok(f) = text.parse::<f64>() {
+            if let Some(n) = serde_json::Number::from_f64(f) {
+                return Value::Number(n);
+            }
+        }
+    }
+    if text.starts_with(['[', '{', '"']) {
+        if let Ok(value) = serde_json::from_str::<Value>(text) {
+            return value;
+        }
+    }
+    Value::String(text.to_owned())
+}
+
+/// Splits at commas outside brackets, braces and double quotes.
+fn split_top_level(text: &str) -> Vec<&str> {
+    let mut items = Vec::new();
+    let (mut depth, mut in_string, mut escaped, mut start) = (0usize, false, false, 0);
+    for (i, c) in text.char_indices() {
+        if in_string {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' => in_string = true,
+            '[' | '{' => depth += 1,
+            ']' | '}' => depth = depth.saturating_sub(1),
+            ',' if depth == 0 => {
+                items.push(&text[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    items.push(&text[start..]);
+    items
+}
+
+/// A JSON object's entries in document order (`serde_json::Map` sorts them).
+pub fn parse_ordered_object<'de, V: serde::Deserialize<'de>>(
+    text: &'de str,
+) -> Result<Vec<(String, V)>, serde_json::Error> {
+    struct Ordered<V>(std::marker::PhantomData<V>);
+
+    impl<'de, V: serde::Deserialize<'de>> Visitor<'de> for Ordered<V> {
+        type Value = Vec<(String, V)>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+
+        fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
+            let mut entries = Vec::new();
+            while let Some((key, value)) = map.next_entry::<String, V>()? {
+                entries.push((key, value));
+            }
+            Ok(entries)
+        }
+    }
+
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let entries = (&mut deserializer).deserialize_map(Ordered(std::marker::PhantomData))?;
+    deserializer.end()?;
+    Ok(entries)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn strings(args: &[&str]) -> Vec<String> {
+        args.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn extra_input_values_are_typed() {
+        let parsed = parse_extra_inputs(&strings(&[
+            "temperature:0.5",
+            "top_k:40,ignore_eos:true,seed:-3",
+            "stop:null",
+            "name:gpt",
+            "zip:007",
+            "stop_ids:[1, 2]",
+            "logit_bias:{\"a\": 1, \"b\": 2}",
+            "big:123456789012345678901234567890",
+        ]))
+        .unwrap();
+        let expected = vec![
+            ("temperature", json!(0.5)),
+            ("top_k", json!(40)),
+            ("ignore_eos", json!(true)),
+            ("seed", json!(-3)),
+            ("stop", Value::Null),
+            ("name", json!("gpt")),
+            ("zip", json!("007")),
+            ("stop_ids", json!([1, 2])),
+            ("logit_bias", json!({"a": 1, "b": 2})),
+            ("big", json!(1.2345678901234568e29)),
+        ];
+        let expected: Vec<(String, Value)> = expected
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+        assert_eq!(parsed, expected);
+    }
+
+    #[test]
+    fn later_extra_inputs_override_in_place() {
+        let parsed = parse_extra_inputs(&strings(&["a:1", "{\"z\": 1, \"b\": 2}", "a:x"])).unwrap();
+        let keys: Vec<&str> = parsed.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["a", "z", "b"]);
+        assert_eq!(parsed[0].1, json!("x"));
+    }
+
+    #[test]
+    fn bad_extra_inputs_are_config_errors() {
+        for bad in ["novalue", ":1", "{not json", "{\"a\":1} trailing"] {
+            assert!(
+                matches!(
+                    parse_extra_inputs(&strings(&[bad])),
+                    Err(PluginError::Config(_))
+                ),
+                "{bad}"
+            );
+        }
+    }
+}
