@@ -135,6 +135,8 @@ pub struct RunResults {
     pub benchmark_id: String,
     /// Resolved configuration as AIPerf's `input_config`.
     pub input_config: serde_json::Value,
+    /// The settings AIPerf has no key for (`aiperf_gen_config`, beside `input_config`).
+    pub client_config: serde_json::Value,
     pub cli_command: String,
     pub random_seed: Option<u64>,
     /// Wall-clock start and end, ISO-8601 local time without zone, microseconds.

@@ -399,7 +399,7 @@ fn the_warmup_runs_at_its_own_load() {
 
 /// `input_config` in AIPerf 0.13's layout, as the binary writes it: the flags given are
 /// listed even at their defaults (`--endpoint-type chat`), the phases are resolved, and
-/// our own settings sit under `aiperf_gen`.
+/// our own settings sit beside it, under `aiperf_gen_config`.
 #[test]
 fn input_config_is_written_in_aiperf_layout() {
     let mock = Mock::start(&["--output-tokens", "3"]);
@@ -466,10 +466,13 @@ fn input_config_is_written_in_aiperf_layout() {
         "mlflow": {},
         "wandb": {},
         "runtime": {"ui": "none"},
-        "aiperf_gen": {"workers": 1, "io_driver": "auto"},
     });
     let json = read_json(&dir);
     assert_eq!(json["input_config"], expected, "{:#}", json["input_config"]);
+    assert_eq!(
+        json["aiperf_gen_config"],
+        serde_json::json!({"workers": 1, "io_driver": "auto"})
+    );
     // Each phase's own summary carries the same configuration.
     let warmup: Value = serde_json::from_str(
         &std::fs::read_to_string(dir.join("phases/warmup/profile_export_aiperf.json"))

@@ -59,7 +59,7 @@ fn a_three_second_run_in_one_second_slices() {
     let text = std::fs::read_to_string(dir.join("profile_export_aiperf_timeslices.json"))
         .expect("timeslices json");
     let doc: Value = serde_json::from_str(&text).expect("valid json");
-    assert_eq!(doc["input_config"]["slice_duration"], 1.0);
+    assert_eq!(doc["input_config"]["artifacts"]["slice_duration"], 1.0);
     let slices = doc["timeslices"].as_array().expect("timeslices");
     // Requests start only within the 3 s after the first one: three slices, none empty.
     assert_eq!(slices.len(), 3, "{text}");

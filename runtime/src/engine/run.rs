@@ -569,6 +569,14 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
     }
 
     let was_cancelled = INTERRUPTS.load(Ordering::SeqCst) > 0;
+    let facts = crate::export::input_config::RunFacts {
+        artifact_dir: &artifact_dir,
+        ui: &ui_name,
+        conversations: shared.conversations.len(),
+        turns: shared.requests.len(),
+        workers,
+        log_level: crate::logging::level(),
+    };
     let results = RunResults {
         metrics: output.profiling.metrics.clone(),
         error_summary: output.profiling.error_summary.clone(),
@@ -579,17 +587,8 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
             .unwrap_or_else(|| "LLM Metrics".into()),
         artifact_dir: artifact_dir.clone(),
         benchmark_id: benchmark_id(),
-        input_config: crate::export::input_config::build(
-            &config,
-            &crate::export::input_config::RunFacts {
-                artifact_dir: &artifact_dir,
-                ui: &ui_name,
-                conversations: shared.conversations.len(),
-                turns: shared.requests.len(),
-                workers,
-                log_level: crate::logging::level(),
-            },
-        ),
+        input_config: crate::export::input_config::build(&config, &facts),
+        client_config: crate::export::input_config::client_settings(&config, &facts),
         cli_command: cli_command(),
         random_seed: config.random_seed,
         start_time: local_iso_time(clock.wall_ns(0)),

@@ -10,7 +10,9 @@
 //! value, as AIPerf does) or when our value is not AIPerf's default; a key left out is one
 //! whose AIPerf default is true of our run. Sections AIPerf writes that are not true of
 //! ours are left out: `gpu_telemetry` and `server_metrics` (on by default in AIPerf; we
-//! collect neither). Settings AIPerf has no key for go under [`EXTENSION_KEY`].
+//! collect neither). Settings AIPerf has no key for are [`client_settings`], written
+//! beside `input_config` under [`CLIENT_SETTINGS_KEY`]: AIPerf reads `input_config` into
+//! a model that refuses unknown keys, and its export model takes unknown top-level ones.
 //!
 //! Secrets: `endpoint.api_key` is `"<redacted>"`, as AIPerf writes it. Every header value
 //! is `"<redacted>"`: AIPerf redacts only names that look like credentials, but a
@@ -28,8 +30,9 @@ use serde_json::{json, Map, Value};
 use crate::config::{ModelSelectionStrategy, ProfileConfig};
 use crate::plugin::normalize_name;
 
-/// The object holding settings only this client has (worker threads, I/O driver, ...).
-pub const EXTENSION_KEY: &str = "aiperf_gen";
+/// The top-level key of `profile_export_aiperf.json` holding the settings only this
+/// client has (worker threads, I/O driver, ...): [`client_settings`].
+pub const CLIENT_SETTINGS_KEY: &str = "aiperf_gen_config";
 
 const REDACTED: &str = "<redacted>";
 
@@ -89,7 +92,6 @@ pub fn build(config: &ProfileConfig, facts: &RunFacts<'_>) -> Value {
     if let Some(level) = facts.log_level.and_then(aiperf_log_level) {
         doc.insert("logging".into(), json!({ "level": level }));
     }
-    doc.insert(EXTENSION_KEY.into(), extension(config, facts));
     Value::Object(doc)
 }
 
@@ -702,6 +704,9 @@ fn artifacts(config: &ProfileConfig, facts: &RunFacts<'_>) -> Value {
     if let Some(prefix) = &config.profile_export_prefix {
         a.insert("prefix".into(), Value::from(prefix.as_str()));
     }
+    if let Some(slice) = config.slice_duration {
+        a.insert("slice_duration".into(), float(slice));
+    }
     if config.was_given("export_level") || config.export_level != ExportLevel::Records {
         let records = if config.export_level.writes_records() {
             json!(["jsonl"])
@@ -718,8 +723,8 @@ fn artifacts(config: &ProfileConfig, facts: &RunFacts<'_>) -> Value {
     Value::Object(a)
 }
 
-/// Settings AIPerf has no key for, so that `input_config` still records the whole run.
-fn extension(config: &ProfileConfig, facts: &RunFacts<'_>) -> Value {
+/// Settings AIPerf has no key for, so that the summary still records the whole run.
+pub fn client_settings(config: &ProfileConfig, facts: &RunFacts<'_>) -> Value {
     let given = |name: &str| config.was_given(name);
     let mut x = Map::new();
     x.insert("workers".into(), Value::from(facts.workers));

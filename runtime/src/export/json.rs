@@ -63,6 +63,12 @@ pub fn render(results: &RunResults) -> String {
             Json::from_value(&results.input_config),
         ));
     }
+    if !results.client_config.is_null() {
+        doc.push((
+            crate::export::input_config::CLIENT_SETTINGS_KEY.into(),
+            Json::from_value(&results.client_config),
+        ));
+    }
     let mut run_info = vec![(
         "benchmark_id".into(),
         Json::str(results.benchmark_id.as_str()),

@@ -120,6 +120,7 @@ fn fixture() -> RunResults {
         artifact_dir: PathBuf::from("/tmp/none"),
         benchmark_id: "abc123def456".into(),
         input_config: serde_json::json!({"models": {"items": [{"name": "m"}]}}),
+        client_config: serde_json::json!({"workers": 2, "io_driver": "auto"}),
         cli_command: "aiperf profile -m m".into(),
         random_seed: Some(42),
         start_time: "2026-01-02T03:04:05.123456".into(),
@@ -250,6 +251,10 @@ const GOLDEN_JSON: &str = r#"{
         }
       ]
     }
+  },
+  "aiperf_gen_config": {
+    "io_driver": "auto",
+    "workers": 2
   },
   "run_info": {
     "benchmark_id": "abc123def456",
@@ -655,6 +660,7 @@ fn sliced_fixture() -> RunResults {
     RunResults {
         timeslices: slicer.finish(|t| 1_767_000_000_000_000_000 + t),
         input_config: serde_json::json!({"models": ["m"], "slice_duration": 1.0}),
+        client_config: serde_json::Value::Null,
         ..fixture()
     }
 }
