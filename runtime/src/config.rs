@@ -7,6 +7,9 @@ use clap::parser::ValueSource;
 use clap::Args;
 use serde::Serialize;
 
+/// Profiling requests of a run given no bound (AIPerf 0.13's default).
+pub const DEFAULT_REQUEST_COUNT: u64 = 10;
+
 /// How a binary benchmarks one server.
 #[derive(Debug, Clone, Args, Serialize)]
 pub struct ProfileConfig {
@@ -67,8 +70,8 @@ pub struct ProfileConfig {
     #[arg(long, visible_alias = "vllm-burstiness")]
     pub arrival_smoothness: Option<f64>,
 
-    /// Requests to send in the profiling phase (default max(10, 2 x concurrency) when
-    /// no duration is given).
+    /// Requests to send in the profiling phase (default 10, whatever the concurrency, as in
+    /// AIPerf 0.13, when no duration, session count or trace schedule bounds the run).
     #[arg(long, visible_alias = "num-requests")]
     pub request_count: Option<u64>,
 
@@ -616,9 +619,9 @@ impl ProfileConfig {
             // A trace replays exactly its rows; a session count bounds the run itself.
             (None, None) if self.fixed_schedule && !self.no_fixed_schedule => None,
             (None, None) if self.conversation_num.is_some() => None,
-            (None, None) => {
-                Some(10u64.max(2 * u64::from(self.effective_concurrency().unwrap_or(1))))
-            }
+            // AIPerf 0.13 bounds an otherwise unbounded run at 10 requests, however many
+            // slots `--concurrency` opens.
+            (None, None) => Some(DEFAULT_REQUEST_COUNT),
         }
     }
 
@@ -910,6 +913,20 @@ mod transport_flag_tests {
         let command = ProfileConfig::augment_args(Command::new("profile"));
         let matches = command.try_get_matches_from(["profile", "-m", "m"].iter().chain(args))?;
         ProfileConfig::from_arg_matches(&matches)
+    }
+
+    /// AIPerf 0.13 sends 10 requests when nothing bounds the run, however many slots.
+    #[test]
+    fn an_unbounded_run_sends_ten_requests_at_any_concurrency() {
+        let count = |args: &[&str]| parse(args).unwrap().effective_request_count();
+        assert_eq!(count(&[]), Some(10));
+        assert_eq!(count(&["--concurrency", "64"]), Some(10));
+        assert_eq!(
+            count(&["--concurrency", "64", "--request-count", "7"]),
+            Some(7)
+        );
+        assert_eq!(count(&["--benchmark-duration", "5"]), None);
+        assert_eq!(count(&["--conversation-num", "3"]), None);
     }
 
     /// AIPerf's stimulus part of the default artifact directory, by timing mode.
