@@ -337,8 +337,10 @@ pub struct ProfileConfig {
     #[arg(long, value_delimiter = ',', default_value = "16")]
     pub audio_sample_rates: Vec<f64>,
 
-    /// Mean number of passages per rankings request.
-    #[arg(long, default_value_t = 1)]
+    /// Mean number of passages per rankings request. The defaults of the rankings
+    /// settings are what AIPerf 0.13 composes with when they are not given (10 passages
+    /// of 128 tokens, a 32-token query), not the 1 / 550 / 550 its help text shows.
+    #[arg(long, default_value_t = 10)]
     pub rankings_passages_mean: u32,
 
     /// Standard deviation of the passages per rankings request.
@@ -346,7 +348,7 @@ pub struct ProfileConfig {
     pub rankings_passages_stddev: f64,
 
     /// Mean tokens per rankings passage.
-    #[arg(long, default_value_t = 550)]
+    #[arg(long, default_value_t = 128)]
     pub rankings_passages_prompt_token_mean: u32,
 
     /// Standard deviation of the tokens per passage.
@@ -354,7 +356,7 @@ pub struct ProfileConfig {
     pub rankings_passages_prompt_token_stddev: f64,
 
     /// Mean tokens per rankings query.
-    #[arg(long, default_value_t = 550)]
+    #[arg(long, default_value_t = 32)]
     pub rankings_query_prompt_token_mean: u32,
 
     /// Standard deviation of the tokens per query.

@@ -1141,9 +1141,17 @@ mod tests {
         ]);
         let mut composer = SyntheticRankingsComposer::create(&context(&cfg, &EMPTY_ENTRY)).unwrap();
         let dataset = composer.create_dataset(&tokenizer).unwrap();
-        assert!(dataset
-            .iter()
-            .all(|c| c.turns[0].text_names == ["query", "passages"]));
+        // AIPerf 0.13's defaults when the flags are not given: a 32-token query and ten
+        // passages of 128 tokens.
+        for c in &dataset {
+            let turn = &c.turns[0];
+            assert_eq!(turn.text_names.len(), 11);
+            assert_eq!(turn.text_names[0], "query");
+            assert_eq!(tokenizer.count(&turn.texts[0]), 32);
+            assert!(turn
+                .texts_named("passages")
+                .all(|p| tokenizer.count(p) == 128));
+        }
     }
 
     #[test]

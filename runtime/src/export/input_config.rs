@@ -503,35 +503,55 @@ fn synthetic_content(config: &ProfileConfig, d: &mut Map<String, Value>) {
         // Format (WAV), depth (16 bits) and channels (mono) are AIPerf's defaults.
         d.insert("audio".into(), Value::Object(audio));
     }
-    // The composer makes rankings tasks for rankings endpoints, with our defaults (1
-    // passage of 550 tokens, a 550-token query), which are not AIPerf's (10, 128, 32):
-    // written whenever they are used.
+    // The composer makes rankings tasks for rankings endpoints. Our defaults are what
+    // AIPerf composes with when the flags are not given (10 passages of 128 tokens, a
+    // 32-token query), so, as AIPerf, a setting is written when given (or changed).
     if config
         .endpoint_type
         .to_ascii_lowercase()
         .contains("rankings")
     {
-        let pair = |mean: u32, stddev: f64, stddev_flag: &str| {
-            distribution(f64::from(mean), stddev, given(stddev_flag))
-        };
-        let rankings = json!({
-            "passages": pair(
+        let mut rankings = Map::new();
+        for (key, mean, default, mean_flag, stddev, stddev_flag) in [
+            (
+                "passages",
                 config.rankings_passages_mean,
+                10,
+                "rankings_passages_mean",
                 config.rankings_passages_stddev,
                 "rankings_passages_stddev",
             ),
-            "passage_tokens": pair(
+            (
+                "passage_tokens",
                 config.rankings_passages_prompt_token_mean,
+                128,
+                "rankings_passages_prompt_token_mean",
                 config.rankings_passages_prompt_token_stddev,
                 "rankings_passages_prompt_token_stddev",
             ),
-            "query_tokens": pair(
+            (
+                "query_tokens",
                 config.rankings_query_prompt_token_mean,
+                32,
+                "rankings_query_prompt_token_mean",
                 config.rankings_query_prompt_token_stddev,
                 "rankings_query_prompt_token_stddev",
             ),
-        });
-        d.insert("rankings".into(), rankings);
+        ] {
+            let mut pair = Map::new();
+            if given(mean_flag) || mean != default {
+                pair.insert("mean".into(), float(f64::from(mean)));
+            }
+            if given(stddev_flag) || stddev != 0.0 {
+                pair.insert("stddev".into(), float(stddev));
+            }
+            if !pair.is_empty() {
+                rankings.insert(key.into(), Value::Object(pair));
+            }
+        }
+        if !rankings.is_empty() {
+            d.insert("rankings".into(), Value::Object(rankings));
+        }
     }
 }
 
