@@ -166,12 +166,14 @@ struct Window {
 }
 
 impl Window {
-    /// The window of worker `share` for `arrivals` in all over `seconds`.
+    /// The window of worker `share` for `arrivals` in all over `seconds`. A worker whose
+    /// share is none (more workers than arrivals) still has one: its first arrival is
+    /// past the window, where the free process continues.
     fn new(arrivals: u64, seconds: f64, share: WorkerShare) -> Option<Window> {
         let count = u64::from(share.count.max(1));
         let left = arrivals / count + u64::from(u64::from(share.id) < arrivals % count);
         let end_ns = seconds * NANOS_PER_SEC;
-        (left > 0 && end_ns.is_finite() && end_ns > 0.0).then_some(Window {
+        (arrivals > 0 && end_ns.is_finite() && end_ns > 0.0).then_some(Window {
             end_ns,
             left,
             at_ns: 0.0,
@@ -269,9 +271,10 @@ impl ArrivalPatternProtocol for PoissonArrival {
         if !self.started {
             self.started = true;
             if self.share.id == 0 {
-                // The arrival at once is one of worker 0's share.
+                // The arrival at once is one of worker 0's share (worker 0 has one
+                // whenever the window has any).
                 if let Some(w) = &mut self.window {
-                    w.left -= 1;
+                    w.left = w.left.saturating_sub(1);
                 }
                 return Some(0);
             }
@@ -590,6 +593,15 @@ mod tests {
         let both = "--request-rate 100 --request-count 5000 --benchmark-duration 2";
         let all = merged_bounded(both, 1, 250);
         assert_eq!(all.iter().filter(|&&t| t < 2_000_000_000).count(), 200);
+    }
+
+    #[test]
+    fn more_workers_than_arrivals_still_place_exactly_the_count() {
+        // 2 arrivals in 1 s over 8 workers: six workers have none inside the window.
+        let all = merged_bounded("--request-rate 2 --benchmark-duration 1", 8, 2);
+        assert_eq!(all.iter().filter(|&&t| t < 1_000_000_000).count(), 2);
+        let all = merged_bounded("--request-rate 1 --request-count 3", 16, 1);
+        assert_eq!(all.iter().filter(|&&t| t < 3_000_000_000).count(), 3);
     }
 
     #[test]
