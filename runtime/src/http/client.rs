@@ -37,6 +37,9 @@ pub const READ_BUF_SIZE: usize = 16 * 1024;
 /// not a peek ran. On a saturated client, connections wait in the pool for milliseconds
 /// (the worker is busy with others): a 1 ms threshold peeked on a third of all requests.
 const PEEK_AFTER_NS: Nanos = 50_000_000;
+/// The same, for a server seen closing kept-alive connections (some close after every
+/// response without saying so): a peek is cheaper than the failed write and the retry.
+const PEEK_AFTER_CLOSES_NS: Nanos = 1_000_000;
 /// Sticky sessions kept open at most (AIPerf's lease bound); more are closed after use.
 const MAX_STICKY_SESSIONS: usize = 100_000;
 
@@ -415,6 +418,9 @@ impl ConnectionPool {
         loop {
             rec.sent_ns = None;
             let kept = match (&session, self.config.reuse) {
+                // The retry goes on a new connection: another pooled one may have been
+                // closed by the same server just the same.
+                _ if retried => None,
                 (Some(key), _) => self.take_sticky(key),
                 (None, ConnectionReuse::Pooled) => self.take_idle(rec.start_ns),
                 (None, _) => None,
@@ -552,7 +558,7 @@ impl ConnectionPool {
                 self.bump(|s| s.expired += n);
                 return None;
             }
-            if now.saturating_sub(conn.idle_since) >= PEEK_AFTER_NS && peer_closed(conn.fd) {
+            if now.saturating_sub(conn.idle_since) >= self.peek_after() && peer_closed(conn.fd) {
                 self.bump(|s| s.stale += 1);
                 continue;
             }
@@ -570,6 +576,17 @@ impl ConnectionPool {
             return None;
         }
         Some(conn)
+    }
+
+    /// How long a connection may sit idle before it is peeked at: [`PEEK_AFTER_NS`], or
+    /// [`PEEK_AFTER_CLOSES_NS`] once this server has closed a kept-alive connection.
+    fn peek_after(&self) -> Nanos {
+        let stats = self.stats.get();
+        if stats.stale + stats.reconnects > 0 {
+            PEEK_AFTER_CLOSES_NS
+        } else {
+            PEEK_AFTER_NS
+        }
     }
 
     fn bump(&self, f: impl FnOnce(&mut PoolStats)) {
