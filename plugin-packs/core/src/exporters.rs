@@ -55,11 +55,12 @@ fn slices_wanted(ctx: &PluginContext<'_>, name: &str) -> Result<(), PluginError>
     }
 }
 
-/// A run whose profiling phase has no request to slice gets no time-slice file.
+/// A run without time slices gets no time-slice file: no profiling request finished, or
+/// the grid outgrew its cap (which the record thread warned about).
 fn slices_present(results: &RunResults, name: &str) -> Result<(), PluginError> {
     if results.timeslices.is_empty() {
         return Err(PluginError::Disabled(format!(
-            "{name} (no profiling request to slice)"
+            "{name} (no time slices: no profiling request finished, or too many slices)"
         )));
     }
     Ok(())
