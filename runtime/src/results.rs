@@ -106,7 +106,9 @@ pub struct Timeslice {
 
 /// The file name of an export: AIPerf's `default`, or with `--profile-export-prefix P`
 /// the profile exports renamed as AIPerf renames them (`P.json`, `P.csv`, `P.jsonl`,
-/// `P_raw.jsonl`, `P_timeslices.json`, `P_timeslices.csv`).
+/// `P_raw.jsonl`, `P_timeslices.json`, `P_timeslices.csv`, `P_console.txt`). A prefix
+/// that already ends like one of those names loses that ending first (`run.json` names
+/// `run.json`, `run.csv`, ...), as in AIPerf.
 pub fn export_file_name(prefix: Option<&str>, default: &str) -> String {
     let renamed = match default {
         "profile_export_aiperf.json" => ".json",
@@ -115,12 +117,40 @@ pub fn export_file_name(prefix: Option<&str>, default: &str) -> String {
         "profile_export_raw.jsonl" => "_raw.jsonl",
         "profile_export_aiperf_timeslices.json" => "_timeslices.json",
         "profile_export_aiperf_timeslices.csv" => "_timeslices.csv",
+        crate::export::CONSOLE_FILE => "_console.txt",
         _ => return default.to_owned(),
     };
     match prefix {
-        Some(prefix) => format!("{prefix}{renamed}"),
+        Some(prefix) => format!("{}{renamed}", prefix_base(prefix)),
         None => default.to_owned(),
     }
+}
+
+/// Endings AIPerf strips from `--profile-export-prefix`, in the order it tries them (the
+/// first that matches goes; server-metrics, network-latency and telemetry files are
+/// AIPerf's, which a prefix naming one of them would also lose).
+const PREFIX_ENDINGS: [&str; 14] = [
+    "_server_metrics.parquet",
+    "_server_metrics.jsonl",
+    "_server_metrics.json",
+    "_server_metrics.csv",
+    "_network_latency.jsonl",
+    "_gpu_telemetry.jsonl",
+    "_timeslices.csv",
+    "_timeslices.json",
+    "_console.txt",
+    "_raw.jsonl",
+    ".parquet",
+    ".csv",
+    ".json",
+    ".jsonl",
+];
+
+fn prefix_base(prefix: &str) -> &str {
+    PREFIX_ENDINGS
+        .iter()
+        .find_map(|ending| prefix.strip_suffix(ending))
+        .unwrap_or(prefix)
 }
 
 /// Everything exporters need about a finished run. `Default` is an empty run, for tests

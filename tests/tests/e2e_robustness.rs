@@ -250,18 +250,24 @@ fn export_level_and_verbosity_flags_behave_as_aiperf_s() {
     let output = run(
         &mock.url,
         &dir,
-        &["--request-count", "5", "--profile-export-prefix", "run1"],
+        // An export's own ending comes off the prefix first, as in AIPerf.
+        &[
+            "--request-count",
+            "5",
+            "--profile-export-prefix",
+            "run1.json",
+        ],
     );
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
-    for name in [
-        "run1.json",
-        "run1.csv",
-        "run1.jsonl",
-        "profile_export_console.txt",
-    ] {
+    for name in ["run1.json", "run1.csv", "run1.jsonl", "run1_console.txt"] {
         assert!(dir.join(name).exists(), "{name} missing");
     }
-    for name in ["profile_export_aiperf.json", "profile_export.jsonl"] {
+    for name in [
+        "profile_export_aiperf.json",
+        "profile_export.jsonl",
+        "profile_export_console.txt",
+        "run1.json.json",
+    ] {
         assert!(!dir.join(name).exists(), "{name} written");
     }
     let stdout = text(&output.stdout);

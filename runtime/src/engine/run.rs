@@ -704,7 +704,11 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
     }
     console.push('\n');
     console.push_str(&health_text);
-    if let Err(e) = write_file(&artifact_dir.join("profile_export_console.txt"), &console) {
+    let console_name = crate::results::export_file_name(
+        config.profile_export_prefix.as_deref(),
+        crate::export::CONSOLE_FILE,
+    );
+    if let Err(e) = write_file(&artifact_dir.join(console_name), &console) {
         failed(e);
     }
     // Tools that watch the directory read this last: everything above is as complete as

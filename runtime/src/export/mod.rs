@@ -28,6 +28,8 @@ pub const CSV_FILE: &str = "profile_export_aiperf.csv";
 /// `--slice-duration`'s per-slice summaries.
 pub const TIMESLICES_JSON_FILE: &str = "profile_export_aiperf_timeslices.json";
 pub const TIMESLICES_CSV_FILE: &str = "profile_export_aiperf_timeslices.csv";
+/// The console's text, as printed (`PREFIX_console.txt` with a prefix).
+pub const CONSOLE_FILE: &str = "profile_export_console.txt";
 
 /// Writes `content` to `path` through a `.partial` sibling and a rename, so a crash
 /// or a full disk never leaves a truncated artifact under the final name.
