@@ -72,7 +72,7 @@ pub static ENTRIES: [PluginEntry; 47] = [
         class_path: "aiperf_core::arrival:PoissonArrival",
         pack: "aiperf-core",
         priority: 0,
-        description: "Poisson process arrivals (exponential intervals with mean 1/rate); a run bounded by a\nduration or request count gets exactly the count its rate implies (the process\nconditioned on that count), not a random one.\n",
+        description: "Poisson process arrivals (exponential intervals with mean 1/rate).\nA run bounded by a duration or request count gets exactly the count its rate implies\n(the process conditioned on that count), not a random one.\n",
         metadata_json: "{}",
         shadowed_by: None,
     },
