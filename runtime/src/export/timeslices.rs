@@ -10,7 +10,7 @@
 use super::csv::push_row;
 use super::json::metric_json;
 use super::jsonw::Json;
-use crate::results::{MetricResult, RunResults};
+use crate::results::{MetricResult, RunResults, Timeslice};
 
 const CSV_HEADER: [&str; 7] = [
     "Timeslice",
@@ -23,35 +23,46 @@ const CSV_HEADER: [&str; 7] = [
 ];
 
 /// The JSON document, pretty-printed with two-space indentation and no trailing newline,
-/// as the summary is.
+/// as the summary is. Written slice by slice: a tree of every slice's statistics at once
+/// took several times the memory of the text it becomes.
 pub fn render_json(results: &RunResults) -> String {
-    let slices = results.timeslices.iter().map(|slice| {
-        let mut fields = vec![
-            ("start_ns".to_owned(), Json::int(slice.start_ns)),
-            ("end_ns".to_owned(), Json::int(slice.end_ns)),
-        ];
-        // AIPerf writes the flag only on a partial slice.
-        if !slice.is_complete {
-            fields.push(("is_complete".into(), Json::Bool(false)));
+    // What `Json::Obj([("timeslices", Json::Arr(slices)), ("input_config", ..)])
+    // .write_pretty(out, 0)` writes, without holding all the slices' trees.
+    let mut out = String::from("{\n  \"timeslices\": ");
+    if results.timeslices.is_empty() {
+        out.push_str("[]");
+    } else {
+        out.push('[');
+        for (i, slice) in results.timeslices.iter().enumerate() {
+            out.push_str(if i > 0 { ",\n    " } else { "\n    " });
+            slice_json(slice).write_pretty(&mut out, 2);
         }
-        for m in &slice.metrics {
-            // The first of a repeated tag; a pack's metric cannot replace the window.
-            if !fields.iter().any(|(k, _)| k == m.tag) {
-                fields.push((m.tag.to_owned(), metric_json(m)));
-            }
-        }
-        Json::Obj(fields)
-    });
-    let mut doc = vec![("timeslices".to_owned(), Json::Arr(slices.collect()))];
-    if !results.input_config.is_null() {
-        doc.push((
-            "input_config".into(),
-            Json::from_value(&results.input_config),
-        ));
+        out.push_str("\n  ]");
     }
-    let mut out = String::new();
-    Json::Obj(doc).write_pretty(&mut out, 0);
+    if !results.input_config.is_null() {
+        out.push_str(",\n  \"input_config\": ");
+        Json::from_value(&results.input_config).write_pretty(&mut out, 1);
+    }
+    out.push_str("\n}");
     out
+}
+
+fn slice_json(slice: &Timeslice) -> Json {
+    let mut fields = vec![
+        ("start_ns".to_owned(), Json::int(slice.start_ns)),
+        ("end_ns".to_owned(), Json::int(slice.end_ns)),
+    ];
+    // AIPerf writes the flag only on a partial slice.
+    if !slice.is_complete {
+        fields.push(("is_complete".into(), Json::Bool(false)));
+    }
+    for m in &slice.metrics {
+        // The first of a repeated tag; a pack's metric cannot replace the window.
+        if !fields.iter().any(|(k, _)| k == m.tag) {
+            fields.push((m.tag.to_owned(), metric_json(m)));
+        }
+    }
+    Json::Obj(fields)
 }
 
 /// `Timeslice,Start_NS,End_NS,Metric,Unit,Stat,Value`: for each slice (numbered from 0
