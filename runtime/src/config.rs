@@ -890,14 +890,23 @@ pub(crate) fn redact_args(args: impl Iterator<Item = String>) -> Vec<String> {
         let is_value = secret_next || header_next;
         secret_next = !is_value && arg == "--api-key";
         header_next = !is_value && (arg == "--header" || arg == "-H");
-        out.push(if redacted.contains(' ') {
-            format!("'{redacted}'")
-        } else {
-            redacted
-        });
+        out.push(shell_word(redacted));
     }
     out
 }
+
+/// `arg` as a POSIX shell reads it back: single-quoted when it holds anything a shell
+/// would act on (`{"top_p":0.9}`, `a b`, `?x=1&y=2`), so the printed command can be pasted.
+/// The `<redacted>` placeholder stays bare: it is to be replaced, not run.
+fn shell_word(arg: String) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_-./:=,@%+".contains(c);
+    if !arg.is_empty() && arg.replace(REDACTED_ARG, "").chars().all(plain) {
+        return arg;
+    }
+    format!("'{}'", arg.replace('\'', "'\\''"))
+}
+
+const REDACTED_ARG: &str = "<redacted>";
 
 /// `--header` values when the config itself is serialized, credentials replaced by
 /// `<redacted>`.
@@ -1067,6 +1076,17 @@ mod transport_flag_tests {
              -HX-Key:<redacted> -H <redacted>"
         );
         assert_eq!(redact(&["--extra-inputs", "a b"]), "--extra-inputs 'a b'");
+        assert_eq!(
+            redact(&[
+                "--extra-inputs",
+                r#"{"top_p":0.9}"#,
+                "--url",
+                "http://h/?a=1&b",
+                "x'y"
+            ]),
+            r#"--extra-inputs '{"top_p":0.9}' --url 'http://h/?a=1&b' 'x'\''y'"#
+        );
+        assert_eq!(redact(&["--prefix", ""]), "--prefix ''");
     }
 
     /// Every spelling clap accepts for `--header` is one the redaction recognises.
