@@ -26,6 +26,8 @@ pub mod export;
 #[cfg(feature = "engine")]
 pub mod extra_inputs;
 #[cfg(feature = "engine")]
+pub mod headers;
+#[cfg(feature = "engine")]
 pub mod http;
 #[cfg(feature = "engine")]
 pub mod limits;

@@ -327,28 +327,16 @@ fn percent_decode(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// The header names of `--header` arguments (`Name:Value` or a JSON object), a later one
-/// replacing an earlier one of the same name in any case, as the endpoints send them.
-/// Values are never read: they are written as `<redacted>`.
+/// The header names of `--header` arguments, as the endpoints send them (a later one
+/// replacing an earlier one of the same name in any case). Values are never written. An
+/// argument the endpoints would refuse (which stops the run before this) lists nothing.
 fn header_names(args: &[String]) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
-    let mut push = |name: &str| {
-        names.retain(|n| !n.eq_ignore_ascii_case(name));
-        names.push(name.to_owned());
-    };
     for arg in args {
-        let arg = arg.trim();
-        if arg.starts_with('{') {
-            // A malformed object was refused before the run; nothing to list.
-            let parsed = crate::extra_inputs::parse_ordered_object::<serde::de::IgnoredAny>(arg);
-            for (name, _) in parsed.unwrap_or_default() {
-                push(&name);
-            }
-        } else if let Some((name, _)) = arg.split_once(':') {
-            let name = name.trim();
-            if !name.is_empty() {
-                push(name);
-            }
+        let headers = crate::headers::parse_headers(std::slice::from_ref(arg));
+        for (name, _) in headers.unwrap_or_default() {
+            names.retain(|n| !n.eq_ignore_ascii_case(&name));
+            names.push(name);
         }
     }
     names
