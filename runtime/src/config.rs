@@ -193,8 +193,9 @@ pub struct ProfileConfig {
     #[arg(long)]
     pub dataset_sampling_strategy: Option<String>,
 
-    /// Replay the dataset's timestamps (`fixed_schedule`); on by default for traces
-    /// whose first row has a timestamp.
+    /// Replay the dataset's timestamps (`fixed_schedule`); on by default when
+    /// `--custom-dataset-type` names a trace format (mooncake_trace) and the first row has
+    /// a timestamp.
     #[arg(long, overrides_with = "no_fixed_schedule")]
     pub fixed_schedule: bool,
 
@@ -291,13 +292,15 @@ pub struct ProfileConfig {
     pub use_legacy_max_tokens: bool,
 
     /// `template` endpoint: the request body as a Jinja template that renders JSON: a
-    /// named template (`nv-embedqa`), a file path, or the template text itself.
+    /// named template (`nv-embedqa`), a file path, or the template text itself. AIPerf
+    /// 0.13's `--extra-inputs payload_template:<t>` does the same.
     #[arg(long = "endpoint-template", visible_alias = "template")]
     pub endpoint_template: Option<String>,
 
     /// `template` endpoint: where the response's output is, as a path like
     /// `choices[0].text`, `data[*].embedding` or `output.text` (a JMESPath subset:
-    /// fields, quoted fields, indexes, `[*]`); unset: detected from the shape.
+    /// fields, quoted fields, indexes, `[*]`); unset: detected from the shape. Also
+    /// `--extra-inputs response_field:<path>` beside a `payload_template`.
     #[arg(long)]
     pub response_field: Option<String>,
 
@@ -428,6 +431,9 @@ impl ProfileConfig {
     /// Rejects values that would make a meaningless run, before anything starts.
     pub fn validate(&self) -> Result<(), String> {
         let positive = |name: &str, v: Option<f64>| match v {
+            Some(v) if v == f64::INFINITY => {
+                Err(format!("{name} must be a finite positive number, got inf"))
+            }
             Some(v) if !(v.is_finite() && v > 0.0) => {
                 Err(format!("{name} must be a positive number, got {v}"))
             }

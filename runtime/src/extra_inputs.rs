@@ -3,20 +3,138 @@
 //! The endpoints merge them into every request body and `input_config` lists them under
 //! `endpoint.extra`; both read them through this one parser, so the artifact shows each
 //! value with the type it is sent with.
+//!
+//! Two keys are settings rather than body fields, as in AIPerf 0.13: `payload_template`
+//! names the `template` endpoint's template, and beside it `response_field` says where the
+//! output is. They are taken out of the body (see [`TemplateChoice`]).
+
+use std::path::Path;
 
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 
+use crate::config::ProfileConfig;
 use crate::plugin::PluginError;
 
-/// Parses `--extra-inputs` values into body fields, in order; a later key replaces an
+/// The `--extra-inputs` key that gives the `template` endpoint its template.
+pub const PAYLOAD_TEMPLATE: &str = "payload_template";
+/// The `--extra-inputs` key, read beside [`PAYLOAD_TEMPLATE`], that says where the output
+/// of a templated request's response is.
+pub const RESPONSE_FIELD: &str = "response_field";
+
+/// Templates known by name, as AIPerf ships them.
+pub const NAMED_TEMPLATES: &[(&str, &str)] = &[("nv-embedqa", r#"{"text": {{ texts|tojson }}}"#)];
+
+/// Largest template file read.
+const MAX_TEMPLATE_BYTES: u64 = 1 << 20;
+
+/// Body fields, in order.
+type Fields = Vec<(String, Value)>;
+
+/// Body fields from `--extra-inputs`: every field, in order, except the template
+/// endpoint's settings ([`PAYLOAD_TEMPLATE`] and, beside it, [`RESPONSE_FIELD`]).
+pub fn parse_extra_inputs(args: &[String]) -> Result<Fields, PluginError> {
+    Ok(split_extra_inputs(args)?.0)
+}
+
+/// `--extra-inputs` split as AIPerf 0.13 splits them: the body fields, and the template
+/// settings when a `payload_template` is among them (a `response_field` without one is an
+/// ordinary body field, as there).
+fn split_extra_inputs(args: &[String]) -> Result<(Fields, Option<TemplateChoice>), PluginError> {
+    let mut fields = parse_all(args)?;
+    let Some(at) = fields.iter().position(|(k, _)| k == PAYLOAD_TEMPLATE) else {
+        return Ok((fields, None));
+    };
+    let (_, spec) = fields.remove(at);
+    let response_field = fields
+        .iter()
+        .position(|(k, _)| k == RESPONSE_FIELD)
+        .map(|at| as_text(fields.remove(at).1));
+    let choice = TemplateChoice {
+        spec: as_text(spec),
+        response_field,
+    };
+    Ok((fields, Some(choice)))
+}
+
+/// A value typed back into the text it was given as (a template that happens to be JSON
+/// was typed as JSON).
+fn as_text(value: Value) -> String {
+    match value {
+        Value::String(s) => s,
+        other => other.to_string(),
+    }
+}
+
+/// The `template` endpoint's template and the place of its responses' output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateChoice {
+    /// A named template (`nv-embedqa`), a file path, or the template text itself.
+    pub spec: String,
+    /// A path such as `choices[0].text`; `None` (or `text`) detects the output by shape.
+    pub response_field: Option<String>,
+}
+
+impl TemplateChoice {
+    /// The run's template: `--endpoint-template` with `--response-field`, or AIPerf 0.13's
+    /// `--extra-inputs payload_template:<spec>` with `response_field:<path>`. Both ways at
+    /// once is refused, since one of them would be silently ignored.
+    pub fn from_config(config: &ProfileConfig) -> Result<Option<Self>, PluginError> {
+        let (_, from_extra) = split_extra_inputs(&config.extra_inputs)?;
+        match (&config.endpoint_template, from_extra) {
+            (Some(_), Some(_)) => Err(PluginError::Config(format!(
+                "the template is given twice, by --endpoint-template and by --extra-inputs \
+                 {PAYLOAD_TEMPLATE}: give one"
+            ))),
+            (Some(spec), None) => Ok(Some(TemplateChoice {
+                spec: spec.clone(),
+                response_field: config.response_field.clone(),
+            })),
+            (None, Some(mut choice)) => {
+                if config.response_field.is_some() {
+                    choice.response_field = config.response_field.clone();
+                }
+                Ok(Some(choice))
+            }
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// The template text: a named template's, else a file's, else the spec itself.
+    pub fn source(&self) -> Result<String, PluginError> {
+        if let Some((_, source)) = NAMED_TEMPLATES.iter().find(|(name, _)| *name == self.spec) {
+            return Ok((*source).to_owned());
+        }
+        self.body()
+    }
+
+    /// AIPerf's `template.body`: a file's text, else the spec as given (a named template
+    /// keeps its name).
+    pub fn body(&self) -> Result<String, PluginError> {
+        let spec = self.spec.as_str();
+        let path = Path::new(spec);
+        // Inline templates hold braces or line breaks; a path holds neither.
+        if spec.contains(['{', '\n']) || !path.is_file() {
+            return Ok(spec.to_owned());
+        }
+        let len = std::fs::metadata(path)?.len();
+        if len > MAX_TEMPLATE_BYTES {
+            return Err(PluginError::Config(format!(
+                "template {spec}: {len} bytes is more than a template should be"
+            )));
+        }
+        Ok(std::fs::read_to_string(path)?)
+    }
+}
+
+/// Parses `--extra-inputs` values into fields, in order; a later key replaces an
 /// earlier one's value and keeps its place.
 ///
 /// Each value is a JSON object (`{"temperature":0.5}`) or comma-separated `key:value`
 /// pairs whose values are typed as AIPerf types them: `true`/`false`, `null`/`none`,
 /// integers, decimals, then JSON arrays, objects and strings, else the text itself.
 /// Commas inside brackets, braces or quotes do not split.
-pub fn parse_extra_inputs(args: &[String]) -> Result<Vec<(String, Value)>, PluginError> {
+fn parse_all(args: &[String]) -> Result<Fields, PluginError> {
     let mut out: Vec<(String, Value)> = Vec::new();
     let mut insert = |key: String, value: Value| match out.iter_mut().find(|(k, _)| *k == key) {
         Some((_, v)) => *v = value,
@@ -152,6 +270,35 @@ mod tests {
 
     fn strings(args: &[&str]) -> Vec<String> {
         args.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn a_payload_template_is_a_setting_not_a_body_field() {
+        let args = strings(&[
+            "temperature:0.5,payload_template:{\"q\": {{ text|tojson }}}",
+            "response_field:output.text,n:2",
+        ]);
+        assert_eq!(
+            parse_extra_inputs(&args).unwrap(),
+            vec![("temperature".into(), json!(0.5)), ("n".into(), json!(2))]
+        );
+        let (_, choice) = split_extra_inputs(&args).unwrap();
+        assert_eq!(
+            choice,
+            Some(TemplateChoice {
+                spec: r#"{"q": {{ text|tojson }}}"#.into(),
+                response_field: Some("output.text".into()),
+            })
+        );
+        // Without a template, `response_field` is an ordinary field, as in AIPerf.
+        assert_eq!(
+            parse_extra_inputs(&strings(&["response_field:x"])).unwrap(),
+            vec![("response_field".into(), json!("x"))]
+        );
+        // A template that is plain JSON was typed as JSON; it is used as its text.
+        let (_, choice) =
+            split_extra_inputs(&strings(&[r#"{"payload_template": {"a": 1}}"#])).unwrap();
+        assert_eq!(choice.unwrap().spec, r#"{"a":1}"#);
     }
 
     #[test]

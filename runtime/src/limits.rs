@@ -265,12 +265,16 @@ mod tests {
 
     #[test]
     fn slice_durations_must_be_positive_and_leave_a_bounded_grid() {
-        for bad in ["0", "-1", "nan", "inf"] {
+        for (bad, shown) in [("0", "0"), ("-1", "-1"), ("nan", "NaN")] {
             refused(
                 &["--slice-duration", bad],
-                "--slice-duration must be a positive number",
+                &format!("--slice-duration must be a positive number, got {shown}"),
             );
         }
+        refused(
+            &["--slice-duration", "inf"],
+            "--slice-duration must be a finite positive number, got inf",
+        );
         refused(
             &["--slice-duration", "1e12"],
             "--slice-duration must be a number of seconds above 0 (at most 3.2e9)",

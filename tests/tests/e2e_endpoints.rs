@@ -668,10 +668,11 @@ fn template_renders_bodies_and_reads_the_response_field() {
             "template",
             "--custom-endpoint",
             "/v1/completions",
-            "--endpoint-template",
-            template,
-            "--response-field",
-            "choices[0].text",
+            // AIPerf 0.13's way to give the template and the output path.
+            "--extra-inputs",
+            &format!("payload_template:{template}"),
+            "--extra-inputs",
+            "response_field:choices[0].text",
             "--streaming",
             "--isl",
             "24",
@@ -688,6 +689,7 @@ fn template_renders_bodies_and_reads_the_response_field() {
     let payload = &run.payloads()[0];
     assert_eq!(payload["max_tokens"], 10);
     assert_eq!(payload["stream"], true);
+    assert!(payload.get("payload_template").is_none() && payload.get("response_field").is_none());
 
     // No response field: the embeddings are found by their shape.
     let embeddings = profile(

@@ -80,14 +80,17 @@ fn mooncake_trace_replays_its_timestamps() {
             "\n",
         ),
     );
-    // No --fixed-schedule: a timestamped first row turns it on. Two workers split the
-    // rows round-robin.
+    let trace = trace.to_str().expect("utf-8 path");
+    // No --fixed-schedule: a trace format named by --custom-dataset-type with a timestamped
+    // first row turns it on, as in AIPerf 0.13. Two workers split the rows round-robin.
     profile(
         &mock,
         &dir,
         &[
             "--input-file",
-            trace.to_str().expect("utf-8 path"),
+            trace,
+            "--custom-dataset-type",
+            "mooncake_trace",
             "--streaming",
             "--workers",
             "2",
@@ -116,6 +119,42 @@ fn mooncake_trace_replays_its_timestamps() {
     let isl = |r: &Value| r["metrics"]["input_sequence_length"]["value"].as_f64();
     assert_eq!(isl(rows[0].2), Some(20.0));
     assert_eq!(isl(rows[1].2), Some(600.0));
+
+    // The loader found by itself: AIPerf promotes only a named trace format, so the rows
+    // go as the timing flags say, in file order (a replay goes in timestamp order).
+    profile(
+        &mock,
+        &dir,
+        &["--input-file", trace, "--request-count", "3"],
+    );
+    let records = read_records(&dir);
+    let sent: Vec<Option<f64>> = schedule(&records).iter().map(|row| isl(row.2)).collect();
+    assert_eq!(sent.len(), 3);
+    assert_eq!((sent[0], sent[2]), (Some(20.0), Some(600.0)), "{sent:?}");
+
+    // A paced mode's flag and a promoted trace contradict each other: refused, named.
+    let refused = common::run_profile(
+        &[&mock.url],
+        &dir,
+        &[
+            "--input-file",
+            trace,
+            "--custom-dataset-type",
+            "mooncake_trace",
+            "--request-rate",
+            "5",
+        ],
+    );
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains(
+            "the mooncake_trace dataset has timestamps, so the run would replay them \
+             (fixed_schedule), which does not use --request-rate; drop it to replay the \
+             trace, or pass --no-fixed-schedule to keep the pacing and not use the timestamps"
+        ),
+        "{stderr}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&inputs);
 }

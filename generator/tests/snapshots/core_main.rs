@@ -342,7 +342,7 @@ pub static ENTRIES: [PluginEntry; 47] = [
         class_path: "aiperf_core::endpoints:TemplateEndpoint",
         pack: "aiperf-core",
         priority: 0,
-        description: "Any JSON API: the body rendered from --endpoint-template (Jinja), the output read\nat --response-field or detected by shape. No default path (use --custom-endpoint\nor a URL with a path).\n",
+        description: "Any JSON API: the body rendered from a Jinja template (--extra-inputs\npayload_template:<t>, or --endpoint-template), the output read at response_field\n(--response-field) or detected by shape. No default path (use --custom-endpoint\nor a URL with a path).\n",
         metadata_json: "{\"endpoint_path\":null,\"metrics_title\":\"LLM Metrics\",\"produces_tokens\":true,\"supports_audio\":true,\"supports_images\":true,\"supports_streaming\":true,\"supports_videos\":true,\"tokenizes_input\":true}",
         shadowed_by: None,
     },

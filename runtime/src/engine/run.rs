@@ -265,13 +265,8 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         .first()
         .and_then(|c| c.turns.first())
         .is_some_and(|t| t.timestamp_ms.is_some());
-    if timestamped && !config.no_fixed_schedule && config.timing_mode.is_none() {
-        if !config.fixed_schedule {
-            tracing::info!(
-                "the dataset has timestamps: replaying them (--no-fixed-schedule to not)"
-            );
-        }
-        config.fixed_schedule = true;
+    if timestamped && !config.fixed_schedule && !config.no_fixed_schedule {
+        promote_trace::<P>(&mut config)?;
     }
     // Decided with the timing (a timestamped trace replays in its own order).
     let mode = crate::plugin::normalize_name(&config.effective_timing_mode());
@@ -967,6 +962,54 @@ fn check_plugin_names<P: PluginSet>(config: &ProfileConfig) -> Result<(), String
         check::<P::DatasetSampler>(sampler, "--dataset-sampling-strategy")?;
     }
     tokenizer_plugin::<P>(config).map(|_| ())
+}
+
+/// AIPerf 0.13's promotion of a timestamped trace to a `fixed_schedule` run: only when
+/// `--custom-dataset-type` names a trace format (`is_trace`), and refused when a flag of a
+/// paced mode says the user wanted that instead. Other timestamped datasets are sent as
+/// the timing flags say, their timestamps unused unless `--fixed-schedule` is given.
+fn promote_trace<P: PluginSet>(config: &mut ProfileConfig) -> Result<(), String> {
+    use crate::metadata::CustomDatasetLoaderMetadata;
+    type Kind<P> = <<P as PluginSet>::CustomDatasetLoader as DispatchEnum>::Kind;
+    let trace = config.custom_dataset_type.as_deref().and_then(|name| {
+        let kind = Kind::<P>::from_name(name)?;
+        let meta: CustomDatasetLoaderMetadata = kind.entry().metadata().ok()?;
+        meta.is_trace.then(|| kind.name())
+    });
+    let Some(format) = trace else {
+        tracing::info!(
+            "the dataset has timestamps, which are not replayed: --fixed-schedule replays \
+             them (AIPerf does so by itself only for a trace format named by \
+             --custom-dataset-type)"
+        );
+        return Ok(());
+    };
+    if config.timing_mode.is_some() {
+        return Ok(());
+    }
+    let paced: Vec<&str> = [
+        ("--request-rate", config.request_rate.is_some()),
+        ("--user-centric-rate", config.user_centric_rate.is_some()),
+        ("--num-users", config.num_users.is_some()),
+        ("--arrival-smoothness", config.arrival_smoothness.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(flag, given)| given.then_some(flag))
+    .collect();
+    if !paced.is_empty() {
+        return Err(format!(
+            "the {format} dataset has timestamps, so the run would replay them \
+             (fixed_schedule), which does not use {}; drop {} to replay the trace, or pass \
+             --no-fixed-schedule to keep the pacing and not use the timestamps",
+            paced.join(", "),
+            if paced.len() == 1 { "it" } else { "them" }
+        ));
+    }
+    tracing::info!(
+        "the {format} trace has timestamps: replaying them (--no-fixed-schedule to not)"
+    );
+    config.fixed_schedule = true;
+    Ok(())
 }
 
 /// Reads `--input-file` with the loader named by `--custom-dataset-type`, or the one

@@ -42,10 +42,6 @@ const DEFAULT_TIMEOUT_S: f64 = 21600.0;
 const DEFAULT_GRACE_PERIOD_S: f64 = 30.0;
 const DEFAULT_AUDIO_SAMPLE_RATES_KHZ: [f64; 1] = [16.0];
 
-/// The largest `--endpoint-template` file whose text is written as the template body
-/// (the template endpoint refuses larger ones, so a run that got here never has one).
-const MAX_TEMPLATE_BYTES: u64 = 1 << 20;
-
 /// What the run settled that its flags alone do not say.
 #[derive(Debug, Clone, Copy)]
 pub struct RunFacts<'a> {
@@ -202,14 +198,21 @@ fn endpoint(config: &ProfileConfig) -> Value {
             e.insert(key.into(), Value::Bool(on));
         }
     }
-    if let Some(spec) = &config.endpoint_template {
-        if let Some(body) = template_body(spec) {
-            let field = config.response_field.as_deref().unwrap_or("text");
+    match crate::extra_inputs::TemplateChoice::from_config(config).and_then(|choice| {
+        choice
+            .map(|c| c.body().map(|body| (body, c.response_field)))
+            .transpose()
+    }) {
+        Ok(Some((body, field))) => {
+            let field = field.as_deref().unwrap_or("text");
             e.insert(
                 "template".into(),
                 json!({ "body": body, "response_field": field }),
             );
         }
+        Ok(None) => {}
+        // The template endpoint refused it before the run; never reached in practice.
+        Err(err) => tracing::warn!("input_config: the template left out: {err}"),
     }
     let names = header_names(&config.headers);
     if !names.is_empty() {
@@ -340,30 +343,6 @@ fn header_names(args: &[String]) -> Vec<String> {
         }
     }
     names
-}
-
-/// AIPerf's `template.body`: the text of a template file, else the argument itself (a
-/// named template such as `nv-embedqa`, or the template text).
-fn template_body(spec: &str) -> Option<String> {
-    let path = Path::new(spec);
-    // Inline templates hold braces or line breaks; a path holds neither.
-    if spec.contains(['{', '\n']) || !path.is_file() {
-        return Some(spec.to_owned());
-    }
-    let read = std::fs::metadata(path).and_then(|meta| {
-        if meta.len() > MAX_TEMPLATE_BYTES {
-            Err(std::io::Error::other("larger than a template should be"))
-        } else {
-            std::fs::read_to_string(path)
-        }
-    });
-    match read {
-        Ok(text) => Some(text),
-        Err(err) => {
-            tracing::warn!("input_config: --endpoint-template {spec} left out: {err}");
-            None
-        }
-    }
 }
 
 fn dataset(config: &ProfileConfig, facts: &RunFacts<'_>) -> Value {

@@ -2,6 +2,7 @@
 //! and its output found by a user's path (or by shape).
 
 use aiperf_runtime::dataset::Turn;
+use aiperf_runtime::extra_inputs::TemplateChoice;
 use aiperf_runtime::metadata::EndpointMetadata;
 use aiperf_runtime::plugin::{Plugin, PluginContext, PluginError};
 use aiperf_runtime::protocols::EndpointProtocol;
@@ -15,14 +16,9 @@ use super::json_path::JsonPath;
 use super::payload::{parse_extra_inputs, rankings_query};
 use super::{endpoint_headers, response};
 
-/// Templates known by name, as AIPerf ships them.
-const NAMED_TEMPLATES: &[(&str, &str)] = &[("nv-embedqa", r#"{"text": {{ texts|tojson }}}"#)];
-
-/// Largest template file read.
-const MAX_TEMPLATE_BYTES: u64 = 1 << 20;
-
-/// Renders `--endpoint-template` (a named template, a file, or the text itself) for each
-/// turn; the result must be JSON, and `--extra-inputs` are merged into it when it is an
+/// Renders the template (`--endpoint-template`, or AIPerf 0.13's `--extra-inputs
+/// payload_template:...`: a named template, a file, or the text itself) for each turn; the
+/// result must be JSON, and the other `--extra-inputs` are merged into it when it is an
 /// object. Variables, as AIPerf names them: `text`/`texts`, `image`/`images`,
 /// `audio`/`audios`, `video`/`videos` (always empty here), `query`/`queries`,
 /// `passage`/`passages`, `texts_by_name` (and the empty `images_by_name`,
@@ -30,7 +26,8 @@ const MAX_TEMPLATE_BYTES: u64 = 1 << 20;
 /// `max_tokens`, `role`, `stream`, `turn`, `turns`. Nothing is escaped: write
 /// `{{ text|tojson }}` to embed a string.
 ///
-/// Responses: with `--response-field PATH` the value there (a string is text, a list of
+/// Responses: with `--response-field PATH` (or `--extra-inputs response_field:PATH`
+/// beside a `payload_template`) the value there (a string is text, a list of
 /// number lists embeddings, a list of objects rankings); without, AIPerf's detection
 /// (embeddings, then rankings, then `text`/`content`/`response`/`output`/`result`, then
 /// OpenAI `choices`). A body that is not JSON is text.
@@ -50,21 +47,22 @@ impl Plugin for TemplateEndpoint {
     fn create(ctx: &PluginContext<'_>) -> Result<Self, PluginError> {
         let metadata: EndpointMetadata = ctx.entry.metadata()?;
         let config = ctx.config;
-        let Some(spec) = config.endpoint_template.as_deref() else {
+        let Some(choice) = TemplateChoice::from_config(config)? else {
             return Err(PluginError::Config(
-                "the template endpoint needs --endpoint-template (a named template such as \
-                 `nv-embedqa`, a file, or the template text)"
+                "the template endpoint needs a template: --extra-inputs payload_template:<t> \
+                 or --endpoint-template <t>, where <t> is a named template such as \
+                 `nv-embedqa`, a file, or the template text"
                     .into(),
             ));
         };
-        let source = template_source(spec)?;
+        let source = choice.source()?;
         let mut env = Environment::new();
         // The output is JSON, not HTML: values are written as they are.
         env.set_auto_escape_callback(|_| AutoEscape::None);
         env.add_template_owned("body", source)
             .map_err(|e| PluginError::Config(format!("--endpoint-template: {e}")))?;
         // "text" means "detect", as in AIPerf.
-        let field = match config.response_field.as_deref().map(str::trim) {
+        let field = match choice.response_field.as_deref().map(str::trim) {
             None | Some("" | "text") => None,
             Some(path) => Some(
                 JsonPath::parse(path)
@@ -81,25 +79,6 @@ impl Plugin for TemplateEndpoint {
             field,
         })
     }
-}
-
-/// A named template, else a file's text, else the argument itself.
-fn template_source(spec: &str) -> Result<String, PluginError> {
-    if let Some((_, source)) = NAMED_TEMPLATES.iter().find(|(name, _)| *name == spec) {
-        return Ok((*source).to_owned());
-    }
-    // Inline templates contain braces or newlines; paths do not.
-    let path = std::path::Path::new(spec);
-    if !spec.contains(['{', '\n']) && path.is_file() {
-        let len = std::fs::metadata(path)?.len();
-        if len > MAX_TEMPLATE_BYTES {
-            return Err(PluginError::Config(format!(
-                "--endpoint-template {spec}: {len} bytes is more than a template should be"
-            )));
-        }
-        return Ok(std::fs::read_to_string(path)?);
-    }
-    Ok(spec.to_owned())
 }
 
 impl TemplateEndpoint {
@@ -377,6 +356,46 @@ mod tests {
         };
         assert_eq!(body(&e, &two).unwrap(), r#"["a","b"]"#);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// AIPerf 0.13's way to give the template and the output path; both ways at once is
+    /// refused rather than one of them ignored.
+    #[test]
+    fn the_template_can_come_from_extra_inputs() {
+        let e = endpoint(&[
+            "-m",
+            "m",
+            "--extra-inputs",
+            "payload_template:nv-embedqa,response_field:out.text,temperature:0.1",
+        ])
+        .unwrap();
+        assert_eq!(
+            body(&e, &turn()).unwrap(),
+            r#"{"text":["say \"hi\""],"temperature":0.1}"#
+        );
+        assert_eq!(
+            e.parse_response(&chunk(1, r#"{"out":{"text":"yes"},"text":"decoy"}"#))
+                .unwrap()
+                .unwrap()
+                .data,
+            ResponseData::Text("yes".into())
+        );
+        let twice = endpoint(&[
+            "-m",
+            "m",
+            "--endpoint-template",
+            "nv-embedqa",
+            "--extra-inputs",
+            "payload_template:nv-embedqa",
+        ]);
+        match twice {
+            Err(PluginError::Config(msg)) => assert_eq!(
+                msg,
+                "the template is given twice, by --endpoint-template and by --extra-inputs \
+                 payload_template: give one"
+            ),
+            other => panic!("expected a config error, got {other:?}"),
+        }
     }
 
     #[test]

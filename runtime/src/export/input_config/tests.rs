@@ -398,13 +398,20 @@ fn urls_get_a_scheme_and_keep_what_is_not_secret() {
 
 #[test]
 fn a_template_body_is_the_text_of_its_file_or_the_argument() {
-    assert_eq!(template_body("nv-embedqa").as_deref(), Some("nv-embedqa"));
+    let body = |spec: &str| {
+        let choice = crate::extra_inputs::TemplateChoice {
+            spec: spec.to_owned(),
+            response_field: None,
+        };
+        choice.body().expect("readable")
+    };
+    assert_eq!(body("nv-embedqa"), "nv-embedqa");
     let inline = r#"{"text": {{ text|tojson }}}"#;
-    assert_eq!(template_body(inline).as_deref(), Some(inline));
+    assert_eq!(body(inline), inline);
     let file = std::env::temp_dir().join(format!("ic-template-{}.j2", std::process::id()));
     std::fs::write(&file, "{\"q\": 1}").expect("temp file");
     let spec = file.to_string_lossy().into_owned();
-    assert_eq!(template_body(&spec).as_deref(), Some("{\"q\": 1}"));
+    assert_eq!(body(&spec), "{\"q\": 1}");
     let _ = std::fs::remove_file(&file);
 
     let config = parse(&[
@@ -420,4 +427,24 @@ fn a_template_body_is_the_text_of_its_file_or_the_argument() {
         v["endpoint"]["template"],
         json!({"body": "nv-embedqa", "response_field": "text"})
     );
+}
+
+/// AIPerf 0.13 takes `payload_template` (and `response_field` beside it) out of
+/// `--extra-inputs` into `endpoint.template`; the other extras stay.
+#[test]
+fn a_payload_template_in_extra_inputs_is_the_template() {
+    let config = parse(&[
+        "-m",
+        "m",
+        "--endpoint-type",
+        "template",
+        "--extra-inputs",
+        "payload_template:nv-embedqa,response_field:data[*].embedding,top_k:3",
+    ]);
+    let v = build(&config, &facts(Path::new("/runs/x"), 10));
+    assert_eq!(
+        v["endpoint"]["template"],
+        json!({"body": "nv-embedqa", "response_field": "data[*].embedding"})
+    );
+    assert_eq!(v["endpoint"]["extra"], json!({"top_k": 3}));
 }
