@@ -308,7 +308,7 @@ pub struct ProfileConfig {
     #[arg(long, default_value_t = 1)]
     pub image_batch_size: u32,
 
-    /// Mean width in pixels of synthetic PNG images; 0 (with the height) sends none.
+    /// Mean width in pixels of synthetic images; 0 (with the height) sends none.
     #[arg(long, default_value_t = 0)]
     pub image_width_mean: u32,
 
@@ -316,13 +316,18 @@ pub struct ProfileConfig {
     #[arg(long, default_value_t = 0.0)]
     pub image_width_stddev: f64,
 
-    /// Mean height in pixels of synthetic PNG images.
+    /// Mean height in pixels of synthetic images.
     #[arg(long, default_value_t = 0)]
     pub image_height_mean: u32,
 
     /// Standard deviation of the image height.
     #[arg(long, default_value_t = 0.0)]
     pub image_height_stddev: f64,
+
+    /// File format of synthetic images: `jpeg` (quality 85, no chroma subsampling),
+    /// `png`, or `random` (either, per image).
+    #[arg(long, value_enum, ignore_case = true, default_value = "jpeg")]
+    pub image_format: ImageFormat,
 
     /// Synthetic audio clips per turn, when an audio length is set.
     #[arg(long, default_value_t = 1)]
@@ -410,6 +415,28 @@ pub struct ProfileConfig {
     #[arg(skip)]
     #[serde(skip)]
     pub given: BTreeSet<String>,
+}
+
+/// `--image-format`. JPEG is the default because it is what AIPerf 0.13 sends when the
+/// flag is not given (its command line shows `png`, but its configuration's default, which
+/// applies then, is JPEG).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImageFormat {
+    Png,
+    Jpeg,
+    Random,
+}
+
+impl ImageFormat {
+    /// The name AIPerf writes in `input_config`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImageFormat::Png => "png",
+            ImageFormat::Jpeg => "jpeg",
+            ImageFormat::Random => "random",
+        }
+    }
 }
 
 impl ProfileConfig {

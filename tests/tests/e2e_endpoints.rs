@@ -267,10 +267,8 @@ fn chat_sends_images_and_audio_as_content_parts() {
         let kinds: Vec<&str> = parts.iter().filter_map(|p| p["type"].as_str()).collect();
         assert_eq!(kinds, ["text", "image_url", "image_url", "input_audio"]);
         let url = parts[1]["image_url"]["url"].as_str().expect("url");
-        assert!(
-            url.starts_with("data:image/png;base64,iVBORw0KGgo"),
-            "{url}"
-        );
+        // JPEG, as AIPerf 0.13 sends without --image-format (base64 of FF D8 FF).
+        assert!(url.starts_with("data:image/jpeg;base64,/9j/"), "{url:.40}");
         assert_eq!(parts[3]["input_audio"]["format"], "wav");
         let audio = parts[3]["input_audio"]["data"].as_str().expect("data");
         assert!(
@@ -285,7 +283,14 @@ fn chat_sends_images_and_audio_as_content_parts() {
 #[test]
 fn chat_embeddings_and_nim_embeddings_with_images() {
     let mock = Mock::start(&["--ttft-ms", "8"]);
-    let image_args = ["--image-width-mean", "4", "--image-height-mean", "4"];
+    let image_args = [
+        "--image-width-mean",
+        "4",
+        "--image-height-mean",
+        "4",
+        "--image-format",
+        "png",
+    ];
     for endpoint in ["chat_embeddings", "nim_embeddings"] {
         let mut args = vec![
             "--endpoint-type",

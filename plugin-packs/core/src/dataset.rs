@@ -7,6 +7,7 @@
 //! That property is checked once per run and the composer falls back to counting every
 //! prompt when a tokenizer does not have it.
 
+use aiperf_runtime::config::ImageFormat;
 use aiperf_runtime::dataset::{Conversation, Turn};
 use aiperf_runtime::plugin::{Plugin, PluginContext, PluginError};
 use aiperf_runtime::protocols::{DatasetComposerProtocol, TokenizerProtocol};
@@ -302,6 +303,7 @@ impl RankingsOptions {
 struct MediaOptions {
     /// `(images per turn, width, height)`, when images are enabled.
     images: Option<(u32, LengthDistribution, LengthDistribution)>,
+    image_format: ImageFormat,
     /// `(clips per turn, seconds mean, seconds stddev, sample rates in Hz)`.
     audio: Option<(u32, f64, f64, Vec<u32>)>,
 }
@@ -362,7 +364,11 @@ impl MediaOptions {
         } else {
             None
         };
-        Ok(MediaOptions { images, audio })
+        Ok(MediaOptions {
+            images,
+            image_format: config.image_format,
+            audio,
+        })
     }
 
     /// Adds this turn's images and clips.
@@ -370,8 +376,17 @@ impl MediaOptions {
         if let Some((count, width, height)) = &self.images {
             for _ in 0..*count {
                 let (w, h) = (width.sample(rng), height.sample(rng));
-                turn.images
-                    .push(media::data_url("image/png", &media::png(w, h, rng)));
+                let jpeg = match self.image_format {
+                    ImageFormat::Jpeg => true,
+                    ImageFormat::Png => false,
+                    ImageFormat::Random => rng.random_bool(0.5),
+                };
+                turn.images.push(if jpeg {
+                    let bytes = media::jpeg(w, h, rng).map_err(PluginError::Config)?;
+                    media::data_url("image/jpeg", &bytes)
+                } else {
+                    media::data_url("image/png", &media::png(w, h, rng))
+                });
             }
         }
         if let Some((count, mean, stddev, rates)) = &self.audio {
@@ -1179,10 +1194,26 @@ mod tests {
             assert!(p.turns[0].images.is_empty() && p.turns[0].audios.is_empty());
             let turn = &m.turns[0];
             assert_eq!(turn.images.len(), 2);
-            assert!(turn.images[0].starts_with("data:image/png;base64,iVBORw0KGgo"));
+            // JPEG unless told otherwise, as AIPerf 0.13 (base64 of FF D8 FF).
+            assert!(turn.images[0].starts_with("data:image/jpeg;base64,/9j/"));
             assert_eq!(turn.audios.len(), 1);
             assert!(turn.audios[0].starts_with("data:audio/wav;base64,UklGR"));
         }
+        let sized = ["--image-width-mean", "4", "--image-height-mean", "2"];
+        let png = compose(&[&sized[..], &["--image-format", "PNG"]].concat());
+        assert!(png[0].turns[0].images[0].starts_with("data:image/png;base64,iVBORw0KGgo"));
+        let random = compose(
+            &[
+                &sized[..],
+                &["--image-format", "random", "--num-dataset-entries", "40"],
+            ]
+            .concat(),
+        );
+        let jpegs = random
+            .iter()
+            .filter(|c| c.turns[0].images[0].starts_with("data:image/jpeg;"))
+            .count();
+        assert!((8..=32).contains(&jpegs), "{jpegs} of 40 images are JPEG");
         let cfg = config(&[
             "-m",
             "m",

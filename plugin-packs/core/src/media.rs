@@ -1,8 +1,10 @@
-//! Synthetic media for multimodal inputs: real PNG images and WAV clips, as data URLs.
+//! Synthetic media for multimodal inputs: real JPEG and PNG images and WAV clips, as data
+//! URLs.
 //!
-//! Both formats are written by hand (a stored-block zlib stream for PNG, PCM for WAV):
-//! a few dozen lines instead of an image or audio crate in every binary. Servers decode
-//! them like any upload, so payload sizes and decode costs are realistic.
+//! PNG and WAV are written by hand (a stored-block zlib stream for PNG, PCM for WAV): a
+//! few dozen lines instead of an image or audio crate in every binary. JPEG needs a DCT
+//! and Huffman coding, so it comes from `jpeg-encoder` (pure Rust, no dependencies).
+//! Servers decode them like any upload, so payload sizes and decode costs are realistic.
 
 use rand::rngs::StdRng;
 use rand::Rng;
@@ -63,6 +65,24 @@ pub fn png(width: u32, height: u32, rng: &mut StdRng) -> Vec<u8> {
     png_chunk(&mut out, b"IDAT", &zlib_stored(&raw));
     png_chunk(&mut out, b"IEND", &[]);
     out
+}
+
+/// A JPEG of random pixels, encoded as AIPerf encodes its images: quality 85, no chroma
+/// subsampling (4:4:4).
+pub fn jpeg(width: u32, height: u32, rng: &mut StdRng) -> Result<Vec<u8>, String> {
+    use jpeg_encoder::{ColorType, Encoder, SamplingFactor};
+    // MAX_IMAGE_SIDE is far below u16::MAX, JPEG's limit.
+    let side = |v: u32| v.clamp(1, MAX_IMAGE_SIDE) as u16;
+    let (width, height) = (side(width), side(height));
+    let mut pixels = vec![0u8; 3 * usize::from(width) * usize::from(height)];
+    rng.fill(&mut pixels[..]);
+    let mut out = Vec::with_capacity(pixels.len() / 2);
+    let mut encoder = Encoder::new(&mut out, 85);
+    encoder.set_sampling_factor(SamplingFactor::F_1_1);
+    encoder
+        .encode(&pixels, width, height, ColorType::Rgb)
+        .map_err(|e| format!("synthetic JPEG {width}x{height}: {e}"))?;
+    Ok(out)
 }
 
 fn png_chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
@@ -200,6 +220,34 @@ mod tests {
         // Sides are clamped, never zero.
         let tiny = png(0, 0, &mut rng);
         assert_eq!(u32::from_be_bytes(tiny[16..20].try_into().unwrap()), 1);
+    }
+
+    /// The frame header AIPerf's images have: baseline, 8-bit, the asked size, three
+    /// components none of them subsampled; and the quality-85 luma table.
+    #[test]
+    fn jpeg_is_baseline_444_at_quality_85() {
+        let mut rng = StdRng::seed_from_u64(1);
+        let image = jpeg(40, 24, &mut rng).expect("encodes");
+        assert_eq!(&image[..2], [0xff, 0xd8], "starts with SOI");
+        assert_eq!(&image[image.len() - 2..], [0xff, 0xd9], "ends with EOI");
+        let sof = image
+            .windows(2)
+            .position(|w| w == [0xff, 0xc0])
+            .expect("a baseline frame header");
+        let h = &image[sof + 2..];
+        // Length 17, precision 8, height 24, width 40, 3 components.
+        assert_eq!(&h[..8], [0, 17, 8, 0, 24, 0, 40, 3]);
+        for c in 0..3 {
+            assert_eq!(h[8 + 3 * c + 1], 0x11, "component {c} sampled 1x1");
+        }
+        // The IJG luma table scaled to quality 85 starts 5, 3, 4 (zig-zag order).
+        let dqt = image
+            .windows(2)
+            .position(|w| w == [0xff, 0xdb])
+            .expect("a quantization table");
+        assert_eq!(&image[dqt + 5..dqt + 8], [5, 3, 4]);
+        // Noise does not compress: about as many bytes as pixels at least.
+        assert!(image.len() > 40 * 24, "{} bytes", image.len());
     }
 
     #[test]

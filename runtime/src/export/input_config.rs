@@ -433,7 +433,7 @@ fn synthetic_content(config: &ProfileConfig, d: &mut Map<String, Value>) {
 
     // Media only when the composer makes any (a size and a batch above 0).
     if config.image_width_mean > 0 && config.image_height_mean > 0 && config.image_batch_size > 0 {
-        let images = json!({
+        let mut images = json!({
             "batch_size": config.image_batch_size,
             "width": distribution(
                 f64::from(config.image_width_mean),
@@ -445,9 +445,10 @@ fn synthetic_content(config: &ProfileConfig, d: &mut Map<String, Value>) {
                 config.image_height_stddev,
                 given("image_height_stddev"),
             ),
-            // AIPerf's default is JPEG; ours are PNG.
-            "format": "png",
         });
+        if given("image_format") {
+            images["format"] = Value::from(config.image_format.as_str());
+        }
         d.insert("images".into(), images);
     }
     if config.audio_length_mean > 0.0 && config.audio_batch_size > 0 {

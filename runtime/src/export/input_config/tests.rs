@@ -51,7 +51,6 @@ fn pretty(v: &Value) -> String {
 /// - a synthetic dataset's `entries` is what our composer made: `--conversation-num`,
 ///   else `--num-dataset-entries` capped by `--request-count` (AIPerf: the entries flag
 ///   first, then the sessions, then the count, and no key without any of them);
-/// - synthetic images are PNG (AIPerf's default format is JPEG);
 /// - a timed warmup has the grace period its requests get (AIPerf leaves it unset);
 #[test]
 fn matches_what_aiperf_wrote_for_the_same_flags() {
@@ -92,9 +91,6 @@ fn matches_what_aiperf_wrote_for_the_same_flags() {
         let dataset = &mut doc["datasets"][0];
         if dataset["type"] == "synthetic" {
             dataset["entries"] = json!(conversations(name));
-        }
-        if let Some(images) = dataset.get_mut("images") {
-            images["format"] = json!("png");
         }
         if let Some(phases) = doc["phases"].as_array_mut() {
             for phase in phases.iter_mut() {
@@ -447,4 +443,22 @@ fn a_payload_template_in_extra_inputs_is_the_template() {
         json!({"body": "nv-embedqa", "response_field": "data[*].embedding"})
     );
     assert_eq!(v["endpoint"]["extra"], json!({"top_k": 3}));
+}
+
+/// `images.format` only when the flag was given, as AIPerf writes it.
+#[test]
+fn the_image_format_is_listed_when_given() {
+    let sized = [
+        "-m",
+        "m",
+        "--image-width-mean",
+        "8",
+        "--image-height-mean",
+        "8",
+    ];
+    let v = build(&parse(&sized), &facts(Path::new("/runs/x"), 10));
+    assert_eq!(v["datasets"][0]["images"].get("format"), None);
+    let given = parse(&[&sized[..], &["--image-format", "PNG"]].concat());
+    let v = build(&given, &facts(Path::new("/runs/x"), 10));
+    assert_eq!(v["datasets"][0]["images"]["format"], "png");
 }
