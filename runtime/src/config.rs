@@ -133,14 +133,19 @@ pub struct ProfileConfig {
     /// File name for the profile exports, without extension: `NAME.json`, `NAME.csv` and
     /// `NAME.jsonl` instead of `profile_export_aiperf.json`, `.csv` and
     /// `profile_export.jsonl`.
-    #[arg(long, value_parser = parse_export_prefix)]
+    #[arg(long, visible_alias = "profile-export-file", value_parser = parse_export_prefix)]
     pub profile_export_prefix: Option<String>,
 
     /// What is exported: `records` (the summaries and `profile_export.jsonl`, one line per
     /// request), `summary` (the summaries only) or `raw` (as `records`, plus
     /// `profile_export_raw.jsonl`: each request's headers, payload and response events as
     /// they went over the wire).
-    #[arg(long, default_value = "records", value_parser = parse_export_level)]
+    #[arg(
+        long,
+        visible_alias = "profile-export-level",
+        default_value = "records",
+        value_parser = parse_export_level
+    )]
     pub export_level: ExportLevel,
 
     /// Seconds per time slice: the profiling phase is cut into windows of this length,
@@ -305,7 +310,7 @@ pub struct ProfileConfig {
     pub response_field: Option<String>,
 
     /// Synthetic images per turn, when an image size is set.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, visible_alias = "batch-size-image", default_value_t = 1)]
     pub image_batch_size: u32,
 
     /// Mean width in pixels of synthetic images; 0 (with the height) sends none.
@@ -330,7 +335,7 @@ pub struct ProfileConfig {
     pub image_format: ImageFormat,
 
     /// Synthetic audio clips per turn, when an audio length is set.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, visible_alias = "batch-size-audio", default_value_t = 1)]
     pub audio_batch_size: u32,
 
     /// Mean length in seconds of synthetic WAV clips (16-bit mono); 0 sends none.
@@ -408,6 +413,20 @@ pub struct ProfileConfig {
     #[arg(long)]
     pub ca_cert: Option<PathBuf>,
 
+    /// Seconds to wait, before the run starts, for every `--url` to serve every model
+    /// (0: do not wait). Each URL and model gets the whole time, in turn.
+    #[arg(long, default_value_t = 0.0)]
+    pub wait_for_model_timeout: f64,
+
+    /// What ready means: `inference` (a one-token request gets any status below 500),
+    /// `models` (`/v1/models` lists the model) or `both`.
+    #[arg(long, value_enum, ignore_case = true, default_value = "inference")]
+    pub wait_for_model_mode: ReadinessMode,
+
+    /// Seconds between readiness checks.
+    #[arg(long, default_value_t = 5.0)]
+    pub wait_for_model_interval: f64,
+
     /// The flags given on the command line, by field name (filled by the CLI with
     /// [`ProfileConfig::note_given`]). AIPerf's `input_config` lists a setting the user
     /// gave even at its default value, and so does ours; a config built otherwise (tests)
@@ -435,6 +454,26 @@ impl ImageFormat {
             ImageFormat::Png => "png",
             ImageFormat::Jpeg => "jpeg",
             ImageFormat::Random => "random",
+        }
+    }
+}
+
+/// `--wait-for-model-mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReadinessMode {
+    Models,
+    Inference,
+    Both,
+}
+
+impl ReadinessMode {
+    /// The name AIPerf writes in `input_config`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReadinessMode::Models => "models",
+            ReadinessMode::Inference => "inference",
+            ReadinessMode::Both => "both",
         }
     }
 }
@@ -515,6 +554,16 @@ impl ProfileConfig {
         positive("--request-rate", self.request_rate)?;
         positive("--benchmark-duration", self.benchmark_duration)?;
         positive("--slice-duration", self.slice_duration)?;
+        positive(
+            "--wait-for-model-interval",
+            Some(self.wait_for_model_interval),
+        )?;
+        let wait = self.wait_for_model_timeout;
+        if !(wait.is_finite() && wait >= 0.0) {
+            return Err(format!(
+                "--wait-for-model-timeout must be a number of seconds, 0 or more, got {wait}"
+            ));
+        }
         if let (Some(slice), Some(duration)) = (self.slice_duration, self.benchmark_duration) {
             let slices = duration / slice;
             if slices > crate::metrics::MAX_TIMESLICES as f64 {

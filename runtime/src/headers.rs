@@ -49,6 +49,25 @@ pub fn parse_headers(args: &[String]) -> Result<Vec<(String, String)>, PluginErr
     Ok(headers)
 }
 
+/// The headers every request of the run carries: `--header`s, and with `--api-key` an
+/// `Authorization: Bearer` header in place of any given one.
+pub fn request_headers(
+    args: &[String],
+    api_key: Option<&str>,
+) -> Result<Vec<(String, String)>, PluginError> {
+    let mut headers = parse_headers(args)?;
+    if let Some(key) = api_key {
+        if key.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
+            return Err(PluginError::Config(
+                "--api-key has a line break or NUL in it".into(),
+            ));
+        }
+        headers.retain(|(name, _)| !name.eq_ignore_ascii_case("authorization"));
+        headers.push(("Authorization".to_owned(), format!("Bearer {key}")));
+    }
+    Ok(headers)
+}
+
 /// Rejects what would corrupt the request head: a CR or LF would let a value start a
 /// header (or a body) of its own.
 fn checked_header(name: &str, value: &str) -> Result<(String, String), PluginError> {

@@ -473,3 +473,71 @@ fn the_open_file_limit_is_lifted_or_warned_about() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `--wait-for-model-timeout`, AIPerf 0.13's readiness probe: a run whose server never
+/// comes up fails with the probe's message once the timeout is spent, having written
+/// nothing; a run whose server comes up late waits for it and then runs in full.
+#[test]
+fn the_run_waits_for_the_model_to_be_ready() {
+    // Built before the clock starts.
+    common::core_binary();
+    let wait = [
+        "--wait-for-model-timeout",
+        "1",
+        "--wait-for-model-interval",
+        "0.2",
+        "--request-count",
+        "3",
+    ];
+    let url = format!("http://127.0.0.1:{}", closed_port());
+    let dir = run_dir("readiness-never");
+    let _ = std::fs::remove_dir_all(&dir);
+    let started = std::time::Instant::now();
+    let never = run(&url, &dir, &wait);
+    let waited = started.elapsed().as_secs_f64();
+    assert!(!never.status.success());
+    let stderr = text(&never.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "--wait-for-model-timeout: {url}/v1/chat/completions did not answer model 'm' \
+             within 1 s ("
+        )),
+        "{stderr}"
+    );
+    // The timeout itself, plus the process's start-up on a busy machine.
+    assert!((1.0..10.0).contains(&waited), "failed after {waited} s");
+    assert!(!dir.join("profile_export.jsonl").exists());
+
+    // `models` mode: the mock lists the model only under the name it is given.
+    let port = closed_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let dir = run_dir("readiness-late");
+    let _ = std::fs::remove_dir_all(&dir);
+    let client = {
+        let (url, dir) = (url.clone(), dir.clone());
+        let mut args = wait.to_vec();
+        args[1] = "20";
+        args.extend(["--wait-for-model-mode", "both"]);
+        std::thread::spawn(move || run(&url, &dir, &args))
+    };
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let mut mock = std::process::Command::new(common::mock_binary())
+        .args(["--port", &port.to_string(), "--model-name", "m"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start aiperf-mock");
+    let late = client.join().expect("the client thread");
+    let _ = mock.kill();
+    let _ = mock.wait();
+    common::assert_succeeded(&late);
+    let json = read_json(&dir);
+    assert_eq!(
+        json["request_count"]["avg"], 3.0,
+        "the probe is not a record"
+    );
+    let endpoint = &json["input_config"]["endpoint"];
+    assert_eq!(endpoint["wait_for_model_timeout"], 20.0);
+    assert_eq!(endpoint["wait_for_model_mode"], "both");
+    assert_eq!(endpoint["wait_for_model_interval"], 0.2);
+}

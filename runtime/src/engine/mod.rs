@@ -20,6 +20,7 @@ mod pacer;
 mod phases;
 mod pipeline;
 mod rate_ramp;
+mod readiness;
 mod run;
 mod session;
 mod slots;

@@ -205,6 +205,12 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         create::<P::ArrivalPattern>(&pattern, &load)?;
     }
     let driver = driver_of(&config)?;
+    // Before any slow preparation, so a server that never comes up fails the run early.
+    if config.wait_for_model_timeout > 0.0 {
+        let headers = crate::headers::request_headers(&config.headers, config.api_key.as_deref())
+            .map_err(|e| e.to_string())?;
+        super::readiness::wait_for_endpoint(&config, &headers)?;
+    }
     raise_open_file_limit(&config);
     if let (Some(slice), Some(duration)) = (config.slice_duration, config.benchmark_duration) {
         if slice >= duration {

@@ -169,6 +169,22 @@ fn endpoint(config: &ProfileConfig) -> Value {
     if given("request_timeout_seconds") || config.request_timeout_seconds != DEFAULT_TIMEOUT_S {
         e.insert("timeout".into(), float(config.request_timeout_seconds));
     }
+    if given("wait_for_model_timeout") {
+        e.insert(
+            "wait_for_model_timeout".into(),
+            float(config.wait_for_model_timeout),
+        );
+    }
+    if given("wait_for_model_mode") {
+        let mode = config.wait_for_model_mode.as_str();
+        e.insert("wait_for_model_mode".into(), Value::from(mode));
+    }
+    if given("wait_for_model_interval") {
+        e.insert(
+            "wait_for_model_interval".into(),
+            float(config.wait_for_model_interval),
+        );
+    }
     // As run: an endpoint that cannot stream turns `--streaming` off, and AIPerf then
     // writes `false`.
     if given("streaming") || config.streaming {

@@ -39,7 +39,10 @@ use aiperf_runtime::metadata::EndpointMetadata;
 use aiperf_runtime::plugin::{PluginContext, PluginError};
 use serde_json::Value;
 
-use payload::{parse_extra_inputs, parse_headers, Field, Template};
+// `--header`s, then `Authorization: Bearer <key>` replacing any given one (as AIPerf's
+// dict update does).
+use aiperf_runtime::headers::request_headers as endpoint_headers;
+use payload::{parse_extra_inputs, Field, Template};
 
 /// What every endpoint here precomputes from the run's configuration.
 #[derive(Debug, Clone)]
@@ -134,25 +137,6 @@ impl Prepared {
     fn request_headers(&self, headers: &mut Vec<(String, String)>) {
         headers.extend(self.headers.iter().cloned());
     }
-}
-
-/// `--header` values, then `Authorization: Bearer <key>`, which replaces any
-/// `Authorization` given as a header (as AIPerf's dict update does).
-fn endpoint_headers(
-    args: &[String],
-    api_key: Option<&str>,
-) -> Result<Vec<(String, String)>, PluginError> {
-    let mut headers = parse_headers(args)?;
-    if let Some(key) = api_key {
-        if key.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
-            return Err(PluginError::Config(
-                "--api-key has a line break or NUL in it".into(),
-            ));
-        }
-        headers.retain(|(name, _)| !name.eq_ignore_ascii_case("authorization"));
-        headers.push(("Authorization".to_owned(), format!("Bearer {key}")));
-    }
-    Ok(headers)
 }
 
 /// The turn's model, else the primary one.

@@ -398,7 +398,6 @@ pub(crate) fn audio_part(clip: &str) -> (&str, &str) {
 /// Parsed in the runtime, which also writes them into `input_config`: one parser, so the
 /// artifact shows the values exactly as they are sent.
 pub(crate) use aiperf_runtime::extra_inputs::{parse_extra_inputs, parse_ordered_object};
-pub(crate) use aiperf_runtime::headers::parse_headers;
 
 /// Merges a turn's own body fields (`extra` of a dataset row) into the body rendered from
 /// `start` on, as AIPerf's later `payload.update(extra_body)`: an existing key keeps its
