@@ -92,13 +92,37 @@ pub struct ProfileConfig {
     #[arg(long)]
     pub warmup_duration: Option<f64>,
 
-    /// Concurrency of the warmup phase (default: the run's load).
+    /// Sessions the warmup starts at most (with the other warmup bounds, whichever ends
+    /// first).
+    #[arg(long = "num-warmup-sessions", visible_alias = "warmup-num-sessions")]
+    pub warmup_num_sessions: Option<u64>,
+
+    /// Seconds a timed warmup waits for its requests in flight after --warmup-duration;
+    /// unset, it waits for all of them (needs --warmup-duration).
+    #[arg(long)]
+    pub warmup_grace_period: Option<f64>,
+
+    /// Concurrency of the warmup phase (default: --concurrency).
     #[arg(long)]
     pub warmup_concurrency: Option<u32>,
 
-    /// Request rate of the warmup phase, Poisson (default: the run's load).
+    /// Request rate of the warmup phase (default: --request-rate).
     #[arg(long)]
     pub warmup_request_rate: Option<f64>,
+
+    /// Arrival pattern of a paced warmup (default: --arrival-pattern).
+    #[arg(long)]
+    pub warmup_arrival_pattern: Option<String>,
+
+    /// Seconds over which the warmup's concurrency ramps up (default:
+    /// --concurrency-ramp-duration).
+    #[arg(long)]
+    pub warmup_concurrency_ramp_duration: Option<f64>,
+
+    /// Seconds over which a paced warmup's rate ramps up (default:
+    /// --request-rate-ramp-duration).
+    #[arg(long)]
+    pub warmup_request_rate_ramp_duration: Option<f64>,
 
     /// Mean prompt length in tokens.
     #[arg(long, visible_aliases = ["isl", "prompt-input-tokens-mean"], default_value_t = 550)]
@@ -580,11 +604,45 @@ impl ProfileConfig {
             "--warmup-concurrency",
             self.warmup_concurrency.map(u64::from),
         )?;
-        let warmup_load = self.warmup_concurrency.is_some() || self.warmup_request_rate.is_some();
-        if warmup_load && !self.has_warmup() {
+        positive("--warmup-grace-period", self.warmup_grace_period)?;
+        positive(
+            "--warmup-concurrency-ramp-duration",
+            self.warmup_concurrency_ramp_duration,
+        )?;
+        positive(
+            "--warmup-request-rate-ramp-duration",
+            self.warmup_request_rate_ramp_duration,
+        )?;
+        at_least_one("--num-warmup-sessions", self.warmup_num_sessions)?;
+        if self.has_own_warmup_load() && !self.has_warmup() {
             return Err(
-                "--warmup-concurrency and --warmup-request-rate set the warmup's load: \
-                        give its length too (--warmup-request-count or --warmup-duration)"
+                "--warmup-concurrency, --warmup-request-rate, --warmup-arrival-pattern and \
+                 the warmup ramps set the warmup's load: give its length too \
+                 (--warmup-request-count, --warmup-duration or --num-warmup-sessions)"
+                    .into(),
+            );
+        }
+        // AIPerf 0.13's rules and messages: a grace period tails a timed warmup only.
+        if self.warmup_grace_period.is_some() && !self.has_warmup() {
+            return Err(
+                "--warmup-grace-period was given without a warmup: a warmup runs only with \
+                 --warmup-request-count, --num-warmup-sessions or --warmup-duration"
+                    .into(),
+            );
+        }
+        if self.warmup_grace_period.is_some() && self.warmup_duration.is_none() {
+            return Err(
+                "--warmup-grace-period requires --warmup-duration: a grace period \
+                        follows a timed warmup only"
+                    .into(),
+            );
+        }
+        if self.warmup_request_rate_ramp_duration.is_some()
+            && self.warmup_request_rate.or(self.request_rate).is_none()
+        {
+            return Err(
+                "--warmup-request-rate-ramp-duration needs a paced warmup: give \
+                 --warmup-request-rate (or --request-rate)"
                     .into(),
             );
         }
@@ -671,28 +729,59 @@ impl ProfileConfig {
 
     /// Whether a warmup phase runs before profiling.
     pub fn has_warmup(&self) -> bool {
-        self.warmup_request_count > 0 || self.warmup_duration.is_some()
+        self.warmup_request_count > 0
+            || self.warmup_duration.is_some()
+            || self.warmup_num_sessions.is_some()
     }
 
-    /// The warmup's own load, when `--warmup-concurrency` or `--warmup-request-rate` sets
-    /// one: those two settings replace the run's concurrency and rate (a rate alone is
-    /// uncapped, a concurrency alone closed-loop), without the run's ramps; everything
-    /// else is the run's.
+    /// Whether a warmup flag sets part of the warmup's load.
+    fn has_own_warmup_load(&self) -> bool {
+        self.warmup_concurrency.is_some()
+            || self.warmup_request_rate.is_some()
+            || self.warmup_arrival_pattern.is_some()
+            || self.warmup_concurrency_ramp_duration.is_some()
+            || self.warmup_request_rate_ramp_duration.is_some()
+    }
+
+    /// The warmup's own load, when a warmup flag sets part of it; `None` runs the warmup
+    /// at the run's load. As AIPerf 0.13 builds its warmup phase, each warmup setting
+    /// falls back to the run's: rate, concurrency (the cap of a paced warmup), arrival
+    /// pattern and both ramps (a rate ramp only with a rate).
     pub fn warmup_load(&self) -> Option<ProfileConfig> {
-        if self.warmup_concurrency.is_none() && self.warmup_request_rate.is_none() {
+        if !self.has_own_warmup_load() {
             return None;
         }
-        let rate = self.warmup_request_rate;
+        let rate = self.warmup_request_rate.or(self.request_rate);
+        let pattern = self
+            .warmup_arrival_pattern
+            .clone()
+            .or_else(|| self.arrival_pattern.clone());
         Some(ProfileConfig {
-            concurrency: self.warmup_concurrency,
+            concurrency: self.warmup_concurrency.or(self.concurrency),
             request_rate: rate,
-            // A pattern or smoothness asked for the run's rate needs a rate to shape.
-            arrival_pattern: self.arrival_pattern.clone().filter(|_| rate.is_some()),
+            // A pattern or smoothness shapes a rate; without one they mean nothing.
+            arrival_pattern: pattern.filter(|_| rate.is_some()),
             arrival_smoothness: self.arrival_smoothness.filter(|_| rate.is_some()),
-            concurrency_ramp_duration: None,
-            request_rate_ramp_duration: None,
+            concurrency_ramp_duration: self
+                .warmup_concurrency_ramp_duration
+                .or(self.concurrency_ramp_duration),
+            request_rate_ramp_duration: self
+                .warmup_request_rate_ramp_duration
+                .or(self.request_rate_ramp_duration)
+                .filter(|_| rate.is_some()),
             ..self.clone()
         })
+    }
+
+    /// How long a phase waits for its requests in flight once its duration is over:
+    /// profiling for `--benchmark-grace-period`, a timed warmup for
+    /// `--warmup-grace-period`, and without one for all of them (AIPerf 0.13's default).
+    pub fn grace_period(&self, warmup: bool) -> Option<f64> {
+        if warmup {
+            self.warmup_grace_period
+        } else {
+            Some(self.benchmark_grace_period)
+        }
     }
 
     /// Profiling request count, as AIPerf resolves it.

@@ -352,6 +352,85 @@ fn warmup_duration_bounds_the_warmup_phase() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A timed warmup waits for all its requests in flight, as AIPerf 0.13's does, unless
+/// `--warmup-grace-period` cuts that wait: 400 ms requests started in a 0.1 s warmup
+/// finish without one, and are cancelled 0.1 s after the warmup with one.
+#[test]
+fn a_timed_warmup_waits_for_its_requests_unless_given_a_grace_period() {
+    let mock = Mock::start(&["--ttft-ms", "400", "--output-tokens", "1"]);
+    let dir = run_dir("warmup-grace");
+    let warmup_outcomes = |grace: Option<&str>| {
+        let mut args = vec![
+            "--warmup-duration",
+            "0.1",
+            "--concurrency",
+            "2",
+            "--request-count",
+            "2",
+        ];
+        if let Some(g) = grace {
+            args.extend(["--warmup-grace-period", g]);
+        }
+        profile(&mock, &dir, &args);
+        let records = read_records(&dir);
+        let warmup: Vec<&Value> = records
+            .iter()
+            .filter(|r| r["metadata"]["benchmark_phase"] == "warmup")
+            .collect();
+        let cancelled = warmup
+            .iter()
+            .filter(|r| r["metadata"]["was_cancelled"] == true)
+            .count();
+        (warmup.len(), cancelled, read_json(&dir))
+    };
+    let (sent, cancelled, _) = warmup_outcomes(None);
+    assert_eq!((sent, cancelled), (2, 0), "both warmup requests finish");
+    let (sent, cancelled, json) = warmup_outcomes(Some("0.1"));
+    assert_eq!((sent, cancelled), (2, 2), "both cut by the grace period");
+    assert_eq!(json["input_config"]["phases"][0]["grace_period"], 0.1);
+    assert_eq!(stat(&json, "request_count", "avg"), 2.0);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Each warmup setting falls back to the run's, as in AIPerf 0.13: with only
+/// `--warmup-arrival-pattern constant`, the warmup paces at the run's `--request-rate`
+/// (20/s: 4 requests 50 ms apart, exactly, where Poisson's gaps would vary).
+#[test]
+fn warmup_settings_fall_back_to_the_run_s() {
+    let mock = Mock::start(&["--ttft-ms", "1", "--output-tokens", "1"]);
+    let dir = run_dir("warmup-fallback");
+    profile(
+        &mock,
+        &dir,
+        &[
+            "--warmup-request-count",
+            "4",
+            "--warmup-arrival-pattern",
+            "constant",
+            "--request-rate",
+            "20",
+            "--request-count",
+            "2",
+        ],
+    );
+    let records = read_records(&dir);
+    let mut issued: Vec<f64> = records
+        .iter()
+        .filter(|r| r["metadata"]["benchmark_phase"] == "warmup")
+        .map(|r| r["metadata"]["credit_issued_ns"].as_u64().unwrap_or(0) as f64 / 1e6)
+        .collect();
+    issued.sort_by(f64::total_cmp);
+    assert_eq!(issued.len(), 4);
+    for gap in issued.windows(2).map(|w| w[1] - w[0]) {
+        assert!((gap - 50.0).abs() < 0.5, "warmup gaps {issued:?} ms");
+    }
+    let json = read_json(&dir);
+    let warmup = &json["input_config"]["phases"][0];
+    assert_eq!(warmup["type"], "constant");
+    assert_eq!(warmup["rate"], 20.0);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// The warmup at its own load: 6 requests of 100 ms at `--warmup-concurrency 3` take two
 /// waves (about 0.2 s), then profiling runs at the run's concurrency 1 (4 × 0.1 s).
 #[test]

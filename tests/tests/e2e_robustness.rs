@@ -159,8 +159,29 @@ fn absurd_flags_are_refused_at_start_up_with_their_message() {
         ),
         (
             &["--warmup-concurrency", "4"],
-            "--warmup-concurrency and --warmup-request-rate set the warmup's load: give its \
-             length too (--warmup-request-count or --warmup-duration)",
+            "--warmup-concurrency, --warmup-request-rate, --warmup-arrival-pattern and the \
+             warmup ramps set the warmup's load: give its length too \
+             (--warmup-request-count, --warmup-duration or --num-warmup-sessions)",
+        ),
+        (
+            &["--warmup-grace-period", "2"],
+            "--warmup-grace-period was given without a warmup: a warmup runs only with \
+             --warmup-request-count, --num-warmup-sessions or --warmup-duration",
+        ),
+        (
+            &["--warmup-request-count", "5", "--warmup-grace-period", "2"],
+            "--warmup-grace-period requires --warmup-duration: a grace period follows a \
+             timed warmup only",
+        ),
+        (
+            &[
+                "--warmup-request-count",
+                "5",
+                "--warmup-request-rate-ramp-duration",
+                "2",
+            ],
+            "--warmup-request-rate-ramp-duration needs a paced warmup: give \
+             --warmup-request-rate (or --request-rate)",
         ),
         (
             &["--num-users", "4"],

@@ -377,7 +377,7 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
             phase: Phase::Warmup,
             count: (config.warmup_request_count > 0).then_some(config.warmup_request_count),
             duration_ns: config.warmup_duration.map(|s| (s.max(0.0) * 1e9) as u64),
-            sessions: None,
+            sessions: config.warmup_num_sessions,
             load: config.warmup_load().map(Arc::new),
         });
     }

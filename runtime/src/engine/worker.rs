@@ -354,10 +354,12 @@ async fn run_phase<P: PluginSet>(
         cancel_after,
     });
     let past_deadline = |t: Nanos| deadline.is_some_and(|d| t >= d);
-    let grace_ns = (config.benchmark_grace_period.max(0.0) * 1e9) as u64;
-    let grace_end = deadline
-        .map(|d| d.saturating_add(grace_ns))
-        .unwrap_or(u64::MAX);
+    let grace = shared.config.grace_period(plan.phase == Phase::Warmup);
+    let grace_end = match (deadline, grace) {
+        (Some(d), Some(g)) => d.saturating_add((g.max(0.0) * 1e9) as u64),
+        // No duration, or no grace period: in-flight requests finish however long.
+        _ => u64::MAX,
+    };
     let phase_done = CancelSignal::default();
     if let Some(ramp) = concurrency_ramp {
         slots.set_capacity(concurrency_share(Some(1), share.id, share.count).unwrap_or(0));

@@ -565,17 +565,15 @@ struct Bounds {
 fn phases(config: &ProfileConfig, facts: &RunFacts<'_>) -> Vec<Value> {
     let mut out = Vec::new();
     if config.has_warmup() {
-        // The warmup's own load replaces the run's concurrency and rate, without ramps.
+        // The warmup's own load, each setting falling back to the run's.
         let load = config.warmup_load();
         let load = load.as_ref().unwrap_or(config);
         let bounds = Bounds {
             requests: (config.warmup_request_count > 0).then_some(config.warmup_request_count),
             duration: config.warmup_duration,
-            sessions: None,
-            // A timed warmup's requests get the grace period to finish.
-            grace_period: config
-                .warmup_duration
-                .map(|_| config.benchmark_grace_period),
+            sessions: config.warmup_num_sessions,
+            // Only when given: without one a timed warmup waits for all its requests.
+            grace_period: config.grace_period(true),
         };
         out.push(phase("warmup", load, &bounds));
     }
