@@ -204,9 +204,14 @@ pub struct ProfileConfig {
     #[arg(long, hide = true, default_value = "synthetic")]
     pub dataset_composer: String,
 
-    /// Transport plugin.
-    #[arg(long, hide = true, default_value = "http")]
+    /// Transport plugin (`http`, for http:// and https:// URLs alike).
+    #[arg(long, visible_alias = "transport-type", default_value = "http")]
     pub transport: String,
+
+    /// Name of the header that carries each request's session id, in place of
+    /// `X-Correlation-ID` (for example `X-Session-ID`, for a router's session affinity).
+    #[arg(long)]
+    pub session_header: Option<String>,
 
     // ---- timing: trace replay, user sessions, ramps --------------------------------------
     /// JSONL dataset file (custom dataset loaders, e.g. a Mooncake trace).
@@ -503,6 +508,12 @@ impl ReadinessMode {
 }
 
 impl ProfileConfig {
+    /// The header that carries the session id: `--session-header`, else AIPerf's
+    /// `X-Correlation-ID`.
+    pub fn correlation_header(&self) -> &str {
+        self.session_header.as_deref().unwrap_or("X-Correlation-ID")
+    }
+
     /// Records which flags `matches` (the `profile` subcommand's) took from the command
     /// line rather than from their defaults.
     pub fn note_given(&mut self, matches: &clap::ArgMatches) {

@@ -1000,6 +1000,34 @@ fn requests_carry_aiperf_id_headers_matching_their_records() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// `--session-header` renames the session id's header, as AIPerf 0.13's does: the records'
+/// correlation ids go out under that name and `X-Correlation-ID` is not sent.
+#[test]
+fn the_session_header_renames_the_correlation_header() {
+    let (url, server) = capture_heads(2);
+    let dir = run_dir("session-header");
+    profile_url(
+        &url,
+        &dir,
+        &["--request-count", "2", "--session-header", "X-Session-ID"],
+    );
+    let heads = server.join().expect("server");
+    let mut records = read_records(&dir);
+    records.sort_by_key(|r| r["metadata"]["request_start_ns"].as_u64());
+    assert_eq!(heads.len(), 2);
+    for (head, record) in heads.iter().zip(&records) {
+        let correlation = record["metadata"]["x_correlation_id"].as_str().expect("id");
+        assert_eq!(header_values(head, "x-session-id"), [correlation], "{head}");
+        assert!(header_values(head, "x-correlation-id").is_empty(), "{head}");
+    }
+    let json = read_json(&dir);
+    assert_eq!(
+        json["input_config"]["endpoint"]["session_header"],
+        "X-Session-ID"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// A header given by the user replaces ours, and the records carry the value that was
 /// sent, so they can still be matched with the server's logs.
 #[test]

@@ -164,6 +164,10 @@ fn absurd_flags_are_refused_at_start_up_with_their_message() {
              (--warmup-request-count, --warmup-duration or --num-warmup-sessions)",
         ),
         (
+            &["--session-header", "X Session"],
+            "transport:http: --session-header: invalid header name `X Session`",
+        ),
+        (
             &["--warmup-grace-period", "2"],
             "--warmup-grace-period was given without a warmup: a warmup runs only with \
              --warmup-request-count, --num-warmup-sessions or --warmup-duration",

@@ -68,37 +68,45 @@ impl Plugin for HttpTransport {
             lines: RefCell::new(vec![Vec::new(); urls.len()]),
             urls,
             pools,
-            ids: IdHeaders::from_config(config),
+            ids: IdHeaders::from_config(config)?,
         })
     }
 }
 
 /// The id headers AIPerf adds to every request, each from the record's ids: the request's
-/// own (`X-Request-ID`), its session's (`X-Correlation-ID`), and the session's again as
-/// `X-Session-Affinity`, which routers use to keep a session on one replica (on unless
-/// `AIPERF_HTTP_X_SESSION_AFFINITY_FROM_CORRELATION_ID` is false, as in AIPerf). A header
-/// of the same name given with `--header` replaces ours.
-#[derive(Debug, Clone, Copy)]
+/// own (`X-Request-ID`), its session's (`X-Correlation-ID`, or the `--session-header`
+/// name), and the session's again as `X-Session-Affinity`, which routers use to keep a
+/// session on one replica (on unless `AIPERF_HTTP_X_SESSION_AFFINITY_FROM_CORRELATION_ID`
+/// is false, as in AIPerf). A header of the same name given with `--header` replaces ours.
+#[derive(Debug, Clone)]
 struct IdHeaders {
     request: bool,
     correlation: bool,
+    /// `Name: ` of the session id's header.
+    correlation_prefix: Vec<u8>,
     affinity: bool,
 }
 
 const AFFINITY_ENV: &str = "AIPERF_HTTP_X_SESSION_AFFINITY_FROM_CORRELATION_ID";
 
 impl IdHeaders {
-    fn from_config(config: &ProfileConfig) -> Self {
+    fn from_config(config: &ProfileConfig) -> Result<Self, PluginError> {
         let given = |name: &str| given_header(&config.headers, name).is_some();
         let affinity_env = std::env::var(AFFINITY_ENV).ok();
         let affinity_off = affinity_env.as_deref().is_some_and(|v| {
             matches!(v.trim().to_ascii_lowercase().as_str(), "false" | "0" | "no")
         });
-        IdHeaders {
+        let correlation = config.correlation_header();
+        // The name goes into every request head: checked as a --header name is.
+        let probe = serde_json::json!({ correlation: "x" }).to_string();
+        aiperf_runtime::headers::parse_headers(&[probe])
+            .map_err(|e| PluginError::Config(format!("--session-header: {e}")))?;
+        Ok(IdHeaders {
             request: !given("x-request-id"),
-            correlation: !given("x-correlation-id"),
+            correlation: !given(correlation),
+            correlation_prefix: format!("{correlation}: ").into_bytes(),
             affinity: !affinity_off && !given("x-session-affinity"),
-        }
+        })
     }
 
     /// The header lines for `record`, empty when it has no ids (or all are replaced).
@@ -111,7 +119,7 @@ impl IdHeaders {
             (self.request, &b"X-Request-ID: "[..], &record.x_request_id),
             (
                 self.correlation,
-                b"X-Correlation-ID: ",
+                &self.correlation_prefix[..],
                 &record.x_correlation_id,
             ),
             (

@@ -443,7 +443,10 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         skipped_arrivals: (0..phase_count).map(|_| AtomicU64::new(0)).collect(),
         preparation: Preparation::default(),
         given_request_id: super::ids::given_header(&config.headers, "x-request-id"),
-        given_correlation_id: super::ids::given_header(&config.headers, "x-correlation-id"),
+        given_correlation_id: super::ids::given_header(
+            &config.headers,
+            config.correlation_header(),
+        ),
         config: config.clone(),
     });
 

@@ -169,6 +169,9 @@ fn endpoint(config: &ProfileConfig) -> Value {
     if given("request_timeout_seconds") || config.request_timeout_seconds != DEFAULT_TIMEOUT_S {
         e.insert("timeout".into(), float(config.request_timeout_seconds));
     }
+    if let Some(name) = &config.session_header {
+        e.insert("session_header".into(), Value::from(name.as_str()));
+    }
     if given("wait_for_model_timeout") {
         e.insert(
             "wait_for_model_timeout".into(),
