@@ -92,6 +92,12 @@ pub struct ProfileConfig {
     #[arg(long)]
     pub warmup_duration: Option<f64>,
 
+    /// Ends the run early, cancelled, once more than this share (0 to 1) of its profiling
+    /// requests failed, counted from max(--concurrency, 10) requests on, as AIPerf 0.13's
+    /// does; the results so far are written and the exit status is 1.
+    #[arg(long)]
+    pub failed_request_threshold: Option<f64>,
+
     /// Sessions the warmup starts at most (with the other warmup bounds, whichever ends
     /// first).
     #[arg(long = "num-warmup-sessions", visible_alias = "warmup-num-sessions")]
@@ -615,6 +621,13 @@ impl ProfileConfig {
             "--warmup-concurrency",
             self.warmup_concurrency.map(u64::from),
         )?;
+        if let Some(share) = self.failed_request_threshold {
+            if !(0.0..=1.0).contains(&share) {
+                return Err(format!(
+                    "--failed-request-threshold is a share of requests from 0 to 1, got {share}"
+                ));
+            }
+        }
         positive("--warmup-grace-period", self.warmup_grace_period)?;
         positive(
             "--warmup-concurrency-ramp-duration",

@@ -57,6 +57,49 @@ fn a_run_where_every_request_fails_warns_naming_the_top_error() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// `--failed-request-threshold`, as AIPerf 0.13's: once more than that share of the
+/// profiling requests failed (judged from max(concurrency, 10) records on), the run stops
+/// as a first Ctrl-C would, writes what it has, marked cancelled, and exits 1.
+#[test]
+fn too_many_failures_end_the_run_early() {
+    common::core_binary();
+    let dir = run_dir("failure-threshold");
+    let _ = std::fs::remove_dir_all(&dir);
+    let url = format!("http://127.0.0.1:{}", closed_port());
+    let started = std::time::Instant::now();
+    let output = run(
+        &url,
+        &dir,
+        &[
+            "--concurrency",
+            "2",
+            "--request-count",
+            "1000000",
+            "--failed-request-threshold",
+            "0.5",
+        ],
+    );
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(
+            "--failed-request-threshold exceeded: 10 of 10 requests failed (1.000 > 0.5); \
+             ending the run"
+        ),
+        "{stderr}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    let json = read_json(&dir);
+    assert_eq!(json["was_cancelled"], true);
+    let count = json["error_request_count"]["avg"].as_f64().unwrap_or(0.0);
+    assert!((10.0..1_000_000.0).contains(&count), "{count} failed");
+    assert_eq!(
+        json["input_config"]["phases"][0]["failed_request_threshold"],
+        0.5
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// A run where most requests succeed says nothing of the kind.
 #[test]
 fn a_healthy_run_has_no_failure_warning() {
@@ -166,6 +209,10 @@ fn absurd_flags_are_refused_at_start_up_with_their_message() {
         (
             &["--session-header", "X Session"],
             "transport:http: --session-header: invalid header name `X Session`",
+        ),
+        (
+            &["--failed-request-threshold", "1.5"],
+            "--failed-request-threshold is a share of requests from 0 to 1, got 1.5",
         ),
         (
             &["--warmup-grace-period", "2"],

@@ -284,6 +284,16 @@ pub(crate) struct PipelineSettings {
     /// (`u64::MAX` until then), published by the workers as they send. Records arrive as
     /// requests end, so the first to arrive may have started later than another.
     pub first_profiling_send: Option<Arc<AtomicU64>>,
+    /// Set once `--failed-request-threshold` is exceeded; the main thread then stops the
+    /// run as a first Ctrl-C would.
+    pub failure_abort: Arc<AtomicBool>,
+}
+
+/// `--failed-request-threshold`: whether the profiling phase's failures so far exceed
+/// the share allowed, once `floor` records have arrived (so one early failure cannot end
+/// a run), as AIPerf 0.13 judges it.
+fn over_failure_threshold(threshold: f64, floor: u64, total: u64, errors: u64) -> bool {
+    total >= floor.max(1) && errors as f64 / total as f64 > threshold
 }
 
 fn create_named<E: DispatchEnum>(name: &str, config: &ProfileConfig) -> Result<E, String> {
@@ -416,6 +426,7 @@ pub(crate) fn run_pipeline<P: PluginSet>(
 
     let mut metrics = MetricRecord::default();
     let (mut events, mut reads) = (0u64, 0u64);
+    let failure_floor = u64::from(config.concurrency.unwrap_or(0)).max(10);
     for (bytes, raw) in received(rx) {
         events += raw.responses.len() as u64;
         reads += u64::from(raw.reads);
@@ -435,6 +446,19 @@ pub(crate) fn run_pipeline<P: PluginSet>(
         match (record.raw.phase, &mut warmup) {
             (Some(Phase::Profiling), _) => {
                 profiling.add(&record, &metrics);
+                let (total, errors) = (profiling.summary.total, profiling.summary.errors);
+                if let Some(threshold) = config.failed_request_threshold {
+                    if !settings.failure_abort.load(Ordering::Relaxed)
+                        && over_failure_threshold(threshold, failure_floor, total, errors)
+                    {
+                        tracing::warn!(
+                            "--failed-request-threshold exceeded: {errors} of {total} \
+                             requests failed ({:.3} > {threshold}); ending the run",
+                            errors as f64 / total as f64
+                        );
+                        settings.failure_abort.store(true, Ordering::SeqCst);
+                    }
+                }
                 if let Some(slicer) = &mut slicer {
                     if slicer.origin().is_none() {
                         // Every request that went out published its instant before it
@@ -587,6 +611,17 @@ pub(crate) fn parse_record<E: EndpointProtocol, T: TokenizerProtocol>(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_failure_threshold_waits_for_its_floor() {
+        // 10 of 10 failed, but only 9 had arrived before: not yet judged.
+        assert!(!over_failure_threshold(0.5, 10, 9, 9));
+        assert!(over_failure_threshold(0.5, 10, 10, 6));
+        // "Exceeds": exactly the share is allowed.
+        assert!(!over_failure_threshold(0.5, 10, 10, 5));
+        assert!(!over_failure_threshold(1.0, 10, 50, 50));
+        assert!(over_failure_threshold(0.0, 10, 64, 1));
+    }
+
     use super::*;
     use crate::record::ResponseChunk;
 

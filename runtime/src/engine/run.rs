@@ -461,6 +461,7 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
             crate::export::RAW_FILE,
         ))
     });
+    let failure_abort = Arc::new(AtomicBool::new(false));
     let settings = PipelineSettings {
         config: config.clone(),
         clock,
@@ -468,6 +469,7 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         raw_path,
         conversation_ids,
         first_profiling_send,
+        failure_abort: failure_abort.clone(),
     };
     let pipeline_thread = std::thread::Builder::new()
         .name("aiperf-records".into())
@@ -521,6 +523,7 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
     };
     let grace_ns = (config.benchmark_grace_period.max(0.0) * 1e9) as u64;
     let mut interrupts_seen = 0;
+    let mut aborted = false;
     let mut last_progress = std::time::Instant::now();
     ui.on_progress(&progress(&shared));
     while !handles.iter().all(|h| h.is_finished()) {
@@ -540,6 +543,13 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
                 shared.cancel_at_ns.store(0, Ordering::SeqCst);
                 tracing::warn!("interrupted again: cancelling in-flight requests");
             }
+        }
+        if !aborted && failure_abort.load(Ordering::SeqCst) {
+            // As a first Ctrl-C: no new requests, in-flight ones get the grace period.
+            aborted = true;
+            shared.stop.store(true, Ordering::SeqCst);
+            let cancel_at = shared.clock.now().saturating_add(grace_ns);
+            shared.cancel_at_ns.fetch_min(cancel_at, Ordering::SeqCst);
         }
         if last_progress.elapsed() >= PROGRESS_EVERY {
             ui.on_progress(&progress(&shared));
@@ -572,7 +582,8 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         return Err(e);
     }
 
-    let was_cancelled = INTERRUPTS.load(Ordering::SeqCst) > 0;
+    let aborted = failure_abort.load(Ordering::SeqCst);
+    let was_cancelled = INTERRUPTS.load(Ordering::SeqCst) > 0 || aborted;
     let facts = crate::export::input_config::RunFacts {
         artifact_dir: &artifact_dir,
         ui: &ui_name,
@@ -725,10 +736,11 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         tracing::error!("{e}");
         failures.push(e);
     }
-    let exit_code = if failures.is_empty() {
-        interrupted_exit_code().unwrap_or(0)
-    } else {
-        1
+    let exit_code = match interrupted_exit_code() {
+        Some(code) if failures.is_empty() => code,
+        // A run ended by --failed-request-threshold failed, as AIPerf's exits non-zero.
+        _ if failures.is_empty() && !aborted => 0,
+        _ => 1,
     };
     Ok(RunOutcome {
         results,

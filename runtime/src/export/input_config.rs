@@ -601,7 +601,11 @@ fn phases(config: &ProfileConfig, facts: &RunFacts<'_>) -> Vec<Value> {
             .benchmark_duration
             .map(|_| config.benchmark_grace_period),
     };
-    out.push(phase("profiling", config, &bounds));
+    let mut profiling = phase("profiling", config, &bounds);
+    if let (Some(share), Value::Object(p)) = (config.failed_request_threshold, &mut profiling) {
+        p.insert("failed_request_threshold".into(), float(share));
+    }
+    out.push(profiling);
     out
 }
 
