@@ -193,8 +193,8 @@ pub struct ProfileConfig {
     #[arg(long)]
     pub random_seed: Option<u64>,
 
-    /// Measuring worker threads (default: one per core).
-    #[arg(long)]
+    /// Measuring worker threads (default: one per core; never more than --concurrency).
+    #[arg(long, visible_aliases = ["workers-max", "max-workers"])]
     pub workers: Option<u32>,
 
     /// I/O driver: `auto` (io_uring, epoll when unavailable), `uring` or `epoll`.
@@ -242,6 +242,12 @@ pub struct ProfileConfig {
     /// Do not replay timestamps even when the trace has them.
     #[arg(long)]
     pub no_fixed_schedule: bool,
+
+    /// Drop the dataset's timestamps and inter-turn delays, so turns go as the timing
+    /// flags say instead of after the recorded think time (no effect on a fixed_schedule
+    /// run, whose mode the timestamps chose).
+    #[arg(long)]
+    pub ignore_trace_delays: bool,
 
     /// Offset timestamps so the first one is zero.
     #[arg(long)]

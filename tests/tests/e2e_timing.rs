@@ -467,11 +467,9 @@ fn trace_delay_counts_from_the_previous_response() {
             "\n",
         ),
     );
-    profile(
-        &mock,
-        &dir,
-        &["--input-file", trace.to_str().expect("utf-8 path")],
-    );
+    let trace = trace.to_str().expect("utf-8 path");
+    // single_turn is not a trace format: its timestamps replay when asked to.
+    profile(&mock, &dir, &["--input-file", trace, "--fixed-schedule"]);
     let records = read_records(&dir);
     assert_eq!(records.len(), 2);
     assert!(errors(&records).is_empty(), "{:?}", errors(&records));
@@ -512,6 +510,37 @@ fn trace_delay_counts_from_the_previous_response() {
     assert!(
         (150.0..160.0).contains(&after_send),
         "second turn {after_send} ms after the first send"
+    );
+
+    // --ignore-trace-delays drops the think time: the second turn follows the response.
+    profile(
+        &mock,
+        &dir,
+        &[
+            "--input-file",
+            trace,
+            "--ignore-trace-delays",
+            "--request-count",
+            "2",
+        ],
+    );
+    let records = read_records(&dir);
+    let by_session = sessions(&records);
+    let turns = by_session
+        .values()
+        .find(|turns| turns.len() == 2)
+        .expect("both turns in one session");
+    let after_response = ms(
+        ns(turns[0], "request_end_ns"),
+        ns(turns[1], "request_start_ns"),
+    );
+    assert!(
+        (0.0..40.0).contains(&after_response),
+        "second turn sent {after_response} ms after the first response"
+    );
+    assert_eq!(
+        read_json(&dir)["input_config"]["datasets"][0]["ignore_trace_delays"],
+        true
     );
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&inputs);

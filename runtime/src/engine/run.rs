@@ -250,7 +250,7 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
     crate::metrics::Goodput::from_config(&config, &computed)?;
     let tokenizer: P::Tokenizer = create(tokenizer_plugin::<P>(&config)?, &config)?;
     tracing::debug!(elapsed = ?launched.elapsed(), "tokenizer ready");
-    let dataset = match &config.input_file {
+    let mut dataset = match &config.input_file {
         Some(file) => load_custom_dataset::<P>(&config, file, &tokenizer)?,
         None => {
             let mut composer: P::DatasetComposer = create(&config.dataset_composer, &config)?;
@@ -276,6 +276,20 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
     }
     // Decided with the timing (a timestamped trace replays in its own order).
     let mode = crate::plugin::normalize_name(&config.effective_timing_mode());
+    if config.ignore_trace_delays {
+        if mode == "fixed_schedule" {
+            // As AIPerf: the timestamps chose the mode before they could be ignored.
+            tracing::warn!(
+                "--ignore-trace-delays does nothing in a fixed_schedule run (add \
+                 --no-fixed-schedule to send the trace's turns back to back)"
+            );
+        } else {
+            for turn in dataset.iter_mut().flat_map(|c| c.turns.iter_mut()) {
+                turn.timestamp_ms = None;
+                turn.delay_ms = None;
+            }
+        }
+    }
     if config.dataset_sampling_strategy.is_some() && mode != "request_rate" {
         tracing::warn!(
             "--dataset-sampling-strategy is not used: the {mode} timing strategy picks each \

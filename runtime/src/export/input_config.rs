@@ -374,6 +374,10 @@ fn dataset(config: &ProfileConfig, facts: &RunFacts<'_>) -> Value {
             if let Some(format) = &config.custom_dataset_type {
                 d.insert("format".into(), Value::from(normalize_name(format)));
             }
+            if config.was_given("ignore_trace_delays") {
+                let ignore = Value::Bool(config.ignore_trace_delays);
+                d.insert("ignore_trace_delays".into(), ignore);
+            }
         }
         None => {
             d.insert("type".into(), Value::from("synthetic"));
