@@ -214,6 +214,12 @@ pub struct ProfileConfig {
     #[arg(long, visible_alias = "transport-type", default_value = "http")]
     pub transport: String,
 
+    /// Request body encoding, `application/json` or `multipart/form-data`: as AIPerf
+    /// 0.13, only the endpoint's own (forms for endpoints that post forms, such as
+    /// `video_generation`; JSON for the rest) is accepted; unset, it is that one.
+    #[arg(long, value_parser = ["application/json", "multipart/form-data"], ignore_case = true)]
+    pub request_content_type: Option<String>,
+
     /// Name of the header that carries each request's session id, in place of
     /// `X-Correlation-ID` (for example `X-Session-ID`, for a router's session affinity).
     #[arg(long)]
@@ -609,6 +615,27 @@ impl ProfileConfig {
         if !(wait.is_finite() && wait >= 0.0) {
             return Err(format!(
                 "--wait-for-model-timeout must be a number of seconds, 0 or more, got {wait}"
+            ));
+        }
+        // As AIPerf 0.13: a probe setting off its default without the probe is a mistake.
+        let idle_probe_flags: Vec<&str> = [
+            (
+                "--wait-for-model-interval",
+                self.wait_for_model_interval != 5.0,
+            ),
+            (
+                "--wait-for-model-mode",
+                self.wait_for_model_mode != ReadinessMode::Inference,
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(flag, off_default)| (off_default && wait == 0.0).then_some(flag))
+        .collect();
+        if !idle_probe_flags.is_empty() {
+            return Err(format!(
+                "{} has no effect unless --wait-for-model-timeout is above 0, which turns \
+                 the readiness probe on",
+                idle_probe_flags.join(", ")
             ));
         }
         if let (Some(slice), Some(duration)) = (self.slice_duration, self.benchmark_duration) {

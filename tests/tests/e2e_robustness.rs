@@ -211,6 +211,16 @@ fn absurd_flags_are_refused_at_start_up_with_their_message() {
             "transport:http: --session-header: invalid header name `X Session`",
         ),
         (
+            &["--wait-for-model-interval", "1"],
+            "--wait-for-model-interval has no effect unless --wait-for-model-timeout is \
+             above 0, which turns the readiness probe on",
+        ),
+        (
+            &["--request-content-type", "multipart/form-data"],
+            "--request-content-type multipart/form-data is for endpoints that post forms \
+             (such as video_generation); endpoint `chat` posts JSON",
+        ),
+        (
             &["--failed-request-threshold", "1.5"],
             "--failed-request-threshold is a share of requests from 0 to 1, got 1.5",
         ),

@@ -234,6 +234,23 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
     // Everything the measuring threads need is computed before the clock starts.
     let endpoint: P::Endpoint = create(&config.endpoint_type, &config)?;
     let metadata = endpoint.metadata().clone();
+    if let Some(kind) = &config.request_content_type {
+        let form = kind.eq_ignore_ascii_case("multipart/form-data");
+        if form && !metadata.requires_form_data {
+            return Err(format!(
+                "--request-content-type multipart/form-data is for endpoints that post forms \
+                 (such as video_generation); endpoint `{}` posts JSON",
+                config.endpoint_type
+            ));
+        }
+        if !form && metadata.requires_form_data {
+            return Err(format!(
+                "endpoint `{}` posts multipart/form-data; --request-content-type {kind} does \
+                 not fit it",
+                config.endpoint_type
+            ));
+        }
+    }
     if config.streaming && !metadata.supports_streaming {
         tracing::warn!(
             "endpoint `{}` does not stream; --streaming is ignored",

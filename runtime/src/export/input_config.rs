@@ -169,6 +169,10 @@ fn endpoint(config: &ProfileConfig) -> Value {
     if given("request_timeout_seconds") || config.request_timeout_seconds != DEFAULT_TIMEOUT_S {
         e.insert("timeout".into(), float(config.request_timeout_seconds));
     }
+    if let Some(kind) = &config.request_content_type {
+        let kind = kind.to_ascii_lowercase();
+        e.insert("request_content_type".into(), Value::from(kind));
+    }
     if let Some(name) = &config.session_header {
         e.insert("session_header".into(), Value::from(name.as_str()));
     }
