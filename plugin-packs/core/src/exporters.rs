@@ -2,7 +2,9 @@
 
 use std::path::PathBuf;
 
-use aiperf_runtime::export::{self, console, csv, json, timeslices, write_atomically};
+use aiperf_runtime::export::{
+    self, console, csv, json, timeslices, write_atomically, write_atomically_with,
+};
 use aiperf_runtime::plugin::{Plugin, PluginContext, PluginError};
 use aiperf_runtime::protocols::{ConsoleExporterProtocol, DataExporterProtocol};
 use aiperf_runtime::results::RunResults;
@@ -82,7 +84,7 @@ impl DataExporterProtocol for TimesliceJsonExporter {
     fn export(&self, results: &RunResults) -> Result<PathBuf, PluginError> {
         slices_present(results, "timeslice_json")?;
         let path = results.export_path(export::TIMESLICES_JSON_FILE);
-        write_atomically(&path, &timeslices::render_json(results))?;
+        write_atomically_with(&path, |out| timeslices::write_json(results, out))?;
         Ok(path)
     }
 }
@@ -103,7 +105,7 @@ impl DataExporterProtocol for TimesliceCsvExporter {
     fn export(&self, results: &RunResults) -> Result<PathBuf, PluginError> {
         slices_present(results, "timeslice_csv")?;
         let path = results.export_path(export::TIMESLICES_CSV_FILE);
-        write_atomically(&path, &timeslices::render_csv(results))?;
+        write_atomically_with(&path, |out| timeslices::write_csv(results, out))?;
         Ok(path)
     }
 }

@@ -34,13 +34,30 @@ pub const CONSOLE_FILE: &str = "profile_export_console.txt";
 /// Writes `content` to `path` through a `.partial` sibling and a rename, so a crash
 /// or a full disk never leaves a truncated artifact under the final name.
 pub fn write_atomically(path: &std::path::Path, content: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    write_atomically_with(path, |out| out.write_all(content.as_bytes()))
+}
+
+/// [`write_atomically`] of a file written piece by piece by `write`, through a buffer:
+/// for files too large to hold whole in memory first.
+pub fn write_atomically_with<F>(path: &std::path::Path, write: F) -> std::io::Result<()>
+where
+    F: FnOnce(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<()>,
+{
+    use std::io::Write as _;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
     let mut partial = path.as_os_str().to_owned();
     partial.push(".partial");
     let partial = std::path::PathBuf::from(partial);
-    let result = std::fs::write(&partial, content).and_then(|()| std::fs::rename(&partial, path));
+    let result = std::fs::File::create(&partial)
+        .and_then(|file| {
+            let mut out = std::io::BufWriter::with_capacity(1 << 16, file);
+            write(&mut out)?;
+            out.flush()
+        })
+        .and_then(|()| std::fs::rename(&partial, path));
     // The path goes into the error: an exporter's failure names the file it lost.
     result.map_err(|e| {
         let _ = std::fs::remove_file(&partial);

@@ -7,6 +7,8 @@
 //! run's `input_config`. The position of a slice in the list is its index. The CSV is
 //! "tidy": one row per slice, metric and statistic.
 
+use std::io::Write;
+
 use super::csv::push_row;
 use super::json::metric_json;
 use super::jsonw::Json;
@@ -23,28 +25,40 @@ const CSV_HEADER: [&str; 7] = [
 ];
 
 /// The JSON document, pretty-printed with two-space indentation and no trailing newline,
-/// as the summary is. Written slice by slice: a tree of every slice's statistics at once
-/// took several times the memory of the text it becomes.
+/// as the summary is.
 pub fn render_json(results: &RunResults) -> String {
+    let mut out = Vec::new();
+    // Writing to a Vec cannot fail, and the pieces are `String`s: the bytes are UTF-8.
+    let _ = write_json(results, &mut out);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// [`render_json`] written slice by slice: a tree of every slice's statistics took
+/// several times the memory of the text it becomes, and the text itself runs to hundreds
+/// of megabytes at the slice cap.
+pub fn write_json<W: Write>(results: &RunResults, out: &mut W) -> std::io::Result<()> {
     // What `Json::Obj([("timeslices", Json::Arr(slices)), ("input_config", ..)])
-    // .write_pretty(out, 0)` writes, without holding all the slices' trees.
-    let mut out = String::from("{\n  \"timeslices\": ");
+    // .write_pretty(out, 0)` writes, without holding all the slices at once.
+    out.write_all(b"{\n  \"timeslices\": ")?;
     if results.timeslices.is_empty() {
-        out.push_str("[]");
+        out.write_all(b"[]")?;
     } else {
-        out.push('[');
+        out.write_all(b"[")?;
+        let mut piece = String::new();
         for (i, slice) in results.timeslices.iter().enumerate() {
-            out.push_str(if i > 0 { ",\n    " } else { "\n    " });
-            slice_json(slice).write_pretty(&mut out, 2);
+            piece.clear();
+            piece.push_str(if i > 0 { ",\n    " } else { "\n    " });
+            slice_json(slice).write_pretty(&mut piece, 2);
+            out.write_all(piece.as_bytes())?;
         }
-        out.push_str("\n  ]");
+        out.write_all(b"\n  ]")?;
     }
     if !results.input_config.is_null() {
-        out.push_str(",\n  \"input_config\": ");
-        Json::from_value(&results.input_config).write_pretty(&mut out, 1);
+        let mut piece = String::from(",\n  \"input_config\": ");
+        Json::from_value(&results.input_config).write_pretty(&mut piece, 1);
+        out.write_all(piece.as_bytes())?;
     }
-    out.push_str("\n}");
-    out
+    out.write_all(b"\n}")
 }
 
 fn slice_json(slice: &Timeslice) -> Json {
@@ -70,9 +84,19 @@ fn slice_json(slice: &Timeslice) -> Json {
 /// in AIPerf's order (`avg` alone for single-value metrics), values with two decimals.
 /// CRLF line endings, as Python's `csv` module writes them.
 pub fn render_csv(results: &RunResults) -> String {
-    let mut out = String::new();
-    push_row(&mut out, CSV_HEADER.map(str::to_owned));
+    let mut out = Vec::new();
+    // Writing to a Vec cannot fail, and the rows are `String`s: the bytes are UTF-8.
+    let _ = write_csv(results, &mut out);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// [`render_csv`] written slice by slice (it reaches 190 MB at the slice cap).
+pub fn write_csv<W: Write>(results: &RunResults, out: &mut W) -> std::io::Result<()> {
+    let mut rows = String::new();
+    push_row(&mut rows, CSV_HEADER.map(str::to_owned));
+    out.write_all(rows.as_bytes())?;
     for (index, slice) in results.timeslices.iter().enumerate() {
+        rows.clear();
         let mut metrics: Vec<&MetricResult> = Vec::with_capacity(slice.metrics.len());
         for m in &slice.metrics {
             if !metrics.iter().any(|k| k.tag == m.tag) {
@@ -94,7 +118,7 @@ pub fn render_csv(results: &RunResults) -> String {
                     continue;
                 }
                 push_row(
-                    &mut out,
+                    &mut rows,
                     [
                         index.clone(),
                         start.clone(),
@@ -107,8 +131,9 @@ pub fn render_csv(results: &RunResults) -> String {
                 );
             }
         }
+        out.write_all(rows.as_bytes())?;
     }
-    out
+    Ok(())
 }
 
 /// A metric's statistics in AIPerf's column order (`avg, min, max, sum, p1 ... p99,
