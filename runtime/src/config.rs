@@ -11,7 +11,7 @@ use serde::Serialize;
 pub const DEFAULT_REQUEST_COUNT: u64 = 10;
 
 /// How a binary benchmarks one server.
-#[derive(Debug, Clone, Args, Serialize)]
+#[derive(Debug, Clone, Args)]
 pub struct ProfileConfig {
     /// Model name(s) sent in requests (comma-separated or repeated).
     #[arg(short = 'm', long = "model", visible_aliases = ["model-names"], value_delimiter = ',',
@@ -42,12 +42,10 @@ pub struct ProfileConfig {
 
     /// Bearer token sent as `Authorization` (never written to artifacts or logs).
     #[arg(long)]
-    #[serde(serialize_with = "redact_secret")]
     pub api_key: Option<String>,
 
     /// Extra header `Name:Value` (repeatable).
     #[arg(short = 'H', long = "header")]
-    #[serde(serialize_with = "redact_headers")]
     pub headers: Vec<String>,
 
     /// Extra body field `key:value` (value type inferred) or a JSON object (repeatable).
@@ -479,15 +477,13 @@ pub struct ProfileConfig {
     /// gave even at its default value, and so does ours; a config built otherwise (tests)
     /// has none, and then only values off AIPerf's defaults are listed.
     #[arg(skip)]
-    #[serde(skip)]
     pub given: BTreeSet<String>,
 }
 
 /// `--image-format`. JPEG is the default because it is what AIPerf 0.13 sends when the
 /// flag is not given (its command line shows `png`, but its configuration's default, which
 /// applies then, is JPEG).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ImageFormat {
     Png,
     Jpeg,
@@ -506,8 +502,7 @@ impl ImageFormat {
 }
 
 /// `--wait-for-model-mode`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ReadinessMode {
     Models,
     Inference,
@@ -1055,15 +1050,6 @@ fn parse_goodput(s: &str) -> Result<GoodputSlos, String> {
     Ok(GoodputSlos(slos))
 }
 
-/// `api_key` when the config itself is serialized: `"<redacted>"` when set. (The
-/// artifacts' `input_config` is built by `export::input_config`, which redacts it too.)
-fn redact_secret<S: serde::Serializer>(value: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
-    match value {
-        Some(_) => s.serialize_str("<redacted>"),
-        None => s.serialize_none(),
-    }
-}
-
 /// A `--header` value as written into artifacts and logs: every value becomes
 /// `<redacted>`, names stay. Any header may carry a credential (`X-Auth-Token`,
 /// `Ocp-Apim-Subscription-Key`, ...), so no list of names can tell which are safe.
@@ -1135,12 +1121,6 @@ fn shell_word(arg: String) -> String {
 }
 
 const REDACTED_ARG: &str = "<redacted>";
-
-/// `--header` values when the config itself is serialized, credentials replaced by
-/// `<redacted>`.
-fn redact_headers<S: serde::Serializer>(headers: &[String], s: S) -> Result<S::Ok, S::Error> {
-    s.collect_seq(headers.iter().map(|h| redact_header(h)))
-}
 
 #[cfg(test)]
 mod transport_flag_tests {
@@ -1228,45 +1208,6 @@ mod transport_flag_tests {
         ] {
             assert!(parse(bad).is_err(), "{bad:?}");
         }
-    }
-
-    #[test]
-    /// The config's own serialization (not the artifacts' `input_config`, which
-    /// `export::input_config` builds) keeps credentials out too.
-    fn the_serialized_config_holds_no_credentials() {
-        let c = parse(&[
-            "--api-key",
-            "sk-1",
-            "-H",
-            "Authorization: Bearer sk-2",
-            "-H",
-            "x-api-key:sk-3",
-            "-H",
-            "X-Auth-Token:tok-4",
-            "--header=Ocp-Apim-Subscription-Key:sub-5",
-            "-H",
-            r#"{"X-B": "json-6", "X-A": 7}"#,
-            "-H",
-            "no-colon-8",
-        ])
-        .unwrap();
-        let v = serde_json::to_value(&c).unwrap();
-        assert_eq!(v["api_key"], "<redacted>");
-        assert_eq!(
-            v["headers"],
-            serde_json::json!([
-                "Authorization:<redacted>",
-                "x-api-key:<redacted>",
-                "X-Auth-Token:<redacted>",
-                "Ocp-Apim-Subscription-Key:<redacted>",
-                r#"{"X-A":"<redacted>","X-B":"<redacted>"}"#,
-                "<redacted>",
-            ])
-        );
-        assert_eq!(
-            serde_json::to_value(parse(&[]).unwrap()).unwrap()["api_key"],
-            serde_json::Value::Null
-        );
     }
 
     fn redact(args: &[&str]) -> String {
