@@ -612,3 +612,58 @@ fn synthetic_conversations_send_their_history_after_each_delay() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// BC-27: a concurrency limit is exact, whatever the requests' lengths. At
+/// `--concurrency 8` with output lengths from 0 to about 40 tokens (requests of 20 to
+/// 220 ms, ending out of order), the server never holds more than 8 at once, and each
+/// request after the first 8 starts after a completion freed its slot: the (8 + j)-th
+/// send follows the j-th completion, on the client's own clock, and closely.
+#[test]
+fn a_concurrency_limit_is_exact_whatever_the_request_lengths() {
+    use aiperf_tests::mock::{spawn_background, MockConfig};
+    core_binary();
+    let mock = spawn_background(MockConfig {
+        ttft: std::time::Duration::from_millis(20),
+        itl: std::time::Duration::from_millis(5),
+        ..MockConfig::default()
+    })
+    .expect("start the in-process mock");
+    let dir = run_dir("bc27");
+    common::profile_url(
+        &mock.url(),
+        &dir,
+        &[
+            "--concurrency",
+            "8",
+            "--request-count",
+            "120",
+            "--output-tokens-mean",
+            "20",
+            "--output-tokens-stddev",
+            "10",
+        ],
+    );
+    assert_eq!(mock.stats().peak_in_flight(), 8, "the server's own count");
+    let records = read_records(&dir);
+    assert_eq!(records.len(), 120);
+    assert!(errors(&records).is_empty(), "{:?}", errors(&records));
+    let mut starts: Vec<i128> = records.iter().map(|r| ns(r, "request_start_ns")).collect();
+    let mut ends: Vec<i128> = records.iter().map(|r| ns(r, "request_end_ns")).collect();
+    starts.sort_unstable();
+    ends.sort_unstable();
+    let mut gaps: Vec<f64> = starts[8..]
+        .iter()
+        .zip(&ends)
+        .map(|(start, end)| (start - end) as f64 / 1e6)
+        .collect();
+    assert!(
+        gaps.iter().all(|&gap| gap >= 0.0),
+        "a send before a slot was free: {gaps:?}"
+    );
+    gaps.sort_by(f64::total_cmp);
+    // The target (1 ms) is for a quiet machine; a test shares its two cores.
+    let median = gaps[gaps.len() / 2];
+    assert!(median < 2.0, "median slot refill {median} ms: {gaps:?}");
+    mock.shutdown().expect("clean shutdown");
+    let _ = std::fs::remove_dir_all(&dir);
+}
