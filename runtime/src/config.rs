@@ -1,7 +1,7 @@
 //! The `profile` command's configuration, with AIPerf's flag names and defaults.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::parser::ValueSource;
 use clap::Args;
@@ -149,6 +149,40 @@ pub struct ProfileConfig {
     /// Distinct synthetic prompts to compose.
     #[arg(long, visible_alias = "num-prompts", default_value_t = 100)]
     pub num_dataset_entries: usize,
+
+    /// Distinct prefix prompts (synthetic, for KV cache testing): the first turn of each
+    /// conversation starts with one of them, picked at random. Needs
+    /// `--prompt-prefix-length`. Mutually exclusive with `--shared-system-prompt-length`
+    /// and `--user-context-prompt-length`.
+    #[arg(long = "prompt-prefix-pool-size",
+          visible_aliases = ["prefix-prompt-pool-size", "num-prefix-prompts"])]
+    pub prompt_prefix_pool_size: Option<u32>,
+
+    /// Tokens of each prefix prompt. The prefix is added to the prompt, whose own length
+    /// stays `--isl`: a first turn has prefix plus `--isl` tokens.
+    #[arg(long = "prompt-prefix-length", visible_alias = "prefix-prompt-length")]
+    pub prompt_prefix_length: Option<u32>,
+
+    /// Tokens of one synthetic system prompt shared by every conversation, sent as a
+    /// `system` message before each request's messages (chat endpoints).
+    #[arg(long = "shared-system-prompt-length")]
+    pub prompt_prefix_shared_system_length: Option<u32>,
+
+    /// Tokens of a synthetic context prompt of each conversation's own, sent as a `user`
+    /// message after the system message and before the conversation's turns (chat
+    /// endpoints).
+    #[arg(long = "user-context-prompt-length")]
+    pub prompt_prefix_user_context_length: Option<u32>,
+
+    /// A system prompt, sent verbatim as a `system` message before every request's
+    /// messages (endpoints with a system role: chat, chat_embeddings). Works with file
+    /// datasets too. Its tokens add to `--isl`.
+    #[arg(long)]
+    pub system_prompt: Option<String>,
+
+    /// `--system-prompt` read from a UTF-8 text file, once at start-up.
+    #[arg(long)]
+    pub system_prompt_file: Option<PathBuf>,
 
     /// Tokenizer for token counts (`builtin` = o200k_base, embedded).
     #[arg(long, default_value = "builtin")]
@@ -757,7 +791,156 @@ impl ProfileConfig {
                     .into(),
             );
         }
+        self.validate_prompt_context()?;
         crate::limits::check(self)
+    }
+
+    /// The prefix, system and user context prompt flags, with AIPerf 0.13's rules
+    /// (`PrefixPromptConfig`, `SystemPromptMixin`, `validate_system_prompt_compatibility`
+    /// and the converter's file-dataset check), the file read as AIPerf reads it, at
+    /// start-up. Two differences: a pool size without a length (AIPerf composes no prefix)
+    /// and a length without a pool size (AIPerf fails while composing) are refused here.
+    /// Whether the endpoint sends a system message is checked once it is created
+    /// ([`Self::SYSTEM_PROMPT_UNSUPPORTED`]).
+    fn validate_prompt_context(&self) -> Result<(), String> {
+        for (flag, value) in [
+            ("--prompt-prefix-pool-size", self.prompt_prefix_pool_size),
+            ("--prompt-prefix-length", self.prompt_prefix_length),
+            (
+                "--shared-system-prompt-length",
+                self.prompt_prefix_shared_system_length,
+            ),
+            (
+                "--user-context-prompt-length",
+                self.prompt_prefix_user_context_length,
+            ),
+        ] {
+            if value == Some(0) {
+                return Err(format!("{flag} must be at least 1"));
+            }
+        }
+        let pool = self.prompt_prefix_pool_size.is_some() || self.prompt_prefix_length.is_some();
+        let context = self.prompt_prefix_shared_system_length.is_some()
+            || self.prompt_prefix_user_context_length.is_some();
+        if pool && context {
+            return Err("--prompt-prefix-pool-size/--prompt-prefix-length and \
+                        --shared-system-prompt-length/--user-context-prompt-length are \
+                        mutually exclusive"
+                .into());
+        }
+        match (self.prompt_prefix_pool_size, self.prompt_prefix_length) {
+            (Some(_), None) => {
+                return Err(
+                    "--prompt-prefix-pool-size needs --prompt-prefix-length, the \
+                            tokens of each prefix prompt"
+                        .into(),
+                )
+            }
+            (None, Some(_)) => {
+                return Err(
+                    "--prompt-prefix-length needs --prompt-prefix-pool-size, the \
+                            number of prefix prompts to pick from"
+                        .into(),
+                )
+            }
+            _ => {}
+        }
+        let prefix_flags = self.prefix_prompt_flags();
+        if self.input_file.is_some() && !prefix_flags.is_empty() {
+            return Err(format!(
+                "{} is only supported with synthetic datasets; remove --input-file to apply \
+                 synthetic-only prompt shaping",
+                prefix_flags.join(", ")
+            ));
+        }
+        if self.system_prompt()?.is_some() {
+            if self.prompt_prefix_shared_system_length.is_some() {
+                return Err("--system-prompt/--system-prompt-file and \
+                            --shared-system-prompt-length are mutually exclusive: both fill \
+                            the system message. Use the first for verbatim text, the second \
+                            for synthetic filler of a target token length."
+                    .into());
+            }
+            if pool {
+                return Err("--system-prompt/--system-prompt-file and \
+                            --num-prefix-prompts/--prefix-prompt-length are mutually \
+                            exclusive, matching --shared-system-prompt-length, which fills \
+                            the same system-message slot."
+                    .into());
+            }
+        }
+        Ok(())
+    }
+
+    /// The text of `--system-prompt`, or of the `--system-prompt-file` it names (read on
+    /// every call), checked as AIPerf's `SystemPromptMixin` checks it: not both, not empty
+    /// or blank, and a file is a regular UTF-8 file reached through no symbolic link
+    /// (AIPerf's `safe_read_template_path`; a leading `~` is the home directory).
+    pub fn system_prompt(&self) -> Result<Option<String>, String> {
+        match (&self.system_prompt, &self.system_prompt_file) {
+            (Some(_), Some(_)) => Err("system_prompt (--system-prompt) and system_prompt_file \
+                                       (--system-prompt-file) are mutually exclusive; set \
+                                       exactly one."
+                .into()),
+            (Some(text), None) if text.trim().is_empty() => Err(
+                "system_prompt (--system-prompt) is empty or whitespace-only. Omit the \
+                     option entirely to run without a system prompt."
+                    .into(),
+            ),
+            (Some(text), None) => Ok(Some(text.clone())),
+            (None, Some(path)) => {
+                let text = read_regular_file(path).map_err(|why| {
+                    format!(
+                        "system_prompt_file (--system-prompt-file) could not be read: {} \
+                         ({why}). Expected a readable regular UTF-8 text file with no \
+                         symlinked path component.",
+                        path.display()
+                    )
+                })?;
+                if text.trim().is_empty() {
+                    return Err(format!(
+                        "system_prompt_file (--system-prompt-file) is empty or \
+                         whitespace-only: {}. Omit the option entirely to run without a \
+                         system prompt.",
+                        path.display()
+                    ));
+                }
+                Ok(Some(text))
+            }
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// The start of the error for `--system-prompt` with an endpoint that has no system
+    /// role (AIPerf's wording); the engine adds the endpoints that have one.
+    pub const SYSTEM_PROMPT_UNSUPPORTED: &'static str =
+        "--system-prompt/--system-prompt-file is not supported by endpoint type";
+
+    /// The prefix prompt flags given, by their first names (AIPerf refuses them with a
+    /// file dataset, and with endpoints that neither tokenize their input nor produce
+    /// tokens).
+    pub fn prefix_prompt_flags(&self) -> Vec<&'static str> {
+        [
+            (
+                self.prompt_prefix_length.is_some(),
+                "--prompt-prefix-length",
+            ),
+            (
+                self.prompt_prefix_pool_size.is_some(),
+                "--prompt-prefix-pool-size",
+            ),
+            (
+                self.prompt_prefix_shared_system_length.is_some(),
+                "--shared-system-prompt-length",
+            ),
+            (
+                self.prompt_prefix_user_context_length.is_some(),
+                "--user-context-prompt-length",
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(given, flag)| given.then_some(flag))
+        .collect()
     }
 
     /// The primary model name.
@@ -919,6 +1102,29 @@ impl ExportLevel {
 }
 
 /// A name for files inside the artifact directory, not a path.
+/// A file's text as AIPerf's `safe_read_template_path` reads it: a leading `~` is the home
+/// directory, no symbolic link on the way (the file or any directory above it), a regular
+/// file, UTF-8. The error says why not.
+fn read_regular_file(path: &Path) -> Result<String, String> {
+    let path = match (path.strip_prefix("~"), std::env::var_os("HOME")) {
+        (Ok(rest), Some(home)) => PathBuf::from(home).join(rest),
+        _ => path.to_path_buf(),
+    };
+    let mut step = Some(path.as_path());
+    while let Some(p) = step.filter(|p| !p.as_os_str().is_empty()) {
+        if std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(format!("{} is a symbolic link", p.display()));
+        }
+        step = p.parent();
+    }
+    let meta = std::fs::metadata(&path).map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err("not a regular file".into());
+    }
+    let bytes = std::fs::read(&path).map_err(|e| e.to_string())?;
+    String::from_utf8(bytes).map_err(|_| "not UTF-8 text".into())
+}
+
 fn parse_export_prefix(s: &str) -> Result<String, String> {
     let name = s.trim();
     if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\\', '\0']) {

@@ -1,5 +1,7 @@
 //! Conversations to send: what composers produce and workers read.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 /// One request's worth of input.
@@ -51,6 +53,18 @@ pub struct Turn {
     /// endpoint's fields is added; `extra` still merges over it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub raw_payload: Option<serde_json::Value>,
+    /// The conversation's system message (AIPerf's `Conversation.system_message`: a
+    /// `--shared-system-prompt-length` prompt or `--system-prompt`). Every turn of the
+    /// conversation holds it, shared, since an endpoint formats a request from its turn
+    /// alone; endpoints with a system role send it before each request's messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system_message: Option<Arc<str>>,
+    /// The conversation's user context message (AIPerf's
+    /// `Conversation.user_context_message`, from `--user-context-prompt-length`), held by
+    /// every turn as [`system_message`](Self::system_message) is; sent as a `user` message
+    /// after the system message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_context_message: Option<Arc<str>>,
 }
 
 impl Turn {
@@ -60,6 +74,14 @@ impl Turn {
             .get(index)
             .map(String::as_str)
             .filter(|n| !n.is_empty())
+    }
+
+    /// The conversation-level messages an endpoint with a system role sends before the
+    /// turn's own: the system message, then the user context message.
+    pub fn context_messages(&self) -> impl Iterator<Item = &str> + '_ {
+        [&self.system_message, &self.user_context_message]
+            .into_iter()
+            .filter_map(|m| m.as_deref())
     }
 
     /// The texts named `name`, in order.
@@ -79,6 +101,30 @@ pub struct Conversation {
     pub turns: Vec<Turn>,
 }
 
+/// Gives every turn of `dataset` the verbatim system prompt `text`, as AIPerf's
+/// `_inject_custom_system_prompt`: a conversation that has a system message keeps it after
+/// `text` and a blank line (one system message, since many servers mishandle two).
+pub fn inject_system_prompt(dataset: &mut [Conversation], text: &str) {
+    let shared: Arc<str> = Arc::from(text);
+    for conversation in dataset {
+        let own = conversation
+            .turns
+            .iter()
+            .find_map(|t| t.system_message.clone());
+        let message = match own {
+            Some(own) => Arc::from(format!("{text}{SYSTEM_PROMPT_JOIN_SEP}{own}")),
+            None => shared.clone(),
+        };
+        for turn in &mut conversation.turns {
+            turn.system_message = Some(message.clone());
+        }
+    }
+}
+
+/// Between a `--system-prompt` and a system message the dataset has (AIPerf's
+/// `SYSTEM_PROMPT_JOIN_SEP`).
+pub const SYSTEM_PROMPT_JOIN_SEP: &str = "\n\n";
+
 /// Milliseconds (a turn's `delay_ms` or `timestamp_ms`) to whole nanoseconds, saturating;
 /// negative and NaN give 0.
 ///
@@ -97,4 +143,49 @@ pub fn ms_to_ns(ms: f64) -> u64 {
     (whole as u64)
         .saturating_mul(1_000_000)
         .saturating_add(fraction_ns)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conversation(turns: usize, system: Option<&str>) -> Conversation {
+        Conversation {
+            session_id: "s".into(),
+            turns: (0..turns)
+                .map(|_| Turn {
+                    system_message: system.map(Arc::from),
+                    ..Turn::default()
+                })
+                .collect(),
+        }
+    }
+
+    /// AIPerf's `_inject_custom_system_prompt`: every conversation gets the text, before
+    /// its own system message with a blank line between, on every turn.
+    #[test]
+    fn a_system_prompt_goes_before_a_conversations_own() {
+        let mut dataset = vec![conversation(2, None), conversation(2, Some("own rules"))];
+        inject_system_prompt(&mut dataset, "SP");
+        let messages: Vec<Vec<Option<&str>>> = dataset
+            .iter()
+            .map(|c| {
+                c.turns
+                    .iter()
+                    .map(|t| t.system_message.as_deref())
+                    .collect()
+            })
+            .collect();
+        assert_eq!(
+            messages,
+            [
+                [Some("SP"), Some("SP")],
+                [Some("SP\n\nown rules"), Some("SP\n\nown rules")]
+            ]
+        );
+        // One allocation shared by the turns, not a copy each.
+        let turns = &dataset[1].turns;
+        let (a, b) = (&turns[0].system_message, &turns[1].system_message);
+        assert!(Arc::ptr_eq(a.as_ref().unwrap(), b.as_ref().unwrap()));
+    }
 }

@@ -15,6 +15,10 @@ pub const MAX_MS: f64 = MAX_SECONDS * 1e3;
 /// Tokens a prompt, an output or their deviation may ask for: past every model's
 /// context, and small enough that composing the dataset stays quick.
 pub const MAX_TOKENS: f64 = 1_000_000.0;
+/// Tokens of the whole prefix prompt pool (`--prompt-prefix-pool-size` prompts of
+/// `--prompt-prefix-length` tokens): every prefix is composed before the first request and
+/// kept for the run, about 7 bytes a token.
+pub const MAX_PREFIX_POOL_TOKENS: f64 = 10_000_000.0;
 /// Turns a conversation may ask for on average (or deviate by): every turn of every
 /// conversation is composed before the first request, so a mean of 1e9 would never start.
 pub const MAX_TURNS: f64 = 100_000.0;
@@ -112,6 +116,18 @@ fn tokens(c: &ProfileConfig) -> Vec<(&'static str, f64)> {
             "--rankings-query-prompt-token-stddev",
             c.rankings_query_prompt_token_stddev,
         ),
+        (
+            "--prompt-prefix-length",
+            c.prompt_prefix_length.map_or(0.0, f64::from),
+        ),
+        (
+            "--shared-system-prompt-length",
+            c.prompt_prefix_shared_system_length.map_or(0.0, f64::from),
+        ),
+        (
+            "--user-context-prompt-length",
+            c.prompt_prefix_user_context_length.map_or(0.0, f64::from),
+        ),
     ]
 }
 
@@ -157,6 +173,16 @@ pub fn check(c: &ProfileConfig) -> Result<(), String> {
             return Err(format!(
                 "{flag} must be a number of tokens at least 0 (at most 1000000), got {}",
                 show(v)
+            ));
+        }
+    }
+    if let (Some(size), Some(length)) = (c.prompt_prefix_pool_size, c.prompt_prefix_length) {
+        let pool = f64::from(size) * f64::from(length);
+        if pool > MAX_PREFIX_POOL_TOKENS {
+            return Err(format!(
+                "--prompt-prefix-pool-size times --prompt-prefix-length must stay within \
+                 10000000 tokens, got {size} x {length} = {}",
+                show(pool)
             ));
         }
     }
@@ -361,6 +387,212 @@ mod tests {
             "--goodput: the threshold for 'request_latency' cannot be negative, got -5",
         );
         start(&["--goodput", "request_latency:0"]).expect("0 is a threshold");
+    }
+
+    /// The error start-up gives for `args`.
+    fn error(args: &[&str]) -> String {
+        match start(args) {
+            Ok(_) => panic!("{args:?} accepted"),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn prefix_prompt_flags_follow_aiperfs_rules() {
+        assert_eq!(
+            error(&[
+                "--prompt-prefix-pool-size",
+                "0",
+                "--prompt-prefix-length",
+                "4"
+            ]),
+            "--prompt-prefix-pool-size must be at least 1"
+        );
+        assert_eq!(
+            error(&["--num-prefix-prompts", "2", "--prefix-prompt-length", "0"]),
+            "--prompt-prefix-length must be at least 1"
+        );
+        assert_eq!(
+            error(&["--shared-system-prompt-length", "0"]),
+            "--shared-system-prompt-length must be at least 1"
+        );
+        assert_eq!(
+            error(&["--prefix-prompt-pool-size", "3"]),
+            "--prompt-prefix-pool-size needs --prompt-prefix-length, the tokens of each \
+             prefix prompt"
+        );
+        assert_eq!(
+            error(&["--prompt-prefix-length", "5"]),
+            "--prompt-prefix-length needs --prompt-prefix-pool-size, the number of prefix \
+             prompts to pick from"
+        );
+        assert_eq!(
+            error(&[
+                "--num-prefix-prompts",
+                "3",
+                "--prompt-prefix-length",
+                "4",
+                "--user-context-prompt-length",
+                "5"
+            ]),
+            "--prompt-prefix-pool-size/--prompt-prefix-length and \
+             --shared-system-prompt-length/--user-context-prompt-length are mutually exclusive"
+        );
+        assert_eq!(
+            error(&[
+                "--input-file",
+                "rows.jsonl",
+                "--num-prefix-prompts",
+                "2",
+                "--prompt-prefix-length",
+                "4"
+            ]),
+            "--prompt-prefix-length, --prompt-prefix-pool-size is only supported with \
+             synthetic datasets; remove --input-file to apply synthetic-only prompt shaping"
+        );
+        assert_eq!(
+            error(&[
+                "--num-prefix-prompts",
+                "100000",
+                "--prompt-prefix-length",
+                "101"
+            ]),
+            "--prompt-prefix-pool-size times --prompt-prefix-length must stay within \
+             10000000 tokens, got 100000 x 101 = 10100000"
+        );
+        assert_eq!(
+            error(&["--user-context-prompt-length", "1000001"]),
+            "--user-context-prompt-length must be a number of tokens at least 0 (at most \
+             1000000), got 1000001"
+        );
+        let pool = start(&[
+            "--num-prefix-prompts",
+            "100000",
+            "--prompt-prefix-length",
+            "100",
+        ])
+        .expect("the pool cap itself");
+        assert_eq!(
+            (pool.prompt_prefix_pool_size, pool.prompt_prefix_length),
+            (Some(100_000), Some(100))
+        );
+        let both = start(&[
+            "--shared-system-prompt-length",
+            "12",
+            "--user-context-prompt-length",
+            "7",
+        ])
+        .expect("system and user context prompts go together");
+        assert_eq!(both.prompt_prefix_shared_system_length, Some(12));
+        assert_eq!(both.prompt_prefix_user_context_length, Some(7));
+    }
+
+    #[test]
+    fn system_prompts_are_checked_and_read_at_start_up() {
+        let dir = std::env::temp_dir().join(format!("aiperf-system-prompt-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("a temporary directory");
+        let file = dir.join("prompt.txt");
+        std::fs::write(&file, "You are terse.\n").expect("write the prompt");
+        let file = file.to_str().expect("utf-8 path");
+        let config = start(&["--system-prompt-file", file]).expect("a readable file");
+        assert_eq!(
+            config.system_prompt(),
+            Ok(Some("You are terse.\n".to_owned()))
+        );
+        let inline = start(&["--system-prompt", " Be kind. "]).expect("a prompt");
+        assert_eq!(inline.system_prompt(), Ok(Some(" Be kind. ".to_owned())));
+        assert_eq!(start(&[]).expect("none").system_prompt(), Ok(None));
+
+        assert_eq!(
+            error(&["--system-prompt", "a", "--system-prompt-file", file]),
+            "system_prompt (--system-prompt) and system_prompt_file (--system-prompt-file) \
+             are mutually exclusive; set exactly one."
+        );
+        assert_eq!(
+            error(&["--system-prompt", " \n"]),
+            "system_prompt (--system-prompt) is empty or whitespace-only. Omit the option \
+             entirely to run without a system prompt."
+        );
+        let missing = dir.join("missing.txt");
+        let missing = missing.to_str().expect("utf-8 path");
+        assert_eq!(
+            error(&["--system-prompt-file", missing]),
+            format!(
+                "system_prompt_file (--system-prompt-file) could not be read: {missing} (No \
+                 such file or directory (os error 2)). Expected a readable regular UTF-8 text \
+                 file with no symlinked path component."
+            )
+        );
+        let dir_str = dir.to_str().expect("utf-8 path");
+        assert_eq!(
+            error(&["--system-prompt-file", dir_str]),
+            format!(
+                "system_prompt_file (--system-prompt-file) could not be read: {dir_str} (not a \
+                 regular file). Expected a readable regular UTF-8 text file with no symlinked \
+                 path component."
+            )
+        );
+        let link = dir.join("link.txt");
+        std::os::unix::fs::symlink(file, &link).expect("a symbolic link");
+        let link = link.to_str().expect("utf-8 path");
+        assert_eq!(
+            error(&["--system-prompt-file", link]),
+            format!(
+                "system_prompt_file (--system-prompt-file) could not be read: {link} ({link} \
+                 is a symbolic link). Expected a readable regular UTF-8 text file with no \
+                 symlinked path component."
+            )
+        );
+        let binary = dir.join("binary.bin");
+        std::fs::write(&binary, [0xff, 0xfe, 0x00]).expect("write");
+        let binary = binary.to_str().expect("utf-8 path");
+        assert_eq!(
+            error(&["--system-prompt-file", binary]),
+            format!(
+                "system_prompt_file (--system-prompt-file) could not be read: {binary} (not \
+                 UTF-8 text). Expected a readable regular UTF-8 text file with no symlinked \
+                 path component."
+            )
+        );
+        let blank = dir.join("blank.txt");
+        std::fs::write(&blank, "  \n\t\n").expect("write");
+        let blank = blank.to_str().expect("utf-8 path");
+        assert_eq!(
+            error(&["--system-prompt-file", blank]),
+            format!(
+                "system_prompt_file (--system-prompt-file) is empty or whitespace-only: \
+                 {blank}. Omit the option entirely to run without a system prompt."
+            )
+        );
+        assert_eq!(
+            error(&[
+                "--system-prompt",
+                "hi",
+                "--shared-system-prompt-length",
+                "5"
+            ]),
+            "--system-prompt/--system-prompt-file and --shared-system-prompt-length are \
+             mutually exclusive: both fill the system message. Use the first for verbatim \
+             text, the second for synthetic filler of a target token length."
+        );
+        assert_eq!(
+            error(&[
+                "--system-prompt-file",
+                file,
+                "--num-prefix-prompts",
+                "2",
+                "--prefix-prompt-length",
+                "3"
+            ]),
+            "--system-prompt/--system-prompt-file and --num-prefix-prompts/--prefix-prompt-length \
+             are mutually exclusive, matching --shared-system-prompt-length, which fills the \
+             same system-message slot."
+        );
+        // A user context prompt goes with a verbatim system prompt, as in AIPerf.
+        start(&["--system-prompt", "hi", "--user-context-prompt-length", "5"])
+            .expect("system prompt and user context");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -7,6 +7,8 @@
 //! That property is checked once per run and the composer falls back to counting every
 //! prompt when a tokenizer does not have it.
 
+use std::sync::Arc;
+
 use aiperf_runtime::config::ImageFormat;
 use aiperf_runtime::dataset::{Conversation, Turn};
 use aiperf_runtime::plugin::{Plugin, PluginContext, PluginError};
@@ -53,9 +55,11 @@ const MAX_FIXUP_ROUNDS: usize = 8;
 /// same way and multiplied by `--conversation-turn-delay-ratio` (no delay when the mean
 /// is 0). Counts and delays have streams of their own, so a seeded run's prompts do not
 /// depend on them. With several `--model`s each turn names one (see [`ModelSelector`]).
+/// Prefix, shared system and user context prompts are AIPerf's (see [`ContextPrompts`]).
 #[derive(Debug, Clone)]
 pub struct SyntheticComposer {
     entries: usize,
+    context: ContextPrompts,
     turns: TurnOptions,
     turn_rng: StdRng,
     delay_rng: StdRng,
@@ -81,6 +85,52 @@ impl SyntheticComposer {
     /// Turns per conversation, and delays between turns (AIPerf's stream names).
     pub const TURN_RNG_LABEL: &'static str = "composer.conversation.turn_count";
     pub const DELAY_RNG_LABEL: &'static str = "composer.conversation.turn_delay";
+    /// Each first turn's pick from the prefix pool (AIPerf's stream name).
+    pub const PREFIX_RNG_LABEL: &'static str = "dataset.prompt.prefix";
+    /// The words of the prefix, shared system and user context prompts: a stream of
+    /// their own, so giving these flags leaves a seeded run's other prompts as they were
+    /// (AIPerf draws them from its corpus stream, shifting the prompts after them).
+    pub const CONTEXT_RNG_LABEL: &'static str = "dataset.prompt.context";
+}
+
+/// AIPerf 0.13's prefix prompts (`PrefixPromptConfig`, `PromptGenerator`,
+/// `BaseDatasetComposer._inject_context_prompts`), for the synthetic composer:
+///
+/// - `--prompt-prefix-pool-size N --prompt-prefix-length L`: N prompts of L tokens are
+///   composed first; the first turn of each conversation (only the first, as AIPerf's
+///   `with_prefix = is_first`) starts with one, picked uniformly. The prefix adds to the
+///   turn: its text is the prefix directly followed by `--isl` tokens of prompt (no
+///   separator; AIPerf joins token ids), so it counts L plus the drawn length.
+/// - `--shared-system-prompt-length L`: one prompt of L tokens, composed before the rest,
+///   is every conversation's system message.
+/// - `--user-context-prompt-length L`: each conversation gets a prompt of L tokens of its
+///   own, composed after all conversations, in their order, as its user context message.
+///
+/// Rankings tasks get none of them, as AIPerf's rankings composer adds none. The words are
+/// ours, not AIPerf's corpus, so the texts differ from AIPerf's for the same seed.
+#[derive(Debug, Clone)]
+struct ContextPrompts {
+    /// `(prompts, tokens each)` of the prefix pool.
+    pool: Option<(u32, u32)>,
+    shared_system: Option<u32>,
+    user_context: Option<u32>,
+    text_rng: StdRng,
+    prefix_rng: StdRng,
+}
+
+impl ContextPrompts {
+    fn new(config: &aiperf_runtime::config::ProfileConfig, worker: u32) -> Self {
+        let seed = config.random_seed;
+        ContextPrompts {
+            pool: config
+                .prompt_prefix_pool_size
+                .zip(config.prompt_prefix_length),
+            shared_system: config.prompt_prefix_shared_system_length,
+            user_context: config.prompt_prefix_user_context_length,
+            text_rng: stream_rng(seed, SyntheticComposer::CONTEXT_RNG_LABEL, worker),
+            prefix_rng: stream_rng(seed, SyntheticComposer::PREFIX_RNG_LABEL, worker),
+        }
+    }
 }
 
 /// How many turns a conversation has and how long each later one waits, in AIPerf's
@@ -199,6 +249,7 @@ impl SyntheticComposer {
         let worker = ctx.worker.map_or(0, |w| w.id);
         Ok(SyntheticComposer {
             entries,
+            context: ContextPrompts::new(config, worker),
             turns: TurnOptions::new(config)?,
             turn_rng: stream_rng(config.random_seed, Self::TURN_RNG_LABEL, worker),
             delay_rng: stream_rng(config.random_seed, Self::DELAY_RNG_LABEL, worker),
@@ -439,6 +490,19 @@ impl DatasetComposerProtocol for SyntheticComposer {
         };
         let mut conversations = Vec::with_capacity(self.entries);
         let rankings = self.rankings.take();
+        let with_context = rankings.is_none();
+        let context = &mut self.context;
+        // AIPerf's order: the shared system prompt, the pool, the turns, the user contexts.
+        let system: Option<Arc<str>> = context
+            .shared_system
+            .filter(|_| with_context)
+            .map(|n| Arc::from(words.prompt(n, tokenizer, &mut context.text_rng).0));
+        let pool: Vec<(String, u32)> = match context.pool.filter(|_| with_context) {
+            Some((size, length)) => (0..size)
+                .map(|_| words.prompt(length, tokenizer, &mut context.text_rng))
+                .collect(),
+            None => Vec::new(),
+        };
         for index in 0..self.entries {
             // Rankings tasks are single-turn, as AIPerf's rankings composer makes them.
             let count = match rankings {
@@ -453,7 +517,22 @@ impl DatasetComposerProtocol for SyntheticComposer {
                     Some(options) => self.rankings_turn(options, &words, tokenizer),
                     None => {
                         let target = input_lengths.sample(&mut self.rng);
-                        let (text, input_tokens) = words.prompt(target, tokenizer, &mut self.rng);
+                        let (prefix, prefix_tokens) = match pool.len() {
+                            0 => ("", 0),
+                            _ if t > 0 => ("", 0),
+                            n => {
+                                let (text, tokens) =
+                                    &pool[self.context.prefix_rng.random_range(0..n)];
+                                (text.as_str(), *tokens)
+                            }
+                        };
+                        let (text, input_tokens) = words.prompt_after(
+                            prefix,
+                            prefix_tokens,
+                            target,
+                            tokenizer,
+                            &mut self.rng,
+                        );
                         let max_tokens = output_lengths.as_ref().map(|d| d.sample(&mut self.rng));
                         Turn {
                             texts: vec![text],
@@ -469,12 +548,22 @@ impl DatasetComposerProtocol for SyntheticComposer {
                     turn.delay_ms = Some(f64::from(delay) * ratio);
                 }
                 self.models.assign(&mut turn);
+                turn.system_message = system.clone();
                 turns.push(turn);
             }
             conversations.push(Conversation {
                 session_id: format!("session_{index:06}"),
                 turns,
             });
+        }
+        if let Some(length) = self.context.user_context.filter(|_| with_context) {
+            for conversation in &mut conversations {
+                let (text, _) = words.prompt(length, tokenizer, &mut self.context.text_rng);
+                let text: Arc<str> = Arc::from(text);
+                for turn in &mut conversation.turns {
+                    turn.user_context_message = Some(text.clone());
+                }
+            }
         }
         self.rankings = rankings;
         Ok(conversations)
@@ -623,24 +712,41 @@ impl WordList {
         tokenizer: &T,
         rng: &mut StdRng,
     ) -> (String, u32) {
-        let target = target as usize;
-        let mut text = String::with_capacity(target * 8);
-        let mut ends = Vec::with_capacity(if self.additive { 0 } else { target });
-        self.push_words(&mut text, &mut ends, target, rng);
+        self.prompt_after("", 0, target, tokenizer, rng)
+    }
+
+    /// `prefix` (of `prefix_tokens` tokens) followed directly by `target` tokens of words,
+    /// and the whole text's measured length. When words merge, the words after the prefix
+    /// are corrected until the whole counts `prefix_tokens + target`, as AIPerf corrects
+    /// the joined token sequence of a prefix and a prompt.
+    pub(crate) fn prompt_after<T: TokenizerProtocol>(
+        &self,
+        prefix: &str,
+        prefix_tokens: u32,
+        target: u32,
+        tokenizer: &T,
+        rng: &mut StdRng,
+    ) -> (String, u32) {
+        let words = target as usize;
+        let goal = prefix_tokens as usize + words;
+        let mut text = String::with_capacity(prefix.len() + words * 8);
+        text.push_str(prefix);
+        let mut ends = Vec::with_capacity(if self.additive { 0 } else { words });
+        self.push_words(&mut text, &mut ends, words, rng);
         if self.additive {
-            return (text, target as u32);
+            return (text, u32::try_from(goal).unwrap_or(u32::MAX));
         }
         let mut count = tokenizer.count(&text);
         for _ in 0..MAX_FIXUP_ROUNDS {
-            if count == target {
+            if count == goal {
                 break;
             }
-            if count < target {
-                self.push_words(&mut text, &mut ends, target - count, rng);
+            if count < goal {
+                self.push_words(&mut text, &mut ends, goal - count, rng);
             } else if !ends.is_empty() {
                 // Each word is at least one token; dropping `excess` words cannot
-                // undershoot by more than the merges they took part in.
-                let keep = ends.len().saturating_sub(count - target).max(1);
+                // undershoot by more than the merges they took part in. The prefix stays.
+                let keep = ends.len().saturating_sub(count - goal).max(1);
                 ends.truncate(keep);
                 text.truncate(ends[keep - 1]);
             }
@@ -1233,6 +1339,146 @@ mod tests {
             "2",
         ]);
         assert!(SyntheticComposer::create(&context(&cfg, &EMPTY_ENTRY)).is_err());
+    }
+
+    /// The first `n` words of a prompt (each word of the shipped list is one token).
+    fn first_words(text: &str, n: usize) -> String {
+        text.split_inclusive(' ')
+            .skip(1)
+            .take(n)
+            .fold(String::from(" "), |mut acc, w| {
+                acc.push_str(w);
+                acc
+            })
+            .trim_end()
+            .to_owned()
+    }
+
+    #[test]
+    fn first_turns_start_with_a_prefix_from_the_pool() {
+        let tokenizer = TiktokenTokenizer::new(Vocabulary::O200kBase);
+        let common = [
+            "--isl",
+            "16",
+            "--num-dataset-entries",
+            "20",
+            "--conversation-turn-mean",
+            "2",
+        ];
+        let plain = compose(&common);
+        let args = [
+            &common[..],
+            &["--num-prefix-prompts", "3", "--prefix-prompt-length", "10"],
+        ]
+        .concat();
+        let prefixed = compose(&args);
+        let mut pool = std::collections::BTreeSet::new();
+        for (p, c) in plain.iter().zip(&prefixed) {
+            let (first, second) = (&c.turns[0], &c.turns[1]);
+            // The prompts are the unprefixed run's, the prefix directly before them.
+            let body = &p.turns[0].texts[0];
+            let prefix = first.texts[0]
+                .strip_suffix(body.as_str())
+                .expect("the prompt follows the prefix");
+            assert_eq!(tokenizer.count(prefix), 10);
+            assert_eq!(prefix, first_words(&first.texts[0], 10));
+            assert_eq!(tokenizer.count(&first.texts[0]), 26);
+            assert_eq!(first.input_tokens, Some(26));
+            pool.insert(prefix.to_owned());
+            // Later turns have none, as AIPerf prefixes the first turn only.
+            assert_eq!(second.texts, p.turns[1].texts);
+            assert_eq!(second.input_tokens, Some(16));
+            assert_eq!(first.system_message, None);
+            assert_eq!(first.user_context_message, None);
+        }
+        assert_eq!(pool.len(), 3, "{pool:?}");
+        // Seeded: the same pool and picks again.
+        assert_eq!(compose(&args), prefixed);
+    }
+
+    #[test]
+    fn prefixes_are_corrected_when_words_merge() {
+        let cfg = config(&[
+            "-m",
+            "m",
+            "--random-seed",
+            "3",
+            "--isl",
+            "10",
+            "--num-dataset-entries",
+            "4",
+            "--prompt-prefix-pool-size",
+            "2",
+            "--prompt-prefix-length",
+            "5",
+        ]);
+        let mut composer = SyntheticComposer::create(&context(&cfg, &EMPTY_ENTRY)).unwrap();
+        for c in composer.create_dataset(&PairTokenizer).unwrap() {
+            let turn = &c.turns[0];
+            assert_eq!(PairTokenizer.count(&turn.texts[0]), 15);
+            assert_eq!(turn.input_tokens, Some(15));
+        }
+    }
+
+    #[test]
+    fn system_and_user_context_prompts_are_the_conversations() {
+        let tokenizer = TiktokenTokenizer::new(Vocabulary::O200kBase);
+        let common = [
+            "--isl",
+            "8",
+            "--num-dataset-entries",
+            "5",
+            "--conversation-turn-mean",
+            "3",
+        ];
+        let plain = compose(&common);
+        let args = [
+            &common[..],
+            &[
+                "--shared-system-prompt-length",
+                "12",
+                "--user-context-prompt-length",
+                "7",
+            ],
+        ]
+        .concat();
+        let dataset = compose(&args);
+        let system = dataset[0].turns[0]
+            .system_message
+            .clone()
+            .expect("a system prompt");
+        assert_eq!(tokenizer.count(&system), 12);
+        let mut contexts = std::collections::BTreeSet::new();
+        for (p, c) in plain.iter().zip(&dataset) {
+            let context = c.turns[0].user_context_message.clone().expect("a context");
+            assert_eq!(tokenizer.count(&context), 7);
+            contexts.insert(context.to_string());
+            for (pt, t) in p.turns.iter().zip(&c.turns) {
+                assert_eq!(t.system_message.as_deref(), Some(&*system));
+                assert_eq!(t.user_context_message.as_deref(), Some(&*context));
+                // The prompts and their counts stay the plain run's.
+                assert_eq!(t.texts, pt.texts);
+                assert_eq!(t.input_tokens, Some(8));
+            }
+        }
+        // One context prompt per conversation, the system prompt different from them all.
+        assert_eq!(contexts.len(), 5);
+        assert!(!contexts.contains(&*system));
+        // Rankings tasks get neither, as AIPerf's rankings composer.
+        let rankings = compose(&[
+            "--endpoint-type",
+            "nim_rankings",
+            "--num-dataset-entries",
+            "2",
+            "--shared-system-prompt-length",
+            "12",
+            "--user-context-prompt-length",
+            "7",
+        ]);
+        assert!(rankings
+            .iter()
+            .flat_map(|c| &c.turns)
+            .all(|t| t.context_messages().next().is_none()));
     }
 
     #[test]

@@ -13,7 +13,7 @@ use crate::engine::{health, outcome, phases, Progress};
 use crate::plugin::{DispatchEnum, PluginContext, PluginKind, PluginSet};
 use crate::protocols::{
     ConsoleExporterProtocol, DataExporterProtocol, DatasetComposerProtocol, EndpointProtocol,
-    TransportProtocol, UiProtocol,
+    TokenizerProtocol, TransportProtocol, UiProtocol,
 };
 use crate::record::{Phase, RunClock};
 use crate::results::RunResults;
@@ -265,6 +265,7 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         tokenizes_input: metadata.tokenizes_input,
     };
     crate::metrics::Goodput::from_config(&config, &computed)?;
+    let system_prompt = prompt_context::<P>(&config, &metadata)?;
     let tokenizer: P::Tokenizer = create(tokenizer_plugin::<P>(&config)?, &config)?;
     tracing::debug!(elapsed = ?launched.elapsed(), "tokenizer ready");
     let mut dataset = match &config.input_file {
@@ -283,6 +284,9 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
     );
     if dataset.is_empty() {
         return Err("the dataset is empty: nothing to send".into());
+    }
+    if let Some(text) = &system_prompt {
+        crate::dataset::inject_system_prompt(&mut dataset, text);
     }
     let timestamped = dataset
         .first()
@@ -376,7 +380,7 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
                 bytes: Staged::default(),
                 conversation_index: i,
                 turn_index: t as u32,
-                input_tokens: turn.input_tokens,
+                input_tokens: with_context_tokens(turn, &metadata, &tokenizer),
                 max_tokens: turn.max_tokens,
             });
         }
@@ -969,6 +973,81 @@ fn prepare_in_background<P: PluginSet>(
 }
 
 /// Every plugin the run will create must be linked; say so before any work is done.
+/// The `--system-prompt` text, once the endpoint is known to send it, as AIPerf 0.13's
+/// `validate_system_prompt_compatibility` requires; the prefix prompt flags are refused
+/// for an endpoint that neither tokenizes its input nor produces tokens, as its converter
+/// refuses them. The synthetic system and user context prompts are not refused for an
+/// endpoint without a system role (AIPerf composes them and the endpoint leaves them
+/// out): a warning says they are not sent.
+fn prompt_context<P: PluginSet>(
+    config: &ProfileConfig,
+    metadata: &crate::metadata::EndpointMetadata,
+) -> Result<Option<String>, String> {
+    if !(metadata.tokenizes_input || metadata.produces_tokens) {
+        let flags = config.prefix_prompt_flags();
+        if !flags.is_empty() {
+            return Err(format!(
+                "Prefix prompt options ({}) cannot be used with --endpoint-type {}.",
+                flags.join(", "),
+                config.endpoint_type
+            ));
+        }
+    }
+    let system_prompt = config.system_prompt()?;
+    if metadata.consumes_system_message {
+        return Ok(system_prompt);
+    }
+    if system_prompt.is_some() {
+        type Kind<P> = <<P as PluginSet>::Endpoint as DispatchEnum>::Kind;
+        let mut supported: Vec<&str> = Kind::<P>::all()
+            .iter()
+            .filter(|k| {
+                k.entry()
+                    .metadata::<crate::metadata::EndpointMetadata>()
+                    .is_ok_and(|m| m.consumes_system_message)
+            })
+            .map(|k| k.name())
+            .collect();
+        supported.sort_unstable();
+        return Err(format!(
+            "{} '{}' (no system role), so the text would never reach the wire. Supported \
+             endpoint types: {}.",
+            ProfileConfig::SYSTEM_PROMPT_UNSUPPORTED,
+            config.endpoint_type,
+            supported.join(", ")
+        ));
+    }
+    if config.prompt_prefix_shared_system_length.is_some()
+        || config.prompt_prefix_user_context_length.is_some()
+    {
+        tracing::warn!(
+            "endpoint type '{}' has no system role: the --shared-system-prompt-length and \
+             --user-context-prompt-length prompts are not sent",
+            config.endpoint_type
+        );
+    }
+    Ok(system_prompt)
+}
+
+/// A turn's input tokens as AIPerf counts them from the body it sends: with the
+/// conversation's system and user context messages when the endpoint sends them, all
+/// texts joined by one space and tokenized again.
+fn with_context_tokens<T: TokenizerProtocol>(
+    turn: &crate::dataset::Turn,
+    metadata: &crate::metadata::EndpointMetadata,
+    tokenizer: &T,
+) -> Option<u32> {
+    let sent = metadata.consumes_system_message && turn.raw_payload.is_none();
+    if !sent || turn.context_messages().next().is_none() {
+        return turn.input_tokens;
+    }
+    let texts = turn
+        .context_messages()
+        .chain(turn.texts.iter().map(String::as_str));
+    let joined = texts.collect::<Vec<_>>().join(" ");
+    Some(u32::try_from(tokenizer.count(&joined)).unwrap_or(u32::MAX))
+}
+
 fn check_plugin_names<P: PluginSet>(config: &ProfileConfig) -> Result<(), String> {
     fn check<E: DispatchEnum>(name: &str, flag: &str) -> Result<(), String> {
         if E::Kind::from_name(name).is_some() {
@@ -1209,6 +1288,67 @@ pub(crate) fn local_iso_time(wall_ns: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Counts characters, so a count shows exactly which texts were joined, and how.
+    struct Chars;
+
+    impl TokenizerProtocol for Chars {
+        fn count(&self, text: &str) -> usize {
+            text.chars().count()
+        }
+        fn encode(&self, _: &str) -> Vec<u32> {
+            Vec::new()
+        }
+        fn decode(&self, _: &[u32]) -> String {
+            String::new()
+        }
+        fn vocab_size(&self) -> u32 {
+            0
+        }
+    }
+
+    /// AIPerf counts a request's input from its body: with the system and user context
+    /// messages when the endpoint sends them, every text joined by one space.
+    #[test]
+    fn context_messages_count_when_the_endpoint_sends_them() {
+        let chat: crate::metadata::EndpointMetadata = serde_json::from_value(
+            serde_json::json!({"metrics_title": null, "endpoint_path": null,
+                "supports_streaming": true, "tokenizes_input": true, "produces_tokens": true,
+                "consumes_system_message": true}),
+        )
+        .expect("metadata");
+        let completions = crate::metadata::EndpointMetadata {
+            consumes_system_message: false,
+            ..chat.clone()
+        };
+        let turn = crate::dataset::Turn {
+            texts: vec!["hello".into(), "you".into()],
+            input_tokens: Some(2),
+            system_message: Some("SYS".into()),
+            user_context_message: Some("CONTEXT".into()),
+            ..Default::default()
+        };
+        // "SYS CONTEXT hello you"
+        assert_eq!(with_context_tokens(&turn, &chat, &Chars), Some(21));
+        assert_eq!(with_context_tokens(&turn, &completions, &Chars), Some(2));
+        let system_only = crate::dataset::Turn {
+            user_context_message: None,
+            ..turn.clone()
+        };
+        assert_eq!(with_context_tokens(&system_only, &chat, &Chars), Some(13));
+        // A body sent as given carries neither.
+        let raw = crate::dataset::Turn {
+            raw_payload: Some(serde_json::json!({})),
+            ..turn.clone()
+        };
+        assert_eq!(with_context_tokens(&raw, &chat, &Chars), Some(2));
+        let plain = crate::dataset::Turn {
+            system_message: None,
+            user_context_message: None,
+            ..turn
+        };
+        assert_eq!(with_context_tokens(&plain, &chat, &Chars), Some(2));
+    }
 
     /// A worker that reaches a request before the preparation thread waits for it without
     /// blocking its thread, gets exactly the bytes prepared, and the wait is counted; a

@@ -158,11 +158,14 @@ pub(crate) async fn run<S, T, E, U>(
             let mut body = Vec::new();
             if let Ok(true) = endpoint.format_session_payload(&history, next, &mut body) {
                 let bytes = ctx.transport.prepare(&bodies.path, &bodies.headers, &body);
-                let texts = history.iter().chain([next]).flat_map(|t| &t.texts);
-                built = Some((
-                    bytes,
-                    texts.map(String::as_str).collect::<Vec<_>>().join(" "),
-                ));
+                // The body's texts, as AIPerf counts them: the conversation's system and
+                // user context messages first, when the endpoint sends them.
+                let sends_context =
+                    endpoint.metadata().consumes_system_message && next.raw_payload.is_none();
+                let context = next.context_messages().filter(|_| sends_context);
+                let turns = history.iter().chain([next]).flat_map(|t| &t.texts);
+                let texts = context.chain(turns.map(String::as_str));
+                built = Some((bytes, texts.collect::<Vec<_>>().join(" ")));
             }
         }
         shared.completed.fetch_add(1, Ordering::Relaxed);

@@ -391,6 +391,16 @@ fn dataset(config: &ProfileConfig, facts: &RunFacts<'_>) -> Value {
             synthetic_content(config, &mut d);
         }
     }
+    // Either dataset type takes a system prompt, as AIPerf's: its text or its file's path.
+    if let Some(text) = &config.system_prompt {
+        d.insert("system_prompt".into(), Value::from(text.as_str()));
+    }
+    if let Some(path) = &config.system_prompt_file {
+        d.insert(
+            "system_prompt_file".into(),
+            Value::from(path.to_string_lossy()),
+        );
+    }
     if let Some(seed) = config.random_seed {
         d.insert("random_seed".into(), Value::from(seed));
     }
@@ -423,6 +433,25 @@ fn synthetic_content(config: &ProfileConfig, d: &mut Map<String, Value>) {
         );
     }
     d.insert("prompts".into(), Value::Object(prompts));
+    // The flags given, each under its key (AIPerf's `_build_prefix_prompts`).
+    let prefix_prompts: Map<String, Value> = [
+        ("pool_size", config.prompt_prefix_pool_size),
+        ("length", config.prompt_prefix_length),
+        (
+            "shared_system_length",
+            config.prompt_prefix_shared_system_length,
+        ),
+        (
+            "user_context_length",
+            config.prompt_prefix_user_context_length,
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(key, value)| Some((key.to_owned(), Value::from(value?))))
+    .collect();
+    if !prefix_prompts.is_empty() {
+        d.insert("prefix_prompts".into(), Value::Object(prefix_prompts));
+    }
 
     // AIPerf writes both halves of a pair once either is given.
     let (turn_mean, turn_stddev) = (

@@ -161,6 +161,131 @@ mod tests {
         assert_eq!(alone, body_bytes(&e, &turn("x", None)));
     }
 
+    fn with_context(mut turn: Turn, system: Option<&str>, context: Option<&str>) -> Turn {
+        turn.system_message = system.map(Into::into);
+        turn.user_context_message = context.map(Into::into);
+        turn
+    }
+
+    #[test]
+    fn system_and_user_context_messages_go_before_the_history() {
+        let e = endpoint(&["-m", "m"]);
+        let first = with_context(turn("first", None), Some("be brief"), Some("my notes"));
+        assert_eq!(
+            body(&e, &first),
+            concat!(
+                r#"{"messages":[{"role":"system","content":"be brief"},"#,
+                r#"{"role":"user","content":"my notes"},{"role":"user","content":"first"}],"#,
+                r#""model":"m","stream":false}"#
+            )
+        );
+        let reply = Turn {
+            texts: vec!["sure".into()],
+            role: Some("assistant".into()),
+            ..Turn::default()
+        };
+        let next = with_context(turn("second", None), Some("be brief"), Some("my notes"));
+        let mut out = Vec::new();
+        e.format_session_payload(&[first, reply], &next, &mut out)
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            concat!(
+                r#"{"messages":[{"role":"system","content":"be brief"},"#,
+                r#"{"role":"user","content":"my notes"},{"role":"user","content":"first"},"#,
+                r#"{"role":"assistant","content":"sure"},{"role":"user","content":"second"}],"#,
+                r#""model":"m","stream":false}"#
+            )
+        );
+        // Either alone.
+        assert_eq!(
+            body(&e, &with_context(turn("x", None), None, Some("ctx"))),
+            concat!(
+                r#"{"messages":[{"role":"user","content":"ctx"},"#,
+                r#"{"role":"user","content":"x"}],"model":"m","stream":false}"#
+            )
+        );
+        assert_eq!(
+            body(&e, &with_context(turn("x", None), Some("sys"), None)),
+            concat!(
+                r#"{"messages":[{"role":"system","content":"sys"},"#,
+                r#"{"role":"user","content":"x"}],"model":"m","stream":false}"#
+            )
+        );
+    }
+
+    #[test]
+    fn a_system_message_merges_into_a_leading_system_message() {
+        let e = endpoint(&["-m", "m"]);
+        let raw = |messages: serde_json::Value| Turn {
+            raw_messages: Some(messages.as_array().unwrap().clone()),
+            system_message: Some("SP".into()),
+            ..Turn::default()
+        };
+        let text = raw(serde_json::json!([
+            {"role": "system", "content": "house rules"},
+            {"role": "user", "content": "hi"},
+        ]));
+        assert_eq!(
+            body(&e, &text),
+            concat!(
+                r#"{"messages":[{"content":"SP\n\nhouse rules","role":"system"},"#,
+                r#"{"content":"hi","role":"user"}],"model":"m","stream":false}"#
+            )
+        );
+        let parts = raw(serde_json::json!([
+            {"role": "system", "content": [{"type": "text", "text": "rules"}]},
+        ]));
+        assert_eq!(
+            body(&e, &parts),
+            concat!(
+                r#"{"messages":[{"content":[{"text":"SP","type":"text"},"#,
+                r#"{"text":"rules","type":"text"}],"role":"system"}],"model":"m","stream":false}"#
+            )
+        );
+        let empty = raw(serde_json::json!([{"role": "system", "content": ""}]));
+        assert_eq!(
+            body(&e, &empty),
+            r#"{"messages":[{"content":"SP","role":"system"}],"model":"m","stream":false}"#
+        );
+        let user_first = raw(serde_json::json!([{"role": "user", "content": "hi"}]));
+        assert_eq!(
+            body(&e, &user_first),
+            concat!(
+                r#"{"messages":[{"role":"system","content":"SP"},"#,
+                r#"{"content":"hi","role":"user"}],"model":"m","stream":false}"#
+            )
+        );
+        // A turn of role system takes it the same way.
+        let system_turn = Turn {
+            texts: vec!["house rules".into()],
+            role: Some("system".into()),
+            system_message: Some("SP".into()),
+            user_context_message: Some("ctx".into()),
+            ..Turn::default()
+        };
+        assert_eq!(
+            body(&e, &system_turn),
+            concat!(
+                r#"{"messages":[{"role":"system","content":"SP\n\nhouse rules"},"#,
+                r#"{"role":"user","content":"ctx"}],"model":"m","stream":false}"#
+            )
+        );
+        let with_image = Turn {
+            images: vec!["u".into()],
+            ..system_turn
+        };
+        assert_eq!(
+            body(&e, &with_image),
+            concat!(
+                r#"{"messages":[{"role":"system","content":[{"type":"text","text":"SP"},"#,
+                r#"{"type":"text","text":"house rules"},"#,
+                r#"{"type":"image_url","image_url":{"url":"u"}}]},"#,
+                r#"{"role":"user","content":"ctx"}],"model":"m","stream":false}"#
+            )
+        );
+    }
+
     fn body_bytes(endpoint: &ChatEndpoint, turn: &Turn) -> Vec<u8> {
         body(endpoint, turn).into_bytes()
     }

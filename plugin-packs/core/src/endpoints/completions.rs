@@ -99,6 +99,14 @@ mod tests {
             body(&e, &two),
             r#"{"prompt":["a","b"],"model":"m","stream":false}"#
         );
+        // No system role: the conversation's system and user context messages are not
+        // sent, as AIPerf's completions endpoint leaves them out.
+        let with_context = Turn {
+            system_message: Some("be brief".into()),
+            user_context_message: Some("notes".into()),
+            ..one.clone()
+        };
+        assert_eq!(body(&e, &with_context), body(&e, &one));
 
         let e = endpoint(&["-m", "m", "--streaming", "--extra-inputs", "echo:false"]);
         assert_eq!(

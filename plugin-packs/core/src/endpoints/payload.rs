@@ -9,7 +9,7 @@
 //! primary model is compiled into the literals; a turn that names another model (several
 //! `--model`s) takes a second compilation of the same body with a hole for it.
 
-use aiperf_runtime::dataset::Turn;
+use aiperf_runtime::dataset::{Turn, SYSTEM_PROMPT_JOIN_SEP};
 use serde_json::Value;
 
 /// How a turn's inputs are rendered into the body.
@@ -136,20 +136,7 @@ impl Template {
         for part in parts {
             match part {
                 Part::Literal(bytes) => body.extend_from_slice(bytes),
-                Part::Input(InputShape::ChatMessages) => {
-                    // A turn's own `messages` are its whole context (traces carry the
-                    // conversation so far): the session's history is not put before them.
-                    let history = match turn.raw_messages {
-                        Some(_) => &[][..],
-                        None => history,
-                    };
-                    body.push(b'[');
-                    let mut first = true;
-                    for one in history.iter().chain([turn]) {
-                        write_turn_messages(one, body, &mut first);
-                    }
-                    body.push(b']');
-                }
+                Part::Input(InputShape::ChatMessages) => write_chat_messages(history, turn, body),
                 Part::Input(shape) => write_input(*shape, turn, body),
                 Part::MaxTokens => {
                     // Only compiled into the template chosen for turns that have one.
@@ -249,11 +236,7 @@ fn write_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
 
 fn write_input(shape: InputShape, turn: &Turn, out: &mut Vec<u8>) {
     match shape {
-        InputShape::ChatMessages => {
-            out.push(b'[');
-            write_chat_message(turn, out);
-            out.push(b']');
-        }
+        InputShape::ChatMessages => write_chat_messages(&[], turn, out),
         InputShape::Prompt if turn.texts.len() == 1 => write_json(out, turn.texts[0].as_str()),
         InputShape::Prompt | InputShape::List => write_json(out, &turn.texts),
         InputShape::FirstText => {
@@ -302,9 +285,104 @@ fn write_input(shape: InputShape, turn: &Turn, out: &mut Vec<u8>) {
     }
 }
 
-/// A turn's messages in a chat list: its raw `messages` as given, else the one message
-/// made of its texts and media; `first` says whether a comma goes before.
-fn write_turn_messages(turn: &Turn, out: &mut Vec<u8>, first: &mut bool) {
+/// The chat `messages` of `turn` after the session's `history`, as AIPerf's
+/// `ChatEndpoint._format_messages` builds them: the conversation's system message first
+/// (merged into the first message when that is a system message already, since many
+/// servers mishandle two), then its user context message, then the turns.
+fn write_chat_messages(history: &[Turn], turn: &Turn, out: &mut Vec<u8>) {
+    // A turn's own `messages` are its whole context (traces carry the conversation so
+    // far): the session's history is not put before them.
+    let history = match turn.raw_messages {
+        Some(_) => &[][..],
+        None => history,
+    };
+    out.push(b'[');
+    let mut first = true;
+    let mut merged = false;
+    if let Some(system) = turn.system_message.as_deref() {
+        merged = write_merged_system(system, history.first().unwrap_or(turn), out);
+        if !merged {
+            out.extend_from_slice(b"{\"role\":\"system\",\"content\":");
+            write_json(out, system);
+            out.push(b'}');
+        }
+        first = false;
+    }
+    if let Some(context) = turn.user_context_message.as_deref() {
+        if !std::mem::take(&mut first) {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"role\":\"user\",\"content\":");
+        write_json(out, context);
+        out.push(b'}');
+    }
+    for (i, one) in history.iter().chain([turn]).enumerate() {
+        write_turn_messages(one, out, &mut first, usize::from(i == 0 && merged));
+    }
+    out.push(b']');
+}
+
+/// Writes the first message of `leading` with `system` prepended to its content when it
+/// is a system message, and says whether it was.
+fn write_merged_system(system: &str, leading: &Turn, out: &mut Vec<u8>) -> bool {
+    match &leading.raw_messages {
+        Some(messages) => {
+            let Some(Value::Object(message)) = messages.first() else {
+                return false;
+            };
+            if message.get("role").and_then(Value::as_str) != Some("system") {
+                return false;
+            }
+            let mut message = message.clone();
+            let content = prepend_system_text(system, message.get("content"));
+            message.insert("content".to_owned(), content);
+            write_json(out, &message);
+            true
+        }
+        None if leading.role.as_deref() == Some("system") => {
+            out.extend_from_slice(b"{\"role\":\"system\",\"content\":");
+            let media = leading.images.len() + leading.audios.len();
+            match leading.texts.as_slice() {
+                [] if media == 0 => write_json(out, system),
+                [text] if media == 0 => {
+                    let text = Value::from(text.as_str());
+                    write_json(out, &prepend_system_text(system, Some(&text)));
+                }
+                _ => {
+                    out.extend_from_slice(b"[{\"type\":\"text\",\"text\":");
+                    write_json(out, system);
+                    out.push(b'}');
+                    write_content_parts(leading, out, &mut false);
+                    out.push(b']');
+                }
+            }
+            out.push(b'}');
+            true
+        }
+        None => false,
+    }
+}
+
+/// AIPerf's `_prepend_system_text`: parts get a text part first, a non-empty string gets
+/// `prefix` and a blank line before it, anything else becomes `prefix`.
+fn prepend_system_text(prefix: &str, content: Option<&Value>) -> Value {
+    match content {
+        Some(Value::Array(parts)) => {
+            let mut merged = vec![serde_json::json!({"type": "text", "text": prefix})];
+            merged.extend(parts.iter().cloned());
+            Value::Array(merged)
+        }
+        Some(Value::String(text)) if !text.is_empty() => {
+            Value::String(format!("{prefix}{SYSTEM_PROMPT_JOIN_SEP}{text}"))
+        }
+        _ => Value::String(prefix.to_owned()),
+    }
+}
+
+/// A turn's messages in a chat list, less its first `skip`: its raw `messages` as given,
+/// else the one message made of its texts and media; `first` says whether a comma goes
+/// before.
+fn write_turn_messages(turn: &Turn, out: &mut Vec<u8>, first: &mut bool, skip: usize) {
     let mut sep = |out: &mut Vec<u8>| {
         if !std::mem::take(first) {
             out.push(b',');
@@ -312,11 +390,12 @@ fn write_turn_messages(turn: &Turn, out: &mut Vec<u8>, first: &mut bool) {
     };
     match &turn.raw_messages {
         Some(messages) => {
-            for message in messages {
+            for message in messages.iter().skip(skip) {
                 sep(out);
                 write_json(out, message);
             }
         }
+        None if skip > 0 => {}
         None => {
             sep(out);
             write_chat_message(turn, out);
@@ -349,9 +428,16 @@ fn write_chat_content(turn: &Turn, out: &mut Vec<u8>) {
         _ => {}
     }
     out.push(b'[');
-    let mut first = true;
+    write_content_parts(turn, out, &mut true);
+    out.push(b']');
+}
+
+/// A turn's content parts: `{"type":"text"}` per text, then `{"type":"image_url"}` per
+/// image, then `{"type":"input_audio"}` per clip; `first` says whether a comma goes before
+/// the first.
+fn write_content_parts(turn: &Turn, out: &mut Vec<u8>, first: &mut bool) {
     let mut sep = |out: &mut Vec<u8>| {
-        if !std::mem::take(&mut first) {
+        if !std::mem::take(first) {
             out.push(b',');
         }
     };
@@ -376,7 +462,6 @@ fn write_chat_content(turn: &Turn, out: &mut Vec<u8>) {
         write_json(out, format);
         out.extend_from_slice(b"}}");
     }
-    out.push(b']');
 }
 
 /// `(format, base64)` of an audio clip given as `data:audio/FMT;base64,B64` or, as

@@ -454,3 +454,61 @@ fn the_image_format_is_listed_when_given() {
     let v = build(&given, &facts(Path::new("/runs/x"), 10));
     assert_eq!(v["datasets"][0]["images"]["format"], "png");
 }
+
+/// The prefix prompt flags under `prefix_prompts`, each only when given, and the system
+/// prompt beside the dataset's type, as AIPerf 0.13 wrote them for the same flags (its
+/// converter run on them: `{"pool_size": 3, "length": 5}`, `{"shared_system_length": 5,
+/// "user_context_length": 7}`, `"system_prompt": "hi there"`, and a file dataset's).
+#[test]
+fn prefix_and_system_prompts_are_listed_when_given() {
+    let dataset = |args: &[&str]| {
+        let mut flags = vec!["-m", "m"];
+        flags.extend_from_slice(args);
+        let v = build(&parse(&flags), &facts(Path::new("/runs/p"), 5));
+        v["datasets"][0].clone()
+    };
+    let pool = dataset(&["--num-prefix-prompts", "3", "--prefix-prompt-length", "5"]);
+    assert_eq!(pool["prefix_prompts"], json!({"pool_size": 3, "length": 5}));
+    let context = dataset(&[
+        "--shared-system-prompt-length",
+        "5",
+        "--user-context-prompt-length",
+        "7",
+    ]);
+    assert_eq!(
+        context,
+        json!({
+            "name": "main",
+            "type": "synthetic",
+            "entries": 5,
+            "prompts": {"isl": {"mean": 550.0}},
+            "prefix_prompts": {"shared_system_length": 5, "user_context_length": 7},
+        })
+    );
+    let plain = dataset(&[]);
+    assert!(plain.get("prefix_prompts").is_none(), "{}", pretty(&plain));
+    assert!(plain.get("system_prompt").is_none(), "{}", pretty(&plain));
+    let system = dataset(&["--system-prompt", "hi there"]);
+    assert_eq!(system["system_prompt"], json!("hi there"));
+    let file = dataset(&["--system-prompt-file", "/etc/prompt.txt"]);
+    assert_eq!(file["system_prompt_file"], json!("/etc/prompt.txt"));
+    assert!(file.get("system_prompt").is_none());
+    let on_file = dataset(&[
+        "--system-prompt",
+        "hi",
+        "--input-file",
+        "/data/rows.jsonl",
+        "--custom-dataset-type",
+        "single_turn",
+    ]);
+    assert_eq!(
+        on_file,
+        json!({
+            "name": "main",
+            "type": "file",
+            "path": "/data/rows.jsonl",
+            "format": "single_turn",
+            "system_prompt": "hi",
+        })
+    );
+}

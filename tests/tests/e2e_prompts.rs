@@ -1,0 +1,266 @@
+//! AIPerf 0.13's prefix, shared system, user context and verbatim system prompts, end to
+//! end: the messages the server received, `inputs.json`, the records' input lengths and
+//! `input_config`.
+//!
+//! Every synthetic word of the built-in tokenizer is one token, a space and letters, so a
+//! prompt's token count is its word count.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{capture_requests, read_json, read_records, run_dir, run_profile, Mock};
+use serde_json::{json, Value};
+
+fn words(text: &Value) -> usize {
+    text.as_str()
+        .unwrap_or_else(|| panic!("not a text: {text}"))
+        .split_whitespace()
+        .count()
+}
+
+/// Each request's `messages` in `inputs.json`, conversation by conversation.
+fn planned_messages(dir: &Path) -> Vec<Vec<Value>> {
+    let text = std::fs::read_to_string(dir.join("inputs.json")).expect("inputs.json");
+    let inputs: Value = serde_json::from_str(&text).expect("inputs.json is JSON");
+    inputs["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .flat_map(|c| c["payloads"].as_array().cloned().unwrap_or_default())
+        .map(|p| p["messages"].as_array().cloned().expect("messages"))
+        .collect()
+}
+
+fn roles(messages: &[Value]) -> Vec<&str> {
+    messages
+        .iter()
+        .map(|m| m["role"].as_str().expect("a role"))
+        .collect()
+}
+
+fn fresh_dir(name: &str) -> PathBuf {
+    let dir = run_dir(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// Two conversations of two turns: each request starts with the shared system prompt and
+/// its conversation's user context, then the history, as AIPerf's chat endpoint sends
+/// them; the input length counts them all.
+#[test]
+fn system_and_user_context_prompts_lead_every_request() {
+    let (url, server) = capture_requests(4);
+    let dir = fresh_dir("prompts-context");
+    let output = run_profile(
+        &[&url],
+        &dir,
+        &[
+            "--endpoint-type",
+            "chat",
+            "--random-seed",
+            "7",
+            "--isl",
+            "8",
+            "--num-dataset-entries",
+            "2",
+            "--conversation-turn-mean",
+            "2",
+            "--request-count",
+            "4",
+            "--concurrency",
+            "1",
+            "--workers",
+            "1",
+            "--shared-system-prompt-length",
+            "12",
+            "--user-context-prompt-length",
+            "5",
+        ],
+    );
+    common::assert_succeeded(&output);
+    let sent: Vec<Vec<Value>> = server
+        .join()
+        .expect("server")
+        .iter()
+        .map(|(_, body)| {
+            let body: Value = serde_json::from_slice(body).expect("a JSON body");
+            body["messages"].as_array().cloned().expect("messages")
+        })
+        .collect();
+    let first_turn = ["system", "user", "user"];
+    let second_turn = ["system", "user", "user", "assistant", "user"];
+    assert_eq!(
+        sent.iter().map(|m| roles(m)).collect::<Vec<_>>(),
+        [&first_turn[..], &second_turn, &first_turn, &second_turn]
+    );
+    let system = &sent[0][0]["content"];
+    assert_eq!(words(system), 12);
+    for (i, messages) in sent.iter().enumerate() {
+        assert_eq!(&messages[0]["content"], system, "request {i}");
+        assert_eq!(words(&messages[1]["content"]), 5, "request {i}");
+        assert_eq!(words(&messages[2]["content"]), 8, "request {i}");
+    }
+    // A conversation keeps its context; the next has its own.
+    assert_eq!(sent[1][..3], sent[0][..]);
+    assert_eq!(
+        sent[1][3],
+        json!({"role": "assistant", "content": "hi there"})
+    );
+    assert_eq!(sent[3][..3], sent[2][..]);
+    assert_ne!(sent[0][1], sent[2][1]);
+
+    // inputs.json: every turn alone, behind the same two messages (AIPerf's payloads).
+    let planned = planned_messages(&dir);
+    assert_eq!(planned.len(), 4);
+    assert_eq!(planned[0], sent[0]);
+    assert_eq!(planned[1][..2], sent[1][..2]);
+    assert_eq!(planned[1][2], sent[1][4]);
+    assert_eq!(planned[2], sent[2]);
+
+    // Input lengths as AIPerf counts a body: its texts joined by one space. The prompts
+    // start with a space, so each join costs the space token: 12 + 1 + 5 + 1 + 8 for a
+    // first turn, and a second adds " hi there" (2) and 1 + 8.
+    let lengths: Vec<u64> = read_records(&dir)
+        .iter()
+        .map(|r| {
+            r["metrics"]["input_sequence_length"]["value"]
+                .as_u64()
+                .expect("isl")
+        })
+        .collect();
+    assert_eq!(lengths, [27, 38, 27, 38]);
+    assert_eq!(
+        read_json(&dir)["input_config"]["datasets"][0]["prefix_prompts"],
+        json!({"shared_system_length": 12, "user_context_length": 5})
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A pool of two 6-token prefixes: each conversation's first turn starts with one of
+/// them and has 6 + 10 tokens; its second turn has none.
+#[test]
+fn prefix_prompts_start_each_first_turn() {
+    let mock = Mock::start(&["--ttft-ms", "1", "--itl-ms", "0"]);
+    let dir = fresh_dir("prompts-prefix");
+    let output = run_profile(
+        &[&mock.url],
+        &dir,
+        &[
+            "--random-seed",
+            "7",
+            "--isl",
+            "10",
+            "--num-dataset-entries",
+            "8",
+            "--conversation-turn-mean",
+            "2",
+            "--request-count",
+            "16",
+            "--num-prefix-prompts",
+            "2",
+            "--prefix-prompt-length",
+            "6",
+        ],
+    );
+    common::assert_succeeded(&output);
+    let planned = planned_messages(&dir);
+    assert_eq!(planned.len(), 16);
+    let mut prefixes = std::collections::BTreeSet::new();
+    for (i, messages) in planned.iter().enumerate() {
+        assert_eq!(roles(messages), ["user"], "request {i}");
+        let text = messages[0]["content"].as_str().expect("a text");
+        let count = text.split_whitespace().count();
+        if i % 2 == 0 {
+            assert_eq!(count, 16, "first turn {i}");
+            let prefix: Vec<&str> = text.split_whitespace().take(6).collect();
+            prefixes.insert(prefix.join(" "));
+        } else {
+            assert_eq!(count, 10, "second turn {i}");
+        }
+    }
+    assert_eq!(prefixes.len(), 2, "{prefixes:?}");
+    // A first turn's input is its prefix and prompt; a second's carries the history too
+    // (counted exactly in `system_and_user_context_prompts_lead_every_request`).
+    let records = read_records(&dir);
+    let first_lengths: Vec<u64> = records
+        .iter()
+        .filter(|r| r["metadata"]["turn_index"] == 0)
+        .map(|r| {
+            r["metrics"]["input_sequence_length"]["value"]
+                .as_u64()
+                .expect("isl")
+        })
+        .collect();
+    assert_eq!(first_lengths, [16; 8]);
+    assert_eq!(records.len(), 16);
+    assert_eq!(
+        read_json(&dir)["input_config"]["datasets"][0]["prefix_prompts"],
+        json!({"pool_size": 2, "length": 6})
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `--system-prompt-file` is sent verbatim as the system message; an endpoint without a
+/// system role, an unreadable file and a pool size without a length are refused by name.
+#[test]
+fn a_system_prompt_file_is_sent_verbatim_or_refused() {
+    let mock = Mock::start(&["--ttft-ms", "1", "--itl-ms", "0"]);
+    let dir = fresh_dir("prompts-system");
+    std::fs::create_dir_all(&dir).expect("the run directory");
+    let file = dir.join("system.txt");
+    std::fs::write(&file, "Answer in French.\n").expect("write the prompt");
+    let file = file.to_str().expect("utf-8 path");
+    let args = [
+        "--isl",
+        "4",
+        "--request-count",
+        "2",
+        "--system-prompt-file",
+        file,
+    ];
+    let output = run_profile(&[&mock.url], &dir, &args);
+    common::assert_succeeded(&output);
+    for messages in planned_messages(&dir) {
+        assert_eq!(
+            messages[0],
+            json!({"role": "system", "content": "Answer in French.\n"})
+        );
+        assert_eq!(roles(&messages), ["system", "user"]);
+    }
+    assert_eq!(
+        read_json(&dir)["input_config"]["datasets"][0]["system_prompt_file"],
+        json!(file)
+    );
+
+    let refused = |args: &[&str]| {
+        let output = run_profile(&[&mock.url], &dir, args);
+        assert!(!output.status.success(), "{args:?} ran");
+        String::from_utf8_lossy(&output.stderr)
+            .trim_end()
+            .to_owned()
+    };
+    let completions = [&args[..], &["--endpoint-type", "completions"]].concat();
+    assert_eq!(
+        refused(&completions),
+        "error: --system-prompt/--system-prompt-file is not supported by endpoint type \
+         'completions' (no system role), so the text would never reach the wire. Supported \
+         endpoint types: chat, chat_embeddings."
+    );
+    let missing = dir.join("absent.txt");
+    let missing = missing.to_str().expect("utf-8 path");
+    assert_eq!(
+        refused(&["--system-prompt-file", missing]),
+        format!(
+            "error: system_prompt_file (--system-prompt-file) could not be read: {missing} \
+             (No such file or directory (os error 2)). Expected a readable regular UTF-8 \
+             text file with no symlinked path component."
+        )
+    );
+    assert_eq!(
+        refused(&["--num-prefix-prompts", "4"]),
+        "error: --prompt-prefix-pool-size needs --prompt-prefix-length, the tokens of each \
+         prefix prompt"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
