@@ -20,7 +20,7 @@ pub const MAX_TOKENS: f64 = 1_000_000.0;
 pub const MAX_TURNS: f64 = 100_000.0;
 
 /// A value as the message shows it: `1e300`, not three hundred digits.
-fn show(v: f64) -> String {
+pub(crate) fn show(v: f64) -> String {
     if v.is_finite() && v.abs() >= 1e15 {
         format!("{v:e}")
     } else {
