@@ -7,6 +7,10 @@ use clap::parser::ValueSource;
 use clap::Args;
 use serde::Serialize;
 
+use crate::seq_dist::{
+    CorpusStyle, LengthSampling, RangeRatio, SequenceDistribution, RANGE_RATIO_FLAG, SEQ_DIST_FLAG,
+};
+
 /// Profiling requests of a run given no bound (AIPerf 0.13's default).
 pub const DEFAULT_REQUEST_COUNT: u64 = 10;
 
@@ -145,6 +149,24 @@ pub struct ProfileConfig {
     #[arg(long, visible_aliases = ["osl-stddev", "prompt-output-tokens-stddev"],
           default_value_t = 0.0)]
     pub output_tokens_stddev: f64,
+
+    /// (ISL, OSL) pairs with probabilities in percent that sum to 100; each synthetic turn
+    /// draws one, in place of `--isl`/`--osl` and their deviations: `ISL,OSL:PROB;...`,
+    /// with deviations `ISL|SD,OSL|SD:PROB`, or `[(ISL,OSL):PROB,...]`, or
+    /// `{"pairs": [{"isl": I, "osl": O, "prob": P, "isl_stddev": S, "osl_stddev": S}]}`.
+    #[arg(long = "seq-dist", visible_alias = "sequence-distribution")]
+    pub sequence_distribution: Option<String>,
+
+    /// Each synthetic turn draws its ISL and OSL uniformly from a window around `--isl`
+    /// and `--osl` (which must be given; not with their deviations, nor `--seq-dist`):
+    /// a ratio for both, or under `vllm` style `{"input": R1, "output": R2}`.
+    #[arg(long)]
+    pub random_range_ratio: Option<String>,
+
+    /// The window of `--random-range-ratio`: `vllm` (`[floor(mean*(1-r)),
+    /// ceil(mean*(1+r))]`, r below 1) or `sglang` (`[max(1, int(mean*r)), mean]`, r up to 1).
+    #[arg(long, value_enum, ignore_case = true, default_value = "vllm")]
+    pub random_corpus_style: CorpusStyle,
 
     /// Distinct synthetic prompts to compose.
     #[arg(long, visible_alias = "num-prompts", default_value_t = 100)]
@@ -792,6 +814,7 @@ impl ProfileConfig {
             );
         }
         self.validate_prompt_context()?;
+        self.length_sampling()?;
         crate::limits::check(self)
     }
 
@@ -941,6 +964,91 @@ impl ProfileConfig {
         .into_iter()
         .filter_map(|(given, flag)| given.then_some(flag))
         .collect()
+    }
+
+    /// How synthetic turns draw their lengths, with AIPerf 0.13's refusals of
+    /// `--seq-dist` and `--random-range-ratio`, in its order and (but for the flag
+    /// names its messages leave out) its words: both flags are for synthetic datasets;
+    /// the distribution must parse; the ratio must parse for its style; the two do not
+    /// combine; the ratio needs `--osl` (`--isl` has a default here, as in AIPerf's
+    /// command line), ratios in range, no `--isl-stddev`/`--osl-stddev` beside it; and a
+    /// `vllm` window whose ISL could be 0 is refused, as AIPerf refuses it when it
+    /// composes (AIPerf lets a prefix prompt make up for it; ours has none).
+    pub fn length_sampling(&self) -> Result<LengthSampling, String> {
+        if self.input_file.is_some() {
+            let given: Vec<&str> = [
+                (self.sequence_distribution.is_some(), SEQ_DIST_FLAG),
+                (self.random_range_ratio.is_some(), RANGE_RATIO_FLAG),
+            ]
+            .into_iter()
+            .filter_map(|(given, flag)| given.then_some(flag))
+            .collect();
+            if !given.is_empty() {
+                return Err(format!(
+                    "{} is only supported with synthetic datasets; remove --input-file (use \
+                     a synthetic dataset) to apply synthetic-only prompt shaping",
+                    given.join(", ")
+                ));
+            }
+        }
+        let pairs = match &self.sequence_distribution {
+            Some(text) => Some(
+                SequenceDistribution::parse(text).map_err(|e| format!("{SEQ_DIST_FLAG}: {e}"))?,
+            ),
+            None => None,
+        };
+        let ratio = match &self.random_range_ratio {
+            Some(text) => Some(RangeRatio::parse(text, self.random_corpus_style)?),
+            None => None,
+        };
+        let Some(ratio) = ratio else {
+            return Ok(pairs.map_or(LengthSampling::Means, LengthSampling::Pairs));
+        };
+        if pairs.is_some() {
+            return Err(format!(
+                "{RANGE_RATIO_FLAG} cannot be combined with {SEQ_DIST_FLAG}; use one or the \
+                 other."
+            ));
+        }
+        let Some(osl) = self.output_tokens_mean else {
+            return Err(format!(
+                "{RANGE_RATIO_FLAG} requires --osl to be set explicitly. There is no safe \
+                 default when a ratio window is requested."
+            ));
+        };
+        let ratio = ratio.checked()?;
+        for (flag, stddev, what) in [
+            ("--isl-stddev", self.synthetic_input_tokens_stddev, "ISL"),
+            ("--osl-stddev", self.output_tokens_stddev, "OSL"),
+        ] {
+            if stddev != 0.0 {
+                return Err(format!(
+                    "{flag} cannot be combined with {RANGE_RATIO_FLAG}; the ratio window \
+                     already controls {what} variance."
+                ));
+            }
+        }
+        let isl = self.synthetic_input_tokens_mean;
+        let input = ratio.input_bounds(isl);
+        // A prefix prompt carries a first turn whose drawn length is 0, as in AIPerf.
+        let prefix = match self.prompt_prefix_pool_size {
+            Some(_) => u64::from(self.prompt_prefix_length.unwrap_or(0)),
+            None => 0,
+        };
+        if prefix + u64::from(input.0) < 1 {
+            return Err(format!(
+                "{RANGE_RATIO_FLAG} {} with --isl {isl} produces a minimum input of {} \
+                 tokens. Increase --isl, add --prompt-prefix-length, or lower \
+                 {RANGE_RATIO_FLAG} so the minimum is at least 1 token.",
+                self.random_range_ratio.as_deref().unwrap_or_default(),
+                input.0
+            ));
+        }
+        Ok(LengthSampling::Window {
+            ratio,
+            input,
+            output: ratio.output_bounds(osl),
+        })
     }
 
     /// The primary model name.

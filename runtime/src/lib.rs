@@ -42,6 +42,8 @@ pub mod protocols;
 #[cfg(feature = "engine")]
 pub mod results;
 #[cfg(feature = "engine")]
+pub mod seq_dist;
+#[cfg(feature = "engine")]
 pub mod telemetry;
 
 /// Crates the generated code names through the runtime, so a generated crate depends

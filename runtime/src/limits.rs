@@ -24,7 +24,7 @@ pub const MAX_PREFIX_POOL_TOKENS: f64 = 10_000_000.0;
 pub const MAX_TURNS: f64 = 100_000.0;
 
 /// A value as the message shows it: `1e300`, not three hundred digits.
-fn show(v: f64) -> String {
+pub(crate) fn show(v: f64) -> String {
     if v.is_finite() && v.abs() >= 1e15 {
         format!("{v:e}")
     } else {
@@ -395,6 +395,24 @@ mod tests {
             Ok(_) => panic!("{args:?} accepted"),
             Err(e) => e,
         }
+    }
+
+    /// A prefix prompt makes up for a ratio window that can draw 0 tokens, as in AIPerf.
+    #[test]
+    fn a_prefix_carries_a_window_that_reaches_zero() {
+        let window = ["--isl", "3", "--osl", "8", "--random-range-ratio", "0.9"];
+        assert!(start(&window).is_err());
+        let prefixed = [
+            &window[..],
+            &[
+                "--prompt-prefix-pool-size",
+                "2",
+                "--prompt-prefix-length",
+                "4",
+            ],
+        ]
+        .concat();
+        start(&prefixed).expect("the prefix carries the shortest draw");
     }
 
     #[test]

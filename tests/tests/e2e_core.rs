@@ -1222,3 +1222,115 @@ fn a_directory_of_random_pools_composes_each_turn_from_every_pool() {
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&inputs);
 }
+
+/// `--seq-dist` and `--random-range-ratio` reach every request: each record's ISL and OSL
+/// is one of the pairs (in about its share) or inside the window, input_config lists the
+/// flags as AIPerf does, and a ratio without `--osl` stops the run before it starts.
+#[test]
+fn length_shaping_flags_shape_each_request() {
+    let mock = Mock::start(&["--ttft-ms", "1", "--output-tokens", "500"]);
+    let dir = run_dir("seq-dist");
+    profile(
+        &mock,
+        &dir,
+        &[
+            "--seq-dist",
+            "16,4:25;48,12:75",
+            "--request-count",
+            "400",
+            "--num-dataset-entries",
+            "400",
+            "--concurrency",
+            "8",
+            "--random-seed",
+            "11",
+        ],
+    );
+    let lengths = |dir: &Path| -> Vec<(u64, u64)> {
+        read_records(dir)
+            .iter()
+            .map(|r| {
+                let value = |tag: &str| {
+                    r["metrics"][tag]["value"]
+                        .as_u64()
+                        .unwrap_or_else(|| panic!("{tag} in {r}"))
+                };
+                (
+                    value("input_sequence_length"),
+                    value("output_sequence_length"),
+                )
+            })
+            .collect()
+    };
+    let drawn = lengths(&dir);
+    assert_eq!(drawn.len(), 400);
+    assert!(
+        drawn.iter().all(|d| [(16, 4), (48, 12)].contains(d)),
+        "{drawn:?}"
+    );
+    // 400 draws of a 25% pair: a standard error of 2.2 points; 8 points is over three.
+    let short = drawn.iter().filter(|d| d.0 == 16).count() as f64 / 400.0;
+    assert!(
+        (short - 0.25).abs() < 0.08,
+        "{short} of requests drew (16, 4)"
+    );
+    let json = read_json(&dir);
+    assert_eq!(
+        json["input_config"]["datasets"][0]["prompts"]["sequence_distribution"],
+        serde_json::json!([
+            {"isl": {"mean": 16.0, "stddev": 0.0}, "osl": {"mean": 4.0, "stddev": 0.0},
+             "probability": 25.0},
+            {"isl": {"mean": 48.0, "stddev": 0.0}, "osl": {"mean": 12.0, "stddev": 0.0},
+             "probability": 75.0},
+        ])
+    );
+
+    let window = run_dir("range-ratio");
+    profile(
+        &mock,
+        &window,
+        &[
+            "--isl",
+            "20",
+            "--osl",
+            "8",
+            "--random-range-ratio",
+            "0.5",
+            "--request-count",
+            "200",
+            "--num-dataset-entries",
+            "200",
+            "--concurrency",
+            "8",
+            "--random-seed",
+            "11",
+        ],
+    );
+    let drawn = lengths(&window);
+    assert_eq!(drawn.len(), 200);
+    // vLLM's window: [floor(20 * 0.5), ceil(20 * 1.5)] and [floor(8 * 0.5), ceil(8 * 1.5)].
+    assert!(
+        drawn
+            .iter()
+            .all(|&(i, o)| (10..=30).contains(&i) && (4..=12).contains(&o)),
+        "{drawn:?}"
+    );
+    assert!(drawn.iter().any(|d| d.0 != drawn[0].0), "lengths must vary");
+
+    let refused = common::run_profile(
+        &[&mock.url],
+        &run_dir("range-ratio-refused"),
+        &["--random-range-ratio", "0.3"],
+    );
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(
+            "--random-range-ratio requires --osl to be set explicitly. There is no safe \
+             default when a ratio window is requested."
+        ),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&window);
+}

@@ -13,6 +13,7 @@ use aiperf_runtime::config::ImageFormat;
 use aiperf_runtime::dataset::{Conversation, Turn};
 use aiperf_runtime::plugin::{Plugin, PluginContext, PluginError};
 use aiperf_runtime::protocols::{DatasetComposerProtocol, TokenizerProtocol};
+use aiperf_runtime::seq_dist::LengthSampling;
 use rand::rngs::StdRng;
 use rand::Rng;
 use rand_distr::{Distribution, Normal};
@@ -56,6 +57,17 @@ const MAX_FIXUP_ROUNDS: usize = 8;
 /// is 0). Counts and delays have streams of their own, so a seeded run's prompts do not
 /// depend on them. With several `--model`s each turn names one (see [`ModelSelector`]).
 /// Prefix, shared system and user context prompts are AIPerf's (see [`ContextPrompts`]).
+///
+/// With `--seq-dist` or `--random-range-ratio` each turn draws its (ISL, OSL) as AIPerf
+/// 0.13's composer does (`_get_turn_sequence_lengths`): per turn, from a stream of its
+/// own (AIPerf's `models.sequence.distribution` and `models.range_ratio.distribution`),
+/// before its prompt is made, and the OSL becomes the turn's `max_tokens` whether or not
+/// `--osl` is given. A `--seq-dist` draw picks a pair with one uniform number, then each
+/// length with a deviation is AIPerf's positive normal integer (`max(1, ceil(x))`, `x`
+/// redrawn until not negative); a ratio window draws two uniform integers, ISL then OSL.
+/// The streams are seeded as ours are, so the same seed gives other numbers than
+/// AIPerf's; and AIPerf's `--prompt-corpus random` pre-draws vLLM's (PCG64) or SGLang's
+/// (MT19937) sequence, a corpus we do not have. Rankings turns keep their own lengths.
 #[derive(Debug, Clone)]
 pub struct SyntheticComposer {
     entries: usize,
@@ -63,6 +75,8 @@ pub struct SyntheticComposer {
     turns: TurnOptions,
     turn_rng: StdRng,
     delay_rng: StdRng,
+    lengths: LengthSampling,
+    lengths_rng: StdRng,
     input_mean: f64,
     input_stddev: f64,
     output_mean: Option<f64>,
@@ -91,6 +105,9 @@ impl SyntheticComposer {
     /// their own, so giving these flags leaves a seeded run's other prompts as they were
     /// (AIPerf draws them from its corpus stream, shifting the prompts after them).
     pub const CONTEXT_RNG_LABEL: &'static str = "dataset.prompt.context";
+    /// The (ISL, OSL) draws of `--seq-dist` and of `--random-range-ratio` (AIPerf's).
+    pub const SEQ_DIST_RNG_LABEL: &'static str = "models.sequence.distribution";
+    pub const RANGE_RATIO_RNG_LABEL: &'static str = "models.range_ratio.distribution";
 }
 
 /// AIPerf 0.13's prefix prompts (`PrefixPromptConfig`, `PromptGenerator`,
@@ -183,13 +200,15 @@ impl TurnOptions {
 /// AIPerf's `sample_positive_normal_integer`: `max(1, round(mean))` without a deviation,
 /// else `max(1, ceil(x))` with `x` drawn from `Normal(mean, stddev)` until it is not
 /// negative (the mean after 10,000 negative draws).
-fn positive_normal_integer(mean: u32, stddev: u32, rng: &mut StdRng) -> u32 {
-    if stddev == 0 {
-        return mean.max(1);
+fn positive_normal_integer(mean: f64, stddev: f64, rng: &mut StdRng) -> u32 {
+    // `as` saturates: a mean past u32::MAX (refused by the limits) stays u32::MAX.
+    let fixed = (mean.round() as u32).max(1);
+    if stddev.is_nan() || stddev <= 0.0 {
+        return fixed;
     }
-    // A positive, finite deviation: `Normal::new` cannot fail.
-    let Ok(normal) = Normal::new(f64::from(mean), f64::from(stddev)) else {
-        return mean.max(1);
+    // Only a non-finite deviation (refused by the limits) makes `Normal::new` fail.
+    let Ok(normal) = Normal::new(mean, stddev) else {
+        return fixed;
     };
     for _ in 0..10_000 {
         let x = normal.sample(rng);
@@ -198,7 +217,7 @@ fn positive_normal_integer(mean: u32, stddev: u32, rng: &mut StdRng) -> u32 {
             return (x.ceil() as u32).max(1);
         }
     }
-    mean.max(1)
+    fixed
 }
 
 impl Plugin for SyntheticComposer {
@@ -247,12 +266,19 @@ impl SyntheticComposer {
             }
         }
         let worker = ctx.worker.map_or(0, |w| w.id);
+        let lengths = config.length_sampling().map_err(PluginError::Config)?;
+        let lengths_label = match lengths {
+            LengthSampling::Window { .. } => Self::RANGE_RATIO_RNG_LABEL,
+            LengthSampling::Means | LengthSampling::Pairs(_) => Self::SEQ_DIST_RNG_LABEL,
+        };
         Ok(SyntheticComposer {
             entries,
             context: ContextPrompts::new(config, worker),
             turns: TurnOptions::new(config)?,
             turn_rng: stream_rng(config.random_seed, Self::TURN_RNG_LABEL, worker),
             delay_rng: stream_rng(config.random_seed, Self::DELAY_RNG_LABEL, worker),
+            lengths,
+            lengths_rng: stream_rng(config.random_seed, lengths_label, worker),
             input_mean: f64::from(config.synthetic_input_tokens_mean),
             input_stddev,
             output_mean: config.output_tokens_mean.map(f64::from),
@@ -457,6 +483,32 @@ impl MediaOptions {
     }
 }
 
+/// One turn's (ISL, OSL) from `--seq-dist` or the `--random-range-ratio` window; `None`
+/// when `--isl`/`--osl` decide (drawn from the prompt stream, as before these flags).
+fn draw_lengths(lengths: &LengthSampling, rng: &mut StdRng) -> Option<(u32, u32)> {
+    match lengths {
+        LengthSampling::Means => None,
+        LengthSampling::Pairs(dist) => {
+            let pair = dist.pick(rng.random::<f64>());
+            let mut length = |mean: u32, stddev: f64| {
+                if stddev > 0.0 {
+                    positive_normal_integer(f64::from(mean), stddev, rng)
+                } else {
+                    mean
+                }
+            };
+            let isl = length(pair.isl, pair.isl_stddev);
+            let osl = length(pair.osl, pair.osl_stddev);
+            Some((isl, osl))
+        }
+        LengthSampling::Window { input, output, .. } => {
+            let isl = rng.random_range(input.0..=input.1);
+            let osl = rng.random_range(output.0..=output.1);
+            Some((isl, osl))
+        }
+    }
+}
+
 /// `max(min, round(Normal(mean, stddev)))`: how many of something a turn gets.
 #[derive(Debug, Clone)]
 struct CountDistribution {
@@ -507,16 +559,22 @@ impl DatasetComposerProtocol for SyntheticComposer {
             // Rankings tasks are single-turn, as AIPerf's rankings composer makes them.
             let count = match rankings {
                 Some(_) => 1,
-                None => {
-                    positive_normal_integer(self.turns.mean, self.turns.stddev, &mut self.turn_rng)
-                }
+                None => positive_normal_integer(
+                    f64::from(self.turns.mean),
+                    f64::from(self.turns.stddev),
+                    &mut self.turn_rng,
+                ),
             };
             let mut turns = Vec::with_capacity(count as usize);
             for t in 0..count {
                 let mut turn = match &rankings {
                     Some(options) => self.rankings_turn(options, &words, tokenizer),
                     None => {
-                        let target = input_lengths.sample(&mut self.rng);
+                        let drawn = draw_lengths(&self.lengths, &mut self.lengths_rng);
+                        let target = match drawn {
+                            Some((isl, _)) => isl,
+                            None => input_lengths.sample(&mut self.rng),
+                        };
                         let (prefix, prefix_tokens) = match pool.len() {
                             0 => ("", 0),
                             _ if t > 0 => ("", 0),
@@ -526,6 +584,13 @@ impl DatasetComposerProtocol for SyntheticComposer {
                                 (text.as_str(), *tokens)
                             }
                         };
+                        // A ratio window may draw 0: a prefix carries such a turn, else
+                        // it gets one token, as AIPerf floors it.
+                        let target = if prefix_tokens > 0 {
+                            target
+                        } else {
+                            target.max(1)
+                        };
                         let (text, input_tokens) = words.prompt_after(
                             prefix,
                             prefix_tokens,
@@ -533,7 +598,10 @@ impl DatasetComposerProtocol for SyntheticComposer {
                             tokenizer,
                             &mut self.rng,
                         );
-                        let max_tokens = output_lengths.as_ref().map(|d| d.sample(&mut self.rng));
+                        let max_tokens = match drawn {
+                            Some((_, osl)) => Some(osl),
+                            None => output_lengths.as_ref().map(|d| d.sample(&mut self.rng)),
+                        };
                         Turn {
                             texts: vec![text],
                             max_tokens,
@@ -544,7 +612,11 @@ impl DatasetComposerProtocol for SyntheticComposer {
                 };
                 self.media.fill(&mut turn, &mut self.media_rng)?;
                 if let Some((mean, stddev, ratio)) = self.turns.delay.filter(|_| t > 0) {
-                    let delay = positive_normal_integer(mean, stddev, &mut self.delay_rng);
+                    let delay = positive_normal_integer(
+                        f64::from(mean),
+                        f64::from(stddev),
+                        &mut self.delay_rng,
+                    );
                     turn.delay_ms = Some(f64::from(delay) * ratio);
                 }
                 self.models.assign(&mut turn);
@@ -1082,17 +1154,17 @@ mod tests {
     #[test]
     fn positive_normal_integers() {
         let mut rng = crate::rng::stream_rng(Some(1), "test", 0);
-        assert_eq!(positive_normal_integer(4, 0, &mut rng), 4);
-        assert_eq!(positive_normal_integer(0, 0, &mut rng), 1);
+        assert_eq!(positive_normal_integer(4.0, 0.0, &mut rng), 4);
+        assert_eq!(positive_normal_integer(0.0, 0.0, &mut rng), 1);
         let draws: Vec<u32> = (0..10_000)
-            .map(|_| positive_normal_integer(10, 3, &mut rng))
+            .map(|_| positive_normal_integer(10.0, 3.0, &mut rng))
             .collect();
         assert!(draws.iter().all(|&d| d >= 1));
         let mean = draws.iter().map(|&d| f64::from(d)).sum::<f64>() / draws.len() as f64;
         // ceil() adds half a unit on average; negatives are redrawn (rare at 3.3 sigma).
         assert!((mean - 10.5).abs() < 0.1, "{mean}");
         // Far below zero: redrawn until non-negative, so still small and positive.
-        assert!((0..100).all(|_| positive_normal_integer(0, 5, &mut rng) >= 1));
+        assert!((0..100).all(|_| positive_normal_integer(0.0, 5.0, &mut rng) >= 1));
     }
 
     #[test]
@@ -1171,6 +1243,177 @@ mod tests {
     fn zero_mean_gives_one_token_prompts() {
         let dataset = compose(&["--isl", "0", "--num-dataset-entries", "2"]);
         assert!(dataset.iter().all(|c| c.turns[0].input_tokens == Some(1)));
+    }
+
+    /// Every turn's (ISL, OSL): its prompt's tokens and its `max_tokens`.
+    fn lengths(dataset: &[Conversation]) -> Vec<(u32, u32)> {
+        let tokenizer = TiktokenTokenizer::new(Vocabulary::O200kBase);
+        dataset
+            .iter()
+            .flat_map(|c| &c.turns)
+            .map(|t| {
+                let isl = t.input_tokens.expect("synthetic turns count their tokens");
+                assert_eq!(tokenizer.count(&t.texts[0]) as u32, isl, "prompt is exact");
+                (isl, t.max_tokens.expect("the OSL is the turn's max_tokens"))
+            })
+            .collect()
+    }
+
+    fn mean(values: impl Iterator<Item = u32>) -> f64 {
+        let values: Vec<f64> = values.map(f64::from).collect();
+        values.iter().sum::<f64>() / values.len() as f64
+    }
+
+    #[test]
+    fn seq_dist_pairs_are_drawn_per_turn_in_their_shares() {
+        let dataset = compose(&[
+            "--seq-dist",
+            "16,4:20;48,12:30;80,20:50",
+            // Replaced by the pairs, as in AIPerf.
+            "--osl",
+            "999",
+            "--num-dataset-entries",
+            "2000",
+            "--conversation-turn-mean",
+            "2",
+        ]);
+        let drawn = lengths(&dataset);
+        assert_eq!(drawn.len(), 4000);
+        // 4000 draws: a share's standard error is at most 0.8 points, so 3 points is
+        // about four of them; the seed makes the outcome fixed.
+        for (pair, share) in [((16, 4), 0.2), ((48, 12), 0.3), ((80, 20), 0.5)] {
+            let seen = drawn.iter().filter(|&&d| d == pair).count() as f64 / 4000.0;
+            assert!((seen - share).abs() < 0.03, "{pair:?}: {seen} of the turns");
+        }
+        assert!(drawn
+            .iter()
+            .all(|d| [(16, 4), (48, 12), (80, 20)].contains(d)));
+        // Drawn per turn, not per conversation: the two turns of a conversation differ
+        // with probability 1 - (0.2² + 0.3² + 0.5²) = 0.62.
+        let mixed = dataset
+            .iter()
+            .filter(|c| c.turns[0].input_tokens != c.turns[1].input_tokens)
+            .count() as f64
+            / 2000.0;
+        assert!(
+            (mixed - 0.62).abs() < 0.05,
+            "{mixed} of conversations mixed"
+        );
+        assert_eq!(
+            dataset,
+            compose(&[
+                "--seq-dist",
+                "16,4:20;48,12:30;80,20:50",
+                "--osl",
+                "999",
+                "--num-dataset-entries",
+                "2000",
+                "--conversation-turn-mean",
+                "2",
+            ]),
+            "seeded draws repeat"
+        );
+    }
+
+    #[test]
+    fn seq_dist_deviations_draw_positive_normal_integers() {
+        let drawn = lengths(&compose(&[
+            "--seq-dist",
+            "[(100|10,50|5):100]",
+            "--num-dataset-entries",
+            "2000",
+        ]));
+        // ceil() of a Normal(100, 10) draw averages 100.5; the mean of 2000 draws has a
+        // standard error of 0.22 (ISL) and 0.11 (OSL).
+        let (isl, osl) = (
+            mean(drawn.iter().map(|d| d.0)),
+            mean(drawn.iter().map(|d| d.1)),
+        );
+        assert!((isl - 100.5).abs() < 1.0, "ISL mean {isl}");
+        assert!((osl - 50.5).abs() < 0.5, "OSL mean {osl}");
+        let spread = (drawn
+            .iter()
+            .map(|d| (f64::from(d.0) - isl).powi(2))
+            .sum::<f64>()
+            / 2000.0)
+            .sqrt();
+        assert!((spread - 10.0).abs() < 1.0, "ISL deviation {spread}");
+        // A deviation far above the mean still yields lengths of at least 1.
+        let low = lengths(&compose(&[
+            "--seq-dist",
+            "2|50,1|50:100",
+            "--num-dataset-entries",
+            "300",
+        ]));
+        assert!(low.iter().all(|&(i, o)| i >= 1 && o >= 1));
+        assert!(
+            low.iter().any(|&(i, _)| i > 2),
+            "the deviation must vary lengths"
+        );
+    }
+
+    /// The lowest, highest and mean ISL and OSL of `args`' 3000 turns.
+    fn window_of(args: &[&str]) -> ((u32, u32, f64), (u32, u32, f64)) {
+        let drawn = lengths(&compose(
+            &[args, &["--num-dataset-entries", "3000"]].concat(),
+        ));
+        let summary = |values: Vec<u32>| {
+            let (low, high) = (values.iter().min().copied(), values.iter().max().copied());
+            (
+                low.unwrap_or(0),
+                high.unwrap_or(0),
+                mean(values.into_iter()),
+            )
+        };
+        (
+            summary(drawn.iter().map(|d| d.0).collect()),
+            summary(drawn.iter().map(|d| d.1).collect()),
+        )
+    }
+
+    #[test]
+    fn range_ratio_windows_are_drawn_uniformly() {
+        // 3000 uniform draws reach both ends of a window of 61 values but for a chance
+        // of 2 * (60/61)^3000 (about 1e-21); the mean's standard error is 0.32 there.
+        let ((isl_low, isl_high, isl_mean), (osl_low, osl_high, osl_mean)) =
+            window_of(&["--isl", "100", "--osl", "20", "--random-range-ratio", "0.3"]);
+        assert_eq!((isl_low, isl_high, osl_low, osl_high), (70, 130, 14, 26));
+        assert!((isl_mean - 100.0).abs() < 1.5, "ISL mean {isl_mean}");
+        assert!((osl_mean - 20.0).abs() < 0.5, "OSL mean {osl_mean}");
+        let ((isl_low, isl_high, _), (osl_low, osl_high, _)) = window_of(&[
+            "--isl",
+            "100",
+            "--osl",
+            "20",
+            "--random-range-ratio",
+            r#"{"input": 0.5, "output": 0.1}"#,
+        ]);
+        assert_eq!((isl_low, isl_high, osl_low, osl_high), (50, 150, 18, 22));
+        let ((isl_low, isl_high, isl_mean), (osl_low, osl_high, _)) = window_of(&[
+            "--isl",
+            "100",
+            "--osl",
+            "20",
+            "--random-range-ratio",
+            "0.3",
+            "--random-corpus-style",
+            "sglang",
+        ]);
+        assert_eq!((isl_low, isl_high, osl_low, osl_high), (30, 100, 6, 20));
+        assert!((isl_mean - 65.0).abs() < 1.5, "ISL mean {isl_mean}");
+    }
+
+    #[test]
+    fn refused_length_flags_are_config_errors() {
+        let cfg = config(&["-m", "m", "--random-range-ratio", "0.3"]);
+        match SyntheticComposer::create(&context(&cfg, &EMPTY_ENTRY)) {
+            Err(PluginError::Config(message)) => assert_eq!(
+                message,
+                "--random-range-ratio requires --osl to be set explicitly. There is no safe \
+                 default when a ratio window is requested."
+            ),
+            other => panic!("expected a config error, got {other:?}"),
+        }
     }
 
     #[test]

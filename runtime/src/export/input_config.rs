@@ -29,6 +29,7 @@ use serde_json::{json, Map, Value};
 
 use crate::config::{ModelSelectionStrategy, ProfileConfig};
 use crate::plugin::normalize_name;
+use crate::seq_dist::SequenceDistribution;
 
 /// The top-level key of `profile_export_aiperf.json` holding the settings only this
 /// client has (worker threads, I/O driver, ...): [`client_settings`].
@@ -431,6 +432,32 @@ fn synthetic_content(config: &ProfileConfig, d: &mut Map<String, Value>) {
                 given("output_tokens_stddev"),
             ),
         );
+    }
+    // AIPerf's converter writes each parsed pair with both deviations, and the ratio as
+    // the text given; the style only when given.
+    if let Some(Ok(dist)) = config
+        .sequence_distribution
+        .as_deref()
+        .map(SequenceDistribution::parse)
+    {
+        let pairs = dist.pairs().iter().map(|p| {
+            json!({
+                "isl": { "mean": float(p.isl as f64), "stddev": float(p.isl_stddev) },
+                "osl": { "mean": float(p.osl as f64), "stddev": float(p.osl_stddev) },
+                "probability": float(p.probability),
+            })
+        });
+        prompts.insert(
+            "sequence_distribution".into(),
+            Value::Array(pairs.collect()),
+        );
+    }
+    if let Some(ratio) = &config.random_range_ratio {
+        prompts.insert("random_range_ratio".into(), Value::from(ratio.as_str()));
+    }
+    if given("random_corpus_style") {
+        let style = config.random_corpus_style.as_str();
+        prompts.insert("random_corpus_style".into(), Value::from(style));
     }
     d.insert("prompts".into(), Value::Object(prompts));
     // The flags given, each under its key (AIPerf's `_build_prefix_prompts`).

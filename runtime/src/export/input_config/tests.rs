@@ -512,3 +512,67 @@ fn prefix_and_system_prompts_are_listed_when_given() {
         })
     );
 }
+
+/// `prompts` as AIPerf 0.13.0's converter wrote it for the same flags (its
+/// `_apply_sequence_distribution` and `_apply_random_corpus_style_and_range_ratio`): every
+/// pair with both deviations, the ratio as the text given, the style only when given.
+#[test]
+fn length_shaping_flags_are_written_as_aiperf_writes_them() {
+    let prompts = |args: &[&str]| {
+        let config = parse(&[&["-m", "m"], args].concat());
+        build(&config, &facts(Path::new("/runs/x"), 10))["datasets"][0]["prompts"].clone()
+    };
+    assert_eq!(
+        prompts(&["--seq-dist", "256|10,128:40;512,256:60"]),
+        json!({
+            "isl": {"mean": 550.0},
+            "sequence_distribution": [
+                {
+                    "isl": {"mean": 256.0, "stddev": 10.0},
+                    "osl": {"mean": 128.0, "stddev": 0.0},
+                    "probability": 40.0,
+                },
+                {
+                    "isl": {"mean": 512.0, "stddev": 0.0},
+                    "osl": {"mean": 256.0, "stddev": 0.0},
+                    "probability": 60.0,
+                },
+            ],
+        })
+    );
+    assert_eq!(
+        prompts(&[
+            "--isl",
+            "200",
+            "--osl",
+            "100",
+            "--random-range-ratio",
+            r#"{"input": 0.3, "output": 0.5}"#,
+        ]),
+        json!({
+            "isl": {"mean": 200.0},
+            "osl": {"mean": 100.0},
+            "random_range_ratio": r#"{"input": 0.3, "output": 0.5}"#,
+        })
+    );
+    assert_eq!(
+        prompts(&[
+            "--random-corpus-style",
+            "vllm",
+            "--random-range-ratio",
+            "0.5",
+            "--osl",
+            "100",
+        ]),
+        json!({
+            "isl": {"mean": 550.0},
+            "osl": {"mean": 100.0},
+            "random_range_ratio": "0.5",
+            "random_corpus_style": "vllm",
+        })
+    );
+    assert_eq!(
+        prompts(&["--random-corpus-style", "sglang"]),
+        json!({"isl": {"mean": 550.0}, "random_corpus_style": "sglang"})
+    );
+}
