@@ -73,9 +73,10 @@ fn trace_metrics_follow_the_mock() {
         // Non-streaming: the whole answer comes after the mock's TTFT.
         let waiting = value(r, "http_req_waiting");
         // The mock times its TTFT from the request bytes it reads, a hair before our write
-        // returns.
+        // returns; the upper bound leaves the mock and the client room on a machine busy
+        // with other tests (31.6 ms seen), and still tells waiting from the whole latency.
         assert!(
-            (19.0..30.0).contains(&waiting),
+            (19.0..60.0).contains(&waiting),
             "waiting {waiting} ms, TTFT 20"
         );
         let parts: f64 = [

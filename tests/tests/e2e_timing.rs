@@ -308,10 +308,10 @@ fn a_rate_capped_by_concurrency_skips_arrivals_without_a_slot() {
         "{skipped} skipped + {sent} sent"
     );
     // Skipped arrivals are not lateness: a queue behind the slot would make every request
-    // ~100 ms late. (Not `client_bottleneck == false`: on a CI machine busy with other
-    // tests, lateness p99 can pass its 1 ms mark for reasons of the machine's own.)
+    // ~100 ms late. (The bound is far from both: on a machine busy with other tests,
+    // lateness p99 has reached 2.4 ms for reasons of the machine's own.)
     let lateness = stat(&json, "scheduling_lateness", "p99");
-    assert!(lateness < 2.0, "lateness p99 {lateness} ms; {health}");
+    assert!(lateness < 20.0, "lateness p99 {lateness} ms; {health}");
     // Each request left on an arrival of the 20 ms grid.
     let intended: Vec<i128> = records.iter().map(|r| ns(r, "credit_issued_ns")).collect();
     for pair in intended.windows(2) {
@@ -330,7 +330,10 @@ fn a_rate_capped_by_concurrency_skips_arrivals_without_a_slot() {
          was busy (as AIPerf does): the rate sent was below the rate asked."
     );
     assert!(console.contains(&note), "{console}");
-    assert!(!console.contains("CLIENT-BOUND"), "{console}\n{stdout}");
+    // Skipping is the server's doing, never a reason to call the client the bottleneck
+    // (a busy machine may still add a lateness reason of its own).
+    let reasons = health["reasons"].to_string();
+    assert!(!reasons.contains("skip"), "{reasons}\n{stdout}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
