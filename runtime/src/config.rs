@@ -410,6 +410,16 @@ pub struct ProfileConfig {
     #[arg(long)]
     pub response_field: Option<String>,
 
+    /// Synthetic texts per turn, each a prompt of its own (embeddings and rankings
+    /// endpoints send them as one batch; chat as content parts of one message).
+    #[arg(
+        short = 'b',
+        long,
+        visible_aliases = ["batch-size-text", "batch-size"],
+        default_value_t = 1
+    )]
+    pub prompt_batch_size: u32,
+
     /// Synthetic images per turn, when an image size is set.
     #[arg(long, visible_alias = "batch-size-image", default_value_t = 1)]
     pub image_batch_size: u32,
@@ -722,6 +732,14 @@ impl ProfileConfig {
             self.warmup_request_rate_ramp_duration,
         )?;
         at_least_one("--num-warmup-sessions", self.warmup_num_sessions)?;
+        if self.prompt_batch_size == 0 {
+            // AIPerf takes 0 for media-only turns; every endpoint here needs a text.
+            return Err(
+                "--prompt-batch-size must be at least 1 (turns without text are not \
+                        composed here)"
+                    .into(),
+            );
+        }
         if self.has_own_warmup_load() && !self.has_warmup() {
             return Err(
                 "--warmup-concurrency, --warmup-request-rate, --warmup-arrival-pattern and \

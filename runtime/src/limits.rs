@@ -19,6 +19,9 @@ pub const MAX_TOKENS: f64 = 1_000_000.0;
 /// `--prompt-prefix-length` tokens): every prefix is composed before the first request and
 /// kept for the run, about 7 bytes a token.
 pub const MAX_PREFIX_POOL_TOKENS: f64 = 10_000_000.0;
+/// Texts, images or clips one turn may ask for: each is composed before the first
+/// request and sent with every request of its turn.
+pub const MAX_BATCH: u32 = 10_000;
 /// Turns a conversation may ask for on average (or deviate by): every turn of every
 /// conversation is composed before the first request, so a mean of 1e9 would never start.
 pub const MAX_TURNS: f64 = 100_000.0;
@@ -167,6 +170,17 @@ pub fn check(c: &ProfileConfig) -> Result<(), String> {
              ms, got a ratio of {}",
             show(ratio)
         ));
+    }
+    for (flag, n) in [
+        ("--prompt-batch-size", c.prompt_batch_size),
+        ("--image-batch-size", c.image_batch_size),
+        ("--audio-batch-size", c.audio_batch_size),
+    ] {
+        if n > MAX_BATCH {
+            return Err(format!(
+                "{flag} must be at most {MAX_BATCH} per turn, got {n}"
+            ));
+        }
     }
     for (flag, v) in tokens(c) {
         if !(0.0..=MAX_TOKENS).contains(&v) {
@@ -395,6 +409,23 @@ mod tests {
             Ok(_) => panic!("{args:?} accepted"),
             Err(e) => e,
         }
+    }
+
+    #[test]
+    fn batches_are_bounded() {
+        start(&["-b", "10000"]).expect("the bound itself");
+        refused(
+            &["--batch-size-text", "10001"],
+            "--prompt-batch-size must be at most 10000 per turn, got 10001",
+        );
+        refused(
+            &["--image-batch-size", "1000000"],
+            "--image-batch-size must be at most 10000 per turn, got 1000000",
+        );
+        refused(
+            &["--prompt-batch-size", "0"],
+            "--prompt-batch-size must be at least 1",
+        );
     }
 
     /// A prefix prompt makes up for a ratio window that can draw 0 tokens, as in AIPerf.

@@ -280,6 +280,38 @@ fn chat_sends_images_and_audio_as_content_parts() {
 
 // ------------------------------------------------------------------------ embeddings
 
+/// `--prompt-batch-size` (AIPerf's `-b`): an embeddings request carries that many
+/// inputs, and its input length counts them all.
+#[test]
+fn embeddings_send_a_prompt_batch() {
+    let mock = Mock::start(&["--ttft-ms", "2"]);
+    let run = profile(
+        &mock,
+        "embeddings-batch",
+        &[
+            "--endpoint-type",
+            "embeddings",
+            "--isl",
+            "10",
+            "-b",
+            "4",
+            "--request-count",
+            "3",
+        ],
+    );
+    run.assert_no_errors();
+    for payload in run.payloads() {
+        let inputs = payload["input"].as_array().expect("a list of inputs");
+        assert_eq!(inputs.len(), 4, "{payload}");
+    }
+    let isl = run.stat("input_sequence_length", "avg");
+    assert!((40.0..=44.0).contains(&isl), "four 10-token inputs: {isl}");
+    assert_eq!(
+        run.json["input_config"]["datasets"][0]["prompts"]["batch_size"],
+        4
+    );
+}
+
 #[test]
 fn chat_embeddings_and_nim_embeddings_with_images() {
     let mock = Mock::start(&["--ttft-ms", "8"]);

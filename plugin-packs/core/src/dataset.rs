@@ -84,6 +84,8 @@ pub struct SyntheticComposer {
     rng: StdRng,
     media: MediaOptions,
     media_rng: StdRng,
+    /// Texts per turn (`--prompt-batch-size`).
+    batch: u32,
     /// Set when composing for a rankings endpoint.
     rankings: Option<RankingsOptions>,
     /// Each turn's model, in the order turns are composed.
@@ -286,6 +288,7 @@ impl SyntheticComposer {
             rng: stream_rng(config.random_seed, Self::RNG_LABEL, worker),
             media: MediaOptions::new(config)?,
             media_rng: stream_rng(config.random_seed, Self::MEDIA_RNG_LABEL, worker),
+            batch: config.prompt_batch_size,
             rankings: None,
             models: ModelSelector::new(config, worker),
         })
@@ -575,35 +578,53 @@ impl DatasetComposerProtocol for SyntheticComposer {
                             Some((isl, _)) => isl,
                             None => input_lengths.sample(&mut self.rng),
                         };
-                        let (prefix, prefix_tokens) = match pool.len() {
-                            0 => ("", 0),
-                            _ if t > 0 => ("", 0),
-                            n => {
-                                let (text, tokens) =
-                                    &pool[self.context.prefix_rng.random_range(0..n)];
-                                (text.as_str(), *tokens)
-                            }
-                        };
-                        // A ratio window may draw 0: a prefix carries such a turn, else
-                        // it gets one token, as AIPerf floors it.
-                        let target = if prefix_tokens > 0 {
-                            target
-                        } else {
-                            target.max(1)
-                        };
-                        let (text, input_tokens) = words.prompt_after(
-                            prefix,
-                            prefix_tokens,
-                            target,
-                            tokenizer,
-                            &mut self.rng,
-                        );
+                        // `--prompt-batch-size` texts, as AIPerf composes them: each its
+                        // own prompt (and, on a first turn, its own pick of the prefix
+                        // pool); lengths vary around the turn's unless a distribution
+                        // drew it exactly.
+                        let mut texts = Vec::with_capacity(self.batch as usize);
+                        let mut input_tokens = 0;
+                        for i in 0..self.batch {
+                            let target = match (i, drawn) {
+                                (0, _) | (_, Some(_)) => target,
+                                _ => input_lengths.sample(&mut self.rng),
+                            };
+                            let (prefix, prefix_tokens) = match pool.len() {
+                                0 => ("", 0),
+                                _ if t > 0 => ("", 0),
+                                n => {
+                                    let (text, tokens) =
+                                        &pool[self.context.prefix_rng.random_range(0..n)];
+                                    (text.as_str(), *tokens)
+                                }
+                            };
+                            // A ratio window may draw 0: a prefix carries such a turn,
+                            // else it gets one token, as AIPerf floors it.
+                            let target = if prefix_tokens > 0 {
+                                target
+                            } else {
+                                target.max(1)
+                            };
+                            let (text, tokens) = words.prompt_after(
+                                prefix,
+                                prefix_tokens,
+                                target,
+                                tokenizer,
+                                &mut self.rng,
+                            );
+                            texts.push(text);
+                            input_tokens = tokens;
+                        }
+                        if texts.len() > 1 {
+                            // Counted as sent: the texts joined by a space.
+                            input_tokens = tokenizer.count(&texts.join(" ")) as u32;
+                        }
                         let max_tokens = match drawn {
                             Some((_, osl)) => Some(osl),
                             None => output_lengths.as_ref().map(|d| d.sample(&mut self.rng)),
                         };
                         Turn {
-                            texts: vec![text],
+                            texts,
                             max_tokens,
                             input_tokens: Some(input_tokens),
                             ..Turn::default()
@@ -1515,6 +1536,25 @@ mod tests {
             assert!(turn
                 .texts_named("passages")
                 .all(|p| tokenizer.count(p) == 128));
+        }
+    }
+
+    /// `--prompt-batch-size`: each turn has that many prompts of its own, each of the
+    /// asked length, and its input length counts them as sent (joined by a space).
+    #[test]
+    fn a_prompt_batch_is_several_prompts_per_turn() {
+        let tokenizer = TiktokenTokenizer::new(Vocabulary::O200kBase);
+        let batched = compose(&["--isl", "12", "-b", "3", "--num-dataset-entries", "4"]);
+        for c in &batched {
+            let turn = &c.turns[0];
+            assert_eq!(turn.texts.len(), 3);
+            assert!(
+                turn.texts.iter().all(|t| tokenizer.count(t) == 12),
+                "{turn:?}"
+            );
+            assert_ne!(turn.texts[0], turn.texts[1]);
+            let joined = tokenizer.count(&turn.texts.join(" ")) as u32;
+            assert_eq!(turn.input_tokens, Some(joined));
         }
     }
 

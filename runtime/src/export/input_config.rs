@@ -433,6 +433,9 @@ fn synthetic_content(config: &ProfileConfig, d: &mut Map<String, Value>) {
             ),
         );
     }
+    if given("prompt_batch_size") {
+        prompts.insert("batch_size".into(), Value::from(config.prompt_batch_size));
+    }
     // AIPerf's converter writes each parsed pair with both deviations, and the ratio as
     // the text given; the style only when given.
     if let Some(Ok(dist)) = config
