@@ -70,6 +70,44 @@ pub struct Stats {
     pub p99: f64,
 }
 
+impl Stats {
+    /// Statistics of a quantity over time rather than over requests (AIPerf's sweep-line
+    /// metrics): they have an average, a deviation, extremes and the p50/p90/p95/p99 it
+    /// reports for them, and nothing else. What they lack is NaN and `count` is 0, which
+    /// the exporters read as absent (AIPerf writes no `count`, `sum` or lower percentiles
+    /// for these).
+    #[allow(clippy::too_many_arguments)]
+    pub fn time_weighted(
+        avg: f64,
+        min: f64,
+        max: f64,
+        p50: f64,
+        p90: f64,
+        p95: f64,
+        p99: f64,
+        std: f64,
+    ) -> Stats {
+        let absent = f64::NAN;
+        Stats {
+            avg,
+            min,
+            max,
+            sum: absent,
+            std,
+            count: 0,
+            p1: absent,
+            p5: absent,
+            p10: absent,
+            p25: absent,
+            p50,
+            p75: absent,
+            p90,
+            p95,
+            p99,
+        }
+    }
+}
+
 /// A run-level metric.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetricResult {

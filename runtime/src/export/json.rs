@@ -169,7 +169,10 @@ pub(crate) fn metric_json(m: &MetricResult) -> Json {
                     .filter(|(_, v)| v.is_finite())
                     .map(|(k, v)| (k.to_owned(), Json::float(v))),
             );
-            fields.push(("count".into(), Json::int(s.count)));
+            // Time-weighted statistics are over no requests: AIPerf writes no count.
+            if s.count > 0 {
+                fields.push(("count".into(), Json::int(s.count)));
+            }
             if s.sum.is_finite() {
                 fields.push(("sum".into(), Json::float(s.sum)));
             }

@@ -3,6 +3,7 @@
 use super::catalogue;
 use super::compute::record_error;
 use super::stats::Values;
+use super::sweep::{self, SweepColumns};
 use crate::record::{ErrorDetails, Nanos, ParsedRecord};
 use crate::results::{ErrorCount, MetricRecord, MetricResult, MetricValue};
 
@@ -11,6 +12,8 @@ const OSL_MISMATCH_PCT: f64 = 5.0;
 const OSL_MISMATCH_MAX_TOKENS: f64 = 50.0;
 /// A usage diff above this percentage counts as a discrepancy.
 const USAGE_DIFF_PCT: f64 = 10.0;
+/// The per-chunk gaps AIPerf's chunk-aware sweep curves follow.
+const INTER_CHUNK_LATENCY: &str = "inter_chunk_latency";
 /// A valid request's SLO verdict under `--goodput` (1 good, 0 not).
 const GOOD_REQUEST_COUNT: &str = "good_request_count";
 
@@ -87,6 +90,10 @@ pub struct MetricsAccumulator {
     good: Option<u64>,
     /// Summarizes one time slice (see [`for_timeslice`](Self::for_timeslice)).
     timeslice: bool,
+    /// Every request's instants and token counts, for the sweep-line metrics. Its chunk
+    /// gaps are not copied: they are the `inter_chunk_latency` series, request after
+    /// request in the same order (each row says how many are its own).
+    sweep: SweepColumns,
 }
 
 impl MetricsAccumulator {
@@ -125,6 +132,7 @@ impl MetricsAccumulator {
     }
 
     pub fn add(&mut self, record: &ParsedRecord, metrics: &MetricRecord) {
+        let gaps_before = self.icl_len();
         for (position, entry) in metrics.entries.iter().enumerate() {
             // An aggregate counter in AIPerf: summed below, not summarized.
             if entry.tag == GOOD_REQUEST_COUNT {
@@ -136,6 +144,7 @@ impl MetricsAccumulator {
                 MetricValue::List(vs) => series.values.extend(vs.iter().copied()),
             }
         }
+        self.add_sweep_row(record, metrics, self.icl_len() - gaps_before);
         if let Some(error) = record_error(record) {
             self.errors.add(&error);
             return;
@@ -159,6 +168,65 @@ impl MetricsAccumulator {
         if let Some(good) = metrics.scalar(GOOD_REQUEST_COUNT) {
             *self.good.get_or_insert(0) += u64::from(good > 0.0);
         }
+    }
+
+    fn icl_len(&self) -> usize {
+        self.index
+            .get(INTER_CHUNK_LATENCY)
+            .map_or(0, |&i| self.series[i].values.len())
+    }
+
+    /// The request's row of the sweep: failed ones count too (they were in flight), as
+    /// in AIPerf; one that never went out (its start left at 0) does not.
+    fn add_sweep_row(&mut self, record: &ParsedRecord, metrics: &MetricRecord, gaps: usize) {
+        let raw = &record.raw;
+        if raw.start_ns == 0 && gaps == 0 {
+            return;
+        }
+        // AIPerf's generation start is the start plus the time to first token: the first
+        // content response, for the requests that have that metric.
+        let gen = metrics
+            .scalar("time_to_first_token")
+            .and_then(|_| record.content_times().next());
+        self.sweep.push(
+            raw.start_ns,
+            gen,
+            raw.end_ns,
+            metrics.scalar("input_sequence_length"),
+            metrics.scalar("output_sequence_length"),
+            gaps,
+        );
+    }
+
+    /// The chunk gaps of every request in ns, in the order of the sweep's rows. They are
+    /// kept in ms (whole ns / 1e6), so rounding recovers the measured ns exactly.
+    fn chunk_gaps_ns(&self) -> impl Iterator<Item = f64> + '_ {
+        let series = self
+            .index
+            .get(INTER_CHUNK_LATENCY)
+            .map(|&i| &self.series[i].values);
+        series
+            .into_iter()
+            .flat_map(|v| v.iter())
+            .map(|ms| (ms * 1e6).round())
+    }
+
+    /// Moves this accumulator's sweep rows and chunk gaps out, for a sweep over several
+    /// (the time slices of a phase, see [`Timeslicer`](super::Timeslicer)).
+    pub(crate) fn take_sweep(&mut self, rows: &mut SweepColumns, gaps: &mut Vec<f64>) {
+        gaps.extend(self.chunk_gaps_ns());
+        rows.append(&mut self.sweep);
+    }
+
+    /// AIPerf's sweep-line metrics over this phase, from its first request's start to its
+    /// last one's end.
+    fn sweep_results(&self) -> Vec<MetricResult> {
+        let Some((start, end)) = self.sweep.span() else {
+            return Vec::new();
+        };
+        let window = [(start as f64, end as f64)];
+        let stats = sweep::sweep_metrics(&self.sweep, self.chunk_gaps_ns(), &window);
+        stats.first().map(sweep::results).unwrap_or_default()
     }
 
     fn count_mismatches(&mut self, record: &ParsedRecord, metrics: &MetricRecord) {
@@ -240,6 +308,8 @@ impl MetricsAccumulator {
         self.goodput |= other.goodput;
         self.good = add_opt(self.good, other.good);
         self.timeslice |= other.timeslice;
+        let mut rows = other.sweep;
+        self.sweep.append(&mut rows);
     }
 
     fn sum(&self, tag: &str) -> Option<f64> {
@@ -366,6 +436,12 @@ impl MetricsAccumulator {
             "usage_discrepancy_count",
             self.usage_discrepancy.map(|n| n as f64),
         );
+
+        // AIPerf sweeps a time slice's window over the whole phase: the time slicer adds
+        // those.
+        if !self.timeslice {
+            out.extend(self.sweep_results());
+        }
 
         // Catalogue order, so every run lists the same metric in the same place.
         out.sort_by_key(|m| catalogue::catalogue_index(m.tag));

@@ -9,6 +9,7 @@ mod accumulator;
 pub mod catalogue;
 mod compute;
 mod stats;
+mod sweep;
 mod timeslice;
 
 pub use accumulator::{ErrorTally, MetricsAccumulator};
@@ -18,6 +19,7 @@ pub use compute::{
     Goodput, RecordMetricsOptions, Slo,
 };
 pub use stats::stats;
+pub use sweep::{sweep_metrics, SweepColumns, SweepStats, SWEEP_TAGS};
 pub use timeslice::{Timeslicer, MAX_TIMESLICES};
 
 #[cfg(test)]

@@ -4,9 +4,10 @@
 //! request belongs to the slice its start falls in, and its whole record (latencies that
 //! end in a later slice included) counts there. A slice is summarized exactly as the
 //! whole run is, by a [`MetricsAccumulator`] of its own, except that its rates are per
-//! second of its window. Slices no request started in are left out. The last slice ends
-//! with the phase's last request, and is marked incomplete when that is before its full
-//! length.
+//! second of its window and its sweep-line metrics are those of the whole phase's curves
+//! over its window, as AIPerf windows them. Slices no request started in are left out.
+//! The last slice ends with the phase's last request, and is marked incomplete when that
+//! is before its full length.
 //!
 //! Memory grows with the slices that hold requests, never with a copy of the records:
 //! each record is folded into its slice's accumulator as it arrives, and a grid past
@@ -14,6 +15,7 @@
 
 use std::collections::BTreeMap;
 
+use super::sweep::{SweepColumns, SweepStats};
 use super::MetricsAccumulator;
 use crate::record::{Nanos, ParsedRecord};
 use crate::results::{MetricRecord, Timeslice};
@@ -115,26 +117,39 @@ impl Timeslicer {
 
     /// Every slice that holds a request, in time order, summarized; `wall` turns run-clock
     /// instants into the wall-clock nanoseconds the exports carry.
-    pub fn finish(self, wall: impl Fn(Nanos) -> u64) -> Vec<Timeslice> {
+    pub fn finish(mut self, wall: impl Fn(Nanos) -> u64) -> Vec<Timeslice> {
         let (Some(origin), Some(last)) = (self.origin.or(self.first_start), self.last) else {
             return Vec::new();
         };
         let d = self.duration_ns;
+        let windows: Vec<(Nanos, Nanos, bool)> = self
+            .slices
+            .keys()
+            .map(|index| {
+                let start = origin.saturating_add(index.saturating_mul(d));
+                let full_end = start.saturating_add(d);
+                // The grid reaches past the last request; the slice holding that instant
+                // is cut there, so its rates are not diluted by time nothing ran in.
+                let is_complete = full_end <= last;
+                let end = if is_complete {
+                    full_end
+                } else {
+                    last.max(start)
+                };
+                (start, end, is_complete)
+            })
+            .collect();
+        let sweeps = self.sweep_slices(&windows);
         let mut out = Vec::with_capacity(self.slices.len());
-        for (index, accumulator) in &self.slices {
-            let start = origin.saturating_add(index.saturating_mul(d));
-            let full_end = start.saturating_add(d);
-            // The grid reaches past the last request; the slice holding that instant is
-            // cut there, so its rates are not diluted by time nothing ran in.
-            let is_complete = full_end <= last;
-            let end = if is_complete {
-                full_end
-            } else {
-                last.max(start)
-            };
-            let metrics = accumulator.summarize_window(Some((end - start) as f64 / 1e9));
+        for (i, accumulator) in self.slices.values().enumerate() {
+            let (start, end, is_complete) = windows[i];
+            let mut metrics = accumulator.summarize_window(Some((end - start) as f64 / 1e9));
             if metrics.is_empty() {
                 continue;
+            }
+            if let Some(stats) = sweeps.get(i) {
+                metrics.extend(super::sweep::results(stats));
+                metrics.sort_by_key(|m| super::catalogue::catalogue_index(m.tag));
             }
             out.push(Timeslice {
                 start_ns: wall(start),
@@ -144,5 +159,20 @@ impl Timeslicer {
             });
         }
         out
+    }
+
+    /// AIPerf's sweep-line metrics of each slice: the curves of the whole phase (every
+    /// slice's requests) over the slice's window. The slices' rows are moved, not copied.
+    fn sweep_slices(&mut self, windows: &[(Nanos, Nanos, bool)]) -> Vec<[SweepStats; 14]> {
+        let mut rows = SweepColumns::default();
+        let mut gaps = Vec::new();
+        for accumulator in self.slices.values_mut() {
+            accumulator.take_sweep(&mut rows, &mut gaps);
+        }
+        let windows: Vec<(f64, f64)> = windows
+            .iter()
+            .map(|&(start, end, _)| (start as f64, end as f64))
+            .collect();
+        super::sweep::sweep_metrics(&rows, gaps, &windows)
     }
 }
