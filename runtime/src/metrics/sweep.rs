@@ -406,13 +406,90 @@ fn build_chunks(c: Cols<'_>, gaps: impl IntoIterator<Item = f64>) -> Result<Opti
     Ok(Some(ch))
 }
 
-/// A step function as a sorted list of events: `event(id)` is an event's instant and its
-/// change to the running sum.
+/// A step function as a sorted list of events: `source.event(id)` is an event's instant
+/// and its change to the running sum.
 struct Curve<'a> {
     order: Vec<u32>,
-    event: Box<dyn Fn(u32) -> (f64, f64) + 'a>,
+    source: Source<'a>,
     /// Running sums below this magnitude are floating-point residue: zero.
     snap: f64,
+}
+
+/// What a curve's events are, each computed from its id when the curve is read (4 bytes
+/// an event kept instead of 20). An enum, not closures behind a pointer: the curves are
+/// few and their kinds known, and the event of each kind is a plain match.
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    /// Requests between instants `a` and `b`: +1 at the first, -1 at the second.
+    Concurrency(Cols<'a>, At, At),
+    Throughput(Cols<'a>),
+    PrefillThroughput(Cols<'a>),
+    TotalThroughput(Cols<'a>),
+    TokensInFlight(Cols<'a>),
+    ThroughputChunks(Cols<'a>, &'a Chunks),
+    TokensInFlightChunks(Cols<'a>, &'a Chunks),
+}
+
+impl Source<'_> {
+    fn event(&self, e: u32) -> (f64, f64) {
+        let i = index(e);
+        match *self {
+            Source::Concurrency(c, a, b) => match kind(e) {
+                0 => (c.at(i, a), 1.0),
+                _ => (c.at(i, b), -1.0),
+            },
+            Source::Throughput(c) => {
+                let r = decode_rate(c, i).unwrap_or(0.0);
+                match kind(e) {
+                    0 => (c.gen(i), r),
+                    _ => (c.end(i), -r),
+                }
+            }
+            Source::PrefillThroughput(c) => {
+                let r = prefill_rate(c, i).unwrap_or(0.0);
+                match kind(e) {
+                    0 => (c.start(i), r),
+                    _ => (c.gen(i), -r),
+                }
+            }
+            Source::TotalThroughput(c) => {
+                let p = || prefill_rate(c, i).unwrap_or(0.0);
+                let d = || decode_rate(c, i).unwrap_or(0.0);
+                match kind(e) {
+                    0 => (c.start(i), p()),
+                    1 => (c.gen(i), -p()),
+                    2 => (c.gen(i), d()),
+                    _ => (c.end(i), -d()),
+                }
+            }
+            Source::TokensInFlight(c) => match kind(e) {
+                0 => (c.start(i), c.isl(i)),
+                1 => (c.gen(i), c.osl(i)),
+                2 => (c.end(i), -(c.isl(i) + c.osl(i))),
+                3 => (c.end(i), -c.isl(i)),
+                _ => (c.end(i), -c.osl(i)),
+            },
+            Source::ThroughputChunks(c, ch) => {
+                let r = chunk_rate(c, ch, i).unwrap_or(0.0);
+                match kind(e) {
+                    0 => (ch.end[i] - ch.gap[i], r),
+                    _ => (ch.end[i], -r),
+                }
+            }
+            Source::TokensInFlightChunks(c, ch) => match kind(e) {
+                0 => (c.gen(i), 1.0),
+                1 => {
+                    let owner = ch.owner[i] as usize;
+                    let share = (c.osl(owner) - 1.0) / f64::from(ch.count[owner]);
+                    (chunk_instant(c, ch, i), share)
+                }
+                2 => (c.start(i), c.isl(i)),
+                3 => (c.end(i), -(c.isl(i) + c.osl(i))),
+                4 => (c.end(i), -c.isl(i)),
+                _ => (c.end(i), -c.osl(i)),
+            },
+        }
+    }
 }
 
 fn id(kind: u32, index: usize) -> u32 {
@@ -428,12 +505,12 @@ fn kind(id: u32) -> u32 {
 }
 
 impl<'a> Curve<'a> {
-    fn new(mut order: Vec<u32>, event: Box<dyn Fn(u32) -> (f64, f64) + 'a>) -> Self {
+    fn new(mut order: Vec<u32>, source: Source<'a>) -> Self {
         // By instant, then decreases (and zero changes) before increases, then AIPerf's
         // concatenation order, which the ids follow (kind, then request or chunk).
         order.sort_unstable_by(|&a, &b| {
-            let (ta, da) = event(a);
-            let (tb, db) = event(b);
+            let (ta, da) = source.event(a);
+            let (tb, db) = source.event(b);
             ta.total_cmp(&tb)
                 .then((da > 0.0).cmp(&(db > 0.0)))
                 .then(a.cmp(&b))
@@ -441,12 +518,12 @@ impl<'a> Curve<'a> {
         let mut sum = 0.0f64;
         let mut max_abs = 0.0f64;
         for &e in &order {
-            sum += event(e).1;
+            sum += source.event(e).1;
             max_abs = max_abs.max(sum.abs());
         }
         Curve {
             order,
-            event,
+            source,
             snap: 1e-9 * max_abs,
         }
     }
@@ -456,7 +533,8 @@ impl<'a> Curve<'a> {
 trait Steps {
     fn is_empty(&self) -> bool;
     /// Points in time order; a later point at the same instant replaces an earlier one.
-    fn points(&self) -> Box<dyn Iterator<Item = (f64, f64)> + '_>;
+    /// Only called on a non-empty curve.
+    fn points(&self) -> impl Iterator<Item = (f64, f64)> + '_;
 }
 
 impl Steps for Curve<'_> {
@@ -464,21 +542,19 @@ impl Steps for Curve<'_> {
         self.order.is_empty()
     }
 
-    fn points(&self) -> Box<dyn Iterator<Item = (f64, f64)> + '_> {
+    fn points(&self) -> impl Iterator<Item = (f64, f64)> + '_ {
         let mut sum = 0.0f64;
-        Box::new(self.order.iter().map(move |&e| {
-            let (t, d) = (self.event)(e);
+        self.order.iter().map(move |&e| {
+            let (t, d) = self.source.event(e);
             sum += d;
             let v = if sum.abs() < self.snap { 0.0 } else { sum };
             (t, v)
-        }))
+        })
     }
 }
 
 /// The values after each instant: the last point of each run of equal instants.
-fn grouped<'a>(
-    points: Box<dyn Iterator<Item = (f64, f64)> + 'a>,
-) -> impl Iterator<Item = (f64, f64)> + 'a {
+fn grouped(points: impl Iterator<Item = (f64, f64)>) -> impl Iterator<Item = (f64, f64)> {
     let mut points = points.peekable();
     std::iter::from_fn(move || {
         let (t, mut v) = points.next()?;
@@ -494,10 +570,10 @@ fn grouped<'a>(
 }
 
 /// Two step functions side by side: at each instant either changes, both values.
-fn merged<'a>(
-    a: Box<dyn Iterator<Item = (f64, f64)> + 'a>,
-    b: Box<dyn Iterator<Item = (f64, f64)> + 'a>,
-) -> impl Iterator<Item = (f64, f64, f64)> + 'a {
+fn merged(
+    a: impl Iterator<Item = (f64, f64)>,
+    b: impl Iterator<Item = (f64, f64)>,
+) -> impl Iterator<Item = (f64, f64, f64)> {
     let mut a = grouped(a).peekable();
     let mut b = grouped(b).peekable();
     let (mut va, mut vb) = (0.0, 0.0);
@@ -533,21 +609,16 @@ impl Steps for Divided<'_, '_> {
         self.0.is_empty() || self.1.is_empty()
     }
 
-    fn points(&self) -> Box<dyn Iterator<Item = (f64, f64)> + '_> {
-        if self.is_empty() {
-            return Box::new(std::iter::empty());
-        }
-        Box::new(
-            merged(self.0.points(), self.1.points())
-                .map(|(t, n, d)| (t, if d > 0.0 { n / d } else { 0.0 })),
-        )
+    fn points(&self) -> impl Iterator<Item = (f64, f64)> + '_ {
+        merged(self.0.points(), self.1.points())
+            .map(|(t, n, d)| (t, if d > 0.0 { n / d } else { 0.0 }))
     }
 }
 
 /// Time-weighted statistics of `curve` over each window: the window's whole length
 /// weighs, time before the first event at zero.
-fn weighted(
-    curve: &dyn Steps,
+fn weighted<S: Steps>(
+    curve: &S,
     windows: &[(f64, f64)],
     segs: &mut Vec<(f64, f64)>,
 ) -> Vec<SweepStats> {
@@ -592,9 +663,9 @@ fn weighted(
 }
 
 /// Statistics of `rate` over each window, counting only the time `mask` is positive.
-fn active(
-    rate: &dyn Steps,
-    mask: &dyn Steps,
+fn active<R: Steps, M: Steps>(
+    rate: &R,
+    mask: &M,
     windows: &[(f64, f64)],
     segs: &mut Vec<(f64, f64)>,
 ) -> Vec<SweepStats> {
@@ -693,13 +764,7 @@ fn concurrency(c: Cols<'_>, a: At, b: At) -> Curve<'_> {
     let mut ids = Vec::new();
     ids_where(c.len(), 0, ok, &mut ids);
     ids_where(c.len(), 1, ok, &mut ids);
-    Curve::new(
-        ids,
-        Box::new(move |e| match kind(e) {
-            0 => (c.at(index(e), a), 1.0),
-            _ => (c.at(index(e), b), -1.0),
-        }),
-    )
+    Curve::new(ids, Source::Concurrency(c, a, b))
 }
 
 /// Decode rate of request `i`, when it has one: output tokens after the first over its
@@ -720,17 +785,7 @@ fn throughput(c: Cols<'_>) -> Curve<'_> {
     let mut ids = Vec::new();
     ids_where(c.len(), 0, ok, &mut ids);
     ids_where(c.len(), 1, ok, &mut ids);
-    Curve::new(
-        ids,
-        Box::new(move |e| {
-            let i = index(e);
-            let r = decode_rate(c, i).unwrap_or(0.0);
-            match kind(e) {
-                0 => (c.gen(i), r),
-                _ => (c.end(i), -r),
-            }
-        }),
-    )
+    Curve::new(ids, Source::Throughput(c))
 }
 
 fn prefill_throughput(c: Cols<'_>) -> Curve<'_> {
@@ -738,17 +793,7 @@ fn prefill_throughput(c: Cols<'_>) -> Curve<'_> {
     let mut ids = Vec::new();
     ids_where(c.len(), 0, ok, &mut ids);
     ids_where(c.len(), 1, ok, &mut ids);
-    Curve::new(
-        ids,
-        Box::new(move |e| {
-            let i = index(e);
-            let r = prefill_rate(c, i).unwrap_or(0.0);
-            match kind(e) {
-                0 => (c.start(i), r),
-                _ => (c.gen(i), -r),
-            }
-        }),
-    )
+    Curve::new(ids, Source::PrefillThroughput(c))
 }
 
 /// Prefill and decode rates together, as AIPerf sums them in one sweep.
@@ -760,20 +805,7 @@ fn total_throughput(c: Cols<'_>) -> Curve<'_> {
     ids_where(c.len(), 1, pre, &mut ids);
     ids_where(c.len(), 2, dec, &mut ids);
     ids_where(c.len(), 3, dec, &mut ids);
-    Curve::new(
-        ids,
-        Box::new(move |e| {
-            let i = index(e);
-            let p = || prefill_rate(c, i).unwrap_or(0.0);
-            let d = || decode_rate(c, i).unwrap_or(0.0);
-            match kind(e) {
-                0 => (c.start(i), p()),
-                1 => (c.gen(i), -p()),
-                2 => (c.gen(i), d()),
-                _ => (c.end(i), -d()),
-            }
-        }),
-    )
+    Curve::new(ids, Source::TotalThroughput(c))
 }
 
 /// Whether request `i` has a prefill that holds its input tokens.
@@ -796,45 +828,36 @@ fn tokens_in_flight(c: Cols<'_>) -> Curve<'_> {
     ids_where(n, 2, |i| ends(i) && prefill(i) && decode(i), &mut ids);
     ids_where(n, 3, |i| ends(i) && prefill(i) && !decode(i), &mut ids);
     ids_where(n, 4, |i| ends(i) && !prefill(i) && decode(i), &mut ids);
-    Curve::new(
-        ids,
-        Box::new(move |e| {
-            let i = index(e);
-            match kind(e) {
-                0 => (c.start(i), c.isl(i)),
-                1 => (c.gen(i), c.osl(i)),
-                2 => (c.end(i), -(c.isl(i) + c.osl(i))),
-                3 => (c.end(i), -c.isl(i)),
-                _ => (c.end(i), -c.osl(i)),
-            }
-        }),
-    )
+    Curve::new(ids, Source::TokensInFlight(c))
 }
 
 /// Decode rate spread over the chunk gaps: each gap of more than zero carries an equal
 /// share of the output tokens after the first.
 fn throughput_chunks<'a>(c: Cols<'a>, ch: &'a Chunks) -> Curve<'a> {
-    let rate = move |j: usize| {
-        let i = ch.owner[j] as usize;
-        let (osl, g) = (c.osl(i), ch.gap[j]);
-        let ok = !c.gen(i).is_nan() && g > 0.0 && !osl.is_nan() && osl >= 1.0;
-        ok.then(|| ((osl - 1.0) / f64::from(ch.nonzero[i])) / g)
-    };
     let n = ch.gap.len();
     let mut ids = Vec::new();
-    ids_where(n, 0, |j| rate(j).is_some(), &mut ids);
-    ids_where(n, 1, |j| rate(j).is_some(), &mut ids);
-    Curve::new(
-        ids,
-        Box::new(move |e| {
-            let j = index(e);
-            let r = rate(j).unwrap_or(0.0);
-            match kind(e) {
-                0 => (ch.end[j] - ch.gap[j], r),
-                _ => (ch.end[j], -r),
-            }
-        }),
-    )
+    ids_where(n, 0, |j| chunk_rate(c, ch, j).is_some(), &mut ids);
+    ids_where(n, 1, |j| chunk_rate(c, ch, j).is_some(), &mut ids);
+    Curve::new(ids, Source::ThroughputChunks(c, ch))
+}
+
+/// The decode rate over chunk gap `j`, when it carries one.
+fn chunk_rate(c: Cols<'_>, ch: &Chunks, j: usize) -> Option<f64> {
+    let i = ch.owner[j] as usize;
+    let (osl, g) = (c.osl(i), ch.gap[j]);
+    let ok = !c.gen(i).is_nan() && g > 0.0 && !osl.is_nan() && osl >= 1.0;
+    ok.then(|| ((osl - 1.0) / f64::from(ch.nonzero[i])) / g)
+}
+
+/// When chunk `j` adds its tokens: its end, kept just before its request's end so the
+/// request's release sorts after its chunks.
+fn chunk_instant(c: Cols<'_>, ch: &Chunks, j: usize) -> f64 {
+    let end = c.end(ch.owner[j] as usize);
+    if !end.is_nan() && ch.end[j] >= end {
+        next_down(end)
+    } else {
+        ch.end[j]
+    }
 }
 
 /// Tokens in flight with output tokens added chunk by chunk: one at the first token, an
@@ -843,15 +866,6 @@ fn tokens_in_flight_chunks<'a>(c: Cols<'a>, ch: &'a Chunks) -> Curve<'a> {
     let chunk_ok = move |j: usize| {
         let i = ch.owner[j] as usize;
         !c.gen(i).is_nan() && ch.gap[j] >= 0.0 && !c.osl(i).is_nan() && c.osl(i) >= 1.0
-    };
-    let at = move |j: usize| {
-        let end = c.end(ch.owner[j] as usize);
-        if !end.is_nan() && ch.end[j] >= end {
-            // Just before the end, so the request's release sorts after its chunks.
-            next_down(end)
-        } else {
-            ch.end[j]
-        }
     };
     let counted = move |i: usize| ch.counted[i];
     let first = move |i: usize| !c.gen(i).is_nan() && counted(i) && c.osl(i) >= 1.0;
@@ -865,24 +879,7 @@ fn tokens_in_flight_chunks<'a>(c: Cols<'a>, ch: &'a Chunks) -> Curve<'a> {
     ids_where(n, 3, |i| prefill(i) && ends(i) && counted(i), &mut ids);
     ids_where(n, 4, |i| prefill(i) && ends(i) && !counted(i), &mut ids);
     ids_where(n, 5, |i| !prefill(i) && ends(i) && counted(i), &mut ids);
-    Curve::new(
-        ids,
-        Box::new(move |e| {
-            let i = index(e);
-            match kind(e) {
-                0 => (c.gen(i), 1.0),
-                1 => {
-                    let owner = ch.owner[i] as usize;
-                    let share = (c.osl(owner) - 1.0) / f64::from(ch.count[owner]);
-                    (at(i), share)
-                }
-                2 => (c.start(i), c.isl(i)),
-                3 => (c.end(i), -(c.isl(i) + c.osl(i))),
-                4 => (c.end(i), -c.isl(i)),
-                _ => (c.end(i), -c.osl(i)),
-            }
-        }),
-    )
+    Curve::new(ids, Source::TokensInFlightChunks(c, ch))
 }
 
 /// The largest float below `v` (numpy's `nextafter(v, -inf)`), for finite positive `v`
