@@ -740,14 +740,6 @@ impl ProfileConfig {
                     .into(),
             );
         }
-        if self.has_own_warmup_load() && !self.has_warmup() {
-            return Err(
-                "--warmup-concurrency, --warmup-request-rate, --warmup-arrival-pattern and \
-                 the warmup ramps set the warmup's load: give its length too \
-                 (--warmup-request-count, --warmup-duration or --num-warmup-sessions)"
-                    .into(),
-            );
-        }
         // AIPerf 0.13's rules and messages: a grace period tails a timed warmup only.
         if self.warmup_grace_period.is_some() && !self.has_warmup() {
             return Err(
@@ -1096,7 +1088,7 @@ impl ProfileConfig {
     }
 
     /// Whether a warmup flag sets part of the warmup's load.
-    fn has_own_warmup_load(&self) -> bool {
+    pub fn has_own_warmup_load(&self) -> bool {
         self.warmup_concurrency.is_some()
             || self.warmup_request_rate.is_some()
             || self.warmup_arrival_pattern.is_some()

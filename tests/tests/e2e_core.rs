@@ -428,6 +428,20 @@ fn warmup_settings_fall_back_to_the_run_s() {
     let warmup = &json["input_config"]["phases"][0];
     assert_eq!(warmup["type"], "constant");
     assert_eq!(warmup["rate"], 20.0);
+
+    // Warmup settings without a warmup are not used, as AIPerf 0.13 ignores them, and
+    // said so instead of refused (a script written for AIPerf still runs).
+    let output = profile(
+        &mock,
+        &dir,
+        &["--warmup-concurrency", "4", "--request-count", "2"],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("the warmup load flags are not used: there is no warmup"),
+        "{stderr}"
+    );
+    assert_eq!(read_records(&dir).len(), 2);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -201,12 +201,6 @@ fn absurd_flags_are_refused_at_start_up_with_their_message() {
              (requests per second)",
         ),
         (
-            &["--warmup-concurrency", "4"],
-            "--warmup-concurrency, --warmup-request-rate, --warmup-arrival-pattern and the \
-             warmup ramps set the warmup's load: give its length too \
-             (--warmup-request-count, --warmup-duration or --num-warmup-sessions)",
-        ),
-        (
             &["--session-header", "X Session"],
             "transport:http: --session-header: invalid header name `X Session`",
         ),

@@ -194,6 +194,13 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
     install_interrupt_handlers();
     let launched = std::time::Instant::now();
     config.validate()?;
+    if config.has_own_warmup_load() && !config.has_warmup() {
+        // AIPerf 0.13 ignores them too; a script written for it still runs.
+        tracing::warn!(
+            "the warmup load flags are not used: there is no warmup (give \
+             --warmup-request-count, --warmup-duration or --num-warmup-sessions)"
+        );
+    }
     check_plugin_names::<P>(&config)?;
     // A pattern that cannot work with the load asked (`constant` without a rate) says so
     // now, not when a worker creates it (after a warmup, with files already written).
