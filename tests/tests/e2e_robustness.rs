@@ -201,6 +201,11 @@ fn absurd_flags_are_refused_at_start_up_with_their_message() {
              (requests per second)",
         ),
         (
+            &["--session-header", "content-length"],
+            "--session-header content-length: the client sets Content-Length itself; name \
+             another header",
+        ),
+        (
             &["--session-header", "X Session"],
             "transport:http: --session-header: invalid header name `X Session`",
         ),
@@ -616,4 +621,42 @@ fn the_run_waits_for_the_model_to_be_ready() {
     assert_eq!(endpoint["wait_for_model_timeout"], 20.0);
     assert_eq!(endpoint["wait_for_model_mode"], "both");
     assert_eq!(endpoint["wait_for_model_interval"], 0.2);
+
+    // A Ctrl-C ends the wait at once, with the interrupted status, having sent nothing.
+    let dir = run_dir("readiness-interrupted");
+    let _ = std::fs::remove_dir_all(&dir);
+    let url = format!("http://127.0.0.1:{}", closed_port());
+    let mut child = std::process::Command::new(common::core_binary())
+        .args([
+            "profile",
+            "--model",
+            "m",
+            "--url",
+            &url,
+            "--ui-type",
+            "none",
+        ])
+        .args(["--artifact-dir", dir.to_str().expect("utf-8 path")])
+        .args(["--wait-for-model-timeout", "60", "--request-count", "2"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the core binary");
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    let signalled = std::time::Instant::now();
+    let killed = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let output = child.wait_with_output().expect("the run ends");
+    let waited = signalled.elapsed().as_secs_f64();
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(waited < 5.0, "ended {waited} s after the signal");
+    assert!(
+        stderr.contains("interrupted while waiting for the endpoint to be ready"),
+        "{stderr}"
+    );
+    assert!(!dir.join("profile_export.jsonl").exists());
 }

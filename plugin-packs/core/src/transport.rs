@@ -89,6 +89,16 @@ struct IdHeaders {
 
 const AFFINITY_ENV: &str = "AIPERF_HTTP_X_SESSION_AFFINITY_FROM_CORRELATION_ID";
 
+/// Headers `--session-header` may not name: the request's framing and the other ids.
+const RESERVED_HEADERS: [&str; 6] = [
+    "Host",
+    "Content-Length",
+    "Transfer-Encoding",
+    "Connection",
+    "X-Request-ID",
+    "X-Session-Affinity",
+];
+
 impl IdHeaders {
     fn from_config(config: &ProfileConfig) -> Result<Self, PluginError> {
         let given = |name: &str| given_header(&config.headers, name).is_some();
@@ -97,13 +107,27 @@ impl IdHeaders {
             matches!(v.trim().to_ascii_lowercase().as_str(), "false" | "0" | "no")
         });
         let correlation = config.correlation_header();
-        // The name goes into every request head: checked as a --header name is.
+        // The name goes into every request head: checked as a --header name is, and kept
+        // off the headers that frame the request or carry the other ids, which a session
+        // id in their place would corrupt.
         let probe = serde_json::json!({ correlation: "x" }).to_string();
         aiperf_runtime::headers::parse_headers(&[probe])
             .map_err(|e| PluginError::Config(format!("--session-header: {e}")))?;
+        if let Some(taken) = RESERVED_HEADERS
+            .iter()
+            .find(|name| name.eq_ignore_ascii_case(correlation))
+        {
+            return Err(PluginError::Config(format!(
+                "--session-header {correlation}: the client sets {taken} itself; name \
+                 another header"
+            )));
+        }
+        // As in AIPerf, the endpoint's headers come after the session id's: `--api-key`'s
+        // Authorization wins over a session header of that name.
+        let by_key = config.api_key.is_some() && correlation.eq_ignore_ascii_case("authorization");
         Ok(IdHeaders {
             request: !given("x-request-id"),
-            correlation: !given(correlation),
+            correlation: !given(correlation) && !by_key,
             correlation_prefix: format!("{correlation}: ").into_bytes(),
             affinity: !affinity_off && !given("x-session-affinity"),
         })
@@ -337,5 +361,34 @@ mod tests {
         );
         assert_eq!(split_prepared(&[9, 0, 0, 0, b'x']), None);
         assert_eq!(split_prepared(b"PO"), None);
+    }
+
+    /// `--session-header` renames the session id's header; `--api-key`'s Authorization
+    /// wins over a session header of that name, as AIPerf's header order has it.
+    #[test]
+    fn the_session_header_gives_way_to_the_api_key() {
+        let ids = |args: &[&str]| {
+            let cfg = crate::test_config::config(&[&["-m", "m"][..], args].concat());
+            IdHeaders::from_config(&cfg).expect("valid")
+        };
+        let record = RequestRecord {
+            x_request_id: "r".into(),
+            x_correlation_id: "s".into(),
+            ..RequestRecord::default()
+        };
+        let lines = |h: IdHeaders| String::from_utf8(h.lines(&record)).expect("ASCII");
+        let renamed = lines(ids(&["--session-header", "X-Session-ID"]));
+        assert!(renamed.contains("X-Session-ID: s\r\n"), "{renamed}");
+        assert!(!renamed.contains("X-Correlation-ID"), "{renamed}");
+        let keyed = lines(ids(&[
+            "--session-header",
+            "authorization",
+            "--api-key",
+            "k",
+        ]));
+        assert!(
+            !keyed.to_ascii_lowercase().contains("authorization"),
+            "{keyed}"
+        );
     }
 }

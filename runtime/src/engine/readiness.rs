@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::config::{ProfileConfig, ReadinessMode};
+use crate::engine::cancel::{race, Either};
 use crate::http::client::{serialize_request, ConnectionPool, ConnectionReuse, PoolConfig};
 use crate::http::url::BaseUrl;
 use crate::record::{RequestRecord, RunClock};
@@ -32,6 +33,7 @@ const INFERENCE_REQUEST_FLOOR: Duration = Duration::from_secs(30);
 pub(crate) fn wait_for_endpoint(
     config: &ProfileConfig,
     headers: &[(String, String)],
+    interrupted: fn() -> bool,
 ) -> Result<(), String> {
     let timeout = config.wait_for_model_timeout;
     if timeout <= 0.0 {
@@ -42,6 +44,7 @@ pub(crate) fn wait_for_endpoint(
         interval: Duration::from_secs_f64(config.wait_for_model_interval),
         headers,
         ca_cert: config.ca_cert.clone(),
+        interrupted,
     };
     let mode = config.wait_for_model_mode;
     tracing::info!(
@@ -80,7 +83,16 @@ struct Probe<'a> {
     interval: Duration,
     headers: &'a [(String, String)],
     ca_cert: Option<std::path::PathBuf>,
+    /// Whether a Ctrl-C or SIGTERM came: the wait ends at once, within a request too.
+    interrupted: fn() -> bool,
 }
+
+/// How often a wait looks for a signal.
+const SIGNAL_POLL: Duration = Duration::from_millis(20);
+
+/// What ends the wait for an endpoint that was not ready.
+const INTERRUPTED: &str = "interrupted while waiting for the endpoint to be ready; nothing was \
+                           sent and no results were written";
 
 /// One answer to a probe request: the status (none when the request failed) and the body,
 /// or why it failed.
@@ -94,7 +106,7 @@ impl Answer {
     fn describe(&self) -> String {
         match self.status {
             Some(status) => format!("status {status}"),
-            None => self.error.clone(),
+            None => format!("no answer ({})", self.error),
         }
     }
 }
@@ -117,6 +129,9 @@ impl Probe<'_> {
                 )
             })?;
             let answer = self.send(base, "GET", "/v1/models", b"", limit).await;
+            if (self.interrupted)() {
+                return Err(INTERRUPTED.to_owned());
+            }
             match answer.status {
                 Some(200) if lists_model(&answer.body, model) => {
                     tracing::info!("model '{model}' is ready at {url} (check {attempt})");
@@ -127,6 +142,9 @@ impl Probe<'_> {
                         .limit(deadline, MODELS_REQUEST_FLOOR)
                         .unwrap_or_default();
                     let root = self.send(base, "GET", "", b"", limit).await;
+                    if (self.interrupted)() {
+                        return Err(INTERRUPTED.to_owned());
+                    }
                     if root.status.is_some_and(|s| (200..300).contains(&s)) {
                         tracing::info!(
                             "{url} has no {models_path}, and its base URL answers {}: ready",
@@ -142,12 +160,9 @@ impl Probe<'_> {
                 Some(200) => {
                     tracing::info!("model '{model}' is not yet listed (check {attempt})");
                 }
-                _ => tracing::info!(
-                    "{models_path} answered {} (check {attempt})",
-                    answer.describe()
-                ),
+                _ => tracing::info!("{models_path}: {} (check {attempt})", answer.describe()),
             }
-            self.pause(deadline).await;
+            self.pause(deadline).await?;
         }
     }
 
@@ -178,6 +193,9 @@ impl Probe<'_> {
                     )
                 })?;
             let answer = self.send(base, "POST", path, body.as_bytes(), limit).await;
+            if (self.interrupted)() {
+                return Err(INTERRUPTED.to_owned());
+            }
             if let Some(status) = answer.status.filter(|s| *s < 500) {
                 tracing::info!(
                     "{target} answered model '{model}' with status {status}: ready \
@@ -186,10 +204,10 @@ impl Probe<'_> {
                 return Ok(());
             }
             tracing::info!(
-                "{target} answered {} (attempt {attempt}); trying again",
+                "{target}: {} (attempt {attempt}); trying again",
                 answer.describe()
             );
-            self.pause(deadline).await;
+            self.pause(deadline).await?;
         }
     }
 
@@ -200,9 +218,29 @@ impl Probe<'_> {
         (!left.is_zero()).then(|| self.interval.max(floor).min(left))
     }
 
-    async fn pause(&self, deadline: Instant) {
-        let left = deadline.saturating_duration_since(Instant::now());
-        monoio::time::sleep(self.interval.min(left)).await;
+    /// Waits out the interval (or what is left of the deadline), or until a signal.
+    async fn pause(&self, deadline: Instant) -> Result<(), String> {
+        let until = Instant::now()
+            + self
+                .interval
+                .min(deadline.saturating_duration_since(Instant::now()));
+        loop {
+            if (self.interrupted)() {
+                return Err(INTERRUPTED.to_owned());
+            }
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(());
+            }
+            monoio::time::sleep(left.min(SIGNAL_POLL)).await;
+        }
+    }
+
+    /// Completes when a signal comes.
+    async fn signalled(&self) {
+        while !(self.interrupted)() {
+            monoio::time::sleep(SIGNAL_POLL).await;
+        }
     }
 
     /// One request on a fresh connection (a probe must not lean on a kept-alive one).
@@ -237,7 +275,17 @@ impl Probe<'_> {
         let request = serialize_request(method, base, path, &headers, body);
         let clock = RunClock::new();
         let mut record = RequestRecord::default();
-        pool.send(&request, false, &clock, &mut record).await;
+        let sent = race(
+            pool.send(&request, false, &clock, &mut record),
+            self.signalled(),
+        );
+        if let Either::Right(()) = sent.await {
+            return Answer {
+                status: None,
+                body: Vec::new(),
+                error: INTERRUPTED.to_owned(),
+            };
+        }
         Answer {
             status: record.status,
             body: record

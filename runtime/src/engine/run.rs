@@ -55,6 +55,11 @@ fn install_interrupt_handlers() {
     }
 }
 
+/// SIGINTs and SIGTERMs received so far.
+fn interrupts() -> u64 {
+    INTERRUPTS.load(Ordering::SeqCst)
+}
+
 /// The exit status of a run stopped by a signal: 130 after SIGINT, 143 after SIGTERM.
 fn interrupted_exit_code() -> Option<u8> {
     match FIRST_SIGNAL.load(Ordering::SeqCst) {
@@ -216,7 +221,16 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
     if config.wait_for_model_timeout > 0.0 {
         let headers = crate::headers::request_headers(&config.headers, config.api_key.as_deref())
             .map_err(|e| e.to_string())?;
-        super::readiness::wait_for_endpoint(&config, &headers)?;
+        if let Err(e) = super::readiness::wait_for_endpoint(&config, &headers, || interrupts() > 0)
+        {
+            // Stopped by a signal before anything was sent: nothing to write, and the exit
+            // status says which signal, as for any interrupted run.
+            if let Some(code) = interrupted_exit_code() {
+                tracing::warn!("{e}");
+                std::process::exit(i32::from(code));
+            }
+            return Err(e);
+        }
     }
     raise_open_file_limit(&config);
     if let (Some(slice), Some(duration)) = (config.slice_duration, config.benchmark_duration) {
