@@ -626,7 +626,7 @@ fn the_run_waits_for_the_model_to_be_ready() {
     let dir = run_dir("readiness-interrupted");
     let _ = std::fs::remove_dir_all(&dir);
     let url = format!("http://127.0.0.1:{}", closed_port());
-    let mut child = std::process::Command::new(common::core_binary())
+    let child = std::process::Command::new(common::core_binary())
         .args([
             "profile",
             "--model",
