@@ -786,6 +786,12 @@ fn interrupted_run(
     }
     let ready = std::fs::read_to_string(dir.join(".aiperf_results_ready.json")).expect("ready");
     assert!(ready.contains("\"was_cancelled\":true"), "{ready}");
+    let console = std::fs::read_to_string(dir.join("profile_export_console.txt")).expect("text");
+    let signal = if expected == 143 { "SIGTERM" } else { "SIGINT" };
+    assert!(
+        console.contains(&format!("WARNING: the run was interrupted ({signal})")),
+        "{console}"
+    );
     (read_json(dir), started.elapsed())
 }
 

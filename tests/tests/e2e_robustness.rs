@@ -89,6 +89,11 @@ fn too_many_failures_end_the_run_early() {
         "{stderr}"
     );
     assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    let stdout = text(&output.stdout);
+    assert!(
+        stdout.contains("WARNING: the run was ended early by --failed-request-threshold 0.5:"),
+        "{stdout}"
+    );
     let json = read_json(&dir);
     assert_eq!(json["was_cancelled"], true);
     let count = json["error_request_count"]["avg"].as_f64().unwrap_or(0.0);

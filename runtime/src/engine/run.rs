@@ -767,6 +767,31 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         console.push_str(&note);
         console.push('\n');
     }
+    // A run cut short says so beside its tables, not only in the log: its figures cover
+    // what finished.
+    let stopped = if aborted {
+        Some(format!(
+            "WARNING: the run was ended early by --failed-request-threshold {}: {} of {} \
+             profiling requests failed; the results cover the requests that finished \
+             (was_cancelled in the JSON).",
+            config.failed_request_threshold.unwrap_or(0.0),
+            output.profiling.errors,
+            output.profiling.total
+        ))
+    } else {
+        interrupted_exit_code().map(|code| {
+            let signal = if code == 143 { "SIGTERM" } else { "SIGINT" };
+            format!(
+                "WARNING: the run was interrupted ({signal}); the results cover the requests \
+                 that finished (was_cancelled in the JSON)."
+            )
+        })
+    };
+    if let Some(note) = stopped {
+        console.push('\n');
+        console.push_str(&note);
+        console.push('\n');
+    }
     if let Some(warning) = outcome::failure_warning(&results) {
         tracing::warn!("{}", warning.trim_start_matches("WARNING: "));
         console.push('\n');
