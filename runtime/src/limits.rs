@@ -19,6 +19,9 @@ pub const MAX_TOKENS: f64 = 1_000_000.0;
 /// `--prompt-prefix-length` tokens): every prefix is composed before the first request and
 /// kept for the run, about 7 bytes a token.
 pub const MAX_PREFIX_POOL_TOKENS: f64 = 10_000_000.0;
+/// Largest synthetic image side, in pixels: bounds memory whatever the flags say (a
+/// 4096 x 4096 image is 48 MiB of pixels before it is encoded).
+pub const MAX_IMAGE_SIDE: u32 = 4096;
 /// Texts, images or clips one turn may ask for: each is composed before the first
 /// request and sent with every request of its turn.
 pub const MAX_BATCH: u32 = 10_000;

@@ -6,11 +6,10 @@
 //! and Huffman coding, so it comes from `jpeg-encoder` (pure Rust, no dependencies).
 //! Servers decode them like any upload, so payload sizes and decode costs are realistic.
 
+pub use aiperf_runtime::limits::MAX_IMAGE_SIDE;
 use rand::rngs::StdRng;
 use rand::Rng;
 
-/// Largest synthetic image side, in pixels: bounds memory whatever the flags say.
-pub const MAX_IMAGE_SIDE: u32 = 4096;
 /// Longest synthetic clip, in seconds.
 pub const MAX_AUDIO_SECONDS: f64 = 600.0;
 

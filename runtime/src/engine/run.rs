@@ -279,6 +279,9 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         );
         config.streaming = false;
     }
+    for note in unused_settings(&config, metadata.supports_images, metadata.supports_audio) {
+        tracing::warn!("{note}");
+    }
     // An SLO on a metric this run cannot compute would judge every request bad.
     let computed = crate::metrics::RecordMetricsOptions {
         streaming: config.streaming,
@@ -1141,6 +1144,62 @@ fn check_plugin_names<P: PluginSet>(config: &ProfileConfig) -> Result<(), String
     tokenizer_plugin::<P>(config).map(|_| ())
 }
 
+/// Settings that a run accepts and then does not use, each said once at start-up: AIPerf
+/// takes them silently, so they are not refused, but a run should not look as if they
+/// shaped it.
+fn unused_settings(config: &ProfileConfig, images_sent: bool, audio_sent: bool) -> Vec<String> {
+    let mut notes = Vec::new();
+    let synthetic = config.input_file.is_none();
+    let (width, height) = (config.image_width_mean, config.image_height_mean);
+    let images = synthetic && width > 0 && height > 0 && config.image_batch_size > 0;
+    if synthetic && (width > 0) != (height > 0) {
+        notes.push(
+            "no synthetic images are made: they need both --image-width-mean and \
+             --image-height-mean"
+                .to_owned(),
+        );
+    }
+    if config.was_given("image_format") && !images {
+        notes.push("--image-format is not used: no synthetic images are made".to_owned());
+    }
+    let side = crate::limits::MAX_IMAGE_SIDE;
+    if images && (width > side || height > side) {
+        notes.push(format!(
+            "synthetic images are at most {side} pixels a side: larger sizes are cut to it"
+        ));
+    }
+    if images && !images_sent {
+        notes.push(format!(
+            "endpoint `{}` sends no images: the synthetic images are not sent",
+            config.endpoint_type
+        ));
+    }
+    let audio = synthetic && config.audio_length_mean > 0.0 && config.audio_batch_size > 0;
+    if audio && !audio_sent {
+        notes.push(format!(
+            "endpoint `{}` sends no audio: the synthetic clips are not sent",
+            config.endpoint_type
+        ));
+    }
+    if config.warmup_arrival_pattern.is_some()
+        && config.warmup_request_rate.or(config.request_rate).is_none()
+    {
+        notes.push(
+            "--warmup-arrival-pattern is not used: the warmup has no rate to shape \
+             (--warmup-request-rate or --request-rate)"
+                .to_owned(),
+        );
+    }
+    if config.was_given("random_corpus_style") && config.random_range_ratio.is_none() {
+        notes.push(
+            "--random-corpus-style is not used without --random-range-ratio (AIPerf's \
+             other use of it, with --prompt-corpus random, has no counterpart here)"
+                .to_owned(),
+        );
+    }
+    notes
+}
+
 /// AIPerf 0.13's promotion of a timestamped trace to a `fixed_schedule` run: only when
 /// `--custom-dataset-type` names a trace format (`is_trace`), and refused when a flag of a
 /// paced mode says the user wanted that instead. Other timestamped datasets are sent as
@@ -1452,5 +1511,83 @@ mod tests {
         let text = local_iso_time(1_700_000_000_123_456_789);
         assert_eq!(text.len(), "2023-11-14T22:13:20.123456".len(), "{text}");
         assert!(text.ends_with(".123456"), "{text}");
+    }
+}
+
+#[cfg(test)]
+mod unused_settings_tests {
+    use clap::{Args as _, Command, FromArgMatches as _};
+
+    use super::*;
+
+    fn notes(args: &[&str], images: bool, audio: bool) -> Vec<String> {
+        let matches = ProfileConfig::augment_args(Command::new("profile"))
+            .try_get_matches_from(["profile", "-m", "m"].iter().chain(args))
+            .expect("valid flags");
+        let mut config = ProfileConfig::from_arg_matches(&matches).expect("a config");
+        config.note_given(&matches);
+        unused_settings(&config, images, audio)
+    }
+
+    /// What is accepted and then not used is said once, word for word; a run that uses
+    /// everything hears nothing.
+    #[test]
+    fn settings_a_run_does_not_use_are_named() {
+        assert!(notes(
+            &["--image-width-mean", "8", "--image-height-mean", "8"],
+            true,
+            true
+        )
+        .is_empty());
+        assert_eq!(
+            notes(
+                &["--image-width-mean", "32", "--image-format", "png"],
+                true,
+                true
+            ),
+            [
+                "no synthetic images are made: they need both --image-width-mean and \
+                 --image-height-mean",
+                "--image-format is not used: no synthetic images are made",
+            ]
+        );
+        assert_eq!(
+            notes(
+                &["--image-width-mean", "5000", "--image-height-mean", "8"],
+                false,
+                true
+            ),
+            [
+                "synthetic images are at most 4096 pixels a side: larger sizes are cut to it",
+                "endpoint `chat` sends no images: the synthetic images are not sent",
+            ]
+        );
+        assert_eq!(
+            notes(&["--audio-length-mean", "1"], true, false),
+            ["endpoint `chat` sends no audio: the synthetic clips are not sent"]
+        );
+        assert_eq!(
+            notes(
+                &[
+                    "--warmup-request-count",
+                    "3",
+                    "--warmup-arrival-pattern",
+                    "constant"
+                ],
+                true,
+                true
+            ),
+            [
+                "--warmup-arrival-pattern is not used: the warmup has no rate to shape \
+                 (--warmup-request-rate or --request-rate)"
+            ]
+        );
+        assert_eq!(
+            notes(&["--random-corpus-style", "sglang"], true, true),
+            [
+                "--random-corpus-style is not used without --random-range-ratio (AIPerf's \
+                 other use of it, with --prompt-corpus random, has no counterpart here)"
+            ]
+        );
     }
 }
