@@ -446,8 +446,8 @@ pub(crate) fn run_pipeline<P: PluginSet>(
         match (record.raw.phase, &mut warmup) {
             (Some(Phase::Profiling), _) => {
                 profiling.add(&record, &metrics);
-                let (total, errors) = (profiling.summary.total, profiling.summary.errors);
                 if let Some(threshold) = config.failed_request_threshold {
+                    let (total, errors) = (profiling.summary.total, profiling.summary.errors);
                     if !settings.failure_abort.load(Ordering::Relaxed)
                         && over_failure_threshold(threshold, failure_floor, total, errors)
                     {
@@ -611,6 +611,9 @@ pub(crate) fn parse_record<E: EndpointProtocol, T: TokenizerProtocol>(
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::record::ResponseChunk;
+
     #[test]
     fn the_failure_threshold_waits_for_its_floor() {
         // 10 of 10 failed, but only 9 had arrived before: not yet judged.
@@ -621,9 +624,6 @@ mod tests {
         assert!(!over_failure_threshold(1.0, 10, 50, 50));
         assert!(over_failure_threshold(0.0, 10, 64, 1));
     }
-
-    use super::*;
-    use crate::record::ResponseChunk;
 
     fn record(credit: u64, body: usize) -> RequestRecord {
         RequestRecord {

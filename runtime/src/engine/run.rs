@@ -582,7 +582,7 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
     };
     let grace_ns = (config.benchmark_grace_period.max(0.0) * 1e9) as u64;
     let mut interrupts_seen = 0;
-    let mut aborted = false;
+    let mut abort_handled = false;
     let mut last_progress = std::time::Instant::now();
     ui.on_progress(&progress(&shared));
     while !handles.iter().all(|h| h.is_finished()) {
@@ -603,9 +603,9 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
                 tracing::warn!("interrupted again: cancelling in-flight requests");
             }
         }
-        if !aborted && failure_abort.load(Ordering::SeqCst) {
+        if !abort_handled && failure_abort.load(Ordering::SeqCst) {
             // As a first Ctrl-C: no new requests, in-flight ones get the grace period.
-            aborted = true;
+            abort_handled = true;
             shared.stop.store(true, Ordering::SeqCst);
             let cancel_at = shared.clock.now().saturating_add(grace_ns);
             shared.cancel_at_ns.fetch_min(cancel_at, Ordering::SeqCst);
@@ -642,7 +642,7 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
     }
 
     let aborted = failure_abort.load(Ordering::SeqCst);
-    let was_cancelled = INTERRUPTS.load(Ordering::SeqCst) > 0 || aborted;
+    let was_cancelled = interrupts() > 0 || aborted;
     let facts = crate::export::input_config::RunFacts {
         artifact_dir: &artifact_dir,
         ui: &ui_name,
