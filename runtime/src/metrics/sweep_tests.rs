@@ -164,3 +164,26 @@ fn next_down_is_the_float_below() {
     assert_eq!(next_down(1000.0), f64::from_bits(1000.0f64.to_bits() - 1));
     assert!(next_down(0.0) < 0.0);
 }
+
+#[test]
+fn ordered_bits_sort_as_total_cmp() {
+    let mut vs = [
+        3.5,
+        -0.0,
+        0.0,
+        f64::NAN,
+        -f64::NAN,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        -2.25,
+        1e-300,
+        -1e-300,
+        f64::MIN_POSITIVE,
+        1.7e9,
+        1.7e9 + 1.0,
+    ];
+    let mut by_bits = vs;
+    vs.sort_by(f64::total_cmp);
+    by_bits.sort_by_key(|&v| ordered_bits(v));
+    assert_eq!(vs.map(f64::to_bits), by_bits.map(f64::to_bits));
+}
