@@ -668,16 +668,7 @@ impl ProfileConfig {
         positive("--request-rate", self.request_rate)?;
         positive("--benchmark-duration", self.benchmark_duration)?;
         positive("--slice-duration", self.slice_duration)?;
-        positive(
-            "--wait-for-model-interval",
-            Some(self.wait_for_model_interval),
-        )?;
         let wait = self.wait_for_model_timeout;
-        if !(wait.is_finite() && wait >= 0.0) {
-            return Err(format!(
-                "--wait-for-model-timeout must be a number of seconds, 0 or more, got {wait}"
-            ));
-        }
         // As AIPerf 0.13: a probe setting off its default without the probe is a mistake.
         let idle_probe_flags: Vec<&str> = [
             (
@@ -718,19 +709,11 @@ impl ProfileConfig {
         if let Some(share) = self.failed_request_threshold {
             if !(0.0..=1.0).contains(&share) {
                 return Err(format!(
-                    "--failed-request-threshold is a share of requests from 0 to 1, got {share}"
+                    "--failed-request-threshold is a share of requests from 0 to 1, got {}",
+                    crate::limits::show(share)
                 ));
             }
         }
-        positive("--warmup-grace-period", self.warmup_grace_period)?;
-        positive(
-            "--warmup-concurrency-ramp-duration",
-            self.warmup_concurrency_ramp_duration,
-        )?;
-        positive(
-            "--warmup-request-rate-ramp-duration",
-            self.warmup_request_rate_ramp_duration,
-        )?;
         at_least_one("--num-warmup-sessions", self.warmup_num_sessions)?;
         if self.prompt_batch_size == 0 {
             // AIPerf takes 0 for media-only turns; every endpoint here needs a text.

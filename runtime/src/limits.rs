@@ -66,6 +66,27 @@ fn seconds(c: &ProfileConfig) -> Vec<(&'static str, Option<f64>, bool)> {
         ),
         ("--video-poll-interval", Some(c.video_poll_interval), true),
         ("--video-poll-timeout", Some(c.video_poll_timeout), true),
+        ("--warmup-grace-period", c.warmup_grace_period, true),
+        (
+            "--warmup-concurrency-ramp-duration",
+            c.warmup_concurrency_ramp_duration,
+            false,
+        ),
+        (
+            "--warmup-request-rate-ramp-duration",
+            c.warmup_request_rate_ramp_duration,
+            false,
+        ),
+        (
+            "--wait-for-model-timeout",
+            Some(c.wait_for_model_timeout),
+            true,
+        ),
+        (
+            "--wait-for-model-interval",
+            Some(c.wait_for_model_interval),
+            false,
+        ),
     ]
 }
 
@@ -286,6 +307,40 @@ mod tests {
             );
             refused(&[flag, "-1"], &format!("{flag} must be"));
         }
+        // Flags whose meaning needs another beside them: the bound, not the pairing,
+        // refuses them (a Duration past this panicked in the readiness probe).
+        for args in [
+            &["--warmup-duration", "1", "--warmup-grace-period", "1e300"][..],
+            &[
+                "--warmup-request-count",
+                "2",
+                "--warmup-concurrency-ramp-duration",
+                "1e300",
+            ],
+            &[
+                "--warmup-request-count",
+                "2",
+                "--warmup-request-rate",
+                "3",
+                "--warmup-request-rate-ramp-duration",
+                "1e300",
+            ],
+            &["--wait-for-model-timeout", "1e300"],
+            &["--wait-for-model-timeout", "inf"],
+            &[
+                "--wait-for-model-timeout",
+                "1",
+                "--wait-for-model-interval",
+                "1e300",
+            ],
+        ] {
+            let flag = args[args.len() - 2];
+            refused(args, &format!("{flag} must be a number of seconds"));
+        }
+        refused(
+            &["--failed-request-threshold", "1e300"],
+            "--failed-request-threshold is a share of requests from 0 to 1, got 1e300",
+        );
         refused(
             &[
                 "--conversation-turn-delay-mean",
