@@ -11,6 +11,10 @@ use aiperf_runtime::record::Nanos;
 /// Highest `--user-centric-rate`: the stagger between users is then 100 ns, which keeps
 /// every instant of a run of years exactly representable and strictly increasing.
 const MAX_RATE: f64 = 1e7;
+/// Lowest `--user-centric-rate`: one request per 3.2e9 s, the longest span any time flag
+/// takes. Below it the turn gap of many users overflowed to infinity, and a plan whose
+/// chains never advanced spun a core for good.
+const MIN_RATE: f64 = 1.0 / 3.2e9;
 /// Most `--num-users`: each worker keeps a small record per user's chain.
 const MAX_USERS: u32 = 10_000_000;
 
@@ -97,10 +101,16 @@ pub struct InitialUser {
 
 impl UserCentricStrategy {
     pub fn new(rate: f64, users: u32) -> Result<Self, PluginError> {
-        if !(rate.is_finite() && rate > 0.0 && rate <= MAX_RATE) {
+        if !(rate.is_finite() && (MIN_RATE..=MAX_RATE).contains(&rate)) {
+            // Exponent form for the far-off values this refuses, so 1e300 reads as such.
+            let shown = if rate.is_finite() && rate != 0.0 && !(1e-6..1e15).contains(&rate.abs()) {
+                format!("{rate:e}")
+            } else {
+                format!("{rate}")
+            };
             return Err(PluginError::Config(format!(
-                "--user-centric-rate must be a positive number of requests per second up \
-                 to {MAX_RATE}, got {rate}"
+                "--user-centric-rate must be a number of requests per second from \
+                 {MIN_RATE:e} (one per 3.2e9 s) to {MAX_RATE:e}, got {shown}"
             )));
         }
         if users == 0 || users > MAX_USERS {
@@ -481,8 +491,30 @@ mod tests {
         let cfg = config(&["-m", "m", "--user-centric-rate", "5"]);
         let err = UserCentricStrategy::create(&context(&cfg, &EMPTY_ENTRY)).unwrap_err();
         assert!(err.to_string().contains("--num-users"), "{err}");
-        for (rate, users) in [(0.0, 1), (f64::NAN, 1), (1e9, 1), (1.0, 0)] {
+        for (rate, users) in [(0.0, 1), (f64::NAN, 1), (1e9, 1), (1e-12, 4), (1.0, 0)] {
             assert!(UserCentricStrategy::new(rate, users).is_err());
+        }
+        let Err(err) = UserCentricStrategy::new(1e-300, 2) else {
+            panic!("a rate of 1e-300 was taken");
+        };
+        assert_eq!(
+            err.to_string(),
+            "--user-centric-rate must be a number of requests per second from 3.125e-10 \
+             (one per 3.2e9 s) to 1e7, got 1e-300"
+        );
+        // The bounds themselves plan a run.
+        for rate in [MIN_RATE, MAX_RATE] {
+            let mut s = UserCentricStrategy::new(rate, 4).unwrap();
+            let share = WorkerShare { id: 0, count: 2 };
+            let data = [Conversation {
+                session_id: "s".into(),
+                turns: vec![Default::default(); 2],
+            }];
+            s.prepare(&data, share, 0).unwrap();
+            // Below the bound, this is where a worker spun: chains that never advanced.
+            let plan = s.plan.as_mut().unwrap();
+            let turns = (0..6).filter(|_| !matches!(plan.next(), NextCredit::Done));
+            assert_eq!(turns.count(), 6, "rate {rate}");
         }
         let mut s = UserCentricStrategy::new(1.0, 2).unwrap();
         let share = WorkerShare { id: 0, count: 1 };
