@@ -308,10 +308,13 @@ where
         event_tap: prefill.as_ref().map(|_| Arc::new(EventTap::default())),
         ..RequestRecord::default()
     };
-    let first_content = FirstContent {
-        endpoint: ctx.prefill.as_ref().map(|p| &*p.endpoint),
-        tap: record.event_tap.clone(),
-        slot: prefill,
+    let first_content = match (&ctx.prefill, &record.event_tap, prefill) {
+        (Some(p), Some(tap), Some(slot)) => Some(FirstContent {
+            endpoint: &*p.endpoint,
+            tap: tap.clone(),
+            slot: Some(slot),
+        }),
+        _ => None,
     };
     let send = async {
         let request = match bytes.as_deref() {
@@ -360,8 +363,19 @@ where
     };
     // The slot watch never finishes first: the request's end drops it, and with it a
     // slot still held (an error, a cancellation or a stream without content: AIPerf frees
-    // it when the credit returns without a first token).
-    if let Either::Right(why) = race(race(send, first_content), stopper).await {
+    // it when the credit returns without a first token). Without one the request is
+    // polled exactly as before the flag existed.
+    let cancelled = match first_content {
+        None => match race(send, stopper).await {
+            Either::Left(()) => None,
+            Either::Right(why) => Some(why),
+        },
+        Some(watch) => match race(race(send, watch), stopper).await {
+            Either::Left(_) => None,
+            Either::Right(why) => Some(why),
+        },
+    };
+    if let Some(why) = cancelled {
         mark_cancelled(&mut record, shared.clock.now(), why);
     }
     record.event_tap = None;
@@ -376,8 +390,8 @@ where
 /// task, so it sees the events of a read in the same poll that took them in; it needs
 /// no waker of its own, and is never ready.
 struct FirstContent<'a, E> {
-    endpoint: Option<&'a E>,
-    tap: Option<Arc<EventTap>>,
+    endpoint: &'a E,
+    tap: Arc<EventTap>,
     slot: Option<SlotGuard>,
 }
 
@@ -390,12 +404,13 @@ impl<E: EndpointProtocol> std::future::Future for FirstContent<'_, E> {
     ) -> std::task::Poll<Self::Output> {
         // Every field is `Unpin`.
         let this = self.get_mut();
-        if let (Some(endpoint), Some(tap), Some(_)) = (this.endpoint, &this.tap, &this.slot) {
-            let content = tap.take().iter().any(|chunk| {
+        if this.slot.is_some() {
+            let endpoint = this.endpoint;
+            let content = this.tap.take().iter().any(|chunk| {
                 matches!(endpoint.parse_response(chunk), Ok(Some(r)) if r.data.is_content())
             });
             if content {
-                tap.close();
+                this.tap.close();
                 this.slot = None;
             }
         }
