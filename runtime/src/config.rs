@@ -60,6 +60,12 @@ pub struct ProfileConfig {
     #[arg(long)]
     pub concurrency: Option<u32>,
 
+    /// Maximum requests waiting for their first token (the prefill stage), at most
+    /// --concurrency; needs --streaming. A request holds a slot from just before it is sent
+    /// until its first content response, or its end if none comes.
+    #[arg(long)]
+    pub prefill_concurrency: Option<u32>,
+
     /// Target request rate, requests per second.
     #[arg(long)]
     pub request_rate: Option<f64>,
@@ -114,6 +120,10 @@ pub struct ProfileConfig {
     #[arg(long)]
     pub warmup_concurrency: Option<u32>,
 
+    /// Prefill concurrency of the warmup phase (default: --prefill-concurrency).
+    #[arg(long)]
+    pub warmup_prefill_concurrency: Option<u32>,
+
     /// Request rate of the warmup phase (default: --request-rate).
     #[arg(long)]
     pub warmup_request_rate: Option<f64>,
@@ -126,6 +136,11 @@ pub struct ProfileConfig {
     /// --concurrency-ramp-duration).
     #[arg(long)]
     pub warmup_concurrency_ramp_duration: Option<f64>,
+
+    /// Seconds over which the warmup's prefill concurrency ramps up (default:
+    /// --prefill-concurrency-ramp-duration).
+    #[arg(long)]
+    pub warmup_prefill_concurrency_ramp_duration: Option<f64>,
 
     /// Seconds over which a paced warmup's rate ramps up (default:
     /// --request-rate-ramp-duration).
@@ -361,6 +376,10 @@ pub struct ProfileConfig {
     /// Seconds over which concurrency ramps from 1 to `--concurrency`.
     #[arg(long)]
     pub concurrency_ramp_duration: Option<f64>,
+
+    /// Seconds over which the prefill concurrency ramps from 1 to `--prefill-concurrency`.
+    #[arg(long)]
+    pub prefill_concurrency_ramp_duration: Option<f64>,
 
     /// Seconds over which the request rate ramps up to `--request-rate`.
     #[arg(long)]
@@ -624,6 +643,14 @@ impl ProfileConfig {
             _ => Ok(()),
         };
         at_least_one("--concurrency", self.concurrency.map(u64::from))?;
+        at_least_one(
+            "--prefill-concurrency",
+            self.prefill_concurrency.map(u64::from),
+        )?;
+        at_least_one(
+            "--warmup-prefill-concurrency",
+            self.warmup_prefill_concurrency.map(u64::from),
+        )?;
         at_least_one("--request-count", self.request_count)?;
         at_least_one("--workers", self.workers.map(u64::from))?;
         at_least_one(
@@ -757,6 +784,15 @@ impl ProfileConfig {
             "--request-rate-ramp-duration",
             self.request_rate_ramp_duration,
         )?;
+        positive(
+            "--prefill-concurrency-ramp-duration",
+            self.prefill_concurrency_ramp_duration,
+        )?;
+        positive(
+            "--warmup-prefill-concurrency-ramp-duration",
+            self.warmup_prefill_concurrency_ramp_duration,
+        )?;
+        self.validate_prefill_concurrency()?;
         if !(0.0..=100.0).contains(&self.request_cancellation_rate) {
             return Err(format!(
                 "--request-cancellation-rate is a percentage (0-100), got {}",
@@ -809,6 +845,55 @@ impl ProfileConfig {
         self.validate_prompt_context()?;
         self.length_sampling()?;
         crate::limits::check(self)
+    }
+
+    /// `--prefill-concurrency` and the warmup's, with AIPerf 0.13's rules: the slots are
+    /// freed at the first token, which only a stream shows, and bound requests within the
+    /// phase's concurrency (a rate without `--concurrency` has none to exceed).
+    fn validate_prefill_concurrency(&self) -> Result<(), String> {
+        let warmup = self.warmup_load();
+        let mut phases = vec![("--prefill-concurrency", self, "--concurrency")];
+        if self.has_warmup() {
+            let flag = if self.warmup_prefill_concurrency.is_some() {
+                "--warmup-prefill-concurrency"
+            } else {
+                "--prefill-concurrency (the warmup's too, without --warmup-prefill-concurrency)"
+            };
+            let cap = if self.warmup_concurrency.is_some() {
+                "--warmup-concurrency"
+            } else {
+                "--concurrency"
+            };
+            phases.push((flag, warmup.as_ref().unwrap_or(self), cap));
+        }
+        for (flag, load, cap_flag) in phases {
+            let Some(prefill) = load.prefill_concurrency else {
+                continue;
+            };
+            if !self.streaming {
+                return Err(format!(
+                    "{flag} needs --streaming: a request's prefill slot is freed at its \
+                     first token, which only a streamed response shows"
+                ));
+            }
+            match (load.effective_concurrency(), load.concurrency) {
+                (Some(cap), Some(_)) if prefill > cap => {
+                    return Err(format!(
+                        "{flag} {prefill} is above {cap_flag} {cap}: it must be at most \
+                         the concurrency, as no more requests than that are in flight"
+                    ));
+                }
+                (Some(cap), None) if prefill > cap => {
+                    return Err(format!(
+                        "{flag} {prefill} is above the concurrency, {cap} when \
+                         {cap_flag} is not given: it must be at most the concurrency \
+                         (give {cap_flag} N)"
+                    ));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
     }
 
     /// The prefix, system and user context prompt flags, with AIPerf 0.13's rules
@@ -1077,12 +1162,14 @@ impl ProfileConfig {
             || self.warmup_arrival_pattern.is_some()
             || self.warmup_concurrency_ramp_duration.is_some()
             || self.warmup_request_rate_ramp_duration.is_some()
+            || self.warmup_prefill_concurrency.is_some()
+            || self.warmup_prefill_concurrency_ramp_duration.is_some()
     }
 
     /// The warmup's own load, when a warmup flag sets part of it; `None` runs the warmup
     /// at the run's load. As AIPerf 0.13 builds its warmup phase, each warmup setting
     /// falls back to the run's: rate, concurrency (the cap of a paced warmup), arrival
-    /// pattern and both ramps (a rate ramp only with a rate).
+    /// pattern, prefill concurrency and the ramps (a rate ramp only with a rate).
     pub fn warmup_load(&self) -> Option<ProfileConfig> {
         if !self.has_own_warmup_load() {
             return None;
@@ -1105,6 +1192,10 @@ impl ProfileConfig {
                 .warmup_request_rate_ramp_duration
                 .or(self.request_rate_ramp_duration)
                 .filter(|_| rate.is_some()),
+            prefill_concurrency: self.warmup_prefill_concurrency.or(self.prefill_concurrency),
+            prefill_concurrency_ramp_duration: self
+                .warmup_prefill_concurrency_ramp_duration
+                .or(self.prefill_concurrency_ramp_duration),
             ..self.clone()
         })
     }
@@ -1721,5 +1812,182 @@ mod model_flag_tests {
                 "{bad:?}: {err}"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod prefill_flag_tests {
+    use clap::{Args as _, Command, FromArgMatches as _};
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> ProfileConfig {
+        let command = ProfileConfig::augment_args(Command::new("profile"));
+        let matches = command
+            .try_get_matches_from(["profile", "-m", "m"].iter().chain(args))
+            .expect("flags parse");
+        ProfileConfig::from_arg_matches(&matches).expect("config")
+    }
+
+    fn refused(args: &[&str], message: &str) {
+        match parse(args).validate() {
+            Err(e) => assert!(e.contains(message), "{args:?}: {e}"),
+            Ok(()) => panic!("{args:?} was accepted"),
+        }
+    }
+
+    /// AIPerf 0.13 frees the slots at the first token, so a run without a stream is
+    /// refused, whichever phase asks for them.
+    #[test]
+    fn prefill_concurrency_needs_streaming() {
+        refused(
+            &["--concurrency", "4", "--prefill-concurrency", "2"],
+            "--prefill-concurrency needs --streaming",
+        );
+        refused(
+            &[
+                "--concurrency",
+                "4",
+                "--warmup-request-count",
+                "5",
+                "--warmup-prefill-concurrency",
+                "2",
+            ],
+            "--warmup-prefill-concurrency needs --streaming",
+        );
+        let ok = [
+            "--streaming",
+            "--concurrency",
+            "4",
+            "--prefill-concurrency",
+            "2",
+        ];
+        assert_eq!(parse(&ok).validate(), Ok(()));
+    }
+
+    /// At most the phase's concurrency: 1 in a plain run without `--concurrency`, none
+    /// to exceed under a rate without one.
+    #[test]
+    fn prefill_concurrency_is_at_most_the_concurrency() {
+        refused(
+            &[
+                "--streaming",
+                "--concurrency",
+                "2",
+                "--prefill-concurrency",
+                "3",
+            ],
+            "--prefill-concurrency 3 is above --concurrency 2",
+        );
+        refused(
+            &["--streaming", "--prefill-concurrency", "2"],
+            "--prefill-concurrency 2 is above the concurrency, 1 when --concurrency is not \
+             given",
+        );
+        let rate = [
+            "--streaming",
+            "--request-rate",
+            "5",
+            "--prefill-concurrency",
+            "8",
+        ];
+        assert_eq!(parse(&rate).validate(), Ok(()));
+        let equal = [
+            "--streaming",
+            "--concurrency",
+            "3",
+            "--prefill-concurrency",
+            "3",
+        ];
+        assert_eq!(parse(&equal).validate(), Ok(()));
+        refused(
+            &[
+                "--streaming",
+                "--concurrency",
+                "8",
+                "--warmup-request-count",
+                "5",
+                "--warmup-concurrency",
+                "2",
+                "--prefill-concurrency",
+                "4",
+            ],
+            "--prefill-concurrency (the warmup's too, without --warmup-prefill-concurrency) \
+             4 is above --warmup-concurrency 2",
+        );
+        refused(
+            &[
+                "--streaming",
+                "--concurrency",
+                "8",
+                "--warmup-request-count",
+                "5",
+                "--warmup-prefill-concurrency",
+                "9",
+            ],
+            "--warmup-prefill-concurrency 9 is above --concurrency 8",
+        );
+        // Without a warmup its flags are not used (a warning says so), as in AIPerf.
+        let no_warmup = [
+            "--streaming",
+            "--concurrency",
+            "2",
+            "--warmup-prefill-concurrency",
+            "9",
+        ];
+        assert_eq!(parse(&no_warmup).validate(), Ok(()));
+        refused(
+            &["--streaming", "--prefill-concurrency", "0"],
+            "--prefill-concurrency must be at least 1",
+        );
+        refused(
+            &[
+                "--streaming",
+                "--prefill-concurrency",
+                "1",
+                "--prefill-concurrency-ramp-duration",
+                "0",
+            ],
+            "--prefill-concurrency-ramp-duration must be a positive number",
+        );
+    }
+
+    /// Each warmup setting falls back to the run's, as AIPerf 0.13's warmup converter.
+    #[test]
+    fn the_warmup_falls_back_to_the_run_prefill_settings() {
+        let run = [
+            "--streaming",
+            "--concurrency",
+            "8",
+            "--prefill-concurrency",
+            "4",
+            "--prefill-concurrency-ramp-duration",
+            "3",
+            "--warmup-request-count",
+            "5",
+        ];
+        let c = parse(&run);
+        // No warmup flag of its own: the warmup runs at the run's load, prefill included.
+        assert!(c.warmup_load().is_none());
+        let own = |extra: &[&str]| {
+            let c = parse(&[&run[..], extra].concat());
+            c.validate().expect("valid");
+            c.warmup_load().expect("the warmup has its own load")
+        };
+        let w = own(&["--warmup-prefill-concurrency", "2"]);
+        assert_eq!(w.prefill_concurrency, Some(2));
+        assert_eq!(w.prefill_concurrency_ramp_duration, Some(3.0));
+        let w = own(&["--warmup-prefill-concurrency-ramp-duration", "1"]);
+        assert_eq!(w.prefill_concurrency, Some(4));
+        assert_eq!(w.prefill_concurrency_ramp_duration, Some(1.0));
+        let w = own(&["--warmup-concurrency", "6"]);
+        assert_eq!((w.concurrency, w.prefill_concurrency), (Some(6), Some(4)));
+        // The phases in `input_config`, as AIPerf writes them.
+        let c = parse(&[&run[..], &["--warmup-prefill-concurrency", "2"]].concat());
+        let v = crate::export::input_config::for_tests(&c);
+        let phases = &v["phases"];
+        assert_eq!(phases[0]["prefill_concurrency"], 2, "{v}");
+        assert_eq!(phases[1]["prefill_concurrency"], 4, "{v}");
+        assert_eq!(phases[1]["prefill_ramp"]["duration"], 3.0, "{v}");
     }
 }

@@ -60,6 +60,16 @@ fn seconds(c: &ProfileConfig) -> Vec<(&'static str, Option<f64>, bool)> {
             false,
         ),
         (
+            "--prefill-concurrency-ramp-duration",
+            c.prefill_concurrency_ramp_duration,
+            false,
+        ),
+        (
+            "--warmup-prefill-concurrency-ramp-duration",
+            c.warmup_prefill_concurrency_ramp_duration,
+            false,
+        ),
+        (
             "--request-cancellation-delay",
             Some(c.request_cancellation_delay),
             true,
@@ -282,6 +292,7 @@ mod tests {
             "--benchmark-grace-period",
             "--concurrency-ramp-duration",
             "--request-rate-ramp-duration",
+            "--prefill-concurrency-ramp-duration",
             "--request-cancellation-delay",
             "--video-poll-interval",
             "--video-poll-timeout",

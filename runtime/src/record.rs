@@ -266,6 +266,54 @@ pub struct RequestRecord {
     /// `--connection-reuse-strategy sticky-user-sessions`; `None` (unknown) counts as the
     /// last turn, which is right while every conversation has one turn.
     pub final_turn: Option<bool>,
+    /// Set by the engine when it must see the response events while the request runs
+    /// (`--prefill-concurrency` frees a slot at the first content response): a transport
+    /// offers the record's events to it after each read. `None` on every other run, so
+    /// the read path pays one branch.
+    pub event_tap: Option<std::sync::Arc<EventTap>>,
+}
+
+/// Response events passed on while a request is in flight, until the engine closes the
+/// tap. The transport's future fills the record, which the engine cannot read before it
+/// ends, so the events are copied here; only those before the engine's decision are
+/// (for `--prefill-concurrency`, those up to the first content response: one or two).
+/// Both sides run in one task on one worker thread; the lock is never contended and is
+/// there because a record crosses to the record thread, which needs it `Send`.
+#[derive(Debug, Default)]
+pub struct EventTap {
+    /// Events of the record offered so far; `usize::MAX` once closed.
+    offered: std::sync::atomic::AtomicUsize,
+    pending: std::sync::Mutex<Vec<ResponseChunk>>,
+}
+
+impl EventTap {
+    /// Copies the events of `responses` (all the record's, in order) not offered yet.
+    pub fn offer(&self, responses: &[ResponseChunk]) {
+        use std::sync::atomic::Ordering;
+        let offered = self.offered.load(Ordering::Relaxed);
+        let Some(new) = responses.get(offered..).filter(|new| !new.is_empty()) else {
+            return;
+        };
+        self.lock().extend_from_slice(new);
+        self.offered.store(responses.len(), Ordering::Relaxed);
+    }
+
+    /// The events offered since the last call, oldest first.
+    pub fn take(&self) -> Vec<ResponseChunk> {
+        std::mem::take(&mut *self.lock())
+    }
+
+    /// Stops the copies: the engine has seen what it needed.
+    pub fn close(&self) {
+        self.offered
+            .store(usize::MAX, std::sync::atomic::Ordering::Relaxed);
+        self.lock().clear();
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<ResponseChunk>> {
+        // A panic while holding it cannot leave a half-written list of whole events.
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 impl RequestRecord {

@@ -22,10 +22,12 @@ pub(crate) struct ClientWaits {
     pub backlog: BacklogReport,
     pub unprepared: u64,
     pub unprepared_s: f64,
-    /// Arrivals of the schedule skipped because `--concurrency` slots were all busy: the
-    /// user's cap, not the client's delay, so a note rather than a reason.
+    /// Arrivals of the schedule skipped because `--concurrency` (or
+    /// `--prefill-concurrency`) slots were all busy: the user's cap, not the client's
+    /// delay, so a note rather than a reason.
     pub skipped_arrivals: u64,
     pub concurrency: Option<u32>,
+    pub prefill_concurrency: Option<u32>,
     /// CPU and wall time of the record thread (parsing, metrics, the records file).
     pub record_thread: WorkerReport,
 }
@@ -184,6 +186,11 @@ pub(crate) fn assess(
             Some(1) => "the one --concurrency slot was".to_owned(),
             Some(c) => format!("all {c} --concurrency slots were"),
             None => "the --concurrency slots were".to_owned(),
+        };
+        let cap = match (waits.prefill_concurrency, waits.concurrency) {
+            (Some(p), Some(_)) => format!("{cap} (or all {p} --prefill-concurrency slots)"),
+            (Some(p), None) => format!("all {p} --prefill-concurrency slots were"),
+            (None, _) => cap,
         };
         text.push_str(&format!(
             "  Note: {} scheduled arrivals were skipped because {cap} busy (as AIPerf \

@@ -272,6 +272,15 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
             ));
         }
     }
+    let prefill = config.prefill_concurrency.is_some()
+        || (config.has_warmup() && config.warmup_prefill_concurrency.is_some());
+    if prefill && !metadata.supports_streaming {
+        return Err(format!(
+            "endpoint `{}` does not stream, and --prefill-concurrency needs a stream: a \
+             request's prefill slot is freed at its first token",
+            config.endpoint_type
+        ));
+    }
     if config.streaming && !metadata.supports_streaming {
         tracing::warn!(
             "endpoint `{}` does not stream; --streaming is ignored",
@@ -457,6 +466,14 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
     if let Some(c) = config.effective_concurrency() {
         // A worker with no slot would only idle.
         workers = workers.min(c.max(1));
+    }
+    // A worker without a prefill slot could send nothing at all, in any phase.
+    let prefill = phases
+        .iter()
+        .filter_map(|p| p.load.as_deref().unwrap_or(&config).prefill_concurrency)
+        .min();
+    if let Some(p) = prefill {
+        workers = workers.min(p.max(1));
     }
     let uring = match driver {
         Driver::Epoll => false,
@@ -691,6 +708,7 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
                 .last()
                 .map_or(0, |n| n.load(Ordering::Relaxed)),
             concurrency: config.effective_concurrency(),
+            prefill_concurrency: config.prefill_concurrency,
             record_thread: output.report,
         },
     );

@@ -18,13 +18,20 @@ use std::time::Duration;
 use crate::dataset::Turn;
 use crate::engine::cancel::{race, CancelSignal, Either, SplitMix};
 use crate::engine::pipeline::RecordSender;
-use crate::engine::slots::SlotGuard;
+use crate::engine::slots::{SlotGuard, Slots};
 use crate::engine::urls::UrlPicker;
 use crate::engine::worker::{follow_ups, mark_cancelled, PreparedRequest, Shared};
 use crate::protocols::{
     EndpointProtocol, TimingStrategyProtocol, TransportProtocol, UrlSelectionStrategyProtocol,
 };
-use crate::record::{Nanos, Phase, RequestRecord, ResponseData};
+use crate::record::{EventTap, Nanos, Phase, RequestRecord, ResponseData};
+
+/// `--prefill-concurrency` on one worker in one phase: its share of the slots, and the
+/// endpoint that tells a content response from the others.
+pub(crate) struct Prefill<E> {
+    pub slots: Slots,
+    pub endpoint: Rc<E>,
+}
 
 /// What every session of one phase on one worker shares.
 pub(crate) struct PhaseContext<S, T, E, U> {
@@ -53,6 +60,9 @@ pub(crate) struct PhaseContext<S, T, E, U> {
     /// `--request-cancellation-rate` as a fraction, and its delay.
     pub cancel_share: f64,
     pub cancel_after: Duration,
+    /// With `--prefill-concurrency`: every request holds one of these slots from just
+    /// before it is sent to its first content response.
+    pub prefill: Option<Prefill<E>>,
 }
 
 impl<S, T, E, U> PhaseContext<S, T, E, U> {
@@ -73,6 +83,8 @@ pub(crate) struct SessionStart {
     pub cancel_after: Option<Duration>,
     /// Cancellation draws of the later turns; only sessions of several turns have them.
     pub draws: Option<SplitMix>,
+    /// The first turn's prefill slot, taken with its credit (`--prefill-concurrency`).
+    pub prefill: Option<SlotGuard>,
 }
 
 /// Sends a session's turns; the slot is given back after the last.
@@ -91,6 +103,7 @@ pub(crate) async fn run<S, T, E, U>(
     let (mut turn, mut credit, mut intended) = (start.turn, start.credit, start.intended);
     let mut cancel_after = start.cancel_after;
     let mut draws = start.draws;
+    let mut prefill = start.prefill;
     let (Some(&first), Some(conversation)) = (
         shared.turn_offsets.get(start.conversation),
         shared.conversations.get(start.conversation),
@@ -128,6 +141,7 @@ pub(crate) async fn run<S, T, E, U>(
             intended,
             last,
             cancel_after,
+            prefill: prefill.take(),
         };
         let record = send_turn(&ctx, turn_request, built.take()).await;
         let next_at = (!last).then(|| {
@@ -188,6 +202,14 @@ pub(crate) async fn run<S, T, E, U>(
         if shared.stop.load(Ordering::Relaxed) || ctx.past_deadline(shared.clock.now()) {
             break;
         }
+        // As AIPerf: every turn takes a prefill slot before its credit, the session's
+        // slot already held.
+        if let Some(p) = &ctx.prefill {
+            match race(p.slots.acquire(), ctx.stopped.fired()).await {
+                Either::Left(slot) => prefill = Some(slot),
+                Either::Right(()) => break,
+            }
+        }
         credit = shared.credits[ctx.phase_idx].fetch_add(1, Ordering::Relaxed);
         if ctx.count.is_some_and(|c| credit >= c) {
             break;
@@ -232,6 +254,7 @@ struct TurnRequest<'a> {
     intended: Nanos,
     last: bool,
     cancel_after: Option<Duration>,
+    prefill: Option<SlotGuard>,
 }
 
 /// One request of a session, cancelled when the run stops or its cancellation is due;
@@ -255,6 +278,7 @@ where
         intended,
         last,
         cancel_after,
+        prefill,
     } = turn;
     let (bytes, input_text) = match built {
         Some((bytes, text)) => (Some(bytes), Some(text)),
@@ -280,7 +304,17 @@ where
         requested_output_tokens: req.max_tokens,
         sent_request: (shared.config.export_level == crate::config::ExportLevel::Raw)
             .then(Vec::new),
+        // Only a request holding a prefill slot needs its events as they come.
+        event_tap: prefill.as_ref().map(|_| Arc::new(EventTap::default())),
         ..RequestRecord::default()
+    };
+    let first_content = match (&ctx.prefill, &record.event_tap, prefill) {
+        (Some(p), Some(tap), Some(slot)) => Some(FirstContent {
+            endpoint: &*p.endpoint,
+            tap: tap.clone(),
+            slot: Some(slot),
+        }),
+        _ => None,
     };
     let send = async {
         let request = match bytes.as_deref() {
@@ -327,8 +361,59 @@ where
             }
         }
     };
-    if let Either::Right(why) = race(send, stopper).await {
+    // The slot watch never finishes first: the request's end drops it, and with it a
+    // slot still held (an error, a cancellation or a stream without content: AIPerf frees
+    // it when the credit returns without a first token). Without one the request is
+    // polled exactly as before the flag existed.
+    let cancelled = match first_content {
+        None => match race(send, stopper).await {
+            Either::Left(()) => None,
+            Either::Right(why) => Some(why),
+        },
+        Some(watch) => match race(race(send, watch), stopper).await {
+            Either::Left(_) => None,
+            Either::Right(why) => Some(why),
+        },
+    };
+    if let Some(why) = cancelled {
         mark_cancelled(&mut record, shared.clock.now(), why);
     }
+    record.event_tap = None;
     record
+}
+
+/// Holds a request's prefill slot until the transport has offered its first content
+/// response (AIPerf's first-token callback: the first event the endpoint reads as
+/// content, the TTFT instant), then frees it.
+///
+/// Polled by [`race`] right after the transport's future on every wake of the request's
+/// task, so it sees the events of a read in the same poll that took them in; it needs
+/// no waker of its own, and is never ready.
+struct FirstContent<'a, E> {
+    endpoint: &'a E,
+    tap: Arc<EventTap>,
+    slot: Option<SlotGuard>,
+}
+
+impl<E: EndpointProtocol> std::future::Future for FirstContent<'_, E> {
+    type Output = std::convert::Infallible;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        // Every field is `Unpin`.
+        let this = self.get_mut();
+        if this.slot.is_some() {
+            let endpoint = this.endpoint;
+            let content = this.tap.take().iter().any(|chunk| {
+                matches!(endpoint.parse_response(chunk), Ok(Some(r)) if r.data.is_content())
+            });
+            if content {
+                this.tap.close();
+                this.slot = None;
+            }
+        }
+        std::task::Poll::Pending
+    }
 }

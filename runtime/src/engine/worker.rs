@@ -83,7 +83,8 @@ pub(crate) struct Shared {
     pub sent: AtomicU64,
     pub completed: AtomicU64,
     pub errors: AtomicU64,
-    /// Per phase: open-loop arrivals not sent because every `--concurrency` slot was busy.
+    /// Per phase: open-loop arrivals not sent because every `--concurrency` slot (or every
+    /// `--prefill-concurrency` slot) was busy.
     pub skipped_arrivals: Vec<AtomicU64>,
     /// The preparation of request bytes during the run, and the waits it caused.
     pub preparation: crate::engine::run::Preparation,
@@ -293,14 +294,25 @@ async fn run_phase<P: PluginSet>(
     };
     let mut arrivals: P::ArrivalPattern =
         create(&config.effective_arrival_pattern(), &bounded, share)?;
-    let concurrency_ramp: Option<P::Ramp> = match (config.concurrency_ramp_duration, slots_total) {
-        (Some(duration), Some(total)) if duration > 0.0 && total > 1 => {
-            let mut ramp: P::Ramp = create(&config.ramp_type, config, share)?;
-            ramp.configure(1.0, f64::from(total), duration);
-            Some(ramp)
-        }
-        _ => None,
+    let concurrency_ramp =
+        ramp_from_one::<P>(config, share, config.concurrency_ramp_duration, slots_total)?;
+    // `--prefill-concurrency`, split over the workers as the concurrency is (the run has
+    // no more workers than prefill slots, so each has one once any ramp is over).
+    let prefill_total = config.prefill_concurrency;
+    let prefill = match prefill_total {
+        Some(_) => Some(session::Prefill {
+            slots: Slots::new(concurrency_share(prefill_total, share.id, share.count)),
+            endpoint: Rc::new(create(&config.endpoint_type, config, share)?),
+        }),
+        None => None,
     };
+    let prefill_ramp = ramp_from_one::<P>(
+        config,
+        share,
+        config.prefill_concurrency_ramp_duration,
+        prefill_total,
+    )?;
+    let prefill_slots = prefill.as_ref().map(|p| p.slots.clone());
     // Job APIs only (endpoint metadata `requires_polling`); `None` for every other endpoint.
     let job_endpoint: Option<Rc<P::Endpoint>> = job_endpoint::<P>(config, share)?;
 
@@ -352,6 +364,7 @@ async fn run_phase<P: PluginSet>(
         stopped: stopped.clone(),
         cancel_share,
         cancel_after,
+        prefill,
     });
     let past_deadline = |t: Nanos| deadline.is_some_and(|d| t >= d);
     let grace = shared.config.grace_period(plan.phase == Phase::Warmup);
@@ -361,12 +374,19 @@ async fn run_phase<P: PluginSet>(
         _ => u64::MAX,
     };
     let phase_done = CancelSignal::default();
-    if let Some(ramp) = concurrency_ramp {
-        slots.set_capacity(concurrency_share(Some(1), share.id, share.count).unwrap_or(0));
+    let ramps = [
+        (concurrency_ramp, Some(&slots), slots_total),
+        (prefill_ramp, prefill_slots.as_ref(), prefill_total),
+    ];
+    for (ramp, ramped, total) in ramps {
+        let (Some(ramp), Some(ramped)) = (ramp, ramped) else {
+            continue;
+        };
+        ramped.set_capacity(concurrency_share(Some(1), share.id, share.count).unwrap_or(0));
         monoio::spawn(ramp_concurrency(
             ramp,
-            slots.clone(),
-            slots_total,
+            ramped.clone(),
+            total,
             share,
             phase_start,
             clock,
@@ -446,6 +466,23 @@ async fn run_phase<P: PluginSet>(
                 Either::Right(()) => break,
             }
         };
+        // The prefill slot comes second, as in AIPerf; an open-loop arrival that finds
+        // none is skipped like one that finds no concurrency slot.
+        let prefill = match &prefill_slots {
+            None => None,
+            Some(prefill) if tick => match prefill.try_acquire() {
+                Some(slot) => Some(slot),
+                None => {
+                    drop(guard);
+                    shared.skipped_arrivals[phase_idx].fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+            },
+            Some(prefill) => match race(prefill.acquire(), closed.fired()).await {
+                Either::Left(slot) => Some(slot),
+                Either::Right(()) => break,
+            },
+        };
         let now = clock.now();
         if shared.stop.load(Ordering::Relaxed) || past_deadline(now) {
             break;
@@ -498,6 +535,7 @@ async fn run_phase<P: PluginSet>(
             intended: intended.unwrap_or(now),
             cancel_after,
             draws: (end - turn > 1).then(|| SplitMix::new(draws.next_u64())),
+            prefill,
         };
         monoio::spawn(session::run(ctx.clone(), start, guard));
     }
@@ -571,7 +609,26 @@ async fn watchdog(shared: Arc<Shared>, limits: Limits, signals: Signals, phase_d
     }
 }
 
-/// Raises this worker's concurrency along the ramp, in whole slots.
+/// A ramp of a slot count from 1 to `total` over `duration` seconds (`--ramp-type`), when
+/// there is one to ramp.
+fn ramp_from_one<P: PluginSet>(
+    config: &ProfileConfig,
+    share: WorkerShare,
+    duration: Option<f64>,
+    total: Option<u32>,
+) -> Result<Option<P::Ramp>, String> {
+    match (duration, total) {
+        (Some(duration), Some(total)) if duration > 0.0 && total > 1 => {
+            let mut ramp: P::Ramp = create(&config.ramp_type, config, share)?;
+            ramp.configure(1.0, f64::from(total), duration);
+            Ok(Some(ramp))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Raises this worker's share of some slots (concurrency, prefill) along the ramp, in
+/// whole slots.
 async fn ramp_concurrency<R: crate::protocols::RampProtocol>(
     ramp: R,
     slots: Slots,

@@ -706,6 +706,12 @@ fn phase(name: &str, load: &ProfileConfig, bounds: &Bounds) -> Value {
     if let Some(duration) = load.concurrency_ramp_duration {
         p.insert("concurrency_ramp".into(), ramp(load, duration));
     }
+    if let Some(c) = load.prefill_concurrency {
+        p.insert("prefill_concurrency".into(), Value::from(c));
+    }
+    if let Some(duration) = load.prefill_concurrency_ramp_duration {
+        p.insert("prefill_ramp".into(), ramp(load, duration));
+    }
     if let Some(s) = bounds.grace_period {
         p.insert("grace_period".into(), float(s));
     }

@@ -735,6 +735,9 @@ async fn exchange(
         if let Some(end) = parser.feed(bytes, now, rec) {
             return end;
         }
+        if let Some(tap) = &rec.event_tap {
+            tap.offer(&rec.responses);
+        }
     }
 }
 
