@@ -12,6 +12,12 @@ use crate::config::ProfileConfig;
 pub const MAX_SECONDS: f64 = 3.2e9;
 /// The same bound in milliseconds, for the flags AIPerf takes in ms.
 pub const MAX_MS: f64 = MAX_SECONDS * 1e3;
+/// Request rates, per second: from one request in [`MAX_SECONDS`] to 10 million a
+/// second (an arrival every 100 ns), as `--user-centric-rate` takes them. A tinier rate
+/// sent one request and idled for good; a far larger one flooded the server with every
+/// arrival at once.
+pub const MIN_RATE: f64 = 1.0 / MAX_SECONDS;
+pub const MAX_RATE: f64 = 1e7;
 /// Tokens a prompt, an output or their deviation may ask for: past every model's
 /// context, and small enough that composing the dataset stays quick.
 pub const MAX_TOKENS: f64 = 1_000_000.0;
@@ -30,8 +36,8 @@ pub const MAX_BATCH: u32 = 10_000;
 pub const MAX_TURNS: f64 = 100_000.0;
 
 /// A value as the message shows it: `1e300`, not three hundred digits.
-pub(crate) fn show(v: f64) -> String {
-    if v.is_finite() && v.abs() >= 1e15 {
+pub fn show(v: f64) -> String {
+    if v.is_finite() && v != 0.0 && !(1e-6..1e15).contains(&v.abs()) {
         format!("{v:e}")
     } else {
         format!("{v}")
@@ -181,6 +187,19 @@ pub fn check(c: &ProfileConfig) -> Result<(), String> {
             let low = if zero { "at least 0" } else { "above 0" };
             return Err(format!(
                 "{flag} must be a number of seconds {low} (at most 3.2e9), got {}",
+                show(v)
+            ));
+        }
+    }
+    for (flag, value) in [
+        ("--request-rate", c.request_rate),
+        ("--warmup-request-rate", c.warmup_request_rate),
+    ] {
+        let Some(v) = value else { continue };
+        if !(MIN_RATE..=MAX_RATE).contains(&v) {
+            return Err(format!(
+                "{flag} must be a number of requests per second from {MIN_RATE:e} (one per \
+                 3.2e9 s) to {MAX_RATE:e}, got {}",
                 show(v)
             ));
         }
@@ -348,6 +367,26 @@ mod tests {
             let flag = args[args.len() - 2];
             refused(args, &format!("{flag} must be a number of seconds"));
         }
+        for flag in ["--request-rate", "--warmup-request-rate"] {
+            let mut args = vec!["--warmup-request-count", "2", flag];
+            for (bad, shown) in [
+                ("1e-300", "1e-300"),
+                ("1e8", "100000000"),
+                ("1e300", "1e300"),
+            ] {
+                args.push(bad);
+                refused(
+                    &args,
+                    &format!(
+                        "{flag} must be a number of requests per second from 3.125e-10 (one \
+                         per 3.2e9 s) to 1e7, got {shown}"
+                    ),
+                );
+                args.pop();
+            }
+        }
+        start(&["--request-rate", "1e7", "--concurrency", "2"]).expect("the top rate");
+        start(&["--request-rate", "3.125e-10"]).expect("the bottom rate");
         refused(
             &["--failed-request-threshold", "1e300"],
             "--failed-request-threshold is a share of requests from 0 to 1, got 1e300",

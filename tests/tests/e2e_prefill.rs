@@ -181,3 +181,115 @@ fn prefill_concurrency_is_refused_without_a_stream_or_above_the_concurrency() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Runs `profile` with `extra` like [`run_profile`], but fails (killing it) past `limit`:
+/// these runs used to never end.
+fn run_within(mock: &Mock, dir: &std::path::Path, extra: &[&str], limit: std::time::Duration) {
+    let _ = std::fs::remove_dir_all(dir);
+    let _serial = common::measuring();
+    let mut child = std::process::Command::new(core_binary())
+        .args([
+            "profile",
+            "--model",
+            "m",
+            "--url",
+            &mock.url,
+            "--ui-type",
+            "none",
+        ])
+        .args(["--artifact-dir", dir.to_str().expect("utf-8 path")])
+        .args(extra)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the core binary");
+    let until = std::time::Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait for the run") {
+            assert!(status.success(), "{extra:?} exited {status}");
+            return;
+        }
+        if std::time::Instant::now() > until {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{extra:?} still ran after {limit:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// Every turn of a multi-turn session takes a prefill slot: with 16 sessions on 3 slots
+/// many turns queue for one, and the run ends with every turn sent (a slot returned to
+/// a stale waiter used to leave the last turns waiting for good).
+#[test]
+fn multi_turn_sessions_queue_for_prefill_slots_and_all_finish() {
+    core_binary();
+    let mock = Mock::start(&["--ttft-ms", "20", "--itl-ms", "2", "--output-tokens", "20"]);
+    let dir = run_dir("prefill-multi-turn");
+    let extra = [
+        "--endpoint-type",
+        "chat",
+        "--streaming",
+        "--concurrency",
+        "16",
+        "--prefill-concurrency",
+        "3",
+        "--conversation-num",
+        "60",
+        "--conversation-turn-mean",
+        "2",
+        "--random-seed",
+        "2",
+        "--workers",
+        "2",
+    ];
+    run_within(&mock, &dir, &extra, std::time::Duration::from_secs(60));
+    let records = read_records(&dir);
+    assert_eq!(records.len(), 120, "every turn of 60 two-turn sessions");
+    let prefill: Vec<(i128, i128)> = records.iter().map(times).map(|(s, f, _)| (s, f)).collect();
+    assert!(max_overlap(&prefill) <= 3);
+    // A turn held back for a slot is not late: its credit is issued once it has one.
+    for r in &records {
+        let m = &r["metadata"];
+        let late_ms = (m["request_start_ns"].as_u64().unwrap_or(0) as f64
+            - m["credit_issued_ns"].as_u64().unwrap_or(0) as f64)
+            / 1e6;
+        assert!(
+            late_ms < 20.0,
+            "a turn left {late_ms} ms after its credit: {m}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A rate far past what the slots let through: arrivals are skipped while both slots are
+/// busy and the run ends after its five requests (at 10 million a second the worker used
+/// to look at arrival after arrival and never run the requests that free a slot).
+#[test]
+fn a_rate_beyond_the_concurrency_skips_arrivals_and_ends() {
+    core_binary();
+    let mock = Mock::start(&["--ttft-ms", "20", "--itl-ms", "2", "--output-tokens", "5"]);
+    for pattern in ["constant", "poisson"] {
+        let dir = run_dir(&format!("rate-beyond-slots-{pattern}"));
+        let extra = [
+            "--endpoint-type",
+            "chat",
+            "--concurrency",
+            "2",
+            "--request-rate",
+            "1e7",
+            "--arrival-pattern",
+            pattern,
+            "--request-count",
+            "5",
+        ];
+        run_within(&mock, &dir, &extra, std::time::Duration::from_secs(30));
+        assert_eq!(read_records(&dir).len(), 5);
+        let skipped = common::read_json(&dir)["client_health"]["skipped_arrivals"].as_u64();
+        assert!(
+            skipped.is_some_and(|n| n > 1000),
+            "skipped arrivals {skipped:?}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

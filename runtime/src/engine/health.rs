@@ -182,19 +182,24 @@ pub(crate) fn assess(
         format!("Client health: ok ({summary})\n")
     };
     if waits.skipped_arrivals > 0 {
-        let cap = match waits.concurrency {
-            Some(1) => "the one --concurrency slot was".to_owned(),
-            Some(c) => format!("all {c} --concurrency slots were"),
-            None => "the --concurrency slots were".to_owned(),
+        let slots = |n: Option<u32>, flag: &str| match n {
+            Some(1) => format!("the one {flag} slot"),
+            Some(n) => format!("all {n} {flag} slots"),
+            None => format!("the {flag} slots"),
         };
+        let concurrency = slots(waits.concurrency, "--concurrency");
         let cap = match (waits.prefill_concurrency, waits.concurrency) {
-            (Some(p), Some(_)) => format!("{cap} (or all {p} --prefill-concurrency slots)"),
-            (Some(p), None) => format!("all {p} --prefill-concurrency slots were"),
-            (None, _) => cap,
+            (Some(p), Some(_)) => format!(
+                "{concurrency} or {} were busy",
+                slots(Some(p), "--prefill-concurrency")
+            ),
+            (Some(p), None) => format!("{} were busy", slots(Some(p), "--prefill-concurrency")),
+            (None, Some(1)) => format!("{concurrency} was busy"),
+            (None, _) => format!("{concurrency} were busy"),
         };
         text.push_str(&format!(
-            "  Note: {} scheduled arrivals were skipped because {cap} busy (as AIPerf \
-             does): the rate sent was below the rate asked.\n",
+            "  Note: {} scheduled arrivals were skipped because {cap} (as AIPerf does): the \
+             rate sent was below the rate asked.\n",
             waits.skipped_arrivals
         ));
     }
@@ -300,5 +305,39 @@ mod tests {
             text.contains("2 requests waited for their bytes to be prepared, 4.0 ms in all"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn the_skipped_arrivals_note_names_the_limits_that_were_full() {
+        let note = |concurrency, prefill| {
+            let waits = ClientWaits {
+                skipped_arrivals: 7,
+                concurrency,
+                prefill_concurrency: prefill,
+                ..ClientWaits::default()
+            };
+            let (_, text) = assess(None, 0, 0, &[], "io_uring", &waits);
+            let line = text
+                .lines()
+                .find(|l| l.contains("Note:"))
+                .map(str::to_owned);
+            line.expect("a note").trim().to_owned()
+        };
+        let tail = "(as AIPerf does): the rate sent was below the rate asked.";
+        for (concurrency, prefill, cause) in [
+            (Some(1), None, "the one --concurrency slot was busy"),
+            (Some(20), None, "all 20 --concurrency slots were busy"),
+            (None, Some(4), "all 4 --prefill-concurrency slots were busy"),
+            (
+                Some(20),
+                Some(4),
+                "all 20 --concurrency slots or all 4 --prefill-concurrency slots were busy",
+            ),
+        ] {
+            assert_eq!(
+                note(concurrency, prefill),
+                format!("Note: 7 scheduled arrivals were skipped because {cause} {tail}")
+            );
+        }
     }
 }

@@ -463,17 +463,24 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         .map(|n| n.get() as u32)
         .unwrap_or(1);
     let mut workers = config.workers.unwrap_or(cpus).max(1);
-    if let Some(c) = config.effective_concurrency() {
-        // A worker with no slot would only idle.
-        workers = workers.min(c.max(1));
-    }
-    // A worker without a prefill slot could send nothing at all, in any phase.
+    // A worker with no concurrency slot would only idle, and one without a prefill slot
+    // (in any phase) could send nothing at all.
     let prefill = phases
         .iter()
         .filter_map(|p| p.load.as_deref().unwrap_or(&config).prefill_concurrency)
         .min();
-    if let Some(p) = prefill {
-        workers = workers.min(p.max(1));
+    let caps = [
+        (config.effective_concurrency(), "concurrency slots"),
+        (prefill, "prefill slots (the fewest of any phase)"),
+    ];
+    for (cap, what) in caps {
+        let Some(cap) = cap.map(|c| c.max(1)).filter(|&c| c < workers) else {
+            continue;
+        };
+        if config.workers.is_some() {
+            tracing::warn!("--workers {workers} lowered to {cap}: there are {cap} {what}");
+        }
+        workers = cap;
     }
     let uring = match driver {
         Driver::Epoll => false,
@@ -1205,6 +1212,25 @@ fn unused_settings(config: &ProfileConfig, images_sent: bool, audio_sent: bool) 
         notes.push(
             "--warmup-arrival-pattern is not used: the warmup has no rate to shape \
              (--warmup-request-rate or --request-rate)"
+                .to_owned(),
+        );
+    }
+    if config.prefill_concurrency_ramp_duration.is_some() && config.prefill_concurrency.is_none() {
+        notes.push(
+            "--prefill-concurrency-ramp-duration is not used without --prefill-concurrency"
+                .to_owned(),
+        );
+    }
+    if config.has_warmup()
+        && config.warmup_prefill_concurrency_ramp_duration.is_some()
+        && config
+            .warmup_prefill_concurrency
+            .or(config.prefill_concurrency)
+            .is_none()
+    {
+        notes.push(
+            "--warmup-prefill-concurrency-ramp-duration is not used: the warmup has no \
+             prefill concurrency (--warmup-prefill-concurrency or --prefill-concurrency)"
                 .to_owned(),
         );
     }

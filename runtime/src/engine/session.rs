@@ -203,10 +203,11 @@ pub(crate) async fn run<S, T, E, U>(
             break;
         }
         // As AIPerf: every turn takes a prefill slot before its credit, the session's
-        // slot already held.
+        // slot already held; the turn is due that much later.
+        let mut held_back = 0;
         if let Some(p) = &ctx.prefill {
-            match race(p.slots.acquire(), ctx.stopped.fired()).await {
-                Either::Left(slot) => prefill = Some(slot),
+            match race(p.slots.acquire_timed(&shared.clock), ctx.stopped.fired()).await {
+                Either::Left((slot, waited)) => (prefill, held_back) = (Some(slot), waited),
                 Either::Right(()) => break,
             }
         }
@@ -216,7 +217,7 @@ pub(crate) async fn run<S, T, E, U>(
         }
         shared.sent.fetch_add(1, Ordering::Relaxed);
         turn += 1;
-        intended = at;
+        intended = at.saturating_add(held_back);
         cancel_after = draws
             .as_mut()
             .filter(|_| ctx.cancel_share > 0.0)

@@ -410,6 +410,8 @@ async fn run_phase<P: PluginSet>(
         phase_done.clone(),
     ));
 
+    // Open-loop arrivals before this instant came while every slot was busy: skipped.
+    let mut skip_before: Nanos = 0;
     loop {
         if shared.stop.load(Ordering::Relaxed) {
             break;
@@ -441,6 +443,10 @@ async fn run_phase<P: PluginSet>(
             if past_deadline(at) {
                 break;
             }
+            if tick && at < skip_before {
+                shared.skipped_arrivals[phase_idx].fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
             if at > clock.now() {
                 let wake = crate::engine::pacer::sleep_until(clock.instant(at));
                 if let Either::Right(()) = race(wake, closed.fired()).await {
@@ -457,6 +463,10 @@ async fn run_phase<P: PluginSet>(
                 Some(guard) => guard,
                 None => {
                     shared.skipped_arrivals[phase_idx].fetch_add(1, Ordering::Relaxed);
+                    match wait_for_room(&slots, &closed, &clock).await {
+                        Some(freed) => skip_before = freed,
+                        None => break,
+                    }
                     continue;
                 }
             }
@@ -468,18 +478,24 @@ async fn run_phase<P: PluginSet>(
         };
         // The prefill slot comes second, as in AIPerf; an open-loop arrival that finds
         // none is skipped like one that finds no concurrency slot.
-        let prefill = match &prefill_slots {
-            None => None,
+        // A wait for it shifts the request's schedule: the limit held it back, not the
+        // client.
+        let (prefill, held_back) = match &prefill_slots {
+            None => (None, 0),
             Some(prefill) if tick => match prefill.try_acquire() {
-                Some(slot) => Some(slot),
+                Some(slot) => (Some(slot), 0),
                 None => {
                     drop(guard);
                     shared.skipped_arrivals[phase_idx].fetch_add(1, Ordering::Relaxed);
+                    match wait_for_room(prefill, &closed, &clock).await {
+                        Some(freed) => skip_before = freed,
+                        None => break,
+                    }
                     continue;
                 }
             },
-            Some(prefill) => match race(prefill.acquire(), closed.fired()).await {
-                Either::Left(slot) => Some(slot),
+            Some(prefill) => match race(prefill.acquire_timed(&clock), closed.fired()).await {
+                Either::Left((slot, waited)) => (Some(slot), waited),
                 Either::Right(()) => break,
             },
         };
@@ -532,7 +548,7 @@ async fn run_phase<P: PluginSet>(
             turn,
             end,
             credit,
-            intended: intended.unwrap_or(now),
+            intended: intended.map_or(now, |at| at.saturating_add(held_back)),
             cancel_after,
             draws: (end - turn > 1).then(|| SplitMix::new(draws.next_u64())),
             prefill,
@@ -737,4 +753,18 @@ async fn follow_ups_inner<E: EndpointProtocol, T: TransportProtocol>(
             }
         }
     }
+}
+
+/// After an arrival found every slot busy: waits until one is free and says when, so
+/// that the arrivals up to then are skipped in one go, as AIPerf skips each of them at
+/// its tick; `None` once the phase closed. Looking at every later arrival instead never
+/// let the worker run its requests when the rate outpaced that loop (10 million a second
+/// spun a core for good), and woke it at every tick of a busy spell.
+async fn wait_for_room(slots: &Slots, closed: &CancelSignal, clock: &RunClock) -> Option<Nanos> {
+    match race(slots.acquire(), closed.fired()).await {
+        // Not kept: the arrival it goes to still waits for its instant, and takes it then.
+        Either::Left(slot) => drop(slot),
+        Either::Right(()) => return None,
+    }
+    Some(clock.now())
 }

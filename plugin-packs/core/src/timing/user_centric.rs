@@ -4,17 +4,11 @@ use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 
 use aiperf_runtime::dataset::Conversation;
+use aiperf_runtime::limits::{MAX_RATE, MIN_RATE};
 use aiperf_runtime::plugin::{Plugin, PluginContext, PluginError, WorkerShare};
 use aiperf_runtime::protocols::{ArrivalPatternProtocol, NextCredit, TimingStrategyProtocol};
 use aiperf_runtime::record::Nanos;
 
-/// Highest `--user-centric-rate`: the stagger between users is then 100 ns, which keeps
-/// every instant of a run of years exactly representable and strictly increasing.
-const MAX_RATE: f64 = 1e7;
-/// Lowest `--user-centric-rate`: one request per 3.2e9 s, the longest span any time flag
-/// takes. Below it the turn gap of many users overflowed to infinity, and a plan whose
-/// chains never advanced spun a core for good.
-const MIN_RATE: f64 = 1.0 / 3.2e9;
 /// Most `--num-users`: each worker keeps a small record per user's chain.
 const MAX_USERS: u32 = 10_000_000;
 
@@ -101,16 +95,15 @@ pub struct InitialUser {
 
 impl UserCentricStrategy {
     pub fn new(rate: f64, users: u32) -> Result<Self, PluginError> {
+        // The rate bounds every rate flag has: at the top the stagger between users is
+        // 100 ns, which keeps every instant of a run of years exactly representable and
+        // strictly increasing; below the bottom the users' turn gap overflowed to
+        // infinity, and a plan whose chains never advanced spun a core for good.
         if !(rate.is_finite() && (MIN_RATE..=MAX_RATE).contains(&rate)) {
-            // Exponent form for the far-off values this refuses, so 1e300 reads as such.
-            let shown = if rate.is_finite() && rate != 0.0 && !(1e-6..1e15).contains(&rate.abs()) {
-                format!("{rate:e}")
-            } else {
-                format!("{rate}")
-            };
             return Err(PluginError::Config(format!(
                 "--user-centric-rate must be a number of requests per second from \
-                 {MIN_RATE:e} (one per 3.2e9 s) to {MAX_RATE:e}, got {shown}"
+                 {MIN_RATE:e} (one per 3.2e9 s) to {MAX_RATE:e}, got {}",
+                aiperf_runtime::limits::show(rate)
             )));
         }
         if users == 0 || users > MAX_USERS {
