@@ -187,18 +187,7 @@ fn prefill_concurrency_is_refused_without_a_stream_or_above_the_concurrency() {
 fn run_within(mock: &Mock, dir: &std::path::Path, extra: &[&str], limit: std::time::Duration) {
     let _ = std::fs::remove_dir_all(dir);
     let _serial = common::measuring();
-    let mut child = std::process::Command::new(core_binary())
-        .args([
-            "profile",
-            "--model",
-            "m",
-            "--url",
-            &mock.url,
-            "--ui-type",
-            "none",
-        ])
-        .args(["--artifact-dir", dir.to_str().expect("utf-8 path")])
-        .args(extra)
+    let mut child = common::profile_command(&[&mock.url], dir, extra)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()

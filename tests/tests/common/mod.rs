@@ -140,6 +140,13 @@ pub fn profile_url(url: &str, dir: &Path, extra: &[&str]) -> std::process::Outpu
 /// [`measuring`]).
 pub fn run_profile(urls: &[&str], dir: &Path, extra: &[&str]) -> std::process::Output {
     let _serial = measuring();
+    profile_command(urls, dir, extra)
+        .output()
+        .expect("run the core binary")
+}
+
+/// The command [`run_profile`] runs, for a test that starts and watches it itself.
+pub fn profile_command(urls: &[&str], dir: &Path, extra: &[&str]) -> Command {
     let mut command = Command::new(core_binary());
     command.args(["profile", "--model", "m"]);
     for url in urls {
@@ -152,9 +159,8 @@ pub fn run_profile(urls: &[&str], dir: &Path, extra: &[&str]) -> std::process::O
             "--ui-type",
             "none",
         ])
-        .args(extra)
-        .output()
-        .expect("run the core binary")
+        .args(extra);
+    command
 }
 
 /// Fails the test, with the run's output, unless it exited 0.
