@@ -497,12 +497,13 @@ fn trace_delay_counts_from_the_previous_response() {
         (100.0..105.0).contains(&response),
         "the mock answers in 100 ms, took {response}"
     );
-    // Scheduled exactly 50 ms after the response, so about 150 ms after the first send
-    // (not 50, as when the delay counted from the send).
-    assert_eq!(
-        ns(turns[1], "credit_issued_ns") - end0,
-        50_000_000,
-        "second turn scheduled 50 ms after the first response"
+    // Scheduled 50 ms after the client learned the response had ended (AIPerf: after the
+    // credit's return), so about 150 ms after the first send (not 50, as when the delay
+    // counted from the send); learning it takes the worker well under a millisecond.
+    let scheduled = ms(end0, ns(turns[1], "credit_issued_ns"));
+    assert!(
+        (50.0..52.0).contains(&scheduled),
+        "second turn scheduled {scheduled} ms after the first response"
     );
     let after_response = ms(end0, start1);
     assert!(
@@ -605,9 +606,14 @@ fn synthetic_conversations_send_their_history_after_each_delay() {
             );
         }
         for pair in turns.windows(2) {
-            // 20 ms drawn exactly (no deviation), times 1.5, from the response's end.
+            // 20 ms drawn exactly (no deviation), times 1.5, from the response's end (as
+            // the worker learned it, well under a millisecond after its last bytes).
             let end = ns(pair[0], "request_end_ns");
-            assert_eq!(ns(pair[1], "credit_issued_ns") - end, 30_000_000, "{id}");
+            let scheduled = (ns(pair[1], "credit_issued_ns") - end) as f64 / 1e6;
+            assert!(
+                (30.0..32.0).contains(&scheduled),
+                "{id}: scheduled {scheduled} ms"
+            );
             let gap = (ns(pair[1], "request_start_ns") - end) as f64 / 1e6;
             // The send itself may be late on a machine shared with builds.
             assert!((30.0..40.0).contains(&gap), "{id}: {gap} ms of think time");

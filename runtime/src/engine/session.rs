@@ -144,13 +144,15 @@ pub(crate) async fn run<S, T, E, U>(
             prefill: prefill.take(),
         };
         let record = send_turn(&ctx, turn_request, built.take()).await;
+        // The next turn counts from when this worker learned the response had ended, as
+        // AIPerf's counts from the credit's return: `end_ns` is the kernel's stamp of the
+        // last bytes, and when a burst of sessions ends at once on one worker, the later
+        // ones were scored late by the time it took to handle the earlier ones.
+        let ended = shared.clock.now().max(record.end_ns);
         let next_at = (!last).then(|| {
-            ctx.timing.borrow().next_turn_at(
-                conversation,
-                turn + 1,
-                record.intended_ns,
-                record.end_ns,
-            )
+            ctx.timing
+                .borrow()
+                .next_turn_at(conversation, turn + 1, record.intended_ns, ended)
         });
         if next_at.is_none() {
             drop(guard.take());
