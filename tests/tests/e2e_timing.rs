@@ -499,10 +499,10 @@ fn trace_delay_counts_from_the_previous_response() {
     );
     // Scheduled 50 ms after the client learned the response had ended (AIPerf: after the
     // credit's return), so about 150 ms after the first send (not 50, as when the delay
-    // counted from the send); learning it takes the worker well under a millisecond.
+    // counted from the send); learning it takes the worker well under a millisecond (5 ms for a busy machine).
     let scheduled = ms(end0, ns(turns[1], "credit_issued_ns"));
     assert!(
-        (50.0..52.0).contains(&scheduled),
+        (50.0..55.0).contains(&scheduled),
         "second turn scheduled {scheduled} ms after the first response"
     );
     let after_response = ms(end0, start1);
@@ -611,7 +611,7 @@ fn synthetic_conversations_send_their_history_after_each_delay() {
             let end = ns(pair[0], "request_end_ns");
             let scheduled = (ns(pair[1], "credit_issued_ns") - end) as f64 / 1e6;
             assert!(
-                (30.0..32.0).contains(&scheduled),
+                (30.0..35.0).contains(&scheduled),
                 "{id}: scheduled {scheduled} ms"
             );
             let gap = (ns(pair[1], "request_start_ns") - end) as f64 / 1e6;
