@@ -282,3 +282,39 @@ fn a_rate_beyond_the_concurrency_skips_arrivals_and_ends() {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+/// A scheduled request (here a user's turn) waits for its slot rather than being
+/// skipped, and that wait is the limit's, not the client's lateness: the credit is
+/// issued once the slot is held (it was scored up to 170 ms late with one prefill slot).
+#[test]
+fn a_scheduled_request_that_waits_for_a_slot_is_not_late() {
+    core_binary();
+    let mock = Mock::start(&["--ttft-ms", "20", "--itl-ms", "2", "--output-tokens", "20"]);
+    let dir = run_dir("prefill-user-centric");
+    let extra = [
+        "--endpoint-type",
+        "chat",
+        "--streaming",
+        "--user-centric-rate",
+        "100",
+        "--num-users",
+        "4",
+        "--prefill-concurrency",
+        "1",
+        "--request-count",
+        "20",
+    ];
+    run_within(&mock, &dir, &extra, std::time::Duration::from_secs(60));
+    let records = read_records(&dir);
+    assert_eq!(records.len(), 20);
+    let prefill: Vec<(i128, i128)> = records.iter().map(times).map(|(s, f, _)| (s, f)).collect();
+    assert_eq!(max_overlap(&prefill), 1);
+    for r in &records {
+        let m = &r["metadata"];
+        let late_ms = (m["request_start_ns"].as_u64().unwrap_or(0) as f64
+            - m["credit_issued_ns"].as_u64().unwrap_or(0) as f64)
+            / 1e6;
+        assert!(late_ms < 10.0, "sent {late_ms} ms after its credit: {m}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -182,25 +182,31 @@ pub(crate) fn assess(
         format!("Client health: ok ({summary})\n")
     };
     if waits.skipped_arrivals > 0 {
+        // (phrase, whether it is one slot)
         let slots = |n: Option<u32>, flag: &str| match n {
-            Some(1) => format!("the one {flag} slot"),
-            Some(n) => format!("all {n} {flag} slots"),
-            None => format!("the {flag} slots"),
+            Some(1) => (format!("the one {flag} slot"), true),
+            Some(n) => (format!("all {n} {flag} slots"), false),
+            None => (format!("the {flag} slots"), false),
         };
-        let concurrency = slots(waits.concurrency, "--concurrency");
-        let cap = match (waits.prefill_concurrency, waits.concurrency) {
-            (Some(p), Some(_)) => format!(
-                "{concurrency} or {} were busy",
-                slots(Some(p), "--prefill-concurrency")
-            ),
-            (Some(p), None) => format!("{} were busy", slots(Some(p), "--prefill-concurrency")),
-            (None, Some(1)) => format!("{concurrency} was busy"),
-            (None, _) => format!("{concurrency} were busy"),
+        let concurrency = waits.concurrency.map(|c| slots(Some(c), "--concurrency"));
+        let prefill = waits
+            .prefill_concurrency
+            .map(|p| slots(Some(p), "--prefill-concurrency"));
+        let (cause, one) = match (concurrency, prefill) {
+            (Some((c, one_c)), Some((p, one_p))) => (format!("{c} or {p}"), one_c && one_p),
+            (Some(only), None) | (None, Some(only)) => only,
+            (None, None) => slots(None, "--concurrency"),
         };
+        let n = waits.skipped_arrivals;
+        let arrivals = if n == 1 {
+            "arrival was"
+        } else {
+            "arrivals were"
+        };
+        let were = if one { "was" } else { "were" };
         text.push_str(&format!(
-            "  Note: {} scheduled arrivals were skipped because {cap} (as AIPerf does): the \
-             rate sent was below the rate asked.\n",
-            waits.skipped_arrivals
+            "  Note: {n} scheduled {arrivals} skipped because {cause} {were} busy (as AIPerf \
+             does): the rate sent was below the rate asked.\n"
         ));
     }
     (value, text)
@@ -323,6 +329,16 @@ mod tests {
                 .map(str::to_owned);
             line.expect("a note").trim().to_owned()
         };
+        let one = ClientWaits {
+            skipped_arrivals: 1,
+            concurrency: Some(2),
+            ..ClientWaits::default()
+        };
+        let (_, text) = assess(None, 0, 0, &[], "io_uring", &one);
+        assert!(
+            text.contains("Note: 1 scheduled arrival was skipped because all 2 --concurrency"),
+            "{text}"
+        );
         let tail = "(as AIPerf does): the rate sent was below the rate asked.";
         for (concurrency, prefill, cause) in [
             (Some(1), None, "the one --concurrency slot was busy"),
@@ -332,6 +348,17 @@ mod tests {
                 Some(20),
                 Some(4),
                 "all 20 --concurrency slots or all 4 --prefill-concurrency slots were busy",
+            ),
+            (None, Some(1), "the one --prefill-concurrency slot was busy"),
+            (
+                Some(3),
+                Some(1),
+                "all 3 --concurrency slots or the one --prefill-concurrency slot were busy",
+            ),
+            (
+                Some(1),
+                Some(1),
+                "the one --concurrency slot or the one --prefill-concurrency slot was busy",
             ),
         ] {
             assert_eq!(

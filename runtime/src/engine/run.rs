@@ -470,15 +470,20 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         .filter_map(|p| p.load.as_deref().unwrap_or(&config).prefill_concurrency)
         .min();
     let caps = [
-        (config.effective_concurrency(), "concurrency slots"),
-        (prefill, "prefill slots (the fewest of any phase)"),
+        (config.effective_concurrency(), "--concurrency"),
+        (prefill, "--prefill-concurrency (the least of any phase)"),
     ];
-    for (cap, what) in caps {
-        let Some(cap) = cap.map(|c| c.max(1)).filter(|&c| c < workers) else {
-            continue;
-        };
+    let lowest = caps
+        .into_iter()
+        .filter_map(|(cap, flag)| Some((cap?.max(1), flag)))
+        .min_by_key(|&(cap, _)| cap);
+    if let Some((cap, flag)) = lowest.filter(|&(cap, _)| cap < workers) {
         if config.workers.is_some() {
-            tracing::warn!("--workers {workers} lowered to {cap}: there are {cap} {what}");
+            let slots = if cap == 1 { "slot" } else { "slots" };
+            tracing::warn!(
+                "--workers {workers} lowered to {cap}: {flag} gives {cap} {slots}, and a \
+                 worker without one would send nothing"
+            );
         }
         workers = cap;
     }

@@ -412,6 +412,9 @@ async fn run_phase<P: PluginSet>(
 
     // Open-loop arrivals before this instant came while every slot was busy: skipped.
     let mut skip_before: Nanos = 0;
+    // When this loop last got a slot it had waited for: a scheduled request due while it
+    // waited is held back by the limit too (AIPerf waits for each one's slot apart).
+    let mut unblocked: Nanos = 0;
     loop {
         if shared.stop.load(Ordering::Relaxed) {
             break;
@@ -458,6 +461,7 @@ async fn run_phase<P: PluginSet>(
         if let Either::Right(()) = race(tx.room(&clock), closed.fired()).await {
             break;
         }
+        let mut slot_wait = 0;
         let guard = if tick {
             match slots.try_acquire() {
                 Some(guard) => guard,
@@ -471,8 +475,13 @@ async fn run_phase<P: PluginSet>(
                 }
             }
         } else {
-            match race(slots.acquire(), closed.fired()).await {
-                Either::Left(guard) => guard,
+            // A scheduled request (a trace, a user's turn) waits for its slot, as AIPerf's
+            // does; the wait shifts its schedule, as below for the prefill slot.
+            match race(slots.acquire_timed(&clock), closed.fired()).await {
+                Either::Left((guard, waited)) => {
+                    slot_wait = waited;
+                    guard
+                }
                 Either::Right(()) => break,
             }
         };
@@ -543,12 +552,20 @@ async fn run_phase<P: PluginSet>(
         shared.sent.fetch_add(1, Ordering::Relaxed);
         let cancel_after =
             (cancel_share > 0.0 && draws.next_f64() < cancel_share).then_some(cancel_after);
+        let intended = intended.map_or(now, |at| {
+            at.max(unblocked)
+                .saturating_add(slot_wait)
+                .saturating_add(held_back)
+        });
+        if slot_wait > 0 || held_back > 0 {
+            unblocked = now;
+        }
         let start = session::SessionStart {
             conversation,
             turn,
             end,
             credit,
-            intended: intended.map_or(now, |at| at.saturating_add(held_back)),
+            intended,
             cancel_after,
             draws: (end - turn > 1).then(|| SplitMix::new(draws.next_u64())),
             prefill,
