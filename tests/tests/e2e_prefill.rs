@@ -235,19 +235,9 @@ fn multi_turn_sessions_queue_for_prefill_slots_and_all_finish() {
     run_within(&mock, &dir, &extra, std::time::Duration::from_secs(60));
     let records = read_records(&dir);
     assert_eq!(records.len(), 120, "every turn of 60 two-turn sessions");
-    let prefill: Vec<(i128, i128)> = records.iter().map(times).map(|(s, f, _)| (s, f)).collect();
-    assert!(max_overlap(&prefill) <= 3);
+    assert!(max_overlap(&prefill_spans(&records)) <= 3);
     // A turn held back for a slot is not late: its credit is issued once it has one.
-    for r in &records {
-        let m = &r["metadata"];
-        let late_ms = (m["request_start_ns"].as_u64().unwrap_or(0) as f64
-            - m["credit_issued_ns"].as_u64().unwrap_or(0) as f64)
-            / 1e6;
-        assert!(
-            late_ms < 20.0,
-            "a turn left {late_ms} ms after its credit: {m}"
-        );
-    }
+    assert_sent_within(&records, 20.0);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -307,14 +297,25 @@ fn a_scheduled_request_that_waits_for_a_slot_is_not_late() {
     run_within(&mock, &dir, &extra, std::time::Duration::from_secs(60));
     let records = read_records(&dir);
     assert_eq!(records.len(), 20);
-    let prefill: Vec<(i128, i128)> = records.iter().map(times).map(|(s, f, _)| (s, f)).collect();
-    assert_eq!(max_overlap(&prefill), 1);
-    for r in &records {
-        let m = &r["metadata"];
-        let late_ms = (m["request_start_ns"].as_u64().unwrap_or(0) as f64
-            - m["credit_issued_ns"].as_u64().unwrap_or(0) as f64)
-            / 1e6;
-        assert!(late_ms < 10.0, "sent {late_ms} ms after its credit: {m}");
-    }
+    assert_eq!(max_overlap(&prefill_spans(&records)), 1);
+    assert_sent_within(&records, 10.0);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Each record's time from send to first token.
+fn prefill_spans(records: &[Value]) -> Vec<(i128, i128)> {
+    records.iter().map(times).map(|(s, f, _)| (s, f)).collect()
+}
+
+/// Every request left within `limit_ms` of its credit: a wait for a slot is not lateness.
+fn assert_sent_within(records: &[Value], limit_ms: f64) {
+    for r in records {
+        let m = &r["metadata"];
+        let ns = |field: &str| m[field].as_u64().unwrap_or(0) as f64;
+        let late_ms = (ns("request_start_ns") - ns("credit_issued_ns")) / 1e6;
+        assert!(
+            late_ms < limit_ms,
+            "sent {late_ms} ms after its credit: {m}"
+        );
+    }
 }
