@@ -153,10 +153,22 @@ fn prefill_concurrency_is_refused_without_a_stream_or_above_the_concurrency() {
     core_binary();
     let mock = Mock::start(&[]);
     let dir = run_dir("prefill-refused");
-    let cases: [(&[&str], &str); 2] = [
+    let cases: [(&[&str], &str); 3] = [
         (
             &["--concurrency", "4", "--prefill-concurrency", "2"],
             "--prefill-concurrency needs --streaming",
+        ),
+        (
+            &[
+                "--endpoint-type",
+                "embeddings",
+                "--streaming",
+                "--concurrency",
+                "2",
+                "--prefill-concurrency",
+                "1",
+            ],
+            "endpoint `embeddings` does not stream, and --prefill-concurrency needs a stream",
         ),
         (
             &[
