@@ -148,8 +148,8 @@ pub(crate) async fn run<S, T, E, U>(
         // AIPerf's counts from the credit's return: `end_ns` is the kernel's stamp of the
         // last bytes, and when a burst of sessions ends at once on one worker, the later
         // ones were scored late by the time it took to handle the earlier ones.
-        let ended = shared.clock.now().max(record.end_ns);
         let next_at = (!last).then(|| {
+            let ended = shared.clock.now().max(record.end_ns);
             ctx.timing
                 .borrow()
                 .next_turn_at(conversation, turn + 1, record.intended_ns, ended)

@@ -48,13 +48,17 @@ impl State {
         }
     }
 
-    /// Takes back a held slot: dropped when capacity was lowered, else handed on.
-    fn give_back(&mut self) {
+    /// Takes back a held slot: when slots are limited, dropped if capacity was lowered,
+    /// else handed on.
+    fn give_back(&mut self, limited: bool) {
         self.in_use -= 1;
-        if self.debt > 0 {
-            self.debt -= 1;
-        } else {
-            self.hand_over();
+        // Unlimited slots are only counted, for `idle`.
+        if limited {
+            if self.debt > 0 {
+                self.debt -= 1;
+            } else {
+                self.hand_over();
+            }
         }
         if self.in_use == 0 {
             for w in self.idle_waiters.drain(..) {
@@ -201,7 +205,7 @@ impl Drop for Acquire<'_> {
         let mut state = self.slots.state.borrow_mut();
         if waiter.granted.get() {
             // Handed a slot it will never take: the next waiter gets it.
-            state.give_back();
+            state.give_back(true);
         } else {
             state.waiters.retain(|w| !Rc::ptr_eq(w, &waiter));
         }
@@ -227,17 +231,7 @@ impl Future for Idle<'_> {
 
 impl Drop for SlotGuard {
     fn drop(&mut self) {
-        let mut state = self.state.borrow_mut();
-        if self.limited {
-            state.give_back();
-        } else {
-            state.in_use -= 1;
-            if state.in_use == 0 {
-                for w in state.idle_waiters.drain(..) {
-                    w.wake();
-                }
-            }
-        }
+        self.state.borrow_mut().give_back(self.limited);
     }
 }
 
