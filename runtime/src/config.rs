@@ -324,11 +324,13 @@ pub struct ProfileConfig {
     #[arg(long)]
     pub ignore_trace_delays: bool,
 
-    /// Offset timestamps so the first one is zero.
+    /// Offset timestamps so the first one is zero: what a replay does anyway unless
+    /// --fixed-schedule-start-offset is given, as in AIPerf 0.13.
     #[arg(long)]
     pub fixed_schedule_auto_offset: bool,
 
-    /// Skip trace entries before this timestamp (ms); also the schedule's zero.
+    /// Skip trace entries before this timestamp (ms); also the schedule's zero, in place of
+    /// the first timestamp.
     #[arg(long)]
     pub fixed_schedule_start_offset: Option<f64>,
 
@@ -693,6 +695,14 @@ impl ProfileConfig {
             Some(self.num_dataset_entries as u64),
         )?;
         positive("--request-rate", self.request_rate)?;
+        if self.fixed_schedule_auto_offset && self.fixed_schedule_start_offset.is_some() {
+            return Err(
+                "--fixed-schedule-auto-offset and --fixed-schedule-start-offset \
+                        each set the schedule's zero: give one (auto-offset is the default \
+                        without a start offset)"
+                    .into(),
+            );
+        }
         positive("--benchmark-duration", self.benchmark_duration)?;
         positive("--slice-duration", self.slice_duration)?;
         let wait = self.wait_for_model_timeout;

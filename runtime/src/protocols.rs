@@ -300,8 +300,14 @@ pub trait ResultsProcessorProtocol {
         record: &crate::record::ParsedRecord,
         metrics: &crate::results::MetricRecord,
     );
-    /// Appends the run-level metrics.
-    fn summarize(&mut self, out: &mut Vec<crate::results::MetricResult>);
+    /// Appends the run-level metrics. `window` is the phase's observation window on the
+    /// run clock (start, end), `None` when it sent nothing: rates are per second of it and
+    /// time-weighted metrics cover it, as AIPerf's phase start and `requests_end_ns` do.
+    fn summarize(
+        &mut self,
+        window: Option<(crate::record::Nanos, crate::record::Nanos)>,
+        out: &mut Vec<crate::results::MetricResult>,
+    );
 }
 
 /// Writes results to files.

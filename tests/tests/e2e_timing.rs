@@ -159,6 +159,103 @@ fn mooncake_trace_replays_its_timestamps() {
     let _ = std::fs::remove_dir_all(&inputs);
 }
 
+/// A phase's rates are per second of its window, from when it began issuing to its last
+/// request's end, as AIPerf 0.13 rates a phase (its start to `requests_end_ns`): a trace
+/// replayed from a start offset of 0 whose first request is 300 ms in counts those 300 ms,
+/// and the summary's `start_time` is the phase's start. The benchmark duration stays the
+/// requests' own extent. Without an offset flag the replay starts at the first timestamp.
+#[test]
+fn rates_are_per_second_of_the_phase_window() {
+    core_binary();
+    let mock = Mock::start(&["--ttft-ms", "2", "--output-tokens", "4"]);
+    let dir = run_dir("phase-window");
+    let inputs = run_dir("phase-window-input");
+    let trace = write_file(
+        &inputs,
+        "trace.jsonl",
+        concat!(
+            r#"{"timestamp": 300, "input_length": 20, "output_length": 4}"#,
+            "\n",
+            r#"{"timestamp": 400, "input_length": 20, "output_length": 4}"#,
+            "\n",
+        ),
+    );
+    let trace = trace.to_str().expect("utf-8 path");
+    // Seconds from `start_time` (local time to the microsecond, read from its
+    // seconds-of-the-minute part) to each request's intended send, in schedule order.
+    let leads = |json: &Value, records: &[Value]| -> Vec<f64> {
+        let text = json["start_time"].as_str().expect("start_time");
+        let tail = text.rsplit(':').next().unwrap_or_default();
+        let start_s: f64 = tail.parse().unwrap_or_else(|_| panic!("time {text}"));
+        let mut credits: Vec<i128> = records.iter().map(|r| ns(r, "credit_issued_ns")).collect();
+        credits.sort_unstable();
+        credits
+            .into_iter()
+            .map(|c| ((c % 60_000_000_000) as f64 / 1e9 - start_s).rem_euclid(60.0))
+            .collect()
+    };
+    let args = [
+        "--input-file",
+        trace,
+        "--custom-dataset-type",
+        "mooncake_trace",
+    ];
+    let with_offset = [
+        &args[..],
+        &["--fixed-schedule", "--fixed-schedule-start-offset", "0"],
+    ];
+    profile(&mock, &dir, &with_offset.concat());
+    let records = read_records(&dir);
+    assert_eq!(records.len(), 2);
+    assert!(errors(&records).is_empty(), "{:?}", errors(&records));
+    let json = read_json(&dir);
+    let lead = leads(&json, &records);
+    assert!(
+        (0.2995..0.3005).contains(&lead[0]) && (0.3995..0.4005).contains(&lead[1]),
+        "sends due {lead:?} s after start_time {}",
+        json["start_time"]
+    );
+    // Intended send times are the phase's start plus the timestamps, exactly.
+    let start = records
+        .iter()
+        .map(|r| ns(r, "credit_issued_ns"))
+        .min()
+        .unwrap_or(0)
+        - 300_000_000;
+    let end = records
+        .iter()
+        .map(|r| ns(r, "request_end_ns"))
+        .max()
+        .unwrap_or(0);
+    let window_s = (end - start) as f64 / 1e9;
+    let throughput = stat(&json, "request_throughput", "avg");
+    assert!(
+        (throughput - 2.0 / window_s).abs() <= 1e-3 * throughput,
+        "{throughput} requests/s over a {window_s} s window"
+    );
+    let duration = stat(&json, "benchmark_duration", "avg");
+    assert!(
+        (0.1..0.2).contains(&duration) && duration < window_s - 0.29,
+        "benchmark duration {duration} s, window {window_s} s"
+    );
+    // Time-weighted metrics cover the window too: two short requests in 0.4 s.
+    let conc = stat(&json, "effective_concurrency", "avg");
+    assert!(conc < 0.2, "effective concurrency {conc}");
+
+    // No offset flag: the first timestamp is the zero (AIPerf 0.13's default auto-offset).
+    profile(&mock, &dir, &args);
+    let records = read_records(&dir);
+    let json = read_json(&dir);
+    let lead = leads(&json, &records);
+    assert!(
+        lead[0] < 0.0005 && (lead[1] - lead[0] - 0.1).abs() < 0.0005,
+        "sends due {lead:?} s after start_time {}",
+        json["start_time"]
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&inputs);
+}
+
 #[test]
 fn user_centric_users_share_the_rate() {
     core_binary();

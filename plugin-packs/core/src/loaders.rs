@@ -1147,8 +1147,10 @@ mod tests {
             schedule(&[], epoch, &["--fixed-schedule-auto-offset"]),
             vec![0, 500 * ms]
         );
+        // Auto-offset is the default (AIPerf 0.13); a start offset is the zero instead.
+        assert_eq!(schedule(&[], epoch, &[]), vec![0, 500 * ms]);
         assert_eq!(
-            schedule(&[], epoch, &[]),
+            schedule(&[], epoch, &["--fixed-schedule-start-offset", "0"]),
             vec![1_714_000_000_123 * ms, 1_714_000_000_623 * ms]
         );
         assert_eq!(schedule(&[], relative, &[]), vec![0, ms / 2]);

@@ -5,7 +5,7 @@ use aiperf_runtime::metrics::{
 };
 use aiperf_runtime::plugin::{Plugin, PluginContext, PluginError};
 use aiperf_runtime::protocols::{RecordProcessorProtocol, ResultsProcessorProtocol};
-use aiperf_runtime::record::ParsedRecord;
+use aiperf_runtime::record::{Nanos, ParsedRecord};
 use aiperf_runtime::results::{MetricRecord, MetricResult};
 
 /// Computes AIPerf's per-request metrics (TTFT, ITL, latency, token counts, usage, ...)
@@ -103,8 +103,8 @@ impl ResultsProcessorProtocol for MetricResultsProcessor {
         self.accumulator.add(record, metrics);
     }
 
-    fn summarize(&mut self, out: &mut Vec<MetricResult>) {
-        out.extend(self.accumulator.summarize());
+    fn summarize(&mut self, window: Option<(Nanos, Nanos)>, out: &mut Vec<MetricResult>) {
+        out.extend(self.accumulator.summarize(window));
     }
 }
 
@@ -199,11 +199,14 @@ mod tests {
             results.process_result(&record, &metrics);
         }
         let mut summary = Vec::new();
-        results.summarize(&mut summary);
+        // The phase's window is wider than its requests' extent (0 to 45 ms): rates are per
+        // second of the window, the benchmark duration is still the requests' own.
+        results.summarize(Some((0, 50_000_000)), &mut summary);
         let get = |tag: &str| summary.iter().find(|m| m.tag == tag).map(|m| m.avg);
         assert_eq!(get("request_count"), Some(2.0));
         // First start 0, last content at 5 + 30 ms.
         assert_eq!(get("benchmark_duration"), Some(0.035));
+        assert_eq!(get("request_throughput"), Some(40.0));
         assert_eq!(get("time_to_first_token"), Some(10.0));
         assert_eq!(get("total_osl"), Some(6.0));
         assert_eq!(results.accumulator().error_count(), 0);

@@ -38,9 +38,11 @@ pub(crate) fn write(
         let dir = Path::new("phases").join(name);
         let json_rel = dir.join(crate::export::JSON_FILE);
         let csv_rel = dir.join(crate::export::CSV_FILE);
-        let span = run.summary.span;
-        let start = run.started.or(span.map(|(s, _)| s)).unwrap_or(0);
-        let end = span.map_or(start, |(_, e)| e.max(start));
+        let start = run
+            .summary
+            .window
+            .map_or(run.started.unwrap_or(0), |(s, _)| s);
+        let end = run.summary.window.map_or(start, |(_, e)| e.max(start));
         let phase_results = RunResults {
             metrics: run.summary.metrics.clone(),
             error_summary: run.summary.error_summary.clone(),

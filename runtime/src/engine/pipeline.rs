@@ -200,6 +200,11 @@ pub(crate) struct PhaseSummary {
     pub errors: u64,
     /// Earliest start and latest end of the phase's requests.
     pub span: Option<(Nanos, Nanos)>,
+    /// The phase's observation window: from when it began issuing (or its first request's
+    /// start, if earlier or unknown) to its last request's end. AIPerf's phase start and
+    /// `requests_end_ns`: the summary's `start_time` and `end_time`, the time its rates
+    /// are per second of, and the sweep-line metrics' window.
+    pub window: Option<(Nanos, Nanos)>,
 }
 
 /// Summarizes one phase's records with a set of results processors of its own.
@@ -218,6 +223,7 @@ impl<R: ResultsProcessorProtocol> PhaseTally<R> {
                 total: 0,
                 errors: 0,
                 span: None,
+                window: None,
             },
         }
     }
@@ -245,9 +251,15 @@ impl<R: ResultsProcessorProtocol> PhaseTally<R> {
         }
     }
 
-    fn finish(mut self) -> PhaseSummary {
+    /// `started`: when the phase began issuing, if it did.
+    fn finish(mut self, started: Option<Nanos>) -> PhaseSummary {
+        let window = self
+            .summary
+            .span
+            .map(|(first, last)| (started.map_or(first, |s| s.min(first)), last));
+        self.summary.window = window;
         for processor in self.processors.iter_mut() {
-            processor.summarize(&mut self.summary.metrics);
+            processor.summarize(window, &mut self.summary.metrics);
         }
         self.summary
             .error_summary
@@ -284,6 +296,9 @@ pub(crate) struct PipelineSettings {
     /// (`u64::MAX` until then), published by the workers as they send. Records arrive as
     /// requests end, so the first to arrive may have started later than another.
     pub first_profiling_send: Option<Arc<AtomicU64>>,
+    /// When each phase (warmup first, when there is one) began issuing, `u64::MAX` if it
+    /// never did. Read once every worker is done.
+    pub phase_starts: Arc<[AtomicU64]>,
     /// Set once `--failed-request-threshold` is exceeded; the main thread then stops the
     /// run as a first Ctrl-C would.
     pub failure_abort: Arc<AtomicBool>,
@@ -493,9 +508,15 @@ pub(crate) fn run_pipeline<P: PluginSet>(
     }
 
     let clock = settings.clock;
+    // The record channel closes when the last worker ends, after every phase's start.
+    let phase_start = |i: usize| {
+        let at = settings.phase_starts.get(i)?.load(Ordering::SeqCst);
+        (at != u64::MAX).then_some(at)
+    };
+    let profiling_idx = settings.phase_starts.len().saturating_sub(1);
     Ok(PipelineOutput {
-        profiling: profiling.finish(),
-        warmup: warmup.map(PhaseTally::finish),
+        profiling: profiling.finish(phase_start(profiling_idx)),
+        warmup: warmup.map(|w| w.finish(phase_start(0))),
         timeslices: slicer.map_or_else(Vec::new, |s| s.finish(|t| clock.wall_ns(t))),
         events,
         reads,

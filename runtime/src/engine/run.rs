@@ -509,6 +509,8 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         .slice_duration
         .map(|_| Arc::new(AtomicU64::new(u64::MAX)));
     let phase_count = phases.len();
+    let phase_starts: Arc<[AtomicU64]> =
+        (0..phase_count).map(|_| AtomicU64::new(u64::MAX)).collect();
     let shared = Arc::new(Shared {
         clock,
         streaming: config.streaming,
@@ -518,7 +520,7 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         credits: (0..phase_count).map(|_| AtomicU64::new(0)).collect(),
         sessions: (0..phase_count).map(|_| AtomicU64::new(0)).collect(),
         session_bodies,
-        phase_start_ns: (0..phase_count).map(|_| AtomicU64::new(u64::MAX)).collect(),
+        phase_start_ns: phase_starts.clone(),
         first_profiling_send: first_profiling_send.clone(),
         phases,
         barrier: Barrier::new(workers as usize),
@@ -557,6 +559,7 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         raw_path,
         conversation_ids,
         first_profiling_send,
+        phase_starts,
         failure_abort: failure_abort.clone(),
     };
     let pipeline_thread = std::thread::Builder::new()
@@ -670,6 +673,9 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         return Err(e);
     }
 
+    // The root summary is the profiling phase's, as in AIPerf; a run that sent nothing
+    // spans its whole life.
+    let window = output.profiling.window.unwrap_or((0, end_ns));
     let aborted = failure_abort.load(Ordering::SeqCst);
     let was_cancelled = interrupts() > 0 || aborted;
     let facts = crate::export::input_config::RunFacts {
@@ -694,8 +700,8 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         client_config: crate::export::input_config::client_settings(&config, &facts),
         cli_command: cli_command(),
         random_seed: config.random_seed,
-        start_time: local_iso_time(clock.wall_ns(0)),
-        end_time: local_iso_time(clock.wall_ns(end_ns)),
+        start_time: local_iso_time(clock.wall_ns(window.0)),
+        end_time: local_iso_time(clock.wall_ns(window.1)),
         was_cancelled,
         client_health: serde_json::Value::Null,
         export_prefix: config.profile_export_prefix.clone(),

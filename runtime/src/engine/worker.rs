@@ -67,8 +67,9 @@ pub(crate) struct Shared {
     /// Set when the endpoint sends a session's history (chat) and some conversation has
     /// several turns: those turns' bodies are built when they are sent.
     pub session_bodies: Option<SessionBodies>,
-    /// Start of each phase, one instant for every worker (set at the start barrier).
-    pub phase_start_ns: Vec<AtomicU64>,
+    /// Start of each phase, one instant for every worker (set at the start barrier); the
+    /// record thread reads it too, as the start of the phase's observation window.
+    pub phase_start_ns: Arc<[AtomicU64]>,
     /// With `--slice-duration`: when the first profiling request went out (`u64::MAX`
     /// before), where the record thread's time slices start.
     pub first_profiling_send: Option<Arc<AtomicU64>>,

@@ -557,7 +557,7 @@ fn goodput_in_every_artifact() {
     assert_eq!(verdicts, [verdict(1), verdict(1), verdict(0), None]);
 
     let mut r = fixture();
-    r.metrics = acc.summarize();
+    r.metrics = acc.summarize(None);
     // Two good of three valid requests and one error, over 6 µs (2 to 8 µs).
     let goodput_avg = 2.0 / 6e-6;
     let text = json::render(&r);

@@ -218,10 +218,10 @@ impl MetricsAccumulator {
         rows.append(&mut self.sweep);
     }
 
-    /// AIPerf's sweep-line metrics over this phase, from its first request's start to its
+    /// AIPerf's sweep-line metrics over `window`, or from the first request's start to the
     /// last one's end.
-    fn sweep_results(&self) -> Vec<MetricResult> {
-        let Some((start, end)) = self.sweep.span() else {
+    fn sweep_results(&self, window: Option<(Nanos, Nanos)>) -> Vec<MetricResult> {
+        let Some((start, end)) = window.or_else(|| self.sweep.span()) else {
             return Vec::new();
         };
         let window = [(start as f64, end as f64)];
@@ -320,15 +320,28 @@ impl MetricsAccumulator {
 
     /// The run's metrics in display units: per-request metrics with statistics, then
     /// the run-level counters and rates. Metrics without a value are left out.
-    pub fn summarize(&self) -> Vec<MetricResult> {
-        self.summarize_window(None)
+    ///
+    /// `window` (run clock: start, end) is the phase's observation window, as AIPerf
+    /// summarizes a phase: the rates (throughputs, goodput) are per second of it and the
+    /// sweep-line metrics cover it. Without one, the rates are per second of the benchmark
+    /// duration (first start to last response) and the sweeps cover the requests' extent.
+    /// An empty window gives no rates.
+    pub fn summarize(&self, window: Option<(Nanos, Nanos)>) -> Vec<MetricResult> {
+        let window_s = window.map(|(start, end)| end.saturating_sub(start) as f64 / 1e9);
+        self.summarize_over(window_s, window)
     }
 
-    /// [`summarize`](Self::summarize) with the rates (throughputs, goodput) per second of
-    /// an observation window of `window_s` seconds, as AIPerf rates a time slice,
-    /// instead of per second of the benchmark duration (first start to last response).
-    /// An empty window gives no rates.
+    /// [`summarize`](Self::summarize) with the rates per second of an observation window
+    /// of `window_s` seconds, as AIPerf rates a time slice. An empty window gives no rates.
     pub fn summarize_window(&self, window_s: Option<f64>) -> Vec<MetricResult> {
+        self.summarize_over(window_s, None)
+    }
+
+    fn summarize_over(
+        &self,
+        window_s: Option<f64>,
+        sweep_window: Option<(Nanos, Nanos)>,
+    ) -> Vec<MetricResult> {
         let mut out = Vec::new();
         for s in &self.series {
             let Some(st) = s.values.stats() else { continue };
@@ -440,7 +453,7 @@ impl MetricsAccumulator {
         // AIPerf sweeps a time slice's window over the whole phase: the time slicer adds
         // those.
         if !self.timeslice {
-            out.extend(self.sweep_results());
+            out.extend(self.sweep_results(sweep_window));
         }
 
         // Catalogue order, so every run lists the same metric in the same place.

@@ -368,7 +368,7 @@ fn accumulator_summarizes_a_run() {
     feed(&mut other, &err);
     acc.merge(other);
 
-    let r = acc.summarize();
+    let r = acc.summarize(None);
     let value = |tag| find(&r, tag).avg;
     assert_eq!(value("request_count"), 2.0);
     assert_eq!(value("error_request_count"), 2.0);
@@ -421,13 +421,13 @@ fn accumulator_summarizes_a_run() {
 
 #[test]
 fn empty_and_error_only_runs() {
-    assert!(MetricsAccumulator::new().summarize().is_empty());
+    assert!(MetricsAccumulator::new().summarize(None).is_empty());
 
     let mut acc = MetricsAccumulator::new();
     let mut err = record(0, vec![]);
     err.outcome = Outcome::Timeout;
     feed(&mut acc, &err);
-    let r = acc.summarize();
+    let r = acc.summarize(None);
     let t: Vec<_> = r.iter().map(|m| m.tag).collect();
     assert_eq!(
         t,
@@ -529,7 +529,7 @@ fn goodput_counts_requests_meeting_every_slo() {
     assert_eq!(err_metrics.scalar("good_request_count"), None);
     acc.add(&err, &err_metrics);
 
-    let r = acc.summarize();
+    let r = acc.summarize(None);
     assert_eq!(find(&r, "good_request_count").avg, 3.0);
     assert_eq!(find(&r, "good_request_count").stats, None);
     // 3 good of 7 valid + 1 error.
@@ -578,7 +578,7 @@ fn goodput_missing_metric_is_never_good() {
     assert_eq!(m.scalar("good_request_count"), None);
     let mut acc = MetricsAccumulator::new().with_goodput(true);
     acc.add(&rec, &m);
-    let r = acc.summarize();
+    let r = acc.summarize(None);
     assert!(r
         .iter()
         .all(|m| m.tag != "good_request_count" && m.tag != "goodput"));
@@ -624,7 +624,7 @@ fn goodput_metrics_only_with_goodput() {
     let mut acc = MetricsAccumulator::new();
     let rec = streamed(0, 10, 4, 3);
     acc.add(&rec, &compute(&rec, true));
-    let r = acc.summarize();
+    let r = acc.summarize(None);
     assert!(r.iter().all(|m| !m.tag.starts_with("good")));
 }
 
@@ -892,7 +892,7 @@ fn timeslices_count_from_the_first_send_and_take_each_request_by_its_start() {
         .map(|s| find(&s.metrics, "request_count").avg)
         .collect();
     assert_eq!(counts, [3.0, 1.0, 1.0]);
-    let run = whole.summarize();
+    let run = whole.summarize(None);
     assert_eq!(counts.iter().sum::<f64>(), find(&run, "request_count").avg);
     assert_eq!(
         st(&slices[0].metrics, "time_to_first_token"),

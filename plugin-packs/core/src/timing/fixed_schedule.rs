@@ -14,9 +14,10 @@ const SUSPICIOUS_SPACING_MS: f64 = 0.001;
 
 /// Sends every conversation's first turn at its trace timestamp, as AIPerf's
 /// `fixed_schedule`: the instant of a timestamp `ts` (ms) is `start + (ts - zero)`, where
-/// the zero is the first timestamp with `--fixed-schedule-auto-offset`, else
-/// `--fixed-schedule-start-offset`, else 0. Conversations whose first timestamp lies
-/// outside `[start offset, end offset]` are skipped.
+/// the zero is `--fixed-schedule-start-offset` when given, else the first timestamp kept
+/// (AIPerf 0.13's default `auto_offset`, which `--fixed-schedule-auto-offset` names; the
+/// two flags together are refused). Conversations whose first timestamp lies outside
+/// `[start offset, end offset]` are skipped.
 ///
 /// A conversation's later turns are sent as AIPerf sends them, once the previous turn's
 /// response has ended: at their own `timestamp_ms` (absolute, as above; at once when that
@@ -96,7 +97,7 @@ impl Plugin for FixedScheduleStrategy {
     fn create(ctx: &PluginContext<'_>) -> Result<Self, PluginError> {
         let config = ctx.config;
         FixedScheduleStrategy::new(
-            config.fixed_schedule_auto_offset,
+            config.fixed_schedule_auto_offset || config.fixed_schedule_start_offset.is_none(),
             config.fixed_schedule_start_offset,
             config.fixed_schedule_end_offset,
         )
@@ -209,8 +210,8 @@ pub fn sanity_warnings(sorted_ms: &[f64], zero_ms: f64) -> Vec<String> {
     if span > SUSPICIOUS_SPAN_MS {
         warnings.push(format!(
             "the trace schedule spans {:.1} days from its zero ({zero_ms} ms) to its last \
-             request ({last} ms): check --trace-timestamp-unit (ms or s), and use \
-             --fixed-schedule-auto-offset for absolute (epoch) timestamps",
+             request ({last} ms): check --trace-timestamp-unit (ms or s), and that \
+             --fixed-schedule-start-offset is in the trace's own time base",
             span / SUSPICIOUS_SPAN_MS
         ));
     }
@@ -292,13 +293,15 @@ mod tests {
         let conversations = trace(&[1_714_000_000_123.0, 1_714_000_000_623.0]);
         let at = replay(&["--fixed-schedule-auto-offset"], &conversations, 7);
         assert_eq!(at, vec![7, 7 + 500 * MS]);
-        // Without the offset the zero is 0: the first request is 54 years away, and the
+        // The same without the flag: auto-offset is the default, as in AIPerf 0.13.
+        assert_eq!(replay(&[], &conversations, 7), vec![7, 7 + 500 * MS]);
+        // A start offset of 0 is the zero: the first request is 54 years away, and the
         // sanity check says so.
-        let at = replay(&[], &conversations, 0);
+        let at = replay(&["--fixed-schedule-start-offset", "0"], &conversations, 0);
         assert_eq!(at, vec![1_714_000_000_123 * MS, 1_714_000_000_623 * MS]);
         let warnings = sanity_warnings(&[1_714_000_000_123.0, 1_714_000_000_623.0], 0.0);
         assert_eq!(warnings.len(), 1);
-        assert!(warnings[0].contains("--fixed-schedule-auto-offset"));
+        assert!(warnings[0].contains("--fixed-schedule-start-offset"));
         assert!(sanity_warnings(
             &[1_714_000_000_123.0, 1_714_000_000_623.0],
             1_714_000_000_123.0
@@ -343,18 +346,22 @@ mod tests {
             0,
         );
         assert_eq!(at, vec![0, 100 * MS, 200 * MS]);
-        // Auto-offset wins over the start offset as the zero; the start offset still
-        // filters.
-        let at = replay(
-            &[
-                "--fixed-schedule-auto-offset",
-                "--fixed-schedule-start-offset",
-                "150",
-            ],
-            &conversations,
-            0,
+        // Neither offset flag: the zero is the first timestamp.
+        assert_eq!(replay(&[], &trace(&[300.0, 400.0]), 0), vec![0, 100 * MS]);
+        // Both zeros at once are refused, as AIPerf 0.13 refuses them.
+        let err = config(&[
+            "-m",
+            "m",
+            "--fixed-schedule-auto-offset",
+            "--fixed-schedule-start-offset",
+            "150",
+        ])
+        .validate()
+        .unwrap_err();
+        assert!(
+            err.starts_with("--fixed-schedule-auto-offset and --fixed-schedule-start-offset"),
+            "{err}"
         );
-        assert_eq!(at, vec![0, 100 * MS, 200 * MS]);
     }
 
     #[test]
