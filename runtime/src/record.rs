@@ -226,6 +226,11 @@ pub struct RequestRecord {
     pub outcome: Option<Outcome>,
     pub error: Option<ErrorDetails>,
     pub was_cancelled: bool,
+    /// Cancelled in flight because its phase or the run stopped (the grace period ran
+    /// out, Ctrl-C), not by its own timeout or `--request-cancellation-rate`. AIPerf keeps
+    /// no record of such a request; here it stays in `profile_export.jsonl` and is left
+    /// out of the summary, so the metrics and error counts agree with AIPerf's.
+    pub cut_off: bool,
     /// Socket reads that carried response bytes.
     pub reads: u32,
     /// Response bytes read, head included (decrypted bytes under TLS).

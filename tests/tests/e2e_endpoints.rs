@@ -73,6 +73,16 @@ impl Run {
 }
 
 fn profile(mock: &Mock, name: &str, args: &[&str]) -> Run {
+    profile_exiting(mock, name, args, 0)
+}
+
+/// [`profile`] of a run where every request fails: it exits 1, as AIPerf 0.13's does,
+/// and still writes its summary.
+fn profile_all_failing(mock: &Mock, name: &str, args: &[&str]) -> Run {
+    profile_exiting(mock, name, args, 1)
+}
+
+fn profile_exiting(mock: &Mock, name: &str, args: &[&str], code: i32) -> Run {
     core_binary();
     let dir = run_dir(name);
     let _serial = common::measuring();
@@ -91,9 +101,10 @@ fn profile(mock: &Mock, name: &str, args: &[&str]) -> Run {
         .output()
         .expect("run the core binary");
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "profile {args:?} failed: {stdout}\n{}",
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "profile {args:?}: {stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
     let text = std::fs::read_to_string(dir.join("profile_export_aiperf.json")).expect("json");
@@ -604,7 +615,7 @@ fn video_generation_form_fields_reach_the_server() {
     let mock = Mock::start(&["--video-ms", "20"]);
     // The mock accepts only OpenAI's clip lengths: `seconds` arrives as the form part
     // `5` and is refused, so every request records the server's 400.
-    let run = profile(
+    let run = profile_all_failing(
         &mock,
         "video-seconds",
         &[
@@ -628,7 +639,7 @@ fn video_generation_form_fields_reach_the_server() {
 #[test]
 fn video_generation_times_out() {
     let mock = Mock::start(&["--video-ms", "60000"]);
-    let run = profile(
+    let run = profile_all_failing(
         &mock,
         "video-timeout",
         &[

@@ -26,9 +26,9 @@ fn closed_port() -> u16 {
     listener.local_addr().expect("addr").port()
 }
 
-/// AIPerf exits 0 when every request failed (its results list the error metrics); so
-/// do we, but the console and the log say so, with the most common error, and every
-/// failure is still a record.
+/// AIPerf 0.13 exits 1 when every request failed, and so do we; the console and the log
+/// say so, with the most common error, every failure is still a record, and the summary
+/// (which AIPerf leaves out) is written with its error summary.
 #[test]
 fn a_run_where_every_request_fails_warns_naming_the_top_error() {
     let dir = run_dir("all-refused");
@@ -36,7 +36,7 @@ fn a_run_where_every_request_fails_warns_naming_the_top_error() {
     let url = format!("http://127.0.0.1:{}", closed_port());
     let output = run(&url, &dir, &["--concurrency", "2", "--request-count", "30"]);
     let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
-    assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert_eq!(output.status.code(), Some(1), "{stdout}\n{stderr}");
     let warning = "WARNING: all 30 requests failed; most common error: ClientConnectorError";
     assert!(
         stdout.contains(warning),
@@ -54,6 +54,11 @@ fn a_run_where_every_request_fails_warns_naming_the_top_error() {
     assert!(console.contains(warning), "{console}");
     let records = std::fs::read_to_string(dir.join("profile_export.jsonl")).expect("jsonl");
     assert_eq!(records.lines().count(), 30, "every failure is a record");
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("profile_export_aiperf.json")).expect("summary"),
+    )
+    .expect("summary json");
+    assert_eq!(json["error_request_count"]["avg"], 30.0);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

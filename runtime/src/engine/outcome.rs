@@ -7,9 +7,10 @@ use crate::results::{ErrorCount, RunResults};
 const WARN_FAILED_SHARE: f64 = 0.5;
 
 /// A warning when all, or at least half, of the profiling requests failed, naming the
-/// most common error. AIPerf exits 0 on such a run (its results list the error metrics),
-/// and so does this client; the warning is what tells a script reading the console, or
-/// a person, that the server was never really measured.
+/// most common error: what tells a person, or a script reading the console, that the
+/// server was barely measured. A run where every request failed also exits 1, as AIPerf
+/// 0.13's does; unlike AIPerf's, it still writes its summary, whose `error_summary` says
+/// what went wrong.
 pub(crate) fn failure_warning(results: &RunResults) -> Option<String> {
     let failed: u64 = results.error_summary.iter().map(|e| e.count).sum();
     let succeeded = results

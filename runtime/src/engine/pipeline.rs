@@ -198,6 +198,9 @@ pub(crate) struct PhaseSummary {
     /// Records of the phase, and those of them that failed.
     pub total: u64,
     pub errors: u64,
+    /// Requests cancelled in flight when the phase or the run stopped: in the records
+    /// file, not in the counts or metrics (see [`RequestRecord::cut_off`]).
+    pub cut_off: u64,
     /// Earliest start and latest end of the phase's requests.
     pub span: Option<(Nanos, Nanos)>,
     /// The phase's observation window: from when it began issuing (or its first request's
@@ -222,6 +225,7 @@ impl<R: ResultsProcessorProtocol> PhaseTally<R> {
                 error_summary: Vec::new(),
                 total: 0,
                 errors: 0,
+                cut_off: 0,
                 span: None,
                 window: None,
             },
@@ -230,6 +234,10 @@ impl<R: ResultsProcessorProtocol> PhaseTally<R> {
 
     fn add(&mut self, record: &ParsedRecord, metrics: &MetricRecord) {
         let s = &mut self.summary;
+        if record.raw.cut_off {
+            s.cut_off += 1;
+            return;
+        }
         s.total += 1;
         let (start, end) = (record.raw.start_ns, record.raw.end_ns);
         s.span = Some(
@@ -474,7 +482,7 @@ pub(crate) fn run_pipeline<P: PluginSet>(
                         settings.failure_abort.store(true, Ordering::SeqCst);
                     }
                 }
-                if let Some(slicer) = &mut slicer {
+                if let Some(slicer) = slicer.as_mut().filter(|_| !record.raw.cut_off) {
                     if slicer.origin().is_none() {
                         // Every request that went out published its instant before it
                         // did, and its record reached this thread after that: only a

@@ -798,6 +798,10 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
                  warmup_metrics and phases/warmup/)",
                 w.total
             ),
+            Some(w) if w.cut_off > 0 => format!(
+                "the run stopped during the warmup, cancelling its {} in flight",
+                n_requests(w.cut_off)
+            ),
             _ => "the run stopped before any request finished".to_owned(),
         };
         let note = format!("WARNING: no profiling request finished: {why}.");
@@ -831,6 +835,22 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         console.push_str(&note);
         console.push('\n');
     }
+    if output.profiling.cut_off > 0 {
+        // AIPerf keeps no record of these; the records file keeps them, so say where.
+        let n = output.profiling.cut_off;
+        let note = format!(
+            "NOTE: {} in flight when the run stopped {} cancelled: {} in \
+             profile_export.jsonl (error 499, was_cancelled) and left out of the metrics, \
+             as AIPerf leaves them out.",
+            n_requests(n),
+            if n == 1 { "was" } else { "were" },
+            if n == 1 { "it is" } else { "they are" },
+        );
+        tracing::info!("{}", note.trim_start_matches("NOTE: "));
+        console.push('\n');
+        console.push_str(&note);
+        console.push('\n');
+    }
     if let Some(warning) = outcome::failure_warning(&results) {
         tracing::warn!("{}", warning.trim_start_matches("WARNING: "));
         console.push('\n');
@@ -856,10 +876,12 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         tracing::error!("{e}");
         failures.push(e);
     }
+    // AIPerf 0.13 exits 1 when no request succeeded: every one failed, or none finished.
+    let none_succeeded = output.profiling.errors == output.profiling.total;
     let exit_code = match interrupted_exit_code() {
         Some(code) if failures.is_empty() => code,
         // A run ended by --failed-request-threshold failed, as AIPerf's exits non-zero.
-        _ if failures.is_empty() && !aborted => 0,
+        _ if failures.is_empty() && !aborted && !none_succeeded => 0,
         _ => 1,
     };
     Ok(RunOutcome {
@@ -1443,6 +1465,14 @@ pub(crate) fn local_iso_time(wall_ns: u64) -> String {
         tm.tm_min,
         tm.tm_sec
     )
+}
+
+/// `n` requests, in words: "one request", "3 requests".
+fn n_requests(n: u64) -> String {
+    match n {
+        1 => "one request".to_owned(),
+        n => format!("{n} requests"),
+    }
 }
 
 #[cfg(test)]

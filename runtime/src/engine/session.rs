@@ -354,13 +354,13 @@ where
             // every request's task larger and over-aligned (see `engine::cancel::race`).
             Some(after) => {
                 match race(Box::pin(monoio::time::sleep(after)), ctx.cancel.fired()).await {
-                    Either::Left(()) => "cancelled by --request-cancellation-rate",
-                    Either::Right(()) => stopped,
+                    Either::Left(()) => ("cancelled by --request-cancellation-rate", false),
+                    Either::Right(()) => (stopped, true),
                 }
             }
             None => {
                 ctx.cancel.fired().await;
-                stopped
+                (stopped, true)
             }
         }
     };
@@ -378,8 +378,9 @@ where
             Either::Right(why) => Some(why),
         },
     };
-    if let Some(why) = cancelled {
+    if let Some((why, cut_off)) = cancelled {
         mark_cancelled(&mut record, shared.clock.now(), why);
+        record.cut_off = cut_off && record.outcome == Some(crate::record::Outcome::Cancelled);
     }
     record.event_tap = None;
     record

@@ -1084,6 +1084,10 @@ const TIMESLICES_JSON: &str = r#"{
       "error_request_count": {
         "unit": "requests",
         "avg": 1.0
+      },
+      "context_overflow_count": {
+        "unit": "requests",
+        "avg": 0.0
       }
     }
   ],
@@ -1278,6 +1282,7 @@ const TIMESLICES_CSV: &str = concat!(
     "1,1767000004000000000,1767000004450000000,Time to First Token (error-adjusted),ms,p50,50.00\r\n",
     "1,1767000004000000000,1767000004450000000,Benchmark Duration,sec,avg,0.15\r\n",
     "1,1767000004000000000,1767000004450000000,Completed Requests (Success + Error),requests,avg,2.00\r\n",
+    "1,1767000004000000000,1767000004450000000,Context Overflow Count,requests,avg,0.00\r\n",
     "1,1767000004000000000,1767000004450000000,Effective Concurrency,requests,avg,0.44\r\n",
     "1,1767000004000000000,1767000004450000000,Effective Concurrency,requests,min,0.00\r\n",
     "1,1767000004000000000,1767000004450000000,Effective Concurrency,requests,max,1.00\r\n",

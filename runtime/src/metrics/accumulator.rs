@@ -83,6 +83,9 @@ pub struct MetricsAccumulator {
     last_end: Option<Nanos>,
     osl_mismatch: Option<u64>,
     usage_discrepancy: Option<u64>,
+    /// Failed requests whose error reads as a context overflow (AIPerf's
+    /// `context_overflow_count`, reported when any request failed).
+    context_overflow: u64,
     /// `--goodput` is set: the goodput metrics are reported.
     goodput: bool,
     /// Valid requests judged against the SLOs (`good_request_count` present) that met
@@ -145,7 +148,23 @@ impl MetricsAccumulator {
             }
         }
         self.add_sweep_row(record, metrics, self.icl_len() - gaps_before);
+        // Queueing behind the schedule, which AIPerf adds next to the service-time
+        // latencies (coordinated omission, BC-25), over every request, failures included.
+        if !self.timeslice {
+            let raw = &record.raw;
+            let (intended, start) = (i128::from(raw.intended_ns), i128::from(raw.start_ns));
+            let effective = (i128::from(raw.end_ns) - intended) as f64 / 1e6;
+            self.series_mut("effective_latency", "ms")
+                .values
+                .push(effective);
+            // Clamped as AIPerf clamps it: a latency is never negative.
+            let credit_to_start = (start - intended).max(0) as f64 / 1e6;
+            self.series_mut("credit_to_start_latency", "ms")
+                .values
+                .push(credit_to_start);
+        }
         if let Some(error) = record_error(record) {
+            self.context_overflow += u64::from(is_context_overflow(&error.message));
             self.errors.add(&error);
             return;
         }
@@ -154,15 +173,6 @@ impl MetricsAccumulator {
         if let Some(end) = record.content_times().last() {
             self.first_start = Some(self.first_start.map_or(start, |s| s.min(start)));
             self.last_end = Some(self.last_end.map_or(end, |e| e.max(end)));
-        }
-        // Queueing behind the schedule, which AIPerf adds next to the service-time
-        // latencies (coordinated omission, BC-25).
-        if !self.timeslice {
-            let intended = record.raw.intended_ns;
-            let effective = (i128::from(record.raw.end_ns) - i128::from(intended)) as f64 / 1e6;
-            self.series_mut("effective_latency", "ms")
-                .values
-                .push(effective);
         }
         self.count_mismatches(record, metrics);
         if let Some(good) = metrics.scalar(GOOD_REQUEST_COUNT) {
@@ -305,6 +315,7 @@ impl MetricsAccumulator {
         self.last_end = max_opt(self.last_end, other.last_end);
         self.osl_mismatch = add_opt(self.osl_mismatch, other.osl_mismatch);
         self.usage_discrepancy = add_opt(self.usage_discrepancy, other.usage_discrepancy);
+        self.context_overflow += other.context_overflow;
         self.goodput |= other.goodput;
         self.good = add_opt(self.good, other.good);
         self.timeslice |= other.timeslice;
@@ -446,6 +457,10 @@ impl MetricsAccumulator {
         single("total_error_isl", self.sum("error_isl"));
         single("osl_mismatch_count", self.osl_mismatch.map(|n| n as f64));
         single(
+            "context_overflow_count",
+            (errors > 0).then_some(self.context_overflow as f64),
+        );
+        single(
             "usage_discrepancy_count",
             self.usage_discrepancy.map(|n| n as f64),
         );
@@ -481,4 +496,19 @@ fn add_opt(a: Option<u64>, b: Option<u64>) -> Option<u64> {
         (Some(a), Some(b)) => Some(a + b),
         (a, b) => a.or(b),
     }
+}
+
+/// Phrases by which servers say a prompt did not fit the model's context, matched
+/// case-insensitively anywhere in an error's message: AIPerf 0.13's default list
+/// (`AIPERF_AGENTX_CONTEXT_OVERFLOW_SUBSTRINGS`).
+const CONTEXT_OVERFLOW_PHRASES: [&str; 4] = [
+    "context length",
+    "maximum context",
+    "context_length_exceeded",
+    "prompt is too long",
+];
+
+fn is_context_overflow(message: &str) -> bool {
+    let message = message.to_ascii_lowercase();
+    CONTEXT_OVERFLOW_PHRASES.iter().any(|p| message.contains(p))
 }

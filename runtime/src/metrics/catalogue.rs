@@ -366,6 +366,12 @@ pub static CATALOGUE: &[MetricDef] = &[
         F::NONE, G::None, false),
     def("http_req_total", "HTTP Total Time", "ms", Some(2130), K::Record, F::NONE, G::None,
         false),
+    // AIPerf injects these two beside the effective latency: the wait from a request's
+    // credit to its send (JSON and CSV only), and failures that read as a context overflow.
+    def("credit_to_start_latency", "Credit-to-Start Latency", "ms", None, K::Record,
+        F::NONE, G::None, false),
+    def("context_overflow_count", "Context Overflow Count", "requests", None, K::Aggregate,
+        E.union(N), G::None, true),
     // Not AIPerf's: how well the client itself kept up.
     def("time_to_first_byte", "Time to First Byte", "ms", None, K::Record, CH, G::None,
         false),

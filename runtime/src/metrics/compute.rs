@@ -409,7 +409,11 @@ pub struct Goodput {
 
 /// Per-request metrics that cannot be an SLO: a list per request, or a value the
 /// accumulator adds after the record processors ran.
-const NOT_SLO_METRICS: &[&str] = &["inter_chunk_latency", "effective_latency"];
+const NOT_SLO_METRICS: &[&str] = &[
+    "inter_chunk_latency",
+    "effective_latency",
+    "credit_to_start_latency",
+];
 
 impl Goodput {
     /// The run's `--goodput`, `None` without one. `run` says what the run computes

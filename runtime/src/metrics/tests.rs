@@ -434,12 +434,68 @@ fn empty_and_error_only_runs() {
         [
             "completed_request_count",
             "request_error_rate",
+            "effective_latency",
             "error_request_count",
+            "credit_to_start_latency",
+            "context_overflow_count",
             "scheduling_lateness",
         ]
     );
     assert_eq!(find(&r, "request_error_rate").avg, 100.0);
     assert_eq!(acc.error_summary()[0].error_details.kind, "TimeoutError");
+}
+
+/// AIPerf's `effective_latency` and `credit_to_start_latency` cover every request,
+/// failures included; `credit_to_start_latency` is clamped at 0 (a send stamped a hair
+/// before its credit). `context_overflow_count` counts the failures whose message names
+/// a context overflow, and is there whenever a request failed.
+#[test]
+fn derived_latencies_cover_failures_and_overflows_are_counted() {
+    let mut acc = MetricsAccumulator::new();
+    let mut ok = record(10 * MS, vec![text(40 * MS, "a")]);
+    ok.raw.intended_ns = 7 * MS;
+    let mut early = record(20 * MS, vec![text(30 * MS, "a")]);
+    early.raw.intended_ns = 21 * MS;
+    let failed = |start: Nanos, message: &str| {
+        let mut r = record(start, vec![]);
+        r.raw.intended_ns = start - 2 * MS;
+        r.raw.end_ns = start + 5 * MS;
+        r.outcome = Outcome::HttpError;
+        r.error = Some(ErrorDetails::new(Some(400), "BadRequestError", message));
+        r
+    };
+    for r in [
+        ok,
+        early,
+        failed(
+            50 * MS,
+            "This model's Maximum Context length is 4096 tokens",
+        ),
+        failed(60 * MS, "bad request"),
+    ] {
+        feed(&mut acc, &r);
+    }
+    let r = acc.summarize(None);
+    let stats = |tag| find(&r, tag).stats.clone().expect("stats");
+    let effective = stats("effective_latency");
+    assert_eq!(
+        (effective.count, effective.min, effective.max),
+        (4, 7.0, 33.0)
+    );
+    assert_eq!(effective.sum, 33.0 + 9.0 + 7.0 + 7.0);
+    let credit = stats("credit_to_start_latency");
+    assert_eq!((credit.count, credit.min, credit.max), (4, 0.0, 3.0));
+    assert_eq!(credit.sum, 3.0 + 0.0 + 2.0 + 2.0);
+    assert_eq!(find(&r, "context_overflow_count").avg, 1.0);
+    assert_eq!(find(&r, "context_overflow_count").unit, "requests");
+
+    // No failure, no overflow count.
+    let mut clean = MetricsAccumulator::new();
+    feed(&mut clean, &record(0, vec![text(MS, "a")]));
+    assert!(clean
+        .summarize(None)
+        .iter()
+        .all(|m| m.tag != "context_overflow_count"));
 }
 
 /// An endpoint that produces no tokens (embeddings): the pipeline leaves the output
