@@ -36,6 +36,15 @@ impl Run {
         self.json.get(tag).is_some()
     }
 
+    /// The console tables' titles, in print order (rich centres them over the table).
+    fn titles(&self) -> Vec<&str> {
+        self.stdout
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.starts_with("NVIDIA AIPerf | "))
+            .collect()
+    }
+
     fn errors(&self) -> f64 {
         self.json
             .get("error_request_count")
@@ -310,6 +319,8 @@ fn embeddings_send_a_prompt_batch() {
         run.json["input_config"]["datasets"][0]["prompts"]["batch_size"],
         4
     );
+    let title = "NVIDIA AIPerf | Embeddings Metrics";
+    assert!(run.titles().contains(&title), "{}", run.stdout);
 }
 
 #[test]
@@ -348,7 +359,8 @@ fn chat_embeddings_and_nim_embeddings_with_images() {
         match endpoint {
             "chat_embeddings" => {
                 assert_eq!(payload["messages"][0]["content"][1]["type"], "image_url");
-                assert!(run.stdout.contains("Embeddings Metrics"), "{}", run.stdout);
+                let title = "NVIDIA AIPerf | Embeddings Metrics";
+                assert!(run.titles().contains(&title), "{}", run.stdout);
             }
             _ => {
                 let input = payload["input"][0].as_str().expect("input");
@@ -356,7 +368,8 @@ fn chat_embeddings_and_nim_embeddings_with_images() {
                     input.contains(" <img src='data:image/png;base64,"),
                     "{input:.80}"
                 );
-                assert!(run.stdout.contains("NIM Embeddings"), "{}", run.stdout);
+                let title = "NVIDIA AIPerf | NIM Embeddings Metrics";
+                assert!(run.titles().contains(&title), "{}", run.stdout);
             }
         }
     }
@@ -369,8 +382,8 @@ fn rankings_nim_cohere_and_tei() {
     let mock = Mock::start(&["--ttft-ms", "6"]);
     for (endpoint, title) in [
         ("nim_rankings", "Rankings Metrics"),
-        ("cohere_rankings", "Ranking"),
-        ("hf_tei_rankings", "Ranking"),
+        ("cohere_rankings", "Ranking Metrics"),
+        ("hf_tei_rankings", "Ranking Metrics"),
     ] {
         let run = profile(
             &mock,
@@ -397,8 +410,9 @@ fn rankings_nim_cohere_and_tei() {
         // most one token per join.
         let isl = run.stat("input_sequence_length", "avg");
         assert!((56.0..=59.0).contains(&isl), "{endpoint}: ISL {isl}");
+        let title = format!("NVIDIA AIPerf | {title}");
         assert!(
-            run.stdout.contains(&format!("NVIDIA AIPerf | {title}")),
+            run.titles().contains(&title.as_str()),
             "{endpoint}: {}",
             run.stdout
         );

@@ -208,8 +208,8 @@ mod tests {
             HfTeiRankingsEndpoint::create(&context(&cfg, shipped("hf_tei_rankings"))).unwrap();
         let all = [
             (nim.metadata(), "/v1/ranking", "Rankings Metrics"),
-            (cohere.metadata(), "/v2/rerank", "Ranking"),
-            (tei.metadata(), "/rerank", "Ranking"),
+            (cohere.metadata(), "/v2/rerank", "Ranking Metrics"),
+            (tei.metadata(), "/rerank", "Ranking Metrics"),
         ];
         for (m, path, title) in all {
             assert_eq!(m.endpoint_path.as_deref(), Some(path));
