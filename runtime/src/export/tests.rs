@@ -433,6 +433,7 @@ fn parsed(phase: Phase, outcome: Outcome) -> ParsedRecord {
         outcome,
         error: (outcome != Outcome::Success)
             .then(|| ErrorDetails::new(Some(500), "Internal Server Error", "boom")),
+        produces_tokens: true,
         input_tokens: Some(64),
         output_tokens: Some(1),
         reasoning_tokens: None,
@@ -623,6 +624,7 @@ fn sliced_fixture() -> RunResults {
             responses: vec![content(ttft), content(latency)],
             outcome: Outcome::Success,
             error: None,
+            produces_tokens: true,
             input_tokens: None,
             output_tokens: None,
             reasoning_tokens: None,

@@ -134,6 +134,6 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(parsed.data, ResponseData::Embeddings { count: 1 });
-        assert_eq!(parsed.usage.unwrap().prompt_tokens, Some(3));
+        assert_eq!(parsed.usage, None, "AIPerf 0.13 reads no usage here");
     }
 }

@@ -275,6 +275,13 @@ mod tests {
             rankings(1)
         );
 
+        // AIPerf 0.13 reads no usage from a rankings answer.
+        let with_usage = r#"{"rankings":[{"index":0,"logit":1}],"usage":{"prompt_tokens":9}}"#;
+        let parsed = nim.parse_response(&chunk(1, with_usage)).unwrap().unwrap();
+        assert_eq!(parsed.usage, None);
+        let usage_only = r#"{"results":[],"usage":{"prompt_tokens":9}}"#;
+        assert_eq!(cohere.parse_response(&chunk(1, usage_only)), Ok(None));
+
         let tei_body = r#"[{"index":1,"score":0.99},{"index":0,"score":0.01}]"#;
         assert_eq!(data(tei.parse_response(&chunk(1, tei_body))), rankings(2));
         let tei_results = r#"{"results":[{"index":0,"score":1}]}"#;
