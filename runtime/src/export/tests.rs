@@ -1371,3 +1371,50 @@ const TIMESLICES_CSV: &str = concat!(
     "1,1767000004000000000,1767000004450000000,Tokens In Flight,tokens,p99,0.00\r\n",
     "1,1767000004000000000,1767000004450000000,Tokens In Flight,tokens,std,0.00\r\n",
 );
+
+/// AIPerf 0.13 shows `effective_latency` in its Effective table (console group EFFECTIVE,
+/// no display order: last), not in the default one.
+#[test]
+fn effective_latency_closes_the_effective_table() {
+    let order = |tag: &str| crate::metrics::lookup(tag).and_then(|d| d.console_order());
+    let mut r = fixture();
+    r.metrics = vec![
+        record_metric(
+            "request_latency",
+            "Request Latency",
+            "ms",
+            order("request_latency"),
+            &[20.0, 30.0],
+        ),
+        record_metric(
+            "effective_latency",
+            "Effective Latency (CO-aware)",
+            "ms",
+            order("effective_latency"),
+            &[21.0, 33.0],
+        ),
+        record_metric(
+            "effective_concurrency",
+            "Effective Concurrency",
+            "requests",
+            order("effective_concurrency"),
+            &[2.0, 2.0],
+        ),
+    ];
+    let expected = concat!(
+        "                           NVIDIA AIPerf | LLM Metrics: Effective                           \n",
+        "┏━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━┳━━━━━━━┳━━━━━━━┳━━━━━━━┳━━━━━━━┳━━━━━━━┳━━━━━━┓\n",
+        "┃                            Metric ┃   avg ┃   min ┃   max ┃   p99 ┃   p90 ┃   p50 ┃  std ┃\n",
+        "┡━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━╇━━━━━━━╇━━━━━━━╇━━━━━━━╇━━━━━━━╇━━━━━━━╇━━━━━━┩\n",
+        "│  Effective Concurrency (requests) │  2.00 │  2.00 │  2.00 │  2.00 │  2.00 │  2.00 │ 0.00 │\n",
+        "│ Effective Latency (CO-aware) (ms) │ 27.00 │ 21.00 │ 33.00 │ 32.88 │ 31.80 │ 27.00 │ 6.00 │\n",
+        "└───────────────────────────────────┴───────┴───────┴───────┴───────┴───────┴───────┴──────┘\n",
+        "                          NVIDIA AIPerf | LLM Metrics                          \n",
+        "┏━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━┳━━━━━━━┳━━━━━━━┳━━━━━━━┳━━━━━━━┳━━━━━━━┳━━━━━━┓\n",
+        "┃               Metric ┃   avg ┃   min ┃   max ┃   p99 ┃   p90 ┃   p50 ┃  std ┃\n",
+        "┡━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━╇━━━━━━━╇━━━━━━━╇━━━━━━━╇━━━━━━━╇━━━━━━━╇━━━━━━┩\n",
+        "│ Request Latency (ms) │ 25.00 │ 20.00 │ 30.00 │ 29.90 │ 29.00 │ 25.00 │ 5.00 │\n",
+        "└──────────────────────┴───────┴───────┴───────┴───────┴───────┴───────┴──────┘\n",
+    );
+    assert_eq!(console::render_metrics_table(&r), expected);
+}
