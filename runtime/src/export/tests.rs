@@ -299,7 +299,16 @@ fn csv_golden() {
         "Request Error Rate (%),\r\n",
         "Request Throughput (requests/sec),18.24\r\n",
     );
-    assert_eq!(csv::render(&fixture()), expected);
+    assert_eq!(csv::render_metrics(&fixture()), expected);
+    // The run's file ends as AIPerf 0.13's does without GPU telemetry data: two blank
+    // rows and the telemetry table's header (the bytes of a real run's last 3 rows).
+    let telemetry = concat!(
+        "\r\n",
+        "\r\n",
+        "Endpoint,GPU_Index,GPU_Name,GPU_UUID,Platform,Metric,avg,min,max,sum,p1,p5,p10,p25,",
+        "p50,p75,p90,p95,p99,std\r\n",
+    );
+    assert_eq!(csv::render(&fixture()), format!("{expected}{telemetry}"));
 }
 
 #[test]
@@ -351,7 +360,12 @@ fn empty_run_writes_valid_files_without_metrics() {
     r.error_summary.clear();
     r.input_config = serde_json::Value::Null;
     r.random_seed = None;
-    assert_eq!(csv::render(&r), "");
+    assert_eq!(csv::render_metrics(&r), "");
+    assert_eq!(
+        csv::render(&r),
+        "\r\n\r\nEndpoint,GPU_Index,GPU_Name,GPU_UUID,Platform,Metric,avg,min,max,sum,p1,p5,\
+         p10,p25,p50,p75,p90,p95,p99,std\r\n"
+    );
     assert_eq!(console::render_metrics_table(&r), "");
     let doc: serde_json::Value = serde_json::from_str(&json::render(&r)).unwrap();
     assert_eq!(doc["schema_version"], "1.4");
@@ -370,7 +384,7 @@ fn csv_quotes_like_python() {
     let mut r = fixture();
     r.metrics = vec![single("x", "Odd, \"quoted\"", "requests", None, 1.0)];
     assert_eq!(
-        csv::render(&r),
+        csv::render_metrics(&r),
         "Metric,Value\r\n\"Odd, \"\"quoted\"\"\",1.00\r\n"
     );
 }
