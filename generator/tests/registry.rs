@@ -346,3 +346,38 @@ fn invalid_manifests_do_not_load() {
         "{text}"
     );
 }
+
+/// Every endpoint of the core pack that AIPerf 0.13 also ships carries AIPerf's metadata
+/// unchanged: the console titles its tables with `metrics_title`, and the flags decide
+/// which metrics a run computes, so a drift shows in every run's output.
+#[test]
+fn core_endpoints_carry_aiperfs_metadata() {
+    let core_pack = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugin-packs/core");
+    let core = Registry::load(&[&core_pack.to_string_lossy()]).expect("core pack loads");
+    let aiperf = Registry::from_inputs(&Inputs {
+        categories: Some(fixture("aiperf-0.13.0/categories.yaml").into()),
+        packs: vec![fixture("aiperf-0.13.0")],
+        options: LoadOptions::any_language(),
+        ..Inputs::default()
+    })
+    .unwrap();
+    let names = names(&core, "endpoint");
+    assert_eq!(names.len(), 13, "{names:?}");
+    for name in &names {
+        assert_eq!(
+            core.get_metadata("endpoint", name).unwrap(),
+            aiperf.get_metadata("endpoint", name).unwrap(),
+            "{name}"
+        );
+    }
+    let title = |name: &str| {
+        let metadata = core.get_endpoint_metadata(name).unwrap();
+        metadata.metrics_title.unwrap_or_default()
+    };
+    assert_eq!(title("embeddings"), "Embeddings Metrics");
+    assert_eq!(title("nim_embeddings"), "NIM Embeddings Metrics");
+    assert_eq!(title("cohere_rankings"), "Ranking Metrics");
+    assert_eq!(title("hf_tei_rankings"), "Ranking Metrics");
+    // AIPerf's own spelling for NIM's reranker.
+    assert_eq!(title("nim_rankings"), "Rankings Metrics");
+}

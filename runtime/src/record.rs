@@ -426,9 +426,14 @@ pub struct ParsedRecord {
     pub responses: Vec<ParsedResponse>,
     pub outcome: Outcome,
     pub error: Option<ErrorDetails>,
+    /// The endpoint produces tokens (its `produces_tokens` metadata): the output-token
+    /// metrics apply to this record.
+    pub produces_tokens: bool,
     /// Prompt tokens (client-side count).
     pub input_tokens: Option<u64>,
-    /// Non-reasoning output tokens (client-side count).
+    /// Non-reasoning output tokens (client-side count). For an endpoint that produces no
+    /// tokens, AIPerf still counts its responses' text (none: 0) when it counts on the
+    /// client, and reports that as `output_sequence_length` only.
     pub output_tokens: Option<u64>,
     /// Reasoning tokens (client-side count).
     pub reasoning_tokens: Option<u64>,

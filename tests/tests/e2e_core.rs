@@ -296,7 +296,15 @@ fn warmup_requests_are_recorded_but_not_counted() {
             std::fs::read_to_string(dir.join(format!("phases/{name}/profile_export_aiperf.csv")))
                 .expect("phase csv");
         assert!(csv.contains(&format!("Request Count,{count}")), "{csv}");
+        // AIPerf exports a phase without telemetry: no section for it.
+        assert!(!csv.contains("GPU_Index"), "{csv}");
     }
+    // The root file ends with AIPerf's (empty) GPU telemetry section, as its files do.
+    let csv = std::fs::read_to_string(dir.join("profile_export_aiperf.csv")).expect("csv");
+    let telemetry = "\r\n\r\n\r\nEndpoint,GPU_Index,GPU_Name,GPU_UUID,Platform,Metric,avg,min,\
+                     max,sum,p1,p5,p10,p25,p50,p75,p90,p95,p99,std\r\n";
+    assert!(csv.ends_with(telemetry), "{csv}");
+    assert_eq!(csv.matches("GPU_Index").count(), 1);
     assert_eq!(phases[0]["profiling_index"], Value::Null);
     assert_eq!(phases[1]["profiling_index"], 0);
     assert!(phases[0]["end_ns"].as_u64() <= phases[1]["end_ns"].as_u64());

@@ -36,6 +36,15 @@ impl Run {
         self.json.get(tag).is_some()
     }
 
+    /// The console tables' titles, in print order (rich centres them over the table).
+    fn titles(&self) -> Vec<&str> {
+        self.stdout
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.starts_with("NVIDIA AIPerf | "))
+            .collect()
+    }
+
     fn errors(&self) -> f64 {
         self.json
             .get("error_request_count")
@@ -50,6 +59,46 @@ impl Run {
             "errors: {:#}",
             self.json["error_summary"]
         );
+    }
+
+    /// What AIPerf 0.13 reports for an endpoint that produces no tokens (embeddings,
+    /// rankings): an output length of 0 for every request (its usage comparison needs
+    /// one), no other output-token metric, and none of the server's usage (it does not
+    /// read it); so its tables are the Effective, Active and default ones, titled `title`.
+    fn assert_tokenless(&self, title: &str) {
+        assert_eq!(self.stat("output_sequence_length", "max"), 0.0);
+        assert_eq!(self.stat("output_sequence_length", "sum"), 0.0);
+        let records = self.records();
+        assert!(!records.is_empty());
+        for record in &records {
+            assert_eq!(
+                record["metrics"]["output_sequence_length"],
+                serde_json::json!({"value": 0, "unit": "tokens"}),
+                "{record}"
+            );
+        }
+        let metrics: Vec<&String> = self.json.as_object().expect("summary").keys().collect();
+        let unexpected = [
+            "total_osl",
+            "output_token_throughput",
+            "total_token_throughput",
+        ];
+        for tag in metrics {
+            assert!(
+                !tag.contains("usage_") && !unexpected.contains(&tag.as_str()),
+                "{tag}"
+            );
+        }
+        let csv = std::fs::read_to_string(self.dir.join("profile_export_aiperf.csv")).unwrap();
+        let zeros = ",0.00".repeat(14);
+        let row = format!("Output Sequence Length (tokens){zeros}\r\n");
+        assert!(csv.contains(&row), "{csv}");
+        let titles = [
+            format!("NVIDIA AIPerf | {title}: Effective"),
+            format!("NVIDIA AIPerf | {title}: Active"),
+            format!("NVIDIA AIPerf | {title}"),
+        ];
+        assert_eq!(self.titles(), titles, "{}", self.stdout);
     }
 
     /// The request bodies sent, from `inputs.json`.
@@ -321,6 +370,7 @@ fn embeddings_send_a_prompt_batch() {
         run.json["input_config"]["datasets"][0]["prompts"]["batch_size"],
         4
     );
+    run.assert_tokenless("Embeddings Metrics");
 }
 
 #[test]
@@ -351,15 +401,11 @@ fn chat_embeddings_and_nim_embeddings_with_images() {
         assert_eq!(run.stat("request_count", "avg"), 6.0, "{endpoint}");
         assert!(run.stat("request_latency", "min") >= 8.0, "{endpoint}");
         assert_eq!(run.stat("input_sequence_length", "avg"), 12.0, "{endpoint}");
-        assert!(
-            !run.has("output_sequence_length"),
-            "{endpoint} produces no tokens"
-        );
         let payload = &run.payloads()[0];
         match endpoint {
             "chat_embeddings" => {
                 assert_eq!(payload["messages"][0]["content"][1]["type"], "image_url");
-                assert!(run.stdout.contains("Embeddings Metrics"), "{}", run.stdout);
+                run.assert_tokenless("Embeddings Metrics");
             }
             _ => {
                 let input = payload["input"][0].as_str().expect("input");
@@ -367,7 +413,7 @@ fn chat_embeddings_and_nim_embeddings_with_images() {
                     input.contains(" <img src='data:image/png;base64,"),
                     "{input:.80}"
                 );
-                assert!(run.stdout.contains("NIM Embeddings"), "{}", run.stdout);
+                run.assert_tokenless("NIM Embeddings Metrics");
             }
         }
     }
@@ -380,8 +426,8 @@ fn rankings_nim_cohere_and_tei() {
     let mock = Mock::start(&["--ttft-ms", "6"]);
     for (endpoint, title) in [
         ("nim_rankings", "Rankings Metrics"),
-        ("cohere_rankings", "Ranking"),
-        ("hf_tei_rankings", "Ranking"),
+        ("cohere_rankings", "Ranking Metrics"),
+        ("hf_tei_rankings", "Ranking Metrics"),
     ] {
         let run = profile(
             &mock,
@@ -408,11 +454,7 @@ fn rankings_nim_cohere_and_tei() {
         // most one token per join.
         let isl = run.stat("input_sequence_length", "avg");
         assert!((56.0..=59.0).contains(&isl), "{endpoint}: ISL {isl}");
-        assert!(
-            run.stdout.contains(&format!("NVIDIA AIPerf | {title}")),
-            "{endpoint}: {}",
-            run.stdout
-        );
+        run.assert_tokenless(title);
         let payload = &run.payloads()[0];
         let passages = match endpoint {
             "nim_rankings" => {
@@ -495,7 +537,9 @@ fn image_generation_streams_partial_images() {
     assert_eq!(run.stat("request_count", "avg"), 4.0);
     // The last image (after two partials) is the end of the request.
     assert!(run.stat("request_latency", "min") >= 10.0 + 2.0 * 5.0);
-    assert!(!run.has("output_sequence_length"));
+    // No tokens, but an output length of 0 (AIPerf counts the images' empty text).
+    assert_eq!(run.stat("output_sequence_length", "max"), 0.0);
+    assert!(!run.has("total_osl") && !run.has("output_token_throughput"));
     assert!(
         run.stdout.contains("Image Generation Metrics"),
         "{}",
@@ -520,6 +564,11 @@ fn image_generation_streams_partial_images() {
     );
     whole.assert_no_errors();
     assert!(whole.stat("request_latency", "min") >= 10.0);
+    // The server's completion count is read (AIPerf's usage comparison wants it) but not
+    // compared with the client's 0, nor totalled.
+    assert!(whole.stat("usage_completion_tokens", "min") > 0.0);
+    assert!(!whole.has("usage_completion_tokens_diff_pct"));
+    assert!(!whole.has("total_usage_completion_tokens"));
     assert!(whole.payloads()[0].get("stream").is_none());
 }
 

@@ -69,6 +69,15 @@ fn effective_concurrency_follows_the_closed_loop() {
         effective < active && active < default,
         "table order:\n{stdout}"
     );
+    // AIPerf 0.13's CO-aware latency is the Effective table's last row.
+    let co_aware = stdout.find("Effective Latency (CO-aware)").expect("row");
+    let in_flight = stdout.find("Tokens In Flight").expect("row");
+    let active_title = stdout.find("LLM Metrics: Active").expect("title");
+    assert!(
+        in_flight < co_aware && co_aware < active_title,
+        "Effective table:\n{stdout}"
+    );
+    assert_eq!(stdout.matches("Effective Latency (CO-aware)").count(), 1);
 
     let csv = std::fs::read_to_string(dir.join("profile_export_aiperf.csv")).expect("csv");
     let row = csv

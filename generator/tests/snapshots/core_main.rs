@@ -243,7 +243,7 @@ pub static ENTRIES: [PluginEntry; 47] = [
         pack: "aiperf-core",
         priority: 0,
         description: "OpenAI Embeddings endpoint (`/v1/embeddings`).\n",
-        metadata_json: "{\"endpoint_path\":\"/v1/embeddings\",\"metrics_title\":\"Embeddings\",\"produces_tokens\":false,\"supports_streaming\":false,\"tokenizes_input\":true}",
+        metadata_json: "{\"endpoint_path\":\"/v1/embeddings\",\"metrics_title\":\"Embeddings Metrics\",\"produces_tokens\":false,\"supports_streaming\":false,\"tokenizes_input\":true}",
         shadowed_by: None,
     },
     PluginEntry {
@@ -263,7 +263,7 @@ pub static ENTRIES: [PluginEntry; 47] = [
         pack: "aiperf-core",
         priority: 0,
         description: "NVIDIA NIM embeddings (`/v1/embeddings`): texts, images, or text and image pairs.\n",
-        metadata_json: "{\"endpoint_path\":\"/v1/embeddings\",\"metrics_title\":\"NIM Embeddings\",\"produces_tokens\":false,\"supports_images\":true,\"supports_streaming\":false,\"tokenizes_input\":true}",
+        metadata_json: "{\"endpoint_path\":\"/v1/embeddings\",\"metrics_title\":\"NIM Embeddings Metrics\",\"produces_tokens\":false,\"supports_images\":true,\"supports_streaming\":false,\"tokenizes_input\":true}",
         shadowed_by: None,
     },
     PluginEntry {
@@ -283,7 +283,7 @@ pub static ENTRIES: [PluginEntry; 47] = [
         pack: "aiperf-core",
         priority: 0,
         description: "Cohere rerank API (`/v2/rerank`).\n",
-        metadata_json: "{\"endpoint_path\":\"/v2/rerank\",\"metrics_title\":\"Ranking\",\"produces_tokens\":false,\"supports_streaming\":false,\"tokenizes_input\":true}",
+        metadata_json: "{\"endpoint_path\":\"/v2/rerank\",\"metrics_title\":\"Ranking Metrics\",\"produces_tokens\":false,\"supports_streaming\":false,\"tokenizes_input\":true}",
         shadowed_by: None,
     },
     PluginEntry {
@@ -293,7 +293,7 @@ pub static ENTRIES: [PluginEntry; 47] = [
         pack: "aiperf-core",
         priority: 0,
         description: "Hugging Face Text Embeddings Inference reranker (`/rerank`).\n",
-        metadata_json: "{\"endpoint_path\":\"/rerank\",\"metrics_title\":\"Ranking\",\"produces_tokens\":false,\"supports_streaming\":false,\"tokenizes_input\":true}",
+        metadata_json: "{\"endpoint_path\":\"/rerank\",\"metrics_title\":\"Ranking Metrics\",\"produces_tokens\":false,\"supports_streaming\":false,\"tokenizes_input\":true}",
         shadowed_by: None,
     },
     PluginEntry {

@@ -297,9 +297,11 @@ mod tests {
         let doc: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
         assert_eq!(doc["request_count"]["avg"], 3.0);
+        // The metrics, then AIPerf's GPU telemetry section without rows.
         assert_eq!(
             std::fs::read_to_string(&csv_path).unwrap(),
-            "Metric,Value\r\nRequest Count,3.00\r\n"
+            "Metric,Value\r\nRequest Count,3.00\r\n\r\n\r\nEndpoint,GPU_Index,GPU_Name,\
+             GPU_UUID,Platform,Metric,avg,min,max,sum,p1,p5,p10,p25,p50,p75,p90,p95,p99,std\r\n"
         );
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -12,7 +12,8 @@ use aiperf_runtime::results::{MetricRecord, MetricResult};
 /// plus the client's own figures (`time_to_first_byte`, `scheduling_lateness`).
 ///
 /// Streaming comes from `--streaming`; whether the endpoint produces or tokenizes
-/// tokens is read from each record (the pipeline counts tokens only when it does).
+/// tokens is read from each record (its `produces_tokens`, and the counts the pipeline
+/// made).
 #[derive(Debug, Clone)]
 pub struct MetricRecordProcessor {
     options: RecordMetricsOptions,
@@ -135,6 +136,7 @@ mod tests {
             responses: vec![text(10), text(20), text(30)],
             outcome: Outcome::Success,
             error: None,
+            produces_tokens: true,
             input_tokens: Some(8),
             output_tokens: Some(3),
             reasoning_tokens: None,

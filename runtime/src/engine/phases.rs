@@ -57,7 +57,7 @@ pub(crate) fn write(
         };
         for (rel, text) in [
             (&json_rel, crate::export::json::render(&phase_results)),
-            (&csv_rel, crate::export::csv::render(&phase_results)),
+            (&csv_rel, crate::export::csv::render_metrics(&phase_results)),
         ] {
             if let Err(e) = crate::export::write_atomically(&results.artifact_dir.join(rel), &text)
             {

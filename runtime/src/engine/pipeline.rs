@@ -585,6 +585,11 @@ pub(crate) fn parse_record<E: EndpointProtocol, T: TokenizerProtocol>(
     let mut output = String::new();
     let mut reasoning = String::new();
     let mut usage = None;
+    // AIPerf counts the text of every response that carried data, so an embeddings or
+    // rankings answer (no text) counts 0 output tokens, and a record without one none.
+    let has_data = responses
+        .iter()
+        .any(|r| !matches!(r.data, ResponseData::Empty));
     for r in &responses {
         match &r.data {
             ResponseData::Text(t) => output.push_str(t),
@@ -624,9 +629,20 @@ pub(crate) fn parse_record<E: EndpointProtocol, T: TokenizerProtocol>(
             .input_tokens
             .map(u64::from)
             .or_else(|| raw.input_text.as_deref().map(|t| tokenizer.count(t) as u64));
-        (input, count(&output), reasoning)
+        let output = if produces_tokens {
+            count(&output)
+        } else {
+            // AIPerf's usage comparison needs the output length, so it has one even for
+            // an endpoint that produces no tokens (its `output_sequence_length`, 0).
+            has_data.then(|| match output.as_str() {
+                "" => 0,
+                text => tokenizer.count(text) as u64,
+            })
+        };
+        (input, output, reasoning)
     };
     ParsedRecord {
+        produces_tokens,
         input_tokens,
         output_tokens,
         reasoning_tokens,
@@ -763,5 +779,116 @@ mod tests {
         let before = backlog.queued_bytes.load(Ordering::Relaxed);
         tx.send(record(10, 1 << 20));
         assert_eq!(backlog.queued_bytes.load(Ordering::Relaxed), before);
+    }
+}
+
+#[cfg(test)]
+mod token_count_tests {
+    use super::*;
+    use crate::dataset::Turn;
+    use crate::metadata::EndpointMetadata;
+    use crate::plugin::PluginError;
+    use crate::record::{ResponseChunk, Usage};
+
+    /// Answers every unit with one embedding and the server's usage.
+    struct Embeddings(EndpointMetadata);
+
+    impl EndpointProtocol for Embeddings {
+        fn metadata(&self) -> &EndpointMetadata {
+            &self.0
+        }
+        fn format_payload(&self, _: &Turn, _: &mut Vec<u8>) -> Result<(), PluginError> {
+            Ok(())
+        }
+        fn request_headers(&self, _: &mut Vec<(String, String)>) {}
+        fn parse_response(
+            &self,
+            chunk: &ResponseChunk,
+        ) -> Result<Option<ParsedResponse>, ErrorDetails> {
+            let data = match chunk.data.as_slice() {
+                b"usage" => ResponseData::Empty,
+                _ => ResponseData::Embeddings { count: 1 },
+            };
+            let usage = Usage {
+                prompt_tokens: Some(7),
+                completion_tokens: Some(3),
+                ..Usage::default()
+            };
+            Ok(Some(ParsedResponse {
+                recv_ns: chunk.recv_ns,
+                data,
+                usage: Some(usage),
+            }))
+        }
+    }
+
+    /// One token per word.
+    struct Words;
+
+    impl TokenizerProtocol for Words {
+        fn count(&self, text: &str) -> usize {
+            text.split_whitespace().count()
+        }
+        fn encode(&self, _: &str) -> Vec<u32> {
+            Vec::new()
+        }
+        fn decode(&self, _: &[u32]) -> String {
+            String::new()
+        }
+        fn vocab_size(&self) -> u32 {
+            1
+        }
+    }
+
+    fn endpoint(produces_tokens: bool) -> Embeddings {
+        let metadata = serde_json::json!({
+            "metrics_title": null, "endpoint_path": null, "supports_streaming": false,
+            "tokenizes_input": true, "produces_tokens": produces_tokens,
+        });
+        Embeddings(serde_json::from_value(metadata).expect("metadata"))
+    }
+
+    fn raw(units: &[&str]) -> RequestRecord {
+        RequestRecord {
+            input_text: Some("three word prompt".into()),
+            responses: units
+                .iter()
+                .map(|u| ResponseChunk {
+                    recv_ns: 5,
+                    first_byte_ns: 5,
+                    event: None,
+                    data: u.as_bytes().to_vec(),
+                })
+                .collect(),
+            ..RequestRecord::default()
+        }
+    }
+
+    /// AIPerf counts the (empty) text of an embeddings answer: 0 output tokens, which
+    /// becomes its output_sequence_length; a record with no data has no count, and with
+    /// the server's counts an endpoint that produces no tokens has none either.
+    #[test]
+    fn an_endpoint_without_tokens_counts_zero_output_tokens_on_the_client() {
+        let r = parse_record(&endpoint(false), &Words, raw(&["{}"]), false);
+        assert!(!r.produces_tokens);
+        assert_eq!(r.outcome, Outcome::Success);
+        assert_eq!(
+            (r.input_tokens, r.output_tokens, r.reasoning_tokens),
+            (Some(3), Some(0), None)
+        );
+
+        let r = parse_record(&endpoint(false), &Words, raw(&["usage"]), false);
+        assert_eq!(r.outcome, Outcome::EmptyOutput);
+        assert_eq!(r.output_tokens, None);
+
+        let r = parse_record(&endpoint(false), &Words, raw(&["{}"]), true);
+        assert_eq!(
+            (r.input_tokens, r.output_tokens, r.reasoning_tokens),
+            (Some(7), None, None)
+        );
+
+        let r = parse_record(&endpoint(true), &Words, raw(&["{}"]), true);
+        assert!(r.produces_tokens);
+        assert_eq!((r.input_tokens, r.output_tokens), (Some(7), Some(3)));
     }
 }

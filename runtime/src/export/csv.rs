@@ -1,4 +1,5 @@
-//! `profile_export_aiperf.csv`: AIPerf's two-section summary.
+//! `profile_export_aiperf.csv`: AIPerf's summary, two metric sections and the (empty) GPU
+//! telemetry one.
 //!
 //! Python's `csv.writer` ends rows with `\r\n`, and AIPerf writes its buffer verbatim, so
 //! the file has CRLF line endings; we write the same bytes.
@@ -7,10 +8,29 @@ use crate::results::{MetricResult, RunResults};
 
 pub(crate) const ROW_END: &str = "\r\n";
 const STAT_HEADER: &str = "Metric,avg,min,max,sum,p1,p5,p10,p25,p50,p75,p90,p95,p99,std";
+/// The header of AIPerf's GPU telemetry table (`Hostname`, `Namespace` and `Pod Name`
+/// columns follow only for GPUs that report them).
+const GPU_TELEMETRY_HEADER: &str = "Endpoint,GPU_Index,GPU_Name,GPU_UUID,Platform,Metric,avg,min,\
+                                    max,sum,p1,p5,p10,p25,p50,p75,p90,p95,p99,std";
+
+/// The run's `profile_export_aiperf.csv`: the metric sections ([`render_metrics`]), then
+/// AIPerf's GPU telemetry section, two blank rows and its table's header. AIPerf writes
+/// that section whenever GPU telemetry is on (its default, which has no off switch here),
+/// even when no DCGM endpoint answered; this client collects no telemetry, so the table
+/// has no rows, exactly as AIPerf's when no GPU was reachable.
+pub fn render(results: &RunResults) -> String {
+    let mut out = render_metrics(results);
+    out.push_str(ROW_END);
+    out.push_str(ROW_END);
+    out.push_str(GPU_TELEMETRY_HEADER);
+    out.push_str(ROW_END);
+    out
+}
 
 /// Section 1: metrics with percentiles; blank row; section 2: single-value metrics.
-/// Both sorted by tag; numbers with two decimals; an empty file for an empty run.
-pub fn render(results: &RunResults) -> String {
+/// Both sorted by tag; numbers with two decimals; nothing for an empty run. A phase's
+/// file under `phases/` is this alone: AIPerf exports phases without telemetry.
+pub fn render_metrics(results: &RunResults) -> String {
     let mut with_stats: Vec<&MetricResult> = results
         .metrics
         .iter()

@@ -539,6 +539,7 @@ mod tests {
             responses: Vec::new(),
             outcome: Outcome::Success,
             error: None,
+            produces_tokens: true,
             input_tokens: None,
             output_tokens: None,
             reasoning_tokens: None,

@@ -299,7 +299,16 @@ fn csv_golden() {
         "Request Error Rate (%),\r\n",
         "Request Throughput (requests/sec),18.24\r\n",
     );
-    assert_eq!(csv::render(&fixture()), expected);
+    assert_eq!(csv::render_metrics(&fixture()), expected);
+    // The run's file ends as AIPerf 0.13's does without GPU telemetry data: two blank
+    // rows and the telemetry table's header (the bytes of a real run's last 3 rows).
+    let telemetry = concat!(
+        "\r\n",
+        "\r\n",
+        "Endpoint,GPU_Index,GPU_Name,GPU_UUID,Platform,Metric,avg,min,max,sum,p1,p5,p10,p25,",
+        "p50,p75,p90,p95,p99,std\r\n",
+    );
+    assert_eq!(csv::render(&fixture()), format!("{expected}{telemetry}"));
 }
 
 #[test]
@@ -351,7 +360,12 @@ fn empty_run_writes_valid_files_without_metrics() {
     r.error_summary.clear();
     r.input_config = serde_json::Value::Null;
     r.random_seed = None;
-    assert_eq!(csv::render(&r), "");
+    assert_eq!(csv::render_metrics(&r), "");
+    assert_eq!(
+        csv::render(&r),
+        "\r\n\r\nEndpoint,GPU_Index,GPU_Name,GPU_UUID,Platform,Metric,avg,min,max,sum,p1,p5,\
+         p10,p25,p50,p75,p90,p95,p99,std\r\n"
+    );
     assert_eq!(console::render_metrics_table(&r), "");
     let doc: serde_json::Value = serde_json::from_str(&json::render(&r)).unwrap();
     assert_eq!(doc["schema_version"], "1.4");
@@ -370,7 +384,7 @@ fn csv_quotes_like_python() {
     let mut r = fixture();
     r.metrics = vec![single("x", "Odd, \"quoted\"", "requests", None, 1.0)];
     assert_eq!(
-        csv::render(&r),
+        csv::render_metrics(&r),
         "Metric,Value\r\n\"Odd, \"\"quoted\"\"\",1.00\r\n"
     );
 }
@@ -433,6 +447,7 @@ fn parsed(phase: Phase, outcome: Outcome) -> ParsedRecord {
         outcome,
         error: (outcome != Outcome::Success)
             .then(|| ErrorDetails::new(Some(500), "Internal Server Error", "boom")),
+        produces_tokens: true,
         input_tokens: Some(64),
         output_tokens: Some(1),
         reasoning_tokens: None,
@@ -623,6 +638,7 @@ fn sliced_fixture() -> RunResults {
             responses: vec![content(ttft), content(latency)],
             outcome: Outcome::Success,
             error: None,
+            produces_tokens: true,
             input_tokens: None,
             output_tokens: None,
             reasoning_tokens: None,
@@ -1374,3 +1390,50 @@ const TIMESLICES_CSV: &str = concat!(
     "1,1767000004000000000,1767000004450000000,Tokens In Flight,tokens,p99,0.00\r\n",
     "1,1767000004000000000,1767000004450000000,Tokens In Flight,tokens,std,0.00\r\n",
 );
+
+/// AIPerf 0.13 shows `effective_latency` in its Effective table (console group EFFECTIVE,
+/// no display order: last), not in the default one.
+#[test]
+fn effective_latency_closes_the_effective_table() {
+    let order = |tag: &str| crate::metrics::lookup(tag).and_then(|d| d.console_order());
+    let mut r = fixture();
+    r.metrics = vec![
+        record_metric(
+            "request_latency",
+            "Request Latency",
+            "ms",
+            order("request_latency"),
+            &[20.0, 30.0],
+        ),
+        record_metric(
+            "effective_latency",
+            "Effective Latency (CO-aware)",
+            "ms",
+            order("effective_latency"),
+            &[21.0, 33.0],
+        ),
+        record_metric(
+            "effective_concurrency",
+            "Effective Concurrency",
+            "requests",
+            order("effective_concurrency"),
+            &[2.0, 2.0],
+        ),
+    ];
+    let expected = concat!(
+        "                           NVIDIA AIPerf | LLM Metrics: Effective                           \n",
+        "┏━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━┳━━━━━━━┳━━━━━━━┳━━━━━━━┳━━━━━━━┳━━━━━━━┳━━━━━━┓\n",
+        "┃                            Metric ┃   avg ┃   min ┃   max ┃   p99 ┃   p90 ┃   p50 ┃  std ┃\n",
+        "┡━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━╇━━━━━━━╇━━━━━━━╇━━━━━━━╇━━━━━━━╇━━━━━━━╇━━━━━━┩\n",
+        "│  Effective Concurrency (requests) │  2.00 │  2.00 │  2.00 │  2.00 │  2.00 │  2.00 │ 0.00 │\n",
+        "│ Effective Latency (CO-aware) (ms) │ 27.00 │ 21.00 │ 33.00 │ 32.88 │ 31.80 │ 27.00 │ 6.00 │\n",
+        "└───────────────────────────────────┴───────┴───────┴───────┴───────┴───────┴───────┴──────┘\n",
+        "                          NVIDIA AIPerf | LLM Metrics                          \n",
+        "┏━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━┳━━━━━━━┳━━━━━━━┳━━━━━━━┳━━━━━━━┳━━━━━━━┳━━━━━━┓\n",
+        "┃               Metric ┃   avg ┃   min ┃   max ┃   p99 ┃   p90 ┃   p50 ┃  std ┃\n",
+        "┡━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━╇━━━━━━━╇━━━━━━━╇━━━━━━━╇━━━━━━━╇━━━━━━━╇━━━━━━┩\n",
+        "│ Request Latency (ms) │ 25.00 │ 20.00 │ 30.00 │ 29.90 │ 29.00 │ 25.00 │ 5.00 │\n",
+        "└──────────────────────┴───────┴───────┴───────┴───────┴───────┴───────┴──────┘\n",
+    );
+    assert_eq!(console::render_metrics_table(&r), expected);
+}

@@ -93,6 +93,10 @@ pub struct MetricsAccumulator {
     good: Option<u64>,
     /// Summarizes one time slice (see [`for_timeslice`](Self::for_timeslice)).
     timeslice: bool,
+    /// A record of an endpoint that produces tokens was seen: AIPerf computes its
+    /// PRODUCES_TOKENS_ONLY run-level metrics (total OSL, output throughput, ...) only
+    /// then, although an embeddings run has per-request OSLs (0) to sum.
+    produces_tokens: bool,
     /// Every request's instants and token counts, for the sweep-line metrics. Its chunk
     /// gaps are not copied: they are the `inter_chunk_latency` series, request after
     /// request in the same order (each row says how many are its own).
@@ -135,6 +139,7 @@ impl MetricsAccumulator {
     }
 
     pub fn add(&mut self, record: &ParsedRecord, metrics: &MetricRecord) {
+        self.produces_tokens |= record.produces_tokens;
         let gaps_before = self.icl_len();
         for (position, entry) in metrics.entries.iter().enumerate() {
             // An aggregate counter in AIPerf: summed below, not summarized.
@@ -319,6 +324,7 @@ impl MetricsAccumulator {
         self.goodput |= other.goodput;
         self.good = add_opt(self.good, other.good);
         self.timeslice |= other.timeslice;
+        self.produces_tokens |= other.produces_tokens;
         let mut rows = other.sweep;
         self.sweep.append(&mut rows);
     }
@@ -395,9 +401,15 @@ impl MetricsAccumulator {
         };
         let total_isl = self.sum("input_sequence_length");
         let total_osl = self.sum("output_sequence_length");
+        let produces_tokens = self.produces_tokens;
         let mut single = |tag: &'static str, value: Option<f64>| {
-            if let (Some(v), Some(def)) = (value.filter(|v| v.is_finite()), catalogue::lookup(tag))
-            {
+            let def = catalogue::lookup(tag).filter(|d| {
+                produces_tokens
+                    || !d
+                        .flags
+                        .contains(catalogue::MetricFlags::PRODUCES_TOKENS_ONLY)
+            });
+            if let (Some(v), Some(def)) = (value.filter(|v| v.is_finite()), def) {
                 out.push(MetricResult {
                     tag,
                     header: def.header,

@@ -313,8 +313,10 @@ pub static CATALOGUE: &[MetricDef] = &[
     // (coordinated omission, BC-25); shown beside the service-time latencies.
     def("effective_time_to_first_token", "Time to First Token from Intended Start", "ms",
         Some(1210), K::Record, S.union(T), G::Default, false),
-    def("effective_latency", "Effective Latency (CO-aware)", "ms", Some(1220), K::Record,
-        F::NONE, G::Default, false),
+    // AIPerf's CO-aware latency: its console group is EFFECTIVE and it has no display
+    // order (AIPerf sorts it last), so it closes the Effective table, after the sweeps.
+    def("effective_latency", "Effective Latency (CO-aware)", "ms", Some(10), K::Record,
+        F::NONE, G::Effective, false),
     def("benchmark_duration", "Benchmark Duration", "sec", None, K::Derived, F::NONE,
         G::None, false),
     def("total_isl", "Total Input Sequence Length", "tokens", None, K::Derived, I.union(L),
@@ -464,6 +466,13 @@ mod tests {
             Some(1200)
         );
         assert_eq!(lookup("time_to_first_byte").unwrap().console_order(), None);
+        let effective = lookup("effective_latency").unwrap();
+        assert_eq!(effective.group, ConsoleGroup::Effective);
+        let sweeps = CATALOGUE
+            .iter()
+            .filter(|d| d.group == ConsoleGroup::Effective);
+        let last = sweeps.max_by_key(|d| d.console_order()).unwrap();
+        assert_eq!(last.tag, "effective_latency");
         assert_eq!(lookup("http_req_waiting").unwrap().console_order(), None);
         assert!(lookup("nope").is_none());
     }

@@ -10,10 +10,12 @@ use crate::results::{MetricEntry, MetricRecord, MetricValue};
 
 /// What the run lets the per-request metrics assume.
 ///
-/// Token metrics are also data-driven: a record without an output token count gets no
-/// token metrics (TTFT and ITL included, as in AIPerf they apply to token-producing
-/// endpoints only), and one without an input count no input metrics. The pipeline
-/// leaves those counts unset for endpoints that do not produce or tokenize tokens.
+/// Token metrics are also data-driven: a record without an output token count, or of an
+/// endpoint that produces no tokens ([`ParsedRecord::produces_tokens`]), gets no token
+/// metrics (TTFT and ITL included, as in AIPerf they apply to token-producing endpoints
+/// only) but the output length AIPerf still reports for the latter, and one without an
+/// input count no input metrics. The pipeline leaves the input count unset for endpoints
+/// that do not tokenize their input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecordMetricsOptions {
     /// Responses are streamed: enables TTFT, ITL and the other stream metrics.
@@ -176,9 +178,15 @@ fn compute_valid(
     // A clock that ran backwards must not produce huge unsigned spans.
     let latency_ns = last.saturating_sub(start);
     let ttft_ns = first.saturating_sub(start);
-    // The pipeline counts output tokens exactly when the endpoint produces tokens, so a
-    // record without a count is one AIPerf's token-only metrics do not apply to.
-    let produces_tokens = opts.produces_tokens && record.output_tokens.is_some();
+    // A record without an output count (or of an endpoint that produces no tokens) is
+    // one AIPerf's token-only metrics do not apply to.
+    let produces_tokens =
+        opts.produces_tokens && record.produces_tokens && record.output_tokens.is_some();
+    // AIPerf's usage_discrepancy_count needs the completion comparison, which needs the
+    // output length and the server's completion count: it computes those two even for an
+    // endpoint that produces no tokens, whenever it counts tokens on the client (the
+    // pipeline counts them then only). Embeddings and rankings report OSL 0.
+    let pulled_osl = record.output_tokens.filter(|_| !record.produces_tokens);
     let stream_tokens = opts.streaming && produces_tokens;
     let reasoning = produces_tokens && has_reasoning(record);
     let reasoning_tokens = if reasoning {
@@ -241,7 +249,7 @@ fn compute_valid(
             );
         }
     }
-    if let Some(osl) = osl {
+    if let Some(osl) = osl.or(pulled_osl) {
         put(out, "output_sequence_length", osl as f64, "tokens");
     }
     if let Some(n) = record.output_tokens.filter(|_| produces_tokens) {
@@ -264,7 +272,15 @@ fn compute_valid(
         produces_tokens,
         ..*opts
     };
-    push_usage(record, &usage_opts, isl, osl, reasoning_tokens, out);
+    let completion_pulled = pulled_osl.is_some();
+    push_usage(
+        record,
+        &usage_opts,
+        completion_pulled,
+        (isl, osl),
+        reasoning_tokens,
+        out,
+    );
     if let (Some(osl), Some(req)) = (osl, record.raw.requested_output_tokens) {
         if req > 0 {
             let diff = (osl as f64 - f64::from(req)) / f64::from(req) * 100.0;
@@ -273,11 +289,14 @@ fn compute_valid(
     }
 }
 
+/// The server's usage and its comparison with the client's `(isl, osl)`.
+/// `completion_pulled`: the endpoint produces no tokens but AIPerf still reads the
+/// completion count, for the comparison it cannot make (the client's OSL is 0).
 fn push_usage(
     record: &ParsedRecord,
     opts: &RecordMetricsOptions,
-    isl: Option<u64>,
-    osl: Option<u64>,
+    completion_pulled: bool,
+    (isl, osl): (Option<u64>, Option<u64>),
     reasoning_tokens: Option<u64>,
     out: &mut MetricRecord,
 ) {
@@ -286,7 +305,9 @@ fn push_usage(
     };
     let tokens = |n: u64| MetricValue::Scalar(n as f64);
     let prompt = usage.prompt_tokens.filter(|_| opts.tokenizes_input);
-    let completion = usage.completion_tokens.filter(|_| opts.produces_tokens);
+    let completion = usage
+        .completion_tokens
+        .filter(|_| opts.produces_tokens || completion_pulled);
     let reasoning = usage.reasoning_tokens.filter(|_| opts.produces_tokens);
     let total = usage.total_tokens.filter(|_| opts.produces_tokens);
     if let Some(n) = prompt {
@@ -376,7 +397,8 @@ fn compute_client_health(record: &ParsedRecord, out: &mut MetricRecord) {
 
 /// TTFT measured from when the schedule wanted the request sent (BC-25).
 fn compute_effective_ttft(record: &ParsedRecord, streaming: bool, out: &mut MetricRecord) {
-    if !streaming || !record.is_valid() || record.output_tokens.is_none() {
+    let tokens = record.produces_tokens && record.output_tokens.is_some();
+    if !streaming || !record.is_valid() || !tokens {
         return;
     }
     if let Some(first) = record.content_times().next() {

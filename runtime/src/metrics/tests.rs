@@ -38,6 +38,7 @@ fn record(start: Nanos, responses: Vec<ParsedResponse>) -> ParsedRecord {
         responses,
         outcome: Outcome::Success,
         error: None,
+        produces_tokens: true,
         input_tokens: None,
         output_tokens: None,
         reasoning_tokens: None,
@@ -498,8 +499,8 @@ fn derived_latencies_cover_failures_and_overflows_are_counted() {
         .all(|m| m.tag != "context_overflow_count"));
 }
 
-/// An endpoint that produces no tokens (embeddings): the pipeline leaves the output
-/// count unset, and the stream and token metrics stay out even with `--streaming`.
+/// A record without an output count (an endpoint that produces no tokens, counted by the
+/// server): the stream and token metrics stay out even with `--streaming`.
 #[test]
 fn records_without_output_tokens_get_no_token_metrics() {
     let mut rec = record(
@@ -515,6 +516,7 @@ fn records_without_output_tokens_get_no_token_metrics() {
             }),
         }],
     );
+    rec.produces_tokens = false;
     rec.input_tokens = Some(9);
     let m = compute(&rec, true);
     assert_eq!(
@@ -1059,4 +1061,132 @@ fn goodput_and_window_rates_in_a_slice() {
     assert_eq!(find(m, "good_request_fraction").avg, 0.5);
     // One good request over the 1.1 s the slice ran (cut at the last response).
     assert!((find(m, "goodput").avg - 1.0 / 1.1).abs() < 1e-9);
+}
+
+/// An embeddings answer at `at`.
+fn embeddings(at: Nanos) -> ParsedResponse {
+    ParsedResponse {
+        recv_ns: at,
+        data: ResponseData::Embeddings { count: 2 },
+        usage: None,
+    }
+}
+
+/// A record of an endpoint that produces no tokens, counted on the client (0 output
+/// tokens: AIPerf counts the answer's empty text).
+fn tokenless(start: Nanos) -> ParsedRecord {
+    let mut rec = record(start, vec![embeddings(start + 20 * MS)]);
+    rec.produces_tokens = false;
+    rec.input_tokens = Some(550);
+    rec.output_tokens = Some(0);
+    rec
+}
+
+/// AIPerf 0.13 computes `output_sequence_length` for embeddings and rankings (its usage
+/// comparison depends on it), and it is 0; no other output-token metric applies, streaming
+/// or not.
+#[test]
+fn an_endpoint_without_tokens_reports_osl_zero_and_no_other_token_metric() {
+    let rec = tokenless(0);
+    for streaming in [false, true] {
+        let m = compute(&rec, streaming);
+        assert_eq!(
+            tags(&m),
+            [
+                "request_latency",
+                "output_sequence_length",
+                "input_sequence_length",
+                "scheduling_lateness"
+            ]
+        );
+        assert_eq!(m.scalar("output_sequence_length"), Some(0.0));
+        assert_eq!(m.scalar("input_sequence_length"), Some(550.0));
+    }
+}
+
+/// With the server's usage (image generation reports it), AIPerf reads the completion
+/// count for the comparison it then cannot make (the client's OSL is 0); the prompt is
+/// compared. With the server's counts (no client count) neither OSL nor the completion
+/// count is read.
+#[test]
+fn an_endpoint_without_tokens_reads_the_completion_usage_only_for_the_comparison() {
+    let mut rec = tokenless(0);
+    rec.usage = Some(Usage {
+        prompt_tokens: Some(467),
+        completion_tokens: Some(272),
+        total_tokens: Some(739),
+        reasoning_tokens: None,
+    });
+    let m = compute(&rec, false);
+    assert_eq!(
+        tags(&m),
+        [
+            "request_latency",
+            "output_sequence_length",
+            "input_sequence_length",
+            "usage_prompt_tokens",
+            "usage_completion_tokens",
+            "usage_prompt_tokens_diff_pct",
+            "scheduling_lateness"
+        ]
+    );
+    assert_eq!(m.scalar("usage_completion_tokens"), Some(272.0));
+    // |467 - 550| / 550, as AIPerf's 15.090909090909092.
+    assert_eq!(
+        m.scalar("usage_prompt_tokens_diff_pct"),
+        Some(83.0 / 550.0 * 100.0)
+    );
+
+    rec.output_tokens = None;
+    let m = compute(&rec, false);
+    assert_eq!(
+        tags(&m),
+        [
+            "request_latency",
+            "input_sequence_length",
+            "usage_prompt_tokens",
+            "usage_prompt_tokens_diff_pct",
+            "scheduling_lateness"
+        ]
+    );
+}
+
+/// AIPerf's PRODUCES_TOKENS_ONLY run-level metrics are not computed for an endpoint that
+/// produces no tokens, though its requests have an OSL (0) to sum; the input ones are.
+#[test]
+fn a_run_without_tokens_has_no_output_totals_or_rates() {
+    let mut acc = MetricsAccumulator::new();
+    for start in [0, 50 * MS] {
+        let mut rec = tokenless(start);
+        rec.usage = Some(Usage {
+            prompt_tokens: Some(550),
+            completion_tokens: Some(272),
+            ..Usage::default()
+        });
+        acc.add(&rec, &compute(&rec, false));
+    }
+    let results = acc.summarize(None);
+    let get = |tag: &str| results.iter().find(|m| m.tag == tag);
+    let osl = get("output_sequence_length").expect("OSL");
+    let stats = osl.stats.as_ref().expect("per-request statistics");
+    assert_eq!((stats.avg, stats.max, stats.sum), (0.0, 0.0, 0.0));
+    assert_eq!(get("usage_completion_tokens").map(|m| m.avg), Some(272.0));
+    for tag in [
+        "total_osl",
+        "output_token_throughput",
+        "total_token_throughput",
+        "total_usage_completion_tokens",
+    ] {
+        assert!(get(tag).is_none(), "{tag}");
+    }
+    assert_eq!(get("total_isl").map(|m| m.avg), Some(1100.0));
+    assert_eq!(
+        get("total_usage_prompt_tokens").map(|m| m.avg),
+        Some(1100.0)
+    );
+    // From the first start to the last answer: 70 ms.
+    assert_eq!(
+        get("input_token_throughput").map(|m| m.avg),
+        Some(1100.0 / (70.0 * MS as f64 / 1e9))
+    );
 }

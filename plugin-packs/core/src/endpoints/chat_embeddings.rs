@@ -119,6 +119,10 @@ mod tests {
             Some(ResponseData::Embeddings { count: 1 })
         );
         assert_eq!(data(r#"{"data":[{"object":"list"}]}"#), None);
+        let with_usage = r#"{"embedding":[1],"usage":{"prompt_tokens":3,"total_tokens":3}}"#;
+        let parsed = e.parse_response(&chunk(1, with_usage)).unwrap().unwrap();
+        assert_eq!(parsed.usage, None, "AIPerf 0.13 reads no usage here");
+        assert_eq!(data(r#"{"usage":{"prompt_tokens":3}}"#), None);
         assert_eq!(data("[1,2]"), None);
         assert_eq!(data("5"), None);
         let err = e

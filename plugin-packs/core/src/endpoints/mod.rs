@@ -171,7 +171,7 @@ mod test_support {
         "endpoint",
         "embeddings",
         r#"{"endpoint_path":"/v1/embeddings","supports_streaming":false,
-            "produces_tokens":false,"tokenizes_input":true,"metrics_title":"Embeddings"}"#,
+            "produces_tokens":false,"tokenizes_input":true,"metrics_title":"Embeddings Metrics"}"#,
     );
     pub(crate) static NO_METADATA: PluginEntry = entry("endpoint", "bare", "{}");
 

@@ -208,8 +208,8 @@ mod tests {
             HfTeiRankingsEndpoint::create(&context(&cfg, shipped("hf_tei_rankings"))).unwrap();
         let all = [
             (nim.metadata(), "/v1/ranking", "Rankings Metrics"),
-            (cohere.metadata(), "/v2/rerank", "Ranking"),
-            (tei.metadata(), "/rerank", "Ranking"),
+            (cohere.metadata(), "/v2/rerank", "Ranking Metrics"),
+            (tei.metadata(), "/rerank", "Ranking Metrics"),
         ];
         for (m, path, title) in all {
             assert_eq!(m.endpoint_path.as_deref(), Some(path));
@@ -274,6 +274,13 @@ mod tests {
             data(cohere.parse_response(&chunk(1, cohere_body))),
             rankings(1)
         );
+
+        // AIPerf 0.13 reads no usage from a rankings answer.
+        let with_usage = r#"{"rankings":[{"index":0,"logit":1}],"usage":{"prompt_tokens":9}}"#;
+        let parsed = nim.parse_response(&chunk(1, with_usage)).unwrap().unwrap();
+        assert_eq!(parsed.usage, None);
+        let usage_only = r#"{"results":[],"usage":{"prompt_tokens":9}}"#;
+        assert_eq!(cohere.parse_response(&chunk(1, usage_only)), Ok(None));
 
         let tei_body = r#"[{"index":1,"score":0.99},{"index":0,"score":0.01}]"#;
         assert_eq!(data(tei.parse_response(&chunk(1, tei_body))), rankings(2));

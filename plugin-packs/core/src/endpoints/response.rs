@@ -291,22 +291,17 @@ mod fast {
 }
 
 /// An embeddings body: `data[]` of `{"object":"embedding", "embedding":[...]}` items.
+///
+/// Its `usage` block is not read: AIPerf 0.13's embeddings parser ignores it, so a run
+/// reports no server usage (`usage_*` metrics, the Usage table) for these endpoints.
 pub(crate) fn parse_embeddings(
     chunk: &ResponseChunk,
 ) -> Result<Option<ParsedResponse>, ErrorDetails> {
     let Some(object) = decode(chunk)? else {
         return Ok(None);
     };
-    let usage = usage(&object);
     let items = match object.get("data") {
         Some(Value::Array(items)) if !items.is_empty() => items,
-        _ if usage.is_some() => {
-            return Ok(Some(ParsedResponse {
-                recv_ns: chunk.recv_ns,
-                data: ResponseData::Empty,
-                usage,
-            }))
-        }
         _ => return Ok(None),
     };
     let is_embedding =
@@ -333,7 +328,7 @@ pub(crate) fn parse_embeddings(
     Ok(Some(ParsedResponse {
         recv_ns: chunk.recv_ns,
         data,
-        usage,
+        usage: None,
     }))
 }
 
@@ -585,18 +580,14 @@ fn usage_only(chunk: &ResponseChunk, usage: Option<Usage>) -> Option<ParsedRespo
 
 /// Embeddings in any of the shapes servers use (chat-style embeddings answer like
 /// `/v1/embeddings`): `data[]` items of `object: "embedding"`, or `embeddings: [[...]]`,
-/// or `embedding: [...]`.
+/// or `embedding: [...]`. Usage is not read, as AIPerf 0.13 does not read it here.
 pub(crate) fn parse_embeddings_any(
     chunk: &ResponseChunk,
 ) -> Result<Option<ParsedResponse>, ErrorDetails> {
     let Some(object) = decode(chunk)? else {
         return Ok(None);
     };
-    let usage = usage(&object);
-    Ok(match embeddings_in(&object) {
-        Some(count) => Some(parsed(chunk, ResponseData::Embeddings { count }, usage)),
-        None => usage_only(chunk, usage),
-    })
+    Ok(embeddings_in(&object).map(|count| parsed(chunk, ResponseData::Embeddings { count }, None)))
 }
 
 /// How many embeddings an object carries, if it carries any.
@@ -638,7 +629,8 @@ pub(crate) enum RankingsShape {
     Tei,
 }
 
-/// A rankings body; no results is no content.
+/// A rankings body; no results is no content. Usage is not read, as AIPerf 0.13's
+/// rankings parser does not read it.
 pub(crate) fn parse_rankings(
     chunk: &ResponseChunk,
     shape: RankingsShape,
@@ -646,27 +638,23 @@ pub(crate) fn parse_rankings(
     let Some(value) = decode_value(chunk)? else {
         return Ok(None);
     };
-    let (list, usage) = match (&value, shape) {
-        (Value::Array(items), RankingsShape::Tei) => (Some(items), None),
+    let list = match (&value, shape) {
+        (Value::Array(items), RankingsShape::Tei) => Some(items),
         (Value::Object(object), _) => {
             let key = match shape {
                 RankingsShape::Nim => "rankings",
                 RankingsShape::Cohere | RankingsShape::Tei => "results",
             };
-            (object.get(key).and_then(Value::as_array), usage(object))
+            object.get(key).and_then(Value::as_array)
         }
-        _ => (None, None),
+        _ => None,
     };
     // Cohere results that are not objects cannot be results (AIPerf skips them).
     let count = list.map_or(0, |items| match shape {
         RankingsShape::Cohere => items.iter().filter(|i| i.is_object()).count(),
         RankingsShape::Nim | RankingsShape::Tei => items.len(),
     });
-    Ok(if count > 0 {
-        Some(parsed(chunk, ResponseData::Rankings { count }, usage))
-    } else {
-        usage_only(chunk, usage)
-    })
+    Ok((count > 0).then(|| parsed(chunk, ResponseData::Rankings { count }, None)))
 }
 
 /// Hugging Face TGI: a stream event's `token.text` (special tokens are not text), or a
