@@ -251,19 +251,24 @@ fn typed_metadata_getters() {
     );
 }
 
+/// AIPerf 0.13's own categories and plugin manifests (the fixture copies), any language.
+fn aiperf_manifests() -> Registry {
+    Registry::from_inputs(&Inputs {
+        categories: Some(fixture("aiperf-0.13.0/categories.yaml").into()),
+        packs: vec![fixture("aiperf-0.13.0")],
+        options: LoadOptions::any_language(),
+        ..Inputs::default()
+    })
+    .expect("AIPerf 0.13's manifests load")
+}
+
 #[test]
 fn validate_all_reports_per_category() {
     let good = fixture("check-class/acme-good");
     let registry = Registry::load(&[&good]).unwrap();
     assert!(registry.validate_all(true).is_empty());
 
-    let aiperf = Registry::from_inputs(&Inputs {
-        categories: Some(fixture("aiperf-0.13.0/categories.yaml").into()),
-        packs: vec![fixture("aiperf-0.13.0")],
-        options: LoadOptions::any_language(),
-        ..Inputs::default()
-    })
-    .unwrap();
+    let aiperf = aiperf_manifests();
     let problems = aiperf.validate_all(false);
     assert_eq!(problems.len(), 35);
     assert_eq!(
@@ -354,13 +359,7 @@ fn invalid_manifests_do_not_load() {
 fn core_endpoints_carry_aiperfs_metadata() {
     let core_pack = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugin-packs/core");
     let core = Registry::load(&[&core_pack.to_string_lossy()]).expect("core pack loads");
-    let aiperf = Registry::from_inputs(&Inputs {
-        categories: Some(fixture("aiperf-0.13.0/categories.yaml").into()),
-        packs: vec![fixture("aiperf-0.13.0")],
-        options: LoadOptions::any_language(),
-        ..Inputs::default()
-    })
-    .unwrap();
+    let aiperf = aiperf_manifests();
     let names = names(&core, "endpoint");
     assert_eq!(names.len(), 13, "{names:?}");
     for name in &names {
