@@ -602,6 +602,61 @@ fn benchmark_duration_bounds_the_run() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// With no grace period, the requests in flight when the duration ends are cut off, as
+/// AIPerf 0.13 cuts them: recorded in the JSONL, left out of the counts and errors, and
+/// the phase (the window its rates are per second of) ends when they were cancelled.
+#[test]
+fn requests_in_flight_at_the_duration_end_are_cut_off_not_failed() {
+    // Each request takes 50 + 19 × 20 = 430 ms: two rounds of four finish in 1 s.
+    let mock = Mock::start(&["--ttft-ms", "50", "--itl-ms", "20", "--output-tokens", "20"]);
+    let dir = run_dir("duration-cut-off");
+    let args = [
+        "--streaming",
+        "--benchmark-duration",
+        "1",
+        "--benchmark-grace-period",
+        "0",
+        "--concurrency",
+        "4",
+    ];
+    let output = profile(&mock, &dir, &args);
+    let records = read_records(&dir);
+    let cut: Vec<&Value> = records
+        .iter()
+        .filter(|r| r["metadata"]["was_cancelled"] == true)
+        .collect();
+    assert_eq!((records.len(), cut.len()), (12, 4), "{records:#?}");
+    for r in &cut {
+        assert_eq!(r["error"]["code"], 499, "{r}");
+    }
+    let json = read_json(&dir);
+    assert_eq!(stat(&json, "request_count", "avg"), 8.0);
+    assert!(json.get("error_request_count").is_none(), "{json:#}");
+    assert_eq!(json["error_summary"], serde_json::json!([]));
+    let ns = |r: &Value, field: &str| r["metadata"][field].as_u64().expect(field) as f64;
+    let first = records
+        .iter()
+        .map(|r| ns(r, "credit_issued_ns"))
+        .fold(f64::MAX, f64::min);
+    let last = records
+        .iter()
+        .map(|r| ns(r, "request_end_ns"))
+        .fold(0.0, f64::max);
+    let window_s = (last - first) / 1e9;
+    assert!((1.0..1.1).contains(&window_s), "window {window_s} s");
+    let throughput = stat(&json, "request_throughput", "avg");
+    assert!(
+        (throughput - 8.0 / window_s).abs() < 1e-3 * throughput,
+        "{throughput} requests/s over {window_s} s"
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("NOTE: 4 requests in flight when the run stopped were cancelled"),
+        "{stdout}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn request_options_reach_the_payload_and_secrets_stay_out_of_artifacts() {
     let mock = Mock::start(&["--output-tokens", "3"]);

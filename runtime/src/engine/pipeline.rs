@@ -201,7 +201,7 @@ pub(crate) struct PhaseSummary {
     /// Requests cancelled in flight when the phase or the run stopped: in the records
     /// file, not in the counts or metrics (see [`RequestRecord::cut_off`]).
     pub cut_off: u64,
-    /// Earliest start and latest end of the phase's requests.
+    /// Earliest start and latest end of the phase's requests, those cut off included.
     pub span: Option<(Nanos, Nanos)>,
     /// The phase's observation window: from when it began issuing (or its first request's
     /// start, if earlier or unknown) to its last request's end. AIPerf's phase start and
@@ -234,16 +234,18 @@ impl<R: ResultsProcessorProtocol> PhaseTally<R> {
 
     fn add(&mut self, record: &ParsedRecord, metrics: &MetricRecord) {
         let s = &mut self.summary;
-        if record.raw.cut_off {
-            s.cut_off += 1;
-            return;
-        }
-        s.total += 1;
+        // A request cut off by the stop still extends the phase: AIPerf's phase ends
+        // once its cancelled requests are back.
         let (start, end) = (record.raw.start_ns, record.raw.end_ns);
         s.span = Some(
             s.span
                 .map_or((start, end), |(a, b)| (a.min(start), b.max(end))),
         );
+        if record.raw.cut_off {
+            s.cut_off += 1;
+            return;
+        }
+        s.total += 1;
         if let Some(err) = &record.error {
             s.errors += 1;
             match s.error_summary.iter_mut().find(|e| &e.error_details == err) {
