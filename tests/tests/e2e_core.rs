@@ -651,7 +651,25 @@ fn requests_in_flight_at_the_duration_end_are_cut_off_not_failed() {
     );
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
-        stdout.contains("NOTE: 4 requests in flight when the run stopped were cancelled"),
+        stdout.contains(
+            "NOTE: 4 requests in flight when the run stopped were cancelled: they are in \
+             profile_export.jsonl (error 499, was_cancelled) and left out of the metrics, as \
+             in AIPerf."
+        ),
+        "{stdout}"
+    );
+    // Without a records file the note points nowhere.
+    let output = profile(
+        &mock,
+        &dir,
+        &[&args[..], &["--export-level", "summary"]].concat(),
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains(
+            "NOTE: 4 requests in flight when the run stopped were cancelled: they are left \
+             out of the metrics, as in AIPerf."
+        ),
         "{stdout}"
     );
     let _ = std::fs::remove_dir_all(&dir);
@@ -884,7 +902,7 @@ fn sigint_cancels_in_flight_requests_after_the_grace_period_and_keeps_every_reco
         console.contains(
             "NOTE: 4 requests in flight when the run stopped were cancelled: they are in \
              profile_export.jsonl (error 499, was_cancelled) and left out of the metrics, as \
-             AIPerf leaves them out."
+             in AIPerf."
         ),
         "{console}"
     );

@@ -802,6 +802,7 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
                 "the run stopped during the warmup, cancelling its {} in flight",
                 n_requests(w.cut_off)
             ),
+            _ if output.profiling.span.is_none() => "no profiling request was sent".to_owned(),
             _ => "the run stopped before any request finished".to_owned(),
         };
         let note = format!("WARNING: no profiling request finished: {why}.");
@@ -838,13 +839,22 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
     if output.profiling.cut_off > 0 {
         // AIPerf keeps no record of these; the records file keeps them, so say where.
         let n = output.profiling.cut_off;
+        let kept = match config.export_level.writes_records() {
+            true => format!(
+                "{} in {} (error 499, was_cancelled) and",
+                if n == 1 { "it is" } else { "they are" },
+                crate::results::export_file_name(
+                    config.profile_export_prefix.as_deref(),
+                    crate::export::RECORDS_FILE,
+                )
+            ),
+            false => (if n == 1 { "it is" } else { "they are" }).to_owned(),
+        };
         let note = format!(
-            "NOTE: {} in flight when the run stopped {} cancelled: {} in \
-             profile_export.jsonl (error 499, was_cancelled) and left out of the metrics, \
-             as AIPerf leaves them out.",
+            "NOTE: {} in flight when the run stopped {} cancelled: {kept} left out of the \
+             metrics, as in AIPerf.",
             n_requests(n),
             if n == 1 { "was" } else { "were" },
-            if n == 1 { "it is" } else { "they are" },
         );
         tracing::info!("{}", note.trim_start_matches("NOTE: "));
         console.push('\n');
