@@ -379,7 +379,8 @@ fn a_timed_warmup_waits_for_its_requests_unless_given_a_grace_period() {
         if let Some(g) = grace {
             args.extend(["--warmup-grace-period", g]);
         }
-        profile(&mock, &dir, &args);
+        let output = profile(&mock, &dir, &args);
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
         let records = read_records(&dir);
         let warmup: Vec<&Value> = records
             .iter()
@@ -389,12 +390,21 @@ fn a_timed_warmup_waits_for_its_requests_unless_given_a_grace_period() {
             .iter()
             .filter(|r| r["metadata"]["was_cancelled"] == true)
             .count();
-        (warmup.len(), cancelled, read_json(&dir))
+        (warmup.len(), cancelled, read_json(&dir), stdout)
     };
-    let (sent, cancelled, _) = warmup_outcomes(None);
+    let (sent, cancelled, _, stdout) = warmup_outcomes(None);
     assert_eq!((sent, cancelled), (2, 0), "both warmup requests finish");
-    let (sent, cancelled, json) = warmup_outcomes(Some("0.1"));
+    assert!(!stdout.contains("NOTE: "), "{stdout}");
+    let (sent, cancelled, json, stdout) = warmup_outcomes(Some("0.1"));
     assert_eq!((sent, cancelled), (2, 2), "both cut by the grace period");
+    assert!(
+        stdout.contains(
+            "NOTE: 2 requests in flight when the warmup stopped were cancelled: they are in \
+             profile_export.jsonl (error 499, was_cancelled) and left out of the metrics, as \
+             in AIPerf."
+        ),
+        "{stdout}"
+    );
     assert_eq!(json["input_config"]["phases"][0]["grace_period"], 0.1);
     assert_eq!(stat(&json, "request_count", "avg"), 2.0);
     let _ = std::fs::remove_dir_all(&dir);

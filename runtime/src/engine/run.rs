@@ -836,25 +836,35 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         console.push_str(&note);
         console.push('\n');
     }
-    if output.profiling.cut_off > 0 {
-        // AIPerf keeps no record of these; the records file keeps them, so say where.
-        let n = output.profiling.cut_off;
+    // AIPerf keeps no record of requests cut off by a stop; the records file keeps them,
+    // so say how many and where.
+    let warmup_cut_off = output.warmup.as_ref().map_or(0, |w| w.cut_off);
+    for (n, stopped) in [
+        (warmup_cut_off, "the warmup stopped"),
+        (output.profiling.cut_off, "the run stopped"),
+    ] {
+        if n == 0 {
+            continue;
+        }
+        let (they, were) = if n == 1 {
+            ("it is", "was")
+        } else {
+            ("they are", "were")
+        };
         let kept = match config.export_level.writes_records() {
             true => format!(
-                "{} in {} (error 499, was_cancelled) and",
-                if n == 1 { "it is" } else { "they are" },
+                "{they} in {} (error 499, was_cancelled) and",
                 crate::results::export_file_name(
                     config.profile_export_prefix.as_deref(),
                     crate::export::RECORDS_FILE,
                 )
             ),
-            false => (if n == 1 { "it is" } else { "they are" }).to_owned(),
+            false => they.to_owned(),
         };
         let note = format!(
-            "NOTE: {} in flight when the run stopped {} cancelled: {kept} left out of the \
+            "NOTE: {} in flight when {stopped} {were} cancelled: {kept} left out of the \
              metrics, as in AIPerf.",
             n_requests(n),
-            if n == 1 { "was" } else { "were" },
         );
         tracing::info!("{}", note.trim_start_matches("NOTE: "));
         console.push('\n');
