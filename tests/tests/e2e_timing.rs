@@ -716,6 +716,25 @@ fn synthetic_conversations_send_their_history_after_each_delay() {
             assert!((30.0..40.0).contains(&gap), "{id}: {gap} ms of think time");
         }
     }
+    // Both limits at once, over two workers: the session limit stops new sessions
+    // without using up a request the started ones still have to send.
+    profile(
+        &mock,
+        &dir,
+        &[
+            "--conversation-num",
+            "3",
+            "--conversation-turn-mean",
+            "3",
+            "--request-count",
+            "9",
+            "--concurrency",
+            "2",
+        ],
+    );
+    let records = read_records(&dir);
+    assert_eq!(records.len(), 9, "three sessions of three turns");
+    assert!(sessions(&records).values().all(|turns| turns.len() == 3));
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -513,14 +513,17 @@ async fn run_phase<P: PluginSet>(
         if shared.stop.load(Ordering::Relaxed) || past_deadline(now) {
             break;
         }
-        let credit = shared.credits[phase_idx].fetch_add(1, Ordering::Relaxed);
-        if plan.count.is_some_and(|c| credit >= c) {
-            break;
-        }
+        // The session limit first: a credit taken for a session that may not start would
+        // be lost to the later turns of those that did (3 sessions of 3 turns with
+        // --request-count 9 sent 8 at --concurrency 2).
         if plan
             .sessions
             .is_some_and(|n| shared.sessions[phase_idx].fetch_add(1, Ordering::Relaxed) >= n)
         {
+            break;
+        }
+        let credit = shared.credits[phase_idx].fetch_add(1, Ordering::Relaxed);
+        if plan.count.is_some_and(|c| credit >= c) {
             break;
         }
         let (conversation, turn, turns) = match session {
