@@ -512,7 +512,7 @@ fn concurrency_ramp_ends_when_the_count_is_reached() {
     core_binary();
     let mock = Mock::start(&["--ttft-ms", "20", "--output-tokens", "2"]);
     let dir = run_dir("conc-ramp-count");
-    // The second worker's first slot comes after 16.7 s of the ramp; eight requests take
+    // The second worker's first slot comes after 33.3 s of the ramp; eight requests take
     // a quarter of a second on the first one, and the run must end with them.
     let started = std::time::Instant::now();
     profile(
@@ -534,6 +534,48 @@ fn concurrency_ramp_ends_when_the_count_is_reached() {
     let took = started.elapsed().as_secs_f64();
     assert_eq!(read_records(&dir).len(), 8);
     assert!(took < 5.0, "the run took {took:.1} s for 8 requests");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A concurrency ramp steps as AIPerf's does: the k-th slot opens once the ramp reaches
+/// k, so from 1 to 4 over 1 s the second request in flight starts at 333 ms, not when the
+/// value rounds to 2 (167 ms).
+#[test]
+fn concurrency_ramp_opens_each_slot_when_the_ramp_reaches_it() {
+    core_binary();
+    let mock = Mock::start(&["--ttft-ms", "100", "--output-tokens", "1"]);
+    let dir = run_dir("conc-ramp-steps");
+    profile(
+        &mock,
+        &dir,
+        &[
+            "--concurrency",
+            "4",
+            "--concurrency-ramp-duration",
+            "1",
+            "--request-count",
+            "20",
+            "--workers",
+            "1",
+        ],
+    );
+    let records = read_records(&dir);
+    assert_eq!(records.len(), 20);
+    let spans: Vec<(i128, i128)> = records
+        .iter()
+        .map(|r| (ns(r, "request_start_ns"), ns(r, "request_end_ns")))
+        .collect();
+    let zero = spans.iter().map(|s| s.0).min().unwrap_or(0);
+    // The first request to start while another is in flight.
+    let overlapping = spans
+        .iter()
+        .filter(|(start, _)| spans.iter().any(|(s, e)| s < start && start < e))
+        .map(|(start, _)| (start - zero) as f64 / 1e6)
+        .fold(f64::MAX, f64::min);
+    assert!(
+        (330.0..400.0).contains(&overlapping),
+        "a second request in flight from {overlapping} ms"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -665,7 +665,8 @@ fn ramp_from_one<P: PluginSet>(
 }
 
 /// Raises this worker's share of some slots (concurrency, prefill) along the ramp, in
-/// whole slots.
+/// whole slots: a slot count takes effect once the ramp's value reaches it, as AIPerf's
+/// discrete steps do (from 1 to 4 over 1 s: 2 at 333 ms, 3 at 667 ms, 4 at 1 s).
 async fn ramp_concurrency<R: crate::protocols::RampProtocol>(
     ramp: R,
     slots: Slots,
@@ -680,7 +681,8 @@ async fn ramp_concurrency<R: crate::protocols::RampProtocol>(
         let elapsed_s = clock.now().saturating_sub(start) as f64 / 1e9;
         let value = ramp.value_at(elapsed_s);
         let overall = match value {
-            Some(v) => (v.round().max(1.0) as u32).min(total.unwrap_or(u32::MAX)),
+            // The tolerance keeps a step due at this instant from rounding down.
+            Some(v) => ((v + 1e-9).floor().max(1.0) as u32).min(total.unwrap_or(u32::MAX)),
             None => total.unwrap_or(1),
         };
         slots.set_capacity(concurrency_share(Some(overall), share.id, share.count).unwrap_or(0));
