@@ -54,6 +54,16 @@ fn mean_and_cv(samples: &[f64]) -> (f64, f64) {
     (mean, var.sqrt() / mean)
 }
 
+/// Seconds from the profiling phase's start (the summary's `start_time`, local time to
+/// the microsecond, read from its seconds-of-the-minute part: time zones differ from UTC
+/// by whole minutes) to the wall-clock instant `ns`, for runs shorter than a minute.
+fn since_start(json: &Value, ns: i128) -> f64 {
+    let text = json["start_time"].as_str().expect("start_time");
+    let tail = text.rsplit(':').next().unwrap_or_default();
+    let start_s: f64 = tail.parse().unwrap_or_else(|_| panic!("time {text}"));
+    ((ns % 60_000_000_000) as f64 / 1e9 - start_s).rem_euclid(60.0)
+}
+
 fn write_file(dir: &Path, name: &str, content: &str) -> PathBuf {
     std::fs::create_dir_all(dir).expect("input dir");
     let path = dir.join(name);
@@ -181,18 +191,11 @@ fn rates_are_per_second_of_the_phase_window() {
         ),
     );
     let trace = trace.to_str().expect("utf-8 path");
-    // Seconds from `start_time` (local time to the microsecond, read from its
-    // seconds-of-the-minute part) to each request's intended send, in schedule order.
+    // Seconds from the phase's start to each request's intended send, in order.
     let leads = |json: &Value, records: &[Value]| -> Vec<f64> {
-        let text = json["start_time"].as_str().expect("start_time");
-        let tail = text.rsplit(':').next().unwrap_or_default();
-        let start_s: f64 = tail.parse().unwrap_or_else(|_| panic!("time {text}"));
         let mut credits: Vec<i128> = records.iter().map(|r| ns(r, "credit_issued_ns")).collect();
         credits.sort_unstable();
-        credits
-            .into_iter()
-            .map(|c| ((c % 60_000_000_000) as f64 / 1e9 - start_s).rem_euclid(60.0))
-            .collect()
+        credits.into_iter().map(|c| since_start(json, c)).collect()
     };
     let args = [
         "--input-file",
@@ -481,7 +484,11 @@ fn linear_rate_ramp_sends_at_the_ramped_rate() {
     );
     let records = read_records(&dir);
     assert_eq!(records.len(), 150);
-    let intended: Vec<f64> = schedule(&records).iter().map(|r| r.0 / 1e3).collect();
+    let json = read_json(&dir);
+    let intended: Vec<f64> = schedule(&records)
+        .iter()
+        .map(|r| since_start(&json, ns(r.2, "credit_issued_ns")))
+        .collect();
     // A constant pattern sends one request per unit of the rate's integral, so each
     // second holds the integral of the ramped rate over it, give or take one request.
     for second in 0..4 {

@@ -61,8 +61,9 @@ fn secs_to_ns(secs: f64) -> u64 {
 
 // ------------------------------------------------------------------------ constant
 
-/// Requests exactly `1/rate` apart. Worker `i` of `N` starts `i/rate` late so that the
-/// merged schedule of all workers is evenly spaced at the total rate.
+/// Requests exactly `1/rate` apart, the first one interval after the phase's start, as
+/// AIPerf 0.13 schedules it. Worker `i` of `N` starts at `(i+1)/rate` so that the merged
+/// schedule of all workers is evenly spaced at the total rate.
 #[derive(Debug, Clone)]
 pub struct ConstantArrival {
     total_rate: f64,
@@ -77,7 +78,7 @@ pub struct ConstantArrival {
 
 impl ConstantArrival {
     pub fn new(total_rate: f64, share: WorkerShare) -> Self {
-        let offset_s = f64::from(share.id) / total_rate;
+        let offset_s = (f64::from(share.id) + 1.0) / total_rate;
         ConstantArrival {
             total_rate,
             share,
@@ -131,8 +132,8 @@ impl ArrivalPatternProtocol for ConstantArrival {
 
 /// Exponentially distributed intervals: a Poisson process of rate `rate/N` per worker.
 ///
-/// Worker 0 sends its first request at once, as AIPerf does; the other workers start
-/// after one exponential interval, so the run does not open with a burst of N requests.
+/// Every worker's first request comes one interval after the phase's start, as AIPerf
+/// 0.13 schedules its first (a Poisson process started at the phase's start).
 ///
 /// A bounded phase (a duration, a request count, or both) draws its arrivals from the
 /// Poisson process *conditioned on the count its rate implies*: `rate x duration`
@@ -149,7 +150,6 @@ pub struct PoissonArrival {
     share: WorkerShare,
     exp: Exp<f64>,
     rng: StdRng,
-    started: bool,
     window: Option<Window>,
 }
 
@@ -231,7 +231,6 @@ impl PoissonArrival {
             share,
             exp,
             rng,
-            started: false,
             window: None,
         })
     }
@@ -268,17 +267,6 @@ impl Plugin for PoissonArrival {
 
 impl ArrivalPatternProtocol for PoissonArrival {
     fn next_interval_ns(&mut self) -> Option<u64> {
-        if !self.started {
-            self.started = true;
-            if self.share.id == 0 {
-                // The arrival at once is one of worker 0's share (worker 0 has one
-                // whenever the window has any).
-                if let Some(w) = &mut self.window {
-                    w.left = w.left.saturating_sub(1);
-                }
-                return Some(0);
-            }
-        }
         let Some(w) = &mut self.window else {
             return Some(secs_to_ns(self.exp.sample(&mut self.rng)));
         };
@@ -322,7 +310,8 @@ impl ArrivalPatternProtocol for PoissonArrival {
 /// not a gamma process (as N grows it tends to Poisson and the smoothness asked for is
 /// lost). So every worker draws the *same* sequence of intervals at the run's total rate
 /// (seeded alike, see [`shared_stream_rng`]) and keeps every `count`-th arrival, starting
-/// with arrival `id`; arrival 0 is at once. The union over workers is then exactly the
+/// with arrival `id + 1`; arrival 1 comes one interval after the phase's start, as
+/// AIPerf 0.13 schedules it. The union over workers is then exactly the
 /// one gamma process of the total rate. The price is `count` draws per request sent, a
 /// few tens of nanoseconds each. A rate change applies to the draws made after it; a
 /// worker draws ahead to its own next arrival, so during a ramp the workers' views of the
@@ -414,8 +403,9 @@ impl ArrivalPatternProtocol for GammaArrival {
     fn next_interval_ns(&mut self) -> Option<u64> {
         if !self.started {
             self.started = true;
-            // Arrival 0 of the shared sequence is at once; worker `id` owns arrival `id`.
-            return Some(self.advance(self.share.id));
+            // Arrival k of the shared sequence is k intervals in; worker `id` owns
+            // arrival `id + 1` first.
+            return Some(self.advance(self.share.id + 1));
         }
         Some(self.advance(self.share.count))
     }
@@ -479,7 +469,7 @@ mod tests {
     #[test]
     fn poisson_intervals_have_mean_one_over_rate_and_cv_one() {
         let mut p = poisson(200.0, 0, 1, 42);
-        assert_eq!(p.next_interval_ns(), Some(0), "worker 0 starts at once");
+        // The first interval is one of them: the process starts at the phase's start.
         let samples: Vec<f64> = (0..100_000)
             .map(|_| p.next_interval_ns().unwrap() as f64 / 1e9)
             .collect();
@@ -564,7 +554,8 @@ mod tests {
         let all = merged_bounded(args, 2, 3_100);
         let inside = all.iter().filter(|&&t| t < 30_000_000_000).count();
         assert_eq!(inside, 6_000);
-        assert_eq!(all[0], 0, "worker 0 still starts at once");
+        // The first arrival is an interval in (5 ms on average), not at the start.
+        assert!((1..50_000_000).contains(&all[0]), "first at {} ns", all[0]);
         // The gaps inside the window are those of a Poisson process: CV 1.
         let gaps: Vec<f64> = all[..6_000]
             .windows(2)
@@ -622,10 +613,10 @@ mod tests {
         let cfg = config(&["-m", "m", "--request-rate", "4"]);
         let mut single = ConstantArrival::create(&worker_context(&cfg, 0, 1)).unwrap();
         let first: Vec<_> = (0..4).map(|_| single.next_interval_ns().unwrap()).collect();
-        assert_eq!(first, vec![0, 250_000_000, 250_000_000, 250_000_000]);
+        assert_eq!(first, vec![250_000_000; 4], "the first one interval in");
 
         // Four workers at 4 req/s in total: each sends every second, offset by 250 ms, and
-        // the merged schedule is 0, 250, 500, 750, 1000, ... ms.
+        // the merged schedule is 250, 500, 750, 1000, ... ms.
         let mut merged = Vec::new();
         for id in 0..4 {
             let mut w = ConstantArrival::create(&worker_context(&cfg, id, 4)).unwrap();
@@ -636,14 +627,14 @@ mod tests {
             }
         }
         merged.sort_unstable();
-        let expected: Vec<u64> = (0..12).map(|k| k * 250_000_000).collect();
+        let expected: Vec<u64> = (1..=12).map(|k| k * 250_000_000).collect();
         assert_eq!(merged, expected);
     }
 
     #[test]
     fn constant_non_integral_period_does_not_drift() {
         let mut c = ConstantArrival::new(3.0, WorkerShare { id: 0, count: 1 });
-        let total: u64 = (0..=3_000_000).map(|_| c.next_interval_ns().unwrap()).sum();
+        let total: u64 = (0..3_000_000).map(|_| c.next_interval_ns().unwrap()).sum();
         // 3,000,000 periods of 1/3 s = exactly 1,000,000 s, within a nanosecond.
         assert!(total.abs_diff(1_000_000_000_000_000) <= 1, "total {total}");
     }
@@ -689,7 +680,6 @@ mod tests {
         for (shape, expected_cv) in [(0.5, 2f64.sqrt()), (1.0, 1.0), (4.0, 0.5)] {
             let mut g = gamma(500.0, Some(shape), 0, 1, 11);
             assert_eq!(g.shape(), shape);
-            assert_eq!(g.next_interval_ns(), Some(0), "arrival 0 is at once");
             let samples: Vec<f64> = (0..200_000)
                 .map(|_| g.next_interval_ns().unwrap() as f64 / 1e9)
                 .collect();
@@ -721,9 +711,9 @@ mod tests {
             .flat_map(|id| instants(&mut gamma(1000.0, Some(0.5), id, 4, 7), 1000))
             .collect();
         merged.sort_unstable();
-        // Arrival 0 at once, so the single worker's k-th instant is merged arrival k.
-        assert_eq!(merged[0], 0);
-        for (k, (a, b)) in merged.iter().skip(1).zip(&single[1..]).enumerate() {
+        // The single worker's k-th instant is merged arrival k.
+        assert!(merged[0] > 0, "the first arrival is an interval in");
+        for (k, (a, b)) in merged.iter().zip(&single).enumerate() {
             assert!(a.abs_diff(*b) <= 2, "arrival {k}: {a} vs {b}");
         }
         // So the merged process keeps the requested burstiness.

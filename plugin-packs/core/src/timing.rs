@@ -71,17 +71,18 @@ mod tests {
     use crate::test_config::{config, worker_context};
     use aiperf_runtime::plugin::WorkerShare;
 
+    /// As AIPerf 0.13: the first request is one interval after the start, not at it.
     #[test]
-    fn first_credit_is_now_then_follows_the_schedule() {
+    fn first_credit_is_one_interval_in_then_follows_the_schedule() {
         let mut strategy = RequestRateStrategy::new();
         let mut arrivals = ConstantArrival::new(10.0, WorkerShare { id: 0, count: 1 });
         assert_eq!(
             strategy.next_credit(&mut arrivals, 5_000),
-            NextCredit::At(5_000)
+            NextCredit::At(100_005_000)
         );
         assert_eq!(
             strategy.next_credit(&mut arrivals, 5_000),
-            NextCredit::At(100_005_000)
+            NextCredit::At(200_005_000)
         );
     }
 
@@ -101,7 +102,10 @@ mod tests {
         // 100 req/s over two workers: worker 1 is offset by 10 ms, however late it began.
         assert_eq!(
             first_calls,
-            [NextCredit::At(start), NextCredit::At(start + 10_000_000)]
+            [
+                NextCredit::At(start + 10_000_000),
+                NextCredit::At(start + 20_000_000)
+            ]
         );
     }
 
@@ -114,7 +118,7 @@ mod tests {
             let NextCredit::At(at) = strategy.next_credit(&mut arrivals, now) else {
                 panic!("constant pattern must pace");
             };
-            assert_eq!(at, k * 1_000_000);
+            assert_eq!(at, (k + 1) * 1_000_000);
             // The worker is always late, by a varying amount.
             now = at + 1_700_000 + (k % 7) * 100_000;
         }
@@ -127,11 +131,11 @@ mod tests {
         let mut strategy = RequestRateStrategy::new();
         assert_eq!(
             strategy.next_credit(&mut arrivals, 0),
-            NextCredit::At(20_000_000)
+            NextCredit::At(30_000_000)
         );
         assert_eq!(
             strategy.next_credit(&mut arrivals, 0),
-            NextCredit::At(60_000_000)
+            NextCredit::At(70_000_000)
         );
     }
 
