@@ -1025,6 +1025,24 @@ fn a_share_of_requests_is_cancelled_on_purpose() {
         .count();
     // 25% of 200, binomial sd ≈ 6.
     assert!((30..=70).contains(&cancelled), "{cancelled} cancelled");
+    // In AIPerf's words, stamped where the request ended.
+    for r in records
+        .iter()
+        .filter(|r| r["metadata"]["was_cancelled"] == true)
+    {
+        assert_eq!(
+            r["error"]["message"], "Request cancelled 0.010s after being sent",
+            "{r}"
+        );
+        assert_eq!(
+            r["metadata"]["cancellation_time_ns"], r["metadata"]["request_end_ns"],
+            "{r}"
+        );
+    }
+    assert!(records
+        .iter()
+        .filter(|r| r["metadata"]["was_cancelled"] == false)
+        .all(|r| r["metadata"].get("cancellation_time_ns").is_none()));
     let json = read_json(&dir);
     assert_eq!(
         stat(&json, "request_count", "avg") as usize,

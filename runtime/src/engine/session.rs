@@ -354,13 +354,20 @@ where
             // every request's task larger and over-aligned (see `engine::cancel::race`).
             Some(after) => {
                 match race(Box::pin(monoio::time::sleep(after)), ctx.cancel.fired()).await {
-                    Either::Left(()) => ("cancelled by --request-cancellation-rate", false),
-                    Either::Right(()) => (stopped, true),
+                    // AIPerf's words for a --request-cancellation-rate cancellation.
+                    Either::Left(()) => (
+                        format!(
+                            "Request cancelled {:.3}s after being sent",
+                            after.as_secs_f64()
+                        ),
+                        false,
+                    ),
+                    Either::Right(()) => (stopped.to_owned(), true),
                 }
             }
             None => {
                 ctx.cancel.fired().await;
-                (stopped, true)
+                (stopped.to_owned(), true)
             }
         }
     };
@@ -379,7 +386,7 @@ where
         },
     };
     if let Some((why, cut_off)) = cancelled {
-        mark_cancelled(&mut record, shared.clock.now(), why);
+        mark_cancelled(&mut record, shared.clock.now(), &why);
         record.cut_off = cut_off && record.outcome == Some(crate::record::Outcome::Cancelled);
     }
     record.event_tap = None;

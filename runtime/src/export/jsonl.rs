@@ -295,6 +295,11 @@ fn write_metadata(
     }
     line.extend_from_slice(b"\",\"was_cancelled\":");
     line.extend_from_slice(if cancelled { b"true" } else { b"false" });
+    if cancelled {
+        // AIPerf stamps the cancellation where the request ended.
+        line.extend_from_slice(b",\"cancellation_time_ns\":");
+        write_int(line, clock.wall_ns(raw.end_ns));
+    }
     line.extend_from_slice(b",\"context_overflow_skip\":false,\"agent_depth\":0");
     if !raw.x_correlation_id.is_empty() {
         line.extend_from_slice(b",\"root_correlation_id\":");
@@ -410,6 +415,7 @@ mod tests {
         let phase = raw.phase.unwrap_or(Phase::Profiling);
         let wall = |ns| Json::int(clock.wall_ns(ns));
         let opt_str = |s: &str| (!s.is_empty()).then(|| Json::str(s));
+        let cancelled = raw.was_cancelled || record.outcome == Outcome::Cancelled;
         let conversation_id = ids
             .get(raw.conversation_index)
             .cloned()
@@ -418,7 +424,7 @@ mod tests {
             Phase::Warmup => 0,
             Phase::Profiling => u32::from(has_warmup),
         };
-        let fields: [(&str, Option<Json>); 20] = [
+        let fields: [(&str, Option<Json>); 21] = [
             ("session_num", Some(Json::int(raw.credit_index))),
             ("x_request_id", opt_str(&raw.x_request_id)),
             ("x_correlation_id", opt_str(&raw.x_correlation_id)),
@@ -441,12 +447,8 @@ mod tests {
             ),
             ("phase_name", Some(Json::str(phase.as_str()))),
             ("phase_kind", Some(Json::str(phase.as_str()))),
-            (
-                "was_cancelled",
-                Some(Json::Bool(
-                    raw.was_cancelled || record.outcome == Outcome::Cancelled,
-                )),
-            ),
+            ("was_cancelled", Some(Json::Bool(cancelled))),
+            ("cancellation_time_ns", cancelled.then(|| wall(raw.end_ns))),
             ("context_overflow_skip", Some(Json::Bool(false))),
             ("agent_depth", Some(Json::int(0))),
             ("root_correlation_id", opt_str(&raw.x_correlation_id)),
