@@ -237,6 +237,10 @@ pub struct RequestRecord {
     pub bytes_received: u64,
     /// Request bytes written (head and body; before TLS encryption).
     pub bytes_sent: u64,
+    /// The request's body bytes, and the response's after de-chunking: what aiohttp's
+    /// trace counts, so AIPerf's `http_req_data_sent` and `http_req_data_received`.
+    pub body_bytes_sent: u64,
+    pub body_bytes_received: u64,
     /// Buffers handed to the transport for the request: one per attempt's write, as
     /// aiohttp counts the chunks it hands to its transport, not the syscalls under them.
     pub writes: u32,
@@ -350,6 +354,10 @@ impl RequestRecord {
         self.reads = self.reads.saturating_add(part.reads);
         self.bytes_received = self.bytes_received.saturating_add(part.bytes_received);
         self.bytes_sent = self.bytes_sent.saturating_add(part.bytes_sent);
+        self.body_bytes_received = self
+            .body_bytes_received
+            .saturating_add(part.body_bytes_received);
+        self.body_bytes_sent = self.body_bytes_sent.saturating_add(part.body_bytes_sent);
         self.writes = self.writes.saturating_add(part.writes);
     }
 }

@@ -698,6 +698,8 @@ async fn exchange(
     let write_start = clock.now();
     rec.write_start_ns = Some(write_start);
     rec.bytes_sent = out.len() as u64;
+    let head = memchr::memmem::find(&out, b"\r\n\r\n").map_or(out.len(), |end| end + 4);
+    rec.body_bytes_sent = (out.len() - head) as u64;
     rec.writes = 1;
     let (res, out) = stream.write_all(out).await;
     let sent = clock.now();

@@ -421,6 +421,7 @@ impl Body {
                     .unwrap_or(usize::MAX)
                     .min(bytes.len());
                 let (data, extra) = bytes.split_at(take);
+                rec.body_bytes_received += data.len() as u64;
                 self.sink.deliver(data, now, framer, &mut rec.responses);
                 self.remaining -= take as u64;
                 if self.remaining == 0 {
@@ -432,8 +433,11 @@ impl Body {
             BodyFraming::Chunked => {
                 let sink = &mut self.sink;
                 let responses = &mut rec.responses;
-                let decoded =
-                    chunked.decode(bytes, |data| sink.deliver(data, now, framer, responses));
+                let body_bytes = &mut rec.body_bytes_received;
+                let decoded = chunked.decode(bytes, |data| {
+                    *body_bytes += data.len() as u64;
+                    sink.deliver(data, now, framer, responses)
+                });
                 match decoded {
                     Ok(d) if d.done => {
                         Step::Done(self.complete(d.consumed == bytes.len(), now, framer, rec))
@@ -448,6 +452,7 @@ impl Body {
                 }
             }
             BodyFraming::UntilClose => {
+                rec.body_bytes_received += bytes.len() as u64;
                 self.sink.deliver(bytes, now, framer, &mut rec.responses);
                 Step::More
             }

@@ -367,9 +367,15 @@ fn compute_http_trace(raw: &RequestRecord, out: &mut MetricRecord) {
     }
     let reused = f64::from(u8::from(raw.connection_reused));
     put(out, "http_req_connection_reused", reused, "ratio");
-    put(out, "http_req_data_sent", kb(raw.bytes_sent), "KB");
+    // Body bytes, as aiohttp's trace counts them for AIPerf.
+    put(out, "http_req_data_sent", kb(raw.body_bytes_sent), "KB");
     put(out, "http_req_chunks_sent", f64::from(raw.writes), "count");
-    put(out, "http_req_data_received", kb(raw.bytes_received), "KB");
+    put(
+        out,
+        "http_req_data_received",
+        kb(raw.body_bytes_received),
+        "KB",
+    );
     put(
         out,
         "http_req_chunks_received",

@@ -812,9 +812,9 @@ fn http_trace_metrics_on_a_new_connection() {
     rec.raw.first_byte_ns = Some(30 * MS); // the head
     rec.raw.body_first_ns = Some(32 * MS);
     rec.raw.end_ns = 48 * MS;
-    rec.raw.bytes_sent = 2048;
+    rec.raw.body_bytes_sent = 2048;
     rec.raw.writes = 1;
-    rec.raw.bytes_received = 512;
+    rec.raw.body_bytes_received = 512;
     rec.raw.reads = 5;
     let m = compute(&rec, true);
     let http: Vec<_> = tags(&m)

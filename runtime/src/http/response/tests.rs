@@ -17,6 +17,8 @@ struct Seen {
     retry_after: Option<String>,
     event_stream: bool,
     events: Vec<(Option<String>, Vec<u8>)>,
+    /// Body bytes after de-chunking (AIPerf's `http_req_data_received`).
+    body_bytes: u64,
 }
 
 /// Feeds `stream` cut at `cuts` (read `i` completes at `i + 1` ms), then closes the
@@ -53,6 +55,7 @@ fn parse_cut(stream: &[u8], cuts: &[usize], sse: bool) -> (Seen, RequestRecord) 
         error: rec.error.clone(),
         retry_after: rec.retry_after.clone(),
         event_stream: rec.event_stream,
+        body_bytes: rec.body_bytes_received,
         events: rec
             .responses
             .iter()
@@ -155,6 +158,8 @@ fn bc01_chunked_sse_with_done() {
         ),
         (Some(200), None, true, false)
     );
+    // The body without its chunk framing, and no head.
+    assert_eq!(seen.body_bytes, body.len() as u64);
 }
 
 #[test]
@@ -253,6 +258,7 @@ fn interim_head_then_json_body() {
     let seen = check_every_grouping(stream.as_bytes(), false);
     assert_eq!(seen.events, [(None, body.as_bytes().to_vec())]);
     assert_eq!((seen.outcome, seen.event_stream), (None, false));
+    assert_eq!(seen.body_bytes, body.len() as u64);
 }
 
 #[test]
