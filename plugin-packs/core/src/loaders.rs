@@ -696,11 +696,18 @@ fn read_turn<T: TokenizerProtocol>(
             turn.texts = row.strings(key)?;
         }
     }
-    turn.images = row.strings("image")?;
-    turn.images.extend(row.strings("images")?);
+    let mut images = row.strings("image")?;
+    images.extend(row.strings("images")?);
+    turn.images = images
+        .into_iter()
+        .map(|image| image_url(row, image))
+        .collect::<Result<_, _>>()?;
     let mut audios = row.strings("audio")?;
     audios.extend(row.strings("audios")?);
-    turn.audios = audios.into_iter().map(audio_url).collect();
+    turn.audios = audios
+        .into_iter()
+        .map(|audio| audio_url(row, audio))
+        .collect::<Result<_, _>>()?;
     if turn.texts.is_empty() && turn.images.is_empty() && turn.audios.is_empty() {
         return Err(row
             .place
@@ -745,19 +752,56 @@ fn named_texts(row: &Row<'_>, items: &[Value], turn: &mut Turn) -> Result<(), Pl
     Ok(())
 }
 
-/// AIPerf's `format,base64` audio as a data URL; URLs and data URLs unchanged.
-fn audio_url(audio: String) -> String {
-    if audio.starts_with("data:") || audio.contains("://") {
-        return audio;
+/// An image as sent: URLs and data URLs unchanged, anything else a local file (relative
+/// to the working directory, as AIPerf opens it) sent as a data URL of its own format.
+/// AIPerf re-encodes the file with PIL; its bytes go here as they are.
+fn image_url(row: &Row<'_>, image: String) -> Result<String, PluginError> {
+    if image.starts_with("data:") || image.contains("://") {
+        return Ok(image);
     }
-    match audio.split_once(',') {
-        Some((format, data))
-            if !format.is_empty() && format.bytes().all(|b| b.is_ascii_alphanumeric()) =>
-        {
-            format!("data:audio/{format};base64,{data}")
+    let bytes = read_media(row, &image)?;
+    let mime = match bytes.as_slice() {
+        [0x89, b'P', b'N', b'G', ..] => "image/png",
+        [0xFF, 0xD8, 0xFF, ..] => "image/jpeg",
+        [b'G', b'I', b'F', b'8', ..] => "image/gif",
+        [b'B', b'M', ..] => "image/bmp",
+        [b'R', b'I', b'F', b'F', _, _, _, _, b'W', b'E', b'B', b'P', ..] => "image/webp",
+        _ => {
+            return Err(row.place.error(format_args!(
+                "image file `{image}` is not a PNG, JPEG, GIF, BMP or WebP image"
+            )))
         }
-        _ => audio,
+    };
+    Ok(crate::media::data_url(mime, &bytes))
+}
+
+/// Audio as sent: URLs and data URLs unchanged, AIPerf's `format,base64` as a data URL,
+/// and a local `.wav` or `.mp3` file (as AIPerf reads one) as a data URL of its bytes.
+fn audio_url(row: &Row<'_>, audio: String) -> Result<String, PluginError> {
+    if audio.starts_with("data:") || audio.contains("://") {
+        return Ok(audio);
     }
+    if let Some((format, data)) = audio.split_once(',') {
+        if !format.is_empty() && format.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Ok(format!("data:audio/{format};base64,{data}"));
+        }
+    }
+    let lower = audio.to_ascii_lowercase();
+    let mime = if lower.ends_with(".wav") {
+        "audio/wav"
+    } else if lower.ends_with(".mp3") {
+        "audio/mp3"
+    } else {
+        return Err(row.place.error(format_args!(
+            "audio `{audio}` is neither a URL, `wav,<base64>`/`mp3,<base64>`, nor a `.wav` \
+             or `.mp3` file"
+        )));
+    };
+    Ok(crate::media::data_url(mime, &read_media(row, &audio)?))
+}
+
+fn read_media(row: &Row<'_>, path: &str) -> Result<Vec<u8>, PluginError> {
+    std::fs::read(path).map_err(|e| row.place.error(format_args!("cannot read `{path}`: {e}")))
 }
 
 impl Plugin for SingleTurnLoader {
@@ -1399,6 +1443,55 @@ mod tests {
                 .contains("st.jsonl:1: `extra` must be an object of body fields"),
             "{err}"
         );
+    }
+
+    /// Local media files are sent as data URLs of their bytes, as AIPerf encodes them;
+    /// a file that cannot be read or is no image is an error naming the row.
+    #[test]
+    fn local_media_files_become_data_urls() {
+        let tok = tokenizer();
+        let dir = std::env::temp_dir().join(format!("aiperf-media-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut rng = crate::rng::stream_rng(Some(1), "test.media", 0);
+        let png = crate::media::png(4, 3, &mut rng);
+        let wav = crate::media::wav(0.01, 8000, &mut rng);
+        let (png_path, wav_path) = (dir.join("a.png"), dir.join("b.WAV"));
+        std::fs::write(&png_path, &png).unwrap();
+        std::fs::write(&wav_path, &wav).unwrap();
+        std::fs::write(dir.join("c.txt"), "not an image").unwrap();
+        let row = format!(
+            r#"{{"image": "{}", "audio": "{}"}}"#,
+            png_path.display(),
+            wav_path.display()
+        );
+        let c = single_turn(&[]).load(&row, "st.jsonl", &tok).unwrap();
+        let turn = &c[0].turns[0];
+        assert_eq!(turn.images, [crate::media::data_url("image/png", &png)]);
+        assert_eq!(turn.audios, [crate::media::data_url("audio/wav", &wav)]);
+        for (row, expected) in [
+            (
+                format!(r#"{{"image": "{}/missing.png"}}"#, dir.display()),
+                format!("st.jsonl:1: cannot read `{}/missing.png`: ", dir.display()),
+            ),
+            (
+                format!(r#"{{"images": ["{}/c.txt"]}}"#, dir.display()),
+                format!(
+                    "st.jsonl:1: image file `{}/c.txt` is not a PNG, JPEG, GIF, BMP or WebP \
+                     image",
+                    dir.display()
+                ),
+            ),
+            (
+                r#"{"audio": "clip.ogg"}"#.to_owned(),
+                "st.jsonl:1: audio `clip.ogg` is neither a URL, `wav,<base64>`/`mp3,<base64>`, \
+                 nor a `.wav` or `.mp3` file"
+                    .to_owned(),
+            ),
+        ] {
+            let err = single_turn(&[]).load(&row, "st.jsonl", &tok).unwrap_err();
+            assert!(err.to_string().starts_with(&expected), "{err}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
