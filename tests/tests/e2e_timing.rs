@@ -259,6 +259,41 @@ fn rates_are_per_second_of_the_phase_window() {
     let _ = std::fs::remove_dir_all(&inputs);
 }
 
+/// A duration-bounded phase lasts its duration, as AIPerf 0.13's does, even when its last
+/// request ended before: 4/s constant for 2 s sends 7 requests (250 ms to 1.75 s, the
+/// first one interval in) and rates them over 2 s (3.5/s, AIPerf 3.50).
+#[test]
+fn a_timed_phase_lasts_its_duration() {
+    core_binary();
+    let mock = Mock::start(&["--ttft-ms", "1", "--output-tokens", "2"]);
+    let dir = run_dir("timed-window");
+    let args = [
+        "--request-rate",
+        "4",
+        "--arrival-pattern",
+        "constant",
+        "--benchmark-duration",
+        "2",
+    ];
+    profile(&mock, &dir, &args);
+    let records = read_records(&dir);
+    assert_eq!(records.len(), 7);
+    let json = read_json(&dir);
+    let seconds = |key: &str| -> f64 {
+        let text = json[key].as_str().expect(key);
+        text.rsplit(':')
+            .next()
+            .unwrap_or_default()
+            .parse()
+            .expect(key)
+    };
+    let window = (seconds("end_time") - seconds("start_time")).rem_euclid(60.0);
+    assert!((window - 2.0).abs() < 0.001, "window {window} s");
+    let throughput = stat(&json, "request_throughput", "avg");
+    assert!((throughput - 3.5).abs() < 0.01, "{throughput} requests/s");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn user_centric_users_share_the_rate() {
     core_binary();

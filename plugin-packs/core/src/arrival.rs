@@ -163,13 +163,18 @@ struct Window {
     /// The last arrival placed (exact), and the same as handed out (whole nanoseconds).
     at_ns: f64,
     at_whole: u64,
+    /// This worker's last arrival is the window's end: a count's window is conditioned on
+    /// its last arrival coming `count / rate` after the start (worker 0 holds it), so the
+    /// phase lasts that long, as an unconditioned process does on average; placed at
+    /// random below the end, every short run read faster than its rate.
+    pin_last: bool,
 }
 
 impl Window {
     /// The window of worker `share` for `arrivals` in all over `seconds`. A worker whose
     /// share is none (more workers than arrivals) still has one: its first arrival is
     /// past the window, where the free process continues.
-    fn new(arrivals: u64, seconds: f64, share: WorkerShare) -> Option<Window> {
+    fn new(arrivals: u64, seconds: f64, share: WorkerShare, by_count: bool) -> Option<Window> {
         let count = u64::from(share.count.max(1));
         let left = arrivals / count + u64::from(u64::from(share.id) < arrivals % count);
         let end_ns = seconds * NANOS_PER_SEC;
@@ -178,19 +183,21 @@ impl Window {
             left,
             at_ns: 0.0,
             at_whole: 0,
+            pin_last: by_count && share.id == 0 && left > 0,
         })
     }
 
-    /// The phase's arrival count and window length, when its bounds and rate fix them.
-    fn bounds(config: &ProfileConfig, rate: f64) -> Option<(u64, f64)> {
+    /// The phase's arrival count and window length, when its bounds and rate fix them, and
+    /// whether the count fixed them (rather than the duration).
+    fn bounds(config: &ProfileConfig, rate: f64) -> Option<(u64, f64, bool)> {
         if config.request_rate_ramp_duration.is_some_and(|d| d > 0.0) {
             return None;
         }
-        let by_count = config.request_count.map(|n| (n, n as f64 / rate));
+        let by_count = config.request_count.map(|n| (n, n as f64 / rate, true));
         let by_duration = config
             .benchmark_duration
             .filter(|d| d.is_finite() && *d > 0.0)
-            .map(|d| ((rate * d).round() as u64, d));
+            .map(|d| ((rate * d).round() as u64, d, false));
         match (by_count, by_duration) {
             (Some(c), Some(d)) => Some(if c.1 <= d.1 { c } else { d }),
             (c, d) => c.or(d),
@@ -209,11 +216,16 @@ impl Window {
     /// The next of the window's sorted uniform arrivals: given `left` uniforms above the
     /// last one, the smallest is `end - (end - last) * U^(1/left)`.
     fn next(&mut self, rng: &mut StdRng) -> u64 {
-        // 1 - [0, 1) is (0, 1]: the logarithm stays finite.
-        let u = 1.0 - rng.random::<f64>();
-        let fraction = -(u.ln() / self.left as f64).exp_m1();
+        let uniforms = self.left - u64::from(self.pin_last);
+        let at = if uniforms == 0 {
+            self.end_ns
+        } else {
+            // 1 - [0, 1) is (0, 1]: the logarithm stays finite.
+            let u = 1.0 - rng.random::<f64>();
+            let fraction = -(u.ln() / uniforms as f64).exp_m1();
+            self.at_ns + (self.end_ns - self.at_ns) * fraction
+        };
         self.left -= 1;
-        let at = self.at_ns + (self.end_ns - self.at_ns) * fraction;
         self.step_to(at)
     }
 }
@@ -237,8 +249,9 @@ impl PoissonArrival {
 
     /// Conditions the first `arrivals` of the run (this worker's share of them) on all
     /// falling within `seconds` of its start; see the type's documentation.
-    pub fn bounded(mut self, arrivals: u64, seconds: f64) -> Self {
-        self.window = Window::new(arrivals, seconds, self.share);
+    /// `by_count`: the count bounds the phase (its last arrival ends the window).
+    pub fn bounded(mut self, arrivals: u64, seconds: f64, by_count: bool) -> Self {
+        self.window = Window::new(arrivals, seconds, self.share, by_count);
         self
     }
 }
@@ -259,7 +272,7 @@ impl Plugin for PoissonArrival {
         let rng = stream_rng(ctx.config.random_seed, Self::RNG_LABEL, share.id);
         let arrival = PoissonArrival::new(rate, share, rng)?;
         Ok(match Window::bounds(ctx.config, rate) {
-            Some((arrivals, seconds)) => arrival.bounded(arrivals, seconds),
+            Some((arrivals, seconds, by_count)) => arrival.bounded(arrivals, seconds, by_count),
             None => arrival,
         })
     }
@@ -576,10 +589,12 @@ mod tests {
     #[test]
     fn bounded_count_spans_count_over_rate() {
         let all = merged_bounded("--request-rate 100 --request-count 1001", 3, 334);
-        // 1001 requests at 100/s: all of them within 10.01 s, split 334/334/333.
-        let inside = all.iter().filter(|&&t| t < 10_010_000_000).count();
+        // 1001 requests at 100/s: all of them within 10.01 s, split 334/334/333, and the
+        // last one exactly then.
+        let inside = all.iter().filter(|&&t| t <= 10_010_000_000).count();
         assert_eq!(inside, 1_001, "worker 2's 334th arrival is past the window");
-        assert!(*all.last().unwrap() >= 10_010_000_000);
+        assert_eq!(all[1_000], 10_010_000_000);
+        assert!(*all.last().unwrap() > 10_010_000_000);
         // Both bounds: the first one reached fixes the count.
         let both = "--request-rate 100 --request-count 5000 --benchmark-duration 2";
         let all = merged_bounded(both, 1, 250);
@@ -592,7 +607,7 @@ mod tests {
         let all = merged_bounded("--request-rate 2 --benchmark-duration 1", 8, 2);
         assert_eq!(all.iter().filter(|&&t| t < 1_000_000_000).count(), 2);
         let all = merged_bounded("--request-rate 1 --request-count 3", 16, 1);
-        assert_eq!(all.iter().filter(|&&t| t < 3_000_000_000).count(), 3);
+        assert_eq!(all.iter().filter(|&&t| t <= 3_000_000_000).count(), 3);
     }
 
     #[test]

@@ -261,12 +261,14 @@ impl<R: ResultsProcessorProtocol> PhaseTally<R> {
         }
     }
 
-    /// `started`: when the phase began issuing, if it did.
-    fn finish(mut self, started: Option<Nanos>) -> PhaseSummary {
-        let window = self
-            .summary
-            .span
-            .map(|(first, last)| (started.map_or(first, |s| s.min(first)), last));
+    /// `started`: when the phase began issuing, if it did; `until`: when its duration
+    /// ended its issuing, if it did (AIPerf's phase then ends no earlier, even when its
+    /// last request ended before).
+    fn finish(mut self, started: Option<Nanos>, until: Option<Nanos>) -> PhaseSummary {
+        let window = self.summary.span.map(|(first, last)| {
+            let start = started.map_or(first, |s| s.min(first));
+            (start, until.map_or(last, |u| u.max(last)))
+        });
         self.summary.window = window;
         for processor in self.processors.iter_mut() {
             processor.summarize(window, &mut self.summary.metrics);
@@ -309,6 +311,8 @@ pub(crate) struct PipelineSettings {
     /// When each phase (warmup first, when there is one) began issuing, `u64::MAX` if it
     /// never did. Read once every worker is done.
     pub phase_starts: Arc<[AtomicU64]>,
+    /// When a signal or `--failed-request-threshold` stopped the run (`u64::MAX`: never).
+    pub stopped_at: Arc<AtomicU64>,
     /// Set once `--failed-request-threshold` is exceeded; the main thread then stops the
     /// run as a first Ctrl-C would.
     pub failure_abort: Arc<AtomicBool>,
@@ -524,9 +528,32 @@ pub(crate) fn run_pipeline<P: PluginSet>(
         (at != u64::MAX).then_some(at)
     };
     let profiling_idx = settings.phase_starts.len().saturating_sub(1);
+    let stopped_at = settings.stopped_at.load(Ordering::SeqCst);
+    // Where a phase's duration ended its issuing: its start plus the duration, unless the
+    // run was stopped before, or the phase's count ended it first.
+    let until =
+        |summary: &PhaseSummary, start: Option<Nanos>, seconds: Option<f64>, count: Option<u64>| {
+            if count.is_some_and(|c| summary.total + summary.cut_off >= c) {
+                return None;
+            }
+            let end = start?.saturating_add((seconds? * 1e9) as u64);
+            Some(end.min(stopped_at))
+        };
+    let profiling_start = phase_start(profiling_idx);
+    let profiling_until = until(
+        &profiling.summary,
+        profiling_start,
+        config.benchmark_duration,
+        config.effective_request_count(),
+    );
+    let warmup = warmup.map(|w| {
+        let count = (config.warmup_request_count > 0).then_some(config.warmup_request_count);
+        let until = until(&w.summary, phase_start(0), config.warmup_duration, count);
+        w.finish(phase_start(0), until)
+    });
     Ok(PipelineOutput {
-        profiling: profiling.finish(phase_start(profiling_idx)),
-        warmup: warmup.map(|w| w.finish(phase_start(0))),
+        profiling: profiling.finish(profiling_start, profiling_until),
+        warmup,
         timeslices: slicer.map_or_else(Vec::new, |s| s.finish(|t| clock.wall_ns(t))),
         events,
         reads,

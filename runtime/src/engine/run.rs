@@ -552,6 +552,7 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         ))
     });
     let failure_abort = Arc::new(AtomicBool::new(false));
+    let stopped_at = Arc::new(AtomicU64::new(u64::MAX));
     let settings = PipelineSettings {
         config: config.clone(),
         clock,
@@ -560,6 +561,7 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         conversation_ids,
         first_profiling_send,
         phase_starts,
+        stopped_at: stopped_at.clone(),
         failure_abort: failure_abort.clone(),
     };
     let pipeline_thread = std::thread::Builder::new()
@@ -622,6 +624,7 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         if interrupts > interrupts_seen {
             interrupts_seen = interrupts;
             shared.stop.store(true, Ordering::SeqCst);
+            stopped_at.fetch_min(shared.clock.now(), Ordering::SeqCst);
             if interrupts == 1 {
                 let cancel_at = shared.clock.now().saturating_add(grace_ns);
                 shared.cancel_at_ns.fetch_min(cancel_at, Ordering::SeqCst);
@@ -639,6 +642,7 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
             // As a first Ctrl-C: no new requests, in-flight ones get the grace period.
             abort_handled = true;
             shared.stop.store(true, Ordering::SeqCst);
+            stopped_at.fetch_min(shared.clock.now(), Ordering::SeqCst);
             let cancel_at = shared.clock.now().saturating_add(grace_ns);
             shared.cancel_at_ns.fetch_min(cancel_at, Ordering::SeqCst);
         }
@@ -793,6 +797,10 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
     if output.profiling.total == 0 {
         // Empty tables alone would read as a broken run.
         let why = match &output.warmup {
+            _ if output.profiling.cut_off > 0 => format!(
+                "the run stopped with its {} in flight (see the note below)",
+                n_requests(output.profiling.cut_off)
+            ),
             Some(w) if w.total > 0 => format!(
                 "the run stopped during the warmup ({} warmup requests, summarized in \
                  warmup_metrics and phases/warmup/)",
