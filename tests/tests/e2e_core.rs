@@ -399,9 +399,9 @@ fn a_timed_warmup_waits_for_its_requests_unless_given_a_grace_period() {
     assert_eq!((sent, cancelled), (2, 2), "both cut by the grace period");
     assert!(
         stdout.contains(
-            "NOTE: 2 requests in flight when the warmup stopped were cancelled: they are in \
-             profile_export.jsonl (error 499, was_cancelled) and left out of the metrics, as \
-             in AIPerf."
+            "NOTE: 2 requests in flight when the warmup stopped were cancelled: like AIPerf, \
+             the metrics leave them out; profile_export.jsonl keeps them (error 499, \
+             was_cancelled)."
         ),
         "{stdout}"
     );
@@ -662,9 +662,9 @@ fn requests_in_flight_at_the_duration_end_are_cut_off_not_failed() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         stdout.contains(
-            "NOTE: 4 requests in flight when the run stopped were cancelled: they are in \
-             profile_export.jsonl (error 499, was_cancelled) and left out of the metrics, as \
-             in AIPerf."
+            "NOTE: 4 requests in flight when the run stopped were cancelled: like AIPerf, the \
+             metrics leave them out; profile_export.jsonl keeps them (error 499, \
+             was_cancelled)."
         ),
         "{stdout}"
     );
@@ -677,8 +677,8 @@ fn requests_in_flight_at_the_duration_end_are_cut_off_not_failed() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         stdout.contains(
-            "NOTE: 4 requests in flight when the run stopped were cancelled: they are left \
-             out of the metrics, as in AIPerf."
+            "NOTE: 4 requests in flight when the run stopped were cancelled: like AIPerf, the \
+             metrics leave them out."
         ),
         "{stdout}"
     );
@@ -910,9 +910,9 @@ fn sigint_cancels_in_flight_requests_after_the_grace_period_and_keeps_every_reco
     let console = std::fs::read_to_string(dir.join("profile_export_console.txt")).expect("text");
     assert!(
         console.contains(
-            "NOTE: 4 requests in flight when the run stopped were cancelled: they are in \
-             profile_export.jsonl (error 499, was_cancelled) and left out of the metrics, as \
-             in AIPerf."
+            "NOTE: 4 requests in flight when the run stopped were cancelled: like AIPerf, the \
+             metrics leave them out; profile_export.jsonl keeps them (error 499, \
+             was_cancelled)."
         ),
         "{console}"
     );

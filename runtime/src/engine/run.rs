@@ -854,24 +854,24 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         if n == 0 {
             continue;
         }
-        let (they, were) = if n == 1 {
-            ("it is", "was")
+        let (were, them) = if n == 1 {
+            ("was", "it")
         } else {
-            ("they are", "were")
+            ("were", "them")
         };
         let kept = match config.export_level.writes_records() {
             true => format!(
-                "{they} in {} (error 499, was_cancelled) and",
+                "; {} keeps {them} (error 499, was_cancelled)",
                 crate::results::export_file_name(
                     config.profile_export_prefix.as_deref(),
                     crate::export::RECORDS_FILE,
-                )
+                ),
             ),
-            false => they.to_owned(),
+            false => String::new(),
         };
         let note = format!(
-            "NOTE: {} in flight when {stopped} {were} cancelled: {kept} left out of the \
-             metrics, as in AIPerf.",
+            "NOTE: {} in flight when {stopped} {were} cancelled: like AIPerf, the metrics \
+             leave {them} out{kept}.",
             n_requests(n),
         );
         tracing::info!("{}", note.trim_start_matches("NOTE: "));
