@@ -676,20 +676,40 @@ async fn ramp_concurrency<R: crate::protocols::RampProtocol>(
     clock: RunClock,
     phase_done: CancelSignal,
 ) {
-    let tick = std::time::Duration::from_millis(10);
+    // The tolerance keeps a step due at this instant from rounding down.
+    const EPS: f64 = 1e-9;
     loop {
         let elapsed_s = clock.now().saturating_sub(start) as f64 / 1e9;
         let value = ramp.value_at(elapsed_s);
         let overall = match value {
-            // The tolerance keeps a step due at this instant from rounding down.
-            Some(v) => ((v + 1e-9).floor().max(1.0) as u32).min(total.unwrap_or(u32::MAX)),
+            Some(v) => ((v + EPS).floor().max(1.0) as u32).min(total.unwrap_or(u32::MAX)),
             None => total.unwrap_or(1),
         };
         slots.set_capacity(concurrency_share(Some(overall), share.id, share.count).unwrap_or(0));
-        if value.is_none() {
+        let Some(v) = value else {
             return;
+        };
+        // Sleep to the instant the ramp reaches the next whole slot (found by bisection:
+        // a ramp is known only by its values), not by polling, which opened each slot up
+        // to a poll late.
+        let next = (v + EPS).floor() + 1.0;
+        let reaches = |t: f64| ramp.value_at(t).is_none_or(|x| x + EPS >= next);
+        let (mut lo, mut span) = (elapsed_s, 1e-3);
+        while !reaches(elapsed_s + span) && span < 1e10 {
+            span *= 2.0;
         }
-        if let Either::Right(()) = race(monoio::time::sleep(tick), phase_done.fired()).await {
+        let mut hi = elapsed_s + span;
+        for _ in 0..60 {
+            let mid = 0.5 * (lo + hi);
+            if reaches(mid) {
+                hi = mid;
+            } else {
+                lo = mid;
+            }
+        }
+        let at = start.saturating_add((hi * 1e9).ceil() as u64);
+        let wake = crate::engine::pacer::sleep_until(clock.instant(at));
+        if let Either::Right(()) = race(wake, phase_done.fired()).await {
             return;
         }
     }
