@@ -294,6 +294,44 @@ fn a_timed_phase_lasts_its_duration() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A rate capped by `--concurrency` shares the run's slots, as AIPerf's global ones: an
+/// arrival is skipped only when every slot is busy, however many workers were asked for
+/// (split over two workers, one was skipped while the other had a slot free).
+#[test]
+fn a_capped_rate_sends_the_same_with_any_worker_count() {
+    core_binary();
+    // 60 ms requests, an arrival every 25 ms, two slots: every third arrival is skipped,
+    // with at least 10 ms between a slot's freeing and the arrival it decides.
+    let mock = Mock::start(&["--ttft-ms", "60", "--output-tokens", "1"]);
+    let dir = run_dir("capped-rate-workers");
+    let mut sent = Vec::new();
+    for workers in ["1", "2"] {
+        let args = [
+            "--request-rate",
+            "40",
+            "--arrival-pattern",
+            "constant",
+            "--concurrency",
+            "2",
+            "--request-count",
+            "10",
+            "--workers",
+            workers,
+        ];
+        profile(&mock, &dir, &args);
+        let json = read_json(&dir);
+        let mut due: Vec<i64> = read_records(&dir)
+            .iter()
+            .map(|r| (since_start(&json, ns(r, "credit_issued_ns")) * 1e3).round() as i64)
+            .collect();
+        due.sort_unstable();
+        sent.push(due);
+    }
+    assert_eq!(sent[0], [25, 50, 100, 125, 175, 200, 250, 275, 325, 350]);
+    assert_eq!(sent[1], sent[0], "two workers asked for");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn user_centric_users_share_the_rate() {
     core_binary();
