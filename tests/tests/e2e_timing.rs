@@ -58,10 +58,16 @@ fn mean_and_cv(samples: &[f64]) -> (f64, f64) {
 /// the microsecond, read from its seconds-of-the-minute part: time zones differ from UTC
 /// by whole minutes) to the wall-clock instant `ns`, for runs shorter than a minute.
 fn since_start(json: &Value, ns: i128) -> f64 {
-    let text = json["start_time"].as_str().expect("start_time");
+    ((ns % 60_000_000_000) as f64 / 1e9 - seconds_of_minute(json, "start_time")).rem_euclid(60.0)
+}
+
+/// The seconds-of-the-minute part of a summary's local time (`start_time`, `end_time`).
+fn seconds_of_minute(json: &Value, key: &str) -> f64 {
+    let text = json[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("{key} missing"));
     let tail = text.rsplit(':').next().unwrap_or_default();
-    let start_s: f64 = tail.parse().unwrap_or_else(|_| panic!("time {text}"));
-    ((ns % 60_000_000_000) as f64 / 1e9 - start_s).rem_euclid(60.0)
+    tail.parse().unwrap_or_else(|_| panic!("{key} {text}"))
 }
 
 fn write_file(dir: &Path, name: &str, content: &str) -> PathBuf {
@@ -279,15 +285,8 @@ fn a_timed_phase_lasts_its_duration() {
     let records = read_records(&dir);
     assert_eq!(records.len(), 7);
     let json = read_json(&dir);
-    let seconds = |key: &str| -> f64 {
-        let text = json[key].as_str().expect(key);
-        text.rsplit(':')
-            .next()
-            .unwrap_or_default()
-            .parse()
-            .expect(key)
-    };
-    let window = (seconds("end_time") - seconds("start_time")).rem_euclid(60.0);
+    let window = (seconds_of_minute(&json, "end_time") - seconds_of_minute(&json, "start_time"))
+        .rem_euclid(60.0);
     assert!((window - 2.0).abs() < 0.001, "window {window} s");
     let throughput = stat(&json, "request_throughput", "avg");
     assert!((throughput - 3.5).abs() < 0.01, "{throughput} requests/s");
