@@ -204,9 +204,9 @@ pub(crate) struct PhaseSummary {
     /// Earliest start and latest end of the phase's requests, those cut off included.
     pub span: Option<(Nanos, Nanos)>,
     /// The phase's observation window: from when it began issuing (or its first request's
-    /// start, if earlier or unknown) to its last request's end. AIPerf's phase start and
-    /// `requests_end_ns`: the summary's `start_time` and `end_time`, the time its rates
-    /// are per second of, and the sweep-line metrics' window.
+    /// start, if earlier or unknown) to its last request's end, or its duration's end if
+    /// later. AIPerf's phase start and `requests_end_ns`: the summary's `start_time` and
+    /// `end_time`, the time its rates are per second of, and the sweep-line window.
     pub window: Option<(Nanos, Nanos)>,
 }
 
