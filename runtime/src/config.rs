@@ -156,6 +156,12 @@ pub struct ProfileConfig {
           default_value_t = 0.0)]
     pub synthetic_input_tokens_stddev: f64,
 
+    /// Tokens per `hash_ids` block of a trace that names its prompt's blocks (overrides
+    /// the loader's own size: 512 for mooncake_trace).
+    #[arg(long, visible_aliases = ["isl-block-size", "synthetic-input-tokens-block-size"],
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub prompt_input_tokens_block_size: Option<u32>,
+
     /// Mean output length asked of the server (`max_tokens`); unset sends none.
     #[arg(long, visible_aliases = ["osl", "prompt-output-tokens-mean"])]
     pub output_tokens_mean: Option<u32>,

@@ -418,8 +418,9 @@ impl MooncakeTraceLoader {
 impl Plugin for MooncakeTraceLoader {
     fn create(ctx: &PluginContext<'_>) -> Result<Self, PluginError> {
         let metadata: CustomDatasetLoaderMetadata = ctx.entry.metadata()?;
+        let block_size = ctx.config.prompt_input_tokens_block_size;
         Ok(MooncakeTraceLoader::new(
-            metadata.default_block_size.unwrap_or(DEFAULT_BLOCK_SIZE),
+            block_size.unwrap_or(metadata.default_block_size.unwrap_or(DEFAULT_BLOCK_SIZE)),
             unit_ms(ctx.config)?,
             ctx.config.random_seed,
         )
@@ -1131,6 +1132,25 @@ mod tests {
         // The same seed gives the same text.
         let again = mooncake(&[]).load(BC33, "bc33.jsonl", &tok).unwrap();
         assert_eq!(again, conversations);
+        // A trace recorded at another block size says so with `--isl-block-size`, as
+        // AIPerf's: rows 2 and 3 then share their second block of 350 tokens.
+        let mut loader = mooncake(&["--isl-block-size", "350"]);
+        let resized = loader.load(BC33, "bc33.jsonl", &tok).unwrap();
+        let (w2, w3) = (
+            words(&resized[1].turns[0].texts[0]),
+            words(&resized[2].turns[0].texts[0]),
+        );
+        assert_eq!((w2.len(), w3.len()), (700, 700));
+        assert_ne!(w2[..350], w3[..350]);
+        assert_eq!(w2[350..], w3[350..]);
+        // A block of no tokens is refused by the flag itself.
+        use aiperf_runtime::__private::clap::{Args, Command};
+        let command = aiperf_runtime::config::ProfileConfig::augment_args(Command::new("p"));
+        let err = command
+            .try_get_matches_from(["p", "-m", "m", "--isl-block-size", "0"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--prompt-input-tokens-block-size"), "{err}");
     }
 
     #[test]

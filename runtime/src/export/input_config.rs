@@ -383,6 +383,10 @@ fn dataset(config: &ProfileConfig, facts: &RunFacts<'_>) -> Value {
                 let ignore = Value::Bool(config.ignore_trace_delays);
                 d.insert("ignore_trace_delays".into(), ignore);
             }
+            // AIPerf routes `--isl-block-size` onto the file dataset's `block_size`.
+            if let Some(size) = config.prompt_input_tokens_block_size {
+                d.insert("block_size".into(), Value::from(size));
+            }
         }
         None => {
             d.insert("type".into(), Value::from("synthetic"));
@@ -432,6 +436,9 @@ fn synthetic_content(config: &ProfileConfig, d: &mut Map<String, Value>) {
                 given("output_tokens_stddev"),
             ),
         );
+    }
+    if let Some(size) = config.prompt_input_tokens_block_size {
+        prompts.insert("block_size".into(), Value::from(size));
     }
     if given("prompt_batch_size") {
         prompts.insert("batch_size".into(), Value::from(config.prompt_batch_size));
