@@ -13,6 +13,11 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
+/// The console note of a run stopped with four requests in flight.
+const FOUR_CUT_OFF: &str = "NOTE: 4 requests in flight when the run stopped were cancelled: \
+                            like AIPerf, the metrics leave them out; profile_export.jsonl \
+                            keeps them (error 499, was_cancelled).";
+
 /// The issue's acceptance run: TTFT 40 ms, ITL 4 ms, 64 tokens, concurrency 8, 200 requests.
 fn check_streaming_run(driver: &str) {
     core_binary();
@@ -660,14 +665,7 @@ fn requests_in_flight_at_the_duration_end_are_cut_off_not_failed() {
         "{throughput} requests/s over {window_s} s"
     );
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        stdout.contains(
-            "NOTE: 4 requests in flight when the run stopped were cancelled: like AIPerf, the \
-             metrics leave them out; profile_export.jsonl keeps them (error 499, \
-             was_cancelled)."
-        ),
-        "{stdout}"
-    );
+    assert!(stdout.contains(FOUR_CUT_OFF), "{stdout}");
     // Without a records file the note points nowhere.
     let output = profile(
         &mock,
@@ -908,14 +906,7 @@ fn sigint_cancels_in_flight_requests_after_the_grace_period_and_keeps_every_reco
     assert_eq!(json["error_summary"], serde_json::json!([]));
     assert!(json.get("error_request_count").is_none(), "{json:#}");
     let console = std::fs::read_to_string(dir.join("profile_export_console.txt")).expect("text");
-    assert!(
-        console.contains(
-            "NOTE: 4 requests in flight when the run stopped were cancelled: like AIPerf, the \
-             metrics leave them out; profile_export.jsonl keeps them (error 499, \
-             was_cancelled)."
-        ),
-        "{console}"
-    );
+    assert!(console.contains(FOUR_CUT_OFF), "{console}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
