@@ -13,6 +13,8 @@ use crate::seq_dist::{
 
 /// Profiling requests of a run given no bound (AIPerf 0.13's default).
 pub const DEFAULT_REQUEST_COUNT: u64 = 10;
+/// Synthetic conversations composed when no flag says how many (AIPerf's default).
+pub const DEFAULT_DATASET_ENTRIES: u64 = 100;
 
 /// How a binary benchmarks one server.
 #[derive(Debug, Clone, Args)]
@@ -189,9 +191,11 @@ pub struct ProfileConfig {
     #[arg(long, value_enum, ignore_case = true, default_value = "vllm")]
     pub random_corpus_style: CorpusStyle,
 
-    /// Distinct synthetic prompts to compose.
-    #[arg(long, visible_alias = "num-prompts", default_value_t = 100)]
-    pub num_dataset_entries: usize,
+    /// Distinct synthetic conversations to compose; without it, `--conversation-num`,
+    /// else `--request-count`, else 100, as AIPerf 0.13 (see
+    /// [`dataset_entries`](Self::dataset_entries)).
+    #[arg(long, visible_alias = "num-prompts")]
+    pub num_dataset_entries: Option<usize>,
 
     /// Distinct prefix prompts (synthetic, for KV cache testing): the first turn of each
     /// conversation starts with one of them, picked at random. Needs
@@ -698,7 +702,7 @@ impl ProfileConfig {
         )?;
         at_least_one(
             "--num-dataset-entries",
-            Some(self.num_dataset_entries as u64),
+            self.num_dataset_entries.map(|n| n as u64),
         )?;
         positive("--request-rate", self.request_rate)?;
         if self.fixed_schedule_auto_offset && self.fixed_schedule_start_offset.is_some() {
@@ -1256,6 +1260,30 @@ impl ProfileConfig {
 
     /// The timing strategy: explicit, else `request_rate` (AIPerf maps concurrency-only
     /// runs to `request_rate` + `concurrency_burst`).
+    /// The synthetic conversations to compose, as AIPerf 0.13 resolves them
+    /// (`_resolve_entries`): `--num-dataset-entries`, else `--conversation-num`, else
+    /// `--request-count`, else 100. So `--request-count 150` sends 150 unique prompts,
+    /// and a server's prefix cache sees what it would see from AIPerf.
+    pub fn dataset_entries(&self) -> Result<usize, String> {
+        let entries = match (
+            self.num_dataset_entries,
+            self.conversation_num,
+            self.request_count,
+        ) {
+            (Some(n), _, _) => n as u64,
+            (None, Some(sessions), _) => sessions,
+            (None, None, Some(count)) => count,
+            (None, None, None) => DEFAULT_DATASET_ENTRIES,
+        };
+        match usize::try_from(entries) {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(format!(
+                "the dataset needs between 1 and {} conversations, got {entries}",
+                usize::MAX
+            )),
+        }
+    }
+
     pub fn effective_timing_mode(&self) -> String {
         if let Some(mode) = &self.timing_mode {
             return mode.clone();

@@ -130,13 +130,35 @@ pub trait DatasetSamplerProtocol {
     fn index(&mut self, draw: u64, count: usize) -> usize;
 }
 
-/// Builds the dataset before the run.
+/// Builds the dataset: all of it before the run, or, for a composer that can make each
+/// conversation from its index alone, one conversation at a time while the run goes (a
+/// dataset of 100,000 unique prompts need not be held at once).
 #[protocol]
 pub trait DatasetComposerProtocol {
     fn create_dataset<T: crate::protocols::TokenizerProtocol>(
         &mut self,
         tokenizer: &T,
     ) -> Result<Vec<crate::dataset::Conversation>, crate::plugin::PluginError>;
+
+    /// How many conversations [`compose`](Self::compose) makes, when it can make each
+    /// alone: conversation `i` is then the same whenever, and by whichever instance of the
+    /// composer (for the same configuration, in the same process), it is made, and the
+    /// same as `create_dataset`'s `i`-th. `None` when only `create_dataset` can make them.
+    fn entries(&self) -> Option<usize> {
+        None
+    }
+
+    /// Conversation `index`, below [`entries`](Self::entries).
+    fn compose<T: crate::protocols::TokenizerProtocol>(
+        &mut self,
+        index: usize,
+        tokenizer: &T,
+    ) -> Result<crate::dataset::Conversation, crate::plugin::PluginError> {
+        let _ = tokenizer;
+        Err(crate::plugin::PluginError::Other(format!(
+            "this composer makes its conversations together, not conversation {index} alone"
+        )))
+    }
 }
 
 /// Reads a custom file format into conversations.

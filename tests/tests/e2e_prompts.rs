@@ -264,3 +264,139 @@ fn a_system_prompt_file_is_sent_verbatim_or_refused() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The `payloads` of every conversation in `inputs.json`, with their session ids.
+fn planned_payloads(dir: &Path) -> Vec<(String, Vec<Value>)> {
+    let text = std::fs::read_to_string(dir.join("inputs.json")).expect("inputs.json");
+    let inputs: Value = serde_json::from_str(&text).expect("inputs.json is JSON");
+    inputs["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .map(|c| {
+            let id = c["session_id"].as_str().expect("session_id").to_owned();
+            (id, c["payloads"].as_array().cloned().expect("payloads"))
+        })
+        .collect()
+}
+
+/// The bodies a [`capture_requests`] server received, in order.
+fn received_bodies(server: std::thread::JoinHandle<Vec<common::CapturedRequest>>) -> Vec<Value> {
+    let requests = server.join().expect("server");
+    let bodies = requests
+        .iter()
+        .map(|(_, body)| serde_json::from_slice(body));
+    bodies.collect::<Result<_, _>>().expect("JSON bodies")
+}
+
+/// The dataset's ids, `session_000000` on, as AIPerf numbers synthetic sessions.
+fn session_ids(count: usize) -> Vec<String> {
+    (0..count).map(|i| format!("session_{i:06}")).collect()
+}
+
+/// `--request-count 600` composes 600 conversations, as AIPerf 0.13 does, one unique
+/// prompt per request. At 2,000 tokens each they are too many to hold (see the engine's
+/// `on_demand`): they are composed while the run goes, and session n still sends the
+/// dataset's conversation n, which `inputs.json` lists whole, in order.
+#[test]
+fn a_large_dataset_is_composed_as_sessions_take_it() {
+    let (url, server) = capture_requests(600);
+    let dir = fresh_dir("prompts-on-demand");
+    let output = run_profile(
+        &[&url],
+        &dir,
+        &[
+            "--endpoint-type",
+            "chat",
+            "--random-seed",
+            "9",
+            "--isl",
+            "2000",
+            "--request-count",
+            "600",
+            "--concurrency",
+            "1",
+            "--system-prompt",
+            "Answer briefly.",
+        ],
+    );
+    common::assert_succeeded(&output);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("composing the dataset's conversations as sessions take them"),
+        "{stderr}"
+    );
+    let sent = received_bodies(server);
+    let planned = planned_payloads(&dir);
+    let ids: Vec<String> = planned.iter().map(|(id, _)| id.clone()).collect();
+    assert_eq!(ids, session_ids(600));
+    let bodies: Vec<&Value> = planned.iter().map(|(_, p)| &p[0]).collect();
+    assert!(planned.iter().all(|(_, p)| p.len() == 1));
+    // One worker, one slot: the n-th request is the n-th conversation.
+    for (i, body) in sent.iter().enumerate() {
+        assert_eq!(body, bodies[i], "request {i}");
+        assert_eq!(body["messages"][0]["content"], "Answer briefly.");
+        assert_eq!(words(&body["messages"][1]["content"]), 2000, "request {i}");
+    }
+    let prompts: std::collections::HashSet<String> = sent
+        .iter()
+        .map(|b| b["messages"][1]["content"].to_string())
+        .collect();
+    assert_eq!(prompts.len(), 600, "every prompt is unique");
+    let records = read_records(&dir);
+    let conversations: Vec<&str> = records
+        .iter()
+        .map(|r| r["metadata"]["conversation_id"].as_str().expect("an id"))
+        .collect();
+    assert_eq!(conversations, session_ids(600));
+    let json = read_json(&dir);
+    assert_eq!(json["input_config"]["datasets"][0]["entries"], 600);
+}
+
+/// Drawn by a sampler, the conversations composed on demand are still the dataset's, and
+/// a run that sends fewer requests than the dataset has still lists every conversation
+/// in `inputs.json` (written after the run for those no session took).
+#[test]
+fn an_on_demand_dataset_is_listed_whole_however_it_is_drawn() {
+    let (url, server) = capture_requests(40);
+    let dir = fresh_dir("prompts-on-demand-shuffle");
+    let output = run_profile(
+        &[&url],
+        &dir,
+        &[
+            "--endpoint-type",
+            "chat",
+            "--random-seed",
+            "4",
+            "--isl",
+            "2000",
+            "--num-dataset-entries",
+            "700",
+            "--request-count",
+            "40",
+            "--dataset-sampling-strategy",
+            "shuffle",
+            "--concurrency",
+            "1",
+        ],
+    );
+    common::assert_succeeded(&output);
+    let sent = received_bodies(server);
+    let planned = planned_payloads(&dir);
+    let ids: Vec<String> = planned.iter().map(|(id, _)| id.clone()).collect();
+    assert_eq!(ids, session_ids(700));
+    let records = read_records(&dir);
+    let mut taken = std::collections::HashSet::new();
+    for (record, body) in records.iter().zip(&sent) {
+        let id = record["metadata"]["conversation_id"]
+            .as_str()
+            .expect("an id");
+        let index: usize = id["session_".len()..].parse().expect("a number");
+        assert_eq!(body, &planned[index].1[0], "{id}");
+        taken.insert(index);
+    }
+    assert_eq!(records.len(), 40);
+    // A shuffle takes each conversation once per pass, not in order.
+    assert_eq!(taken.len(), 40);
+    assert_ne!(taken, (0..40).collect());
+}

@@ -15,12 +15,12 @@ use aiperf_runtime::plugin::{Plugin, PluginContext, PluginError};
 use aiperf_runtime::protocols::{DatasetComposerProtocol, TokenizerProtocol};
 use aiperf_runtime::seq_dist::LengthSampling;
 use rand::rngs::StdRng;
-use rand::Rng;
+use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Normal};
 
 use crate::media;
 use crate::models::ModelSelector;
-use crate::rng::stream_rng;
+use crate::rng::{keyed_seed, root_or_process};
 
 /// Words used when a tokenizer's vocabulary has none of the expected shape (e.g. a
 /// SentencePiece vocabulary, whose word tokens decode differently). Prompts made of them
@@ -71,25 +71,46 @@ const MAX_FIXUP_ROUNDS: usize = 8;
 #[derive(Debug, Clone)]
 pub struct SyntheticComposer {
     entries: usize,
+    /// The root of every stream: `--random-seed`, else one entropy seed per process, so
+    /// that any instance of the composer makes the same conversation `i`.
+    root: u64,
     context: ContextPrompts,
     turns: TurnOptions,
-    turn_rng: StdRng,
-    delay_rng: StdRng,
     lengths: LengthSampling,
-    lengths_rng: StdRng,
+    lengths_label: &'static str,
     input_mean: f64,
     input_stddev: f64,
     output_mean: Option<f64>,
     output_stddev: f64,
-    rng: StdRng,
     media: MediaOptions,
-    media_rng: StdRng,
     /// Texts per turn (`--prompt-batch-size`).
     batch: u32,
     /// Set when composing for a rankings endpoint.
     rankings: Option<RankingsOptions>,
-    /// Each turn's model, in the order turns are composed.
+    /// Each turn's model.
     models: ModelSelector,
+    /// What every conversation draws on, made at the first one.
+    shared: Option<Arc<SharedParts>>,
+}
+
+/// The word list, the length distributions and the prompts every conversation shares
+/// (the shared system prompt and the prefix pool).
+struct SharedParts {
+    words: WordList,
+    input_lengths: LengthDistribution,
+    output_lengths: Option<LengthDistribution>,
+    system: Option<Arc<str>>,
+    pool: Vec<(String, u32)>,
+}
+
+impl std::fmt::Debug for SharedParts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedParts")
+            .field("words", &self.words.spans.len())
+            .field("system", &self.system.is_some())
+            .field("pool", &self.pool.len())
+            .finish()
+    }
 }
 
 impl SyntheticComposer {
@@ -133,21 +154,16 @@ struct ContextPrompts {
     pool: Option<(u32, u32)>,
     shared_system: Option<u32>,
     user_context: Option<u32>,
-    text_rng: StdRng,
-    prefix_rng: StdRng,
 }
 
 impl ContextPrompts {
-    fn new(config: &aiperf_runtime::config::ProfileConfig, worker: u32) -> Self {
-        let seed = config.random_seed;
+    fn new(config: &aiperf_runtime::config::ProfileConfig) -> Self {
         ContextPrompts {
             pool: config
                 .prompt_prefix_pool_size
                 .zip(config.prompt_prefix_length),
             shared_system: config.prompt_prefix_shared_system_length,
             user_context: config.prompt_prefix_user_context_length,
-            text_rng: stream_rng(seed, SyntheticComposer::CONTEXT_RNG_LABEL, worker),
-            prefix_rng: stream_rng(seed, SyntheticComposer::PREFIX_RNG_LABEL, worker),
         }
     }
 }
@@ -241,20 +257,6 @@ impl Plugin for SyntheticComposer {
 impl SyntheticComposer {
     fn create_plain(ctx: &PluginContext<'_>) -> Result<Self, PluginError> {
         let config = ctx.config;
-        if config.num_dataset_entries == 0 {
-            return Err(PluginError::Config(
-                "--num-dataset-entries must be at least 1".into(),
-            ));
-        }
-        // AIPerf composes one conversation per session asked for, else no more than the
-        // run will send.
-        let entries = match (config.conversation_num, config.request_count) {
-            (Some(sessions), _) if sessions > 0 => usize::try_from(sessions).unwrap_or(usize::MAX),
-            (_, Some(count)) if count > 0 => config
-                .num_dataset_entries
-                .min(usize::try_from(count).unwrap_or(usize::MAX)),
-            _ => config.num_dataset_entries,
-        };
         let input_stddev = config.synthetic_input_tokens_stddev;
         let output_stddev = config.output_tokens_stddev;
         for (flag, value) in [
@@ -267,58 +269,218 @@ impl SyntheticComposer {
                 )));
             }
         }
-        let worker = ctx.worker.map_or(0, |w| w.id);
         let lengths = config.length_sampling().map_err(PluginError::Config)?;
         let lengths_label = match lengths {
             LengthSampling::Window { .. } => Self::RANGE_RATIO_RNG_LABEL,
             LengthSampling::Means | LengthSampling::Pairs(_) => Self::SEQ_DIST_RNG_LABEL,
         };
         Ok(SyntheticComposer {
-            entries,
-            context: ContextPrompts::new(config, worker),
+            entries: config.dataset_entries().map_err(PluginError::Config)?,
+            root: root_or_process(config.random_seed),
+            context: ContextPrompts::new(config),
             turns: TurnOptions::new(config)?,
-            turn_rng: stream_rng(config.random_seed, Self::TURN_RNG_LABEL, worker),
-            delay_rng: stream_rng(config.random_seed, Self::DELAY_RNG_LABEL, worker),
             lengths,
-            lengths_rng: stream_rng(config.random_seed, lengths_label, worker),
+            lengths_label,
             input_mean: f64::from(config.synthetic_input_tokens_mean),
             input_stddev,
             output_mean: config.output_tokens_mean.map(f64::from),
             output_stddev,
-            rng: stream_rng(config.random_seed, Self::RNG_LABEL, worker),
             media: MediaOptions::new(config)?,
-            media_rng: stream_rng(config.random_seed, Self::MEDIA_RNG_LABEL, worker),
             batch: config.prompt_batch_size,
             rankings: None,
-            models: ModelSelector::new(config, worker),
+            models: ModelSelector::new(config, 0),
+            shared: None,
         })
     }
 
-    /// A rankings turn: one text named `query`, then `passages` texts named so.
-    fn rankings_turn<T: TokenizerProtocol>(
+    /// The stream `label` of conversation `index`.
+    fn entry_rng(&self, label: &str, index: usize) -> StdRng {
+        StdRng::seed_from_u64(keyed_seed(self.root, label, index as u64))
+    }
+
+    /// The parts every conversation shares, made once. AIPerf's order: the shared system
+    /// prompt, then the pool.
+    fn shared<T: TokenizerProtocol>(
         &mut self,
-        options: &RankingsOptions,
-        words: &WordList,
         tokenizer: &T,
-    ) -> Turn {
-        let query_len = options.query_tokens.sample(&mut self.rng);
-        let (query, _) = words.prompt(query_len, tokenizer, &mut self.rng);
-        let passages = options.passages.sample(&mut self.rng);
-        let mut texts = vec![query];
-        let mut text_names = vec!["query".to_owned()];
-        for _ in 0..passages {
-            let len = options.passage_tokens.sample(&mut self.rng);
-            texts.push(words.prompt(len, tokenizer, &mut self.rng).0);
-            text_names.push("passages".to_owned());
+    ) -> Result<Arc<SharedParts>, PluginError> {
+        if let Some(shared) = &self.shared {
+            return Ok(shared.clone());
         }
-        // AIPerf's ISL: the input texts joined by one space, tokenized.
-        let input_tokens = tokenizer.count(&texts.join(" "));
-        Turn {
-            texts,
-            text_names,
-            input_tokens: Some(u32::try_from(input_tokens).unwrap_or(u32::MAX)),
-            ..Turn::default()
+        let mut rng = StdRng::seed_from_u64(keyed_seed(self.root, Self::RNG_LABEL, u64::MAX));
+        let words = WordList::new(tokenizer, &mut rng);
+        let input_lengths = LengthDistribution::new(self.input_mean, self.input_stddev)?;
+        let output_lengths = match self.output_mean {
+            Some(mean) => Some(LengthDistribution::new(mean, self.output_stddev)?),
+            None => None,
+        };
+        // Rankings tasks get no context prompts, as AIPerf's rankings composer adds none.
+        let with_context = self.rankings.is_none();
+        let mut text_rng =
+            StdRng::seed_from_u64(keyed_seed(self.root, Self::CONTEXT_RNG_LABEL, u64::MAX));
+        let system: Option<Arc<str>> = self
+            .context
+            .shared_system
+            .filter(|_| with_context)
+            .map(|n| Arc::from(words.prompt(n, tokenizer, &mut text_rng).0));
+        let pool: Vec<(String, u32)> = match self.context.pool.filter(|_| with_context) {
+            Some((size, length)) => (0..size)
+                .map(|_| words.prompt(length, tokenizer, &mut text_rng))
+                .collect(),
+            None => Vec::new(),
+        };
+        let shared = Arc::new(SharedParts {
+            words,
+            input_lengths,
+            output_lengths,
+            system,
+            pool,
+        });
+        self.shared = Some(shared.clone());
+        Ok(shared)
+    }
+
+    /// Conversation `index`, its turns' models picked from `first_turn` on (the number of
+    /// turns composed before it, for the round robin).
+    fn compose_at<T: TokenizerProtocol>(
+        &mut self,
+        index: usize,
+        first_turn: u64,
+        tokenizer: &T,
+    ) -> Result<Conversation, PluginError> {
+        let shared = self.shared(tokenizer)?;
+        let words = &shared.words;
+        // Each draw has a stream of its own per conversation: the conversation is the
+        // same whichever are made before it, and a flag that adds draws to one stream
+        // (turn counts, media) leaves the others' values as they were.
+        let mut rng = self.entry_rng(Self::RNG_LABEL, index);
+        let mut turn_rng = self.entry_rng(Self::TURN_RNG_LABEL, index);
+        let mut delay_rng = self.entry_rng(Self::DELAY_RNG_LABEL, index);
+        let mut lengths_rng = self.entry_rng(self.lengths_label, index);
+        let mut media_rng = self.entry_rng(Self::MEDIA_RNG_LABEL, index);
+        let mut prefix_rng = self.entry_rng(Self::PREFIX_RNG_LABEL, index);
+        let mut model_rng = self.entry_rng(ModelSelector::RNG_LABEL, index);
+        // Rankings tasks are single-turn, as AIPerf's rankings composer makes them.
+        let count = match self.rankings {
+            Some(_) => 1,
+            None => positive_normal_integer(
+                f64::from(self.turns.mean),
+                f64::from(self.turns.stddev),
+                &mut turn_rng,
+            ),
+        };
+        let mut turns = Vec::with_capacity(count as usize);
+        for t in 0..count {
+            let mut turn = match &self.rankings {
+                Some(options) => rankings_turn(options, words, tokenizer, &mut rng),
+                None => {
+                    let drawn = draw_lengths(&self.lengths, &mut lengths_rng);
+                    let target = match drawn {
+                        Some((isl, _)) => isl,
+                        None => shared.input_lengths.sample(&mut rng),
+                    };
+                    // `--prompt-batch-size` texts, as AIPerf composes them: each its own
+                    // prompt (and, on a first turn, its own pick of the prefix pool);
+                    // lengths vary around the turn's unless a distribution drew it exactly.
+                    let mut texts = Vec::with_capacity(self.batch as usize);
+                    let mut input_tokens = 0;
+                    for i in 0..self.batch {
+                        let target = match (i, drawn) {
+                            (0, _) | (_, Some(_)) => target,
+                            _ => shared.input_lengths.sample(&mut rng),
+                        };
+                        let (prefix, prefix_tokens) = match shared.pool.len() {
+                            0 => ("", 0),
+                            _ if t > 0 => ("", 0),
+                            n => {
+                                let (text, tokens) = &shared.pool[prefix_rng.random_range(0..n)];
+                                (text.as_str(), *tokens)
+                            }
+                        };
+                        // A ratio window may draw 0: a prefix carries such a turn, else it
+                        // gets one token, as AIPerf floors it.
+                        let target = if prefix_tokens > 0 {
+                            target
+                        } else {
+                            target.max(1)
+                        };
+                        let (text, tokens) =
+                            words.prompt_after(prefix, prefix_tokens, target, tokenizer, &mut rng);
+                        texts.push(text);
+                        input_tokens = tokens;
+                    }
+                    if texts.len() > 1 {
+                        // Counted as sent: the texts joined by a space.
+                        input_tokens = tokenizer.count(&texts.join(" ")) as u32;
+                    }
+                    let max_tokens = match drawn {
+                        Some((_, osl)) => Some(osl),
+                        None => shared.output_lengths.as_ref().map(|d| d.sample(&mut rng)),
+                    };
+                    Turn {
+                        texts,
+                        max_tokens,
+                        input_tokens: Some(input_tokens),
+                        ..Turn::default()
+                    }
+                }
+            };
+            self.media.fill(&mut turn, &mut media_rng)?;
+            if let Some((mean, stddev, ratio)) = self.turns.delay.filter(|_| t > 0) {
+                let delay =
+                    positive_normal_integer(f64::from(mean), f64::from(stddev), &mut delay_rng);
+                turn.delay_ms = Some(f64::from(delay) * ratio);
+            }
+            turn.model = self
+                .models
+                .model_at(first_turn + u64::from(t), &mut model_rng)
+                .map(str::to_owned);
+            turn.system_message = shared.system.clone();
+            turns.push(turn);
         }
+        if let Some(length) = self
+            .context
+            .user_context
+            .filter(|_| self.rankings.is_none())
+        {
+            let mut text_rng = self.entry_rng(Self::CONTEXT_RNG_LABEL, index);
+            let (text, _) = words.prompt(length, tokenizer, &mut text_rng);
+            let text: Arc<str> = Arc::from(text);
+            for turn in &mut turns {
+                turn.user_context_message = Some(text.clone());
+            }
+        }
+        Ok(Conversation {
+            session_id: format!("session_{index:06}"),
+            turns,
+        })
+    }
+}
+
+/// A rankings turn: one text named `query`, then `passages` texts named so.
+fn rankings_turn<T: TokenizerProtocol>(
+    options: &RankingsOptions,
+    words: &WordList,
+    tokenizer: &T,
+    rng: &mut StdRng,
+) -> Turn {
+    let query_len = options.query_tokens.sample(rng);
+    let (query, _) = words.prompt(query_len, tokenizer, rng);
+    let passages = options.passages.sample(rng);
+    let mut texts = vec![query];
+    let mut text_names = vec!["query".to_owned()];
+    for _ in 0..passages {
+        let len = options.passage_tokens.sample(rng);
+        texts.push(words.prompt(len, tokenizer, rng).0);
+        text_names.push("passages".to_owned());
+    }
+    // AIPerf's ISL: the input texts joined by one space, tokenized.
+    let input_tokens = tokenizer.count(&texts.join(" "));
+    Turn {
+        texts,
+        text_names,
+        input_tokens: Some(u32::try_from(input_tokens).unwrap_or(u32::MAX)),
+        ..Turn::default()
     }
 }
 
@@ -344,6 +506,18 @@ impl DatasetComposerProtocol for SyntheticRankingsComposer {
         tokenizer: &T,
     ) -> Result<Vec<Conversation>, PluginError> {
         self.inner.create_dataset(tokenizer)
+    }
+
+    fn entries(&self) -> Option<usize> {
+        self.inner.entries()
+    }
+
+    fn compose<T: TokenizerProtocol>(
+        &mut self,
+        index: usize,
+        tokenizer: &T,
+    ) -> Result<Conversation, PluginError> {
+        self.inner.compose(index, tokenizer)
     }
 }
 
@@ -537,129 +711,35 @@ impl DatasetComposerProtocol for SyntheticComposer {
         &mut self,
         tokenizer: &T,
     ) -> Result<Vec<Conversation>, PluginError> {
-        let words = WordList::new(tokenizer, &mut self.rng);
-        let input_lengths = LengthDistribution::new(self.input_mean, self.input_stddev)?;
-        let output_lengths = match self.output_mean {
-            Some(mean) => Some(LengthDistribution::new(mean, self.output_stddev)?),
-            None => None,
-        };
         let mut conversations = Vec::with_capacity(self.entries);
-        let rankings = self.rankings.take();
-        let with_context = rankings.is_none();
-        let context = &mut self.context;
-        // AIPerf's order: the shared system prompt, the pool, the turns, the user contexts.
-        let system: Option<Arc<str>> = context
-            .shared_system
-            .filter(|_| with_context)
-            .map(|n| Arc::from(words.prompt(n, tokenizer, &mut context.text_rng).0));
-        let pool: Vec<(String, u32)> = match context.pool.filter(|_| with_context) {
-            Some((size, length)) => (0..size)
-                .map(|_| words.prompt(length, tokenizer, &mut context.text_rng))
-                .collect(),
-            None => Vec::new(),
-        };
+        let mut turns = 0;
         for index in 0..self.entries {
-            // Rankings tasks are single-turn, as AIPerf's rankings composer makes them.
-            let count = match rankings {
-                Some(_) => 1,
-                None => positive_normal_integer(
-                    f64::from(self.turns.mean),
-                    f64::from(self.turns.stddev),
-                    &mut self.turn_rng,
-                ),
-            };
-            let mut turns = Vec::with_capacity(count as usize);
-            for t in 0..count {
-                let mut turn = match &rankings {
-                    Some(options) => self.rankings_turn(options, &words, tokenizer),
-                    None => {
-                        let drawn = draw_lengths(&self.lengths, &mut self.lengths_rng);
-                        let target = match drawn {
-                            Some((isl, _)) => isl,
-                            None => input_lengths.sample(&mut self.rng),
-                        };
-                        // `--prompt-batch-size` texts, as AIPerf composes them: each its
-                        // own prompt (and, on a first turn, its own pick of the prefix
-                        // pool); lengths vary around the turn's unless a distribution
-                        // drew it exactly.
-                        let mut texts = Vec::with_capacity(self.batch as usize);
-                        let mut input_tokens = 0;
-                        for i in 0..self.batch {
-                            let target = match (i, drawn) {
-                                (0, _) | (_, Some(_)) => target,
-                                _ => input_lengths.sample(&mut self.rng),
-                            };
-                            let (prefix, prefix_tokens) = match pool.len() {
-                                0 => ("", 0),
-                                _ if t > 0 => ("", 0),
-                                n => {
-                                    let (text, tokens) =
-                                        &pool[self.context.prefix_rng.random_range(0..n)];
-                                    (text.as_str(), *tokens)
-                                }
-                            };
-                            // A ratio window may draw 0: a prefix carries such a turn,
-                            // else it gets one token, as AIPerf floors it.
-                            let target = if prefix_tokens > 0 {
-                                target
-                            } else {
-                                target.max(1)
-                            };
-                            let (text, tokens) = words.prompt_after(
-                                prefix,
-                                prefix_tokens,
-                                target,
-                                tokenizer,
-                                &mut self.rng,
-                            );
-                            texts.push(text);
-                            input_tokens = tokens;
-                        }
-                        if texts.len() > 1 {
-                            // Counted as sent: the texts joined by a space.
-                            input_tokens = tokenizer.count(&texts.join(" ")) as u32;
-                        }
-                        let max_tokens = match drawn {
-                            Some((_, osl)) => Some(osl),
-                            None => output_lengths.as_ref().map(|d| d.sample(&mut self.rng)),
-                        };
-                        Turn {
-                            texts,
-                            max_tokens,
-                            input_tokens: Some(input_tokens),
-                            ..Turn::default()
-                        }
-                    }
-                };
-                self.media.fill(&mut turn, &mut self.media_rng)?;
-                if let Some((mean, stddev, ratio)) = self.turns.delay.filter(|_| t > 0) {
-                    let delay = positive_normal_integer(
-                        f64::from(mean),
-                        f64::from(stddev),
-                        &mut self.delay_rng,
-                    );
-                    turn.delay_ms = Some(f64::from(delay) * ratio);
-                }
-                self.models.assign(&mut turn);
-                turn.system_message = system.clone();
-                turns.push(turn);
-            }
-            conversations.push(Conversation {
-                session_id: format!("session_{index:06}"),
-                turns,
-            });
+            let conversation = self.compose_at(index, turns, tokenizer)?;
+            turns += conversation.turns.len() as u64;
+            conversations.push(conversation);
         }
-        if let Some(length) = self.context.user_context.filter(|_| with_context) {
-            for conversation in &mut conversations {
-                let (text, _) = words.prompt(length, tokenizer, &mut self.context.text_rng);
-                let text: Arc<str> = Arc::from(text);
-                for turn in &mut conversation.turns {
-                    turn.user_context_message = Some(text.clone());
-                }
-            }
-        }
-        self.rankings = rankings;
         Ok(conversations)
+    }
+
+    /// Every conversation can be made alone, except when a round robin over several
+    /// models meets turn counts that vary: its next model depends on how many turns all
+    /// the conversations before had.
+    fn entries(&self) -> Option<usize> {
+        let turns_vary = self.rankings.is_none() && self.turns.stddev > 0;
+        (!(turns_vary && self.models.cycles())).then_some(self.entries)
+    }
+
+    fn compose<T: TokenizerProtocol>(
+        &mut self,
+        index: usize,
+        tokenizer: &T,
+    ) -> Result<Conversation, PluginError> {
+        // Without a deviation, every conversation has `mean` turns (rankings one).
+        let per = match self.rankings {
+            Some(_) => 1,
+            None => u64::from(self.turns.mean),
+        };
+        self.compose_at(index, (index as u64).saturating_mul(per), tokenizer)
     }
 }
 
@@ -969,7 +1049,7 @@ mod tests {
         let dataset = compose(&args);
         let counts: Vec<usize> = dataset.iter().map(|c| c.turns.len()).collect();
         // Seed 42's draws: a regression guard for the composer's streams.
-        assert_eq!(counts, [7, 6, 5, 4, 6, 2, 3, 1, 3, 1, 2, 6]);
+        assert_eq!(counts, [5, 3, 3, 2, 6, 6, 5, 2, 3, 6, 2, 6]);
         for conversation in &dataset {
             assert_eq!(
                 conversation.turns[0].delay_ms, None,
@@ -1114,8 +1194,141 @@ mod tests {
         ]);
         assert_eq!(plain.len(), 8);
         assert_eq!(plain, delayed);
-        // The prompt stream is the single-turn one, drawn turn after turn.
-        assert_eq!(texts(&["--num-dataset-entries", "8"]), plain);
+        // Each conversation's prompts are its own stream's: its first turn is what a
+        // single-turn dataset's same conversation says.
+        let firsts: Vec<String> = plain.iter().step_by(2).cloned().collect();
+        assert_eq!(texts(&["--num-dataset-entries", "4"]), firsts);
+    }
+
+    /// Conversation `i` made alone, by a fresh composer, is the dataset's `i`-th: what
+    /// lets the engine compose a large dataset while the run goes.
+    #[test]
+    fn each_conversation_can_be_made_alone() {
+        let cases: &[&[&str]] = &[
+            &["--isl", "12", "--osl", "5", "--num-dataset-entries", "9"],
+            &[
+                "--isl",
+                "10",
+                "--isl-stddev",
+                "3",
+                "--num-dataset-entries",
+                "9",
+                "--conversation-turn-mean",
+                "3",
+                "--conversation-turn-stddev",
+                "1",
+                "--conversation-turn-delay-mean",
+                "20",
+                "--conversation-turn-delay-stddev",
+                "5",
+            ],
+            &[
+                "-m",
+                "a,b,c",
+                "--isl",
+                "6",
+                "--num-dataset-entries",
+                "7",
+                "--conversation-turn-mean",
+                "2",
+            ],
+            &[
+                "-m",
+                "a,b,c",
+                "--model-selection-strategy",
+                "random",
+                "--isl",
+                "6",
+                "--num-dataset-entries",
+                "7",
+                "--conversation-turn-mean",
+                "2",
+                "--conversation-turn-stddev",
+                "1",
+            ],
+            &[
+                "--isl",
+                "6",
+                "--num-dataset-entries",
+                "6",
+                "--prompt-prefix-pool-size",
+                "3",
+                "--prompt-prefix-length",
+                "4",
+                "--prompt-batch-size",
+                "2",
+            ],
+            &[
+                "--isl",
+                "6",
+                "--num-dataset-entries",
+                "6",
+                "--shared-system-prompt-length",
+                "5",
+                "--user-context-prompt-length",
+                "7",
+                "--image-width-mean",
+                "4",
+                "--image-height-mean",
+                "4",
+                "--seq-dist",
+                "6,3:50;9,4:50",
+            ],
+            &[
+                "--endpoint-type",
+                "cohere_rankings",
+                "--num-dataset-entries",
+                "5",
+                "--rankings-passages-mean",
+                "3",
+                "--rankings-passages-stddev",
+                "1",
+            ],
+        ];
+        let tokenizer = TiktokenTokenizer::new(Vocabulary::O200kBase);
+        for args in cases {
+            let whole = compose(args);
+            let mut all = vec!["-m", "m", "--random-seed", "42"];
+            all.extend_from_slice(args);
+            let cfg = config(&all);
+            let mut alone = SyntheticComposer::create(&context(&cfg, &EMPTY_ENTRY)).unwrap();
+            assert_eq!(alone.entries(), Some(whole.len()), "{args:?}");
+            // Backwards, so no conversation is made after the ones before it.
+            for index in (0..whole.len()).rev() {
+                let conversation = alone.compose(index, &tokenizer).unwrap();
+                assert_eq!(conversation, whole[index], "{args:?}: conversation {index}");
+            }
+        }
+    }
+
+    /// A round robin over models meets turn counts that vary: a conversation's models
+    /// depend on every conversation before it, so the dataset is made whole.
+    #[test]
+    fn a_round_robin_over_varying_turns_is_made_whole() {
+        let args = [
+            "-m",
+            "a,b",
+            "--random-seed",
+            "1",
+            "--num-dataset-entries",
+            "4",
+            "--conversation-turn-mean",
+            "2",
+            "--conversation-turn-stddev",
+            "1",
+        ];
+        let cfg = config(&args);
+        let composer = SyntheticComposer::create(&context(&cfg, &EMPTY_ENTRY)).unwrap();
+        assert_eq!(composer.entries(), None);
+        let dataset = compose(&args[..]);
+        let models: Vec<&str> = dataset
+            .iter()
+            .flat_map(|c| &c.turns)
+            .filter_map(|t| t.model.as_deref())
+            .collect();
+        // `compose` names `m` first.
+        let expected: Vec<&str> = (0..models.len()).map(|i| ["m", "a", "b"][i % 3]).collect();
+        assert_eq!(models, expected);
     }
 
     #[test]
@@ -1245,13 +1458,30 @@ mod tests {
     }
 
     #[test]
-    fn entries_are_capped_by_request_count() {
-        assert_eq!(compose(&["--isl", "4", "--request-count", "5"]).len(), 5);
-        assert_eq!(
-            compose(&["--isl", "4", "--request-count", "500"]).len(),
-            100
-        );
-        assert_eq!(compose(&["--isl", "4"]).len(), 100);
+    fn entries_follow_aiperfs_rule() {
+        let entries = |args: &[&str]| compose(args).len();
+        assert_eq!(entries(&["--isl", "4", "--request-count", "5"]), 5);
+        // One unique prompt per request, as AIPerf 0.13 composes them.
+        assert_eq!(entries(&["--isl", "4", "--request-count", "500"]), 500);
+        assert_eq!(entries(&["--isl", "4"]), 100);
+        let sessions = [
+            "--isl",
+            "4",
+            "--conversation-num",
+            "5",
+            "--request-count",
+            "9",
+        ];
+        assert_eq!(entries(&sessions), 5);
+        let given = [
+            "--isl",
+            "4",
+            "--num-dataset-entries",
+            "7",
+            "--conversation-num",
+            "5",
+        ];
+        assert_eq!(entries(&given), 7);
     }
 
     #[test]

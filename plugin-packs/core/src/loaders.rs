@@ -1007,7 +1007,7 @@ impl RandomPoolLoader {
 impl Plugin for RandomPoolLoader {
     fn create(ctx: &PluginContext<'_>) -> Result<Self, PluginError> {
         Ok(RandomPoolLoader {
-            entries: ctx.config.num_dataset_entries,
+            entries: ctx.config.dataset_entries().map_err(PluginError::Config)?,
             rng: stream_rng(ctx.config.random_seed, Self::RNG_LABEL, 0),
             models: ModelSelector::new(ctx.config, 0),
         })

@@ -67,6 +67,28 @@ impl ModelSelector {
     }
 
     /// Gives `turn` the next model unless it names one already.
+    /// The model of the run's `turn`-th turn (counting from 0 over every conversation in
+    /// order) for a composer that makes conversations one at a time: the round robin's
+    /// place is the turn's number, and a random pick draws from `rng` (the conversation's
+    /// own stream).
+    pub fn model_at(&self, turn: u64, rng: &mut StdRng) -> Option<&str> {
+        if self.names.is_empty() {
+            return None;
+        }
+        let len = self.names.len();
+        let index = match self.strategy {
+            // The remainder is below `len`, a usize.
+            ModelSelectionStrategy::RoundRobin => (turn % len as u64) as usize,
+            ModelSelectionStrategy::Random => rng.random_range(0..len),
+        };
+        Some(self.names[index].as_str())
+    }
+
+    /// Whether turns take several models in turn, so a turn's model depends on its number.
+    pub fn cycles(&self) -> bool {
+        self.names.len() > 1 && self.strategy == ModelSelectionStrategy::RoundRobin
+    }
+
     pub fn assign(&mut self, turn: &mut Turn) {
         if turn.model.is_none() {
             turn.model = self.next_model().map(str::to_owned);

@@ -15,6 +15,7 @@
 mod cancel;
 mod health;
 pub mod ids;
+mod on_demand;
 mod outcome;
 mod pacer;
 mod phases;

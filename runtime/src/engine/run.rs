@@ -7,6 +7,7 @@ use std::sync::{Arc, Barrier, Mutex, OnceLock};
 use std::time::Duration;
 
 use crate::config::{redact_args, ProfileConfig};
+use crate::engine::on_demand::{self, InputsWriter};
 use crate::engine::pipeline::{self, create_all, tokenizer_plugin, PipelineSettings};
 use crate::engine::worker::{self, Driver, PhasePlan, PreparedRequest, Shared};
 use crate::engine::{health, outcome, phases, Progress};
@@ -68,7 +69,7 @@ fn interrupted_exit_code() -> Option<u8> {
     }
 }
 
-fn create<E: DispatchEnum>(name: &str, config: &ProfileConfig) -> Result<E, String> {
+pub(crate) fn create<E: DispatchEnum>(name: &str, config: &ProfileConfig) -> Result<E, String> {
     let kind = E::Kind::from_name(name)
         .ok_or_else(|| format!("no {} plugin named `{name}` is linked", E::Kind::CATEGORY))?;
     let ctx = PluginContext {
@@ -301,13 +302,42 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
     let system_prompt = prompt_context::<P>(&config, &metadata)?;
     let tokenizer: P::Tokenizer = create(tokenizer_plugin::<P>(&config)?, &config)?;
     tracing::debug!(elapsed = ?launched.elapsed(), "tokenizer ready");
+    // With `on_demand`, `dataset` holds only the first sessions' conversations, in the
+    // order they are drawn; the rest are composed while the run goes.
+    let mut on_demand: Option<(usize, Vec<usize>)> = None;
     let mut dataset = match &config.input_file {
         Some(file) => load_custom_dataset::<P>(&config, file, &tokenizer)?,
         None => {
             let mut composer: P::DatasetComposer = create(&config.dataset_composer, &config)?;
-            composer
-                .create_dataset(&tokenizer)
-                .map_err(|e| format!("dataset: {e}"))?
+            match composer
+                .entries()
+                .filter(|&n| compose_on_demand(&config, n))
+            {
+                Some(entries) => {
+                    let mut sampler: Option<P::DatasetSampler> =
+                        match &config.dataset_sampling_strategy {
+                            Some(name) => Some(create(name, &config)?),
+                            None => None,
+                        };
+                    let indices: Vec<usize> = (0..EAGER_REQUESTS.min(entries) as u64)
+                        .map(|draw| on_demand::index_of(sampler.as_mut(), draw, entries))
+                        .collect();
+                    let eager = indices
+                        .iter()
+                        .map(|&index| composer.compose(index, &tokenizer))
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(|e| format!("dataset: {e}"))?;
+                    tracing::info!(
+                        entries,
+                        "composing the dataset's conversations as sessions take them"
+                    );
+                    on_demand = Some((entries, indices));
+                    eager
+                }
+                None => composer
+                    .create_dataset(&tokenizer)
+                    .map_err(|e| format!("dataset: {e}"))?,
+            }
         }
     };
     tracing::debug!(
@@ -404,6 +434,47 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         headers: headers.clone(),
         form_data: metadata.requires_form_data,
     };
+    let inputs_path = artifact_dir.join("inputs.json");
+    // Chat sends a conversation's history: later turns are built with the replies.
+    let sends_history = endpoint
+        .format_session_payload(&[], &crate::dataset::Turn::default(), &mut Vec::new())
+        .unwrap_or(false);
+    let multi_turn = dataset.iter().any(|c| c.turns.len() > 1)
+        || (on_demand.is_some() && config.conversation_turn_mean.max(1.0) > 1.0)
+        || (on_demand.is_some() && config.conversation_turn_stddev > 0.0);
+    let session_bodies = (sends_history && multi_turn).then_some(worker::SessionBodies {
+        path: path.clone(),
+        headers: headers.clone(),
+    });
+    let finishing = on_demand::Finishing {
+        system_prompt: system_prompt.clone(),
+        ignore_delays: config.ignore_trace_delays,
+    };
+    let on_demand = match on_demand {
+        Some((entries, indices)) => {
+            let mut inputs = InputsWriter::create(&inputs_path);
+            let in_order = config.dataset_sampling_strategy.is_none();
+            let mut body = Vec::new();
+            let mut eager = Vec::with_capacity(indices.len());
+            for (conversation, index) in dataset.drain(..).zip(indices) {
+                let write = in_order && index == inputs.written;
+                let parts = on_demand::Parts {
+                    endpoint: &endpoint,
+                    transport: &transport,
+                    template: &template,
+                    tokenizer: &tokenizer,
+                };
+                eager.push(parts.entry(
+                    index,
+                    conversation,
+                    &mut body,
+                    write.then_some(&mut inputs),
+                )?);
+            }
+            Some((on_demand::OnDemand::new(entries, eager), inputs))
+        }
+        None => None,
+    };
     let mut requests = Vec::with_capacity(dataset.len());
     let mut turn_offsets = Vec::with_capacity(dataset.len());
     for (i, conversation) in dataset.iter().enumerate() {
@@ -418,7 +489,7 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
             });
         }
     }
-    if requests.is_empty() {
+    if requests.is_empty() && on_demand.is_none() {
         return Err("the dataset has no turns: nothing to send".into());
     }
     // The first requests are prepared here, so the workers start with them and a payload
@@ -432,12 +503,12 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
             .set(template.build(&endpoint, &transport, turn, &mut body)?);
     }
     drop(transport);
-    // Chat sends a conversation's history: later turns are built with the replies.
-    let sends_history = endpoint
-        .format_session_payload(&[], &crate::dataset::Turn::default(), &mut Vec::new())
-        .unwrap_or(false);
-    let session_bodies = (sends_history && dataset.iter().any(|c| c.turns.len() > 1))
-        .then_some(worker::SessionBodies { path, headers });
+    // The preparation thread makes a tokenizer of its own when it composes.
+    drop(tokenizer);
+    let (on_demand, inputs) = match on_demand {
+        Some((queue, inputs)) => (Some(queue), Some(inputs)),
+        None => (None, None),
+    };
 
     let mut phases = Vec::new();
     if config.has_warmup() {
@@ -518,6 +589,8 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         "starting the measuring workers"
     );
 
+    // Composed on demand, conversation `i` is `session_{i:06}`, as the records file names
+    // a conversation it has no id for.
     let conversation_ids: Vec<String> = dataset.iter().map(|c| c.session_id.clone()).collect();
     let clock = RunClock::new();
     let first_profiling_send = config
@@ -532,6 +605,7 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         requests,
         turn_offsets,
         conversations: dataset,
+        on_demand,
         credits: (0..phase_count).map(|_| AtomicU64::new(0)).collect(),
         sessions: (0..phase_count).map(|_| AtomicU64::new(0)).collect(),
         session_bodies,
@@ -587,13 +661,27 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         })
         .map_err(|e| format!("cannot start the record thread: {e}"))?;
 
-    let inputs_path = artifact_dir.join("inputs.json");
     let preparer = std::thread::Builder::new()
         .name("aiperf-prepare".into())
         .spawn({
             let shared = shared.clone();
             let config = config.clone();
-            move || prepare_in_background::<P>(&shared, &config, &template, eager, &inputs_path)
+            move || match inputs {
+                Some(inputs) => {
+                    // The draws after those composed before the run.
+                    let entries = shared.on_demand.as_ref().map_or(0, |d| d.entries);
+                    let from = EAGER_REQUESTS.min(entries) as u64;
+                    let prepared = on_demand::prepare::<P>(
+                        &shared, &config, &template, finishing, from, inputs,
+                    );
+                    if let Err(e) = prepared {
+                        shared.preparation.fail(&shared, e);
+                    }
+                }
+                None => {
+                    prepare_in_background::<P>(&shared, &config, &template, eager, &inputs_path)
+                }
+            }
         })
         .map_err(|e| format!("cannot start the preparation thread: {e}"))?;
 
@@ -678,6 +766,9 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
     }
     ui.on_finish(&progress(&shared));
     let end_ns = shared.clock.now();
+    if let Some(on_demand) = &shared.on_demand {
+        on_demand.close();
+    }
     if preparer.join().is_err() {
         return Err("the preparation thread panicked".into());
     }
@@ -700,7 +791,10 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
     let facts = crate::export::input_config::RunFacts {
         artifact_dir: &artifact_dir,
         ui: &ui_name,
-        conversations: shared.conversations.len(),
+        conversations: shared
+            .on_demand
+            .as_ref()
+            .map_or(shared.conversations.len(), |d| d.entries),
         turns: shared.requests.len(),
         workers,
         log_level: crate::logging::level(),
@@ -945,12 +1039,36 @@ const PROGRESS_EVERY: Duration = Duration::from_millis(100);
 /// Requests prepared before the workers start; the rest follow on the preparation thread.
 const EAGER_REQUESTS: usize = 64;
 
+/// A synthetic dataset whose prompts and bodies would take more than this is composed
+/// while the run goes (see `on_demand`); smaller ones are made once and reused, which
+/// costs nothing per request.
+const ON_DEMAND_BYTES: f64 = 16.0 * 1024.0 * 1024.0;
+
+/// Whether `entries` synthetic conversations are composed as sessions take them: in a
+/// run that draws its sessions' conversations (not a user-centric or trace schedule,
+/// which pick them by index), when holding them all would cost more than
+/// [`ON_DEMAND_BYTES`]. A token of prompt is about 7 bytes of text, held as text and again
+/// in the request's body.
+fn compose_on_demand(config: &ProfileConfig, entries: usize) -> bool {
+    let mode = crate::plugin::normalize_name(&config.effective_timing_mode());
+    let turns = config.conversation_turn_mean.max(1.0) + config.conversation_turn_stddev;
+    let context = [
+        config.prompt_prefix_length,
+        config.prompt_prefix_user_context_length,
+    ];
+    let tokens = f64::from(config.synthetic_input_tokens_mean)
+        * f64::from(config.prompt_batch_size.max(1))
+        + context.iter().flatten().map(|&n| f64::from(n)).sum::<f64>();
+    let bytes = entries as f64 * turns * (tokens + 64.0) * 16.0;
+    mode == "request_rate" && bytes > ON_DEMAND_BYTES
+}
+
 /// How a worker that finds its request unprepared waits for it (monoio's timer rounds
 /// this up to its 1 ms tick; the preparation thread is normally far ahead).
 const UNPREPARED_POLL: Duration = Duration::from_micros(200);
 
 /// What every request shares: the endpoint path, the headers and the body's framing.
-struct RequestTemplate {
+pub(crate) struct RequestTemplate {
     path: String,
     headers: Vec<(String, String)>,
     /// Posted as `multipart/form-data` (the endpoint's metadata `requires_form_data`).
@@ -960,7 +1078,7 @@ struct RequestTemplate {
 impl RequestTemplate {
     /// The request bytes of a turn; `body` is left holding its JSON payload (for
     /// `inputs.json`).
-    fn build<E: EndpointProtocol, T: TransportProtocol>(
+    pub(crate) fn build<E: EndpointProtocol, T: TransportProtocol>(
         &self,
         endpoint: &E,
         transport: &T,
@@ -998,7 +1116,11 @@ fn turn_of<'a>(
 pub(crate) struct Staged(OnceLock<Vec<u8>>);
 
 impl Staged {
-    fn set(&self, bytes: Vec<u8>) {
+    pub(crate) fn get(&self) -> Option<&[u8]> {
+        self.0.get().map(Vec::as_slice)
+    }
+
+    pub(crate) fn set(&self, bytes: Vec<u8>) {
         // Each request is prepared exactly once (eagerly or on the thread, by index).
         let _ = self.0.set(bytes);
     }
@@ -1016,9 +1138,7 @@ impl Staged {
             // every request's task.
             Box::pin(monoio::time::sleep(UNPREPARED_POLL)).await;
             if let Some(bytes) = self.0.get() {
-                preparation.waits.fetch_add(1, Ordering::Relaxed);
-                let waited = clock.now().saturating_sub(from);
-                preparation.waited_ns.fetch_add(waited, Ordering::Relaxed);
+                preparation.count_wait(clock, from);
                 return bytes;
             }
         }
@@ -1043,8 +1163,25 @@ impl Preparation {
         self.waited_ns.load(Ordering::Relaxed) as f64 / 1e9
     }
 
+    /// A worker waited from `from` for what the preparation thread had not made yet.
+    pub fn count_wait(&self, clock: &RunClock, from: u64) {
+        self.waits.fetch_add(1, Ordering::Relaxed);
+        let waited = clock.now().saturating_sub(from);
+        self.waited_ns.fetch_add(waited, Ordering::Relaxed);
+    }
+
     fn error(&self) -> Option<String> {
         self.error.lock().ok().and_then(|e| e.clone())
+    }
+
+    /// Ends the run over a failed preparation: requests waiting for bytes that will never
+    /// come are cancelled with it.
+    fn fail(&self, shared: &Shared, e: String) {
+        if let Ok(mut error) = self.error.lock() {
+            error.get_or_insert(e);
+        }
+        shared.stop.store(true, Ordering::SeqCst);
+        shared.cancel_at_ns.store(0, Ordering::SeqCst);
     }
 }
 
@@ -1058,14 +1195,7 @@ fn prepare_in_background<P: PluginSet>(
     from: usize,
     inputs_path: &Path,
 ) {
-    let fail = |e: String| {
-        if let Ok(mut error) = shared.preparation.error.lock() {
-            error.get_or_insert(e);
-        }
-        // Requests waiting for bytes that will never come are cancelled with the run.
-        shared.stop.store(true, Ordering::SeqCst);
-        shared.cancel_at_ns.store(0, Ordering::SeqCst);
-    };
+    let fail = |e: String| shared.preparation.fail(shared, e);
     let (endpoint, transport) = match (
         create::<P::Endpoint>(&config.endpoint_type, config),
         create::<P::Transport>(&config.transport, config),
@@ -1073,32 +1203,12 @@ fn prepare_in_background<P: PluginSet>(
         (Ok(e), Ok(t)) => (e, t),
         (Err(e), _) | (_, Err(e)) => return fail(e),
     };
-    let mut inputs = match std::fs::File::create(inputs_path) {
-        Ok(file) => Some(std::io::BufWriter::with_capacity(1 << 16, file)),
-        Err(e) => {
-            tracing::warn!("cannot write {}: {e}", inputs_path.display());
-            None
-        }
-    };
-    let write_inputs = |inputs: &mut Option<std::io::BufWriter<std::fs::File>>, bytes: &[u8]| {
-        if let Some(out) = inputs {
-            if let Err(e) = out.write_all(bytes) {
-                tracing::warn!("cannot write {}: {e}", inputs_path.display());
-                *inputs = None;
-            }
-        }
-    };
-    write_inputs(&mut inputs, b"{\"data\":[");
+    let mut inputs = InputsWriter::create(inputs_path);
     let mut body = Vec::new();
     let mut index = 0;
-    for (i, conversation) in shared.conversations.iter().enumerate() {
-        let session = serde_json::to_string(&conversation.session_id).unwrap_or_default();
-        let sep = if i > 0 { "," } else { "" };
-        write_inputs(
-            &mut inputs,
-            format!("{sep}{{\"session_id\":{session},\"payloads\":[").as_bytes(),
-        );
-        for (t, turn) in conversation.turns.iter().enumerate() {
+    for conversation in &shared.conversations {
+        inputs.begin(&conversation.session_id);
+        for turn in &conversation.turns {
             match template.build(&endpoint, &transport, turn, &mut body) {
                 Ok(bytes) => {
                     if let Some(req) = shared.requests.get(index).filter(|_| index >= from) {
@@ -1108,18 +1218,11 @@ fn prepare_in_background<P: PluginSet>(
                 Err(e) => return fail(e),
             }
             index += 1;
-            // The body bytes go in verbatim: re-serialising would reorder their keys.
-            if t > 0 {
-                write_inputs(&mut inputs, b",");
-            }
-            write_inputs(&mut inputs, String::from_utf8_lossy(&body).as_bytes());
+            inputs.payload(&body);
         }
-        write_inputs(&mut inputs, b"]}");
+        inputs.end();
     }
-    write_inputs(&mut inputs, b"]}\n");
-    if let Some(Err(e)) = inputs.map(|mut out| out.flush()) {
-        tracing::warn!("cannot write {}: {e}", inputs_path.display());
-    }
+    inputs.finish();
 }
 
 /// Every plugin the run will create must be linked; say so before any work is done.
@@ -1182,7 +1285,7 @@ fn prompt_context<P: PluginSet>(
 /// A turn's input tokens as AIPerf counts them from the body it sends: with the
 /// conversation's system and user context messages when the endpoint sends them, all
 /// texts joined by one space and tokenized again.
-fn with_context_tokens<T: TokenizerProtocol>(
+pub(crate) fn with_context_tokens<T: TokenizerProtocol>(
     turn: &crate::dataset::Turn,
     metadata: &crate::metadata::EndpointMetadata,
     tokenizer: &T,

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use crate::dataset::Turn;
 use crate::engine::cancel::{race, CancelSignal, Either, SplitMix};
+use crate::engine::on_demand::Entry;
 use crate::engine::pipeline::RecordSender;
 use crate::engine::slots::{SlotGuard, Slots};
 use crate::engine::urls::UrlPicker;
@@ -74,6 +75,9 @@ impl<S, T, E, U> PhaseContext<S, T, E, U> {
 /// The first turn of a session, with the credit the worker took for it.
 pub(crate) struct SessionStart {
     pub conversation: usize,
+    /// The conversation and its requests, when composed for this session (on demand);
+    /// else they are the dataset's `conversation`.
+    pub entry: Option<Entry>,
     pub turn: u32,
     /// One past the last turn the session sends (at most the conversation's length).
     pub end: u32,
@@ -104,11 +108,22 @@ pub(crate) async fn run<S, T, E, U>(
     let mut cancel_after = start.cancel_after;
     let mut draws = start.draws;
     let mut prefill = start.prefill;
-    let (Some(&first), Some(conversation)) = (
-        shared.turn_offsets.get(start.conversation),
-        shared.conversations.get(start.conversation),
-    ) else {
-        return;
+    let entry = start.entry;
+    let (requests, conversation) = match &entry {
+        Some(entry) => (&entry.requests[..], &entry.conversation),
+        None => {
+            let (Some(&first), Some(conversation)) = (
+                shared.turn_offsets.get(start.conversation),
+                shared.conversations.get(start.conversation),
+            ) else {
+                return;
+            };
+            let turns = first..first + conversation.turns.len();
+            let Some(requests) = shared.requests.get(turns) else {
+                return;
+            };
+            (requests, conversation)
+        }
     };
     let end = start
         .end
@@ -128,11 +143,7 @@ pub(crate) async fn run<S, T, E, U>(
     let mut history: Vec<Turn> = Vec::new();
     // The next turn's request when built here, with its texts for the token count.
     let mut built: Option<(Vec<u8>, String)> = None;
-    while let Some(req) = shared
-        .requests
-        .get(first + turn as usize)
-        .filter(|_| turn < end)
-    {
+    while let Some(req) = requests.get(turn as usize).filter(|_| turn < end) {
         let last = turn + 1 >= end;
         let turn_request = TurnRequest {
             req,

@@ -58,6 +58,9 @@ pub(crate) struct Shared {
     pub turn_offsets: Vec<usize>,
     /// The dataset, for timing strategies that schedule specific conversations.
     pub conversations: Vec<crate::dataset::Conversation>,
+    /// A synthetic dataset composed while the run goes: sessions take their conversations
+    /// from it instead of from `conversations` (then empty).
+    pub on_demand: Option<crate::engine::on_demand::OnDemand>,
     pub streaming: bool,
     pub phases: Vec<PhasePlan>,
     /// Credits issued so far, per phase.
@@ -526,23 +529,31 @@ async fn run_phase<P: PluginSet>(
         if plan.count.is_some_and(|c| credit >= c) {
             break;
         }
-        let (conversation, turn, turns) = match session {
-            Some((conversation, turn, turns)) => (conversation, turn, turns),
+        let (conversation, turn, turns, entry) = match (session, &shared.on_demand) {
+            (Some((conversation, turn, turns)), _) => (conversation, turn, turns, None),
+            // Composed on demand, the conversations come in the order of their draws.
+            (None, Some(on_demand)) => match on_demand.take(shared, &closed).await {
+                Some(entry) => (entry.index, 0, u32::MAX, Some(entry)),
+                None => break,
+            },
             // Sampled sessions run whole conversations; the dataset is read in order.
-            None => {
+            (None, None) => {
                 let n = shared.conversations.len().max(1);
                 let draw = shared.next_conversation.fetch_add(1, Ordering::Relaxed);
                 let index = match sampler.as_mut() {
                     Some(sampler) => sampler.index(draw, n).min(n - 1),
                     None => (draw % n as u64) as usize,
                 };
-                (index, 0, u32::MAX)
+                (index, 0, u32::MAX, None)
             }
         };
-        let length = shared
-            .conversations
-            .get(conversation)
-            .map_or(0, |c| c.turns.len());
+        let length = match &entry {
+            Some(entry) => entry.conversation.turns.len(),
+            None => shared
+                .conversations
+                .get(conversation)
+                .map_or(0, |c| c.turns.len()),
+        };
         if turn as usize >= length {
             return Err(format!(
                 "timing_strategy {} scheduled turn {turn} of conversation {conversation}, \
@@ -566,6 +577,7 @@ async fn run_phase<P: PluginSet>(
         }
         let start = session::SessionStart {
             conversation,
+            entry,
             turn,
             end,
             credit,

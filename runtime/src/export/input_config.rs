@@ -390,9 +390,14 @@ fn dataset(config: &ProfileConfig, facts: &RunFacts<'_>) -> Value {
         }
         None => {
             d.insert("type".into(), Value::from("synthetic"));
-            // What was composed, which follows AIPerf's rule only in part (ours caps
-            // `--num-dataset-entries` by `--request-count`), so it is always written.
-            d.insert("entries".into(), Value::from(facts.conversations));
+            // As AIPerf's converter: written when a flag set it (`--num-dataset-entries`,
+            // `--conversation-num` or `--request-count`), left at the default 100 else.
+            let given = config.num_dataset_entries.is_some()
+                || config.conversation_num.is_some()
+                || config.request_count.is_some();
+            if given {
+                d.insert("entries".into(), Value::from(facts.conversations));
+            }
             synthetic_content(config, &mut d);
         }
     }
