@@ -114,6 +114,8 @@ fn mooncake_trace_replays_its_timestamps() {
     );
     let records = read_records(&dir);
     assert_eq!(records.len(), 3, "exactly the trace's rows");
+    // As AIPerf, no `inputs.json` for a trace (its payloads are the trace again).
+    assert!(!dir.join("inputs.json").exists());
     assert!(errors(&records).is_empty(), "{:?}", errors(&records));
     let rows = schedule(&records);
     for ((intended, actual, record), expected) in rows.iter().zip([0.0, 50.0, 90.0]) {

@@ -195,6 +195,16 @@ impl InputsWriter {
         writer
     }
 
+    /// A writer that writes nothing.
+    pub fn none() -> Self {
+        InputsWriter {
+            out: None,
+            path: PathBuf::new(),
+            written: 0,
+            payloads: 0,
+        }
+    }
+
     fn write(&mut self, bytes: &[u8]) {
         if let Some(out) = &mut self.out {
             if let Err(e) = out.write_all(bytes) {

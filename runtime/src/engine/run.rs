@@ -113,10 +113,13 @@ fn default_artifact_dir<P: PluginSet>(config: &ProfileConfig) -> PathBuf {
 /// uses and will not rewrite (records with `--export-level summary`, phase files without
 /// a warmup), and the ready marker until this run's results are complete. Files of other
 /// names (another `--profile-export-prefix`) are another run's, kept on purpose.
-fn clear_stale_artifacts(dir: &Path, config: &ProfileConfig) {
+fn clear_stale_artifacts(dir: &Path, config: &ProfileConfig, writes_inputs: bool) {
     let prefix = config.profile_export_prefix.as_deref();
     let export = |name: &str| dir.join(crate::results::export_file_name(prefix, name));
     let mut stale = vec![dir.join(".aiperf_results_ready.json")];
+    if !writes_inputs {
+        stale.push(dir.join("inputs.json"));
+    }
     if !config.export_level.writes_records() {
         stale.push(export(crate::export::RECORDS_FILE));
     }
@@ -305,8 +308,15 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
     // With `on_demand`, `dataset` holds only the first sessions' conversations, in the
     // order they are drawn; the rest are composed while the run goes.
     let mut on_demand: Option<(usize, Vec<usize>)> = None;
+    // AIPerf writes no `inputs.json` for a trace: its payloads would be the trace again,
+    // or huge (`DatasetManager._should_skip_inputs_json`).
+    let mut trace = false;
     let mut dataset = match &config.input_file {
-        Some(file) => load_custom_dataset::<P>(&config, file, &tokenizer)?,
+        Some(file) => {
+            let (dataset, is_trace) = load_custom_dataset::<P>(&config, file, &tokenizer)?;
+            trace = is_trace;
+            dataset
+        }
         None => {
             let mut composer: P::DatasetComposer = create(&config.dataset_composer, &config)?;
             match composer
@@ -388,7 +398,7 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         .unwrap_or_else(|| default_artifact_dir::<P>(&config));
     std::fs::create_dir_all(&artifact_dir)
         .map_err(|e| format!("cannot create {}: {e}", artifact_dir.display()))?;
-    clear_stale_artifacts(&artifact_dir, &config);
+    clear_stale_artifacts(&artifact_dir, &config, !trace);
     let log_file = artifact_dir.join("logs").join("aiperf.log");
     if let Err(e) = crate::logging::set_file(&log_file) {
         tracing::warn!(
@@ -679,7 +689,8 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
                     }
                 }
                 None => {
-                    prepare_in_background::<P>(&shared, &config, &template, eager, &inputs_path)
+                    let inputs = (!trace).then_some(inputs_path.as_path());
+                    prepare_in_background::<P>(&shared, &config, &template, eager, inputs)
                 }
             }
         })
@@ -1186,14 +1197,14 @@ impl Preparation {
 }
 
 /// Prepares every request from `from` on, in order, and writes `inputs.json` (every
-/// payload, as AIPerf lists them) as it goes. Runs on its own thread with its own endpoint
+/// payload, as AIPerf lists them) as it goes, unless its path is `None`. Runs on its own thread with its own endpoint
 /// and transport, beside the workers: a large dataset no longer delays the first request.
 fn prepare_in_background<P: PluginSet>(
     shared: &Shared,
     config: &ProfileConfig,
     template: &RequestTemplate,
     from: usize,
-    inputs_path: &Path,
+    inputs_path: Option<&Path>,
 ) {
     let fail = |e: String| shared.preparation.fail(shared, e);
     let (endpoint, transport) = match (
@@ -1203,7 +1214,10 @@ fn prepare_in_background<P: PluginSet>(
         (Ok(e), Ok(t)) => (e, t),
         (Err(e), _) | (_, Err(e)) => return fail(e),
     };
-    let mut inputs = InputsWriter::create(inputs_path);
+    let mut inputs = match inputs_path {
+        Some(path) => InputsWriter::create(path),
+        None => InputsWriter::none(),
+    };
     let mut body = Vec::new();
     let mut index = 0;
     for conversation in &shared.conversations {
@@ -1473,11 +1487,12 @@ fn promote_trace<P: PluginSet>(config: &mut ProfileConfig) -> Result<(), String>
 
 /// Reads `--input-file` with the loader named by `--custom-dataset-type`, or the one
 /// linked loader that recognises the file.
+/// Also says whether the loader reads a trace format (`is_trace`).
 fn load_custom_dataset<P: PluginSet>(
     config: &ProfileConfig,
     file: &Path,
     tokenizer: &P::Tokenizer,
-) -> Result<Vec<crate::dataset::Conversation>, String> {
+) -> Result<(Vec<crate::dataset::Conversation>, bool), String> {
     use crate::protocols::CustomDatasetLoaderProtocol;
     type Kind<P> = <<P as PluginSet>::CustomDatasetLoader as DispatchEnum>::Kind;
     let read = |path: &Path| {
@@ -1521,8 +1536,16 @@ fn load_custom_dataset<P: PluginSet>(
                 .into(),
         );
     }
-    let mut loader: P::CustomDatasetLoader = match &config.custom_dataset_type {
-        Some(kind) => create(kind, config)?,
+    let is_trace = |kind: Kind<P>| {
+        let meta: Option<crate::metadata::CustomDatasetLoaderMetadata> =
+            kind.entry().metadata().ok();
+        meta.is_some_and(|m| m.is_trace)
+    };
+    let (mut loader, trace): (P::CustomDatasetLoader, bool) = match &config.custom_dataset_type {
+        Some(name) => (
+            create(name, config)?,
+            Kind::<P>::from_name(name).is_some_and(is_trace),
+        ),
         None => {
             let mut matching = Vec::new();
             for &kind in Kind::<P>::all() {
@@ -1534,11 +1557,14 @@ fn load_custom_dataset<P: PluginSet>(
                 let candidate = P::CustomDatasetLoader::create(kind, &ctx)
                     .map_err(|e| format!("custom_dataset_loader:{}: {e}", kind.name()))?;
                 if candidate.can_load(first_line, &name) {
-                    matching.push((kind.name(), candidate));
+                    matching.push((kind, candidate));
                 }
             }
             match matching.len() {
-                1 => matching.remove(0).1,
+                1 => {
+                    let (kind, loader) = matching.remove(0);
+                    (loader, is_trace(kind))
+                }
                 0 => {
                     return Err(format!(
                         "no custom dataset loader recognises {}; pick one with \
@@ -1548,7 +1574,7 @@ fn load_custom_dataset<P: PluginSet>(
                     ))
                 }
                 _ => {
-                    let names: Vec<&str> = matching.iter().map(|(n, _)| *n).collect();
+                    let names: Vec<&str> = matching.iter().map(|(k, _)| k.name()).collect();
                     return Err(format!(
                         "several loaders recognise {} ({}); pick one with --custom-dataset-type",
                         file.display(),
@@ -1564,7 +1590,7 @@ fn load_custom_dataset<P: PluginSet>(
         true => loader.load_dir(&files, &name, tokenizer),
         false => loader.load(&files[0].1, &files[0].0, tokenizer),
     };
-    loaded.map_err(|e| e.to_string())
+    loaded.map(|d| (d, trace)).map_err(|e| e.to_string())
 }
 
 fn write_file(path: &Path, text: &str) -> Result<(), String> {
