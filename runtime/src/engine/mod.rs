@@ -16,6 +16,7 @@ mod cancel;
 mod health;
 pub mod ids;
 mod outcome;
+mod paced;
 mod pacer;
 mod phases;
 mod pipeline;
