@@ -12,7 +12,10 @@ use aiperf_macros::protocol;
 /// What a timing strategy asks the worker to do next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NextCredit {
-    /// Send when the schedule says: at this run instant (open loop).
+    /// Send when the schedule says: at this run instant (open loop). The engine gives
+    /// such a tick to a later turn of one of the worker's sessions when one waits for a
+    /// tick (its previous response back, its delay over), as AIPerf's rate loop does, and
+    /// only otherwise starts a session with it.
     At(crate::record::Nanos),
     /// Send as soon as a concurrency slot is free (closed loop).
     WhenSlotFree,
@@ -51,7 +54,8 @@ pub trait TimingStrategyProtocol {
     }
 
     /// The next credit of this worker, given its arrival pattern and the current instant.
-    /// Every credit starts a session; the engine sends its later turns itself.
+    /// A credit starts a session (or, [`NextCredit::At`], goes to a later turn waiting
+    /// for a tick); the engine sends later turns itself.
     fn next_credit<A: crate::protocols::ArrivalPatternProtocol>(
         &mut self,
         arrivals: &mut A,
@@ -61,7 +65,8 @@ pub trait TimingStrategyProtocol {
     /// When turn `turn` (after the first) of a session of `conversation` may be sent: the
     /// previous turn was due at `previous_at` and its response ended at `previous_end`.
     /// The engine sends a session's turns in order, each only once the previous response
-    /// has ended, and never before the instant returned here. The default is AIPerf's
+    /// has ended, and never before the instant returned here (a session started on a
+    /// [`NextCredit::At`] tick also waits for a later tick). The default is AIPerf's
     /// rule for rate and concurrency runs: the turn's `delay_ms` after that response.
     fn next_turn_at(
         &self,

@@ -861,6 +861,172 @@ fn synthetic_conversations_send_their_history_after_each_delay() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A rate run's later turns go on the rate's ticks, as AIPerf 0.13's: its loop gives
+/// each tick to a later turn waiting for one (its response back, its delay over) and
+/// only otherwise to a new session, so the run, later turns included, goes at the rate.
+/// Sent right after the response instead, 4-turn sessions at 50/s went out at 195/s.
+#[test]
+fn a_rate_sends_later_turns_on_its_ticks() {
+    core_binary();
+    let mock = Mock::start(&["--ttft-ms", "5", "--itl-ms", "1", "--output-tokens", "5"]);
+    let dir = run_dir("paced-turns");
+    // No session limit: every tick has a later turn or a new session to send, on any
+    // number of workers (each sends its own sessions' turns on its own ticks).
+    profile(
+        &mock,
+        &dir,
+        &[
+            "--streaming",
+            "--isl",
+            "20",
+            "--osl",
+            "5",
+            "--conversation-turn-mean",
+            "4",
+            "--request-count",
+            "40",
+            "--request-rate",
+            "50",
+            "--arrival-pattern",
+            "constant",
+        ],
+    );
+    let json = read_json(&dir);
+    let records = read_records(&dir);
+    assert_eq!(records.len(), 40);
+    assert!(errors(&records).is_empty(), "{:?}", errors(&records));
+    let due_ms = |r: &Value| (since_start(&json, ns(r, "credit_issued_ns")) * 1e3).round() as i64;
+    // Each request is due at the tick it went on: every tick of the 20 ms grid, once.
+    let mut due: Vec<i64> = records.iter().map(due_ms).collect();
+    due.sort_unstable();
+    assert_eq!(due, (1..=40).map(|k| 20 * k).collect::<Vec<i64>>());
+    // AIPerf 0.13 read 49.2 of a run like this one; 40 requests over 810 ms is 49.4.
+    let throughput = json["request_throughput"]["avg"]
+        .as_f64()
+        .expect("throughput");
+    assert!(
+        (45.0..51.0).contains(&throughput),
+        "{throughput} requests/s"
+    );
+    let mut starts: Vec<i128> = records.iter().map(|r| ns(r, "request_start_ns")).collect();
+    starts.sort_unstable();
+    let sent_at = 39.0 / ((starts[39] - starts[0]) as f64 / 1e9);
+    assert!(
+        (48.0..52.0).contains(&sent_at),
+        "sent at {sent_at} requests/s"
+    );
+    let by_session = sessions(&records);
+    assert_eq!(by_session.len(), 10, "ten sessions of four turns");
+    for (id, turns) in &by_session {
+        assert_eq!(turns.len(), 4, "{id}");
+        for pair in turns.windows(2) {
+            // A later turn takes a tick after the previous response: never the same tick.
+            let apart = due_ms(pair[1]) - due_ms(pair[0]);
+            assert!(apart >= 20, "{id}: turns due {apart} ms apart");
+            let after = ns(pair[1], "request_start_ns") - ns(pair[0], "request_end_ns");
+            assert!(
+                after > 0,
+                "{id}: a turn sent before the previous response ended"
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A later turn waits for its delay, then for the next tick; a tick that finds no turn
+/// waiting starts a session, and once every session has started, passes unused. This is
+/// the schedule AIPerf 0.13 sent for this run (one worker, as its single loop).
+#[test]
+fn a_later_turn_takes_the_first_tick_after_its_delay() {
+    core_binary();
+    let mock = Mock::start(&["--ttft-ms", "5", "--itl-ms", "1", "--output-tokens", "5"]);
+    let dir = run_dir("paced-turn-delay");
+    // Ticks every 50 ms; a turn is ready about 70 ms after its previous one went (10 ms
+    // of response, 60 of delay): 20 ms after one tick, 30 before the next.
+    profile(
+        &mock,
+        &dir,
+        &[
+            "--streaming",
+            "--isl",
+            "20",
+            "--osl",
+            "5",
+            "--conversation-num",
+            "3",
+            "--conversation-turn-mean",
+            "3",
+            "--conversation-turn-delay-mean",
+            "60",
+            "--request-count",
+            "9",
+            "--request-rate",
+            "20",
+            "--arrival-pattern",
+            "constant",
+            "--workers",
+            "1",
+        ],
+    );
+    let json = read_json(&dir);
+    let records = read_records(&dir);
+    assert_eq!(records.len(), 9);
+    assert!(errors(&records).is_empty(), "{:?}", errors(&records));
+    let by_session = sessions(&records);
+    let mut session_of = std::collections::BTreeMap::new();
+    for (id, turns) in &by_session {
+        session_of.insert(ns(turns[0], "credit_issued_ns"), id.clone());
+        for pair in turns.windows(2) {
+            let after = ns(pair[1], "request_start_ns") - ns(pair[0], "request_end_ns");
+            assert!(
+                after >= 60_000_000,
+                "{id}: {after} ns after the previous response"
+            );
+        }
+    }
+    // Sessions numbered in the order they started.
+    let number: std::collections::BTreeMap<String, usize> = session_of
+        .into_values()
+        .enumerate()
+        .map(|(k, id)| (id, k + 1))
+        .collect();
+    let mut sent: Vec<(i64, String)> = records
+        .iter()
+        .map(|r| {
+            let id = r["metadata"]["x_correlation_id"]
+                .as_str()
+                .expect("a session id");
+            let due = (since_start(&json, ns(r, "credit_issued_ns")) * 1e3).round() as i64;
+            let turn = &r["metadata"]["turn_index"];
+            (due, format!("s{}t{turn}", number[id]))
+        })
+        .collect();
+    sent.sort();
+    let expected = [
+        (50, "s1t0"),
+        (100, "s2t0"),
+        (150, "s1t1"),
+        (200, "s2t1"),
+        (250, "s1t2"),
+        (300, "s2t2"),
+        (350, "s3t0"),
+        // 400: s3's turn is not ready and every session has started.
+        (450, "s3t1"),
+        (550, "s3t2"),
+    ];
+    let expected: Vec<(i64, String)> = expected.iter().map(|&(t, s)| (t, s.to_owned())).collect();
+    assert_eq!(sent, expected);
+    // AIPerf 0.13 read 16.02 requests/s.
+    let throughput = json["request_throughput"]["avg"]
+        .as_f64()
+        .expect("throughput");
+    assert!(
+        (15.0..16.5).contains(&throughput),
+        "{throughput} requests/s"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// BC-27: a concurrency limit is exact, whatever the requests' lengths. At
 /// `--concurrency 8` with output lengths from 0 to about 40 tokens (requests of 20 to
 /// 220 ms, ending out of order), the server never holds more than 8 at once, and each

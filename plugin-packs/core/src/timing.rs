@@ -21,7 +21,9 @@ use aiperf_runtime::record::Nanos;
 /// others: anchored at each worker's own first call instead, the merged schedule moved
 /// with the workers' start-up skew (milliseconds on a loaded machine, enough to turn a
 /// smooth gamma merge into a lumpy one). Without `prepare` the first call's `now` is the
-/// anchor. Stop conditions (request count, duration) belong to the engine.
+/// anchor. Stop conditions (request count, duration) belong to the engine, and so does
+/// who gets a tick: a later turn waiting for one before a new session (AIPerf 0.13's
+/// continuation queue; see the runtime's `engine::paced`).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RequestRateStrategy {
     target: Option<Nanos>,

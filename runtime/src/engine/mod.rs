@@ -17,6 +17,7 @@ mod health;
 pub mod ids;
 mod on_demand;
 mod outcome;
+mod paced;
 mod pacer;
 mod phases;
 mod pipeline;

@@ -558,12 +558,25 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         let load = p.load.as_deref().unwrap_or(&config);
         load.request_rate.is_some() && load.concurrency.is_some()
     });
+    // Later turns of a paced run wait for a tick of the worker that started their session
+    // (`paced`): over several workers, a tick passed unused on one while another's turn
+    // waited (3 sessions of 3 turns at 50/s: 39 requests/s over two workers, 47.6 over
+    // one, AIPerf 47.1), so such a run has one, as AIPerf's single loop.
+    let paced_turns = multi_turn
+        && mode == "request_rate"
+        && phases
+            .iter()
+            .any(|p| p.load.as_deref().unwrap_or(&config).request_rate.is_some());
     let caps = [
         (config.effective_concurrency(), "--concurrency"),
         (prefill, "--prefill-concurrency (the least of any phase)"),
         (
             capped_rate.then_some(1),
             "--request-rate with --concurrency (arrivals share the slots of the run)",
+        ),
+        (
+            paced_turns.then_some(1),
+            "--request-rate with multi-turn sessions (later turns share the rate's ticks)",
         ),
     ];
     let lowest = caps

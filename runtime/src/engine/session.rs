@@ -1,7 +1,9 @@
 //! Sessions: a conversation's turns sent in order on one worker, each once the previous
 //! turn's response has ended, at the instant the timing strategy gives
 //! ([`TimingStrategyProtocol::next_turn_at`]: AIPerf's `delay_ms` after the response,
-//! a trace timestamp, or a user's turn gap).
+//! a trace timestamp, or a user's turn gap). A session started on a rate's tick then
+//! waits for a tick of its worker's loop as well, which takes the turn's credit
+//! (`engine::paced`, AIPerf's continuation queue); the others take theirs here.
 //!
 //! A session holds its concurrency slot from its first turn to its last, delays
 //! included, since AIPerf's `--concurrency` bounds sessions in flight. Every turn takes a
@@ -18,6 +20,7 @@ use std::time::Duration;
 use crate::dataset::Turn;
 use crate::engine::cancel::{race, CancelSignal, Either, SplitMix};
 use crate::engine::on_demand::Entry;
+use crate::engine::paced::Paced;
 use crate::engine::pipeline::RecordSender;
 use crate::engine::slots::{SlotGuard, Slots};
 use crate::engine::urls::UrlPicker;
@@ -89,6 +92,8 @@ pub(crate) struct SessionStart {
     pub draws: Option<SplitMix>,
     /// The first turn's prefill slot, taken with its credit (`--prefill-concurrency`).
     pub prefill: Option<SlotGuard>,
+    /// Started on a rate's tick, with later turns: each of those goes on a tick too.
+    pub paced: Option<Paced>,
 }
 
 /// Sends a session's turns; the slot is given back after the last.
@@ -108,6 +113,7 @@ pub(crate) async fn run<S, T, E, U>(
     let mut cancel_after = start.cancel_after;
     let mut draws = start.draws;
     let mut prefill = start.prefill;
+    let mut paced = start.paced;
     let entry = start.entry;
     let (requests, conversation) = match &entry {
         Some(entry) => (&entry.requests[..], &entry.conversation),
@@ -167,6 +173,7 @@ pub(crate) async fn run<S, T, E, U>(
         });
         if next_at.is_none() {
             drop(guard.take());
+            drop(paced.take());
         }
         // Built now, before the wait, so the next send is not delayed by it.
         let next_turn = conversation.turns.get(turn as usize + 1);
@@ -215,22 +222,35 @@ pub(crate) async fn run<S, T, E, U>(
         if shared.stop.load(Ordering::Relaxed) || ctx.past_deadline(shared.clock.now()) {
             break;
         }
-        // As AIPerf: every turn takes a prefill slot before its credit, the session's
-        // slot already held; the turn is due that much later.
-        let mut held_back = 0;
-        if let Some(p) = &ctx.prefill {
-            match race(p.slots.acquire_timed(&shared.clock), ctx.stopped.fired()).await {
-                Either::Left((slot, waited)) => (prefill, held_back) = (Some(slot), waited),
-                Either::Right(()) => break,
+        intended = match &paced {
+            // The turn is due at the tick it was put on; the loop took its credit (and
+            // its prefill slot) for it.
+            Some(paced) => match race(paced.next_tick(), ctx.stopped.fired()).await {
+                Either::Left(Some(tick)) => {
+                    (credit, prefill) = (tick.credit, tick.prefill);
+                    tick.at
+                }
+                Either::Left(None) | Either::Right(()) => break,
+            },
+            None => {
+                // As AIPerf: every turn takes a prefill slot before its credit, the
+                // session's slot already held; the turn is due that much later.
+                let mut held_back = 0;
+                if let Some(p) = &ctx.prefill {
+                    match race(p.slots.acquire_timed(&shared.clock), ctx.stopped.fired()).await {
+                        Either::Left((slot, waited)) => (prefill, held_back) = (Some(slot), waited),
+                        Either::Right(()) => break,
+                    }
+                }
+                credit = shared.credits[ctx.phase_idx].fetch_add(1, Ordering::Relaxed);
+                if ctx.count.is_some_and(|c| credit >= c) {
+                    break;
+                }
+                shared.sent.fetch_add(1, Ordering::Relaxed);
+                at.saturating_add(held_back)
             }
-        }
-        credit = shared.credits[ctx.phase_idx].fetch_add(1, Ordering::Relaxed);
-        if ctx.count.is_some_and(|c| credit >= c) {
-            break;
-        }
-        shared.sent.fetch_add(1, Ordering::Relaxed);
+        };
         turn += 1;
-        intended = at.saturating_add(held_back);
         cancel_after = draws
             .as_mut()
             .filter(|_| ctx.cancel_share > 0.0)

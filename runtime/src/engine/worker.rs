@@ -9,6 +9,7 @@ use std::sync::{Arc, Barrier};
 use crate::config::ProfileConfig;
 use crate::engine::cancel::{race, CancelSignal, Either, SplitMix};
 use crate::engine::health::{thread_cpu_seconds, WorkerReport};
+use crate::engine::paced;
 use crate::engine::pipeline::RecordSender;
 use crate::engine::rate_ramp::{self, RateRamp};
 use crate::engine::session;
@@ -414,8 +415,17 @@ async fn run_phase<P: PluginSet>(
         phase_done.clone(),
     ));
 
+    // Later turns of the sessions started on ticks, waiting for ticks of their own.
+    let later_turns = paced::TurnQueue::default();
+    // Nothing left for this loop: the run stopped, or no session may start and none of
+    // this worker's sessions has a turn left to put on a tick (AIPerf's loop keeps ticking
+    // for those after its last new session).
+    let ended = || race(stopped.fired(), later_turns.finished(&closed));
     // Open-loop arrivals before this instant came while every slot was busy: skipped.
     let mut skip_before: Nanos = 0;
+    // Ticks before this instant came while no session could start and no later turn
+    // waited: they pass unused, as AIPerf's do (not skipped: no slot was missing).
+    let mut unused_before: Nanos = 0;
     // When this loop last got a slot it had waited for: a scheduled request due while it
     // waited is held back by the limit too (AIPerf waits for each one's slot apart).
     let mut unblocked: Nanos = 0;
@@ -454,16 +464,66 @@ async fn run_phase<P: PluginSet>(
                 shared.skipped_arrivals[phase_idx].fetch_add(1, Ordering::Relaxed);
                 continue;
             }
+            if tick && at < unused_before {
+                continue;
+            }
             if at > clock.now() {
                 let wake = crate::engine::pacer::sleep_until(clock.instant(at));
-                if let Either::Right(()) = race(wake, closed.fired()).await {
+                if let Either::Right(_) = race(wake, ended()).await {
                     break;
                 }
             }
         }
         // A record thread that falls behind holds back new requests (counted, reported).
-        if let Either::Right(()) = race(tx.room(&clock), closed.fired()).await {
+        if let Either::Right(_) = race(tx.room(&clock), ended()).await {
             break;
+        }
+        if let (true, Some(at)) = (tick, intended) {
+            // A tick goes first to a later turn waiting for one, as AIPerf's goes to its
+            // continuation queue; the turn's session already holds its concurrency slot.
+            if later_turns.has_waiting() {
+                // AIPerf's loop waits here for the turn's prefill slot; the wait shifts
+                // the turn's schedule, as below.
+                let (prefill, held_back) = match &prefill_slots {
+                    None => (None, 0),
+                    Some(p) => match race(p.acquire_timed(&clock), ended()).await {
+                        Either::Left((slot, waited)) => (Some(slot), waited),
+                        Either::Right(_) => break,
+                    },
+                };
+                if shared.stop.load(Ordering::Relaxed) || past_deadline(clock.now()) {
+                    break;
+                }
+                // Its session may have stopped waiting meanwhile (the run stopped).
+                let Some(turn) = later_turns.pop() else {
+                    continue;
+                };
+                let credit = shared.credits[phase_idx].fetch_add(1, Ordering::Relaxed);
+                if plan.count.is_some_and(|c| credit >= c) {
+                    break;
+                }
+                shared.sent.fetch_add(1, Ordering::Relaxed);
+                turn.grant(paced::Tick {
+                    at: at.saturating_add(held_back),
+                    credit,
+                    prefill,
+                });
+                continue;
+            }
+            // No turn waits and no session may start: while this worker's sessions still
+            // have turns to come, its ticks pass unused until one of those turns waits
+            // (waited for here rather than tick by tick: a rate the loop cannot keep up
+            // with would never let the sessions run).
+            let sessions_used_up = plan
+                .sessions
+                .is_some_and(|n| shared.sessions[phase_idx].load(Ordering::Relaxed) >= n);
+            if sessions_used_up && later_turns.has_live() {
+                match race(later_turns.queued(), ended()).await {
+                    Either::Left(()) => unused_before = clock.now(),
+                    Either::Right(_) => break,
+                }
+                continue;
+            }
         }
         let mut slot_wait = 0;
         let guard = if tick {
@@ -471,8 +531,9 @@ async fn run_phase<P: PluginSet>(
                 Some(guard) => guard,
                 None => {
                     shared.skipped_arrivals[phase_idx].fetch_add(1, Ordering::Relaxed);
-                    match wait_for_room(&slots, &closed, &clock).await {
+                    match wait_for_room(&slots, &later_turns, &closed, &clock).await {
                         Some(freed) => skip_before = freed,
+                        None if later_turns.has_live() => skip_before = clock.now(),
                         None => break,
                     }
                     continue;
@@ -500,8 +561,9 @@ async fn run_phase<P: PluginSet>(
                 None => {
                     drop(guard);
                     shared.skipped_arrivals[phase_idx].fetch_add(1, Ordering::Relaxed);
-                    match wait_for_room(prefill, &closed, &clock).await {
+                    match wait_for_room(prefill, &later_turns, &closed, &clock).await {
                         Some(freed) => skip_before = freed,
+                        None if later_turns.has_live() => skip_before = clock.now(),
                         None => break,
                     }
                     continue;
@@ -523,6 +585,10 @@ async fn run_phase<P: PluginSet>(
             .sessions
             .is_some_and(|n| shared.sessions[phase_idx].fetch_add(1, Ordering::Relaxed) >= n)
         {
+            // Another worker took the last session since the check above: as there.
+            if tick && later_turns.has_live() {
+                continue;
+            }
             break;
         }
         let credit = shared.credits[phase_idx].fetch_add(1, Ordering::Relaxed);
@@ -585,9 +651,13 @@ async fn run_phase<P: PluginSet>(
             cancel_after,
             draws: (end - turn > 1).then(|| SplitMix::new(draws.next_u64())),
             prefill,
+            // A session started on a tick sends its later turns on ticks too.
+            paced: (tick && end - turn > 1).then(|| later_turns.enter()),
         };
         monoio::spawn(session::run(ctx.clone(), start, guard));
     }
+    // Turns still waiting for a tick get none; their sessions end.
+    later_turns.close();
     // In-flight requests finish, unless the grace period after the duration ends or the
     // run is interrupted: then the watchdog cancels them and each records its cancellation.
     slots.idle().await;
@@ -810,16 +880,23 @@ async fn follow_ups_inner<E: EndpointProtocol, T: TransportProtocol>(
     }
 }
 
-/// After an arrival found every slot busy: waits until one is free and says when, so
-/// that the arrivals up to then are skipped in one go, as AIPerf skips each of them at
-/// its tick; `None` once the phase closed. Looking at every later arrival instead never
-/// let the worker run its requests when the rate outpaced that loop (10 million a second
-/// spun a core for good), and woke it at every tick of a busy spell.
-async fn wait_for_room(slots: &Slots, closed: &CancelSignal, clock: &RunClock) -> Option<Nanos> {
-    match race(slots.acquire(), closed.fired()).await {
+/// After an arrival found every slot busy: waits until one is free, or until a later turn
+/// waits for a tick (which needs no slot), and says when, so that the arrivals up to then
+/// are skipped in one go, as AIPerf skips each of them at its tick; `None` once the
+/// phase closed. Looking at every later arrival instead never let the worker run its
+/// requests when the rate outpaced that loop (10 million a second spun a core for good),
+/// and woke it at every tick of a busy spell.
+async fn wait_for_room(
+    slots: &Slots,
+    turns: &paced::TurnQueue,
+    closed: &CancelSignal,
+    clock: &RunClock,
+) -> Option<Nanos> {
+    match race(slots.acquire(), race(turns.queued(), closed.fired())).await {
         // Not kept: the arrival it goes to still waits for its instant, and takes it then.
         Either::Left(slot) => drop(slot),
-        Either::Right(()) => return None,
+        Either::Right(Either::Left(())) => {}
+        Either::Right(Either::Right(())) => return None,
     }
     Some(clock.now())
 }
