@@ -472,4 +472,10 @@ pub trait TokenizerProtocol {
     fn plain_words(&self) -> Option<&'static str> {
         None
     }
+    /// The text of the token that opens every `hash_ids` block of a trace prompt, taking
+    /// one of the block's tokens (AIPerf's `block_separation_token_id`: BOS, else EOS),
+    /// if the tokenizer has one; `count` must count that text as one token.
+    fn block_separator(&self) -> Option<&'static str> {
+        None
+    }
 }

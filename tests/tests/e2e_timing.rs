@@ -77,6 +77,26 @@ fn write_file(dir: &Path, name: &str, content: &str) -> PathBuf {
     path
 }
 
+/// The user message each request sent (`profile_export_raw.jsonl`'s payloads), in dataset
+/// order. Not `inputs.json`: AIPerf 0.13 writes none for a trace.
+fn trace_prompts(dir: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(dir.join("profile_export_raw.jsonl")).expect("raw");
+    let mut sent: Vec<(String, String)> = text
+        .lines()
+        .map(|line| {
+            let record: Value = serde_json::from_str(line).expect("a raw record");
+            let conversation = record["metadata"]["conversation_id"].as_str();
+            let content = record["payload"]["messages"][0]["content"].as_str();
+            match (conversation, content) {
+                (Some(c), Some(t)) => (c.to_owned(), t.to_owned()),
+                _ => panic!("a conversation's text message: {record}"),
+            }
+        })
+        .collect();
+    sent.sort();
+    sent.into_iter().map(|(_, text)| text).collect()
+}
+
 #[test]
 fn mooncake_trace_replays_its_timestamps() {
     core_binary();
@@ -90,7 +110,7 @@ fn mooncake_trace_replays_its_timestamps() {
         concat!(
             r#"{"timestamp": 0, "input_length": 20, "output_length": 4, "hash_ids": [0]}"#,
             "\n",
-            r#"{"timestamp": 90, "text_input": "Hello world", "output_length": 4}"#,
+            r#"{"timestamp": 90, "text_input": "Hello<|endoftext|> world", "output_length": 4}"#,
             "\n",
             r#"{"timestamp": 50, "input_length": 600, "output_length": 4, "hash_ids": [0, 1]}"#,
             "\n",
@@ -110,6 +130,8 @@ fn mooncake_trace_replays_its_timestamps() {
             "--streaming",
             "--workers",
             "2",
+            "--export-level",
+            "raw",
         ],
     );
     let records = read_records(&dir);
@@ -133,10 +155,22 @@ fn mooncake_trace_replays_its_timestamps() {
             "sent at {actual} ms, schedule {expected} ms: {record}"
         );
     }
-    // The synthetic rows have exactly their input lengths.
+    // The synthetic rows have exactly their input lengths; the text row's special-token
+    // text counts as one token, as AIPerf's builtin tokenizer counts it.
     let isl = |r: &Value| r["metrics"]["input_sequence_length"]["value"].as_f64();
     assert_eq!(isl(rows[0].2), Some(20.0));
     assert_eq!(isl(rows[1].2), Some(600.0));
+    assert_eq!(isl(rows[2].2), Some(3.0));
+    // Each hash block opens with `<|endoftext|>` (AIPerf's block separator), and row 1,
+    // the first 20 tokens of block 0, is where row 3 starts.
+    let prompts = trace_prompts(&dir);
+    assert_eq!(prompts.len(), 3, "{prompts:?}");
+    let separators = |text: &str| text.matches("<|endoftext|>").count();
+    assert!(prompts[0].starts_with("<|endoftext|> "), "{}", prompts[0]);
+    assert_eq!(separators(&prompts[0]), 1);
+    assert_eq!(prompts[1], "Hello<|endoftext|> world");
+    assert_eq!(separators(&prompts[2]), 2);
+    assert!(prompts[2].starts_with(&prompts[0]), "{}", prompts[2]);
 
     // The loader found by itself: AIPerf promotes only a named trace format, so the rows
     // go as the timing flags say, in file order (a replay goes in timestamp order).

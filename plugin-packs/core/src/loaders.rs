@@ -310,12 +310,15 @@ fn clamp_u32(n: usize) -> u32 {
 ///
 /// `hash_ids` name the prompt's blocks of `default_block_size` tokens (manifest metadata,
 /// 512 for Mooncake): rows that share a block id get identical text for that block, so a
-/// server's prefix cache sees the trace's sharing. Ids are full 64-bit values (BC-33: ids
-/// equal in their low 32 bits stay distinct). Block text is seeded by the id and
-/// `--random-seed` (a fresh seed per process without one, so a second run does not find
-/// the first run's prefixes cached). A row whose length does not fit its block count
-/// (`n` blocks hold `(n-1)·B+1 ..= n·B` tokens) is used as far as it goes, with a warning
-/// naming its line: extra blocks are left out, missing tokens are unique text.
+/// server's prefix cache sees the trace's sharing. As in AIPerf 0.13
+/// (`sample_tokens_from_corpus`), each block opens with the tokenizer's block separator
+/// (`<|endoftext|>` for tiktoken's vocabularies), one of the block's tokens; a row
+/// without `hash_ids` gets none, as AIPerf's `generate` adds none there. Ids are full
+/// 64-bit values (BC-33: ids equal in their low 32 bits stay distinct). Block text is
+/// seeded by the id and `--random-seed` (a fresh seed per process without one, so a second
+/// run does not find the first run's prefixes cached). A row whose length does not fit its
+/// block count (`n` blocks hold `(n-1)·B+1 ..= n·B` tokens) is used as far as it goes, with
+/// a warning naming its line: extra blocks are left out, missing tokens are unique text.
 ///
 /// `messages` rows (with optional `tools`) are sent as the chat messages given, after the
 /// session's history; `payload` rows as the whole body given. `extra` (body fields of the
@@ -357,11 +360,25 @@ impl MooncakeTraceLoader {
         &self.warnings.all
     }
 
-    /// Appends `tokens` words of block `id`: always the same words for the same id, a
-    /// shorter block being a prefix of the full one.
-    fn push_block(&self, words: &WordList, id: u64, tokens: usize, text: &mut String) {
+    /// Appends `tokens` tokens of block `id`: `separator` (one token) then words, always
+    /// the same words for the same id, a shorter block being a prefix of the full one.
+    fn push_block(
+        &self,
+        words: &WordList,
+        separator: Option<&str>,
+        id: u64,
+        tokens: usize,
+        text: &mut String,
+    ) {
+        let mut words_left = tokens;
+        if let Some(separator) = separator.filter(|_| tokens > 0) {
+            // The tokenizer counts it as one token and cuts the text there, so the words
+            // after it count one each as at the start of a prompt.
+            text.push_str(separator);
+            words_left -= 1;
+        }
         let mut rng = StdRng::seed_from_u64(keyed_seed(self.root, Self::BLOCK_LABEL, id));
-        words.push_words(text, &mut Vec::new(), tokens, &mut rng);
+        words.push_words(text, &mut Vec::new(), words_left, &mut rng);
     }
 
     fn synthesize<T: TokenizerProtocol>(
@@ -391,6 +408,7 @@ impl MooncakeTraceLoader {
                 }
             ));
         }
+        let separator = tokenizer.block_separator();
         let mut text = String::with_capacity(length as usize * 8);
         let mut left = length;
         for &id in hash_ids {
@@ -398,7 +416,7 @@ impl MooncakeTraceLoader {
                 break;
             }
             let take = left.min(block);
-            self.push_block(words, id, take as usize, &mut text);
+            self.push_block(words, separator, id, take as usize, &mut text);
             left -= take;
         }
         if left > 0 {
@@ -1084,9 +1102,23 @@ mod tests {
         SingleTurnLoader::create(&context(&config(&all), &SINGLE_TURN)).unwrap()
     }
 
-    /// Words of `text`, for comparing block contents.
-    fn words(text: &str) -> Vec<&str> {
-        text.split(' ').filter(|w| !w.is_empty()).collect()
+    /// o200k_base's block separator (`<|endoftext|>`) and its id.
+    const SEP: &str = "<|endoftext|>";
+    const EOT: u32 = 199_999;
+
+    /// The one-token pieces of `text` (separators and words), for comparing blocks.
+    fn words(text: &str) -> Vec<String> {
+        text.replace(SEP, &format!(" {SEP} "))
+            .split(' ')
+            .filter(|w| !w.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Token offsets of the block separators in `text`.
+    fn separators(tok: &TiktokenTokenizer, text: &str) -> Vec<usize> {
+        let tokens = tok.encode(text);
+        (0..tokens.len()).filter(|&i| tokens[i] == EOT).collect()
     }
 
     /// BC-33's trace, as the case gives it.
@@ -1151,6 +1183,68 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("--prompt-input-tokens-block-size"), "{err}");
+    }
+
+    /// Each block opens with `<|endoftext|>`, one of its tokens, as AIPerf 0.13's
+    /// `sample_tokens_from_corpus` puts the tokenizer's block separator first: lengths
+    /// stay exact, shared blocks stay identical, a partial last block is a prefix of the
+    /// full one, and a row without `hash_ids` (AIPerf's `generate` without them) has none.
+    #[test]
+    fn blocks_open_with_the_block_separator() {
+        let tok = tokenizer();
+        let trace = concat!(
+            r#"{"timestamp": 0, "input_length": 10, "hash_ids": [1, 2, 3]}"#,
+            "\n",
+            r#"{"timestamp": 1, "input_length": 8, "hash_ids": [1, 2]}"#,
+            "\n",
+            r#"{"timestamp": 2, "input_length": 6, "hash_ids": [1, 3]}"#,
+            "\n",
+            r#"{"timestamp": 3, "input_length": 3}"#,
+            "\n",
+            r#"{"timestamp": 4, "input_length": 7, "hash_ids": [9]}"#,
+            "\n",
+        );
+        let mut loader = mooncake(&["--isl-block-size", "4"]);
+        let c = loader.load(trace, "t.jsonl", &tok).unwrap();
+        let texts: Vec<&str> = c.iter().map(|c| c.turns[0].texts[0].as_str()).collect();
+        for (i, (length, seps)) in [
+            (10, vec![0, 4, 8]),
+            (8, vec![0, 4]),
+            (6, vec![0, 4]),
+            (3, vec![]),
+            (7, vec![0]),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            assert_eq!(c[i].turns[0].input_tokens, Some(length), "row {i}");
+            assert_eq!(tok.count(texts[i]), length as usize, "row {i}");
+            assert_eq!(separators(&tok, texts[i]), seps, "row {i}: {:?}", texts[i]);
+        }
+        assert!(texts[0].starts_with("<|endoftext|> "), "{:?}", texts[0]);
+        let w: Vec<Vec<String>> = texts.iter().map(|t| words(t)).collect();
+        // Blocks 1 and 2 are the same text in rows 1 and 2, block 1 in row 3.
+        assert_eq!(w[0][..8], w[1][..]);
+        assert_eq!(w[0][..4], w[2][..4]);
+        // Row 1's partial block 3 (2 tokens) is the start of row 3's (2 tokens too).
+        assert_eq!(w[0][8..], w[2][4..]);
+        assert_eq!(w[0][8], SEP);
+        // Different blocks differ after their separators.
+        assert_ne!(w[0][1..4], w[0][5..8]);
+        // Row 5's 3 tokens past its block are unique words, with no separator.
+        assert_eq!(loader.warnings().len(), 1, "{:?}", loader.warnings());
+        assert!(loader.warnings()[0].starts_with("t.jsonl:5: "));
+        assert!(!w[4][4..].contains(&SEP.to_owned()));
+    }
+
+    /// A trace's literal text is counted as AIPerf counts it: special-token text is one
+    /// token.
+    #[test]
+    fn text_input_counts_special_tokens_once() {
+        let tok = tokenizer();
+        let trace = "{\"text_input\": \"<|endoftext|> the of and\"}\n";
+        let c = mooncake(&[]).load(trace, "t.jsonl", &tok).unwrap();
+        assert_eq!(c[0].turns[0].input_tokens, Some(4));
     }
 
     #[test]

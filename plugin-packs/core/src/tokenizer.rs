@@ -8,6 +8,10 @@
 //! and a sorted token list): about 45 MiB resident for o200k_base, most of a run's memory.
 //! The tables here take about 4.5 MiB (the 1.6 MiB file, a rank index and a hash
 //! index), and give the same tokens (tests compare both on varied text).
+//!
+//! Text is encoded as AIPerf 0.13's builtin tokenizer encodes it (`_TiktokenAdapter`:
+//! `allowed_special="all"`): text spelling a special token, such as the `<|endoftext|>`
+//! that opens each block of a trace prompt, is that one token.
 
 use std::collections::BinaryHeap;
 use std::sync::OnceLock;
@@ -34,7 +38,9 @@ const CL100K_PATTERN: &str = concat!(
     r"| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s",
 );
 
-/// Special tokens (id, text): decodable, never produced by ordinary encoding.
+/// Special tokens (id, text). Text spelling one encodes to it, as AIPerf's builtin
+/// tokenizer encodes (tiktoken's `allowed_special="all"`); the first is the vocabulary's
+/// `eot_token`. Every one starts with [`SPECIAL_START`], which finds them cheaply.
 const O200K_SPECIALS: &[(u32, &str)] = &[(199_999, "<|endoftext|>"), (200_018, "<|endofprompt|>")];
 const CL100K_SPECIALS: &[(u32, &str)] = &[
     (100_257, "<|endoftext|>"),
@@ -43,6 +49,9 @@ const CL100K_SPECIALS: &[(u32, &str)] = &[
     (100_260, "<|fim_suffix|>"),
     (100_276, "<|endofprompt|>"),
 ];
+
+/// What every special token's text starts with.
+const SPECIAL_START: &str = "<|";
 
 /// The embedded vocabularies this plugin links.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -201,8 +210,38 @@ impl Bpe {
         }
     }
 
-    /// tiktoken's `encode_ordinary`, each token handed to `out`.
+    /// tiktoken's `encode(text, allowed_special="all")`, each token handed to `out`: the
+    /// text is cut at every special token's text, which is that one token, and the pieces
+    /// between are encoded ordinarily (so a space before a special token stays a token of
+    /// its own, as in tiktoken).
     fn encode_with(&self, text: &str, mut out: impl FnMut(Rank)) {
+        let mut start = 0;
+        while let Some((at, id, len)) = self.next_special(text, start) {
+            self.encode_ordinary(text.get(start..at).unwrap_or_default(), &mut out);
+            out(id);
+            start = at + len;
+        }
+        self.encode_ordinary(text.get(start..).unwrap_or_default(), &mut out);
+    }
+
+    /// The leftmost special token's text at or after byte `from`: (its offset, its id,
+    /// its length).
+    fn next_special(&self, text: &str, from: usize) -> Option<(usize, Rank, usize)> {
+        let mut at = from;
+        while let Some(found) = text.get(at..)?.find(SPECIAL_START) {
+            let start = at + found;
+            let rest = text.get(start..)?;
+            if let Some(&(id, special)) = self.specials.iter().find(|(_, s)| rest.starts_with(s)) {
+                return Some((start, id, special.len()));
+            }
+            // `<` is one byte: the next offset is a character boundary.
+            at = start + 1;
+        }
+        None
+    }
+
+    /// tiktoken's `encode_ordinary`, each token handed to `out`.
+    fn encode_ordinary(&self, text: &str, out: &mut impl FnMut(Rank)) {
         let mut at = 0;
         for found in self.regex.find_iter(text) {
             let piece = match found {
@@ -219,7 +258,7 @@ impl Bpe {
                     rest
                 }
             };
-            self.encode_piece(piece, &mut out);
+            self.encode_piece(piece, out);
             if at == text.len() {
                 break;
             }
@@ -459,8 +498,8 @@ impl Plugin for TiktokenTokenizer {
 
 impl TokenizerProtocol for TiktokenTokenizer {
     fn count(&self, text: &str) -> usize {
-        // Ordinary encoding: text that happens to spell `<|endoftext|>` is user text, and
-        // counting it as one special token would undercount.
+        // Special-token text counts as that one token, as AIPerf counts every ISL and OSL
+        // (its tiktoken adapter encodes with `allowed_special="all"`).
         let mut n = 0;
         self.bpe().encode_with(text, |_| n += 1);
         n
@@ -497,6 +536,12 @@ impl TokenizerProtocol for TiktokenTokenizer {
             Vocabulary::O200kBase => Some(O200K_WORDS),
             Vocabulary::Cl100kBase => None,
         }
+    }
+
+    /// AIPerf's tiktoken adapter has no BOS and the encoding's `eot_token` as EOS, so
+    /// its block separator is `<|endoftext|>` (the first special of both vocabularies).
+    fn block_separator(&self) -> Option<&'static str> {
+        self.vocabulary.specials().first().map(|&(_, text)| text)
     }
 }
 
@@ -561,7 +606,11 @@ mod tests {
             "emoji 🚀🔥👍🏽 and ZWJ 👨‍👩‍👧‍👦 sequences",
             "CamelCaseIdentifiers and snake_case_names and SCREAMING_CASE",
             "fn main() { println!(\"{}\", x.iter().map(|y| y * 2).sum::<u32>()); }",
-            "<|endoftext|> looks special but is ordinary text",
+            "<|endoftext|> is one special token",
+            "text before<|endoftext|> after, <|endofprompt|><|endoftext|>\n",
+            "a space before <|endoftext|>  and two after",
+            "<|fim_prefix|>x<|fim_middle|>y<|fim_suffix|>z<|endofprompt|>",
+            "almost special: <|endoftext <|<|endoftext|> <|endoftext|| <|>",
             "supercalifragilisticexpialidocious antidisestablishmentarianism",
             "I'LL SAY IT'S THEY'RE WE'VE I'M HE'D",
             "https://example.com/path?query=1&b=2#frag",
@@ -589,14 +638,15 @@ mod tests {
         texts
     }
 
-    /// Same tokens as tiktoken-rs on every corpus text, in both vocabularies.
+    /// Same tokens as tiktoken-rs on every corpus text, in both vocabularies, with every
+    /// special token allowed (AIPerf's `allowed_special="all"`).
     #[test]
     fn encodes_as_tiktoken_does() {
         for vocabulary in [Vocabulary::O200kBase, Vocabulary::Cl100kBase] {
             let reference = reference(vocabulary);
             let ours = TiktokenTokenizer::new(vocabulary);
             for text in corpus() {
-                let expected = reference.encode_ordinary(&text);
+                let expected = reference.encode_with_special_tokens(&text);
                 assert_eq!(ours.encode(&text), expected, "{vocabulary:?}: {text:?}");
                 assert_eq!(
                     ours.count(&text),
@@ -670,9 +720,62 @@ mod tests {
         assert_eq!(o200k().count(""), 0);
     }
 
+    /// AIPerf's builtin tokenizer counts special-token text as that one token, wherever it
+    /// stands; text that only starts like one stays ordinary.
     #[test]
-    fn special_token_text_is_ordinary_text() {
-        assert!(o200k().count("<|endoftext|>") > 1);
+    fn special_token_text_is_one_token() {
+        let t = o200k();
+        assert_eq!(t.encode("<|endoftext|>"), vec![199_999]);
+        assert_eq!(t.encode("<|endofprompt|>"), vec![200_018]);
+        assert_eq!(t.count("<|endoftext|>"), 1);
+        // " the" and " of" are one token each, on either side of the special one.
+        assert_eq!(t.count(" the<|endoftext|> of"), 3);
+        assert_eq!(t.count("<|endoftext|><|endoftext|>"), 2);
+        assert_eq!(t.count("<|endoftext|> the of and"), 4);
+        // Ordinary encoding would make each of these several tokens.
+        // Ordinary encoding (ours before, and tiktoken's `encode_ordinary`) made it 7.
+        assert_eq!(
+            reference(Vocabulary::O200kBase)
+                .encode_ordinary("<|endoftext|>")
+                .len(),
+            7
+        );
+        assert_eq!(t.encode("<|endoftext"), vec![27, 91, 419, 1440, 919]);
+        let cl100k = TiktokenTokenizer::new(Vocabulary::Cl100kBase);
+        assert_eq!(
+            cl100k.encode("<|endoftext|><|fim_prefix|>"),
+            vec![100_257, 100_258]
+        );
+    }
+
+    /// Every special token is found by its common start.
+    #[test]
+    fn specials_start_alike() {
+        for vocabulary in [Vocabulary::O200kBase, Vocabulary::Cl100kBase] {
+            assert!(vocabulary
+                .specials()
+                .iter()
+                .all(|(_, text)| text.starts_with(SPECIAL_START)));
+        }
+    }
+
+    /// The block separator is the vocabulary's `eot_token` (AIPerf's tiktoken adapter has
+    /// no BOS), one token.
+    #[test]
+    fn block_separator_is_end_of_text() {
+        for (vocabulary, eot) in [
+            (Vocabulary::O200kBase, 199_999u32),
+            (Vocabulary::Cl100kBase, 100_257),
+        ] {
+            let t = TiktokenTokenizer::new(vocabulary);
+            let separator = t.block_separator().expect("tiktoken has an end of text");
+            assert_eq!(separator, "<|endoftext|>");
+            assert_eq!(t.encode(separator), vec![eot], "{vocabulary:?}");
+            let decoded = reference(vocabulary)
+                .decode_bytes(&[eot])
+                .expect("a known id");
+            assert_eq!(decoded, separator.as_bytes());
+        }
     }
 
     #[test]
