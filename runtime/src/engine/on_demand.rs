@@ -26,10 +26,7 @@ use crate::engine::cancel::{race, CancelSignal, Either};
 use crate::engine::run::{create, with_context_tokens, RequestTemplate, Staged};
 use crate::engine::worker::{PreparedRequest, Shared};
 use crate::plugin::PluginSet;
-use crate::protocols::{
-    DatasetComposerProtocol, DatasetSamplerProtocol, EndpointProtocol, TokenizerProtocol,
-    TransportProtocol,
-};
+use crate::protocols::{DatasetComposerProtocol, DatasetSamplerProtocol, EndpointProtocol};
 
 /// Conversations composed ahead of the workers: at 50,000 requests/s, 20 ms of sessions,
 /// and about 2 MB of prompts and bodies at 100 tokens each.
@@ -48,6 +45,9 @@ const IDLE_WAIT: Duration = Duration::from_millis(5);
 
 /// How a worker waits for a conversation the preparation thread has not made yet.
 const EMPTY_POLL: Duration = Duration::from_micros(200);
+
+/// How the main thread waits for the first conversations, before the workers start.
+const READY_POLL: Duration = Duration::from_micros(100);
 
 /// A composed conversation, its requests prepared, for one session.
 pub(crate) struct Entry {
@@ -81,20 +81,32 @@ pub(crate) struct OnDemand {
     room: Condvar,
     /// The run takes no more conversations: the preparation thread stops composing them.
     closed: AtomicBool,
+    /// The preparation thread ended (the queue is as full as it will get).
+    ready: AtomicBool,
 }
 
 impl OnDemand {
-    /// A queue that starts with `eager`, the first draws' conversations.
-    pub fn new(entries: usize, eager: Vec<Entry>) -> Self {
-        let bytes = eager.iter().map(|e| e.bytes).sum();
+    pub fn new(entries: usize) -> Self {
         OnDemand {
             entries,
-            queue: Mutex::new(Queue {
-                entries: eager.into(),
-                bytes,
-            }),
+            queue: Mutex::new(Queue::default()),
             room: Condvar::new(),
             closed: AtomicBool::new(false),
+            ready: AtomicBool::new(false),
+        }
+    }
+
+    /// Blocks until the queue holds `count` conversations (or every one of a smaller
+    /// dataset), or the preparation thread is done or the run stopped.
+    pub fn wait_ready(&self, count: usize, shared: &Shared) {
+        let count = count.min(self.entries).min(QUEUE_DEPTH);
+        loop {
+            let queued = self.queue.lock().map_or(0, |q| q.entries.len());
+            let stopped = shared.stop.load(Ordering::Relaxed);
+            if queued >= count || stopped || self.ready.load(Ordering::Acquire) {
+                return;
+            }
+            std::thread::sleep(READY_POLL);
         }
     }
 
@@ -265,35 +277,38 @@ impl Finishing {
     }
 }
 
-/// What turns a composed conversation into requests.
-pub(crate) struct Parts<'a, E, T, K> {
-    pub endpoint: &'a E,
-    pub transport: &'a T,
-    pub template: &'a RequestTemplate,
-    pub tokenizer: &'a K,
+/// The preparation thread's own plugins, composing conversation after conversation.
+struct Maker<P: PluginSet> {
+    composer: P::DatasetComposer,
+    tokenizer: P::Tokenizer,
+    endpoint: P::Endpoint,
+    transport: P::Transport,
+    finishing: Finishing,
+    body: Vec<u8>,
 }
 
-impl<E: EndpointProtocol, T: TransportProtocol, K: TokenizerProtocol> Parts<'_, E, T, K> {
-    /// Conversation `index`'s requests (`body` is scratch space); its payloads go to
-    /// `inputs` too.
-    pub fn entry(
-        &self,
+impl<P: PluginSet> Maker<P> {
+    /// Conversation `index` with its requests; its payloads go to `inputs` too.
+    fn entry(
+        &mut self,
         index: usize,
-        conversation: Conversation,
-        body: &mut Vec<u8>,
+        template: &RequestTemplate,
         mut inputs: Option<&mut InputsWriter>,
     ) -> Result<Entry, String> {
+        let mut conversation = self
+            .composer
+            .compose(index, &self.tokenizer)
+            .map_err(|e| format!("dataset: {e}"))?;
+        self.finishing.apply(&mut conversation);
         let metadata = self.endpoint.metadata();
         if let Some(inputs) = inputs.as_deref_mut() {
             inputs.begin(&conversation.session_id);
         }
         let mut requests = Vec::with_capacity(conversation.turns.len());
         for (t, turn) in conversation.turns.iter().enumerate() {
-            let bytes = self
-                .template
-                .build(self.endpoint, self.transport, turn, body)?;
+            let bytes = template.build(&self.endpoint, &self.transport, turn, &mut self.body)?;
             if let Some(inputs) = inputs.as_deref_mut() {
-                inputs.payload(body);
+                inputs.payload(&self.body);
             }
             let staged = Staged::default();
             staged.set(bytes);
@@ -301,7 +316,7 @@ impl<E: EndpointProtocol, T: TransportProtocol, K: TokenizerProtocol> Parts<'_, 
                 bytes: staged,
                 conversation_index: index,
                 turn_index: u32::try_from(t).unwrap_or(u32::MAX),
-                input_tokens: with_context_tokens(turn, metadata, self.tokenizer),
+                input_tokens: with_context_tokens(turn, metadata, &self.tokenizer),
                 max_tokens: turn.max_tokens,
             });
         }
@@ -323,39 +338,6 @@ impl<E: EndpointProtocol, T: TransportProtocol, K: TokenizerProtocol> Parts<'_, 
     }
 }
 
-/// The preparation thread's own plugins, composing conversation after conversation.
-struct Maker<P: PluginSet> {
-    composer: P::DatasetComposer,
-    tokenizer: P::Tokenizer,
-    endpoint: P::Endpoint,
-    transport: P::Transport,
-    finishing: Finishing,
-    body: Vec<u8>,
-}
-
-impl<P: PluginSet> Maker<P> {
-    /// Conversation `index` with its requests; its payloads go to `inputs` too.
-    fn entry(
-        &mut self,
-        index: usize,
-        template: &RequestTemplate,
-        inputs: Option<&mut InputsWriter>,
-    ) -> Result<Entry, String> {
-        let mut conversation = self
-            .composer
-            .compose(index, &self.tokenizer)
-            .map_err(|e| format!("dataset: {e}"))?;
-        self.finishing.apply(&mut conversation);
-        let parts = Parts {
-            endpoint: &self.endpoint,
-            transport: &self.transport,
-            template,
-            tokenizer: &self.tokenizer,
-        };
-        parts.entry(index, conversation, &mut self.body, inputs)
-    }
-}
-
 /// The conversation index of the run's `draw`-th session.
 pub(crate) fn index_of<S: DatasetSamplerProtocol>(
     sampler: Option<&mut S>,
@@ -369,21 +351,28 @@ pub(crate) fn index_of<S: DatasetSamplerProtocol>(
     }
 }
 
-/// The preparation thread of an on-demand dataset: composes the conversations of draws
-/// `from` on into the queue until the run is over, then writes the payloads `inputs.json`
-/// still lacks. `inputs` already holds the first draws' conversations when they are the
-/// dataset's first (the dataset is read in order).
+/// The preparation thread of an on-demand dataset: composes the conversations of the
+/// run's draws into the queue until the run is over, then writes the payloads
+/// `inputs.json` still lacks (read in order, the dataset's conversations are written as
+/// they are first composed).
 pub(crate) fn prepare<P: PluginSet>(
     shared: &Shared,
     config: &ProfileConfig,
     template: &RequestTemplate,
     finishing: Finishing,
-    from: u64,
     mut inputs: InputsWriter,
 ) -> Result<(), String> {
     let Some(on_demand) = &shared.on_demand else {
         return Ok(());
     };
+    // However it ends, the main thread waiting for the first conversations goes on.
+    struct Done<'a>(&'a AtomicBool);
+    impl Drop for Done<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Release);
+        }
+    }
+    let _done = Done(&on_demand.ready);
     let entries = on_demand.entries;
     let composer: P::DatasetComposer = create(&config.dataset_composer, config)?;
     let tokenizer: P::Tokenizer = create(
@@ -405,7 +394,7 @@ pub(crate) fn prepare<P: PluginSet>(
         finishing,
         body: Vec::new(),
     };
-    let mut draw = from;
+    let mut draw = 0;
     let mut batch = Vec::new();
     while let Some((mut room, mut bytes)) = on_demand.room(shared) {
         // Batches keep the lock's traffic low; small ones keep the first of them quick.

@@ -305,9 +305,9 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
     let system_prompt = prompt_context::<P>(&config, &metadata)?;
     let tokenizer: P::Tokenizer = create(tokenizer_plugin::<P>(&config)?, &config)?;
     tracing::debug!(elapsed = ?launched.elapsed(), "tokenizer ready");
-    // With `on_demand`, `dataset` holds only the first sessions' conversations, in the
-    // order they are drawn; the rest are composed while the run goes.
-    let mut on_demand: Option<(usize, Vec<usize>)> = None;
+    // With `on_demand` (the dataset's size), `dataset` stays empty: the preparation thread
+    // composes the conversations while the run goes.
+    let mut on_demand: Option<usize> = None;
     // AIPerf writes no `inputs.json` for a trace: its payloads would be the trace again,
     // or huge (`DatasetManager._should_skip_inputs_json`).
     let mut trace = false;
@@ -324,25 +324,12 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
                 .filter(|&n| compose_on_demand(&config, n))
             {
                 Some(entries) => {
-                    let mut sampler: Option<P::DatasetSampler> =
-                        match &config.dataset_sampling_strategy {
-                            Some(name) => Some(create(name, &config)?),
-                            None => None,
-                        };
-                    let indices: Vec<usize> = (0..EAGER_REQUESTS.min(entries) as u64)
-                        .map(|draw| on_demand::index_of(sampler.as_mut(), draw, entries))
-                        .collect();
-                    let eager = indices
-                        .iter()
-                        .map(|&index| composer.compose(index, &tokenizer))
-                        .collect::<Result<Vec<_>, _>>()
-                        .map_err(|e| format!("dataset: {e}"))?;
                     tracing::info!(
                         entries,
                         "composing the dataset's conversations as sessions take them"
                     );
-                    on_demand = Some((entries, indices));
-                    eager
+                    on_demand = Some(entries);
+                    Vec::new()
                 }
                 None => composer
                     .create_dataset(&tokenizer)
@@ -355,7 +342,7 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         conversations = dataset.len(),
         "dataset composed"
     );
-    if dataset.is_empty() {
+    if dataset.is_empty() && on_demand.is_none() {
         return Err("the dataset is empty: nothing to send".into());
     }
     if let Some(text) = &system_prompt {
@@ -460,31 +447,7 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         system_prompt: system_prompt.clone(),
         ignore_delays: config.ignore_trace_delays,
     };
-    let on_demand = match on_demand {
-        Some((entries, indices)) => {
-            let mut inputs = InputsWriter::create(&inputs_path);
-            let in_order = config.dataset_sampling_strategy.is_none();
-            let mut body = Vec::new();
-            let mut eager = Vec::with_capacity(indices.len());
-            for (conversation, index) in dataset.drain(..).zip(indices) {
-                let write = in_order && index == inputs.written;
-                let parts = on_demand::Parts {
-                    endpoint: &endpoint,
-                    transport: &transport,
-                    template: &template,
-                    tokenizer: &tokenizer,
-                };
-                eager.push(parts.entry(
-                    index,
-                    conversation,
-                    &mut body,
-                    write.then_some(&mut inputs),
-                )?);
-            }
-            Some((on_demand::OnDemand::new(entries, eager), inputs))
-        }
-        None => None,
-    };
+    let on_demand = on_demand.map(on_demand::OnDemand::new);
     let mut requests = Vec::with_capacity(dataset.len());
     let mut turn_offsets = Vec::with_capacity(dataset.len());
     for (i, conversation) in dataset.iter().enumerate() {
@@ -515,10 +478,6 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
     drop(transport);
     // The preparation thread makes a tokenizer of its own when it composes.
     drop(tokenizer);
-    let (on_demand, inputs) = match on_demand {
-        Some((queue, inputs)) => (Some(queue), Some(inputs)),
-        None => (None, None),
-    };
 
     let mut phases = Vec::new();
     if config.has_warmup() {
@@ -689,14 +648,11 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         .spawn({
             let shared = shared.clone();
             let config = config.clone();
-            move || match inputs {
-                Some(inputs) => {
-                    // The draws after those composed before the run.
-                    let entries = shared.on_demand.as_ref().map_or(0, |d| d.entries);
-                    let from = EAGER_REQUESTS.min(entries) as u64;
-                    let prepared = on_demand::prepare::<P>(
-                        &shared, &config, &template, finishing, from, inputs,
-                    );
+            move || match &shared.on_demand {
+                Some(_) => {
+                    let inputs = InputsWriter::create(&inputs_path);
+                    let prepared =
+                        on_demand::prepare::<P>(&shared, &config, &template, finishing, inputs);
                     if let Err(e) = prepared {
                         shared.preparation.fail(&shared, e);
                     }
@@ -708,6 +664,12 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
             }
         })
         .map_err(|e| format!("cannot start the preparation thread: {e}"))?;
+    // The workers start with the first conversations ready, as with a dataset held whole
+    // (its first requests are prepared above), and a payload the endpoint cannot format
+    // stops the run before it sends anything.
+    if let Some(on_demand) = &shared.on_demand {
+        on_demand.wait_ready(EAGER_REQUESTS, &shared);
+    }
 
     let mut handles = Vec::with_capacity(workers as usize);
     for id in 0..workers {
