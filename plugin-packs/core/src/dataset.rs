@@ -20,7 +20,7 @@ use rand_distr::{Distribution, Normal};
 
 use crate::media;
 use crate::models::ModelSelector;
-use crate::rng::{keyed_seed, root_or_process};
+use crate::rng::{keyed_seed, root_or_process, LazyRng, StreamRng};
 
 /// Words used when a tokenizer's vocabulary has none of the expected shape (e.g. a
 /// SentencePiece vocabulary, whose word tokens decode differently). Prompts made of them
@@ -218,12 +218,13 @@ impl TurnOptions {
 /// AIPerf's `sample_positive_normal_integer`: `max(1, round(mean))` without a deviation,
 /// else `max(1, ceil(x))` with `x` drawn from `Normal(mean, stddev)` until it is not
 /// negative (the mean after 10,000 negative draws).
-fn positive_normal_integer(mean: f64, stddev: f64, rng: &mut StdRng) -> u32 {
+fn positive_normal_integer(mean: f64, stddev: f64, rng: &mut impl StreamRng) -> u32 {
     // `as` saturates: a mean past u32::MAX (refused by the limits) stays u32::MAX.
     let fixed = (mean.round() as u32).max(1);
     if stddev.is_nan() || stddev <= 0.0 {
         return fixed;
     }
+    let rng = rng.stream();
     // Only a non-finite deviation (refused by the limits) makes `Normal::new` fail.
     let Ok(normal) = Normal::new(mean, stddev) else {
         return fixed;
@@ -293,9 +294,9 @@ impl SyntheticComposer {
         })
     }
 
-    /// The stream `label` of conversation `index`.
-    fn entry_rng(&self, label: &str, index: usize) -> StdRng {
-        StdRng::seed_from_u64(keyed_seed(self.root, label, index as u64))
+    /// The seed of the stream `label` of conversation `index`.
+    fn entry_seed(&self, label: &str, index: usize) -> u64 {
+        keyed_seed(self.root, label, index as u64)
     }
 
     /// The parts every conversation shares, made once. AIPerf's order: the shared system
@@ -353,13 +354,15 @@ impl SyntheticComposer {
         // Each draw has a stream of its own per conversation: the conversation is the
         // same whichever are made before it, and a flag that adds draws to one stream
         // (turn counts, media) leaves the others' values as they were.
-        let mut rng = self.entry_rng(Self::RNG_LABEL, index);
-        let mut turn_rng = self.entry_rng(Self::TURN_RNG_LABEL, index);
-        let mut delay_rng = self.entry_rng(Self::DELAY_RNG_LABEL, index);
-        let mut lengths_rng = self.entry_rng(self.lengths_label, index);
-        let mut media_rng = self.entry_rng(Self::MEDIA_RNG_LABEL, index);
-        let mut prefix_rng = self.entry_rng(Self::PREFIX_RNG_LABEL, index);
-        let mut model_rng = self.entry_rng(ModelSelector::RNG_LABEL, index);
+        // Only the prompt stream is made for every conversation; the others when a flag
+        // draws from them (seeding a stream costs about what a short prompt does).
+        let mut rng = StdRng::seed_from_u64(self.entry_seed(Self::RNG_LABEL, index));
+        let mut turn_rng = LazyRng::new(self.entry_seed(Self::TURN_RNG_LABEL, index));
+        let mut delay_rng = LazyRng::new(self.entry_seed(Self::DELAY_RNG_LABEL, index));
+        let mut lengths_rng = LazyRng::new(self.entry_seed(self.lengths_label, index));
+        let mut media_rng = LazyRng::new(self.entry_seed(Self::MEDIA_RNG_LABEL, index));
+        let mut prefix_rng = LazyRng::new(self.entry_seed(Self::PREFIX_RNG_LABEL, index));
+        let mut model_rng = LazyRng::new(self.entry_seed(ModelSelector::RNG_LABEL, index));
         // Rankings tasks are single-turn, as AIPerf's rankings composer makes them.
         let count = match self.rankings {
             Some(_) => 1,
@@ -374,7 +377,10 @@ impl SyntheticComposer {
             let mut turn = match &self.rankings {
                 Some(options) => rankings_turn(options, words, tokenizer, &mut rng),
                 None => {
-                    let drawn = draw_lengths(&self.lengths, &mut lengths_rng);
+                    let drawn = match self.lengths {
+                        LengthSampling::Means => None,
+                        _ => draw_lengths(&self.lengths, lengths_rng.get()),
+                    };
                     let target = match drawn {
                         Some((isl, _)) => isl,
                         None => shared.input_lengths.sample(&mut rng),
@@ -393,7 +399,8 @@ impl SyntheticComposer {
                             0 => ("", 0),
                             _ if t > 0 => ("", 0),
                             n => {
-                                let (text, tokens) = &shared.pool[prefix_rng.random_range(0..n)];
+                                let pick = prefix_rng.get().random_range(0..n);
+                                let (text, tokens) = &shared.pool[pick];
                                 (text.as_str(), *tokens)
                             }
                         };
@@ -425,7 +432,9 @@ impl SyntheticComposer {
                     }
                 }
             };
-            self.media.fill(&mut turn, &mut media_rng)?;
+            if self.media.images.is_some() || self.media.audio.is_some() {
+                self.media.fill(&mut turn, media_rng.get())?;
+            }
             if let Some((mean, stddev, ratio)) = self.turns.delay.filter(|_| t > 0) {
                 let delay =
                     positive_normal_integer(f64::from(mean), f64::from(stddev), &mut delay_rng);
@@ -443,7 +452,8 @@ impl SyntheticComposer {
             .user_context
             .filter(|_| self.rankings.is_none())
         {
-            let mut text_rng = self.entry_rng(Self::CONTEXT_RNG_LABEL, index);
+            let seed = self.entry_seed(Self::CONTEXT_RNG_LABEL, index);
+            let mut text_rng = StdRng::seed_from_u64(seed);
             let (text, _) = words.prompt(length, tokenizer, &mut text_rng);
             let text: Arc<str> = Arc::from(text);
             for turn in &mut turns {

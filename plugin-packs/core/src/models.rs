@@ -9,7 +9,7 @@ use aiperf_runtime::dataset::{Conversation, Turn};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::rng::stream_rng;
+use crate::rng::{stream_rng, StreamRng};
 
 /// Hands out the model of each composed turn.
 #[derive(Debug, Clone)]
@@ -71,7 +71,7 @@ impl ModelSelector {
     /// order) for a composer that makes conversations one at a time: the round robin's
     /// place is the turn's number, and a random pick draws from `rng` (the conversation's
     /// own stream).
-    pub fn model_at(&self, turn: u64, rng: &mut StdRng) -> Option<&str> {
+    pub fn model_at(&self, turn: u64, rng: &mut impl StreamRng) -> Option<&str> {
         if self.names.is_empty() {
             return None;
         }
@@ -79,7 +79,7 @@ impl ModelSelector {
         let index = match self.strategy {
             // The remainder is below `len`, a usize.
             ModelSelectionStrategy::RoundRobin => (turn % len as u64) as usize,
-            ModelSelectionStrategy::Random => rng.random_range(0..len),
+            ModelSelectionStrategy::Random => rng.stream().random_range(0..len),
         };
         Some(self.names[index].as_str())
     }

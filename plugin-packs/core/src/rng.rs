@@ -61,6 +61,43 @@ pub fn run_root(root: Option<u64>) -> u64 {
     root.unwrap_or_else(process_root)
 }
 
+/// A stream seeded at its first draw: most conversations draw from few of their streams,
+/// and seeding one (a ChaCha key and block) costs about what composing a short prompt does.
+#[derive(Debug, Clone)]
+pub struct LazyRng {
+    seed: u64,
+    rng: Option<StdRng>,
+}
+
+impl LazyRng {
+    pub fn new(seed: u64) -> Self {
+        LazyRng { seed, rng: None }
+    }
+
+    /// The stream, seeded now if it was not yet.
+    pub fn get(&mut self) -> &mut StdRng {
+        let seed = self.seed;
+        self.rng.get_or_insert_with(|| StdRng::seed_from_u64(seed))
+    }
+}
+
+/// A stream, made when first drawn from ([`LazyRng`]) or already made.
+pub trait StreamRng {
+    fn stream(&mut self) -> &mut StdRng;
+}
+
+impl StreamRng for StdRng {
+    fn stream(&mut self) -> &mut StdRng {
+        self
+    }
+}
+
+impl StreamRng for LazyRng {
+    fn stream(&mut self) -> &mut StdRng {
+        self.get()
+    }
+}
+
 fn process_root() -> u64 {
     static ROOT: OnceLock<u64> = OnceLock::new();
     *ROOT.get_or_init(rand::random::<u64>)

@@ -227,18 +227,25 @@ impl InputsWriter {
     }
 
     pub fn begin(&mut self, session_id: &str) {
-        let session = serde_json::to_string(session_id).unwrap_or_default();
-        let sep = if self.written > 0 { "," } else { "" };
-        self.write(format!("{sep}{{\"session_id\":{session},\"payloads\":[").as_bytes());
+        if self.written > 0 {
+            self.write(b",");
+        }
+        self.write(b"{\"session_id\":");
+        let mut id = Vec::with_capacity(session_id.len() + 2);
+        // Writing into a Vec cannot fail, and a str always serialises.
+        let _ = serde_json::to_writer(&mut id, session_id);
+        self.write(&id);
+        self.write(b",\"payloads\":[");
         self.payloads = 0;
     }
 
-    /// One payload, verbatim: re-serialising would reorder its keys.
+    /// One payload, verbatim: re-serialising would reorder its keys. Endpoints write
+    /// their payloads from strings, so the bytes are UTF-8.
     pub fn payload(&mut self, body: &[u8]) {
         if self.payloads > 0 {
             self.write(b",");
         }
-        self.write(String::from_utf8_lossy(body).as_bytes());
+        self.write(body);
         self.payloads += 1;
     }
 
