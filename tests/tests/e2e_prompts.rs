@@ -400,3 +400,39 @@ fn an_on_demand_dataset_is_listed_whole_however_it_is_drawn() {
     assert_eq!(taken.len(), 40);
     assert_ne!(taken, (0..40).collect());
 }
+
+/// Prompts of 40,000 tokens (about 560 KB of prompt and body each): the queue of
+/// conversations composed ahead holds what 8 MiB allows, fewer than the 64 the workers
+/// start with, and the run neither waits for more nor sends a prompt short.
+#[test]
+fn long_prompts_composed_on_demand_fill_the_queue_by_bytes() {
+    let mock = Mock::start(&["--output-tokens", "2"]);
+    let dir = fresh_dir("prompts-on-demand-long");
+    let output = common::profile_command(
+        &[&mock.url],
+        &dir,
+        &[
+            "--endpoint-type",
+            "completions",
+            "--isl",
+            "40000",
+            "--request-count",
+            "40",
+            "--concurrency",
+            "4",
+        ],
+    )
+    .stdin(std::process::Stdio::null())
+    .output()
+    .expect("run the core binary");
+    common::assert_succeeded(&output);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("as sessions take them"), "{stderr}");
+    let records = read_records(&dir);
+    assert_eq!(records.len(), 40);
+    for record in &records {
+        assert_eq!(record["metrics"]["input_sequence_length"]["value"], 40000);
+    }
+    let planned = planned_payloads(&dir);
+    assert_eq!(planned.len(), 40);
+}

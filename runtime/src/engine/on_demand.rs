@@ -97,13 +97,16 @@ impl OnDemand {
     }
 
     /// Blocks until the queue holds `count` conversations (or every one of a smaller
-    /// dataset), or the preparation thread is done or the run stopped.
+    /// dataset, or as many as its bytes allow), or the preparation thread is done or the
+    /// run stopped.
     pub fn wait_ready(&self, count: usize, shared: &Shared) {
         let count = count.min(self.entries).min(QUEUE_DEPTH);
         loop {
-            let queued = self.queue.lock().map_or(0, |q| q.entries.len());
+            let (queued, full) = self.queue.lock().map_or((0, true), |q| {
+                (q.entries.len(), !q.below((QUEUE_DEPTH, QUEUE_BYTES)))
+            });
             let stopped = shared.stop.load(Ordering::Relaxed);
-            if queued >= count || stopped || self.ready.load(Ordering::Acquire) {
+            if queued >= count || full || stopped || self.ready.load(Ordering::Acquire) {
                 return;
             }
             std::thread::sleep(READY_POLL);
