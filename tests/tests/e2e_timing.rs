@@ -439,6 +439,17 @@ fn user_centric_users_share_the_rate() {
     .map(|(t, c, k)| (t, c.to_owned(), k))
     .collect();
     assert_eq!(got, expected);
+    // Each user's session is correlated by the user's number, as AIPerf's: user 1 is
+    // virtually done, 2 (a) and 3 (b) open with the fresh user 4 (c), and new users
+    // take 5, 6, 7 as they start, whichever worker sends them.
+    let users: Vec<&str> = schedule(&records)
+        .into_iter()
+        .map(|(_, _, r)| r["metadata"]["x_correlation_id"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        users,
+        ["4", "3", "2", "4", "3", "5", "4", "6", "5", "7", "6", "5"]
+    );
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&inputs);
 }

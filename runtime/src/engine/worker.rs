@@ -454,7 +454,8 @@ async fn run_phase<P: PluginSet>(
                 conversation,
                 turn,
                 turns,
-            } => (Some(at), Some((conversation, turn, turns))),
+                user,
+            } => (Some(at), Some((conversation, turn, turns, user))),
             NextCredit::WhenSlotFree => (None, None),
         };
         if let Some(at) = intended {
@@ -597,7 +598,7 @@ async fn run_phase<P: PluginSet>(
             break;
         }
         let (conversation, turn, turns, entry) = match (session, &shared.on_demand) {
-            (Some((conversation, turn, turns)), _) => (conversation, turn, turns, None),
+            (Some((conversation, turn, turns, _)), _) => (conversation, turn, turns, None),
             // Composed on demand, the conversations come in the order of their draws.
             (None, Some(on_demand)) => match on_demand.take(shared, &closed).await {
                 Some(entry) => (entry.index, 0, u32::MAX, Some(entry)),
@@ -644,6 +645,7 @@ async fn run_phase<P: PluginSet>(
         }
         let start = session::SessionStart {
             conversation,
+            user: session.and_then(|(_, _, _, user)| user),
             entry,
             turn,
             end,
