@@ -29,6 +29,10 @@ pub enum NextCredit {
         conversation: usize,
         turn: u32,
         turns: u32,
+        /// The simulated user sending the session (user-centric mode), numbered across
+        /// the run as AIPerf 0.13 numbers its users: the session's X-Correlation-ID is the
+        /// number. `None`: the session has a random id.
+        user: Option<u64>,
     },
     /// This worker's schedule is exhausted.
     Done,

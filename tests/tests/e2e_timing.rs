@@ -439,6 +439,17 @@ fn user_centric_users_share_the_rate() {
     .map(|(t, c, k)| (t, c.to_owned(), k))
     .collect();
     assert_eq!(got, expected);
+    // Each user's session is correlated by the user's number, as AIPerf's: user 1 is
+    // virtually done, 2 (a) and 3 (b) open with the fresh user 4 (c), and new users
+    // take 5, 6, 7 as they start, whichever worker sends them.
+    let users: Vec<&str> = schedule(&records)
+        .into_iter()
+        .map(|(_, _, r)| r["metadata"]["x_correlation_id"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        users,
+        ["4", "3", "2", "4", "3", "5", "4", "6", "5", "7", "6", "5"]
+    );
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&inputs);
 }
@@ -545,47 +556,59 @@ fn a_rate_capped_by_concurrency_skips_arrivals_without_a_slot() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// AIPerf's rate ramp (`--request-rate-ramp-duration`, linear): the rate starts at
-/// `target * 0.1 / duration` and is set to the ramp's value every 0.1 s.
-fn ramped_rate(target: f64, duration: f64, t: f64) -> f64 {
-    if t >= duration {
-        return target;
+/// AIPerf 0.13's rate loop under its rate ramp (`timing/phase/runner.py`
+/// `_create_rampers`, `timing/ramping.py`, `timing/strategies/request_rate.py`), for a
+/// constant pattern, in seconds from the phase start: the rate starts at
+/// `target * 0.1 / duration` and is set to the ramp's value every 0.1 s (the target from
+/// the first update at or past the duration); each send is the previous one plus
+/// `1/rate`, and a rate change moves the next send to `change + 1/new rate` when that is
+/// earlier.
+fn aiperf_ramp_sends(target: f64, duration: f64, n: usize) -> Vec<f64> {
+    let u = 0.1;
+    let start = target * u / duration;
+    let rate_at = |k: u32| {
+        let t = f64::from(k) * u;
+        if t >= duration - 1e-12 {
+            target
+        } else {
+            start + (target - start) * t / duration
+        }
+    };
+    let (mut rate, mut k, mut next) = (start, 1u32, 1.0 / start);
+    let mut sends = Vec::new();
+    while sends.len() < n {
+        while f64::from(k) * u < next && rate != target {
+            rate = rate_at(k);
+            next = next.min(f64::from(k) * u + 1.0 / rate);
+            k += 1;
+        }
+        sends.push(next);
+        next += 1.0 / rate;
     }
-    let step = (t / 0.1).floor() * 0.1;
-    let start = target * 0.1 / duration;
-    start + (target - start) * step / duration
-}
-
-/// Requests the ramped rate asks for between `from` and `to` seconds.
-fn ramped_count(target: f64, duration: f64, from: f64, to: f64) -> f64 {
-    let dt = 1e-4;
-    let steps = ((to - from) / dt).round() as usize;
-    (0..steps)
-        .map(|i| ramped_rate(target, duration, from + (i as f64 + 0.5) * dt) * dt)
-        .sum()
+    sends
 }
 
 #[test]
-fn linear_rate_ramp_sends_at_the_ramped_rate() {
+fn a_rate_ramp_sends_as_aiperf_loop_does() {
     core_binary();
     let mock = Mock::start(&["--ttft-ms", "1", "--output-tokens", "2"]);
     let dir = run_dir("ramp");
-    // 50 req/s after a 4 s ramp from 1.25 req/s: about 100 requests during the ramp. An
-    // interval drawn at the start rate alone would be 800 ms long.
+    // 100 req/s after a 2 s ramp from 5 req/s, over two workers: each keeps every other
+    // send of the one loop.
     profile(
         &mock,
         &dir,
         &[
             "--request-rate",
-            "50",
+            "100",
             "--arrival-pattern",
             "constant",
             "--request-rate-ramp-duration",
-            "4",
+            "2",
             "--request-count",
             "150",
             "--workers",
-            "1",
+            "2",
             "--isl",
             "16",
         ],
@@ -593,31 +616,43 @@ fn linear_rate_ramp_sends_at_the_ramped_rate() {
     let records = read_records(&dir);
     assert_eq!(records.len(), 150);
     let json = read_json(&dir);
-    let intended: Vec<f64> = schedule(&records)
+    let rows = schedule(&records);
+    let intended: Vec<f64> = rows
         .iter()
         .map(|r| since_start(&json, ns(r.2, "credit_issued_ns")))
         .collect();
-    // A constant pattern sends one request per unit of the rate's integral, so each
-    // second holds the integral of the ramped rate over it, give or take one request.
-    for second in 0..4 {
-        let (from, to) = (f64::from(second), f64::from(second + 1));
-        let sent = intended.iter().filter(|&&t| t >= from && t < to).count() as f64;
-        let asked = ramped_count(50.0, 4.0, from, to);
+    let aiperf = aiperf_ramp_sends(100.0, 2.0, 150);
+    // To the microsecond (the summary's start time has no more): the schedule is computed.
+    for (k, (got, want)) in intended.iter().zip(&aiperf).enumerate() {
         assert!(
-            (sent - asked).abs() <= 1.5,
-            "{sent} requests in second {second} of the ramp, the ramped rate asks for {asked:.1}"
+            (got - want).abs() < 2e-6,
+            "send {k} at {got} s, AIPerf's loop sends at {want} s"
         );
     }
-    let first_gap = intended[1] - intended[0];
+    // The start rate's 200 ms stands (at 0.1 s, 0.1 + 1/9.75 s is later); then the rate
+    // set at 0.2 s cuts the next 200 ms short to 1/14.5 s. 98 sends within the ramp.
     assert!(
-        first_gap < 0.4,
-        "first gap {first_gap} s: the interval drawn at the start rate was never cut short"
+        (intended[0] - 0.2).abs() < 2e-6,
+        "first send {} s",
+        intended[0]
     );
-    // After the ramp: exactly 20 ms apart.
-    let after: Vec<f64> = intended.iter().copied().filter(|&t| t >= 4.0).collect();
+    assert!(
+        (intended[1] - (0.2 + 1.0 / 14.5)).abs() < 2e-6,
+        "{}",
+        intended[1]
+    );
+    assert_eq!(intended.iter().filter(|&&t| t < 2.0).count(), 98);
+    // After the ramp: exactly 10 ms apart.
+    let after: Vec<f64> = intended.iter().copied().filter(|&t| t >= 2.01).collect();
     assert!(after.len() > 20, "{} requests after the ramp", after.len());
     for w in after.windows(2) {
-        assert!((w[1] - w[0] - 0.02).abs() < 1e-6, "gap {} s", w[1] - w[0]);
+        assert!((w[1] - w[0] - 0.01).abs() < 1e-6, "gap {} s", w[1] - w[0]);
+    }
+    for (intended, actual, record) in &rows {
+        assert!(
+            (-0.5..=10.0).contains(&(actual - intended)),
+            "sent at {actual} ms, schedule {intended} ms: {record}"
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -6,7 +6,10 @@
 //! into one evenly spaced schedule. So no worker ever consults another.
 //!
 //! The gamma pattern is the exception: a merge of gamma processes is not gamma, so its
-//! workers thin one shared sequence instead (see [`GammaArrival`]).
+//! workers thin one shared sequence instead (see [`GammaArrival`]). Under a rate ramp
+//! every pattern is thinned so: the engine gives each worker an instance for the whole
+//! run (worker 0 of 1, one seed for all) and keeps every `count`-th of the ramped loop's
+//! sends (the runtime's `engine::rate_ramp`).
 //!
 //! `rate()` and `set_rate()` speak in the run's total rate (what `--request-rate`
 //! means); each instance divides by its share itself.
@@ -115,6 +118,12 @@ impl ArrivalPatternProtocol for ConstantArrival {
     fn set_rate(&mut self, rate: f64) {
         if valid_rate(rate) {
             self.total_rate = rate;
+            // A rate set before the first arrival places it too: AIPerf's rate ramp sets
+            // its start rate before the loop's first draw.
+            if self.first_ns.is_some() {
+                let offset_s = (f64::from(self.share.id) + 1.0) / rate;
+                self.first_ns = Some(secs_to_ns(offset_s));
+            }
         } else {
             tracing::warn!(
                 rate,
@@ -644,6 +653,24 @@ mod tests {
         merged.sort_unstable();
         let expected: Vec<u64> = (1..=12).map(|k| k * 250_000_000).collect();
         assert_eq!(merged, expected);
+    }
+
+    #[test]
+    fn a_rate_set_before_the_first_arrival_places_it() {
+        // AIPerf's rate ramp sets its start rate before the loop's first draw.
+        let mut c = ConstantArrival::new(20.0, WorkerShare { id: 1, count: 2 });
+        c.set_rate(2.0);
+        assert_eq!(
+            c.next_interval_ns(),
+            Some(1_000_000_000),
+            "worker 1: 2/rate"
+        );
+        c.set_rate(4.0);
+        assert_eq!(
+            c.next_interval_ns(),
+            Some(500_000_000),
+            "then 2 workers / 4 req/s"
+        );
     }
 
     #[test]

@@ -78,6 +78,8 @@ impl<S, T, E, U> PhaseContext<S, T, E, U> {
 /// The first turn of a session, with the credit the worker took for it.
 pub(crate) struct SessionStart {
     pub conversation: usize,
+    /// The user sending it (user-centric mode): its number is the correlation id.
+    pub user: Option<u64>,
     /// The conversation and its requests, when composed for this session (on demand);
     /// else they are the dataset's `conversation`.
     pub entry: Option<Entry>,
@@ -139,12 +141,14 @@ pub(crate) async fn run<S, T, E, U>(
         .as_deref()
         .zip(shared.session_bodies.as_ref());
     // One id for every turn of this session, as AIPerf's X-Correlation-ID; a conversation
-    // sent twice is two sessions.
+    // sent twice is two sessions. A simulated user's is its number, as AIPerf's
+    // user-centric mode sets it; any other session's a random UUID.
     // A correlation id given with `--header` is the one the server sees, so it is ours too.
-    let correlation_id = shared
-        .given_correlation_id
-        .clone()
-        .unwrap_or_else(super::ids::uuid4);
+    let correlation_id = match (&shared.given_correlation_id, start.user) {
+        (Some(given), _) => given.clone(),
+        (None, Some(user)) => user.to_string(),
+        (None, None) => super::ids::uuid4(),
+    };
     // The session so far, as chat sends it: each turn, then the reply it got (if any).
     let mut history: Vec<Turn> = Vec::new();
     // The next turn's request when built here, with its texts for the token count.

@@ -11,7 +11,7 @@ use crate::engine::cancel::{race, CancelSignal, Either, SplitMix};
 use crate::engine::health::{thread_cpu_seconds, WorkerReport};
 use crate::engine::paced;
 use crate::engine::pipeline::RecordSender;
-use crate::engine::rate_ramp::{self, RateRamp};
+use crate::engine::rate_ramp::{self, Arrivals, RateRamp};
 use crate::engine::session;
 use crate::engine::slots::Slots;
 use crate::engine::urls::UrlPicker;
@@ -288,17 +288,16 @@ async fn run_phase<P: PluginSet>(
     if slots_total.is_some() && concurrency_share(slots_total, share.id, share.count) == Some(0) {
         return Ok(());
     }
+    // Sessions ask it for their later turns' instants (`session::run`).
     let mut timing: P::TimingStrategy = create(&config.effective_timing_mode(), config, share)?;
-    // Sessions ask it for their later turns' instants (`session::run`). It sees this
-    // phase's own bounds (a warmup's count and duration, not the run's): a pattern may
-    // shape its arrivals by them (`poisson` places exactly `rate x duration`).
+    // The arrival pattern sees this phase's own bounds (a warmup's count and duration, not
+    // the run's): a pattern may shape its arrivals by them (`poisson` places exactly
+    // `rate x duration`).
     let bounded = ProfileConfig {
         request_count: plan.count,
         benchmark_duration: plan.duration_ns.map(|ns| ns as f64 / 1e9),
         ..config.clone()
     };
-    let mut arrivals: P::ArrivalPattern =
-        create(&config.effective_arrival_pattern(), &bounded, share)?;
     let concurrency_ramp =
         ramp_from_one::<P>(config, share, config.concurrency_ramp_duration, slots_total)?;
     // `--prefill-concurrency`, split over the workers as the concurrency is (the run has
@@ -329,17 +328,26 @@ async fn run_phase<P: PluginSet>(
     let mut draws = SplitMix::new(seed ^ (u64::from(share.id) << 48) ^ 0x6361_6e63);
 
     let phase_start = shared.phase_start_ns[phase_idx].load(Ordering::SeqCst);
-    // The strategy plans at the target rate; the ramp maps its instants to real ones.
-    let mut rate_ramp: Option<RateRamp<P::Ramp>> =
+    let pattern = config.effective_arrival_pattern();
+    let mut arrivals: Arrivals<P::ArrivalPattern, P::Ramp> =
         match (config.request_rate_ramp_duration, config.request_rate) {
             (Some(duration), Some(rate)) if duration > 0.0 => {
-                let mut ramp: P::Ramp = create(&config.ramp_type, config, share)?;
+                // Under a rate ramp every worker runs AIPerf's one rate loop and keeps its
+                // share of the sends (`rate_ramp`), so its pattern serves the whole run
+                // and draws alike on every worker: one seed for all.
+                let whole = ProfileConfig {
+                    random_seed: Some(seed),
+                    ..bounded
+                };
+                let one = WorkerShare { id: 0, count: 1 };
+                let ramp: P::Ramp = create(&config.ramp_type, config, share)?;
                 let step = rate_ramp::update_interval_s();
-                // AIPerf starts the rate ramp at the rate one update interval would give.
-                ramp.configure(rate * (step / duration).min(1.0), rate, duration);
-                Some(RateRamp::new(ramp, rate, duration, step, phase_start))
+                Arrivals::new(
+                    create(&pattern, &whole, one)?,
+                    Some(RateRamp::new(ramp, rate, duration, step, share)),
+                )
             }
-            _ => None,
+            _ => Arrivals::new(create(&pattern, &bounded, share)?, None),
         };
     timing
         .prepare(&shared.conversations, share, phase_start)
@@ -434,26 +442,20 @@ async fn run_phase<P: PluginSet>(
             break;
         }
         let now = clock.now();
-        let planned_now = rate_ramp.as_mut().map_or(now, |r| r.planned_instant(now));
-        let next = ctx
-            .timing
-            .borrow_mut()
-            .next_credit(&mut arrivals, planned_now);
+        let next = ctx.timing.borrow_mut().next_credit(&mut arrivals, now);
         // An open-loop arrival under a concurrency cap: AIPerf sends it only if a slot
         // is free, else skips it (a queue behind the cap would grow without bound).
         let tick = matches!(next, NextCredit::At(_));
         let (intended, session) = match next {
             NextCredit::Done => break,
-            NextCredit::At(at) => (
-                Some(rate_ramp.as_mut().map_or(at, |r| r.real_instant(at))),
-                None,
-            ),
+            NextCredit::At(at) => (Some(at), None),
             NextCredit::Turn {
                 at,
                 conversation,
                 turn,
                 turns,
-            } => (Some(at), Some((conversation, turn, turns))),
+                user,
+            } => (Some(at), Some((conversation, turn, turns, user))),
             NextCredit::WhenSlotFree => (None, None),
         };
         if let Some(at) = intended {
@@ -596,7 +598,7 @@ async fn run_phase<P: PluginSet>(
             break;
         }
         let (conversation, turn, turns, entry) = match (session, &shared.on_demand) {
-            (Some((conversation, turn, turns)), _) => (conversation, turn, turns, None),
+            (Some((conversation, turn, turns, _)), _) => (conversation, turn, turns, None),
             // Composed on demand, the conversations come in the order of their draws.
             (None, Some(on_demand)) => match on_demand.take(shared, &closed).await {
                 Some(entry) => (entry.index, 0, u32::MAX, Some(entry)),
@@ -643,6 +645,7 @@ async fn run_phase<P: PluginSet>(
         }
         let start = session::SessionStart {
             conversation,
+            user: session.and_then(|(_, _, _, user)| user),
             entry,
             turn,
             end,

@@ -174,6 +174,7 @@ impl TimingStrategyProtocol for FixedScheduleStrategy {
                     conversation,
                     turn: 0,
                     turns: u32::MAX,
+                    user: None,
                 }
             }
             None => NextCredit::Done,
@@ -268,8 +269,10 @@ mod tests {
                     conversation,
                     turn,
                     turns,
+                    user,
                 } => {
                     assert_eq!(turns, u32::MAX, "sessions run to the conversation's end");
+                    assert_eq!(user, None, "trace sessions are no user's");
                     out.push((at, conversation, turn));
                 }
                 NextCredit::Done => return out,

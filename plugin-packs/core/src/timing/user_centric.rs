@@ -31,10 +31,16 @@ const MAX_USERS: u32 = 10_000_000;
 /// ([`next_turn_at`](TimingStrategyProtocol::next_turn_at)); the engine sends it. New
 /// users keep to the chains' schedule whatever the server does (open loop).
 ///
+/// Users are numbered as AIPerf numbers them, from 1: opening user `i` is `i + 1` (a
+/// skipped one uses its number up), the fresh user `N + 1`, and new users follow in the
+/// order they start. A user's number is its session's X-Correlation-ID (`str(user_id)`
+/// in AIPerf), which the strategy hands on with the session
+/// ([`NextCredit::Turn`]'s `user`).
+///
 /// Workers split the chains round-robin (chain `k` to worker `k mod count`). Which
-/// conversation a new user gets depends on the global order of new users, so every
-/// worker follows all chains' spawn times (a heap pop each) and sends only its own: the
-/// union over workers is exactly the single-process schedule.
+/// conversation and number a new user gets depends on the global order of new users, so
+/// every worker follows all chains' spawn times (a heap pop each) and sends only its own:
+/// the union over workers is exactly the single-process schedule.
 #[derive(Debug, Clone)]
 pub struct UserCentricStrategy {
     rate: f64,
@@ -56,12 +62,22 @@ struct Plan {
     spawns: BinaryHeap<Reverse<(Instant, usize)>>,
     /// New users so far, over all workers: the sampling order.
     sampled: u64,
-    /// This worker's next new user, taken from `spawns` and waiting to be sent:
-    /// `(instant, chain, conversation)`.
-    next_spawn: Option<(Instant, usize, usize)>,
+    /// The number of the next new user, over all workers.
+    next_user: u64,
+    /// This worker's next new user, taken from `spawns` and waiting to be sent.
+    next_spawn: Option<Spawn>,
     /// This worker's opening users not yet started, earliest last: `(instant,
-    /// conversation, turns)`.
-    opening: Vec<(Instant, usize, u32)>,
+    /// conversation, turns, user)`.
+    opening: Vec<(Instant, usize, u32, u64)>,
+}
+
+/// A new user of this worker's, due at `at` on `chain`.
+#[derive(Debug, Clone, Copy)]
+struct Spawn {
+    at: Instant,
+    chain: usize,
+    conversation: usize,
+    user: u64,
 }
 
 /// Nanoseconds from the phase start, as `f64` so that `1/Q` steps do not drift; always
@@ -91,6 +107,8 @@ pub struct InitialUser {
     /// Turns it sends.
     pub turns: u32,
     pub conversation: usize,
+    /// Its number (AIPerf's `user_id`, from 1), the session's correlation id.
+    pub user: u64,
 }
 
 impl UserCentricStrategy {
@@ -141,6 +159,7 @@ impl UserCentricStrategy {
         let mut out = Vec::new();
         for i in 0..n {
             let age = (n - i) * lifetime;
+            // A user virtually done before the start still uses its number up, as AIPerf's.
             let Some(left) = lifetime.checked_sub(age / n).filter(|&left| left > 0) else {
                 continue;
             };
@@ -153,6 +172,7 @@ impl UserCentricStrategy {
                 order: n - slot,
                 turns,
                 conversation,
+                user: i + 1,
             });
         }
         let (conversation, turns) = take(None);
@@ -160,6 +180,7 @@ impl UserCentricStrategy {
             order: 0,
             turns,
             conversation,
+            user: n + 1,
         });
         out
     }
@@ -197,8 +218,15 @@ impl Plan {
         while let Some(Reverse((at, chain))) = self.spawns.pop() {
             let conversation = (self.sampled % self.turns.len().max(1) as u64) as usize;
             self.sampled += 1;
+            let user = self.next_user;
+            self.next_user += 1;
             if self.owns(chain) {
-                self.next_spawn = Some((at, chain, conversation));
+                self.next_spawn = Some(Spawn {
+                    at,
+                    chain,
+                    conversation,
+                    user,
+                });
                 return;
             }
             let end = at.0 + f64::from(self.length(conversation)) * self.gap_ns;
@@ -206,14 +234,15 @@ impl Plan {
         }
     }
 
-    /// A user's session: its first turn at `at`, `turns` turns in all.
-    fn session(&self, at: Instant, conversation: usize, turns: u32) -> NextCredit {
+    /// User `user`'s session: its first turn at `at`, `turns` turns in all.
+    fn session(&self, at: Instant, conversation: usize, turns: u32, user: u64) -> NextCredit {
         // Instants are finite and non-negative; `as` saturates past u64::MAX.
         NextCredit::Turn {
             at: self.start.saturating_add(at.0.round() as u64),
             conversation,
             turn: 0,
             turns,
+            user: Some(user),
         }
     }
 
@@ -221,18 +250,16 @@ impl Plan {
         self.find_next_spawn();
         let opening = self.opening.last().map(|o| o.0);
         // An opening user goes first on a tie: it was scheduled earlier.
-        let spawn = self
-            .next_spawn
-            .filter(|(at, _, _)| opening.is_none_or(|o| *at < o));
-        if let Some((at, chain, conversation)) = spawn {
+        let spawn = self.next_spawn.filter(|s| opening.is_none_or(|o| s.at < o));
+        if let Some(spawn) = spawn {
             self.next_spawn = None;
-            let turns = self.length(conversation);
-            let end = at.0 + f64::from(turns) * self.gap_ns;
-            self.spawns.push(Reverse((Instant(end), chain)));
-            return self.session(at, conversation, turns);
+            let turns = self.length(spawn.conversation);
+            let end = spawn.at.0 + f64::from(turns) * self.gap_ns;
+            self.spawns.push(Reverse((Instant(end), spawn.chain)));
+            return self.session(spawn.at, spawn.conversation, turns, spawn.user);
         }
         match self.opening.pop() {
-            Some((at, conversation, turns)) => self.session(at, conversation, turns),
+            Some((at, conversation, turns, user)) => self.session(at, conversation, turns, user),
             None => NextCredit::Done,
         }
     }
@@ -275,6 +302,8 @@ impl TimingStrategyProtocol for UserCentricStrategy {
             owns_chains: false,
             spawns: BinaryHeap::with_capacity(initial.len()),
             sampled: initial.len() as u64,
+            // The opening used up numbers 1 to N + 1 (skipped users' too).
+            next_user: u64::from(self.users) + 2,
             next_spawn: None,
             opening: Vec::new(),
         };
@@ -286,7 +315,7 @@ impl TimingStrategyProtocol for UserCentricStrategy {
                 plan.owns_chains = true;
                 if user.turns > 0 {
                     plan.opening
-                        .push((Instant(send), user.conversation, user.turns));
+                        .push((Instant(send), user.conversation, user.turns, user.user));
                 }
             }
         }
@@ -361,6 +390,21 @@ mod tests {
         count: u32,
         n: usize,
     ) -> Vec<(u64, usize, u32)> {
+        sessions(rate, users, data, id, count, n)
+            .into_iter()
+            .map(|(ms, conversation, turns, _)| (ms, conversation, turns))
+            .collect()
+    }
+
+    /// As [`credits`], with each session's user number.
+    fn sessions(
+        rate: &str,
+        users: &str,
+        data: &[Conversation],
+        id: u32,
+        count: u32,
+        n: usize,
+    ) -> Vec<(u64, usize, u32, u64)> {
         let cfg = config(&["-m", "m", "--user-centric-rate", rate, "--num-users", users]);
         let mut s = UserCentricStrategy::create(&context(&cfg, &EMPTY_ENTRY)).unwrap();
         s.prepare(data, WorkerShare { id, count }, 1_000).unwrap();
@@ -371,10 +415,12 @@ mod tests {
                     conversation,
                     turn,
                     turns,
+                    user,
                 } => {
                     assert_eq!(turn, 0, "users start their conversation at its first turn");
                     assert_eq!((at - 1_000) % 1_000, 0, "whole microseconds here");
-                    Some(((at - 1_000) / MS, conversation, turns))
+                    let user = user.expect("every session is a user's");
+                    Some(((at - 1_000) / MS, conversation, turns, user))
                 }
                 NextCredit::Done => None,
                 other => panic!("unexpected credit {other:?}"),
@@ -406,6 +452,7 @@ mod tests {
         assert_eq!(users.len(), 15, "user 1 is virtually done");
         for (user, &(id, turns, second)) in users.iter().zip(&expected) {
             assert_eq!((user.turns, user.order), (turns, second), "user {id}");
+            assert_eq!(user.user, u64::from(id), "AIPerf's user_id");
             // Users sample conversations in id order, from user 2.
             assert_eq!(user.conversation, (id as usize - 2) % 15);
         }
@@ -430,6 +477,31 @@ mod tests {
             (9000, 3, 3),
         ];
         assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn users_are_numbered_as_aiperf_numbers_them() {
+        // N = 3, Q = 10/s, 3-turn conversations (L = 2): user 1 is virtually done, users 2
+        // (1 turn left) and 3 (2 left) open with the fresh user 4; new users take 5, 6,
+        // ... in the order they start.
+        let data = dataset(3, 3);
+        let got = sessions("10", "3", &data, 0, 1, 6);
+        let expected = vec![
+            (0, 2, 3, 4),
+            (100, 1, 2, 3),
+            (200, 0, 1, 2),
+            (500, 0, 3, 5),
+            (700, 1, 3, 6),
+            (900, 2, 3, 7),
+        ];
+        assert_eq!(got, expected);
+        // Over two workers each user keeps its number.
+        let mut union: Vec<_> = (0..2)
+            .flat_map(|id| sessions("10", "3", &data, id, 2, 6))
+            .filter(|s| s.0 < 1000)
+            .collect();
+        union.sort_unstable();
+        assert_eq!(union, expected);
     }
 
     #[test]
