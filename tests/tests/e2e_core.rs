@@ -955,6 +955,41 @@ fn a_run_stopped_during_the_warmup_says_so() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A dataset composed while the run goes (100,000 conversations of 200 tokens) and a run
+/// stopped early: `inputs.json` lists, in order, the conversations composed so far and is
+/// whole JSON; composing the other 99,000 would make the stop wait for them.
+#[test]
+fn a_stopped_run_lists_the_conversations_composed_so_far() {
+    let mock = slow_mock();
+    let dir = run_dir("sigint-on-demand");
+    let (json, stopped_after) = interrupted_run(
+        &mock,
+        &dir,
+        &["--num-dataset-entries", "100000", "--isl", "200"],
+        &[(500, "INT"), (200, "INT")],
+    );
+    assert_eq!(json["was_cancelled"], true);
+    assert!(stopped_after.as_secs_f64() < 2.0, "{stopped_after:?}");
+    let text = std::fs::read_to_string(dir.join("inputs.json")).expect("inputs.json");
+    let inputs: Value = serde_json::from_str(&text).expect("inputs.json is JSON");
+    let ids: Vec<&str> = inputs["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .map(|c| c["session_id"].as_str().expect("an id"))
+        .collect();
+    // The four sessions sent, and the queue composed ahead of them (at most 1,024 and
+    // a batch), none beyond.
+    assert!(
+        (4..=1100).contains(&ids.len()),
+        "{} conversations",
+        ids.len()
+    );
+    let expected: Vec<String> = (0..ids.len()).map(|i| format!("session_{i:06}")).collect();
+    assert_eq!(ids, expected);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn second_sigint_cancels_at_once() {
     second_signal_cancels_at_once("sigint2", "INT");

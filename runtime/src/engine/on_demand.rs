@@ -407,8 +407,9 @@ pub(crate) fn prepare<P: PluginSet>(
     let mut draw = 0;
     let mut batch = Vec::new();
     while let Some((mut room, mut bytes)) = on_demand.room(shared) {
-        // Batches keep the lock's traffic low; small ones keep the first of them quick.
-        room = room.min(64);
+        // Batches keep the lock's traffic low; small ones keep the workers fed when each
+        // conversation is slow to make (images, audio: 64 at a time starved them).
+        room = room.min(8);
         while room > 0 && bytes > 0 {
             let index = index_of(sampler.as_mut(), draw, entries);
             // Read in order, the dataset's conversations come first in their own order.
@@ -421,9 +422,19 @@ pub(crate) fn prepare<P: PluginSet>(
         }
         on_demand.push(&mut batch);
     }
-    // AIPerf lists every conversation, sent or not (it writes them before the run).
-    for index in inputs.written..entries {
-        maker.entry(index, template, Some(&mut inputs))?;
+    // AIPerf lists every conversation, sent or not (it writes them before the run). A run
+    // stopped early (Ctrl-C, a failure threshold) lists those composed so far: the rest
+    // could take longer than the run did (200,000 prompts of 2,000 tokens: 2.6 GB).
+    if shared.stop.load(Ordering::Relaxed) && inputs.written < entries {
+        tracing::warn!(
+            "inputs.json lists the first {} of the dataset's {entries} conversations: the \
+             run stopped before the others were composed",
+            inputs.written
+        );
+    } else {
+        for index in inputs.written..entries {
+            maker.entry(index, template, Some(&mut inputs))?;
+        }
     }
     inputs.finish();
     Ok(())

@@ -1033,8 +1033,10 @@ const ON_DEMAND_BYTES: f64 = 16.0 * 1024.0 * 1024.0;
 /// Whether `entries` synthetic conversations are composed as sessions take them: in a
 /// run that draws its sessions' conversations (not a user-centric or trace schedule,
 /// which pick them by index), when holding them all would cost more than
-/// [`ON_DEMAND_BYTES`]. A token of prompt is about 7 bytes of text, held as text and again
-/// in the request's body.
+/// [`ON_DEMAND_BYTES`]. Everything a turn carries is held twice, in the turn and again in
+/// its request's body: a token of prompt is about 8 bytes, a pixel of a synthetic image
+/// about 4 (its noise does not compress; base64 adds a third), a sample of audio 2 and a
+/// third.
 fn compose_on_demand(config: &ProfileConfig, entries: usize) -> bool {
     let mode = crate::plugin::normalize_name(&config.effective_timing_mode());
     let turns = config.conversation_turn_mean.max(1.0) + config.conversation_turn_stddev;
@@ -1045,7 +1047,23 @@ fn compose_on_demand(config: &ProfileConfig, entries: usize) -> bool {
     let tokens = f64::from(config.synthetic_input_tokens_mean)
         * f64::from(config.prompt_batch_size.max(1))
         + context.iter().flatten().map(|&n| f64::from(n)).sum::<f64>();
-    let bytes = entries as f64 * turns * (tokens + 64.0) * 16.0;
+    let images = f64::from(config.image_batch_size)
+        * f64::from(config.image_width_mean)
+        * f64::from(config.image_height_mean)
+        * 4.0;
+    let top_rate_hz = config
+        .audio_sample_rates
+        .iter()
+        .fold(0.0, |a: f64, &b| a.max(b))
+        * 1e3;
+    let audio = f64::from(config.audio_batch_size)
+        * config.audio_length_mean.max(0.0)
+        * top_rate_hz
+        * 2.0
+        * 4.0
+        / 3.0;
+    let per_turn = (tokens + 64.0) * 8.0 + images + audio;
+    let bytes = entries as f64 * turns * per_turn * 2.0;
     mode == "request_rate" && bytes > ON_DEMAND_BYTES
 }
 
