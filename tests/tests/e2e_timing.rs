@@ -138,6 +138,14 @@ fn mooncake_trace_replays_its_timestamps() {
     assert_eq!(records.len(), 3, "exactly the trace's rows");
     // As AIPerf, no `inputs.json` for a trace (its payloads are the trace again).
     assert!(!dir.join("inputs.json").exists());
+    // AIPerf's fixed schedule names each session after its conversation.
+    for record in &records {
+        let meta = &record["metadata"];
+        let conversation = meta["conversation_id"].as_str().expect("a conversation id");
+        assert!(conversation.starts_with("session_"), "{conversation}");
+        let expected = format!("fixed-schedule-{conversation}");
+        assert_eq!(meta["x_correlation_id"], expected.as_str());
+    }
     assert!(errors(&records).is_empty(), "{:?}", errors(&records));
     let rows = schedule(&records);
     for ((intended, actual, record), expected) in rows.iter().zip([0.0, 50.0, 90.0]) {

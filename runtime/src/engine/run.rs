@@ -588,6 +588,7 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         turn_offsets,
         conversations: dataset,
         on_demand,
+        fixed_schedule: mode == "fixed_schedule",
         credits: (0..phase_count).map(|_| AtomicU64::new(0)).collect(),
         sessions: (0..phase_count).map(|_| AtomicU64::new(0)).collect(),
         session_bodies,

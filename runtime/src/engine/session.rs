@@ -142,11 +142,16 @@ pub(crate) async fn run<S, T, E, U>(
         .zip(shared.session_bodies.as_ref());
     // One id for every turn of this session, as AIPerf's X-Correlation-ID; a conversation
     // sent twice is two sessions. A simulated user's is its number, as AIPerf's
-    // user-centric mode sets it; any other session's a random UUID.
-    // A correlation id given with `--header` is the one the server sees, so it is ours too.
+    // user-centric mode sets it; a replayed trace conversation's is its id after
+    // `fixed-schedule-`, as AIPerf's fixed schedule sets it; any other session's a random
+    // UUID. A correlation id given with `--header` is the one the server sees, so it is
+    // ours too.
     let correlation_id = match (&shared.given_correlation_id, start.user) {
         (Some(given), _) => given.clone(),
         (None, Some(user)) => user.to_string(),
+        (None, None) if shared.fixed_schedule => {
+            format!("fixed-schedule-{}", conversation.session_id)
+        }
         (None, None) => super::ids::uuid4(),
     };
     // The session so far, as chat sends it: each turn, then the reply it got (if any).

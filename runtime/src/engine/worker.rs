@@ -62,6 +62,8 @@ pub(crate) struct Shared {
     /// A synthetic dataset composed while the run goes: sessions take their conversations
     /// from it instead of from `conversations` (then empty).
     pub on_demand: Option<crate::engine::on_demand::OnDemand>,
+    /// The run replays a trace's timestamps (`fixed_schedule`).
+    pub fixed_schedule: bool,
     pub streaming: bool,
     pub phases: Vec<PhasePlan>,
     /// Credits issued so far, per phase.
