@@ -319,6 +319,8 @@ fn clamp_u32(n: usize) -> u32 {
 /// run does not find the first run's prefixes cached). A row whose length does not fit its
 /// block count (`n` blocks hold `(n-1)·B+1 ..= n·B` tokens) is used as far as it goes, with
 /// a warning naming its line: extra blocks are left out, missing tokens are unique text.
+/// A block asked for at two sizes (AIPerf refuses the trace) is warned about too: the
+/// shorter is the start of the longer.
 ///
 /// `messages` rows (with optional `tools`) are sent as the chat messages given, after the
 /// session's history; `payload` rows as the whole body given. `extra` (body fields of the
@@ -331,6 +333,8 @@ pub struct MooncakeTraceLoader {
     rng: StdRng,
     models: ModelSelector,
     warnings: Warnings,
+    /// Each block's tokens and the line that first used it (rows that fit their blocks).
+    block_sizes: HashMap<u64, (u64, usize)>,
 }
 
 impl MooncakeTraceLoader {
@@ -347,6 +351,7 @@ impl MooncakeTraceLoader {
             rng: stream_rng(random_seed, Self::RNG_LABEL, 0),
             models: ModelSelector::single(),
             warnings: Warnings::default(),
+            block_sizes: HashMap::new(),
         }
     }
 
@@ -395,7 +400,8 @@ impl MooncakeTraceLoader {
         }
         let blocks = hash_ids.len() as u64;
         let (low, high) = ((blocks - 1) * block + 1, blocks * block);
-        if !(low..=high).contains(&length) {
+        let fits = (low..=high).contains(&length);
+        if !fits {
             self.warnings.push(format!(
                 "{}:{}: {blocks} hash_ids blocks of {block} tokens hold {low}-{high} input \
                  tokens, but input_length is {length}; {}",
@@ -416,6 +422,20 @@ impl MooncakeTraceLoader {
                 break;
             }
             let take = left.min(block);
+            // A block is one piece of content of one size: AIPerf 0.13 refuses a trace that
+            // asks for one at two sizes. Ours sends the shorter as a prefix of the longer,
+            // and says so (a row that does not fit its blocks was warned about above).
+            match self.block_sizes.get(&id) {
+                Some(&(size, line)) if fits && size != take => self.warnings.push(format!(
+                    "{}:{}: hash_ids block {id} has {take} tokens here and {size} on line \
+                     {line}; the shorter is sent as the start of the longer",
+                    place.file, place.line
+                )),
+                None if fits => {
+                    self.block_sizes.insert(id, (take, place.line));
+                }
+                _ => {}
+            }
             self.push_block(words, separator, id, take as usize, &mut text);
             left -= take;
         }
@@ -606,6 +626,7 @@ impl CustomDatasetLoaderProtocol for MooncakeTraceLoader {
         tokenizer: &T,
     ) -> Result<Vec<Conversation>, PluginError> {
         self.warnings = Warnings::default();
+        self.block_sizes.clear();
         // Every row is checked before any prompt is made: a typo on the last line fails
         // fast, and the word list is built only when some row needs it.
         let mut parsed = Vec::new();
@@ -1183,6 +1204,36 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("--prompt-input-tokens-block-size"), "{err}");
+    }
+
+    /// A block asked for at two sizes (AIPerf 0.13 refuses the trace): the shorter is the
+    /// start of the longer, and a warning names the line, the block and both sizes.
+    #[test]
+    fn a_block_at_two_sizes_is_warned_about() {
+        let tok = tokenizer();
+        let trace = concat!(
+            r#"{"timestamp": 0, "input_length": 40, "hash_ids": [1, 2, 3]}"#,
+            "\n",
+            r#"{"timestamp": 1, "input_length": 33, "hash_ids": [1, 2, 3]}"#,
+            "\n",
+            r#"{"timestamp": 2, "input_length": 48, "hash_ids": [1, 2, 4]}"#,
+            "\n",
+        );
+        let mut loader = mooncake(&["--isl-block-size", "16"]);
+        let conversations = loader.load(trace, "t.jsonl", &tok).unwrap();
+        assert_eq!(
+            loader.warnings(),
+            [
+                "t.jsonl:2: hash_ids block 3 has 1 tokens here and 8 on line 1; the shorter is \
+              sent as the start of the longer"
+            ]
+        );
+        let texts: Vec<&str> = conversations
+            .iter()
+            .map(|c| c.turns[0].texts[0].as_str())
+            .collect();
+        assert!(texts[0].starts_with(texts[1]));
+        assert_eq!(tok.count(texts[1]), 33);
     }
 
     /// Each block opens with `<|endoftext|>`, one of its tokens, as AIPerf 0.13's
