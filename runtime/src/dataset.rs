@@ -104,8 +104,9 @@ pub struct Conversation {
 /// Gives every turn of `dataset` the verbatim system prompt `text`, as AIPerf's
 /// `_inject_custom_system_prompt`: a conversation that has a system message keeps it after
 /// `text` and a blank line (one system message, since many servers mishandle two).
-pub fn inject_system_prompt(dataset: &mut [Conversation], text: &str) {
-    let shared: Arc<str> = Arc::from(text);
+///
+/// `text` is shared: conversations without a system message of their own all hold it.
+pub fn inject_system_prompt(dataset: &mut [Conversation], text: &Arc<str>) {
     for conversation in dataset {
         let own = conversation
             .turns
@@ -113,7 +114,7 @@ pub fn inject_system_prompt(dataset: &mut [Conversation], text: &str) {
             .find_map(|t| t.system_message.clone());
         let message = match own {
             Some(own) => Arc::from(format!("{text}{SYSTEM_PROMPT_JOIN_SEP}{own}")),
-            None => shared.clone(),
+            None => text.clone(),
         };
         for turn in &mut conversation.turns {
             turn.system_message = Some(message.clone());
@@ -166,7 +167,7 @@ mod tests {
     #[test]
     fn a_system_prompt_goes_before_a_conversations_own() {
         let mut dataset = vec![conversation(2, None), conversation(2, Some("own rules"))];
-        inject_system_prompt(&mut dataset, "SP");
+        inject_system_prompt(&mut dataset, &Arc::from("SP"));
         let messages: Vec<Vec<Option<&str>>> = dataset
             .iter()
             .map(|c| {

@@ -357,12 +357,13 @@ impl SyntheticComposer {
         // Only the prompt stream is made for every conversation; the others when a flag
         // draws from them (seeding a stream costs about what a short prompt does).
         let mut rng = StdRng::seed_from_u64(self.entry_seed(Self::RNG_LABEL, index));
-        let mut turn_rng = LazyRng::new(self.entry_seed(Self::TURN_RNG_LABEL, index));
-        let mut delay_rng = LazyRng::new(self.entry_seed(Self::DELAY_RNG_LABEL, index));
-        let mut lengths_rng = LazyRng::new(self.entry_seed(self.lengths_label, index));
-        let mut media_rng = LazyRng::new(self.entry_seed(Self::MEDIA_RNG_LABEL, index));
-        let mut prefix_rng = LazyRng::new(self.entry_seed(Self::PREFIX_RNG_LABEL, index));
-        let mut model_rng = LazyRng::new(self.entry_seed(ModelSelector::RNG_LABEL, index));
+        let lazy = |label| LazyRng::new(self.root, label, index as u64);
+        let mut turn_rng = lazy(Self::TURN_RNG_LABEL);
+        let mut delay_rng = lazy(Self::DELAY_RNG_LABEL);
+        let mut lengths_rng = lazy(self.lengths_label);
+        let mut media_rng = lazy(Self::MEDIA_RNG_LABEL);
+        let mut prefix_rng = lazy(Self::PREFIX_RNG_LABEL);
+        let mut model_rng = lazy(ModelSelector::RNG_LABEL);
         // Rankings tasks are single-turn, as AIPerf's rankings composer makes them.
         let count = match self.rankings {
             Some(_) => 1,

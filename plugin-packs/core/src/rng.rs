@@ -61,23 +61,32 @@ pub fn run_root(root: Option<u64>) -> u64 {
     root.unwrap_or_else(process_root)
 }
 
-/// A stream seeded at its first draw: most conversations draw from few of their streams,
-/// and seeding one (a ChaCha key and block) costs about what composing a short prompt does.
+/// Stream `label` of item `key` ([`keyed_seed`]), seeded at its first draw: most
+/// conversations draw from few of their streams, and seeding one (a ChaCha key and block)
+/// costs about what composing a short prompt does.
 #[derive(Debug, Clone)]
 pub struct LazyRng {
-    seed: u64,
+    root: u64,
+    label: &'static str,
+    key: u64,
     rng: Option<StdRng>,
 }
 
 impl LazyRng {
-    pub fn new(seed: u64) -> Self {
-        LazyRng { seed, rng: None }
+    pub fn new(root: u64, label: &'static str, key: u64) -> Self {
+        LazyRng {
+            root,
+            label,
+            key,
+            rng: None,
+        }
     }
 
     /// The stream, seeded now if it was not yet.
     pub fn get(&mut self) -> &mut StdRng {
-        let seed = self.seed;
-        self.rng.get_or_insert_with(|| StdRng::seed_from_u64(seed))
+        let (root, label, key) = (self.root, self.label, self.key);
+        self.rng
+            .get_or_insert_with(|| StdRng::seed_from_u64(keyed_seed(root, label, key)))
     }
 }
 

@@ -17,7 +17,7 @@ use std::collections::VecDeque;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use crate::config::ProfileConfig;
@@ -186,7 +186,7 @@ pub(crate) struct InputsWriter {
     out: Option<std::io::BufWriter<std::fs::File>>,
     path: PathBuf,
     /// Conversations written so far.
-    pub written: usize,
+    written: usize,
     /// Payloads of the conversation being written.
     payloads: usize,
 }
@@ -265,11 +265,12 @@ impl InputsWriter {
     }
 }
 
-/// What a composed conversation gets before it is sent, as the dataset held at once gets
-/// it in `run`: the `--system-prompt`, and no trace delays with `--ignore-trace-delays`.
+/// What every conversation gets before it is sent, held or composed on demand: the
+/// `--system-prompt` (one allocation, shared), and no trace delays with
+/// `--ignore-trace-delays` (unless the run replays the trace's timestamps).
 #[derive(Clone, Default)]
 pub(crate) struct Finishing {
-    pub system_prompt: Option<String>,
+    pub system_prompt: Option<Arc<str>>,
     pub ignore_delays: bool,
 }
 
@@ -349,7 +350,7 @@ impl<P: PluginSet> Maker<P> {
 }
 
 /// The conversation index of the run's `draw`-th session.
-pub(crate) fn index_of<S: DatasetSamplerProtocol>(
+fn index_of<S: DatasetSamplerProtocol>(
     sampler: Option<&mut S>,
     draw: u64,
     entries: usize,

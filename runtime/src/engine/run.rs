@@ -345,9 +345,6 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
     if dataset.is_empty() && on_demand.is_none() {
         return Err("the dataset is empty: nothing to send".into());
     }
-    if let Some(text) = &system_prompt {
-        crate::dataset::inject_system_prompt(&mut dataset, text);
-    }
     let timestamped = dataset
         .first()
         .and_then(|c| c.turns.first())
@@ -357,19 +354,19 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
     }
     // Decided with the timing (a timestamped trace replays in its own order).
     let mode = crate::plugin::normalize_name(&config.effective_timing_mode());
-    if config.ignore_trace_delays {
-        if mode == "fixed_schedule" {
-            // As AIPerf: the timestamps chose the mode before they could be ignored.
-            tracing::warn!(
-                "--ignore-trace-delays does nothing in a fixed_schedule run (add \
-                 --no-fixed-schedule to send the trace's turns back to back)"
-            );
-        } else {
-            for turn in dataset.iter_mut().flat_map(|c| c.turns.iter_mut()) {
-                turn.timestamp_ms = None;
-                turn.delay_ms = None;
-            }
-        }
+    if config.ignore_trace_delays && mode == "fixed_schedule" {
+        // As AIPerf: the timestamps chose the mode before they could be ignored.
+        tracing::warn!(
+            "--ignore-trace-delays does nothing in a fixed_schedule run (add \
+             --no-fixed-schedule to send the trace's turns back to back)"
+        );
+    }
+    let finishing = on_demand::Finishing {
+        system_prompt: system_prompt.as_deref().map(Arc::from),
+        ignore_delays: config.ignore_trace_delays && mode != "fixed_schedule",
+    };
+    for conversation in &mut dataset {
+        finishing.apply(conversation);
     }
     if config.dataset_sampling_strategy.is_some() && mode != "request_rate" {
         tracing::warn!(
@@ -437,16 +434,12 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         .format_session_payload(&[], &crate::dataset::Turn::default(), &mut Vec::new())
         .unwrap_or(false);
     let multi_turn = dataset.iter().any(|c| c.turns.len() > 1)
-        || (on_demand.is_some() && config.conversation_turn_mean.max(1.0) > 1.0)
-        || (on_demand.is_some() && config.conversation_turn_stddev > 0.0);
+        || (on_demand.is_some()
+            && (config.conversation_turn_mean > 1.0 || config.conversation_turn_stddev > 0.0));
     let session_bodies = (sends_history && multi_turn).then_some(worker::SessionBodies {
         path: path.clone(),
         headers: headers.clone(),
     });
-    let finishing = on_demand::Finishing {
-        system_prompt: system_prompt.clone(),
-        ignore_delays: config.ignore_trace_delays,
-    };
     let on_demand = on_demand.map(on_demand::OnDemand::new);
     let mut requests = Vec::with_capacity(dataset.len());
     let mut turn_offsets = Vec::with_capacity(dataset.len());
