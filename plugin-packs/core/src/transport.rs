@@ -151,20 +151,19 @@ impl IdHeaders {
                 b"X-Session-Affinity: ",
                 &record.x_correlation_id,
             ),
-        ];
+        ]
+        .map(|(on, name, value)| (sendable(on, value), name, value));
         // Sized first: one allocation per request, not one per growth step.
         let len = lines
             .iter()
-            .filter(|(on, _, value)| sendable(*on, value))
+            .filter(|(send, _, _)| *send)
             .map(|(_, name, value)| name.len() + value.len() + 2)
             .sum();
         let mut out = Vec::with_capacity(len);
-        for (on, name, value) in lines {
-            if sendable(on, value) {
-                out.extend_from_slice(name);
-                out.extend_from_slice(value.as_bytes());
-                out.extend_from_slice(b"\r\n");
-            }
+        for (_, name, value) in lines.iter().filter(|(send, _, _)| *send) {
+            out.extend_from_slice(name);
+            out.extend_from_slice(value.as_bytes());
+            out.extend_from_slice(b"\r\n");
         }
         out
     }

@@ -87,8 +87,8 @@ pub(super) fn write_exchange(
 /// The request's head (request line and headers) and body; all head when there is no
 /// blank line.
 fn split_request(sent: &[u8]) -> (&[u8], &[u8]) {
-    match memchr::memmem::find(sent, b"\r\n\r\n") {
-        Some(end) => (&sent[..end], &sent[end + 4..]),
+    match crate::http::head_end(sent) {
+        Some(end) => (&sent[..end - 4], &sent[end..]),
         None => (sent, &[]),
     }
 }

@@ -698,7 +698,7 @@ async fn exchange(
     let write_start = clock.now();
     rec.write_start_ns = Some(write_start);
     rec.bytes_sent = out.len() as u64;
-    let head = memchr::memmem::find(&out, b"\r\n\r\n").map_or(out.len(), |end| end + 4);
+    let head = super::head_end(&out).unwrap_or(out.len());
     rec.body_bytes_sent = (out.len() - head) as u64;
     rec.writes = 1;
     let (res, out) = stream.write_all(out).await;
@@ -852,11 +852,26 @@ fn push_all(out: &mut Vec<u8>, parts: &[&[u8]]) {
     }
 }
 
+/// The bytes a header name may have (RFC 9110 `tchar`): visible ASCII but separators.
+/// A table, because every request of a run composed on demand checks every header.
+const TCHAR: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_graphic()
+            && !matches!(c, b'"' | b'(' | b')' | b',' | b'/')
+            && !matches!(c, b':' | b';' | b'<' | b'=' | b'>' | b'?' | b'@')
+            && !matches!(c, b'[' | b'\\' | b']' | b'{' | b'}');
+        b += 1;
+    }
+    table
+};
+
 fn valid_header(name: &str, value: &str) -> bool {
-    let token = |b: u8| b.is_ascii_graphic() && !b"\"(),/:;<=>?@[\\]{}".contains(&b);
     !name.is_empty()
-        && name.bytes().all(token)
-        && !value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0)
+        && name.bytes().all(|b| TCHAR[usize::from(b)])
+        && memchr::memchr3(b'\r', b'\n', 0, value.as_bytes()).is_none()
 }
 
 #[cfg(test)]

@@ -28,6 +28,16 @@ pub use response::{ResponseEnd, ResponseParser};
 pub use sse::SseFramer;
 pub use url::{BaseUrl, Scheme, UrlError};
 
+/// Where a request's head ends (just past its blank line), if it has one.
+///
+/// The searcher is built once: building one takes longer than searching a request's few
+/// hundred bytes, and every request sent is searched.
+pub(crate) fn head_end(request: &[u8]) -> Option<usize> {
+    static BLANK_LINE: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\r\n\r\n"));
+    BLANK_LINE.find(request).map(|at| at + 4)
+}
+
 #[cfg(test)]
 pub(crate) mod test_util {
     /// xorshift64*: deterministic, dependency-free randomness for split and fuzz tests.
