@@ -101,6 +101,78 @@ pub struct Conversation {
     pub turns: Vec<Turn>,
 }
 
+/// How conversations are named where their source gives no name (AIPerf's
+/// `SessionIDGenerator`): with `--random-seed` `session_000000`, `session_000001`, ...;
+/// without, version 4 UUIDs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionIds {
+    Numbered,
+    /// UUIDs that are a function of this key and the conversation's index: a dataset
+    /// composed on demand is never held whole, so the records file names each conversation
+    /// from its index, and must give the id `inputs.json` gave it.
+    Uuid {
+        key: u64,
+    },
+}
+
+impl SessionIds {
+    /// The run's naming. Without a seed the key is drawn once per process, so every
+    /// composer and writer of the run names conversation `i` alike.
+    pub fn for_run(random_seed: Option<u64>) -> Self {
+        match random_seed {
+            Some(_) => SessionIds::Numbered,
+            None => SessionIds::Uuid {
+                key: crate::engine::ids::process_key(),
+            },
+        }
+    }
+
+    /// The id of conversation `index`.
+    pub fn id(self, index: usize) -> String {
+        let mut out = Vec::with_capacity(36);
+        self.write(index, &mut out);
+        // Both forms are ASCII.
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    /// Appends the id of conversation `index` to `out`, as is (it needs no JSON escape).
+    pub fn write(self, index: usize, out: &mut Vec<u8>) {
+        match self {
+            SessionIds::Numbered => {
+                out.extend_from_slice(b"session_");
+                let mut digits = itoa::Buffer::new();
+                let digits = digits.format(index);
+                out.resize(out.len() + 6usize.saturating_sub(digits.len()), b'0');
+                out.extend_from_slice(digits.as_bytes());
+            }
+            SessionIds::Uuid { key } => {
+                crate::engine::ids::write_keyed_uuid(key, index as u64, out);
+            }
+        }
+    }
+}
+
+/// Names handed out in turn, as AIPerf's file loaders name the sessions whose rows give
+/// no `session_id`: a row's own id takes no number, so the numbers count only the
+/// conversations named here.
+#[derive(Debug, Clone)]
+pub struct SessionIdGenerator {
+    ids: SessionIds,
+    next: usize,
+}
+
+impl SessionIdGenerator {
+    pub fn new(ids: SessionIds) -> Self {
+        SessionIdGenerator { ids, next: 0 }
+    }
+
+    pub fn next_id(&mut self) -> String {
+        let id = self.ids.id(self.next);
+        self.next += 1;
+        id
+    }
+}
+
 /// Gives every turn of `dataset` the verbatim system prompt `text`, as AIPerf's
 /// `_inject_custom_system_prompt`: a conversation that has a system message keeps it after
 /// `text` and a blank line (one system message, since many servers mishandle two).
@@ -160,6 +232,34 @@ mod tests {
                 })
                 .collect(),
         }
+    }
+
+    /// AIPerf's `SessionIDGenerator`: seeded runs number their sessions with six digits
+    /// (more past a million), unseeded ones name them with UUIDs, each index its own and
+    /// the same each time it is asked for.
+    #[test]
+    fn session_ids_are_numbered_with_a_seed_and_uuids_without() {
+        let numbered = SessionIds::for_run(Some(0));
+        assert_eq!(numbered.id(0), "session_000000");
+        assert_eq!(numbered.id(42), "session_000042");
+        assert_eq!(numbered.id(1_234_567), "session_1234567");
+        let uuids = SessionIds::for_run(None);
+        assert_eq!(uuids, SessionIds::for_run(None), "one key per process");
+        let id = uuids.id(5);
+        assert_eq!(id.len(), 36, "{id}");
+        assert_eq!(&id[14..15], "4", "{id}");
+        assert_eq!(id, uuids.id(5));
+        assert_ne!(id, uuids.id(6));
+        let mut written = b"x".to_vec();
+        uuids.write(5, &mut written);
+        assert_eq!(written, format!("x{id}").as_bytes());
+
+        // A loader's names count only the sessions it names.
+        let mut generated = SessionIdGenerator::new(numbered);
+        assert_eq!(generated.next_id(), "session_000000");
+        assert_eq!(generated.next_id(), "session_000001");
+        let mut generated = SessionIdGenerator::new(uuids);
+        assert_eq!(generated.next_id(), uuids.id(0));
     }
 
     /// AIPerf's `_inject_custom_system_prompt`: every conversation gets the text, before

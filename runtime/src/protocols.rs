@@ -153,6 +153,9 @@ pub trait DatasetComposerProtocol {
     /// alone: conversation `i` is then the same whenever, and by whichever instance of the
     /// composer (for the same configuration, in the same process), it is made, and the
     /// same as `create_dataset`'s `i`-th. `None` when only `create_dataset` can make them.
+    /// Conversation `i`'s `session_id` must then be the run's
+    /// [`SessionIds`](crate::dataset::SessionIds)`::for_run(random_seed).id(i)`: the
+    /// records of conversations that are not held are named from their index so.
     fn entries(&self) -> Option<usize> {
         None
     }

@@ -119,12 +119,15 @@ fn mooncake_trace_replays_its_timestamps() {
     let trace = trace.to_str().expect("utf-8 path");
     // No --fixed-schedule: a trace format named by --custom-dataset-type with a timestamped
     // first row turns it on, as in AIPerf 0.13. Two workers split the rows round-robin.
+    // Seeded, the rows' sessions are numbered in file order (`trace_prompts` relies on it).
     profile(
         &mock,
         &dir,
         &[
             "--input-file",
             trace,
+            "--random-seed",
+            "1",
             "--custom-dataset-type",
             "mooncake_trace",
             "--streaming",
@@ -191,6 +194,13 @@ fn mooncake_trace_replays_its_timestamps() {
     let sent: Vec<Option<f64>> = schedule(&records).iter().map(|row| isl(row.2)).collect();
     assert_eq!(sent.len(), 3);
     assert_eq!((sent[0], sent[2]), (Some(20.0), Some(600.0)), "{sent:?}");
+    // Unseeded, AIPerf names the rows' sessions with UUIDs.
+    let ids: std::collections::HashSet<&str> = records
+        .iter()
+        .map(|r| r["metadata"]["conversation_id"].as_str().expect("an id"))
+        .collect();
+    assert_eq!(ids.len(), 3, "{ids:?}");
+    assert!(ids.iter().all(|id| common::is_uuid(id)), "{ids:?}");
 
     // A paced mode's flag and a promoted trace contradict each other: refused, named.
     let refused = common::run_profile(

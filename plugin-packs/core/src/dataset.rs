@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use aiperf_runtime::config::ImageFormat;
-use aiperf_runtime::dataset::{Conversation, Turn};
+use aiperf_runtime::dataset::{Conversation, SessionIds, Turn};
 use aiperf_runtime::plugin::{Plugin, PluginContext, PluginError};
 use aiperf_runtime::protocols::{DatasetComposerProtocol, TokenizerProtocol};
 use aiperf_runtime::seq_dist::LengthSampling;
@@ -74,6 +74,8 @@ pub struct SyntheticComposer {
     /// The root of every stream: `--random-seed`, else one entropy seed per process, so
     /// that any instance of the composer makes the same conversation `i`.
     root: u64,
+    /// AIPerf's session names: numbered with `--random-seed`, UUIDs without.
+    session_ids: SessionIds,
     context: ContextPrompts,
     turns: TurnOptions,
     lengths: LengthSampling,
@@ -278,6 +280,7 @@ impl SyntheticComposer {
         Ok(SyntheticComposer {
             entries: config.dataset_entries().map_err(PluginError::Config)?,
             root: root_or_process(config.random_seed),
+            session_ids: SessionIds::for_run(config.random_seed),
             context: ContextPrompts::new(config),
             turns: TurnOptions::new(config)?,
             lengths,
@@ -462,7 +465,7 @@ impl SyntheticComposer {
             }
         }
         Ok(Conversation {
-            session_id: format!("session_{index:06}"),
+            session_id: self.session_ids.id(index),
             turns,
         })
     }
@@ -1424,6 +1427,25 @@ mod tests {
             assert_eq!(tokenizer.count(&turn.texts[0]), 64);
             assert_eq!(turn.max_tokens, None);
         }
+    }
+
+    /// AIPerf names unseeded synthetic sessions with UUIDs. Conversation `i` gets the
+    /// run's id `i` whichever way it is made, since the records of a dataset composed on
+    /// demand name it from its index alone.
+    #[test]
+    fn unseeded_conversations_are_named_by_uuids_of_their_index() {
+        let tokenizer = TiktokenTokenizer::new(Vocabulary::O200kBase);
+        let cfg = config(&["-m", "m", "--isl", "4", "--num-dataset-entries", "3"]);
+        let make = || SyntheticComposer::create(&context(&cfg, &EMPTY_ENTRY)).unwrap();
+        let whole = make().create_dataset(&tokenizer).unwrap();
+        let ids = SessionIds::for_run(None);
+        for (i, conversation) in whole.iter().enumerate() {
+            assert_eq!(conversation.session_id, ids.id(i));
+            assert_eq!(conversation.session_id.len(), 36);
+            let alone = make().compose(i, &tokenizer).unwrap();
+            assert_eq!(alone.session_id, conversation.session_id);
+        }
+        assert_ne!(whole[0].session_id, whole[1].session_id);
     }
 
     #[test]

@@ -3,13 +3,16 @@
 //! Both loaders read one JSON object per line (blank lines are skipped), report every
 //! problem as `file:line: message`, convert `timestamp` and `delay` from
 //! `--trace-timestamp-unit` to milliseconds, and group rows that share a `session_id`
-//! into one multi-turn conversation, in the order the rows appear; a row without one is
-//! a conversation of its own. Conversations come out in the order of their first rows.
+//! into one multi-turn conversation, in the order the rows appear; a row without one (or
+//! with an empty one) is a conversation of its own, named as AIPerf's loaders name it:
+//! `session_000000`, `session_000001`, ... with `--random-seed` (counting only the
+//! conversations named so), a UUID without. Conversations come out in the order of their
+//! first rows.
 
 use std::collections::HashMap;
 
 use aiperf_runtime::config::ProfileConfig;
-use aiperf_runtime::dataset::{Conversation, Turn};
+use aiperf_runtime::dataset::{Conversation, SessionIdGenerator, SessionIds, Turn};
 use aiperf_runtime::metadata::CustomDatasetLoaderMetadata;
 use aiperf_runtime::plugin::{Plugin, PluginContext, PluginError};
 use aiperf_runtime::protocols::{CustomDatasetLoaderProtocol, TokenizerProtocol};
@@ -166,10 +169,12 @@ impl<'a> Row<'a> {
         Ok((timestamp, delay))
     }
 
-    /// The session a row belongs to (`session_id`, a string or a number).
+    /// The session a row belongs to (`session_id`, a string or a number). An empty one
+    /// is none, as AIPerf's `session_id or next()` reads it.
     fn session(&self) -> Result<Option<String>, PluginError> {
         match self.get("session_id") {
             None => Ok(None),
+            Some(Value::String(s)) if s.is_empty() => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
             Some(Value::Number(n)) => Ok(Some(n.to_string())),
             Some(_) => Err(self
@@ -234,29 +239,38 @@ impl Warnings {
 }
 
 /// Rows grouped into conversations by `session_id`.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Sessions {
     conversations: Vec<Conversation>,
     by_id: HashMap<String, usize>,
+    names: SessionIdGenerator,
 }
 
 impl Sessions {
+    fn new(ids: SessionIds) -> Self {
+        Sessions {
+            conversations: Vec::new(),
+            by_id: HashMap::new(),
+            names: SessionIdGenerator::new(ids),
+        }
+    }
+
+    /// A name for a session its rows leave unnamed.
+    fn next_id(&mut self) -> String {
+        self.names.next_id()
+    }
+
+    /// A generated name is looked up like a given one, as AIPerf keeps every session in
+    /// one dict: a row naming `session_000000` itself joins the session named so.
     fn add(&mut self, session: Option<String>, turn: Turn) {
-        let index = match session {
-            Some(id) => match self.by_id.get(&id) {
-                Some(&index) => index,
-                None => {
-                    self.by_id.insert(id.clone(), self.conversations.len());
-                    self.conversations.push(Conversation {
-                        session_id: id,
-                        turns: Vec::new(),
-                    });
-                    self.conversations.len() - 1
-                }
-            },
+        let id = match session {
+            Some(id) => id,
+            None => self.next_id(),
+        };
+        let index = match self.by_id.get(&id) {
+            Some(&index) => index,
             None => {
-                // Generated names never join a group: only explicit ids are looked up.
-                let id = format!("session_{:06}", self.conversations.len());
+                self.by_id.insert(id.clone(), self.conversations.len());
                 self.conversations.push(Conversation {
                     session_id: id,
                     turns: Vec::new(),
@@ -330,6 +344,7 @@ pub struct MooncakeTraceLoader {
     block_size: u32,
     unit_ms: f64,
     root: u64,
+    session_ids: SessionIds,
     rng: StdRng,
     models: ModelSelector,
     warnings: Warnings,
@@ -348,6 +363,7 @@ impl MooncakeTraceLoader {
             block_size: block_size.max(1),
             unit_ms,
             root: root_or_process(random_seed),
+            session_ids: SessionIds::for_run(random_seed),
             rng: stream_rng(random_seed, Self::RNG_LABEL, 0),
             models: ModelSelector::single(),
             warnings: Warnings::default(),
@@ -638,7 +654,7 @@ impl CustomDatasetLoaderProtocol for MooncakeTraceLoader {
             .iter()
             .any(|r| matches!(r.prompt, Prompt::Synthetic { .. }));
         let words = needs_words.then(|| WordList::new(tokenizer, &mut self.rng));
-        let mut sessions = Sessions::default();
+        let mut sessions = Sessions::new(self.session_ids);
         for row in parsed {
             let place = Place::line(file_name, row.line);
             let mut turn = Turn {
@@ -688,6 +704,7 @@ impl CustomDatasetLoaderProtocol for MooncakeTraceLoader {
 pub struct SingleTurnLoader {
     unit_ms: f64,
     models: ModelSelector,
+    session_ids: SessionIds,
 }
 
 impl SingleTurnLoader {
@@ -700,12 +717,22 @@ impl SingleTurnLoader {
         SingleTurnLoader {
             unit_ms,
             models: ModelSelector::single(),
+            session_ids: SessionIds::for_run(None),
         }
     }
 
     /// Gives the loaded turns their models with `models` (the primary one otherwise).
     pub fn with_models(self, models: ModelSelector) -> Self {
         SingleTurnLoader { models, ..self }
+    }
+
+    /// Names the sessions that rows leave unnamed so (UUIDs, AIPerf's unseeded naming,
+    /// otherwise).
+    pub fn with_session_ids(self, session_ids: SessionIds) -> Self {
+        SingleTurnLoader {
+            session_ids,
+            ..self
+        }
     }
 }
 
@@ -847,7 +874,8 @@ fn read_media(row: &Row<'_>, path: &str) -> Result<Vec<u8>, PluginError> {
 impl Plugin for SingleTurnLoader {
     fn create(ctx: &PluginContext<'_>) -> Result<Self, PluginError> {
         Ok(SingleTurnLoader::new(unit_ms(ctx.config)?)
-            .with_models(ModelSelector::new(ctx.config, 0)))
+            .with_models(ModelSelector::new(ctx.config, 0))
+            .with_session_ids(SessionIds::for_run(ctx.config.random_seed)))
     }
 }
 
@@ -869,7 +897,7 @@ impl CustomDatasetLoaderProtocol for SingleTurnLoader {
         file_name: &str,
         tokenizer: &T,
     ) -> Result<Vec<Conversation>, PluginError> {
-        let mut sessions = Sessions::default();
+        let mut sessions = Sessions::new(self.session_ids);
         for (line, text) in rows(content) {
             let row = Row::parse(text, Place::line(file_name, line))?;
             let turn = read_turn(&row, self.unit_ms, tokenizer)?;
@@ -889,6 +917,7 @@ impl CustomDatasetLoaderProtocol for SingleTurnLoader {
 pub struct MultiTurnLoader {
     unit_ms: f64,
     models: ModelSelector,
+    session_ids: SessionIds,
 }
 
 impl MultiTurnLoader {
@@ -896,6 +925,7 @@ impl MultiTurnLoader {
         MultiTurnLoader {
             unit_ms,
             models: ModelSelector::single(),
+            session_ids: SessionIds::for_run(None),
         }
     }
 
@@ -903,12 +933,22 @@ impl MultiTurnLoader {
     pub fn with_models(self, models: ModelSelector) -> Self {
         MultiTurnLoader { models, ..self }
     }
+
+    /// Names the sessions that lines leave unnamed so (UUIDs, AIPerf's unseeded naming,
+    /// otherwise).
+    pub fn with_session_ids(self, session_ids: SessionIds) -> Self {
+        MultiTurnLoader {
+            session_ids,
+            ..self
+        }
+    }
 }
 
 impl Plugin for MultiTurnLoader {
     fn create(ctx: &PluginContext<'_>) -> Result<Self, PluginError> {
         Ok(MultiTurnLoader::new(unit_ms(ctx.config)?)
-            .with_models(ModelSelector::new(ctx.config, 0)))
+            .with_models(ModelSelector::new(ctx.config, 0))
+            .with_session_ids(SessionIds::for_run(ctx.config.random_seed)))
     }
 }
 
@@ -925,7 +965,7 @@ impl CustomDatasetLoaderProtocol for MultiTurnLoader {
         file_name: &str,
         tokenizer: &T,
     ) -> Result<Vec<Conversation>, PluginError> {
-        let mut sessions = Sessions::default();
+        let mut sessions = Sessions::new(self.session_ids);
         for (line, text) in rows(content) {
             let row = Row::parse(text, Place::line(file_name, line))?;
             let turns = match row.get("turns") {
@@ -939,7 +979,7 @@ impl CustomDatasetLoaderProtocol for MultiTurnLoader {
             let session = match row.session()? {
                 Some(id) => Some(id),
                 // Every turn of the line is one conversation, named as a session would be.
-                None => Some(format!("session_{:06}", sessions.conversations.len())),
+                None => Some(sessions.next_id()),
             };
             for (index, turn) in turns.iter().enumerate() {
                 let place = Place {
@@ -973,6 +1013,7 @@ impl CustomDatasetLoaderProtocol for MultiTurnLoader {
 #[derive(Debug)]
 pub struct RandomPoolLoader {
     entries: usize,
+    session_ids: SessionIds,
     rng: StdRng,
     models: ModelSelector,
 }
@@ -1033,7 +1074,7 @@ impl RandomPoolLoader {
                     turn.input_tokens = Some(clamp_u32(tokenizer.count(&turn.texts.join(" "))));
                 }
                 Conversation {
-                    session_id: format!("session_{i:06}"),
+                    session_id: self.session_ids.id(i),
                     turns: vec![turn],
                 }
             })
@@ -1047,6 +1088,7 @@ impl Plugin for RandomPoolLoader {
     fn create(ctx: &PluginContext<'_>) -> Result<Self, PluginError> {
         Ok(RandomPoolLoader {
             entries: ctx.config.dataset_entries().map_err(PluginError::Config)?,
+            session_ids: SessionIds::for_run(ctx.config.random_seed),
             rng: stream_rng(ctx.config.random_seed, Self::RNG_LABEL, 0),
             models: ModelSelector::new(ctx.config, 0),
         })
@@ -1389,7 +1431,8 @@ mod tests {
             .load(trace, "t.jsonl", &tok)
             .unwrap();
         let ids: Vec<&str> = c.iter().map(|c| c.session_id.as_str()).collect();
-        assert_eq!(ids, ["a", "b", "session_000002", "7"]);
+        // AIPerf numbers only the sessions it names.
+        assert_eq!(ids, ["a", "b", "session_000000", "7"]);
         assert_eq!(c[0].turns.len(), 2);
         assert_eq!(c[0].turns[0].texts, ["Hello there"]);
         assert_eq!(c[0].turns[0].input_tokens, Some(2));
@@ -1518,6 +1561,62 @@ mod tests {
             assert_eq!(m.can_load(line, "f.jsonl"), mooncake, "{line:?}");
             assert_eq!(s.can_load(line, "f.jsonl"), single, "{line:?}");
         }
+    }
+
+    /// Sessions rows leave unnamed, as AIPerf 0.13 names them (checked against its runs):
+    /// with a seed `session_` and a counter of the names it made, which a row naming one
+    /// itself joins, and an empty `session_id` is none; without a seed, UUIDs.
+    #[test]
+    fn unnamed_sessions_are_named_as_aiperf_names_them() {
+        let tok = tokenizer();
+        let file = r#"{"text": "one"}
+{"text": "two", "session_id": "a"}
+{"text": "three"}
+{"text": "four", "session_id": "session_000000"}
+{"text": "five", "session_id": ""}
+"#;
+        let load = |args: &[&str]| {
+            let mut all = vec!["-m", "m"];
+            all.extend_from_slice(args);
+            let loader = SingleTurnLoader::create(&context(&config(&all), &SINGLE_TURN));
+            loader.unwrap().load(file, "st.jsonl", &tok).unwrap()
+        };
+        let summary = |c: &[Conversation]| -> Vec<(String, usize)> {
+            c.iter()
+                .map(|c| (c.session_id.clone(), c.turns.len()))
+                .collect()
+        };
+        let seeded = load(&["--random-seed", "42"]);
+        let expected = [
+            ("session_000000", 2),
+            ("a", 1),
+            ("session_000001", 1),
+            ("session_000002", 1),
+        ];
+        let expected: Vec<(String, usize)> = expected
+            .iter()
+            .map(|(id, n)| ((*id).to_owned(), *n))
+            .collect();
+        assert_eq!(summary(&seeded), expected);
+
+        let unseeded = summary(&load(&[]));
+        let lengths: Vec<usize> = unseeded.iter().map(|(id, _)| id.len()).collect();
+        assert_eq!(lengths, [36, 1, 36, 14, 36], "{unseeded:?}");
+        assert_eq!(unseeded[3].0, "session_000000");
+        let unique: std::collections::HashSet<&String> = unseeded.iter().map(|c| &c.0).collect();
+        assert_eq!(unique.len(), 5);
+
+        // A multi_turn line without an id is one session of all its turns.
+        let lines = "{\"turns\": [{\"text\": \"x\"}, {\"text\": \"y\"}]}\n\
+                     {\"session_id\": \"\", \"turns\": [{\"text\": \"z\"}]}\n";
+        let c = MultiTurnLoader::create(&context(&config(&["-m", "m"]), &MULTI_TURN))
+            .unwrap()
+            .load(lines, "mt.jsonl", &tok)
+            .unwrap();
+        assert_eq!(c.len(), 2);
+        assert_eq!(c[0].turns.len(), 2);
+        assert!(c.iter().all(|c| c.session_id.len() == 36), "{c:?}");
+        assert_ne!(c[0].session_id, c[1].session_id);
     }
 
     /// A loaded file's turns get their models as AIPerf's custom composer gives them:
@@ -1734,7 +1833,8 @@ mod tests {
     }
 
     fn multi_turn() -> MultiTurnLoader {
-        MultiTurnLoader::create(&context(&config(&["-m", "m"]), &MULTI_TURN)).unwrap()
+        let cfg = config(&["-m", "m", "--random-seed", "1"]);
+        MultiTurnLoader::create(&context(&cfg, &MULTI_TURN)).unwrap()
     }
 
     #[test]
@@ -1780,7 +1880,7 @@ mod tests {
                         (vec!["more"], Some(10.0), None),
                     ]
                 ),
-                ("session_000001", vec![(vec!["one", "two"], None, None)]),
+                ("session_000000", vec![(vec!["one", "two"], None, None)]),
             ]
         );
         assert_eq!(conversations[0].turns[1].role.as_deref(), Some("user"));

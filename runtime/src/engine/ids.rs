@@ -4,6 +4,10 @@
 //! They identify, they do not sample anything, so they come from a per-thread generator
 //! seeded from the clock and the thread rather than from `--random-seed`: two runs with
 //! the same seed must still tell their requests apart in a server's logs.
+//!
+//! Unseeded runs name their conversations with UUIDs too ([`crate::dataset::SessionIds`]),
+//! derived from a process key and the conversation's index so that a conversation that
+//! is not held gets the same id in `inputs.json` and in the records.
 
 use std::cell::Cell;
 use std::hash::{BuildHasher, Hash, Hasher};
@@ -33,7 +37,29 @@ fn next_u64() -> u64 {
 
 /// A random UUID, lower-case and hyphenated (`8-4-4-4-12`), as Python's `uuid4()` prints.
 pub(crate) fn uuid4() -> String {
-    let (hi, lo) = (next_u64(), next_u64());
+    let out = uuid_bytes(next_u64(), next_u64());
+    // Every byte is an ASCII hex digit or a hyphen: the bytes are UTF-8.
+    String::from_utf8(out.to_vec()).expect("ASCII")
+}
+
+/// A process-wide random key, drawn once: ids derived from it differ between runs yet
+/// agree between the threads of one.
+pub(crate) fn process_key() -> u64 {
+    static KEY: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *KEY.get_or_init(|| splitmix64(seed()))
+}
+
+/// Appends a version 4 UUID that is a function of `key` and `index`: the same pair always
+/// gives the same id, distinct indices give unrelated ones (the first 64 bits are a
+/// bijection of `index` before the version bits are set; the last 64 are mixed from them).
+pub(crate) fn write_keyed_uuid(key: u64, index: u64, out: &mut Vec<u8>) {
+    let hi = splitmix64(key ^ splitmix64(index));
+    let lo = splitmix64(hi ^ key.rotate_left(32));
+    out.extend_from_slice(&uuid_bytes(hi, lo));
+}
+
+/// The UUID of these 128 bits, its version set to 4 and its variant to RFC 4122.
+fn uuid_bytes(hi: u64, lo: u64) -> [u8; 36] {
     // Version 4 in the top nibble of the third group, variant 10 in the fourth.
     let hi = (hi & !0xf000) | 0x4000;
     let lo = (lo & !(0b11 << 62)) | (0b10 << 62);
@@ -51,8 +77,14 @@ pub(crate) fn uuid4() -> String {
         out[at + 1] = HEX[usize::from(b & 0xf)];
         at += 2;
     }
-    // Every byte is an ASCII hex digit or a hyphen: the bytes are UTF-8.
-    String::from_utf8(out.to_vec()).expect("ASCII")
+    out
+}
+
+fn splitmix64(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 /// The value of the last `--header` named `name` (case-insensitive; `Name:Value` or a
@@ -119,9 +151,23 @@ mod tests {
         );
     }
 
+    fn keyed(key: u64, index: u64) -> String {
+        let mut out = Vec::new();
+        write_keyed_uuid(key, index, &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn keyed_uuids_repeat_for_their_key_and_index() {
+        assert_eq!(keyed(7, 3), keyed(7, 3));
+        assert_ne!(keyed(7, 3), keyed(8, 3));
+        assert_ne!(keyed(7, 3), keyed(7, 4));
+    }
+
     #[test]
     fn uuids_are_version_4_and_distinct() {
-        let ids: Vec<String> = (0..1000).map(|_| uuid4()).collect();
+        let mut ids: Vec<String> = (0..1000).map(|_| uuid4()).collect();
+        ids.extend((0..1000).map(|i| keyed(process_key(), i)));
         for id in &ids {
             assert_eq!(id.len(), 36, "{id}");
             let groups: Vec<&str> = id.split('-').collect();

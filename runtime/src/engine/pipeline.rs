@@ -304,6 +304,8 @@ pub(crate) struct PipelineSettings {
     pub raw_path: Option<PathBuf>,
     /// Session id of each dataset entry, for the records' `conversation_id`.
     pub conversation_ids: Vec<String>,
+    /// The ids of conversations that are not held (composed on demand), by index.
+    pub session_ids: crate::dataset::SessionIds,
     /// With `--slice-duration`: the run instant the first profiling request was issued
     /// (`u64::MAX` until then), published by the workers as they send. Records arrive as
     /// requests end, so the first to arrive may have started later than another.
@@ -432,6 +434,7 @@ pub(crate) fn run_pipeline<P: PluginSet>(
         Some(Ok(mut writer)) => {
             writer.set_has_warmup(config.has_warmup());
             writer.set_conversation_ids(settings.conversation_ids);
+            writer.set_session_ids(settings.session_ids);
             Some(writer)
         }
         Some(Err(e)) => {

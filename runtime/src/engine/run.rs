@@ -564,8 +564,8 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         "starting the measuring workers"
     );
 
-    // Composed on demand, conversation `i` is `session_{i:06}`, as the records file names
-    // a conversation it has no id for.
+    // Composed on demand, conversation `i` is named by the run's `SessionIds`, as the
+    // records file names a conversation it has no id for.
     let conversation_ids: Vec<String> = dataset.iter().map(|c| c.session_id.clone()).collect();
     let clock = RunClock::new();
     let first_profiling_send = config
@@ -624,6 +624,7 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         records_path,
         raw_path,
         conversation_ids,
+        session_ids: crate::dataset::SessionIds::for_run(config.random_seed),
         first_profiling_send,
         phase_starts,
         stopped_at: stopped_at.clone(),

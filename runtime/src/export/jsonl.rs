@@ -5,6 +5,7 @@ use std::path::Path;
 
 use super::direct::RecordsFile;
 use super::jsonw::Json;
+use crate::dataset::SessionIds;
 use crate::metrics::{self, record_error};
 use crate::record::{ErrorDetails, ParsedRecord, Phase, RunClock};
 use crate::results::{MetricRecord, MetricValue};
@@ -20,6 +21,9 @@ pub struct RecordWriter<W: Write = RecordsFile> {
     /// Set once a warmup record is seen: phase indices then count warmup as phase 0.
     has_warmup: bool,
     conversation_ids: Vec<String>,
+    /// How conversations beyond `conversation_ids` (composed on demand, not held) are
+    /// named: as their composer named them, from their index.
+    session_ids: SessionIds,
     /// Entry `i` of the last record, rendered: records of a run carry the same tags in
     /// the same order, so this spares a catalogue lookup and two string escapes per value
     /// (the record thread's largest single cost once records had 30 metrics).
@@ -102,6 +106,7 @@ impl<W: Write> RecordWriter<W> {
             line: Vec::new(),
             has_warmup: false,
             conversation_ids: Vec::new(),
+            session_ids: SessionIds::Numbered,
             entry_hints: Vec::new(),
             raw: None,
             raw_line: Vec::new(),
@@ -127,10 +132,18 @@ impl<W: Write> RecordWriter<W> {
         self.has_warmup = has_warmup;
     }
 
-    /// Dataset session ids by conversation index, written as `conversation_id`.
-    /// Without them the id is `session_<index:06>`, the synthetic composer's naming.
+    /// Dataset session ids by conversation index, written as `conversation_id`; an
+    /// index past them is named by [`set_session_ids`](Self::set_session_ids).
     pub fn set_conversation_ids(&mut self, ids: Vec<String>) {
         self.conversation_ids = ids;
+    }
+
+    /// How conversations without an id from [`set_conversation_ids`] are named (the
+    /// run's [`SessionIds`], which a composer working on demand names them by).
+    ///
+    /// [`set_conversation_ids`]: Self::set_conversation_ids
+    pub fn set_session_ids(&mut self, ids: SessionIds) {
+        self.session_ids = ids;
     }
 
     /// Appends one request. `metrics` are in display units, as record processors emit.
@@ -151,7 +164,8 @@ impl<W: Write> RecordWriter<W> {
         let line = &mut self.line;
         line.clear();
         line.extend_from_slice(b"{\"metadata\":");
-        write_metadata(line, &self.conversation_ids, self.has_warmup, clock, record);
+        let names = (&self.conversation_ids[..], self.session_ids);
+        write_metadata(line, names, self.has_warmup, clock, record);
         line.extend_from_slice(b",\"metrics\":");
         write_metrics(line, metrics, &mut self.entry_hints);
         write_error(line, record);
@@ -161,7 +175,8 @@ impl<W: Write> RecordWriter<W> {
             let line = &mut self.raw_line;
             line.clear();
             line.extend_from_slice(b"{\"metadata\":");
-            write_metadata(line, &self.conversation_ids, self.has_warmup, clock, record);
+            let names = (&self.conversation_ids[..], self.session_ids);
+            write_metadata(line, names, self.has_warmup, clock, record);
             super::raw::write_exchange(line, clock, &record.raw, &self.raw_redact);
             write_error(line, record);
             line.extend_from_slice(b"}\n");
@@ -231,7 +246,7 @@ fn write_error(line: &mut Vec<u8>, record: &ParsedRecord) {
 /// The `metadata` object, in AIPerf's key order; absent values leave their key out.
 fn write_metadata(
     line: &mut Vec<u8>,
-    conversation_ids: &[String],
+    (conversation_ids, session_ids): (&[String], SessionIds),
     has_warmup: bool,
     clock: &RunClock,
     record: &ParsedRecord,
@@ -256,11 +271,8 @@ fn write_metadata(
     match conversation_ids.get(raw.conversation_index) {
         Some(id) => write_str(line, id),
         None => {
-            line.extend_from_slice(b"\"session_");
-            let mut digits = itoa::Buffer::new();
-            let digits = digits.format(raw.conversation_index);
-            line.resize(line.len() + 6usize.saturating_sub(digits.len()), b'0');
-            line.extend_from_slice(digits.as_bytes());
+            line.push(b'"');
+            session_ids.write(raw.conversation_index, line);
             line.push(b'"');
         }
     }
@@ -408,7 +420,7 @@ mod tests {
         clock: &RunClock,
         record: &ParsedRecord,
         metrics: &MetricRecord,
-        ids: &[String],
+        (ids, session_ids): (&[String], SessionIds),
         has_warmup: bool,
     ) -> String {
         let raw = &record.raw;
@@ -419,7 +431,7 @@ mod tests {
         let conversation_id = ids
             .get(raw.conversation_index)
             .cloned()
-            .unwrap_or_else(|| format!("session_{:06}", raw.conversation_index));
+            .unwrap_or_else(|| session_ids.id(raw.conversation_index));
         let phase_index = match phase {
             Phase::Warmup => 0,
             Phase::Profiling => u32::from(has_warmup),
@@ -583,7 +595,15 @@ mod tests {
         shuffled.entries.swap(0, 4);
         shuffled.entries[5].unit = "s";
 
-        for ids in [Vec::new(), vec!["a".to_owned(), "b\u{7f}\"".to_owned()]] {
+        let named = [
+            (Vec::new(), SessionIds::Numbered),
+            (Vec::new(), SessionIds::Uuid { key: 3 }),
+            (
+                vec!["a".to_owned(), "b\u{7f}\"".to_owned()],
+                SessionIds::Numbered,
+            ),
+        ];
+        for (ids, session_ids) in named {
             for has_warmup in [false, true] {
                 for shapes in [
                     [MetricRecord::default(), MetricRecord::default()],
@@ -592,6 +612,7 @@ mod tests {
                 ] {
                     let mut writer = RecordWriter::new(Vec::new());
                     writer.set_conversation_ids(ids.clone());
+                    writer.set_session_ids(session_ids);
                     writer.set_has_warmup(has_warmup);
                     let mut expected = String::new();
                     // A warmup record marks the run as having one, for the records after.
@@ -600,7 +621,8 @@ mod tests {
                         let metrics = &shapes[i % 2];
                         writer.write(&clock, record, metrics).unwrap();
                         warm |= record.raw.phase == Some(Phase::Warmup);
-                        expected.push_str(&tree_line(&clock, record, metrics, &ids, warm));
+                        let names = (&ids[..], session_ids);
+                        expected.push_str(&tree_line(&clock, record, metrics, names, warm));
                     }
                     let got = String::from_utf8(writer.into_inner().unwrap()).unwrap();
                     assert_eq!(got, expected);

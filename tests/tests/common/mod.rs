@@ -187,6 +187,19 @@ pub fn read_records(dir: &Path) -> Vec<Value> {
         .collect()
 }
 
+/// Whether `id` is a version 4 UUID as Python's `uuid4()` prints it (AIPerf's unseeded
+/// session ids, request and correlation ids).
+pub fn is_uuid(id: &str) -> bool {
+    let groups: Vec<&str> = id.split('-').collect();
+    let lengths: Vec<usize> = groups.iter().map(|g| g.len()).collect();
+    lengths == [8, 4, 4, 4, 12]
+        && groups[2].starts_with('4')
+        && matches!(groups[3].as_bytes()[0], b'8' | b'9' | b'a' | b'b')
+        && id
+            .bytes()
+            .all(|b| b == b'-' || b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
 /// A run-level metric object by tag.
 pub fn metric<'a>(json: &'a Value, tag: &str) -> &'a Value {
     json.get(tag)
