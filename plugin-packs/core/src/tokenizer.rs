@@ -231,8 +231,12 @@ struct Bpe {
     /// Offset in `table` of each rank's bytes (its length is the byte before);
     /// `u32::MAX` for an unused rank.
     starts: Box<[u32]>,
-    /// Open-addressing hash index from token bytes to `rank + 1` (0: empty slot).
-    index: Box<[u32]>,
+    /// Open-addressing hash index from token bytes to their rank (0: an empty slot). A
+    /// slot holds the token's offset in `table`, its length and its rank
+    /// ([`Bpe::entry`]), so a probe rejects a token of another length without reading
+    /// the table, and a match reads the table once: a lookup per word of every counted
+    /// text is most of what counting costs once the text is split.
+    index: Box<[u64]>,
     /// `64 - log2(index.len())`: the hash's top bits pick the slot.
     shift: u32,
     regex: Regex,
@@ -258,7 +262,7 @@ impl Bpe {
         let mut bpe = Bpe {
             table,
             starts: starts.into_boxed_slice(),
-            index: vec![0u32; slots].into_boxed_slice(),
+            index: vec![0u64; slots].into_boxed_slice(),
             shift: 64 - slots.trailing_zeros(),
             // The pattern is a constant of this file; tests compile both.
             regex: Regex::new(vocabulary.pattern()).expect("tiktoken's pattern compiles"),
@@ -276,7 +280,8 @@ impl Bpe {
             while bpe.index[slot] != 0 {
                 slot = (slot + 1) & mask;
             }
-            bpe.index[slot] = rank + 1;
+            let start = u64::from(bpe.starts[rank as usize]);
+            bpe.index[slot] = Bpe::entry(start, bytes.len(), rank);
         }
         let last_special = bpe.specials.iter().map(|&(id, _)| id + 1).max();
         bpe.vocab_size = last_special.unwrap_or(0).max(ordinary);
@@ -295,6 +300,12 @@ impl Bpe {
         (hash(bytes) >> self.shift) as usize
     }
 
+    /// An index slot: the token's offset in the table (`start`, 32 bits; never 0, after
+    /// the first length byte), its length (8 bits) and its rank (24 bits).
+    fn entry(start: u64, len: usize, rank: Rank) -> u64 {
+        (start << 32) | ((len as u64 & 0xff) << 24) | u64::from(rank & 0xff_ffff)
+    }
+
     /// The rank of a byte string, if it is a token.
     #[inline]
     fn rank(&self, bytes: &[u8]) -> Rank {
@@ -305,8 +316,12 @@ impl Bpe {
             if entry == 0 {
                 return NO_RANK;
             }
-            if self.token(entry - 1) == Some(bytes) {
-                return entry - 1;
+            let len = ((entry >> 24) & 0xff) as usize;
+            if len == bytes.len() {
+                let start = (entry >> 32) as usize;
+                if self.table.get(start..start + len) == Some(bytes) {
+                    return (entry & 0xff_ffff) as Rank;
+                }
             }
             slot = (slot + 1) & mask;
         }
