@@ -436,3 +436,95 @@ fn long_prompts_composed_on_demand_fill_the_queue_by_bytes() {
     let planned = planned_payloads(&dir);
     assert_eq!(planned.len(), 40);
 }
+
+/// A composing thread per core (up to 4) when each conversation carries an image: the
+/// threads finish out of order, and yet session n sends the dataset's conversation n,
+/// byte for byte as `inputs.json` lists it.
+#[test]
+fn conversations_with_images_composed_on_several_threads_keep_their_order() {
+    let (url, server) = capture_requests(600);
+    let dir = fresh_dir("prompts-on-demand-images");
+    let output = run_profile(
+        &[&url],
+        &dir,
+        &[
+            "--endpoint-type",
+            "chat",
+            "--random-seed",
+            "3",
+            "--isl",
+            "16",
+            "--image-width-mean",
+            "64",
+            "--image-height-mean",
+            "64",
+            "--request-count",
+            "600",
+            "--concurrency",
+            "1",
+        ],
+    );
+    common::assert_succeeded(&output);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = format!("as sessions take them entries=600 threads={}", cores.min(4));
+    assert!(stderr.contains(&threads), "{stderr}");
+    let sent = received_bodies(server);
+    let planned = planned_payloads(&dir);
+    let ids: Vec<String> = planned.iter().map(|(id, _)| id.clone()).collect();
+    assert_eq!(ids, session_ids(600));
+    for (i, body) in sent.iter().enumerate() {
+        assert_eq!(body, &planned[i].1[0], "request {i}");
+    }
+    let images: std::collections::HashSet<String> = sent
+        .iter()
+        .map(|b| b["messages"][0]["content"][1]["image_url"]["url"].to_string())
+        .collect();
+    assert_eq!(images.len(), 600, "every image is its own");
+}
+
+/// Drawn by a sampler, conversations with images are listed whole after the run, by
+/// several threads, in order.
+#[test]
+fn a_sampled_dataset_with_images_is_listed_whole_after_the_run() {
+    let (url, server) = capture_requests(40);
+    let dir = fresh_dir("prompts-on-demand-images-shuffle");
+    let output = run_profile(
+        &[&url],
+        &dir,
+        &[
+            "--endpoint-type",
+            "chat",
+            "--random-seed",
+            "5",
+            "--isl",
+            "16",
+            "--image-width-mean",
+            "64",
+            "--image-height-mean",
+            "64",
+            "--num-dataset-entries",
+            "700",
+            "--request-count",
+            "40",
+            "--dataset-sampling-strategy",
+            "shuffle",
+            "--concurrency",
+            "1",
+        ],
+    );
+    common::assert_succeeded(&output);
+    let sent = received_bodies(server);
+    let planned = planned_payloads(&dir);
+    let ids: Vec<String> = planned.iter().map(|(id, _)| id.clone()).collect();
+    assert_eq!(ids, session_ids(700));
+    let records = read_records(&dir);
+    assert_eq!(records.len(), 40);
+    for (record, body) in records.iter().zip(&sent) {
+        let id = record["metadata"]["conversation_id"]
+            .as_str()
+            .expect("an id");
+        let index: usize = id["session_".len()..].parse().expect("a number");
+        assert_eq!(body, &planned[index].1[0], "{id}");
+    }
+}

@@ -12,9 +12,16 @@
 //! sampler answers from the draw alone, see [`DatasetSamplerProtocol`]), and the workers
 //! take them from the front of the queue, so the n-th session sends the n-th draw's
 //! conversation as it would with the dataset held.
+//!
+//! A conversation with an image or audio clip, or a long prompt, is slow to make (a
+//! 128x128 image: about 0.5 ms, so one thread made at most 1,800 a second). Such a run
+//! composes on several threads ([`composers`]): each claims the next few draws, and the
+//! batches go into the queue in draw order however the threads finish, so the queue
+//! holds what one thread would have put there.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::io::Write;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -35,19 +42,36 @@ const QUEUE_DEPTH: usize = 1024;
 /// And at most this many bytes of them (but always one): long prompts make fewer.
 const QUEUE_BYTES: usize = 8 << 20;
 
-/// The preparation thread is woken when the queue is down to half of both, not at every
+/// The composing threads are woken when the queue is down to half of both, not at every
 /// take: a wake is a system call, which every request would pay.
 const LOW_WATER: (usize, usize) = (QUEUE_DEPTH / 2, QUEUE_BYTES / 2);
 
-/// How long the preparation thread sleeps at most with a full queue, to notice the run's
-/// end (or a wake it missed) without being told.
+/// How long a composing thread sleeps at most with a full queue, to notice the run's end
+/// (or a wake it missed) without being told.
 const IDLE_WAIT: Duration = Duration::from_millis(5);
 
-/// How a worker waits for a conversation the preparation thread has not made yet.
+/// How a worker waits for a conversation the composing threads have not made yet.
 const EMPTY_POLL: Duration = Duration::from_micros(200);
 
 /// How the main thread waits for the first conversations, before the workers start.
 const READY_POLL: Duration = Duration::from_micros(100);
+
+/// Draws a composing thread claims at a time. Batches keep the lock's traffic low; small
+/// ones keep the workers fed when each conversation is slow to make (images, audio: 64 at
+/// a time starved them).
+const BATCH: u64 = 8;
+
+/// Composing threads at most, so that a machine of many cores does not hold a composer
+/// (and a heap arena) per core: four make some 7,000 images of 128x128 a second, at the
+/// 0.55 ms of CPU one takes.
+const MAX_COMPOSERS: usize = 4;
+
+/// Prompt tokens per conversation from which composing is worth several threads. A
+/// prompt takes about 15 ns a token to make and format (28 us at 2,000 tokens, 130 us at
+/// 8,000), so one thread makes some 15,000 conversations a second at this length. Below
+/// it one thread keeps up (2,000 tokens: 15,000 requests/s sent on loopback, the thread
+/// under half busy), and no other thread costs CPU or memory.
+const LONG_PROMPT_TOKENS: f64 = 4096.0;
 
 /// A composed conversation, its requests prepared, for one session.
 pub(crate) struct Entry {
@@ -60,35 +84,160 @@ pub(crate) struct Entry {
     bytes: usize,
 }
 
-/// The queue, and the bytes its entries hold.
+/// Work handed out in order to several threads and given back in order however they
+/// finish: positions (draws, or conversations of `inputs.json`) are claimed a few at a
+/// time, and what a claim made is released once everything claimed before it has been.
+struct Lane<T> {
+    /// The next position to hand out.
+    claimed: u64,
+    /// The first position not released yet.
+    next: u64,
+    /// What was made ahead of an earlier claim still being made, by its first position:
+    /// its positions, its bytes and itself.
+    ahead: BTreeMap<u64, (u64, usize, T)>,
+    /// The positions and bytes `ahead` holds.
+    ahead_len: u64,
+    ahead_bytes: usize,
+    /// The bytes of a position made lately: what one still being made is counted for.
+    estimate: usize,
+}
+
+impl<T> Default for Lane<T> {
+    fn default() -> Self {
+        Lane {
+            claimed: 0,
+            next: 0,
+            ahead: BTreeMap::new(),
+            ahead_len: 0,
+            ahead_bytes: 0,
+            estimate: 0,
+        }
+    }
+}
+
+impl<T> Lane<T> {
+    /// How many positions may be claimed now, with `held` positions (`held_bytes`)
+    /// released and not used yet: what is held, ahead and being made stays within
+    /// [`QUEUE_DEPTH`] and [`QUEUE_BYTES`] (but always one), at most [`BATCH`] at a
+    /// time, and one at a time until a first one made tells what a position costs.
+    fn room(&self, held: usize, held_bytes: usize) -> u64 {
+        let out = self.claimed - self.next;
+        let count = (held as u64).saturating_add(out);
+        let making = usize::try_from(out - self.ahead_len).unwrap_or(usize::MAX);
+        let bytes = held_bytes
+            .saturating_add(self.ahead_bytes)
+            .saturating_add(making.saturating_mul(self.estimate));
+        if count >= QUEUE_DEPTH as u64 || bytes >= QUEUE_BYTES {
+            return 0;
+        }
+        if self.estimate == 0 {
+            return 1;
+        }
+        let by_bytes = (QUEUE_BYTES - bytes).div_ceil(self.estimate) as u64;
+        BATCH.min(QUEUE_DEPTH as u64 - count).min(by_bytes)
+    }
+
+    fn claim(&mut self, count: u64) -> Range<u64> {
+        let first = self.claimed;
+        self.claimed += count;
+        first..self.claimed
+    }
+
+    /// Gives back what positions `at..at + len` made (`bytes` of it), and passes on, in
+    /// order, with their positions, everything this releases.
+    fn put(&mut self, at: u64, len: u64, bytes: usize, made: T, mut release: impl FnMut(u64, T)) {
+        if let Some(len) = usize::try_from(len).ok().filter(|&n| n > 0) {
+            self.estimate = bytes.div_ceil(len);
+        }
+        if at != self.next {
+            self.ahead_len += len;
+            self.ahead_bytes += bytes;
+            self.ahead.insert(at, (len, bytes, made));
+            return;
+        }
+        release(len, made);
+        self.next += len;
+        while let Some(first) = self.ahead.first_entry() {
+            if *first.key() != self.next {
+                break;
+            }
+            let (len, bytes, made) = first.remove();
+            self.ahead_len -= len;
+            self.ahead_bytes -= bytes;
+            release(len, made);
+            self.next += len;
+        }
+    }
+}
+
+/// The queue, and the bytes its entries hold; the draws being composed into it, and the
+/// conversations being listed for `inputs.json`.
 #[derive(Default)]
 struct Queue {
     entries: VecDeque<Entry>,
     bytes: usize,
+    draws: Lane<Vec<Entry>>,
+    /// By conversation index: in order, the first draws list the dataset as they go.
+    listing: Lane<Vec<u8>>,
+    /// Released listing the writer has not taken yet: conversations, and their JSON.
+    listed: u64,
+    listed_json: Vec<u8>,
+    /// The listing of the conversations no draw listed has begun, the run being over.
+    listing_rest: bool,
 }
 
 impl Queue {
     fn below(&self, (entries, bytes): (usize, usize)) -> bool {
         self.entries.len() < entries && self.bytes < bytes
     }
+
+    /// Gives back the listing of conversations `at..at + len`.
+    fn list(&mut self, at: u64, len: u64, json: &mut Vec<u8>) {
+        self.listing.claimed = self.listing.claimed.max(at + len);
+        let (listed, out) = (&mut self.listed, &mut self.listed_json);
+        let bytes = json.len();
+        self.listing
+            .put(at, len, bytes, std::mem::take(json), |len, json| {
+                *listed += len;
+                if out.is_empty() {
+                    *out = json;
+                } else {
+                    out.extend_from_slice(&json);
+                }
+            });
+    }
 }
 
-/// The queue between the preparation thread and the workers.
+/// What a composing thread does next.
+#[derive(Debug, PartialEq)]
+enum Work {
+    /// Compose these draws into the queue.
+    Draws(Range<u64>),
+    /// The run being over, list these conversations in `inputs.json`.
+    List(Range<u64>),
+    /// Write to `inputs.json` what the other threads listed (the writer's work).
+    Write,
+}
+
+/// The queue between the composing threads and the workers.
 pub(crate) struct OnDemand {
     /// Conversations in the dataset.
     pub entries: usize,
+    /// Sessions take the dataset in order (no sampler): the first draws list it.
+    in_order: bool,
     queue: Mutex<Queue>,
     room: Condvar,
-    /// The run takes no more conversations: the preparation thread stops composing them.
+    /// The run takes no more conversations: the composing threads stop composing them.
     closed: AtomicBool,
-    /// The preparation thread ended (the queue is as full as it will get).
+    /// The composing threads ended (the queue is as full as it will get).
     ready: AtomicBool,
 }
 
 impl OnDemand {
-    pub fn new(entries: usize) -> Self {
+    pub fn new(entries: usize, in_order: bool) -> Self {
         OnDemand {
             entries,
+            in_order,
             queue: Mutex::new(Queue::default()),
             room: Condvar::new(),
             closed: AtomicBool::new(false),
@@ -97,7 +246,7 @@ impl OnDemand {
     }
 
     /// Blocks until the queue holds `count` conversations (or every one of a smaller
-    /// dataset, or as many as its bytes allow), or the preparation thread is done or the
+    /// dataset, or as many as its bytes allow), or the composing threads are done or the
     /// run stopped.
     pub fn wait_ready(&self, count: usize, shared: &Shared) {
         let count = count.min(self.entries).min(QUEUE_DEPTH);
@@ -113,7 +262,7 @@ impl OnDemand {
         }
     }
 
-    /// Tells the preparation thread the run is over.
+    /// Tells the composing threads the run is over.
     pub fn close(&self) {
         self.closed.store(true, Ordering::SeqCst);
         self.room.notify_all();
@@ -124,26 +273,13 @@ impl OnDemand {
     pub async fn take(&self, shared: &Shared, closed: &CancelSignal) -> Option<Entry> {
         let mut waited_from = None;
         loop {
-            let (entry, low) = match self.queue.lock() {
-                Ok(mut queue) => {
-                    let above = !queue.below(LOW_WATER);
-                    let entry = queue.entries.pop_front();
-                    queue.bytes -= entry.as_ref().map_or(0, |e| e.bytes);
-                    (entry, above && queue.below(LOW_WATER))
-                }
-                // The preparation thread panicked while holding the lock; the run ends
-                // with that error.
-                Err(_) => return None,
-            };
-            if low {
-                self.room.notify_one();
-            }
-            if let Some(entry) = entry {
+            if let Some(entry) = self.pop() {
                 if let Some(from) = waited_from {
                     shared.preparation.count_wait(&shared.clock, from);
                 }
                 return Some(entry);
             }
+            // A composing thread that panicked (poisoning the queue) stopped the run.
             if shared.stop.load(Ordering::Relaxed) || self.closed.load(Ordering::Relaxed) {
                 return None;
             }
@@ -157,27 +293,141 @@ impl OnDemand {
         }
     }
 
-    /// Waits until the queue has room; the room there is then (entries, bytes), or `None`
-    /// once closed.
-    fn room(&self, shared: &Shared) -> Option<(usize, usize)> {
-        let mut queue = self.queue.lock().ok()?;
+    /// The queue's first entry, if it has one.
+    fn pop(&self) -> Option<Entry> {
+        let (entry, low) = {
+            let mut queue = self.queue.lock().ok()?;
+            let above = !queue.below(LOW_WATER);
+            let entry = queue.entries.pop_front();
+            queue.bytes -= entry.as_ref().map_or(0, |e| e.bytes);
+            (entry, above && queue.below(LOW_WATER))
+        };
+        if low {
+            // Every composing thread: one alone would refill the queue 8 at a time.
+            self.room.notify_all();
+        }
+        entry
+    }
+
+    /// Waits for the next work of a composing thread (`writer`: the one that writes
+    /// `inputs.json`); `None` once there is none, or the run stopped.
+    fn claim(&self, stop: &AtomicBool, writer: bool) -> Option<Work> {
+        let mut guard = self.queue.lock().ok()?;
         loop {
-            if self.closed.load(Ordering::SeqCst) || shared.stop.load(Ordering::Relaxed) {
+            if stop.load(Ordering::Relaxed) {
                 return None;
             }
-            if queue.below((QUEUE_DEPTH, QUEUE_BYTES)) {
-                return Some((QUEUE_DEPTH - queue.entries.len(), QUEUE_BYTES - queue.bytes));
+            let queue = &mut *guard;
+            // Before it waits: the others' listing waits for it, in memory.
+            if writer && queue.listed > 0 {
+                return Some(Work::Write);
             }
-            queue = self.room.wait_timeout(queue, IDLE_WAIT).ok()?.0;
+            if !self.closed.load(Ordering::SeqCst) {
+                let room = queue.draws.room(queue.entries.len(), queue.bytes);
+                if room > 0 {
+                    return Some(Work::Draws(queue.draws.claim(room)));
+                }
+            } else {
+                let entries = self.entries as u64;
+                if !queue.listing_rest {
+                    queue.listing_rest = true;
+                    // Every draw claimed is listed by its thread, if it is to be.
+                    let listed = if self.in_order {
+                        queue.draws.claimed
+                    } else {
+                        0
+                    };
+                    let from = listed.min(entries).max(queue.listing.claimed);
+                    queue.listing.claimed = from;
+                }
+                let left = entries.saturating_sub(queue.listing.claimed);
+                if left == 0 {
+                    return None;
+                }
+                let room = queue.listing.room(
+                    usize::try_from(queue.listed).unwrap_or(usize::MAX),
+                    queue.listed_json.len(),
+                );
+                if room > 0 {
+                    return Some(Work::List(queue.listing.claim(room.min(left))));
+                }
+            }
+            guard = self.room.wait_timeout(guard, IDLE_WAIT).ok()?.0;
         }
     }
 
-    fn push(&self, batch: &mut Vec<Entry>) {
-        if let Ok(mut queue) = self.queue.lock() {
-            queue.bytes += batch.iter().map(|e| e.bytes).sum::<usize>();
-            queue.entries.extend(batch.drain(..));
+    /// Gives back the conversations of `draws`, composed, and the listing of the first
+    /// `listed` of them: they go into the queue in draw order.
+    fn deliver(&self, draws: Range<u64>, batch: &mut Vec<Entry>, json: &mut Vec<u8>, listed: u64) {
+        let Ok(mut guard) = self.queue.lock() else {
+            return;
+        };
+        let queue = &mut *guard;
+        let bytes = batch.iter().map(|e| e.bytes).sum();
+        let (entries, queued) = (&mut queue.entries, &mut queue.bytes);
+        let len = draws.end - draws.start;
+        queue
+            .draws
+            .put(draws.start, len, bytes, std::mem::take(batch), |_, made| {
+                *queued += made.iter().map(|e| e.bytes).sum::<usize>();
+                entries.extend(made);
+            });
+        if listed > 0 {
+            queue.list(draws.start, listed, json);
         }
     }
+
+    /// Gives back the listing of conversations `indices`, made after the run.
+    fn deliver_listing(&self, indices: Range<u64>, json: &mut Vec<u8>) {
+        if let Ok(mut queue) = self.queue.lock() {
+            queue.list(indices.start, indices.end - indices.start, json);
+        }
+        // The writer may be waiting for something to write.
+        self.room.notify_all();
+    }
+
+    /// The listing released since the writer last took it, into `json` (swapped with
+    /// it): how many conversations it lists.
+    fn take_listing(&self, json: &mut Vec<u8>) -> u64 {
+        json.clear();
+        let Ok(mut queue) = self.queue.lock() else {
+            return 0;
+        };
+        if queue.listed == 0 {
+            return 0;
+        }
+        std::mem::swap(json, &mut queue.listed_json);
+        let listed = std::mem::take(&mut queue.listed);
+        if queue.listing_rest {
+            // The listing after the run waits for the room this makes.
+            self.room.notify_all();
+        }
+        listed
+    }
+}
+
+/// How many threads compose an on-demand dataset: one, unless its conversations are
+/// slow to make (an image or audio clip per turn, or long prompts); then as many as
+/// there are cores, up to [`MAX_COMPOSERS`]. Threads beyond what the run asks for sleep.
+pub(crate) fn composers(config: &ProfileConfig) -> usize {
+    let images = config.image_batch_size > 0
+        && (config.image_width_mean > 0 || config.image_height_mean > 0);
+    let audio = config.audio_batch_size > 0 && config.audio_length_mean > 0.0;
+    let context = [
+        config.prompt_prefix_length,
+        config.prompt_prefix_user_context_length,
+    ];
+    let turns = config.conversation_turn_mean.max(1.0);
+    let tokens = (f64::from(config.synthetic_input_tokens_mean)
+        * f64::from(config.prompt_batch_size.max(1))
+        + context.iter().flatten().map(|&n| f64::from(n)).sum::<f64>())
+        * turns;
+    if !(images || audio || tokens >= LONG_PROMPT_TOKENS) {
+        return 1;
+    }
+    std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(MAX_COMPOSERS)
 }
 
 /// `inputs.json`: every payload of every conversation, in dataset order, as AIPerf lists
@@ -230,15 +480,9 @@ impl InputsWriter {
     }
 
     pub fn begin(&mut self, session_id: &str) {
-        if self.written > 0 {
-            self.write(b",");
-        }
-        self.write(b"{\"session_id\":");
-        let mut id = Vec::with_capacity(session_id.len() + 2);
-        // Writing into a Vec cannot fail, and a str always serialises.
-        let _ = serde_json::to_writer(&mut id, session_id);
-        self.write(&id);
-        self.write(b",\"payloads\":[");
+        let mut head = Vec::with_capacity(session_id.len() + 32);
+        open_listing(&mut head, self.written == 0, session_id);
+        self.write(&head);
         self.payloads = 0;
     }
 
@@ -257,12 +501,30 @@ impl InputsWriter {
         self.written += 1;
     }
 
+    /// `conversations` listed whole elsewhere (see [`open_listing`]), next in order.
+    fn listed(&mut self, json: &[u8], conversations: u64) {
+        self.write(json);
+        self.written += usize::try_from(conversations).unwrap_or(usize::MAX);
+    }
+
     pub fn finish(mut self) {
         self.write(b"]}\n");
         if let Some(Err(e)) = self.out.take().map(|mut out| out.flush()) {
             tracing::warn!("cannot write {}: {e}", self.path.display());
         }
     }
+}
+
+/// Opens a conversation's entry in `inputs.json`: its payloads follow, separated by
+/// commas, then `]}`.
+fn open_listing(out: &mut Vec<u8>, first: bool, session_id: &str) {
+    if !first {
+        out.push(b',');
+    }
+    out.extend_from_slice(b"{\"session_id\":");
+    // Writing into a Vec cannot fail, and a str always serialises.
+    let _ = serde_json::to_writer(&mut *out, session_id);
+    out.extend_from_slice(b",\"payloads\":[");
 }
 
 /// What every conversation gets before it is sent, held or composed on demand: the
@@ -288,7 +550,7 @@ impl Finishing {
     }
 }
 
-/// The preparation thread's own plugins, composing conversation after conversation.
+/// A composing thread's own plugins, composing conversation after conversation.
 struct Maker<P: PluginSet> {
     composer: P::DatasetComposer,
     tokenizer: P::Tokenizer,
@@ -299,12 +561,25 @@ struct Maker<P: PluginSet> {
 }
 
 impl<P: PluginSet> Maker<P> {
-    /// Conversation `index` with its requests; its payloads go to `inputs` too.
+    fn create(config: &ProfileConfig, finishing: Finishing) -> Result<Self, String> {
+        let tokenizer = crate::engine::pipeline::tokenizer_plugin::<P>(config)?;
+        Ok(Maker {
+            composer: create(&config.dataset_composer, config)?,
+            tokenizer: create(tokenizer, config)?,
+            endpoint: create(&config.endpoint_type, config)?,
+            transport: create(&config.transport, config)?,
+            finishing,
+            body: Vec::new(),
+        })
+    }
+
+    /// Conversation `index` with its requests; its entry in `inputs.json` goes to
+    /// `listing` too.
     fn entry(
         &mut self,
         index: usize,
         template: &RequestTemplate,
-        mut inputs: Option<&mut InputsWriter>,
+        mut listing: Option<&mut Vec<u8>>,
     ) -> Result<Entry, String> {
         let mut conversation = self
             .composer
@@ -312,14 +587,18 @@ impl<P: PluginSet> Maker<P> {
             .map_err(|e| format!("dataset: {e}"))?;
         self.finishing.apply(&mut conversation);
         let metadata = self.endpoint.metadata();
-        if let Some(inputs) = inputs.as_deref_mut() {
-            inputs.begin(&conversation.session_id);
+        if let Some(out) = listing.as_deref_mut() {
+            open_listing(out, index == 0, &conversation.session_id);
         }
         let mut requests = Vec::with_capacity(conversation.turns.len());
         for (t, turn) in conversation.turns.iter().enumerate() {
             let bytes = template.build(&self.endpoint, &self.transport, turn, &mut self.body)?;
-            if let Some(inputs) = inputs.as_deref_mut() {
-                inputs.payload(&self.body);
+            if let Some(out) = listing.as_deref_mut() {
+                if t > 0 {
+                    out.push(b',');
+                }
+                // Verbatim: re-serialising would reorder its keys.
+                out.extend_from_slice(&self.body);
             }
             let staged = Staged::default();
             staged.set(bytes);
@@ -331,8 +610,8 @@ impl<P: PluginSet> Maker<P> {
                 max_tokens: turn.max_tokens,
             });
         }
-        if let Some(inputs) = inputs {
-            inputs.end();
+        if let Some(out) = listing {
+            out.extend_from_slice(b"]}");
         }
         let texts = conversation.turns.iter().flat_map(|t| &t.texts);
         let bytes = texts.map(String::len).sum::<usize>()
@@ -362,10 +641,74 @@ fn index_of<S: DatasetSamplerProtocol>(
     }
 }
 
+/// One composing thread: its own plugins compose what it claims, until the run is over
+/// and `inputs.json` lists every conversation. The writer (`inputs`) also writes what
+/// every thread listed, in order.
+fn compose<P: PluginSet>(
+    shared: &Shared,
+    on_demand: &OnDemand,
+    config: &ProfileConfig,
+    template: &RequestTemplate,
+    finishing: Finishing,
+    mut inputs: Option<&mut InputsWriter>,
+) -> Result<(), String> {
+    let mut maker = Maker::<P>::create(config, finishing)?;
+    let mut sampler: Option<P::DatasetSampler> = match &config.dataset_sampling_strategy {
+        Some(name) => Some(create(name, config)?),
+        None => None,
+    };
+    let entries = on_demand.entries;
+    let (mut batch, mut listing, mut json) = (Vec::new(), Vec::new(), Vec::new());
+    while let Some(work) = on_demand.claim(&shared.stop, inputs.is_some()) {
+        match work {
+            Work::Draws(draws) => {
+                let mut listed = 0;
+                for draw in draws.clone() {
+                    let index = index_of(sampler.as_mut(), draw, entries);
+                    // Read in order, the dataset's conversations come first in their own
+                    // order: their first draws list them (the draw is the index).
+                    let list = on_demand.in_order && draw < entries as u64;
+                    listed += u64::from(list);
+                    batch.push(maker.entry(index, template, list.then_some(&mut listing))?);
+                }
+                on_demand.deliver(draws, &mut batch, &mut listing, listed);
+            }
+            Work::List(indices) => {
+                for index in indices.clone() {
+                    // Below `entries`, a usize.
+                    maker.entry(index as usize, template, Some(&mut listing))?;
+                }
+                on_demand.deliver_listing(indices, &mut listing);
+            }
+            Work::Write => {}
+        }
+        if let Some(inputs) = inputs.as_deref_mut() {
+            let listed = on_demand.take_listing(&mut json);
+            inputs.listed(&json, listed);
+        }
+    }
+    Ok(())
+}
+
+/// Stops the run when a composing thread panics: the draws it held would never reach
+/// the queue, and the workers would wait for them.
+struct StopOnPanic<'a>(&'a Shared);
+
+impl Drop for StopOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let shared = self.0;
+            shared
+                .preparation
+                .fail(shared, "a thread composing the dataset panicked".into());
+        }
+    }
+}
+
 /// The preparation thread of an on-demand dataset: composes the conversations of the
-/// run's draws into the queue until the run is over, then writes the payloads
-/// `inputs.json` still lacks (read in order, the dataset's conversations are written as
-/// they are first composed).
+/// run's draws into the queue until the run is over, with [`composers`] threads (itself
+/// and helpers), then lists in `inputs.json` the conversations it still lacks (read in
+/// order, the dataset's conversations are listed as they are first composed).
 pub(crate) fn prepare<P: PluginSet>(
     shared: &Shared,
     config: &ProfileConfig,
@@ -384,59 +727,213 @@ pub(crate) fn prepare<P: PluginSet>(
         }
     }
     let _done = Done(&on_demand.ready);
-    let entries = on_demand.entries;
-    let composer: P::DatasetComposer = create(&config.dataset_composer, config)?;
-    let tokenizer: P::Tokenizer = create(
-        crate::engine::pipeline::tokenizer_plugin::<P>(config)?,
-        config,
-    )?;
-    let endpoint: P::Endpoint = create(&config.endpoint_type, config)?;
-    let transport: P::Transport = create(&config.transport, config)?;
-    let mut sampler: Option<P::DatasetSampler> = match &config.dataset_sampling_strategy {
-        Some(name) => Some(create(name, config)?),
-        None => None,
-    };
-    let in_order = sampler.is_none();
-    let mut maker = Maker::<P> {
-        composer,
-        tokenizer,
-        endpoint,
-        transport,
-        finishing,
-        body: Vec::new(),
-    };
-    let mut draw = 0;
-    let mut batch = Vec::new();
-    while let Some((mut room, mut bytes)) = on_demand.room(shared) {
-        // Batches keep the lock's traffic low; small ones keep the workers fed when each
-        // conversation is slow to make (images, audio: 64 at a time starved them).
-        room = room.min(8);
-        while room > 0 && bytes > 0 {
-            let index = index_of(sampler.as_mut(), draw, entries);
-            // Read in order, the dataset's conversations come first in their own order.
-            let write = in_order && index == inputs.written;
-            let entry = maker.entry(index, template, write.then_some(&mut inputs))?;
-            bytes = bytes.saturating_sub(entry.bytes);
-            room -= 1;
-            batch.push(entry);
-            draw += 1;
+    let threads = composers(config);
+    std::thread::scope(|scope| {
+        let mut helpers = Vec::with_capacity(threads.saturating_sub(1));
+        for i in 1..threads {
+            let finishing = finishing.clone();
+            let helper = move || {
+                let _stop = StopOnPanic(shared);
+                let composed = compose::<P>(shared, on_demand, config, template, finishing, None);
+                if let Err(e) = &composed {
+                    // The other threads stop at their next claim.
+                    shared.preparation.fail(shared, e.clone());
+                }
+                composed
+            };
+            match std::thread::Builder::new()
+                .name(format!("aiperf-compose-{i}"))
+                .spawn_scoped(scope, helper)
+            {
+                Ok(handle) => helpers.push(handle),
+                Err(e) => {
+                    // Those started compose everything all the same, more slowly.
+                    tracing::warn!("cannot start a thread to compose the dataset: {e}");
+                    break;
+                }
+            }
         }
-        on_demand.push(&mut batch);
-    }
+        let composed = {
+            let _stop = StopOnPanic(shared);
+            compose::<P>(
+                shared,
+                on_demand,
+                config,
+                template,
+                finishing,
+                Some(&mut inputs),
+            )
+        };
+        if let Err(e) = &composed {
+            shared.preparation.fail(shared, e.clone());
+        }
+        helpers.into_iter().fold(composed, |first, helper| {
+            let joined = helper
+                .join()
+                .unwrap_or_else(|_| Err("a thread composing the dataset panicked".into()));
+            first.and(joined)
+        })
+    })?;
+    let mut json = Vec::new();
+    let listed = on_demand.take_listing(&mut json);
+    inputs.listed(&json, listed);
     // AIPerf lists every conversation, sent or not (it writes them before the run). A run
     // stopped early (Ctrl-C, a failure threshold) lists those composed so far: the rest
     // could take longer than the run did (200,000 prompts of 2,000 tokens: 2.6 GB).
-    if shared.stop.load(Ordering::Relaxed) && inputs.written < entries {
+    if inputs.written < on_demand.entries {
         tracing::warn!(
-            "inputs.json lists the first {} of the dataset's {entries} conversations: the \
-             run stopped before the others were composed",
-            inputs.written
+            "inputs.json lists the first {} of the dataset's {} conversations: the run \
+             stopped before the others were composed",
+            inputs.written,
+            on_demand.entries
         );
-    } else {
-        for index in inputs.written..entries {
-            maker.entry(index, template, Some(&mut inputs))?;
-        }
     }
     inputs.finish();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Draw `draw`'s entry, of `bytes`.
+    fn entry(draw: u64, bytes: usize) -> Entry {
+        Entry {
+            index: usize::try_from(draw).expect("a small draw"),
+            conversation: Conversation::default(),
+            requests: Vec::new(),
+            bytes,
+        }
+    }
+
+    fn draws(work: Option<Work>) -> Range<u64> {
+        match work {
+            Some(Work::Draws(draws)) => draws,
+            other => panic!("not draws: {other:?}"),
+        }
+    }
+
+    fn deliver(on_demand: &OnDemand, draws: Range<u64>, bytes: usize) {
+        let mut batch = draws.clone().map(|d| entry(d, bytes)).collect();
+        on_demand.deliver(draws, &mut batch, &mut Vec::new(), 0);
+    }
+
+    fn queued(on_demand: &OnDemand) -> Vec<usize> {
+        let queue = on_demand.queue.lock().expect("the queue");
+        queue.entries.iter().map(|e| e.index).collect()
+    }
+
+    #[test]
+    fn a_lane_releases_in_order_what_is_given_back_out_of_order() {
+        let mut lane = Lane::<&str>::default();
+        let (a, b, c) = (lane.claim(2), lane.claim(3), lane.claim(1));
+        let mut released = Vec::new();
+        lane.put(c.start, 1, 10, "c", |n, s| released.push((n, s)));
+        lane.put(b.start, 3, 30, "b", |n, s| released.push((n, s)));
+        assert!(released.is_empty());
+        assert_eq!((lane.ahead_len, lane.ahead_bytes), (4, 40));
+        lane.put(a.start, 2, 20, "a", |n, s| released.push((n, s)));
+        assert_eq!(released, [(2, "a"), (3, "b"), (1, "c")]);
+        assert_eq!((lane.next, lane.ahead_len, lane.ahead_bytes), (6, 0, 0));
+    }
+
+    #[test]
+    fn a_batch_finished_first_waits_for_the_draws_before_it() {
+        let on_demand = OnDemand::new(100, true);
+        let stop = AtomicBool::new(false);
+        // Nothing made yet tells what a conversation costs: one draw at a time.
+        let first = draws(on_demand.claim(&stop, false));
+        let second = draws(on_demand.claim(&stop, false));
+        assert_eq!((first.clone(), second.clone()), (0..1, 1..2));
+        deliver(&on_demand, second, 100);
+        assert!(queued(&on_demand).is_empty());
+        let third = draws(on_demand.claim(&stop, false));
+        assert_eq!(third, 2..2 + BATCH);
+        deliver(&on_demand, third, 100);
+        deliver(&on_demand, first, 100);
+        assert_eq!(
+            queued(&on_demand),
+            (0..2 + BATCH as usize).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn claims_stay_within_the_queues_bytes() {
+        let on_demand = OnDemand::new(100, true);
+        let stop = AtomicBool::new(false);
+        let big = QUEUE_BYTES / 4;
+        let first = draws(on_demand.claim(&stop, false));
+        deliver(&on_demand, first, big);
+        // Three more fit, being made; a claim then waits for room.
+        assert_eq!(draws(on_demand.claim(&stop, false)), 1..4);
+        let queue = on_demand.queue.lock().expect("the queue");
+        assert_eq!(queue.draws.room(queue.entries.len(), queue.bytes), 0);
+    }
+
+    #[test]
+    fn threads_finishing_out_of_order_fill_the_queue_in_draw_order() {
+        let on_demand = OnDemand::new(usize::MAX, false);
+        let stop = AtomicBool::new(false);
+        let total = 5 * QUEUE_DEPTH;
+        let taken = std::thread::scope(|scope| {
+            for _ in 0..4 {
+                scope.spawn(|| {
+                    while let Some(Work::Draws(draws)) = on_demand.claim(&stop, false) {
+                        if draws.start % 3 == 0 {
+                            std::thread::sleep(Duration::from_micros(300));
+                        }
+                        deliver(&on_demand, draws, 1000);
+                    }
+                });
+            }
+            let mut taken = Vec::with_capacity(total);
+            while taken.len() < total {
+                match on_demand.pop() {
+                    Some(entry) => taken.push(entry.index),
+                    None => std::thread::yield_now(),
+                }
+            }
+            on_demand.close();
+            taken
+        });
+        assert_eq!(taken, (0..total).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn the_listing_is_written_in_order_and_finished_after_the_run() {
+        let on_demand = OnDemand::new(20, true);
+        let stop = AtomicBool::new(false);
+        let (first, second) = (
+            draws(on_demand.claim(&stop, true)),
+            draws(on_demand.claim(&stop, true)),
+        );
+        let mut batch = vec![entry(1, 10)];
+        on_demand.deliver(second, &mut batch, &mut b",{1}".to_vec(), 1);
+        let mut json = Vec::new();
+        assert_eq!(on_demand.take_listing(&mut json), 0);
+        let mut batch = vec![entry(0, 10)];
+        on_demand.deliver(first, &mut batch, &mut b"{0}".to_vec(), 1);
+        // Listed, the writer writes before it composes more.
+        assert_eq!(on_demand.claim(&stop, true), Some(Work::Write));
+        assert_eq!(on_demand.take_listing(&mut json), 2);
+        assert_eq!(json, b"{0},{1}");
+        on_demand.close();
+        // After the run, the conversations no draw listed, from where the draws stopped.
+        assert_eq!(on_demand.claim(&stop, true), Some(Work::List(2..2 + BATCH)));
+        stop.store(true, Ordering::Relaxed);
+        assert_eq!(on_demand.claim(&stop, true), None);
+    }
+
+    #[test]
+    fn a_sampled_dataset_is_listed_whole_after_the_run() {
+        let on_demand = OnDemand::new(3, false);
+        let stop = AtomicBool::new(false);
+        let drawn = draws(on_demand.claim(&stop, true));
+        deliver(&on_demand, drawn, 10);
+        on_demand.close();
+        assert_eq!(on_demand.claim(&stop, false), Some(Work::List(0..1)));
+        on_demand.deliver_listing(0..1, &mut b"{0}".to_vec());
+        assert_eq!(on_demand.claim(&stop, false), Some(Work::List(1..3)));
+        assert_eq!(on_demand.claim(&stop, false), None);
+    }
 }

@@ -326,6 +326,7 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
                 Some(entries) => {
                     tracing::info!(
                         entries,
+                        threads = on_demand::composers(&config),
                         "composing the dataset's conversations as sessions take them"
                     );
                     on_demand = Some(entries);
@@ -440,7 +441,8 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         path: path.clone(),
         headers: headers.clone(),
     });
-    let on_demand = on_demand.map(on_demand::OnDemand::new);
+    let in_order = config.dataset_sampling_strategy.is_none();
+    let on_demand = on_demand.map(|entries| on_demand::OnDemand::new(entries, in_order));
     let mut requests = Vec::with_capacity(dataset.len());
     let mut turn_offsets = Vec::with_capacity(dataset.len());
     for (i, conversation) in dataset.iter().enumerate() {
@@ -1175,7 +1177,7 @@ impl Preparation {
 
     /// Ends the run over a failed preparation: requests waiting for bytes that will never
     /// come are cancelled with it.
-    fn fail(&self, shared: &Shared, e: String) {
+    pub(crate) fn fail(&self, shared: &Shared, e: String) {
         if let Ok(mut error) = self.error.lock() {
             error.get_or_insert(e);
         }
