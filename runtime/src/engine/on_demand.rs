@@ -13,8 +13,8 @@
 //! take them from the front of the queue, so the n-th session sends the n-th draw's
 //! conversation as it would with the dataset held.
 //!
-//! A conversation with an image or audio clip, or a long prompt, is slow to make (a
-//! 128x128 image: about 0.5 ms, so one thread made at most 1,800 a second). Such a run
+//! A conversation with an image or audio clip is slow to make (a 128x128 image: about
+//! 0.5 ms, so one thread made at most 1,800 a second). Such a run
 //! composes on several threads ([`composers`]): each claims the next few draws, and the
 //! batches go into the queue in draw order however the threads finish, so the queue
 //! holds what one thread would have put there.
@@ -65,13 +65,6 @@ const BATCH: u64 = 8;
 /// (and a heap arena) per core: four make some 7,000 images of 128x128 a second, at the
 /// 0.55 ms of CPU one takes.
 const MAX_COMPOSERS: usize = 4;
-
-/// Prompt tokens per conversation from which composing is worth several threads. A
-/// prompt takes about 15 ns a token to make and format (28 us at 2,000 tokens, 130 us at
-/// 8,000), so one thread makes some 15,000 conversations a second at this length. Below
-/// it one thread keeps up (2,000 tokens: 15,000 requests/s sent on loopback, the thread
-/// under half busy), and no other thread costs CPU or memory.
-const LONG_PROMPT_TOKENS: f64 = 4096.0;
 
 /// A composed conversation, its requests prepared, for one session.
 pub(crate) struct Entry {
@@ -406,23 +399,18 @@ impl OnDemand {
     }
 }
 
-/// How many threads compose an on-demand dataset: one, unless its conversations are
-/// slow to make (an image or audio clip per turn, or long prompts); then as many as
-/// there are cores, up to [`MAX_COMPOSERS`]. Threads beyond what the run asks for sleep.
+/// How many threads compose an on-demand dataset: one, unless its conversations carry
+/// an image or audio clip per turn; then as many as there are cores, up to
+/// [`MAX_COMPOSERS`]. Threads beyond what the run asks for sleep.
+///
+/// Long prompts keep one thread: a prompt takes about 15 ns a token to make and format,
+/// so one thread makes some 7,500 conversations of 8,000 tokens a second, and on two
+/// cores a second thread (at `--isl 8000`) sent no more requests for 10 % more CPU.
 pub(crate) fn composers(config: &ProfileConfig) -> usize {
     let images = config.image_batch_size > 0
         && (config.image_width_mean > 0 || config.image_height_mean > 0);
     let audio = config.audio_batch_size > 0 && config.audio_length_mean > 0.0;
-    let context = [
-        config.prompt_prefix_length,
-        config.prompt_prefix_user_context_length,
-    ];
-    let turns = config.conversation_turn_mean.max(1.0);
-    let tokens = (f64::from(config.synthetic_input_tokens_mean)
-        * f64::from(config.prompt_batch_size.max(1))
-        + context.iter().flatten().map(|&n| f64::from(n)).sum::<f64>())
-        * turns;
-    if !(images || audio || tokens >= LONG_PROMPT_TOKENS) {
+    if !(images || audio) {
         return 1;
     }
     std::thread::available_parallelism()
