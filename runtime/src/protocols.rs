@@ -485,4 +485,12 @@ pub trait TokenizerProtocol {
     fn block_separator(&self) -> Option<&'static str> {
         None
     }
+    /// Whether `count(a + " " + b) == count(a) + count(" " + b)` whenever `a` ends in a
+    /// character that is not whitespace: true of a tokenizer whose pieces never span a
+    /// space after such a character (tiktoken's patterns split there, and nothing looks
+    /// behind). A later turn of a conversation counts its whole history as its input, as
+    /// AIPerf counts it; with this, the record thread counts only what the turn adds.
+    fn counts_add_at_spaces(&self) -> bool {
+        false
+    }
 }

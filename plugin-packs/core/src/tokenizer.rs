@@ -664,6 +664,14 @@ impl TokenizerProtocol for TiktokenTokenizer {
     fn block_separator(&self) -> Option<&'static str> {
         self.vocabulary.specials().first().map(|&(_, text)| text)
     }
+
+    /// Both patterns end every piece that could reach a space at the character before it
+    /// (a word, a number, a run of symbols; a whitespace piece needs whitespace before
+    /// the space), look ahead at most one character, never behind, and no special token
+    /// has a space in it: the pieces before such a space are those of the text before it.
+    fn counts_add_at_spaces(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]
@@ -781,6 +789,67 @@ mod tests {
             "It's 9:30 -- we'll ship v2.0.1 (finally!) to https://example.com/a/b?x=1&y=22.\n\
              \n    fn main() {\n        println!(\"{}\", x[0]);\n    }\r\n\tTHE END'S NEAR  ",
         );
+    }
+
+    /// What the record thread relies on to count a turn from the one before: cut at a
+    /// space after a character that is not whitespace, a text counts as its two parts.
+    #[test]
+    fn counts_add_at_a_space_after_a_non_space() {
+        let fragments: &[&str] = &[
+            "word",
+            "Word",
+            "WORDS",
+            "'s",
+            "'",
+            "123",
+            "4",
+            "!",
+            "?!",
+            "/",
+            "\n",
+            "\r\n",
+            " ",
+            "  ",
+            "\t",
+            "café",
+            "日本",
+            "\u{a0}",
+            "<|endoftext|>",
+            "<|",
+            "naïve",
+            "x\n\ny",
+        ];
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |below: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % below as u64) as usize
+        };
+        for vocabulary in [Vocabulary::O200kBase, Vocabulary::Cl100kBase] {
+            let tokenizer = TiktokenTokenizer::new(vocabulary);
+            assert!(tokenizer.counts_add_at_spaces());
+            let mut cuts = 0;
+            for _ in 0..3_000 {
+                let mut text = String::new();
+                for _ in 0..next(14) {
+                    text.push_str(fragments[next(fragments.len())]);
+                    if next(3) == 0 {
+                        text.push(' ');
+                    }
+                }
+                let whole = tokenizer.count(&text);
+                for (at, _) in text.match_indices(' ') {
+                    let head = &text[..at];
+                    if head.chars().next_back().is_some_and(|c| !c.is_whitespace()) {
+                        let parts = tokenizer.count(head) + tokenizer.count(&text[at..]);
+                        assert_eq!(parts, whole, "{vocabulary:?} {text:?} at {at}");
+                        cuts += 1;
+                    }
+                }
+            }
+            assert!(cuts > 3_000, "{cuts} cuts tried");
+        }
     }
 
     /// Text with any non-ASCII character takes the regex, and still counts as tiktoken's.

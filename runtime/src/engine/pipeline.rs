@@ -457,12 +457,19 @@ pub(crate) fn run_pipeline<P: PluginSet>(
     }
 
     let mut metrics = MetricRecord::default();
+    let mut inputs = InputCounts::default();
     let (mut events, mut reads) = (0u64, 0u64);
     let failure_floor = u64::from(config.concurrency.unwrap_or(0)).max(10);
     for (bytes, raw) in received(rx) {
         events += raw.responses.len() as u64;
         reads += u64::from(raw.reads);
-        let record = parse_record(&endpoint, &tokenizer, raw, config.use_server_token_count);
+        let record = parse_record(
+            &endpoint,
+            &tokenizer,
+            &mut inputs,
+            raw,
+            config.use_server_token_count,
+        );
         metrics.clear();
         for processor in record_processors.iter_mut() {
             processor.process_record(&record, &mut metrics);
@@ -568,10 +575,73 @@ pub(crate) fn run_pipeline<P: PluginSet>(
     })
 }
 
+/// The input token counts of the sessions whose turns send their history, so that a
+/// turn counts only what it adds to the previous one's input.
+///
+/// A later turn's input is the earlier turn's, a space, then the reply and the new turn
+/// (as the worker joins them), and AIPerf counts all of it again at every turn: over a
+/// conversation, counting grew with the square of its length. Where the tokenizer allows
+/// it ([`TokenizerProtocol::counts_add_at_spaces`]), each session's last input is kept as
+/// its length, a hash of its bytes and its count, and a turn whose input starts with
+/// those bytes and a space counts only the rest. A session is known by its correlation
+/// id; ids shared between sessions (a `--header X-Correlation-ID`) only miss, since the
+/// bytes are checked.
+#[derive(Default)]
+pub(crate) struct InputCounts {
+    sessions: std::collections::HashMap<String, CountedInput>,
+}
+
+struct CountedInput {
+    len: usize,
+    hash: u64,
+    tokens: u64,
+}
+
+fn hash_of(bytes: &[u8]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    bytes.hash(&mut h);
+    h.finish()
+}
+
+impl InputCounts {
+    /// The tokens of `text`, the input of a turn of session `session`; `last`: the
+    /// session sends no more turns.
+    fn count<T: TokenizerProtocol>(
+        &mut self,
+        tokenizer: &T,
+        session: &str,
+        text: &str,
+        last: bool,
+    ) -> u64 {
+        if !tokenizer.counts_add_at_spaces() {
+            return tokenizer.count(text) as u64;
+        }
+        let known = self.sessions.remove(session).and_then(|prev| {
+            let (head, rest) = (text.get(..prev.len)?, text.get(prev.len..)?);
+            let follows = rest.starts_with(' ')
+                && head.chars().next_back().is_some_and(|c| !c.is_whitespace())
+                && hash_of(head.as_bytes()) == prev.hash;
+            follows.then(|| prev.tokens + tokenizer.count(rest) as u64)
+        });
+        let tokens = known.unwrap_or_else(|| tokenizer.count(text) as u64);
+        if !last {
+            let counted = CountedInput {
+                len: text.len(),
+                hash: hash_of(text.as_bytes()),
+                tokens,
+            };
+            self.sessions.insert(session.to_owned(), counted);
+        }
+        tokens
+    }
+}
+
 /// Reads the responses with the endpoint, settles the outcome and counts tokens.
 pub(crate) fn parse_record<E: EndpointProtocol, T: TokenizerProtocol>(
     endpoint: &E,
     tokenizer: &T,
+    inputs: &mut InputCounts,
     raw: RequestRecord,
     use_server_token_count: bool,
 ) -> ParsedRecord {
@@ -657,10 +727,11 @@ pub(crate) fn parse_record<E: EndpointProtocol, T: TokenizerProtocol>(
         } else {
             count(&reasoning)
         };
-        let input = raw
-            .input_tokens
-            .map(u64::from)
-            .or_else(|| raw.input_text.as_deref().map(|t| tokenizer.count(t) as u64));
+        let last = raw.final_turn != Some(false);
+        let input = raw.input_tokens.map(u64::from).or_else(|| {
+            let text = raw.input_text.as_deref()?;
+            Some(inputs.count(tokenizer, &raw.x_correlation_id, text, last))
+        });
         let output = if produces_tokens {
             count(&output)
         } else {
@@ -896,12 +967,75 @@ mod token_count_tests {
         }
     }
 
+    /// Counts bytes, and how many it was asked to count: a tokenizer whose counts add
+    /// anywhere, to see what the record thread tokenizes.
+    #[derive(Default)]
+    struct Bytes(std::cell::Cell<usize>);
+
+    impl TokenizerProtocol for Bytes {
+        fn count(&self, text: &str) -> usize {
+            self.0.set(self.0.get() + text.len());
+            text.len()
+        }
+        fn encode(&self, _: &str) -> Vec<u32> {
+            Vec::new()
+        }
+        fn decode(&self, _: &[u32]) -> String {
+            String::new()
+        }
+        fn vocab_size(&self) -> u32 {
+            1
+        }
+        fn counts_add_at_spaces(&self) -> bool {
+            true
+        }
+    }
+
+    /// A later turn counts only what it adds to the session's previous input, when that
+    /// input is exactly its start and a space follows a character that is not one; any
+    /// other turn is counted whole, and a session's last turn is forgotten.
+    #[test]
+    fn a_later_turn_counts_what_it_adds() {
+        let bytes = Bytes::default();
+        let mut inputs = InputCounts::default();
+        let mut count = |session: &str, text: &str, last: bool| {
+            let before = bytes.0.get();
+            let n = inputs.count(&bytes, session, text, last);
+            (n, bytes.0.get() - before)
+        };
+        assert_eq!(count("s", "ab", false), (2, 2));
+        assert_eq!(count("s", "ab cd", false), (5, 3), "only ` cd` is counted");
+        assert_eq!(count("s", "ab cd ef", false), (8, 3));
+        // Not the previous input's bytes: counted whole (and remembered).
+        assert_eq!(count("s", "xy cd ef gh", false), (11, 11));
+        // Another session, or the previous input not followed by a space.
+        assert_eq!(count("t", "xy cd ef gh ij", false), (14, 14));
+        assert_eq!(count("s", "xy cd ef ghij", false), (13, 13));
+        // The previous input ends in whitespace: its last piece may merge.
+        assert_eq!(count("u", "ab ", false), (3, 3));
+        assert_eq!(count("u", "ab  c", false), (5, 5));
+        // The last turn uses the session's count and forgets it.
+        assert_eq!(count("s", "xy cd ef ghij kl", true), (16, 3));
+        assert_eq!(count("s", "xy cd ef ghij kl mn", false), (19, 19));
+        // A tokenizer without the property always counts whole.
+        let mut inputs = InputCounts::default();
+        assert_eq!(inputs.count(&Words, "w", "a b", false), 2);
+        assert_eq!(inputs.count(&Words, "w", "a b c", false), 3);
+        assert!(inputs.sessions.is_empty());
+    }
+
     /// AIPerf counts the (empty) text of an embeddings answer: 0 output tokens, which
     /// becomes its output_sequence_length; a record with no data has no count, and with
     /// the server's counts an endpoint that produces no tokens has none either.
     #[test]
     fn an_endpoint_without_tokens_counts_zero_output_tokens_on_the_client() {
-        let r = parse_record(&endpoint(false), &Words, raw(&["{}"]), false);
+        let r = parse_record(
+            &endpoint(false),
+            &Words,
+            &mut InputCounts::default(),
+            raw(&["{}"]),
+            false,
+        );
         assert!(!r.produces_tokens);
         assert_eq!(r.outcome, Outcome::Success);
         assert_eq!(
@@ -909,17 +1043,35 @@ mod token_count_tests {
             (Some(3), Some(0), None)
         );
 
-        let r = parse_record(&endpoint(false), &Words, raw(&["usage"]), false);
+        let r = parse_record(
+            &endpoint(false),
+            &Words,
+            &mut InputCounts::default(),
+            raw(&["usage"]),
+            false,
+        );
         assert_eq!(r.outcome, Outcome::EmptyOutput);
         assert_eq!(r.output_tokens, None);
 
-        let r = parse_record(&endpoint(false), &Words, raw(&["{}"]), true);
+        let r = parse_record(
+            &endpoint(false),
+            &Words,
+            &mut InputCounts::default(),
+            raw(&["{}"]),
+            true,
+        );
         assert_eq!(
             (r.input_tokens, r.output_tokens, r.reasoning_tokens),
             (Some(7), None, None)
         );
 
-        let r = parse_record(&endpoint(true), &Words, raw(&["{}"]), true);
+        let r = parse_record(
+            &endpoint(true),
+            &Words,
+            &mut InputCounts::default(),
+            raw(&["{}"]),
+            true,
+        );
         assert!(r.produces_tokens);
         assert_eq!((r.input_tokens, r.output_tokens), (Some(7), Some(3)));
     }
