@@ -960,24 +960,7 @@ fn a_run_stopped_during_the_warmup_says_so() {
 /// whole JSON; composing the other 99,000 would make the stop wait for them.
 #[test]
 fn a_stopped_run_lists_the_conversations_composed_so_far() {
-    let mock = slow_mock();
-    let dir = run_dir("sigint-on-demand");
-    let (json, stopped_after) = interrupted_run(
-        &mock,
-        &dir,
-        &["--num-dataset-entries", "100000", "--isl", "200"],
-        &[(500, "INT"), (200, "INT")],
-    );
-    assert_eq!(json["was_cancelled"], true);
-    assert!(stopped_after.as_secs_f64() < 2.0, "{stopped_after:?}");
-    let text = std::fs::read_to_string(dir.join("inputs.json")).expect("inputs.json");
-    let inputs: Value = serde_json::from_str(&text).expect("inputs.json is JSON");
-    let ids: Vec<&str> = inputs["data"]
-        .as_array()
-        .expect("data")
-        .iter()
-        .map(|c| c["session_id"].as_str().expect("an id"))
-        .collect();
+    let ids = stopped_on_demand_run("sigint-on-demand", &[]);
     // The four sessions sent, and the queue composed ahead of them (at most 1,024 and
     // a batch), none beyond.
     assert!(
@@ -985,11 +968,72 @@ fn a_stopped_run_lists_the_conversations_composed_so_far() {
         "{} conversations",
         ids.len()
     );
+}
+
+/// The same with the sessions drawn at random: nothing is listed while such a run goes
+/// (its draws are not the dataset's order), so the stop lists, in dataset order, the
+/// conversations it drew.
+#[test]
+fn a_stopped_sampled_run_lists_the_conversations_it_drew() {
+    let ids = stopped_on_demand_run(
+        "sigint-on-demand-random",
+        &[
+            "--dataset-sampling-strategy",
+            "random",
+            "--random-seed",
+            "3",
+        ],
+    );
+    assert!(
+        (4..=1100).contains(&ids.len()),
+        "{} conversations",
+        ids.len()
+    );
+    let numbers: Vec<usize> = ids
+        .iter()
+        .map(|id| {
+            id.trim_start_matches("session_")
+                .parse()
+                .expect("a numbered id")
+        })
+        .collect();
+    assert!(
+        numbers.windows(2).all(|w| w[0] < w[1]),
+        "in dataset order: {numbers:?}"
+    );
+    // Random draws over 100,000 conversations: not the first ones in a row.
+    assert!(
+        numbers.last().is_some_and(|&n| n >= ids.len()),
+        "{numbers:?}"
+    );
+}
+
+/// Runs a 100,000-conversation dataset (composed on demand) stopped by two Ctrl-C, and
+/// checks that the export is whole, `inputs.json` is JSON with distinct ids, and every
+/// record's conversation is listed; the listed session ids.
+fn stopped_on_demand_run(name: &str, extra: &[&str]) -> Vec<String> {
+    let mock = slow_mock();
+    let dir = run_dir(name);
+    let mut args = vec!["--num-dataset-entries", "100000", "--isl", "200"];
+    args.extend_from_slice(extra);
+    let (json, stopped_after) = interrupted_run(&mock, &dir, &args, &[(500, "INT"), (200, "INT")]);
+    assert_eq!(json["was_cancelled"], true);
+    assert!(stopped_after.as_secs_f64() < 2.0, "{stopped_after:?}");
+    let text = std::fs::read_to_string(dir.join("inputs.json")).expect("inputs.json");
+    let inputs: Value = serde_json::from_str(&text).expect("inputs.json is JSON");
+    let ids: Vec<String> = inputs["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .map(|c| c["session_id"].as_str().expect("an id").to_owned())
+        .collect();
+    let unique: std::collections::HashSet<&str> = ids.iter().map(String::as_str).collect();
+    assert_eq!(unique.len(), ids.len());
     // Unseeded, AIPerf names its sessions with UUIDs; conversations that were never held
     // whole get the same id in the records as in inputs.json.
-    let unique: std::collections::HashSet<&str> = ids.iter().copied().collect();
-    assert_eq!(unique.len(), ids.len());
-    assert!(ids.iter().all(|id| common::is_uuid(id)), "{ids:?}");
+    if !extra.contains(&"--random-seed") {
+        assert!(ids.iter().all(|id| common::is_uuid(id)), "{ids:?}");
+    }
     let records = read_records(&dir);
     assert!(!records.is_empty());
     for record in &records {
@@ -999,6 +1043,7 @@ fn a_stopped_run_lists_the_conversations_composed_so_far() {
         assert!(unique.contains(id), "{id} is not in inputs.json");
     }
     let _ = std::fs::remove_dir_all(&dir);
+    ids
 }
 
 #[test]

@@ -302,6 +302,11 @@ impl OnDemand {
         entry
     }
 
+    /// The draws the composing threads took so far.
+    fn drawn(&self) -> u64 {
+        self.queue.lock().map_or(0, |queue| queue.draws.claimed)
+    }
+
     /// Waits for the next work of a composing thread (`writer`: the one that writes
     /// `inputs.json`); `None` once there is none, or the run stopped.
     fn claim(&self, stop: &AtomicBool, writer: bool) -> Option<Work> {
@@ -678,6 +683,39 @@ fn compose<P: PluginSet>(
     Ok(())
 }
 
+/// Lists in `inputs.json`, in dataset order, each conversation the run's draws took (a
+/// sampled run that stopped early): how many. They are composed again, as the draws
+/// made them.
+fn list_drawn<P: PluginSet>(
+    on_demand: &OnDemand,
+    config: &ProfileConfig,
+    template: &RequestTemplate,
+    finishing: Finishing,
+    inputs: &mut InputsWriter,
+) -> Result<usize, String> {
+    let mut maker = Maker::<P>::create(config, finishing)?;
+    let mut sampler: Option<P::DatasetSampler> = match &config.dataset_sampling_strategy {
+        Some(name) => Some(create(name, config)?),
+        None => None,
+    };
+    let entries = on_demand.entries;
+    let mut indices: Vec<usize> = (0..on_demand.drawn())
+        .map(|draw| index_of(sampler.as_mut(), draw, entries))
+        .collect();
+    indices.sort_unstable();
+    indices.dedup();
+    let mut json = Vec::new();
+    for &index in &indices {
+        json.clear();
+        maker.entry(index, template, Some(&mut json))?;
+        // Each entry opens with a comma but the dataset's first; the file's first here
+        // may be another.
+        let skip = usize::from(inputs.written == 0 && json.first() == Some(&b','));
+        inputs.listed(&json[skip..], 1);
+    }
+    Ok(indices.len())
+}
+
 /// Stops the run when a composing thread panics: the draws it held would never reach
 /// the queue, and the workers would wait for them.
 struct StopOnPanic<'a>(&'a Shared);
@@ -716,6 +754,7 @@ pub(crate) fn prepare<P: PluginSet>(
     }
     let _done = Done(&on_demand.ready);
     let threads = composers(config);
+    let listing_finishing = finishing.clone();
     std::thread::scope(|scope| {
         let mut helpers = Vec::with_capacity(threads.saturating_sub(1));
         for i in 1..threads {
@@ -765,10 +804,22 @@ pub(crate) fn prepare<P: PluginSet>(
     let mut json = Vec::new();
     let listed = on_demand.take_listing(&mut json);
     inputs.listed(&json, listed);
+    // A sampled run lists nothing while it goes (its draws are not the dataset's order);
+    // stopped, it lists the conversations it drew, so that every record's conversation
+    // is in the file.
+    let sampled_stop = !on_demand.in_order && inputs.written == 0 && on_demand.drawn() > 0;
+    if sampled_stop {
+        let drawn = list_drawn::<P>(on_demand, config, template, listing_finishing, &mut inputs)?;
+        tracing::warn!(
+            "inputs.json lists the {drawn} conversations the run drew of the dataset's {}: \
+             the run stopped before the others were composed",
+            on_demand.entries
+        );
+    }
     // AIPerf lists every conversation, sent or not (it writes them before the run). A run
     // stopped early (Ctrl-C, a failure threshold) lists those composed so far: the rest
     // could take longer than the run did (200,000 prompts of 2,000 tokens: 2.6 GB).
-    if inputs.written < on_demand.entries {
+    else if inputs.written < on_demand.entries {
         tracing::warn!(
             "inputs.json lists the first {} of the dataset's {} conversations: the run \
              stopped before the others were composed",
