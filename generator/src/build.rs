@@ -242,6 +242,11 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, BuildError> {
         .arg("--manifest-path")
         .arg(crate_dir.join("Cargo.toml"))
         .env("CARGO_TARGET_DIR", &target_dir);
+    for (name, _) in std::env::vars_os() {
+        if name.to_str().is_some_and(inherited_from_cargo) {
+            cargo.env_remove(&name);
+        }
+    }
     if opts.static_binary {
         let flags = std::env::var("RUSTFLAGS").unwrap_or_default();
         cargo.env(
@@ -281,6 +286,26 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, BuildError> {
     })
 }
 
+/// Whether an environment variable is one cargo sets for the package it builds or runs
+/// (`aiperf-gen` run by `cargo run` or from a test): passed on, it changes what build
+/// scripts that watch such variables (ring's) see, and the whole TLS stack is rebuilt
+/// every time the binary is built from the other place.
+fn inherited_from_cargo(name: &str) -> bool {
+    const PREFIXES: [&str; 4] = [
+        "CARGO_PKG_",
+        "CARGO_MANIFEST_",
+        "CARGO_CRATE_",
+        "CARGO_BIN_",
+    ];
+    const NAMES: [&str; 4] = [
+        "CARGO_PRIMARY_PACKAGE",
+        "CARGO_TARGET_TMPDIR",
+        "OUT_DIR",
+        "TARGET",
+    ];
+    PREFIXES.iter().any(|p| name.starts_with(p)) || NAMES.contains(&name)
+}
+
 fn host_target() -> &'static str {
     // The generator is built for the machine it runs on; static builds target the same.
     if cfg!(all(target_arch = "x86_64", target_os = "linux")) {
@@ -289,5 +314,38 @@ fn host_target() -> &'static str {
         "aarch64-unknown-linux-gnu"
     } else {
         "unknown"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::inherited_from_cargo;
+
+    /// What cargo sets for the package it runs goes; the user's own cargo settings stay.
+    #[test]
+    fn only_the_running_packages_variables_are_dropped() {
+        for name in [
+            "CARGO_PKG_NAME",
+            "CARGO_PKG_VERSION_MAJOR",
+            "CARGO_MANIFEST_DIR",
+            "CARGO_CRATE_NAME",
+            "CARGO_BIN_EXE_aiperf-gen",
+            "CARGO_PRIMARY_PACKAGE",
+            "CARGO_TARGET_TMPDIR",
+            "OUT_DIR",
+        ] {
+            assert!(inherited_from_cargo(name), "{name}");
+        }
+        for name in [
+            "CARGO",
+            "CARGO_HOME",
+            "CARGO_TARGET_DIR",
+            "CARGO_PROFILE_RELEASE_DEBUG",
+            "CARGO_NET_OFFLINE",
+            "RUSTFLAGS",
+            "PATH",
+        ] {
+            assert!(!inherited_from_cargo(name), "{name}");
+        }
     }
 }
