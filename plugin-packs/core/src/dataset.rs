@@ -217,6 +217,42 @@ impl TurnOptions {
     }
 }
 
+/// The output length of a file's turn that gives none: `--osl` (with `--osl-stddev`),
+/// as AIPerf's composer gives every turn it finalizes (`_set_max_tokens`: the row's own
+/// `output_length` wins). Without `--osl` such a turn asks for none.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OutputLengths {
+    mean: Option<u32>,
+    stddev: f64,
+    seed: Option<u64>,
+}
+
+impl OutputLengths {
+    pub fn new(config: &aiperf_runtime::config::ProfileConfig) -> Self {
+        OutputLengths {
+            mean: config.output_tokens_mean,
+            stddev: config.output_tokens_stddev,
+            seed: config.random_seed,
+        }
+    }
+
+    /// Gives each turn of `conversations` without an output length one, in order.
+    pub fn fill(&self, conversations: &mut [Conversation]) {
+        let Some(mean) = self.mean.filter(|&m| m > 0) else {
+            return;
+        };
+        let mut rng = crate::rng::stream_rng(self.seed, "dataset.file.max_tokens", 0);
+        let turns = conversations.iter_mut().flat_map(|c| c.turns.iter_mut());
+        for turn in turns.filter(|t| t.max_tokens.is_none()) {
+            turn.max_tokens = Some(positive_normal_integer(
+                f64::from(mean),
+                self.stddev,
+                &mut rng,
+            ));
+        }
+    }
+}
+
 /// AIPerf's `sample_positive_normal_integer`: `max(1, round(mean))` without a deviation,
 /// else `max(1, ceil(x))` with `x` drawn from `Normal(mean, stddev)` until it is not
 /// negative (the mean after 10,000 negative draws).

@@ -20,7 +20,7 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 use serde_json::{Map, Value};
 
-use crate::dataset::WordList;
+use crate::dataset::{OutputLengths, WordList};
 use crate::models::ModelSelector;
 use crate::rng::{keyed_seed, root_or_process, stream_rng};
 
@@ -287,11 +287,13 @@ impl Sessions {
         mut self,
         file: &str,
         models: &mut ModelSelector,
+        output: &OutputLengths,
     ) -> Result<Vec<Conversation>, PluginError> {
         if self.conversations.is_empty() {
             return Err(PluginError::Config(format!("{file}: the file has no rows")));
         }
         models.assign_all(&mut self.conversations);
+        output.fill(&mut self.conversations);
         Ok(self.conversations)
     }
 }
@@ -347,6 +349,7 @@ pub struct MooncakeTraceLoader {
     session_ids: SessionIds,
     rng: StdRng,
     models: ModelSelector,
+    output: OutputLengths,
     warnings: Warnings,
     /// Each block's tokens and the line that first used it (rows that fit their blocks).
     block_sizes: HashMap<u64, (u64, usize)>,
@@ -366,6 +369,7 @@ impl MooncakeTraceLoader {
             session_ids: SessionIds::for_run(random_seed),
             rng: stream_rng(random_seed, Self::RNG_LABEL, 0),
             models: ModelSelector::single(),
+            output: OutputLengths::default(),
             warnings: Warnings::default(),
             block_sizes: HashMap::new(),
         }
@@ -374,6 +378,11 @@ impl MooncakeTraceLoader {
     /// Gives the loaded turns their models with `models` (the primary one otherwise).
     pub fn with_models(self, models: ModelSelector) -> Self {
         MooncakeTraceLoader { models, ..self }
+    }
+
+    /// Gives turns without an output length `--osl`'s, as AIPerf's composer does.
+    pub fn with_output(self, output: OutputLengths) -> Self {
+        MooncakeTraceLoader { output, ..self }
     }
 
     /// The warnings of the last `load`.
@@ -478,7 +487,8 @@ impl Plugin for MooncakeTraceLoader {
             unit_ms(ctx.config)?,
             ctx.config.random_seed,
         )
-        .with_models(ModelSelector::new(ctx.config, 0)))
+        .with_models(ModelSelector::new(ctx.config, 0))
+        .with_output(OutputLengths::new(ctx.config)))
     }
 }
 
@@ -688,7 +698,7 @@ impl CustomDatasetLoaderProtocol for MooncakeTraceLoader {
             sessions.add(row.session, turn);
         }
         self.warnings.finish(file_name);
-        sessions.finish(file_name, &mut self.models)
+        sessions.finish(file_name, &mut self.models, &self.output)
     }
 }
 
@@ -704,6 +714,7 @@ impl CustomDatasetLoaderProtocol for MooncakeTraceLoader {
 pub struct SingleTurnLoader {
     unit_ms: f64,
     models: ModelSelector,
+    output: OutputLengths,
     session_ids: SessionIds,
 }
 
@@ -717,6 +728,7 @@ impl SingleTurnLoader {
         SingleTurnLoader {
             unit_ms,
             models: ModelSelector::single(),
+            output: OutputLengths::default(),
             session_ids: SessionIds::for_run(None),
         }
     }
@@ -724,6 +736,11 @@ impl SingleTurnLoader {
     /// Gives the loaded turns their models with `models` (the primary one otherwise).
     pub fn with_models(self, models: ModelSelector) -> Self {
         SingleTurnLoader { models, ..self }
+    }
+
+    /// Gives turns without an output length `--osl`'s, as AIPerf's composer does.
+    pub fn with_output(self, output: OutputLengths) -> Self {
+        SingleTurnLoader { output, ..self }
     }
 
     /// Names the sessions that rows leave unnamed so (UUIDs, AIPerf's unseeded naming,
@@ -875,6 +892,7 @@ impl Plugin for SingleTurnLoader {
     fn create(ctx: &PluginContext<'_>) -> Result<Self, PluginError> {
         Ok(SingleTurnLoader::new(unit_ms(ctx.config)?)
             .with_models(ModelSelector::new(ctx.config, 0))
+            .with_output(OutputLengths::new(ctx.config))
             .with_session_ids(SessionIds::for_run(ctx.config.random_seed)))
     }
 }
@@ -903,7 +921,7 @@ impl CustomDatasetLoaderProtocol for SingleTurnLoader {
             let turn = read_turn(&row, self.unit_ms, tokenizer)?;
             sessions.add(row.session()?, turn);
         }
-        sessions.finish(file_name, &mut self.models)
+        sessions.finish(file_name, &mut self.models, &self.output)
     }
 }
 
@@ -917,6 +935,7 @@ impl CustomDatasetLoaderProtocol for SingleTurnLoader {
 pub struct MultiTurnLoader {
     unit_ms: f64,
     models: ModelSelector,
+    output: OutputLengths,
     session_ids: SessionIds,
 }
 
@@ -925,6 +944,7 @@ impl MultiTurnLoader {
         MultiTurnLoader {
             unit_ms,
             models: ModelSelector::single(),
+            output: OutputLengths::default(),
             session_ids: SessionIds::for_run(None),
         }
     }
@@ -932,6 +952,11 @@ impl MultiTurnLoader {
     /// Gives the loaded turns their models with `models` (the primary one otherwise).
     pub fn with_models(self, models: ModelSelector) -> Self {
         MultiTurnLoader { models, ..self }
+    }
+
+    /// Gives turns without an output length `--osl`'s, as AIPerf's composer does.
+    pub fn with_output(self, output: OutputLengths) -> Self {
+        MultiTurnLoader { output, ..self }
     }
 
     /// Names the sessions that lines leave unnamed so (UUIDs, AIPerf's unseeded naming,
@@ -948,6 +973,7 @@ impl Plugin for MultiTurnLoader {
     fn create(ctx: &PluginContext<'_>) -> Result<Self, PluginError> {
         Ok(MultiTurnLoader::new(unit_ms(ctx.config)?)
             .with_models(ModelSelector::new(ctx.config, 0))
+            .with_output(OutputLengths::new(ctx.config))
             .with_session_ids(SessionIds::for_run(ctx.config.random_seed)))
     }
 }
@@ -999,7 +1025,7 @@ impl CustomDatasetLoaderProtocol for MultiTurnLoader {
                 );
             }
         }
-        sessions.finish(file_name, &mut self.models)
+        sessions.finish(file_name, &mut self.models, &self.output)
     }
 }
 
@@ -1016,6 +1042,7 @@ pub struct RandomPoolLoader {
     session_ids: SessionIds,
     rng: StdRng,
     models: ModelSelector,
+    output: OutputLengths,
 }
 
 impl RandomPoolLoader {
@@ -1080,6 +1107,7 @@ impl RandomPoolLoader {
             })
             .collect();
         self.models.assign_all(&mut conversations);
+        self.output.fill(&mut conversations);
         conversations
     }
 }
@@ -1091,6 +1119,7 @@ impl Plugin for RandomPoolLoader {
             session_ids: SessionIds::for_run(ctx.config.random_seed),
             rng: stream_rng(ctx.config.random_seed, Self::RNG_LABEL, 0),
             models: ModelSelector::new(ctx.config, 0),
+            output: OutputLengths::new(ctx.config),
         })
     }
 }
@@ -1660,6 +1689,37 @@ mod tests {
         assert_eq!(got, [Some("x"), Some("y"), Some("x")]);
     }
 
+    /// AIPerf's composer gives a row without `output_length` the `--osl` (drawn around it
+    /// with `--osl-stddev`); a row's own length wins; without `--osl` none is asked for.
+    #[test]
+    fn rows_without_an_output_length_get_the_osl() {
+        let tok = tokenizer();
+        let file =
+            "{\"text\": \"a\", \"output_length\": 7}\n{\"text\": \"b\"}\n{\"text\": \"c\"}\n";
+        let lengths = |args: &[&str]| -> Vec<Option<u32>> {
+            let c = single_turn(args).load(file, "st.jsonl", &tok).unwrap();
+            c.iter()
+                .flat_map(|c| &c.turns)
+                .map(|t| t.max_tokens)
+                .collect()
+        };
+        assert_eq!(lengths(&[]), [Some(7), None, None]);
+        assert_eq!(lengths(&["--osl", "5"]), [Some(7), Some(5), Some(5)]);
+        let drawn = lengths(&["--osl", "50", "--osl-stddev", "10", "--random-seed", "4"]);
+        assert_eq!(drawn[0], Some(7));
+        assert!(
+            drawn[1..].iter().all(|n| n.is_some_and(|n| n >= 1)),
+            "{drawn:?}"
+        );
+        assert_ne!(drawn[1], drawn[2], "drawn, not fixed: {drawn:?}");
+        let lines = "{\"turns\": [{\"text\": \"a\"}, {\"text\": \"b\", \"output_length\": 2}]}\n";
+        let c = multi_turn_with(&["--osl", "3"])
+            .load(lines, "mt.jsonl", &tok)
+            .unwrap();
+        let turns: Vec<Option<u32>> = c[0].turns.iter().map(|t| t.max_tokens).collect();
+        assert_eq!(turns, [Some(3), Some(2)]);
+    }
+
     #[test]
     fn single_turn_rows() {
         let tok = tokenizer();
@@ -1833,8 +1893,13 @@ mod tests {
     }
 
     fn multi_turn() -> MultiTurnLoader {
-        let cfg = config(&["-m", "m", "--random-seed", "1"]);
-        MultiTurnLoader::create(&context(&cfg, &MULTI_TURN)).unwrap()
+        multi_turn_with(&[])
+    }
+
+    fn multi_turn_with(args: &[&str]) -> MultiTurnLoader {
+        let mut all = vec!["-m", "m", "--random-seed", "1"];
+        all.extend_from_slice(args);
+        MultiTurnLoader::create(&context(&config(&all), &MULTI_TURN)).unwrap()
     }
 
     #[test]
