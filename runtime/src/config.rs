@@ -829,6 +829,18 @@ impl ProfileConfig {
         if self.user_centric_rate.is_some() && self.num_users.is_none() {
             return Err("--user-centric-rate needs --num-users".into());
         }
+        // AIPerf 0.13 refuses it too (`_validate_profiling`): a user with one turn is a
+        // request at a rate. A file's conversations bring their own turns.
+        if self.user_centric_rate.is_some()
+            && self.input_file.is_none()
+            && self.conversation_turn_mean < 2.0
+        {
+            return Err(
+                "User-centric rate mode requires --session-turns-mean >= 2. For \
+                        single-turn workloads, use --request-rate instead."
+                    .into(),
+            );
+        }
         if self.user_centric_rate.is_some() && self.request_rate.is_some() {
             return Err("--user-centric-rate and --request-rate cannot be combined".into());
         }
@@ -1190,8 +1202,9 @@ impl ProfileConfig {
     /// at the run's load. As AIPerf 0.13 builds its warmup phase, each warmup setting
     /// falls back to the run's: rate, concurrency (the cap of a paced warmup), arrival
     /// pattern, prefill concurrency and the ramps (a rate ramp only with a rate).
+    /// A user-centric run's warmup has its own load whatever is given: see below.
     pub fn warmup_load(&self) -> Option<ProfileConfig> {
-        if !self.has_own_warmup_load() {
+        if !self.has_own_warmup_load() && self.user_centric_rate.is_none() {
             return None;
         }
         let rate = self.warmup_request_rate.or(self.request_rate);
@@ -1216,6 +1229,10 @@ impl ProfileConfig {
             prefill_concurrency_ramp_duration: self
                 .warmup_prefill_concurrency_ramp_duration
                 .or(self.prefill_concurrency_ramp_duration),
+            // AIPerf warms a user-centric run up at a concurrency (1 unless given): its
+            // warmup is a rate or a concurrency phase, never one of users.
+            user_centric_rate: None,
+            num_users: None,
             ..self.clone()
         })
     }
@@ -2033,5 +2050,30 @@ mod prefill_flag_tests {
         assert_eq!(phases[0]["prefill_concurrency"], 2, "{v}");
         assert_eq!(phases[1]["prefill_concurrency"], 4, "{v}");
         assert_eq!(phases[1]["prefill_ramp"]["duration"], 3.0, "{v}");
+    }
+
+    /// AIPerf refuses user-centric runs of one turn, and warms a user-centric run up at a
+    /// concurrency (1 unless given), not with users.
+    #[test]
+    fn user_centric_runs_have_turns_and_a_concurrency_warmup() {
+        let run = ["-m", "m", "--user-centric-rate", "40", "--num-users", "3"];
+        let err = parse(&run).validate().expect_err("one turn");
+        assert_eq!(
+            err,
+            "User-centric rate mode requires --session-turns-mean >= 2. For single-turn \
+             workloads, use --request-rate instead."
+        );
+        let run = [&run[..], &["--session-turns-mean", "2"]].concat();
+        let c = parse(&[&run[..], &["--warmup-request-count", "4"]].concat());
+        c.validate().expect("valid");
+        let w = c.warmup_load().expect("a load of its own");
+        assert_eq!((w.user_centric_rate, w.num_users), (None, None));
+        assert_eq!(w.effective_timing_mode(), "request_rate");
+        assert_eq!(w.concurrency.unwrap_or(1), 1);
+        let v = crate::export::input_config::for_tests(&c);
+        assert_eq!(v["phases"][0]["type"], "concurrency", "{v}");
+        assert_eq!(v["phases"][1]["type"], "user_centric", "{v}");
+        let with = parse(&[&run[..], &["--warmup-concurrency", "5"]].concat());
+        assert_eq!(with.warmup_load().and_then(|w| w.concurrency), Some(5));
     }
 }

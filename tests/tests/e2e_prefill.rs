@@ -301,6 +301,8 @@ fn a_scheduled_request_that_waits_for_a_slot_is_not_late() {
         "100",
         "--num-users",
         "4",
+        "--session-turns-mean",
+        "2",
         "--prefill-concurrency",
         "1",
         "--request-count",
