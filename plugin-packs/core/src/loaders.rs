@@ -667,8 +667,15 @@ impl CustomDatasetLoaderProtocol for MooncakeTraceLoader {
         let mut sessions = Sessions::new(self.session_ids);
         for row in parsed {
             let place = Place::line(file_name, row.line);
+            if row.max_tokens == Some(0) {
+                // AIPerf's composer clamps it (`_set_max_tokens`): servers refuse 0.
+                self.warnings.push(format!(
+                    "{}:{}: output_length 0 asks for no output; 1 is asked for instead",
+                    place.file, place.line
+                ));
+            }
             let mut turn = Turn {
-                max_tokens: row.max_tokens,
+                max_tokens: row.max_tokens.map(|n| n.max(1)),
                 timestamp_ms: row.timestamp_ms,
                 delay_ms: row.delay_ms,
                 extra: row.extra,
@@ -799,6 +806,12 @@ fn read_turn<T: TokenizerProtocol>(
     }
     turn.role = row.string("role")?;
     turn.max_tokens = row.max_tokens()?;
+    // AIPerf's row model refuses it (`output_length: int, gt=0`).
+    if turn.max_tokens == Some(0) {
+        return Err(row
+            .place
+            .error("`output_length` must be a positive integer"));
+    }
     turn.extra = row.extra()?;
     (turn.timestamp_ms, turn.delay_ms) = row.timing(unit_ms)?;
     if !turn.texts.is_empty() {
@@ -1687,6 +1700,32 @@ mod tests {
             .unwrap();
         let got: Vec<Option<&str>> = c.iter().map(|c| c.turns[0].model.as_deref()).collect();
         assert_eq!(got, [Some("x"), Some("y"), Some("x")]);
+    }
+
+    /// A row asking for no output: AIPerf's row model refuses it in a `single_turn` or
+    /// `multi_turn` file, and its composer asks a trace's for 1 token instead, warning.
+    #[test]
+    fn an_output_length_of_zero() {
+        let tok = tokenizer();
+        let err = single_turn(&[])
+            .load(
+                "{\"text\": \"a\"}\n{\"text\": \"b\", \"output_length\": 0}\n",
+                "st.jsonl",
+                &tok,
+            )
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "st.jsonl:2: `output_length` must be a positive integer"
+        );
+        let mut loader = mooncake(&[]);
+        let trace = "{\"timestamp\": 0, \"input_length\": 4, \"output_length\": 0}\n";
+        let c = loader.load(trace, "t.jsonl", &tok).unwrap();
+        assert_eq!(c[0].turns[0].max_tokens, Some(1));
+        assert_eq!(
+            loader.warnings(),
+            ["t.jsonl:1: output_length 0 asks for no output; 1 is asked for instead"]
+        );
     }
 
     /// AIPerf's composer gives a row without `output_length` the `--osl` (drawn around it
