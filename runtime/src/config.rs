@@ -639,6 +639,52 @@ impl ProfileConfig {
         self.given.contains(name)
     }
 
+    /// The synthetic-only shaping flags given on the command line (AIPerf 0.13's
+    /// `_FILE_DATASET_INCOMPATIBLE_TRIGGERS` but the prefix prompts, `--seq-dist` and
+    /// `--random-range-ratio`, which are checked on their own), as AIPerf names them. A
+    /// file brings its own prompts and turns, so with `--input-file` they would change
+    /// nothing. The batch sizes AIPerf lets a `random_pool` file use; this build's
+    /// `random_pool` packs one item of each, so they are refused there too.
+    fn synthetic_shaping_given(&self) -> Vec<&'static str> {
+        [
+            (
+                "synthetic_input_tokens_mean",
+                "--isl/--prompt-input-tokens-mean/--synthetic-input-tokens-mean",
+            ),
+            (
+                "synthetic_input_tokens_stddev",
+                "--isl-stddev/--prompt-input-tokens-stddev/--synthetic-input-tokens-stddev",
+            ),
+            ("prompt_batch_size", "--prompt-batch-size/--batch-size-text"),
+            ("image_batch_size", "--image-batch-size"),
+            ("audio_batch_size", "--audio-batch-size"),
+            (
+                "conversation_turn_mean",
+                "--conversation-turn-mean/--session-turns-mean",
+            ),
+            (
+                "conversation_turn_stddev",
+                "--conversation-turn-stddev/--session-turns-stddev",
+            ),
+            (
+                "conversation_turn_delay_mean",
+                "--conversation-turn-delay-mean",
+            ),
+            (
+                "conversation_turn_delay_stddev",
+                "--conversation-turn-delay-stddev",
+            ),
+            (
+                "conversation_turn_delay_ratio",
+                "--conversation-turn-delay-ratio",
+            ),
+        ]
+        .into_iter()
+        .filter(|(field, _)| self.was_given(field))
+        .map(|(_, flag)| flag)
+        .collect()
+    }
+
     /// Rejects values that would make a meaningless run, before anything starts.
     pub fn validate(&self) -> Result<(), String> {
         let positive = |name: &str, v: Option<f64>| match v {
@@ -984,6 +1030,16 @@ impl ProfileConfig {
                 "{} is only supported with synthetic datasets; remove --input-file to apply \
                  synthetic-only prompt shaping",
                 prefix_flags.join(", ")
+            ));
+        }
+        let shaping = self.synthetic_shaping_given();
+        if self.input_file.is_some() && !shaping.is_empty() {
+            return Err(format!(
+                "{} is only supported with synthetic datasets; remove --input-file / \
+                 --public-dataset (use a synthetic dataset) to apply synthetic-only prompt \
+                 shaping (ISL, prefix prompts, multimodal generation, multi-turn \
+                 conversation, etc).",
+                shaping.join(", ")
             ));
         }
         if self.system_prompt()?.is_some() {
@@ -2050,6 +2106,37 @@ mod prefill_flag_tests {
         assert_eq!(phases[0]["prefill_concurrency"], 2, "{v}");
         assert_eq!(phases[1]["prefill_concurrency"], 4, "{v}");
         assert_eq!(phases[1]["prefill_ramp"]["duration"], 3.0, "{v}");
+    }
+
+    /// Synthetic-only shaping beside `--input-file` is refused, naming each flag given as
+    /// AIPerf 0.13 names it; defaults left alone are not.
+    #[test]
+    fn synthetic_shaping_with_a_file_is_refused() {
+        let given = |args: &[&str]| {
+            let command = ProfileConfig::augment_args(Command::new("profile"));
+            let all = ["profile", "-m", "m", "--input-file", "in.jsonl"];
+            let matches = command
+                .try_get_matches_from(all.iter().chain(args))
+                .expect("flags parse");
+            let mut c = ProfileConfig::from_arg_matches(&matches).expect("flags convert");
+            c.note_given(&matches);
+            c.validate()
+        };
+        assert_eq!(given(&[]), Ok(()));
+        assert_eq!(given(&["--osl", "5"]), Ok(()));
+        assert_eq!(
+            given(&["--isl", "100", "--session-turns-mean", "3"]),
+            Err(
+                "--isl/--prompt-input-tokens-mean/--synthetic-input-tokens-mean, \
+                 --conversation-turn-mean/--session-turns-mean is only supported with \
+                 synthetic datasets; remove --input-file / --public-dataset (use a synthetic \
+                 dataset) to apply synthetic-only prompt shaping (ISL, prefix prompts, \
+                 multimodal generation, multi-turn conversation, etc)."
+                    .to_owned()
+            )
+        );
+        assert!(given(&["--prompt-batch-size", "2"])
+            .is_err_and(|e| e.starts_with("--prompt-batch-size/--batch-size-text is only")));
     }
 
     /// AIPerf refuses user-centric runs of one turn, and warms a user-centric run up at a
