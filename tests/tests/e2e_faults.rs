@@ -332,8 +332,9 @@ fn bc21_chunked_body_truncated() {
     assert_all_failed_with(
         &run,
         &json!({
-            "type": "TransferEncodingError",
-            "message": "chunked body ended without terminator"
+            "type": "ClientPayloadError",
+            "message": "Response payload is not completed: <TransferEncodingError: 400, \
+                        message='Not enough data to satisfy transfer length header.'>"
         }),
     );
 }
@@ -384,10 +385,13 @@ fn reset_mid_stream_is_truncated() {
     let mock = Mock::fault("reset-mid-stream", &[]);
     let run = run_fault("reset", &mock, 2, &[]);
     let error = &run.records[0]["error"];
-    assert_eq!(error["type"], "TransferEncodingError", "{error:#}");
+    assert_eq!(error["type"], "ClientPayloadError", "{error:#}");
     let message = error["message"].as_str().unwrap_or_default();
     assert!(
-        message.starts_with("chunked body ended without terminator: Connection reset by peer"),
+        message.starts_with(
+            "Response payload is not completed: <TransferEncodingError: 400, message='Not \
+             enough data to satisfy transfer length header.'>. Connection reset by peer"
+        ),
         "{message}"
     );
     assert_all_failed_with(&run, error);

@@ -214,7 +214,7 @@ impl ResponseParser {
         let err = err.filter(|e| {
             !(body.framing == BodyFraming::UntilClose && e.kind() == io::ErrorKind::UnexpectedEof)
         });
-        let suffix = err.map(|e| format!(": {e}")).unwrap_or_default();
+        let suffix = err.map(|e| format!(". {e}")).unwrap_or_default();
         match body.framing {
             BodyFraming::UntilClose if suffix.is_empty() => {
                 body.complete(true, now, &mut self.framer, rec);
@@ -224,15 +224,23 @@ impl ResponseParser {
                 let message = format!("connection failed before the end of the body{suffix}");
                 body.truncated(now, rec, "ClientPayloadError", message)
             }
+            // As aiohttp words them (what AIPerf records and groups by): its parser's
+            // error at the end of the stream, inside the payload error it raises.
             BodyFraming::Length(total) => {
                 let got = total - body.remaining;
-                let message =
-                    format!("body ended after {got} of {total} bytes (Content-Length){suffix}");
-                body.truncated(now, rec, "ContentLengthError", message)
+                let message = format!(
+                    "Response payload is not completed: <ContentLengthError: 400, \
+                     message='Not enough data to satisfy content length header (received \
+                     {got} of {total} bytes).'>{suffix}"
+                );
+                body.truncated(now, rec, "ClientPayloadError", message)
             }
             BodyFraming::Chunked => {
-                let message = format!("chunked body ended without terminator{suffix}");
-                body.truncated(now, rec, "TransferEncodingError", message)
+                let message = format!(
+                    "Response payload is not completed: <TransferEncodingError: 400, \
+                     message='Not enough data to satisfy transfer length header.'>{suffix}"
+                );
+                body.truncated(now, rec, "ClientPayloadError", message)
             }
             // Complete as soon as the head is, so the reader never waits for it.
             BodyFraming::None => ResponseEnd::Complete { reusable: false },

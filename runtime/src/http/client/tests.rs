@@ -516,10 +516,10 @@ fn bc21_truncated_chunked_body() {
         let err = rec.error.clone().unwrap();
         assert!(
             err.message
-                .contains("chunked body ended without terminator"),
+                .contains("<TransferEncodingError: 400, message='Not enough data to satisfy"),
             "{err:?}"
         );
-        assert_eq!(err.kind, "TransferEncodingError");
+        assert_eq!(err.kind, "ClientPayloadError");
         assert_eq!(rec.status, Some(200));
         assert_eq!(rec.responses.len(), 1, "the event before the cut is kept");
         assert!(rec.end_ns >= rec.responses[0].recv_ns);
@@ -528,7 +528,8 @@ fn bc21_truncated_chunked_body() {
         assert_eq!(rec.outcome, Some(Outcome::Truncated));
         assert_eq!(
             rec.error.unwrap().message,
-            "body ended after 5 of 10 bytes (Content-Length)"
+            "Response payload is not completed: <ContentLengthError: 400, message='Not \
+             enough data to satisfy content length header (received 5 of 10 bytes).'>"
         );
         assert!(rec.responses.is_empty());
         server.join();

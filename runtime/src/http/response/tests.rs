@@ -221,8 +221,9 @@ fn bc21_truncated_chunked_body() {
         seen.error,
         Some(ErrorDetails::new(
             None,
-            "TransferEncodingError",
-            "chunked body ended without terminator"
+            "ClientPayloadError",
+            "Response payload is not completed: <TransferEncodingError: 400, message='Not \
+             enough data to satisfy transfer length header.'>"
         ))
     );
     assert_eq!(seen.events, [(None, data_of(event))]);
