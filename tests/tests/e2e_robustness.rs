@@ -283,6 +283,16 @@ fn absurd_flags_are_refused_at_start_up_with_their_message() {
             "--arrival-pattern concurrency_burst sends a request whenever a --concurrency \
              slot is free and does not use --request-rate: give --concurrency N",
         ),
+        (
+            &["--input-file", "absent.jsonl", "--isl", "100"],
+            "--isl/--prompt-input-tokens-mean/--synthetic-input-tokens-mean is only \
+             supported with synthetic datasets; remove --input-file",
+        ),
+        (
+            &["--user-centric-rate", "5", "--num-users", "2"],
+            "User-centric rate mode requires --session-turns-mean >= 2. For single-turn \
+             workloads, use --request-rate instead.",
+        ),
     ] {
         let _ = std::fs::remove_dir_all(&dir);
         let started = std::time::Instant::now();
@@ -296,6 +306,18 @@ fn absurd_flags_are_refused_at_start_up_with_their_message() {
             "{args:?}"
         );
     }
+    // A file that stops being text names the line where it does.
+    let bad = dir.with_extension("latin1.jsonl");
+    std::fs::write(&bad, b"{\"text\": \"a\"}\n{\"text\": \"caf\xe9\"}\n").expect("write");
+    let path = bad.to_str().expect("a UTF-8 path");
+    let output = run(&url, &dir, &["--input-file", path]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{path}:2: the file is not UTF-8 text")),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_file(&bad);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

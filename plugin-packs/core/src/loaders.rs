@@ -97,7 +97,14 @@ impl<'a> Row<'a> {
         match serde_json::from_str(text) {
             Ok(Value::Object(map)) => Ok(Row { map, place }),
             Ok(_) => Err(place.error("expected a JSON object")),
-            Err(e) => Err(place.error(format_args!("invalid JSON: {e}"))),
+            Err(e) => {
+                // The row is one line of the file: serde's "line 1" would contradict the
+                // file's line number in front of it.
+                let full = e.to_string();
+                let position = format!(" at line {} column {}", e.line(), e.column());
+                let what = full.strip_suffix(&position).unwrap_or(&full);
+                Err(place.error(format_args!("invalid JSON: {what} (column {})", e.column())))
+            }
         }
     }
 
@@ -1887,6 +1894,11 @@ mod tests {
                 "st.jsonl:1: a row has",
             ),
             ("{\"text\": \"a\"\n", "st.jsonl:1: invalid JSON"),
+            // The column, not serde's "line 1" of the row.
+            (
+                "{\"text\": \"a\"}\n{\"text\" \"b\"}\n",
+                "st.jsonl:2: invalid JSON: expected `:` (column 9)",
+            ),
         ];
         for (content, expected) in cases {
             let err = single_turn(&[])

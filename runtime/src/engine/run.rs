@@ -1486,7 +1486,14 @@ fn load_custom_dataset<P: PluginSet>(
     use crate::protocols::CustomDatasetLoaderProtocol;
     type Kind<P> = <<P as PluginSet>::CustomDatasetLoader as DispatchEnum>::Kind;
     let read = |path: &Path| {
-        std::fs::read_to_string(path).map_err(|e| format!("--input-file {}: {e}", path.display()))
+        let bytes =
+            std::fs::read(path).map_err(|e| format!("--input-file {}: {e}", path.display()))?;
+        String::from_utf8(bytes).map_err(|e| {
+            // Where, so the row can be found and mended.
+            let at = e.utf8_error().valid_up_to();
+            let line = 1 + e.as_bytes()[..at].iter().filter(|&&b| b == b'\n').count();
+            format!("{}:{line}: the file is not UTF-8 text", path.display())
+        })
     };
     // A directory is several files of one format (random_pool's pools), in name order.
     let (files, name) = if file.is_dir() {
