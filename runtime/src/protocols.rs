@@ -57,6 +57,15 @@ pub trait TimingStrategyProtocol {
         Ok(())
     }
 
+    /// How many conversations the run's earlier phases (a warmup) drew before this one.
+    /// Called before [`prepare`](Self::prepare). A strategy that picks its sessions'
+    /// conversations itself starts after them, as AIPerf's sampler, shared by the
+    /// phases, does: else the warmup's prompts open the profiling phase, and a server's
+    /// prefix cache answers them.
+    fn after_draws(&mut self, drawn: u64) {
+        let _ = drawn;
+    }
+
     /// The next credit of this worker, given its arrival pattern and the current instant.
     /// A credit starts a session (or, [`NextCredit::At`], goes to a later turn waiting
     /// for a tick); the engine sends later turns itself.

@@ -351,6 +351,9 @@ async fn run_phase<P: PluginSet>(
             }
             _ => Arrivals::new(create(&pattern, &bounded, share)?, None),
         };
+    // Every worker is past the phase's start barrier: the earlier phases drew all they
+    // will.
+    timing.after_draws(shared.next_conversation.load(Ordering::SeqCst));
     timing
         .prepare(&shared.conversations, share, phase_start)
         .map_err(|e| format!("timing_strategy {}: {e}", config.effective_timing_mode()))?;

@@ -45,6 +45,8 @@ const MAX_USERS: u32 = 10_000_000;
 pub struct UserCentricStrategy {
     rate: f64,
     users: u32,
+    /// Conversations the earlier phases drew: the users take those after them.
+    first: u64,
     plan: Option<Plan>,
 }
 
@@ -132,12 +134,14 @@ impl UserCentricStrategy {
         Ok(UserCentricStrategy {
             rate,
             users,
+            first: 0,
             plan: None,
         })
     }
 
     /// The opening users, in AIPerf's generation order (the fresh user last).
-    pub fn initial_users(users: u32, turns: &[u32]) -> Vec<InitialUser> {
+    /// `first`: the draws earlier phases made; the users take the conversations after.
+    pub fn initial_users(users: u32, turns: &[u32], first: u64) -> Vec<InitialUser> {
         let n = u64::from(users);
         let len = turns.len().max(1);
         let mean = turns.iter().map(|&t| f64::from(t)).sum::<f64>() / len as f64;
@@ -145,9 +149,10 @@ impl UserCentricStrategy {
         let session_turns = mean.round_ties_even() as u64;
         let lifetime = session_turns.saturating_sub(1).max(1);
         let step = (gcd(n, lifetime) > 1).then(|| coprime_step(n));
-        let mut sampled = 0usize;
+        let mut sampled = first;
         let mut take = |limit: Option<u64>| {
-            let conversation = sampled % len;
+            // The remainder is below `len`, a usize.
+            let conversation = (sampled % len as u64) as usize;
             sampled += 1;
             let full = turns.get(conversation).copied().unwrap_or(0);
             let turns = match limit {
@@ -266,6 +271,10 @@ impl Plan {
 }
 
 impl TimingStrategyProtocol for UserCentricStrategy {
+    fn after_draws(&mut self, drawn: u64) {
+        self.first = drawn;
+    }
+
     fn prepare(
         &mut self,
         conversations: &[Conversation],
@@ -289,7 +298,7 @@ impl TimingStrategyProtocol for UserCentricStrategy {
             .collect();
         let stagger_ns = 1e9 / self.rate;
         let gap_ns = stagger_ns * f64::from(self.users);
-        let initial = Self::initial_users(self.users, &turns);
+        let initial = Self::initial_users(self.users, &turns, self.first);
         let share = WorkerShare {
             id: worker.id,
             count: worker.count.max(1),
@@ -301,7 +310,7 @@ impl TimingStrategyProtocol for UserCentricStrategy {
             share,
             owns_chains: false,
             spawns: BinaryHeap::with_capacity(initial.len()),
-            sampled: initial.len() as u64,
+            sampled: self.first + initial.len() as u64,
             // The opening used up numbers 1 to N + 1 (skipped users' too).
             next_user: u64::from(self.users) + 2,
             next_spawn: None,
@@ -428,10 +437,36 @@ mod tests {
             .collect()
     }
 
+    /// After a warmup that drew conversations, the users take those after them, as
+    /// AIPerf's sampler (shared by the phases) hands them out; later spawns go on from
+    /// there, wrapping.
+    #[test]
+    fn users_take_the_conversations_after_the_warmups() {
+        let users = UserCentricStrategy::initial_users(3, &[2; 5], 2);
+        let taken: Vec<usize> = users.iter().map(|u| u.conversation).collect();
+        assert_eq!(taken, [2, 3, 4]);
+        let mut strategy = UserCentricStrategy::new(10.0, 3).expect("valid");
+        strategy.after_draws(2);
+        let conversations: Vec<Conversation> = (0..5)
+            .map(|i| Conversation {
+                session_id: format!("s{i}"),
+                turns: vec![aiperf_runtime::dataset::Turn::default(); 2],
+            })
+            .collect();
+        strategy
+            .prepare(&conversations, WorkerShare { id: 0, count: 1 }, 0)
+            .expect("prepared");
+        let plan = strategy.plan.as_ref().expect("a plan");
+        assert_eq!(
+            plan.sampled, 5,
+            "the next spawn takes conversation 5 % 5 = 0"
+        );
+    }
+
     #[test]
     fn aiperf_example_fifteen_users_twenty_turns() {
         // The table in AIPerf's user_centric_rate.py: user (id) -> (turns, start second).
-        let users = UserCentricStrategy::initial_users(15, &[20; 15]);
+        let users = UserCentricStrategy::initial_users(15, &[20; 15], 0);
         let expected: [(u32, u32, u64); 15] = [
             (2, 2, 4),
             (3, 3, 8),
