@@ -472,6 +472,69 @@ fn user_centric_users_share_the_rate() {
     let _ = std::fs::remove_dir_all(&inputs);
 }
 
+/// A user-centric run's warmup is a concurrency phase (one slot), as AIPerf's, and the
+/// users then take the conversations after the warmup's: none of the warmup's prompts
+/// opens the profiling phase.
+#[test]
+fn user_centric_profiling_follows_its_warmup() {
+    let mock = Mock::start(&["--ttft-ms", "1", "--output-tokens", "2"]);
+    let dir = run_dir("user-centric-warmup");
+    profile(
+        &mock,
+        &dir,
+        &[
+            "--user-centric-rate",
+            "40",
+            "--num-users",
+            "3",
+            "--session-turns-mean",
+            "2",
+            "--request-count",
+            "12",
+            "--warmup-request-count",
+            "4",
+            "--random-seed",
+            "2",
+        ],
+    );
+    let records = read_records(&dir);
+    let phase_of = |phase: &str| -> Vec<(String, String)> {
+        records
+            .iter()
+            .map(|r| &r["metadata"])
+            .filter(|m| m["benchmark_phase"] == phase)
+            .map(|m| {
+                let id = |k: &str| m[k].as_str().unwrap_or_default().to_owned();
+                (id("conversation_id"), id("x_correlation_id"))
+            })
+            .collect()
+    };
+    let warmup = phase_of("warmup");
+    let warmup_ids: Vec<&str> = warmup.iter().map(|(c, _)| c.as_str()).collect();
+    assert_eq!(
+        warmup_ids,
+        [
+            "session_000000",
+            "session_000000",
+            "session_000001",
+            "session_000001"
+        ]
+    );
+    // One slot, sessions one after the other, each with its own UUID.
+    assert!(warmup.iter().all(|(_, x)| common::is_uuid(x)), "{warmup:?}");
+    let profiling = phase_of("profiling");
+    assert_eq!(profiling.len(), 12);
+    let mut first: Vec<&str> = profiling.iter().map(|(c, _)| c.as_str()).collect();
+    first.sort_unstable();
+    assert_eq!(first[0], "session_000002", "{profiling:?}");
+    // Users are numbered as AIPerf numbers them.
+    assert!(
+        profiling.iter().all(|(_, x)| x.parse::<u64>().is_ok()),
+        "{profiling:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn gamma_smoothness_shapes_the_merged_schedule() {
     core_binary();
