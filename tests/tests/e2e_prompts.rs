@@ -358,34 +358,42 @@ fn a_large_dataset_is_composed_as_sessions_take_it() {
 /// in `inputs.json` (written after the run for those no session took).
 #[test]
 fn an_on_demand_dataset_is_listed_whole_however_it_is_drawn() {
-    let (url, server) = capture_requests(40);
-    let dir = fresh_dir("prompts-on-demand-shuffle");
-    let output = run_profile(
-        &[&url],
-        &dir,
-        &[
-            "--endpoint-type",
-            "chat",
-            "--random-seed",
-            "4",
-            "--isl",
-            "2000",
-            "--num-dataset-entries",
-            "700",
-            "--request-count",
-            "40",
-            "--dataset-sampling-strategy",
-            "shuffle",
-            "--concurrency",
-            "1",
-        ],
+    let taken = shuffled_700(
+        "prompts-on-demand-shuffle",
+        &["--random-seed", "4", "--isl", "2000"],
     );
+    // A shuffle takes each conversation once per pass, not in order.
+    assert_eq!(taken.len(), 40);
+    assert_ne!(taken, (0..40).collect());
+}
+
+/// Sends 40 requests of a 700-conversation dataset drawn by `shuffle` (with `extra`
+/// flags), and checks that `inputs.json` lists all 700 in order and that each request
+/// sent its conversation's payload as listed; the conversations taken.
+fn shuffled_700(name: &str, extra: &[&str]) -> std::collections::HashSet<usize> {
+    let (url, server) = capture_requests(40);
+    let dir = fresh_dir(name);
+    let mut args = vec![
+        "--endpoint-type",
+        "chat",
+        "--num-dataset-entries",
+        "700",
+        "--request-count",
+        "40",
+        "--dataset-sampling-strategy",
+        "shuffle",
+        "--concurrency",
+        "1",
+    ];
+    args.extend_from_slice(extra);
+    let output = run_profile(&[&url], &dir, &args);
     common::assert_succeeded(&output);
     let sent = received_bodies(server);
     let planned = planned_payloads(&dir);
     let ids: Vec<String> = planned.iter().map(|(id, _)| id.clone()).collect();
     assert_eq!(ids, session_ids(700));
     let records = read_records(&dir);
+    assert_eq!(records.len(), 40);
     let mut taken = std::collections::HashSet::new();
     for (record, body) in records.iter().zip(&sent) {
         let id = record["metadata"]["conversation_id"]
@@ -395,10 +403,8 @@ fn an_on_demand_dataset_is_listed_whole_however_it_is_drawn() {
         assert_eq!(body, &planned[index].1[0], "{id}");
         taken.insert(index);
     }
-    assert_eq!(records.len(), 40);
-    // A shuffle takes each conversation once per pass, not in order.
-    assert_eq!(taken.len(), 40);
-    assert_ne!(taken, (0..40).collect());
+    let _ = std::fs::remove_dir_all(&dir);
+    taken
 }
 
 /// Prompts of 40,000 tokens (about 560 KB of prompt and body each): the queue of
@@ -487,44 +493,8 @@ fn conversations_with_images_composed_on_several_threads_keep_their_order() {
 /// several threads, in order.
 #[test]
 fn a_sampled_dataset_with_images_is_listed_whole_after_the_run() {
-    let (url, server) = capture_requests(40);
-    let dir = fresh_dir("prompts-on-demand-images-shuffle");
-    let output = run_profile(
-        &[&url],
-        &dir,
-        &[
-            "--endpoint-type",
-            "chat",
-            "--random-seed",
-            "5",
-            "--isl",
-            "16",
-            "--image-width-mean",
-            "64",
-            "--image-height-mean",
-            "64",
-            "--num-dataset-entries",
-            "700",
-            "--request-count",
-            "40",
-            "--dataset-sampling-strategy",
-            "shuffle",
-            "--concurrency",
-            "1",
-        ],
-    );
-    common::assert_succeeded(&output);
-    let sent = received_bodies(server);
-    let planned = planned_payloads(&dir);
-    let ids: Vec<String> = planned.iter().map(|(id, _)| id.clone()).collect();
-    assert_eq!(ids, session_ids(700));
-    let records = read_records(&dir);
-    assert_eq!(records.len(), 40);
-    for (record, body) in records.iter().zip(&sent) {
-        let id = record["metadata"]["conversation_id"]
-            .as_str()
-            .expect("an id");
-        let index: usize = id["session_".len()..].parse().expect("a number");
-        assert_eq!(body, &planned[index].1[0], "{id}");
-    }
+    let image = ["--image-width-mean", "64", "--image-height-mean", "64"];
+    let args = [&["--random-seed", "5", "--isl", "16"][..], &image].concat();
+    let taken = shuffled_700("prompts-on-demand-images-shuffle", &args);
+    assert_eq!(taken.len(), 40);
 }

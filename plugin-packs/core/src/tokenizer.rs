@@ -692,6 +692,17 @@ mod tests {
         .expect("tiktoken-rs builds its own vocabulary")
     }
 
+    /// A xorshift generator of numbers below what each call asks: random texts, the same
+    /// every run.
+    fn below(mut state: u64) -> impl FnMut(usize) -> usize {
+        move |below: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % below as u64) as usize
+        }
+    }
+
     /// The pieces the o200k pattern's regex cuts `text` into.
     fn regex_pieces(regex: &Regex, text: &str) -> Vec<String> {
         regex
@@ -767,13 +778,7 @@ mod tests {
             "a1b2",
             "  \n\n  ",
         ];
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = |below: usize| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % below as u64) as usize
-        };
+        let mut next = below(0x9e37_79b9_7f4a_7c15u64);
         for _ in 0..20_000 {
             let mut text = String::new();
             for _ in 0..next(12) {
@@ -819,13 +824,7 @@ mod tests {
             "naïve",
             "x\n\ny",
         ];
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut next = |below: usize| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % below as u64) as usize
-        };
+        let mut next = below(0x2545_f491_4f6c_dd1du64);
         for vocabulary in [Vocabulary::O200kBase, Vocabulary::Cl100kBase] {
             let tokenizer = TiktokenTokenizer::new(vocabulary);
             assert!(tokenizer.counts_add_at_spaces());
