@@ -154,12 +154,19 @@ impl Report {
     }
 
     /// 0 valid, 1 invalid (or warnings with `--deny-warnings`), 2 when a file could not be
-    /// read or a pack was not found.
+    /// read or a pack was not found or could not be read (its `Cargo.toml`, or the
+    /// manifest it declares).
     pub fn exit_code(&self) -> u8 {
+        let unreadable = [
+            codes::IO,
+            codes::PACK_NOT_FOUND,
+            codes::PACK_CARGO_TOML,
+            codes::PACK_MANIFEST_MISSING,
+        ];
         let io = self
             .diagnostics
             .iter()
-            .any(|d| d.is_error() && matches!(d.code, codes::IO | codes::PACK_NOT_FOUND));
+            .any(|d| d.is_error() && unreadable.contains(&d.code));
         if io {
             2
         } else if self.errors() > 0 || (self.deny_warnings && self.warnings() > 0) {

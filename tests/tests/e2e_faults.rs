@@ -431,7 +431,7 @@ fn garbage_and_early_close_are_connection_errors() {
     let mock = Mock::fault("garbage", &[]);
     let run = run_fault("garbage", &mock, 2, &[]);
     let error = &run.records[0]["error"];
-    assert_eq!(error["type"], "InvalidResponseHead", "{error:#}");
+    assert_eq!(error["type"], "ClientResponseError", "{error:#}");
     assert_all_failed_with(&run, error);
 
     let mock = Mock::fault("close-before-response", &[]);

@@ -164,11 +164,13 @@ impl ResponseParser {
             }
             Err(e) => {
                 let message = format!("invalid response head: {e}");
+                // aiohttp's name for a response it cannot parse (AIPerf records it so,
+                // a BadStatusLine inside).
                 fail(
                     rec,
                     now,
                     Outcome::ConnectionError,
-                    "InvalidResponseHead".to_owned(),
+                    "ClientResponseError".to_owned(),
                     message,
                 );
                 Step::Done(ResponseEnd::Complete { reusable: false })

@@ -682,7 +682,7 @@ fn invalid_framing_fails_cleanly() {
         let req = post(&server.base());
         let rec = send(&pool, &req, true, &clock).await;
         assert_eq!(rec.outcome, Some(Outcome::ConnectionError));
-        assert_eq!(rec.error.unwrap().kind, "InvalidResponseHead");
+        assert_eq!(rec.error.unwrap().kind, "ClientResponseError");
         let rec = send(&pool, &req, true, &clock).await;
         assert_eq!(rec.outcome, Some(Outcome::Truncated));
         assert!(rec

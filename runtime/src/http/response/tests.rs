@@ -295,7 +295,7 @@ fn garbage_is_an_invalid_head() {
     assert_eq!(seen.outcome, Some(Outcome::ConnectionError));
     assert_eq!(
         seen.error.map(|e| e.kind),
-        Some("InvalidResponseHead".to_owned())
+        Some("ClientResponseError".to_owned())
     );
 }
 
