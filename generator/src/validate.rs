@@ -68,10 +68,25 @@ pub struct Report {
 #[error("{0}")]
 pub struct UsageError(pub String);
 
+/// A categories file by its name, or, named otherwise, by its shape: categories declare
+/// a `protocol` (and no plugin's `class`) one level in. Read as a plugins manifest, a
+/// categories file gave an error for every key of every category.
 fn is_categories_file(path: &Path) -> bool {
-    path.file_name()
+    let named = path
+        .file_name()
         .and_then(|n| n.to_str())
-        .is_some_and(|n| n.to_ascii_lowercase().contains("categories"))
+        .is_some_and(|n| n.to_ascii_lowercase().contains("categories"));
+    named || std::fs::read_to_string(path).is_ok_and(|text| looks_like_categories(&text))
+}
+
+fn looks_like_categories(text: &str) -> bool {
+    let keys_one_level_in = |key: &str| {
+        text.lines().any(|line| {
+            let indented = line.len() - line.trim_start().len();
+            indented > 0 && line.trim_start().starts_with(key)
+        })
+    };
+    keys_one_level_in("protocol:") && !keys_one_level_in("class:")
 }
 
 /// Runs the checks.
@@ -323,5 +338,25 @@ pub(crate) fn plural(n: usize, noun: &str) -> String {
         format!("{n} {stem}ies")
     } else {
         format!("{n} {noun}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::looks_like_categories;
+
+    /// A categories file is told from a plugins manifest by its shape when its name does
+    /// not say.
+    #[test]
+    fn categories_are_known_by_their_shape() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let read = |path: &str| std::fs::read_to_string(root.join(path)).expect("a manifest");
+        assert!(looks_like_categories(&read("runtime/categories.yaml")));
+        assert!(!looks_like_categories(&read(
+            "plugin-packs/core/plugins.yaml"
+        )));
+        assert!(!looks_like_categories(
+            "endpoint:\n  chat:\n    class: a::b:C\n"
+        ));
     }
 }
