@@ -1,5 +1,7 @@
 //! Logging: to stderr (coloured only on a terminal) and, once a run knows its artifact
 //! directory, also to `logs/aiperf.log` there, as AIPerf keeps its log with the results.
+//! What was logged before (the checks of the flags, the dataset, the tokenizer) is held
+//! and written to the file first, so the file has the whole run.
 
 use std::fs::File;
 use std::io::Write;
@@ -9,7 +11,17 @@ use std::sync::{Mutex, OnceLock};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
-static LOG_FILE: Mutex<Option<File>> = Mutex::new(None);
+static LOG_FILE: Mutex<Sink> = Mutex::new(Sink::Early(Vec::new()));
+
+/// The most held before the file is known: a process that never sets one (a listing
+/// command) keeps no more than this.
+const EARLY_BYTES: usize = 1 << 20;
+
+enum Sink {
+    /// No file yet: what was logged so far.
+    Early(Vec<u8>),
+    File(File),
+}
 
 /// The level `init` was given, unless `AIPERF_LOG` replaced it with a directive of its own.
 static LEVEL: OnceLock<String> = OnceLock::new();
@@ -20,15 +32,21 @@ pub fn level() -> Option<&'static str> {
     LEVEL.get().map(String::as_str)
 }
 
-/// Writes to the run's log file, when one is set; otherwise discards.
+/// Writes to the run's log file, or holds what comes before it is set.
 struct FileWriter;
 
 impl Write for FileWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         if let Ok(mut guard) = LOG_FILE.lock() {
-            if let Some(file) = guard.as_mut() {
+            match &mut *guard {
+                Sink::Early(held) if held.len() + buf.len() <= EARLY_BYTES => {
+                    held.extend_from_slice(buf)
+                }
+                Sink::Early(_) => {}
                 // A full disk must not stop the benchmark; the console still has the log.
-                let _ = file.write_all(buf);
+                Sink::File(file) => {
+                    let _ = file.write_all(buf);
+                }
             }
         }
         Ok(buf.len())
@@ -36,7 +54,7 @@ impl Write for FileWriter {
 
     fn flush(&mut self) -> std::io::Result<()> {
         if let Ok(mut guard) = LOG_FILE.lock() {
-            if let Some(file) = guard.as_mut() {
+            if let Sink::File(file) = &mut *guard {
                 let _ = file.flush();
             }
         }
@@ -70,9 +88,12 @@ pub fn set_file(path: &Path) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let file = File::create(path)?;
+    let mut file = File::create(path)?;
     if let Ok(mut guard) = LOG_FILE.lock() {
-        *guard = Some(file);
+        if let Sink::Early(held) = &*guard {
+            file.write_all(held)?;
+        }
+        *guard = Sink::File(file);
     }
     Ok(())
 }

@@ -62,6 +62,29 @@ fn a_run_where_every_request_fails_warns_naming_the_top_error() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The log file has the whole run: what was logged before the artifact directory was
+/// known (here the flag check's warning) comes first, as on the console.
+#[test]
+fn the_log_file_has_what_was_logged_before_the_run() {
+    let mock = Mock::start(&["--ttft-ms", "1", "--output-tokens", "2"]);
+    let dir = run_dir("early-log");
+    let _ = std::fs::remove_dir_all(&dir);
+    let args = [
+        "--endpoint-type",
+        "embeddings",
+        "--streaming",
+        "--request-count",
+        "3",
+    ];
+    let output = run(&mock.url, &dir, &args);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let log = std::fs::read_to_string(dir.join("logs/aiperf.log")).expect("log");
+    let warned = log.find("endpoint `embeddings` does not stream; --streaming is ignored");
+    let started = log.find("starting the measuring workers");
+    assert!(warned.is_some() && warned < started, "{log}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// `--failed-request-threshold`, as AIPerf 0.13's: once more than that share of the
 /// profiling requests failed (judged from max(concurrency, 10) records on), the run stops
 /// as a first Ctrl-C would, writes what it has, marked cancelled, and exits 1.
