@@ -266,7 +266,13 @@ fn run_schema(args: &SchemaArgs, out: &mut impl Write, err: &mut impl Write) -> 
         writeln!(err, "{}\n", diagnostic::render(&session.diagnostics))?;
         return Ok(1);
     };
-    if let Err(e) = std::fs::create_dir_all(&args.out) {
+    // A check only reads.
+    let created = if args.check {
+        Ok(())
+    } else {
+        std::fs::create_dir_all(&args.out)
+    };
+    if let Err(e) = created {
         writeln!(err, "error: cannot create {}: {e}", args.out.display())?;
         return Ok(2);
     }
@@ -279,7 +285,7 @@ fn run_schema(args: &SchemaArgs, out: &mut impl Write, err: &mut impl Write) -> 
             continue;
         }
         if args.check {
-            stale.push(path);
+            stale.push((path, current.is_some()));
             continue;
         }
         if let Err(e) = std::fs::write(&path, text) {
@@ -291,10 +297,15 @@ fn run_schema(args: &SchemaArgs, out: &mut impl Write, err: &mut impl Write) -> 
     if stale.is_empty() {
         return Ok(0);
     }
-    for path in &stale {
+    for (path, exists) in &stale {
+        let state = if *exists {
+            "is out of date"
+        } else {
+            "is missing"
+        };
         writeln!(
             err,
-            "error: {} is out of date; regenerate it with `aiperf-gen schema --out {}`",
+            "error: {} {state}; regenerate it with `aiperf-gen schema --out {}`",
             path.display(),
             args.out.display()
         )?;

@@ -99,7 +99,17 @@ fn schema_command_writes_both_files_and_checks_them() {
              schema --out {out}`\n"
         )
     );
-    let _ = std::fs::remove_dir_all(&dir);
+    // A check of a directory without the files says they are missing, and creates none.
+    std::fs::remove_dir_all(&dir).expect("removed");
+    let (code, _, stderr) = run(&["aiperf-gen", "schema", "--out", &out, "--check"]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.starts_with(&format!(
+            "error: {out}/categories.schema.json is missing; regenerate it"
+        )),
+        "{stderr}"
+    );
+    assert!(!dir.exists());
 }
 
 #[test]
