@@ -646,10 +646,7 @@ fn compose<P: PluginSet>(
     mut inputs: Option<&mut InputsWriter>,
 ) -> Result<(), String> {
     let mut maker = Maker::<P>::create(config, finishing)?;
-    let mut sampler: Option<P::DatasetSampler> = match &config.dataset_sampling_strategy {
-        Some(name) => Some(create(name, config)?),
-        None => None,
-    };
+    let mut sampler = sampler::<P>(config)?;
     let entries = on_demand.entries;
     let (mut batch, mut listing, mut json) = (Vec::new(), Vec::new(), Vec::new());
     while let Some(work) = on_demand.claim(&shared.stop, inputs.is_some()) {
@@ -694,10 +691,7 @@ fn list_drawn<P: PluginSet>(
     inputs: &mut InputsWriter,
 ) -> Result<usize, String> {
     let mut maker = Maker::<P>::create(config, finishing)?;
-    let mut sampler: Option<P::DatasetSampler> = match &config.dataset_sampling_strategy {
-        Some(name) => Some(create(name, config)?),
-        None => None,
-    };
+    let mut sampler = sampler::<P>(config)?;
     let entries = on_demand.entries;
     let mut indices: Vec<usize> = (0..on_demand.drawn())
         .map(|draw| index_of(sampler.as_mut(), draw, entries))
@@ -714,6 +708,16 @@ fn list_drawn<P: PluginSet>(
         inputs.listed(&json[skip..], 1);
     }
     Ok(indices.len())
+}
+
+/// The run's `--dataset-sampling-strategy`, if it names one: a thread's own, drawing as
+/// every other thread's does.
+fn sampler<P: PluginSet>(config: &ProfileConfig) -> Result<Option<P::DatasetSampler>, String> {
+    config
+        .dataset_sampling_strategy
+        .as_ref()
+        .map(|name| create(name, config))
+        .transpose()
 }
 
 /// Stops the run when a composing thread panics: the draws it held would never reach
