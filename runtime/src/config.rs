@@ -639,49 +639,70 @@ impl ProfileConfig {
         self.given.contains(name)
     }
 
-    /// The synthetic-only shaping flags given on the command line (AIPerf 0.13's
-    /// `_FILE_DATASET_INCOMPATIBLE_TRIGGERS` but the prefix prompts, `--seq-dist` and
-    /// `--random-range-ratio`, which are checked on their own), as AIPerf names them. A
-    /// file brings its own prompts and turns, so with `--input-file` they would change
-    /// nothing. The batch sizes AIPerf lets a `random_pool` file use; this build's
-    /// `random_pool` packs one item of each, so they are refused there too.
-    fn synthetic_shaping_given(&self) -> Vec<&'static str> {
+    /// The synthetic-only flags given on the command line: AIPerf 0.13's
+    /// `_FILE_DATASET_INCOMPATIBLE_TRIGGERS`, in its order and with its names (but for
+    /// `--image-source`, `--image-source-sampling` and `--video-batch-size`, which this
+    /// build does not have). A file brings its own prompts and turns, so with
+    /// `--input-file` they would change nothing. AIPerf lets a `random_pool` file use the
+    /// batch sizes; this build's `random_pool` packs one item of each, so they are refused
+    /// there too.
+    fn synthetic_only_given(&self) -> Vec<&'static str> {
         [
             (
-                "synthetic_input_tokens_mean",
+                self.prompt_prefix_length.is_some(),
+                "--prompt-prefix-length/--prefix-prompt-length",
+            ),
+            (
+                self.prompt_prefix_pool_size.is_some(),
+                "--prompt-prefix-pool-size/--prefix-prompt-pool-size",
+            ),
+            (
+                self.prompt_prefix_shared_system_length.is_some(),
+                "--shared-system-prompt-length",
+            ),
+            (
+                self.prompt_prefix_user_context_length.is_some(),
+                "--user-context-prompt-length",
+            ),
+            (
+                self.was_given("synthetic_input_tokens_mean"),
                 "--isl/--prompt-input-tokens-mean/--synthetic-input-tokens-mean",
             ),
             (
-                "synthetic_input_tokens_stddev",
+                self.was_given("synthetic_input_tokens_stddev"),
                 "--isl-stddev/--prompt-input-tokens-stddev/--synthetic-input-tokens-stddev",
             ),
-            ("prompt_batch_size", "--prompt-batch-size/--batch-size-text"),
-            ("image_batch_size", "--image-batch-size"),
-            ("audio_batch_size", "--audio-batch-size"),
             (
-                "conversation_turn_mean",
+                self.was_given("prompt_batch_size"),
+                "--prompt-batch-size/--batch-size-text",
+            ),
+            (self.sequence_distribution.is_some(), SEQ_DIST_FLAG),
+            (self.random_range_ratio.is_some(), RANGE_RATIO_FLAG),
+            (self.was_given("image_batch_size"), "--image-batch-size"),
+            (self.was_given("audio_batch_size"), "--audio-batch-size"),
+            (
+                self.was_given("conversation_turn_mean"),
                 "--conversation-turn-mean/--session-turns-mean",
             ),
             (
-                "conversation_turn_stddev",
+                self.was_given("conversation_turn_stddev"),
                 "--conversation-turn-stddev/--session-turns-stddev",
             ),
             (
-                "conversation_turn_delay_mean",
+                self.was_given("conversation_turn_delay_mean"),
                 "--conversation-turn-delay-mean",
             ),
             (
-                "conversation_turn_delay_stddev",
+                self.was_given("conversation_turn_delay_stddev"),
                 "--conversation-turn-delay-stddev",
             ),
             (
-                "conversation_turn_delay_ratio",
+                self.was_given("conversation_turn_delay_ratio"),
                 "--conversation-turn-delay-ratio",
             ),
         ]
         .into_iter()
-        .filter(|(field, _)| self.was_given(field))
-        .map(|(_, flag)| flag)
+        .filter_map(|(given, flag)| given.then_some(flag))
         .collect()
     }
 
@@ -1024,22 +1045,14 @@ impl ProfileConfig {
             }
             _ => {}
         }
-        let prefix_flags = self.prefix_prompt_flags();
-        if self.input_file.is_some() && !prefix_flags.is_empty() {
-            return Err(format!(
-                "{} is only supported with synthetic datasets; remove --input-file to apply \
-                 synthetic-only prompt shaping",
-                prefix_flags.join(", ")
-            ));
-        }
-        let shaping = self.synthetic_shaping_given();
-        if self.input_file.is_some() && !shaping.is_empty() {
+        let synthetic_only = self.synthetic_only_given();
+        if self.input_file.is_some() && !synthetic_only.is_empty() {
             return Err(format!(
                 "{} is only supported with synthetic datasets; remove --input-file / \
                  --public-dataset (use a synthetic dataset) to apply synthetic-only prompt \
                  shaping (ISL, prefix prompts, multimodal generation, multi-turn \
                  conversation, etc).",
-                shaping.join(", ")
+                synthetic_only.join(", ")
             ));
         }
         if self.system_prompt()?.is_some() {
@@ -1134,29 +1147,13 @@ impl ProfileConfig {
 
     /// How synthetic turns draw their lengths, with AIPerf 0.13's refusals of
     /// `--seq-dist` and `--random-range-ratio`, in its order and (but for the flag
-    /// names its messages leave out) its words: both flags are for synthetic datasets;
-    /// the distribution must parse; the ratio must parse for its style; the two do not
-    /// combine; the ratio needs `--osl` (`--isl` has a default here, as in AIPerf's
+    /// names its messages leave out) its words. That both are for synthetic datasets is
+    /// checked by [`Self::synthetic_only_given`]. The distribution must parse; the ratio
+    /// must parse for its style; the two do not combine; the ratio needs `--osl` (`--isl` has a default here, as in AIPerf's
     /// command line), ratios in range, no `--isl-stddev`/`--osl-stddev` beside it; and a
     /// `vllm` window whose ISL could be 0 is refused, as AIPerf refuses it when it
     /// composes (AIPerf lets a prefix prompt make up for it; ours has none).
     pub fn length_sampling(&self) -> Result<LengthSampling, String> {
-        if self.input_file.is_some() {
-            let given: Vec<&str> = [
-                (self.sequence_distribution.is_some(), SEQ_DIST_FLAG),
-                (self.random_range_ratio.is_some(), RANGE_RATIO_FLAG),
-            ]
-            .into_iter()
-            .filter_map(|(given, flag)| given.then_some(flag))
-            .collect();
-            if !given.is_empty() {
-                return Err(format!(
-                    "{} is only supported with synthetic datasets; remove --input-file (use \
-                     a synthetic dataset) to apply synthetic-only prompt shaping",
-                    given.join(", ")
-                ));
-            }
-        }
         let pairs = match &self.sequence_distribution {
             Some(text) => Some(
                 SequenceDistribution::parse(text).map_err(|e| format!("{SEQ_DIST_FLAG}: {e}"))?,
@@ -2108,8 +2105,8 @@ mod prefill_flag_tests {
         assert_eq!(phases[1]["prefill_ramp"]["duration"], 3.0, "{v}");
     }
 
-    /// Synthetic-only shaping beside `--input-file` is refused, naming each flag given as
-    /// AIPerf 0.13 names it; defaults left alone are not.
+    /// Synthetic-only flags beside `--input-file` are refused in one message, naming each
+    /// flag given as AIPerf 0.13 names it; defaults left alone are not.
     #[test]
     fn synthetic_shaping_with_a_file_is_refused() {
         let given = |args: &[&str]| {
@@ -2137,6 +2134,31 @@ mod prefill_flag_tests {
         );
         assert!(given(&["--prompt-batch-size", "2"])
             .is_err_and(|e| e.starts_with("--prompt-batch-size/--batch-size-text is only")));
+        // Prefix prompts, lengths and turns in one message, in AIPerf's order (checked
+        // against AIPerf 0.13 with these flags).
+        let all = [
+            "--session-turns-mean",
+            "3",
+            "--random-range-ratio",
+            "0.1",
+            "--num-prefix-prompts",
+            "2",
+            "--prompt-prefix-length",
+            "4",
+            "--isl",
+            "100",
+        ];
+        assert_eq!(
+            given(&all),
+            Err("--prompt-prefix-length/--prefix-prompt-length, \
+                 --prompt-prefix-pool-size/--prefix-prompt-pool-size, \
+                 --isl/--prompt-input-tokens-mean/--synthetic-input-tokens-mean, \
+                 --random-range-ratio, --conversation-turn-mean/--session-turns-mean is only \
+                 supported with synthetic datasets; remove --input-file / --public-dataset \
+                 (use a synthetic dataset) to apply synthetic-only prompt shaping (ISL, prefix \
+                 prompts, multimodal generation, multi-turn conversation, etc)."
+                .to_owned())
+        );
     }
 
     /// AIPerf refuses user-centric runs of one turn, and warms a user-centric run up at a

@@ -604,8 +604,11 @@ mod tests {
                 "--prompt-prefix-length",
                 "4"
             ]),
-            "--prompt-prefix-length, --prompt-prefix-pool-size is only supported with \
-             synthetic datasets; remove --input-file to apply synthetic-only prompt shaping"
+            "--prompt-prefix-length/--prefix-prompt-length, \
+             --prompt-prefix-pool-size/--prefix-prompt-pool-size is only supported with \
+             synthetic datasets; remove --input-file / --public-dataset (use a synthetic \
+             dataset) to apply synthetic-only prompt shaping (ISL, prefix prompts, \
+             multimodal generation, multi-turn conversation, etc)."
         );
         assert_eq!(
             error(&[

@@ -572,8 +572,9 @@ fn conflicting_or_incomplete_flags_are_refused_by_name() {
         (
             &["--input-file", "trace.jsonl", "--seq-dist", "16,4:100"],
             "--seq-dist/--sequence-distribution is only supported with synthetic datasets; \
-             remove --input-file (use a synthetic dataset) to apply synthetic-only prompt \
-             shaping",
+             remove --input-file / --public-dataset (use a synthetic dataset) to apply \
+             synthetic-only prompt shaping (ISL, prefix prompts, multimodal generation, \
+             multi-turn conversation, etc).",
         ),
         (
             &[
@@ -585,8 +586,9 @@ fn conflicting_or_incomplete_flags_are_refused_by_name() {
                 "0.1",
             ],
             "--seq-dist/--sequence-distribution, --random-range-ratio is only supported with \
-             synthetic datasets; remove --input-file (use a synthetic dataset) to apply \
-             synthetic-only prompt shaping",
+             synthetic datasets; remove --input-file / --public-dataset (use a synthetic \
+             dataset) to apply synthetic-only prompt shaping (ISL, prefix prompts, \
+             multimodal generation, multi-turn conversation, etc).",
         ),
         (
             &["--seq-dist", "16,2000000:100"],
