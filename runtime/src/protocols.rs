@@ -57,7 +57,8 @@ pub trait TimingStrategyProtocol {
         Ok(())
     }
 
-    /// How many conversations the run's earlier phases (a warmup) drew before this one.
+    /// How many conversations the run's earlier phases (a warmup) drew before this one,
+    /// the one AIPerf draws and drops at a phase's end included.
     /// Called before [`prepare`](Self::prepare). A strategy that picks its sessions'
     /// conversations itself starts after them, as AIPerf's sampler, shared by the
     /// phases, does: else the warmup's prompts open the profiling phase, and a server's

@@ -224,6 +224,9 @@ pub(crate) struct OnDemand {
     closed: AtomicBool,
     /// The composing threads ended (the queue is as full as it will get).
     ready: AtomicBool,
+    /// The next conversation taken is dropped, as AIPerf drops the draw a phase made
+    /// before it ended.
+    drop_next: AtomicBool,
 }
 
 impl OnDemand {
@@ -235,7 +238,13 @@ impl OnDemand {
             room: Condvar::new(),
             closed: AtomicBool::new(false),
             ready: AtomicBool::new(false),
+            drop_next: AtomicBool::new(false),
         }
+    }
+
+    /// Drops the next conversation a session would take (see `drop_next`).
+    pub fn drop_next(&self) {
+        self.drop_next.store(true, Ordering::SeqCst);
     }
 
     /// Blocks until the queue holds `count` conversations (or every one of a smaller
@@ -267,6 +276,9 @@ impl OnDemand {
         let mut waited_from = None;
         loop {
             if let Some(entry) = self.pop() {
+                if self.drop_next.swap(false, Ordering::SeqCst) {
+                    continue;
+                }
                 if let Some(from) = waited_from {
                     shared.preparation.count_wait(&shared.clock, from);
                 }

@@ -586,6 +586,8 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         fixed_schedule: mode == "fixed_schedule",
         credits: (0..phase_count).map(|_| AtomicU64::new(0)).collect(),
         sessions: (0..phase_count).map(|_| AtomicU64::new(0)).collect(),
+        drawn_sessions: (0..phase_count).map(|_| AtomicU64::new(0)).collect(),
+        last_credit_opened: (0..phase_count).map(|_| AtomicBool::new(false)).collect(),
         session_bodies,
         phase_start_ns: phase_starts.clone(),
         first_profiling_send: first_profiling_send.clone(),

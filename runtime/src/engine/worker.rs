@@ -70,6 +70,11 @@ pub(crate) struct Shared {
     pub credits: Vec<AtomicU64>,
     /// Sessions started so far, per phase.
     pub sessions: Vec<AtomicU64>,
+    /// Per phase: sessions the worker loops opened with a conversation they drew (not
+    /// one a timing strategy scheduled), and whether the phase's last credit opened one.
+    /// Together they tell where the next phase's draws start (see [`start_barrier`]).
+    pub drawn_sessions: Vec<AtomicU64>,
+    pub last_credit_opened: Vec<AtomicBool>,
     /// Set when the endpoint sends a session's history (chat) and some conversation has
     /// several turns: those turns' bodies are built when they are sent.
     pub session_bodies: Option<SessionBodies>,
@@ -602,6 +607,12 @@ async fn run_phase<P: PluginSet>(
         if plan.count.is_some_and(|c| credit >= c) {
             break;
         }
+        if session.is_none() {
+            shared.drawn_sessions[phase_idx].fetch_add(1, Ordering::Relaxed);
+            if plan.count == Some(credit + 1) {
+                shared.last_credit_opened[phase_idx].store(true, Ordering::Relaxed);
+            }
+        }
         let (conversation, turn, turns, entry) = match (session, &shared.on_demand) {
             (Some((conversation, turn, turns, _)), _) => (conversation, turn, turns, None),
             // Composed on demand, the conversations come in the order of their draws.
@@ -678,10 +689,31 @@ async fn run_phase<P: PluginSet>(
 /// shares that zero (a trace split over workers keeps its exact instants).
 fn start_barrier(shared: &Shared, phase_idx: usize) {
     if shared.barrier.wait().is_leader() {
+        if phase_idx > 0 && draw_was_dropped(shared, phase_idx - 1) {
+            match &shared.on_demand {
+                Some(on_demand) => on_demand.drop_next(),
+                None => {
+                    shared.next_conversation.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        }
         let start = shared.clock.now() + 1_000_000;
         shared.phase_start_ns[phase_idx].store(start, Ordering::SeqCst);
     }
     shared.barrier.wait();
+}
+
+/// Whether AIPerf 0.13 would have drawn one more conversation in phase `phase_idx` than
+/// it sent, so that the next phase's draws start one further on. Its issuing loop draws a
+/// new session's conversation as soon as the one before is sent, unless that one's credit
+/// was the phase's last: a phase that drew sessions and then ended on a later turn (every
+/// multi-turn phase bounded by a count), on its duration or on its session limit drops
+/// that draw. Checked against AIPerf after warmups of 2 and 3 requests of two-turn
+/// conversations (concurrency and rate) and of a duration; a count of single-turn
+/// requests drops nothing.
+fn draw_was_dropped(shared: &Shared, phase_idx: usize) -> bool {
+    shared.drawn_sessions[phase_idx].load(Ordering::SeqCst) > 0
+        && !shared.last_credit_opened[phase_idx].load(Ordering::SeqCst)
 }
 
 /// What ends a phase's issuing on every worker.

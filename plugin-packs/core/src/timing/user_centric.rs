@@ -271,11 +271,11 @@ impl Plan {
 }
 
 impl TimingStrategyProtocol for UserCentricStrategy {
-    /// AIPerf's users start one conversation further still: its warmup loop draws the
-    /// next session before it learns the phase is over, and drops it (after one warmup
-    /// session its users take conversations 2, 3, ...; after three, 4, 5, ...).
+    /// The engine's count includes the draw AIPerf's warmup loop makes before it learns
+    /// the phase is over, and drops (after one warmup session its users take
+    /// conversations 2, 3, ...; after three, 4, 5, ...).
     fn after_draws(&mut self, drawn: u64) {
-        self.first = if drawn > 0 { drawn + 1 } else { 0 };
+        self.first = drawn;
     }
 
     fn prepare(
@@ -449,9 +449,9 @@ mod tests {
         let taken: Vec<usize> = users.iter().map(|u| u.conversation).collect();
         assert_eq!(taken, [2, 3, 4]);
         let mut strategy = UserCentricStrategy::new(10.0, 3).expect("valid");
-        // One warmup session, and the one AIPerf's warmup drew and dropped: the users
-        // start at conversation 2, as AIPerf's do.
-        strategy.after_draws(1);
+        // One warmup session, and the one AIPerf's warmup drew and dropped (counted by
+        // the engine): the users start at conversation 2, as AIPerf's do.
+        strategy.after_draws(2);
         assert_eq!(strategy.first, 2);
         let conversations: Vec<Conversation> = (0..5)
             .map(|i| Conversation {
