@@ -32,9 +32,12 @@ pub struct Inputs {
 pub struct Session {
     /// The categories file that was read.
     pub categories_path: PathBuf,
-    /// The categories, when they loaded without errors.
+    /// The categories, when they loaded without errors (with
+    /// [`LoadOptions::keep_valid`], those without errors, unless the file failed as a whole).
     pub categories: Option<CategoriesManifest>,
-    /// Packs whose manifests loaded without errors, in registration order.
+    /// Packs whose manifests loaded without errors, in registration order (with
+    /// [`LoadOptions::keep_valid`], every pack with the entries that have no errors, unless
+    /// its manifest failed as a whole).
     pub packs: Vec<(PackInfo, PluginsManifest)>,
     /// Every pack that was found, loaded or not (for reports).
     pub found_packs: Vec<PackInfo>,

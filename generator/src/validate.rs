@@ -119,7 +119,12 @@ pub fn validate(options: &ValidateOptions) -> Result<Report, UsageError> {
         categories: categories.pop(),
         packs,
         pack_paths: options.pack_paths.clone(),
-        options: LoadOptions::any_language(),
+        // One bad entry must not hide the problems of the others: they still get the class
+        // checks and conflict resolution. Nothing is generated from this session.
+        options: LoadOptions {
+            keep_valid: true,
+            ..LoadOptions::any_language()
+        },
     };
     let session = Session::load(&inputs);
     let mut diagnostics = session.diagnostics.clone();

@@ -295,6 +295,39 @@ module on the way and any re-export `pub`";
     assert!(!out.exists(), "{} was written", out.display());
 }
 
+/// `validate` loads the entries of a manifest that have no errors, to check them too;
+/// `build` must still refuse the manifest, not generate a binary without the entry that
+/// failed.
+#[test]
+fn build_refuses_a_manifest_with_one_bad_entry() {
+    let pack = fixture("invalid/check-class-partial-manifest");
+    let out = std::env::temp_dir().join(format!("aiperf-gen-partial-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let crate_dir = out.join("crate");
+    let (code, stdout, stderr) = run(&[
+        "aiperf-gen",
+        "build",
+        "--plugins",
+        &format!("core,{pack}"),
+        "--out",
+        &out.join("bin").to_string_lossy(),
+        "--emit-crate",
+        &crate_dir.to_string_lossy(),
+        "--no-build",
+    ]);
+    assert_eq!((code, stdout.as_str()), (1, ""), "{stderr}");
+    assert!(
+        stderr.contains("error[E0201]: invalid class path `not a path`: unexpected space"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.ends_with("\n\nerror: the manifests have errors; nothing was generated\n"),
+        "{stderr}"
+    );
+    assert!(!out.exists(), "{} was written", out.display());
+    assert!(aiperf_gen::build::plan(&["core".to_owned(), pack], &[]).is_err());
+}
+
 /// A warning from the manifests is shown once by `build`, which then goes on.
 #[test]
 fn build_shows_each_warning_once() {

@@ -233,6 +233,41 @@ impl Rng {
     }
 }
 
+/// A partial load keeps no entry that an error is at or under, nor one in a category that
+/// has an error of its own (told by the YAML paths of the diagnostics, independently of
+/// how the loader tracks them). Names that a YAML path would quote are not checked.
+fn assert_only_sound_entries_kept(
+    kept: Option<&aiperf_gen::manifest::PluginsManifest>,
+    diagnostics: &[aiperf_gen::manifest::Diagnostic],
+) {
+    let plain = |s: &str| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
+    };
+    let errors: Vec<&str> = diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| d.yaml_path.as_str())
+        .collect();
+    for (category, entries) in kept.map(|m| m.categories.iter()).into_iter().flatten() {
+        let at_category = format!("damaged:{category}");
+        assert!(
+            !plain(category) || !errors.contains(&at_category.as_str()),
+            "{at_category} kept: {}",
+            render(diagnostics)
+        );
+        for (name, _) in entries.iter().filter(|(n, _)| plain(n) && plain(category)) {
+            let entry = format!("{at_category}.{name}");
+            let hit = errors.iter().find(|p| {
+                p.strip_prefix(entry.as_str())
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+            });
+            assert!(hit.is_none(), "{entry} kept: {}", render(diagnostics));
+        }
+    }
+}
+
 #[test]
 fn randomly_damaged_manifests_only_ever_produce_diagnostics() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -240,6 +275,13 @@ fn randomly_damaged_manifests_only_ever_produce_diagnostics() {
     assert!(d.is_empty(), "{}", render(&d));
     let categories = categories.expect("categories");
     let loader = PluginsLoader::new(&categories, LoadOptions::any_language());
+    let partial = PluginsLoader::new(
+        &categories,
+        LoadOptions {
+            keep_valid: true,
+            ..LoadOptions::any_language()
+        },
+    );
     let original =
         std::fs::read(root.join("tests/fixtures/aiperf-0.13.0/plugins.yaml")).expect("fixture");
     // The first 300 lines hold every shape the file has (services, endpoints, metadata).
@@ -277,16 +319,25 @@ fn randomly_damaged_manifests_only_ever_produce_diagnostics() {
             }
         }
         let path = Path::new("damaged.yaml");
-        let result = decode_source(bytes, path, &YamlLimits::default())
-            .map(|text| loader.load_str(&text, path, "damaged"));
+        let result = decode_source(bytes, path, &YamlLimits::default()).map(|text| {
+            (
+                loader.load_str(&text, path, "damaged"),
+                partial.load_str(&text, path, "damaged"),
+            )
+        });
         match result {
             Err(d) => {
                 assert!(d.is_error());
                 outcomes[1] += 1;
             }
-            Ok((manifest, diagnostics)) => {
+            Ok(((manifest, diagnostics), (kept, kept_diagnostics))) => {
                 let failed = aiperf_gen::manifest::has_errors(&diagnostics);
                 assert_eq!(manifest.is_none(), failed, "{}", render(&diagnostics));
+                assert_eq!(kept_diagnostics, diagnostics);
+                if !failed {
+                    assert_eq!(kept, manifest);
+                }
+                assert_only_sound_entries_kept(kept.as_ref(), &diagnostics);
                 // Every diagnostic renders, positions included.
                 let _ = render(&diagnostics);
                 outcomes[usize::from(failed)] += 1;

@@ -8,10 +8,11 @@ use std::path::{Path, PathBuf};
 use aiperf_gen::manifest::diagnostic::codes;
 use aiperf_gen::manifest::yaml::{decode_source, parse_yaml, YamlLimits};
 use aiperf_gen::manifest::{
-    categories_schema, check_shape, discover_packs, find_pack, load_categories, load_plugins,
-    load_plugins_str, pack_search_paths_with_env, plugins_schema, read_pack, render, resolve,
-    CategoriesManifest, ClassPath, ClassPathErrorKind, ClassPathStyle, Diagnostic, EntryStatus,
-    LoadOptions, OverrideReason, PackInfo, PluginsLoader, PluginsManifest, Severity,
+    categories_schema, check_shape, discover_packs, find_pack, load_categories,
+    load_categories_str_with, load_plugins, load_plugins_str, pack_search_paths_with_env,
+    plugins_schema, read_pack, render, resolve, CategoriesManifest, ClassPath, ClassPathErrorKind,
+    ClassPathStyle, Diagnostic, EntryStatus, LoadOptions, OverrideReason, PackInfo, PluginsLoader,
+    PluginsManifest, Severity,
 };
 
 fn repo_file(relative: &str) -> PathBuf {
@@ -649,6 +650,149 @@ fn missing_required_metadata_key_points_at_the_metadata_key() {
 4 |     metadata:
   |     ^"
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// Partial loads (`LoadOptions::keep_valid`), for reports
+
+fn keep_valid() -> LoadOptions {
+    LoadOptions {
+        keep_valid: true,
+        ..LoadOptions::any_language()
+    }
+}
+
+/// Entry and category names of a plugins manifest, in file order.
+fn entry_names(manifest: &PluginsManifest) -> Vec<String> {
+    manifest
+        .categories
+        .iter()
+        .flat_map(|(category, entries)| entries.keys().map(move |n| format!("{category}.{n}")))
+        .collect()
+}
+
+/// Each kind of error leaves out only what it is in: a YAML problem (a tag, a repeated
+/// key) or a schema or class path error its entry, an error on a category's own value the
+/// category. The diagnostics are those of a strict load, which loads nothing.
+#[test]
+fn a_partial_load_leaves_out_only_the_parts_with_errors() {
+    let text = format!(
+        "schema_version: \"1.0\"
+ui:
+  loud:
+    class: acme::ui:Loud
+  quiet:
+    class: not a path
+  tagged:
+    class: !!python/name acme.ui.Tagged
+  twice:
+    class: acme::ui:Twice
+  twice:
+    class: acme::ui:Again
+endpoint:
+  chat:
+    class: acme::chat:Chat
+    metadata: {CHAT_METADATA}
+  bare:
+    class: acme::chat:Bare
+arrival_pattern: 3
+url_selection_strategy:
+  first:
+    class: acme::sel:First
+"
+    );
+    let path = Path::new("acme/plugins.yaml");
+    let categories = categories();
+    let strict = PluginsLoader::new(&categories, LoadOptions::any_language());
+    let (none, strict_diagnostics) = strict.load_str(&text, path, "acme");
+    assert!(none.is_none());
+    let partial = PluginsLoader::new(&categories, keep_valid());
+    let (manifest, diagnostics) = partial.load_str(&text, path, "acme");
+    assert_eq!(diagnostics, strict_diagnostics);
+    assert_eq!(
+        only_codes(&diagnostics),
+        ["E0201", "E0009", "E0004", "E0103", "E0100"]
+    );
+    let manifest = manifest.expect("the entries without errors load");
+    assert_eq!(
+        entry_names(&manifest),
+        ["ui.loud", "endpoint.chat", "url_selection_strategy.first"]
+    );
+    assert!(manifest.categories.get("arrival_pattern").is_none());
+    let loud = manifest
+        .categories
+        .get("ui")
+        .and_then(|entries| entries.get("loud"))
+        .expect("ui.loud");
+    assert_eq!(loud.class_source.as_ref().map(|p| p.line), Some(4));
+}
+
+/// A problem with the document as a whole leaves nothing to load.
+#[test]
+fn a_partial_load_of_a_broken_document_loads_nothing() {
+    let categories = categories();
+    let partial = PluginsLoader::new(&categories, keep_valid());
+    let path = Path::new("acme/plugins.yaml");
+    for text in ["- ui\n- loud\n", "ui:\n  loud:\n    class: [unclosed\n"] {
+        let (manifest, diagnostics) = partial.load_str(text, path, "acme");
+        assert!(manifest.is_none(), "{text}");
+        assert!(aiperf_gen::manifest::has_errors(&diagnostics), "{text}");
+    }
+}
+
+/// A category left out for its errors is still one that `categories.yaml` defines: its
+/// plugins are not reported as in an unknown category (a category nowhere defined still
+/// is), and the plugins of the other categories are checked against them.
+#[test]
+fn a_partial_categories_file_keeps_its_sound_categories() {
+    let text = "schema_version: \"1.0\"
+broken:
+  protocol: not a path
+  enum: BrokenType
+  description: Malformed protocol.
+Bad-Name:
+  protocol: aiperf_runtime::protocols:UiProtocol
+  enum: BadType
+  description: Not snake_case.
+ui:
+  protocol: aiperf_runtime::protocols:UiProtocol
+  enum: UiType
+  description: User interfaces.
+";
+    let path = Path::new("categories.yaml");
+    let (none, strict) = load_categories_str_with(text, path, &LoadOptions::any_language());
+    assert!(none.is_none());
+    let (categories, diagnostics) = load_categories_str_with(text, path, &keep_valid());
+    assert_eq!(diagnostics, strict);
+    assert_eq!(only_codes(&diagnostics), ["E0201", "E0105"]);
+    let categories = categories.expect("the sound category loads");
+    let names: Vec<&str> = categories.categories.keys().collect();
+    assert_eq!(names, ["ui"]);
+    assert_eq!(categories.left_out, ["broken", "Bad-Name"]);
+    assert!(categories.is_left_out("bad_name"));
+
+    let plugins = "ui:\n  loud:\n    class: acme::ui:Loud\n    metadata: 3\n\
+                   broken:\n  odd:\n    class: acme::ui:Odd\n\
+                   nowhere:\n  lost:\n    class: acme::ui:Lost\n";
+    let loader = PluginsLoader::new(&categories, keep_valid());
+    let (manifest, diagnostics) = loader.load_str(plugins, Path::new("p.yaml"), "acme");
+    assert_eq!(
+        render(&diagnostics),
+        "p.yaml:4:15: error[E0100]: `ui.loud.metadata` must be a mapping or null, found a \
+         number (`3`)
+ --> acme:ui.loud.metadata
+  |
+4 |     metadata: 3
+  |               ^
+
+p.yaml:8:1: warning[W0101]: unknown category `nowhere`; categories.yaml does not define it
+ --> acme:nowhere
+  |
+8 | nowhere:
+  | ^"
+    );
+    let manifest = manifest.expect("the sound entries load");
+    assert_eq!(entry_names(&manifest), ["broken.odd", "nowhere.lost"]);
 }
 
 // ---------------------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 //! Order of checks: read (size, UTF-8) → YAML (syntax, keys, limits) → JSON Schema → checks
 //! the schema cannot express (class paths, names, typed metadata) → typed model. Every stage
 //! after YAML runs even when an earlier one found problems, so a single run lists them all;
-//! the model is returned only when there are no errors.
+//! the model is returned only when there are no errors, unless [`LoadOptions::keep_valid`]
+//! asks for the part without errors.
 //!
 //! Class paths are checked at one of two levels ([`ClassPathRule`]): the shape every
 //! manifest shares with AIPerf (`module:Name`, Python or Rust), or Rust paths, which code
@@ -50,6 +51,13 @@ pub struct LoadOptions {
     pub class_paths: ClassPathRule,
     /// Bounds on the YAML input.
     pub limits: YamlLimits,
+    /// Also return the model of a file that has errors, without the parts that have them: a
+    /// category of `categories.yaml`, or an entry of `plugins.yaml` (its whole category when
+    /// the error is on the category itself). What loads still gets the checks that need a
+    /// model (class checks, conflicts), so one run reports everything. A problem at the
+    /// root of the document still loads nothing. For reports only: code generation must
+    /// not run on a file with errors, and every part left out has its error reported.
+    pub keep_valid: bool,
 }
 
 impl LoadOptions {
@@ -148,6 +156,18 @@ impl<'a> Check<'a> {
         self.failed.iter().any(|f| is_at_or_under(f, pointer))
     }
 
+    /// Whether a partial load leaves out the part at `scope` (keys from the root). An error
+    /// counts against the part `depth` keys deep that holds it (a category of
+    /// `categories.yaml`, 1; an entry of `plugins.yaml`, 2), or, when it is higher up (a
+    /// category's own value, the root), against everything under its node.
+    fn faulted(&self, scope: &[&str], depth: usize) -> bool {
+        self.failed.iter().chain(&self.doc.faults).any(|pointer| {
+            let segments = pointer_segments(pointer);
+            let owner = &segments[..segments.len().min(depth)];
+            owner.len() <= scope.len() && owner.iter().zip(scope).all(|(a, b)| a == b)
+        })
+    }
+
     fn error(&self, code: &'static str, message: impl Into<String>) -> Diagnostic {
         Diagnostic::error(code, &self.doc.file, message)
     }
@@ -211,8 +231,8 @@ pub fn load_categories_str_with(
     }
     check_schema_version(&mut check);
     check_categories(&mut check);
-    let manifest = build_categories(&mut check);
-    finish(manifest, check.diagnostics)
+    let manifest = build_categories(&mut check, options.keep_valid);
+    finish(manifest, check.diagnostics, options.keep_valid)
 }
 
 /// Checks `plugins.yaml` files against one `categories.yaml`, compiling the plugins schema
@@ -283,7 +303,11 @@ impl<'c> PluginsLoader<'c> {
             // An empty document has no node to point at: point at its start.
             let pos = Some(super::yaml::Pos { line: 1, col: 1 });
             check.emit(d, "", pos);
-            return finish(Some(PluginsManifest::default()), check.diagnostics);
+            return finish(
+                Some(PluginsManifest::default()),
+                check.diagnostics,
+                self.options.keep_valid,
+            );
         }
         match &self.validator {
             Ok(validator) => validate_schema(
@@ -296,8 +320,8 @@ impl<'c> PluginsLoader<'c> {
         }
         check_schema_version(&mut check);
         check_plugins(&mut check, self.categories);
-        let manifest = build_plugins(&mut check);
-        finish(manifest, check.diagnostics)
+        let manifest = build_plugins(&mut check, self.options.keep_valid);
+        finish(manifest, check.diagnostics, self.options.keep_valid)
     }
 }
 
@@ -332,15 +356,18 @@ fn internal_error(check: &mut Check<'_>, error: &str) {
         format!("generated schema does not compile: {error}"),
     );
     check.diagnostics.push(d);
+    // Nothing was checked: no part of the file can be vouched for.
+    check.failed.push(String::new());
 }
 
 fn finish<T>(
     manifest: Option<T>,
     mut diagnostics: Vec<Diagnostic>,
+    keep_valid: bool,
 ) -> (Option<T>, Vec<Diagnostic>) {
     diagnostic::sort(&mut diagnostics);
     dedup(&mut diagnostics);
-    if diagnostic::has_errors(&diagnostics) {
+    if !keep_valid && diagnostic::has_errors(&diagnostics) {
         (None, diagnostics)
     } else {
         (manifest, diagnostics)
@@ -912,7 +939,9 @@ fn check_plugins(check: &mut Check<'_>, categories: &CategoriesManifest) {
             seen_categories.insert(normalize_name(&category), category.clone());
         }
         let spec = categories.get(&category).map(|(_, spec)| spec);
-        if spec.is_none() {
+        // A category left out for its errors is defined; calling it unknown would send
+        // the reader looking for a typo.
+        if spec.is_none() && !categories.is_left_out(&category) {
             let d = check
                 .warning(
                     codes::UNKNOWN_CATEGORY,
@@ -1045,14 +1074,25 @@ fn name_collision(
 // ---------------------------------------------------------------------------------------
 // Typed model
 
-fn build_categories(check: &mut Check<'_>) -> Option<CategoriesManifest> {
-    if diagnostic::has_errors(&check.diagnostics) {
+/// How deep the parts are that a partial load of `categories.yaml` leaves out: categories.
+const CATEGORY_DEPTH: usize = 1;
+/// How deep the parts are that a partial load of `plugins.yaml` leaves out: entries.
+const ENTRY_DEPTH: usize = 2;
+
+fn build_categories(check: &mut Check<'_>, keep_valid: bool) -> Option<CategoriesManifest> {
+    let errors = diagnostic::has_errors(&check.diagnostics);
+    if (errors && !keep_valid) || check.faulted(&[], CATEGORY_DEPTH) {
         return None;
     }
     let doc = check.doc;
     let mut categories = OrderedMap::new();
+    let mut left_out = Vec::new();
     for name in ordered_keys(doc, "") {
         if name == "schema_version" {
+            continue;
+        }
+        if check.faulted(&[&name], CATEGORY_DEPTH) {
+            left_out.push(name);
             continue;
         }
         let pointer = format!("/{}", escape_pointer_segment(&name));
@@ -1066,6 +1106,7 @@ fn build_categories(check: &mut Check<'_>) -> Option<CategoriesManifest> {
             Err(e) => {
                 let d = check.error(codes::SCHEMA, format!("{}: {e}", check.shown(&pointer)));
                 check.at_node(d, &pointer);
+                left_out.push(name);
             }
         }
     }
@@ -1073,22 +1114,27 @@ fn build_categories(check: &mut Check<'_>) -> Option<CategoriesManifest> {
         schema_version: schema_version(doc),
         categories,
         path: Some(doc.file.clone()),
+        left_out,
     })
 }
 
-fn build_plugins(check: &mut Check<'_>) -> Option<PluginsManifest> {
-    if diagnostic::has_errors(&check.diagnostics) {
+fn build_plugins(check: &mut Check<'_>, keep_valid: bool) -> Option<PluginsManifest> {
+    let errors = diagnostic::has_errors(&check.diagnostics);
+    if (errors && !keep_valid) || check.faulted(&[], ENTRY_DEPTH) {
         return None;
     }
     let doc = check.doc;
     let mut categories = OrderedMap::new();
     for category in ordered_keys(doc, "") {
-        if category == "schema_version" {
+        if category == "schema_version" || check.faulted(&[&category], ENTRY_DEPTH) {
             continue;
         }
         let category_pointer = format!("/{}", escape_pointer_segment(&category));
         let mut entries = OrderedMap::new();
         for name in ordered_keys(doc, &category_pointer) {
+            if check.faulted(&[&category, &name], ENTRY_DEPTH) {
+                continue;
+            }
             let pointer = format!("{category_pointer}/{}", escape_pointer_segment(&name));
             let value = doc.value.pointer(&pointer).cloned().unwrap_or(Value::Null);
             match serde_json::from_value::<PluginSpec>(value) {

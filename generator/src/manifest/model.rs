@@ -212,6 +212,11 @@ pub struct CategoriesManifest {
     #[serde(skip)]
     #[schemars(skip)]
     pub path: Option<std::path::PathBuf>,
+    /// Categories the file defines that a partial load left out for their errors
+    /// ([`LoadOptions::keep_valid`](super::LoadOptions::keep_valid)); empty otherwise.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub left_out: Vec<String>,
 }
 
 impl CategoriesManifest {
@@ -222,6 +227,13 @@ impl CategoriesManifest {
         self.categories
             .iter()
             .find(|(k, _)| normalize_name(k) == wanted)
+    }
+
+    /// Whether the file defines `name` (compared as in [`Self::get`]) but it was left out
+    /// for its errors.
+    pub fn is_left_out(&self, name: &str) -> bool {
+        let wanted = normalize_name(name);
+        self.left_out.iter().any(|k| normalize_name(k) == wanted)
     }
 }
 

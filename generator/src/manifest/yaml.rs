@@ -117,6 +117,9 @@ pub struct YamlDocument {
     /// Mappings that lost a key to a YAML diagnostic (merge key, non-string key); "missing
     /// key" errors on them may be consequences.
     pub(crate) incomplete: Vec<String>,
+    /// Where each YAML diagnostic is (the node, or the mapping that lost a key), so that a
+    /// partial load leaves out what it is in rather than the whole file.
+    pub(crate) faults: Vec<String>,
 }
 
 impl YamlDocument {
@@ -307,6 +310,7 @@ pub fn parse_yaml(
     let spans = std::mem::take(&mut builder.spans);
     let rejected = std::mem::take(&mut builder.rejected);
     let incomplete = std::mem::take(&mut builder.incomplete);
+    let faults = std::mem::take(&mut builder.faults);
     drop(builder);
     let doc = YamlDocument {
         file: file.to_owned(),
@@ -315,6 +319,7 @@ pub fn parse_yaml(
         lines,
         rejected,
         incomplete,
+        faults,
     };
     (Some(doc), diagnostics)
 }
@@ -402,6 +407,7 @@ struct Builder<'a> {
     diagnostics: Vec<Diagnostic>,
     rejected: Vec<String>,
     incomplete: Vec<String>,
+    faults: Vec<String>,
     documents: usize,
     total_nodes: usize,
     alias_nodes: usize,
@@ -420,6 +426,7 @@ impl<'a> Builder<'a> {
             diagnostics: Vec::new(),
             rejected: Vec::new(),
             incomplete: Vec::new(),
+            faults: Vec::new(),
             documents: 0,
             total_nodes: 0,
             alias_nodes: 0,
@@ -553,6 +560,15 @@ impl<'a> Builder<'a> {
         self.stack.last().and_then(|f| f.loc.clone())
     }
 
+    /// Reports a problem that does not stop parsing, and where it is. Without a location
+    /// the node is inside a subtree already dropped for a problem recorded where it starts.
+    fn soft(&mut self, d: Diagnostic, at: Option<&Loc>) {
+        self.diagnostics.push(d);
+        if let Some(l) = at {
+            self.faults.push(l.pointer.clone());
+        }
+    }
+
     fn record(&mut self, loc: Option<&Loc>, pos: Pos) {
         if let Some(loc) = loc {
             self.spans.positions.insert(loc.pointer.clone(), pos);
@@ -683,7 +699,7 @@ impl<'a> Builder<'a> {
         };
         let next = match rejection {
             Some(d) => {
-                self.diagnostics.push(d);
+                self.soft(d, loc.as_ref());
                 if let Some(l) = loc {
                     self.incomplete.push(l.pointer);
                 }
@@ -713,7 +729,7 @@ impl<'a> Builder<'a> {
             let d = self
                 .err(codes::DUPLICATE_KEY, message, pos, loc.as_ref())
                 .with_help("remove one of the two entries; YAML mappings cannot repeat a key");
-            self.diagnostics.push(d);
+            self.soft(d, loc.as_ref());
             return Slot::Discard;
         }
         seen.insert(key.clone(), pos);
@@ -751,7 +767,7 @@ impl<'a> Builder<'a> {
                 pos,
                 loc.as_ref(),
             );
-            self.diagnostics.push(d);
+            self.soft(d, loc.as_ref());
             return self.placeholder(target, pos);
         };
         let (nodes, height) = (anchor.nodes, anchor.height);
@@ -770,7 +786,7 @@ impl<'a> Builder<'a> {
                             pos,
                             loc.as_ref(),
                         );
-                        self.diagnostics.push(d);
+                        self.soft(d, loc.as_ref());
                         if let Some(l) = loc {
                             self.incomplete.push(l.pointer);
                         }
@@ -899,7 +915,7 @@ impl<'a> Builder<'a> {
         let d = self
             .err(codes::UNSUPPORTED_VALUE, message, pos, loc)
             .with_help(help);
-        self.diagnostics.push(d);
+        self.soft(d, loc);
         if let Some(l) = loc {
             self.rejected.push(l.pointer.clone());
         }
@@ -915,7 +931,7 @@ impl<'a> Builder<'a> {
                 loc,
             )
             .with_help("manifests use plain YAML values; remove the tag");
-        self.diagnostics.push(d);
+        self.soft(d, loc);
         if let Some(l) = loc {
             self.rejected.push(l.pointer.clone());
         }
