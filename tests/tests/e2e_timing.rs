@@ -472,6 +472,74 @@ fn user_centric_users_share_the_rate() {
     let _ = std::fs::remove_dir_all(&inputs);
 }
 
+/// After a warmup, the profiling phase's sessions start where AIPerf 0.13's do: one
+/// conversation past the warmup's when the warmup ended on a later turn (its issuing loop
+/// drew the next session and dropped it), right after them when it ended on a first
+/// turn. The first profiling conversations are those of AIPerf's own runs of these flags.
+#[test]
+fn profiling_sessions_start_where_aiperfs_do_after_a_warmup() {
+    let mock = Mock::start(&["--ttft-ms", "1", "--output-tokens", "2"]);
+    let cases: [(&str, &[&str], &str); 3] = [
+        (
+            "two-turn-concurrency",
+            &[
+                "--concurrency",
+                "1",
+                "--session-turns-mean",
+                "2",
+                "--request-count",
+                "8",
+            ],
+            "session_000003",
+        ),
+        (
+            "two-turn-rate",
+            &[
+                "--request-rate",
+                "40",
+                "--session-turns-mean",
+                "2",
+                "--request-count",
+                "8",
+            ],
+            "session_000003",
+        ),
+        (
+            "single-turn-rate",
+            &["--request-rate", "40", "--request-count", "6"],
+            "session_000002",
+        ),
+    ];
+    for (name, flags, expected) in cases {
+        let dir = run_dir(&format!("warmup-boundary-{name}"));
+        let warmup = if flags.contains(&"--session-turns-mean") {
+            "4"
+        } else {
+            "2"
+        };
+        let mut args = flags.to_vec();
+        args.extend(["--warmup-request-count", warmup, "--random-seed", "2"]);
+        profile(&mock, &dir, &args);
+        let records = read_records(&dir);
+        let first_sent = |phase: &str| {
+            records
+                .iter()
+                .map(|r| &r["metadata"])
+                .filter(|m| m["benchmark_phase"] == phase)
+                .min_by_key(|m| m["credit_issued_ns"].as_u64())
+                .and_then(|m| m["conversation_id"].as_str())
+                .map(str::to_owned)
+        };
+        assert_eq!(
+            first_sent("warmup").as_deref(),
+            Some("session_000000"),
+            "{name}"
+        );
+        assert_eq!(first_sent("profiling").as_deref(), Some(expected), "{name}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
 /// A user-centric run's warmup is a concurrency phase (one slot), as AIPerf's, and the
 /// users then take the conversations after the warmup's, where AIPerf's do: none of the
 /// warmup's prompts opens the profiling phase.
