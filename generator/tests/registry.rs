@@ -361,7 +361,7 @@ fn core_endpoints_carry_aiperfs_metadata() {
     let core = Registry::load(&[&core_pack.to_string_lossy()]).expect("core pack loads");
     let aiperf = aiperf_manifests();
     let names = names(&core, "endpoint");
-    assert_eq!(names.len(), 13, "{names:?}");
+    assert_eq!(names.len(), 15, "{names:?}");
     for name in &names {
         assert_eq!(
             core.get_metadata("endpoint", name).unwrap(),

@@ -222,8 +222,9 @@ pub struct ProfileConfig {
     pub prompt_prefix_user_context_length: Option<u32>,
 
     /// A system prompt, sent verbatim as a `system` message before every request's
-    /// messages (endpoints with a system role: chat, chat_embeddings). Works with file
-    /// datasets too. Its tokens add to `--isl`.
+    /// messages (endpoints with a system role: chat, chat_embeddings; `instructions` for
+    /// responses, `system` for messages). Works with file datasets too. Its tokens add to
+    /// `--isl`.
     #[arg(long)]
     pub system_prompt: Option<String>,
 

@@ -57,15 +57,22 @@ pub fn request_headers(
 ) -> Result<Vec<(String, String)>, PluginError> {
     let mut headers = parse_headers(args)?;
     if let Some(key) = api_key {
-        if key.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
-            return Err(PluginError::Config(
-                "--api-key has a line break or NUL in it".into(),
-            ));
-        }
+        check_api_key(key)?;
         headers.retain(|(name, _)| !name.eq_ignore_ascii_case("authorization"));
         headers.push(("Authorization".to_owned(), format!("Bearer {key}")));
     }
     Ok(headers)
+}
+
+/// Refuses an `--api-key` that would corrupt the request head it is sent in (the error
+/// does not echo it).
+pub fn check_api_key(key: &str) -> Result<(), PluginError> {
+    if key.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
+        return Err(PluginError::Config(
+            "--api-key has a line break or NUL in it".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Rejects what would corrupt the request head: a CR or LF would let a value start a

@@ -277,6 +277,19 @@ pub trait EndpointProtocol {
         &self,
         chunk: &crate::record::ResponseChunk,
     ) -> Result<Option<crate::record::ParsedResponse>, crate::record::ErrorDetails>;
+    /// Reads every response unit of a finished request, in order, pushing one result per
+    /// unit onto `out`: what the record's metrics and a session's next turn are made of.
+    /// The default reads each unit alone with [`parse_response`](Self::parse_response);
+    /// an API whose units depend on each other overrides it (the Responses API repeats a
+    /// streamed text in a closing event, the Messages API splits its usage over two
+    /// events), as AIPerf's endpoints override `extract_response_data`.
+    fn parse_responses(
+        &self,
+        chunks: &[crate::record::ResponseChunk],
+        out: &mut Vec<Result<Option<crate::record::ParsedResponse>, crate::record::ErrorDetails>>,
+    ) {
+        out.extend(chunks.iter().map(|chunk| self.parse_response(chunk)));
+    }
     /// Job APIs only (metadata `requires_polling`): called by the worker after each
     /// exchange of a request whose transport outcome is still open, with the record so
     /// far and the number of follow-ups already sent. May peek at the last response.

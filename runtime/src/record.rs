@@ -377,6 +377,10 @@ pub enum ResponseData {
     /// Nothing a user would see (role prelude, finish marker, usage-only chunk, `[DONE]`).
     Empty,
     Text(String),
+    /// The closing event of a text the stream already carried in pieces (the Responses
+    /// API's `response.output_text.done` after its deltas): content, since AIPerf times
+    /// the end of the output by it, but no text of its own, so nothing is counted twice.
+    TextEnd,
     /// Reasoning text, with any visible content of the same chunk.
     Reasoning {
         content: String,
@@ -410,7 +414,8 @@ impl ResponseData {
             ResponseData::Reasoning { content, reasoning } => {
                 !content.is_empty() || !reasoning.is_empty()
             }
-            ResponseData::Embeddings { .. }
+            ResponseData::TextEnd
+            | ResponseData::Embeddings { .. }
             | ResponseData::Rankings { .. }
             | ResponseData::Images { .. }
             | ResponseData::Videos { .. } => true,

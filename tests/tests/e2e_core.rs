@@ -155,9 +155,10 @@ fn unknown_endpoint_is_refused_with_a_suggestion() {
     );
     assert!(
         stderr.contains(
-            "[possible values: chat, completions, embeddings, chat_embeddings, \
-             nim_embeddings, nim_rankings, cohere_rankings, hf_tei_rankings, \
-             huggingface_generate, image_generation, video_generation, solido_rag, template]"
+            "[possible values: chat, completions, responses, messages, embeddings, \
+             chat_embeddings, nim_embeddings, nim_rankings, cohere_rankings, \
+             hf_tei_rankings, huggingface_generate, image_generation, video_generation, \
+             solido_rag, template]"
         ),
         "{stderr}"
     );

@@ -338,6 +338,461 @@ fn chat_sends_images_and_audio_as_content_parts() {
     }
 }
 
+// ----------------------------------------------------------- responses and messages
+
+/// The settings both APIs' streaming runs share: 16 tokens of which 4 are reasoning, the
+/// first at 40 ms, then one every 4 ms.
+const ITEMS_MOCK: [&str; 8] = [
+    "--ttft-ms",
+    "40",
+    "--itl-ms",
+    "4",
+    "--output-tokens",
+    "16",
+    "--reasoning-tokens",
+    "4",
+];
+
+fn items_args<'a>(endpoint: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "--endpoint-type",
+        endpoint,
+        "--isl",
+        "32",
+        "--osl",
+        "16",
+        "--concurrency",
+        "2",
+        "--request-count",
+        "8",
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
+/// What a streamed run against [`ITEMS_MOCK`] must show, counted by the client: every
+/// request, 16 tokens of which 4 reasoning, the mock's TTFT and ITL.
+fn assert_streamed_items(run: &Run) {
+    run.assert_no_errors();
+    assert_eq!(run.stat("request_count", "avg"), 8.0);
+    assert_eq!(run.records().len(), 8);
+    assert_eq!(run.stat("input_sequence_length", "avg"), 32.0);
+    for field in ["min", "max"] {
+        assert_eq!(
+            run.stat("output_sequence_length", field),
+            16.0,
+            "OSL {field}"
+        );
+    }
+    assert_eq!(run.stat("reasoning_token_count", "avg"), 4.0);
+    assert_eq!(run.stat("output_token_count", "avg"), 12.0);
+    assert!(run.stat("time_to_first_token", "min") >= 40.0);
+    let ttft = run.stat("time_to_first_token", "p50");
+    assert!(
+        (ttft - 40.0).abs() <= 2.0,
+        "TTFT p50 {ttft} ms, expected 40 ± 2"
+    );
+    let itl = run.stat("inter_token_latency", "p50");
+    assert!(
+        (itl - 4.0).abs() <= 0.5,
+        "ITL p50 {itl} ms, expected 4 ± 0.5"
+    );
+    // The first answer token comes after the 4 reasoning ones.
+    let ttfo = run.stat("time_to_first_output_token", "p50");
+    assert!(
+        (ttfo - 56.0).abs() <= 2.0,
+        "TTFO p50 {ttfo} ms, expected 56 ± 2"
+    );
+    assert!(run.stat("request_latency", "min") >= 40.0 + 15.0 * 4.0);
+    let titles = run.titles();
+    assert!(
+        titles.contains(&"NVIDIA AIPerf | LLM Metrics"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn responses_stream_text_and_reasoning() {
+    let mock = Mock::start(&ITEMS_MOCK);
+    let client = profile(
+        &mock,
+        "responses-stream",
+        &items_args("responses", &["--streaming"]),
+    );
+    assert_streamed_items(&client);
+    // The server's usage, read from `response.completed` (reasoning from
+    // `output_tokens_details`): the mock counts the prompt's 32 words.
+    assert_eq!(client.stat("usage_prompt_tokens", "avg"), 32.0);
+    assert_eq!(client.stat("usage_completion_tokens", "avg"), 16.0);
+    assert_eq!(client.stat("usage_reasoning_tokens", "avg"), 4.0);
+    assert_eq!(client.stat("usage_total_tokens", "avg"), 48.0);
+    for payload in client.payloads() {
+        let keys: Vec<&String> = payload.as_object().expect("object").keys().collect();
+        assert_eq!(
+            keys,
+            ["input", "max_output_tokens", "model", "stream"],
+            "{payload}"
+        );
+        assert_eq!(payload["stream"], true);
+        assert_eq!(payload["max_output_tokens"], 16);
+        let items = payload["input"].as_array().expect("items");
+        assert_eq!(items.len(), 1, "{payload}");
+        assert_eq!(items[0]["type"], "message");
+        assert_eq!(items[0]["role"], "user");
+        assert!(items[0]["content"].is_string(), "{payload}");
+    }
+
+    // Counted from the server's usage, which the body now asks for.
+    let server = profile(
+        &mock,
+        "responses-stream-server",
+        &items_args("responses", &["--streaming", "--use-server-token-count"]),
+    );
+    server.assert_no_errors();
+    assert_eq!(server.stat("input_sequence_length", "avg"), 32.0);
+    assert_eq!(server.stat("output_sequence_length", "avg"), 16.0);
+    assert_eq!(server.stat("reasoning_token_count", "avg"), 4.0);
+    assert_eq!(server.stat("output_token_count", "avg"), 12.0);
+    for payload in server.payloads() {
+        assert_eq!(
+            payload["stream_options"],
+            serde_json::json!({"include_usage": true})
+        );
+    }
+}
+
+#[test]
+fn responses_answer_whole() {
+    let mock = Mock::start(&ITEMS_MOCK);
+    let run = profile(&mock, "responses-whole", &items_args("responses", &[]));
+    run.assert_no_errors();
+    assert_eq!(run.stat("request_count", "avg"), 8.0);
+    assert_eq!(run.records().len(), 8);
+    // Reasoning from the reasoning item's summary, text from the message item.
+    assert_eq!(run.stat("output_sequence_length", "avg"), 16.0);
+    assert_eq!(run.stat("reasoning_token_count", "avg"), 4.0);
+    assert_eq!(run.stat("input_sequence_length", "avg"), 32.0);
+    assert_eq!(run.stat("usage_completion_tokens", "avg"), 16.0);
+    assert!(run.stat("request_latency", "min") >= 40.0 + 15.0 * 4.0);
+    assert!(!run.has("time_to_first_token"));
+    for payload in run.payloads() {
+        assert_eq!(payload["stream"], false);
+    }
+}
+
+#[test]
+fn messages_stream_thinking_and_text() {
+    let mock = Mock::start(&ITEMS_MOCK);
+    let client = profile(
+        &mock,
+        "messages-stream",
+        &items_args("messages", &["--streaming"]),
+    );
+    assert_streamed_items(&client);
+    // `message_start` has the input count and `message_delta` only the output one: the
+    // record keeps both.
+    assert_eq!(client.stat("usage_prompt_tokens", "avg"), 32.0);
+    assert_eq!(client.stat("usage_completion_tokens", "avg"), 16.0);
+    assert!(!client.has("usage_reasoning_tokens"));
+    for payload in client.payloads() {
+        let keys: Vec<&String> = payload.as_object().expect("object").keys().collect();
+        assert_eq!(
+            keys,
+            ["max_tokens", "messages", "model", "stream"],
+            "{payload}"
+        );
+        assert_eq!(payload["max_tokens"], 16);
+        assert_eq!(payload["stream"], true);
+        assert_eq!(payload["messages"][0]["role"], "user");
+    }
+
+    let server = profile(
+        &mock,
+        "messages-stream-server",
+        &items_args("messages", &["--streaming", "--use-server-token-count"]),
+    );
+    server.assert_no_errors();
+    assert_eq!(server.stat("input_sequence_length", "avg"), 32.0);
+    assert_eq!(server.stat("output_sequence_length", "avg"), 16.0);
+}
+
+#[test]
+fn messages_answer_whole() {
+    let mock = Mock::start(&ITEMS_MOCK);
+    let run = profile(&mock, "messages-whole", &items_args("messages", &[]));
+    run.assert_no_errors();
+    assert_eq!(run.stat("request_count", "avg"), 8.0);
+    assert_eq!(run.records().len(), 8);
+    assert_eq!(run.stat("output_sequence_length", "avg"), 16.0);
+    assert_eq!(run.stat("reasoning_token_count", "avg"), 4.0);
+    assert_eq!(run.stat("usage_prompt_tokens", "avg"), 32.0);
+    assert!(run.stat("request_latency", "min") >= 40.0 + 15.0 * 4.0);
+    for payload in run.payloads() {
+        // Not streaming: no `stream` key at all, as Claude clients send it.
+        assert!(payload.get("stream").is_none(), "{payload}");
+    }
+}
+
+/// The mock refuses what Anthropic's API refuses: a request without `anthropic-version`.
+#[test]
+fn the_messages_mock_wants_a_version_header() {
+    use std::io::{Read, Write};
+    let mock = Mock::start(&[]);
+    let addr = mock.url.trim_start_matches("http://");
+    let body = r#"{"model":"m","max_tokens":4,"messages":[{"role":"user","content":"hi"}]}"#;
+    let mut answers = Vec::new();
+    for version in ["", "anthropic-version: 2023-06-01\r\n"] {
+        let mut conn = std::net::TcpStream::connect(addr).expect("connect to the mock");
+        let request = format!(
+            "POST /v1/messages HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+             {version}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        conn.write_all(request.as_bytes()).expect("send");
+        let mut response = String::new();
+        conn.read_to_string(&mut response).expect("read");
+        answers.push(response);
+    }
+    assert!(answers[0].starts_with("HTTP/1.1 400"), "{}", answers[0]);
+    assert!(
+        answers[0].contains(concat!(
+            r#"{"error":{"message":"anthropic-version: header is required","#,
+            r#""type":"invalid_request_error"},"type":"error"}"#,
+        )),
+        "{}",
+        answers[0]
+    );
+    assert!(answers[1].starts_with("HTTP/1.1 200"), "{}", answers[1]);
+    assert!(
+        answers[1].contains(r#""text":" the of and to""#),
+        "{}",
+        answers[1]
+    );
+}
+
+/// One conversation of two turns from a file, to a server that records what it got: the
+/// exact bodies and headers, the history with the reply, and the key nowhere in the
+/// artifacts.
+fn capture_conversation(
+    name: &str,
+    endpoint: &str,
+    answer: &'static str,
+) -> (Vec<(String, String)>, PathBuf) {
+    let (url, server) = common::capture_requests_answering(2, answer);
+    let dir = run_dir(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("run dir");
+    let file = dir.join("conversation.jsonl");
+    let row = r#"{"session_id": "s1", "turns": [{"text": "hello world"}, {"text": "and again"}]}"#;
+    std::fs::write(&file, format!("{row}\n")).expect("input file");
+    let artifacts = dir.join("artifacts");
+    let output = common::run_profile(
+        &[&url],
+        &artifacts,
+        &[
+            "--endpoint-type",
+            endpoint,
+            "--input-file",
+            file.to_str().expect("utf-8 path"),
+            "--custom-dataset-type",
+            "multi_turn",
+            "--system-prompt",
+            "Be brief.",
+            "--api-key",
+            SECRET,
+            "--request-count",
+            "2",
+            "--concurrency",
+            "1",
+            "--workers",
+            "1",
+            "--export-level",
+            "raw",
+        ],
+    );
+    common::assert_succeeded(&output);
+    let requests = server.join().expect("server");
+    let sent = requests
+        .into_iter()
+        .map(|(head, body)| (head, String::from_utf8(body).expect("a UTF-8 body")))
+        .collect();
+    (sent, artifacts)
+}
+
+const SECRET: &str = "sk-e2e-secret-7c1f";
+
+/// Every artifact file, read: none may hold the key.
+fn assert_key_written_nowhere(dir: &std::path::Path) {
+    let mut pending = vec![dir.to_path_buf()];
+    let mut files = 0;
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).expect("artifact dir") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                pending.push(path);
+                continue;
+            }
+            files += 1;
+            let bytes = std::fs::read(&path).expect("artifact");
+            let text = String::from_utf8_lossy(&bytes);
+            assert!(!text.contains(SECRET), "{} holds the key", path.display());
+        }
+    }
+    assert!(files >= 5, "only {files} artifacts");
+}
+
+/// A header's value in a request head, by name in any case.
+fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().find_map(|line| {
+        let (n, v) = line.split_once(':')?;
+        n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+#[test]
+fn messages_send_aiperfs_bodies_and_headers() {
+    let answer = concat!(
+        r#"{"id":"msg_1","type":"message","role":"assistant","model":"m","#,
+        r#""content":[{"type":"text","text":"hi there"}],"stop_reason":"end_turn","#,
+        r#""usage":{"input_tokens":5,"output_tokens":2}}"#,
+    );
+    let (sent, artifacts) = capture_conversation("messages-capture", "messages", answer);
+    let bodies: Vec<&str> = sent.iter().map(|(_, b)| b.as_str()).collect();
+    assert_eq!(
+        bodies,
+        [
+            concat!(
+                r#"{"model":"m","messages":[{"role":"user","content":"hello world"}],"#,
+                r#""max_tokens":1024,"system":"Be brief."}"#
+            ),
+            concat!(
+                r#"{"model":"m","messages":[{"role":"user","content":"hello world"},"#,
+                r#"{"role":"assistant","content":"hi there"},"#,
+                r#"{"role":"user","content":"and again"}],"max_tokens":1024,"#,
+                r#""system":"Be brief."}"#
+            ),
+        ]
+    );
+    for (head, _) in &sent {
+        assert!(head.starts_with("POST /v1/messages HTTP/1.1\r\n"), "{head}");
+        assert_eq!(header(head, "x-api-key"), Some(SECRET), "{head}");
+        assert_eq!(
+            header(head, "anthropic-version"),
+            Some("2023-06-01"),
+            "{head}"
+        );
+        assert_eq!(header(head, "authorization"), None, "{head}");
+        assert_eq!(
+            header(head, "content-type"),
+            Some("application/json"),
+            "{head}"
+        );
+    }
+    let json = common::read_json(&artifacts);
+    assert_eq!(json["input_config"]["endpoint"]["api_key"], "<redacted>");
+    assert_eq!(common::stat(&json, "request_count", "avg"), 2.0);
+    // The server's usage counts 5 in and 2 out; the client counts the reply's 2 tokens.
+    assert_eq!(common::stat(&json, "output_sequence_length", "avg"), 2.0);
+    assert_eq!(common::stat(&json, "usage_prompt_tokens", "avg"), 5.0);
+    let raw = std::fs::read_to_string(artifacts.join("profile_export_raw.jsonl")).expect("raw");
+    let first: Value = serde_json::from_str(raw.lines().next().expect("a line")).expect("json");
+    assert_eq!(
+        first["request_headers"]["x-api-key"], "<redacted>",
+        "{first}"
+    );
+    assert_eq!(first["request_headers"]["anthropic-version"], "2023-06-01");
+    assert_key_written_nowhere(&artifacts);
+}
+
+/// `--wait-for-model-timeout` probes the Messages API where it is, with its key header.
+#[test]
+fn the_readiness_probe_speaks_the_messages_api() {
+    let answer = concat!(
+        r#"{"id":"msg_1","type":"message","role":"assistant","model":"m","#,
+        r#""content":[{"type":"text","text":"hi"}],"stop_reason":"end_turn"}"#,
+    );
+    let (url, server) = common::capture_requests_answering(2, answer);
+    let dir = run_dir("messages-readiness");
+    let _ = std::fs::remove_dir_all(&dir);
+    let output = common::run_profile(
+        &[&url],
+        &dir,
+        &[
+            "--endpoint-type",
+            "messages",
+            "--api-key",
+            SECRET,
+            "--wait-for-model-timeout",
+            "10",
+            "--request-count",
+            "1",
+        ],
+    );
+    common::assert_succeeded(&output);
+    let sent = server.join().expect("server");
+    let (head, body) = &sent[0];
+    assert!(head.starts_with("POST /v1/messages HTTP/1.1\r\n"), "{head}");
+    assert_eq!(header(head, "x-api-key"), Some(SECRET), "{head}");
+    assert_eq!(
+        header(head, "anthropic-version"),
+        Some("2023-06-01"),
+        "{head}"
+    );
+    assert_eq!(header(head, "authorization"), None, "{head}");
+    assert_eq!(
+        String::from_utf8_lossy(body),
+        r#"{"max_tokens":1,"messages":[{"content":"Lo","role":"user"}],"model":"m"}"#
+    );
+    // Then the benchmark's own request.
+    assert!(sent[1].0.starts_with("POST /v1/messages HTTP/1.1\r\n"));
+    assert_key_written_nowhere(&dir);
+}
+
+#[test]
+fn responses_send_aiperfs_bodies_and_headers() {
+    let answer = concat!(
+        r#"{"id":"resp_1","object":"response","status":"completed","model":"m","#,
+        r#""output":[{"type":"message","id":"msg_1","role":"assistant","#,
+        r#""content":[{"type":"output_text","text":"hi there","annotations":[]}]}],"#,
+        r#""usage":{"input_tokens":5,"output_tokens":2,"total_tokens":7}}"#,
+    );
+    let (sent, artifacts) = capture_conversation("responses-capture", "responses", answer);
+    let bodies: Vec<&str> = sent.iter().map(|(_, b)| b.as_str()).collect();
+    assert_eq!(
+        bodies,
+        [
+            concat!(
+                r#"{"input":[{"role":"user","content":"hello world","type":"message"}],"#,
+                r#""model":"m","stream":false,"instructions":"Be brief."}"#
+            ),
+            concat!(
+                r#"{"input":[{"role":"user","content":"hello world","type":"message"},"#,
+                r#"{"role":"assistant","content":"hi there","type":"message"},"#,
+                r#"{"role":"user","content":"and again","type":"message"}],"#,
+                r#""model":"m","stream":false,"instructions":"Be brief."}"#
+            ),
+        ]
+    );
+    for (head, _) in &sent {
+        assert!(
+            head.starts_with("POST /v1/responses HTTP/1.1\r\n"),
+            "{head}"
+        );
+        let bearer = format!("Bearer {SECRET}");
+        assert_eq!(
+            header(head, "authorization"),
+            Some(bearer.as_str()),
+            "{head}"
+        );
+        assert_eq!(header(head, "x-api-key"), None, "{head}");
+    }
+    let json = common::read_json(&artifacts);
+    assert_eq!(common::stat(&json, "output_sequence_length", "avg"), 2.0);
+    assert_eq!(common::stat(&json, "usage_total_tokens", "avg"), 7.0);
+    assert_key_written_nowhere(&artifacts);
+}
+
 // ------------------------------------------------------------------------ embeddings
 
 /// `--prompt-batch-size` (AIPerf's `-b`): an embeddings request carries that many
@@ -828,8 +1283,10 @@ fn every_endpoint_is_linked() {
         "hf_tei_rankings",
         "huggingface_generate",
         "image_generation",
+        "messages",
         "nim_embeddings",
         "nim_rankings",
+        "responses",
         "solido_rag",
         "template",
         "video_generation",

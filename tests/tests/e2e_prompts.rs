@@ -245,7 +245,7 @@ fn a_system_prompt_file_is_sent_verbatim_or_refused() {
         refused(&completions),
         "error: --system-prompt/--system-prompt-file is not supported by endpoint type \
          'completions' (no system role), so the text would never reach the wire. Supported \
-         endpoint types: chat, chat_embeddings."
+         endpoint types: chat, chat_embeddings, messages, responses."
     );
     let missing = dir.join("absent.txt");
     let missing = missing.to_str().expect("utf-8 path");

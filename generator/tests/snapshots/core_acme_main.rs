@@ -34,7 +34,7 @@ pub static PACKS: [PackInfo; 2] = [
 ];
 
 /// Every manifest entry, shadowed ones included, in registration order.
-pub static ENTRIES: [PluginEntry; 49] = [
+pub static ENTRIES: [PluginEntry; 51] = [
     PluginEntry {
         category: "timing_strategy",
         name: "request_rate",
@@ -253,6 +253,26 @@ pub static ENTRIES: [PluginEntry; 49] = [
         priority: 0,
         description: "OpenAI Completions endpoint (`/v1/completions`), streaming or not.\n",
         metadata_json: "{\"endpoint_path\":\"/v1/completions\",\"metrics_title\":\"LLM Metrics\",\"produces_tokens\":true,\"supports_streaming\":true,\"tokenizes_input\":true}",
+        shadowed_by: None,
+    },
+    PluginEntry {
+        category: "endpoint",
+        name: "responses",
+        class_path: "aiperf_core::endpoints:ResponsesEndpoint",
+        pack: "aiperf-core",
+        priority: 0,
+        description: "OpenAI Responses API (`/v1/responses`), streaming or not: input items with text,\nimage and audio parts, the system prompt as `instructions`; reads output text,\nreasoning text and usage by event type.\n",
+        metadata_json: "{\"consumes_system_message\":true,\"endpoint_path\":\"/v1/responses\",\"metrics_title\":\"LLM Metrics\",\"produces_tokens\":true,\"supports_audio\":true,\"supports_cache_bust\":true,\"supports_images\":true,\"supports_streaming\":true,\"tokenizes_input\":true}",
+        shadowed_by: None,
+    },
+    PluginEntry {
+        category: "endpoint",
+        name: "messages",
+        class_path: "aiperf_core::endpoints:MessagesEndpoint",
+        pack: "aiperf-core",
+        priority: 0,
+        description: "Anthropic Messages API (`/v1/messages`), streaming or not: text and image blocks,\nthe system prompt as `system`, `max_tokens` always sent (1024 by default), the key\nin `x-api-key` with `anthropic-version`; reads text and thinking deltas and usage.\n",
+        metadata_json: "{\"consumes_system_message\":true,\"endpoint_path\":\"/v1/messages\",\"metrics_title\":\"LLM Metrics\",\"produces_tokens\":true,\"supports_cache_bust\":true,\"supports_images\":true,\"supports_streaming\":true,\"tokenizes_input\":true}",
         shadowed_by: None,
     },
     PluginEntry {
@@ -1341,6 +1361,10 @@ pub enum EndpointType {
     Chat,
     /// `completions` from aiperf-core.
     Completions,
+    /// `responses` from aiperf-core.
+    Responses,
+    /// `messages` from aiperf-core.
+    Messages,
     /// `embeddings` from aiperf-core.
     Embeddings,
     /// `chat_embeddings` from aiperf-core.
@@ -1371,6 +1395,8 @@ impl PluginKind for EndpointType {
         &[
             Self::Chat,
             Self::Completions,
+            Self::Responses,
+            Self::Messages,
             Self::Embeddings,
             Self::ChatEmbeddings,
             Self::NimEmbeddings,
@@ -1389,6 +1415,8 @@ impl PluginKind for EndpointType {
             Self::ChatFromAiperfCore => "chat",
             Self::Chat => "chat",
             Self::Completions => "completions",
+            Self::Responses => "responses",
+            Self::Messages => "messages",
             Self::Embeddings => "embeddings",
             Self::ChatEmbeddings => "chat_embeddings",
             Self::NimEmbeddings => "nim_embeddings",
@@ -1407,23 +1435,27 @@ impl PluginKind for EndpointType {
             Self::ChatFromAiperfCore => &ENTRIES[19],
             Self::Chat => &ENTRIES[20],
             Self::Completions => &ENTRIES[21],
-            Self::Embeddings => &ENTRIES[22],
-            Self::ChatEmbeddings => &ENTRIES[23],
-            Self::NimEmbeddings => &ENTRIES[24],
-            Self::NimRankings => &ENTRIES[25],
-            Self::CohereRankings => &ENTRIES[26],
-            Self::HfTeiRankings => &ENTRIES[27],
-            Self::HuggingfaceGenerate => &ENTRIES[28],
-            Self::ImageGeneration => &ENTRIES[29],
-            Self::VideoGeneration => &ENTRIES[30],
-            Self::SolidoRag => &ENTRIES[31],
-            Self::Template => &ENTRIES[32],
+            Self::Responses => &ENTRIES[22],
+            Self::Messages => &ENTRIES[23],
+            Self::Embeddings => &ENTRIES[24],
+            Self::ChatEmbeddings => &ENTRIES[25],
+            Self::NimEmbeddings => &ENTRIES[26],
+            Self::NimRankings => &ENTRIES[27],
+            Self::CohereRankings => &ENTRIES[28],
+            Self::HfTeiRankings => &ENTRIES[29],
+            Self::HuggingfaceGenerate => &ENTRIES[30],
+            Self::ImageGeneration => &ENTRIES[31],
+            Self::VideoGeneration => &ENTRIES[32],
+            Self::SolidoRag => &ENTRIES[33],
+            Self::Template => &ENTRIES[34],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
         match normalize_name(name).as_str() {
             "chat" => Some(Self::Chat),
             "completions" => Some(Self::Completions),
+            "responses" => Some(Self::Responses),
+            "messages" => Some(Self::Messages),
             "embeddings" => Some(Self::Embeddings),
             "chat_embeddings" => Some(Self::ChatEmbeddings),
             "nim_embeddings" => Some(Self::NimEmbeddings),
@@ -1444,6 +1476,8 @@ impl PluginKind for EndpointType {
                     "aiperf_core::endpoints:CompletionsEndpoint" => {
                         Some(Self::Completions)
                     }
+                    "aiperf_core::endpoints:ResponsesEndpoint" => Some(Self::Responses),
+                    "aiperf_core::endpoints:MessagesEndpoint" => Some(Self::Messages),
                     "aiperf_core::endpoints:EmbeddingsEndpoint" => Some(Self::Embeddings),
                     "aiperf_core::endpoints:ChatEmbeddingsEndpoint" => {
                         Some(Self::ChatEmbeddings)
@@ -1526,6 +1560,10 @@ pub enum EndpointPlugin {
     Chat(acme_endpoints::chat::AcmeChat),
     /// `completions`: `aiperf_core::endpoints:CompletionsEndpoint`.
     Completions(aiperf_core::endpoints::CompletionsEndpoint),
+    /// `responses`: `aiperf_core::endpoints:ResponsesEndpoint`.
+    Responses(aiperf_core::endpoints::ResponsesEndpoint),
+    /// `messages`: `aiperf_core::endpoints:MessagesEndpoint`.
+    Messages(aiperf_core::endpoints::MessagesEndpoint),
     /// `embeddings`: `aiperf_core::endpoints:EmbeddingsEndpoint`.
     Embeddings(aiperf_core::endpoints::EmbeddingsEndpoint),
     /// `chat_embeddings`: `aiperf_core::endpoints:ChatEmbeddingsEndpoint`.
@@ -1564,6 +1602,14 @@ impl DispatchEnum for EndpointPlugin {
             EndpointType::Completions => {
                 <aiperf_core::endpoints::CompletionsEndpoint as Plugin>::create(ctx)
                     .map(Self::Completions)
+            }
+            EndpointType::Responses => {
+                <aiperf_core::endpoints::ResponsesEndpoint as Plugin>::create(ctx)
+                    .map(Self::Responses)
+            }
+            EndpointType::Messages => {
+                <aiperf_core::endpoints::MessagesEndpoint as Plugin>::create(ctx)
+                    .map(Self::Messages)
             }
             EndpointType::Embeddings => {
                 <aiperf_core::endpoints::EmbeddingsEndpoint as Plugin>::create(ctx)
@@ -1634,7 +1680,7 @@ impl PluginKind for TransportType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::Http => &ENTRIES[33],
+            Self::Http => &ENTRIES[35],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -1730,7 +1776,7 @@ impl PluginKind for RecordProcessorType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::MetricRecord => &ENTRIES[34],
+            Self::MetricRecord => &ENTRIES[36],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -1831,7 +1877,7 @@ impl PluginKind for ResultsProcessorType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::MetricResults => &ENTRIES[35],
+            Self::MetricResults => &ENTRIES[37],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -1941,10 +1987,10 @@ impl PluginKind for DataExporterType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::Csv => &ENTRIES[36],
-            Self::Json => &ENTRIES[37],
-            Self::TimesliceCsv => &ENTRIES[38],
-            Self::TimesliceJson => &ENTRIES[39],
+            Self::Csv => &ENTRIES[38],
+            Self::Json => &ENTRIES[39],
+            Self::TimesliceCsv => &ENTRIES[40],
+            Self::TimesliceJson => &ENTRIES[41],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -2088,11 +2134,11 @@ impl PluginKind for ConsoleExporterType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::Errors => &ENTRIES[40],
-            Self::Metrics => &ENTRIES[41],
-            Self::UsageDiscrepancyWarning => &ENTRIES[42],
-            Self::OslMismatchWarning => &ENTRIES[43],
-            Self::AcmeSummary => &ENTRIES[44],
+            Self::Errors => &ENTRIES[42],
+            Self::Metrics => &ENTRIES[43],
+            Self::UsageDiscrepancyWarning => &ENTRIES[44],
+            Self::OslMismatchWarning => &ENTRIES[45],
+            Self::AcmeSummary => &ENTRIES[46],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -2232,8 +2278,8 @@ impl PluginKind for UIType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::None => &ENTRIES[45],
-            Self::Simple => &ENTRIES[46],
+            Self::None => &ENTRIES[47],
+            Self::Simple => &ENTRIES[48],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -2332,7 +2378,7 @@ impl PluginKind for URLSelectionStrategy {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::RoundRobin => &ENTRIES[47],
+            Self::RoundRobin => &ENTRIES[49],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -2435,7 +2481,7 @@ impl PluginKind for TokenizerType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::Tiktoken => &ENTRIES[48],
+            Self::Tiktoken => &ENTRIES[50],
         }
     }
     fn from_name(name: &str) -> Option<Self> {

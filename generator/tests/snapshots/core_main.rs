@@ -25,7 +25,7 @@ pub static PACKS: [PackInfo; 1] = [
 ];
 
 /// Every manifest entry, shadowed ones included, in registration order.
-pub static ENTRIES: [PluginEntry; 47] = [
+pub static ENTRIES: [PluginEntry; 49] = [
     PluginEntry {
         category: "timing_strategy",
         name: "request_rate",
@@ -234,6 +234,26 @@ pub static ENTRIES: [PluginEntry; 47] = [
         priority: 0,
         description: "OpenAI Completions endpoint (`/v1/completions`), streaming or not.\n",
         metadata_json: "{\"endpoint_path\":\"/v1/completions\",\"metrics_title\":\"LLM Metrics\",\"produces_tokens\":true,\"supports_streaming\":true,\"tokenizes_input\":true}",
+        shadowed_by: None,
+    },
+    PluginEntry {
+        category: "endpoint",
+        name: "responses",
+        class_path: "aiperf_core::endpoints:ResponsesEndpoint",
+        pack: "aiperf-core",
+        priority: 0,
+        description: "OpenAI Responses API (`/v1/responses`), streaming or not: input items with text,\nimage and audio parts, the system prompt as `instructions`; reads output text,\nreasoning text and usage by event type.\n",
+        metadata_json: "{\"consumes_system_message\":true,\"endpoint_path\":\"/v1/responses\",\"metrics_title\":\"LLM Metrics\",\"produces_tokens\":true,\"supports_audio\":true,\"supports_cache_bust\":true,\"supports_images\":true,\"supports_streaming\":true,\"tokenizes_input\":true}",
+        shadowed_by: None,
+    },
+    PluginEntry {
+        category: "endpoint",
+        name: "messages",
+        class_path: "aiperf_core::endpoints:MessagesEndpoint",
+        pack: "aiperf-core",
+        priority: 0,
+        description: "Anthropic Messages API (`/v1/messages`), streaming or not: text and image blocks,\nthe system prompt as `system`, `max_tokens` always sent (1024 by default), the key\nin `x-api-key` with `anthropic-version`; reads text and thinking deltas and usage.\n",
+        metadata_json: "{\"consumes_system_message\":true,\"endpoint_path\":\"/v1/messages\",\"metrics_title\":\"LLM Metrics\",\"produces_tokens\":true,\"supports_cache_bust\":true,\"supports_images\":true,\"supports_streaming\":true,\"tokenizes_input\":true}",
         shadowed_by: None,
     },
     PluginEntry {
@@ -1310,6 +1330,10 @@ pub enum EndpointType {
     Chat,
     /// `completions` from aiperf-core.
     Completions,
+    /// `responses` from aiperf-core.
+    Responses,
+    /// `messages` from aiperf-core.
+    Messages,
     /// `embeddings` from aiperf-core.
     Embeddings,
     /// `chat_embeddings` from aiperf-core.
@@ -1340,6 +1364,8 @@ impl PluginKind for EndpointType {
         &[
             Self::Chat,
             Self::Completions,
+            Self::Responses,
+            Self::Messages,
             Self::Embeddings,
             Self::ChatEmbeddings,
             Self::NimEmbeddings,
@@ -1357,6 +1383,8 @@ impl PluginKind for EndpointType {
         match self {
             Self::Chat => "chat",
             Self::Completions => "completions",
+            Self::Responses => "responses",
+            Self::Messages => "messages",
             Self::Embeddings => "embeddings",
             Self::ChatEmbeddings => "chat_embeddings",
             Self::NimEmbeddings => "nim_embeddings",
@@ -1374,23 +1402,27 @@ impl PluginKind for EndpointType {
         match self {
             Self::Chat => &ENTRIES[19],
             Self::Completions => &ENTRIES[20],
-            Self::Embeddings => &ENTRIES[21],
-            Self::ChatEmbeddings => &ENTRIES[22],
-            Self::NimEmbeddings => &ENTRIES[23],
-            Self::NimRankings => &ENTRIES[24],
-            Self::CohereRankings => &ENTRIES[25],
-            Self::HfTeiRankings => &ENTRIES[26],
-            Self::HuggingfaceGenerate => &ENTRIES[27],
-            Self::ImageGeneration => &ENTRIES[28],
-            Self::VideoGeneration => &ENTRIES[29],
-            Self::SolidoRag => &ENTRIES[30],
-            Self::Template => &ENTRIES[31],
+            Self::Responses => &ENTRIES[21],
+            Self::Messages => &ENTRIES[22],
+            Self::Embeddings => &ENTRIES[23],
+            Self::ChatEmbeddings => &ENTRIES[24],
+            Self::NimEmbeddings => &ENTRIES[25],
+            Self::NimRankings => &ENTRIES[26],
+            Self::CohereRankings => &ENTRIES[27],
+            Self::HfTeiRankings => &ENTRIES[28],
+            Self::HuggingfaceGenerate => &ENTRIES[29],
+            Self::ImageGeneration => &ENTRIES[30],
+            Self::VideoGeneration => &ENTRIES[31],
+            Self::SolidoRag => &ENTRIES[32],
+            Self::Template => &ENTRIES[33],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
         match normalize_name(name).as_str() {
             "chat" => Some(Self::Chat),
             "completions" => Some(Self::Completions),
+            "responses" => Some(Self::Responses),
+            "messages" => Some(Self::Messages),
             "embeddings" => Some(Self::Embeddings),
             "chat_embeddings" => Some(Self::ChatEmbeddings),
             "nim_embeddings" => Some(Self::NimEmbeddings),
@@ -1408,6 +1440,8 @@ impl PluginKind for EndpointType {
                     "aiperf_core::endpoints:CompletionsEndpoint" => {
                         Some(Self::Completions)
                     }
+                    "aiperf_core::endpoints:ResponsesEndpoint" => Some(Self::Responses),
+                    "aiperf_core::endpoints:MessagesEndpoint" => Some(Self::Messages),
                     "aiperf_core::endpoints:EmbeddingsEndpoint" => Some(Self::Embeddings),
                     "aiperf_core::endpoints:ChatEmbeddingsEndpoint" => {
                         Some(Self::ChatEmbeddings)
@@ -1488,6 +1522,10 @@ pub enum EndpointPlugin {
     Chat(aiperf_core::endpoints::ChatEndpoint),
     /// `completions`: `aiperf_core::endpoints:CompletionsEndpoint`.
     Completions(aiperf_core::endpoints::CompletionsEndpoint),
+    /// `responses`: `aiperf_core::endpoints:ResponsesEndpoint`.
+    Responses(aiperf_core::endpoints::ResponsesEndpoint),
+    /// `messages`: `aiperf_core::endpoints:MessagesEndpoint`.
+    Messages(aiperf_core::endpoints::MessagesEndpoint),
     /// `embeddings`: `aiperf_core::endpoints:EmbeddingsEndpoint`.
     Embeddings(aiperf_core::endpoints::EmbeddingsEndpoint),
     /// `chat_embeddings`: `aiperf_core::endpoints:ChatEmbeddingsEndpoint`.
@@ -1523,6 +1561,14 @@ impl DispatchEnum for EndpointPlugin {
             EndpointType::Completions => {
                 <aiperf_core::endpoints::CompletionsEndpoint as Plugin>::create(ctx)
                     .map(Self::Completions)
+            }
+            EndpointType::Responses => {
+                <aiperf_core::endpoints::ResponsesEndpoint as Plugin>::create(ctx)
+                    .map(Self::Responses)
+            }
+            EndpointType::Messages => {
+                <aiperf_core::endpoints::MessagesEndpoint as Plugin>::create(ctx)
+                    .map(Self::Messages)
             }
             EndpointType::Embeddings => {
                 <aiperf_core::endpoints::EmbeddingsEndpoint as Plugin>::create(ctx)
@@ -1593,7 +1639,7 @@ impl PluginKind for TransportType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::Http => &ENTRIES[32],
+            Self::Http => &ENTRIES[34],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -1689,7 +1735,7 @@ impl PluginKind for RecordProcessorType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::MetricRecord => &ENTRIES[33],
+            Self::MetricRecord => &ENTRIES[35],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -1790,7 +1836,7 @@ impl PluginKind for ResultsProcessorType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::MetricResults => &ENTRIES[34],
+            Self::MetricResults => &ENTRIES[36],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -1900,10 +1946,10 @@ impl PluginKind for DataExporterType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::Csv => &ENTRIES[35],
-            Self::Json => &ENTRIES[36],
-            Self::TimesliceCsv => &ENTRIES[37],
-            Self::TimesliceJson => &ENTRIES[38],
+            Self::Csv => &ENTRIES[37],
+            Self::Json => &ENTRIES[38],
+            Self::TimesliceCsv => &ENTRIES[39],
+            Self::TimesliceJson => &ENTRIES[40],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -2043,10 +2089,10 @@ impl PluginKind for ConsoleExporterType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::Errors => &ENTRIES[39],
-            Self::Metrics => &ENTRIES[40],
-            Self::UsageDiscrepancyWarning => &ENTRIES[41],
-            Self::OslMismatchWarning => &ENTRIES[42],
+            Self::Errors => &ENTRIES[41],
+            Self::Metrics => &ENTRIES[42],
+            Self::UsageDiscrepancyWarning => &ENTRIES[43],
+            Self::OslMismatchWarning => &ENTRIES[44],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -2178,8 +2224,8 @@ impl PluginKind for UIType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::None => &ENTRIES[43],
-            Self::Simple => &ENTRIES[44],
+            Self::None => &ENTRIES[45],
+            Self::Simple => &ENTRIES[46],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -2278,7 +2324,7 @@ impl PluginKind for URLSelectionStrategy {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::RoundRobin => &ENTRIES[45],
+            Self::RoundRobin => &ENTRIES[47],
         }
     }
     fn from_name(name: &str) -> Option<Self> {
@@ -2381,7 +2427,7 @@ impl PluginKind for TokenizerType {
     }
     fn entry(self) -> &'static PluginEntry {
         match self {
-            Self::Tiktoken => &ENTRIES[46],
+            Self::Tiktoken => &ENTRIES[48],
         }
     }
     fn from_name(name: &str) -> Option<Self> {

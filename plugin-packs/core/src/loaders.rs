@@ -2033,7 +2033,7 @@ mod tests {
     /// the input; `payload` rows send the whole body as given, `extra` merged over it.
     #[test]
     fn mooncake_messages_and_payload_rows_are_sent_as_given() {
-        use crate::endpoints::payload::{Field, InputShape, Template};
+        use crate::endpoints::payload::{Field, InputShape, StreamUsage, Template};
         let tok = tokenizer();
         let trace = concat!(
             r#"{"session_id": "a", "timestamp": 0, "messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": [{"type": "text", "text": "hi"}]}], "tools": [{"type": "function"}], "output_length": 3}"#,
@@ -2049,7 +2049,7 @@ mod tests {
                 ("max_tokens", Field::MaxTokens),
             ],
             &[],
-            false,
+            StreamUsage::Never,
         );
         let render = |turn: &Turn| {
             let mut body = Vec::new();

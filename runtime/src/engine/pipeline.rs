@@ -645,10 +645,12 @@ pub(crate) fn parse_record<E: EndpointProtocol, T: TokenizerProtocol>(
     raw: RequestRecord,
     use_server_token_count: bool,
 ) -> ParsedRecord {
-    let mut responses: Vec<ParsedResponse> = Vec::with_capacity(raw.responses.len());
+    let mut results = Vec::with_capacity(raw.responses.len());
+    endpoint.parse_responses(&raw.responses, &mut results);
+    let mut responses: Vec<ParsedResponse> = Vec::with_capacity(results.len());
     let mut inband: Option<ErrorDetails> = None;
-    for chunk in &raw.responses {
-        match endpoint.parse_response(chunk) {
+    for result in results {
+        match result {
             Ok(Some(parsed)) => responses.push(parsed),
             Ok(None) => {}
             Err(err) => {

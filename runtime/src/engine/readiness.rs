@@ -330,6 +330,14 @@ fn inference_request(config: &ProfileConfig, base: &BaseUrl) -> (String, Value) 
             json!({ "prompt": PROBE_PROMPT, "max_tokens": 1 }),
         ),
         "embeddings" => ("/v1/embeddings", json!({ "input": PROBE_PROMPT })),
+        // Anthropic's API refuses a request without `max_tokens`; the body is chat's.
+        "messages" => (
+            "/v1/messages",
+            json!({
+                "messages": [{ "role": "user", "content": PROBE_PROMPT }],
+                "max_tokens": 1,
+            }),
+        ),
         other => {
             if other != "chat" {
                 tracing::warn!(
@@ -388,6 +396,12 @@ mod tests {
         let (url, body) = target(&["--endpoint-type", "completions"], "http://h:1");
         assert_eq!(url, "http://h:1/v1/completions");
         assert_eq!(body, json!({"prompt": "Lo", "max_tokens": 1}));
+        let (url, body) = target(&["--endpoint-type", "messages"], "http://h:1");
+        assert_eq!(url, "http://h:1/v1/messages");
+        assert_eq!(
+            body,
+            json!({"messages": [{"role": "user", "content": "Lo"}], "max_tokens": 1})
+        );
         let (url, _) = target(&["--endpoint-type", "embeddings"], "http://h:1/serve");
         assert_eq!(url, "http://h:1/serve");
         let (url, body) = target(

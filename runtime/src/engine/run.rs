@@ -221,10 +221,13 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         create::<P::ArrivalPattern>(&pattern, &load)?;
     }
     let driver = driver_of(&config)?;
+    // Before the readiness probe, which authenticates as the endpoint does (the Messages
+    // API takes its key in `x-api-key`, not `Authorization`).
+    let endpoint: P::Endpoint = create(&config.endpoint_type, &config)?;
     // Before any slow preparation, so a server that never comes up fails the run early.
     if config.wait_for_model_timeout > 0.0 {
-        let headers = crate::headers::request_headers(&config.headers, config.api_key.as_deref())
-            .map_err(|e| e.to_string())?;
+        let mut headers = Vec::new();
+        endpoint.request_headers(&mut headers);
         if let Err(e) = super::readiness::wait_for_endpoint(&config, &headers, || interrupts() > 0)
         {
             // Stopped by a signal before anything was sent: nothing to write, and the exit
@@ -257,7 +260,6 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
     }
 
     // Everything the measuring threads need is computed before the clock starts.
-    let endpoint: P::Endpoint = create(&config.endpoint_type, &config)?;
     let metadata = endpoint.metadata().clone();
     if let Some(kind) = &config.request_content_type {
         let form = kind.eq_ignore_ascii_case("multipart/form-data");

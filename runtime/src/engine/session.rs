@@ -274,8 +274,10 @@ pub(crate) async fn run<S, T, E, U>(
 /// `None` when there is no text (an error, an empty answer, embeddings).
 fn reply<E: EndpointProtocol>(endpoint: &E, record: &RequestRecord) -> Option<String> {
     let mut text = String::new();
-    for chunk in &record.responses {
-        if let Ok(Some(parsed)) = endpoint.parse_response(chunk) {
+    let mut results = Vec::with_capacity(record.responses.len());
+    endpoint.parse_responses(&record.responses, &mut results);
+    for result in results {
+        if let Ok(Some(parsed)) = result {
             match parsed.data {
                 ResponseData::Text(t) => text.push_str(&t),
                 ResponseData::Reasoning { content, .. } if !content.is_empty() => {

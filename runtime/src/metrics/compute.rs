@@ -103,6 +103,7 @@ fn is_output(data: &ResponseData) -> bool {
         ResponseData::Text(t) => !t.is_empty(),
         ResponseData::Reasoning { content, .. } => !content.is_empty(),
         ResponseData::Empty
+        | ResponseData::TextEnd
         | ResponseData::Embeddings { .. }
         | ResponseData::Rankings { .. }
         | ResponseData::Images { .. }

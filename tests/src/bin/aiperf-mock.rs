@@ -53,7 +53,7 @@ struct Args {
     /// (saves CPU, costs ~50-100 µs of lateness).
     #[arg(long, default_value_t = mock::timer::DEFAULT_SPIN.as_micros() as u64)]
     timer_spin_us: u64,
-    /// Chat: the first N tokens of each completion are reasoning.
+    /// Chat, Responses and Messages: the first N tokens of each completion are reasoning.
     #[arg(long, default_value_t = 0)]
     reasoning_tokens: u64,
     /// Chat: the delta field reasoning is sent in.

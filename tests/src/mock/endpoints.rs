@@ -121,7 +121,7 @@ fn count(body: &Map<String, Value>, key: &str, max: u64) -> Result<Option<u64>, 
     }
 }
 
-fn sse_response(stream: TimedStream) -> Response<MockBody> {
+pub(super) fn sse_response(stream: TimedStream) -> Response<MockBody> {
     let mut resp = Response::new(MockBody::timed(stream));
     let headers = resp.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
@@ -555,6 +555,8 @@ async fn solido(state: &AppState, req: Request<Incoming>, arrival: Instant) -> A
 
 /// What a [`TimedStream`] sends.
 enum Source {
+    /// The Responses and Messages APIs' typed events (see [`super::items`]).
+    Items(super::items::ItemStream),
     /// TGI `/generate_stream`: one event per token.
     Tgi(Generation),
     /// SOLIDO: one event per chunk of `tokens_per_chunk`, then the sources, then
@@ -575,6 +577,7 @@ enum Source {
 impl Source {
     fn steps(&self) -> u64 {
         match self {
+            Source::Items(items) => items.steps(),
             Source::Tgi(spec) => spec.output_tokens,
             Source::Solido(spec) => spec.chunk_count() + 2,
             Source::Images { partials, n, .. } => partials + n,
@@ -584,6 +587,7 @@ impl Source {
     /// Event `step` and its deadline.
     fn event(&self, step: u64) -> (Instant, Bytes) {
         match self {
+            Source::Items(items) => items.event(step),
             Source::Tgi(spec) => {
                 let last = step + 1 == spec.output_tokens;
                 let (generated, details) = if last {
@@ -682,6 +686,14 @@ impl TimedStream {
             stats: Arc::clone(stats),
             pending: None,
         }
+    }
+
+    pub(super) fn items(
+        items: super::items::ItemStream,
+        timer: &TimerHandle,
+        stats: &Arc<MockStats>,
+    ) -> Self {
+        Self::new(Source::Items(items), timer, stats)
     }
 
     pub(crate) fn is_done(&self) -> bool {

@@ -102,6 +102,8 @@ pub(crate) async fn handle(
             generate(&state, req, arrival, ApiKind::Completion).await
         }
         (&Method::POST, "/v1/embeddings") => embeddings(&state, req, arrival).await,
+        (&Method::POST, "/v1/responses") => super::items::responses(&state, req, arrival).await,
+        (&Method::POST, "/v1/messages") => super::items::messages(&state, req, arrival).await,
         (&Method::GET, "/v1/models") => Ok(models(&state.cfg)),
         (&Method::GET, "/health") => Ok(json_response(StatusCode::OK, &json!({"status": "ok"}))),
         // The other endpoint plugins' APIs: rerankers, TGI, images, videos, SOLIDO RAG.
@@ -113,6 +115,8 @@ pub(crate) async fn handle(
             "/v1/chat/completions"
             | "/v1/completions"
             | "/v1/embeddings"
+            | "/v1/responses"
+            | "/v1/messages"
             | "/v1/models"
             | "/health",
         ) => Err(ApiError {

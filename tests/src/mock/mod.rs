@@ -15,9 +15,11 @@
 //!   the request arrived and when its first and last tokens went out (see [`truth`]).
 //!
 //! Routes: `POST /v1/chat/completions`, `POST /v1/completions`, `POST /v1/embeddings`,
-//! `GET /v1/models`, `GET /health`, and the other endpoint plugins' APIs (rerankers, TGI,
-//! image generation, video jobs, SOLIDO RAG; see [`endpoints`]). See [`body::SseStream`]
-//! for the streamed event sequence of chat and completions.
+//! `GET /v1/models`, `GET /health`, OpenAI's Responses API (`POST /v1/responses`) and
+//! Anthropic's Messages API (`POST /v1/messages`; see [`items`]), and the other endpoint
+//! plugins' APIs (rerankers, TGI, image generation, video jobs, SOLIDO RAG; see
+//! [`endpoints`]). See [`body::SseStream`] for the streamed event sequence of chat and
+//! completions.
 //! `usage.prompt_tokens` counts whitespace-separated words of the prompt (informational;
 //! the mock has no tokenizer). Generated text is made of single `o200k_base` tokens (see
 //! [`tokens::WORDS`]), so clients that count tokens count exactly `completion_tokens`.
@@ -27,6 +29,7 @@ pub mod endpoints;
 pub mod faults;
 mod form;
 pub mod handlers;
+pub mod items;
 mod rxstamp;
 mod server;
 pub mod timer;
@@ -70,7 +73,8 @@ pub struct MockConfig {
     pub tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
     /// Misbehave on purpose (see [`faults`]).
     pub faults: Option<Arc<faults::FaultPlan>>,
-    /// Chat: the first this many tokens of each completion are reasoning.
+    /// Chat, Responses and Messages: the first this many tokens of each completion are
+    /// reasoning.
     pub reasoning_tokens: u64,
     /// Chat: the field reasoning goes in, `reasoning_content` or `reasoning`.
     pub reasoning_field: String,

@@ -216,9 +216,24 @@ pub fn stat(json: &Value, tag: &str, field: &str) -> f64 {
 /// A request's head and body, as the client wrote them.
 pub type CapturedRequest = (String, Vec<u8>);
 
+/// A non-streaming chat completion: what [`capture_requests`] answers.
+pub const CHAT_ANSWER: &str = concat!(
+    r#"{"id":"x","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","#,
+    r#""content":"hi there"},"finish_reason":"stop"}]}"#,
+);
+
 /// Serves `count` non-streaming chat requests on one keep-alive connection at a time and
 /// hands back each request's head and body, as the client wrote them.
 pub fn capture_requests(count: usize) -> (String, std::thread::JoinHandle<Vec<CapturedRequest>>) {
+    capture_requests_answering(count, CHAT_ANSWER)
+}
+
+/// [`capture_requests`] answering every request with the JSON body `answer` (another
+/// API's whole response).
+pub fn capture_requests_answering(
+    count: usize,
+    answer: &'static str,
+) -> (String, std::thread::JoinHandle<Vec<CapturedRequest>>) {
     use std::io::{BufRead, BufReader, Read, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
@@ -254,7 +269,6 @@ pub fn capture_requests(count: usize) -> (String, std::thread::JoinHandle<Vec<Ca
                 let mut body = vec![0; length];
                 reader.read_exact(&mut body).expect("body");
                 requests.push((head, body));
-                let answer = r#"{"id":"x","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"hi there"},"finish_reason":"stop"}]}"#;
                 let response = format!(
                     "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{answer}",
                     answer.len()

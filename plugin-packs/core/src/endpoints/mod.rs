@@ -1,6 +1,7 @@
-//! The built-in endpoints: AIPerf's 13 (OpenAI chat, completions, embeddings and image
-//! generation; NIM embeddings and rankings; Cohere and TEI rankings; vLLM chat
-//! embeddings; TGI generate; SOLIDO RAG; video generation jobs; user templates).
+//! The built-in endpoints: AIPerf's 15 (OpenAI chat, completions, Responses, embeddings
+//! and image generation; Anthropic Messages; NIM embeddings and rankings; Cohere and TEI
+//! rankings; vLLM chat embeddings; TGI generate; SOLIDO RAG; video generation jobs; user
+//! templates).
 //!
 //! Each endpoint compiles its request body once (stream flag and `--extra-inputs` are
 //! fixed for the run; the model is the primary `--model` unless the turn names another)
@@ -14,10 +15,12 @@ pub mod embeddings;
 pub mod huggingface;
 pub mod image_generation;
 mod json_path;
+pub mod messages;
 pub mod nim_embeddings;
 pub(crate) mod payload;
 pub mod rankings;
 mod response;
+pub mod responses;
 pub mod solido;
 pub mod template;
 pub mod video_generation;
@@ -28,12 +31,15 @@ pub use completions::CompletionsEndpoint;
 pub use embeddings::EmbeddingsEndpoint;
 pub use huggingface::HuggingFaceGenerateEndpoint;
 pub use image_generation::ImageGenerationEndpoint;
+pub use messages::MessagesEndpoint;
 pub use nim_embeddings::NimEmbeddingsEndpoint;
 pub use rankings::{CohereRankingsEndpoint, HfTeiRankingsEndpoint, NimRankingsEndpoint};
+pub use responses::ResponsesEndpoint;
 pub use solido::SolidoRagEndpoint;
 pub use template::TemplateEndpoint;
 pub use video_generation::VideoGenerationEndpoint;
 
+use aiperf_runtime::config::ProfileConfig;
 use aiperf_runtime::dataset::Turn;
 use aiperf_runtime::metadata::EndpointMetadata;
 use aiperf_runtime::plugin::{PluginContext, PluginError};
@@ -42,7 +48,7 @@ use serde_json::Value;
 // `--header`s, then `Authorization: Bearer <key>` replacing any given one (as AIPerf's
 // dict update does).
 use aiperf_runtime::headers::request_headers as endpoint_headers;
-use payload::{parse_extra_inputs, Field, Template};
+use payload::{parse_extra_inputs, Field, StreamUsage, Template};
 
 /// What every endpoint here precomputes from the run's configuration.
 #[derive(Debug, Clone)]
@@ -53,7 +59,17 @@ struct Prepared {
     with_max_tokens: Template,
     /// The body of turns that do not.
     without_max_tokens: Template,
+    /// For an API whose system prompt is a body field of its own (the Responses API's
+    /// `instructions`, Anthropic's `system`): the bodies of turns that carry the
+    /// conversation's system message, with and without `max_tokens`. The field is absent,
+    /// not empty, from the others, so `--extra-inputs` of the same name take its place
+    /// only where it is present, as in AIPerf's dict.
+    with_system: Option<Box<(Template, Template)>>,
 }
+
+/// The fields of a body in AIPerf's order, for a turn with or without `max_tokens` and
+/// with or without a system message.
+type SystemFields = fn(&BodyContext<'_>, bool, bool) -> Vec<(&'static str, Field)>;
 
 /// The run-wide values an endpoint's body fields are made of.
 struct BodyContext<'a> {
@@ -93,6 +109,35 @@ impl Prepared {
         include_usage: bool,
         extras: Extras,
     ) -> Result<Self, PluginError> {
+        let usage = if include_usage {
+            StreamUsage::WhenStreamed
+        } else {
+            StreamUsage::Never
+        };
+        let fields = |body: &BodyContext<'_>, max_tokens, _| fields(body, max_tokens);
+        Self::build(ctx, extras, |_| usage, fields, false)
+    }
+
+    /// For an API with a system prompt field of its own (see [`Prepared::with_system`]);
+    /// `usage(body, config)` says how its streamed bodies ask for usage.
+    fn with_system_field(
+        ctx: &PluginContext<'_>,
+        fields: SystemFields,
+        usage: fn(&BodyContext<'_>, &ProfileConfig) -> StreamUsage,
+    ) -> Result<Self, PluginError> {
+        let usage = |body: &BodyContext<'_>| usage(body, ctx.config);
+        Self::build(ctx, Extras::TopLevel, usage, fields, true)
+    }
+
+    /// `fields(body, max_tokens, system)` lists a body's fields; the system variants are
+    /// compiled only with `system_field`.
+    fn build(
+        ctx: &PluginContext<'_>,
+        extras: Extras,
+        usage: impl Fn(&BodyContext<'_>) -> StreamUsage,
+        fields: impl Fn(&BodyContext<'_>, bool, bool) -> Vec<(&'static str, Field)>,
+        system_field: bool,
+    ) -> Result<Self, PluginError> {
         let metadata: EndpointMetadata = ctx.entry.metadata()?;
         let config = ctx.config;
         let extra = parse_extra_inputs(&config.extra_inputs)?;
@@ -106,32 +151,43 @@ impl Prepared {
             Extras::TopLevel => &extra,
             Extras::Placed => &[],
         };
-        let with_max_tokens = Template::compile(fields(&body, true), top, include_usage);
-        let without_max_tokens = Template::compile(fields(&body, false), top, include_usage);
+        let usage = usage(&body);
+        let compile = |max_tokens: bool, system: bool| {
+            Template::compile(fields(&body, max_tokens, system), top, usage)
+        };
         Ok(Prepared {
             metadata,
             headers: endpoint_headers(&config.headers, config.api_key.as_deref())?,
-            with_max_tokens,
-            without_max_tokens,
+            with_max_tokens: compile(true, false),
+            without_max_tokens: compile(false, false),
+            with_system: system_field
+                .then(|| Box::new((compile(true, true), compile(false, true)))),
         })
     }
 
+    /// The compiled body `turn` is rendered from.
+    fn template(&self, turn: &Turn) -> &Template {
+        // AIPerf tests the message's truth: an empty system prompt sends no field.
+        let system = turn
+            .system_message
+            .as_deref()
+            .is_some_and(|s| !s.is_empty());
+        match (&self.with_system, system, turn.max_tokens) {
+            (Some(pair), true, Some(_)) => &pair.0,
+            (Some(pair), true, None) => &pair.1,
+            (_, _, Some(_)) => &self.with_max_tokens,
+            (_, _, None) => &self.without_max_tokens,
+        }
+    }
+
     fn format_payload(&self, turn: &Turn, body: &mut Vec<u8>) {
-        let template = match turn.max_tokens {
-            Some(_) => &self.with_max_tokens,
-            None => &self.without_max_tokens,
-        };
-        template.render(turn, body);
+        self.template(turn).render(turn, body);
     }
 
     /// [`format_payload`](Self::format_payload) for a later turn of a session whose
     /// earlier turns and replies (`history`) go first in the chat messages.
     fn format_session_payload(&self, history: &[Turn], turn: &Turn, body: &mut Vec<u8>) {
-        let template = match turn.max_tokens {
-            Some(_) => &self.with_max_tokens,
-            None => &self.without_max_tokens,
-        };
-        template.render_session(history, turn, body);
+        self.template(turn).render_session(history, turn, body);
     }
 
     fn request_headers(&self, headers: &mut Vec<(String, String)>) {
@@ -150,8 +206,10 @@ fn stream_value(body: &BodyContext<'_>) -> Field {
 
 #[cfg(test)]
 mod test_support {
+    use aiperf_runtime::http::sse::SseFramer;
     use aiperf_runtime::plugin::PluginEntry;
-    use aiperf_runtime::record::ResponseChunk;
+    use aiperf_runtime::protocols::EndpointProtocol;
+    use aiperf_runtime::record::{ResponseChunk, ResponseData, Usage};
 
     use crate::test_config::entry;
 
@@ -206,6 +264,49 @@ mod test_support {
             ..chunk(recv_ns, data)
         }
     }
+
+    /// What a unit of a record reads as: its data and usage, or nothing.
+    pub(crate) type Unit = Option<(ResponseData, Option<Usage>)>;
+
+    /// Frames the SSE `stream` from two reads cut at every byte (the first read at time
+    /// 1, the rest at 2) and reads each framing's events as one record: every cut must
+    /// give `expected`, each unit timed by the read that completed its event.
+    pub(crate) fn stream_split_everywhere<E: EndpointProtocol>(
+        endpoint: &E,
+        stream: &str,
+        expected: &[Unit],
+    ) {
+        let bytes = stream.as_bytes();
+        let mut first_read_before = 0;
+        for cut in 0..=bytes.len() {
+            let mut framer = SseFramer::new();
+            let mut chunks = Vec::new();
+            framer.feed(&bytes[..cut], 1, &mut chunks);
+            let first_read = chunks.len();
+            framer.feed(&bytes[cut..], 2, &mut chunks);
+            framer.finish(3, &mut chunks);
+            let mut out = Vec::new();
+            endpoint.parse_responses(&chunks, &mut out);
+            let mut units = Vec::new();
+            for (i, (chunk, result)) in chunks.iter().zip(out).enumerate() {
+                assert_eq!(
+                    chunk.recv_ns,
+                    if i < first_read { 1 } else { 2 },
+                    "cut {cut}"
+                );
+                let parsed = result.unwrap_or_else(|e| panic!("cut {cut}: {e:?}"));
+                if let Some(p) = &parsed {
+                    assert_eq!(p.recv_ns, chunk.recv_ns, "cut {cut}");
+                }
+                units.push(parsed.map(|p| (p.data, p.usage)));
+            }
+            assert_eq!(units, expected, "cut at byte {cut}");
+            // A longer first read completes no fewer events.
+            assert!(first_read >= first_read_before, "cut {cut}");
+            first_read_before = first_read;
+        }
+        assert_eq!(first_read_before, expected.len());
+    }
 }
 
 /// No server input makes any endpoint panic: every parser and the video poll decision
@@ -239,6 +340,17 @@ mod robustness {
             r#"{"content":{"a":1},"sources":"x"}"#,
             r#"{"usage":{"prompt_tokens":1e400,"input_tokens":-5,"completion_tokens_details":3}}"#,
             r#"{"error":{"code":1e30,"message":{"nested":true},"type":[]}}"#,
+            // Responses and Messages shapes with fields of the wrong kind.
+            r#"{"type":5,"delta":{"type":[]},"output_index":[],"content_index":{}}"#,
+            r#"{"type":"response.output_text.delta","delta":7,"output_index":null}"#,
+            r#"{"type":"response.output_text.done","text":[1],"output_index":null}"#,
+            r#"{"type":"response.completed","response":[{"usage":1}]}"#,
+            r#"{"object":"response","output":[null,{"type":"message","content":"x"}]}"#,
+            r#"{"object":"response","output":{"type":"reasoning"},"output_text":3}"#,
+            r#"{"type":"content_block_delta","delta":{"type":"text_delta","text":{}}}"#,
+            r#"{"type":"message_start","message":"x"}"#,
+            r#"{"type":"message_delta","usage":{"output_tokens":-3,"input_tokens":"9"}}"#,
+            r#"{"type":"MESSAGE","content":[null,{"type":"tool_use","input":{"a":[1]}}]}"#,
         ]
         .iter()
         .map(|s| s.as_bytes().to_vec())
@@ -265,7 +377,21 @@ mod robustness {
                 ..RequestRecord::default()
             };
             let _ = e.follow_up(&record, 0);
+            let mut out = Vec::new();
+            e.parse_responses(&record.responses, &mut out);
+            assert_eq!(out.len(), record.responses.len());
         }
+        // Every unit of a record together, each after every other.
+        let all: Vec<ResponseChunk> = odd_units()
+            .into_iter()
+            .map(|data| ResponseChunk {
+                data,
+                ..chunk(1, "")
+            })
+            .collect();
+        let mut out = Vec::new();
+        e.parse_responses(&all, &mut out);
+        assert_eq!(out.len(), all.len());
     }
 
     #[test]
@@ -275,6 +401,8 @@ mod robustness {
         exercise(&ChatEndpoint::create(&ctx("chat")).unwrap());
         exercise(&ChatEmbeddingsEndpoint::create(&ctx("chat_embeddings")).unwrap());
         exercise(&CompletionsEndpoint::create(&ctx("completions")).unwrap());
+        exercise(&ResponsesEndpoint::create(&ctx("responses")).unwrap());
+        exercise(&MessagesEndpoint::create(&ctx("messages")).unwrap());
         exercise(&EmbeddingsEndpoint::create(&ctx("embeddings")).unwrap());
         exercise(&NimEmbeddingsEndpoint::create(&ctx("nim_embeddings")).unwrap());
         exercise(&NimRankingsEndpoint::create(&ctx("nim_rankings")).unwrap());
@@ -379,6 +507,26 @@ mod per_turn_model {
             &[],
             &x,
             r#"{"messages":[{"role":"user","content":"x"}],"model":"b","stream":false}"#,
+        );
+    }
+
+    #[test]
+    fn responses_and_messages_bodies() {
+        let x = text("x");
+        check::<ResponsesEndpoint>(
+            "responses",
+            &[],
+            &x,
+            concat!(
+                r#"{"input":[{"role":"user","content":"x","type":"message"}],"model":"b","#,
+                r#""stream":false}"#
+            ),
+        );
+        check::<MessagesEndpoint>(
+            "messages",
+            &[],
+            &x,
+            r#"{"model":"b","messages":[{"role":"user","content":"x"}],"max_tokens":1024}"#,
         );
     }
 

@@ -39,6 +39,21 @@ pub(crate) enum InputShape {
     /// NIM embeddings: the texts, or `<img src='URL'/>` per image, or `TEXT <img .../>`
     /// pairs when a turn has both (the endpoint checks the counts match).
     NimInputs,
+    /// The Responses API's `input` items: the user context message, then one
+    /// `{"role","content","type":"message"}` per turn, with `input_text`, `input_image`
+    /// and `input_audio` parts (see [`write_responses_input`]).
+    ResponsesInput,
+    /// Anthropic's `messages`: the user context message, then `{"role","content"}` per
+    /// turn, with `text` and `image` blocks (see [`write_anthropic_messages`]).
+    AnthropicMessages,
+}
+
+/// Whether a session's history goes before the turn in this input.
+fn sends_history(shape: InputShape) -> bool {
+    matches!(
+        shape,
+        InputShape::ChatMessages | InputShape::ResponsesInput | InputShape::AnthropicMessages
+    )
 }
 
 /// A field of the body before the extra inputs are merged.
@@ -53,6 +68,22 @@ pub(crate) enum Field {
     Value(Value),
     /// An object of further fields (e.g. TGI's `parameters`).
     Nested(Vec<(String, Field)>),
+    /// The conversation's system message, for bodies that give it a field of its own
+    /// (compiled only into the templates of turns that have one).
+    SystemMessage,
+}
+
+/// Whether, and how, a streamed body asks the server for its usage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StreamUsage {
+    Never,
+    /// Chat and completions: when the final `stream` is truthy, `include_usage` goes into
+    /// `stream_options` unless the user set it; a `stream_options` that is neither an
+    /// object nor null is left alone.
+    WhenStreamed,
+    /// The Responses API under `--streaming --use-server-token-count`, whatever the final
+    /// `stream`: as above, but a `stream_options` that is not an object is replaced.
+    Always,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +93,7 @@ enum Part {
     MaxTokens,
     /// The turn's model (only in [`Template::per_turn_model`]).
     Model,
+    SystemMessage,
 }
 
 /// A compiled request body.
@@ -76,13 +108,12 @@ pub(crate) struct Template {
 }
 
 impl Template {
-    /// Compiles `fields` merged with `extra` as AIPerf's dict update does. With
-    /// `include_usage`, a body whose final `stream` is truthy gets
-    /// `stream_options.include_usage = true` unless the user set it.
+    /// Compiles `fields` merged with `extra` as AIPerf's dict update does, then asks a
+    /// streamed body for usage as `usage` says.
     pub(crate) fn compile(
         fields: Vec<(&str, Field)>,
         extra: &[(String, Value)],
-        include_usage: bool,
+        usage: StreamUsage,
     ) -> Template {
         let mut merged: Vec<(String, Field)> =
             fields.into_iter().map(|(k, f)| (k.to_owned(), f)).collect();
@@ -96,8 +127,10 @@ impl Template {
             .iter()
             .find(|(k, _)| k == "stream")
             .is_some_and(|(_, f)| matches!(f, Field::Value(v) if truthy(v)));
-        if include_usage && streaming {
-            merge_include_usage(&mut merged);
+        match usage {
+            StreamUsage::WhenStreamed if streaming => merge_include_usage(&mut merged, false),
+            StreamUsage::Always => merge_include_usage(&mut merged, true),
+            StreamUsage::WhenStreamed | StreamUsage::Never => {}
         }
 
         let parts = compile_parts(&merged, false);
@@ -136,7 +169,9 @@ impl Template {
         for part in parts {
             match part {
                 Part::Literal(bytes) => body.extend_from_slice(bytes),
-                Part::Input(InputShape::ChatMessages) => write_chat_messages(history, turn, body),
+                Part::Input(shape) if sends_history(*shape) => {
+                    write_conversation(*shape, history, turn, body);
+                }
                 Part::Input(shape) => write_input(*shape, turn, body),
                 Part::MaxTokens => {
                     // Only compiled into the template chosen for turns that have one.
@@ -145,6 +180,10 @@ impl Template {
                 }
                 // Only compiled into the parts chosen for turns that have one.
                 Part::Model => write_json(body, turn.model.as_deref().unwrap_or_default()),
+                // Only compiled into the templates chosen for turns that have one.
+                Part::SystemMessage => {
+                    write_json(body, turn.system_message.as_deref().unwrap_or_default());
+                }
             }
         }
     }
@@ -191,14 +230,19 @@ fn compile_object(
             }
             Field::Model(primary) => write_json(literal, primary.as_str()),
             Field::Nested(inner) => compile_object(inner, model_hole, literal, parts),
+            Field::SystemMessage => {
+                parts.push(Part::Literal(std::mem::take(literal)));
+                parts.push(Part::SystemMessage);
+            }
         }
     }
     literal.push(b'}');
 }
 
 /// Python's `setdefault("include_usage", True)` on a copy of the user's
-/// `stream_options`; a non-object value is left alone, as AIPerf does.
-fn merge_include_usage(merged: &mut Vec<(String, Field)>) {
+/// `stream_options`; a non-object value is left alone (chat) or, with `replace`, replaced
+/// (responses), as AIPerf does.
+fn merge_include_usage(merged: &mut Vec<(String, Field)>, replace: bool) {
     let Some((_, field)) = merged.iter_mut().find(|(k, _)| k == "stream_options") else {
         merged.push((
             "stream_options".to_owned(),
@@ -213,12 +257,13 @@ fn merge_include_usage(merged: &mut Vec<(String, Field)>) {
         Field::Value(Value::Null) => {
             *field = Field::Value(serde_json::json!({"include_usage": true}));
         }
+        _ if replace => *field = Field::Value(serde_json::json!({"include_usage": true})),
         _ => {}
     }
 }
 
 /// Python truthiness of a JSON value.
-fn truthy(value: &Value) -> bool {
+pub(crate) fn truthy(value: &Value) -> bool {
     match value {
         Value::Null => false,
         Value::Bool(b) => *b,
@@ -236,7 +281,9 @@ fn write_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
 
 fn write_input(shape: InputShape, turn: &Turn, out: &mut Vec<u8>) {
     match shape {
-        InputShape::ChatMessages => write_chat_messages(&[], turn, out),
+        InputShape::ChatMessages | InputShape::ResponsesInput | InputShape::AnthropicMessages => {
+            write_conversation(shape, &[], turn, out);
+        }
         InputShape::Prompt if turn.texts.len() == 1 => write_json(out, turn.texts[0].as_str()),
         InputShape::Prompt | InputShape::List => write_json(out, &turn.texts),
         InputShape::FirstText => {
@@ -290,12 +337,6 @@ fn write_input(shape: InputShape, turn: &Turn, out: &mut Vec<u8>) {
 /// (merged into the first message when that is a system message already, since many
 /// servers mishandle two), then its user context message, then the turns.
 fn write_chat_messages(history: &[Turn], turn: &Turn, out: &mut Vec<u8>) {
-    // A turn's own `messages` are its whole context (traces carry the conversation so
-    // far): the session's history is not put before them.
-    let history = match turn.raw_messages {
-        Some(_) => &[][..],
-        None => history,
-    };
     out.push(b'[');
     let mut first = true;
     let mut merged = false;
@@ -320,6 +361,216 @@ fn write_chat_messages(history: &[Turn], turn: &Turn, out: &mut Vec<u8>) {
         write_turn_messages(one, out, &mut first, usize::from(i == 0 && merged));
     }
     out.push(b']');
+}
+
+/// The conversation of `turn` after the session's `history` in the list `shape` names.
+fn write_conversation(shape: InputShape, history: &[Turn], turn: &Turn, out: &mut Vec<u8>) {
+    // A turn's own `messages` are its whole context (traces carry the conversation so
+    // far): the session's history is not put before them.
+    let history = match turn.raw_messages {
+        Some(_) => &[][..],
+        None => history,
+    };
+    match shape {
+        InputShape::ResponsesInput => write_responses_input(history, turn, out),
+        InputShape::AnthropicMessages => write_anthropic_messages(history, turn, out),
+        _ => write_chat_messages(history, turn, out),
+    }
+}
+
+/// Output items AIPerf leaves out when it replays a turn's own items as input: the API
+/// takes them back only with the tool or the stored response they came from.
+const REPLAY_UNSAFE_ITEMS: [&str; 6] = [
+    "web_search_call",
+    "file_search_call",
+    "image_generation_call",
+    "code_interpreter_call",
+    "computer_call",
+    "reasoning",
+];
+
+/// The Responses API's `input`, as AIPerf's `ResponsesEndpoint.format_payload` builds it:
+/// the user context message as a leading item (the system message goes to
+/// `instructions`, outside this list), then each turn: its own items as given, less the
+/// replay-unsafe ones, else one message item of its texts and media.
+fn write_responses_input(history: &[Turn], turn: &Turn, out: &mut Vec<u8>) {
+    out.push(b'[');
+    let mut first = true;
+    let mut sep = |out: &mut Vec<u8>| {
+        if !std::mem::take(&mut first) {
+            out.push(b',');
+        }
+    };
+    if let Some(context) = turn
+        .user_context_message
+        .as_deref()
+        .filter(|c| !c.is_empty())
+    {
+        sep(out);
+        out.extend_from_slice(b"{\"type\":\"message\",\"role\":\"user\",\"content\":");
+        write_json(out, context);
+        out.push(b'}');
+    }
+    for one in history.iter().chain([turn]) {
+        match &one.raw_messages {
+            Some(items) => {
+                let unsafe_item = |item: &Value| {
+                    item.get("type")
+                        .and_then(Value::as_str)
+                        .is_some_and(|t| REPLAY_UNSAFE_ITEMS.contains(&t))
+                };
+                for item in items.iter().filter(|item| !unsafe_item(item)) {
+                    sep(out);
+                    write_json(out, item);
+                }
+            }
+            None => {
+                sep(out);
+                out.extend_from_slice(b"{\"role\":");
+                write_json(out, one.role.as_deref().unwrap_or("user"));
+                out.extend_from_slice(b",\"content\":");
+                write_parts_content(one, Parts::Responses, out);
+                out.extend_from_slice(b",\"type\":\"message\"}");
+            }
+        }
+    }
+    out.push(b']');
+}
+
+/// Anthropic's `messages`, as AIPerf's `MessagesEndpoint.format_payload` builds them:
+/// the user context message first (the system message goes to `system`, outside this
+/// list), then each turn: its own messages as given, else one message of its texts and
+/// images.
+fn write_anthropic_messages(history: &[Turn], turn: &Turn, out: &mut Vec<u8>) {
+    out.push(b'[');
+    let mut first = true;
+    let mut sep = |out: &mut Vec<u8>| {
+        if !std::mem::take(&mut first) {
+            out.push(b',');
+        }
+    };
+    if let Some(context) = turn
+        .user_context_message
+        .as_deref()
+        .filter(|c| !c.is_empty())
+    {
+        sep(out);
+        out.extend_from_slice(b"{\"role\":\"user\",\"content\":");
+        write_json(out, context);
+        out.push(b'}');
+    }
+    for one in history.iter().chain([turn]) {
+        match &one.raw_messages {
+            Some(messages) => {
+                for message in messages {
+                    sep(out);
+                    write_json(out, message);
+                }
+            }
+            None => {
+                sep(out);
+                out.extend_from_slice(b"{\"role\":");
+                write_json(out, one.role.as_deref().unwrap_or("user"));
+                out.extend_from_slice(b",\"content\":");
+                write_parts_content(one, Parts::Anthropic, out);
+                out.push(b'}');
+            }
+        }
+    }
+    out.push(b']');
+}
+
+/// The content part names of an API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Parts {
+    /// `input_text`, `input_image` (the URL as a string), `input_audio`.
+    Responses,
+    /// `text`, `image` (a `base64` or `url` source); no audio block exists.
+    Anthropic,
+}
+
+/// A message's `content` as AIPerf's `BaseEndpoint._render_turn_content` renders it: one
+/// text and no media is a plain string; otherwise a part per non-empty text, image and
+/// audio clip, or `""` when none is left (servers refuse an empty part list). Anthropic
+/// has no audio block, so its clips are left out (AIPerf refuses the turn).
+fn write_parts_content(turn: &Turn, api: Parts, out: &mut Vec<u8>) {
+    let audios: &[String] = match api {
+        Parts::Responses => &turn.audios,
+        Parts::Anthropic => &[],
+    };
+    if let ([text], true, true) = (
+        turn.texts.as_slice(),
+        turn.images.is_empty(),
+        audios.is_empty(),
+    ) {
+        return write_json(out, text.as_str());
+    }
+    let start = out.len();
+    out.push(b'[');
+    let mut first = true;
+    let mut sep = |out: &mut Vec<u8>| {
+        if !std::mem::take(&mut first) {
+            out.push(b',');
+        }
+    };
+    for text in turn.texts.iter().filter(|t| !t.is_empty()) {
+        sep(out);
+        out.extend_from_slice(match api {
+            Parts::Responses => b"{\"type\":\"input_text\",\"text\":".as_slice(),
+            Parts::Anthropic => b"{\"type\":\"text\",\"text\":".as_slice(),
+        });
+        write_json(out, text.as_str());
+        out.push(b'}');
+    }
+    for url in turn.images.iter().filter(|u| !u.is_empty()) {
+        sep(out);
+        match api {
+            Parts::Responses => {
+                out.extend_from_slice(b"{\"type\":\"input_image\",\"image_url\":");
+                write_json(out, url.as_str());
+                out.push(b'}');
+            }
+            Parts::Anthropic => write_anthropic_image(url, out),
+        }
+    }
+    for clip in audios.iter().filter(|c| !c.is_empty()) {
+        let (format, data) = audio_part(clip);
+        sep(out);
+        out.extend_from_slice(b"{\"type\":\"input_audio\",\"input_audio\":{\"data\":");
+        write_json(out, data);
+        out.extend_from_slice(b",\"format\":");
+        write_json(out, format);
+        out.extend_from_slice(b"}}");
+    }
+    if first {
+        out.truncate(start);
+        out.extend_from_slice(b"\"\"");
+    } else {
+        out.push(b']');
+    }
+}
+
+/// An Anthropic image block: a data URL's bytes as a `base64` source with its media type
+/// (`image/png` when the URL names none), any other URL as a `url` source.
+fn write_anthropic_image(url: &str, out: &mut Vec<u8>) {
+    match url.strip_prefix("data:") {
+        Some(rest) => {
+            let (header, data) = rest.split_once(',').unwrap_or((rest, ""));
+            let media_type = header.split(';').next().filter(|m| !m.is_empty());
+            out.extend_from_slice(
+                b"{\"type\":\"image\",\"source\":{\"type\":\"base64\",\"media_type\":",
+            );
+            write_json(out, media_type.unwrap_or("image/png"));
+            out.extend_from_slice(b",\"data\":");
+            write_json(out, data);
+            out.extend_from_slice(b"}}");
+        }
+        None => {
+            out.extend_from_slice(b"{\"type\":\"image\",\"source\":{\"type\":\"url\",\"url\":");
+            write_json(out, url);
+            out.extend_from_slice(b"}}");
+        }
+    }
 }
 
 /// Writes the first message of `leading` with `system` prepended to its content when it
@@ -533,7 +784,7 @@ mod tests {
                 ("stream", Field::Value(json!(false))),
             ]
         };
-        let template = Template::compile(fields(), &[], false);
+        let template = Template::compile(fields(), &[], StreamUsage::Never);
         // One model: the body is one literal run, as if the model were any fixed value.
         let whole = br#"{"model":"m\"1","stream":false}"#.to_vec();
         assert_eq!(template.parts, [Part::Literal(whole)]);
@@ -555,10 +806,18 @@ mod tests {
             r#"{"model":"x/y","stream":false}"#
         );
         // An extra input fixes the model: no hole, every turn sends it.
-        let fixed = Template::compile(fields(), &[("model".into(), json!("z"))], false);
+        let fixed = Template::compile(
+            fields(),
+            &[("model".into(), json!("z"))],
+            StreamUsage::Never,
+        );
         assert_eq!(fixed.per_turn_model, None);
         assert_eq!(render(&fixed, Some("x")), r#"{"model":"z","stream":false}"#);
-        let none = Template::compile(vec![("stream", Field::Value(json!(true)))], &[], false);
+        let none = Template::compile(
+            vec![("stream", Field::Value(json!(true)))],
+            &[],
+            StreamUsage::Never,
+        );
         assert_eq!(none.per_turn_model, None);
     }
 
@@ -572,7 +831,8 @@ mod tests {
             ("model", Field::Model("m".into())),
             ("stream", Field::Value(json!(true))),
         ];
-        let template = Template::compile(fields, &[("top_p".into(), json!(0.9))], false);
+        let template =
+            Template::compile(fields, &[("top_p".into(), json!(0.9))], StreamUsage::Never);
         let turn = Turn {
             texts: vec!["hi \"there\"".into()],
             extra: vec![
@@ -597,7 +857,7 @@ mod tests {
         let template = Template::compile(
             vec![("messages", Field::Input(InputShape::ChatMessages))],
             &[],
-            false,
+            StreamUsage::Never,
         );
         let earlier = Turn {
             texts: vec!["q1".into()],
@@ -634,7 +894,8 @@ mod tests {
         let fields = || vec![("stream", Field::Value(json!(true)))];
         let render = |extra: &[(String, Value)]| {
             let mut body = Vec::new();
-            Template::compile(fields(), extra, true).render(&Turn::default(), &mut body);
+            Template::compile(fields(), extra, StreamUsage::WhenStreamed)
+                .render(&Turn::default(), &mut body);
             String::from_utf8(body).unwrap()
         };
         assert_eq!(

@@ -134,6 +134,9 @@ mod fast {
         if unit.object.as_deref() == Some("error") {
             return None;
         }
+        if unit.usage.as_ref().is_some_and(FastUsage::needs_full_path) {
+            return None;
+        }
         let data = match unit.choices.as_deref().and_then(<[Choice<'_>]>::first) {
             Some(choice) => choice_data(choice)?,
             None => ResponseData::Empty,
@@ -149,6 +152,13 @@ mod fast {
     /// change nothing there either), a count that is not a number counts as absent.
     #[derive(Deserialize)]
     struct FastUsage {
+        /// Present sends the unit down the full path, which reads it.
+        #[serde(default)]
+        output_tokens_details: Option<IgnoredAny>,
+        #[serde(default)]
+        cache_read_input_tokens: Option<IgnoredAny>,
+        #[serde(default)]
+        cache_creation_input_tokens: Option<IgnoredAny>,
         #[serde(default)]
         prompt_tokens: Count,
         #[serde(default)]
@@ -164,6 +174,13 @@ mod fast {
     }
 
     impl FastUsage {
+        /// Whether the full path reads something here that this one does not.
+        fn needs_full_path(&self) -> bool {
+            self.output_tokens_details.is_some()
+                || self.cache_read_input_tokens.is_some()
+                || self.cache_creation_input_tokens.is_some()
+        }
+
         fn into_usage(self) -> Option<Usage> {
             let parsed = Usage {
                 prompt_tokens: self.prompt_tokens.0.or(self.input_tokens.0),
@@ -528,7 +545,11 @@ fn content_text(value: &Value) -> Option<String> {
 
 /// The top-level `usage` block, when it has anything in it.
 pub(crate) fn usage(object: &Map<String, Value>) -> Option<Usage> {
-    let usage = object.get("usage")?.as_object()?;
+    usage_counts(object.get("usage")?.as_object()?)
+}
+
+/// The counts of a `usage` block, when it has any.
+pub(crate) fn usage_counts(usage: &Map<String, Value>) -> Option<Usage> {
     let count = |value: Option<&Value>| -> Option<u64> {
         match value? {
             Value::Number(n) => n.as_u64().or_else(|| {
@@ -539,16 +560,27 @@ pub(crate) fn usage(object: &Map<String, Value>) -> Option<Usage> {
             _ => None,
         }
     };
-    let reasoning = usage
-        .get("completion_tokens_details")
-        .and_then(|d| d.get("reasoning_tokens"));
-    // Image (and Responses) APIs name them `input_tokens`/`output_tokens`.
+    // The Responses API names the details `output_tokens_details`.
+    let reasoning = ["completion_tokens_details", "output_tokens_details"]
+        .into_iter()
+        .find_map(|key| count(usage.get(key)?.get("reasoning_tokens")));
+    // Image, Responses and Anthropic APIs name them `input_tokens`/`output_tokens`.
+    // Anthropic's `input_tokens` leaves out what was read from or written to its prompt
+    // cache: AIPerf adds those back, so the count is the whole prompt as for the others.
+    let input = || {
+        let input = count(usage.get("input_tokens"))?;
+        let cached = ["cache_read_input_tokens", "cache_creation_input_tokens"]
+            .into_iter()
+            .filter_map(|key| usage.get(key)?.as_u64())
+            .fold(0u64, u64::saturating_add);
+        Some(input.saturating_add(cached))
+    };
     let parsed = Usage {
-        prompt_tokens: count(usage.get("prompt_tokens")).or(count(usage.get("input_tokens"))),
+        prompt_tokens: count(usage.get("prompt_tokens")).or_else(input),
         completion_tokens: count(usage.get("completion_tokens"))
             .or(count(usage.get("output_tokens"))),
         total_tokens: count(usage.get("total_tokens")),
-        reasoning_tokens: count(reasoning),
+        reasoning_tokens: reasoning,
     };
     (parsed != Usage::default()).then_some(parsed)
 }
@@ -914,6 +946,16 @@ mod fast_path_tests {
             (true, r#"{"usage":{}}"#),
             (true, r#"{"usage":null}"#),
             // Shapes only the full path reads (or rejects).
+            (
+                false,
+                r#"{"choices":[],"usage":{"input_tokens":5,"cache_read_input_tokens":2}}"#,
+            ),
+            // A null cache count is no count: both paths read it alike.
+            (true, r#"{"usage":{"cache_creation_input_tokens":null}}"#),
+            (
+                false,
+                r#"{"usage":{"output_tokens":3,"output_tokens_details":{"reasoning_tokens":1}}}"#,
+            ),
             (false, r#"{"usage":{"prompt_tokens":1,"prompt_tokens":2}}"#),
             (false, r#"{"usage":3}"#),
             (
@@ -956,6 +998,17 @@ mod fast_path_tests {
                 "{data}"
             );
         }
+        // Anthropic's cache counts join its input count; the Responses API's reasoning
+        // count is in `output_tokens_details`.
+        let usage = |data: &str| parse_generation(&chunk(None, data)).unwrap().unwrap().usage;
+        let cached = r#"{"usage":{"input_tokens":5,"cache_read_input_tokens":2,
+            "cache_creation_input_tokens":3,"output_tokens":1}}"#;
+        assert_eq!(usage(cached).unwrap().prompt_tokens, Some(10));
+        let both = r#"{"usage":{"prompt_tokens":4,"input_tokens":5,"cache_read_input_tokens":2}}"#;
+        assert_eq!(usage(both).unwrap().prompt_tokens, Some(4));
+        let details =
+            r#"{"usage":{"output_tokens":3,"output_tokens_details":{"reasoning_tokens":1}}}"#;
+        assert_eq!(usage(details).unwrap().reasoning_tokens, Some(1));
         // An `error` event is never the fast path's, whatever its data.
         let c = chunk(Some("error"), units[1].1);
         assert!(fast::parse(&c).is_none());

@@ -231,7 +231,7 @@ impl EndpointProtocol for TemplateEndpoint {
 
 /// JSON text without the whitespace between tokens (strings untouched). Invalid JSON
 /// stays invalid, and is reported by the parse that follows.
-fn minify(text: &str) -> String {
+pub(super) fn minify(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let (mut in_string, mut escaped) = (false, false);
     for c in text.chars() {
