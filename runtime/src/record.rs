@@ -147,35 +147,52 @@ pub enum Outcome {
 impl Outcome {
     /// The error recorded for a failed outcome that came without details, named as AIPerf
     /// names it where AIPerf has the case (`TimeoutError`, `RequestCancellationError`
-    /// with 499). `None` for success.
+    /// with 499, `InvalidInferenceResultError`). `None` for success.
     pub fn default_error(self, status: Option<u16>) -> Option<ErrorDetails> {
         let (code, kind, message) = match self {
             Outcome::Success => return None,
             Outcome::InbandError => (status, "InbandError", "the server reported an error"),
             Outcome::HttpError => (status, "HttpError", "HTTP error status"),
             Outcome::Shed => (status, "Overloaded", "the server shed the request"),
-            Outcome::Timeout => (status, "TimeoutError", "the request timed out"),
+            Outcome::Timeout => return Some(ErrorDetails::timeout()),
             Outcome::Truncated => (status, "TruncatedResponse", "the response ended early"),
             Outcome::Cancelled => (
                 Some(499),
                 "RequestCancellationError",
                 "Request cancelled by external signal",
             ),
-            Outcome::EmptyOutput => (status, "EmptyOutput", "the response carried no content"),
+            Outcome::EmptyOutput => return Some(ErrorDetails::no_content(true)),
             Outcome::ConnectionError => (status, "ConnectionError", "the connection failed"),
         };
         Some(ErrorDetails::new(code, kind, message))
     }
 }
 
-/// Error details in AIPerf's shape (`{code, type, message}`).
+/// Error details in AIPerf's shape: `{code?, type, message, cause?, cause_chain?}` (the
+/// exports add `details`). An error AIPerf builds from a Python exception has the
+/// exception's `repr` as its message, the `repr` of its `__cause__` as `cause` and the
+/// class names along `__cause__`/`__context__` as `cause_chain`; one it builds from a
+/// response (an HTTP status) has neither of the two.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorDetails {
     pub code: Option<u16>,
     #[serde(rename = "type")]
     pub kind: String,
     pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
+    /// Empty where AIPerf writes none (`null`, left out).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cause_chain: Vec<String>,
 }
+
+/// AIPerf's message when response units came but none carried content.
+const NO_CONTENT: &str = "InvalidInferenceResultError('Invalid inference result: No responses \
+                          with actual content were received from the server (only \
+                          usage/metadata, null/empty data, or [DONE] markers)')";
+/// AIPerf's message when no response unit came at all.
+const NO_RESPONSES: &str =
+    "InvalidInferenceResultError('Invalid inference result: No responses were received')";
 
 impl ErrorDetails {
     pub fn new(code: Option<u16>, kind: impl Into<String>, message: impl Into<String>) -> Self {
@@ -183,7 +200,52 @@ impl ErrorDetails {
             code,
             kind: kind.into(),
             message: message.into(),
+            cause: None,
+            cause_chain: Vec::new(),
         }
+    }
+
+    /// An error from a Python exception, as AIPerf's `ErrorDetails.from_exception` writes
+    /// it: `message` is the exception's repr, `cause` its cause's, `chain` the class
+    /// names from the exception down (its own first).
+    pub fn exception(kind: &str, message: String, cause: Option<String>, chain: &[&str]) -> Self {
+        ErrorDetails {
+            code: None,
+            kind: kind.to_owned(),
+            message,
+            cause,
+            cause_chain: chain.iter().map(|&c| c.to_owned()).collect(),
+        }
+    }
+
+    /// A request past `--request-timeout-seconds`: aiohttp's total timeout cancels the
+    /// read and raises `TimeoutError` from the `CancelledError`.
+    pub fn timeout() -> Self {
+        Self::exception(
+            "TimeoutError",
+            "TimeoutError()".to_owned(),
+            Some("CancelledError()".to_owned()),
+            &["TimeoutError", "CancelledError"],
+        )
+    }
+
+    /// A complete response with nothing a user would see, as AIPerf records it:
+    /// `some_units`: at least one response unit came (an event, a body), only none
+    /// with content.
+    pub fn no_content(some_units: bool) -> Self {
+        let message = if some_units { NO_CONTENT } else { NO_RESPONSES };
+        Self::exception(
+            "InvalidInferenceResultError",
+            message.to_owned(),
+            None,
+            &["InvalidInferenceResultError"],
+        )
+    }
+
+    /// Whether two errors are counted together: AIPerf's `ErrorDetails` compares and
+    /// hashes by code, type and message only, so its summary groups by those.
+    pub fn same_group(&self, other: &ErrorDetails) -> bool {
+        self.code == other.code && self.kind == other.kind && self.message == other.message
     }
 }
 

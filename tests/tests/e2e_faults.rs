@@ -101,9 +101,16 @@ fn assert_all_failed_with(run: &Run, error: &Value) {
         "no error table:\n{}",
         run.stdout
     );
-    let kind = error["type"].as_str().unwrap_or_default();
-    let row = run
+    // The console writes an empty type as AIPerf does, `N/A`.
+    let kind = match error["type"].as_str() {
+        Some("") | None => "N/A",
+        Some(kind) => kind,
+    };
+    let table = run
         .stdout
+        .split_once("NVIDIA AIPerf | Error Summary")
+        .map_or("", |(_, table)| table);
+    let row = table
         .lines()
         .find(|l| l.contains(kind))
         .unwrap_or_else(|| panic!("no row for {kind}:\n{}", run.stdout));
@@ -234,11 +241,67 @@ fn bc07_error_objects_after_200() {
         &run,
         &json!({"code": 504, "type": "GatewayTimeout", "message": "upstream timed out"}),
     );
+    // An `event: error` fails the request where it ends, as AIPerf's stream reader raises
+    // an `SSEResponseError` (502) naming the event and the monotonic time of its read.
     let mock = Mock::fault("bc07b", &[]);
     let run = run_fault("bc07b", &mock, 2, &[]);
+    let mut perf = Vec::new();
+    for r in &run.records {
+        let message = r["error"]["message"].as_str().unwrap_or_default();
+        let digits: String = message
+            .split("perf_ns=")
+            .nth(1)
+            .unwrap_or_default()
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        let perf_ns: u64 = digits.parse().unwrap_or_else(|_| panic!("{message}"));
+        let data = "{\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\
+                    \"message\":\"busy\"}}";
+        let expected = json!({
+            "code": 502,
+            "type": "SSEResponseError",
+            "message": format!(
+                "SSEResponseError('Error occurred in SSE response: Unknown error in SSE \
+                 response: SSEMessage(perf_ns={perf_ns}, packets=[SSEField(name=\\'event\\', \
+                 value=\\'error\\'), SSEField(name=\\'data\\', value=\\'{data}\\')])')"
+            ),
+            "cause_chain": ["SSEResponseError"],
+        });
+        assert_eq!(r["error"], expected, "{r:#}");
+        let end = r["metadata"]["request_end_ns"].as_u64().unwrap_or_default();
+        perf.push((perf_ns, end));
+    }
+    // The time is the request's end, on the monotonic clock: as far from the other's as
+    // the wall clock says (both tick in nanoseconds).
+    let gap = |(a, b): (u64, u64)| a as i128 - b as i128;
+    let skew = gap((perf[1].0, perf[0].0)) - gap((perf[1].1, perf[0].1));
+    assert!(skew.abs() < 1_000_000, "{perf:?}");
+    // Each record is its own group, as in AIPerf (no two reads share a time).
+    let summary = run.json["error_summary"].as_array().map_or(0, Vec::len);
+    assert_eq!(summary, 2, "{:#}", run.json["error_summary"]);
+}
+
+/// The comment of an `event: error` is AIPerf's message, without a time.
+#[test]
+fn an_error_event_s_comment_is_its_message() {
+    let sse = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\
+         \r\n{}",
+        chunked(&[
+            "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}]}\n\n",
+            "event: error\n: model crashed\ndata: {\"x\":1}\n\n",
+        ])
+    );
+    let run = run_script("sse-error-comment", &sse, "keep-alive", &[]);
     assert_all_failed_with(
         &run,
-        &json!({"type": "overloaded_error", "message": "busy"}),
+        &json!({
+            "code": 502,
+            "type": "SSEResponseError",
+            "message": "SSEResponseError('Error occurred in SSE response: model crashed')",
+            "cause_chain": ["SSEResponseError"],
+        }),
     );
 }
 
@@ -333,10 +396,161 @@ fn bc21_chunked_body_truncated() {
         &run,
         &json!({
             "type": "ClientPayloadError",
-            "message": "Response payload is not completed: <TransferEncodingError: 400, \
-                        message='Not enough data to satisfy transfer length header.'>"
+            "message": format!(
+                "ClientPayloadError(\"Response payload is not completed: \
+                 {TRANSFER_ENCODING_ERROR}\")"
+            ),
+            "cause": TRANSFER_ENCODING_ERROR,
+            "cause_chain": ["ClientPayloadError", "TransferEncodingError"],
         }),
     );
+}
+
+/// aiohttp's parser error for a chunked body that ends early, AIPerf's `cause`.
+const TRANSFER_ENCODING_ERROR: &str =
+    "<TransferEncodingError: 400, message='Not enough data to satisfy transfer length header.'>";
+
+/// `data` as a chunked body, terminator included.
+fn chunked(data: &[&str]) -> String {
+    let mut body: String = data
+        .iter()
+        .map(|d| format!("{:x}\r\n{d}\r\n", d.len()))
+        .collect();
+    body.push_str("0\r\n\r\n");
+    body
+}
+
+/// A run of 2 requests against a mock answering each with `response`, written at once
+/// and ended by `end` (`close`, `reset`, `keep-alive`).
+fn run_script(name: &str, response: &str, end: &str, extra: &[&str]) -> Run {
+    let rules = json!([{"script": {"writes": [{"at_ms": 1, "data": response}], "end": end}}]);
+    let rules = if response.is_empty() {
+        json!([{"script": {"writes": [], "end": end}}])
+    } else {
+        rules
+    };
+    let file = run_dir(&format!("{name}-faults.json"));
+    std::fs::create_dir_all(file.parent().expect("a parent")).expect("the e2e dir");
+    std::fs::write(&file, rules.to_string()).expect("the faults file");
+    let mock = Mock::start(&["--faults", file.to_str().expect("utf-8 path")]);
+    let run = run_fault(name, &mock, 2, extra);
+    let _ = std::fs::remove_file(&file);
+    run
+}
+
+#[test]
+fn content_length_body_truncated() {
+    let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 300\r\n\r\n";
+    let cause = "<ContentLengthError: 400, message='Not enough data to satisfy content length \
+                 header (received 14 of 300 bytes).'>";
+    let run = run_script(
+        "cl-close",
+        &format!("{head}{{\"choices\":[]}}"),
+        "close",
+        &[],
+    );
+    assert_all_failed_with(
+        &run,
+        &json!({
+            "type": "ClientPayloadError",
+            "message": format!(
+                "ClientPayloadError(\"Response payload is not completed: {cause}\")"
+            ),
+            "cause": cause,
+            "cause_chain": ["ClientPayloadError", "ContentLengthError"],
+        }),
+    );
+}
+
+#[test]
+fn reset_before_the_response_is_a_client_os_error() {
+    let run = run_script("reset0", "", "reset", &[]);
+    assert_all_failed_with(
+        &run,
+        &json!({
+            "type": "ClientOSError",
+            "message": "ClientOSError(104, 'Connection reset by peer')",
+            "cause": "ConnectionResetError(104, 'Connection reset by peer')",
+            "cause_chain": ["ClientOSError", "ConnectionResetError"],
+        }),
+    );
+}
+
+#[test]
+fn refused_connection_is_a_client_connector_error() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let dir = run_dir("refused");
+    let output = profile(
+        &[&url],
+        &dir,
+        &["--request-count", "2", "--concurrency", "1"],
+    );
+    let run = Run {
+        records: read_records(&dir),
+        json: read_json(&dir),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+    };
+    let _ = std::fs::remove_dir_all(&dir);
+    let inner =
+        format!("ConnectionRefusedError(111, \"Connect call failed ('127.0.0.1', {port})\")");
+    assert_all_failed_with(
+        &run,
+        &json!({
+            "type": "ClientConnectorError",
+            "message": format!(
+                "ClientConnectorError(ConnectionKey(host='127.0.0.1', port={port}, is_ssl=False, \
+                 ssl=True, proxy=None, proxy_auth=None, proxy_headers_hash=None, \
+                 server_hostname=None), {inner})"
+            ),
+            "cause": inner,
+            "cause_chain": ["ClientConnectorError", "ConnectionRefusedError"],
+        }),
+    );
+}
+
+#[test]
+fn responses_without_content_are_aiperf_s_invalid_results() {
+    let body = "{\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"\"},\
+                \"finish_reason\":\"stop\"}]}";
+    let response = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let run = run_script("empty-json", &response, "keep-alive", &[]);
+    assert_all_failed_with(
+        &run,
+        &json!({
+            "type": "InvalidInferenceResultError",
+            "message": "InvalidInferenceResultError('Invalid inference result: No responses with \
+                        actual content were received from the server (only usage/metadata, \
+                        null/empty data, or [DONE] markers)')",
+            "cause_chain": ["InvalidInferenceResultError"],
+        }),
+    );
+    // An event stream of no bytes: no response unit at all.
+    let response =
+        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: 0\r\n\r\n";
+    let run = run_script("sse-empty", response, "keep-alive", &[]);
+    assert_all_failed_with(
+        &run,
+        &json!({
+            "type": "InvalidInferenceResultError",
+            "message": "InvalidInferenceResultError('Invalid inference result: No responses were \
+                        received')",
+            "cause_chain": ["InvalidInferenceResultError"],
+        }),
+    );
+}
+
+#[test]
+fn a_status_without_a_reason_phrase_has_an_empty_type() {
+    let response = "HTTP/1.1 404 \r\nContent-Length: 4\r\n\r\nnope";
+    let run = run_script("http-404", response, "keep-alive", &[]);
+    assert_all_failed_with(&run, &json!({"code": 404, "type": "", "message": "nope"}));
 }
 
 #[test]
@@ -384,17 +598,19 @@ fn http_500_is_an_http_error() {
 fn reset_mid_stream_is_truncated() {
     let mock = Mock::fault("reset-mid-stream", &[]);
     let run = run_fault("reset", &mock, 2, &[]);
-    let error = &run.records[0]["error"];
-    assert_eq!(error["type"], "ClientPayloadError", "{error:#}");
-    let message = error["message"].as_str().unwrap_or_default();
-    assert!(
-        message.starts_with(
-            "Response payload is not completed: <TransferEncodingError: 400, message='Not \
-             enough data to satisfy transfer length header.'>. Connection reset by peer"
-        ),
-        "{message}"
+    assert_all_failed_with(
+        &run,
+        &json!({
+            "type": "ClientPayloadError",
+            "message": format!(
+                "ClientPayloadError(\"Response payload is not completed: {}. \
+                 ConnectionResetError(104, 'Connection reset by peer')\")",
+                TRANSFER_ENCODING_ERROR
+            ),
+            "cause": TRANSFER_ENCODING_ERROR,
+            "cause_chain": ["ClientPayloadError", "TransferEncodingError"],
+        }),
     );
-    assert_all_failed_with(&run, error);
 }
 
 #[test]
@@ -403,7 +619,12 @@ fn stall_times_out_with_the_events_so_far() {
     let run = run_fault("stall", &mock, 2, &["--request-timeout-seconds", "0.5"]);
     assert_all_failed_with(
         &run,
-        &json!({"type": "TimeoutError", "message": "request timed out after 0.5 seconds"}),
+        &json!({
+            "type": "TimeoutError",
+            "message": "TimeoutError()",
+            "cause": "CancelledError()",
+            "cause_chain": ["TimeoutError", "CancelledError"],
+        }),
     );
     for r in &run.records {
         let meta = &r["metadata"];
@@ -430,9 +651,15 @@ fn slow_headers_are_waited_for() {
 fn garbage_and_early_close_are_connection_errors() {
     let mock = Mock::fault("garbage", &[]);
     let run = run_fault("garbage", &mock, 2, &[]);
-    let error = &run.records[0]["error"];
-    assert_eq!(error["type"], "ClientResponseError", "{error:#}");
-    assert_all_failed_with(&run, error);
+    // aiohttp's exceptions; the message is this tool's (AIPerf's names every header sent).
+    assert_all_failed_with(
+        &run,
+        &json!({
+            "type": "ClientResponseError",
+            "message": "invalid response head: malformed response head: invalid HTTP version",
+            "cause_chain": ["ClientResponseError", "HttpProcessingError", "BadStatusLine"],
+        }),
+    );
 
     let mock = Mock::fault("close-before-response", &[]);
     let run = run_fault("close", &mock, 2, &[]);
@@ -440,7 +667,8 @@ fn garbage_and_early_close_are_connection_errors() {
         &run,
         &json!({
             "type": "ServerDisconnectedError",
-            "message": "connection failed before the response: closed by the server"
+            "message": "ServerDisconnectedError('Server disconnected')",
+            "cause_chain": ["ServerDisconnectedError"],
         }),
     );
 }
@@ -552,9 +780,17 @@ fn streaming_benchmark_over_tls() {
     );
     let records = read_records(&dir);
     assert_eq!(records.len(), 2);
+    let addr = mock.url.trim_start_matches("https://");
     for r in &records {
         assert_eq!(
-            r["error"]["type"], "ClientConnectorCertificateError",
+            r["error"],
+            json!({
+                "type": "ClientConnectorCertificateError",
+                "message": format!(
+                    "connect to {addr} failed: invalid peer certificate: UnknownIssuer"
+                ),
+                "cause_chain": ["ClientConnectorCertificateError", "SSLCertVerificationError"],
+            }),
             "{r:#}"
         );
     }
@@ -594,8 +830,16 @@ fn a_self_signed_ca_certificate_is_trusted_as_the_server_s_own() {
         profile(&[&mock.url], &dir, &args);
         let records = read_records(&dir);
         assert_eq!(records.len(), 1);
+        let error = &records[0]["error"];
         assert_eq!(
-            records[0]["error"]["type"], "ClientConnectorCertificateError",
+            (&error["type"], &error["cause_chain"]),
+            (
+                &json!("ClientConnectorCertificateError"),
+                &json!([
+                    "ClientConnectorCertificateError",
+                    "SSLCertVerificationError"
+                ])
+            ),
             "{extra:?}: {:#}",
             records[0]
         );

@@ -33,16 +33,27 @@ fn closed_port() -> u16 {
 fn a_run_where_every_request_fails_warns_naming_the_top_error() {
     let dir = run_dir("all-refused");
     let _ = std::fs::remove_dir_all(&dir);
-    let url = format!("http://127.0.0.1:{}", closed_port());
+    let port = closed_port();
+    let url = format!("http://127.0.0.1:{port}");
     let output = run(&url, &dir, &["--concurrency", "2", "--request-count", "30"]);
     let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
     assert_eq!(output.status.code(), Some(1), "{stdout}\n{stderr}");
-    let warning = "WARNING: all 30 requests failed; most common error: ClientConnectorError";
+    // The refusal as AIPerf records aiohttp's error for it.
+    let inner =
+        format!("ConnectionRefusedError(111, \"Connect call failed ('127.0.0.1', {port})\")");
+    let message = format!(
+        "ClientConnectorError(ConnectionKey(host='127.0.0.1', port={port}, is_ssl=False, \
+         ssl=True, proxy=None, proxy_auth=None, proxy_headers_hash=None, \
+         server_hostname=None), {inner})"
+    );
+    let warning = format!(
+        "WARNING: all 30 requests failed; most common error: ClientConnectorError: {message} \
+         (30 requests). The metrics describe the failures, not the server."
+    );
     assert!(
-        stdout.contains(warning),
+        stdout.contains(&warning),
         "no warning on the console:\n{stdout}"
     );
-    assert!(stdout.contains("Connection refused"), "{stdout}");
     assert!(
         stderr.contains("all 30 requests failed"),
         "not logged:\n{stderr}"
@@ -51,7 +62,7 @@ fn a_run_where_every_request_fails_warns_naming_the_top_error() {
     assert!(log.contains("all 30 requests failed"), "{log}");
     let console =
         std::fs::read_to_string(dir.join("profile_export_console.txt")).expect("console export");
-    assert!(console.contains(warning), "{console}");
+    assert!(console.contains(&warning), "{console}");
     let records = std::fs::read_to_string(dir.join("profile_export.jsonl")).expect("jsonl");
     assert_eq!(records.lines().count(), 30, "every failure is a record");
     let json: serde_json::Value = serde_json::from_str(
@@ -59,6 +70,18 @@ fn a_run_where_every_request_fails_warns_naming_the_top_error() {
     )
     .expect("summary json");
     assert_eq!(json["error_request_count"]["avg"], 30.0);
+    assert_eq!(
+        json["error_summary"],
+        serde_json::json!([{
+            "error_details": {
+                "type": "ClientConnectorError",
+                "message": message,
+                "cause": inner,
+                "cause_chain": ["ClientConnectorError", "ConnectionRefusedError"],
+            },
+            "count": 30,
+        }])
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -248,7 +248,11 @@ impl<R: ResultsProcessorProtocol> PhaseTally<R> {
         s.total += 1;
         if let Some(err) = &record.error {
             s.errors += 1;
-            match s.error_summary.iter_mut().find(|e| &e.error_details == err) {
+            match s
+                .error_summary
+                .iter_mut()
+                .find(|e| e.error_details.same_group(err))
+            {
                 Some(entry) => entry.count += 1,
                 None => s.error_summary.push(ErrorCount {
                     error_details: err.clone(),
@@ -665,6 +669,15 @@ pub(crate) fn parse_record<E: EndpointProtocol, T: TokenizerProtocol>(
             err.clone().or_else(|| outcome.default_error(raw.status)),
         ),
         (None, _, Some(err)) => (Outcome::InbandError, Some(err)),
+        // Nothing a user would see, however the stream ended: AIPerf's error for it. A
+        // body (even empty) is a response unit to AIPerf; an event stream's units are its
+        // events, so one of no bytes had none.
+        (None, _, None) if !responses.iter().any(|r| r.data.is_content()) => (
+            Outcome::EmptyOutput,
+            Some(ErrorDetails::no_content(
+                !raw.event_stream || raw.body_bytes_received > 0,
+            )),
+        ),
         // BC-06: a stream may end without `[DONE]` when it said it finished; a clean end
         // with neither was cut short (a proxy or server gave up mid-generation).
         (None, _, None) if raw.event_stream && !raw.stream_finished() => (
@@ -673,14 +686,6 @@ pub(crate) fn parse_record<E: EndpointProtocol, T: TokenizerProtocol>(
                 None,
                 "TruncatedStream",
                 "the event stream ended without [DONE] or a finish reason",
-            )),
-        ),
-        (None, _, None) if !responses.iter().any(|r| r.data.is_content()) => (
-            Outcome::EmptyOutput,
-            Some(ErrorDetails::new(
-                raw.status,
-                "EmptyOutput",
-                "the response carried no content (no text, reasoning or data)",
             )),
         ),
         (None, _, None) => (Outcome::Success, None),
@@ -1076,5 +1081,67 @@ mod token_count_tests {
         );
         assert!(r.produces_tokens);
         assert_eq!((r.input_tokens, r.output_tokens), (Some(7), Some(3)));
+    }
+
+    /// Nothing a user would see is AIPerf's `InvalidInferenceResultError`, whose words say
+    /// whether any unit came; an event stream that ended without `[DONE]` is first that.
+    #[test]
+    fn a_response_without_content_is_aiperf_s_invalid_result() {
+        let parse = |raw| {
+            parse_record(
+                &endpoint(true),
+                &Words,
+                &mut InputCounts::default(),
+                raw,
+                false,
+            )
+        };
+        let invalid = |note: &str| {
+            Some(ErrorDetails::exception(
+                "InvalidInferenceResultError",
+                format!("InvalidInferenceResultError('Invalid inference result: {note}')"),
+                None,
+                &["InvalidInferenceResultError"],
+            ))
+        };
+        let no_content = invalid(
+            "No responses with actual content were received from the server (only \
+             usage/metadata, null/empty data, or [DONE] markers)",
+        );
+        // A body without content.
+        let r = parse(raw(&["usage"]));
+        assert_eq!(
+            (r.outcome, r.error),
+            (Outcome::EmptyOutput, no_content.clone())
+        );
+        // An empty body is still a response unit to AIPerf.
+        let r = parse(raw(&[]));
+        assert_eq!(
+            (r.outcome, r.error),
+            (Outcome::EmptyOutput, no_content.clone())
+        );
+        // An event stream with bytes but no content, ended without `[DONE]`.
+        let mut stream = raw(&["usage"]);
+        stream.event_stream = true;
+        stream.body_bytes_received = 13;
+        let r = parse(stream);
+        assert_eq!((r.outcome, r.error), (Outcome::EmptyOutput, no_content));
+        // An event stream of no bytes at all.
+        let mut stream = raw(&[]);
+        stream.event_stream = true;
+        let r = parse(stream);
+        let none = invalid("No responses were received");
+        assert_eq!((r.outcome, r.error), (Outcome::EmptyOutput, none));
+        // Content, then an end with neither `[DONE]` nor a finish reason.
+        let mut stream = raw(&["{}"]);
+        stream.event_stream = true;
+        stream.body_bytes_received = 8;
+        let r = parse(stream);
+        let truncated = ErrorDetails::new(
+            None,
+            "TruncatedStream",
+            "the event stream ended without [DONE] or a finish reason",
+        );
+        assert_eq!((r.outcome, r.error), (Outcome::Truncated, Some(truncated)));
     }
 }

@@ -110,7 +110,8 @@ pub fn render(results: &RunResults) -> String {
     out
 }
 
-/// `[{error_details{code?,type,message}, count}]`, as AIPerf's `error_summary`.
+/// `[{error_details{code?,type,message,cause?,cause_chain?}, count}]`, as AIPerf's
+/// `error_summary`.
 pub(crate) fn error_summary_json(errors: &[ErrorCount]) -> Json {
     let entries = errors.iter().map(|e| {
         Json::Obj(vec![

@@ -11,7 +11,7 @@ use crate::record::{ErrorDetails, ParsedRecord, Phase, RunClock};
 use crate::results::{MetricRecord, MetricValue};
 
 /// Streams request records to `profile_export.jsonl` in AIPerf's layout:
-/// `{"metadata":{..},"metrics":{tag:{"value","unit"}},"error"?:{code,type,message}}`.
+/// `{"metadata":{..},"metrics":{tag:{"value","unit"}},"error"?:{code,type,message,..}}`.
 ///
 /// Warmup records are written too (AIPerf does), tagged `benchmark_phase: "warmup"`.
 /// Output is buffered; call [`finish`](Self::finish) to flush it.
@@ -233,6 +233,19 @@ fn write_error(line: &mut Vec<u8>, record: &ParsedRecord) {
     write_str(line, &error.kind);
     line.extend_from_slice(b",\"message\":");
     write_str(line, &error.message);
+    if let Some(cause) = &error.cause {
+        line.extend_from_slice(b",\"cause\":");
+        write_str(line, cause);
+    }
+    if let Some((first, rest)) = error.cause_chain.split_first() {
+        line.extend_from_slice(b",\"cause_chain\":[");
+        write_str(line, first);
+        for name in rest {
+            line.push(b',');
+            write_str(line, name);
+        }
+        line.push(b']');
+    }
     // An overloaded server's Retry-After (BC-22) goes in AIPerf's optional
     // `details`, so a reader can tell "come back in 2 s" from a plain refusal.
     if let Some(retry_after) = &record.raw.retry_after {
@@ -398,14 +411,22 @@ pub(super) fn write_str(line: &mut Vec<u8>, s: &str) {
     }
 }
 
-/// `{code?, type, message}`: AIPerf drops a missing code rather than writing null.
+/// `{code?, type, message, cause?, cause_chain?}`, in the order of AIPerf's model: AIPerf
+/// leaves out a missing field rather than writing null.
 pub(crate) fn error_json(error: &ErrorDetails) -> Json {
-    let mut fields = Vec::with_capacity(3);
+    let mut fields = Vec::with_capacity(5);
     if let Some(code) = error.code {
         fields.push(("code".to_owned(), Json::int(code)));
     }
     fields.push(("type".to_owned(), Json::str(error.kind.as_str())));
     fields.push(("message".to_owned(), Json::str(error.message.as_str())));
+    if let Some(cause) = &error.cause {
+        fields.push(("cause".to_owned(), Json::str(cause.as_str())));
+    }
+    if !error.cause_chain.is_empty() {
+        let chain = error.cause_chain.iter().map(|c| Json::str(c.as_str()));
+        fields.push(("cause_chain".to_owned(), Json::Arr(chain.collect())));
+    }
     Json::Obj(fields)
 }
 
@@ -582,6 +603,20 @@ mod tests {
         r.raw.was_cancelled = true;
         records.push(r);
         let mut r = base();
+        r.outcome = Outcome::Truncated;
+        r.error = Some(ErrorDetails::exception(
+            "ClientPayloadError",
+            "ClientPayloadError(\"cut\")".to_owned(),
+            Some("<E: 400, message='a\\b'>".to_owned()),
+            &["ClientPayloadError", "E"],
+        ));
+        r.raw.retry_after = Some("1".into());
+        records.push(r);
+        let mut r = base();
+        r.outcome = Outcome::EmptyOutput;
+        r.error = Some(ErrorDetails::exception("X", "X()".to_owned(), None, &["X"]));
+        records.push(r);
+        let mut r = base();
         r.outcome = Outcome::Cancelled;
         r.raw.conversation_index = 0;
         records.push(r);
@@ -629,5 +664,50 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The error object's keys in the order of AIPerf's model, `cause` and `cause_chain`
+    /// left out when AIPerf has none, `details` last.
+    #[test]
+    fn error_objects_in_aiperf_s_key_order() {
+        let clock = RunClock::new();
+        let mut record = ParsedRecord {
+            raw: RequestRecord::default(),
+            responses: Vec::new(),
+            outcome: Outcome::Shed,
+            error: Some(ErrorDetails::exception(
+                "TimeoutError",
+                "TimeoutError()".to_owned(),
+                Some("CancelledError()".to_owned()),
+                &["TimeoutError", "CancelledError"],
+            )),
+            produces_tokens: true,
+            input_tokens: None,
+            output_tokens: None,
+            reasoning_tokens: None,
+            usage: None,
+        };
+        record.raw.retry_after = Some("2".into());
+        let line = |record: &ParsedRecord| {
+            let mut writer = RecordWriter::new(Vec::new());
+            writer
+                .write(&clock, record, &MetricRecord::default())
+                .unwrap();
+            let line = String::from_utf8(writer.into_inner().unwrap()).unwrap();
+            let at = line.find(",\"error\":").expect("an error");
+            line[at..].to_owned()
+        };
+        assert_eq!(
+            line(&record),
+            ",\"error\":{\"type\":\"TimeoutError\",\"message\":\"TimeoutError()\",\
+             \"cause\":\"CancelledError()\",\"cause_chain\":[\"TimeoutError\",\
+             \"CancelledError\"],\"details\":{\"retry_after\":\"2\"}}}\n"
+        );
+        record.error = Some(ErrorDetails::new(Some(429), "Too Many Requests", "slow"));
+        assert_eq!(
+            line(&record),
+            ",\"error\":{\"code\":429,\"type\":\"Too Many Requests\",\"message\":\"slow\",\
+             \"details\":{\"retry_after\":\"2\"}}}\n"
+        );
     }
 }

@@ -1437,3 +1437,29 @@ fn effective_latency_closes_the_effective_table() {
     );
     assert_eq!(console::render_metrics_table(&r), expected);
 }
+
+/// The summary carries each group's error as AIPerf's does: its first record's, cause
+/// and chain included, keys in the model's order.
+#[test]
+fn error_summary_keeps_cause_and_chain() {
+    let mut r = fixture();
+    r.error_summary = vec![ErrorCount {
+        error_details: ErrorDetails::exception(
+            "TimeoutError",
+            "TimeoutError()".to_owned(),
+            Some("CancelledError()".to_owned()),
+            &["TimeoutError", "CancelledError"],
+        ),
+        count: 3,
+    }];
+    let text = json::render(&r);
+    let from = text.find("\"error_summary\"").unwrap_or_default();
+    let to = text.find(",\n  \"start_time\"").unwrap_or_default();
+    let summary = text.get(from..to).unwrap_or_default();
+    let expected = "\"error_summary\": [\n    {\n      \"error_details\": {\n        \
+                    \"type\": \"TimeoutError\",\n        \"message\": \"TimeoutError()\",\n        \
+                    \"cause\": \"CancelledError()\",\n        \"cause_chain\": [\n          \
+                    \"TimeoutError\",\n          \"CancelledError\"\n        ]\n      },\n      \
+                    \"count\": 3\n    }\n  ]";
+    assert_eq!(summary, expected);
+}

@@ -24,10 +24,11 @@ use monoio_rustls::{ClientTlsStream, TlsConnector};
 use rustls::pki_types::ServerName;
 
 use super::deadline::{until, Deadlines};
-use super::response::{fail, io_kind, ResponseEnd, ResponseParser, CLIENT_CONNECTOR_ERROR};
+use super::pyerr::{self, ConnectionKey, CLIENT_CONNECTOR_ERROR};
+use super::response::{fail, io_kind, ResponseEnd, ResponseParser};
 use super::tls;
 use super::url::{BaseUrl, Scheme, UrlError};
-use crate::record::{Nanos, Outcome, RequestRecord, RunClock};
+use crate::record::{ErrorDetails, Nanos, Outcome, RequestRecord, RunClock};
 
 /// Size of the per-connection read buffer.
 pub const READ_BUF_SIZE: usize = 16 * 1024;
@@ -243,6 +244,8 @@ struct TlsTarget {
 /// `&self` (interior mutability; no borrow is held across an `.await`).
 pub struct ConnectionPool {
     addr: SocketAddr,
+    /// The host as the URL names it, for the errors of connections to it.
+    host: String,
     tls: Option<TlsTarget>,
     config: PoolConfig,
     // Boxed on purpose (see `Conn`): requests move connections in and out.
@@ -264,6 +267,7 @@ impl ConnectionPool {
     pub fn with_config(addr: SocketAddr, config: PoolConfig) -> Self {
         ConnectionPool {
             addr,
+            host: addr.ip().to_string(),
             tls: None,
             config,
             idle: RefCell::new(Vec::new()),
@@ -302,6 +306,7 @@ impl ConnectionPool {
             })?;
         let mut pool = Self::with_config(addr, config);
         pool.tls = tls;
+        pool.host = base.host().to_owned();
         Ok(pool)
     }
 
@@ -388,17 +393,7 @@ impl ConnectionPool {
             // The attempt future is gone, and with it the connection and its in-flight
             // read (cancelled): the connection is closed, never pooled.
             self.bump(|s| s.timeouts += 1);
-            let message = format!(
-                "request timed out after {} seconds",
-                fmt_seconds(limit.as_secs_f64())
-            );
-            fail(
-                rec,
-                clock.now(),
-                Outcome::Timeout,
-                "TimeoutError".to_owned(),
-                message,
-            );
+            fail(rec, clock.now(), Outcome::Timeout, ErrorDetails::timeout());
         }
     }
 
@@ -434,8 +429,8 @@ impl ConnectionPool {
                     Ok(conn) => (conn, false),
                     Err(e) => {
                         self.bump(|s| s.connect_errors += 1);
-                        let message = format!("connect to {} failed: {}", self.addr, e.error);
-                        fail(rec, clock.now(), Outcome::ConnectionError, e.kind, message);
+                        let error = self.connect_error(&e);
+                        fail(rec, clock.now(), Outcome::ConnectionError, error);
                         return;
                     }
                 },
@@ -444,6 +439,7 @@ impl ConnectionPool {
             if reused {
                 self.bump(|s| s.reused += 1);
             }
+            conn.parser.set_perf_epoch(clock.monotonic_ns(0));
             conn.parser.start(streaming_sse, head_request);
             match exchange(&mut conn, parts, clock, rec).await {
                 ResponseEnd::Complete { reusable } => {
@@ -467,13 +463,11 @@ impl ConnectionPool {
                         );
                         continue;
                     }
-                    let message = format!("connection failed {context}: {error}");
                     fail(
                         rec,
                         clock.now(),
                         Outcome::ConnectionError,
-                        io_kind(&error),
-                        message,
+                        no_response_error(&error, context),
                     );
                     return;
                 }
@@ -518,9 +512,9 @@ impl ConnectionPool {
     async fn connect(&self) -> Result<Box<Conn>, ConnectError> {
         let tcp = TcpStream::connect_addr(self.addr)
             .await
-            .map_err(|e| ConnectError {
-                kind: CLIENT_CONNECTOR_ERROR.to_owned(),
-                error: e,
+            .map_err(|error| ConnectError {
+                stage: ConnectStage::Tcp,
+                error,
             })?;
         // Nagle would hold a request back until the previous segment is acknowledged
         // (44 ms per keep-alive request in the crate survey).
@@ -589,6 +583,43 @@ impl ConnectionPool {
         }
     }
 
+    /// A failed connection attempt as AIPerf records aiohttp's error for it. The TLS
+    /// failures keep this tool's words: Python's are OpenSSL's (`certificate verify
+    /// failed: unable to get local issuer certificate (_ssl.c:1006)`), which rustls's
+    /// errors do not map onto one for one.
+    fn connect_error(&self, e: &ConnectError) -> ErrorDetails {
+        let key = ConnectionKey {
+            host: self.host.clone(),
+            port: self.addr.port(),
+            is_ssl: self.tls.is_some(),
+        };
+        let own_words = || format!("connect to {} failed: {}", self.addr, e.error);
+        match e.stage {
+            ConnectStage::Tcp => pyerr::connect_failed(&key, self.addr, &e.error),
+            ConnectStage::Handshake => pyerr::handshake_failed(&key, &e.error),
+            ConnectStage::Certificate => {
+                return ErrorDetails::exception(
+                    "ClientConnectorCertificateError",
+                    own_words(),
+                    None,
+                    &[
+                        "ClientConnectorCertificateError",
+                        "SSLCertVerificationError",
+                    ],
+                )
+            }
+            ConnectStage::Tls => {
+                return ErrorDetails::exception(
+                    "ClientConnectorSSLError",
+                    own_words(),
+                    None,
+                    &["ClientConnectorSSLError", "SSLError"],
+                )
+            }
+        }
+        .unwrap_or_else(|| ErrorDetails::new(None, CLIENT_CONNECTOR_ERROR, own_words()))
+    }
+
     fn bump(&self, f: impl FnOnce(&mut PoolStats)) {
         let mut stats = self.stats.get();
         f(&mut stats);
@@ -596,24 +627,49 @@ impl ConnectionPool {
     }
 }
 
-/// A failed connection attempt: the error and its `type` for the record.
+/// A failed connection attempt: the error and where it failed.
 struct ConnectError {
-    kind: String,
+    stage: ConnectStage,
     error: io::Error,
 }
 
-/// Names a failed TLS handshake as aiohttp does: certificate problems apart from the
-/// rest, since they are the ones a user fixes with `--ca-cert`.
+/// Where a connection attempt failed, as aiohttp tells the cases apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ConnectStage {
+    /// The TCP connect.
+    Tcp,
+    /// The TLS handshake, on a socket error (a reset).
+    Handshake,
+    /// The TLS handshake, on the server's certificate: the case a user fixes with
+    /// `--ca-cert`.
+    Certificate,
+    /// The TLS handshake, on anything else TLS refused.
+    Tls,
+}
+
 fn tls_connect_error(error: io::Error) -> ConnectError {
     let tls = error
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<rustls::Error>());
-    let kind = match tls {
-        Some(rustls::Error::InvalidCertificate(_)) => "ClientConnectorCertificateError".to_owned(),
-        Some(_) => "ClientSSLError".to_owned(),
-        None => CLIENT_CONNECTOR_ERROR.to_owned(),
+    let stage = match tls {
+        Some(rustls::Error::InvalidCertificate(_)) => ConnectStage::Certificate,
+        Some(_) => ConnectStage::Tls,
+        None => ConnectStage::Handshake,
     };
-    ConnectError { kind, error }
+    ConnectError { stage, error }
+}
+
+/// A connection that failed before any byte of the response, as AIPerf records aiohttp's
+/// error: closed by the server, or a socket error. An error that did not come from the
+/// OS (TLS) keeps this tool's words.
+fn no_response_error(error: &io::Error, context: &str) -> ErrorDetails {
+    if error.kind() == io::ErrorKind::UnexpectedEof && error.raw_os_error().is_none() {
+        return pyerr::server_disconnected();
+    }
+    pyerr::client_os_error(error).unwrap_or_else(|| {
+        let message = format!("connection failed {context}: {error}");
+        ErrorDetails::new(None, io_kind(error), message)
+    })
 }
 
 /// The session a request belongs to: its correlation id, else its conversation.
@@ -622,15 +678,6 @@ fn session_key(rec: &RequestRecord) -> String {
         format!("conversation-{}", rec.conversation_index)
     } else {
         rec.x_correlation_id.clone()
-    }
-}
-
-/// `21600`, `0.5`: seconds as a user wrote them.
-fn fmt_seconds(s: f64) -> String {
-    if s.fract() == 0.0 {
-        format!("{s:.0}")
-    } else {
-        format!("{s}")
     }
 }
 

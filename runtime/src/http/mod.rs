@@ -12,6 +12,7 @@ pub mod client;
 mod deadline;
 pub mod head;
 pub mod multipart;
+pub mod pyerr;
 pub mod response;
 pub mod sse;
 mod stamp;

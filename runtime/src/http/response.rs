@@ -5,8 +5,9 @@
 use std::io;
 
 use super::chunked::ChunkedDecoder;
-use super::head::{header_string, parse_head, BodyFraming, RawHead, RawStatus};
-use super::sse::SseFramer;
+use super::head::{header_string, parse_head, BodyFraming, HeadError, RawHead, RawStatus};
+use super::pyerr::{self, SERVER_DISCONNECTED};
+use super::sse::{SseErrorEvent, SseFramer};
 use crate::record::{ErrorDetails, Nanos, Outcome, RequestRecord, ResponseChunk};
 
 /// Most bytes of an error body kept as the error message (the rest is read and dropped).
@@ -38,6 +39,8 @@ pub struct ResponseParser {
     opts: Opts,
     got_bytes: bool,
     phase: Phase,
+    /// `CLOCK_MONOTONIC` at the run clock's epoch (see `set_perf_epoch`).
+    perf_epoch_ns: u64,
 }
 
 impl Default for ResponseParser {
@@ -55,7 +58,15 @@ impl ResponseParser {
             opts: Opts::default(),
             got_bytes: false,
             phase: Phase::Head,
+            perf_epoch_ns: 0,
         }
+    }
+
+    /// `CLOCK_MONOTONIC` nanoseconds at the epoch of the instants fed, for the times an
+    /// error names as AIPerf's `perf_ns` (an SSE error event's). Without it they are run
+    /// instants.
+    pub fn set_perf_epoch(&mut self, ns: u64) {
+        self.perf_epoch_ns = ns;
     }
 
     /// Starts reading the response to a new request. `streaming_sse`: a 2xx body without
@@ -65,6 +76,7 @@ impl ResponseParser {
         self.opts = Opts {
             streaming_sse,
             head_request,
+            perf_epoch_ns: self.perf_epoch_ns,
         };
         self.got_bytes = false;
         self.phase = Phase::Head;
@@ -163,16 +175,21 @@ impl ResponseParser {
                 Step::More
             }
             Err(e) => {
-                let message = format!("invalid response head: {e}");
-                // aiohttp's name for a response it cannot parse (AIPerf records it so,
-                // a BadStatusLine inside).
-                fail(
-                    rec,
-                    now,
-                    Outcome::ConnectionError,
-                    "ClientResponseError".to_owned(),
-                    message,
+                // aiohttp's exceptions for a response it cannot parse, as AIPerf records
+                // them. Its message is kept: AIPerf's repr of the exception carries the
+                // request's URL and every header sent (X-Request-ID included), so no two
+                // of its records share one, and its parser's (llhttp's) words.
+                let error = ErrorDetails::exception(
+                    "ClientResponseError",
+                    format!("invalid response head: {e}"),
+                    None,
+                    &[
+                        "ClientResponseError",
+                        "HttpProcessingError",
+                        head_error_class(&e),
+                    ],
                 );
+                fail(rec, now, Outcome::ConnectionError, error);
                 Step::Done(ResponseEnd::Complete { reusable: false })
             }
         }
@@ -197,17 +214,21 @@ impl ResponseParser {
                 };
             }
             Phase::Head => {
-                let (kind, message) = match err {
-                    Some(e) => (
-                        io_kind(&e),
-                        format!("connection failed during response head: {e}"),
-                    ),
-                    None => (
-                        SERVER_DISCONNECTED.to_owned(),
+                let error = match err {
+                    Some(e) => pyerr::client_os_error(&e).unwrap_or_else(|| {
+                        let message = format!("connection failed during response head: {e}");
+                        ErrorDetails::new(None, io_kind(&e), message)
+                    }),
+                    // AIPerf's message is the repr of the head its parser (llhttp) had
+                    // made of the bytes so far, which this parser does not make.
+                    None => ErrorDetails::exception(
+                        SERVER_DISCONNECTED,
                         "connection closed during response head".to_owned(),
+                        None,
+                        &[SERVER_DISCONNECTED],
                     ),
                 };
-                fail(rec, now, Outcome::ConnectionError, kind, message);
+                fail(rec, now, Outcome::ConnectionError, error);
                 return ResponseEnd::Complete { reusable: false };
             }
         };
@@ -216,33 +237,35 @@ impl ResponseParser {
         let err = err.filter(|e| {
             !(body.framing == BodyFraming::UntilClose && e.kind() == io::ErrorKind::UnexpectedEof)
         });
-        let suffix = err.map(|e| format!(". {e}")).unwrap_or_default();
         match body.framing {
-            BodyFraming::UntilClose if suffix.is_empty() => {
-                body.complete(true, now, &mut self.framer, rec);
-                ResponseEnd::Complete { reusable: false }
-            }
-            BodyFraming::UntilClose => {
-                let message = format!("connection failed before the end of the body{suffix}");
-                body.truncated(now, rec, "ClientPayloadError", message)
-            }
-            // As aiohttp words them (what AIPerf records and groups by): its parser's
-            // error at the end of the stream, inside the payload error it raises.
+            BodyFraming::UntilClose => match err {
+                None => {
+                    body.complete(true, now, &mut self.framer, rec);
+                    ResponseEnd::Complete { reusable: false }
+                }
+                // AIPerf (aiohttp) takes such a body as complete, the socket's error and
+                // all; it is recorded as cut short here, in this tool's words.
+                Some(e) => {
+                    let message = format!("connection failed before the end of the body. {e}");
+                    let error = ErrorDetails::new(None, "ClientPayloadError", message);
+                    body.truncated(now, rec, error)
+                }
+            },
+            // As aiohttp raises them (what AIPerf records and groups by): its parser's
+            // error at the end of the stream, inside the payload error.
             BodyFraming::Length(total) => {
                 let got = total - body.remaining;
-                let message = format!(
-                    "Response payload is not completed: <ContentLengthError: 400, \
-                     message='Not enough data to satisfy content length header (received \
-                     {got} of {total} bytes).'>{suffix}"
+                let text = format!(
+                    "Not enough data to satisfy content length header (received {got} of \
+                     {total} bytes)."
                 );
-                body.truncated(now, rec, "ClientPayloadError", message)
+                let error = pyerr::payload_error("ContentLengthError", &text, err.as_ref());
+                body.truncated(now, rec, error)
             }
             BodyFraming::Chunked => {
-                let message = format!(
-                    "Response payload is not completed: <TransferEncodingError: 400, \
-                     message='Not enough data to satisfy transfer length header.'>{suffix}"
-                );
-                body.truncated(now, rec, "ClientPayloadError", message)
+                let text = "Not enough data to satisfy transfer length header.";
+                let error = pyerr::payload_error("TransferEncodingError", text, err.as_ref());
+                body.truncated(now, rec, error)
             }
             // Complete as soon as the head is, so the reader never waits for it.
             BodyFraming::None => ResponseEnd::Complete { reusable: false },
@@ -250,10 +273,9 @@ impl ResponseParser {
     }
 }
 
-/// Error `type` for an I/O failure, close to the names AIPerf (aiohttp) reports.
-/// The error `type` of a connection that failed after it was established, named as
-/// aiohttp's exception (what AIPerf records): a peer that closed is
-/// `ServerDisconnectedError`, any other socket error (a reset, a broken pipe) `ClientOSError`.
+/// The error `type` of a connection that failed after it was established with an error
+/// that did not come from the OS, named as aiohttp's exception (what AIPerf records): a
+/// peer that closed is `ServerDisconnectedError`, anything else `ClientOSError`.
 pub(crate) fn io_kind(e: &io::Error) -> String {
     match e.kind() {
         io::ErrorKind::UnexpectedEof => SERVER_DISCONNECTED.to_owned(),
@@ -261,24 +283,28 @@ pub(crate) fn io_kind(e: &io::Error) -> String {
     }
 }
 
-/// aiohttp's name for a connection the server closed before the response was complete.
-pub(crate) const SERVER_DISCONNECTED: &str = "ServerDisconnectedError";
+/// The exception aiohttp's parser (llhttp) raises inside `HttpProcessingError` for a head
+/// it cannot parse: a bad status line, or any other malformed message.
+fn head_error_class(e: &HeadError) -> &'static str {
+    match e {
+        HeadError::Malformed(httparse::Error::Status | httparse::Error::Version) => "BadStatusLine",
+        _ => "BadHttpMessage",
+    }
+}
 
-/// The error `type` of a connection that could not be opened, as aiohttp names it: it
-/// wraps every socket error of the connect (refused, unreachable, timed out) in
-/// `ClientConnectorError`.
-pub(crate) const CLIENT_CONNECTOR_ERROR: &str = "ClientConnectorError";
-
-pub(crate) fn fail(
-    rec: &mut RequestRecord,
-    now: Nanos,
-    outcome: Outcome,
-    kind: String,
-    message: String,
-) {
+pub(crate) fn fail(rec: &mut RequestRecord, now: Nanos, outcome: Outcome, error: ErrorDetails) {
     rec.end_ns = now;
     rec.outcome = Some(outcome);
-    rec.error = Some(ErrorDetails::new(None, kind, message));
+    rec.error = Some(error);
+}
+
+/// An `error` event in the stream: the request fails there, as AIPerf's reader raises at
+/// it and reads no further.
+fn fail_sse(rec: &mut RequestRecord, now: Nanos, event: &SseErrorEvent, perf_epoch_ns: u64) {
+    rec.responses.truncate(event.out_len);
+    let perf_ns = perf_epoch_ns.saturating_add(event.recv_ns);
+    let error = pyerr::sse_error(perf_ns, &event.fields);
+    fail(rec, now, Outcome::InbandError, error);
 }
 
 fn http_error(rec: &mut RequestRecord, status: u16, reason: String, body: Vec<u8>) {
@@ -287,11 +313,8 @@ fn http_error(rec: &mut RequestRecord, status: u16, reason: String, body: Vec<u8
     } else {
         Outcome::HttpError
     });
-    let kind = if reason.is_empty() {
-        format!("HTTP {status}")
-    } else {
-        reason
-    };
+    // The reason phrase as sent, even empty (AIPerf's `type` is aiohttp's `reason`).
+    let kind = reason;
     let message = String::from_utf8(body)
         .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
     rec.error = Some(ErrorDetails::new(Some(status), kind, message));
@@ -301,6 +324,7 @@ fn http_error(rec: &mut RequestRecord, status: u16, reason: String, body: Vec<u8
 struct Opts {
     streaming_sse: bool,
     head_request: bool,
+    perf_epoch_ns: u64,
 }
 
 enum Step {
@@ -366,6 +390,7 @@ struct Body {
     remaining: u64,
     keep_alive: bool,
     sink: Sink,
+    perf_epoch_ns: u64,
 }
 
 impl Body {
@@ -413,10 +438,30 @@ impl Body {
             remaining,
             keep_alive: head.keep_alive,
             sink,
+            perf_epoch_ns: opts.perf_epoch_ns,
         }
     }
 
     fn on_bytes(
+        &mut self,
+        bytes: &[u8],
+        now: Nanos,
+        framer: &mut SseFramer,
+        chunked: &mut ChunkedDecoder,
+        rec: &mut RequestRecord,
+    ) -> Step {
+        let step = self.take_bytes(bytes, now, framer, chunked, rec);
+        // Before whatever else these bytes did: AIPerf reads no further than the event.
+        match framer.take_error() {
+            Some(event) => {
+                fail_sse(rec, now, &event, self.perf_epoch_ns);
+                Step::Done(ResponseEnd::Complete { reusable: false })
+            }
+            None => step,
+        }
+    }
+
+    fn take_bytes(
         &mut self,
         bytes: &[u8],
         now: Nanos,
@@ -453,12 +498,21 @@ impl Body {
                         Step::Done(self.complete(d.consumed == bytes.len(), now, framer, rec))
                     }
                     Ok(_) => Step::More,
-                    Err(e) => Step::Done(self.truncated(
-                        now,
-                        rec,
-                        "TransferEncodingError",
-                        format!("invalid chunked body: {e}"),
-                    )),
+                    // aiohttp's parser fails the same way on a bad chunk as on a bad
+                    // head (see `head_error_class`); the message is this tool's.
+                    Err(e) => {
+                        let error = ErrorDetails::exception(
+                            "ClientResponseError",
+                            format!("invalid chunked body: {e}"),
+                            None,
+                            &[
+                                "ClientResponseError",
+                                "HttpProcessingError",
+                                "BadHttpMessage",
+                            ],
+                        );
+                        Step::Done(self.truncated(now, rec, error))
+                    }
                 }
             }
             BodyFraming::UntilClose => {
@@ -481,6 +535,10 @@ impl Body {
         match std::mem::replace(&mut self.sink, Sink::Sse) {
             Sink::Sse => {
                 framer.finish(now, &mut rec.responses);
+                if let Some(event) = framer.take_error() {
+                    fail_sse(rec, now, &event, self.perf_epoch_ns);
+                    return ResponseEnd::Complete { reusable: false };
+                }
             }
             Sink::Whole { data, first_ns } => {
                 if !data.is_empty() {
@@ -515,8 +573,7 @@ impl Body {
         &mut self,
         now: Nanos,
         rec: &mut RequestRecord,
-        kind: &str,
-        message: String,
+        error: ErrorDetails,
     ) -> ResponseEnd {
         match std::mem::replace(&mut self.sink, Sink::Sse) {
             Sink::Error {
@@ -527,9 +584,7 @@ impl Body {
                 rec.end_ns = now;
                 http_error(rec, status, reason, data);
             }
-            Sink::Sse | Sink::Whole { .. } => {
-                fail(rec, now, Outcome::Truncated, kind.to_owned(), message);
-            }
+            Sink::Sse | Sink::Whole { .. } => fail(rec, now, Outcome::Truncated, error),
         }
         ResponseEnd::Complete { reusable: false }
     }

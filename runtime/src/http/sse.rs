@@ -38,6 +38,39 @@ pub struct SseFramer {
     last_event_id: Vec<u8>,
     retry_ms: Option<u64>,
     events: u64,
+    /// The lines of the event being built, as AIPerf's parser splits them, for the message
+    /// of an `error` event; names and values of lines other than `data` are in `fields`.
+    lines: Vec<Line>,
+    fields: Vec<u8>,
+    /// The event being built has an `event: error` line (AIPerf's test: any case, any
+    /// surrounding spaces).
+    error_event: bool,
+    /// The first `error` event of the response.
+    error: Option<SseErrorEvent>,
+}
+
+/// A line of an event, by where its name and value are kept.
+#[derive(Debug, Clone, Copy)]
+enum Line {
+    /// A `data` line: its value's range in the event's `data`.
+    Data(usize, usize),
+    /// Any other line: the ranges of its name (empty for a comment) and value (`None`
+    /// without a colon) in `fields`.
+    Other((usize, usize), Option<(usize, usize)>),
+}
+
+/// An SSE event with an `event: error` line, which AIPerf's stream reader raises as an
+/// `SSEResponseError` whatever the event carries (or lacks: it needs no `data`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SseErrorEvent {
+    /// The read that completed the event.
+    pub recv_ns: Nanos,
+    /// The output's length before this event: AIPerf keeps none of it (the event raised)
+    /// nor what came after it (it reads no further), which the same read may have framed.
+    pub out_len: usize,
+    /// Each line's name and value as AIPerf's `SSEField`s hold them: trimmed, a comment
+    /// named `comment`, a line without a colon valueless.
+    pub fields: Vec<(String, Option<String>)>,
 }
 
 impl Default for SseFramer {
@@ -60,6 +93,10 @@ impl SseFramer {
             last_event_id: Vec::new(),
             retry_ms: None,
             events: 0,
+            lines: Vec::new(),
+            fields: Vec::new(),
+            error_event: false,
+            error: None,
         }
     }
 
@@ -77,6 +114,10 @@ impl SseFramer {
         self.last_event_id.clear();
         self.retry_ms = None;
         self.events = 0;
+        self.lines.clear();
+        self.fields.clear();
+        self.error_event = false;
+        self.error = None;
     }
 
     /// Feeds the bytes of one read that completed at `now`. Appends every event these bytes
@@ -157,6 +198,12 @@ impl SseFramer {
         self.retry_ms
     }
 
+    /// The first event of the response with an `event: error` line, once it is complete
+    /// (dispatched or not: one without `data` is still an error to AIPerf).
+    pub fn take_error(&mut self) -> Option<SseErrorEvent> {
+        self.error.take()
+    }
+
     /// Whether bytes of an unfinished line or event are held.
     pub fn has_pending(&self) -> bool {
         !self.partial.is_empty() || self.has_data || self.event_start_ns.is_some()
@@ -179,10 +226,13 @@ impl SseFramer {
             self.dispatch(now, out);
             return;
         };
+        let colon = memchr(b':', line);
         if first == b':' {
+            // Nothing to the spec, but the message of an error event to AIPerf.
+            self.keep_line(b"", Some(line.get(1..).unwrap_or_default()));
             return;
         }
-        let (name, value) = match memchr(b':', line) {
+        let (name, value) = match colon {
             Some(colon) => {
                 let (name, value) = line.split_at(colon);
                 let value = value.get(1..).unwrap_or_default();
@@ -193,12 +243,19 @@ impl SseFramer {
         if self.event_start_ns.is_none() {
             self.event_start_ns = Some(line_start_ns);
         }
+        if name != b"data" || colon.is_none() {
+            self.keep_line(name, colon.map(|_| value));
+        }
         match name {
             b"data" => {
                 if self.has_data {
                     self.data.push(b'\n');
                 }
+                let start = self.data.len();
                 self.data.extend_from_slice(value);
+                if colon.is_some() {
+                    self.lines.push(Line::Data(start, self.data.len()));
+                }
                 self.has_data = true;
             }
             b"event" => self.event = Some(String::from_utf8_lossy(value).into_owned()),
@@ -217,7 +274,45 @@ impl SseFramer {
         }
     }
 
+    /// Keeps a line other than `data` for an error event's message, and notes whether it
+    /// makes the event one.
+    fn keep_line(&mut self, name: &[u8], value: Option<&[u8]>) {
+        let mut put = |bytes: &[u8]| {
+            let start = self.fields.len();
+            self.fields.extend_from_slice(bytes);
+            (start, self.fields.len())
+        };
+        let line = Line::Other(put(name), value.map(&mut put));
+        self.lines.push(line);
+        // ASCII case only: AIPerf's `casefold` differs only for words no server sends here.
+        let is = |bytes: &[u8], word: &[u8]| bytes.trim_ascii().eq_ignore_ascii_case(word);
+        if is(name, b"event") && value.is_some_and(|v| is(v, b"error")) {
+            self.error_event = true;
+        }
+    }
+
+    /// The kept lines as AIPerf's `SSEField`s.
+    fn error_fields(&self) -> Vec<(String, Option<String>)> {
+        let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).trim().to_owned();
+        let slice = |buf: &[u8], (a, b): (usize, usize)| text(buf.get(a..b).unwrap_or_default());
+        self.lines
+            .iter()
+            .map(|line| match *line {
+                Line::Data(a, b) => ("data".to_owned(), Some(slice(&self.data, (a, b)))),
+                Line::Other(name, value) => {
+                    let name = match slice(&self.fields, name) {
+                        n if n.is_empty() => "comment".to_owned(),
+                        n => n,
+                    };
+                    (name, value.map(|v| slice(&self.fields, v)))
+                }
+            })
+            .collect()
+    }
+
     fn dispatch(&mut self, now: Nanos, out: &mut Vec<ResponseChunk>) {
+        let error_fields = (self.error_event && self.error.is_none()).then(|| self.error_fields());
+        let out_len = out.len();
         if self.has_data {
             out.push(ResponseChunk {
                 recv_ns: now,
@@ -227,6 +322,16 @@ impl SseFramer {
             });
             self.events += 1;
         }
+        if let Some(fields) = error_fields {
+            self.error = Some(SseErrorEvent {
+                recv_ns: now,
+                out_len,
+                fields,
+            });
+        }
+        self.lines.clear();
+        self.fields.clear();
+        self.error_event = false;
         self.has_data = false;
         self.event = None;
         self.event_start_ns = None;
@@ -750,6 +855,48 @@ mod tests {
         assert!(!f.has_pending());
         assert_eq!(f.events_total(), 0);
         check_all_groupings(&reads);
+    }
+
+    #[test]
+    fn error_events_are_kept_as_aiperf_parses_them() {
+        let mut f = SseFramer::new();
+        let mut out = Vec::new();
+        f.feed(b"data: a\n\nid: 1\nevent: other\ndata: b\n\n", 1, &mut out);
+        assert_eq!((out.len(), f.take_error()), (2, None));
+        // The lines in order, trimmed; a comment named so, a line without a colon
+        // valueless; a `data` line without a colon too.
+        f.feed(
+            b"data: c\n:  oops \nevent:  ERROR\nnovalue\ndata\n",
+            2,
+            &mut out,
+        );
+        assert_eq!(f.take_error(), None, "not complete yet");
+        f.feed(b"\ndata: d\n\n", 3, &mut out);
+        let fields = [
+            ("data", Some("c")),
+            ("comment", Some("oops")),
+            ("event", Some("ERROR")),
+            ("novalue", None),
+            ("data", None),
+        ]
+        .map(|(n, v)| (n.to_owned(), v.map(str::to_owned)));
+        assert_eq!(
+            f.take_error(),
+            Some(SseErrorEvent {
+                recv_ns: 3,
+                out_len: 2,
+                fields: fields.to_vec(),
+            })
+        );
+        // Dispatched as the spec dispatches it; later events too.
+        assert_eq!(out[2].data, b"c\n");
+        assert_eq!(out[3].data, b"d");
+        // Only the first error event is kept; one without data is one too.
+        f.feed(b"event: error\n\nevent: error\n\n", 4, &mut out);
+        let event = f.take_error().map(|e| (e.recv_ns, e.out_len, e.fields));
+        let fields = vec![("event".to_owned(), Some("error".to_owned()))];
+        assert_eq!(event, Some((4, 4, fields)));
+        assert_eq!((out.len(), f.take_error()), (4, None));
     }
 
     #[test]

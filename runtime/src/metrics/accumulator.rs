@@ -17,7 +17,8 @@ const INTER_CHUNK_LATENCY: &str = "inter_chunk_latency";
 /// A valid request's SLO verdict under `--goodput` (1 good, 0 not).
 const GOOD_REQUEST_COUNT: &str = "good_request_count";
 
-/// Errors grouped by their details, in first-seen order.
+/// Errors grouped by code, type and message (as AIPerf groups them), in first-seen order;
+/// each group keeps the first error's cause.
 #[derive(Debug, Clone, Default)]
 pub struct ErrorTally {
     counts: Vec<ErrorCount>,
@@ -29,7 +30,11 @@ impl ErrorTally {
     }
 
     fn add_n(&mut self, details: &ErrorDetails, n: u64) {
-        match self.counts.iter_mut().find(|c| &c.error_details == details) {
+        match self
+            .counts
+            .iter_mut()
+            .find(|c| c.error_details.same_group(details))
+        {
             Some(c) => c.count += n,
             None => self.counts.push(ErrorCount {
                 error_details: details.clone(),

@@ -305,7 +305,18 @@ fn error_records_carry_error_isl_only() {
 
     // A "success" without any content is an error too.
     let hollow = record(0, vec![empty(5 * MS)]);
-    assert_eq!(record_error(&hollow).unwrap().kind, "EmptyOutput");
+    assert_eq!(
+        record_error(&hollow),
+        Some(ErrorDetails::exception(
+            "InvalidInferenceResultError",
+            "InvalidInferenceResultError('Invalid inference result: No responses with actual \
+             content were received from the server (only usage/metadata, null/empty data, or \
+             [DONE] markers)')"
+                .to_owned(),
+            None,
+            &["InvalidInferenceResultError"],
+        ))
+    );
     assert_eq!(tags(&compute(&hollow, true)), ["scheduling_lateness"]);
 }
 
@@ -1189,4 +1200,41 @@ fn a_run_without_tokens_has_no_output_totals_or_rates() {
         get("input_token_throughput").map(|m| m.avg),
         Some(1100.0 / (70.0 * MS as f64 / 1e9))
     );
+}
+
+/// AIPerf's `ErrorDetails` equal when code, type and message do, so its summary counts two
+/// errors that differ only in their cause as one, under the first's details.
+#[test]
+fn errors_group_by_code_type_and_message() {
+    let first = ErrorDetails::exception(
+        "ClientOSError",
+        "ClientOSError(104, 'Connection reset by peer')".to_owned(),
+        Some("ConnectionResetError(104, 'Connection reset by peer')".to_owned()),
+        &["ClientOSError", "ConnectionResetError"],
+    );
+    let mut other_cause = first.clone();
+    other_cause.cause = None;
+    other_cause.cause_chain.truncate(1);
+    let other_code = ErrorDetails {
+        code: Some(104),
+        ..first.clone()
+    };
+    let mut tally = ErrorTally::default();
+    tally.add(&first);
+    tally.add(&other_cause);
+    tally.add(&other_code);
+    let mut merged = ErrorTally::default();
+    merged.add(&other_cause);
+    merged.merge(&tally);
+    let counts = |t: &ErrorTally| -> Vec<(ErrorDetails, u64)> {
+        t.summary()
+            .into_iter()
+            .map(|c| (c.error_details, c.count))
+            .collect()
+    };
+    assert_eq!(
+        counts(&tally),
+        [(first.clone(), 2), (other_code.clone(), 1)]
+    );
+    assert_eq!(counts(&merged), [(other_cause, 3), (other_code, 1)]);
 }

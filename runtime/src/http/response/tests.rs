@@ -52,10 +52,21 @@ fn parse_cut(stream: &[u8], cuts: &[usize], sse: bool) -> (Seen, RequestRecord) 
         no_response: matches!(end, ResponseEnd::NoResponse { .. }),
         status: rec.status,
         outcome: rec.outcome,
-        error: rec.error.clone(),
+        error: rec.error.clone().map(|mut e| {
+            // An SSE error names the time of the read that completed its event (the
+            // record's end): the one thing in it that depends on the reads.
+            let at = format!("perf_ns={}", rec.end_ns);
+            e.message = e.message.replace(&at, "perf_ns=END");
+            e
+        }),
         retry_after: rec.retry_after.clone(),
         event_stream: rec.event_stream,
-        body_bytes: rec.body_bytes_received,
+        // Read up to the read that ended an error event: as many bytes as the reads
+        // brought (AIPerf counts the same way).
+        body_bytes: match rec.outcome {
+            Some(Outcome::InbandError) => 0,
+            _ => rec.body_bytes_received,
+        },
         events: rec
             .responses
             .iter()
@@ -199,15 +210,81 @@ fn bc05_crlf_events_split_in_chunks() {
 }
 
 #[test]
-fn bc07_event_error_keeps_its_type() {
-    let body = content("Par")
-        + "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\"}}\n\n";
+fn bc07_error_event_fails_the_request_where_it_ends() {
+    let error = "{\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\"}}";
+    let body = content("Par") + &format!("event: error\ndata: {error}\n\n") + &content("more");
     let stream = format!("{SSE_HEAD}{}0\r\n\r\n", chunk(&body));
     let seen = check_every_grouping(stream.as_bytes(), true);
-    assert_eq!(seen.events.len(), 2);
-    assert_eq!(seen.events[1].0.as_deref(), Some("error"));
-    // In-band errors are the endpoint's to judge; the transport saw a clean 200.
-    assert_eq!(seen.outcome, None);
+    // AIPerf's stream reader raises at the event and reads no further.
+    assert_eq!(seen.outcome, Some(Outcome::InbandError));
+    assert!(!seen.ended_by_close);
+    let expected = ErrorDetails {
+        code: Some(502),
+        kind: "SSEResponseError".to_owned(),
+        message: format!(
+            "SSEResponseError('Error occurred in SSE response: Unknown error in SSE response: \
+             SSEMessage(perf_ns=END, packets=[SSEField(name=\\'event\\', value=\\'error\\'), \
+             SSEField(name=\\'data\\', value=\\'{error}\\')])')"
+        ),
+        cause: None,
+        cause_chain: vec!["SSEResponseError".to_owned()],
+    };
+    assert_eq!(seen.error, Some(expected.clone()));
+    // The events before it; not the error event itself, nor any after it.
+    assert_eq!(seen.events, [(None, data_of(&content("Par")))]);
+    // The time is the read's, on the monotonic clock AIPerf's `perf_ns` reads.
+    let mut parser = ResponseParser::new();
+    parser.set_perf_epoch(5_000_000_000);
+    parser.start(true, false);
+    let mut rec = RequestRecord::default();
+    let end = parser.feed(stream.as_bytes(), 7 * MS, &mut rec);
+    assert!(matches!(
+        end,
+        Some(ResponseEnd::Complete { reusable: false })
+    ));
+    let mut at_5007_ms = expected;
+    at_5007_ms.message = at_5007_ms.message.replace("END", "5007000000");
+    assert_eq!(rec.error, Some(at_5007_ms));
+    assert_eq!(rec.end_ns, 7 * MS);
+}
+
+#[test]
+fn error_events_without_data_or_with_a_comment() {
+    // No `data`: nothing to dispatch, but an error to AIPerf all the same.
+    let body = content("A") + "id: 3\nevent: error\n\n";
+    let stream = format!("{SSE_HEAD}{}0\r\n\r\n", chunk(&body));
+    let seen = check_every_grouping(stream.as_bytes(), true);
+    assert_eq!(seen.outcome, Some(Outcome::InbandError));
+    assert_eq!(
+        seen.error.map(|e| e.message),
+        Some(
+            "SSEResponseError(\"Error occurred in SSE response: Unknown error in SSE response: \
+             SSEMessage(perf_ns=END, packets=[SSEField(name='id', value='3'), \
+             SSEField(name='event', value='error')])\")"
+                .to_owned()
+        )
+    );
+    assert_eq!(seen.events, [(None, data_of(&content("A")))]);
+    // A comment is the message; the event's case and spaces do not matter. Until the end
+    // of the stream, as AIPerf reads leftover bytes as the last event.
+    let stream = "HTTP/1.0 200 OK\r\nContent-Type: text/event-stream\r\n\r\n\
+                  EVENT:  Error \r\n: model crashed\r\ndata: {\"x\":1}";
+    let seen = check_every_grouping(stream.as_bytes(), true);
+    assert_eq!(seen.outcome, Some(Outcome::InbandError));
+    assert_eq!(
+        seen.error,
+        Some(ErrorDetails {
+            code: Some(502),
+            kind: "SSEResponseError".to_owned(),
+            message: "SSEResponseError('Error occurred in SSE response: model crashed')".to_owned(),
+            cause: None,
+            cause_chain: vec!["SSEResponseError".to_owned()],
+        })
+    );
+    // Another event type is no error.
+    let body = content("A") + "event: message\ndata: {}\n\n";
+    let stream = format!("{SSE_HEAD}{}0\r\n\r\n", chunk(&body));
+    assert_eq!(check_every_grouping(stream.as_bytes(), true).outcome, None);
 }
 
 #[test]
@@ -217,17 +294,92 @@ fn bc21_truncated_chunked_body() {
     assert_eq!(event.len(), 0x39);
     let seen = check_every_grouping(stream.as_bytes(), true);
     assert_eq!(seen.outcome, Some(Outcome::Truncated));
+    let cause = "<TransferEncodingError: 400, message='Not enough data to satisfy transfer \
+                 length header.'>";
     assert_eq!(
         seen.error,
-        Some(ErrorDetails::new(
-            None,
+        Some(ErrorDetails::exception(
             "ClientPayloadError",
-            "Response payload is not completed: <TransferEncodingError: 400, message='Not \
-             enough data to satisfy transfer length header.'>"
+            format!("ClientPayloadError(\"Response payload is not completed: {cause}\")"),
+            Some(cause.to_owned()),
+            &["ClientPayloadError", "TransferEncodingError"],
         ))
     );
     assert_eq!(seen.events, [(None, data_of(event))]);
     assert!(seen.ended_by_close);
+}
+
+#[test]
+fn truncated_bodies_name_the_socket_error() {
+    let body = "{\"choices\":[]}";
+    let stream = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 300\r\n\r\n{body}"
+    );
+    let mut parser = ResponseParser::new();
+    parser.start(false, false);
+    let mut rec = RequestRecord::default();
+    assert!(parser.feed(stream.as_bytes(), MS, &mut rec).is_none());
+    let reset = io::Error::from_raw_os_error(104);
+    parser.close(Some(reset), 2 * MS, &mut rec);
+    let cause = "<ContentLengthError: 400, message='Not enough data to satisfy content length \
+                 header (received 14 of 300 bytes).'>";
+    assert_eq!(
+        rec.error,
+        Some(ErrorDetails::exception(
+            "ClientPayloadError",
+            format!(
+                "ClientPayloadError(\"Response payload is not completed: {cause}. \
+                 ConnectionResetError(104, 'Connection reset by peer')\")"
+            ),
+            Some(cause.to_owned()),
+            &["ClientPayloadError", "ContentLengthError"],
+        ))
+    );
+    assert_eq!(
+        (rec.outcome, rec.end_ns),
+        (Some(Outcome::Truncated), 2 * MS)
+    );
+}
+
+#[test]
+fn a_head_cut_short_is_a_disconnect_or_a_socket_error() {
+    let mut parser = ResponseParser::new();
+    parser.start(true, false);
+    let mut rec = RequestRecord::default();
+    assert!(parser
+        .feed(b"HTTP/1.1 200 OK\r\nContent-Ty", MS, &mut rec)
+        .is_none());
+    parser.close(None, 2 * MS, &mut rec);
+    assert_eq!(
+        rec.error,
+        Some(ErrorDetails::exception(
+            "ServerDisconnectedError",
+            "connection closed during response head".to_owned(),
+            None,
+            &["ServerDisconnectedError"],
+        ))
+    );
+    parser.start(true, false);
+    let mut rec = RequestRecord::default();
+    assert!(parser.feed(b"HTTP/1.1 200 OK\r\n", MS, &mut rec).is_none());
+    parser.close(Some(io::Error::from_raw_os_error(104)), 2 * MS, &mut rec);
+    assert_eq!(
+        rec.error,
+        Some(ErrorDetails::exception(
+            "ClientOSError",
+            "ClientOSError(104, 'Connection reset by peer')".to_owned(),
+            Some("ConnectionResetError(104, 'Connection reset by peer')".to_owned()),
+            &["ClientOSError", "ConnectionResetError"],
+        ))
+    );
+    assert_eq!(rec.outcome, Some(Outcome::ConnectionError));
+}
+
+#[test]
+fn a_status_without_a_reason_has_an_empty_type() {
+    let seen = check_every_grouping(b"HTTP/1.1 404 \r\nContent-Length: 4\r\n\r\nnope", true);
+    assert_eq!(seen.outcome, Some(Outcome::HttpError));
+    assert_eq!(seen.error, Some(ErrorDetails::new(Some(404), "", "nope")));
 }
 
 #[test]
@@ -294,8 +446,29 @@ fn garbage_is_an_invalid_head() {
     let seen = check_every_grouping(b"\x00\x01garbage\r\n\r\n", true);
     assert_eq!(seen.outcome, Some(Outcome::ConnectionError));
     assert_eq!(
-        seen.error.map(|e| e.kind),
-        Some("ClientResponseError".to_owned())
+        seen.error,
+        Some(ErrorDetails::exception(
+            "ClientResponseError",
+            "invalid response head: malformed response head: invalid HTTP version".to_owned(),
+            None,
+            &[
+                "ClientResponseError",
+                "HttpProcessingError",
+                "BadStatusLine"
+            ],
+        ))
+    );
+    let seen = check_every_grouping(b"HTTP/1.1 200 OK\r\nBad Header\r\n\r\n", true);
+    assert_eq!(
+        seen.error.map(|e| (e.message, e.cause_chain)),
+        Some((
+            "invalid response head: malformed response head: invalid header name".to_owned(),
+            vec![
+                "ClientResponseError".to_owned(),
+                "HttpProcessingError".to_owned(),
+                "BadHttpMessage".to_owned()
+            ]
+        ))
     );
 }
 
@@ -306,10 +479,15 @@ fn invalid_chunk_size_truncates() {
     assert_eq!(seen.outcome, Some(Outcome::Truncated));
     assert_eq!(
         seen.error,
-        Some(ErrorDetails::new(
+        Some(ErrorDetails::exception(
+            "ClientResponseError",
+            "invalid chunked body: invalid byte 0x7a in chunk size line".to_owned(),
             None,
-            "TransferEncodingError",
-            "invalid chunked body: invalid byte 0x7a in chunk size line"
+            &[
+                "ClientResponseError",
+                "HttpProcessingError",
+                "BadHttpMessage"
+            ],
         ))
     );
     assert_eq!(seen.events, [(None, data_of(&content("A")))]);
