@@ -101,6 +101,63 @@ pub struct Conversation {
     pub turns: Vec<Turn>,
 }
 
+/// The dataset as a timing strategy sees it before a phase (`TimingStrategyProtocol::
+/// prepare`): the conversations themselves when the run holds them, or only how many turns
+/// each has when they are composed as sessions take them (a synthetic dataset too large to
+/// hold), which is all a strategy that hands out whole conversations needs to plan.
+#[derive(Debug, Clone, Copy)]
+pub enum DatasetView<'a> {
+    Held(&'a [Conversation]),
+    /// The turns of each conversation, by index: one table for every worker, which a
+    /// strategy keeps by cloning the `Arc` (millions of conversations, many workers).
+    Composed {
+        turns: &'a Arc<[u32]>,
+    },
+}
+
+impl<'a> DatasetView<'a> {
+    /// Conversations in the dataset.
+    pub fn len(&self) -> usize {
+        match self {
+            DatasetView::Held(conversations) => conversations.len(),
+            DatasetView::Composed { turns } => turns.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The turns of conversation `index`, if there is one.
+    pub fn turns(&self, index: usize) -> Option<u32> {
+        match self {
+            DatasetView::Held(conversations) => conversations
+                .get(index)
+                .map(|c| u32::try_from(c.turns.len()).unwrap_or(u32::MAX)),
+            DatasetView::Composed { turns } => turns.get(index).copied(),
+        }
+    }
+
+    /// The turns of every conversation, by index.
+    pub fn turn_counts(&self) -> Arc<[u32]> {
+        match self {
+            DatasetView::Held(conversations) => conversations
+                .iter()
+                .map(|c| u32::try_from(c.turns.len()).unwrap_or(u32::MAX))
+                .collect(),
+            DatasetView::Composed { turns } => Arc::clone(turns),
+        }
+    }
+
+    /// The conversations, when the run holds them; empty when they are composed later.
+    pub fn held(&self) -> &'a [Conversation] {
+        match self {
+            DatasetView::Held(conversations) => conversations,
+            DatasetView::Composed { .. } => &[],
+        }
+    }
+}
+
 /// How conversations are named where their source gives no name (AIPerf's
 /// `SessionIDGenerator`): with `--random-seed` `session_000000`, `session_000001`, ...;
 /// without, version 4 UUIDs.

@@ -33,6 +33,13 @@ pub enum NextCredit {
         /// the run as AIPerf 0.13 numbers its users: the session's X-Correlation-ID is the
         /// number. `None`: the session has a random id.
         user: Option<u64>,
+        /// The session's place in the run's draws of conversations, when the strategy
+        /// takes them in the dataset's order (draw `d` is conversation `d` modulo the
+        /// dataset's size, counted across phases as
+        /// [`after_draws`](TimingStrategyProtocol::after_draws) tells): a dataset too large
+        /// to hold is then composed draw by draw ahead of the sessions, and each session
+        /// takes its own draw. `None`: the run holds the dataset for this strategy.
+        draw: Option<u64>,
     },
     /// This worker's schedule is exhausted.
     Done,
@@ -46,14 +53,16 @@ pub trait TimingStrategyProtocol {
     /// Called once per phase before the first credit, with the whole dataset and this
     /// worker's share of the run. Strategies that schedule specific conversations (trace
     /// replay, user sessions) pick this worker's part here; `start` is the phase's first
-    /// instant.
+    /// instant. A synthetic dataset too large to hold comes as its turn counts alone
+    /// ([`DatasetView::Composed`](crate::dataset::DatasetView)), only to a strategy whose
+    /// sessions give their [`draw`](NextCredit::Turn).
     fn prepare(
         &mut self,
-        conversations: &[crate::dataset::Conversation],
+        dataset: crate::dataset::DatasetView<'_>,
         worker: crate::plugin::WorkerShare,
         start: crate::record::Nanos,
     ) -> Result<(), crate::plugin::PluginError> {
-        let _ = (conversations, worker, start);
+        let _ = (dataset, worker, start);
         Ok(())
     }
 
@@ -62,9 +71,11 @@ pub trait TimingStrategyProtocol {
     /// Called before [`prepare`](Self::prepare). A strategy that picks its sessions'
     /// conversations itself starts after them, as AIPerf's sampler, shared by the
     /// phases, does: else the warmup's prompts open the profiling phase, and a server's
-    /// prefix cache answers them.
-    fn after_draws(&mut self, drawn: u64) {
-        let _ = drawn;
+    /// prefix cache answers them. Returns the first draw this phase's sessions take
+    /// (`drawn` unless the strategy passes some by): a dataset composed ahead of the
+    /// sessions drops the draws passed by.
+    fn after_draws(&mut self, drawn: u64) -> u64 {
+        drawn
     }
 
     /// The next credit of this worker, given its arrival pattern and the current instant.
@@ -167,6 +178,15 @@ pub trait DatasetComposerProtocol {
     /// [`SessionIds`](crate::dataset::SessionIds)`::for_run(random_seed).id(i)`: the
     /// records of conversations that are not held are named from their index so.
     fn entries(&self) -> Option<usize> {
+        None
+    }
+
+    /// How many turns conversation `index` (below [`entries`](Self::entries)) has,
+    /// without composing it: the same count [`compose`](Self::compose) gives it. `None`
+    /// when only composing tells; a strategy that plans whole conversations ahead
+    /// (user-centric) then needs the dataset held.
+    fn turns(&self, index: usize) -> Option<u32> {
+        let _ = index;
         None
     }
 

@@ -605,6 +605,88 @@ fn user_centric_profiling_follows_its_warmup() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A user-centric run whose synthetic dataset is too large to hold composes it while the
+/// run goes, each user's session taking the draw the strategy gave it: the users, their
+/// conversations and prompts are those of a run that holds its dataset. Conversation `i`
+/// is the same whatever the dataset's size, so a small held dataset and a large composed
+/// one give the same run while the users draw within the small one.
+#[test]
+fn user_centric_on_demand_sends_what_a_held_dataset_sends() {
+    let mock = Mock::start(&["--ttft-ms", "1", "--output-tokens", "2"]);
+    let run = |entries: &str| {
+        let dir = run_dir(&format!("user-centric-entries-{entries}"));
+        profile(
+            &mock,
+            &dir,
+            &[
+                "--user-centric-rate",
+                "40",
+                "--num-users",
+                "3",
+                "--session-turns-mean",
+                "2",
+                "--request-count",
+                "12",
+                "--warmup-request-count",
+                "4",
+                "--random-seed",
+                "2",
+                "--isl",
+                "550",
+                "--num-dataset-entries",
+                entries,
+            ],
+        );
+        let log = std::fs::read_to_string(dir.join("logs").join("aiperf.log")).expect("log");
+        let on_demand = log.contains("composing the dataset's conversations as sessions take");
+        let text = std::fs::read_to_string(dir.join("inputs.json")).expect("inputs.json");
+        let inputs: Value = serde_json::from_str(&text).expect("valid inputs.json");
+        // (phase, conversation, user (profiling), turn, input tokens), in schedule order.
+        let mut sent: Vec<(String, String, String, u64, u64)> = schedule(&read_records(&dir))
+            .into_iter()
+            .map(|(_, _, r)| {
+                let m = &r["metadata"];
+                let text = |k: &str| m[k].as_str().unwrap_or_default().to_owned();
+                let phase = text("benchmark_phase");
+                // A warmup session's correlation id is a random UUID, seeded or not.
+                let user = if phase == "profiling" {
+                    text("x_correlation_id")
+                } else {
+                    "-".into()
+                };
+                let isl = r["metrics"]["input_sequence_length"]["value"].as_u64();
+                let turn = m["turn_index"].as_u64().unwrap_or(99);
+                (phase, text("conversation_id"), user, turn, isl.unwrap_or(0))
+            })
+            .collect();
+        // Later turns wait for responses: only the set is the schedule's.
+        sent.sort_unstable();
+        let _ = std::fs::remove_dir_all(&dir);
+        (on_demand, inputs, sent)
+    };
+    let (held_on_demand, held_inputs, held) = run("24");
+    let (on_demand, inputs, composed) = run("2000");
+    assert_eq!((held_on_demand, on_demand), (false, true));
+    assert_eq!(composed, held);
+    assert_eq!(composed.len(), 16);
+    // Warmup sessions 0 and 1; the users after the draw AIPerf's warmup drops, from 3.
+    let profiling: Vec<&str> = composed
+        .iter()
+        .filter(|s| s.0 == "profiling")
+        .map(|s| s.1.as_str())
+        .collect();
+    assert_eq!(profiling.first(), Some(&"session_000003"));
+    // A second turn sends the history: the first prompt, its reply and its own prompt.
+    let isl = |turn| if turn == 0 { 550 } else { 1104 };
+    assert!(composed.iter().all(|s| s.4 == isl(s.3)), "{composed:?}");
+    // Every conversation listed, in order, each as the held run lists it.
+    let listed = inputs["data"].as_array().expect("data");
+    let held_listed = held_inputs["data"].as_array().expect("data");
+    assert_eq!((listed.len(), held_listed.len()), (2000, 24));
+    assert_eq!(&listed[..24], &held_listed[..]);
+    assert_eq!(listed[1999]["session_id"], "session_001999");
+}
+
 #[test]
 fn gamma_smoothness_shapes_the_merged_schedule() {
     core_binary();

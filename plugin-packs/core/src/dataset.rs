@@ -380,6 +380,20 @@ impl SyntheticComposer {
         Ok(shared)
     }
 
+    /// How many turns a conversation has, from its own turn-count stream (`rng`): the
+    /// count alone can be drawn without composing the conversation.
+    fn turn_count(&self, rng: &mut LazyRng) -> u32 {
+        // Rankings tasks are single-turn, as AIPerf's rankings composer makes them.
+        match self.rankings {
+            Some(_) => 1,
+            None => positive_normal_integer(
+                f64::from(self.turns.mean),
+                f64::from(self.turns.stddev),
+                rng,
+            ),
+        }
+    }
+
     /// Conversation `index`, its turns' models picked from `first_turn` on (the number of
     /// turns composed before it, for the round robin).
     fn compose_at<T: TokenizerProtocol>(
@@ -403,15 +417,7 @@ impl SyntheticComposer {
         let mut media_rng = lazy(Self::MEDIA_RNG_LABEL);
         let mut prefix_rng = lazy(Self::PREFIX_RNG_LABEL);
         let mut model_rng = lazy(ModelSelector::RNG_LABEL);
-        // Rankings tasks are single-turn, as AIPerf's rankings composer makes them.
-        let count = match self.rankings {
-            Some(_) => 1,
-            None => positive_normal_integer(
-                f64::from(self.turns.mean),
-                f64::from(self.turns.stddev),
-                &mut turn_rng,
-            ),
-        };
+        let count = self.turn_count(&mut turn_rng);
         let mut turns = Vec::with_capacity(count as usize);
         for t in 0..count {
             let mut turn = match &self.rankings {
@@ -560,6 +566,10 @@ impl DatasetComposerProtocol for SyntheticRankingsComposer {
 
     fn entries(&self) -> Option<usize> {
         self.inner.entries()
+    }
+
+    fn turns(&self, index: usize) -> Option<u32> {
+        self.inner.turns(index)
     }
 
     fn compose<T: TokenizerProtocol>(
@@ -777,6 +787,11 @@ impl DatasetComposerProtocol for SyntheticComposer {
     fn entries(&self) -> Option<usize> {
         let turns_vary = self.rankings.is_none() && self.turns.stddev > 0;
         (!(turns_vary && self.models.cycles())).then_some(self.entries)
+    }
+
+    fn turns(&self, index: usize) -> Option<u32> {
+        let mut rng = LazyRng::new(self.root, Self::TURN_RNG_LABEL, index as u64);
+        Some(self.turn_count(&mut rng))
     }
 
     fn compose<T: TokenizerProtocol>(
@@ -1345,10 +1360,17 @@ mod tests {
             assert_eq!(alone.entries(), Some(whole.len()), "{args:?}");
             // Backwards, so no conversation is made after the ones before it.
             for index in (0..whole.len()).rev() {
+                // Counted alone, before it is made, as a user-centric run plans its users.
+                let turns = u32::try_from(whole[index].turns.len()).ok();
+                assert_eq!(alone.turns(index), turns, "{args:?}: conversation {index}");
                 let conversation = alone.compose(index, &tokenizer).unwrap();
                 assert_eq!(conversation, whole[index], "{args:?}: conversation {index}");
             }
         }
+        // The counts that vary above (three turns give or take one) do vary.
+        let varied: std::collections::BTreeSet<usize> =
+            compose(cases[1]).iter().map(|c| c.turns.len()).collect();
+        assert!(varied.len() > 1, "{varied:?}");
     }
 
     /// A round robin over models meets turn counts that vary: a conversation's models

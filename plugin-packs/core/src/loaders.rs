@@ -1433,7 +1433,11 @@ mod tests {
             let ctx = context(&cfg, &MOONCAKE);
             let mut strategy = FixedScheduleStrategy::create(&ctx).unwrap();
             strategy
-                .prepare(&conversations, WorkerShare { id: 0, count: 1 }, 0)
+                .prepare(
+                    aiperf_runtime::dataset::DatasetView::Held(&conversations),
+                    WorkerShare { id: 0, count: 1 },
+                    0,
+                )
                 .unwrap();
             let mut at = Vec::new();
             let mut none = crate::arrival::ConcurrencyBurstArrival;

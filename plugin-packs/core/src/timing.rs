@@ -44,7 +44,7 @@ impl Plugin for RequestRateStrategy {
 impl TimingStrategyProtocol for RequestRateStrategy {
     fn prepare(
         &mut self,
-        _conversations: &[aiperf_runtime::dataset::Conversation],
+        _dataset: aiperf_runtime::dataset::DatasetView<'_>,
         _worker: aiperf_runtime::plugin::WorkerShare,
         start: Nanos,
     ) -> Result<(), PluginError> {
@@ -97,7 +97,13 @@ mod tests {
         for (id, late_by) in [(0u32, 0u64), (1, 7_000_000)] {
             let share = WorkerShare { id, count: 2 };
             let mut strategy = RequestRateStrategy::new();
-            strategy.prepare(&[], share, start).expect("prepare");
+            strategy
+                .prepare(
+                    aiperf_runtime::dataset::DatasetView::Held(&[]),
+                    share,
+                    start,
+                )
+                .expect("prepare");
             let mut arrivals = ConstantArrival::new(100.0, share);
             first_calls.push(strategy.next_credit(&mut arrivals, start + late_by));
         }

@@ -13,6 +13,12 @@
 //! take them from the front of the queue, so the n-th session sends the n-th draw's
 //! conversation as it would with the dataset held.
 //!
+//! A user-centric run's strategy hands each session its draw ([`NextCredit::Turn`]'s
+//! `draw`): the users take the draws in order, but the opening users (AIPerf's steady
+//! state) start in another order than their draws, and workers run a little apart. The
+//! queue is then read by draw ([`Order::ByDraw`]): each session takes its own, and the
+//! queue spans enough draws that the opening users' all fit (see [`Order`]).
+//!
 //! A conversation with an image or audio clip is slow to make (a 128x128 image: about
 //! 0.5 ms, so one thread made at most 1,800 a second). Such a run
 //! composes on several threads ([`composers`]): each claims the next few draws, and the
@@ -33,6 +39,8 @@ use crate::engine::cancel::{race, CancelSignal, Either};
 use crate::engine::run::{create, with_context_tokens, RequestTemplate, Staged};
 use crate::engine::worker::{PreparedRequest, Shared};
 use crate::plugin::PluginSet;
+#[cfg(doc)]
+use crate::protocols::NextCredit;
 use crate::protocols::{DatasetComposerProtocol, DatasetSamplerProtocol, EndpointProtocol};
 
 /// Conversations composed ahead of the workers: at 50,000 requests/s, 20 ms of sessions,
@@ -42,8 +50,9 @@ const QUEUE_DEPTH: usize = 1024;
 /// And at most this many bytes of them (but always one): long prompts make fewer.
 const QUEUE_BYTES: usize = 8 << 20;
 
-/// The composing threads are woken when the queue is down to half of both, not at every
-/// take: a wake is a system call, which every request would pay.
+/// The composing threads are woken when the queue is down to half of both (past its
+/// reserve, see [`Order::ByDraw`]), not at every take: a wake is a system call, which
+/// every request would pay.
 const LOW_WATER: (usize, usize) = (QUEUE_DEPTH / 2, QUEUE_BYTES / 2);
 
 /// How long a composing thread sleeps at most with a full queue, to notice the run's end
@@ -65,6 +74,29 @@ const BATCH: u64 = 8;
 /// (and a heap arena) per core: four make some 7,000 images of 128x128 a second, at the
 /// 0.55 ms of CPU one takes.
 const MAX_COMPOSERS: usize = 4;
+
+/// How sessions take the conversations composed on demand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Order {
+    /// Each new session takes the next draw (the engine draws: rate and concurrency runs).
+    Next,
+    /// Each session takes the draw its timing strategy gives it. The draws a session may
+    /// ask for first lie up to `reserve` past the first one not taken yet (a user-centric
+    /// run's opening users: `--num-users` + 1 draws, started in another order), so the
+    /// queue spans that many draws whatever their bytes (else the first session would
+    /// wait for a draw the full queue left no room for), and [`QUEUE_DEPTH`] more
+    /// within [`QUEUE_BYTES`].
+    ByDraw { reserve: usize },
+}
+
+impl Order {
+    fn reserve(self) -> usize {
+        match self {
+            Order::Next => 0,
+            Order::ByDraw { reserve } => reserve,
+        }
+    }
+}
 
 /// A composed conversation, its requests prepared, for one session.
 pub(crate) struct Entry {
@@ -111,23 +143,29 @@ impl<T> Default for Lane<T> {
 impl<T> Lane<T> {
     /// How many positions may be claimed now, with `held` positions (`held_bytes`)
     /// released and not used yet: what is held, ahead and being made stays within
-    /// [`QUEUE_DEPTH`] and [`QUEUE_BYTES`] (but always one), at most [`BATCH`] at a
-    /// time, and one at a time until a first one made tells what a position costs.
-    fn room(&self, held: usize, held_bytes: usize) -> u64 {
+    /// `reserve` positions, or else [`QUEUE_DEPTH`] more and [`QUEUE_BYTES`] (but always
+    /// one), at most [`BATCH`] at a time, and one at a time until a first one made tells
+    /// what a position costs.
+    fn room(&self, held: usize, held_bytes: usize, reserve: usize) -> u64 {
         let out = self.claimed - self.next;
         let count = (held as u64).saturating_add(out);
+        let reserve = reserve as u64;
+        if count < reserve {
+            return BATCH.min(reserve - count);
+        }
+        let depth = reserve + QUEUE_DEPTH as u64;
         let making = usize::try_from(out - self.ahead_len).unwrap_or(usize::MAX);
         let bytes = held_bytes
             .saturating_add(self.ahead_bytes)
             .saturating_add(making.saturating_mul(self.estimate));
-        if count >= QUEUE_DEPTH as u64 || bytes >= QUEUE_BYTES {
+        if count >= depth || bytes >= QUEUE_BYTES {
             return 0;
         }
         if self.estimate == 0 {
             return 1;
         }
         let by_bytes = (QUEUE_BYTES - bytes).div_ceil(self.estimate) as u64;
-        BATCH.min(QUEUE_DEPTH as u64 - count).min(by_bytes)
+        BATCH.min(depth - count).min(by_bytes)
     }
 
     fn claim(&mut self, count: u64) -> Range<u64> {
@@ -163,12 +201,101 @@ impl<T> Lane<T> {
     }
 }
 
-/// The queue, and the bytes its entries hold; the draws being composed into it, and the
-/// conversations being listed for `inputs.json`.
+/// The composed draws not taken yet, from the first of them on.
+#[derive(Default)]
+struct Window {
+    /// The draws released from `first` on, `None` once taken (or passed by): read by
+    /// draw, a later one may go before an earlier one.
+    entries: VecDeque<Option<Entry>>,
+    /// The draw of the front entry.
+    first: u64,
+    /// Draws below this are passed by (see `TimingStrategyProtocol::after_draws`): never
+    /// queued.
+    passed: u64,
+    /// What the entries hold.
+    bytes: usize,
+}
+
+impl Window {
+    /// Draws the window spans, taken ones between others included.
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether the window spans fewer than `reserve + entries` draws and holds fewer than
+    /// `bytes`, or spans fewer than `reserve` draws.
+    fn below(&self, reserve: usize, (entries, bytes): (usize, usize)) -> bool {
+        let len = self.len();
+        len < reserve || (len < reserve + entries && self.bytes < bytes)
+    }
+
+    /// Queues the next draw's entry (a draw passed by goes as taken).
+    fn push(&mut self, entry: Entry) {
+        let draw = self.first + self.entries.len() as u64;
+        if draw < self.passed {
+            self.entries.push_back(None);
+        } else {
+            self.bytes += entry.bytes;
+            self.entries.push_back(Some(entry));
+        }
+        self.trim();
+    }
+
+    /// Drops the taken draws at the front.
+    fn trim(&mut self) {
+        while let Some(None) = self.entries.front() {
+            self.entries.pop_front();
+            self.first += 1;
+        }
+    }
+
+    /// Takes the first draw not taken.
+    fn pop(&mut self) -> Option<Entry> {
+        // The front is never a taken draw: `trim` drops those.
+        let entry = self.entries.pop_front().flatten()?;
+        self.first += 1;
+        self.bytes -= entry.bytes;
+        self.trim();
+        Some(entry)
+    }
+
+    /// Takes draw `draw`.
+    fn take(&mut self, draw: u64) -> Taken {
+        let Some(at) = draw.checked_sub(self.first) else {
+            return Taken::Gone;
+        };
+        let Some(slot) = usize::try_from(at)
+            .ok()
+            .and_then(|at| self.entries.get_mut(at))
+        else {
+            return Taken::NotYet;
+        };
+        let Some(entry) = slot.take() else {
+            return Taken::Gone;
+        };
+        self.bytes -= entry.bytes;
+        self.trim();
+        Taken::Entry(entry)
+    }
+
+    /// Passes by the draws below `draw`: those queued are dropped, later ones not queued.
+    fn pass(&mut self, draw: u64) {
+        self.passed = self.passed.max(draw);
+        let queued = usize::try_from(draw.saturating_sub(self.first)).unwrap_or(usize::MAX);
+        for slot in self.entries.iter_mut().take(queued) {
+            if let Some(entry) = slot.take() {
+                self.bytes -= entry.bytes;
+            }
+        }
+        self.trim();
+    }
+}
+
+/// The queue; the draws being composed into it, and the conversations being listed for
+/// `inputs.json`.
 #[derive(Default)]
 struct Queue {
-    entries: VecDeque<Entry>,
-    bytes: usize,
+    window: Window,
     draws: Lane<Vec<Entry>>,
     /// By conversation index: in order, the first draws list the dataset as they go.
     listing: Lane<Vec<u8>>,
@@ -180,10 +307,6 @@ struct Queue {
 }
 
 impl Queue {
-    fn below(&self, (entries, bytes): (usize, usize)) -> bool {
-        self.entries.len() < entries && self.bytes < bytes
-    }
-
     /// Gives back the listing of conversations `at..at + len`.
     fn list(&mut self, at: u64, len: u64, json: &mut Vec<u8>) {
         self.listing.claimed = self.listing.claimed.max(at + len);
@@ -212,49 +335,60 @@ enum Work {
     Write,
 }
 
+/// What [`Window::take`] found.
+enum Taken {
+    Entry(Entry),
+    /// Not composed yet.
+    NotYet,
+    /// Taken before, or passed by.
+    Gone,
+}
+
 /// The queue between the composing threads and the workers.
 pub(crate) struct OnDemand {
     /// Conversations in the dataset.
     pub entries: usize,
+    /// The turns of each conversation, for a strategy that plans whole conversations
+    /// ahead (read by draw); else empty.
+    pub turns: Arc<[u32]>,
     /// Sessions take the dataset in order (no sampler): the first draws list it.
     in_order: bool,
+    order: Order,
     queue: Mutex<Queue>,
     room: Condvar,
     /// The run takes no more conversations: the composing threads stop composing them.
     closed: AtomicBool,
     /// The composing threads ended (the queue is as full as it will get).
     ready: AtomicBool,
-    /// The next conversation taken is dropped, as AIPerf drops the draw a phase made
-    /// before it ended.
-    drop_next: AtomicBool,
 }
 
 impl OnDemand {
-    pub fn new(entries: usize, in_order: bool) -> Self {
+    pub fn new(entries: usize, in_order: bool, order: Order, turns: Vec<u32>) -> Self {
         OnDemand {
             entries,
+            turns: turns.into(),
             in_order,
+            order,
             queue: Mutex::new(Queue::default()),
             room: Condvar::new(),
             closed: AtomicBool::new(false),
             ready: AtomicBool::new(false),
-            drop_next: AtomicBool::new(false),
         }
     }
 
-    /// Drops the next conversation a session would take (see `drop_next`).
-    pub fn drop_next(&self) {
-        self.drop_next.store(true, Ordering::SeqCst);
-    }
-
     /// Blocks until the queue holds `count` conversations (or every one of a smaller
-    /// dataset, or as many as its bytes allow), or the composing threads are done or the
-    /// run stopped.
+    /// dataset, or as many as its bytes allow), and its reserve, or the composing threads
+    /// are done or the run stopped.
     pub fn wait_ready(&self, count: usize, shared: &Shared) {
-        let count = count.min(self.entries).min(QUEUE_DEPTH);
+        let reserve = self.order.reserve();
+        let count = count.min(self.entries).min(QUEUE_DEPTH).max(reserve);
         loop {
             let (queued, full) = self.queue.lock().map_or((0, true), |q| {
-                (q.entries.len(), !q.below((QUEUE_DEPTH, QUEUE_BYTES)))
+                let window = &q.window;
+                (
+                    window.len(),
+                    !window.below(reserve, (QUEUE_DEPTH, QUEUE_BYTES)),
+                )
             });
             let stopped = shared.stop.load(Ordering::Relaxed);
             if queued >= count || full || stopped || self.ready.load(Ordering::Acquire) {
@@ -273,45 +407,86 @@ impl OnDemand {
     /// The next session's conversation; `None` when the worker's loop closes (or the run
     /// stops) first. A wait is counted as the client's, as for an unprepared request.
     pub async fn take(&self, shared: &Shared, closed: &CancelSignal) -> Option<Entry> {
+        self.take_when(shared, closed, || Ok(self.pop()))
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// The conversation of draw `draw` ([`Order::ByDraw`]), as [`take`](Self::take); an
+    /// error when it was taken before or passed by.
+    pub async fn take_draw(
+        &self,
+        draw: u64,
+        shared: &Shared,
+        closed: &CancelSignal,
+    ) -> Result<Option<Entry>, String> {
+        let take = || match self.with_window(|window| window.take(draw)) {
+            Some(Taken::Entry(entry)) => Ok(Some(entry)),
+            // A poisoned queue: a composing thread panicked, which stopped the run.
+            None | Some(Taken::NotYet) => Ok(None),
+            Some(Taken::Gone) => Err(format!(
+                "draw {draw} of the dataset was asked for twice, or after the draws passed by"
+            )),
+        };
+        self.take_when(shared, closed, take).await
+    }
+
+    /// Polls `take` until it gives an entry or an error, or the loop closes.
+    async fn take_when(
+        &self,
+        shared: &Shared,
+        closed: &CancelSignal,
+        mut take: impl FnMut() -> Result<Option<Entry>, String>,
+    ) -> Result<Option<Entry>, String> {
         let mut waited_from = None;
         loop {
-            if let Some(entry) = self.pop() {
-                if self.drop_next.swap(false, Ordering::SeqCst) {
-                    continue;
-                }
+            if let Some(entry) = take()? {
                 if let Some(from) = waited_from {
                     shared.preparation.count_wait(&shared.clock, from);
                 }
-                return Some(entry);
+                return Ok(Some(entry));
             }
             // A composing thread that panicked (poisoning the queue) stopped the run.
             if shared.stop.load(Ordering::Relaxed) || self.closed.load(Ordering::Relaxed) {
-                return None;
+                return Ok(None);
             }
             waited_from.get_or_insert_with(|| shared.clock.now());
             // Boxed, as in `session::send_turn`: inline, the aligned timer entry would sit
             // in the worker loop's future.
             let poll = Box::pin(monoio::time::sleep(EMPTY_POLL));
             if let Either::Right(()) = race(poll, closed.fired()).await {
-                return None;
+                return Ok(None);
             }
         }
     }
 
     /// The queue's first entry, if it has one.
     fn pop(&self) -> Option<Entry> {
-        let (entry, low) = {
+        self.with_window(Window::pop).flatten()
+    }
+
+    /// Passes by the draws below `draw` (see `TimingStrategyProtocol::after_draws`).
+    pub fn pass(&self, draw: u64) {
+        self.with_window(|window| window.pass(draw));
+    }
+
+    /// Runs `f` on the queue's window, and wakes the composing threads when it leaves the
+    /// window low; `None` when the queue is poisoned.
+    fn with_window<R>(&self, f: impl FnOnce(&mut Window) -> R) -> Option<R> {
+        let reserve = self.order.reserve();
+        let (out, low) = {
             let mut queue = self.queue.lock().ok()?;
-            let above = !queue.below(LOW_WATER);
-            let entry = queue.entries.pop_front();
-            queue.bytes -= entry.as_ref().map_or(0, |e| e.bytes);
-            (entry, above && queue.below(LOW_WATER))
+            let window = &mut queue.window;
+            let above = !window.below(reserve, LOW_WATER);
+            let out = f(window);
+            (out, above && window.below(reserve, LOW_WATER))
         };
         if low {
             // Every composing thread: one alone would refill the queue 8 at a time.
             self.room.notify_all();
         }
-        entry
+        Some(out)
     }
 
     /// The draws the composing threads took so far.
@@ -333,7 +508,9 @@ impl OnDemand {
                 return Some(Work::Write);
             }
             if !self.closed.load(Ordering::SeqCst) {
-                let room = queue.draws.room(queue.entries.len(), queue.bytes);
+                let reserve = self.order.reserve();
+                let window = &queue.window;
+                let room = queue.draws.room(window.len(), window.bytes, reserve);
                 if room > 0 {
                     return Some(Work::Draws(queue.draws.claim(room)));
                 }
@@ -357,6 +534,7 @@ impl OnDemand {
                 let room = queue.listing.room(
                     usize::try_from(queue.listed).unwrap_or(usize::MAX),
                     queue.listed_json.len(),
+                    0,
                 );
                 if room > 0 {
                     return Some(Work::List(queue.listing.claim(room.min(left))));
@@ -374,13 +552,12 @@ impl OnDemand {
         };
         let queue = &mut *guard;
         let bytes = batch.iter().map(|e| e.bytes).sum();
-        let (entries, queued) = (&mut queue.entries, &mut queue.bytes);
         let len = draws.end - draws.start;
+        let window = &mut queue.window;
         queue
             .draws
             .put(draws.start, len, bytes, std::mem::take(batch), |_, made| {
-                *queued += made.iter().map(|e| e.bytes).sum::<usize>();
-                entries.extend(made);
+                made.into_iter().for_each(|entry| window.push(entry));
             });
         if listed > 0 {
             queue.list(draws.start, listed, json);
@@ -875,7 +1052,131 @@ mod tests {
 
     fn queued(on_demand: &OnDemand) -> Vec<usize> {
         let queue = on_demand.queue.lock().expect("the queue");
-        queue.entries.iter().map(|e| e.index).collect()
+        queue
+            .window
+            .entries
+            .iter()
+            .flatten()
+            .map(|e| e.index)
+            .collect()
+    }
+
+    fn taken(found: Taken) -> Option<usize> {
+        match found {
+            Taken::Entry(entry) => Some(entry.index),
+            Taken::NotYet => None,
+            Taken::Gone => panic!("gone"),
+        }
+    }
+
+    #[test]
+    fn a_window_is_read_by_draw_and_passes_draws_by() {
+        let mut window = Window::default();
+        (0..6).for_each(|d| window.push(entry(d, 10)));
+        // A warmup took draw 0 in order; the users pass draw 1 by and start at 2.
+        assert_eq!(window.pop().map(|e| e.index), Some(0));
+        window.pass(2);
+        assert_eq!((window.first, window.len(), window.bytes), (2, 4, 40));
+        // A later draw goes first; the earlier ones keep their place.
+        assert_eq!(taken(window.take(4)), Some(4));
+        assert_eq!((window.first, window.len(), window.bytes), (2, 4, 30));
+        assert!(matches!(window.take(4), Taken::Gone));
+        assert!(matches!(window.take(1), Taken::Gone));
+        assert_eq!(taken(window.take(6)), None, "not composed yet");
+        assert_eq!(taken(window.take(2)), Some(2));
+        assert_eq!(taken(window.take(3)), Some(3));
+        // Draw 4 went before: the window now starts at 5.
+        assert_eq!((window.first, window.len(), window.bytes), (5, 1, 10));
+        // Passed by before they are composed, draws never take room.
+        window.pass(8);
+        (6..9).for_each(|d| window.push(entry(d, 10)));
+        assert_eq!((window.first, window.len(), window.bytes), (8, 1, 10));
+        assert_eq!(taken(window.take(8)), Some(8));
+    }
+
+    #[test]
+    fn a_reserve_is_composed_whatever_its_bytes() {
+        let reserve = 20;
+        let on_demand = OnDemand::new(1000, true, Order::ByDraw { reserve }, Vec::new());
+        let stop = AtomicBool::new(false);
+        // Each draw alone fills the bytes of a queue read in order.
+        let mut composed = 0;
+        while composed < reserve as u64 {
+            let claimed = draws(on_demand.claim(&stop, false));
+            composed = claimed.end;
+            deliver(&on_demand, claimed, QUEUE_BYTES);
+        }
+        assert_eq!(composed, reserve as u64);
+        let room = |on_demand: &OnDemand| {
+            let queue = on_demand.queue.lock().expect("the queue");
+            let window = &queue.window;
+            queue.draws.room(window.len(), window.bytes, reserve)
+        };
+        assert_eq!(room(&on_demand), 0, "past the reserve, the bytes count");
+        // The last draw of the reserve goes first (the opening's fresh user), and makes no
+        // room: the window still spans the draws before it.
+        let last = on_demand.with_window(|w| w.take(reserve as u64 - 1));
+        assert_eq!(last.map(taken), Some(Some(reserve - 1)));
+        assert_eq!(room(&on_demand), 0);
+        let first = on_demand.with_window(|w| w.take(0));
+        assert_eq!(first.map(taken), Some(Some(0)));
+        assert_eq!(room(&on_demand), 1);
+    }
+
+    /// Users that start in another order than their draws (the opening: the last of the
+    /// reserve first) and workers running apart still get every draw, composed in order
+    /// by threads that finish out of order, each bigger than a queue read in order holds.
+    #[test]
+    fn draws_taken_out_of_order_within_the_reserve_never_wait_for_good() {
+        let reserve = 64;
+        let on_demand = OnDemand::new(usize::MAX, true, Order::ByDraw { reserve }, Vec::new());
+        let stop = AtomicBool::new(false);
+        let opening = (0..reserve as u64).rev();
+        // Two workers taking the rest alternately, one a few draws behind the other.
+        let rest: Vec<u64> = (reserve as u64..reserve as u64 + 6 * 500)
+            .collect::<Vec<_>>()
+            .chunks(6)
+            .flat_map(|c| [c[3..].to_vec(), c[..3].to_vec()].concat())
+            .collect();
+        let wanted: Vec<u64> = opening.chain(rest).collect();
+        /// Stops the composing threads however the taking ends (a failed assertion too,
+        /// which would otherwise wait for them for good).
+        struct Stop<'a>(&'a AtomicBool, &'a OnDemand);
+        impl Drop for Stop<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::SeqCst);
+                self.1.close();
+            }
+        }
+        let started = std::time::Instant::now();
+        let got = std::thread::scope(|scope| {
+            for _ in 0..3 {
+                scope.spawn(|| {
+                    while let Some(Work::Draws(draws)) = on_demand.claim(&stop, false) {
+                        if draws.start % 5 == 0 {
+                            std::thread::sleep(Duration::from_micros(200));
+                        }
+                        deliver(&on_demand, draws, QUEUE_BYTES / 16);
+                    }
+                });
+            }
+            let _stop = Stop(&stop, &on_demand);
+            let mut got = Vec::with_capacity(wanted.len());
+            for &draw in &wanted {
+                loop {
+                    assert!(
+                        started.elapsed() < Duration::from_secs(20),
+                        "stuck at {draw}"
+                    );
+                    match on_demand.with_window(|w| w.take(draw)).map(taken) {
+                        Some(Some(index)) => break got.push(index as u64),
+                        _ => std::thread::yield_now(),
+                    }
+                }
+            }
+            got
+        });
+        assert_eq!(got, wanted);
     }
 
     #[test]
@@ -894,7 +1195,7 @@ mod tests {
 
     #[test]
     fn a_batch_finished_first_waits_for_the_draws_before_it() {
-        let on_demand = OnDemand::new(100, true);
+        let on_demand = OnDemand::new(100, true, Order::Next, Vec::new());
         let stop = AtomicBool::new(false);
         // Nothing made yet tells what a conversation costs: one draw at a time.
         let first = draws(on_demand.claim(&stop, false));
@@ -914,7 +1215,7 @@ mod tests {
 
     #[test]
     fn claims_stay_within_the_queues_bytes() {
-        let on_demand = OnDemand::new(100, true);
+        let on_demand = OnDemand::new(100, true, Order::Next, Vec::new());
         let stop = AtomicBool::new(false);
         let big = QUEUE_BYTES / 4;
         let first = draws(on_demand.claim(&stop, false));
@@ -922,12 +1223,13 @@ mod tests {
         // Three more fit, being made; a claim then waits for room.
         assert_eq!(draws(on_demand.claim(&stop, false)), 1..4);
         let queue = on_demand.queue.lock().expect("the queue");
-        assert_eq!(queue.draws.room(queue.entries.len(), queue.bytes), 0);
+        let window = &queue.window;
+        assert_eq!(queue.draws.room(window.len(), window.bytes, 0), 0);
     }
 
     #[test]
     fn threads_finishing_out_of_order_fill_the_queue_in_draw_order() {
-        let on_demand = OnDemand::new(usize::MAX, false);
+        let on_demand = OnDemand::new(usize::MAX, false, Order::Next, Vec::new());
         let stop = AtomicBool::new(false);
         let total = 5 * QUEUE_DEPTH;
         let taken = std::thread::scope(|scope| {
@@ -956,7 +1258,7 @@ mod tests {
 
     #[test]
     fn the_listing_is_written_in_order_and_finished_after_the_run() {
-        let on_demand = OnDemand::new(20, true);
+        let on_demand = OnDemand::new(20, true, Order::Next, Vec::new());
         let stop = AtomicBool::new(false);
         let (first, second) = (
             draws(on_demand.claim(&stop, true)),
@@ -981,7 +1283,7 @@ mod tests {
 
     #[test]
     fn a_sampled_dataset_is_listed_whole_after_the_run() {
-        let on_demand = OnDemand::new(3, false);
+        let on_demand = OnDemand::new(3, false, Order::Next, Vec::new());
         let stop = AtomicBool::new(false);
         let drawn = draws(on_demand.claim(&stop, true));
         deliver(&on_demand, drawn, 10);

@@ -307,9 +307,10 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
     let system_prompt = prompt_context::<P>(&config, &metadata)?;
     let tokenizer: P::Tokenizer = create(tokenizer_plugin::<P>(&config)?, &config)?;
     tracing::debug!(elapsed = ?launched.elapsed(), "tokenizer ready");
-    // With `on_demand` (the dataset's size), `dataset` stays empty: the preparation thread
-    // composes the conversations while the run goes.
-    let mut on_demand: Option<usize> = None;
+    // With `on_demand` (the dataset's size, how sessions take it and, read by draw, its
+    // turn counts), `dataset` stays empty: the preparation thread composes the
+    // conversations while the run goes.
+    let mut on_demand: Option<(usize, on_demand::Order, Vec<u32>)> = None;
     // AIPerf writes no `inputs.json` for a trace: its payloads would be the trace again,
     // or huge (`DatasetManager._should_skip_inputs_json`).
     let mut trace = false;
@@ -321,17 +322,25 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         }
         None => {
             let mut composer: P::DatasetComposer = create(&config.dataset_composer, &config)?;
-            match composer
-                .entries()
-                .filter(|&n| compose_on_demand(&config, n))
-            {
-                Some(entries) => {
+            let plan = composer.entries().and_then(|entries| {
+                let order = compose_on_demand(&config, entries)?;
+                let turns = match order {
+                    on_demand::Order::Next => Vec::new(),
+                    // The strategy plans whole conversations: it needs every turn count.
+                    on_demand::Order::ByDraw { .. } => (0..entries)
+                        .map(|i| composer.turns(i))
+                        .collect::<Option<_>>()?,
+                };
+                Some((entries, order, turns))
+            });
+            match plan {
+                Some(plan) => {
                     tracing::info!(
-                        entries,
+                        entries = plan.0,
                         threads = on_demand::composers(&config),
                         "composing the dataset's conversations as sessions take them"
                     );
-                    on_demand = Some(entries);
+                    on_demand = Some(plan);
                     Vec::new()
                 }
                 None => composer
@@ -444,7 +453,8 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         headers: headers.clone(),
     });
     let in_order = config.dataset_sampling_strategy.is_none();
-    let on_demand = on_demand.map(|entries| on_demand::OnDemand::new(entries, in_order));
+    let on_demand = on_demand
+        .map(|(entries, order, turns)| on_demand::OnDemand::new(entries, in_order, order, turns));
     let mut requests = Vec::with_capacity(dataset.len());
     let mut turn_offsets = Vec::with_capacity(dataset.len());
     for (i, conversation) in dataset.iter().enumerate() {
@@ -1031,14 +1041,15 @@ const EAGER_REQUESTS: usize = 64;
 /// costs nothing per request.
 const ON_DEMAND_BYTES: f64 = 16.0 * 1024.0 * 1024.0;
 
-/// Whether `entries` synthetic conversations are composed as sessions take them: in a
-/// run that draws its sessions' conversations (not a user-centric or trace schedule,
-/// which pick them by index), when holding them all would cost more than
-/// [`ON_DEMAND_BYTES`]. Everything a turn carries is held twice, in the turn and again in
-/// its request's body: a token of prompt is about 8 bytes, a pixel of a synthetic image
-/// about 4 (its noise does not compress; base64 adds a third), a sample of audio 2 and a
-/// third.
-fn compose_on_demand(config: &ProfileConfig, entries: usize) -> bool {
+/// Whether `entries` synthetic conversations are composed as sessions take them, and in
+/// which order sessions take them: when holding them all would cost more than
+/// [`ON_DEMAND_BYTES`], in a run that draws its sessions' conversations (in order, or by
+/// `--dataset-sampling-strategy`), or a user-centric one (see [`by_draw`]); not a trace
+/// schedule, which picks conversations by index. Everything a turn carries is held twice,
+/// in the turn and again in its request's body: a token of prompt is about 8 bytes, a
+/// pixel of a synthetic image about 4 (its noise does not compress; base64 adds a third),
+/// a sample of audio 2 and a third.
+fn compose_on_demand(config: &ProfileConfig, entries: usize) -> Option<on_demand::Order> {
     let mode = crate::plugin::normalize_name(&config.effective_timing_mode());
     let turns = config.conversation_turn_mean.max(1.0) + config.conversation_turn_stddev;
     let context = [
@@ -1065,7 +1076,34 @@ fn compose_on_demand(config: &ProfileConfig, entries: usize) -> bool {
         / 3.0;
     let per_turn = (tokens + 64.0) * 8.0 + images + audio;
     let bytes = entries as f64 * turns * per_turn * 2.0;
-    mode == "request_rate" && bytes > ON_DEMAND_BYTES
+    if bytes <= ON_DEMAND_BYTES {
+        return None;
+    }
+    match mode.as_str() {
+        "request_rate" => Some(on_demand::Order::Next),
+        "user_centric_rate" => by_draw(config, entries),
+        _ => None,
+    }
+}
+
+/// How a user-centric run takes a dataset composed on demand: by draw, each user's
+/// session the draw the strategy gives it, the queue spanning the opening users' draws
+/// (`--num-users` + 1, started in another order than drawn). Only when the warmup, if
+/// any, draws in order (its sessions take the first draws, the users the next), no
+/// `--dataset-sampling-strategy` draws otherwise, and the dataset is well beyond what
+/// the users hold anyway (the opening's draws queued, and a session in flight per user):
+/// else holding it costs no more.
+fn by_draw(config: &ProfileConfig, entries: usize) -> Option<on_demand::Order> {
+    let in_order = |c: &ProfileConfig| {
+        crate::plugin::normalize_name(&c.effective_timing_mode()) == "request_rate"
+    };
+    let warmup_in_order =
+        !config.has_warmup() || config.warmup_load().is_some_and(|w| in_order(&w));
+    let reserve = usize::try_from(config.num_users?).ok()?.checked_add(1)?;
+    let held_anyway = reserve.saturating_mul(2);
+    let beyond = entries / 2 > held_anyway;
+    (warmup_in_order && config.dataset_sampling_strategy.is_none() && beyond)
+        .then_some(on_demand::Order::ByDraw { reserve })
 }
 
 /// How a worker that finds its request unprepared waits for it (monoio's timer rounds
@@ -1846,6 +1884,59 @@ mod unused_settings_tests {
                 "--random-corpus-style is not used without --random-range-ratio (AIPerf's \
                  other use of it, with --prompt-corpus random, has no counterpart here)"
             ]
+        );
+    }
+}
+
+#[cfg(test)]
+mod on_demand_tests {
+    use clap::{Args as _, Command, FromArgMatches as _};
+
+    use super::*;
+
+    fn config_of(args: &[&str]) -> ProfileConfig {
+        let matches = ProfileConfig::augment_args(Command::new("profile"))
+            .try_get_matches_from(["profile", "-m", "m"].iter().chain(args))
+            .expect("valid flags");
+        ProfileConfig::from_arg_matches(&matches).expect("a config")
+    }
+
+    /// A user-centric run's synthetic dataset is composed on demand, read by draw with
+    /// the opening users' draws in reserve, when it is large, and well beyond what its
+    /// users hold anyway; a warmup drawing otherwise than in order, or a sampler, keeps it
+    /// held.
+    #[test]
+    fn user_centric_datasets_are_composed_on_demand_when_large() {
+        let order = |args: &[&str], entries| {
+            let mut all = vec!["--isl", "550", "--session-turns-mean", "2"];
+            all.extend_from_slice(args);
+            compose_on_demand(&config_of(&all), entries)
+        };
+        let users = ["--user-centric-rate", "10", "--num-users", "20"];
+        assert_eq!(
+            order(&users, 2000),
+            Some(on_demand::Order::ByDraw { reserve: 21 })
+        );
+        // Some 16 MiB of prompts and bodies: held.
+        assert_eq!(order(&users, 800), None);
+        // Not twice what the users hold (the opening's draws and a session each) past
+        // half of it.
+        let many = ["--user-centric-rate", "10", "--num-users", "600"];
+        assert_eq!(order(&many, 2400), None);
+        assert_eq!(
+            order(&many, 2500),
+            Some(on_demand::Order::ByDraw { reserve: 601 })
+        );
+        let warmup = [&users[..], &["--warmup-request-count", "4"]].concat();
+        assert_eq!(
+            order(&warmup, 2000),
+            Some(on_demand::Order::ByDraw { reserve: 21 })
+        );
+        let sampled = [&users[..], &["--dataset-sampling-strategy", "shuffle"]].concat();
+        assert_eq!(order(&sampled, 2000), None);
+        assert_eq!(
+            order(&["--request-rate", "10"], 2000),
+            Some(on_demand::Order::Next)
         );
     }
 }

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 
 use crate::config::ProfileConfig;
+use crate::dataset::DatasetView;
 use crate::engine::cancel::{race, CancelSignal, Either, SplitMix};
 use crate::engine::health::{thread_cpu_seconds, WorkerReport};
 use crate::engine::paced;
@@ -358,9 +359,19 @@ async fn run_phase<P: PluginSet>(
         };
     // Every worker is past the phase's start barrier: the earlier phases drew all they
     // will.
-    timing.after_draws(shared.next_conversation.load(Ordering::SeqCst));
+    let first_draw = timing.after_draws(shared.next_conversation.load(Ordering::SeqCst));
+    let dataset = match &shared.on_demand {
+        Some(on_demand) => {
+            // Composed ahead in draw order, the draws passed by would hold their place.
+            on_demand.pass(first_draw);
+            DatasetView::Composed {
+                turns: &on_demand.turns,
+            }
+        }
+        None => DatasetView::Held(&shared.conversations),
+    };
     timing
-        .prepare(&shared.conversations, share, phase_start)
+        .prepare(dataset, share, phase_start)
         .map_err(|e| format!("timing_strategy {}: {e}", config.effective_timing_mode()))?;
     let deadline = plan.duration_ns.map(|d| phase_start + d);
     let history_endpoint: Option<Rc<P::Endpoint>> = match &shared.session_bodies {
@@ -465,7 +476,8 @@ async fn run_phase<P: PluginSet>(
                 turn,
                 turns,
                 user,
-            } => (Some(at), Some((conversation, turn, turns, user))),
+                draw,
+            } => (Some(at), Some((conversation, turn, turns, user, draw))),
             NextCredit::WhenSlotFree => (None, None),
         };
         if let Some(at) = intended {
@@ -614,10 +626,39 @@ async fn run_phase<P: PluginSet>(
             }
         }
         let (conversation, turn, turns, entry) = match (session, &shared.on_demand) {
-            (Some((conversation, turn, turns, _)), _) => (conversation, turn, turns, None),
+            (Some((conversation, turn, turns, _, _)), None) => (conversation, turn, turns, None),
+            // Composed on demand, a scheduled session takes the draw it was given.
+            (Some((conversation, turn, turns, _, draw)), Some(on_demand)) => {
+                let Some(draw) = draw else {
+                    return Err(format!(
+                        "timing_strategy {} scheduled conversation {conversation} without \
+                         its draw, which a dataset composed on demand needs",
+                        config.effective_timing_mode()
+                    ));
+                };
+                match on_demand.take_draw(draw, shared, &closed).await? {
+                    Some(entry) if entry.index == conversation => {
+                        (conversation, turn, turns, Some(entry))
+                    }
+                    Some(entry) => {
+                        return Err(format!(
+                            "timing_strategy {} scheduled conversation {conversation} as draw \
+                             {draw}, which is conversation {}",
+                            config.effective_timing_mode(),
+                            entry.index
+                        ))
+                    }
+                    None => break,
+                }
+            }
             // Composed on demand, the conversations come in the order of their draws.
             (None, Some(on_demand)) => match on_demand.take(shared, &closed).await {
-                Some(entry) => (entry.index, 0, u32::MAX, Some(entry)),
+                Some(entry) => {
+                    // Counted as with the dataset held: a later phase's strategy starts
+                    // after these draws.
+                    shared.next_conversation.fetch_add(1, Ordering::Relaxed);
+                    (entry.index, 0, u32::MAX, Some(entry))
+                }
                 None => break,
             },
             // Sampled sessions run whole conversations; the dataset is read in order.
@@ -661,7 +702,7 @@ async fn run_phase<P: PluginSet>(
         }
         let start = session::SessionStart {
             conversation,
-            user: session.and_then(|(_, _, _, user)| user),
+            user: session.and_then(|(_, _, _, user, _)| user),
             entry,
             turn,
             end,
@@ -689,13 +730,9 @@ async fn run_phase<P: PluginSet>(
 /// shares that zero (a trace split over workers keeps its exact instants).
 fn start_barrier(shared: &Shared, phase_idx: usize) {
     if shared.barrier.wait().is_leader() {
+        // A dataset composed on demand drops the draw passed by in `run_phase`.
         if phase_idx > 0 && draw_was_dropped(shared, phase_idx - 1) {
-            match &shared.on_demand {
-                Some(on_demand) => on_demand.drop_next(),
-                None => {
-                    shared.next_conversation.fetch_add(1, Ordering::SeqCst);
-                }
-            }
+            shared.next_conversation.fetch_add(1, Ordering::SeqCst);
         }
         let start = shared.clock.now() + 1_000_000;
         shared.phase_start_ns[phase_idx].store(start, Ordering::SeqCst);

@@ -1,6 +1,6 @@
 //! `fixed_schedule`: replays the timestamps of a trace.
 
-use aiperf_runtime::dataset::{ms_to_ns, Conversation};
+use aiperf_runtime::dataset::{ms_to_ns, Conversation, DatasetView};
 use aiperf_runtime::plugin::{Plugin, PluginContext, PluginError, WorkerShare};
 use aiperf_runtime::protocols::{ArrivalPatternProtocol, NextCredit, TimingStrategyProtocol};
 use aiperf_runtime::record::Nanos;
@@ -107,10 +107,16 @@ impl Plugin for FixedScheduleStrategy {
 impl TimingStrategyProtocol for FixedScheduleStrategy {
     fn prepare(
         &mut self,
-        conversations: &[Conversation],
+        dataset: DatasetView<'_>,
         worker: WorkerShare,
         start: Nanos,
     ) -> Result<(), PluginError> {
+        // Only a synthetic dataset is composed while the run goes; a trace is held.
+        let DatasetView::Held(conversations) = dataset else {
+            return Err(PluginError::Config(
+                "fixed_schedule replays a trace's timestamps; a synthetic dataset has none".into(),
+            ));
+        };
         self.schedule.clear();
         self.next = 0;
         // Every conversation's first timestamp, in trace order.
@@ -175,6 +181,7 @@ impl TimingStrategyProtocol for FixedScheduleStrategy {
                     turn: 0,
                     turns: u32::MAX,
                     user: None,
+                    draw: None,
                 }
             }
             None => NextCredit::Done,
@@ -270,9 +277,11 @@ mod tests {
                     turn,
                     turns,
                     user,
+                    draw,
                 } => {
                     assert_eq!(turns, u32::MAX, "sessions run to the conversation's end");
                     assert_eq!(user, None, "trace sessions are no user's");
+                    assert_eq!(draw, None, "a trace is held, its sessions are no draws");
                     out.push((at, conversation, turn));
                 }
                 NextCredit::Done => return out,
@@ -283,8 +292,12 @@ mod tests {
 
     fn replay(args: &[&str], conversations: &[Conversation], start: Nanos) -> Vec<Nanos> {
         let mut s = strategy(args);
-        s.prepare(conversations, WorkerShare { id: 0, count: 1 }, start)
-            .unwrap();
+        s.prepare(
+            DatasetView::Held(conversations),
+            WorkerShare { id: 0, count: 1 },
+            start,
+        )
+        .unwrap();
         drain(&mut s).into_iter().map(|(at, _, _)| at).collect()
     }
 
@@ -332,8 +345,12 @@ mod tests {
         let conversations = trace(&[100.0, 200.0, 300.0, 400.0]);
         // Start offset: rows before it are skipped and it is the zero.
         let mut s = strategy(&["--fixed-schedule-start-offset", "200"]);
-        s.prepare(&conversations, WorkerShare { id: 0, count: 1 }, 0)
-            .unwrap();
+        s.prepare(
+            DatasetView::Held(&conversations),
+            WorkerShare { id: 0, count: 1 },
+            0,
+        )
+        .unwrap();
         assert_eq!(
             drain(&mut s),
             vec![(0, 1, 0), (100 * MS, 2, 0), (200 * MS, 3, 0)]
@@ -371,7 +388,7 @@ mod tests {
     fn unsorted_rows_replay_in_time_order_and_ties_in_file_order() {
         let mut s = strategy(&[]);
         s.prepare(
-            &trace(&[90.0, 0.0, 50.0, 50.0]),
+            DatasetView::Held(&trace(&[90.0, 0.0, 50.0, 50.0])),
             WorkerShare { id: 0, count: 1 },
             0,
         )
@@ -389,8 +406,12 @@ mod tests {
         let mut union = Vec::new();
         for id in 0..3 {
             let mut s = strategy(&[]);
-            s.prepare(&conversations, WorkerShare { id, count: 3 }, 0)
-                .unwrap();
+            s.prepare(
+                DatasetView::Held(&conversations),
+                WorkerShare { id, count: 3 },
+                0,
+            )
+            .unwrap();
             let mine = drain(&mut s);
             let expected: Vec<usize> = (id as usize..10).step_by(3).collect();
             assert_eq!(
@@ -430,8 +451,12 @@ mod tests {
         ];
         let mut s = strategy(&["--fixed-schedule-auto-offset"]);
         let start = 7 * MS;
-        s.prepare(&conversations, WorkerShare { id: 0, count: 1 }, start)
-            .unwrap();
+        s.prepare(
+            DatasetView::Held(&conversations),
+            WorkerShare { id: 0, count: 1 },
+            start,
+        )
+        .unwrap();
         // Only sessions start from the schedule; the engine sends the later turns.
         assert_eq!(drain(&mut s), vec![(start, 0, 0), (start + 10 * MS, 1, 0)]);
         let a = &conversations[0];
@@ -458,20 +483,41 @@ mod tests {
             turns: vec![Turn::default()],
         });
         let err = strategy(&[])
-            .prepare(&conversations, WorkerShare { id: 0, count: 1 }, 0)
+            .prepare(
+                DatasetView::Held(&conversations),
+                WorkerShare { id: 0, count: 1 },
+                0,
+            )
             .unwrap_err();
         assert!(err.to_string().contains("`untimed` (entry 2)"), "{err}");
+        let turns = std::sync::Arc::from([1]);
+        let composed = DatasetView::Composed { turns: &turns };
+        let err = strategy(&[])
+            .prepare(composed, WorkerShare { id: 0, count: 1 }, 0)
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "fixed_schedule replays a trace's timestamps; a synthetic dataset has none"
+        );
         assert!(FixedScheduleStrategy::new(false, Some(10.0), Some(5.0)).is_err());
         assert!(FixedScheduleStrategy::new(false, Some(f64::NAN), None).is_err());
         // Nothing in range: done at once.
         let mut s = strategy(&["--fixed-schedule-start-offset", "1"]);
-        s.prepare(&trace(&[0.0]), WorkerShare { id: 0, count: 1 }, 0)
-            .unwrap();
+        s.prepare(
+            DatasetView::Held(&trace(&[0.0])),
+            WorkerShare { id: 0, count: 1 },
+            0,
+        )
+        .unwrap();
         assert!(drain(&mut s).is_empty());
         // A worker with no share of a short trace is done at once too.
         let mut s = strategy(&[]);
-        s.prepare(&trace(&[0.0]), WorkerShare { id: 5, count: 8 }, 0)
-            .unwrap();
+        s.prepare(
+            DatasetView::Held(&trace(&[0.0])),
+            WorkerShare { id: 5, count: 8 },
+            0,
+        )
+        .unwrap();
         assert!(drain(&mut s).is_empty());
     }
 

@@ -2,8 +2,9 @@
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
+use std::sync::Arc;
 
-use aiperf_runtime::dataset::Conversation;
+use aiperf_runtime::dataset::{Conversation, DatasetView};
 use aiperf_runtime::limits::{MAX_RATE, MIN_RATE};
 use aiperf_runtime::plugin::{Plugin, PluginContext, PluginError, WorkerShare};
 use aiperf_runtime::protocols::{ArrivalPatternProtocol, NextCredit, TimingStrategyProtocol};
@@ -24,7 +25,9 @@ const MAX_USERS: u32 = 10_000_000;
 /// user with all its turns starts at once. Each of these users begins a *chain*: when a
 /// user's last turn is due (`first send + turns·N/Q`), a new user with a whole
 /// conversation takes its place, forever; the engine's request count or duration ends
-/// the run. Users take conversations in the order they appear (sequential, wrapping).
+/// the run. Users take conversations in the order they appear (sequential, wrapping): the
+/// `k`-th new user of the run takes draw `k` ([`NextCredit::Turn`]'s `draw`), so a dataset
+/// too large to hold is composed in that order while the run goes.
 ///
 /// A user sends its next turn once the previous response has ended, `N/Q` after the
 /// previous turn was due: at `max(response, previous + N/Q)`, as AIPerf does
@@ -56,7 +59,7 @@ struct Plan {
     start: Nanos,
     gap_ns: f64,
     /// Turns of each conversation (users are given whole conversations).
-    turns: Vec<u32>,
+    turns: Arc<[u32]>,
     share: WorkerShare,
     /// Whether this worker owns any chain; a worker without one is done at once.
     owns_chains: bool,
@@ -68,9 +71,8 @@ struct Plan {
     next_user: u64,
     /// This worker's next new user, taken from `spawns` and waiting to be sent.
     next_spawn: Option<Spawn>,
-    /// This worker's opening users not yet started, earliest last: `(instant,
-    /// conversation, turns, user)`.
-    opening: Vec<(Instant, usize, u32, u64)>,
+    /// This worker's opening users not yet started, earliest last.
+    opening: Vec<(Instant, InitialUser)>,
 }
 
 /// A new user of this worker's, due at `at` on `chain`.
@@ -80,6 +82,7 @@ struct Spawn {
     chain: usize,
     conversation: usize,
     user: u64,
+    draw: u64,
 }
 
 /// Nanoseconds from the phase start, as `f64` so that `1/Q` steps do not drift; always
@@ -111,6 +114,9 @@ pub struct InitialUser {
     pub conversation: usize,
     /// Its number (AIPerf's `user_id`, from 1), the session's correlation id.
     pub user: u64,
+    /// The draw that gave it its conversation (the conversation is the draw modulo the
+    /// dataset's size).
+    pub draw: u64,
 }
 
 impl UserCentricStrategy {
@@ -151,15 +157,16 @@ impl UserCentricStrategy {
         let step = (gcd(n, lifetime) > 1).then(|| coprime_step(n));
         let mut sampled = first;
         let mut take = |limit: Option<u64>| {
+            let draw = sampled;
             // The remainder is below `len`, a usize.
-            let conversation = (sampled % len as u64) as usize;
+            let conversation = (draw % len as u64) as usize;
             sampled += 1;
             let full = turns.get(conversation).copied().unwrap_or(0);
             let turns = match limit {
                 Some(limit) => u32::try_from(limit).unwrap_or(u32::MAX).min(full),
                 None => full,
             };
-            (conversation, turns)
+            (conversation, turns, draw)
         };
         let mut out = Vec::new();
         for i in 0..n {
@@ -172,20 +179,22 @@ impl UserCentricStrategy {
                 Some(step) => (i * step) % n,
                 None => age % n,
             };
-            let (conversation, turns) = take(Some(left));
+            let (conversation, turns, draw) = take(Some(left));
             out.push(InitialUser {
                 order: n - slot,
                 turns,
                 conversation,
                 user: i + 1,
+                draw,
             });
         }
-        let (conversation, turns) = take(None);
+        let (conversation, turns, draw) = take(None);
         out.push(InitialUser {
             order: 0,
             turns,
             conversation,
             user: n + 1,
+            draw,
         });
         out
     }
@@ -221,7 +230,8 @@ impl Plan {
         // Every chain advances by at least one turn gap per spawn, so this worker's own
         // chain comes up after a bounded number of others' spawns.
         while let Some(Reverse((at, chain))) = self.spawns.pop() {
-            let conversation = (self.sampled % self.turns.len().max(1) as u64) as usize;
+            let draw = self.sampled;
+            let conversation = (draw % self.turns.len().max(1) as u64) as usize;
             self.sampled += 1;
             let user = self.next_user;
             self.next_user += 1;
@@ -231,6 +241,7 @@ impl Plan {
                     chain,
                     conversation,
                     user,
+                    draw,
                 });
                 return;
             }
@@ -239,15 +250,18 @@ impl Plan {
         }
     }
 
-    /// User `user`'s session: its first turn at `at`, `turns` turns in all.
-    fn session(&self, at: Instant, conversation: usize, turns: u32, user: u64) -> NextCredit {
+    /// User `user`'s session: its first turn at `at`, `turns` turns in all, of the
+    /// conversation of `draw`.
+    fn session(&self, at: Instant, turns: u32, user: u64, draw: u64) -> NextCredit {
         // Instants are finite and non-negative; `as` saturates past u64::MAX.
         NextCredit::Turn {
             at: self.start.saturating_add(at.0.round() as u64),
-            conversation,
+            // The remainder is below the dataset's size, a usize.
+            conversation: (draw % self.turns.len().max(1) as u64) as usize,
             turn: 0,
             turns,
             user: Some(user),
+            draw: Some(draw),
         }
     }
 
@@ -261,10 +275,10 @@ impl Plan {
             let turns = self.length(spawn.conversation);
             let end = spawn.at.0 + f64::from(turns) * self.gap_ns;
             self.spawns.push(Reverse((Instant(end), spawn.chain)));
-            return self.session(spawn.at, spawn.conversation, turns, spawn.user);
+            return self.session(spawn.at, turns, spawn.user, spawn.draw);
         }
         match self.opening.pop() {
-            Some((at, conversation, turns, user)) => self.session(at, conversation, turns, user),
+            Some((at, user)) => self.session(at, user.turns, user.user, user.draw),
             None => NextCredit::Done,
         }
     }
@@ -274,31 +288,32 @@ impl TimingStrategyProtocol for UserCentricStrategy {
     /// The engine's count includes the draw AIPerf's warmup loop makes before it learns
     /// the phase is over, and drops (after one warmup session its users take
     /// conversations 2, 3, ...; after three, 4, 5, ...).
-    fn after_draws(&mut self, drawn: u64) {
+    fn after_draws(&mut self, drawn: u64) -> u64 {
         self.first = drawn;
+        self.first
     }
 
     fn prepare(
         &mut self,
-        conversations: &[Conversation],
+        dataset: DatasetView<'_>,
         worker: WorkerShare,
         start: Nanos,
     ) -> Result<(), PluginError> {
-        if conversations.is_empty() {
+        if dataset.is_empty() {
             return Err(PluginError::Config(
                 "user_centric_rate needs at least one conversation".into(),
             ));
         }
-        if let Some(empty) = conversations.iter().find(|c| c.turns.is_empty()) {
+        let turns = dataset.turn_counts();
+        if let Some(empty) = turns.iter().position(|&t| t == 0) {
+            let name = match dataset.held().get(empty) {
+                Some(conversation) => format!("`{}`", conversation.session_id),
+                None => empty.to_string(),
+            };
             return Err(PluginError::Config(format!(
-                "conversation `{}` has no turns",
-                empty.session_id
+                "conversation {name} has no turns"
             )));
         }
-        let turns: Vec<u32> = conversations
-            .iter()
-            .map(|c| u32::try_from(c.turns.len()).unwrap_or(u32::MAX))
-            .collect();
         let stagger_ns = 1e9 / self.rate;
         let gap_ns = stagger_ns * f64::from(self.users);
         let initial = Self::initial_users(self.users, &turns, self.first);
@@ -326,8 +341,7 @@ impl TimingStrategyProtocol for UserCentricStrategy {
             if plan.owns(chain) {
                 plan.owns_chains = true;
                 if user.turns > 0 {
-                    plan.opening
-                        .push((Instant(send), user.conversation, user.turns, user.user));
+                    plan.opening.push((Instant(send), *user));
                 }
             }
         }
@@ -417,6 +431,21 @@ mod tests {
         count: u32,
         n: usize,
     ) -> Vec<(u64, usize, u32, u64)> {
+        drawn(rate, users, DatasetView::Held(data), id, count, n)
+            .into_iter()
+            .map(|(ms, conversation, turns, user, _)| (ms, conversation, turns, user))
+            .collect()
+    }
+
+    /// As [`sessions`], with each session's draw, of any view of the dataset.
+    fn drawn(
+        rate: &str,
+        users: &str,
+        data: DatasetView<'_>,
+        id: u32,
+        count: u32,
+        n: usize,
+    ) -> Vec<(u64, usize, u32, u64, u64)> {
         let cfg = config(&["-m", "m", "--user-centric-rate", rate, "--num-users", users]);
         let mut s = UserCentricStrategy::create(&context(&cfg, &EMPTY_ENTRY)).unwrap();
         s.prepare(data, WorkerShare { id, count }, 1_000).unwrap();
@@ -428,11 +457,14 @@ mod tests {
                     turn,
                     turns,
                     user,
+                    draw,
                 } => {
                     assert_eq!(turn, 0, "users start their conversation at its first turn");
                     assert_eq!((at - 1_000) % 1_000, 0, "whole microseconds here");
                     let user = user.expect("every session is a user's");
-                    Some(((at - 1_000) / MS, conversation, turns, user))
+                    let draw = draw.expect("every session is a draw");
+                    assert_eq!(draw % data.len() as u64, conversation as u64, "draw {draw}");
+                    Some(((at - 1_000) / MS, conversation, turns, user, draw))
                 }
                 NextCredit::Done => None,
                 other => panic!("unexpected credit {other:?}"),
@@ -451,7 +483,7 @@ mod tests {
         let mut strategy = UserCentricStrategy::new(10.0, 3).expect("valid");
         // One warmup session, and the one AIPerf's warmup drew and dropped (counted by
         // the engine): the users start at conversation 2, as AIPerf's do.
-        strategy.after_draws(2);
+        assert_eq!(strategy.after_draws(2), 2);
         assert_eq!(strategy.first, 2);
         let conversations: Vec<Conversation> = (0..5)
             .map(|i| Conversation {
@@ -460,7 +492,11 @@ mod tests {
             })
             .collect();
         strategy
-            .prepare(&conversations, WorkerShare { id: 0, count: 1 }, 0)
+            .prepare(
+                DatasetView::Held(&conversations),
+                WorkerShare { id: 0, count: 1 },
+                0,
+            )
             .expect("prepared");
         let plan = strategy.plan.as_ref().expect("a plan");
         assert_eq!(
@@ -468,7 +504,7 @@ mod tests {
             "the next spawn takes conversation 5 % 5 = 0"
         );
         // No warmup: from the first conversation.
-        strategy.after_draws(0);
+        assert_eq!(strategy.after_draws(0), 0);
         assert_eq!(strategy.first, 0);
     }
 
@@ -548,13 +584,43 @@ mod tests {
         assert_eq!(union, expected);
     }
 
+    /// Users draw the dataset in order: the opening users take the first draws, but start
+    /// in another order (AIPerf's table above: the fresh user, with the last draw, first;
+    /// then user 5, 9, 13, 2, ...), and the new users after them take one draw each in
+    /// the order they start. A dataset composed on demand, seen only by its turn counts,
+    /// gives the same sessions as held.
+    #[test]
+    fn users_take_the_draws_in_order_held_or_not() {
+        let data = dataset(50, 20);
+        let held = drawn("1", "15", DatasetView::Held(&data), 0, 1, 40);
+        let turns = Arc::from([20; 50]);
+        let composed = drawn("1", "15", DatasetView::Composed { turns: &turns }, 0, 1, 40);
+        assert_eq!(held, composed);
+        let draws: Vec<u64> = held.iter().map(|s| s.4).collect();
+        assert_eq!(
+            draws[..15],
+            [14, 3, 7, 11, 0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10]
+        );
+        assert_eq!(draws[15..], (15..40).collect::<Vec<u64>>()[..]);
+        // Split over two workers, each session keeps its draw.
+        let horizon = held[39].0;
+        let mut union: Vec<_> = (0..2)
+            .flat_map(|id| drawn("1", "15", DatasetView::Held(&data), id, 2, 40))
+            .filter(|s| s.0 <= horizon)
+            .collect();
+        union.sort_unstable();
+        let mut single = held.clone();
+        single.sort_unstable();
+        assert_eq!(union, single);
+    }
+
     #[test]
     fn later_turns_keep_the_gap_or_wait_for_the_response() {
         // N = 4, Q = 2/s: a user's turns are 2 s apart unless a response is later.
         let cfg = config(&["-m", "m", "--user-centric-rate", "2", "--num-users", "4"]);
         let mut s = UserCentricStrategy::create(&context(&cfg, &EMPTY_ENTRY)).unwrap();
         let data = dataset(2, 3);
-        s.prepare(&data, WorkerShare { id: 0, count: 1 }, 0)
+        s.prepare(DatasetView::Held(&data), WorkerShare { id: 0, count: 1 }, 0)
             .unwrap();
         let due = 500 * MS;
         assert_eq!(s.next_turn_at(&data[0], 1, due, 800 * MS), 2500 * MS);
@@ -619,16 +685,36 @@ mod tests {
                 session_id: "s".into(),
                 turns: vec![Default::default(); 2],
             }];
-            s.prepare(&data, share, 0).unwrap();
+            s.prepare(DatasetView::Held(&data), share, 0).unwrap();
             // Below the bound, this is where a worker spun: chains that never advanced.
             let plan = s.plan.as_mut().unwrap();
             let turns = (0..6).filter(|_| !matches!(plan.next(), NextCredit::Done));
             assert_eq!(turns.count(), 6, "rate {rate}");
         }
         let mut s = UserCentricStrategy::new(1.0, 2).unwrap();
-        let share = WorkerShare { id: 0, count: 1 };
-        assert!(s.prepare(&[], share, 0).is_err());
-        assert!(s.prepare(&dataset(1, 0), share, 0).is_err());
+        fn refused(s: &mut UserCentricStrategy, data: DatasetView<'_>) -> String {
+            match s.prepare(data, WorkerShare { id: 0, count: 1 }, 0) {
+                Err(e) => e.to_string(),
+                Ok(()) => panic!("prepared"),
+            }
+        }
+        assert_eq!(
+            refused(&mut s, DatasetView::Held(&[])),
+            "user_centric_rate needs at least one conversation"
+        );
+        assert_eq!(
+            refused(&mut s, DatasetView::Held(&dataset(1, 0))),
+            "conversation `c0` has no turns"
+        );
+        assert_eq!(
+            refused(
+                &mut s,
+                DatasetView::Composed {
+                    turns: &Arc::from([2, 0])
+                }
+            ),
+            "conversation 1 has no turns"
+        );
         assert_eq!(
             s.next_credit(&mut ConcurrencyBurstArrival, 0),
             NextCredit::Done,
