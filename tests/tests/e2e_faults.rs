@@ -388,6 +388,35 @@ fn bc20_retry_goes_on_a_new_connection() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A server that reads every second request and closes without answering it, on a
+/// connection it had kept alive: those requests fail as AIPerf records them, and none is
+/// sent again (it may have been acted on). The retry of BC-20 used to take them for the
+/// idle-timeout race: the run read 10 successes, the server got 19 requests.
+#[test]
+fn a_request_read_then_dropped_on_a_kept_alive_connection_fails() {
+    let mock = Mock::start(&[
+        "--fault",
+        "close-before-response",
+        "--fault-every",
+        "2",
+        "--output-tokens",
+        "4",
+    ]);
+    let run = run_fault("close-every-2", &mock, 10, &[]);
+    let failed: Vec<&Value> = run.records.iter().filter_map(|r| r.get("error")).collect();
+    assert_eq!(failed.len(), 5, "every 2nd of 10: {failed:?}");
+    for error in failed {
+        assert_eq!(
+            error,
+            &json!({
+                "type": "ServerDisconnectedError",
+                "message": "ServerDisconnectedError('Server disconnected')",
+                "cause_chain": ["ServerDisconnectedError"],
+            })
+        );
+    }
+}
+
 #[test]
 fn bc21_chunked_body_truncated() {
     let mock = Mock::fault("bc21", &[]);

@@ -450,9 +450,10 @@ impl ConnectionPool {
                     return;
                 }
                 ResponseEnd::NoResponse { error, context } => {
-                    // The server may close an idle connection just as we reuse it; with no
-                    // response byte seen, the request cannot have been processed twice.
-                    if reused && !retried && is_peer_close(&error) {
+                    // The server may close an idle connection just as we reuse it: sent
+                    // again, the request cannot have been processed twice. A server that
+                    // closed after reading it may have acted on it, and fails it.
+                    if reused && !retried && close_raced_the_request(conn.fd, &error) {
                         retried = true;
                         rec.reconnected = true;
                         self.bump(|s| s.reconnects += 1);
@@ -707,14 +708,70 @@ fn peer_closed(fd: RawFd) -> bool {
     )
 }
 
-fn is_peer_close(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::UnexpectedEof
-            | io::ErrorKind::ConnectionReset
-            | io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::BrokenPipe
-    )
+/// Whether a connection that ended with no response byte was closed by the server before
+/// the server could read the request: the case of a kept-alive connection the server
+/// closed for idleness as the request went out (BC-20).
+///
+/// - A reset, or a write refused: the server's kernel answered bytes sent to a socket
+///   already closed (or closed with the request unread).
+/// - An end of stream with a reset pending, or with sent segments unacknowledged: the
+///   server's FIN left before the request arrived.
+///
+/// A server that read the whole request and then closed acknowledged it with its FIN, and
+/// may have acted on it: that request is not sent again, but fails with
+/// `ServerDisconnectedError`, as AIPerf (aiohttp, which never sends a POST twice) records
+/// every such close. Else a server that drops some requests after reading them would look
+/// healthy, each of those requests reaching it twice.
+fn close_raced_the_request(fd: RawFd, error: &io::Error) -> bool {
+    match error.kind() {
+        io::ErrorKind::ConnectionReset
+        | io::ErrorKind::ConnectionAborted
+        | io::ErrorKind::BrokenPipe => true,
+        io::ErrorKind::UnexpectedEof => reset_pending(fd) || unacked_segments(fd) > 0,
+        _ => false,
+    }
+}
+
+/// Whether the socket holds a reset not yet reported (its pending error, which reading
+/// it clears).
+fn reset_pending(fd: RawFd) -> bool {
+    let mut error: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `error`, a live local; `fd` is the
+    // open socket of a connection the caller owns.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_ERROR,
+            std::ptr::addr_of_mut!(error).cast(),
+            &mut len,
+        )
+    };
+    rc == 0 && matches!(error, libc::ECONNRESET | libc::EPIPE)
+}
+
+/// Segments sent on the socket and not yet acknowledged (0 when the kernel cannot say).
+fn unacked_segments(fd: RawFd) -> u32 {
+    // SAFETY: tcp_info is plain old data; all zeroes is a valid value.
+    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `info`, a live local; `fd` is the
+    // open socket of a connection the caller owns.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            std::ptr::addr_of_mut!(info).cast(),
+            &mut len,
+        )
+    };
+    if rc == 0 {
+        info.tcpi_unacked
+    } else {
+        0
+    }
 }
 
 /// Writes the request and reads its response with the connection's parser, stamping each

@@ -99,9 +99,10 @@ pub struct Script {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     Script(Script),
-    /// BC-20: a request on a fresh connection is answered normally; one on a reused
-    /// connection sees the connection closed before any byte (the server's idle timeout
-    /// racing the client's reuse).
+    /// BC-20: a connection's first request is answered normally, without
+    /// `Connection: close`, and the server then closes the connection at once, reading
+    /// nothing more (an idle timeout of zero racing the client's reuse): a request sent
+    /// on it meets a closed socket, never read.
     CloseReused,
 }
 
@@ -725,7 +726,6 @@ pub(crate) async fn serve<S: Socket>(
     mut closing: watch::Receiver<bool>,
 ) {
     let mut buf: Vec<u8> = Vec::new();
-    let mut served = 0u64;
     loop {
         let request = tokio::select! {
             r = read_request(&mut io, &mut buf) => r,
@@ -741,7 +741,6 @@ pub(crate) async fn serve<S: Socket>(
         };
         let arrival = Instant::now();
         let request: Vec<u8> = buf.drain(..len).collect();
-        served += 1;
         let Some(rule) = plan.next_request() else {
             if let Err(e) = serve_one(&mut io, request, &state).await {
                 debug!("fault layer: {e:#}");
@@ -753,16 +752,13 @@ pub(crate) async fn serve<S: Socket>(
         debug!(fault = %rule.name, "faulted request");
         let script = match &rule.action {
             Action::Script(script) => script,
-            Action::CloseReused if served > 1 => {
-                // Dropped unanswered: FIN before any byte.
-                return;
-            }
             Action::CloseReused => {
                 if let Err(e) = serve_one(&mut io, request, &state).await {
                     debug!("fault layer: {e:#}");
-                    return;
                 }
-                continue;
+                // Closed without reading what came after: the kernel answers a request
+                // that arrives (or arrived) on it with a reset.
+                return;
             }
         };
         let played = tokio::select! {
