@@ -837,6 +837,15 @@ fn faults_file_refuses_every_zero_like_fault_every() {
         every_stderr.contains("'--fault-every <FAULT_EVERY>' cannot be used with"),
         "{every_stderr}"
     );
+    // Alone it would change nothing: refused, not ignored.
+    let (alone_code, alone_stderr) = refused_cli(&["--fault-every", "3"]);
+    assert_eq!(alone_code, Some(2), "{alone_stderr}");
+    assert!(
+        alone_stderr.starts_with(
+            "error: the following required arguments were not provided:\n  --fault <FAULT>"
+        ),
+        "{alone_stderr}"
+    );
     assert_eq!(code, Some(2), "{stderr}");
     assert_eq!(
         stderr,

@@ -92,7 +92,7 @@ struct Args {
     #[arg(long, conflicts_with = "faults", value_parser = parse_fault)]
     fault: Option<FaultMode>,
     /// With --fault: misbehave on every Nth request only (counted server-wide from 1).
-    #[arg(long, default_value_t = 1, conflicts_with = "faults",
+    #[arg(long, default_value_t = 1, conflicts_with = "faults", requires = "fault",
           value_parser = clap::value_parser!(u64).range(1..))]
     fault_every: u64,
     /// Fault rules from a JSON file: `[{"fault": "bc21", "every": 4}, {"script": {...}}]`
