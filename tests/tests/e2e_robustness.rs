@@ -364,6 +364,20 @@ fn absurd_flags_are_refused_at_start_up_with_their_message() {
         "{stderr}"
     );
     let _ = std::fs::remove_file(&bad);
+    // A file without rows says so, rather than that no loader recognises it.
+    let empty = dir.with_extension("empty.jsonl");
+    std::fs::write(&empty, "\n  \n").expect("write");
+    let path = empty.to_str().expect("a UTF-8 path");
+    let output = run(&url, &dir, &["--input-file", path]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{path} has no rows: it is empty or holds only blank lines"
+        )),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_file(&empty);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

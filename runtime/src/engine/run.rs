@@ -1604,6 +1604,12 @@ fn load_custom_dataset<P: PluginSet>(
                     let (kind, loader) = matching.remove(0);
                     (loader, is_trace(kind))
                 }
+                0 if first_line.is_none() && !directory => {
+                    return Err(format!(
+                        "{} has no rows: it is empty or holds only blank lines",
+                        file.display()
+                    ))
+                }
                 0 => {
                     return Err(format!(
                         "no custom dataset loader recognises {}; pick one with \
