@@ -585,9 +585,9 @@ fn connection_refused() {
 fn bc20_reused_connection_closed_before_response_is_retried_once() {
     on_both_drivers(|| async {
         let server = Server::start(vec![
-            // Takes the second request, then closes without a byte: the server's idle close
-            // racing our reuse.
-            vec![Request, write(ok_json("1")), Request],
+            // Closes after the first response, reading nothing more: the server's idle
+            // close racing our reuse. The second request meets a closed socket.
+            vec![Request, write(ok_json("1"))],
             vec![Request, write(ok_json("2"))],
         ]);
         let clock = RunClock::new();
@@ -603,6 +603,40 @@ fn bc20_reused_connection_closed_before_response_is_retried_once() {
         assert_ordered(&rec);
         let stats = pool.stats();
         assert_eq!((stats.reconnects, stats.connects), (1, 2));
+        assert_eq!(server.join().len(), 2);
+    });
+}
+
+/// A server that read the request and then closed without a byte may have acted on it:
+/// the request fails as AIPerf records it, and is not sent again.
+#[test]
+fn a_reused_connection_closed_after_the_request_was_read_is_not_retried() {
+    on_both_drivers(|| async {
+        let server = Server::start(vec![
+            vec![Request, write(ok_json("1")), Request],
+            vec![Request, write(ok_json("2"))],
+        ]);
+        let clock = RunClock::new();
+        let pool = ConnectionPool::new(server.addr);
+        let req = post(&server.base());
+        let rec = send(&pool, &req, false, &clock).await;
+        assert_eq!(rec.outcome, None);
+        let rec = send(&pool, &req, false, &clock).await;
+        assert_eq!(rec.outcome, Some(Outcome::ConnectionError));
+        assert_eq!(
+            rec.error,
+            Some(ErrorDetails::exception(
+                "ServerDisconnectedError",
+                "ServerDisconnectedError('Server disconnected')".to_owned(),
+                None,
+                &["ServerDisconnectedError"],
+            ))
+        );
+        assert!(!rec.reconnected);
+        assert_eq!(pool.stats().reconnects, 0);
+        // The third request opens the second connection.
+        let rec = send(&pool, &req, false, &clock).await;
+        assert_eq!(rec.responses[0].data, b"2");
         assert_eq!(server.join().len(), 3);
     });
 }
@@ -1103,7 +1137,7 @@ fn send_parts_writes_one_request() {
 fn reconnected_requests_are_marked() {
     on_both_drivers(|| async {
         let server = Server::start(vec![
-            vec![Request, write(ok_json("1")), Request],
+            vec![Request, write(ok_json("1"))],
             vec![Request, write(ok_json("2"))],
         ]);
         let clock = RunClock::new();
