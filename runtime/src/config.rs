@@ -11,6 +11,11 @@ use crate::seq_dist::{
     CorpusStyle, LengthSampling, RangeRatio, SequenceDistribution, RANGE_RATIO_FLAG, SEQ_DIST_FLAG,
 };
 
+/// The batch-size flags, as AIPerf 0.13 names them in its refusals.
+const PROMPT_BATCH_FLAG: &str = "--prompt-batch-size/--batch-size-text";
+const IMAGE_BATCH_FLAG: &str = "--image-batch-size";
+const AUDIO_BATCH_FLAG: &str = "--audio-batch-size";
+
 /// Profiling requests of a run given no bound (AIPerf 0.13's default).
 pub const DEFAULT_REQUEST_COUNT: u64 = 10;
 /// Synthetic conversations composed when no flag says how many (AIPerf's default).
@@ -643,11 +648,10 @@ impl ProfileConfig {
     /// The synthetic-only flags given on the command line: AIPerf 0.13's
     /// `_FILE_DATASET_INCOMPATIBLE_TRIGGERS`, in its order and with its names (but for
     /// `--image-source`, `--image-source-sampling` and `--video-batch-size`, which this
-    /// build does not have). A file brings its own prompts and turns, so with
-    /// `--input-file` they would change nothing. AIPerf lets a `random_pool` file use the
-    /// batch sizes; this build's `random_pool` packs one item of each, so they are refused
-    /// there too.
-    fn synthetic_only_given(&self) -> Vec<&'static str> {
+    /// build does not have), with whether each is a batch size. A file brings its own
+    /// prompts and turns, so with `--input-file` they would change nothing; the batch
+    /// sizes but for a `random_pool` file, whose turns they fill.
+    fn synthetic_only_given(&self) -> Vec<(&'static str, bool)> {
         [
             (
                 self.prompt_prefix_length.is_some(),
@@ -673,14 +677,11 @@ impl ProfileConfig {
                 self.was_given("synthetic_input_tokens_stddev"),
                 "--isl-stddev/--prompt-input-tokens-stddev/--synthetic-input-tokens-stddev",
             ),
-            (
-                self.was_given("prompt_batch_size"),
-                "--prompt-batch-size/--batch-size-text",
-            ),
+            (self.was_given("prompt_batch_size"), PROMPT_BATCH_FLAG),
             (self.sequence_distribution.is_some(), SEQ_DIST_FLAG),
             (self.random_range_ratio.is_some(), RANGE_RATIO_FLAG),
-            (self.was_given("image_batch_size"), "--image-batch-size"),
-            (self.was_given("audio_batch_size"), "--audio-batch-size"),
+            (self.was_given("image_batch_size"), IMAGE_BATCH_FLAG),
+            (self.was_given("audio_batch_size"), AUDIO_BATCH_FLAG),
             (
                 self.was_given("conversation_turn_mean"),
                 "--conversation-turn-mean/--session-turns-mean",
@@ -703,8 +704,77 @@ impl ProfileConfig {
             ),
         ]
         .into_iter()
-        .filter_map(|(given, flag)| given.then_some(flag))
+        .filter_map(|(given, flag)| {
+            let batch = [PROMPT_BATCH_FLAG, IMAGE_BATCH_FLAG, AUDIO_BATCH_FLAG].contains(&flag);
+            given.then_some((flag, batch))
+        })
         .collect()
+    }
+
+    /// AIPerf 0.13's refusals of synthetic-only flags beside `--input-file`, in its order
+    /// and words: any but a batch size; then batch sizes other than 1 beside a directory
+    /// (each of its files is a pool of its own); then batch sizes beside a file that is
+    /// not a `random_pool`.
+    fn check_synthetic_only(&self) -> Result<(), String> {
+        let Some(file) = &self.input_file else {
+            return Ok(());
+        };
+        let given = self.synthetic_only_given();
+        let flags = |batch: bool| -> Vec<&str> {
+            given
+                .iter()
+                .filter(|(_, b)| *b == batch)
+                .map(|(flag, _)| *flag)
+                .collect()
+        };
+        let others = flags(false);
+        if !others.is_empty() {
+            return Err(format!(
+                "{} is only supported with synthetic datasets; remove --input-file / \
+                 --public-dataset (use a synthetic dataset) to apply synthetic-only prompt \
+                 shaping (ISL, prefix prompts, multimodal generation, multi-turn \
+                 conversation, etc).",
+                others.join(", ")
+            ));
+        }
+        let batches = flags(true);
+        let not_one: Vec<&str> = [
+            (PROMPT_BATCH_FLAG, self.prompt_batch_size),
+            (IMAGE_BATCH_FLAG, self.image_batch_size),
+            (AUDIO_BATCH_FLAG, self.audio_batch_size),
+        ]
+        .into_iter()
+        .filter(|&(flag, size)| batches.contains(&flag) && size != 1)
+        .map(|(flag, _)| flag)
+        .collect();
+        if !not_one.is_empty() && file.is_dir() {
+            return Err(format!(
+                "{} is not supported when --input-file is a directory: each file forms a \
+                 separately named pool, and batching flattens them into one anonymous pool \
+                 per modality. Point --input-file at a single random_pool file, or drop the \
+                 batch-size flags.",
+                not_one.join(", ")
+            ));
+        }
+        let random_pool = self
+            .custom_dataset_type
+            .as_deref()
+            .is_some_and(|t| crate::plugin::normalize_name(t) == "random_pool");
+        if batches.is_empty() || random_pool {
+            return Ok(());
+        }
+        let remedy = match &self.custom_dataset_type {
+            None => "Either add --custom-dataset-type random_pool to keep --input-file".to_owned(),
+            Some(other) => format!(
+                "Either change --custom-dataset-type from {other} to random_pool to keep \
+                 --input-file"
+            ),
+        };
+        Err(format!(
+            "{} requires --custom-dataset-type random_pool when used with --input-file. \
+             {remedy}, or remove --input-file to use a synthetic dataset.",
+            batches.join(", ")
+        ))
     }
 
     /// Rejects values that would make a meaningless run, before anything starts.
@@ -1046,16 +1116,7 @@ impl ProfileConfig {
             }
             _ => {}
         }
-        let synthetic_only = self.synthetic_only_given();
-        if self.input_file.is_some() && !synthetic_only.is_empty() {
-            return Err(format!(
-                "{} is only supported with synthetic datasets; remove --input-file / \
-                 --public-dataset (use a synthetic dataset) to apply synthetic-only prompt \
-                 shaping (ISL, prefix prompts, multimodal generation, multi-turn \
-                 conversation, etc).",
-                synthetic_only.join(", ")
-            ));
-        }
+        self.check_synthetic_only()?;
         if self.system_prompt()?.is_some() {
             if self.prompt_prefix_shared_system_length.is_some() {
                 return Err("--system-prompt/--system-prompt-file and \
@@ -2133,8 +2194,42 @@ mod prefill_flag_tests {
                     .to_owned()
             )
         );
-        assert!(given(&["--prompt-batch-size", "2"])
-            .is_err_and(|e| e.starts_with("--prompt-batch-size/--batch-size-text is only")));
+        // Batch sizes fill a random_pool file's turns; beside any other file they are
+        // refused with AIPerf's remedy.
+        assert_eq!(
+            given(&["--prompt-batch-size", "2"]),
+            Err(
+                "--prompt-batch-size/--batch-size-text requires --custom-dataset-type \
+                 random_pool when used with --input-file. Either add --custom-dataset-type \
+                 random_pool to keep --input-file, or remove --input-file to use a synthetic \
+                 dataset."
+                    .to_owned()
+            )
+        );
+        assert_eq!(
+            given(&[
+                "--custom-dataset-type",
+                "single_turn",
+                "--image-batch-size",
+                "2"
+            ]),
+            Err(
+                "--image-batch-size requires --custom-dataset-type random_pool when used with \
+                 --input-file. Either change --custom-dataset-type from single_turn to \
+                 random_pool to keep --input-file, or remove --input-file to use a synthetic \
+                 dataset."
+                    .to_owned()
+            )
+        );
+        assert_eq!(
+            given(&[
+                "--custom-dataset-type",
+                "random_pool",
+                "--prompt-batch-size",
+                "2"
+            ]),
+            Ok(())
+        );
         // Prefix prompts, lengths and turns in one message, in AIPerf's order (checked
         // against AIPerf 0.13 with these flags).
         let all = [

@@ -1055,7 +1055,9 @@ impl CustomDatasetLoaderProtocol for MultiTurnLoader {
 /// `role`, `output_length`, `extra`), each file a pool; `--input-file` names one file or a
 /// directory of them. The run's `--num-dataset-entries` conversations are one turn each,
 /// made of one row drawn from every pool (texts, images and audio in pool order), from
-/// the run's seeded stream. Rows have no session or time: they are drawn, not replayed.
+/// the run's seeded stream; with a batch size other than 1, each draws that many items of
+/// a modality from all rows at once ([`RandomPoolLoader::batching`]). Rows have no session
+/// or time: they are drawn, not replayed.
 #[derive(Debug)]
 pub struct RandomPoolLoader {
     entries: usize,
@@ -1063,6 +1065,17 @@ pub struct RandomPoolLoader {
     rng: StdRng,
     models: ModelSelector,
     output: OutputLengths,
+    /// `--prompt-batch-size`, `--image-batch-size`, `--audio-batch-size`: items of each
+    /// modality a turn draws from one flat pool, when one differs from 1.
+    batch: Batch,
+}
+
+/// Items per turn of each modality, in AIPerf's drawing order.
+#[derive(Debug, Clone, Copy)]
+struct Batch {
+    images: u32,
+    texts: u32,
+    audios: u32,
 }
 
 impl RandomPoolLoader {
@@ -1094,12 +1107,95 @@ impl RandomPoolLoader {
         Ok(turns)
     }
 
+    /// Whether a modality present in the pools has a batch size other than 1: each turn
+    /// then draws its items from one flat pool per modality, as AIPerf's
+    /// `_convert_to_conversations_batched` does (a paired text and image are not kept
+    /// together).
+    fn batching(&self, pools: &[Vec<Turn>]) -> bool {
+        let rows = || pools.iter().flatten();
+        (self.batch.texts != 1 && rows().any(|t| !t.texts.is_empty()))
+            || (self.batch.images != 1 && rows().any(|t| !t.images.is_empty()))
+            || (self.batch.audios != 1 && rows().any(|t| !t.audios.is_empty()))
+    }
+
+    fn compose_batched<T: TokenizerProtocol>(
+        &mut self,
+        pools: &[Vec<Turn>],
+        tokenizer: &T,
+    ) -> Result<Vec<Conversation>, PluginError> {
+        use rand::Rng;
+        if pools.iter().flatten().any(|t| !t.text_names.is_empty()) {
+            return Err(PluginError::Config(
+                "random_pool batch sizes other than 1 are not supported when pool entries \
+                 carry named Text/Image/Audio/Video objects or image cache uuids. Drop the \
+                 batch-size flags, or strip name/uuids from the entries if only their \
+                 contents matter."
+                    .into(),
+            ));
+        }
+        let flat = |items: fn(&Turn) -> &Vec<String>| -> Vec<String> {
+            pools
+                .iter()
+                .flatten()
+                .flat_map(|t| items(t).iter().cloned())
+                .collect()
+        };
+        let (images, texts, audios) =
+            (flat(|t| &t.images), flat(|t| &t.texts), flat(|t| &t.audios));
+        let Batch {
+            images: n_images,
+            texts: n_texts,
+            audios: n_audios,
+        } = self.batch;
+        if (images.is_empty() || n_images == 0)
+            && (texts.is_empty() || n_texts == 0)
+            && (audios.is_empty() || n_audios == 0)
+        {
+            return Err(PluginError::Config(format!(
+                "random_pool batch sizes produce turns with no content: every modality is \
+                 absent from the pool or has batch size 0 (text={n_texts}, image={n_images}, \
+                 audio={n_audios}). Set a batch size above 0 for a modality that is present \
+                 in the pool."
+            )));
+        }
+        let mut draw = |pool: &[String], n: u32| -> Vec<String> {
+            if pool.is_empty() {
+                return Vec::new();
+            }
+            (0..n)
+                .map(|_| pool[self.rng.random_range(0..pool.len())].clone())
+                .collect()
+        };
+        let mut conversations = Vec::with_capacity(self.entries.max(1));
+        for i in 0..self.entries.max(1) {
+            let mut turn = Turn {
+                images: draw(&images, n_images),
+                texts: draw(&texts, n_texts),
+                audios: draw(&audios, n_audios),
+                ..Turn::default()
+            };
+            if !turn.texts.is_empty() {
+                turn.input_tokens = Some(clamp_u32(tokenizer.count(&turn.texts.join(" "))));
+            }
+            conversations.push(Conversation {
+                session_id: self.session_ids.id(i),
+                turns: vec![turn],
+            });
+        }
+        self.models.assign_all(&mut conversations);
+        self.output.fill(&mut conversations);
+        Ok(conversations)
+    }
+
     fn compose<T: TokenizerProtocol>(
         &mut self,
         pools: &[Vec<Turn>],
         tokenizer: &T,
-    ) -> Vec<Conversation> {
+    ) -> Result<Vec<Conversation>, PluginError> {
         use rand::Rng;
+        if self.batching(pools) {
+            return self.compose_batched(pools, tokenizer);
+        }
         let mut conversations: Vec<Conversation> = (0..self.entries.max(1))
             .map(|i| {
                 let mut turn = Turn::default();
@@ -1128,7 +1224,7 @@ impl RandomPoolLoader {
             .collect();
         self.models.assign_all(&mut conversations);
         self.output.fill(&mut conversations);
-        conversations
+        Ok(conversations)
     }
 }
 
@@ -1140,6 +1236,11 @@ impl Plugin for RandomPoolLoader {
             rng: stream_rng(ctx.config.random_seed, Self::RNG_LABEL, 0),
             models: ModelSelector::new(ctx.config, 0),
             output: OutputLengths::new(ctx.config),
+            batch: Batch {
+                images: ctx.config.image_batch_size,
+                texts: ctx.config.prompt_batch_size,
+                audios: ctx.config.audio_batch_size,
+            },
         })
     }
 }
@@ -1163,7 +1264,7 @@ impl CustomDatasetLoaderProtocol for RandomPoolLoader {
         tokenizer: &T,
     ) -> Result<Vec<Conversation>, PluginError> {
         let pool = Self::pool(content, file_name, tokenizer)?;
-        Ok(self.compose(&[pool], tokenizer))
+        self.compose(&[pool], tokenizer)
     }
 
     fn load_dir<T: TokenizerProtocol>(
@@ -1176,7 +1277,18 @@ impl CustomDatasetLoaderProtocol for RandomPoolLoader {
             .iter()
             .map(|(name, content)| Self::pool(content, name, tokenizer))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(self.compose(&pools, tokenizer))
+        if pools.len() > 1 && self.batching(&pools) {
+            let mut names: Vec<&str> = files.iter().map(|(name, _)| name.as_str()).collect();
+            names.sort_unstable();
+            return Err(PluginError::Config(format!(
+                "random_pool batch sizes other than 1 are not supported for named pools \
+                 (found {}: {}). Drop the batch-size flags, or use a single unnamed pool -- \
+                 one file, or a flat inline records: list.",
+                names.len(),
+                names.join(", ")
+            )));
+        }
+        self.compose(&pools, tokenizer)
     }
 }
 
@@ -2143,6 +2255,88 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "d/ is a directory, and this dataset format reads one file"
+        );
+    }
+
+    fn batched_pool(flags: &[&str]) -> RandomPoolLoader {
+        let mut args = vec![
+            "-m",
+            "m",
+            "--num-dataset-entries",
+            "5",
+            "--random-seed",
+            "4",
+        ];
+        args.extend_from_slice(flags);
+        RandomPoolLoader::create(&context(&config(&args), &RANDOM_POOL)).unwrap()
+    }
+
+    /// A batch size other than 1 makes each turn draw that many items of its modality
+    /// from one flat pool (a row's text and image no longer go together), as AIPerf's
+    /// batched random_pool; it refuses named entries, several pools and empty turns with
+    /// AIPerf's words.
+    #[test]
+    fn random_pool_batches_draw_from_flat_pools() {
+        let tok = tokenizer();
+        let pool = "{\"texts\": [\"one\", \"two\"]}\n{\"text\": \"three\"}\n\
+                    {\"image\": \"data:image/png;base64,AA\"}\n";
+        let c = batched_pool(&["--prompt-batch-size", "3"])
+            .load(pool, "p.jsonl", &tok)
+            .unwrap();
+        assert_eq!(c.len(), 5);
+        for conversation in &c {
+            let turn = &conversation.turns[0];
+            assert_eq!(turn.texts.len(), 3, "{turn:?}");
+            assert!(turn
+                .texts
+                .iter()
+                .all(|t| ["one", "two", "three"].contains(&t.as_str())));
+            // Present at batch size 1: still drawn, one per turn.
+            assert_eq!(turn.images, ["data:image/png;base64,AA"]);
+            assert_eq!(turn.input_tokens, Some(3));
+        }
+        let again = batched_pool(&["--prompt-batch-size", "3"])
+            .load(pool, "p.jsonl", &tok)
+            .unwrap();
+        assert_eq!(c, again, "reproducible with the seed");
+        // A batch size on a modality the pool lacks is no batching.
+        let plain = batched_pool(&["--audio-batch-size", "2"])
+            .load(pool, "p.jsonl", &tok)
+            .unwrap();
+        assert!(plain.iter().all(|c| c.turns[0].audios.is_empty()));
+
+        let named = "{\"texts\": [{\"name\": \"q\", \"contents\": [\"a\"]}]}\n";
+        let err = batched_pool(&["--prompt-batch-size", "2"])
+            .load(named, "n.jsonl", &tok)
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "random_pool batch sizes other than 1 are not supported when pool entries carry \
+             named Text/Image/Audio/Video objects or image cache uuids. Drop the batch-size \
+             flags, or strip name/uuids from the entries if only their contents matter."
+        );
+        let files = [
+            ("d/b.jsonl".to_owned(), "{\"text\": \"b\"}\n".to_owned()),
+            ("d/a.jsonl".to_owned(), "{\"text\": \"a\"}\n".to_owned()),
+        ];
+        let err = batched_pool(&["--prompt-batch-size", "2"])
+            .load_dir(&files, "d/", &tok)
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "random_pool batch sizes other than 1 are not supported for named pools (found 2: \
+             d/a.jsonl, d/b.jsonl). Drop the batch-size flags, or use a single unnamed pool -- \
+             one file, or a flat inline records: list."
+        );
+        let images = "{\"image\": \"data:image/png;base64,AA\"}\n";
+        let err = batched_pool(&["--prompt-batch-size", "2", "--image-batch-size", "0"])
+            .load(images, "i.jsonl", &tok)
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "random_pool batch sizes produce turns with no content: every modality is absent \
+             from the pool or has batch size 0 (text=2, image=0, audio=1). Set a batch size \
+             above 0 for a modality that is present in the pool."
         );
     }
 }
