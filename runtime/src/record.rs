@@ -431,6 +431,13 @@ pub struct Usage {
     pub completion_tokens: Option<u64>,
     pub total_tokens: Option<u64>,
     pub reasoning_tokens: Option<u64>,
+    /// Prompt tokens served from the server's prompt cache (OpenAI's
+    /// `prompt_tokens_details.cached_tokens`, Anthropic's `cache_read_input_tokens`, ...).
+    pub prompt_cache_read_tokens: Option<u64>,
+    /// Prompt tokens written to the cache (Anthropic's `cache_creation_input_tokens`).
+    pub prompt_cache_write_tokens: Option<u64>,
+    /// Prompt tokens that missed the cache (DeepSeek's `prompt_cache_miss_tokens`).
+    pub prompt_cache_miss_tokens: Option<u64>,
 }
 
 /// What a response unit carried, as the endpoint read it.

@@ -259,6 +259,144 @@ fn output_lengths_off_the_requested_osl_are_warned_about() {
     }
 }
 
+/// The server's prompt cache, as AIPerf 0.13 reports it: 7 of each request's 32 prompt
+/// tokens read from the cache (`prompt_tokens_details.cached_tokens`).
+#[test]
+fn chat_reports_the_servers_prompt_cache() {
+    let mock = Mock::start(&["--ttft-ms", "5", "--itl-ms", "1", "--cached-tokens", "7"]);
+    let run = profile(
+        &mock,
+        "chat-prompt-cache",
+        &[
+            "--endpoint-type",
+            "chat",
+            "--streaming",
+            "--isl",
+            "32",
+            "--osl",
+            "16",
+            "--concurrency",
+            "2",
+            "--request-count",
+            "8",
+        ],
+    );
+    run.assert_no_errors();
+    assert_eq!(run.stat("usage_prompt_tokens", "avg"), 32.0);
+    for field in ["avg", "min", "max", "p50"] {
+        assert_eq!(run.stat("usage_prompt_cache_read_tokens", field), 7.0);
+    }
+    assert_eq!(run.stat("usage_prompt_cache_read_tokens", "sum"), 56.0);
+    assert_eq!(run.json["usage_prompt_cache_read_tokens"]["unit"], "tokens");
+    assert_eq!(
+        run.stat("total_usage_prompt_cache_read_tokens", "avg"),
+        56.0
+    );
+    assert_eq!(run.stat("total_usage_prompt_tokens", "avg"), 256.0);
+    // AIPerf: total reads / total prompt tokens * 100.
+    assert_eq!(
+        run.stat("overall_usage_prompt_cache_read_pct", "avg"),
+        7.0 / 32.0 * 100.0
+    );
+    assert_eq!(run.json["overall_usage_prompt_cache_read_pct"]["unit"], "%");
+    // OpenAI's usage has no cache writes or misses: AIPerf leaves those out.
+    for tag in [
+        "usage_prompt_cache_write_tokens",
+        "usage_prompt_cache_miss_tokens",
+        "total_usage_prompt_cache_write_tokens",
+        "total_usage_prompt_cache_miss_tokens",
+    ] {
+        assert!(!run.has(tag), "{tag}");
+    }
+    for record in run.records() {
+        let metrics = &record["metrics"];
+        assert_eq!(
+            metrics["usage_prompt_cache_read_tokens"],
+            serde_json::json!({"value": 7, "unit": "tokens"}),
+            "{record}"
+        );
+        assert!(metrics
+            .get("total_usage_prompt_cache_read_tokens")
+            .is_none());
+        assert!(metrics.get("overall_usage_prompt_cache_read_pct").is_none());
+    }
+    let csv = std::fs::read_to_string(run.dir.join("profile_export_aiperf.csv")).unwrap();
+    for row in [
+        "Usage Prompt Cache Read Tokens (tokens),7.00,7.00,7.00,56.00,",
+        "Total Usage Prompt Cache Read Tokens (tokens),56.00\r\n",
+        "Overall Usage Prompt Cache Read % (%),21.88\r\n",
+    ] {
+        assert!(csv.contains(row), "{row}: {csv}");
+    }
+    // The Usage table, in AIPerf's order; headers past 30 characters put the unit on a
+    // line of its own.
+    let rows: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter_map(|l| l.split('│').nth(1))
+        .map(str::trim)
+        .filter(|h| h.contains("Usage"))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            "Usage Prompt Tokens (tokens)",
+            "Usage Prompt Cache Read Tokens (tokens)",
+            "Usage Completion Tokens (tokens)",
+            "Usage Total Tokens (tokens)",
+            "Total Usage Prompt Tokens (tokens)",
+            "Total Usage Prompt Cache Read Tokens",
+            "Overall Usage Prompt Cache Read %",
+            "Total Usage Completion Tokens (tokens)",
+            "Total Usage Total Tokens (tokens)",
+        ],
+        "{}",
+        run.stdout
+    );
+    let overall: Vec<&str> = run
+        .stdout
+        .lines()
+        .find(|l| l.contains("Overall Usage Prompt Cache Read %"))
+        .expect("overall row")
+        .split('│')
+        .map(str::trim)
+        .collect();
+    assert_eq!(overall[2..4], ["21.88", "N/A"]);
+    assert!(!run.stdout.contains("Token usage is reported"));
+    let log = std::fs::read_to_string(run.dir.join("logs/aiperf.log")).unwrap();
+    assert!(!log.contains("Token usage is reported"), "{log}");
+}
+
+/// A server that reports usage but not its cache (vLLM without
+/// `--enable-prompt-tokens-details`): AIPerf's hint, once in the log and after the tables.
+#[test]
+fn usage_without_cache_counts_gets_aiperfs_hint() {
+    let mock = Mock::start(&["--ttft-ms", "5"]);
+    let run = profile(
+        &mock,
+        "chat-no-prompt-cache",
+        &["--endpoint-type", "chat", "--request-count", "4"],
+    );
+    run.assert_no_errors();
+    assert!(run.has("total_usage_prompt_tokens"));
+    assert!(!run
+        .json
+        .as_object()
+        .unwrap()
+        .keys()
+        .any(|k| k.contains("cache")));
+    // As rich prints it at AIPerf's 140 columns: each broken line keeps its space.
+    let hint = "\n\nToken usage is reported but no prompt-cache read tokens were seen \
+        (usage.prompt_tokens_details.cached_tokens absent). If your server uses \n\
+        prefix/KV caching, enable cache reporting so AIPerf can populate the prompt-cache \
+        metrics: vLLM --enable-prompt-tokens-details, SGLang \n\
+        --enable-cache-report (TRT-LLM reports it by default).\n";
+    assert_eq!(run.stdout.matches(hint).count(), 1, "{}", run.stdout);
+    let log = std::fs::read_to_string(run.dir.join("logs/aiperf.log")).unwrap();
+    let logged = "Token usage is reported but no prompt-cache read tokens were seen";
+    assert_eq!(log.matches(logged).count(), 1, "{log}");
+}
+
 #[test]
 fn chat_reasoning_in_the_reasoning_field_without_streaming() {
     let mock = Mock::start(&[
@@ -532,6 +670,58 @@ fn messages_answer_whole() {
         // Not streaming: no `stream` key at all, as Claude clients send it.
         assert!(payload.get("stream").is_none(), "{payload}");
     }
+}
+
+/// Anthropic's cache counts are apart from `input_tokens` (20 of 32 here): AIPerf adds
+/// them back for the prompt count and reports reads and writes; the Responses API
+/// reports reads only.
+#[test]
+fn messages_and_responses_report_the_prompt_cache() {
+    let mock = Mock::start(&["--cached-tokens", "7", "--cache-write-tokens", "5"]);
+    let messages = profile(
+        &mock,
+        "messages-prompt-cache",
+        &items_args("messages", &["--streaming"]),
+    );
+    messages.assert_no_errors();
+    assert_eq!(messages.stat("usage_prompt_tokens", "avg"), 32.0);
+    assert_eq!(messages.stat("usage_prompt_cache_read_tokens", "avg"), 7.0);
+    assert_eq!(messages.stat("usage_prompt_cache_write_tokens", "avg"), 5.0);
+    assert_eq!(
+        messages.stat("total_usage_prompt_cache_read_tokens", "avg"),
+        56.0
+    );
+    assert_eq!(
+        messages.stat("total_usage_prompt_cache_write_tokens", "avg"),
+        40.0
+    );
+    assert_eq!(
+        messages.stat("overall_usage_prompt_cache_read_pct", "avg"),
+        7.0 / 32.0 * 100.0
+    );
+    for record in messages.records() {
+        let metrics = &record["metrics"];
+        assert_eq!(metrics["usage_prompt_cache_write_tokens"]["value"], 5);
+        assert_eq!(metrics["usage_prompt_cache_read_tokens"]["value"], 7);
+    }
+    // Past 30 characters, the unit goes on the next line.
+    assert!(messages
+        .stdout
+        .contains("Usage Prompt Cache Write Tokens │"));
+
+    let responses = profile(
+        &mock,
+        "responses-prompt-cache",
+        &items_args("responses", &["--streaming"]),
+    );
+    responses.assert_no_errors();
+    assert_eq!(responses.stat("usage_prompt_tokens", "avg"), 32.0);
+    assert_eq!(responses.stat("usage_prompt_cache_read_tokens", "avg"), 7.0);
+    assert_eq!(
+        responses.stat("overall_usage_prompt_cache_read_pct", "avg"),
+        7.0 / 32.0 * 100.0
+    );
+    assert!(!responses.has("usage_prompt_cache_write_tokens"));
 }
 
 /// The mock refuses what Anthropic's API refuses: a request without `anthropic-version`.

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use aiperf_runtime::export::{
     self, console, csv, json, timeslices, write_atomically, write_atomically_with,
 };
+use aiperf_runtime::metrics;
 use aiperf_runtime::plugin::{Plugin, PluginContext, PluginError};
 use aiperf_runtime::protocols::{ConsoleExporterProtocol, DataExporterProtocol};
 use aiperf_runtime::results::RunResults;
@@ -129,6 +130,10 @@ impl ConsoleExporterProtocol for MetricsConsoleExporter {
         if !tables.is_empty() {
             out.push_str(TABLE_GAP);
             out.push_str(&tables);
+            // Also in the log mid-run; here for whoever reads only the summary.
+            if metrics::usage_without_cache_in_results(&results.metrics) {
+                out.push_str(&console::render_note(metrics::CACHE_REPORTING_HINT));
+            }
         }
         Ok(())
     }

@@ -464,6 +464,8 @@ pub(crate) fn run_pipeline<P: PluginSet>(
     let mut inputs = InputCounts::default();
     let (mut events, mut reads) = (0u64, 0u64);
     let failure_floor = u64::from(config.concurrency.unwrap_or(0)).max(10);
+    // As AIPerf, on the first record that shows it, so a long run can be stopped early.
+    let mut cache_hint_logged = false;
     for (bytes, raw) in received(rx) {
         events += raw.responses.len() as u64;
         reads += u64::from(raw.reads);
@@ -477,6 +479,10 @@ pub(crate) fn run_pipeline<P: PluginSet>(
         metrics.clear();
         for processor in record_processors.iter_mut() {
             processor.process_record(&record, &mut metrics);
+        }
+        if !cache_hint_logged && crate::metrics::usage_without_cache_in_record(&metrics) {
+            cache_hint_logged = true;
+            tracing::warn!("{}", crate::metrics::CACHE_REPORTING_HINT);
         }
         if let Some(Err(e)) = writer
             .as_mut()

@@ -138,7 +138,28 @@ pub fn render_error_summary(errors: &[ErrorCount]) -> String {
     table.render()
 }
 
-/// Word-wraps text to `width` columns, breaking words longer than a line.
+/// AIPerf's console exports are this wide (`AIPERF_UI_CONSOLE_EXPORT_WIDTH`).
+const CONSOLE_WIDTH: usize = 140;
+
+/// A note after the tables, as AIPerf prints one (`console.print(f"\n{text}")`): a blank
+/// line, then the text wrapped at the console's width as rich wraps it, each broken line
+/// keeping the space it broke at.
+pub fn render_note(text: &str) -> String {
+    let mut out = String::from("\n");
+    let mut column = 0;
+    for word in text.split_inclusive(' ') {
+        let visible = word.trim_end_matches(' ').chars().count();
+        if column > 0 && column + visible > CONSOLE_WIDTH {
+            out.push('\n');
+            column = 0;
+        }
+        out.push_str(word);
+        column += word.chars().count();
+    }
+    out.push('\n');
+    out
+}
+
 /// Text width inside a warning panel.
 const PANEL_WIDTH: usize = 88;
 
@@ -162,6 +183,7 @@ pub fn render_warning_panel(title: &str, text: &str) -> String {
     out
 }
 
+/// Word-wraps text to `width` columns, breaking words longer than a line.
 fn wrap(text: &str, width: usize) -> String {
     let mut lines: Vec<String> = Vec::new();
     for paragraph in text.lines() {

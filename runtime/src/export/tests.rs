@@ -1463,3 +1463,22 @@ fn error_summary_keeps_cause_and_chain() {
                     \"count\": 3\n    }\n  ]";
     assert_eq!(summary, expected);
 }
+
+/// rich's wrapping of a printed note: a word goes to the next line when its text (not
+/// the space after it) passes column 140, and a broken line keeps that space.
+#[test]
+fn notes_wrap_as_rich_prints_them() {
+    let word = "x".repeat(69);
+    let text = format!("{word} {word} {word} a");
+    assert_eq!(
+        console::render_note(&text),
+        format!("\n{word} {word} \n{word} a\n")
+    );
+    // 69 + 1 + 70 = 140 columns: the second word still fits.
+    let text = format!("{word} {word}y z");
+    assert_eq!(
+        console::render_note(&text),
+        format!("\n{word} {word}y \nz\n")
+    );
+    assert_eq!(console::render_note("short"), "\nshort\n");
+}

@@ -471,6 +471,23 @@ impl MetricsAccumulator {
             self.sum("usage_reasoning_tokens"),
         );
         single("total_usage_total_tokens", self.sum("usage_total_tokens"));
+        let total_cache_read = self.sum("usage_prompt_cache_read_tokens");
+        single("total_usage_prompt_cache_read_tokens", total_cache_read);
+        single(
+            "total_usage_prompt_cache_write_tokens",
+            self.sum("usage_prompt_cache_write_tokens"),
+        );
+        single(
+            "total_usage_prompt_cache_miss_tokens",
+            self.sum("usage_prompt_cache_miss_tokens"),
+        );
+        let total_prompt = self.sum("usage_prompt_tokens").filter(|&n| n != 0.0);
+        single(
+            "overall_usage_prompt_cache_read_pct",
+            total_cache_read
+                .zip(total_prompt)
+                .map(|(read, prompt)| read / prompt * 100.0),
+        );
         single("total_error_isl", self.sum("error_isl"));
         single("osl_mismatch_count", self.osl_mismatch.map(|n| n as f64));
         single(

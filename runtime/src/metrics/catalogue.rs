@@ -252,6 +252,13 @@ pub static CATALOGUE: &[MetricDef] = &[
         T.union(L).union(R), G::Usage, true),
     def("usage_total_tokens", "Usage Total Tokens", "tokens", Some(1200), K::Record,
         T.union(L), G::Usage, true),
+    // The server's prompt cache, when its usage reports one (AIPerf's usage_cache_metrics).
+    def("usage_prompt_cache_read_tokens", "Usage Prompt Cache Read Tokens", "tokens",
+        Some(1010), K::Record, L, G::Usage, true),
+    def("usage_prompt_cache_write_tokens", "Usage Prompt Cache Write Tokens", "tokens",
+        Some(1015), K::Record, F::NONE, G::Usage, true),
+    def("usage_prompt_cache_miss_tokens", "Usage Prompt Cache Miss Tokens", "tokens",
+        Some(1017), K::Record, F::NONE, G::Usage, true),
     def("total_usage_prompt_tokens", "Total Usage Prompt Tokens", "tokens", Some(2000),
         K::Derived, I.union(L), G::Usage, true),
     def("total_usage_completion_tokens", "Total Usage Completion Tokens", "tokens",
@@ -260,6 +267,16 @@ pub static CATALOGUE: &[MetricDef] = &[
         K::Derived, T.union(L).union(R), G::Usage, true),
     def("total_usage_total_tokens", "Total Usage Total Tokens", "tokens", Some(2200),
         K::Derived, T.union(L), G::Usage, true),
+    def("total_usage_prompt_cache_read_tokens", "Total Usage Prompt Cache Read Tokens",
+        "tokens", Some(2010), K::Derived, L, G::Usage, true),
+    def("total_usage_prompt_cache_write_tokens", "Total Usage Prompt Cache Write Tokens",
+        "tokens", Some(2015), K::Derived, F::NONE, G::Usage, true),
+    def("total_usage_prompt_cache_miss_tokens", "Total Usage Prompt Cache Miss Tokens",
+        "tokens", Some(2017), K::Derived, F::NONE, G::Usage, true),
+    // Cache reads over prompt tokens, summed over the run (token-weighted, not an average
+    // of per-request shares).
+    def("overall_usage_prompt_cache_read_pct", "Overall Usage Prompt Cache Read %", "%",
+        Some(2012), K::Derived, L, G::Usage, false),
     // Files only.
     def("output_token_count", "Output Token Count", "tokens", None, K::Record, T.union(L),
         G::None, true),

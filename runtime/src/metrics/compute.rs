@@ -74,19 +74,32 @@ pub fn merged_usage(record: &ParsedRecord) -> Option<Usage> {
     let mut seen = false;
     for u in record.responses.iter().filter_map(|r| r.usage.as_ref()) {
         seen = true;
-        merged.prompt_tokens = u.prompt_tokens.or(merged.prompt_tokens);
-        merged.completion_tokens = u.completion_tokens.or(merged.completion_tokens);
-        merged.total_tokens = u.total_tokens.or(merged.total_tokens);
-        merged.reasoning_tokens = u.reasoning_tokens.or(merged.reasoning_tokens);
+        merged = fill(*u, merged);
     }
     if let Some(last) = record.usage {
         seen = true;
-        merged.prompt_tokens = merged.prompt_tokens.or(last.prompt_tokens);
-        merged.completion_tokens = merged.completion_tokens.or(last.completion_tokens);
-        merged.total_tokens = merged.total_tokens.or(last.total_tokens);
-        merged.reasoning_tokens = merged.reasoning_tokens.or(last.reasoning_tokens);
+        merged = fill(merged, last);
     }
     seen.then_some(merged)
+}
+
+/// `first`'s counts, each it lacks taken from `then`.
+fn fill(first: Usage, then: Usage) -> Usage {
+    Usage {
+        prompt_tokens: first.prompt_tokens.or(then.prompt_tokens),
+        completion_tokens: first.completion_tokens.or(then.completion_tokens),
+        total_tokens: first.total_tokens.or(then.total_tokens),
+        reasoning_tokens: first.reasoning_tokens.or(then.reasoning_tokens),
+        prompt_cache_read_tokens: first
+            .prompt_cache_read_tokens
+            .or(then.prompt_cache_read_tokens),
+        prompt_cache_write_tokens: first
+            .prompt_cache_write_tokens
+            .or(then.prompt_cache_write_tokens),
+        prompt_cache_miss_tokens: first
+            .prompt_cache_miss_tokens
+            .or(then.prompt_cache_miss_tokens),
+    }
 }
 
 /// Whether the model reasoned in this response.
@@ -322,6 +335,26 @@ fn push_usage(
     }
     if let Some(n) = reasoning {
         out.push("usage_reasoning_tokens", tokens(n), "tokens");
+    }
+    // AIPerf reads the cache counts for every endpoint whose usage it reads.
+    let cache = [
+        (
+            "usage_prompt_cache_read_tokens",
+            usage.prompt_cache_read_tokens,
+        ),
+        (
+            "usage_prompt_cache_write_tokens",
+            usage.prompt_cache_write_tokens,
+        ),
+        (
+            "usage_prompt_cache_miss_tokens",
+            usage.prompt_cache_miss_tokens,
+        ),
+    ];
+    for (tag, n) in cache {
+        if let Some(n) = n {
+            out.push(tag, tokens(n), "tokens");
+        }
     }
     // |server - client| / client, only where the client count is non-zero.
     let diff =

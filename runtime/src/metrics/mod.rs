@@ -6,6 +6,7 @@
 //! accumulator summarizes.
 
 mod accumulator;
+mod cache_hint;
 pub mod catalogue;
 mod compute;
 mod stats;
@@ -13,6 +14,9 @@ mod sweep;
 mod timeslice;
 
 pub use accumulator::{ErrorTally, MetricsAccumulator};
+pub use cache_hint::{
+    usage_without_cache_in_record, usage_without_cache_in_results, CACHE_REPORTING_HINT,
+};
 pub use catalogue::{lookup, ConsoleGroup, MetricDef, MetricFlags, MetricKind, CATALOGUE};
 pub use compute::{
     compute_record_metrics, compute_record_metrics_with_goodput, merged_usage, record_error,

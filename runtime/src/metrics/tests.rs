@@ -109,6 +109,7 @@ fn bc10_usage_only_final_chunk() {
         completion_tokens: Some(1),
         total_tokens: Some(8),
         reasoning_tokens: None,
+        ..Usage::default()
     });
     let mut rec = record(0, vec![text(120 * MS, "4"), usage_chunk]);
     rec.usage = rec.responses[1].usage;
@@ -174,6 +175,7 @@ fn run1_record() -> ParsedRecord {
         completion_tokens: Some(16),
         total_tokens: Some(80),
         reasoning_tokens: None,
+        ..Usage::default()
     });
     let mut rec = record(
         start,
@@ -524,6 +526,7 @@ fn records_without_output_tokens_get_no_token_metrics() {
                 completion_tokens: None,
                 total_tokens: Some(9),
                 reasoning_tokens: None,
+                ..Usage::default()
             }),
         }],
     );
@@ -706,7 +709,9 @@ fn goodput_rejects_tags_this_run_cannot_judge() {
         tokenizes_input: true,
     };
     let valid = "Valid tags for this run: request_latency, input_sequence_length, \
-                 usage_prompt_tokens, usage_prompt_tokens_diff_pct, http_req_blocked, \
+                 usage_prompt_tokens, usage_prompt_cache_read_tokens, \
+                 usage_prompt_cache_write_tokens, usage_prompt_cache_miss_tokens, \
+                 usage_prompt_tokens_diff_pct, http_req_blocked, \
                  http_req_dns_lookup, http_req_connecting, http_req_sending, \
                  http_req_waiting, http_req_receiving, http_req_connection_reused, \
                  http_req_data_sent, http_req_chunks_sent, http_req_data_received, \
@@ -737,7 +742,9 @@ fn goodput_rejects_tags_this_run_cannot_judge() {
         err(&[("usage_prompt_tokens_diff_pct", 1.0)], true),
         "Invalid --goodput: 'usage_prompt_tokens_diff_pct' is not applicable to this run \
          (it is not computed with --use-server-token-count). Valid tags for this run: \
-         request_latency, input_sequence_length, usage_prompt_tokens, http_req_blocked, \
+         request_latency, input_sequence_length, usage_prompt_tokens, \
+         usage_prompt_cache_read_tokens, usage_prompt_cache_write_tokens, \
+         usage_prompt_cache_miss_tokens, http_req_blocked, \
          http_req_dns_lookup, http_req_connecting, http_req_sending, http_req_waiting, \
          http_req_receiving, http_req_connection_reused, http_req_data_sent, \
          http_req_chunks_sent, http_req_data_received, http_req_chunks_received, \
@@ -764,6 +771,9 @@ fn goodput_rejects_tags_this_run_cannot_judge() {
             "usage_completion_tokens",
             "usage_reasoning_tokens",
             "usage_total_tokens",
+            "usage_prompt_cache_read_tokens",
+            "usage_prompt_cache_write_tokens",
+            "usage_prompt_cache_miss_tokens",
             "output_token_count",
             "reasoning_token_count",
             "prefill_throughput_per_user",
@@ -1127,6 +1137,7 @@ fn an_endpoint_without_tokens_reads_the_completion_usage_only_for_the_comparison
         completion_tokens: Some(272),
         total_tokens: Some(739),
         reasoning_tokens: None,
+        ..Usage::default()
     });
     let m = compute(&rec, false);
     assert_eq!(
@@ -1237,4 +1248,121 @@ fn errors_group_by_code_type_and_message() {
         [(first.clone(), 2), (other_code.clone(), 1)]
     );
     assert_eq!(counts(&merged), [(other_cause, 3), (other_code, 1)]);
+}
+
+/// The server's prompt-cache counts, per request and summed, and AIPerf's overall read
+/// share: summed reads over summed prompt tokens, not an average of per-request shares.
+#[test]
+fn prompt_cache_counts_are_reported_summed_and_weighted_by_tokens() {
+    let request = |start: Nanos, prompt: u64, read: u64, write: Option<u64>| {
+        let mut rec = record(start, vec![text(start + 10 * MS, "a")]);
+        rec.output_tokens = Some(1);
+        rec.input_tokens = Some(prompt);
+        rec.usage = Some(Usage {
+            prompt_tokens: Some(prompt),
+            completion_tokens: Some(1),
+            prompt_cache_read_tokens: Some(read),
+            prompt_cache_write_tokens: write,
+            ..Usage::default()
+        });
+        rec
+    };
+    let mut acc = MetricsAccumulator::new();
+    let small = compute(&request(0, 10, 10, Some(0)), true);
+    let large = compute(&request(20 * MS, 90, 0, Some(90)), true);
+    let cache_tags: Vec<&str> = tags(&small)
+        .into_iter()
+        .filter(|t| t.contains("cache"))
+        .collect();
+    assert_eq!(
+        cache_tags,
+        [
+            "usage_prompt_cache_read_tokens",
+            "usage_prompt_cache_write_tokens"
+        ]
+    );
+    assert_eq!(small.scalar("usage_prompt_cache_read_tokens"), Some(10.0));
+    assert_eq!(large.scalar("usage_prompt_cache_write_tokens"), Some(90.0));
+    assert_eq!(large.scalar("usage_prompt_cache_miss_tokens"), None);
+    acc.add(&request(0, 10, 10, Some(0)), &small);
+    acc.add(&request(20 * MS, 90, 0, Some(90)), &large);
+    let results = acc.summarize(None);
+    let get = |tag: &str| results.iter().find(|m| m.tag == tag);
+    let read = get("usage_prompt_cache_read_tokens").expect("reads");
+    assert_eq!(read.stats.as_ref().map(|s| s.sum), Some(10.0));
+    assert_eq!(read.display_order, Some(1010));
+    assert_eq!(
+        get("total_usage_prompt_cache_read_tokens").map(|m| m.avg),
+        Some(10.0)
+    );
+    assert_eq!(
+        get("total_usage_prompt_cache_write_tokens").map(|m| m.avg),
+        Some(90.0)
+    );
+    assert!(get("total_usage_prompt_cache_miss_tokens").is_none());
+    // 10 of 100 prompt tokens (the per-request shares, 100% and 0%, would average 50%).
+    let pct = get("overall_usage_prompt_cache_read_pct").expect("overall share");
+    assert_eq!(
+        (pct.avg, pct.unit, pct.display_order),
+        (10.0, "%", Some(2012))
+    );
+    assert!(pct.stats.is_none());
+}
+
+/// Without prompt tokens to divide by (none reported, or 0) there is no overall share;
+/// without cache counts there are no cache metrics at all.
+#[test]
+fn no_overall_cache_share_without_prompt_tokens() {
+    let mut acc = MetricsAccumulator::new();
+    let mut rec = record(0, vec![text(10 * MS, "a")]);
+    rec.output_tokens = Some(1);
+    rec.input_tokens = Some(4);
+    rec.usage = Some(Usage {
+        prompt_tokens: Some(0),
+        prompt_cache_read_tokens: Some(0),
+        prompt_cache_miss_tokens: Some(0),
+        ..Usage::default()
+    });
+    acc.add(&rec, &compute(&rec, true));
+    let results = acc.summarize(None);
+    let get = |tag: &str| results.iter().find(|m| m.tag == tag).map(|m| m.avg);
+    assert_eq!(get("total_usage_prompt_cache_read_tokens"), Some(0.0));
+    assert_eq!(get("total_usage_prompt_cache_miss_tokens"), Some(0.0));
+    assert_eq!(get("overall_usage_prompt_cache_read_pct"), None);
+
+    rec.usage = Some(Usage {
+        prompt_tokens: Some(4),
+        ..Usage::default()
+    });
+    let m = compute(&rec, true);
+    assert!(!tags(&m).iter().any(|t| t.contains("cache")), "{m:?}");
+    let mut acc = MetricsAccumulator::new();
+    acc.add(&rec, &m);
+    let results = acc.summarize(None);
+    assert!(!results.iter().any(|r| r.tag.contains("cache")));
+    assert!(usage_without_cache_in_record(&m));
+    assert!(usage_without_cache_in_results(&results));
+}
+
+/// A stream's cache counts may come in an earlier usage block than its final one (each
+/// count from the last block that has it, as the other usage counts).
+#[test]
+fn cache_counts_of_an_earlier_usage_block_are_kept() {
+    let mut first = text(10 * MS, "a");
+    first.usage = Some(Usage {
+        prompt_tokens: Some(32),
+        prompt_cache_read_tokens: Some(7),
+        ..Usage::default()
+    });
+    let mut last = empty(20 * MS);
+    last.usage = Some(Usage {
+        completion_tokens: Some(1),
+        ..Usage::default()
+    });
+    let mut rec = record(0, vec![first, last]);
+    rec.usage = rec.responses[1].usage;
+    rec.output_tokens = Some(1);
+    let merged = merged_usage(&rec).expect("usage");
+    assert_eq!(merged.prompt_cache_read_tokens, Some(7));
+    assert_eq!(merged.completion_tokens, Some(1));
 }

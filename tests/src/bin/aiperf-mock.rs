@@ -63,6 +63,17 @@ struct Args {
     /// Added to every token count `usage` reports (a server whose tokenizer differs).
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
     usage_token_offset: u64,
+    /// Reports N prompt tokens read from a prompt cache (at most the prompt's): chat and
+    /// completions as `usage.prompt_tokens_details.cached_tokens` (left out without the
+    /// flag), Responses as `input_tokens_details.cached_tokens`, Messages as
+    /// `cache_read_input_tokens` (taken out of `input_tokens`, as Anthropic counts).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
+    cached_tokens: Option<u64>,
+    /// Messages: reports N prompt tokens written to the cache
+    /// (`cache_creation_input_tokens`, also taken out of `input_tokens`).
+    #[arg(long, value_name = "N", default_value_t = 0,
+          value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
+    cache_write_tokens: u64,
     /// Milliseconds a video generation job takes from submit to `completed`.
     #[arg(long, default_value = "200", value_parser = parse_ms)]
     video_ms: Duration,
@@ -161,6 +172,10 @@ fn main() -> anyhow::Result<()> {
         reasoning_tokens: args.reasoning_tokens,
         reasoning_field: args.reasoning_field,
         usage_token_offset: args.usage_token_offset,
+        prompt_cache: mock::body::PromptCache {
+            read: args.cached_tokens,
+            write: args.cache_write_tokens,
+        },
         video_duration: args.video_ms,
         video_bytes: usize::try_from(args.video_bytes).unwrap_or(usize::MAX),
         truth_log: match &args.truth_log {

@@ -128,6 +128,30 @@ pub struct Generation {
     /// Added to the token counts `usage` reports, like a server whose tokenizer differs
     /// from the client's.
     pub usage_offset: u64,
+    /// What `usage` says the prompt cache did.
+    pub cache: PromptCache,
+}
+
+/// What the mock's usage reports of a prompt cache (`--cached-tokens`,
+/// `--cache-write-tokens`); nothing is cached, the counts are only reported.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PromptCache {
+    /// Prompt tokens read from the cache. `None`: chat and completions usage has no
+    /// `prompt_tokens_details`, as vLLM's without `--enable-prompt-tokens-details`
+    /// (Responses and Messages usage then reports 0, as those APIs always have the field).
+    pub read: Option<u64>,
+    /// Prompt tokens written to the cache: Messages only (Anthropic's
+    /// `cache_creation_input_tokens`; OpenAI's APIs report no writes).
+    pub write: u64,
+}
+
+impl PromptCache {
+    /// The `(read, write)` counts of a prompt of `prompt` tokens, which has no more to
+    /// read or write than its own tokens: reads first, writes from the rest.
+    pub fn split(&self, prompt: u64) -> (u64, u64) {
+        let read = self.read.unwrap_or(0).min(prompt);
+        (read, self.write.min(prompt - read))
+    }
 }
 
 impl Generation {
@@ -174,6 +198,10 @@ impl Generation {
         let reasoning = self.reasoning();
         if reasoning > 0 {
             usage["completion_tokens_details"] = json!({"reasoning_tokens": reasoning});
+        }
+        if self.cache.read.is_some() {
+            let (read, _) = self.cache.split(prompt);
+            usage["prompt_tokens_details"] = json!({"cached_tokens": read});
         }
         usage
     }
@@ -496,6 +524,7 @@ mod tests {
             reasoning_tokens: 0,
             reasoning_field: "reasoning_content",
             usage_offset: 0,
+            cache: PromptCache::default(),
         }
     }
 
@@ -537,6 +566,35 @@ mod tests {
         assert!(events
             .iter()
             .all(|e| e.starts_with("data: ") && e.ends_with("\n\n")));
+    }
+
+    #[test]
+    fn cached_tokens_are_reported_as_openai_does() {
+        let mut g = spec(2, 1);
+        g.prompt_tokens = 32;
+        assert!(g.full_response()["usage"]
+            .get("prompt_tokens_details")
+            .is_none());
+        g.cache = PromptCache {
+            read: Some(7),
+            write: 5,
+        };
+        let usage = &g.full_response()["usage"];
+        assert_eq!(usage["prompt_tokens"], 32);
+        assert_eq!(usage["prompt_tokens_details"], json!({"cached_tokens": 7}));
+        // No writes in OpenAI's usage; never more read than the prompt has.
+        assert!(usage.get("cache_creation_input_tokens").is_none());
+        g.cache.read = Some(40);
+        let usage = &g.full_response()["usage"];
+        assert_eq!(usage["prompt_tokens_details"]["cached_tokens"], 32);
+        assert_eq!(
+            PromptCache {
+                read: Some(30),
+                write: 5
+            }
+            .split(32),
+            (30, 2)
+        );
     }
 
     #[test]

@@ -38,7 +38,7 @@ use hyper::header::{HeaderValue, ACCEPT, CACHE_CONTROL, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{json, Map, Value};
 
-use super::body::{ApiKind, Generation, MockBody};
+use super::body::{ApiKind, Generation, MockBody, PromptCache};
 use super::handlers::{
     json_response, model_of, optional_bool, read_body, read_json, unix_now, ApiError, ApiResult,
     AppState, MAX_OUTPUT_TOKENS,
@@ -242,6 +242,7 @@ fn generation(state: &AppState, arrival: Instant, tokens: u64, prompt: u64) -> G
         reasoning_tokens: 0,
         reasoning_field: "reasoning_content",
         usage_offset: 0,
+        cache: PromptCache::default(),
     }
 }
 
@@ -739,6 +740,7 @@ mod tests {
             reasoning_tokens: 0,
             reasoning_field: "reasoning_content",
             usage_offset: 0,
+            cache: PromptCache::default(),
         }
     }
 

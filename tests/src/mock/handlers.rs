@@ -319,6 +319,7 @@ async fn generate(
         reasoning_tokens: cfg.reasoning_tokens,
         reasoning_field: cfg.reasoning_field(),
         usage_offset: cfg.usage_token_offset,
+        cache: cfg.prompt_cache,
     };
     debug!(id = %spec.id, stream, output_tokens, prompt_tokens, "generate");
 

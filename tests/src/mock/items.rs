@@ -23,7 +23,10 @@
 //!   `anthropic-version` header; errors have Anthropic's shape.
 //!
 //! Usage counts, as on the chat routes, whitespace-separated words of the prompt
-//! (`instructions` / `system` included), plus `--usage-token-offset`.
+//! (`instructions` / `system` included), plus `--usage-token-offset`. `--cached-tokens`
+//! is reported as `input_tokens_details.cached_tokens` (Responses) or
+//! `cache_read_input_tokens` (Messages, with `--cache-write-tokens` as
+//! `cache_creation_input_tokens`, both out of `input_tokens` as Anthropic counts).
 
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -445,20 +448,25 @@ fn event(kind: &str, doc: &Value) -> Bytes {
 fn responses_usage(spec: &Generation) -> Value {
     let input = spec.prompt_tokens.saturating_add(spec.usage_offset);
     let output = spec.output_tokens.saturating_add(spec.usage_offset);
+    let (cached, _) = spec.cache.split(input);
     json!({
         "input_tokens": input,
-        "input_tokens_details": {"cached_tokens": 0},
+        "input_tokens_details": {"cached_tokens": cached},
         "output_tokens": output,
         "output_tokens_details": {"reasoning_tokens": spec.reasoning()},
         "total_tokens": input.saturating_add(output),
     })
 }
 
+/// Anthropic counts cache reads and writes apart from `input_tokens`, which is only the
+/// rest of the prompt.
 fn messages_usage(spec: &Generation) -> Value {
+    let prompt = spec.prompt_tokens.saturating_add(spec.usage_offset);
+    let (read, write) = spec.cache.split(prompt);
     json!({
-        "input_tokens": spec.prompt_tokens.saturating_add(spec.usage_offset),
-        "cache_creation_input_tokens": 0,
-        "cache_read_input_tokens": 0,
+        "input_tokens": prompt - read - write,
+        "cache_creation_input_tokens": write,
+        "cache_read_input_tokens": read,
         "output_tokens": spec.output_tokens.saturating_add(spec.usage_offset),
     })
 }
@@ -704,6 +712,7 @@ fn generation(
         reasoning_tokens: cfg.reasoning_tokens,
         reasoning_field: "reasoning_content",
         usage_offset: cfg.usage_token_offset,
+        cache: cfg.prompt_cache,
     }
 }
 
@@ -803,6 +812,7 @@ fn anthropic_error(e: ApiError) -> Response<MockBody> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mock::body::PromptCache;
     use std::time::Duration;
 
     fn spec(tokens: u64, reasoning: u64, tpc: u64) -> Generation {
@@ -821,6 +831,7 @@ mod tests {
             reasoning_tokens: reasoning,
             reasoning_field: "reasoning_content",
             usage_offset: 0,
+            cache: PromptCache::default(),
         }
     }
 
@@ -919,6 +930,35 @@ mod tests {
         assert_eq!(events[7].1["index"], 1);
         assert_eq!(events[7].1["delta"]["text"], " of");
         assert_eq!(events[10].1["usage"], json!({"output_tokens": 3}));
+    }
+
+    #[test]
+    fn prompt_cache_counts_in_each_apis_shape() {
+        let mut g = spec(2, 0, 1);
+        g.prompt_tokens = 32;
+        g.cache = PromptCache {
+            read: Some(7),
+            write: 5,
+        };
+        let r = whole_response(Api::Responses, &g);
+        assert_eq!(r["usage"]["input_tokens"], 32);
+        assert_eq!(r["usage"]["input_tokens_details"]["cached_tokens"], 7);
+        // Anthropic's input count leaves out the cache's reads and writes.
+        let m = whole_response(Api::Messages, &g);
+        assert_eq!(m["usage"]["input_tokens"], 20);
+        assert_eq!(m["usage"]["cache_read_input_tokens"], 7);
+        assert_eq!(m["usage"]["cache_creation_input_tokens"], 5);
+        let stream = events(&ItemStream::new(Api::Messages, g.clone()));
+        assert_eq!(
+            stream[0].1["message"]["usage"]["cache_read_input_tokens"],
+            7
+        );
+        g.cache = PromptCache::default();
+        let r = whole_response(Api::Responses, &g);
+        assert_eq!(r["usage"]["input_tokens_details"]["cached_tokens"], 0);
+        let m = whole_response(Api::Messages, &g);
+        assert_eq!(m["usage"]["input_tokens"], 32);
+        assert_eq!(m["usage"]["cache_read_input_tokens"], 0);
     }
 
     #[test]

@@ -80,6 +80,8 @@ pub struct MockConfig {
     pub reasoning_field: String,
     /// Added to every token count in `usage` (a server tokenizer that counts differently).
     pub usage_token_offset: u64,
+    /// The prompt-cache counts `usage` reports.
+    pub prompt_cache: body::PromptCache,
     /// How long a video generation job takes from submit to `completed`.
     pub video_duration: Duration,
     /// Size of a generated video file.
@@ -118,6 +120,7 @@ impl Default for MockConfig {
             reasoning_tokens: 0,
             reasoning_field: "reasoning_content".to_owned(),
             usage_token_offset: 0,
+            prompt_cache: body::PromptCache::default(),
             video_duration: Duration::from_millis(200),
             video_bytes: 64 * 1024,
             truth_log: None,

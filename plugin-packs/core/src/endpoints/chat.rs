@@ -496,6 +496,7 @@ mod tests {
                 completion_tokens: Some(3),
                 total_tokens: Some(12),
                 reasoning_tokens: Some(0),
+                ..Usage::default()
             })
         );
     }
@@ -570,6 +571,7 @@ mod tests {
                 completion_tokens: Some(1),
                 total_tokens: Some(8),
                 reasoning_tokens: None,
+                ..Usage::default()
             })
         );
         assert_eq!(parse(&e, "[DONE]"), Ok(None));

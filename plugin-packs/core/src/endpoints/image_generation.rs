@@ -147,6 +147,7 @@ mod tests {
                 completion_tokens: Some(272),
                 total_tokens: Some(279),
                 reasoning_tokens: None,
+                ..Usage::default()
             })
         );
         let body = r#"{"created":1,"data":[{"b64_json":"AA=="},{"url":"https://x/1.png","revised_prompt":"a fox"},null,{"b64_json":""}]}"#;

@@ -644,6 +644,9 @@ mod tests {
                 completion_tokens: Some(1),
                 total_tokens: None,
                 reasoning_tokens: None,
+                prompt_cache_read_tokens: Some(4),
+                prompt_cache_write_tokens: Some(3),
+                ..Usage::default()
             })
         );
         let delta = concat!(
@@ -665,7 +668,8 @@ mod tests {
         let mut out = Vec::new();
         e.parse_responses(&chunks, &mut out);
         assert_eq!(out.len(), 4);
-        // The record reads the last usage: the final count with the start's input.
+        // The record reads the last usage: the final count with the start's input and
+        // cache counts.
         let last = out[2].clone().unwrap().unwrap();
         assert_eq!(
             last.usage,
@@ -674,6 +678,9 @@ mod tests {
                 completion_tokens: Some(15),
                 total_tokens: None,
                 reasoning_tokens: None,
+                prompt_cache_read_tokens: Some(4),
+                prompt_cache_write_tokens: Some(3),
+                ..Usage::default()
             })
         );
         assert_eq!(out[3], Ok(None));
@@ -686,6 +693,7 @@ mod tests {
         // Its input 30 is the server's, plus the cache keys only the earlier event had.
         assert_eq!(usage.prompt_tokens, Some(37));
         assert_eq!(usage.completion_tokens, Some(15));
+        assert_eq!(usage.prompt_cache_read_tokens, Some(4));
     }
 
     #[test]
@@ -712,6 +720,7 @@ mod tests {
                 completion_tokens: Some(6),
                 total_tokens: None,
                 reasoning_tokens: None,
+                ..Usage::default()
             })
         );
         let tool = concat!(
@@ -809,6 +818,9 @@ mod tests {
             completion_tokens: Some(1),
             total_tokens: None,
             reasoning_tokens: None,
+            prompt_cache_read_tokens: Some(0),
+            prompt_cache_write_tokens: Some(0),
+            ..Usage::default()
         };
         let final_usage = Usage {
             completion_tokens: Some(2),

@@ -150,15 +150,36 @@ mod fast {
 
     /// A `usage` object read as [`super::usage`] reads one: unknown keys are skipped (they
     /// change nothing there either), a count that is not a number counts as absent.
+    ///
+    /// The `Option<IgnoredAny>` fields are the ones only the full path reads (reasoning
+    /// details of the Responses API, every prompt-cache count): any of them that is not
+    /// null sends the unit there. A null one reads as no count on both paths, so vLLM's
+    /// `"prompt_tokens_details": null` stays here; servers that report cache counts do so
+    /// in one usage block per request, which can afford the JSON tree.
     #[derive(Deserialize)]
     struct FastUsage {
-        /// Present sends the unit down the full path, which reads it.
         #[serde(default)]
         output_tokens_details: Option<IgnoredAny>,
+        #[serde(default)]
+        prompt_tokens_details: Option<IgnoredAny>,
+        #[serde(default)]
+        input_tokens_details: Option<IgnoredAny>,
         #[serde(default)]
         cache_read_input_tokens: Option<IgnoredAny>,
         #[serde(default)]
         cache_creation_input_tokens: Option<IgnoredAny>,
+        #[serde(default)]
+        prompt_cache_hit_tokens: Option<IgnoredAny>,
+        #[serde(default)]
+        prompt_cache_miss_tokens: Option<IgnoredAny>,
+        #[serde(default, rename = "cachedContentTokenCount")]
+        cached_content_token_count: Option<IgnoredAny>,
+        #[serde(default, rename = "cacheReadInputTokens")]
+        cache_read_input_tokens_camel: Option<IgnoredAny>,
+        #[serde(default, rename = "cacheWriteInputTokens")]
+        cache_write_input_tokens_camel: Option<IgnoredAny>,
+        #[serde(default)]
+        cached_tokens: Option<IgnoredAny>,
         #[serde(default)]
         prompt_tokens: Count,
         #[serde(default)]
@@ -176,9 +197,21 @@ mod fast {
     impl FastUsage {
         /// Whether the full path reads something here that this one does not.
         fn needs_full_path(&self) -> bool {
-            self.output_tokens_details.is_some()
-                || self.cache_read_input_tokens.is_some()
-                || self.cache_creation_input_tokens.is_some()
+            [
+                &self.output_tokens_details,
+                &self.prompt_tokens_details,
+                &self.input_tokens_details,
+                &self.cache_read_input_tokens,
+                &self.cache_creation_input_tokens,
+                &self.prompt_cache_hit_tokens,
+                &self.prompt_cache_miss_tokens,
+                &self.cached_content_token_count,
+                &self.cache_read_input_tokens_camel,
+                &self.cache_write_input_tokens_camel,
+                &self.cached_tokens,
+            ]
+            .iter()
+            .any(|field| field.is_some())
         }
 
         fn into_usage(self) -> Option<Usage> {
@@ -187,6 +220,7 @@ mod fast {
                 completion_tokens: self.completion_tokens.0.or(self.output_tokens.0),
                 total_tokens: self.total_tokens.0,
                 reasoning_tokens: self.completion_tokens_details.0,
+                ..Usage::default()
             };
             (parsed != Usage::default()).then_some(parsed)
         }
@@ -569,18 +603,44 @@ pub(crate) fn usage_counts(usage: &Map<String, Value>) -> Option<Usage> {
     // cache: AIPerf adds those back, so the count is the whole prompt as for the others.
     let input = || {
         let input = count(usage.get("input_tokens"))?;
-        let cached = ["cache_read_input_tokens", "cache_creation_input_tokens"]
-            .into_iter()
-            .filter_map(|key| usage.get(key)?.as_u64())
-            .fold(0u64, u64::saturating_add);
+        let cached = [
+            "cache_read_input_tokens",
+            "cache_creation_input_tokens",
+            "cacheReadInputTokens",
+            "cacheWriteInputTokens",
+        ]
+        .into_iter()
+        .filter_map(|key| usage.get(key)?.as_u64())
+        .fold(0u64, u64::saturating_add);
         Some(input.saturating_add(cached))
     };
+    // As AIPerf's `Usage`: the first of a list of synonyms that is there decides, even
+    // when its value is no count.
+    let first = |keys: &[&str]| count(keys.iter().find_map(|key| usage.get(*key)));
+    // OpenAI's nested count first (Responses: `input_tokens_details`), then the vendors'
+    // top-level ones: Anthropic, DeepSeek, Gemini, Bedrock, Cohere.
+    let cache_read = ["prompt_tokens_details", "input_tokens_details"]
+        .into_iter()
+        .find_map(|key| usage.get(key)?.as_object()?.get("cached_tokens"))
+        .and_then(|value| count(Some(value)))
+        .or_else(|| {
+            first(&[
+                "cache_read_input_tokens",
+                "prompt_cache_hit_tokens",
+                "cachedContentTokenCount",
+                "cacheReadInputTokens",
+                "cached_tokens",
+            ])
+        });
     let parsed = Usage {
         prompt_tokens: count(usage.get("prompt_tokens")).or_else(input),
         completion_tokens: count(usage.get("completion_tokens"))
             .or(count(usage.get("output_tokens"))),
         total_tokens: count(usage.get("total_tokens")),
         reasoning_tokens: reasoning,
+        prompt_cache_read_tokens: cache_read,
+        prompt_cache_write_tokens: first(&["cache_creation_input_tokens", "cacheWriteInputTokens"]),
+        prompt_cache_miss_tokens: first(&["prompt_cache_miss_tokens"]),
     };
     (parsed != Usage::default()).then_some(parsed)
 }
@@ -929,7 +989,10 @@ mod fast_path_tests {
             ),
             (
                 true,
-                r#"{"usage":{"prompt_tokens":2,"prompt_tokens_details":{"cached_tokens":1},"completion_tokens_details":null}}"#,
+                concat!(
+                    r#"{"usage":{"prompt_tokens":2,"prompt_tokens_details":null,"#,
+                    r#""completion_tokens_details":null}}"#,
+                ),
             ),
             (
                 true,
@@ -952,6 +1015,30 @@ mod fast_path_tests {
             ),
             // A null cache count is no count: both paths read it alike.
             (true, r#"{"usage":{"cache_creation_input_tokens":null}}"#),
+            (
+                true,
+                concat!(
+                    r#"{"usage":{"prompt_tokens":2,"prompt_tokens_details":null,"#,
+                    r#""cached_tokens":null}}"#,
+                ),
+            ),
+            // Cache counts, in any vendor's shape, are the full path's.
+            (
+                false,
+                concat!(
+                    r#"{"choices":[],"usage":{"prompt_tokens":32,"#,
+                    r#""prompt_tokens_details":{"cached_tokens":7}}}"#,
+                ),
+            ),
+            (
+                false,
+                concat!(
+                    r#"{"usage":{"prompt_tokens":9,"prompt_cache_hit_tokens":4,"#,
+                    r#""prompt_cache_miss_tokens":5}}"#,
+                ),
+            ),
+            (false, r#"{"usage":{"prompt_tokens_details":{}}}"#),
+            (false, r#"{"usage":{"cachedContentTokenCount":3}}"#),
             (
                 false,
                 r#"{"usage":{"output_tokens":3,"output_tokens_details":{"reasoning_tokens":1}}}"#,
@@ -1013,5 +1100,110 @@ mod fast_path_tests {
         let c = chunk(Some("error"), units[1].1);
         assert!(fast::parse(&c).is_none());
         assert!(parse_generation(&c).is_err());
+    }
+
+    /// Prompt-cache counts as AIPerf's `Usage` reads them: OpenAI's nested count first,
+    /// else the first top-level synonym present (even with no count in it).
+    #[test]
+    fn prompt_cache_counts_in_every_vendors_shape() {
+        let usage = |data: &str| {
+            let u = parse_generation(&chunk(None, data)).unwrap().unwrap().usage;
+            let u = u.expect("usage");
+            (
+                u.prompt_tokens,
+                u.prompt_cache_read_tokens,
+                u.prompt_cache_write_tokens,
+                u.prompt_cache_miss_tokens,
+            )
+        };
+        let cases = [
+            // OpenAI, vLLM, SGLang, TRT-LLM.
+            (
+                r#"{"usage":{"prompt_tokens":32,"prompt_tokens_details":{"cached_tokens":7}}}"#,
+                (Some(32), Some(7), None, None),
+            ),
+            // The Responses API.
+            (
+                r#"{"usage":{"input_tokens":32,"input_tokens_details":{"cached_tokens":0}}}"#,
+                (Some(32), Some(0), None, None),
+            ),
+            // Anthropic: input_tokens is what was neither read nor written.
+            (
+                concat!(
+                    r#"{"usage":{"input_tokens":20,"cache_read_input_tokens":7,"#,
+                    r#""cache_creation_input_tokens":5}}"#,
+                ),
+                (Some(32), Some(7), Some(5), None),
+            ),
+            // DeepSeek.
+            (
+                concat!(
+                    r#"{"usage":{"prompt_tokens":32,"prompt_cache_hit_tokens":7,"#,
+                    r#""prompt_cache_miss_tokens":25}}"#,
+                ),
+                (Some(32), Some(7), None, Some(25)),
+            ),
+            // Gemini, Bedrock and Cohere names.
+            (
+                r#"{"usage":{"prompt_tokens":32,"cachedContentTokenCount":6}}"#,
+                (Some(32), Some(6), None, None),
+            ),
+            (
+                concat!(
+                    r#"{"usage":{"input_tokens":20,"cacheReadInputTokens":7,"#,
+                    r#""cacheWriteInputTokens":5}}"#,
+                ),
+                (Some(32), Some(7), Some(5), None),
+            ),
+            (
+                r#"{"usage":{"prompt_tokens":32,"cached_tokens":3}}"#,
+                (Some(32), Some(3), None, None),
+            ),
+            // The nested count wins over a top-level one; one without the count is passed
+            // over, and a null one leaves the top-level ones to decide.
+            (
+                concat!(
+                    r#"{"usage":{"prompt_tokens":32,"prompt_tokens_details":{"cached_tokens":7},"#,
+                    r#""prompt_cache_hit_tokens":1}}"#,
+                ),
+                (Some(32), Some(7), None, None),
+            ),
+            (
+                concat!(
+                    r#"{"usage":{"prompt_tokens_details":{"audio_tokens":0},"#,
+                    r#""input_tokens_details":{"cached_tokens":2}}}"#,
+                ),
+                (None, Some(2), None, None),
+            ),
+            (
+                r#"{"usage":{"prompt_tokens_details":{"cached_tokens":null},"cached_tokens":4}}"#,
+                (None, Some(4), None, None),
+            ),
+            // The first synonym present decides, as in AIPerf, even without a count.
+            (
+                concat!(
+                    r#"{"usage":{"prompt_tokens":32,"cache_read_input_tokens":null,"#,
+                    r#""prompt_cache_hit_tokens":5}}"#,
+                ),
+                (Some(32), None, None, None),
+            ),
+            (
+                r#"{"usage":{"prompt_tokens":32,"prompt_cache_hit_tokens":"5"}}"#,
+                (Some(32), None, None, None),
+            ),
+            (
+                r#"{"usage":{"prompt_tokens":32,"prompt_tokens_details":{"cached_tokens":6.0}}}"#,
+                (Some(32), Some(6), None, None),
+            ),
+        ];
+        for (data, expected) in cases {
+            assert_eq!(usage(data), expected, "{data}");
+        }
+        // A usage block of cache counts only is still a usage block.
+        let only = r#"{"usage":{"prompt_tokens_details":{"cached_tokens":0}}}"#;
+        assert_eq!(usage(only), (None, Some(0), None, None));
+        let none = r#"{"usage":{"prompt_tokens_details":{"cached_tokens":null}}}"#;
+        let parsed = parse_generation(&chunk(None, none)).unwrap().unwrap();
+        assert_eq!(parsed.usage, None);
     }
 }

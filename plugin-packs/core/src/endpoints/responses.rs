@@ -599,6 +599,8 @@ mod tests {
                 completion_tokens: Some(5),
                 total_tokens: Some(14),
                 reasoning_tokens: Some(2),
+                prompt_cache_read_tokens: Some(0),
+                ..Usage::default()
             })
         );
     }
@@ -792,6 +794,7 @@ mod tests {
             completion_tokens: Some(3),
             total_tokens: Some(6),
             reasoning_tokens: Some(1),
+            ..Usage::default()
         };
         let expected = vec![
             None,
