@@ -133,8 +133,9 @@ fn clear_stale_artifacts(dir: &Path, config: &ProfileConfig, writes_inputs: bool
         stale.push(dir.join(phases::MANIFEST_FILE));
         for phase in [Phase::Warmup, Phase::Profiling] {
             let phase_dir = dir.join("phases").join(phase.as_str());
-            stale.push(phase_dir.join(crate::export::JSON_FILE));
-            stale.push(phase_dir.join(crate::export::CSV_FILE));
+            for name in [crate::export::JSON_FILE, crate::export::CSV_FILE] {
+                stale.push(phase_dir.join(crate::results::export_file_name(prefix, name)));
+            }
         }
     }
     for path in stale {
