@@ -54,7 +54,8 @@ pub struct ProfileConfig {
     #[arg(short = 'H', long = "header")]
     pub headers: Vec<String>,
 
-    /// Extra body field `key:value` (value type inferred) or a JSON object (repeatable).
+    /// Extra body fields: `key:value` pairs split at every comma (values typed as AIPerf
+    /// types them: booleans, null, numbers, else text), or a JSON object (repeatable).
     #[arg(long)]
     pub extra_inputs: Vec<String>,
 
@@ -722,6 +723,8 @@ impl ProfileConfig {
             Some(0) => Err(format!("{name} must be at least 1")),
             _ => Ok(()),
         };
+        // Refused here, before the endpoint reads them, so the message is the flag's own.
+        crate::extra_inputs::parse_extra_inputs(&self.extra_inputs).map_err(|e| e.to_string())?;
         at_least_one("--concurrency", self.concurrency.map(u64::from))?;
         at_least_one(
             "--prefill-concurrency",
@@ -1055,6 +1058,17 @@ impl ProfileConfig {
                  conversation, etc).",
                 synthetic_only.join(", ")
             ));
+        }
+        // AIPerf writes the style onto the dataset's prompts whatever the dataset, and its
+        // file dataset refuses the key; it shapes synthetic prompts only.
+        if self.input_file.is_some() && self.was_given("random_corpus_style") {
+            return Err(
+                "--random-corpus-style is not permitted with --input-file: it shapes \
+                 synthetic prompts only (AIPerf 0.13: \
+                 benchmark.datasets.0.file.prompts.random_corpus_style: Extra inputs are \
+                 not permitted); remove it, or remove --input-file to use a synthetic dataset"
+                    .into(),
+            );
         }
         if self.system_prompt()?.is_some() {
             if self.prompt_prefix_shared_system_length.is_some() {

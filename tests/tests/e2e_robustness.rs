@@ -335,6 +335,27 @@ fn absurd_flags_are_refused_at_start_up_with_their_message() {
              supported with synthetic datasets; remove --input-file",
         ),
         (
+            &["--extra-inputs", r#"stop:["a","b"]"#],
+            concat!(
+                r#"--extra-inputs: User Config: stop:["a","b"] - each item must be in "#,
+                r#"'key:value' format (items are split at every comma, as in AIPerf 0.13: "#,
+                r#"give a value holding commas in a JSON object, such as --extra-inputs "#,
+                r#"'{"stop": ["a", "b"]}')"#
+            ),
+        ),
+        (
+            &[
+                "--input-file",
+                "absent.jsonl",
+                "--random-corpus-style",
+                "sglang",
+            ],
+            "--random-corpus-style is not permitted with --input-file: it shapes synthetic \
+             prompts only (AIPerf 0.13: benchmark.datasets.0.file.prompts.random_corpus_style: \
+             Extra inputs are not permitted); remove it, or remove --input-file to use a \
+             synthetic dataset",
+        ),
+        (
             &["--user-centric-rate", "5", "--num-users", "2"],
             "User-centric rate mode requires --session-turns-mean >= 2. For single-turn \
              workloads, use --request-rate instead.",
