@@ -571,6 +571,27 @@ pub struct ProfileConfig {
     #[arg(long, default_value_t = 5.0)]
     pub wait_for_model_interval: f64,
 
+    /// AIPerf 0.13's switch for its GPU telemetry; changes nothing here: this build collects
+    /// no GPU telemetry. Accepted so that AIPerf's command lines run unchanged.
+    #[arg(long)]
+    pub no_gpu_telemetry: bool,
+
+    /// AIPerf 0.13's switch for its server metrics (`/metrics`); changes nothing here: this
+    /// build collects no server metrics. Accepted so that AIPerf's command lines run
+    /// unchanged.
+    #[arg(long)]
+    pub no_server_metrics: bool,
+
+    /// AIPerf 0.13's switch for plotting after the run; changes nothing here: this build
+    /// never plots. Accepted so that AIPerf's command lines run unchanged.
+    #[arg(long)]
+    pub no_auto_plot: bool,
+
+    /// AIPerf 0.13's switch for the table of a parameter sweep; changes nothing here: this
+    /// build runs no sweeps. Accepted so that AIPerf's command lines run unchanged.
+    #[arg(long)]
+    pub no_sweep_table: bool,
+
     /// The flags given on the command line, by field name (filled by the CLI with
     /// [`ProfileConfig::note_given`]). AIPerf's `input_config` lists a setting the user
     /// gave even at its default value, and so does ours; a config built otherwise (tests)

@@ -388,6 +388,67 @@ fn absurd_flags_are_refused_at_start_up_with_their_message() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// An AIPerf 0.13 flag this build lacks is named as such (clap's did-you-mean guessed an
+/// unrelated flag of ours for them); a typo keeps the did-you-mean; AIPerf's switches
+/// for what this build never collects are taken, and only `input_config` shows them, as
+/// AIPerf's does.
+#[test]
+fn aiperf_flags_are_taken_or_refused_by_name() {
+    let dir = run_dir("aiperf-flags");
+    let url = format!("http://127.0.0.1:{}", closed_port());
+    for (flag, value) in [
+        ("--public-dataset", Some("sharegpt")),
+        ("--export-http-trace", None),
+    ] {
+        let mut args = vec![flag];
+        args.extend(value);
+        let output = run(&url, &dir, &args);
+        assert_eq!(output.status.code(), Some(2), "{flag}");
+        assert_eq!(
+            text(&output.stderr),
+            format!(
+                "error: {flag} is an AIPerf 0.13 flag this build does not support\n\nFor the \
+                 flags this build takes, try 'aiperf-core profile --help'.\n"
+            )
+        );
+    }
+    let output = run(&url, &dir, &["--concurency", "2"]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("error: unexpected argument '--concurency' found")
+            && stderr.contains("tip: a similar argument exists: '--concurrency'"),
+        "{stderr}"
+    );
+    assert!(!dir.exists(), "nothing is written for a refused flag");
+
+    let mock = Mock::start(&["--ttft-ms", "1", "--output-tokens", "2"]);
+    let output = run(
+        &mock.url,
+        &dir,
+        &[
+            "--request-count",
+            "2",
+            "--no-gpu-telemetry",
+            "--no-server-metrics",
+            "--no-auto-plot",
+            "--no-sweep-table",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let config = &read_json(&dir)["input_config"];
+    assert_eq!(
+        config["gpu_telemetry"],
+        serde_json::json!({"enabled": false})
+    );
+    assert_eq!(
+        config["server_metrics"],
+        serde_json::json!({"enabled": false})
+    );
+    assert_eq!(config["artifacts"]["auto_plot"], false);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// `--export-level summary` writes the summaries and no per-request file; an unknown level
 /// is refused at start-up with the levels there are; `-v` is AIPerf's
 /// debug logging; `--profile-export-prefix` renames the profile exports, and refuses a
