@@ -103,9 +103,11 @@ pub struct ProfileConfig {
     #[arg(long)]
     pub warmup_duration: Option<f64>,
 
-    /// Ends the run early, cancelled, once more than this share (0 to 1) of its profiling
-    /// requests failed, counted from max(--concurrency, 10) requests on, as AIPerf 0.13's
-    /// does; the results so far are written and the exit status is 1.
+    /// Ends the run early once more than this share (0 to 1) of its profiling requests
+    /// failed, judged as each request ends from max(--concurrency, 10) requests on, as
+    /// AIPerf 0.13's does: no new requests, those in flight cancelled, the results so far
+    /// written marked incomplete. The exit status is 0 unless no request succeeded, as
+    /// AIPerf's.
     #[arg(long)]
     pub failed_request_threshold: Option<f64>,
 

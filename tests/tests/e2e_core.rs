@@ -951,6 +951,15 @@ fn interrupted_run(
         console.contains(&format!("WARNING: the run was interrupted ({signal})")),
         "{console}"
     );
+    // AIPerf 0.13's banner over the tables of a cancelled run.
+    assert!(
+        console.starts_with(
+            "\n\nNVIDIA AIPerf | INCOMPLETE RESULTS\nRun cancelled before all records were \
+             processed.\nThese metrics were computed over a subset of the run and must not be \
+             compared against complete runs.\n"
+        ),
+        "{console}"
+    );
     (read_json(dir), started.elapsed())
 }
 
@@ -966,6 +975,11 @@ fn sigint_cancels_in_flight_requests_after_the_grace_period_and_keeps_every_reco
         &[(700, "INT")],
     );
     assert_eq!(json["was_cancelled"], true);
+    assert_eq!(json["is_complete"], false);
+    assert_eq!(
+        json["incomplete_reason"],
+        "Run cancelled before all records were processed."
+    );
     let records = read_records(&dir);
     assert_eq!(records.len(), 4, "every sent request is recorded");
     for r in &records {
@@ -1134,6 +1148,11 @@ fn sigterm_stops_like_the_first_sigint_and_exports_everything() {
         &[(700, "TERM")],
     );
     assert_eq!(json["was_cancelled"], true);
+    assert_eq!(json["is_complete"], false);
+    assert_eq!(
+        json["incomplete_reason"],
+        "Run cancelled before all records were processed."
+    );
     let records = read_records(&dir);
     assert_eq!(records.len(), 4, "every sent request is recorded");
     for r in &records {
