@@ -9,6 +9,8 @@ use crate::config::ProfileConfig;
 use crate::explorer::{render_validation, Catalog, CategoryRow, EntryRow, PackRow, Problem, Style};
 use crate::plugin::{DispatchEnum, PackInfo, PluginEntry, PluginError, PluginKind, PluginSet};
 
+mod aiperf_flags;
+
 #[derive(Debug, Parser)]
 #[command(version, about = "LLM inference benchmark client built by aiperf-gen")]
 struct Cli {
@@ -116,7 +118,20 @@ pub fn main<P: PluginSet>() -> ExitCode {
                 restrict::<P, Kind<P::UrlSelectionStrategy>>,
             )
     });
-    let matches = command.get_matches();
+    let matches = match command.try_get_matches() {
+        Ok(matches) => matches,
+        Err(e) => match unsupported_aiperf_flag(&e) {
+            Some(message) => {
+                eprintln!(
+                    "error: {message}\n\nFor the flags this build takes, try '{} profile \
+                     --help'.",
+                    program_name()
+                );
+                return ExitCode::from(2);
+            }
+            None => e.exit(),
+        },
+    };
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(e) => e.exit(),
@@ -141,6 +156,35 @@ pub fn main<P: PluginSet>() -> ExitCode {
             ExitCode::from(code)
         }
     }
+}
+
+/// For a flag clap does not know that is one of AIPerf 0.13's, the plain fact that this
+/// build does not take it: clap's did-you-mean then names an unrelated flag of ours
+/// (`--public-dataset` suggested `--ui`). Typos keep clap's suggestion.
+fn unsupported_aiperf_flag(error: &clap::Error) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if error.kind() != ErrorKind::UnknownArgument {
+        return None;
+    }
+    let Some(ContextValue::String(arg)) = error.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    let flag = arg.split_once('=').map_or(arg.as_str(), |(flag, _)| flag);
+    aiperf_flags::AIPERF_PROFILE_FLAGS
+        .contains(&flag)
+        .then(|| format!("{flag} is an AIPerf 0.13 flag this build does not support"))
+}
+
+/// The name this binary was started by, for messages that show a command to run.
+fn program_name() -> String {
+    std::env::args()
+        .next()
+        .and_then(|a| {
+            std::path::Path::new(&a)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+        })
+        .unwrap_or_else(|| "aiperf".to_owned())
 }
 
 fn init_logging(level: &str) {
@@ -259,15 +303,7 @@ fn plugins<P: PluginSet>(args: &PluginsArgs) -> (String, u8) {
         let (text, ok) = render_validation(&[("Class paths", Vec::new()), ("Metadata", problems)]);
         return (text, u8::from(!ok));
     }
-    let program = std::env::args()
-        .next()
-        .and_then(|a| {
-            std::path::Path::new(&a)
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-        })
-        .unwrap_or_else(|| "aiperf".to_owned());
-    let style = Style::for_terminal(format!("{program} plugins"));
+    let style = Style::for_terminal(format!("{} plugins", program_name()));
     let catalog = catalog::<P>();
     let shown = match (&args.category, &args.name, args.all) {
         (_, _, true) => Ok(catalog.render_all(&style)),
@@ -283,7 +319,72 @@ fn plugins<P: PluginSet>(args: &PluginsArgs) -> (String, u8) {
 
 #[cfg(test)]
 mod tests {
-    use super::{log_level, summary};
+    use super::{log_level, summary, unsupported_aiperf_flag, Cli};
+    use clap::CommandFactory;
+
+    /// What `profile` says of `args`: clap's error, and the plain refusal if any.
+    fn refusal(args: &[&str]) -> Option<(String, Option<String>)> {
+        let argv = ["aiperf", "profile", "-m", "m"].iter().chain(args);
+        let error = Cli::command().try_get_matches_from(argv).err()?;
+        Some((error.to_string(), unsupported_aiperf_flag(&error)))
+    }
+
+    #[test]
+    fn aiperf_flags_this_build_lacks_are_refused_plainly() {
+        for (args, flag) in [
+            (&["--public-dataset", "sharegpt"][..], "--public-dataset"),
+            (&["--public-dataset=sharegpt"], "--public-dataset"),
+            (&["--export-http-trace"], "--export-http-trace"),
+            (&["--gpu-telemetry", "pynvml"], "--gpu-telemetry"),
+            (&["--no-open-loop-replay"], "--no-open-loop-replay"),
+            (&["-f", "run.yaml"], "-f"),
+        ] {
+            let (_, plain) = refusal(args).unwrap_or_else(|| panic!("{args:?} parsed"));
+            assert_eq!(
+                plain,
+                Some(format!(
+                    "{flag} is an AIPerf 0.13 flag this build does not support"
+                )),
+                "{args:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn typos_keep_the_did_you_mean() {
+        let (message, plain) = refusal(&["--concurency", "4"]).expect("a refusal");
+        assert_eq!(plain, None);
+        assert!(
+            message.contains("tip: a similar argument exists: '--concurrency'"),
+            "{message}"
+        );
+    }
+
+    /// AIPerf's switches for what this build never does are taken, and change nothing.
+    #[test]
+    fn switches_for_what_this_build_never_does_are_accepted() {
+        for flag in [
+            "--no-gpu-telemetry",
+            "--no-server-metrics",
+            "--no-auto-plot",
+            "--no-sweep-table",
+        ] {
+            assert!(refusal(&[flag]).is_none(), "{flag} refused");
+        }
+    }
+
+    /// Every AIPerf flag is either taken or refused plainly, never given a guess.
+    #[test]
+    fn no_aiperf_flag_gets_a_guess() {
+        for flag in super::aiperf_flags::AIPERF_PROFILE_FLAGS {
+            if let Some((message, None)) = refusal(&[flag]) {
+                assert!(
+                    !message.contains("unexpected argument"),
+                    "{flag}: {message}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn verbose_flags_win_over_the_log_level() {

@@ -59,7 +59,8 @@ pub struct ProfileConfig {
     #[arg(short = 'H', long = "header")]
     pub headers: Vec<String>,
 
-    /// Extra body field `key:value` (value type inferred) or a JSON object (repeatable).
+    /// Extra body fields: `key:value` pairs split at every comma (values typed as AIPerf
+    /// types them: booleans, null, numbers, else text), or a JSON object (repeatable).
     #[arg(long)]
     pub extra_inputs: Vec<String>,
 
@@ -107,9 +108,11 @@ pub struct ProfileConfig {
     #[arg(long)]
     pub warmup_duration: Option<f64>,
 
-    /// Ends the run early, cancelled, once more than this share (0 to 1) of its profiling
-    /// requests failed, counted from max(--concurrency, 10) requests on, as AIPerf 0.13's
-    /// does; the results so far are written and the exit status is 1.
+    /// Ends the run early once more than this share (0 to 1) of its profiling requests
+    /// failed, judged as each request ends from max(--concurrency, 10) requests on, as
+    /// AIPerf 0.13's does: no new requests, those in flight cancelled, the results so far
+    /// written marked incomplete. The exit status is 0 unless no request succeeded, as
+    /// AIPerf's.
     #[arg(long)]
     pub failed_request_threshold: Option<f64>,
 
@@ -575,6 +578,27 @@ pub struct ProfileConfig {
     #[arg(long, default_value_t = 5.0)]
     pub wait_for_model_interval: f64,
 
+    /// AIPerf 0.13's switch for its GPU telemetry; changes nothing here: this build collects
+    /// no GPU telemetry. Accepted so that AIPerf's command lines run unchanged.
+    #[arg(long)]
+    pub no_gpu_telemetry: bool,
+
+    /// AIPerf 0.13's switch for its server metrics (`/metrics`); changes nothing here: this
+    /// build collects no server metrics. Accepted so that AIPerf's command lines run
+    /// unchanged.
+    #[arg(long)]
+    pub no_server_metrics: bool,
+
+    /// AIPerf 0.13's switch for plotting after the run; changes nothing here: this build
+    /// never plots. Accepted so that AIPerf's command lines run unchanged.
+    #[arg(long)]
+    pub no_auto_plot: bool,
+
+    /// AIPerf 0.13's switch for the table of a parameter sweep; changes nothing here: this
+    /// build runs no sweeps. Accepted so that AIPerf's command lines run unchanged.
+    #[arg(long)]
+    pub no_sweep_table: bool,
+
     /// The flags given on the command line, by field name (filled by the CLI with
     /// [`ProfileConfig::note_given`]). AIPerf's `input_config` lists a setting the user
     /// gave even at its default value, and so does ours; a config built otherwise (tests)
@@ -792,6 +816,8 @@ impl ProfileConfig {
             Some(0) => Err(format!("{name} must be at least 1")),
             _ => Ok(()),
         };
+        // Refused here, before the endpoint reads them, so the message is the flag's own.
+        crate::extra_inputs::parse_extra_inputs(&self.extra_inputs).map_err(|e| e.to_string())?;
         at_least_one("--concurrency", self.concurrency.map(u64::from))?;
         at_least_one(
             "--prefill-concurrency",
@@ -1117,6 +1143,17 @@ impl ProfileConfig {
             _ => {}
         }
         self.check_synthetic_only()?;
+        // AIPerf writes the style onto the dataset's prompts whatever the dataset, and its
+        // file dataset refuses the key; it shapes synthetic prompts only.
+        if self.input_file.is_some() && self.was_given("random_corpus_style") {
+            return Err(
+                "--random-corpus-style is not permitted with --input-file: it shapes \
+                 synthetic prompts only (AIPerf 0.13: \
+                 benchmark.datasets.0.file.prompts.random_corpus_style: Extra inputs are \
+                 not permitted); remove it, or remove --input-file to use a synthetic dataset"
+                    .into(),
+            );
+        }
         if self.system_prompt()?.is_some() {
             if self.prompt_prefix_shared_system_length.is_some() {
                 return Err("--system-prompt/--system-prompt-file and \

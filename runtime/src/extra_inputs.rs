@@ -130,10 +130,11 @@ impl TemplateChoice {
 /// Parses `--extra-inputs` values into fields, in order; a later key replaces an
 /// earlier one's value and keeps its place.
 ///
-/// Each value is a JSON object (`{"temperature":0.5}`) or comma-separated `key:value`
-/// pairs whose values are typed as AIPerf types them: `true`/`false`, `null`/`none`,
-/// integers, decimals, then JSON arrays, objects and strings, else the text itself.
-/// Commas inside brackets, braces or quotes do not split.
+/// Each value is a JSON object (`{"temperature":0.5}`) or `key:value` pairs split at
+/// every comma, as AIPerf 0.13 splits them, whose values are typed as AIPerf types them:
+/// `true`/`false`, `null`/`none`, integers, decimals, else the text itself. A list or an
+/// object therefore goes in the JSON form: AIPerf refuses `stop:["a","b"]` (its second
+/// item, `"b"]`, has no colon) and sends `stop:["a"]` as the text `["a"]`, and so do we.
 fn parse_all(args: &[String]) -> Result<Fields, PluginError> {
     let mut out: Vec<(String, Value)> = Vec::new();
     let mut insert = |key: String, value: Value| match out.iter_mut().find(|(k, _)| *k == key) {
@@ -151,15 +152,9 @@ fn parse_all(args: &[String]) -> Result<Fields, PluginError> {
             }
             continue;
         }
-        for item in split_top_level(arg) {
-            let item = item.trim();
-            if item.is_empty() {
-                continue;
-            }
+        for item in arg.split(',') {
             let Some((key, value)) = item.split_once(':') else {
-                return Err(PluginError::Config(format!(
-                    "--extra-inputs `{item}` must be `key:value` or a JSON object"
-                )));
+                return Err(PluginError::Config(not_key_value(arg)));
             };
             let key = key.trim();
             if key.is_empty() {
@@ -173,7 +168,18 @@ fn parse_all(args: &[String]) -> Result<Fields, PluginError> {
     Ok(out)
 }
 
-/// AIPerf's `coerce_value`, then JSON for structured values.
+/// AIPerf 0.13's refusal of an `--extra-inputs` value with an item that is not
+/// `key:value`, then how to give what was probably meant.
+fn not_key_value(arg: &str) -> String {
+    format!(
+        "--extra-inputs: User Config: {arg} - each item must be in 'key:value' format (items \
+         are split at every comma, as in AIPerf 0.13: give a value holding commas in a JSON \
+         object, such as --extra-inputs '{{\"stop\": [\"a\", \"b\"]}}')"
+    )
+}
+
+/// AIPerf's `coerce_value`: booleans, null, integers and decimals; anything else, JSON
+/// included, stays text.
 fn coerce_value(text: &str) -> Value {
     let lower = text.to_ascii_lowercase();
     match lower.as_str() {
@@ -198,41 +204,7 @@ fn coerce_value(text: &str) -> Value {
             }
         }
     }
-    if text.starts_with(['[', '{', '"']) {
-        if let Ok(value) = serde_json::from_str::<Value>(text) {
-            return value;
-        }
-    }
     Value::String(text.to_owned())
-}
-
-/// Splits at commas outside brackets, braces and double quotes.
-fn split_top_level(text: &str) -> Vec<&str> {
-    let mut items = Vec::new();
-    let (mut depth, mut in_string, mut escaped, mut start) = (0usize, false, false, 0);
-    for (i, c) in text.char_indices() {
-        if in_string {
-            match c {
-                _ if escaped => escaped = false,
-                '\\' => escaped = true,
-                '"' => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match c {
-            '"' => in_string = true,
-            '[' | '{' => depth += 1,
-            ']' | '}' => depth = depth.saturating_sub(1),
-            ',' if depth == 0 => {
-                items.push(&text[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    items.push(&text[start..]);
-    items
 }
 
 /// A JSON object's entries in document order (`serde_json::Map` sorts them).
@@ -309,9 +281,10 @@ mod tests {
             "stop:null",
             "name:gpt",
             "zip:007",
-            "stop_ids:[1, 2]",
-            "logit_bias:{\"a\": 1, \"b\": 2}",
+            "stop_ids:[1]",
+            "{\"logit_bias\": {\"a\": 1, \"b\": 2}, \"stop\": [\"x\", \"y\"]}",
             "big:123456789012345678901234567890",
+            "half:.5,ratio:-1.",
         ]))
         .unwrap();
         let expected = vec![
@@ -319,12 +292,15 @@ mod tests {
             ("top_k", json!(40)),
             ("ignore_eos", json!(true)),
             ("seed", json!(-3)),
-            ("stop", Value::Null),
+            ("stop", json!(["x", "y"])),
             ("name", json!("gpt")),
             ("zip", json!("007")),
-            ("stop_ids", json!([1, 2])),
+            // JSON after a colon is text, as AIPerf sends it.
+            ("stop_ids", json!("[1]")),
             ("logit_bias", json!({"a": 1, "b": 2})),
             ("big", json!(1.2345678901234568e29)),
+            ("half", json!(0.5)),
+            ("ratio", json!(-1.0)),
         ];
         let expected: Vec<(String, Value)> = expected
             .into_iter()
@@ -339,6 +315,26 @@ mod tests {
         let keys: Vec<&str> = parsed.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(keys, ["a", "z", "b"]);
         assert_eq!(parsed[0].1, json!("x"));
+    }
+
+    /// AIPerf 0.13 splits at every comma, so a list after a colon, an item without one
+    /// and a trailing comma are all refused, in its words.
+    #[test]
+    fn items_without_a_colon_are_refused_as_aiperf_refuses_them() {
+        for arg in [r#"stop:["a","b"]"#, "a:1,b", "a:1,", "novalue"] {
+            let refused = parse_extra_inputs(&strings(&[arg]))
+                .unwrap_err()
+                .to_string();
+            assert_eq!(
+                refused,
+                format!(
+                    "--extra-inputs: User Config: {arg} - each item must be in 'key:value' \
+                     format (items are split at every comma, as in AIPerf 0.13: give a value \
+                     holding commas in a JSON object, such as --extra-inputs '{{\"stop\": \
+                     [\"a\", \"b\"]}}')"
+                )
+            );
+        }
     }
 
     #[test]

@@ -324,6 +324,75 @@ fn warmup_requests_are_recorded_but_not_counted() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// `--profile-export-prefix` names each phase's summaries too, as AIPerf 0.13 names them
+/// (`phases/<phase>/my_run.{json,csv}` for `my_run.jsonl`), and the manifest points
+/// there; a later run without a warmup clears them as it clears unprefixed ones.
+#[test]
+fn the_export_prefix_names_the_phase_summaries() {
+    let mock = Mock::start(&["--ttft-ms", "2", "--output-tokens", "2"]);
+    let dir = run_dir("warmup-prefix");
+    let prefix = ["--profile-export-prefix", "my_run.jsonl"];
+    let mut args = vec!["--warmup-request-count", "2", "--request-count", "3"];
+    args.extend(prefix);
+    profile(&mock, &dir, &args);
+    let mut files: Vec<String> = ["warmup", "profiling"]
+        .iter()
+        .flat_map(|phase| {
+            std::fs::read_dir(dir.join("phases").join(phase))
+                .expect("phase directory")
+                .map(move |e| {
+                    format!(
+                        "{phase}/{}",
+                        e.expect("entry").file_name().to_string_lossy()
+                    )
+                })
+        })
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            "profiling/my_run.csv",
+            "profiling/my_run.json",
+            "warmup/my_run.csv",
+            "warmup/my_run.json"
+        ]
+    );
+    let manifest: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("phase_manifest.json")).expect("manifest"),
+    )
+    .expect("manifest json");
+    for (phase, name, count) in [(0, "warmup", 2.0), (1, "profiling", 3.0)] {
+        let entry = &manifest["phases"][phase];
+        assert_eq!(
+            entry["metrics_json"],
+            format!("phases/{name}/my_run.json").as_str()
+        );
+        assert_eq!(
+            entry["metrics_csv"],
+            format!("phases/{name}/my_run.csv").as_str()
+        );
+        let summary: Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join(format!("phases/{name}/my_run.json")))
+                .expect("phase summary"),
+        )
+        .expect("phase json");
+        assert_eq!(summary["request_count"]["avg"], count);
+    }
+    let mut args = vec!["--request-count", "3"];
+    args.extend(prefix);
+    let output = common::run_profile(&[mock.url.as_str()], &dir, &args);
+    common::assert_succeeded(&output);
+    for name in ["warmup", "profiling"] {
+        for file in ["my_run.json", "my_run.csv"] {
+            let path = dir.join("phases").join(name).join(file);
+            assert!(!path.exists(), "{} of the earlier run", path.display());
+        }
+    }
+    assert!(!dir.join("phase_manifest.json").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// `--warmup-duration` bounds the warmup by time: about 0.3 s of two 20 ms slots, then
 /// exactly the profiling requests asked for.
 #[test]
@@ -882,6 +951,15 @@ fn interrupted_run(
         console.contains(&format!("WARNING: the run was interrupted ({signal})")),
         "{console}"
     );
+    // AIPerf 0.13's banner over the tables of a cancelled run.
+    assert!(
+        console.starts_with(
+            "\n\nNVIDIA AIPerf | INCOMPLETE RESULTS\nRun cancelled before all records were \
+             processed.\nThese metrics were computed over a subset of the run and must not be \
+             compared against complete runs.\n"
+        ),
+        "{console}"
+    );
     (read_json(dir), started.elapsed())
 }
 
@@ -897,6 +975,11 @@ fn sigint_cancels_in_flight_requests_after_the_grace_period_and_keeps_every_reco
         &[(700, "INT")],
     );
     assert_eq!(json["was_cancelled"], true);
+    assert_eq!(json["is_complete"], false);
+    assert_eq!(
+        json["incomplete_reason"],
+        "Run cancelled before all records were processed."
+    );
     let records = read_records(&dir);
     assert_eq!(records.len(), 4, "every sent request is recorded");
     for r in &records {
@@ -1065,6 +1148,11 @@ fn sigterm_stops_like_the_first_sigint_and_exports_everything() {
         &[(700, "TERM")],
     );
     assert_eq!(json["was_cancelled"], true);
+    assert_eq!(json["is_complete"], false);
+    assert_eq!(
+        json["incomplete_reason"],
+        "Run cancelled before all records were processed."
+    );
     let records = read_records(&dir);
     assert_eq!(records.len(), 4, "every sent request is recorded");
     for r in &records {

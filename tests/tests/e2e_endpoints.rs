@@ -1402,6 +1402,11 @@ fn template_renders_bodies_and_reads_the_response_field() {
         r#"{"prompt": {{ text|tojson }}, "model": {{ model|tojson }}, "#,
         r#""max_tokens": {{ max_tokens }}, "stream": {{ stream|tojson }}}"#
     );
+    // In a file: `--extra-inputs` splits at every comma, as AIPerf 0.13's does, so a
+    // template with commas given inline would be cut into pieces there as here.
+    let template_file = run_dir("template-completions.jinja");
+    std::fs::create_dir_all(template_file.parent().expect("a parent")).expect("mkdir");
+    std::fs::write(&template_file, template).expect("write the template");
     let run = profile(
         &mock,
         "template-completions",
@@ -1412,7 +1417,7 @@ fn template_renders_bodies_and_reads_the_response_field() {
             "/v1/completions",
             // AIPerf 0.13's way to give the template and the output path.
             "--extra-inputs",
-            &format!("payload_template:{template}"),
+            &format!("payload_template:{}", template_file.display()),
             "--extra-inputs",
             "response_field:choices[0].text",
             "--streaming",
@@ -1432,6 +1437,7 @@ fn template_renders_bodies_and_reads_the_response_field() {
     assert_eq!(payload["max_tokens"], 10);
     assert_eq!(payload["stream"], true);
     assert!(payload.get("payload_template").is_none() && payload.get("response_field").is_none());
+    let _ = std::fs::remove_file(&template_file);
 
     // No response field: the embeddings are found by their shape.
     let embeddings = profile(

@@ -1,7 +1,7 @@
 //! A run with a warmup has two phases, and AIPerf then writes each phase's own summary:
-//! `phases/<name>/profile_export_aiperf.{json,csv}`, and `phase_manifest.json` listing
-//! them. The root files stay the profiling phase's, with the warmup's metrics beside them
-//! in `warmup_metrics`.
+//! `phases/<name>/profile_export_aiperf.{json,csv}` (`phases/<name>/P.{json,csv}` with
+//! `--profile-export-prefix P`), and `phase_manifest.json` listing them. The root files
+//! stay the profiling phase's, with the warmup's metrics beside them in `warmup_metrics`.
 
 use std::path::Path;
 
@@ -23,6 +23,12 @@ pub(crate) struct PhaseRun<'a> {
     pub was_cancelled: bool,
 }
 
+/// The name of a phase's summary file: the root file's, `--profile-export-prefix` and
+/// all, as AIPerf names both from one setting.
+fn phase_file(results: &RunResults, default: &str) -> String {
+    crate::results::export_file_name(results.export_prefix.as_deref(), default)
+}
+
 /// Writes every phase's JSON and CSV summaries and the manifest; returns what could not
 /// be written (each named by its path). `results` is the run's (profiling) results: each
 /// phase's files are those, with the phase's metrics, errors and times.
@@ -36,8 +42,8 @@ pub(crate) fn write(
     for (index, run) in phases.iter().enumerate() {
         let name = run.phase.as_str();
         let dir = Path::new("phases").join(name);
-        let json_rel = dir.join(crate::export::JSON_FILE);
-        let csv_rel = dir.join(crate::export::CSV_FILE);
+        let json_rel = dir.join(phase_file(results, crate::export::JSON_FILE));
+        let csv_rel = dir.join(phase_file(results, crate::export::CSV_FILE));
         let start = run
             .summary
             .window

@@ -68,6 +68,35 @@ fn received<T>(rx: Receiver<T>) -> impl Iterator<Item = T> {
 pub(crate) struct RecordSender {
     tx: Sender<(u64, RequestRecord)>,
     backlog: Arc<Backlog>,
+    brake: Option<Arc<FailureBrake>>,
+}
+
+/// `--failed-request-threshold` judged as each profiling request ends, on the worker that
+/// ends it. The record thread judges too, and its judgment is the one reported, but it may
+/// be far behind the workers: against a refused port they had sent 1,994 requests by the
+/// time it read the tenth record. A worker sees only the failures it can tell (no
+/// response, an error status), no more than the record thread finds in the same records,
+/// and records reach it in the order they are counted here; so this trips at the record
+/// the record thread trips at or after it, never before, and only stops the run sooner.
+pub(crate) struct FailureBrake {
+    threshold: f64,
+    floor: u64,
+    /// Profiling records sent so far, and the failures among them.
+    counts: std::sync::Mutex<(u64, u64)>,
+    tripped: AtomicBool,
+    abort_run: Arc<dyn Fn() + Send + Sync>,
+}
+
+impl FailureBrake {
+    pub fn new(threshold: f64, floor: u64, abort_run: Arc<dyn Fn() + Send + Sync>) -> Self {
+        FailureBrake {
+            threshold,
+            floor,
+            counts: std::sync::Mutex::new((0, 0)),
+            tripped: AtomicBool::new(false),
+            abort_run,
+        }
+    }
 }
 
 /// The hand-off's counters, shared by the workers, the record thread and the run.
@@ -128,11 +157,17 @@ pub(crate) fn record_channel() -> (RecordSender, Receiver<(u64, RequestRecord)>,
     let sender = RecordSender {
         tx,
         backlog: backlog.clone(),
+        brake: None,
     };
     (sender, rx, backlog)
 }
 
 impl RecordSender {
+    /// Judges `--failed-request-threshold` on each profiling record sent from now on.
+    pub fn set_failure_brake(&mut self, brake: Arc<FailureBrake>) {
+        self.brake = Some(brake);
+    }
+
     /// Hands a finished request to the record thread; never blocks, never drops.
     pub fn send(&self, record: RequestRecord) {
         let bytes = approx_bytes(&record);
@@ -141,7 +176,28 @@ impl RecordSender {
         let queued_bytes = b.queued_bytes.fetch_add(bytes, Ordering::Relaxed) + bytes;
         b.peak.fetch_max(queued, Ordering::Relaxed);
         b.peak_bytes.fetch_max(queued_bytes, Ordering::Relaxed);
-        if self.tx.send((bytes, record)).is_err() {
+        let judged = record.phase == Some(Phase::Profiling) && !record.cut_off;
+        let sent = match self.brake.as_deref().filter(|_| judged) {
+            Some(brake) => {
+                let failed = record.outcome.is_some_and(|o| o != Outcome::Success);
+                // Counted and sent under one lock: the record thread then reads the
+                // records in the order they were counted here.
+                let mut counts = brake.counts.lock().unwrap_or_else(|e| e.into_inner());
+                counts.0 += 1;
+                counts.1 += u64::from(failed);
+                let (total, errors) = *counts;
+                let sent = self.tx.send((bytes, record));
+                drop(counts);
+                if over_failure_threshold(brake.threshold, brake.floor, total, errors)
+                    && !brake.tripped.swap(true, Ordering::SeqCst)
+                {
+                    (brake.abort_run)();
+                }
+                sent
+            }
+            None => self.tx.send((bytes, record)),
+        };
+        if sent.is_err() {
             // The record thread is gone: it failed and reports why; nothing waits on this.
             b.taken(bytes);
         }
@@ -319,9 +375,12 @@ pub(crate) struct PipelineSettings {
     pub phase_starts: Arc<[AtomicU64]>,
     /// When a signal or `--failed-request-threshold` stopped the run (`u64::MAX`: never).
     pub stopped_at: Arc<AtomicU64>,
-    /// Set once `--failed-request-threshold` is exceeded; the main thread then stops the
-    /// run as a first Ctrl-C would.
+    /// Set once `--failed-request-threshold` is exceeded, for the run's outcome.
     pub failure_abort: Arc<AtomicBool>,
+    /// Stops issuing and cancels the requests in flight, as the record that crosses
+    /// `--failed-request-threshold` arrives (see [`FailureBrake`] for the workers' side):
+    /// a main thread polling for it let dozens more requests out.
+    pub abort_run: Arc<dyn Fn() + Send + Sync>,
 }
 
 /// `--failed-request-threshold`: whether the profiling phase's failures so far exceed
@@ -329,6 +388,29 @@ pub(crate) struct PipelineSettings {
 /// a run), as AIPerf 0.13 judges it.
 fn over_failure_threshold(threshold: f64, floor: u64, total: u64, errors: u64) -> bool {
     total >= floor.max(1) && errors as f64 / total as f64 > threshold
+}
+
+/// AIPerf 0.13's grace floor of `--failed-request-threshold`: the profiling records that
+/// must have arrived before the share is judged.
+pub(crate) fn failure_floor(config: &ProfileConfig) -> u64 {
+    u64::from(config.concurrency.unwrap_or(0)).max(10)
+}
+
+/// AIPerf 0.13's warning when `--failed-request-threshold` ends a run, word for word, so
+/// that whatever watches AIPerf's log for it finds ours.
+fn failure_threshold_message(
+    errors: u64,
+    total: u64,
+    threshold: f64,
+    floor: u64,
+    phase_index: usize,
+) -> String {
+    format!(
+        "--failed-request-threshold exceeded: {errors}/{total} = {:.3} > {threshold:.3} \
+         (grace floor {floor}, phase_index {phase_index}). Requesting PROFILE_CANCEL to \
+         terminate the run.",
+        errors as f64 / total as f64
+    )
 }
 
 fn create_named<E: DispatchEnum>(name: &str, config: &ProfileConfig) -> Result<E, String> {
@@ -463,7 +545,7 @@ pub(crate) fn run_pipeline<P: PluginSet>(
     let mut metrics = MetricRecord::default();
     let mut inputs = InputCounts::default();
     let (mut events, mut reads) = (0u64, 0u64);
-    let failure_floor = u64::from(config.concurrency.unwrap_or(0)).max(10);
+    let failure_floor = failure_floor(config);
     // As AIPerf, on the first record that shows it, so a long run can be stopped early.
     let mut cache_hint_logged = false;
     for (bytes, raw) in received(rx) {
@@ -500,12 +582,20 @@ pub(crate) fn run_pipeline<P: PluginSet>(
                     if !settings.failure_abort.load(Ordering::Relaxed)
                         && over_failure_threshold(threshold, failure_floor, total, errors)
                     {
+                        // The profiling phase comes last, after any warmup.
+                        let phase_index = settings.phase_starts.len().saturating_sub(1);
                         tracing::warn!(
-                            "--failed-request-threshold exceeded: {errors} of {total} \
-                             requests failed ({:.3} > {threshold}); ending the run",
-                            errors as f64 / total as f64
+                            "{}",
+                            failure_threshold_message(
+                                errors,
+                                total,
+                                threshold,
+                                failure_floor,
+                                phase_index
+                            )
                         );
                         settings.failure_abort.store(true, Ordering::SeqCst);
+                        (settings.abort_run)();
                     }
                 }
                 if let Some(slicer) = slicer.as_mut().filter(|_| !record.raw.cut_off) {
@@ -784,6 +874,62 @@ mod tests {
         assert!(!over_failure_threshold(0.5, 10, 10, 5));
         assert!(!over_failure_threshold(1.0, 10, 50, 50));
         assert!(over_failure_threshold(0.0, 10, 64, 1));
+    }
+
+    /// The workers' brake counts the profiling records they can tell failed (an error
+    /// status, no response; not a success, a warmup record or one cut off by a stop) and
+    /// stops the run once, at the record that crosses the threshold past its floor.
+    #[test]
+    fn the_failure_brake_trips_once_at_the_crossing_record() {
+        let (mut tx, rx, _) = record_channel();
+        let trips = Arc::new(AtomicU64::new(0));
+        let abort: Arc<dyn Fn() + Send + Sync> = Arc::new({
+            let trips = trips.clone();
+            move || {
+                trips.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+        tx.set_failure_brake(Arc::new(FailureBrake::new(0.3, 10, abort)));
+        let sent = |phase: Phase, outcome: Option<Outcome>, cut_off: bool| RequestRecord {
+            phase: Some(phase),
+            outcome,
+            cut_off,
+            ..RequestRecord::default()
+        };
+        // Not counted: warmup failures, and a profiling one the stop cut off.
+        tx.send(sent(Phase::Warmup, Some(Outcome::HttpError), false));
+        tx.send(sent(Phase::Profiling, Some(Outcome::Cancelled), true));
+        for i in 0..9 {
+            let outcome = [Some(Outcome::Success), None, Some(Outcome::HttpError)][i % 3];
+            tx.send(sent(Phase::Profiling, outcome, false));
+        }
+        // 3 of 9 failed: under the floor of 10, not judged yet.
+        assert_eq!(trips.load(Ordering::SeqCst), 0);
+        tx.send(sent(
+            Phase::Profiling,
+            Some(Outcome::ConnectionError),
+            false,
+        ));
+        // 4 of 10 > 0.3.
+        assert_eq!(trips.load(Ordering::SeqCst), 1);
+        tx.send(sent(Phase::Profiling, Some(Outcome::Timeout), false));
+        assert_eq!(trips.load(Ordering::SeqCst), 1, "it trips once");
+        drop(tx);
+        assert_eq!(received(rx).count(), 13, "every record still goes through");
+    }
+
+    #[test]
+    fn the_failure_threshold_message_is_aiperf_s() {
+        assert_eq!(
+            failure_threshold_message(5, 10, 0.3, 10, 0),
+            "--failed-request-threshold exceeded: 5/10 = 0.500 > 0.300 (grace floor 10, \
+             phase_index 0). Requesting PROFILE_CANCEL to terminate the run."
+        );
+        assert_eq!(
+            failure_threshold_message(2, 3, 0.5, 64, 1),
+            "--failed-request-threshold exceeded: 2/3 = 0.667 > 0.500 (grace floor 64, \
+             phase_index 1). Requesting PROFILE_CANCEL to terminate the run."
+        );
     }
 
     fn record(credit: u64, body: usize) -> RequestRecord {

@@ -133,8 +133,9 @@ fn clear_stale_artifacts(dir: &Path, config: &ProfileConfig, writes_inputs: bool
         stale.push(dir.join(phases::MANIFEST_FILE));
         for phase in [Phase::Warmup, Phase::Profiling] {
             let phase_dir = dir.join("phases").join(phase.as_str());
-            stale.push(phase_dir.join(crate::export::JSON_FILE));
-            stale.push(phase_dir.join(crate::export::CSV_FILE));
+            for name in [crate::export::JSON_FILE, crate::export::CSV_FILE] {
+                stale.push(phase_dir.join(crate::results::export_file_name(prefix, name)));
+            }
         }
     }
     for path in stale {
@@ -621,7 +622,7 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         config: config.clone(),
     });
 
-    let (tx, rx, backlog) = pipeline::record_channel();
+    let (mut tx, rx, backlog) = pipeline::record_channel();
     let records_path = artifact_dir.join(crate::results::export_file_name(
         config.profile_export_prefix.as_deref(),
         crate::export::RECORDS_FILE,
@@ -634,6 +635,22 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
     });
     let failure_abort = Arc::new(AtomicBool::new(false));
     let stopped_at = Arc::new(AtomicU64::new(u64::MAX));
+    // AIPerf's threshold abort cancels the credits in flight at once, unlike a first
+    // Ctrl-C here, which gives them the grace period.
+    let abort_run: Arc<dyn Fn() + Send + Sync> = Arc::new({
+        let (shared, stopped_at) = (shared.clone(), stopped_at.clone());
+        move || {
+            let now = shared.clock.now();
+            shared.stop.store(true, Ordering::SeqCst);
+            stopped_at.fetch_min(now, Ordering::SeqCst);
+            shared.cancel_at_ns.fetch_min(now, Ordering::SeqCst);
+        }
+    });
+    if let Some(threshold) = config.failed_request_threshold {
+        let floor = pipeline::failure_floor(&config);
+        let brake = pipeline::FailureBrake::new(threshold, floor, abort_run.clone());
+        tx.set_failure_brake(Arc::new(brake));
+    }
     let settings = PipelineSettings {
         config: config.clone(),
         clock,
@@ -645,6 +662,7 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         phase_starts,
         stopped_at: stopped_at.clone(),
         failure_abort: failure_abort.clone(),
+        abort_run,
     };
     let pipeline_thread = std::thread::Builder::new()
         .name("aiperf-records".into())
@@ -716,7 +734,6 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
     };
     let grace_ns = (config.benchmark_grace_period.max(0.0) * 1e9) as u64;
     let mut interrupts_seen = 0;
-    let mut abort_handled = false;
     let mut last_progress = std::time::Instant::now();
     ui.on_progress(&progress(&shared));
     while !handles.iter().all(|h| h.is_finished()) {
@@ -737,14 +754,6 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
                 shared.cancel_at_ns.store(0, Ordering::SeqCst);
                 tracing::warn!("interrupted again: cancelling in-flight requests");
             }
-        }
-        if !abort_handled && failure_abort.load(Ordering::SeqCst) {
-            // As a first Ctrl-C: no new requests, in-flight ones get the grace period.
-            abort_handled = true;
-            shared.stop.store(true, Ordering::SeqCst);
-            stopped_at.fetch_min(shared.clock.now(), Ordering::SeqCst);
-            let cancel_at = shared.clock.now().saturating_add(grace_ns);
-            shared.cancel_at_ns.fetch_min(cancel_at, Ordering::SeqCst);
         }
         if last_progress.elapsed() >= PROGRESS_EVERY {
             ui.on_progress(&progress(&shared));
@@ -890,6 +899,11 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         Err(e) => failed(e),
     }
     let mut console = String::new();
+    if was_cancelled {
+        console.push_str(&crate::export::incomplete_results_banner(
+            crate::export::INCOMPLETE_REASON_CANCELLED,
+        ));
+    }
     match create_all::<P::ConsoleExporter>(&config) {
         Ok(exporters) => {
             for exporter in exporters {
@@ -1011,11 +1025,12 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         failures.push(e);
     }
     // AIPerf 0.13 exits 1 when no request succeeded: every one failed, or none finished.
+    // A run ended by --failed-request-threshold is no exception either way: AIPerf's
+    // help says it exits non-zero, but it exits 0 when some requests succeeded.
     let none_succeeded = output.profiling.errors == output.profiling.total;
     let exit_code = match interrupted_exit_code() {
         Some(code) if failures.is_empty() => code,
-        // A run ended by --failed-request-threshold failed, as AIPerf's exits non-zero.
-        _ if failures.is_empty() && !aborted && !none_succeeded => 0,
+        _ if failures.is_empty() && !none_succeeded => 0,
         _ => 1,
     };
     Ok(RunOutcome {

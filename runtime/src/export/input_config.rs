@@ -10,9 +10,11 @@
 //! value, as AIPerf does) or when our value is not AIPerf's default; a key left out is one
 //! whose AIPerf default is true of our run. Sections AIPerf writes that are not true of
 //! ours are left out: `gpu_telemetry` and `server_metrics` (on by default in AIPerf; we
-//! collect neither). Settings AIPerf has no key for are [`client_settings`], written
-//! beside `input_config` under [`CLIENT_SETTINGS_KEY`]: AIPerf reads `input_config` into
-//! a model that refuses unknown keys, and its export model takes unknown top-level ones.
+//! collect neither), unless `--no-gpu-telemetry` or `--no-server-metrics` turns them off,
+//! which AIPerf writes as `{"enabled": false}`, as we do then. Settings AIPerf has no key
+//! for are [`client_settings`], written beside `input_config` under
+//! [`CLIENT_SETTINGS_KEY`]: AIPerf reads `input_config` into a model that refuses unknown
+//! keys, and its export model takes unknown top-level ones.
 //!
 //! Secrets: `endpoint.api_key` is `"<redacted>"`, as AIPerf writes it. Every header value
 //! is `"<redacted>"`: AIPerf redacts only names that look like credentials, but a
@@ -80,6 +82,14 @@ pub fn build(config: &ProfileConfig, facts: &RunFacts<'_>) -> Value {
         doc.insert("slos".into(), Value::Object(slos));
     }
     doc.insert("tokenizer".into(), json!({ "name": config.tokenizer }));
+    // AIPerf writes `{"enabled": false}` for these flags, which is true of our run; without
+    // them it writes `enabled: true`, which is not, so the section is left out then.
+    if config.no_gpu_telemetry {
+        doc.insert("gpu_telemetry".into(), json!({ "enabled": false }));
+    }
+    if config.no_server_metrics {
+        doc.insert("server_metrics".into(), json!({ "enabled": false }));
+    }
     // Integrations AIPerf has and we have not: off, which is AIPerf's default for each.
     doc.insert("network_latency".into(), json!({ "enabled": false }));
     for integration in ["otel", "mlflow", "wandb"] {

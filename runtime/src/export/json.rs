@@ -85,6 +85,12 @@ pub fn render(results: &RunResults) -> String {
     doc.push(("was_cancelled".into(), Json::Bool(results.was_cancelled)));
     // Every record of a finished run is aggregated; only a cancelled run is partial.
     doc.push(("is_complete".into(), Json::Bool(!results.was_cancelled)));
+    if results.was_cancelled {
+        doc.push((
+            "incomplete_reason".into(),
+            Json::str(super::INCOMPLETE_REASON_CANCELLED),
+        ));
+    }
     doc.push((
         "error_summary".into(),
         error_summary_json(&results.error_summary),

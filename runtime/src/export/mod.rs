@@ -31,6 +31,18 @@ pub const TIMESLICES_CSV_FILE: &str = "profile_export_aiperf_timeslices.csv";
 /// The console's text, as printed (`PREFIX_console.txt` with a prefix).
 pub const CONSOLE_FILE: &str = "profile_export_console.txt";
 
+/// AIPerf 0.13's `incomplete_reason` of a cancelled run (Ctrl-C, or
+/// `--failed-request-threshold`), in the summary and in its console banner.
+pub const INCOMPLETE_REASON_CANCELLED: &str = "Run cancelled before all records were processed.";
+
+/// AIPerf 0.13's console banner over the tables of a run whose results are incomplete.
+pub fn incomplete_results_banner(reason: &str) -> String {
+    format!(
+        "\n\nNVIDIA AIPerf | INCOMPLETE RESULTS\n{reason}\nThese metrics were computed over a \
+         subset of the run and must not be compared against complete runs.\n"
+    )
+}
+
 /// Writes `content` to `path` through a `.partial` sibling and a rename, so a crash
 /// or a full disk never leaves a truncated artifact under the final name.
 pub fn write_atomically(path: &std::path::Path, content: &str) -> std::io::Result<()> {

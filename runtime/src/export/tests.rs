@@ -1482,3 +1482,21 @@ fn notes_wrap_as_rich_prints_them() {
     );
     assert_eq!(console::render_note("short"), "\nshort\n");
 }
+
+/// A cancelled run's summary says why it is incomplete, in AIPerf 0.13's words and
+/// place; a finished one has no reason.
+#[test]
+fn a_cancelled_summary_gives_aiperf_s_incomplete_reason() {
+    let mut r = fixture();
+    r.was_cancelled = true;
+    let text = json::render(&r);
+    assert!(
+        text.contains(
+            "\"was_cancelled\": true,\n  \"is_complete\": false,\n  \"incomplete_reason\": \
+             \"Run cancelled before all records were processed.\",\n  \"error_summary\""
+        ),
+        "{text}"
+    );
+    r.was_cancelled = false;
+    assert!(!json::render(&r).contains("incomplete_reason"));
+}

@@ -46,7 +46,8 @@ fn pretty(v: &Value) -> String {
 }
 
 /// Each case as AIPerf wrote it, changed only where our run differs on purpose:
-/// - no `gpu_telemetry` or `server_metrics` (AIPerf collects both by default; we neither);
+/// - no `gpu_telemetry` or `server_metrics` (AIPerf collects both by default; we neither),
+///   unless `--no-gpu-telemetry`/`--no-server-metrics` turned them off, as we write too;
 /// - every header value redacted (AIPerf keeps those whose name does not look secret);
 #[test]
 fn matches_what_aiperf_wrote_for_the_same_flags() {
@@ -77,8 +78,11 @@ fn matches_what_aiperf_wrote_for_the_same_flags() {
 
         let mut expected = case["input_config"].clone();
         let doc = expected.as_object_mut().expect("input_config is an object");
-        doc.remove("gpu_telemetry");
-        doc.remove("server_metrics");
+        for section in ["gpu_telemetry", "server_metrics"] {
+            if doc.get(section).and_then(|s| s.get("enabled")) == Some(&json!(true)) {
+                doc.remove(section);
+            }
+        }
         if let Some(Value::Object(headers)) = doc["endpoint"].get_mut("headers") {
             headers.values_mut().for_each(|v| *v = json!("<redacted>"));
         }
@@ -92,7 +96,7 @@ fn matches_what_aiperf_wrote_for_the_same_flags() {
         );
         checked += 1;
     }
-    assert_eq!(checked, 15, "every recorded case is checked");
+    assert_eq!(checked, 16, "every recorded case is checked");
 }
 
 /// A plain run, as written: every section a reader of AIPerf's layout looks up.
