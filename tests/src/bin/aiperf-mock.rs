@@ -97,9 +97,9 @@ struct Args {
     /// Private key (PEM) of --tls-cert.
     #[arg(long, requires = "tls_cert")]
     tls_key: Option<PathBuf>,
-    /// Misbehave on purpose: a client case (bc01-bc08, bc10, bc15, bc19-bc22, bc06-truncated,
-    /// bc07a, bc07b), reset-mid-stream, stall, slow-headers, garbage, close-before-response,
-    /// http-500, http-429 or http-503.
+    /// Misbehave on purpose: a client case (bc01-bc06, bc06-truncated, bc07a, bc07b, bc08,
+    /// bc10, bc15, bc19-bc22), reset-mid-stream, stall, slow-headers, garbage,
+    /// close-before-response, http-500, http-429 or http-503.
     #[arg(long, conflicts_with = "faults", value_parser = parse_fault)]
     fault: Option<FaultMode>,
     /// With --fault: misbehave on every Nth request only (counted server-wide from 1).
