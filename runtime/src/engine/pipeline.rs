@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::ProfileConfig;
+use crate::engine::worker::Shared;
 use crate::export::RecordWriter;
 use crate::metrics::Timeslicer;
 use crate::plugin::{DispatchEnum, PluginContext, PluginError, PluginKind, PluginSet};
@@ -84,11 +85,46 @@ pub(crate) struct FailureBrake {
     /// Profiling records sent so far, and the failures among them.
     counts: std::sync::Mutex<(u64, u64)>,
     tripped: AtomicBool,
-    abort_run: Arc<dyn Fn() + Send + Sync>,
+    abort_run: RunAbort,
+}
+
+/// Stops issuing and cancels the requests in flight at once, as AIPerf's threshold abort
+/// cancels its credits (a first Ctrl-C here gives them the grace period instead). A plain
+/// struct rather than a boxed closure: nothing on the request path is a trait object.
+#[derive(Clone, Default)]
+pub(crate) struct RunAbort {
+    /// The run's shared state and its stop instant; `None` in tests.
+    run: Option<(Arc<Shared>, Arc<AtomicU64>)>,
+    /// Times it fired (the workers' brake and the record thread may both fire it).
+    fired: Arc<AtomicU64>,
+}
+
+impl RunAbort {
+    pub fn new(shared: Arc<Shared>, stopped_at: Arc<AtomicU64>) -> Self {
+        RunAbort {
+            run: Some((shared, stopped_at)),
+            fired: Arc::default(),
+        }
+    }
+
+    pub fn fire(&self) {
+        self.fired.fetch_add(1, Ordering::SeqCst);
+        if let Some((shared, stopped_at)) = &self.run {
+            let now = shared.clock.now();
+            shared.stop.store(true, Ordering::SeqCst);
+            stopped_at.fetch_min(now, Ordering::SeqCst);
+            shared.cancel_at_ns.fetch_min(now, Ordering::SeqCst);
+        }
+    }
+
+    #[cfg(test)]
+    fn fired(&self) -> u64 {
+        self.fired.load(Ordering::SeqCst)
+    }
 }
 
 impl FailureBrake {
-    pub fn new(threshold: f64, floor: u64, abort_run: Arc<dyn Fn() + Send + Sync>) -> Self {
+    pub fn new(threshold: f64, floor: u64, abort_run: RunAbort) -> Self {
         FailureBrake {
             threshold,
             floor,
@@ -191,7 +227,7 @@ impl RecordSender {
                 if over_failure_threshold(brake.threshold, brake.floor, total, errors)
                     && !brake.tripped.swap(true, Ordering::SeqCst)
                 {
-                    (brake.abort_run)();
+                    brake.abort_run.fire();
                 }
                 sent
             }
@@ -380,7 +416,7 @@ pub(crate) struct PipelineSettings {
     /// Stops issuing and cancels the requests in flight, as the record that crosses
     /// `--failed-request-threshold` arrives (see [`FailureBrake`] for the workers' side):
     /// a main thread polling for it let dozens more requests out.
-    pub abort_run: Arc<dyn Fn() + Send + Sync>,
+    pub abort_run: RunAbort,
 }
 
 /// `--failed-request-threshold`: whether the profiling phase's failures so far exceed
@@ -595,7 +631,7 @@ pub(crate) fn run_pipeline<P: PluginSet>(
                             )
                         );
                         settings.failure_abort.store(true, Ordering::SeqCst);
-                        (settings.abort_run)();
+                        settings.abort_run.fire();
                     }
                 }
                 if let Some(slicer) = slicer.as_mut().filter(|_| !record.raw.cut_off) {
@@ -882,14 +918,8 @@ mod tests {
     #[test]
     fn the_failure_brake_trips_once_at_the_crossing_record() {
         let (mut tx, rx, _) = record_channel();
-        let trips = Arc::new(AtomicU64::new(0));
-        let abort: Arc<dyn Fn() + Send + Sync> = Arc::new({
-            let trips = trips.clone();
-            move || {
-                trips.fetch_add(1, Ordering::SeqCst);
-            }
-        });
-        tx.set_failure_brake(Arc::new(FailureBrake::new(0.3, 10, abort)));
+        let abort = RunAbort::default();
+        tx.set_failure_brake(Arc::new(FailureBrake::new(0.3, 10, abort.clone())));
         let sent = |phase: Phase, outcome: Option<Outcome>, cut_off: bool| RequestRecord {
             phase: Some(phase),
             outcome,
@@ -904,16 +934,16 @@ mod tests {
             tx.send(sent(Phase::Profiling, outcome, false));
         }
         // 3 of 9 failed: under the floor of 10, not judged yet.
-        assert_eq!(trips.load(Ordering::SeqCst), 0);
+        assert_eq!(abort.fired(), 0);
         tx.send(sent(
             Phase::Profiling,
             Some(Outcome::ConnectionError),
             false,
         ));
         // 4 of 10 > 0.3.
-        assert_eq!(trips.load(Ordering::SeqCst), 1);
+        assert_eq!(abort.fired(), 1);
         tx.send(sent(Phase::Profiling, Some(Outcome::Timeout), false));
-        assert_eq!(trips.load(Ordering::SeqCst), 1, "it trips once");
+        assert_eq!(abort.fired(), 1, "it trips once");
         drop(tx);
         assert_eq!(received(rx).count(), 13, "every record still goes through");
     }

@@ -635,17 +635,7 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
     });
     let failure_abort = Arc::new(AtomicBool::new(false));
     let stopped_at = Arc::new(AtomicU64::new(u64::MAX));
-    // AIPerf's threshold abort cancels the credits in flight at once, unlike a first
-    // Ctrl-C here, which gives them the grace period.
-    let abort_run: Arc<dyn Fn() + Send + Sync> = Arc::new({
-        let (shared, stopped_at) = (shared.clone(), stopped_at.clone());
-        move || {
-            let now = shared.clock.now();
-            shared.stop.store(true, Ordering::SeqCst);
-            stopped_at.fetch_min(now, Ordering::SeqCst);
-            shared.cancel_at_ns.fetch_min(now, Ordering::SeqCst);
-        }
-    });
+    let abort_run = pipeline::RunAbort::new(shared.clone(), stopped_at.clone());
     if let Some(threshold) = config.failed_request_threshold {
         let floor = pipeline::failure_floor(&config);
         let brake = pipeline::FailureBrake::new(threshold, floor, abort_run.clone());
