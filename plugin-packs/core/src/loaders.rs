@@ -1056,7 +1056,7 @@ impl CustomDatasetLoaderProtocol for MultiTurnLoader {
 /// directory of them. The run's `--num-dataset-entries` conversations are one turn each,
 /// made of one row drawn from every pool (texts, images and audio in pool order), from
 /// the run's seeded stream; with a batch size other than 1, each draws that many items of
-/// a modality from all rows at once ([`RandomPoolLoader::batching`]). Rows have no session
+/// a modality from all rows at once (`RandomPoolLoader::batching`). Rows have no session
 /// or time: they are drawn, not replayed.
 #[derive(Debug)]
 pub struct RandomPoolLoader {

@@ -96,30 +96,7 @@ impl Plugin for MessagesEndpoint {
 }
 
 impl EndpointProtocol for MessagesEndpoint {
-    fn metadata(&self) -> &EndpointMetadata {
-        &self.prepared.metadata
-    }
-
-    fn format_payload(&self, turn: &Turn, body: &mut Vec<u8>) -> Result<(), PluginError> {
-        self.prepared.format_payload(turn, body);
-        Ok(())
-    }
-
-    /// The session's earlier turns and replies go first in `messages`, as AIPerf sends a
-    /// conversation.
-    fn format_session_payload(
-        &self,
-        history: &[Turn],
-        turn: &Turn,
-        body: &mut Vec<u8>,
-    ) -> Result<bool, PluginError> {
-        self.prepared.format_session_payload(history, turn, body);
-        Ok(true)
-    }
-
-    fn request_headers(&self, headers: &mut Vec<(String, String)>) {
-        self.prepared.request_headers(headers);
-    }
+    prepared_requests!("`messages`, as AIPerf sends a conversation");
 
     fn parse_response(
         &self,

@@ -8,6 +8,38 @@
 //! and its headers once (`--header`, `--api-key`), so a request costs a template fill.
 //! Responses are read by shape, never by the `object` label; see [`response`].
 
+/// The [`EndpointProtocol`](aiperf_runtime::protocols::EndpointProtocol) methods of an
+/// endpoint whose requests a `prepared: Prepared` field builds: its metadata, a turn's
+/// body, a session's body with its history first (`$history` says where it goes, for the
+/// docs), and its headers. Expanded inside the endpoint's `impl` block.
+macro_rules! prepared_requests {
+    ($history:literal) => {
+        fn metadata(&self) -> &EndpointMetadata {
+            &self.prepared.metadata
+        }
+
+        fn format_payload(&self, turn: &Turn, body: &mut Vec<u8>) -> Result<(), PluginError> {
+            self.prepared.format_payload(turn, body);
+            Ok(())
+        }
+
+        #[doc = concat!("The session's earlier turns and replies go first in ", $history, ".")]
+        fn format_session_payload(
+            &self,
+            history: &[Turn],
+            turn: &Turn,
+            body: &mut Vec<u8>,
+        ) -> Result<bool, PluginError> {
+            self.prepared.format_session_payload(history, turn, body);
+            Ok(true)
+        }
+
+        fn request_headers(&self, headers: &mut Vec<(String, String)>) {
+            self.prepared.request_headers(headers);
+        }
+    };
+}
+
 pub mod chat;
 pub mod chat_embeddings;
 pub mod completions;
