@@ -41,10 +41,10 @@ pub(crate) enum InputShape {
     NimInputs,
     /// The Responses API's `input` items: the user context message, then one
     /// `{"role","content","type":"message"}` per turn, with `input_text`, `input_image`
-    /// and `input_audio` parts (see [`write_responses_input`]).
+    /// and `input_audio` parts (see [`write_item_list`]).
     ResponsesInput,
     /// Anthropic's `messages`: the user context message, then `{"role","content"}` per
-    /// turn, with `text` and `image` blocks (see [`write_anthropic_messages`]).
+    /// turn, with `text` and `image` blocks (see [`write_item_list`]).
     AnthropicMessages,
 }
 
@@ -372,8 +372,8 @@ fn write_conversation(shape: InputShape, history: &[Turn], turn: &Turn, out: &mu
         None => history,
     };
     match shape {
-        InputShape::ResponsesInput => write_responses_input(history, turn, out),
-        InputShape::AnthropicMessages => write_anthropic_messages(history, turn, out),
+        InputShape::ResponsesInput => write_item_list(history, turn, Parts::Responses, out),
+        InputShape::AnthropicMessages => write_item_list(history, turn, Parts::Anthropic, out),
         _ => write_chat_messages(history, turn, out),
     }
 }
@@ -389,11 +389,13 @@ const REPLAY_UNSAFE_ITEMS: [&str; 6] = [
     "reasoning",
 ];
 
-/// The Responses API's `input`, as AIPerf's `ResponsesEndpoint.format_payload` builds it:
-/// the user context message as a leading item (the system message goes to
-/// `instructions`, outside this list), then each turn: its own items as given, less the
-/// replay-unsafe ones, else one message item of its texts and media.
-fn write_responses_input(history: &[Turn], turn: &Turn, out: &mut Vec<u8>) {
+/// The Responses API's `input` ([`Parts::Responses`]) or Anthropic's `messages`
+/// ([`Parts::Anthropic`]), as AIPerf's `ResponsesEndpoint` and `MessagesEndpoint` build
+/// them: the user context message as a leading item (the system message goes to
+/// `instructions` or `system`, outside this list), then each turn: its own items as given
+/// (for Responses, less the replay-unsafe ones), else one message of its texts and media.
+fn write_item_list(history: &[Turn], turn: &Turn, parts: Parts, out: &mut Vec<u8>) {
+    let responses = parts == Parts::Responses;
     out.push(b'[');
     let mut first = true;
     let mut sep = |out: &mut Vec<u8>| {
@@ -407,19 +409,25 @@ fn write_responses_input(history: &[Turn], turn: &Turn, out: &mut Vec<u8>) {
         .filter(|c| !c.is_empty())
     {
         sep(out);
-        out.extend_from_slice(b"{\"type\":\"message\",\"role\":\"user\",\"content\":");
+        if responses {
+            out.extend_from_slice(b"{\"type\":\"message\",\"role\":\"user\",\"content\":");
+        } else {
+            out.extend_from_slice(b"{\"role\":\"user\",\"content\":");
+        }
         write_json(out, context);
         out.push(b'}');
     }
+    let replay_unsafe = |item: &Value| {
+        responses
+            && item
+                .get("type")
+                .and_then(Value::as_str)
+                .is_some_and(|t| REPLAY_UNSAFE_ITEMS.contains(&t))
+    };
     for one in history.iter().chain([turn]) {
         match &one.raw_messages {
             Some(items) => {
-                let unsafe_item = |item: &Value| {
-                    item.get("type")
-                        .and_then(Value::as_str)
-                        .is_some_and(|t| REPLAY_UNSAFE_ITEMS.contains(&t))
-                };
-                for item in items.iter().filter(|item| !unsafe_item(item)) {
+                for item in items.iter().filter(|item| !replay_unsafe(item)) {
                     sep(out);
                     write_json(out, item);
                 }
@@ -429,50 +437,10 @@ fn write_responses_input(history: &[Turn], turn: &Turn, out: &mut Vec<u8>) {
                 out.extend_from_slice(b"{\"role\":");
                 write_json(out, one.role.as_deref().unwrap_or("user"));
                 out.extend_from_slice(b",\"content\":");
-                write_parts_content(one, Parts::Responses, out);
-                out.extend_from_slice(b",\"type\":\"message\"}");
-            }
-        }
-    }
-    out.push(b']');
-}
-
-/// Anthropic's `messages`, as AIPerf's `MessagesEndpoint.format_payload` builds them:
-/// the user context message first (the system message goes to `system`, outside this
-/// list), then each turn: its own messages as given, else one message of its texts and
-/// images.
-fn write_anthropic_messages(history: &[Turn], turn: &Turn, out: &mut Vec<u8>) {
-    out.push(b'[');
-    let mut first = true;
-    let mut sep = |out: &mut Vec<u8>| {
-        if !std::mem::take(&mut first) {
-            out.push(b',');
-        }
-    };
-    if let Some(context) = turn
-        .user_context_message
-        .as_deref()
-        .filter(|c| !c.is_empty())
-    {
-        sep(out);
-        out.extend_from_slice(b"{\"role\":\"user\",\"content\":");
-        write_json(out, context);
-        out.push(b'}');
-    }
-    for one in history.iter().chain([turn]) {
-        match &one.raw_messages {
-            Some(messages) => {
-                for message in messages {
-                    sep(out);
-                    write_json(out, message);
+                write_parts_content(one, parts, out);
+                if responses {
+                    out.extend_from_slice(b",\"type\":\"message\"");
                 }
-            }
-            None => {
-                sep(out);
-                out.extend_from_slice(b"{\"role\":");
-                write_json(out, one.role.as_deref().unwrap_or("user"));
-                out.extend_from_slice(b",\"content\":");
-                write_parts_content(one, Parts::Anthropic, out);
                 out.push(b'}');
             }
         }
