@@ -39,8 +39,11 @@ pub const READ_BUF_SIZE: usize = 16 * 1024;
 /// (the worker is busy with others): a 1 ms threshold peeked on a third of all requests.
 const PEEK_AFTER_NS: Nanos = 50_000_000;
 /// The same, for a server seen closing kept-alive connections (some close after every
-/// response without saying so): a peek is cheaper than the failed write and the retry.
-const PEEK_AFTER_CLOSES_NS: Nanos = 1_000_000;
+/// response without saying so): every reuse is peeked. A peek is cheaper than the failed
+/// write and the retry, and a close already received is then never taken for a server
+/// that read the request (see [`close_raced_the_request`]): a server that shuts its side
+/// and closes later acknowledges a request it never reads.
+const PEEK_AFTER_CLOSES_NS: Nanos = 0;
 /// Sticky sessions kept open at most (AIPerf's lease bound); more are closed after use.
 const MAX_STICKY_SESSIONS: usize = 100_000;
 
@@ -453,7 +456,7 @@ impl ConnectionPool {
                     // The server may close an idle connection just as we reuse it: sent
                     // again, the request cannot have been processed twice. A server that
                     // closed after reading it may have acted on it, and fails it.
-                    if reused && !retried && close_raced_the_request(conn.fd, &error) {
+                    if reused && !retried && close_raced_the_request(conn.fd, &error).await {
                         retried = true;
                         rec.reconnected = true;
                         self.bump(|s| s.reconnects += 1);
@@ -722,14 +725,45 @@ fn peer_closed(fd: RawFd) -> bool {
 /// `ServerDisconnectedError`, as AIPerf (aiohttp, which never sends a POST twice) records
 /// every such close. Else a server that drops some requests after reading them would look
 /// healthy, each of those requests reaching it twice.
-fn close_raced_the_request(fd: RawFd, error: &io::Error) -> bool {
+///
+/// A server's kernel acknowledges bytes its application never reads, though: one that
+/// shut its side, then closed with the request unread, resets the connection a moment
+/// later. So an end of stream with everything acknowledged waits up to
+/// [`RESET_WAIT_NS`] for that reset before it counts as a request read.
+async fn close_raced_the_request(fd: RawFd, error: &io::Error) -> bool {
     match error.kind() {
         io::ErrorKind::ConnectionReset
         | io::ErrorKind::ConnectionAborted
         | io::ErrorKind::BrokenPipe => true,
-        io::ErrorKind::UnexpectedEof => reset_pending(fd) || unacked_segments(fd) > 0,
+        io::ErrorKind::UnexpectedEof => {
+            if reset_pending(fd) || unacked_segments(fd) > 0 {
+                return true;
+            }
+            let waited_from = std::time::Instant::now();
+            while waited_from.elapsed() < Duration::from_nanos(RESET_WAIT_NS) {
+                monoio::time::sleep(Duration::from_micros(500)).await;
+                if reset_pending(fd) || tcp_state(fd) == Some(TCP_CLOSE) {
+                    return true;
+                }
+            }
+            false
+        }
         _ => false,
     }
+}
+
+/// How long an end of stream on a reused connection waits for the reset of a server that
+/// closed with the request unread (see [`close_raced_the_request`]). Only a request that
+/// failed so waits.
+const RESET_WAIT_NS: u64 = 3_000_000;
+
+/// Linux's `TCP_CLOSE` state: the connection was reset (an end of stream alone leaves it
+/// in `CLOSE_WAIT`).
+const TCP_CLOSE: u8 = 7;
+
+/// The socket's TCP state, `None` when the kernel cannot say.
+fn tcp_state(fd: RawFd) -> Option<u8> {
+    tcp_info(fd).map(|info| info.tcpi_state)
 }
 
 /// Whether the socket holds a reset not yet reported (its pending error, which reading
@@ -753,6 +787,11 @@ fn reset_pending(fd: RawFd) -> bool {
 
 /// Segments sent on the socket and not yet acknowledged (0 when the kernel cannot say).
 fn unacked_segments(fd: RawFd) -> u32 {
+    tcp_info(fd).map_or(0, |info| info.tcpi_unacked)
+}
+
+/// The socket's `TCP_INFO`, `None` when the kernel cannot say.
+fn tcp_info(fd: RawFd) -> Option<libc::tcp_info> {
     // SAFETY: tcp_info is plain old data; all zeroes is a valid value.
     let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
     let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
@@ -767,11 +806,7 @@ fn unacked_segments(fd: RawFd) -> u32 {
             &mut len,
         )
     };
-    if rc == 0 {
-        info.tcpi_unacked
-    } else {
-        0
-    }
+    (rc == 0).then_some(info)
 }
 
 /// Writes the request and reads its response with the connection's parser, stamping each
