@@ -315,7 +315,7 @@ impl Value {
                 let _ = write!(out, "{n}");
             }
             Value::Float(f) => out.push_str(&py_float(*f)),
-            Value::Str(s) => py_str_repr(s, out),
+            Value::Str(s) => super::pyerr::write_str_repr(s, out),
             Value::List(items) => {
                 out.push('[');
                 for (i, item) in items.iter().enumerate() {
@@ -332,7 +332,7 @@ impl Value {
                     if i > 0 {
                         out.push_str(", ");
                     }
-                    py_str_repr(key, out);
+                    super::pyerr::write_str_repr(key, out);
                     out.push_str(": ");
                     value.py_repr(out);
                 }
@@ -395,50 +395,6 @@ fn py_float(f: f64) -> String {
         );
         out
     }
-}
-
-/// Python's `repr(str)`: single quotes unless the text has a `'` and no `"`; backslash,
-/// the quote, `\n`, `\r`, `\t` escaped; other unprintable characters as `\xNN`, `\uNNNN`
-/// or `\UNNNNNNNN`. Printability follows Python for controls, separators and the common
-/// format characters.
-fn py_str_repr(s: &str, out: &mut String) {
-    let quote = if s.contains('\'') && !s.contains('"') {
-        '"'
-    } else {
-        '\''
-    };
-    out.push(quote);
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c == quote => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if !py_printable(c) => {
-                let n = u32::from(c);
-                let _ = match n {
-                    0..=0xff => write!(out, "\\x{n:02x}"),
-                    0x100..=0xffff => write!(out, "\\u{n:04x}"),
-                    _ => write!(out, "\\U{n:08x}"),
-                };
-            }
-            c => out.push(c),
-        }
-    }
-    out.push(quote);
-}
-
-fn py_printable(c: char) -> bool {
-    if c == ' ' {
-        return true;
-    }
-    !(c.is_control()
-        || c.is_whitespace()
-        || matches!(u32::from(c), 0xad | 0x200b..=0x200f | 0x2028..=0x202e | 0x2060..=0x2064 | 0xfeff))
 }
 
 #[cfg(test)]

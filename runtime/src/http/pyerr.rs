@@ -23,12 +23,18 @@ pub(crate) const CLIENT_CONNECTOR_ERROR: &str = "ClientConnectorError";
 /// Python's `repr` of a `str`: single quotes unless the text has a single quote and no
 /// double one, backslash escapes for the quote, backslashes and unprintable characters.
 pub fn str_repr(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    write_str_repr(s, &mut out);
+    out
+}
+
+/// [`str_repr`] appended to `out`.
+pub(crate) fn write_str_repr(s: &str, out: &mut String) {
     let quote = if s.contains('\'') && !s.contains('"') {
         '"'
     } else {
         '\''
     };
-    let mut out = String::with_capacity(s.len() + 2);
     out.push(quote);
     for c in s.chars() {
         match c {
@@ -53,7 +59,6 @@ pub fn str_repr(s: &str) -> String {
         }
     }
     out.push(quote);
-    out
 }
 
 /// Whether Python prints `c` as is in a repr. Python's test is the Unicode category
