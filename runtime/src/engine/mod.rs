@@ -26,6 +26,7 @@ mod readiness;
 mod run;
 mod session;
 mod slots;
+mod spool;
 mod urls;
 mod worker;
 

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::ProfileConfig;
+use crate::engine::spool::Spool;
 use crate::engine::worker::Shared;
 use crate::export::RecordWriter;
 use crate::metrics::Timeslicer;
@@ -398,6 +399,9 @@ pub(crate) struct PipelineSettings {
     pub records_path: PathBuf,
     /// `profile_export_raw.jsonl`, with `--export-level raw`.
     pub raw_path: Option<PathBuf>,
+    /// Where the record spool goes while the run lasts (see [`super::spool`]); `None`
+    /// processes each record as it comes.
+    pub spool_dir: Option<PathBuf>,
     /// Session id of each dataset entry, for the records' `conversation_id`.
     pub conversation_ids: Vec<String>,
     /// The ids of conversations that are not held (composed on demand), by index.
@@ -584,9 +588,7 @@ pub(crate) fn run_pipeline<P: PluginSet>(
     let failure_floor = failure_floor(config);
     // As AIPerf, on the first record that shows it, so a long run can be stopped early.
     let mut cache_hint_logged = false;
-    for (bytes, raw) in received(rx) {
-        events += raw.responses.len() as u64;
-        reads += u64::from(raw.reads);
+    let mut process = |raw: RequestRecord| {
         let record = parse_record(
             &endpoint,
             &tokenizer,
@@ -654,10 +656,46 @@ pub(crate) fn run_pipeline<P: PluginSet>(
             (Some(Phase::Warmup), Some(warmup)) => warmup.add(&record, &metrics),
             _ => {}
         }
+    };
+    // `--failed-request-threshold` judges each record as it comes (a failure only the
+    // response's parse reveals must stop the run at once): those runs process live.
+    let mut spool = match (config.failed_request_threshold, &settings.spool_dir) {
+        (None, Some(dir)) => match Spool::create(dir) {
+            Ok(spool) => Some(spool),
+            Err(e) => {
+                tracing::warn!(
+                    "cannot create the record spool in {}: {e}; records are processed \
+                     as they come",
+                    dir.display()
+                );
+                None
+            }
+        },
+        _ => None,
+    };
+    for (bytes, raw) in received(rx) {
+        events += raw.responses.len() as u64;
+        reads += u64::from(raw.reads);
+        match spool.as_mut().map(|s| s.push(&raw)) {
+            None => process(raw),
+            Some(Ok(())) => drop(raw),
+            Some(Err(e)) => {
+                // Every record so far is in the spool (in its file, or still in memory):
+                // processed now, in order, and the rest as they come.
+                drop(raw);
+                tracing::warn!(
+                    "cannot write the record spool: {e}; records are processed as they come"
+                );
+                replay(spool.take(), &mut process)?;
+            }
+        }
         // Its memory is free once it is dropped, so it leaves the backlog only now.
-        drop(record);
         backlog.0.taken(bytes);
     }
+    if let Some(spool) = &spool {
+        tracing::info!("run ended; processing {} records", spool.len());
+    }
+    replay(spool, &mut process)?;
     if let Some(w) = &mut writer {
         if let Err(e) = w.finish() {
             fail(&settings.records_path, e);
@@ -709,6 +747,20 @@ pub(crate) fn run_pipeline<P: PluginSet>(
             wall_s: started.elapsed().as_secs_f64(),
         },
     })
+}
+
+/// Hands every record of `spool` to `process`, in the order they came.
+fn replay(spool: Option<Spool>, process: &mut impl FnMut(RequestRecord)) -> Result<(), String> {
+    let Some(spool) = spool else {
+        return Ok(());
+    };
+    let records = spool
+        .replay()
+        .map_err(|e| format!("cannot read the record spool back: {e}"))?;
+    for record in records {
+        process(record?);
+    }
+    Ok(())
 }
 
 /// The input token counts of the sessions whose turns send their history, so that a

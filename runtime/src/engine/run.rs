@@ -646,6 +646,7 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         clock,
         records_path,
         raw_path,
+        spool_dir: Some(artifact_dir.clone()),
         conversation_ids,
         session_ids: crate::dataset::SessionIds::for_run(config.random_seed),
         first_profiling_send,
