@@ -909,3 +909,48 @@ fn the_run_waits_for_the_model_to_be_ready() {
     );
     assert!(!dir.join("profile_export.jsonl").exists());
 }
+
+/// While requests are in flight the record thread only spools them; the records, metrics
+/// and exports are made from the spool once the run is over, and it leaves no file. With
+/// `--failed-request-threshold` each record is judged as it comes, so nothing is spooled.
+#[test]
+fn records_are_spooled_during_the_run_and_exported_after_it() {
+    let mock = Mock::start(&["--output-tokens", "3"]);
+    for (name, extra) in [
+        ("spooled", &[][..]),
+        ("spooled-live", &["--failed-request-threshold", "0.5"][..]),
+    ] {
+        let dir = run_dir(name);
+        let mut args = vec!["--concurrency", "4", "--request-count", "300"];
+        args.extend_from_slice(extra);
+        let output = run(&mock.url, &dir, &args);
+        common::assert_succeeded(&output);
+        let records = common::read_records(&dir);
+        let ids: std::collections::HashSet<&str> = records
+            .iter()
+            .map(|r| {
+                r["metadata"]["x_request_id"]
+                    .as_str()
+                    .expect("x_request_id")
+            })
+            .collect();
+        assert_eq!((records.len(), ids.len()), (300, 300), "{name}");
+        let json = read_json(&dir);
+        assert_eq!(json["request_count"]["avg"], 300.0, "{name}");
+        let after = json["client_health"]["records_processed_after_run_s"]
+            .as_f64()
+            .expect("records_processed_after_run_s");
+        match extra.is_empty() {
+            true => assert!(after > 0.0, "{name}: {after}"),
+            false => assert_eq!(after, 0.0, "{name}"),
+        }
+        let left: Vec<_> = std::fs::read_dir(&dir)
+            .expect("artifacts")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains("spool"))
+            .collect();
+        assert!(left.is_empty(), "{name}: {left:?}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -28,8 +28,12 @@ pub(crate) struct ClientWaits {
     pub skipped_arrivals: u64,
     pub concurrency: Option<u32>,
     pub prefill_concurrency: Option<u32>,
-    /// CPU and wall time of the record thread (parsing, metrics, the records file).
+    /// CPU and wall time of the record thread while requests were in flight (spooling
+    /// records, or processing them when the spool is off).
     pub record_thread: WorkerReport,
+    /// Seconds the record thread spent on the spooled records after the run (parsing,
+    /// metrics, the records file).
+    pub records_after_run_s: f64,
 }
 
 /// CPU and wall time of one worker thread.
@@ -110,7 +114,7 @@ pub(crate) fn assess(
     let records = &waits.record_thread;
     if records.busy() > BUSY_LIMIT {
         reasons.push(format!(
-            "the record thread was {:.0}% busy (over {:.0}%): parsing and writing records \
+            "the record thread was {:.0}% busy (over {:.0}%): taking in records \
              kept a core to itself",
             records.busy() * 100.0,
             BUSY_LIMIT * 100.0
@@ -150,6 +154,7 @@ pub(crate) fn assess(
         "skipped_arrivals": waits.skipped_arrivals,
         "record_thread_busy": (records.busy() * 1e4).round() / 1e4,
         "record_thread_cpu_seconds": records.cpu_s,
+        "records_processed_after_run_s": waits.records_after_run_s,
     });
 
     let lateness = match lateness_ms {
@@ -253,12 +258,14 @@ mod tests {
                     cpu_s: 2.5,
                     wall_s: 10.0,
                 },
+                records_after_run_s: 1.5,
                 ..ClientWaits::default()
             },
         );
         assert_eq!(json["client_bottleneck"], false);
         assert_eq!(json["events_per_read"], 3.0);
         assert_eq!(json["record_thread_busy"], 0.25);
+        assert_eq!(json["records_processed_after_run_s"], 1.5);
         assert_eq!(
             text,
             "Client health: ok (scheduling lateness p50 0.010 ms, p99 0.200 ms; 3.00 events per \

@@ -838,6 +838,7 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
             concurrency: config.effective_concurrency(),
             prefill_concurrency: config.prefill_concurrency,
             record_thread: output.report,
+            records_after_run_s: output.after_run_s,
         },
     );
     let mut results = results;
