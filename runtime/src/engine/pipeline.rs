@@ -680,6 +680,18 @@ pub(crate) fn run_pipeline<P: PluginSet>(
         reads += u64::from(raw.reads);
         match spool.as_mut().map(|s| s.push(&raw)) {
             None => process(raw),
+            Some(Ok(())) if spool.as_ref().is_some_and(Spool::full) => {
+                drop(raw);
+                if let Some(s) = &spool {
+                    tracing::info!(
+                        "the record spool holds {} MiB; its {} records are handled now, and \
+                         the rest as they come",
+                        s.bytes() >> 20,
+                        s.len()
+                    );
+                }
+                replay(spool.take(), &mut process)?;
+            }
             Some(Ok(())) => drop(raw),
             Some(Err(e)) => {
                 // Every record so far is in the spool (in its file, or still in memory):

@@ -21,6 +21,11 @@ use crate::record::{ErrorDetails, Outcome, Phase, RequestRecord, ResponseChunk};
 /// Encoded records are written out once this many bytes are buffered.
 const FLUSH_BYTES: usize = 256 << 10;
 
+/// The most a spool may grow to: a streamed record keeps every event's bytes (about
+/// 20 KB for 100 tokens), and the spool must not fill the disk the exports go to. It
+/// is also never more than a quarter of the space free when it was created.
+const MAX_BYTES: u64 = 1 << 30;
+
 /// Records written so far, and the ones still buffered.
 pub(crate) struct Spool {
     file: File,
@@ -29,6 +34,8 @@ pub(crate) struct Spool {
     /// Bytes of whole records in the file.
     committed: u64,
     records: u64,
+    /// Past this many bytes the spool is [`Spool::full`].
+    limit: u64,
 }
 
 impl Spool {
@@ -47,7 +54,19 @@ impl Spool {
             buf: Vec::with_capacity(FLUSH_BYTES + (4 << 10)),
             committed: 0,
             records: 0,
+            limit: free_bytes(dir).map_or(MAX_BYTES, |free| (free / 4).min(MAX_BYTES)),
         })
+    }
+
+    /// Whether the spool has grown to its limit: the records it holds should be handled
+    /// now, and the rest as they come.
+    pub fn full(&self) -> bool {
+        self.committed + self.buf.len() as u64 >= self.limit
+    }
+
+    /// Bytes held, written or not.
+    pub fn bytes(&self) -> u64 {
+        self.committed + self.buf.len() as u64
     }
 
     /// Records appended so far.
@@ -96,6 +115,19 @@ impl Spool {
             offset: 0,
         })
     }
+}
+
+/// Bytes an unprivileged process may still write on the file system of `dir`.
+fn free_bytes(dir: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    // SAFETY: all-zero is a valid `statvfs` (plain integers).
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `path` is NUL-terminated and `st` is valid and writable for the call.
+    if unsafe { libc::statvfs(path.as_ptr(), &mut st) } != 0 {
+        return None;
+    }
+    Some(u64::from(st.f_bavail).saturating_mul(u64::from(st.f_frsize)))
 }
 
 /// Reads a spool's records back, one at a time.
@@ -648,6 +680,7 @@ mod tests {
             buf: Vec::new(),
             committed: 0,
             records: 0,
+            limit: MAX_BYTES,
         };
         let mut failed = 0;
         let n = 2 * FLUSH_BYTES as u64 / 300;
@@ -661,6 +694,26 @@ mod tests {
             .map(|r| r.expect("record").credit_index)
             .collect();
         assert_eq!(back, (0..n).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_spool_is_full_at_its_limit_and_never_past_a_quarter_of_the_free_space() {
+        let dir = std::env::temp_dir();
+        let mut spool = Spool::create(&dir).expect("spool");
+        let free = free_bytes(&dir).expect("statvfs");
+        assert_eq!(spool.limit, (free / 4).min(MAX_BYTES));
+        spool.limit = 1000;
+        let mut pushed = 0;
+        while !spool.full() {
+            spool.push(&full(pushed)).expect("push");
+            pushed += 1;
+        }
+        assert!(
+            spool.bytes() >= 1000 && pushed > 1,
+            "{} bytes",
+            spool.bytes()
+        );
+        assert_eq!(spool.replay().expect("replay").count() as u64, pushed);
     }
 
     #[test]
