@@ -36,7 +36,13 @@ pub struct ProfileConfig {
     pub model_selection_strategy: ModelSelectionStrategy,
 
     /// Base URL of the server; repeat for several servers (see `--url-strategy`).
-    #[arg(short = 'u', long, default_value = "http://localhost:8000", action = clap::ArgAction::Append)]
+    #[arg(
+        short = 'u',
+        long,
+        default_value = "http://localhost:8000",
+        action = clap::ArgAction::Append,
+        num_args = 1..
+    )]
     pub url: Vec<String>,
 
     /// Endpoint plugin (only linked endpoints are accepted).
@@ -55,13 +61,14 @@ pub struct ProfileConfig {
     #[arg(long)]
     pub api_key: Option<String>,
 
-    /// Extra header `Name:Value` (repeatable).
-    #[arg(short = 'H', long = "header")]
+    /// Extra header `Name:Value` (repeatable; one flag may take several).
+    #[arg(short = 'H', long = "header", num_args = 1..)]
     pub headers: Vec<String>,
 
     /// Extra body fields: `key:value` pairs split at every comma (values typed as AIPerf
-    /// types them: booleans, null, numbers, else text), or a JSON object (repeatable).
-    #[arg(long)]
+    /// types them: booleans, null, numbers, else text), or a JSON object (repeatable;
+    /// one flag may take several, as AIPerf's).
+    #[arg(long, num_args = 1..)]
     pub extra_inputs: Vec<String>,
 
     /// Maximum requests in flight (default 1 when no rate is given).
@@ -1743,6 +1750,33 @@ mod transport_flag_tests {
         let command = ProfileConfig::augment_args(Command::new("profile"));
         let matches = command.try_get_matches_from(["profile", "-m", "m"].iter().chain(args))?;
         ProfileConfig::from_arg_matches(&matches)
+    }
+
+    /// AIPerf 0.13's `--url`, `--header` and `--extra-inputs` take several values after
+    /// one flag (`consume_multiple`), as well as repeated flags.
+    #[test]
+    fn list_flags_take_several_values_after_one_flag() {
+        let c = parse(&[
+            "--url",
+            "http://a:1",
+            "http://b:2",
+            "-H",
+            "X-A:1",
+            "X-B:2",
+            "--extra-inputs",
+            "a:1",
+            "b:2",
+            "--extra-inputs",
+            "c:3",
+            "--concurrency",
+            "2",
+        ])
+        .unwrap();
+        assert_eq!(c.url, ["http://a:1", "http://b:2"]);
+        assert_eq!(c.headers, ["X-A:1", "X-B:2"]);
+        assert_eq!(c.extra_inputs, ["a:1", "b:2", "c:3"]);
+        assert_eq!(c.concurrency, Some(2));
+        assert_eq!(parse(&[]).unwrap().url, ["http://localhost:8000"]);
     }
 
     /// AIPerf 0.13 sends 10 requests when nothing bounds the run, however many slots.
