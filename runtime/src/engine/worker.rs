@@ -400,6 +400,8 @@ async fn run_phase<P: PluginSet>(
         cancel_after,
         prefill,
     });
+    let runners = session::Runners::new(ctx.clone());
+    let _close_runners = session::CloseRunners(runners.clone());
     let past_deadline = |t: Nanos| deadline.is_some_and(|d| t >= d);
     let grace = shared.config.grace_period(plan.phase == Phase::Warmup);
     let grace_end = match (deadline, grace) {
@@ -714,7 +716,7 @@ async fn run_phase<P: PluginSet>(
             // A session started on a tick sends its later turns on ticks too.
             paced: (tick && end - turn > 1).then(|| later_turns.enter()),
         };
-        monoio::spawn(session::run(ctx.clone(), start, guard));
+        runners.start(start, guard);
     }
     // Turns still waiting for a tick get none; their sessions end.
     later_turns.close();
