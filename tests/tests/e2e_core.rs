@@ -994,6 +994,53 @@ fn sigint_cancels_in_flight_requests_after_the_grace_period_and_keeps_every_reco
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Records are spooled while a run lasts, so a process killed outright loses them; a
+/// stop signal writes them out at once, before the grace period ends, as `docker stop`
+/// kills 10 s after its SIGTERM. Here requests take 2 s at concurrency 20: the signal
+/// comes after two rounds (40 records), the kill 0.6 s later, before the third ends.
+#[test]
+fn a_stop_signal_writes_the_spooled_records_before_a_kill() {
+    let _serial = common::measuring();
+    let mock = Mock::start(&["--ttft-ms", "2000", "--output-tokens", "2"]);
+    let dir = run_dir("sigint-then-kill");
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut child = Command::new(core_binary())
+        .args(["profile", "--model", "m", "--url", &mock.url])
+        .args(["--artifact-dir", dir.to_str().expect("utf-8 path")])
+        .args(["--ui-type", "none", "--concurrency", "20"])
+        .args(["--request-count", "1000"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run the core binary");
+    let ready = std::time::Instant::now();
+    while !dir.join("inputs.json").exists() {
+        assert!(ready.elapsed() < std::time::Duration::from_secs(30));
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(5000));
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .expect("kill")
+        .success());
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    let text = std::fs::read_to_string(dir.join("profile_export.jsonl")).expect("records");
+    let records: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a whole record per line"))
+        .collect();
+    assert!(records.len() >= 40, "{} records", records.len());
+    assert!(records
+        .iter()
+        .all(|r| r["metadata"]["was_cancelled"] == false));
+    assert!(!dir.join("profile_export_aiperf.json").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// A first signal `first`, then SIGINT: the second cancels the in-flight requests at once
 /// (the default 30 s grace period would outlast the test), and their records are written.
 fn second_signal_cancels_at_once(name: &str, first: &'static str) {

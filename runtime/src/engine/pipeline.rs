@@ -39,22 +39,31 @@ const BACKLOG_POLL: Duration = Duration::from_millis(1);
 /// and records wait at most this long (their timestamps were taken by the workers).
 const RECORD_NAP: Duration = Duration::from_millis(1);
 
+/// How long a blocking receive waits before the record thread looks at the run again
+/// (whether it was stopped) with no record come.
+const RECORD_IDLE_LOOK: Duration = Duration::from_millis(100);
+
 /// Records from the workers until every sender is gone: taken without blocking while
 /// they keep coming, after a [`RECORD_NAP`] when the channel runs dry, and with a
-/// blocking receive once a nap found nothing (an idle run costs no wake-ups).
-fn received<T>(rx: Receiver<T>) -> impl Iterator<Item = T> {
-    use std::sync::mpsc::TryRecvError;
+/// blocking receive once a nap found nothing, which gives `None` after
+/// [`RECORD_IDLE_LOOK`] with no record.
+fn received<T>(rx: Receiver<T>) -> impl Iterator<Item = Option<T>> {
+    use std::sync::mpsc::{RecvTimeoutError, TryRecvError};
     let mut napped = false;
     std::iter::from_fn(move || loop {
         match rx.try_recv() {
             Ok(item) => {
                 napped = false;
-                return Some(item);
+                return Some(Some(item));
             }
             Err(TryRecvError::Disconnected) => return None,
             Err(TryRecvError::Empty) if napped => {
                 napped = false;
-                return rx.recv().ok();
+                return match rx.recv_timeout(RECORD_IDLE_LOOK) {
+                    Ok(item) => Some(Some(item)),
+                    Err(RecvTimeoutError::Timeout) => Some(None),
+                    Err(RecvTimeoutError::Disconnected) => None,
+                };
             }
             Err(TryRecvError::Empty) => {
                 napped = true;
@@ -588,9 +597,22 @@ pub(crate) fn run_pipeline<P: PluginSet>(
     let mut inputs = InputCounts::default();
     let (mut events, mut reads) = (0u64, 0u64);
     let failure_floor = failure_floor(config);
-    // As AIPerf, on the first record that shows it, so a long run can be stopped early.
+    // As AIPerf, on the first record that shows it (after the run when records are
+    // spooled; at once otherwise, so a long run can be stopped early).
     let mut cache_hint_logged = false;
-    let mut process = |raw: RequestRecord| {
+    let mut process = |step: Step| {
+        let raw = match step {
+            Step::Record(raw) => raw,
+            Step::WriteOut => {
+                // Whole blocks and the tail go to the file now; records after this one
+                // are written as they come.
+                if let Some(Err(e)) = writer.as_mut().map(RecordWriter::finish) {
+                    fail(&settings.records_path, e);
+                    writer = None;
+                }
+                return;
+            }
+        };
         let record = parse_record(
             &endpoint,
             &tokenizer,
@@ -675,18 +697,35 @@ pub(crate) fn run_pipeline<P: PluginSet>(
         },
         _ => None,
     };
-    for (bytes, raw) in received(rx) {
+    for item in received(rx) {
+        // A stopped run may be killed next (`docker stop` sends SIGKILL 10 s after its
+        // SIGTERM, within the grace period): what is spooled is written out now.
+        if let Some(s) = spool
+            .as_ref()
+            .filter(|_| settings.stopped_at.load(Ordering::Relaxed) != u64::MAX)
+        {
+            tracing::info!(
+                "the run was stopped: its {} spooled records are written now, and the rest \
+                 as they come",
+                s.len()
+            );
+            replay(spool.take(), &mut process)?;
+            process(Step::WriteOut);
+        }
+        let Some((bytes, raw)) = item else {
+            continue;
+        };
         events += raw.responses.len() as u64;
         reads += u64::from(raw.reads);
         match spool.as_mut().map(|s| s.push(&raw)) {
-            None => process(raw),
+            None => process(Step::Record(raw)),
             Some(Ok(())) if spool.as_ref().is_some_and(Spool::full) => {
                 drop(raw);
                 if let Some(s) = &spool {
                     tracing::info!(
-                        "the record spool holds {} MiB; its {} records are handled now, and \
-                         the rest as they come",
-                        s.bytes() >> 20,
+                        "the record spool holds {:.1} MiB; its {} records are handled now, \
+                         and the rest as they come",
+                        s.bytes() as f64 / f64::from(1 << 20),
                         s.len()
                     );
                 }
@@ -770,7 +809,7 @@ pub(crate) fn run_pipeline<P: PluginSet>(
 }
 
 /// Hands every record of `spool` to `process`, in the order they came.
-fn replay(spool: Option<Spool>, process: &mut impl FnMut(RequestRecord)) -> Result<(), String> {
+fn replay(spool: Option<Spool>, process: &mut impl FnMut(Step)) -> Result<(), String> {
     let Some(spool) = spool else {
         return Ok(());
     };
@@ -778,9 +817,20 @@ fn replay(spool: Option<Spool>, process: &mut impl FnMut(RequestRecord)) -> Resu
         .replay()
         .map_err(|e| format!("cannot read the record spool back: {e}"))?;
     for record in records {
-        process(record?);
+        process(Step::Record(record?));
     }
     Ok(())
+}
+
+/// What the record thread's handling is asked to do.
+// Passed by value and never stored: boxing the record would add an allocation per record.
+#[allow(clippy::large_enum_variant)]
+enum Step {
+    /// Parse, count, export and summarize a record.
+    Record(RequestRecord),
+    /// Write every record handled so far to the records file (it keeps up to a block in
+    /// memory otherwise).
+    WriteOut,
 }
 
 /// The input token counts of the sessions whose turns send their history, so that a
@@ -1062,7 +1112,7 @@ mod tests {
                 tx.send(i).unwrap();
             }
         });
-        let got: Vec<i32> = received(rx).collect();
+        let got: Vec<i32> = received(rx).flatten().collect();
         sender.join().unwrap();
         assert_eq!(got, (0..7).collect::<Vec<_>>());
     }

@@ -113,6 +113,7 @@ impl Spool {
             tail_at: 0,
             frame: Vec::new(),
             offset: 0,
+            freed: 0,
         })
     }
 }
@@ -138,6 +139,43 @@ pub(crate) struct Replay {
     frame: Vec<u8>,
     /// Where the next record starts, counting the file and then the buffer.
     offset: u64,
+    /// Bytes at the file's start whose disk space was given back.
+    freed: u64,
+}
+
+/// Bytes of replayed records after which their disk space is given back.
+const FREE_EVERY: u64 = 8 << 20;
+
+impl Replay {
+    /// Gives back the disk space of the records read from the file so far: the records
+    /// file written from them grows meanwhile (to four times their size, without
+    /// streaming), and both at once could fill a disk that either alone fits. A file
+    /// system that cannot punch holes keeps the space until the spool is closed.
+    fn free_read(&mut self) {
+        let read = self.offset;
+        if read < self.freed.saturating_add(FREE_EVERY) {
+            return;
+        }
+        use std::os::fd::AsRawFd;
+        let fd = self.file.get_ref().get_ref().as_raw_fd();
+        let (Ok(from), Ok(len)) = (
+            libc::off_t::try_from(self.freed),
+            libc::off_t::try_from(read - self.freed),
+        ) else {
+            return;
+        };
+        // SAFETY: `fd` is the spool's open file; the call reads and writes no memory.
+        let punched = unsafe {
+            libc::fallocate(
+                fd,
+                libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
+                from,
+                len,
+            )
+        };
+        // Where it is not supported, it is not asked again.
+        self.freed = if punched == 0 { read } else { u64::MAX };
+    }
 }
 
 impl Iterator for Replay {
@@ -155,6 +193,7 @@ impl Iterator for Replay {
                     return corrupt(&format!("a record cut short ({e})"));
                 }
                 self.offset += 4 + n as u64;
+                self.free_read();
                 Some(
                     decode(&self.frame)
                         .ok_or_else(|| format!("record spool: an unreadable record at byte {at}")),
@@ -714,6 +753,36 @@ mod tests {
             spool.bytes()
         );
         assert_eq!(spool.replay().expect("replay").count() as u64, pushed);
+    }
+
+    #[test]
+    fn replayed_records_give_their_disk_space_back() {
+        let dir = std::env::temp_dir();
+        let mut spool = Spool::create(&dir).expect("spool");
+        let n = 3 * FREE_EVERY / 300;
+        for i in 0..n {
+            spool.push(&full(i)).expect("push");
+        }
+        spool.flush().expect("flush");
+        let blocks = |f: &File| {
+            use std::os::unix::fs::MetadataExt;
+            f.metadata().expect("metadata").blocks() * 512
+        };
+        let before = blocks(&spool.file);
+        assert!(before >= spool.committed, "{before} bytes on disk");
+        let mut replay = spool.replay().expect("replay");
+        let back = replay.by_ref().take(n as usize - 1).count();
+        assert_eq!(back as u64, n - 1);
+        let after = blocks(replay.file.get_ref().get_ref());
+        // Punched in 8 MiB steps, where the file system can.
+        if replay.freed != u64::MAX {
+            assert!(
+                after <= before - 2 * FREE_EVERY,
+                "{before} -> {after} bytes on disk"
+            );
+        }
+        assert!(replay.next().is_some_and(|r| r.is_ok()));
+        assert!(replay.next().is_none());
     }
 
     #[test]

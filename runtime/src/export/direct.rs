@@ -9,7 +9,8 @@
 //! blocks, a line costs one copy into the block. The last block's tail (not a multiple of
 //! the block size) is written through the page cache at the end, so the file holds
 //! exactly the bytes written. File systems that refuse `O_DIRECT` (tmpfs) get a plain
-//! buffered file. A process killed outright (SIGKILL) loses at most the block in memory;
+//! buffered file. A process killed outright (SIGKILL) loses at most the block in memory
+//! of what was written here (records still in the engine's spool are lost with it);
 //! Ctrl-C and SIGTERM end in `flush`, as every run does.
 
 use std::alloc::{self, Layout};
