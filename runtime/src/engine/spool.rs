@@ -114,6 +114,7 @@ impl Spool {
             frame: Vec::new(),
             offset: 0,
             freed: 0,
+            free_every: (self.limit / 8).clamp(64 << 10, FREE_EVERY),
         })
     }
 }
@@ -141,9 +142,12 @@ pub(crate) struct Replay {
     offset: u64,
     /// Bytes at the file's start whose disk space was given back.
     freed: u64,
+    /// Bytes read between two hole punches.
+    free_every: u64,
 }
 
-/// Bytes of replayed records after which their disk space is given back.
+/// Bytes of replayed records after which their disk space is given back, at most: an
+/// eighth of the spool's limit where that is less (a small disk).
 const FREE_EVERY: u64 = 8 << 20;
 
 impl Replay {
@@ -153,7 +157,7 @@ impl Replay {
     /// system that cannot punch holes keeps the space until the spool is closed.
     fn free_read(&mut self) {
         let read = self.offset;
-        if read < self.freed.saturating_add(FREE_EVERY) {
+        if read < self.freed.saturating_add(self.free_every) {
             return;
         }
         use std::os::fd::AsRawFd;
