@@ -873,6 +873,20 @@ fn slow_mock() -> Mock {
     ])
 }
 
+/// Waits until a run started in `dir` is ready to send: signals are timed from then
+/// (inputs.json is written just before the workers start), not from launch, which is
+/// slow on a loaded machine.
+fn wait_until_ready(dir: &Path) {
+    let ready = std::time::Instant::now();
+    while !dir.join("inputs.json").exists() {
+        assert!(
+            ready.elapsed() < std::time::Duration::from_secs(30),
+            "the run never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
 /// Starts a profile run in the background and interrupts it: each `(delay_ms, signal)`
 /// sends `kill -SIGNAL` after the delay. The run must exit 128 + the first signal.
 /// Returns the JSON export and how long the run took to stop after the last signal.
@@ -898,16 +912,7 @@ fn interrupted_run(
         .stderr(Stdio::null())
         .spawn()
         .expect("run the core binary");
-    // Signals are timed from when the run is ready to send (inputs.json is written just
-    // before the workers start), not from launch, which is slow on a loaded machine.
-    let ready = std::time::Instant::now();
-    while !dir.join("inputs.json").exists() {
-        assert!(
-            ready.elapsed() < std::time::Duration::from_secs(30),
-            "the run never started"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    wait_until_ready(dir);
     for (delay_ms, signal) in interrupts {
         std::thread::sleep(std::time::Duration::from_millis(*delay_ms));
         let status = Command::new("kill")
@@ -1013,11 +1018,7 @@ fn a_stop_signal_writes_the_spooled_records_before_a_kill() {
         .stderr(Stdio::null())
         .spawn()
         .expect("run the core binary");
-    let ready = std::time::Instant::now();
-    while !dir.join("inputs.json").exists() {
-        assert!(ready.elapsed() < std::time::Duration::from_secs(30));
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    wait_until_ready(&dir);
     std::thread::sleep(std::time::Duration::from_millis(5000));
     let pid = child.id().to_string();
     assert!(Command::new("kill")
