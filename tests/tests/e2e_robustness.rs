@@ -954,3 +954,22 @@ fn records_are_spooled_during_the_run_and_exported_after_it() {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+/// An artifact directory that is a file in the way is named as such, not as "File exists".
+#[test]
+fn an_artifact_directory_that_is_a_file_is_named_as_one() {
+    let mock = Mock::start(&["--output-tokens", "2"]);
+    let dir = run_dir("artifacts-are-a-file");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.parent().expect("parent")).expect("parent dir");
+    std::fs::write(&dir, b"not a directory").expect("file");
+    let output = run(&mock.url, &dir, &["--request-count", "1"]);
+    assert!(!output.status.success());
+    let stderr = text(&output.stderr);
+    let expected = format!(
+        "cannot create the artifact directory {}: it is a file, not a directory",
+        dir.display()
+    );
+    assert!(stderr.contains(&expected), "{stderr}");
+    let _ = std::fs::remove_file(&dir);
+}

@@ -393,8 +393,17 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         .artifact_dir
         .clone()
         .unwrap_or_else(|| default_artifact_dir::<P>(&config));
-    std::fs::create_dir_all(&artifact_dir)
-        .map_err(|e| format!("cannot create {}: {e}", artifact_dir.display()))?;
+    std::fs::create_dir_all(&artifact_dir).map_err(|e| {
+        // `create_dir_all` says only "File exists" of a file in the way.
+        let what = match std::fs::metadata(&artifact_dir) {
+            Ok(m) if !m.is_dir() => "it is a file, not a directory".to_owned(),
+            _ => e.to_string(),
+        };
+        format!(
+            "cannot create the artifact directory {}: {what}",
+            artifact_dir.display()
+        )
+    })?;
     clear_stale_artifacts(&artifact_dir, &config, !trace);
     let log_file = artifact_dir.join("logs").join("aiperf.log");
     if let Err(e) = crate::logging::set_file(&log_file) {
