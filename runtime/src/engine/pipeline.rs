@@ -1117,6 +1117,22 @@ mod tests {
         assert_eq!(got, (0..7).collect::<Vec<_>>());
     }
 
+    /// With nothing coming, the receive gives way every [`RECORD_IDLE_LOOK`] (so a stop
+    /// is seen without a record), and still takes the record that comes later.
+    #[test]
+    fn an_idle_channel_gives_way_and_then_delivers() {
+        let (tx, rx) = mpsc::channel();
+        let sender = std::thread::spawn(move || {
+            std::thread::sleep(RECORD_IDLE_LOOK * 3);
+            tx.send(7).unwrap();
+        });
+        let got: Vec<Option<i32>> = received(rx).collect();
+        sender.join().unwrap();
+        let ticks = got.iter().filter(|x| x.is_none()).count();
+        assert!((1..=3).contains(&ticks), "{got:?}");
+        assert_eq!(got.last(), Some(&Some(7)), "{got:?}");
+    }
+
     /// Past the high mark a worker waits (without blocking its thread) until the record
     /// thread has drained the backlog below the low mark; every record gets through, the
     /// wait is counted, and under the mark there is no wait at all.

@@ -61,7 +61,7 @@ impl Spool {
     /// Whether the spool has grown to its limit: the records it holds should be handled
     /// now, and the rest as they come.
     pub fn full(&self) -> bool {
-        self.committed + self.buf.len() as u64 >= self.limit
+        self.bytes() >= self.limit
     }
 
     /// Bytes held, written or not.
