@@ -382,17 +382,15 @@ impl ConnectionPool {
         // The request starts before its connection is taken: connecting (and a retry after
         // a stale keep-alive connection, BC-20) is part of its latency, as in AIPerf.
         rec.start_ns = clock.now();
-        let Some(limit) = self.config.request_timeout else {
-            self.attempts(parts, streaming_sse, clock, rec).await;
-            return;
-        };
-        let expiry = match clock.instant(rec.start_ns).checked_add(limit) {
-            Some(at) => self.deadlines.expire_at(at),
-            // Beyond the clock's range: never.
-            None => return self.attempts(parts, streaming_sse, clock, rec).await,
-        };
-        let attempts = self.attempts(parts, streaming_sse, clock, rec);
-        if until(attempts, expiry).await.is_none() {
+        // Beyond the clock's range, a limit never expires.
+        let expiry = self.config.request_timeout.and_then(|limit| {
+            let at = clock.instant(rec.start_ns).checked_add(limit)?;
+            Some(self.deadlines.expire_at(at))
+        });
+        if until(self.attempts(parts, streaming_sse, clock, rec), expiry)
+            .await
+            .is_none()
+        {
             // The attempt future is gone, and with it the connection and its in-flight
             // read (cancelled): the connection is closed, never pooled.
             self.bump(|s| s.timeouts += 1);

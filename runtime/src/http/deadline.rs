@@ -113,17 +113,17 @@ async fn watch(state: Rc<RefCell<State>>) {
     }
 }
 
-/// Runs `fut` until `expiry`: `None` if the deadline came first (`fut` is then dropped).
-/// A struct rather than an `async fn`, which would hold `fut` twice (see
-/// `engine::cancel::race`).
-pub(crate) fn until<F: Future>(fut: F, expiry: Expiry) -> Until<F> {
+/// Runs `fut` until `expiry` (for ever without one): `None` if the deadline came first
+/// (`fut` is then dropped). A struct rather than an `async fn`, which would hold `fut`
+/// twice (see `engine::cancel::race`).
+pub(crate) fn until<F: Future>(fut: F, expiry: Option<Expiry>) -> Until<F> {
     Until { fut, expiry }
 }
 
 /// [`until`]'s future.
 pub(crate) struct Until<F> {
     fut: F,
-    expiry: Expiry,
+    expiry: Option<Expiry>,
 }
 
 impl<F: Future> Future for Until<F> {
@@ -137,7 +137,10 @@ impl<F: Future> Future for Until<F> {
         if let Poll::Ready(out) = fut.poll(cx) {
             return Poll::Ready(Some(out));
         }
-        Pin::new(&mut this.expiry).poll(cx).map(|()| None)
+        match &mut this.expiry {
+            Some(expiry) => Pin::new(expiry).poll(cx).map(|()| None),
+            None => Poll::Pending,
+        }
     }
 }
 
