@@ -206,6 +206,22 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, BuildError> {
     let (plan, diagnostics) = plan_checked(&opts.packs, &opts.pack_paths, true)
         .map_err(|(diags, _)| BuildError::Invalid(diagnostic::render(&diags)))?;
 
+    // Checked before cargo runs (minutes on a fresh machine), not when the binary is
+    // copied after it.
+    if !opts.no_build && opts.out.is_dir() {
+        return Err(BuildError::Usage(format!(
+            "--out {} is a directory: give the path of the binary to write, such as {}",
+            opts.out.display(),
+            opts.out.join(&plan.package_name).display()
+        )));
+    }
+    if let Some(parent) = opts
+        .out
+        .parent()
+        .filter(|p| !opts.no_build && !p.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(parent).map_err(|e| BuildError::Copy(opts.out.clone(), e))?;
+    }
     let root = workspace_root();
     let cache = cache_dir();
     let crate_dir = opts
@@ -266,15 +282,16 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, BuildError> {
     }
     built.push("release");
     built.push(&plan.package_name);
-    if let Some(parent) = opts.out.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|e| BuildError::Copy(opts.out.clone(), e))?;
-    }
     // Copy through a temporary name so a running old binary is never half-overwritten.
     let tmp = opts
         .out
         .with_extension(format!("aiperf-gen-tmp-{}", std::process::id()));
-    std::fs::copy(&built, &tmp).map_err(|e| BuildError::Copy(opts.out.clone(), e))?;
-    std::fs::rename(&tmp, &opts.out).map_err(|e| BuildError::Copy(opts.out.clone(), e))?;
+    let copied = std::fs::copy(&built, &tmp).and_then(|_| std::fs::rename(&tmp, &opts.out));
+    if let Err(e) = copied {
+        // A partial copy, or one the rename could not put in place, is not left behind.
+        let _ = std::fs::remove_file(&tmp);
+        return Err(BuildError::Copy(opts.out.clone(), e));
+    }
     let size = std::fs::metadata(&opts.out).map(|m| m.len()).ok();
     Ok(BuildReport {
         crate_dir,

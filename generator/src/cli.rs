@@ -56,7 +56,7 @@ struct BuildArgs {
     /// file, a `Cargo.toml` or a pack directory.
     #[arg(long = "plugins", value_delimiter = ',', required = true)]
     plugins: Vec<String>,
-    /// Where to write the binary.
+    /// Where to write the binary (a file path; missing directories are created).
     #[arg(long, short)]
     out: PathBuf,
     /// Keep the generated crate in this directory.

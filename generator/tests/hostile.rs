@@ -396,3 +396,47 @@ fn terminal_escapes_in_descriptions_are_not_printed_raw() {
     assert!(stdout.contains("\\u{1b}[2J\\u{1b}[31mcleared"), "{stdout}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// An `--out` that names a directory is refused before cargo runs (minutes on a fresh
+/// machine): it used to fail only when the built binary was copied, leaving a temporary
+/// copy beside it.
+#[test]
+fn an_out_path_that_is_a_directory_is_refused_before_building() {
+    let dir = scratch("out-is-dir");
+    let out = dir.join("bin");
+    std::fs::create_dir_all(&out).expect("out dir");
+    let (out_arg, crate_arg) = (
+        out.display().to_string(),
+        dir.join("crate").display().to_string(),
+    );
+    let started = std::time::Instant::now();
+    let (code, _, err) = run(&[
+        "aiperf-gen",
+        "build",
+        "--plugins",
+        "core",
+        "--out",
+        &out_arg,
+        "--emit-crate",
+        &crate_arg,
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(&format!(
+            "--out {out_arg} is a directory: give the path of the binary to write, such as \
+             {out_arg}/aiperf-bench-core"
+        )),
+        "{err}"
+    );
+    // Nothing was generated or built (cargo takes minutes, this a fraction of a second).
+    assert!(!dir.join("crate").exists());
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    let left: Vec<_> = std::fs::read_dir(&dir)
+        .expect("scratch")
+        .filter_map(Result::ok)
+        .map(|e| e.file_name())
+        .filter(|n| n.to_string_lossy().contains("aiperf-gen-tmp"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

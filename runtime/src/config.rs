@@ -1012,6 +1012,15 @@ impl ProfileConfig {
                     .into(),
             );
         }
+        if self.input_file.is_none()
+            && crate::plugin::normalize_name(&self.effective_timing_mode()) == "fixed_schedule"
+        {
+            return Err(
+                "--fixed-schedule replays the timestamps of a trace: give it with \
+                        --input-file (a synthetic dataset has none)"
+                    .into(),
+            );
+        }
         if self.user_centric_rate.is_some() && self.request_rate.is_some() {
             return Err("--user-centric-rate and --request-rate cannot be combined".into());
         }
@@ -2326,6 +2335,25 @@ mod prefill_flag_tests {
                  prompts, multimodal generation, multi-turn conversation, etc)."
                 .to_owned())
         );
+    }
+
+    /// A fixed schedule replays a file's timestamps: without a file it says so, not that
+    /// a synthetic conversation (named by a UUID) lacks one.
+    #[test]
+    fn a_fixed_schedule_needs_an_input_file() {
+        for run in [
+            &["-m", "m", "--fixed-schedule"][..],
+            &["-m", "m", "--timing-mode", "fixed-schedule"],
+        ] {
+            assert_eq!(
+                parse(run).validate().expect_err("no file"),
+                "--fixed-schedule replays the timestamps of a trace: give it with \
+                 --input-file (a synthetic dataset has none)"
+            );
+        }
+        parse(&["-m", "m", "--fixed-schedule", "--input-file", "t.jsonl"])
+            .validate()
+            .expect("valid");
     }
 
     /// AIPerf refuses user-centric runs of one turn, and warms a user-centric run up at a

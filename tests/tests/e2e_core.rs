@@ -1042,6 +1042,66 @@ fn a_stop_signal_writes_the_spooled_records_before_a_kill() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A signal that comes once every request has ended, while the spooled records are being
+/// processed, stops nothing: the results are complete, say so, and the run exits 0 (it
+/// was marked cancelled and incomplete, exit 130, with every record written). The signal
+/// goes as the log says the run ended; a run whose processing was over by then is
+/// repeated with more requests.
+#[test]
+fn a_signal_after_the_last_request_leaves_the_results_complete() {
+    use std::io::BufRead;
+    let _serial = common::measuring();
+    let mock = Mock::start(&["--ttft-ms", "0", "--output-tokens", "2"]);
+    let dir = run_dir("sigint-after-run");
+    for requests in [20_000, 60_000, 150_000] {
+        let _ = std::fs::remove_dir_all(&dir);
+        let count = requests.to_string();
+        let mut child = Command::new(core_binary())
+            .args(["profile", "--model", "m", "--url", &mock.url])
+            .args(["--artifact-dir", dir.to_str().expect("utf-8 path")])
+            .args(["--ui-type", "none", "--concurrency", "32"])
+            .args(["--request-count", &count, "--isl", "8"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run the core binary");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let mut lines = std::io::BufReader::new(stderr).lines();
+        let ended = lines
+            .by_ref()
+            .map_while(Result::ok)
+            .any(|line| line.contains("run ended; processing"));
+        assert!(ended, "no 'run ended' line");
+        let pid = child.id().to_string();
+        let signalled = Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .expect("kill")
+            .success();
+        // Drained so the child never blocks on a full pipe.
+        let rest: Vec<String> = lines.map_while(Result::ok).collect();
+        let status = child.wait().expect("wait");
+        let noticed = rest
+            .iter()
+            .any(|l| l.contains("interrupted after the last request ended"));
+        if !(signalled && noticed) {
+            // Processing was over before the signal: nothing was tested.
+            continue;
+        }
+        assert_eq!(status.code(), Some(0), "{rest:?}");
+        let json = read_json(&dir);
+        assert_eq!(json["was_cancelled"], false);
+        assert_eq!(json["is_complete"], true);
+        assert_eq!(read_records(&dir).len(), requests);
+        let console =
+            std::fs::read_to_string(dir.join("profile_export_console.txt")).expect("console");
+        assert!(!console.contains("INCOMPLETE"), "{console}");
+        let _ = std::fs::remove_dir_all(&dir);
+        return;
+    }
+    panic!("every run had processed its records before the signal came");
+}
+
 /// A first signal `first`, then SIGINT: the second cancels the in-flight requests at once
 /// (the default 30 s grace period would outlast the test), and their records are written.
 fn second_signal_cancels_at_once(name: &str, first: &'static str) {

@@ -347,6 +347,43 @@ fn a_timed_phase_lasts_its_duration() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Every arrival due before the deadline goes, however late the client reaches it: one
+/// worker cannot send 100,000 requests a second, so it ends the 0.1 s behind its
+/// schedule, and the arrivals it reached after the deadline were dropped without a word
+/// (9,999 of 10,000 per worker were seen at 5,000/s on a busy machine).
+#[test]
+fn a_late_client_still_sends_every_arrival_due_before_the_deadline() {
+    core_binary();
+    let mock = Mock::start(&["--ttft-ms", "0", "--output-tokens", "1"]);
+    let dir = run_dir("late-arrivals");
+    let args = [
+        "--request-rate",
+        "100000",
+        "--benchmark-duration",
+        "0.1",
+        "--workers",
+        "1",
+        "--isl",
+        "8",
+        "--random-seed",
+        "5",
+    ];
+    profile(&mock, &dir, &args);
+    let records = read_records(&dir);
+    let first_due = records.iter().map(|r| ns(r, "credit_issued_ns")).min();
+    let last_due = records.iter().map(|r| ns(r, "credit_issued_ns")).max();
+    let last_sent = records.iter().map(|r| ns(r, "request_start_ns")).max();
+    let json = read_json(&dir);
+    let skipped = &json["client_health"]["skipped_arrivals"];
+    assert_eq!(
+        records.len(),
+        10_000,
+        "due from {first_due:?} to {last_due:?} ns, last sent {last_sent:?} ns, skipped \
+         {skipped}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// A rate capped by `--concurrency` shares the run's slots, as AIPerf's global ones: an
 /// arrival is skipped only when every slot is busy, however many workers were asked for
 /// (split over two workers, one was skipped while the other had a slot free).
@@ -993,8 +1030,26 @@ fn trace_delay_counts_from_the_previous_response() {
         ),
     );
     let trace = trace.to_str().expect("utf-8 path");
-    // single_turn is not a trace format: its timestamps replay when asked to.
-    profile(&mock, &dir, &["--input-file", trace, "--fixed-schedule"]);
+    // single_turn is not a trace format: its timestamps replay when asked to. A rate
+    // changes nothing, and the run says so.
+    let output = profile(
+        &mock,
+        &dir,
+        &[
+            "--input-file",
+            trace,
+            "--fixed-schedule",
+            "--request-rate",
+            "5",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(
+            "--request-rate not used: a fixed_schedule run sends each request at its timestamp"
+        ),
+        "{stderr}"
+    );
     let records = read_records(&dir);
     assert_eq!(records.len(), 2);
     assert!(errors(&records).is_empty(), "{:?}", errors(&records));

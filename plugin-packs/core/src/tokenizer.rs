@@ -609,8 +609,9 @@ impl Plugin for TiktokenTokenizer {
         let name = ctx.config.tokenizer.as_str();
         let vocabulary = Vocabulary::from_name(name).ok_or_else(|| {
             PluginError::Config(format!(
-                "tokenizer `{name}` is not available offline; the tiktoken tokenizer accepts \
-                 {AVAILABLE}"
+                "tokenizer `{name}` is not one this build has: it takes the tiktoken \
+                 vocabularies it carries ({AVAILABLE}); Hugging Face tokenizers (a model \
+                 name or a tokenizer directory) are not supported"
             ))
         })?;
         Ok(TiktokenTokenizer::new(vocabulary))
@@ -1134,7 +1135,14 @@ mod tests {
         let err = TiktokenTokenizer::create(&context(&cfg, &EMPTY_ENTRY)).unwrap_err();
         let message = err.to_string();
         assert!(matches!(err, PluginError::Config(_)));
-        assert!(message.contains("meta-llama/Llama-3.1-8B") && message.contains("builtin"));
+        assert_eq!(
+            message,
+            format!(
+                "tokenizer `meta-llama/Llama-3.1-8B` is not one this build has: it takes the \
+                 tiktoken vocabularies it carries ({AVAILABLE}); Hugging Face tokenizers (a \
+                 model name or a tokenizer directory) are not supported"
+            )
+        );
 
         let cfg = config(&["-m", "m"]);
         let t = TiktokenTokenizer::create(&context(&cfg, &EMPTY_ENTRY)).unwrap();

@@ -259,6 +259,22 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
              a --concurrency slot is free"
         );
     }
+    if crate::plugin::normalize_name(&config.effective_timing_mode()) == "fixed_schedule" {
+        let unused: Vec<&str> = [
+            ("--request-rate", config.request_rate.is_some()),
+            ("--arrival-smoothness", config.arrival_smoothness.is_some()),
+            ("--user-centric-rate", config.user_centric_rate.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(flag, given)| given.then_some(flag))
+        .collect();
+        if !unused.is_empty() {
+            tracing::warn!(
+                "{} not used: a fixed_schedule run sends each request at its timestamp",
+                unused.join(", ")
+            );
+        }
+    }
 
     // Everything the measuring threads need is computed before the clock starts.
     let metadata = endpoint.metadata().clone();
@@ -734,12 +750,20 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
     };
     let grace_ns = (config.benchmark_grace_period.max(0.0) * 1e9) as u64;
     let mut interrupts_seen = 0;
+    // The exit status of a signal that stopped the run. One that comes once every request
+    // has ended (while the records are written) stops nothing: the results are complete.
+    let mut stopped_by_signal = None;
     let mut last_progress = std::time::Instant::now();
     ui.on_progress(&progress(&shared));
     while !handles.iter().all(|h| h.is_finished()) {
         let interrupts = INTERRUPTS.load(Ordering::Relaxed);
         if interrupts > interrupts_seen {
+            if handles.iter().all(|h| h.is_finished()) {
+                // Every request had ended (the loop sleeps between its checks).
+                break;
+            }
             interrupts_seen = interrupts;
+            stopped_by_signal = stopped_by_signal.or_else(interrupted_exit_code);
             shared.stop.store(true, Ordering::SeqCst);
             stopped_at.fetch_min(shared.clock.now(), Ordering::SeqCst);
             if interrupts == 1 {
@@ -793,7 +817,13 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
     // spans its whole life.
     let window = output.profiling.window.unwrap_or((0, end_ns));
     let aborted = failure_abort.load(Ordering::SeqCst);
-    let was_cancelled = interrupts() > 0 || aborted;
+    if interrupts() > interrupts_seen {
+        tracing::info!(
+            "interrupted after the last request ended: the results are complete and are \
+             being written"
+        );
+    }
+    let was_cancelled = stopped_by_signal.is_some() || aborted;
     let facts = crate::export::input_config::RunFacts {
         artifact_dir: &artifact_dir,
         ui: &ui_name,
@@ -952,7 +982,7 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
             output.profiling.total
         ))
     } else {
-        interrupted_exit_code().map(|code| {
+        stopped_by_signal.map(|code| {
             let signal = if code == 143 { "SIGTERM" } else { "SIGINT" };
             format!(
                 "WARNING: the run was interrupted ({signal}); the results cover the requests \
@@ -1029,7 +1059,7 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
     // A run ended by --failed-request-threshold is no exception either way: AIPerf's
     // help says it exits non-zero, but it exits 0 when some requests succeeded.
     let none_succeeded = output.profiling.errors == output.profiling.total;
-    let exit_code = match interrupted_exit_code() {
+    let exit_code = match stopped_by_signal {
         Some(code) if failures.is_empty() => code,
         _ if failures.is_empty() && !none_succeeded => 0,
         _ => 1,

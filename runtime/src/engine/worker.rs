@@ -517,7 +517,9 @@ async fn run_phase<P: PluginSet>(
                         Either::Right(_) => break,
                     },
                 };
-                if shared.stop.load(Ordering::Relaxed) || past_deadline(clock.now()) {
+                // Due before the deadline (checked above), it goes however late: the rate
+                // offers all R x D of its arrivals.
+                if shared.stop.load(Ordering::Relaxed) {
                     break;
                 }
                 // Its session may have stopped waiting meanwhile (the run stopped).
@@ -600,8 +602,13 @@ async fn run_phase<P: PluginSet>(
                 Either::Right(()) => break,
             },
         };
-        let now = clock.now();
-        if shared.stop.load(Ordering::Relaxed) || past_deadline(now) {
+        // A scheduled arrival is judged by when it was due (checked above): one due
+        // before the deadline that the client reaches late still goes, so a rate offers
+        // all R x D of its arrivals and the lateness shows in the records, not as a
+        // request missing without a word. A closed-loop request goes while the duration
+        // lasts.
+        if shared.stop.load(Ordering::Relaxed) || (intended.is_none() && past_deadline(clock.now()))
+        {
             break;
         }
         // The session limit first: a credit taken for a session that may not start would
