@@ -127,14 +127,14 @@ pub fn main<P: PluginSet>() -> ExitCode {
                      --help'.",
                     program_name()
                 );
-                return ExitCode::from(2);
+                return ExitCode::from(1);
             }
-            None => e.exit(),
+            None => return usage_error(&e),
         },
     };
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
-        Err(e) => e.exit(),
+        Err(e) => return usage_error(&e),
     };
     init_logging(log_level(&cli.log_level, cli.verbose, cli.extra_verbose));
 
@@ -156,6 +156,14 @@ pub fn main<P: PluginSet>() -> ExitCode {
             ExitCode::from(code)
         }
     }
+}
+
+/// clap's report of a command line it refused (or the help or version asked for), with
+/// AIPerf's exit status: cyclopts, which parses AIPerf's command line, exits 1 on every
+/// error, as do the checks of the values after parsing here.
+fn usage_error(error: &clap::Error) -> ExitCode {
+    let _ = error.print();
+    ExitCode::from(u8::from(error.use_stderr()))
 }
 
 /// For a flag clap does not know that is one of AIPerf 0.13's, the plain fact that this

@@ -147,7 +147,7 @@ fn unknown_endpoint_is_refused_with_a_suggestion() {
         .args(["profile", "--model", "m", "--endpoint-type", "chta"])
         .output()
         .expect("run the core binary");
-    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.contains("invalid value 'chta' for '--endpoint-type"),

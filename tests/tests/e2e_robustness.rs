@@ -492,7 +492,7 @@ fn aiperf_flags_are_taken_or_refused_by_name() {
         let mut args = vec![flag];
         args.extend(value);
         let output = run(&url, &dir, &args);
-        assert_eq!(output.status.code(), Some(2), "{flag}");
+        assert_eq!(output.status.code(), Some(1), "{flag}");
         assert_eq!(
             text(&output.stderr),
             format!(
@@ -502,7 +502,7 @@ fn aiperf_flags_are_taken_or_refused_by_name() {
         );
     }
     let output = run(&url, &dir, &["--concurency", "2"]);
-    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(output.status.code(), Some(1));
     let stderr = text(&output.stderr);
     assert!(
         stderr.contains("error: unexpected argument '--concurency' found")
@@ -616,7 +616,7 @@ fn export_level_and_verbosity_flags_behave_as_aiperf_s() {
             "sub/run1",
         ],
     );
-    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(output.status.code(), Some(1));
     let stderr = text(&output.stderr);
     assert!(stderr.contains("`sub/run1` is not a file name"), "{stderr}");
 
@@ -626,7 +626,7 @@ fn export_level_and_verbosity_flags_behave_as_aiperf_s() {
         &["--request-count", "5", "--export-level", "bogus"],
     );
     let stderr = text(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(
         stderr.contains("unknown export level `bogus` (expected one of: summary, records, raw)"),
         "{stderr}"
