@@ -236,9 +236,15 @@ pub fn check(c: &ProfileConfig) -> Result<(), String> {
         }
     }
     for (flag, v) in tokens(c) {
-        if !(0.0..=MAX_TOKENS).contains(&v) {
+        if v > MAX_TOKENS {
             return Err(format!(
-                "{flag} must be a number of tokens at least 0 (at most 1000000), got {}",
+                "{flag} must be at most 1000000 tokens, got {}",
+                show(v)
+            ));
+        }
+        if v < 0.0 || v.is_nan() {
+            return Err(format!(
+                "{flag} must be a number of tokens at least 0, got {}",
                 show(v)
             ));
         }
@@ -447,10 +453,18 @@ mod tests {
     fn token_counts_past_a_million_are_refused() {
         refused(
             &["--synthetic-input-tokens-stddev", "1e9"],
-            "--synthetic-input-tokens-stddev (--isl-stddev) must be a number of tokens \
-             at least 0 (at most 1000000), got 1000000000",
+            "--synthetic-input-tokens-stddev (--isl-stddev) must be at most 1000000 \
+             tokens, got 1000000000",
         );
-        refused(&["--isl-stddev", "1e7"], "(at most 1000000), got 10000000");
+        refused(
+            &["--isl-stddev", "1e7"],
+            "at most 1000000 tokens, got 10000000",
+        );
+        refused(
+            &["--isl-stddev", "-1"],
+            "--synthetic-input-tokens-stddev (--isl-stddev) must be a number of tokens at \
+             least 0, got -1",
+        );
         refused(
             &["--isl", "1000001"],
             "--synthetic-input-tokens-mean (--isl) must be",
@@ -622,8 +636,7 @@ mod tests {
         );
         assert_eq!(
             error(&["--user-context-prompt-length", "1000001"]),
-            "--user-context-prompt-length must be a number of tokens at least 0 (at most \
-             1000000), got 1000001"
+            "--user-context-prompt-length must be at most 1000000 tokens, got 1000001"
         );
         let pool = start(&[
             "--num-prefix-prompts",

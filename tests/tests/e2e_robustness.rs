@@ -311,7 +311,7 @@ fn absurd_flags_are_refused_at_start_up_with_their_message() {
         ),
         (
             &["--synthetic-input-tokens-stddev", "1e9"],
-            "(at most 1000000), got 1000000000",
+            "must be at most 1000000 tokens, got 1000000000",
         ),
         (
             &["--conversation-turn-delay-mean", "1e300"],
