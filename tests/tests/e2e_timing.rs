@@ -384,6 +384,30 @@ fn a_late_client_still_sends_every_arrival_due_before_the_deadline() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A closed-loop request is due when its slot frees, not when the loop began waiting for
+/// one: against a server answering in 150 ms, lateness stays far below a request's time
+/// (a stale clock read once made every slot's next request 150 ms "late", and every
+/// `--concurrency` run CLIENT-BOUND).
+#[test]
+fn a_closed_loop_request_is_due_when_its_slot_frees() {
+    core_binary();
+    let mock = Mock::start(&["--ttft-ms", "150", "--output-tokens", "1"]);
+    let dir = run_dir("closed-loop-lateness");
+    profile(
+        &mock,
+        &dir,
+        &["--concurrency", "4", "--request-count", "16", "--workers", "2"],
+    );
+    let records = read_records(&dir);
+    assert_eq!(records.len(), 16);
+    let late_ms: Vec<f64> = records
+        .iter()
+        .map(|r| (ns(r, "request_start_ns") - ns(r, "credit_issued_ns")) as f64 / 1e6)
+        .collect();
+    assert!(late_ms.iter().all(|&ms| ms < 50.0), "lateness {late_ms:?} ms");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// A rate capped by `--concurrency` shares the run's slots, as AIPerf's global ones: an
 /// arrival is skipped only when every slot is busy, however many workers were asked for
 /// (split over two workers, one was skipped while the other had a slot free).

@@ -607,8 +607,10 @@ async fn run_phase<P: PluginSet>(
         // all R x D of its arrivals and the lateness shows in the records, not as a
         // request missing without a word. A closed-loop request goes while the duration
         // lasts.
-        if shared.stop.load(Ordering::Relaxed) || (intended.is_none() && past_deadline(clock.now()))
-        {
+        // Read after the waits for slots: a closed-loop request is due now, and its
+        // lateness counts from here.
+        let now = clock.now();
+        if shared.stop.load(Ordering::Relaxed) || (intended.is_none() && past_deadline(now)) {
             break;
         }
         // The session limit first: a credit taken for a session that may not start would
