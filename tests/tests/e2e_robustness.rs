@@ -973,3 +973,51 @@ fn an_artifact_directory_that_is_a_file_is_named_as_one() {
     assert!(stderr.contains(&expected), "{stderr}");
     let _ = std::fs::remove_file(&dir);
 }
+
+/// Requests that fail because the client is out of file descriptors are the client's
+/// failures: the health says so, counts them, and says what to do. A rate with no
+/// concurrency cap opens a connection per request in flight; under `ulimit -n 64`
+/// requests of 500 ms at 1,000/s need hundreds.
+#[test]
+fn running_out_of_file_descriptors_is_called_client_bound() {
+    let _serial = common::measuring();
+    let mock = Mock::start(&["--ttft-ms", "500", "--output-tokens", "1"]);
+    let dir = run_dir("out-of-fds");
+    let _ = std::fs::remove_dir_all(&dir);
+    let output = std::process::Command::new("sh")
+        .args(["-c", "ulimit -n 64 && exec \"$@\"", "sh"])
+        .arg(common::core_binary())
+        .args([
+            "profile",
+            "--model",
+            "m",
+            "--url",
+            &mock.url,
+            "--ui-type",
+            "none",
+        ])
+        .args(["--artifact-dir", dir.to_str().expect("utf-8 path")])
+        .args(["--request-rate", "1000", "--benchmark-duration", "0.3"])
+        .args(["--workers", "1", "--isl", "8"])
+        .output()
+        .expect("run the core binary under a low open-file limit");
+    let stdout = text(&output.stdout);
+    let json = read_json(&dir);
+    let health = &json["client_health"];
+    let out = health["out_of_file_descriptors"].as_u64().expect("a count");
+    let failed = common::read_records(&dir)
+        .iter()
+        .filter(|r| !r["error"].is_null())
+        .count() as u64;
+    assert!(out > 0, "{health}");
+    assert_eq!(out, failed, "{health}");
+    assert_eq!(health["client_bottleneck"], true);
+    assert!(
+        stdout.contains(&format!(
+            "{out} connections could not be opened because the client ran out of file \
+             descriptors (its open-file limit is 64)"
+        )),
+        "{stdout}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -396,7 +396,14 @@ fn a_closed_loop_request_is_due_when_its_slot_frees() {
     profile(
         &mock,
         &dir,
-        &["--concurrency", "4", "--request-count", "16", "--workers", "2"],
+        &[
+            "--concurrency",
+            "4",
+            "--request-count",
+            "16",
+            "--workers",
+            "2",
+        ],
     );
     let records = read_records(&dir);
     assert_eq!(records.len(), 16);
@@ -404,7 +411,10 @@ fn a_closed_loop_request_is_due_when_its_slot_frees() {
         .iter()
         .map(|r| (ns(r, "request_start_ns") - ns(r, "credit_issued_ns")) as f64 / 1e6)
         .collect();
-    assert!(late_ms.iter().all(|&ms| ms < 50.0), "lateness {late_ms:?} ms");
+    assert!(
+        late_ms.iter().all(|&ms| ms < 50.0),
+        "lateness {late_ms:?} ms"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

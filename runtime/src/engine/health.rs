@@ -34,6 +34,10 @@ pub(crate) struct ClientWaits {
     /// Seconds the record thread spent on the spooled records after the run (parsing,
     /// metrics, the records file).
     pub records_after_run_s: f64,
+    /// Connections that failed because the client was out of file descriptors, and the
+    /// process's open-file limit.
+    pub out_of_descriptors: u64,
+    pub open_file_limit: Option<u64>,
 }
 
 /// CPU and wall time of one worker thread.
@@ -120,6 +124,17 @@ pub(crate) fn assess(
             BUSY_LIMIT * 100.0
         ));
     }
+    if waits.out_of_descriptors > 0 {
+        let limit = waits
+            .open_file_limit
+            .map_or_else(String::new, |l| format!(" (its open-file limit is {l})"));
+        reasons.push(format!(
+            "{} connections could not be opened because the client ran out of file \
+             descriptors{limit}: those requests failed here, not at the server; raise the \
+             limit (`ulimit -n`) or bound the requests in flight with --concurrency",
+            waits.out_of_descriptors
+        ));
+    }
     let events_per_read = if reads > 0 {
         events as f64 / reads as f64
     } else {
@@ -155,6 +170,7 @@ pub(crate) fn assess(
         "record_thread_busy": (records.busy() * 1e4).round() / 1e4,
         "record_thread_cpu_seconds": records.cpu_s,
         "records_processed_after_run_s": waits.records_after_run_s,
+        "out_of_file_descriptors": waits.out_of_descriptors,
     });
 
     let lateness = match lateness_ms {
@@ -270,6 +286,33 @@ mod tests {
             text,
             "Client health: ok (scheduling lateness p50 0.010 ms, p99 0.200 ms; 3.00 events per \
              read; workers busy 10% (io_uring, 1 worker); record thread busy 25%)\n"
+        );
+    }
+
+    /// Requests that failed for want of a file descriptor failed in the client: the run
+    /// is client-bound, and says what to do.
+    #[test]
+    fn running_out_of_file_descriptors_is_the_clients_doing() {
+        let w = [WorkerReport {
+            cpu_s: 1.0,
+            wall_s: 10.0,
+        }];
+        let waits = ClientWaits {
+            out_of_descriptors: 1234,
+            open_file_limit: Some(1024),
+            ..ClientWaits::default()
+        };
+        let (json, text) = assess(Some(&lateness(0.01, 0.2)), 10, 10, &w, "io_uring", &waits);
+        assert_eq!(json["client_bottleneck"], true);
+        assert_eq!(json["out_of_file_descriptors"], 1234);
+        assert!(
+            text.ends_with(
+                "  - 1234 connections could not be opened because the client ran out of \
+                 file descriptors (its open-file limit is 1024): those requests failed here, \
+                 not at the server; raise the limit (`ulimit -n`) or bound the requests in \
+                 flight with --concurrency\n"
+            ),
+            "{text}"
         );
     }
 

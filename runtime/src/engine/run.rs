@@ -154,6 +154,16 @@ const SPARE_FDS: u64 = 64;
 /// program): each connection is a descriptor, and the common default of 1,024 would fail
 /// a `--concurrency 1000` run with "Too many open files" that reads like the server's
 /// fault. Warns when even the hard limit is below what the run's concurrency needs.
+/// The process's open-file limit (soft), when it can be read.
+fn open_file_limit() -> Option<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `limit` is a valid, writable rlimit for the duration of the call.
+    (unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0).then_some(limit.rlim_cur)
+}
+
 fn raise_open_file_limit(config: &ProfileConfig) {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
@@ -878,6 +888,8 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
             prefill_concurrency: config.prefill_concurrency,
             record_thread: output.report,
             records_after_run_s: output.after_run_s,
+            out_of_descriptors: crate::http::client::OUT_OF_DESCRIPTORS.load(Ordering::Relaxed),
+            open_file_limit: open_file_limit(),
         },
     );
     let mut results = results;

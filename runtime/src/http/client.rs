@@ -32,6 +32,12 @@ use crate::record::{ErrorDetails, Nanos, Outcome, RequestRecord, RunClock};
 
 /// Size of the per-connection read buffer.
 pub const READ_BUF_SIZE: usize = 16 * 1024;
+
+/// Connections that could not be opened because this process (`EMFILE`) or the system
+/// (`ENFILE`) was out of file descriptors, over every pool: the client's own limit, which
+/// a failed request's error (aiohttp's words, errno 24) would otherwise leave looking like
+/// the server's fault.
+pub static OUT_OF_DESCRIPTORS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 /// Idle time after which a pooled connection is checked (one `recv` peek) before reuse.
 /// Servers close idle connections after seconds (uvicorn 5 s, Go and hyper never, nginx
 /// 75 s); one closing sooner races the reuse, and that race is retried (BC-20) whether or
@@ -430,6 +436,9 @@ impl ConnectionPool {
                     Ok(conn) => (conn, false),
                     Err(e) => {
                         self.bump(|s| s.connect_errors += 1);
+                        if matches!(e.error.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) {
+                            OUT_OF_DESCRIPTORS.fetch_add(1, Ordering::Relaxed);
+                        }
                         let error = self.connect_error(&e);
                         fail(rec, clock.now(), Outcome::ConnectionError, error);
                         return;
