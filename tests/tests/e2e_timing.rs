@@ -384,6 +384,36 @@ fn a_late_client_still_sends_every_arrival_due_before_the_deadline() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A rate capped by `--concurrency` for a duration accounts for every arrival of its
+/// schedule: sent plus skipped is R x D. Arrivals due while every slot was busy when the
+/// duration ended were dropped uncounted (16 sent + 69 skipped of 100).
+#[test]
+fn a_capped_rate_sends_or_skips_every_arrival_of_its_duration() {
+    core_binary();
+    let mock = Mock::start(&["--ttft-ms", "400", "--output-tokens", "1"]);
+    let dir = run_dir("capped-rate-accounts");
+    let args = [
+        "--request-rate",
+        "100",
+        "--concurrency",
+        "2",
+        "--benchmark-duration",
+        "1",
+        "--workers",
+        "1",
+        "--random-seed",
+        "3",
+    ];
+    profile(&mock, &dir, &args);
+    let sent = read_records(&dir).len() as u64;
+    let json = read_json(&dir);
+    let skipped = json["client_health"]["skipped_arrivals"]
+        .as_u64()
+        .expect("a count");
+    assert_eq!(sent + skipped, 100, "{sent} sent, {skipped} skipped");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// A closed-loop request is due when its slot frees, not when the loop began waiting for
 /// one: against a server answering in 150 ms, lateness stays far below a request's time
 /// (a stale clock read once made every slot's next request 150 ms "late", and every

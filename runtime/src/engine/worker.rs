@@ -403,6 +403,11 @@ async fn run_phase<P: PluginSet>(
     let runners = session::Runners::new(ctx.clone());
     let _close_runners = session::CloseRunners(runners.clone());
     let past_deadline = |t: Nanos| deadline.is_some_and(|d| t >= d);
+    // The phase closed because its duration ended, not because the run stopped: the
+    // arrivals due until the deadline while every slot was busy were skipped, and the
+    // loop goes through them (counting each) before it ends, so that sent and skipped
+    // add up to the schedule's R x D.
+    let duration_over = || !shared.stop.load(Ordering::Relaxed) && past_deadline(clock.now());
     let grace = shared.config.grace_period(plan.phase == Phase::Warmup);
     let grace_end = match (deadline, grace) {
         (Some(d), Some(g)) => d.saturating_add((g.max(0.0) * 1e9) as u64),
@@ -562,6 +567,7 @@ async fn run_phase<P: PluginSet>(
                     match wait_for_room(&slots, &later_turns, &closed, &clock).await {
                         Some(freed) => skip_before = freed,
                         None if later_turns.has_live() => skip_before = clock.now(),
+                        None if duration_over() => skip_before = deadline.unwrap_or(0),
                         None => break,
                     }
                     continue;
@@ -592,6 +598,7 @@ async fn run_phase<P: PluginSet>(
                     match wait_for_room(prefill, &later_turns, &closed, &clock).await {
                         Some(freed) => skip_before = freed,
                         None if later_turns.has_live() => skip_before = clock.now(),
+                        None if duration_over() => skip_before = deadline.unwrap_or(0),
                         None => break,
                     }
                     continue;
