@@ -1102,6 +1102,77 @@ fn a_signal_after_the_last_request_leaves_the_results_complete() {
     panic!("every run had processed its records before the signal came");
 }
 
+/// A client far behind its rate sends nothing new after the first signal: thousands of
+/// its requests wait for connections, and they went on being sent for seconds after the
+/// stop (the last 9 s after it here). Those not yet written are recorded as cancelled,
+/// unsent. One worker cannot send 200,000 requests a second, so it is behind anywhere.
+#[test]
+fn a_client_behind_its_rate_sends_nothing_after_the_signal() {
+    let _serial = common::measuring();
+    let mock = Mock::start(&["--ttft-ms", "0", "--output-tokens", "1"]);
+    let dir = run_dir("sigint-behind");
+    let _ = std::fs::remove_dir_all(&dir);
+    // Under a low open-file limit: a client this far behind opens a connection per
+    // request in flight, and thousands of them would take the loopback ports other
+    // tests running beside this one have reserved.
+    let mut child = Command::new("sh")
+        .args(["-c", "ulimit -n 256 && exec \"$@\"", "sh"])
+        .arg(core_binary())
+        .args(["profile", "--model", "m", "--url", &mock.url])
+        .args(["--artifact-dir", dir.to_str().expect("utf-8 path")])
+        .args(["--ui-type", "none", "--workers", "1", "--isl", "8"])
+        .args(["--request-rate", "200000", "--benchmark-duration", "0.5"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run the core binary");
+    wait_until_ready(&dir);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let signalled = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after the epoch")
+        .as_nanos();
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .expect("kill")
+        .success());
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(130));
+    let records = read_records(&dir);
+    // A response's first bytes come after its request was written. (Most requests of
+    // such a run may fail before that: one connection per request in flight soon runs
+    // into the open-file limit.)
+    let answered_after: Vec<f64> = records
+        .iter()
+        .filter_map(|r| r["metadata"]["request_ack_ns"].as_u64())
+        .map(|ack| (i128::from(ack) - signalled as i128) as f64 / 1e6)
+        .filter(|&ms| ms >= 500.0)
+        .collect();
+    let unsent = records
+        .iter()
+        .filter(|r| {
+            r["error"]["message"] == "cancelled before it was sent: the run stopped"
+                && r["metadata"]["was_cancelled"] == true
+        })
+        .count();
+    assert!(
+        unsent > 0,
+        "no request was held back ({} records)",
+        records.len()
+    );
+    assert!(
+        answered_after.is_empty(),
+        "{} responses began 500 ms or more after the signal (up to {:.0} ms; {} records, \
+         {unsent} unsent)",
+        answered_after.len(),
+        answered_after.iter().copied().fold(0.0, f64::max),
+        records.len()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// A first signal `first`, then SIGINT: the second cancels the in-flight requests at once
 /// (the default 30 s grace period would outlast the test), and their records are written.
 fn second_signal_cancels_at_once(name: &str, first: &'static str) {

@@ -124,6 +124,7 @@ impl RunAbort {
             shared.stop.store(true, Ordering::SeqCst);
             stopped_at.fetch_min(now, Ordering::SeqCst);
             shared.cancel_at_ns.fetch_min(now, Ordering::SeqCst);
+            crate::http::client::halt();
         }
     }
 

@@ -775,6 +775,7 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
             interrupts_seen = interrupts;
             stopped_by_signal = stopped_by_signal.or_else(interrupted_exit_code);
             shared.stop.store(true, Ordering::SeqCst);
+            crate::http::client::halt();
             stopped_at.fetch_min(shared.clock.now(), Ordering::SeqCst);
             if interrupts == 1 {
                 let cancel_at = shared.clock.now().saturating_add(grace_ns);

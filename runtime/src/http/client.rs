@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::PathBuf;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
@@ -37,7 +37,22 @@ pub const READ_BUF_SIZE: usize = 16 * 1024;
 /// (`ENFILE`) was out of file descriptors, over every pool: the client's own limit, which
 /// a failed request's error (aiohttp's words, errno 24) would otherwise leave looking like
 /// the server's fault.
-pub static OUT_OF_DESCRIPTORS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+pub static OUT_OF_DESCRIPTORS: AtomicU64 = AtomicU64::new(0);
+
+/// Set when the run was stopped (a first SIGINT or SIGTERM): a request that has not
+/// written its first byte by then is not sent. A client behind an open-loop rate holds
+/// thousands of requests waiting for their connections, which went on being sent for
+/// seconds after the stop.
+static HALTED: AtomicBool = AtomicBool::new(false);
+
+/// Stops every pool of the process from sending requests not yet written.
+pub fn halt() {
+    HALTED.store(true, Ordering::Relaxed);
+}
+
+/// The error of a request [`halt`] kept from being sent.
+pub const NOT_SENT: &str = "cancelled before it was sent: the run stopped";
+
 /// Idle time after which a pooled connection is checked (one `recv` peek) before reuse.
 /// Servers close idle connections after seconds (uvicorn 5 s, Go and hyper never, nginx
 /// 75 s); one closing sooner races the reuse, and that race is retried (BC-20) whether or
@@ -419,6 +434,9 @@ impl ConnectionPool {
         let mut retried = false;
         loop {
             rec.sent_ns = None;
+            if HALTED.load(Ordering::Relaxed) {
+                return not_sent(rec, clock);
+            }
             let kept = match (&session, self.config.reuse) {
                 // The retry goes on a new connection: another pooled one may have been
                 // closed by the same server just the same.
@@ -450,6 +468,13 @@ impl ConnectionPool {
                 self.bump(|s| s.reused += 1);
             }
             conn.parser.set_perf_epoch(clock.monotonic_ns(0));
+            if HALTED.load(Ordering::Relaxed) {
+                not_sent(rec, clock);
+                // Nothing was written on it: as good as before.
+                conn.idle_since = rec.end_ns;
+                self.keep(conn, session, rec.final_turn.unwrap_or(true));
+                return;
+            }
             conn.parser.start(streaming_sse, head_request);
             match exchange(&mut conn, parts, clock, rec).await {
                 ResponseEnd::Complete { reusable } => {
@@ -636,6 +661,12 @@ impl ConnectionPool {
         f(&mut stats);
         self.stats.set(stats);
     }
+}
+
+/// Fails a request [`halt`] keeps from being sent.
+fn not_sent(rec: &mut RequestRecord, clock: &RunClock) {
+    let error = ErrorDetails::new(Some(499), "RequestCancellationError", NOT_SENT);
+    fail(rec, clock.now(), Outcome::Cancelled, error);
 }
 
 /// A failed connection attempt: the error and where it failed.
