@@ -1162,6 +1162,15 @@ fn a_client_behind_its_rate_sends_nothing_after_the_signal() {
         "no request was held back ({} records)",
         records.len()
     );
+    let console = std::fs::read_to_string(dir.join("profile_export_console.txt")).expect("console");
+    let note = match unsent {
+        1 => "NOTE: one request waiting for a connection when the run stopped was not sent"
+            .to_owned(),
+        n => format!(
+            "NOTE: {n} requests waiting for a connection when the run stopped were not sent"
+        ),
+    };
+    assert!(console.contains(&note), "{console}");
     assert!(
         answered_after.is_empty(),
         "{} responses began 500 ms or more after the signal (up to {:.0} ms; {} records, \

@@ -304,6 +304,8 @@ pub(crate) struct PhaseSummary {
     /// Requests cancelled in flight when the phase or the run stopped: in the records
     /// file, not in the counts or metrics (see [`RequestRecord::cut_off`]).
     pub cut_off: u64,
+    /// Of those, the ones the stop kept from being sent (waiting for a connection).
+    pub unsent: u64,
     /// Earliest start and latest end of the phase's requests, those cut off included.
     pub span: Option<(Nanos, Nanos)>,
     /// The phase's observation window: from when it began issuing (or its first request's
@@ -329,6 +331,7 @@ impl<R: ResultsProcessorProtocol> PhaseTally<R> {
                 total: 0,
                 errors: 0,
                 cut_off: 0,
+                unsent: 0,
                 span: None,
                 window: None,
             },
@@ -346,6 +349,13 @@ impl<R: ResultsProcessorProtocol> PhaseTally<R> {
         );
         if record.raw.cut_off {
             s.cut_off += 1;
+            let unsent = record.raw.sent_ns.is_none()
+                && record
+                    .raw
+                    .error
+                    .as_ref()
+                    .is_some_and(|e| e.message == crate::http::client::NOT_SENT);
+            s.unsent += u64::from(unsent);
             return;
         }
         s.total += 1;

@@ -1010,10 +1010,16 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
     }
     // AIPerf keeps no record of requests cut off by a stop; the records file keeps them,
     // so say how many and where.
-    let warmup_cut_off = output.warmup.as_ref().map_or(0, |w| w.cut_off);
-    for (n, stopped) in [
-        (warmup_cut_off, "the warmup stopped"),
-        (output.profiling.cut_off, "the run stopped"),
+    let warmup = output
+        .warmup
+        .as_ref()
+        .map_or((0, 0), |w| (w.cut_off, w.unsent));
+    let profiling = (output.profiling.cut_off, output.profiling.unsent);
+    for (n, unsent, stopped) in [
+        (warmup.0 - warmup.1, false, "the warmup stopped"),
+        (warmup.1, true, "the warmup stopped"),
+        (profiling.0 - profiling.1, false, "the run stopped"),
+        (profiling.1, true, "the run stopped"),
     ] {
         if n == 0 {
             continue;
@@ -1033,11 +1039,19 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
             ),
             false => String::new(),
         };
-        let note = format!(
-            "NOTE: {} in flight when {stopped} {were} cancelled: like AIPerf, the metrics \
-             leave {them} out{kept}.",
-            n_requests(n),
-        );
+        let note = if unsent {
+            format!(
+                "NOTE: {} waiting for a connection when {stopped} {were} not sent: the \
+                 metrics leave {them} out{kept}.",
+                n_requests(n),
+            )
+        } else {
+            format!(
+                "NOTE: {} in flight when {stopped} {were} cancelled: like AIPerf, the \
+                 metrics leave {them} out{kept}.",
+                n_requests(n),
+            )
+        };
         tracing::info!("{}", note.trim_start_matches("NOTE: "));
         console.push('\n');
         console.push_str(&note);
