@@ -860,7 +860,16 @@ pub(crate) struct WordList {
     /// small buffer instead of chasing a heap pointer per word.
     flat: String,
     spans: Vec<(u32, u32)>,
+    /// The words prompts draw from (the first [`PROMPT_WORDS`]), each in a slot of
+    /// [`SLOT`] bytes: the word, spaces, and its length as the last byte (0 for a word too
+    /// long for the slot). A prompt copies whole slots, a fixed-size copy the compiler
+    /// inlines, and cuts the text back to the word: a copy of each word's own length was
+    /// a library call per word. Every byte is a whole character, so each slot is a `str`.
+    slots: String,
 }
+
+/// Bytes of one word slot in [`WordList::slots`].
+const SLOT: usize = 16;
 
 impl WordList {
     fn from_words(words: &[String], additive: bool) -> Self {
@@ -872,10 +881,22 @@ impl WordList {
             // Word lists are vocabulary-sized (under a megabyte), far below u32::MAX.
             spans.push((start as u32, flat.len() as u32));
         }
+        let mut slots = String::with_capacity(words.len().min(PROMPT_WORDS) * SLOT);
+        for word in words.iter().take(PROMPT_WORDS) {
+            // The length byte is an ASCII control character: the slot stays UTF-8.
+            let (text, len) = match word.len() {
+                len @ 1..SLOT => (word.as_str(), len),
+                _ => ("", 0),
+            };
+            slots.push_str(text);
+            slots.extend(std::iter::repeat_n(' ', SLOT - 1 - text.len()));
+            slots.push(char::from(len as u8));
+        }
         WordList {
             additive,
             flat,
             spans,
+            slots,
         }
     }
 
@@ -967,7 +988,8 @@ impl WordList {
     ) -> (String, u32) {
         let words = target as usize;
         let goal = prefix_tokens as usize + words;
-        let mut text = String::with_capacity(prefix.len() + words * 8);
+        // Room for the last word's whole slot (see `WordList::slots`) before it is cut.
+        let mut text = String::with_capacity(prefix.len() + words * 8 + SLOT);
         text.push_str(prefix);
         let mut ends = Vec::with_capacity(if self.additive { 0 } else { words });
         self.push_words(&mut text, &mut ends, words, rng);
@@ -1004,10 +1026,21 @@ impl WordList {
         // Composing 10,000 prompts of 550 words is millions of draws before the first
         // request can go: one draw from the seeded stream keys a cheap generator for the
         // rest of this call, which keeps prompts reproducible at a fraction of the cost.
-        let mut picks = WordPicks::new(rng.random(), self.spans.len().min(PROMPT_WORDS));
+        let mut picks = WordPicks::new(rng.random(), self.slots.len() / SLOT);
         for _ in 0..n {
-            let (start, end) = self.spans[picks.next_index()];
-            text.push_str(&self.flat[start as usize..end as usize]);
+            let index = picks.next_index();
+            let slot = &self.slots[index * SLOT..(index + 1) * SLOT];
+            match slot.as_bytes()[SLOT - 1] {
+                0 => {
+                    let (start, end) = self.spans[index];
+                    text.push_str(&self.flat[start as usize..end as usize]);
+                }
+                len => {
+                    let end = text.len() + usize::from(len);
+                    text.push_str(slot);
+                    text.truncate(end);
+                }
+            }
             if track {
                 ends.push(text.len());
             }
@@ -1455,6 +1488,34 @@ mod tests {
         }
         let mut one = WordPicks::new(u64::MAX, 1);
         assert!((0..100).all(|_| one.next_index() == 0));
+    }
+
+    /// Words copied by their slot and words too long for one come out whole and alone,
+    /// whichever order they are drawn in.
+    #[test]
+    fn prompts_are_made_of_whole_words_of_any_length() {
+        let words: Vec<String> = [
+            "ab",
+            "fifteen-bytes..",
+            "sixteen-bytes...",
+            "üüüüüüüüüü",
+            "z",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        let list = WordList::from_words(&words, false);
+        let mut rng = crate::rng::stream_rng(Some(3), "test", 0);
+        let (mut text, mut ends) = ("pre".to_owned(), vec![]);
+        list.push_words(&mut text, &mut ends, 400, &mut rng);
+        let mut seen = std::collections::BTreeSet::new();
+        let mut start = "pre".len();
+        for end in ends {
+            let word = &text[start..end];
+            assert!(words.iter().any(|w| w == word), "{word:?} in {text:?}");
+            seen.insert(word.to_owned());
+            start = end;
+        }
+        assert_eq!((start, seen.len()), (text.len(), words.len()));
     }
 
     #[test]
