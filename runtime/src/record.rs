@@ -387,7 +387,16 @@ impl EventTap {
     }
 }
 
+/// The error of a request the stop kept from being sent (`http::client::halt`).
+pub const NOT_SENT: &str = "cancelled before it was sent: the run stopped";
+
 impl RequestRecord {
+    /// Whether the stop kept this request from being sent (`http::client::halt`): no byte
+    /// of it went out, and its error says why.
+    pub fn was_kept_from_sending(&self) -> bool {
+        self.sent_ns.is_none() && self.error.as_ref().is_some_and(|e| e.message == NOT_SENT)
+    }
+
     /// Folds a follow-up exchange of the same request (a job API's poll) into this
     /// record: its responses are appended (without their bytes when `keep_responses` is
     /// false, e.g. a downloaded file nobody parses: its times still show), its end,

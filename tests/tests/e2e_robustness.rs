@@ -753,10 +753,7 @@ fn the_open_file_limit_is_lifted_or_warned_about() {
     let limited = |ulimit: &str, concurrency: &str| {
         let _ = std::fs::remove_dir_all(&dir);
         let _serial = common::measuring();
-        std::process::Command::new("sh")
-            .arg("-c")
-            .arg(format!("ulimit {ulimit} && exec \"$0\" \"$@\""))
-            .arg(common::core_binary())
+        common::core_under_ulimit(ulimit)
             .args([
                 "profile",
                 "-m",
@@ -984,9 +981,7 @@ fn running_out_of_file_descriptors_is_called_client_bound() {
     let mock = Mock::start(&["--ttft-ms", "500", "--output-tokens", "1"]);
     let dir = run_dir("out-of-fds");
     let _ = std::fs::remove_dir_all(&dir);
-    let output = std::process::Command::new("sh")
-        .args(["-c", "ulimit -n 64 && exec \"$@\"", "sh"])
-        .arg(common::core_binary())
+    let output = common::core_under_ulimit("-n 64")
         .args([
             "profile",
             "--model",

@@ -349,13 +349,7 @@ impl<R: ResultsProcessorProtocol> PhaseTally<R> {
         );
         if record.raw.cut_off {
             s.cut_off += 1;
-            let unsent = record.raw.sent_ns.is_none()
-                && record
-                    .raw
-                    .error
-                    .as_ref()
-                    .is_some_and(|e| e.message == crate::http::client::NOT_SENT);
-            s.unsent += u64::from(unsent);
+            s.unsent += u64::from(record.raw.was_kept_from_sending());
             return;
         }
         s.total += 1;

@@ -270,14 +270,7 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         );
     }
     if crate::plugin::normalize_name(&config.effective_timing_mode()) == "fixed_schedule" {
-        let unused: Vec<&str> = [
-            ("--request-rate", config.request_rate.is_some()),
-            ("--arrival-smoothness", config.arrival_smoothness.is_some()),
-            ("--user-centric-rate", config.user_centric_rate.is_some()),
-        ]
-        .into_iter()
-        .filter_map(|(flag, given)| given.then_some(flag))
-        .collect();
+        let unused = paced_flags_given(&config);
         if !unused.is_empty() {
             tracing::warn!(
                 "{} not used: a fixed_schedule run sends each request at its timestamp",
@@ -1542,6 +1535,19 @@ fn unused_settings(config: &ProfileConfig, images_sent: bool, audio_sent: bool) 
     notes
 }
 
+/// The flags given that pace a run by a rate, which a `fixed_schedule` run does not use.
+fn paced_flags_given(config: &ProfileConfig) -> Vec<&'static str> {
+    [
+        ("--request-rate", config.request_rate.is_some()),
+        ("--user-centric-rate", config.user_centric_rate.is_some()),
+        ("--num-users", config.num_users.is_some()),
+        ("--arrival-smoothness", config.arrival_smoothness.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(flag, given)| given.then_some(flag))
+    .collect()
+}
+
 /// AIPerf 0.13's promotion of a timestamped trace to a `fixed_schedule` run: only when
 /// `--custom-dataset-type` names a trace format (`is_trace`), and refused when a flag of a
 /// paced mode says the user wanted that instead. Other timestamped datasets are sent as
@@ -1565,15 +1571,7 @@ fn promote_trace<P: PluginSet>(config: &mut ProfileConfig) -> Result<(), String>
     if config.timing_mode.is_some() {
         return Ok(());
     }
-    let paced: Vec<&str> = [
-        ("--request-rate", config.request_rate.is_some()),
-        ("--user-centric-rate", config.user_centric_rate.is_some()),
-        ("--num-users", config.num_users.is_some()),
-        ("--arrival-smoothness", config.arrival_smoothness.is_some()),
-    ]
-    .into_iter()
-    .filter_map(|(flag, given)| given.then_some(flag))
-    .collect();
+    let paced = paced_flags_given(config);
     if !paced.is_empty() {
         return Err(format!(
             "the {format} dataset has timestamps, so the run would replay them \

@@ -446,12 +446,7 @@ where
     if let Some((why, cut_off)) = cancelled {
         mark_cancelled(&mut record, shared.clock.now(), &why);
         record.cut_off = cut_off && record.outcome == Some(crate::record::Outcome::Cancelled);
-    } else if record.sent_ns.is_none()
-        && record
-            .error
-            .as_ref()
-            .is_some_and(|e| e.message == crate::http::client::NOT_SENT)
-    {
+    } else if record.was_kept_from_sending() {
         // Kept from being sent by the stop: recorded as cancelled by it, and left out of
         // the metrics as the requests it cut off in flight are.
         record.was_cancelled = true;

@@ -51,7 +51,7 @@ pub fn halt() {
 }
 
 /// The error of a request [`halt`] kept from being sent.
-pub const NOT_SENT: &str = "cancelled before it was sent: the run stopped";
+pub use crate::record::NOT_SENT;
 
 /// Idle time after which a pooled connection is checked (one `recv` peek) before reuse.
 /// Servers close idle connections after seconds (uvicorn 5 s, Go and hyper never, nginx

@@ -23,6 +23,17 @@ pub fn run_dir(name: &str) -> PathBuf {
         .join(format!("{}-{name}", std::process::id()))
 }
 
+/// The core binary run by `sh` under `ulimit LIMIT` (e.g. `-n 64`, `-Sn 256`): a test
+/// adds the binary's arguments.
+pub fn core_under_ulimit(limit: &str) -> Command {
+    let mut command = Command::new("sh");
+    command
+        .arg("-c")
+        .arg(format!("ulimit {limit} && exec \"$0\" \"$@\""))
+        .arg(core_binary());
+    command
+}
+
 /// `aiperf-gen build --plugins core`, once per test process; every test shares the binary.
 /// Builds reuse the shared cargo target directory, so after the first only the generated
 /// crate is compiled, and not even that when nothing changed.
