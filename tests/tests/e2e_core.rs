@@ -1169,6 +1169,18 @@ fn a_client_behind_its_rate_sends_nothing_after_the_signal() {
         ),
     };
     assert!(console.contains(&note), "{console}");
+    // They waited past their time: the client was behind, though the requests it did send
+    // may have left on time.
+    let health = &read_json(&dir)["client_health"];
+    assert_eq!(health["unsent_at_stop"].as_u64(), Some(unsent as u64));
+    assert_eq!(health["client_bottleneck"], true);
+    let waited = health["unsent_wait_max_ms"].as_f64().unwrap_or(0.0);
+    assert!(waited > 1.0, "{health}");
+    let reason = match unsent {
+        1 => "1 request was still waiting to be sent when the run stopped".to_owned(),
+        n => format!("{n} requests were still waiting to be sent when the run stopped"),
+    };
+    assert!(console.contains(&reason), "{console}");
     assert!(
         answered_after.is_empty(),
         "{} responses began 500 ms or more after the signal (up to {:.0} ms; {} records, \

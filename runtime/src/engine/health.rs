@@ -38,6 +38,10 @@ pub(crate) struct ClientWaits {
     /// process's open-file limit.
     pub out_of_descriptors: u64,
     pub open_file_limit: Option<u64>,
+    /// Requests the stop kept from being sent, and the longest any had waited past its
+    /// scheduled time: a backlog the lateness of the requests sent does not show.
+    pub unsent: u64,
+    pub unsent_wait_max_s: f64,
 }
 
 /// CPU and wall time of one worker thread.
@@ -128,11 +132,27 @@ pub(crate) fn assess(
         let limit = waits
             .open_file_limit
             .map_or_else(String::new, |l| format!(" (its open-file limit is {l})"));
+        let bound = match waits.concurrency {
+            Some(c) => format!("lower --concurrency ({c}) below it"),
+            None => "bound the requests in flight with --concurrency".to_owned(),
+        };
         reasons.push(format!(
             "{} connections could not be opened because the client ran out of file \
              descriptors{limit}: those requests failed here, not at the server; raise the \
-             limit (`ulimit -n`) or bound the requests in flight with --concurrency",
+             limit (`ulimit -n`) or {bound}",
             waits.out_of_descriptors
+        ));
+    }
+    if waits.unsent > 0 && waits.unsent_wait_max_s * 1e3 > LATENESS_P99_LIMIT_MS {
+        let waiting = match waits.unsent {
+            1 => "1 request was".to_owned(),
+            n => format!("{n} requests were"),
+        };
+        reasons.push(format!(
+            "{waiting} still waiting to be sent when the run stopped, up to {:.1} ms past \
+             the scheduled time: the client was behind its schedule (the lateness figures \
+             count only the requests sent)",
+            waits.unsent_wait_max_s * 1e3
         ));
     }
     let events_per_read = if reads > 0 {
@@ -171,6 +191,8 @@ pub(crate) fn assess(
         "record_thread_cpu_seconds": records.cpu_s,
         "records_processed_after_run_s": waits.records_after_run_s,
         "out_of_file_descriptors": waits.out_of_descriptors,
+        "unsent_at_stop": waits.unsent,
+        "unsent_wait_max_ms": waits.unsent_wait_max_s * 1e3,
     });
 
     let lateness = match lateness_ms {
@@ -314,6 +336,62 @@ mod tests {
             ),
             "{text}"
         );
+    }
+
+    /// With --concurrency given, the advice is to lower it, not to give it.
+    #[test]
+    fn out_of_descriptors_under_a_concurrency_says_to_lower_it() {
+        let w = [WorkerReport::default()];
+        let waits = ClientWaits {
+            out_of_descriptors: 7,
+            open_file_limit: Some(64),
+            concurrency: Some(500),
+            ..ClientWaits::default()
+        };
+        let (_, text) = assess(Some(&lateness(0.01, 0.2)), 10, 10, &w, "io_uring", &waits);
+        assert!(
+            text.ends_with("(`ulimit -n`) or lower --concurrency (500) below it\n"),
+            "{text}"
+        );
+    }
+
+    /// Requests still waiting to go when the run stopped show how far behind the client
+    /// was, which the lateness of the requests it did send does not; a wait within the
+    /// lateness limit (a connection being opened at the stop) is no verdict.
+    #[test]
+    fn requests_left_waiting_at_the_stop_make_the_client_the_bottleneck() {
+        let w = [WorkerReport::default()];
+        let behind = ClientWaits {
+            unsent: 84_745,
+            unsent_wait_max_s: 0.4567,
+            ..ClientWaits::default()
+        };
+        let (json, text) = assess(Some(&lateness(0.01, 0.2)), 10, 10, &w, "io_uring", &behind);
+        assert_eq!(json["client_bottleneck"], true);
+        assert_eq!(json["unsent_at_stop"], 84_745);
+        assert!(
+            text.ends_with(
+                "  - 84745 requests were still waiting to be sent when the run stopped, up to \
+                 456.7 ms past the scheduled time: the client was behind its schedule (the \
+                 lateness figures count only the requests sent)\n"
+            ),
+            "{text}"
+        );
+        let connecting = ClientWaits {
+            unsent: 64,
+            unsent_wait_max_s: 0.0004,
+            ..ClientWaits::default()
+        };
+        let (json, _) = assess(
+            Some(&lateness(0.01, 0.2)),
+            10,
+            10,
+            &w,
+            "io_uring",
+            &connecting,
+        );
+        assert_eq!(json["client_bottleneck"], false);
+        assert_eq!(json["unsent_at_stop"], 64);
     }
 
     #[test]

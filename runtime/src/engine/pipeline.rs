@@ -304,8 +304,10 @@ pub(crate) struct PhaseSummary {
     /// Requests cancelled in flight when the phase or the run stopped: in the records
     /// file, not in the counts or metrics (see [`RequestRecord::cut_off`]).
     pub cut_off: u64,
-    /// Of those, the ones the stop kept from being sent (waiting for a connection).
+    /// Of those, the ones the stop kept from being sent (waiting for a connection), and
+    /// the longest any of them had waited past its scheduled time.
     pub unsent: u64,
+    pub unsent_wait_max_ns: u64,
     /// Earliest start and latest end of the phase's requests, those cut off included.
     pub span: Option<(Nanos, Nanos)>,
     /// The phase's observation window: from when it began issuing (or its first request's
@@ -332,6 +334,7 @@ impl<R: ResultsProcessorProtocol> PhaseTally<R> {
                 errors: 0,
                 cut_off: 0,
                 unsent: 0,
+                unsent_wait_max_ns: 0,
                 span: None,
                 window: None,
             },
@@ -349,7 +352,11 @@ impl<R: ResultsProcessorProtocol> PhaseTally<R> {
         );
         if record.raw.cut_off {
             s.cut_off += 1;
-            s.unsent += u64::from(record.raw.was_kept_from_sending());
+            if record.raw.was_kept_from_sending() {
+                s.unsent += 1;
+                let waited = record.raw.end_ns.saturating_sub(record.raw.intended_ns);
+                s.unsent_wait_max_ns = s.unsent_wait_max_ns.max(waited);
+            }
             return;
         }
         s.total += 1;

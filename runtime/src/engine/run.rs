@@ -884,6 +884,8 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
             records_after_run_s: output.after_run_s,
             out_of_descriptors: crate::http::client::OUT_OF_DESCRIPTORS.load(Ordering::Relaxed),
             open_file_limit: open_file_limit(),
+            unsent: output.profiling.unsent,
+            unsent_wait_max_s: output.profiling.unsent_wait_max_ns as f64 / 1e9,
         },
     );
     let mut results = results;
