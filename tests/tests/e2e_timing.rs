@@ -384,6 +384,61 @@ fn a_late_client_still_sends_every_arrival_due_before_the_deadline() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A client far behind its rate, with no signal: once the duration's grace period is
+/// over, the arrivals it had not reached yet are recorded as kept from being sent (they
+/// were sent, and cancelled at once), and the client health says how far behind it was.
+/// One worker cannot send 100,000 requests a second; `ulimit -n 1024` bounds its
+/// connections per request in flight, which would take the ports of tests running beside
+/// it (a lower limit makes most arrivals fail at once for want of a descriptor, and the
+/// client then catches up).
+#[test]
+fn a_client_behind_its_rate_sends_nothing_after_the_grace_period() {
+    core_binary();
+    let mock = Mock::start(&["--ttft-ms", "0", "--output-tokens", "1"]);
+    let dir = run_dir("behind-past-grace");
+    let _ = std::fs::remove_dir_all(&dir);
+    let output = common::core_under_ulimit("-n 1024")
+        .args([
+            "profile",
+            "--model",
+            "m",
+            "--url",
+            &mock.url,
+            "--ui-type",
+            "none",
+        ])
+        .arg("--artifact-dir")
+        .arg(&dir)
+        .args(["--request-rate", "100000", "--benchmark-duration", "0.1"])
+        .args([
+            "--benchmark-grace-period",
+            "0",
+            "--workers",
+            "1",
+            "--isl",
+            "8",
+        ])
+        .output()
+        .expect("run the core binary");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let records = read_records(&dir);
+    // Every arrival of the schedule is in the records, sent or not.
+    assert_eq!(records.len(), 10_000, "{stderr}");
+    let unsent: Vec<&Value> = records
+        .iter()
+        .filter(|r| r["error"]["message"] == "cancelled before it was sent: the run stopped")
+        .collect();
+    assert!(!unsent.is_empty(), "every arrival was sent");
+    assert!(unsent.iter().all(
+        |r| r["metadata"]["was_cancelled"] == true && r["metadata"]["request_ack_ns"].is_null()
+    ));
+    let health = &read_json(&dir)["client_health"];
+    assert_eq!(health["unsent_at_stop"].as_u64(), Some(unsent.len() as u64));
+    assert_eq!(health["client_bottleneck"], true);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// A rate capped by `--concurrency` for a duration accounts for every arrival of its
 /// schedule: sent plus skipped is R x D. Arrivals due while every slot was busy when the
 /// duration ended were dropped uncounted (16 sent + 69 skipped of 100).

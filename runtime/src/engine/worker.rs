@@ -442,6 +442,7 @@ async fn run_phase<P: PluginSet>(
             sessions: plan.sessions,
             deadline: deadline.unwrap_or(u64::MAX),
             grace_end,
+            last_phase: plan.phase == Phase::Profiling,
         },
         Signals {
             stopped: stopped.clone(),
@@ -778,6 +779,8 @@ struct Limits {
     sessions: Option<u64>,
     deadline: Nanos,
     grace_end: Nanos,
+    /// The run ends with this phase: once its grace period is over, nothing more is sent.
+    last_phase: bool,
 }
 
 /// A worker's local view of its phase's end.
@@ -815,6 +818,12 @@ async fn watchdog(shared: Arc<Shared>, limits: Limits, signals: Signals, phase_d
         }
         let cancel_at = shared.cancel_at_ns.load(Ordering::Relaxed);
         if now >= cancel_at.min(limits.grace_end) {
+            if limits.last_phase && now >= limits.grace_end {
+                // A client far behind its rate still holds arrivals due before the
+                // deadline: they are recorded as kept from being sent (as after a signal),
+                // not sent only to be cancelled at once.
+                crate::http::client::halt();
+            }
             signals.cancel.fire();
         }
         if let Either::Right(()) = race(monoio::time::sleep(tick), phase_done.fired()).await {
