@@ -102,22 +102,25 @@ fn restrict<P: PluginSet, K: PluginKind>(arg: Arg) -> Arg {
 /// Entry point of every generated binary.
 pub fn main<P: PluginSet>() -> ExitCode {
     type Kind<E> = <E as DispatchEnum>::Kind;
-    let command = Cli::command().mut_subcommand("profile", |profile| {
-        // `--request-rate -5` is a value the validation refuses with its own message,
-        // not an unknown flag.
-        profile
-            .allow_negative_numbers(true)
-            .mut_arg("endpoint_type", restrict::<P, Kind<P::Endpoint>>)
-            .mut_arg("arrival_pattern", restrict::<P, Kind<P::ArrivalPattern>>)
-            .mut_arg("ui_type", restrict::<P, Kind<P::Ui>>)
-            .mut_arg("timing_mode", restrict::<P, Kind<P::TimingStrategy>>)
-            .mut_arg("dataset_composer", restrict::<P, Kind<P::DatasetComposer>>)
-            .mut_arg("transport", restrict::<P, Kind<P::Transport>>)
-            .mut_arg(
-                "url_selection_strategy",
-                restrict::<P, Kind<P::UrlSelectionStrategy>>,
-            )
-    });
+    // `--version` and the usage name this binary, not the runtime library it is built on.
+    let command = Cli::command()
+        .name(program_name())
+        .mut_subcommand("profile", |profile| {
+            // `--request-rate -5` is a value the validation refuses with its own message,
+            // not an unknown flag.
+            profile
+                .allow_negative_numbers(true)
+                .mut_arg("endpoint_type", restrict::<P, Kind<P::Endpoint>>)
+                .mut_arg("arrival_pattern", restrict::<P, Kind<P::ArrivalPattern>>)
+                .mut_arg("ui_type", restrict::<P, Kind<P::Ui>>)
+                .mut_arg("timing_mode", restrict::<P, Kind<P::TimingStrategy>>)
+                .mut_arg("dataset_composer", restrict::<P, Kind<P::DatasetComposer>>)
+                .mut_arg("transport", restrict::<P, Kind<P::Transport>>)
+                .mut_arg(
+                    "url_selection_strategy",
+                    restrict::<P, Kind<P::UrlSelectionStrategy>>,
+                )
+        });
     let matches = match command.try_get_matches() {
         Ok(matches) => matches,
         Err(e) => match unsupported_aiperf_flag(&e) {
@@ -162,6 +165,12 @@ pub fn main<P: PluginSet>() -> ExitCode {
 /// AIPerf's exit status: cyclopts, which parses AIPerf's command line, exits 1 on every
 /// error, as do the checks of the values after parsing here.
 fn usage_error(error: &clap::Error) -> ExitCode {
+    // No command at all is a request for help, as AIPerf (cyclopts) takes it: the help on
+    // stdout, exit 0.
+    if error.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+        print!("{}", error.render());
+        return ExitCode::SUCCESS;
+    }
     let _ = error.print();
     ExitCode::from(u8::from(error.use_stderr()))
 }

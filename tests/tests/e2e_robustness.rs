@@ -477,6 +477,32 @@ fn absurd_flags_are_refused_at_start_up_with_their_message() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// With no command the binary shows its help and exits 0, as `aiperf` does; `--version`
+/// names the binary (it named the runtime library, `aiperf-runtime`).
+#[test]
+fn no_command_shows_help_and_the_version_names_the_binary() {
+    let output = std::process::Command::new(common::core_binary())
+        .output()
+        .expect("run the core binary");
+    assert_eq!(output.status.code(), Some(0));
+    let stdout = text(&output.stdout);
+    assert!(
+        stdout.contains("Usage: aiperf-core [OPTIONS] <COMMAND>"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("profile"), "{stdout}");
+    let output = std::process::Command::new(common::core_binary())
+        .arg("--version")
+        .output()
+        .expect("run the core binary");
+    assert_eq!(output.status.code(), Some(0));
+    let version = text(&output.stdout);
+    assert_eq!(
+        version,
+        format!("aiperf-core {}\n", env!("CARGO_PKG_VERSION"))
+    );
+}
+
 /// An AIPerf 0.13 flag this build lacks is named as such (clap's did-you-mean guessed an
 /// unrelated flag of ours for them); a typo keeps the did-you-mean; AIPerf's switches
 /// for what this build never collects are taken, and only `input_config` shows them, as

@@ -226,7 +226,9 @@ pub(crate) async fn run<S, T, E, U>(
                 }
             }
             shared.completed.fetch_add(1, Ordering::Relaxed);
-            if record.outcome.is_some() {
+            // Requests the stop cut off or kept from going are not errors, in the progress
+            // as in the results.
+            if record.outcome.is_some() && !record.cut_off {
                 shared.errors.fetch_add(1, Ordering::Relaxed);
             }
             ctx.tx.send(record);
