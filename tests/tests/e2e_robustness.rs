@@ -503,6 +503,34 @@ fn no_command_shows_help_and_the_version_names_the_binary() {
     );
 }
 
+/// A `--url` that cannot be one is refused at start-up, naming the flag, before anything
+/// is written or any name is looked up (it failed after `inputs.json`, at the resolver).
+#[test]
+fn a_url_that_cannot_be_one_is_refused_at_start_up() {
+    let dir = run_dir("bad-url");
+    let _ = std::fs::remove_dir_all(&dir);
+    for (url, error) in [
+        ("not a url", "invalid host `not a url` in URL `not a url`"),
+        (
+            "ftp://127.0.0.1:1",
+            "unsupported URL scheme `ftp` (expected http or https)",
+        ),
+        (
+            "http://127.0.0.1:99999",
+            "invalid port in URL `http://127.0.0.1:99999`",
+        ),
+    ] {
+        let output = run(url, &dir, &["--request-count", "1"]);
+        assert_eq!(output.status.code(), Some(1), "{url}");
+        let stderr = text(&output.stderr);
+        assert!(
+            stderr.contains(&format!("--url {url}: {error}")),
+            "{stderr}"
+        );
+        assert!(!dir.exists(), "{url}: nothing is written");
+    }
+}
+
 /// An AIPerf 0.13 flag this build lacks is named as such (clap's did-you-mean guessed an
 /// unrelated flag of ours for them); a typo keeps the did-you-mean; AIPerf's switches
 /// for what this build never collects are taken, and only `input_config` shows them, as

@@ -37,6 +37,8 @@ pub enum UrlError {
     MissingHost(String),
     #[error("invalid port in URL `{0}`")]
     InvalidPort(String),
+    #[error("invalid host `{host}` in URL `{url}`")]
+    InvalidHost { host: String, url: String },
     #[error("credentials in URL `{0}` are not supported; pass them as headers")]
     Credentials(String),
     #[error("TLS for `{url}`: {source}")]
@@ -114,6 +116,17 @@ impl BaseUrl {
             split_host_port(authority).ok_or_else(|| UrlError::InvalidPort(url.to_owned()))?;
         if host.is_empty() {
             return Err(UrlError::MissingHost(url.to_owned()));
+        }
+        // Spaces, quotes and the like cannot be in a host name; caught here, the run stops
+        // before it writes anything, instead of when the resolver is asked for the name.
+        if host
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "<>\"{}|\\^`/".contains(c))
+        {
+            return Err(UrlError::InvalidHost {
+                host: host.to_owned(),
+                url: url.to_owned(),
+            });
         }
         let port = match port {
             Some(p) => p
@@ -305,6 +318,14 @@ mod tests {
     #[test]
     fn parse_errors() {
         assert!(matches!(BaseUrl::parse(" "), Err(UrlError::Empty)));
+        for bad in ["not a url", "http://a\tb:80/v1", "http://h<x>"] {
+            let error = BaseUrl::parse(bad).expect_err(bad).to_string();
+            assert!(error.starts_with("invalid host `"), "{error}");
+        }
+        assert_eq!(
+            BaseUrl::parse("not a url").expect_err("spaces").to_string(),
+            "invalid host `not a url` in URL `not a url`"
+        );
         assert!(
             matches!(BaseUrl::parse("ftp://h"), Err(UrlError::UnsupportedScheme(s)) if s == "ftp")
         );
