@@ -446,7 +446,15 @@ where
         Either::Right(why) => Some(why),
     };
     if let Some((why, cut_off)) = cancelled {
-        mark_cancelled(&mut record, shared.clock.now(), &why);
+        // Stopped before a byte of it was written (still connecting when a second signal
+        // came): the server never saw it, as with those the first signal kept back.
+        let unsent = cut_off && ctx.phase == Phase::Profiling && record.write_start_ns.is_none();
+        let why = if unsent {
+            crate::record::NOT_SENT
+        } else {
+            why.as_str()
+        };
+        mark_cancelled(&mut record, shared.clock.now(), why);
         record.cut_off = cut_off && record.outcome == Some(crate::record::Outcome::Cancelled);
     } else if record.was_kept_from_sending() {
         // Kept from being sent by the stop: recorded as cancelled by it, and left out of
