@@ -1,6 +1,6 @@
 //! `aiperf-gen build`: packs → plan → crate → cargo → binary.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
@@ -74,7 +74,56 @@ pub enum BuildError {
     Usage(String),
 }
 
-/// Loads, validates and resolves the manifests of `packs` into a plan. Class paths must
+/// Whether the binary can be written to `out`: not a directory, not this generator, in a
+/// directory that exists (created when missing) and takes new files. The binary is copied
+/// in through a temporary file beside `out`, so that is what is tried.
+fn check_out(out: &Path, package: &str) -> Result<(), BuildError> {
+    let usage = |why: String| Err(BuildError::Usage(format!("--out {} {why}", out.display())));
+    if out.is_dir() {
+        return usage(format!(
+            "is a directory: give the path of the binary to write, such as {}",
+            out.join(package).display()
+        ));
+    }
+    let same_file = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    if std::env::current_exe().is_ok_and(|me| same_file(&me, out)) {
+        return usage("is aiperf-gen itself: write the benchmark binary elsewhere".to_owned());
+    }
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    // The nearest ancestor that exists tells whether the rest can be created.
+    if let Some(file) = parent
+        .ancestors()
+        .find(|a| a.exists())
+        .filter(|a| !a.is_dir())
+    {
+        return usage(format!(
+            "cannot be written: {} is a file, not a directory",
+            file.display()
+        ));
+    }
+    if let Err(e) = std::fs::create_dir_all(parent) {
+        return usage(format!(
+            "cannot be written: cannot create {}: {e}",
+            parent.display()
+        ));
+    }
+    let probe = out.with_extension(format!("aiperf-gen-probe-{}", std::process::id()));
+    match std::fs::File::create(&probe) {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(e) => usage(format!("cannot be written: {}: {e}", parent.display())),
+    }
+}
+
+/// Loads, validates and resolves the manifests of `packs` into a plan./// Loads, validates and resolves the manifests of `packs` into a plan. Class paths must
 /// be Rust paths here: they become paths in generated code. The packs' sources are not
 /// read; [`build`] checks them too.
 pub fn plan(
@@ -208,19 +257,8 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, BuildError> {
 
     // Checked before cargo runs (minutes on a fresh machine), not when the binary is
     // copied after it.
-    if !opts.no_build && opts.out.is_dir() {
-        return Err(BuildError::Usage(format!(
-            "--out {} is a directory: give the path of the binary to write, such as {}",
-            opts.out.display(),
-            opts.out.join(&plan.package_name).display()
-        )));
-    }
-    if let Some(parent) = opts
-        .out
-        .parent()
-        .filter(|p| !opts.no_build && !p.as_os_str().is_empty())
-    {
-        std::fs::create_dir_all(parent).map_err(|e| BuildError::Copy(opts.out.clone(), e))?;
+    if !opts.no_build {
+        check_out(&opts.out, &plan.package_name)?;
     }
     let root = workspace_root();
     let cache = cache_dir();

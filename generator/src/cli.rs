@@ -56,16 +56,19 @@ struct BuildArgs {
     /// file, a `Cargo.toml` or a pack directory.
     #[arg(long = "plugins", value_delimiter = ',', required = true)]
     plugins: Vec<String>,
-    /// Where to write the binary (a file path; missing directories are created).
-    #[arg(long, short)]
-    out: PathBuf,
+    /// Where to write the binary (a file path; missing directories are created). Not
+    /// needed with `--no-build`.
+    #[arg(long, short, required_unless_present = "no_build")]
+    out: Option<PathBuf>,
     /// Keep the generated crate in this directory.
     #[arg(long)]
     emit_crate: Option<PathBuf>,
     /// More directories to search for packs.
     #[arg(long)]
     pack_path: Vec<PathBuf>,
-    /// Shared cargo target directory (default `~/.cache/aiperf-gen/target`).
+    /// Shared cargo target directory (default `target` in the cache: `$AIPERF_GEN_CACHE`,
+    /// else `$XDG_CACHE_HOME/aiperf-gen`, else `~/.cache/aiperf-gen`, which also holds
+    /// the generated crates).
     #[arg(long)]
     target_dir: Option<PathBuf>,
     /// Generate the crate only; do not run cargo.
@@ -200,7 +203,8 @@ type Outcome = std::io::Result<u8>;
 fn run_build(args: BuildArgs, out: &mut impl Write, err: &mut impl Write) -> Outcome {
     let opts = BuildOptions {
         packs: args.plugins,
-        out: args.out,
+        // Only read when building, and then clap requires it.
+        out: args.out.unwrap_or_default(),
         emit_crate: args.emit_crate,
         pack_paths: args.pack_path,
         target_dir: args.target_dir,

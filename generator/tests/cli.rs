@@ -154,6 +154,36 @@ fn bc36_manifest_declared_but_not_shipped_fails_generation() {
     assert!(!crate_dir.exists());
 }
 
+/// `--no-build` writes no binary, so it needs no `--out`; a build does, and says so.
+#[test]
+fn out_is_required_only_to_build() {
+    let dir = std::env::temp_dir().join(format!("aiperf-gen-no-out-{}", std::process::id()));
+    let crate_dir = dir.join("crate");
+    let crate_arg = crate_dir.to_string_lossy().into_owned();
+    let (code, stdout, stderr) = run(&[
+        "aiperf-gen",
+        "build",
+        "--plugins",
+        "core",
+        "--emit-crate",
+        &crate_arg,
+        "--no-build",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.starts_with(&format!("generated crate: {crate_arg}\n")),
+        "{stdout}"
+    );
+    assert!(crate_dir.join("Cargo.toml").exists());
+    let (code, _, stderr) = run(&["aiperf-gen", "build", "--plugins", "core"]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("the following required arguments were not provided:\n  --out <OUT>"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// BC-37: an external pack's `endpoint.chat` without metadata fails with the pack-prefixed
 /// path; with metadata it wins over the built-in `chat` (same priority, external beats
 /// built-in), the built-in is listed as shadowed, and `console_exporter` accepts an entry

@@ -397,46 +397,65 @@ fn terminal_escapes_in_descriptions_are_not_printed_raw() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// An `--out` that names a directory is refused before cargo runs (minutes on a fresh
-/// machine): it used to fail only when the built binary was copied, leaving a temporary
-/// copy beside it.
+/// An `--out` the binary cannot be written to is refused before cargo runs (minutes on a
+/// fresh machine), naming why: a directory (it used to fail only when the built binary was
+/// copied, leaving a temporary copy beside it), a path under a file (was "File exists (os
+/// error 17)"), and the generator's own executable (it would have been overwritten).
 #[test]
-fn an_out_path_that_is_a_directory_is_refused_before_building() {
-    let dir = scratch("out-is-dir");
-    let out = dir.join("bin");
-    std::fs::create_dir_all(&out).expect("out dir");
-    let (out_arg, crate_arg) = (
-        out.display().to_string(),
-        dir.join("crate").display().to_string(),
-    );
-    let started = std::time::Instant::now();
-    let (code, _, err) = run(&[
-        "aiperf-gen",
-        "build",
-        "--plugins",
-        "core",
-        "--out",
-        &out_arg,
-        "--emit-crate",
-        &crate_arg,
-    ]);
-    assert_eq!(code, 2, "{err}");
-    assert!(
-        err.contains(&format!(
-            "--out {out_arg} is a directory: give the path of the binary to write, such as \
-             {out_arg}/aiperf-bench-core"
-        )),
-        "{err}"
-    );
-    // Nothing was generated or built (cargo takes minutes, this a fraction of a second).
-    assert!(!dir.join("crate").exists());
-    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+fn an_out_path_that_cannot_take_the_binary_is_refused_before_building() {
+    let dir = scratch("out-refused");
+    let out_dir = dir.join("bin");
+    std::fs::create_dir_all(&out_dir).expect("out dir");
+    let file = dir.join("a-file");
+    std::fs::write(&file, "x").expect("a file");
+    let me = std::env::current_exe().expect("the test binary");
+    let cases = [
+        (
+            out_dir.clone(),
+            format!(
+                "is a directory: give the path of the binary to write, such as {}",
+                out_dir.join("aiperf-bench-core").display()
+            ),
+        ),
+        (
+            file.join("sub").join("bin"),
+            format!(
+                "cannot be written: {} is a file, not a directory",
+                file.display()
+            ),
+        ),
+        (
+            me.clone(),
+            "is aiperf-gen itself: write the benchmark binary elsewhere".to_owned(),
+        ),
+    ];
+    let crate_arg = dir.join("crate").display().to_string();
+    for (out, why) in cases {
+        let out_arg = out.display().to_string();
+        let started = std::time::Instant::now();
+        let (code, _, err) = run(&[
+            "aiperf-gen",
+            "build",
+            "--plugins",
+            "core",
+            "--out",
+            &out_arg,
+            "--emit-crate",
+            &crate_arg,
+        ]);
+        assert_eq!(code, 2, "{err}");
+        assert!(err.contains(&format!("--out {out_arg} {why}")), "{err}");
+        // Nothing was generated or built (cargo takes minutes, this a fraction of a second).
+        assert!(!dir.join("crate").exists());
+        assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    }
     let left: Vec<_> = std::fs::read_dir(&dir)
         .expect("scratch")
         .filter_map(Result::ok)
         .map(|e| e.file_name())
-        .filter(|n| n.to_string_lossy().contains("aiperf-gen-tmp"))
+        .filter(|n| n.to_string_lossy().contains("aiperf-gen-"))
         .collect();
     assert!(left.is_empty(), "{left:?}");
+    assert!(me.exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
