@@ -8,8 +8,8 @@ use std::time::Duration;
 use aiperf_runtime::config::ProfileConfig;
 use aiperf_runtime::engine::ids::given_header;
 use aiperf_runtime::http::client::{
-    has_header, serialize_request, serialize_request_line, serialize_request_rest, ConnectionPool,
-    ConnectionReuse, PoolConfig,
+    finish_request, has_header, serialize_request_line, ConnectionPool, ConnectionReuse,
+    PoolConfig, RequestHead,
 };
 use aiperf_runtime::http::url::{redact_userinfo, BaseUrl};
 use aiperf_runtime::plugin::{Plugin, PluginContext, PluginError};
@@ -30,6 +30,8 @@ pub struct HttpTransport {
     ids: IdHeaders,
     /// Per URL: the request lines built so far, by the prepared header they serve.
     lines: RefCell<Vec<LineCache>>,
+    /// What the requests this instance prepares share before their `Content-Length`.
+    head: RefCell<RequestHead>,
 }
 
 /// Request lines of one URL, by the prepared header (method, path, `Host` flag) they
@@ -66,6 +68,7 @@ impl Plugin for HttpTransport {
         };
         Ok(HttpTransport {
             lines: RefCell::new(vec![Vec::new(); urls.len()]),
+            head: RefCell::default(),
             urls,
             pools,
             ids: IdHeaders::from_config(config)?,
@@ -200,13 +203,22 @@ impl HttpTransport {
         headers: &[(String, String)],
         body: &[u8],
     ) -> Vec<u8> {
-        if let [base] = &self.urls[..] {
-            return serialize_request(method, base, path, headers, body);
-        }
-        let header = encode_header(method, path, !has_header(headers, "host"));
-        let mut out = Vec::with_capacity(header.len() + body.len() + 256);
+        // One URL: the request line is in the shared head; several: each send joins its
+        // URL's line to the prepared header.
+        let (base, header) = match &self.urls[..] {
+            [base] => (Some(base), Vec::new()),
+            _ => (
+                None,
+                encode_header(method, path, !has_header(headers, "host")),
+            ),
+        };
+        let mut head = self.head.borrow_mut();
+        let head = head.of(method, base, path, headers);
+        // Room for `Content-Length: N` and the blank line.
+        let mut out = Vec::with_capacity(header.len() + head.len() + 40 + body.len());
         out.extend_from_slice(&header);
-        serialize_request_rest(&mut out, method, headers, body);
+        out.extend_from_slice(head);
+        finish_request(&mut out, method, body);
         out
     }
 

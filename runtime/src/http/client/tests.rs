@@ -858,6 +858,39 @@ fn serialize_request_shapes() {
         .ends_with("Content-Length: 0\r\n\r\n"));
 }
 
+/// A kept head plus `finish_request` makes exactly `serialize_request`'s bytes, and is
+/// rebuilt when the method, path, headers or line mode change.
+#[test]
+fn a_kept_request_head_makes_the_same_bytes() {
+    let base = BaseUrl::parse("http://localhost:8000/v1?key=k").unwrap();
+    let auth = vec![("Authorization".to_owned(), "Bearer t".to_owned())];
+    let host = vec![("Host".to_owned(), "other".to_owned())];
+    let mut head = RequestHead::default();
+    let body = vec![b'x'; 12_345];
+    for (method, path, headers, body) in [
+        ("POST", "/v1/chat/completions", &auth, &b"{}"[..]),
+        ("POST", "/v1/chat/completions", &auth, &body[..]),
+        ("POST", "/v1/completions", &auth, &b"0123456789"[..]),
+        ("POST", "/v1/completions", &host, &b"{}"[..]),
+        ("GET", "/health", &host, &b""[..]),
+        ("POST", "/x", &auth, &b""[..]),
+    ] {
+        let mut joined = head.of(method, Some(&base), path, headers).to_vec();
+        finish_request(&mut joined, method, body);
+        let whole = serialize_request(method, &base, path, headers, body);
+        assert_eq!(
+            String::from_utf8_lossy(&joined),
+            String::from_utf8_lossy(&whole)
+        );
+        // Without a base: the headers alone, as after a line.
+        let mut rest = Vec::new();
+        serialize_request_rest(&mut rest, method, headers, body);
+        let mut joined = head.of(method, None, path, headers).to_vec();
+        finish_request(&mut joined, method, body);
+        assert_eq!(joined, rest);
+    }
+}
+
 #[test]
 fn pool_for_url_picks_tls_by_scheme() {
     let base = BaseUrl::parse("http://127.0.0.1:8000").unwrap();
