@@ -16,7 +16,7 @@ mod raw;
 mod table;
 pub mod timeslices;
 
-pub use jsonl::RecordWriter;
+pub use jsonl::{write_str as write_json_str, RecordWriter};
 
 /// `profile_export_aiperf.json` schema version written (AIPerf 0.13).
 pub const SCHEMA_VERSION: &str = "1.4";

@@ -993,9 +993,13 @@ pub fn serialize_request_rest(
 /// line and checking every header byte again for each was a fifth of preparing one.
 #[derive(Debug, Default)]
 pub struct RequestHead {
-    key: Option<(String, String, Vec<(String, String)>, bool)>,
+    key: Option<HeadKey>,
     bytes: Vec<u8>,
 }
+
+/// What a [`RequestHead`] was made from: method, path, headers, and whether it has the
+/// request line.
+type HeadKey = (String, String, Vec<(String, String)>, bool);
 
 impl RequestHead {
     /// The head for these inputs (`base`: with the request line of that URL, else the

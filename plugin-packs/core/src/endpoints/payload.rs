@@ -179,10 +179,10 @@ impl Template {
                     body.extend_from_slice(n.to_string().as_bytes());
                 }
                 // Only compiled into the parts chosen for turns that have one.
-                Part::Model => write_json(body, turn.model.as_deref().unwrap_or_default()),
+                Part::Model => write_json_str(body, turn.model.as_deref().unwrap_or_default()),
                 // Only compiled into the templates chosen for turns that have one.
                 Part::SystemMessage => {
-                    write_json(body, turn.system_message.as_deref().unwrap_or_default());
+                    write_json_str(body, turn.system_message.as_deref().unwrap_or_default());
                 }
             }
         }
@@ -212,7 +212,7 @@ fn compile_object(
         if i > 0 {
             literal.push(b',');
         }
-        write_json(literal, key.as_str());
+        write_json_str(literal, key.as_str());
         literal.push(b':');
         match field {
             Field::Value(value) => write_json(literal, value),
@@ -228,7 +228,7 @@ fn compile_object(
                 parts.push(Part::Literal(std::mem::take(literal)));
                 parts.push(Part::Model);
             }
-            Field::Model(primary) => write_json(literal, primary.as_str()),
+            Field::Model(primary) => write_json_str(literal, primary.as_str()),
             Field::Nested(inner) => compile_object(inner, model_hole, literal, parts),
             Field::SystemMessage => {
                 parts.push(Part::Literal(std::mem::take(literal)));
@@ -279,21 +279,27 @@ fn write_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
     let _ = serde_json::to_writer(out, value);
 }
 
+/// A string as [`write_json`] writes it, without serde's byte-by-byte scan when nothing
+/// needs escaping (a prompt, for each request).
+fn write_json_str(out: &mut Vec<u8>, value: &str) {
+    aiperf_runtime::export::write_json_str(out, value);
+}
+
 fn write_input(shape: InputShape, turn: &Turn, out: &mut Vec<u8>) {
     match shape {
         InputShape::ChatMessages | InputShape::ResponsesInput | InputShape::AnthropicMessages => {
             write_conversation(shape, &[], turn, out);
         }
-        InputShape::Prompt if turn.texts.len() == 1 => write_json(out, turn.texts[0].as_str()),
+        InputShape::Prompt if turn.texts.len() == 1 => write_json_str(out, turn.texts[0].as_str()),
         InputShape::Prompt | InputShape::List => write_json(out, &turn.texts),
         InputShape::FirstText => {
-            write_json(out, turn.texts.first().map_or("", String::as_str));
+            write_json_str(out, turn.texts.first().map_or("", String::as_str));
         }
-        InputShape::JoinedText => write_json(out, &turn.texts.join(" ")),
-        InputShape::Query => write_json(out, rankings_query(turn).unwrap_or("")),
+        InputShape::JoinedText => write_json_str(out, &turn.texts.join(" ")),
+        InputShape::Query => write_json_str(out, rankings_query(turn).unwrap_or("")),
         InputShape::QueryObject => {
             out.extend_from_slice(b"{\"text\":");
-            write_json(out, rankings_query(turn).unwrap_or(""));
+            write_json_str(out, rankings_query(turn).unwrap_or(""));
             out.push(b'}');
         }
         InputShape::Passages => {
@@ -307,7 +313,7 @@ fn write_input(shape: InputShape, turn: &Turn, out: &mut Vec<u8>) {
                     out.push(b',');
                 }
                 out.extend_from_slice(b"{\"text\":");
-                write_json(out, passage);
+                write_json_str(out, passage);
                 out.push(b'}');
             }
             out.push(b']');
@@ -344,7 +350,7 @@ fn write_chat_messages(history: &[Turn], turn: &Turn, out: &mut Vec<u8>) {
         merged = write_merged_system(system, history.first().unwrap_or(turn), out);
         if !merged {
             out.extend_from_slice(b"{\"role\":\"system\",\"content\":");
-            write_json(out, system);
+            write_json_str(out, system);
             out.push(b'}');
         }
         first = false;
@@ -354,7 +360,7 @@ fn write_chat_messages(history: &[Turn], turn: &Turn, out: &mut Vec<u8>) {
             out.push(b',');
         }
         out.extend_from_slice(b"{\"role\":\"user\",\"content\":");
-        write_json(out, context);
+        write_json_str(out, context);
         out.push(b'}');
     }
     for (i, one) in history.iter().chain([turn]).enumerate() {
@@ -414,7 +420,7 @@ fn write_item_list(history: &[Turn], turn: &Turn, parts: Parts, out: &mut Vec<u8
         } else {
             out.extend_from_slice(b"{\"role\":\"user\",\"content\":");
         }
-        write_json(out, context);
+        write_json_str(out, context);
         out.push(b'}');
     }
     let replay_unsafe = |item: &Value| {
@@ -435,7 +441,7 @@ fn write_item_list(history: &[Turn], turn: &Turn, parts: Parts, out: &mut Vec<u8
             None => {
                 sep(out);
                 out.extend_from_slice(b"{\"role\":");
-                write_json(out, one.role.as_deref().unwrap_or("user"));
+                write_json_str(out, one.role.as_deref().unwrap_or("user"));
                 out.extend_from_slice(b",\"content\":");
                 write_parts_content(one, parts, out);
                 if responses {
@@ -471,7 +477,7 @@ fn write_parts_content(turn: &Turn, api: Parts, out: &mut Vec<u8>) {
         turn.images.is_empty(),
         audios.is_empty(),
     ) {
-        return write_json(out, text.as_str());
+        return write_json_str(out, text.as_str());
     }
     let start = out.len();
     out.push(b'[');
@@ -487,7 +493,7 @@ fn write_parts_content(turn: &Turn, api: Parts, out: &mut Vec<u8>) {
             Parts::Responses => b"{\"type\":\"input_text\",\"text\":".as_slice(),
             Parts::Anthropic => b"{\"type\":\"text\",\"text\":".as_slice(),
         });
-        write_json(out, text.as_str());
+        write_json_str(out, text.as_str());
         out.push(b'}');
     }
     for url in turn.images.iter().filter(|u| !u.is_empty()) {
@@ -495,7 +501,7 @@ fn write_parts_content(turn: &Turn, api: Parts, out: &mut Vec<u8>) {
         match api {
             Parts::Responses => {
                 out.extend_from_slice(b"{\"type\":\"input_image\",\"image_url\":");
-                write_json(out, url.as_str());
+                write_json_str(out, url.as_str());
                 out.push(b'}');
             }
             Parts::Anthropic => write_anthropic_image(url, out),
@@ -505,9 +511,9 @@ fn write_parts_content(turn: &Turn, api: Parts, out: &mut Vec<u8>) {
         let (format, data) = audio_part(clip);
         sep(out);
         out.extend_from_slice(b"{\"type\":\"input_audio\",\"input_audio\":{\"data\":");
-        write_json(out, data);
+        write_json_str(out, data);
         out.extend_from_slice(b",\"format\":");
-        write_json(out, format);
+        write_json_str(out, format);
         out.extend_from_slice(b"}}");
     }
     if first {
@@ -528,14 +534,14 @@ fn write_anthropic_image(url: &str, out: &mut Vec<u8>) {
             out.extend_from_slice(
                 b"{\"type\":\"image\",\"source\":{\"type\":\"base64\",\"media_type\":",
             );
-            write_json(out, media_type.unwrap_or("image/png"));
+            write_json_str(out, media_type.unwrap_or("image/png"));
             out.extend_from_slice(b",\"data\":");
-            write_json(out, data);
+            write_json_str(out, data);
             out.extend_from_slice(b"}}");
         }
         None => {
             out.extend_from_slice(b"{\"type\":\"image\",\"source\":{\"type\":\"url\",\"url\":");
-            write_json(out, url);
+            write_json_str(out, url);
             out.extend_from_slice(b"}}");
         }
     }
@@ -562,14 +568,14 @@ fn write_merged_system(system: &str, leading: &Turn, out: &mut Vec<u8>) -> bool 
             out.extend_from_slice(b"{\"role\":\"system\",\"content\":");
             let media = leading.images.len() + leading.audios.len();
             match leading.texts.as_slice() {
-                [] if media == 0 => write_json(out, system),
+                [] if media == 0 => write_json_str(out, system),
                 [text] if media == 0 => {
                     let text = Value::from(text.as_str());
                     write_json(out, &prepend_system_text(system, Some(&text)));
                 }
                 _ => {
                     out.extend_from_slice(b"[{\"type\":\"text\",\"text\":");
-                    write_json(out, system);
+                    write_json_str(out, system);
                     out.push(b'}');
                     write_content_parts(leading, out, &mut false);
                     out.push(b']');
@@ -625,7 +631,7 @@ fn write_turn_messages(turn: &Turn, out: &mut Vec<u8>, first: &mut bool, skip: u
 /// `{"role":ROLE,"content":CONTENT}` for one turn (role `user` unless it says).
 fn write_chat_message(turn: &Turn, out: &mut Vec<u8>) {
     out.extend_from_slice(b"{\"role\":");
-    write_json(out, turn.role.as_deref().unwrap_or("user"));
+    write_json_str(out, turn.role.as_deref().unwrap_or("user"));
     out.extend_from_slice(b",\"content\":");
     write_chat_content(turn, out);
     out.push(b'}');
@@ -643,7 +649,7 @@ fn write_chat_content(turn: &Turn, out: &mut Vec<u8>) {
     let media = turn.images.len() + turn.audios.len();
     match turn.texts.as_slice() {
         [] if media == 0 => return out.extend_from_slice(b"\"\""),
-        [text] if media == 0 => return write_json(out, text.as_str()),
+        [text] if media == 0 => return write_json_str(out, text.as_str()),
         _ => {}
     }
     out.push(b'[');
@@ -663,22 +669,22 @@ fn write_content_parts(turn: &Turn, out: &mut Vec<u8>, first: &mut bool) {
     for text in &turn.texts {
         sep(out);
         out.extend_from_slice(b"{\"type\":\"text\",\"text\":");
-        write_json(out, text.as_str());
+        write_json_str(out, text.as_str());
         out.push(b'}');
     }
     for url in &turn.images {
         sep(out);
         out.extend_from_slice(b"{\"type\":\"image_url\",\"image_url\":{\"url\":");
-        write_json(out, url.as_str());
+        write_json_str(out, url.as_str());
         out.extend_from_slice(b"}}");
     }
     for clip in &turn.audios {
         let (format, data) = audio_part(clip);
         sep(out);
         out.extend_from_slice(b"{\"type\":\"input_audio\",\"input_audio\":{\"data\":");
-        write_json(out, data);
+        write_json_str(out, data);
         out.extend_from_slice(b",\"format\":");
-        write_json(out, format);
+        write_json_str(out, format);
         out.extend_from_slice(b"}}");
     }
 }
@@ -728,7 +734,7 @@ fn merge_turn_extra(body: &mut Vec<u8>, start: usize, extra: &[(String, Value)])
         if i > 0 {
             body.push(b',');
         }
-        write_json(body, key.as_str());
+        write_json_str(body, key.as_str());
         body.push(b':');
         match (value, raw) {
             (Some(value), _) => write_json(body, *value),
