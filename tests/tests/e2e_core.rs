@@ -1115,10 +1115,8 @@ fn a_client_behind_its_rate_sends_nothing_after_the_signal() {
     // Under a low open-file limit: a client this far behind opens a connection per
     // request in flight, and thousands of them would take the loopback ports other
     // tests running beside this one have reserved.
-    let mut child = common::core_under_ulimit("-n 256")
-        .args(["profile", "--model", "m", "--url", &mock.url])
-        .args(["--artifact-dir", dir.to_str().expect("utf-8 path")])
-        .args(["--ui-type", "none", "--workers", "1", "--isl", "8"])
+    let mut child = common::profile_under_ulimit("-n 256", &mock.url, &dir)
+        .args(["--workers", "1", "--isl", "8"])
         .args(["--request-rate", "200000", "--benchmark-duration", "0.5"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -807,18 +807,7 @@ fn the_open_file_limit_is_lifted_or_warned_about() {
     let limited = |ulimit: &str, concurrency: &str| {
         let _ = std::fs::remove_dir_all(&dir);
         let _serial = common::measuring();
-        common::core_under_ulimit(ulimit)
-            .args([
-                "profile",
-                "-m",
-                "m",
-                "--url",
-                &mock.url,
-                "--ui-type",
-                "none",
-            ])
-            .arg("--artifact-dir")
-            .arg(&dir)
+        common::profile_under_ulimit(ulimit, &mock.url, &dir)
             .args(["--concurrency", concurrency, "--request-count", concurrency])
             .output()
             .expect("run under ulimit")
@@ -1035,17 +1024,7 @@ fn running_out_of_file_descriptors_is_called_client_bound() {
     let mock = Mock::start(&["--ttft-ms", "500", "--output-tokens", "1"]);
     let dir = run_dir("out-of-fds");
     let _ = std::fs::remove_dir_all(&dir);
-    let output = common::core_under_ulimit("-n 64")
-        .args([
-            "profile",
-            "--model",
-            "m",
-            "--url",
-            &mock.url,
-            "--ui-type",
-            "none",
-        ])
-        .args(["--artifact-dir", dir.to_str().expect("utf-8 path")])
+    let output = common::profile_under_ulimit("-n 64", &mock.url, &dir)
         .args(["--request-rate", "1000", "--benchmark-duration", "0.3"])
         .args(["--workers", "1", "--isl", "8"])
         .output()

@@ -397,18 +397,7 @@ fn a_client_behind_its_rate_sends_nothing_after_the_grace_period() {
     let mock = Mock::start(&["--ttft-ms", "0", "--output-tokens", "1"]);
     let dir = run_dir("behind-past-grace");
     let _ = std::fs::remove_dir_all(&dir);
-    let output = common::core_under_ulimit("-n 1024")
-        .args([
-            "profile",
-            "--model",
-            "m",
-            "--url",
-            &mock.url,
-            "--ui-type",
-            "none",
-        ])
-        .arg("--artifact-dir")
-        .arg(&dir)
+    let output = common::profile_under_ulimit("-n 1024", &mock.url, &dir)
         .args(["--request-rate", "100000", "--benchmark-duration", "0.1"])
         .args([
             "--benchmark-grace-period",

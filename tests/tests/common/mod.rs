@@ -23,14 +23,17 @@ pub fn run_dir(name: &str) -> PathBuf {
         .join(format!("{}-{name}", std::process::id()))
 }
 
-/// The core binary run by `sh` under `ulimit LIMIT` (e.g. `-n 64`, `-Sn 256`): a test
-/// adds the binary's arguments.
-pub fn core_under_ulimit(limit: &str) -> Command {
+/// `profile` of the core binary against `url` into `dir`, without a UI, run by `sh` under
+/// `ulimit LIMIT` (e.g. `-n 64`, `-Sn 256`): a test adds the run's own flags.
+pub fn profile_under_ulimit(limit: &str, url: &str, dir: &Path) -> Command {
     let mut command = Command::new("sh");
     command
         .arg("-c")
         .arg(format!("ulimit {limit} && exec \"$0\" \"$@\""))
-        .arg(core_binary());
+        .arg(core_binary())
+        .args(["profile", "--model", "m", "--url", url, "--ui-type", "none"])
+        .arg("--artifact-dir")
+        .arg(dir);
     command
 }
 
