@@ -281,7 +281,9 @@ impl MetricsAccumulator {
     /// of the previous record went to.
     fn series_at(&mut self, position: usize, tag: &'static str, unit: &'static str) -> &mut Series {
         let hinted = self.positions.get(position).copied();
-        let idx = match hinted.filter(|&i| self.series.get(i).is_some_and(|s| s.tag == tag)) {
+        // Tags are `'static` and usually the very same constant: the address settles it.
+        let same = |s: &Series| std::ptr::eq(s.tag, tag) || s.tag == tag;
+        let idx = match hinted.filter(|&i| self.series.get(i).is_some_and(same)) {
             Some(i) => i,
             None => {
                 let i = self.series_index(tag, unit);
