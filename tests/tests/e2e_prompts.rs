@@ -443,6 +443,81 @@ fn long_prompts_composed_on_demand_fill_the_queue_by_bytes() {
     assert_eq!(planned.len(), 40);
 }
 
+/// Every credit of a count gets its request, however slowly its prompt is composed: the
+/// loop closed when the count's last credit was taken, and a session still waiting for
+/// its conversation then went missing without a record (5 requests gave 3).
+#[test]
+fn every_credit_of_a_count_is_sent_when_composing_is_slow() {
+    let mock = Mock::start(&["--output-tokens", "2"]);
+    let dir = fresh_dir("prompts-slow-count");
+    let output = common::profile_command(
+        &[&mock.url],
+        &dir,
+        &[
+            "--isl",
+            "300000",
+            "--request-count",
+            "5",
+            "--concurrency",
+            "5",
+        ],
+    )
+    .stdin(std::process::Stdio::null())
+    .output()
+    .expect("run the core binary");
+    common::assert_succeeded(&output);
+    let records = read_records(&dir);
+    assert_eq!(records.len(), 5);
+    assert!(records.iter().all(|r| r["error"].is_null()));
+}
+
+/// A rate whose prompts (with images) are composed slower than it runs: arrivals due
+/// before the deadline go late (all R x D of them); with no grace period those not sent
+/// by the deadline are counted as unsent, with or without a record, never dropped
+/// unnoticed (1,000 arrivals gave 754 records and no count).
+#[test]
+fn a_rate_faster_than_composing_accounts_for_every_arrival() {
+    let mock = Mock::start(&["--output-tokens", "2"]);
+    let dir = fresh_dir("prompts-slow-rate");
+    let run = |grace: &str| {
+        let output = common::profile_command(
+            &[&mock.url],
+            &dir,
+            &[
+                "--image-width-mean",
+                "512",
+                "--image-height-mean",
+                "512",
+                "--request-rate",
+                "2000",
+                "--benchmark-duration",
+                "0.5",
+                "--benchmark-grace-period",
+                grace,
+            ],
+        )
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run the core binary");
+        common::assert_succeeded(&output);
+        let json = read_json(&dir);
+        let unsent = json["client_health"]["unsent_at_stop"].as_u64();
+        (read_records(&dir).len() as u64, unsent)
+    };
+    let (records, unsent) = run("30");
+    assert_eq!((records, unsent), (1000, Some(0)));
+    let (records, unsent) = run("0");
+    let unsent = unsent.expect("a count");
+    assert!(unsent > 0, "{records} records, all sent by the deadline");
+    // A record of an arrival kept from being sent is counted in both.
+    let kept = read_records(&dir)
+        .iter()
+        .filter(|r| r["error"]["message"] == "cancelled before it was sent: the run stopped")
+        .count() as u64;
+    assert_eq!(records + unsent - kept, 1000);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// A composing thread per core (up to 4) when each conversation carries an image: the
 /// threads finish out of order, and yet session n sends the dataset's conversation n,
 /// byte for byte as `inputs.json` lists it.

@@ -404,10 +404,11 @@ impl OnDemand {
         self.room.notify_all();
     }
 
-    /// The next session's conversation; `None` when the worker's loop closes (or the run
-    /// stops) first. A wait is counted as the client's, as for an unprepared request.
-    pub async fn take(&self, shared: &Shared, closed: &CancelSignal) -> Option<Entry> {
-        self.take_when(shared, closed, || Ok(self.pop()))
+    /// The next session's conversation; `None` when `until` fires (the phase's grace
+    /// period ended) or the run stops first. A wait is counted as the client's, as for an
+    /// unprepared request.
+    pub async fn take(&self, shared: &Shared, until: &CancelSignal) -> Option<Entry> {
+        self.take_when(shared, until, || Ok(self.pop()))
             .await
             .ok()
             .flatten()
@@ -432,7 +433,7 @@ impl OnDemand {
         self.take_when(shared, closed, take).await
     }
 
-    /// Polls `take` until it gives an entry or an error, or the loop closes.
+    /// Polls `take` until it gives an entry or an error, or `closed` fires.
     async fn take_when(
         &self,
         shared: &Shared,

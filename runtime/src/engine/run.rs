@@ -644,6 +644,8 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         completed: AtomicU64::new(0),
         errors: AtomicU64::new(0),
         skipped_arrivals: (0..phase_count).map(|_| AtomicU64::new(0)).collect(),
+        unsent_arrivals: (0..phase_count).map(|_| AtomicU64::new(0)).collect(),
+        unsent_arrival_wait_max_ns: AtomicU64::new(0),
         preparation: Preparation::default(),
         given_request_id: super::ids::given_header(&config.headers, "x-request-id"),
         given_correlation_id: super::ids::given_header(
@@ -887,8 +889,19 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
             records_after_run_s: output.after_run_s,
             out_of_descriptors: crate::http::client::OUT_OF_DESCRIPTORS.load(Ordering::Relaxed),
             open_file_limit: open_file_limit(),
-            unsent: output.profiling.unsent,
-            unsent_wait_max_s: output.profiling.unsent_wait_max_ns as f64 / 1e9,
+            // The profiling phase's: records kept from being sent, and arrivals whose
+            // conversation was not composed yet (no record).
+            unsent: output.profiling.unsent
+                + shared
+                    .unsent_arrivals
+                    .last()
+                    .map_or(0, |n| n.load(Ordering::Relaxed)),
+            unsent_wait_max_s: output
+                .profiling
+                .unsent_wait_max_ns
+                .max(shared.unsent_arrival_wait_max_ns.load(Ordering::Relaxed))
+                as f64
+                / 1e9,
         },
     );
     let mut results = results;

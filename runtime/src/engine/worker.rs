@@ -99,6 +99,11 @@ pub(crate) struct Shared {
     /// Per phase: open-loop arrivals not sent because every `--concurrency` slot (or every
     /// `--prefill-concurrency` slot) was busy.
     pub skipped_arrivals: Vec<AtomicU64>,
+    /// Per phase: arrivals whose conversation was not composed yet when the run stopped
+    /// or the grace period ended (no record: there was nothing to send), and the longest
+    /// any of them had waited past its scheduled time.
+    pub unsent_arrivals: Vec<AtomicU64>,
+    pub unsent_arrival_wait_max_ns: AtomicU64,
     /// The preparation of request bytes during the run, and the waits it caused.
     pub preparation: crate::engine::run::Preparation,
     /// `X-Request-ID` and `X-Correlation-ID` values given with `--header`: sent instead
@@ -655,7 +660,11 @@ async fn run_phase<P: PluginSet>(
                         config.effective_timing_mode()
                     ));
                 };
-                match on_demand.take_draw(draw, shared, &closed).await? {
+                // Its credit is taken: it waits for its conversation until the run stops
+                // or the phase's grace period ends, not only while the loop is open
+                // (the loop closes when the count's last credit is taken, and the session
+                // of a credit taken just before went missing, unrecorded).
+                match on_demand.take_draw(draw, shared, &cancel).await? {
                     Some(entry) if entry.index == conversation => {
                         (conversation, turn, turns, Some(entry))
                     }
@@ -667,18 +676,30 @@ async fn run_phase<P: PluginSet>(
                             entry.index
                         ))
                     }
-                    None => break,
+                    None => {
+                        count_unsent(shared, phase_idx, intended.unwrap_or(now));
+                        break;
+                    }
                 }
             }
             // Composed on demand, the conversations come in the order of their draws.
-            (None, Some(on_demand)) => match on_demand.take(shared, &closed).await {
+            (None, Some(on_demand)) => match on_demand.take(shared, &cancel).await {
                 Some(entry) => {
                     // Counted as with the dataset held: a later phase's strategy starts
                     // after these draws.
                     shared.next_conversation.fetch_add(1, Ordering::Relaxed);
                     (entry.index, 0, u32::MAX, Some(entry))
                 }
-                None => break,
+                None => {
+                    count_unsent(shared, phase_idx, intended.unwrap_or(now));
+                    // The grace period ended with no signal: the arrivals still due before
+                    // the deadline are counted the same way (the loop reaches each at
+                    // once now), so the schedule's R x D are all accounted for.
+                    if !shared.stop.load(Ordering::Relaxed) && intended.is_some() {
+                        continue;
+                    }
+                    break;
+                }
             },
             // Sampled sessions run whole conversations; the dataset is read in order.
             (None, None) => {
@@ -742,6 +763,16 @@ async fn run_phase<P: PluginSet>(
     slots.idle().await;
     phase_done.fire();
     Ok(())
+}
+
+/// An arrival of phase `phase_idx`, due at `intended`, that the stop kept from being sent
+/// before its conversation was composed.
+fn count_unsent(shared: &Shared, phase_idx: usize, intended: Nanos) {
+    shared.unsent_arrivals[phase_idx].fetch_add(1, Ordering::Relaxed);
+    let waited = shared.clock.now().saturating_sub(intended);
+    shared
+        .unsent_arrival_wait_max_ns
+        .fetch_max(waited, Ordering::Relaxed);
 }
 
 /// Meets the other workers before a phase. One of them fixes the phase's start, a
