@@ -519,6 +519,10 @@ fn a_url_that_cannot_be_one_is_refused_at_start_up() {
             "http://127.0.0.1:99999",
             "invalid port in URL `http://127.0.0.1:99999`",
         ),
+        (
+            "http://127.0.0.1:0",
+            "invalid port in URL `http://127.0.0.1:0`",
+        ),
     ] {
         let output = run(url, &dir, &["--request-count", "1"]);
         assert_eq!(output.status.code(), Some(1), "{url}");

@@ -489,6 +489,16 @@ fn a_closed_loop_request_is_due_when_its_slot_frees() {
         late_ms.iter().all(|&ms| ms < 50.0),
         "lateness {late_ms:?} ms"
     );
+    // The health judges the lateness after the first wave (the 4 requests due at the
+    // start, which wait for one another's connections), and says so.
+    let json = read_json(&dir);
+    let health = &json["client_health"];
+    assert_eq!(health["scheduling_lateness_after_first_requests"], 4);
+    let console = std::fs::read_to_string(dir.join("profile_export_console.txt")).expect("console");
+    assert!(
+        console.contains("scheduling lateness after the first 4 requests p50"),
+        "{console}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

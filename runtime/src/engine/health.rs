@@ -42,6 +42,9 @@ pub(crate) struct ClientWaits {
     /// scheduled time: a backlog the lateness of the requests sent does not show.
     pub unsent: u64,
     pub unsent_wait_max_s: f64,
+    /// The lateness given leaves out this many first requests (a closed loop's first
+    /// wave, all due at the start); 0 when it covers every request.
+    pub lateness_after: u64,
 }
 
 /// CPU and wall time of one worker thread.
@@ -83,11 +86,18 @@ pub(crate) fn assess(
     waits: &ClientWaits,
 ) -> (serde_json::Value, String) {
     let backlog = &waits.backlog;
+    let after = match waits.lateness_after {
+        0 => String::new(),
+        n => format!(" after the first {n} requests"),
+    };
     let mut reasons = Vec::new();
     if waits.unprepared > 0 {
+        let waited = match waits.unprepared {
+            1 => "1 request waited for its bytes".to_owned(),
+            n => format!("{n} requests waited for their bytes"),
+        };
         reasons.push(format!(
-            "{} requests waited for their bytes to be prepared, {:.1} ms in all",
-            waits.unprepared,
+            "{waited} to be prepared, {:.1} ms in all",
             waits.unprepared_s * 1e3
         ));
     }
@@ -104,8 +114,8 @@ pub(crate) fn assess(
     if let Some(l) = lateness_ms {
         if l.p99 > LATENESS_P99_LIMIT_MS {
             reasons.push(format!(
-                "scheduling lateness p99 {:.3} ms exceeds {LATENESS_P99_LIMIT_MS} ms: requests \
-                 left later than the schedule asked",
+                "scheduling lateness{after} p99 {:.3} ms exceeds {LATENESS_P99_LIMIT_MS} ms: \
+                 requests left later than the schedule asked",
                 l.p99
             ));
         }
@@ -191,13 +201,14 @@ pub(crate) fn assess(
         "record_thread_cpu_seconds": records.cpu_s,
         "records_processed_after_run_s": waits.records_after_run_s,
         "out_of_file_descriptors": waits.out_of_descriptors,
+        "scheduling_lateness_after_first_requests": waits.lateness_after,
         "unsent_at_stop": waits.unsent,
         "unsent_wait_max_ms": waits.unsent_wait_max_s * 1e3,
     });
 
     let lateness = match lateness_ms {
         Some(l) => format!(
-            "scheduling lateness p50 {:.3} ms, p99 {:.3} ms",
+            "scheduling lateness{after} p50 {:.3} ms, p99 {:.3} ms",
             l.p50, l.p99
         ),
         None => "scheduling lateness n/a".to_owned(),
@@ -392,6 +403,24 @@ mod tests {
         );
         assert_eq!(json["client_bottleneck"], false);
         assert_eq!(json["unsent_at_stop"], 64);
+    }
+
+    /// A closed loop's lateness is given, and judged, after its first wave; the text says
+    /// so.
+    #[test]
+    fn lateness_after_the_first_wave_says_so() {
+        let w = [WorkerReport::default()];
+        let waits = ClientWaits {
+            lateness_after: 256,
+            ..ClientWaits::default()
+        };
+        let (json, text) = assess(Some(&lateness(0.01, 0.2)), 10, 10, &w, "io_uring", &waits);
+        assert_eq!(json["client_bottleneck"], false);
+        assert_eq!(json["scheduling_lateness_after_first_requests"], 256);
+        assert!(
+            text.contains("scheduling lateness after the first 256 requests p50 0.010 ms"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -124,7 +124,7 @@ impl RunAbort {
             shared.stop.store(true, Ordering::SeqCst);
             stopped_at.fetch_min(now, Ordering::SeqCst);
             shared.cancel_at_ns.fetch_min(now, Ordering::SeqCst);
-            crate::http::client::halt();
+            crate::http::client::halt(now);
         }
     }
 
@@ -305,9 +305,14 @@ pub(crate) struct PhaseSummary {
     /// file, not in the counts or metrics (see [`RequestRecord::cut_off`]).
     pub cut_off: u64,
     /// Of those, the ones the stop kept from being sent (waiting for a connection), and
-    /// the longest any of them had waited past its scheduled time.
+    /// the earliest scheduled time among them.
     pub unsent: u64,
-    pub unsent_wait_max_ns: u64,
+    pub unsent_first_intended_ns: Option<Nanos>,
+    /// In a closed loop, the scheduling lateness (ms) of the requests after the first
+    /// wave (their count first): the `--concurrency` requests due together at the start
+    /// wait for one another's connections and writes, a start-up cost that, over a short
+    /// run, would alone call a server-bound client behind.
+    pub steady_lateness: Option<(u64, crate::results::Stats)>,
     /// Earliest start and latest end of the phase's requests, those cut off included.
     pub span: Option<(Nanos, Nanos)>,
     /// The phase's observation window: from when it began issuing (or its first request's
@@ -321,12 +326,19 @@ pub(crate) struct PhaseSummary {
 struct PhaseTally<R> {
     processors: Vec<R>,
     summary: PhaseSummary,
+    /// A closed loop's first wave, its `--concurrency` requests all due at the start, and
+    /// the scheduling lateness of the requests after it (see
+    /// [`PhaseSummary::steady_lateness`]).
+    first_wave: u64,
+    steady_lateness: Vec<f64>,
 }
 
 impl<R: ResultsProcessorProtocol> PhaseTally<R> {
-    fn new(processors: Vec<R>) -> Self {
+    fn new(processors: Vec<R>, first_wave: u64) -> Self {
         PhaseTally {
             processors,
+            first_wave,
+            steady_lateness: Vec::new(),
             summary: PhaseSummary {
                 metrics: Vec::new(),
                 error_summary: Vec::new(),
@@ -334,7 +346,8 @@ impl<R: ResultsProcessorProtocol> PhaseTally<R> {
                 errors: 0,
                 cut_off: 0,
                 unsent: 0,
-                unsent_wait_max_ns: 0,
+                unsent_first_intended_ns: None,
+                steady_lateness: None,
                 span: None,
                 window: None,
             },
@@ -343,6 +356,19 @@ impl<R: ResultsProcessorProtocol> PhaseTally<R> {
 
     fn add(&mut self, record: &ParsedRecord, metrics: &MetricRecord) {
         let s = &mut self.summary;
+        if record.raw.was_kept_from_sending() {
+            // Never sent: no part of the phase's traffic. Its record is written when its
+            // task next runs, which after a stop can be seconds later (thousands wait for
+            // connections), and that would stretch the window its rates are over.
+            s.cut_off += 1;
+            s.unsent += 1;
+            let intended = record.raw.intended_ns;
+            s.unsent_first_intended_ns = Some(
+                s.unsent_first_intended_ns
+                    .map_or(intended, |i| i.min(intended)),
+            );
+            return;
+        }
         // A request cut off by the stop still extends the phase: AIPerf's phase ends
         // once its cancelled requests are back.
         let (start, end) = (record.raw.start_ns, record.raw.end_ns);
@@ -352,13 +378,14 @@ impl<R: ResultsProcessorProtocol> PhaseTally<R> {
         );
         if record.raw.cut_off {
             s.cut_off += 1;
-            if record.raw.was_kept_from_sending() {
-                s.unsent += 1;
-                let waited = record.raw.end_ns.saturating_sub(record.raw.intended_ns);
-                s.unsent_wait_max_ns = s.unsent_wait_max_ns.max(waited);
-            }
             return;
         }
+        if self.first_wave > 0 && record.raw.credit_index >= self.first_wave {
+            let (intended, start) = (record.raw.intended_ns, record.raw.start_ns);
+            let lateness = (i128::from(start) - i128::from(intended)) as f64 / 1e6;
+            self.steady_lateness.push(lateness);
+        }
+        let s = &mut self.summary;
         s.total += 1;
         if let Some(err) = &record.error {
             s.errors += 1;
@@ -388,6 +415,10 @@ impl<R: ResultsProcessorProtocol> PhaseTally<R> {
             (start, until.map_or(last, |u| u.max(last)))
         });
         self.summary.window = window;
+        if self.first_wave > 0 {
+            self.summary.steady_lateness =
+                crate::metrics::stats(&self.steady_lateness).map(|stats| (self.first_wave, stats));
+        }
         for processor in self.processors.iter_mut() {
             processor.summarize(window, &mut self.summary.metrics);
         }
@@ -395,6 +426,19 @@ impl<R: ResultsProcessorProtocol> PhaseTally<R> {
             .error_summary
             .sort_by_key(|e| std::cmp::Reverse(e.count));
         self.summary
+    }
+}
+
+/// The requests of a closed loop's first wave (`--concurrency` of them, sent at once), or
+/// 0 when the run is paced (a rate, a schedule, users), which has no such wave.
+fn closed_loop_wave(config: &crate::config::ProfileConfig) -> u64 {
+    let pattern = crate::plugin::normalize_name(&config.effective_arrival_pattern());
+    let mode = crate::plugin::normalize_name(&config.effective_timing_mode());
+    match (mode.as_str(), pattern.as_str()) {
+        ("request_rate", "concurrency_burst") => {
+            u64::from(config.effective_concurrency().unwrap_or(1))
+        }
+        _ => 0,
     }
 }
 
@@ -553,9 +597,13 @@ pub(crate) fn run_pipeline<P: PluginSet>(
     let endpoint: P::Endpoint = create_named(&config.endpoint_type, config)?;
     let tokenizer: P::Tokenizer = create_named(tokenizer_plugin::<P>(config)?, config)?;
     let mut record_processors: Vec<P::RecordProcessor> = create_all(config)?;
-    let mut profiling = PhaseTally::new(create_all::<P::ResultsProcessor>(config)?);
+    let first_wave = closed_loop_wave(config);
+    let mut profiling = PhaseTally::new(create_all::<P::ResultsProcessor>(config)?, first_wave);
     let mut warmup = match config.has_warmup() {
-        true => Some(PhaseTally::new(create_all::<P::ResultsProcessor>(config)?)),
+        true => Some(PhaseTally::new(
+            create_all::<P::ResultsProcessor>(config)?,
+            0,
+        )),
         false => None,
     };
     // AIPerf slices the profiling phase only; without the flag nothing here costs a thing.

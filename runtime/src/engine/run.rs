@@ -645,7 +645,7 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         errors: AtomicU64::new(0),
         skipped_arrivals: (0..phase_count).map(|_| AtomicU64::new(0)).collect(),
         unsent_arrivals: (0..phase_count).map(|_| AtomicU64::new(0)).collect(),
-        unsent_arrival_wait_max_ns: AtomicU64::new(0),
+        unsent_arrival_first_intended_ns: AtomicU64::new(u64::MAX),
         preparation: Preparation::default(),
         given_request_id: super::ids::given_header(&config.headers, "x-request-id"),
         given_correlation_id: super::ids::given_header(
@@ -773,7 +773,7 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
             interrupts_seen = interrupts;
             stopped_by_signal = stopped_by_signal.or_else(interrupted_exit_code);
             shared.stop.store(true, Ordering::SeqCst);
-            crate::http::client::halt();
+            crate::http::client::halt(shared.clock.now());
             stopped_at.fetch_min(shared.clock.now(), Ordering::SeqCst);
             if interrupts == 1 {
                 let cancel_at = shared.clock.now().saturating_add(grace_ns);
@@ -865,9 +865,35 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         export_prefix: config.profile_export_prefix.clone(),
         timeslices: output.timeslices,
     };
-    let lateness = results
-        .metric("scheduling_lateness")
-        .and_then(|m| m.stats.as_ref());
+    // A closed loop is judged after its first wave (see `PhaseSummary::steady_lateness`);
+    // a run no longer than that wave, on all of it.
+    let (lateness, lateness_after) = match &output.profiling.steady_lateness {
+        Some((first, steady)) => (Some(steady), *first),
+        None => {
+            let all = results.metric("scheduling_lateness");
+            (all.and_then(|m| m.stats.as_ref()), 0)
+        }
+    };
+    // The profiling phase's requests the stop kept from being sent: records of those that
+    // waited for a connection, and arrivals whose conversation was not composed yet (no
+    // record); how late the earliest was when the stop came.
+    let unsent = output.profiling.unsent
+        + shared
+            .unsent_arrivals
+            .last()
+            .map_or(0, |n| n.load(Ordering::Relaxed));
+    let first_unsent = output
+        .profiling
+        .unsent_first_intended_ns
+        .unwrap_or(u64::MAX)
+        .min(
+            shared
+                .unsent_arrival_first_intended_ns
+                .load(Ordering::Relaxed),
+        );
+    let unsent_wait_max_s = crate::http::client::halted_since(shared.clock.now())
+        .filter(|_| unsent > 0 && first_unsent != u64::MAX)
+        .map_or(0.0, |at| at.saturating_sub(first_unsent) as f64 / 1e9);
     let (health, health_text) = health::assess(
         lateness,
         output.events,
@@ -889,19 +915,9 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
             records_after_run_s: output.after_run_s,
             out_of_descriptors: crate::http::client::OUT_OF_DESCRIPTORS.load(Ordering::Relaxed),
             open_file_limit: open_file_limit(),
-            // The profiling phase's: records kept from being sent, and arrivals whose
-            // conversation was not composed yet (no record).
-            unsent: output.profiling.unsent
-                + shared
-                    .unsent_arrivals
-                    .last()
-                    .map_or(0, |n| n.load(Ordering::Relaxed)),
-            unsent_wait_max_s: output
-                .profiling
-                .unsent_wait_max_ns
-                .max(shared.unsent_arrival_wait_max_ns.load(Ordering::Relaxed))
-                as f64
-                / 1e9,
+            unsent,
+            unsent_wait_max_s,
+            lateness_after,
         },
     );
     let mut results = results;

@@ -100,10 +100,10 @@ pub(crate) struct Shared {
     /// `--prefill-concurrency` slot) was busy.
     pub skipped_arrivals: Vec<AtomicU64>,
     /// Per phase: arrivals whose conversation was not composed yet when the run stopped
-    /// or the grace period ended (no record: there was nothing to send), and the longest
-    /// any of them had waited past its scheduled time.
+    /// or the grace period ended (no record: there was nothing to send), and the earliest
+    /// scheduled time among them (`u64::MAX` while none).
     pub unsent_arrivals: Vec<AtomicU64>,
-    pub unsent_arrival_wait_max_ns: AtomicU64,
+    pub unsent_arrival_first_intended_ns: AtomicU64,
     /// The preparation of request bytes during the run, and the waits it caused.
     pub preparation: crate::engine::run::Preparation,
     /// `X-Request-ID` and `X-Correlation-ID` values given with `--header`: sent instead
@@ -419,6 +419,13 @@ async fn run_phase<P: PluginSet>(
         // No duration, or no grace period: in-flight requests finish however long.
         _ => u64::MAX,
     };
+    if plan.phase == Phase::Profiling && grace_end != u64::MAX {
+        // The run ends with this phase: past its grace period nothing more is written. A
+        // client far behind its rate still holds arrivals due before the deadline: they
+        // are recorded as kept from being sent (as after a signal), not sent only to be
+        // cancelled at once.
+        crate::http::client::halt_at(grace_end);
+    }
     let phase_done = CancelSignal::default();
     let ramps = [
         (concurrency_ramp, Some(&slots), slots_total),
@@ -447,7 +454,6 @@ async fn run_phase<P: PluginSet>(
             sessions: plan.sessions,
             deadline: deadline.unwrap_or(u64::MAX),
             grace_end,
-            last_phase: plan.phase == Phase::Profiling,
         },
         Signals {
             stopped: stopped.clone(),
@@ -769,10 +775,9 @@ async fn run_phase<P: PluginSet>(
 /// before its conversation was composed.
 fn count_unsent(shared: &Shared, phase_idx: usize, intended: Nanos) {
     shared.unsent_arrivals[phase_idx].fetch_add(1, Ordering::Relaxed);
-    let waited = shared.clock.now().saturating_sub(intended);
     shared
-        .unsent_arrival_wait_max_ns
-        .fetch_max(waited, Ordering::Relaxed);
+        .unsent_arrival_first_intended_ns
+        .fetch_min(intended, Ordering::Relaxed);
 }
 
 /// Meets the other workers before a phase. One of them fixes the phase's start, a
@@ -810,8 +815,6 @@ struct Limits {
     sessions: Option<u64>,
     deadline: Nanos,
     grace_end: Nanos,
-    /// The run ends with this phase: once its grace period is over, nothing more is sent.
-    last_phase: bool,
 }
 
 /// A worker's local view of its phase's end.
@@ -849,12 +852,6 @@ async fn watchdog(shared: Arc<Shared>, limits: Limits, signals: Signals, phase_d
         }
         let cancel_at = shared.cancel_at_ns.load(Ordering::Relaxed);
         if now >= cancel_at.min(limits.grace_end) {
-            if limits.last_phase && now >= limits.grace_end {
-                // A client far behind its rate still holds arrivals due before the
-                // deadline: they are recorded as kept from being sent (as after a signal),
-                // not sent only to be cancelled at once.
-                crate::http::client::halt();
-            }
             signals.cancel.fire();
         }
         if let Either::Right(()) = race(monoio::time::sleep(tick), phase_done.fired()).await {

@@ -39,15 +39,35 @@ pub const READ_BUF_SIZE: usize = 16 * 1024;
 /// the server's fault.
 pub static OUT_OF_DESCRIPTORS: AtomicU64 = AtomicU64::new(0);
 
-/// Set when the run was stopped (a first SIGINT or SIGTERM): a request that has not
-/// written its first byte by then is not sent. A client behind an open-loop rate holds
-/// thousands of requests waiting for their connections, which went on being sent for
-/// seconds after the stop.
-static HALTED: AtomicBool = AtomicBool::new(false);
+/// When the run stopped sending (run-clock nanoseconds; `u64::MAX` while it has not): a
+/// first SIGINT or SIGTERM, the failure threshold, or the end of the last phase's grace
+/// period, which is known ahead. A request that has not written its first byte by then is
+/// not sent: a client behind an open-loop rate holds thousands waiting for their
+/// connections, which went on being sent for seconds after the stop; and a worker busy
+/// behind its rate notices the grace period's end by the time, where its watchdog could
+/// tell it milliseconds late.
+static HALT_AT: AtomicU64 = AtomicU64::new(u64::MAX);
 
-/// Stops every pool of the process from sending requests not yet written.
-pub fn halt() {
-    HALTED.store(true, Ordering::Relaxed);
+/// Stops every pool of the process from sending requests not yet written, from `now` on.
+pub fn halt(now: Nanos) {
+    halt_at(now);
+}
+
+/// [`halt`] from `at` (run-clock nanoseconds), or earlier if already asked for.
+pub fn halt_at(at: Nanos) {
+    HALT_AT.fetch_min(at, Ordering::Relaxed);
+}
+
+/// Since when requests not yet written are not sent, once that time has come.
+pub fn halted_since(now: Nanos) -> Option<Nanos> {
+    let at = HALT_AT.load(Ordering::Relaxed);
+    (at <= now).then_some(at)
+}
+
+/// Whether requests not yet written are no longer sent.
+fn halted(clock: &RunClock) -> bool {
+    let at = HALT_AT.load(Ordering::Relaxed);
+    at != u64::MAX && clock.now() >= at
 }
 
 /// The error of a request [`halt`] kept from being sent.
@@ -434,7 +454,7 @@ impl ConnectionPool {
         let mut retried = false;
         loop {
             rec.sent_ns = None;
-            if HALTED.load(Ordering::Relaxed) {
+            if halted(clock) {
                 return not_sent(rec, clock);
             }
             let kept = match (&session, self.config.reuse) {
@@ -468,7 +488,7 @@ impl ConnectionPool {
                 self.bump(|s| s.reused += 1);
             }
             conn.parser.set_perf_epoch(clock.monotonic_ns(0));
-            if HALTED.load(Ordering::Relaxed) {
+            if halted(clock) {
                 not_sent(rec, clock);
                 // Nothing was written on it: as good as before.
                 conn.idle_since = rec.end_ns;

@@ -129,9 +129,12 @@ impl BaseUrl {
             });
         }
         let port = match port {
+            // Port 0 names no server: a connection to it is refused.
             Some(p) => p
                 .parse::<u16>()
-                .map_err(|_| UrlError::InvalidPort(url.to_owned()))?,
+                .ok()
+                .filter(|&p| p != 0)
+                .ok_or_else(|| UrlError::InvalidPort(url.to_owned()))?,
             None => scheme.default_port(),
         };
         let (path, query) = match tail.split_once('?') {
@@ -325,6 +328,12 @@ mod tests {
         assert_eq!(
             BaseUrl::parse("not a url").expect_err("spaces").to_string(),
             "invalid host `not a url` in URL `not a url`"
+        );
+        assert_eq!(
+            BaseUrl::parse("http://127.0.0.1:0")
+                .expect_err("port 0")
+                .to_string(),
+            "invalid port in URL `http://127.0.0.1:0`"
         );
         assert!(
             matches!(BaseUrl::parse("ftp://h"), Err(UrlError::UnsupportedScheme(s)) if s == "ftp")
