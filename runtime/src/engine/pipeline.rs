@@ -308,11 +308,12 @@ pub(crate) struct PhaseSummary {
     /// the earliest scheduled time among them.
     pub unsent: u64,
     pub unsent_first_intended_ns: Option<Nanos>,
-    /// In a closed loop, the scheduling lateness (ms) of the requests after the first
-    /// wave (their count first): the `--concurrency` requests due together at the start
-    /// wait for one another's connections and writes, a start-up cost that, over a short
-    /// run, would alone call a server-bound client behind.
-    pub steady_lateness: Option<(u64, crate::results::Stats)>,
+    /// In a closed loop, the first wave's size and the scheduling lateness (ms) of the
+    /// requests after it (none when the run was no longer than the wave): the
+    /// `--concurrency` requests due together at the start wait for one another's
+    /// connections and writes, a start-up cost that, over a short run, would alone call a
+    /// server-bound client behind.
+    pub steady_lateness: Option<(u64, Option<crate::results::Stats>)>,
     /// Earliest start and latest end of the phase's requests, those cut off included.
     pub span: Option<(Nanos, Nanos)>,
     /// The phase's observation window: from when it began issuing (or its first request's
@@ -416,8 +417,8 @@ impl<R: ResultsProcessorProtocol> PhaseTally<R> {
         });
         self.summary.window = window;
         if self.first_wave > 0 {
-            self.summary.steady_lateness =
-                crate::metrics::stats(&self.steady_lateness).map(|stats| (self.first_wave, stats));
+            let stats = crate::metrics::stats(&self.steady_lateness);
+            self.summary.steady_lateness = Some((self.first_wave, stats));
         }
         for processor in self.processors.iter_mut() {
             processor.summarize(window, &mut self.summary.metrics);

@@ -868,7 +868,7 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
     // A closed loop is judged after its first wave (see `PhaseSummary::steady_lateness`);
     // a run no longer than that wave, on all of it.
     let (lateness, lateness_after) = match &output.profiling.steady_lateness {
-        Some((first, steady)) => (Some(steady), *first),
+        Some((first, steady)) => (steady.as_ref(), *first),
         None => {
             let all = results.metric("scheduling_lateness");
             (all.and_then(|m| m.stats.as_ref()), 0)
@@ -918,6 +918,7 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
             unsent,
             unsent_wait_max_s,
             lateness_after,
+            requests: output.profiling.total + output.profiling.cut_off,
         },
     );
     let mut results = results;

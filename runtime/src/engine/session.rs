@@ -58,6 +58,8 @@ pub(crate) struct PhaseContext<S, T, E, U> {
     pub phase_idx: usize,
     pub count: Option<u64>,
     pub deadline: Option<Nanos>,
+    /// When the grace period after the duration ends (`u64::MAX` without one).
+    pub grace_end: Nanos,
     /// Cancels requests in flight (grace period over, or a second Ctrl-C).
     pub cancel: CancelSignal,
     /// Stops issuing (duration reached, or the run stopped).
@@ -454,8 +456,22 @@ where
         } else {
             why.as_str()
         };
-        mark_cancelled(&mut record, shared.clock.now(), why);
+        // The watchdog that cancels at the grace period's end may run late on a busy
+        // worker; the request was cut off at that end, and its record says so (a later
+        // stamp stretched the phase's window, and its rates with it).
+        let now = shared.clock.now();
+        let at = match cut_off {
+            true => now.min(ctx.grace_end.max(record.start_ns)),
+            false => now,
+        };
+        mark_cancelled(&mut record, at, why);
         record.cut_off = cut_off && record.outcome == Some(crate::record::Outcome::Cancelled);
+    } else if record.outcome.is_none() && record.end_ns > ctx.grace_end {
+        // Answered after the grace period, before the late watchdog cancelled it: cut
+        // off at that end like the requests still in flight then.
+        let at = ctx.grace_end.max(record.start_ns);
+        mark_cancelled(&mut record, at, stopped);
+        record.cut_off = true;
     } else if record.was_kept_from_sending() {
         // Kept from being sent by the stop: recorded as cancelled by it, and left out of
         // the metrics as the requests it cut off in flight are.

@@ -18,8 +18,8 @@ use crate::engine::slots::Slots;
 use crate::engine::urls::UrlPicker;
 use crate::plugin::{DispatchEnum, PluginContext, PluginKind, PluginSet, WorkerShare};
 use crate::protocols::{
-    DatasetSamplerProtocol, EndpointProtocol, FollowUp, NextCredit, RampProtocol,
-    TimingStrategyProtocol, TransportProtocol,
+    ArrivalPatternProtocol, DatasetSamplerProtocol, EndpointProtocol, FollowUp, NextCredit,
+    RampProtocol, TimingStrategyProtocol, TransportProtocol,
 };
 use crate::record::{ErrorDetails, Nanos, Outcome, Phase, RequestRecord, RunClock};
 
@@ -386,6 +386,12 @@ async fn run_phase<P: PluginSet>(
     let stopped = CancelSignal::default();
     // This worker's loop starts no more sessions: `stopped`, or every session was started.
     let closed = CancelSignal::default();
+    let grace = shared.config.grace_period(plan.phase == Phase::Warmup);
+    let grace_end = match (deadline, grace) {
+        (Some(d), Some(g)) => d.saturating_add((g.max(0.0) * 1e9) as u64),
+        // No duration, or no grace period: in-flight requests finish however long.
+        _ => u64::MAX,
+    };
     let ctx = Rc::new(session::PhaseContext {
         shared: shared.clone(),
         timing: RefCell::new(timing),
@@ -399,6 +405,7 @@ async fn run_phase<P: PluginSet>(
         phase_idx,
         count: plan.count,
         deadline,
+        grace_end,
         cancel: cancel.clone(),
         stopped: stopped.clone(),
         cancel_share,
@@ -413,12 +420,6 @@ async fn run_phase<P: PluginSet>(
     // loop goes through them (counting each) before it ends, so that sent and skipped
     // add up to the schedule's R x D.
     let duration_over = || !shared.stop.load(Ordering::Relaxed) && past_deadline(clock.now());
-    let grace = shared.config.grace_period(plan.phase == Phase::Warmup);
-    let grace_end = match (deadline, grace) {
-        (Some(d), Some(g)) => d.saturating_add((g.max(0.0) * 1e9) as u64),
-        // No duration, or no grace period: in-flight requests finish however long.
-        _ => u64::MAX,
-    };
     if plan.phase == Phase::Profiling && grace_end != u64::MAX {
         // The run ends with this phase: past its grace period nothing more is written. A
         // client far behind its rate still holds arrivals due before the deadline: they
@@ -762,6 +763,9 @@ async fn run_phase<P: PluginSet>(
         };
         runners.start(start, guard);
     }
+    if shared.stop.load(Ordering::Relaxed) {
+        count_unreached(shared, &ctx, &mut arrivals, phase_idx, plan.count, deadline);
+    }
     // Turns still waiting for a tick get none; their sessions end.
     later_turns.close();
     // In-flight requests finish, unless the grace period after the duration ends or the
@@ -769,6 +773,35 @@ async fn run_phase<P: PluginSet>(
     slots.idle().await;
     phase_done.fire();
     Ok(())
+}
+
+/// After a signal: the open-loop arrivals due before it that this worker's loop had not
+/// reached (a client behind its rate) are counted as unsent, so that the stop accounts
+/// for every arrival of the schedule up to it, as the grace period's end does.
+fn count_unreached<S: TimingStrategyProtocol, A: ArrivalPatternProtocol, T, E, U>(
+    shared: &Shared,
+    ctx: &session::PhaseContext<S, T, E, U>,
+    arrivals: &mut A,
+    phase_idx: usize,
+    count: Option<u64>,
+    deadline: Option<Nanos>,
+) {
+    let now = shared.clock.now();
+    let stop = crate::http::client::halted_since(now).unwrap_or(now);
+    loop {
+        let next = ctx.timing.borrow_mut().next_credit(arrivals, now);
+        let NextCredit::At(at) = next else {
+            return;
+        };
+        if at >= stop || deadline.is_some_and(|d| at >= d) {
+            return;
+        }
+        let credit = shared.credits[phase_idx].fetch_add(1, Ordering::Relaxed);
+        if count.is_some_and(|c| credit >= c) {
+            return;
+        }
+        count_unsent(shared, phase_idx, at);
+    }
 }
 
 /// An arrival of phase `phase_idx`, due at `intended`, that the stop kept from being sent

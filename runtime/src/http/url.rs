@@ -130,9 +130,9 @@ impl BaseUrl {
         }
         let port = match port {
             // Port 0 names no server: a connection to it is refused.
-            Some(p) => p
-                .parse::<u16>()
-                .ok()
+            Some(p) => Some(p)
+                .filter(|p| p.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|p| p.parse::<u16>().ok())
                 .filter(|&p| p != 0)
                 .ok_or_else(|| UrlError::InvalidPort(url.to_owned()))?,
             None => scheme.default_port(),
@@ -335,6 +335,10 @@ mod tests {
                 .to_string(),
             "invalid port in URL `http://127.0.0.1:0`"
         );
+        assert!(matches!(
+            BaseUrl::parse("http://127.0.0.1:+1"),
+            Err(UrlError::InvalidPort(_))
+        ));
         assert!(
             matches!(BaseUrl::parse("ftp://h"), Err(UrlError::UnsupportedScheme(s)) if s == "ftp")
         );
