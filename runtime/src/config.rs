@@ -1045,8 +1045,8 @@ impl ProfileConfig {
                  {pattern} does not use it"
             ));
         }
-        let burst = pattern == "concurrency_burst";
-        if burst && self.request_rate.is_some() && self.concurrency.is_none() {
+        if self.is_concurrency_burst() && self.request_rate.is_some() && self.concurrency.is_none()
+        {
             return Err(
                 "--arrival-pattern concurrency_burst sends a request whenever a \
                         --concurrency slot is free and does not use --request-rate: give \
@@ -1428,6 +1428,11 @@ impl ProfileConfig {
             // slots `--concurrency` opens.
             (None, None) => Some(DEFAULT_REQUEST_COUNT),
         }
+    }
+
+    /// Whether the arrivals are `concurrency_burst`: a request whenever a slot is free.
+    pub fn is_concurrency_burst(&self) -> bool {
+        crate::plugin::normalize_name(&self.effective_arrival_pattern()) == "concurrency_burst"
     }
 
     /// The arrival pattern: explicit, or `poisson` with a rate (`gamma` when only a

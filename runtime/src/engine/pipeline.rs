@@ -382,8 +382,7 @@ impl<R: ResultsProcessorProtocol> PhaseTally<R> {
             return;
         }
         if self.first_wave > 0 && record.raw.credit_index >= self.first_wave {
-            let (intended, start) = (record.raw.intended_ns, record.raw.start_ns);
-            let lateness = (i128::from(start) - i128::from(intended)) as f64 / 1e6;
+            let lateness = crate::metrics::scheduling_lateness_ms(&record.raw);
             self.steady_lateness.push(lateness);
         }
         let s = &mut self.summary;
@@ -433,13 +432,10 @@ impl<R: ResultsProcessorProtocol> PhaseTally<R> {
 /// The requests of a closed loop's first wave (`--concurrency` of them, sent at once), or
 /// 0 when the run is paced (a rate, a schedule, users), which has no such wave.
 fn closed_loop_wave(config: &crate::config::ProfileConfig) -> u64 {
-    let pattern = crate::plugin::normalize_name(&config.effective_arrival_pattern());
     let mode = crate::plugin::normalize_name(&config.effective_timing_mode());
-    match (mode.as_str(), pattern.as_str()) {
-        ("request_rate", "concurrency_burst") => {
-            u64::from(config.effective_concurrency().unwrap_or(1))
-        }
-        _ => 0,
+    match mode == "request_rate" && config.is_concurrency_burst() {
+        true => u64::from(config.effective_concurrency().unwrap_or(1)),
+        false => 0,
     }
 }
 

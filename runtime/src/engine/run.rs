@@ -264,9 +264,7 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         }
     }
 
-    let burst =
-        crate::plugin::normalize_name(&config.effective_arrival_pattern()) == "concurrency_burst";
-    if burst && config.request_rate.is_some() {
+    if config.is_concurrency_burst() && config.request_rate.is_some() {
         tracing::warn!(
             "--request-rate is not used: --arrival-pattern concurrency_burst sends whenever \
              a --concurrency slot is free"

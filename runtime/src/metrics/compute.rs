@@ -431,8 +431,18 @@ fn compute_client_health(record: &ParsedRecord, out: &mut MetricRecord) {
     if let Some(fb) = raw.first_byte_ns.filter(|&fb| fb >= raw.start_ns) {
         put(out, "time_to_first_byte", ms(fb - raw.start_ns), "ms");
     }
-    let lateness = signed_ms(raw.intended_ns, raw.start_ns);
-    put(out, "scheduling_lateness", lateness, "ms");
+    put(
+        out,
+        "scheduling_lateness",
+        scheduling_lateness_ms(raw),
+        "ms",
+    );
+}
+
+/// How late (ms; negative when early) a request went out against its schedule: the
+/// `scheduling_lateness` metric.
+pub fn scheduling_lateness_ms(raw: &RequestRecord) -> f64 {
+    signed_ms(raw.intended_ns, raw.start_ns)
 }
 
 /// TTFT measured from when the schedule wanted the request sent (BC-25).

@@ -20,7 +20,7 @@ pub use cache_hint::{
 pub use catalogue::{lookup, ConsoleGroup, MetricDef, MetricFlags, MetricKind, CATALOGUE};
 pub use compute::{
     compute_record_metrics, compute_record_metrics_with_goodput, merged_usage, record_error,
-    Goodput, RecordMetricsOptions, Slo,
+    scheduling_lateness_ms, Goodput, RecordMetricsOptions, Slo,
 };
 pub use stats::stats;
 pub use sweep::{sweep_metrics, SweepColumns, SweepStats, SWEEP_TAGS};
