@@ -145,10 +145,15 @@ fn pack_at(path: &Path) -> Result<PackInfo, Diagnostic> {
 )]
 pub fn pack_for_manifest(path: &Path) -> Result<PackInfo, Diagnostic> {
     if !path.is_file() {
+        let why = if path.exists() {
+            "not a regular file"
+        } else {
+            "no such file"
+        };
         return Err(Diagnostic::error(
             codes::IO,
             path,
-            format!("cannot read `{}`: no such file", path.display()),
+            format!("cannot read `{}`: {why}", path.display()),
         ));
     }
     let canonical = path.canonicalize().unwrap_or_else(|_| path.to_owned());
@@ -253,6 +258,8 @@ impl Session {
                 ));
                 continue;
             }
+            // `--plugins "core, acme"` means the pack `acme`, not ` acme`.
+            let arg = arg.trim();
             let pack = match locate_pack(arg, &search) {
                 Ok(pack) => pack,
                 Err(d) => {

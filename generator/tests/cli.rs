@@ -653,3 +653,31 @@ fn an_empty_pack_name_is_named_as_such() {
     );
     assert!(!stderr.contains("no plugin pack named ``"), "{stderr}");
 }
+
+/// Spaces after the commas of `--plugins` are not part of the names.
+#[test]
+fn pack_names_are_trimmed() {
+    let good = fixture("fixtures/check-class/acme-good");
+    let list = format!("core, {good} ");
+    let (code, stdout, stderr) = run(&["aiperf-gen", "validate", "--plugins", &list]);
+    assert_eq!((code, stderr.as_str()), (0, ""), "{stdout}");
+    assert!(stdout.ends_with(" in 2 packs; valid\n"), "{stdout}");
+}
+
+/// Something that exists but is neither a directory nor a regular file is named as such,
+/// not as missing, whether given as a pack or as a file to validate.
+#[cfg(unix)]
+#[test]
+fn a_device_is_not_a_pack() {
+    for args in [&["--plugins", "/dev/null"][..], &["/dev/null"]] {
+        let mut full = vec!["aiperf-gen", "validate"];
+        full.extend_from_slice(args);
+        let (code, stdout, stderr) = run(&full);
+        assert_eq!(code, 2, "{stdout}");
+        assert_eq!(
+            stderr,
+            "/dev/null: error[E0301]: `/dev/null` is not a plugin pack: neither a directory \
+             nor a manifest file\n\n",
+        );
+    }
+}

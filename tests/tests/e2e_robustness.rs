@@ -523,6 +523,10 @@ fn a_url_that_cannot_be_one_is_refused_at_start_up() {
             "http://127.0.0.1:0",
             "invalid port in URL `http://127.0.0.1:0`",
         ),
+        (
+            "http://[::1",
+            "unclosed `[` around the IPv6 host in URL `http://[::1`",
+        ),
     ] {
         let output = run(url, &dir, &["--request-count", "1"]);
         assert_eq!(output.status.code(), Some(1), "{url}");
@@ -533,6 +537,23 @@ fn a_url_that_cannot_be_one_is_refused_at_start_up() {
         );
         assert!(!dir.exists(), "{url}: nothing is written");
     }
+    // The password never reaches the console, not even in the flag's echo.
+    let output = run(
+        "http://user:hunter2@127.0.0.1:1/v1",
+        &dir,
+        &["--request-count", "1"],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains(
+            "--url http://<redacted>@127.0.0.1:1/v1: credentials in URL \
+             `http://<redacted>@127.0.0.1:1/v1` are not supported; pass them as headers"
+        ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+    assert!(!dir.exists(), "nothing is written");
 }
 
 /// An AIPerf 0.13 flag this build lacks is named as such (clap's did-you-mean guessed an

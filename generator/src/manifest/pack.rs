@@ -240,14 +240,20 @@ pub fn read_pack(path: &Path) -> Result<PackInfo, Diagnostic> {
         (path.to_owned(), path.join("Cargo.toml"))
     };
     if !root_dir.is_dir() {
-        return Err(Diagnostic::error(
-            codes::PACK_NOT_FOUND,
-            path,
+        // A device or a socket given as a pack (`/dev/null`) exists: saying it does not
+        // would send the user looking for a typo.
+        let message = if root_dir.exists() {
+            format!(
+                "`{}` is not a plugin pack: neither a directory nor a manifest file",
+                root_dir.display()
+            )
+        } else {
             format!(
                 "plugin pack directory `{}` does not exist",
                 root_dir.display()
-            ),
-        ));
+            )
+        };
+        return Err(Diagnostic::error(codes::PACK_NOT_FOUND, path, message));
     }
     let text = std::fs::read_to_string(&cargo_toml).map_err(|e| {
         Diagnostic::error(

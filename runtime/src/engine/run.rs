@@ -215,7 +215,9 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
     let launched = std::time::Instant::now();
     config.validate()?;
     for url in &config.url {
-        crate::http::url::BaseUrl::parse(url).map_err(|e| format!("--url {url}: {e}"))?;
+        // The URL is shown without its password: one with credentials is refused here.
+        crate::http::url::BaseUrl::parse(url)
+            .map_err(|e| format!("--url {}: {e}", crate::http::url::redact_userinfo(url)))?;
     }
     if config.has_own_warmup_load() && !config.has_warmup() {
         // AIPerf 0.13 ignores them too; a script written for it still runs.

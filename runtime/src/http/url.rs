@@ -37,6 +37,8 @@ pub enum UrlError {
     MissingHost(String),
     #[error("invalid port in URL `{0}`")]
     InvalidPort(String),
+    #[error("unclosed `[` around the IPv6 host in URL `{0}`")]
+    UnclosedBracket(String),
     #[error("invalid host `{host}` in URL `{url}`")]
     InvalidHost { host: String, url: String },
     #[error("credentials in URL `{0}` are not supported; pass them as headers")]
@@ -111,6 +113,9 @@ impl BaseUrl {
         let (authority, tail) = rest.split_at(auth_end);
         if authority.contains('@') {
             return Err(UrlError::Credentials(redact_userinfo(url)));
+        }
+        if authority.starts_with('[') && !authority.contains(']') {
+            return Err(UrlError::UnclosedBracket(url.to_owned()));
         }
         let (host, port) =
             split_host_port(authority).ok_or_else(|| UrlError::InvalidPort(url.to_owned()))?;
@@ -334,6 +339,10 @@ mod tests {
                 .expect_err("port 0")
                 .to_string(),
             "invalid port in URL `http://127.0.0.1:0`"
+        );
+        assert_eq!(
+            BaseUrl::parse("http://[::1").expect_err("no ]").to_string(),
+            "unclosed `[` around the IPv6 host in URL `http://[::1`"
         );
         assert!(matches!(
             BaseUrl::parse("http://127.0.0.1:+1"),
