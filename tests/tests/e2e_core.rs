@@ -390,6 +390,8 @@ fn the_export_prefix_names_the_phase_summaries() {
         }
     }
     assert!(!dir.join("phase_manifest.json").exists());
+    // Nor do the emptied directories.
+    assert!(!dir.join("phases").exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
 

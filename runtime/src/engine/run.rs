@@ -145,6 +145,15 @@ fn clear_stale_artifacts(dir: &Path, config: &ProfileConfig, writes_inputs: bool
             Err(e) => tracing::warn!("cannot remove {} of an earlier run: {e}", path.display()),
         }
     }
+    if !config.has_warmup() {
+        // The phase directories go once empty; one holding another prefix's files stays
+        // (`remove_dir` refuses a directory that is not empty).
+        let phases = dir.join("phases");
+        let dirs = [phases.join("warmup"), phases.join("profiling"), phases];
+        for path in dirs.iter().filter(|d| std::fs::remove_dir(d).is_ok()) {
+            tracing::debug!("removed the empty {} of an earlier run", path.display());
+        }
+    }
 }
 
 /// Descriptors the client needs beside its connections (rings, files, the mock's pipes).
