@@ -183,6 +183,29 @@ fn mooncake_trace_replays_its_timestamps() {
     assert_eq!(separators(&prompts[2]), 2);
     assert!(prompts[2].starts_with(&prompts[0]), "{}", prompts[2]);
 
+    // A count beyond the trace is not reached, and the run says so.
+    let output = profile(
+        &mock,
+        &dir,
+        &[
+            "--input-file",
+            trace,
+            "--custom-dataset-type",
+            "mooncake_trace",
+            "--request-count",
+            "5",
+        ],
+    );
+    assert_eq!(read_records(&dir).len(), 3);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(
+            "--request-count 5: the trace has 3 requests, each sent once at its timestamp, \
+             so the run sends 3"
+        ),
+        "{stderr}"
+    );
+
     // The loader found by itself: AIPerf promotes only a named trace format, so the rows
     // go as the timing flags say, in file order (a replay goes in timestamp order).
     profile(

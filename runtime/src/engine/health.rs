@@ -223,9 +223,16 @@ pub(crate) fn assess(
         1 => "1 worker".to_owned(),
         n => format!("{n} workers"),
     };
+    // A large body takes many reads for its one event: "0.00 events per read" said
+    // nothing, the reads per event do.
+    let reads_text = if events_per_read > 0.0 && events_per_read < 0.995 {
+        format!("{:.1} reads per event", 1.0 / events_per_read)
+    } else {
+        format!("{events_per_read:.2} events per read")
+    };
     let summary = format!(
-        "{lateness}; {events_per_read:.2} events per read; workers busy {} ({driver}, \
-         {count}); record thread busy {:.0}%",
+        "{lateness}; {reads_text}; workers busy {} ({driver}, {count}); record thread busy \
+         {:.0}%",
         busy_text.join(", "),
         records.busy() * 100.0
     );
@@ -325,6 +332,25 @@ mod tests {
             "Client health: ok (scheduling lateness p50 0.010 ms, p99 0.200 ms; 3.00 events per \
              read; workers busy 10% (io_uring, 1 worker); record thread busy 25%)\n"
         );
+    }
+
+    /// Large bodies take several reads each: the text gives the reads per event.
+    #[test]
+    fn a_body_of_many_reads_gives_reads_per_event() {
+        let w = [WorkerReport {
+            cpu_s: 1.0,
+            wall_s: 10.0,
+        }];
+        let (json, text) = assess(
+            Some(&lateness(0.01, 0.2)),
+            10,
+            2_500,
+            &w,
+            "io_uring",
+            &ClientWaits::default(),
+        );
+        assert_eq!(json["events_per_read"], 0.004);
+        assert!(text.contains("; 250.0 reads per event; "), "{text}");
     }
 
     /// Requests that failed for want of a file descriptor failed in the client: the run

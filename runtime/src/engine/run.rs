@@ -405,6 +405,17 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
              --no-fixed-schedule to send the trace's turns back to back)"
         );
     }
+    if mode == "fixed_schedule" {
+        let rows: u64 = dataset.iter().map(|c| c.turns.len() as u64).sum();
+        if let Some(asked) = config.request_count.filter(|&n| n > rows) {
+            // A replay ends with its trace, as AIPerf's; a count beyond it is not reached.
+            tracing::warn!(
+                "--request-count {asked}: the trace has {rows} request{}, each sent once at \
+                 its timestamp, so the run sends {rows}",
+                if rows == 1 { "" } else { "s" }
+            );
+        }
+    }
     let finishing = on_demand::Finishing {
         system_prompt: system_prompt.as_deref().map(Arc::from),
         ignore_delays: config.ignore_trace_delays && mode != "fixed_schedule",

@@ -45,6 +45,8 @@ fn parse_generation_by_shape(
 /// shape-by-shape path, which then decides exactly as it always did. This is most of the
 /// record thread's work per streamed token, so it is what a streamed event costs.
 mod fast {
+    mod scan;
+
     use std::borrow::Cow;
 
     use std::fmt;
@@ -133,21 +135,54 @@ mod fast {
         // Checked as UTF-8 once: reading from a `str`, serde_json then skips checking each
         // string on its own, which cost more than the whole check for a short body.
         let text = std::str::from_utf8(&chunk.data).ok()?;
+        if let Some(unit) = scan::unit(text) {
+            let first = unit.first_choice.as_ref().and_then(Option::as_ref);
+            return read(chunk, unit.object, first, unit.usage);
+        }
         let unit: Unit<'_> = serde_json::from_str(text).ok()?;
-        if unit.object.as_deref() == Some("error") {
+        let first = unit.choices.as_deref().and_then(<[Choice<'_>]>::first);
+        read(chunk, unit.object.as_deref(), first, unit.usage)
+    }
+
+    /// For a unit the scanner reads: what it makes of it, and what serde makes of it (the
+    /// inner `None` when serde refuses it). `None` when the scanner steps aside.
+    #[cfg(test)]
+    #[allow(clippy::type_complexity, reason = "a test's pair of answers")]
+    pub(super) fn scanned_and_serde(
+        chunk: &ResponseChunk,
+    ) -> Option<(Option<ParsedResponse>, Option<Option<ParsedResponse>>)> {
+        let text = std::str::from_utf8(&chunk.data).ok()?;
+        let unit = scan::unit(text)?;
+        let first = unit.first_choice.as_ref().and_then(Option::as_ref);
+        let scanned = read(chunk, unit.object, first, unit.usage);
+        let by_serde = serde_json::from_str::<Unit<'_>>(text).ok().map(|unit| {
+            let first = unit.choices.as_deref().and_then(<[Choice<'_>]>::first);
+            read(chunk, unit.object.as_deref(), first, unit.usage)
+        });
+        Some((scanned, by_serde))
+    }
+
+    /// The response of a unit with these fields; `None` for what only the full path reads.
+    fn read(
+        chunk: &ResponseChunk,
+        object: Option<&str>,
+        first_choice: Option<&Choice<'_>>,
+        usage: Option<FastUsage>,
+    ) -> Option<ParsedResponse> {
+        if object == Some("error") {
             return None;
         }
-        if unit.usage.as_ref().is_some_and(FastUsage::needs_full_path) {
+        if usage.as_ref().is_some_and(FastUsage::needs_full_path) {
             return None;
         }
-        let data = match unit.choices.as_deref().and_then(<[Choice<'_>]>::first) {
+        let data = match first_choice {
             Some(choice) => choice_data(choice)?,
             None => ResponseData::Empty,
         };
         Some(ParsedResponse {
             recv_ns: chunk.recv_ns,
             data,
-            usage: unit.usage.and_then(FastUsage::into_usage),
+            usage: usage.and_then(FastUsage::into_usage),
         })
     }
 
@@ -159,7 +194,7 @@ mod fast {
     /// null sends the unit there. A null one reads as no count on both paths, so vLLM's
     /// `"prompt_tokens_details": null` stays here; servers that report cache counts do so
     /// in one usage block per request, which can afford the JSON tree.
-    #[derive(Deserialize)]
+    #[derive(Default, Deserialize)]
     struct FastUsage {
         #[serde(default)]
         output_tokens_details: Option<IgnoredAny>,
@@ -1103,6 +1138,288 @@ mod fast_path_tests {
         let c = chunk(Some("error"), units[1].1);
         assert!(fast::parse(&c).is_none());
         assert!(parse_generation(&c).is_err());
+    }
+
+    /// A small deterministic generator of JSON-ish text for the scanner's test.
+    struct Gen(u64);
+
+    impl Gen {
+        fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        }
+        fn below(&mut self, n: u64) -> usize {
+            (self.next() % n) as usize
+        }
+        fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+            items[self.below(items.len() as u64)]
+        }
+        fn ws(&mut self) -> &'static str {
+            self.pick(&["", "", "", " ", "\n", "\t ", "\r\n  "])
+        }
+        fn string(&mut self) -> String {
+            // One string in twenty has an escape or a raw control byte.
+            let body = if self.below(20) == 0 {
+                self.pick(&["a\\\"b", "\\n", "\\u00e9", "\u{1}", "tab\there"])
+            } else {
+                self.pick(&[
+                    "",
+                    " the",
+                    "x",
+                    "Hi there",
+                    "é日本",
+                    "stop",
+                    "error",
+                    "assistant",
+                    "{}",
+                    "[1,2]",
+                    "a:b,c",
+                ])
+            };
+            format!("\"{body}\"")
+        }
+        fn value(&mut self, depth: usize) -> String {
+            // One value in twenty is something JSON does not allow.
+            if self.below(20) == 0 {
+                return self
+                    .pick(&[
+                        "01", "1.", "1e", ".5", "+1", "-", "00", "nul", "tru", "nulll", "'x'",
+                    ])
+                    .to_owned();
+            }
+            match self.below(if depth > 2 { 4 } else { 7 }) {
+                0 => self.string(),
+                1 => self
+                    .pick(&[
+                        "0", "-1", "17", "1.5", "-0.5E-3", "1e5", "1e+2", "2E-0", "-0",
+                    ])
+                    .to_owned(),
+                2 => self.pick(&["true", "false", "null"]).to_owned(),
+                3 => "null".to_owned(),
+                4 | 5 => {
+                    let n = self.below(3);
+                    let items: Vec<String> = (0..n).map(|_| self.value(depth + 1)).collect();
+                    format!("[{}{}]", self.ws(), items.join(","))
+                }
+                _ => {
+                    let n = self.below(3);
+                    let keys = ["a", "b", "a", "reasoning_tokens"];
+                    let fields: Vec<String> = (0..n)
+                        .map(|_| {
+                            let key = self.pick(&keys);
+                            format!("\"{key}\"{}:{}", self.ws(), self.value(depth + 1))
+                        })
+                        .collect();
+                    format!("{{{}}}", fields.join(","))
+                }
+            }
+        }
+        /// An object of some of `keys`, each once, in any order; now and then a key twice
+        /// or one the struct does not have.
+        fn object(
+            &mut self,
+            keys: &[&str],
+            value: &mut dyn FnMut(&mut Self, &str) -> String,
+        ) -> String {
+            let mut chosen: Vec<&str> = keys.to_vec();
+            for i in (1..chosen.len()).rev() {
+                let j = self.below(i as u64 + 1);
+                chosen.swap(i, j);
+            }
+            chosen.truncate(self.below(keys.len().min(5) as u64 + 1));
+            if self.below(20) == 0 && !chosen.is_empty() {
+                chosen.push(chosen[0]);
+            }
+            if self.below(20) == 0 {
+                chosen.push("unknown");
+            }
+            let fields: Vec<String> = chosen
+                .into_iter()
+                .map(|key| {
+                    let (a, b) = (self.ws(), self.ws());
+                    format!("{a}\"{key}\"{b}:{}{}", self.ws(), value(self, key))
+                })
+                .collect();
+            format!("{{{}{}}}", fields.join(","), self.ws())
+        }
+        fn message(&mut self) -> String {
+            let keys = [
+                "content",
+                "reasoning_content",
+                "reasoning",
+                "role",
+                "refusal",
+                "annotations",
+                "tool_calls",
+                "function_call",
+            ];
+            self.object(&keys, &mut |g, key| match key {
+                "content" | "reasoning_content" | "reasoning" if g.below(4) > 0 => g.string(),
+                "tool_calls" | "function_call" if g.below(2) == 0 => "null".to_owned(),
+                _ => g.value(1),
+            })
+        }
+        fn choice(&mut self) -> String {
+            let keys = [
+                "delta",
+                "message",
+                "text",
+                "index",
+                "finish_reason",
+                "stop_reason",
+                "logprobs",
+                "matched_stop",
+                "token_ids",
+            ];
+            self.object(&keys, &mut |g, key| match key {
+                "delta" | "message" if g.below(5) > 0 => g.message(),
+                "text" if g.below(3) > 0 => g.string(),
+                _ => g.value(1),
+            })
+        }
+        /// A unit as servers send them: a first choice with text, in any key order.
+        fn plausible(&mut self) -> String {
+            let content = self.string();
+            let field = self.pick(&["content", "reasoning_content", "reasoning"]);
+            let inner = self.pick(&["delta", "message"]);
+            let finish = self.pick(&["null", "\"stop\"", "\"length\""]);
+            let mut choice = vec![
+                format!("\"{inner}\":{{\"role\":\"assistant\",\"{field}\":{content}}}"),
+                "\"index\":0".to_owned(),
+                format!("\"finish_reason\":{finish}"),
+            ];
+            let mut unit = vec![
+                "\"id\":\"chatcmpl-1\"".to_owned(),
+                format!("\"created\":{}", self.below(2_000_000_000)),
+                "\"model\":\"m\"".to_owned(),
+                format!("\"object\":{}", self.string()),
+            ];
+            if self.below(3) == 0 {
+                let n = self.below(50);
+                unit.push(format!(
+                    "\"usage\":{{\"prompt_tokens\":{n},\"total_tokens\":{n}}}"
+                ));
+            }
+            for fields in [&mut choice, &mut unit] {
+                for i in (1..fields.len()).rev() {
+                    let j = self.below(i as u64 + 1);
+                    fields.swap(i, j);
+                }
+            }
+            let choices = format!("\"choices\":[{{{}}}]", choice.join(","));
+            unit.insert(self.below(unit.len() as u64 + 1), choices);
+            format!("{{{}}}", unit.join(&format!(",{}", self.ws())))
+        }
+        fn unit(&mut self) -> String {
+            if self.below(2) == 0 {
+                return self.plausible();
+            }
+            let keys = [
+                "choices",
+                "usage",
+                "object",
+                "id",
+                "created",
+                "model",
+                "system_fingerprint",
+                "service_tier",
+                "prompt_logprobs",
+                "kv_transfer_params",
+            ];
+            let mut text = self.object(&keys, &mut |g, key| match key {
+                "choices" if g.below(6) > 0 => {
+                    let n = g.below(3);
+                    let items: Vec<String> = (0..n).map(|_| g.choice()).collect();
+                    format!("[{}]", items.join(","))
+                }
+                "usage" if g.below(3) > 0 => {
+                    let keys = [
+                        "prompt_tokens",
+                        "completion_tokens",
+                        "total_tokens",
+                        "input_tokens",
+                        "output_tokens",
+                        "cached_tokens",
+                        "completion_tokens_details",
+                    ];
+                    g.object(&keys, &mut |g, _| match g.below(4) {
+                        0 => g.value(2),
+                        _ => g
+                            .pick(&[
+                                "0",
+                                "7",
+                                "120",
+                                "9999999999999999999",
+                                "18446744073709551616",
+                                "3.0",
+                                "2e1",
+                                "-4",
+                                "05",
+                            ])
+                            .to_owned(),
+                    })
+                }
+                "object" if g.below(3) > 0 => g.string(),
+                _ => g.value(1),
+            });
+            // Now and then a byte goes missing or an odd one comes in.
+            match self.below(8) {
+                0 if !text.is_empty() => {
+                    let mut at = self.below(text.len() as u64);
+                    while !text.is_char_boundary(at) {
+                        at -= 1;
+                    }
+                    text.remove(at);
+                }
+                1 => {
+                    let mut at = self.below(text.len() as u64 + 1);
+                    while !text.is_char_boundary(at) {
+                        at -= 1;
+                    }
+                    let odd = self.pick(&["{", "}", "[", "]", ",", ":", "\"", " ", "0", "n"]);
+                    text.insert_str(at, odd);
+                }
+                _ => {}
+            }
+            text
+        }
+    }
+
+    /// The byte scanner answers only where serde would, and then exactly as serde does:
+    /// checked on generated units of every field in every order, with wrong types,
+    /// invalid numbers and literals, nesting, escapes, control bytes and damaged text.
+    #[test]
+    fn the_scanner_reads_units_as_serde_does() {
+        let mut g = Gen(11);
+        let mut scanned = 0;
+        let mut texts = 0;
+        for _ in 0..200_000 {
+            let text = g.unit();
+            let c = chunk(None, &text);
+            if let Some((fast, by_serde)) = fast::scanned_and_serde(&c) {
+                scanned += 1;
+                if matches!(&fast, Some(p) if p.data != ResponseData::Empty) {
+                    texts += 1;
+                }
+                assert_eq!(Some(fast), by_serde, "{text}");
+            }
+        }
+        // The generator makes the plain shapes often enough for the check to mean something.
+        assert!(
+            scanned > 100_000 && texts > 50_000,
+            "{scanned} of 200,000 scanned, {texts} with text"
+        );
+        // The mock's own body, a streamed token and a usage chunk are the scanner's.
+        let mock = r#"{"choices":[{"finish_reason":"stop","index":0,"message":{"content":" the of","role":"assistant"}}],"created":1796541843,"id":"chatcmpl-mock-5936101","model":"m","object":"chat.completion","usage":{"completion_tokens":2,"prompt_tokens":2,"total_tokens":4}}"#;
+        let token = r#"{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":" the"},"finish_reason":null}]}"#;
+        for text in [mock, token] {
+            let (fast, by_serde) = fast::scanned_and_serde(&chunk(None, text)).expect("scanned");
+            assert!(fast.is_some());
+            assert_eq!(Some(fast), by_serde);
+        }
     }
 
     /// Prompt-cache counts as AIPerf's `Usage` reads them: OpenAI's nested count first,
