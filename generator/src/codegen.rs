@@ -49,7 +49,7 @@ pub enum CodegenError {
     BadName { category: String, name: String },
 }
 
-/// `concurrency_burst` → `ConcurrencyBurst`; `2x-fast` → `V2xFast`.
+/// `concurrency_burst` → `ConcurrencyBurst`; `2x-fast` → `V2xFast`; `self` → `Self_`.
 pub fn camel_case(name: &str) -> String {
     let mut out = String::new();
     for part in name
@@ -64,6 +64,10 @@ pub fn camel_case(name: &str) -> String {
     }
     if out.starts_with(|c: char| c.is_ascii_digit()) {
         out.insert(0, 'V');
+    }
+    // The one keyword a capitalized name can hit (a plugin named `self`).
+    if out == "Self" {
+        out.push('_');
     }
     out
 }

@@ -600,10 +600,6 @@ impl Registry {
             if base.is_empty() {
                 base = "V".to_owned();
             }
-            // `self` camel-cases to the keyword `Self`.
-            if syn::parse_str::<syn::Ident>(&base).is_err() {
-                base.push('_');
-            }
             let mut ident = base.clone();
             let mut n = 2;
             while variants.iter().any(|(v, _)| *v == ident) {

@@ -85,6 +85,78 @@ fn external_pack_shadows_builtin_chat_and_keeps_it_selectable() {
     assert!(main.contains("Chat(acme_endpoints::chat::AcmeChat)"));
 }
 
+/// A plugin named `self` (or `Self_`) camel-cases to the keyword `Self`: its variant gets
+/// an underscore, as `validate` names it (the build refused it after `validate` passed).
+#[test]
+fn a_plugin_named_self_gets_a_variant() {
+    let (mut plan, _) = plan(&["core".into()], &[]).expect("core pack plans");
+    let category = plan
+        .categories
+        .iter_mut()
+        .find(|c| c.name == "url_selection_strategy")
+        .expect("a url_selection_strategy category");
+    let entry = category.entries[0].clone();
+    for name in ["self", "Self_"] {
+        let mut named = entry.clone();
+        named.name = name.to_owned();
+        category.entries.push(named);
+    }
+    let main = generate_main(&plan).expect("generates");
+    assert!(main.contains("    Self_("), "{main}");
+    assert!(main.contains("    Self_2("), "{main}");
+}
+
+/// Whole numbers written as floats are the integers AIPerf's pydantic reads them as: a
+/// priority of `3.0`, a block size of `512.0` (the Rust types refused them, and `validate`
+/// put the error on the entry's first line instead of the field).
+#[test]
+fn whole_floats_are_integers() {
+    let dir = std::env::temp_dir().join(format!("aiperf-gen-floats-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let manifest = dir.join("floats.yaml");
+    std::fs::write(
+        &manifest,
+        concat!(
+            "schema_version: \"1.0\"\n",
+            "endpoint:\n",
+            "  chat:\n",
+            "    class: acme::x:Chat\n",
+            "    priority: 3.0\n",
+            "    metadata: {endpoint_path: /v1/x, supports_streaming: true, produces_tokens: true,",
+            " tokenizes_input: true, metrics_title: L}\n",
+            "custom_dataset_loader:\n",
+            "  trace:\n",
+            "    class: acme::x:Trace\n",
+            "    priority: 1e3\n",
+            "    metadata: {is_trace: true, default_block_size: 512.0}\n",
+        ),
+    )
+    .expect("write");
+    let (plan, diagnostics) = plan(
+        &["core".into(), manifest.to_string_lossy().into_owned()],
+        &[],
+    )
+    .expect("plans");
+    assert!(diagnostics.iter().all(|d| !d.is_error()), "{diagnostics:?}");
+    let entry = |category: &str, class: &str| {
+        plan.categories
+            .iter()
+            .find(|c| c.name == category)
+            .and_then(|c| c.entries.iter().find(|e| e.class_path == class))
+            .cloned()
+            .expect("the entry")
+    };
+    assert_eq!(entry("endpoint", "acme::x:Chat").priority, 3);
+    let trace = entry("custom_dataset_loader", "acme::x:Trace");
+    assert_eq!(trace.priority, 1000);
+    assert!(
+        trace.metadata_json.contains("\"default_block_size\":512"),
+        "{}",
+        trace.metadata_json
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn missing_engine_category_is_a_clear_error() {
     let packs = manifest_dir().join("tests").join("fixtures").join("packs");

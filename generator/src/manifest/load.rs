@@ -993,7 +993,9 @@ fn check_plugins(check: &mut Check<'_>, categories: &CategoriesManifest) {
                 if check.has_failed_under(&metadata_pointer) {
                     continue;
                 }
-                if let Err(e) = ty.check(metadata) {
+                let mut metadata = metadata.clone();
+                whole_floats_as_integers(&mut metadata);
+                if let Err(e) = ty.check(&metadata) {
                     let d = check.error(
                         codes::INVALID_METADATA,
                         format!("metadata does not fit `{}`: {}", ty.name(), quote_user(&e)),
@@ -1096,7 +1098,8 @@ fn build_categories(check: &mut Check<'_>, keep_valid: bool) -> Option<Categorie
             continue;
         }
         let pointer = format!("/{}", escape_pointer_segment(&name));
-        let value = doc.value.get(&name).cloned().unwrap_or(Value::Null);
+        let mut value = doc.value.get(&name).cloned().unwrap_or(Value::Null);
+        whole_floats_as_integers(&mut value);
         match serde_json::from_value::<CategorySpec>(value) {
             Ok(mut spec) => {
                 spec.protocol_source = source_pos(doc, &format!("{pointer}/protocol"));
@@ -1136,7 +1139,8 @@ fn build_plugins(check: &mut Check<'_>, keep_valid: bool) -> Option<PluginsManif
                 continue;
             }
             let pointer = format!("{category_pointer}/{}", escape_pointer_segment(&name));
-            let value = doc.value.pointer(&pointer).cloned().unwrap_or(Value::Null);
+            let mut value = doc.value.pointer(&pointer).cloned().unwrap_or(Value::Null);
+            whole_floats_as_integers(&mut value);
             match serde_json::from_value::<PluginSpec>(value) {
                 Ok(mut spec) => {
                     let pos = doc
@@ -1163,6 +1167,26 @@ fn build_plugins(check: &mut Check<'_>, keep_valid: bool) -> Option<PluginsManif
         schema_version: schema_version(doc),
         categories,
     })
+}
+
+/// Whole numbers written as floats (`3.0`, `1e3`) become those integers, as AIPerf's
+/// pydantic reads them for an integer field (the JSON Schema already counts them as
+/// integers; the Rust types would refuse them). A float field takes an integer either way,
+/// and the diagnostics, made from the document itself, still quote what was written.
+fn whole_floats_as_integers(value: &mut Value) {
+    match value {
+        Value::Number(n) => {
+            if let Some(f) = n.as_f64().filter(|_| n.is_f64()) {
+                // i64's range: -2^63 to 2^63, exclusive above.
+                if f.fract() == 0.0 && (i64::MIN as f64..-(i64::MIN as f64)).contains(&f) {
+                    *value = Value::from(f as i64);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(whole_floats_as_integers),
+        Value::Object(map) => map.values_mut().for_each(whole_floats_as_integers),
+        _ => {}
+    }
 }
 
 /// Where the node at `pointer` is (its alias, for copied nodes).

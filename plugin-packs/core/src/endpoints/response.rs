@@ -1222,7 +1222,7 @@ mod fast_path_tests {
         fn object(
             &mut self,
             keys: &[&str],
-            value: &mut dyn FnMut(&mut Self, &str) -> String,
+            value: &mut impl FnMut(&mut Self, &str) -> String,
         ) -> String {
             let mut chosen: Vec<&str> = keys.to_vec();
             for i in (1..chosen.len()).rev() {
