@@ -126,7 +126,9 @@ fn pack_at(path: &Path) -> Result<PackInfo, Diagnostic> {
         return pack_for_manifest(path);
     }
     let manifest = path.join("plugins.yaml");
-    if path.is_dir() && !path.join("Cargo.toml").is_file() && manifest.is_file() {
+    // A `plugins.yaml` that is there but cannot be read (a broken link) is named as such,
+    // not as a missing `Cargo.toml`.
+    if path.is_dir() && !path.join("Cargo.toml").is_file() && manifest.symlink_metadata().is_ok() {
         return pack_for_manifest(&manifest);
     }
     read_pack(path)
@@ -145,10 +147,15 @@ fn pack_at(path: &Path) -> Result<PackInfo, Diagnostic> {
 )]
 pub fn pack_for_manifest(path: &Path) -> Result<PackInfo, Diagnostic> {
     if !path.is_file() {
-        let why = if path.exists() {
-            "not a regular file"
-        } else {
-            "no such file"
+        // "no such file", "a directory", "a symbolic link to nothing", or the system's
+        // reason (a loop of links).
+        let why = crate::manifest::pack::not_a_file(path);
+        let why = match why.as_str() {
+            "does not exist" => "no such file",
+            why => why
+                .strip_prefix("is ")
+                .or_else(|| why.strip_prefix("cannot be read: "))
+                .unwrap_or(why),
         };
         return Err(Diagnostic::error(
             codes::IO,

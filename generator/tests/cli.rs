@@ -681,3 +681,53 @@ fn a_device_is_not_a_pack() {
         );
     }
 }
+
+/// What is wrong with a path that is not a readable file is said: a loop of links, a link
+/// to nothing, a directory (all read "no such file" or "does not exist" before).
+#[cfg(unix)]
+#[test]
+fn unreadable_manifests_say_why() {
+    let dir = std::env::temp_dir().join(format!("aiperf-gen-unreadable-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("dangling")).expect("mkdir");
+    let link = |to: &str, at: &str| {
+        std::os::unix::fs::symlink(to, dir.join(at)).expect("symlink");
+    };
+    link("loop2.yaml", "loop1.yaml");
+    link("loop1.yaml", "loop2.yaml");
+    link("/nonexistent/plugins.yaml", "dangling/plugins.yaml");
+    let pack = dir.join("acme");
+    copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/check-class/acme-good"),
+        &pack,
+    );
+    let cargo = std::fs::read_to_string(pack.join("Cargo.toml")).expect("Cargo.toml");
+    std::fs::write(
+        pack.join("Cargo.toml"),
+        cargo.replace("plugins = \"plugins.yaml\"", "plugins = \"src\""),
+    )
+    .expect("Cargo.toml");
+    let (_, _, stderr) = run_in(&dir, &["validate", "loop1.yaml"]);
+    assert!(
+        stderr.starts_with(
+            "loop1.yaml: error[E0001]: cannot read `loop1.yaml`: Too many levels of symbolic links"
+        ),
+        "{stderr}"
+    );
+    let (code, _, stderr) = run_in(&dir, &["validate", "--plugins", "./dangling"]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.starts_with(
+            "./dangling/plugins.yaml: error[E0001]: cannot read `./dangling/plugins.yaml`: a \
+             symbolic link to nothing\n"
+        ),
+        "{stderr}"
+    );
+    let (code, _, stderr) = run_in(&dir, &["validate", "--plugins", "./acme"]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("declares `plugins = \"src\"`, but ./acme/src is a directory\n"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

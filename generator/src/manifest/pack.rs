@@ -359,10 +359,11 @@ pub fn read_pack(path: &Path) -> Result<PackInfo, Diagnostic> {
             &cargo_toml,
             format!(
                 "plugin manifest of package `{name}` not found: {} declares \
-                 `plugins = \"{}\"`, but {} does not exist",
+                 `plugins = \"{}\"`, but {} {}",
                 cargo_toml.display(),
                 quote_user(&relative),
-                manifest_path.display()
+                manifest_path.display(),
+                not_a_file(&manifest_path)
             ),
         )
         .with_help(
@@ -464,4 +465,22 @@ fn offset_to_pos(text: &str, offset: usize) -> (usize, usize) {
     let line = before.matches('\n').count() + 1;
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
     (line, before[line_start..].chars().count() + 1)
+}
+
+/// Why `path` is not a file to read, to follow its name in a message: "does not exist",
+/// "is a directory", "is a symbolic link to nothing", or the system's reason (a loop of
+/// links, a denied permission).
+pub(crate) fn not_a_file(path: &Path) -> String {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => "is a directory".to_owned(),
+        Ok(m) if !m.is_file() => "is not a regular file".to_owned(),
+        Ok(_) => "is a file".to_owned(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            match std::fs::symlink_metadata(path) {
+                Ok(_) => "is a symbolic link to nothing".to_owned(),
+                Err(_) => "does not exist".to_owned(),
+            }
+        }
+        Err(e) => format!("cannot be read: {e}"),
+    }
 }
