@@ -60,8 +60,9 @@ pub struct BuildReport {
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
+    /// The rendered diagnostics, and whether a file or pack could not be read at all.
     #[error("the manifests have errors:\n{0}")]
-    Invalid(String),
+    Invalid(String, bool),
     #[error(transparent)]
     Generate(#[from] crate_gen::CrateGenError),
     #[error("cannot run cargo: {0}")]
@@ -252,8 +253,11 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, BuildError> {
     // A class that the sources lack, hide or leave unimplemented would otherwise surface
     // as rustc errors in generated code, after a crate was written and cargo started.
     // Warnings travel in the report; the caller shows them (the CLI once, on stderr).
-    let (plan, diagnostics) = plan_checked(&opts.packs, &opts.pack_paths, true)
-        .map_err(|(diags, _)| BuildError::Invalid(diagnostic::render(&diags)))?;
+    let (plan, diagnostics) =
+        plan_checked(&opts.packs, &opts.pack_paths, true).map_err(|(diags, _)| {
+            let unreadable = crate::validate::any_unreadable(&diags);
+            BuildError::Invalid(diagnostic::render(&diags), unreadable)
+        })?;
 
     // Checked before cargo runs (minutes on a fresh machine), not when the binary is
     // copied after it.

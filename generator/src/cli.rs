@@ -223,13 +223,14 @@ fn run_build(args: BuildArgs, out: &mut impl Write, err: &mut impl Write) -> Out
             writeln!(out, "done in {:.1} s", report.seconds)?;
             Ok(0)
         }
-        Err(build::BuildError::Invalid(text)) => {
+        Err(build::BuildError::Invalid(text, unreadable)) => {
             writeln!(err, "{text}\n")?;
             writeln!(
                 err,
                 "error: the manifests have errors; nothing was generated"
             )?;
-            Ok(1)
+            // As `validate`: 2 when a file or pack could not be read, 1 when it is invalid.
+            Ok(if unreadable { 2 } else { 1 })
         }
         Err(e) => {
             writeln!(err, "error: {e}")?;
@@ -335,13 +336,7 @@ fn run_plugins(args: PluginsArgs, out: &mut impl Write, err: &mut impl Write) ->
             err,
             "error: the manifests have errors; run `aiperf-gen validate` for details"
         )?;
-        let io = session.diagnostics.iter().any(|d| {
-            d.is_error()
-                && matches!(
-                    d.code,
-                    diagnostic::codes::IO | diagnostic::codes::PACK_NOT_FOUND
-                )
-        });
+        let io = crate::validate::any_unreadable(&session.diagnostics);
         return Ok(if io { 2 } else { 1 });
     }
     if args.validate {

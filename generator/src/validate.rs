@@ -94,6 +94,20 @@ fn looks_like_categories(text: &str) -> bool {
 /// # Errors
 /// A [`UsageError`] when the arguments contradict each other (two categories files for
 /// one set of packs).
+/// Whether one of `diagnostics` is an error for a file or pack that could not be read (its
+/// `Cargo.toml`, or the manifest it declares), which every command exits 2 for.
+pub fn any_unreadable(diagnostics: &[Diagnostic]) -> bool {
+    let unreadable = [
+        codes::IO,
+        codes::PACK_NOT_FOUND,
+        codes::PACK_CARGO_TOML,
+        codes::PACK_MANIFEST_MISSING,
+    ];
+    diagnostics
+        .iter()
+        .any(|d| d.is_error() && unreadable.contains(&d.code))
+}
+
 pub fn validate(options: &ValidateOptions) -> Result<Report, UsageError> {
     let (category_files, plugin_files): (Vec<&PathBuf>, Vec<&PathBuf>) =
         options.files.iter().partition(|f| is_categories_file(f));
@@ -177,17 +191,7 @@ impl Report {
     /// read or a pack was not found or could not be read (its `Cargo.toml`, or the
     /// manifest it declares).
     pub fn exit_code(&self) -> u8 {
-        let unreadable = [
-            codes::IO,
-            codes::PACK_NOT_FOUND,
-            codes::PACK_CARGO_TOML,
-            codes::PACK_MANIFEST_MISSING,
-        ];
-        let io = self
-            .diagnostics
-            .iter()
-            .any(|d| d.is_error() && unreadable.contains(&d.code));
-        if io {
+        if any_unreadable(&self.diagnostics) {
             2
         } else if self.errors() > 0 || (self.deny_warnings && self.warnings() > 0) {
             1

@@ -84,9 +84,10 @@ fn code_in_a_class_path_never_reaches_a_generated_crate() {
             &[],
         );
         let options = build_options(vec!["core".into(), pack.display().to_string()], &dir);
-        let Err(BuildError::Invalid(text)) = build(&options) else {
+        let Err(BuildError::Invalid(text, unreadable)) = build(&options) else {
             panic!("{case}: the build went ahead");
         };
+        assert!(!unreadable, "{case}: every file was read");
         let expected = if case == "python" || case == "keyword" {
             codes::NOT_RUST_CLASS_PATH
         } else {
