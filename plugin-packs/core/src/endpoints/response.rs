@@ -137,7 +137,7 @@ mod fast {
         let text = std::str::from_utf8(&chunk.data).ok()?;
         if let Some(unit) = scan::unit(text) {
             let first = unit.first_choice.as_ref().and_then(Option::as_ref);
-            return read(chunk, unit.object, first, unit.usage);
+            return read(chunk, unit.object.as_deref(), first, unit.usage);
         }
         let unit: Unit<'_> = serde_json::from_str(text).ok()?;
         let first = unit.choices.as_deref().and_then(<[Choice<'_>]>::first);
@@ -154,7 +154,7 @@ mod fast {
         let text = std::str::from_utf8(&chunk.data).ok()?;
         let unit = scan::unit(text)?;
         let first = unit.first_choice.as_ref().and_then(Option::as_ref);
-        let scanned = read(chunk, unit.object, first, unit.usage);
+        let scanned = read(chunk, unit.object.as_deref(), first, unit.usage);
         let by_serde = serde_json::from_str::<Unit<'_>>(text).ok().map(|unit| {
             let first = unit.choices.as_deref().and_then(<[Choice<'_>]>::first);
             read(chunk, unit.object.as_deref(), first, unit.usage)
@@ -1161,9 +1161,25 @@ mod fast_path_tests {
             self.pick(&["", "", "", " ", "\n", "\t ", "\r\n  "])
         }
         fn string(&mut self) -> String {
-            // One string in twenty has an escape or a raw control byte.
-            let body = if self.below(20) == 0 {
-                self.pick(&["a\\\"b", "\\n", "\\u00e9", "\u{1}", "tab\there"])
+            // One string in five has escapes (valid or not, surrogates paired or not) or
+            // a raw control byte.
+            let body = if self.below(5) == 0 {
+                self.pick(&[
+                    "a\\\"b",
+                    "\\n\\n",
+                    "\\u00e9t\\u00E9",
+                    "\\ud83d\\ude00",
+                    "\\ud800",
+                    "\\udc00x",
+                    "\\/\\\\\\b\\f\\r\\t",
+                    "\\x",
+                    "\\u12",
+                    "\\u12g4",
+                    "end\\",
+                    "\u{1}",
+                    "tab\there",
+                    "\\\"error\\\"",
+                ])
             } else {
                 self.pick(&[
                     "",
@@ -1206,7 +1222,7 @@ mod fast_path_tests {
                 }
                 _ => {
                     let n = self.below(3);
-                    let keys = ["a", "b", "a", "reasoning_tokens"];
+                    let keys = ["a", "b", "a", "reasoning_tokens", "\\u0061b", "b\\q"];
                     let fields: Vec<String> = (0..n)
                         .map(|_| {
                             let key = self.pick(&keys);
@@ -1240,7 +1256,16 @@ mod fast_path_tests {
                 .into_iter()
                 .map(|key| {
                     let (a, b) = (self.ws(), self.ws());
-                    format!("{a}\"{key}\"{b}:{}{}", self.ws(), value(self, key))
+                    let val = value(self, key);
+                    // Now and then the key is written with an escape (serde unescapes it
+                    // before it matches the field).
+                    let written = match key.chars().next() {
+                        Some(c) if self.below(30) == 0 => {
+                            format!("\\u{:04x}{}", c as u32, &key[c.len_utf8()..])
+                        }
+                        _ => key.to_owned(),
+                    };
+                    format!("{a}\"{written}\"{b}:{}{val}", self.ws())
                 })
                 .collect();
             format!("{{{}{}}}", fields.join(","), self.ws())

@@ -1,14 +1,15 @@
 //! The plainest OpenAI chunks read without serde: a scanner over the bytes that knows the
 //! fields of [`Unit`](super::Unit), [`Choice`] and [`Message`] and nothing else.
 //!
-//! It answers only when it is sure to answer as serde would: a unit with a backslash
-//! anywhere (an escaped string), a nesting deeper than [`MAX_DEPTH`], a key it does not
-//! know, a key given twice, a value of an unexpected type or anything that is not valid
-//! JSON makes it step aside (`None`), and serde then reads the unit as before. What it
-//! accepts, serde accepts with the same result (a test compares the two on generated
-//! units). serde's derived reader of the same struct spent about 4,000 instructions on a
-//! 230-byte body; this scanner reads one byte at a time with no dispatch on field names
-//! beyond one `match`.
+//! It answers only when it is sure to answer as serde would: a nesting deeper than
+//! [`MAX_DEPTH`], a key it does not know (or written with an escape), a key given twice, a
+//! value of an unexpected type or anything that is not valid JSON makes it step aside
+//! (`None`), and serde then reads the unit as before. A string value it keeps and that has
+//! escapes is unescaped by serde itself; one it skips is checked as serde checks what it
+//! ignores. What it accepts, serde accepts with the same result (a test compares the two
+//! on generated units). serde's derived reader of the same struct spent about 4,000
+//! instructions on a 230-byte body; this scanner reads one byte at a time with no dispatch
+//! on field names beyond one `match`.
 
 use std::borrow::Cow;
 
@@ -21,7 +22,7 @@ const MAX_DEPTH: usize = 64;
 
 /// The fields of a unit the fast path reads.
 pub(super) struct Scanned<'a> {
-    pub object: Option<&'a str>,
+    pub object: Option<Cow<'a, str>>,
     pub usage: Option<FastUsage>,
     /// `Some(None)`: a `choices` array that is empty; `None`: no (or a null) `choices`.
     pub first_choice: Option<Option<Choice<'a>>>,
@@ -29,9 +30,6 @@ pub(super) struct Scanned<'a> {
 
 /// The unit in `text`, or `None` when serde should read it.
 pub(super) fn unit(text: &str) -> Option<Scanned<'_>> {
-    if text.as_bytes().contains(&b'\\') {
-        return None;
-    }
     let mut c = Cursor { text, at: 0 };
     let mut out = Scanned {
         object: None,
@@ -126,7 +124,7 @@ impl<'a> Cursor<'a> {
         let mut seen = 0u64;
         loop {
             self.whitespace();
-            let key = self.string()?;
+            let key = self.key()?;
             self.whitespace();
             if !self.eat(b':') {
                 return None;
@@ -196,22 +194,64 @@ impl<'a> Cursor<'a> {
         Some(digits.iter().fold(0, |n, &d| n * 10 + u64::from(d - b'0')))
     }
 
-    /// A string without escapes (the unit has no backslash) and without control bytes.
-    fn string(&mut self) -> Option<&'a str> {
+    /// A string's content, from its opening quote: where the content ends (before the
+    /// closing quote, which is consumed) and whether it has escapes. Checked as serde
+    /// checks a string it ignores: no control byte, each escape one of `\"`, `\\`, `\/`,
+    /// `\b`, `\f`, `\n`, `\r`, `\t` or `\u` with four hex digits.
+    fn raw_string(&mut self) -> Option<(usize, usize, bool)> {
         if !self.eat(b'"') {
             return None;
         }
         let start = self.at;
-        self.at = start + string_end(&self.text.as_bytes()[start..])?;
-        if !self.eat(b'"') {
-            return None;
+        let bytes = self.text.as_bytes();
+        let mut escaped = false;
+        loop {
+            self.at += string_end(&bytes[self.at..])?;
+            match bytes[self.at] {
+                b'"' => {
+                    self.at += 1;
+                    return Some((start, self.at - 1, escaped));
+                }
+                b'\\' => {
+                    escaped = true;
+                    let hex = |b: &u8| b.is_ascii_hexdigit();
+                    let len = match *bytes.get(self.at + 1)? {
+                        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => 2,
+                        b'u' if bytes.get(self.at + 2..self.at + 6)?.iter().all(hex) => 6,
+                        _ => return None,
+                    };
+                    self.at += len;
+                }
+                _ => return None,
+            }
         }
-        // Both ends are at ASCII bytes: the slice is on char boundaries.
-        self.text.get(start..self.at - 1)
+    }
+
+    /// A key of one of the structs: without escapes (serde would unescape it before
+    /// matching the field, so an escaped key steps aside).
+    fn key(&mut self) -> Option<&'a str> {
+        match self.raw_string()? {
+            // Both ends are at ASCII bytes: the slice is on char boundaries.
+            (start, end, false) => self.text.get(start..end),
+            _ => None,
+        }
+    }
+
+    /// A string value as serde gives it: borrowed, or unescaped (by serde, so escapes and
+    /// surrogates are read and refused exactly as serde reads and refuses them).
+    fn string(&mut self) -> Option<Cow<'a, str>> {
+        let from = self.at;
+        match self.raw_string()? {
+            (start, end, false) => self.text.get(start..end).map(Cow::Borrowed),
+            (_, end, true) => {
+                let quoted = self.text.get(from..=end)?;
+                serde_json::from_str::<String>(quoted).ok().map(Cow::Owned)
+            }
+        }
     }
 
     /// A string or null (`Option<Cow<str>>` in serde's struct).
-    fn optional_string(&mut self) -> Option<Option<&'a str>> {
+    fn optional_string(&mut self) -> Option<Option<Cow<'a, str>>> {
         if self.null() {
             return Some(None);
         }
@@ -263,7 +303,7 @@ impl<'a> Cursor<'a> {
                     1 << 1
                 }
                 "text" => {
-                    choice.text = c.optional_string()?.map(Cow::Borrowed);
+                    choice.text = c.optional_string()?;
                     1 << 2
                 }
                 "index" => c.skip_value(0).map(|()| 1 << 3)?,
@@ -293,7 +333,7 @@ impl<'a> Cursor<'a> {
             function_call: None,
         };
         self.object(|c, key| {
-            let text = |c: &mut Self| c.optional_string().map(|s| s.map(Cow::Borrowed));
+            let text = |c: &mut Self| c.optional_string();
             Some(match key {
                 "content" => {
                     message.content = text(c)?;
@@ -333,14 +373,38 @@ impl<'a> Cursor<'a> {
         self.skip_value(0).map(|()| Some(IgnoredAny))
     }
 
+    /// An object skipped whole: its keys may repeat and have escapes, as serde allows.
+    fn ignored_object(&mut self, depth: usize) -> Option<()> {
+        self.at += 1;
+        self.whitespace();
+        if self.eat(b'}') {
+            return Some(());
+        }
+        loop {
+            self.whitespace();
+            self.raw_string()?;
+            self.whitespace();
+            if !self.eat(b':') {
+                return None;
+            }
+            self.whitespace();
+            self.skip_value(depth + 1)?;
+            self.whitespace();
+            if self.eat(b',') {
+                continue;
+            }
+            return self.eat(b'}').then_some(());
+        }
+    }
+
     /// Any JSON value, checked as serde checks what it ignores.
     fn skip_value(&mut self, depth: usize) -> Option<()> {
         if depth > MAX_DEPTH {
             return None;
         }
         match self.peek()? {
-            b'"' => self.string().map(drop),
-            b'{' => self.object(|c, _| c.skip_value(depth + 1).map(|()| 0)),
+            b'"' => self.raw_string().map(drop),
+            b'{' => self.ignored_object(depth),
             b'[' => {
                 self.at += 1;
                 self.whitespace();
@@ -397,8 +461,8 @@ impl<'a> Cursor<'a> {
     }
 }
 
-/// Where a string's bytes end: the offset of the first quote or control byte. Eight bytes
-/// at a time: most of a unit's bytes are in its strings.
+/// Where a string's plain bytes end: the offset of the first quote, backslash or control
+/// byte. Eight bytes at a time: most of a unit's bytes are in its strings.
 fn string_end(bytes: &[u8]) -> Option<usize> {
     const ONES: u64 = u64::from_le_bytes([0x01; 8]);
     const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
@@ -408,10 +472,13 @@ fn string_end(bytes: &[u8]) -> Option<usize> {
         // A chunk of 8 bytes always converts.
         let x = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
         let quotes = x ^ (ONES * u64::from(b'"'));
-        // The lowest flagged byte of each test is exact (a borrow only runs upwards):
-        // a byte equal to the quote, and a byte under 0x20.
-        let found =
-            (quotes.wrapping_sub(ONES) & !quotes | x.wrapping_sub(ONES * 0x20) & !x) & HIGHS;
+        let backslashes = x ^ (ONES * u64::from(b'\\'));
+        // The lowest flagged byte of each test is exact (a borrow only runs upwards): a
+        // quote, a backslash, a byte under 0x20.
+        let found = (quotes.wrapping_sub(ONES) & !quotes
+            | backslashes.wrapping_sub(ONES) & !backslashes
+            | x.wrapping_sub(ONES * 0x20) & !x)
+            & HIGHS;
         if found != 0 {
             return Some(offset + found.trailing_zeros() as usize / 8);
         }
@@ -419,7 +486,7 @@ fn string_end(bytes: &[u8]) -> Option<usize> {
     }
     let tail = chunks.remainder();
     tail.iter()
-        .position(|&b| b == b'"' || b < 0x20)
+        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
         .map(|i| offset + i)
 }
 
@@ -427,16 +494,16 @@ fn string_end(bytes: &[u8]) -> Option<usize> {
 mod tests {
     use super::string_end;
 
-    /// The eight-at-a-time search finds what a byte-by-byte one finds, wherever the quote
-    /// or the control byte is, among ASCII and UTF-8 bytes alike.
+    /// The eight-at-a-time search finds what a byte-by-byte one finds, wherever the quote,
+    /// the backslash or the control byte is, among ASCII and UTF-8 bytes alike.
     #[test]
     fn string_end_finds_the_first_quote_or_control_byte() {
-        let fillers = [b'a', b' ', b'!', b'#', 0x7f, 0x80, 0xe9, 0xff, b'\\'];
-        let stops = [b'"', 0x00, 0x01, 0x1f];
+        let fillers = [b'a', b' ', b'!', b'#', b']', 0x7f, 0x80, 0xe9, 0xff];
+        let stops = [b'"', b'\\', 0x00, 0x01, 0x1f];
         for len in 0..40 {
             for &filler in &fillers {
                 let mut bytes = vec![filler; len];
-                let naive = |b: &[u8]| b.iter().position(|&c| c == b'"' || c < 0x20);
+                let naive = |b: &[u8]| b.iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20);
                 assert_eq!(string_end(&bytes), naive(&bytes));
                 for at in 0..len {
                     for &stop in &stops {
