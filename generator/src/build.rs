@@ -259,6 +259,22 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, BuildError> {
             BuildError::Invalid(diagnostic::render(&diags), unreadable)
         })?;
 
+    // The generated crate depends on every pack as a Cargo package; a manifest with no
+    // package around it validates, but cargo would fail on it with an error of its own.
+    if let Some(pack) = plan
+        .packs
+        .iter()
+        .find(|p| !p.root.join("Cargo.toml").is_file())
+    {
+        return Err(BuildError::Usage(format!(
+            "pack `{}` is a manifest with no Cargo package around it ({} has no \
+             Cargo.toml): `build` links each pack as a crate. Put a Cargo.toml beside the \
+             manifest with `[package.metadata.aiperf] plugins = \"<manifest file>\"` \
+             (`validate` and `plugins` read a bare manifest as it is)",
+            pack.name,
+            pack.root.display()
+        )));
+    }
     // Checked before cargo runs (minutes on a fresh machine), not when the binary is
     // copied after it.
     if !opts.no_build {

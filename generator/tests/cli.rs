@@ -743,3 +743,40 @@ fn unreadable_manifests_say_why() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A bare manifest (no Cargo package around it) validates, but `build` cannot link it as
+/// a crate: it says so before cargo runs (cargo failed on the missing Cargo.toml).
+#[test]
+fn build_refuses_a_bare_manifest() {
+    let dir = std::env::temp_dir().join(format!("aiperf-gen-bare-manifest-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("mini")).expect("mkdir");
+    std::fs::write(
+        dir.join("mini/plugins.yaml"),
+        "schema_version: \"1.0\"\nendpoint:\n  mychat:\n    class: \
+         aiperf_core::endpoints:ChatEndpoint\n    metadata: {endpoint_path: /v1/x, \
+         supports_streaming: true, produces_tokens: true, tokenizes_input: true, \
+         metrics_title: L}\n",
+    )
+    .expect("manifest");
+    let (code, stdout, stderr) = run_in(&dir, &["validate", "--plugins", "core,./mini"]);
+    assert_eq!((code, stderr.as_str()), (0, ""), "{stdout}");
+    let (code, _, stderr) = run_in(
+        &dir,
+        &[
+            "build",
+            "--plugins",
+            "core,./mini",
+            "--no-build",
+            "--emit-crate",
+            "out",
+        ],
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("error: pack `mini` is a manifest with no Cargo package around it"),
+        "{stderr}"
+    );
+    assert!(!dir.join("out").exists(), "nothing is generated");
+    let _ = std::fs::remove_dir_all(&dir);
+}

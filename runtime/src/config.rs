@@ -1712,15 +1712,19 @@ pub(crate) fn redact_header(header: &str) -> String {
 
 /// The command line as written into artifacts, the console and logs: `--api-key` and
 /// every `--header` value replaced by `<redacted>`, in each spelling clap accepts
-/// (`--header X`, `--header=X`, `-H X`, `-H=X`, `-HX`).
+/// (`--header X`, `--header=X`, `-H X`, `-H=X`, `-HX`), and every further value one
+/// `--header X Y ...` takes (clap gives the flag every word up to the next flag).
 pub(crate) fn redact_args(args: impl Iterator<Item = String>) -> Vec<String> {
     let mut out = Vec::new();
     let mut secret_next = false;
     let mut header_next = false;
+    // Inside the values of a `--header` / `-H` written apart from its values.
+    let mut header_values = false;
     for arg in args {
+        header_values &= !arg.starts_with('-');
         let redacted = if secret_next {
             "<redacted>".to_owned()
-        } else if header_next {
+        } else if header_next || header_values {
             redact_header(&arg)
         } else if arg.starts_with("--api-key=") {
             "--api-key=<redacted>".to_owned()
@@ -1733,7 +1737,8 @@ pub(crate) fn redact_args(args: impl Iterator<Item = String>) -> Vec<String> {
         } else {
             arg.clone()
         };
-        let is_value = secret_next || header_next;
+        let is_value = secret_next || header_next || header_values;
+        header_values = header_next || header_values;
         secret_next = !is_value && arg == "--api-key";
         header_next = !is_value && (arg == "--header" || arg == "-H");
         out.push(shell_word(redacted));
@@ -1902,6 +1907,11 @@ mod transport_flag_tests {
             "--header Authorization:<redacted> -H X-Foo:<redacted> \
              --header=X-Auth-Token:<redacted> -H=Ocp-Apim-Subscription-Key:<redacted> \
              -HX-Key:<redacted> -H <redacted>"
+        );
+        // One flag, several values: each is a header.
+        assert_eq!(
+            redact(&["-H", "X-A: one", "X-B: two", "Bare", "-m", "m", "x"]),
+            "-H X-A:<redacted> X-B:<redacted> <redacted> -m m x"
         );
         assert_eq!(redact(&["--extra-inputs", "a b"]), "--extra-inputs 'a b'");
         assert_eq!(

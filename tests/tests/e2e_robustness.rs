@@ -554,6 +554,35 @@ fn a_url_that_cannot_be_one_is_refused_at_start_up() {
     );
     assert!(!stderr.contains("hunter2"), "{stderr}");
     assert!(!dir.exists(), "nothing is written");
+    // A line break in the path would let the URL write headers of its own.
+    let output = run(
+        "http://127.0.0.1:1/v1 HTTP/1.1\r\nX-Injected: yes",
+        &dir,
+        &["--request-count", "1"],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("has a space or control character in its path or query"),
+        "{stderr}"
+    );
+    assert!(!dir.exists(), "nothing is written");
+    // The password stays out of the messages when a typo or an unencoded `/` in it
+    // hides the credentials too.
+    for url in [
+        "http//user:hunter2@127.0.0.1:1",
+        "http://user:hun/ter2@127.0.0.1:1",
+    ] {
+        let output = run(url, &dir, &["--request-count", "1"]);
+        assert_eq!(output.status.code(), Some(1), "{url}");
+        let stderr = text(&output.stderr);
+        assert!(
+            !stderr.contains("hunter2") && !stderr.contains("ter2"),
+            "{stderr}"
+        );
+        assert!(stderr.contains("<redacted>@127.0.0.1:1"), "{stderr}");
+        assert!(!dir.exists(), "nothing is written");
+    }
 }
 
 /// An AIPerf 0.13 flag this build lacks is named as such (clap's did-you-mean guessed an

@@ -11,7 +11,7 @@ use aiperf_runtime::http::client::{
     finish_request, has_header, serialize_request_line, ConnectionPool, ConnectionReuse,
     PoolConfig, RequestHead,
 };
-use aiperf_runtime::http::url::{redact_userinfo, BaseUrl};
+use aiperf_runtime::http::url::{redact_for_message, BaseUrl};
 use aiperf_runtime::plugin::{Plugin, PluginContext, PluginError};
 use aiperf_runtime::protocols::TransportProtocol;
 use aiperf_runtime::record::{ErrorDetails, Outcome, RequestRecord, RunClock};
@@ -46,7 +46,7 @@ impl Plugin for HttpTransport {
             .iter()
             .map(|url| {
                 BaseUrl::parse(url).map_err(|e| {
-                    let shown = redact_userinfo(url);
+                    let shown = redact_for_message(url);
                     PluginError::Config(format!("--url {shown}: {e}"))
                 })
             })

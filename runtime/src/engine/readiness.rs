@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use crate::config::{ProfileConfig, ReadinessMode};
 use crate::engine::cancel::{race, Either};
 use crate::http::client::{serialize_request, ConnectionPool, ConnectionReuse, PoolConfig};
-use crate::http::url::{redact_userinfo, BaseUrl};
+use crate::http::url::{redact_for_message, BaseUrl};
 use crate::record::{RequestRecord, RunClock};
 
 /// The prompt of the inference probe: one short word, so a metered backend spends almost
@@ -61,8 +61,8 @@ pub(crate) fn wait_for_endpoint(
         .map_err(|e| format!("--wait-for-model-timeout: cannot start the I/O runtime: {e}"))?;
     rt.block_on(async {
         for url in &config.url {
-            let base =
-                BaseUrl::parse(url).map_err(|e| format!("--url {}: {e}", redact_userinfo(url)))?;
+            let base = BaseUrl::parse(url)
+                .map_err(|e| format!("--url {}: {e}", redact_for_message(url)))?;
             if matches!(mode, ReadinessMode::Models | ReadinessMode::Both) {
                 for model in &config.model {
                     probe.models(url, &base, model).await?;

@@ -226,7 +226,7 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
     for url in &config.url {
         // The URL is shown without its password: one with credentials is refused here.
         crate::http::url::BaseUrl::parse(url)
-            .map_err(|e| format!("--url {}: {e}", crate::http::url::redact_userinfo(url)))?;
+            .map_err(|e| format!("--url {}: {e}", crate::http::url::redact_for_message(url)))?;
     }
     if config.has_own_warmup_load() && !config.has_warmup() {
         // AIPerf 0.13 ignores them too; a script written for it still runs.

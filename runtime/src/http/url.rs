@@ -43,6 +43,13 @@ pub enum UrlError {
     InvalidHost { host: String, url: String },
     #[error("credentials in URL `{0}` are not supported; pass them as headers")]
     Credentials(String),
+    #[error("malformed scheme in URL `{0}` (expected `http://` or `https://`)")]
+    MalformedScheme(String),
+    #[error(
+        "URL `{0}` has a space or control character in its path or query; percent-encode it \
+         (`%20`)"
+    )]
+    InvalidPath(String),
     #[error("TLS for `{url}`: {source}")]
     Tls {
         url: String,
@@ -75,13 +82,26 @@ pub struct BaseUrl {
 }
 
 /// `url` with the user and password of its authority (`user:pw@`) replaced by
-/// `<redacted>`, for messages: a refused URL must not echo a password to the console.
+/// `<redacted>`, for artifacts of a URL that was accepted (an `@` in its path stays).
 pub fn redact_userinfo(url: &str) -> String {
     let start = url.find("://").map_or(0, |i| i + 3);
     let rest = &url[start..];
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     match rest[..authority_end].rfind('@') {
         Some(at) => format!("{}<redacted>{}", &url[..start], &rest[at..]),
+        None => url.to_owned(),
+    }
+}
+
+/// `url` with everything between its scheme and its last `@` replaced by `<redacted>`,
+/// for the messages about a `--url`: a refused URL must not echo a password to the
+/// console. The last `@` anywhere, not only in the authority: a password holding an
+/// unencoded `/`, `?` or `#` (`http://alice:pa/ss@host`) or a mistyped scheme
+/// (`http//alice:pw@host`) puts it past the authority.
+pub fn redact_for_message(url: &str) -> String {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    match url[start..].rfind('@') {
+        Some(at) => format!("{}<redacted>{}", &url[..start], &url[start + at..]),
         None => url.to_owned(),
     }
 }
@@ -93,6 +113,19 @@ impl BaseUrl {
         let url = input.trim();
         if url.is_empty() {
             return Err(UrlError::Empty);
+        }
+        // Every message shows the URL without what may be a password.
+        let shown = || redact_for_message(url);
+        // `http:/host`, `http//host`, `//host`: a mistyped `scheme://`, which would
+        // otherwise read as a path or a host named `http`.
+        let lower = url.to_ascii_lowercase();
+        let typo = ["http:/", "https:/", "http//", "https//"]
+            .iter()
+            .any(|p| lower.starts_with(p))
+            && !lower.starts_with("http://")
+            && !lower.starts_with("https://");
+        if typo || url.starts_with("//") {
+            return Err(UrlError::MalformedScheme(shown()));
         }
         let (scheme, rest) = match url.find("://") {
             Some(i) => {
@@ -112,15 +145,20 @@ impl BaseUrl {
         let auth_end = rest.find(['/', '?']).unwrap_or(rest.len());
         let (authority, tail) = rest.split_at(auth_end);
         if authority.contains('@') {
-            return Err(UrlError::Credentials(redact_userinfo(url)));
+            return Err(UrlError::Credentials(shown()));
+        }
+        // Sent as they are in the request line: a space or a line break there would
+        // split it (and let a `--url` inject headers).
+        if tail.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(UrlError::InvalidPath(shown()));
         }
         if authority.starts_with('[') && !authority.contains(']') {
-            return Err(UrlError::UnclosedBracket(url.to_owned()));
+            return Err(UrlError::UnclosedBracket(shown()));
         }
         let (host, port) =
-            split_host_port(authority).ok_or_else(|| UrlError::InvalidPort(url.to_owned()))?;
+            split_host_port(authority).ok_or_else(|| UrlError::InvalidPort(shown()))?;
         if host.is_empty() {
-            return Err(UrlError::MissingHost(url.to_owned()));
+            return Err(UrlError::MissingHost(shown()));
         }
         // Spaces, quotes and the like cannot be in a host name; caught here, the run stops
         // before it writes anything, instead of when the resolver is asked for the name.
@@ -130,7 +168,7 @@ impl BaseUrl {
         {
             return Err(UrlError::InvalidHost {
                 host: host.to_owned(),
-                url: url.to_owned(),
+                url: shown(),
             });
         }
         let port = match port {
@@ -139,7 +177,7 @@ impl BaseUrl {
                 .filter(|p| p.bytes().all(|b| b.is_ascii_digit()))
                 .and_then(|p| p.parse::<u16>().ok())
                 .filter(|&p| p != 0)
-                .ok_or_else(|| UrlError::InvalidPort(url.to_owned()))?,
+                .ok_or_else(|| UrlError::InvalidPort(shown()))?,
             None => scheme.default_port(),
         };
         let (path, query) = match tail.split_once('?') {
@@ -340,6 +378,43 @@ mod tests {
                 .to_string(),
             "invalid port in URL `http://127.0.0.1:0`"
         );
+        // A space or a line break in the path would split the request line.
+        for bad in [
+            "http://h:1/x HTTP/1.1\r\nX-Injected: yes",
+            "http://h:1/a b",
+            "http://h:1/a\tb",
+            "http://h:1/v1?q=a b",
+        ] {
+            assert!(
+                matches!(BaseUrl::parse(bad), Err(UrlError::InvalidPath(_))),
+                "{bad:?}"
+            );
+        }
+        // Mistyped schemes are not read as paths or as a host named `http`, and the
+        // messages never hold what may be a password.
+        for (bad, shown) in [
+            ("http:/alice:pw@h:1", "<redacted>@h:1"),
+            ("http//alice:pw@h:1", "<redacted>@h:1"),
+            ("HTTPS:/h", "HTTPS:/h"),
+            ("//alice:pw@h", "<redacted>@h"),
+        ] {
+            let error = BaseUrl::parse(bad).expect_err(bad).to_string();
+            assert_eq!(
+                error,
+                format!("malformed scheme in URL `{shown}` (expected `http://` or `https://`)")
+            );
+        }
+        for bad in [
+            "http://alice:pa/ss@h:1",
+            "http://alice:pa?ss@h:1",
+            "http:///alice:pw@h",
+        ] {
+            let error = BaseUrl::parse(bad).expect_err(bad).to_string();
+            assert!(!error.contains("pa") && !error.contains("pw"), "{error}");
+            assert!(error.contains("<redacted>@h"), "{error}");
+        }
+        // An `@` in the path of an accepted URL is not a credential.
+        assert!(BaseUrl::parse("http://h/a@b?x=1").is_ok());
         assert_eq!(
             BaseUrl::parse("http://[::1").expect_err("no ]").to_string(),
             "unclosed `[` around the IPv6 host in URL `http://[::1`"
