@@ -49,7 +49,7 @@ pub enum CodegenError {
     BadName { category: String, name: String },
 }
 
-/// `concurrency_burst` → `ConcurrencyBurst`; `2x-fast` → `V2xFast`; `self` → `Self_`.
+/// `concurrency_burst` → `ConcurrencyBurst`; `2x-fast` → `V2xFast`; `self` → `SelfPlugin`.
 pub fn camel_case(name: &str) -> String {
     let mut out = String::new();
     for part in name
@@ -65,9 +65,10 @@ pub fn camel_case(name: &str) -> String {
     if out.starts_with(|c: char| c.is_ascii_digit()) {
         out.insert(0, 'V');
     }
-    // The one keyword a capitalized name can hit (a plugin named `self`).
+    // The one keyword a capitalized name can hit (a plugin named `self`); `Self_` would
+    // make `Self_2` for a second one, which rustc warns is not camel case.
     if out == "Self" {
-        out.push('_');
+        out.push_str("Plugin");
     }
     out
 }
@@ -363,10 +364,18 @@ fn category_items(p: &Prepared<'_>) -> TokenStream {
             let n = lit(&e.name.to_ascii_lowercase().replace('-', "_"));
             quote!(#n => Some(Self::#v))
         });
-    let class_arms = p.variants.iter().map(|(e, v, _, _)| {
-        let c = lit(&e.class_path);
-        quote!(#c => Some(Self::#v))
-    });
+    // Two names may register one class: its path selects the first (a second arm for the
+    // same path would be unreachable, and rustc warns).
+    let mut classes_seen = std::collections::HashSet::new();
+    let class_arms: Vec<_> = p
+        .variants
+        .iter()
+        .filter(|(e, ..)| classes_seen.insert(e.class_path.as_str()))
+        .map(|(e, v, _, _)| {
+            let c = lit(&e.class_path);
+            quote!(#c => Some(Self::#v))
+        })
+        .collect();
     let dispatch_variants = p.variants.iter().map(|(e, v, ty, _)| {
         let doc = lit(&format!(" `{}`: `{}`.", e.name, e.class_path));
         quote!(#[doc = #doc] #v(#ty))

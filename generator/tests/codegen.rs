@@ -85,8 +85,9 @@ fn external_pack_shadows_builtin_chat_and_keeps_it_selectable() {
     assert!(main.contains("Chat(acme_endpoints::chat::AcmeChat)"));
 }
 
-/// A plugin named `self` (or `Self_`) camel-cases to the keyword `Self`: its variant gets
-/// an underscore, as `validate` names it (the build refused it after `validate` passed).
+/// A plugin named `self` (or `Self_`) camel-cases to the keyword `Self`: its variant is
+/// `SelfPlugin`, as `validate` names it (the build refused it after `validate` passed).
+/// Both share one class: its path selects the first, with one match arm.
 #[test]
 fn a_plugin_named_self_gets_a_variant() {
     let (mut plan, _) = plan(&["core".into()], &[]).expect("core pack plans");
@@ -102,13 +103,16 @@ fn a_plugin_named_self_gets_a_variant() {
         category.entries.push(named);
     }
     let main = generate_main(&plan).expect("generates");
-    assert!(main.contains("    Self_("), "{main}");
-    assert!(main.contains("    Self_2("), "{main}");
+    assert!(main.contains("    SelfPlugin("), "{main}");
+    assert!(main.contains("    SelfPlugin2("), "{main}");
+    let class = format!("{:?} =>", entry.class_path);
+    assert_eq!(main.matches(&class).count(), 1, "{main}");
 }
 
 /// Whole numbers written as floats are the integers AIPerf's pydantic reads them as: a
 /// priority of `3.0`, a block size of `512.0` (the Rust types refused them, and `validate`
-/// put the error on the entry's first line instead of the field).
+/// put the error on the entry's first line instead of the field); free-form metadata keeps
+/// its floats.
 #[test]
 fn whole_floats_are_integers() {
     let dir = std::env::temp_dir().join(format!("aiperf-gen-floats-{}", std::process::id()));
@@ -129,6 +133,10 @@ fn whole_floats_are_integers() {
             "    class: acme::x:Trace\n",
             "    priority: 1e3\n",
             "    metadata: {is_trace: true, default_block_size: 512.0}\n",
+            "ramp:\n",
+            "  steps:\n",
+            "    class: acme::x:Steps\n",
+            "    metadata: {weight: 1.0}\n",
         ),
     )
     .expect("write");
@@ -154,6 +162,9 @@ fn whole_floats_are_integers() {
         "{}",
         trace.metadata_json
     );
+    // Free-form metadata (no metadata type) stays as written, as AIPerf keeps its dict.
+    let steps = entry("ramp", "acme::x:Steps");
+    assert_eq!(steps.metadata_json, r#"{"weight":1.0}"#);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -320,7 +320,7 @@ impl<'c> PluginsLoader<'c> {
         }
         check_schema_version(&mut check);
         check_plugins(&mut check, self.categories);
-        let manifest = build_plugins(&mut check, self.options.keep_valid);
+        let manifest = build_plugins(&mut check, self.categories, self.options.keep_valid);
         finish(manifest, check.diagnostics, self.options.keep_valid)
     }
 }
@@ -1121,7 +1121,11 @@ fn build_categories(check: &mut Check<'_>, keep_valid: bool) -> Option<Categorie
     })
 }
 
-fn build_plugins(check: &mut Check<'_>, keep_valid: bool) -> Option<PluginsManifest> {
+fn build_plugins(
+    check: &mut Check<'_>,
+    categories_manifest: &CategoriesManifest,
+    keep_valid: bool,
+) -> Option<PluginsManifest> {
     let errors = diagnostic::has_errors(&check.diagnostics);
     if (errors && !keep_valid) || check.faulted(&[], ENTRY_DEPTH) {
         return None;
@@ -1140,7 +1144,21 @@ fn build_plugins(check: &mut Check<'_>, keep_valid: bool) -> Option<PluginsManif
             }
             let pointer = format!("{category_pointer}/{}", escape_pointer_segment(&name));
             let mut value = doc.value.pointer(&pointer).cloned().unwrap_or(Value::Null);
-            whole_floats_as_integers(&mut value);
+            // Free-form metadata (a category without a metadata type) is kept as written,
+            // as AIPerf keeps its dict: only typed fields take whole floats as integers.
+            let typed_metadata = categories_manifest
+                .categories
+                .get(&category)
+                .and_then(|spec| spec.metadata_class.as_deref())
+                .and_then(metadata_type)
+                .is_some();
+            if let Value::Object(fields) = &mut value {
+                for (key, field) in fields.iter_mut() {
+                    if key != "metadata" || typed_metadata {
+                        whole_floats_as_integers(field);
+                    }
+                }
+            }
             match serde_json::from_value::<PluginSpec>(value) {
                 Ok(mut spec) => {
                     let pos = doc
