@@ -28,7 +28,7 @@ pub(super) struct Scanned<'a> {
     pub first_choice: Option<Option<Choice<'a>>>,
 }
 
-/// The unit in `text`, or `None` when serde should read it.
+/// The unit in `text`, or `None` when the JSON-tree path should read it.
 pub(super) fn unit(text: &str) -> Option<Scanned<'_>> {
     let mut c = Cursor { text, at: 0 };
     let mut out = Scanned {
@@ -113,9 +113,9 @@ impl<'a> Cursor<'a> {
         self.peek() == Some(b'n') && self.literal("null").is_some()
     }
 
-    /// An object whose every key goes to `field`, which reads the value and returns the
-    /// key's bit: a bit seen twice (a struct's field given twice, which serde refuses)
-    /// steps aside; 0 is never checked (an ignored object may repeat its keys).
+    /// An object of known fields: every key goes to `field`, which reads the value and
+    /// returns the key's bit. A key given twice steps aside (the JSON tree keeps the last
+    /// one; that is its call to make).
     fn object(&mut self, mut field: impl FnMut(&mut Self, &'a str) -> Option<u64>) -> Option<()> {
         self.whitespace();
         if !self.eat(b'{') {
