@@ -735,6 +735,13 @@ fn unreadable_manifests_say_why() {
         ),
         "{stderr}"
     );
+    link("/nonexistent/pack", "gone");
+    let (code, _, stderr) = run_in(&dir, &["validate", "--plugins", "./gone"]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("plugin pack directory `./gone` is a symbolic link to nothing"),
+        "{stderr}"
+    );
     let (code, _, stderr) = run_in(&dir, &["validate", "--plugins", "./acme"]);
     assert_eq!(code, 2);
     assert!(

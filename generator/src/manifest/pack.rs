@@ -248,9 +248,11 @@ pub fn read_pack(path: &Path) -> Result<PackInfo, Diagnostic> {
                 root_dir.display()
             )
         } else {
+            // "does not exist", or "is a symbolic link to nothing".
             format!(
-                "plugin pack directory `{}` does not exist",
-                root_dir.display()
+                "plugin pack directory `{}` {}",
+                root_dir.display(),
+                not_a_file(&root_dir)
             )
         };
         return Err(Diagnostic::error(codes::PACK_NOT_FOUND, path, message));
