@@ -147,16 +147,7 @@ fn pack_at(path: &Path) -> Result<PackInfo, Diagnostic> {
 )]
 pub fn pack_for_manifest(path: &Path) -> Result<PackInfo, Diagnostic> {
     if !path.is_file() {
-        // "no such file", "a directory", "a symbolic link to nothing", or the system's
-        // reason (a loop of links).
-        let why = crate::manifest::pack::not_a_file(path);
-        let why = match why.as_str() {
-            "does not exist" => "no such file",
-            why => why
-                .strip_prefix("is ")
-                .or_else(|| why.strip_prefix("cannot be read: "))
-                .unwrap_or(why),
-        };
+        let why = crate::manifest::pack::NotAFile::of(path).reason();
         return Err(Diagnostic::error(
             codes::IO,
             path,

@@ -252,7 +252,7 @@ pub fn read_pack(path: &Path) -> Result<PackInfo, Diagnostic> {
             format!(
                 "plugin pack directory `{}` {}",
                 root_dir.display(),
-                not_a_file(&root_dir)
+                NotAFile::of(&root_dir).predicate()
             )
         };
         return Err(Diagnostic::error(codes::PACK_NOT_FOUND, path, message));
@@ -365,7 +365,7 @@ pub fn read_pack(path: &Path) -> Result<PackInfo, Diagnostic> {
                 cargo_toml.display(),
                 quote_user(&relative),
                 manifest_path.display(),
-                not_a_file(&manifest_path)
+                NotAFile::of(&manifest_path).predicate()
             ),
         )
         .with_help(
@@ -469,20 +469,52 @@ fn offset_to_pos(text: &str, offset: usize) -> (usize, usize) {
     (line, before[line_start..].chars().count() + 1)
 }
 
-/// Why `path` is not a file to read, to follow its name in a message: "does not exist",
-/// "is a directory", "is a symbolic link to nothing", or the system's reason (a loop of
-/// links, a denied permission).
-pub(crate) fn not_a_file(path: &Path) -> String {
-    match std::fs::metadata(path) {
-        Ok(m) if m.is_dir() => "is a directory".to_owned(),
-        Ok(m) if !m.is_file() => "is not a regular file".to_owned(),
-        Ok(_) => "is a file".to_owned(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            match std::fs::symlink_metadata(path) {
-                Ok(_) => "is a symbolic link to nothing".to_owned(),
-                Err(_) => "does not exist".to_owned(),
+/// Why a path is not a file to read.
+pub(crate) enum NotAFile {
+    Missing,
+    DanglingLink,
+    Directory,
+    Special,
+    /// It is a regular file after all (read it to learn more).
+    File,
+    Unreadable(std::io::Error),
+}
+
+impl NotAFile {
+    pub(crate) fn of(path: &Path) -> Self {
+        match std::fs::metadata(path) {
+            Ok(m) if m.is_dir() => NotAFile::Directory,
+            Ok(m) if !m.is_file() => NotAFile::Special,
+            Ok(_) => NotAFile::File,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                match std::fs::symlink_metadata(path) {
+                    Ok(_) => NotAFile::DanglingLink,
+                    Err(_) => NotAFile::Missing,
+                }
             }
+            // A loop of links, a denied permission.
+            Err(e) => NotAFile::Unreadable(e),
         }
-        Err(e) => format!("cannot be read: {e}"),
+    }
+
+    /// To follow the path's name: "`x` does not exist".
+    pub(crate) fn predicate(&self) -> String {
+        match self {
+            NotAFile::Unreadable(e) => format!("cannot be read: {e}"),
+            NotAFile::Missing => "does not exist".to_owned(),
+            other => format!("is {}", other.reason()),
+        }
+    }
+
+    /// To follow "cannot read `x`: ".
+    pub(crate) fn reason(&self) -> String {
+        match self {
+            NotAFile::Missing => "no such file".to_owned(),
+            NotAFile::DanglingLink => "a symbolic link to nothing".to_owned(),
+            NotAFile::Directory => "a directory".to_owned(),
+            NotAFile::Special => "not a regular file".to_owned(),
+            NotAFile::File => "a file".to_owned(),
+            NotAFile::Unreadable(e) => e.to_string(),
+        }
     }
 }

@@ -116,7 +116,17 @@ impl<'a> Cursor<'a> {
     /// An object of known fields: every key goes to `field`, which reads the value and
     /// returns the key's bit. A key given twice steps aside (the JSON tree keeps the last
     /// one; that is its call to make).
-    fn object(&mut self, mut field: impl FnMut(&mut Self, &'a str) -> Option<u64>) -> Option<()> {
+    fn object(&mut self, field: impl FnMut(&mut Self, &'a str) -> Option<u64>) -> Option<()> {
+        self.members(true, field)
+    }
+
+    /// The members of an object. With `known_keys`, each key is read as a field's name
+    /// (no escapes); otherwise it is checked as an ignored string and `field` gets `""`.
+    fn members(
+        &mut self,
+        known_keys: bool,
+        mut field: impl FnMut(&mut Self, &'a str) -> Option<u64>,
+    ) -> Option<()> {
         self.whitespace();
         if !self.eat(b'{') {
             return None;
@@ -128,7 +138,10 @@ impl<'a> Cursor<'a> {
         let mut seen = 0u64;
         loop {
             self.whitespace();
-            let key = self.key()?;
+            let key = match known_keys {
+                true => self.key()?,
+                false => self.raw_string().map(|_| "")?,
+            };
             self.whitespace();
             if !self.eat(b':') {
                 return None;
@@ -372,28 +385,10 @@ impl<'a> Cursor<'a> {
         self.skip_value(0).map(|()| Some(IgnoredAny))
     }
 
-    /// An object skipped whole: its keys may repeat and have escapes, as serde allows.
+    /// An object skipped whole: its keys may repeat and have escapes, as serde allows
+    /// (bit 0 is never seen twice).
     fn ignored_object(&mut self, depth: usize) -> Option<()> {
-        self.at += 1;
-        self.whitespace();
-        if self.eat(b'}') {
-            return Some(());
-        }
-        loop {
-            self.whitespace();
-            self.raw_string()?;
-            self.whitespace();
-            if !self.eat(b':') {
-                return None;
-            }
-            self.whitespace();
-            self.skip_value(depth + 1)?;
-            self.whitespace();
-            if self.eat(b',') {
-                continue;
-            }
-            return self.eat(b'}').then_some(());
-        }
+        self.members(false, |c, _| c.skip_value(depth + 1).map(|()| 0))
     }
 
     /// Any JSON value, checked as serde checks what it ignores.
