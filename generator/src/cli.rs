@@ -188,14 +188,59 @@ where
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 
-    let result = match cli.command {
-        Command::Build(args) => run_build(args, out, err),
-        Command::Validate(args) => run_validate(args, out, err),
-        Command::Schema(args) => run_schema(&args, out, err),
-        Command::Plugins(args) => run_plugins(args, out, err),
+    // A stream that fails (a closed pipe, a full disk) must not change the verdict: the
+    // command runs to its end and its exit code stands.
+    let (mut out, mut err) = (Kept::new(out), Kept::new(err));
+    let code = match cli.command {
+        Command::Build(args) => run_build(args, &mut out, &mut err),
+        Command::Validate(args) => run_validate(args, &mut out, &mut err),
+        Command::Schema(args) => run_schema(&args, &mut out, &mut err),
+        Command::Plugins(args) => run_plugins(args, &mut out, &mut err),
     };
-    // A closed pipe (`| head`) is not a failure of the command.
-    result.unwrap_or(0)
+    // Kept swallows every write error, and the commands fail on nothing else.
+    let code = code.unwrap_or(2);
+    let _ = out.flush();
+    match out.error.take() {
+        // A reader that stopped early (`| head`) wanted no more; nothing failed.
+        Some(e) if e.kind() != std::io::ErrorKind::BrokenPipe && code == 0 => {
+            let _ = writeln!(err.inner, "error: cannot write the output: {e}");
+            2
+        }
+        _ => code,
+    }
+}
+
+/// A stream whose first write error is kept, not returned, so that what the command
+/// decided does not depend on whether its output could be written.
+struct Kept<'a, W: Write> {
+    inner: &'a mut W,
+    error: Option<std::io::Error>,
+}
+
+impl<'a, W: Write> Kept<'a, W> {
+    fn new(inner: &'a mut W) -> Self {
+        Kept { inner, error: None }
+    }
+}
+
+impl<W: Write> Write for Kept<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.error.is_none() {
+            if let Err(e) = self.inner.write_all(buf) {
+                self.error = Some(e);
+            }
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.error.is_none() {
+            if let Err(e) = self.inner.flush() {
+                self.error = Some(e);
+            }
+        }
+        Ok(())
+    }
 }
 
 type Outcome = std::io::Result<u8>;
@@ -278,7 +323,12 @@ fn run_schema(args: &SchemaArgs, out: &mut impl Write, err: &mut impl Write) -> 
         std::fs::create_dir_all(&args.out)
     };
     if let Err(e) = created {
-        writeln!(err, "error: cannot create {}: {e}", args.out.display())?;
+        // create_dir_all says only "File exists" of a file in the way.
+        let why = match args.out.exists() && !args.out.is_dir() {
+            true => "it is a file; --out names the directory the two schemas go into".to_owned(),
+            false => e.to_string(),
+        };
+        writeln!(err, "error: cannot create {}: {why}", args.out.display())?;
         return Ok(2);
     }
     let mut stale = Vec::new();

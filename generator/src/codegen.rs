@@ -431,7 +431,7 @@ fn category_items(p: &Prepared<'_>) -> TokenStream {
         impl std::str::FromStr for #kind {
             type Err = String;
 
-            fn from_str(s: &str) -> Result<Self, Self::Err> {
+            fn from_str(s: &str) -> Result<Self, String> {
                 Self::from_name(s).ok_or_else(|| {
                     let names: Vec<&str> = Self::all().iter().map(|k| k.name()).collect();
                     format!("unknown {} `{}`; linked: {}", #category, s, names.join(", "))

@@ -81,6 +81,78 @@ fn exit_codes() {
     assert!(stdout.contains("--check-class"), "{stdout}");
 }
 
+/// A stream that takes `room` bytes and then fails as a full disk or a closed pipe does.
+struct Failing {
+    room: usize,
+    kind: std::io::ErrorKind,
+    taken: Vec<u8>,
+}
+
+impl std::io::Write for Failing {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.taken.len() + buf.len() > self.room {
+            return Err(self.kind.into());
+        }
+        self.taken.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The verdict does not depend on whether the output could be written: an invalid
+/// manifest exited 0 when its diagnostics met a full disk or a closed pipe (`| head -1`),
+/// and `schema --check` of stale files did too. A full disk under a verdict of success is
+/// a failure of its own (2); a reader that stopped early is not.
+#[test]
+fn a_failing_stream_keeps_the_exit_code() {
+    use std::io::ErrorKind::{BrokenPipe, StorageFull};
+    let invalid = fixture("invalid/missing-class/plugins.yaml");
+    let good = fixture("fixtures/check-class/acme-good");
+    let cases: [(&[&str], u8, u8); 4] = [
+        (&["validate", &invalid], 1, 1),
+        (&["validate", "--format", "json", &invalid], 1, 1),
+        (&["validate", "--plugins", &good], 0, 2),
+        (&["plugins", "--all"], 0, 2),
+    ];
+    for (args, verdict, when_full) in cases {
+        for (kind, expected) in [(BrokenPipe, verdict), (StorageFull, when_full)] {
+            let full: Vec<std::ffi::OsString> = std::iter::once("aiperf-gen")
+                .chain(args.iter().copied())
+                .map(Into::into)
+                .collect();
+            let mut out = Failing {
+                room: 10,
+                kind,
+                taken: Vec::new(),
+            };
+            let mut err = Failing {
+                room: 10,
+                kind,
+                taken: Vec::new(),
+            };
+            let code = aiperf_gen::cli::run(full, &mut out, &mut err);
+            assert_eq!(code, expected, "{args:?} {kind:?}");
+        }
+    }
+    // The full disk is said on the error stream, when it has room.
+    let mut out = Failing {
+        room: 0,
+        kind: StorageFull,
+        taken: Vec::new(),
+    };
+    let mut err = Vec::new();
+    let args = ["aiperf-gen", "validate", "--plugins", &good];
+    let code = aiperf_gen::cli::run(args.iter().map(Into::into), &mut out, &mut err);
+    assert_eq!(code, 2);
+    assert_eq!(
+        String::from_utf8_lossy(&err),
+        "error: cannot write the output: no storage space\n"
+    );
+}
+
 #[test]
 fn valid_runs_in_every_format() {
     let good = fixture("fixtures/check-class/acme-good");

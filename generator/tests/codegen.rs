@@ -87,7 +87,8 @@ fn external_pack_shadows_builtin_chat_and_keeps_it_selectable() {
 
 /// A plugin named `self` (or `Self_`) camel-cases to the keyword `Self`: its variant is
 /// `SelfPlugin`, as `validate` names it (the build refused it after `validate` passed).
-/// Both share one class: its path selects the first, with one match arm.
+/// Both share one class: its path selects the first, with one match arm. A plugin named
+/// `err` is the variant `Err`, beside the kind's `FromStr::Err`.
 #[test]
 fn a_plugin_named_self_gets_a_variant() {
     let (mut plan, _) = plan(&["core".into()], &[]).expect("core pack plans");
@@ -97,7 +98,7 @@ fn a_plugin_named_self_gets_a_variant() {
         .find(|c| c.name == "url_selection_strategy")
         .expect("a url_selection_strategy category");
     let entry = category.entries[0].clone();
-    for name in ["self", "Self_"] {
+    for name in ["self", "Self_", "err"] {
         let mut named = entry.clone();
         named.name = name.to_owned();
         category.entries.push(named);
@@ -105,6 +106,10 @@ fn a_plugin_named_self_gets_a_variant() {
     let main = generate_main(&plan).expect("generates");
     assert!(main.contains("    SelfPlugin("), "{main}");
     assert!(main.contains("    SelfPlugin2("), "{main}");
+    // A variant `Err` made `Self::Err` in the kind's `FromStr` ambiguous: rustc refused
+    // the crate that `validate` had passed.
+    assert!(main.contains("    Err("), "{main}");
+    assert!(!main.contains("Result<Self, Self::Err>"), "{main}");
     let class = format!("{:?} =>", entry.class_path);
     assert_eq!(main.matches(&class).count(), 1, "{main}");
 }

@@ -636,6 +636,25 @@ record_processor:
     );
 }
 
+/// A number where a string belongs is quoted as written (`1e3` read "`1000.0`").
+#[test]
+fn a_number_in_a_string_field_is_quoted_as_written() {
+    for value in ["1e3", "0x1F", "-2.50"] {
+        let text = format!(
+            "endpoint:\n  chat:\n    class: acme::e:Chat\n    metadata: {{endpoint_path: {value}, \
+             supports_streaming: true, produces_tokens: true, tokenizes_input: true, \
+             metrics_title: Acme}}\n"
+        );
+        let (_, diagnostics) = plugins("acme", &text);
+        let messages: Vec<&str> = diagnostics.iter().map(|d| d.message.as_str()).collect();
+        let expected = format!(
+            "`endpoint.chat.metadata.endpoint_path` must be a string or null, found a number \
+             (`{value}`)"
+        );
+        assert_eq!(messages, [expected.as_str()], "{value}");
+    }
+}
+
 #[test]
 fn missing_required_metadata_key_points_at_the_metadata_key() {
     let text =
@@ -1033,6 +1052,37 @@ fn oversized_input_is_rejected() {
     assert_eq!(diagnostics[0].message, "document has more than 10 nodes");
 }
 
+/// A raw control character is named where it is, quoted or not (in quotes the parser
+/// read it as "unexpected end of stream").
+#[test]
+fn a_raw_control_character_is_named_at_its_place() {
+    for (text, col) in [
+        ("a: 1\nb: \"x\u{0}y\"\n", 6),
+        ("a: 1\nb: x\u{0}y\n", 5),
+        ("a: 1\nb: \"é\u{0}\"\n", 6),
+    ] {
+        let (doc, diagnostics) = parse_yaml(text, Path::new("x.yaml"), &YamlLimits::default());
+        assert!(doc.is_none(), "{text:?}");
+        let shown: Vec<_> = diagnostics
+            .iter()
+            .map(|d| (d.line, d.col, d.message.as_str()))
+            .collect();
+        let c = text
+            .chars()
+            .find(|c| c.is_control() && *c != '\n' || *c == '\u{ffff}');
+        let code = u32::from(c.expect("a control character"));
+        let escape = match code {
+            0..=0xff => format!("\\x{code:02X}"),
+            _ => format!("\\u{code:04X}"),
+        };
+        let message = format!(
+            "YAML syntax error: control character U+{code:04X} in the text; YAML allows it \
+             only written as an escape inside double quotes (\"{escape}\")"
+        );
+        assert_eq!(shown, [(2, col, message.as_str())], "{text:?}");
+    }
+}
+
 #[test]
 fn non_utf8_input_points_at_the_bad_byte() {
     let path = fixture("plugins/not_utf8.yaml");
@@ -1271,6 +1321,8 @@ fn out_of_range_integers_point_at_the_value() {
     let bounds = "9223372036854775807\n";
     plugins_ok("acme", &format!("{entry}{bounds}{metadata}"));
     plugins_ok("acme", &format!("{entry}-9223372036854775808\n{metadata}"));
+    // The largest double below 2^63, written as a float, is that integer.
+    plugins_ok("acme", &format!("{entry}9223372036854774784.0\n{metadata}"));
 
     // A u32 metadata field, in range for i64 but not for its type.
     let loader = "custom_dataset_loader:\n  l:\n    class: acme::l:L\n    \
@@ -1288,5 +1340,32 @@ fn out_of_range_integers_point_at_the_value() {
             "`custom_dataset_loader.l.metadata.default_block_size`: integer 4294967296 is out \
              of range (uint32: 0 to 4294967295)"
         )]
+    );
+    // A whole float in range is that integer: one below the field's minimum says so, as
+    // the integer does (it read "integer 0.0 is out of range (uint32: 0 to ...)").
+    for (value, found) in [("0", "`0`"), ("0.0", "`0.0`"), ("-0.0", "`-0.0`")] {
+        let loader = format!(
+            "custom_dataset_loader:\n  l:\n    class: acme::l:L\n    \
+             metadata: {{default_block_size: {value}}}\n"
+        );
+        let (_, diagnostics) = plugins("acme", &loader);
+        let shown: Vec<_> = diagnostics.iter().map(|d| d.message.as_str()).collect();
+        let message = format!(
+            "`custom_dataset_loader.l.metadata.default_block_size` must be at least 1, found \
+             a number ({found})"
+        );
+        assert_eq!(shown, [message.as_str()], "{value}");
+    }
+    // A fraction is not an integer, and only that is said (a range error came with it).
+    let loader = "custom_dataset_loader:\n  l:\n    class: acme::l:L\n    \
+                  metadata: {default_block_size: 0.4}\n";
+    let (_, diagnostics) = plugins("acme", loader);
+    let shown: Vec<_> = diagnostics.iter().map(|d| d.message.as_str()).collect();
+    assert_eq!(
+        shown,
+        [
+            "`custom_dataset_loader.l.metadata.default_block_size` must be an integer or null, \
+          found a number (`0.4`)"
+        ]
     );
 }

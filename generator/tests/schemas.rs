@@ -110,6 +110,18 @@ fn schema_command_writes_both_files_and_checks_them() {
         "{stderr}"
     );
     assert!(!dir.exists());
+    // A file where the directory belongs is named as one ("File exists", said create_dir_all).
+    std::fs::write(&dir, "").expect("a file");
+    let (code, stdout, stderr) = run(&["aiperf-gen", "schema", "--out", &out]);
+    assert_eq!((code, stdout.as_str()), (2, ""));
+    assert_eq!(
+        stderr,
+        format!(
+            "error: cannot create {out}: it is a file; --out names the directory the two \
+             schemas go into\n"
+        )
+    );
+    std::fs::remove_file(&dir).expect("removed");
 }
 
 #[test]

@@ -72,13 +72,13 @@ pub struct ProfileConfig {
     pub extra_inputs: Vec<String>,
 
     /// Maximum requests in flight (default 1 when no rate is given).
-    #[arg(long)]
+    #[arg(long, value_parser = count::<u32>)]
     pub concurrency: Option<u32>,
 
     /// Maximum requests waiting for their first token (the prefill stage), at most
     /// --concurrency; needs --streaming. A request holds a slot from just before it is sent
     /// until its first content response, or its end if none comes.
-    #[arg(long)]
+    #[arg(long, value_parser = count::<u32>)]
     pub prefill_concurrency: Option<u32>,
 
     /// Target request rate, requests per second.
@@ -95,7 +95,7 @@ pub struct ProfileConfig {
 
     /// Requests to send in the profiling phase (default 10, whatever the concurrency, as in
     /// AIPerf 0.13, when no duration, session count or trace schedule bounds the run).
-    #[arg(long, visible_alias = "num-requests")]
+    #[arg(long, visible_alias = "num-requests", value_parser = count::<u64>)]
     pub request_count: Option<u64>,
 
     /// Stop issuing after this many seconds.
@@ -134,11 +134,11 @@ pub struct ProfileConfig {
     pub warmup_grace_period: Option<f64>,
 
     /// Concurrency of the warmup phase (default: --concurrency).
-    #[arg(long)]
+    #[arg(long, value_parser = count::<u32>)]
     pub warmup_concurrency: Option<u32>,
 
     /// Prefill concurrency of the warmup phase (default: --prefill-concurrency).
-    #[arg(long)]
+    #[arg(long, value_parser = count::<u32>)]
     pub warmup_prefill_concurrency: Option<u32>,
 
     /// Request rate of the warmup phase (default: --request-rate).
@@ -165,7 +165,8 @@ pub struct ProfileConfig {
     pub warmup_request_rate_ramp_duration: Option<f64>,
 
     /// Mean prompt length in tokens.
-    #[arg(long, visible_aliases = ["isl", "prompt-input-tokens-mean"], default_value_t = 550)]
+    #[arg(long, visible_aliases = ["isl", "prompt-input-tokens-mean"], default_value_t = 550,
+          value_parser = count::<u32>)]
     pub synthetic_input_tokens_mean: u32,
 
     /// Standard deviation of the prompt length.
@@ -180,7 +181,8 @@ pub struct ProfileConfig {
     pub prompt_input_tokens_block_size: Option<u32>,
 
     /// Mean output length asked of the server (`max_tokens`); unset sends none.
-    #[arg(long, visible_aliases = ["osl", "prompt-output-tokens-mean"])]
+    #[arg(long, visible_aliases = ["osl", "prompt-output-tokens-mean"],
+          value_parser = count::<u32>)]
     pub output_tokens_mean: Option<u32>,
 
     /// Standard deviation of the output length.
@@ -209,7 +211,7 @@ pub struct ProfileConfig {
     /// Distinct synthetic conversations to compose; without it, `--conversation-num`,
     /// else `--request-count`, else 100, as AIPerf 0.13 (see
     /// [`dataset_entries`](Self::dataset_entries)).
-    #[arg(long, visible_alias = "num-prompts")]
+    #[arg(long, visible_alias = "num-prompts", value_parser = count::<usize>)]
     pub num_dataset_entries: Option<usize>,
 
     /// Distinct prefix prompts (synthetic, for KV cache testing): the first turn of each
@@ -217,23 +219,25 @@ pub struct ProfileConfig {
     /// `--prompt-prefix-length`. Mutually exclusive with `--shared-system-prompt-length`
     /// and `--user-context-prompt-length`.
     #[arg(long = "prompt-prefix-pool-size",
-          visible_aliases = ["prefix-prompt-pool-size", "num-prefix-prompts"])]
+          visible_aliases = ["prefix-prompt-pool-size", "num-prefix-prompts"],
+          value_parser = count::<u32>)]
     pub prompt_prefix_pool_size: Option<u32>,
 
     /// Tokens of each prefix prompt. The prefix is added to the prompt, whose own length
     /// stays `--isl`: a first turn has prefix plus `--isl` tokens.
-    #[arg(long = "prompt-prefix-length", visible_alias = "prefix-prompt-length")]
+    #[arg(long = "prompt-prefix-length", visible_alias = "prefix-prompt-length",
+          value_parser = count::<u32>)]
     pub prompt_prefix_length: Option<u32>,
 
     /// Tokens of one synthetic system prompt shared by every conversation, sent as a
     /// `system` message before each request's messages (chat endpoints).
-    #[arg(long = "shared-system-prompt-length")]
+    #[arg(long = "shared-system-prompt-length", value_parser = count::<u32>)]
     pub prompt_prefix_shared_system_length: Option<u32>,
 
     /// Tokens of a synthetic context prompt of each conversation's own, sent as a `user`
     /// message after the system message and before the conversation's turns (chat
     /// endpoints).
-    #[arg(long = "user-context-prompt-length")]
+    #[arg(long = "user-context-prompt-length", value_parser = count::<u32>)]
     pub prompt_prefix_user_context_length: Option<u32>,
 
     /// A system prompt, sent verbatim as a `system` message before every request's
@@ -289,7 +293,7 @@ pub struct ProfileConfig {
     pub random_seed: Option<u64>,
 
     /// Measuring worker threads (default: one per core; never more than --concurrency).
-    #[arg(long, visible_aliases = ["workers-max", "max-workers"])]
+    #[arg(long, visible_aliases = ["workers-max", "max-workers"], value_parser = count::<u32>)]
     pub workers: Option<u32>,
 
     /// I/O driver: `auto` (io_uring, epoll when unavailable), `uring` or `epoll`.
@@ -373,13 +377,14 @@ pub struct ProfileConfig {
     pub user_centric_rate: Option<f64>,
 
     /// Simulated users for `--user-centric-rate`.
-    #[arg(long)]
+    #[arg(long, value_parser = count::<u32>)]
     pub num_users: Option<u32>,
 
     /// Conversations (sessions) to run: the synthetic dataset composes this many (in
     /// place of `--num-dataset-entries`), and the profiling phase starts no more sessions
     /// (their later turns still go); without a request count or duration it ends the run.
-    #[arg(long, visible_aliases = ["num-conversations", "num-sessions"])]
+    #[arg(long, visible_aliases = ["num-conversations", "num-sessions"],
+          value_parser = count::<u64>)]
     pub conversation_num: Option<u64>,
 
     /// Turns per conversation (synthetic), mean and standard deviation.
@@ -463,7 +468,8 @@ pub struct ProfileConfig {
         short = 'b',
         long,
         visible_aliases = ["batch-size-text", "batch-size"],
-        default_value_t = 1
+        default_value_t = 1,
+        value_parser = count::<u32>
     )]
     pub prompt_batch_size: u32,
 
@@ -1549,6 +1555,22 @@ fn read_regular_file(path: &Path) -> Result<String, String> {
     }
     let bytes = std::fs::read(&path).map_err(|e| e.to_string())?;
     String::from_utf8(bytes).map_err(|_| "not UTF-8 text".into())
+}
+
+/// A count that the checks in [`ProfileConfig::validate`] want at least 1 (zero is left to
+/// them, which say why where it matters); a negative number reads as that, where clap's
+/// own parser said "-3 is not in 0..=4294967295".
+fn count<T: TryFrom<u64>>(text: &str) -> Result<T, String> {
+    let Ok(n) = text.parse::<i128>() else {
+        return Err(format!("`{text}` is not a whole number"));
+    };
+    if n < 0 {
+        return Err("must be at least 1".to_owned());
+    }
+    u64::try_from(n)
+        .ok()
+        .and_then(|n| T::try_from(n).ok())
+        .ok_or_else(|| format!("{text} is too large"))
 }
 
 fn parse_export_prefix(s: &str) -> Result<String, String> {

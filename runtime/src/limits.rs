@@ -550,6 +550,39 @@ mod tests {
         );
     }
 
+    /// A negative count says what the flag wants, not the type's range ("-3 is not in
+    /// 0..=4294967295"); zero keeps its own check's words.
+    #[test]
+    fn negative_counts_read_as_below_one() {
+        for flag in [
+            "--osl",
+            "--isl",
+            "--concurrency",
+            "--request-count",
+            "--num-dataset-entries",
+            "--num-users",
+            "--num-conversations",
+            "--workers",
+            "--prompt-batch-size",
+            "--shared-system-prompt-length",
+        ] {
+            let e = start(&[flag, "-3"]).expect_err(flag);
+            assert!(e.contains("invalid value '-3' for '--"), "{flag}: {e}");
+            assert!(e.contains(">': must be at least 1"), "{flag}: {e}");
+        }
+        refused(
+            &["--osl", "0"],
+            "--output-tokens-mean (--osl) must be at least 1",
+        );
+        refused(&["--osl", "2.5"], "`2.5` is not a whole number");
+        refused(&["--osl", "4294967296"], "4294967296 is too large");
+        assert_eq!(
+            start(&["--osl", "7"]).map(|c| c.output_tokens_mean),
+            Ok(Some(7))
+        );
+        refused(&["--request-count", "18446744073709551616"], "is too large");
+    }
+
     /// A prefix prompt makes up for a ratio window that can draw 0 tokens, as in AIPerf.
     #[test]
     fn a_prefix_carries_a_window_that_reaches_zero() {

@@ -460,6 +460,20 @@ fn absurd_flags_are_refused_at_start_up_with_their_message() {
         "{stderr}"
     );
     let _ = std::fs::remove_file(&bad);
+    // A byte order mark before the first row is not part of it.
+    let marked = dir.with_extension("bom.jsonl");
+    std::fs::write(&marked, "\u{feff}{\"text\": \"marked\"}\n").expect("write");
+    let path = marked.to_str().expect("a UTF-8 path");
+    let _ = std::fs::remove_dir_all(&dir);
+    let output = run(&url, &dir, &["--input-file", path, "--request-count", "1"]);
+    let stderr = text(&output.stderr);
+    let inputs = std::fs::read_to_string(dir.join("inputs.json")).unwrap_or_default();
+    assert!(
+        inputs.contains(r#""content":"marked""#),
+        "{stderr}\n{inputs}"
+    );
+    assert!(!stderr.contains("invalid JSON"), "{stderr}");
+    let _ = std::fs::remove_file(&marked);
     // A file without rows says so, rather than that no loader recognises it.
     let empty = dir.with_extension("empty.jsonl");
     std::fs::write(&empty, "\n  \n").expect("write");

@@ -384,6 +384,23 @@ impl SourceLines {
     }
 }
 
+impl SourceLines {
+    /// The first character YAML allows nowhere in a stream, raw (a C0 or C1 control other
+    /// than tab, line breaks and NEL, DEL, U+FFFE, U+FFFF): its line, column (1-based, in
+    /// characters) and the character.
+    pub(crate) fn first_unprintable(&self) -> Option<(usize, usize, char)> {
+        let printable = |c: char| {
+            matches!(c, '\t' | '\n' | '\r' | '\u{85}' | '\u{feff}')
+                || !(c.is_control() || c == '\u{fffe}' || c == '\u{ffff}')
+        };
+        let at = self.text.find(|c: char| !printable(c))?;
+        let line = self.starts.partition_point(|&start| start <= at);
+        let start = self.starts[line - 1];
+        let col = self.text[start..at].chars().count() + 1;
+        Some((line, col, self.text[at..].chars().next()?))
+    }
+}
+
 /// Builds a positioned diagnostic with its snippet in one go.
 pub(crate) fn located(
     mut diagnostic: Diagnostic,

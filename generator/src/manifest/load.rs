@@ -507,7 +507,7 @@ fn schema_error(
             let expected = schema_keyword(schema, schema_path)
                 .map(describe_types)
                 .unwrap_or_else(|| describe_type_kind(type_kind));
-            let found = describe_value(instance);
+            let found = describe_value(check.doc, pointer, instance);
             let mut d = check.error(
                 codes::SCHEMA,
                 format!("{here} must be {expected}, found {found}"),
@@ -528,7 +528,7 @@ fn schema_error(
                         .collect()
                 })
                 .unwrap_or_default();
-            let found = describe_value(instance);
+            let found = describe_value(check.doc, pointer, instance);
             let d = check
                 .error(
                     codes::SCHEMA,
@@ -542,6 +542,11 @@ fn schema_error(
                 );
             check.at_node(d, pointer);
         }
+        // A fraction at an integer field: its type error says what is wrong, and a range
+        // error beside it (`0.4` "out of range (uint32: 0 to ...)") only contradicts it.
+        ValidationErrorKind::Minimum { .. } | ValidationErrorKind::Maximum { .. }
+            if integer_format(schema, schema_path).is_some()
+                && instance.as_f64().is_some_and(|f| f.fract() != 0.0) => {}
         ValidationErrorKind::Minimum { .. } | ValidationErrorKind::Maximum { .. }
             if integer_format(schema, schema_path)
                 .is_some_and(|(_, range)| instance.is_number() && !holds(instance, range)) =>
@@ -563,7 +568,7 @@ fn schema_error(
             } else {
                 "at most"
             };
-            let found = describe_value(instance);
+            let found = describe_value(check.doc, pointer, instance);
             let d = check.error(
                 codes::SCHEMA,
                 format!("{here} must be {bound} {limit}, found {found}"),
@@ -695,10 +700,13 @@ fn with_integer_bounds(mut schema: Value) -> Value {
 
 /// Whether a number is a whole number within `(min, max)`.
 fn holds(value: &Value, (min, max): (i128, i128)) -> bool {
+    // A whole float (`0.0`) is that integer, as the manifest loader reads it.
+    let whole = |f: f64| (f.fract() == 0.0 && f.abs() < 1e38).then_some(f as i128);
     let exact = value
         .as_i64()
         .map(i128::from)
-        .or_else(|| value.as_u64().map(i128::from));
+        .or_else(|| value.as_u64().map(i128::from))
+        .or_else(|| value.as_f64().and_then(whole));
     exact.is_some_and(|n| (min..=max).contains(&n))
 }
 
@@ -761,11 +769,18 @@ fn describe_type_kind(kind: &TypeKind) -> String {
 }
 
 /// A short description of a value, quoting scalars.
-fn describe_value(value: &Value) -> String {
+/// The value found at `pointer`; a number as the file writes it (`1e3`, not `1000.0`)
+/// where the text there reads as one (an alias's node is elsewhere).
+fn describe_value(doc: &YamlDocument, pointer: &str, value: &Value) -> String {
     match value {
         Value::Null => "null".to_owned(),
         Value::Bool(b) => format!("a boolean (`{b}`)"),
-        Value::Number(n) => format!("a number (`{n}`)"),
+        Value::Number(n) => {
+            let number =
+                |t: &String| t.starts_with(|c: char| c.is_ascii_digit() || "+-.".contains(c));
+            let written = literal_text(doc, pointer).filter(number);
+            format!("a number (`{}`)", written.unwrap_or_else(|| n.to_string()))
+        }
         Value::String(s) => format!("a string (`{}`)", quote_user(s)),
         Value::Array(_) => "a sequence".to_owned(),
         Value::Object(_) => "a mapping".to_owned(),

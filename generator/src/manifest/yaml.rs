@@ -954,6 +954,22 @@ impl<'a> Builder<'a> {
                 "nesting is deeper than the YAML parser allows (recursion limit exceeded)";
             return self.err(codes::LIMIT_EXCEEDED, message, pos, None);
         }
+        // Inside a quoted scalar the parser reads a raw control character as the end of
+        // the stream ("found unexpected end of stream"): name the character instead.
+        if let Some((line, col, c)) = self.lines.first_unprintable() {
+            if (line, col) <= (pos.line, pos.col) || e.info().contains("end of stream") {
+                let code = u32::from(c);
+                let escape = match code {
+                    0..=0xff => format!("\\x{code:02X}"),
+                    _ => format!("\\u{code:04X}"),
+                };
+                let message = format!(
+                    "YAML syntax error: control character U+{code:04X} in the text; YAML allows \
+                     it only written as an escape inside double quotes (\"{escape}\")"
+                );
+                return self.err(codes::YAML_SYNTAX, message, Pos { line, col }, None);
+            }
+        }
         self.err(
             codes::YAML_SYNTAX,
             format!("YAML syntax error: {}", e.info()),

@@ -667,7 +667,7 @@ impl std::fmt::Display for TimingMode {
 
 impl std::str::FromStr for TimingMode {
     type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
+    fn from_str(s: &str) -> Result<Self, String> {
         Self::from_name(s)
             .ok_or_else(|| {
                 let names: Vec<&str> = Self::all().iter().map(|k| k.name()).collect();
@@ -794,7 +794,7 @@ impl std::fmt::Display for ArrivalPattern {
 
 impl std::str::FromStr for ArrivalPattern {
     type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
+    fn from_str(s: &str) -> Result<Self, String> {
         Self::from_name(s)
             .ok_or_else(|| {
                 let names: Vec<&str> = Self::all().iter().map(|k| k.name()).collect();
@@ -922,7 +922,7 @@ impl std::fmt::Display for RampType {
 
 impl std::str::FromStr for RampType {
     type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
+    fn from_str(s: &str) -> Result<Self, String> {
         Self::from_name(s)
             .ok_or_else(|| {
                 let names: Vec<&str> = Self::all().iter().map(|k| k.name()).collect();
@@ -1038,7 +1038,7 @@ impl std::fmt::Display for DatasetSamplingStrategy {
 
 impl std::str::FromStr for DatasetSamplingStrategy {
     type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
+    fn from_str(s: &str) -> Result<Self, String> {
         Self::from_name(s)
             .ok_or_else(|| {
                 let names: Vec<&str> = Self::all().iter().map(|k| k.name()).collect();
@@ -1156,7 +1156,7 @@ impl std::fmt::Display for ComposerType {
 
 impl std::str::FromStr for ComposerType {
     type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
+    fn from_str(s: &str) -> Result<Self, String> {
         Self::from_name(s)
             .ok_or_else(|| {
                 let names: Vec<&str> = Self::all().iter().map(|k| k.name()).collect();
@@ -1278,7 +1278,7 @@ impl std::fmt::Display for CustomDatasetType {
 
 impl std::str::FromStr for CustomDatasetType {
     type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
+    fn from_str(s: &str) -> Result<Self, String> {
         Self::from_name(s)
             .ok_or_else(|| {
                 let names: Vec<&str> = Self::all().iter().map(|k| k.name()).collect();
@@ -1520,7 +1520,7 @@ impl std::fmt::Display for EndpointType {
 
 impl std::str::FromStr for EndpointType {
     type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
+    fn from_str(s: &str) -> Result<Self, String> {
         Self::from_name(s)
             .ok_or_else(|| {
                 let names: Vec<&str> = Self::all().iter().map(|k| k.name()).collect();
@@ -1704,7 +1704,7 @@ impl std::fmt::Display for TransportType {
 
 impl std::str::FromStr for TransportType {
     type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
+    fn from_str(s: &str) -> Result<Self, String> {
         Self::from_name(s)
             .ok_or_else(|| {
                 let names: Vec<&str> = Self::all().iter().map(|k| k.name()).collect();
@@ -1802,7 +1802,7 @@ impl std::fmt::Display for RecordProcessorType {
 
 impl std::str::FromStr for RecordProcessorType {
     type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
+    fn from_str(s: &str) -> Result<Self, String> {
         Self::from_name(s)
             .ok_or_else(|| {
                 let names: Vec<&str> = Self::all().iter().map(|k| k.name()).collect();
@@ -1903,7 +1903,7 @@ impl std::fmt::Display for ResultsProcessorType {
 
 impl std::str::FromStr for ResultsProcessorType {
     type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
+    fn from_str(s: &str) -> Result<Self, String> {
         Self::from_name(s)
             .ok_or_else(|| {
                 let names: Vec<&str> = Self::all().iter().map(|k| k.name()).collect();
@@ -2024,7 +2024,7 @@ impl std::fmt::Display for DataExporterType {
 
 impl std::str::FromStr for DataExporterType {
     type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
+    fn from_str(s: &str) -> Result<Self, String> {
         Self::from_name(s)
             .ok_or_else(|| {
                 let names: Vec<&str> = Self::all().iter().map(|k| k.name()).collect();
@@ -2176,7 +2176,7 @@ impl std::fmt::Display for ConsoleExporterType {
 
 impl std::str::FromStr for ConsoleExporterType {
     type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
+    fn from_str(s: &str) -> Result<Self, String> {
         Self::from_name(s)
             .ok_or_else(|| {
                 let names: Vec<&str> = Self::all().iter().map(|k| k.name()).collect();
@@ -2305,7 +2305,7 @@ impl std::fmt::Display for UIType {
 
 impl std::str::FromStr for UIType {
     type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
+    fn from_str(s: &str) -> Result<Self, String> {
         Self::from_name(s)
             .ok_or_else(|| {
                 let names: Vec<&str> = Self::all().iter().map(|k| k.name()).collect();
@@ -2404,7 +2404,7 @@ impl std::fmt::Display for URLSelectionStrategy {
 
 impl std::str::FromStr for URLSelectionStrategy {
     type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
+    fn from_str(s: &str) -> Result<Self, String> {
         Self::from_name(s)
             .ok_or_else(|| {
                 let names: Vec<&str> = Self::all().iter().map(|k| k.name()).collect();
@@ -2505,7 +2505,7 @@ impl std::fmt::Display for TokenizerType {
 
 impl std::str::FromStr for TokenizerType {
     type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
+    fn from_str(s: &str) -> Result<Self, String> {
         Self::from_name(s)
             .ok_or_else(|| {
                 let names: Vec<&str> = Self::all().iter().map(|k| k.name()).collect();

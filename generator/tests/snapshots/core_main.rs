@@ -638,7 +638,7 @@ impl std::fmt::Display for TimingMode {
 
 impl std::str::FromStr for TimingMode {
     type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
+    fn from_str(s: &str) -> Result<Self, String> {
         Self::from_name(s)
             .ok_or_else(|| {
                 let names: Vec<&str> = Self::all().iter().map(|k| k.name()).collect();
@@ -765,7 +765,7 @@ impl std::fmt::Display for ArrivalPattern {
 
 impl std::str::FromStr for ArrivalPattern {
     type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
+    fn from_str(s: &str) -> Result<Self, String> {
         Self::from_name(s)
             .ok_or_else(|| {
                 let names: Vec<&str> = Self::all().iter().map(|k| k.name()).collect();
@@ -893,7 +893,7 @@ impl std::fmt::Display for RampType {
 
 impl std::str::FromStr for RampType {
     type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
+    fn from_str(s: &str) -> Result<Self, String> {
         Self::from_name(s)
             .ok_or_else(|| {
                 let names: Vec<&str> = Self::all().iter().map(|k| k.name()).collect();
@@ -1009,7 +1009,7 @@ impl std::fmt::Display for DatasetSamplingStrategy {
 
 impl std::str::FromStr for DatasetSamplingStrategy {
     type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
+    fn from_str(s: &str) -> Result<Self, String> {
         Self::from_name(s)
             .ok_or_else(|| {
                 let names: Vec<&str> = Self::all().iter().map(|k| k.name()).collect();
@@ -1127,7 +1127,7 @@ impl std::fmt::Display for ComposerType {
 
 impl std::str::FromStr for ComposerType {
     type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
+    fn from_str(s: &str) -> Result<Self, String> {
         Self::from_name(s)
             .ok_or_else(|| {
                 let names: Vec<&str> = Self::all().iter().map(|k| k.name()).collect();
@@ -1249,7 +1249,7 @@ impl std::fmt::Display for CustomDatasetType {
 
 impl std::str::FromStr for CustomDatasetType {
     type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
+    fn from_str(s: &str) -> Result<Self, String> {
         Self::from_name(s)
             .ok_or_else(|| {
                 let names: Vec<&str> = Self::all().iter().map(|k| k.name()).collect();
@@ -1484,7 +1484,7 @@ impl std::fmt::Display for EndpointType {
 
 impl std::str::FromStr for EndpointType {
     type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
+    fn from_str(s: &str) -> Result<Self, String> {
         Self::from_name(s)
             .ok_or_else(|| {
                 let names: Vec<&str> = Self::all().iter().map(|k| k.name()).collect();
@@ -1663,7 +1663,7 @@ impl std::fmt::Display for TransportType {
 
 impl std::str::FromStr for TransportType {
     type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
+    fn from_str(s: &str) -> Result<Self, String> {
         Self::from_name(s)
             .ok_or_else(|| {
                 let names: Vec<&str> = Self::all().iter().map(|k| k.name()).collect();
@@ -1761,7 +1761,7 @@ impl std::fmt::Display for RecordProcessorType {
 
 impl std::str::FromStr for RecordProcessorType {
     type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
+    fn from_str(s: &str) -> Result<Self, String> {
         Self::from_name(s)
             .ok_or_else(|| {
                 let names: Vec<&str> = Self::all().iter().map(|k| k.name()).collect();
@@ -1862,7 +1862,7 @@ impl std::fmt::Display for ResultsProcessorType {
 
 impl std::str::FromStr for ResultsProcessorType {
     type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
+    fn from_str(s: &str) -> Result<Self, String> {
         Self::from_name(s)
             .ok_or_else(|| {
                 let names: Vec<&str> = Self::all().iter().map(|k| k.name()).collect();
@@ -1983,7 +1983,7 @@ impl std::fmt::Display for DataExporterType {
 
 impl std::str::FromStr for DataExporterType {
     type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
+    fn from_str(s: &str) -> Result<Self, String> {
         Self::from_name(s)
             .ok_or_else(|| {
                 let names: Vec<&str> = Self::all().iter().map(|k| k.name()).collect();
@@ -2128,7 +2128,7 @@ impl std::fmt::Display for ConsoleExporterType {
 
 impl std::str::FromStr for ConsoleExporterType {
     type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
+    fn from_str(s: &str) -> Result<Self, String> {
         Self::from_name(s)
             .ok_or_else(|| {
                 let names: Vec<&str> = Self::all().iter().map(|k| k.name()).collect();
@@ -2251,7 +2251,7 @@ impl std::fmt::Display for UIType {
 
 impl std::str::FromStr for UIType {
     type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
+    fn from_str(s: &str) -> Result<Self, String> {
         Self::from_name(s)
             .ok_or_else(|| {
                 let names: Vec<&str> = Self::all().iter().map(|k| k.name()).collect();
@@ -2350,7 +2350,7 @@ impl std::fmt::Display for URLSelectionStrategy {
 
 impl std::str::FromStr for URLSelectionStrategy {
     type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
+    fn from_str(s: &str) -> Result<Self, String> {
         Self::from_name(s)
             .ok_or_else(|| {
                 let names: Vec<&str> = Self::all().iter().map(|k| k.name()).collect();
@@ -2451,7 +2451,7 @@ impl std::fmt::Display for TokenizerType {
 
 impl std::str::FromStr for TokenizerType {
     type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
+    fn from_str(s: &str) -> Result<Self, String> {
         Self::from_name(s)
             .ok_or_else(|| {
                 let names: Vec<&str> = Self::all().iter().map(|k| k.name()).collect();

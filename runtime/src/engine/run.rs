@@ -1656,12 +1656,18 @@ fn load_custom_dataset<P: PluginSet>(
     let read = |path: &Path| {
         let bytes =
             std::fs::read(path).map_err(|e| format!("--input-file {}: {e}", path.display()))?;
-        String::from_utf8(bytes).map_err(|e| {
+        let mut text = String::from_utf8(bytes).map_err(|e| {
             // Where, so the row can be found and mended.
             let at = e.utf8_error().valid_up_to();
             let line = 1 + e.as_bytes()[..at].iter().filter(|&&b| b == b'\n').count();
             format!("{}:{line}: the file is not UTF-8 text", path.display())
-        })
+        })?;
+        // Editors on Windows start UTF-8 files with a byte order mark, which no JSON row
+        // may hold: the first row read as invalid JSON at column 1.
+        if text.starts_with('\u{feff}') {
+            text.drain(..'\u{feff}'.len_utf8());
+        }
+        Ok::<_, String>(text)
     };
     // A directory is several files of one format (random_pool's pools), in name order.
     let (files, name) = if file.is_dir() {

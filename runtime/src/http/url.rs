@@ -141,6 +141,12 @@ impl BaseUrl {
             }
             None => (Scheme::Http, url),
         };
+        // A port that is no number, with an `@` further on, is a password holding an
+        // unencoded `/`, `?` or `#` (`http://alice:pa/ss@host`), not a typo of the port.
+        let bad_port = || match rest.contains('@') {
+            true => UrlError::Credentials(shown()),
+            false => UrlError::InvalidPort(shown()),
+        };
         let rest = rest.split('#').next().unwrap_or_default();
         let auth_end = rest.find(['/', '?']).unwrap_or(rest.len());
         let (authority, tail) = rest.split_at(auth_end);
@@ -155,8 +161,7 @@ impl BaseUrl {
         if authority.starts_with('[') && !authority.contains(']') {
             return Err(UrlError::UnclosedBracket(shown()));
         }
-        let (host, port) =
-            split_host_port(authority).ok_or_else(|| UrlError::InvalidPort(shown()))?;
+        let (host, port) = split_host_port(authority).ok_or_else(bad_port)?;
         if host.is_empty() {
             return Err(UrlError::MissingHost(shown()));
         }
@@ -177,7 +182,7 @@ impl BaseUrl {
                 .filter(|p| p.bytes().all(|b| b.is_ascii_digit()))
                 .and_then(|p| p.parse::<u16>().ok())
                 .filter(|&p| p != 0)
-                .ok_or_else(|| UrlError::InvalidPort(shown()))?,
+                .ok_or_else(bad_port)?,
             None => scheme.default_port(),
         };
         let (path, query) = match tail.split_once('?') {
@@ -410,8 +415,22 @@ mod tests {
             "http:///alice:pw@h",
         ] {
             let error = BaseUrl::parse(bad).expect_err(bad).to_string();
-            assert!(!error.contains("pa") && !error.contains("pw"), "{error}");
+            assert!(!error.contains("alice") && !error.contains("pw@"), "{error}");
             assert!(error.contains("<redacted>@h"), "{error}");
+        }
+        // A password with an unencoded `/`, `?` or `#` is named as credentials, not as a
+        // port that is no number.
+        for bad in [
+            "http://alice:pa/ss@h:1",
+            "http://alice:pa?ss@h:1",
+            "http://alice:pa#ss@h:1",
+        ] {
+            assert_eq!(
+                BaseUrl::parse(bad).expect_err(bad).to_string(),
+                "credentials in URL `http://<redacted>@h:1` are not supported; pass them as \
+                 headers",
+                "{bad}"
+            );
         }
         // An `@` in the path of an accepted URL is not a credential.
         assert!(BaseUrl::parse("http://h/a@b?x=1").is_ok());
