@@ -116,6 +116,34 @@ fn locate_pack(arg: &str, search: &[PathBuf]) -> Result<PackInfo, Diagnostic> {
     Err(not_found)
 }
 
+/// A warning for each other pack that a bare name matches on the search path: the first
+/// is used, and a second copy (an older checkout on `AIPERF_PACK_PATH`) went unmentioned.
+fn shadowed(name: &str, used: &PackInfo, search: &[PathBuf]) -> Vec<Diagnostic> {
+    let canonical = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_owned());
+    let used_dir = canonical(&used.root_dir);
+    let mut seen = vec![used_dir.clone()];
+    let mut out = Vec::new();
+    for other in manifest::pack::packs_named(name, search) {
+        let dir = canonical(&other);
+        if seen.contains(&dir) {
+            continue;
+        }
+        seen.push(dir);
+        let message = format!(
+            "pack `{}` is also at `{}`; the one at `{}`, found first on the search path, is \
+             used",
+            quote_user(name),
+            other.display(),
+            used.root_dir.display()
+        );
+        out.push(
+            Diagnostic::warning(codes::PACK_SHADOWED, other.join("Cargo.toml"), message)
+                .with_help("to use another copy, pass its directory as a path (`./path/to/pack`)"),
+        );
+    }
+    out
+}
+
 /// The pack at a path the user gave (see [`locate_pack`]).
 #[allow(
     clippy::result_large_err,
@@ -265,8 +293,11 @@ impl Session {
                     continue;
                 }
             };
-            // Naming a pack twice must not make it conflict with itself.
             let canonical = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_owned());
+            if !manifest::looks_like_path(arg) {
+                session.diagnostics.extend(shadowed(arg, &pack, &search));
+            }
+            // Naming a pack twice must not make it conflict with itself.
             let manifest = canonical(&pack.manifest_path);
             let same = |p: &PackInfo| canonical(&p.manifest_path) == manifest;
             if session.found_packs.iter().any(same) {

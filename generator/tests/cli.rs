@@ -153,6 +153,78 @@ fn a_failing_stream_keeps_the_exit_code() {
     );
 }
 
+/// A pack name found twice on the search path uses the first and names the other (an
+/// older copy on `AIPERF_PACK_PATH` went unmentioned); a path picks the copy it names.
+#[test]
+fn a_pack_found_twice_names_the_one_not_used() {
+    let root = std::env::temp_dir().join(format!("aiperf-gen-twice-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/packs/acme-endpoints");
+    for copy in ["first", "second"] {
+        let dir = root.join(copy).join("acme-endpoints");
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        for file in ["Cargo.toml", "plugins.yaml"] {
+            std::fs::copy(fixture.join(file), dir.join(file)).expect(file);
+        }
+    }
+    let (first, second) = (root.join("first"), root.join("second"));
+    let (first, second) = (
+        first.to_str().expect("UTF-8"),
+        second.to_str().expect("UTF-8"),
+    );
+    let args = [
+        "aiperf-gen",
+        "validate",
+        "--pack-path",
+        first,
+        "--pack-path",
+        second,
+        "--plugins",
+        "core,acme-endpoints",
+    ];
+    let (code, stdout, stderr) = run(&args);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.ends_with("in 2 packs; valid, 1 warning\n"),
+        "{stdout}"
+    );
+    assert_eq!(
+        stderr,
+        format!(
+            "{second}/acme-endpoints/Cargo.toml: warning[W0301]: pack `acme-endpoints` is also \
+             at `{second}/acme-endpoints`; the one at `{first}/acme-endpoints`, found first on \
+             the search path, is used\n  = help: to use another copy, pass its directory as a \
+             path (`./path/to/pack`)\n\n"
+        )
+    );
+    // The same directory twice on the path is one pack, and a path is no name to look up.
+    let same = [
+        "aiperf-gen",
+        "validate",
+        "--pack-path",
+        first,
+        "--pack-path",
+        first,
+        "--plugins",
+        "core,acme-endpoints",
+    ];
+    assert_eq!(run(&same).2, "");
+    let path = format!("{second}/acme-endpoints");
+    let by_path = [
+        "aiperf-gen",
+        "validate",
+        "--pack-path",
+        first,
+        "--plugins",
+        "core",
+        "--plugins",
+        &path,
+    ];
+    let (code, _, stderr) = run(&by_path);
+    assert_eq!((code, stderr.as_str()), (0, ""));
+    let _ = std::fs::remove_dir_all(&root);
+}
+
 #[test]
 fn valid_runs_in_every_format() {
     let good = fixture("fixtures/check-class/acme-good");

@@ -100,6 +100,8 @@ pub mod codes {
     pub const PACK_NAME_TAKEN: &str = "E0306";
     /// Internal error (a generated schema failed to compile); a bug in aiperf-gen.
     pub const INTERNAL: &str = "E0999";
+    /// A pack name found in more than one place on the search path: the first is used.
+    pub const PACK_SHADOWED: &str = "W0301";
     /// A category in `plugins.yaml` that `categories.yaml` does not define.
     pub const UNKNOWN_CATEGORY: &str = "W0101";
     /// An empty manifest.

@@ -166,6 +166,22 @@ pub fn find_pack(name_or_path: &str, search_paths: &[PathBuf]) -> Result<PackInf
     Err(Diagnostic::error(codes::PACK_NOT_FOUND, name_or_path, message).with_help(help))
 }
 
+/// The package directories on the search path that a bare pack name matches, in lookup
+/// order: [`find_pack`] takes the first; the others are the packs it hides.
+pub fn packs_named(name: &str, search_paths: &[PathBuf]) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for dir in search_paths {
+        for candidate in candidates(dir) {
+            let dir_name = candidate.file_name().and_then(OsStr::to_str);
+            let package = package_name(&candidate.join("Cargo.toml"));
+            if package.as_deref() == Some(name) || dir_name == Some(name) {
+                found.push(candidate);
+            }
+        }
+    }
+    found
+}
+
 /// All packs on the search path, in lookup order, with diagnostics for package directories
 /// that are not valid packs. A name found twice is listed once (the first wins, as in
 /// [`find_pack`]).

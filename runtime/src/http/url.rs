@@ -415,7 +415,10 @@ mod tests {
             "http:///alice:pw@h",
         ] {
             let error = BaseUrl::parse(bad).expect_err(bad).to_string();
-            assert!(!error.contains("alice") && !error.contains("pw@"), "{error}");
+            assert!(
+                !error.contains("alice") && !error.contains("pw@"),
+                "{error}"
+            );
             assert!(error.contains("<redacted>@h"), "{error}");
         }
         // A password with an unencoded `/`, `?` or `#` is named as credentials, not as a
