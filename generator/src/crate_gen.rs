@@ -99,6 +99,24 @@ struct PackView<'a> {
     version: &'a str,
     builtin: bool,
     root: String,
+    /// How `--plugins` finds the pack again: a built-in one by name, any other by its
+    /// directory (a pack given by path is on no search path, and its name found nothing).
+    arg: String,
+}
+
+/// `--plugins` argument for a pack in a rebuild command, quoted for a POSIX shell when it
+/// holds anything but plain path characters.
+fn pack_arg(name: &str, builtin: bool, root: &Path) -> String {
+    if builtin {
+        return name.to_owned();
+    }
+    let dir = std::path::absolute(root).unwrap_or_else(|_| root.to_owned());
+    let text = dir.display().to_string();
+    let plain = |c: char| c.is_ascii_alphanumeric() || "/._-+@%:=".contains(c);
+    match text.chars().all(plain) {
+        true => text,
+        false => format!("'{}'", text.replace('\'', r"'\''")),
+    }
 }
 
 #[derive(Serialize)]
@@ -136,6 +154,7 @@ pub fn render(
             version: &p.version,
             builtin: p.builtin,
             root: p.root.display().to_string(),
+            arg: pack_arg(&p.name, p.builtin, &p.root),
         })
         .collect();
     let categories: Vec<CategoryView> = plan

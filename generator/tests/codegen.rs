@@ -64,6 +64,27 @@ fn core_crate_matches_the_snapshot() {
     check_snapshot("core_Dockerfile", file("Dockerfile"));
 }
 
+/// The Dockerfile's rebuild command finds every pack again: an external pack given by
+/// path is named by its directory (its name alone found no pack: E0301).
+#[test]
+fn the_dockerfile_names_an_external_pack_by_its_directory() {
+    let acme = manifest_dir().join("tests/fixtures/packs/acme-endpoints");
+    let (plan, _) = plan(&["core".into(), acme.display().to_string()], &[]).expect("plans");
+    let files = render(&plan, &inputs()).expect("render");
+    let dockerfile = files
+        .iter()
+        .find(|(p, _)| p == Path::new("Dockerfile"))
+        .map(|(_, c)| c.as_str())
+        .expect("a Dockerfile");
+    let line = format!(
+        "# Build a static binary first: aiperf-gen build --static --plugins aiperf-core,{} \
+         --out {}\n",
+        acme.display(),
+        plan.package_name
+    );
+    assert!(dockerfile.contains(&line), "{dockerfile}");
+}
+
 #[test]
 fn generation_is_stable() {
     let (plan, _) = plan(&["core".into()], &[]).expect("core pack plans");

@@ -1062,7 +1062,48 @@ impl ProfileConfig {
         }
         self.validate_prompt_context()?;
         self.length_sampling()?;
-        crate::limits::check(self)
+        crate::limits::check(self)?;
+        self.validate_partners()
+    }
+
+    /// Flags that depend on another that is not given: AIPerf 0.13 refuses each rather
+    /// than drop it without a word (after checking their values, as here).
+    fn validate_partners(&self) -> Result<(), String> {
+        if self.was_given("request_cancellation_delay") && self.request_cancellation_rate == 0.0 {
+            return Err(
+                "--request-cancellation-delay requires --request-cancellation-rate to \
+                        be set (cancellation is disabled when rate is unset). Pass \
+                        --request-cancellation-rate > 0 to enable cancellation, or drop \
+                        --request-cancellation-delay."
+                    .into(),
+            );
+        }
+        if self.request_rate_ramp_duration.is_some()
+            && self.request_rate.is_none()
+            && self.user_centric_rate.is_none()
+        {
+            return Err(
+                "--request-rate-ramp-duration can only be used with rate-controlled \
+                        scheduling (--request-rate or --user-centric-rate). Pass one of those \
+                        to enable rate ramping, or drop --request-rate-ramp-duration."
+                    .into(),
+            );
+        }
+        if let (Some(users), Some(_)) = (self.num_users, self.user_centric_rate) {
+            let users = u64::from(users);
+            for (flag, given, what) in [
+                ("--num-sessions", self.conversation_num, "session"),
+                ("--request-count", self.request_count, "request"),
+            ] {
+                if let Some(n) = given.filter(|&n| n < users) {
+                    return Err(format!(
+                        "{flag} ({n}) must be >= --num-users ({users}). Each user needs at \
+                         least one {what}."
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// `--prefill-concurrency` and the warmup's, with AIPerf 0.13's rules: the slots are

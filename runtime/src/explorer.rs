@@ -306,10 +306,12 @@ impl Catalog {
     }
 
     /// `CATEGORY NAME`: a panel with the entry's details. `name` is a plugin name
-    /// (normalised; the owner is shown) or a full class path (shadowed entries too).
+    /// (normalised; the owner is shown) or a full class path (shadowed entries too). A
+    /// name that matches nothing is shown as AIPerf shows it, `Not found` with the
+    /// available names, and is no error: `aiperf plugins` exits 0 then.
     ///
     /// # Errors
-    /// `Not found` with the available names when nothing matches.
+    /// An unknown category, as for [`render_category`](Self::render_category).
     pub fn render_entry(
         &self,
         category: &str,
@@ -331,8 +333,8 @@ impl Catalog {
             if let Some(s) = did_you_mean(&wanted, names.iter().map(String::as_str)) {
                 let _ = write!(message, " (did you mean `{s}`?)");
             }
-            let _ = write!(message, "\nAvailable: {}", names.join(", "));
-            return Err(message);
+            let _ = writeln!(message, "\nAvailable: {}", names.join(", "));
+            return Ok(message);
         };
 
         let mut lines = vec![

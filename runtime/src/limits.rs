@@ -294,7 +294,8 @@ mod tests {
         let matches = command
             .try_get_matches_from(["profile", "-m", "m"].iter().chain(args))
             .map_err(|e| e.to_string())?;
-        let config = ProfileConfig::from_arg_matches(&matches).map_err(|e| e.to_string())?;
+        let mut config = ProfileConfig::from_arg_matches(&matches).map_err(|e| e.to_string())?;
+        config.note_given(&matches);
         config.validate()?;
         Ok(config)
     }
@@ -547,6 +548,53 @@ mod tests {
         refused(
             &["--prompt-batch-size", "0"],
             "--prompt-batch-size must be at least 1",
+        );
+    }
+
+    /// Flags AIPerf 0.13 refuses rather than drop, with its words: each depends on
+    /// another that is not given (they ran, the flag silently unused).
+    #[test]
+    fn flags_without_their_partner_are_refused_as_aiperf_refuses_them() {
+        refused(
+            &["--request-cancellation-delay", "0.5"],
+            "--request-cancellation-delay requires --request-cancellation-rate to be set \
+             (cancellation is disabled when rate is unset). Pass --request-cancellation-rate > \
+             0 to enable cancellation, or drop --request-cancellation-delay.",
+        );
+        assert!(start(&[
+            "--request-cancellation-rate",
+            "5",
+            "--request-cancellation-delay",
+            "0.5"
+        ])
+        .is_ok());
+        refused(
+            &["--concurrency", "2", "--request-rate-ramp-duration", "1"],
+            "--request-rate-ramp-duration can only be used with rate-controlled scheduling \
+             (--request-rate or --user-centric-rate). Pass one of those to enable rate \
+             ramping, or drop --request-rate-ramp-duration.",
+        );
+        assert!(start(&["--request-rate", "5", "--request-rate-ramp-duration", "1"]).is_ok());
+        let users = [
+            "--user-centric-rate",
+            "10",
+            "--num-users",
+            "5",
+            "--session-turns-mean",
+            "2",
+        ];
+        refused(
+            &[&users[..], &["--request-count", "3"]].concat(),
+            "--request-count (3) must be >= --num-users (5). Each user needs at least one \
+             request.",
+        );
+        refused(
+            &[&users[..], &["--num-sessions", "2"]].concat(),
+            "--num-sessions (2) must be >= --num-users (5). Each user needs at least one \
+             session.",
+        );
+        assert!(
+            start(&[&users[..], &["--request-count", "5", "--num-sessions", "5"]].concat()).is_ok()
         );
     }
 

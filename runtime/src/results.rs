@@ -232,4 +232,14 @@ impl RunResults {
     pub fn metric(&self, tag: &str) -> Option<&MetricResult> {
         self.metrics.iter().find(|m| m.tag == tag)
     }
+
+    /// GPU telemetry is on, as AIPerf's default: only `--no-gpu-telemetry` (written
+    /// `{"enabled": false}` in `input_config`) turns it off. This client configures no
+    /// telemetry endpoint, so its telemetry exports are AIPerf's when none answered.
+    pub fn gpu_telemetry(&self) -> bool {
+        self.input_config
+            .pointer("/gpu_telemetry/enabled")
+            .and_then(serde_json::Value::as_bool)
+            != Some(false)
+    }
 }

@@ -298,6 +298,7 @@ fn warmup_requests_are_recorded_but_not_counted() {
         .expect("phase json");
         assert_eq!(summary["request_count"]["avg"], count as f64);
         assert!(summary.get("warmup_metrics").is_none());
+        assert!(summary.get("telemetry_data").is_none(), "{summary}");
         let csv =
             std::fs::read_to_string(dir.join(format!("phases/{name}/profile_export_aiperf.csv")))
                 .expect("phase csv");
@@ -310,6 +311,15 @@ fn warmup_requests_are_recorded_but_not_counted() {
     let telemetry = "\r\n\r\n\r\nEndpoint,GPU_Index,GPU_Name,GPU_UUID,Platform,Metric,avg,min,\
                      max,sum,p1,p5,p10,p25,p50,p75,p90,p95,p99,std\r\n";
     assert!(csv.ends_with(telemetry), "{csv}");
+    // And its JSON has AIPerf's telemetry summary when no endpoint answered.
+    let root = read_json(&dir);
+    let summary = &root["telemetry_data"]["summary"];
+    assert_eq!(
+        summary["endpoints_configured"],
+        serde_json::json!([]),
+        "{root}"
+    );
+    assert_eq!(summary["start_time"], root["start_time"]);
     assert_eq!(csv.matches("GPU_Index").count(), 1);
     assert_eq!(phases[0]["profiling_index"], Value::Null);
     assert_eq!(phases[1]["profiling_index"], 0);
@@ -1387,10 +1397,34 @@ fn a_share_of_requests_is_cancelled_on_purpose() {
             "0.01",
             "--random-seed",
             "3",
+            "--warmup-request-count",
+            "40",
         ],
     );
-    let records = read_records(&dir);
-    assert_eq!(records.len(), 200);
+    let mut records = read_records(&dir);
+    assert_eq!(records.len(), 240);
+    // As AIPerf, whose simulator draws no cancellation for a warmup request (here 10 of
+    // 40 were cancelled), and whose warmup phase has no `cancellation` in input_config.
+    let warmup: Vec<Value> = records
+        .extract_if(.., |r| r["metadata"]["benchmark_phase"] == "warmup")
+        .collect();
+    assert_eq!(warmup.len(), 40);
+    assert!(warmup
+        .iter()
+        .all(|r| r["metadata"]["was_cancelled"] == false && r.get("error").is_none()));
+    let config = read_json(&dir)["input_config"].clone();
+    let phases = config["phases"].as_array().cloned().unwrap_or_default();
+    let cancellation = |name: &str| {
+        phases
+            .iter()
+            .find(|p| p["name"] == name)
+            .map(|p| p.get("cancellation").cloned())
+    };
+    assert_eq!(cancellation("warmup"), Some(None), "{config}");
+    assert!(
+        matches!(cancellation("profiling"), Some(Some(_))),
+        "{config}"
+    );
     let cancelled = records
         .iter()
         .filter(|r| r["metadata"]["was_cancelled"] == true)

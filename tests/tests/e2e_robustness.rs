@@ -473,6 +473,23 @@ fn absurd_flags_are_refused_at_start_up_with_their_message() {
         "{stderr}\n{inputs}"
     );
     assert!(!stderr.contains("invalid JSON"), "{stderr}");
+    // A trace offset without a replay is refused, as AIPerf refuses it (it was dropped).
+    let _ = std::fs::remove_dir_all(&dir);
+    let output = run(
+        &url,
+        &dir,
+        &["--input-file", path, "--fixed-schedule-start-offset", "100"],
+    );
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(
+            "--fixed-schedule-{auto,start,end}-offset requires --fixed-schedule. Pass \
+             --fixed-schedule with a trace file to enable offsets, or drop these flags."
+        ),
+        "{stderr}"
+    );
+    assert!(!dir.join("profile_export.jsonl").exists());
     let _ = std::fs::remove_file(&marked);
     // A file without rows says so, rather than that no loader recognises it.
     let empty = dir.with_extension("empty.jsonl");

@@ -62,7 +62,7 @@ pub(crate) fn write(
             ..results.clone()
         };
         for (rel, text) in [
-            (&json_rel, crate::export::json::render(&phase_results)),
+            (&json_rel, crate::export::json::render_phase(&phase_results)),
             (&csv_rel, crate::export::csv::render_metrics(&phase_results)),
         ] {
             if let Err(e) = crate::export::write_atomically(&results.artifact_dir.join(rel), &text)

@@ -398,6 +398,17 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
     }
     // Decided with the timing (a timestamped trace replays in its own order).
     let mode = crate::plugin::normalize_name(&config.effective_timing_mode());
+    let offsets = config.fixed_schedule_start_offset.is_some()
+        || config.fixed_schedule_end_offset.is_some()
+        || config.was_given("fixed_schedule_auto_offset");
+    if offsets && mode != "fixed_schedule" {
+        // AIPerf 0.13's words; the offsets would be dropped without a word.
+        return Err(
+            "--fixed-schedule-{auto,start,end}-offset requires --fixed-schedule. Pass \
+                    --fixed-schedule with a trace file to enable offsets, or drop these flags."
+                .into(),
+        );
+    }
     if config.ignore_trace_delays && mode == "fixed_schedule" {
         // As AIPerf: the timestamps chose the mode before they could be ignored.
         tracing::warn!(

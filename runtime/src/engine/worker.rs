@@ -334,7 +334,11 @@ async fn run_phase<P: PluginSet>(
     let job_endpoint: Option<Rc<P::Endpoint>> = job_endpoint::<P>(config, share)?;
 
     let cancel = CancelSignal::default();
-    let cancel_share = config.request_cancellation_rate.clamp(0.0, 100.0) / 100.0;
+    // As AIPerf's simulator, which draws no cancellation for a warmup request.
+    let cancel_share = match plan.phase {
+        Phase::Warmup => 0.0,
+        _ => config.request_cancellation_rate.clamp(0.0, 100.0) / 100.0,
+    };
     let cancel_after =
         std::time::Duration::from_secs_f64(config.request_cancellation_delay.max(0.0));
     let seed = config.random_seed.unwrap_or_else(|| clock.wall_ns(0));

@@ -15,11 +15,14 @@ const GPU_TELEMETRY_HEADER: &str = "Endpoint,GPU_Index,GPU_Name,GPU_UUID,Platfor
 
 /// The run's `profile_export_aiperf.csv`: the metric sections ([`render_metrics`]), then
 /// AIPerf's GPU telemetry section, two blank rows and its table's header. AIPerf writes
-/// that section whenever GPU telemetry is on (its default, which has no off switch here),
-/// even when no DCGM endpoint answered; this client collects no telemetry, so the table
-/// has no rows, exactly as AIPerf's when no GPU was reachable.
+/// that section whenever GPU telemetry is on (its default; `--no-gpu-telemetry` leaves it
+/// out), even when no DCGM endpoint answered; this client collects no telemetry, so the
+/// table has no rows, exactly as AIPerf's when no GPU was reachable.
 pub fn render(results: &RunResults) -> String {
     let mut out = render_metrics(results);
+    if !results.gpu_telemetry() {
+        return out;
+    }
     out.push_str(ROW_END);
     out.push_str(ROW_END);
     out.push_str(GPU_TELEMETRY_HEADER);

@@ -737,7 +737,8 @@ fn phase(name: &str, load: &ProfileConfig, bounds: &Bounds) -> Value {
     if let Some(s) = bounds.grace_period {
         p.insert("grace_period".into(), float(s));
     }
-    if load.request_cancellation_rate > 0.0 {
+    // AIPerf cancels profiling requests only: a warmup phase has no `cancellation`.
+    if load.request_cancellation_rate > 0.0 && name != "warmup" {
         let mut cancel = Map::new();
         cancel.insert("rate".into(), float(load.request_cancellation_rate));
         let delay = load.request_cancellation_delay;

@@ -38,6 +38,15 @@ const DECLARED_ORDER: &[&str] = &[
 /// The summary document, pretty-printed with two-space indentation and no trailing
 /// newline, as AIPerf writes it.
 pub fn render(results: &RunResults) -> String {
+    document(results, results.gpu_telemetry())
+}
+
+/// A phase's summary under `phases/`: AIPerf writes no `telemetry_data` there.
+pub fn render_phase(results: &RunResults) -> String {
+    document(results, false)
+}
+
+fn document(results: &RunResults, telemetry: bool) -> String {
     let mut doc: Vec<(String, Json)> = vec![
         ("schema_version".into(), Json::str(SCHEMA_VERSION)),
         (
@@ -56,6 +65,28 @@ pub fn render(results: &RunResults) -> String {
         if !doc.iter().any(|(k, _)| *k == tag) {
             doc.push((tag, metric));
         }
+    }
+    // AIPerf's when GPU telemetry is on and no endpoint answered: this client configures
+    // none. Its window is the run's.
+    if telemetry {
+        let time = |t: &str| match t.is_empty() {
+            true => Json::Null,
+            false => Json::str(t),
+        };
+        let summary = vec![
+            ("endpoints_configured".into(), Json::Arr(Vec::new())),
+            ("endpoints_successful".into(), Json::Arr(Vec::new())),
+            ("start_time".into(), time(&results.start_time)),
+            ("end_time".into(), time(&results.end_time)),
+        ];
+        doc.push((
+            "telemetry_data".into(),
+            Json::Obj(vec![
+                ("summary".into(), Json::Obj(summary)),
+                ("endpoints".into(), Json::Obj(Vec::new())),
+                ("error_summary".into(), Json::Arr(Vec::new())),
+            ]),
+        ));
     }
     if !results.input_config.is_null() {
         doc.push((

@@ -243,6 +243,16 @@ const GOLDEN_JSON: &str = r#"{
     "unit": "%",
     "avg": null
   },
+  "telemetry_data": {
+    "summary": {
+      "endpoints_configured": [],
+      "endpoints_successful": [],
+      "start_time": "2026-01-02T03:04:05.123456",
+      "end_time": "2026-01-02T03:04:06.223456"
+    },
+    "endpoints": {},
+    "error_summary": []
+  },
   "input_config": {
     "models": {
       "items": [
@@ -281,6 +291,19 @@ const GOLDEN_JSON: &str = r#"{
 #[test]
 fn json_golden() {
     assert_eq!(json::render(&fixture()), GOLDEN_JSON);
+}
+
+/// `--no-gpu-telemetry` leaves out what AIPerf leaves out then: `telemetry_data` in the
+/// JSON and the GPU table in the CSV (both are written, empty, when telemetry is on).
+#[test]
+fn no_gpu_telemetry_leaves_out_the_telemetry_sections() {
+    let on = fixture();
+    assert!(json::render(&on).contains("\n  \"telemetry_data\": {"));
+    assert!(csv::render(&on).ends_with("\r\n\r\n\r\nEndpoint,GPU_Index,GPU_Name,GPU_UUID,Platform,Metric,avg,min,max,sum,p1,p5,p10,p25,p50,p75,p90,p95,p99,std\r\n"));
+    let mut off = fixture();
+    off.input_config["gpu_telemetry"] = serde_json::json!({"enabled": false});
+    assert!(!json::render(&off).contains("telemetry_data"));
+    assert_eq!(csv::render(&off), csv::render_metrics(&off));
 }
 
 #[test]
@@ -1453,7 +1476,8 @@ fn error_summary_keeps_cause_and_chain() {
         count: 3,
     }];
     let text = json::render(&r);
-    let from = text.find("\"error_summary\"").unwrap_or_default();
+    // The run's, not the (empty) telemetry's.
+    let from = text.find("\n  \"error_summary\"").map_or(0, |i| i + 3);
     let to = text.find(",\n  \"start_time\"").unwrap_or_default();
     let summary = text.get(from..to).unwrap_or_default();
     let expected = "\"error_summary\": [\n    {\n      \"error_details\": {\n        \
