@@ -74,8 +74,9 @@ struct BuildArgs {
     /// Generate the crate only; do not run cargo.
     #[arg(long)]
     no_build: bool,
-    /// Link statically (glibc `+crt-static`).
-    #[arg(long = "static")]
+    /// Link statically (glibc `+crt-static`). A cargo flag: the generated crate is the
+    /// same, so it means nothing with `--no-build`.
+    #[arg(long = "static", conflicts_with = "no_build")]
     static_binary: bool,
 }
 

@@ -37,7 +37,7 @@ fn exit_codes() {
     let good = fixture("fixtures/check-class/acme-good");
     let warning = fixture("invalid/misspelt-category/plugins.yaml");
     let corpus = fixture("fixtures/corpus/categories.yaml");
-    let cases: [(&[&str], u8); 10] = [
+    let cases: [(&[&str], u8); 11] = [
         (&["validate", "--plugins", &good], 0),
         (&["validate", "--categories", &corpus, &warning], 0),
         (
@@ -58,6 +58,8 @@ fn exit_codes() {
         (&["validate", &fixture("no/such/plugins.yaml")], 2),
         (&["validate", "--format", "xml"], 2),
         (&["frobnicate"], 2),
+        // `--static` is how cargo links; without a build it was dropped without a word.
+        (&["build", "--no-build", "--static", "--plugins", "core"], 2),
         // `build` exits as `validate` does for the same manifests.
         (&["build", "--no-build", "--plugins", "no-such-pack"], 2),
         (

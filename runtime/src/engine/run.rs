@@ -809,8 +809,10 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
             if interrupts == 1 {
                 let cancel_at = shared.clock.now().saturating_add(grace_ns);
                 shared.cancel_at_ns.fetch_min(cancel_at, Ordering::SeqCst);
+                // "Up to": a duration run's own deadline (its end plus the grace period)
+                // may cut them sooner.
                 tracing::warn!(
-                    "interrupted: no new requests; in-flight requests get {} s \
+                    "interrupted: no new requests; in-flight requests get up to {} s \
                      (Ctrl-C or SIGTERM again to cancel them now)",
                     config.benchmark_grace_period
                 );
