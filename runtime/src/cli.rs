@@ -242,6 +242,7 @@ fn profile<P: PluginSet>(config: ProfileConfig) -> ExitCode {
             ExitCode::from(outcome.exit_code)
         }
         Err(e) => {
+            crate::logging::file_error(&e);
             eprintln!("error: {e}");
             ExitCode::from(1)
         }

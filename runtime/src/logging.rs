@@ -10,6 +10,7 @@ use std::sync::{Mutex, OnceLock};
 
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::Layer;
 
 static LOG_FILE: Mutex<Sink> = Mutex::new(Sink::Early(Vec::new()));
 
@@ -62,6 +63,16 @@ impl Write for FileWriter {
     }
 }
 
+/// The target of events that go to the log file only: the console has them in its own
+/// words already.
+const FILE_ONLY: &str = "aiperf::file_only";
+
+/// Writes the error that ended the process to the run's log file (the console prints it
+/// as `error: ...`), so a log read on its own says why the run stopped.
+pub fn file_error(message: &str) {
+    tracing::error!(target: FILE_ONLY, "{message}");
+}
+
 /// Installs the global subscriber. `AIPERF_LOG` (an env-filter directive) overrides
 /// `level`.
 pub fn init(level: &str) {
@@ -72,7 +83,10 @@ pub fn init(level: &str) {
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let console = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
-        .with_ansi(ansi);
+        .with_ansi(ansi)
+        .with_filter(tracing_subscriber::filter::filter_fn(|meta| {
+            meta.target() != FILE_ONLY
+        }));
     let file = tracing_subscriber::fmt::layer()
         .with_writer(|| FileWriter)
         .with_ansi(false);

@@ -876,6 +876,71 @@ fn a_self_signed_ca_certificate_is_trusted_as_the_server_s_own() {
     }
 }
 
+/// A `--ca-cert` that cannot be read is refused before anything is written, naming the
+/// flag and the file (the workers found it once the run had started, and the error was
+/// blamed on `--url`); one given with no https URL is reported as unused.
+#[test]
+fn a_ca_cert_that_cannot_be_used_is_refused_before_the_run() {
+    let scratch = run_dir("tls-bad-ca");
+    let _ = std::fs::remove_dir_all(&scratch);
+    std::fs::create_dir_all(&scratch).unwrap();
+    let garbage = scratch.join("garbage.pem");
+    std::fs::write(&garbage, "not a certificate\n").unwrap();
+    let missing = scratch.join("missing.pem");
+    let cases = [
+        (
+            missing.clone(),
+            format!(
+                "error: --ca-cert: cannot read CA certificates from {}: I/O error: No such \
+                 file or directory (os error 2)\n",
+                missing.display()
+            ),
+        ),
+        (
+            garbage.clone(),
+            format!(
+                "error: --ca-cert: {} holds no PEM certificate\n",
+                garbage.display()
+            ),
+        ),
+    ];
+    let artifacts = scratch.join("artifacts");
+    for (ca, expected) in cases {
+        // Port 9 (discard) is never reached: the run stops before its first connection.
+        let output = common::run_profile(
+            &["https://127.0.0.1:9"],
+            &artifacts,
+            &["--request-count", "1", "--ca-cert", ca.to_str().unwrap()],
+        );
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        assert!(stderr.ends_with(&expected), "{stderr}");
+        assert!(!artifacts.exists(), "{stderr}");
+    }
+
+    let mock = Mock::start(&["--output-tokens", "2"]);
+    let output = profile(
+        &[&mock.url],
+        &artifacts,
+        &[
+            "--request-count",
+            "1",
+            "--ca-cert",
+            missing.to_str().unwrap(),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "--ca-cert {} is not used: no --url is https",
+            missing.display()
+        )),
+        "{stderr}"
+    );
+    assert_eq!(read_json(&artifacts)["request_count"]["avg"], 1.0);
+    let _ = std::fs::remove_dir_all(&scratch);
+}
+
 #[test]
 fn round_robin_over_several_urls() {
     let healthy = Mock::start(&["--output-tokens", "2"]);

@@ -217,17 +217,43 @@ fn raise_open_file_limit(config: &ProfileConfig) {
     }
 }
 
+/// Refuses a `--url` that cannot be one and, for `https`, a trust setup that cannot work
+/// (an unreadable or empty `--ca-cert`, no system store, a host that cannot be a TLS
+/// name), before anything is written: the workers would otherwise find it only once the
+/// run had started. The TLS configuration built here is the one they reuse.
+fn check_urls_and_tls(config: &ProfileConfig) -> Result<(), String> {
+    use crate::http::tls;
+    use crate::http::url::{redact_for_message, BaseUrl, Scheme};
+    let mut any_https = false;
+    for url in &config.url {
+        // The URL is shown without its password: one with credentials is refused here.
+        let shown = || redact_for_message(url);
+        let base = BaseUrl::parse(url).map_err(|e| format!("--url {}: {e}", shown()))?;
+        if base.scheme() != Scheme::Https {
+            continue;
+        }
+        any_https = true;
+        tls::client_config(config.ca_cert.as_deref()).map_err(|e| match e {
+            tls::TlsSetupError::CaFile { .. } | tls::TlsSetupError::CaFileEmpty { .. } => {
+                format!("--ca-cert: {e}")
+            }
+            _ => format!("--url {}: {e}", shown()),
+        })?;
+        tls::server_name(base.host()).map_err(|e| format!("--url {}: {e}", shown()))?;
+    }
+    if let (Some(ca), false) = (&config.ca_cert, any_https) {
+        tracing::warn!("--ca-cert {} is not used: no --url is https", ca.display());
+    }
+    Ok(())
+}
+
 /// Runs a whole benchmark with the linked plugin set.
 pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome, String> {
     // Before any slow preparation, so an early Ctrl-C still ends in written results.
     install_interrupt_handlers();
     let launched = std::time::Instant::now();
     config.validate()?;
-    for url in &config.url {
-        // The URL is shown without its password: one with credentials is refused here.
-        crate::http::url::BaseUrl::parse(url)
-            .map_err(|e| format!("--url {}: {e}", crate::http::url::redact_for_message(url)))?;
-    }
+    check_urls_and_tls(&config)?;
     if config.has_own_warmup_load() && !config.has_warmup() {
         // AIPerf 0.13 ignores them too; a script written for it still runs.
         tracing::warn!(
@@ -659,6 +685,8 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         conversations: dataset,
         on_demand,
         fixed_schedule: mode == "fixed_schedule",
+        sends_images: metadata.supports_images,
+        sends_audio: metadata.supports_audio,
         credits: (0..phase_count).map(|_| AtomicU64::new(0)).collect(),
         sessions: (0..phase_count).map(|_| AtomicU64::new(0)).collect(),
         drawn_sessions: (0..phase_count).map(|_| AtomicU64::new(0)).collect(),
