@@ -40,6 +40,10 @@ pub struct Turn {
     /// Audio clips, as `data:audio/<format>;base64,...` URLs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub audios: Vec<String>,
+    /// Seconds of the first audio clip, where the composer knows it (synthetic audio):
+    /// what AIPerf reports as `audio_duration` and divides by the latency for RTFx.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio_duration_s: Option<f64>,
     /// Body fields of this turn alone (a dataset row's `extra`), merged over the body
     /// after `--extra-inputs`, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -319,6 +319,13 @@ pub struct RequestRecord {
     pub input_text: Option<String>,
     /// `max_tokens` asked of the server, if any.
     pub requested_output_tokens: Option<u32>,
+    /// Images the request body carries (those of the history it resends included), as
+    /// AIPerf counts the image parts of the payload it sent: `num_images` and the image
+    /// metrics.
+    pub images: u32,
+    /// Seconds of the conversation's first audio clip, when the dataset knows it
+    /// (synthetic audio): AIPerf's `audio_duration`, from which RTFx is computed.
+    pub audio_duration_s: Option<f64>,
     /// The request's bytes as the transport wrote them (head and body), for
     /// `--export-level raw`. The engine sets `Some` (empty) to ask for them and the
     /// transport fills them in; `None` keeps the copy off every other run.

@@ -573,3 +573,83 @@ fn a_sampled_dataset_with_images_is_listed_whole_after_the_run() {
     let taken = shuffled_700("prompts-on-demand-images-shuffle", &args);
     assert_eq!(taken.len(), 40);
 }
+
+/// AIPerf's image metrics and RTFx: each record counts the image parts of the body it
+/// sent (a later turn resends its history's), its audio duration is the clip's, and the
+/// console shows the rates as AIPerf's does.
+#[test]
+fn image_and_audio_metrics_count_what_each_request_sent() {
+    let (url, server) = capture_requests(6);
+    let dir = fresh_dir("prompts-media-metrics");
+    let output = run_profile(
+        &[&url],
+        &dir,
+        &[
+            "--endpoint-type",
+            "chat",
+            "--isl",
+            "8",
+            "--image-width-mean",
+            "8",
+            "--image-height-mean",
+            "8",
+            "--audio-length-mean",
+            "0.5",
+            "--session-turns-mean",
+            "3",
+            "--request-count",
+            "6",
+            "--concurrency",
+            "1",
+            "--workers",
+            "1",
+        ],
+    );
+    common::assert_succeeded(&output);
+    let sent = received_bodies(server);
+    let parts = |body: &Value, kind: &str| {
+        body["messages"]
+            .as_array()
+            .expect("messages")
+            .iter()
+            .filter_map(|m| m["content"].as_array())
+            .flatten()
+            .filter(|p| p["type"] == kind)
+            .count() as f64
+    };
+    let records = read_records(&dir);
+    assert_eq!(records.len(), 6);
+    for (body, record) in sent.iter().zip(&records) {
+        let metric = |tag: &str| record["metrics"][tag]["value"].as_f64();
+        let turn = record["metadata"]["turn_index"].as_u64().expect("turn");
+        let images = parts(body, "image_url");
+        assert_eq!(images, turn as f64 + 1.0, "{body}");
+        assert_eq!(metric("num_images"), Some(images), "{record}");
+        let latency = metric("request_latency").expect("latency");
+        assert_eq!(metric("image_latency"), Some(latency / images));
+        let throughput = metric("image_throughput").expect("image throughput");
+        assert!((throughput - images / (latency / 1e3)).abs() < 1e-6 * throughput);
+        assert_eq!(metric("audio_duration"), Some(0.5));
+        let rtfx = metric("rtfx").expect("rtfx");
+        assert!(
+            (rtfx - 0.5 / (latency / 1e3)).abs() < 1e-6 * rtfx,
+            "{record}"
+        );
+        assert!(parts(body, "input_audio") >= 1.0, "{body}");
+    }
+    let json = read_json(&dir);
+    assert_eq!(json["num_images"]["avg"], 2.0);
+    assert_eq!(json["num_images"]["unit"], "images");
+    assert_eq!(json["audio_duration"]["avg"], 0.5);
+    assert_eq!(json["image_latency"]["unit"], "ms/image");
+    assert_eq!(json["rtfx"]["unit"], "ratio");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    for row in [
+        "Inverse Real-Time Factor (RTFx)",
+        "Image Throughput (images/sec)",
+        "Image Latency (ms/image)",
+    ] {
+        assert!(stdout.contains(row), "{stdout}");
+    }
+    assert!(!stdout.contains("Number of Images"), "{stdout}");
+}

@@ -709,6 +709,9 @@ impl MediaOptions {
             for _ in 0..*count {
                 // At least one 10 ms frame; never a negative length.
                 let seconds = normal.sample(rng).max(0.01);
+                // The clip as made: `wav` cuts a longer one to its limit.
+                turn.audio_duration_s
+                    .get_or_insert(seconds.min(media::MAX_AUDIO_SECONDS));
                 let rate = rates[rng.random_range(0..rates.len())];
                 turn.audios.push(media::data_url(
                     "audio/wav",
@@ -1969,6 +1972,9 @@ mod tests {
             assert!(turn.images[0].starts_with("data:image/jpeg;base64,/9j/"));
             assert_eq!(turn.audios.len(), 1);
             assert!(turn.audios[0].starts_with("data:audio/wav;base64,UklGR"));
+            // The clip's length, for AIPerf's audio_duration and RTFx.
+            assert_eq!(turn.audio_duration_s, Some(0.1));
+            assert_eq!(p.turns[0].audio_duration_s, None);
         }
         let sized = ["--image-width-mean", "4", "--image-height-mean", "2"];
         let png = compose(&[&sized[..], &["--image-format", "PNG"]].concat());

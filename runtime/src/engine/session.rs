@@ -159,6 +159,14 @@ pub(crate) async fn run<S, T, E, U>(
     };
     // The session so far, as chat sends it: each turn, then the reply it got (if any).
     let mut history: Vec<Turn> = Vec::new();
+    // Images of the turns in `history`, which a turn built with it sends again.
+    let mut history_images = 0u32;
+    // AIPerf reads a request's audio duration off its session's first turn.
+    let audio_duration_s = conversation
+        .turns
+        .first()
+        .and_then(|t| t.audio_duration_s)
+        .filter(|_| shared.sends_audio);
     // The next turn's request when built here, with its texts for the token count.
     let mut built: Option<(Vec<u8>, String)> = None;
     while let Some(req) = requests.get(turn as usize).filter(|_| turn < end) {
@@ -175,8 +183,19 @@ pub(crate) async fn run<S, T, E, U>(
             } else {
                 Cow::Borrowed(correlation_id.as_str())
             };
+            let own_images = conversation
+                .turns
+                .get(turn as usize)
+                .filter(|_| shared.sends_images)
+                .map_or(0, image_count);
+            let resent_images = match built {
+                Some(_) if shared.sends_images => history_images,
+                _ => 0,
+            };
             let turn_request = TurnRequest {
                 req,
+                images: own_images.saturating_add(resent_images),
+                audio_duration_s,
                 correlation_id,
                 credit,
                 intended,
@@ -205,6 +224,7 @@ pub(crate) async fn run<S, T, E, U>(
                 (history_body, next_at, next_turn)
             {
                 if let Some(this) = conversation.turns.get(turn as usize) {
+                    history_images = history_images.saturating_add(image_count(this));
                     history.push(this.clone());
                 }
                 if let Some(reply) = reply(endpoint, &record) {
@@ -311,9 +331,16 @@ fn reply<E: EndpointProtocol>(endpoint: &E, record: &RequestRecord) -> Option<St
     (!text.is_empty()).then_some(text)
 }
 
+fn image_count(turn: &Turn) -> u32 {
+    u32::try_from(turn.images.len()).unwrap_or(u32::MAX)
+}
+
 /// One turn to send, and the credit it took.
 struct TurnRequest<'a> {
     req: &'a PreparedRequest,
+    /// Images its body carries, and its session's audio duration (see [`RequestRecord`]).
+    images: u32,
+    audio_duration_s: Option<f64>,
     correlation_id: Cow<'a, str>,
     credit: u64,
     intended: Nanos,
@@ -338,6 +365,8 @@ where
     let shared = &*ctx.shared;
     let TurnRequest {
         req,
+        images,
+        audio_duration_s,
         correlation_id,
         credit,
         intended,
@@ -367,6 +396,8 @@ where
         input_tokens: req.input_tokens.filter(|_| input_text.is_none()),
         input_text,
         requested_output_tokens: req.max_tokens,
+        images,
+        audio_duration_s,
         sent_request: (shared.config.export_level == crate::config::ExportLevel::Raw)
             .then(Vec::new),
         // Only a request holding a prefill slot needs its events as they come.

@@ -350,6 +350,8 @@ fn encode(r: &RequestRecord, out: &mut Vec<u8>) {
         input_tokens,
         input_text,
         requested_output_tokens,
+        images,
+        audio_duration_s,
         sent_request,
         event_stream,
         reconnected,
@@ -422,6 +424,8 @@ fn encode(r: &RequestRecord, out: &mut Vec<u8>) {
     o.opt(*input_tokens, Out::u32);
     o.opt(input_text.as_deref(), Out::str);
     o.opt(*requested_output_tokens, Out::u32);
+    o.u32(*images);
+    o.opt(audio_duration_s.map(f64::to_bits), Out::u64);
     o.opt(sent_request.as_deref(), Out::bytes);
     o.u32(*max_events_per_read);
     o.opt(*final_turn, |o, last| o.u8(u8::from(last)));
@@ -537,6 +541,8 @@ fn decode(bytes: &[u8]) -> Option<RequestRecord> {
     let input_tokens = i.opt(In::u32)?;
     let input_text = i.opt(In::string)?;
     let requested_output_tokens = i.opt(In::u32)?;
+    let images = i.u32()?;
+    let audio_duration_s = i.opt(In::u64)?.map(f64::from_bits);
     let sent_request = i.opt(In::bytes)?;
     let max_events_per_read = i.u32()?;
     let final_turn = i.opt(In::bool)?;
@@ -577,6 +583,8 @@ fn decode(bytes: &[u8]) -> Option<RequestRecord> {
         input_tokens,
         input_text,
         requested_output_tokens,
+        images,
+        audio_duration_s,
         sent_request,
         event_stream: flag(3),
         reconnected: flag(4),
@@ -645,6 +653,8 @@ mod tests {
             input_tokens: Some(29),
             input_text: Some("hello world".to_owned()),
             requested_output_tokens: Some(30),
+            images: 32,
+            audio_duration_s: Some(0.25),
             sent_request: Some(b"POST / HTTP/1.1\r\n\r\n".to_vec()),
             event_stream: false,
             reconnected: true,

@@ -65,6 +65,11 @@ pub(crate) struct Shared {
     pub on_demand: Option<crate::engine::on_demand::OnDemand>,
     /// The run replays a trace's timestamps (`fixed_schedule`).
     pub fixed_schedule: bool,
+    /// The endpoint sends a turn's images, and its audio (its metadata's
+    /// `supports_images` and `supports_audio`): records count them for AIPerf's image
+    /// metrics and RTFx.
+    pub sends_images: bool,
+    pub sends_audio: bool,
     pub streaming: bool,
     pub phases: Vec<PhasePlan>,
     /// Credits issued so far, per phase.

@@ -275,6 +275,7 @@ fn compute_valid(
     if let Some(isl) = isl {
         put(out, "input_sequence_length", isl as f64, "tokens");
     }
+    push_media(&record.raw, latency_ns, out);
     if stream_tokens && content.len() >= 2 {
         let gaps = content
             .windows(2)
@@ -299,6 +300,27 @@ fn compute_valid(
         if req > 0 {
             let diff = (osl as f64 - f64::from(req)) / f64::from(req) * 100.0;
             put(out, "osl_mismatch_diff_pct", diff, "%");
+        }
+    }
+}
+
+/// AIPerf's image metrics for a request that sent images, and its audio duration and
+/// RTFx (audio seconds per second of latency) for one whose audio length is known; the
+/// record has neither when the endpoint sends no media.
+fn push_media(raw: &RequestRecord, latency_ns: u64, out: &mut MetricRecord) {
+    let latency_s = latency_ns as f64 / 1e9;
+    if raw.images > 0 {
+        let images = f64::from(raw.images);
+        put(out, "num_images", images, "images");
+        if latency_ns > 0 {
+            put(out, "image_throughput", images / latency_s, "images/sec");
+        }
+        put(out, "image_latency", ms(latency_ns) / images, "ms/image");
+    }
+    if let Some(audio_s) = raw.audio_duration_s.filter(|&s| s > 0.0) {
+        put(out, "audio_duration", audio_s, "sec");
+        if latency_ns > 0 {
+            put(out, "rtfx", audio_s / latency_s, "ratio");
         }
     }
 }

@@ -1366,3 +1366,45 @@ fn cache_counts_of_an_earlier_usage_block_are_kept() {
     assert_eq!(merged.prompt_cache_read_tokens, Some(7));
     assert_eq!(merged.completion_tokens, Some(1));
 }
+
+/// AIPerf's image metrics divide by the images the request carried, RTFx divides the
+/// audio's seconds by the latency's; a request without them has none of these.
+#[test]
+fn image_and_audio_metrics_follow_the_request_s_media() {
+    let mut rec = record(0, vec![text(250 * MS, "a")]);
+    rec.output_tokens = Some(1);
+    rec.raw.images = 2;
+    rec.raw.audio_duration_s = Some(0.5);
+    let m = compute(&rec, false);
+    assert_close(&m, "num_images", 2.0, 0.0);
+    assert_close(&m, "image_throughput", 8.0, 1e-12);
+    assert_close(&m, "image_latency", 125.0, 1e-12);
+    assert_close(&m, "audio_duration", 0.5, 0.0);
+    assert_close(&m, "rtfx", 2.0, 1e-12);
+
+    rec.raw.images = 0;
+    rec.raw.audio_duration_s = None;
+    let m = compute(&rec, false);
+    let media = [
+        "num_images",
+        "image_throughput",
+        "image_latency",
+        "audio_duration",
+        "rtfx",
+    ];
+    assert!(
+        media.iter().all(|t| m.scalar(t).is_none()),
+        "{:?}",
+        tags(&m)
+    );
+
+    // A failed request reports none either, as AIPerf's record metrics skip errors.
+    rec.raw.images = 1;
+    rec.outcome = Outcome::HttpError;
+    let m = compute(&rec, false);
+    assert!(
+        media.iter().all(|t| m.scalar(t).is_none()),
+        "{:?}",
+        tags(&m)
+    );
+}
