@@ -264,6 +264,9 @@ pub struct RequestRecord {
     /// When the schedule wanted this request sent (open loop), or when its credit was
     /// issued (closed loop).
     pub intended_ns: Nanos,
+    /// The intended time is a trace timestamp (a fixed schedule), not one derived from an
+    /// earlier turn's end: only these count in AIPerf's replay schedule lag.
+    pub on_schedule: bool,
     /// Just before the request bytes were handed to the kernel.
     pub start_ns: Nanos,
     /// Just before the request was written on the connection that answered: the end of

@@ -166,6 +166,38 @@ fn mooncake_trace_replays_its_timestamps() {
             "sent at {actual} ms, schedule {expected} ms: {record}"
         );
     }
+    // AIPerf's replay schedule lag: each send's lateness behind the least-late one.
+    let mut lags: Vec<f64> = records
+        .iter()
+        .map(|r| {
+            r["metrics"]["scheduling_lateness"]["value"]
+                .as_f64()
+                .expect("lateness")
+        })
+        .collect();
+    lags.sort_by(f64::total_cmp);
+    let least = lags[0];
+    let lags: Vec<f64> = lags.iter().map(|l| l - least).collect();
+    // Linear interpolation between the three, as numpy's percentile.
+    let at = |q: f64| {
+        let i = q / 100.0 * 2.0;
+        let lo = i.floor() as usize;
+        lags[lo] + (i - lo as f64) * (lags[(lo + 1).min(2)] - lags[lo])
+    };
+    let json = read_json(&dir);
+    for (tag, q) in [
+        ("replay_sched_lag_p50", 50.0),
+        ("replay_sched_lag_p90", 90.0),
+        ("replay_sched_lag_p99", 99.0),
+    ] {
+        let got = json[tag]["avg"].as_f64().expect(tag);
+        assert!((got - at(q)).abs() < 1e-6, "{tag}: {got} against {}", at(q));
+        assert_eq!(json[tag]["unit"], "ms");
+    }
+    assert_eq!(
+        json["replay_sched_degraded"],
+        serde_json::json!({"unit": "count", "avg": 0.0})
+    );
     // The synthetic rows have exactly their input lengths; the text row's special-token
     // text counts as one token, as AIPerf's builtin tokenizer counts it.
     let isl = |r: &Value| r["metrics"]["input_sequence_length"]["value"].as_f64();

@@ -192,8 +192,14 @@ pub(crate) async fn run<S, T, E, U>(
                 Some(_) if shared.sends_images => history_images,
                 _ => 0,
             };
+            let on_schedule = shared.fixed_schedule
+                && conversation
+                    .turns
+                    .get(turn as usize)
+                    .is_some_and(|t| t.timestamp_ms.is_some());
             let turn_request = TurnRequest {
                 req,
+                on_schedule,
                 images: own_images.saturating_add(resent_images),
                 audio_duration_s,
                 correlation_id,
@@ -338,6 +344,7 @@ fn image_count(turn: &Turn) -> u32 {
 /// One turn to send, and the credit it took.
 struct TurnRequest<'a> {
     req: &'a PreparedRequest,
+    on_schedule: bool,
     /// Images its body carries, and its session's audio duration (see [`RequestRecord`]).
     images: u32,
     audio_duration_s: Option<f64>,
@@ -365,6 +372,7 @@ where
     let shared = &*ctx.shared;
     let TurnRequest {
         req,
+        on_schedule,
         images,
         audio_duration_s,
         correlation_id,
@@ -393,6 +401,7 @@ where
         final_turn: Some(last),
         phase: Some(ctx.phase),
         intended_ns: intended,
+        on_schedule,
         input_tokens: req.input_tokens.filter(|_| input_text.is_none()),
         input_text,
         requested_output_tokens: req.max_tokens,

@@ -325,6 +325,7 @@ fn encode(r: &RequestRecord, out: &mut Vec<u8>) {
         x_request_id,
         x_correlation_id,
         intended_ns,
+        on_schedule,
         start_ns,
         write_start_ns,
         sent_ns,
@@ -405,6 +406,7 @@ fn encode(r: &RequestRecord, out: &mut Vec<u8>) {
         *connection_reused,
         *event_stream,
         *reconnected,
+        *on_schedule,
     ];
     o.u8(flags
         .iter()
@@ -558,6 +560,7 @@ fn decode(bytes: &[u8]) -> Option<RequestRecord> {
         x_request_id,
         x_correlation_id,
         intended_ns,
+        on_schedule: flag(5),
         start_ns,
         write_start_ns,
         sent_ns,
@@ -609,6 +612,7 @@ mod tests {
             x_request_id: format!("req-{n}"),
             x_correlation_id: "corr-é".to_owned(),
             intended_ns: 11,
+            on_schedule: true,
             start_ns: 12,
             write_start_ns: Some(13),
             sent_ns: Some(14),

@@ -102,6 +102,11 @@ pub struct MetricsAccumulator {
     /// PRODUCES_TOKENS_ONLY run-level metrics (total OSL, output throughput, ...) only
     /// then, although an embeddings run has per-request OSLs (0) to sum.
     produces_tokens: bool,
+    /// Send time minus trace timestamp (ns) of each valid request sent on a fixed schedule
+    /// (see [`RequestRecord::on_schedule`]): AIPerf's replay schedule lag.
+    replay_offsets: Vec<i64>,
+    /// The replay-degraded warning was logged (a phase is summarized more than once).
+    degraded_warned: std::cell::Cell<bool>,
     /// Every request's instants and token counts, for the sweep-line metrics. Its chunk
     /// gaps are not copied: they are the `inter_chunk_latency` series, request after
     /// request in the same order (each row says how many are its own).
@@ -179,6 +184,12 @@ impl MetricsAccumulator {
             return;
         }
         self.valid += 1;
+        if record.raw.on_schedule && !self.timeslice {
+            let raw = &record.raw;
+            let offset = i128::from(raw.start_ns) - i128::from(raw.intended_ns);
+            self.replay_offsets
+                .push(offset.clamp(i64::MIN.into(), i64::MAX.into()) as i64);
+        }
         let start = record.raw.start_ns;
         if let Some(end) = record.content_times().last() {
             self.first_start = Some(self.first_start.map_or(start, |s| s.min(start)));
@@ -322,6 +333,7 @@ impl MetricsAccumulator {
                 .extend(s.values.iter());
         }
         self.valid += other.valid;
+        self.replay_offsets.extend(other.replay_offsets);
         self.errors.merge(&other.errors);
         self.first_start = min_opt(self.first_start, other.first_start);
         self.last_end = max_opt(self.last_end, other.last_end);
@@ -500,6 +512,23 @@ impl MetricsAccumulator {
             "usage_discrepancy_count",
             self.usage_discrepancy.map(|n| n as f64),
         );
+        if let Some(lag) = self.replay_lag() {
+            single("replay_sched_lag_p50", Some(lag.p50));
+            single("replay_sched_lag_p90", Some(lag.p90));
+            single("replay_sched_lag_p99", Some(lag.p99));
+            let degraded = lag.p99 > REPLAY_DEGRADED_MS;
+            single("replay_sched_degraded", Some(f64::from(u8::from(degraded))));
+            if degraded && !self.degraded_warned.replace(true) {
+                tracing::warn!(
+                    "Replay schedule degraded: anchored send lag p50={:.0} ms, p90={:.0} ms, \
+                     p99={:.0} ms exceeds {REPLAY_DEGRADED_MS:.0} ms. Request timing no longer \
+                     tracks the recorded schedule; consider lowering the offered load.",
+                    lag.p50,
+                    lag.p90,
+                    lag.p99
+                );
+            }
+        }
 
         // AIPerf sweeps a time slice's window over the whole phase: the time slicer adds
         // those.
@@ -510,6 +539,26 @@ impl MetricsAccumulator {
         // Catalogue order, so every run lists the same metric in the same place.
         out.sort_by_key(|m| catalogue::catalogue_index(m.tag));
         out
+    }
+}
+
+/// Anchored replay lag p99 (ms) past which AIPerf calls a replay degraded: the tail of the
+/// trace went out half a second or more behind its least-late request.
+const REPLAY_DEGRADED_MS: f64 = 500.0;
+
+impl MetricsAccumulator {
+    /// Statistics of each scheduled request's send lag behind the least-late one, in ms:
+    /// AIPerf anchors there because it keeps no instant of the schedule's zero (this
+    /// client does, and reports the absolute lag as `scheduling_lateness`). Over the whole
+    /// phase only: anchored per slice, the drift it shows would vanish.
+    fn replay_lag(&self) -> Option<crate::results::Stats> {
+        let least = *self.replay_offsets.iter().min()?;
+        let lags: Vec<f64> = self
+            .replay_offsets
+            .iter()
+            .map(|&o| (i128::from(o) - i128::from(least)) as f64 / 1e6)
+            .collect();
+        super::stats::stats(&lags)
     }
 }
 

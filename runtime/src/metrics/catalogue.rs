@@ -398,6 +398,14 @@ pub static CATALOGUE: &[MetricDef] = &[
     // credit to its send (JSON and CSV only), and failures that read as a context overflow.
     def("credit_to_start_latency", "Credit-to-Start Latency", "ms", None, K::Record,
         F::NONE, G::None, false),
+    def("replay_sched_lag_p50", "Replay Schedule Lag p50", "ms", None, K::Derived, F::NONE,
+        G::None, false),
+    def("replay_sched_lag_p90", "Replay Schedule Lag p90", "ms", None, K::Derived, F::NONE,
+        G::None, false),
+    def("replay_sched_lag_p99", "Replay Schedule Lag p99", "ms", None, K::Derived, F::NONE,
+        G::None, false),
+    def("replay_sched_degraded", "Replay Schedule Degraded", "count", None, K::Derived,
+        F::NONE, G::None, false),
     def("context_overflow_count", "Context Overflow Count", "requests", None, K::Aggregate,
         E.union(N), G::None, true),
     // Not AIPerf's: how well the client itself kept up.

@@ -1408,3 +1408,45 @@ fn image_and_audio_metrics_follow_the_request_s_media() {
         tags(&m)
     );
 }
+
+/// AIPerf's replay schedule lag: each valid request sent at a trace timestamp, its send
+/// lag behind the least-late one, p50/p90/p99 in ms, and degraded once p99 passes 500 ms;
+/// failures and requests not on the schedule do not count.
+#[test]
+fn replay_schedule_lag_is_anchored_at_the_least_late_request() {
+    let scheduled = |intended: Nanos, late_ms: Nanos| {
+        let start = intended + late_ms * MS;
+        let mut r = record(start, vec![text(start + 10 * MS, "a")]);
+        r.raw.intended_ns = intended;
+        r.raw.on_schedule = true;
+        r
+    };
+    let mut acc = MetricsAccumulator::new();
+    for (at, late) in [(0, 5), (100 * MS, 7), (200 * MS, 105)] {
+        feed(&mut acc, &scheduled(at, late));
+    }
+    let mut failed = scheduled(300 * MS, 900);
+    failed.outcome = Outcome::HttpError;
+    feed(&mut acc, &failed);
+    let mut unscheduled = scheduled(400 * MS, 800);
+    unscheduled.raw.on_schedule = false;
+    feed(&mut acc, &unscheduled);
+    let r = acc.summarize(None);
+    let value = |tag| find(&r, tag).avg;
+    // Lags 0, 2 and 100 ms: numpy's linear percentiles.
+    assert!((value("replay_sched_lag_p50") - 2.0).abs() < 1e-9);
+    assert!((value("replay_sched_lag_p90") - 80.4).abs() < 1e-9);
+    assert!((value("replay_sched_lag_p99") - 98.04).abs() < 1e-9);
+    assert_eq!(value("replay_sched_degraded"), 0.0);
+
+    feed(&mut acc, &scheduled(500 * MS, 5 + 600));
+    feed(&mut acc, &scheduled(600 * MS, 5 + 700));
+    let r = acc.summarize(None);
+    assert_eq!(find(&r, "replay_sched_degraded").avg, 1.0);
+
+    // Nothing sent on a schedule: none of them.
+    let mut plain = MetricsAccumulator::new();
+    feed(&mut plain, &unscheduled);
+    let r = plain.summarize(None);
+    assert!(r.iter().all(|m| !m.tag.starts_with("replay_sched")));
+}
