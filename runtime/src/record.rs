@@ -489,6 +489,10 @@ pub enum ResponseData {
     /// A finished video generation job (its count: one per completed job).
     Videos {
         count: usize,
+        /// What SGLang reports of the generation: its time on the server
+        /// (`inference_time_s`) and its peak GPU memory (`peak_memory_mb`).
+        inference_time_s: Option<f64>,
+        peak_memory_mb: Option<f64>,
     },
 }
 

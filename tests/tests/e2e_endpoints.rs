@@ -1301,6 +1301,18 @@ fn video_generation_polls_until_the_job_completes() {
             end - start >= 150_000_000,
             "record spans the whole job: {record}"
         );
+        // The server's own figures of the job, as SGLang reports them.
+        let metric = |tag: &str| record["metrics"][tag].clone();
+        let inference = metric("video_inference_time");
+        assert_eq!(inference["unit"], "ms", "{record}");
+        assert!((inference["value"].as_f64().expect("ms") - 150.0).abs() < 1e-9);
+        assert_eq!(
+            metric("video_peak_memory"),
+            serde_json::json!({"value": 8192.0, "unit": "MB"})
+        );
+    }
+    for row in ["Video Inference Time (ms)", "Video Peak Memory (MB)"] {
+        assert!(run.stdout.contains(row), "{}", run.stdout);
     }
 }
 

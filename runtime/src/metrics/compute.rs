@@ -276,6 +276,7 @@ fn compute_valid(
         put(out, "input_sequence_length", isl as f64, "tokens");
     }
     push_media(&record.raw, latency_ns, out);
+    push_video_job(record, out);
     if stream_tokens && content.len() >= 2 {
         let gaps = content
             .windows(2)
@@ -322,6 +323,27 @@ fn push_media(raw: &RequestRecord, latency_ns: u64, out: &mut MetricRecord) {
         if latency_ns > 0 {
             put(out, "rtfx", audio_s / latency_s, "ratio");
         }
+    }
+}
+
+/// The server's own figures of a video generation, from the first response that gives
+/// each (SGLang's `inference_time_s`, shown in ms, and `peak_memory_mb`).
+fn push_video_job(record: &ParsedRecord, out: &mut MetricRecord) {
+    let jobs = || {
+        record.responses.iter().filter_map(|r| match r.data {
+            ResponseData::Videos {
+                inference_time_s,
+                peak_memory_mb,
+                ..
+            } => Some((inference_time_s, peak_memory_mb)),
+            _ => None,
+        })
+    };
+    if let Some(s) = jobs().find_map(|(time, _)| time) {
+        put(out, "video_inference_time", s * 1e3, "ms");
+    }
+    if let Some(mb) = jobs().find_map(|(_, memory)| memory) {
+        put(out, "video_peak_memory", mb, "MB");
     }
 }
 

@@ -400,7 +400,11 @@ fn video_state(state: &AppState, job: &VideoJob) -> (&'static str, u64) {
     )
 }
 
-fn video_doc(job: &VideoJob, status: &str, progress: u64) -> Value {
+/// The peak GPU memory a completed mock video job reports, as SGLang's `peak_memory_mb`.
+pub const VIDEO_PEAK_MEMORY_MB: f64 = 8192.0;
+
+/// A job as the API shows it; `took` is how long a completed one ran.
+fn video_doc(job: &VideoJob, status: &str, progress: u64, took: Duration) -> Value {
     let mut doc = json!({
         "id": job.id,
         "object": "video",
@@ -415,6 +419,9 @@ fn video_doc(job: &VideoJob, status: &str, progress: u64) -> Value {
     if status == "completed" {
         doc["completed_at"] = json!(unix_now());
         doc["expires_at"] = json!(unix_now() + 3600);
+        // SGLang's own figures of the generation: its time, and a fixed peak memory.
+        doc["inference_time_s"] = json!(took.as_secs_f64());
+        doc["peak_memory_mb"] = json!(VIDEO_PEAK_MEMORY_MB);
     }
     doc
 }
@@ -469,7 +476,7 @@ async fn video_submit(state: &AppState, req: Request<Incoming>, arrival: Instant
         size,
         seconds,
     };
-    let doc = video_doc(&job, "queued", 0);
+    let doc = video_doc(&job, "queued", 0, state.cfg.video_duration);
     state.videos.insert(job);
     Ok(json_response(StatusCode::OK, &doc))
 }
@@ -491,7 +498,7 @@ fn video_get(state: &AppState, path: &str) -> ApiResult {
     if !content {
         return Ok(json_response(
             StatusCode::OK,
-            &video_doc(&job, status, progress),
+            &video_doc(&job, status, progress, state.cfg.video_duration),
         ));
     }
     if status != "completed" {

@@ -784,7 +784,11 @@ pub(crate) fn parse_video_job(
         return Ok(None);
     };
     let data = match object.get("status").and_then(Value::as_str) {
-        Some("completed") => ResponseData::Videos { count: 1 },
+        Some("completed") => ResponseData::Videos {
+            count: 1,
+            inference_time_s: object.get("inference_time_s").and_then(Value::as_f64),
+            peak_memory_mb: object.get("peak_memory_mb").and_then(Value::as_f64),
+        },
         Some("failed") => return Err(video_failure(&object)),
         _ => ResponseData::Empty,
     };

@@ -392,7 +392,20 @@ mod tests {
         );
         assert_eq!(
             data(r#"{"id":"v","status":"completed","error":null}"#),
-            Ok(Some(ResponseData::Videos { count: 1 }))
+            Ok(Some(ResponseData::Videos {
+                count: 1,
+                inference_time_s: None,
+                peak_memory_mb: None
+            }))
+        );
+        // SGLang's figures of the generation.
+        assert_eq!(
+            data(r#"{"id":"v","status":"completed","inference_time_s":2.5,"peak_memory_mb":9}"#),
+            Ok(Some(ResponseData::Videos {
+                count: 1,
+                inference_time_s: Some(2.5),
+                peak_memory_mb: Some(9.0)
+            }))
         );
         let err = data(r#"{"id":"v","status":"failed","error":{"message":"OOM"}}"#).unwrap_err();
         assert!(err.message.contains("OOM"), "{err:?}");
