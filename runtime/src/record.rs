@@ -444,7 +444,7 @@ impl RequestRecord {
 }
 
 /// Token usage as reported by the server.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Usage {
     pub prompt_tokens: Option<u64>,
     pub completion_tokens: Option<u64>,
@@ -457,6 +457,36 @@ pub struct Usage {
     pub prompt_cache_write_tokens: Option<u64>,
     /// Prompt tokens that missed the cache (DeepSeek's `prompt_cache_miss_tokens`).
     pub prompt_cache_miss_tokens: Option<u64>,
+    /// Audio among the prompt and the completion tokens (OpenAI's `audio_tokens` of
+    /// `prompt_tokens_details` and `completion_tokens_details`).
+    #[serde(default)]
+    pub prompt_audio_tokens: Option<u64>,
+    #[serde(default)]
+    pub completion_audio_tokens: Option<u64>,
+    /// Predicted output tokens the model kept and dropped (OpenAI's predicted outputs).
+    #[serde(default)]
+    pub accepted_prediction_tokens: Option<u64>,
+    #[serde(default)]
+    pub rejected_prediction_tokens: Option<u64>,
+    /// Prompt tokens of the tool declarations (Gemini's `toolUsePromptTokenCount`).
+    #[serde(default)]
+    pub tool_use_prompt_tokens: Option<u64>,
+    /// Seconds of prompt audio (Mistral's `prompt_audio_seconds`): a duration, not tokens.
+    #[serde(default)]
+    pub prompt_audio_seconds: Option<f64>,
+}
+
+impl Usage {
+    /// This usage without its audio counts: AIPerf reports them only for endpoints that
+    /// send audio.
+    pub fn without_audio(self) -> Usage {
+        Usage {
+            prompt_audio_tokens: None,
+            completion_audio_tokens: None,
+            prompt_audio_seconds: None,
+            ..self
+        }
+    }
 }
 
 /// What a response unit carried, as the endpoint read it.

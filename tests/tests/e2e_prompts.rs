@@ -653,3 +653,64 @@ fn image_and_audio_metrics_count_what_each_request_sent() {
     }
     assert!(!stdout.contains("Number of Images"), "{stdout}");
 }
+
+/// A server's other usage counts (OpenAI's audio and predicted-output details, Gemini's
+/// tool-use count) reach AIPerf's usage metrics, their totals and the Usage table.
+#[test]
+fn a_server_s_usage_details_become_usage_metrics() {
+    const ANSWER: &str = concat!(
+        r#"{"id":"x","object":"chat.completion","choices":[{"index":0,"message":"#,
+        r#"{"role":"assistant","content":"hi there"},"finish_reason":"stop"}],"#,
+        r#""usage":{"prompt_tokens":8,"completion_tokens":2,"total_tokens":10,"#,
+        r#""prompt_tokens_details":{"cached_tokens":0,"audio_tokens":3},"#,
+        r#""completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":1,"#,
+        r#""accepted_prediction_tokens":2,"rejected_prediction_tokens":5},"#,
+        r#""toolUsePromptTokenCount":4}}"#,
+    );
+    let (url, server) = common::capture_requests_answering(3, ANSWER);
+    let dir = fresh_dir("prompts-usage-details");
+    let output = run_profile(
+        &[&url],
+        &dir,
+        &[
+            "--endpoint-type",
+            "chat",
+            "--isl",
+            "8",
+            "--request-count",
+            "3",
+            "--concurrency",
+            "1",
+        ],
+    );
+    common::assert_succeeded(&output);
+    drop(received_bodies(server));
+    let record = &read_records(&dir)[0]["metrics"];
+    for (tag, value) in [
+        ("usage_prompt_audio_tokens", 3),
+        ("usage_completion_audio_tokens", 1),
+        ("usage_accepted_prediction_tokens", 2),
+        ("usage_rejected_prediction_tokens", 5),
+        ("usage_tool_use_prompt_tokens", 4),
+    ] {
+        assert_eq!(
+            record[tag],
+            json!({"value": value, "unit": "tokens"}),
+            "{tag}"
+        );
+    }
+    let summary = read_json(&dir);
+    assert_eq!(
+        summary["total_usage_rejected_prediction_tokens"]["avg"],
+        15.0
+    );
+    assert_eq!(summary["total_usage_prompt_audio_tokens"]["avg"], 9.0);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    for row in [
+        "Usage Prompt Audio Tokens (tokens)",
+        "Usage Accepted Prediction Tokens",
+        "Total Usage Tool Use Prompt Tokens",
+    ] {
+        assert!(stdout.contains(row), "{row}: {stdout}");
+    }
+}

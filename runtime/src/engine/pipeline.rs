@@ -1026,6 +1026,12 @@ pub(crate) fn parse_record<E: EndpointProtocol, T: TokenizerProtocol>(
             usage = r.usage;
         }
     }
+    if !endpoint.metadata().supports_audio {
+        usage = usage.map(crate::record::Usage::without_audio);
+        for r in responses.iter_mut().filter(|r| r.usage.is_some()) {
+            r.usage = r.usage.map(crate::record::Usage::without_audio);
+        }
+    }
     let produces_tokens = endpoint.metadata().produces_tokens;
     let (input_tokens, output_tokens, reasoning_tokens) = if use_server_token_count {
         // --use-server-token-count: the last usage block, as AIPerf reads it; output is
@@ -1299,6 +1305,8 @@ mod token_count_tests {
             let usage = Usage {
                 prompt_tokens: Some(7),
                 completion_tokens: Some(3),
+                prompt_audio_tokens: Some(2),
+                tool_use_prompt_tokens: Some(1),
                 ..Usage::default()
             };
             Ok(Some(ParsedResponse {
@@ -1458,6 +1466,33 @@ mod token_count_tests {
         );
         assert!(r.produces_tokens);
         assert_eq!((r.input_tokens, r.output_tokens), (Some(7), Some(3)));
+    }
+
+    /// AIPerf reports the server's audio counts only for endpoints that send audio: the
+    /// record and each response keep them then alone; the other counts stay.
+    #[test]
+    fn audio_usage_is_kept_only_for_endpoints_that_send_audio() {
+        let audio = |supports_audio: bool| {
+            let metadata = serde_json::json!({
+                "metrics_title": null, "endpoint_path": null, "supports_streaming": false,
+                "tokenizes_input": true, "produces_tokens": true,
+                "supports_audio": supports_audio,
+            });
+            let endpoint = Embeddings(serde_json::from_value(metadata).expect("metadata"));
+            let r = parse_record(
+                &endpoint,
+                &Words,
+                &mut InputCounts::default(),
+                raw(&["{}"]),
+                false,
+            );
+            let usage = r.usage.expect("usage");
+            assert_eq!(r.responses[0].usage, Some(usage));
+            assert_eq!(usage.tool_use_prompt_tokens, Some(1));
+            usage.prompt_audio_tokens
+        };
+        assert_eq!(audio(true), Some(2));
+        assert_eq!(audio(false), None);
     }
 
     /// Nothing a user would see is AIPerf's `InvalidInferenceResultError`, whose words say

@@ -360,6 +360,9 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         streaming: config.streaming,
         produces_tokens: metadata.produces_tokens,
         tokenizes_input: metadata.tokenizes_input,
+        supports_images: metadata.supports_images,
+        supports_audio: metadata.supports_audio,
+        produces_videos: metadata.produces_videos,
     };
     crate::metrics::Goodput::from_config(&config, &computed)?;
     let system_prompt = prompt_context::<P>(&config, &metadata)?;

@@ -495,6 +495,34 @@ impl MetricsAccumulator {
             "total_usage_prompt_cache_miss_tokens",
             self.sum("usage_prompt_cache_miss_tokens"),
         );
+        for (total, per_request) in [
+            (
+                "total_usage_prompt_audio_tokens",
+                "usage_prompt_audio_tokens",
+            ),
+            (
+                "total_usage_tool_use_prompt_tokens",
+                "usage_tool_use_prompt_tokens",
+            ),
+            (
+                "total_usage_prompt_audio_seconds",
+                "usage_prompt_audio_seconds",
+            ),
+            (
+                "total_usage_completion_audio_tokens",
+                "usage_completion_audio_tokens",
+            ),
+            (
+                "total_usage_accepted_prediction_tokens",
+                "usage_accepted_prediction_tokens",
+            ),
+            (
+                "total_usage_rejected_prediction_tokens",
+                "usage_rejected_prediction_tokens",
+            ),
+        ] {
+            single(total, self.sum(per_request));
+        }
         let total_prompt = self.sum("usage_prompt_tokens").filter(|&n| n != 0.0);
         single(
             "overall_usage_prompt_cache_read_pct",

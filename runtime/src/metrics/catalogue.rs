@@ -36,6 +36,12 @@ impl MetricFlags {
     pub const CLIENT_HEALTH: Self = Self(1 << 10);
     /// Only computed when `--goodput` sets SLOs.
     pub const GOODPUT: Self = Self(1 << 11);
+    /// Only computed when the endpoint sends images (its `supports_images`).
+    pub const SUPPORTS_IMAGE_ONLY: Self = Self(1 << 12);
+    /// Only computed when the endpoint sends audio (its `supports_audio`).
+    pub const SUPPORTS_AUDIO_ONLY: Self = Self(1 << 13);
+    /// Only computed when the endpoint produces videos (its `produces_videos`).
+    pub const PRODUCES_VIDEO_ONLY: Self = Self(1 << 14);
     pub const STREAMING_TOKENS_ONLY: Self =
         Self(Self::STREAMING_ONLY.0 | Self::PRODUCES_TOKENS_ONLY.0);
 
@@ -166,6 +172,9 @@ const E: MetricFlags = F::ERROR_ONLY;
 const PF: MetricFlags = F::PERCENTILE_INCLUDES_FAILED_REQUESTS;
 const CH: MetricFlags = F::CLIENT_HEALTH;
 const GP: MetricFlags = F::GOODPUT;
+const IMG: MetricFlags = F::SUPPORTS_IMAGE_ONLY;
+const AUD: MetricFlags = F::SUPPORTS_AUDIO_ONLY;
+const VID: MetricFlags = F::PRODUCES_VIDEO_ONLY;
 
 #[allow(clippy::too_many_arguments)]
 const fn def(
@@ -202,9 +211,9 @@ pub static CATALOGUE: &[MetricDef] = &[
         K::Record, S.union(T).union(R), G::Default, false),
     def("request_latency", "Request Latency", "ms", Some(300), K::Record, PF, G::Default,
         false),
-    def("video_inference_time", "Video Inference Time", "ms", Some(310), K::Record, F::NONE,
+    def("video_inference_time", "Video Inference Time", "ms", Some(310), K::Record, VID,
         G::Default, false),
-    def("video_peak_memory", "Video Peak Memory", "MB", Some(311), K::Record, F::NONE,
+    def("video_peak_memory", "Video Peak Memory", "MB", Some(311), K::Record, VID,
         G::Default, false),
     def("decode_duration", "Decode Duration", "ms", Some(350), K::Record,
         S.union(T).union(PF), G::Default, false),
@@ -229,14 +238,14 @@ pub static CATALOGUE: &[MetricDef] = &[
     def("adj_inter_token_latency", "Inter Token Latency (error-adjusted)", "ms",
         Some(10_400), K::Aggregate, N, G::Default, false),
     // Run-level metrics of the default table.
-    def("rtfx", "Inverse Real-Time Factor (RTFx)", "ratio", Some(850), K::Record, L,
+    def("rtfx", "Inverse Real-Time Factor (RTFx)", "ratio", Some(850), K::Record,
+        L.union(AUD), G::Default, false),
+    def("image_throughput", "Image Throughput", "images/sec", Some(860), K::Record, IMG,
         G::Default, false),
-    def("image_throughput", "Image Throughput", "images/sec", Some(860), K::Record, F::NONE,
-        G::Default, false),
-    def("image_latency", "Image Latency", "ms/image", Some(861), K::Record, F::NONE,
-        G::Default, false),
-    def("num_images", "Number of Images", "images", None, K::Record, F::NONE, G::None, true),
-    def("audio_duration", "Audio Duration", "sec", Some(870), K::Record, F::NONE, G::None,
+    def("image_latency", "Image Latency", "ms/image", Some(861), K::Record, IMG, G::Default,
+        false),
+    def("num_images", "Number of Images", "images", None, K::Record, IMG, G::None, true),
+    def("audio_duration", "Audio Duration", "sec", Some(870), K::Record, AUD, G::None,
         false),
     def("output_token_throughput", "Output Token Throughput", "tokens/sec", Some(800),
         K::Derived, T.union(L), G::Default, false),
@@ -272,6 +281,18 @@ pub static CATALOGUE: &[MetricDef] = &[
         Some(1015), K::Record, F::NONE, G::Usage, true),
     def("usage_prompt_cache_miss_tokens", "Usage Prompt Cache Miss Tokens", "tokens",
         Some(1017), K::Record, F::NONE, G::Usage, true),
+    def("usage_prompt_audio_tokens", "Usage Prompt Audio Tokens", "tokens", Some(1020),
+        K::Record, L.union(AUD), G::Usage, true),
+    def("usage_tool_use_prompt_tokens", "Usage Tool Use Prompt Tokens", "tokens",
+        Some(1030), K::Record, F::NONE, G::Usage, true),
+    def("usage_prompt_audio_seconds", "Usage Prompt Audio Seconds", "sec", Some(1040),
+        K::Record, L.union(AUD), G::Usage, false),
+    def("usage_completion_audio_tokens", "Usage Completion Audio Tokens", "tokens",
+        Some(1120), K::Record, T.union(L).union(AUD), G::Usage, true),
+    def("usage_accepted_prediction_tokens", "Usage Accepted Prediction Tokens", "tokens",
+        Some(1130), K::Record, T.union(L), G::Usage, true),
+    def("usage_rejected_prediction_tokens", "Usage Rejected Prediction Tokens", "tokens",
+        Some(1140), K::Record, T, G::Usage, true),
     def("total_usage_prompt_tokens", "Total Usage Prompt Tokens", "tokens", Some(2000),
         K::Derived, I.union(L), G::Usage, true),
     def("total_usage_completion_tokens", "Total Usage Completion Tokens", "tokens",
@@ -288,6 +309,18 @@ pub static CATALOGUE: &[MetricDef] = &[
         "tokens", Some(2017), K::Derived, F::NONE, G::Usage, true),
     // Cache reads over prompt tokens, summed over the run (token-weighted, not an average
     // of per-request shares).
+    def("total_usage_prompt_audio_tokens", "Total Usage Prompt Audio Tokens", "tokens",
+        Some(2020), K::Derived, L.union(AUD), G::Usage, true),
+    def("total_usage_tool_use_prompt_tokens", "Total Usage Tool Use Prompt Tokens", "tokens",
+        Some(2030), K::Derived, F::NONE, G::Usage, true),
+    def("total_usage_prompt_audio_seconds", "Total Usage Prompt Audio Seconds", "sec",
+        Some(2040), K::Derived, L.union(AUD), G::Usage, false),
+    def("total_usage_completion_audio_tokens", "Total Usage Completion Audio Tokens",
+        "tokens", Some(2120), K::Derived, T.union(L).union(AUD), G::Usage, true),
+    def("total_usage_accepted_prediction_tokens", "Total Usage Accepted Prediction Tokens",
+        "tokens", Some(2130), K::Derived, T.union(L), G::Usage, true),
+    def("total_usage_rejected_prediction_tokens", "Total Usage Rejected Prediction Tokens",
+        "tokens", Some(2140), K::Derived, T, G::Usage, true),
     def("overall_usage_prompt_cache_read_pct", "Overall Usage Prompt Cache Read %", "%",
         Some(2012), K::Derived, L, G::Usage, false),
     // Files only.

@@ -24,14 +24,24 @@ pub struct RecordMetricsOptions {
     pub produces_tokens: bool,
     /// The endpoint's input is tokenized (AIPerf's `tokenizes_input`).
     pub tokenizes_input: bool,
+    /// The endpoint sends images and audio, and produces videos (its `supports_images`,
+    /// `supports_audio` and `produces_videos`): the metrics of those apply.
+    pub supports_images: bool,
+    pub supports_audio: bool,
+    pub produces_videos: bool,
 }
 
 impl RecordMetricsOptions {
+    /// Options that assume every capability of the endpoint (each record's data still
+    /// decides which metrics it has).
     pub fn new(streaming: bool) -> Self {
         RecordMetricsOptions {
             streaming,
             produces_tokens: true,
             tokenizes_input: true,
+            supports_images: true,
+            supports_audio: true,
+            produces_videos: true,
         }
     }
 }
@@ -99,6 +109,18 @@ fn fill(first: Usage, then: Usage) -> Usage {
         prompt_cache_miss_tokens: first
             .prompt_cache_miss_tokens
             .or(then.prompt_cache_miss_tokens),
+        prompt_audio_tokens: first.prompt_audio_tokens.or(then.prompt_audio_tokens),
+        completion_audio_tokens: first
+            .completion_audio_tokens
+            .or(then.completion_audio_tokens),
+        accepted_prediction_tokens: first
+            .accepted_prediction_tokens
+            .or(then.accepted_prediction_tokens),
+        rejected_prediction_tokens: first
+            .rejected_prediction_tokens
+            .or(then.rejected_prediction_tokens),
+        tool_use_prompt_tokens: first.tool_use_prompt_tokens.or(then.tool_use_prompt_tokens),
+        prompt_audio_seconds: first.prompt_audio_seconds.or(then.prompt_audio_seconds),
     }
 }
 
@@ -400,6 +422,33 @@ fn push_usage(
             out.push(tag, tokens(n), "tokens");
         }
     }
+    // The vendors' other counts (the pipeline drops the audio ones for an endpoint that
+    // sends no audio); the completion's only for an endpoint that produces tokens.
+    let produced = |n: Option<u64>| n.filter(|_| opts.produces_tokens);
+    let extras = [
+        ("usage_prompt_audio_tokens", usage.prompt_audio_tokens),
+        ("usage_tool_use_prompt_tokens", usage.tool_use_prompt_tokens),
+        (
+            "usage_completion_audio_tokens",
+            produced(usage.completion_audio_tokens),
+        ),
+        (
+            "usage_accepted_prediction_tokens",
+            produced(usage.accepted_prediction_tokens),
+        ),
+        (
+            "usage_rejected_prediction_tokens",
+            produced(usage.rejected_prediction_tokens),
+        ),
+    ];
+    for (tag, n) in extras {
+        if let Some(n) = n {
+            out.push(tag, tokens(n), "tokens");
+        }
+    }
+    if let Some(seconds) = usage.prompt_audio_seconds.filter(|s| s.is_finite()) {
+        put(out, "usage_prompt_audio_seconds", seconds, "sec");
+    }
     // |server - client| / client, only where the client count is non-zero.
     let diff =
         |server: u64, client: u64| (server as f64 - client as f64).abs() / client as f64 * 100.0;
@@ -641,6 +690,12 @@ fn missing_capability(
         Some("the endpoint produces no tokens")
     } else if flags.contains(MetricFlags::TOKENIZES_INPUT_ONLY) && !run.tokenizes_input {
         Some("the endpoint does not tokenize its input")
+    } else if flags.contains(MetricFlags::SUPPORTS_IMAGE_ONLY) && !run.supports_images {
+        Some("the endpoint sends no images")
+    } else if flags.contains(MetricFlags::SUPPORTS_AUDIO_ONLY) && !run.supports_audio {
+        Some("the endpoint sends no audio")
+    } else if flags.contains(MetricFlags::PRODUCES_VIDEO_ONLY) && !run.produces_videos {
+        Some("the endpoint produces no videos")
     } else if flags.contains(MetricFlags::USAGE_DIFF_ONLY) && server_token_counts {
         Some("it is not computed with --use-server-token-count")
     } else {

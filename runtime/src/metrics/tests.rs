@@ -707,11 +707,14 @@ fn goodput_rejects_tags_this_run_cannot_judge() {
         streaming: false,
         produces_tokens: false,
         tokenizes_input: true,
+        supports_images: false,
+        supports_audio: false,
+        produces_videos: false,
     };
     let valid = "Valid tags for this run: request_latency, input_sequence_length, \
                  usage_prompt_tokens, usage_prompt_cache_read_tokens, \
                  usage_prompt_cache_write_tokens, usage_prompt_cache_miss_tokens, \
-                 usage_prompt_tokens_diff_pct, http_req_blocked, \
+                 usage_tool_use_prompt_tokens, usage_prompt_tokens_diff_pct, http_req_blocked, \
                  http_req_dns_lookup, http_req_connecting, http_req_sending, \
                  http_req_waiting, http_req_receiving, http_req_connection_reused, \
                  http_req_data_sent, http_req_chunks_sent, http_req_data_received, \
@@ -744,15 +747,19 @@ fn goodput_rejects_tags_this_run_cannot_judge() {
          (it is not computed with --use-server-token-count). Valid tags for this run: \
          request_latency, input_sequence_length, usage_prompt_tokens, \
          usage_prompt_cache_read_tokens, usage_prompt_cache_write_tokens, \
-         usage_prompt_cache_miss_tokens, http_req_blocked, \
+         usage_prompt_cache_miss_tokens, usage_tool_use_prompt_tokens, http_req_blocked, \
          http_req_dns_lookup, http_req_connecting, http_req_sending, http_req_waiting, \
          http_req_receiving, http_req_connection_reused, http_req_data_sent, \
          http_req_chunks_sent, http_req_data_received, http_req_chunks_received, \
          http_req_connection_overhead, http_req_duration, http_req_total, \
          time_to_first_byte, scheduling_lateness"
     );
-    // A streaming chat run accepts every scalar per-request metric.
-    let streaming = RecordMetricsOptions::new(true);
+    // A streaming chat run (images and audio, no videos) accepts every scalar
+    // per-request metric but the video ones.
+    let streaming = RecordMetricsOptions {
+        produces_videos: false,
+        ..RecordMetricsOptions::new(true)
+    };
     let chat = Goodput::valid_tags(&streaming, false);
     assert_eq!(
         chat,
@@ -767,6 +774,11 @@ fn goodput_rejects_tags_this_run_cannot_judge() {
             "e2e_output_token_throughput",
             "output_sequence_length",
             "input_sequence_length",
+            "rtfx",
+            "image_throughput",
+            "image_latency",
+            "num_images",
+            "audio_duration",
             "usage_prompt_tokens",
             "usage_completion_tokens",
             "usage_reasoning_tokens",
@@ -774,6 +786,12 @@ fn goodput_rejects_tags_this_run_cannot_judge() {
             "usage_prompt_cache_read_tokens",
             "usage_prompt_cache_write_tokens",
             "usage_prompt_cache_miss_tokens",
+            "usage_prompt_audio_tokens",
+            "usage_tool_use_prompt_tokens",
+            "usage_prompt_audio_seconds",
+            "usage_completion_audio_tokens",
+            "usage_accepted_prediction_tokens",
+            "usage_rejected_prediction_tokens",
             "output_token_count",
             "reasoning_token_count",
             "prefill_throughput_per_user",
@@ -809,9 +827,8 @@ fn goodput_rejects_tags_this_run_cannot_judge() {
         ))
     );
     let tokens = RecordMetricsOptions {
-        streaming: true,
         produces_tokens: false,
-        tokenizes_input: true,
+        ..RecordMetricsOptions::new(true)
     };
     let e = Goodput::new(&slos(&[("output_sequence_length", 1.0)]), &tokens, false);
     assert!(e
@@ -1449,4 +1466,45 @@ fn replay_schedule_lag_is_anchored_at_the_least_late_request() {
     feed(&mut plain, &unscheduled);
     let r = plain.summarize(None);
     assert!(r.iter().all(|m| !m.tag.starts_with("replay_sched")));
+}
+
+/// The vendors' other usage counts become AIPerf's usage metrics and their run totals;
+/// the completion's need an endpoint that produces tokens.
+#[test]
+fn usage_extras_and_their_totals() {
+    let mut rec = record(0, vec![text(10 * MS, "a")]);
+    rec.output_tokens = Some(1);
+    rec.usage = Some(Usage {
+        prompt_audio_tokens: Some(6),
+        completion_audio_tokens: Some(2),
+        accepted_prediction_tokens: Some(3),
+        rejected_prediction_tokens: Some(4),
+        tool_use_prompt_tokens: Some(7),
+        prompt_audio_seconds: Some(1.5),
+        ..Usage::default()
+    });
+    let m = compute(&rec, false);
+    for (tag, value) in [
+        ("usage_prompt_audio_tokens", 6.0),
+        ("usage_completion_audio_tokens", 2.0),
+        ("usage_accepted_prediction_tokens", 3.0),
+        ("usage_rejected_prediction_tokens", 4.0),
+        ("usage_tool_use_prompt_tokens", 7.0),
+        ("usage_prompt_audio_seconds", 1.5),
+    ] {
+        assert_close(&m, tag, value, 0.0);
+    }
+    let mut acc = MetricsAccumulator::new();
+    feed(&mut acc, &rec);
+    feed(&mut acc, &rec);
+    let r = acc.summarize(None);
+    assert_eq!(find(&r, "total_usage_accepted_prediction_tokens").avg, 6.0);
+    assert_eq!(find(&r, "total_usage_prompt_audio_seconds").avg, 3.0);
+    assert_eq!(find(&r, "total_usage_tool_use_prompt_tokens").avg, 14.0);
+
+    rec.produces_tokens = false;
+    let m = compute(&rec, false);
+    assert!(m.scalar("usage_accepted_prediction_tokens").is_none());
+    assert!(m.scalar("usage_completion_audio_tokens").is_none());
+    assert_close(&m, "usage_prompt_audio_tokens", 6.0, 0.0);
 }

@@ -140,6 +140,10 @@ mod fast {
         cache_write_input_tokens_camel: Option<IgnoredAny>,
         #[serde(default)]
         cached_tokens: Option<IgnoredAny>,
+        #[serde(default, rename = "toolUsePromptTokenCount")]
+        tool_use_prompt_token_count: Option<IgnoredAny>,
+        #[serde(default)]
+        prompt_audio_seconds: Option<IgnoredAny>,
         #[serde(default)]
         prompt_tokens: Count,
         #[serde(default)]
@@ -169,6 +173,8 @@ mod fast {
                 &self.cache_read_input_tokens_camel,
                 &self.cache_write_input_tokens_camel,
                 &self.cached_tokens,
+                &self.tool_use_prompt_token_count,
+                &self.prompt_audio_seconds,
             ]
             .iter()
             .any(|field| field.is_some())
@@ -179,7 +185,10 @@ mod fast {
                 prompt_tokens: self.prompt_tokens.0.or(self.input_tokens.0),
                 completion_tokens: self.completion_tokens.0.or(self.output_tokens.0),
                 total_tokens: self.total_tokens.0,
-                reasoning_tokens: self.completion_tokens_details.0,
+                reasoning_tokens: self.completion_tokens_details.0.reasoning,
+                completion_audio_tokens: self.completion_tokens_details.0.audio,
+                accepted_prediction_tokens: self.completion_tokens_details.0.accepted,
+                rejected_prediction_tokens: self.completion_tokens_details.0.rejected,
                 ..Usage::default()
             };
             (parsed != Usage::default()).then_some(parsed)
@@ -195,36 +204,44 @@ mod fast {
         fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
             deserializer
                 .deserialize_any(Lenient { details: false })
-                .map(Count)
+                .map(|(count, _)| Count(count))
         }
     }
 
-    /// `completion_tokens_details`: its `reasoning_tokens` count when it is an object.
+    /// `completion_tokens_details`: its counts when it is an object.
     #[derive(Default)]
-    struct Details(Option<u64>);
+    struct Details(DetailCounts);
+
+    #[derive(Default, Clone, Copy)]
+    struct DetailCounts {
+        reasoning: Option<u64>,
+        audio: Option<u64>,
+        accepted: Option<u64>,
+        rejected: Option<u64>,
+    }
 
     impl<'de> Deserialize<'de> for Details {
         fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
             deserializer
                 .deserialize_any(Lenient { details: true })
-                .map(Details)
+                .map(|(_, counts)| Details(counts))
         }
     }
 
     /// Accepts any JSON value, as a tree lookup would, and keeps only what it looks for: a
-    /// number ([`Count`]) or an object's `reasoning_tokens` count ([`Details`]).
+    /// number ([`Count`]) or an object's counts ([`Details`]).
     struct Lenient {
         details: bool,
     }
 
     impl Lenient {
-        fn number(&self, count: Option<u64>) -> Option<u64> {
-            count.filter(|_| !self.details)
+        fn number(&self, count: Option<u64>) -> (Option<u64>, DetailCounts) {
+            (count.filter(|_| !self.details), DetailCounts::default())
         }
     }
 
     impl<'de> Visitor<'de> for Lenient {
-        type Value = Option<u64>;
+        type Value = (Option<u64>, DetailCounts);
 
         fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
             f.write_str("any JSON value")
@@ -240,35 +257,44 @@ mod fast {
             Ok(self.number((v.is_finite() && v >= 0.0).then(|| v.round() as u64)))
         }
         fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-            Ok(None)
+            Ok(self.number(None))
         }
         fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
-            Ok(None)
+            Ok(self.number(None))
         }
         fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
+            Ok(self.number(None))
         }
         fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
+            Ok(self.number(None))
         }
         fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
             d.deserialize_any(self)
         }
         fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
             while seq.next_element::<IgnoredAny>()?.is_some() {}
-            Ok(None)
+            Ok(self.number(None))
         }
         fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
             // A repeated key: the last one counts, as in a JSON tree.
-            let mut reasoning = None;
+            let mut counts = DetailCounts::default();
             while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-                if self.details && key == "reasoning_tokens" {
-                    reasoning = map.next_value::<Count>()?.0;
-                } else {
-                    map.next_value::<IgnoredAny>()?;
+                let slot = match &*key {
+                    _ if !self.details => None,
+                    "reasoning_tokens" => Some(&mut counts.reasoning),
+                    "audio_tokens" => Some(&mut counts.audio),
+                    "accepted_prediction_tokens" => Some(&mut counts.accepted),
+                    "rejected_prediction_tokens" => Some(&mut counts.rejected),
+                    _ => None,
+                };
+                match slot {
+                    Some(slot) => *slot = map.next_value::<Count>()?.0,
+                    None => {
+                        map.next_value::<IgnoredAny>()?;
+                    }
                 }
             }
-            Ok(reasoning)
+            Ok((None, counts))
         }
     }
 
@@ -554,10 +580,19 @@ pub(crate) fn usage_counts(usage: &Map<String, Value>) -> Option<Usage> {
             _ => None,
         }
     };
-    // The Responses API names the details `output_tokens_details`.
-    let reasoning = ["completion_tokens_details", "output_tokens_details"]
-        .into_iter()
-        .find_map(|key| count(usage.get(key)?.get("reasoning_tokens")));
+    // The Responses API names the details `output_tokens_details` (and
+    // `input_tokens_details`).
+    let completion_detail = |field: &str| {
+        ["completion_tokens_details", "output_tokens_details"]
+            .into_iter()
+            .find_map(|key| count(usage.get(key)?.get(field)))
+    };
+    let prompt_detail = |field: &str| {
+        ["prompt_tokens_details", "input_tokens_details"]
+            .into_iter()
+            .find_map(|key| count(usage.get(key)?.get(field)))
+    };
+    let reasoning = completion_detail("reasoning_tokens");
     // Image, Responses and Anthropic APIs name them `input_tokens`/`output_tokens`.
     // Anthropic's `input_tokens` leaves out what was read from or written to its prompt
     // cache: AIPerf adds those back, so the count is the whole prompt as for the others.
@@ -601,6 +636,16 @@ pub(crate) fn usage_counts(usage: &Map<String, Value>) -> Option<Usage> {
         prompt_cache_read_tokens: cache_read,
         prompt_cache_write_tokens: first(&["cache_creation_input_tokens", "cacheWriteInputTokens"]),
         prompt_cache_miss_tokens: first(&["prompt_cache_miss_tokens"]),
+        prompt_audio_tokens: prompt_detail("audio_tokens"),
+        completion_audio_tokens: completion_detail("audio_tokens"),
+        accepted_prediction_tokens: completion_detail("accepted_prediction_tokens"),
+        rejected_prediction_tokens: completion_detail("rejected_prediction_tokens"),
+        tool_use_prompt_tokens: first(&["toolUsePromptTokenCount"]),
+        // A duration, read as any finite number (Mistral sends `{}` when there is none).
+        prompt_audio_seconds: usage
+            .get("prompt_audio_seconds")
+            .and_then(Value::as_f64)
+            .filter(|s| s.is_finite()),
     };
     (parsed != Usage::default()).then_some(parsed)
 }
@@ -972,6 +1017,28 @@ mod fast_path_tests {
             ),
             (true, r#"{"usage":{}}"#),
             (true, r#"{"usage":null}"#),
+            // OpenAI's completion details: audio and predicted-output counts, on both paths.
+            (
+                true,
+                concat!(
+                    r#"{"usage":{"completion_tokens":9,"completion_tokens_details":"#,
+                    r#"{"reasoning_tokens":1,"audio_tokens":2,"accepted_prediction_tokens":3,"#,
+                    r#""rejected_prediction_tokens":4.4,"other":{"x":1}}}}"#,
+                ),
+            ),
+            (
+                true,
+                r#"{"usage":{"completion_tokens_details":{"audio_tokens":null,"accepted_prediction_tokens":"3"}}}"#,
+            ),
+            // Gemini's tool-use count and Mistral's audio seconds are the full path's.
+            (
+                false,
+                r#"{"usage":{"prompt_tokens":3,"toolUsePromptTokenCount":2}}"#,
+            ),
+            (
+                false,
+                r#"{"usage":{"prompt_tokens":3,"prompt_audio_seconds":{}}}"#,
+            ),
             // Shapes only the full path reads (or rejects).
             (
                 false,
@@ -1060,6 +1127,33 @@ mod fast_path_tests {
         let details =
             r#"{"usage":{"output_tokens":3,"output_tokens_details":{"reasoning_tokens":1}}}"#;
         assert_eq!(usage(details).unwrap().reasoning_tokens, Some(1));
+        // Every count AIPerf's usage reads, each where its vendor puts it.
+        let extras = concat!(
+            r#"{"usage":{"prompt_tokens":20,"completion_tokens":9,"#,
+            r#""prompt_tokens_details":{"cached_tokens":5,"audio_tokens":6},"#,
+            r#""completion_tokens_details":{"reasoning_tokens":1,"audio_tokens":2,"#,
+            r#""accepted_prediction_tokens":3,"rejected_prediction_tokens":4},"#,
+            r#""toolUsePromptTokenCount":7,"prompt_audio_seconds":1.5}}"#,
+        );
+        assert_eq!(
+            usage(extras),
+            Some(Usage {
+                prompt_tokens: Some(20),
+                completion_tokens: Some(9),
+                reasoning_tokens: Some(1),
+                prompt_cache_read_tokens: Some(5),
+                prompt_audio_tokens: Some(6),
+                completion_audio_tokens: Some(2),
+                accepted_prediction_tokens: Some(3),
+                rejected_prediction_tokens: Some(4),
+                tool_use_prompt_tokens: Some(7),
+                prompt_audio_seconds: Some(1.5),
+                ..Usage::default()
+            })
+        );
+        // Mistral's `{}` for no audio is no duration.
+        let no_audio = r#"{"usage":{"prompt_tokens":3,"prompt_audio_seconds":{}}}"#;
+        assert_eq!(usage(no_audio).unwrap().prompt_audio_seconds, None);
         // An `error` event is never the fast path's, whatever its data.
         let c = chunk(Some("error"), units[1].1);
         assert!(fast::parse(&c).is_none());
