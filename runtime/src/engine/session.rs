@@ -18,7 +18,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::dataset::Turn;
+use crate::dataset::{Conversation, Turn};
 use crate::engine::cancel::{race, CancelSignal, Either, SplitMix};
 use crate::engine::on_demand::Entry;
 use crate::engine::paced::Paced;
@@ -161,12 +161,6 @@ pub(crate) async fn run<S, T, E, U>(
     let mut history: Vec<Turn> = Vec::new();
     // Images of the turns in `history`, which a turn built with it sends again.
     let mut history_images = 0u32;
-    // AIPerf reads a request's audio duration off its session's first turn.
-    let audio_duration_s = conversation
-        .turns
-        .first()
-        .and_then(|t| t.audio_duration_s)
-        .filter(|_| shared.sends_audio);
     // The next turn's request when built here, with its texts for the token count.
     let mut built: Option<(Vec<u8>, String)> = None;
     while let Some(req) = requests.get(turn as usize).filter(|_| turn < end) {
@@ -183,25 +177,9 @@ pub(crate) async fn run<S, T, E, U>(
             } else {
                 Cow::Borrowed(correlation_id.as_str())
             };
-            let own_images = conversation
-                .turns
-                .get(turn as usize)
-                .filter(|_| shared.sends_images)
-                .map_or(0, image_count);
-            let resent_images = match built {
-                Some(_) if shared.sends_images => history_images,
-                _ => 0,
-            };
-            let on_schedule = shared.fixed_schedule
-                && conversation
-                    .turns
-                    .get(turn as usize)
-                    .is_some_and(|t| t.timestamp_ms.is_some());
+            let resent_images = if built.is_some() { history_images } else { 0 };
             let turn_request = TurnRequest {
                 req,
-                on_schedule,
-                images: own_images.saturating_add(resent_images),
-                audio_duration_s,
                 correlation_id,
                 credit,
                 intended,
@@ -209,7 +187,11 @@ pub(crate) async fn run<S, T, E, U>(
                 cancel_after,
                 prefill: prefill.take(),
             };
-            let record = send_turn(&ctx, turn_request, built.take()).await;
+            let mut record = send_turn(&ctx, turn_request, built.take()).await;
+            // Set on the record that came back rather than passed in: a larger request
+            // made the send's future be built aside and copied into this one (3.5 KB,
+            // twice per request).
+            describe_turn(&mut record, shared, conversation, turn, resent_images);
             // The next turn counts from when this worker learned the response had ended, as
             // AIPerf's counts from the credit's return: `end_ns` is the kernel's stamp of the
             // last bytes, and when a burst of sessions ends at once on one worker, the later
@@ -341,13 +323,30 @@ fn image_count(turn: &Turn) -> u32 {
     u32::try_from(turn.images.len()).unwrap_or(u32::MAX)
 }
 
+/// What the record of turn `turn` says of the request beyond its timings: whether it went
+/// at a trace timestamp, the images its body carried (`resent_images` of them from the
+/// history it sent again), and its session's audio length, which AIPerf reads off the
+/// first turn.
+fn describe_turn(
+    record: &mut RequestRecord,
+    shared: &Shared,
+    conversation: &Conversation,
+    turn: u32,
+    resent_images: u32,
+) {
+    let this = conversation.turns.get(turn as usize);
+    record.on_schedule = shared.fixed_schedule && this.is_some_and(|t| t.timestamp_ms.is_some());
+    if shared.sends_images {
+        record.images = this.map_or(0, image_count).saturating_add(resent_images);
+    }
+    if shared.sends_audio {
+        record.audio_duration_s = conversation.turns.first().and_then(|t| t.audio_duration_s);
+    }
+}
+
 /// One turn to send, and the credit it took.
 struct TurnRequest<'a> {
     req: &'a PreparedRequest,
-    on_schedule: bool,
-    /// Images its body carries, and its session's audio duration (see [`RequestRecord`]).
-    images: u32,
-    audio_duration_s: Option<f64>,
     correlation_id: Cow<'a, str>,
     credit: u64,
     intended: Nanos,
@@ -372,9 +371,6 @@ where
     let shared = &*ctx.shared;
     let TurnRequest {
         req,
-        on_schedule,
-        images,
-        audio_duration_s,
         correlation_id,
         credit,
         intended,
@@ -401,12 +397,9 @@ where
         final_turn: Some(last),
         phase: Some(ctx.phase),
         intended_ns: intended,
-        on_schedule,
         input_tokens: req.input_tokens.filter(|_| input_text.is_none()),
         input_text,
         requested_output_tokens: req.max_tokens,
-        images,
-        audio_duration_s,
         sent_request: (shared.config.export_level == crate::config::ExportLevel::Raw)
             .then(Vec::new),
         // Only a request holding a prefill slot needs its events as they come.
