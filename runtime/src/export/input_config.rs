@@ -393,6 +393,14 @@ fn dataset(config: &ProfileConfig, facts: &RunFacts<'_>) -> Value {
                 let ignore = Value::Bool(config.ignore_trace_delays);
                 d.insert("ignore_trace_delays".into(), ignore);
             }
+            // As AIPerf's converter, the first of the flags that name a count, as given
+            // (not the file's rows): the run recycles the file's entries to fill it.
+            let entries = (config.num_dataset_entries.map(|n| n as u64))
+                .or(config.conversation_num)
+                .or(config.request_count);
+            if let Some(entries) = entries {
+                d.insert("entries".into(), Value::from(entries));
+            }
             // AIPerf routes `--isl-block-size` onto the file dataset's `block_size`.
             if let Some(size) = config.prompt_input_tokens_block_size {
                 d.insert("block_size".into(), Value::from(size));

@@ -506,6 +506,41 @@ fn prefix_and_system_prompts_are_listed_when_given() {
     );
 }
 
+/// A file dataset's `entries` is the first count flag given, as given (AIPerf's
+/// `_resolve_entries`): `--num-dataset-entries`, else `--conversation-num`, else
+/// `--request-count`; none given, no key.
+#[test]
+fn a_file_dataset_s_entries_come_from_the_count_flags() {
+    let file = [
+        "--input-file",
+        "/data/rows.jsonl",
+        "--custom-dataset-type",
+        "single_turn",
+    ];
+    let entries = |args: &[&str]| {
+        let flags = [&["-m", "m"][..], &file, args].concat();
+        let v = build(&parse(&flags), &facts(Path::new("/runs/e"), 9));
+        v["datasets"][0].get("entries").cloned()
+    };
+    assert_eq!(entries(&[]), None);
+    assert_eq!(entries(&["--request-count", "6"]), Some(json!(6)));
+    assert_eq!(
+        entries(&["--request-count", "6", "--conversation-num", "4"]),
+        Some(json!(4))
+    );
+    assert_eq!(
+        entries(&[
+            "--request-count",
+            "6",
+            "--conversation-num",
+            "4",
+            "--num-dataset-entries",
+            "5"
+        ]),
+        Some(json!(5))
+    );
+}
+
 /// `prompts` as AIPerf 0.13.0's converter wrote it for the same flags (its
 /// `_apply_sequence_distribution` and `_apply_random_corpus_style_and_range_ratio`): every
 /// pair with both deviations, the ratio as the text given, the style only when given.
