@@ -1472,6 +1472,39 @@ fn template_renders_bodies_and_reads_the_response_field() {
     assert_eq!(embeddings.stat("request_count", "avg"), 3.0);
     assert!(embeddings.stat("request_latency", "min") >= 10.0);
     assert_eq!(embeddings.payloads()[0]["encoding_format"], "float");
+
+    // The mock's whole chat answer carries `usage`: as AIPerf's template endpoint, ours
+    // reads only the response field, so no usage metric appears.
+    let chat = profile(
+        &mock,
+        "template-chat-usage",
+        &[
+            "--endpoint-type",
+            "template",
+            "--custom-endpoint",
+            "/v1/chat/completions",
+            "--endpoint-template",
+            concat!(
+                r#"{"model": {{ model|tojson }}, "max_tokens": {{ max_tokens }}, "#,
+                r#""messages": [{"role": "user", "content": {{ text|tojson }}}]}"#
+            ),
+            "--response-field",
+            "choices[0].message.content",
+            "--osl",
+            "6",
+            "--request-count",
+            "2",
+        ],
+    );
+    chat.assert_no_errors();
+    assert_eq!(chat.stat("output_sequence_length", "avg"), 6.0);
+    for tag in [
+        "usage_prompt_tokens",
+        "usage_completion_tokens",
+        "usage_discrepancy_count",
+    ] {
+        assert!(!chat.has(tag), "{tag}");
+    }
 }
 
 #[test]

@@ -211,20 +211,21 @@ impl EndpointProtocol for TemplateEndpoint {
             }
             Err(e) => return Err(e),
         };
-        let usage = value.as_object().and_then(response::usage);
         let data = match &self.field {
             Some(path) => path
                 .find(&value)
                 .map_or(ResponseData::Empty, |v| response::convert(&v)),
             None => response::detect(&value),
         };
-        if data == ResponseData::Empty && usage.is_none() {
+        if data == ResponseData::Empty {
             return Ok(None);
         }
+        // A template's API is unknown: as AIPerf's template endpoint, its `usage` is not
+        // read (a usage field of another shape would be misread).
         Ok(Some(ParsedResponse {
             recv_ns: chunk.recv_ns,
             data,
-            usage,
+            usage: None,
         }))
     }
 }
@@ -481,10 +482,15 @@ mod tests {
         );
         // A miss is no content, whatever else the body has.
         assert_eq!(data(r#"{"text":"decoy"}"#), None);
+        // An empty output is none, and the usage beside it is not read (as AIPerf's
+        // template endpoint, which reads no usage).
         assert_eq!(
-            data(r#"{"output":{"choices":[{"text":""}]},"usage":{"prompt_tokens":3}}"#).unwrap(),
-            ResponseData::Empty
+            data(r#"{"output":{"choices":[{"text":""}]},"usage":{"prompt_tokens":3}}"#),
+            None
         );
+        let parsed = |s: &str| e.parse_response(&chunk(1, s)).unwrap().unwrap();
+        let with_usage = r#"{"output":{"choices":[{"text":"a"}]},"usage":{"prompt_tokens":3}}"#;
+        assert_eq!(parsed(with_usage).usage, None);
 
         let e = endpoint(&[
             "-m",
