@@ -222,6 +222,7 @@ fn profile<P: PluginSet>(config: ProfileConfig) -> ExitCode {
                 let slices =
                     name.ends_with("_timeslices.csv") || name.ends_with("_timeslices.json");
                 let kind = match (path.extension().and_then(|e| e.to_str()), slices) {
+                    _ if name.ends_with("_raw.jsonl") => "Raw Records",
                     (Some("csv"), true) => "Timeslice CSV Export",
                     (Some("json"), true) => "Timeslice JSON Export",
                     (Some("csv"), false) => "CSV Export",

@@ -797,6 +797,14 @@ fn request_options_reach_the_payload_and_secrets_stay_out_of_artifacts() {
         ],
     );
     assert!(dir.join("profile_export_raw.jsonl").exists());
+    // Listed as AIPerf lists it, after the summaries.
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let raw_line = format!(
+        "JSON Export: {}\nRaw Records: {}\n",
+        dir.join("profile_export_aiperf.json").display(),
+        dir.join("profile_export_raw.jsonl").display()
+    );
+    assert!(stdout.contains(&raw_line), "{stdout}");
     let inputs: Value = serde_json::from_str(
         &std::fs::read_to_string(dir.join("inputs.json")).expect("inputs.json"),
     )

@@ -90,10 +90,7 @@ pub(crate) fn write(
                 Json::int(s.total - s.errors),
             ),
             ("error_request_count".into(), Json::int(s.errors)),
-            (
-                "error_summary".into(),
-                crate::export::json::error_summary_json(&s.error_summary),
-            ),
+            ("error_summary".into(), manifest_errors(&s.error_summary)),
             ("was_cancelled".into(), Json::Bool(run.was_cancelled)),
             (
                 "metrics_json".into(),
@@ -110,11 +107,98 @@ pub(crate) fn write(
         ("schema_version".into(), Json::int(MANIFEST_SCHEMA_VERSION)),
     ]);
     let mut text = String::new();
-    manifest.write_pretty(&mut text, 0);
+    sorted(manifest).write_pretty(&mut text, 0);
     if let Err(e) =
         crate::export::write_atomically(&results.artifact_dir.join(MANIFEST_FILE), &text)
     {
         failures.push(e.to_string());
     }
     failures
+}
+
+/// A phase's error summary as AIPerf's manifest has it: every field of each error's
+/// details, absent ones as `null` (the JSON summary leaves those out).
+fn manifest_errors(errors: &[crate::results::ErrorCount]) -> Json {
+    let entries = errors.iter().map(|e| {
+        let d = &e.error_details;
+        let chain = match d.cause_chain.is_empty() {
+            true => Json::Null,
+            false => Json::Arr(
+                d.cause_chain
+                    .iter()
+                    .map(|c| Json::str(c.as_str()))
+                    .collect(),
+            ),
+        };
+        let details = Json::Obj(vec![
+            (
+                "cause".into(),
+                d.cause.as_deref().map_or(Json::Null, Json::str),
+            ),
+            ("cause_chain".into(), chain),
+            ("code".into(), d.code.map_or(Json::Null, Json::int)),
+            ("details".into(), Json::Null),
+            ("message".into(), Json::str(d.message.as_str())),
+            ("type".into(), Json::str(d.kind.as_str())),
+        ]);
+        Json::Obj(vec![
+            ("error_details".into(), details),
+            ("count".into(), Json::int(e.count)),
+        ])
+    });
+    Json::Arr(entries.collect())
+}
+
+/// `json` with every object's keys in order: AIPerf writes the manifest with `sort_keys`.
+fn sorted(json: Json) -> Json {
+    match json {
+        Json::Obj(mut fields) => {
+            fields.sort_by(|a, b| a.0.cmp(&b.0));
+            Json::Obj(fields.into_iter().map(|(k, v)| (k, sorted(v))).collect())
+        }
+        Json::Arr(items) => Json::Arr(items.into_iter().map(sorted).collect()),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::ErrorDetails;
+    use crate::results::ErrorCount;
+
+    /// The manifest's errors carry every field of their details, absent ones as `null`,
+    /// and every object's keys come sorted, as AIPerf's `sort_keys` writes them.
+    #[test]
+    fn manifest_errors_are_aiperf_s_sorted_and_whole() {
+        let mut timeout = ErrorDetails::new(None, "TimeoutError", "timed out");
+        timeout.cause_chain = vec!["TimeoutError".into(), "CancelledError".into()];
+        let errors = [
+            ErrorCount {
+                error_details: ErrorDetails::new(Some(500), "Internal Server Error", "boom"),
+                count: 3,
+            },
+            ErrorCount {
+                error_details: timeout,
+                count: 1,
+            },
+        ];
+        let mut text = String::new();
+        sorted(manifest_errors(&errors)).write_pretty(&mut text, 0);
+        let compact: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+        assert_eq!(
+            compact.to_string(),
+            concat!(
+                r#"[{"count":3,"error_details":{"cause":null,"cause_chain":null,"code":500,"#,
+                r#""details":null,"message":"boom","type":"Internal Server Error"}},"#,
+                r#"{"count":1,"error_details":{"cause":null,"cause_chain":["TimeoutError","#,
+                r#""CancelledError"],"code":null,"details":null,"message":"timed out","#,
+                r#""type":"TimeoutError"}}]"#
+            )
+        );
+        // serde_json sorts its maps anyway: the text itself has them in order.
+        let at = |key: &str| text.find(key).expect(key);
+        assert!(at("\"count\"") < at("\"error_details\""));
+        assert!(at("\"cause\"") < at("\"code\"") && at("\"details\"") < at("\"type\""));
+    }
 }

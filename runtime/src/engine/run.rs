@@ -736,6 +736,7 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
         let brake = pipeline::FailureBrake::new(threshold, floor, abort_run.clone());
         tx.set_failure_brake(Arc::new(brake));
     }
+    let raw_export = raw_path.clone();
     let settings = PipelineSettings {
         config: config.clone(),
         clock,
@@ -1033,6 +1034,15 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
             }
         }
         Err(e) => failed(e),
+    }
+    // The raw exchanges are listed as AIPerf lists them: after the summaries, before the
+    // time slices.
+    if let Some(raw) = raw_export.filter(|p| p.is_file()) {
+        let slices = exported.iter().position(|p| {
+            let name = p.file_name().map(|n| n.to_string_lossy().into_owned());
+            name.is_some_and(|n| n.contains("_timeslices."))
+        });
+        exported.insert(slices.unwrap_or(exported.len()), raw);
     }
     let mut console = String::new();
     if was_cancelled {
