@@ -4,10 +4,6 @@ use super::table::{Justify, Table};
 use crate::metrics::{self, ConsoleGroup};
 use crate::results::{ErrorCount, MetricResult, RunResults};
 
-/// Error messages are wrapped to this many columns, so one long server body cannot
-/// stretch the table across the terminal (rich wraps to the console width).
-const MESSAGE_WIDTH: usize = 60;
-
 /// The metric tables, one per non-empty console group (Usage before the default table,
 /// as AIPerf prints them), each titled `NVIDIA AIPerf | <metrics_title>[: <Group>]`.
 /// Only metrics with a `display_order` appear, sorted by it. Empty when none do.
@@ -119,21 +115,46 @@ pub fn render_error_summary(errors: &[ErrorCount]) -> String {
         ("Message", Justify::Left),
         ("Count", Justify::Right),
     ];
+    let rows: Vec<[String; 4]> = errors
+        .iter()
+        .map(|e| {
+            let d = &e.error_details;
+            let code = d
+                .code
+                .filter(|&c| c != 0)
+                .map_or_else(|| "N/A".to_owned(), |c| c.to_string());
+            let kind = if d.kind.is_empty() {
+                "N/A".to_owned()
+            } else {
+                d.kind.clone()
+            };
+            let count = thousands(e.count as f64);
+            let count = count.strip_suffix(".00").unwrap_or(&count).to_owned();
+            [code, kind, d.message.clone(), count]
+        })
+        .collect();
+    // As rich fits the table to the console: the other columns keep their widths and the
+    // messages wrap in what is left (each column pads one space a side, five rules).
+    let widest = |i: usize, header: &str| {
+        let cells = rows.iter().map(|r| r[i].chars().count());
+        cells.chain([header.chars().count()]).max().unwrap_or(0)
+    };
+    let others = widest(0, "Code") + widest(1, "Type") + widest(3, "Count");
+    let message_width = CONSOLE_WIDTH
+        .saturating_sub(others + 4 * 2 + 5)
+        .max("Message".len());
     let mut table = Table::new("NVIDIA AIPerf | Error Summary", &columns);
-    for e in errors {
-        let d = &e.error_details;
-        let code = d
-            .code
-            .filter(|&c| c != 0)
-            .map_or_else(|| "N/A".to_owned(), |c| c.to_string());
-        let kind = if d.kind.is_empty() {
-            "N/A".to_owned()
-        } else {
-            d.kind.clone()
-        };
-        let count = thousands(e.count as f64);
-        let count = count.strip_suffix(".00").unwrap_or(&count).to_owned();
-        table.add_row(vec![code, kind, wrap(&d.message, MESSAGE_WIDTH), count]);
+    for [code, kind, message, count] in rows {
+        let mut message = wrap(&message, message_width);
+        // Rich gives a column it had to narrow all the room left, not its longest line.
+        if message.contains('\n') {
+            let first = message.lines().next().map_or(0, |l| l.chars().count());
+            message.insert_str(
+                first_line_end(&message),
+                &" ".repeat(message_width.saturating_sub(first)),
+            );
+        }
+        table.add_row(vec![code, kind, message, count]);
     }
     table.render()
 }
@@ -181,6 +202,11 @@ pub fn render_warning_panel(title: &str, text: &str) -> String {
     }
     out.push_str(&format!("╰{}╯\n", "─".repeat(inner)));
     out
+}
+
+/// Where the first line of `text` ends (a byte index).
+fn first_line_end(text: &str) -> usize {
+    text.find('\n').unwrap_or(text.len())
 }
 
 /// Word-wraps text to `width` columns, breaking words longer than a line.

@@ -374,6 +374,27 @@ fn error_summary_golden() {
         expected
     );
     assert_eq!(console::render_error_summary(&[]), "");
+
+    // A long message fills the 140 columns AIPerf's console export has, then wraps.
+    let mut long = fixture().error_summary;
+    long[0].error_details.message = format!("{} {}", "x".repeat(90), "y".repeat(30));
+    let table = console::render_error_summary(&long);
+    let widths: Vec<usize> = table.lines().map(|l| l.chars().count()).collect();
+    assert!(widths.iter().all(|&w| w <= 140), "{table}");
+    assert_eq!(widths.iter().max(), Some(&140), "{table}");
+    assert_eq!(
+        table.lines().filter(|l| l.starts_with('│')).count(),
+        2,
+        "{table}"
+    );
+    // A 100-character message (the example of an HTTP 500 body) stays on one line.
+    long[0].error_details.message = "z".repeat(80);
+    let table = console::render_error_summary(&long);
+    assert_eq!(
+        table.lines().filter(|l| l.starts_with('│')).count(),
+        1,
+        "{table}"
+    );
 }
 
 #[test]
