@@ -264,9 +264,10 @@ pub struct RequestRecord {
     /// When the schedule wanted this request sent (open loop), or when its credit was
     /// issued (closed loop).
     pub intended_ns: Nanos,
-    /// The intended time is a trace timestamp (a fixed schedule), not one derived from an
-    /// earlier turn's end: only these count in AIPerf's replay schedule lag.
-    pub on_schedule: bool,
+    /// The trace timestamp (ms) a fixed schedule sent this turn at: AIPerf's replay
+    /// schedule lag is the send time against it, whatever held the request back (a
+    /// concurrency slot, the previous turn), where `intended_ns` moves with those waits.
+    pub trace_ms: Option<f64>,
     /// Just before the request bytes were handed to the kernel.
     pub start_ns: Nanos,
     /// Just before the request was written on the connection that answered: the end of

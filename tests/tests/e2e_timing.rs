@@ -97,6 +97,56 @@ fn trace_prompts(dir: &Path) -> Vec<String> {
     sent.into_iter().map(|(_, text)| text).collect()
 }
 
+/// A trace replayed under a concurrency cap: requests wait for a slot, and AIPerf's
+/// replay lag counts that wait against each row's timestamp (past 500 ms at p99 it calls
+/// the replay degraded, and warns), while the client's own scheduling lateness does not.
+#[test]
+fn replay_lag_counts_the_wait_behind_a_concurrency_cap() {
+    core_binary();
+    let mock = Mock::start(&["--ttft-ms", "200", "--output-tokens", "2"]);
+    let dir = run_dir("replay-lag-capped");
+    let inputs = run_dir("replay-lag-capped-input");
+    let rows: String = (0..12)
+        .map(|i| {
+            format!(
+                r#"{{"timestamp": {}, "input_length": 8, "output_length": 2}}"#,
+                i * 10
+            ) + "\n"
+        })
+        .collect();
+    let trace = write_file(&inputs, "trace.jsonl", &rows);
+    let output = profile(
+        &mock,
+        &dir,
+        &[
+            "--input-file",
+            trace.to_str().expect("utf-8 path"),
+            "--custom-dataset-type",
+            "mooncake_trace",
+            "--fixed-schedule",
+            "--concurrency",
+            "2",
+            "--workers",
+            "1",
+        ],
+    );
+    let json = read_json(&dir);
+    // Two at a time, 200 ms each: the last pair goes out about 1 s in, scheduled at
+    // 100 and 110 ms.
+    let p99 = json["replay_sched_lag_p99"]["avg"].as_f64().expect("p99");
+    assert!((700.0..1500.0).contains(&p99), "replay lag p99 {p99} ms");
+    assert_eq!(json["replay_sched_degraded"]["avg"], 1.0);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("Replay schedule degraded: anchored send lag"),
+        "{stderr}"
+    );
+    let lateness = json["scheduling_lateness"]["p99"]
+        .as_f64()
+        .expect("lateness");
+    assert!(lateness < 50.0, "the client's own lateness {lateness} ms");
+}
+
 #[test]
 fn mooncake_trace_replays_its_timestamps() {
     core_binary();

@@ -323,8 +323,8 @@ fn image_count(turn: &Turn) -> u32 {
     u32::try_from(turn.images.len()).unwrap_or(u32::MAX)
 }
 
-/// What the record of turn `turn` says of the request beyond its timings: whether it went
-/// at a trace timestamp, the images its body carried (`resent_images` of them from the
+/// What the record of turn `turn` says of the request beyond its timings: the trace
+/// timestamp it was scheduled at, the images its body carried (`resent_images` of them from the
 /// history it sent again), and its session's audio length, which AIPerf reads off the
 /// first turn.
 fn describe_turn(
@@ -335,7 +335,9 @@ fn describe_turn(
     resent_images: u32,
 ) {
     let this = conversation.turns.get(turn as usize);
-    record.on_schedule = shared.fixed_schedule && this.is_some_and(|t| t.timestamp_ms.is_some());
+    record.trace_ms = this
+        .and_then(|t| t.timestamp_ms)
+        .filter(|ts| shared.fixed_schedule && ts.is_finite());
     if shared.sends_images {
         record.images = this.map_or(0, image_count).saturating_add(resent_images);
     }

@@ -325,7 +325,7 @@ fn encode(r: &RequestRecord, out: &mut Vec<u8>) {
         x_request_id,
         x_correlation_id,
         intended_ns,
-        on_schedule,
+        trace_ms,
         start_ns,
         write_start_ns,
         sent_ns,
@@ -369,6 +369,7 @@ fn encode(r: &RequestRecord, out: &mut Vec<u8>) {
     o.str(x_request_id);
     o.str(x_correlation_id);
     o.u64(*intended_ns);
+    o.opt(trace_ms.map(f64::to_bits), Out::u64);
     o.u64(*start_ns);
     for t in [
         write_start_ns,
@@ -406,7 +407,6 @@ fn encode(r: &RequestRecord, out: &mut Vec<u8>) {
         *connection_reused,
         *event_stream,
         *reconnected,
-        *on_schedule,
     ];
     o.u8(flags
         .iter()
@@ -489,6 +489,7 @@ fn decode(bytes: &[u8]) -> Option<RequestRecord> {
     let x_request_id = i.string()?;
     let x_correlation_id = i.string()?;
     let intended_ns = i.u64()?;
+    let trace_ms = i.opt(In::u64)?.map(f64::from_bits);
     let start_ns = i.u64()?;
     let mut times = [None; 5];
     for t in &mut times {
@@ -560,7 +561,7 @@ fn decode(bytes: &[u8]) -> Option<RequestRecord> {
         x_request_id,
         x_correlation_id,
         intended_ns,
-        on_schedule: flag(5),
+        trace_ms,
         start_ns,
         write_start_ns,
         sent_ns,
@@ -612,7 +613,7 @@ mod tests {
             x_request_id: format!("req-{n}"),
             x_correlation_id: "corr-é".to_owned(),
             intended_ns: 11,
-            on_schedule: true,
+            trace_ms: Some(12.5),
             start_ns: 12,
             write_start_ns: Some(13),
             sent_ns: Some(14),

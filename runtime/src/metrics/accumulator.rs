@@ -103,7 +103,7 @@ pub struct MetricsAccumulator {
     /// then, although an embeddings run has per-request OSLs (0) to sum.
     produces_tokens: bool,
     /// Send time minus trace timestamp (ns) of each valid request sent on a fixed schedule
-    /// (see [`RequestRecord::on_schedule`]): AIPerf's replay schedule lag.
+    /// (see [`crate::record::RequestRecord::trace_ms`]): AIPerf's replay schedule lag.
     replay_offsets: Vec<i64>,
     /// The replay-degraded warning was logged (a phase is summarized more than once).
     degraded_warned: std::cell::Cell<bool>,
@@ -184,9 +184,10 @@ impl MetricsAccumulator {
             return;
         }
         self.valid += 1;
-        if record.raw.on_schedule && !self.timeslice {
-            let raw = &record.raw;
-            let offset = i128::from(raw.start_ns) - i128::from(raw.intended_ns);
+        if let Some(trace_ms) = record.raw.trace_ms.filter(|_| !self.timeslice) {
+            // Both in ns: only their differences between requests count.
+            let scheduled = (trace_ms * 1e6).round() as i128;
+            let offset = i128::from(record.raw.start_ns) - scheduled;
             self.replay_offsets
                 .push(offset.clamp(i64::MIN.into(), i64::MAX.into()) as i64);
         }

@@ -77,51 +77,16 @@ fn signed_ms(from: Nanos, to: Nanos) -> f64 {
     (i128::from(to) - i128::from(from)) as f64 / 1e6
 }
 
-/// Usage fields, each from the last response that reported it (AIPerf reads "last
-/// non-null" per field), falling back to the record's final usage block.
+/// The server's usage for a request: the last response's that carried any, as AIPerf
+/// 0.13's `final_usage` (the last non-empty block wins whole; its fields are not merged
+/// with earlier blocks'), else the record's own.
 pub fn merged_usage(record: &ParsedRecord) -> Option<Usage> {
-    let mut merged = Usage::default();
-    let mut seen = false;
-    for u in record.responses.iter().filter_map(|r| r.usage.as_ref()) {
-        seen = true;
-        merged = fill(*u, merged);
-    }
-    if let Some(last) = record.usage {
-        seen = true;
-        merged = fill(merged, last);
-    }
-    seen.then_some(merged)
-}
-
-/// `first`'s counts, each it lacks taken from `then`.
-fn fill(first: Usage, then: Usage) -> Usage {
-    Usage {
-        prompt_tokens: first.prompt_tokens.or(then.prompt_tokens),
-        completion_tokens: first.completion_tokens.or(then.completion_tokens),
-        total_tokens: first.total_tokens.or(then.total_tokens),
-        reasoning_tokens: first.reasoning_tokens.or(then.reasoning_tokens),
-        prompt_cache_read_tokens: first
-            .prompt_cache_read_tokens
-            .or(then.prompt_cache_read_tokens),
-        prompt_cache_write_tokens: first
-            .prompt_cache_write_tokens
-            .or(then.prompt_cache_write_tokens),
-        prompt_cache_miss_tokens: first
-            .prompt_cache_miss_tokens
-            .or(then.prompt_cache_miss_tokens),
-        prompt_audio_tokens: first.prompt_audio_tokens.or(then.prompt_audio_tokens),
-        completion_audio_tokens: first
-            .completion_audio_tokens
-            .or(then.completion_audio_tokens),
-        accepted_prediction_tokens: first
-            .accepted_prediction_tokens
-            .or(then.accepted_prediction_tokens),
-        rejected_prediction_tokens: first
-            .rejected_prediction_tokens
-            .or(then.rejected_prediction_tokens),
-        tool_use_prompt_tokens: first.tool_use_prompt_tokens.or(then.tool_use_prompt_tokens),
-        prompt_audio_seconds: first.prompt_audio_seconds.or(then.prompt_audio_seconds),
-    }
+    record
+        .responses
+        .iter()
+        .rev()
+        .find_map(|r| r.usage)
+        .or(record.usage)
 }
 
 /// Whether the model reasoned in this response.

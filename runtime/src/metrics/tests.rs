@@ -1361,10 +1361,10 @@ fn no_overall_cache_share_without_prompt_tokens() {
     assert!(usage_without_cache_in_results(&results));
 }
 
-/// A stream's cache counts may come in an earlier usage block than its final one (each
-/// count from the last block that has it, as the other usage counts).
+/// The last usage block of a stream is the request's usage, whole: a count only an
+/// earlier block had is not carried over (AIPerf 0.13's `find_last_non_empty_usage`).
 #[test]
-fn cache_counts_of_an_earlier_usage_block_are_kept() {
+fn the_last_usage_block_wins_whole() {
     let mut first = text(10 * MS, "a");
     first.usage = Some(Usage {
         prompt_tokens: Some(32),
@@ -1380,8 +1380,13 @@ fn cache_counts_of_an_earlier_usage_block_are_kept() {
     rec.usage = rec.responses[1].usage;
     rec.output_tokens = Some(1);
     let merged = merged_usage(&rec).expect("usage");
-    assert_eq!(merged.prompt_cache_read_tokens, Some(7));
+    assert_eq!(merged.prompt_cache_read_tokens, None);
+    assert_eq!(merged.prompt_tokens, None);
     assert_eq!(merged.completion_tokens, Some(1));
+    // A later response without usage does not hide it.
+    let mut after = rec.clone();
+    after.responses.push(empty(30 * MS));
+    assert_eq!(merged_usage(&after), Some(merged));
 }
 
 /// AIPerf's image metrics divide by the images the request carried, RTFx divides the
@@ -1431,22 +1436,24 @@ fn image_and_audio_metrics_follow_the_request_s_media() {
 /// failures and requests not on the schedule do not count.
 #[test]
 fn replay_schedule_lag_is_anchored_at_the_least_late_request() {
-    let scheduled = |intended: Nanos, late_ms: Nanos| {
-        let start = intended + late_ms * MS;
+    // Sent `late_ms` after the trace's timestamp `at_ms`; the intended time is the
+    // release (after a wait for a slot or a previous turn) and plays no part.
+    let scheduled = |at_ms: Nanos, late_ms: Nanos| {
+        let start = (at_ms + late_ms) * MS;
         let mut r = record(start, vec![text(start + 10 * MS, "a")]);
-        r.raw.intended_ns = intended;
-        r.raw.on_schedule = true;
+        r.raw.intended_ns = start;
+        r.raw.trace_ms = Some(at_ms as f64);
         r
     };
     let mut acc = MetricsAccumulator::new();
-    for (at, late) in [(0, 5), (100 * MS, 7), (200 * MS, 105)] {
+    for (at, late) in [(0, 5), (100, 7), (200, 105)] {
         feed(&mut acc, &scheduled(at, late));
     }
-    let mut failed = scheduled(300 * MS, 900);
+    let mut failed = scheduled(300, 900);
     failed.outcome = Outcome::HttpError;
     feed(&mut acc, &failed);
-    let mut unscheduled = scheduled(400 * MS, 800);
-    unscheduled.raw.on_schedule = false;
+    let mut unscheduled = scheduled(400, 800);
+    unscheduled.raw.trace_ms = None;
     feed(&mut acc, &unscheduled);
     let r = acc.summarize(None);
     let value = |tag| find(&r, tag).avg;
@@ -1456,8 +1463,8 @@ fn replay_schedule_lag_is_anchored_at_the_least_late_request() {
     assert!((value("replay_sched_lag_p99") - 98.04).abs() < 1e-9);
     assert_eq!(value("replay_sched_degraded"), 0.0);
 
-    feed(&mut acc, &scheduled(500 * MS, 5 + 600));
-    feed(&mut acc, &scheduled(600 * MS, 5 + 700));
+    feed(&mut acc, &scheduled(500, 5 + 600));
+    feed(&mut acc, &scheduled(600, 5 + 700));
     let r = acc.summarize(None);
     assert_eq!(find(&r, "replay_sched_degraded").avg, 1.0);
 
