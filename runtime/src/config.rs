@@ -540,8 +540,9 @@ pub struct ProfileConfig {
     #[arg(long, default_value_t = 0.0)]
     pub rankings_query_prompt_token_stddev: f64,
 
-    /// Seconds between polls of a video generation job.
-    #[arg(long, default_value_t = 1.0)]
+    /// Seconds between polls of a video generation job. Without this flag, AIPerf's
+    /// AIPERF_HTTP_VIDEO_POLL_INTERVAL is read when set (0.001 to 10).
+    #[arg(long, default_value_t = 0.1)]
     pub video_poll_interval: f64,
 
     /// Seconds after which an unfinished video generation job is recorded as timed out.

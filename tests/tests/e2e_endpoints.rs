@@ -1316,6 +1316,60 @@ fn video_generation_polls_until_the_job_completes() {
     }
 }
 
+/// Jobs are polled every 0.1 s, as AIPerf 0.13 polls them; its
+/// AIPERF_HTTP_VIDEO_POLL_INTERVAL is read when `--video-poll-interval` is not given, and
+/// refused past its bounds.
+#[test]
+fn video_jobs_are_polled_at_aiperf_s_interval() {
+    let mock = Mock::start(&["--video-ms", "150"]);
+    let run = |env: Option<&str>| {
+        let dir = run_dir("video-poll-interval");
+        let _ = std::fs::remove_dir_all(&dir);
+        let _serial = common::measuring();
+        let mut command = common::profile_command(
+            &[&mock.url],
+            &dir,
+            &[
+                "--endpoint-type",
+                "video_generation",
+                "--request-count",
+                "2",
+            ],
+        );
+        command.env_remove("AIPERF_HTTP_VIDEO_POLL_INTERVAL");
+        if let Some(value) = env {
+            command.env("AIPERF_HTTP_VIDEO_POLL_INTERVAL", value);
+        }
+        let output = command.output().expect("run the core binary");
+        let json = std::fs::read_to_string(dir.join("profile_export_aiperf.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<Value>(&t).ok());
+        (output, json)
+    };
+    let latency = |json: &Option<Value>, stat: &str| {
+        json.as_ref().expect("a summary")["request_latency"][stat]
+            .as_f64()
+            .expect("latency")
+    };
+    // A 150 ms job is seen done at the second poll, 200 ms in (it took 1 s at the old
+    // 1 s interval).
+    let (_, json) = run(None);
+    let max = latency(&json, "max");
+    assert!((150.0..450.0).contains(&max), "latency {max} ms");
+    let (_, json) = run(Some("0.6"));
+    let min = latency(&json, "min");
+    assert!(min >= 600.0, "latency {min} ms");
+    let (output, _) = run(Some("20"));
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(
+            "AIPERF_HTTP_VIDEO_POLL_INTERVAL=20 is not a number of seconds from 0.001 to 10"
+        ),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn video_generation_form_fields_reach_the_server() {
     let mock = Mock::start(&["--video-ms", "20"]);

@@ -870,7 +870,7 @@ pub fn client_settings(config: &ProfileConfig, facts: &RunFacts<'_>) -> Value {
         x.insert("ca_cert".into(), Value::from(ca.to_string_lossy()));
     }
     for (key, value, default) in [
-        ("video_poll_interval", config.video_poll_interval, 1.0),
+        ("video_poll_interval", config.video_poll_interval, 0.1),
         (
             "video_poll_timeout",
             config.video_poll_timeout,

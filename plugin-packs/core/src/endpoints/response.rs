@@ -825,6 +825,15 @@ pub(crate) fn parse_images(chunk: &ResponseChunk) -> Result<Option<ParsedRespons
 pub(crate) fn parse_video_job(
     chunk: &ResponseChunk,
 ) -> Result<Option<ParsedResponse>, ErrorDetails> {
+    // A failed job is AIPerf's video error whatever its `error` field holds, which the
+    // generic in-band check below would otherwise report as the server's own.
+    if chunk.event.is_none() {
+        if let Ok(Value::Object(job)) = serde_json::from_slice::<Value>(chunk.data.trim_ascii()) {
+            if job.get("status").and_then(Value::as_str) == Some("failed") {
+                return Err(video_failure(&job));
+            }
+        }
+    }
     let Some(object) = decode(chunk)? else {
         return Ok(None);
     };
@@ -840,22 +849,34 @@ pub(crate) fn parse_video_job(
     Ok(Some(parsed(chunk, data, usage(&object))))
 }
 
-/// The error of a failed video job (its `error` field, if the in-band check did not
-/// already report it).
+/// The error of a failed video job, as AIPerf's transport reports one: code 500 and its
+/// `error`'s message (the error itself when it is not an object, as Python's `str`
+/// writes it).
 pub(crate) fn video_failure(object: &Map<String, Value>) -> ErrorDetails {
     let message = match object.get("error") {
-        Some(Value::Object(e)) => e.get("message").map(text_of_value),
-        Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
-        _ => None,
+        None => "Unknown error".to_owned(),
+        Some(Value::Object(e)) => e
+            .get("message")
+            .map_or_else(|| "Unknown error".to_owned(), python_str),
+        Some(other) => python_str(other),
     };
     ErrorDetails::new(
-        None,
+        Some(500),
         "VideoGenerationError",
-        format!(
-            "video generation failed: {}",
-            message.unwrap_or_else(|| "unknown error".into())
-        ),
+        format!("Video generation failed: {message}"),
     )
+}
+
+/// A JSON value as Python's `str()` writes the object `json.loads` made of it (for the
+/// scalars a server puts in an error; containers as JSON).
+fn python_str(value: &Value) -> String {
+    match value {
+        Value::Null => "None".to_owned(),
+        Value::Bool(true) => "True".to_owned(),
+        Value::Bool(false) => "False".to_owned(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
 }
 
 /// SOLIDO RAG: `content` (with `sources`, which are not output).

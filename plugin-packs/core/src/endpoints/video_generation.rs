@@ -22,6 +22,9 @@ use serde_json::{Map, Value};
 use super::payload::{Field, InputShape};
 use super::{model_value, response, BodyContext, Prepared};
 
+/// AIPerf 0.13's setting of the poll interval, which `--video-poll-interval` replaces.
+const POLL_INTERVAL_ENV: &str = "AIPERF_HTTP_VIDEO_POLL_INTERVAL";
+
 /// Shortest pause between polls: a zero interval would poll as fast as the server answers.
 const MIN_POLL_INTERVAL_NS: u64 = 1_000_000;
 
@@ -59,8 +62,21 @@ impl Plugin for VideoGenerationEndpoint {
                 )))
             }
         };
-        let poll_interval_ns =
-            seconds("--video-poll-interval", config.video_poll_interval)?.max(MIN_POLL_INTERVAL_NS);
+        let poll_interval_ns = match std::env::var(POLL_INTERVAL_ENV) {
+            Ok(text) if !config.was_given("video_poll_interval") => {
+                let seconds = text.trim().parse::<f64>().ok();
+                let seconds = seconds
+                    .filter(|s| (0.001..=10.0).contains(s))
+                    .ok_or_else(|| {
+                        PluginError::Config(format!(
+                        "{POLL_INTERVAL_ENV}={text} is not a number of seconds from 0.001 to 10"
+                    ))
+                    })?;
+                (seconds * 1e9) as u64
+            }
+            _ => seconds("--video-poll-interval", config.video_poll_interval)?,
+        }
+        .max(MIN_POLL_INTERVAL_NS);
         let timeout_ns = seconds("--video-poll-timeout", config.video_poll_timeout)?;
         let jobs_path = config
             .custom_endpoint
@@ -407,10 +423,35 @@ mod tests {
                 peak_memory_mb: Some(9.0)
             }))
         );
-        let err = data(r#"{"id":"v","status":"failed","error":{"message":"OOM"}}"#).unwrap_err();
-        assert!(err.message.contains("OOM"), "{err:?}");
-        let err = data(r#"{"id":"v","status":"failed"}"#).unwrap_err();
-        assert_eq!(err.kind, "VideoGenerationError");
+        // A failed job is AIPerf's video error, whatever its `error` holds.
+        let failed = |job: &str| {
+            let err = data(job).unwrap_err();
+            assert_eq!(
+                (err.code, err.kind.as_str()),
+                (Some(500), "VideoGenerationError")
+            );
+            err.message
+        };
+        assert_eq!(
+            failed(r#"{"id":"v","status":"failed","error":{"message":"OOM"}}"#),
+            "Video generation failed: OOM"
+        );
+        assert_eq!(
+            failed(r#"{"id":"v","status":"failed","error":"plain"}"#),
+            "Video generation failed: plain"
+        );
+        assert_eq!(
+            failed(r#"{"id":"v","status":"failed"}"#),
+            "Video generation failed: Unknown error"
+        );
+        assert_eq!(
+            failed(r#"{"id":"v","status":"failed","error":{"code":9}}"#),
+            "Video generation failed: Unknown error"
+        );
+        assert_eq!(
+            failed(r#"{"id":"v","status":"failed","error":null}"#),
+            "Video generation failed: None"
+        );
         assert_eq!(data(""), Ok(None));
     }
 }
