@@ -144,6 +144,31 @@ mod fast {
         tool_use_prompt_token_count: Option<IgnoredAny>,
         #[serde(default)]
         prompt_audio_seconds: Option<IgnoredAny>,
+        // Other vendors' names and envelopes (Gemini, Bedrock, Cohere, watsonx).
+        #[serde(default, rename = "usageMetadata")]
+        usage_metadata: Option<IgnoredAny>,
+        #[serde(default)]
+        meta: Option<IgnoredAny>,
+        #[serde(default)]
+        tokens: Option<IgnoredAny>,
+        #[serde(default, rename = "promptTokenCount")]
+        prompt_token_count: Option<IgnoredAny>,
+        #[serde(default, rename = "candidatesTokenCount")]
+        candidates_token_count: Option<IgnoredAny>,
+        #[serde(default, rename = "totalTokenCount")]
+        total_token_count: Option<IgnoredAny>,
+        #[serde(default, rename = "thoughtsTokenCount")]
+        thoughts_token_count: Option<IgnoredAny>,
+        #[serde(default, rename = "inputTokens")]
+        input_tokens_camel: Option<IgnoredAny>,
+        #[serde(default, rename = "outputTokens")]
+        output_tokens_camel: Option<IgnoredAny>,
+        #[serde(default, rename = "totalTokens")]
+        total_tokens_camel: Option<IgnoredAny>,
+        #[serde(default)]
+        input_token_count: Option<IgnoredAny>,
+        #[serde(default)]
+        generated_token_count: Option<IgnoredAny>,
         #[serde(default)]
         prompt_tokens: Count,
         #[serde(default)]
@@ -175,6 +200,18 @@ mod fast {
                 &self.cached_tokens,
                 &self.tool_use_prompt_token_count,
                 &self.prompt_audio_seconds,
+                &self.usage_metadata,
+                &self.meta,
+                &self.tokens,
+                &self.prompt_token_count,
+                &self.candidates_token_count,
+                &self.total_token_count,
+                &self.thoughts_token_count,
+                &self.input_tokens_camel,
+                &self.output_tokens_camel,
+                &self.total_tokens_camel,
+                &self.input_token_count,
+                &self.generated_token_count,
             ]
             .iter()
             .any(|field| field.is_some())
@@ -568,8 +605,40 @@ pub(crate) fn usage(object: &Map<String, Value>) -> Option<Usage> {
     usage_counts(object.get("usage")?.as_object()?)
 }
 
+/// Envelopes some vendors put their counts in, lifted to the top as AIPerf's `Usage`
+/// does (a key already at the top wins): Gemini's `usageMetadata`, Cohere v1's
+/// `meta.tokens` (and `meta.cached_tokens`), Cohere v2's `tokens`.
+fn unwrapped(usage: &Map<String, Value>) -> std::borrow::Cow<'_, Map<String, Value>> {
+    let meta = usage.get("meta").and_then(Value::as_object);
+    let lifted: Vec<&Map<String, Value>> = [
+        usage.get("usageMetadata").and_then(Value::as_object),
+        meta.and_then(|m| m.get("tokens"))
+            .and_then(Value::as_object),
+        usage.get("tokens").and_then(Value::as_object),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let meta_cached = meta.and_then(|m| m.get("cached_tokens"));
+    if lifted.is_empty() && meta_cached.is_none() {
+        return std::borrow::Cow::Borrowed(usage);
+    }
+    let mut view = usage.clone();
+    for envelope in lifted {
+        for (key, value) in envelope {
+            view.entry(key.clone()).or_insert_with(|| value.clone());
+        }
+    }
+    if let Some(cached) = meta_cached {
+        view.entry("cached_tokens")
+            .or_insert_with(|| cached.clone());
+    }
+    std::borrow::Cow::Owned(view)
+}
+
 /// The counts of a `usage` block, when it has any.
 pub(crate) fn usage_counts(usage: &Map<String, Value>) -> Option<Usage> {
+    let usage = &*unwrapped(usage);
     let count = |value: Option<&Value>| -> Option<u64> {
         match value? {
             Value::Number(n) => n.as_u64().or_else(|| {
@@ -592,12 +661,14 @@ pub(crate) fn usage_counts(usage: &Map<String, Value>) -> Option<Usage> {
             .into_iter()
             .find_map(|key| count(usage.get(key)?.get(field)))
     };
-    let reasoning = completion_detail("reasoning_tokens");
-    // Image, Responses and Anthropic APIs name them `input_tokens`/`output_tokens`.
-    // Anthropic's `input_tokens` leaves out what was read from or written to its prompt
-    // cache: AIPerf adds those back, so the count is the whole prompt as for the others.
-    let input = || {
-        let input = count(usage.get("input_tokens"))?;
+    // Gemini's reasoning count is at the top.
+    let reasoning =
+        completion_detail("reasoning_tokens").or(count(usage.get("thoughtsTokenCount")));
+    // Image, Responses and Anthropic APIs name them `input_tokens`/`output_tokens`, Bedrock
+    // `inputTokens`. Anthropic's and Bedrock's leave out what was read from or written to
+    // the prompt cache: AIPerf adds those back, so the count is the whole prompt.
+    let input = |key: &str| {
+        let input = count(usage.get(key))?;
         let cached = [
             "cache_read_input_tokens",
             "cache_creation_input_tokens",
@@ -627,11 +698,29 @@ pub(crate) fn usage_counts(usage: &Map<String, Value>) -> Option<Usage> {
                 "cached_tokens",
             ])
         });
+    // The vendors' names, in AIPerf's order: OpenAI's, Anthropic's and Cohere's, Gemini's,
+    // Bedrock's, watsonx's.
+    let prompt = count(usage.get("prompt_tokens"))
+        .or_else(|| input("input_tokens"))
+        .or(count(usage.get("promptTokenCount")))
+        .or_else(|| input("inputTokens"))
+        .or(count(usage.get("input_token_count")));
+    let completion = [
+        "completion_tokens",
+        "output_tokens",
+        "candidatesTokenCount",
+        "outputTokens",
+        "generated_token_count",
+    ]
+    .into_iter()
+    .find_map(|key| count(usage.get(key)));
+    let total = ["total_tokens", "totalTokenCount", "totalTokens"]
+        .into_iter()
+        .find_map(|key| count(usage.get(key)));
     let parsed = Usage {
-        prompt_tokens: count(usage.get("prompt_tokens")).or_else(input),
-        completion_tokens: count(usage.get("completion_tokens"))
-            .or(count(usage.get("output_tokens"))),
-        total_tokens: count(usage.get("total_tokens")),
+        prompt_tokens: prompt,
+        completion_tokens: completion,
+        total_tokens: total,
         reasoning_tokens: reasoning,
         prompt_cache_read_tokens: cache_read,
         prompt_cache_write_tokens: first(&["cache_creation_input_tokens", "cacheWriteInputTokens"]),
@@ -1051,6 +1140,19 @@ mod fast_path_tests {
                 true,
                 r#"{"usage":{"completion_tokens_details":{"audio_tokens":null,"accepted_prediction_tokens":"3"}}}"#,
             ),
+            // Other vendors' names and envelopes are the full path's.
+            (
+                false,
+                r#"{"usage":{"usageMetadata":{"promptTokenCount":3}}}"#,
+            ),
+            (
+                false,
+                r#"{"usage":{"tokens":{"input_tokens":3},"cached_tokens":2}}"#,
+            ),
+            (
+                false,
+                r#"{"usage":{"inputTokens":3,"outputTokens":1,"totalTokens":4}}"#,
+            ),
             // Gemini's tool-use count and Mistral's audio seconds are the full path's.
             (
                 false,
@@ -1172,6 +1274,54 @@ mod fast_path_tests {
                 ..Usage::default()
             })
         );
+        // Gemini's envelope and names, Cohere's v1 and v2 envelopes, Bedrock's names (its
+        // input leaves the cache out, as Anthropic's), watsonx's.
+        let gemini = r#"{"usage":{"usageMetadata":{"promptTokenCount":3,"candidatesTokenCount":4,
+            "totalTokenCount":9,"thoughtsTokenCount":2,"toolUsePromptTokenCount":5}}}"#;
+        assert_eq!(
+            usage(gemini),
+            Some(Usage {
+                prompt_tokens: Some(3),
+                completion_tokens: Some(4),
+                total_tokens: Some(9),
+                reasoning_tokens: Some(2),
+                tool_use_prompt_tokens: Some(5),
+                ..Usage::default()
+            })
+        );
+        let cohere_v2 =
+            r#"{"usage":{"tokens":{"input_tokens":3,"output_tokens":4},"cached_tokens":2}}"#;
+        let v2 = usage(cohere_v2).unwrap();
+        assert_eq!(
+            (
+                v2.prompt_tokens,
+                v2.completion_tokens,
+                v2.prompt_cache_read_tokens
+            ),
+            (Some(3), Some(4), Some(2))
+        );
+        let cohere_v1 = r#"{"usage":{"meta":{"tokens":{"input_tokens":6,"output_tokens":1},"cached_tokens":1}}}"#;
+        let v1 = usage(cohere_v1).unwrap();
+        assert_eq!(
+            (
+                v1.prompt_tokens,
+                v1.completion_tokens,
+                v1.prompt_cache_read_tokens
+            ),
+            (Some(6), Some(1), Some(1))
+        );
+        let bedrock = r#"{"usage":{"inputTokens":3,"outputTokens":1,"totalTokens":9,"cacheReadInputTokens":5}}"#;
+        let b = usage(bedrock).unwrap();
+        assert_eq!(
+            (b.prompt_tokens, b.completion_tokens, b.total_tokens),
+            (Some(8), Some(1), Some(9))
+        );
+        let watsonx = r#"{"usage":{"input_token_count":7,"generated_token_count":2}}"#;
+        let w = usage(watsonx).unwrap();
+        assert_eq!((w.prompt_tokens, w.completion_tokens), (Some(7), Some(2)));
+        // A key at the top wins over the same key in an envelope.
+        let both = r#"{"usage":{"prompt_tokens":1,"usageMetadata":{"prompt_tokens":9}}}"#;
+        assert_eq!(usage(both).unwrap().prompt_tokens, Some(1));
         // Mistral's `{}` for no audio is no duration.
         let no_audio = r#"{"usage":{"prompt_tokens":3,"prompt_audio_seconds":{}}}"#;
         assert_eq!(usage(no_audio).unwrap().prompt_audio_seconds, None);
