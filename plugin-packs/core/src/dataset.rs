@@ -656,6 +656,12 @@ impl MediaOptions {
             }
         }
         let audio = if mean > 0.0 && config.audio_batch_size > 0 {
+            // As AIPerf's audio generator: a clip is at least one 10 ms frame.
+            if mean < 0.01 {
+                return Err(PluginError::Config(format!(
+                    "--audio-length-mean {mean}: audio length must be at least 0.01 seconds"
+                )));
+            }
             let rates: Vec<u32> = config
                 .audio_sample_rates
                 .iter()
@@ -2000,6 +2006,14 @@ mod tests {
             "0",
         ]);
         assert!(SyntheticComposer::create(&context(&cfg, &EMPTY_ENTRY)).is_err());
+        let cfg = config(&["-m", "m", "--audio-length-mean", "0.0001"]);
+        match SyntheticComposer::create(&context(&cfg, &EMPTY_ENTRY)) {
+            Err(PluginError::Config(e)) => assert_eq!(
+                e,
+                "--audio-length-mean 0.0001: audio length must be at least 0.01 seconds"
+            ),
+            other => panic!("expected a refusal, got {:?}", other.map(|_| ())),
+        }
         let cfg = config(&[
             "-m",
             "m",

@@ -83,9 +83,13 @@ fn build_client_config(ca_cert: Option<&Path>) -> Result<ClientConfig, TlsSetupE
             });
         }
         for cert in &certs {
-            roots
-                .add(cert.clone())
-                .map_err(|e| file_error(format!("invalid certificate: {e}")))?;
+            roots.add(cert.clone()).map_err(|e| match e {
+                // rustls words every bad certificate as the peer's; here it is the CA's.
+                rustls::Error::InvalidCertificate(why) => {
+                    file_error(format!("not a valid CA certificate ({why:?})"))
+                }
+                other => file_error(format!("not a valid CA certificate ({other})")),
+            })?;
         }
         pinned = certs;
     }
@@ -229,5 +233,22 @@ mod tests {
             client_config(Some(&key)).unwrap_err(),
             TlsSetupError::CaFileEmpty { path: key }
         );
+        // A certificate block whose bytes are no certificate is named as the CA's.
+        let dir = std::env::temp_dir().join(format!("aiperf-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let bad = dir.join("bad.pem");
+        std::fs::write(
+            &bad,
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        assert_eq!(
+            client_config(Some(&bad)).unwrap_err().to_string(),
+            format!(
+                "cannot read CA certificates from {}: not a valid CA certificate (BadEncoding)",
+                bad.display()
+            )
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
