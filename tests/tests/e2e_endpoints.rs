@@ -1310,6 +1310,11 @@ fn video_generation_polls_until_the_job_completes() {
             metric("video_peak_memory"),
             serde_json::json!({"value": 8192.0, "unit": "MB"})
         );
+        // As AIPerf's video transport, no HTTP trace of the submit and polls.
+        assert!(
+            record["metrics"].get("http_req_total").is_none(),
+            "{record}"
+        );
     }
     for row in ["Video Inference Time (ms)", "Video Peak Memory (MB)"] {
         assert!(run.stdout.contains(row), "{}", run.stdout);

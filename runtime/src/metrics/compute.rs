@@ -148,7 +148,14 @@ pub fn compute_record_metrics_with_goodput(
     }
     let good_at = out.entries.len();
     if valid {
-        compute_http_trace(&record.raw, out);
+        // AIPerf's video job transport (a submit and its polls) keeps no HTTP trace.
+        let video_job = record
+            .responses
+            .iter()
+            .any(|r| matches!(r.data, ResponseData::Videos { .. }));
+        if !video_job {
+            compute_http_trace(&record.raw, out);
+        }
         compute_effective_ttft(record, opts.streaming, out);
     }
     compute_client_health(record, out);
