@@ -324,9 +324,9 @@ fn image_count(turn: &Turn) -> u32 {
 }
 
 /// What the record of turn `turn` says of the request beyond its timings: the trace
-/// timestamp it was scheduled at, the images its body carried (`resent_images` of them from the
-/// history it sent again), and its session's audio length, which AIPerf reads off the
-/// first turn.
+/// timestamp it was scheduled at, the images its body carried (`resent_images` of them
+/// from the history it sent again), and its session's audio length, which AIPerf reads
+/// off the first turn.
 fn describe_turn(
     record: &mut RequestRecord,
     shared: &Shared,

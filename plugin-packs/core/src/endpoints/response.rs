@@ -1138,7 +1138,10 @@ mod fast_path_tests {
             ),
             (
                 true,
-                r#"{"usage":{"completion_tokens_details":{"audio_tokens":null,"accepted_prediction_tokens":"3"}}}"#,
+                concat!(
+                    r#"{"usage":{"completion_tokens_details":"#,
+                    r#"{"audio_tokens":null,"accepted_prediction_tokens":"3"}}}"#,
+                ),
             ),
             // Other vendors' names and envelopes are the full path's.
             (
@@ -1300,7 +1303,10 @@ mod fast_path_tests {
             ),
             (Some(3), Some(4), Some(2))
         );
-        let cohere_v1 = r#"{"usage":{"meta":{"tokens":{"input_tokens":6,"output_tokens":1},"cached_tokens":1}}}"#;
+        let cohere_v1 = concat!(
+            r#"{"usage":{"meta":{"tokens":{"input_tokens":6,"output_tokens":1},"#,
+            r#""cached_tokens":1}}}"#,
+        );
         let v1 = usage(cohere_v1).unwrap();
         assert_eq!(
             (
@@ -1310,7 +1316,10 @@ mod fast_path_tests {
             ),
             (Some(6), Some(1), Some(1))
         );
-        let bedrock = r#"{"usage":{"inputTokens":3,"outputTokens":1,"totalTokens":9,"cacheReadInputTokens":5}}"#;
+        let bedrock = concat!(
+            r#"{"usage":{"inputTokens":3,"outputTokens":1,"totalTokens":9,"#,
+            r#""cacheReadInputTokens":5}}"#,
+        );
         let b = usage(bedrock).unwrap();
         assert_eq!(
             (b.prompt_tokens, b.completion_tokens, b.total_tokens),
