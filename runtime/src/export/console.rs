@@ -145,9 +145,10 @@ pub fn render_error_summary(errors: &[ErrorCount]) -> String {
         .max("Message".len());
     let mut table = Table::new("NVIDIA AIPerf | Error Summary", &columns);
     for [code, kind, message, count] in rows {
+        let narrowed = message.lines().any(|l| l.chars().count() > message_width);
         let mut message = wrap(&message, message_width);
         // Rich gives a column it had to narrow all the room left, not its longest line.
-        if message.contains('\n') {
+        if narrowed {
             let first = message.lines().next().map_or(0, |l| l.chars().count());
             message.insert_str(
                 first_line_end(&message),

@@ -387,6 +387,10 @@ fn error_summary_golden() {
         2,
         "{table}"
     );
+    // A message of short lines keeps its lines and the column their width.
+    long[0].error_details.message = "short\nlines".to_owned();
+    let table = console::render_error_summary(&long);
+    assert!(table.lines().all(|l| l.chars().count() < 60), "{table}");
     // A 100-character message (the example of an HTTP 500 body) stays on one line.
     long[0].error_details.message = "z".repeat(80);
     let table = console::render_error_summary(&long);

@@ -144,7 +144,7 @@ impl EndpointProtocol for VideoGenerationEndpoint {
     /// Reads the job's status from the last response: poll while it is queued or in
     /// progress, download once it completed (when asked), stop otherwise. Whatever the
     /// last response holds is judged again by `parse_response` on the record thread.
-    fn follow_up(&self, record: &RequestRecord, _sent: u32) -> FollowUp {
+    fn follow_up(&self, record: &RequestRecord, sent: u32) -> FollowUp {
         let Some(last) = record.responses.last() else {
             return FollowUp::Done;
         };
@@ -202,7 +202,10 @@ impl EndpointProtocol for VideoGenerationEndpoint {
                 ),
             };
         }
-        self.get(job_path, self.poll_interval_ns, true)
+        // As AIPerf's transport: the first poll right after the submit, the next ones an
+        // interval after a status that was not final.
+        let wait = if sent == 0 { 0 } else { self.poll_interval_ns };
+        self.get(job_path, wait, true)
     }
 }
 
@@ -302,7 +305,8 @@ mod tests {
         let poll = sent(e.follow_up(&record(&[submit]), 0));
         assert_eq!(poll.method, "GET");
         assert_eq!(poll.path, "/v1/videos/video_1");
-        assert_eq!(poll.delay_ns, 250_000_000);
+        // The first poll right after the submit, as AIPerf's transport polls.
+        assert_eq!(poll.delay_ns, 0);
         assert!(poll.keep_responses && poll.body.is_empty());
         assert_eq!(poll.headers[0], ("X-A".to_owned(), "b".to_owned()));
         assert!(poll
@@ -313,10 +317,10 @@ mod tests {
             300,
             r#"{"id":"video_1","status":"in_progress","progress":40}"#,
         );
-        assert_eq!(
-            sent(e.follow_up(&record(&[submit, progress]), 1)).path,
-            poll.path
-        );
+        let second = sent(e.follow_up(&record(&[submit, progress]), 1));
+        assert_eq!(second.path, poll.path);
+        // Then an interval after each status that was not final.
+        assert_eq!(second.delay_ns, 250_000_000);
         let done = (
             400,
             r#"{"id":"video_1","status":"completed","progress":100}"#,
