@@ -3,7 +3,7 @@
 # aiperf-mock on loopback. Not a test: run it by hand; it prints one Markdown table.
 #
 #   bench/compare.sh [--quick] [--cases a,b,c,d,e,f] [--clients ours,aiperf,wrk]
-#                    [--work DIR] [--keep] [--out FILE]
+#                    [--work DIR] [--keep] [--out FILE] [--own-sessions]
 #
 # Cases (see README.md, "Performance"):
 #   a  client ceiling: non-streaming, 2-token answers, no delay, concurrency 64 and 256;
@@ -33,6 +33,13 @@
 # started at. --quick shortens every run for a smoke test (figures are then rougher).
 # --work DIR keeps the virtualenv and tokenizer files between runs (the AIPerf install
 # takes minutes); without it a temporary directory is used and removed unless --keep.
+#
+# Every client runs in this script's session, as the mock does. Where the kernel groups
+# processes for scheduling by session (autogroups, on by default in most distributions),
+# a client in a session of its own contends with the server as a group, as when the two
+# are started from different terminals; on the 2-vCPU VM that cost aiperf-gen about a
+# third more CPU per request and an eighth of its ceiling, and wrk little.
+# --own-sessions runs each client that way (bench/measure.py --own-session).
 set -euo pipefail
 
 ARGS="$*"
@@ -45,6 +52,7 @@ CASES=a,b,c,d,e,f
 CLIENTS=ours,aiperf,wrk
 WORK=""
 KEEP=0
+OWN_SESSIONS=0
 OUT=""
 
 usage() { awk 'NR > 1 { if (!/^#/) exit; sub(/^# ?/, ""); print }' "${BASH_SOURCE[0]}"; }
@@ -59,6 +67,7 @@ while [ $# -gt 0 ]; do
         --work) WORK=$2; KEEP=1; shift ;;
         --work=*) WORK=${1#*=}; KEEP=1 ;;
         --keep) KEEP=1 ;;
+        --own-sessions) OWN_SESSIONS=1 ;;
         --out) OUT=$2; shift ;;
         --out=*) OUT=${1#*=} ;;
         -h | --help) usage; exit 0 ;;
@@ -255,8 +264,10 @@ EOF
 
 measure() { # measure NAME TIMEOUT CMD...
     local name=$1 timeout=$2; shift 2
+    local session=()
+    [ "$OWN_SESSIONS" = 1 ] && session=(--own-session)
     python3 "$BENCH/measure.py" --out "$RUNS/$name.measure.json" --timeout "$timeout" \
-        --log "$RUNS/$name.log" -- "$@" ||
+        --log "$RUNS/$name.log" "${session[@]}" -- "$@" ||
         log "$name: exit status not 0 or timed out (see $RUNS/$name.log)"
 }
 
@@ -396,6 +407,7 @@ cpu = sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2").strip()
 json.dump({
     "started": "$STARTED",
     "quick": $QUICK,
+    "own_sessions": $OWN_SESSIONS,
     "cases": "$CASES",
     "load_before": "$LOAD_BEFORE",
     "load_after": sh("cut -d' ' -f1-3 /proc/loadavg"),

@@ -563,7 +563,12 @@ def main():
                "average before the row's runs"
                + ("; busy = the highest CPU busy fraction of the whole machine in the 0.5 s "
                   "before each run started (the script waits up to 30 s for two samples "
-                  "under 10 %)." if busy else "."))
+                  "under 10 %)." if busy else ".")
+               + (" Each client ran in a session of its own (--own-sessions): with the "
+                  "kernel's autogroups, a scheduling group apart from the server's."
+                  if env.get("own_sessions") else
+                  " Each client ran in the script's session, as the server did: one "
+                  "scheduling autogroup, as when both are started from one shell."))
     for n in t.notes:
         out.append(f"- {n}")
     print("\n".join(out))
