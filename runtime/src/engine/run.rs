@@ -731,10 +731,14 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
     let failure_abort = Arc::new(AtomicBool::new(false));
     let stopped_at = Arc::new(AtomicU64::new(u64::MAX));
     let abort_run = pipeline::RunAbort::new(shared.clone(), stopped_at.clone());
-    if let Some(threshold) = config.failed_request_threshold {
-        let floor = pipeline::failure_floor(&config);
-        let brake = pipeline::FailureBrake::new(threshold, floor, abort_run.clone());
-        tx.set_failure_brake(Arc::new(brake));
+    match config.failed_request_threshold {
+        Some(threshold) => {
+            let floor = pipeline::failure_floor(&config);
+            let brake = pipeline::FailureBrake::new(threshold, floor, abort_run.clone());
+            tx.set_failure_brake(Arc::new(brake));
+        }
+        // The record thread spools the run's records (see `PipelineSettings::spool_dir`).
+        None => tx.frame_in_blocks(),
     }
     let raw_export = raw_path.clone();
     let settings = PipelineSettings {

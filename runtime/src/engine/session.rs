@@ -241,7 +241,7 @@ pub(crate) async fn run<S, T, E, U>(
             if record.outcome.is_some() && !record.cut_off {
                 shared.errors.fetch_add(1, Ordering::Relaxed);
             }
-            ctx.tx.send(record);
+            ctx.tx.send_framed(record);
             next_at
         };
         let Some(at) = next_at else {

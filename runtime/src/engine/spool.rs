@@ -78,12 +78,19 @@ impl Spool {
     /// Appends one record. On a write error the record is still kept (in memory, with
     /// every record not yet written), and [`Spool::replay`] returns them all.
     pub fn push(&mut self, record: &RequestRecord) -> std::io::Result<()> {
-        let at = self.buf.len();
-        self.buf.extend_from_slice(&[0; 4]);
-        encode(record, &mut self.buf);
-        let len = u32::try_from(self.buf.len() - at - 4).unwrap_or(u32::MAX);
-        self.buf[at..at + 4].copy_from_slice(&len.to_le_bytes());
+        append_frame(record, &mut self.buf);
         self.records += 1;
+        if self.buf.len() >= FLUSH_BYTES {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Appends `records` records already framed by [`append_frame`] (a worker's block), as
+    /// [`Spool::push`] appends one.
+    pub fn push_frames(&mut self, frames: &[u8], records: u64) -> std::io::Result<()> {
+        self.buf.extend_from_slice(frames);
+        self.records += records;
         if self.buf.len() >= FLUSH_BYTES {
             self.flush()?;
         }
@@ -118,6 +125,40 @@ impl Spool {
             free_every: (self.limit / 8).clamp(64 << 10, FREE_EVERY),
         })
     }
+}
+
+/// Appends `record` to `out` as one frame of the spool: its length, then its encoding.
+pub(crate) fn append_frame(record: &RequestRecord, out: &mut Vec<u8>) {
+    let at = out.len();
+    out.extend_from_slice(&[0; 4]);
+    encode(record, out);
+    let len = u32::try_from(out.len() - at - 4).unwrap_or(u32::MAX);
+    out[at..at + 4].copy_from_slice(&len.to_le_bytes());
+}
+
+/// The records of a block of frames made by [`append_frame`], in order.
+pub(crate) fn frames(block: &[u8]) -> impl Iterator<Item = Result<RequestRecord, String>> + '_ {
+    let mut rest = block;
+    let mut at = 0usize;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let here = at;
+        let corrupt = move || format!("record block: an unreadable record at byte {here}");
+        let Some((len, tail)) = rest.split_first_chunk::<4>() else {
+            rest = &[];
+            return Some(Err(corrupt()));
+        };
+        let n = u32::from_le_bytes(*len) as usize;
+        let Some(frame) = tail.get(..n) else {
+            rest = &[];
+            return Some(Err(corrupt()));
+        };
+        rest = &tail[n..];
+        at += 4 + n;
+        Some(decode(frame).ok_or_else(corrupt))
+    })
 }
 
 /// Bytes an unprivileged process may still write on the file system of `dir`.
@@ -725,6 +766,53 @@ mod tests {
             .collect();
         assert_eq!(back, (0..n).collect::<Vec<_>>());
         std::fs::remove_dir(&dir).expect("remove dir");
+    }
+
+    #[test]
+    fn framed_blocks_come_back_with_single_records_in_order() {
+        let dir = std::env::temp_dir().join(format!("spool-frames-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let mut spool = Spool::create(&dir).expect("spool");
+        let mut block = Vec::new();
+        for i in 1..4 {
+            append_frame(&full(i), &mut block);
+        }
+        let decoded: Vec<_> = frames(&block)
+            .map(|r| r.expect("record").credit_index)
+            .collect();
+        assert_eq!(decoded, [1, 2, 3]);
+        spool.push(&full(0)).expect("push");
+        spool.push_frames(&block, 3).expect("push frames");
+        spool.push(&full(4)).expect("push");
+        assert_eq!(spool.len(), 5);
+        let back: Vec<_> = spool
+            .replay()
+            .expect("replay")
+            .map(|r| r.expect("record"))
+            .collect();
+        assert_eq!(back.len(), 5);
+        for (i, r) in back.iter().enumerate() {
+            assert_eq!(format!("{r:?}"), format!("{:?}", full(i as u64)));
+        }
+        std::fs::remove_dir(&dir).expect("remove dir");
+    }
+
+    #[test]
+    fn a_cut_block_gives_its_whole_records_then_one_error() {
+        let mut block = Vec::new();
+        append_frame(&full(7), &mut block);
+        let whole = block.len();
+        append_frame(&full(8), &mut block);
+        block.truncate(block.len() - 3);
+        let got: Vec<_> = frames(&block).map(|r| r.map(|r| r.credit_index)).collect();
+        let error = format!("record block: an unreadable record at byte {whole}");
+        assert_eq!(got, [Ok(7), Err(error)]);
+        assert_eq!(
+            frames(&[1, 0]).count(),
+            1,
+            "a length cut short is one error"
+        );
+        assert_eq!(frames(&[]).count(), 0);
     }
 
     #[test]

@@ -271,6 +271,9 @@ async fn worker_main<P: PluginSet>(
                 first_error = Some(e);
             }
         }
+        // The barrier blocks this thread, and the executor with it: the phase's last
+        // records go over now rather than once the next phase has begun.
+        tx.flush_block();
         shared.barrier.wait();
     }
     first_error.map_or(Ok(()), Err)
