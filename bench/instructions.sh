@@ -13,7 +13,9 @@
 #
 # It starts aiperf-mock on 127.0.0.1 (fast: no delay, 2-token answers; stopped by PID on
 # exit) and runs the client under callgrind twice, with N (default 2,000) and 3N
-# requests, non-streaming chat at concurrency C (default 8); PROFILE-ARGS are added to
+# requests, non-streaming chat at concurrency C (default 8), with --random-seed 1 (the
+# same prompts every time: unseeded, their words moved the count by about 1,000
+# instructions per request between runs of one binary); PROFILE-ARGS are added to
 # both runs. It prints the marginal instructions per request, (long - short) / 2N, which
 # leaves out start-up, the tokenizer's tables and writing the summary, and the K (default
 # 25) functions that grow most with the requests, by their own instructions per request.
@@ -90,7 +92,7 @@ count() {
     log "callgrind: $n requests at concurrency $CONCURRENCY against $URL"
     timeout 1800 valgrind --tool=callgrind --callgrind-out-file="$WORK/cg.$n" \
         "$BIN" profile --model m --url "$URL" --endpoint-type chat --ui-type none \
-        --concurrency "$CONCURRENCY" --request-count "$n" --isl 32 \
+        --concurrency "$CONCURRENCY" --request-count "$n" --isl 32 --random-seed 1 \
         --artifact-dir "$WORK/run-$n" "${EXTRA[@]}" >"$WORK/run-$n.log" 2>&1 ||
         {
             echo "the client failed under callgrind:" >&2

@@ -636,38 +636,49 @@ where
 
     /// Runs a session on an idle runner, or on a new one when none is idle.
     pub fn start(self: &Rc<Self>, start: SessionStart, guard: SlotGuard) {
-        let idle = self.idle.borrow_mut().pop();
-        match idle {
-            Some(runner) => {
-                *runner.job.borrow_mut() = Some((start, guard));
-                runner.wake();
-            }
-            None => {
-                monoio::spawn(Rc::clone(self).run(start, guard));
-            }
+        let runner = self.idle.borrow_mut().pop();
+        let (runner, new) = match runner {
+            Some(runner) => (runner, false),
+            None => (Rc::new(Runner::default()), true),
+        };
+        *runner.job.borrow_mut() = Some((start, guard));
+        match new {
+            true => drop(monoio::spawn(Rc::clone(self).run(runner))),
+            false => runner.wake(),
         }
     }
 
-    async fn run(self: Rc<Self>, start: SessionStart, guard: SlotGuard) {
-        let me = Rc::new(Runner::default());
-        let mut job = Some((start, guard));
-        while let Some((start, guard)) = job.take() {
-            run(self.ctx.clone(), start, guard).await;
+    /// Runs the sessions handed to `me`, the first already in its job cell. Each session
+    /// comes through the cell rather than as an argument: a task's future keeps room for
+    /// its arguments and for every local that held a session's start across an await,
+    /// and those copies (three of 200 bytes) were a sixth of the task.
+    async fn run(self: Rc<Self>, me: Rc<Runner>) {
+        loop {
+            let session = {
+                let Some((start, guard)) = me.job.borrow_mut().take() else {
+                    return;
+                };
+                run(self.ctx.clone(), start, guard)
+            };
+            session.await;
             if self.closed.get() {
                 return;
             }
             self.idle.borrow_mut().push(me.clone());
-            job = std::future::poll_fn(|cx| {
-                if let Some(job) = me.job.borrow_mut().take() {
-                    return std::task::Poll::Ready(Some(job));
+            let given = std::future::poll_fn(|cx| {
+                if me.job.borrow().is_some() {
+                    return std::task::Poll::Ready(true);
                 }
                 if self.closed.get() {
-                    return std::task::Poll::Ready(None);
+                    return std::task::Poll::Ready(false);
                 }
                 *me.waker.borrow_mut() = Some(cx.waker().clone());
                 std::task::Poll::Pending
             })
             .await;
+            if !given {
+                return;
+            }
         }
     }
 }
