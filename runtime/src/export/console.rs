@@ -1,6 +1,6 @@
 //! The console tables: AIPerf's metric tables and its error summary.
 
-use super::table::{Justify, Table};
+use super::table::{char_width, width, Justify, Table};
 use crate::metrics::{self, ConsoleGroup};
 use crate::results::{ErrorCount, MetricResult, RunResults};
 
@@ -136,8 +136,8 @@ pub fn render_error_summary(errors: &[ErrorCount]) -> String {
     // As rich fits the table to the console: the other columns keep their widths and the
     // messages wrap in what is left (each column pads one space a side, five rules).
     let widest = |i: usize, header: &str| {
-        let cells = rows.iter().map(|r| r[i].chars().count());
-        cells.chain([header.chars().count()]).max().unwrap_or(0)
+        let cells = rows.iter().flat_map(|r| r[i].lines().map(width));
+        cells.chain([width(header)]).max().unwrap_or(0)
     };
     let others = widest(0, "Code") + widest(1, "Type") + widest(3, "Count");
     let message_width = CONSOLE_WIDTH
@@ -145,11 +145,11 @@ pub fn render_error_summary(errors: &[ErrorCount]) -> String {
         .max("Message".len());
     let mut table = Table::new("NVIDIA AIPerf | Error Summary", &columns);
     for [code, kind, message, count] in rows {
-        let narrowed = message.lines().any(|l| l.chars().count() > message_width);
+        let narrowed = message.lines().any(|l| width(l) > message_width);
         let mut message = wrap(&message, message_width);
         // Rich gives a column it had to narrow all the room left, not its longest line.
         if narrowed {
-            let first = message.lines().next().map_or(0, |l| l.chars().count());
+            let first = message.lines().next().map_or(0, width);
             message.insert_str(
                 first_line_end(&message),
                 &" ".repeat(message_width.saturating_sub(first)),
@@ -170,13 +170,13 @@ pub fn render_note(text: &str) -> String {
     let mut out = String::from("\n");
     let mut column = 0;
     for word in text.split_inclusive(' ') {
-        let visible = word.trim_end_matches(' ').chars().count();
+        let visible = width(word.trim_end_matches(' '));
         if column > 0 && column + visible > CONSOLE_WIDTH {
             out.push('\n');
             column = 0;
         }
         out.push_str(word);
-        column += word.chars().count();
+        column += width(word);
     }
     out.push('\n');
     out
@@ -191,14 +191,14 @@ pub fn render_warning_panel(title: &str, text: &str) -> String {
     let lines: Vec<String> = wrap(text, PANEL_WIDTH).lines().map(str::to_owned).collect();
     let inner = PANEL_WIDTH + 2;
     let head = format!(" {title} ");
-    let fill = inner.saturating_sub(head.chars().count());
+    let fill = inner.saturating_sub(width(&head));
     let mut out = format!(
         "╭{}{head}{}╮\n",
         "─".repeat(fill / 2),
         "─".repeat(fill - fill / 2)
     );
     for line in lines {
-        let pad = PANEL_WIDTH.saturating_sub(line.chars().count());
+        let pad = PANEL_WIDTH.saturating_sub(width(&line));
         out.push_str(&format!("│ {line}{} │\n", " ".repeat(pad)));
     }
     out.push_str(&format!("╰{}╯\n", "─".repeat(inner)));
@@ -210,32 +210,38 @@ fn first_line_end(text: &str) -> usize {
     text.find('\n').unwrap_or(text.len())
 }
 
-/// Word-wraps text to `width` columns, breaking words longer than a line.
-fn wrap(text: &str, width: usize) -> String {
+/// Word-wraps text to `columns` display columns, breaking words longer than a line.
+fn wrap(text: &str, columns: usize) -> String {
     let mut lines: Vec<String> = Vec::new();
     for paragraph in text.lines() {
         let mut line = String::new();
         for word in paragraph.split_whitespace() {
-            let mut word: Vec<char> = word.chars().collect();
-            while word.len() > width {
+            let mut word = word;
+            while width(word) > columns {
                 if !line.is_empty() {
                     lines.push(std::mem::take(&mut line));
                 }
-                lines.push(word.drain(..width).collect());
+                // As many characters as fit, and at least one (a wide character in a
+                // column narrower than two would otherwise never fit).
+                let mut used = 0;
+                let cut = word
+                    .char_indices()
+                    .find(|&(at, c)| {
+                        used += char_width(c);
+                        at > 0 && used > columns
+                    })
+                    .map_or(word.len(), |(at, _)| at);
+                lines.push(word[..cut].to_owned());
+                word = &word[cut..];
             }
-            let word: String = word.into_iter().collect();
-            let needed = if line.is_empty() {
-                0
-            } else {
-                line.chars().count() + 1
-            };
-            if !line.is_empty() && needed + word.chars().count() > width {
+            let needed = if line.is_empty() { 0 } else { width(&line) + 1 };
+            if !line.is_empty() && needed + width(word) > columns {
                 lines.push(std::mem::take(&mut line));
             }
             if !line.is_empty() {
                 line.push(' ');
             }
-            line.push_str(&word);
+            line.push_str(word);
         }
         lines.push(line);
     }

@@ -15,10 +15,16 @@ pub(crate) struct Table {
     rows: Vec<Vec<String>>,
 }
 
-/// Display width of a line. Every character counts one column: the tables hold ASCII
-/// labels and numbers, and server error text is the only free-form input.
-fn width(s: &str) -> usize {
-    s.chars().count()
+/// Display width of a line, in terminal columns as rich counts them: a wide (CJK)
+/// character takes two, a combining mark or a control character none. Server error text,
+/// in any script, is the tables' one free-form input.
+pub(crate) fn width(s: &str) -> usize {
+    unicode_width::UnicodeWidthStr::width(s)
+}
+
+/// Display width of one character (see [`width`]).
+pub(crate) fn char_width(c: char) -> usize {
+    unicode_width::UnicodeWidthChar::width(c).unwrap_or(0)
 }
 
 impl Table {

@@ -401,6 +401,38 @@ fn error_summary_golden() {
     );
 }
 
+/// Wide characters take two columns, as in rich's table: a CJK message keeps the rules
+/// and bars aligned, and wraps where its cells, not its characters, run out.
+#[test]
+fn error_summary_measures_wide_characters_in_columns() {
+    let mut errors = fixture().error_summary;
+    errors[0].error_details.message = "服务器错误".to_owned();
+    let expected = concat!(
+        "            NVIDIA AIPerf | Error Summary            \n",
+        "┏━━━━━━┳━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━┳━━━━━━━┓\n",
+        "┃ Code ┃                  Type ┃ Message    ┃ Count ┃\n",
+        "┡━━━━━━╇━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━╇━━━━━━━┩\n",
+        "│  500 │ Internal Server Error │ 服务器错误 │     4 │\n",
+        "└──────┴───────────────────────┴────────────┴───────┘\n",
+    );
+    assert_eq!(console::render_error_summary(&errors), expected);
+
+    // 120 wide characters are 240 columns: they wrap at the room left (140 columns in
+    // all), every line the same width on a terminal.
+    errors[0].error_details.message = "错".repeat(120);
+    let table = console::render_error_summary(&errors);
+    let widths: Vec<usize> = table
+        .lines()
+        .map(unicode_width::UnicodeWidthStr::width)
+        .collect();
+    assert!(widths[1..].iter().all(|&w| w == 140), "{widths:?}\n{table}");
+    assert_eq!(
+        table.lines().filter(|l| l.starts_with('│')).count(),
+        3,
+        "{table}"
+    );
+}
+
 #[test]
 fn empty_run_writes_valid_files_without_metrics() {
     let mut r = fixture();
