@@ -38,7 +38,7 @@
 # processes for scheduling by session (autogroups, on by default in most distributions),
 # a client in a session of its own contends with the server as a group, as when the two
 # are started from different terminals; on the 2-vCPU VM that cost aiperf-gen about a
-# third more CPU per request and an eighth of its ceiling, and wrk little.
+# third more CPU per request and a tenth of its ceiling, and wrk a ninth more CPU.
 # --own-sessions runs each client that way (bench/measure.py --own-session).
 set -euo pipefail
 

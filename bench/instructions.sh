@@ -14,11 +14,15 @@
 # It starts aiperf-mock on 127.0.0.1 (fast: no delay, 2-token answers; stopped by PID on
 # exit) and runs the client under callgrind twice, with N (default 2,000) and 3N
 # requests, non-streaming chat at concurrency C (default 8), with --random-seed 1 (the
-# same prompts every time: unseeded, their words moved the count by about 1,000
-# instructions per request between runs of one binary); PROFILE-ARGS are added to
+# same prompts every time); PROFILE-ARGS are added to
 # both runs. It prints the marginal instructions per request, (long - short) / 2N, which
 # leaves out start-up, the tokenizer's tables and writing the summary, and the K (default
 # 25) functions that grow most with the requests, by their own instructions per request.
+# Runs of one binary fall into two modes about 1,000-1,700 instructions per request apart,
+# almost all of it in glibc's free (`_int_free`, printed last): how often a freed block
+# misses the thread's cache depends on how the threads happened to interleave. Compare
+# builds on several runs each, like mode with like (the `_int_free` figure tells them
+# apart).
 # Without --bin it builds aiperf-gen, aiperf-mock and an unstripped core binary (function
 # names need the symbols); a --bin that is stripped still gives the totals. valgrind is
 # installed from Debian's packages when missing. A run under callgrind is about 50 times
@@ -134,4 +138,6 @@ rows = sorted(((b.get(k, 0) - a.get(k, 0)) / extra, k) for k in set(a) | set(b))
 print(f"\n{'per request':>12}  function (own instructions)")
 for per, name in reversed(rows[-top:]):
     print(f"{per:12,.0f}  {name[:110]}")
+slow_free = (b.get("_int_free", 0) - a.get("_int_free", 0)) / extra
+print(f"\nglibc _int_free: {slow_free:,.0f} per request (it sets the run's mode; see the header)")
 PY

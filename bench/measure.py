@@ -115,8 +115,9 @@ def main():
     # before threads. The server (started by the same shell as this script) and the
     # client then contend as two groups, as when each is started from its own terminal;
     # on the 2-vCPU VM that cost aiperf-gen's client about a third more CPU per request
-    # (0.145 -> 0.20 CPU s per 10,000 in case d) and an eighth of its ceiling, and wrk
-    # little. Started from one shell, as a quick benchmark usually is, both share one
+    # (case d: 0.132-0.137 -> 0.178-0.183 CPU s per 10,000) and a tenth of its ceiling,
+    # and wrk about a ninth more CPU (0.073-0.076 -> 0.083-0.085), two alternating pairs
+    # of runs. Started from one shell, as a quick benchmark usually is, both share one
     # group. --own-session keeps the other setting measurable.
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT if log else None,
                             start_new_session=a.own_session,
@@ -135,32 +136,49 @@ def main():
     timed_out = False
     killed_at = None
     status = None
-    while True:
-        pid, st, ru = os.wait4(proc.pid, os.WNOHANG)
-        if pid == proc.pid:
-            status = st
-            break
-        now = time.monotonic()
-        live = procs.sample()
-        # Processes of the group that left the tree (reparented) still count.
-        for p, (cpu, rss) in live.items():
-            cpu_seen[p] = cpu
-        total = sum(rss for _, rss in live.values())
-        peak_sum = max(peak_sum, total)
-        peak_one = max(peak_one, max((rss for _, rss in live.values()), default=0))
-        if not timed_out and now - t0 > a.timeout:
-            timed_out = True
-            killed_at = now
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-        elif timed_out and now - killed_at > 5:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        time.sleep(a.interval)
+
+    # The command has a process group of its own, so a Ctrl-C at the terminal reaches
+    # only this script: the run is abandoned, and the command's group is ended with it
+    # rather than left running (a SIGTERM likewise).
+    def abandoned(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, abandoned)
+    try:
+        while True:
+            pid, st, ru = os.wait4(proc.pid, os.WNOHANG)
+            if pid == proc.pid:
+                status = st
+                break
+            now = time.monotonic()
+            live = procs.sample()
+            # Processes of the group that left the tree (reparented) still count.
+            for p, (cpu, rss) in live.items():
+                cpu_seen[p] = cpu
+            total = sum(rss for _, rss in live.values())
+            peak_sum = max(peak_sum, total)
+            peak_one = max(peak_one, max((rss for _, rss in live.values()), default=0))
+            if not timed_out and now - t0 > a.timeout:
+                timed_out = True
+                killed_at = now
+                try:
+                    os.killpg(proc.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+            elif timed_out and now - killed_at > 5:
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            time.sleep(a.interval)
+    except KeyboardInterrupt:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        print(f"measure.py: interrupted; ended the command's process group {proc.pid}",
+              file=sys.stderr)
+        return 130
     wall = time.monotonic() - t0
     # Anything the command left behind in its group is ended too (by its group id).
     try:
