@@ -837,12 +837,14 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
                 // Every request had ended (the loop sleeps between its checks).
                 break;
             }
+            // Two signals may come between two looks: each still says what it did.
+            let first = interrupts_seen == 0;
             interrupts_seen = interrupts;
             stopped_by_signal = stopped_by_signal.or_else(interrupted_exit_code);
             shared.stop.store(true, Ordering::SeqCst);
             crate::http::client::halt(shared.clock.now());
             stopped_at.fetch_min(shared.clock.now(), Ordering::SeqCst);
-            if interrupts == 1 {
+            if first {
                 let cancel_at = shared.clock.now().saturating_add(grace_ns);
                 shared.cancel_at_ns.fetch_min(cancel_at, Ordering::SeqCst);
                 // "Up to": a duration run's own deadline (its end plus the grace period)
@@ -852,7 +854,8 @@ pub fn run_profile<P: PluginSet>(mut config: ProfileConfig) -> Result<RunOutcome
                      (Ctrl-C or SIGTERM again to cancel them now)",
                     config.benchmark_grace_period
                 );
-            } else {
+            }
+            if interrupts >= 2 {
                 shared.cancel_at_ns.store(0, Ordering::SeqCst);
                 tracing::warn!("interrupted again: cancelling in-flight requests");
             }
