@@ -334,12 +334,16 @@ fn describe_turn(
     turn: u32,
     resent_images: u32,
 ) {
-    let this = conversation.turns.get(turn as usize);
-    record.trace_ms = this
-        .and_then(|t| t.timestamp_ms)
-        .filter(|ts| shared.fixed_schedule && ts.is_finite());
+    let this = || conversation.turns.get(turn as usize);
+    // The flags first: a run sends each of its (many, unique) conversations once, so the
+    // turn is cold, and reading it was the costliest load of a session's step.
+    if shared.fixed_schedule {
+        record.trace_ms = this()
+            .and_then(|t| t.timestamp_ms)
+            .filter(|ts| ts.is_finite());
+    }
     if shared.sends_images {
-        record.images = this.map_or(0, image_count).saturating_add(resent_images);
+        record.images = this().map_or(0, image_count).saturating_add(resent_images);
     }
     if shared.sends_audio {
         record.audio_duration_s = conversation.turns.first().and_then(|t| t.audio_duration_s);
