@@ -646,9 +646,10 @@ where
             None => (Rc::new(Runner::default()), true),
         };
         *runner.job.borrow_mut() = Some((start, guard));
-        match new {
-            true => drop(monoio::spawn(Rc::clone(self).run(runner))),
-            false => runner.wake(),
+        if new {
+            drop(monoio::spawn(Rc::clone(self).run(runner)));
+        } else {
+            runner.wake();
         }
     }
 

@@ -136,28 +136,37 @@ pub(crate) fn append_frame(record: &RequestRecord, out: &mut Vec<u8>) {
     out[at..at + 4].copy_from_slice(&len.to_le_bytes());
 }
 
+/// The first frame of `bytes` ([`append_frame`]'s): its encoding and the bytes it takes
+/// with its length; `None` when `bytes` is empty, an error when it ends inside the frame.
+fn first_frame(bytes: &[u8]) -> Option<Result<(&[u8], usize), ()>> {
+    if bytes.is_empty() {
+        return None;
+    }
+    let Some((len, rest)) = bytes.split_first_chunk::<4>() else {
+        return Some(Err(()));
+    };
+    let n = u32::from_le_bytes(*len) as usize;
+    Some(rest.get(..n).map(|frame| (frame, 4 + n)).ok_or(()))
+}
+
 /// The records of a block of frames made by [`append_frame`], in order.
 pub(crate) fn frames(block: &[u8]) -> impl Iterator<Item = Result<RequestRecord, String>> + '_ {
     let mut rest = block;
     let mut at = 0usize;
     std::iter::from_fn(move || {
-        if rest.is_empty() {
-            return None;
-        }
         let here = at;
         let corrupt = move || format!("record block: an unreadable record at byte {here}");
-        let Some((len, tail)) = rest.split_first_chunk::<4>() else {
-            rest = &[];
-            return Some(Err(corrupt()));
-        };
-        let n = u32::from_le_bytes(*len) as usize;
-        let Some(frame) = tail.get(..n) else {
-            rest = &[];
-            return Some(Err(corrupt()));
-        };
-        rest = &tail[n..];
-        at += 4 + n;
-        Some(decode(frame).ok_or_else(corrupt))
+        match first_frame(rest)? {
+            Ok((frame, took)) => {
+                rest = &rest[took..];
+                at += took;
+                Some(decode(frame).ok_or_else(corrupt))
+            }
+            Err(()) => {
+                rest = &[];
+                Some(Err(corrupt()))
+            }
+        }
     })
 }
 
@@ -246,14 +255,12 @@ impl Iterator for Replay {
                 )
             }
             Ok(false) => {
-                let rest = self.tail.get(self.tail_at..)?;
-                let (len, rest) = rest.split_first_chunk::<4>()?;
-                let n = u32::from_le_bytes(*len) as usize;
-                let Some(frame) = rest.get(..n) else {
-                    return corrupt("a buffered record cut short");
+                let (frame, took) = match first_frame(self.tail.get(self.tail_at..)?)? {
+                    Ok(found) => found,
+                    Err(()) => return corrupt("a buffered record cut short"),
                 };
-                self.tail_at += 4 + n;
-                self.offset += 4 + n as u64;
+                self.tail_at += took;
+                self.offset += took as u64;
                 Some(decode(frame).ok_or_else(|| {
                     format!("record spool: an unreadable buffered record at byte {at}")
                 }))
